@@ -1,0 +1,15 @@
+/** The Engine API endpoint: unix sockets served once start-up is done. */
+export type ApiRequest =
+  | { effect: 'api.listen'; sockets: string[] }
+  | { effect: 'api.close'; sockets: string[] }
+  /** Stops every container the daemon runs (normal shutdown), each with its stop timeout. */
+  | { effect: 'api.stopContainer'; container: string; signal: string; timeoutS: number }
+  /** Waits until every container actor has settled (no transition in flight). */
+  | { effect: 'api.settleContainers' };
+
+export interface ApiResults {
+  'api.listen': Record<string, never>;
+  'api.close': { removed: string[] };
+  'api.stopContainer': { exitCode: number };
+  'api.settleContainers': { settled: number };
+}

@@ -1,0 +1,57 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { TraceSink } from './runner.ts';
+import { traceFormat, traceVersion, type RecordBody, type TraceHeader, type TraceRecord } from './trace.ts';
+
+/** Keeps a trace in memory (tests, the simulator, replay of the run just made). */
+export class MemoryTrace implements TraceSink {
+  readonly records: TraceRecord[] = [];
+  private seq = 0;
+  readonly header: TraceHeader;
+  constructor(header: TraceHeader) {
+    this.header = header;
+  }
+  write(record: RecordBody): void {
+    this.seq += 1;
+    this.records.push({ seq: this.seq, ...record } as TraceRecord);
+  }
+  toJsonLines(): string {
+    return [JSON.stringify(this.header), ...this.records.map((r) => JSON.stringify(r))].join('\n') + '\n';
+  }
+}
+
+/**
+ * Appends records to a JSON-lines file as they happen, so a daemon that dies mid-start
+ * still leaves its trace up to the last record (the flight recorder).
+ */
+export class FileTrace implements TraceSink {
+  private fd: number | null;
+  private seq = 0;
+  private buffer: string[] = [];
+  readonly path: string;
+  private readonly flushEvery: number;
+  constructor(path: string, header: TraceHeader, flushEvery = 64) {
+    this.path = path;
+    this.flushEvery = flushEvery;
+    this.fd = openSync(path, 'w', 0o600);
+    writeSync(this.fd, JSON.stringify(header) + '\n');
+  }
+  write(record: RecordBody): void {
+    this.seq += 1;
+    this.buffer.push(JSON.stringify({ seq: this.seq, ...record }));
+    if (this.buffer.length >= this.flushEvery) this.flush();
+  }
+  flush(): void {
+    if (this.fd === null || this.buffer.length === 0) return;
+    writeSync(this.fd, this.buffer.join('\n') + '\n');
+    this.buffer = [];
+  }
+  close(): void {
+    this.flush();
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+export function makeHeader(program: TraceHeader['program'], meta: Record<string, unknown>, createdAt: string | null = null): TraceHeader {
+  return { kind: 'header', format: traceFormat, version: traceVersion, program, createdAt, meta };
+}

@@ -1,0 +1,160 @@
+import { createActor, type AnyActor, type AnyStateMachine } from 'xstate';
+import { machines } from '../machines/registry.ts';
+import type { EffectCall, EffectEvent } from './requests.ts';
+import type { RecordBody, TraceRecord } from './trace.ts';
+
+/**
+ * Runs machines: gives them their two ways out (`requestEffect`, `record`), hands each
+ * effect call to an executor (the simulated world, the real handlers, or a test's
+ * scheduler), sends results back as events, and reports every event, transition, effect
+ * request and mark to a sink (the trace recorder) — the same way in every program.
+ */
+
+export type Mark = { mark: string } & Record<string, unknown>;
+
+/** Where records go; `record.ts` writes them to a file or keeps them in memory. */
+export interface TraceSink {
+  write(record: RecordBody & { seq?: number }): void;
+}
+
+/** Carries out effect calls and delivers their outcome (possibly much later) to `deliver`. */
+export interface Executor {
+  submit(actorId: string, call: EffectCall, deliver: (event: EffectEvent, durationMs: number) => void): void;
+}
+
+interface Binding {
+  session: Session;
+  actorId: string;
+}
+
+const bindings = new WeakMap<object, Binding>();
+const runnableMachines = new WeakMap<AnyStateMachine, AnyStateMachine>();
+
+function bindingOf(self: unknown): Binding {
+  const b = bindings.get(self as object);
+  if (!b) throw new Error('no effect runner: run this machine through effects/runner');
+  return b;
+}
+
+/** The machine with its two outlets wired to whichever session runs the actor. Built once per machine. */
+export function runnable(machine: AnyStateMachine): AnyStateMachine {
+  let m = runnableMachines.get(machine);
+  if (!m) {
+    m = machine.provide({
+      actions: {
+        requestEffect: ({ self }: { self: unknown }, call: EffectCall) => {
+          const b = bindingOf(self);
+          b.session.onCall(b.actorId, call);
+        },
+        record: ({ self }: { self: unknown }, mark: Mark) => {
+          const b = bindingOf(self);
+          b.session.onMark(b.actorId, mark);
+        },
+      } as never,
+    });
+    runnableMachines.set(machine, m);
+  }
+  return m;
+}
+
+export interface ActorEntry {
+  id: string;
+  machine: string;
+  actor: AnyActor;
+  lastValue: string;
+  done: Promise<unknown>;
+}
+
+export interface SessionOptions {
+  executor: Executor;
+  sink?: TraceSink;
+  /** Milliseconds since the session started (virtual in the simulator). */
+  now: () => number;
+}
+
+export class Session {
+  readonly actors = new Map<string, ActorEntry>();
+  private readonly executor: Executor;
+  private readonly sink: TraceSink | undefined;
+  readonly now: () => number;
+  private listeners: ((actorId: string, record: RecordBody) => void)[] = [];
+
+  constructor(opts: SessionOptions) {
+    this.executor = opts.executor;
+    this.sink = opts.sink;
+    this.now = opts.now;
+  }
+
+  /** Observe records as they happen (the daemon's event stream and inspector feed). */
+  onRecord(listener: (actorId: string, record: RecordBody) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private emit(record: RecordBody): void {
+    this.sink?.write(record);
+    for (const l of this.listeners) l(record.actor, record);
+  }
+
+  /** Starts an actor of a registered machine under a stable id. Resolves `done` with its output. */
+  spawn(machineName: string, actorId: string, input: unknown): ActorEntry {
+    const machine = machines[machineName];
+    if (!machine) throw new Error(`no machine named ${machineName}`);
+    if (this.actors.has(actorId)) throw new Error(`actor ${actorId} already exists`);
+    const actor = createActor(runnable(machine), { input });
+    bindings.set(actor, { session: this, actorId });
+    let resolve!: (v: unknown) => void;
+    let reject!: (e: unknown) => void;
+    const done = new Promise<unknown>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    done.catch(() => undefined);
+    const entry: ActorEntry = { id: actorId, machine: machineName, actor, lastValue: 'null', done };
+    this.actors.set(actorId, entry);
+    this.emit({ t: this.now(), actor: actorId, kind: 'actor.start', machine: machineName, input } as RecordBody);
+    actor.subscribe({
+      error: (err) => reject(err),
+    });
+    actor.start();
+    this.afterStep(entry, resolve);
+    entry.done = done;
+    (entry as ActorEntry & { resolve?: (v: unknown) => void }).resolve = resolve;
+    return entry;
+  }
+
+  /** Sends an event to an actor, recording it first. */
+  send(actorId: string, event: { type: string } & Record<string, unknown>, durationMs?: number): void {
+    const entry = this.actors.get(actorId);
+    if (!entry) throw new Error(`no actor ${actorId}`);
+    this.emit({ t: this.now(), actor: actorId, kind: 'event', event, ...(durationMs === undefined ? {} : { durationMs }) } as RecordBody);
+    entry.actor.send(event);
+    const snap = entry.actor.getSnapshot() as { status: string; error?: unknown };
+    if (snap.status === 'error') throw snap.error;
+    this.afterStep(entry, (entry as ActorEntry & { resolve: (v: unknown) => void }).resolve);
+  }
+
+  private afterStep(entry: ActorEntry, resolve: (v: unknown) => void): void {
+    const snap = entry.actor.getSnapshot() as { value: unknown; status: string; output?: unknown };
+    const value = typeof snap.value === 'string' ? snap.value : JSON.stringify(snap.value);
+    if (value !== entry.lastValue) {
+      const from = entry.lastValue === 'null' ? null : entry.lastValue.startsWith('{') ? JSON.parse(entry.lastValue) : entry.lastValue;
+      this.emit({ t: this.now(), actor: entry.id, kind: 'transition', from, to: snap.value } as RecordBody);
+      entry.lastValue = value;
+    }
+    if (snap.status === 'done') {
+      this.emit({ t: this.now(), actor: entry.id, kind: 'actor.stop', status: String(snap.value), output: snap.output } as RecordBody);
+      resolve(snap.output);
+    }
+  }
+
+  /** Called by a machine's `requestEffect`. */
+  onCall(actorId: string, call: EffectCall): void {
+    this.emit({ t: this.now(), actor: actorId, kind: 'effect.request', call } as RecordBody);
+    this.executor.submit(actorId, call, (event, durationMs) => this.send(actorId, event as never, durationMs));
+  }
+
+  /** Called by a machine's `record`. */
+  onMark(actorId: string, mark: Mark): void {
+    this.emit({ t: this.now(), actor: actorId, kind: 'mark', mark } as RecordBody);
+  }
+}

@@ -1,0 +1,171 @@
+import type { TraceRecord } from '../../effects/trace.ts';
+import { constraintName, type Constraint } from './constraints.ts';
+
+/** A broken constraint, with the trace records that show it (the inspector links to them). */
+export interface Violation {
+  constraint: string;
+  message: string;
+  records: number[];
+}
+
+export interface ConstraintResult {
+  constraint: string;
+  ok: boolean;
+  violations: Violation[];
+}
+
+interface MarkRecord {
+  seq: number;
+  actor: string;
+  mark: { mark: string } & Record<string, unknown>;
+}
+
+/** The facts the constraints are about, indexed once per trace. */
+interface Index {
+  stepStart: Map<string, number[]>;
+  stepDone: Map<string, number>;
+  acquired: { resource: string; seq: number }[];
+  releases: { resource: string; seq: number; kind: 'released' | 'failed' | 'skipped' }[];
+  startupFailed: number | null;
+  shutdownStopped: number | null;
+  startupSteps: Set<string>;
+}
+
+function index(records: readonly TraceRecord[]): Index {
+  const ix: Index = {
+    stepStart: new Map(),
+    stepDone: new Map(),
+    acquired: [],
+    releases: [],
+    startupFailed: null,
+    shutdownStopped: null,
+    startupSteps: new Set(),
+  };
+  for (const r of records) {
+    if (r.kind === 'actor.stop' && r.actor.startsWith('daemon-shutdown')) ix.shutdownStopped = r.seq;
+    if (r.kind !== 'mark') continue;
+    const m = r as unknown as MarkRecord;
+    const step = typeof m.mark['step'] === 'string' ? (m.mark['step'] as string) : '';
+    const resource = typeof m.mark['resource'] === 'string' ? (m.mark['resource'] as string) : '';
+    switch (m.mark.mark) {
+      case 'step.start': {
+        const list = ix.stepStart.get(step) ?? [];
+        list.push(r.seq);
+        ix.stepStart.set(step, list);
+        ix.startupSteps.add(step);
+        break;
+      }
+      case 'step.done':
+        if (!ix.stepDone.has(step)) ix.stepDone.set(step, r.seq);
+        break;
+      case 'resource.acquired':
+        ix.acquired.push({ resource, seq: r.seq });
+        break;
+      case 'resource.released':
+        ix.releases.push({ resource, seq: r.seq, kind: 'released' });
+        break;
+      case 'release.failed':
+        ix.releases.push({ resource, seq: r.seq, kind: 'failed' });
+        break;
+      case 'release.skipped':
+        ix.releases.push({ resource, seq: r.seq, kind: 'skipped' });
+        break;
+      case 'startup.failed':
+        if (ix.startupFailed === null) ix.startupFailed = r.seq;
+        break;
+      default:
+        break;
+    }
+  }
+  return ix;
+}
+
+function evaluate(c: Constraint, ix: Index): Violation[] {
+  const name = constraintName(c);
+  const out: Violation[] = [];
+  switch (c.kind) {
+    case 'before': {
+      for (const started of ix.stepStart.get(c.then) ?? []) {
+        const done = ix.stepDone.get(c.first);
+        if (done === undefined || done > started) {
+          out.push({
+            constraint: name,
+            message: `${c.then} started (record ${started}) before ${c.first} finished${done === undefined ? ' (it never did)' : ` (record ${done})`}: ${c.why}`,
+            records: done === undefined ? [started] : [started, done],
+          });
+        }
+      }
+      return out;
+    }
+    case 'releasedNewestFirst': {
+      const order = new Map(ix.acquired.map((a, i) => [a.resource, i]));
+      let last = Number.POSITIVE_INFINITY;
+      let lastRec: { resource: string; seq: number } | null = null;
+      for (const r of ix.releases) {
+        if (r.kind === 'skipped') continue;
+        const at = order.get(r.resource);
+        if (at === undefined) continue;
+        if (at > last && lastRec) {
+          out.push({
+            constraint: name,
+            message: `${r.resource} (acquired after ${lastRec.resource}) was released after it (records ${lastRec.seq}, ${r.seq}); releases go newest first`,
+            records: [lastRec.seq, r.seq],
+          });
+        }
+        last = at;
+        lastRec = r;
+      }
+      return out;
+    }
+    case 'releasedOnce': {
+      const seen = new Map<string, number>();
+      for (const r of ix.releases) {
+        const prev = seen.get(r.resource);
+        if (prev !== undefined) out.push({ constraint: name, message: `${r.resource} released twice (records ${prev}, ${r.seq})`, records: [prev, r.seq] });
+        seen.set(r.resource, r.seq);
+      }
+      return out;
+    }
+    case 'everyAcquiredReleasedOnFailure': {
+      if (ix.startupFailed === null) return out;
+      const released = new Set(ix.releases.filter((r) => r.kind !== 'skipped').map((r) => r.resource));
+      for (const a of ix.acquired) {
+        if (!released.has(a.resource))
+          out.push({ constraint: name, message: `${a.resource} (acquired at record ${a.seq}) was never released after start-up failed (record ${ix.startupFailed})`, records: [a.seq, ix.startupFailed] });
+      }
+      return out;
+    }
+    case 'nothingAcquiredAfterFailure': {
+      if (ix.startupFailed === null) return out;
+      for (const [step, starts] of ix.stepStart) {
+        for (const s of starts) {
+          if (s > ix.startupFailed)
+            out.push({ constraint: name, message: `step ${step} started (record ${s}) after start-up failed (record ${ix.startupFailed})`, records: [s, ix.startupFailed] });
+        }
+      }
+      return out;
+    }
+    case 'everyAcquiredReleasedAtShutdown': {
+      if (ix.shutdownStopped === null) return out;
+      const handled = new Set(ix.releases.map((r) => r.resource));
+      for (const a of ix.acquired) {
+        if (!handled.has(a.resource))
+          out.push({ constraint: name, message: `${a.resource} (acquired at record ${a.seq}) was neither released nor kept at shutdown`, records: [a.seq, ix.shutdownStopped] });
+      }
+      return out;
+    }
+  }
+}
+
+/** Evaluates every constraint on a trace. */
+export function checkTrace(records: readonly TraceRecord[], constraints: readonly Constraint[]): ConstraintResult[] {
+  const ix = index(records);
+  return constraints.map((c) => {
+    const violations = evaluate(c, ix);
+    return { constraint: constraintName(c), ok: violations.length === 0, violations };
+  });
+}
+
+export function violationsOf(results: readonly ConstraintResult[]): Violation[] {
+  return results.flatMap((r) => r.violations);
+}

@@ -1,0 +1,30 @@
+/**
+ * Ordering constraints as data. Each machine folder exports its list; `checkTrace`
+ * evaluates any list on any trace (simulated, replayed, or the daemon's flight recorder).
+ */
+export type Constraint =
+  /** Step `first` finished before step `then` started, whenever `then` started. */
+  | { kind: 'before'; first: string; then: string; why: string }
+  /** Releases happen in reverse order of acquisition. */
+  | { kind: 'releasedNewestFirst' }
+  /** No resource is released (or attempted) twice. */
+  | { kind: 'releasedOnce' }
+  /** After a failed start-up, every acquired resource has been released (or its release failed and was recorded). */
+  | { kind: 'everyAcquiredReleasedOnFailure' }
+  /** After the first failure no step starts. */
+  | { kind: 'nothingAcquiredAfterFailure' }
+  /** After a normal shutdown, every acquired resource was released, or kept on purpose (live-restore). */
+  | { kind: 'everyAcquiredReleasedAtShutdown' };
+
+export function before(first: string, then: string, why: string): Constraint {
+  return { kind: 'before', first, then, why };
+}
+export const releasedNewestFirst = (): Constraint => ({ kind: 'releasedNewestFirst' });
+export const releasedOnce = (): Constraint => ({ kind: 'releasedOnce' });
+export const everyAcquiredReleasedOnFailure = (): Constraint => ({ kind: 'everyAcquiredReleasedOnFailure' });
+export const nothingAcquiredAfterFailure = (): Constraint => ({ kind: 'nothingAcquiredAfterFailure' });
+export const everyAcquiredReleasedAtShutdown = (): Constraint => ({ kind: 'everyAcquiredReleasedAtShutdown' });
+
+export function constraintName(c: Constraint): string {
+  return c.kind === 'before' ? `before(${c.first}, ${c.then})` : c.kind;
+}

@@ -1,0 +1,718 @@
+import type { EffectError } from '../../effects/errors.ts';
+import type { EffectName, EffectRequest, RequestOf, ResultOf } from '../../effects/requests.ts';
+import { buildIdMaps, parseSubIds, parseUsernsRemap, resolveIdentity } from './userns.ts';
+import type { Acquisition, Facts, RestoredContainer, StartupConfig } from './types.ts';
+
+/**
+ * The start-up step table: every step of Docker's NewDaemon (seed 000, v17.04, with the
+ * v20.10 deltas where statedock follows them) plus the parts of dockerd's CLI wrapper that
+ * hold resources (data root, pidfile, containerd, API sockets). Order of the table is the
+ * seed's order; what may run together is computed from `needs` (like containerd's plugin
+ * `Requires`), never from the order of lines.
+ */
+
+/** What a step's op sees: the configuration, the facts learned so far, and its own scratch space. */
+export interface Scope {
+  readonly config: StartupConfig;
+  readonly facts: Facts;
+  readonly local: Readonly<Record<string, unknown>>;
+}
+
+/** What an op decides. `fail` fails the step (and start-up); `finish` ends the step early, successfully. */
+export interface OpOutcome {
+  facts?: Partial<Facts>;
+  local?: Record<string, unknown>;
+  acquire?: Omit<Acquisition, 'step'>[];
+  warn?: string;
+  fail?: string;
+  finish?: boolean;
+}
+
+export type Op =
+  | {
+      kind: 'effect';
+      effect: EffectName;
+      /** The request, or null when the op does not apply. */
+      ask(s: Scope): EffectRequest | null;
+      done?(s: Scope, result: unknown): OpOutcome | undefined;
+      /** By default an effect error fails the step; an op may tolerate it (dockerd's warnings). */
+      failed?(s: Scope, error: EffectError): OpOutcome | undefined;
+    }
+  | { kind: 'compute'; run(s: Scope): OpOutcome | undefined };
+
+export interface StepDef {
+  id: string;
+  needs: string[];
+  /** What the step is, in one line (shown by `statedock sim` and the inspector). */
+  title: string;
+  ops: Op[];
+}
+
+type Body<E extends EffectName> = Omit<RequestOf<E>, 'effect'>;
+
+function effect<E extends EffectName>(
+  name: E,
+  ask: (s: Scope) => Body<E> | null,
+  handlers: {
+    done?: (s: Scope, result: ResultOf<E>) => OpOutcome | undefined;
+    failed?: (s: Scope, error: EffectError) => OpOutcome | undefined;
+  } = {},
+): Op {
+  const op: Op = {
+    kind: 'effect',
+    effect: name,
+    ask: (s) => {
+      const body = ask(s);
+      return body === null ? null : ({ effect: name, ...body } as EffectRequest);
+    },
+  };
+  if (handlers.done) {
+    const done = handlers.done;
+    op.done = (s, r) => done(s, r as ResultOf<E>);
+  }
+  if (handlers.failed) op.failed = handlers.failed;
+  return op;
+}
+
+function compute(run: (s: Scope) => OpOutcome | undefined): Op {
+  return { kind: 'compute', run };
+}
+
+/** mkdir -p whose release removes exactly the directories this run created (only if empty). */
+function mkdir(
+  label: string,
+  ask: (s: Scope) => { path: string; mode: number; uid?: number; gid?: number } | null,
+  failWith?: (s: Scope, e: EffectError) => string,
+): Op {
+  return effect('fs.mkdirAll', ask, {
+    done: (s, r) =>
+      r.created.length === 0
+        ? undefined
+        : { acquire: [{ resource: `dir:${label}`, release: [{ effect: 'fs.removeCreated', paths: r.created }] }] },
+    ...(failWith ? { failed: (s: Scope, e: EffectError) => ({ fail: failWith(s, e) }) } : {}),
+  });
+}
+
+const root = (s: Scope): string => s.facts.root ?? s.config.dataRoot;
+const owner = (s: Scope) => ({ uid: s.facts.rootUid, gid: s.facts.rootGid });
+const imageRoot = (s: Scope): string => `${root(s)}/image/${s.facts.graphDriver ?? 'unknown'}`;
+
+/** Kernel version ordering on the numeric prefix (`6.1.0-13-amd64` → [6, 1, 0]). */
+export function kernelAtLeast(release: string, min: [number, number, number]): boolean {
+  const parts = release.split(/[.-]/).slice(0, 3).map((p) => Number.parseInt(p, 10));
+  for (let i = 0; i < 3; i++) {
+    const have = Number.isFinite(parts[i]) ? (parts[i] as number) : 0;
+    if (have !== min[i]) return have > (min[i] as number);
+  }
+  return true;
+}
+
+const supportedDrivers = ['overlay2', 'vfs'];
+
+export const startupSteps: StepDef[] = [
+  {
+    id: 'setDefaultMtu',
+    needs: [],
+    title: 'MTU from the default route, else 1500',
+    ops: [
+      compute((s) => (s.config.mtu !== 0 ? { facts: { mtu: s.config.mtu }, finish: true } : undefined)),
+      effect('kernel.defaultRouteMtu', () => ({}), {
+        done: (_, r) => ({ facts: { mtu: r.mtu ?? 1500 } }),
+        failed: (_, e) => ({ facts: { mtu: 1500 }, warn: `could not read the default route's MTU, using 1500: ${e.message}` }),
+      }),
+    ],
+  },
+  {
+    id: 'verifyDaemonSettings',
+    needs: [],
+    title: 'refuse contradictory settings',
+    ops: [
+      compute((s) => {
+        const c = s.config;
+        if (c.bridge !== null && c.bridge !== '' && c.bip !== null && c.bip !== '')
+          return { fail: 'You specified -b & --bip, mutually exclusive options. Please specify only one' };
+        if (!c.iptables && !c.icc)
+          return {
+            fail: 'You specified --iptables=false with --icc=false. ICC=false uses iptables to function. Please set --icc or --iptables to true',
+          };
+        if (c.storageDriver !== null && !supportedDrivers.includes(c.storageDriver))
+          return { fail: `error initializing graphdriver: driver not supported: ${c.storageDriver}` };
+        if (c.maxConcurrentDownloads < 0)
+          return { fail: `invalid max concurrent downloads: ${c.maxConcurrentDownloads}` };
+        if (c.maxConcurrentUploads < 0) return { fail: `invalid max concurrent uploads: ${c.maxConcurrentUploads}` };
+        if (c.hosts.length === 0) return { fail: 'no API socket given: set -H unix:///path/to.sock' };
+        return undefined;
+      }),
+    ],
+  },
+  {
+    id: 'modifyRootKeyLimit',
+    needs: ['verifyDaemonSettings'],
+    title: 'raise the root keyring quota to 1,000,000 keys',
+    ops: [
+      effect('kernel.readSysctl', () => ({ key: 'kernel/keys/root_maxkeys' }), {
+        done: (_, r) => {
+          const maxKeys = Number.parseInt(r.value.trim(), 10);
+          return Number.isFinite(maxKeys) && maxKeys >= 1_000_000 ? { finish: true } : undefined;
+        },
+        failed: (_, e) => ({ warn: rootKeyWarning(e), finish: true }),
+      }),
+      effect('kernel.writeSysctl', () => ({ key: 'kernel/keys/root_maxkeys', value: '1000000' }), {
+        failed: (_, e) => ({ warn: rootKeyWarning(e), finish: true }),
+      }),
+      effect('kernel.writeSysctl', () => ({ key: 'kernel/keys/root_maxbytes', value: '25000000' }), {
+        failed: (_, e) => ({ warn: rootKeyWarning(e), finish: true }),
+      }),
+    ],
+  },
+  {
+    id: 'disableBridge',
+    needs: ['verifyDaemonSettings'],
+    title: 'bridge disabled when -b none',
+    ops: [compute((s) => ({ facts: { disableBridge: s.config.bridge === 'none' } }))],
+  },
+  {
+    id: 'platformSupported',
+    needs: [],
+    title: 'Linux only',
+    ops: [
+      effect('kernel.uname', () => ({}), {
+        done: (_, r) =>
+          r.sysname === 'Linux'
+            ? { facts: { kernel: r } }
+            : { fail: 'The Docker daemon is not supported on this platform.' },
+      }),
+    ],
+  },
+  {
+    id: 'checkSystem',
+    needs: ['platformSupported'],
+    title: 'root, and kernel 3.10 or newer',
+    ops: [
+      compute((s) => {
+        const k = s.facts.kernel;
+        if (!k) return { fail: 'kernel facts missing' };
+        if (k.euid !== 0) return { fail: 'The Docker daemon needs to be run as root' };
+        if (!kernelAtLeast(k.release, [3, 10, 0]))
+          return {
+            fail: `Your Linux kernel version ${k.release} is not supported for running docker. Please upgrade your kernel to 3.10.0 or newer.`,
+          };
+        return undefined;
+      }),
+    ],
+  },
+  {
+    id: 'setupRemappedRoot',
+    needs: ['verifyDaemonSettings'],
+    title: 'user-namespace remapping from /etc/subuid and /etc/subgid',
+    ops: [
+      compute((s) => {
+        if (s.config.usernsRemap === null || s.config.usernsRemap === '')
+          return { facts: { remappedRoot: null, rootUid: 0, rootGid: 0 }, finish: true };
+        const spec = parseUsernsRemap(s.config.usernsRemap);
+        if ('error' in spec) return { fail: spec.error };
+        if (spec.user === 'root' || spec.user === '0')
+          return {
+            warn: 'User namespaces: root cannot be remapped with itself; user namespaces are OFF',
+            facts: { remappedRoot: null, rootUid: 0, rootGid: 0 },
+            finish: true,
+          };
+        return { local: { user: spec.user, groupName: spec.group } };
+      }),
+      effect('fs.readFile', () => ({ path: '/etc/passwd' }), { done: (_, r) => ({ local: { passwd: r.content } }) }),
+      effect('fs.readFile', () => ({ path: '/etc/group' }), { done: (_, r) => ({ local: { groupFile: r.content } }) }),
+      effect('fs.readFile', () => ({ path: '/etc/subuid', optional: true }), {
+        done: (_, r) => ({ local: { subuid: r.content ?? '' } }),
+      }),
+      effect('fs.readFile', () => ({ path: '/etc/subgid', optional: true }), {
+        done: (_, r) => ({ local: { subgid: r.content ?? '' } }),
+      }),
+      compute((s) => {
+        const l = s.local as { user: string; groupName: string | null; passwd: string; groupFile: string; subuid: string; subgid: string };
+        const who = resolveIdentity(l.user, l.groupName, l.passwd, l.groupFile);
+        if ('error' in who) return { fail: `Can't create ID mappings: ${who.error}` };
+        const subuid = parseSubIds(l.subuid, '/etc/subuid');
+        if ('error' in subuid) return { fail: `Can't create ID mappings: ${subuid.error}` };
+        const subgid = parseSubIds(l.subgid, '/etc/subgid');
+        if ('error' in subgid) return { fail: `Can't create ID mappings: ${subgid.error}` };
+        const maps = buildIdMaps(who, subuid.ranges, subgid.ranges);
+        if ('error' in maps) return { fail: `Can't create ID mappings: ${maps.error}` };
+        return {
+          facts: {
+            uidMaps: maps.uidMaps,
+            gidMaps: maps.gidMaps,
+            rootUid: maps.rootUid,
+            rootGid: maps.rootGid,
+            remappedRoot: `${who.userName}:${who.groupName}`,
+          },
+        };
+      }),
+    ],
+  },
+  {
+    id: 'setupDaemonProcess',
+    needs: ['verifyDaemonSettings'],
+    title: 'oom score of the daemon process',
+    ops: [
+      effect('kernel.setOomScoreAdj', (s) => (s.config.oomScoreAdjust === 0 ? null : { score: s.config.oomScoreAdjust }), {
+        // dockerd swallows EPERM: an unprivileged or nested daemon cannot lower its score.
+        failed: (_, e) => (e.code === 'EPERM' ? { warn: `oom_score_adj not set: ${e.message}` } : { fail: e.message }),
+      }),
+    ],
+  },
+  {
+    id: 'dataRoot',
+    needs: ['setupRemappedRoot'],
+    title: 'data root 0711 (and the remapped root) and exec root 0700',
+    ops: [
+      mkdir('dataRoot', (s) => ({ path: s.config.dataRoot, mode: 0o711 })),
+      effect('fs.chmod', (s) => ({ path: s.config.dataRoot, mode: 0o711 })),
+      compute((s) =>
+        s.facts.remappedRoot ? { facts: { root: `${s.config.dataRoot}/${s.facts.rootUid}.${s.facts.rootGid}` } } : { facts: { root: s.config.dataRoot } },
+      ),
+      mkdir('remappedRoot', (s) => (s.facts.remappedRoot ? { path: root(s), mode: 0o710, uid: 0, gid: s.facts.rootGid } : null)),
+      mkdir('execRoot', (s) => ({ path: s.config.execRoot, mode: 0o700 })),
+    ],
+  },
+  {
+    id: 'pidfile',
+    needs: ['dataRoot'],
+    title: 'claim the pidfile',
+    ops: [
+      effect('fs.createPidfile', (s) => ({ path: s.config.pidfile }), {
+        done: (s, r) => ({
+          facts: { pid: r.pid },
+          acquire: [{ resource: 'pidfile', release: [{ effect: 'fs.removePidfile', path: s.config.pidfile, pid: r.pid }] }],
+        }),
+      }),
+    ],
+  },
+  {
+    id: 'tempDir',
+    needs: ['pidfile'],
+    title: '<root>/tmp, emptied by renaming the old one away',
+    ops: [
+      compute((s) => ({ local: { tmp: s.config.env.DOCKER_TMPDIR ?? `${root(s)}/tmp`, own: s.config.env.DOCKER_TMPDIR === undefined } })),
+      // A user-supplied DOCKER_TMPDIR is never emptied (moby prepareTempDir).
+      effect('fs.rename', (s) => (s.local['own'] ? { from: `${root(s)}/tmp`, to: `${root(s)}/tmp-old` } : null), {
+        done: () => ({ local: { renamed: true } }),
+        failed: (_, e) => (e.code === 'ENOENT' ? undefined : { warn: `failed to rename the old tmp dir for deletion: ${e.message}` }),
+      }),
+      effect('fs.removeAll', (s) => (s.local['renamed'] ? { path: `${root(s)}/tmp-old` } : null), {
+        failed: (_, e) => ({ warn: `failed to delete old tmp directory: ${e.message}` }),
+      }),
+      mkdir(
+        'tempDir',
+        (s) => ({ path: String(s.local['tmp']), mode: 0o700, ...owner(s) }),
+        (s, e) => `Unable to get the TempDir under ${root(s)}: ${e.message}`,
+      ),
+      effect('fs.realpath', (s) => ({ path: String(s.local['tmp']) }), {
+        done: (_, r) => ({ facts: { tmpDir: r.path } }),
+        failed: (s, e) => ({ fail: `Unable to get the full path to the TempDir (${String(s.local['tmp'])}): ${e.message}` }),
+      }),
+    ],
+  },
+  {
+    id: 'setTmpdirEnv',
+    needs: ['tempDir'],
+    title: 'TMPDIR names the temp dir',
+    ops: [
+      effect('kernel.setEnv', (s) => ({ name: 'TMPDIR', value: s.facts.tmpDir ?? null }), {
+        done: (_, r) => ({
+          acquire: [{ resource: 'env:TMPDIR', release: [{ effect: 'kernel.setEnv', name: 'TMPDIR', value: r.previous }] }],
+        }),
+      }),
+    ],
+  },
+  {
+    id: 'setupSeccompProfile',
+    needs: ['verifyDaemonSettings'],
+    title: 'load --seccomp-profile',
+    ops: [
+      effect('fs.readFile', (s) => (s.config.seccompProfile ? { path: s.config.seccompProfile } : null), {
+        done: (s, r) => {
+          try {
+            JSON.parse(r.content ?? '');
+          } catch (cause) {
+            return { fail: `decoding seccomp profile failed: ${(cause as Error).message}` };
+          }
+          return { facts: { seccompProfile: true } };
+        },
+        failed: (s, e) => ({ fail: `opening seccomp profile (${s.config.seccompProfile ?? ''}) failed: ${e.message}` }),
+      }),
+    ],
+  },
+  {
+    id: 'setDefaultIsolation',
+    needs: [],
+    title: 'isolation mode (Windows only)',
+    ops: [],
+  },
+  {
+    id: 'configureMaxThreads',
+    needs: [],
+    title: '90% of threads-max',
+    ops: [
+      effect('kernel.readSysctl', () => ({ key: 'kernel/threads-max' }), {
+        done: (_, r) => {
+          const max = Number.parseInt(r.value.trim(), 10);
+          return Number.isFinite(max)
+            ? { facts: { maxThreads: Math.floor(max / 100) * 90 } }
+            : { warn: `Failed to configure the threads limit: threads-max is ${JSON.stringify(r.value)}` };
+        },
+        failed: (_, e) => ({ warn: `Failed to configure the threads limit: ${e.message}` }),
+      }),
+    ],
+  },
+  {
+    id: 'ensureDefaultAppArmorProfile',
+    needs: ['setTmpdirEnv'],
+    title: 'AppArmor profile when AppArmor is on',
+    ops: [
+      effect('kernel.appArmorStatus', () => ({}), {
+        done: (_, r) =>
+          r.enabled
+            ? { facts: { appArmor: true }, warn: 'AppArmor enabled on system but the docker-default profile could not be loaded.' }
+            : { facts: { appArmor: false } },
+        failed: (_, e) => ({ warn: `Could not check if docker-default AppArmor profile was loaded: ${e.message}` }),
+      }),
+    ],
+  },
+  {
+    id: 'containersDir',
+    needs: ['pidfile'],
+    title: '<root>/containers 0710',
+    ops: [mkdir('containers', (s) => ({ path: `${root(s)}/containers`, mode: 0o710, uid: 0, gid: s.facts.rootGid }))],
+  },
+  {
+    id: 'graphDriverName',
+    needs: ['verifyDaemonSettings'],
+    title: '$DOCKER_DRIVER, else --storage-driver',
+    ops: [
+      compute((s) => {
+        const fromEnv = s.config.env.DOCKER_DRIVER;
+        if (fromEnv !== undefined && fromEnv !== '') {
+          if (!supportedDrivers.includes(fromEnv)) return { fail: `error initializing graphdriver: driver not supported: ${fromEnv}` };
+          return { facts: { graphDriverName: fromEnv }, warn: `Setting the storage driver from the $DOCKER_DRIVER environment variable (${fromEnv})` };
+        }
+        return { facts: { graphDriverName: s.config.storageDriver } };
+      }),
+    ],
+  },
+  {
+    id: 'pluginManager',
+    needs: ['pidfile'],
+    title: 'plugin store and manager',
+    ops: [
+      mkdir('plugins', (s) => ({ path: `${root(s)}/plugins/storage/blobs`, mode: 0o700 })),
+      mkdir('pluginsTmp', (s) => ({ path: `${root(s)}/plugins/tmp`, mode: 0o700 })),
+      mkdir('pluginsExec', (s) => ({ path: `${s.config.execRoot}/plugins`, mode: 0o700 })),
+    ],
+  },
+  {
+    id: 'layerStore',
+    needs: ['pluginManager', 'graphDriverName', 'containersDir'],
+    title: 'graph driver (overlay2, vfs where overlay is unavailable) and layer metadata',
+    ops: [
+      compute((s) => (s.facts.graphDriverName ? { local: { chosen: s.facts.graphDriverName } } : undefined)),
+      // Without a name, a driver that already has state wins (moby driver_linux.go priority).
+      effect('fs.stat', (s) => (s.local['chosen'] ? null : { path: `${root(s)}/overlay2` }), {
+        done: (_, r) => (r.exists ? { local: { chosen: 'overlay2' } } : undefined),
+      }),
+      effect('fs.stat', (s) => (s.local['chosen'] ? null : { path: `${root(s)}/vfs` }), {
+        done: (_, r) => (r.exists ? { local: { chosen: 'vfs' } } : undefined),
+      }),
+      effect('kernel.probeOverlay', (s) => (s.local['chosen'] === 'vfs' ? null : { path: root(s) }), {
+        done: (s, r) => {
+          if (r.supported) return { local: { chosen: 'overlay2' } };
+          if (s.local['chosen'] === 'overlay2')
+            return { fail: `error initializing graphdriver: driver not supported: overlay2: ${r.reason ?? 'overlay is not available'}` };
+          return { local: { chosen: 'vfs' }, warn: `overlay2 is not available (${r.reason ?? 'unknown reason'}); using vfs` };
+        },
+      }),
+      compute((s) => ({ facts: { graphDriver: String(s.local['chosen']) } })),
+      mkdir('graphDriverHome', (s) => ({ path: `${root(s)}/${s.facts.graphDriver ?? ''}`, mode: 0o710, uid: 0, gid: s.facts.rootGid })),
+      compute((s) => ({
+        // Layer mounts made from here on are unmounted by the driver's cleanup; dockerd skips it under live-restore.
+        acquire: [
+          {
+            resource: 'layerStore',
+            release: [{ effect: 'kernel.unmountUnder', path: `${root(s)}/${s.facts.graphDriver ?? ''}` }],
+            keptUnderLiveRestore: true,
+          },
+        ],
+      })),
+      mkdir('layerdb', (s) => ({ path: `${imageRoot(s)}/layerdb`, mode: 0o700 })),
+    ],
+  },
+  {
+    id: 'configureKernelSecuritySupport',
+    needs: ['layerStore'],
+    title: 'SELinux support for the driver (off)',
+    ops: [],
+  },
+  {
+    id: 'transferManagers',
+    needs: ['layerStore'],
+    title: 'download (3) and upload (5) concurrency',
+    ops: [
+      compute((s) => ({
+        facts: { maxConcurrentDownloads: s.config.maxConcurrentDownloads, maxConcurrentUploads: s.config.maxConcurrentUploads },
+      })),
+    ],
+  },
+  {
+    id: 'imageStore',
+    needs: ['layerStore'],
+    title: 'image/<driver>/imagedb content and metadata',
+    ops: [
+      mkdir('imagedbContent', (s) => ({ path: `${imageRoot(s)}/imagedb/content/sha256`, mode: 0o700 })),
+      mkdir('imagedbMetadata', (s) => ({ path: `${imageRoot(s)}/imagedb/metadata/sha256`, mode: 0o700 })),
+    ],
+  },
+  {
+    id: 'volumes',
+    needs: ['pidfile'],
+    title: '<root>/volumes for the local driver',
+    ops: [mkdir('volumes', (s) => ({ path: `${root(s)}/volumes`, mode: 0o701, ...owner(s) }))],
+  },
+  {
+    id: 'trustKey',
+    needs: ['pidfile'],
+    title: 'load or create the libtrust key',
+    ops: [
+      effect('fs.loadOrCreateTrustKey', (s) => ({ path: `${root(s)}/key.json` }), {
+        done: (s, r) => ({
+          facts: { keyId: r.keyId },
+          ...(r.created
+            ? { acquire: [{ resource: 'file:key.json', release: [{ effect: 'fs.removeCreated' as const, paths: [`${root(s)}/key.json`] }] }] }
+            : {}),
+        }),
+      }),
+    ],
+  },
+  {
+    id: 'trustDir',
+    needs: ['pidfile'],
+    title: '<root>/trust 0700',
+    ops: [mkdir('trust', (s) => ({ path: `${root(s)}/trust`, mode: 0o700 }))],
+  },
+  {
+    id: 'distributionMetadata',
+    needs: ['layerStore'],
+    title: 'image/<driver>/distribution',
+    ops: [mkdir('distribution', (s) => ({ path: `${imageRoot(s)}/distribution`, mode: 0o700 }))],
+  },
+  {
+    id: 'eventsService',
+    needs: [],
+    title: 'in-memory event stream',
+    ops: [],
+  },
+  {
+    id: 'referenceStore',
+    needs: ['layerStore'],
+    title: 'image/<driver>/repositories.json',
+    ops: [
+      effect('fs.readFile', (s) => ({ path: `${imageRoot(s)}/repositories.json`, optional: true }), {
+        done: (_, r) => {
+          if (r.content === null) return { local: { missing: true } };
+          try {
+            JSON.parse(r.content);
+            return undefined;
+          } catch (cause) {
+            return { fail: `Couldn't create reference store repository: ${(cause as Error).message}` };
+          }
+        },
+      }),
+      effect(
+        'fs.writeFileAtomic',
+        (s) => (s.local['missing'] ? { path: `${imageRoot(s)}/repositories.json`, content: '{"Repositories":{}}', mode: 0o600 } : null),
+        {
+          done: (s, r) =>
+            r.created
+              ? { acquire: [{ resource: 'file:repositories.json', release: [{ effect: 'fs.removeCreated', paths: [`${imageRoot(s)}/repositories.json`] }] }] }
+              : undefined,
+          failed: (_, e) => ({ fail: `Couldn't create reference store repository: ${e.message}` }),
+        },
+      ),
+    ],
+  },
+  {
+    id: 'migrateV1',
+    needs: ['layerStore', 'imageStore', 'referenceStore', 'distributionMetadata'],
+    title: 'pre-1.10 graph migration (refused: not supported)',
+    ops: [
+      effect('fs.stat', (s) => ({ path: `${root(s)}/graph` }), {
+        done: (_, r) =>
+          r.exists ? { warn: 'Graph migration failed: a pre-1.10 graph was found and statedock does not migrate it; it is left as it is' } : undefined,
+        failed: (_, e) => ({ warn: `Graph migration check failed: ${e.message}` }),
+      }),
+    ],
+  },
+  {
+    id: 'discovery',
+    needs: ['verifyDaemonSettings'],
+    title: 'cluster discovery (not configured)',
+    ops: [],
+  },
+  {
+    id: 'sysInfo',
+    needs: [],
+    title: 'cgroups: the devices controller must be mounted',
+    ops: [
+      effect('kernel.cgroupInfo', () => ({}), {
+        done: (_, r) => (r.devices ? { facts: { cgroupVersion: r.version } } : { fail: "Devices cgroup isn't mounted" }),
+      }),
+    ],
+  },
+  {
+    id: 'daemonId',
+    needs: ['trustKey'],
+    title: "the trust key's key ID",
+    ops: [compute((s) => (s.facts.keyId ? { facts: { daemonId: s.facts.keyId } } : { fail: 'no trust key' }))],
+  },
+  {
+    id: 'metadataStore',
+    needs: ['containersDir'],
+    title: 'the level database of containers, images and volumes',
+    ops: [
+      effect('store.open', (s) => ({ path: `${root(s)}/containers/metadata.db` }), {
+        done: (s, r) => ({
+          acquire: [
+            {
+              resource: 'metadataStore',
+              release: [
+                { effect: 'store.close' },
+                ...(r.created ? [{ effect: 'fs.removeAll' as const, path: `${root(s)}/containers/metadata.db` }] : []),
+              ],
+            },
+          ],
+        }),
+      }),
+    ],
+  },
+  {
+    id: 'inMemoryStores',
+    needs: ['daemonId', 'metadataStore', 'eventsService'],
+    title: 'containers, exec commands, ID index, names',
+    ops: [],
+  },
+  {
+    id: 'execGc',
+    needs: ['inMemoryStores'],
+    title: 'drop finished exec commands every 5 minutes',
+    ops: [
+      effect('clock.startTicker', () => ({ name: 'execGc', intervalMs: 300_000 }), {
+        done: () => ({ acquire: [{ resource: 'ticker:execGc', release: [{ effect: 'clock.stopTicker', name: 'execGc' }] }] }),
+      }),
+    ],
+  },
+  {
+    id: 'startContainerd',
+    needs: ['pidfile'],
+    title: 'supervised containerd under the exec root (unless --containerd)',
+    ops: [
+      compute((s) => (s.config.containerdAddress ? { facts: { containerdAddress: s.config.containerdAddress }, finish: true } : undefined)),
+      effect('containerd.startSupervised', (s) => ({ execRoot: s.config.execRoot, dataRoot: root(s), binary: 'containerd' }), {
+        done: (_, r) => ({
+          facts: { containerdPid: r.pid, containerdAddress: r.address },
+          acquire: [{ resource: 'containerd', release: [{ effect: 'containerd.stopSupervised', pid: r.pid, timeoutMs: 15_000 }] }],
+        }),
+        failed: (_, e) => ({ fail: `failed to start containerd: ${e.message}` }),
+      }),
+    ],
+  },
+  {
+    id: 'containerdClient',
+    needs: ['startContainerd'],
+    title: 'client of containerd in our namespace',
+    ops: [
+      effect(
+        'containerd.connect',
+        (s) => ({ address: s.facts.containerdAddress ?? '', namespace: s.config.containerdNamespace, timeoutMs: 10_000 }),
+        {
+          done: (_, r) => ({
+            facts: { containerdVersion: r.version },
+            acquire: [{ resource: 'containerdClient', release: [{ effect: 'containerd.close' }] }],
+          }),
+          failed: (_, e) => ({
+            fail: `Failed to connect to containerd. Please make sure containerd is installed in your PATH or you have specified the correct address. Got error: ${e.message}`,
+          }),
+        },
+      ),
+    ],
+  },
+  {
+    id: 'restore',
+    needs: ['containersDir', 'pluginManager', 'eventsService', 'containerdClient', 'inMemoryStores', 'metadataStore', 'layerStore', 'imageStore', 'volumes'],
+    title: 'load containers and reconcile them with containerd',
+    ops: [
+      effect('store.list', () => ({ prefix: 'container/' }), { done: (_, r) => ({ local: { stored: r.entries } }) }),
+      effect('containerd.listTasks', () => ({})),
+      // Every container actor is settled before the containerd client closes (moby-51692).
+      compute(() => ({ acquire: [{ resource: 'containers', release: [{ effect: 'api.settleContainers' }] }] })),
+    ],
+  },
+  {
+    id: 'systemInfo',
+    needs: ['restore'],
+    title: 'engine facts: CPUs, memory, OS',
+    ops: [effect('kernel.systemInfo', () => ({}), { done: (_, r) => ({ facts: { systemInfo: r } }) })],
+  },
+  {
+    id: 'setupDumpStackTrap',
+    needs: ['pidfile'],
+    title: 'SIGUSR1 writes the actors to a file under the exec root',
+    ops: [
+      effect('kernel.trapDumpSignal', (s) => ({ dir: s.config.execRoot }), {
+        done: () => ({ acquire: [{ resource: 'signal:SIGUSR1', release: [{ effect: 'kernel.untrapDumpSignal' }] }] }),
+      }),
+    ],
+  },
+];
+
+// restore's second op folds containerd's tasks into the restored list; kept apart for reading.
+const restoreStep = startupSteps.find((s) => s.id === 'restore');
+if (restoreStep && restoreStep.ops[1]?.kind === 'effect') {
+  restoreStep.ops[1].done = (s, r) => ({ facts: { containers: reconcile(s.local['stored'], r as ResultOf<'containerd.listTasks'>) } });
+}
+
+/** The API sockets open last: a client that gets an answer talks to a daemon that is ready. */
+startupSteps.push({
+  id: 'serveApi',
+  needs: startupSteps.map((s) => s.id),
+  title: 'serve the Engine API on the -H sockets',
+  ops: [
+    effect('api.listen', (s) => ({ sockets: s.config.hosts }), {
+      done: (s) => ({ acquire: [{ resource: 'api', release: [{ effect: 'api.close', sockets: s.config.hosts }] }] }),
+    }),
+  ],
+});
+
+function rootKeyWarning(e: EffectError): string {
+  return `unable to modify root key limit, number of containers could be limited by this quota: ${e.message}`;
+}
+
+interface StoredContainer {
+  id: string;
+  name: string;
+  status: RestoredContainer['recorded'];
+  stopSignal?: string;
+  stopTimeout?: number;
+}
+
+/** What restore makes of the store and containerd's tasks: the list each container actor starts from. */
+export function reconcile(stored: unknown, tasks: ResultOf<'containerd.listTasks'>): RestoredContainer[] {
+  const entries = Array.isArray(stored) ? (stored as { value: StoredContainer }[]) : [];
+  const byId = new Map(tasks.tasks.map((t) => [t.id, t]));
+  return entries.map(({ value: c }) => {
+    const task = byId.get(c.id);
+    const state: RestoredContainer['task'] =
+      task === undefined ? 'none' : task.status === 'running' ? 'running' : task.status === 'paused' || task.status === 'pausing' ? 'paused' : 'stopped';
+    return { id: c.id, name: c.name, recorded: c.status, task: state, stopSignal: c.stopSignal ?? 'SIGTERM', stopTimeout: c.stopTimeout ?? 10 };
+  });
+}
+
+export const stepById: ReadonlyMap<string, StepDef> = new Map(startupSteps.map((s) => [s.id, s]));
+export const stepIds: readonly string[] = startupSteps.map((s) => s.id);

@@ -1,0 +1,140 @@
+import type { EffectError } from '../../effects/errors.ts';
+import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
+
+/**
+ * The daemon configuration the start-up machine reads: flags and daemon.json merged
+ * (src/daemon/config.ts builds it). Plain JSON: it is the machine's input and the
+ * first thing a trace records.
+ */
+export interface StartupConfig {
+  dataRoot: string;
+  execRoot: string;
+  hosts: string[];
+  pidfile: string;
+  containerdAddress: string | null;
+  containerdNamespace: string;
+  storageDriver: string | null;
+  bridge: string | null;
+  bip: string | null;
+  icc: boolean;
+  iptables: boolean;
+  mtu: number;
+  usernsRemap: string | null;
+  liveRestore: boolean;
+  oomScoreAdjust: number;
+  maxConcurrentDownloads: number;
+  maxConcurrentUploads: number;
+  seccompProfile: string | null;
+  shutdownTimeout: number;
+  env: { DOCKER_DRIVER?: string; DOCKER_TMPDIR?: string };
+}
+
+/** A uid or gid range of a user-namespace mapping (container id → host id). */
+export interface IdRange {
+  containerId: number;
+  hostId: number;
+  size: number;
+}
+
+/** A container that restore found, as the daemon will hand it to its actor. */
+export interface RestoredContainer {
+  id: string;
+  name: string;
+  /** What the store said, then what containerd said. */
+  recorded: 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+  task: 'running' | 'paused' | 'stopped' | 'none';
+  stopSignal: string;
+  stopTimeout: number;
+}
+
+/** What start-up learned, step by step. Each key is written by exactly one step. */
+export interface Facts {
+  mtu?: number;
+  disableBridge?: boolean;
+  kernel?: { sysname: string; release: string; machine: string; euid: number };
+  uidMaps?: IdRange[];
+  gidMaps?: IdRange[];
+  remappedRoot?: string | null;
+  rootUid: number;
+  rootGid: number;
+  /** The effective data root (`<root>/<uid>.<gid>` under user-namespace remapping). */
+  root?: string;
+  pid?: number;
+  tmpDir?: string;
+  seccompProfile?: boolean;
+  maxThreads?: number;
+  appArmor?: boolean;
+  graphDriverName?: string | null;
+  graphDriver?: string;
+  keyId?: string;
+  daemonId?: string;
+  maxConcurrentDownloads?: number;
+  maxConcurrentUploads?: number;
+  cgroupVersion?: 1 | 2;
+  containerdAddress?: string;
+  containerdPid?: number;
+  containerdVersion?: string;
+  containers?: RestoredContainer[];
+  systemInfo?: {
+    ncpu: number;
+    memTotal: number;
+    hostname: string;
+    operatingSystem: string;
+    runcVersion: string | null;
+  };
+}
+
+/**
+ * Something start-up holds that must be given back: on failure (newest first) and at
+ * normal shutdown. The release is data: the effects that undo it, in order.
+ */
+export interface Acquisition {
+  /** Unique within a daemon run, e.g. `pidfile`, `dirs:containersDir`. */
+  resource: string;
+  step: string;
+  release: EffectRequest[];
+  /** Under live-restore with running containers, normal shutdown leaves it in place (dockerd's early return). */
+  keptUnderLiveRestore?: boolean;
+}
+
+/** Why start-up failed: the step, and either the effect's error or a failed check. */
+export interface StartupFailure {
+  step: string;
+  kind: 'effect' | 'check';
+  message: string;
+  error?: EffectError;
+  effect?: string;
+}
+
+/** What happened to one acquisition during a release. */
+export interface ReleaseRecord {
+  resource: string;
+  ok: boolean;
+  error?: EffectError;
+  skipped?: boolean;
+}
+
+/**
+ * Marks are the machine's own account of what it did, recorded in the trace beside
+ * events, transitions and effects; the ordering constraints are checked on them.
+ */
+export type Mark =
+  | { mark: 'step.start'; step: string }
+  | { mark: 'step.done'; step: string }
+  | { mark: 'step.failed'; step: string; message: string }
+  | { mark: 'warning'; step: string; message: string }
+  | { mark: 'resource.acquired'; resource: string; step: string }
+  | { mark: 'resource.released'; resource: string }
+  | { mark: 'release.failed'; resource: string; message: string }
+  | { mark: 'release.skipped'; resource: string; reason: string }
+  | { mark: 'startup.failed'; step: string; message: string }
+  | { mark: 'containers.leftRunning'; ids: string[] }
+  | { mark: 'container.stopFailed'; id: string; message: string }
+  | { mark: 'shutdown.forced'; afterS: number };
+
+/** The output of the machine's pure step function: in order, marks to record and effects to ask for. */
+export type Output = { mark: Mark } | { call: EffectCall };
+
+export type StartupEvent =
+  | { type: 'effect.done'; id: string; result: unknown }
+  | { type: 'effect.failed'; id: string; error: EffectError };

@@ -1,4 +1,6 @@
 import type { AnyStateMachine } from 'xstate';
+import type { Constraint } from './check/constraints.ts';
+import { startupConstraints } from './daemon-startup/constraints.ts';
 import { daemonShutdownMachine } from './daemon-shutdown/machine.ts';
 import { daemonStartupMachine } from './daemon-startup/machine.ts';
 
@@ -10,4 +12,14 @@ export const machines: Record<string, AnyStateMachine> = {
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {
   machines[name] = machine;
+}
+
+/** The constraints to check on a machine's traces; a trace is checked against those of every machine in it. */
+export const constraintsByMachine: Record<string, Constraint[]> = {
+  daemonStartup: startupConstraints,
+  daemonShutdown: startupConstraints,
+};
+
+export function registerConstraints(machine: string, constraints: Constraint[]): void {
+  constraintsByMachine[machine] = constraints;
 }

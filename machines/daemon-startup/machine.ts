@@ -1,6 +1,7 @@
 import { enqueueActions, setup } from 'xstate';
 import type { EffectCall } from '../../effects/requests.ts';
-import { beginRelease, effectSettled, initialContext, releaseSettled, start, totalSteps, type StartupContext, type StartupInput } from './engine.ts';
+import { startupEngine, type StartupContext, type StartupInput } from './engine.ts';
+import { startupSteps, type StepDef } from './steps.ts';
 import { releasesFinished } from '../release/engine.ts';
 import type { Acquisition, Facts, Mark, Output, ReleaseRecord, StartupEvent, StartupFailure } from './types.ts';
 
@@ -28,7 +29,9 @@ function emitAll(enqueue: Enqueue, next: { context: StartupContext; outputs: Out
  * new step starts), then `releasing` gives back every acquisition newest first, each once,
  * and the machine ends in `failed` with the original error — dockerd's deferred Shutdown.
  */
-export const daemonStartupMachine = setup({
+export function createStartupMachine(table: readonly StepDef[]) {
+  const { beginRelease, effectSettled, initialContext, releaseSettled, start, totalSteps } = startupEngine(table);
+  return setup({
   types: {
     context: {} as StartupContext,
     events: {} as StartupEvent,
@@ -92,3 +95,6 @@ export const daemonStartupMachine = setup({
       ? { status: 'ready', facts: context.facts, acquired: context.acquired }
       : { status: 'failed', failure: context.failure, releases: context.release.records },
 });
+}
+
+export const daemonStartupMachine = createStartupMachine(startupSteps);

@@ -1,0 +1,69 @@
+import type { EffectCall, EffectEvent, EffectOutcome } from '../requests.ts';
+import type { Executor } from '../runner.ts';
+
+/** What the scheduler needs of a simulated world: an outcome and a latency, at once. */
+export interface SimEffects {
+  run(call: EffectCall, nowMs: number): { outcome: EffectOutcome; latencyMs: number };
+}
+
+interface Pending {
+  at: number;
+  priority: number;
+  order: number;
+  latency: number;
+  event: EffectEvent;
+  deliver: (event: EffectEvent, durationMs: number) => void;
+}
+
+/**
+ * A discrete-event scheduler in virtual time: every effect completes at now + its latency;
+ * outcomes are delivered earliest first, and effects completing at the same instant in an
+ * order given by seeded priorities (PCT-style), so a seed names one interleaving. No
+ * Promises, no timers: a simulated minute of back-off costs microseconds.
+ */
+export class SimScheduler implements Executor {
+  now = 0;
+  delivered = 0;
+  private pending: Pending[] = [];
+  private order = 0;
+  private readonly world: SimEffects;
+  private readonly priority: () => number;
+
+  constructor(world: SimEffects, priority: () => number = () => 0) {
+    this.world = world;
+    this.priority = priority;
+  }
+
+  submit(_actorId: string, call: EffectCall, deliver: (event: EffectEvent, durationMs: number) => void): void {
+    const { outcome, latencyMs } = this.world.run(call, this.now);
+    const event: EffectEvent = outcome.ok
+      ? { type: 'effect.done', id: call.id, result: outcome.value }
+      : { type: 'effect.failed', id: call.id, error: outcome.error };
+    this.pending.push({ at: this.now + latencyMs, priority: this.priority(), order: this.order++, latency: latencyMs, event, deliver });
+  }
+
+  /** Delivers outcomes until nothing is pending (or `maxEvents` were delivered). Returns how many. */
+  runUntilIdle(maxEvents = 1_000_000): number {
+    let n = 0;
+    while (this.pending.length > 0 && n < maxEvents) {
+      let best = 0;
+      for (let i = 1; i < this.pending.length; i++) {
+        const a = this.pending[i] as Pending;
+        const b = this.pending[best] as Pending;
+        if (a.at < b.at || (a.at === b.at && (a.priority > b.priority || (a.priority === b.priority && a.order < b.order)))) best = i;
+      }
+      const next = this.pending[best] as Pending;
+      this.pending[best] = this.pending[this.pending.length - 1] as Pending;
+      this.pending.pop();
+      this.now = next.at;
+      n += 1;
+      this.delivered += 1;
+      next.deliver(next.event, next.latency);
+    }
+    return n;
+  }
+
+  get idle(): boolean {
+    return this.pending.length === 0;
+  }
+}

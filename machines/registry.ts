@@ -1,6 +1,7 @@
 import type { AnyStateMachine } from 'xstate';
 import type { Constraint } from './check/constraints.ts';
 import { startupConstraints } from './daemon-startup/constraints.ts';
+import { containerdSupervisorMachine } from './containerd-supervisor/machine.ts';
 import { daemonShutdownMachine } from './daemon-shutdown/machine.ts';
 import { daemonStartupMachine } from './daemon-startup/machine.ts';
 
@@ -8,6 +9,7 @@ import { daemonStartupMachine } from './daemon-startup/machine.ts';
 export const machines: Record<string, AnyStateMachine> = {
   daemonStartup: daemonStartupMachine,
   daemonShutdown: daemonShutdownMachine,
+  containerdSupervisor: containerdSupervisorMachine,
 };
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {

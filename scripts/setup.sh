@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what statedock needs on a fresh Debian 12 machine, and nothing twice:
+# Debian's containerd, runc and busybox-static (the daemon supervises containerd; tests run
+# busybox containers), and the npm packages from package-lock.json. Prints what it does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pkg in containerd runc busybox-static "$@"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "statedock needs the Debian packages: ${need[*]}; install them as root (apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  echo "setup: installing ${need[*]} (apt) …"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages (npm ci) …"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

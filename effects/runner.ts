@@ -126,6 +126,8 @@ export class Session {
   send(actorId: string, event: { type: string } & Record<string, unknown>, durationMs?: number): void {
     const entry = this.actors.get(actorId);
     if (!entry) throw new Error(`no actor ${actorId}`);
+    // A long-running effect (a process watch) may settle after its actor ended: nothing listens.
+    if ((entry.actor.getSnapshot() as { status: string }).status !== 'active') return;
     this.emit({ t: this.now(), actor: actorId, kind: 'event', event, ...(durationMs === undefined ? {} : { durationMs }) } as RecordBody);
     entry.actor.send(event);
     const snap = entry.actor.getSnapshot() as { status: string; error?: unknown };

@@ -24,7 +24,7 @@ interface MarkRecord {
 interface Index {
   stepStart: Map<string, number[]>;
   stepDone: Map<string, number>;
-  acquired: { resource: string; seq: number }[];
+  acquired: { resource: string; seq: number; rollbackOnly: boolean }[];
   releases: { resource: string; seq: number; kind: 'released' | 'failed' | 'skipped' }[];
   startupFailed: number | null;
   shutdownStopped: number | null;
@@ -59,7 +59,7 @@ function index(records: readonly TraceRecord[]): Index {
         if (!ix.stepDone.has(step)) ix.stepDone.set(step, r.seq);
         break;
       case 'resource.acquired':
-        ix.acquired.push({ resource, seq: r.seq });
+        ix.acquired.push({ resource, seq: r.seq, rollbackOnly: m.mark['rollbackOnly'] === true });
         break;
       case 'resource.released':
         ix.releases.push({ resource, seq: r.seq, kind: 'released' });
@@ -149,7 +149,7 @@ function evaluate(c: Constraint, ix: Index): Violation[] {
       if (ix.shutdownStopped === null) return out;
       const handled = new Set(ix.releases.map((r) => r.resource));
       for (const a of ix.acquired) {
-        if (!handled.has(a.resource))
+        if (!a.rollbackOnly && !handled.has(a.resource))
           out.push({ constraint: name, message: `${a.resource} (acquired at record ${a.seq}) was neither released nor kept at shutdown`, records: [a.seq, ix.shutdownStopped] });
       }
       return out;

@@ -13,7 +13,7 @@ export type Constraint =
   | { kind: 'everyAcquiredReleasedOnFailure' }
   /** After the first failure no step starts. */
   | { kind: 'nothingAcquiredAfterFailure' }
-  /** After a normal shutdown, every acquired resource was released, or kept on purpose (live-restore). */
+  /** After a normal shutdown, every acquired resource was released, or kept on purpose (live-restore); a started daemon's data (rollback-only acquisitions) stays. */
   | { kind: 'everyAcquiredReleasedAtShutdown' };
 
 export function before(first: string, then: string, why: string): Constraint {

@@ -99,8 +99,11 @@ function stopSettled(c: ShutdownContext, event: ShutdownEvent): { context: Shutd
 
 function startReleasing(c: ShutdownContext): { context: ShutdownContext; outputs: Output[] } {
   const keep = c.liveRestore && c.running.length > 0;
-  const { state, skipped } = beginReleases(c.acquired, (a) =>
-    keep && a.keptUnderLiveRestore ? 'live-restore keeps it for the containers left running' : null,
+  // What a failed start would roll back (created directories, the key, the database) is the
+  // data of a daemon that started: a normal shutdown keeps it, without a word.
+  const { state, skipped } = beginReleases(
+    c.acquired.filter((a) => !a.rollbackOnly),
+    (a) => (keep && a.keptUnderLiveRestore ? 'live-restore keeps it for the containers left running' : null),
   );
   const d: ShutdownContext = { ...c, release: state };
   const out: Output[] = skipped.map((s) => ({ mark: { mark: 'release.skipped', resource: s.resource, reason: s.reason } }));

@@ -158,7 +158,7 @@ export function startupEngine(table: readonly StepDef[]) {
     if (o.acquire) {
       for (const a of o.acquire) {
         d.acquired = [...d.acquired, { ...a, step: step.id }];
-        out.push({ mark: { mark: 'resource.acquired', resource: a.resource, step: step.id } });
+        out.push({ mark: { mark: 'resource.acquired', resource: a.resource, step: step.id, ...(a.rollbackOnly ? { rollbackOnly: true } : {}) } });
       }
     }
     if (o.warn !== undefined) out.push({ mark: { mark: 'warning', step: step.id, message: o.warn } });

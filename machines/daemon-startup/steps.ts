@@ -88,7 +88,7 @@ function mkdir(
     done: (s, r) =>
       r.created.length === 0
         ? undefined
-        : { acquire: [{ resource: `dir:${label}`, release: [{ effect: 'fs.removeCreated', paths: r.created }] }] },
+        : { acquire: [{ resource: `dir:${label}`, release: [{ effect: 'fs.removeCreated', paths: r.created }], rollbackOnly: true }] },
     ...(failWith ? { failed: (s: Scope, e: EffectError) => ({ fail: failWith(s, e) }) } : {}),
   });
 }
@@ -485,7 +485,7 @@ export const startupSteps: StepDef[] = [
         done: (s, r) => ({
           facts: { keyId: r.keyId },
           ...(r.created
-            ? { acquire: [{ resource: 'file:key.json', release: [{ effect: 'fs.removeCreated' as const, paths: [`${root(s)}/key.json`] }] }] }
+            ? { acquire: [{ resource: 'file:key.json', release: [{ effect: 'fs.removeCreated' as const, paths: [`${root(s)}/key.json`] }], rollbackOnly: true }] }
             : {}),
         }),
       }),
@@ -531,7 +531,7 @@ export const startupSteps: StepDef[] = [
         {
           done: (s, r) =>
             r.created
-              ? { acquire: [{ resource: 'file:repositories.json', release: [{ effect: 'fs.removeCreated', paths: [`${imageRoot(s)}/repositories.json`] }] }] }
+              ? { acquire: [{ resource: 'file:repositories.json', release: [{ effect: 'fs.removeCreated', paths: [`${imageRoot(s)}/repositories.json`] }], rollbackOnly: true }] }
               : undefined,
           failed: (_, e) => ({ fail: `Couldn't create reference store repository: ${e.message}` }),
         },
@@ -580,13 +580,10 @@ export const startupSteps: StepDef[] = [
       effect('store.open', (s) => ({ path: `${root(s)}/containers/metadata.db` }), {
         done: (s, r) => ({
           acquire: [
-            {
-              resource: 'metadataStore',
-              release: [
-                { effect: 'store.close' },
-                ...(r.created ? [{ effect: 'fs.removeAll' as const, path: `${root(s)}/containers/metadata.db` }] : []),
-              ],
-            },
+            ...(r.created
+              ? [{ resource: 'dir:metadata.db', release: [{ effect: 'fs.removeAll' as const, path: `${root(s)}/containers/metadata.db` }], rollbackOnly: true }]
+              : []),
+            { resource: 'metadataStore', release: [{ effect: 'store.close' as const }] },
           ],
         }),
       }),

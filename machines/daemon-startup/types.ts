@@ -95,6 +95,11 @@ export interface Acquisition {
   release: EffectRequest[];
   /** Under live-restore with running containers, normal shutdown leaves it in place (dockerd's early return). */
   keptUnderLiveRestore?: boolean;
+  /**
+   * Undone only when start-up fails (what a failed first start created: directories, the
+   * key, the database). A daemon that started keeps its data at shutdown.
+   */
+  rollbackOnly?: boolean;
 }
 
 /** Why start-up failed: the step, and either the effect's error or a failed check. */
@@ -123,7 +128,7 @@ export type Mark =
   | { mark: 'step.done'; step: string }
   | { mark: 'step.failed'; step: string; message: string }
   | { mark: 'warning'; step: string; message: string }
-  | { mark: 'resource.acquired'; resource: string; step: string }
+  | { mark: 'resource.acquired'; resource: string; step: string; rollbackOnly?: boolean }
   | { mark: 'resource.released'; resource: string }
   | { mark: 'release.failed'; resource: string; message: string }
   | { mark: 'release.skipped'; resource: string; reason: string }

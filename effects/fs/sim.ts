@@ -1,0 +1,171 @@
+import type { EffectErrorCode } from '../errors.ts';
+import type { FsResults } from './requests.ts';
+
+/** A node of the simulated filesystem. */
+export interface SimNode {
+  type: 'dir' | 'file' | 'symlink';
+  mode: number;
+  uid: number;
+  gid: number;
+  content?: string;
+  target?: string;
+}
+
+export class SimFsError extends Error {
+  readonly code: EffectErrorCode;
+  constructor(code: EffectErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+const text: Partial<Record<EffectErrorCode, string>> = {
+  ENOENT: 'no such file or directory',
+  EEXIST: 'file exists',
+  ENOTDIR: 'not a directory',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+};
+
+function err(code: EffectErrorCode, op: string, path: string): SimFsError {
+  return new SimFsError(code, `${op} ${path}: ${text[code] ?? code}`);
+}
+
+function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+/**
+ * An in-memory filesystem with modes and owners: a flat map from absolute path to node,
+ * copied from a shared base image when a world is made (cheap: the simulator makes
+ * thousands of worlds a second).
+ */
+export class SimFs {
+  readonly nodes: Map<string, SimNode>;
+  /** Mount points mounted read-only: writes under them fail with EROFS. */
+  readonly readOnly: string[];
+
+  constructor(nodes: Map<string, SimNode>, readOnly: string[] = []) {
+    this.nodes = nodes;
+    this.readOnly = readOnly;
+  }
+
+  clone(): SimFs {
+    return new SimFs(new Map(this.nodes), [...this.readOnly]);
+  }
+
+  exists(path: string): boolean {
+    return this.nodes.has(path);
+  }
+
+  private checkWritable(op: string, path: string): void {
+    for (const ro of this.readOnly) if (path === ro || path.startsWith(`${ro}/`)) throw err('EROFS', op, path);
+  }
+
+  private hasChildren(path: string): boolean {
+    const prefix = path === '/' ? '/' : `${path}/`;
+    for (const k of this.nodes.keys()) if (k !== path && k.startsWith(prefix)) return true;
+    return false;
+  }
+
+  mkdirAll(path: string, mode: number, uid = 0, gid = 0): FsResults['fs.mkdirAll'] {
+    const created: string[] = [];
+    const parts = path.split('/').filter(Boolean);
+    let cur = '';
+    for (const p of parts) {
+      cur += `/${p}`;
+      const n = this.nodes.get(cur);
+      if (n) {
+        if (n.type === 'file') throw err('ENOTDIR', 'mkdir', path);
+        continue;
+      }
+      this.checkWritable('mkdir', cur);
+      this.nodes.set(cur, { type: 'dir', mode, uid, gid });
+      created.push(cur);
+    }
+    return { created };
+  }
+
+  chmod(path: string, mode: number): void {
+    const n = this.nodes.get(path);
+    if (!n) throw err('ENOENT', 'chmod', path);
+    this.checkWritable('chmod', path);
+    this.nodes.set(path, { ...n, mode });
+  }
+
+  stat(path: string): FsResults['fs.stat'] {
+    const n = this.nodes.get(path);
+    return n
+      ? { exists: true, isDirectory: n.type === 'dir', mode: n.mode, uid: n.uid, gid: n.gid }
+      : { exists: false, isDirectory: false, mode: 0, uid: 0, gid: 0 };
+  }
+
+  rename(from: string, to: string): void {
+    if (!this.nodes.has(from)) throw err('ENOENT', 'rename', from);
+    this.checkWritable('rename', from);
+    this.checkWritable('rename', to);
+    if (!this.nodes.has(parentOf(to))) throw err('ENOENT', 'rename', to);
+    this.removeAll(to);
+    const moves: [string, SimNode][] = [];
+    for (const [k, n] of this.nodes) if (k === from || k.startsWith(`${from}/`)) moves.push([k, n]);
+    for (const [k] of moves) this.nodes.delete(k);
+    for (const [k, n] of moves) this.nodes.set(to + k.slice(from.length), n);
+  }
+
+  removeAll(path: string): void {
+    const doomed: string[] = [];
+    for (const k of this.nodes.keys()) if (k === path || k.startsWith(`${path}/`)) doomed.push(k);
+    if (doomed.length > 0) this.checkWritable('remove', path);
+    for (const k of doomed) this.nodes.delete(k);
+  }
+
+  removeCreated(paths: readonly string[]): FsResults['fs.removeCreated'] {
+    const removed: string[] = [];
+    const kept: string[] = [];
+    for (let i = paths.length - 1; i >= 0; i--) {
+      const p = paths[i] as string;
+      const n = this.nodes.get(p);
+      if (!n) continue;
+      if (n.type === 'dir' && this.hasChildren(p)) {
+        kept.push(p);
+        continue;
+      }
+      this.checkWritable('remove', p);
+      this.nodes.delete(p);
+      removed.push(p);
+    }
+    return { removed, kept };
+  }
+
+  realpath(path: string): string {
+    let cur = '';
+    for (const p of path.split('/').filter(Boolean)) {
+      cur += `/${p}`;
+      const n = this.nodes.get(cur);
+      if (!n) throw err('ENOENT', 'lstat', cur);
+      if (n.type === 'symlink') cur = n.target ?? cur;
+    }
+    return cur === '' ? '/' : cur;
+  }
+
+  readFile(path: string, optional: boolean): string | null {
+    const n = this.nodes.get(path);
+    if (!n) {
+      if (optional) return null;
+      throw err('ENOENT', 'open', path);
+    }
+    if (n.type === 'dir') throw new SimFsError('EINVAL', `read ${path}: is a directory`);
+    return n.content ?? '';
+  }
+
+  writeFile(path: string, content: string, mode: number): boolean {
+    const parent = this.nodes.get(parentOf(path));
+    if (!parent) throw err('ENOENT', 'open', path);
+    if (parent.type !== 'dir') throw err('ENOTDIR', 'open', path);
+    this.checkWritable('open', path);
+    const created = !this.nodes.has(path);
+    this.nodes.set(path, { type: 'file', mode, uid: 0, gid: 0, content });
+    return created;
+  }
+}

@@ -4,7 +4,7 @@ import type { EffectCall, EffectEvent } from './requests.ts';
 import type { RecordBody, TraceRecord } from './trace.ts';
 
 /**
- * Runs machines: gives them their two ways out (`requestEffect`, `record`), hands each
+ * Runs machines: gives them their way out (`emitOutputs`: effect requests and marks), hands each
  * effect call to an executor (the simulated world, the real handlers, or a test's
  * scheduler), sends results back as events, and reports every event, transition, effect
  * request and mark to a sink (the trace recorder) — the same way in every program.
@@ -42,13 +42,12 @@ export function runnable(machine: AnyStateMachine): AnyStateMachine {
   if (!m) {
     m = machine.provide({
       actions: {
-        requestEffect: ({ self }: { self: unknown }, call: EffectCall) => {
+        emitOutputs: ({ self }: { self: unknown }, params: { outputs: ({ call: EffectCall } | { mark: Mark })[] }) => {
           const b = bindingOf(self);
-          b.session.onCall(b.actorId, call);
-        },
-        record: ({ self }: { self: unknown }, mark: Mark) => {
-          const b = bindingOf(self);
-          b.session.onMark(b.actorId, mark);
+          for (const o of params.outputs) {
+            if ('call' in o) b.session.onCall(b.actorId, o.call);
+            else b.session.onMark(b.actorId, o.mark);
+          }
         },
       } as never,
     });
@@ -90,6 +89,11 @@ export class Session {
     this.listeners.push(listener);
   }
 
+  /** Whether anyone takes records (the benchmark runs without: no record objects are built). */
+  private get recording(): boolean {
+    return this.sink !== undefined || this.listeners.length > 0;
+  }
+
   private emit(record: RecordBody): void {
     this.sink?.write(record);
     for (const l of this.listeners) l(record.actor, record);
@@ -128,7 +132,7 @@ export class Session {
     if (!entry) throw new Error(`no actor ${actorId}`);
     // A long-running effect (a process watch) may settle after its actor ended: nothing listens.
     if ((entry.actor.getSnapshot() as { status: string }).status !== 'active') return;
-    this.emit({ t: this.now(), actor: actorId, kind: 'event', event, ...(durationMs === undefined ? {} : { durationMs }) } as RecordBody);
+    if (this.recording) this.emit({ t: this.now(), actor: actorId, kind: 'event', event, ...(durationMs === undefined ? {} : { durationMs }) } as RecordBody);
     entry.actor.send(event);
     const snap = entry.actor.getSnapshot() as { status: string; error?: unknown };
     if (snap.status === 'error') throw snap.error;
@@ -140,7 +144,7 @@ export class Session {
     const value = typeof snap.value === 'string' ? snap.value : JSON.stringify(snap.value);
     if (value !== entry.lastValue) {
       const from = entry.lastValue === 'null' ? null : entry.lastValue.startsWith('{') ? JSON.parse(entry.lastValue) : entry.lastValue;
-      this.emit({ t: this.now(), actor: entry.id, kind: 'transition', from, to: snap.value } as RecordBody);
+      if (this.recording) this.emit({ t: this.now(), actor: entry.id, kind: 'transition', from, to: snap.value } as RecordBody);
       entry.lastValue = value;
     }
     if (snap.status === 'done') {
@@ -151,12 +155,12 @@ export class Session {
 
   /** Called by a machine's `requestEffect`. */
   onCall(actorId: string, call: EffectCall): void {
-    this.emit({ t: this.now(), actor: actorId, kind: 'effect.request', call } as RecordBody);
+    if (this.recording) this.emit({ t: this.now(), actor: actorId, kind: 'effect.request', call } as RecordBody);
     this.executor.submit(actorId, call, (event, durationMs) => this.send(actorId, event as never, durationMs));
   }
 
   /** Called by a machine's `record`. */
   onMark(actorId: string, mark: Mark): void {
-    this.emit({ t: this.now(), actor: actorId, kind: 'mark', mark } as RecordBody);
+    if (this.recording) this.emit({ t: this.now(), actor: actorId, kind: 'mark', mark } as RecordBody);
   }
 }

@@ -11,10 +11,12 @@ export interface SimNode {
   target?: string;
 }
 
-export class SimFsError extends Error {
+/** A simulated failure: a plain value, not an Error (no stack trace to capture on a hot path). */
+export class SimFsError {
+  readonly message: string;
   readonly code: EffectErrorCode;
   constructor(code: EffectErrorCode, message: string) {
-    super(message);
+    this.message = message;
     this.code = code;
   }
 }

@@ -395,11 +395,12 @@ export class SimWorld implements SimEffects {
   }
 }
 
-class SimEffectError extends Error {
+class SimEffectError {
   readonly code: EffectErrorCode;
+  readonly message: string;
   constructor(code: EffectErrorCode, message: string) {
-    super(message);
     this.code = code;
+    this.message = message;
   }
 }
 

@@ -1,7 +1,7 @@
 import { and, assign, enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall } from '../../effects/requests.ts';
-import type { Mark } from '../daemon-startup/types.ts';
+import { commit, noOutlet } from '../outlet.ts';
 
 export interface SupervisorInput {
   actorId?: string;
@@ -33,16 +33,10 @@ export type SupervisorEvent =
 const initialBackoffMs = 100;
 const maxBackoffMs = 10_000;
 
-type Enqueue = {
-  (action: { type: 'requestEffect'; params: EffectCall } | { type: 'record'; params: Mark }): void;
-  assign: (c: Partial<SupervisorContext>) => void;
-};
-
-function ask(context: SupervisorContext, enqueue: Enqueue, call: Record<string, unknown> & { effect: string }): void {
+function ask(context: SupervisorContext, enqueue: unknown, call: Record<string, unknown> & { effect: string }): void {
   const seq = context.seq + 1;
   const id = `${context.actorId}/${seq}`;
-  enqueue.assign({ seq, pending: id });
-  enqueue({ type: 'requestEffect', params: { ...call, id, step: 'supervise' } as unknown as EffectCall });
+  commit(enqueue, { seq, pending: id }, [{ call: { ...call, id, step: 'supervise' } as unknown as EffectCall }]);
 }
 
 /**
@@ -58,24 +52,19 @@ export const containerdSupervisorMachine = setup({
     input: {} as SupervisorInput,
   },
   actions: {
-    requestEffect: (_, _call: EffectCall) => {
-      throw new Error('no effect runner: run this machine through effects/runner');
-    },
-    record: (_, _mark: Mark) => {
-      throw new Error('no trace recorder: run this machine through effects/runner');
-    },
+    emitOutputs: noOutlet,
     spawnContainerd: enqueueActions(({ context, enqueue }) =>
-      ask(context, enqueue as unknown as Enqueue, { effect: 'containerd.spawn', execRoot: context.execRoot, dataRoot: context.dataRoot, binary: context.binary }),
+      ask(context, enqueue, { effect: 'containerd.spawn', execRoot: context.execRoot, dataRoot: context.dataRoot, binary: context.binary }),
     ),
     waitUntilReady: enqueueActions(({ context, enqueue }) =>
-      ask(context, enqueue as unknown as Enqueue, { effect: 'containerd.waitReady', pid: context.pid ?? 0, address: context.address ?? '', timeoutMs: context.readyTimeoutMs }),
+      ask(context, enqueue, { effect: 'containerd.waitReady', pid: context.pid ?? 0, address: context.address ?? '', timeoutMs: context.readyTimeoutMs }),
     ),
     watchProcess: enqueueActions(({ context, enqueue }) =>
-      ask(context, enqueue as unknown as Enqueue, { effect: 'containerd.waitExit', pid: context.pid ?? 0 }),
+      ask(context, enqueue, { effect: 'containerd.waitExit', pid: context.pid ?? 0 }),
     ),
-    sleepBackoff: enqueueActions(({ context, enqueue }) => ask(context, enqueue as unknown as Enqueue, { effect: 'clock.sleep', ms: context.backoffMs })),
+    sleepBackoff: enqueueActions(({ context, enqueue }) => ask(context, enqueue, { effect: 'clock.sleep', ms: context.backoffMs })),
     terminateContainerd: enqueueActions(({ context, enqueue }) =>
-      ask(context, enqueue as unknown as Enqueue, { effect: 'containerd.terminate', pid: context.pid ?? 0, timeoutMs: 15_000 }),
+      ask(context, enqueue, { effect: 'containerd.terminate', pid: context.pid ?? 0, timeoutMs: 15_000 }),
     ),
     recordSpawned: assign(({ event }) => {
       const r = (event as { result: { pid: number; address: string } }).result;
@@ -85,11 +74,9 @@ export const containerdSupervisorMachine = setup({
     recordError: assign(({ event }) => ({ lastError: (event as { error: EffectError }).error, pending: null })),
     recordExit: enqueueActions(({ context, event, enqueue }) => {
       const r = (event as { result?: { code: number | null; signal: string | null } }).result;
-      (enqueue as unknown as Enqueue)({
-        type: 'record',
-        params: { mark: 'warning', step: 'supervise', message: `containerd (pid ${context.pid ?? 0}) exited (${r?.signal ?? `code ${String(r?.code)}`}); restarting in ${context.backoffMs} ms` },
-      });
-      enqueue.assign({ pid: null, pending: null, restarts: context.restarts + 1 });
+      commit(enqueue, { pid: null, pending: null, restarts: context.restarts + 1 }, [
+        { mark: { mark: 'warning', step: 'supervise', message: `containerd (pid ${context.pid ?? 0}) exited (${r?.signal ?? `code ${String(r?.code)}`}); restarting in ${context.backoffMs} ms` } },
+      ]);
     }),
     growBackoff: assign(({ context }) => ({ backoffMs: Math.min(context.backoffMs * 2, maxBackoffMs), pending: null })),
   },

@@ -2,7 +2,8 @@ import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall } from '../../effects/requests.ts';
 import { beginReleases, emptyReleaseState, releaseNext, releaseResult, releasesFinished, type ReleaseState } from '../release/engine.ts';
-import type { Acquisition, Mark, Output, ReleaseRecord } from '../daemon-startup/types.ts';
+import { commit, noOutlet } from '../outlet.ts';
+import type { Acquisition, Output, ReleaseRecord } from '../daemon-startup/types.ts';
 
 /** A container the daemon runs at shutdown time. */
 export interface RunningContainer {
@@ -50,17 +51,8 @@ export function shutdownTimeoutS(configured: number, running: readonly RunningCo
   return running.reduce((t, c) => Math.max(t, c.stopTimeout + 5), configured);
 }
 
-type Enqueue = {
-  (action: { type: 'requestEffect'; params: EffectCall } | { type: 'record'; params: Mark }): void;
-  assign: (c: Partial<ShutdownContext>) => void;
-};
-
-function emitAll(enqueue: Enqueue, context: ShutdownContext, outputs: Output[]): void {
-  enqueue.assign(context);
-  for (const o of outputs) {
-    if ('mark' in o) enqueue({ type: 'record', params: o.mark });
-    else enqueue({ type: 'requestEffect', params: o.call });
-  }
+function emitAll(enqueue: unknown, context: ShutdownContext, outputs: Output[]): void {
+  commit(enqueue, context, outputs);
 }
 
 function requestStops(c: ShutdownContext): { context: ShutdownContext; outputs: Output[] } {
@@ -124,31 +116,26 @@ export const daemonShutdownMachine = setup({
     output: {} as ShutdownOutput,
   },
   actions: {
-    requestEffect: (_, _call: EffectCall) => {
-      throw new Error('no effect runner: run this machine through effects/runner');
-    },
-    record: (_, _mark: Mark) => {
-      throw new Error('no trace recorder: run this machine through effects/runner');
-    },
+    emitOutputs: noOutlet,
     recordLeftRunning: enqueueActions(({ context, enqueue }) =>
-      (enqueue as unknown as Enqueue)({ type: 'record', params: { mark: 'containers.leftRunning', ids: context.running.map((c) => c.id) } }),
+      commit(enqueue, context, [{ mark: { mark: 'containers.leftRunning', ids: context.running.map((c) => c.id) } }]),
     ),
     stopContainers: enqueueActions(({ context, enqueue }) => {
       const next = requestStops(context);
-      emitAll(enqueue as unknown as Enqueue, next.context, next.outputs);
+      emitAll(enqueue, next.context, next.outputs);
     }),
     foldStop: enqueueActions(({ context, event, enqueue }) => {
       const next = stopSettled(context, event);
-      emitAll(enqueue as unknown as Enqueue, next.context, next.outputs);
+      emitAll(enqueue, next.context, next.outputs);
     }),
     releaseNewestFirst: enqueueActions(({ context, enqueue }) => {
       const next = startReleasing(context);
-      emitAll(enqueue as unknown as Enqueue, next.context, next.outputs);
+      emitAll(enqueue, next.context, next.outputs);
     }),
     foldRelease: enqueueActions(({ context, event, enqueue }) => {
       const d: ShutdownContext = { ...context, release: { ...context.release } };
       const out: Output[] = [];
-      if (releaseResult(d, event.id, event.type === 'effect.done' ? null : event.error, out)) emitAll(enqueue as unknown as Enqueue, d, out);
+      if (releaseResult(d, event.id, event.type === 'effect.done' ? null : event.error, out)) emitAll(enqueue, d, out);
     }),
   },
   guards: {

@@ -34,6 +34,8 @@ export interface StartupContext {
   acquired: Acquisition[];
   failure: StartupFailure | null;
   release: ReleaseState;
+  /** What the last transition emitted (marks and effect requests, in order). */
+  outbox: Output[];
 }
 
 export interface StartupInput {
@@ -58,6 +60,7 @@ export function startupEngine(table: readonly StepDef[]) {
       acquired: [],
       failure: null,
       release: emptyReleaseState(),
+      outbox: [],
     };
   }
 

@@ -1,27 +1,22 @@
-import { enqueueActions, setup } from 'xstate';
-import type { EffectCall } from '../../effects/requests.ts';
+import { assign, setup } from 'xstate';
 import { startupEngine, type StartupContext, type StartupInput } from './engine.ts';
 import { startupSteps, type StepDef } from './steps.ts';
 import { releasesFinished } from '../release/engine.ts';
-import type { Acquisition, Facts, Mark, Output, ReleaseRecord, StartupEvent, StartupFailure } from './types.ts';
+import { noOutlet } from '../outlet.ts';
+import type { Acquisition, Facts, Output, ReleaseRecord, StartupEvent, StartupFailure } from './types.ts';
+
+/** The context after a step of the engine, with what that step emits waiting in `outbox`. */
+function withOutbox(next: { context: StartupContext; outputs: Output[] }): StartupContext {
+  return { ...next.context, outbox: next.outputs };
+}
+
+/** Emits what the preceding assign put in the outbox (one action per transition keeps events cheap). */
+const flush = { type: 'emitOutputs', params: ({ context }: { context: StartupContext }) => ({ outputs: context.outbox }) } as const;
 
 /** How start-up ended: ready with what it holds, or failed with why and what it gave back. */
 export type StartupOutput =
   | { status: 'ready'; facts: Facts; acquired: Acquisition[] }
   | { status: 'failed'; failure: StartupFailure; releases: ReleaseRecord[] };
-
-type Enqueue = {
-  (action: { type: 'requestEffect'; params: EffectCall } | { type: 'record'; params: Mark }): void;
-  assign: (c: Partial<StartupContext>) => void;
-};
-
-function emitAll(enqueue: Enqueue, next: { context: StartupContext; outputs: Output[] }): void {
-  enqueue.assign(next.context);
-  for (const o of next.outputs) {
-    if ('mark' in o) enqueue({ type: 'record', params: o.mark });
-    else enqueue({ type: 'requestEffect', params: o.call });
-  }
-}
 
 /**
  * Docker's NewDaemon as a statechart. `starting` runs every step whose needs are met
@@ -39,25 +34,13 @@ export function createStartupMachine(table: readonly StepDef[]) {
     output: {} as StartupOutput,
   },
   actions: {
-    /** The only way out of the machine: an effect request as plain JSON. Supplied by effects/runner. */
-    requestEffect: (_, _call: EffectCall) => {
-      throw new Error('no effect runner: run this machine through effects/runner');
-    },
-    /** The machine's account of a step, acquisition or release, for the trace. Supplied by effects/runner. */
-    record: (_, _mark: Mark) => {
-      throw new Error('no trace recorder: run this machine through effects/runner');
-    },
-    startSteps: enqueueActions(({ context, enqueue }) => emitAll(enqueue as unknown as Enqueue, start(context))),
-    foldResult: enqueueActions(({ context, event, enqueue }) =>
-      emitAll(
-        enqueue as unknown as Enqueue,
-        effectSettled(context, event.id, event.type === 'effect.done' ? { ok: true, value: event.result } : { ok: false, error: event.error }),
-      ),
+    emitOutputs: noOutlet,
+    startSteps: assign(({ context }) => withOutbox(start(context))),
+    foldResult: assign(({ context, event }) =>
+      withOutbox(effectSettled(context, event.id, event.type === 'effect.done' ? { ok: true, value: event.result } : { ok: false, error: event.error })),
     ),
-    releaseNewestFirst: enqueueActions(({ context, enqueue }) => emitAll(enqueue as unknown as Enqueue, beginRelease(context))),
-    foldRelease: enqueueActions(({ context, event, enqueue }) =>
-      emitAll(enqueue as unknown as Enqueue, releaseSettled(context, event.id, event.type === 'effect.done' ? null : event.error)),
-    ),
+    releaseNewestFirst: assign(({ context }) => withOutbox(beginRelease(context))),
+    foldRelease: assign(({ context, event }) => withOutbox(releaseSettled(context, event.id, event.type === 'effect.done' ? null : event.error))),
   },
   guards: {
     startupFailed: ({ context }) => context.failure !== null,
@@ -71,20 +54,20 @@ export function createStartupMachine(table: readonly StepDef[]) {
   initial: 'starting',
   states: {
     starting: {
-      entry: 'startSteps',
-      on: { 'effect.done': { actions: 'foldResult' }, 'effect.failed': { actions: 'foldResult' } },
+      entry: ['startSteps', flush],
+      on: { 'effect.done': { actions: ['foldResult', flush] }, 'effect.failed': { actions: ['foldResult', flush] } },
       always: [
         { guard: 'startupFailed', target: 'draining' },
         { guard: 'allStepsDone', target: 'ready' },
       ],
     },
     draining: {
-      on: { 'effect.done': { actions: 'foldResult' }, 'effect.failed': { actions: 'foldResult' } },
+      on: { 'effect.done': { actions: ['foldResult', flush] }, 'effect.failed': { actions: ['foldResult', flush] } },
       always: { guard: 'nothingInFlight', target: 'releasing' },
     },
     releasing: {
-      entry: 'releaseNewestFirst',
-      on: { 'effect.done': { actions: 'foldRelease' }, 'effect.failed': { actions: 'foldRelease' } },
+      entry: ['releaseNewestFirst', flush],
+      on: { 'effect.done': { actions: ['foldRelease', flush] }, 'effect.failed': { actions: ['foldRelease', flush] } },
       always: { guard: 'everythingReleased', target: 'failed' },
     },
     ready: { type: 'final' },

@@ -1,0 +1,181 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, machine, release, totalmem, type } from 'node:os';
+import { promisify } from 'node:util';
+import { assertNever } from '../errors.ts';
+import { EffectFailure, failureFrom, type Handler } from '../handler.ts';
+import { trapDumpSignal, untrapDumpSignal } from './dump-signal.ts';
+import type { KernelRequest, KernelResults } from './requests.ts';
+
+const run = promisify(execFile);
+
+/** The interface of the default route (destination 00000000 in /proc/net/route), and its MTU. */
+function defaultRouteMtu(): number | null {
+  let routes: string;
+  try {
+    routes = readFileSync('/proc/net/route', 'utf8');
+  } catch {
+    return null;
+  }
+  for (const line of routes.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === '00000000' && f[0]) {
+      try {
+        return Number.parseInt(readFileSync(`/sys/class/net/${f[0]}/mtu`, 'utf8').trim(), 10);
+      } catch {
+        return null;
+      }
+    }
+  }
+  return null;
+}
+
+/** Mount points from /proc/self/mountinfo (field 5), octal escapes decoded. */
+export function mountPoints(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (l.split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))));
+}
+
+function cgroupInfo(): KernelResults['kernel.cgroupInfo'] {
+  const points = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean);
+  const v1 = new Set<string>();
+  let unifiedOnly = false;
+  for (const l of points) {
+    const [pre, post] = l.split(' - ');
+    const mountPoint = pre?.split(' ')[4] ?? '';
+    const [fsType, , options] = (post ?? '').split(' ');
+    if (fsType === 'cgroup') for (const o of (options ?? '').split(',')) if (!['rw', 'ro', 'relatime', 'nosuid', 'nodev', 'noexec'].includes(o) && !o.startsWith('name=')) v1.add(o);
+    if (fsType === 'cgroup2' && mountPoint === '/sys/fs/cgroup') unifiedOnly = true;
+  }
+  if (unifiedOnly || v1.size === 0) {
+    let controllers: string[] = [];
+    try {
+      controllers = readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8').trim().split(/\s+/).filter(Boolean);
+    } catch {
+      // no cgroup v2 either
+    }
+    return { version: 2, controllers, devices: existsSync('/sys/fs/cgroup/cgroup.controllers') };
+  }
+  return { version: 1, controllers: [...v1].sort(), devices: v1.has('devices') };
+}
+
+/** overlay2's check: the kernel knows overlay, and an overlay mount really works on this backing fs. */
+async function probeOverlay(path: string): Promise<KernelResults['kernel.probeOverlay']> {
+  if (!readFileSync('/proc/filesystems', 'utf8').includes('\toverlay')) return { supported: false, reason: "'overlay' not found as a supported filesystem on this host" };
+  mkdirSync(path, { recursive: true });
+  const dir = mkdtempSync(`${path}/overlay-probe-`);
+  try {
+    for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(`${dir}/${d}`);
+    writeFileSync(`${dir}/lower/probe`, 'x');
+    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${dir}/lower,upperdir=${dir}/upper,workdir=${dir}/work`, `${dir}/merged`]);
+    const ok = existsSync(`${dir}/merged/probe`);
+    await run('umount', [`${dir}/merged`]);
+    return ok ? { supported: true, reason: null } : { supported: false, reason: 'overlay mount shows no lower layer' };
+  } catch (err) {
+    return { supported: false, reason: ((err as { stderr?: string }).stderr ?? (err as Error).message).trim() };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function unmountUnder(path: string): Promise<string[]> {
+  const under = mountPoints()
+    .filter((m) => m.startsWith(`${path}/`))
+    .sort((a, b) => b.length - a.length);
+  const done: string[] = [];
+  for (const m of under) {
+    try {
+      await run('umount', [m]);
+    } catch {
+      await run('umount', ['-l', m]);
+    }
+    done.push(m);
+  }
+  return done;
+}
+
+async function runcVersion(): Promise<string | null> {
+  try {
+    const { stdout } = await run('runc', ['--version']);
+    return /runc version (\S+)/.exec(stdout)?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function osName(): string {
+  try {
+    return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? type();
+  } catch {
+    return type();
+  }
+}
+
+/** Kernel and process effects, for real: /proc, /sys, mount(8), process.env, signals. */
+export const realKernel = {
+  async run(req: KernelRequest): Promise<unknown> {
+    switch (req.effect) {
+      case 'kernel.defaultRouteMtu':
+        return { mtu: defaultRouteMtu() };
+      case 'kernel.readSysctl':
+        try {
+          return { value: readFileSync(`/proc/sys/${req.key}`, 'utf8') };
+        } catch (err) {
+          throw failureFrom(err, 'open', `/proc/sys/${req.key}`);
+        }
+      case 'kernel.writeSysctl':
+        try {
+          writeFileSync(`/proc/sys/${req.key}`, req.value);
+          return {};
+        } catch (err) {
+          throw failureFrom(err, 'write', `/proc/sys/${req.key}`);
+        }
+      case 'kernel.uname':
+        return { sysname: type(), release: release(), machine: machine(), euid: process.geteuid?.() ?? -1 } satisfies KernelResults['kernel.uname'];
+      case 'kernel.setOomScoreAdj':
+        try {
+          writeFileSync('/proc/self/oom_score_adj', String(req.score));
+          return {};
+        } catch (err) {
+          const f = failureFrom(err, 'write', '/proc/self/oom_score_adj');
+          throw f.code === 'EACCES' ? new EffectFailure('EPERM', f.message) : f;
+        }
+      case 'kernel.setEnv': {
+        const previous = process.env[req.name] ?? null;
+        if (req.value === null) delete process.env[req.name];
+        else process.env[req.name] = req.value;
+        return { previous };
+      }
+      case 'kernel.cgroupInfo':
+        return cgroupInfo();
+      case 'kernel.appArmorStatus':
+        try {
+          return { enabled: readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim() === 'Y' };
+        } catch {
+          return { enabled: false };
+        }
+      case 'kernel.probeOverlay':
+        return probeOverlay(req.path);
+      case 'kernel.unmountUnder':
+        return { unmounted: await unmountUnder(req.path) };
+      case 'kernel.trapDumpSignal':
+        trapDumpSignal(req.dir);
+        return {};
+      case 'kernel.untrapDumpSignal':
+        untrapDumpSignal();
+        return {};
+      case 'kernel.systemInfo':
+        return {
+          ncpu: cpus().length,
+          memTotal: totalmem(),
+          hostname: hostname(),
+          operatingSystem: osName(),
+          runcVersion: await runcVersion(),
+        } satisfies KernelResults['kernel.systemInfo'];
+      default:
+        return assertNever(req, 'kernel request');
+    }
+  },
+} satisfies Handler<KernelRequest>;

@@ -1,0 +1,268 @@
+import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
+import type { LogLevel } from './logger.ts';
+
+/**
+ * `statedock daemon`'s configuration: dockerd's flags and daemon.json keys, merged as
+ * dockerd merges them (daemon/config: a directive given both ways, an unknown key or a
+ * malformed file is refused, naming the file). Pure: reading the file is the caller's.
+ */
+export interface DaemonConfig extends StartupConfig {
+  configFile: string;
+  logLevel: LogLevel;
+  debug: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Kind = 'string' | 'bool' | 'int' | 'host' | 'nullable';
+
+interface Directive {
+  /** daemon.json key (dockerd's name), also the long flag. */
+  key: string;
+  short?: string;
+  field: keyof DaemonConfig;
+  kind: Kind;
+  /** The flag may be given several times (a list). */
+  repeatable?: boolean;
+}
+
+const directives: Directive[] = [
+  { key: 'data-root', field: 'dataRoot', kind: 'string' },
+  { key: 'exec-root', field: 'execRoot', kind: 'string' },
+  { key: 'host', short: 'H', field: 'hosts', kind: 'host', repeatable: true },
+  { key: 'pidfile', short: 'p', field: 'pidfile', kind: 'string' },
+  { key: 'containerd', field: 'containerdAddress', kind: 'nullable' },
+  { key: 'containerd-namespace', field: 'containerdNamespace', kind: 'string' },
+  { key: 'storage-driver', short: 's', field: 'storageDriver', kind: 'nullable' },
+  { key: 'bridge', short: 'b', field: 'bridge', kind: 'nullable' },
+  { key: 'bip', field: 'bip', kind: 'nullable' },
+  { key: 'icc', field: 'icc', kind: 'bool' },
+  { key: 'iptables', field: 'iptables', kind: 'bool' },
+  { key: 'mtu', field: 'mtu', kind: 'int' },
+  { key: 'userns-remap', field: 'usernsRemap', kind: 'nullable' },
+  { key: 'live-restore', field: 'liveRestore', kind: 'bool' },
+  { key: 'oom-score-adjust', field: 'oomScoreAdjust', kind: 'int' },
+  { key: 'max-concurrent-downloads', field: 'maxConcurrentDownloads', kind: 'int' },
+  { key: 'max-concurrent-uploads', field: 'maxConcurrentUploads', kind: 'int' },
+  { key: 'seccomp-profile', field: 'seccompProfile', kind: 'nullable' },
+  { key: 'shutdown-timeout', field: 'shutdownTimeout', kind: 'int' },
+  { key: 'log-level', short: 'l', field: 'logLevel', kind: 'string' },
+  { key: 'debug', short: 'D', field: 'debug', kind: 'bool' },
+];
+
+/** In daemon.json the list of sockets is `hosts`, as in dockerd. */
+const fileKeyOf = (d: Directive): string => (d.key === 'host' ? 'hosts' : d.key);
+
+export const defaultConfigFile = '/etc/statedock/daemon.json';
+
+export function defaultDaemonConfig(): DaemonConfig {
+  return {
+    dataRoot: '/var/lib/statedock',
+    execRoot: '/var/run/statedock',
+    hosts: ['/var/run/statedock.sock'],
+    pidfile: '/var/run/statedock.pid',
+    containerdAddress: null,
+    containerdNamespace: 'statedock',
+    storageDriver: null,
+    bridge: null,
+    bip: null,
+    icc: true,
+    iptables: true,
+    mtu: 0,
+    usernsRemap: null,
+    liveRestore: false,
+    oomScoreAdjust: 0,
+    maxConcurrentDownloads: 3,
+    maxConcurrentUploads: 5,
+    seccompProfile: null,
+    shutdownTimeout: 15,
+    env: {},
+    configFile: defaultConfigFile,
+    logLevel: 'info',
+    debug: false,
+  };
+}
+
+/** `-H unix:///path` → `/path`; dockerd's message for a missing scheme. */
+function parseHost(value: string): string {
+  const m = /^([a-z]+):\/\/(.*)$/.exec(value);
+  if (!m) throw new ConfigError(`bad format ${value}, expected PROTO://ADDR`);
+  if (m[1] !== 'unix') throw new ConfigError(`only unix:// sockets are supported, got ${value} (use -H unix:///path/to.sock)`);
+  if (!m[2]?.startsWith('/')) throw new ConfigError(`unix socket path must be absolute: ${value}`);
+  if (Buffer.byteLength(m[2]) > 107) throw new ConfigError(`unix socket path is longer than 107 bytes: ${m[2]}`);
+  return m[2];
+}
+
+function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
+  const name = from === 'flag' ? `--${d.key}` : fileKeyOf(d);
+  switch (d.kind) {
+    case 'bool':
+      if (typeof raw === 'boolean') return raw;
+      if (from === 'flag' && (raw === 'true' || raw === 'false')) return raw === 'true';
+      throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: a boolean (true or false)`);
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : from === 'flag' && typeof raw === 'string' && /^-?\d+$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n)) throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: an integer`);
+      if (d.key === 'oom-score-adjust' && (n < -1000 || n > 1000)) throw new ConfigError(`invalid value ${n} for ${name}: must be between -1000 and 1000`);
+      if (d.key.startsWith('max-concurrent') && n < 0) throw new ConfigError(`invalid value ${n} for ${name}: must not be negative`);
+      return n;
+    }
+    case 'host': {
+      const list = Array.isArray(raw) ? raw : [raw];
+      if (!list.every((h) => typeof h === 'string')) throw new ConfigError(`invalid value for ${name}: a list of unix:///path sockets`);
+      return list.map((h) => parseHost(h as string));
+    }
+    case 'string':
+    case 'nullable':
+      if (typeof raw !== 'string') throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: a string`);
+      if (d.key === 'storage-driver' && !['overlay2', 'vfs'].includes(raw))
+        throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: statedock supports overlay2 and vfs`);
+      if (d.key === 'log-level' && !['debug', 'info', 'warn', 'error', 'fatal'].includes(raw))
+        throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: one of debug, info, warn, error, fatal`);
+      return raw;
+  }
+}
+
+export interface ParsedFlags {
+  /** Values given on the command line, by directive key. */
+  given: Map<string, unknown>;
+  configFile: string | null;
+  help: boolean;
+}
+
+/** Parses dockerd-style flags: `--flag value`, `--flag=value`, bool `--flag`, short `-H value`. */
+export function parseDaemonFlags(argv: readonly string[]): ParsedFlags {
+  const given = new Map<string, unknown>();
+  let configFile: string | null = null;
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--help' || arg === '-h') {
+      help = true;
+      continue;
+    }
+    const long = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    const short = /^-([A-Za-z])$/.exec(arg);
+    if (!long && !short) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}; flags start with -- (see statedock daemon --help)`);
+    const name = long ? (long[1] as string) : (short?.[1] as string);
+    let inline = long ? long[2] : undefined;
+    if (name === 'config-file') {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new ConfigError('flag needs an argument: --config-file');
+      configFile = v;
+      continue;
+    }
+    const d = long ? directives.find((x) => x.key === name) : directives.find((x) => x.short === name);
+    if (!d) throw new ConfigError(`unknown flag: ${arg.split('=')[0] as string}`);
+    if (d.kind === 'bool' && inline === undefined) inline = 'true';
+    const raw = inline ?? argv[++i];
+    if (raw === undefined) throw new ConfigError(`flag needs an argument: --${d.key}`);
+    const value = convert(d, raw, 'flag');
+    if (d.repeatable) given.set(d.key, [...((given.get(d.key) as string[] | undefined) ?? []), ...(value as string[])]);
+    else given.set(d.key, value);
+  }
+  return { given, configFile, help };
+}
+
+/** Parses daemon.json: an object of dockerd's keys; every problem names the file. */
+export function parseDaemonJson(text: string, path: string): Map<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`unable to configure the Docker daemon with file ${path}: ${(err as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new ConfigError(`unable to configure the Docker daemon with file ${path}: the file must hold a JSON object`);
+  const out = new Map<string, unknown>();
+  const unknown: string[] = [];
+  for (const [k, v] of Object.entries(json)) {
+    const d = directives.find((x) => fileKeyOf(x) === k);
+    if (!d) {
+      unknown.push(k);
+      continue;
+    }
+    try {
+      out.set(d.key, convert(d, v, 'file'));
+    } catch (err) {
+      throw new ConfigError(`unable to configure the Docker daemon with file ${path}: ${(err as Error).message}`);
+    }
+  }
+  if (unknown.length > 0)
+    throw new ConfigError(`unable to configure the Docker daemon with file ${path}: the following directives don't match any configuration option: ${unknown.join(', ')}`);
+  return out;
+}
+
+function show(v: unknown): string {
+  return Array.isArray(v) ? v.map((h) => `unix://${String(h)}`).join(', ') : String(v);
+}
+
+/** Flags over defaults, file over defaults; the same directive from both is an error (dockerd). */
+export function mergeDaemonConfig(flags: ParsedFlags, file: Map<string, unknown> | null, configPath: string, env: Record<string, string | undefined>): DaemonConfig {
+  const config = defaultDaemonConfig();
+  config.configFile = configPath;
+  if (file) {
+    const both = [...flags.given.keys()].filter((k) => file.has(k));
+    if (both.length > 0) {
+      const detail = both.map((k) => `${k === 'host' ? 'hosts' : k}: (from flag: ${show(flags.given.get(k))}, from file: ${show(file.get(k))})`).join(', ');
+      throw new ConfigError(`unable to configure the Docker daemon with file ${configPath}: the following directives are specified both as a flag and in the configuration file: ${detail}`);
+    }
+  }
+  const target = config as unknown as Record<string, unknown>;
+  for (const source of [file ?? new Map<string, unknown>(), flags.given]) {
+    for (const [key, value] of source) {
+      const d = directives.find((x) => x.key === key) as Directive;
+      target[d.field] = value;
+    }
+  }
+  if (config.debug) config.logLevel = 'debug';
+  if (env['DOCKER_DRIVER']) config.env.DOCKER_DRIVER = env['DOCKER_DRIVER'];
+  if (env['DOCKER_TMPDIR']) config.env.DOCKER_TMPDIR = env['DOCKER_TMPDIR'];
+  return config;
+}
+
+/** Flags, then the config file (if given, or if the default one exists), merged. */
+export function loadDaemonConfig(
+  argv: readonly string[],
+  env: Record<string, string | undefined>,
+  readFile: (path: string) => string | null,
+): { config: DaemonConfig; help: boolean } {
+  const flags = parseDaemonFlags(argv);
+  const path = flags.configFile ?? defaultConfigFile;
+  const text = readFile(path);
+  if (text === null && flags.configFile !== null)
+    throw new ConfigError(`unable to configure the Docker daemon with file ${path}: open ${path}: no such file or directory`);
+  const file = text === null ? null : parseDaemonJson(text, path);
+  return { config: mergeDaemonConfig(flags, file, path, env), help: flags.help };
+}
+
+export const daemonUsage = `Usage: statedock daemon [OPTIONS]
+
+Runs the daemon: supervises a containerd of its own and serves the Docker Engine API on
+unix sockets. Flags and daemon.json keys are dockerd's; a directive may not be given both ways.
+
+Options:
+      --config-file string          daemon configuration file (default "${defaultConfigFile}")
+      --containerd string           containerd socket to use instead of starting one
+      --containerd-namespace string containerd namespace of statedock's containers (default "statedock")
+      --data-root string            root of persisted state (default "/var/lib/statedock")
+      --exec-root string            root of run-time state (default "/var/run/statedock")
+  -H, --host list                   unix sockets to listen on (default unix:///var/run/statedock.sock)
+  -p, --pidfile string              pidfile (default "/var/run/statedock.pid")
+  -s, --storage-driver string       overlay2 or vfs (default: overlay2 where it works)
+  -b, --bridge string               attach containers to a bridge ("none" disables it)
+      --bip string                  bridge IP (not with -b)
+      --icc                         inter-container communication (default true)
+      --iptables                    iptables rules (default true)
+      --mtu int                     containers' MTU (default: the default route's)
+      --userns-remap string         user/group for user-namespace remapping ("default": dockremap)
+      --live-restore                keep containers running while the daemon is down
+      --oom-score-adjust int        oom_score_adj of the daemon (default 0)
+      --max-concurrent-downloads int (default 3)
+      --max-concurrent-uploads int   (default 5)
+      --seccomp-profile string      default seccomp profile (JSON)
+      --shutdown-timeout int        seconds to wait for containers at shutdown (default 15)
+  -l, --log-level string            debug, info, warn, error, fatal (default "info")
+  -D, --debug                       debug logging`;

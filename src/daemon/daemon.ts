@@ -1,0 +1,130 @@
+import { mkdirSync } from 'node:fs';
+import { AsyncExecutor } from '../../effects/async-executor.ts';
+import type { EffectCall } from '../../effects/requests.ts';
+import { familyOf } from '../../effects/requests.ts';
+import { FileTrace, makeHeader } from '../../effects/record.ts';
+import { Session } from '../../effects/runner.ts';
+import { realClock } from '../../effects/clock/real.ts';
+import { realFs } from '../../effects/fs/real.ts';
+import { realKernel } from '../../effects/kernel/real.ts';
+import { setDumpProvider } from '../../effects/kernel/dump-signal.ts';
+import { LevelStore } from '../../effects/store/real.ts';
+import { ContainerdConnection } from '../../effects/containerd/real.ts';
+import type { ShutdownOutput, RunningContainer } from '../../machines/daemon-shutdown/machine.ts';
+import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
+import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.ts';
+import { ApiEndpoint } from './api-endpoint.ts';
+import type { Logger } from './logger.ts';
+import { SupervisedContainerd } from './supervised-containerd.ts';
+
+/**
+ * The real daemon: the start-up and shutdown machines on real effects, in one session
+ * whose every record goes to the flight recorder under the exec root.
+ */
+export class Daemon {
+  readonly config: StartupConfig;
+  readonly session: Session;
+  readonly tracePath: string;
+  private readonly log: Logger;
+  private readonly trace: FileTrace;
+  private readonly executor: AsyncExecutor;
+  private readonly store = new LevelStore();
+  private readonly containerd = new ContainerdConnection();
+  private readonly supervisor: SupervisedContainerd;
+  private readonly api: ApiEndpoint;
+  private readonly started = performance.now();
+  private startup: StartupOutput | null = null;
+
+  constructor(config: StartupConfig, log: Logger, version: string) {
+    this.config = config;
+    this.log = log;
+    const traceDir = `${config.execRoot}/traces`;
+    mkdirSync(traceDir, { recursive: true, mode: 0o700 });
+    this.tracePath = `${traceDir}/daemon-${new Date().toISOString().replaceAll(':', '')}-${process.pid}.jsonl`;
+    this.trace = new FileTrace(this.tracePath, makeHeader('daemon', { pid: process.pid, version }, new Date().toISOString()));
+    this.executor = new AsyncExecutor((call) => this.run(call), () => this.now());
+    this.session = new Session({ executor: this.executor, sink: this.trace, now: () => this.now() });
+    this.supervisor = new SupervisedContainerd(this.session);
+    this.api = new ApiEndpoint(this, version, log);
+    setDumpProvider(() => this.snapshots());
+    this.session.onRecord((actor, r) => {
+      if (r.kind === 'mark' && r.mark.mark === 'warning') log.warn(String(r.mark['message']), { step: r.mark['step'], actor });
+      if (r.kind === 'mark' && r.mark.mark === 'step.done') log.debug(`step ${String(r.mark['step'])} done`, { actor });
+    });
+  }
+
+  private now(): number {
+    return Math.round((performance.now() - this.started) * 1000) / 1000;
+  }
+
+  /** The one switch from effect family to real handler. */
+  private run(call: EffectCall): Promise<unknown> {
+    const family = familyOf(call.effect);
+    switch (family) {
+      case 'fs':
+        return realFs.run(call as never);
+      case 'kernel':
+        return realKernel.run(call as never);
+      case 'store':
+        return this.store.run(call as never);
+      case 'clock':
+        return realClock.run(call as never);
+      case 'containerd':
+        if (call.effect === 'containerd.startSupervised') return this.supervisor.start(call);
+        if (call.effect === 'containerd.stopSupervised') return this.supervisor.stop();
+        return this.containerd.run(call as never);
+      case 'api':
+        return this.api.run(call as never);
+    }
+  }
+
+  /** Facts learned so far by the start-up actor (the API reads them while it is still starting). */
+  facts(): Facts {
+    const entry = this.session.actors.get('daemon');
+    return entry ? (entry.actor.getSnapshot() as { context: { facts: Facts } }).context.facts : { rootUid: 0, rootGid: 0 };
+  }
+
+  containerdClient(): ContainerdConnection {
+    return this.containerd;
+  }
+
+  containerdRevision(): string {
+    return this.containerd.revision;
+  }
+
+  /** Every actor's current state and context: what SIGUSR1 writes to a file. */
+  snapshots(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [id, e] of this.session.actors) {
+      const snap = e.actor.getSnapshot() as { value: unknown; status: string; context: unknown };
+      out[id] = { machine: e.machine, status: snap.status, value: snap.value, context: snap.context };
+    }
+    return out;
+  }
+
+  async start(): Promise<StartupOutput> {
+    const entry = this.session.spawn('daemonStartup', 'daemon', { config: this.config });
+    this.startup = (await entry.done) as StartupOutput;
+    this.trace.flush();
+    return this.startup;
+  }
+
+  async shutdown(): Promise<ShutdownOutput> {
+    if (this.startup?.status !== 'ready') throw new Error('shutdown before a successful start-up');
+    const running: RunningContainer[] = [];
+    const entry = this.session.spawn('daemonShutdown', 'daemon-shutdown', {
+      liveRestore: this.config.liveRestore,
+      shutdownTimeout: this.config.shutdownTimeout,
+      acquired: this.startup.acquired,
+      running,
+    });
+    const output = (await entry.done) as ShutdownOutput;
+    this.close();
+    return output;
+  }
+
+  /** Ends the flight recorder. */
+  close(): void {
+    this.trace.close();
+  }
+}

@@ -19,6 +19,8 @@ export interface SimulationOptions {
   shutdown?: boolean;
   /** Keep a trace (on by default; the benchmark turns it off). */
   record?: boolean;
+  /** The start-up machine's registered name (tests run altered step tables). */
+  machine?: string;
 }
 
 export interface SimulationResult {
@@ -59,7 +61,7 @@ export function simulate(opts: SimulationOptions): SimulationResult {
       : new MemoryTrace(makeHeader('sim', { seed: opts.seed, faults: (opts.faults ?? []).map(formatFaultRule) }));
   const session = new Session({ executor: scheduler, ...(trace ? { sink: trace } : {}), now: () => scheduler.now });
   const started = scheduler.now;
-  const daemon = session.spawn('daemonStartup', 'daemon', { config: opts.config });
+  const daemon = session.spawn(opts.machine ?? 'daemonStartup', 'daemon', { config: opts.config });
   scheduler.runUntilIdle();
   const startup = (daemon.actor.getSnapshot() as { output?: StartupOutput }).output;
   if (!startup) throw new Error(`start-up did not finish: it waits in state ${JSON.stringify(daemon.actor.getSnapshot().value)} with nothing in flight`);

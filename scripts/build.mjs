@@ -19,6 +19,9 @@ export async function buildBundle({ quiet = false } = {}) {
     format: 'esm',
     target: 'node20',
     sourcemap: 'linked',
+    // Smaller source parses faster at every start; names stay readable in stack traces.
+    minify: true,
+    keepNames: true,
     external: ['classic-level', 'playwright-core', 'fsevents'],
     banner: { js: "import { createRequire as __sdCreateRequire } from 'node:module'; const require = __sdCreateRequire(import.meta.url);" },
     logLevel: quiet ? 'error' : 'warning',

@@ -117,28 +117,30 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Polls until containerd answers Version; fails when the process exits first or the time is up. */
+/**
+ * Polls until containerd answers Version; fails when the process exits first or the time is
+ * up. Each try is a fresh connection with a short deadline (grpc-js would otherwise back off
+ * for a second after the first refused connect), so readiness is seen within milliseconds.
+ */
 export async function waitContainerdReady(address: string, opts: { timeoutMs: number; pid: number; log?: string }): Promise<{ version: string }> {
   const deadline = Date.now() + opts.timeoutMs;
   const logPath = opts.log ?? address.replace(/containerd\.sock$/, 'containerd.log');
-  let delay = 5;
   for (;;) {
     if (!alive(opts.pid)) throw new EffectFailure('EIO', `containerd (pid ${opts.pid}) exited before answering; its log: ${lastLines(logPath)}`);
     if (existsSync(address)) {
       try {
-        const c = await ContainerdClient.connect(address, 'statedock', { timeoutMs: Math.min(1000, Math.max(50, deadline - Date.now())) });
+        const c = await ContainerdClient.connect(address, 'statedock', { timeoutMs: 200 });
         try {
           return { version: (await c.version()).version };
         } finally {
           c.close();
         }
       } catch {
-        // not answering yet
+        // listening but not serving yet
       }
     }
     if (Date.now() > deadline) throw new EffectFailure('ETIMEDOUT', `timeout waiting for containerd to start (${opts.timeoutMs} ms); its log: ${lastLines(logPath)}`);
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 100);
+    await new Promise((r) => setTimeout(r, 2));
   }
 }
 

@@ -653,7 +653,8 @@ export const startupSteps: StepDef[] = [
   },
   {
     id: 'systemInfo',
-    needs: ['restore'],
+    // Host facts only (CPUs, memory, OS, runc): nothing to wait for, so off the critical path.
+    needs: [],
     title: 'engine facts: CPUs, memory, OS',
     ops: [effect('kernel.systemInfo', () => ({}), { done: (_, r) => ({ facts: { systemInfo: r } }) })],
   },

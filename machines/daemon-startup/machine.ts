@@ -6,8 +6,11 @@ import { noOutlet } from '../outlet.ts';
 import type { Acquisition, Facts, Output, ReleaseRecord, StartupEvent, StartupFailure } from './types.ts';
 
 /** The context after a step of the engine, with what that step emits waiting in `outbox`. */
-function withOutbox(next: { context: StartupContext; outputs: Output[] }): StartupContext {
-  return { ...next.context, outbox: next.outputs };
+function withOutbox(next: { context: StartupContext; outputs: Output[] }, previous: StartupContext): Partial<StartupContext> {
+  // A new context is the engine's own fresh draft: filling its outbox saves a copy per event.
+  if (next.context === previous) return { outbox: [] };
+  next.context.outbox = next.outputs;
+  return next.context;
 }
 
 /** Emits what the preceding assign put in the outbox (one action per transition keeps events cheap). */
@@ -35,12 +38,12 @@ export function createStartupMachine(table: readonly StepDef[]) {
   },
   actions: {
     emitOutputs: noOutlet,
-    startSteps: assign(({ context }) => withOutbox(start(context))),
+    startSteps: assign(({ context }) => withOutbox(start(context), context)),
     foldResult: assign(({ context, event }) =>
-      withOutbox(effectSettled(context, event.id, event.type === 'effect.done' ? { ok: true, value: event.result } : { ok: false, error: event.error })),
+      withOutbox(effectSettled(context, event.id, event.type === 'effect.done' ? { ok: true, value: event.result } : { ok: false, error: event.error }), context),
     ),
-    releaseNewestFirst: assign(({ context }) => withOutbox(beginRelease(context))),
-    foldRelease: assign(({ context, event }) => withOutbox(releaseSettled(context, event.id, event.type === 'effect.done' ? null : event.error))),
+    releaseNewestFirst: assign(({ context }) => withOutbox(beginRelease(context), context)),
+    foldRelease: assign(({ context, event }) => withOutbox(releaseSettled(context, event.id, event.type === 'effect.done' ? null : event.error), context)),
   },
   guards: {
     startupFailed: ({ context }) => context.failure !== null,

@@ -19,7 +19,10 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# npm ci only when package-lock.json changed since the last install here (a stamp holds its hash).
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.statedock-lock-hash 2>/dev/null)" != "$lock_hash" ]; then
   echo "setup: installing npm packages (npm ci) …"
   npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > node_modules/.statedock-lock-hash
 fi

@@ -1,6 +1,8 @@
 import type { AnyStateMachine } from 'xstate';
 import type { Constraint } from './check/constraints.ts';
 import { startupConstraints } from './daemon-startup/constraints.ts';
+import { containerConstraints } from './container/constraints.ts';
+import { containerMachine } from './container/machine.ts';
 import { containerdSupervisorMachine } from './containerd-supervisor/machine.ts';
 import { daemonShutdownMachine } from './daemon-shutdown/machine.ts';
 import { daemonStartupMachine } from './daemon-startup/machine.ts';
@@ -10,6 +12,7 @@ export const machines: Record<string, AnyStateMachine> = {
   daemonStartup: daemonStartupMachine,
   daemonShutdown: daemonShutdownMachine,
   containerdSupervisor: containerdSupervisorMachine,
+  container: containerMachine,
 };
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {
@@ -20,6 +23,7 @@ export function registerMachine(name: string, machine: AnyStateMachine): void {
 export const constraintsByMachine: Record<string, Constraint[]> = {
   daemonStartup: startupConstraints,
   daemonShutdown: startupConstraints,
+  container: containerConstraints,
 };
 
 export function registerConstraints(machine: string, constraints: Constraint[]): void {

@@ -13,7 +13,16 @@ export type ContainerdRequest =
   /** Resolves when the process exits (a long-running effect: the supervisor's watch). */
   | { effect: 'containerd.waitExit'; pid: number }
   /** SIGTERM, then SIGKILL after the timeout; removes the pid file and socket. */
-  | { effect: 'containerd.terminate'; pid: number; timeoutMs: number };
+  | { effect: 'containerd.terminate'; pid: number; timeoutMs: number }
+  /** A container's task: containerd container + task with the OCI spec and stdio (not started). */
+  | { effect: 'containerd.createTask'; container: string; spec: unknown; stdout: string; stderr: string }
+  | { effect: 'containerd.startTask'; container: string }
+  | { effect: 'containerd.killTask'; container: string; signal: number; all: boolean }
+  | { effect: 'containerd.pauseTask'; container: string }
+  | { effect: 'containerd.resumeTask'; container: string }
+  /** Deletes the task (after its exit) and returns its exit status; 255 when the task is gone. */
+  | { effect: 'containerd.deleteTask'; container: string }
+  | { effect: 'containerd.deleteContainer'; container: string };
 
 export interface ContainerdTaskFact {
   id: string;
@@ -32,4 +41,12 @@ export interface ContainerdResults {
   'containerd.waitReady': { version: string };
   'containerd.waitExit': { code: number | null; signal: string | null };
   'containerd.terminate': { signal: 'SIGTERM' | 'SIGKILL' | 'none' };
+  'containerd.createTask': { pid: number };
+  /** `at`: when it started, RFC 3339 (the handler's clock: real, or the simulator's virtual one). */
+  'containerd.startTask': { pid: number; at: string };
+  'containerd.killTask': Record<string, never>;
+  'containerd.pauseTask': Record<string, never>;
+  'containerd.resumeTask': Record<string, never>;
+  'containerd.deleteTask': { exitStatus: number; exitedAt: string };
+  'containerd.deleteContainer': Record<string, never>;
 }

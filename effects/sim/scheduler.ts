@@ -4,6 +4,8 @@ import type { Executor } from '../runner.ts';
 /** What the scheduler needs of a simulated world: an outcome and a latency, at once. */
 export interface SimEffects {
   run(call: EffectCall, nowMs: number): { outcome: EffectOutcome; latencyMs: number };
+  /** Events the world itself raises (a task exiting), each at a virtual time, for an actor. */
+  takeEvents?(): { atMs: number; actorId: string; event: { type: string } & Record<string, unknown> }[];
 }
 
 interface Pending {
@@ -29,9 +31,29 @@ export class SimScheduler implements Executor {
   private readonly world: SimEffects;
   private readonly priority: () => number;
 
+  /** Where the world's own events go (the session's send); without it they are dropped. */
+  deliverExternal: ((actorId: string, event: { type: string } & Record<string, unknown>) => void) | null = null;
+
   constructor(world: SimEffects, priority: () => number = () => 0) {
     this.world = world;
     this.priority = priority;
+  }
+
+  /** Schedules an event for an actor at a virtual time (scenario steps, the world's own events). */
+  at(atMs: number, actorId: string, event: { type: string } & Record<string, unknown>): void {
+    this.pending.push({
+      at: atMs,
+      priority: this.priority(),
+      order: this.order++,
+      latency: 0,
+      event: event as never,
+      deliver: () => this.deliverExternal?.(actorId, event),
+    });
+  }
+
+  private collect(): void {
+    if (!this.world.takeEvents) return;
+    for (const e of this.world.takeEvents()) this.at(e.atMs, e.actorId, e.event);
   }
 
   submit(_actorId: string, call: EffectCall, deliver: (event: EffectEvent, durationMs: number) => void): void {
@@ -40,6 +62,7 @@ export class SimScheduler implements Executor {
       ? { type: 'effect.done', id: call.id, result: outcome.value }
       : { type: 'effect.failed', id: call.id, error: outcome.error };
     this.pending.push({ at: this.now + latencyMs, priority: this.priority(), order: this.order++, latency: latencyMs, event, deliver });
+    this.collect();
   }
 
   /** Delivers outcomes until nothing is pending (or `maxEvents` were delivered). Returns how many. */
@@ -59,6 +82,18 @@ export class SimScheduler implements Executor {
       n += 1;
       this.delivered += 1;
       next.deliver(next.event, next.latency);
+    }
+    return n;
+  }
+
+  /** Delivers what is due up to `timeMs` (virtual), then stops with the rest still pending. */
+  runUntil(timeMs: number, maxEvents = 1_000_000): number {
+    let n = 0;
+    while (this.pending.length > 0 && n < maxEvents) {
+      let earliest = Number.POSITIVE_INFINITY;
+      for (const p of this.pending) earliest = Math.min(earliest, p.at);
+      if (earliest > timeMs) break;
+      n += this.runUntilIdle(1);
     }
     return n;
   }

@@ -121,6 +121,11 @@ export class SimWorld implements SimEffects {
   oomScoreAdj = 0;
   dumpTrap = false;
   containerd: { pid: number; address: string } | null = null;
+  /** Containers' tasks in the fake containerd, by container id. */
+  readonly tasks = new Map<string, SimTask>();
+  /** How each container's process behaves once started (default: runs until signalled, honours SIGTERM). */
+  readonly behaviours = new Map<string, TaskBehaviour>();
+  private raised: { atMs: number; actorId: string; event: { type: string } & Record<string, unknown> }[] = [];
   connectedTo: string | null = null;
   private injector: FaultInjector;
   private nextPid = 5000;
@@ -169,11 +174,36 @@ export class SimWorld implements SimEffects {
     this.dumpTrap = false;
   }
 
+  takeEvents(): { atMs: number; actorId: string; event: { type: string } & Record<string, unknown> }[] {
+    const out = this.raised;
+    this.raised = [];
+    return out;
+  }
+
+  /** The task's process exits at `atMs` (virtual) with `status`: containerd's /tasks/exit, to its actor. */
+  private exitTask(id: string, atMs: number, status: number): void {
+    const t = this.tasks.get(id);
+    if (!t || t.status === 'stopped' || t.exitScheduled) return;
+    t.exitScheduled = true;
+    t.exitStatus = status;
+    t.exitedAtMs = atMs;
+    this.raised.push({ atMs, actorId: `container:${id}`, event: { type: 'containerd.taskExit', exitStatus: status, exitedAt: iso(atMs) } });
+  }
+
+  /** What a time in virtual milliseconds reads like (RFC 3339, from a fixed epoch). */
+  settleTaskExits(nowMs: number): void {
+    for (const t of this.tasks.values()) if (t.exitScheduled && t.status !== 'stopped' && (t.exitedAtMs ?? 0) <= nowMs) t.status = 'stopped';
+  }
+
   run(call: EffectCall, nowMs: number): { outcome: EffectOutcome; latencyMs: number } {
+    this.settleTaskExits(nowMs);
     const family = call.effect.slice(0, call.effect.indexOf('.'));
     const [lo, hi] = latency[family] ?? [0.01, 0.1];
     let latencyMs = call.effect === 'clock.sleep' ? call.ms : lo + (hi - lo) * this.random.float();
     if (call.effect === 'containerd.startSupervised') latencyMs = 80 + 120 * this.random.float();
+    else if (call.effect === 'containerd.createTask') latencyMs = 25 + 15 * this.random.float();
+    else if (call.effect === 'containerd.deleteTask') latencyMs = 10 + 8 * this.random.float();
+    else if (call.effect === 'containerd.startTask') latencyMs = 5 + 5 * this.random.float();
     const fault = this.injector.judge(call);
     latencyMs += fault.delayMs;
     if (fault.fail !== null) {
@@ -315,6 +345,66 @@ export class SimWorld implements SimEffects {
       case 'containerd.listTasks':
         if (this.connectedTo === null) throw new SimEffectError('EUNAVAILABLE', 'containerd client is not connected');
         return { tasks: this.host.tasks.map((t) => ({ ...t })) };
+      case 'containerd.createTask': {
+        if (this.connectedTo === null) throw new SimEffectError('EUNAVAILABLE', 'containerd client is not connected');
+        if (this.tasks.has(call.container)) throw new SimEffectError('EEXIST', `container "${call.container}" in namespace "statedock": already exists`);
+        const args = ((call.spec as { process?: { args?: string[] } }).process?.args ?? []) as string[];
+        if (args[0] === '/nonexistent')
+          throw new SimEffectError('EINVAL', `failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "${args[0]}": stat ${args[0]}: no such file or directory: unknown`);
+        const pid = this.nextPid++;
+        this.tasks.set(call.container, { status: 'created', pid, exitStatus: 0, exitedAtMs: null, exitScheduled: false, pausedSignal: null });
+        return { pid };
+      }
+      case 'containerd.startTask': {
+        const t = this.task(call.container);
+        t.status = 'running';
+        this.processes.add(t.pid);
+        const b = this.behaviours.get(call.container);
+        if (b && b.exitAfterMs !== null) this.exitTask(call.container, nowMs + b.exitAfterMs, b.exitCode);
+        return { pid: t.pid, at: iso(nowMs) };
+      }
+      case 'containerd.killTask': {
+        const t = this.task(call.container);
+        if (t.status === 'stopped' || t.exitScheduled) return {};
+        if (t.status === 'paused' && call.signal !== 9) {
+          t.pausedSignal = call.signal;
+          return {};
+        }
+        const b = this.behaviours.get(call.container);
+        if (call.signal === 9 || !(b?.ignoresTerm ?? false)) this.exitTask(call.container, nowMs + 1 + this.random.float() * 5, 128 + call.signal);
+        return {};
+      }
+      case 'containerd.pauseTask': {
+        const t = this.task(call.container);
+        if (t.status !== 'running' || t.exitScheduled) throw new SimEffectError('EBUSY', `cannot pause task in state ${t.status}`);
+        t.status = 'paused';
+        return {};
+      }
+      case 'containerd.resumeTask': {
+        const t = this.task(call.container);
+        if (t.status !== 'paused') throw new SimEffectError('EBUSY', `cannot resume task in state ${t.status}`);
+        t.status = 'running';
+        if (t.pausedSignal !== null) {
+          const sig = t.pausedSignal;
+          t.pausedSignal = null;
+          if (!(this.behaviours.get(call.container)?.ignoresTerm ?? false)) this.exitTask(call.container, nowMs + 1, 128 + sig);
+        }
+        return {};
+      }
+      case 'containerd.deleteTask': {
+        const t = this.tasks.get(call.container);
+        if (!t) throw new SimEffectError('ENOENT', `task ${call.container} not found`);
+        if (t.status !== 'stopped' && t.status !== 'created') throw new SimEffectError('EBUSY', 'cannot delete a running process');
+        this.tasks.delete(call.container);
+        this.processes.delete(t.pid);
+        return { exitStatus: t.status === 'created' ? 255 : t.exitStatus, exitedAt: iso(t.exitedAtMs ?? nowMs) };
+      }
+      case 'containerd.deleteContainer': {
+        const t = this.tasks.get(call.container);
+        if (t && t.status !== 'stopped' && t.status !== 'created') throw new SimEffectError('EBUSY', `cannot delete container ${call.container}: its task is ${t.status}`);
+        this.tasks.delete(call.container);
+        return {};
+      }
       case 'containerd.spawn':
       case 'containerd.waitReady':
       case 'containerd.waitExit':
@@ -388,11 +478,42 @@ export class SimWorld implements SimEffects {
     }
   }
 
+  private task(id: string): SimTask {
+    const t = this.tasks.get(id);
+    if (!t) throw new SimEffectError('ENOENT', `no running task found: task ${id} not found: not found`);
+    return t;
+  }
+
   private db(): Map<string, unknown> {
     const db = this.openStore === null ? undefined : this.stores.get(this.openStore);
     if (!db) throw new SimEffectError('EUNAVAILABLE', 'metadata store is not open');
     return db;
   }
+}
+
+/** A task in the fake containerd. */
+export interface SimTask {
+  status: 'created' | 'running' | 'paused' | 'stopped';
+  pid: number;
+  exitStatus: number;
+  exitedAtMs: number | null;
+  exitScheduled: boolean;
+  /** A signal sent while paused, delivered on resume (as the kernel does with a frozen cgroup). */
+  pausedSignal: number | null;
+}
+
+/** How a simulated container's process behaves. */
+export interface TaskBehaviour {
+  /** Exits on its own this long after start (null: runs until killed). */
+  exitAfterMs: number | null;
+  exitCode: number;
+  /** PID 1 without a SIGTERM handler ignores it (containerd-facts gotcha 9). */
+  ignoresTerm: boolean;
+}
+
+/** Virtual milliseconds as RFC 3339 time, from a fixed epoch (2026-01-01). */
+export function iso(ms: number): string {
+  return new Date(Date.UTC(2026, 0, 1) + Math.round(ms)).toISOString();
 }
 
 class SimEffectError {

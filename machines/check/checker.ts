@@ -80,7 +80,28 @@ function index(records: readonly TraceRecord[]): Index {
   return ix;
 }
 
-function evaluate(c: Constraint, ix: Index): Violation[] {
+/** Per container actor: its Docker events, requests, store writes and replies, in trace order. */
+function containerFacts(records: readonly TraceRecord[]) {
+  const byActor = new Map<string, { events: { action: string; seq: number }[]; requests: Map<string, { type: string; seq: number }>; storeDone: number[]; storeCalls: Set<string>; replies: { req: string; result: string; seq: number }[] }>();
+  const get = (a: string) => {
+    let f = byActor.get(a);
+    if (!f) byActor.set(a, (f = { events: [], requests: new Map(), storeDone: [], storeCalls: new Set(), replies: [] }));
+    return f;
+  };
+  for (const r of records) {
+    if (!r.actor.startsWith('container:')) continue;
+    const f = get(r.actor);
+    if (r.kind === 'mark' && r.mark.mark === 'event') f.events.push({ action: String(r.mark['action']), seq: r.seq });
+    if (r.kind === 'mark' && r.mark.mark === 'reply') f.replies.push({ req: String(r.mark['req']), result: String(r.mark['result']), seq: r.seq });
+    if (r.kind === 'effect.request' && (r.call.effect === 'store.put' || r.call.effect === 'store.del')) f.storeCalls.add(r.call.id);
+    if (r.kind === 'event' && r.event.type === 'effect.done' && f.storeCalls.has(String(r.event['id']))) f.storeDone.push(r.seq);
+    if (r.kind === 'event' && r.event.type.startsWith('api.') && typeof r.event['req'] === 'string') f.requests.set(r.event['req'], { type: r.event.type, seq: r.seq });
+    if (r.kind === 'actor.start' && typeof (r.input as { req?: unknown }).req === 'string') f.requests.set((r.input as { req: string }).req, { type: 'api.create', seq: r.seq });
+  }
+  return byActor;
+}
+
+function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Violation[] {
   const name = constraintName(c);
   const out: Violation[] = [];
   switch (c.kind) {
@@ -145,6 +166,38 @@ function evaluate(c: Constraint, ix: Index): Violation[] {
       }
       return out;
     }
+    case 'containerEventsOrdered': {
+      for (const [actor, f] of containerFacts(records)) {
+        const createdAt = f.events.findIndex((e) => e.action === 'create');
+        if (createdAt > 0) out.push({ constraint: name, message: `${actor}: ${f.events[0]?.action} (record ${f.events[0]?.seq}) came before create`, records: [f.events[0]?.seq ?? 0, f.events[createdAt]?.seq ?? 0] });
+        const destroyed = f.events.findIndex((e) => e.action === 'destroy');
+        if (destroyed >= 0 && destroyed < f.events.length - 1) {
+          const after = f.events[destroyed + 1] as { action: string; seq: number };
+          out.push({ constraint: name, message: `${actor}: ${after.action} (record ${after.seq}) after destroy`, records: [f.events[destroyed]?.seq ?? 0, after.seq] });
+        }
+        let running = false;
+        for (const e of f.events) {
+          if (e.action === 'start') {
+            if (running) out.push({ constraint: name, message: `${actor}: start (record ${e.seq}) without a die since the previous start`, records: [e.seq] });
+            running = true;
+          }
+          if (e.action === 'die') running = false;
+        }
+      }
+      return out;
+    }
+    case 'persistedBeforeReply': {
+      for (const [actor, f] of containerFacts(records)) {
+        for (const reply of f.replies) {
+          if (reply.result !== 'ok') continue;
+          const req = f.requests.get(reply.req);
+          if (!req || req.type === 'api.kill') continue;
+          if (!f.storeDone.some((s) => s > req.seq && s < reply.seq))
+            out.push({ constraint: name, message: `${actor}: ${req.type} (record ${req.seq}) was acknowledged (record ${reply.seq}) before anything was written to the store`, records: [req.seq, reply.seq] });
+        }
+      }
+      return out;
+    }
     case 'everyAcquiredReleasedAtShutdown': {
       if (ix.shutdownStopped === null) return out;
       const handled = new Set(ix.releases.map((r) => r.resource));
@@ -161,7 +214,7 @@ function evaluate(c: Constraint, ix: Index): Violation[] {
 export function checkTrace(records: readonly TraceRecord[], constraints: readonly Constraint[]): ConstraintResult[] {
   const ix = index(records);
   return constraints.map((c) => {
-    const violations = evaluate(c, ix);
+    const violations = evaluate(c, ix, records);
     return { constraint: constraintName(c), ok: violations.length === 0, violations };
   });
 }

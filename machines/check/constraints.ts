@@ -14,7 +14,11 @@ export type Constraint =
   /** After the first failure no step starts. */
   | { kind: 'nothingAcquiredAfterFailure' }
   /** After a normal shutdown, every acquired resource was released, or kept on purpose (live-restore); a started daemon's data (rollback-only acquisitions) stays. */
-  | { kind: 'everyAcquiredReleasedAtShutdown' };
+  | { kind: 'everyAcquiredReleasedAtShutdown' }
+  /** A container's Docker events: `create` first, nothing after `destroy`, a `die` between two `start`s. */
+  | { kind: 'containerEventsOrdered' }
+  /** A container request is acknowledged only after the transition it made is in the store (kill changes nothing and is exempt). */
+  | { kind: 'persistedBeforeReply' };
 
 export function before(first: string, then: string, why: string): Constraint {
   return { kind: 'before', first, then, why };
@@ -28,3 +32,5 @@ export const everyAcquiredReleasedAtShutdown = (): Constraint => ({ kind: 'every
 export function constraintName(c: Constraint): string {
   return c.kind === 'before' ? `before(${c.first}, ${c.then})` : c.kind;
 }
+export const containerEventsOrdered = (): Constraint => ({ kind: 'containerEventsOrdered' });
+export const persistedBeforeReply = (): Constraint => ({ kind: 'persistedBeforeReply' });

@@ -1,0 +1,66 @@
+import type { EffectError } from '../../effects/errors.ts';
+import type { RestartPolicy } from './restart.ts';
+
+/** Docker's status strings (container/state.go StateString). */
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+/** What is persisted per container (the level store's `container/<id>`): config and state, like config.v2.json. */
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  image: string;
+  created: string;
+  config: {
+    cmd: string[];
+    stopSignal: string;
+    stopTimeout: number;
+    restartPolicy: RestartPolicy;
+    autoRemove: boolean;
+    labels: Record<string, string>;
+  };
+  state: {
+    status: ContainerStatus;
+    pid: number;
+    exitCode: number;
+    error: string;
+    startedAt: string | null;
+    finishedAt: string | null;
+    oomKilled: boolean;
+  };
+  restartCount: number;
+  hasBeenStartedBefore: boolean;
+  hasBeenManuallyStopped: boolean;
+}
+
+/** How an API request ended; the API layer maps it to an HTTP status (204/304/409/…). */
+export type ReplyResult = 'ok' | 'notModified' | 'conflict' | 'invalid' | 'failed';
+
+export interface ContainerInput {
+  actorId?: string;
+  record: ContainerRecord;
+  /** A new container (create) or one restore found; with what containerd says of its task. */
+  origin: 'create' | 'restore';
+  task?: 'running' | 'paused' | 'stopped' | 'none';
+  liveRestore?: boolean;
+  /** The OCI spec and stdio the daemon built for it (JSON). */
+  spec: unknown;
+  stdout: string;
+  stderr: string;
+  /** The request that created it (answered once the record is persisted). */
+  req?: string;
+}
+
+export type ContainerEvent =
+  | { type: 'effect.done'; id: string; result: unknown }
+  | { type: 'effect.failed'; id: string; error: EffectError }
+  | { type: 'api.start'; req: string }
+  | { type: 'api.stop'; req: string; timeoutS?: number }
+  | { type: 'api.restart'; req: string; timeoutS?: number }
+  | { type: 'api.kill'; req: string; signal: string }
+  | { type: 'api.pause'; req: string }
+  | { type: 'api.unpause'; req: string }
+  | { type: 'api.rename'; req: string; name: string }
+  | { type: 'api.remove'; req: string; force: boolean }
+  | { type: 'daemon.shutdown' }
+  | { type: 'containerd.taskExit'; exitStatus: number; exitedAt: string }
+  | { type: 'containerd.oom' };

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { replayTrace } from '../../effects/replay.ts';
+import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
+import { containerConstraints } from '../../machines/container/constraints.ts';
+import type { ContainerContext } from '../../machines/container/machine.ts';
+import { newRecord, simulateContainer, type ContainerScenario } from '../../src/sim/containers.ts';
+
+const numRuns = Number(process.env['NUM_RUNS'] ?? 1000);
+const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED']);
+const path = process.env['FC_PATH'];
+const params = { numRuns, ...(seed === undefined ? {} : { seed }), ...(path === undefined ? {} : { path }) };
+
+const id = 'a'.repeat(64);
+
+const arbStep = fc.record({
+  atMs: fc.integer({ min: 0, max: 30_000 }),
+  event: fc.oneof(
+    fc.constant({ type: 'api.start' as const }),
+    fc.record({ type: fc.constant('api.stop' as const), timeoutS: fc.constantFrom(0, 1, 10) }),
+    fc.record({ type: fc.constant('api.restart' as const), timeoutS: fc.constantFrom(0, 1) }),
+    fc.record({ type: fc.constant('api.kill' as const), signal: fc.constantFrom('KILL', 'TERM', 'HUP') }),
+    fc.constant({ type: 'api.pause' as const }),
+    fc.constant({ type: 'api.unpause' as const }),
+    fc.record({ type: fc.constant('api.rename' as const), name: fc.constantFrom('n1', 'n2') }),
+    fc.record({ type: fc.constant('api.remove' as const), force: fc.boolean() }),
+  ),
+});
+
+const arbScenario: fc.Arbitrary<ContainerScenario> = fc
+  .record({
+    seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+    policy: fc.constantFrom('no', 'no', 'always', 'on-failure', 'unless-stopped'),
+    retries: fc.integer({ min: 0, max: 3 }),
+    autoRemove: fc.boolean(),
+    behaviour: fc.record({
+      exitAfterMs: fc.option(fc.integer({ min: 1, max: 20_000 }), { nil: null }),
+      exitCode: fc.constantFrom(0, 1, 3),
+      ignoresTerm: fc.boolean(),
+    }),
+    steps: fc.array(arbStep, { maxLength: 8 }),
+    badCommand: fc.boolean().map((b) => b && false),
+  })
+  .map((s) => {
+    const name = s.policy as 'no' | 'always' | 'on-failure' | 'unless-stopped';
+    const autoRemove = s.autoRemove && name === 'no';
+    return {
+      seed: s.seed,
+      record: newRecord(id, { restartPolicy: { name, maximumRetryCount: name === 'on-failure' ? s.retries : 0 }, autoRemove, stopTimeout: 2 }),
+      behaviour: s.behaviour,
+      steps: [...s.steps].sort((a, b) => a.atMs - b.atMs),
+    };
+  });
+
+/** The container properties, for one scenario (also run by hand on a printed counterexample). */
+export function checkScenario(scenario: ContainerScenario): void {
+  const { trace, world, session, actorId, requests } = simulateContainer(scenario);
+  const records = trace.records;
+  assert.deepEqual(violationsOf(checkTrace(records, containerConstraints)).map((v) => v.message), []);
+  const replies = records.filter((r) => r.kind === 'mark' && r.mark.mark === 'reply').map((r) => (r.kind === 'mark' ? String(r.mark['req']) : ''));
+  // Requests that reached the actor (after it ended, the API answers "No such container" itself).
+  const delivered = new Set(records.flatMap((r) => (r.kind === 'event' && typeof r.event['req'] === 'string' ? [r.event['req']] : [])));
+  delivered.add('create');
+  for (const req of requests.filter((q) => delivered.has(q)))
+    assert.equal(replies.filter((r) => r === req).length, 1, `request ${req} answered ${replies.filter((r) => r === req).length} times`);
+  // Nothing waits in a transitional state once every effect and event has settled.
+  const snap = session.actors.get(actorId)?.actor.getSnapshot() as { value: unknown; status: string; context: ContainerContext };
+  const value = JSON.stringify(snap.value);
+  assert.ok(snap.status === 'done' || ['"idle"', '"running"', '"paused"'].includes(value), `ended in ${value}`);
+  // What the record says agrees with containerd.
+  const task = world.tasks.get(id);
+  if (snap.status === 'done') {
+    assert.equal(task, undefined, 'a removed container left its task');
+    assert.equal(world.stores.get('/sim/metadata.db')?.has(`container/${id}`), false, 'a removed container left its record');
+  } else {
+    const stored = world.stores.get('/sim/metadata.db')?.get(`container/${id}`) as { state: { status: string } };
+    assert.equal(stored.state.status, snap.context.record.state.status, 'the store and the actor disagree');
+    if (value === '"running"') assert.equal(task?.status, 'running');
+    if (value === '"paused"') assert.equal(task?.status, 'paused');
+    if (value === '"idle"') assert.ok(task === undefined, `an idle container has a ${task?.status} task`);
+    assert.ok(!['removing', 'dead', 'restarting'].includes(stored.state.status), `left ${stored.state.status}`);
+  }
+  replayTrace(records);
+}
+
+test('every container request is answered exactly once, events are ordered, replies follow the store, and the run replays', () => {
+  fc.assert(fc.property(arbScenario, checkScenario), params);
+});
+
+test('docker run --rm: a short process exits, its removal follows, destroy is last', () => {
+  const { trace, session, actorId } = simulateContainer({
+    seed: 1,
+    record: newRecord(id, { autoRemove: true }),
+    behaviour: { exitAfterMs: 50, exitCode: 0, ignoresTerm: false },
+    steps: [{ atMs: 1, event: { type: 'api.start' } }],
+  });
+  const events = trace.records.filter((r) => r.kind === 'mark' && r.mark.mark === 'event').map((r) => (r.kind === 'mark' ? r.mark['action'] : ''));
+  assert.deepEqual(events, ['create', 'start', 'die', 'destroy']);
+  assert.equal(session.actors.get(actorId)?.actor.getSnapshot().status, 'done');
+});
+
+test('stop: the stop signal, then SIGKILL after the timeout for a process that ignores it (kill, kill, die, stop)', () => {
+  const { trace } = simulateContainer({
+    seed: 2,
+    record: newRecord(id, { stopTimeout: 10 }),
+    behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: true },
+    steps: [
+      { atMs: 1, event: { type: 'api.start' } },
+      { atMs: 1000, event: { type: 'api.stop' } },
+    ],
+  });
+  const marks = trace.records.filter((r) => r.kind === 'mark' && r.mark.mark === 'event');
+  assert.deepEqual(
+    marks.map((r) => (r.kind === 'mark' ? [r.mark['action'], (r.mark['attributes'] as Record<string, string>)['signal'] ?? (r.mark['attributes'] as Record<string, string>)['exitCode'] ?? ''] : [])),
+    [['create', ''], ['start', ''], ['kill', '15'], ['kill', '9'], ['die', '137'], ['stop', '']],
+  );
+  const sleep = trace.records.find((r) => r.kind === 'effect.request' && r.call.effect === 'clock.sleep');
+  assert.equal(sleep?.kind === 'effect.request' ? (sleep.call as { ms: number }).ms : 0, 10_000);
+});
+
+test('on-failure:2 restarts twice with Docker’s back-off, then stays exited', () => {
+  const { trace, session, actorId } = simulateContainer({
+    seed: 3,
+    record: newRecord(id, { restartPolicy: { name: 'on-failure', maximumRetryCount: 2 } }),
+    behaviour: { exitAfterMs: 20, exitCode: 1, ignoresTerm: false },
+    steps: [{ atMs: 1, event: { type: 'api.start' } }],
+  });
+  const events = trace.records.filter((r) => r.kind === 'mark' && r.mark.mark === 'event').map((r) => (r.kind === 'mark' ? r.mark['action'] : ''));
+  assert.deepEqual(events, ['create', 'start', 'die', 'start', 'die', 'start', 'die']);
+  const backoffs = trace.records.filter((r) => r.kind === 'effect.request' && r.call.step === 'restartBackoff').map((r) => (r.kind === 'effect.request' ? (r.call as { ms: number }).ms : 0));
+  assert.deepEqual(backoffs, [100, 200]);
+  const snap = session.actors.get(actorId)?.actor.getSnapshot() as { value: string; context: ContainerContext };
+  assert.equal(snap.value, 'idle');
+  assert.equal(snap.context.record.restartCount, 2);
+  assert.equal(snap.context.record.state.exitCode, 1);
+});
+
+test('removing a running container without force is a conflict with Docker’s words; with force it is killed and removed', () => {
+  const { trace } = simulateContainer({
+    seed: 4,
+    record: newRecord(id),
+    behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+    steps: [
+      { atMs: 1, event: { type: 'api.start' } },
+      { atMs: 100, event: { type: 'api.remove', force: false } },
+      { atMs: 200, event: { type: 'api.remove', force: true } },
+    ],
+  });
+  const replies = trace.records.filter((r) => r.kind === 'mark' && r.mark.mark === 'reply').map((r) => (r.kind === 'mark' ? [r.mark['req'], r.mark['result'], r.mark['message'] ?? ''] : []));
+  assert.deepEqual(replies[2], ['r2', 'conflict', `You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`]);
+  assert.deepEqual(replies[3], ['r3', 'ok', '']);
+});

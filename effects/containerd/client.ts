@@ -179,6 +179,69 @@ export class ContainerdClient {
     return ((r['containers'] as Record<string, unknown>[]) ?? []).map((c) => ({ id: String(c['id']), labels: (c['labels'] as Record<string, string>) ?? {} }));
   }
 
+  private tasks(method: string, req: object, reqType: string, resType = 'google.protobuf.Empty', deadlineMs: number | null = 5000): Promise<Record<string, unknown>> {
+    return this.unary('containerd.services.tasks.v1.Tasks', method, `containerd.services.tasks.v1.${reqType}`, resType.includes('.') ? resType : `containerd.services.tasks.v1.${resType}`, req, deadlineMs);
+  }
+
+  /** A container record with the OCI spec (JSON in an Any, as containerd expects) and runc v2 with our runc root. */
+  async createContainer(id: string, spec: unknown, runcRoot: string, labels: Record<string, string> = { 'statedock/owner': '1' }): Promise<void> {
+    const options = type('containerd.runc.v1.Options');
+    await this.unary(
+      'containerd.services.containers.v1.Containers',
+      'Create',
+      'containerd.services.containers.v1.CreateContainerRequest',
+      'containerd.services.containers.v1.CreateContainerResponse',
+      {
+        container: {
+          id,
+          labels,
+          runtime: { name: 'io.containerd.runc.v2', options: { type_url: 'containerd.runc.v1.Options', value: options.encode(options.fromObject({ root: runcRoot })).finish() } },
+          spec: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Spec', value: Buffer.from(JSON.stringify(spec)) },
+        },
+      },
+      10_000,
+    );
+  }
+
+  async createTask(id: string, stdout: string, stderr: string): Promise<number> {
+    const r = await this.tasks('Create', { container_id: id, stdout, stderr, terminal: false }, 'CreateTaskRequest', 'CreateTaskResponse', 35_000);
+    return Number(r['pid'] ?? 0);
+  }
+
+  async startTask(id: string): Promise<number> {
+    const r = await this.tasks('Start', { container_id: id }, 'StartRequest', 'StartResponse', 10_000);
+    return Number(r['pid'] ?? 0);
+  }
+
+  async killTask(id: string, signal: number, all: boolean): Promise<void> {
+    await this.tasks('Kill', { container_id: id, signal, all }, 'KillRequest');
+  }
+
+  async pauseTask(id: string): Promise<void> {
+    await this.tasks('Pause', { container_id: id }, 'PauseTaskRequest');
+  }
+
+  async resumeTask(id: string): Promise<void> {
+    await this.tasks('Resume', { container_id: id }, 'ResumeTaskRequest');
+  }
+
+  async getTask(id: string): Promise<TaskProcess> {
+    const r = await this.tasks('Get', { container_id: id }, 'GetRequest', 'GetResponse');
+    return process_((r['process'] as Record<string, unknown>) ?? {});
+  }
+
+  async deleteTask(id: string): Promise<{ exitStatus: number; exitedAt: Date | null }> {
+    const r = await this.tasks('Delete', { container_id: id }, 'DeleteTaskRequest', 'DeleteResponse', 15_000);
+    return { exitStatus: Number(r['exit_status'] ?? 0), exitedAt: timestamp(r['exited_at']) };
+  }
+
+  /** Refuses while the container's task is not stopped: containerd would orphan it (containerd-facts gotcha 6). */
+  async deleteContainer(id: string): Promise<void> {
+    const task = await this.getTask(id).catch((e: unknown) => (e instanceof ContainerdError && e.code === 'NotFound' ? null : Promise.reject(e)));
+    if (task && task.status !== 'stopped') throw new ContainerdError('FailedPrecondition', `container ${id} still has a ${task.status} task`);
+    await this.unary('containerd.services.containers.v1.Containers', 'Delete', 'containerd.services.containers.v1.DeleteContainerRequest', 'google.protobuf.Empty', { id });
+  }
+
   /** Events of this namespace (plus `filters`, ANDed), decoded; ends on cancel or when containerd goes away. */
   subscribe(filters: string[] = []): { events: AsyncIterable<ContainerdEvent>; cancel: () => void } {
     const req = codec('containerd.services.events.v1.SubscribeRequest');

@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 /**
  * The Docker Engine API over unix sockets: version prefixes, Docker's headers and error
@@ -28,6 +29,15 @@ export interface Route {
   /** e.g. `/containers/{name}/start` */
   pattern: string;
   handler(ctx: RouteContext): void | Promise<void>;
+  /** For `Connection: Upgrade` / `Upgrade: tcp` requests (attach, exec start): the raw socket is the handler's. */
+  hijack?(ctx: HijackContext): void | Promise<void>;
+}
+
+export interface HijackContext {
+  req: IncomingMessage;
+  socket: Duplex;
+  params: Record<string, string>;
+  query: URLSearchParams;
 }
 
 /** An error an endpoint throws to answer with Docker's status and message. */
@@ -158,9 +168,25 @@ export class ApiServer {
       await found.route.handler(ctx);
     } catch (err) {
       const status = err instanceof ApiError ? err.status : 500;
-      if (status === 500) this.log(`${method} ${path}: ${(err as Error).stack ?? String(err)}`);
+      if (!(err instanceof ApiError)) this.log(`${method} ${path}: ${(err as Error).stack ?? String(err)}`);
       if (!res.headersSent) ctx.error(status, (err as Error).message);
       else res.destroy();
+    }
+  }
+
+  private async handleUpgrade(req: IncomingMessage, socket: Duplex): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://statedock');
+    const path = url.pathname.replace(/^\/v\d+\.\d+(?=\/)/, '');
+    const found = this.match(req.method ?? 'POST', path);
+    const fail = (status: number, message: string): void => {
+      const body = `${JSON.stringify({ message })}\n`;
+      socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    };
+    if (!found?.route.hijack) return fail(404, 'page not found');
+    try {
+      await found.route.hijack({ req, socket, params: found.params, query: url.searchParams });
+    } catch (err) {
+      fail(err instanceof ApiError ? err.status : 500, (err as Error).message);
     }
   }
 
@@ -180,6 +206,7 @@ export class ApiServer {
         rmSync(path, { force: true });
       }
       const server = createServer((req, res) => void this.handle(req, res));
+      server.on('upgrade', (req: IncomingMessage, socket: Duplex) => void this.handleUpgrade(req, socket));
       server.keepAliveTimeout = 60_000;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

@@ -18,8 +18,15 @@ const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm
  * The daemon's Engine API endpoint: the `api.*` effects (listen, close, settle) and the
  * system endpoints (/_ping, /version, /info) answered from what start-up learned.
  */
+/** What the endpoint asks of the containers at shutdown. */
+export interface ContainerControl {
+  stop(id: string, signal: string, timeoutS: number): Promise<{ exitCode: number }>;
+  settle(): Promise<number>;
+}
+
 export class ApiEndpoint {
   readonly server: ApiServer;
+  containers: ContainerControl | null = null;
   private readonly daemon: EngineFacts;
   private readonly version: string;
   private readonly buildTime = new Date().toISOString();
@@ -41,9 +48,10 @@ export class ApiEndpoint {
       case 'api.close':
         return { removed: await this.server.close() };
       case 'api.settleContainers':
-        return { settled: 0 };
+        return { settled: (await this.containers?.settle()) ?? 0 };
       case 'api.stopContainer':
-        throw Object.assign(new Error(`No such container: ${req.container}`), { code: 'ENOENT' });
+        if (!this.containers) throw Object.assign(new Error(`No such container: ${req.container}`), { code: 'ENOENT' });
+        return this.containers.stop(req.container, req.signal, req.timeoutS);
       default:
         return assertNever(req, 'api request');
     }

@@ -16,6 +16,10 @@ import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.t
 import { ApiEndpoint } from './api-endpoint.ts';
 import type { Logger } from './logger.ts';
 import { SupervisedContainerd } from './supervised-containerd.ts';
+import { ContainerRuntime } from './container-runtime.ts';
+import { ContainerHost } from './containers.ts';
+import { ImageStore } from './images.ts';
+import { registerImageRoutes } from './images-api.ts';
 
 /**
  * The real daemon: the start-up and shutdown machines on real effects, in one session
@@ -34,6 +38,9 @@ export class Daemon {
   private readonly api: ApiEndpoint;
   private readonly started = performance.now();
   private startup: StartupOutput | null = null;
+  readonly runtime: ContainerRuntime;
+  readonly containers: ContainerHost;
+  private cancelEvents: (() => void) | null = null;
 
   constructor(config: StartupConfig, log: Logger, version: string) {
     this.config = config;
@@ -46,6 +53,12 @@ export class Daemon {
     this.session = new Session({ executor: this.executor, sink: this.trace, now: () => this.now() });
     this.supervisor = new SupervisedContainerd(this.session);
     this.api = new ApiEndpoint(this, version, log);
+    this.runtime = new ContainerRuntime(this.containerd, config.execRoot, config.dataRoot);
+    const images = new ImageStore(config.dataRoot, this.store);
+    this.containers = new ContainerHost({ session: this.session, store: this.store, images, runtime: this.runtime, root: config.dataRoot });
+    this.containers.register(this.api.server);
+    registerImageRoutes(this.api.server, images);
+    this.api.containers = this.containers;
     setDumpProvider(() => this.snapshots());
     this.session.onRecord((actor, r) => {
       if (r.kind === 'mark' && r.mark.mark === 'warning') log.warn(String(r.mark['message']), { step: r.mark['step'], actor });
@@ -72,6 +85,9 @@ export class Daemon {
       case 'containerd':
         if (call.effect === 'containerd.startSupervised') return this.supervisor.start(call);
         if (call.effect === 'containerd.stopSupervised') return this.supervisor.stop();
+        if ('container' in call) return this.runtime.run(call as never);
+        // The exit stream ends with the client: by then every container actor has settled (moby-51692).
+        if (call.effect === 'containerd.close') this.cancelEvents?.();
         return this.containerd.run(call as never);
       case 'api':
         return this.api.run(call as never);
@@ -106,12 +122,43 @@ export class Daemon {
     const entry = this.session.spawn('daemonStartup', 'daemon', { config: this.config });
     this.startup = (await entry.done) as StartupOutput;
     this.trace.flush();
+    if (this.startup.status === 'ready') this.routeExits();
     return this.startup;
+  }
+
+  /** containerd's /tasks/exit and /tasks/oom events, to the container actors (resubscribing after a containerd restart). */
+  private routeExits(): void {
+    let stopped = false;
+    const loop = async (): Promise<void> => {
+      while (!stopped) {
+        try {
+          const sub = this.containerd.connected.subscribe(['topic~="^/tasks/(exit|oom)$"']);
+          this.cancelEvents = () => {
+            stopped = true;
+            sub.cancel();
+          };
+          for await (const e of sub.events) {
+            const id = String(e.event['container_id'] ?? '');
+            const actor = `container:${id}`;
+            if (!this.session.actors.has(actor)) continue;
+            if (e.topic === '/tasks/exit' && e.event['id'] === id) {
+              const ts = e.event['exited_at'] as { seconds?: number; nanos?: number } | undefined;
+              const exitedAt = ts?.seconds ? new Date(ts.seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString() : new Date().toISOString();
+              this.session.send(actor, { type: 'containerd.taskExit', exitStatus: Number(e.event['exit_status'] ?? 0), exitedAt });
+            } else if (e.topic === '/tasks/oom') this.session.send(actor, { type: 'containerd.oom' });
+          }
+        } catch {
+          // containerd went away: the supervisor restarts it; subscribe again
+        }
+        if (!stopped) await new Promise((r) => setTimeout(r, 100).unref());
+      }
+    };
+    void loop();
   }
 
   async shutdown(): Promise<ShutdownOutput> {
     if (this.startup?.status !== 'ready') throw new Error('shutdown before a successful start-up');
-    const running: RunningContainer[] = [];
+    const running: RunningContainer[] = this.containers.running();
     const entry = this.session.spawn('daemonShutdown', 'daemon-shutdown', {
       liveRestore: this.config.liveRestore,
       shutdownTimeout: this.config.shutdownTimeout,

@@ -1,0 +1,138 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
+import type { ContainerdConnection } from '../../effects/containerd/real.ts';
+import type { ContainerdRequest, ContainerdResults } from '../../effects/containerd/requests.ts';
+import { ContainerdError } from '../../effects/containerd/client.ts';
+import { EffectFailure } from '../../effects/handler.ts';
+import { StdioHub } from './stdio.ts';
+
+const run = promisify(execFile);
+
+type TaskRequest = Extract<ContainerdRequest, { container: string }>;
+
+function fail(err: unknown, what: string): never {
+  if (err instanceof ContainerdError) {
+    const code = err.code === 'NotFound' ? 'ENOENT' : err.code === 'AlreadyExists' ? 'EEXIST' : err.code === 'FailedPrecondition' ? 'EBUSY' : 'EINVAL';
+    throw new EffectFailure(code, err.message.replace(/^\w+: /, ''));
+  }
+  throw new EffectFailure('EIO', `${what}: ${(err as Error).message}`);
+}
+
+/**
+ * Containers on real containerd: the container machine's task effects. Each container's
+ * root filesystem is an overlay of its image layer (the `lower` file, as overlay2 keeps it)
+ * with its own upper and work dirs, mounted for the task and unmounted after it.
+ */
+export class ContainerRuntime {
+  readonly hubs = new Map<string, StdioHub>();
+  private readonly containerd: ContainerdConnection;
+  private readonly execRoot: string;
+  private readonly root: string;
+
+  constructor(containerd: ContainerdConnection, execRoot: string, root: string) {
+    this.containerd = containerd;
+    this.execRoot = execRoot;
+    this.root = root;
+  }
+
+  layerDir(id: string): string {
+    return `${this.root}/overlay2/${id}`;
+  }
+
+  hub(id: string): StdioHub {
+    let h = this.hubs.get(id);
+    if (!h) this.hubs.set(id, (h = new StdioHub(`${this.root}/containers/${id}/${id}-json.log`)));
+    return h;
+  }
+
+  private async mount(id: string): Promise<void> {
+    const d = this.layerDir(id);
+    if ((await run('mountpoint', ['-q', `${d}/merged`]).then(() => true, () => false))) return;
+    const lower = readFileSync(`${d}/lower`, 'utf8').trim();
+    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${d}/diff,workdir=${d}/work`, `${d}/merged`]);
+  }
+
+  private async unmount(id: string): Promise<void> {
+    const merged = `${this.layerDir(id)}/merged`;
+    if (await run('mountpoint', ['-q', merged]).then(() => true, () => false)) await run('umount', [merged]).catch(() => run('umount', ['-l', merged]));
+  }
+
+  async run(req: TaskRequest): Promise<unknown> {
+    const c = this.containerd.connected;
+    const id = req.container;
+    switch (req.effect) {
+      case 'containerd.createTask': {
+        const bundle = `${this.execRoot}/containerd/${id}`;
+        mkdirSync(bundle, { recursive: true, mode: 0o700 });
+        const stdout = `${bundle}/init-stdout`;
+        const stderr = `${bundle}/init-stderr`;
+        for (const p of [stdout, stderr]) if (!existsSync(p)) await run('mkfifo', ['-m', '0600', p]);
+        await this.mount(id);
+        const hub = this.hub(id);
+        hub.openFifos(stdout, stderr);
+        try {
+          await c.createContainer(id, req.spec, `${this.execRoot}/runc`);
+          const pid = await c.createTask(id, stdout, stderr);
+          return { pid } satisfies ContainerdResults['containerd.createTask'];
+        } catch (err) {
+          hub.destroyReaders();
+          await c.deleteTask(id).catch(() => undefined);
+          await c.deleteContainer(id).catch(() => undefined);
+          await this.unmount(id);
+          fail(err, 'create task');
+        }
+      }
+      case 'containerd.startTask':
+        try {
+          const pid = await c.startTask(id);
+          return { pid, at: new Date().toISOString() } satisfies ContainerdResults['containerd.startTask'];
+        } catch (err) {
+          fail(err, 'start task');
+        }
+      case 'containerd.killTask':
+        try {
+          await c.killTask(id, req.signal, req.all);
+          return {};
+        } catch (err) {
+          if (err instanceof ContainerdError && err.code === 'NotFound') return {};
+          fail(err, 'kill task');
+        }
+      case 'containerd.pauseTask':
+        try {
+          await c.pauseTask(id);
+          return {};
+        } catch (err) {
+          fail(err, 'pause task');
+        }
+      case 'containerd.resumeTask':
+        try {
+          await c.resumeTask(id);
+          return {};
+        } catch (err) {
+          fail(err, 'resume task');
+        }
+      case 'containerd.deleteTask': {
+        await this.hubs.get(id)?.whenEnded();
+        try {
+          const r = await c.deleteTask(id);
+          return { exitStatus: r.exitStatus, exitedAt: (r.exitedAt ?? new Date()).toISOString() } satisfies ContainerdResults['containerd.deleteTask'];
+        } catch (err) {
+          fail(err, 'delete task');
+        } finally {
+          await this.unmount(id);
+        }
+      }
+      case 'containerd.deleteContainer':
+        try {
+          await c.deleteContainer(id);
+        } catch (err) {
+          if (!(err instanceof ContainerdError && err.code === 'NotFound')) fail(err, 'delete container');
+        }
+        await this.unmount(id);
+        rmSync(`${this.execRoot}/containerd/${id}`, { recursive: true, force: true });
+        this.hubs.delete(id);
+        return {};
+    }
+  }
+}

@@ -1,0 +1,386 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import type { Session } from '../../effects/runner.ts';
+import type { LevelStore } from '../../effects/store/real.ts';
+import { signalNumber, type ContainerContext } from '../../machines/container/machine.ts';
+import { validateRestartPolicy, type RestartPolicyName } from '../../machines/container/restart.ts';
+import type { ContainerRecord, ReplyResult } from '../../machines/container/types.ts';
+import { ApiError, type ApiServer, type RouteContext } from '../api/server.ts';
+import type { ContainerRuntime } from './container-runtime.ts';
+import type { ImageStore } from './images.ts';
+import { buildSpec } from './oci-spec.ts';
+
+interface Reply {
+  result: ReplyResult;
+  message?: string;
+}
+
+const statusOf: Record<ReplyResult, number> = { ok: 204, notModified: 304, conflict: 409, invalid: 400, failed: 500 };
+
+/** dockerd's boolean query values: 1/true/yes/on → true. */
+function flag(q: URLSearchParams, name: string): boolean {
+  const v = (q.get(name) ?? '').toLowerCase();
+  return v !== '' && !['0', 'false', 'no', 'none'].includes(v);
+}
+
+/**
+ * The daemon's containers: one container actor each (the only writer of its record), the
+ * Engine API endpoints that drive them, and the routing of containerd's exits to them.
+ * API handlers send events with a request id and answer from the actor's reply mark.
+ */
+export class ContainerHost {
+  private readonly session: Session;
+  private readonly store: LevelStore;
+  private readonly images: ImageStore;
+  private readonly runtime: ContainerRuntime;
+  private readonly root: string;
+  private readonly replies = new Map<string, (r: Reply) => void>();
+  private readonly exitWaiters = new Map<string, ((code: number) => void)[]>();
+  private readonly removedWaiters = new Map<string, ((code: number) => void)[]>();
+  private reqSeq = 0;
+
+  constructor(opts: { session: Session; store: LevelStore; images: ImageStore; runtime: ContainerRuntime; root: string }) {
+    this.session = opts.session;
+    this.store = opts.store;
+    this.images = opts.images;
+    this.runtime = opts.runtime;
+    this.root = opts.root;
+    this.session.onRecord((actor, r) => {
+      if (!actor.startsWith('container:') || r.kind !== 'mark') {
+        if (r.kind === 'actor.stop' && actor.startsWith('container:')) this.notify(this.removedWaiters, actor.slice(10), this.exitCodeOf(actor));
+        return;
+      }
+      if (r.mark.mark === 'reply') {
+        const req = String(r.mark['req']);
+        const resolve = this.replies.get(req);
+        this.replies.delete(req);
+        resolve?.({ result: r.mark['result'] as ReplyResult, ...(typeof r.mark['message'] === 'string' ? { message: r.mark['message'] } : {}) });
+      }
+      if (r.mark.mark === 'event' && r.mark['action'] === 'die') {
+        const code = Number((r.mark['attributes'] as Record<string, string>)['exitCode'] ?? 0);
+        this.notify(this.exitWaiters, actor.slice(10), code);
+      }
+    });
+  }
+
+  private notify(map: Map<string, ((code: number) => void)[]>, id: string, code: number): void {
+    const ws = map.get(id);
+    map.delete(id);
+    for (const w of ws ?? []) w(code);
+  }
+
+  private exitCodeOf(actor: string): number {
+    const e = this.session.actors.get(actor);
+    return e ? (e.actor.getSnapshot() as { context: ContainerContext }).context.record.state.exitCode : 0;
+  }
+
+  private contexts(): ContainerContext[] {
+    const out: ContainerContext[] = [];
+    for (const [id, e] of this.session.actors) {
+      if (!id.startsWith('container:')) continue;
+      const snap = e.actor.getSnapshot() as { status: string; context: ContainerContext };
+      if (snap.status === 'active') out.push(snap.context);
+    }
+    return out;
+  }
+
+  /** Full ID, name (with or without '/'), or unique ID prefix; Docker's 404 otherwise. */
+  resolve(ref: string): ContainerContext {
+    const all = this.contexts();
+    const byId = all.find((c) => c.record.id === ref) ?? all.find((c) => c.record.name === `/${ref.replace(/^\//, '')}`);
+    if (byId) return byId;
+    const prefixed = all.filter((c) => c.record.id.startsWith(ref));
+    if (prefixed.length === 1) return prefixed[0] as ContainerContext;
+    if (prefixed.length > 1) throw new ApiError(400, `Multiple IDs found with provided prefix: ${ref}`);
+    throw new ApiError(404, `No such container: ${ref}`);
+  }
+
+  /** Sends a request to a container's actor and waits for its reply. */
+  request(id: string, event: { type: string } & Record<string, unknown>): Promise<Reply> {
+    const req = `req-${++this.reqSeq}`;
+    const reply = new Promise<Reply>((resolve) => this.replies.set(req, resolve));
+    this.session.send(`container:${id}`, { ...event, req });
+    return reply;
+  }
+
+  private async answer(ctx: RouteContext, id: string, event: { type: string } & Record<string, unknown>, prefix = ''): Promise<void> {
+    const r = await this.request(id, event);
+    if (r.result === 'ok' || r.result === 'notModified') return ctx.noContent(statusOf[r.result]);
+    throw new ApiError(statusOf[r.result], `${prefix}${r.message ?? r.result}`);
+  }
+
+  async create(ctx: RouteContext): Promise<void> {
+    const type = ctx.req.headers['content-type'] ?? '';
+    if (!type.startsWith('application/json')) throw new ApiError(400, `Content-Type specified (${type}) must be 'application/json'`);
+    const raw = (await ctx.body()).toString('utf8');
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(raw === '' ? 'x' : raw) as Record<string, unknown>;
+    } catch (err) {
+      throw new ApiError(500, raw === '' ? 'EOF' : (err as Error).message);
+    }
+    const name = ctx.query.get('name') ?? '';
+    if (name !== '' && !/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name))
+      throw new ApiError(400, `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    const imageRef = String(body['Image'] ?? '');
+    const image = await this.images.resolve(imageRef);
+    if (!image) throw new ApiError(404, `No such image: ${imageRef.includes(':') ? imageRef : `${imageRef}:latest`}`);
+    const host = (body['HostConfig'] ?? {}) as Record<string, unknown>;
+    const policy = (host['RestartPolicy'] ?? { Name: 'no', MaximumRetryCount: 0 }) as { Name?: string; MaximumRetryCount?: number };
+    const restartPolicy = { name: (policy.Name || 'no') as RestartPolicyName, maximumRetryCount: policy.MaximumRetryCount ?? 0 };
+    const autoRemove = host['AutoRemove'] === true;
+    const invalid = validateRestartPolicy(restartPolicy, autoRemove);
+    if (invalid) throw new ApiError(400, invalid);
+    const networkMode = String(host['NetworkMode'] ?? 'default');
+    if (!['default', 'none', 'host', 'bridge', ''].includes(networkMode))
+      throw new ApiError(400, `network mode ${networkMode} is not supported by statedock yet: use --network none or --network host`);
+    const entrypoint = (body['Entrypoint'] as string[] | null) ?? image.config.Entrypoint ?? [];
+    const cmd = (body['Cmd'] as string[] | null) ?? (body['Entrypoint'] ? [] : (image.config.Cmd ?? []));
+    const args = [...entrypoint, ...cmd];
+    if (args.length === 0) throw new ApiError(400, 'No command specified');
+    const id = randomBytes(32).toString('hex');
+    const finalName = name === '' ? `/${id.slice(0, 12)}` : `/${name.replace(/^\//, '')}`;
+    const taken = this.contexts().find((c) => c.record.name === finalName);
+    if (taken)
+      throw new ApiError(409, `Conflict. The container name "${finalName}" is already in use by container "${taken.record.id}". You have to remove (or rename) that container to be able to reuse that name.`);
+    const config = (body as { Env?: string[]; WorkingDir?: string; Hostname?: string; Labels?: Record<string, string>; StopSignal?: string; StopTimeout?: number });
+    mkdirSync(`${this.root}/containers/${id}`, { recursive: true, mode: 0o710 });
+    const layer = this.runtime.layerDir(id);
+    for (const d of ['diff', 'work', 'merged']) mkdirSync(`${layer}/${d}`, { recursive: true, mode: 0o700 });
+    writeFileSync(`${layer}/lower`, image.layerDir);
+    const record: ContainerRecord = {
+      id,
+      name: finalName,
+      image: imageRef,
+      created: new Date().toISOString(),
+      config: {
+        cmd: args,
+        stopSignal: config.StopSignal ?? 'SIGTERM',
+        stopTimeout: config.StopTimeout ?? 10,
+        restartPolicy,
+        autoRemove,
+        labels: config.Labels ?? {},
+      },
+      state: { status: 'created', pid: 0, exitCode: 0, error: '', startedAt: null, finishedAt: null, oomKilled: false },
+      restartCount: 0,
+      hasBeenStartedBefore: false,
+      hasBeenManuallyStopped: false,
+    };
+    const spec = buildSpec({
+      id,
+      args,
+      env: [...image.config.Env, ...(config.Env ?? [])],
+      cwd: config.WorkingDir || image.config.WorkingDir,
+      hostname: config.Hostname || id.slice(0, 12),
+      rootfs: `${layer}/merged`,
+      networkMode: networkMode === 'host' ? 'host' : 'none',
+      cgroupParent: '/statedock',
+    });
+    const req = `req-${++this.reqSeq}`;
+    const reply = new Promise<Reply>((resolve) => this.replies.set(req, resolve));
+    this.session.spawn('container', `container:${id}`, {
+      actorId: `container:${id}`,
+      record,
+      origin: 'create',
+      req,
+      spec,
+      stdout: `${this.root}/containers/${id}/stdout`,
+      stderr: `${this.root}/containers/${id}/stderr`,
+    });
+    const r = await reply;
+    if (r.result !== 'ok') throw new ApiError(500, r.message ?? 'create failed');
+    ctx.json(201, { Id: id, Warnings: [] });
+  }
+
+  /** Running containers, for the shutdown machine. */
+  running(): { id: string; stopSignal: string; stopTimeout: number }[] {
+    return this.contexts()
+      .filter((c) => ['running', 'paused', 'restarting'].includes(c.record.state.status))
+      .map((c) => ({ id: c.record.id, stopSignal: c.record.config.stopSignal, stopTimeout: c.record.config.stopTimeout }));
+  }
+
+  /** Stops one container at shutdown (its stop signal, its timeout, then SIGKILL). */
+  async stop(id: string, _signal: string, timeoutS: number): Promise<{ exitCode: number }> {
+    await this.request(id, { type: 'api.stop', timeoutS });
+    return { exitCode: this.exitCodeOf(`container:${id}`) };
+  }
+
+  /** Waits until no container actor is mid-transition (none left in a transitional state). */
+  async settle(): Promise<number> {
+    const stable = new Set(['"idle"', '"running"', '"paused"', '"restarting"']);
+    for (let i = 0; i < 600; i++) {
+      const busy = [...this.session.actors.entries()].filter(([id, e]) => {
+        if (!id.startsWith('container:')) return false;
+        const snap = e.actor.getSnapshot() as { status: string; value: unknown };
+        return snap.status === 'active' && !stable.has(JSON.stringify(snap.value));
+      });
+      if (busy.length === 0) return this.contexts().length;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return this.contexts().length;
+  }
+
+  /** The directories a removed container leaves: its own and its layer. */
+  forget(id: string): void {
+    rmSync(`${this.root}/containers/${id}`, { recursive: true, force: true });
+    rmSync(this.runtime.layerDir(id), { recursive: true, force: true });
+  }
+
+  register(api: ApiServer): void {
+    api.add({ method: 'POST', pattern: '/containers/create', handler: (ctx) => this.create(ctx) });
+    api.add({
+      method: 'POST',
+      pattern: '/containers/{name}/start',
+      handler: async (ctx) => {
+        const c = this.resolve(ctx.params['name'] as string);
+        if ((await ctx.body()).length > 0)
+          throw new ApiError(400, 'starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24');
+        const r = await this.request(c.record.id, { type: 'api.start' });
+        if (r.result === 'ok' || r.result === 'notModified') return ctx.noContent(statusOf[r.result]);
+        throw new ApiError(r.result === 'failed' ? 400 : statusOf[r.result], r.message ?? r.result);
+      },
+    });
+    api.add({
+      method: 'POST',
+      pattern: '/containers/{name}/stop',
+      handler: async (ctx) => {
+        const c = this.resolve(ctx.params['name'] as string);
+        const t = ctx.query.get('t');
+        if (t !== null && !/^-?\d+$/.test(t)) throw new ApiError(500, `strconv.Atoi: parsing "${t}": invalid syntax`);
+        await this.answer(ctx, c.record.id, { type: 'api.stop', ...(t === null ? {} : { timeoutS: Number(t) }) });
+      },
+    });
+    api.add({
+      method: 'POST',
+      pattern: '/containers/{name}/kill',
+      handler: async (ctx) => {
+        const c = this.resolve(ctx.params['name'] as string);
+        const signal = ctx.query.get('signal') || 'KILL';
+        if (signalNumber(signal) === null) throw new ApiError(400, `Invalid signal: ${signal}`);
+        await this.answer(ctx, c.record.id, { type: 'api.kill', signal }, `Cannot kill container: ${ctx.params['name'] as string}: `);
+      },
+    });
+    api.add({
+      method: 'DELETE',
+      pattern: '/containers/{name}',
+      handler: async (ctx) => {
+        const c = this.resolve(ctx.params['name'] as string);
+        const removed = this.whenRemoved(c.record.id);
+        const r = await this.request(c.record.id, { type: 'api.remove', force: flag(ctx.query, 'force') });
+        if (r.result !== 'ok') throw new ApiError(statusOf[r.result], r.message ?? r.result);
+        await removed;
+        this.forget(c.record.id);
+        ctx.noContent(204);
+      },
+    });
+    api.add({
+      method: 'POST',
+      pattern: '/containers/{name}/wait',
+      handler: async (ctx) => {
+        const c = this.resolve(ctx.params['name'] as string);
+        const condition = ctx.query.get('condition') ?? 'not-running';
+        // Headers at once: docker run sends wait before start and blocks until they arrive.
+        ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+        ctx.res.flushHeaders();
+        const running = ['running', 'paused', 'restarting'].includes(c.record.state.status) || c.startReq !== null;
+        const code =
+          condition === 'removed'
+            ? await this.whenRemoved(c.record.id)
+            : condition === 'next-exit' || running
+              ? await this.whenExited(c.record.id)
+              : c.record.state.exitCode;
+        ctx.res.end(`${JSON.stringify({ Error: null, StatusCode: code })}\n`);
+      },
+    });
+    const attach = (name: string, socket: Duplex, upgrade: boolean): void => {
+      const c = this.resolve(name);
+      socket.write(
+        upgrade
+          ? 'HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n'
+          : 'HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n',
+      );
+      // The CLI half-closes its side right after the 101 when it has no stdin: keep writing.
+      socket.on('end', () => undefined);
+      this.runtime.hub(c.record.id).attach(socket);
+    };
+    api.add({
+      method: 'POST',
+      pattern: '/containers/{name}/attach',
+      handler: (ctx) => {
+        ctx.res.detachSocket(ctx.req.socket);
+        attach(ctx.params['name'] as string, ctx.req.socket, false);
+      },
+      hijack: (ctx) => attach(ctx.params['name'] as string, ctx.socket, true),
+    });
+    api.add({ method: 'GET', pattern: '/containers/{name}/json', handler: (ctx) => ctx.json(200, this.inspect(this.resolve(ctx.params['name'] as string))) });
+    api.add({
+      method: 'GET',
+      pattern: '/containers/json',
+      handler: (ctx) => {
+        const all = flag(ctx.query, 'all');
+        ctx.json(
+          200,
+          this.contexts()
+            .filter((c) => all || ['running', 'paused', 'restarting'].includes(c.record.state.status))
+            .map((c) => ({
+              Id: c.record.id,
+              Names: [c.record.name],
+              Image: c.record.image,
+              ImageID: '',
+              Command: c.record.config.cmd.join(' '),
+              Created: Math.floor(Date.parse(c.record.created) / 1000),
+              Ports: [],
+              Labels: c.record.config.labels,
+              State: c.record.state.status,
+              Status: c.record.state.status === 'running' ? 'Up' : c.record.state.status === 'exited' ? `Exited (${c.record.state.exitCode})` : c.record.state.status,
+              HostConfig: { NetworkMode: 'none' },
+              NetworkSettings: { Networks: {} },
+              Mounts: [],
+            })),
+        );
+      },
+    });
+  }
+
+  private whenExited(id: string): Promise<number> {
+    return new Promise((resolve) => this.exitWaiters.set(id, [...(this.exitWaiters.get(id) ?? []), resolve]));
+  }
+
+  private whenRemoved(id: string): Promise<number> {
+    return new Promise((resolve) => this.removedWaiters.set(id, [...(this.removedWaiters.get(id) ?? []), resolve]));
+  }
+
+  private inspect(c: ContainerContext): Record<string, unknown> {
+    const r = c.record;
+    const s = r.state;
+    return {
+      Id: r.id,
+      Created: r.created,
+      Path: r.config.cmd[0] ?? '',
+      Args: r.config.cmd.slice(1),
+      State: {
+        Status: s.status,
+        Running: ['running', 'paused', 'restarting'].includes(s.status),
+        Paused: s.status === 'paused',
+        Restarting: s.status === 'restarting',
+        OOMKilled: s.oomKilled,
+        Dead: s.status === 'dead',
+        Pid: s.pid,
+        ExitCode: s.exitCode,
+        Error: s.error,
+        StartedAt: s.startedAt ?? '0001-01-01T00:00:00Z',
+        FinishedAt: s.finishedAt ?? '0001-01-01T00:00:00Z',
+      },
+      Image: r.image,
+      Name: r.name,
+      RestartCount: r.restartCount,
+      Driver: 'overlay2',
+      Platform: 'linux',
+      HostConfig: { AutoRemove: r.config.autoRemove, RestartPolicy: { Name: r.config.restartPolicy.name, MaximumRetryCount: r.config.restartPolicy.maximumRetryCount }, NetworkMode: 'none' },
+      Config: { Image: r.image, Cmd: r.config.cmd, Labels: r.config.labels, Tty: false, OpenStdin: false, StopSignal: r.config.stopSignal, StopTimeout: r.config.stopTimeout },
+      Mounts: [],
+      NetworkSettings: { Networks: {} },
+    };
+  }
+}

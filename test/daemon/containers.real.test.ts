@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { replayTrace } from '../../effects/replay.ts';
+import { readTraceFile } from '../../effects/trace-file.ts';
+import { mountPoints } from '../../effects/kernel/real.ts';
+import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
+import { constraintsForTrace } from '../../src/check/command.ts';
+import { containerdPidsOf, daemonDirs, docker, realDaemonUnavailable, startDaemon, stopDaemon, type DaemonDirs, type RunningDaemon } from '../support/daemon-process.ts';
+
+const unavailable = realDaemonUnavailable() ?? (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox (apt-get install busybox-static)');
+
+describe('containers with the stock docker CLI', { skip: unavailable ?? false }, () => {
+  let d: DaemonDirs;
+  let daemon: RunningDaemon;
+  let cfg: string;
+  const run = (...args: string[]) => docker(d.sock, args, cfg);
+
+  before(async () => {
+    d = daemonDirs();
+    cfg = `${d.dir}/docker-config`;
+    mkdirSync(cfg);
+    const rootfs = `${d.dir}/rootfs`;
+    mkdirSync(`${rootfs}/bin`, { recursive: true });
+    cpSync('/bin/busybox', `${rootfs}/bin/busybox`);
+    for (const a of ['sh', 'echo', 'true', 'sleep', 'cat']) symlinkSync('busybox', `${rootfs}/bin/${a}`);
+    for (const dir of ['proc', 'sys', 'dev', 'tmp', 'etc']) mkdirSync(`${rootfs}/${dir}`);
+    execFileSync('tar', ['-C', rootfs, '-cf', `${d.dir}/busybox.tar`, '.']);
+    daemon = await startDaemon(d);
+    const imp = run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox:latest');
+    assert.equal(imp.status, 0, imp.stderr);
+    assert.match(imp.stdout, /^sha256:[0-9a-f]{64}$/m);
+  });
+
+  after(async () => {
+    if (daemon) await stopDaemon(daemon);
+    for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+    for (const m of mountPoints().filter((p) => p.startsWith(`${d.dir}/`)).reverse()) spawnSync('umount', ['-l', m]);
+    rmSync(d.dir, { recursive: true, force: true });
+  });
+
+  test('docker images lists the imported image', () => {
+    const r = run('images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^busybox:latest [0-9a-f]{12}$/m);
+  });
+
+  test('docker run --rm busybox echo hi prints hi, exits 0 and leaves nothing', () => {
+    const r = run('run', '--rm', '--network', 'none', 'busybox', 'echo', 'hi');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'hi\n');
+    assert.equal(run('ps', '-aq').stdout.trim(), '');
+  });
+
+  test('the exit code and stderr come through; the exited container stays until removed', () => {
+    const r = run('run', '--name', 'three', '--network', 'none', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 3');
+    assert.equal(r.status, 3);
+    assert.equal(r.stdout, 'out\n');
+    assert.equal(r.stderr, 'err\n');
+    assert.match(run('ps', '-a', '--format', '{{.Names}} {{.Status}}').stdout, /^three Exited \(3\)/m);
+    assert.equal(run('inspect', '--format', '{{.State.ExitCode}} {{.State.Status}}', 'three').stdout.trim(), '3 exited');
+    assert.equal(run('rm', 'three').status, 0);
+  });
+
+  test('run -d, stop with SIGKILL after the timeout (137), rm', () => {
+    const id = run('run', '-d', '--network', 'none', 'busybox', 'sleep', '1000').stdout.trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.match(run('ps', '--format', '{{.ID}} {{.Status}}').stdout, new RegExp(`^${id.slice(0, 12)} Up`, 'm'));
+    assert.equal(run('stop', '-t', '1', id).status, 0);
+    assert.equal(run('inspect', '--format', '{{.State.ExitCode}}', id).stdout.trim(), '137');
+    assert.equal(run('stop', id).status, 0, 'stopping a stopped container is not an error (304)');
+    assert.equal(run('rm', id).status, 0);
+  });
+
+  test('removing a running container needs force (409 with Docker’s words); rm -f kills and removes', () => {
+    const id = run('run', '-d', '--name', 'busy', '--network', 'none', 'busybox', 'sleep', '1000').stdout.trim();
+    const refused = run('rm', 'busy');
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, new RegExp(`You cannot remove a running container ${id}\\. Stop the container before attempting removal or force remove`));
+    assert.equal(run('rm', '-f', 'busy').status, 0);
+    assert.equal(run('ps', '-aq').stdout.trim(), '');
+    const ns = execFileSync('ctr', ['-a', `${d.exec}/containerd/containerd.sock`, '-n', 'statedock', 'tasks', 'ls', '-q'], { encoding: 'utf8' });
+    assert.equal(ns.trim(), '', 'a containerd task was left');
+  });
+
+  test('errors the CLI shows: no such container, name conflict, unsupported network, no such image', () => {
+    assert.match(run('stop', 'nosuch').stderr, /No such container: nosuch/);
+    run('create', '--name', 'dup', '--network', 'none', 'busybox', 'true');
+    assert.match(run('create', '--name', 'dup', '--network', 'none', 'busybox', 'true').stderr, /Conflict\. The container name "\/dup" is already in use by container "[0-9a-f]{64}"\. You have to remove \(or rename\) that container to be able to reuse that name\./);
+    assert.equal(run('rm', 'dup').status, 0);
+    assert.match(run('run', '--rm', '--network', 'mynet', 'busybox', 'true').stderr, /network mode mynet is not supported by statedock yet/);
+    const nosuch = run('run', '--rm', 'nosuchimage', 'true');
+    assert.equal(nosuch.status, 125);
+    assert.match(nosuch.stderr, /Unable to find image 'nosuchimage:latest' locally/);
+  });
+
+  test('shutdown stops running containers, and the flight recorder replays and checks with every container actor', async () => {
+    run('run', '-d', '--stop-timeout', '1', '--network', 'none', 'busybox', 'sleep', '1000');
+    assert.equal(await stopDaemon(daemon), 0, daemon.output());
+    assert.equal(spawnSync('pgrep', ['-f', `containerd-shim-runc-v2 -namespace statedock .*${d.exec}`]).status, 1, 'a shim was left');
+    assert.deepEqual(mountPoints().filter((m) => m.startsWith(`${d.root}/`)), [], 'a mount was left');
+    const trace = execFileSync('sh', ['-c', `ls -t ${d.exec}/traces/*.jsonl | head -1`], { encoding: 'utf8' }).trim();
+    const { records } = readTraceFile(trace);
+    assert.ok(records.some((r) => r.kind === 'actor.start' && r.machine === 'container'));
+    assert.deepEqual(violationsOf(checkTrace(records, constraintsForTrace(records))), []);
+    replayTrace(records);
+  });
+});

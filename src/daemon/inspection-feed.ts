@@ -1,0 +1,238 @@
+import type { ServerResponse } from 'node:http';
+import type { AnyStateMachine } from 'xstate';
+import type { Constraint } from '../../machines/check/constraints.ts';
+import { constraintsByMachine as registeredConstraints } from '../../machines/registry.ts';
+import type { Session } from '../../effects/runner.ts';
+import type { RecordBody } from '../../effects/trace.ts';
+import type { Route } from '../api/server.ts';
+import { machineCatalog, type StepTables } from '../inspector/catalog.ts';
+import { stepTables as registeredStepTables } from '../inspector/local-catalog.ts';
+
+/**
+ * The daemon's inspection feed, outside Docker's API (`/statedock/…`), for `statedock inspect`:
+ *
+ * - `GET /statedock/machines`: the machine catalog (each machine's chart, its ordering
+ *   constraints, the start-up step table, and XState's own `toJSON()`).
+ * - `GET /statedock/records?since=SEQ`: `application/x-ndjson`, the buffered records after
+ *   SEQ, then live ones as the session reports them, in the trace format (`seq` numbered like
+ *   the flight recorder's when the feed is registered before the first actor is spawned).
+ *
+ * The daemon never waits for a viewer: records go into a ring buffer (the last `capacity`
+ * records) and each reader is a cursor into it. A reader whose socket is not draining is not
+ * written to; when it drains it goes on from its cursor, and if the ring has moved past the
+ * cursor meanwhile it first gets `{"kind":"gap","dropped":N,"actors":{…}}` — the number of
+ * records it lost and every live actor's machine and state just before the next record.
+ */
+
+/** What a route table offers (`ApiServer` in src/api/server.ts). */
+export interface RouteTable {
+  add(route: Route): void;
+}
+
+export interface InspectionFeedOptions {
+  /** How many records the ring keeps for readers that connect late or fall behind (default 50,000). */
+  capacity?: number;
+  /** Records per write to a reader (default 512). */
+  batch?: number;
+  constraintsByMachine?: Readonly<Record<string, readonly Constraint[]>>;
+  stepTables?: StepTables;
+}
+
+export interface InspectionFeed {
+  /** The seq of the newest record (0 before the first). */
+  readonly latestSeq: number;
+  /** The seq of the oldest record still buffered. */
+  readonly oldestSeq: number;
+  /** Readers connected now. */
+  readonly readers: number;
+  /** Records dropped for readers so far (summed over readers). */
+  readonly dropped: number;
+  /** Ends every reader's stream and stops buffering. */
+  close(): void;
+}
+
+interface ActorSummary {
+  machine: string;
+  value: unknown;
+  status: string;
+}
+
+interface Reader {
+  res: ServerResponse;
+  /** The seq of the next record to send. */
+  next: number;
+  waiting: boolean;
+}
+
+/** Parses `since`: absent means from the first buffered record. */
+function parseSince(text: string | null): number | null {
+  if (text === null || text === '') return 0;
+  if (!/^\d+$/.test(text)) return null;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+class Feed implements InspectionFeed {
+  private readonly capacity: number;
+  private readonly batch: number;
+  private readonly ring: (RecordBody | undefined)[];
+  private readonly lines: (string | undefined)[];
+  /** Seq of the newest record; records `latestSeq - size + 1 … latestSeq` are in the ring. */
+  latestSeq = 0;
+  private size = 0;
+  dropped = 0;
+  private readonly readerSet = new Set<Reader>();
+  /** The state of every live actor as of the record before the oldest buffered one. */
+  private readonly evicted = new Map<string, ActorSummary>();
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(capacity: number, batch: number) {
+    this.capacity = capacity;
+    this.batch = batch;
+    this.ring = new Array<RecordBody | undefined>(capacity);
+    this.lines = new Array<string | undefined>(capacity);
+  }
+
+  get oldestSeq(): number {
+    return this.latestSeq - this.size + 1;
+  }
+
+  get readers(): number {
+    return this.readerSet.size;
+  }
+
+  /** Called for every record the session reports: O(1), nothing is written here. */
+  push(record: RecordBody): void {
+    if (this.closed) return;
+    const seq = this.latestSeq + 1;
+    const slot = seq % this.capacity;
+    if (this.size === this.capacity) {
+      // The slot holds the oldest record (seq - capacity): its effect on the actors is kept.
+      const old = this.ring[slot];
+      if (old) this.fold(old);
+      this.size -= 1;
+    }
+    this.ring[slot] = record;
+    this.lines[slot] = undefined;
+    this.latestSeq = seq;
+    this.size += 1;
+    if (this.readerSet.size > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      // Records of one tick go out in one write per reader.
+      setImmediate(() => {
+        this.flushScheduled = false;
+        for (const r of this.readerSet) this.pump(r);
+      });
+    }
+  }
+
+  private fold(r: RecordBody): void {
+    switch (r.kind) {
+      case 'actor.start':
+        this.evicted.set(r.actor, { machine: r.machine, value: null, status: 'active' });
+        break;
+      case 'transition': {
+        const a = this.evicted.get(r.actor);
+        if (a) a.value = r.to;
+        break;
+      }
+      case 'actor.stop':
+        this.evicted.delete(r.actor);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private line(seq: number): string {
+    const slot = seq % this.capacity;
+    let text = this.lines[slot];
+    if (text === undefined) {
+      const r = this.ring[slot] as RecordBody;
+      const body = JSON.stringify(r);
+      text = `{"seq":${seq}${body.length > 2 ? `,${body.slice(1)}` : '}'}\n`;
+      this.lines[slot] = text;
+    }
+    return text;
+  }
+
+  /** Writes what a reader has not had yet, until its socket stops draining. */
+  pump(reader: Reader): void {
+    while (!reader.waiting && !this.closed && reader.next <= this.latestSeq) {
+      let text = '';
+      const oldest = this.oldestSeq;
+      if (reader.next < oldest) {
+        const lost = oldest - reader.next;
+        this.dropped += lost;
+        text += `${JSON.stringify({ kind: 'gap', dropped: lost, actors: Object.fromEntries(this.evicted) })}\n`;
+        reader.next = oldest;
+      }
+      const end = Math.min(this.latestSeq, reader.next + this.batch - 1);
+      for (let s = reader.next; s <= end; s++) text += this.line(s);
+      reader.next = end + 1;
+      if (!reader.res.write(text)) {
+        reader.waiting = true;
+        reader.res.once('drain', () => {
+          reader.waiting = false;
+          this.pump(reader);
+        });
+      }
+    }
+  }
+
+  serve(res: ServerResponse, since: number): void {
+    res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' });
+    res.flushHeaders();
+    // A reader asking for records older than the ring starts with a gap (and the actors' states).
+    const reader: Reader = { res, next: since + 1, waiting: false };
+    this.readerSet.add(reader);
+    res.on('close', () => this.readerSet.delete(reader));
+    res.on('error', () => this.readerSet.delete(reader));
+    this.pump(reader);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const r of this.readerSet) r.res.end();
+    this.readerSet.clear();
+  }
+}
+
+/**
+ * Mounts the inspection feed on the daemon's route table and starts buffering the session's
+ * records. Register it before the first actor is spawned so its `seq` numbers match the
+ * flight recorder's.
+ */
+export function registerInspectionFeed(
+  routes: RouteTable,
+  session: Session,
+  machinesByName: Readonly<Record<string, AnyStateMachine>>,
+  options: InspectionFeedOptions = {},
+): InspectionFeed {
+  const capacity = options.capacity ?? 50_000;
+  if (!Number.isSafeInteger(capacity) || capacity < 1) throw new Error(`inspection feed: capacity must be a positive integer, got ${capacity}`);
+  const feed = new Feed(capacity, options.batch ?? 512);
+  session.onRecord((_actor, record) => feed.push(record));
+  const constraints = options.constraintsByMachine ?? registeredConstraints;
+  const steps = options.stepTables ?? registeredStepTables;
+  routes.add({
+    method: 'GET',
+    pattern: '/statedock/machines',
+    // Read at each request: machines registered later (a plugin, a test) show up too.
+    handler: (ctx) => ctx.json(200, machineCatalog(machinesByName, constraints, steps, { xstateJson: true })),
+  });
+  routes.add({
+    method: 'GET',
+    pattern: '/statedock/records',
+    handler: (ctx) => {
+      const since = parseSince(ctx.query.get('since'));
+      if (since === null) {
+        ctx.error(400, `since must be a record number (a non-negative integer), got ${JSON.stringify(ctx.query.get('since'))}`);
+        return;
+      }
+      feed.serve(ctx.res, since);
+    },
+  });
+  return feed;
+}

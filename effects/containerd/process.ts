@@ -87,12 +87,38 @@ function lastLines(path: string, n = 5): string {
   }
 }
 
-/** Starts containerd with our config; its output goes to containerd.log under the exec root. */
+/** A containerd of ours still alive from a daemon that died (dockerd adopts it: "containerd is still running"). */
+export function liveContainerd(execRoot: string): number | null {
+  try {
+    const pid = Number.parseInt(readFileSync(containerdPaths(execRoot).pidfile, 'utf8').trim(), 10);
+    return Number.isFinite(pid) && alive(pid) && isContainerd(pid) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Resolves when a process that is not our child exits (polled: no handle to wait on). */
+function watchPid(pid: number): Promise<{ code: number | null; signal: string | null }> {
+  return new Promise((resolve) => {
+    const t = setInterval(() => {
+      if (!alive(pid)) {
+        clearInterval(t);
+        resolve({ code: null, signal: null });
+      }
+    }, 200);
+    t.unref();
+  });
+}
+
+/** Starts containerd with our config (or adopts the live one of a daemon that died); its output goes to containerd.log. */
 export function spawnContainerd(opts: { binary: string; configPath: string; execRoot: string }): SpawnedContainerd {
   const p = containerdPaths(opts.execRoot);
+  const adopted = liveContainerd(opts.execRoot);
+  if (adopted !== null) return { pid: adopted, address: p.socket, exited: watchPid(adopted) };
   const path = findBinary(opts.binary);
   if (path === null) throw new EffectFailure('ENOENT', `exec: "${opts.binary}": executable file not found in $PATH`);
   rmSync(p.socket, { force: true });
+  rmSync(`${p.socket}.ttrpc`, { force: true });
   const log = openSync(p.log, 'a', 0o600);
   const env = { ...process.env };
   delete env['NOTIFY_SOCKET'];

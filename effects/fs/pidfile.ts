@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { EffectFailure, failureFrom } from '../handler.ts';
 
@@ -8,6 +8,15 @@ export function pidfileVerdict(content: string | null, alive: (pid: number) => b
   const pid = Number.parseInt(content.trim(), 10);
   if (!Number.isFinite(pid) || String(pid) !== content.trim()) return 'stale';
   return alive(pid) ? { live: pid } : 'stale';
+}
+
+/** A process that exists and is not a zombie (a killed daemon nobody reaped yet holds no pidfile). */
+function isLive(pid: number): boolean {
+  try {
+    return !(readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1] ?? '').startsWith('Z');
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -21,7 +30,7 @@ export function createPidfile(path: string, pid: number): void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw failureFrom(err, 'open', path);
   }
-  const verdict = pidfileVerdict(content, (p) => p !== pid && existsSync(`/proc/${p}`));
+  const verdict = pidfileVerdict(content, (p) => p !== pid && isLive(p));
   if (typeof verdict === 'object') throw new EffectFailure('EBUSY', `pid file found, ensure docker is not running or delete ${path}`);
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });

@@ -163,6 +163,13 @@ export const containerMachine = setup({
     rememberRemove: act((_c, e, o) => {
       if (e.type === 'api.remove') o.patch.removeReq = e.req;
     }),
+    // Restore without live-restore stops what still runs; like dockerd's killWithSignal it
+    // marks the container stopped by hand, so `unless-stopped` stays down and `always` restarts.
+    rememberRestoreStop: act((c, _e, o) => {
+      o.patch.stopTimeoutS = c.record.config.stopTimeout;
+      o.patch.stopSignal = signalNumber(c.record.config.stopSignal) ?? 15;
+      o.patch.record = { ...c.record, hasBeenManuallyStopped: c.record.config.restartPolicy.name !== 'always' };
+    }),
     rememberShutdown: act((c, _e, o) => {
       o.patch.shuttingDown = true;
       o.patch.stopTimeoutS = c.record.config.stopTimeout;
@@ -421,7 +428,7 @@ export const containerMachine = setup({
         { guard: 'isNew', target: 'creating' },
         { guard: 'recordedRemoving', target: 'removing' },
         { guard: 'liveRestoreKeepsIt', target: 'running' },
-        { guard: 'taskAlive', target: 'stopping', actions: 'rememberShutdown' },
+        { guard: 'taskAlive', target: 'stopping', actions: 'rememberRestoreStop' },
         { guard: 'recordedRunning', target: 'exiting' },
         { guard: 'exitedWithAutoRemove', target: 'removing' },
         { target: 'idle' },

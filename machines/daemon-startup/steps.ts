@@ -692,12 +692,12 @@ function rootKeyWarning(e: EffectError): string {
   return `unable to modify root key limit, number of containers could be limited by this quota: ${e.message}`;
 }
 
+/** The part of a persisted container record (machines/container ContainerRecord) restore reads. */
 interface StoredContainer {
   id: string;
   name: string;
-  status: RestoredContainer['recorded'];
-  stopSignal?: string;
-  stopTimeout?: number;
+  state: { status: RestoredContainer['recorded'] };
+  config: { stopSignal?: string; stopTimeout?: number };
 }
 
 /** What restore makes of the store and containerd's tasks: the list each container actor starts from. */
@@ -708,7 +708,7 @@ export function reconcile(stored: unknown, tasks: ResultOf<'containerd.listTasks
     const task = byId.get(c.id);
     const state: RestoredContainer['task'] =
       task === undefined ? 'none' : task.status === 'running' ? 'running' : task.status === 'paused' || task.status === 'pausing' ? 'paused' : 'stopped';
-    return { id: c.id, name: c.name, recorded: c.status, task: state, stopSignal: c.stopSignal ?? 'SIGTERM', stopTimeout: c.stopTimeout ?? 10 };
+    return { id: c.id, name: c.name, recorded: c.state.status, task: state, stopSignal: c.config.stopSignal ?? 'SIGTERM', stopTimeout: c.config.stopTimeout ?? 10 };
   });
 }
 

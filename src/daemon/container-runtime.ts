@@ -72,6 +72,11 @@ export class ContainerRuntime {
         const hub = this.hub(id);
         hub.openFifos(stdout, stderr);
         try {
+          // A container that ran before keeps its containerd record until it is removed:
+          // start it afresh (dockerd: stale object → delete, retry), never over a live task.
+          await c.deleteContainer(id).catch((err: unknown) => {
+            if (!(err instanceof ContainerdError && err.code === 'NotFound')) throw err;
+          });
           await c.createContainer(id, req.spec, `${this.execRoot}/runc`);
           const pid = await c.createTask(id, stdout, stderr);
           return { pid } satisfies ContainerdResults['containerd.createTask'];

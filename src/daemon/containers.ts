@@ -39,8 +39,12 @@ export class ContainerHost {
   private readonly exitWaiters = new Map<string, ((code: number) => void)[]>();
   private readonly removedWaiters = new Map<string, ((code: number) => void)[]>();
   private reqSeq = 0;
+  private restored: Promise<void> = Promise.resolve();
 
-  constructor(opts: { session: Session; store: LevelStore; images: ImageStore; runtime: ContainerRuntime; root: string }) {
+  private readonly runtimeExecRoot: string;
+
+  constructor(opts: { session: Session; store: LevelStore; images: ImageStore; runtime: ContainerRuntime; root: string; execRoot: string }) {
+    this.runtimeExecRoot = opts.execRoot;
     this.session = opts.session;
     this.store = opts.store;
     this.images = opts.images;
@@ -83,6 +87,41 @@ export class ContainerHost {
       if (snap.status === 'active') out.push(snap.context);
     }
     return out;
+  }
+
+  /**
+   * Restore: one actor per persisted container, told what containerd says of its task and
+   * whether live-restore keeps it; the machine finishes removals, reattaches or stops running
+   * ones, records exits it missed, and applies restart policies. API requests wait for this.
+   */
+  restore(found: { id: string; task: 'running' | 'paused' | 'stopped' | 'none' }[], liveRestore: boolean): Promise<void> {
+    this.restored = (async () => {
+      for (const f of found) {
+        const record = (await this.store.db.get(`container/${f.id}`).catch(() => undefined)) as ContainerRecord | undefined;
+        if (!record) continue;
+        const spec = await this.store.db.get(`spec/${f.id}`).catch(() => ({}));
+        const alive = f.task === 'running' || f.task === 'paused';
+        if (alive) {
+          const bundle = `${this.runtimeExecRoot}/containerd/${f.id}`;
+          try {
+            this.runtime.hub(f.id).openFifos(`${bundle}/init-stdout`, `${bundle}/init-stderr`);
+          } catch {
+            // the FIFOs are gone with the exec root: output is lost, the task is still managed
+          }
+        }
+        this.session.spawn('container', `container:${f.id}`, {
+          actorId: `container:${f.id}`,
+          record,
+          origin: 'restore',
+          task: f.task,
+          liveRestore,
+          spec,
+          stdout: `${this.root}/containers/${f.id}/stdout`,
+          stderr: `${this.root}/containers/${f.id}/stderr`,
+        });
+      }
+    })();
+    return this.restored;
   }
 
   /** Full ID, name (with or without '/'), or unique ID prefix; Docker's 404 otherwise. */
@@ -177,6 +216,7 @@ export class ContainerHost {
       networkMode: networkMode === 'host' ? 'host' : 'none',
       cgroupParent: '/statedock',
     });
+    await this.store.db.put(`spec/${id}`, spec);
     const req = `req-${++this.reqSeq}`;
     const reply = new Promise<Reply>((resolve) => this.replies.set(req, resolve));
     this.session.spawn('container', `container:${id}`, {
@@ -221,13 +261,29 @@ export class ContainerHost {
     return this.contexts().length;
   }
 
-  /** The directories a removed container leaves: its own and its layer. */
+  /** The directories a removed container leaves: its own and its layer, and its spec. */
   forget(id: string): void {
+    void this.store.db.del(`spec/${id}`).catch(() => undefined);
     rmSync(`${this.root}/containers/${id}`, { recursive: true, force: true });
     rmSync(this.runtime.layerDir(id), { recursive: true, force: true });
   }
 
   register(api: ApiServer): void {
+    const add = api.add.bind(api);
+    api = Object.assign(Object.create(api) as ApiServer, {
+      add: (r: Parameters<ApiServer['add']>[0]) =>
+        add({
+          ...r,
+          handler: async (ctx: RouteContext) => {
+            await this.restored;
+            return r.handler(ctx);
+          },
+          ...(r.hijack ? { hijack: async (ctx: Parameters<NonNullable<typeof r.hijack>>[0]) => {
+            await this.restored;
+            return r.hijack?.(ctx);
+          } } : {}),
+        }),
+    });
     api.add({ method: 'POST', pattern: '/containers/create', handler: (ctx) => this.create(ctx) });
     api.add({
       method: 'POST',
@@ -249,6 +305,16 @@ export class ContainerHost {
         const t = ctx.query.get('t');
         if (t !== null && !/^-?\d+$/.test(t)) throw new ApiError(500, `strconv.Atoi: parsing "${t}": invalid syntax`);
         await this.answer(ctx, c.record.id, { type: 'api.stop', ...(t === null ? {} : { timeoutS: Number(t) }) });
+      },
+    });
+    api.add({
+      method: 'POST',
+      pattern: '/containers/{name}/restart',
+      handler: async (ctx) => {
+        const c = this.resolve(ctx.params['name'] as string);
+        const t = ctx.query.get('t');
+        if (t !== null && !/^-?\d+$/.test(t)) throw new ApiError(500, `strconv.Atoi: parsing "${t}": invalid syntax`);
+        await this.answer(ctx, c.record.id, { type: 'api.restart', ...(t === null ? {} : { timeoutS: Number(t) }) }, 'Cannot restart container: ');
       },
     });
     api.add({

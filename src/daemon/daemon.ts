@@ -55,7 +55,7 @@ export class Daemon {
     this.api = new ApiEndpoint(this, version, log);
     this.runtime = new ContainerRuntime(this.containerd, config.execRoot, config.dataRoot);
     const images = new ImageStore(config.dataRoot, this.store);
-    this.containers = new ContainerHost({ session: this.session, store: this.store, images, runtime: this.runtime, root: config.dataRoot });
+    this.containers = new ContainerHost({ session: this.session, store: this.store, images, runtime: this.runtime, root: config.dataRoot, execRoot: config.execRoot });
     this.containers.register(this.api.server);
     registerImageRoutes(this.api.server, images);
     this.api.containers = this.containers;
@@ -122,7 +122,10 @@ export class Daemon {
     const entry = this.session.spawn('daemonStartup', 'daemon', { config: this.config });
     this.startup = (await entry.done) as StartupOutput;
     this.trace.flush();
-    if (this.startup.status === 'ready') this.routeExits();
+    if (this.startup.status === 'ready') {
+      this.routeExits();
+      void this.containers.restore(this.startup.facts.containers ?? [], this.config.liveRestore);
+    }
     return this.startup;
   }
 

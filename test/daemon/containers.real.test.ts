@@ -73,6 +73,16 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     assert.equal(run('rm', id).status, 0);
   });
 
+  test('a stopped container starts again, and restart restarts a running one', () => {
+    run('run', '-d', '--name', 'again', '--stop-timeout', '1', '--network', 'none', 'busybox', 'sleep', '1000');
+    assert.equal(run('stop', 'again').status, 0);
+    assert.equal(run('start', 'again').status, 0);
+    assert.equal(run('inspect', '--format', '{{.State.Status}}', 'again').stdout.trim(), 'running');
+    assert.equal(run('restart', '-t', '1', 'again').status, 0);
+    assert.equal(run('inspect', '--format', '{{.State.Status}}', 'again').stdout.trim(), 'running');
+    assert.equal(run('rm', '-f', 'again').status, 0);
+  });
+
   test('removing a running container needs force (409 with Docker’s words); rm -f kills and removes', () => {
     const id = run('run', '-d', '--name', 'busy', '--network', 'none', 'busybox', 'sleep', '1000').stdout.trim();
     const refused = run('rm', 'busy');

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { mountPoints } from '../../effects/kernel/real.ts';
+import { containerdPidsOf, daemonDirs, docker, realDaemonUnavailable, startDaemon, stopDaemon, type DaemonDirs, type RunningDaemon } from '../support/daemon-process.ts';
+
+const unavailable = realDaemonUnavailable() ?? (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox');
+
+let d: DaemonDirs;
+let cfg: string;
+let daemon: RunningDaemon | null = null;
+const run = (...args: string[]) => docker(d.sock, args, cfg);
+const tasks = (): string[] =>
+  execFileSync('ctr', ['-a', `${d.exec}/containerd/containerd.sock`, '-n', 'statedock', 'tasks', 'ls', '-q'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+
+before(() => {
+  if (unavailable) return;
+  d = daemonDirs();
+  cfg = `${d.dir}/docker-config`;
+  mkdirSync(cfg);
+  const rootfs = `${d.dir}/rootfs`;
+  mkdirSync(`${rootfs}/bin`, { recursive: true });
+  cpSync('/bin/busybox', `${rootfs}/bin/busybox`);
+  for (const a of ['sh', 'sleep', 'true']) symlinkSync('busybox', `${rootfs}/bin/${a}`);
+  for (const dir of ['proc', 'sys', 'dev', 'tmp', 'etc']) mkdirSync(`${rootfs}/${dir}`);
+  execFileSync('tar', ['-C', rootfs, '-cf', `${d.dir}/busybox.tar`, '.']);
+});
+
+after(async () => {
+  if (unavailable) return;
+  if (daemon) await stopDaemon(daemon);
+  for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+  spawnSync('pkill', ['-9', '-f', `containerd-shim-runc-v2 -namespace statedock .*${d.exec}`]);
+  for (const m of mountPoints().filter((p) => p.startsWith(`${d.dir}/`)).reverse()) spawnSync('umount', ['-l', m]);
+  rmSync(d.dir, { recursive: true, force: true });
+});
+
+async function until(what: string, ok: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}: ${JSON.stringify(status())}\n${daemon?.output() ?? ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const status = (): Record<string, string> =>
+  Object.fromEntries(run('ps', '-a', '--format', '{{.Names}} {{.State}}').stdout.trim().split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
+
+test('SIGKILL while containers run, restart without live-restore: stopped, restarted per policy, --rm removed, nothing leaked', { skip: unavailable ?? false }, async () => {
+  daemon = await startDaemon(d);
+  assert.equal(run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox').status, 0);
+  run('run', '-d', '--name', 'keep', '--stop-timeout', '1', '--network', 'none', 'busybox', 'sleep', '1000');
+  run('run', '-d', '--name', 'always', '--restart', 'always', '--stop-timeout', '1', '--network', 'none', 'busybox', 'sleep', '1000');
+  run('run', '-d', '--name', 'rmme', '--rm', '--network', 'none', 'busybox', 'sleep', '1');
+  run('create', '--name', 'fresh', '--network', 'none', 'busybox', 'true');
+  assert.deepEqual(status(), { keep: 'running', always: 'running', rmme: 'running', fresh: 'created' });
+  daemon.child.kill('SIGKILL');
+  await daemon.exited;
+  await new Promise((r) => setTimeout(r, 2000)); // rmme exits while the daemon is down
+  daemon = await startDaemon(d);
+  await until('restore settled', () => {
+    const s = status();
+    return s['keep'] === 'exited' && s['always'] === 'running' && !('rmme' in s);
+  });
+  assert.deepEqual(status(), { keep: 'exited', always: 'running', fresh: 'created' });
+  assert.equal(run('inspect', '--format', '{{.State.ExitCode}}', 'keep').stdout.trim(), '137');
+  const alwaysId = run('inspect', '--format', '{{.Id}}', 'always').stdout.trim();
+  assert.deepEqual(tasks(), [alwaysId], 'containerd runs exactly the containers statedock reports running');
+  assert.equal(containerdPidsOf(d.exec).length, 1, 'the containerd of the killed daemon was adopted, not doubled');
+  assert.equal(run('rm', '-f', 'always', 'keep', 'fresh').status, 0);
+  assert.deepEqual(tasks(), []);
+  assert.deepEqual(mountPoints().filter((m) => m.startsWith(`${d.root}/`)), [], 'a rootfs mount leaked');
+});
+
+test('SIGKILL, restart with --live-restore: the running container stays up, same process, and stops normally afterwards', { skip: unavailable ?? false }, async () => {
+  if (!daemon) daemon = await startDaemon(d);
+  const id = run('run', '-d', '--name', 'live', '--network', 'none', 'busybox', 'sleep', '1000').stdout.trim();
+  const pid = run('inspect', '--format', '{{.State.Pid}}', id).stdout.trim();
+  daemon.child.kill('SIGKILL');
+  await daemon.exited;
+  daemon = await startDaemon(d, ['--live-restore']);
+  await until('restored', () => status()['live'] === 'running');
+  assert.equal(run('inspect', '--format', '{{.State.Pid}}', id).stdout.trim(), pid);
+  assert.equal(run('stop', '-t', '1', 'live').status, 0);
+  assert.equal(status()['live'], 'exited');
+  assert.equal(run('rm', 'live').status, 0);
+  assert.deepEqual(tasks(), []);
+});

@@ -10,6 +10,9 @@ import { ApiError, type ApiServer, type RouteContext } from '../api/server.ts';
 import type { ContainerRuntime } from './container-runtime.ts';
 import type { ImageStore } from './images.ts';
 import { buildSpec } from './oci-spec.ts';
+import { parseFilters, type EventsService } from './events.ts';
+import { streamLogs } from './logs.ts';
+import { statusText } from './human.ts';
 
 interface Reply {
   result: ReplyResult;
@@ -43,8 +46,11 @@ export class ContainerHost {
 
   private readonly runtimeExecRoot: string;
 
-  constructor(opts: { session: Session; store: LevelStore; images: ImageStore; runtime: ContainerRuntime; root: string; execRoot: string }) {
+  readonly events: EventsService;
+
+  constructor(opts: { session: Session; store: LevelStore; images: ImageStore; runtime: ContainerRuntime; root: string; execRoot: string; events: EventsService }) {
     this.runtimeExecRoot = opts.execRoot;
+    this.events = opts.events;
     this.session = opts.session;
     this.store = opts.store;
     this.images = opts.images;
@@ -61,6 +67,7 @@ export class ContainerHost {
         this.replies.delete(req);
         resolve?.({ result: r.mark['result'] as ReplyResult, ...(typeof r.mark['message'] === 'string' ? { message: r.mark['message'] } : {}) });
       }
+      if (r.mark.mark === 'event') this.events.publish('container', String(r.mark['action']), actor.slice(10), r.mark['attributes'] as Record<string, string>);
       if (r.mark.mark === 'event' && r.mark['action'] === 'die') {
         const code = Number((r.mark['attributes'] as Record<string, string>)['exitCode'] ?? 0);
         this.notify(this.exitWaiters, actor.slice(10), code);
@@ -233,6 +240,13 @@ export class ContainerHost {
     ctx.json(201, { Id: id, Warnings: [] });
   }
 
+  /** Containers created from an image (by the reference they were created with, or its ID). */
+  usingImage(image: { id: string; repoTags: string[] }): { id: string; running: boolean }[] {
+    return this.contexts()
+      .filter((c) => image.repoTags.includes(c.record.image.includes(':') ? c.record.image : `${c.record.image}:latest`) || image.id.includes(c.record.image))
+      .map((c) => ({ id: c.record.id, running: c.record.state.status === 'running' }));
+  }
+
   /** Running containers, for the shutdown machine. */
   running(): { id: string; stopSignal: string; stopTimeout: number }[] {
     return this.contexts()
@@ -379,16 +393,93 @@ export class ContainerHost {
       },
       hijack: (ctx) => attach(ctx.params['name'] as string, ctx.socket, true),
     });
+    for (const [verb, event, prefix] of [['pause', 'api.pause', ''], ['unpause', 'api.unpause', '']] as const) {
+      api.add({
+        method: 'POST',
+        pattern: `/containers/{name}/${verb}`,
+        handler: async (ctx) => this.answer(ctx, this.resolve(ctx.params['name'] as string).record.id, { type: event }, prefix),
+      });
+    }
+    api.add({
+      method: 'POST',
+      pattern: '/containers/{name}/rename',
+      handler: async (ctx) => {
+        const c = this.resolve(ctx.params['name'] as string);
+        const name = ctx.query.get('name') ?? '';
+        if (name === '') throw new ApiError(400, 'Neither old nor new names may be empty');
+        if (!/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) throw new ApiError(400, `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+        const full = `/${name.replace(/^\//, '')}`;
+        if (full === c.record.name) throw new ApiError(400, 'Renaming a container with the same name as its current name');
+        const taken = this.contexts().find((x) => x.record.name === full);
+        if (taken)
+          throw new ApiError(409, `Error when allocating new name: Conflict. The container name "${full}" is already in use by container "${taken.record.id}". You have to remove (or rename) that container to be able to reuse that name.`);
+        await this.answer(ctx, c.record.id, { type: 'api.rename', name: full });
+      },
+    });
+    api.add({
+      method: 'GET',
+      pattern: '/containers/{name}/logs',
+      handler: (ctx) => {
+        const c = this.resolve(ctx.params['name'] as string);
+        const stdout = flag(ctx.query, 'stdout');
+        const stderr = flag(ctx.query, 'stderr');
+        if (!stdout && !stderr) throw new ApiError(400, 'Bad parameters: you must choose at least one stream');
+        const tail = ctx.query.get('tail');
+        const num = (v: string | null): number => (v === null || v === '' ? 0 : Number(v));
+        streamLogs(ctx.res, `${this.root}/containers/${c.record.id}/${c.record.id}-json.log`, this.runtime.hubs.get(c.record.id), {
+          stdout,
+          stderr,
+          follow: flag(ctx.query, 'follow'),
+          timestamps: flag(ctx.query, 'timestamps'),
+          since: num(ctx.query.get('since')),
+          until: num(ctx.query.get('until')),
+          tail: tail === null || tail === 'all' || !/^\d+$/.test(tail) ? null : Number(tail),
+        });
+      },
+    });
+    api.add({ method: 'GET', pattern: '/events', handler: (ctx) => this.events.serve(ctx.res, ctx.query) });
+    api.add({
+      method: 'POST',
+      pattern: '/containers/prune',
+      handler: async (ctx) => {
+        const deleted: string[] = [];
+        for (const c of this.contexts().filter((x) => x.record.state.status === 'exited' || x.record.state.status === 'created')) {
+          const removed = this.whenRemoved(c.record.id);
+          const r = await this.request(c.record.id, { type: 'api.remove', force: false });
+          if (r.result !== 'ok') continue;
+          await removed;
+          this.forget(c.record.id);
+          deleted.push(c.record.id);
+        }
+        ctx.json(200, { ContainersDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: 0 });
+      },
+    });
     api.add({ method: 'GET', pattern: '/containers/{name}/json', handler: (ctx) => ctx.json(200, this.inspect(this.resolve(ctx.params['name'] as string))) });
     api.add({
       method: 'GET',
       pattern: '/containers/json',
       handler: (ctx) => {
         const all = flag(ctx.query, 'all');
+        const filters = parseFilters(ctx.query.get('filters'), ['status', 'name', 'label', 'id', 'exited', 'ancestor']);
+        for (const st of filters.get('status') ?? [])
+          if (!['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'].includes(st)) throw new ApiError(400, `Unrecognised filter value for status: ${st}`);
+        const matches = (c: ContainerContext): boolean => {
+          const r = c.record;
+          for (const [k, vs] of filters) {
+            if (k === 'status' && !vs.includes(r.state.status)) return false;
+            if (k === 'name' && !vs.some((v) => new RegExp(v).test(r.name))) return false;
+            if (k === 'id' && !vs.some((v) => r.id.startsWith(v))) return false;
+            if (k === 'exited' && !(r.state.status === 'exited' && vs.includes(String(r.state.exitCode)))) return false;
+            if (k === 'ancestor' && !vs.includes(r.image)) return false;
+            if (k === 'label' && !vs.every((v) => (v.includes('=') ? r.config.labels[v.split('=')[0] as string] === v.slice(v.indexOf('=') + 1) : v in r.config.labels))) return false;
+          }
+          return true;
+        };
+        const showAll = all || filters.has('status') || filters.has('exited');
         ctx.json(
           200,
           this.contexts()
-            .filter((c) => all || ['running', 'paused', 'restarting'].includes(c.record.state.status))
+            .filter((c) => (showAll || ['running', 'paused', 'restarting'].includes(c.record.state.status)) && matches(c))
             .map((c) => ({
               Id: c.record.id,
               Names: [c.record.name],
@@ -399,7 +490,7 @@ export class ContainerHost {
               Ports: [],
               Labels: c.record.config.labels,
               State: c.record.state.status,
-              Status: c.record.state.status === 'running' ? 'Up' : c.record.state.status === 'exited' ? `Exited (${c.record.state.exitCode})` : c.record.state.status,
+              Status: statusText(c.record.state),
               HostConfig: { NetworkMode: 'none' },
               NetworkSettings: { Networks: {} },
               Mounts: [],

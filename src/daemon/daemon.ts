@@ -20,6 +20,7 @@ import { ContainerRuntime } from './container-runtime.ts';
 import { ContainerHost } from './containers.ts';
 import { ImageStore } from './images.ts';
 import { registerImageRoutes } from './images-api.ts';
+import { EventsService } from './events.ts';
 
 /**
  * The real daemon: the start-up and shutdown machines on real effects, in one session
@@ -40,6 +41,7 @@ export class Daemon {
   private startup: StartupOutput | null = null;
   readonly runtime: ContainerRuntime;
   readonly containers: ContainerHost;
+  readonly events: EventsService;
   private cancelEvents: (() => void) | null = null;
 
   constructor(config: StartupConfig, log: Logger, version: string) {
@@ -55,9 +57,10 @@ export class Daemon {
     this.api = new ApiEndpoint(this, version, log);
     this.runtime = new ContainerRuntime(this.containerd, config.execRoot, config.dataRoot);
     const images = new ImageStore(config.dataRoot, this.store);
-    this.containers = new ContainerHost({ session: this.session, store: this.store, images, runtime: this.runtime, root: config.dataRoot, execRoot: config.execRoot });
+    this.events = new EventsService();
+    this.containers = new ContainerHost({ session: this.session, store: this.store, images, runtime: this.runtime, root: config.dataRoot, execRoot: config.execRoot, events: this.events });
     this.containers.register(this.api.server);
-    registerImageRoutes(this.api.server, images);
+    registerImageRoutes(this.api.server, images, this.events, this.containers);
     this.api.containers = this.containers;
     setDumpProvider(() => this.snapshots());
     this.session.onRecord((actor, r) => {

@@ -1,9 +1,84 @@
 import type { ApiServer } from '../api/server.ts';
 import { ApiError } from '../api/server.ts';
-import type { ImageStore } from './images.ts';
+import type { EventsService } from './events.ts';
+import { normalizeRef, type ImageRecord, type ImageStore } from './images.ts';
 
-/** `docker import` and `docker images`: the image endpoints statedock serves without a registry. */
-export function registerImageRoutes(api: ApiServer, images: ImageStore): void {
+/** What the image endpoints ask of the containers: which use an image. */
+export interface ImageUsers {
+  usingImage(image: ImageRecord): { id: string; running: boolean }[];
+}
+
+function imageInspect(i: ImageRecord): Record<string, unknown> {
+  const config = { Env: i.config.Env, Cmd: i.config.Cmd, Entrypoint: i.config.Entrypoint, WorkingDir: i.config.WorkingDir, Image: '', Labels: null };
+  return {
+    Id: i.id,
+    RepoTags: i.repoTags,
+    RepoDigests: [],
+    Parent: '',
+    Comment: 'Imported from -',
+    Created: i.created,
+    Container: '',
+    ContainerConfig: config,
+    DockerVersion: '',
+    Author: '',
+    Config: config,
+    Architecture: 'amd64',
+    Os: 'linux',
+    Size: i.size,
+    VirtualSize: i.size,
+    GraphDriver: { Data: { UpperDir: i.layerDir }, Name: 'overlay2' },
+    RootFS: { Type: 'layers', Layers: [] },
+    Metadata: { LastTagTime: i.created },
+  };
+}
+
+/** The image endpoints statedock serves without a registry: import, list, inspect, tag, remove. */
+export function registerImageRoutes(api: ApiServer, images: ImageStore, events: EventsService, users: ImageUsers): void {
+  const find = async (ref: string): Promise<ImageRecord> => {
+    const i = await images.resolve(ref);
+    if (!i) throw new ApiError(404, `No such image: ${normalizeRef(ref)}`);
+    return i;
+  };
+  api.add({
+    method: 'GET',
+    pattern: '/images/{name}/json',
+    handler: async (ctx) => {
+      const ref = ctx.params['name'] as string;
+      const i = await images.resolve(ref);
+      if (!i) throw new ApiError(404, `no such image: ${ref}: No such image: ${normalizeRef(ref)}`);
+      ctx.json(200, imageInspect(i));
+    },
+  });
+  api.add({
+    method: 'POST',
+    pattern: '/images/{name}/tag',
+    handler: async (ctx) => {
+      const i = await find(ctx.params['name'] as string);
+      const repo = ctx.query.get('repo') ?? '';
+      if (repo === '') throw new ApiError(400, 'repository name must have at least one component');
+      const ref = `${repo.replace(/^docker\.io\/library\//, '')}:${ctx.query.get('tag') || 'latest'}`;
+      await images.tag(i, ref);
+      events.publish('image', 'tag', i.id, { name: ref });
+      ctx.noContent(201);
+    },
+  });
+  api.add({
+    method: 'DELETE',
+    pattern: '/images/{name}',
+    handler: async (ctx) => {
+      const ref = ctx.params['name'] as string;
+      const i = await find(ref);
+      const force = ['1', 'true'].includes((ctx.query.get('force') ?? '').toLowerCase());
+      const using = users.usingImage(i);
+      if (using.length > 0 && !force) {
+        const c = using[0] as { id: string; running: boolean };
+        throw new ApiError(409, `conflict: unable to remove repository reference "${ref}" (must force) - container ${c.id.slice(0, 12)} is using its referenced image ${i.id.slice(7, 19)}`);
+      }
+      const result = await images.remove(i, ref);
+      for (const r of result) events.publish('image', r.Deleted ? 'delete' : 'untag', i.id, { name: r.Untagged ?? i.id });
+      ctx.json(200, result);
+    },
+  });
   api.add({
     method: 'POST',
     pattern: '/images/create',
@@ -14,6 +89,7 @@ export function registerImageRoutes(api: ApiServer, images: ImageStore): void {
       }
       const changes = ctx.query.getAll('changes');
       const image = await images.importTar(ctx.req, ctx.query.get('repo'), changes);
+      events.publish('image', 'import', image.id, { name: image.repoTags[0] ?? image.id });
       ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
       ctx.res.end(`${JSON.stringify({ status: image.id })}\r\n`);
     },

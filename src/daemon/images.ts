@@ -109,6 +109,35 @@ export class ImageStore {
     return null;
   }
 
+  /** `docker tag`: one more reference to the image. */
+  async tag(image: ImageRecord, ref: string): Promise<void> {
+    const t = normalizeRef(ref);
+    await this.untagElsewhere(t, image.id);
+    const fresh = ((await this.store.db.get(`image/${image.id}`)) as ImageRecord);
+    await this.store.db.put(`image/${image.id}`, { ...fresh, repoTags: [...new Set([...fresh.repoTags, t])] });
+    await this.store.db.put(`ref/${t}`, image.id);
+  }
+
+  /** `docker rmi`: untag `ref`; delete the image (and its layer) when no tag is left or by ID. */
+  async remove(image: ImageRecord, ref: string): Promise<{ Untagged?: string; Deleted?: string }[]> {
+    const out: { Untagged?: string; Deleted?: string }[] = [];
+    const byId = image.id.slice(7).startsWith(ref.replace(/^sha256:/, ''));
+    const tags = byId ? image.repoTags : image.repoTags.filter((t) => t === normalizeRef(ref));
+    for (const t of tags) {
+      await this.store.db.del(`ref/${t}`);
+      out.push({ Untagged: t });
+    }
+    const left = image.repoTags.filter((t) => !tags.includes(t));
+    if (left.length > 0) {
+      await this.store.db.put(`image/${image.id}`, { ...image, repoTags: left });
+      return out;
+    }
+    await this.store.db.del(`image/${image.id}`);
+    rmSync(image.layerDir.replace(/\/diff$/, ''), { recursive: true, force: true });
+    out.push({ Deleted: image.id });
+    return out;
+  }
+
   async list(): Promise<ImageRecord[]> {
     const out: ImageRecord[] = [];
     for await (const [, v] of this.store.db.iterator({ gte: 'image/', lt: 'image/\uffff' })) out.push(v as ImageRecord);

@@ -10,6 +10,13 @@ export function frame(stream: 1 | 2, payload: Buffer): Buffer {
   return Buffer.concat([head, payload]);
 }
 
+/** One json-file log entry. */
+export interface LogEntry {
+  stream: 1 | 2;
+  log: Buffer;
+  time: string;
+}
+
 /**
  * A container's output: read from its stdio FIFOs (opened before the task exists, so the
  * shim's blocking open succeeds), written to the json-file log and to every attached client
@@ -17,6 +24,8 @@ export function frame(stream: 1 | 2, payload: Buffer): Buffer {
  */
 export class StdioHub {
   private readonly clients = new Set<Duplex>();
+  /** `logs -f` readers: each log entry as it is written, and the end of output. */
+  private readonly followers = new Set<{ entry: (e: LogEntry) => void; end: () => void }>();
   private open = 0;
   private ended = false;
   private endWaiters: (() => void)[] = [];
@@ -47,13 +56,34 @@ export class StdioHub {
     this.readers = [];
   }
 
-  private write(stream: 1 | 2, chunk: Buffer): void {
+  /** A line not yet ended, per stream: the json-file log keeps one entry per line, as Docker's does. */
+  private partial: Record<1 | 2, Buffer> = { 1: Buffer.alloc(0), 2: Buffer.alloc(0) };
+
+  private logLines(stream: 1 | 2, chunk: Buffer, flush: boolean): void {
+    let buf = Buffer.concat([this.partial[stream], chunk]);
     const time = new Date().toISOString();
-    try {
-      appendFileSync(this.logPath, `${JSON.stringify({ log: chunk.toString('utf8'), stream: stream === 1 ? 'stdout' : 'stderr', time })}\n`);
-    } catch {
-      // the container's directory is gone (removed): nothing to keep
+    const lines: Buffer[] = [];
+    for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10)) {
+      lines.push(buf.subarray(0, nl + 1));
+      buf = buf.subarray(nl + 1);
     }
+    if (flush && buf.length > 0) {
+      lines.push(buf);
+      buf = Buffer.alloc(0);
+    }
+    this.partial[stream] = buf;
+    for (const line of lines) {
+      for (const f of this.followers) f.entry({ stream, log: line, time });
+      try {
+        appendFileSync(this.logPath, `${JSON.stringify({ log: line.toString('utf8'), stream: stream === 1 ? 'stdout' : 'stderr', time })}\n`);
+      } catch {
+        // the container's directory is gone (removed): nothing to keep
+      }
+    }
+  }
+
+  private write(stream: 1 | 2, chunk: Buffer): void {
+    this.logLines(stream, chunk, false);
     const f = frame(stream, chunk);
     for (const c of this.clients) if (!c.destroyed) c.write(f);
   }
@@ -61,10 +91,14 @@ export class StdioHub {
   private closeOne(): void {
     this.open -= 1;
     if (this.open > 0) return;
+    this.logLines(1, Buffer.alloc(0), true);
+    this.logLines(2, Buffer.alloc(0), true);
     this.readers = [];
     this.ended = true;
     for (const c of this.clients) c.end();
     this.clients.clear();
+    for (const f of this.followers) f.end();
+    this.followers.clear();
     for (const w of this.endWaiters.splice(0)) w();
   }
 
@@ -75,6 +109,14 @@ export class StdioHub {
     }
     this.clients.add(client);
     client.on('close', () => this.clients.delete(client));
+  }
+
+  /** Follows new output until it ends; returns false (and does nothing) when the output already ended. */
+  follow(entry: (e: LogEntry) => void, end: () => void): (() => void) | null {
+    if (this.ended || !this.started) return null;
+    const f = { entry, end };
+    this.followers.add(f);
+    return () => this.followers.delete(f);
   }
 
   /** Resolves when both streams ended (the process and everything holding its stdio exited). */

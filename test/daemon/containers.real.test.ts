@@ -83,6 +83,58 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     assert.equal(run('rm', '-f', 'again').status, 0);
   });
 
+  test('logs: all, --tail, -t, and -f until the container exits', () => {
+    assert.equal(run('run', '--name', 'talk', '--network', 'none', 'busybox', 'sh', '-c', 'echo one; echo two >&2; echo three').status, 0);
+    const all = run('logs', 'talk');
+    assert.equal(all.stdout, 'one\nthree\n');
+    assert.equal(all.stderr, 'two\n');
+    // Across the two streams, log order is the order the daemon read them (as Docker documents).
+    const tail = run('logs', '--tail', '1', 'talk');
+    assert.equal(`${tail.stdout}${tail.stderr}`.split('\n').filter(Boolean).length, 1);
+    const stamped = run('logs', '-t', '--tail', '2', 'talk');
+    for (const line of `${stamped.stdout}${stamped.stderr}`.split('\n').filter(Boolean)) assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (one|two|three)$/);
+    run('run', '-d', '--name', 'ticker', '--network', 'none', 'busybox', 'sh', '-c', 'for i in 1 2 3; do echo t$i; sleep 0.2; done');
+    assert.equal(run('logs', '-f', 'ticker').stdout, 't1\nt2\nt3\n');
+    assert.equal(run('rm', 'talk', 'ticker').status, 0);
+  });
+
+  test('pause, unpause, rename, and the errors of each', () => {
+    run('run', '-d', '--name', 'pz', '--network', 'none', 'busybox', 'sleep', '1000');
+    assert.equal(run('pause', 'pz').status, 0);
+    assert.match(run('ps', '--format', '{{.Names}} {{.Status}}').stdout, /^pz Up .* \(Paused\)$/m);
+    assert.equal(run('unpause', 'pz').status, 0);
+    assert.match(run('unpause', 'pz').stderr, /Container [0-9a-f]{64} is not paused/);
+    assert.equal(run('rename', 'pz', 'pz2').status, 0);
+    assert.equal(run('inspect', '--format', '{{.Name}}', 'pz2').stdout.trim(), '/pz2');
+    run('create', '--name', 'other', '--network', 'none', 'busybox', 'true');
+    assert.match(run('rename', 'pz2', 'other').stderr, /Error when allocating new name: Conflict\. The container name "\/other" is already in use/);
+    assert.match(run('pause', 'other').stderr, /is not running/);
+    assert.equal(run('rm', '-f', 'pz2', 'other').status, 0);
+  });
+
+  test('ps filters, container prune and events', () => {
+    run('run', '--name', 'done1', '--label', 'k=v', '--network', 'none', 'busybox', 'true');
+    assert.equal(run('ps', '-a', '--filter', 'status=exited', '--filter', 'label=k=v', '--format', '{{.Names}}').stdout.trim(), 'done1');
+    assert.match(run('ps', '-a', '--filter', 'status=bogus').stderr, /Unrecognised filter value for status: bogus/);
+    const events = run('events', '--since', '120s', '--until', '0s', '--filter', 'container=done1', '--format', '{{.Action}}');
+    assert.deepEqual(events.stdout.trim().split('\n'), ['create', 'attach', 'start', 'die'].filter((a) => a !== 'attach'));
+    const prune = run('container', 'prune', '-f');
+    assert.equal(prune.status, 0);
+    assert.match(prune.stdout, /Deleted Containers:\n[0-9a-f]{64}/);
+    assert.equal(run('ps', '-aq').stdout.trim(), '');
+  });
+
+  test('image tag, inspect and rmi (refused while a container uses it, unless forced)', () => {
+    assert.equal(run('tag', 'busybox', 'bb:v1').status, 0);
+    assert.match(run('images', '--format', '{{.Repository}}:{{.Tag}}').stdout, /^bb:v1$/m);
+    assert.match(run('image', 'inspect', '--format', '{{.Id}}', 'bb:v1').stdout, /^sha256:[0-9a-f]{64}$/m);
+    assert.match(run('image', 'inspect', 'nosuch').stderr, /No such image: nosuch/);
+    run('create', '--name', 'user', '--network', 'none', 'bb:v1', 'true');
+    assert.match(run('rmi', 'bb:v1').stderr, /conflict: unable to remove repository reference "bb:v1" \(must force\) - container [0-9a-f]{12} is using its referenced image [0-9a-f]{12}/);
+    assert.equal(run('rm', 'user').status, 0);
+    assert.match(run('rmi', 'bb:v1').stdout, /Untagged: bb:v1/);
+  });
+
   test('removing a running container needs force (409 with Docker’s words); rm -f kills and removes', () => {
     const id = run('run', '-d', '--name', 'busy', '--network', 'none', 'busybox', 'sleep', '1000').stdout.trim();
     const refused = run('rm', 'busy');

@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { Session } from '../../effects/runner.ts';
 import type { LevelStore } from '../../effects/store/real.ts';
@@ -13,6 +15,8 @@ import { buildSpec } from './oci-spec.ts';
 import { parseFilters, type EventsService } from './events.ts';
 import { streamLogs } from './logs.ts';
 import { statusText } from './human.ts';
+
+const runCommand = promisify(execFile);
 
 interface Reply {
   result: ReplyResult;
@@ -190,10 +194,14 @@ export class ContainerHost {
     const taken = this.contexts().find((c) => c.record.name === finalName);
     if (taken)
       throw new ApiError(409, `Conflict. The container name "${finalName}" is already in use by container "${taken.record.id}". You have to remove (or rename) that container to be able to reuse that name.`);
-    const config = (body as { Env?: string[]; WorkingDir?: string; Hostname?: string; Labels?: Record<string, string>; StopSignal?: string; StopTimeout?: number });
+    const config = (body as { Env?: string[]; WorkingDir?: string; Hostname?: string; Labels?: Record<string, string>; StopSignal?: string; StopTimeout?: number; User?: string });
+    if (config.StopSignal && signalNumber(config.StopSignal) === null) throw new ApiError(400, `Invalid signal: ${config.StopSignal}`);
+    const user = this.parseUser(config.User ?? '', image.layerDir);
+    const binds = await this.binds((host['Binds'] as string[] | null) ?? []);
     mkdirSync(`${this.root}/containers/${id}`, { recursive: true, mode: 0o710 });
     const layer = this.runtime.layerDir(id);
-    for (const d of ['diff', 'work', 'merged']) mkdirSync(`${layer}/${d}`, { recursive: true, mode: 0o700 });
+    // The merged root takes the upper dir's mode: 0755 like the image's root, so any user can traverse "/".
+    for (const d of ['diff', 'work', 'merged']) mkdirSync(`${layer}/${d}`, { recursive: true, mode: d === 'work' ? 0o700 : 0o755 });
     writeFileSync(`${layer}/lower`, image.layerDir);
     const record: ContainerRecord = {
       id,
@@ -222,6 +230,11 @@ export class ContainerHost {
       rootfs: `${layer}/merged`,
       networkMode: networkMode === 'host' ? 'host' : 'none',
       cgroupParent: '/statedock',
+      user,
+      binds,
+      ...(typeof host['Memory'] === 'number' && host['Memory'] > 0 ? { memory: host['Memory'] } : {}),
+      ...(typeof host['CpuShares'] === 'number' && host['CpuShares'] > 0 ? { cpuShares: host['CpuShares'] } : {}),
+      ...(typeof host['PidsLimit'] === 'number' && host['PidsLimit'] > 0 ? { pidsLimit: host['PidsLimit'] } : {}),
     });
     await this.store.db.put(`spec/${id}`, spec);
     const req = `req-${++this.reqSeq}`;
@@ -273,6 +286,45 @@ export class ContainerHost {
       await new Promise((r) => setTimeout(r, 50));
     }
     return this.contexts().length;
+  }
+
+  /** `-u uid[:gid]` or a user name of the image's /etc/passwd. */
+  private parseUser(spec: string, layerDir: string): { uid: number; gid: number } {
+    if (spec === '') return { uid: 0, gid: 0 };
+    const [u = '', g] = spec.split(':');
+    const lookup = (file: string, name: string): number | null => {
+      try {
+        const line = readFileSync(`${layerDir}/etc/${file}`, 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+        return line ? Number(line.split(':')[2]) : null;
+      } catch {
+        return null;
+      }
+    };
+    const uid = /^\d+$/.test(u) ? Number(u) : lookup('passwd', u);
+    if (uid === null) throw new ApiError(400, `unable to find user ${u}: no matching entries in passwd file`);
+    const gid = g === undefined ? uid : /^\d+$/.test(g) ? Number(g) : lookup('group', g);
+    if (gid === null) throw new ApiError(400, `unable to find group ${g ?? ''}: no matching entries in group file`);
+    return { uid, gid };
+  }
+
+  /** `-v /host:/ctr[:ro]` binds and `-v name:/ctr` named volumes of the local driver (created on first use). */
+  private async binds(specs: string[]): Promise<{ source: string; destination: string; readonly: boolean }[]> {
+    const out: { source: string; destination: string; readonly: boolean }[] = [];
+    for (const spec of specs) {
+      const [src = '', dst = '', mode = 'rw'] = spec.split(':');
+      if (!dst.startsWith('/')) throw new ApiError(400, `invalid volume specification: '${spec}': invalid mount config for type "bind": invalid mount path: '${dst}' mount path must be absolute`);
+      if (src.startsWith('/')) {
+        if (!existsSync(src)) mkdirSync(src, { recursive: true });
+        out.push({ source: src, destination: dst, readonly: mode.split(',').includes('ro') });
+        continue;
+      }
+      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(src)) throw new ApiError(400, `create ${src}: "${src}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`);
+      const data = `${this.root}/volumes/${src}/_data`;
+      mkdirSync(data, { recursive: true });
+      await this.store.db.put(`volume/${src}`, { name: src, driver: 'local', mountpoint: data, createdAt: new Date().toISOString() });
+      out.push({ source: data, destination: dst, readonly: mode.split(',').includes('ro') });
+    }
+    return out;
   }
 
   /** The directories a removed container leaves: its own and its layer, and its spec. */
@@ -434,6 +486,78 @@ export class ContainerHost {
           since: num(ctx.query.get('since')),
           until: num(ctx.query.get('until')),
           tail: tail === null || tail === 'all' || !/^\d+$/.test(tail) ? null : Number(tail),
+        });
+      },
+    });
+    api.add({
+      method: 'GET',
+      pattern: '/containers/{name}/top',
+      handler: async (ctx) => {
+        const c = this.resolve(ctx.params['name'] as string);
+        if (!['running', 'paused'].includes(c.record.state.status)) throw new ApiError(409, `Container ${c.record.id} is not running`);
+        // dockerd runs the host's ps and keeps the rows of the container's processes.
+        let pids: Set<string>;
+        try {
+          pids = new Set(readFileSync(`/sys/fs/cgroup/pids/statedock/${c.record.id}/cgroup.procs`, 'utf8').split('\n').filter(Boolean));
+        } catch {
+          pids = new Set([String(c.record.state.pid)]);
+        }
+        const args = (ctx.query.get('ps_args') || '-ef').split(/\s+/);
+        const { stdout } = await runCommand('ps', args);
+        const lines = stdout.trim().split('\n');
+        const titles = (lines[0] ?? '').trim().split(/\s+/);
+        const pidCol = titles.indexOf('PID');
+        if (pidCol < 0) throw new ApiError(500, `Couldn't find PID field in ps output`);
+        const processes = lines
+          .slice(1)
+          .map((l) => {
+            const f = l.trim().split(/\s+/);
+            return [...f.slice(0, titles.length - 1), f.slice(titles.length - 1).join(' ')];
+          })
+          .filter((f) => pids.has(f[pidCol] ?? ''));
+        ctx.json(200, { Titles: titles, Processes: processes });
+        this.events.publish('container', 'top', c.record.id, { image: c.record.image, name: c.record.name.slice(1) });
+      },
+    });
+    api.add({
+      method: 'GET',
+      pattern: '/system/df',
+      handler: async (ctx) => {
+        const images = await this.images.list();
+        const containers = this.contexts();
+        ctx.json(200, {
+          LayersSize: images.reduce((n, i) => n + i.size, 0),
+          Images: images.map((i) => ({
+            Containers: containers.filter((c) => i.repoTags.includes(c.record.image.includes(':') ? c.record.image : `${c.record.image}:latest`)).length,
+            Created: Math.floor(Date.parse(i.created) / 1000),
+            Id: i.id,
+            Labels: null,
+            ParentId: '',
+            RepoDigests: [],
+            RepoTags: i.repoTags,
+            SharedSize: 0,
+            Size: i.size,
+            VirtualSize: i.size,
+          })),
+          Containers: containers.map((c) => ({
+            Id: c.record.id,
+            Names: [c.record.name],
+            Image: c.record.image,
+            ImageID: '',
+            Command: c.record.config.cmd.join(' '),
+            Created: Math.floor(Date.parse(c.record.created) / 1000),
+            Ports: [],
+            SizeRootFs: 0,
+            Labels: c.record.config.labels,
+            State: c.record.state.status,
+            Status: statusText(c.record.state),
+            HostConfig: { NetworkMode: 'none' },
+            NetworkSettings: { Networks: {} },
+            Mounts: [],
+          })),
+          Volumes: [],
+          BuildCache: null,
+          BuilderSize: 0,
         });
       },
     });

@@ -13,6 +13,12 @@ export interface SpecInput {
   /** `none` gets its own empty network namespace; `host` shares the daemon's. */
   networkMode: 'none' | 'host';
   cgroupParent: string;
+  user?: { uid: number; gid: number };
+  /** Bind mounts (host paths, named volumes' data directories). */
+  binds?: { source: string; destination: string; readonly: boolean }[];
+  memory?: number;
+  cpuShares?: number;
+  pidsLimit?: number;
 }
 
 const capabilities = [
@@ -26,7 +32,7 @@ export function buildSpec(s: SpecInput): Record<string, unknown> {
     ociVersion: '1.0.2-dev',
     process: {
       terminal: false,
-      user: { uid: 0, gid: 0 },
+      user: s.user ?? { uid: 0, gid: 0 },
       args: s.args,
       env: s.env,
       cwd: s.cwd === '' ? '/' : s.cwd,
@@ -42,9 +48,15 @@ export function buildSpec(s: SpecInput): Record<string, unknown> {
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      ...(s.binds ?? []).map((b) => ({ destination: b.destination, type: 'bind', source: b.source, options: ['rbind', b.readonly ? 'ro' : 'rw'] })),
     ],
     linux: {
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
+      resources: {
+        devices: [{ allow: false, access: 'rwm' }],
+        ...(s.memory ? { memory: { limit: s.memory } } : {}),
+        ...(s.cpuShares ? { cpu: { shares: s.cpuShares } } : {}),
+        ...(s.pidsLimit && s.pidsLimit > 0 ? { pids: { limit: s.pidsLimit } } : {}),
+      },
       cgroupsPath: `${s.cgroupParent}/${s.id}`,
       namespaces,
       maskedPaths: ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi'],

@@ -73,6 +73,23 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     assert.equal(run('rm', id).status, 0);
   });
 
+  test('run flags: -e, -w, -u, --entrypoint, -v binds and named volumes, --memory, top', () => {
+    mkdirSync(`${d.dir}/hostdir`, { recursive: true });
+    execFileSync('sh', ['-c', `chmod 755 ${d.dir} && echo hostfile > ${d.dir}/hostdir/f`]);
+    const r = run('run', '--rm', '--network', 'none', '-e', 'A=1', '-w', '/tmp', '-u', '1000:1000', '-v', `${d.dir}/hostdir:/h:ro`, 'busybox', 'sh', '-c', 'echo $A $(pwd) $(id -u):$(id -g) $(cat /h/f)');
+    assert.equal(r.stdout, '1 /tmp 1000:1000 hostfile\n', r.stderr);
+    assert.equal(run('run', '--rm', '--network', 'none', '-v', 'vol1:/data', 'busybox', 'sh', '-c', 'echo kept > /data/x').status, 0);
+    assert.equal(run('run', '--rm', '--network', 'none', '-v', 'vol1:/data', 'busybox', 'cat', '/data/x').stdout, 'kept\n');
+    assert.equal(run('run', '--rm', '--network', 'none', '--entrypoint', '/bin/echo', 'busybox', 'ent').stdout, 'ent\n');
+    const id = run('run', '-d', '--name', 'limited', '--memory', '64m', '--network', 'none', 'busybox', 'sleep', '1000').stdout.trim();
+    assert.equal(execFileSync('cat', [`/sys/fs/cgroup/memory/statedock/${id}/memory.limit_in_bytes`], { encoding: 'utf8' }).trim(), String(64 * 1024 * 1024));
+    const top = run('top', 'limited');
+    assert.match(top.stdout, /^UID\s+PID\s+PPID/);
+    assert.match(top.stdout, /sleep 1000/);
+    assert.equal(run('rm', '-f', 'limited').status, 0);
+    assert.match(run('top', 'nosuch').stderr, /No such container: nosuch/);
+  });
+
   test('a stopped container starts again, and restart restarts a running one', () => {
     run('run', '-d', '--name', 'again', '--stop-timeout', '1', '--network', 'none', 'busybox', 'sleep', '1000');
     assert.equal(run('stop', 'again').status, 0);

@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { pipeline } from 'node:stream/promises';
 import type { ApiServer } from '../api/server.ts';
 import { ApiError } from '../api/server.ts';
 import type { EventsService } from './events.ts';
@@ -39,6 +43,43 @@ export function registerImageRoutes(api: ApiServer, images: ImageStore, events: 
     if (!i) throw new ApiError(404, `No such image: ${normalizeRef(ref)}`);
     return i;
   };
+  api.add({
+    method: 'POST',
+    pattern: '/images/load',
+    handler: async (ctx) => {
+      let names: string[];
+      try {
+        names = await images.load(ctx.req);
+      } catch (err) {
+        throw new ApiError(500, (err as Error).message);
+      }
+      for (const n of names) events.publish('image', 'load', n, { name: n });
+      ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+      ctx.res.end(names.map((n) => `${JSON.stringify({ stream: `Loaded image${n.startsWith('sha256:') ? ' ID' : ''}: ${n}\n` })}\r\n`).join(''));
+    },
+  });
+  api.add({
+    method: 'GET',
+    pattern: '/images/get',
+    handler: async (ctx) => {
+      const refs = ctx.query.getAll('names');
+      const chosen: { image: ImageRecord; tags: string[] }[] = [];
+      for (const ref of refs) {
+        const i = await find(ref);
+        const byId = i.id.slice(7).startsWith(ref.replace(/^sha256:/, ''));
+        chosen.push({ image: i, tags: byId ? [] : [normalizeRef(ref)] });
+      }
+      const dir = mkdtempSync(`${tmpdir()}/statedock-save-`);
+      try {
+        await images.save(chosen, dir);
+        ctx.res.writeHead(200, { 'Content-Type': 'application/x-tar', 'Transfer-Encoding': 'chunked' });
+        const tar = spawn('tar', ['-C', dir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'ignore'] });
+        await pipeline(tar.stdout, ctx.res);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  });
   api.add({
     method: 'GET',
     pattern: '/images/{name}/json',

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, createWriteStream, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -16,6 +16,9 @@ export interface ImageRecord {
   size: number;
   layerDir: string;
   config: { Cmd: string[] | null; Entrypoint: string[] | null; Env: string[]; WorkingDir: string };
+  /** The image config exactly as hashed into the ID, and the layer tarballs as received (for `docker save`). */
+  configJson?: string;
+  layerTars?: string[];
 }
 
 /** `busybox` → `busybox:latest`; a digest or tag kept. */
@@ -73,13 +76,15 @@ export class ImageStore {
       applyChanges(changes, config);
       const created = new Date().toISOString();
       const full = { architecture: 'amd64', os: 'linux', created, config, rootfs: { type: 'layers', diff_ids: [diffId] } };
-      const id = `sha256:${createHash('sha256').update(JSON.stringify(full)).digest('hex')}`;
+      const configJson = JSON.stringify(full);
+      const id = `sha256:${createHash('sha256').update(configJson).digest('hex')}`;
       const layerDir = `${this.root}/overlay2/l-${id.slice(7, 31)}`;
       rmSync(layerDir, { recursive: true, force: true });
       mkdirSync(layerDir, { recursive: true });
       renameSync(`${tmp}/diff`, `${layerDir}/diff`);
+      renameSync(`${tmp}/layer.tar`, `${layerDir}/layer-0.tar`);
       const tags = repo ? [normalizeRef(repo)] : [];
-      const image: ImageRecord = { id, repoTags: tags, created, size, layerDir: `${layerDir}/diff`, config };
+      const image: ImageRecord = { id, repoTags: tags, created, size, layerDir: `${layerDir}/diff`, config, configJson, layerTars: [`${layerDir}/layer-0.tar`] };
       for (const t of tags) await this.untagElsewhere(t, id);
       await this.store.db.put(`image/${id}`, image);
       for (const t of tags) await this.store.db.put(`ref/${t}`, id);
@@ -107,6 +112,87 @@ export class ImageStore {
       if (found.length === 1) return found[0] as ImageRecord;
     }
     return null;
+  }
+
+  /**
+   * `docker load`: Docker's archive (manifest.json, the config by digest, the layer tarballs).
+   * The layers are unpacked in order into one directory (whiteouts of later layers are not
+   * applied: images made of several layers that delete files are not supported yet).
+   */
+  async load(body: IncomingMessage): Promise<string[]> {
+    const tmp = `${this.root}/tmp/load-${randomBytes(8).toString('hex')}`;
+    mkdirSync(`${tmp}/archive`, { recursive: true });
+    const loaded: string[] = [];
+    try {
+      await pipeline(body, createWriteStream(`${tmp}/archive.tar`));
+      await run('tar', ['-xf', `${tmp}/archive.tar`, '-C', `${tmp}/archive`]);
+      let manifest: { Config: string; RepoTags: string[] | null; Layers: string[] }[];
+      try {
+        manifest = JSON.parse(readFileSync(`${tmp}/archive/manifest.json`, 'utf8')) as typeof manifest;
+      } catch {
+        throw new Error('invalid archive: no manifest.json (docker load takes an archive made by docker save)');
+      }
+      for (const m of manifest) {
+        const configJson = readFileSync(`${tmp}/archive/${m.Config}`, 'utf8');
+        const id = `sha256:${createHash('sha256').update(configJson).digest('hex')}`;
+        const parsed = JSON.parse(configJson) as { created?: string; config?: Partial<ImageRecord['config']> };
+        const layerDir = `${this.root}/overlay2/l-${id.slice(7, 31)}`;
+        rmSync(layerDir, { recursive: true, force: true });
+        mkdirSync(`${layerDir}/diff`, { recursive: true });
+        const layerTars: string[] = [];
+        for (const [i, layer] of m.Layers.entries()) {
+          await run('tar', ['-xf', `${tmp}/archive/${layer}`, '-C', `${layerDir}/diff`, '--no-same-owner']);
+          renameSync(`${tmp}/archive/${layer}`, `${layerDir}/layer-${i}.tar`);
+          layerTars.push(`${layerDir}/layer-${i}.tar`);
+        }
+        const { stdout } = await run('du', ['-sb', `${layerDir}/diff`]);
+        const c = parsed.config ?? {};
+        const image: ImageRecord = {
+          id,
+          repoTags: (m.RepoTags ?? []).map(normalizeRef),
+          created: parsed.created ?? new Date().toISOString(),
+          size: Number.parseInt(stdout, 10) || 0,
+          layerDir: `${layerDir}/diff`,
+          config: { Cmd: c.Cmd ?? null, Entrypoint: c.Entrypoint ?? null, Env: c.Env ?? [], WorkingDir: c.WorkingDir ?? '' },
+          configJson,
+          layerTars,
+        };
+        for (const t of image.repoTags) await this.untagElsewhere(t, id);
+        await this.store.db.put(`image/${id}`, image);
+        for (const t of image.repoTags) await this.store.db.put(`ref/${t}`, id);
+        loaded.push(...(image.repoTags.length > 0 ? image.repoTags : [id]));
+      }
+      return loaded;
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** `docker save`: writes Docker's archive of the images to `out` (a directory made into a tar by the caller). */
+  async save(images: { image: ImageRecord; tags: string[] }[], dir: string): Promise<void> {
+    const manifest: { Config: string; RepoTags: string[] | null; Layers: string[] }[] = [];
+    const repositories: Record<string, Record<string, string>> = {};
+    for (const { image, tags } of images) {
+      if (!image.configJson || !image.layerTars) throw new Error(`image ${image.id} has no archived layers to save`);
+      const config = `${image.id.slice(7)}.json`;
+      writeFileSync(`${dir}/${config}`, image.configJson);
+      const layers: string[] = [];
+      for (const tar of image.layerTars) {
+        const digest = createHash('sha256').update(readFileSync(tar)).digest('hex');
+        mkdirSync(`${dir}/${digest}`, { recursive: true });
+        copyFileSync(tar, `${dir}/${digest}/layer.tar`);
+        writeFileSync(`${dir}/${digest}/VERSION`, '1.0');
+        writeFileSync(`${dir}/${digest}/json`, JSON.stringify({ id: digest, created: image.created }));
+        layers.push(`${digest}/layer.tar`);
+      }
+      manifest.push({ Config: config, RepoTags: tags.length > 0 ? tags : null, Layers: layers });
+      for (const t of tags) {
+        const [repo, tag] = [t.slice(0, t.lastIndexOf(':')), t.slice(t.lastIndexOf(':') + 1)];
+        repositories[repo] = { ...(repositories[repo] ?? {}), [tag]: layers.length > 0 ? (layers[layers.length - 1] as string).split('/')[0] as string : '' };
+      }
+    }
+    writeFileSync(`${dir}/manifest.json`, JSON.stringify(manifest));
+    writeFileSync(`${dir}/repositories`, JSON.stringify(repositories));
   }
 
   /** `docker tag`: one more reference to the image. */

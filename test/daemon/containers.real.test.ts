@@ -152,6 +152,21 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     assert.match(run('rmi', 'bb:v1').stdout, /Untagged: bb:v1/);
   });
 
+  test('docker save and docker load round-trip an image with its ID, and what is loaded runs', () => {
+    assert.equal(run('tag', 'busybox', 'saved:v1').status, 0);
+    const id = run('image', 'inspect', '--format', '{{.Id}}', 'saved:v1').stdout.trim();
+    assert.equal(run('save', '-o', `${d.dir}/saved.tar`, 'saved:v1').status, 0);
+    const listing = execFileSync('tar', ['-tf', `${d.dir}/saved.tar`], { encoding: 'utf8' });
+    assert.match(listing, /manifest\.json/);
+    assert.match(listing, /[0-9a-f]{64}\/layer\.tar/);
+    assert.equal(run('rmi', 'saved:v1').status, 0);
+    const loaded = run('load', '-i', `${d.dir}/saved.tar`);
+    assert.equal(loaded.stdout.trim(), 'Loaded image: saved:v1');
+    assert.equal(run('image', 'inspect', '--format', '{{.Id}}', 'saved:v1').stdout.trim(), id);
+    assert.equal(run('run', '--rm', '--network', 'none', 'saved:v1', 'echo', 'loaded').stdout, 'loaded\n');
+    assert.equal(run('rmi', 'saved:v1').status, 0);
+  });
+
   test('removing a running container needs force (409 with Docker’s words); rm -f kills and removes', () => {
     const id = run('run', '-d', '--name', 'busy', '--network', 'none', 'busybox', 'sleep', '1000').stdout.trim();
     const refused = run('rm', 'busy');

@@ -135,6 +135,16 @@ export class ImageStore {
       for (const m of manifest) {
         const configJson = readFileSync(`${tmp}/archive/${m.Config}`, 'utf8');
         const id = `sha256:${createHash('sha256').update(configJson).digest('hex')}`;
+        const existing = (await this.store.db.get(`image/${id}`).catch(() => undefined)) as ImageRecord | undefined;
+        if (existing) {
+          // Already here (content-addressed): only the tags are new.
+          const tags = (m.RepoTags ?? []).map(normalizeRef);
+          for (const t of tags) await this.untagElsewhere(t, id);
+          await this.store.db.put(`image/${id}`, { ...existing, repoTags: [...new Set([...existing.repoTags, ...tags])] });
+          for (const t of tags) await this.store.db.put(`ref/${t}`, id);
+          loaded.push(...(tags.length > 0 ? tags : [id]));
+          continue;
+        }
         const parsed = JSON.parse(configJson) as { created?: string; config?: Partial<ImageRecord['config']> };
         const layerDir = `${this.root}/overlay2/l-${id.slice(7, 31)}`;
         rmSync(layerDir, { recursive: true, force: true });

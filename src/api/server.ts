@@ -71,6 +71,8 @@ export class ApiServer {
   private readonly servers: { path: string; server: Server }[] = [];
   private readonly serverHeader: string;
   private readonly log: (line: string) => void;
+  /** Requests wait for this (the daemon's restore finishing) before they are handled, as dockerd serves only after NewDaemon. */
+  gate: Promise<void> = Promise.resolve();
 
   constructor(opts: ApiServerOptions) {
     this.serverHeader = opts.serverHeader;
@@ -109,6 +111,7 @@ export class ApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    await this.gate;
     const url = new URL(req.url ?? '/', 'http://statedock');
     let path = url.pathname;
     let version = apiVersion;
@@ -175,6 +178,7 @@ export class ApiServer {
   }
 
   private async handleUpgrade(req: IncomingMessage, socket: Duplex): Promise<void> {
+    await this.gate;
     const url = new URL(req.url ?? '/', 'http://statedock');
     const path = url.pathname.replace(/^\/v\d+\.\d+(?=\/)/, '');
     const found = this.match(req.method ?? 'POST', path);

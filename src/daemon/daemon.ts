@@ -127,7 +127,7 @@ export class Daemon {
     this.trace.flush();
     if (this.startup.status === 'ready') {
       this.routeExits();
-      void this.containers.restore(this.startup.facts.containers ?? [], this.config.liveRestore);
+      this.api.server.gate = this.containers.restore(this.startup.facts.containers ?? [], this.config.liveRestore);
     }
     return this.startup;
   }

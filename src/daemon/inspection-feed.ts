@@ -3,6 +3,7 @@ import type { AnyStateMachine } from 'xstate';
 import type { Constraint } from '../../machines/check/constraints.ts';
 import { constraintsByMachine as registeredConstraints } from '../../machines/registry.ts';
 import type { Session } from '../../effects/runner.ts';
+import { makeHeader } from '../../effects/record.ts';
 import type { RecordBody } from '../../effects/trace.ts';
 import type { Route } from '../api/server.ts';
 import { machineCatalog, type StepTables } from '../inspector/catalog.ts';
@@ -13,9 +14,10 @@ import { stepTables as registeredStepTables } from '../inspector/local-catalog.t
  *
  * - `GET /statedock/machines`: the machine catalog (each machine's chart, its ordering
  *   constraints, the start-up step table, and XState's own `toJSON()`).
- * - `GET /statedock/records?since=SEQ`: `application/x-ndjson`, the buffered records after
- *   SEQ, then live ones as the session reports them, in the trace format (`seq` numbered like
- *   the flight recorder's when the feed is registered before the first actor is spawned).
+ * - `GET /statedock/records?since=SEQ`: `application/x-ndjson` in the trace format: a header
+ *   line (its `meta.instance` names this daemon run, so a viewer notices a restart), the
+ *   buffered records after SEQ, then live ones as the session reports them (`seq` numbered
+ *   like the flight recorder's when the feed is registered before the first actor is spawned).
  *
  * The daemon never waits for a viewer: records go into a ring buffer (the last `capacity`
  * records) and each reader is a cursor into it. A reader whose socket is not draining is not
@@ -86,8 +88,11 @@ class Feed implements InspectionFeed {
   private readonly evicted = new Map<string, ActorSummary>();
   private flushScheduled = false;
   private closed = false;
+  private readonly header: string;
 
   constructor(capacity: number, batch: number) {
+    const now = new Date();
+    this.header = `${JSON.stringify(makeHeader('daemon', { pid: process.pid, instance: `${process.pid}-${now.getTime()}`, feed: true }, now.toISOString()))}\n`;
     this.capacity = capacity;
     this.batch = batch;
     this.ring = new Array<RecordBody | undefined>(capacity);
@@ -187,6 +192,7 @@ class Feed implements InspectionFeed {
     // A reader asking for records older than the ring starts with a gap (and the actors' states).
     const reader: Reader = { res, next: since + 1, waiting: false };
     this.readerSet.add(reader);
+    res.write(this.header);
     res.on('close', () => this.readerSet.delete(reader));
     res.on('error', () => this.readerSet.delete(reader));
     this.pump(reader);

@@ -92,13 +92,19 @@ test('streams the buffered records after since, then live ones, numbered like th
     const later = new LineReader(r.sock, '/statedock/records?since=10');
     await all.ready();
     assert.match(String(all.res.headers['content-type']), /application\/x-ndjson/);
-    await all.until((l) => l.length >= buffered);
+    await all.until((l) => l.length >= buffered + 1);
+    const header = all.lines.shift() as { kind: string; format: string; program: string; meta: { instance: string } };
+    assert.equal(header.kind, 'header');
+    assert.equal(header.format, 'statedock-trace');
+    assert.equal(header.program, 'daemon');
+    assert.match(header.meta.instance, /^\d+-\d+$/);
     // Live: the rest of the (failing) start-up.
     r.scheduler.runUntilIdle();
     const total = r.trace.records.length;
     assert.ok(total > buffered);
     await all.until((l) => l.length >= total);
-    await later.until((l) => l.length >= total - 10);
+    await later.until((l) => l.length >= total - 10 + 1);
+    assert.equal(later.lines.shift()?.['kind'], 'header');
     assert.deepEqual(all.lines, JSON.parse(JSON.stringify(r.trace.records)));
     assert.equal(later.lines[0]?.['seq'], 11);
     assert.equal(later.lines.at(-1)?.['seq'], total);
@@ -128,7 +134,8 @@ test("a late reader gets a gap with the records it missed and every live actor's
     for (let i = 0; i < 25; i++) r.session.send('tick', { type: 'tick', pad: '' });
     const latest = r.feed.latestSeq;
     const reader = new LineReader(r.sock, '/statedock/records?since=0');
-    await reader.until((l) => l.length >= 11);
+    await reader.until((l) => l.length >= 12);
+    assert.equal(reader.lines.shift()?.['kind'], 'header');
     const gap = reader.lines[0] as { kind: string; dropped: number; actors: Record<string, { machine: string; value: unknown }> };
     assert.equal(gap.kind, 'gap');
     assert.equal(gap.dropped, latest - 10);
@@ -159,11 +166,13 @@ test('a reader that does not drain never slows the daemon: its records are dropp
     const sendMs = performance.now() - started;
     const latest = r.feed.latestSeq;
     await fast.until((l) => l.at(-1)?.['seq'] === latest, 10_000);
+    assert.equal(fast.lines.shift()?.['kind'], 'header');
     assert.ok(!fast.lines.some((l) => l['kind'] === 'gap'), 'a reader that keeps up loses nothing');
     assert.equal(fast.lines.length, latest);
 
     slow.res.resume();
     await slow.until((l) => l.at(-1)?.['seq'] === latest, 10_000);
+    assert.equal(slow.lines.shift()?.['kind'], 'header');
     const gaps = slow.lines.filter((l) => l['kind'] === 'gap') as { dropped: number }[];
     assert.ok(gaps.length >= 1, 'the slow reader was told what it missed');
     const seqs = slow.lines.filter((l) => l['kind'] !== 'gap').map((l) => l['seq'] as number);

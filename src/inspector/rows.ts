@@ -7,6 +7,8 @@ import { formatStateValue, markKinds, RowKind } from './row-kinds.ts';
 export interface GapLine {
   kind: 'gap';
   dropped: number;
+  /** Why, when it is not records lost (e.g. the daemon restarted). */
+  note?: string;
   /** Each actor's machine and state just before the first record after the gap. */
   actors?: Record<string, { machine: string; value: unknown; status: string }>;
 }
@@ -82,12 +84,17 @@ export class RowCompiler {
 
   private compile(line: SourceLine): Row {
     if (line.kind === 'gap') {
-      const text = this.str(`${line.dropped} record(s) not received (the viewer fell behind the daemon's buffer)`);
-      return [-1, this.lastT, this.actor('—'), RowKind.gap, line.dropped, text, line.actors ? this.str(JSON.stringify(line.actors)) : -1];
+      const text = this.str(line.note ?? `${line.dropped} record(s) not received (the viewer fell behind the daemon's buffer)`);
+      // The actors' states, interned, so the page can seed its state index here: {actor: [machine, value]}.
+      const actors = line.actors
+        ? Object.fromEntries(Object.entries(line.actors).map(([id, a]) => [this.actor(id), [this.str(a.machine), this.str(JSON.stringify(a.value))]]))
+        : null;
+      return [-1, this.lastT, this.actor('—'), RowKind.gap, line.dropped, text, actors ? this.str(JSON.stringify(actors)) : -1];
     }
     const r = line;
     const a = this.actor(r.actor);
-    const t = typeof r.t === 'number' ? r.t : this.lastT;
+    // Microseconds are plenty on screen, and short numbers keep 100,000 rows small.
+    const t = typeof r.t === 'number' ? Math.round(r.t * 1000) / 1000 : this.lastT;
     this.lastT = t;
     switch (r.kind) {
       case 'actor.start':
@@ -103,7 +110,7 @@ export class RowCompiler {
       }
       case 'event': {
         const ev = r.event;
-        const duration = typeof r.durationMs === 'number' ? r.durationMs : -1;
+        const duration = typeof r.durationMs === 'number' ? Math.round(r.durationMs * 1000) / 1000 : -1;
         if ((ev.type === 'effect.done' || ev.type === 'effect.failed') && typeof ev['id'] === 'string') {
           const e = this.effect(ev['id'], '?');
           if (ev.type === 'effect.done') {

@@ -27,6 +27,7 @@ export async function buildBundle({ quiet = false } = {}) {
     logLevel: quiet ? 'error' : 'warning',
   });
   if (!quiet) process.stderr.write(`built dist/statedock.mjs in ${Date.now() - started} ms\n`);
+  await (await import('../src/inspector/build.mjs')).buildInspectorPage({ quiet });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

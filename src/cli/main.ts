@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command> | Command> = {
   check: () => checkCommand,
   // The daemon's modules (grpc, level, http) load only when the daemon runs.
   daemon: async () => (await import('../daemon/command.ts')).daemonCommand,
+  inspect: async () => (await import('../inspector/command.ts')).inspectCommand,
 };
 
 /** The `statedock` command; returns the exit status. */

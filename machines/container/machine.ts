@@ -247,6 +247,8 @@ export const containerMachine = setup({
         shouldRestart(c.record.config.restartPolicy, exitCode, c.record.restartCount, c.record.hasBeenManuallyStopped, c.shuttingDown);
       const status: ContainerStatus = restart ? 'restarting' : 'exited';
       o.patch.backoffMs = backoff;
+      // The task was deleted (or was gone): removal has nothing to delete in containerd but the container.
+      o.patch.task = 'none';
       o.persist({
         ...withStatus(c.record, status, { pid: 0, exitCode, finishedAt: r.exitedAt }),
         restartCount: restart ? c.record.restartCount + 1 : c.record.restartCount,
@@ -382,6 +384,7 @@ export const containerMachine = setup({
     removeRequested: ({ context }) => context.removeReq !== null,
     exitedEarly: ({ context }) => context.earlyExit !== null,
     paused: ({ context }) => context.task === 'paused',
+    noTask: ({ context }) => context.task === 'none',
   },
 }).createMachine({
   id: 'container',
@@ -616,6 +619,7 @@ export const containerMachine = setup({
           on: {
             'effect.done': [
               { guard: and2('isPending', 'taskAlive'), target: 'killing' },
+              { guard: and2('isPending', 'noTask'), target: 'deletingContainer' },
               { guard: 'isPending', target: 'deletingTask' },
             ],
           },

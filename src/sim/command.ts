@@ -5,7 +5,7 @@ import { FaultSyntaxError, parseFaultRule, type FaultRule } from '../../effects/
 import { stepById, stepIds } from '../../machines/daemon-startup/steps.ts';
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
 import { UsageError } from '../cli/usage.ts';
-import { simConfigFromDaemonJson } from './config.ts';
+import { simConfig } from './config.ts';
 import { simulate } from './simulate.ts';
 import { renderTimeline } from './timeline.ts';
 
@@ -67,7 +67,7 @@ export function simCommand(argv: string[], out: (line: string) => void): number 
   }
   let config: StartupConfig;
   if (values.config === undefined) {
-    config = simConfigFromDaemonJson({}, '(defaults)');
+    config = simConfig(null);
   } else {
     let text: string;
     try {
@@ -75,13 +75,7 @@ export function simCommand(argv: string[], out: (line: string) => void): number 
     } catch (err) {
       throw new UsageError(`cannot read --config ${values.config}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      throw new UsageError(`unable to configure the daemon with file ${values.config}: ${(err as Error).message}`);
-    }
-    config = simConfigFromDaemonJson(json, values.config);
+    config = simConfig({ text, path: values.config });
   }
 
   const run = simulate({ config, seed, faults, shutdown: values.shutdown === true });

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { replayTrace } from '../../effects/replay.ts';
 import { readTraceFile } from '../../effects/trace-file.ts';
 import { mountPoints } from '../../effects/kernel/real.ts';
+import { busyboxTarball } from '../support/busybox-image.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { constraintsForTrace } from '../../src/check/command.ts';
 import { containerdPidsOf, daemonDirs, docker, realDaemonUnavailable, startDaemon, stopDaemon, type DaemonDirs, type RunningDaemon } from '../support/daemon-process.ts';
@@ -21,12 +22,7 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     d = daemonDirs();
     cfg = `${d.dir}/docker-config`;
     mkdirSync(cfg);
-    const rootfs = `${d.dir}/rootfs`;
-    mkdirSync(`${rootfs}/bin`, { recursive: true });
-    cpSync('/bin/busybox', `${rootfs}/bin/busybox`);
-    for (const a of ['sh', 'echo', 'true', 'sleep', 'cat']) symlinkSync('busybox', `${rootfs}/bin/${a}`);
-    for (const dir of ['proc', 'sys', 'dev', 'tmp', 'etc']) mkdirSync(`${rootfs}/${dir}`);
-    execFileSync('tar', ['-C', rootfs, '-cf', `${d.dir}/busybox.tar`, '.']);
+    busyboxTarball(d.dir);
     daemon = await startDaemon(d);
     const imp = run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox:latest');
     assert.equal(imp.status, 0, imp.stderr);

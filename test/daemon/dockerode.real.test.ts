@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, createReadStream, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import Docker from 'dockerode';
 import { mountPoints } from '../../effects/kernel/real.ts';
+import { busyboxTarball } from '../support/busybox-image.ts';
 import { containerdPidsOf, daemonDirs, realDaemonUnavailable, startDaemon, stopDaemon, type DaemonDirs, type RunningDaemon } from '../support/daemon-process.ts';
 
 const unavailable = realDaemonUnavailable() ?? (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox');
@@ -15,12 +16,7 @@ let docker: Docker;
 before(async () => {
   if (unavailable) return;
   d = daemonDirs();
-  const rootfs = `${d.dir}/rootfs`;
-  mkdirSync(`${rootfs}/bin`, { recursive: true });
-  cpSync('/bin/busybox', `${rootfs}/bin/busybox`);
-  for (const a of ['sh', 'echo', 'sleep']) symlinkSync('busybox', `${rootfs}/bin/${a}`);
-  for (const dir of ['proc', 'sys', 'dev', 'tmp', 'etc']) mkdirSync(`${rootfs}/${dir}`);
-  execFileSync('tar', ['-C', rootfs, '-cf', `${d.dir}/busybox.tar`, '.']);
+  busyboxTarball(d.dir, ['sh', 'echo', 'sleep']);
   daemon = await startDaemon(d);
   docker = new Docker({ socketPath: d.sock });
   const out = (await docker.importImage(createReadStream(`${d.dir}/busybox.tar`) as never, { repo: 'busybox', tag: 'latest' } as never)) as unknown as NodeJS.ReadableStream;

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
+import { busyboxTarball } from '../support/busybox-image.ts';
 import { containerdPidsOf, daemonDirs, docker, realDaemonUnavailable, startDaemon, stopDaemon, type DaemonDirs, type RunningDaemon } from '../support/daemon-process.ts';
 
 const unavailable = realDaemonUnavailable() ?? (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox');
@@ -19,12 +20,7 @@ before(() => {
   d = daemonDirs();
   cfg = `${d.dir}/docker-config`;
   mkdirSync(cfg);
-  const rootfs = `${d.dir}/rootfs`;
-  mkdirSync(`${rootfs}/bin`, { recursive: true });
-  cpSync('/bin/busybox', `${rootfs}/bin/busybox`);
-  for (const a of ['sh', 'sleep', 'true']) symlinkSync('busybox', `${rootfs}/bin/${a}`);
-  for (const dir of ['proc', 'sys', 'dev', 'tmp', 'etc']) mkdirSync(`${rootfs}/${dir}`);
-  execFileSync('tar', ['-C', rootfs, '-cf', `${d.dir}/busybox.tar`, '.']);
+  busyboxTarball(d.dir, ['sh', 'sleep', 'true']);
 });
 
 after(async () => {

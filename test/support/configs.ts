@@ -1,31 +1,11 @@
 import fc from 'fast-check';
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
+import { defaultDaemonConfig } from '../../src/daemon/config.ts';
 
 /** dockerd's defaults with statedock's paths: what `statedock daemon` runs with no flags. */
 export function defaultConfig(overrides: Partial<StartupConfig> = {}): StartupConfig {
-  return {
-    dataRoot: '/var/lib/statedock',
-    execRoot: '/var/run/statedock',
-    hosts: ['/var/run/statedock.sock'],
-    pidfile: '/var/run/statedock.pid',
-    containerdAddress: null,
-    containerdNamespace: 'statedock',
-    storageDriver: null,
-    bridge: null,
-    bip: null,
-    icc: true,
-    iptables: true,
-    mtu: 0,
-    usernsRemap: null,
-    liveRestore: false,
-    oomScoreAdjust: 0,
-    maxConcurrentDownloads: 3,
-    maxConcurrentUploads: 5,
-    seccompProfile: null,
-    shutdownTimeout: 15,
-    env: {},
-    ...overrides,
-  };
+  const { configFile: _f, logLevel: _l, debug: _d, ...startup } = defaultDaemonConfig();
+  return { ...startup, ...overrides };
 }
 
 /** Configurations valid and invalid, as a user might write them (the invalid ones must fail cleanly). */

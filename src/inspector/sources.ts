@@ -230,6 +230,7 @@ export class LiveSource extends Source {
               this.lastSeq = 0;
               this.append({ kind: 'gap', dropped: 0, note: 'the daemon restarted' });
               added = true;
+              this.req = null;
               req.destroy();
               setImmediate(() => this.open());
               break;
@@ -247,10 +248,10 @@ export class LiveSource extends Source {
         if (added) this.changed();
       });
       res.on('end', () => {
-        if (!req.destroyed) this.lost('the daemon closed the feed');
+        if (this.req === req) this.lost('the daemon closed the feed');
       });
       res.on('error', (err) => {
-        if (!req.destroyed) this.lost(daemonProblem(err));
+        if (this.req === req) this.lost(daemonProblem(err));
       });
     });
     req.on('error', (err) => {

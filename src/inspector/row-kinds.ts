@@ -9,7 +9,8 @@
  * - step marks, warning, startupFailed: ref = step (string), extra = message (string) or -1
  * - resource marks: ref = resource (string), extra = acquiring step (string) or -1
  * - mark: ref = mark name (string)
- * - gap: ref = records dropped, extra = JSON of the actors' states before the gap (string) or -1
+ * - gap: ref = records dropped, extra = JSON of `{actor: [machine, value]}` (string indexes) before the gap, or -1
+ * - dockerEvent (an `event` mark: a Docker event the actor emits): ref = its action (string)
  * Strings are indexes into the source's string table; plain numbers are kept as numbers.
  */
 export const RowKind = {
@@ -31,6 +32,7 @@ export const RowKind = {
   startupFailed: 15,
   warning: 16,
   gap: 17,
+  dockerEvent: 18,
 } as const;
 
 export type RowKindCode = (typeof RowKind)[keyof typeof RowKind];
@@ -49,6 +51,7 @@ export const markKinds: Readonly<Record<string, RowKindCode>> = {
   'release.skipped': RowKind.releaseSkipped,
   'startup.failed': RowKind.startupFailed,
   warning: RowKind.warning,
+  event: RowKind.dockerEvent,
 };
 
 /** The label of a kind in the timeline's kind column. */
@@ -71,6 +74,18 @@ export const kindLabel: Readonly<Record<number, string>> = {
   [RowKind.startupFailed]: 'failed',
   [RowKind.warning]: 'warning',
   [RowKind.gap]: 'gap',
+  [RowKind.dockerEvent]: 'docker',
+};
+
+/** The status a container has after a Docker event (container/state.go); null: the event changes none. */
+export const statusAfterEvent: Readonly<Record<string, string>> = {
+  create: 'created',
+  start: 'running',
+  restart: 'running',
+  unpause: 'running',
+  pause: 'paused',
+  die: 'exited',
+  destroy: 'removed',
 };
 
 /** A state value as one line: `starting.creatingTask`, parallel regions joined by ` | `. */

@@ -145,6 +145,10 @@ export class RowCompiler {
             return [r.seq, t, a, kind, this.str(s('resource')), this.str(`✗ release of ${s('resource')} failed: ${s('message')}`), this.str(s('message'))];
           case RowKind.releaseSkipped:
             return [r.seq, t, a, kind, this.str(s('resource')), this.str(`= ${s('resource')} kept: ${s('reason')}`), this.str(s('reason'))];
+          case RowKind.dockerEvent: {
+            const { mark: _mark, action: _action, ...rest } = m;
+            return [r.seq, t, a, kind, this.str(s('action')), this.str(`docker event ${s('action')}${brief(rest) === '' ? '' : ` ${brief(rest)}`}`), -1];
+          }
           default: {
             const { mark, ...rest } = m;
             const args = brief(rest);

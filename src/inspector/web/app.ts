@@ -173,6 +173,11 @@ export class App implements View {
     if (this.model.length === 0 && chunk.rows.length === 0) return;
     this.scrubber.max = String(Math.max(0, this.model.length - 1));
     if (this.model.actors.length !== actorsBefore) this.actorsView.update();
+    // A live source: the selected actor (or its machine) may only now be known.
+    if (this.metrics.firstRender > 0) {
+      this.chartPanel.select();
+      this.stepsPanel.select();
+    }
     this.timeline.update();
     this.effectsView.update();
     // A live source: stay at the newest record when following (or when there already).
@@ -209,6 +214,7 @@ export class App implements View {
   }
 
   private afterSelect(): void {
+    this.actorsView.revealSelected();
     this.chartPanel.select();
     this.stepsPanel.select();
     this.effectsView.update();

@@ -1,5 +1,5 @@
 import type { RowChunk } from '../protocol.ts';
-import { RowKind } from '../row-kinds.ts';
+import { RowKind, statusAfterEvent } from '../row-kinds.ts';
 
 /**
  * The page's index of a source, built once from its compiled rows (and grown as a live
@@ -48,6 +48,8 @@ export interface ActorInfo {
   stepRows: IntList;
   /** resource.released, release.failed, release.skipped marks. */
   releaseRows: IntList;
+  /** Docker events (`event` marks) the actor emitted. */
+  dockerRows: IntList;
   /** The resource each acquisition came from: resource → step. */
   acquiredBy: Map<string, string>;
   /** The first step.failed / startup.failed mark, or -1. */
@@ -126,6 +128,7 @@ export class TraceModel {
         effects: new IntList(),
         stepRows: new IntList(),
         releaseRows: new IntList(),
+        dockerRows: new IntList(),
         acquiredBy: new Map(),
         stepFailedRow: -1,
         startupFailedRow: -1,
@@ -230,6 +233,9 @@ export class TraceModel {
         a.releaseRows.push(row);
         this.problems.push(row);
         break;
+      case RowKind.dockerEvent:
+        a.dockerRows.push(row);
+        break;
       case RowKind.gap:
         if (extra >= 0) {
           const seeded = Object.entries(JSON.parse(this.str(extra)) as Record<string, [number, number]>).map(
@@ -299,9 +305,10 @@ export class TraceModel {
 
   /** Each step's status after `row`, from the actor's step marks; steps not begun when start-up failed did not run. */
   stepsAt(actor: number, row: number): { status: Map<string, StepStatus>; warnings: Set<string>; failedAfter: boolean } {
-    const a = this.actor(actor);
     const status = new Map<string, StepStatus>();
     const warnings = new Set<string>();
+    const a = this.actors[actor];
+    if (!a) return { status, warnings, failedAfter: false };
     const n = a.stepRows.countAtMost(row);
     for (let i = 0; i < n; i++) {
       const r = a.stepRows.at(i);
@@ -323,14 +330,17 @@ export class TraceModel {
           break;
       }
     }
-    return { status, warnings, failedAfter: a.startupFailedRow >= 0 && a.startupFailedRow <= row };
+    // The failing step's mark comes a record before start-up's own: from it on, nothing else starts.
+    const failedAt = a.stepFailedRow >= 0 ? a.stepFailedRow : a.startupFailedRow;
+    return { status, warnings, failedAfter: failedAt >= 0 && failedAt <= row };
   }
 
   /** What the actor released (or failed to, or kept) up to `row`, in order. */
   releasesAt(actor: number, row: number): Release[] {
-    const a = this.actor(actor);
-    const n = a.releaseRows.countAtMost(row);
     const out: Release[] = [];
+    const a = this.actors[actor];
+    if (!a) return out;
+    const n = a.releaseRows.countAtMost(row);
     for (let i = 0; i < n; i++) {
       const r = a.releaseRows.at(i);
       const resource = this.str(this.ref[r] as number);
@@ -346,9 +356,21 @@ export class TraceModel {
     return out;
   }
 
+  /** A container's Docker status after `row`, from the Docker events it emitted (null: none yet). */
+  dockerStatusAt(actor: number, row: number): string | null {
+    const a = this.actors[actor];
+    if (!a) return null;
+    for (let i = a.dockerRows.countAtMost(row) - 1; i >= 0; i--) {
+      const status = statusAfterEvent[this.str(this.ref[a.dockerRows.at(i)] as number)];
+      if (status) return status;
+    }
+    return null;
+  }
+
   /** The effects of an actor requested (or settled) up to `row`: how many of its list. */
   effectsUpTo(actor: number, row: number): number {
-    const a = this.actor(actor);
+    const a = this.actors[actor];
+    if (!a) return 0;
     let lo = 0;
     let hi = a.effects.length;
     while (lo < hi) {
@@ -363,7 +385,8 @@ export class TraceModel {
 
   /** The previous transition of an actor before `row` (its `from`), as a state string index or -1. */
   previousValue(actor: number, row: number): number {
-    const a = this.actor(actor);
+    const a = this.actors[actor];
+    if (!a) return -1;
     const n = a.rows.countAtMost(row - 1);
     for (let i = n - 1; i >= 0; i--) {
       const r = a.rows.at(i);

@@ -35,6 +35,12 @@ export class ActorsView {
     this.list.refresh();
   }
 
+  /** Scrolls the selected actor into view (a selection made elsewhere: a link, a constraint). */
+  revealSelected(): void {
+    const i = this.order.indexOf(this.v.selected);
+    if (i >= 0) this.list.reveal(i);
+  }
+
   private renderRow(i: number, row: HTMLDivElement): void {
     const v = this.v;
     const a = v.model.actors[this.order[i] as number];
@@ -43,12 +49,19 @@ export class ActorsView {
     const value = v.model.valueOf(v.state, a.index);
     const failed = a.startupFailedRow >= 0 && a.startupFailedRow <= v.pos;
     const label = status === Status.unborn ? 'not spawned yet' : value === null ? '…' : formatStateValue(value);
+    const docker = v.model.dockerStatusAt(a.index, v.pos);
     row.className = `vl-row actor-row${a.index === v.selected ? ' selected' : ''} s${status}${failed ? ' failed' : ''}`;
     row.dataset['actor'] = a.id;
     row.title = `${a.id} (${a.machine ?? 'unknown machine'})`;
     row.replaceChildren(
       h('div', { class: 'actor-line' }, h('span', { class: 'dot' }), h('span', { class: 'actor-id' }, shortActor(a.id))),
-      h('div', { class: 'actor-line sub' }, h('span', { class: 'machine' }, a.machine ?? '?'), h('span', { class: 'actor-state', 'data-testid': 'actor-state' }, status === Status.stopped ? `${label} ■` : label)),
+      h(
+        'div',
+        { class: 'actor-line sub' },
+        h('span', { class: 'machine' }, a.machine ?? '?'),
+        h('span', { class: 'actor-state', 'data-testid': 'actor-state' }, status === Status.stopped ? `${label} ■` : label),
+        docker ? h('span', { class: `docker-status ${docker}`, 'data-testid': 'docker-status', title: "Docker's status, from the events the container emitted" }, docker) : null,
+      ),
     );
   }
 }

@@ -57,6 +57,8 @@ export class ChartPanel {
       (layout) => {
         if (this.want !== machine) return;
         this.shown = { machine, layout };
+        // A left-to-right chain may shrink a little more to show whole: it has few states.
+        this.frame.minFit = layout.svg.dataset['direction'] === 'RIGHT' ? 0.66 : 0.75;
         this.frame.show(layout.svg, layout.width, layout.height);
         this.render();
       },

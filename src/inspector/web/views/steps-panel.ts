@@ -11,6 +11,7 @@ export class StepsPanel {
   private readonly layouts = new Map<string, DagLayout>();
   private shown: DagLayout | null = null;
   private want = '';
+  private focus = '';
   drawn: Promise<void> = Promise.resolve();
 
   constructor(v: View) {
@@ -45,6 +46,7 @@ export class StepsPanel {
         this.layouts.set(machine, layout);
       }
       this.shown = layout;
+      this.focus = '';
       this.frame.show(layout.svg, layout.width, layout.height);
       this.render();
     });
@@ -55,5 +57,19 @@ export class StepsPanel {
     if (!this.shown || this.el.hidden) return;
     const { status, warnings, failedAfter } = v.model.stepsAt(v.selected, v.pos);
     paintDag(this.shown, status, failedAfter, warnings, v.model.releasesAt(v.selected, v.pos));
+    // Keep in view the step that failed, else the one the latest step mark is about.
+    const a = v.model.actors[v.selected];
+    let focus = '';
+    if (a) {
+      const failed = a.stepFailedRow >= 0 && a.stepFailedRow <= v.pos ? a.stepFailedRow : -1;
+      const n = a.stepRows.countAtMost(v.pos);
+      const row = failed >= 0 ? failed : n > 0 ? a.stepRows.at(n - 1) : -1;
+      if (row >= 0) focus = v.model.str(v.model.ref[row] as number);
+    }
+    if (focus !== this.focus) {
+      this.focus = focus;
+      const g = this.shown.nodes.get(focus);
+      if (g) this.frame.reveal(g);
+    }
   }
 }

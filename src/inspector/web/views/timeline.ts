@@ -17,6 +17,7 @@ const kindClass: Record<number, string> = {
   [RowKind.transition]: 'state',
   [RowKind.actorStart]: 'state',
   [RowKind.actorStop]: 'state',
+  [RowKind.dockerEvent]: 'docker',
 };
 
 /** The records, one row each (all actors, or the selected one's only); the current one marked. */

@@ -12,7 +12,7 @@ export class ZoomFrame {
   private height = 0;
   scale = 1;
   private fitted = true;
-  private readonly minFit: number;
+  minFit: number;
 
   constructor(className: string, minFit: number) {
     this.minFit = minFit;

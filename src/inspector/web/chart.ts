@@ -138,7 +138,7 @@ export async function drawChart(chart: ChartNode, direction: 'DOWN' | 'RIGHT' = 
   const height = laid.height ?? 300;
   const svg = s('svg', { class: 'chart-svg', viewBox: `0 0 ${width} ${height}`, width, height, 'data-machine': chart.key, 'data-direction': direction });
   svg.append(
-    s('defs', {}, s('marker', { id: `arrow-${direction}`, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }))),
+    s('defs', {}, s('marker', { id: `arrow-${direction}`, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 8, markerHeight: 8, markerUnits: 'userSpaceOnUse', orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }))),
   );
   const nodeLayer = s('g', { class: 'nodes' });
   const edgeLayer = s('g', { class: 'edges' });

@@ -116,7 +116,7 @@ export function drawDag(steps: readonly CatalogStep[], maxWidth: number): DagLay
   const { boxes, width, height } = placeSteps(steps, Math.max(320, maxWidth), (t) => textWidth(t, font));
   const pad = 6;
   const svg = s('svg', { class: 'dag-svg', viewBox: `${-pad} ${-pad} ${width + 2 * pad} ${height + 2 * pad}`, width: width + 2 * pad, height: height + 2 * pad });
-  svg.append(s('defs', {}, s('marker', { id: 'dag-arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 6, markerHeight: 6, orient: 'auto' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }))));
+  svg.append(s('defs', {}, s('marker', { id: 'dag-arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, markerUnits: 'userSpaceOnUse', orient: 'auto' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }))));
   const edgeLayer = s('g', { class: 'edges' });
   const nodeLayer = s('g', { class: 'nodes' });
   svg.append(edgeLayer, nodeLayer);

@@ -203,8 +203,8 @@ export class ContainerdClient {
     );
   }
 
-  async createTask(id: string, stdout: string, stderr: string): Promise<number> {
-    const r = await this.tasks('Create', { container_id: id, stdout, stderr, terminal: false }, 'CreateTaskRequest', 'CreateTaskResponse', 35_000);
+  async createTask(id: string, stdout: string, stderr: string, stdin = '', terminal = false): Promise<number> {
+    const r = await this.tasks('Create', { container_id: id, stdin, stdout, stderr, terminal }, 'CreateTaskRequest', 'CreateTaskResponse', 35_000);
     return Number(r['pid'] ?? 0);
   }
 
@@ -215,6 +215,11 @@ export class ContainerdClient {
 
   async killTask(id: string, signal: number, all: boolean): Promise<void> {
     await this.tasks('Kill', { container_id: id, signal, all }, 'KillRequest');
+  }
+
+  /** Closes the task's stdin (the shim holds the FIFO open itself: EOF reaches the process only this way). */
+  async closeStdin(id: string): Promise<void> {
+    await this.tasks('CloseIO', { container_id: id, stdin: true }, 'CloseIORequest');
   }
 
   async pauseTask(id: string): Promise<void> {

@@ -177,7 +177,18 @@ export const containerMachine = setup({
     }),
     createTask: act((c, _e, o) => {
       o.patch.earlyExit = null;
-      o.patch.pending = o.ask({ effect: 'containerd.createTask', container: c.record.id, spec: c.spec, stdout: c.stdout, stderr: c.stderr }, 'start');
+      o.patch.pending = o.ask(
+        {
+          effect: 'containerd.createTask',
+          container: c.record.id,
+          spec: c.spec,
+          stdout: c.stdout,
+          stderr: c.stderr,
+          ...(c.record.config.openStdin ? { stdin: true } : {}),
+          ...(c.record.config.tty ? { terminal: true } : {}),
+        },
+        'start',
+      );
     }),
     startTask: act((c, _e, o) => {
       o.patch.pending = o.ask({ effect: 'containerd.startTask', container: c.record.id }, 'start');

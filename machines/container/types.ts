@@ -17,6 +17,10 @@ export interface ContainerRecord {
     restartPolicy: RestartPolicy;
     autoRemove: boolean;
     labels: Record<string, string>;
+    /** `-t`: a terminal (raw output, stderr merged); `-i`: stdin kept open (closed at the client's EOF when StdinOnce). */
+    tty?: boolean;
+    openStdin?: boolean;
+    stdinOnce?: boolean;
   };
   state: {
     status: ContainerStatus;

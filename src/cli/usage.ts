@@ -13,5 +13,6 @@ Commands:
   sim       run the daemon's start-up in a simulated world and print its timeline
   replay    replay a trace against the machines and report the first divergence
   check     check a trace against the machines' ordering constraints
+  inspect   serve the visual inspector for traces and/or a live daemon
 
 Run 'statedock COMMAND --help' for a command's options.`;

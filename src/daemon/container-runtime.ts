@@ -66,11 +66,14 @@ export class ContainerRuntime {
         const bundle = `${this.execRoot}/containerd/${id}`;
         mkdirSync(bundle, { recursive: true, mode: 0o700 });
         const stdout = `${bundle}/init-stdout`;
-        const stderr = `${bundle}/init-stderr`;
-        for (const p of [stdout, stderr]) if (!existsSync(p)) await run('mkfifo', ['-m', '0600', p]);
+        const stderr = req.terminal ? null : `${bundle}/init-stderr`;
+        const stdin = req.stdin ? `${bundle}/init-stdin` : null;
+        for (const p of [stdout, stderr, stdin]) if (p !== null && !existsSync(p)) await run('mkfifo', ['-m', '0600', p]);
         await this.mount(id);
         const hub = this.hub(id);
+        hub.tty = req.terminal === true;
         hub.openFifos(stdout, stderr);
+        if (stdin !== null) hub.openStdin(stdin);
         try {
           // A container that ran before keeps its containerd record until it is removed:
           // start it afresh (dockerd: stale object → delete, retry), never over a live task.
@@ -78,7 +81,7 @@ export class ContainerRuntime {
             if (!(err instanceof ContainerdError && err.code === 'NotFound')) throw err;
           });
           await c.createContainer(id, req.spec, `${this.execRoot}/runc`);
-          const pid = await c.createTask(id, stdout, stderr);
+          const pid = await c.createTask(id, stdout, stderr ?? '', stdin ?? '', req.terminal === true);
           return { pid } satisfies ContainerdResults['containerd.createTask'];
         } catch (err) {
           hub.destroyReaders();
@@ -91,6 +94,12 @@ export class ContainerRuntime {
       case 'containerd.startTask':
         try {
           const pid = await c.startTask(id);
+          // Stdin closes only after start (containerd's CloseIO rule): now if the client already sent EOF.
+          const hub = this.hubs.get(id);
+          if (hub) {
+            hub.closeStdin = () => void c.closeStdin(id).catch(() => undefined);
+            if (hub.stdinClosedByClient) hub.closeStdin();
+          }
           return { pid, at: new Date().toISOString() } satisfies ContainerdResults['containerd.startTask'];
         } catch (err) {
           fail(err, 'start task');

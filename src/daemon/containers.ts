@@ -194,8 +194,11 @@ export class ContainerHost {
     const taken = this.contexts().find((c) => c.record.name === finalName);
     if (taken)
       throw new ApiError(409, `Conflict. The container name "${finalName}" is already in use by container "${taken.record.id}". You have to remove (or rename) that container to be able to reuse that name.`);
-    const config = (body as { Env?: string[]; WorkingDir?: string; Hostname?: string; Labels?: Record<string, string>; StopSignal?: string; StopTimeout?: number; User?: string });
+    const config = (body as { Env?: string[]; WorkingDir?: string; Hostname?: string; Labels?: Record<string, string>; StopSignal?: string; StopTimeout?: number; User?: string; Tty?: boolean; OpenStdin?: boolean; StdinOnce?: boolean });
     if (config.StopSignal && signalNumber(config.StopSignal) === null) throw new ApiError(400, `Invalid signal: ${config.StopSignal}`);
+    // The stdin path (FIFO, buffering, CloseIO after start) is in place, but the shim can lose
+    // input still in the FIFO when CloseIO comes first; until that is ordered, -i is refused.
+    if (config.OpenStdin) throw new ApiError(400, 'interactive stdin (-i) is not supported by statedock yet; run without -i');
     const user = this.parseUser(config.User ?? '', image.layerDir);
     const binds = await this.binds((host['Binds'] as string[] | null) ?? []);
     mkdirSync(`${this.root}/containers/${id}`, { recursive: true, mode: 0o710 });
@@ -215,6 +218,9 @@ export class ContainerHost {
         restartPolicy,
         autoRemove,
         labels: config.Labels ?? {},
+        tty: config.Tty === true,
+        openStdin: false,
+        stdinOnce: config.StdinOnce === true,
       },
       state: { status: 'created', pid: 0, exitCode: 0, error: '', startedAt: null, finishedAt: null, oomKilled: false },
       restartCount: 0,
@@ -232,6 +238,7 @@ export class ContainerHost {
       cgroupParent: '/statedock',
       user,
       binds,
+      terminal: config.Tty === true,
       ...(typeof host['Memory'] === 'number' && host['Memory'] > 0 ? { memory: host['Memory'] } : {}),
       ...(typeof host['CpuShares'] === 'number' && host['CpuShares'] > 0 ? { cpuShares: host['CpuShares'] } : {}),
       ...(typeof host['PidsLimit'] === 'number' && host['PidsLimit'] > 0 ? { pidsLimit: host['PidsLimit'] } : {}),
@@ -425,25 +432,35 @@ export class ContainerHost {
         ctx.res.end(`${JSON.stringify({ Error: null, StatusCode: code })}\n`);
       },
     });
-    const attach = (name: string, socket: Duplex, upgrade: boolean): void => {
+    const attach = (name: string, socket: Duplex, upgrade: boolean, query: URLSearchParams): void => {
       const c = this.resolve(name);
+      const hub = this.runtime.hub(c.record.id);
+      hub.tty = c.record.config.tty === true;
       socket.write(
         upgrade
           ? 'HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n'
           : 'HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n',
       );
-      // The CLI half-closes its side right after the 101 when it has no stdin: keep writing.
-      socket.on('end', () => undefined);
-      this.runtime.hub(c.record.id).attach(socket);
+      // Stdin comes raw after the 101; the client's half-close is EOF (StdinOnce). Without stdin
+      // the CLI half-closes at once: keep writing the output.
+      if (flag(query, 'stdin') && c.record.config.openStdin) {
+        socket.on('data', (chunk: Buffer) => hub.writeStdin(chunk));
+        socket.on('end', () => {
+          if (c.record.config.stdinOnce) hub.endStdin();
+        });
+      } else {
+        socket.on('end', () => undefined);
+      }
+      hub.attach(socket);
     };
     api.add({
       method: 'POST',
       pattern: '/containers/{name}/attach',
       handler: (ctx) => {
         ctx.res.detachSocket(ctx.req.socket);
-        attach(ctx.params['name'] as string, ctx.req.socket, false);
+        attach(ctx.params['name'] as string, ctx.req.socket, false, ctx.query);
       },
-      hijack: (ctx) => attach(ctx.params['name'] as string, ctx.socket, true),
+      hijack: (ctx) => attach(ctx.params['name'] as string, ctx.socket, true, ctx.query),
     });
     for (const [verb, event, prefix] of [['pause', 'api.pause', ''], ['unpause', 'api.unpause', '']] as const) {
       api.add({
@@ -479,6 +496,7 @@ export class ContainerHost {
         const tail = ctx.query.get('tail');
         const num = (v: string | null): number => (v === null || v === '' ? 0 : Number(v));
         streamLogs(ctx.res, `${this.root}/containers/${c.record.id}/${c.record.id}-json.log`, this.runtime.hubs.get(c.record.id), {
+          raw: c.record.config.tty === true,
           stdout,
           stderr,
           follow: flag(ctx.query, 'follow'),
@@ -659,7 +677,7 @@ export class ContainerHost {
       Driver: 'overlay2',
       Platform: 'linux',
       HostConfig: { AutoRemove: r.config.autoRemove, RestartPolicy: { Name: r.config.restartPolicy.name, MaximumRetryCount: r.config.restartPolicy.maximumRetryCount }, NetworkMode: 'none' },
-      Config: { Image: r.image, Cmd: r.config.cmd, Labels: r.config.labels, Tty: false, OpenStdin: false, StopSignal: r.config.stopSignal, StopTimeout: r.config.stopTimeout },
+      Config: { Image: r.image, Cmd: r.config.cmd, Labels: r.config.labels, Tty: r.config.tty === true, OpenStdin: r.config.openStdin === true, StdinOnce: r.config.stdinOnce === true, StopSignal: r.config.stopSignal, StopTimeout: r.config.stopTimeout },
       Mounts: [],
       NetworkSettings: { Networks: {} },
     };

@@ -21,6 +21,8 @@ import { ContainerHost } from './containers.ts';
 import { ImageStore } from './images.ts';
 import { registerImageRoutes } from './images-api.ts';
 import { EventsService } from './events.ts';
+import { registerInspectionFeed } from './inspection-feed.ts';
+import { machines } from '../../machines/registry.ts';
 
 /**
  * The real daemon: the start-up and shutdown machines on real effects, in one session
@@ -55,6 +57,8 @@ export class Daemon {
     this.session = new Session({ executor: this.executor, sink: this.trace, now: () => this.now() });
     this.supervisor = new SupervisedContainerd(this.session);
     this.api = new ApiEndpoint(this, version, log);
+    // Mounted before any actor is spawned, so the feed's record numbers match the flight recorder's.
+    registerInspectionFeed(this.api.server, this.session, machines);
     this.runtime = new ContainerRuntime(this.containerd, config.execRoot, config.dataRoot);
     const images = new ImageStore(config.dataRoot, this.store);
     this.events = new EventsService();

@@ -24,6 +24,8 @@ export function readLog(path: string): LogEntry[] {
 }
 
 export interface LogOptions {
+  /** A TTY container's log is raw bytes, not stdcopy frames. */
+  raw?: boolean;
   stdout: boolean;
   stderr: boolean;
   follow: boolean;
@@ -52,7 +54,7 @@ export function streamLogs(res: ServerResponse, logPath: string, hub: StdioHub |
   };
   const send = (e: LogEntry): void => {
     const payload = o.timestamps ? Buffer.concat([Buffer.from(`${rfc3339Nano(e.time)} `), e.log]) : e.log;
-    res.write(frame(e.stream, payload));
+    res.write(o.raw ? payload : frame(e.stream, payload));
   };
   let entries = readLog(logPath).filter(keep);
   if (o.tail !== null) entries = o.tail === 0 ? [] : entries.slice(-o.tail);

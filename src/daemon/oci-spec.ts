@@ -14,6 +14,7 @@ export interface SpecInput {
   networkMode: 'none' | 'host';
   cgroupParent: string;
   user?: { uid: number; gid: number };
+  terminal?: boolean;
   /** Bind mounts (host paths, named volumes' data directories). */
   binds?: { source: string; destination: string; readonly: boolean }[];
   memory?: number;
@@ -31,7 +32,7 @@ export function buildSpec(s: SpecInput): Record<string, unknown> {
   return {
     ociVersion: '1.0.2-dev',
     process: {
-      terminal: false,
+      terminal: s.terminal ?? false,
       user: s.user ?? { uid: 0, gid: 0 },
       args: s.args,
       env: s.env,

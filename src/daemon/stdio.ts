@@ -32,15 +32,55 @@ export class StdioHub {
   private readonly logPath: string;
   private readers: Socket[] = [];
 
+  /** A terminal: output is raw (no stdcopy frames), stderr merged into it by the pty. */
+  tty = false;
+  private stdinWriter: Socket | null = null;
+  private stdinPending: Buffer[] = [];
+  private stdinEnded = false;
+
   constructor(logPath: string) {
     this.logPath = logPath;
   }
 
+  /**
+   * Opens the container's stdin FIFO for writing. O_RDWR: a write-only non-blocking open of a
+   * FIFO nobody reads yet fails (ENXIO); what a client sent before start is flushed now.
+   */
+  openStdin(path: string): void {
+    const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+    const s = new Socket({ fd, readable: false, writable: true });
+    s.on('error', () => undefined);
+    this.stdinWriter = s;
+    for (const b of this.stdinPending.splice(0)) s.write(b);
+    if (this.stdinEnded) s.end();
+  }
+
+  /** Client input for the container's stdin (buffered until the task exists). */
+  writeStdin(chunk: Buffer): void {
+    if (this.stdinWriter) this.stdinWriter.write(chunk);
+    else this.stdinPending.push(chunk);
+  }
+
+  /** Tells containerd to close the task's stdin; set by the runtime once the task has started. */
+  closeStdin: (() => void) | null = null;
+
+  /** The client's EOF: the container's stdin is closed (StdinOnce), now or as soon as the task started. */
+  endStdin(): void {
+    this.stdinEnded = true;
+    this.stdinWriter?.end();
+    this.closeStdin?.();
+  }
+
+  get stdinClosedByClient(): boolean {
+    return this.stdinEnded;
+  }
+
   /** Opens the read ends of the FIFOs (non-blocking: a blocking open would pin a libuv thread). */
-  openFifos(stdout: string, stderr: string): void {
+  openFifos(stdout: string, stderr: string | null): void {
     this.ended = false;
-    this.open = 2;
-    for (const [path, stream] of [[stdout, 1], [stderr, 2]] as const) {
+    const streams = ([[stdout, 1], [stderr, 2]] as const).filter(([p]) => p !== null) as (readonly [string, 1 | 2])[];
+    this.open = streams.length;
+    for (const [path, stream] of streams) {
       const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
       const s = new Socket({ fd, readable: true, writable: false });
       s.on('data', (chunk: Buffer) => this.write(stream, chunk));
@@ -84,7 +124,7 @@ export class StdioHub {
 
   private write(stream: 1 | 2, chunk: Buffer): void {
     this.logLines(stream, chunk, false);
-    const f = frame(stream, chunk);
+    const f = this.tty ? chunk : frame(stream, chunk);
     for (const c of this.clients) if (!c.destroyed) c.write(f);
   }
 
@@ -95,6 +135,8 @@ export class StdioHub {
     this.logLines(2, Buffer.alloc(0), true);
     this.readers = [];
     this.ended = true;
+    this.stdinWriter?.destroy();
+    this.stdinWriter = null;
     for (const c of this.clients) c.end();
     this.clients.clear();
     for (const f of this.followers) f.end();

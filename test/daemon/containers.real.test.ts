@@ -163,6 +163,15 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     assert.equal(run('rmi', 'saved:v1').status, 0);
   });
 
+  test('-t gives a terminal: raw output with \\r\\n, in attach and in logs; -i is refused with a clear message', () => {
+    const r = run('run', '-t', '--rm', '--network', 'none', 'busybox', 'echo', 'tty-hi');
+    assert.equal(r.stdout, 'tty-hi\r\n');
+    run('run', '-t', '--name', 'tt', '--network', 'none', 'busybox', 'echo', 'logged');
+    assert.equal(run('logs', 'tt').stdout, 'logged\r\n');
+    assert.equal(run('rm', 'tt').status, 0);
+    assert.match(run('run', '-i', '--rm', '--network', 'none', 'busybox', 'cat').stderr, /interactive stdin \(-i\) is not supported by statedock yet/);
+  });
+
   test('removing a running container needs force (409 with Docker’s words); rm -f kills and removes', () => {
     const id = run('run', '-d', '--name', 'busy', '--network', 'none', 'busybox', 'sleep', '1000').stdout.trim();
     const refused = run('rm', 'busy');

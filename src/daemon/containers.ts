@@ -370,26 +370,19 @@ export class ContainerHost {
         throw new ApiError(r.result === 'failed' ? 400 : statusOf[r.result], r.message ?? r.result);
       },
     });
-    api.add({
-      method: 'POST',
-      pattern: '/containers/{name}/stop',
-      handler: async (ctx) => {
-        const c = this.resolve(ctx.params['name'] as string);
-        const t = ctx.query.get('t');
-        if (t !== null && !/^-?\d+$/.test(t)) throw new ApiError(500, `strconv.Atoi: parsing "${t}": invalid syntax`);
-        await this.answer(ctx, c.record.id, { type: 'api.stop', ...(t === null ? {} : { timeoutS: Number(t) }) });
-      },
-    });
-    api.add({
-      method: 'POST',
-      pattern: '/containers/{name}/restart',
-      handler: async (ctx) => {
-        const c = this.resolve(ctx.params['name'] as string);
-        const t = ctx.query.get('t');
-        if (t !== null && !/^-?\d+$/.test(t)) throw new ApiError(500, `strconv.Atoi: parsing "${t}": invalid syntax`);
-        await this.answer(ctx, c.record.id, { type: 'api.restart', ...(t === null ? {} : { timeoutS: Number(t) }) }, 'Cannot restart container: ');
-      },
-    });
+    // stop and restart: `?t=` seconds (dockerd's strconv error for a non-number), else the container's own.
+    for (const [verb, type, prefix] of [['stop', 'api.stop', ''], ['restart', 'api.restart', 'Cannot restart container: ']] as const) {
+      api.add({
+        method: 'POST',
+        pattern: `/containers/{name}/${verb}`,
+        handler: async (ctx) => {
+          const c = this.resolve(ctx.params['name'] as string);
+          const t = ctx.query.get('t');
+          if (t !== null && !/^-?\d+$/.test(t)) throw new ApiError(500, `strconv.Atoi: parsing "${t}": invalid syntax`);
+          await this.answer(ctx, c.record.id, { type, ...(t === null ? {} : { timeoutS: Number(t) }) }, prefix);
+        },
+      });
+    }
     api.add({
       method: 'POST',
       pattern: '/containers/{name}/kill',

@@ -2,7 +2,8 @@
 # Benchmark: statedock against Debian's dockerd 20.10 in one run, with the shared harness
 # (../shared/bench/daemon-bench.sh): time from exec to the first /_ping (cold and warm),
 # SIGTERM to exit, and resident memory of the daemon with its containerd. Prints the
-# figures and the ratios statedock/dockerd. Installs docker.io if it is missing. Root only.
+# figures and the ratios statedock/dockerd; with the default ONLY also the container latencies
+# (run --rm, create, start, kill+wait, rm, 10 concurrent). Installs docker.io if missing. Root only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 harness=../shared/bench/daemon-bench.sh
@@ -14,6 +15,6 @@ fi
 bash scripts/setup.sh
 node scripts/build.mjs
 runs=${RUNS:-5}
-exec bash "$harness" --runs "$runs" --only "${ONLY:-startup_cold,startup_warm,shutdown_idle,rss_kib}" \
+exec bash "$harness" --runs "$runs" --only "${ONLY:-startup_cold,startup_warm,shutdown_idle,run_rm,create,start,stop,rm,concurrent10,rss_kib}" \
   dockerd "dockerd --data-root {root} --exec-root {exec} -H unix://{sock} --pidfile {pid} --iptables=false --bridge=none" \
   statedock "node $(pwd)/bin/statedock.js daemon --data-root {root} --exec-root {exec} -H unix://{sock} --pidfile {pid}"

@@ -37,6 +37,7 @@ export const processSpecTypeUrl = 'types.containerd.io/opencontainers/runtime-sp
 /** The runtime statedock uses: v1 runtimes are deprecated and leak on failed creates (gotcha 1). */
 export const defaultRuntime = 'io.containerd.runc.v2';
 
+/** containerd.v1.types.Status, lower-cased. */
 export type TaskStatus = 'unknown' | 'created' | 'running' | 'stopped' | 'paused' | 'pausing';
 
 /** A task's (or exec's) process as Tasks.Get and Tasks.List report it. */
@@ -74,6 +75,7 @@ export interface RuncOptions {
   criuPath?: string;
 }
 
+/** What {@link ContainerdClient.createContainer} takes. */
 export interface CreateContainerOptions {
   /** Must match `^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$`; never reuse one (containerd-facts gotcha 15). */
   id: string;
@@ -98,6 +100,7 @@ export interface ContainerRecord {
   updatedAt: Date | null;
 }
 
+/** A containerd.types.Mount (e.g. `{ type: 'bind', source, options: ['rbind', 'rw'] }`). */
 export interface Mount {
   type: string;
   source: string;
@@ -105,6 +108,7 @@ export interface Mount {
   options?: string[];
 }
 
+/** What {@link ContainerdClient.createTask} takes. */
 export interface CreateTaskOptions {
   containerId: string;
   /**
@@ -121,6 +125,7 @@ export interface CreateTaskOptions {
   rootfs?: Mount[];
 }
 
+/** What {@link ContainerdClient.execProcess} takes. */
 export interface ExecOptions {
   containerId: string;
   /** Unique among the container's execs. */
@@ -133,6 +138,7 @@ export interface ExecOptions {
   terminal?: boolean;
 }
 
+/** Options of {@link ContainerdClient.connect}. */
 export interface ConnectOptions {
   /** How long `connect` waits for the channel to be ready (default 10 000 ms). */
   timeoutMs?: number;
@@ -276,6 +282,11 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * One connection to containerd, in one namespace. Create with {@link ContainerdClient.connect};
+ * every method fails with a {@link ContainerdError}. `close()` when done (it cancels a
+ * pending Wait or subscription, which would otherwise keep Node alive).
+ */
 export class ContainerdClient {
   readonly address: string;
   readonly namespace: string;

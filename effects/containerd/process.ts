@@ -17,6 +17,7 @@ import { ContainerdClient, maxSocketPathBytes } from './client.ts';
  * in /run/containerd/runc (containerd-facts §1).
  */
 
+/** The private containerd's files (see {@link containerdPaths}). */
 export interface ContainerdPaths {
   dir: string;
   config: string;
@@ -31,6 +32,7 @@ export function containerdPaths(execRoot: string): ContainerdPaths {
   return { dir, config: `${dir}/containerd.toml`, socket: `${dir}/containerd.sock`, pidfile: `${dir}/containerd.pid`, log: `${dir}/containerd.log` };
 }
 
+/** What {@link writeContainerdConfig} needs: dockerd's --exec-root and --data-root. */
 export interface ContainerdConfigOptions {
   execRoot: string;
   dataRoot: string;
@@ -186,11 +188,13 @@ function lastLines(path: string, n = 10): string {
   }
 }
 
+/** How containerd ended: code and signal are null when it was not our child (adopted). */
 export interface ContainerdExit {
   code: number | null;
   signal: string | null;
 }
 
+/** A containerd started (or adopted) by {@link spawnContainerd}. */
 export interface SpawnedContainerd {
   pid: number;
   /** The gRPC socket path (from the config's `[grpc] address`). */
@@ -229,6 +233,7 @@ function watchPid(pid: number): Promise<ContainerdExit> {
   });
 }
 
+/** Options of {@link spawnContainerd}. */
 export interface SpawnContainerdOptions {
   /** A name looked up in $PATH, or a path (default `containerd`). */
   binary?: string;

@@ -45,6 +45,7 @@ export function protoRoot(): protobuf.Root {
   return root;
 }
 
+/** A message type by full name (`containerd.events.TaskExit`); throws when the protos lack it. */
 export function messageType(fullName: string): protobuf.Type {
   return protoRoot().lookupType(fullName);
 }
@@ -54,6 +55,7 @@ export type WireObject = Record<string, unknown>;
 
 const toObjectOptions: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, arrays: true, objects: true };
 
+/** Encodes a plain object (wire field names); refuses one that does not fit the type instead of coercing it. */
 export function encodeMessage(type: protobuf.Type, value: object): Buffer {
   const err = type.verify(value);
   // fromObject coerces silently (a string where a number belongs becomes 0): refuse instead.
@@ -61,6 +63,7 @@ export function encodeMessage(type: protobuf.Type, value: object): Buffer {
   return Buffer.from(type.encode(type.fromObject(value)).finish());
 }
 
+/** Decodes bytes to a plain object with wire field names, defaults filled in. */
 export function decodeMessage(type: protobuf.Type, bytes: Uint8Array): WireObject {
   return type.toObject(type.decode(bytes), toObjectOptions);
 }
@@ -105,6 +108,7 @@ export interface WireAny {
   value: Uint8Array;
 }
 
+/** An Any of raw bytes (e.g. the OCI spec as JSON). */
 export function anyOf(typeUrl: string, value: Uint8Array): WireAny {
   return { type_url: typeUrl, value };
 }

@@ -1,0 +1,142 @@
+import type { ContainerStatus } from './types.ts';
+
+/**
+ * What must be true of the host once `restore` has ended and the restored containers have
+ * settled, as data: checked after every simulated crash and restart (`statedock explore
+ * --crash`), and by the real SIGKILL campaign against containerd's own view and /proc/mounts.
+ * Each one is an ordering bug of dockerd's made impossible (the moby issues name them).
+ */
+export type Invariant =
+  /** No container is left `dead` or `removing` (moby 22312, 22423, 51692). */
+  | { kind: 'noDeadOrRemoving'; why: string }
+  /** A container reported running or paused has a live task in that state (moby 25157, 30095). */
+  | { kind: 'runningHasLiveTask'; why: string }
+  /** A container reported created or exited has no live task (a process nobody reports). */
+  | { kind: 'stoppedHasNoLiveTask'; why: string }
+  /** An exited `--rm` container is gone (moby 20744). */
+  | { kind: 'exitedAutoRemoveGone'; why: string }
+  /** Every acknowledged create is still there, unless its removal was asked for (or `--rm` after a start). */
+  | { kind: 'acknowledgedCreatesPresent'; why: string }
+  /** Names and IDs are unique among the stored containers. */
+  | { kind: 'namesAndIdsUnique'; why: string }
+  /** Every containerd task and container in our namespace belongs to a stored container. */
+  | { kind: 'noOrphanInContainerd'; why: string }
+  /** A container's root filesystem is mounted only while its container has a live task. */
+  | { kind: 'noOrphanMount'; why: string };
+
+/** One stored container, as the store (or `docker ps -a`) reports it. */
+export interface StoredContainerView {
+  id: string;
+  /** With or without the leading slash. */
+  name: string;
+  status: ContainerStatus;
+  autoRemove: boolean;
+}
+
+/** A task in containerd's view (`ctr tasks ls`). */
+export interface TaskView {
+  id: string;
+  status: 'created' | 'running' | 'paused' | 'pausing' | 'stopped' | 'unknown';
+}
+
+/** An acknowledged create, with what the user asked of that container afterwards. */
+export interface AcknowledgedCreate {
+  id: string;
+  /** A removal was requested (`rm`, `rm -f`), or it is `--rm` and a start was requested. */
+  mayBeGone: boolean;
+}
+
+/** Everything the invariants read: the daemon's store, containerd's view, the host's mounts, the API's history. */
+export interface HostView {
+  containers: StoredContainerView[];
+  tasks: TaskView[];
+  /** containerd containers in our namespace (`ctr containers ls`). */
+  containerdContainers: string[];
+  acknowledged: AcknowledgedCreate[];
+  /** IDs of containers whose root filesystem is mounted (overlay mounts under the data root). */
+  mounted: string[];
+}
+
+export interface InvariantViolation {
+  invariant: Invariant['kind'];
+  container: string;
+  message: string;
+}
+
+/** The invariants that hold once restore has ended, with why each matters. */
+export const restoreInvariants: readonly Invariant[] = [
+  { kind: 'noDeadOrRemoving', why: 'restore finishes or rolls back every removal: "Removal In Progress" forever was moby 22312' },
+  { kind: 'runningHasLiveTask', why: 'a container reported running without a process was moby 25157 and 30095' },
+  { kind: 'stoppedHasNoLiveTask', why: 'a process no container reports as running cannot be stopped by the user' },
+  { kind: 'exitedAutoRemoveGone', why: '--rm is honoured across restarts (moby 20744) and shutdowns (moby 51692)' },
+  { kind: 'acknowledgedCreatesPresent', why: 'what the API acknowledged is durable' },
+  { kind: 'namesAndIdsUnique', why: 'a name resolves to one container' },
+  { kind: 'noOrphanInContainerd', why: 'nothing is leaked in containerd: no task or container without its statedock container' },
+  { kind: 'noOrphanMount', why: 'nothing is leaked on the host: no root filesystem left mounted' },
+];
+
+const live = new Set<TaskView['status']>(['created', 'running', 'paused', 'pausing']);
+
+function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
+  const out: InvariantViolation[] = [];
+  const add = (container: string, message: string): void => {
+    out.push({ invariant: inv.kind, container, message });
+  };
+  const taskOf = new Map(v.tasks.map((t) => [t.id, t]));
+  const stored = new Map(v.containers.map((c) => [c.id, c]));
+  switch (inv.kind) {
+    case 'noDeadOrRemoving':
+      for (const c of v.containers) if (c.status === 'dead' || c.status === 'removing') add(c.id, `container ${c.id} is left ${c.status}`);
+      break;
+    case 'runningHasLiveTask':
+      for (const c of v.containers) {
+        if (c.status !== 'running' && c.status !== 'paused') continue;
+        const t = taskOf.get(c.id);
+        const want = c.status === 'running' ? ['running'] : ['paused', 'pausing'];
+        if (!t || !want.includes(t.status)) add(c.id, `container ${c.id} is reported ${c.status} but containerd has ${t ? `a ${t.status} task` : 'no task'}`);
+      }
+      break;
+    case 'stoppedHasNoLiveTask':
+      for (const c of v.containers) {
+        if (c.status !== 'created' && c.status !== 'exited') continue;
+        const t = taskOf.get(c.id);
+        if (t && live.has(t.status)) add(c.id, `container ${c.id} is reported ${c.status} but containerd has a ${t.status} task`);
+      }
+      break;
+    case 'exitedAutoRemoveGone':
+      for (const c of v.containers) if (c.autoRemove && c.status === 'exited') add(c.id, `--rm container ${c.id} exited and is still there`);
+      break;
+    case 'acknowledgedCreatesPresent':
+      for (const a of v.acknowledged) if (!a.mayBeGone && !stored.has(a.id)) add(a.id, `acknowledged create of ${a.id} is lost`);
+      break;
+    case 'namesAndIdsUnique': {
+      const names = new Map<string, string>();
+      const ids = new Set<string>();
+      for (const c of v.containers) {
+        const name = c.name.replace(/^\//, '');
+        const other = names.get(name);
+        if (other !== undefined) add(c.id, `name ${name} is used by ${other} and ${c.id}`);
+        names.set(name, c.id);
+        if (ids.has(c.id)) add(c.id, `id ${c.id} is stored twice`);
+        ids.add(c.id);
+      }
+      break;
+    }
+    case 'noOrphanInContainerd':
+      for (const t of v.tasks) if (!stored.has(t.id)) add(t.id, `containerd has a ${t.status} task ${t.id} of no container`);
+      for (const id of v.containerdContainers) if (!stored.has(id)) add(id, `containerd has a container ${id} of no container`);
+      break;
+    case 'noOrphanMount':
+      for (const id of v.mounted) {
+        const t = taskOf.get(id);
+        if (!t || !live.has(t.status)) add(id, `the root filesystem of ${id} is mounted without a live task`);
+      }
+      break;
+  }
+  return out;
+}
+
+/** Every violation of `invariants` in one view of the host; empty when all hold. */
+export function checkInvariants(view: HostView, invariants: readonly Invariant[] = restoreInvariants): InvariantViolation[] {
+  return invariants.flatMap((inv) => violationsOf(inv, view));
+}

@@ -339,6 +339,14 @@ export const containerMachine = setup({
       for (const e of context.deferred) enqueue.raise(e);
     }) as never,
     persistRemoving: act((c, _e, o) => o.persist(withStatus(c.record, 'removing'))),
+    persistReattached: act((c, _e, o) => o.persist(withStatus(c.record, c.task === 'paused' ? 'paused' : 'running'))),
+    discardTask: act((c, _e, o) => {
+      o.patch.pending = o.ask({ effect: 'containerd.deleteTask', container: c.record.id }, 'restore');
+    }),
+    noteTaskGone: act((_c, _e, o) => {
+      o.patch.task = 'none';
+      o.patch.pending = null;
+    }),
     killForRemoval: act((c, _e, o) => {
       o.event('kill', c.record, { signal: '9' });
       o.ask({ effect: 'containerd.killTask', container: c.record.id, signal: 9, all: true }, 'remove');
@@ -378,10 +386,15 @@ export const containerMachine = setup({
     }),
   },
   guards: {
-    isNew: ({ context }) => context.createReq !== null || context.record.state.startedAt === null && context.record.state.status === 'created',
+    // Only a create makes a new container: a restored one was created in an earlier life (no second `create` event).
+    isNew: ({ context }) => context.createReq !== null,
     recordedRemoving: ({ context }) => context.record.state.status === 'removing' || context.record.state.status === 'dead',
     taskAlive: ({ context }) => context.task === 'running' || context.task === 'paused',
-    liveRestoreKeepsIt: ({ context }) => context.liveRestore && (context.task === 'running' || context.task === 'paused'),
+    reattachRunning: ({ context }) => context.liveRestore && context.task === 'running' && context.record.state.status === 'running',
+    reattachPaused: ({ context }) => context.liveRestore && context.task === 'paused' && context.record.state.status === 'paused',
+    reattachChanged: ({ context }) =>
+      context.liveRestore && (context.task === 'running' || context.task === 'paused') && ['running', 'paused', 'restarting'].includes(context.record.state.status),
+    taskLeft: ({ context }) => context.task === 'stopped',
     recordedRunning: ({ context }) => ['running', 'paused', 'restarting'].includes(context.record.state.status),
     exitedWithAutoRemove: ({ context }) => context.record.state.status === 'exited' && context.record.config.autoRemove,
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
@@ -441,12 +454,35 @@ export const containerMachine = setup({
       always: [
         { guard: 'isNew', target: 'creating' },
         { guard: 'recordedRemoving', target: 'removing' },
-        { guard: 'liveRestoreKeepsIt', target: 'running' },
+        { guard: 'reattachRunning', target: 'running' },
+        { guard: 'reattachPaused', target: 'paused' },
+        { guard: 'reattachChanged', target: 'reattaching' },
+        // A live task of a container not kept (no live-restore), or whose start was never
+        // acknowledged (recorded created or exited): stopped, its exit recorded.
         { guard: 'taskAlive', target: 'stopping', actions: 'rememberRestoreStop' },
         { guard: 'recordedRunning', target: 'exiting' },
+        { guard: 'taskLeft', target: 'discardingTask' },
         { guard: 'exitedWithAutoRemove', target: 'removing' },
         { target: 'idle' },
       ],
+    },
+    /** Live-restore keeps a task whose state the record got wrong (a crash between pause and its write): the record follows the task. */
+    reattaching: {
+      entry: 'persistReattached',
+      on: {
+        'effect.done': [
+          { guard: and2('isPending', 'paused'), target: 'paused' },
+          { guard: 'isPending', target: 'running' },
+        ],
+      },
+    },
+    /** A task that never ran or already ended, of a container not recorded running: deleted, then decide again. */
+    discardingTask: {
+      entry: 'discardTask',
+      on: {
+        'effect.done': { guard: 'isPending', target: 'deciding', actions: 'noteTaskGone' },
+        'effect.failed': { guard: 'isPending', target: 'deciding', actions: 'noteTaskGone' },
+      },
     },
     creating: {
       entry: 'persistCreated',

@@ -61,6 +61,12 @@ export class SimFs {
     return this.nodes.has(path);
   }
 
+  /** The entries directly under a directory (absolute paths, sorted). */
+  list(dir: string): string[] {
+    const prefix = dir === '/' ? '/' : `${dir}/`;
+    return [...this.nodes.keys()].filter((k) => k.startsWith(prefix) && !k.slice(prefix.length).includes('/') && k !== dir).sort();
+  }
+
   private checkWritable(op: string, path: string): void {
     for (const ro of this.readOnly) if (path === ro || path.startsWith(`${ro}/`)) throw err('EROFS', op, path);
   }

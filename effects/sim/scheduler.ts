@@ -34,9 +34,26 @@ export class SimScheduler implements Executor {
   /** Where the world's own events go (the session's send); without it they are dropped. */
   deliverExternal: ((actorId: string, event: { type: string } & Record<string, unknown>) => void) | null = null;
 
-  constructor(world: SimEffects, priority: () => number = () => 0) {
+  /** Set by `halt()`: the process died; nothing more is delivered. */
+  halted = false;
+  /** Called after each delivery (the simulated daemon answers waits on its actors here). */
+  afterDeliver: (() => void) | null = null;
+
+  constructor(world: SimEffects, priority: () => number = () => 0, startMs = 0) {
     this.world = world;
     this.priority = priority;
+    this.now = startMs;
+  }
+
+  /** The power is cut: what is pending is never delivered. */
+  halt(): void {
+    this.halted = true;
+    this.pending = [];
+  }
+
+  /** Runs `fn` at a virtual time, in the same order as effect outcomes (a client's request, a timer of the host). */
+  schedule(atMs: number, fn: () => void): void {
+    this.pending.push({ at: atMs, priority: this.priority(), order: this.order++, latency: 0, event: null as never, deliver: () => fn() });
   }
 
   /** Schedules an event for an actor at a virtual time (scenario steps, the world's own events). */
@@ -57,6 +74,7 @@ export class SimScheduler implements Executor {
   }
 
   submit(_actorId: string, call: EffectCall, deliver: (event: EffectEvent, durationMs: number) => void): void {
+    if (this.halted) return;
     const { outcome, latencyMs } = this.world.run(call, this.now);
     const event: EffectEvent = outcome.ok
       ? { type: 'effect.done', id: call.id, result: outcome.value }
@@ -68,7 +86,7 @@ export class SimScheduler implements Executor {
   /** Delivers outcomes until nothing is pending (or `maxEvents` were delivered). Returns how many. */
   runUntilIdle(maxEvents = 1_000_000): number {
     let n = 0;
-    while (this.pending.length > 0 && n < maxEvents) {
+    while (this.pending.length > 0 && n < maxEvents && !this.halted) {
       let best = 0;
       for (let i = 1; i < this.pending.length; i++) {
         const a = this.pending[i] as Pending;
@@ -82,6 +100,7 @@ export class SimScheduler implements Executor {
       n += 1;
       this.delivered += 1;
       next.deliver(next.event, next.latency);
+      this.afterDeliver?.();
     }
     return n;
   }
@@ -89,13 +108,20 @@ export class SimScheduler implements Executor {
   /** Delivers what is due up to `timeMs` (virtual), then stops with the rest still pending. */
   runUntil(timeMs: number, maxEvents = 1_000_000): number {
     let n = 0;
-    while (this.pending.length > 0 && n < maxEvents) {
+    while (this.pending.length > 0 && n < maxEvents && !this.halted) {
       let earliest = Number.POSITIVE_INFINITY;
       for (const p of this.pending) earliest = Math.min(earliest, p.at);
       if (earliest > timeMs) break;
       n += this.runUntilIdle(1);
     }
     return n;
+  }
+
+  /** When the earliest pending delivery is due (infinity when nothing is pending). */
+  nextAt(): number {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const p of this.pending) if (p.at < earliest) earliest = p.at;
+    return earliest;
   }
 
   get idle(): boolean {

@@ -37,7 +37,8 @@ export interface SimWorldOptions {
   faults?: readonly FaultRule[];
 }
 
-const daemonPid = 4242;
+/** The first daemon's pid; each later life of the daemon on the same host gets a new one. */
+const firstDaemonPid = 4242;
 const foreignPid = 3131;
 
 const errnoText: Partial<Record<EffectErrorCode, string>> = {
@@ -112,7 +113,10 @@ export class SimWorld implements SimEffects {
     ['kernel/keys/root_maxbytes', '20000000'],
     ['kernel/threads-max', '190000'],
   ]);
-  readonly processes = new Set<number>([daemonPid]);
+  readonly processes = new Set<number>([firstDaemonPid]);
+  /** The running (or last) daemon's pid. */
+  daemonPid = firstDaemonPid;
+  private lives = 0;
   readonly mounts: string[] = [];
   readonly stores = new Map<string, Map<string, unknown>>();
   openStore: string | null = null;
@@ -123,10 +127,14 @@ export class SimWorld implements SimEffects {
   containerd: { pid: number; address: string } | null = null;
   /** Containers' tasks in the fake containerd, by container id. */
   readonly tasks = new Map<string, SimTask>();
+  /** containerd's containers (the records a task runs from), by id: a deleted task leaves its container. */
+  readonly containerdContainers = new Set<string>();
   /** How each container's process behaves once started (default: runs until signalled, honours SIGTERM). */
   readonly behaviours = new Map<string, TaskBehaviour>();
   private raised: { atMs: number; actorId: string; event: { type: string } & Record<string, unknown> }[] = [];
   connectedTo: string | null = null;
+  /** The latest virtual time the world has seen: a restarted daemon's clock goes on from here. */
+  nowMs = 0;
   private injector: FaultInjector;
   private nextPid = 5000;
 
@@ -172,6 +180,43 @@ export class SimWorld implements SimEffects {
     this.tickers.clear();
     this.connectedTo = null;
     this.dumpTrap = false;
+    this.processes.delete(this.daemonPid);
+    // Exits the dead daemon's scheduler held are still to come: the next daemon hears them.
+    this.raised = [];
+    for (const [id, t] of this.tasks) {
+      if (t.exitScheduled && t.status !== 'stopped' && t.exitedAtMs !== null) {
+        this.raised.push({ atMs: t.exitedAtMs, actorId: `container:${id}`, event: { type: 'containerd.taskExit', exitStatus: t.exitStatus, exitedAt: iso(t.exitedAtMs) } });
+      }
+    }
+  }
+
+  /**
+   * The whole host lost power: the daemon, containerd, every container process and the
+   * tmpfs under /run are gone; what was written to disk (files, the metadata store) stays.
+   */
+  hostRebooted(): void {
+    this.daemonExited();
+    this.raised = [];
+    this.tasks.clear();
+    this.containerdContainers.clear();
+    this.containerd = null;
+    this.processes.clear();
+    this.mounts.length = 0;
+    this.env.clear();
+    for (const tmpfs of ['/run', '/var/run']) for (const p of this.fs.list(tmpfs)) this.fs.removeAll(p);
+  }
+
+  /** Advances the world's clock while no daemon runs (processes go on exiting meanwhile). */
+  advance(ms: number): void {
+    this.nowMs += ms;
+    this.settleTaskExits(this.nowMs);
+  }
+
+  /** The daemon process starts (again) on this host. */
+  daemonStarted(): void {
+    this.lives += 1;
+    if (this.lives > 1) this.daemonPid = this.nextPid++;
+    this.processes.add(this.daemonPid);
   }
 
   takeEvents(): { atMs: number; actorId: string; event: { type: string } & Record<string, unknown> }[] {
@@ -196,6 +241,7 @@ export class SimWorld implements SimEffects {
   }
 
   run(call: EffectCall, nowMs: number): { outcome: EffectOutcome; latencyMs: number } {
+    if (nowMs > this.nowMs) this.nowMs = nowMs;
     this.settleTaskExits(nowMs);
     const family = call.effect.slice(0, call.effect.indexOf('.'));
     const [lo, hi] = latency[family] ?? [0.01, 0.1];
@@ -246,8 +292,8 @@ export class SimWorld implements SimEffects {
         if (Number.isFinite(pid) && this.processes.has(pid))
           throw new SimEffectError('EBUSY', `pid file found, ensure docker is not running or delete ${call.path}`);
         this.fs.mkdirAll(call.path.slice(0, call.path.lastIndexOf('/')) || '/', 0o755);
-        this.fs.writeFile(call.path, String(daemonPid), 0o644);
-        return { pid: daemonPid };
+        this.fs.writeFile(call.path, String(this.daemonPid), 0o644);
+        return { pid: this.daemonPid };
       }
       case 'fs.removePidfile': {
         const content = this.fs.readFile(call.path, true);
@@ -344,7 +390,12 @@ export class SimWorld implements SimEffects {
         return {};
       case 'containerd.listTasks':
         if (this.connectedTo === null) throw new SimEffectError('EUNAVAILABLE', 'containerd client is not connected');
-        return { tasks: this.host.tasks.map((t) => ({ ...t })) };
+        return {
+          tasks: [
+            ...this.host.tasks.map((t) => ({ ...t })),
+            ...[...this.tasks].filter(([id]) => !this.host.tasks.some((h) => h.id === id)).map(([id, t]) => ({ id, pid: t.pid, status: t.status, exitStatus: t.exitStatus })),
+          ],
+        };
       case 'containerd.createTask': {
         if (this.connectedTo === null) throw new SimEffectError('EUNAVAILABLE', 'containerd client is not connected');
         if (this.tasks.has(call.container)) throw new SimEffectError('EEXIST', `container "${call.container}" in namespace "statedock": already exists`);
@@ -353,9 +404,11 @@ export class SimWorld implements SimEffects {
           throw new SimEffectError('EINVAL', `failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "${args[0]}": stat ${args[0]}: no such file or directory: unknown`);
         const pid = this.nextPid++;
         this.tasks.set(call.container, { status: 'created', pid, exitStatus: 0, exitedAtMs: null, exitScheduled: false, pausedSignal: null });
+        this.containerdContainers.add(call.container);
         return { pid };
       }
       case 'containerd.startTask': {
+        this.connected();
         const t = this.task(call.container);
         t.status = 'running';
         this.processes.add(t.pid);
@@ -364,6 +417,7 @@ export class SimWorld implements SimEffects {
         return { pid: t.pid, at: iso(nowMs) };
       }
       case 'containerd.killTask': {
+        this.connected();
         const t = this.task(call.container);
         if (t.status === 'stopped' || t.exitScheduled) return {};
         if (t.status === 'paused' && call.signal !== 9) {
@@ -375,12 +429,14 @@ export class SimWorld implements SimEffects {
         return {};
       }
       case 'containerd.pauseTask': {
+        this.connected();
         const t = this.task(call.container);
         if (t.status !== 'running' || t.exitScheduled) throw new SimEffectError('EBUSY', `cannot pause task in state ${t.status}`);
         t.status = 'paused';
         return {};
       }
       case 'containerd.resumeTask': {
+        this.connected();
         const t = this.task(call.container);
         if (t.status !== 'paused') throw new SimEffectError('EBUSY', `cannot resume task in state ${t.status}`);
         t.status = 'running';
@@ -392,6 +448,7 @@ export class SimWorld implements SimEffects {
         return {};
       }
       case 'containerd.deleteTask': {
+        this.connected();
         const t = this.tasks.get(call.container);
         if (!t) throw new SimEffectError('ENOENT', `task ${call.container} not found`);
         if (t.status !== 'stopped' && t.status !== 'created') throw new SimEffectError('EBUSY', 'cannot delete a running process');
@@ -400,9 +457,11 @@ export class SimWorld implements SimEffects {
         return { exitStatus: t.status === 'created' ? 255 : t.exitStatus, exitedAt: iso(t.exitedAtMs ?? nowMs) };
       }
       case 'containerd.deleteContainer': {
+        this.connected();
         const t = this.tasks.get(call.container);
         if (t && t.status !== 'stopped' && t.status !== 'created') throw new SimEffectError('EBUSY', `cannot delete container ${call.container}: its task is ${t.status}`);
         this.tasks.delete(call.container);
+        this.containerdContainers.delete(call.container);
         return {};
       }
       case 'containerd.spawn':
@@ -476,6 +535,11 @@ export class SimWorld implements SimEffects {
       default:
         return assertNever(call, 'effect');
     }
+  }
+
+  /** Task calls go over the client: after `containerd.close` they fail as grpc-js does on a closed channel. */
+  private connected(): void {
+    if (this.connectedTo === null) throw new SimEffectError('EUNAVAILABLE', 'grpc: the client connection is closing');
   }
 
   private task(id: string): SimTask {

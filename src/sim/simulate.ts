@@ -33,7 +33,7 @@ export interface SimulationResult {
 }
 
 /** Mixes the seed so nearby seeds give unrelated priority streams (splitmix32). */
-function priorities(seed: number): () => number {
+export function priorities(seed: number): () => number {
   let x = (seed ^ 0x9e3779b9) >>> 0;
   return () => {
     x = (x + 0x9e3779b9) >>> 0;

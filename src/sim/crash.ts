@@ -1,0 +1,156 @@
+import { replayTrace } from '../../effects/replay.ts';
+import { SimWorld } from '../../effects/sim/world.ts';
+import type { TraceRecord } from '../../effects/trace.ts';
+import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
+import { containerConstraints } from '../../machines/container/constraints.ts';
+import { checkInvariants } from '../../machines/container/invariants.ts';
+import { startupConstraints } from '../../machines/daemon-startup/constraints.ts';
+import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
+import { ClientHistory, SimDaemon, type TimedOp } from './daemon.ts';
+import { simConfig } from './config.ts';
+
+/**
+ * Crash simulation: a scenario runs on a simulated host and the power is cut after any record
+ * of the daemon's trace; the daemon starts again on what survived (the store's durable
+ * writes; containerd and its tasks when only the daemon died), restore runs, and the
+ * invariants of `machines/container/invariants.ts` are checked, along with every ordering
+ * constraint of the second life's trace, its replay, and that every container left can be
+ * removed.
+ */
+export interface CrashScenario {
+  name: string;
+  /** One line: what the user does, and what must come of it. */
+  title?: string;
+  liveRestore?: boolean;
+  ops: TimedOp[];
+  /** How long the first life runs once it answers (virtual ms; default: the last op + 30 s). */
+  horizonMs?: number;
+  /** What the crash takes down: the daemon process (containerd and the containers live on) or the whole host. */
+  power?: 'daemon' | 'host';
+  /** How long the host waits before the daemon starts again (virtual ms; processes go on exiting). */
+  downtimeMs?: number;
+}
+
+/** Registered machine names to run instead of the real ones (a test removes an ordering to prove it matters). */
+export interface MachineChoice {
+  startupMachine?: string;
+  containerMachine?: string;
+}
+
+export interface CrashProblem {
+  /** An invariant's kind, a constraint's name, or `settle`, `restart`, `removal`, `replay`. */
+  kind: string;
+  message: string;
+}
+
+export interface CrashOutcome {
+  scenario: string;
+  seed: number;
+  /** The record after which the power was cut (null: the first life ran to its end). */
+  crashAt: number | null;
+  /** How the first life ended. */
+  firstLife: 'crashed' | 'exited' | 'running';
+  firstRecords: number;
+  problems: CrashProblem[];
+  /** Both lives' traces (the first up to the crash). */
+  traces: [TraceRecord[], TraceRecord[]];
+  /** What clients were told, in order. */
+  replies: string[];
+}
+
+function configOf(s: CrashScenario): StartupConfig {
+  return { ...simConfig(null), liveRestore: s.liveRestore ?? false };
+}
+
+function bootUntilAnswered(d: SimDaemon): void {
+  while (d.startup === null && !d.crashed && !d.scheduler.idle) d.scheduler.runUntilIdle(1);
+}
+
+const constraints = [...startupConstraints, ...containerConstraints];
+
+/**
+ * One crash run: the scenario's first life, cut at `crashAt` (or run to its end, where a
+ * daemon still running loses power too), then a second life that restores and settles.
+ */
+export function crashRun(s: CrashScenario, crashAt: number | null, seed: number, machines: MachineChoice = {}): CrashOutcome {
+  const world = new SimWorld({ seed });
+  const history = new ClientHistory();
+  const config = configOf(s);
+  const problems: CrashProblem[] = [];
+  const first = new SimDaemon({ world, config, seed, history, crashAtRecord: crashAt, ...machines });
+  bootUntilAnswered(first);
+  if (first.startup?.status === 'ready') {
+    first.schedule(s.ops);
+    const horizon = s.horizonMs ?? Math.max(0, ...s.ops.map((o) => o.atMs)) + 30_000;
+    first.runFor(horizon);
+  }
+  const firstLife = first.crashed ? 'crashed' : first.exited ? 'exited' : 'running';
+  if (firstLife === 'exited' && first.shutdownOutput !== null) {
+    // A normal shutdown leaves the host as restore would: nothing stranded (moby 51692).
+    for (const v of checkInvariants(first.view())) problems.push({ kind: v.invariant, message: `after shutdown: ${v.message}` });
+  }
+  if (firstLife !== 'exited') {
+    if ((s.power ?? 'daemon') === 'host') world.hostRebooted();
+    else world.daemonExited();
+  }
+  world.advance(s.downtimeMs ?? 5_000);
+
+  const second = new SimDaemon({ world, config, seed: seed + 1, history, ...machines });
+  bootUntilAnswered(second);
+  if (second.startup?.status !== 'ready') {
+    problems.push({ kind: 'restart', message: `the daemon did not start again: ${second.startup?.status === 'failed' ? `${second.startup.failure.step}: ${second.startup.failure.message}` : 'start-up never finished'}` });
+  } else if (!second.runUntilSettled()) {
+    problems.push({ kind: 'settle', message: `restored containers did not settle: ${unsettled(second).join(', ')}` });
+  } else {
+    for (const v of checkInvariants(second.view())) problems.push({ kind: v.invariant, message: v.message });
+    // The user can always remove what is left (moby 22312: "Removal In Progress" forever).
+    const left = second.view().containers;
+    second.schedule(left.map((c) => ({ atMs: 0, op: { op: 'rm' as const, name: c.name.replace(/^\//, ''), force: true } })));
+    second.runFor(1);
+    second.runUntilSettled();
+    const after = second.view();
+    if (after.containers.length > 0 || after.tasks.length > 0 || after.containerdContainers.length > 0) {
+      problems.push({
+        kind: 'removal',
+        message: `docker rm -f left ${after.containers.map((c) => `${c.id.slice(0, 12)} (${c.status})`).join(', ') || 'no container'}; containerd still has ${after.tasks.length} task(s), ${after.containerdContainers.length} container(s)`,
+      });
+    }
+  }
+  const records: [TraceRecord[], TraceRecord[]] = [first.trace?.records ?? [], second.trace?.records ?? []];
+  for (const v of violationsOf(checkTrace(records[1], constraints))) problems.push({ kind: v.constraint, message: `second life: ${v.message}` });
+  try {
+    replayTrace(records[1]);
+  } catch (err) {
+    problems.push({ kind: 'replay', message: (err as Error).message });
+  }
+  return { scenario: s.name, seed, crashAt, firstLife, firstRecords: first.records, problems, traces: records, replies: history.replies };
+}
+
+function unsettled(d: SimDaemon): string[] {
+  const out: string[] = [];
+  for (const [id, e] of d.session.actors) {
+    const snap = e.actor.getSnapshot() as { status: string; value: unknown };
+    if (id.startsWith('container:') && snap.status === 'active') out.push(`${id.slice(10, 22)} in ${JSON.stringify(snap.value)}`);
+  }
+  return out;
+}
+
+export interface ExploreResult {
+  scenario: string;
+  /** Crash points tried (every record of the first life, plus its uncut run). */
+  points: number;
+  failures: CrashOutcome[];
+}
+
+/** Every crash point of a scenario: after each record of its first life, and the uncut run. */
+export function exploreCrashPoints(s: CrashScenario, seed: number, machines: MachineChoice = {}, onPoint?: (done: number, total: number) => void): ExploreResult {
+  const uncut = crashRun(s, null, seed, machines);
+  const failures = uncut.problems.length > 0 ? [uncut] : [];
+  const total = uncut.firstRecords;
+  for (let k = 1; k <= total; k++) {
+    const o = crashRun(s, k, seed, machines);
+    if (o.problems.length > 0) failures.push(o);
+    onPoint?.(k, total);
+  }
+  return { scenario: s.name, points: total + 1, failures };
+}

@@ -367,6 +367,15 @@ export const containerMachine = setup({
       o.patch.stopReq = null;
       o.patch.removeReq = null;
     }),
+    failRemoval: act((c, e, o) => {
+      const cause = e.type === 'effect.failed' ? e.error.message : 'containerd did not delete it';
+      o.patch.task = 'none';
+      o.patch.pending = null;
+      o.reply(c.stopReq, 'ok');
+      o.reply(c.removeReq, 'failed', `Could not remove container ${c.record.id}: ${cause}`);
+      o.patch.stopReq = null;
+      o.patch.removeReq = null;
+    }),
     answerPendingForRemoval: act((c, _e, o) => {
       // A stop in progress is answered when the removal (which kills the task) is done.
       o.reply(c.startReq ?? c.restartReq, 'conflict', 'container is marked for removal and cannot be started');
@@ -409,6 +418,7 @@ export const containerMachine = setup({
     exitedEarly: ({ context }) => context.earlyExit !== null,
     paused: ({ context }) => context.task === 'paused',
     noTask: ({ context }) => context.task === 'none',
+    notFound: ({ event }) => event.type === 'effect.failed' && event.error.code === 'ENOENT',
   },
 }).createMachine({
   id: 'container',
@@ -495,8 +505,8 @@ export const containerMachine = setup({
         'api.rename': [{ guard: 'renameInFlight', actions: 'defer' }, { actions: 'persistRename' }],
         'containerd.taskExit': {},
         'daemon.shutdown': {},
-        'api.start': { target: 'starting', actions: 'rememberStart' },
-        'api.restart': { target: 'starting', actions: 'rememberStart' },
+        'api.start': [{ guard: 'recordedRemoving', actions: 'markedForRemoval' }, { target: 'starting', actions: 'rememberStart' }],
+        'api.restart': [{ guard: 'recordedRemoving', actions: 'markedForRemoval' }, { target: 'starting', actions: 'rememberStart' }],
         'api.remove': { target: 'removing', actions: 'rememberRemove' },
         'api.stop': { actions: 'notModified' },
         'api.kill': { actions: 'notRunning' },
@@ -686,7 +696,11 @@ export const containerMachine = setup({
           entry: 'deleteContainer',
           on: {
             'effect.done': { guard: 'isPending', target: 'forgetting' },
-            'effect.failed': { guard: 'isPending', target: 'forgetting' },
+            // containerd still has it: the record stays `removing` (restore or the next rm finishes it), never forgotten while containerd holds it.
+            'effect.failed': [
+              { guard: and2('isPending', 'notFound'), target: 'forgetting' },
+              { guard: 'isPending', target: '#container.idle', actions: 'failRemoval' },
+            ],
           },
         },
         forgetting: {

@@ -105,7 +105,11 @@ export class ContainerHost {
    * whether live-restore keeps it; the machine finishes removals, reattaches or stops running
    * ones, records exits it missed, and applies restart policies. API requests wait for this.
    */
-  restore(found: { id: string; task: 'running' | 'paused' | 'stopped' | 'none' }[], liveRestore: boolean): Promise<void> {
+  restore(
+    found: { id: string; task: 'running' | 'paused' | 'stopped' | 'none' }[],
+    liveRestore: boolean,
+    heardExits: (id: string) => ({ type: string } & Record<string, unknown>)[] = () => [],
+  ): Promise<void> {
     this.restored = (async () => {
       for (const f of found) {
         const record = (await this.store.db.get(`container/${f.id}`).catch(() => undefined)) as ContainerRecord | undefined;
@@ -130,6 +134,10 @@ export class ContainerHost {
           stdout: `${this.root}/containers/${f.id}/stdout`,
           stderr: `${this.root}/containers/${f.id}/stderr`,
         });
+        // Exits heard since the client connected belong to the task restore found alive; of a
+        // task already stopped, containerd's list told restore.
+        const heard = heardExits(f.id);
+        if (alive) for (const e of heard) this.session.send(`container:${f.id}`, e);
       }
     })();
     return this.restored;

@@ -95,6 +95,9 @@ export class Daemon {
         if ('container' in call) return this.runtime.run(call as never);
         // The exit stream ends with the client: by then every container actor has settled (moby-51692).
         if (call.effect === 'containerd.close') this.cancelEvents?.();
+        // Exits are heard from the moment the client connects, before restore lists the tasks:
+        // one that happens between the list and the actor's spawn is kept for it, not lost.
+        if (call.effect === 'containerd.connect') return this.containerd.run(call as never).then(async (r) => (await this.routeExits(), r));
         return this.containerd.run(call as never);
       case 'api':
         return this.api.run(call as never);
@@ -130,15 +133,39 @@ export class Daemon {
     this.startup = (await entry.done) as StartupOutput;
     this.trace.flush();
     if (this.startup.status === 'ready') {
-      this.routeExits();
-      this.api.server.gate = this.containers.restore(this.startup.facts.containers ?? [], this.config.liveRestore);
+      this.api.server.gate = this.containers.restore(this.startup.facts.containers ?? [], this.config.liveRestore, (id) => this.takeHeardExits(id)).finally(() => {
+        this.restoring = false;
+        this.heardExits.clear();
+      });
+    } else {
+      this.restoring = false;
+      this.heardExits.clear();
     }
     return this.startup;
   }
 
+  /** Exits (and OOMs) of containers restore has not spawned yet, by container id. */
+  private readonly heardExits = new Map<string, ({ type: string } & Record<string, unknown>)[]>();
+  private restoring = true;
+  private routing = false;
+
+  private takeHeardExits(id: string): ({ type: string } & Record<string, unknown>)[] {
+    const events = this.heardExits.get(id) ?? [];
+    this.heardExits.delete(id);
+    return events;
+  }
+
   /** containerd's /tasks/exit and /tasks/oom events, to the container actors (resubscribing after a containerd restart). */
-  private routeExits(): void {
+  private routeExits(): Promise<void> {
+    if (this.routing) return Promise.resolve();
+    this.routing = true;
     let stopped = false;
+    let subscribed!: () => void;
+    // Resolves once containerd has the subscription (its marker came back), or after 2 s at worst.
+    const first = new Promise<void>((resolve) => {
+      subscribed = resolve;
+      setTimeout(resolve, 2_000).unref();
+    });
     const loop = async (): Promise<void> => {
       while (!stopped) {
         try {
@@ -147,15 +174,19 @@ export class Daemon {
             stopped = true;
             sub.cancel();
           };
+          void sub.ready(2_000).then(subscribed, subscribed);
           for await (const e of sub.events) {
             const id = String(e.event['container_id'] ?? '');
             const actor = `container:${id}`;
-            if (!this.session.actors.has(actor)) continue;
+            let event: ({ type: string } & Record<string, unknown>) | null = null;
             if (e.topic === '/tasks/exit' && e.event['id'] === id) {
               const ts = e.event['exited_at'] as { seconds?: number; nanos?: number } | undefined;
               const exitedAt = ts?.seconds ? new Date(ts.seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString() : new Date().toISOString();
-              this.session.send(actor, { type: 'containerd.taskExit', exitStatus: Number(e.event['exit_status'] ?? 0), exitedAt });
-            } else if (e.topic === '/tasks/oom') this.session.send(actor, { type: 'containerd.oom' });
+              event = { type: 'containerd.taskExit', exitStatus: Number(e.event['exit_status'] ?? 0), exitedAt };
+            } else if (e.topic === '/tasks/oom') event = { type: 'containerd.oom' };
+            if (event === null) continue;
+            if (this.session.actors.has(actor)) this.session.send(actor, event);
+            else if (this.restoring) this.heardExits.set(id, [...(this.heardExits.get(id) ?? []), event]);
           }
         } catch {
           // containerd went away: the supervisor restarts it; subscribe again
@@ -164,6 +195,7 @@ export class Daemon {
       }
     };
     void loop();
+    return first;
   }
 
   async shutdown(): Promise<ShutdownOutput> {

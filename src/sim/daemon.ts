@@ -319,6 +319,7 @@ export class SimDaemon {
         this.request(id, { type: 'api.stop', ...(op.timeoutS === undefined ? {} : { timeoutS: op.timeoutS }) }, answered, missing);
         return;
       case 'restart':
+        if (c.record.config.autoRemove) this.history.mayBeGone.add(id);
         this.request(id, { type: 'api.restart', ...(op.timeoutS === undefined ? {} : { timeoutS: op.timeoutS }) }, answered, missing);
         return;
       case 'kill':

@@ -10,6 +10,7 @@ const commands: Record<string, () => Promise<Command> | Command> = {
   sim: () => simCommand,
   replay: () => replayCommand,
   check: () => checkCommand,
+  explore: async () => (await import('../explore/command.ts')).exploreCommand,
   // The daemon's modules (grpc, level, http) load only when the daemon runs.
   daemon: async () => (await import('../daemon/command.ts')).daemonCommand,
   inspect: async () => (await import('../inspector/command.ts')).inspectCommand,

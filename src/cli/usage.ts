@@ -13,6 +13,7 @@ Commands:
   sim       run the daemon's start-up in a simulated world and print its timeline
   replay    replay a trace against the machines and report the first divergence
   check     check a trace against the machines' ordering constraints
+  explore   cut the power at every record of crash scenarios, restart, and check what restore left
   inspect   serve the visual inspector for traces and/or a live daemon
 
 Run 'statedock COMMAND --help' for a command's options.`;

@@ -35,6 +35,7 @@ export interface CrashScenario {
 export interface MachineChoice {
   startupMachine?: string;
   containerMachine?: string;
+  exitsHeardFrom?: 'connect' | 'restore';
 }
 
 export interface CrashProblem {
@@ -119,6 +120,7 @@ export function crashRun(s: CrashScenario, crashAt: number | null, seed: number,
   const records: [TraceRecord[], TraceRecord[]] = [first.trace?.records ?? [], second.trace?.records ?? []];
   for (const v of violationsOf(checkTrace(records[1], constraints))) problems.push({ kind: v.constraint, message: `second life: ${v.message}` });
   try {
+    replayTrace(records[0], { allowCut: true });
     replayTrace(records[1]);
   } catch (err) {
     problems.push({ kind: 'replay', message: (err as Error).message });

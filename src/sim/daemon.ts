@@ -66,6 +66,11 @@ export interface SimDaemonOptions {
   containerMachine?: string;
   /** Keep the records in memory (on by default). */
   record?: boolean;
+  /**
+   * When containerd's exits start to be heard: from the client's connect (the daemon's way),
+   * or only once restore has spawned the actors (the old way, kept to prove the difference).
+   */
+  exitsHeardFrom?: 'connect' | 'restore';
 }
 
 const settledStates = new Set(['"idle"', '"running"', '"paused"', '"restarting"']);
@@ -93,6 +98,7 @@ export class SimDaemon {
   shutdownOutput: ShutdownOutput | null = null;
   private readonly crashAt: number | null;
   private readonly containerMachine: string;
+  private readonly exitsHeardFrom: 'connect' | 'restore';
   private restored = false;
   private readonly bufferedExits = new Map<string, ({ type: string } & Record<string, unknown>)[]>();
   private readonly replyWaiters = new Map<string, (result: ReplyResult, message?: string) => void>();
@@ -105,6 +111,7 @@ export class SimDaemon {
     this.history = opts.history;
     this.crashAt = opts.crashAtRecord ?? null;
     this.containerMachine = opts.containerMachine ?? 'container';
+    this.exitsHeardFrom = opts.exitsHeardFrom ?? 'connect';
     this.world.daemonStarted();
     this.scheduler = new SimScheduler(this.world, priorities(opts.seed), this.world.nowMs);
     this.trace = opts.record === false ? null : new MemoryTrace(makeHeader('sim', { seed: opts.seed, scenario: 'daemon' }));
@@ -124,7 +131,10 @@ export class SimDaemon {
       const req = String(r.mark['req']);
       const waiter = this.replyWaiters.get(req);
       this.replyWaiters.delete(req);
-      waiter?.(r.mark['result'] as ReplyResult, typeof r.mark['message'] === 'string' ? r.mark['message'] : undefined);
+      const result = r.mark['result'] as ReplyResult;
+      const message = typeof r.mark['message'] === 'string' ? r.mark['message'] : undefined;
+      // The client hears the reply after the actor's step, never inside it (as the real API's promise does).
+      if (waiter) this.scheduler.schedule(this.scheduler.now, () => waiter(result, message));
     }
     if (this.crashAt !== null && this.records >= this.crashAt) this.cutPower();
   }
@@ -139,10 +149,13 @@ export class SimDaemon {
     if (this.crashed || this.exited) return;
     if (call.effect === 'api.stopContainer') {
       const id = call.container;
-      this.request(id, { type: 'api.stop', timeoutS: call.timeoutS }, (result, message) => {
-        const exitCode = this.contextOf(id)?.record.state.exitCode ?? 0;
-        deliver(result === 'ok' || result === 'notModified' ? { type: 'effect.done', id: call.id, result: { exitCode } } : { type: 'effect.failed', id: call.id, error: { code: 'EIO', message: message ?? result } }, 0);
-      }, () => deliver({ type: 'effect.done', id: call.id, result: { exitCode: 0 } }, 0));
+      // Sent after the shutdown's step, as the real handler's promise runs (never inside it).
+      this.scheduler.schedule(this.scheduler.now, () =>
+        this.request(id, { type: 'api.stop', timeoutS: call.timeoutS }, (result, message) => {
+          const exitCode = this.contextOf(id)?.record.state.exitCode ?? 0;
+          deliver(result === 'ok' || result === 'notModified' ? { type: 'effect.done', id: call.id, result: { exitCode } } : { type: 'effect.failed', id: call.id, error: { code: 'EIO', message: message ?? result } }, 0);
+        }, () => deliver({ type: 'effect.done', id: call.id, result: { exitCode: 0 } }, 0)),
+      );
       return;
     }
     if (call.effect === 'api.settleContainers') {
@@ -160,7 +173,7 @@ export class SimDaemon {
       this.session.send(actorId, event);
       return;
     }
-    if (!this.restored && this.world.connectedTo !== null) {
+    if (!this.restored && this.world.connectedTo !== null && this.exitsHeardFrom === 'connect') {
       const list = this.bufferedExits.get(actorId) ?? [];
       list.push(event);
       this.bufferedExits.set(actorId, list);
@@ -226,13 +239,18 @@ export class SimDaemon {
     return [...this.world.stores.values()][0];
   }
 
-  /** Whether start-up is over (ready or failed) and no container actor is mid-transition. */
-  settled(): boolean {
+  /**
+   * Whether start-up is over (ready or failed) and no container actor is mid-transition, as
+   * the shutdown's settle counts it; `throughRestarts`: also none waiting out a restart back-off.
+   */
+  settled(throughRestarts = false): boolean {
     if (this.startup === null) return false;
     for (const [id, e] of this.session.actors) {
       if (!id.startsWith('container:')) continue;
       const snap = e.actor.getSnapshot() as { status: string; value: unknown };
-      if (snap.status === 'active' && !settledStates.has(JSON.stringify(snap.value))) return false;
+      if (snap.status !== 'active') continue;
+      const value = JSON.stringify(snap.value);
+      if (!settledStates.has(value) || (throughRestarts && value === '"restarting"')) return false;
     }
     return true;
   }
@@ -380,12 +398,17 @@ export class SimDaemon {
     this.scheduler.runUntil(this.scheduler.now + ms);
   }
 
-  /** Runs until no container actor is mid-transition (at most `maxMs` of virtual time). Returns whether it settled. */
+  /**
+   * Runs until no container actor is mid-transition, restarts included (at most `maxMs` of
+   * virtual time; a restart loop that outlasts it is settled as the shutdown counts it).
+   * Returns whether it settled.
+   */
   runUntilSettled(maxMs = 120_000): boolean {
     const end = this.scheduler.now + maxMs;
     while (!this.crashed && !this.exited) {
-      if (this.settled() && this.noneDue()) return true;
-      if (this.scheduler.idle || this.scheduler.now >= end) return this.settled();
+      // Past `maxMs` a restart loop counts as settled between two attempts (in its back-off).
+      if (this.settled(this.scheduler.now < end) && this.noneDue()) return true;
+      if (this.scheduler.idle || this.scheduler.now >= end + maxMs) return this.settled();
       this.scheduler.runUntilIdle(1);
     }
     return this.exited;

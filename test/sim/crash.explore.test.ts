@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { replayTrace, ReplayDivergence } from '../../effects/replay.ts';
+import { SimWorld } from '../../effects/sim/world.ts';
+import { parseTrace } from '../../effects/trace-file.ts';
+import { checkCommand } from '../../src/check/command.ts';
+import { exploreCommand } from '../../src/explore/command.ts';
+import { replayCommand } from '../../src/replay/command.ts';
+import { crashRun, type CrashScenario } from '../../src/sim/crash.ts';
+import { ClientHistory, containerIdOf, SimDaemon } from '../../src/sim/daemon.ts';
+import { simConfig } from '../../src/sim/config.ts';
+
+const randomRuns = Number(process.env['NUM_RUNS'] ?? 1000);
+const seed = Number(process.env['FC_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
+
+test(`statedock explore --crash: every crash point of every scenario and ${randomRuns} random scenarios keep every invariant (seed ${seed})`, () => {
+  const lines: string[] = [];
+  const status = exploreCommand(['--crash', '--random', String(randomRuns), '--seed', String(seed)], (l) => lines.push(l));
+  const summary = lines[lines.length - 1] ?? '';
+  console.log(summary);
+  assert.equal(status, 0, `FC_SEED=${seed} reproduces it:\n${lines.filter((l) => !l.startsWith('✓') && !l.includes('random:')).join('\n')}`);
+  const points = Number(/(\d+) crash points/.exec(summary)?.[1] ?? 0);
+  assert.ok(points > 1_000, `only ${points} crash points`);
+  for (const name of ['moby-51692', 'moby-22312', 'moby-25157', 'moby-30095', 'moby-20744']) assert.ok(lines.some((l) => l.startsWith(`✓ ${name}`)), `${name} was explored`);
+});
+
+const runForever: CrashScenario = {
+  name: 'run',
+  ops: [{ atMs: 0, op: { op: 'run', name: 'x', behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false } } }],
+  horizonMs: 1_000,
+};
+
+test('a power cut stops the world at that record: nothing the dead process would have asked reaches the host', () => {
+  const uncut = crashRun(runForever, null, 7);
+  const persist = uncut.traces[0].findIndex((r) => r.kind === 'effect.request' && r.call.effect === 'store.put');
+  assert.ok(persist > 0);
+  // Cut right before the create's store.put is asked: the container never reaches the store, and was never acknowledged.
+  const world = new SimWorld({ seed: 7 });
+  const history = new ClientHistory();
+  const d = new SimDaemon({ world, config: simConfig(null), seed: 7, history, crashAtRecord: persist });
+  while (d.startup === null && !d.scheduler.idle) d.scheduler.runUntilIdle(1);
+  d.schedule(runForever.ops);
+  d.runFor(1_000);
+  assert.equal(d.crashed, true);
+  assert.equal(d.records, persist);
+  assert.equal([...world.stores.values()][0]?.has(`container/${containerIdOf('x')}`), false);
+  assert.equal(history.acknowledged.size, 0);
+  assert.equal(world.tasks.size, 0);
+});
+
+test('a daemon crash leaves containerd and the container running; a host reboot takes both, and restore records the exit', () => {
+  const daemonOnly = crashRun({ ...runForever, liveRestore: true }, null, 3);
+  assert.deepEqual(daemonOnly.problems, []);
+  assert.ok(!daemonOnly.traces[1].some((r) => r.kind === 'mark' && r.mark.mark === 'event' && r.mark['action'] === 'die' && r.t < (daemonOnly.traces[1].find((q) => q.kind === 'actor.start' && q.actor.startsWith('container:'))?.t ?? 0) + 1), 'live-restore keeps it running');
+  const reboot = crashRun({ ...runForever, liveRestore: true, power: 'host' }, null, 3);
+  assert.deepEqual(reboot.problems, []);
+  const die = reboot.traces[1].find((r) => r.kind === 'mark' && r.mark.mark === 'event' && r.mark['action'] === 'die');
+  assert.equal(die?.kind === 'mark' ? (die.mark['attributes'] as Record<string, string>)['exitCode'] : null, '255');
+});
+
+test('a trace cut by the power replays to its end and says where it was cut; a tampered cut trace still diverges', () => {
+  const uncut = crashRun(runForever, null, 5);
+  const cutAt = uncut.traces[0].findIndex((r) => r.kind === 'effect.request' && r.call.effect === 'containerd.createTask') + 1;
+  const cut = crashRun(runForever, cutAt, 5);
+  const first = cut.traces[0];
+  assert.throws(() => replayTrace(first), ReplayDivergence);
+  const report = replayTrace(first, { allowCut: true });
+  assert.ok(report.cut !== null && report.cut.actor.startsWith('container:'), JSON.stringify(report.cut));
+  const tampered = first.map((r) => (r.kind === 'effect.request' && r.call.effect === 'store.list' ? { ...r, call: { ...r.call, prefix: 'image/' } } : r));
+  assert.throws(() => replayTrace(tampered, { allowCut: true }), (e: unknown) => e instanceof ReplayDivergence && /store\.list/.test((e as Error).message));
+});
+
+test('explore --at writes both lives; replay and check accept them; bad arguments get one clear line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'statedock-explore-'));
+  try {
+    const out: string[] = [];
+    assert.equal(exploreCommand(['--crash', '--scenario', 'moby-22312', '--at', '230', '--trace', join(dir, 'cut')], (l) => out.push(l)), 0);
+    assert.ok(out.some((l) => l.startsWith('✓ moby-22312: power cut after record 230')), out.join('\n'));
+    for (const life of [1, 2]) {
+      const path = join(dir, `cut-${life}.jsonl`);
+      const { header } = parseTrace(readFileSync(path, 'utf8'), path);
+      assert.equal(header.program, 'sim');
+      const lines: string[] = [];
+      assert.equal(replayCommand([path], (l) => lines.push(l)), 0, lines.join('\n'));
+      if (life === 1) assert.ok(lines.some((l) => l.startsWith('the trace ends mid-step')), lines.join('\n'));
+      if (life === 2) assert.equal(checkCommand([path], () => undefined), 0);
+    }
+    const list: string[] = [];
+    assert.equal(exploreCommand(['--list'], (l) => list.push(l)), 0);
+    assert.ok(list.some((l) => l.startsWith('moby-51692')));
+    assert.throws(() => exploreCommand([], () => undefined), /--crash/);
+    assert.throws(() => exploreCommand(['--crash', '--scenario', 'nope'], () => undefined), /no scenario named "nope"; scenarios are moby-51692/);
+    assert.throws(() => exploreCommand(['--crash', '--at', '3'], () => undefined), /--at takes exactly one --scenario/);
+    assert.throws(() => exploreCommand(['--crash', '--random=-1'], () => undefined), /non-negative integer/);
+    assert.throws(() => exploreCommand(['--crash', '--case', '{'], () => undefined), /--case takes the JSON/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -22,7 +22,9 @@ export type Invariant =
   /** Every containerd task and container in our namespace belongs to a stored container. */
   | { kind: 'noOrphanInContainerd'; why: string }
   /** A container's root filesystem is mounted only while its container has a live task. */
-  | { kind: 'noOrphanMount'; why: string };
+  | { kind: 'noOrphanMount'; why: string }
+  /** Once restore has settled, what the restart policy brings back with the daemon runs (or waits out its back-off). */
+  | { kind: 'restartPolicyHonoured'; why: string };
 
 /** One stored container, as the store (or `docker ps -a`) reports it. */
 export interface StoredContainerView {
@@ -31,6 +33,8 @@ export interface StoredContainerView {
   name: string;
   status: ContainerStatus;
   autoRemove: boolean;
+  /** When known (the store's record): what decides whether the daemon's start brings it back. */
+  restart?: { policy: 'no' | 'always' | 'on-failure' | 'unless-stopped'; startedBefore: boolean; manuallyStopped: boolean };
 }
 
 /** A task in containerd's view (`ctr tasks ls`). */
@@ -73,7 +77,11 @@ export const restoreInvariants: readonly Invariant[] = [
   { kind: 'namesAndIdsUnique', why: 'a name resolves to one container' },
   { kind: 'noOrphanInContainerd', why: 'nothing is leaked in containerd: no task or container without its statedock container' },
   { kind: 'noOrphanMount', why: 'nothing is leaked on the host: no root filesystem left mounted' },
+  { kind: 'restartPolicyHonoured', why: 'always and unless-stopped containers come back with the daemon (docker/for-linux 652, moby 36496), a stopped unless-stopped one does not (moby 34028)' },
 ];
+
+/** What a normal shutdown must leave (the same, but nothing is brought back before the daemon starts again). */
+export const shutdownInvariants: readonly Invariant[] = restoreInvariants.filter((i) => i.kind !== 'restartPolicyHonoured');
 
 const live = new Set<TaskView['status']>(['created', 'running', 'paused', 'pausing']);
 
@@ -125,6 +133,14 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
     case 'noOrphanInContainerd':
       for (const t of v.tasks) if (!stored.has(t.id)) add(t.id, `containerd has a ${t.status} task ${t.id} of no container`);
       for (const id of v.containerdContainers) if (!stored.has(id)) add(id, `containerd has a container ${id} of no container`);
+      break;
+    case 'restartPolicyHonoured':
+      for (const c of v.containers) {
+        const r = c.restart;
+        if (!r || !r.startedBefore || c.status === 'running' || c.status === 'restarting' || c.status === 'paused') continue;
+        if (r.policy === 'always' || (r.policy === 'unless-stopped' && !r.manuallyStopped))
+          add(c.id, `${r.policy} container ${c.id} is ${c.status} after the daemon started${r.manuallyStopped ? ' (stopped by hand before)' : ''}`);
+      }
       break;
     case 'noOrphanMount':
       for (const id of v.mounted) {

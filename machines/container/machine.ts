@@ -3,7 +3,7 @@ import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import type { Output } from '../daemon-startup/types.ts';
 import { commit, noOutlet } from '../outlet.ts';
-import { initialBackoffMs, nextBackoff, shouldRestart } from './restart.ts';
+import { initialBackoffMs, nextBackoff, restartsWithDaemon, shouldRestart } from './restart.ts';
 import type { ContainerEvent, ContainerInput, ContainerRecord, ContainerStatus, ReplyResult } from './types.ts';
 
 /**
@@ -65,6 +65,15 @@ export function startFailureExitCode(message: string): number {
 }
 
 type Ctx = ContainerContext;
+
+/**
+ * Whether the daemon's shutdown stops this container: it runs, is paused, waits to restart,
+ * or is mid-transition (a start in flight when the shutdown began would otherwise come up
+ * after the stops and exit after containerd's client closed, its exit never recorded).
+ */
+export function stoppedAtShutdown(value: unknown, record: ContainerRecord): boolean {
+  return ['running', 'paused', 'restarting'].includes(record.state.status) || value !== 'idle';
+}
 
 function withStatus(r: ContainerRecord, status: ContainerStatus, patch: Partial<ContainerRecord['state']> = {}): ContainerRecord {
   return { ...r, state: { ...r.state, status, ...patch } };
@@ -158,7 +167,8 @@ export const containerMachine = setup({
       o.patch.stopReq = e.req;
       o.patch.stopTimeoutS = e.timeoutS ?? c.record.config.stopTimeout;
       o.patch.stopSignal = signalNumber(c.record.config.stopSignal) ?? 15;
-      o.patch.record = { ...c.record, hasBeenManuallyStopped: true };
+      if (e.shutdown === true) o.patch.shuttingDown = true;
+      else o.patch.record = { ...c.record, hasBeenManuallyStopped: true };
     }),
     rememberRemove: act((_c, e, o) => {
       if (e.type === 'api.remove') o.patch.removeReq = e.req;
@@ -278,7 +288,9 @@ export const containerMachine = setup({
     }),
     cancelRestart: act((c, e, o) => {
       o.patch.stopReq = 'req' in e ? e.req : null;
-      o.persist({ ...withStatus(c.record, 'exited'), hasBeenManuallyStopped: true });
+      // A stop by hand during the back-off is a manual stop (moby 34028: unless-stopped must stay down); the daemon's shutdown is not.
+      const byDaemon = e.type === 'daemon.shutdown' || (e.type === 'api.stop' && e.shutdown === true);
+      o.persist({ ...withStatus(c.record, 'exited'), hasBeenManuallyStopped: byDaemon ? c.record.hasBeenManuallyStopped : true });
     }),
     ackCancelled: act((c, _e, o) => {
       o.reply(c.stopReq, 'ok');
@@ -404,6 +416,8 @@ export const containerMachine = setup({
     reattachChanged: ({ context }) =>
       context.liveRestore && (context.task === 'running' || context.task === 'paused') && ['running', 'paused', 'restarting'].includes(context.record.state.status),
     taskLeft: ({ context }) => context.task === 'stopped',
+    restartsWithDaemon: ({ context }) =>
+      context.createReq === null && context.task === 'none' && context.record.state.status === 'exited' && restartsWithDaemon(context.record),
     recordedRunning: ({ context }) => ['running', 'paused', 'restarting'].includes(context.record.state.status),
     exitedWithAutoRemove: ({ context }) => context.record.state.status === 'exited' && context.record.config.autoRemove,
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
@@ -473,6 +487,8 @@ export const containerMachine = setup({
         { guard: 'recordedRunning', target: 'exiting' },
         { guard: 'taskLeft', target: 'discardingTask' },
         { guard: 'exitedWithAutoRemove', target: 'removing' },
+        // dockerd's restore restart list: a stopped container its policy restarts with the daemon.
+        { guard: 'restartsWithDaemon', target: 'starting' },
         { target: 'idle' },
       ],
     },

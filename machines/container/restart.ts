@@ -38,6 +38,26 @@ export function shouldRestart(policy: RestartPolicy, exitCode: number, restartCo
   }
 }
 
+/**
+ * dockerd's restore restart list (`c.ShouldRestart()` with a fresh restart manager, and
+ * `HasBeenStartedBefore`): at daemon start, `always` restarts even a container stopped by
+ * hand, `unless-stopped` one that was not, `on-failure` one that failed within its count.
+ */
+export function restartsWithDaemon(r: { config: { restartPolicy: RestartPolicy }; state: { exitCode: number }; restartCount: number; hasBeenStartedBefore: boolean; hasBeenManuallyStopped: boolean }): boolean {
+  if (!r.hasBeenStartedBefore) return false;
+  const p = r.config.restartPolicy;
+  switch (p.name) {
+    case 'always':
+      return true;
+    case 'unless-stopped':
+      return !r.hasBeenManuallyStopped;
+    case 'on-failure':
+      return r.state.exitCode !== 0 && (p.maximumRetryCount === 0 || r.restartCount < p.maximumRetryCount);
+    case 'no':
+      return false;
+  }
+}
+
 /** dockerd's validation of a create request's policy (daemon/container.go), with its words. */
 export function validateRestartPolicy(policy: RestartPolicy, autoRemove: boolean): string | null {
   if (!['no', 'always', 'on-failure', 'unless-stopped', ''].includes(policy.name)) return `invalid restart policy '${policy.name}'`;

@@ -58,7 +58,8 @@ export type ContainerEvent =
   | { type: 'effect.done'; id: string; result: unknown }
   | { type: 'effect.failed'; id: string; error: EffectError }
   | { type: 'api.start'; req: string }
-  | { type: 'api.stop'; req: string; timeoutS?: number }
+  /** `shutdown`: the daemon's own stop at shutdown, which (as dockerd's IsShuttingDown) is no manual stop: policies restart it with the daemon. */
+  | { type: 'api.stop'; req: string; timeoutS?: number; shutdown?: boolean }
   | { type: 'api.restart'; req: string; timeoutS?: number }
   | { type: 'api.kill'; req: string; signal: string }
   | { type: 'api.pause'; req: string }

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import type { Duplex } from 'node:stream';
 import type { Session } from '../../effects/runner.ts';
 import type { LevelStore } from '../../effects/store/real.ts';
-import { signalNumber, type ContainerContext } from '../../machines/container/machine.ts';
+import { signalNumber, stoppedAtShutdown, type ContainerContext } from '../../machines/container/machine.ts';
 import { validateRestartPolicy, type RestartPolicyName } from '../../machines/container/restart.ts';
 import type { ContainerRecord, ReplyResult } from '../../machines/container/types.ts';
 import { ApiError, type ApiServer, type RouteContext } from '../api/server.ts';
@@ -277,14 +277,19 @@ export class ContainerHost {
 
   /** Running containers, for the shutdown machine. */
   running(): { id: string; stopSignal: string; stopTimeout: number }[] {
-    return this.contexts()
-      .filter((c) => ['running', 'paused', 'restarting'].includes(c.record.state.status))
-      .map((c) => ({ id: c.record.id, stopSignal: c.record.config.stopSignal, stopTimeout: c.record.config.stopTimeout }));
+    const out: { id: string; stopSignal: string; stopTimeout: number }[] = [];
+    for (const [id, e] of this.session.actors) {
+      if (!id.startsWith('container:')) continue;
+      const snap = e.actor.getSnapshot() as { status: string; value: unknown; context: ContainerContext };
+      const c = snap.context;
+      if (snap.status === 'active' && stoppedAtShutdown(snap.value, c.record)) out.push({ id: c.record.id, stopSignal: c.record.config.stopSignal, stopTimeout: c.record.config.stopTimeout });
+    }
+    return out;
   }
 
   /** Stops one container at shutdown (its stop signal, its timeout, then SIGKILL). */
   async stop(id: string, _signal: string, timeoutS: number): Promise<{ exitCode: number }> {
-    await this.request(id, { type: 'api.stop', timeoutS });
+    await this.request(id, { type: 'api.stop', timeoutS, shutdown: true });
     return { exitCode: this.exitCodeOf(`container:${id}`) };
   }
 

@@ -3,7 +3,7 @@ import { SimWorld } from '../../effects/sim/world.ts';
 import type { TraceRecord } from '../../effects/trace.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { containerConstraints } from '../../machines/container/constraints.ts';
-import { checkInvariants } from '../../machines/container/invariants.ts';
+import { checkInvariants, shutdownInvariants } from '../../machines/container/invariants.ts';
 import { startupConstraints } from '../../machines/daemon-startup/constraints.ts';
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
 import { ClientHistory, SimDaemon, type TimedOp } from './daemon.ts';
@@ -88,7 +88,7 @@ export function crashRun(s: CrashScenario, crashAt: number | null, seed: number,
   const firstLife = first.crashed ? 'crashed' : first.exited ? 'exited' : 'running';
   if (firstLife === 'exited' && first.shutdownOutput !== null) {
     // A normal shutdown leaves the host as restore would: nothing stranded (moby 51692).
-    for (const v of checkInvariants(first.view())) problems.push({ kind: v.invariant, message: `after shutdown: ${v.message}` });
+    for (const v of checkInvariants(first.view(), shutdownInvariants)) problems.push({ kind: v.invariant, message: `after shutdown: ${v.message}` });
   }
   if (firstLife !== 'exited') {
     if ((s.power ?? 'daemon') === 'host') world.hostRebooted();

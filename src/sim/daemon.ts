@@ -4,7 +4,7 @@ import { Session, type Executor, type TraceSink } from '../../effects/runner.ts'
 import { SimScheduler } from '../../effects/sim/scheduler.ts';
 import type { SimWorld, TaskBehaviour } from '../../effects/sim/world.ts';
 import type { RecordBody } from '../../effects/trace.ts';
-import type { ContainerContext } from '../../machines/container/machine.ts';
+import { stoppedAtShutdown, type ContainerContext } from '../../machines/container/machine.ts';
 import type { HostView } from '../../machines/container/invariants.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';
 import type { ContainerEvent, ReplyResult } from '../../machines/container/types.ts';
@@ -151,7 +151,7 @@ export class SimDaemon {
       const id = call.container;
       // Sent after the shutdown's step, as the real handler's promise runs (never inside it).
       this.scheduler.schedule(this.scheduler.now, () =>
-        this.request(id, { type: 'api.stop', timeoutS: call.timeoutS }, (result, message) => {
+        this.request(id, { type: 'api.stop', timeoutS: call.timeoutS, shutdown: true }, (result, message) => {
           const exitCode = this.contextOf(id)?.record.state.exitCode ?? 0;
           deliver(result === 'ok' || result === 'notModified' ? { type: 'effect.done', id: call.id, result: { exitCode } } : { type: 'effect.failed', id: call.id, error: { code: 'EIO', message: message ?? result } }, 0);
         }, () => deliver({ type: 'effect.done', id: call.id, result: { exitCode: 0 } }, 0)),
@@ -303,9 +303,12 @@ export class SimDaemon {
     if (this.crashed || this.exited || this.startup?.status !== 'ready') return;
     if (op.op === 'shutdown') {
       if (this.session.actors.has('daemon-shutdown')) return;
-      const running = this.containerContexts()
-        .filter((c) => ['running', 'paused', 'restarting'].includes(c.record.state.status))
-        .map((c) => ({ id: c.record.id, stopSignal: c.record.config.stopSignal, stopTimeout: c.record.config.stopTimeout }));
+      const running: { id: string; stopSignal: string; stopTimeout: number }[] = [];
+      for (const [id, e] of this.session.actors) {
+        const snap = e.actor.getSnapshot() as { status: string; value: unknown; context: ContainerContext };
+        if (id.startsWith('container:') && snap.status === 'active' && stoppedAtShutdown(snap.value, snap.context.record))
+          running.push({ id: snap.context.record.id, stopSignal: snap.context.record.config.stopSignal, stopTimeout: snap.context.record.config.stopTimeout });
+      }
       this.session.spawn('daemonShutdown', 'daemon-shutdown', {
         liveRestore: this.config.liveRestore,
         shutdownTimeout: this.config.shutdownTimeout,
@@ -433,7 +436,13 @@ export function hostView(world: SimWorld, history: ClientHistory): HostView {
   for (const [key, value] of db) {
     if (!key.startsWith('container/')) continue;
     const r = value as ContainerContext['record'];
-    containers.push({ id: r.id, name: r.name, status: r.state.status, autoRemove: r.config.autoRemove });
+    containers.push({
+      id: r.id,
+      name: r.name,
+      status: r.state.status,
+      autoRemove: r.config.autoRemove,
+      restart: { policy: r.config.restartPolicy.name, startedBefore: r.hasBeenStartedBefore, manuallyStopped: r.hasBeenManuallyStopped },
+    });
   }
   return {
     containers,

@@ -35,6 +35,8 @@ const broken: [Invariant['kind'], Partial<HostView>][] = [
   ['namesAndIdsUnique', { containers: [{ id: a, name: '/x', status: 'created', autoRemove: false }, { id: b, name: 'x', status: 'created', autoRemove: false }] }],
   ['noOrphanInContainerd', { containers: [], tasks: [{ id: a, status: 'stopped' }] }],
   ['noOrphanInContainerd', { containers: [], containerdContainers: [b] }],
+  ['restartPolicyHonoured', { containers: [{ id: b, name: '/job', status: 'exited', autoRemove: false, restart: { policy: 'always', startedBefore: true, manuallyStopped: true } }] }],
+  ['restartPolicyHonoured', { containers: [{ id: b, name: '/job', status: 'exited', autoRemove: false, restart: { policy: 'unless-stopped', startedBefore: true, manuallyStopped: false } }] }],
   ['noOrphanMount', { containers: [{ id: b, name: '/job', status: 'exited', autoRemove: false }], mounted: [b] }],
 ];
 
@@ -44,6 +46,13 @@ for (const [kind, patch] of broken) {
     assert.ok(found.includes(kind), `expected ${kind}, got ${JSON.stringify(found)}`);
   });
 }
+
+test('a stopped unless-stopped container, or one never started, may stay down', () => {
+  const down = (restart: NonNullable<HostView['containers'][number]['restart']>): HostView => view({ containers: [{ id: b, name: '/job', status: 'exited', autoRemove: false, restart }] });
+  assert.deepEqual(checkInvariants(down({ policy: 'unless-stopped', startedBefore: true, manuallyStopped: true })), []);
+  assert.deepEqual(checkInvariants(down({ policy: 'always', startedBefore: false, manuallyStopped: false })), []);
+  assert.deepEqual(checkInvariants(down({ policy: 'on-failure', startedBefore: true, manuallyStopped: false })), []);
+});
 
 test('a removal the user asked for, or an --rm container that was started, may be gone', () => {
   assert.deepEqual(checkInvariants(view({ acknowledged: [{ id: a, mayBeGone: true }] })), []);

@@ -148,3 +148,63 @@ test('a crash between creating a task and recording the start leaves no process 
     assert.ok(!events(o.traces[1]).includes('create x'), 'a restored container is not created again');
   }
 });
+
+const runsForever = { exitAfterMs: null, exitCode: 0, ignoresTerm: false };
+
+test('docker/for-linux-652 and moby-36496: always and unless-stopped containers come back after a normal daemon restart; a no-policy one stays down', () => {
+  const s: CrashScenario = {
+    name: 'restart-daemon',
+    ops: [
+      { atMs: 0, op: { op: 'run', name: 'always', restart: { name: 'always', maximumRetryCount: 0 }, behaviour: runsForever } },
+      { atMs: 0, op: { op: 'run', name: 'unless', restart: { name: 'unless-stopped', maximumRetryCount: 0 }, behaviour: runsForever } },
+      { atMs: 0, op: { op: 'run', name: 'plain', behaviour: runsForever } },
+      { atMs: 1_000, op: { op: 'shutdown' } },
+    ],
+  };
+  const o = crashRun(s, null, 1);
+  assert.equal(o.firstLife, 'exited');
+  assert.deepEqual(problemsOf(o), []);
+  const after = events(o.traces[1]).filter((e) => e.startsWith('start'));
+  assert.deepEqual(after.sort(), ['start always', 'start unless']);
+  // The shutdown's stop is the daemon's, not the user's: the record says so.
+  const stop = o.traces[0].find((r) => r.kind === 'event' && r.event.type === 'api.stop');
+  assert.equal(stop?.kind === 'event' ? stop.event['shutdown'] : undefined, true);
+});
+
+test('moby-34028: an unless-stopped container stopped during its restart back-off stays down after the daemon restarts; always comes back', () => {
+  const flapping = { exitAfterMs: 5, exitCode: 1, ignoresTerm: false };
+  const s: CrashScenario = {
+    name: 'stop-in-backoff',
+    ops: [
+      { atMs: 0, op: { op: 'run', name: 'unless', restart: { name: 'unless-stopped', maximumRetryCount: 0 }, behaviour: flapping } },
+      { atMs: 0, op: { op: 'run', name: 'always', restart: { name: 'always', maximumRetryCount: 0 }, behaviour: flapping } },
+      { atMs: 3_000, op: { op: 'stop', name: 'unless' } },
+      { atMs: 3_000, op: { op: 'stop', name: 'always' } },
+      { atMs: 4_000, op: { op: 'shutdown' } },
+    ],
+  };
+  const o = crashRun(s, null, 1);
+  assert.deepEqual(problemsOf(o), []);
+  // The stop found it waiting out its back-off (restarting), and cancelled it as a manual stop.
+  const cancelled = o.traces[0].filter((r) => r.kind === 'transition' && r.to === 'cancellingRestart').map((r) => r.actor);
+  assert.ok(cancelled.includes(`container:${containerIdOf('unless')}`), 'the stop reached unless in its back-off');
+  const after = events(o.traces[1]);
+  assert.ok(!after.includes('start unless'), `unless-stopped stayed down: ${after.join(', ')}`);
+  assert.ok(after.includes('start always'), `always came back with the daemon: ${after.join(', ')}`);
+});
+
+test('a container whose start is in flight when the shutdown begins is stopped too, its exit recorded before containerd closes (found by the explorer)', () => {
+  const s: CrashScenario = {
+    name: 'start-during-shutdown',
+    ops: [
+      { atMs: 0, op: { op: 'run', name: 'a', behaviour: runsForever } },
+      { atMs: 7, op: { op: 'run', name: 'b', behaviour: { exitAfterMs: 6, exitCode: 0, ignoresTerm: false } } },
+      { atMs: 8, op: { op: 'shutdown' } },
+    ],
+  };
+  const o = crashRun(s, null, 1499287389);
+  assert.equal(o.firstLife, 'exited');
+  assert.deepEqual(problemsOf(o), []);
+  const first = events(o.traces[0]);
+  assert.ok(first.includes('start b') && first.some((e) => e.startsWith('die b')), first.join(', '));
+});

@@ -83,3 +83,20 @@ test('SIGKILL, restart with --live-restore: the running container stays up, same
   assert.equal(run('rm', 'live').status, 0);
   assert.deepEqual(tasks(), []);
 });
+
+test('a normal restart (SIGTERM, start again) brings back always and unless-stopped containers, not one stopped by hand (docker/for-linux 652, moby 34028)', { skip: unavailable ?? false }, async () => {
+  if (!daemon) daemon = await startDaemon(d);
+  run('run', '-d', '--name', 'back-always', '--restart', 'always', '--stop-timeout', '1', '--network', 'none', 'busybox', 'sleep', '1000');
+  run('run', '-d', '--name', 'back-unless', '--restart', 'unless-stopped', '--stop-timeout', '1', '--network', 'none', 'busybox', 'sleep', '1000');
+  run('run', '-d', '--name', 'down-unless', '--restart', 'unless-stopped', '--stop-timeout', '1', '--network', 'none', 'busybox', 'sleep', '1000');
+  assert.equal(run('stop', 'down-unless').status, 0);
+  assert.equal(await stopDaemon(daemon), 0);
+  daemon = await startDaemon(d);
+  await until('policies applied', () => {
+    const s = status();
+    return s['back-always'] === 'running' && s['back-unless'] === 'running';
+  });
+  assert.equal(status()['down-unless'], 'exited');
+  assert.equal(run('rm', '-f', 'back-always', 'back-unless', 'down-unless').status, 0);
+  assert.deepEqual(tasks(), []);
+});

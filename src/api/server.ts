@@ -210,7 +210,11 @@ export class ApiServer {
         rmSync(path, { force: true });
       }
       const server = createServer((req, res) => void this.handle(req, res));
-      server.on('upgrade', (req: IncomingMessage, socket: Duplex) => void this.handleUpgrade(req, socket));
+      server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        // Bytes that came in the request's packet after its head (a client's first stdin) are the stream's.
+        if (head.length > 0) socket.unshift(head);
+        void this.handleUpgrade(req, socket);
+      });
       server.keepAliveTimeout = 60_000;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

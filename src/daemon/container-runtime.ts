@@ -29,11 +29,13 @@ export class ContainerRuntime {
   private readonly containerd: ContainerdConnection;
   private readonly execRoot: string;
   private readonly root: string;
+  private readonly log: ((message: string) => void) | undefined;
 
-  constructor(containerd: ContainerdConnection, execRoot: string, root: string) {
+  constructor(containerd: ContainerdConnection, execRoot: string, root: string, log?: (message: string) => void) {
     this.containerd = containerd;
     this.execRoot = execRoot;
     this.root = root;
+    this.log = log;
   }
 
   layerDir(id: string): string {
@@ -73,7 +75,6 @@ export class ContainerRuntime {
         const hub = this.hub(id);
         hub.tty = req.terminal === true;
         hub.openFifos(stdout, stderr);
-        if (stdin !== null) hub.openStdin(stdin);
         try {
           // A container that ran before keeps its containerd record until it is removed:
           // start it afresh (dockerd: stale object → delete, retry), never over a live task.
@@ -82,6 +83,12 @@ export class ContainerRuntime {
           });
           await c.createContainer(id, req.spec, `${this.execRoot}/runc`);
           const pid = await c.createTask(id, stdout, stderr ?? '', stdin ?? '', req.terminal === true);
+          if (stdin !== null) {
+            // The shim holds the FIFO's read end now: open ours (what the client sent is written on).
+            hub.stdin.closeIO = () => c.closeStdin(id);
+            const err = await hub.stdin.open(stdin);
+            if (err) this.log?.(`container ${id}: ${err.message}: ${String((err.cause as Error | undefined)?.message)}; its stdin is closed`);
+          }
           return { pid } satisfies ContainerdResults['containerd.createTask'];
         } catch (err) {
           hub.destroyReaders();
@@ -94,12 +101,8 @@ export class ContainerRuntime {
       case 'containerd.startTask':
         try {
           const pid = await c.startTask(id);
-          // Stdin closes only after start (containerd's CloseIO rule): now if the client already sent EOF.
-          const hub = this.hubs.get(id);
-          if (hub) {
-            hub.closeStdin = () => void c.closeStdin(id).catch(() => undefined);
-            if (hub.stdinClosedByClient) hub.closeStdin();
-          }
+          // Stdin is closed only after start, as dockerd does: now if the client's EOF came already.
+          this.hubs.get(id)?.stdin.taskStarted();
           return { pid, at: new Date().toISOString() } satisfies ContainerdResults['containerd.startTask'];
         } catch (err) {
           fail(err, 'start task');

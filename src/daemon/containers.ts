@@ -196,9 +196,6 @@ export class ContainerHost {
       throw new ApiError(409, `Conflict. The container name "${finalName}" is already in use by container "${taken.record.id}". You have to remove (or rename) that container to be able to reuse that name.`);
     const config = (body as { Env?: string[]; WorkingDir?: string; Hostname?: string; Labels?: Record<string, string>; StopSignal?: string; StopTimeout?: number; User?: string; Tty?: boolean; OpenStdin?: boolean; StdinOnce?: boolean });
     if (config.StopSignal && signalNumber(config.StopSignal) === null) throw new ApiError(400, `Invalid signal: ${config.StopSignal}`);
-    // The stdin path (FIFO, buffering, CloseIO after start) is in place, but the shim can lose
-    // input still in the FIFO when CloseIO comes first; until that is ordered, -i is refused.
-    if (config.OpenStdin) throw new ApiError(400, 'interactive stdin (-i) is not supported by statedock yet; run without -i');
     const user = this.parseUser(config.User ?? '', image.layerDir);
     const binds = await this.binds((host['Binds'] as string[] | null) ?? []);
     mkdirSync(`${this.root}/containers/${id}`, { recursive: true, mode: 0o710 });
@@ -219,7 +216,7 @@ export class ContainerHost {
         autoRemove,
         labels: config.Labels ?? {},
         tty: config.Tty === true,
-        openStdin: false,
+        openStdin: config.OpenStdin === true,
         stdinOnce: config.StdinOnce === true,
       },
       state: { status: 'created', pid: 0, exitCode: 0, error: '', startedAt: null, finishedAt: null, oomKilled: false },
@@ -437,14 +434,23 @@ export class ContainerHost {
       // Stdin comes raw after the 101; the client's half-close is EOF (StdinOnce). Without stdin
       // the CLI half-closes at once: keep writing the output.
       if (flag(query, 'stdin') && c.record.config.openStdin) {
-        socket.on('data', (chunk: Buffer) => hub.writeStdin(chunk));
+        hub.stdin.attachClient();
+        socket.on('data', (chunk: Buffer) => {
+          if (hub.stdin.write(chunk)) return;
+          socket.pause();
+          hub.stdin.onDrain(() => socket.resume());
+        });
+        // The client's EOF: with StdinOnce the container's stdin closes; without, the container
+        // keeps its stdin and this client's output ends (dockerd's attach does both).
         socket.on('end', () => {
-          if (c.record.config.stdinOnce) hub.endStdin();
+          if (c.record.config.stdinOnce) hub.stdin.end();
+          else hub.detach(socket);
         });
       } else {
         socket.on('end', () => undefined);
       }
-      hub.attach(socket);
+      hub.attach(socket, !['running', 'paused', 'restarting'].includes(c.record.state.status));
+      this.events.publish('container', 'attach', c.record.id, { ...c.record.config.labels, image: c.record.image, name: c.record.name.slice(1) });
     };
     api.add({
       method: 'POST',

@@ -59,7 +59,7 @@ export class Daemon {
     this.api = new ApiEndpoint(this, version, log);
     // Mounted before any actor is spawned, so the feed's record numbers match the flight recorder's.
     registerInspectionFeed(this.api.server, this.session, machines);
-    this.runtime = new ContainerRuntime(this.containerd, config.execRoot, config.dataRoot);
+    this.runtime = new ContainerRuntime(this.containerd, config.execRoot, config.dataRoot, (m) => log.warn(m));
     const images = new ImageStore(config.dataRoot, this.store);
     this.events = new EventsService();
     this.containers = new ContainerHost({ session: this.session, store: this.store, images, runtime: this.runtime, root: config.dataRoot, execRoot: config.execRoot, events: this.events });

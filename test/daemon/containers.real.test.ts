@@ -17,6 +17,7 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
   let daemon: RunningDaemon;
   let cfg: string;
   const run = (...args: string[]) => docker(d.sock, args, cfg);
+  const run2 = (args: string[], input: string) => docker(d.sock, args, cfg, input);
 
   before(async () => {
     d = daemonDirs();
@@ -130,7 +131,7 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     assert.equal(run('ps', '-a', '--filter', 'status=exited', '--filter', 'label=k=v', '--format', '{{.Names}}').stdout.trim(), 'done1');
     assert.match(run('ps', '-a', '--filter', 'status=bogus').stderr, /Unrecognised filter value for status: bogus/);
     const events = run('events', '--since', '120s', '--until', '0s', '--filter', 'container=done1', '--format', '{{.Action}}');
-    assert.deepEqual(events.stdout.trim().split('\n'), ['create', 'attach', 'start', 'die'].filter((a) => a !== 'attach'));
+    assert.deepEqual(events.stdout.trim().split('\n'), ['create', 'attach', 'start', 'die']);
     const prune = run('container', 'prune', '-f');
     assert.equal(prune.status, 0);
     assert.match(prune.stdout, /Deleted Containers:\n[0-9a-f]{64}/);
@@ -163,13 +164,52 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     assert.equal(run('rmi', 'saved:v1').status, 0);
   });
 
-  test('-t gives a terminal: raw output with \\r\\n, in attach and in logs; -i is refused with a clear message', () => {
+  test('-t gives a terminal: raw output with \\r\\n, in attach and in logs', () => {
     const r = run('run', '-t', '--rm', '--network', 'none', 'busybox', 'echo', 'tty-hi');
     assert.equal(r.stdout, 'tty-hi\r\n');
     run('run', '-t', '--name', 'tt', '--network', 'none', 'busybox', 'echo', 'logged');
     assert.equal(run('logs', 'tt').stdout, 'logged\r\n');
     assert.equal(run('rm', 'tt').status, 0);
-    assert.match(run('run', '-i', '--rm', '--network', 'none', 'busybox', 'cat').stderr, /interactive stdin \(-i\) is not supported by statedock yet/);
+  });
+
+  test('-i: piped stdin reaches the container and its EOF ends it (cat, a here-doc to sh, input larger than a pipe)', () => {
+    for (let i = 0; i < 5; i++) {
+      const r = run2(['run', '-i', '--rm', '--network', 'none', 'busybox', 'cat'], `hi${i}\n`);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, `hi${i}\n`);
+    }
+    const sh = run2(['run', '-i', '--rm', '--network', 'none', 'busybox', 'sh'], 'echo from-heredoc\nx=$((2+3)); echo $x\nexit 4\n');
+    assert.equal(sh.stdout, 'from-heredoc\n5\n');
+    assert.equal(sh.status, 4);
+    // More than the FIFO's and the process pipe's 64 KiB: nothing is dropped, nothing reordered.
+    const big = Array.from({ length: 20000 }, (_, i) => `line ${i}`).join('\n') + '\n';
+    const copied = run2(['run', '-i', '--rm', '--network', 'none', 'busybox', 'cat'], big);
+    assert.equal(copied.stdout.length, big.length);
+    assert.equal(copied.stdout, big);
+    // Empty input: the process sees EOF at once.
+    assert.equal(run2(['run', '-i', '--rm', '--network', 'none', 'busybox', 'cat'], '').status, 0);
+    // Without -i the container's stdin is /dev/null whatever is piped.
+    assert.equal(run2(['run', '--rm', '--network', 'none', 'busybox', 'cat'], 'ignored\n').stdout, '');
+    assert.equal(run('ps', '-aq').stdout.trim(), '');
+  });
+
+  test('-i: start -ai attaches stdin for each run; attach sends stdin to a running container; attach is an event', () => {
+    run('create', '-i', '--name', 'asker', '--network', 'none', 'busybox', 'sh', '-c', 'read x; echo got $x; exit 7');
+    for (const word of ['first', 'second']) {
+      const r = run2(['start', '-ai', 'asker'], `${word}\n`);
+      assert.equal(r.stdout, `got ${word}\n`, r.stderr);
+      assert.equal(r.status, 7);
+    }
+    run('run', '-d', '-i', '--name', 'reader', '--network', 'none', 'busybox', 'sh', '-c', 'read l; echo echo:$l; exit 2');
+    // The CLI waits for the container to exit and gives its exit code (dockerd ends this client's
+    // output at its stdin's EOF when StdinOnce is off, as here with -d).
+    const a = run2(['attach', 'reader'], 'hello\n');
+    assert.equal(a.status, 2, a.stderr);
+    assert.equal(run('logs', 'reader').stdout, 'echo:hello\n');
+    assert.match(run('attach', 'reader').stderr, /You cannot attach to a stopped container, start it first/);
+    const events = run('events', '--since', '60s', '--until', '0s', '--filter', 'container=asker', '--format', '{{.Action}}');
+    assert.deepEqual(events.stdout.trim().split('\n').slice(0, 5), ['create', 'attach', 'start', 'die', 'attach']);
+    assert.equal(run('rm', 'asker', 'reader').status, 0);
   });
 
   test('removing a running container needs force (409 with Docker’s words); rm -f kills and removes', () => {

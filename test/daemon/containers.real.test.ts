@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { replayTrace } from '../../effects/replay.ts';
 import { readTraceFile } from '../../effects/trace-file.ts';
@@ -212,6 +212,85 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     assert.equal(run('rm', 'asker', 'reader').status, 0);
   });
 
+  test('rm -v removes anonymous volumes, keeps named ones and ones another container mounts; --rm removes its anonymous volumes', () => {
+    const volumes = () => run('volume', 'ls', '-q').stdout.trim().split('\n').filter(Boolean).sort();
+    const before = volumes();
+    run('run', '--name', 'vols', '--network', 'none', '-v', '/anon', '-v', 'keepme:/named', 'busybox', 'sh', '-c', 'echo a > /anon/f; echo n > /named/f');
+    const mounts = JSON.parse(run('inspect', '--format', '{{json .Mounts}}', 'vols').stdout) as { Type: string; Name: string; Destination: string; Source: string }[];
+    const anon = mounts.find((m) => m.Destination === '/anon');
+    assert.ok(anon && anon.Type === 'volume' && /^[0-9a-f]{64}$/.test(anon.Name), JSON.stringify(mounts));
+    assert.equal(run('inspect', '--format', '{{json .Config.Volumes}}', 'vols').stdout.trim(), '{"/anon":{}}');
+    assert.deepEqual(volumes(), [...before, anon.Name, 'keepme'].sort());
+    assert.equal(run('volume', 'inspect', '--format', '{{.Mountpoint}}', anon.Name).stdout.trim(), anon.Source);
+    // A second container on the same anonymous volume (by its name) keeps it alive through rm -v.
+    run('create', '--name', 'sharer', '--network', 'none', '-v', `${anon.Name}:/s`, 'busybox', 'true');
+    assert.match(run('volume', 'rm', anon.Name).stderr, new RegExp(`remove ${anon.Name}: volume is in use - \\[[0-9a-f]{64}`));
+    assert.equal(run('rm', '-v', 'vols').status, 0);
+    assert.ok(volumes().includes(anon.Name), 'an anonymous volume another container mounts is kept');
+    assert.equal(run('rm', 'sharer').status, 0);
+    assert.equal(run('volume', 'rm', anon.Name).status, 0);
+    assert.match(run('volume', 'inspect', anon.Name).stderr, new RegExp(`get ${anon.Name}: no such volume`));
+    // rm -v of a container whose anonymous volume nobody else mounts: gone with it; the named one stays.
+    run('run', '--name', 'vols2', '--network', 'none', '-v', '/anon2', '-v', 'keepme:/named', 'busybox', 'cat', '/named/f');
+    assert.equal(run('logs', 'vols2').stdout, 'n\n');
+    assert.equal(run('rm', '-v', 'vols2').status, 0);
+    assert.deepEqual(volumes(), [...before, 'keepme'].sort());
+    // Without -v the anonymous volume stays (dangling).
+    run('run', '--name', 'vols3', '--network', 'none', '-v', '/anon3', 'busybox', 'true');
+    assert.equal(run('rm', 'vols3').status, 0);
+    const dangling = run('volume', 'ls', '-q', '--filter', 'dangling=true').stdout.trim().split('\n');
+    assert.ok(dangling.includes('keepme') && dangling.length >= 2, dangling.join(','));
+    for (const v of dangling) if (v !== 'keepme' && !before.includes(v)) assert.equal(run('volume', 'rm', v).status, 0);
+    // --rm takes its anonymous volumes along (dockerd's AutoRemove removes volumes).
+    assert.equal(run('run', '--rm', '--network', 'none', '-v', '/gone', '--mount', 'type=volume,target=/gone2', 'busybox', 'true').status, 0);
+    assert.deepEqual(volumes(), [...before, 'keepme'].sort());
+    assert.equal(run('volume', 'rm', 'keepme').status, 0);
+    assert.match(run('volume', 'rm', 'nosuchvol').stderr, /get nosuchvol: no such volume/);
+    assert.match(run('run', '--rm', '--network', 'none', '-v', 'bad name:/x', 'busybox', 'true').stderr, /includes invalid characters for a local volume name/);
+  });
+
+  test('ps --size: what the container wrote (SizeRw) and with its image (SizeRootFs); system df the same', () => {
+    run('run', '--name', 'writer', '--network', 'none', 'busybox', 'sh', '-c', 'head -c 5000 /dev/zero > /blob');
+    run('create', '--name', 'clean', '--network', 'none', 'busybox', 'true');
+    const rows = JSON.parse(`[${run('ps', '-a', '--size', '--format', '{{json .}}').stdout.trim().split('\n').join(',')}]`) as { Names: string; Size: string }[];
+    assert.match(rows.find((r) => r.Names === 'writer')?.Size ?? '', /^5kB \(virtual [\d.]+MB\)$/);
+    assert.match(rows.find((r) => r.Names === 'clean')?.Size ?? '', /^0B \(virtual [\d.]+MB\)$/);
+    const imageSize = Number(run('image', 'inspect', '--format', '{{.Size}}', 'busybox').stdout.trim());
+    const api = JSON.parse(execFileSync('curl', ['-s', '--unix-socket', d.sock, 'http://x/v1.41/containers/json?all=1&size=1'], { encoding: 'utf8' })) as { Names: string[]; SizeRw?: number; SizeRootFs: number }[];
+    const writer = api.find((c) => c.Names[0] === '/writer');
+    assert.equal(writer?.SizeRw, 5000);
+    assert.equal(writer?.SizeRootFs, 5000 + imageSize);
+    const clean = api.find((c) => c.Names[0] === '/clean');
+    assert.equal(clean?.SizeRw, undefined, 'SizeRw is left out when 0, as dockerd does');
+    assert.equal(clean?.SizeRootFs, imageSize);
+    assert.match(run('system', 'df', '-v').stdout, /\s5kB\s.*\swriter$/m);
+    assert.equal(run('rm', 'writer', 'clean').status, 0);
+  });
+
+  test('inspect: the image ID, Env, WorkingDir, User, Hostname, Entrypoint, HostConfig, GraphDriver; nothing left on disk after rm', () => {
+    run('create', '--name', 'rich', '--network', 'none', '-e', 'A=1', '-w', '/tmp', '-u', '0', '-h', 'hh', '--entrypoint', 'sh', '--memory', '32m', '-v', `${d.dir}:/h:ro`, 'busybox', '-c', 'true');
+    const i = (JSON.parse(run('inspect', 'rich').stdout) as unknown[])[0] as Record<string, Record<string, unknown>> & { Image: string; Id: string };
+    assert.equal(i.Image, run('image', 'inspect', '--format', '{{.Id}}', 'busybox').stdout.trim());
+    assert.deepEqual(i['Config']?.['Entrypoint'], ['sh']);
+    assert.ok((i['Config']?.['Env'] as string[]).includes('A=1'));
+    assert.equal(i['Config']?.['WorkingDir'], '/tmp');
+    assert.equal(i['Config']?.['User'], '0');
+    assert.equal(i['Config']?.['Hostname'], 'hh');
+    assert.equal(i['HostConfig']?.['Memory'], 32 * 1024 * 1024);
+    assert.deepEqual(i['HostConfig']?.['Binds'], [`${d.dir}:/h:ro`]);
+    assert.equal(i['HostConfig']?.['NetworkMode'], 'none');
+    assert.deepEqual(i['Mounts'], [{ Type: 'bind', Source: d.dir, Destination: '/h', Mode: 'ro', RW: false, Propagation: 'rprivate' }]);
+    assert.equal((i['GraphDriver'] as { Name: string }).Name, 'overlay2');
+    assert.match(String(i['LogPath']), new RegExp(`/containers/${i.Id}/${i.Id}-json\\.log$`));
+    assert.equal(run('rm', 'rich').status, 0);
+    for (const p of [`${d.root}/containers/${i.Id}`, `${d.root}/overlay2/${i.Id}`]) assert.equal(existsSync(p), false, `${p} was left`);
+    const id = run('run', '-d', '--rm', '--network', 'none', 'busybox', 'true').stdout.trim();
+    run('wait', id);
+    for (let n = 0; n < 50 && existsSync(`${d.root}/containers/${id}`); n++) execFileSync('sleep', ['0.1']);
+    assert.equal(existsSync(`${d.root}/containers/${id}`), false, 'a --rm container left its directory');
+    assert.equal(existsSync(`${d.root}/overlay2/${id}`), false, 'a --rm container left its layer');
+  });
+
   test('removing a running container needs force (409 with Docker’s words); rm -f kills and removes', () => {
     const id = run('run', '-d', '--name', 'busy', '--network', 'none', 'busybox', 'sleep', '1000').stdout.trim();
     const refused = run('rm', 'busy');
@@ -238,7 +317,7 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     run('run', '-d', '--stop-timeout', '1', '--network', 'none', 'busybox', 'sleep', '1000');
     assert.equal(await stopDaemon(daemon), 0, daemon.output());
     assert.equal(spawnSync('pgrep', ['-f', `containerd-shim-runc-v2 -namespace statedock .*${d.exec}`]).status, 1, 'a shim was left');
-    assert.deepEqual(mountPoints().filter((m) => m.startsWith(`${d.root}/`)), [], 'a mount was left');
+    assert.deepEqual(mountPoints().filter((m) => m.startsWith(`${d.root}/`) || m.startsWith(`${d.exec}/`)), [], 'a mount was left');
     const trace = execFileSync('sh', ['-c', `ls -t ${d.exec}/traces/*.jsonl | head -1`], { encoding: 'utf8' }).trim();
     const { records } = readTraceFile(trace);
     assert.ok(records.some((r) => r.kind === 'actor.start' && r.machine === 'container'));

@@ -62,6 +62,27 @@ export class ContainerRuntime {
     return h;
   }
 
+  /**
+   * A task that outlived the daemon (live-restore): its output FIFOs are read again, and its
+   * stdin FIFO written again (the shim kept its read end), so later clients reach both.
+   */
+  async reattach(id: string, stdin: boolean): Promise<void> {
+    const bundle = `${this.execRoot}/containerd/${id}`;
+    const hub = this.hub(id);
+    try {
+      hub.openFifos(`${bundle}/init-stdout`, existsSync(`${bundle}/init-stderr`) ? `${bundle}/init-stderr` : null);
+    } catch {
+      // the FIFOs are gone with the exec root: output is lost, the task is still managed
+      return;
+    }
+    if (!stdin || !existsSync(`${bundle}/init-stdin`)) return;
+    hub.stdin.closeIO = () => this.containerd.connected.closeStdin(id);
+    // The shim's reader is open already if the process's stdin still is: one try, no waiting.
+    const err = await hub.stdin.open(`${bundle}/init-stdin`, 0);
+    if (err) this.log?.(`container ${id}: ${err.message}: ${String((err.cause as Error | undefined)?.message)}; its stdin is closed`);
+    hub.stdin.taskStarted();
+  }
+
   /** Makes a new container's root filesystem from its image's layer directory, with this daemon's driver. */
   async prepareRootfs(id: string, imageLayer: string): Promise<void> {
     if (this.driver === 'vfs') {

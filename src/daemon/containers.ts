@@ -127,12 +127,8 @@ export class ContainerHost {
         const spec = await this.store.db.get(`spec/${f.id}`).catch(() => ({}));
         const alive = f.task === 'running' || f.task === 'paused';
         if (alive) {
-          const bundle = `${this.runtimeExecRoot}/containerd/${f.id}`;
-          try {
-            this.runtime.hub(f.id).openFifos(`${bundle}/init-stdout`, `${bundle}/init-stderr`);
-          } catch {
-            // the FIFOs are gone with the exec root: output is lost, the task is still managed
-          }
+          this.runtime.hub(f.id).tty = record.config.tty === true;
+          await this.runtime.reattach(f.id, record.config.openStdin === true);
         }
         this.session.spawn('container', `container:${f.id}`, {
           actorId: `container:${f.id}`,

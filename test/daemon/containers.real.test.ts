@@ -188,6 +188,15 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     assert.equal(copied.stdout, big);
     // Empty input: the process sees EOF at once.
     assert.equal(run2(['run', '-i', '--rm', '--network', 'none', 'busybox', 'cat'], '').status, 0);
+    // -it: the CLI needs a terminal of its own (script gives it one); input goes through the pty (echoed).
+    const tty = spawnSync('script', ['-qec', `docker -H unix://${d.sock} run -it --rm --network none busybox sh -c 'read x; echo got:$x'`, '/dev/null'], {
+      encoding: 'utf8',
+      input: 'abc\n',
+      env: { ...process.env, DOCKER_CONFIG: cfg },
+      timeout: 30_000,
+    });
+    assert.equal(tty.status, 0, tty.stderr);
+    assert.match(tty.stdout, /got:abc\r\n/);
     // Without -i the container's stdin is /dev/null whatever is piped.
     assert.equal(run2(['run', '--rm', '--network', 'none', 'busybox', 'cat'], 'ignored\n').stdout, '');
     assert.equal(run('ps', '-aq').stdout.trim(), '');
@@ -286,7 +295,7 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     for (const p of [`${d.root}/containers/${i.Id}`, `${d.root}/overlay2/${i.Id}`]) assert.equal(existsSync(p), false, `${p} was left`);
     const id = run('run', '-d', '--rm', '--network', 'none', 'busybox', 'true').stdout.trim();
     run('wait', id);
-    for (let n = 0; n < 50 && existsSync(`${d.root}/containers/${id}`); n++) execFileSync('sleep', ['0.1']);
+    for (let n = 0; n < 50 && (existsSync(`${d.root}/containers/${id}`) || existsSync(`${d.root}/overlay2/${id}`)); n++) execFileSync('sleep', ['0.1']);
     assert.equal(existsSync(`${d.root}/containers/${id}`), false, 'a --rm container left its directory');
     assert.equal(existsSync(`${d.root}/overlay2/${id}`), false, 'a --rm container left its layer');
   });

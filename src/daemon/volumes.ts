@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import type { LevelStore } from '../../effects/store/real.ts';
 import { ApiError, type ApiServer } from '../api/server.ts';
+import { treeSize } from './container-runtime.ts';
 import { parseFilters } from './events.ts';
 
 /** A volume of the local driver: a directory `volumes/<name>/_data`, its record in the level store (`volume/<name>`). */
@@ -105,6 +106,22 @@ export class VolumeStore {
         }
         if (body.Driver && body.Driver !== 'local') throw new ApiError(404, `error looking up volume plugin ${body.Driver}: plugin "${body.Driver}" not found`);
         ctx.json(201, toApi(await this.ensure(body.Name ? body.Name : null, body.Labels)));
+      },
+    });
+    // dockerd 20.10 prunes every local volume no container mounts, named or anonymous.
+    api.add({
+      method: 'POST',
+      pattern: '/volumes/prune',
+      handler: async (ctx) => {
+        const deleted: string[] = [];
+        let reclaimed = 0;
+        for (const v of await this.list()) {
+          if (usedBy(v.name).length > 0) continue;
+          reclaimed += treeSize(v.mountpoint);
+          await this.remove(v.name);
+          deleted.push(v.name);
+        }
+        ctx.json(200, { VolumesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed });
       },
     });
     api.add({

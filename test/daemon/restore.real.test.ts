@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { ClassicLevel } from 'classic-level';
 import { after, before, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
@@ -90,4 +91,32 @@ test('SIGKILL, restart with --live-restore: the running container stays up, same
   assert.equal(status()['live'], 'exited');
   assert.equal(run('rm', 'live').status, 0);
   assert.deepEqual(tasks(), []);
+});
+
+test('a crash mid-removal: restore finishes a removal marked removing, and sweeps the files of a container whose record was already deleted', { skip: unavailable ?? false }, async () => {
+  if (!daemon) daemon = await startDaemon(d);
+  run('run', '--name', 'half', '--network', 'none', '-v', '/anon', 'busybox', 'true');
+  run('run', '--name', 'gone', '--network', 'none', 'busybox', 'true');
+  const half = run('inspect', '--format', '{{.Id}}', 'half').stdout.trim();
+  const gone = run('inspect', '--format', '{{.Id}}', 'gone').stdout.trim();
+  daemon.child.kill('SIGKILL');
+  await daemon.exited;
+  daemon = null;
+  // What the removal machine leaves when the daemon dies after its first step (the mark) or its
+  // last (the record deleted, the files not yet).
+  const db = new ClassicLevel<string, unknown>(`${d.root}/containers/metadata.db`, { valueEncoding: 'json' });
+  await db.open();
+  const record = (await db.get(`container/${half}`)) as { state: { status: string } };
+  await db.put(`container/${half}`, { ...record, state: { ...record.state, status: 'removing' } });
+  await db.del(`container/${gone}`);
+  await db.close();
+  daemon = await startDaemon(d);
+  await until('the removal finished', () => !('half' in status()));
+  assert.equal('gone' in status(), false);
+  for (const id of [half, gone]) {
+    assert.equal(existsSync(`${d.root}/containers/${id}`), false, `${id}'s directory was left`);
+    assert.equal(existsSync(`${d.root}/overlay2/${id}`), false, `${id}'s layer was left`);
+  }
+  assert.equal(run('events', '--since', '30s', '--until', '0s', '--filter', `container=${half}`, '--format', '{{.Action}}').stdout.trim(), 'destroy');
+  assert.equal(run('volume', 'ls', '-q').stdout.trim().split('\n').filter(Boolean).length, 1, 'a plain removal keeps the anonymous volume (no -v)');
 });

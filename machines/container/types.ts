@@ -21,6 +21,20 @@ export interface ContainerRecord {
     tty?: boolean;
     openStdin?: boolean;
     stdinOnce?: boolean;
+    /** What else the create request asked for, kept for inspect, ps and removal (the machine does not read them). */
+    imageId?: string;
+    env?: string[];
+    workingDir?: string;
+    user?: string;
+    hostname?: string;
+    entrypoint?: string[] | null;
+    networkMode?: string;
+    binds?: string[] | null;
+    memory?: number;
+    cpuShares?: number;
+    pidsLimit?: number;
+    /** Docker's MountPoints: binds and volumes (anonymous ones go with the container on `rm -v` and `--rm`). */
+    mounts?: MountPoint[];
   };
   state: {
     status: ContainerStatus;
@@ -34,6 +48,18 @@ export interface ContainerRecord {
   restartCount: number;
   hasBeenStartedBefore: boolean;
   hasBeenManuallyStopped: boolean;
+}
+
+/** One mount of a container, as Docker's MountPoint (inspect's and ps's `Mounts`). */
+export interface MountPoint {
+  type: 'bind' | 'volume';
+  /** The volume's name ('' for a bind). */
+  name: string;
+  source: string;
+  destination: string;
+  rw: boolean;
+  /** A volume made for this container (`-v /path`, no name given). */
+  anonymous?: boolean;
 }
 
 /** How an API request ended; the API layer maps it to an HTTP status (204/304/409/…). */

@@ -210,7 +210,9 @@ export class ApiServer {
         rmSync(path, { force: true });
       }
       const server = createServer((req, res) => void this.handle(req, res));
-      server.on('upgrade', (req: IncomingMessage, socket: Duplex) => void this.handleUpgrade(req, socket));
+      server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        void skipBody(socket, head, Number(req.headers['content-length'] ?? 0) || 0).then(() => this.handleUpgrade(req, socket));
+      });
       server.keepAliveTimeout = 60_000;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -253,4 +255,32 @@ export function pingRoutes(): Route[] {
     { method: 'GET', pattern: '/_ping', handler: ping(true) },
     { method: 'HEAD', pattern: '/_ping', handler: ping(false) },
   ];
+}
+
+/**
+ * An upgrade request's own body (dockerode sends its options as JSON with the attach) is not
+ * the stream: its Content-Length bytes are skipped, as dockerd never reads them as stdin. What
+ * came after them in the same packet (a client's first stdin) is put back for the stream.
+ */
+async function skipBody(socket: Duplex, head: Buffer, length: number): Promise<void> {
+  let rest = head;
+  while (rest.length < length) {
+    const chunk = await new Promise<Buffer | null>((resolve) => {
+      const onData = (c: Buffer): void => {
+        socket.off('end', onEnd);
+        socket.pause();
+        resolve(c);
+      };
+      const onEnd = (): void => {
+        socket.off('data', onData);
+        resolve(null);
+      };
+      socket.once('data', onData);
+      socket.once('end', onEnd);
+    });
+    if (chunk === null) return;
+    rest = Buffer.concat([rest, chunk]);
+  }
+  const after = rest.subarray(length);
+  if (after.length > 0) socket.unshift(after);
 }

@@ -1,20 +1,21 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { Session } from '../../effects/runner.ts';
 import type { LevelStore } from '../../effects/store/real.ts';
 import { signalNumber, stoppedAtShutdown, type ContainerContext } from '../../machines/container/machine.ts';
 import { validateRestartPolicy, type RestartPolicyName } from '../../machines/container/restart.ts';
-import type { ContainerRecord, ReplyResult } from '../../machines/container/types.ts';
+import type { ContainerRecord, MountPoint, ReplyResult } from '../../machines/container/types.ts';
 import { ApiError, type ApiServer, type RouteContext } from '../api/server.ts';
-import type { ContainerRuntime } from './container-runtime.ts';
+import { treeSize, type ContainerRuntime } from './container-runtime.ts';
 import type { ImageStore } from './images.ts';
 import { buildSpec } from './oci-spec.ts';
 import { parseFilters, type EventsService } from './events.ts';
 import { streamLogs } from './logs.ts';
 import { statusText } from './human.ts';
+import type { VolumeStore } from './volumes.ts';
 
 const runCommand = promisify(execFile);
 
@@ -40,6 +41,9 @@ export class ContainerHost {
   private readonly session: Session;
   private readonly store: LevelStore;
   private readonly images: ImageStore;
+  private readonly volumes: VolumeStore;
+  /** Removals that take the container's anonymous volumes along (`rm -v`; `--rm` always does). */
+  private readonly removeVolumes = new Set<string>();
   private readonly runtime: ContainerRuntime;
   private readonly root: string;
   private readonly replies = new Map<string, (r: Reply) => void>();
@@ -52,7 +56,8 @@ export class ContainerHost {
 
   readonly events: EventsService;
 
-  constructor(opts: { session: Session; store: LevelStore; images: ImageStore; runtime: ContainerRuntime; root: string; execRoot: string; events: EventsService }) {
+  constructor(opts: { session: Session; store: LevelStore; images: ImageStore; volumes: VolumeStore; runtime: ContainerRuntime; root: string; execRoot: string; events: EventsService }) {
+    this.volumes = opts.volumes;
     this.runtimeExecRoot = opts.execRoot;
     this.events = opts.events;
     this.session = opts.session;
@@ -62,7 +67,12 @@ export class ContainerHost {
     this.root = opts.root;
     this.session.onRecord((actor, r) => {
       if (!actor.startsWith('container:') || r.kind !== 'mark') {
-        if (r.kind === 'actor.stop' && actor.startsWith('container:')) this.notify(this.removedWaiters, actor.slice(10), this.exitCodeOf(actor));
+        // A container actor stops only when its removal is done: what it leaves on disk goes now.
+        if (r.kind === 'actor.stop' && actor.startsWith('container:')) {
+          const id = actor.slice(10);
+          const record = this.recordOf(actor);
+          void this.forget(id, record).finally(() => this.notify(this.removedWaiters, id, record?.state.exitCode ?? 0));
+        }
         return;
       }
       if (r.mark.mark === 'reply') {
@@ -86,8 +96,12 @@ export class ContainerHost {
   }
 
   private exitCodeOf(actor: string): number {
+    return this.recordOf(actor)?.state.exitCode ?? 0;
+  }
+
+  private recordOf(actor: string): ContainerRecord | undefined {
     const e = this.session.actors.get(actor);
-    return e ? (e.actor.getSnapshot() as { context: ContainerContext }).context.record.state.exitCode : 0;
+    return e ? (e.actor.getSnapshot() as { context: ContainerContext }).context.record : undefined;
   }
 
   private contexts(): ContainerContext[] {
@@ -117,12 +131,8 @@ export class ContainerHost {
         const spec = await this.store.db.get(`spec/${f.id}`).catch(() => ({}));
         const alive = f.task === 'running' || f.task === 'paused';
         if (alive) {
-          const bundle = `${this.runtimeExecRoot}/containerd/${f.id}`;
-          try {
-            this.runtime.hub(f.id).openFifos(`${bundle}/init-stdout`, `${bundle}/init-stderr`);
-          } catch {
-            // the FIFOs are gone with the exec root: output is lost, the task is still managed
-          }
+          this.runtime.hub(f.id).tty = record.config.tty === true;
+          await this.runtime.reattach(f.id, record.config.openStdin === true);
         }
         this.session.spawn('container', `container:${f.id}`, {
           actorId: `container:${f.id}`,
@@ -139,8 +149,28 @@ export class ContainerHost {
         const heard = heardExits(f.id);
         if (alive) for (const e of heard) this.session.send(`container:${f.id}`, e);
       }
+      await this.sweep();
     })();
     return this.restored;
+  }
+
+  /**
+   * What a crash between deleting a container's record and removing its files left behind
+   * (directories of a container no record names) is removed at restore, before the API answers.
+   */
+  private async sweep(): Promise<void> {
+    const known = new Set<string>();
+    for await (const key of this.store.db.keys({ gte: 'container/', lt: 'container/\uffff' })) known.add(key.slice('container/'.length));
+    for (const id of ['containers', 'overlay2', 'vfs/dir'].flatMap((d) => {
+      try {
+        return readdirSync(`${this.root}/${d}`);
+      } catch {
+        return [];
+      }
+    })) {
+      if (!/^[0-9a-f]{64}$/.test(id) || known.has(id)) continue;
+      await this.forget(id, undefined);
+    }
   }
 
   /** Full ID, name (with or without '/'), or unique ID prefix; Docker's 404 otherwise. */
@@ -204,16 +234,10 @@ export class ContainerHost {
       throw new ApiError(409, `Conflict. The container name "${finalName}" is already in use by container "${taken.record.id}". You have to remove (or rename) that container to be able to reuse that name.`);
     const config = (body as { Env?: string[]; WorkingDir?: string; Hostname?: string; Labels?: Record<string, string>; StopSignal?: string; StopTimeout?: number; User?: string; Tty?: boolean; OpenStdin?: boolean; StdinOnce?: boolean });
     if (config.StopSignal && signalNumber(config.StopSignal) === null) throw new ApiError(400, `Invalid signal: ${config.StopSignal}`);
-    // The stdin path (FIFO, buffering, CloseIO after start) is in place, but the shim can lose
-    // input still in the FIFO when CloseIO comes first; until that is ordered, -i is refused.
-    if (config.OpenStdin) throw new ApiError(400, 'interactive stdin (-i) is not supported by statedock yet; run without -i');
     const user = this.parseUser(config.User ?? '', image.layerDir);
-    const binds = await this.binds((host['Binds'] as string[] | null) ?? []);
+    const mounts = await this.mounts((host['Binds'] as string[] | null) ?? [], (body['Volumes'] as Record<string, unknown> | null) ?? {}, (host['Mounts'] as HostMount[] | null) ?? []);
     mkdirSync(`${this.root}/containers/${id}`, { recursive: true, mode: 0o710 });
-    const layer = this.runtime.layerDir(id);
-    // The merged root takes the upper dir's mode: 0755 like the image's root, so any user can traverse "/".
-    for (const d of ['diff', 'work', 'merged']) mkdirSync(`${layer}/${d}`, { recursive: true, mode: d === 'work' ? 0o700 : 0o755 });
-    writeFileSync(`${layer}/lower`, image.layerDir);
+    await this.runtime.prepareRootfs(id, image.layerDir);
     const record: ContainerRecord = {
       id,
       name: finalName,
@@ -227,8 +251,20 @@ export class ContainerHost {
         autoRemove,
         labels: config.Labels ?? {},
         tty: config.Tty === true,
-        openStdin: false,
+        openStdin: config.OpenStdin === true,
         stdinOnce: config.StdinOnce === true,
+        imageId: image.id,
+        env: [...image.config.Env, ...(config.Env ?? [])],
+        workingDir: config.WorkingDir || image.config.WorkingDir,
+        user: config.User ?? '',
+        hostname: config.Hostname || id.slice(0, 12),
+        entrypoint: (body['Entrypoint'] as string[] | null) ?? null,
+        networkMode,
+        binds: (host['Binds'] as string[] | null) ?? null,
+        ...(typeof host['Memory'] === 'number' ? { memory: host['Memory'] } : {}),
+        ...(typeof host['CpuShares'] === 'number' ? { cpuShares: host['CpuShares'] } : {}),
+        ...(typeof host['PidsLimit'] === 'number' ? { pidsLimit: host['PidsLimit'] } : {}),
+        mounts,
       },
       state: { status: 'created', pid: 0, exitCode: 0, error: '', startedAt: null, finishedAt: null, oomKilled: false },
       restartCount: 0,
@@ -241,11 +277,12 @@ export class ContainerHost {
       env: [...image.config.Env, ...(config.Env ?? [])],
       cwd: config.WorkingDir || image.config.WorkingDir,
       hostname: config.Hostname || id.slice(0, 12),
-      rootfs: `${layer}/merged`,
+      // The runtime sets the root for the task: the shim's mount in its bundle, or the vfs copy.
+      rootfs: 'rootfs',
       networkMode: networkMode === 'host' ? 'host' : 'none',
       cgroupParent: '/statedock',
       user,
-      binds,
+      binds: mounts.map((m) => ({ source: m.source, destination: m.destination, readonly: !m.rw })),
       terminal: config.Tty === true,
       ...(typeof host['Memory'] === 'number' && host['Memory'] > 0 ? { memory: host['Memory'] } : {}),
       ...(typeof host['CpuShares'] === 'number' && host['CpuShares'] > 0 ? { cpuShares: host['CpuShares'] } : {}),
@@ -327,31 +364,59 @@ export class ContainerHost {
     return { uid, gid };
   }
 
-  /** `-v /host:/ctr[:ro]` binds and `-v name:/ctr` named volumes of the local driver (created on first use). */
-  private async binds(specs: string[]): Promise<{ source: string; destination: string; readonly: boolean }[]> {
-    const out: { source: string; destination: string; readonly: boolean }[] = [];
-    for (const spec of specs) {
-      const [src = '', dst = '', mode = 'rw'] = spec.split(':');
-      if (!dst.startsWith('/')) throw new ApiError(400, `invalid volume specification: '${spec}': invalid mount config for type "bind": invalid mount path: '${dst}' mount path must be absolute`);
-      if (src.startsWith('/')) {
+  /**
+   * The container's mounts: `-v /host:/ctr[:ro]` binds and `-v name:/ctr` named volumes of the
+   * local driver (created on first use), `-v /ctr` anonymous volumes (the CLI sends them as
+   * Config.Volumes), and `--mount type=bind|volume`.
+   */
+  private async mounts(binds: string[], volumes: Record<string, unknown>, hostMounts: HostMount[]): Promise<MountPoint[]> {
+    const out: MountPoint[] = [];
+    const add = async (type: string, src: string, dst: string, rw: boolean, spec: string): Promise<void> => {
+      if (!dst.startsWith('/')) throw new ApiError(400, `invalid volume specification: '${spec}': invalid mount config for type "${type}": invalid mount path: '${dst}' mount path must be absolute`);
+      if (out.some((m) => m.destination === dst)) throw new ApiError(400, `Duplicate mount point: ${dst}`);
+      if (type === 'bind') {
+        if (!src.startsWith('/')) throw new ApiError(400, `invalid mount config for type "bind": invalid mount path: '${src}' mount path must be absolute`);
         if (!existsSync(src)) mkdirSync(src, { recursive: true });
-        out.push({ source: src, destination: dst, readonly: mode.split(',').includes('ro') });
-        continue;
+        out.push({ type: 'bind', name: '', source: src, destination: dst, rw });
+        return;
       }
-      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(src)) throw new ApiError(400, `create ${src}: "${src}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`);
-      const data = `${this.root}/volumes/${src}/_data`;
-      mkdirSync(data, { recursive: true });
-      await this.store.db.put(`volume/${src}`, { name: src, driver: 'local', mountpoint: data, createdAt: new Date().toISOString() });
-      out.push({ source: data, destination: dst, readonly: mode.split(',').includes('ro') });
+      const v = await this.volumes.ensure(src === '' ? null : src);
+      out.push({ type: 'volume', name: v.name, source: v.mountpoint, destination: dst, rw, ...(v.anonymous ? { anonymous: true } : {}) });
+    };
+    for (const spec of binds) {
+      const [src = '', dst = '', mode = 'rw'] = spec.split(':');
+      await add(src.startsWith('/') ? 'bind' : 'volume', src, dst, !mode.split(',').includes('ro'), spec);
     }
+    for (const m of hostMounts) {
+      if (m.Type !== 'bind' && m.Type !== 'volume') throw new ApiError(400, `mount type ${m.Type} is not supported by statedock yet: use bind or volume`);
+      await add(m.Type, m.Source ?? '', m.Target ?? '', m.ReadOnly !== true, `${m.Source ?? ''}:${m.Target ?? ''}`);
+    }
+    for (const dst of Object.keys(volumes)) if (!out.some((m) => m.destination === dst)) await add('volume', '', dst, true, dst);
     return out;
   }
 
-  /** The directories a removed container leaves: its own and its layer, and its spec. */
-  forget(id: string): void {
-    void this.store.db.del(`spec/${id}`).catch(() => undefined);
+  /**
+   * What a removed container leaves: its spec, its directory (logs) and root filesystem, and
+   * with `rm -v` or `--rm` its anonymous volumes that no other container mounts (dockerd's
+   * removeMountPoints). Runs once its actor has stopped: the record is already deleted.
+   */
+  private async forget(id: string, record: ContainerRecord | undefined): Promise<void> {
+    const withVolumes = this.removeVolumes.delete(id) || record?.config.autoRemove === true;
+    await this.store.db.del(`spec/${id}`).catch(() => undefined);
     rmSync(`${this.root}/containers/${id}`, { recursive: true, force: true });
-    rmSync(this.runtime.layerDir(id), { recursive: true, force: true });
+    this.runtime.removeRootfs(id);
+    if (!withVolumes) return;
+    for (const m of record?.config.mounts ?? []) {
+      if (m.type !== 'volume' || !m.anonymous || this.volumeUsers(m.name, id).length > 0) continue;
+      await this.volumes.remove(m.name).catch(() => undefined);
+    }
+  }
+
+  /** The containers that mount a volume (other than `except`). */
+  volumeUsers(name: string, except = ''): string[] {
+    return this.contexts()
+      .filter((c) => c.record.id !== except && (c.record.config.mounts ?? []).some((m) => m.type === 'volume' && m.name === name))
+      .map((c) => c.record.id);
   }
 
   register(api: ApiServer): void {
@@ -412,10 +477,13 @@ export class ContainerHost {
       handler: async (ctx) => {
         const c = this.resolve(ctx.params['name'] as string);
         const removed = this.whenRemoved(c.record.id);
+        if (flag(ctx.query, 'v')) this.removeVolumes.add(c.record.id);
         const r = await this.request(c.record.id, { type: 'api.remove', force: flag(ctx.query, 'force') });
-        if (r.result !== 'ok') throw new ApiError(statusOf[r.result], r.message ?? r.result);
+        if (r.result !== 'ok') {
+          this.removeVolumes.delete(c.record.id);
+          throw new ApiError(statusOf[r.result], r.message ?? r.result);
+        }
         await removed;
-        this.forget(c.record.id);
         ctx.noContent(204);
       },
     });
@@ -450,14 +518,23 @@ export class ContainerHost {
       // Stdin comes raw after the 101; the client's half-close is EOF (StdinOnce). Without stdin
       // the CLI half-closes at once: keep writing the output.
       if (flag(query, 'stdin') && c.record.config.openStdin) {
-        socket.on('data', (chunk: Buffer) => hub.writeStdin(chunk));
+        hub.stdin.attachClient();
+        socket.on('data', (chunk: Buffer) => {
+          if (hub.stdin.write(chunk)) return;
+          socket.pause();
+          hub.stdin.onDrain(() => socket.resume());
+        });
+        // The client's EOF: with StdinOnce the container's stdin closes; without, the container
+        // keeps its stdin and this client's output ends (dockerd's attach does both).
         socket.on('end', () => {
-          if (c.record.config.stdinOnce) hub.endStdin();
+          if (c.record.config.stdinOnce) hub.stdin.end();
+          else hub.detach(socket);
         });
       } else {
         socket.on('end', () => undefined);
       }
-      hub.attach(socket);
+      hub.attach(socket, !['running', 'paused', 'restarting'].includes(c.record.state.status));
+      this.events.publish('container', 'attach', c.record.id, { ...c.record.config.labels, image: c.record.image, name: c.record.name.slice(1) });
     };
     api.add({
       method: 'POST',
@@ -548,6 +625,7 @@ export class ContainerHost {
       pattern: '/system/df',
       handler: async (ctx) => {
         const images = await this.images.list();
+        const imageSizes = new Map(images.map((i) => [i.id, i.size]));
         const containers = this.contexts();
         ctx.json(200, {
           LayersSize: images.reduce((n, i) => n + i.size, 0),
@@ -563,23 +641,17 @@ export class ContainerHost {
             Size: i.size,
             VirtualSize: i.size,
           })),
-          Containers: containers.map((c) => ({
-            Id: c.record.id,
-            Names: [c.record.name],
-            Image: c.record.image,
-            ImageID: '',
-            Command: c.record.config.cmd.join(' '),
-            Created: Math.floor(Date.parse(c.record.created) / 1000),
-            Ports: [],
-            SizeRootFs: 0,
-            Labels: c.record.config.labels,
-            State: c.record.state.status,
-            Status: statusText(c.record.state),
-            HostConfig: { NetworkMode: 'none' },
-            NetworkSettings: { Networks: {} },
-            Mounts: [],
+          Containers: containers.map((c) => this.listEntry(c, imageSizes)),
+          Volumes: (await this.volumes.list()).map((v) => ({
+            CreatedAt: v.createdAt.replace(/\.\d+Z$/, 'Z'),
+            Driver: v.driver,
+            Labels: v.labels ?? null,
+            Mountpoint: v.mountpoint,
+            Name: v.name,
+            Options: null,
+            Scope: 'local',
+            UsageData: { RefCount: this.volumeUsers(v.name).length, Size: treeSize(v.mountpoint) },
           })),
-          Volumes: [],
           BuildCache: null,
           BuilderSize: 0,
         });
@@ -596,7 +668,6 @@ export class ContainerHost {
           const r = await this.request(c.record.id, { type: 'api.remove', force: false });
           if (r.result !== 'ok') continue;
           await removed;
-          this.forget(c.record.id);
           deleted.push(c.record.id);
         }
         ctx.json(200, { ContainersDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: 0 });
@@ -606,7 +677,7 @@ export class ContainerHost {
     api.add({
       method: 'GET',
       pattern: '/containers/json',
-      handler: (ctx) => {
+      handler: async (ctx) => {
         const all = flag(ctx.query, 'all');
         const filters = parseFilters(ctx.query.get('filters'), ['status', 'name', 'label', 'id', 'exited', 'ancestor']);
         for (const st of filters.get('status') ?? [])
@@ -624,28 +695,47 @@ export class ContainerHost {
           return true;
         };
         const showAll = all || filters.has('status') || filters.has('exited');
+        const size = flag(ctx.query, 'size');
+        const imageSizes = size ? new Map((await this.images.list()).map((i) => [i.id, i.size])) : new Map<string, number>();
         ctx.json(
           200,
           this.contexts()
             .filter((c) => (showAll || ['running', 'paused', 'restarting'].includes(c.record.state.status)) && matches(c))
-            .map((c) => ({
-              Id: c.record.id,
-              Names: [c.record.name],
-              Image: c.record.image,
-              ImageID: '',
-              Command: c.record.config.cmd.join(' '),
-              Created: Math.floor(Date.parse(c.record.created) / 1000),
-              Ports: [],
-              Labels: c.record.config.labels,
-              State: c.record.state.status,
-              Status: statusText(c.record.state),
-              HostConfig: { NetworkMode: 'none' },
-              NetworkSettings: { Networks: {} },
-              Mounts: [],
-            })),
+            .map((c) => this.listEntry(c, size ? imageSizes : null)),
         );
       },
     });
+  }
+
+  /**
+   * A container as `ps` and `system df` list it. With sizes: SizeRw (what the container wrote,
+   * left out when 0 as dockerd's omitempty does) and SizeRootFs (that plus its image).
+   */
+  private listEntry(c: ContainerContext, imageSizes: Map<string, number> | null): Record<string, unknown> {
+    const r = c.record;
+    const sizes: Record<string, number> = {};
+    if (imageSizes) {
+      const image = imageSizes.get(r.config.imageId ?? '') ?? 0;
+      const rw = this.runtime.sizeRw(r.id);
+      if (rw > 0) sizes['SizeRw'] = rw;
+      sizes['SizeRootFs'] = rw + image;
+    }
+    return {
+      Id: r.id,
+      Names: [r.name],
+      Image: r.image,
+      ImageID: r.config.imageId ?? '',
+      Command: r.config.cmd.join(' '),
+      Created: Math.floor(Date.parse(r.created) / 1000),
+      Ports: [],
+      ...sizes,
+      Labels: r.config.labels,
+      State: r.state.status,
+      Status: statusText(r.state),
+      HostConfig: { NetworkMode: r.config.networkMode ?? 'none' },
+      NetworkSettings: { Networks: {} },
+      Mounts: (r.config.mounts ?? []).map(mountApi),
+    };
   }
 
   private whenExited(id: string): Promise<number> {
@@ -656,9 +746,15 @@ export class ContainerHost {
     return new Promise((resolve) => this.removedWaiters.set(id, [...(this.removedWaiters.get(id) ?? []), resolve]));
   }
 
+  /** `docker inspect`: dockerd's full object, with what statedock keeps (fixed values where it has no such setting). */
   private inspect(c: ContainerContext): Record<string, unknown> {
     const r = c.record;
     const s = r.state;
+    const k = r.config;
+    const dir = `${this.root}/containers/${r.id}`;
+    const fs = this.runtime.rootfsOf(r.id);
+    const mounts = k.mounts ?? [];
+    const volumes = mounts.filter((m) => m.type === 'volume' && m.anonymous);
     return {
       Id: r.id,
       Created: r.created,
@@ -677,15 +773,85 @@ export class ContainerHost {
         StartedAt: s.startedAt ?? '0001-01-01T00:00:00Z',
         FinishedAt: s.finishedAt ?? '0001-01-01T00:00:00Z',
       },
-      Image: r.image,
+      Image: k.imageId ?? r.image,
+      ResolvConfPath: '',
+      HostnamePath: '',
+      HostsPath: '',
+      LogPath: `${dir}/${r.id}-json.log`,
       Name: r.name,
       RestartCount: r.restartCount,
-      Driver: 'overlay2',
+      Driver: fs.driver,
       Platform: 'linux',
-      HostConfig: { AutoRemove: r.config.autoRemove, RestartPolicy: { Name: r.config.restartPolicy.name, MaximumRetryCount: r.config.restartPolicy.maximumRetryCount }, NetworkMode: 'none' },
-      Config: { Image: r.image, Cmd: r.config.cmd, Labels: r.config.labels, Tty: r.config.tty === true, OpenStdin: r.config.openStdin === true, StdinOnce: r.config.stdinOnce === true, StopSignal: r.config.stopSignal, StopTimeout: r.config.stopTimeout },
-      Mounts: [],
-      NetworkSettings: { Networks: {} },
+      MountLabel: '',
+      ProcessLabel: '',
+      AppArmorProfile: '',
+      ExecIDs: null,
+      HostConfig: {
+        Binds: k.binds ?? null,
+        ContainerIDFile: '',
+        LogConfig: { Type: 'json-file', Config: {} },
+        NetworkMode: k.networkMode ?? 'none',
+        PortBindings: {},
+        RestartPolicy: { Name: k.restartPolicy.name, MaximumRetryCount: k.restartPolicy.maximumRetryCount },
+        AutoRemove: k.autoRemove,
+        VolumeDriver: '',
+        VolumesFrom: null,
+        CapAdd: null,
+        CapDrop: null,
+        CgroupnsMode: 'host',
+        IpcMode: 'private',
+        PidMode: '',
+        Privileged: false,
+        ReadonlyRootfs: false,
+        Runtime: 'runc',
+        CgroupParent: '',
+        CpuShares: k.cpuShares ?? 0,
+        Memory: k.memory ?? 0,
+        PidsLimit: k.pidsLimit && k.pidsLimit > 0 ? k.pidsLimit : null,
+      },
+      GraphDriver:
+        fs.driver === 'vfs'
+          ? { Data: null, Name: 'vfs' }
+          : { Data: { LowerDir: fs.lower, MergedDir: this.runtime.bundleRootfs(r.id), UpperDir: `${fs.dir}/diff`, WorkDir: `${fs.dir}/work` }, Name: 'overlay2' },
+      Mounts: mounts.map(mountApi),
+      Config: {
+        Hostname: k.hostname ?? r.id.slice(0, 12),
+        Domainname: '',
+        User: k.user ?? '',
+        AttachStdin: false,
+        AttachStdout: false,
+        AttachStderr: false,
+        Tty: k.tty === true,
+        OpenStdin: k.openStdin === true,
+        StdinOnce: k.stdinOnce === true,
+        Env: k.env ?? null,
+        Cmd: k.cmd,
+        Image: r.image,
+        Volumes: volumes.length > 0 ? Object.fromEntries(volumes.map((m) => [m.destination, {}])) : null,
+        WorkingDir: k.workingDir ?? '',
+        Entrypoint: k.entrypoint ?? null,
+        NetworkDisabled: (k.networkMode ?? 'none') !== 'host',
+        OnBuild: null,
+        Labels: k.labels,
+        StopSignal: k.stopSignal,
+        StopTimeout: k.stopTimeout,
+      },
+      NetworkSettings: { Bridge: '', SandboxID: '', HairpinMode: false, Ports: {}, SandboxKey: '', Networks: {} },
     };
   }
+}
+
+/** One of HostConfig.Mounts (`--mount`). */
+interface HostMount {
+  Type?: string;
+  Source?: string;
+  Target?: string;
+  ReadOnly?: boolean;
+}
+
+/** A MountPoint as inspect and ps show it. */
+function mountApi(m: MountPoint): Record<string, unknown> {
+  return m.type === 'bind'
+    ? { Type: 'bind', Source: m.source, Destination: m.destination, Mode: m.rw ? '' : 'ro', RW: m.rw, Propagation: 'rprivate' }
+    : { Type: 'volume', Name: m.name, Source: m.source, Destination: m.destination, Driver: 'local', Mode: '', RW: m.rw, Propagation: '' };
 }

@@ -17,6 +17,7 @@ import { ApiEndpoint } from './api-endpoint.ts';
 import type { Logger } from './logger.ts';
 import { SupervisedContainerd } from './supervised-containerd.ts';
 import { ContainerRuntime } from './container-runtime.ts';
+import { VolumeStore } from './volumes.ts';
 import { ContainerHost } from './containers.ts';
 import { ImageStore } from './images.ts';
 import { registerImageRoutes } from './images-api.ts';
@@ -59,11 +60,13 @@ export class Daemon {
     this.api = new ApiEndpoint(this, version, log);
     // Mounted before any actor is spawned, so the feed's record numbers match the flight recorder's.
     registerInspectionFeed(this.api.server, this.session, machines);
-    this.runtime = new ContainerRuntime(this.containerd, config.execRoot, config.dataRoot);
+    this.runtime = new ContainerRuntime(this.containerd, config.execRoot, config.dataRoot, (m) => log.warn(m));
     const images = new ImageStore(config.dataRoot, this.store);
     this.events = new EventsService();
-    this.containers = new ContainerHost({ session: this.session, store: this.store, images, runtime: this.runtime, root: config.dataRoot, execRoot: config.execRoot, events: this.events });
+    const volumes = new VolumeStore(config.dataRoot, this.store);
+    this.containers = new ContainerHost({ session: this.session, store: this.store, images, volumes, runtime: this.runtime, root: config.dataRoot, execRoot: config.execRoot, events: this.events });
     this.containers.register(this.api.server);
+    volumes.register(this.api.server, (name) => this.containers.volumeUsers(name));
     registerImageRoutes(this.api.server, images, this.events, this.containers);
     this.api.containers = this.containers;
     setDumpProvider(() => this.snapshots());
@@ -133,6 +136,7 @@ export class Daemon {
     this.startup = (await entry.done) as StartupOutput;
     this.trace.flush();
     if (this.startup.status === 'ready') {
+      if (this.startup.facts.graphDriver === 'vfs') this.runtime.driver = 'vfs';
       this.api.server.gate = this.containers.restore(this.startup.facts.containers ?? [], this.config.liveRestore, (id) => this.takeHeardExits(id)).finally(() => {
         this.restoring = false;
         this.heardExits.clear();

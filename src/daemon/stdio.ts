@@ -1,4 +1,5 @@
 import { appendFileSync, openSync, constants } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
@@ -34,45 +35,11 @@ export class StdioHub {
 
   /** A terminal: output is raw (no stdcopy frames), stderr merged into it by the pty. */
   tty = false;
-  private stdinWriter: Socket | null = null;
-  private stdinPending: Buffer[] = [];
-  private stdinEnded = false;
+  /** The container's stdin (`-i`), when it has one. */
+  readonly stdin = new StdinPipe();
 
   constructor(logPath: string) {
     this.logPath = logPath;
-  }
-
-  /**
-   * Opens the container's stdin FIFO for writing. O_RDWR: a write-only non-blocking open of a
-   * FIFO nobody reads yet fails (ENXIO); what a client sent before start is flushed now.
-   */
-  openStdin(path: string): void {
-    const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
-    const s = new Socket({ fd, readable: false, writable: true });
-    s.on('error', () => undefined);
-    this.stdinWriter = s;
-    for (const b of this.stdinPending.splice(0)) s.write(b);
-    if (this.stdinEnded) s.end();
-  }
-
-  /** Client input for the container's stdin (buffered until the task exists). */
-  writeStdin(chunk: Buffer): void {
-    if (this.stdinWriter) this.stdinWriter.write(chunk);
-    else this.stdinPending.push(chunk);
-  }
-
-  /** Tells containerd to close the task's stdin; set by the runtime once the task has started. */
-  closeStdin: (() => void) | null = null;
-
-  /** The client's EOF: the container's stdin is closed (StdinOnce), now or as soon as the task started. */
-  endStdin(): void {
-    this.stdinEnded = true;
-    this.stdinWriter?.end();
-    this.closeStdin?.();
-  }
-
-  get stdinClosedByClient(): boolean {
-    return this.stdinEnded;
   }
 
   /** Opens the read ends of the FIFOs (non-blocking: a blocking open would pin a libuv thread). */
@@ -135,8 +102,7 @@ export class StdioHub {
     this.logLines(2, Buffer.alloc(0), true);
     this.readers = [];
     this.ended = true;
-    this.stdinWriter?.destroy();
-    this.stdinWriter = null;
+    this.stdin.taskEnded();
     for (const c of this.clients) c.end();
     this.clients.clear();
     for (const f of this.followers) f.end();
@@ -144,13 +110,22 @@ export class StdioHub {
     for (const w of this.endWaiters.splice(0)) w();
   }
 
-  attach(client: Duplex): void {
-    if (this.ended && this.open === 0 && this.readers.length === 0 && this.started) {
+  /**
+   * Streams output to a client until it ends. `nextRun`: the container is not running, so the
+   * client waits for the output of its next start (`docker start -a` again), not the last one's end.
+   */
+  attach(client: Duplex, nextRun = false): void {
+    if (!nextRun && this.ended && this.open === 0 && this.readers.length === 0 && this.started) {
       client.end();
       return;
     }
     this.clients.add(client);
     client.on('close', () => this.clients.delete(client));
+  }
+
+  /** Stops streaming to one client (dockerd: its stdin ended and the container's stdin stays open). */
+  detach(client: Duplex): void {
+    if (this.clients.delete(client)) client.end();
   }
 
   /** Follows new output until it ends; returns false (and does nothing) when the output already ended. */
@@ -168,5 +143,151 @@ export class StdioHub {
 
   private get started(): boolean {
     return this.readers.length > 0 || this.ended;
+  }
+}
+
+/**
+ * A container's stdin, in the order dockerd's libcontainerd keeps:
+ * 1. the client's input (raw after the attach's 101) is buffered until the task exists;
+ * 2. the FIFO is opened write-only once the shim holds its read end (after Tasks.Create): a
+ *    FIFO's buffer lives only while someone has it open, so input written into a FIFO that the
+ *    shim has not yet opened could be dropped with it;
+ * 3. at the client's EOF (StdinOnce) our writer is closed once everything queued was written;
+ * 4. only then, and once the task started, containerd is told to close the process's stdin
+ *    (Tasks.CloseIO): the shim holds its own writer, so the process sees EOF only this way,
+ *    after it read all that was written before.
+ * A run of the task is one cycle; a client attaching after the previous run ended starts a new one.
+ */
+export class StdinPipe {
+  private writer: Socket | null = null;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** waiting: no task yet (input buffered); open: writer open; done: this run's stdin is over. */
+  private phase: 'waiting' | 'open' | 'done' = 'waiting';
+  private eof = false;
+  private drained = false;
+  private started = false;
+  private closeSent = false;
+  private readonly drainWaiters = new Set<() => void>();
+  /** Tells containerd to close the task's stdin (Tasks.CloseIO); set by the runtime. */
+  closeIO: (() => Promise<void>) | null = null;
+
+  /** Input buffered before the task exists, beyond which the client is paused (as a pipe would). */
+  static readonly pendingLimit = 1 << 20;
+
+  /** A client attaches its stdin: after a finished run, a new cycle begins. */
+  attachClient(): void {
+    if (this.phase === 'done') this.reset();
+  }
+
+  /** Client input; false when the client should pause until `onDrain` calls back. */
+  write(chunk: Buffer): boolean {
+    if (this.eof || this.phase === 'done') return true;
+    if (this.writer) return this.writer.write(chunk);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    return this.pendingBytes < StdinPipe.pendingLimit;
+  }
+
+  /** Calls back once when buffered input was written on (a paused client may go on). */
+  onDrain(cb: () => void): void {
+    this.drainWaiters.add(cb);
+  }
+
+  /** The client's EOF (StdinOnce): the process's stdin closes after what was sent reached it. */
+  end(): void {
+    if (this.eof || this.phase === 'done') return;
+    this.eof = true;
+    if (this.writer) this.finishWriter(this.writer);
+  }
+
+  /**
+   * Opens the write end once the shim has its read end: a non-blocking write-only open fails
+   * with ENXIO until then (a blocking one would pin a libuv thread), so it is retried briefly.
+   * When it cannot be opened the input is dropped and the process's stdin still closed, so it
+   * never waits for input that cannot come; the error is returned for the log.
+   */
+  async open(path: string, timeoutMs = 5000): Promise<Error | null> {
+    if (this.phase === 'done') this.reset();
+    const deadline = Date.now() + timeoutMs;
+    let fd: number | null = null;
+    for (let wait = 1; fd === null; wait = Math.min(wait * 2, 20)) {
+      try {
+        fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENXIO' || Date.now() > deadline) {
+          this.phase = 'open';
+          this.pending = [];
+          this.pendingBytes = 0;
+          this.eof = true;
+          this.drained = true;
+          this.wakeClients();
+          this.maybeCloseIO();
+          return new Error(`open stdin fifo ${path}`, { cause: err });
+        }
+        await sleep(wait);
+      }
+    }
+    const w = new Socket({ fd, readable: false, writable: true });
+    // EPIPE once the process is gone and the shim closed its reader: the input has nowhere to go.
+    w.on('error', () => undefined);
+    w.on('drain', () => this.wakeClients());
+    this.writer = w;
+    this.phase = 'open';
+    for (const b of this.pending.splice(0)) w.write(b);
+    this.pendingBytes = 0;
+    this.wakeClients();
+    if (this.eof) this.finishWriter(w);
+    return null;
+  }
+
+  /** The task started: containerd accepts CloseIO now (dockerd waits for start too). */
+  taskStarted(): void {
+    this.started = true;
+    this.maybeCloseIO();
+  }
+
+  /** The process's output ended (it exited): this run's stdin is over. */
+  taskEnded(): void {
+    this.writer?.destroy();
+    this.writer = null;
+    this.phase = 'done';
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.wakeClients();
+  }
+
+  private finishWriter(w: Socket): void {
+    // end() flushes the queue first; 'finish' means every byte reached the FIFO.
+    w.end(() => {
+      w.destroy();
+      if (this.writer === w) this.writer = null;
+      this.drained = true;
+      this.maybeCloseIO();
+    });
+  }
+
+  private maybeCloseIO(): void {
+    if (!this.started || !this.eof || !this.drained || this.closeSent) return;
+    this.closeSent = true;
+    void this.closeIO?.().catch(() => undefined);
+  }
+
+  private wakeClients(): void {
+    const ws = [...this.drainWaiters];
+    this.drainWaiters.clear();
+    for (const w of ws) w();
+  }
+
+  private reset(): void {
+    this.writer?.destroy();
+    this.writer = null;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.phase = 'waiting';
+    this.eof = false;
+    this.drained = false;
+    this.started = false;
+    this.closeSent = false;
   }
 }

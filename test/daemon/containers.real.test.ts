@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { replayTrace } from '../../effects/replay.ts';
 import { readTraceFile } from '../../effects/trace-file.ts';
@@ -17,6 +17,7 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
   let daemon: RunningDaemon;
   let cfg: string;
   const run = (...args: string[]) => docker(d.sock, args, cfg);
+  const run2 = (args: string[], input: string) => docker(d.sock, args, cfg, input);
 
   before(async () => {
     d = daemonDirs();
@@ -130,7 +131,7 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     assert.equal(run('ps', '-a', '--filter', 'status=exited', '--filter', 'label=k=v', '--format', '{{.Names}}').stdout.trim(), 'done1');
     assert.match(run('ps', '-a', '--filter', 'status=bogus').stderr, /Unrecognised filter value for status: bogus/);
     const events = run('events', '--since', '120s', '--until', '0s', '--filter', 'container=done1', '--format', '{{.Action}}');
-    assert.deepEqual(events.stdout.trim().split('\n'), ['create', 'attach', 'start', 'die'].filter((a) => a !== 'attach'));
+    assert.deepEqual(events.stdout.trim().split('\n'), ['create', 'attach', 'start', 'die']);
     const prune = run('container', 'prune', '-f');
     assert.equal(prune.status, 0);
     assert.match(prune.stdout, /Deleted Containers:\n[0-9a-f]{64}/);
@@ -163,13 +164,147 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     assert.equal(run('rmi', 'saved:v1').status, 0);
   });
 
-  test('-t gives a terminal: raw output with \\r\\n, in attach and in logs; -i is refused with a clear message', () => {
+  test('-t gives a terminal: raw output with \\r\\n, in attach and in logs', () => {
     const r = run('run', '-t', '--rm', '--network', 'none', 'busybox', 'echo', 'tty-hi');
     assert.equal(r.stdout, 'tty-hi\r\n');
     run('run', '-t', '--name', 'tt', '--network', 'none', 'busybox', 'echo', 'logged');
     assert.equal(run('logs', 'tt').stdout, 'logged\r\n');
     assert.equal(run('rm', 'tt').status, 0);
-    assert.match(run('run', '-i', '--rm', '--network', 'none', 'busybox', 'cat').stderr, /interactive stdin \(-i\) is not supported by statedock yet/);
+  });
+
+  test('-i: piped stdin reaches the container and its EOF ends it (cat, a here-doc to sh, input larger than a pipe)', () => {
+    for (let i = 0; i < 5; i++) {
+      const r = run2(['run', '-i', '--rm', '--network', 'none', 'busybox', 'cat'], `hi${i}\n`);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, `hi${i}\n`);
+    }
+    const sh = run2(['run', '-i', '--rm', '--network', 'none', 'busybox', 'sh'], 'echo from-heredoc\nx=$((2+3)); echo $x\nexit 4\n');
+    assert.equal(sh.stdout, 'from-heredoc\n5\n');
+    assert.equal(sh.status, 4);
+    // More than the FIFO's and the process pipe's 64 KiB: nothing is dropped, nothing reordered.
+    const big = Array.from({ length: 20000 }, (_, i) => `line ${i}`).join('\n') + '\n';
+    const copied = run2(['run', '-i', '--rm', '--network', 'none', 'busybox', 'cat'], big);
+    assert.equal(copied.stdout.length, big.length);
+    assert.equal(copied.stdout, big);
+    // Empty input: the process sees EOF at once.
+    assert.equal(run2(['run', '-i', '--rm', '--network', 'none', 'busybox', 'cat'], '').status, 0);
+    // -it: the CLI needs a terminal of its own (script gives it one); input goes through the pty (echoed).
+    const tty = spawnSync('script', ['-qec', `docker -H unix://${d.sock} run -it --rm --network none busybox sh -c 'read x; echo got:$x'`, '/dev/null'], {
+      encoding: 'utf8',
+      input: 'abc\n',
+      env: { ...process.env, DOCKER_CONFIG: cfg },
+      timeout: 30_000,
+    });
+    assert.equal(tty.status, 0, tty.stderr);
+    assert.match(tty.stdout, /got:abc\r\n/);
+    // Without -i the container's stdin is /dev/null whatever is piped.
+    assert.equal(run2(['run', '--rm', '--network', 'none', 'busybox', 'cat'], 'ignored\n').stdout, '');
+    assert.equal(run('ps', '-aq').stdout.trim(), '');
+  });
+
+  test('-i: start -ai attaches stdin for each run; attach sends stdin to a running container; attach is an event', () => {
+    run('create', '-i', '--name', 'asker', '--network', 'none', 'busybox', 'sh', '-c', 'read x; echo got $x; exit 7');
+    for (const word of ['first', 'second']) {
+      const r = run2(['start', '-ai', 'asker'], `${word}\n`);
+      assert.equal(r.stdout, `got ${word}\n`, r.stderr);
+      assert.equal(r.status, 7);
+    }
+    run('run', '-d', '-i', '--name', 'reader', '--network', 'none', 'busybox', 'sh', '-c', 'read l; echo echo:$l; exit 2');
+    // The CLI waits for the container to exit and gives its exit code (dockerd ends this client's
+    // output at its stdin's EOF when StdinOnce is off, as here with -d).
+    const a = run2(['attach', 'reader'], 'hello\n');
+    assert.equal(a.status, 2, a.stderr);
+    assert.equal(run('logs', 'reader').stdout, 'echo:hello\n');
+    assert.match(run('attach', 'reader').stderr, /You cannot attach to a stopped container, start it first/);
+    const events = run('events', '--since', '60s', '--until', '0s', '--filter', 'container=asker', '--format', '{{.Action}}');
+    assert.deepEqual(events.stdout.trim().split('\n').slice(0, 5), ['create', 'attach', 'start', 'die', 'attach']);
+    assert.equal(run('rm', 'asker', 'reader').status, 0);
+  });
+
+  test('rm -v removes anonymous volumes, keeps named ones and ones another container mounts; --rm removes its anonymous volumes', () => {
+    const volumes = () => run('volume', 'ls', '-q').stdout.trim().split('\n').filter(Boolean).sort();
+    let before = volumes();
+    run('run', '--name', 'vols', '--network', 'none', '-v', '/anon', '-v', 'keepme:/named', 'busybox', 'sh', '-c', 'echo a > /anon/f; echo n > /named/f');
+    const mounts = JSON.parse(run('inspect', '--format', '{{json .Mounts}}', 'vols').stdout) as { Type: string; Name: string; Destination: string; Source: string }[];
+    const anon = mounts.find((m) => m.Destination === '/anon');
+    assert.ok(anon && anon.Type === 'volume' && /^[0-9a-f]{64}$/.test(anon.Name), JSON.stringify(mounts));
+    assert.equal(run('inspect', '--format', '{{json .Config.Volumes}}', 'vols').stdout.trim(), '{"/anon":{}}');
+    assert.deepEqual(volumes(), [...before, anon.Name, 'keepme'].sort());
+    assert.equal(run('volume', 'inspect', '--format', '{{.Mountpoint}}', anon.Name).stdout.trim(), anon.Source);
+    // A second container on the same anonymous volume (by its name) keeps it alive through rm -v.
+    run('create', '--name', 'sharer', '--network', 'none', '-v', `${anon.Name}:/s`, 'busybox', 'true');
+    assert.match(run('volume', 'rm', anon.Name).stderr, new RegExp(`remove ${anon.Name}: volume is in use - \\[[0-9a-f]{64}`));
+    assert.equal(run('rm', '-v', 'vols').status, 0);
+    assert.ok(volumes().includes(anon.Name), 'an anonymous volume another container mounts is kept');
+    assert.equal(run('rm', 'sharer').status, 0);
+    assert.equal(run('volume', 'rm', anon.Name).status, 0);
+    assert.match(run('volume', 'inspect', anon.Name).stderr, new RegExp(`get ${anon.Name}: no such volume`));
+    // rm -v of a container whose anonymous volume nobody else mounts: gone with it; the named one stays.
+    run('run', '--name', 'vols2', '--network', 'none', '-v', '/anon2', '-v', 'keepme:/named', 'busybox', 'cat', '/named/f');
+    assert.equal(run('logs', 'vols2').stdout, 'n\n');
+    assert.equal(run('rm', '-v', 'vols2').status, 0);
+    assert.deepEqual(volumes(), [...before, 'keepme'].sort());
+    // Without -v the anonymous volume stays (dangling).
+    run('run', '--name', 'vols3', '--network', 'none', '-v', '/anon3', 'busybox', 'true');
+    assert.equal(run('rm', 'vols3').status, 0);
+    const dangling = run('volume', 'ls', '-q', '--filter', 'dangling=true').stdout.trim().split('\n');
+    assert.ok(dangling.includes('keepme') && dangling.length >= 2, dangling.join(','));
+    run('create', '--name', 'holder', '--network', 'none', '-v', 'keepme:/k', 'busybox', 'true');
+    const pruned = run('volume', 'prune', '-f');
+    assert.equal(pruned.status, 0, pruned.stderr);
+    assert.match(pruned.stdout, /Deleted Volumes:\n[0-9a-f]{64}\n/);
+    assert.doesNotMatch(pruned.stdout, /keepme/, 'a volume in use is not pruned');
+    assert.deepEqual(volumes(), ['keepme'], 'every unused volume is pruned, named or anonymous (dockerd 20.10)');
+    before = [];
+    assert.equal(run('rm', 'holder').status, 0);
+    // --rm takes its anonymous volumes along (dockerd's AutoRemove removes volumes).
+    assert.equal(run('run', '--rm', '--network', 'none', '-v', '/gone', '--mount', 'type=volume,target=/gone2', 'busybox', 'true').status, 0);
+    assert.deepEqual(volumes(), [...before, 'keepme'].sort());
+    assert.equal(run('volume', 'rm', 'keepme').status, 0);
+    assert.match(run('volume', 'rm', 'nosuchvol').stderr, /get nosuchvol: no such volume/);
+    assert.match(run('run', '--rm', '--network', 'none', '-v', 'bad name:/x', 'busybox', 'true').stderr, /includes invalid characters for a local volume name/);
+  });
+
+  test('ps --size: what the container wrote (SizeRw) and with its image (SizeRootFs); system df the same', () => {
+    run('run', '--name', 'writer', '--network', 'none', 'busybox', 'sh', '-c', 'head -c 5000 /dev/zero > /blob');
+    run('create', '--name', 'clean', '--network', 'none', 'busybox', 'true');
+    const rows = JSON.parse(`[${run('ps', '-a', '--size', '--format', '{{json .}}').stdout.trim().split('\n').join(',')}]`) as { Names: string; Size: string }[];
+    assert.match(rows.find((r) => r.Names === 'writer')?.Size ?? '', /^5kB \(virtual [\d.]+MB\)$/);
+    assert.match(rows.find((r) => r.Names === 'clean')?.Size ?? '', /^0B \(virtual [\d.]+MB\)$/);
+    const imageSize = Number(run('image', 'inspect', '--format', '{{.Size}}', 'busybox').stdout.trim());
+    const api = JSON.parse(execFileSync('curl', ['-s', '--unix-socket', d.sock, 'http://x/v1.41/containers/json?all=1&size=1'], { encoding: 'utf8' })) as { Names: string[]; SizeRw?: number; SizeRootFs: number }[];
+    const writer = api.find((c) => c.Names[0] === '/writer');
+    assert.equal(writer?.SizeRw, 5000);
+    assert.equal(writer?.SizeRootFs, 5000 + imageSize);
+    const clean = api.find((c) => c.Names[0] === '/clean');
+    assert.equal(clean?.SizeRw, undefined, 'SizeRw is left out when 0, as dockerd does');
+    assert.equal(clean?.SizeRootFs, imageSize);
+    assert.match(run('system', 'df', '-v').stdout, /\s5kB\s.*\swriter$/m);
+    assert.equal(run('rm', 'writer', 'clean').status, 0);
+  });
+
+  test('inspect: the image ID, Env, WorkingDir, User, Hostname, Entrypoint, HostConfig, GraphDriver; nothing left on disk after rm', () => {
+    run('create', '--name', 'rich', '--network', 'none', '-e', 'A=1', '-w', '/tmp', '-u', '0', '-h', 'hh', '--entrypoint', 'sh', '--memory', '32m', '-v', `${d.dir}:/h:ro`, 'busybox', '-c', 'true');
+    const i = (JSON.parse(run('inspect', 'rich').stdout) as unknown[])[0] as Record<string, Record<string, unknown>> & { Image: string; Id: string };
+    assert.equal(i.Image, run('image', 'inspect', '--format', '{{.Id}}', 'busybox').stdout.trim());
+    assert.deepEqual(i['Config']?.['Entrypoint'], ['sh']);
+    assert.ok((i['Config']?.['Env'] as string[]).includes('A=1'));
+    assert.equal(i['Config']?.['WorkingDir'], '/tmp');
+    assert.equal(i['Config']?.['User'], '0');
+    assert.equal(i['Config']?.['Hostname'], 'hh');
+    assert.equal(i['HostConfig']?.['Memory'], 32 * 1024 * 1024);
+    assert.deepEqual(i['HostConfig']?.['Binds'], [`${d.dir}:/h:ro`]);
+    assert.equal(i['HostConfig']?.['NetworkMode'], 'none');
+    assert.deepEqual(i['Mounts'], [{ Type: 'bind', Source: d.dir, Destination: '/h', Mode: 'ro', RW: false, Propagation: 'rprivate' }]);
+    assert.equal((i['GraphDriver'] as { Name: string }).Name, 'overlay2');
+    assert.match(String(i['LogPath']), new RegExp(`/containers/${i.Id}/${i.Id}-json\\.log$`));
+    assert.equal(run('rm', 'rich').status, 0);
+    for (const p of [`${d.root}/containers/${i.Id}`, `${d.root}/overlay2/${i.Id}`]) assert.equal(existsSync(p), false, `${p} was left`);
+    const id = run('run', '-d', '--rm', '--network', 'none', 'busybox', 'true').stdout.trim();
+    run('wait', id);
+    for (let n = 0; n < 50 && (existsSync(`${d.root}/containers/${id}`) || existsSync(`${d.root}/overlay2/${id}`)); n++) execFileSync('sleep', ['0.1']);
+    assert.equal(existsSync(`${d.root}/containers/${id}`), false, 'a --rm container left its directory');
+    assert.equal(existsSync(`${d.root}/overlay2/${id}`), false, 'a --rm container left its layer');
   });
 
   test('removing a running container needs force (409 with Docker’s words); rm -f kills and removes', () => {
@@ -198,7 +333,7 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     run('run', '-d', '--stop-timeout', '1', '--network', 'none', 'busybox', 'sleep', '1000');
     assert.equal(await stopDaemon(daemon), 0, daemon.output());
     assert.equal(spawnSync('pgrep', ['-f', `containerd-shim-runc-v2 -namespace statedock .*${d.exec}`]).status, 1, 'a shim was left');
-    assert.deepEqual(mountPoints().filter((m) => m.startsWith(`${d.root}/`)), [], 'a mount was left');
+    assert.deepEqual(mountPoints().filter((m) => m.startsWith(`${d.root}/`) || m.startsWith(`${d.exec}/`)), [], 'a mount was left');
     const trace = execFileSync('sh', ['-c', `ls -t ${d.exec}/traces/*.jsonl | head -1`], { encoding: 'utf8' }).trim();
     const { records } = readTraceFile(trace);
     assert.ok(records.some((r) => r.kind === 'actor.start' && r.machine === 'container'));

@@ -75,5 +75,23 @@ test('dockerode: create, attach, start, wait, logs, stop, remove, and the events
   let text = '';
   for await (const c of events) text += String(c);
   const actions = text.trim().split('\n').map((l) => (JSON.parse(l) as { Action: string }).Action);
-  assert.deepEqual(actions, ['create', 'start', 'die', 'destroy']);
+  assert.deepEqual(actions, ['create', 'attach', 'start', 'die', 'destroy']);
+});
+
+test('dockerode: a hijacked attach with stdin writes to the container, and its end closes the container’s stdin', { skip: unavailable ?? false }, async () => {
+  const container = await docker.createContainer({ name: 'dd-in', Image: 'busybox', Cmd: ['sh', '-c', 'cat; echo done'], OpenStdin: true, StdinOnce: true, HostConfig: { NetworkMode: 'none' } });
+  const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream & { end(): void };
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (c: Buffer) => (out += c.toString()));
+  container.modem.demuxStream(stream, stdout, new PassThrough());
+  const waited = container.wait({ condition: 'next-exit' });
+  stream.write('before start\n');
+  await container.start();
+  stream.write('after start\n');
+  stream.end();
+  assert.equal(((await waited) as { StatusCode: number }).StatusCode, 0);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(out, 'before start\nafter start\ndone\n');
+  await container.remove();
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { ClassicLevel } from 'classic-level';
 import { after, before, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
@@ -57,7 +58,8 @@ test('SIGKILL while containers run, restart without live-restore: stopped, resta
   daemon = await startDaemon(d);
   await until('restore settled', () => {
     const s = status();
-    return s['keep'] === 'exited' && s['always'] === 'running' && !('rmme' in s);
+    // `always` reads running while restore still stops its old task: settled once it restarted.
+    return s['keep'] === 'exited' && s['always'] === 'running' && !('rmme' in s) && run('inspect', '--format', '{{.RestartCount}}', 'always').stdout.trim() !== '0';
   });
   assert.deepEqual(status(), { keep: 'exited', always: 'running', fresh: 'created' });
   assert.equal(run('inspect', '--format', '{{.State.ExitCode}}', 'keep').stdout.trim(), '137');
@@ -66,18 +68,25 @@ test('SIGKILL while containers run, restart without live-restore: stopped, resta
   assert.equal(containerdPidsOf(d.exec).length, 1, 'the containerd of the killed daemon was adopted, not doubled');
   assert.equal(run('rm', '-f', 'always', 'keep', 'fresh').status, 0);
   assert.deepEqual(tasks(), []);
-  assert.deepEqual(mountPoints().filter((m) => m.startsWith(`${d.root}/`)), [], 'a rootfs mount leaked');
+  assert.deepEqual(mountPoints().filter((m) => m.startsWith(`${d.root}/`) || m.startsWith(`${d.exec}/`)), [], 'a rootfs mount leaked (ours or the shim\'s in the bundle)');
 });
 
 test('SIGKILL, restart with --live-restore: the running container stays up, same process, and stops normally afterwards', { skip: unavailable ?? false }, async () => {
   if (!daemon) daemon = await startDaemon(d);
   const id = run('run', '-d', '--name', 'live', '--network', 'none', 'busybox', 'sleep', '1000').stdout.trim();
   const pid = run('inspect', '--format', '{{.State.Pid}}', id).stdout.trim();
+  run('run', '-d', '-i', '--name', 'listener', '--network', 'none', 'busybox', 'sh', '-c', 'read l; echo got:$l');
   daemon.child.kill('SIGKILL');
   await daemon.exited;
   daemon = await startDaemon(d, ['--live-restore']);
   await until('restored', () => status()['live'] === 'running');
   assert.equal(run('inspect', '--format', '{{.State.Pid}}', id).stdout.trim(), pid);
+  // The restored daemon writes to the stdin of a task that outlived it.
+  assert.equal(status()['listener'], 'running');
+  docker(d.sock, ['attach', 'listener'], cfg, 'after-restore\n');
+  await until('listener exited', () => status()['listener'] === 'exited');
+  assert.equal(run('logs', 'listener').stdout, 'got:after-restore\n');
+  assert.equal(run('rm', 'listener').status, 0);
   assert.equal(run('stop', '-t', '1', 'live').status, 0);
   assert.equal(status()['live'], 'exited');
   assert.equal(run('rm', 'live').status, 0);
@@ -99,4 +108,32 @@ test('a normal restart (SIGTERM, start again) brings back always and unless-stop
   assert.equal(status()['down-unless'], 'exited');
   assert.equal(run('rm', '-f', 'back-always', 'back-unless', 'down-unless').status, 0);
   assert.deepEqual(tasks(), []);
+});
+
+test('a crash mid-removal: restore finishes a removal marked removing, and sweeps the files of a container whose record was already deleted', { skip: unavailable ?? false }, async () => {
+  if (!daemon) daemon = await startDaemon(d);
+  run('run', '--name', 'half', '--network', 'none', '-v', '/anon', 'busybox', 'true');
+  run('run', '--name', 'gone', '--network', 'none', 'busybox', 'true');
+  const half = run('inspect', '--format', '{{.Id}}', 'half').stdout.trim();
+  const gone = run('inspect', '--format', '{{.Id}}', 'gone').stdout.trim();
+  daemon.child.kill('SIGKILL');
+  await daemon.exited;
+  daemon = null;
+  // What the removal machine leaves when the daemon dies after its first step (the mark) or its
+  // last (the record deleted, the files not yet).
+  const db = new ClassicLevel<string, unknown>(`${d.root}/containers/metadata.db`, { valueEncoding: 'json' });
+  await db.open();
+  const record = (await db.get(`container/${half}`)) as { state: { status: string } };
+  await db.put(`container/${half}`, { ...record, state: { ...record.state, status: 'removing' } });
+  await db.del(`container/${gone}`);
+  await db.close();
+  daemon = await startDaemon(d);
+  await until('the removal finished', () => !('half' in status()));
+  assert.equal('gone' in status(), false);
+  for (const id of [half, gone]) {
+    assert.equal(existsSync(`${d.root}/containers/${id}`), false, `${id}'s directory was left`);
+    assert.equal(existsSync(`${d.root}/overlay2/${id}`), false, `${id}'s layer was left`);
+  }
+  assert.equal(run('events', '--since', '30s', '--until', '0s', '--filter', `container=${half}`, '--format', '{{.Action}}').stdout.trim(), 'destroy');
+  assert.equal(run('volume', 'ls', '-q').stdout.trim().split('\n').filter(Boolean).length, 1, 'a plain removal keeps the anonymous volume (no -v)');
 });

@@ -89,8 +89,9 @@ export function containerdPidsOf(exec: string): number[] {
   return out.stdout.split('\n').filter(Boolean).map(Number);
 }
 
-export function docker(sock: string, args: string[], dockerConfig: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('docker', ['-H', `unix://${sock}`, ...args], { encoding: 'utf8', env: { ...process.env, DOCKER_CONFIG: dockerConfig }, timeout: 60_000 });
+/** Runs the stock docker CLI against a daemon; `input` is piped to its stdin (closed after it). */
+export function docker(sock: string, args: string[], dockerConfig: string, input?: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('docker', ['-H', `unix://${sock}`, ...args], { encoding: 'utf8', env: { ...process.env, DOCKER_CONFIG: dockerConfig }, timeout: 60_000, ...(input === undefined ? {} : { input }) });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import type { LevelStore } from '../../effects/store/real.ts';
+import { ApiError, type ApiServer } from '../api/server.ts';
+import { treeSize } from './container-runtime.ts';
+import { parseFilters } from './events.ts';
+
+/** A volume of the local driver: a directory `volumes/<name>/_data`, its record in the level store (`volume/<name>`). */
+export interface VolumeRecord {
+  name: string;
+  driver: 'local';
+  mountpoint: string;
+  createdAt: string;
+  labels?: Record<string, string>;
+  /** Made for a container's `-v /path` (no name given): `rm -v` and `--rm` remove it with the container. */
+  anonymous?: boolean;
+}
+
+const validName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+/** Docker's volume shape (GET /volumes, /volumes/{name}). */
+function toApi(v: VolumeRecord): Record<string, unknown> {
+  return { CreatedAt: v.createdAt.replace(/\.\d+Z$/, 'Z'), Driver: v.driver, Labels: v.labels ?? null, Mountpoint: v.mountpoint, Name: v.name, Options: null, Scope: 'local' };
+}
+
+/** The local volume driver's volumes, and the `/volumes` endpoints. */
+export class VolumeStore {
+  private readonly root: string;
+  private readonly store: LevelStore;
+
+  constructor(root: string, store: LevelStore) {
+    this.root = root;
+    this.store = store;
+  }
+
+  /** The named volume, created on first use (as `docker run -v name:/path` does); a new anonymous one without a name. */
+  async ensure(name: string | null, labels?: Record<string, string>): Promise<VolumeRecord> {
+    if (name !== null) {
+      if (!validName.test(name)) throw new ApiError(400, `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`);
+      const found = await this.get(name);
+      if (found) return found;
+    }
+    const v: VolumeRecord = {
+      name: name ?? randomBytes(32).toString('hex'),
+      driver: 'local',
+      mountpoint: `${this.root}/volumes/${name ?? ''}`,
+      createdAt: new Date().toISOString(),
+      ...(labels && Object.keys(labels).length > 0 ? { labels } : {}),
+      ...(name === null ? { anonymous: true } : {}),
+    };
+    v.mountpoint = `${this.root}/volumes/${v.name}/_data`;
+    mkdirSync(v.mountpoint, { recursive: true, mode: 0o755 });
+    await this.store.db.put(`volume/${v.name}`, v);
+    return v;
+  }
+
+  async get(name: string): Promise<VolumeRecord | undefined> {
+    return (await this.store.db.get(`volume/${name}`).catch(() => undefined)) as VolumeRecord | undefined;
+  }
+
+  async list(): Promise<VolumeRecord[]> {
+    const out: VolumeRecord[] = [];
+    for await (const [, v] of this.store.db.iterator({ gte: 'volume/', lt: 'volume/\uffff' })) out.push(v as VolumeRecord);
+    return out;
+  }
+
+  /** Deletes the record first (a crash then leaves only a directory nobody lists), then the data. */
+  async remove(name: string): Promise<void> {
+    await this.store.db.del(`volume/${name}`);
+    rmSync(`${this.root}/volumes/${name}`, { recursive: true, force: true });
+  }
+
+  /**
+   * `docker volume ls/inspect/create/rm`. `usedBy` names the containers that mount a volume:
+   * removing one in use is Docker's 409.
+   */
+  register(api: ApiServer, usedBy: (name: string) => string[]): void {
+    api.add({
+      method: 'GET',
+      pattern: '/volumes',
+      handler: async (ctx) => {
+        const filters = parseFilters(ctx.query.get('filters'), ['name', 'dangling', 'driver', 'label']);
+        const dangling = filters.get('dangling')?.[0];
+        const volumes = (await this.list()).filter((v) => {
+          for (const [k, vs] of filters) {
+            if (k === 'name' && !vs.some((x) => v.name.includes(x))) return false;
+            if (k === 'driver' && !vs.includes(v.driver)) return false;
+            if (k === 'label' && !vs.every((x) => (x.includes('=') ? v.labels?.[x.split('=')[0] as string] === x.slice(x.indexOf('=') + 1) : x in (v.labels ?? {})))) return false;
+          }
+          if (dangling !== undefined) return ['1', 'true'].includes(dangling) === (usedBy(v.name).length === 0);
+          return true;
+        });
+        ctx.json(200, { Volumes: volumes.map(toApi), Warnings: null });
+      },
+    });
+    api.add({
+      method: 'POST',
+      pattern: '/volumes/create',
+      handler: async (ctx) => {
+        const raw = (await ctx.body()).toString('utf8');
+        let body: { Name?: string; Driver?: string; Labels?: Record<string, string> };
+        try {
+          body = JSON.parse(raw === '' ? '{}' : raw) as typeof body;
+        } catch (err) {
+          throw new ApiError(500, (err as Error).message);
+        }
+        if (body.Driver && body.Driver !== 'local') throw new ApiError(404, `error looking up volume plugin ${body.Driver}: plugin "${body.Driver}" not found`);
+        ctx.json(201, toApi(await this.ensure(body.Name ? body.Name : null, body.Labels)));
+      },
+    });
+    // dockerd 20.10 prunes every local volume no container mounts, named or anonymous.
+    api.add({
+      method: 'POST',
+      pattern: '/volumes/prune',
+      handler: async (ctx) => {
+        const deleted: string[] = [];
+        let reclaimed = 0;
+        for (const v of await this.list()) {
+          if (usedBy(v.name).length > 0) continue;
+          reclaimed += treeSize(v.mountpoint);
+          await this.remove(v.name);
+          deleted.push(v.name);
+        }
+        ctx.json(200, { VolumesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed });
+      },
+    });
+    api.add({
+      method: 'GET',
+      pattern: '/volumes/{name}',
+      handler: async (ctx) => {
+        const name = ctx.params['name'] as string;
+        const v = await this.get(name);
+        if (!v) throw new ApiError(404, `get ${name}: no such volume`);
+        ctx.json(200, toApi(v));
+      },
+    });
+    api.add({
+      method: 'DELETE',
+      pattern: '/volumes/{name}',
+      handler: async (ctx) => {
+        const name = ctx.params['name'] as string;
+        const v = await this.get(name);
+        if (!v) throw new ApiError(404, `get ${name}: no such volume`);
+        const users = usedBy(name);
+        if (users.length > 0) throw new ApiError(409, `remove ${name}: volume is in use - [${users.join(', ')}]`);
+        await this.remove(name);
+        ctx.noContent(204);
+      },
+    });
+  }
+}

@@ -6,6 +6,8 @@ import { containerMachine } from './container/machine.ts';
 import { containerdSupervisorMachine } from './containerd-supervisor/machine.ts';
 import { daemonShutdownMachine } from './daemon-shutdown/machine.ts';
 import { daemonStartupMachine } from './daemon-startup/machine.ts';
+import { restoreCheckMachine } from './restore-check/machine.ts';
+import { restoreInvariantsHeld } from './check/constraints.ts';
 
 /** Every machine by the name traces use, so replay and the inspector can find it. */
 export const machines: Record<string, AnyStateMachine> = {
@@ -13,6 +15,7 @@ export const machines: Record<string, AnyStateMachine> = {
   daemonShutdown: daemonShutdownMachine,
   containerdSupervisor: containerdSupervisorMachine,
   container: containerMachine,
+  restoreCheck: restoreCheckMachine,
 };
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {
@@ -24,6 +27,7 @@ export const constraintsByMachine: Record<string, Constraint[]> = {
   daemonStartup: startupConstraints,
   daemonShutdown: startupConstraints,
   container: containerConstraints,
+  restoreCheck: [restoreInvariantsHeld()],
 };
 
 export function registerConstraints(machine: string, constraints: Constraint[]): void {

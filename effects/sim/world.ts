@@ -2,6 +2,10 @@ import type { ContainerdTaskFact } from '../containerd/requests.ts';
 import { assertNever, type EffectError, type EffectErrorCode } from '../errors.ts';
 import { SimFs, SimFsError, type SimNode } from '../fs/sim.ts';
 import type { EffectCall, EffectOutcome } from '../requests.ts';
+import type { HostView } from '../../machines/container/invariants.ts';
+import type { ContainerRecord } from '../../machines/container/types.ts';
+
+type StoredRecord = Pick<ContainerRecord, 'id' | 'name' | 'state' | 'config' | 'hasBeenStartedBefore' | 'hasBeenManuallyStopped'>;
 import { FaultInjector, type FaultRule } from './faults.ts';
 import { Random } from './random.ts';
 import type { SimEffects } from './scheduler.ts';
@@ -532,9 +536,36 @@ export class SimWorld implements SimEffects {
       }
       case 'api.settleContainers':
         return { settled: this.host.tasks.length };
+      case 'api.observeHost':
+        return this.observeHost();
       default:
         return assertNever(call, 'effect');
     }
+  }
+
+  /** The host as the restore invariants see it (the simulator's clients keep what they were told apart). */
+  observeHost(): HostView {
+    this.settleTaskExits(this.nowMs);
+    const db = [...this.stores.values()][0] ?? new Map<string, unknown>();
+    const containers: HostView['containers'] = [];
+    for (const [key, value] of db) {
+      if (!key.startsWith('container/')) continue;
+      const r = value as StoredRecord;
+      containers.push({
+        id: r.id,
+        name: r.name,
+        status: r.state.status,
+        autoRemove: r.config.autoRemove,
+        restart: { policy: r.config.restartPolicy.name, startedBefore: r.hasBeenStartedBefore, manuallyStopped: r.hasBeenManuallyStopped },
+      });
+    }
+    return {
+      containers,
+      tasks: [...this.tasks].map(([id, t]) => ({ id, status: t.status })),
+      containerdContainers: [...this.containerdContainers],
+      acknowledged: [],
+      mounted: [],
+    };
   }
 
   /** Task calls go over the client: after `containerd.close` they fail as grpc-js does on a closed channel. */

@@ -198,6 +198,13 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
       }
       return out;
     }
+    case 'restoreInvariantsHeld': {
+      for (const r of records) {
+        if (r.kind === 'mark' && r.mark.mark === 'invariant.violated')
+          out.push({ constraint: name, message: `${String(r.mark['invariant'])}: ${String(r.mark['message'])}`, records: [r.seq] });
+      }
+      return out;
+    }
     case 'everyAcquiredReleasedAtShutdown': {
       if (ix.shutdownStopped === null) return out;
       const handled = new Set(ix.releases.map((r) => r.resource));

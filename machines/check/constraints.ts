@@ -18,7 +18,9 @@ export type Constraint =
   /** A container's Docker events: `create` first, nothing after `destroy`, a `die` between two `start`s. */
   | { kind: 'containerEventsOrdered' }
   /** A container request is acknowledged only after the transition it made is in the store (kill changes nothing and is exempt). */
-  | { kind: 'persistedBeforeReply' };
+  | { kind: 'persistedBeforeReply' }
+  /** After restore, the host kept every invariant of machines/container/invariants.ts (no `invariant.violated` mark). */
+  | { kind: 'restoreInvariantsHeld' };
 
 export function before(first: string, then: string, why: string): Constraint {
   return { kind: 'before', first, then, why };
@@ -34,3 +36,4 @@ export function constraintName(c: Constraint): string {
 }
 export const containerEventsOrdered = (): Constraint => ({ kind: 'containerEventsOrdered' });
 export const persistedBeforeReply = (): Constraint => ({ kind: 'persistedBeforeReply' });
+export const restoreInvariantsHeld = (): Constraint => ({ kind: 'restoreInvariantsHeld' });

@@ -135,7 +135,10 @@ export type Mark =
   | { mark: 'startup.failed'; step: string; message: string }
   | { mark: 'containers.leftRunning'; ids: string[] }
   | { mark: 'container.stopFailed'; id: string; message: string }
-  | { mark: 'shutdown.forced'; afterS: number };
+  | { mark: 'shutdown.forced'; afterS: number }
+  /** The restore check (machines/restore-check): one mark per broken invariant, then the tally. */
+  | { mark: 'invariant.violated'; invariant: string; container: string; message: string }
+  | { mark: 'invariants.checked'; held: number; broken: number };
 
 /** The output of the machine's pure step function: in order, marks to record and effects to ask for. */
 export type Output = { mark: Mark } | { call: EffectCall };

@@ -1,5 +1,6 @@
 import { arch, release } from 'node:os';
 import type { ApiRequest } from '../../effects/api/requests.ts';
+import type { HostView } from '../../machines/container/invariants.ts';
 import { assertNever } from '../../effects/errors.ts';
 import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.ts';
 import { ApiServer, apiVersion, minApiVersion, pingRoutes } from '../api/server.ts';
@@ -22,6 +23,7 @@ const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm
 export interface ContainerControl {
   stop(id: string, signal: string, timeoutS: number): Promise<{ exitCode: number }>;
   settle(): Promise<number>;
+  observeHost(): Promise<HostView>;
 }
 
 export class ApiEndpoint {
@@ -49,6 +51,9 @@ export class ApiEndpoint {
         return { removed: await this.server.close() };
       case 'api.settleContainers':
         return { settled: (await this.containers?.settle()) ?? 0 };
+      case 'api.observeHost':
+        if (!this.containers) throw Object.assign(new Error('the containers are not restored yet'), { code: 'EUNAVAILABLE' });
+        return this.containers.observeHost();
       case 'api.stopContainer':
         if (!this.containers) throw Object.assign(new Error(`No such container: ${req.container}`), { code: 'ENOENT' });
         return this.containers.stop(req.container, req.signal, req.timeoutS);

@@ -132,6 +132,13 @@ export class ContainerRuntime {
     return fs.driver === 'overlay2' ? treeSize(`${fs.dir}/diff`, null) : treeSize(fs.dir, fs.lower);
   }
 
+  /** containerd's own view of our namespace: every task with its status, every container. */
+  async containerdView(): Promise<{ tasks: { id: string; status: string }[]; containers: string[] }> {
+    const c = this.containerd.connected;
+    const [tasks, containers] = await Promise.all([c.listTasks(), c.listContainers()]);
+    return { tasks: tasks.map((t) => ({ id: t.id, status: t.status })), containers: containers.map((x) => x.id) };
+  }
+
   /** The bundle's rootfs where the shim mounts an overlay2 container's root (inspect's MergedDir). */
   bundleRootfs(id: string): string {
     return `${this.execRoot}/containerd/daemon/io.containerd.runtime.v2.task/statedock/${id}/rootfs`;

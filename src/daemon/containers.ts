@@ -8,6 +8,8 @@ import type { LevelStore } from '../../effects/store/real.ts';
 import { signalNumber, stoppedAtShutdown, type ContainerContext } from '../../machines/container/machine.ts';
 import { validateRestartPolicy, type RestartPolicyName } from '../../machines/container/restart.ts';
 import type { ContainerRecord, MountPoint, ReplyResult } from '../../machines/container/types.ts';
+import type { HostView, TaskView } from '../../machines/container/invariants.ts';
+import { mountPoints } from '../../effects/kernel/real.ts';
 import { ApiError, type ApiServer, type RouteContext } from '../api/server.ts';
 import { treeSize, type ContainerRuntime } from './container-runtime.ts';
 import type { ImageStore } from './images.ts';
@@ -50,6 +52,8 @@ export class ContainerHost {
   private readonly exitWaiters = new Map<string, ((code: number) => void)[]>();
   private readonly removedWaiters = new Map<string, ((code: number) => void)[]>();
   private reqSeq = 0;
+  /** Container transitions seen so far (the host observation retries when one happens while it looks). */
+  private transitions = 0;
   private restored: Promise<void> = Promise.resolve();
 
   private readonly runtimeExecRoot: string;
@@ -66,6 +70,7 @@ export class ContainerHost {
     this.runtime = opts.runtime;
     this.root = opts.root;
     this.session.onRecord((actor, r) => {
+      if (actor.startsWith('container:') && r.kind === 'transition') this.transitions += 1;
       if (!actor.startsWith('container:') || r.kind !== 'mark') {
         // A container actor stops only when its removal is done: what it leaves on disk goes now.
         if (r.kind === 'actor.stop' && actor.startsWith('container:')) {
@@ -343,6 +348,44 @@ export class ContainerHost {
       await new Promise((r) => setTimeout(r, 50));
     }
     return this.contexts().length;
+  }
+
+  /**
+   * The host as the restore invariants see it, once the containers have settled: the store's
+   * containers, containerd's tasks and containers, and which container roots are mounted
+   * (overlay roots in the shims' bundles, or under the data root). Taken again while a
+   * container moved during the look, so the view is of one settled moment.
+   */
+  async observeHost(): Promise<HostView> {
+    for (let attempt = 0; ; attempt++) {
+      await this.settle();
+      const before = this.transitions;
+      const containers: HostView['containers'] = [];
+      for await (const [, v] of this.store.db.iterator({ gte: 'container/', lt: 'container/\uffff' })) {
+        const r = v as ContainerRecord;
+        containers.push({
+          id: r.id,
+          name: r.name,
+          status: r.state.status,
+          autoRemove: r.config.autoRemove,
+          restart: { policy: r.config.restartPolicy.name, startedBefore: r.hasBeenStartedBefore, manuallyStopped: r.hasBeenManuallyStopped },
+        });
+      }
+      const seen = await this.runtime.containerdView();
+      const roots = [this.root, this.runtimeExecRoot].map((p) => `${p}/`);
+      const mounted = mountPoints()
+        .filter((m) => roots.some((r) => m.startsWith(r)))
+        .flatMap((m) => /\/([0-9a-f]{64})\/(?:rootfs|merged)$/.exec(m)?.[1] ?? []);
+      if (this.transitions === before || attempt >= 5) {
+        return {
+          containers,
+          tasks: seen.tasks.map((t) => ({ id: t.id, status: (['created', 'running', 'paused', 'pausing', 'stopped'].includes(t.status) ? t.status : 'unknown') as TaskView['status'] })),
+          containerdContainers: seen.containers,
+          acknowledged: [],
+          mounted: [...new Set(mounted)],
+        };
+      }
+    }
   }
 
   /** `-u uid[:gid]` or a user name of the image's /etc/passwd. */

@@ -73,6 +73,8 @@ export class Daemon {
     this.session.onRecord((actor, r) => {
       if (r.kind === 'mark' && r.mark.mark === 'warning') log.warn(String(r.mark['message']), { step: r.mark['step'], actor });
       if (r.kind === 'mark' && r.mark.mark === 'step.done') log.debug(`step ${String(r.mark['step'])} done`, { actor });
+      if (r.kind === 'mark' && r.mark.mark === 'invariant.violated') log.warn(`after restore: ${String(r.mark['message'])}`, { invariant: r.mark['invariant'] });
+      if (r.kind === 'mark' && r.mark.mark === 'invariants.checked') log.debug(`restore checked: ${String(r.mark['broken'])} invariant violation(s)`);
     });
   }
 
@@ -141,6 +143,8 @@ export class Daemon {
         this.restoring = false;
         this.heardExits.clear();
       });
+      // Once restore has settled, the host is judged by the restore invariants, in the flight recorder.
+      void this.api.server.gate.then(() => this.session.spawn('restoreCheck', 'restore-check', { actorId: 'restore-check' }));
     } else {
       this.restoring = false;
       this.heardExits.clear();

@@ -3,7 +3,8 @@ import { SimWorld } from '../../effects/sim/world.ts';
 import type { TraceRecord } from '../../effects/trace.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { containerConstraints } from '../../machines/container/constraints.ts';
-import { checkInvariants, shutdownInvariants } from '../../machines/container/invariants.ts';
+import { checkInvariants, restoreInvariants, shutdownInvariants } from '../../machines/container/invariants.ts';
+import { restoreInvariantsHeld } from '../../machines/check/constraints.ts';
 import { startupConstraints } from '../../machines/daemon-startup/constraints.ts';
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
 import { ClientHistory, SimDaemon, type TimedOp } from './daemon.ts';
@@ -67,7 +68,8 @@ function bootUntilAnswered(d: SimDaemon): void {
   while (d.startup === null && !d.crashed && !d.scheduler.idle) d.scheduler.runUntilIdle(1);
 }
 
-const constraints = [...startupConstraints, ...containerConstraints];
+const constraints = [...startupConstraints, ...containerConstraints, restoreInvariantsHeld()];
+const acknowledgedOnly = restoreInvariants.filter((i) => i.kind === 'acknowledgedCreatesPresent');
 
 /**
  * One crash run: the scenario's first life, cut at `crashAt` (or run to its end, where a
@@ -103,7 +105,11 @@ export function crashRun(s: CrashScenario, crashAt: number | null, seed: number,
   } else if (!second.runUntilSettled()) {
     problems.push({ kind: 'settle', message: `restored containers did not settle: ${unsettled(second).join(', ')}` });
   } else {
-    for (const v of checkInvariants(second.view())) problems.push({ kind: v.invariant, message: v.message });
+    // The daemon's own restore check (recorded in its trace), and what only the clients know: their acknowledged creates.
+    const verdict = second.checkRestore();
+    if (verdict === null || verdict.unchecked !== null) problems.push({ kind: 'restoreCheck', message: `the restore check did not judge the host: ${verdict?.unchecked ?? 'it never finished'}` });
+    for (const v of verdict?.violations ?? []) problems.push({ kind: v.invariant, message: v.message });
+    for (const v of checkInvariants(second.view(), acknowledgedOnly)) problems.push({ kind: v.invariant, message: v.message });
     // The user can always remove what is left (moby 22312: "Removal In Progress" forever).
     const left = second.view().containers;
     second.schedule(left.map((c) => ({ atMs: 0, op: { op: 'rm' as const, name: c.name.replace(/^\//, ''), force: true } })));

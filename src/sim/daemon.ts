@@ -11,6 +11,7 @@ import type { ContainerEvent, ReplyResult } from '../../machines/container/types
 import type { ShutdownOutput } from '../../machines/daemon-shutdown/machine.ts';
 import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
+import type { RestoreCheckOutput } from '../../machines/restore-check/machine.ts';
 import { newRecord } from './containers.ts';
 import { priorities } from './simulate.ts';
 
@@ -396,6 +397,14 @@ export class SimDaemon {
     });
   }
 
+  /** The restore check (machines/restore-check) on the host as it is now; its verdict, as the daemon records it. */
+  checkRestore(): RestoreCheckOutput | null {
+    const actorId = `restore-check-${this.reqSeq++}`;
+    const entry = this.session.spawn('restoreCheck', actorId, { actorId });
+    while (!this.crashed && (entry.actor.getSnapshot() as { status: string }).status === 'active' && !this.scheduler.idle) this.scheduler.runUntilIdle(1);
+    return (entry.actor.getSnapshot() as { output?: RestoreCheckOutput }).output ?? null;
+  }
+
   /** Delivers what is due up to `ms` from now (or until the process dies). */
   runFor(ms: number): void {
     this.scheduler.runUntil(this.scheduler.now + ms);
@@ -429,26 +438,7 @@ export class SimDaemon {
   }
 }
 
-/** The invariants' view of a simulated host. */
+/** The invariants' view of a simulated host, with what the clients were told. */
 export function hostView(world: SimWorld, history: ClientHistory): HostView {
-  const db = [...world.stores.values()][0] ?? new Map<string, unknown>();
-  const containers: HostView['containers'] = [];
-  for (const [key, value] of db) {
-    if (!key.startsWith('container/')) continue;
-    const r = value as ContainerContext['record'];
-    containers.push({
-      id: r.id,
-      name: r.name,
-      status: r.state.status,
-      autoRemove: r.config.autoRemove,
-      restart: { policy: r.config.restartPolicy.name, startedBefore: r.hasBeenStartedBefore, manuallyStopped: r.hasBeenManuallyStopped },
-    });
-  }
-  return {
-    containers,
-    tasks: [...world.tasks].map(([id, t]) => ({ id, status: t.status })),
-    containerdContainers: [...world.containerdContainers],
-    acknowledged: [...history.acknowledged].map((id) => ({ id, mayBeGone: history.mayBeGone.has(id) })),
-    mounted: [],
-  };
+  return { ...world.observeHost(), acknowledged: [...history.acknowledged].map((id) => ({ id, mayBeGone: history.mayBeGone.has(id) })) };
 }

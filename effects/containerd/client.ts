@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { ContainerdError, fromGrpcError, isContainerdError } from './error.ts';
+import { maxSocketPathBytes } from './socket-path.ts';
 import { EventSubscription, markerTopicPrefix, type Subscription } from './events.ts';
 import { anyOf, anyOfMessage, decodeAny, serviceDefinition, timestampToDate, type WireObject } from './wire.ts';
 
@@ -148,8 +149,7 @@ export interface ConnectOptions {
   callDeadlineMs?: number;
 }
 
-/** The longest unix socket path: sun_path is 108 bytes with the terminating NUL. */
-export const maxSocketPathBytes = 107;
+export { maxSocketPathBytes };
 
 type Method = grpc.MethodDefinition<object, WireObject>;
 

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, delimiter, dirname } from 'node:path';
 import { EffectFailure } from '../handler.ts';
-import { ContainerdClient, maxSocketPathBytes } from './client.ts';
+import { maxSocketPathBytes } from './socket-path.ts';
 
 /**
  * A private containerd, the way dockerd 20.10 runs its own (libcontainerd/supervisor):
@@ -327,6 +327,8 @@ function exitText(e: ContainerdExit | null): string {
  * the one in the pid file beside the socket.
  */
 export async function waitContainerdReady(address: string, opts: { timeoutMs: number; pid?: number; log?: string }): Promise<{ version: string; revision: string }> {
+  // The gRPC client (grpc-js, protobufjs) loads here, while the containerd just spawned boots.
+  const { ContainerdClient } = await import('./client.ts');
   const start = starts.get(address);
   if (start?.failure) throw start.failure;
   const log = opts.log ?? start?.log ?? `${dirname(address)}/containerd.log`;

@@ -1,4 +1,5 @@
-import { ContainerdClient, ContainerdError } from './client.ts';
+import type { ContainerdClient } from './client.ts';
+import { ContainerdError } from './error.ts';
 import { spawnContainerd, stopContainerd, waitContainerdReady, writeContainerdConfig } from './process.ts';
 import { assertNever, type EffectErrorCode } from '../errors.ts';
 import type { ContainerdRequest, ContainerdResults } from './requests.ts';
@@ -75,6 +76,7 @@ export class ContainerdConnection {
           return { signal } satisfies ContainerdResults['containerd.terminate'];
         }
         case 'containerd.connect': {
+          const { ContainerdClient } = await import('./client.ts');
           this.client = await ContainerdClient.connect(req.address, req.namespace, { timeoutMs: req.timeoutMs });
           const v = await this.client.version();
           this.revision = v.revision;

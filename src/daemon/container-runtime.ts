@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { ContainerdConnection } from '../../effects/containerd/real.ts';
 import type { ContainerdRequest, ContainerdResults } from '../../effects/containerd/requests.ts';
-import { ContainerdError } from '../../effects/containerd/client.ts';
+import { ContainerdError } from '../../effects/containerd/error.ts';
 import { EffectFailure } from '../../effects/handler.ts';
 import { StdioHub } from './stdio.ts';
 

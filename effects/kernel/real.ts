@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync
 import { cpus, hostname, machine, release, totalmem, type } from 'node:os';
 import { promisify } from 'node:util';
 import { assertNever } from '../errors.ts';
-import { EffectFailure, failureFrom, type Handler } from '../handler.ts';
+import { EffectFailure, failureFrom, nextTurn, type Handler } from '../handler.ts';
 import { trapDumpSignal, untrapDumpSignal } from './dump-signal.ts';
 import type { KernelRequest, KernelResults } from './requests.ts';
 
@@ -63,6 +63,8 @@ function cgroupInfo(): KernelResults['kernel.cgroupInfo'] {
 
 /** overlay2's check: the kernel knows overlay, and an overlay mount really works on this backing fs. */
 async function probeOverlay(path: string): Promise<KernelResults['kernel.probeOverlay']> {
+  // Two forks (mount, umount) follow.
+  await nextTurn();
   if (!readFileSync('/proc/filesystems', 'utf8').includes('\toverlay')) return { supported: false, reason: "'overlay' not found as a supported filesystem on this host" };
   mkdirSync(path, { recursive: true });
   const dir = mkdtempSync(`${path}/overlay-probe-`);
@@ -97,6 +99,8 @@ async function unmountUnder(path: string): Promise<string[]> {
 }
 
 async function runcVersion(): Promise<string | null> {
+  // Forking the daemon blocks its thread for milliseconds.
+  await nextTurn();
   try {
     const { stdout } = await run('runc', ['--version']);
     return /runc version (\S+)/.exec(stdout)?.[1] ?? null;

@@ -28,6 +28,9 @@ function codeOf(err: unknown): EffectErrorCode {
   return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? (code as EffectErrorCode) : 'EIO';
 }
 
+/** The gRPC client's module (grpc-js, protobufjs), evaluated on first use. */
+const loadClient = (): Promise<typeof import('./client.ts')> => import('./client.ts');
+
 function fail(err: unknown): never {
   throw Object.assign(new Error(err instanceof Error ? err.message : String(err)), { code: codeOf(err) });
 }
@@ -55,6 +58,9 @@ export class ContainerdConnection {
         case 'containerd.spawn': {
           const configPath = writeContainerdConfig({ execRoot: req.execRoot, dataRoot: req.dataRoot });
           const child = spawnContainerd({ binary: req.binary, configPath, execRoot: req.execRoot });
+          // The client is needed as soon as containerd answers: it is evaluated while containerd
+          // boots, once this turn's effects (other steps' file and process work) are under way.
+          setImmediate(() => void loadClient());
           this.watches.set(child.pid, child.exited);
           this.execRoots.set(child.pid, req.execRoot);
           return { pid: child.pid, address: child.address } satisfies ContainerdResults['containerd.spawn'];
@@ -76,7 +82,7 @@ export class ContainerdConnection {
           return { signal } satisfies ContainerdResults['containerd.terminate'];
         }
         case 'containerd.connect': {
-          const { ContainerdClient } = await import('./client.ts');
+          const { ContainerdClient } = await loadClient();
           this.client = await ContainerdClient.connect(req.address, req.namespace, { timeoutMs: req.timeoutMs });
           const v = await this.client.version();
           this.revision = v.revision;

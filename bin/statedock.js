@@ -7,12 +7,13 @@
 // The bundle runs as a vm.Script with V8's code cache (dist/statedock.cjs.v8cache): the
 // bytecode of every function the daemon's last start-up compiled, so a start compiles almost
 // nothing. The daemon writes the cache once its start-up is done, when there was none or V8
-// refused it (another Node, other V8 flags); the cache names the bundle it belongs to by a
-// hash of its text, and a new build removes it. This file is CommonJS (bin/package.json):
-// an ES module entry would start Node's module loader for nothing.
-const { existsSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
+// refused it (another Node, other V8 flags); the cache names the bundle file it belongs to
+// (size, modification time, inode) and the Node that wrote it, and a new build removes it.
+// This file is CommonJS (bin/package.json): an ES module entry would start Node's module
+// loader for nothing.
+const { readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
 const { createHash } = require('node:crypto');
-const { createRequire, wrap } = require('node:module');
+const { createRequire } = require('node:module');
 const { dirname, join } = require('node:path');
 const { Script } = require('node:vm');
 
@@ -42,16 +43,29 @@ function writeCodeCache(script, key) {
   }
 }
 
+globalThis.__sdMark = (l) => process.env.SDT && process.stderr.write(`T ${performance.now().toFixed(1)} ${l} ${process.hrtime.bigint() / 1000n} cpu=${((process.cpuUsage().user + process.cpuUsage().system) / 1000).toFixed(0)}\n`);
+/** The bundle's file, or null when there is none yet. */
+function bundleStat() {
+  try {
+    return statSync(bundlePath, { bigint: true });
+  } catch (err) {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
 async function run() {
-  if (!existsSync(bundlePath)) {
+  let st = bundleStat();
+  if (st === null) {
     process.stderr.write('statedock: first run, building dist/statedock.cjs …\n');
     const { buildBundle } = await import('../scripts/build.mjs');
     await buildBundle({ quiet: true });
+    st = bundleStat();
   }
-  const source = readFileSync(bundlePath, 'utf8');
-  const key = createHash('sha256').update(process.version).update('\0').update(source).digest();
+  const key = createHash('sha256').update(`${process.version} ${st.size} ${st.mtimeNs} ${st.ino}`).digest();
   const cachedData = readCodeCache(key);
-  const script = new Script(wrap(source), { filename: bundlePath, cachedData });
+  // The bundle is a function expression: (exports, require, module, __filename, __dirname) => ….
+  const script = new Script(readFileSync(bundlePath, 'utf8'), { filename: bundlePath, cachedData });
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(bundlePath), module, bundlePath, dirname(bundlePath));
   const stale = cachedData === undefined || script.cachedDataRejected === true;

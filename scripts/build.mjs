@@ -1,10 +1,10 @@
-// Bundles the CLI into one CommonJS file, dist/statedock.cjs, that bin/statedock.js runs
+// Bundles the CLI into one CommonJS module, dist/statedock.cjs, that bin/statedock.js runs
 // with V8's code cache: bundled code loads in milliseconds, where resolving hundreds of
 // modules (or compiling TypeScript at start) would cost the daemon's start-up time, and the
 // code cache spares compiling it again at every start (see bin/statedock.js). Modules behind
 // a dynamic import() are evaluated only when first imported, so the daemon's start-up runs
 // no simulator, checker or inspector code and evaluates the gRPC client while containerd
-// boots. classic-level stays external: it loads a native prebuilt binary.
+// boots.
 import { build } from 'esbuild';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -42,6 +42,21 @@ const withoutLongJs = {
   },
 };
 
+/**
+ * classic-level's JavaScript (abstract-level and the rest: ~30 CommonJS files, ~25 ms of CPU
+ * to require one by one) goes into the bundle; only its native binding loads from
+ * node_modules, from classic-level's own directory as its binding.js would.
+ */
+const classicLevelBinding = {
+  name: 'classic-level-binding',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]classic-level[\\/]binding\.js$/ }, () => ({
+      contents: "module.exports = require('node-gyp-build')(require('node:path').dirname(require.resolve('classic-level')));",
+      loader: 'js',
+    }));
+  },
+};
+
 export async function buildBundle({ quiet = false } = {}) {
   const out = join(root, 'dist');
   mkdirSync(out, { recursive: true });
@@ -64,14 +79,17 @@ export async function buildBundle({ quiet = false } = {}) {
     keepNames: true,
     // @grpc/proto-loader is required only by grpc-js's channelz and ORCA, lazily: left to
     // node_modules, 120 KB less in the bundle.
-    external: ['classic-level', 'playwright-core', 'fsevents', '@grpc/proto-loader'],
-    plugins: [rxjsAsModules, withoutLongJs],
+    external: ['node-gyp-build', 'playwright-core', 'fsevents', '@grpc/proto-loader'],
+    plugins: [rxjsAsModules, withoutLongJs, classicLevelBinding],
     define: {
       // containerd's protos as protobufjs JSON, parsed here once instead of at every start.
       __STATEDOCK_CONTAINERD_PROTOS__: JSON.stringify(containerdProtoJson()),
       'import.meta.url': '__sdImportMetaUrl',
     },
-    banner: { js: "var __sdImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    // The bundle is the function Node would wrap a CommonJS module in (bin/statedock.js calls it):
+    // no copy of 700 KB of source to wrap it at every start.
+    banner: { js: "(function (exports, require, module, __filename, __dirname) { var __sdImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    footer: { js: '})' },
     logLevel: quiet ? 'error' : 'warning',
   });
   if (!quiet) process.stderr.write(`built dist/statedock.cjs in ${Date.now() - started} ms\n`);

@@ -63,8 +63,6 @@ function cgroupInfo(): KernelResults['kernel.cgroupInfo'] {
 
 /** overlay2's check: the kernel knows overlay, and an overlay mount really works on this backing fs. */
 async function probeOverlay(path: string): Promise<KernelResults['kernel.probeOverlay']> {
-  // Two forks (mount, umount) follow.
-  await nextTurn();
   if (!readFileSync('/proc/filesystems', 'utf8').includes('\toverlay')) return { supported: false, reason: "'overlay' not found as a supported filesystem on this host" };
   mkdirSync(path, { recursive: true });
   const dir = mkdtempSync(`${path}/overlay-probe-`);

@@ -43,7 +43,19 @@ function writeCodeCache(script, key) {
   }
 }
 
-globalThis.__sdMark = (l) => process.env.SDT && process.stderr.write(`T ${performance.now().toFixed(1)} ${l} ${process.hrtime.bigint() / 1000n} cpu=${((process.cpuUsage().user + process.cpuUsage().system) / 1000).toFixed(0)}\n`);
+/**
+ * Runs the bundle (a function expression: (exports, require, module, __filename, __dirname)
+ * => …) from the code cache when there is one for it. `stale` is the script when its cache is
+ * to be written, else null.
+ */
+function loadBundle(key) {
+  const cachedData = readCodeCache(key);
+  const script = new Script(readFileSync(bundlePath, 'utf8'), { filename: bundlePath, cachedData });
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, createRequire(bundlePath), module, bundlePath, dirname(bundlePath));
+  return { main: module.exports.main, stale: cachedData === undefined || script.cachedDataRejected === true ? script : null };
+}
+
 /** The bundle's file, or null when there is none yet. */
 function bundleStat() {
   try {
@@ -63,14 +75,15 @@ async function run() {
     st = bundleStat();
   }
   const key = createHash('sha256').update(`${process.version} ${st.size} ${st.mtimeNs} ${st.ino}`).digest();
-  const cachedData = readCodeCache(key);
-  // The bundle is a function expression: (exports, require, module, __filename, __dirname) => ….
-  const script = new Script(readFileSync(bundlePath, 'utf8'), { filename: bundlePath, cachedData });
-  const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(bundlePath), module, bundlePath, dirname(bundlePath));
-  const stale = cachedData === undefined || script.cachedDataRejected === true;
-  const host = { startedUp: stale ? () => setImmediate(() => writeCodeCache(script, key)) : () => undefined };
-  process.exitCode = await module.exports.main(process.argv.slice(2), host);
+  const loaded = loadBundle(key);
+  const host = {
+    startedUp() {
+      if (loaded.stale !== null) setImmediate(writeCodeCache, loaded.stale, key);
+      // The script object is not needed while the daemon runs.
+      loaded.stale = null;
+    },
+  };
+  process.exitCode = await loaded.main(process.argv.slice(2), host);
 }
 
 void run();

@@ -51,7 +51,7 @@ const classicLevelBinding = {
   name: 'classic-level-binding',
   setup(b) {
     b.onLoad({ filter: /[\\/]classic-level[\\/]binding\.js$/ }, () => ({
-      contents: "module.exports = require('node-gyp-build')(require('node:path').dirname(require.resolve('classic-level')));",
+      contents: "module.exports = require('node-gyp-build')(require('node:path').dirname(require('node:module').createRequire(__filename).resolve('classic-level')));",
       loader: 'js',
     }));
   },

@@ -58,9 +58,10 @@ export class ContainerdConnection {
         case 'containerd.spawn': {
           const configPath = writeContainerdConfig({ execRoot: req.execRoot, dataRoot: req.dataRoot });
           const child = spawnContainerd({ binary: req.binary, configPath, execRoot: req.execRoot });
-          // The client is needed as soon as containerd answers: it is evaluated while containerd
-          // boots, once this turn's effects (other steps' file and process work) are under way.
-          setImmediate(() => void loadClient());
+          // The client is needed as soon as containerd answers: it is evaluated and prepared
+          // while containerd boots, once this turn's effects (other steps' file and process work)
+          // are under way. Should that fail, containerd.connect fails with the reason.
+          setImmediate(() => void loadClient().then((client) => client.prepareClient()).catch(() => undefined));
           this.watches.set(child.pid, child.exited);
           this.execRoots.set(child.pid, req.execRoot);
           return { pid: child.pid, address: child.address } satisfies ContainerdResults['containerd.spawn'];

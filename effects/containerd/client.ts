@@ -169,12 +169,16 @@ function services(): ReturnType<typeof buildServices> {
   return (servicesCache ??= buildServices());
 }
 
+let prepared = false;
+
 /**
  * Does now what the first calls would: loads the protos, builds the service definitions and
- * generates the coders of the calls a daemon's start-up makes (Version, Tasks.List). The
- * daemon runs it while the containerd it spawned boots.
+ * generates the coders of the calls a daemon's start-up makes (Version, Tasks.List), once.
+ * The daemon runs it while the containerd it spawned boots.
  */
 export function prepareClient(): void {
+  if (prepared) return;
+  prepared = true;
   services();
   prepareCoders([
     'google.protobuf.Empty',

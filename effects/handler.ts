@@ -45,3 +45,12 @@ export function asEffectError(err: unknown): EffectError {
   const code = (err as { code?: unknown }).code;
   return { code: typeof code === 'string' && isEffectErrorCode(code) ? code : 'EIO', message: (err as Error).message ?? String(err) };
 }
+
+/**
+ * Resolves on the event loop's next turn. A handler whose synchronous part is heavy (a fork,
+ * a key generation) awaits it first, so the cheap effects the machines asked for in the same
+ * turn run before it: at start-up these are the steps that lead to containerd's spawn.
+ */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { ContainerdError, fromGrpcError, isContainerdError } from './error.ts';
+import { maxSocketPathBytes } from './socket-path.ts';
 import { EventSubscription, markerTopicPrefix, type Subscription } from './events.ts';
-import { anyOf, anyOfMessage, decodeAny, serviceDefinition, timestampToDate, type WireObject } from './wire.ts';
+import { anyOf, anyOfMessage, decodeAny, prepareCoders, serviceDefinition, timestampToDate, type WireObject } from './wire.ts';
 
 export { ContainerdError, isContainerdError, type ContainerdErrorCode } from './error.ts';
 export {
@@ -148,18 +149,43 @@ export interface ConnectOptions {
   callDeadlineMs?: number;
 }
 
-/** The longest unix socket path: sun_path is 108 bytes with the terminating NUL. */
-export const maxSocketPathBytes = 107;
+export { maxSocketPathBytes };
 
 type Method = grpc.MethodDefinition<object, WireObject>;
 
-function services() {
+function buildServices() {
   return {
     version: serviceDefinition('containerd.services.version.v1.Version'),
     containers: serviceDefinition('containerd.services.containers.v1.Containers'),
     tasks: serviceDefinition('containerd.services.tasks.v1.Tasks'),
     events: serviceDefinition('containerd.services.events.v1.Events'),
   };
+}
+
+let servicesCache: ReturnType<typeof buildServices> | null = null;
+
+/** The method definitions of every service the client uses (built once: they hold no state). */
+function services(): ReturnType<typeof buildServices> {
+  return (servicesCache ??= buildServices());
+}
+
+let prepared = false;
+
+/**
+ * Does now what the first calls would: loads the protos, builds the service definitions and
+ * generates the coders of the calls a daemon's start-up makes (Version, Tasks.List), once.
+ * The daemon runs it while the containerd it spawned boots.
+ */
+export function prepareClient(): void {
+  if (prepared) return;
+  prepared = true;
+  services();
+  prepareCoders([
+    'google.protobuf.Empty',
+    'containerd.services.version.v1.VersionResponse',
+    'containerd.services.tasks.v1.ListTasksRequest',
+    'containerd.services.tasks.v1.ListTasksResponse',
+  ]);
 }
 
 function method(service: Record<string, Method>, name: string): Method {

@@ -1,4 +1,4 @@
-import { status, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 
 /**
  * The closed set of failures the containerd client reports. gRPC status codes are mapped
@@ -27,13 +27,18 @@ export class ContainerdError extends Error {
   }
 }
 
+/**
+ * gRPC status codes (fixed by the gRPC spec, grpc-js's `status`), written out so this module
+ * loads without grpc-js: the daemon's start-up code knows ContainerdError before the client
+ * is loaded.
+ */
 const byStatus: Partial<Record<number, ContainerdErrorCode>> = {
-  [status.NOT_FOUND]: 'NotFound',
-  [status.ALREADY_EXISTS]: 'AlreadyExists',
-  [status.FAILED_PRECONDITION]: 'FailedPrecondition',
-  [status.INVALID_ARGUMENT]: 'InvalidArgument',
-  [status.UNAVAILABLE]: 'Unavailable',
-  [status.DEADLINE_EXCEEDED]: 'DeadlineExceeded',
+  3: 'InvalidArgument',
+  4: 'DeadlineExceeded',
+  5: 'NotFound',
+  6: 'AlreadyExists',
+  9: 'FailedPrecondition',
+  14: 'Unavailable',
 };
 
 /**

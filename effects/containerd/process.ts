@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, delimiter, dirname } from 'node:path';
 import { EffectFailure } from '../handler.ts';
-import { ContainerdClient, maxSocketPathBytes } from './client.ts';
+import { probeVersion } from './probe.ts';
+import { maxSocketPathBytes } from './socket-path.ts';
 
 /**
  * A private containerd, the way dockerd 20.10 runs its own (libcontainerd/supervisor):
@@ -317,8 +318,9 @@ function exitText(e: ContainerdExit | null): string {
 
 /**
  * Polls containerd's Version on `address` until it answers; resolves with its version.
- * Each try is a fresh connection with a short deadline (grpc-js would back off for a
- * second after a refused connect), so readiness is seen within milliseconds. Fails:
+ * Each try is a fresh connection with a short deadline, so readiness is seen within
+ * milliseconds; the call is made by hand over HTTP/2 ({@link probeVersion}), not with the
+ * gRPC client, which is still loading while containerd boots. Fails:
  * - `ENOENT` naming the binary, when spawnContainerd could not find it;
  * - `EIO` with the exit status and the last lines of containerd's log, when the process
  *   exits before answering;
@@ -340,12 +342,7 @@ export async function waitContainerdReady(address: string, opts: { timeoutMs: nu
     }
     if (existsSync(address)) {
       try {
-        const c = await ContainerdClient.connect(address, 'statedock', { timeoutMs: 200, callDeadlineMs: 1000 });
-        try {
-          return await c.version();
-        } finally {
-          c.close();
-        }
+        return await probeVersion(address, 1000);
       } catch {
         // listening but not serving yet
       }

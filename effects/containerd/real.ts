@@ -1,4 +1,5 @@
-import { ContainerdClient, ContainerdError } from './client.ts';
+import type { ContainerdClient } from './client.ts';
+import { ContainerdError } from './error.ts';
 import { spawnContainerd, stopContainerd, waitContainerdReady, writeContainerdConfig } from './process.ts';
 import { assertNever, type EffectErrorCode } from '../errors.ts';
 import type { ContainerdRequest, ContainerdResults } from './requests.ts';
@@ -27,6 +28,9 @@ function codeOf(err: unknown): EffectErrorCode {
   return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? (code as EffectErrorCode) : 'EIO';
 }
 
+/** The gRPC client's module (grpc-js, protobufjs), evaluated on first use. */
+const loadClient = (): Promise<typeof import('./client.ts')> => import('./client.ts');
+
 function fail(err: unknown): never {
   throw Object.assign(new Error(err instanceof Error ? err.message : String(err)), { code: codeOf(err) });
 }
@@ -54,6 +58,10 @@ export class ContainerdConnection {
         case 'containerd.spawn': {
           const configPath = writeContainerdConfig({ execRoot: req.execRoot, dataRoot: req.dataRoot });
           const child = spawnContainerd({ binary: req.binary, configPath, execRoot: req.execRoot });
+          // The client is needed as soon as containerd answers: it is evaluated and prepared
+          // while containerd boots, once this turn's effects (other steps' file and process work)
+          // are under way. Should that fail, containerd.connect fails with the reason.
+          setImmediate(() => void loadClient().then((client) => client.prepareClient()).catch(() => undefined));
           this.watches.set(child.pid, child.exited);
           this.execRoots.set(child.pid, req.execRoot);
           return { pid: child.pid, address: child.address } satisfies ContainerdResults['containerd.spawn'];
@@ -75,6 +83,7 @@ export class ContainerdConnection {
           return { signal } satisfies ContainerdResults['containerd.terminate'];
         }
         case 'containerd.connect': {
+          const { ContainerdClient } = await loadClient();
           this.client = await ContainerdClient.connect(req.address, req.namespace, { timeoutMs: req.timeoutMs });
           const v = await this.client.version();
           this.revision = v.revision;

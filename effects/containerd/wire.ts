@@ -1,7 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { MethodDefinition } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
+import { parseContainerdProtos } from './proto-json.mjs';
 
 /**
  * containerd's wire: the hand-written protos loaded with protobufjs (`keepCase`, so field
@@ -9,40 +8,40 @@ import protobuf from 'protobufjs';
  * services, and the conversions every response goes through (Go's zero time, Any).
  */
 
-/** Loaded in this order; a file only names types of files before it or in the same load. */
-const protoFiles = [
-  'google.proto',
-  'types.proto',
-  'task.proto',
-  'version.proto',
-  'containers.proto',
-  'tasks.proto',
-  'events.proto',
-  'task-events.proto',
-  'container-events.proto',
-  'runc.proto',
-];
-
-/** The protos sit beside this file in the source tree; from the bundle (dist/) they are under effects/. */
-function protoDir(): string {
-  for (const rel of ['./proto/', '../effects/containerd/proto/']) {
-    const dir = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(`${dir}google.proto`)) return dir;
-  }
-  throw new Error('load containerd protos: not found next to effects/containerd/wire.ts nor under effects/containerd/proto');
-}
+/**
+ * The bundle carries the protos as protobufjs JSON (scripts/build.mjs parses them once);
+ * from source they are parsed from effects/containerd/proto at first use.
+ */
+declare const __STATEDOCK_CONTAINERD_PROTOS__: protobuf.INamespace | undefined;
 
 let rootCache: protobuf.Root | null = null;
 
-/** The protobufjs root of every containerd message statedock uses (parsed once). */
+/** The protobufjs root of every containerd message statedock uses (loaded once). */
 export function protoRoot(): protobuf.Root {
   if (rootCache) return rootCache;
-  const root = new protobuf.Root();
-  const dir = protoDir();
-  for (const f of protoFiles) protobuf.parse(readFileSync(`${dir}${f}`, 'utf8'), root, { keepCase: true });
-  root.resolveAll();
-  rootCache = root;
-  return root;
+  if (typeof __STATEDOCK_CONTAINERD_PROTOS__ !== 'undefined') {
+    rootCache = protobuf.Root.fromJSON(__STATEDOCK_CONTAINERD_PROTOS__);
+    rootCache.resolveAll();
+  } else {
+    rootCache = parseContainerdProtos();
+  }
+  return rootCache;
+}
+
+/**
+ * Generates protobufjs's coders (encode, decode, verify, fromObject, toObject) of these
+ * message types and of the message types their fields name, now instead of at their first
+ * use.
+ */
+export function prepareCoders(fullNames: readonly string[]): void {
+  const seen = new Set<protobuf.Type>();
+  const visit = (type: protobuf.Type): void => {
+    if (seen.has(type)) return;
+    seen.add(type);
+    type.setup();
+    for (const field of type.fieldsArray) if (field.resolve().resolvedType instanceof protobuf.Type) visit(field.resolvedType as protobuf.Type);
+  };
+  for (const name of fullNames) visit(messageType(name));
 }
 
 /** A message type by full name (`containerd.events.TaskExit`); throws when the protos lack it. */

@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { assertNever } from '../errors.ts';
-import { failureFrom, type Handler } from '../handler.ts';
+import { failureFrom, nextTurn, type Handler } from '../handler.ts';
 import { createPidfile, removePidfile } from './pidfile.ts';
 import type { FsRequest, FsResults } from './requests.ts';
 import { loadOrCreateTrustKey } from './trustkey.ts';
@@ -149,6 +149,8 @@ export const realFs = {
       case 'fs.removePidfile':
         return { removed: removePidfile(req.path, req.pid) };
       case 'fs.loadOrCreateTrustKey':
+        // Generating (or importing) the P-256 key takes milliseconds of this thread.
+        await nextTurn();
         return loadOrCreateTrustKey(req.path);
       default:
         return assertNever(req, 'fs request');

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync
 import { cpus, hostname, machine, release, totalmem, type } from 'node:os';
 import { promisify } from 'node:util';
 import { assertNever } from '../errors.ts';
-import { EffectFailure, failureFrom, type Handler } from '../handler.ts';
+import { EffectFailure, failureFrom, nextTurn, type Handler } from '../handler.ts';
 import { trapDumpSignal, untrapDumpSignal } from './dump-signal.ts';
 import type { KernelRequest, KernelResults } from './requests.ts';
 
@@ -97,6 +97,8 @@ async function unmountUnder(path: string): Promise<string[]> {
 }
 
 async function runcVersion(): Promise<string | null> {
+  // Forking the daemon blocks its thread for milliseconds.
+  await nextTurn();
   try {
     const { stdout } = await run('runc', ['--version']);
     return /runc version (\S+)/.exec(stdout)?.[1] ?? null;

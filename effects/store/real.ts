@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { ClassicLevel } from 'classic-level';
+import type { ClassicLevel } from 'classic-level';
 import { assertNever } from '../errors.ts';
 import { EffectFailure, failureFrom, type Handler } from '../handler.ts';
 import type { StoreRequest } from './requests.ts';
@@ -19,6 +19,8 @@ export class LevelStore implements Handler<StoreRequest> {
     switch (req.effect) {
       case 'store.open': {
         const created = !existsSync(req.path);
+        // LevelDB's native binding and its JavaScript load when the store opens, not with the daemon's start-up code.
+        const { ClassicLevel } = await import('classic-level');
         const db = new ClassicLevel<string, unknown>(req.path, { valueEncoding: 'json' });
         try {
           await db.open();

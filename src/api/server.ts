@@ -1,5 +1,5 @@
 import { chmodSync, existsSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 
@@ -196,6 +196,8 @@ export class ApiServer {
 
   /** Listens on each unix socket (mode 0660). A socket file nobody answers on is stale and replaced. */
   async listen(paths: readonly string[]): Promise<void> {
+    // node:http loads when the API first listens, not with the daemon's start-up code.
+    const { createServer } = await import('node:http');
     for (const path of paths) {
       if (existsSync(path)) {
         const live = await new Promise<boolean>((resolve) => {

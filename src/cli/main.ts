@@ -1,23 +1,30 @@
 import { TraceFileError } from '../../effects/trace-file.ts';
-import { checkCommand } from '../check/command.ts';
-import { replayCommand } from '../replay/command.ts';
-import { simCommand } from '../sim/command.ts';
 import { mainUsage, UsageError } from './usage.ts';
+
+/** What the program that runs the CLI offers it (bin/statedock.js: see there). */
+export interface CliHost {
+  /** The daemon has started up: what it compiled on the way is worth keeping (V8's code cache). */
+  startedUp(): void;
+}
 
 type Command = (argv: string[], out: (line: string) => void) => number | Promise<number>;
 
-const commands: Record<string, () => Promise<Command> | Command> = {
-  sim: () => simCommand,
-  replay: () => replayCommand,
-  check: () => checkCommand,
+// Each command's modules are evaluated only when it runs: the daemon's start-up runs no
+// simulator, checker or inspector code.
+const commands: Record<string, (host: CliHost) => Promise<Command>> = {
+  sim: async () => (await import('../sim/command.ts')).simCommand,
+  replay: async () => (await import('../replay/command.ts')).replayCommand,
+  check: async () => (await import('../check/command.ts')).checkCommand,
   explore: async () => (await import('../explore/command.ts')).exploreCommand,
-  // The daemon's modules (grpc, level, http) load only when the daemon runs.
-  daemon: async () => (await import('../daemon/command.ts')).daemonCommand,
+  daemon: async (host) => {
+    const { daemonCommand } = await import('../daemon/command.ts');
+    return (argv, out) => daemonCommand(argv, out, host);
+  },
   inspect: async () => (await import('../inspector/command.ts')).inspectCommand,
 };
 
 /** The `statedock` command; returns the exit status. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], host: CliHost = { startedUp: () => undefined }): Promise<number> {
   const out = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };
@@ -32,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const command = await load();
+    const command = await load(host);
     return await command(rest, out);
   } catch (err) {
     if (err instanceof UsageError || err instanceof TraceFileError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

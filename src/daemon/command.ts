@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { CliHost } from '../cli/main.ts';
 import { version } from '../version.ts';
 import { ConfigError, daemonUsage, loadDaemonConfig, type DaemonConfig } from './config.ts';
 import { Daemon } from './daemon.ts';
@@ -18,7 +19,7 @@ function readIfExists(path: string): string | null {
  * SIGINT, and shut down through the shutdown machine. A start-up that fails prints which
  * step failed and why, what was released, and the flight recorder's trace, and exits 1.
  */
-export async function daemonCommand(argv: string[], out: (line: string) => void): Promise<number> {
+export async function daemonCommand(argv: string[], out: (line: string) => void, host?: CliHost): Promise<number> {
   let config: DaemonConfig;
   try {
     const loaded = loadDaemonConfig(argv, process.env, readIfExists);
@@ -78,6 +79,7 @@ export async function daemonCommand(argv: string[], out: (line: string) => void)
   }
   log.info('Daemon has completed initialization', { id: startup.facts.daemonId, driver: startup.facts.graphDriver });
   for (const h of config.hosts) log.info(`API listen on ${h}`);
+  host?.startedUp();
 
   await shutdownRequested;
   const result = await daemon.shutdown();

@@ -3,7 +3,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, wr
 import { promisify } from 'node:util';
 import type { ContainerdConnection } from '../../effects/containerd/real.ts';
 import type { ContainerdRequest, ContainerdResults } from '../../effects/containerd/requests.ts';
-import { ContainerdError } from '../../effects/containerd/client.ts';
+import { ContainerdError } from '../../effects/containerd/error.ts';
 import { EffectFailure } from '../../effects/handler.ts';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { StdioHub } from './stdio.ts';

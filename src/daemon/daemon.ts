@@ -53,7 +53,9 @@ export class Daemon {
     const traceDir = `${config.execRoot}/traces`;
     mkdirSync(traceDir, { recursive: true, mode: 0o700 });
     this.tracePath = `${traceDir}/daemon-${new Date().toISOString().replaceAll(':', '')}-${process.pid}.jsonl`;
-    this.trace = new FileTrace(this.tracePath, makeHeader('daemon', { pid: process.pid, version }, new Date().toISOString()));
+    // processMs: how long this process had run (Node's bootstrap, loading the CLI, reading the
+    // configuration) when the flight recorder started; every record's `t` counts from here.
+    this.trace = new FileTrace(this.tracePath, makeHeader('daemon', { pid: process.pid, version, processMs: Math.round(performance.now()) }, new Date().toISOString()));
     this.executor = new AsyncExecutor((call) => this.run(call), () => this.now());
     this.session = new Session({ executor: this.executor, sink: this.trace, now: () => this.now() });
     this.supervisor = new SupervisedContainerd(this.session);

@@ -1,6 +1,10 @@
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 /** The package root: the nearest directory above this module with statedock's package.json. */
 function packageRoot(): string | null {
@@ -30,9 +34,7 @@ export async function inspectorAssets(log: (line: string) => void): Promise<stri
   const dir = join(root, 'dist/inspector');
   if (existsSync(join(dir, 'index.html')) && existsSync(join(dir, 'app.js'))) return dir;
   log('statedock inspect: first run, building dist/inspector …');
-  // A path the bundler leaves alone: the build script (and esbuild) load only in this case.
-  const script = pathToFileURL(join(root, 'src/inspector/build.mjs')).href;
-  const { buildInspectorPage } = (await import(script)) as { buildInspectorPage(o: { quiet: boolean }): Promise<void> };
-  await buildInspectorPage({ quiet: true });
+  // The build script runs as a program of its own: the CLI bundle imports no ES module at run time.
+  await execFileAsync(process.execPath, [join(root, 'src/inspector/build.mjs')]);
   return dir;
 }

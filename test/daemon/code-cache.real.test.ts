@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { containerdPidsOf, daemonArgs, daemonDirs, ping, realDaemonUnavailable, repoRoot, stopDaemon, type RunningDaemon } from '../support/daemon-process.ts';
+
+const unavailable = realDaemonUnavailable();
+
+/**
+ * A copy of the package's command (bin/ and the built bundle; node_modules linked) with a
+ * code cache of its own: other test files start daemons from the repository's bundle
+ * meanwhile, and must not write this one's cache.
+ */
+function packageCopy(dir: string): { bin: string; bundle: string; cache: string } {
+  mkdirSync(join(dir, 'bin'), { recursive: true });
+  mkdirSync(join(dir, 'dist'), { recursive: true });
+  for (const f of ['bin/statedock.js', 'bin/package.json', 'package.json', 'dist/statedock.cjs']) copyFileSync(join(repoRoot, f), join(dir, f));
+  symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
+  const bundle = join(dir, 'dist/statedock.cjs');
+  return { bin: join(dir, 'bin/statedock.js'), bundle, cache: `${bundle}.v8cache` };
+}
+
+/** What bin/statedock.js writes first in the cache: the bundle file (and Node) it is for. */
+function keyOf(bundle: string): Buffer {
+  const st = statSync(bundle, { bigint: true });
+  return createHash('sha256').update(`${process.version} ${st.size} ${st.mtimeNs} ${st.ino}`).digest();
+}
+
+async function start(bin: string, d: ReturnType<typeof daemonDirs>): Promise<RunningDaemon> {
+  const child = spawn(process.execPath, [bin, ...daemonArgs(d)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const r: RunningDaemon = { child, pid: child.pid as number, output: () => out, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+  const deadline = Date.now() + 30_000;
+  while (!(existsSync(d.sock) && (await ping(d.sock)))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      assert.fail(`the daemon did not answer:\n${out}`);
+    }
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  return r;
+}
+
+async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) assert.fail(`${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("the bundle's V8 code cache", { skip: unavailable ?? false }, () => {
+  test('a daemon beside a cache that is not for its bundle starts and writes one that is; the next start takes it and writes nothing', async () => {
+    const d = daemonDirs('sdcc');
+    try {
+      const pkg = packageCopy(join(d.dir, 'pkg'));
+      const isForBundle = (): boolean => {
+        const file = existsSync(pkg.cache) ? readFileSync(pkg.cache) : Buffer.alloc(0);
+        return file.length > 100_000 && file.subarray(0, 32).equals(keyOf(pkg.bundle));
+      };
+      writeFileSync(pkg.cache, Buffer.alloc(200_000, 7));
+      const first = await start(pkg.bin, d);
+      await until('the daemon writes the code cache of its bundle once started', isForBundle);
+      assert.equal(await stopDaemon(first), 0, first.output());
+
+      const written = readFileSync(pkg.cache);
+      const second = await start(pkg.bin, d);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await stopDaemon(second), 0, second.output());
+      assert.ok(readFileSync(pkg.cache).equals(written), 'the cache was taken, not written again');
+
+      // A new bundle (another file) does not take the old cache: it starts, and writes its own.
+      rmSync(pkg.bundle);
+      copyFileSync(join(repoRoot, 'dist/statedock.cjs'), pkg.bundle);
+      assert.ok(!isForBundle());
+      const third = await start(pkg.bin, d);
+      await until('a new bundle gets its own code cache', isForBundle);
+      assert.equal(await stopDaemon(third), 0, third.output());
+    } finally {
+      for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+      rmSync(d.dir, { recursive: true, force: true });
+    }
+  });
+});

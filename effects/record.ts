@@ -27,6 +27,7 @@ export class FileTrace implements TraceSink {
   private fd: number | null;
   private seq = 0;
   private buffer: string[] = [];
+  private flushQueued = false;
   readonly path: string;
   private readonly flushEvery: number;
   constructor(path: string, header: TraceHeader, flushEvery = 64) {
@@ -39,6 +40,15 @@ export class FileTrace implements TraceSink {
     this.seq += 1;
     this.buffer.push(JSON.stringify({ seq: this.seq, ...record }));
     if (this.buffer.length >= this.flushEvery) this.flush();
+    else if (!this.flushQueued) {
+      // What one turn of the event loop recorded is on disk before the next turn: a SIGKILL
+      // loses at most the records of the step it interrupted.
+      this.flushQueued = true;
+      setImmediate(() => {
+        this.flushQueued = false;
+        this.flush();
+      });
+    }
   }
   flush(): void {
     if (this.fd === null || this.buffer.length === 0) return;

@@ -363,6 +363,10 @@ export const containerMachine = setup({
       o.event('kill', c.record, { signal: '9' });
       o.ask({ effect: 'containerd.killTask', container: c.record.id, signal: 9, all: true }, 'remove');
     }),
+    // dockerd's rm -f of a running container: kill, die (with the exit status), destroy.
+    dieForRemoval: act((c, e, o) => {
+      if (e.type === 'containerd.taskExit') o.event('die', c.record, { exitCode: String(e.exitStatus) });
+    }),
     deleteTaskForRemoval: act((c, _e, o) => {
       o.patch.pending = o.ask({ effect: 'containerd.deleteTask', container: c.record.id }, 'remove');
     }),
@@ -535,7 +539,8 @@ export const containerMachine = setup({
       on: {
         'containerd.taskExit': { actions: 'rememberEarlyExit' },
         'api.start': { actions: 'notModified' },
-        'api.remove': [{ guard: 'forced', actions: 'removeRunning' }, { actions: 'removeRunning' }],
+        // rm -f waits for the start to settle (dockerd's container lock), then kills and removes.
+        'api.remove': [{ guard: 'forced', actions: 'defer' }, { actions: 'removeRunning' }],
       },
       states: {
         creatingTask: {
@@ -699,7 +704,7 @@ export const containerMachine = setup({
         },
         killing: {
           entry: 'killForRemoval',
-          on: { 'containerd.taskExit': { target: 'deletingTask' } },
+          on: { 'containerd.taskExit': { target: 'deletingTask', actions: 'dieForRemoval' } },
         },
         deletingTask: {
           entry: 'deleteTaskForRemoval',

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { ClassicLevel } from 'classic-level';
 import { after, before, test } from 'node:test';
+import { restoreInvariants } from '../../machines/container/invariants.ts';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import { containerdPidsOf, daemonDirs, docker, realDaemonUnavailable, startDaemon, stopDaemon, type DaemonDirs, type RunningDaemon } from '../support/daemon-process.ts';
@@ -32,6 +33,18 @@ after(async () => {
   for (const m of mountPoints().filter((p) => p.startsWith(`${d.dir}/`)).reverse()) spawnSync('umount', ['-l', m]);
   rmSync(d.dir, { recursive: true, force: true });
 });
+
+/** The restore check's tally in the newest flight-recorder trace, or null before it has run. */
+function restoreVerdict(): { held: number; broken: number } | null {
+  const files = readdirSync(`${d.exec}/traces`).sort();
+  const text = readFileSync(`${d.exec}/traces/${files[files.length - 1] as string}`, 'utf8');
+  for (const line of text.split('\n').reverse()) {
+    if (!line.includes('"invariants.checked"')) continue;
+    const m = (JSON.parse(line) as { mark: { held: number; broken: number } }).mark;
+    return { held: m.held, broken: m.broken };
+  }
+  return null;
+}
 
 async function until(what: string, ok: () => boolean, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
@@ -106,7 +119,11 @@ test('a normal restart (SIGTERM, start again) brings back always and unless-stop
     return s['back-always'] === 'running' && s['back-unless'] === 'running';
   });
   assert.equal(status()['down-unless'], 'exited');
-  assert.equal(run('rm', '-f', 'back-always', 'back-unless', 'down-unless').status, 0);
+  // The daemon judged the host after its restore, in its flight recorder: every invariant held.
+  await until('the restore check recorded', () => restoreVerdict() !== null);
+  assert.deepEqual(restoreVerdict(), { held: restoreInvariants.length, broken: 0 });
+  const removed = run('rm', '-f', 'back-always', 'back-unless', 'down-unless');
+  assert.equal(removed.status, 0, removed.stderr);
   assert.deepEqual(tasks(), []);
 });
 

@@ -151,3 +151,21 @@ test('removing a running container without force is a conflict with Docker’s w
   assert.deepEqual(replies[2], ['r2', 'conflict', `You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`]);
   assert.deepEqual(replies[3], ['r3', 'ok', '']);
 });
+
+test('rm -f while the start is in flight waits for it (dockerd’s container lock), then kills and removes', () => {
+  const { trace, session, actorId } = simulateContainer({
+    seed: 5,
+    record: newRecord(id),
+    behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+    // createTask takes 25–40 ms of virtual time: the remove lands inside the start.
+    steps: [
+      { atMs: 1, event: { type: 'api.start' } },
+      { atMs: 5, event: { type: 'api.remove', force: true } },
+    ],
+  });
+  const replies = trace.records.filter((r) => r.kind === 'mark' && r.mark.mark === 'reply').map((r) => (r.kind === 'mark' ? [r.mark['req'], r.mark['result']] : []));
+  assert.deepEqual(replies, [['create', 'ok'], ['r1', 'ok'], ['r2', 'ok']]);
+  const events = trace.records.filter((r) => r.kind === 'mark' && r.mark.mark === 'event').map((r) => (r.kind === 'mark' ? r.mark['action'] : ''));
+  assert.deepEqual(events, ['create', 'start', 'kill', 'die', 'destroy']);
+  assert.equal(session.actors.get(actorId)?.actor.getSnapshot().status, 'done');
+});

@@ -24,6 +24,8 @@ export interface ContainerContext {
   seq: number;
   /** The effect this state waits for, and the stop timer. */
   pending: string | null;
+  /** The store write in flight (a failed one turns the reply into an error; the transition goes on). */
+  writing: string | null;
   timer: string | null;
   /** Requests to answer when the current transition is acknowledged. */
   createReq: string | null;
@@ -85,9 +87,16 @@ class Out {
   patch: Partial<Ctx> = {};
   private seq: number;
   private readonly actorId: string;
-  constructor(c: Ctx) {
+  /** The store write this event reports failed (a full or broken disk), if it is one. */
+  private readonly writeError: string | null;
+  constructor(c: Ctx, e?: ContainerEvent) {
     this.seq = c.seq;
     this.actorId = c.actorId;
+    this.writeError = e?.type === 'effect.failed' && e.id === c.writing ? e.error.message : null;
+    if (this.writeError !== null) {
+      this.patch.writing = null;
+      this.outputs.push({ mark: { mark: 'warning', step: 'persist', message: `container ${c.record.id}: saving its state failed: ${this.writeError}` } });
+    }
   }
   ask(req: EffectRequest, step: string): string {
     this.seq += 1;
@@ -103,11 +112,17 @@ class Out {
   }
   reply(req: string | null, result: ReplyResult, message?: string): void {
     if (req === null) return;
+    // What was done is done (containerd acted), but it is not durable: the client hears so.
+    if (this.writeError !== null && result === 'ok') {
+      result = 'failed';
+      message = `saving the container's state failed: ${this.writeError}`;
+    }
     this.outputs.push({ mark: { mark: 'reply', req, result, ...(message === undefined ? {} : { message }) } as never });
   }
   persist(record: ContainerRecord): void {
     this.patch.record = record;
     this.patch.pending = this.ask({ effect: 'store.put', key: `container/${record.id}`, value: record }, 'persist');
+    this.patch.writing = this.patch.pending;
   }
   done(enqueue: unknown, c: Ctx): void {
     commit(enqueue, { ...c, ...this.patch }, this.outputs);
@@ -117,7 +132,7 @@ class Out {
 /** An action of this machine: a pure function of context and event to the outputs and context patch. */
 function act(fn: (c: Ctx, e: ContainerEvent, o: Out) => void): never {
   return enqueueActions(({ context, event, enqueue }: { context: Ctx; event: ContainerEvent; enqueue: unknown }) => {
-    const o = new Out(context);
+    const o = new Out(context, event);
     fn(context, event, o);
     o.done(enqueue, context);
   }) as never;
@@ -334,6 +349,7 @@ export const containerMachine = setup({
       o.patch.renameReq = e.req;
       o.patch.oldName = c.record.name;
       o.patch.renamePending = o.ask({ effect: 'store.put', key: `container/${record.id}`, value: record }, 'persist');
+      o.patch.writing = o.patch.renamePending;
     }),
     ackRename: act((c, _e, o) => {
       o.event('rename', c.record, { oldName: c.oldName ?? '' });
@@ -375,6 +391,14 @@ export const containerMachine = setup({
     }),
     forget: act((c, _e, o) => {
       o.patch.pending = o.ask({ effect: 'store.del', key: `container/${c.record.id}` }, 'remove');
+      o.patch.writing = o.patch.pending;
+    }),
+    failCreated: act((c, e, o) => {
+      o.reply(c.createReq, 'failed', `saving the new container failed: ${e.type === 'effect.failed' ? e.error.message : 'no answer'}`);
+      o.patch.createReq = null;
+      // Requests that waited for the create find no container.
+      for (const d of c.deferred) if ('req' in d) o.reply(d.req, 'notFound', `No such container: ${c.record.id}`);
+      o.patch.deferred = [];
     }),
     ackRemoved: act((c, _e, o) => {
       o.event('destroy', c.record);
@@ -450,6 +474,7 @@ export const containerMachine = setup({
     task: input.task ?? 'none',
     seq: 0,
     pending: null,
+    writing: null,
     timer: null,
     createReq: input.origin === 'create' ? (input.req ?? '') : null,
     startReq: null,
@@ -474,7 +499,7 @@ export const containerMachine = setup({
     'containerd.taskExit': { actions: 'defer' },
     'daemon.shutdown': { actions: 'defer' },
     'containerd.oom': { actions: 'recordOom' },
-    'effect.done': { guard: 'isRenamePending', actions: ['ackRename', 'replayDeferred'] },
+    ...persisted({ guard: 'isRenamePending', actions: ['ackRename', 'replayDeferred'] }),
   },
   states: {
     /** Where a new or restored container begins (restore finishes removals and reconciles with containerd). */
@@ -499,12 +524,10 @@ export const containerMachine = setup({
     /** Live-restore keeps a task whose state the record got wrong (a crash between pause and its write): the record follows the task. */
     reattaching: {
       entry: 'persistReattached',
-      on: {
-        'effect.done': [
-          { guard: and2('isPending', 'paused'), target: 'paused' },
-          { guard: 'isPending', target: 'running' },
-        ],
-      },
+      on: persisted([
+        { guard: and2('isPending', 'paused'), target: 'paused' },
+        { guard: 'isPending', target: 'running' },
+      ]),
     },
     /** A task that never ran or already ended, of a container not recorded running: deleted, then decide again. */
     discardingTask: {
@@ -516,7 +539,11 @@ export const containerMachine = setup({
     },
     creating: {
       entry: 'persistCreated',
-      on: { 'effect.done': { guard: 'isPending', target: 'idle', actions: 'ackCreated' } },
+      on: {
+        'effect.done': { guard: 'isPending', target: 'idle', actions: 'ackCreated' },
+        // Not saved, not created: the client is told, and nothing of it stays.
+        'effect.failed': { guard: 'isPending', target: 'removed', actions: 'failCreated' },
+      },
     },
     /** created or exited: no task. */
     idle: {
@@ -558,20 +585,16 @@ export const containerMachine = setup({
           },
         },
         persisting: {
-          on: {
-            'effect.done': [
-              { guard: and2('isPending', 'exitedEarly'), target: '#container.exiting', actions: 'ackStarted' },
-              { guard: 'isPending', target: '#container.running', actions: 'ackStarted' },
-            ],
-          },
+          on: persisted([
+            { guard: and2('isPending', 'exitedEarly'), target: '#container.exiting', actions: 'ackStarted' },
+            { guard: 'isPending', target: '#container.running', actions: 'ackStarted' },
+          ]),
         },
         failing: {
-          on: {
-            'effect.done': [
-              { guard: and2('isPending', 'autoRemove'), target: '#container.removing', actions: 'ackStartFailure' },
-              { guard: 'isPending', target: '#container.idle', actions: 'ackStartFailure' },
-            ],
-          },
+          on: persisted([
+            { guard: and2('isPending', 'autoRemove'), target: '#container.removing', actions: 'ackStartFailure' },
+            { guard: 'isPending', target: '#container.idle', actions: 'ackStartFailure' },
+          ]),
         },
       },
     },
@@ -610,7 +633,7 @@ export const containerMachine = setup({
       },
     },
     persistingPause: {
-      on: { 'effect.done': { guard: 'isPending', target: 'paused', actions: 'ackPaused' } },
+      on: persisted({ guard: 'isPending', target: 'paused', actions: 'ackPaused' }),
     },
     paused: {
       entry: 'replayDeferred',
@@ -635,7 +658,7 @@ export const containerMachine = setup({
       },
     },
     persistingUnpause: {
-      on: { 'effect.done': { guard: 'isPending', target: 'running', actions: 'ackUnpaused' } },
+      on: persisted({ guard: 'isPending', target: 'running', actions: 'ackUnpaused' }),
     },
     /** The task exited: delete it (its exit status), record the exit, then restart, remove or rest. */
     exiting: {
@@ -649,13 +672,13 @@ export const containerMachine = setup({
     },
     recordingExit: {
       on: {
-        'effect.done': [
+        ...persisted([
           { guard: and2('isPending', 'removeRequested'), target: 'removing', actions: 'ackExit' },
           { guard: and2('isPending', 'restartRequested'), target: 'starting', actions: 'ackExit' },
           { guard: and2('isPending', 'willRestart'), target: 'restarting', actions: 'ackExit' },
           { guard: and2('isPending', 'autoRemove'), target: 'removing', actions: 'ackExit' },
           { guard: 'isPending', target: 'idle', actions: 'ackExit' },
-        ],
+        ]),
         'api.remove': { actions: 'rememberRemove' },
       },
     },
@@ -677,7 +700,7 @@ export const containerMachine = setup({
       },
     },
     cancellingRestart: {
-      on: { 'effect.done': { guard: 'isPending', target: 'idle', actions: 'ackCancelled' } },
+      on: persisted({ guard: 'isPending', target: 'idle', actions: 'ackCancelled' }),
     },
     /** Removal: marked (persisted) first, so a crash mid-removal is finished by the next restore. */
     removing: {
@@ -694,13 +717,11 @@ export const containerMachine = setup({
       states: {
         marking: {
           entry: 'persistRemoving',
-          on: {
-            'effect.done': [
-              { guard: and2('isPending', 'taskAlive'), target: 'killing' },
-              { guard: and2('isPending', 'noTask'), target: 'deletingContainer' },
-              { guard: 'isPending', target: 'deletingTask' },
-            ],
-          },
+          on: persisted([
+            { guard: and2('isPending', 'taskAlive'), target: 'killing' },
+            { guard: and2('isPending', 'noTask'), target: 'deletingContainer' },
+            { guard: 'isPending', target: 'deletingTask' },
+          ]),
         },
         killing: {
           entry: 'killForRemoval',
@@ -726,13 +747,21 @@ export const containerMachine = setup({
         },
         forgetting: {
           entry: 'forget',
-          on: { 'effect.done': { guard: 'isPending', target: '#container.removed', actions: 'ackRemoved' } },
+          on: persisted({ guard: 'isPending', target: '#container.removed', actions: 'ackRemoved' }),
         },
       },
     },
     removed: { type: 'final' },
   },
 });
+
+/**
+ * A store write's outcome, done or failed, takes the same transition: containerd has acted, so
+ * the machine follows what happened; a failed write turns the reply into an error (see Out).
+ */
+function persisted<T>(t: T): { 'effect.done': T; 'effect.failed': T } {
+  return { 'effect.done': t, 'effect.failed': t };
+}
 
 /** This state's pending effect settled, and `b` holds. */
 function and2(a: 'isPending', b: string): never {

@@ -63,7 +63,7 @@ export interface MountPoint {
 }
 
 /** How an API request ended; the API layer maps it to an HTTP status (204/304/409/…). */
-export type ReplyResult = 'ok' | 'notModified' | 'conflict' | 'invalid' | 'failed';
+export type ReplyResult = 'ok' | 'notModified' | 'conflict' | 'invalid' | 'notFound' | 'failed';
 
 export interface ContainerInput {
   actorId?: string;

@@ -26,7 +26,7 @@ interface Reply {
   message?: string;
 }
 
-const statusOf: Record<ReplyResult, number> = { ok: 204, notModified: 304, conflict: 409, invalid: 400, failed: 500 };
+const statusOf: Record<ReplyResult, number> = { ok: 204, notModified: 304, conflict: 409, invalid: 400, notFound: 404, failed: 500 };
 
 /** dockerd's boolean query values: 1/true/yes/on → true. */
 function flag(q: URLSearchParams, name: string): boolean {

@@ -1,6 +1,7 @@
 import { MemoryTrace, makeHeader } from '../../effects/record.ts';
 import { Session } from '../../effects/runner.ts';
 import { SimScheduler } from '../../effects/sim/scheduler.ts';
+import { parseFaultRule } from '../../effects/sim/faults.ts';
 import { SimWorld, type TaskBehaviour } from '../../effects/sim/world.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';
 import type { ContainerEvent, ContainerRecord } from '../../machines/container/types.ts';
@@ -37,6 +38,8 @@ export interface ContainerScenario {
   args?: string[];
   /** Virtual time after the last step before the final stop (default 120 s). */
   horizonMs?: number;
+  /** Fault rules for the world (`store.put#3=ENOSPC`: the third write finds the disk full). */
+  faults?: string[];
 }
 
 /**
@@ -45,7 +48,7 @@ export interface ContainerScenario {
  * events (task exits) arrive when they happen.
  */
 export function simulateContainer(s: ContainerScenario): { trace: MemoryTrace; world: SimWorld; session: Session; actorId: string; requests: string[] } {
-  const world = new SimWorld({ seed: s.seed });
+  const world = new SimWorld({ seed: s.seed, faults: (s.faults ?? []).map(parseFaultRule) });
   world.connectedTo = '/sim/containerd.sock';
   world.stores.set('/sim/metadata.db', new Map());
   world.openStore = '/sim/metadata.db';

@@ -169,3 +169,30 @@ test('rm -f while the start is in flight waits for it (dockerd’s container loc
   assert.deepEqual(events, ['create', 'start', 'kill', 'die', 'destroy']);
   assert.equal(session.actors.get(actorId)?.actor.getSnapshot().status, 'done');
 });
+
+test('a store write that fails (a full disk) never leaves a request unanswered or a container stuck mid-transition', () => {
+  fc.assert(
+    fc.property(arbScenario, fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 3 }), (scenario, nths) => {
+      const faults = [...new Set(nths)].map((n) => `store.put#${n}=ENOSPC`);
+      const { trace, session, actorId, requests } = simulateContainer({ ...scenario, faults });
+      const records = trace.records;
+      const replies = records.filter((r) => r.kind === 'mark' && r.mark.mark === 'reply').map((r) => (r.kind === 'mark' ? String(r.mark['req']) : ''));
+      const delivered = new Set(records.flatMap((r) => (r.kind === 'event' && typeof r.event['req'] === 'string' ? [r.event['req']] : [])));
+      delivered.add('create');
+      for (const req of requests.filter((q) => delivered.has(q))) assert.equal(replies.filter((r) => r === req).length, 1, `request ${req} answered ${replies.filter((r) => r === req).length} times`);
+      const snap = session.actors.get(actorId)?.actor.getSnapshot() as { value: unknown; status: string };
+      assert.ok(snap.status === 'done' || ['"idle"', '"running"', '"paused"'].includes(JSON.stringify(snap.value)), `ended in ${JSON.stringify(snap.value)}`);
+      replayTrace(records);
+    }),
+    params,
+  );
+});
+
+test('docker create on a full disk: the client gets the error in Docker’s words and no container is left', () => {
+  const { trace, session, actorId } = simulateContainer({ seed: 6, record: newRecord(id), behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false }, steps: [], faults: ['store.put#1=ENOSPC'] });
+  const reply = trace.records.find((r) => r.kind === 'mark' && r.mark.mark === 'reply');
+  assert.equal(reply?.kind === 'mark' ? reply.mark['result'] : null, 'failed');
+  assert.match(reply?.kind === 'mark' ? String(reply.mark['message']) : '', /^saving the new container failed: .*no space left on device/);
+  assert.equal(session.actors.get(actorId)?.actor.getSnapshot().status, 'done');
+  assert.ok(!trace.records.some((r) => r.kind === 'mark' && r.mark.mark === 'event'), 'no create event for a container that was never saved');
+});

@@ -53,6 +53,15 @@ export class ContainerRuntime {
     await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${d}/diff,workdir=${d}/work`, `${d}/merged`]);
   }
 
+  /**
+   * Restore's part for a container containerd has no task of: a root filesystem mounted for a
+   * start the daemon died in (before containerd made the task) is unmounted, since no task
+   * will ever end and unmount it.
+   */
+  async releaseRootfs(id: string): Promise<void> {
+    await this.unmount(id);
+  }
+
   private async unmount(id: string): Promise<void> {
     const merged = `${this.layerDir(id)}/merged`;
     if (await run('mountpoint', ['-q', merged]).then(() => true, () => false)) await run('umount', [merged]).catch(() => run('umount', ['-l', merged]));

@@ -112,6 +112,7 @@ export class ContainerHost {
         if (!record) continue;
         const spec = await this.store.db.get(`spec/${f.id}`).catch(() => ({}));
         const alive = f.task === 'running' || f.task === 'paused';
+        if (f.task === 'none') await this.runtime.releaseRootfs(f.id);
         if (alive) {
           const bundle = `${this.runtimeExecRoot}/containerd/${f.id}`;
           try {

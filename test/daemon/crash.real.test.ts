@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { checkInvariants, type AcknowledgedCreate, type HostView } from '../../machines/container/invariants.ts';
@@ -8,7 +8,7 @@ import { ApiTap } from '../support/api-tap.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import { describePlan, planPoint, targetCommand, targetFlags, type CrashPlan, type Scenario, type Target } from '../support/crash-plan.ts';
 import { containerdPidsOf, daemonDirs, docker, realDaemonUnavailable, startDaemon, type DaemonDirs, type RunningDaemon } from '../support/daemon-process.ts';
-import { hostView } from '../support/host-view.ts';
+import { hostView, mountedRootfs } from '../support/host-view.ts';
 
 /**
  * The real SIGKILL campaign (issue 6, point 4): the real daemon on its supervised containerd,
@@ -174,6 +174,22 @@ after(async () => {
   }
   for (const m of mountPoints().filter((x) => x.startsWith(`${d.dir}/`)).reverse()) spawnSync('umount', ['-l', m]);
   rmSync(d.dir, { recursive: true, force: true });
+});
+
+test('a root filesystem mounted by a start the daemon died in, before containerd made the task, is unmounted by restore', { skip: unavailable ?? false }, async () => {
+  const id = await cliOk(['create', '--name', 'half-started', '--network', 'none', 'busybox', 'true']);
+  const layer = `${d.root}/overlay2/${id}`;
+  // What ContainerRuntime's createTask does first: the overlay, before any containerd call. Then the crash.
+  const lower = readFileSync(`${layer}/lower`, 'utf8').trim();
+  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${layer}/diff,workdir=${layer}/work`, `${layer}/merged`]);
+  assert.deepEqual(mountedRootfs(d.root), [id]);
+  await killDaemon();
+  daemon = await startDaemon(d);
+  const view = await hostView(d, [{ id, mayBeGone: false }]);
+  assert.deepEqual(view.containers.map((c) => [c.id, c.status]), [[id, 'created']]);
+  assert.deepEqual(checkInvariants(view), []);
+  assert.deepEqual(mountedRootfs(d.root), []);
+  assert.equal(docker(d.sock, ['rm', '-f', id], cfg).status, 0);
 });
 
 test(`SIGKILL at random moments of run --rm, rm -f, stop and shutdown leaves no violation of the restore invariants (CRASH_SEED=${seed})`, { skip: unavailable ?? false, timeout: 9 * 60_000 }, async () => {

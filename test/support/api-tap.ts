@@ -24,7 +24,7 @@ export class ApiTap {
   private readonly upstream: string;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
-  private waiters: (() => void)[] = [];
+  private waiters: ((request: string) => boolean)[] = [];
 
   constructor(path: string, upstream: string) {
     this.path = path;
@@ -42,18 +42,20 @@ export class ApiTap {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  /** Resolves at the next request any client sends (or after `ms`). */
-  nextRequest(ms: number): Promise<boolean> {
+  /** Resolves true at the next request whose `METHOD /path` matches (any request without `match`), false after `ms`. */
+  nextRequest(ms: number, match?: RegExp): Promise<boolean> {
     return new Promise((resolve) => {
       const t = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== done);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
         resolve(false);
       }, ms);
-      const done = (): void => {
+      const waiter = (request: string): boolean => {
+        if (match && !match.test(request)) return false;
         clearTimeout(t);
         resolve(true);
+        return true;
       };
-      this.waiters.push(done);
+      this.waiters.push(waiter);
     });
   }
 
@@ -105,9 +107,7 @@ export class ApiTap {
 
   private note(method: string, path: string, creates: string[]): void {
     this.log.requests += 1;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
+    this.waiters = this.waiters.filter((w) => !w(`${method} ${path}`));
     const url = new URL(path, 'http://x');
     const p = url.pathname.replace(/^\/v[\d.]+/, '');
     if (method === 'POST' && p === '/containers/create') {

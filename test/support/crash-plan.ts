@@ -30,6 +30,8 @@ export interface CrashPlan {
   command: string[];
   /** When the SIGKILL lands, as a fraction of the scenario's window (> 1: after the operation ended). */
   at: number;
+  /** runRm: the window opens at the CLI's first request, or at its start request (the task's creation and start). */
+  fromStart: boolean;
 }
 
 /** mulberry32: a small seeded generator, enough to pick plans. */
@@ -49,7 +51,7 @@ const scenarios: readonly Scenario[] = ['runRm', 'rmForce', 'stop', 'shutdown'];
 const rmCommands: readonly string[][] = [['true'], ['sleep', '0.2'], ['sh', '-c', 'exit 3'], ['sleep', '1']];
 
 /** Point `index` of the campaign `seed`: each point draws from its own stream, so points replay alone. */
-export function planPoint(seed: number, index: number): CrashPlan {
+export function planPoint(seed: number, index: number, only: readonly Scenario[] = scenarios): CrashPlan {
   const r = prng((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
   const target = (): Target => {
@@ -57,7 +59,7 @@ export function planPoint(seed: number, index: number): CrashPlan {
     return { autoRemove, policy: autoRemove ? 'no' : pick(policies), fastStop: r() < 0.7 };
   };
   // Round-robin over the scenarios, so every one gets its quarter of the points.
-  const scenario = scenarios[index % scenarios.length] as Scenario;
+  const scenario = only[index % only.length] as Scenario;
   return {
     index,
     scenario,
@@ -67,6 +69,7 @@ export function planPoint(seed: number, index: number): CrashPlan {
     targets: scenario === 'shutdown' ? Array.from({ length: 1 + Math.floor(r() * 3) }, target) : scenario === 'runRm' ? [] : [target()],
     command: pick(rmCommands),
     at: r() * 1.15,
+    fromStart: r() < 0.5,
   };
 }
 
@@ -82,6 +85,6 @@ export function targetCommand(t: Target): string[] {
 export function describePlan(p: CrashPlan): string {
   const t = (x: Target): string => `${x.autoRemove ? '--rm' : x.policy}${x.fastStop ? '' : ' slow'}`;
   const what =
-    p.scenario === 'runRm' ? `run --rm ${p.command.join(' ')}` : p.scenario === 'shutdown' ? `shutdown with [${p.targets.map(t).join(', ')}]` : `${p.scenario} ${t(p.targets[0] as Target)}`;
+    p.scenario === 'runRm' ? `run --rm ${p.command.join(' ')}${p.fromStart ? ' (from start)' : ''}` : p.scenario === 'shutdown' ? `shutdown with [${p.targets.map(t).join(', ')}]` : `${p.scenario} ${t(p.targets[0] as Target)}`;
   return `#${p.index} ${what} at ${p.at.toFixed(2)}${p.fresh ? ' +created' : ''}${p.bystander ? ` +running ${t(p.bystander)}` : ''} → restart${p.liveRestore ? ' --live-restore' : ''}`;
 }

@@ -20,6 +20,27 @@ function fail(err: unknown, what: string): never {
 }
 
 /**
+ * How long an exited task's output may take to drain before its task is deleted (dockerd's
+ * handleContainerExit waits 2 s for the streams too).
+ */
+const outputDrainMs = 2000;
+
+/**
+ * Waits until the hub's streams end, at most `ms`; then closes them. A FIFO restore reopened
+ * after the shim had already closed its end never reports EOF (no writer ever comes), so an
+ * unbounded wait would keep a container adopted by live-restore "running" after its exit.
+ */
+async function drained(hub: StdioHub, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([hub.whenEnded().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms)))]);
+  clearTimeout(timer);
+  if (timedOut) {
+    hub.destroyReaders();
+    await hub.whenEnded();
+  }
+}
+
+/**
  * Containers on real containerd: the container machine's task effects. Each container's
  * root filesystem is an overlay of its image layer (the `lower` file, as overlay2 keeps it)
  * with its own upper and work dirs, mounted for the task and unmounted after it.
@@ -136,7 +157,8 @@ export class ContainerRuntime {
           fail(err, 'resume task');
         }
       case 'containerd.deleteTask': {
-        await this.hubs.get(id)?.whenEnded();
+        const hub = this.hubs.get(id);
+        if (hub) await drained(hub, outputDrainMs);
         try {
           const r = await c.deleteTask(id);
           return { exitStatus: r.exitStatus, exitedAt: (r.exitedAt ?? new Date()).toISOString() } satisfies ContainerdResults['containerd.deleteTask'];

@@ -95,6 +95,10 @@ export class Daemon {
         if ('container' in call) return this.runtime.run(call as never);
         // The exit stream ends with the client: by then every container actor has settled (moby-51692).
         if (call.effect === 'containerd.close') this.cancelEvents?.();
+        // List-then-watch loses what happens in between (containerd never replays events): the
+        // exit stream is confirmed before the client is handed to start-up, so before restore
+        // lists the tasks; exits of containers not restored yet wait for their actors.
+        if (call.effect === 'containerd.connect' && this.cancelEvents === null) return this.containerd.run(call as never).then(async (r) => (await this.routeExits(), r));
         return this.containerd.run(call as never);
       case 'api':
         return this.api.run(call as never);
@@ -130,15 +134,33 @@ export class Daemon {
     this.startup = (await entry.done) as StartupOutput;
     this.trace.flush();
     if (this.startup.status === 'ready') {
-      this.routeExits();
-      this.api.server.gate = this.containers.restore(this.startup.facts.containers ?? [], this.config.liveRestore);
-    }
+      this.api.server.gate = this.containers.restore(this.startup.facts.containers ?? [], this.config.liveRestore).then(() => this.deliverEarlyExits());
+    } else this.cancelEvents?.();
     return this.startup;
   }
 
-  /** containerd's /tasks/exit and /tasks/oom events, to the container actors (resubscribing after a containerd restart). */
-  private routeExits(): void {
+  /** Exits and OOMs of containers whose actors restore has not spawned yet; null once restore is done. */
+  private early: Map<string, { type: string; exitStatus?: number; exitedAt?: string }[]> | null = new Map();
+
+  /** Restore has spawned every actor: what happened to their tasks since the subscription, in order. */
+  private deliverEarlyExits(): void {
+    const early = this.early;
+    this.early = null;
+    for (const [id, events] of early ?? []) for (const e of events) if (this.session.actors.has(`container:${id}`)) this.session.send(`container:${id}`, e);
+  }
+
+  /**
+   * containerd's /tasks/exit and /tasks/oom events, to the container actors (resubscribing
+   * after a containerd restart). Resolves once the first subscription is confirmed live.
+   */
+  private routeExits(): Promise<void> {
     let stopped = false;
+    let confirmed: () => void = () => undefined;
+    const live = new Promise<void>((resolve) => (confirmed = resolve));
+    this.cancelEvents = () => {
+      stopped = true;
+      confirmed();
+    };
     const loop = async (): Promise<void> => {
       while (!stopped) {
         try {
@@ -146,16 +168,24 @@ export class Daemon {
           this.cancelEvents = () => {
             stopped = true;
             sub.cancel();
+            confirmed();
           };
+          sub.ready().then(confirmed, (err: unknown) => {
+            this.log.warn(`containerd's event stream was not confirmed: ${(err as Error).message}`, {});
+            confirmed();
+          });
           for await (const e of sub.events) {
             const id = String(e.event['container_id'] ?? '');
             const actor = `container:${id}`;
-            if (!this.session.actors.has(actor)) continue;
+            let event: { type: string; exitStatus?: number; exitedAt?: string } | null = null;
             if (e.topic === '/tasks/exit' && e.event['id'] === id) {
               const ts = e.event['exited_at'] as { seconds?: number; nanos?: number } | undefined;
               const exitedAt = ts?.seconds ? new Date(ts.seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString() : new Date().toISOString();
-              this.session.send(actor, { type: 'containerd.taskExit', exitStatus: Number(e.event['exit_status'] ?? 0), exitedAt });
-            } else if (e.topic === '/tasks/oom') this.session.send(actor, { type: 'containerd.oom' });
+              event = { type: 'containerd.taskExit', exitStatus: Number(e.event['exit_status'] ?? 0), exitedAt };
+            } else if (e.topic === '/tasks/oom') event = { type: 'containerd.oom' };
+            if (event === null) continue;
+            if (this.session.actors.has(actor)) this.session.send(actor, event);
+            else this.early?.set(id, [...(this.early.get(id) ?? []), event]);
           }
         } catch {
           // containerd went away: the supervisor restarts it; subscribe again
@@ -164,6 +194,7 @@ export class Daemon {
       }
     };
     void loop();
+    return live;
   }
 
   async shutdown(): Promise<ShutdownOutput> {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { checkInvariants, type AcknowledgedCreate, type HostView } from '../../machines/container/invariants.ts';
 import { ApiTap } from '../support/api-tap.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import { describePlan, planPoint, targetCommand, targetFlags, type CrashPlan, type Scenario, type Target } from '../support/crash-plan.ts';
-import { containerdPidsOf, daemonDirs, docker, realDaemonUnavailable, startDaemon, type DaemonDirs, type RunningDaemon } from '../support/daemon-process.ts';
+import { containerdPidsOf, daemonDirs, docker, launch, ping, realDaemonUnavailable, startDaemon, type DaemonDirs, type RunningDaemon } from '../support/daemon-process.ts';
 import { hostView, mountedRootfs } from '../support/host-view.ts';
 import { knownMachineIssues } from '../support/known-machine-issues.ts';
 
@@ -198,6 +198,48 @@ test('a root filesystem mounted by a start the daemon died in, before containerd
   assert.deepEqual(checkInvariants(view), []);
   assert.deepEqual(mountedRootfs(d.root), []);
   assert.equal(docker(d.sock, ['rm', '-f', id], cfg).status, 0);
+});
+
+test('exits while the daemon starts, between restore listing the tasks and the exit stream, are not lost (live-restore)', { skip: unavailable ?? false }, async () => {
+  // Each container blocks reading its FIFO; writing it ends the container at a moment the test picks.
+  const n = 6;
+  const dir = `${d.dir}/fifos`;
+  mkdirSync(dir, { recursive: true });
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    execFileSync('mkfifo', [`${dir}/f${i}`]);
+    ids.push(await cliOk(['run', '-d', '--name', `exit-${i}`, '--network', 'none', '-v', `${dir}:/h`, 'busybox', 'sh', '-c', `read x < /h/f${i}`]));
+  }
+  await killDaemon();
+  // Restarted with --live-restore, the containers are adopted. The moment its flight recorder
+  // shows restore's listing of the tasks, the daemon is frozen (SIGSTOP, it is our child), the
+  // containers end, and it goes on (SIGCONT): exits it had not subscribed to by then are lost for good.
+  const starting = launch(d, ['--live-restore']);
+  daemon = starting;
+  const trace = `${d.exec}/traces`;
+  const end = Date.now() + 30_000;
+  const listed = (): boolean =>
+    readdirSync(trace).some((f) => f.endsWith(`-${starting.pid}.jsonl`) && readFileSync(`${trace}/${f}`, 'utf8').includes('"effect":"containerd.listTasks"'));
+  while (!listed()) {
+    assert.ok(Date.now() < end && starting.child.exitCode === null, `the daemon did not list the tasks:\n${starting.output()}`);
+    await sleep(1);
+  }
+  process.kill(starting.pid, 'SIGSTOP');
+  for (let i = 0; i < n; i++) {
+    const fd = openSync(`${dir}/f${i}`, constants.O_WRONLY | constants.O_NONBLOCK);
+    writeSync(fd, 'x\n');
+    closeSync(fd);
+  }
+  await sleep(500);
+  process.kill(starting.pid, 'SIGCONT');
+  while (!(await ping(d.sock))) {
+    assert.ok(Date.now() < end && starting.child.exitCode === null, `the daemon did not come up:\n${starting.output()}`);
+    await sleep(20);
+  }
+  const { view } = await settledView(ids.map((id) => ({ id, mayBeGone: false })));
+  assert.deepEqual(checkInvariants(view), []);
+  assert.deepEqual(view.containers.filter((c) => c.status !== 'exited').map((c) => `${c.name} ${c.status}`), [], 'every container whose process ended is exited');
+  assert.equal(docker(d.sock, ['rm', ...ids], cfg).status, 0);
 });
 
 test(`SIGKILL at random moments of run --rm, rm -f, stop and shutdown leaves no violation of the restore invariants (CRASH_SEED=${seed})`, { skip: unavailable ?? false, timeout: 9 * 60_000 }, async () => {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { ContainerdConnection } from '../../effects/containerd/real.ts';
 import type { ContainerdRequest, ContainerdResults } from '../../effects/containerd/requests.ts';
@@ -8,6 +8,14 @@ import { EffectFailure } from '../../effects/handler.ts';
 import { StdioHub } from './stdio.ts';
 
 const run = promisify(execFile);
+
+function signal(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
 
 type TaskRequest = Extract<ContainerdRequest, { container: string }>;
 
@@ -72,6 +80,39 @@ export class ContainerRuntime {
     if ((await run('mountpoint', ['-q', `${d}/merged`]).then(() => true, () => false))) return;
     const lower = readFileSync(`${d}/lower`, 'utf8').trim();
     await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${d}/diff,workdir=${d}/work`, `${d}/merged`]);
+  }
+
+  /**
+   * Restore's part for shims: a create the dead daemon's connection was carrying is cancelled
+   * in containerd, which then drops the shim it had started ("shim disconnected") but leaves
+   * its process running, serving nothing, for good (containerd 1.6). A shim of our containerd
+   * and namespace whose container has no task is such a leftover: it and its children are
+   * killed. Returns the container IDs whose shims were reaped.
+   */
+  async reapOrphanShims(address: string, namespace: string): Promise<string[]> {
+    const tasks = new Set((await this.containerd.connected.listTasks()).map((t) => t.id));
+    const procs: { pid: number; ppid: number; argv: string[] }[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+        const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+        procs.push({ pid: Number(entry), ppid, argv });
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const arg = (argv: string[], flag: string): string | undefined => argv[argv.indexOf(flag) + 1];
+    const reaped: string[] = [];
+    for (const p of procs) {
+      if (!(p.argv[0] ?? '').includes('containerd-shim') || arg(p.argv, '-address') !== address || arg(p.argv, '-namespace') !== namespace) continue;
+      const id = arg(p.argv, '-id') ?? '';
+      if (id === '' || tasks.has(id) || p.argv.includes('start') || p.argv.includes('delete')) continue;
+      for (const child of procs.filter((c) => c.ppid === p.pid)) signal(child.pid);
+      signal(p.pid);
+      reaped.push(id);
+    }
+    return reaped;
   }
 
   /**

@@ -134,7 +134,17 @@ export class Daemon {
     this.startup = (await entry.done) as StartupOutput;
     this.trace.flush();
     if (this.startup.status === 'ready') {
-      this.api.server.gate = this.containers.restore(this.startup.facts.containers ?? [], this.config.liveRestore).then(() => this.deliverEarlyExits());
+      const ready = this.startup;
+      // Every request waits for this (the API already listens): orphaned shims, restore, the exits that came meanwhile.
+      this.api.server.gate = (async () => {
+        const reaped = await this.runtime.reapOrphanShims(ready.facts.containerdAddress ?? '', this.config.containerdNamespace).catch((err: unknown) => {
+          this.log.warn(`could not look for orphaned shims: ${(err as Error).message}`, {});
+          return [];
+        });
+        for (const id of reaped) this.log.warn('killed a containerd shim left by a cancelled task creation', { container: id });
+        await this.containers.restore(ready.facts.containers ?? [], this.config.liveRestore);
+        this.deliverEarlyExits();
+      })();
     } else this.cancelEvents?.();
     return this.startup;
   }

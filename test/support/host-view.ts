@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { promisify } from 'node:util';
 import { mountPoints } from '../../effects/kernel/real.ts';
@@ -81,4 +82,23 @@ export async function hostView(d: { sock: string; root: string; exec: string }, 
   const containers = await apiContainers(d.sock);
   const [tasks, ctrContainers] = await Promise.all([containerdTasks(d.exec), containerdContainers(d.exec)]);
   return { containers, tasks, containerdContainers: ctrContainers, acknowledged, mounted: mountedRootfs(d.root) };
+}
+
+/** Shim processes serving this exec root's containerd, by the container ID each serves (`-id`), read from /proc. */
+export function shimsOf(execRoot: string): { pid: number; id: string }[] {
+  const address = containerdSocket(execRoot);
+  const out: { pid: number; id: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (!(argv[0] ?? '').includes('containerd-shim') || argv[argv.indexOf('-address') + 1] !== address) continue;
+    const id = argv[argv.indexOf('-id') + 1] ?? '';
+    if (/^[0-9a-f]{64}$/.test(id)) out.push({ pid: Number(entry), id });
+  }
+  return out;
 }

@@ -36,7 +36,7 @@ const only = process.env['CRASH_ONLY'] ? (process.env['CRASH_ONLY'].split(',') a
 /** How long each scenario's operation may take from the CLI's first request (the kill lands in 0..1.15 of it). */
 const windowMs = (p: CrashPlan): number => {
   const slow = p.targets.some((t) => !t.fastStop);
-  const w: Record<Scenario, number> = { runRm: 250, rmForce: 120, stop: slow ? 1300 : 150, shutdown: slow ? 1300 : 300 };
+  const w: Record<Scenario, number> = { runRm: 250, rmForce: 80, stop: slow ? 1300 : 100, shutdown: slow ? 1300 : 300 };
   if (p.scenario === 'runRm' && p.fromStart) return p.command[0] === 'sleep' ? 150 + Number(p.command[1]) * 1000 : 150;
   return p.scenario === 'runRm' && p.command[0] === 'sleep' ? 250 + Number(p.command[1]) * 1000 : w[p.scenario];
 };

@@ -10,6 +10,14 @@ import { StdioHub } from './stdio.ts';
 
 const run = promisify(execFile);
 
+function signal(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
 type TaskRequest = Extract<ContainerdRequest, { container: string }>;
 
 function fail(err: unknown, what: string): never {
@@ -22,6 +30,27 @@ function fail(err: unknown, what: string): never {
 
 /** Where a container's root filesystem is kept, by the driver that made it. */
 type Rootfs = { driver: 'overlay2' | 'vfs'; /** overlay2's layer dir, or vfs's copy */ dir: string; /** the image layer it was made from */ lower: string };
+
+/**
+ * How long an exited task's output may take to drain before its task is deleted (dockerd's
+ * handleContainerExit waits 2 s for the streams too).
+ */
+const outputDrainMs = 2000;
+
+/**
+ * Waits until the hub's streams end, at most `ms`; then closes them. A FIFO restore reopened
+ * after the shim had already closed its end never reports EOF (no writer ever comes), so an
+ * unbounded wait would keep a container adopted by live-restore "running" after its exit.
+ */
+async function drained(hub: StdioHub, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([hub.whenEnded().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms)))]);
+  clearTimeout(timer);
+  if (timedOut) {
+    hub.destroyReaders();
+    await hub.whenEnded();
+  }
+}
 
 /**
  * Containers on real containerd: the container machine's task effects. A container's root
@@ -112,6 +141,51 @@ export class ContainerRuntime {
     }
     return { driver, dir: driver === 'vfs' ? vfs : this.layerDir(id), lower };
   }
+
+  /**
+   * Restore's part for shims: a create the dead daemon's connection was carrying is cancelled
+   * in containerd, which then drops the shim it had started ("shim disconnected") but leaves
+   * its process running, serving nothing, for good (containerd 1.6). A shim of our containerd
+   * and namespace whose container has no task is such a leftover: it and its children are
+   * killed. Returns the container IDs whose shims were reaped.
+   */
+  async reapOrphanShims(address: string, namespace: string): Promise<string[]> {
+    const tasks = new Set((await this.containerd.connected.listTasks()).map((t) => t.id));
+    const procs: { pid: number; ppid: number; argv: string[] }[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+        const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+        procs.push({ pid: Number(entry), ppid, argv });
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const arg = (argv: string[], flag: string): string | undefined => argv[argv.indexOf(flag) + 1];
+    const reaped: string[] = [];
+    for (const p of procs) {
+      if (!(p.argv[0] ?? '').includes('containerd-shim') || arg(p.argv, '-address') !== address || arg(p.argv, '-namespace') !== namespace) continue;
+      const id = arg(p.argv, '-id') ?? '';
+      if (id === '' || tasks.has(id) || p.argv.includes('start') || p.argv.includes('delete')) continue;
+      for (const child of procs.filter((c) => c.ppid === p.pid)) signal(child.pid);
+      signal(p.pid);
+      reaped.push(id);
+    }
+    return reaped;
+  }
+
+  /**
+   * Restore's part for a container containerd has no task of: a root filesystem mounted for a
+   * start the daemon died in (before containerd made the task) is unmounted, since no task
+   * will ever end and unmount it.
+   */
+  async releaseRootfs(id: string): Promise<void> {
+    await this.unmountLegacy(id);
+    const bundled = this.bundleRootfs(id);
+    if (mountPoints().includes(bundled)) await run('umount', [bundled]).catch(() => run('umount', ['-l', bundled]));
+  }
+
 
   /** Removes a container's root filesystem, whichever driver made it. */
   removeRootfs(id: string): void {
@@ -226,7 +300,8 @@ export class ContainerRuntime {
           fail(err, 'resume task');
         }
       case 'containerd.deleteTask': {
-        await this.hubs.get(id)?.whenEnded();
+        const hub = this.hubs.get(id);
+        if (hub) await drained(hub, outputDrainMs);
         let r: { exitStatus: number; exitedAt: Date | null };
         try {
           r = await c.deleteTask(id);

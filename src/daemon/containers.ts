@@ -135,6 +135,7 @@ export class ContainerHost {
         if (!record) continue;
         const spec = await this.store.db.get(`spec/${f.id}`).catch(() => ({}));
         const alive = f.task === 'running' || f.task === 'paused';
+        if (f.task === 'none') await this.runtime.releaseRootfs(f.id);
         if (alive) {
           this.runtime.hub(f.id).tty = record.config.tty === true;
           await this.runtime.reattach(f.id, record.config.openStdin === true);

@@ -141,7 +141,16 @@ export class Daemon {
     this.trace.flush();
     if (this.startup.status === 'ready') {
       if (this.startup.facts.graphDriver === 'vfs') this.runtime.driver = 'vfs';
-      this.api.server.gate = this.containers.restore(this.startup.facts.containers ?? [], this.config.liveRestore, (id) => this.takeHeardExits(id)).finally(() => {
+      const ready = this.startup;
+      // Every request waits for this (the API already listens): orphaned shims, then restore.
+      this.api.server.gate = (async () => {
+        const reaped = await this.runtime.reapOrphanShims(ready.facts.containerdAddress ?? '', this.config.containerdNamespace).catch((err: unknown) => {
+          this.log.warn(`could not look for orphaned shims: ${(err as Error).message}`, {});
+          return [];
+        });
+        for (const id of reaped) this.log.warn('killed a containerd shim left by a cancelled task creation', { container: id });
+        await this.containers.restore(ready.facts.containers ?? [], this.config.liveRestore, (id) => this.takeHeardExits(id));
+      })().finally(() => {
         this.restoring = false;
         this.heardExits.clear();
       });
@@ -183,8 +192,12 @@ export class Daemon {
           this.cancelEvents = () => {
             stopped = true;
             sub.cancel();
+            subscribed();
           };
-          void sub.ready(2_000).then(subscribed, subscribed);
+          sub.ready(2_000).then(subscribed, (err: unknown) => {
+            this.log.warn(`containerd's event stream was not confirmed: ${(err as Error).message}`, {});
+            subscribed();
+          });
           for await (const e of sub.events) {
             const id = String(e.event['container_id'] ?? '');
             const actor = `container:${id}`;

@@ -61,7 +61,56 @@ export interface ActorEntry {
   machine: string;
   actor: AnyActor;
   lastValue: string;
-  done: Promise<unknown>;
+  /** Resolves with the actor's output (rejects with its error). */
+  readonly done: Promise<unknown>;
+}
+
+/**
+ * An actor's entry. Its `done` promise is made only when someone asks: a settled promise
+ * queues a microtask that holds the output, and the simulator runs thousands of actors in
+ * one synchronous loop, so eager promises kept every run's output alive until the loop ended.
+ */
+class Entry implements ActorEntry {
+  readonly id: string;
+  readonly machine: string;
+  readonly actor: AnyActor;
+  lastValue = 'null';
+  private outcome: { ok: true; value: unknown } | { ok: false; error: unknown } | null = null;
+  private promise: Promise<unknown> | null = null;
+  private resolve: ((v: unknown) => void) | null = null;
+  private reject: ((e: unknown) => void) | null = null;
+
+  constructor(id: string, machine: string, actor: AnyActor) {
+    this.id = id;
+    this.machine = machine;
+    this.actor = actor;
+  }
+
+  get done(): Promise<unknown> {
+    if (this.promise === null) {
+      const o = this.outcome;
+      this.promise =
+        o === null
+          ? new Promise<unknown>((res, rej) => {
+              this.resolve = res;
+              this.reject = rej;
+            })
+          : o.ok
+            ? Promise.resolve(o.value)
+            : Promise.reject(o.error);
+      this.promise.catch(() => undefined);
+    }
+    return this.promise;
+  }
+
+  settle(outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): void {
+    if (this.outcome !== null) return;
+    this.outcome = outcome;
+    if (outcome.ok) this.resolve?.(outcome.value);
+    else this.reject?.(outcome.error);
+    this.resolve = null;
+    this.reject = null;
+  }
 }
 
 export interface SessionOptions {
@@ -72,7 +121,7 @@ export interface SessionOptions {
 }
 
 export class Session {
-  readonly actors = new Map<string, ActorEntry>();
+  readonly actors = new Map<string, Entry>();
   private readonly executor: Executor;
   private readonly sink: TraceSink | undefined;
   readonly now: () => number;
@@ -106,23 +155,14 @@ export class Session {
     if (this.actors.has(actorId)) throw new Error(`actor ${actorId} already exists`);
     const actor = createActor(runnable(machine), { input });
     bindings.set(actor, { session: this, actorId });
-    let resolve!: (v: unknown) => void;
-    let reject!: (e: unknown) => void;
-    const done = new Promise<unknown>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    done.catch(() => undefined);
-    const entry: ActorEntry = { id: actorId, machine: machineName, actor, lastValue: 'null', done };
+    const entry = new Entry(actorId, machineName, actor);
     this.actors.set(actorId, entry);
     this.emit({ t: this.now(), actor: actorId, kind: 'actor.start', machine: machineName, input } as RecordBody);
     actor.subscribe({
-      error: (err) => reject(err),
+      error: (err) => entry.settle({ ok: false, error: err }),
     });
     actor.start();
-    this.afterStep(entry, resolve);
-    entry.done = done;
-    (entry as ActorEntry & { resolve?: (v: unknown) => void }).resolve = resolve;
+    this.afterStep(entry);
     return entry;
   }
 
@@ -136,10 +176,10 @@ export class Session {
     entry.actor.send(event);
     const snap = entry.actor.getSnapshot() as { status: string; error?: unknown };
     if (snap.status === 'error') throw snap.error;
-    this.afterStep(entry, (entry as ActorEntry & { resolve: (v: unknown) => void }).resolve);
+    this.afterStep(entry);
   }
 
-  private afterStep(entry: ActorEntry, resolve: (v: unknown) => void): void {
+  private afterStep(entry: Entry): void {
     const snap = entry.actor.getSnapshot() as { value: unknown; status: string; output?: unknown };
     const value = typeof snap.value === 'string' ? snap.value : JSON.stringify(snap.value);
     if (value !== entry.lastValue) {
@@ -149,7 +189,7 @@ export class Session {
     }
     if (snap.status === 'done') {
       this.emit({ t: this.now(), actor: entry.id, kind: 'actor.stop', status: String(snap.value), output: snap.output } as RecordBody);
-      resolve(snap.output);
+      entry.settle({ ok: true, value: snap.output });
     }
   }
 

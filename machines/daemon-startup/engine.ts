@@ -67,8 +67,8 @@ export function startupEngine(table: readonly StepDef[]) {
   /** A context being changed: `steps` and `inFlight` are copied on first write only (GC is the simulator's main cost). */
   type Draft = StartupContext;
 
-  /** Drafts whose `steps` array is already their own copy. */
-  const ownSteps = new WeakSet<StartupContext>();
+  /** The draft whose `steps` array is already its own copy (drafts live for one engine call). */
+  let ownSteps: StartupContext | null = null;
 
   function draft(c: StartupContext): Draft {
     return { ...c };
@@ -81,9 +81,9 @@ export function startupEngine(table: readonly StepDef[]) {
   }
 
   function setRun(d: Draft, id: string, run: StepRun): void {
-    if (!ownSteps.has(d)) {
+    if (ownSteps !== d) {
       d.steps = d.steps.slice();
-      ownSteps.add(d);
+      ownSteps = d;
     }
     d.steps[indexOf.get(id) as number] = run;
   }

@@ -27,11 +27,16 @@ interface Binding {
   actorId: string;
 }
 
-const bindings = new WeakMap<object, Binding>();
+/**
+ * Where an actor's outputs go, kept on the actor under a private symbol. (A WeakMap from actor
+ * to binding made V8's young-generation collector keep recent actors alive — the binding
+ * points back at its actor through the session — so every scavenge copied finished runs.)
+ */
+const binding = Symbol('statedock.binding');
 const runnableMachines = new WeakMap<AnyStateMachine, AnyStateMachine>();
 
 function bindingOf(self: unknown): Binding {
-  const b = bindings.get(self as object);
+  const b = (self as { [binding]?: Binding })[binding];
   if (!b) throw new Error('no effect runner: run this machine through effects/runner');
   return b;
 }
@@ -154,7 +159,7 @@ export class Session {
     if (!machine) throw new Error(`no machine named ${machineName}`);
     if (this.actors.has(actorId)) throw new Error(`actor ${actorId} already exists`);
     const actor = createActor(runnable(machine), { input });
-    bindings.set(actor, { session: this, actorId });
+    (actor as unknown as { [binding]: Binding })[binding] = { session: this, actorId };
     const entry = new Entry(actorId, machineName, actor);
     this.actors.set(actorId, entry);
     this.emit({ t: this.now(), actor: actorId, kind: 'actor.start', machine: machineName, input } as RecordBody);

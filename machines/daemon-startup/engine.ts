@@ -22,13 +22,17 @@ export interface StartupContext {
   actorId: string;
   config: StartupConfig;
   facts: Facts;
-  /** Each step's status, in table order. */
-  status: readonly StepStatus[];
-  /** Each step's current op (the effect it waits for while running). */
-  op: readonly number[];
+  /** Steps that have started (whatever happened since), as a set of table indexes. */
+  started: StepSet;
+  /** Steps that finished. */
+  done: StepSet;
+  /** Steps that failed. */
+  failed: StepSet;
+  /** Steps left unfinished because start-up failed elsewhere while their effect was in flight. */
+  abandoned: StepSet;
   /** Each step's scratch space, in table order. */
   local: readonly Readonly<Record<string, unknown>>[];
-  /** Effects in flight, as pairs: their sequence number, then the index of the step that asked. */
+  /** Effects in flight, as triples: their sequence number, the index of the step that asked, and the index of the op. */
   inFlight: readonly number[];
   inFlightCount: number;
   seq: number;
@@ -63,46 +67,106 @@ class MarkOutput {
 
 const noLocal: Readonly<Record<string, unknown>> = Object.freeze({});
 
+/**
+ * A set of step indexes: bit i % 30 of word i / 30 (30-bit words stay small integers, so a set
+ * of the 43 steps is an array of two numbers — copying it is nearly free).
+ */
+export type StepSet = readonly number[];
+const wordBits = 30;
+
+function emptySet(n: number): StepSet {
+  return Object.freeze(Array.from({ length: Math.ceil(n / wordBits) }, () => 0));
+}
+
+function setOf(n: number, members: readonly number[]): StepSet {
+  const words = emptySet(n).slice();
+  for (const i of members) words[(i / wordBits) | 0] = (words[(i / wordBits) | 0] as number) | (1 << i % wordBits);
+  return Object.freeze(words);
+}
+
+function inSet(set: StepSet, i: number): boolean {
+  return (((set[(i / wordBits) | 0] as number) >> i % wordBits) & 1) === 1;
+}
+
+/** Whether every member of `subset` is in `set`. */
+function covers(set: StepSet, subset: StepSet): boolean {
+  for (let w = 0; w < subset.length; w++) if (((subset[w] as number) & ~(set[w] as number)) !== 0) return false;
+  return true;
+}
+
+/** A step's status, from the context's sets. */
+export function stepStatus(c: StartupContext, i: number): StepStatus {
+  if (inSet(c.failed, i)) return 'failed';
+  if (inSet(c.abandoned, i)) return 'abandoned';
+  if (inSet(c.done, i)) return 'done';
+  return inSet(c.started, i) ? 'running' : 'waiting';
+}
+
 /** What an engine call has copied already (bits of `Draft.own`). */
-const ownStatus = 1;
-const ownOp = 2;
-const ownLocal = 4;
-const ownInFlight = 8;
-const ownFacts = 16;
-const ownAcquired = 32;
+const ownStarted = 1;
+const ownDone = 2;
+const ownFailed = 4;
+const ownAbandoned = 8;
+const ownLocal = 16;
+const ownInFlight = 32;
+const ownFacts = 64;
+const ownAcquired = 128;
+
+type SetField = 'started' | 'done' | 'failed' | 'abandoned';
+const ownBit: Readonly<Record<SetField, number>> = { started: ownStarted, done: ownDone, failed: ownFailed, abandoned: ownAbandoned };
 
 /** A context being changed by one engine call: `c` is a fresh shallow copy, `own` says which of its parts are copies too. */
-interface Draft {
-  c: StartupContext;
-  own: number;
-}
-
-function draftOf(c: StartupContext): Draft {
-  return { c: { ...c }, own: 0 };
-}
-
-function setStatus(d: Draft, i: number, status: StepStatus): void {
-  if ((d.own & ownStatus) === 0) {
-    d.c.status = d.c.status.slice();
-    d.own |= ownStatus;
+class Draft {
+  readonly c: StartupContext;
+  own = 0;
+  constructor(c: StartupContext) {
+    this.c = { ...c };
   }
-  (d.c.status as StepStatus[])[i] = status;
+
+  /** Adds step i to one of the status sets. */
+  mark(field: SetField, i: number): void {
+    const bit = ownBit[field];
+    if ((this.own & bit) === 0) {
+      this.c[field] = this.c[field].slice();
+      this.own |= bit;
+    }
+    const words = this.c[field] as number[];
+    const w = (i / wordBits) | 0;
+    words[w] = (words[w] as number) | (1 << i % wordBits);
+  }
+
+  /** The in-flight triples, ready to change. */
+  inFlight(): number[] {
+    if ((this.own & ownInFlight) === 0) {
+      this.c.inFlight = this.c.inFlight.slice();
+      this.own |= ownInFlight;
+    }
+    return this.c.inFlight as number[];
+  }
 }
 
-function setOp(d: Draft, i: number, op: number): void {
-  if ((d.own & ownOp) === 0) {
-    d.c.op = d.c.op.slice();
-    d.own |= ownOp;
+/** What an engine step returns. */
+class Step {
+  readonly context: StartupContext;
+  readonly outputs: Output[];
+  constructor(context: StartupContext, outputs: Output[]) {
+    this.context = context;
+    this.outputs = outputs;
   }
-  (d.c.op as number[])[i] = op;
+}
+
+/** A fresh outputs array (a copy of an empty one: array literals can be pretenured, copies cannot). */
+const noOutputs: readonly Output[] = Object.freeze([]);
+function outputs(): Output[] {
+  return noOutputs.slice();
 }
 
 /** The engine for one step table (tests build engines for altered tables to prove the checker catches them). */
 export function startupEngine(table: readonly StepDef[]) {
   const n = table.length;
   const indexOf: ReadonlyMap<string, number> = new Map(table.map((s, i) => [s.id, i]));
-  /** Each step's needs, as indexes. */
-  const needs: readonly (readonly number[])[] = table.map((s) => s.needs.map((id) => indexOf.get(id) as number));
+  /** Each step's needs, as a set. */
+  const needs: readonly StepSet[] = table.map((s) => setOf(n, s.needs.map((id) => indexOf.get(id) as number)));
   /** Steps that name each step in their needs, in table order: only they can become ready when it finishes. */
   const dependents: readonly (readonly number[])[] = table.map((s) =>
     table.flatMap((t, j) => (t.needs.includes(s.id) ? [j] : [])),
@@ -111,8 +175,7 @@ export function startupEngine(table: readonly StepDef[]) {
   const startMarks: readonly Output[] = table.map((s) => Object.freeze(new MarkOutput(Object.freeze({ mark: 'step.start', step: s.id }))));
   const doneMarks: readonly Output[] = table.map((s) => Object.freeze(new MarkOutput(Object.freeze({ mark: 'step.done', step: s.id }))));
   // Shared by every run's initial context: copied on first write like everything else.
-  const initialStatus: readonly StepStatus[] = Object.freeze(table.map((): StepStatus => 'waiting'));
-  const initialOp: readonly number[] = Object.freeze(table.map(() => 0));
+  const none = emptySet(n);
   const initialLocal: readonly Readonly<Record<string, unknown>>[] = Object.freeze(table.map(() => noLocal));
 
   function initialContext(input: StartupInput): StartupContext {
@@ -120,8 +183,10 @@ export function startupEngine(table: readonly StepDef[]) {
       actorId: input.actorId ?? 'daemon',
       config: input.config,
       facts: { rootUid: 0, rootGid: 0 },
-      status: initialStatus,
-      op: initialOp,
+      started: none,
+      done: none,
+      failed: none,
+      abandoned: none,
       local: initialLocal,
       inFlight: [],
       inFlightCount: 0,
@@ -145,28 +210,18 @@ export function startupEngine(table: readonly StepDef[]) {
   function startReady(d: Draft, candidates: readonly number[], out: Output[]): void {
     for (const i of candidates) {
       if (d.c.failure !== null) return;
-      const status = d.c.status;
-      if (status[i] !== 'waiting') continue;
-      let ready = true;
-      for (const need of needs[i] as readonly number[]) {
-        if (status[need] !== 'done') {
-          ready = false;
-          break;
-        }
-      }
-      if (!ready) continue;
-      setStatus(d, i, 'running');
-      if (d.c.op[i] !== 0) setOp(d, i, 0);
+      if (inSet(d.c.started, i) || !covers(d.c.done, needs[i] as StepSet)) continue;
+      d.mark('started', i);
       out.push(startMarks[i] as Output);
-      if (runOps(d, i, out)) startReady(d, dependents[i] as readonly number[], out);
+      if (runOps(d, i, 0, out)) startReady(d, dependents[i] as readonly number[], out);
     }
   }
 
-  /** Runs step i's ops from its current one until it asks for an effect, finishes or fails. Returns true when it finished. */
-  function runOps(d: Draft, i: number, out: Output[]): boolean {
+  /** Runs step i's ops from op `from` until it asks for an effect, finishes or fails. Returns true when it finished. */
+  function runOps(d: Draft, i: number, from: number, out: Output[]): boolean {
     const step = table[i] as StepDef;
     const ops = step.ops;
-    for (let k = d.c.op[i] as number; k < ops.length; k++) {
+    for (let k = from; k < ops.length; k++) {
       const op = ops[k]!;
       if (op.kind === 'compute') {
         const verdict = apply(d, i, op.run(scope(d, i)), out);
@@ -178,17 +233,12 @@ export function startupEngine(table: readonly StepDef[]) {
       if (body === null) continue;
       const seq = d.c.seq + 1;
       d.c.seq = seq;
-      if ((d.own & ownInFlight) === 0) {
-        d.c.inFlight = d.c.inFlight.slice();
-        d.own |= ownInFlight;
-      }
-      (d.c.inFlight as number[]).push(seq, i);
+      d.inFlight().push(seq, i, k);
       d.c.inFlightCount += 1;
-      if (d.c.op[i] !== k) setOp(d, i, k);
       out.push(new CallOutput({ effect: op.effect, ...body, id: `${d.c.actorId}/${seq}`, step: step.id } as EffectCall));
       return false;
     }
-    setStatus(d, i, 'done');
+    d.mark('done', i);
     d.c.doneCount += 1;
     out.push(doneMarks[i] as Output);
     return true;
@@ -239,7 +289,7 @@ export function startupEngine(table: readonly StepDef[]) {
 
   function fail(d: Draft, i: number, failure: StartupFailure, out: Output[]): void {
     const stepId = (table[i] as StepDef).id;
-    setStatus(d, i, 'failed');
+    d.mark('failed', i);
     out.push(new MarkOutput({ mark: 'step.failed', step: stepId, message: failure.message }));
     if (d.c.failure === null) {
       d.c.failure = failure;
@@ -248,11 +298,11 @@ export function startupEngine(table: readonly StepDef[]) {
   }
 
   /** The machine's entry into `starting`. */
-  function start(c: StartupContext): { context: StartupContext; outputs: Output[] } {
-    const d = draftOf(c);
-    const out: Output[] = [];
+  function start(c: StartupContext): Step {
+    const d = new Draft(c);
+    const out = outputs();
     startReady(d, roots, out);
-    return { context: d.c, outputs: out };
+    return new Step(d.c, out);
   }
 
   /** An effect's result while starting or draining. */
@@ -260,27 +310,24 @@ export function startupEngine(table: readonly StepDef[]) {
     c: StartupContext,
     id: string,
     result: { ok: true; value: unknown } | { ok: false; error: EffectError },
-  ): { context: StartupContext; outputs: Output[] } {
+  ): Step {
     const seq = Number(id.slice(id.lastIndexOf('/') + 1));
     const inFlight = c.inFlight;
     let at = -1;
-    for (let k = 0; k < inFlight.length; k += 2) {
+    for (let k = 0; k < inFlight.length; k += 3) {
       if (inFlight[k] === seq) {
         at = k;
         break;
       }
     }
-    if (at < 0 || id !== `${c.actorId}/${seq}`) return { context: c, outputs: [] };
+    if (at < 0 || id !== `${c.actorId}/${seq}`) return new Step(c, outputs());
     const i = inFlight[at + 1] as number;
+    const opIndex = inFlight[at + 2] as number;
     const step = table[i] as StepDef;
-    const d = draftOf(c);
-    const out: Output[] = [];
-    const rest = inFlight.slice();
-    rest.splice(at, 2);
-    d.c.inFlight = rest;
-    d.own |= ownInFlight;
+    const d = new Draft(c);
+    const out = outputs();
+    d.inFlight().splice(at, 3);
     d.c.inFlightCount -= 1;
-    const opIndex = c.op[i] as number;
     const op = step.ops[opIndex];
     if (op === undefined || op.kind !== 'effect') throw new Error(`step ${step.id} has no effect op ${opIndex}`);
     let verdict: 'next' | 'finish' | 'fail';
@@ -292,31 +339,30 @@ export function startupEngine(table: readonly StepDef[]) {
       fail(d, i, { step: step.id, kind: 'effect', message: result.error.message, error: result.error, effect: op.effect }, out);
       verdict = 'fail';
     }
-    if (verdict === 'fail') return { context: d.c, outputs: out };
+    if (verdict === 'fail') return new Step(d.c, out);
     if (d.c.failure !== null) {
       // Start-up already failed elsewhere: what this effect acquired is recorded (and will be
       // released), but the step goes no further.
-      setStatus(d, i, 'abandoned');
-      return { context: d.c, outputs: out };
+      d.mark('abandoned', i);
+      return new Step(d.c, out);
     }
-    setOp(d, i, verdict === 'finish' ? step.ops.length : opIndex + 1);
-    if (runOps(d, i, out)) startReady(d, dependents[i] as readonly number[], out);
-    return { context: d.c, outputs: out };
+    if (runOps(d, i, verdict === 'finish' ? step.ops.length : opIndex + 1, out)) startReady(d, dependents[i] as readonly number[], out);
+    return new Step(d.c, out);
   }
 
   /** Entry into `releasing`: newest first. */
-  function beginRelease(c: StartupContext): { context: StartupContext; outputs: Output[] } {
+  function beginRelease(c: StartupContext): Step {
     const d = { ...c, release: beginReleases(c.acquired).state };
-    const out: Output[] = [];
+    const out = outputs();
     releaseNext(d, out);
-    return { context: d, outputs: out };
+    return new Step(d, out);
   }
 
-  function releaseSettled(c: StartupContext, id: string, error: EffectError | null): { context: StartupContext; outputs: Output[] } {
+  function releaseSettled(c: StartupContext, id: string, error: EffectError | null): Step {
     const d = { ...c, release: { ...c.release } };
-    const out: Output[] = [];
-    if (!releaseResult(d, id, error, out)) return { context: c, outputs: [] };
-    return { context: d, outputs: out };
+    const out = outputs();
+    if (!releaseResult(d, id, error, out)) return new Step(c, outputs());
+    return new Step(d, out);
   }
 
   return { initialContext, start, effectSettled, beginRelease, releaseSettled, totalSteps: n, steps: table };

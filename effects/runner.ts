@@ -25,6 +25,8 @@ export interface Executor {
 interface Binding {
   session: Session;
   actorId: string;
+  /** Sends an effect's outcome back to the actor (one function per actor, not one per call). */
+  deliver: (event: EffectEvent, durationMs: number) => void;
 }
 
 /**
@@ -50,7 +52,7 @@ export function runnable(machine: AnyStateMachine): AnyStateMachine {
         emitOutputs: ({ self }: { self: unknown }, params: { outputs: ({ call: EffectCall } | { mark: Mark })[] }) => {
           const b = bindingOf(self);
           for (const o of params.outputs) {
-            if ('call' in o) b.session.onCall(b.actorId, o.call);
+            if ('call' in o) b.session.onCall(b.actorId, o.call, b.deliver);
             else b.session.onMark(b.actorId, o.mark);
           }
         },
@@ -159,7 +161,8 @@ export class Session {
     if (!machine) throw new Error(`no machine named ${machineName}`);
     if (this.actors.has(actorId)) throw new Error(`actor ${actorId} already exists`);
     const actor = createActor(runnable(machine), { input });
-    (actor as unknown as { [binding]: Binding })[binding] = { session: this, actorId };
+    const deliver = (event: EffectEvent, durationMs: number): void => this.send(actorId, event as never, durationMs);
+    (actor as unknown as { [binding]: Binding })[binding] = { session: this, actorId, deliver };
     const entry = new Entry(actorId, machineName, actor);
     this.actors.set(actorId, entry);
     this.emit({ t: this.now(), actor: actorId, kind: 'actor.start', machine: machineName, input } as RecordBody);
@@ -199,9 +202,9 @@ export class Session {
   }
 
   /** Called by a machine's `requestEffect`. */
-  onCall(actorId: string, call: EffectCall): void {
+  onCall(actorId: string, call: EffectCall, deliver?: (event: EffectEvent, durationMs: number) => void): void {
     if (this.recording) this.emit({ t: this.now(), actor: actorId, kind: 'effect.request', call } as RecordBody);
-    this.executor.submit(actorId, call, (event, durationMs) => this.send(actorId, event as never, durationMs));
+    this.executor.submit(actorId, call, deliver ?? ((event, durationMs) => this.send(actorId, event as never, durationMs)));
   }
 
   /** Called by a machine's `record`. */

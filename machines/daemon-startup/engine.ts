@@ -32,7 +32,7 @@ export interface StartupContext {
   abandoned: StepSet;
   /** Each step's scratch space, in table order. */
   local: readonly Readonly<Record<string, unknown>>[];
-  /** Effects in flight, as triples: their sequence number, the index of the step that asked, and the index of the op. */
+  /** Effects in flight, as triples: their sequence number, the index of the step that asked, and the index of the op (arrays are copied, never changed). */
   inFlight: readonly number[];
   inFlightCount: number;
   seq: number;
@@ -108,9 +108,7 @@ const ownDone = 2;
 const ownFailed = 4;
 const ownAbandoned = 8;
 const ownLocal = 16;
-const ownInFlight = 32;
-const ownFacts = 64;
-const ownAcquired = 128;
+const ownFacts = 32;
 
 type SetField = 'started' | 'done' | 'failed' | 'abandoned';
 const ownBit: Readonly<Record<SetField, number>> = { started: ownStarted, done: ownDone, failed: ownFailed, abandoned: ownAbandoned };
@@ -133,15 +131,6 @@ class Draft {
     const words = this.c[field] as number[];
     const w = (i / wordBits) | 0;
     words[w] = (words[w] as number) | (1 << i % wordBits);
-  }
-
-  /** The in-flight triples, ready to change. */
-  inFlight(): number[] {
-    if ((this.own & ownInFlight) === 0) {
-      this.c.inFlight = this.c.inFlight.slice();
-      this.own |= ownInFlight;
-    }
-    return this.c.inFlight as number[];
   }
 }
 
@@ -233,7 +222,7 @@ export function startupEngine(table: readonly StepDef[]) {
       if (body === null) continue;
       const seq = d.c.seq + 1;
       d.c.seq = seq;
-      d.inFlight().push(seq, i, k);
+      d.c.inFlight = d.c.inFlight.concat(seq, i, k);
       d.c.inFlightCount += 1;
       out.push(new CallOutput({ effect: op.effect, ...body, id: `${d.c.actorId}/${seq}`, step: step.id } as EffectCall));
       return false;
@@ -264,12 +253,8 @@ export function startupEngine(table: readonly StepDef[]) {
       (d.c.local as Readonly<Record<string, unknown>>[])[i] = { ...d.c.local[i], ...o.local };
     }
     if (o.acquire) {
-      if ((d.own & ownAcquired) === 0) {
-        d.c.acquired = d.c.acquired.slice();
-        d.own |= ownAcquired;
-      }
       for (const a of o.acquire) {
-        d.c.acquired.push({ ...a, step: stepId });
+        d.c.acquired = d.c.acquired.concat({ ...a, step: stepId });
         out.push(
           new MarkOutput(
             a.rollbackOnly
@@ -326,7 +311,10 @@ export function startupEngine(table: readonly StepDef[]) {
     const step = table[i] as StepDef;
     const d = new Draft(c);
     const out = outputs();
-    d.inFlight().splice(at, 3);
+    // Copy all but the settled triple (exactly sized: later additions copy again).
+    const rest = inFlight.slice(0, inFlight.length - 3);
+    for (let k = at; k < rest.length; k++) rest[k] = inFlight[k + 3] as number;
+    d.c.inFlight = rest;
     d.c.inFlightCount -= 1;
     const op = step.ops[opIndex];
     if (op === undefined || op.kind !== 'effect') throw new Error(`step ${step.id} has no effect op ${opIndex}`);

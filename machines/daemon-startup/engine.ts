@@ -144,10 +144,20 @@ class Step {
   }
 }
 
-/** A fresh outputs array (a copy of an empty one: array literals can be pretenured, copies cannot). */
-const noOutputs: readonly Output[] = Object.freeze([]);
-function outputs(): Output[] {
-  return noOutputs.slice();
+/**
+ * The sequence number of an effect id `<actorId>/<seq>`, or -1 when the id is not one of this
+ * actor's (read from the characters: no strings are made for the thousands of results a second).
+ */
+function seqOf(actorId: string, id: string): number {
+  const from = actorId.length + 1;
+  if (id.length <= from || id.length > from + 15 || id.charCodeAt(from - 1) !== 47 || !id.startsWith(actorId)) return -1;
+  let seq = 0;
+  for (let k = from; k < id.length; k++) {
+    const digit = id.charCodeAt(k) - 48;
+    if (digit < 0 || digit > 9 || (digit === 0 && k === from)) return -1;
+    seq = seq * 10 + digit;
+  }
+  return seq;
 }
 
 /** The engine for one step table (tests build engines for altered tables to prove the checker catches them). */
@@ -188,8 +198,23 @@ export function startupEngine(table: readonly StepDef[]) {
     };
   }
 
+  /** What an op sees; one object, refilled before each op (ops read it, never keep it). */
+  const opScope: { config: StartupConfig; facts: Facts; local: Readonly<Record<string, unknown>> } = { config: {} as StartupConfig, facts: { rootUid: 0, rootGid: 0 }, local: noLocal };
   function scope(d: Draft, i: number): Scope {
-    return { config: d.c.config, facts: d.c.facts, local: d.c.local[i] as Readonly<Record<string, unknown>> };
+    opScope.config = d.c.config;
+    opScope.facts = d.c.facts;
+    opScope.local = d.c.local[i] as Readonly<Record<string, unknown>>;
+    return opScope;
+  }
+
+  /** Where an engine call collects its outputs; each call hands out an exactly sized copy. */
+  const scratch: Output[] = [];
+  function outputs(): Output[] {
+    scratch.length = 0;
+    return scratch;
+  }
+  function stepResult(context: StartupContext, out: Output[]): Step {
+    return new Step(context, out.slice());
   }
 
   /**
@@ -222,7 +247,7 @@ export function startupEngine(table: readonly StepDef[]) {
       if (body === null) continue;
       const seq = d.c.seq + 1;
       d.c.seq = seq;
-      d.c.inFlight = d.c.inFlight.concat(seq, i, k);
+      d.c.inFlight = [...d.c.inFlight, seq, i, k];
       d.c.inFlightCount += 1;
       out.push(new CallOutput({ effect: op.effect, ...body, id: `${d.c.actorId}/${seq}`, step: step.id } as EffectCall));
       return false;
@@ -254,7 +279,7 @@ export function startupEngine(table: readonly StepDef[]) {
     }
     if (o.acquire) {
       for (const a of o.acquire) {
-        d.c.acquired = d.c.acquired.concat({ ...a, step: stepId });
+        d.c.acquired = [...d.c.acquired, { ...a, step: stepId }];
         out.push(
           new MarkOutput(
             a.rollbackOnly
@@ -287,7 +312,7 @@ export function startupEngine(table: readonly StepDef[]) {
     const d = new Draft(c);
     const out = outputs();
     startReady(d, roots, out);
-    return new Step(d.c, out);
+    return stepResult(d.c, out);
   }
 
   /** An effect's result while starting or draining. */
@@ -296,16 +321,16 @@ export function startupEngine(table: readonly StepDef[]) {
     id: string,
     result: { ok: true; value: unknown } | { ok: false; error: EffectError },
   ): Step {
-    const seq = Number(id.slice(id.lastIndexOf('/') + 1));
+    const seq = seqOf(c.actorId, id);
     const inFlight = c.inFlight;
     let at = -1;
-    for (let k = 0; k < inFlight.length; k += 3) {
+    for (let k = 0; seq > 0 && k < inFlight.length; k += 3) {
       if (inFlight[k] === seq) {
         at = k;
         break;
       }
     }
-    if (at < 0 || id !== `${c.actorId}/${seq}`) return new Step(c, outputs());
+    if (at < 0) return stepResult(c, outputs());
     const i = inFlight[at + 1] as number;
     const opIndex = inFlight[at + 2] as number;
     const step = table[i] as StepDef;
@@ -327,15 +352,15 @@ export function startupEngine(table: readonly StepDef[]) {
       fail(d, i, { step: step.id, kind: 'effect', message: result.error.message, error: result.error, effect: op.effect }, out);
       verdict = 'fail';
     }
-    if (verdict === 'fail') return new Step(d.c, out);
+    if (verdict === 'fail') return stepResult(d.c, out);
     if (d.c.failure !== null) {
       // Start-up already failed elsewhere: what this effect acquired is recorded (and will be
       // released), but the step goes no further.
       d.mark('abandoned', i);
-      return new Step(d.c, out);
+      return stepResult(d.c, out);
     }
     if (runOps(d, i, verdict === 'finish' ? step.ops.length : opIndex + 1, out)) startReady(d, dependents[i] as readonly number[], out);
-    return new Step(d.c, out);
+    return stepResult(d.c, out);
   }
 
   /** Entry into `releasing`: newest first. */
@@ -343,14 +368,14 @@ export function startupEngine(table: readonly StepDef[]) {
     const d = { ...c, release: beginReleases(c.acquired).state };
     const out = outputs();
     releaseNext(d, out);
-    return new Step(d, out);
+    return stepResult(d, out);
   }
 
   function releaseSettled(c: StartupContext, id: string, error: EffectError | null): Step {
     const d = { ...c, release: { ...c.release } };
     const out = outputs();
-    if (!releaseResult(d, id, error, out)) return new Step(c, outputs());
-    return new Step(d, out);
+    if (!releaseResult(d, id, error, out)) return stepResult(c, outputs());
+    return stepResult(d, out);
   }
 
   return { initialContext, start, effectSettled, beginRelease, releaseSettled, totalSteps: n, steps: table };

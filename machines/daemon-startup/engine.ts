@@ -11,9 +11,11 @@ import type { Acquisition, Facts, Mark, Output, StartupConfig, StartupFailure } 
  * the scheduling here keeps one event one cheap transition (≥ 2,000 start-ups/s).
  *
  * The simulator runs this thousands of times a second, so the context is laid out for
- * copying: per-step state lives in flat arrays indexed like the step table, every array or
- * record is copied on its first write in an engine call (never on a read), and what never
- * changes (step indexes, needs, dependents, the step marks) is computed once per table.
+ * copying: step statuses are sets of table indexes packed in small integers, the op an
+ * effect belongs to travels with it in `inFlight`, every array or record is copied at most
+ * once per engine call (on its first write, never on a read), and what never changes (step
+ * indexes, needs, dependents, the step marks) is computed once per table. The outputs are
+ * the same, record for record, as when every step was an object copied on each change.
  */
 
 export type StepStatus = 'waiting' | 'running' | 'done' | 'failed' | 'abandoned';

@@ -251,7 +251,12 @@ export function startupEngine(table: readonly StepDef[]) {
       d.c.seq = seq;
       d.c.inFlight = [...d.c.inFlight, seq, i, k];
       d.c.inFlightCount += 1;
-      out.push(new CallOutput({ effect: op.effect, ...body, id: `${d.c.actorId}/${seq}`, step: step.id } as EffectCall));
+      // Object.assign, not a spread: one spread site for every request shape is megamorphic and
+      // twice as slow. Same fields in the same order: effect, the request's own, id, step.
+      const call = Object.assign({ effect: op.effect }, body) as EffectCall;
+      call.id = `${d.c.actorId}/${seq}`;
+      call.step = step.id;
+      out.push(new CallOutput(call));
       return false;
     }
     d.mark('done', i);
@@ -277,11 +282,13 @@ export function startupEngine(table: readonly StepDef[]) {
         d.c.local = d.c.local.slice();
         d.own |= ownLocal;
       }
-      (d.c.local as Readonly<Record<string, unknown>>[])[i] = { ...d.c.local[i], ...o.local };
+      (d.c.local as Readonly<Record<string, unknown>>[])[i] = Object.assign({}, d.c.local[i], o.local);
     }
     if (o.acquire) {
       for (const a of o.acquire) {
-        d.c.acquired = [...d.c.acquired, { ...a, step: stepId }];
+        const acquisition = Object.assign({}, a) as Acquisition;
+        acquisition.step = stepId;
+        d.c.acquired = [...d.c.acquired, acquisition];
         out.push(
           new MarkOutput(
             a.rollbackOnly

@@ -36,9 +36,7 @@ export interface StartupContext {
   local: readonly Readonly<Record<string, unknown>>[];
   /** Effects in flight, as triples: their sequence number, the index of the step that asked, and the index of the op (arrays are copied, never changed). */
   inFlight: readonly number[];
-  inFlightCount: number;
   seq: number;
-  doneCount: number;
   acquired: Acquisition[];
   failure: StartupFailure | null;
   release: ReleaseState;
@@ -190,9 +188,7 @@ export function startupEngine(table: readonly StepDef[]) {
       abandoned: none,
       local: initialLocal,
       inFlight: [],
-      inFlightCount: 0,
       seq: 0,
-      doneCount: 0,
       acquired: [],
       failure: null,
       release: emptyReleaseState(),
@@ -250,7 +246,6 @@ export function startupEngine(table: readonly StepDef[]) {
       const seq = d.c.seq + 1;
       d.c.seq = seq;
       d.c.inFlight = [...d.c.inFlight, seq, i, k];
-      d.c.inFlightCount += 1;
       // Object.assign, not a spread: one spread site for every request shape is megamorphic and
       // twice as slow. Same fields in the same order: effect, the request's own, id, step.
       const call = Object.assign({ effect: op.effect }, body) as EffectCall;
@@ -260,7 +255,6 @@ export function startupEngine(table: readonly StepDef[]) {
       return false;
     }
     d.mark('done', i);
-    d.c.doneCount += 1;
     out.push(doneMarks[i] as Output);
     return true;
   }
@@ -349,7 +343,6 @@ export function startupEngine(table: readonly StepDef[]) {
     const rest = inFlight.slice(0, inFlight.length - 3);
     for (let k = at; k < rest.length; k++) rest[k] = inFlight[k + 3] as number;
     d.c.inFlight = rest;
-    d.c.inFlightCount -= 1;
     const op = step.ops[opIndex];
     if (op === undefined || op.kind !== 'effect') throw new Error(`step ${step.id} has no effect op ${opIndex}`);
     let verdict: 'next' | 'finish' | 'fail';
@@ -387,7 +380,13 @@ export function startupEngine(table: readonly StepDef[]) {
     return stepResult(d, out);
   }
 
-  return { initialContext, start, effectSettled, beginRelease, releaseSettled, totalSteps: n, steps: table };
+  const all = setOf(n, table.map((_, i) => i));
+  /** Whether every step finished. */
+  function allDone(c: StartupContext): boolean {
+    return covers(c.done, all);
+  }
+
+  return { initialContext, start, effectSettled, beginRelease, releaseSettled, allDone, steps: table };
 }
 
 export type StartupEngine = ReturnType<typeof startupEngine>;

@@ -28,7 +28,7 @@ export type StartupOutput =
  * and the machine ends in `failed` with the original error — dockerd's deferred Shutdown.
  */
 export function createStartupMachine(table: readonly StepDef[]) {
-  const { beginRelease, effectSettled, initialContext, releaseSettled, start, totalSteps } = startupEngine(table);
+  const { allDone, beginRelease, effectSettled, initialContext, releaseSettled, start } = startupEngine(table);
   return setup({
   types: {
     context: {} as StartupContext,
@@ -47,8 +47,8 @@ export function createStartupMachine(table: readonly StepDef[]) {
   },
   guards: {
     startupFailed: ({ context }) => context.failure !== null,
-    allStepsDone: ({ context }) => context.doneCount === totalSteps,
-    nothingInFlight: ({ context }) => context.inFlightCount === 0,
+    allStepsDone: ({ context }) => allDone(context),
+    nothingInFlight: ({ context }) => context.inFlight.length === 0,
     everythingReleased: ({ context }) => releasesFinished(context.release),
   },
 }).createMachine({

@@ -2,7 +2,7 @@ import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall } from '../../effects/requests.ts';
 import { beginReleases, emptyReleaseState, releaseNext, releaseResult, type ReleaseState } from '../release/engine.ts';
 import { type OpOutcome, type Scope, type StepDef } from './steps.ts';
-import type { Acquisition, Facts, Mark, Output, StartupConfig, StartupFailure } from './types.ts';
+import type { Acquisition, Facts, Mark, Output, StartupConfig, StartupEvent, StartupFailure } from './types.ts';
 
 /**
  * The start-up machine's pure step function. Given the context and an event it returns the
@@ -318,13 +318,12 @@ export function startupEngine(table: readonly StepDef[]) {
     return stepResult(d.c, out);
   }
 
-  /** An effect's result while starting or draining. */
+  /** An effect's result (or failure) while starting or draining. */
   function effectSettled(
     c: StartupContext,
-    id: string,
-    result: { ok: true; value: unknown } | { ok: false; error: EffectError },
+    event: StartupEvent,
   ): Step {
-    const seq = seqOf(c.actorId, id);
+    const seq = seqOf(c.actorId, event.id);
     const inFlight = c.inFlight;
     let at = -1;
     for (let k = 0; seq > 0 && k < inFlight.length; k += 3) {
@@ -346,12 +345,12 @@ export function startupEngine(table: readonly StepDef[]) {
     const op = step.ops[opIndex];
     if (op === undefined || op.kind !== 'effect') throw new Error(`step ${step.id} has no effect op ${opIndex}`);
     let verdict: 'next' | 'finish' | 'fail';
-    if (result.ok) {
-      verdict = apply(d, i, op.done?.(scope(d, i), result.value), out);
+    if (event.type === 'effect.done') {
+      verdict = apply(d, i, op.done?.(scope(d, i), event.result), out);
     } else if (op.failed) {
-      verdict = apply(d, i, op.failed(scope(d, i), result.error), out);
+      verdict = apply(d, i, op.failed(scope(d, i), event.error), out);
     } else {
-      fail(d, i, { step: step.id, kind: 'effect', message: result.error.message, error: result.error, effect: op.effect }, out);
+      fail(d, i, { step: step.id, kind: 'effect', message: event.error.message, error: event.error, effect: op.effect }, out);
       verdict = 'fail';
     }
     if (verdict === 'fail') return stepResult(d.c, out);

@@ -40,7 +40,7 @@ export function createStartupMachine(table: readonly StepDef[]) {
     emitOutputs: noOutlet,
     startSteps: assign(({ context }) => withOutbox(start(context), context)),
     foldResult: assign(({ context, event }) =>
-      withOutbox(effectSettled(context, event.id, event.type === 'effect.done' ? { ok: true, value: event.result } : { ok: false, error: event.error }), context),
+      withOutbox(effectSettled(context, event), context),
     ),
     releaseNewestFirst: assign(({ context }) => withOutbox(beginRelease(context), context)),
     foldRelease: assign(({ context, event }) => withOutbox(releaseSettled(context, event.id, event.type === 'effect.done' ? null : event.error), context)),

@@ -247,8 +247,11 @@ export function startupEngine(table: readonly StepDef[]) {
       d.c.seq = seq;
       d.c.inFlight = [...d.c.inFlight, seq, i, k];
       // Object.assign, not a spread: one spread site for every request shape is megamorphic and
-      // twice as slow. Same fields in the same order: effect, the request's own, id, step.
-      const call = Object.assign({ effect: op.effect }, body) as EffectCall;
+      // twice as slow; and an empty literal, which V8 never allocates in the old generation
+      // early. Same fields in the same order: effect, the request's own, id, step.
+      const call = {} as EffectCall;
+      call.effect = op.effect;
+      Object.assign(call, body);
       call.id = `${d.c.actorId}/${seq}`;
       call.step = step.id;
       out.push(new CallOutput(call));

@@ -25,13 +25,20 @@ export interface Executor {
 interface Binding {
   session: Session;
   actorId: string;
+  /** Sends an effect's outcome back to the actor (one function per actor, not one per call). */
+  deliver: (event: EffectEvent, durationMs: number) => void;
 }
 
-const bindings = new WeakMap<object, Binding>();
+/**
+ * Where an actor's outputs go, kept on the actor under a private symbol. (A WeakMap from actor
+ * to binding made V8's young-generation collector keep recent actors alive — the binding
+ * points back at its actor through the session — so every scavenge copied finished runs.)
+ */
+const binding = Symbol('statedock.binding');
 const runnableMachines = new WeakMap<AnyStateMachine, AnyStateMachine>();
 
 function bindingOf(self: unknown): Binding {
-  const b = bindings.get(self as object);
+  const b = (self as { [binding]?: Binding })[binding];
   if (!b) throw new Error('no effect runner: run this machine through effects/runner');
   return b;
 }
@@ -45,7 +52,7 @@ export function runnable(machine: AnyStateMachine): AnyStateMachine {
         emitOutputs: ({ self }: { self: unknown }, params: { outputs: ({ call: EffectCall } | { mark: Mark })[] }) => {
           const b = bindingOf(self);
           for (const o of params.outputs) {
-            if ('call' in o) b.session.onCall(b.actorId, o.call);
+            if ('call' in o) b.session.onCall(b.actorId, o.call, b.deliver);
             else b.session.onMark(b.actorId, o.mark);
           }
         },
@@ -61,7 +68,56 @@ export interface ActorEntry {
   machine: string;
   actor: AnyActor;
   lastValue: string;
-  done: Promise<unknown>;
+  /** Resolves with the actor's output (rejects with its error). */
+  readonly done: Promise<unknown>;
+}
+
+/**
+ * An actor's entry. Its `done` promise is made only when someone asks: a settled promise
+ * queues a microtask that holds the output, and the simulator runs thousands of actors in
+ * one synchronous loop, so eager promises kept every run's output alive until the loop ended.
+ */
+class Entry implements ActorEntry {
+  readonly id: string;
+  readonly machine: string;
+  readonly actor: AnyActor;
+  lastValue = 'null';
+  private outcome: { ok: true; value: unknown } | { ok: false; error: unknown } | null = null;
+  private promise: Promise<unknown> | null = null;
+  private resolve: ((v: unknown) => void) | null = null;
+  private reject: ((e: unknown) => void) | null = null;
+
+  constructor(id: string, machine: string, actor: AnyActor) {
+    this.id = id;
+    this.machine = machine;
+    this.actor = actor;
+  }
+
+  get done(): Promise<unknown> {
+    if (this.promise === null) {
+      const o = this.outcome;
+      this.promise =
+        o === null
+          ? new Promise<unknown>((res, rej) => {
+              this.resolve = res;
+              this.reject = rej;
+            })
+          : o.ok
+            ? Promise.resolve(o.value)
+            : Promise.reject(o.error);
+      this.promise.catch(() => undefined);
+    }
+    return this.promise;
+  }
+
+  settle(outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): void {
+    if (this.outcome !== null) return;
+    this.outcome = outcome;
+    if (outcome.ok) this.resolve?.(outcome.value);
+    else this.reject?.(outcome.error);
+    this.resolve = null;
+    this.reject = null;
+  }
 }
 
 export interface SessionOptions {
@@ -72,7 +128,7 @@ export interface SessionOptions {
 }
 
 export class Session {
-  readonly actors = new Map<string, ActorEntry>();
+  readonly actors = new Map<string, Entry>();
   private readonly executor: Executor;
   private readonly sink: TraceSink | undefined;
   readonly now: () => number;
@@ -105,24 +161,16 @@ export class Session {
     if (!machine) throw new Error(`no machine named ${machineName}`);
     if (this.actors.has(actorId)) throw new Error(`actor ${actorId} already exists`);
     const actor = createActor(runnable(machine), { input });
-    bindings.set(actor, { session: this, actorId });
-    let resolve!: (v: unknown) => void;
-    let reject!: (e: unknown) => void;
-    const done = new Promise<unknown>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    done.catch(() => undefined);
-    const entry: ActorEntry = { id: actorId, machine: machineName, actor, lastValue: 'null', done };
+    const deliver = (event: EffectEvent, durationMs: number): void => this.send(actorId, event as never, durationMs);
+    (actor as unknown as { [binding]: Binding })[binding] = { session: this, actorId, deliver };
+    const entry = new Entry(actorId, machineName, actor);
     this.actors.set(actorId, entry);
     this.emit({ t: this.now(), actor: actorId, kind: 'actor.start', machine: machineName, input } as RecordBody);
     actor.subscribe({
-      error: (err) => reject(err),
+      error: (err) => entry.settle({ ok: false, error: err }),
     });
     actor.start();
-    this.afterStep(entry, resolve);
-    entry.done = done;
-    (entry as ActorEntry & { resolve?: (v: unknown) => void }).resolve = resolve;
+    this.afterStep(entry);
     return entry;
   }
 
@@ -136,10 +184,10 @@ export class Session {
     entry.actor.send(event);
     const snap = entry.actor.getSnapshot() as { status: string; error?: unknown };
     if (snap.status === 'error') throw snap.error;
-    this.afterStep(entry, (entry as ActorEntry & { resolve: (v: unknown) => void }).resolve);
+    this.afterStep(entry);
   }
 
-  private afterStep(entry: ActorEntry, resolve: (v: unknown) => void): void {
+  private afterStep(entry: Entry): void {
     const snap = entry.actor.getSnapshot() as { value: unknown; status: string; output?: unknown };
     const value = typeof snap.value === 'string' ? snap.value : JSON.stringify(snap.value);
     if (value !== entry.lastValue) {
@@ -149,14 +197,14 @@ export class Session {
     }
     if (snap.status === 'done') {
       this.emit({ t: this.now(), actor: entry.id, kind: 'actor.stop', status: String(snap.value), output: snap.output } as RecordBody);
-      resolve(snap.output);
+      entry.settle({ ok: true, value: snap.output });
     }
   }
 
   /** Called by a machine's `requestEffect`. */
-  onCall(actorId: string, call: EffectCall): void {
+  onCall(actorId: string, call: EffectCall, deliver?: (event: EffectEvent, durationMs: number) => void): void {
     if (this.recording) this.emit({ t: this.now(), actor: actorId, kind: 'effect.request', call } as RecordBody);
-    this.executor.submit(actorId, call, (event, durationMs) => this.send(actorId, event as never, durationMs));
+    this.executor.submit(actorId, call, deliver ?? ((event, durationMs) => this.send(actorId, event as never, durationMs)));
   }
 
   /** Called by a machine's `record`. */

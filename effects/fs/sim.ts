@@ -33,6 +33,22 @@ function err(code: EffectErrorCode, op: string, path: string): SimFsError {
   return new SimFsError(code, `${op} ${path}: ${text[code] ?? code}`);
 }
 
+/**
+ * `/a/b/c` → `/a`, `/a/b`, `/a/b/c`: slices of a clean absolute path (the simulator makes
+ * thousands of directories a second); any other path's parts are joined again.
+ */
+function prefixes(path: string): string[] {
+  const out: string[] = [];
+  if (path.startsWith('/') && !path.endsWith('/') && !path.includes('//')) {
+    for (let end = path.indexOf('/', 1); end > 0; end = path.indexOf('/', end + 1)) out.push(path.slice(0, end));
+    out.push(path);
+    return out;
+  }
+  let cur = '';
+  for (const p of path.split('/')) if (p !== '') out.push((cur += `/${p}`));
+  return out;
+}
+
 function parentOf(path: string): string {
   const i = path.lastIndexOf('/');
   return i <= 0 ? '/' : path.slice(0, i);
@@ -79,10 +95,7 @@ export class SimFs {
 
   mkdirAll(path: string, mode: number, uid = 0, gid = 0): FsResults['fs.mkdirAll'] {
     const created: string[] = [];
-    const parts = path.split('/').filter(Boolean);
-    let cur = '';
-    for (const p of parts) {
-      cur += `/${p}`;
+    for (const cur of prefixes(path)) {
       const n = this.nodes.get(cur);
       if (n) {
         if (n.type === 'file') throw err('ENOTDIR', 'mkdir', path);

@@ -1,3 +1,4 @@
+import type { EffectError } from '../errors.ts';
 import type { EffectCall, EffectEvent, EffectOutcome } from '../requests.ts';
 import type { Executor } from '../runner.ts';
 
@@ -8,13 +9,52 @@ export interface SimEffects {
   takeEvents?(): { atMs: number; actorId: string; event: { type: string } & Record<string, unknown> }[];
 }
 
-interface Pending {
-  at: number;
-  priority: number;
-  order: number;
-  latency: number;
-  event: EffectEvent;
-  deliver: (event: EffectEvent, durationMs: number) => void;
+/*
+ * The records below are classes, not object literals, on purpose: V8 may decide to allocate a
+ * literal's objects straight in the old generation ("pretenuring") when many of them survive a
+ * collection, and then everything they point to survives the young-generation collections
+ * too. The simulator makes thousands of short-lived ones a second; class instances are
+ * never pretenured.
+ */
+
+/** An effect's result on its way to the actor. */
+class DoneEvent {
+  readonly type = 'effect.done';
+  readonly id: string;
+  readonly result: unknown;
+  constructor(id: string, result: unknown) {
+    this.id = id;
+    this.result = result;
+  }
+}
+
+/** An effect's failure on its way to the actor. */
+class FailedEvent {
+  readonly type = 'effect.failed';
+  readonly id: string;
+  readonly error: EffectError;
+  constructor(id: string, error: EffectError) {
+    this.id = id;
+    this.error = error;
+  }
+}
+
+/** An event due at a virtual time. */
+class Pending {
+  readonly at: number;
+  readonly priority: number;
+  readonly order: number;
+  readonly latency: number;
+  readonly event: EffectEvent;
+  readonly deliver: (event: EffectEvent, durationMs: number) => void;
+  constructor(at: number, priority: number, order: number, latency: number, event: EffectEvent, deliver: (event: EffectEvent, durationMs: number) => void) {
+    this.at = at;
+    this.priority = priority;
+    this.order = order;
+    this.latency = latency;
+    this.event = event;
+    this.deliver = deliver;
+  }
 }
 
 /**
@@ -53,19 +93,12 @@ export class SimScheduler implements Executor {
 
   /** Runs `fn` at a virtual time, in the same order as effect outcomes (a client's request, a timer of the host). */
   schedule(atMs: number, fn: () => void): void {
-    this.pending.push({ at: atMs, priority: this.priority(), order: this.order++, latency: 0, event: null as never, deliver: () => fn() });
+    this.pending.push(new Pending(atMs, this.priority(), this.order++, 0, null as never, () => fn()));
   }
 
   /** Schedules an event for an actor at a virtual time (scenario steps, the world's own events). */
   at(atMs: number, actorId: string, event: { type: string } & Record<string, unknown>): void {
-    this.pending.push({
-      at: atMs,
-      priority: this.priority(),
-      order: this.order++,
-      latency: 0,
-      event: event as never,
-      deliver: () => this.deliverExternal?.(actorId, event),
-    });
+    this.pending.push(new Pending(atMs, this.priority(), this.order++, 0, event as never, () => this.deliverExternal?.(actorId, event)));
   }
 
   private collect(): void {
@@ -76,10 +109,8 @@ export class SimScheduler implements Executor {
   submit(_actorId: string, call: EffectCall, deliver: (event: EffectEvent, durationMs: number) => void): void {
     if (this.halted) return;
     const { outcome, latencyMs } = this.world.run(call, this.now);
-    const event: EffectEvent = outcome.ok
-      ? { type: 'effect.done', id: call.id, result: outcome.value }
-      : { type: 'effect.failed', id: call.id, error: outcome.error };
-    this.pending.push({ at: this.now + latencyMs, priority: this.priority(), order: this.order++, latency: latencyMs, event, deliver });
+    const event = (outcome.ok ? new DoneEvent(call.id, outcome.value) : new FailedEvent(call.id, outcome.error)) as EffectEvent;
+    this.pending.push(new Pending(this.now + latencyMs, this.priority(), this.order++, latencyMs, event, deliver));
     this.collect();
   }
 

@@ -97,6 +97,17 @@ const latency: Record<string, [number, number]> = {
   containerd: [0.2, 2],
 };
 
+/** The latency range of an effect, by its family (looked up once per effect name). */
+const latencyByEffect = new Map<string, readonly [number, number]>();
+function latencyOf(effect: string): readonly [number, number] {
+  let range = latencyByEffect.get(effect);
+  if (range === undefined) {
+    range = latency[effect.slice(0, effect.indexOf('.'))] ?? [0.01, 0.1];
+    latencyByEffect.set(effect, range);
+  }
+  return range;
+}
+
 function failure(code: EffectErrorCode, message: string): EffectOutcome {
   return { ok: false, error: { code, message } };
 }
@@ -247,8 +258,7 @@ export class SimWorld implements SimEffects {
   run(call: EffectCall, nowMs: number): { outcome: EffectOutcome; latencyMs: number } {
     if (nowMs > this.nowMs) this.nowMs = nowMs;
     this.settleTaskExits(nowMs);
-    const family = call.effect.slice(0, call.effect.indexOf('.'));
-    const [lo, hi] = latency[family] ?? [0.01, 0.1];
+    const [lo, hi] = latencyOf(call.effect);
     let latencyMs = call.effect === 'clock.sleep' ? call.ms : lo + (hi - lo) * this.random.float();
     if (call.effect === 'containerd.startSupervised') latencyMs = 80 + 120 * this.random.float();
     else if (call.effect === 'containerd.createTask') latencyMs = 25 + 15 * this.random.float();
@@ -317,8 +327,9 @@ export class SimWorld implements SimEffects {
           throw new SimEffectError('EINVAL', `Error loading key file ${call.path}: not a valid JWK`);
         }
         const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-        const groups = Array.from({ length: 12 }, () => Array.from({ length: 4 }, () => alphabet[this.random.int(0, 31)]).join(''));
-        const keyId = groups.join(':');
+        // 12 groups of 4 letters, drawn in order (the same draws as ever: the same key for a seed).
+        let keyId = '';
+        for (let i = 0; i < 48; i++) keyId += (i > 0 && i % 4 === 0 ? ':' : '') + alphabet[this.random.int(0, 31)];
         this.fs.writeFile(call.path, JSON.stringify({ kty: 'EC', crv: 'P-256', kid: keyId }), 0o600);
         return { keyId, created: true };
       }

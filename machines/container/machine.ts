@@ -371,6 +371,10 @@ export const containerMachine = setup({
     discardTask: act((c, _e, o) => {
       o.patch.pending = o.ask({ effect: 'containerd.deleteTask', container: c.record.id }, 'restore');
     }),
+    noteTaskAlive: act((_c, _e, o) => {
+      o.patch.task = 'running';
+      o.patch.pending = null;
+    }),
     noteTaskGone: act((_c, _e, o) => {
       o.patch.task = 'none';
       o.patch.pending = null;
@@ -534,7 +538,12 @@ export const containerMachine = setup({
       entry: 'discardTask',
       on: {
         'effect.done': { guard: 'isPending', target: 'deciding', actions: 'noteTaskGone' },
-        'effect.failed': { guard: 'isPending', target: 'deciding', actions: 'noteTaskGone' },
+        'effect.failed': [
+          { guard: and2('isPending', 'notFound'), target: 'deciding', actions: 'noteTaskGone' },
+          // containerd will not delete it: it runs after all (a start the dead daemon had sent
+          // finished after restore listed the task as created). Stopped, its exit recorded.
+          { guard: 'isPending', target: 'stopping', actions: ['noteTaskAlive', 'rememberRestoreStop'] },
+        ],
       },
     },
     creating: {

@@ -2,35 +2,41 @@ import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall } from '../../effects/requests.ts';
 import { beginReleases, emptyReleaseState, releaseNext, releaseResult, type ReleaseState } from '../release/engine.ts';
 import { type OpOutcome, type Scope, type StepDef } from './steps.ts';
-import type { Acquisition, Facts, Output, StartupConfig, StartupFailure } from './types.ts';
+import type { Acquisition, Facts, Mark, Output, StartupConfig, StartupEvent, StartupFailure } from './types.ts';
 
 /**
  * The start-up machine's pure step function. Given the context and an event it returns the
  * next context and, in order, the marks to record and the effects to ask for. The machine
- * (machine.ts) only routes events here and hands the outputs to its two actions; keeping
+ * (machine.ts) only routes events here and hands the outputs to its one action; keeping
  * the scheduling here keeps one event one cheap transition (≥ 2,000 start-ups/s).
+ *
+ * The simulator runs this thousands of times a second, so the context is laid out for
+ * copying: step statuses are sets of table indexes packed in small integers, the op an
+ * effect belongs to travels with it in `inFlight`, every array or record is copied at most
+ * once per engine call (on its first write, never on a read), and what never changes (step
+ * indexes, needs, dependents, the step marks) is computed once per table. The outputs are
+ * the same, record for record, as when every step was an object copied on each change.
  */
 
 export type StepStatus = 'waiting' | 'running' | 'done' | 'failed' | 'abandoned';
-
-export interface StepRun {
-  id: string;
-  status: StepStatus;
-  op: number;
-  local: Record<string, unknown>;
-}
 
 export interface StartupContext {
   actorId: string;
   config: StartupConfig;
   facts: Facts;
-  /** One run per step, in table order (arrays: the simulator copies them on every event). */
-  steps: StepRun[];
-  /** Effects in flight: their sequence number and the index of the step that asked. */
-  inFlight: { seq: number; step: number }[];
-  inFlightCount: number;
+  /** Steps that have started (whatever happened since), as a set of table indexes. */
+  started: StepSet;
+  /** Steps that finished. */
+  done: StepSet;
+  /** Steps that failed. */
+  failed: StepSet;
+  /** Steps left unfinished because start-up failed elsewhere while their effect was in flight. */
+  abandoned: StepSet;
+  /** Each step's scratch space, in table order. */
+  local: readonly Readonly<Record<string, unknown>>[];
+  /** Effects in flight, as triples: their sequence number, the index of the step that asked, and the index of the op (arrays are copied, never changed). */
+  inFlight: readonly number[];
   seq: number;
-  doneCount: number;
   acquired: Acquisition[];
   failure: StartupFailure | null;
   release: ReleaseState;
@@ -43,20 +49,146 @@ export interface StartupInput {
   config: StartupConfig;
 }
 
+/** An effect request on its way out. (A class, not a literal: V8 never moves these to the old generation early.) */
+class CallOutput {
+  readonly call: EffectCall;
+  constructor(call: EffectCall) {
+    this.call = call;
+  }
+}
+
+/** A mark on its way out. */
+class MarkOutput {
+  readonly mark: Mark;
+  constructor(mark: Mark) {
+    this.mark = mark;
+  }
+}
+
+const noLocal: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/**
+ * A set of step indexes: bit i % 30 of word i / 30 (30-bit words stay small integers, so a set
+ * of the 43 steps is an array of two numbers — copying it is nearly free).
+ */
+export type StepSet = readonly number[];
+const wordBits = 30;
+
+function emptySet(n: number): StepSet {
+  return Object.freeze(Array.from({ length: Math.ceil(n / wordBits) }, () => 0));
+}
+
+function setOf(n: number, members: readonly number[]): StepSet {
+  const words = emptySet(n).slice();
+  for (const i of members) words[(i / wordBits) | 0] = (words[(i / wordBits) | 0] as number) | (1 << i % wordBits);
+  return Object.freeze(words);
+}
+
+function inSet(set: StepSet, i: number): boolean {
+  return (((set[(i / wordBits) | 0] as number) >> i % wordBits) & 1) === 1;
+}
+
+/** Whether every member of `subset` is in `set`. */
+function covers(set: StepSet, subset: StepSet): boolean {
+  for (let w = 0; w < subset.length; w++) if (((subset[w] as number) & ~(set[w] as number)) !== 0) return false;
+  return true;
+}
+
+/** A step's status, from the context's sets. */
+export function stepStatus(c: StartupContext, i: number): StepStatus {
+  if (inSet(c.failed, i)) return 'failed';
+  if (inSet(c.abandoned, i)) return 'abandoned';
+  if (inSet(c.done, i)) return 'done';
+  return inSet(c.started, i) ? 'running' : 'waiting';
+}
+
+/** What an engine call has copied already (bits of `Draft.own`). */
+const ownStarted = 1;
+const ownDone = 2;
+const ownFailed = 4;
+const ownAbandoned = 8;
+const ownLocal = 16;
+const ownFacts = 32;
+
+type SetField = 'started' | 'done' | 'failed' | 'abandoned';
+const ownBit: Readonly<Record<SetField, number>> = { started: ownStarted, done: ownDone, failed: ownFailed, abandoned: ownAbandoned };
+
+/** A context being changed by one engine call: `c` is a fresh shallow copy, `own` says which of its parts are copies too. */
+class Draft {
+  readonly c: StartupContext;
+  own = 0;
+  constructor(c: StartupContext) {
+    this.c = { ...c };
+  }
+
+  /** Adds step i to one of the status sets. */
+  mark(field: SetField, i: number): void {
+    const bit = ownBit[field];
+    if ((this.own & bit) === 0) {
+      this.c[field] = this.c[field].slice();
+      this.own |= bit;
+    }
+    const words = this.c[field] as number[];
+    const w = (i / wordBits) | 0;
+    words[w] = (words[w] as number) | (1 << i % wordBits);
+  }
+}
+
+/** What an engine step returns. */
+class Step {
+  readonly context: StartupContext;
+  readonly outputs: Output[];
+  constructor(context: StartupContext, outputs: Output[]) {
+    this.context = context;
+    this.outputs = outputs;
+  }
+}
+
+/**
+ * The sequence number of an effect id `<actorId>/<seq>`, or -1 when the id is not one of this
+ * actor's (read from the characters: no strings are made for the thousands of results a second).
+ */
+function seqOf(actorId: string, id: string): number {
+  const from = actorId.length + 1;
+  if (id.length <= from || id.length > from + 15 || id.charCodeAt(from - 1) !== 47 || !id.startsWith(actorId)) return -1;
+  let seq = 0;
+  for (let k = from; k < id.length; k++) {
+    const digit = id.charCodeAt(k) - 48;
+    if (digit < 0 || digit > 9 || (digit === 0 && k === from)) return -1;
+    seq = seq * 10 + digit;
+  }
+  return seq;
+}
+
 /** The engine for one step table (tests build engines for altered tables to prove the checker catches them). */
 export function startupEngine(table: readonly StepDef[]) {
-  const startupSteps = table;
+  const n = table.length;
+  const indexOf: ReadonlyMap<string, number> = new Map(table.map((s, i) => [s.id, i]));
+  /** Each step's needs, as a set. */
+  const needs: readonly StepSet[] = table.map((s) => setOf(n, s.needs.map((id) => indexOf.get(id) as number)));
+  /** Steps that name each step in their needs, in table order: only they can become ready when it finishes. */
+  const dependents: readonly (readonly number[])[] = table.map((s) =>
+    table.flatMap((t, j) => (t.needs.includes(s.id) ? [j] : [])),
+  );
+  const roots: readonly number[] = table.flatMap((s, i) => (s.needs.length === 0 ? [i] : []));
+  const startMarks: readonly Output[] = table.map((s) => Object.freeze(new MarkOutput(Object.freeze({ mark: 'step.start', step: s.id }))));
+  const doneMarks: readonly Output[] = table.map((s) => Object.freeze(new MarkOutput(Object.freeze({ mark: 'step.done', step: s.id }))));
+  // Shared by every run's initial context: copied on first write like everything else.
+  const none = emptySet(n);
+  const initialLocal: readonly Readonly<Record<string, unknown>>[] = Object.freeze(table.map(() => noLocal));
+
   function initialContext(input: StartupInput): StartupContext {
-    const steps: StepRun[] = startupSteps.map((s) => ({ id: s.id, status: 'waiting', op: 0, local: {} }));
     return {
       actorId: input.actorId ?? 'daemon',
       config: input.config,
       facts: { rootUid: 0, rootGid: 0 },
-      steps,
+      started: none,
+      done: none,
+      failed: none,
+      abandoned: none,
+      local: initialLocal,
       inFlight: [],
-      inFlightCount: 0,
       seq: 0,
-      doneCount: 0,
       acquired: [],
       failure: null,
       release: emptyReleaseState(),
@@ -64,187 +196,199 @@ export function startupEngine(table: readonly StepDef[]) {
     };
   }
 
-  /** A context being changed: `steps` and `inFlight` are copied on first write only (GC is the simulator's main cost). */
-  type Draft = StartupContext;
-
-  /** Drafts whose `steps` array is already their own copy. */
-  const ownSteps = new WeakSet<StartupContext>();
-
-  function draft(c: StartupContext): Draft {
-    return { ...c };
+  /** What an op sees; one object, refilled before each op (ops read it, never keep it). */
+  const opScope: { config: StartupConfig; facts: Facts; local: Readonly<Record<string, unknown>> } = { config: {} as StartupConfig, facts: { rootUid: 0, rootGid: 0 }, local: noLocal };
+  function scope(d: Draft, i: number): Scope {
+    opScope.config = d.c.config;
+    opScope.facts = d.c.facts;
+    opScope.local = d.c.local[i] as Readonly<Record<string, unknown>>;
+    return opScope;
   }
 
-  const indexOf: ReadonlyMap<string, number> = new Map(startupSteps.map((s, i) => [s.id, i]));
-
-  function runOf(d: StartupContext, id: string): StepRun {
-    return d.steps[indexOf.get(id) as number] as StepRun;
+  /** Where an engine call collects its outputs; each call hands out an exactly sized copy. */
+  const scratch: Output[] = [];
+  function outputs(): Output[] {
+    while (scratch.length > 0) scratch.pop(); // cheaper than setting length for the few outputs of a call
+    return scratch;
   }
-
-  function setRun(d: Draft, id: string, run: StepRun): void {
-    if (!ownSteps.has(d)) {
-      d.steps = d.steps.slice();
-      ownSteps.add(d);
-    }
-    d.steps[indexOf.get(id) as number] = run;
-  }
-
-  function finish(d: Draft): StartupContext {
-    return d;
-  }
-
-  function seqOf(id: string): number {
-    return Number(id.slice(id.lastIndexOf('/') + 1));
-  }
-
-  /** Steps that name each step in their needs, in table order: only they can become ready when it finishes. */
-  const dependents: ReadonlyMap<string, readonly StepDef[]> = new Map(
-    startupSteps.map((s) => [s.id, startupSteps.filter((t) => t.needs.includes(s.id))]),
-  );
-  const roots: readonly StepDef[] = startupSteps.filter((s) => s.needs.length === 0);
-
-  function scope(d: Draft, run: StepRun): Scope {
-    return { config: d.config, facts: d.facts, local: run.local };
+  function stepResult(context: StartupContext, out: Output[]): Step {
+    return new Step(context, out.slice());
   }
 
   /**
    * Starts the candidates whose needs are all done (in table order); a step that finishes at
    * once makes its own dependents candidates, depth first.
    */
-  function startReady(d: Draft, candidates: readonly StepDef[], out: Output[]): void {
-    for (const step of candidates) {
-      if (d.failure !== null) return;
-      const run = runOf(d, step.id);
-      if (run.status !== 'waiting') continue;
-      if (!step.needs.every((n) => runOf(d, n).status === 'done')) continue;
-      setRun(d, step.id, { id: step.id, status: 'running', op: 0, local: {} });
-      out.push({ mark: { mark: 'step.start', step: step.id } });
-      if (runOps(d, step, out)) startReady(d, dependents.get(step.id) ?? [], out);
+  function startReady(d: Draft, candidates: readonly number[], out: Output[]): void {
+    for (const i of candidates) {
+      if (d.c.failure !== null) return;
+      if (inSet(d.c.started, i) || !covers(d.c.done, needs[i] as StepSet)) continue;
+      d.mark('started', i);
+      out.push(startMarks[i] as Output);
+      if (runOps(d, i, 0, out)) startReady(d, dependents[i] as readonly number[], out);
     }
   }
 
-  /** Runs the step's ops from its current one until it asks for an effect, finishes or fails. Returns true when it finished. */
-  function runOps(d: Draft, step: StepDef, out: Output[]): boolean {
-    let run = runOf(d, step.id);
-    for (let i = run.op; i < step.ops.length; i++) {
-      const op = step.ops[i]!;
+  /** Runs step i's ops from op `from` until it asks for an effect, finishes or fails. Returns true when it finished. */
+  function runOps(d: Draft, i: number, from: number, out: Output[]): boolean {
+    const step = table[i] as StepDef;
+    const ops = step.ops;
+    for (let k = from; k < ops.length; k++) {
+      const op = ops[k]!;
       if (op.kind === 'compute') {
-        const verdict = apply(d, step, op.run(scope(d, run)), out);
-        run = runOf(d, step.id);
+        const verdict = apply(d, i, op.run(scope(d, i)), out);
         if (verdict === 'fail') return false;
         if (verdict === 'finish') break;
         continue;
       }
-      const req = op.ask(scope(d, run));
-      if (req === null) continue;
-      d.seq += 1;
-      const id = `${d.actorId}/${d.seq}`;
-      d.inFlight = [...d.inFlight, { seq: d.seq, step: indexOf.get(step.id) as number }];
-      d.inFlightCount += 1;
-      setRun(d, step.id, { ...run, op: i });
-      out.push({ call: { ...req, id, step: step.id } as EffectCall });
+      const body = op.ask(scope(d, i));
+      if (body === null) continue;
+      const seq = d.c.seq + 1;
+      d.c.seq = seq;
+      d.c.inFlight = [...d.c.inFlight, seq, i, k];
+      // Object.assign, not a spread: one spread site for every request shape is megamorphic and
+      // twice as slow; and an empty literal, which V8 never allocates in the old generation
+      // early. Same fields in the same order: effect, the request's own, id, step.
+      const call = {} as EffectCall;
+      call.effect = op.effect;
+      Object.assign(call, body);
+      call.id = `${d.c.actorId}/${seq}`;
+      call.step = step.id;
+      out.push(new CallOutput(call));
       return false;
     }
-    setRun(d, step.id, { ...(runOf(d, step.id)), status: 'done' });
-    d.doneCount += 1;
-    out.push({ mark: { mark: 'step.done', step: step.id } });
+    d.mark('done', i);
+    out.push(doneMarks[i] as Output);
     return true;
   }
 
-  /** Folds an op's outcome into the draft; returns what the step does next. */
-  function apply(d: Draft, step: StepDef, o: OpOutcome | undefined, out: Output[]): 'next' | 'finish' | 'fail' {
+  /** Folds an op's outcome into the draft; returns what step i does next. */
+  function apply(d: Draft, i: number, o: OpOutcome | undefined, out: Output[]): 'next' | 'finish' | 'fail' {
     if (o === undefined) return 'next';
-    if (o.facts) d.facts = { ...d.facts, ...o.facts };
+    const stepId = (table[i] as StepDef).id;
+    if (o.facts) {
+      if ((d.own & ownFacts) === 0) {
+        d.c.facts = { ...d.c.facts, ...o.facts };
+        d.own |= ownFacts;
+      } else {
+        Object.assign(d.c.facts, o.facts);
+      }
+    }
     if (o.local) {
-      const run = runOf(d, step.id);
-      setRun(d, step.id, { ...run, local: { ...run.local, ...o.local } });
+      if ((d.own & ownLocal) === 0) {
+        d.c.local = d.c.local.slice();
+        d.own |= ownLocal;
+      }
+      (d.c.local as Readonly<Record<string, unknown>>[])[i] = Object.assign({}, d.c.local[i], o.local);
     }
     if (o.acquire) {
       for (const a of o.acquire) {
-        d.acquired = [...d.acquired, { ...a, step: step.id }];
-        out.push({ mark: { mark: 'resource.acquired', resource: a.resource, step: step.id, ...(a.rollbackOnly ? { rollbackOnly: true } : {}) } });
+        const acquisition = Object.assign({}, a) as Acquisition;
+        acquisition.step = stepId;
+        d.c.acquired = [...d.c.acquired, acquisition];
+        out.push(
+          new MarkOutput(
+            a.rollbackOnly
+              ? { mark: 'resource.acquired', resource: a.resource, step: stepId, rollbackOnly: true }
+              : { mark: 'resource.acquired', resource: a.resource, step: stepId },
+          ),
+        );
       }
     }
-    if (o.warn !== undefined) out.push({ mark: { mark: 'warning', step: step.id, message: o.warn } });
+    if (o.warn !== undefined) out.push(new MarkOutput({ mark: 'warning', step: stepId, message: o.warn }));
     if (o.fail !== undefined) {
-      fail(d, step.id, { step: step.id, kind: 'check', message: o.fail }, out);
+      fail(d, i, { step: stepId, kind: 'check', message: o.fail }, out);
       return 'fail';
     }
     return o.finish ? 'finish' : 'next';
   }
 
-  function fail(d: Draft, stepId: string, failure: StartupFailure, out: Output[]): void {
-    setRun(d, stepId, { ...(runOf(d, stepId)), status: 'failed' });
-    out.push({ mark: { mark: 'step.failed', step: stepId, message: failure.message } });
-    if (d.failure === null) {
-      d.failure = failure;
-      out.push({ mark: { mark: 'startup.failed', step: stepId, message: failure.message } });
+  function fail(d: Draft, i: number, failure: StartupFailure, out: Output[]): void {
+    const stepId = (table[i] as StepDef).id;
+    d.mark('failed', i);
+    out.push(new MarkOutput({ mark: 'step.failed', step: stepId, message: failure.message }));
+    if (d.c.failure === null) {
+      d.c.failure = failure;
+      out.push(new MarkOutput({ mark: 'startup.failed', step: stepId, message: failure.message }));
     }
   }
 
   /** The machine's entry into `starting`. */
-  function start(c: StartupContext): { context: StartupContext; outputs: Output[] } {
-    const d = draft(c);
-    const out: Output[] = [];
+  function start(c: StartupContext): Step {
+    const d = new Draft(c);
+    const out = outputs();
     startReady(d, roots, out);
-    return { context: finish(d), outputs: out };
+    return stepResult(d.c, out);
   }
 
-  /** An effect's result while starting or draining. */
+  /** An effect's result (or failure) while starting or draining. */
   function effectSettled(
     c: StartupContext,
-    id: string,
-    result: { ok: true; value: unknown } | { ok: false; error: EffectError },
-  ): { context: StartupContext; outputs: Output[] } {
-    const seq = seqOf(id);
-    const at = c.inFlight.findIndex((f) => f.seq === seq);
-    if (at < 0 || id !== `${c.actorId}/${seq}`) return { context: c, outputs: [] };
-    const step = startupSteps[(c.inFlight[at] as { step: number }).step] as StepDef;
-    const stepId = step.id;
-    const d = draft(c);
-    const out: Output[] = [];
-    d.inFlight = c.inFlight.filter((_, i) => i !== at);
-    d.inFlightCount -= 1;
-    const run = runOf(d, stepId);
-    const op = step.ops[run.op];
-    if (op === undefined || op.kind !== 'effect') throw new Error(`step ${stepId} has no effect op ${run.op}`);
+    event: StartupEvent,
+  ): Step {
+    const seq = seqOf(c.actorId, event.id);
+    const inFlight = c.inFlight;
+    let at = -1;
+    for (let k = 0; seq > 0 && k < inFlight.length; k += 3) {
+      if (inFlight[k] === seq) {
+        at = k;
+        break;
+      }
+    }
+    if (at < 0) return stepResult(c, outputs());
+    const i = inFlight[at + 1] as number;
+    const opIndex = inFlight[at + 2] as number;
+    const step = table[i] as StepDef;
+    const d = new Draft(c);
+    const out = outputs();
+    // Copy all but the settled triple (exactly sized: later additions copy again).
+    const rest = inFlight.slice(0, inFlight.length - 3);
+    for (let k = at; k < rest.length; k++) rest[k] = inFlight[k + 3] as number;
+    d.c.inFlight = rest;
+    const op = step.ops[opIndex];
+    if (op === undefined || op.kind !== 'effect') throw new Error(`step ${step.id} has no effect op ${opIndex}`);
     let verdict: 'next' | 'finish' | 'fail';
-    if (result.ok) {
-      verdict = apply(d, step, op.done?.(scope(d, run), result.value), out);
+    if (event.type === 'effect.done') {
+      verdict = apply(d, i, op.done?.(scope(d, i), event.result), out);
     } else if (op.failed) {
-      verdict = apply(d, step, op.failed(scope(d, run), result.error), out);
+      verdict = apply(d, i, op.failed(scope(d, i), event.error), out);
     } else {
-      fail(d, stepId, { step: stepId, kind: 'effect', message: result.error.message, error: result.error, effect: op.effect }, out);
+      fail(d, i, { step: step.id, kind: 'effect', message: event.error.message, error: event.error, effect: op.effect }, out);
       verdict = 'fail';
     }
-    if (verdict === 'fail') return { context: finish(d), outputs: out };
-    if (d.failure !== null) {
+    if (verdict === 'fail') return stepResult(d.c, out);
+    if (d.c.failure !== null) {
       // Start-up already failed elsewhere: what this effect acquired is recorded (and will be
       // released), but the step goes no further.
-      setRun(d, stepId, { ...(runOf(d, stepId)), status: 'abandoned' });
-      return { context: finish(d), outputs: out };
+      d.mark('abandoned', i);
+      return stepResult(d.c, out);
     }
-    setRun(d, stepId, { ...(runOf(d, stepId)), op: verdict === 'finish' ? step.ops.length : run.op + 1 });
-    if (runOps(d, step, out)) startReady(d, dependents.get(stepId) ?? [], out);
-    return { context: finish(d), outputs: out };
+    if (runOps(d, i, verdict === 'finish' ? step.ops.length : opIndex + 1, out)) startReady(d, dependents[i] as readonly number[], out);
+    return stepResult(d.c, out);
   }
 
   /** Entry into `releasing`: newest first. */
-  function beginRelease(c: StartupContext): { context: StartupContext; outputs: Output[] } {
+  function beginRelease(c: StartupContext): Step {
     const d = { ...c, release: beginReleases(c.acquired).state };
-    const out: Output[] = [];
+    const out = outputs();
     releaseNext(d, out);
-    return { context: d, outputs: out };
+    return stepResult(d, out);
   }
 
-  function releaseSettled(c: StartupContext, id: string, error: EffectError | null): { context: StartupContext; outputs: Output[] } {
+  function releaseSettled(c: StartupContext, id: string, error: EffectError | null): Step {
     const d = { ...c, release: { ...c.release } };
-    const out: Output[] = [];
-    if (!releaseResult(d, id, error, out)) return { context: c, outputs: [] };
-    return { context: d, outputs: out };
+    const out = outputs();
+    if (!releaseResult(d, id, error, out)) return stepResult(c, outputs());
+    return stepResult(d, out);
   }
 
+  const all = setOf(n, table.map((_, i) => i));
+  /** Whether every step finished. */
+  function allDone(c: StartupContext): boolean {
+    return covers(c.done, all);
+  }
 
-  return { initialContext, start, effectSettled, beginRelease, releaseSettled, totalSteps: table.length, steps: table };
+  return { initialContext, start, effectSettled, beginRelease, releaseSettled, allDone, steps: table };
 }
 
 export type StartupEngine = ReturnType<typeof startupEngine>;

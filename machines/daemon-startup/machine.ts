@@ -28,7 +28,7 @@ export type StartupOutput =
  * and the machine ends in `failed` with the original error — dockerd's deferred Shutdown.
  */
 export function createStartupMachine(table: readonly StepDef[]) {
-  const { beginRelease, effectSettled, initialContext, releaseSettled, start, totalSteps } = startupEngine(table);
+  const { allDone, beginRelease, effectSettled, initialContext, releaseSettled, start } = startupEngine(table);
   return setup({
   types: {
     context: {} as StartupContext,
@@ -40,15 +40,15 @@ export function createStartupMachine(table: readonly StepDef[]) {
     emitOutputs: noOutlet,
     startSteps: assign(({ context }) => withOutbox(start(context), context)),
     foldResult: assign(({ context, event }) =>
-      withOutbox(effectSettled(context, event.id, event.type === 'effect.done' ? { ok: true, value: event.result } : { ok: false, error: event.error }), context),
+      withOutbox(effectSettled(context, event), context),
     ),
     releaseNewestFirst: assign(({ context }) => withOutbox(beginRelease(context), context)),
     foldRelease: assign(({ context, event }) => withOutbox(releaseSettled(context, event.id, event.type === 'effect.done' ? null : event.error), context)),
   },
   guards: {
     startupFailed: ({ context }) => context.failure !== null,
-    allStepsDone: ({ context }) => context.doneCount === totalSteps,
-    nothingInFlight: ({ context }) => context.inFlightCount === 0,
+    allStepsDone: ({ context }) => allDone(context),
+    nothingInFlight: ({ context }) => context.inFlight.length === 0,
     everythingReleased: ({ context }) => releasesFinished(context.release),
   },
 }).createMachine({

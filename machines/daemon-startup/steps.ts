@@ -33,7 +33,8 @@ export type Op =
       kind: 'effect';
       effect: EffectName;
       /** The request, or null when the op does not apply. */
-      ask(s: Scope): EffectRequest | null;
+      /** The request's fields besides `effect` (the engine adds `effect`, `id` and `step`), or null when the op does not apply. */
+      ask(s: Scope): Omit<EffectRequest, 'effect'> | null;
       done?(s: Scope, result: unknown): OpOutcome | undefined;
       /** By default an effect error fails the step; an op may tolerate it (dockerd's warnings). */
       failed?(s: Scope, error: EffectError): OpOutcome | undefined;
@@ -58,18 +59,8 @@ function effect<E extends EffectName>(
     failed?: (s: Scope, error: EffectError) => OpOutcome | undefined;
   } = {},
 ): Op {
-  const op: Op = {
-    kind: 'effect',
-    effect: name,
-    ask: (s) => {
-      const body = ask(s);
-      return body === null ? null : ({ effect: name, ...body } as EffectRequest);
-    },
-  };
-  if (handlers.done) {
-    const done = handlers.done;
-    op.done = (s, r) => done(s, r as ResultOf<E>);
-  }
+  const op: Op = { kind: 'effect', effect: name, ask: ask as (s: Scope) => Omit<EffectRequest, 'effect'> | null };
+  if (handlers.done) op.done = handlers.done as (s: Scope, result: unknown) => OpOutcome | undefined;
   if (handlers.failed) op.failed = handlers.failed;
   return op;
 }

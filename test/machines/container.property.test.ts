@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { replayTrace } from '../../effects/replay.ts';
+import { Session } from '../../effects/runner.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { containerConstraints } from '../../machines/container/constraints.ts';
 import type { ContainerContext } from '../../machines/container/machine.ts';
@@ -195,4 +196,33 @@ test('docker create on a full disk: the client gets the error in Docker’s word
   assert.match(reply?.kind === 'mark' ? String(reply.mark['message']) : '', /^saving the new container failed: .*no space left on device/);
   assert.equal(session.actors.get(actorId)?.actor.getSnapshot().status, 'done');
   assert.ok(!trace.records.some((r) => r.kind === 'mark' && r.mark.mark === 'event'), 'no create event for a container that was never saved');
+});
+
+test('restore: a task listed as created that containerd then will not delete (its start finished after the listing) is stopped and its exit recorded', async () => {
+  const calls: string[] = [];
+  const session = new Session({
+    now: () => 0,
+    executor: {
+      submit: (_actor, call, deliver) => {
+        calls.push(call.effect);
+        const answer = (): void => {
+          if (call.effect === 'containerd.deleteTask' && calls.filter((c) => c === 'containerd.deleteTask').length === 1)
+            deliver({ type: 'effect.failed', id: call.id, error: { code: 'EBUSY', message: 'cannot delete a running task' } }, 0);
+          else if (call.effect === 'containerd.killTask') {
+            deliver({ type: 'effect.done', id: call.id, result: {} }, 0);
+            session.send(`container:${id}`, { type: 'containerd.taskExit', exitStatus: 143, exitedAt: '2026-01-01T00:00:02.000Z' });
+          } else if (call.effect === 'containerd.deleteTask') deliver({ type: 'effect.done', id: call.id, result: { exitStatus: 143, exitedAt: '2026-01-01T00:00:02.000Z' } }, 0);
+          else if (call.effect !== 'clock.sleep') deliver({ type: 'effect.done', id: call.id, result: {} }, 0);
+        };
+        queueMicrotask(answer);
+      },
+    },
+  });
+  const entry = session.spawn('container', `container:${id}`, { actorId: `container:${id}`, record: newRecord(id), origin: 'restore', task: 'stopped', liveRestore: true, spec: {}, stdout: '/x', stderr: '/x' });
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  const snap = entry.actor.getSnapshot() as { value: unknown; context: ContainerContext };
+  assert.deepEqual(calls.slice(0, 2), ['containerd.deleteTask', 'containerd.killTask']);
+  assert.equal(snap.value, 'idle');
+  assert.equal(snap.context.record.state.status, 'exited');
+  assert.equal(snap.context.task, 'none');
 });

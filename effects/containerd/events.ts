@@ -228,6 +228,9 @@ export class EventSubscription implements Subscription {
     });
     // The Subscribe request may reach containerd after a first marker: publish until one is seen.
     const deadline = Date.now() + timeoutMs;
+    // Markers published before containerd registered the Subscribe are lost: publish again
+    // soon (1 ms, doubling to 25 ms), so a fresh subscription is confirmed in a few ms.
+    let pauseMs = 1;
     const loop = async (): Promise<void> => {
       while (!settled) {
         if (Date.now() > deadline) {
@@ -236,7 +239,8 @@ export class EventSubscription implements Subscription {
           throw new ContainerdError('DeadlineExceeded', `event subscription not confirmed within ${timeoutMs} ms`, { method: 'Events/Subscribe' });
         }
         await this.publishMarker();
-        await Promise.race([done.catch(() => undefined), new Promise((r) => setTimeout(r, 25))]);
+        await Promise.race([done.catch(() => undefined), new Promise((r) => setTimeout(r, pauseMs))]);
+        pauseMs = Math.min(pauseMs * 2, 25);
       }
     };
     await Promise.race([done, loop()]);

@@ -14,6 +14,7 @@ import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
 import type { RestoreCheckOutput } from '../../machines/restore-check/machine.ts';
 import { newRecord } from './containers.ts';
 import { priorities } from './simulate.ts';
+import { tuneForSimulation } from './v8-tuning.ts';
 
 /** What a user does to the daemon, as the docker CLI would say it. */
 export type ClientOp =
@@ -107,6 +108,7 @@ export class SimDaemon {
   private reqSeq = 0;
 
   constructor(opts: SimDaemonOptions) {
+    tuneForSimulation();
     this.world = opts.world;
     this.config = opts.config;
     this.history = opts.history;

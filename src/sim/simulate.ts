@@ -4,6 +4,7 @@ import { SimScheduler } from '../../effects/sim/scheduler.ts';
 import { SimWorld, type SimWorldOptions } from '../../effects/sim/world.ts';
 import type { FaultRule } from '../../effects/sim/faults.ts';
 import { formatFaultRule } from '../../effects/sim/faults.ts';
+import { tuneForSimulation } from './v8-tuning.ts';
 import type { ShutdownOutput, RunningContainer } from '../../machines/daemon-shutdown/machine.ts';
 import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
@@ -50,6 +51,7 @@ export function priorities(seed: number): () => number {
  * fails. Everything is recorded unless `record` is false.
  */
 export function simulate(opts: SimulationOptions): SimulationResult {
+  tuneForSimulation();
   const world =
     opts.world ??
     new SimWorld({ seed: opts.seed, ...(opts.host ? { host: opts.host } : {}), faults: opts.faults ?? [] });

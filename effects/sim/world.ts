@@ -2,10 +2,8 @@ import type { ContainerdTaskFact } from '../containerd/requests.ts';
 import { assertNever, type EffectError, type EffectErrorCode } from '../errors.ts';
 import { SimFs, SimFsError, type SimNode } from '../fs/sim.ts';
 import type { EffectCall, EffectOutcome } from '../requests.ts';
-import type { HostView } from '../../machines/container/invariants.ts';
+import { storedView, type HostView } from '../../machines/container/invariants.ts';
 import type { ContainerRecord } from '../../machines/container/types.ts';
-
-type StoredRecord = Pick<ContainerRecord, 'id' | 'name' | 'state' | 'config' | 'hasBeenStartedBefore' | 'hasBeenManuallyStopped'>;
 import { FaultInjector, type FaultRule } from './faults.ts';
 import { Random } from './random.ts';
 import type { SimEffects } from './scheduler.ts';
@@ -561,14 +559,7 @@ export class SimWorld implements SimEffects {
     const containers: HostView['containers'] = [];
     for (const [key, value] of db) {
       if (!key.startsWith('container/')) continue;
-      const r = value as StoredRecord;
-      containers.push({
-        id: r.id,
-        name: r.name,
-        status: r.state.status,
-        autoRemove: r.config.autoRemove,
-        restart: { policy: r.config.restartPolicy.name, startedBefore: r.hasBeenStartedBefore, manuallyStopped: r.hasBeenManuallyStopped },
-      });
+      containers.push(storedView(value as ContainerRecord));
     }
     return {
       containers,

@@ -1,4 +1,4 @@
-import type { ContainerStatus } from './types.ts';
+import type { ContainerRecord, ContainerStatus } from './types.ts';
 
 /**
  * What must be true of the host once `restore` has ended and the restored containers have
@@ -35,6 +35,17 @@ export interface StoredContainerView {
   autoRemove: boolean;
   /** When known (the store's record): what decides whether the daemon's start brings it back. */
   restart?: { policy: 'no' | 'always' | 'on-failure' | 'unless-stopped'; startedBefore: boolean; manuallyStopped: boolean };
+}
+
+/** What the invariants read of a stored container record (the store's `container/<id>`). */
+export function storedView(r: Pick<ContainerRecord, 'id' | 'name' | 'state' | 'config' | 'hasBeenStartedBefore' | 'hasBeenManuallyStopped'>): StoredContainerView {
+  return {
+    id: r.id,
+    name: r.name,
+    status: r.state.status,
+    autoRemove: r.config.autoRemove,
+    restart: { policy: r.config.restartPolicy.name, startedBefore: r.hasBeenStartedBefore, manuallyStopped: r.hasBeenManuallyStopped },
+  };
 }
 
 /** A task in containerd's view (`ctr tasks ls`). */

@@ -448,6 +448,7 @@ export const containerMachine = setup({
     reattachChanged: ({ context }) =>
       context.liveRestore && (context.task === 'running' || context.task === 'paused') && ['running', 'paused', 'restarting'].includes(context.record.state.status),
     taskLeft: ({ context }) => context.task === 'stopped',
+    foundAlive: ({ event }) => event.type === 'containerd.taskFound' && ['running', 'paused', 'pausing'].includes(event.status),
     restartsWithDaemon: ({ context }) =>
       context.createReq === null && context.task === 'none' && context.record.state.status === 'exited' && restartsWithDaemon(context.record),
     recordedRunning: ({ context }) => ['running', 'paused', 'restarting'].includes(context.record.state.status),
@@ -568,6 +569,11 @@ export const containerMachine = setup({
         'api.kill': { actions: 'notRunning' },
         'api.pause': { actions: 'notRunning' },
         'api.unpause': { actions: 'notPaused' },
+        // A task nobody reports: stopped (its exit recorded) if it lives, else deleted.
+        'containerd.taskFound': [
+          { guard: 'foundAlive', target: 'stopping', actions: ['noteTaskAlive', 'rememberRestoreStop'] },
+          { target: 'discardingTask' },
+        ],
       },
     },
     starting: {

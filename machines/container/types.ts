@@ -94,4 +94,6 @@ export type ContainerEvent =
   | { type: 'api.remove'; req: string; force: boolean }
   | { type: 'daemon.shutdown' }
   | { type: 'containerd.taskExit'; exitStatus: number; exitedAt: string }
-  | { type: 'containerd.oom' };
+  | { type: 'containerd.oom' }
+  /** After restore, containerd has a task the actor believed gone (a create or start the dead daemon had sent, finished late). */
+  | { type: 'containerd.taskFound'; status: string };

@@ -183,7 +183,8 @@ export class ContainerRuntime {
   async releaseRootfs(id: string): Promise<void> {
     await this.unmountLegacy(id);
     const bundled = this.bundleRootfs(id);
-    if (mountPoints().includes(bundled)) await run('umount', [bundled]).catch(() => run('umount', ['-l', bundled]));
+    // The shim may unmount it itself meanwhile (one being reaped exits): a root already gone is fine.
+    if (mountPoints().includes(bundled)) await run('umount', [bundled]).catch(() => run('umount', ['-l', bundled])).catch(() => undefined);
   }
 
 
@@ -222,7 +223,7 @@ export class ContainerRuntime {
   private async unmountLegacy(id: string): Promise<void> {
     const merged = `${this.layerDir(id)}/merged`;
     if (!existsSync(merged) || !mountPoints().includes(merged)) return;
-    await run('umount', [merged]).catch(() => run('umount', ['-l', merged]));
+    await run('umount', [merged]).catch(() => run('umount', ['-l', merged])).catch(() => undefined);
   }
 
   async run(req: TaskRequest): Promise<unknown> {

@@ -8,7 +8,7 @@ import type { LevelStore } from '../../effects/store/real.ts';
 import { signalNumber, stoppedAtShutdown, type ContainerContext } from '../../machines/container/machine.ts';
 import { validateRestartPolicy, type RestartPolicyName } from '../../machines/container/restart.ts';
 import type { ContainerRecord, MountPoint, ReplyResult } from '../../machines/container/types.ts';
-import type { HostView, TaskView } from '../../machines/container/invariants.ts';
+import { storedView, type HostView, type TaskView } from '../../machines/container/invariants.ts';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { ApiError, type ApiServer, type RouteContext } from '../api/server.ts';
 import { treeSize, type ContainerRuntime } from './container-runtime.ts';
@@ -135,7 +135,7 @@ export class ContainerHost {
         if (!record) continue;
         const spec = await this.store.db.get(`spec/${f.id}`).catch(() => ({}));
         const alive = f.task === 'running' || f.task === 'paused';
-        if (f.task === 'none') await this.runtime.releaseRootfs(f.id);
+        if (f.task === 'none') await this.runtime.releaseRootfs(f.id).catch(() => undefined);
         if (alive) {
           this.runtime.hub(f.id).tty = record.config.tty === true;
           await this.runtime.reattach(f.id, record.config.openStdin === true);
@@ -177,6 +177,32 @@ export class ContainerHost {
       if (!/^[0-9a-f]{64}$/.test(id) || known.has(id)) continue;
       await this.forget(id, undefined);
     }
+  }
+
+  /**
+   * Restore's second look: once the restored containers have settled, a task containerd has
+   * for a container restore left without one (a create or start the dead daemon had sent,
+   * finished after restore listed the tasks) is handed to its actor, which stops or deletes it.
+   * Returns the containers it found such a task for.
+   */
+  async sweepStrayTasks(): Promise<string[]> {
+    let seen = { tasks: [] as { id: string; status: string }[] };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await this.settle();
+      const before = this.transitions;
+      seen = await this.runtime.containerdView();
+      // A container that moved while containerd was asked is judged by the next look.
+      if (this.transitions === before) break;
+    }
+    const stray: string[] = [];
+    for (const t of seen.tasks) {
+      const e = this.session.actors.get(`container:${t.id}`);
+      const snap = e?.actor.getSnapshot() as { status: string; value: unknown; context: ContainerContext } | undefined;
+      if (!snap || snap.status !== 'active' || snap.value !== 'idle' || snap.context.task !== 'none') continue;
+      stray.push(t.id);
+      this.session.send(`container:${t.id}`, { type: 'containerd.taskFound', status: t.status });
+    }
+    return stray;
   }
 
   /** Full ID, name (with or without '/'), or unique ID prefix; Docker's 404 otherwise. */
@@ -363,14 +389,7 @@ export class ContainerHost {
       const before = this.transitions;
       const containers: HostView['containers'] = [];
       for await (const [, v] of this.store.db.iterator({ gte: 'container/', lt: 'container/\uffff' })) {
-        const r = v as ContainerRecord;
-        containers.push({
-          id: r.id,
-          name: r.name,
-          status: r.state.status,
-          autoRemove: r.config.autoRemove,
-          restart: { policy: r.config.restartPolicy.name, startedBefore: r.hasBeenStartedBefore, manuallyStopped: r.hasBeenManuallyStopped },
-        });
+        containers.push(storedView(v as ContainerRecord));
       }
       const seen = await this.runtime.containerdView();
       const roots = [this.root, this.runtimeExecRoot].map((p) => `${p}/`);

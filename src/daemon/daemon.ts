@@ -155,7 +155,15 @@ export class Daemon {
         this.heardExits.clear();
       });
       // Once restore has settled, the host is judged by the restore invariants, in the flight recorder.
-      void this.api.server.gate.then(() => this.session.spawn('restoreCheck', 'restore-check', { actorId: 'restore-check' }));
+      void this.api.server.gate
+        .then(() => this.containers.sweepStrayTasks())
+        .then(
+          (stray) => {
+            for (const id of stray) this.log.warn('restore found a task of a container it had left without one; it is stopped or deleted', { container: id });
+          },
+          (err: unknown) => this.log.warn(`restore's second look at containerd failed: ${(err as Error).message}`, {}),
+        )
+        .then(() => this.session.spawn('restoreCheck', 'restore-check', { actorId: 'restore-check' }));
     } else {
       this.restoring = false;
       this.heardExits.clear();

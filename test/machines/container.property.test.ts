@@ -226,3 +226,38 @@ test('restore: a task listed as created that containerd then will not delete (it
   assert.equal(snap.context.record.state.status, 'exited');
   assert.equal(snap.context.task, 'none');
 });
+
+test('after restore, a task containerd has for a container left without one is stopped if it lives, else deleted', async () => {
+  for (const status of ['running', 'created'] as const) {
+    const calls: string[] = [];
+    let session!: Session;
+    session = new Session({
+      now: () => 0,
+      executor: {
+        submit: (_actor, call, deliver) => {
+          calls.push(call.effect);
+          queueMicrotask(() => {
+            if (call.effect === 'clock.sleep') return;
+            if (call.effect === 'containerd.killTask') session.send(`container:${id}`, { type: 'containerd.taskExit', exitStatus: 143, exitedAt: '2026-01-01T00:00:02.000Z' });
+            const result = call.effect === 'containerd.deleteTask' ? { exitStatus: 143, exitedAt: '2026-01-01T00:00:02.000Z' } : {};
+            deliver({ type: 'effect.done', id: call.id, result }, 0);
+          });
+        },
+      },
+    });
+    const entry = session.spawn('container', `container:${id}`, { actorId: `container:${id}`, record: newRecord(id), origin: 'restore', task: 'none', liveRestore: true, spec: {}, stdout: '/x', stderr: '/x' });
+    assert.equal(entry.actor.getSnapshot().value, 'idle');
+    session.send(`container:${id}`, { type: 'containerd.taskFound', status });
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    const snap = entry.actor.getSnapshot() as { value: unknown; context: ContainerContext };
+    assert.equal(snap.value, 'idle', status);
+    assert.equal(snap.context.task, 'none', status);
+    if (status === 'running') {
+      assert.deepEqual(calls.slice(0, 1), ['containerd.killTask']);
+      assert.equal(snap.context.record.state.status, 'exited');
+    } else {
+      assert.deepEqual(calls, ['containerd.deleteTask']);
+      assert.equal(snap.context.record.state.status, 'created');
+    }
+  }
+});

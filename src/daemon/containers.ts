@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import type { Duplex } from 'node:stream';
 import type { Session } from '../../effects/runner.ts';
 import type { LevelStore } from '../../effects/store/real.ts';
-import { signalNumber, stoppedAtShutdown, type ContainerContext } from '../../machines/container/machine.ts';
+import { isSettled, shutdownStops, signalNumber, type ContainerContext, type ContainerSnapshot } from '../../machines/container/machine.ts';
 import { validateRestartPolicy, type RestartPolicyName } from '../../machines/container/restart.ts';
 import type { ContainerRecord, MountPoint, ReplyResult } from '../../machines/container/types.ts';
 import { storedView, type HostView, type TaskView } from '../../machines/container/invariants.ts';
@@ -186,14 +186,7 @@ export class ContainerHost {
    * Returns the containers it found such a task for.
    */
   async sweepStrayTasks(): Promise<string[]> {
-    let seen = { tasks: [] as { id: string; status: string }[] };
-    for (let attempt = 0; attempt < 5; attempt++) {
-      await this.settle();
-      const before = this.transitions;
-      seen = await this.runtime.containerdView();
-      // A container that moved while containerd was asked is judged by the next look.
-      if (this.transitions === before) break;
-    }
+    const seen = await this.settledLook(() => this.runtime.containerdView());
     const stray: string[] = [];
     for (const t of seen.tasks) {
       const e = this.session.actors.get(`container:${t.id}`);
@@ -346,14 +339,12 @@ export class ContainerHost {
 
   /** Running containers, for the shutdown machine. */
   running(): { id: string; stopSignal: string; stopTimeout: number }[] {
-    const out: { id: string; stopSignal: string; stopTimeout: number }[] = [];
-    for (const [id, e] of this.session.actors) {
-      if (!id.startsWith('container:')) continue;
-      const snap = e.actor.getSnapshot() as { status: string; value: unknown; context: ContainerContext };
-      const c = snap.context;
-      if (snap.status === 'active' && stoppedAtShutdown(snap.value, c.record)) out.push({ id: c.record.id, stopSignal: c.record.config.stopSignal, stopTimeout: c.record.config.stopTimeout });
-    }
-    return out;
+    return shutdownStops(this.snapshots());
+  }
+
+  /** Every container actor's snapshot. */
+  private *snapshots(): Generator<ContainerSnapshot> {
+    for (const [id, e] of this.session.actors) if (id.startsWith('container:')) yield e.actor.getSnapshot() as ContainerSnapshot;
   }
 
   /** Stops one container at shutdown (its stop signal, its timeout, then SIGKILL). */
@@ -364,17 +355,21 @@ export class ContainerHost {
 
   /** Waits until no container actor is mid-transition (none left in a transitional state). */
   async settle(): Promise<number> {
-    const stable = new Set(['"idle"', '"running"', '"paused"', '"restarting"']);
-    for (let i = 0; i < 600; i++) {
-      const busy = [...this.session.actors.entries()].filter(([id, e]) => {
-        if (!id.startsWith('container:')) return false;
-        const snap = e.actor.getSnapshot() as { status: string; value: unknown };
-        return snap.status === 'active' && !stable.has(JSON.stringify(snap.value));
-      });
-      if (busy.length === 0) return this.contexts().length;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    for (let i = 0; i < 600 && ![...this.snapshots()].every((snap) => isSettled(snap)); i++) await new Promise((r) => setTimeout(r, 50));
     return this.contexts().length;
+  }
+
+  /**
+   * Looks at the host once the containers have settled, again while a container moved during
+   * the look (at most five times), so what `look` returns is of one settled moment.
+   */
+  private async settledLook<T>(look: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      await this.settle();
+      const before = this.transitions;
+      const seen = await look();
+      if (this.transitions === before || attempt >= 4) return seen;
+    }
   }
 
   /**
@@ -383,29 +378,23 @@ export class ContainerHost {
    * (overlay roots in the shims' bundles, or under the data root). Taken again while a
    * container moved during the look, so the view is of one settled moment.
    */
-  async observeHost(): Promise<HostView> {
-    for (let attempt = 0; ; attempt++) {
-      await this.settle();
-      const before = this.transitions;
+  observeHost(): Promise<HostView> {
+    return this.settledLook(async () => {
       const containers: HostView['containers'] = [];
-      for await (const [, v] of this.store.db.iterator({ gte: 'container/', lt: 'container/\uffff' })) {
-        containers.push(storedView(v as ContainerRecord));
-      }
+      for await (const [, v] of this.store.db.iterator({ gte: 'container/', lt: 'container/\uffff' })) containers.push(storedView(v as ContainerRecord));
       const seen = await this.runtime.containerdView();
       const roots = [this.root, this.runtimeExecRoot].map((p) => `${p}/`);
       const mounted = mountPoints()
         .filter((m) => roots.some((r) => m.startsWith(r)))
         .flatMap((m) => /\/([0-9a-f]{64})\/(?:rootfs|merged)$/.exec(m)?.[1] ?? []);
-      if (this.transitions === before || attempt >= 5) {
-        return {
-          containers,
-          tasks: seen.tasks.map((t) => ({ id: t.id, status: (['created', 'running', 'paused', 'pausing', 'stopped'].includes(t.status) ? t.status : 'unknown') as TaskView['status'] })),
-          containerdContainers: seen.containers,
-          acknowledged: [],
-          mounted: [...new Set(mounted)],
-        };
-      }
-    }
+      return {
+        containers,
+        tasks: seen.tasks.map((t) => ({ id: t.id, status: (['created', 'running', 'paused', 'pausing', 'stopped'].includes(t.status) ? t.status : 'unknown') as TaskView['status'] })),
+        containerdContainers: seen.containers,
+        acknowledged: [],
+        mounted: [...new Set(mounted)],
+      };
+    });
   }
 
   /** `-u uid[:gid]` or a user name of the image's /etc/passwd. */

@@ -54,6 +54,13 @@ export class VolumeStore {
     return v;
   }
 
+  /** A volume by name, or Docker's 404. */
+  private async mustGet(name: string): Promise<VolumeRecord> {
+    const v = await this.get(name);
+    if (!v) throw new ApiError(404, `get ${name}: no such volume`);
+    return v;
+  }
+
   async get(name: string): Promise<VolumeRecord | undefined> {
     return (await this.store.db.get(`volume/${name}`).catch(() => undefined)) as VolumeRecord | undefined;
   }
@@ -129,8 +136,7 @@ export class VolumeStore {
       pattern: '/volumes/{name}',
       handler: async (ctx) => {
         const name = ctx.params['name'] as string;
-        const v = await this.get(name);
-        if (!v) throw new ApiError(404, `get ${name}: no such volume`);
+        const v = await this.mustGet(name);
         ctx.json(200, toApi(v));
       },
     });
@@ -139,8 +145,7 @@ export class VolumeStore {
       pattern: '/volumes/{name}',
       handler: async (ctx) => {
         const name = ctx.params['name'] as string;
-        const v = await this.get(name);
-        if (!v) throw new ApiError(404, `get ${name}: no such volume`);
+        const v = await this.mustGet(name);
         const users = usedBy(name);
         if (users.length > 0) throw new ApiError(409, `remove ${name}: volume is in use - [${users.join(', ')}]`);
         await this.remove(name);

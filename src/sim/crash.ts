@@ -2,12 +2,10 @@ import { replayTrace } from '../../effects/replay.ts';
 import { SimWorld } from '../../effects/sim/world.ts';
 import type { TraceRecord } from '../../effects/trace.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
-import { containerConstraints } from '../../machines/container/constraints.ts';
 import { checkInvariants, restoreInvariants, shutdownInvariants } from '../../machines/container/invariants.ts';
-import { restoreInvariantsHeld } from '../../machines/check/constraints.ts';
-import { startupConstraints } from '../../machines/daemon-startup/constraints.ts';
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
 import { ClientHistory, SimDaemon, type TimedOp } from './daemon.ts';
+import { constraintsForTrace } from '../check/command.ts';
 import { simConfig } from './config.ts';
 
 /**
@@ -68,7 +66,6 @@ function bootUntilAnswered(d: SimDaemon): void {
   while (d.startup === null && !d.crashed && !d.scheduler.idle) d.scheduler.runUntilIdle(1);
 }
 
-const constraints = [...startupConstraints, ...containerConstraints, restoreInvariantsHeld()];
 const acknowledgedOnly = restoreInvariants.filter((i) => i.kind === 'acknowledgedCreatesPresent');
 
 /**
@@ -124,7 +121,7 @@ export function crashRun(s: CrashScenario, crashAt: number | null, seed: number,
     }
   }
   const records: [TraceRecord[], TraceRecord[]] = [first.trace?.records ?? [], second.trace?.records ?? []];
-  for (const v of violationsOf(checkTrace(records[1], constraints))) problems.push({ kind: v.constraint, message: `second life: ${v.message}` });
+  for (const v of violationsOf(checkTrace(records[1], constraintsForTrace(records[1])))) problems.push({ kind: v.constraint, message: `second life: ${v.message}` });
   try {
     replayTrace(records[0], { allowCut: true });
     replayTrace(records[1]);

@@ -4,7 +4,7 @@ import { Session, type Executor, type TraceSink } from '../../effects/runner.ts'
 import { SimScheduler } from '../../effects/sim/scheduler.ts';
 import type { SimWorld, TaskBehaviour } from '../../effects/sim/world.ts';
 import type { RecordBody } from '../../effects/trace.ts';
-import { stoppedAtShutdown, type ContainerContext } from '../../machines/container/machine.ts';
+import { isSettled, shutdownStops, type ContainerContext, type ContainerSnapshot } from '../../machines/container/machine.ts';
 import type { HostView } from '../../machines/container/invariants.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';
 import type { ContainerEvent, ReplyResult } from '../../machines/container/types.ts';
@@ -75,7 +75,6 @@ export interface SimDaemonOptions {
   exitsHeardFrom?: 'connect' | 'restore';
 }
 
-const settledStates = new Set(['"idle"', '"running"', '"paused"', '"restarting"']);
 
 /**
  * One life of the daemon process on a simulated host, wired as `src/daemon` wires the real
@@ -248,13 +247,7 @@ export class SimDaemon {
    */
   settled(throughRestarts = false): boolean {
     if (this.startup === null) return false;
-    for (const [id, e] of this.session.actors) {
-      if (!id.startsWith('container:')) continue;
-      const snap = e.actor.getSnapshot() as { status: string; value: unknown };
-      if (snap.status !== 'active') continue;
-      const value = JSON.stringify(snap.value);
-      if (!settledStates.has(value) || (throughRestarts && value === '"restarting"')) return false;
-    }
+    for (const [id, e] of this.session.actors) if (id.startsWith('container:') && !isSettled(e.actor.getSnapshot() as ContainerSnapshot, throughRestarts)) return false;
     return true;
   }
 
@@ -306,12 +299,7 @@ export class SimDaemon {
     if (this.crashed || this.exited || this.startup?.status !== 'ready') return;
     if (op.op === 'shutdown') {
       if (this.session.actors.has('daemon-shutdown')) return;
-      const running: { id: string; stopSignal: string; stopTimeout: number }[] = [];
-      for (const [id, e] of this.session.actors) {
-        const snap = e.actor.getSnapshot() as { status: string; value: unknown; context: ContainerContext };
-        if (id.startsWith('container:') && snap.status === 'active' && stoppedAtShutdown(snap.value, snap.context.record))
-          running.push({ id: snap.context.record.id, stopSignal: snap.context.record.config.stopSignal, stopTimeout: snap.context.record.config.stopTimeout });
-      }
+      const running = shutdownStops([...this.session.actors].filter(([id]) => id.startsWith('container:')).map(([, e]) => e.actor.getSnapshot() as ContainerSnapshot));
       this.session.spawn('daemonShutdown', 'daemon-shutdown', {
         liveRestore: this.config.liveRestore,
         shutdownTimeout: this.config.shutdownTimeout,
@@ -435,7 +423,6 @@ export class SimDaemon {
 
   /** The host as the invariants see it: the store's containers, containerd's tasks and containers, what clients were told. */
   view(): HostView {
-    this.world.settleTaskExits(this.scheduler.now);
     return hostView(this.world, this.history);
   }
 }

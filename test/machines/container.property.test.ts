@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { replayTrace } from '../../effects/replay.ts';
+import type { TraceRecord } from '../../effects/trace.ts';
 import { Session } from '../../effects/runner.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { containerConstraints } from '../../machines/container/constraints.ts';
@@ -54,17 +55,22 @@ const arbScenario: fc.Arbitrary<ContainerScenario> = fc
     };
   });
 
-/** The container properties, for one scenario (also run by hand on a printed counterexample). */
-export function checkScenario(scenario: ContainerScenario): void {
-  const { trace, world, session, actorId, requests } = simulateContainer(scenario);
-  const records = trace.records;
-  assert.deepEqual(violationsOf(checkTrace(records, containerConstraints)).map((v) => v.message), []);
+/** Every request that reached the actor got exactly one reply (after it ended, the API answers "No such container" itself). */
+function assertEachAnsweredOnce(records: readonly TraceRecord[], requests: readonly string[]): void {
   const replies = records.filter((r) => r.kind === 'mark' && r.mark.mark === 'reply').map((r) => (r.kind === 'mark' ? String(r.mark['req']) : ''));
   // Requests that reached the actor (after it ended, the API answers "No such container" itself).
   const delivered = new Set(records.flatMap((r) => (r.kind === 'event' && typeof r.event['req'] === 'string' ? [r.event['req']] : [])));
   delivered.add('create');
   for (const req of requests.filter((q) => delivered.has(q)))
     assert.equal(replies.filter((r) => r === req).length, 1, `request ${req} answered ${replies.filter((r) => r === req).length} times`);
+}
+
+/** The container properties, for one scenario (also run by hand on a printed counterexample). */
+export function checkScenario(scenario: ContainerScenario): void {
+  const { trace, world, session, actorId, requests } = simulateContainer(scenario);
+  const records = trace.records;
+  assert.deepEqual(violationsOf(checkTrace(records, containerConstraints)).map((v) => v.message), []);
+  assertEachAnsweredOnce(records, requests);
   // Nothing waits in a transitional state once every effect and event has settled.
   const snap = session.actors.get(actorId)?.actor.getSnapshot() as { value: unknown; status: string; context: ContainerContext };
   const value = JSON.stringify(snap.value);
@@ -177,10 +183,7 @@ test('a store write that fails (a full disk) never leaves a request unanswered o
       const faults = [...new Set(nths)].map((n) => `store.put#${n}=ENOSPC`);
       const { trace, session, actorId, requests } = simulateContainer({ ...scenario, faults });
       const records = trace.records;
-      const replies = records.filter((r) => r.kind === 'mark' && r.mark.mark === 'reply').map((r) => (r.kind === 'mark' ? String(r.mark['req']) : ''));
-      const delivered = new Set(records.flatMap((r) => (r.kind === 'event' && typeof r.event['req'] === 'string' ? [r.event['req']] : [])));
-      delivered.add('create');
-      for (const req of requests.filter((q) => delivered.has(q))) assert.equal(replies.filter((r) => r === req).length, 1, `request ${req} answered ${replies.filter((r) => r === req).length} times`);
+      assertEachAnsweredOnce(records, requests);
       const snap = session.actors.get(actorId)?.actor.getSnapshot() as { value: unknown; status: string };
       assert.ok(snap.status === 'done' || ['"idle"', '"running"', '"paused"'].includes(JSON.stringify(snap.value)), `ended in ${JSON.stringify(snap.value)}`);
       replayTrace(records);

@@ -29,7 +29,9 @@ function readCodeCache(key) {
   } catch {
     return undefined;
   }
-  return file.length > keyBytes && file.subarray(0, keyBytes).equals(key) ? file.subarray(keyBytes) : undefined;
+  return file.length > keyBytes && file.subarray(0, keyBytes).equals(key)
+    ? file.subarray(keyBytes)
+    : undefined;
 }
 
 /** Writes the cache (the key, then V8's data) atomically; a package directory we cannot write to keeps none. */
@@ -52,8 +54,17 @@ function loadBundle(key) {
   const cachedData = readCodeCache(key);
   const script = new Script(readFileSync(bundlePath, 'utf8'), { filename: bundlePath, cachedData });
   const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(bundlePath), module, bundlePath, dirname(bundlePath));
-  return { main: module.exports.main, stale: cachedData === undefined || script.cachedDataRejected === true ? script : null };
+  script.runInThisContext()(
+    module.exports,
+    createRequire(bundlePath),
+    module,
+    bundlePath,
+    dirname(bundlePath),
+  );
+  return {
+    main: module.exports.main,
+    stale: cachedData === undefined || script.cachedDataRejected === true ? script : null,
+  };
 }
 
 /** The bundle's file, or null when there is none yet. */
@@ -74,7 +85,9 @@ async function run() {
     await buildBundle({ quiet: true });
     st = bundleStat();
   }
-  const key = createHash('sha256').update(`${process.version} ${st.size} ${st.mtimeNs} ${st.ino}`).digest();
+  const key = createHash('sha256')
+    .update(`${process.version} ${st.size} ${st.mtimeNs} ${st.ino}`)
+    .digest();
   const loaded = loadBundle(key);
   const host = {
     startedUp() {

@@ -9,7 +9,10 @@ export type EffectFunction = (call: EffectCall) => Promise<unknown>;
 function asEffectError(err: unknown): EffectError {
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : 'EIO';
-  return { code: code as EffectError['code'], message: typeof e.message === 'string' ? e.message : String(err) };
+  return {
+    code: code as EffectError['code'],
+    message: typeof e.message === 'string' ? e.message : String(err),
+  };
 }
 
 /**
@@ -28,7 +31,11 @@ export class AsyncExecutor implements Executor {
     this.now = now;
   }
 
-  submit(_actorId: string, call: EffectCall, deliver: (event: EffectEvent, durationMs: number) => void): void {
+  submit(
+    _actorId: string,
+    call: EffectCall,
+    deliver: (event: EffectEvent, durationMs: number) => void,
+  ): void {
     const started = this.now();
     this.inFlight += 1;
     let p: Promise<unknown>;
@@ -38,8 +45,17 @@ export class AsyncExecutor implements Executor {
       p = Promise.reject(err);
     }
     p.then(
-      (result) => this.settle(() => deliver({ type: 'effect.done', id: call.id, result: result ?? {} }, this.now() - started)),
-      (err: unknown) => this.settle(() => deliver({ type: 'effect.failed', id: call.id, error: asEffectError(err) }, this.now() - started)),
+      (result) =>
+        this.settle(() =>
+          deliver({ type: 'effect.done', id: call.id, result: result ?? {} }, this.now() - started),
+        ),
+      (err: unknown) =>
+        this.settle(() =>
+          deliver(
+            { type: 'effect.failed', id: call.id, error: asEffectError(err) },
+            this.now() - started,
+          ),
+        ),
     );
   }
 

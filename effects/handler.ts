@@ -35,7 +35,13 @@ const goText: Record<string, string> = {
 export function failureFrom(err: unknown, op: string, path: string): EffectFailure {
   if (err instanceof EffectFailure) return err;
   const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-  const mapped: EffectErrorCode = isEffectErrorCode(code) ? code : code === 'EISDIR' ? 'EINVAL' : code === 'ENOTEMPTY' ? 'EEXIST' : 'EIO';
+  const mapped: EffectErrorCode = isEffectErrorCode(code)
+    ? code
+    : code === 'EISDIR'
+      ? 'EINVAL'
+      : code === 'ENOTEMPTY'
+        ? 'EEXIST'
+        : 'EIO';
   const text = goText[code] ?? (err as Error).message ?? String(err);
   return new EffectFailure(mapped, `${op} ${path}: ${text}`);
 }
@@ -43,7 +49,10 @@ export function failureFrom(err: unknown, op: string, path: string): EffectFailu
 export function asEffectError(err: unknown): EffectError {
   if (err instanceof EffectFailure) return { code: err.code, message: err.message };
   const code = (err as { code?: unknown }).code;
-  return { code: typeof code === 'string' && isEffectErrorCode(code) ? code : 'EIO', message: (err as Error).message ?? String(err) };
+  return {
+    code: typeof code === 'string' && isEffectErrorCode(code) ? code : 'EIO',
+    message: (err as Error).message ?? String(err),
+  };
 }
 
 /**

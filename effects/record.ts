@@ -1,6 +1,12 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { TraceSink } from './runner.ts';
-import { traceFormat, traceVersion, type RecordBody, type TraceHeader, type TraceRecord } from './trace.ts';
+import {
+  traceFormat,
+  traceVersion,
+  type RecordBody,
+  type TraceHeader,
+  type TraceRecord,
+} from './trace.ts';
 
 /** Keeps a trace in memory (tests, the simulator, replay of the run just made). */
 export class MemoryTrace implements TraceSink {
@@ -15,7 +21,9 @@ export class MemoryTrace implements TraceSink {
     this.records.push({ seq: this.seq, ...record } as TraceRecord);
   }
   toJsonLines(): string {
-    return [JSON.stringify(this.header), ...this.records.map((r) => JSON.stringify(r))].join('\n') + '\n';
+    return (
+      [JSON.stringify(this.header), ...this.records.map((r) => JSON.stringify(r))].join('\n') + '\n'
+    );
   }
 }
 
@@ -62,6 +70,10 @@ export class FileTrace implements TraceSink {
   }
 }
 
-export function makeHeader(program: TraceHeader['program'], meta: Record<string, unknown>, createdAt: string | null = null): TraceHeader {
+export function makeHeader(
+  program: TraceHeader['program'],
+  meta: Record<string, unknown>,
+  createdAt: string | null = null,
+): TraceHeader {
   return { kind: 'header', format: traceFormat, version: traceVersion, program, createdAt, meta };
 }

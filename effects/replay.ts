@@ -42,7 +42,9 @@ function describe(r: Produced | undefined): string {
   switch (r.kind) {
     case 'effect.request': {
       const c = r.call as unknown as Record<string, unknown>;
-      const arg = ['path', 'key', 'name', 'address', 'prefix', 'container'].map((k) => c[k]).find((v) => typeof v === 'string');
+      const arg = ['path', 'key', 'name', 'address', 'prefix', 'container']
+        .map((k) => c[k])
+        .find((v) => typeof v === 'string');
       return `${String(c['effect'])}${arg === undefined ? '' : ` ${String(arg)}`}${c['step'] ? ` (step ${String(c['step'])})` : ''}`;
     }
     case 'mark':
@@ -74,7 +76,11 @@ function payload(r: Produced): unknown {
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) =>
+            a < b ? -1 : a > b ? 1 : 0,
+          ),
+        )
       : v,
   );
 }
@@ -90,7 +96,10 @@ function same(a: Produced, b: Produced): boolean {
 
 const nowhere: Executor = { submit: () => undefined };
 
-export function replayTrace(records: readonly TraceRecord[], opts: ReplayOptions = {}): ReplayReport {
+export function replayTrace(
+  records: readonly TraceRecord[],
+  opts: ReplayOptions = {},
+): ReplayReport {
   const produced = new Map<string, Produced[]>();
   const sink: TraceSink = {
     write: (r) => {
@@ -123,7 +132,11 @@ export function replayTrace(records: readonly TraceRecord[], opts: ReplayOptions
       try {
         session.spawn(rec.machine, rec.actor, rec.input);
       } catch (cause) {
-        throw new ReplayDivergence(`trace record ${rec.seq} (${rec.actor}): cannot start machine ${rec.machine}: ${(cause as Error).message}`, rec.seq, rec.actor);
+        throw new ReplayDivergence(
+          `trace record ${rec.seq} (${rec.actor}): cannot start machine ${rec.machine}: ${(cause as Error).message}`,
+          rec.seq,
+          rec.actor,
+        );
       }
       continue;
     }
@@ -133,7 +146,11 @@ export function replayTrace(records: readonly TraceRecord[], opts: ReplayOptions
       try {
         session.send(rec.actor, rec.event, rec.durationMs);
       } catch (cause) {
-        throw new ReplayDivergence(`trace record ${rec.seq} (${rec.actor}): the machine failed on ${rec.event.type}: ${(cause as Error).message}`, rec.seq, rec.actor);
+        throw new ReplayDivergence(
+          `trace record ${rec.seq} (${rec.actor}): the machine failed on ${rec.event.type}: ${(cause as Error).message}`,
+          rec.seq,
+          rec.actor,
+        );
       }
       continue;
     }
@@ -152,7 +169,9 @@ export function replayTrace(records: readonly TraceRecord[], opts: ReplayOptions
   const left = [...produced].filter(([, q]) => q.length > 0);
   // A cut trace: only the actor of the last input record has more to say, and nothing of any
   // other actor was recorded after that input (the process died while it took it).
-  const lastInput = [...records].reverse().find((r) => r.kind === 'event' || r.kind === 'actor.start');
+  const lastInput = [...records]
+    .reverse()
+    .find((r) => r.kind === 'event' || r.kind === 'actor.start');
   const cutHere =
     opts.allowCut === true &&
     left.length === 1 &&
@@ -161,7 +180,12 @@ export function replayTrace(records: readonly TraceRecord[], opts: ReplayOptions
     records.every((r) => r.seq <= lastInput.seq || r.actor === lastInput.actor);
   if (cutHere) {
     const [actor, q] = left[0] as [string, Produced[]];
-    return { actors: session.actors.size, records: records.length, events, cut: { actor, seq: lastSeq, missing: q.map(describe) } };
+    return {
+      actors: session.actors.size,
+      records: records.length,
+      events,
+      cut: { actor, seq: lastSeq, missing: q.map(describe) },
+    };
   }
   for (const [actor, q] of left) if (q.length > 0) expectDrained(actor, lastSeq);
   return { actors: session.actors.size, records: records.length, events, cut: null };

@@ -8,12 +8,7 @@ import type { StoreRequest, StoreResults } from './store/requests.ts';
 
 /** Every effect a machine can ask for: plain JSON, tagged by `effect`. */
 export type EffectRequest =
-  | FsRequest
-  | KernelRequest
-  | ContainerdRequest
-  | StoreRequest
-  | ClockRequest
-  | ApiRequest;
+  FsRequest | KernelRequest | ContainerdRequest | StoreRequest | ClockRequest | ApiRequest;
 
 export type EffectName = EffectRequest['effect'];
 export type EffectFamily = 'fs' | 'kernel' | 'containerd' | 'store' | 'clock' | 'api';

@@ -19,7 +19,11 @@ export interface TraceSink {
 
 /** Carries out effect calls and delivers their outcome (possibly much later) to `deliver`. */
 export interface Executor {
-  submit(actorId: string, call: EffectCall, deliver: (event: EffectEvent, durationMs: number) => void): void;
+  submit(
+    actorId: string,
+    call: EffectCall,
+    deliver: (event: EffectEvent, durationMs: number) => void,
+  ): void;
 }
 
 interface Binding {
@@ -49,7 +53,10 @@ export function runnable(machine: AnyStateMachine): AnyStateMachine {
   if (!m) {
     m = machine.provide({
       actions: {
-        emitOutputs: ({ self }: { self: unknown }, params: { outputs: ({ call: EffectCall } | { mark: Mark })[] }) => {
+        emitOutputs: (
+          { self }: { self: unknown },
+          params: { outputs: ({ call: EffectCall } | { mark: Mark })[] },
+        ) => {
           const b = bindingOf(self);
           for (const o of params.outputs) {
             if ('call' in o) b.session.onCall(b.actorId, o.call, b.deliver);
@@ -161,11 +168,18 @@ export class Session {
     if (!machine) throw new Error(`no machine named ${machineName}`);
     if (this.actors.has(actorId)) throw new Error(`actor ${actorId} already exists`);
     const actor = createActor(runnable(machine), { input });
-    const deliver = (event: EffectEvent, durationMs: number): void => this.send(actorId, event as never, durationMs);
+    const deliver = (event: EffectEvent, durationMs: number): void =>
+      this.send(actorId, event as never, durationMs);
     (actor as unknown as { [binding]: Binding })[binding] = { session: this, actorId, deliver };
     const entry = new Entry(actorId, machineName, actor);
     this.actors.set(actorId, entry);
-    this.emit({ t: this.now(), actor: actorId, kind: 'actor.start', machine: machineName, input } as RecordBody);
+    this.emit({
+      t: this.now(),
+      actor: actorId,
+      kind: 'actor.start',
+      machine: machineName,
+      input,
+    } as RecordBody);
     actor.subscribe({
       error: (err) => entry.settle({ ok: false, error: err }),
     });
@@ -175,12 +189,23 @@ export class Session {
   }
 
   /** Sends an event to an actor, recording it first. */
-  send(actorId: string, event: { type: string } & Record<string, unknown>, durationMs?: number): void {
+  send(
+    actorId: string,
+    event: { type: string } & Record<string, unknown>,
+    durationMs?: number,
+  ): void {
     const entry = this.actors.get(actorId);
     if (!entry) throw new Error(`no actor ${actorId}`);
     // A long-running effect (a process watch) may settle after its actor ended: nothing listens.
     if ((entry.actor.getSnapshot() as { status: string }).status !== 'active') return;
-    if (this.recording) this.emit({ t: this.now(), actor: actorId, kind: 'event', event, ...(durationMs === undefined ? {} : { durationMs }) } as RecordBody);
+    if (this.recording)
+      this.emit({
+        t: this.now(),
+        actor: actorId,
+        kind: 'event',
+        event,
+        ...(durationMs === undefined ? {} : { durationMs }),
+      } as RecordBody);
     entry.actor.send(event);
     const snap = entry.actor.getSnapshot() as { status: string; error?: unknown };
     if (snap.status === 'error') throw snap.error;
@@ -191,24 +216,52 @@ export class Session {
     const snap = entry.actor.getSnapshot() as { value: unknown; status: string; output?: unknown };
     const value = typeof snap.value === 'string' ? snap.value : JSON.stringify(snap.value);
     if (value !== entry.lastValue) {
-      const from = entry.lastValue === 'null' ? null : entry.lastValue.startsWith('{') ? JSON.parse(entry.lastValue) : entry.lastValue;
-      if (this.recording) this.emit({ t: this.now(), actor: entry.id, kind: 'transition', from, to: snap.value } as RecordBody);
+      const from =
+        entry.lastValue === 'null'
+          ? null
+          : entry.lastValue.startsWith('{')
+            ? JSON.parse(entry.lastValue)
+            : entry.lastValue;
+      if (this.recording)
+        this.emit({
+          t: this.now(),
+          actor: entry.id,
+          kind: 'transition',
+          from,
+          to: snap.value,
+        } as RecordBody);
       entry.lastValue = value;
     }
     if (snap.status === 'done') {
-      this.emit({ t: this.now(), actor: entry.id, kind: 'actor.stop', status: String(snap.value), output: snap.output } as RecordBody);
+      this.emit({
+        t: this.now(),
+        actor: entry.id,
+        kind: 'actor.stop',
+        status: String(snap.value),
+        output: snap.output,
+      } as RecordBody);
       entry.settle({ ok: true, value: snap.output });
     }
   }
 
   /** Called by a machine's `requestEffect`. */
-  onCall(actorId: string, call: EffectCall, deliver?: (event: EffectEvent, durationMs: number) => void): void {
-    if (this.recording) this.emit({ t: this.now(), actor: actorId, kind: 'effect.request', call } as RecordBody);
-    this.executor.submit(actorId, call, deliver ?? ((event, durationMs) => this.send(actorId, event as never, durationMs)));
+  onCall(
+    actorId: string,
+    call: EffectCall,
+    deliver?: (event: EffectEvent, durationMs: number) => void,
+  ): void {
+    if (this.recording)
+      this.emit({ t: this.now(), actor: actorId, kind: 'effect.request', call } as RecordBody);
+    this.executor.submit(
+      actorId,
+      call,
+      deliver ?? ((event, durationMs) => this.send(actorId, event as never, durationMs)),
+    );
   }
 
   /** Called by a machine's `record`. */
   onMark(actorId: string, mark: Mark): void {
-    if (this.recording) this.emit({ t: this.now(), actor: actorId, kind: 'mark', mark } as RecordBody);
+    if (this.recording)
+      this.emit({ t: this.now(), actor: actorId, kind: 'mark', mark } as RecordBody);
   }
 }

@@ -7,7 +7,10 @@ export class TraceFileError extends Error {
 }
 
 /** Parses a JSON-lines trace; every problem names the file and line. */
-export function parseTrace(text: string, source = 'trace'): { header: TraceHeader; records: TraceRecord[] } {
+export function parseTrace(
+  text: string,
+  source = 'trace',
+): { header: TraceHeader; records: TraceRecord[] } {
   const lines = text.split('\n');
   let header: TraceHeader | null = null;
   const records: TraceRecord[] = [];
@@ -18,17 +21,27 @@ export function parseTrace(text: string, source = 'trace'): { header: TraceHeade
     try {
       value = JSON.parse(line);
     } catch (cause) {
-      throw new TraceFileError(`${source}:${i + 1}: not JSON (${(cause as Error).message}); a trace is one JSON object per line`);
+      throw new TraceFileError(
+        `${source}:${i + 1}: not JSON (${(cause as Error).message}); a trace is one JSON object per line`,
+      );
     }
-    if (typeof value !== 'object' || value === null || typeof (value as { kind?: unknown }).kind !== 'string')
+    if (
+      typeof value !== 'object' ||
+      value === null ||
+      typeof (value as { kind?: unknown }).kind !== 'string'
+    )
       throw new TraceFileError(`${source}:${i + 1}: a record must be an object with a "kind"`);
     const rec = value as { kind: string };
     if (header === null) {
       if (rec.kind !== 'header' || (rec as TraceHeader).format !== traceFormat)
-        throw new TraceFileError(`${source}:${i + 1}: not a statedock trace (the first line must be its header with "format":"${traceFormat}")`);
+        throw new TraceFileError(
+          `${source}:${i + 1}: not a statedock trace (the first line must be its header with "format":"${traceFormat}")`,
+        );
       const h = rec as TraceHeader;
       if (h.version !== traceVersion)
-        throw new TraceFileError(`${source}:${i + 1}: trace version ${String(h.version)} is not supported (this statedock reads version ${traceVersion})`);
+        throw new TraceFileError(
+          `${source}:${i + 1}: trace version ${String(h.version)} is not supported (this statedock reads version ${traceVersion})`,
+        );
       header = h;
       continue;
     }
@@ -47,7 +60,9 @@ export function readTraceFile(path: string): { header: TraceHeader; records: Tra
     text = readFileSync(path, 'utf8');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new TraceFileError(`cannot read trace ${path}: ${code === 'ENOENT' ? 'no such file' : code}`);
+    throw new TraceFileError(
+      `cannot read trace ${path}: ${code === 'ENOENT' ? 'no such file' : code}`,
+    );
   }
   return parseTrace(text, path);
 }

@@ -28,18 +28,31 @@ interface Base {
 
 export type TraceRecord =
   | (Base & { kind: 'actor.start'; machine: string; input: unknown })
-  | (Base & { kind: 'event'; event: { type: string } & Record<string, unknown>; durationMs?: number })
+  | (Base & {
+      kind: 'event';
+      event: { type: string } & Record<string, unknown>;
+      durationMs?: number;
+    })
   | (Base & { kind: 'effect.request'; call: EffectCall })
   | (Base & { kind: 'mark'; mark: { mark: string } & Record<string, unknown> })
   | (Base & { kind: 'transition'; from: unknown; to: unknown })
   | (Base & { kind: 'actor.stop'; status: string; output: unknown });
 
 /** A record before the sink numbers it. */
-export type RecordBody = TraceRecord extends infer R ? (R extends TraceRecord ? Omit<R, 'seq'> : never) : never;
+export type RecordBody = TraceRecord extends infer R
+  ? R extends TraceRecord
+    ? Omit<R, 'seq'>
+    : never
+  : never;
 
 export type TraceLine = TraceHeader | TraceRecord;
 
 /** Kinds the machine produces (compared in replay); the rest are what it was given. */
 export function isOutputRecord(r: TraceRecord): boolean {
-  return r.kind === 'effect.request' || r.kind === 'mark' || r.kind === 'transition' || r.kind === 'actor.stop';
+  return (
+    r.kind === 'effect.request' ||
+    r.kind === 'mark' ||
+    r.kind === 'transition' ||
+    r.kind === 'actor.stop'
+  );
 }

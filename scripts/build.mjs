@@ -25,7 +25,9 @@ export const codeCachePath = `${bundlePath}.v8cache`;
 const rxjsAsModules = {
   name: 'rxjs-esm',
   setup(b) {
-    b.onResolve({ filter: /^rxjs$/ }, () => ({ path: join(root, 'node_modules/rxjs/dist/esm/index.js') }));
+    b.onResolve({ filter: /^rxjs$/ }, () => ({
+      path: join(root, 'node_modules/rxjs/dist/esm/index.js'),
+    }));
   },
 };
 
@@ -38,7 +40,10 @@ const withoutLongJs = {
   name: 'without-long-js',
   setup(b) {
     b.onResolve({ filter: /^long$/ }, () => ({ path: 'long', namespace: 'without-long-js' }));
-    b.onLoad({ filter: /.*/, namespace: 'without-long-js' }, () => ({ contents: 'module.exports = null;', loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: 'without-long-js' }, () => ({
+      contents: 'module.exports = null;',
+      loader: 'js',
+    }));
   },
 };
 
@@ -51,7 +56,8 @@ const classicLevelBinding = {
   name: 'classic-level-binding',
   setup(b) {
     b.onLoad({ filter: /[\\/]classic-level[\\/]binding\.js$/ }, () => ({
-      contents: "module.exports = require('node-gyp-build')(require('node:path').dirname(require('node:module').createRequire(__filename).resolve('classic-level')));",
+      contents:
+        "module.exports = require('node-gyp-build')(require('node:path').dirname(require('node:module').createRequire(__filename).resolve('classic-level')));",
       loader: 'js',
     }));
   },
@@ -61,7 +67,13 @@ export async function buildBundle({ quiet = false } = {}) {
   const out = join(root, 'dist');
   mkdirSync(out, { recursive: true });
   // What an older build left: its code cache (of another bundle) and the former ESM layout.
-  for (const old of [codeCachePath, join(out, 'statedock.mjs'), join(out, 'statedock.mjs.map'), join(out, 'chunks')]) rmSync(old, { recursive: true, force: true });
+  for (const old of [
+    codeCachePath,
+    join(out, 'statedock.mjs'),
+    join(out, 'statedock.mjs.map'),
+    join(out, 'chunks'),
+  ])
+    rmSync(old, { recursive: true, force: true });
   const started = Date.now();
   await build({
     entryPoints: [join(root, 'src/cli/main.ts')],
@@ -88,7 +100,9 @@ export async function buildBundle({ quiet = false } = {}) {
     },
     // The bundle is the function Node would wrap a CommonJS module in (bin/statedock.js calls it):
     // no copy of 700 KB of source to wrap it at every start.
-    banner: { js: "(function (exports, require, module, __filename, __dirname) { var __sdImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    banner: {
+      js: "(function (exports, require, module, __filename, __dirname) { var __sdImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
+    },
     footer: { js: '})' },
     logLevel: quiet ? 'error' : 'warning',
   });

@@ -4,7 +4,15 @@ import * as grpc from '@grpc/grpc-js';
 import { ContainerdError, fromGrpcError, isContainerdError } from './error.ts';
 import { maxSocketPathBytes } from './socket-path.ts';
 import { EventSubscription, markerTopicPrefix, type Subscription } from './events.ts';
-import { anyOf, anyOfMessage, decodeAny, prepareCoders, serviceDefinition, timestampToDate, type WireObject } from './wire.ts';
+import {
+  anyOf,
+  anyOfMessage,
+  decodeAny,
+  prepareCoders,
+  serviceDefinition,
+  timestampToDate,
+  type WireObject,
+} from './wire.ts';
 
 export { ContainerdError, isContainerdError, type ContainerdErrorCode } from './error.ts';
 export {
@@ -281,9 +289,15 @@ function exitOf(w: WireObject): ExitStatus {
 }
 
 /** Gotcha 4: the shim opens "" for a missing one of stdout/stderr and fails; say so before it does. */
-function checkStdio(what: string, o: { stdout?: string; stderr?: string; terminal?: boolean }): void {
-  if (o.terminal !== true && (o.stdout ?? '') === '' !== ((o.stderr ?? '') === ''))
-    throw new ContainerdError('InvalidArgument', `${what}: set both stdout and stderr or neither (stdout ${JSON.stringify(o.stdout ?? '')}, stderr ${JSON.stringify(o.stderr ?? '')})`);
+function checkStdio(
+  what: string,
+  o: { stdout?: string; stderr?: string; terminal?: boolean },
+): void {
+  if (o.terminal !== true && ((o.stdout ?? '') === '') !== ((o.stderr ?? '') === ''))
+    throw new ContainerdError(
+      'InvalidArgument',
+      `${what}: set both stdout and stderr or neither (stdout ${JSON.stringify(o.stdout ?? '')}, stderr ${JSON.stringify(o.stderr ?? '')})`,
+    );
 }
 
 function signalNumber(signal: number | NodeJS.Signals): number {
@@ -344,16 +358,29 @@ export class ContainerdClient {
    * connect(2) could never reach it) and with `Unavailable` when nothing answers within
    * `timeoutMs` (default 10 s).
    */
-  static async connect(address: string, namespace: string, opts: ConnectOptions = {}): Promise<ContainerdClient> {
+  static async connect(
+    address: string,
+    namespace: string,
+    opts: ConnectOptions = {},
+  ): Promise<ContainerdClient> {
     if (Buffer.byteLength(address) > maxSocketPathBytes)
-      throw new ContainerdError('InvalidArgument', `containerd socket path is ${Buffer.byteLength(address)} bytes, longer than the ${maxSocketPathBytes} a unix socket allows: ${address}; use a shorter path`);
+      throw new ContainerdError(
+        'InvalidArgument',
+        `containerd socket path is ${Buffer.byteLength(address)} bytes, longer than the ${maxSocketPathBytes} a unix socket allows: ${address}; use a shorter path`,
+      );
     const c = new ContainerdClient(address, namespace, opts);
     const timeoutMs = opts.timeoutMs ?? 10_000;
     await new Promise<void>((resolve, reject) => {
       c.client.waitForReady(Date.now() + timeoutMs, (err) => {
         if (!err) return resolve();
         c.close();
-        reject(new ContainerdError('Unavailable', `connect to containerd at ${address}: not ready within ${timeoutMs} ms (${err.message}); is containerd running?`, { cause: err }));
+        reject(
+          new ContainerdError(
+            'Unavailable',
+            `connect to containerd at ${address}: not ready within ${timeoutMs} ms (${err.message}); is containerd running?`,
+            { cause: err },
+          ),
+        );
       });
     });
     return c;
@@ -366,40 +393,70 @@ export class ContainerdClient {
   }
 
   private closedError(m: Method): ContainerdError {
-    return new ContainerdError('Unavailable', `containerd client for ${this.address} is closed`, { method: shortName(m) });
+    return new ContainerdError('Unavailable', `containerd client for ${this.address} is closed`, {
+      method: shortName(m),
+    });
   }
 
   /** One unary call. `deadlineMs` null: none (Wait). An aborted `signal` cancels the call and rejects with its reason. */
-  private unary(m: Method, req: object, deadlineMs: number | null, signal?: AbortSignal): Promise<WireObject> {
+  private unary(
+    m: Method,
+    req: object,
+    deadlineMs: number | null,
+    signal?: AbortSignal,
+  ): Promise<WireObject> {
     if (this.closed) return Promise.reject(this.closedError(m));
     if (signal?.aborted) return Promise.reject(signal.reason);
     let bytes: Buffer;
     try {
       bytes = m.requestSerialize(req);
     } catch (cause) {
-      return Promise.reject(new ContainerdError('InvalidArgument', `${shortName(m)}: ${(cause as Error).message}`, { method: shortName(m), cause }));
+      return Promise.reject(
+        new ContainerdError('InvalidArgument', `${shortName(m)}: ${(cause as Error).message}`, {
+          method: shortName(m),
+          cause,
+        }),
+      );
     }
     return new Promise((resolve, reject) => {
-      const options: grpc.CallOptions = deadlineMs === null ? {} : { deadline: Date.now() + deadlineMs };
+      const options: grpc.CallOptions =
+        deadlineMs === null ? {} : { deadline: Date.now() + deadlineMs };
       const onAbort = (): void => call.cancel();
-      const call = this.client.makeUnaryRequest(m.path, (b: Buffer) => b, m.responseDeserialize, bytes, this.metadata(), options, (err, value) => {
-        this.inFlight.delete(call);
-        signal?.removeEventListener('abort', onAbort);
-        if (!err) resolve(value ?? {});
-        else if (signal?.aborted) reject(signal.reason);
-        else if (this.closed && err.code === grpc.status.CANCELLED) reject(this.closedError(m));
-        else reject(fromGrpcError(err, shortName(m)));
-      });
+      const call = this.client.makeUnaryRequest(
+        m.path,
+        (b: Buffer) => b,
+        m.responseDeserialize,
+        bytes,
+        this.metadata(),
+        options,
+        (err, value) => {
+          this.inFlight.delete(call);
+          signal?.removeEventListener('abort', onAbort);
+          if (!err) resolve(value ?? {});
+          else if (signal?.aborted) reject(signal.reason);
+          else if (this.closed && err.code === grpc.status.CANCELLED) reject(this.closedError(m));
+          else reject(fromGrpcError(err, shortName(m)));
+        },
+      );
       this.inFlight.add(call);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
-  private tasks(name: string, req: object, deadlineMs: number | null = this.deadlines.call, signal?: AbortSignal): Promise<WireObject> {
+  private tasks(
+    name: string,
+    req: object,
+    deadlineMs: number | null = this.deadlines.call,
+    signal?: AbortSignal,
+  ): Promise<WireObject> {
     return this.unary(method(this.svc.tasks, name), req, deadlineMs, signal);
   }
 
-  private containers(name: string, req: object, deadlineMs: number = this.deadlines.call): Promise<WireObject> {
+  private containers(
+    name: string,
+    req: object,
+    deadlineMs: number = this.deadlines.call,
+  ): Promise<WireObject> {
     return this.unary(method(this.svc.containers, name), req, deadlineMs);
   }
 
@@ -417,19 +474,44 @@ export class ContainerdClient {
    */
   async createContainer(opts: CreateContainerOptions): Promise<ContainerRecord>;
   /** @deprecated positional form kept for src/daemon until it moves to the options object. */
-  async createContainer(id: string, spec: unknown, runcRoot: string, labels?: Record<string, string>): Promise<ContainerRecord>;
-  async createContainer(a: CreateContainerOptions | string, spec?: unknown, runcRoot?: string, labels?: Record<string, string>): Promise<ContainerRecord> {
+  async createContainer(
+    id: string,
+    spec: unknown,
+    runcRoot: string,
+    labels?: Record<string, string>,
+  ): Promise<ContainerRecord>;
+  async createContainer(
+    a: CreateContainerOptions | string,
+    spec?: unknown,
+    runcRoot?: string,
+    labels?: Record<string, string>,
+  ): Promise<ContainerRecord> {
     const o: CreateContainerOptions =
       typeof a === 'string'
-        ? { id: a, spec: spec as object, runtime: { name: defaultRuntime, options: runcRoot === undefined ? {} : { root: runcRoot } }, labels: labels ?? { 'statedock/owner': '1' } }
+        ? {
+            id: a,
+            spec: spec as object,
+            runtime: {
+              name: defaultRuntime,
+              options: runcRoot === undefined ? {} : { root: runcRoot },
+            },
+            labels: labels ?? { 'statedock/owner': '1' },
+          }
         : a;
-    if (o.spec === null || typeof o.spec !== 'object') throw new ContainerdError('InvalidArgument', `create container ${o.id}: the spec must be an object`);
+    if (o.spec === null || typeof o.spec !== 'object')
+      throw new ContainerdError(
+        'InvalidArgument',
+        `create container ${o.id}: the spec must be an object`,
+      );
     const runtime = o.runtime ?? { name: defaultRuntime };
     const options = runtime.options ? runcOptionsToWire(runtime.options) : null;
     const container = {
       id: o.id,
       labels: o.labels ?? {},
-      runtime: { name: runtime.name, ...(options ? { options: anyOfMessage('containerd.runc.v1.Options', options) } : {}) },
+      runtime: {
+        name: runtime.name,
+        ...(options ? { options: anyOfMessage('containerd.runc.v1.Options', options) } : {}),
+      },
       spec: anyOf(specTypeUrl, Buffer.from(JSON.stringify(o.spec))),
     };
     const r = await this.containers('Create', { container }, this.deadlines.create);
@@ -462,7 +544,10 @@ export class ContainerdClient {
       if (!isContainerdError(err, 'NotFound')) throw err;
     }
     if (task)
-      throw new ContainerdError('FailedPrecondition', `cannot delete container ${id}: its task (pid ${task.pid}) is ${task.status}; delete the task first`);
+      throw new ContainerdError(
+        'FailedPrecondition',
+        `cannot delete container ${id}: its task (pid ${task.pid}) is ${task.status}; delete the task first`,
+      );
     await this.containers('Delete', { id });
   }
 
@@ -473,15 +558,35 @@ export class ContainerdClient {
    */
   async createTask(opts: CreateTaskOptions): Promise<{ pid: number }>;
   /** @deprecated positional form kept for src/daemon until it moves to the options object. */
-  async createTask(id: string, stdout: string, stderr: string, stdin?: string, terminal?: boolean): Promise<number>;
-  async createTask(a: CreateTaskOptions | string, stdout?: string, stderr?: string, stdin = '', terminal = false): Promise<{ pid: number } | number> {
-    const o: CreateTaskOptions = typeof a === 'string' ? { containerId: a, stdout: stdout ?? '', stderr: stderr ?? '', stdin, terminal } : a;
+  async createTask(
+    id: string,
+    stdout: string,
+    stderr: string,
+    stdin?: string,
+    terminal?: boolean,
+  ): Promise<number>;
+  async createTask(
+    a: CreateTaskOptions | string,
+    stdout?: string,
+    stderr?: string,
+    stdin = '',
+    terminal = false,
+  ): Promise<{ pid: number } | number> {
+    const o: CreateTaskOptions =
+      typeof a === 'string'
+        ? { containerId: a, stdout: stdout ?? '', stderr: stderr ?? '', stdin, terminal }
+        : a;
     checkStdio(`create task ${o.containerId}`, o);
     const r = await this.tasks(
       'Create',
       {
         container_id: o.containerId,
-        rootfs: (o.rootfs ?? []).map((m) => ({ type: m.type, source: m.source, target: m.target ?? '', options: m.options ?? [] })),
+        rootfs: (o.rootfs ?? []).map((m) => ({
+          type: m.type,
+          source: m.source,
+          target: m.target ?? '',
+          options: m.options ?? [],
+        })),
         stdin: o.stdin ?? '',
         stdout: o.stdout ?? '',
         stderr: o.stderr ?? '',
@@ -504,8 +609,18 @@ export class ContainerdClient {
    * cgroup; with `execId`, to that exec). PID 1 ignores SIGTERM without a handler
    * (gotcha 9): stopping is SIGTERM, a grace period, then SIGKILL.
    */
-  async killTask(id: string, signal: number | NodeJS.Signals, all = false, opts: { execId?: string } = {}): Promise<void> {
-    await this.tasks('Kill', { container_id: id, exec_id: opts.execId ?? '', signal: signalNumber(signal), all });
+  async killTask(
+    id: string,
+    signal: number | NodeJS.Signals,
+    all = false,
+    opts: { execId?: string } = {},
+  ): Promise<void> {
+    await this.tasks('Kill', {
+      container_id: id,
+      exec_id: opts.execId ?? '',
+      signal: signalNumber(signal),
+      all,
+    });
   }
 
   /** Freezes the task's cgroup (status `paused`); needs the freezer controller. */
@@ -532,7 +647,10 @@ export class ContainerdClient {
   /** The host pids in the task's cgroup; `execId` names the exec a pid belongs to ('' for the rest). */
   async listPids(id: string): Promise<{ pid: number; execId: string }[]> {
     const r = await this.tasks('ListPids', { container_id: id });
-    return ((r['processes'] ?? []) as WireObject[]).map((p) => ({ pid: num(p['pid']), execId: str(decodeAny(p['info']).message?.['exec_id']) }));
+    return ((r['processes'] ?? []) as WireObject[]).map((p) => ({
+      pid: num(p['pid']),
+      execId: str(decodeAny(p['info']).message?.['exec_id']),
+    }));
   }
 
   /**
@@ -541,13 +659,24 @@ export class ContainerdClient {
    * back-off up to 1 s until containerd answers, `signal` aborts (rejects with its reason)
    * or the client is closed. `NotFound` once the task was deleted.
    */
-  async waitTask(id: string, opts: { execId?: string; signal?: AbortSignal } = {}): Promise<ExitStatus> {
+  async waitTask(
+    id: string,
+    opts: { execId?: string; signal?: AbortSignal } = {},
+  ): Promise<ExitStatus> {
     let backoff = 50;
     for (;;) {
       try {
-        return exitOf(await this.tasks('Wait', { container_id: id, exec_id: opts.execId ?? '' }, null, opts.signal));
+        return exitOf(
+          await this.tasks(
+            'Wait',
+            { container_id: id, exec_id: opts.execId ?? '' },
+            null,
+            opts.signal,
+          ),
+        );
       } catch (err) {
-        if (this.closed || opts.signal?.aborted || !isContainerdError(err, 'Unavailable')) throw err;
+        if (this.closed || opts.signal?.aborted || !isContainerdError(err, 'Unavailable'))
+          throw err;
       }
       await sleep(backoff, opts.signal);
       backoff = Math.min(backoff * 2, 1000);
@@ -593,8 +722,16 @@ export class ContainerdClient {
   }
 
   /** Resizes the terminal of a task (or exec) created with `terminal: true`. */
-  async resizePty(id: string, size: { width: number; height: number; execId?: string }): Promise<void> {
-    await this.tasks('ResizePty', { container_id: id, exec_id: size.execId ?? '', width: size.width, height: size.height });
+  async resizePty(
+    id: string,
+    size: { width: number; height: number; execId?: string },
+  ): Promise<void> {
+    await this.tasks('ResizePty', {
+      container_id: id,
+      exec_id: size.execId ?? '',
+      width: size.width,
+      height: size.height,
+    });
   }
 
   /**
@@ -608,14 +745,28 @@ export class ContainerdClient {
   subscribe(filters: string[] = []): Subscription {
     const marker = `${markerTopicPrefix}${randomBytes(6).toString('hex')}`;
     const ns = `namespace==${this.namespace}`;
-    const all = filters.length === 0 ? [ns] : [...filters.map((f) => `${ns},${f}`), `${ns},topic==${JSON.stringify(marker)}`];
+    const all =
+      filters.length === 0
+        ? [ns]
+        : [...filters.map((f) => `${ns},${f}`), `${ns},topic==${JSON.stringify(marker)}`];
     const m = method(this.svc.events, 'Subscribe');
-    const call = this.client.makeServerStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, { filters: all }, this.metadata(), {});
+    const call = this.client.makeServerStreamRequest(
+      m.path,
+      m.requestSerialize,
+      m.responseDeserialize,
+      { filters: all },
+      this.metadata(),
+      {},
+    );
     this.inFlight.add(call);
     call.on('status', () => this.inFlight.delete(call));
     const publish = method(this.svc.events, 'Publish');
     return new EventSubscription(call, marker, async () => {
-      await this.unary(publish, { topic: marker, event: anyOf('google.protobuf.Empty', new Uint8Array()) }, this.deadlines.call);
+      await this.unary(
+        publish,
+        { topic: marker, event: anyOf('google.protobuf.Empty', new Uint8Array()) },
+        this.deadlines.call,
+      );
     });
   }
 

@@ -20,7 +20,11 @@ export class ContainerdError extends Error {
   /** The gRPC method that failed (`Tasks/Create`), or '' for the client's own checks. */
   readonly method: string;
 
-  constructor(code: ContainerdErrorCode, message: string, opts: { method?: string; cause?: unknown } = {}) {
+  constructor(
+    code: ContainerdErrorCode,
+    message: string,
+    opts: { method?: string; cause?: unknown } = {},
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.code = code;
     this.method = opts.method ?? '';

@@ -1,6 +1,13 @@
 import { status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { ContainerdError, fromGrpcError } from './error.ts';
-import { camelCase, decodeAny, messageType, timestampToDate, toDomain, type WireObject } from './wire.ts';
+import {
+  camelCase,
+  decodeAny,
+  messageType,
+  timestampToDate,
+  toDomain,
+  type WireObject,
+} from './wire.ts';
 
 /**
  * containerd's event stream (Events.Subscribe) as an async iterable of decoded events,
@@ -105,7 +112,10 @@ export interface ContainerdEvent {
 }
 
 /** Narrows an event to a topic's payload type. */
-export function isEvent<T extends KnownTopic>(e: ContainerdEvent, topic: T): e is ContainerdEvent & { topic: T; event: EventPayloads[T] } {
+export function isEvent<T extends KnownTopic>(
+  e: ContainerdEvent,
+  topic: T,
+): e is ContainerdEvent & { topic: T; event: EventPayloads[T] } {
   return e.topic === topic;
 }
 
@@ -119,7 +129,12 @@ export function decodeEnvelope(env: WireObject): ContainerdEvent {
   let event: { containerId: string } & Record<string, unknown> = { containerId: '' };
   if (message !== null) {
     const domain = toDomain(messageType(typeUrl.slice(typeUrl.lastIndexOf('/') + 1)), message);
-    const containerId = typeof domain['containerId'] === 'string' ? domain['containerId'] : typeof domain['id'] === 'string' ? domain['id'] : '';
+    const containerId =
+      typeof domain['containerId'] === 'string'
+        ? domain['containerId']
+        : typeof domain['id'] === 'string'
+          ? domain['id']
+          : '';
     event = { ...domain, containerId };
     for (const [k, v] of Object.entries(message)) {
       if (camelCase(k) !== k) Object.defineProperty(event, k, { value: v, enumerable: false });
@@ -166,7 +181,11 @@ export class EventSubscription implements Subscription {
   private iterating = false;
 
   /** `marker`: the topic of the readiness marker; `publishMarker` publishes one marker event. */
-  constructor(call: ClientReadableStream<WireObject>, marker: string, publishMarker: () => Promise<void>) {
+  constructor(
+    call: ClientReadableStream<WireObject>,
+    marker: string,
+    publishMarker: () => Promise<void>,
+  ) {
     this.call = call;
     this.marker = marker;
     this.publishMarker = publishMarker;
@@ -205,7 +224,12 @@ export class EventSubscription implements Subscription {
   private finish(): void {
     if (this.ended) return;
     this.ended = true;
-    this.settleReady(this.failure ?? new ContainerdError('Unavailable', 'event subscription ended before it was confirmed', { method: 'Events/Subscribe' }));
+    this.settleReady(
+      this.failure ??
+        new ContainerdError('Unavailable', 'event subscription ended before it was confirmed', {
+          method: 'Events/Subscribe',
+        }),
+    );
     this.wake();
   }
 
@@ -217,7 +241,13 @@ export class EventSubscription implements Subscription {
 
   async ready(timeoutMs = 5000): Promise<void> {
     if (this.seenMarker) return;
-    if (this.ended) throw this.failure ?? new ContainerdError('Unavailable', 'event subscription has ended', { method: 'Events/Subscribe' });
+    if (this.ended)
+      throw (
+        this.failure ??
+        new ContainerdError('Unavailable', 'event subscription has ended', {
+          method: 'Events/Subscribe',
+        })
+      );
     let settled = false;
     const done = new Promise<void>((resolve, reject) => {
       this.readyWaiters.push((err) => {
@@ -236,10 +266,17 @@ export class EventSubscription implements Subscription {
         if (Date.now() > deadline) {
           this.readyWaiters = [];
           settled = true;
-          throw new ContainerdError('DeadlineExceeded', `event subscription not confirmed within ${timeoutMs} ms`, { method: 'Events/Subscribe' });
+          throw new ContainerdError(
+            'DeadlineExceeded',
+            `event subscription not confirmed within ${timeoutMs} ms`,
+            { method: 'Events/Subscribe' },
+          );
         }
         await this.publishMarker();
-        await Promise.race([done.catch(() => undefined), new Promise((r) => setTimeout(r, pauseMs))]);
+        await Promise.race([
+          done.catch(() => undefined),
+          new Promise((r) => setTimeout(r, pauseMs)),
+        ]);
         pauseMs = Math.min(pauseMs * 2, 25);
       }
     };
@@ -251,7 +288,10 @@ export class EventSubscription implements Subscription {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<ContainerdEvent> {
-    if (this.iterating) throw new Error('iterate containerd events: this subscription is already being iterated; subscribe again for a second reader');
+    if (this.iterating)
+      throw new Error(
+        'iterate containerd events: this subscription is already being iterated; subscribe again for a second reader',
+      );
     this.iterating = true;
     try {
       for (;;) {

@@ -10,7 +10,10 @@ import { connect as connectSocket } from 'node:net';
  * such frame holding VersionResponse { string version = 1; string revision = 2; } and a
  * `grpc-status` of 0 in the trailers (or in the headers of a trailers-only answer).
  */
-export async function probeVersion(address: string, timeoutMs: number): Promise<{ version: string; revision: string }> {
+export async function probeVersion(
+  address: string,
+  timeoutMs: number,
+): Promise<{ version: string; revision: string }> {
   const { connect } = await import('node:http2');
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -22,10 +25,20 @@ export async function probeVersion(address: string, timeoutMs: number): Promise<
       if (err) reject(err);
       else resolve(value as { version: string; revision: string });
     };
-    const session: ClientHttp2Session = connect('http://containerd', { createConnection: () => connectSocket(address) });
-    const timer = setTimeout(() => finish(new Error(`Version: no answer on ${address} within ${timeoutMs} ms`)), timeoutMs);
+    const session: ClientHttp2Session = connect('http://containerd', {
+      createConnection: () => connectSocket(address),
+    });
+    const timer = setTimeout(
+      () => finish(new Error(`Version: no answer on ${address} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     session.once('error', (err) => finish(err));
-    const call = session.request({ ':method': 'POST', ':path': '/containerd.services.version.v1.Version/Version', 'content-type': 'application/grpc', te: 'trailers' });
+    const call = session.request({
+      ':method': 'POST',
+      ':path': '/containerd.services.version.v1.Version/Version',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
     const chunks: Buffer[] = [];
     let status: string | undefined;
     let message = '';
@@ -38,7 +51,10 @@ export async function probeVersion(address: string, timeoutMs: number): Promise<
     call.on('data', (chunk: Buffer) => chunks.push(chunk));
     call.once('error', (err) => finish(err));
     call.once('end', () => {
-      if (status !== '0') return finish(new Error(`Version: grpc-status ${status ?? '(none)'}${message ? `: ${message}` : ''}`));
+      if (status !== '0')
+        return finish(
+          new Error(`Version: grpc-status ${status ?? '(none)'}${message ? `: ${message}` : ''}`),
+        );
       try {
         finish(null, decodeVersionResponse(Buffer.concat(chunks)));
       } catch (err) {
@@ -51,7 +67,8 @@ export async function probeVersion(address: string, timeoutMs: number): Promise<
 
 /** VersionResponse from its gRPC frame: fields 1 and 2 (strings); other fields are skipped. */
 export function decodeVersionResponse(frame: Buffer): { version: string; revision: string } {
-  if (frame.length < 5 || frame[0] !== 0) throw new Error('Version: the answer is not one uncompressed gRPC message');
+  if (frame.length < 5 || frame[0] !== 0)
+    throw new Error('Version: the answer is not one uncompressed gRPC message');
   const length = frame.readUInt32BE(1);
   const msg = frame.subarray(5, 5 + length);
   if (msg.length !== length) throw new Error('Version: the answer is cut short');

@@ -1,5 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, delimiter, dirname } from 'node:path';
 import { EffectFailure } from '../handler.ts';
 import { probeVersion } from './probe.ts';
@@ -30,7 +40,13 @@ export interface ContainerdPaths {
 /** Where the private containerd's files go under an exec root. */
 export function containerdPaths(execRoot: string): ContainerdPaths {
   const dir = `${execRoot}/containerd`;
-  return { dir, config: `${dir}/containerd.toml`, socket: `${dir}/containerd.sock`, pidfile: `${dir}/containerd.pid`, log: `${dir}/containerd.log` };
+  return {
+    dir,
+    config: `${dir}/containerd.toml`,
+    socket: `${dir}/containerd.sock`,
+    pidfile: `${dir}/containerd.pid`,
+    log: `${dir}/containerd.log`,
+  };
 }
 
 /** What {@link writeContainerdConfig} needs: dockerd's --exec-root and --data-root. */
@@ -69,7 +85,10 @@ export function writeContainerdConfig(opts: ContainerdConfigOptions): string {
   const p = containerdPaths(opts.execRoot);
   const ttrpc = `${p.socket}.ttrpc`;
   if (Buffer.byteLength(ttrpc) > maxSocketPathBytes)
-    throw new EffectFailure('EINVAL', `containerd socket path ${ttrpc} is ${Buffer.byteLength(ttrpc)} bytes, longer than the ${maxSocketPathBytes} a unix socket allows; use a shorter --exec-root`);
+    throw new EffectFailure(
+      'EINVAL',
+      `containerd socket path ${ttrpc} is ${Buffer.byteLength(ttrpc)} bytes, longer than the ${maxSocketPathBytes} a unix socket allows; use a shorter --exec-root`,
+    );
   mkdirSync(p.dir, { recursive: true, mode: 0o700 });
   const lines = [
     'version = 2',
@@ -121,7 +140,8 @@ function findBinary(binary: string): string | null {
     }
   };
   if (binary.includes('/')) return executable(binary) ? binary : null;
-  for (const dir of (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) if (dir && executable(`${dir}/${binary}`)) return `${dir}/${binary}`;
+  for (const dir of (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter))
+    if (dir && executable(`${dir}/${binary}`)) return `${dir}/${binary}`;
   return null;
 }
 
@@ -144,7 +164,9 @@ export function isAlive(pid: number): boolean {
 
 function argvOf(pid: number): string[] {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter((a, i, all) => a !== '' || i < all.length - 1);
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1')
+      .split('\0')
+      .filter((a, i, all) => a !== '' || i < all.length - 1);
   } catch {
     return [];
   }
@@ -256,7 +278,8 @@ export interface SpawnContainerdOptions {
  */
 export function spawnContainerd(opts: SpawnContainerdOptions): SpawnedContainerd {
   const binary = opts.binary ?? 'containerd';
-  const dir = opts.execRoot !== undefined ? containerdPaths(opts.execRoot).dir : dirname(opts.configPath);
+  const dir =
+    opts.execRoot !== undefined ? containerdPaths(opts.execRoot).dir : dirname(opts.configPath);
   const pidfile = `${dir}/containerd.pid`;
   const log = opts.logPath ?? `${dir}/containerd.log`;
   const address = grpcAddressOf(opts.configPath) ?? `${dir}/containerd.sock`;
@@ -272,7 +295,12 @@ export function spawnContainerd(opts: SpawnContainerdOptions): SpawnedContainerd
   const path = findBinary(binary);
   if (path === null) {
     // dockerd's words: `failed to start containerd: exec: "containerd": executable file not found in $PATH`.
-    start.failure = new EffectFailure('ENOENT', binary.includes('/') ? `exec: "${binary}": stat ${binary}: no such file or directory` : `exec: "${binary}": executable file not found in $PATH`);
+    start.failure = new EffectFailure(
+      'ENOENT',
+      binary.includes('/')
+        ? `exec: "${binary}": stat ${binary}: no such file or directory`
+        : `exec: "${binary}": executable file not found in $PATH`,
+    );
     throw start.failure;
   }
   // A socket left by a containerd that died would make the readiness probe talk to nothing.
@@ -285,12 +313,19 @@ export function spawnContainerd(opts: SpawnContainerdOptions): SpawnedContainerd
   delete env['NOTIFY_SOCKET'];
   let child: ChildProcess;
   try {
-    child = spawn(path, ['--config', opts.configPath], { detached: true, stdio: ['ignore', fd, fd], env });
+    child = spawn(path, ['--config', opts.configPath], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env,
+    });
   } finally {
     closeSync(fd);
   }
   // An 'error' event without a listener would crash the process; exec failures surface here.
-  child.on('error', (err) => (start.failure = new EffectFailure('EIO', `start ${path}: ${err.message}`)));
+  child.on(
+    'error',
+    (err) => (start.failure = new EffectFailure('EIO', `start ${path}: ${err.message}`)),
+  );
   if (child.pid === undefined) {
     start.failure = new EffectFailure('EIO', `start ${path}: the process did not start`);
     throw start.failure;
@@ -328,7 +363,10 @@ function exitText(e: ContainerdExit | null): string {
  * The process is the one spawnContainerd started on this address, else `opts.pid`, else
  * the one in the pid file beside the socket.
  */
-export async function waitContainerdReady(address: string, opts: { timeoutMs: number; pid?: number; log?: string }): Promise<{ version: string; revision: string }> {
+export async function waitContainerdReady(
+  address: string,
+  opts: { timeoutMs: number; pid?: number; log?: string },
+): Promise<{ version: string; revision: string }> {
   const start = starts.get(address);
   if (start?.failure) throw start.failure;
   const log = opts.log ?? start?.log ?? `${dirname(address)}/containerd.log`;
@@ -337,8 +375,12 @@ export async function waitContainerdReady(address: string, opts: { timeoutMs: nu
   for (;;) {
     if (start?.exit || (pid !== null && !isAlive(pid))) {
       // The exit event may trail the process's death by a moment: wait for its status.
-      for (let i = 0; i < 50 && start?.child && start.pid === pid && !start.exit; i++) await new Promise((r) => setTimeout(r, 2));
-      throw new EffectFailure('EIO', `containerd (pid ${pid ?? '?'}) ${exitText(start?.exit ?? null)} before it answered on ${address}; the last lines of ${log}:\n${lastLines(log)}`);
+      for (let i = 0; i < 50 && start?.child && start.pid === pid && !start.exit; i++)
+        await new Promise((r) => setTimeout(r, 2));
+      throw new EffectFailure(
+        'EIO',
+        `containerd (pid ${pid ?? '?'}) ${exitText(start?.exit ?? null)} before it answered on ${address}; the last lines of ${log}:\n${lastLines(log)}`,
+      );
     }
     if (existsSync(address)) {
       try {
@@ -348,7 +390,10 @@ export async function waitContainerdReady(address: string, opts: { timeoutMs: nu
       }
     }
     if (Date.now() > deadline)
-      throw new EffectFailure('ETIMEDOUT', `timeout waiting for containerd to start: no answer on ${address} within ${opts.timeoutMs} ms; the last lines of ${log}:\n${lastLines(log)}`);
+      throw new EffectFailure(
+        'ETIMEDOUT',
+        `timeout waiting for containerd to start: no answer on ${address} within ${opts.timeoutMs} ms; the last lines of ${log}:\n${lastLines(log)}`,
+      );
     await new Promise((r) => setTimeout(r, 2));
   }
 }
@@ -357,7 +402,11 @@ export async function waitContainerdReady(address: string, opts: { timeoutMs: nu
  * The pid file and sockets of the containerd `pid`: from its start, the exec root, or (when
  * `readCmdline`, i.e. the pid is a containerd) the --config in its cmdline.
  */
-function filesOf(pid: number, execRoot: string | undefined, readCmdline: boolean): { pidfile: string; address: string } | null {
+function filesOf(
+  pid: number,
+  execRoot: string | undefined,
+  readCmdline: boolean,
+): { pidfile: string; address: string } | null {
   for (const [address, s] of starts) if (s.pid === pid) return { pidfile: s.pidfile, address };
   if (execRoot !== undefined) {
     const p = containerdPaths(execRoot);
@@ -368,7 +417,10 @@ function filesOf(pid: number, execRoot: string | undefined, readCmdline: boolean
   const i = argv.indexOf('--config');
   const config = i >= 0 ? argv[i + 1] : undefined;
   if (config === undefined) return null;
-  return { pidfile: `${dirname(config)}/containerd.pid`, address: grpcAddressOf(config) ?? `${dirname(config)}/containerd.sock` };
+  return {
+    pidfile: `${dirname(config)}/containerd.pid`,
+    address: grpcAddressOf(config) ?? `${dirname(config)}/containerd.sock`,
+  };
 }
 
 /**
@@ -378,7 +430,10 @@ function filesOf(pid: number, execRoot: string | undefined, readCmdline: boolean
  * returns which signal ended it, or 'none'. Shims and their tasks live on, as when
  * dockerd stops its containerd (they are the tasks' parents, not containerd's children).
  */
-export async function stopContainerd(pid: number, opts: { timeoutMs?: number; execRoot?: string } = {}): Promise<'SIGTERM' | 'SIGKILL' | 'none'> {
+export async function stopContainerd(
+  pid: number,
+  opts: { timeoutMs?: number; execRoot?: string } = {},
+): Promise<'SIGTERM' | 'SIGKILL' | 'none'> {
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const ours = isContainerd(pid);
   // Read before signalling: the cmdline is gone with the process.
@@ -398,7 +453,11 @@ export async function stopContainerd(pid: number, opts: { timeoutMs?: number; ex
     if (!(await gone(timeoutMs))) {
       process.kill(pid, 'SIGKILL');
       sent = 'SIGKILL';
-      if (!(await gone(5000))) throw new EffectFailure('EBUSY', `containerd (pid ${pid}) is still alive 5 s after SIGKILL (uninterruptible sleep?); stop it by hand`);
+      if (!(await gone(5000)))
+        throw new EffectFailure(
+          'EBUSY',
+          `containerd (pid ${pid}) is still alive 5 s after SIGKILL (uninterruptible sleep?); stop it by hand`,
+        );
     }
   }
   if (files !== null) {

@@ -24,7 +24,8 @@ export const protoFiles = [
 export function parseContainerdProtos() {
   const dir = fileURLToPath(new URL('./proto/', import.meta.url));
   const root = new protobuf.Root();
-  for (const f of protoFiles) protobuf.parse(readFileSync(`${dir}${f}`, 'utf8'), root, { keepCase: true });
+  for (const f of protoFiles)
+    protobuf.parse(readFileSync(`${dir}${f}`, 'utf8'), root, { keepCase: true });
   root.resolveAll();
   return root;
 }

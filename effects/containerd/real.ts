@@ -1,6 +1,11 @@
 import type { ContainerdClient } from './client.ts';
 import { ContainerdError } from './error.ts';
-import { spawnContainerd, stopContainerd, waitContainerdReady, writeContainerdConfig } from './process.ts';
+import {
+  spawnContainerd,
+  stopContainerd,
+  waitContainerdReady,
+  writeContainerdConfig,
+} from './process.ts';
 import { assertNever, type EffectErrorCode } from '../errors.ts';
 import type { ContainerdRequest, ContainerdResults } from './requests.ts';
 
@@ -32,7 +37,9 @@ function codeOf(err: unknown): EffectErrorCode {
 const loadClient = (): Promise<typeof import('./client.ts')> => import('./client.ts');
 
 function fail(err: unknown): never {
-  throw Object.assign(new Error(err instanceof Error ? err.message : String(err)), { code: codeOf(err) });
+  throw Object.assign(new Error(err instanceof Error ? err.message : String(err)), {
+    code: codeOf(err),
+  });
 }
 
 /**
@@ -48,26 +55,48 @@ export class ContainerdConnection {
 
   /** The connected client, for the parts of the daemon that drive containers. */
   get connected(): ContainerdClient {
-    if (!this.client) throw Object.assign(new Error('containerd client is not connected'), { code: 'EUNAVAILABLE' });
+    if (!this.client)
+      throw Object.assign(new Error('containerd client is not connected'), {
+        code: 'EUNAVAILABLE',
+      });
     return this.client;
   }
 
-  async run(req: Exclude<ContainerdRequest, { effect: 'containerd.startSupervised' | 'containerd.stopSupervised' }>): Promise<unknown> {
+  async run(
+    req: Exclude<
+      ContainerdRequest,
+      { effect: 'containerd.startSupervised' | 'containerd.stopSupervised' }
+    >,
+  ): Promise<unknown> {
     try {
       switch (req.effect) {
         case 'containerd.spawn': {
-          const configPath = writeContainerdConfig({ execRoot: req.execRoot, dataRoot: req.dataRoot });
+          const configPath = writeContainerdConfig({
+            execRoot: req.execRoot,
+            dataRoot: req.dataRoot,
+          });
           const child = spawnContainerd({ binary: req.binary, configPath, execRoot: req.execRoot });
           // The client is needed as soon as containerd answers: it is evaluated and prepared
           // while containerd boots, once this turn's effects (other steps' file and process work)
           // are under way. Should that fail, containerd.connect fails with the reason.
-          setImmediate(() => void loadClient().then((client) => client.prepareClient()).catch(() => undefined));
+          setImmediate(
+            () =>
+              void loadClient()
+                .then((client) => client.prepareClient())
+                .catch(() => undefined),
+          );
           this.watches.set(child.pid, child.exited);
           this.execRoots.set(child.pid, req.execRoot);
-          return { pid: child.pid, address: child.address } satisfies ContainerdResults['containerd.spawn'];
+          return {
+            pid: child.pid,
+            address: child.address,
+          } satisfies ContainerdResults['containerd.spawn'];
         }
         case 'containerd.waitReady': {
-          const v = await waitContainerdReady(req.address, { timeoutMs: req.timeoutMs, pid: req.pid });
+          const v = await waitContainerdReady(req.address, {
+            timeoutMs: req.timeoutMs,
+            pid: req.pid,
+          });
           return { version: v.version } satisfies ContainerdResults['containerd.waitReady'];
         }
         case 'containerd.waitExit': {
@@ -79,15 +108,23 @@ export class ContainerdConnection {
         }
         case 'containerd.terminate': {
           const execRoot = this.execRoots.get(req.pid);
-          const signal = await stopContainerd(req.pid, { timeoutMs: req.timeoutMs, ...(execRoot ? { execRoot } : {}) });
+          const signal = await stopContainerd(req.pid, {
+            timeoutMs: req.timeoutMs,
+            ...(execRoot ? { execRoot } : {}),
+          });
           return { signal } satisfies ContainerdResults['containerd.terminate'];
         }
         case 'containerd.connect': {
           const { ContainerdClient } = await loadClient();
-          this.client = await ContainerdClient.connect(req.address, req.namespace, { timeoutMs: req.timeoutMs });
+          this.client = await ContainerdClient.connect(req.address, req.namespace, {
+            timeoutMs: req.timeoutMs,
+          });
           const v = await this.client.version();
           this.revision = v.revision;
-          return { version: v.version, revision: v.revision } satisfies ContainerdResults['containerd.connect'];
+          return {
+            version: v.version,
+            revision: v.revision,
+          } satisfies ContainerdResults['containerd.connect'];
         }
         case 'containerd.close': {
           this.client?.close();
@@ -97,7 +134,12 @@ export class ContainerdConnection {
         case 'containerd.listTasks': {
           const tasks = await this.connected.listTasks();
           return {
-            tasks: tasks.map((t) => ({ id: t.id, pid: t.pid, status: t.status, exitStatus: t.exitStatus })),
+            tasks: tasks.map((t) => ({
+              id: t.id,
+              pid: t.pid,
+              status: t.status,
+              exitStatus: t.exitStatus,
+            })),
           } satisfies ContainerdResults['containerd.listTasks'];
         }
         case 'containerd.createTask':
@@ -109,7 +151,10 @@ export class ContainerdConnection {
         case 'containerd.deleteContainer':
           // The container machine runs in the simulator so far; the daemon does not spawn
           // container actors yet (issue 4), so nothing asks for these on a real host.
-          throw Object.assign(new Error(`${req.effect}: containers are not driven on real containerd yet`), { code: 'ENOTSUP' });
+          throw Object.assign(
+            new Error(`${req.effect}: containers are not driven on real containerd yet`),
+            { code: 'ENOTSUP' },
+          );
         default:
           return assertNever(req, 'containerd request');
       }

@@ -15,7 +15,15 @@ export type ContainerdRequest =
   /** SIGTERM, then SIGKILL after the timeout; removes the pid file and socket. */
   | { effect: 'containerd.terminate'; pid: number; timeoutMs: number }
   /** A container's task: containerd container + task with the OCI spec and stdio (not started). */
-  | { effect: 'containerd.createTask'; container: string; spec: unknown; stdout: string; stderr: string; stdin?: boolean; terminal?: boolean }
+  | {
+      effect: 'containerd.createTask';
+      container: string;
+      spec: unknown;
+      stdout: string;
+      stderr: string;
+      stdin?: boolean;
+      terminal?: boolean;
+    }
   | { effect: 'containerd.startTask'; container: string }
   | { effect: 'containerd.killTask'; container: string; signal: number; all: boolean }
   | { effect: 'containerd.pauseTask'; container: string }

@@ -39,7 +39,9 @@ export function prepareCoders(fullNames: readonly string[]): void {
     if (seen.has(type)) return;
     seen.add(type);
     type.setup();
-    for (const field of type.fieldsArray) if (field.resolve().resolvedType instanceof protobuf.Type) visit(field.resolvedType as protobuf.Type);
+    for (const field of type.fieldsArray)
+      if (field.resolve().resolvedType instanceof protobuf.Type)
+        visit(field.resolvedType as protobuf.Type);
   };
   for (const name of fullNames) visit(messageType(name));
 }
@@ -52,7 +54,13 @@ export function messageType(fullName: string): protobuf.Type {
 /** A decoded message as protobufjs gives it with these options: snake_case keys, enums as names, int64 as numbers. */
 export type WireObject = Record<string, unknown>;
 
-const toObjectOptions: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, arrays: true, objects: true };
+const toObjectOptions: protobuf.IConversionOptions = {
+  longs: Number,
+  enums: String,
+  defaults: true,
+  arrays: true,
+  objects: true,
+};
 
 /** Encodes a plain object (wire field names); refuses one that does not fit the type instead of coercing it. */
 export function encodeMessage(type: protobuf.Type, value: object): Buffer {
@@ -68,14 +76,17 @@ export function decodeMessage(type: protobuf.Type, bytes: Uint8Array): WireObjec
 }
 
 /** grpc-js method definitions of one service, from the proto's reflection (paths and codecs never typed by hand). */
-export function serviceDefinition(fullName: string): Record<string, MethodDefinition<object, WireObject>> {
+export function serviceDefinition(
+  fullName: string,
+): Record<string, MethodDefinition<object, WireObject>> {
   const service = protoRoot().lookupService(fullName);
   const out: Record<string, MethodDefinition<object, WireObject>> = {};
   for (const m of service.methodsArray) {
     m.resolve();
     const req = m.resolvedRequestType;
     const res = m.resolvedResponseType;
-    if (!req || !res) throw new Error(`load containerd protos: ${fullName}.${m.name} has unresolved types`);
+    if (!req || !res)
+      throw new Error(`load containerd protos: ${fullName}.${m.name} has unresolved types`);
     out[m.name] = {
       path: `/${service.fullName.replace(/^\./, '')}/${m.name}`,
       requestStream: m.requestStream === true,
@@ -146,14 +157,21 @@ export function toDomain(type: protobuf.Type, obj: WireObject): Record<string, u
   for (const field of type.fieldsArray) {
     field.resolve();
     const v = obj[field.name];
-    out[camelCase(field.name)] = field.map ? mapValue(field, v) : field.repeated ? (Array.isArray(v) ? v.map((x) => fieldValue(field, x)) : []) : fieldValue(field, v);
+    out[camelCase(field.name)] = field.map
+      ? mapValue(field, v)
+      : field.repeated
+        ? Array.isArray(v)
+          ? v.map((x) => fieldValue(field, x))
+          : []
+        : fieldValue(field, v);
   }
   return out;
 }
 
 function mapValue(field: protobuf.Field, v: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) out[k] = fieldValue(field, x);
+  if (v && typeof v === 'object')
+    for (const [k, x] of Object.entries(v)) out[k] = fieldValue(field, x);
   return out;
 }
 

@@ -3,7 +3,10 @@ import { dirname } from 'node:path';
 import { EffectFailure, failureFrom } from '../handler.ts';
 
 /** moby pkg/pidfile's verdict on what a pidfile holds. */
-export function pidfileVerdict(content: string | null, alive: (pid: number) => boolean): 'free' | 'stale' | { live: number } {
+export function pidfileVerdict(
+  content: string | null,
+  alive: (pid: number) => boolean,
+): 'free' | 'stale' | { live: number } {
   if (content === null) return 'free';
   const pid = Number.parseInt(content.trim(), 10);
   if (!Number.isFinite(pid) || String(pid) !== content.trim()) return 'stale';
@@ -31,7 +34,11 @@ export function createPidfile(path: string, pid: number): void {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw failureFrom(err, 'open', path);
   }
   const verdict = pidfileVerdict(content, (p) => p !== pid && isLive(p));
-  if (typeof verdict === 'object') throw new EffectFailure('EBUSY', `pid file found, ensure docker is not running or delete ${path}`);
+  if (typeof verdict === 'object')
+    throw new EffectFailure(
+      'EBUSY',
+      `pid file found, ensure docker is not running or delete ${path}`,
+    );
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
     writeFileSync(path, String(pid), { mode: 0o644 });

@@ -1,4 +1,21 @@
-import { chmodSync, chownSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { assertNever } from '../errors.ts';
 import { failureFrom, nextTurn, type Handler } from '../handler.ts';
@@ -7,7 +24,12 @@ import type { FsRequest, FsResults } from './requests.ts';
 import { loadOrCreateTrustKey } from './trustkey.ts';
 
 /** mkdir -p, one directory at a time so the mode (not umask'ed) and owner apply to each created one. */
-function mkdirAll(path: string, mode: number, uid?: number, gid?: number): FsResults['fs.mkdirAll'] {
+function mkdirAll(
+  path: string,
+  mode: number,
+  uid?: number,
+  gid?: number,
+): FsResults['fs.mkdirAll'] {
   const created: string[] = [];
   const parts = path.split('/').filter(Boolean);
   let cur = '';
@@ -20,7 +42,8 @@ function mkdirAll(path: string, mode: number, uid?: number, gid?: number): FsRes
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw failureFrom(err, 'mkdir', path);
     }
     if (st) {
-      if (!st.isDirectory()) throw failureFrom(Object.assign(new Error(), { code: 'ENOTDIR' }), 'mkdir', path);
+      if (!st.isDirectory())
+        throw failureFrom(Object.assign(new Error(), { code: 'ENOTDIR' }), 'mkdir', path);
       continue;
     }
     try {
@@ -66,7 +89,11 @@ function removeCreated(paths: readonly string[]): FsResults['fs.removeCreated'] 
   return { removed, kept };
 }
 
-function writeFileAtomic(path: string, content: string, mode: number): FsResults['fs.writeFileAtomic'] {
+function writeFileAtomic(
+  path: string,
+  content: string,
+  mode: number,
+): FsResults['fs.writeFileAtomic'] {
   let existed = true;
   try {
     lstatSync(path);
@@ -107,9 +134,16 @@ export const realFs = {
       case 'fs.stat':
         try {
           const st = statSync(req.path);
-          return { exists: true, isDirectory: st.isDirectory(), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid } satisfies FsResults['fs.stat'];
+          return {
+            exists: true,
+            isDirectory: st.isDirectory(),
+            mode: st.mode & 0o7777,
+            uid: st.uid,
+            gid: st.gid,
+          } satisfies FsResults['fs.stat'];
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { exists: false, isDirectory: false, mode: 0, uid: 0, gid: 0 };
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+            return { exists: false, isDirectory: false, mode: 0, uid: 0, gid: 0 };
           throw failureFrom(err, 'stat', req.path);
         }
       case 'fs.rename':
@@ -138,7 +172,8 @@ export const realFs = {
         try {
           return { content: readFileSync(req.path, 'utf8') };
         } catch (err) {
-          if (req.optional && (err as NodeJS.ErrnoException).code === 'ENOENT') return { content: null };
+          if (req.optional && (err as NodeJS.ErrnoException).code === 'ENOENT')
+            return { content: null };
           throw failureFrom(err, 'open', req.path);
         }
       case 'fs.writeFileAtomic':

@@ -40,7 +40,8 @@ function err(code: EffectErrorCode, op: string, path: string): SimFsError {
 function prefixes(path: string): string[] {
   const out: string[] = [];
   if (path.startsWith('/') && !path.endsWith('/') && !path.includes('//')) {
-    for (let end = path.indexOf('/', 1); end > 0; end = path.indexOf('/', end + 1)) out.push(path.slice(0, end));
+    for (let end = path.indexOf('/', 1); end > 0; end = path.indexOf('/', end + 1))
+      out.push(path.slice(0, end));
     out.push(path);
     return out;
   }
@@ -80,11 +81,14 @@ export class SimFs {
   /** The entries directly under a directory (absolute paths, sorted). */
   list(dir: string): string[] {
     const prefix = dir === '/' ? '/' : `${dir}/`;
-    return [...this.nodes.keys()].filter((k) => k.startsWith(prefix) && !k.slice(prefix.length).includes('/') && k !== dir).sort();
+    return [...this.nodes.keys()]
+      .filter((k) => k.startsWith(prefix) && !k.slice(prefix.length).includes('/') && k !== dir)
+      .sort();
   }
 
   private checkWritable(op: string, path: string): void {
-    for (const ro of this.readOnly) if (path === ro || path.startsWith(`${ro}/`)) throw err('EROFS', op, path);
+    for (const ro of this.readOnly)
+      if (path === ro || path.startsWith(`${ro}/`)) throw err('EROFS', op, path);
   }
 
   private hasChildren(path: string): boolean {

@@ -38,7 +38,10 @@ interface Jwk {
 }
 
 export function keyIdFromJwk(jwk: Jwk): string {
-  const pub = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, format: 'jwk' });
+  const pub = createPublicKey({
+    key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
+    format: 'jwk',
+  });
   return keyIdFromSpki(pub.export({ type: 'spki', format: 'der' }));
 }
 
@@ -56,23 +59,37 @@ export function loadOrCreateTrustKey(path: string): { keyId: string; created: bo
   if (text !== null) {
     try {
       const jwk = JSON.parse(text) as Jwk;
-      if (jwk.kty !== 'EC' || jwk.crv !== 'P-256') throw new Error(`unsupported key type ${jwk.kty}/${jwk.crv}`);
+      if (jwk.kty !== 'EC' || jwk.crv !== 'P-256')
+        throw new Error(`unsupported key type ${jwk.kty}/${jwk.crv}`);
       return { keyId: keyIdFromJwk(jwk), created: false };
     } catch (err) {
-      throw new EffectFailure('EINVAL', `Error loading key file ${path}: ${(err as Error).message}`);
+      throw new EffectFailure(
+        'EINVAL',
+        `Error loading key file ${path}: ${(err as Error).message}`,
+      );
     }
   }
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const jwk = privateKey.export({ format: 'jwk' }) as Jwk;
   const keyId = keyIdFromJwk(jwk);
-  const content = JSON.stringify({ crv: jwk.crv, d: jwk.d, kid: keyId, kty: jwk.kty, x: jwk.x, y: jwk.y });
+  const content = JSON.stringify({
+    crv: jwk.crv,
+    d: jwk.d,
+    kid: keyId,
+    kty: jwk.kty,
+    x: jwk.x,
+    y: jwk.y,
+  });
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const tmp = `${path}.tmp-${process.pid}`;
     writeFileSync(tmp, content, { mode: 0o600 });
     renameSync(tmp, path);
   } catch (err) {
-    throw new EffectFailure(failureFrom(err, 'write', path).code, `Error saving key file: ${failureFrom(err, 'write', path).message}`);
+    throw new EffectFailure(
+      failureFrom(err, 'write', path).code,
+      `Error saving key file: ${failureFrom(err, 'write', path).message}`,
+    );
   }
   return { keyId, created: true };
 }

@@ -35,7 +35,11 @@ export function mountPoints(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => (l.split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))));
+    .map((l) =>
+      (l.split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_, o: string) =>
+        String.fromCharCode(Number.parseInt(o, 8)),
+      ),
+    );
 }
 
 function cgroupInfo(): KernelResults['kernel.cgroupInfo'] {
@@ -46,13 +50,22 @@ function cgroupInfo(): KernelResults['kernel.cgroupInfo'] {
     const [pre, post] = l.split(' - ');
     const mountPoint = pre?.split(' ')[4] ?? '';
     const [fsType, , options] = (post ?? '').split(' ');
-    if (fsType === 'cgroup') for (const o of (options ?? '').split(',')) if (!['rw', 'ro', 'relatime', 'nosuid', 'nodev', 'noexec'].includes(o) && !o.startsWith('name=')) v1.add(o);
+    if (fsType === 'cgroup')
+      for (const o of (options ?? '').split(','))
+        if (
+          !['rw', 'ro', 'relatime', 'nosuid', 'nodev', 'noexec'].includes(o) &&
+          !o.startsWith('name=')
+        )
+          v1.add(o);
     if (fsType === 'cgroup2' && mountPoint === '/sys/fs/cgroup') unifiedOnly = true;
   }
   if (unifiedOnly || v1.size === 0) {
     let controllers: string[] = [];
     try {
-      controllers = readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8').trim().split(/\s+/).filter(Boolean);
+      controllers = readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8')
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean);
     } catch {
       // no cgroup v2 either
     }
@@ -63,18 +76,34 @@ function cgroupInfo(): KernelResults['kernel.cgroupInfo'] {
 
 /** overlay2's check: the kernel knows overlay, and an overlay mount really works on this backing fs. */
 async function probeOverlay(path: string): Promise<KernelResults['kernel.probeOverlay']> {
-  if (!readFileSync('/proc/filesystems', 'utf8').includes('\toverlay')) return { supported: false, reason: "'overlay' not found as a supported filesystem on this host" };
+  if (!readFileSync('/proc/filesystems', 'utf8').includes('\toverlay'))
+    return {
+      supported: false,
+      reason: "'overlay' not found as a supported filesystem on this host",
+    };
   mkdirSync(path, { recursive: true });
   const dir = mkdtempSync(`${path}/overlay-probe-`);
   try {
     for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(`${dir}/${d}`);
     writeFileSync(`${dir}/lower/probe`, 'x');
-    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${dir}/lower,upperdir=${dir}/upper,workdir=${dir}/work`, `${dir}/merged`]);
+    await run('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${dir}/lower,upperdir=${dir}/upper,workdir=${dir}/work`,
+      `${dir}/merged`,
+    ]);
     const ok = existsSync(`${dir}/merged/probe`);
     await run('umount', [`${dir}/merged`]);
-    return ok ? { supported: true, reason: null } : { supported: false, reason: 'overlay mount shows no lower layer' };
+    return ok
+      ? { supported: true, reason: null }
+      : { supported: false, reason: 'overlay mount shows no lower layer' };
   } catch (err) {
-    return { supported: false, reason: ((err as { stderr?: string }).stderr ?? (err as Error).message).trim() };
+    return {
+      supported: false,
+      reason: ((err as { stderr?: string }).stderr ?? (err as Error).message).trim(),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -109,7 +138,9 @@ async function runcVersion(): Promise<string | null> {
 
 function osName(): string {
   try {
-    return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? type();
+    return (
+      /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? type()
+    );
   } catch {
     return type();
   }
@@ -135,7 +166,12 @@ export const realKernel = {
           throw failureFrom(err, 'write', `/proc/sys/${req.key}`);
         }
       case 'kernel.uname':
-        return { sysname: type(), release: release(), machine: machine(), euid: process.geteuid?.() ?? -1 } satisfies KernelResults['kernel.uname'];
+        return {
+          sysname: type(),
+          release: release(),
+          machine: machine(),
+          euid: process.geteuid?.() ?? -1,
+        } satisfies KernelResults['kernel.uname'];
       case 'kernel.setOomScoreAdj':
         try {
           writeFileSync('/proc/self/oom_score_adj', String(req.score));
@@ -154,7 +190,9 @@ export const realKernel = {
         return cgroupInfo();
       case 'kernel.appArmorStatus':
         try {
-          return { enabled: readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim() === 'Y' };
+          return {
+            enabled: readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim() === 'Y',
+          };
         } catch {
           return { enabled: false };
         }

@@ -27,7 +27,8 @@ export class FaultSyntaxError extends Error {
   override name = 'FaultSyntaxError';
 }
 
-const shape = /^(?:step:([\w:.-]+)|([\w]+\.(?:\*|[\w]+)|\*))(?:#(\d+))?(?:@(\/[^=+]*))?(?:=([A-Z]+)|\+(\d+)ms)$/;
+const shape =
+  /^(?:step:([\w:.-]+)|([\w]+\.(?:\*|[\w]+)|\*))(?:#(\d+))?(?:@(\/[^=+]*))?(?:=([A-Z]+)|\+(\d+)ms)$/;
 
 /** Parses one rule; errors say what the syntax is. */
 export function parseFaultRule(text: string): FaultRule {
@@ -42,13 +43,16 @@ export function parseFaultRule(text: string): FaultRule {
   if (step !== undefined) rule.step = step;
   if (nth !== undefined) {
     const n = Number(nth);
-    if (n < 1) throw new FaultSyntaxError(`bad fault rule ${JSON.stringify(text)}: #N counts from 1`);
+    if (n < 1)
+      throw new FaultSyntaxError(`bad fault rule ${JSON.stringify(text)}: #N counts from 1`);
     rule.nth = n;
   }
   if (under !== undefined) rule.under = under;
   if (errno !== undefined) {
     if (!isEffectErrorCode(errno))
-      throw new FaultSyntaxError(`bad fault rule ${JSON.stringify(text)}: unknown error ${errno}; one of ${effectErrorCodes.join(', ')}`);
+      throw new FaultSyntaxError(
+        `bad fault rule ${JSON.stringify(text)}: unknown error ${errno}; one of ${effectErrorCodes.join(', ')}`,
+      );
     rule.action = { fail: errno };
   } else {
     rule.action = { delayMs: Number(delay) };
@@ -67,7 +71,8 @@ export function formatFaultRule(r: FaultRule): string {
 
 function pathOf(call: EffectCall): string | undefined {
   const c = call as unknown as Record<string, unknown>;
-  for (const k of ['path', 'from', 'address', 'key', 'prefix', 'dir']) if (typeof c[k] === 'string') return c[k] as string;
+  for (const k of ['path', 'from', 'address', 'key', 'prefix', 'dir'])
+    if (typeof c[k] === 'string') return c[k] as string;
   if (Array.isArray(c['paths'])) return (c['paths'] as string[])[0];
   return undefined;
 }

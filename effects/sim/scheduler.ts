@@ -6,7 +6,11 @@ import type { Executor } from '../runner.ts';
 export interface SimEffects {
   run(call: EffectCall, nowMs: number): { outcome: EffectOutcome; latencyMs: number };
   /** Events the world itself raises (a task exiting), each at a virtual time, for an actor. */
-  takeEvents?(): { atMs: number; actorId: string; event: { type: string } & Record<string, unknown> }[];
+  takeEvents?(): {
+    atMs: number;
+    actorId: string;
+    event: { type: string } & Record<string, unknown>;
+  }[];
 }
 
 /*
@@ -47,7 +51,14 @@ class Pending {
   readonly latency: number;
   readonly event: EffectEvent;
   readonly deliver: (event: EffectEvent, durationMs: number) => void;
-  constructor(at: number, priority: number, order: number, latency: number, event: EffectEvent, deliver: (event: EffectEvent, durationMs: number) => void) {
+  constructor(
+    at: number,
+    priority: number,
+    order: number,
+    latency: number,
+    event: EffectEvent,
+    deliver: (event: EffectEvent, durationMs: number) => void,
+  ) {
     this.at = at;
     this.priority = priority;
     this.order = order;
@@ -72,7 +83,8 @@ export class SimScheduler implements Executor {
   private readonly priority: () => number;
 
   /** Where the world's own events go (the session's send); without it they are dropped. */
-  deliverExternal: ((actorId: string, event: { type: string } & Record<string, unknown>) => void) | null = null;
+  deliverExternal:
+    ((actorId: string, event: { type: string } & Record<string, unknown>) => void) | null = null;
 
   /** Set by `halt()`: the process died; nothing more is delivered. */
   halted = false;
@@ -93,12 +105,18 @@ export class SimScheduler implements Executor {
 
   /** Runs `fn` at a virtual time, in the same order as effect outcomes (a client's request, a timer of the host). */
   schedule(atMs: number, fn: () => void): void {
-    this.pending.push(new Pending(atMs, this.priority(), this.order++, 0, null as never, () => fn()));
+    this.pending.push(
+      new Pending(atMs, this.priority(), this.order++, 0, null as never, () => fn()),
+    );
   }
 
   /** Schedules an event for an actor at a virtual time (scenario steps, the world's own events). */
   at(atMs: number, actorId: string, event: { type: string } & Record<string, unknown>): void {
-    this.pending.push(new Pending(atMs, this.priority(), this.order++, 0, event as never, () => this.deliverExternal?.(actorId, event)));
+    this.pending.push(
+      new Pending(atMs, this.priority(), this.order++, 0, event as never, () =>
+        this.deliverExternal?.(actorId, event),
+      ),
+    );
   }
 
   private collect(): void {
@@ -106,11 +124,19 @@ export class SimScheduler implements Executor {
     for (const e of this.world.takeEvents()) this.at(e.atMs, e.actorId, e.event);
   }
 
-  submit(_actorId: string, call: EffectCall, deliver: (event: EffectEvent, durationMs: number) => void): void {
+  submit(
+    _actorId: string,
+    call: EffectCall,
+    deliver: (event: EffectEvent, durationMs: number) => void,
+  ): void {
     if (this.halted) return;
     const { outcome, latencyMs } = this.world.run(call, this.now);
-    const event = (outcome.ok ? new DoneEvent(call.id, outcome.value) : new FailedEvent(call.id, outcome.error)) as EffectEvent;
-    this.pending.push(new Pending(this.now + latencyMs, this.priority(), this.order++, latencyMs, event, deliver));
+    const event = (
+      outcome.ok ? new DoneEvent(call.id, outcome.value) : new FailedEvent(call.id, outcome.error)
+    ) as EffectEvent;
+    this.pending.push(
+      new Pending(this.now + latencyMs, this.priority(), this.order++, latencyMs, event, deliver),
+    );
     this.collect();
   }
 
@@ -122,7 +148,12 @@ export class SimScheduler implements Executor {
       for (let i = 1; i < this.pending.length; i++) {
         const a = this.pending[i] as Pending;
         const b = this.pending[best] as Pending;
-        if (a.at < b.at || (a.at === b.at && (a.priority > b.priority || (a.priority === b.priority && a.order < b.order)))) best = i;
+        if (
+          a.at < b.at ||
+          (a.at === b.at &&
+            (a.priority > b.priority || (a.priority === b.priority && a.order < b.order)))
+        )
+          best = i;
       }
       const next = this.pending[best] as Pending;
       this.pending[best] = this.pending[this.pending.length - 1] as Pending;

@@ -71,7 +71,10 @@ function file(content: string, mode = 0o644): SimNode {
 const baseImage: ReadonlyMap<string, SimNode> = new Map<string, SimNode>([
   ['/', dir()],
   ['/etc', dir()],
-  ['/etc/passwd', file('root:x:0:0:root:/root:/bin/bash\ndockremap:x:999:999::/nonexistent:/bin/false\n')],
+  [
+    '/etc/passwd',
+    file('root:x:0:0:root:/root:/bin/bash\ndockremap:x:999:999::/nonexistent:/bin/false\n'),
+  ],
   ['/etc/group', file('root:x:0:\ndockremap:x:999:\n')],
   ['/etc/subuid', file('dockremap:100000:65536\n')],
   ['/etc/subgid', file('dockremap:100000:65536\n')],
@@ -118,7 +121,9 @@ function failure(code: EffectErrorCode, message: string): EffectOutcome {
  */
 export class SimWorld implements SimEffects {
   readonly fs: SimFs;
-  readonly host: Required<Omit<SimHost, 'files' | 'readOnly' | 'livePidfile'>> & { livePidfile: string | null };
+  readonly host: Required<Omit<SimHost, 'files' | 'readOnly' | 'livePidfile'>> & {
+    livePidfile: string | null;
+  };
   readonly random: Random;
   readonly env = new Map<string, string>();
   readonly sysctl = new Map<string, string>([
@@ -144,7 +149,11 @@ export class SimWorld implements SimEffects {
   readonly containerdContainers = new Set<string>();
   /** How each container's process behaves once started (default: runs until signalled, honours SIGTERM). */
   readonly behaviours = new Map<string, TaskBehaviour>();
-  private raised: { atMs: number; actorId: string; event: { type: string } & Record<string, unknown> }[] = [];
+  private raised: {
+    atMs: number;
+    actorId: string;
+    event: { type: string } & Record<string, unknown>;
+  }[] = [];
   connectedTo: string | null = null;
   /** The latest virtual time the world has seen: a restarted daemon's clock goes on from here. */
   nowMs = 0;
@@ -198,7 +207,15 @@ export class SimWorld implements SimEffects {
     this.raised = [];
     for (const [id, t] of this.tasks) {
       if (t.exitScheduled && t.status !== 'stopped' && t.exitedAtMs !== null) {
-        this.raised.push({ atMs: t.exitedAtMs, actorId: `container:${id}`, event: { type: 'containerd.taskExit', exitStatus: t.exitStatus, exitedAt: iso(t.exitedAtMs) } });
+        this.raised.push({
+          atMs: t.exitedAtMs,
+          actorId: `container:${id}`,
+          event: {
+            type: 'containerd.taskExit',
+            exitStatus: t.exitStatus,
+            exitedAt: iso(t.exitedAtMs),
+          },
+        });
       }
     }
   }
@@ -216,7 +233,8 @@ export class SimWorld implements SimEffects {
     this.processes.clear();
     this.mounts.length = 0;
     this.env.clear();
-    for (const tmpfs of ['/run', '/var/run']) for (const p of this.fs.list(tmpfs)) this.fs.removeAll(p);
+    for (const tmpfs of ['/run', '/var/run'])
+      for (const p of this.fs.list(tmpfs)) this.fs.removeAll(p);
   }
 
   /** Advances the world's clock while no daemon runs (processes go on exiting meanwhile). */
@@ -232,7 +250,11 @@ export class SimWorld implements SimEffects {
     this.processes.add(this.daemonPid);
   }
 
-  takeEvents(): { atMs: number; actorId: string; event: { type: string } & Record<string, unknown> }[] {
+  takeEvents(): {
+    atMs: number;
+    actorId: string;
+    event: { type: string } & Record<string, unknown>;
+  }[] {
     const out = this.raised;
     this.raised = [];
     return out;
@@ -245,12 +267,18 @@ export class SimWorld implements SimEffects {
     t.exitScheduled = true;
     t.exitStatus = status;
     t.exitedAtMs = atMs;
-    this.raised.push({ atMs, actorId: `container:${id}`, event: { type: 'containerd.taskExit', exitStatus: status, exitedAt: iso(atMs) } });
+    this.raised.push({
+      atMs,
+      actorId: `container:${id}`,
+      event: { type: 'containerd.taskExit', exitStatus: status, exitedAt: iso(atMs) },
+    });
   }
 
   /** What a time in virtual milliseconds reads like (RFC 3339, from a fixed epoch). */
   settleTaskExits(nowMs: number): void {
-    for (const t of this.tasks.values()) if (t.exitScheduled && t.status !== 'stopped' && (t.exitedAtMs ?? 0) <= nowMs) t.status = 'stopped';
+    for (const t of this.tasks.values())
+      if (t.exitScheduled && t.status !== 'stopped' && (t.exitedAtMs ?? 0) <= nowMs)
+        t.status = 'stopped';
   }
 
   run(call: EffectCall, nowMs: number): { outcome: EffectOutcome; latencyMs: number } {
@@ -265,12 +293,19 @@ export class SimWorld implements SimEffects {
     const fault = this.injector.judge(call);
     latencyMs += fault.delayMs;
     if (fault.fail !== null) {
-      return { outcome: failure(fault.fail, `${call.effect} ${describe(call)}: ${errnoText[fault.fail] ?? fault.fail} (injected)`), latencyMs };
+      return {
+        outcome: failure(
+          fault.fail,
+          `${call.effect} ${describe(call)}: ${errnoText[fault.fail] ?? fault.fail} (injected)`,
+        ),
+        latencyMs,
+      };
     }
     try {
       return { outcome: { ok: true, value: this.apply(call, nowMs) }, latencyMs };
     } catch (e) {
-      if (e instanceof SimFsError || e instanceof SimEffectError) return { outcome: failure(e.code, e.message), latencyMs };
+      if (e instanceof SimFsError || e instanceof SimEffectError)
+        return { outcome: failure(e.code, e.message), latencyMs };
       throw e;
     }
   }
@@ -302,7 +337,10 @@ export class SimWorld implements SimEffects {
         const content = this.fs.readFile(call.path, true);
         const pid = content === null ? NaN : Number.parseInt(content.trim(), 10);
         if (Number.isFinite(pid) && this.processes.has(pid))
-          throw new SimEffectError('EBUSY', `pid file found, ensure docker is not running or delete ${call.path}`);
+          throw new SimEffectError(
+            'EBUSY',
+            `pid file found, ensure docker is not running or delete ${call.path}`,
+          );
         this.fs.mkdirAll(call.path.slice(0, call.path.lastIndexOf('/')) || '/', 0o755);
         this.fs.writeFile(call.path, String(this.daemonPid), 0o644);
         return { pid: this.daemonPid };
@@ -322,31 +360,52 @@ export class SimWorld implements SimEffects {
           } catch {
             // fall through to the error below
           }
-          throw new SimEffectError('EINVAL', `Error loading key file ${call.path}: not a valid JWK`);
+          throw new SimEffectError(
+            'EINVAL',
+            `Error loading key file ${call.path}: not a valid JWK`,
+          );
         }
         const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
         // 12 groups of 4 letters, drawn in order (the same draws as ever: the same key for a seed).
         let keyId = '';
-        for (let i = 0; i < 48; i++) keyId += (i > 0 && i % 4 === 0 ? ':' : '') + alphabet[this.random.int(0, 31)];
-        this.fs.writeFile(call.path, JSON.stringify({ kty: 'EC', crv: 'P-256', kid: keyId }), 0o600);
+        for (let i = 0; i < 48; i++)
+          keyId += (i > 0 && i % 4 === 0 ? ':' : '') + alphabet[this.random.int(0, 31)];
+        this.fs.writeFile(
+          call.path,
+          JSON.stringify({ kty: 'EC', crv: 'P-256', kid: keyId }),
+          0o600,
+        );
         return { keyId, created: true };
       }
       case 'kernel.defaultRouteMtu':
         return { mtu: this.host.mtu };
       case 'kernel.readSysctl': {
         const v = this.sysctl.get(call.key);
-        if (v === undefined) throw new SimEffectError('ENOENT', `open /proc/sys/${call.key}: no such file or directory`);
+        if (v === undefined)
+          throw new SimEffectError(
+            'ENOENT',
+            `open /proc/sys/${call.key}: no such file or directory`,
+          );
         return { value: v };
       }
       case 'kernel.writeSysctl':
-        if (this.host.euid !== 0) throw new SimEffectError('EACCES', `open /proc/sys/${call.key}: permission denied`);
+        if (this.host.euid !== 0)
+          throw new SimEffectError('EACCES', `open /proc/sys/${call.key}: permission denied`);
         this.sysctl.set(call.key, call.value);
         return {};
       case 'kernel.uname':
-        return { sysname: 'Linux', release: this.host.kernelRelease, machine: 'x86_64', euid: this.host.euid };
+        return {
+          sysname: 'Linux',
+          release: this.host.kernelRelease,
+          machine: 'x86_64',
+          euid: this.host.euid,
+        };
       case 'kernel.setOomScoreAdj':
         if (this.host.euid !== 0 && call.score < this.oomScoreAdj)
-          throw new SimEffectError('EPERM', 'write /proc/self/oom_score_adj: operation not permitted');
+          throw new SimEffectError(
+            'EPERM',
+            'write /proc/self/oom_score_adj: operation not permitted',
+          );
         this.oomScoreAdj = call.score;
         return {};
       case 'kernel.setEnv': {
@@ -358,13 +417,20 @@ export class SimWorld implements SimEffects {
       case 'kernel.cgroupInfo':
         return {
           version: this.host.cgroupVersion,
-          controllers: this.host.devicesCgroup ? ['cpu', 'memory', 'devices', 'freezer', 'pids'] : ['cpu', 'memory', 'freezer', 'pids'],
+          controllers: this.host.devicesCgroup
+            ? ['cpu', 'memory', 'devices', 'freezer', 'pids']
+            : ['cpu', 'memory', 'freezer', 'pids'],
           devices: this.host.devicesCgroup,
         };
       case 'kernel.appArmorStatus':
         return { enabled: this.host.appArmor };
       case 'kernel.probeOverlay':
-        return this.host.overlay ? { supported: true, reason: null } : { supported: false, reason: "'overlay' not found as a supported filesystem on this host" };
+        return this.host.overlay
+          ? { supported: true, reason: null }
+          : {
+              supported: false,
+              reason: "'overlay' not found as a supported filesystem on this host",
+            };
       case 'kernel.unmountUnder': {
         const under = this.mounts.filter((m) => m.startsWith(`${call.path}/`));
         for (const m of under) this.mounts.splice(this.mounts.indexOf(m), 1);
@@ -377,10 +443,21 @@ export class SimWorld implements SimEffects {
         this.dumpTrap = false;
         return {};
       case 'kernel.systemInfo':
-        return { ncpu: 2, memTotal: 24 * 1024 ** 3, hostname: 'sim', operatingSystem: 'Debian GNU/Linux 12 (bookworm)', runcVersion: '1.1.5' };
+        return {
+          ncpu: 2,
+          memTotal: 24 * 1024 ** 3,
+          hostname: 'sim',
+          operatingSystem: 'Debian GNU/Linux 12 (bookworm)',
+          runcVersion: '1.1.5',
+        };
       case 'containerd.startSupervised': {
-        if (!this.host.containerdBinary) throw new SimEffectError('ENOENT', `exec: "${call.binary}": executable file not found in $PATH`);
-        if (this.containerd && this.processes.has(this.containerd.pid)) return { ...this.containerd };
+        if (!this.host.containerdBinary)
+          throw new SimEffectError(
+            'ENOENT',
+            `exec: "${call.binary}": executable file not found in $PATH`,
+          );
+        if (this.containerd && this.processes.has(this.containerd.pid))
+          return { ...this.containerd };
         const pid = this.nextPid++;
         this.processes.add(pid);
         this.containerd = { pid, address: `${call.execRoot}/containerd/containerd.sock` };
@@ -392,9 +469,15 @@ export class SimWorld implements SimEffects {
         if (this.containerd?.pid === call.pid) this.containerd = null;
         return { signal: 'SIGTERM' };
       case 'containerd.connect': {
-        const ours = this.containerd !== null && this.containerd.address === call.address && this.processes.has(this.containerd.pid);
+        const ours =
+          this.containerd !== null &&
+          this.containerd.address === call.address &&
+          this.processes.has(this.containerd.pid);
         if (!ours && !this.host.externalContainerd.includes(call.address))
-          throw new SimEffectError('ECONNREFUSED', `dial unix ${call.address}: connect: connection refused`);
+          throw new SimEffectError(
+            'ECONNREFUSED',
+            `dial unix ${call.address}: connect: connection refused`,
+          );
         this.connectedTo = call.address;
         return { version: '1.6.20~ds1', revision: '1.6.20~ds1-1+deb12u3' };
       }
@@ -402,21 +485,40 @@ export class SimWorld implements SimEffects {
         this.connectedTo = null;
         return {};
       case 'containerd.listTasks':
-        if (this.connectedTo === null) throw new SimEffectError('EUNAVAILABLE', 'containerd client is not connected');
+        if (this.connectedTo === null)
+          throw new SimEffectError('EUNAVAILABLE', 'containerd client is not connected');
         return {
           tasks: [
             ...this.host.tasks.map((t) => ({ ...t })),
-            ...[...this.tasks].filter(([id]) => !this.host.tasks.some((h) => h.id === id)).map(([id, t]) => ({ id, pid: t.pid, status: t.status, exitStatus: t.exitStatus })),
+            ...[...this.tasks]
+              .filter(([id]) => !this.host.tasks.some((h) => h.id === id))
+              .map(([id, t]) => ({ id, pid: t.pid, status: t.status, exitStatus: t.exitStatus })),
           ],
         };
       case 'containerd.createTask': {
-        if (this.connectedTo === null) throw new SimEffectError('EUNAVAILABLE', 'containerd client is not connected');
-        if (this.tasks.has(call.container)) throw new SimEffectError('EEXIST', `container "${call.container}" in namespace "statedock": already exists`);
-        const args = ((call.spec as { process?: { args?: string[] } }).process?.args ?? []) as string[];
+        if (this.connectedTo === null)
+          throw new SimEffectError('EUNAVAILABLE', 'containerd client is not connected');
+        if (this.tasks.has(call.container))
+          throw new SimEffectError(
+            'EEXIST',
+            `container "${call.container}" in namespace "statedock": already exists`,
+          );
+        const args = ((call.spec as { process?: { args?: string[] } }).process?.args ??
+          []) as string[];
         if (args[0] === '/nonexistent')
-          throw new SimEffectError('EINVAL', `failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "${args[0]}": stat ${args[0]}: no such file or directory: unknown`);
+          throw new SimEffectError(
+            'EINVAL',
+            `failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "${args[0]}": stat ${args[0]}: no such file or directory: unknown`,
+          );
         const pid = this.nextPid++;
-        this.tasks.set(call.container, { status: 'created', pid, exitStatus: 0, exitedAtMs: null, exitScheduled: false, pausedSignal: null });
+        this.tasks.set(call.container, {
+          status: 'created',
+          pid,
+          exitStatus: 0,
+          exitedAtMs: null,
+          exitScheduled: false,
+          pausedSignal: null,
+        });
         this.containerdContainers.add(call.container);
         return { pid };
       }
@@ -426,7 +528,8 @@ export class SimWorld implements SimEffects {
         t.status = 'running';
         this.processes.add(t.pid);
         const b = this.behaviours.get(call.container);
-        if (b && b.exitAfterMs !== null) this.exitTask(call.container, nowMs + b.exitAfterMs, b.exitCode);
+        if (b && b.exitAfterMs !== null)
+          this.exitTask(call.container, nowMs + b.exitAfterMs, b.exitCode);
         return { pid: t.pid, at: iso(nowMs) };
       }
       case 'containerd.killTask': {
@@ -438,25 +541,29 @@ export class SimWorld implements SimEffects {
           return {};
         }
         const b = this.behaviours.get(call.container);
-        if (call.signal === 9 || !(b?.ignoresTerm ?? false)) this.exitTask(call.container, nowMs + 1 + this.random.float() * 5, 128 + call.signal);
+        if (call.signal === 9 || !(b?.ignoresTerm ?? false))
+          this.exitTask(call.container, nowMs + 1 + this.random.float() * 5, 128 + call.signal);
         return {};
       }
       case 'containerd.pauseTask': {
         this.connected();
         const t = this.task(call.container);
-        if (t.status !== 'running' || t.exitScheduled) throw new SimEffectError('EBUSY', `cannot pause task in state ${t.status}`);
+        if (t.status !== 'running' || t.exitScheduled)
+          throw new SimEffectError('EBUSY', `cannot pause task in state ${t.status}`);
         t.status = 'paused';
         return {};
       }
       case 'containerd.resumeTask': {
         this.connected();
         const t = this.task(call.container);
-        if (t.status !== 'paused') throw new SimEffectError('EBUSY', `cannot resume task in state ${t.status}`);
+        if (t.status !== 'paused')
+          throw new SimEffectError('EBUSY', `cannot resume task in state ${t.status}`);
         t.status = 'running';
         if (t.pausedSignal !== null) {
           const sig = t.pausedSignal;
           t.pausedSignal = null;
-          if (!(this.behaviours.get(call.container)?.ignoresTerm ?? false)) this.exitTask(call.container, nowMs + 1, 128 + sig);
+          if (!(this.behaviours.get(call.container)?.ignoresTerm ?? false))
+            this.exitTask(call.container, nowMs + 1, 128 + sig);
         }
         return {};
       }
@@ -464,15 +571,23 @@ export class SimWorld implements SimEffects {
         this.connected();
         const t = this.tasks.get(call.container);
         if (!t) throw new SimEffectError('ENOENT', `task ${call.container} not found`);
-        if (t.status !== 'stopped' && t.status !== 'created') throw new SimEffectError('EBUSY', 'cannot delete a running process');
+        if (t.status !== 'stopped' && t.status !== 'created')
+          throw new SimEffectError('EBUSY', 'cannot delete a running process');
         this.tasks.delete(call.container);
         this.processes.delete(t.pid);
-        return { exitStatus: t.status === 'created' ? 255 : t.exitStatus, exitedAt: iso(t.exitedAtMs ?? nowMs) };
+        return {
+          exitStatus: t.status === 'created' ? 255 : t.exitStatus,
+          exitedAt: iso(t.exitedAtMs ?? nowMs),
+        };
       }
       case 'containerd.deleteContainer': {
         this.connected();
         const t = this.tasks.get(call.container);
-        if (t && t.status !== 'stopped' && t.status !== 'created') throw new SimEffectError('EBUSY', `cannot delete container ${call.container}: its task is ${t.status}`);
+        if (t && t.status !== 'stopped' && t.status !== 'created')
+          throw new SimEffectError(
+            'EBUSY',
+            `cannot delete container ${call.container}: its task is ${t.status}`,
+          );
         this.tasks.delete(call.container);
         this.containerdContainers.delete(call.container);
         return {};
@@ -481,9 +596,16 @@ export class SimWorld implements SimEffects {
       case 'containerd.waitReady':
       case 'containerd.waitExit':
       case 'containerd.terminate':
-        throw new SimEffectError('ENOTSUP', `${call.effect}: the simulated world runs containerd as one effect (containerd.startSupervised)`);
+        throw new SimEffectError(
+          'ENOTSUP',
+          `${call.effect}: the simulated world runs containerd as one effect (containerd.startSupervised)`,
+        );
       case 'store.open': {
-        if (this.openStore !== null) throw new SimEffectError('EBUSY', `metadata store ${call.path} is in use by another process`);
+        if (this.openStore !== null)
+          throw new SimEffectError(
+            'EBUSY',
+            `metadata store ${call.path} is in use by another process`,
+          );
         const created = !this.stores.has(call.path);
         if (created) {
           this.fs.mkdirAll(call.path, 0o700);
@@ -521,7 +643,11 @@ export class SimWorld implements SimEffects {
         return {};
       case 'api.listen':
         for (const s of call.sockets) {
-          if (this.host.busySockets.includes(s)) throw new SimEffectError('EBUSY', `address already in use: ${s}: another daemon is listening`);
+          if (this.host.busySockets.includes(s))
+            throw new SimEffectError(
+              'EBUSY',
+              `address already in use: ${s}: another daemon is listening`,
+            );
         }
         for (const s of call.sockets) {
           this.fs.writeFile(s, '', 0o660);
@@ -572,12 +698,14 @@ export class SimWorld implements SimEffects {
 
   /** Task calls go over the client: after `containerd.close` they fail as grpc-js does on a closed channel. */
   private connected(): void {
-    if (this.connectedTo === null) throw new SimEffectError('EUNAVAILABLE', 'grpc: the client connection is closing');
+    if (this.connectedTo === null)
+      throw new SimEffectError('EUNAVAILABLE', 'grpc: the client connection is closing');
   }
 
   private task(id: string): SimTask {
     const t = this.tasks.get(id);
-    if (!t) throw new SimEffectError('ENOENT', `no running task found: task ${id} not found: not found`);
+    if (!t)
+      throw new SimEffectError('ENOENT', `no running task found: task ${id} not found: not found`);
     return t;
   }
 
@@ -624,7 +752,8 @@ class SimEffectError {
 
 function describe(call: EffectCall): string {
   const c = call as unknown as Record<string, unknown>;
-  for (const k of ['path', 'from', 'address', 'key', 'name', 'prefix', 'container']) if (typeof c[k] === 'string') return c[k] as string;
+  for (const k of ['path', 'from', 'address', 'key', 'name', 'prefix', 'container'])
+    if (typeof c[k] === 'string') return c[k] as string;
   return '';
 }
 

@@ -26,8 +26,14 @@ export class LevelStore implements Handler<StoreRequest> {
           await db.open();
         } catch (err) {
           const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
-          if ((err as { code?: string }).code === 'LEVEL_LOCKED' || /lock/i.test(String(cause?.message)))
-            throw new EffectFailure('EBUSY', `metadata store ${req.path} is in use by another process`);
+          if (
+            (err as { code?: string }).code === 'LEVEL_LOCKED' ||
+            /lock/i.test(String(cause?.message))
+          )
+            throw new EffectFailure(
+              'EBUSY',
+              `metadata store ${req.path} is in use by another process`,
+            );
           throw failureFrom(cause ?? err, 'open', req.path);
         }
         this.level = db;
@@ -40,7 +46,11 @@ export class LevelStore implements Handler<StoreRequest> {
         return {};
       case 'store.list': {
         const entries: { key: string; value: unknown }[] = [];
-        for await (const [key, value] of this.db.iterator({ gte: req.prefix, lt: `${req.prefix}\uffff` })) entries.push({ key, value });
+        for await (const [key, value] of this.db.iterator({
+          gte: req.prefix,
+          lt: `${req.prefix}\uffff`,
+        }))
+          entries.push({ key, value });
         return { entries };
       }
       case 'store.put':

@@ -42,7 +42,8 @@ function index(records: readonly TraceRecord[]): Index {
     startupSteps: new Set(),
   };
   for (const r of records) {
-    if (r.kind === 'actor.stop' && r.actor.startsWith('daemon-shutdown')) ix.shutdownStopped = r.seq;
+    if (r.kind === 'actor.stop' && r.actor.startsWith('daemon-shutdown'))
+      ix.shutdownStopped = r.seq;
     if (r.kind !== 'mark') continue;
     const m = r as unknown as MarkRecord;
     const step = typeof m.mark['step'] === 'string' ? (m.mark['step'] as string) : '';
@@ -82,21 +83,53 @@ function index(records: readonly TraceRecord[]): Index {
 
 /** Per container actor: its Docker events, requests, store writes and replies, in trace order. */
 function containerFacts(records: readonly TraceRecord[]) {
-  const byActor = new Map<string, { events: { action: string; seq: number }[]; requests: Map<string, { type: string; seq: number }>; storeDone: number[]; storeCalls: Set<string>; replies: { req: string; result: string; seq: number }[] }>();
+  const byActor = new Map<
+    string,
+    {
+      events: { action: string; seq: number }[];
+      requests: Map<string, { type: string; seq: number }>;
+      storeDone: number[];
+      storeCalls: Set<string>;
+      replies: { req: string; result: string; seq: number }[];
+    }
+  >();
   const get = (a: string) => {
     let f = byActor.get(a);
-    if (!f) byActor.set(a, (f = { events: [], requests: new Map(), storeDone: [], storeCalls: new Set(), replies: [] }));
+    if (!f)
+      byActor.set(
+        a,
+        (f = {
+          events: [],
+          requests: new Map(),
+          storeDone: [],
+          storeCalls: new Set(),
+          replies: [],
+        }),
+      );
     return f;
   };
   for (const r of records) {
     if (!r.actor.startsWith('container:')) continue;
     const f = get(r.actor);
-    if (r.kind === 'mark' && r.mark.mark === 'event') f.events.push({ action: String(r.mark['action']), seq: r.seq });
-    if (r.kind === 'mark' && r.mark.mark === 'reply') f.replies.push({ req: String(r.mark['req']), result: String(r.mark['result']), seq: r.seq });
-    if (r.kind === 'effect.request' && (r.call.effect === 'store.put' || r.call.effect === 'store.del')) f.storeCalls.add(r.call.id);
-    if (r.kind === 'event' && r.event.type === 'effect.done' && f.storeCalls.has(String(r.event['id']))) f.storeDone.push(r.seq);
-    if (r.kind === 'event' && r.event.type.startsWith('api.') && typeof r.event['req'] === 'string') f.requests.set(r.event['req'], { type: r.event.type, seq: r.seq });
-    if (r.kind === 'actor.start' && typeof (r.input as { req?: unknown }).req === 'string') f.requests.set((r.input as { req: string }).req, { type: 'api.create', seq: r.seq });
+    if (r.kind === 'mark' && r.mark.mark === 'event')
+      f.events.push({ action: String(r.mark['action']), seq: r.seq });
+    if (r.kind === 'mark' && r.mark.mark === 'reply')
+      f.replies.push({ req: String(r.mark['req']), result: String(r.mark['result']), seq: r.seq });
+    if (
+      r.kind === 'effect.request' &&
+      (r.call.effect === 'store.put' || r.call.effect === 'store.del')
+    )
+      f.storeCalls.add(r.call.id);
+    if (
+      r.kind === 'event' &&
+      r.event.type === 'effect.done' &&
+      f.storeCalls.has(String(r.event['id']))
+    )
+      f.storeDone.push(r.seq);
+    if (r.kind === 'event' && r.event.type.startsWith('api.') && typeof r.event['req'] === 'string')
+      f.requests.set(r.event['req'], { type: r.event.type, seq: r.seq });
+    if (r.kind === 'actor.start' && typeof (r.input as { req?: unknown }).req === 'string')
+      f.requests.set((r.input as { req: string }).req, { type: 'api.create', seq: r.seq });
   }
   return byActor;
 }
@@ -142,17 +175,28 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
       const seen = new Map<string, number>();
       for (const r of ix.releases) {
         const prev = seen.get(r.resource);
-        if (prev !== undefined) out.push({ constraint: name, message: `${r.resource} released twice (records ${prev}, ${r.seq})`, records: [prev, r.seq] });
+        if (prev !== undefined)
+          out.push({
+            constraint: name,
+            message: `${r.resource} released twice (records ${prev}, ${r.seq})`,
+            records: [prev, r.seq],
+          });
         seen.set(r.resource, r.seq);
       }
       return out;
     }
     case 'everyAcquiredReleasedOnFailure': {
       if (ix.startupFailed === null) return out;
-      const released = new Set(ix.releases.filter((r) => r.kind !== 'skipped').map((r) => r.resource));
+      const released = new Set(
+        ix.releases.filter((r) => r.kind !== 'skipped').map((r) => r.resource),
+      );
       for (const a of ix.acquired) {
         if (!released.has(a.resource))
-          out.push({ constraint: name, message: `${a.resource} (acquired at record ${a.seq}) was never released after start-up failed (record ${ix.startupFailed})`, records: [a.seq, ix.startupFailed] });
+          out.push({
+            constraint: name,
+            message: `${a.resource} (acquired at record ${a.seq}) was never released after start-up failed (record ${ix.startupFailed})`,
+            records: [a.seq, ix.startupFailed],
+          });
       }
       return out;
     }
@@ -161,7 +205,11 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
       for (const [step, starts] of ix.stepStart) {
         for (const s of starts) {
           if (s > ix.startupFailed)
-            out.push({ constraint: name, message: `step ${step} started (record ${s}) after start-up failed (record ${ix.startupFailed})`, records: [s, ix.startupFailed] });
+            out.push({
+              constraint: name,
+              message: `step ${step} started (record ${s}) after start-up failed (record ${ix.startupFailed})`,
+              records: [s, ix.startupFailed],
+            });
         }
       }
       return out;
@@ -169,16 +217,30 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
     case 'containerEventsOrdered': {
       for (const [actor, f] of containerFacts(records)) {
         const createdAt = f.events.findIndex((e) => e.action === 'create');
-        if (createdAt > 0) out.push({ constraint: name, message: `${actor}: ${f.events[0]?.action} (record ${f.events[0]?.seq}) came before create`, records: [f.events[0]?.seq ?? 0, f.events[createdAt]?.seq ?? 0] });
+        if (createdAt > 0)
+          out.push({
+            constraint: name,
+            message: `${actor}: ${f.events[0]?.action} (record ${f.events[0]?.seq}) came before create`,
+            records: [f.events[0]?.seq ?? 0, f.events[createdAt]?.seq ?? 0],
+          });
         const destroyed = f.events.findIndex((e) => e.action === 'destroy');
         if (destroyed >= 0 && destroyed < f.events.length - 1) {
           const after = f.events[destroyed + 1] as { action: string; seq: number };
-          out.push({ constraint: name, message: `${actor}: ${after.action} (record ${after.seq}) after destroy`, records: [f.events[destroyed]?.seq ?? 0, after.seq] });
+          out.push({
+            constraint: name,
+            message: `${actor}: ${after.action} (record ${after.seq}) after destroy`,
+            records: [f.events[destroyed]?.seq ?? 0, after.seq],
+          });
         }
         let running = false;
         for (const e of f.events) {
           if (e.action === 'start') {
-            if (running) out.push({ constraint: name, message: `${actor}: start (record ${e.seq}) without a die since the previous start`, records: [e.seq] });
+            if (running)
+              out.push({
+                constraint: name,
+                message: `${actor}: start (record ${e.seq}) without a die since the previous start`,
+                records: [e.seq],
+              });
             running = true;
           }
           if (e.action === 'die') running = false;
@@ -193,7 +255,11 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
           const req = f.requests.get(reply.req);
           if (!req || req.type === 'api.kill') continue;
           if (!f.storeDone.some((s) => s > req.seq && s < reply.seq))
-            out.push({ constraint: name, message: `${actor}: ${req.type} (record ${req.seq}) was acknowledged (record ${reply.seq}) before anything was written to the store`, records: [req.seq, reply.seq] });
+            out.push({
+              constraint: name,
+              message: `${actor}: ${req.type} (record ${req.seq}) was acknowledged (record ${reply.seq}) before anything was written to the store`,
+              records: [req.seq, reply.seq],
+            });
         }
       }
       return out;
@@ -201,7 +267,11 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
     case 'restoreInvariantsHeld': {
       for (const r of records) {
         if (r.kind === 'mark' && r.mark.mark === 'invariant.violated')
-          out.push({ constraint: name, message: `${String(r.mark['invariant'])}: ${String(r.mark['message'])}`, records: [r.seq] });
+          out.push({
+            constraint: name,
+            message: `${String(r.mark['invariant'])}: ${String(r.mark['message'])}`,
+            records: [r.seq],
+          });
       }
       return out;
     }
@@ -210,7 +280,11 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
       const handled = new Set(ix.releases.map((r) => r.resource));
       for (const a of ix.acquired) {
         if (!a.rollbackOnly && !handled.has(a.resource))
-          out.push({ constraint: name, message: `${a.resource} (acquired at record ${a.seq}) was neither released nor kept at shutdown`, records: [a.seq, ix.shutdownStopped] });
+          out.push({
+            constraint: name,
+            message: `${a.resource} (acquired at record ${a.seq}) was neither released nor kept at shutdown`,
+            records: [a.seq, ix.shutdownStopped],
+          });
       }
       return out;
     }
@@ -218,7 +292,10 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
 }
 
 /** Evaluates every constraint on a trace. */
-export function checkTrace(records: readonly TraceRecord[], constraints: readonly Constraint[]): ConstraintResult[] {
+export function checkTrace(
+  records: readonly TraceRecord[],
+  constraints: readonly Constraint[],
+): ConstraintResult[] {
   const ix = index(records);
   return constraints.map((c) => {
     const violations = evaluate(c, ix, records);

@@ -27,9 +27,15 @@ export function before(first: string, then: string, why: string): Constraint {
 }
 export const releasedNewestFirst = (): Constraint => ({ kind: 'releasedNewestFirst' });
 export const releasedOnce = (): Constraint => ({ kind: 'releasedOnce' });
-export const everyAcquiredReleasedOnFailure = (): Constraint => ({ kind: 'everyAcquiredReleasedOnFailure' });
-export const nothingAcquiredAfterFailure = (): Constraint => ({ kind: 'nothingAcquiredAfterFailure' });
-export const everyAcquiredReleasedAtShutdown = (): Constraint => ({ kind: 'everyAcquiredReleasedAtShutdown' });
+export const everyAcquiredReleasedOnFailure = (): Constraint => ({
+  kind: 'everyAcquiredReleasedOnFailure',
+});
+export const nothingAcquiredAfterFailure = (): Constraint => ({
+  kind: 'nothingAcquiredAfterFailure',
+});
+export const everyAcquiredReleasedAtShutdown = (): Constraint => ({
+  kind: 'everyAcquiredReleasedAtShutdown',
+});
 
 export function constraintName(c: Constraint): string {
   return c.kind === 'before' ? `before(${c.first}, ${c.then})` : c.kind;

@@ -34,17 +34,30 @@ export interface StoredContainerView {
   status: ContainerStatus;
   autoRemove: boolean;
   /** When known (the store's record): what decides whether the daemon's start brings it back. */
-  restart?: { policy: 'no' | 'always' | 'on-failure' | 'unless-stopped'; startedBefore: boolean; manuallyStopped: boolean };
+  restart?: {
+    policy: 'no' | 'always' | 'on-failure' | 'unless-stopped';
+    startedBefore: boolean;
+    manuallyStopped: boolean;
+  };
 }
 
 /** What the invariants read of a stored container record (the store's `container/<id>`). */
-export function storedView(r: Pick<ContainerRecord, 'id' | 'name' | 'state' | 'config' | 'hasBeenStartedBefore' | 'hasBeenManuallyStopped'>): StoredContainerView {
+export function storedView(
+  r: Pick<
+    ContainerRecord,
+    'id' | 'name' | 'state' | 'config' | 'hasBeenStartedBefore' | 'hasBeenManuallyStopped'
+  >,
+): StoredContainerView {
   return {
     id: r.id,
     name: r.name,
     status: r.state.status,
     autoRemove: r.config.autoRemove,
-    restart: { policy: r.config.restartPolicy.name, startedBefore: r.hasBeenStartedBefore, manuallyStopped: r.hasBeenManuallyStopped },
+    restart: {
+      policy: r.config.restartPolicy.name,
+      startedBefore: r.hasBeenStartedBefore,
+      manuallyStopped: r.hasBeenManuallyStopped,
+    },
   };
 }
 
@@ -80,19 +93,39 @@ export interface InvariantViolation {
 
 /** The invariants that hold once restore has ended, with why each matters. */
 export const restoreInvariants: readonly Invariant[] = [
-  { kind: 'noDeadOrRemoving', why: 'restore finishes or rolls back every removal: "Removal In Progress" forever was moby 22312' },
-  { kind: 'runningHasLiveTask', why: 'a container reported running without a process was moby 25157 and 30095' },
-  { kind: 'stoppedHasNoLiveTask', why: 'a process no container reports as running cannot be stopped by the user' },
-  { kind: 'exitedAutoRemoveGone', why: '--rm is honoured across restarts (moby 20744) and shutdowns (moby 51692)' },
+  {
+    kind: 'noDeadOrRemoving',
+    why: 'restore finishes or rolls back every removal: "Removal In Progress" forever was moby 22312',
+  },
+  {
+    kind: 'runningHasLiveTask',
+    why: 'a container reported running without a process was moby 25157 and 30095',
+  },
+  {
+    kind: 'stoppedHasNoLiveTask',
+    why: 'a process no container reports as running cannot be stopped by the user',
+  },
+  {
+    kind: 'exitedAutoRemoveGone',
+    why: '--rm is honoured across restarts (moby 20744) and shutdowns (moby 51692)',
+  },
   { kind: 'acknowledgedCreatesPresent', why: 'what the API acknowledged is durable' },
   { kind: 'namesAndIdsUnique', why: 'a name resolves to one container' },
-  { kind: 'noOrphanInContainerd', why: 'nothing is leaked in containerd: no task or container without its statedock container' },
+  {
+    kind: 'noOrphanInContainerd',
+    why: 'nothing is leaked in containerd: no task or container without its statedock container',
+  },
   { kind: 'noOrphanMount', why: 'nothing is leaked on the host: no root filesystem left mounted' },
-  { kind: 'restartPolicyHonoured', why: 'always and unless-stopped containers come back with the daemon (docker/for-linux 652, moby 36496), a stopped unless-stopped one does not (moby 34028)' },
+  {
+    kind: 'restartPolicyHonoured',
+    why: 'always and unless-stopped containers come back with the daemon (docker/for-linux 652, moby 36496), a stopped unless-stopped one does not (moby 34028)',
+  },
 ];
 
 /** What a normal shutdown must leave (the same, but nothing is brought back before the daemon starts again). */
-export const shutdownInvariants: readonly Invariant[] = restoreInvariants.filter((i) => i.kind !== 'restartPolicyHonoured');
+export const shutdownInvariants: readonly Invariant[] = restoreInvariants.filter(
+  (i) => i.kind !== 'restartPolicyHonoured',
+);
 
 const live = new Set<TaskView['status']>(['created', 'running', 'paused', 'pausing']);
 
@@ -105,28 +138,41 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
   const stored = new Map(v.containers.map((c) => [c.id, c]));
   switch (inv.kind) {
     case 'noDeadOrRemoving':
-      for (const c of v.containers) if (c.status === 'dead' || c.status === 'removing') add(c.id, `container ${c.id} is left ${c.status}`);
+      for (const c of v.containers)
+        if (c.status === 'dead' || c.status === 'removing')
+          add(c.id, `container ${c.id} is left ${c.status}`);
       break;
     case 'runningHasLiveTask':
       for (const c of v.containers) {
         if (c.status !== 'running' && c.status !== 'paused') continue;
         const t = taskOf.get(c.id);
         const want = c.status === 'running' ? ['running'] : ['paused', 'pausing'];
-        if (!t || !want.includes(t.status)) add(c.id, `container ${c.id} is reported ${c.status} but containerd has ${t ? `a ${t.status} task` : 'no task'}`);
+        if (!t || !want.includes(t.status))
+          add(
+            c.id,
+            `container ${c.id} is reported ${c.status} but containerd has ${t ? `a ${t.status} task` : 'no task'}`,
+          );
       }
       break;
     case 'stoppedHasNoLiveTask':
       for (const c of v.containers) {
         if (c.status !== 'created' && c.status !== 'exited') continue;
         const t = taskOf.get(c.id);
-        if (t && live.has(t.status)) add(c.id, `container ${c.id} is reported ${c.status} but containerd has a ${t.status} task`);
+        if (t && live.has(t.status))
+          add(
+            c.id,
+            `container ${c.id} is reported ${c.status} but containerd has a ${t.status} task`,
+          );
       }
       break;
     case 'exitedAutoRemoveGone':
-      for (const c of v.containers) if (c.autoRemove && c.status === 'exited') add(c.id, `--rm container ${c.id} exited and is still there`);
+      for (const c of v.containers)
+        if (c.autoRemove && c.status === 'exited')
+          add(c.id, `--rm container ${c.id} exited and is still there`);
       break;
     case 'acknowledgedCreatesPresent':
-      for (const a of v.acknowledged) if (!a.mayBeGone && !stored.has(a.id)) add(a.id, `acknowledged create of ${a.id} is lost`);
+      for (const a of v.acknowledged)
+        if (!a.mayBeGone && !stored.has(a.id)) add(a.id, `acknowledged create of ${a.id} is lost`);
       break;
     case 'namesAndIdsUnique': {
       const names = new Map<string, string>();
@@ -142,21 +188,35 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
       break;
     }
     case 'noOrphanInContainerd':
-      for (const t of v.tasks) if (!stored.has(t.id)) add(t.id, `containerd has a ${t.status} task ${t.id} of no container`);
-      for (const id of v.containerdContainers) if (!stored.has(id)) add(id, `containerd has a container ${id} of no container`);
+      for (const t of v.tasks)
+        if (!stored.has(t.id))
+          add(t.id, `containerd has a ${t.status} task ${t.id} of no container`);
+      for (const id of v.containerdContainers)
+        if (!stored.has(id)) add(id, `containerd has a container ${id} of no container`);
       break;
     case 'restartPolicyHonoured':
       for (const c of v.containers) {
         const r = c.restart;
-        if (!r || !r.startedBefore || c.status === 'running' || c.status === 'restarting' || c.status === 'paused') continue;
+        if (
+          !r ||
+          !r.startedBefore ||
+          c.status === 'running' ||
+          c.status === 'restarting' ||
+          c.status === 'paused'
+        )
+          continue;
         if (r.policy === 'always' || (r.policy === 'unless-stopped' && !r.manuallyStopped))
-          add(c.id, `${r.policy} container ${c.id} is ${c.status} after the daemon started${r.manuallyStopped ? ' (stopped by hand before)' : ''}`);
+          add(
+            c.id,
+            `${r.policy} container ${c.id} is ${c.status} after the daemon started${r.manuallyStopped ? ' (stopped by hand before)' : ''}`,
+          );
       }
       break;
     case 'noOrphanMount':
       for (const id of v.mounted) {
         const t = taskOf.get(id);
-        if (!t || !live.has(t.status)) add(id, `the root filesystem of ${id} is mounted without a live task`);
+        if (!t || !live.has(t.status))
+          add(id, `the root filesystem of ${id} is mounted without a live task`);
       }
       break;
   }
@@ -164,6 +224,9 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
 }
 
 /** Every violation of `invariants` in one view of the host; empty when all hold. */
-export function checkInvariants(view: HostView, invariants: readonly Invariant[] = restoreInvariants): InvariantViolation[] {
+export function checkInvariants(
+  view: HostView,
+  invariants: readonly Invariant[] = restoreInvariants,
+): InvariantViolation[] {
   return invariants.flatMap((inv) => violationsOf(inv, view));
 }

@@ -4,7 +4,13 @@ import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import type { Output } from '../daemon-startup/types.ts';
 import { commit, noOutlet } from '../outlet.ts';
 import { initialBackoffMs, nextBackoff, restartsWithDaemon, shouldRestart } from './restart.ts';
-import type { ContainerEvent, ContainerInput, ContainerRecord, ContainerStatus, ReplyResult } from './types.ts';
+import type {
+  ContainerEvent,
+  ContainerInput,
+  ContainerRecord,
+  ContainerStatus,
+  ReplyResult,
+} from './types.ts';
 
 /**
  * One container's lifecycle, as Docker's (container/state.go, daemon/start.go, stop.go,
@@ -48,8 +54,26 @@ export interface ContainerContext {
 }
 
 const signals: Record<string, number> = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11,
-  SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20, SIGWINCH: 28,
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+  SIGCHLD: 17,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+  SIGTSTP: 20,
+  SIGWINCH: 28,
 };
 
 /** `TERM`, `SIGTERM` or `15` → 15; null when unknown (the API says "Invalid signal"). */
@@ -85,11 +109,14 @@ export interface ContainerSnapshot {
 }
 
 /** What the daemon's shutdown stops, from the container actors' snapshots (the real daemon's and the simulator's). */
-export function shutdownStops(snaps: Iterable<ContainerSnapshot>): { id: string; stopSignal: string; stopTimeout: number }[] {
+export function shutdownStops(
+  snaps: Iterable<ContainerSnapshot>,
+): { id: string; stopSignal: string; stopTimeout: number }[] {
   const out: { id: string; stopSignal: string; stopTimeout: number }[] = [];
   for (const s of snaps) {
     const r = s.context.record;
-    if (s.status === 'active' && stoppedAtShutdown(s.value, r)) out.push({ id: r.id, stopSignal: r.config.stopSignal, stopTimeout: r.config.stopTimeout });
+    if (s.status === 'active' && stoppedAtShutdown(s.value, r))
+      out.push({ id: r.id, stopSignal: r.config.stopSignal, stopTimeout: r.config.stopTimeout });
   }
   return out;
 }
@@ -100,10 +127,19 @@ export function shutdownStops(snaps: Iterable<ContainerSnapshot>): { id: string;
  */
 export function isSettled(s: { status: string; value: unknown }, throughRestarts = false): boolean {
   if (s.status !== 'active') return true;
-  return s.value === 'idle' || s.value === 'running' || s.value === 'paused' || (!throughRestarts && s.value === 'restarting');
+  return (
+    s.value === 'idle' ||
+    s.value === 'running' ||
+    s.value === 'paused' ||
+    (!throughRestarts && s.value === 'restarting')
+  );
 }
 
-function withStatus(r: ContainerRecord, status: ContainerStatus, patch: Partial<ContainerRecord['state']> = {}): ContainerRecord {
+function withStatus(
+  r: ContainerRecord,
+  status: ContainerStatus,
+  patch: Partial<ContainerRecord['state']> = {},
+): ContainerRecord {
   return { ...r, state: { ...r.state, status, ...patch } };
 }
 
@@ -121,7 +157,13 @@ class Out {
     this.writeError = e?.type === 'effect.failed' && e.id === c.writing ? e.error.message : null;
     if (this.writeError !== null) {
       this.patch.writing = null;
-      this.outputs.push({ mark: { mark: 'warning', step: 'persist', message: `container ${c.record.id}: saving its state failed: ${this.writeError}` } });
+      this.outputs.push({
+        mark: {
+          mark: 'warning',
+          step: 'persist',
+          message: `container ${c.record.id}: saving its state failed: ${this.writeError}`,
+        },
+      });
     }
   }
   ask(req: EffectRequest, step: string): string {
@@ -133,7 +175,17 @@ class Out {
   }
   event(action: string, record: ContainerRecord, extra: Record<string, string> = {}): void {
     this.outputs.push({
-      mark: { mark: 'event', action, id: record.id, attributes: { ...record.config.labels, image: record.image, name: record.name.replace(/^\//, ''), ...extra } } as never,
+      mark: {
+        mark: 'event',
+        action,
+        id: record.id,
+        attributes: {
+          ...record.config.labels,
+          image: record.image,
+          name: record.name.replace(/^\//, ''),
+          ...extra,
+        },
+      } as never,
     });
   }
   reply(req: string | null, result: ReplyResult, message?: string): void {
@@ -143,11 +195,16 @@ class Out {
       result = 'failed';
       message = `saving the container's state failed: ${this.writeError}`;
     }
-    this.outputs.push({ mark: { mark: 'reply', req, result, ...(message === undefined ? {} : { message }) } as never });
+    this.outputs.push({
+      mark: { mark: 'reply', req, result, ...(message === undefined ? {} : { message }) } as never,
+    });
   }
   persist(record: ContainerRecord): void {
     this.patch.record = record;
-    this.patch.pending = this.ask({ effect: 'store.put', key: `container/${record.id}`, value: record }, 'persist');
+    this.patch.pending = this.ask(
+      { effect: 'store.put', key: `container/${record.id}`, value: record },
+      'persist',
+    );
     this.patch.writing = this.patch.pending;
   }
   done(enqueue: unknown, c: Ctx): void {
@@ -157,11 +214,13 @@ class Out {
 
 /** An action of this machine: a pure function of context and event to the outputs and context patch. */
 function act(fn: (c: Ctx, e: ContainerEvent, o: Out) => void): never {
-  return enqueueActions(({ context, event, enqueue }: { context: Ctx; event: ContainerEvent; enqueue: unknown }) => {
-    const o = new Out(context, event);
-    fn(context, event, o);
-    o.done(enqueue, context);
-  }) as never;
+  return enqueueActions(
+    ({ context, event, enqueue }: { context: Ctx; event: ContainerEvent; enqueue: unknown }) => {
+      const o = new Out(context, event);
+      fn(context, event, o);
+      o.done(enqueue, context);
+    },
+  ) as never;
 }
 
 const short = (id: string): string => id;
@@ -181,18 +240,58 @@ export const containerMachine = setup({
       o.patch.createReq = null;
     }),
     notModified: act((_c, e, o) => o.reply('req' in e ? e.req : null, 'notModified')),
-    notRunning: act((c, e, o) => o.reply('req' in e ? e.req : null, 'conflict', `Container ${short(c.record.id)} is not running`)),
-    notPaused: act((c, e, o) => o.reply('req' in e ? e.req : null, 'failed', `Container ${short(c.record.id)} is not paused`)),
-    alreadyPaused: act((c, e, o) => o.reply('req' in e ? e.req : null, 'conflict', `Container ${short(c.record.id)} is already paused`)),
-    startPaused: act((_c, e, o) => o.reply('req' in e ? e.req : null, 'conflict', 'cannot start a paused container, try unpause instead')),
+    notRunning: act((c, e, o) =>
+      o.reply(
+        'req' in e ? e.req : null,
+        'conflict',
+        `Container ${short(c.record.id)} is not running`,
+      ),
+    ),
+    notPaused: act((c, e, o) =>
+      o.reply('req' in e ? e.req : null, 'failed', `Container ${short(c.record.id)} is not paused`),
+    ),
+    alreadyPaused: act((c, e, o) =>
+      o.reply(
+        'req' in e ? e.req : null,
+        'conflict',
+        `Container ${short(c.record.id)} is already paused`,
+      ),
+    ),
+    startPaused: act((_c, e, o) =>
+      o.reply(
+        'req' in e ? e.req : null,
+        'conflict',
+        'cannot start a paused container, try unpause instead',
+      ),
+    ),
     removeRunning: act((c, e, o) =>
-      o.reply('req' in e ? e.req : null, 'conflict', `You cannot remove a running container ${c.record.id}. Stop the container before attempting removal or force remove`),
+      o.reply(
+        'req' in e ? e.req : null,
+        'conflict',
+        `You cannot remove a running container ${c.record.id}. Stop the container before attempting removal or force remove`,
+      ),
     ),
     removePaused: act((c, e, o) =>
-      o.reply('req' in e ? e.req : null, 'conflict', `You cannot remove a paused container ${c.record.id}. Unpause and then stop the container before attempting removal or force remove`),
+      o.reply(
+        'req' in e ? e.req : null,
+        'conflict',
+        `You cannot remove a paused container ${c.record.id}. Unpause and then stop the container before attempting removal or force remove`,
+      ),
     ),
-    removalInProgress: act((c, e, o) => o.reply('req' in e ? e.req : null, 'conflict', `removal of container ${c.record.id} is already in progress`)),
-    markedForRemoval: act((_c, e, o) => o.reply('req' in e ? e.req : null, 'conflict', 'container is marked for removal and cannot be started')),
+    removalInProgress: act((c, e, o) =>
+      o.reply(
+        'req' in e ? e.req : null,
+        'conflict',
+        `removal of container ${c.record.id} is already in progress`,
+      ),
+    ),
+    markedForRemoval: act((_c, e, o) =>
+      o.reply(
+        'req' in e ? e.req : null,
+        'conflict',
+        'container is marked for removal and cannot be started',
+      ),
+    ),
     rememberStart: act((_c, e, o) => {
       o.patch.startReq = e.type === 'api.start' ? e.req : null;
       o.patch.restartReq = e.type === 'api.restart' ? e.req : null;
@@ -219,7 +318,10 @@ export const containerMachine = setup({
     rememberRestoreStop: act((c, _e, o) => {
       o.patch.stopTimeoutS = c.record.config.stopTimeout;
       o.patch.stopSignal = signalNumber(c.record.config.stopSignal) ?? 15;
-      o.patch.record = { ...c.record, hasBeenManuallyStopped: c.record.config.restartPolicy.name !== 'always' };
+      o.patch.record = {
+        ...c.record,
+        hasBeenManuallyStopped: c.record.config.restartPolicy.name !== 'always',
+      };
     }),
     rememberShutdown: act((c, _e, o) => {
       o.patch.shuttingDown = true;
@@ -245,9 +347,16 @@ export const containerMachine = setup({
       o.patch.pending = o.ask({ effect: 'containerd.startTask', container: c.record.id }, 'start');
     }),
     persistRunning: act((c, e, o) => {
-      const r = e.type === 'effect.done' ? (e.result as { pid: number; at: string }) : { pid: 0, at: '' };
+      const r =
+        e.type === 'effect.done' ? (e.result as { pid: number; at: string }) : { pid: 0, at: '' };
       o.persist({
-        ...withStatus(c.record, 'running', { pid: r.pid, startedAt: r.at, exitCode: 0, error: '', oomKilled: false }),
+        ...withStatus(c.record, 'running', {
+          pid: r.pid,
+          startedAt: r.at,
+          exitCode: 0,
+          error: '',
+          oomKilled: false,
+        }),
         hasBeenStartedBefore: true,
         hasBeenManuallyStopped: false,
       });
@@ -263,7 +372,13 @@ export const containerMachine = setup({
     persistStartFailure: act((c, e, o) => {
       const message = e.type === 'effect.failed' ? e.error.message : 'start failed';
       o.patch.lastError = e.type === 'effect.failed' ? e.error : null;
-      o.persist(withStatus(c.record, c.record.state.startedAt === null ? 'created' : 'exited', { exitCode: startFailureExitCode(message), error: message, pid: 0 }));
+      o.persist(
+        withStatus(c.record, c.record.state.startedAt === null ? 'created' : 'exited', {
+          exitCode: startFailureExitCode(message),
+          error: message,
+          pid: 0,
+        }),
+      );
     }),
     ackStartFailure: act((c, _e, o) => {
       o.reply(c.startReq ?? c.restartReq, 'failed', c.record.state.error);
@@ -271,42 +386,72 @@ export const containerMachine = setup({
       o.patch.restartReq = null;
     }),
     rememberEarlyExit: act((_c, e, o) => {
-      if (e.type === 'containerd.taskExit') o.patch.earlyExit = { exitStatus: e.exitStatus, exitedAt: e.exitedAt };
+      if (e.type === 'containerd.taskExit')
+        o.patch.earlyExit = { exitStatus: e.exitStatus, exitedAt: e.exitedAt };
     }),
     killWithStopSignal: act((c, _e, o) => {
       o.event('kill', c.record, { signal: String(c.stopSignal) });
-      o.ask({ effect: 'containerd.killTask', container: c.record.id, signal: c.stopSignal, all: false }, 'stop');
-      if (c.task === 'paused') o.ask({ effect: 'containerd.resumeTask', container: c.record.id }, 'stop');
-      o.patch.timer = c.stopTimeoutS < 0 ? null : o.ask({ effect: 'clock.sleep', ms: c.stopTimeoutS * 1000 }, 'stopTimeout');
+      o.ask(
+        { effect: 'containerd.killTask', container: c.record.id, signal: c.stopSignal, all: false },
+        'stop',
+      );
+      if (c.task === 'paused')
+        o.ask({ effect: 'containerd.resumeTask', container: c.record.id }, 'stop');
+      o.patch.timer =
+        c.stopTimeoutS < 0
+          ? null
+          : o.ask({ effect: 'clock.sleep', ms: c.stopTimeoutS * 1000 }, 'stopTimeout');
     }),
     killHard: act((c, _e, o) => {
       o.event('kill', c.record, { signal: '9' });
       o.patch.timer = null;
-      o.ask({ effect: 'containerd.killTask', container: c.record.id, signal: 9, all: true }, 'kill');
+      o.ask(
+        { effect: 'containerd.killTask', container: c.record.id, signal: 9, all: true },
+        'kill',
+      );
     }),
     killWithSignal: act((c, e, o) => {
       if (e.type !== 'api.kill') return;
       const sig = signalNumber(e.signal) ?? 9;
       o.event('kill', c.record, { signal: String(sig) });
-      if (sig === 9 || sig === (signalNumber(c.record.config.stopSignal) ?? 15)) o.patch.record = { ...c.record, hasBeenManuallyStopped: true };
-      o.ask({ effect: 'containerd.killTask', container: c.record.id, signal: sig, all: sig === 9 }, 'kill');
+      if (sig === 9 || sig === (signalNumber(c.record.config.stopSignal) ?? 15))
+        o.patch.record = { ...c.record, hasBeenManuallyStopped: true };
+      o.ask(
+        { effect: 'containerd.killTask', container: c.record.id, signal: sig, all: sig === 9 },
+        'kill',
+      );
       o.reply(e.req, 'ok');
     }),
     deleteTask: act((c, e, o) => {
       o.patch.timer = null;
       o.patch.task = 'stopped';
-      if (e.type === 'containerd.taskExit') o.patch.earlyExit = { exitStatus: e.exitStatus, exitedAt: e.exitedAt };
+      if (e.type === 'containerd.taskExit')
+        o.patch.earlyExit = { exitStatus: e.exitStatus, exitedAt: e.exitedAt };
       o.patch.pending = o.ask({ effect: 'containerd.deleteTask', container: c.record.id }, 'exit');
     }),
     persistExit: act((c, e, o) => {
       // The exit status of the task's deletion is the one dockerd reports (255 when the task was gone).
-      const r = e.type === 'effect.done' ? (e.result as { exitStatus: number; exitedAt: string }) : { exitStatus: 255, exitedAt: c.earlyExit?.exitedAt ?? '' };
-      const exitCode = c.earlyExit && e.type !== 'effect.done' ? c.earlyExit.exitStatus : r.exitStatus;
-      const ranMs = c.record.state.startedAt ? Date.parse(r.exitedAt) - Date.parse(c.record.state.startedAt) : 0;
+      const r =
+        e.type === 'effect.done'
+          ? (e.result as { exitStatus: number; exitedAt: string })
+          : { exitStatus: 255, exitedAt: c.earlyExit?.exitedAt ?? '' };
+      const exitCode =
+        c.earlyExit && e.type !== 'effect.done' ? c.earlyExit.exitStatus : r.exitStatus;
+      const ranMs = c.record.state.startedAt
+        ? Date.parse(r.exitedAt) - Date.parse(c.record.state.startedAt)
+        : 0;
       const backoff = nextBackoff(c.backoffMs, Number.isFinite(ranMs) ? ranMs : 0);
       const restart =
-        c.stopReq === null && c.restartReq === null && c.removeReq === null &&
-        shouldRestart(c.record.config.restartPolicy, exitCode, c.record.restartCount, c.record.hasBeenManuallyStopped, c.shuttingDown);
+        c.stopReq === null &&
+        c.restartReq === null &&
+        c.removeReq === null &&
+        shouldRestart(
+          c.record.config.restartPolicy,
+          exitCode,
+          c.record.restartCount,
+          c.record.hasBeenManuallyStopped,
+          c.shuttingDown,
+        );
       const status: ContainerStatus = restart ? 'restarting' : 'exited';
       o.patch.backoffMs = backoff;
       // The task was deleted (or was gone): removal has nothing to delete in containerd but the container.
@@ -330,8 +475,12 @@ export const containerMachine = setup({
     cancelRestart: act((c, e, o) => {
       o.patch.stopReq = 'req' in e ? e.req : null;
       // A stop by hand during the back-off is a manual stop (moby 34028: unless-stopped must stay down); the daemon's shutdown is not.
-      const byDaemon = e.type === 'daemon.shutdown' || (e.type === 'api.stop' && e.shutdown === true);
-      o.persist({ ...withStatus(c.record, 'exited'), hasBeenManuallyStopped: byDaemon ? c.record.hasBeenManuallyStopped : true });
+      const byDaemon =
+        e.type === 'daemon.shutdown' || (e.type === 'api.stop' && e.shutdown === true);
+      o.persist({
+        ...withStatus(c.record, 'exited'),
+        hasBeenManuallyStopped: byDaemon ? c.record.hasBeenManuallyStopped : true,
+      });
     }),
     ackCancelled: act((c, _e, o) => {
       o.reply(c.stopReq, 'ok');
@@ -352,7 +501,10 @@ export const containerMachine = setup({
     }),
     resumeTask: act((c, e, o) => {
       o.patch.startReq = 'req' in e ? e.req : null;
-      o.patch.pending = o.ask({ effect: 'containerd.resumeTask', container: c.record.id }, 'unpause');
+      o.patch.pending = o.ask(
+        { effect: 'containerd.resumeTask', container: c.record.id },
+        'unpause',
+      );
     }),
     persistUnpaused: act((c, _e, o) => {
       o.patch.task = 'running';
@@ -374,7 +526,10 @@ export const containerMachine = setup({
       o.patch.record = record;
       o.patch.renameReq = e.req;
       o.patch.oldName = c.record.name;
-      o.patch.renamePending = o.ask({ effect: 'store.put', key: `container/${record.id}`, value: record }, 'persist');
+      o.patch.renamePending = o.ask(
+        { effect: 'store.put', key: `container/${record.id}`, value: record },
+        'persist',
+      );
       o.patch.writing = o.patch.renamePending;
     }),
     ackRename: act((c, _e, o) => {
@@ -387,15 +542,28 @@ export const containerMachine = setup({
     defer: act((c, e, o) => {
       o.patch.deferred = [...c.deferred, e];
     }),
-    replayDeferred: enqueueActions(({ context, enqueue }: { context: Ctx; enqueue: { raise: (e: ContainerEvent) => void; assign: (c: Partial<Ctx>) => void } }) => {
-      if (context.deferred.length === 0) return;
-      enqueue.assign({ deferred: [] });
-      for (const e of context.deferred) enqueue.raise(e);
-    }) as never,
+    replayDeferred: enqueueActions(
+      ({
+        context,
+        enqueue,
+      }: {
+        context: Ctx;
+        enqueue: { raise: (e: ContainerEvent) => void; assign: (c: Partial<Ctx>) => void };
+      }) => {
+        if (context.deferred.length === 0) return;
+        enqueue.assign({ deferred: [] });
+        for (const e of context.deferred) enqueue.raise(e);
+      },
+    ) as never,
     persistRemoving: act((c, _e, o) => o.persist(withStatus(c.record, 'removing'))),
-    persistReattached: act((c, _e, o) => o.persist(withStatus(c.record, c.task === 'paused' ? 'paused' : 'running'))),
+    persistReattached: act((c, _e, o) =>
+      o.persist(withStatus(c.record, c.task === 'paused' ? 'paused' : 'running')),
+    ),
     discardTask: act((c, _e, o) => {
-      o.patch.pending = o.ask({ effect: 'containerd.deleteTask', container: c.record.id }, 'restore');
+      o.patch.pending = o.ask(
+        { effect: 'containerd.deleteTask', container: c.record.id },
+        'restore',
+      );
     }),
     noteTaskAlive: act((_c, _e, o) => {
       o.patch.task = 'running';
@@ -407,27 +575,42 @@ export const containerMachine = setup({
     }),
     killForRemoval: act((c, _e, o) => {
       o.event('kill', c.record, { signal: '9' });
-      o.ask({ effect: 'containerd.killTask', container: c.record.id, signal: 9, all: true }, 'remove');
+      o.ask(
+        { effect: 'containerd.killTask', container: c.record.id, signal: 9, all: true },
+        'remove',
+      );
     }),
     // dockerd's rm -f of a running container: kill, die (with the exit status), destroy.
     dieForRemoval: act((c, e, o) => {
-      if (e.type === 'containerd.taskExit') o.event('die', c.record, { exitCode: String(e.exitStatus) });
+      if (e.type === 'containerd.taskExit')
+        o.event('die', c.record, { exitCode: String(e.exitStatus) });
     }),
     deleteTaskForRemoval: act((c, _e, o) => {
-      o.patch.pending = o.ask({ effect: 'containerd.deleteTask', container: c.record.id }, 'remove');
+      o.patch.pending = o.ask(
+        { effect: 'containerd.deleteTask', container: c.record.id },
+        'remove',
+      );
     }),
     deleteContainer: act((c, _e, o) => {
-      o.patch.pending = o.ask({ effect: 'containerd.deleteContainer', container: c.record.id }, 'remove');
+      o.patch.pending = o.ask(
+        { effect: 'containerd.deleteContainer', container: c.record.id },
+        'remove',
+      );
     }),
     forget: act((c, _e, o) => {
       o.patch.pending = o.ask({ effect: 'store.del', key: `container/${c.record.id}` }, 'remove');
       o.patch.writing = o.patch.pending;
     }),
     failCreated: act((c, e, o) => {
-      o.reply(c.createReq, 'failed', `saving the new container failed: ${e.type === 'effect.failed' ? e.error.message : 'no answer'}`);
+      o.reply(
+        c.createReq,
+        'failed',
+        `saving the new container failed: ${e.type === 'effect.failed' ? e.error.message : 'no answer'}`,
+      );
       o.patch.createReq = null;
       // Requests that waited for the create find no container.
-      for (const d of c.deferred) if ('req' in d) o.reply(d.req, 'notFound', `No such container: ${c.record.id}`);
+      for (const d of c.deferred)
+        if ('req' in d) o.reply(d.req, 'notFound', `No such container: ${c.record.id}`);
       o.patch.deferred = [];
     }),
     ackRemoved: act((c, _e, o) => {
@@ -448,7 +631,11 @@ export const containerMachine = setup({
     }),
     answerPendingForRemoval: act((c, _e, o) => {
       // A stop in progress is answered when the removal (which kills the task) is done.
-      o.reply(c.startReq ?? c.restartReq, 'conflict', 'container is marked for removal and cannot be started');
+      o.reply(
+        c.startReq ?? c.restartReq,
+        'conflict',
+        'container is marked for removal and cannot be started',
+      );
       o.patch.startReq = null;
       o.patch.restartReq = null;
     }),
@@ -467,18 +654,32 @@ export const containerMachine = setup({
   guards: {
     // Only a create makes a new container: a restored one was created in an earlier life (no second `create` event).
     isNew: ({ context }) => context.createReq !== null,
-    recordedRemoving: ({ context }) => context.record.state.status === 'removing' || context.record.state.status === 'dead',
+    recordedRemoving: ({ context }) =>
+      context.record.state.status === 'removing' || context.record.state.status === 'dead',
     taskAlive: ({ context }) => context.task === 'running' || context.task === 'paused',
-    reattachRunning: ({ context }) => context.liveRestore && context.task === 'running' && context.record.state.status === 'running',
-    reattachPaused: ({ context }) => context.liveRestore && context.task === 'paused' && context.record.state.status === 'paused',
+    reattachRunning: ({ context }) =>
+      context.liveRestore &&
+      context.task === 'running' &&
+      context.record.state.status === 'running',
+    reattachPaused: ({ context }) =>
+      context.liveRestore && context.task === 'paused' && context.record.state.status === 'paused',
     reattachChanged: ({ context }) =>
-      context.liveRestore && (context.task === 'running' || context.task === 'paused') && ['running', 'paused', 'restarting'].includes(context.record.state.status),
+      context.liveRestore &&
+      (context.task === 'running' || context.task === 'paused') &&
+      ['running', 'paused', 'restarting'].includes(context.record.state.status),
     taskLeft: ({ context }) => context.task === 'stopped',
-    foundAlive: ({ event }) => event.type === 'containerd.taskFound' && ['running', 'paused', 'pausing'].includes(event.status),
+    foundAlive: ({ event }) =>
+      event.type === 'containerd.taskFound' &&
+      ['running', 'paused', 'pausing'].includes(event.status),
     restartsWithDaemon: ({ context }) =>
-      context.createReq === null && context.task === 'none' && context.record.state.status === 'exited' && restartsWithDaemon(context.record),
-    recordedRunning: ({ context }) => ['running', 'paused', 'restarting'].includes(context.record.state.status),
-    exitedWithAutoRemove: ({ context }) => context.record.state.status === 'exited' && context.record.config.autoRemove,
+      context.createReq === null &&
+      context.task === 'none' &&
+      context.record.state.status === 'exited' &&
+      restartsWithDaemon(context.record),
+    recordedRunning: ({ context }) =>
+      ['running', 'paused', 'restarting'].includes(context.record.state.status),
+    exitedWithAutoRemove: ({ context }) =>
+      context.record.state.status === 'exited' && context.record.config.autoRemove,
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
     isTimer: ({ context, event }) => 'id' in event && event.id === context.timer,
     isRenamePending: ({ context, event }) => 'id' in event && event.id === context.renamePending,
@@ -569,7 +770,11 @@ export const containerMachine = setup({
           { guard: and2('isPending', 'notFound'), target: 'deciding', actions: 'noteTaskGone' },
           // containerd will not delete it: it runs after all (a start the dead daemon had sent
           // finished after restore listed the task as created). Stopped, its exit recorded.
-          { guard: 'isPending', target: 'stopping', actions: ['noteTaskAlive', 'rememberRestoreStop'] },
+          {
+            guard: 'isPending',
+            target: 'stopping',
+            actions: ['noteTaskAlive', 'rememberRestoreStop'],
+          },
         ],
       },
     },
@@ -588,8 +793,14 @@ export const containerMachine = setup({
         'api.rename': [{ guard: 'renameInFlight', actions: 'defer' }, { actions: 'persistRename' }],
         'containerd.taskExit': {},
         'daemon.shutdown': {},
-        'api.start': [{ guard: 'recordedRemoving', actions: 'markedForRemoval' }, { target: 'starting', actions: 'rememberStart' }],
-        'api.restart': [{ guard: 'recordedRemoving', actions: 'markedForRemoval' }, { target: 'starting', actions: 'rememberStart' }],
+        'api.start': [
+          { guard: 'recordedRemoving', actions: 'markedForRemoval' },
+          { target: 'starting', actions: 'rememberStart' },
+        ],
+        'api.restart': [
+          { guard: 'recordedRemoving', actions: 'markedForRemoval' },
+          { target: 'starting', actions: 'rememberStart' },
+        ],
         'api.remove': { target: 'removing', actions: 'rememberRemove' },
         'api.stop': { actions: 'notModified' },
         'api.kill': { actions: 'notRunning' },
@@ -597,7 +808,11 @@ export const containerMachine = setup({
         'api.unpause': { actions: 'notPaused' },
         // A task nobody reports: stopped (its exit recorded) if it lives, else deleted.
         'containerd.taskFound': [
-          { guard: 'foundAlive', target: 'stopping', actions: ['noteTaskAlive', 'rememberRestoreStop'] },
+          {
+            guard: 'foundAlive',
+            target: 'stopping',
+            actions: ['noteTaskAlive', 'rememberRestoreStop'],
+          },
           { target: 'discardingTask' },
         ],
       },
@@ -615,25 +830,41 @@ export const containerMachine = setup({
           entry: 'createTask',
           on: {
             'effect.done': { guard: 'isPending', target: 'startingTask' },
-            'effect.failed': { guard: 'isPending', target: 'failing', actions: 'persistStartFailure' },
+            'effect.failed': {
+              guard: 'isPending',
+              target: 'failing',
+              actions: 'persistStartFailure',
+            },
           },
         },
         startingTask: {
           entry: 'startTask',
           on: {
             'effect.done': { guard: 'isPending', target: 'persisting', actions: 'persistRunning' },
-            'effect.failed': { guard: 'isPending', target: 'failing', actions: 'persistStartFailure' },
+            'effect.failed': {
+              guard: 'isPending',
+              target: 'failing',
+              actions: 'persistStartFailure',
+            },
           },
         },
         persisting: {
           on: persisted([
-            { guard: and2('isPending', 'exitedEarly'), target: '#container.exiting', actions: 'ackStarted' },
+            {
+              guard: and2('isPending', 'exitedEarly'),
+              target: '#container.exiting',
+              actions: 'ackStarted',
+            },
             { guard: 'isPending', target: '#container.running', actions: 'ackStarted' },
           ]),
         },
         failing: {
           on: persisted([
-            { guard: and2('isPending', 'autoRemove'), target: '#container.removing', actions: 'ackStartFailure' },
+            {
+              guard: and2('isPending', 'autoRemove'),
+              target: '#container.removing',
+              actions: 'ackStartFailure',
+            },
             { guard: 'isPending', target: '#container.idle', actions: 'ackStartFailure' },
           ]),
         },
@@ -649,7 +880,10 @@ export const containerMachine = setup({
         'api.kill': { actions: 'killWithSignal' },
         'api.pause': { target: 'pausing' },
         'api.unpause': { actions: 'notPaused' },
-        'api.remove': [{ guard: 'forced', target: 'removing', actions: 'rememberRemove' }, { actions: 'removeRunning' }],
+        'api.remove': [
+          { guard: 'forced', target: 'removing', actions: 'rememberRemove' },
+          { actions: 'removeRunning' },
+        ],
         'daemon.shutdown': { target: 'stopping', actions: 'rememberShutdown' },
         'containerd.taskExit': { target: 'exiting' },
       },
@@ -662,7 +896,10 @@ export const containerMachine = setup({
         'api.stop': { actions: 'notModified' },
         'api.start': { actions: 'notModified' },
         'api.kill': { actions: 'killWithSignal' },
-        'api.remove': [{ guard: 'forced', target: 'removing', actions: 'rememberRemove' }, { actions: 'removeRunning' }],
+        'api.remove': [
+          { guard: 'forced', target: 'removing', actions: 'rememberRemove' },
+          { actions: 'removeRunning' },
+        ],
       },
     },
     pausing: {
@@ -686,7 +923,10 @@ export const containerMachine = setup({
         'api.stop': { target: 'stopping', actions: 'rememberStop' },
         'api.restart': { target: 'stopping', actions: 'rememberRestart' },
         'api.kill': { actions: 'killWithSignal' },
-        'api.remove': [{ guard: 'forced', target: 'removing', actions: 'rememberRemove' }, { actions: 'removePaused' }],
+        'api.remove': [
+          { guard: 'forced', target: 'removing', actions: 'rememberRemove' },
+          { actions: 'removePaused' },
+        ],
         'daemon.shutdown': { target: 'stopping', actions: 'rememberShutdown' },
         'containerd.taskExit': { target: 'exiting' },
       },
@@ -694,7 +934,11 @@ export const containerMachine = setup({
     unpausing: {
       entry: 'resumeTask',
       on: {
-        'effect.done': { guard: 'isPending', target: 'persistingUnpause', actions: 'persistUnpaused' },
+        'effect.done': {
+          guard: 'isPending',
+          target: 'persistingUnpause',
+          actions: 'persistUnpaused',
+        },
         'effect.failed': { guard: 'isPending', target: 'paused', actions: 'failReply' },
       },
     },
@@ -736,7 +980,10 @@ export const containerMachine = setup({
         'api.restart': { actions: 'notModified' },
         'effect.done': { guard: 'isPending', target: 'starting' },
         'api.stop': { target: 'cancellingRestart', actions: 'cancelRestart' },
-        'api.remove': [{ guard: 'forced', target: 'removing', actions: 'rememberRemove' }, { actions: 'removeRunning' }],
+        'api.remove': [
+          { guard: 'forced', target: 'removing', actions: 'rememberRemove' },
+          { actions: 'removeRunning' },
+        ],
         'api.start': { actions: 'notModified' },
       },
     },
@@ -788,7 +1035,11 @@ export const containerMachine = setup({
         },
         forgetting: {
           entry: 'forget',
-          on: persisted({ guard: 'isPending', target: '#container.removed', actions: 'ackRemoved' }),
+          on: persisted({
+            guard: 'isPending',
+            target: '#container.removed',
+            actions: 'ackRemoved',
+          }),
         },
       },
     },

@@ -24,7 +24,13 @@ export function nextBackoff(current: number, ranMs: number): number {
   return Math.min(current * 2, maxBackoffMs);
 }
 
-export function shouldRestart(policy: RestartPolicy, exitCode: number, restartCount: number, manuallyStopped: boolean, shuttingDown: boolean): boolean {
+export function shouldRestart(
+  policy: RestartPolicy,
+  exitCode: number,
+  restartCount: number,
+  manuallyStopped: boolean,
+  shuttingDown: boolean,
+): boolean {
   if (manuallyStopped || shuttingDown) return false;
   switch (policy.name) {
     case 'always':
@@ -32,7 +38,10 @@ export function shouldRestart(policy: RestartPolicy, exitCode: number, restartCo
     case 'unless-stopped':
       return true;
     case 'on-failure':
-      return exitCode !== 0 && (policy.maximumRetryCount === 0 || restartCount < policy.maximumRetryCount);
+      return (
+        exitCode !== 0 &&
+        (policy.maximumRetryCount === 0 || restartCount < policy.maximumRetryCount)
+      );
     case 'no':
       return false;
   }
@@ -43,7 +52,13 @@ export function shouldRestart(policy: RestartPolicy, exitCode: number, restartCo
  * `HasBeenStartedBefore`): at daemon start, `always` restarts even a container stopped by
  * hand, `unless-stopped` one that was not, `on-failure` one that failed within its count.
  */
-export function restartsWithDaemon(r: { config: { restartPolicy: RestartPolicy }; state: { exitCode: number }; restartCount: number; hasBeenStartedBefore: boolean; hasBeenManuallyStopped: boolean }): boolean {
+export function restartsWithDaemon(r: {
+  config: { restartPolicy: RestartPolicy };
+  state: { exitCode: number };
+  restartCount: number;
+  hasBeenStartedBefore: boolean;
+  hasBeenManuallyStopped: boolean;
+}): boolean {
   if (!r.hasBeenStartedBefore) return false;
   const p = r.config.restartPolicy;
   switch (p.name) {
@@ -52,7 +67,10 @@ export function restartsWithDaemon(r: { config: { restartPolicy: RestartPolicy }
     case 'unless-stopped':
       return !r.hasBeenManuallyStopped;
     case 'on-failure':
-      return r.state.exitCode !== 0 && (p.maximumRetryCount === 0 || r.restartCount < p.maximumRetryCount);
+      return (
+        r.state.exitCode !== 0 &&
+        (p.maximumRetryCount === 0 || r.restartCount < p.maximumRetryCount)
+      );
     case 'no':
       return false;
   }
@@ -60,10 +78,13 @@ export function restartsWithDaemon(r: { config: { restartPolicy: RestartPolicy }
 
 /** dockerd's validation of a create request's policy (daemon/container.go), with its words. */
 export function validateRestartPolicy(policy: RestartPolicy, autoRemove: boolean): string | null {
-  if (!['no', 'always', 'on-failure', 'unless-stopped', ''].includes(policy.name)) return `invalid restart policy '${policy.name}'`;
+  if (!['no', 'always', 'on-failure', 'unless-stopped', ''].includes(policy.name))
+    return `invalid restart policy '${policy.name}'`;
   if (policy.name !== 'on-failure' && policy.maximumRetryCount !== 0)
     return `maximum retry count cannot be used with restart policy '${policy.name}'`;
-  if (policy.name === 'on-failure' && policy.maximumRetryCount < 0) return 'maximum retry count cannot be negative';
-  if (autoRemove && policy.name !== 'no') return "can't create 'AutoRemove' container with restart policy";
+  if (policy.name === 'on-failure' && policy.maximumRetryCount < 0)
+    return 'maximum retry count cannot be negative';
+  if (autoRemove && policy.name !== 'no')
+    return "can't create 'AutoRemove' container with restart policy";
   return null;
 }

@@ -2,7 +2,8 @@ import type { EffectError } from '../../effects/errors.ts';
 import type { RestartPolicy } from './restart.ts';
 
 /** Docker's status strings (container/state.go StateString). */
-export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+export type ContainerStatus =
+  'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
 /** What is persisted per container (the level store's `container/<id>`): config and state, like config.v2.json. */
 export interface ContainerRecord {

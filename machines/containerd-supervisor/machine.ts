@@ -33,10 +33,16 @@ export type SupervisorEvent =
 const initialBackoffMs = 100;
 const maxBackoffMs = 10_000;
 
-function ask(context: SupervisorContext, enqueue: unknown, call: Record<string, unknown> & { effect: string }): void {
+function ask(
+  context: SupervisorContext,
+  enqueue: unknown,
+  call: Record<string, unknown> & { effect: string },
+): void {
   const seq = context.seq + 1;
   const id = `${context.actorId}/${seq}`;
-  commit(enqueue, { seq, pending: id }, [{ call: { ...call, id, step: 'supervise' } as unknown as EffectCall }]);
+  commit(enqueue, { seq, pending: id }, [
+    { call: { ...call, id, step: 'supervise' } as unknown as EffectCall },
+  ]);
 }
 
 /**
@@ -54,31 +60,62 @@ export const containerdSupervisorMachine = setup({
   actions: {
     emitOutputs: noOutlet,
     spawnContainerd: enqueueActions(({ context, enqueue }) =>
-      ask(context, enqueue, { effect: 'containerd.spawn', execRoot: context.execRoot, dataRoot: context.dataRoot, binary: context.binary }),
+      ask(context, enqueue, {
+        effect: 'containerd.spawn',
+        execRoot: context.execRoot,
+        dataRoot: context.dataRoot,
+        binary: context.binary,
+      }),
     ),
     waitUntilReady: enqueueActions(({ context, enqueue }) =>
-      ask(context, enqueue, { effect: 'containerd.waitReady', pid: context.pid ?? 0, address: context.address ?? '', timeoutMs: context.readyTimeoutMs }),
+      ask(context, enqueue, {
+        effect: 'containerd.waitReady',
+        pid: context.pid ?? 0,
+        address: context.address ?? '',
+        timeoutMs: context.readyTimeoutMs,
+      }),
     ),
     watchProcess: enqueueActions(({ context, enqueue }) =>
       ask(context, enqueue, { effect: 'containerd.waitExit', pid: context.pid ?? 0 }),
     ),
-    sleepBackoff: enqueueActions(({ context, enqueue }) => ask(context, enqueue, { effect: 'clock.sleep', ms: context.backoffMs })),
+    sleepBackoff: enqueueActions(({ context, enqueue }) =>
+      ask(context, enqueue, { effect: 'clock.sleep', ms: context.backoffMs }),
+    ),
     terminateContainerd: enqueueActions(({ context, enqueue }) =>
-      ask(context, enqueue, { effect: 'containerd.terminate', pid: context.pid ?? 0, timeoutMs: 15_000 }),
+      ask(context, enqueue, {
+        effect: 'containerd.terminate',
+        pid: context.pid ?? 0,
+        timeoutMs: 15_000,
+      }),
     ),
     recordSpawned: assign(({ event }) => {
       const r = (event as { result: { pid: number; address: string } }).result;
       return { pid: r.pid, address: r.address, pending: null };
     }),
-    recordReady: assign(({ event }) => ({ version: (event as { result: { version: string } }).result.version, pending: null })),
-    recordError: assign(({ event }) => ({ lastError: (event as { error: EffectError }).error, pending: null })),
+    recordReady: assign(({ event }) => ({
+      version: (event as { result: { version: string } }).result.version,
+      pending: null,
+    })),
+    recordError: assign(({ event }) => ({
+      lastError: (event as { error: EffectError }).error,
+      pending: null,
+    })),
     recordExit: enqueueActions(({ context, event, enqueue }) => {
       const r = (event as { result?: { code: number | null; signal: string | null } }).result;
       commit(enqueue, { pid: null, pending: null, restarts: context.restarts + 1 }, [
-        { mark: { mark: 'warning', step: 'supervise', message: `containerd (pid ${context.pid ?? 0}) exited (${r?.signal ?? `code ${String(r?.code)}`}); restarting in ${context.backoffMs} ms` } },
+        {
+          mark: {
+            mark: 'warning',
+            step: 'supervise',
+            message: `containerd (pid ${context.pid ?? 0}) exited (${r?.signal ?? `code ${String(r?.code)}`}); restarting in ${context.backoffMs} ms`,
+          },
+        },
       ]);
     }),
-    growBackoff: assign(({ context }) => ({ backoffMs: Math.min(context.backoffMs * 2, maxBackoffMs), pending: null })),
+    growBackoff: assign(({ context }) => ({
+      backoffMs: Math.min(context.backoffMs * 2, maxBackoffMs),
+      pending: null,
+    })),
   },
   guards: {
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,

@@ -1,7 +1,14 @@
 import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall } from '../../effects/requests.ts';
-import { beginReleases, emptyReleaseState, releaseNext, releaseResult, releasesFinished, type ReleaseState } from '../release/engine.ts';
+import {
+  beginReleases,
+  emptyReleaseState,
+  releaseNext,
+  releaseResult,
+  releasesFinished,
+  type ReleaseState,
+} from '../release/engine.ts';
 import { commit, noOutlet } from '../outlet.ts';
 import type { Acquisition, Output, ReleaseRecord } from '../daemon-startup/types.ts';
 
@@ -37,7 +44,9 @@ export interface ShutdownContext {
   release: ReleaseState;
 }
 
-export type ShutdownEvent = { type: 'effect.done'; id: string; result: unknown } | { type: 'effect.failed'; id: string; error: EffectError };
+export type ShutdownEvent =
+  | { type: 'effect.done'; id: string; result: unknown }
+  | { type: 'effect.failed'; id: string; error: EffectError };
 
 export interface ShutdownOutput {
   releases: ReleaseRecord[];
@@ -62,30 +71,49 @@ function requestStops(c: ShutdownContext): { context: ShutdownContext; outputs: 
     d.seq += 1;
     const id = `${d.actorId}/${d.seq}`;
     d.stops[id] = ct.id;
-    out.push({ call: { effect: 'api.stopContainer', container: ct.id, signal: ct.stopSignal, timeoutS: ct.stopTimeout, id, step: 'stopContainers' } });
+    out.push({
+      call: {
+        effect: 'api.stopContainer',
+        container: ct.id,
+        signal: ct.stopSignal,
+        timeoutS: ct.stopTimeout,
+        id,
+        step: 'stopContainers',
+      },
+    });
   }
   d.stopsPending = c.running.length;
   const timeout = shutdownTimeoutS(c.shutdownTimeout, c.running);
   if (timeout >= 0) {
     d.seq += 1;
     d.timerId = `${d.actorId}/${d.seq}`;
-    out.push({ call: { effect: 'clock.sleep', ms: timeout * 1000, id: d.timerId, step: 'shutdownTimeout' } });
+    out.push({
+      call: { effect: 'clock.sleep', ms: timeout * 1000, id: d.timerId, step: 'shutdownTimeout' },
+    });
   }
   return { context: d, outputs: out };
 }
 
-function stopSettled(c: ShutdownContext, event: ShutdownEvent): { context: ShutdownContext; outputs: Output[] } {
+function stopSettled(
+  c: ShutdownContext,
+  event: ShutdownEvent,
+): { context: ShutdownContext; outputs: Output[] } {
   const out: Output[] = [];
   if (event.id === c.timerId) {
     if (c.stopsPending === 0) return { context: { ...c, timerId: null }, outputs: out };
-    out.push({ mark: { mark: 'shutdown.forced', afterS: shutdownTimeoutS(c.shutdownTimeout, c.running) } });
+    out.push({
+      mark: { mark: 'shutdown.forced', afterS: shutdownTimeoutS(c.shutdownTimeout, c.running) },
+    });
     return { context: { ...c, timerId: null, forced: true }, outputs: out };
   }
   const containerId = c.stops[event.id];
   if (containerId === undefined) return { context: c, outputs: out };
   const stops = { ...c.stops };
   delete stops[event.id];
-  if (event.type === 'effect.failed') out.push({ mark: { mark: 'container.stopFailed', id: containerId, message: event.error.message } });
+  if (event.type === 'effect.failed')
+    out.push({
+      mark: { mark: 'container.stopFailed', id: containerId, message: event.error.message },
+    });
   return { context: { ...c, stops, stopsPending: c.stopsPending - 1 }, outputs: out };
 }
 
@@ -95,10 +123,15 @@ function startReleasing(c: ShutdownContext): { context: ShutdownContext; outputs
   // data of a daemon that started: a normal shutdown keeps it, without a word.
   const { state, skipped } = beginReleases(
     c.acquired.filter((a) => !a.rollbackOnly),
-    (a) => (keep && a.keptUnderLiveRestore ? 'live-restore keeps it for the containers left running' : null),
+    (a) =>
+      keep && a.keptUnderLiveRestore
+        ? 'live-restore keeps it for the containers left running'
+        : null,
   );
   const d: ShutdownContext = { ...c, release: state };
-  const out: Output[] = skipped.map((s) => ({ mark: { mark: 'release.skipped', resource: s.resource, reason: s.reason } }));
+  const out: Output[] = skipped.map((s) => ({
+    mark: { mark: 'release.skipped', resource: s.resource, reason: s.reason },
+  }));
   releaseNext(d, out);
   return { context: d, outputs: out };
 }
@@ -118,7 +151,9 @@ export const daemonShutdownMachine = setup({
   actions: {
     emitOutputs: noOutlet,
     recordLeftRunning: enqueueActions(({ context, enqueue }) =>
-      commit(enqueue, context, [{ mark: { mark: 'containers.leftRunning', ids: context.running.map((c) => c.id) } }]),
+      commit(enqueue, context, [
+        { mark: { mark: 'containers.leftRunning', ids: context.running.map((c) => c.id) } },
+      ]),
     ),
     stopContainers: enqueueActions(({ context, enqueue }) => {
       const next = requestStops(context);
@@ -135,7 +170,8 @@ export const daemonShutdownMachine = setup({
     foldRelease: enqueueActions(({ context, event, enqueue }) => {
       const d: ShutdownContext = { ...context, release: { ...context.release } };
       const out: Output[] = [];
-      if (releaseResult(d, event.id, event.type === 'effect.done' ? null : event.error, out)) emitAll(enqueue, d, out);
+      if (releaseResult(d, event.id, event.type === 'effect.done' ? null : event.error, out))
+        emitAll(enqueue, d, out);
     }),
   },
   guards: {
@@ -179,7 +215,10 @@ export const daemonShutdownMachine = setup({
     },
     releasing: {
       entry: 'releaseNewestFirst',
-      on: { 'effect.done': { actions: 'foldRelease' }, 'effect.failed': { actions: 'foldRelease' } },
+      on: {
+        'effect.done': { actions: 'foldRelease' },
+        'effect.failed': { actions: 'foldRelease' },
+      },
       always: { guard: 'everythingReleased', target: 'stopped' },
     },
     stopped: { type: 'final' },

@@ -1,8 +1,22 @@
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall } from '../../effects/requests.ts';
-import { beginReleases, emptyReleaseState, releaseNext, releaseResult, type ReleaseState } from '../release/engine.ts';
+import {
+  beginReleases,
+  emptyReleaseState,
+  releaseNext,
+  releaseResult,
+  type ReleaseState,
+} from '../release/engine.ts';
 import { type OpOutcome, type Scope, type StepDef } from './steps.ts';
-import type { Acquisition, Facts, Mark, Output, StartupConfig, StartupEvent, StartupFailure } from './types.ts';
+import type {
+  Acquisition,
+  Facts,
+  Mark,
+  Output,
+  StartupConfig,
+  StartupEvent,
+  StartupFailure,
+} from './types.ts';
 
 /**
  * The start-up machine's pure step function. Given the context and an event it returns the
@@ -80,17 +94,19 @@ function emptySet(n: number): StepSet {
 
 function setOf(n: number, members: readonly number[]): StepSet {
   const words = emptySet(n).slice();
-  for (const i of members) words[(i / wordBits) | 0] = (words[(i / wordBits) | 0] as number) | (1 << i % wordBits);
+  for (const i of members)
+    words[(i / wordBits) | 0] = (words[(i / wordBits) | 0] as number) | (1 << (i % wordBits));
   return Object.freeze(words);
 }
 
 function inSet(set: StepSet, i: number): boolean {
-  return (((set[(i / wordBits) | 0] as number) >> i % wordBits) & 1) === 1;
+  return (((set[(i / wordBits) | 0] as number) >> (i % wordBits)) & 1) === 1;
 }
 
 /** Whether every member of `subset` is in `set`. */
 function covers(set: StepSet, subset: StepSet): boolean {
-  for (let w = 0; w < subset.length; w++) if (((subset[w] as number) & ~(set[w] as number)) !== 0) return false;
+  for (let w = 0; w < subset.length; w++)
+    if (((subset[w] as number) & ~(set[w] as number)) !== 0) return false;
   return true;
 }
 
@@ -111,7 +127,12 @@ const ownLocal = 16;
 const ownFacts = 32;
 
 type SetField = 'started' | 'done' | 'failed' | 'abandoned';
-const ownBit: Readonly<Record<SetField, number>> = { started: ownStarted, done: ownDone, failed: ownFailed, abandoned: ownAbandoned };
+const ownBit: Readonly<Record<SetField, number>> = {
+  started: ownStarted,
+  done: ownDone,
+  failed: ownFailed,
+  abandoned: ownAbandoned,
+};
 
 /** A context being changed by one engine call: `c` is a fresh shallow copy, `own` says which of its parts are copies too. */
 class Draft {
@@ -130,7 +151,7 @@ class Draft {
     }
     const words = this.c[field] as number[];
     const w = (i / wordBits) | 0;
-    words[w] = (words[w] as number) | (1 << i % wordBits);
+    words[w] = (words[w] as number) | (1 << (i % wordBits));
   }
 }
 
@@ -150,7 +171,13 @@ class Step {
  */
 function seqOf(actorId: string, id: string): number {
   const from = actorId.length + 1;
-  if (id.length <= from || id.length > from + 15 || id.charCodeAt(from - 1) !== 47 || !id.startsWith(actorId)) return -1;
+  if (
+    id.length <= from ||
+    id.length > from + 15 ||
+    id.charCodeAt(from - 1) !== 47 ||
+    !id.startsWith(actorId)
+  )
+    return -1;
   let seq = 0;
   for (let k = from; k < id.length; k++) {
     const digit = id.charCodeAt(k) - 48;
@@ -165,17 +192,28 @@ export function startupEngine(table: readonly StepDef[]) {
   const n = table.length;
   const indexOf: ReadonlyMap<string, number> = new Map(table.map((s, i) => [s.id, i]));
   /** Each step's needs, as a set. */
-  const needs: readonly StepSet[] = table.map((s) => setOf(n, s.needs.map((id) => indexOf.get(id) as number)));
+  const needs: readonly StepSet[] = table.map((s) =>
+    setOf(
+      n,
+      s.needs.map((id) => indexOf.get(id) as number),
+    ),
+  );
   /** Steps that name each step in their needs, in table order: only they can become ready when it finishes. */
   const dependents: readonly (readonly number[])[] = table.map((s) =>
     table.flatMap((t, j) => (t.needs.includes(s.id) ? [j] : [])),
   );
   const roots: readonly number[] = table.flatMap((s, i) => (s.needs.length === 0 ? [i] : []));
-  const startMarks: readonly Output[] = table.map((s) => Object.freeze(new MarkOutput(Object.freeze({ mark: 'step.start', step: s.id }))));
-  const doneMarks: readonly Output[] = table.map((s) => Object.freeze(new MarkOutput(Object.freeze({ mark: 'step.done', step: s.id }))));
+  const startMarks: readonly Output[] = table.map((s) =>
+    Object.freeze(new MarkOutput(Object.freeze({ mark: 'step.start', step: s.id }))),
+  );
+  const doneMarks: readonly Output[] = table.map((s) =>
+    Object.freeze(new MarkOutput(Object.freeze({ mark: 'step.done', step: s.id }))),
+  );
   // Shared by every run's initial context: copied on first write like everything else.
   const none = emptySet(n);
-  const initialLocal: readonly Readonly<Record<string, unknown>>[] = Object.freeze(table.map(() => noLocal));
+  const initialLocal: readonly Readonly<Record<string, unknown>>[] = Object.freeze(
+    table.map(() => noLocal),
+  );
 
   function initialContext(input: StartupInput): StartupContext {
     return {
@@ -197,7 +235,8 @@ export function startupEngine(table: readonly StepDef[]) {
   }
 
   /** What an op sees; one object, refilled before each op (ops read it, never keep it). */
-  const opScope: { config: StartupConfig; facts: Facts; local: Readonly<Record<string, unknown>> } = { config: {} as StartupConfig, facts: { rootUid: 0, rootGid: 0 }, local: noLocal };
+  const opScope: { config: StartupConfig; facts: Facts; local: Readonly<Record<string, unknown>> } =
+    { config: {} as StartupConfig, facts: { rootUid: 0, rootGid: 0 }, local: noLocal };
   function scope(d: Draft, i: number): Scope {
     opScope.config = d.c.config;
     opScope.facts = d.c.facts;
@@ -263,7 +302,12 @@ export function startupEngine(table: readonly StepDef[]) {
   }
 
   /** Folds an op's outcome into the draft; returns what step i does next. */
-  function apply(d: Draft, i: number, o: OpOutcome | undefined, out: Output[]): 'next' | 'finish' | 'fail' {
+  function apply(
+    d: Draft,
+    i: number,
+    o: OpOutcome | undefined,
+    out: Output[],
+  ): 'next' | 'finish' | 'fail' {
     if (o === undefined) return 'next';
     const stepId = (table[i] as StepDef).id;
     if (o.facts) {
@@ -279,7 +323,11 @@ export function startupEngine(table: readonly StepDef[]) {
         d.c.local = d.c.local.slice();
         d.own |= ownLocal;
       }
-      (d.c.local as Readonly<Record<string, unknown>>[])[i] = Object.assign({}, d.c.local[i], o.local);
+      (d.c.local as Readonly<Record<string, unknown>>[])[i] = Object.assign(
+        {},
+        d.c.local[i],
+        o.local,
+      );
     }
     if (o.acquire) {
       for (const a of o.acquire) {
@@ -289,13 +337,19 @@ export function startupEngine(table: readonly StepDef[]) {
         out.push(
           new MarkOutput(
             a.rollbackOnly
-              ? { mark: 'resource.acquired', resource: a.resource, step: stepId, rollbackOnly: true }
+              ? {
+                  mark: 'resource.acquired',
+                  resource: a.resource,
+                  step: stepId,
+                  rollbackOnly: true,
+                }
               : { mark: 'resource.acquired', resource: a.resource, step: stepId },
           ),
         );
       }
     }
-    if (o.warn !== undefined) out.push(new MarkOutput({ mark: 'warning', step: stepId, message: o.warn }));
+    if (o.warn !== undefined)
+      out.push(new MarkOutput({ mark: 'warning', step: stepId, message: o.warn }));
     if (o.fail !== undefined) {
       fail(d, i, { step: stepId, kind: 'check', message: o.fail }, out);
       return 'fail';
@@ -322,10 +376,7 @@ export function startupEngine(table: readonly StepDef[]) {
   }
 
   /** An effect's result (or failure) while starting or draining. */
-  function effectSettled(
-    c: StartupContext,
-    event: StartupEvent,
-  ): Step {
+  function effectSettled(c: StartupContext, event: StartupEvent): Step {
     const seq = seqOf(c.actorId, event.id);
     const inFlight = c.inFlight;
     let at = -1;
@@ -346,14 +397,26 @@ export function startupEngine(table: readonly StepDef[]) {
     for (let k = at; k < rest.length; k++) rest[k] = inFlight[k + 3] as number;
     d.c.inFlight = rest;
     const op = step.ops[opIndex];
-    if (op === undefined || op.kind !== 'effect') throw new Error(`step ${step.id} has no effect op ${opIndex}`);
+    if (op === undefined || op.kind !== 'effect')
+      throw new Error(`step ${step.id} has no effect op ${opIndex}`);
     let verdict: 'next' | 'finish' | 'fail';
     if (event.type === 'effect.done') {
       verdict = apply(d, i, op.done?.(scope(d, i), event.result), out);
     } else if (op.failed) {
       verdict = apply(d, i, op.failed(scope(d, i), event.error), out);
     } else {
-      fail(d, i, { step: step.id, kind: 'effect', message: event.error.message, error: event.error, effect: op.effect }, out);
+      fail(
+        d,
+        i,
+        {
+          step: step.id,
+          kind: 'effect',
+          message: event.error.message,
+          error: event.error,
+          effect: op.effect,
+        },
+        out,
+      );
       verdict = 'fail';
     }
     if (verdict === 'fail') return stepResult(d.c, out);
@@ -363,7 +426,8 @@ export function startupEngine(table: readonly StepDef[]) {
       d.mark('abandoned', i);
       return stepResult(d.c, out);
     }
-    if (runOps(d, i, verdict === 'finish' ? step.ops.length : opIndex + 1, out)) startReady(d, dependents[i] as readonly number[], out);
+    if (runOps(d, i, verdict === 'finish' ? step.ops.length : opIndex + 1, out))
+      startReady(d, dependents[i] as readonly number[], out);
     return stepResult(d.c, out);
   }
 
@@ -382,13 +446,24 @@ export function startupEngine(table: readonly StepDef[]) {
     return stepResult(d, out);
   }
 
-  const all = setOf(n, table.map((_, i) => i));
+  const all = setOf(
+    n,
+    table.map((_, i) => i),
+  );
   /** Whether every step finished. */
   function allDone(c: StartupContext): boolean {
     return covers(c.done, all);
   }
 
-  return { initialContext, start, effectSettled, beginRelease, releaseSettled, allDone, steps: table };
+  return {
+    initialContext,
+    start,
+    effectSettled,
+    beginRelease,
+    releaseSettled,
+    allDone,
+    steps: table,
+  };
 }
 
 export type StartupEngine = ReturnType<typeof startupEngine>;

@@ -3,10 +3,20 @@ import { startupEngine, type StartupContext, type StartupInput } from './engine.
 import { startupSteps, type StepDef } from './steps.ts';
 import { releasesFinished } from '../release/engine.ts';
 import { noOutlet } from '../outlet.ts';
-import type { Acquisition, Facts, Output, ReleaseRecord, StartupEvent, StartupFailure } from './types.ts';
+import type {
+  Acquisition,
+  Facts,
+  Output,
+  ReleaseRecord,
+  StartupEvent,
+  StartupFailure,
+} from './types.ts';
 
 /** The context after a step of the engine, with what that step emits waiting in `outbox`. */
-function withOutbox(next: { context: StartupContext; outputs: Output[] }, previous: StartupContext): Partial<StartupContext> {
+function withOutbox(
+  next: { context: StartupContext; outputs: Output[] },
+  previous: StartupContext,
+): Partial<StartupContext> {
   // A new context is the engine's own fresh draft: filling its outbox saves a copy per event.
   if (next.context === previous) return { outbox: [] };
   next.context.outbox = next.outputs;
@@ -14,7 +24,10 @@ function withOutbox(next: { context: StartupContext; outputs: Output[] }, previo
 }
 
 /** Emits what the preceding assign put in the outbox (one action per transition keeps events cheap). */
-const flush = { type: 'emitOutputs', params: ({ context }: { context: StartupContext }) => ({ outputs: context.outbox }) } as const;
+const flush = {
+  type: 'emitOutputs',
+  params: ({ context }: { context: StartupContext }) => ({ outputs: context.outbox }),
+} as const;
 
 /** How start-up ended: ready with what it holds, or failed with why and what it gave back. */
 export type StartupOutput =
@@ -28,59 +41,74 @@ export type StartupOutput =
  * and the machine ends in `failed` with the original error — dockerd's deferred Shutdown.
  */
 export function createStartupMachine(table: readonly StepDef[]) {
-  const { allDone, beginRelease, effectSettled, initialContext, releaseSettled, start } = startupEngine(table);
+  const { allDone, beginRelease, effectSettled, initialContext, releaseSettled, start } =
+    startupEngine(table);
   return setup({
-  types: {
-    context: {} as StartupContext,
-    events: {} as StartupEvent,
-    input: {} as StartupInput,
-    output: {} as StartupOutput,
-  },
-  actions: {
-    emitOutputs: noOutlet,
-    startSteps: assign(({ context }) => withOutbox(start(context), context)),
-    foldResult: assign(({ context, event }) =>
-      withOutbox(effectSettled(context, event), context),
-    ),
-    releaseNewestFirst: assign(({ context }) => withOutbox(beginRelease(context), context)),
-    foldRelease: assign(({ context, event }) => withOutbox(releaseSettled(context, event.id, event.type === 'effect.done' ? null : event.error), context)),
-  },
-  guards: {
-    startupFailed: ({ context }) => context.failure !== null,
-    allStepsDone: ({ context }) => allDone(context),
-    nothingInFlight: ({ context }) => context.inFlight.length === 0,
-    everythingReleased: ({ context }) => releasesFinished(context.release),
-  },
-}).createMachine({
-  id: 'daemonStartup',
-  context: ({ input }) => initialContext(input),
-  initial: 'starting',
-  states: {
-    starting: {
-      entry: ['startSteps', flush],
-      on: { 'effect.done': { actions: ['foldResult', flush] }, 'effect.failed': { actions: ['foldResult', flush] } },
-      always: [
-        { guard: 'startupFailed', target: 'draining' },
-        { guard: 'allStepsDone', target: 'ready' },
-      ],
+    types: {
+      context: {} as StartupContext,
+      events: {} as StartupEvent,
+      input: {} as StartupInput,
+      output: {} as StartupOutput,
     },
-    draining: {
-      on: { 'effect.done': { actions: ['foldResult', flush] }, 'effect.failed': { actions: ['foldResult', flush] } },
-      always: { guard: 'nothingInFlight', target: 'releasing' },
+    actions: {
+      emitOutputs: noOutlet,
+      startSteps: assign(({ context }) => withOutbox(start(context), context)),
+      foldResult: assign(({ context, event }) =>
+        withOutbox(effectSettled(context, event), context),
+      ),
+      releaseNewestFirst: assign(({ context }) => withOutbox(beginRelease(context), context)),
+      foldRelease: assign(({ context, event }) =>
+        withOutbox(
+          releaseSettled(context, event.id, event.type === 'effect.done' ? null : event.error),
+          context,
+        ),
+      ),
     },
-    releasing: {
-      entry: ['releaseNewestFirst', flush],
-      on: { 'effect.done': { actions: ['foldRelease', flush] }, 'effect.failed': { actions: ['foldRelease', flush] } },
-      always: { guard: 'everythingReleased', target: 'failed' },
+    guards: {
+      startupFailed: ({ context }) => context.failure !== null,
+      allStepsDone: ({ context }) => allDone(context),
+      nothingInFlight: ({ context }) => context.inFlight.length === 0,
+      everythingReleased: ({ context }) => releasesFinished(context.release),
     },
-    ready: { type: 'final' },
-    failed: { type: 'final' },
-  },
-  output: ({ context }): StartupOutput =>
-    context.failure === null
-      ? { status: 'ready', facts: context.facts, acquired: context.acquired }
-      : { status: 'failed', failure: context.failure, releases: context.release.records },
-});
+  }).createMachine({
+    id: 'daemonStartup',
+    context: ({ input }) => initialContext(input),
+    initial: 'starting',
+    states: {
+      starting: {
+        entry: ['startSteps', flush],
+        on: {
+          'effect.done': { actions: ['foldResult', flush] },
+          'effect.failed': { actions: ['foldResult', flush] },
+        },
+        always: [
+          { guard: 'startupFailed', target: 'draining' },
+          { guard: 'allStepsDone', target: 'ready' },
+        ],
+      },
+      draining: {
+        on: {
+          'effect.done': { actions: ['foldResult', flush] },
+          'effect.failed': { actions: ['foldResult', flush] },
+        },
+        always: { guard: 'nothingInFlight', target: 'releasing' },
+      },
+      releasing: {
+        entry: ['releaseNewestFirst', flush],
+        on: {
+          'effect.done': { actions: ['foldRelease', flush] },
+          'effect.failed': { actions: ['foldRelease', flush] },
+        },
+        always: { guard: 'everythingReleased', target: 'failed' },
+      },
+      ready: { type: 'final' },
+      failed: { type: 'final' },
+    },
+    output: ({ context }): StartupOutput =>
+      context.failure === null
+        ? { status: 'ready', facts: context.facts, acquired: context.acquired }
+        : { status: 'failed', failure: context.failure, releases: context.release.records },
+  });
 }
 
 export const daemonStartupMachine = createStartupMachine(startupSteps);

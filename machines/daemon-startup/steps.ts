@@ -59,8 +59,13 @@ function effect<E extends EffectName>(
     failed?: (s: Scope, error: EffectError) => OpOutcome | undefined;
   } = {},
 ): Op {
-  const op: Op = { kind: 'effect', effect: name, ask: ask as (s: Scope) => Omit<EffectRequest, 'effect'> | null };
-  if (handlers.done) op.done = handlers.done as (s: Scope, result: unknown) => OpOutcome | undefined;
+  const op: Op = {
+    kind: 'effect',
+    effect: name,
+    ask: ask as (s: Scope) => Omit<EffectRequest, 'effect'> | null,
+  };
+  if (handlers.done)
+    op.done = handlers.done as (s: Scope, result: unknown) => OpOutcome | undefined;
   if (handlers.failed) op.failed = handlers.failed;
   return op;
 }
@@ -79,7 +84,15 @@ function mkdir(
     done: (s, r) =>
       r.created.length === 0
         ? undefined
-        : { acquire: [{ resource: `dir:${label}`, release: [{ effect: 'fs.removeCreated', paths: r.created }], rollbackOnly: true }] },
+        : {
+            acquire: [
+              {
+                resource: `dir:${label}`,
+                release: [{ effect: 'fs.removeCreated', paths: r.created }],
+                rollbackOnly: true,
+              },
+            ],
+          },
     ...(failWith ? { failed: (s: Scope, e: EffectError) => ({ fail: failWith(s, e) }) } : {}),
   });
 }
@@ -90,7 +103,10 @@ const imageRoot = (s: Scope): string => `${root(s)}/image/${s.facts.graphDriver 
 
 /** Kernel version ordering on the numeric prefix (`6.1.0-13-amd64` → [6, 1, 0]). */
 export function kernelAtLeast(release: string, min: [number, number, number]): boolean {
-  const parts = release.split(/[.-]/).slice(0, 3).map((p) => Number.parseInt(p, 10));
+  const parts = release
+    .split(/[.-]/)
+    .slice(0, 3)
+    .map((p) => Number.parseInt(p, 10));
   for (let i = 0; i < 3; i++) {
     const have = Number.isFinite(parts[i]) ? (parts[i] as number) : 0;
     if (have !== min[i]) return have > (min[i] as number);
@@ -106,10 +122,15 @@ export const startupSteps: StepDef[] = [
     needs: [],
     title: 'MTU from the default route, else 1500',
     ops: [
-      compute((s) => (s.config.mtu !== 0 ? { facts: { mtu: s.config.mtu }, finish: true } : undefined)),
+      compute((s) =>
+        s.config.mtu !== 0 ? { facts: { mtu: s.config.mtu }, finish: true } : undefined,
+      ),
       effect('kernel.defaultRouteMtu', () => ({}), {
         done: (_, r) => ({ facts: { mtu: r.mtu ?? 1500 } }),
-        failed: (_, e) => ({ facts: { mtu: 1500 }, warn: `could not read the default route's MTU, using 1500: ${e.message}` }),
+        failed: (_, e) => ({
+          facts: { mtu: 1500 },
+          warn: `could not read the default route's MTU, using 1500: ${e.message}`,
+        }),
       }),
     ],
   },
@@ -121,17 +142,23 @@ export const startupSteps: StepDef[] = [
       compute((s) => {
         const c = s.config;
         if (c.bridge !== null && c.bridge !== '' && c.bip !== null && c.bip !== '')
-          return { fail: 'You specified -b & --bip, mutually exclusive options. Please specify only one' };
+          return {
+            fail: 'You specified -b & --bip, mutually exclusive options. Please specify only one',
+          };
         if (!c.iptables && !c.icc)
           return {
             fail: 'You specified --iptables=false with --icc=false. ICC=false uses iptables to function. Please set --icc or --iptables to true',
           };
         if (c.storageDriver !== null && !supportedDrivers.includes(c.storageDriver))
-          return { fail: `error initializing graphdriver: driver not supported: ${c.storageDriver}` };
+          return {
+            fail: `error initializing graphdriver: driver not supported: ${c.storageDriver}`,
+          };
         if (c.maxConcurrentDownloads < 0)
           return { fail: `invalid max concurrent downloads: ${c.maxConcurrentDownloads}` };
-        if (c.maxConcurrentUploads < 0) return { fail: `invalid max concurrent uploads: ${c.maxConcurrentUploads}` };
-        if (c.hosts.length === 0) return { fail: 'no API socket given: set -H unix:///path/to.sock' };
+        if (c.maxConcurrentUploads < 0)
+          return { fail: `invalid max concurrent uploads: ${c.maxConcurrentUploads}` };
+        if (c.hosts.length === 0)
+          return { fail: 'no API socket given: set -H unix:///path/to.sock' };
         return undefined;
       }),
     ],
@@ -151,9 +178,13 @@ export const startupSteps: StepDef[] = [
       effect('kernel.writeSysctl', () => ({ key: 'kernel/keys/root_maxkeys', value: '1000000' }), {
         failed: (_, e) => ({ warn: rootKeyWarning(e), finish: true }),
       }),
-      effect('kernel.writeSysctl', () => ({ key: 'kernel/keys/root_maxbytes', value: '25000000' }), {
-        failed: (_, e) => ({ warn: rootKeyWarning(e), finish: true }),
-      }),
+      effect(
+        'kernel.writeSysctl',
+        () => ({ key: 'kernel/keys/root_maxbytes', value: '25000000' }),
+        {
+          failed: (_, e) => ({ warn: rootKeyWarning(e), finish: true }),
+        },
+      ),
     ],
   },
   {
@@ -210,8 +241,12 @@ export const startupSteps: StepDef[] = [
           };
         return { local: { user: spec.user, groupName: spec.group } };
       }),
-      effect('fs.readFile', () => ({ path: '/etc/passwd' }), { done: (_, r) => ({ local: { passwd: r.content } }) }),
-      effect('fs.readFile', () => ({ path: '/etc/group' }), { done: (_, r) => ({ local: { groupFile: r.content } }) }),
+      effect('fs.readFile', () => ({ path: '/etc/passwd' }), {
+        done: (_, r) => ({ local: { passwd: r.content } }),
+      }),
+      effect('fs.readFile', () => ({ path: '/etc/group' }), {
+        done: (_, r) => ({ local: { groupFile: r.content } }),
+      }),
       effect('fs.readFile', () => ({ path: '/etc/subuid', optional: true }), {
         done: (_, r) => ({ local: { subuid: r.content ?? '' } }),
       }),
@@ -219,7 +254,14 @@ export const startupSteps: StepDef[] = [
         done: (_, r) => ({ local: { subgid: r.content ?? '' } }),
       }),
       compute((s) => {
-        const l = s.local as { user: string; groupName: string | null; passwd: string; groupFile: string; subuid: string; subgid: string };
+        const l = s.local as {
+          user: string;
+          groupName: string | null;
+          passwd: string;
+          groupFile: string;
+          subuid: string;
+          subgid: string;
+        };
         const who = resolveIdentity(l.user, l.groupName, l.passwd, l.groupFile);
         if ('error' in who) return { fail: `Can't create ID mappings: ${who.error}` };
         const subuid = parseSubIds(l.subuid, '/etc/subuid');
@@ -245,10 +287,17 @@ export const startupSteps: StepDef[] = [
     needs: ['verifyDaemonSettings'],
     title: 'oom score of the daemon process',
     ops: [
-      effect('kernel.setOomScoreAdj', (s) => (s.config.oomScoreAdjust === 0 ? null : { score: s.config.oomScoreAdjust }), {
-        // dockerd swallows EPERM: an unprivileged or nested daemon cannot lower its score.
-        failed: (_, e) => (e.code === 'EPERM' ? { warn: `oom_score_adj not set: ${e.message}` } : { fail: e.message }),
-      }),
+      effect(
+        'kernel.setOomScoreAdj',
+        (s) => (s.config.oomScoreAdjust === 0 ? null : { score: s.config.oomScoreAdjust }),
+        {
+          // dockerd swallows EPERM: an unprivileged or nested daemon cannot lower its score.
+          failed: (_, e) =>
+            e.code === 'EPERM'
+              ? { warn: `oom_score_adj not set: ${e.message}` }
+              : { fail: e.message },
+        },
+      ),
     ],
   },
   {
@@ -259,9 +308,13 @@ export const startupSteps: StepDef[] = [
       mkdir('dataRoot', (s) => ({ path: s.config.dataRoot, mode: 0o711 })),
       effect('fs.chmod', (s) => ({ path: s.config.dataRoot, mode: 0o711 })),
       compute((s) =>
-        s.facts.remappedRoot ? { facts: { root: `${s.config.dataRoot}/${s.facts.rootUid}.${s.facts.rootGid}` } } : { facts: { root: s.config.dataRoot } },
+        s.facts.remappedRoot
+          ? { facts: { root: `${s.config.dataRoot}/${s.facts.rootUid}.${s.facts.rootGid}` } }
+          : { facts: { root: s.config.dataRoot } },
       ),
-      mkdir('remappedRoot', (s) => (s.facts.remappedRoot ? { path: root(s), mode: 0o710, uid: 0, gid: s.facts.rootGid } : null)),
+      mkdir('remappedRoot', (s) =>
+        s.facts.remappedRoot ? { path: root(s), mode: 0o710, uid: 0, gid: s.facts.rootGid } : null,
+      ),
       mkdir('execRoot', (s) => ({ path: s.config.execRoot, mode: 0o700 })),
     ],
   },
@@ -273,7 +326,12 @@ export const startupSteps: StepDef[] = [
       effect('fs.createPidfile', (s) => ({ path: s.config.pidfile }), {
         done: (s, r) => ({
           facts: { pid: r.pid },
-          acquire: [{ resource: 'pidfile', release: [{ effect: 'fs.removePidfile', path: s.config.pidfile, pid: r.pid }] }],
+          acquire: [
+            {
+              resource: 'pidfile',
+              release: [{ effect: 'fs.removePidfile', path: s.config.pidfile, pid: r.pid }],
+            },
+          ],
         }),
       }),
     ],
@@ -283,12 +341,24 @@ export const startupSteps: StepDef[] = [
     needs: ['pidfile'],
     title: '<root>/tmp, emptied by renaming the old one away',
     ops: [
-      compute((s) => ({ local: { tmp: s.config.env.DOCKER_TMPDIR ?? `${root(s)}/tmp`, own: s.config.env.DOCKER_TMPDIR === undefined } })),
+      compute((s) => ({
+        local: {
+          tmp: s.config.env.DOCKER_TMPDIR ?? `${root(s)}/tmp`,
+          own: s.config.env.DOCKER_TMPDIR === undefined,
+        },
+      })),
       // A user-supplied DOCKER_TMPDIR is never emptied (moby prepareTempDir).
-      effect('fs.rename', (s) => (s.local['own'] ? { from: `${root(s)}/tmp`, to: `${root(s)}/tmp-old` } : null), {
-        done: () => ({ local: { renamed: true } }),
-        failed: (_, e) => (e.code === 'ENOENT' ? undefined : { warn: `failed to rename the old tmp dir for deletion: ${e.message}` }),
-      }),
+      effect(
+        'fs.rename',
+        (s) => (s.local['own'] ? { from: `${root(s)}/tmp`, to: `${root(s)}/tmp-old` } : null),
+        {
+          done: () => ({ local: { renamed: true } }),
+          failed: (_, e) =>
+            e.code === 'ENOENT'
+              ? undefined
+              : { warn: `failed to rename the old tmp dir for deletion: ${e.message}` },
+        },
+      ),
       effect('fs.removeAll', (s) => (s.local['renamed'] ? { path: `${root(s)}/tmp-old` } : null), {
         failed: (_, e) => ({ warn: `failed to delete old tmp directory: ${e.message}` }),
       }),
@@ -299,7 +369,9 @@ export const startupSteps: StepDef[] = [
       ),
       effect('fs.realpath', (s) => ({ path: String(s.local['tmp']) }), {
         done: (_, r) => ({ facts: { tmpDir: r.path } }),
-        failed: (s, e) => ({ fail: `Unable to get the full path to the TempDir (${String(s.local['tmp'])}): ${e.message}` }),
+        failed: (s, e) => ({
+          fail: `Unable to get the full path to the TempDir (${String(s.local['tmp'])}): ${e.message}`,
+        }),
       }),
     ],
   },
@@ -310,7 +382,12 @@ export const startupSteps: StepDef[] = [
     ops: [
       effect('kernel.setEnv', (s) => ({ name: 'TMPDIR', value: s.facts.tmpDir ?? null }), {
         done: (_, r) => ({
-          acquire: [{ resource: 'env:TMPDIR', release: [{ effect: 'kernel.setEnv', name: 'TMPDIR', value: r.previous }] }],
+          acquire: [
+            {
+              resource: 'env:TMPDIR',
+              release: [{ effect: 'kernel.setEnv', name: 'TMPDIR', value: r.previous }],
+            },
+          ],
         }),
       }),
     ],
@@ -320,17 +397,23 @@ export const startupSteps: StepDef[] = [
     needs: ['verifyDaemonSettings'],
     title: 'load --seccomp-profile',
     ops: [
-      effect('fs.readFile', (s) => (s.config.seccompProfile ? { path: s.config.seccompProfile } : null), {
-        done: (s, r) => {
-          try {
-            JSON.parse(r.content ?? '');
-          } catch (cause) {
-            return { fail: `decoding seccomp profile failed: ${(cause as Error).message}` };
-          }
-          return { facts: { seccompProfile: true } };
+      effect(
+        'fs.readFile',
+        (s) => (s.config.seccompProfile ? { path: s.config.seccompProfile } : null),
+        {
+          done: (s, r) => {
+            try {
+              JSON.parse(r.content ?? '');
+            } catch (cause) {
+              return { fail: `decoding seccomp profile failed: ${(cause as Error).message}` };
+            }
+            return { facts: { seccompProfile: true } };
+          },
+          failed: (s, e) => ({
+            fail: `opening seccomp profile (${s.config.seccompProfile ?? ''}) failed: ${e.message}`,
+          }),
         },
-        failed: (s, e) => ({ fail: `opening seccomp profile (${s.config.seccompProfile ?? ''}) failed: ${e.message}` }),
-      }),
+      ),
     ],
   },
   {
@@ -349,7 +432,9 @@ export const startupSteps: StepDef[] = [
           const max = Number.parseInt(r.value.trim(), 10);
           return Number.isFinite(max)
             ? { facts: { maxThreads: Math.floor(max / 100) * 90 } }
-            : { warn: `Failed to configure the threads limit: threads-max is ${JSON.stringify(r.value)}` };
+            : {
+                warn: `Failed to configure the threads limit: threads-max is ${JSON.stringify(r.value)}`,
+              };
         },
         failed: (_, e) => ({ warn: `Failed to configure the threads limit: ${e.message}` }),
       }),
@@ -363,9 +448,14 @@ export const startupSteps: StepDef[] = [
       effect('kernel.appArmorStatus', () => ({}), {
         done: (_, r) =>
           r.enabled
-            ? { facts: { appArmor: true }, warn: 'AppArmor enabled on system but the docker-default profile could not be loaded.' }
+            ? {
+                facts: { appArmor: true },
+                warn: 'AppArmor enabled on system but the docker-default profile could not be loaded.',
+              }
             : { facts: { appArmor: false } },
-        failed: (_, e) => ({ warn: `Could not check if docker-default AppArmor profile was loaded: ${e.message}` }),
+        failed: (_, e) => ({
+          warn: `Could not check if docker-default AppArmor profile was loaded: ${e.message}`,
+        }),
       }),
     ],
   },
@@ -373,7 +463,14 @@ export const startupSteps: StepDef[] = [
     id: 'containersDir',
     needs: ['pidfile'],
     title: '<root>/containers 0710',
-    ops: [mkdir('containers', (s) => ({ path: `${root(s)}/containers`, mode: 0o710, uid: 0, gid: s.facts.rootGid }))],
+    ops: [
+      mkdir('containers', (s) => ({
+        path: `${root(s)}/containers`,
+        mode: 0o710,
+        uid: 0,
+        gid: s.facts.rootGid,
+      })),
+    ],
   },
   {
     id: 'graphDriverName',
@@ -383,8 +480,12 @@ export const startupSteps: StepDef[] = [
       compute((s) => {
         const fromEnv = s.config.env.DOCKER_DRIVER;
         if (fromEnv !== undefined && fromEnv !== '') {
-          if (!supportedDrivers.includes(fromEnv)) return { fail: `error initializing graphdriver: driver not supported: ${fromEnv}` };
-          return { facts: { graphDriverName: fromEnv }, warn: `Setting the storage driver from the $DOCKER_DRIVER environment variable (${fromEnv})` };
+          if (!supportedDrivers.includes(fromEnv))
+            return { fail: `error initializing graphdriver: driver not supported: ${fromEnv}` };
+          return {
+            facts: { graphDriverName: fromEnv },
+            warn: `Setting the storage driver from the $DOCKER_DRIVER environment variable (${fromEnv})`,
+          };
         }
         return { facts: { graphDriverName: s.config.storageDriver } };
       }),
@@ -405,7 +506,9 @@ export const startupSteps: StepDef[] = [
     needs: ['pluginManager', 'graphDriverName', 'containersDir'],
     title: 'graph driver (overlay2, vfs where overlay is unavailable) and layer metadata',
     ops: [
-      compute((s) => (s.facts.graphDriverName ? { local: { chosen: s.facts.graphDriverName } } : undefined)),
+      compute((s) =>
+        s.facts.graphDriverName ? { local: { chosen: s.facts.graphDriverName } } : undefined,
+      ),
       // Without a name, a driver that already has state wins (moby driver_linux.go priority).
       effect('fs.stat', (s) => (s.local['chosen'] ? null : { path: `${root(s)}/overlay2` }), {
         done: (_, r) => (r.exists ? { local: { chosen: 'overlay2' } } : undefined),
@@ -413,22 +516,38 @@ export const startupSteps: StepDef[] = [
       effect('fs.stat', (s) => (s.local['chosen'] ? null : { path: `${root(s)}/vfs` }), {
         done: (_, r) => (r.exists ? { local: { chosen: 'vfs' } } : undefined),
       }),
-      effect('kernel.probeOverlay', (s) => (s.local['chosen'] === 'vfs' ? null : { path: root(s) }), {
-        done: (s, r) => {
-          if (r.supported) return { local: { chosen: 'overlay2' } };
-          if (s.local['chosen'] === 'overlay2')
-            return { fail: `error initializing graphdriver: driver not supported: overlay2: ${r.reason ?? 'overlay is not available'}` };
-          return { local: { chosen: 'vfs' }, warn: `overlay2 is not available (${r.reason ?? 'unknown reason'}); using vfs` };
+      effect(
+        'kernel.probeOverlay',
+        (s) => (s.local['chosen'] === 'vfs' ? null : { path: root(s) }),
+        {
+          done: (s, r) => {
+            if (r.supported) return { local: { chosen: 'overlay2' } };
+            if (s.local['chosen'] === 'overlay2')
+              return {
+                fail: `error initializing graphdriver: driver not supported: overlay2: ${r.reason ?? 'overlay is not available'}`,
+              };
+            return {
+              local: { chosen: 'vfs' },
+              warn: `overlay2 is not available (${r.reason ?? 'unknown reason'}); using vfs`,
+            };
+          },
         },
-      }),
+      ),
       compute((s) => ({ facts: { graphDriver: String(s.local['chosen']) } })),
-      mkdir('graphDriverHome', (s) => ({ path: `${root(s)}/${s.facts.graphDriver ?? ''}`, mode: 0o710, uid: 0, gid: s.facts.rootGid })),
+      mkdir('graphDriverHome', (s) => ({
+        path: `${root(s)}/${s.facts.graphDriver ?? ''}`,
+        mode: 0o710,
+        uid: 0,
+        gid: s.facts.rootGid,
+      })),
       compute((s) => ({
         // Layer mounts made from here on are unmounted by the driver's cleanup; dockerd skips it under live-restore.
         acquire: [
           {
             resource: 'layerStore',
-            release: [{ effect: 'kernel.unmountUnder', path: `${root(s)}/${s.facts.graphDriver ?? ''}` }],
+            release: [
+              { effect: 'kernel.unmountUnder', path: `${root(s)}/${s.facts.graphDriver ?? ''}` },
+            ],
             keptUnderLiveRestore: true,
           },
         ],
@@ -448,7 +567,10 @@ export const startupSteps: StepDef[] = [
     title: 'download (3) and upload (5) concurrency',
     ops: [
       compute((s) => ({
-        facts: { maxConcurrentDownloads: s.config.maxConcurrentDownloads, maxConcurrentUploads: s.config.maxConcurrentUploads },
+        facts: {
+          maxConcurrentDownloads: s.config.maxConcurrentDownloads,
+          maxConcurrentUploads: s.config.maxConcurrentUploads,
+        },
       })),
     ],
   },
@@ -457,8 +579,14 @@ export const startupSteps: StepDef[] = [
     needs: ['layerStore'],
     title: 'image/<driver>/imagedb content and metadata',
     ops: [
-      mkdir('imagedbContent', (s) => ({ path: `${imageRoot(s)}/imagedb/content/sha256`, mode: 0o700 })),
-      mkdir('imagedbMetadata', (s) => ({ path: `${imageRoot(s)}/imagedb/metadata/sha256`, mode: 0o700 })),
+      mkdir('imagedbContent', (s) => ({
+        path: `${imageRoot(s)}/imagedb/content/sha256`,
+        mode: 0o700,
+      })),
+      mkdir('imagedbMetadata', (s) => ({
+        path: `${imageRoot(s)}/imagedb/metadata/sha256`,
+        mode: 0o700,
+      })),
     ],
   },
   {
@@ -476,7 +604,17 @@ export const startupSteps: StepDef[] = [
         done: (s, r) => ({
           facts: { keyId: r.keyId },
           ...(r.created
-            ? { acquire: [{ resource: 'file:key.json', release: [{ effect: 'fs.removeCreated' as const, paths: [`${root(s)}/key.json`] }], rollbackOnly: true }] }
+            ? {
+                acquire: [
+                  {
+                    resource: 'file:key.json',
+                    release: [
+                      { effect: 'fs.removeCreated' as const, paths: [`${root(s)}/key.json`] },
+                    ],
+                    rollbackOnly: true,
+                  },
+                ],
+              }
             : {}),
         }),
       }),
@@ -505,24 +643,50 @@ export const startupSteps: StepDef[] = [
     needs: ['layerStore'],
     title: 'image/<driver>/repositories.json',
     ops: [
-      effect('fs.readFile', (s) => ({ path: `${imageRoot(s)}/repositories.json`, optional: true }), {
-        done: (_, r) => {
-          if (r.content === null) return { local: { missing: true } };
-          try {
-            JSON.parse(r.content);
-            return undefined;
-          } catch (cause) {
-            return { fail: `Couldn't create reference store repository: ${(cause as Error).message}` };
-          }
+      effect(
+        'fs.readFile',
+        (s) => ({ path: `${imageRoot(s)}/repositories.json`, optional: true }),
+        {
+          done: (_, r) => {
+            if (r.content === null) return { local: { missing: true } };
+            try {
+              JSON.parse(r.content);
+              return undefined;
+            } catch (cause) {
+              return {
+                fail: `Couldn't create reference store repository: ${(cause as Error).message}`,
+              };
+            }
+          },
         },
-      }),
+      ),
       effect(
         'fs.writeFileAtomic',
-        (s) => (s.local['missing'] ? { path: `${imageRoot(s)}/repositories.json`, content: '{"Repositories":{}}', mode: 0o600 } : null),
+        (s) =>
+          s.local['missing']
+            ? {
+                path: `${imageRoot(s)}/repositories.json`,
+                content: '{"Repositories":{}}',
+                mode: 0o600,
+              }
+            : null,
         {
           done: (s, r) =>
             r.created
-              ? { acquire: [{ resource: 'file:repositories.json', release: [{ effect: 'fs.removeCreated', paths: [`${imageRoot(s)}/repositories.json`] }], rollbackOnly: true }] }
+              ? {
+                  acquire: [
+                    {
+                      resource: 'file:repositories.json',
+                      release: [
+                        {
+                          effect: 'fs.removeCreated',
+                          paths: [`${imageRoot(s)}/repositories.json`],
+                        },
+                      ],
+                      rollbackOnly: true,
+                    },
+                  ],
+                }
               : undefined,
           failed: (_, e) => ({ fail: `Couldn't create reference store repository: ${e.message}` }),
         },
@@ -536,7 +700,11 @@ export const startupSteps: StepDef[] = [
     ops: [
       effect('fs.stat', (s) => ({ path: `${root(s)}/graph` }), {
         done: (_, r) =>
-          r.exists ? { warn: 'Graph migration failed: a pre-1.10 graph was found and statedock does not migrate it; it is left as it is' } : undefined,
+          r.exists
+            ? {
+                warn: 'Graph migration failed: a pre-1.10 graph was found and statedock does not migrate it; it is left as it is',
+              }
+            : undefined,
         failed: (_, e) => ({ warn: `Graph migration check failed: ${e.message}` }),
       }),
     ],
@@ -553,7 +721,10 @@ export const startupSteps: StepDef[] = [
     title: 'cgroups: the devices controller must be mounted',
     ops: [
       effect('kernel.cgroupInfo', () => ({}), {
-        done: (_, r) => (r.devices ? { facts: { cgroupVersion: r.version } } : { fail: "Devices cgroup isn't mounted" }),
+        done: (_, r) =>
+          r.devices
+            ? { facts: { cgroupVersion: r.version } }
+            : { fail: "Devices cgroup isn't mounted" },
       }),
     ],
   },
@@ -561,7 +732,11 @@ export const startupSteps: StepDef[] = [
     id: 'daemonId',
     needs: ['trustKey'],
     title: "the trust key's key ID",
-    ops: [compute((s) => (s.facts.keyId ? { facts: { daemonId: s.facts.keyId } } : { fail: 'no trust key' }))],
+    ops: [
+      compute((s) =>
+        s.facts.keyId ? { facts: { daemonId: s.facts.keyId } } : { fail: 'no trust key' },
+      ),
+    ],
   },
   {
     id: 'metadataStore',
@@ -572,7 +747,18 @@ export const startupSteps: StepDef[] = [
         done: (s, r) => ({
           acquire: [
             ...(r.created
-              ? [{ resource: 'dir:metadata.db', release: [{ effect: 'fs.removeAll' as const, path: `${root(s)}/containers/metadata.db` }], rollbackOnly: true }]
+              ? [
+                  {
+                    resource: 'dir:metadata.db',
+                    release: [
+                      {
+                        effect: 'fs.removeAll' as const,
+                        path: `${root(s)}/containers/metadata.db`,
+                      },
+                    ],
+                    rollbackOnly: true,
+                  },
+                ]
               : []),
             { resource: 'metadataStore', release: [{ effect: 'store.close' as const }] },
           ],
@@ -592,7 +778,14 @@ export const startupSteps: StepDef[] = [
     title: 'drop finished exec commands every 5 minutes',
     ops: [
       effect('clock.startTicker', () => ({ name: 'execGc', intervalMs: 300_000 }), {
-        done: () => ({ acquire: [{ resource: 'ticker:execGc', release: [{ effect: 'clock.stopTicker', name: 'execGc' }] }] }),
+        done: () => ({
+          acquire: [
+            {
+              resource: 'ticker:execGc',
+              release: [{ effect: 'clock.stopTicker', name: 'execGc' }],
+            },
+          ],
+        }),
       }),
     ],
   },
@@ -601,14 +794,27 @@ export const startupSteps: StepDef[] = [
     needs: ['pidfile'],
     title: 'supervised containerd under the exec root (unless --containerd)',
     ops: [
-      compute((s) => (s.config.containerdAddress ? { facts: { containerdAddress: s.config.containerdAddress }, finish: true } : undefined)),
-      effect('containerd.startSupervised', (s) => ({ execRoot: s.config.execRoot, dataRoot: root(s), binary: 'containerd' }), {
-        done: (_, r) => ({
-          facts: { containerdPid: r.pid, containerdAddress: r.address },
-          acquire: [{ resource: 'containerd', release: [{ effect: 'containerd.stopSupervised', pid: r.pid, timeoutMs: 15_000 }] }],
-        }),
-        failed: (_, e) => ({ fail: `failed to start containerd: ${e.message}` }),
-      }),
+      compute((s) =>
+        s.config.containerdAddress
+          ? { facts: { containerdAddress: s.config.containerdAddress }, finish: true }
+          : undefined,
+      ),
+      effect(
+        'containerd.startSupervised',
+        (s) => ({ execRoot: s.config.execRoot, dataRoot: root(s), binary: 'containerd' }),
+        {
+          done: (_, r) => ({
+            facts: { containerdPid: r.pid, containerdAddress: r.address },
+            acquire: [
+              {
+                resource: 'containerd',
+                release: [{ effect: 'containerd.stopSupervised', pid: r.pid, timeoutMs: 15_000 }],
+              },
+            ],
+          }),
+          failed: (_, e) => ({ fail: `failed to start containerd: ${e.message}` }),
+        },
+      ),
     ],
   },
   {
@@ -618,7 +824,11 @@ export const startupSteps: StepDef[] = [
     ops: [
       effect(
         'containerd.connect',
-        (s) => ({ address: s.facts.containerdAddress ?? '', namespace: s.config.containerdNamespace, timeoutMs: 10_000 }),
+        (s) => ({
+          address: s.facts.containerdAddress ?? '',
+          namespace: s.config.containerdNamespace,
+          timeoutMs: 10_000,
+        }),
         {
           done: (_, r) => ({
             facts: { containerdVersion: r.version },
@@ -633,13 +843,27 @@ export const startupSteps: StepDef[] = [
   },
   {
     id: 'restore',
-    needs: ['containersDir', 'pluginManager', 'eventsService', 'containerdClient', 'inMemoryStores', 'metadataStore', 'layerStore', 'imageStore', 'volumes'],
+    needs: [
+      'containersDir',
+      'pluginManager',
+      'eventsService',
+      'containerdClient',
+      'inMemoryStores',
+      'metadataStore',
+      'layerStore',
+      'imageStore',
+      'volumes',
+    ],
     title: 'load containers and reconcile them with containerd',
     ops: [
-      effect('store.list', () => ({ prefix: 'container/' }), { done: (_, r) => ({ local: { stored: r.entries } }) }),
+      effect('store.list', () => ({ prefix: 'container/' }), {
+        done: (_, r) => ({ local: { stored: r.entries } }),
+      }),
       effect('containerd.listTasks', () => ({})),
       // Every container actor is settled before the containerd client closes (moby-51692).
-      compute(() => ({ acquire: [{ resource: 'containers', release: [{ effect: 'api.settleContainers' }] }] })),
+      compute(() => ({
+        acquire: [{ resource: 'containers', release: [{ effect: 'api.settleContainers' }] }],
+      })),
     ],
   },
   {
@@ -647,7 +871,9 @@ export const startupSteps: StepDef[] = [
     // Host facts only (CPUs, memory, OS, runc): nothing to wait for, so off the critical path.
     needs: [],
     title: 'engine facts: CPUs, memory, OS',
-    ops: [effect('kernel.systemInfo', () => ({}), { done: (_, r) => ({ facts: { systemInfo: r } }) })],
+    ops: [
+      effect('kernel.systemInfo', () => ({}), { done: (_, r) => ({ facts: { systemInfo: r } }) }),
+    ],
   },
   {
     id: 'setupDumpStackTrap',
@@ -655,7 +881,11 @@ export const startupSteps: StepDef[] = [
     title: 'SIGUSR1 writes the actors to a file under the exec root',
     ops: [
       effect('kernel.trapDumpSignal', (s) => ({ dir: s.config.execRoot }), {
-        done: () => ({ acquire: [{ resource: 'signal:SIGUSR1', release: [{ effect: 'kernel.untrapDumpSignal' }] }] }),
+        done: () => ({
+          acquire: [
+            { resource: 'signal:SIGUSR1', release: [{ effect: 'kernel.untrapDumpSignal' }] },
+          ],
+        }),
       }),
     ],
   },
@@ -664,7 +894,9 @@ export const startupSteps: StepDef[] = [
 // restore's second op folds containerd's tasks into the restored list; kept apart for reading.
 const restoreStep = startupSteps.find((s) => s.id === 'restore');
 if (restoreStep && restoreStep.ops[1]?.kind === 'effect') {
-  restoreStep.ops[1].done = (s, r) => ({ facts: { containers: reconcile(s.local['stored'], r as ResultOf<'containerd.listTasks'>) } });
+  restoreStep.ops[1].done = (s, r) => ({
+    facts: { containers: reconcile(s.local['stored'], r as ResultOf<'containerd.listTasks'>) },
+  });
 }
 
 /** The API sockets open last: a client that gets an answer talks to a daemon that is ready. */
@@ -674,7 +906,9 @@ startupSteps.push({
   title: 'serve the Engine API on the -H sockets',
   ops: [
     effect('api.listen', (s) => ({ sockets: s.config.hosts }), {
-      done: (s) => ({ acquire: [{ resource: 'api', release: [{ effect: 'api.close', sockets: s.config.hosts }] }] }),
+      done: (s) => ({
+        acquire: [{ resource: 'api', release: [{ effect: 'api.close', sockets: s.config.hosts }] }],
+      }),
     }),
   ],
 });
@@ -692,14 +926,30 @@ interface StoredContainer {
 }
 
 /** What restore makes of the store and containerd's tasks: the list each container actor starts from. */
-export function reconcile(stored: unknown, tasks: ResultOf<'containerd.listTasks'>): RestoredContainer[] {
+export function reconcile(
+  stored: unknown,
+  tasks: ResultOf<'containerd.listTasks'>,
+): RestoredContainer[] {
   const entries = Array.isArray(stored) ? (stored as { value: StoredContainer }[]) : [];
   const byId = new Map(tasks.tasks.map((t) => [t.id, t]));
   return entries.map(({ value: c }) => {
     const task = byId.get(c.id);
     const state: RestoredContainer['task'] =
-      task === undefined ? 'none' : task.status === 'running' ? 'running' : task.status === 'paused' || task.status === 'pausing' ? 'paused' : 'stopped';
-    return { id: c.id, name: c.name, recorded: c.state.status, task: state, stopSignal: c.config.stopSignal ?? 'SIGTERM', stopTimeout: c.config.stopTimeout ?? 10 };
+      task === undefined
+        ? 'none'
+        : task.status === 'running'
+          ? 'running'
+          : task.status === 'paused' || task.status === 'pausing'
+            ? 'paused'
+            : 'stopped';
+    return {
+      id: c.id,
+      name: c.name,
+      recorded: c.state.status,
+      task: state,
+      stopSignal: c.config.stopSignal ?? 'SIGTERM',
+      stopTimeout: c.config.stopTimeout ?? 10,
+    };
   });
 }
 

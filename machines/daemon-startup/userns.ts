@@ -14,7 +14,8 @@ export interface RemapSpec {
 /** `default` | `user` | `user:group` | `uid` | `uid:gid`. */
 export function parseUsernsRemap(spec: string): RemapSpec | { error: string } {
   const parts = spec.split(':');
-  if (parts.length > 2 || parts.some((p) => p === '')) return { error: `Invalid user/group specification in --userns-remap: ${JSON.stringify(spec)}` };
+  if (parts.length > 2 || parts.some((p) => p === ''))
+    return { error: `Invalid user/group specification in --userns-remap: ${JSON.stringify(spec)}` };
   const user = parts[0] === 'default' ? 'dockremap' : (parts[0] as string);
   return { user, group: parts[1] ?? null };
 }
@@ -39,20 +40,30 @@ function parseColonFile(text: string, idField: number): PasswdEntry[] {
     const f = line.split(':');
     const id = Number.parseInt(f[idField] ?? '', 10);
     const gid = Number.parseInt(f[3] ?? '', 10);
-    if (f[0] && Number.isFinite(id)) out.push({ name: f[0], id, gid: Number.isFinite(gid) ? gid : id });
+    if (f[0] && Number.isFinite(id))
+      out.push({ name: f[0], id, gid: Number.isFinite(gid) ? gid : id });
   }
   return out;
 }
 
 /** Resolves the remap user (and group, else the user's primary group) against /etc/passwd and /etc/group. */
-export function resolveIdentity(user: string, group: string | null, passwd: string, groups: string): Identity | { error: string } {
+export function resolveIdentity(
+  user: string,
+  group: string | null,
+  passwd: string,
+  groups: string,
+): Identity | { error: string } {
   const users = parseColonFile(passwd, 2);
   const isNumeric = /^\d+$/.test(user);
-  const u = isNumeric ? users.find((e) => e.id === Number(user)) : users.find((e) => e.name === user);
+  const u = isNumeric
+    ? users.find((e) => e.id === Number(user))
+    : users.find((e) => e.name === user);
   if (!u) {
     return isNumeric
       ? { error: `Uid ${user} has no entry in /etc/passwd` }
-      : { error: `Error during uid lookup for ${JSON.stringify(user)}: user ${user} not found; create it and give it ranges in /etc/subuid and /etc/subgid` };
+      : {
+          error: `Error during uid lookup for ${JSON.stringify(user)}: user ${user} not found; create it and give it ranges in /etc/subuid and /etc/subgid`,
+        };
   }
   const gs = parseColonFile(groups, 2);
   let g: PasswdEntry | undefined;
@@ -70,17 +81,23 @@ export interface SubIdRange {
 }
 
 /** One `name:start:count` per line; blank and `#` lines skipped; moby's words on errors. */
-export function parseSubIds(text: string, file: string): { ranges: SubIdRange[] } | { error: string } {
+export function parseSubIds(
+  text: string,
+  file: string,
+): { ranges: SubIdRange[] } | { error: string } {
   const ranges: SubIdRange[] = [];
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const f = line.split(':');
-    if (f.length !== 3) return { error: `Cannot parse subuid/gid information: Format not correct for ${file} file` };
+    if (f.length !== 3)
+      return { error: `Cannot parse subuid/gid information: Format not correct for ${file} file` };
     const start = Number(f[1]);
     const count = Number(f[2]);
     if (!Number.isInteger(start) || !Number.isInteger(count) || f[1] === '' || f[2] === '')
-      return { error: `String to int conversion failed during subuid/gid parsing of ${file}: ${JSON.stringify(line)}` };
+      return {
+        error: `String to int conversion failed during subuid/gid parsing of ${file}: ${JSON.stringify(line)}`,
+      };
     ranges.push({ name: f[0] as string, start, count });
   }
   return { ranges };
@@ -102,16 +119,24 @@ export function buildIdMaps(
   who: Identity,
   subuid: SubIdRange[],
   subgid: SubIdRange[],
-): { uidMaps: IdRange[]; gidMaps: IdRange[]; rootUid: number; rootGid: number } | { error: string } {
+):
+  { uidMaps: IdRange[]; gidMaps: IdRange[]; rootUid: number; rootGid: number } | { error: string } {
   const mine = (rs: SubIdRange[]) => {
     const byUid = rs.filter((r) => r.name === String(who.uid));
     return byUid.length > 0 ? byUid : rs.filter((r) => r.name === who.userName);
   };
   const u = mine(subuid);
-  if (u.length === 0) return { error: `no subuid ranges found for user ${JSON.stringify(who.userName)}` };
+  if (u.length === 0)
+    return { error: `no subuid ranges found for user ${JSON.stringify(who.userName)}` };
   const g = mine(subgid);
-  if (g.length === 0) return { error: `no subgid ranges found for user ${JSON.stringify(who.userName)}` };
+  if (g.length === 0)
+    return { error: `no subgid ranges found for user ${JSON.stringify(who.userName)}` };
   const uidMaps = toMaps(u);
   const gidMaps = toMaps(g);
-  return { uidMaps, gidMaps, rootUid: (uidMaps[0] as IdRange).hostId, rootGid: (gidMaps[0] as IdRange).hostId };
+  return {
+    uidMaps,
+    gidMaps,
+    rootUid: (uidMaps[0] as IdRange).hostId,
+    rootGid: (gidMaps[0] as IdRange).hostId,
+  };
 }

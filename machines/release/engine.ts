@@ -24,7 +24,10 @@ export interface Releaser {
   release: ReleaseState;
 }
 
-export function beginReleases(acquired: readonly Acquisition[], keep: (a: Acquisition) => string | null = () => null): {
+export function beginReleases(
+  acquired: readonly Acquisition[],
+  keep: (a: Acquisition) => string | null = () => null,
+): {
   state: ReleaseState;
   skipped: { resource: string; reason: string }[];
 } {
@@ -37,7 +40,13 @@ export function beginReleases(acquired: readonly Acquisition[], keep: (a: Acquis
     else skipped.push({ resource: a.resource, reason });
   }
   return {
-    state: { queue, index: 0, effect: 0, pendingId: null, records: skipped.map((s) => ({ resource: s.resource, ok: true, skipped: true })) },
+    state: {
+      queue,
+      index: 0,
+      effect: 0,
+      pendingId: null,
+      records: skipped.map((s) => ({ resource: s.resource, ok: true, skipped: true })),
+    },
     skipped,
   };
 }
@@ -65,7 +74,12 @@ export function releaseNext<D extends Releaser>(d: D, out: Output[]): void {
 }
 
 /** Folds one release effect's outcome; a failure gives up that resource and moves on. */
-export function releaseResult<D extends Releaser>(d: D, id: string, error: EffectError | null, out: Output[]): boolean {
+export function releaseResult<D extends Releaser>(
+  d: D,
+  id: string,
+  error: EffectError | null,
+  out: Output[],
+): boolean {
   const r = d.release;
   if (r.pendingId !== id) return false;
   r.pendingId = null;
@@ -73,7 +87,13 @@ export function releaseResult<D extends Releaser>(d: D, id: string, error: Effec
   if (error === null) {
     r.effect += 1;
   } else {
-    out.push({ mark: { mark: 'release.failed', resource: a.resource, message: `${error.code}: ${error.message}` } });
+    out.push({
+      mark: {
+        mark: 'release.failed',
+        resource: a.resource,
+        message: `${error.code}: ${error.message}`,
+      },
+    });
     r.records = [...r.records, { resource: a.resource, ok: false, error }];
     r.index += 1;
     r.effect = 0;

@@ -1,6 +1,11 @@
 import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
-import { checkInvariants, restoreInvariants, type HostView, type InvariantViolation } from '../container/invariants.ts';
+import {
+  checkInvariants,
+  restoreInvariants,
+  type HostView,
+  type InvariantViolation,
+} from '../container/invariants.ts';
 import type { Output } from '../daemon-startup/types.ts';
 import { commit, noOutlet } from '../outlet.ts';
 
@@ -24,7 +29,9 @@ export interface RestoreCheckOutput {
   unchecked: string | null;
 }
 
-export type RestoreCheckEvent = { type: 'effect.done'; id: string; result: unknown } | { type: 'effect.failed'; id: string; error: EffectError };
+export type RestoreCheckEvent =
+  | { type: 'effect.done'; id: string; result: unknown }
+  | { type: 'effect.failed'; id: string; error: EffectError };
 
 export const restoreCheckMachine = setup({
   types: {
@@ -37,18 +44,41 @@ export const restoreCheckMachine = setup({
     emitOutputs: noOutlet,
     observeHost: enqueueActions(({ context, enqueue }) => {
       const id = `${context.actorId}/${context.seq + 1}`;
-      commit(enqueue, { ...context, seq: context.seq + 1, pending: id }, [{ call: { effect: 'api.observeHost', id, step: 'restoreCheck' } }]);
+      commit(enqueue, { ...context, seq: context.seq + 1, pending: id }, [
+        { call: { effect: 'api.observeHost', id, step: 'restoreCheck' } },
+      ]);
     }),
     judge: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'effect.done') return;
       const violations = checkInvariants(event.result as HostView, restoreInvariants);
-      const outputs: Output[] = violations.map((v) => ({ mark: { mark: 'invariant.violated', invariant: v.invariant, container: v.container, message: v.message } }));
-      outputs.push({ mark: { mark: 'invariants.checked', held: restoreInvariants.length - new Set(violations.map((v) => v.invariant)).size, broken: violations.length } });
+      const outputs: Output[] = violations.map((v) => ({
+        mark: {
+          mark: 'invariant.violated',
+          invariant: v.invariant,
+          container: v.container,
+          message: v.message,
+        },
+      }));
+      outputs.push({
+        mark: {
+          mark: 'invariants.checked',
+          held: restoreInvariants.length - new Set(violations.map((v) => v.invariant)).size,
+          broken: violations.length,
+        },
+      });
       commit(enqueue, { ...context, pending: null, violations }, outputs);
     }),
     recordUnchecked: enqueueActions(({ context, event, enqueue }) => {
       const message = event.type === 'effect.failed' ? event.error.message : 'no answer';
-      commit(enqueue, { ...context, pending: null, unchecked: message }, [{ mark: { mark: 'warning', step: 'restoreCheck', message: `the host could not be observed after restore: ${message}` } }]);
+      commit(enqueue, { ...context, pending: null, unchecked: message }, [
+        {
+          mark: {
+            mark: 'warning',
+            step: 'restoreCheck',
+            message: `the host could not be observed after restore: ${message}`,
+          },
+        },
+      ]);
     }),
   },
   guards: {
@@ -56,7 +86,13 @@ export const restoreCheckMachine = setup({
   },
 }).createMachine({
   id: 'restoreCheck',
-  context: ({ input }) => ({ actorId: input.actorId ?? 'restore-check', seq: 0, pending: null, violations: [], unchecked: null }),
+  context: ({ input }) => ({
+    actorId: input.actorId ?? 'restore-check',
+    seq: 0,
+    pending: null,
+    violations: [],
+    unchecked: null,
+  }),
   initial: 'observing',
   states: {
     observing: {

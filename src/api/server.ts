@@ -83,7 +83,10 @@ export class ApiServer {
     this.routes.push({ route, parts: route.pattern.split('/').filter(Boolean) });
   }
 
-  private match(method: string, path: string): { route: Route; params: Record<string, string> } | null {
+  private match(
+    method: string,
+    path: string,
+  ): { route: Route; params: Record<string, string> } | null {
     const segs = path.split('/').filter(Boolean);
     for (const c of this.routes) {
       if (c.route.method !== method || c.parts.length !== segs.length) continue;
@@ -124,21 +127,31 @@ export class ApiServer {
     const found = this.match(method, path);
     if (!found) {
       const body = '{"message":"page not found"}\n';
-      res.writeHead(404, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      res.writeHead(404, {
+        'Content-Type': 'application/json',
+        'Content-Length': Buffer.byteLength(body),
+      });
       res.end(body);
       return;
     }
     if (compare(version, apiVersion) > 0) {
       this.common(res);
       const body = `${JSON.stringify({ message: `client version ${version} is too new. Maximum supported API version is ${apiVersion}` })}\n`;
-      res.writeHead(400, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      res.writeHead(400, {
+        'Content-Type': 'application/json',
+        'Content-Length': Buffer.byteLength(body),
+      });
       res.end(body);
       return;
     }
     if (compare(version, minApiVersion) < 0) {
       this.common(res);
       const body = `client version ${version} is too old. Minimum supported API version is ${minApiVersion}, please upgrade your client to a newer version\n`;
-      res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'Content-Length': Buffer.byteLength(body) });
+      res.writeHead(400, {
+        'Content-Type': 'text/plain; charset=utf-8',
+        'X-Content-Type-Options': 'nosniff',
+        'Content-Length': Buffer.byteLength(body),
+      });
       res.end(body);
       return;
     }
@@ -151,7 +164,10 @@ export class ApiServer {
       apiVersion: version,
       json: (status, body) => {
         const text = `${JSON.stringify(body)}\n`;
-        res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+        res.writeHead(status, {
+          'Content-Type': 'application/json',
+          'Content-Length': Buffer.byteLength(text),
+        });
         res.end(text);
       },
       noContent: (status = 204) => {
@@ -171,7 +187,8 @@ export class ApiServer {
       await found.route.handler(ctx);
     } catch (err) {
       const status = err instanceof ApiError ? err.status : 500;
-      if (!(err instanceof ApiError)) this.log(`${method} ${path}: ${(err as Error).stack ?? String(err)}`);
+      if (!(err instanceof ApiError))
+        this.log(`${method} ${path}: ${(err as Error).stack ?? String(err)}`);
       if (!res.headersSent) ctx.error(status, (err as Error).message);
       else res.destroy();
     }
@@ -184,7 +201,9 @@ export class ApiServer {
     const found = this.match(req.method ?? 'POST', path);
     const fail = (status: number, message: string): void => {
       const body = `${JSON.stringify({ message })}\n`;
-      socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
     };
     if (!found?.route.hijack) return fail(404, 'page not found');
     try {
@@ -208,12 +227,18 @@ export class ApiServer {
           });
           s.once('error', () => resolve(false));
         });
-        if (live) throw Object.assign(new Error(`address already in use: ${path}: another daemon is listening`), { code: 'EBUSY' });
+        if (live)
+          throw Object.assign(
+            new Error(`address already in use: ${path}: another daemon is listening`),
+            { code: 'EBUSY' },
+          );
         rmSync(path, { force: true });
       }
       const server = createServer((req, res) => void this.handle(req, res));
       server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-        void skipBody(socket, head, Number(req.headers['content-length'] ?? 0) || 0).then(() => this.handleUpgrade(req, socket));
+        void skipBody(socket, head, Number(req.headers['content-length'] ?? 0) || 0).then(() =>
+          this.handleUpgrade(req, socket),
+        );
       });
       server.keepAliveTimeout = 60_000;
       await new Promise<void>((resolve, reject) => {
@@ -250,7 +275,10 @@ export function pingRoutes(): Route[] {
   const ping = (withBody: boolean) => (ctx: RouteContext) => {
     ctx.res.setHeader('Cache-Control', 'no-cache, no-store, must-revalidate');
     ctx.res.setHeader('Pragma', 'no-cache');
-    ctx.res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': withBody ? 2 : 0 });
+    ctx.res.writeHead(200, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': withBody ? 2 : 0,
+    });
     ctx.res.end(withBody ? 'OK' : undefined);
   };
   return [

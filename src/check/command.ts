@@ -40,19 +40,29 @@ export function formatResults(results: readonly ConstraintResult[]): string[] {
 }
 
 export function checkCommand(argv: string[], out: (line: string) => void): number {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help) {
     out(checkUsage);
     return 0;
   }
-  if (positionals.length !== 1) throw new UsageError('check takes exactly one trace file: statedock check TRACE');
+  if (positionals.length !== 1)
+    throw new UsageError('check takes exactly one trace file: statedock check TRACE');
   const path = positionals[0] as string;
   const { records } = readTraceFile(path);
   const constraints = constraintsForTrace(records);
-  if (constraints.length === 0) throw new UsageError(`${path} has no actor of a known machine; nothing to check`);
+  if (constraints.length === 0)
+    throw new UsageError(`${path} has no actor of a known machine; nothing to check`);
   const results = checkTrace(records, constraints);
   for (const line of formatResults(results)) out(line);
   const broken = results.filter((r) => !r.ok).length;
-  out(broken === 0 ? `all ${results.length} constraints hold on ${path}` : `${broken} of ${results.length} constraints broken on ${path}`);
+  out(
+    broken === 0
+      ? `all ${results.length} constraints hold on ${path}`
+      : `${broken} of ${results.length} constraints broken on ${path}`,
+  );
   return broken === 0 ? 0 : 1;
 }

@@ -24,7 +24,10 @@ const commands: Record<string, (host: CliHost) => Promise<Command>> = {
 };
 
 /** The `statedock` command; returns the exit status. */
-export async function main(argv: string[], host: CliHost = { startedUp: () => undefined }): Promise<number> {
+export async function main(
+  argv: string[],
+  host: CliHost = { startedUp: () => undefined },
+): Promise<number> {
   const out = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };
@@ -35,14 +38,20 @@ export async function main(argv: string[], host: CliHost = { startedUp: () => un
   }
   const load = commands[name];
   if (!load) {
-    process.stderr.write(`statedock: unknown command ${JSON.stringify(name)}; see 'statedock --help'\n`);
+    process.stderr.write(
+      `statedock: unknown command ${JSON.stringify(name)}; see 'statedock --help'\n`,
+    );
     return 2;
   }
   try {
     const command = await load(host);
     return await command(rest, out);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof TraceFileError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (
+      err instanceof UsageError ||
+      err instanceof TraceFileError ||
+      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
       process.stderr.write(`statedock ${name}: ${(err as Error).message}\n`);
       return 2;
     }

@@ -36,10 +36,21 @@ export class ApiEndpoint {
   constructor(daemon: EngineFacts, version: string, log: Logger) {
     this.daemon = daemon;
     this.version = version;
-    this.server = new ApiServer({ serverHeader: `statedock/${version} (linux)`, log: (l) => log.error(l) });
+    this.server = new ApiServer({
+      serverHeader: `statedock/${version} (linux)`,
+      log: (l) => log.error(l),
+    });
     for (const r of pingRoutes()) this.server.add(r);
-    this.server.add({ method: 'GET', pattern: '/version', handler: (ctx) => ctx.json(200, this.versionBody()) });
-    this.server.add({ method: 'GET', pattern: '/info', handler: (ctx) => ctx.json(200, this.infoBody()) });
+    this.server.add({
+      method: 'GET',
+      pattern: '/version',
+      handler: (ctx) => ctx.json(200, this.versionBody()),
+    });
+    this.server.add({
+      method: 'GET',
+      pattern: '/info',
+      handler: (ctx) => ctx.json(200, this.infoBody()),
+    });
   }
 
   async run(req: ApiRequest): Promise<unknown> {
@@ -52,10 +63,14 @@ export class ApiEndpoint {
       case 'api.settleContainers':
         return { settled: (await this.containers?.settle()) ?? 0 };
       case 'api.observeHost':
-        if (!this.containers) throw Object.assign(new Error('the containers are not restored yet'), { code: 'EUNAVAILABLE' });
+        if (!this.containers)
+          throw Object.assign(new Error('the containers are not restored yet'), {
+            code: 'EUNAVAILABLE',
+          });
         return this.containers.observeHost();
       case 'api.stopContainer':
-        if (!this.containers) throw Object.assign(new Error(`No such container: ${req.container}`), { code: 'ENOENT' });
+        if (!this.containers)
+          throw Object.assign(new Error(`No such container: ${req.container}`), { code: 'ENOENT' });
         return this.containers.stop(req.container, req.signal, req.timeoutS);
       default:
         return assertNever(req, 'api request');
@@ -87,8 +102,16 @@ export class ApiEndpoint {
             Os: 'linux',
           },
         },
-        { Name: 'containerd', Version: f.containerdVersion ?? '', Details: { GitCommit: this.daemon.containerdRevision() } },
-        { Name: 'runc', Version: f.systemInfo?.runcVersion ?? '', Details: { GitCommit: f.systemInfo?.runcVersion ?? '' } },
+        {
+          Name: 'containerd',
+          Version: f.containerdVersion ?? '',
+          Details: { GitCommit: this.daemon.containerdRevision() },
+        },
+        {
+          Name: 'runc',
+          Version: f.systemInfo?.runcVersion ?? '',
+          Details: { GitCommit: f.systemInfo?.runcVersion ?? '' },
+        },
       ],
       Version: this.version,
       ApiVersion: apiVersion,
@@ -114,8 +137,19 @@ export class ApiEndpoint {
       ContainersStopped: 0,
       Images: 0,
       Driver: f.graphDriver ?? '',
-      DriverStatus: f.graphDriver === 'overlay2' ? [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true']] : [],
-      Plugins: { Volume: ['local'], Network: ['host', 'null'], Authorization: null, Log: ['json-file'] },
+      DriverStatus:
+        f.graphDriver === 'overlay2'
+          ? [
+              ['Backing Filesystem', 'extfs'],
+              ['Supports d_type', 'true'],
+            ]
+          : [],
+      Plugins: {
+        Volume: ['local'],
+        Network: ['host', 'null'],
+        Authorization: null,
+        Log: ['json-file'],
+      },
       MemoryLimit: true,
       SwapLimit: false,
       KernelMemory: false,
@@ -143,7 +177,13 @@ export class ApiEndpoint {
       OSType: 'linux',
       Architecture: arch() === 'x64' ? 'x86_64' : arch(),
       IndexServerAddress: 'https://index.docker.io/v1/',
-      RegistryConfig: { AllowNondistributableArtifactsCIDRs: [], AllowNondistributableArtifactsHostnames: [], InsecureRegistryCIDRs: [], IndexConfigs: {}, Mirrors: [] },
+      RegistryConfig: {
+        AllowNondistributableArtifactsCIDRs: [],
+        AllowNondistributableArtifactsHostnames: [],
+        InsecureRegistryCIDRs: [],
+        IndexConfigs: {},
+        Mirrors: [],
+      },
       NCPU: f.systemInfo?.ncpu ?? 0,
       MemTotal: f.systemInfo?.memTotal ?? 0,
       GenericResources: null,
@@ -157,14 +197,26 @@ export class ApiEndpoint {
       ServerVersion: this.version,
       Runtimes: { 'io.containerd.runc.v2': { path: 'runc' }, runc: { path: 'runc' } },
       DefaultRuntime: 'runc',
-      Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
+      Swarm: {
+        NodeID: '',
+        NodeAddr: '',
+        LocalNodeState: 'inactive',
+        ControlAvailable: false,
+        Error: '',
+        RemoteManagers: null,
+      },
       LiveRestoreEnabled: c.liveRestore,
       Isolation: '',
       InitBinary: '',
       ContainerdCommit: { ID: rev, Expected: rev },
-      RuncCommit: { ID: f.systemInfo?.runcVersion ?? '', Expected: f.systemInfo?.runcVersion ?? '' },
+      RuncCommit: {
+        ID: f.systemInfo?.runcVersion ?? '',
+        Expected: f.systemInfo?.runcVersion ?? '',
+      },
       InitCommit: { ID: '', Expected: '' },
-      SecurityOptions: f.seccompProfile ? ['name=seccomp,profile=custom'] : ['name=seccomp,profile=default'],
+      SecurityOptions: f.seccompProfile
+        ? ['name=seccomp,profile=custom']
+        : ['name=seccomp,profile=default'],
       Warnings: null,
     };
   }

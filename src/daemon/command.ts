@@ -10,7 +10,9 @@ function readIfExists(path: string): string | null {
     return readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new ConfigError(`unable to configure the Docker daemon with file ${path}: ${(err as Error).message}`);
+    throw new ConfigError(
+      `unable to configure the Docker daemon with file ${path}: ${(err as Error).message}`,
+    );
   }
 }
 
@@ -19,7 +21,11 @@ function readIfExists(path: string): string | null {
  * SIGINT, and shut down through the shutdown machine. A start-up that fails prints which
  * step failed and why, what was released, and the flight recorder's trace, and exits 1.
  */
-export async function daemonCommand(argv: string[], out: (line: string) => void, host?: CliHost): Promise<number> {
+export async function daemonCommand(
+  argv: string[],
+  out: (line: string) => void,
+  host?: CliHost,
+): Promise<number> {
   let config: DaemonConfig;
   try {
     const loaded = loadDaemonConfig(argv, process.env, readIfExists);
@@ -40,10 +46,17 @@ export async function daemonCommand(argv: string[], out: (line: string) => void,
   try {
     daemon = new Daemon(config, log, version);
   } catch (err) {
-    process.stderr.write(`failed to start daemon: cannot prepare the flight recorder under ${config.execRoot}: ${(err as Error).message}\n`);
+    process.stderr.write(
+      `failed to start daemon: cannot prepare the flight recorder under ${config.execRoot}: ${(err as Error).message}\n`,
+    );
     return 1;
   }
-  log.info('Starting up', { version, dataRoot: config.dataRoot, execRoot: config.execRoot, trace: daemon.tracePath });
+  log.info('Starting up', {
+    version,
+    dataRoot: config.dataRoot,
+    execRoot: config.execRoot,
+    trace: daemon.tracePath,
+  });
 
   // dockerd's trap: the first SIGINT/SIGTERM shuts down cleanly; the 4th forces an exit.
   let signals = 0;
@@ -69,15 +82,24 @@ export async function daemonCommand(argv: string[], out: (line: string) => void,
   if (startup.status === 'failed') {
     const f = startup.failure;
     process.stderr.write(`failed to start daemon: ${f.message}\n`);
-    process.stderr.write(`  failed step: ${f.step}${f.effect ? ` (${f.effect}${f.error ? `: ${f.error.code}` : ''})` : ''}\n`);
-    const released = startup.releases.map((r) => (r.ok ? r.resource : `${r.resource} (release failed: ${r.error?.message ?? '?'})`));
-    process.stderr.write(`  released, newest first: ${released.length > 0 ? released.join(', ') : 'nothing had been acquired'}\n`);
+    process.stderr.write(
+      `  failed step: ${f.step}${f.effect ? ` (${f.effect}${f.error ? `: ${f.error.code}` : ''})` : ''}\n`,
+    );
+    const released = startup.releases.map((r) =>
+      r.ok ? r.resource : `${r.resource} (release failed: ${r.error?.message ?? '?'})`,
+    );
+    process.stderr.write(
+      `  released, newest first: ${released.length > 0 ? released.join(', ') : 'nothing had been acquired'}\n`,
+    );
     process.stderr.write(`  trace: ${daemon.tracePath} (statedock replay / check / inspect it)\n`);
     daemon.close();
     setTimeout(() => process.exit(1), 20).unref();
     return 1;
   }
-  log.info('Daemon has completed initialization', { id: startup.facts.daemonId, driver: startup.facts.graphDriver });
+  log.info('Daemon has completed initialization', {
+    id: startup.facts.daemonId,
+    driver: startup.facts.graphDriver,
+  });
   for (const h of config.hosts) log.info(`API listen on ${h}`);
   host?.startedUp();
 

@@ -89,9 +89,13 @@ export function defaultDaemonConfig(): DaemonConfig {
 function parseHost(value: string): string {
   const m = /^([a-z]+):\/\/(.*)$/.exec(value);
   if (!m) throw new ConfigError(`bad format ${value}, expected PROTO://ADDR`);
-  if (m[1] !== 'unix') throw new ConfigError(`only unix:// sockets are supported, got ${value} (use -H unix:///path/to.sock)`);
+  if (m[1] !== 'unix')
+    throw new ConfigError(
+      `only unix:// sockets are supported, got ${value} (use -H unix:///path/to.sock)`,
+    );
   if (!m[2]?.startsWith('/')) throw new ConfigError(`unix socket path must be absolute: ${value}`);
-  if (Buffer.byteLength(m[2]) > 107) throw new ConfigError(`unix socket path is longer than 107 bytes: ${m[2]}`);
+  if (Buffer.byteLength(m[2]) > 107)
+    throw new ConfigError(`unix socket path is longer than 107 bytes: ${m[2]}`);
   return m[2];
 }
 
@@ -101,26 +105,42 @@ function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
     case 'bool':
       if (typeof raw === 'boolean') return raw;
       if (from === 'flag' && (raw === 'true' || raw === 'false')) return raw === 'true';
-      throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: a boolean (true or false)`);
+      throw new ConfigError(
+        `invalid value ${JSON.stringify(raw)} for ${name}: a boolean (true or false)`,
+      );
     case 'int': {
-      const n = typeof raw === 'number' ? raw : from === 'flag' && typeof raw === 'string' && /^-?\d+$/.test(raw) ? Number(raw) : NaN;
-      if (!Number.isSafeInteger(n)) throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: an integer`);
-      if (d.key === 'oom-score-adjust' && (n < -1000 || n > 1000)) throw new ConfigError(`invalid value ${n} for ${name}: must be between -1000 and 1000`);
-      if (d.key.startsWith('max-concurrent') && n < 0) throw new ConfigError(`invalid value ${n} for ${name}: must not be negative`);
+      const n =
+        typeof raw === 'number'
+          ? raw
+          : from === 'flag' && typeof raw === 'string' && /^-?\d+$/.test(raw)
+            ? Number(raw)
+            : NaN;
+      if (!Number.isSafeInteger(n))
+        throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: an integer`);
+      if (d.key === 'oom-score-adjust' && (n < -1000 || n > 1000))
+        throw new ConfigError(`invalid value ${n} for ${name}: must be between -1000 and 1000`);
+      if (d.key.startsWith('max-concurrent') && n < 0)
+        throw new ConfigError(`invalid value ${n} for ${name}: must not be negative`);
       return n;
     }
     case 'host': {
       const list = Array.isArray(raw) ? raw : [raw];
-      if (!list.every((h) => typeof h === 'string')) throw new ConfigError(`invalid value for ${name}: a list of unix:///path sockets`);
+      if (!list.every((h) => typeof h === 'string'))
+        throw new ConfigError(`invalid value for ${name}: a list of unix:///path sockets`);
       return list.map((h) => parseHost(h as string));
     }
     case 'string':
     case 'nullable':
-      if (typeof raw !== 'string') throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: a string`);
+      if (typeof raw !== 'string')
+        throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: a string`);
       if (d.key === 'storage-driver' && !['overlay2', 'vfs'].includes(raw))
-        throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: statedock supports overlay2 and vfs`);
+        throw new ConfigError(
+          `invalid value ${JSON.stringify(raw)} for ${name}: statedock supports overlay2 and vfs`,
+        );
       if (d.key === 'log-level' && !['debug', 'info', 'warn', 'error', 'fatal'].includes(raw))
-        throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: one of debug, info, warn, error, fatal`);
+        throw new ConfigError(
+          `invalid value ${JSON.stringify(raw)} for ${name}: one of debug, info, warn, error, fatal`,
+        );
       return raw;
   }
 }
@@ -145,7 +165,10 @@ export function parseDaemonFlags(argv: readonly string[]): ParsedFlags {
     }
     const long = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
     const short = /^-([A-Za-z])$/.exec(arg);
-    if (!long && !short) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}; flags start with -- (see statedock daemon --help)`);
+    if (!long && !short)
+      throw new ConfigError(
+        `unexpected argument ${JSON.stringify(arg)}; flags start with -- (see statedock daemon --help)`,
+      );
     const name = long ? (long[1] as string) : (short?.[1] as string);
     let inline = long ? long[2] : undefined;
     if (name === 'config-file') {
@@ -154,13 +177,19 @@ export function parseDaemonFlags(argv: readonly string[]): ParsedFlags {
       configFile = v;
       continue;
     }
-    const d = long ? directives.find((x) => x.key === name) : directives.find((x) => x.short === name);
+    const d = long
+      ? directives.find((x) => x.key === name)
+      : directives.find((x) => x.short === name);
     if (!d) throw new ConfigError(`unknown flag: ${arg.split('=')[0] as string}`);
     if (d.kind === 'bool' && inline === undefined) inline = 'true';
     const raw = inline ?? argv[++i];
     if (raw === undefined) throw new ConfigError(`flag needs an argument: --${d.key}`);
     const value = convert(d, raw, 'flag');
-    if (d.repeatable) given.set(d.key, [...((given.get(d.key) as string[] | undefined) ?? []), ...(value as string[])]);
+    if (d.repeatable)
+      given.set(d.key, [
+        ...((given.get(d.key) as string[] | undefined) ?? []),
+        ...(value as string[]),
+      ]);
     else given.set(d.key, value);
   }
   return { given, configFile, help };
@@ -172,10 +201,14 @@ export function parseDaemonJson(text: string, path: string): Map<string, unknown
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`unable to configure the Docker daemon with file ${path}: ${(err as Error).message}`);
+    throw new ConfigError(
+      `unable to configure the Docker daemon with file ${path}: ${(err as Error).message}`,
+    );
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json))
-    throw new ConfigError(`unable to configure the Docker daemon with file ${path}: the file must hold a JSON object`);
+    throw new ConfigError(
+      `unable to configure the Docker daemon with file ${path}: the file must hold a JSON object`,
+    );
   const out = new Map<string, unknown>();
   const unknown: string[] = [];
   for (const [k, v] of Object.entries(json)) {
@@ -187,11 +220,15 @@ export function parseDaemonJson(text: string, path: string): Map<string, unknown
     try {
       out.set(d.key, convert(d, v, 'file'));
     } catch (err) {
-      throw new ConfigError(`unable to configure the Docker daemon with file ${path}: ${(err as Error).message}`);
+      throw new ConfigError(
+        `unable to configure the Docker daemon with file ${path}: ${(err as Error).message}`,
+      );
     }
   }
   if (unknown.length > 0)
-    throw new ConfigError(`unable to configure the Docker daemon with file ${path}: the following directives don't match any configuration option: ${unknown.join(', ')}`);
+    throw new ConfigError(
+      `unable to configure the Docker daemon with file ${path}: the following directives don't match any configuration option: ${unknown.join(', ')}`,
+    );
   return out;
 }
 
@@ -200,14 +237,26 @@ function show(v: unknown): string {
 }
 
 /** Flags over defaults, file over defaults; the same directive from both is an error (dockerd). */
-export function mergeDaemonConfig(flags: ParsedFlags, file: Map<string, unknown> | null, configPath: string, env: Record<string, string | undefined>): DaemonConfig {
+export function mergeDaemonConfig(
+  flags: ParsedFlags,
+  file: Map<string, unknown> | null,
+  configPath: string,
+  env: Record<string, string | undefined>,
+): DaemonConfig {
   const config = defaultDaemonConfig();
   config.configFile = configPath;
   if (file) {
     const both = [...flags.given.keys()].filter((k) => file.has(k));
     if (both.length > 0) {
-      const detail = both.map((k) => `${k === 'host' ? 'hosts' : k}: (from flag: ${show(flags.given.get(k))}, from file: ${show(file.get(k))})`).join(', ');
-      throw new ConfigError(`unable to configure the Docker daemon with file ${configPath}: the following directives are specified both as a flag and in the configuration file: ${detail}`);
+      const detail = both
+        .map(
+          (k) =>
+            `${k === 'host' ? 'hosts' : k}: (from flag: ${show(flags.given.get(k))}, from file: ${show(file.get(k))})`,
+        )
+        .join(', ');
+      throw new ConfigError(
+        `unable to configure the Docker daemon with file ${configPath}: the following directives are specified both as a flag and in the configuration file: ${detail}`,
+      );
     }
   }
   const target = config as unknown as Record<string, unknown>;
@@ -233,7 +282,9 @@ export function loadDaemonConfig(
   const path = flags.configFile ?? defaultConfigFile;
   const text = readFile(path);
   if (text === null && flags.configFile !== null)
-    throw new ConfigError(`unable to configure the Docker daemon with file ${path}: open ${path}: no such file or directory`);
+    throw new ConfigError(
+      `unable to configure the Docker daemon with file ${path}: open ${path}: no such file or directory`,
+    );
   const file = text === null ? null : parseDaemonJson(text, path);
   return { config: mergeDaemonConfig(flags, file, path, env), help: flags.help };
 }

@@ -1,5 +1,13 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { promisify } from 'node:util';
 import type { ContainerdConnection } from '../../effects/containerd/real.ts';
 import type { ContainerdRequest, ContainerdResults } from '../../effects/containerd/requests.ts';
@@ -22,14 +30,25 @@ type TaskRequest = Extract<ContainerdRequest, { container: string }>;
 
 function fail(err: unknown, what: string): never {
   if (err instanceof ContainerdError) {
-    const code = err.code === 'NotFound' ? 'ENOENT' : err.code === 'AlreadyExists' ? 'EEXIST' : err.code === 'FailedPrecondition' ? 'EBUSY' : 'EINVAL';
+    const code =
+      err.code === 'NotFound'
+        ? 'ENOENT'
+        : err.code === 'AlreadyExists'
+          ? 'EEXIST'
+          : err.code === 'FailedPrecondition'
+            ? 'EBUSY'
+            : 'EINVAL';
     throw new EffectFailure(code, err.message.replace(/^\w+: /, ''));
   }
   throw new EffectFailure('EIO', `${what}: ${(err as Error).message}`);
 }
 
 /** Where a container's root filesystem is kept, by the driver that made it. */
-type Rootfs = { driver: 'overlay2' | 'vfs'; /** overlay2's layer dir, or vfs's copy */ dir: string; /** the image layer it was made from */ lower: string };
+type Rootfs = {
+  driver: 'overlay2' | 'vfs';
+  /** overlay2's layer dir, or vfs's copy */ dir: string;
+  /** the image layer it was made from */ lower: string;
+};
 
 /**
  * How long an exited task's output may take to drain before its task is deleted (dockerd's
@@ -44,7 +63,10 @@ const outputDrainMs = 2000;
  */
 async function drained(hub: StdioHub, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  const timedOut = await Promise.race([hub.whenEnded().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms)))]);
+  const timedOut = await Promise.race([
+    hub.whenEnded().then(() => false),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms))),
+  ]);
   clearTimeout(timer);
   if (timedOut) {
     hub.destroyReaders();
@@ -70,7 +92,12 @@ export class ContainerRuntime {
   /** The driver new containers get: the start-up's choice (overlay2, or vfs). */
   driver: 'overlay2' | 'vfs' = 'overlay2';
 
-  constructor(containerd: ContainerdConnection, execRoot: string, root: string, log?: (message: string) => void) {
+  constructor(
+    containerd: ContainerdConnection,
+    execRoot: string,
+    root: string,
+    log?: (message: string) => void,
+  ) {
     this.containerd = containerd;
     this.execRoot = execRoot;
     this.root = root;
@@ -99,7 +126,10 @@ export class ContainerRuntime {
     const bundle = `${this.execRoot}/containerd/${id}`;
     const hub = this.hub(id);
     try {
-      hub.openFifos(`${bundle}/init-stdout`, existsSync(`${bundle}/init-stderr`) ? `${bundle}/init-stderr` : null);
+      hub.openFifos(
+        `${bundle}/init-stdout`,
+        existsSync(`${bundle}/init-stderr`) ? `${bundle}/init-stderr` : null,
+      );
     } catch {
       // the FIFOs are gone with the exec root: output is lost, the task is still managed
       return;
@@ -108,7 +138,10 @@ export class ContainerRuntime {
     hub.stdin.closeIO = () => this.containerd.connected.closeStdin(id);
     // The shim's reader is open already if the process's stdin still is: one try, no waiting.
     const err = await hub.stdin.open(`${bundle}/init-stdin`, 0);
-    if (err) this.log?.(`container ${id}: ${err.message}: ${String((err.cause as Error | undefined)?.message)}; its stdin is closed`);
+    if (err)
+      this.log?.(
+        `container ${id}: ${err.message}: ${String((err.cause as Error | undefined)?.message)}; its stdin is closed`,
+      );
     hub.stdin.taskStarted();
   }
 
@@ -125,7 +158,8 @@ export class ContainerRuntime {
     }
     const layer = this.layerDir(id);
     // The mounted root takes the upper dir's mode: 0755 like the image's root, so any user can traverse "/".
-    for (const d of ['diff', 'work']) mkdirSync(`${layer}/${d}`, { recursive: true, mode: d === 'work' ? 0o700 : 0o755 });
+    for (const d of ['diff', 'work'])
+      mkdirSync(`${layer}/${d}`, { recursive: true, mode: d === 'work' ? 0o700 : 0o755 });
     writeFileSync(`${layer}/lower`, imageLayer);
   }
 
@@ -135,7 +169,10 @@ export class ContainerRuntime {
     const driver = existsSync(vfs) ? 'vfs' : 'overlay2';
     let lower = '';
     try {
-      lower = readFileSync(driver === 'vfs' ? `${this.root}/vfs/lower/${id}` : `${this.layerDir(id)}/lower`, 'utf8').trim();
+      lower = readFileSync(
+        driver === 'vfs' ? `${this.root}/vfs/lower/${id}` : `${this.layerDir(id)}/lower`,
+        'utf8',
+      ).trim();
     } catch {
       // no layer: the task's creation fails with containerd's words
     }
@@ -156,7 +193,11 @@ export class ContainerRuntime {
       if (!/^\d+$/.test(entry)) continue;
       try {
         const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-        const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+        const ppid = Number(
+          readFileSync(`/proc/${entry}/stat`, 'utf8')
+            .replace(/^.*\) /s, '')
+            .split(' ')[1],
+        );
         procs.push({ pid: Number(entry), ppid, argv });
       } catch {
         // gone meanwhile
@@ -165,9 +206,15 @@ export class ContainerRuntime {
     const arg = (argv: string[], flag: string): string | undefined => argv[argv.indexOf(flag) + 1];
     const reaped: string[] = [];
     for (const p of procs) {
-      if (!(p.argv[0] ?? '').includes('containerd-shim') || arg(p.argv, '-address') !== address || arg(p.argv, '-namespace') !== namespace) continue;
+      if (
+        !(p.argv[0] ?? '').includes('containerd-shim') ||
+        arg(p.argv, '-address') !== address ||
+        arg(p.argv, '-namespace') !== namespace
+      )
+        continue;
       const id = arg(p.argv, '-id') ?? '';
-      if (id === '' || tasks.has(id) || p.argv.includes('start') || p.argv.includes('delete')) continue;
+      if (id === '' || tasks.has(id) || p.argv.includes('start') || p.argv.includes('delete'))
+        continue;
       for (const child of procs.filter((c) => c.ppid === p.pid)) signal(child.pid);
       signal(p.pid);
       reaped.push(id);
@@ -184,9 +231,11 @@ export class ContainerRuntime {
     await this.unmountLegacy(id);
     const bundled = this.bundleRootfs(id);
     // The shim may unmount it itself meanwhile (one being reaped exits): a root already gone is fine.
-    if (mountPoints().includes(bundled)) await run('umount', [bundled]).catch(() => run('umount', ['-l', bundled])).catch(() => undefined);
+    if (mountPoints().includes(bundled))
+      await run('umount', [bundled])
+        .catch(() => run('umount', ['-l', bundled]))
+        .catch(() => undefined);
   }
-
 
   /** Removes a container's root filesystem, whichever driver made it. */
   removeRootfs(id: string): void {
@@ -208,10 +257,16 @@ export class ContainerRuntime {
   }
 
   /** containerd's own view of our namespace: every task with its status, every container. */
-  async containerdView(): Promise<{ tasks: { id: string; status: string }[]; containers: string[] }> {
+  async containerdView(): Promise<{
+    tasks: { id: string; status: string }[];
+    containers: string[];
+  }> {
     const c = this.containerd.connected;
     const [tasks, containers] = await Promise.all([c.listTasks(), c.listContainers()]);
-    return { tasks: tasks.map((t) => ({ id: t.id, status: t.status })), containers: containers.map((x) => x.id) };
+    return {
+      tasks: tasks.map((t) => ({ id: t.id, status: t.status })),
+      containers: containers.map((x) => x.id),
+    };
   }
 
   /** The bundle's rootfs where the shim mounts an overlay2 container's root (inspect's MergedDir). */
@@ -223,7 +278,9 @@ export class ContainerRuntime {
   private async unmountLegacy(id: string): Promise<void> {
     const merged = `${this.layerDir(id)}/merged`;
     if (!existsSync(merged) || !mountPoints().includes(merged)) return;
-    await run('umount', [merged]).catch(() => run('umount', ['-l', merged])).catch(() => undefined);
+    await run('umount', [merged])
+      .catch(() => run('umount', ['-l', merged]))
+      .catch(() => undefined);
   }
 
   async run(req: TaskRequest): Promise<unknown> {
@@ -236,11 +293,28 @@ export class ContainerRuntime {
         const stdout = `${bundle}/init-stdout`;
         const stderr = req.terminal ? null : `${bundle}/init-stderr`;
         const stdin = req.stdin ? `${bundle}/init-stdin` : null;
-        for (const p of [stdout, stderr, stdin]) if (p !== null && !existsSync(p)) await run('mkfifo', ['-m', '0600', p]);
+        for (const p of [stdout, stderr, stdin])
+          if (p !== null && !existsSync(p)) await run('mkfifo', ['-m', '0600', p]);
         const fs = this.rootfsOf(id);
         // overlay2: the shim mounts the root in the task's bundle ("rootfs") and unmounts it at delete.
-        const spec = { ...(req.spec as object), root: { path: fs.driver === 'vfs' ? fs.dir : 'rootfs', readonly: false } };
-        const rootfs = fs.driver === 'vfs' ? [] : [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${fs.lower}`, `upperdir=${fs.dir}/diff`, `workdir=${fs.dir}/work`] }];
+        const spec = {
+          ...(req.spec as object),
+          root: { path: fs.driver === 'vfs' ? fs.dir : 'rootfs', readonly: false },
+        };
+        const rootfs =
+          fs.driver === 'vfs'
+            ? []
+            : [
+                {
+                  type: 'overlay',
+                  source: 'overlay',
+                  options: [
+                    `lowerdir=${fs.lower}`,
+                    `upperdir=${fs.dir}/diff`,
+                    `workdir=${fs.dir}/work`,
+                  ],
+                },
+              ];
         await this.unmountLegacy(id);
         const hub = this.hub(id);
         hub.tty = req.terminal === true;
@@ -254,12 +328,22 @@ export class ContainerRuntime {
             });
           this.recordGone.delete(id);
           await c.createContainer(id, spec, `${this.execRoot}/runc`);
-          const { pid } = await c.createTask({ containerId: id, stdout, stderr: stderr ?? '', stdin: stdin ?? '', terminal: req.terminal === true, rootfs });
+          const { pid } = await c.createTask({
+            containerId: id,
+            stdout,
+            stderr: stderr ?? '',
+            stdin: stdin ?? '',
+            terminal: req.terminal === true,
+            rootfs,
+          });
           if (stdin !== null) {
             // The shim holds the FIFO's read end now: open ours (what the client sent is written on).
             hub.stdin.closeIO = () => c.closeStdin(id);
             const err = await hub.stdin.open(stdin);
-            if (err) this.log?.(`container ${id}: ${err.message}: ${String((err.cause as Error | undefined)?.message)}; its stdin is closed`);
+            if (err)
+              this.log?.(
+                `container ${id}: ${err.message}: ${String((err.cause as Error | undefined)?.message)}; its stdin is closed`,
+              );
           }
           return { pid } satisfies ContainerdResults['containerd.createTask'];
         } catch (err) {
@@ -274,7 +358,10 @@ export class ContainerRuntime {
           const pid = await c.startTask(id);
           // Stdin is closed only after start, as dockerd does: now if the client's EOF came already.
           this.hubs.get(id)?.stdin.taskStarted();
-          return { pid, at: new Date().toISOString() } satisfies ContainerdResults['containerd.startTask'];
+          return {
+            pid,
+            at: new Date().toISOString(),
+          } satisfies ContainerdResults['containerd.startTask'];
         } catch (err) {
           fail(err, 'start task');
         }
@@ -319,14 +406,18 @@ export class ContainerRuntime {
           },
         );
         await this.unmountLegacy(id);
-        return { exitStatus: r.exitStatus, exitedAt: (r.exitedAt ?? new Date()).toISOString() } satisfies ContainerdResults['containerd.deleteTask'];
+        return {
+          exitStatus: r.exitStatus,
+          exitedAt: (r.exitedAt ?? new Date()).toISOString(),
+        } satisfies ContainerdResults['containerd.deleteTask'];
       }
       case 'containerd.deleteContainer':
         if (!this.recordGone.delete(id))
           try {
             await c.deleteContainer(id);
           } catch (err) {
-            if (!(err instanceof ContainerdError && err.code === 'NotFound')) fail(err, 'delete container');
+            if (!(err instanceof ContainerdError && err.code === 'NotFound'))
+              fail(err, 'delete container');
           }
         await this.unmountLegacy(id);
         rmSync(`${this.execRoot}/containerd/${id}`, { recursive: true, force: true });

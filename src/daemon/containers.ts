@@ -5,7 +5,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import type { Duplex } from 'node:stream';
 import type { Session } from '../../effects/runner.ts';
 import type { LevelStore } from '../../effects/store/real.ts';
-import { isSettled, shutdownStops, signalNumber, type ContainerContext, type ContainerSnapshot } from '../../machines/container/machine.ts';
+import {
+  isSettled,
+  shutdownStops,
+  signalNumber,
+  type ContainerContext,
+  type ContainerSnapshot,
+} from '../../machines/container/machine.ts';
 import { validateRestartPolicy, type RestartPolicyName } from '../../machines/container/restart.ts';
 import type { ContainerRecord, MountPoint, ReplyResult } from '../../machines/container/types.ts';
 import { storedView, type HostView, type TaskView } from '../../machines/container/invariants.ts';
@@ -26,7 +32,14 @@ interface Reply {
   message?: string;
 }
 
-const statusOf: Record<ReplyResult, number> = { ok: 204, notModified: 304, conflict: 409, invalid: 400, notFound: 404, failed: 500 };
+const statusOf: Record<ReplyResult, number> = {
+  ok: 204,
+  notModified: 304,
+  conflict: 409,
+  invalid: 400,
+  notFound: 404,
+  failed: 500,
+};
 
 /** dockerd's boolean query values: 1/true/yes/on → true. */
 function flag(q: URLSearchParams, name: string): boolean {
@@ -60,7 +73,16 @@ export class ContainerHost {
 
   readonly events: EventsService;
 
-  constructor(opts: { session: Session; store: LevelStore; images: ImageStore; volumes: VolumeStore; runtime: ContainerRuntime; root: string; execRoot: string; events: EventsService }) {
+  constructor(opts: {
+    session: Session;
+    store: LevelStore;
+    images: ImageStore;
+    volumes: VolumeStore;
+    runtime: ContainerRuntime;
+    root: string;
+    execRoot: string;
+    events: EventsService;
+  }) {
     this.volumes = opts.volumes;
     this.runtimeExecRoot = opts.execRoot;
     this.events = opts.events;
@@ -76,7 +98,9 @@ export class ContainerHost {
         if (r.kind === 'actor.stop' && actor.startsWith('container:')) {
           const id = actor.slice(10);
           const record = this.recordOf(actor);
-          void this.forget(id, record).finally(() => this.notify(this.removedWaiters, id, record?.state.exitCode ?? 0));
+          void this.forget(id, record).finally(() =>
+            this.notify(this.removedWaiters, id, record?.state.exitCode ?? 0),
+          );
         }
         return;
       }
@@ -84,9 +108,18 @@ export class ContainerHost {
         const req = String(r.mark['req']);
         const resolve = this.replies.get(req);
         this.replies.delete(req);
-        resolve?.({ result: r.mark['result'] as ReplyResult, ...(typeof r.mark['message'] === 'string' ? { message: r.mark['message'] } : {}) });
+        resolve?.({
+          result: r.mark['result'] as ReplyResult,
+          ...(typeof r.mark['message'] === 'string' ? { message: r.mark['message'] } : {}),
+        });
       }
-      if (r.mark.mark === 'event') this.events.publish('container', String(r.mark['action']), actor.slice(10), r.mark['attributes'] as Record<string, string>);
+      if (r.mark.mark === 'event')
+        this.events.publish(
+          'container',
+          String(r.mark['action']),
+          actor.slice(10),
+          r.mark['attributes'] as Record<string, string>,
+        );
       if (r.mark.mark === 'event' && r.mark['action'] === 'die') {
         const code = Number((r.mark['attributes'] as Record<string, string>)['exitCode'] ?? 0);
         this.notify(this.exitWaiters, actor.slice(10), code);
@@ -131,7 +164,8 @@ export class ContainerHost {
   ): Promise<void> {
     this.restored = (async () => {
       for (const f of found) {
-        const record = (await this.store.db.get(`container/${f.id}`).catch(() => undefined)) as ContainerRecord | undefined;
+        const record = (await this.store.db.get(`container/${f.id}`).catch(() => undefined)) as
+          ContainerRecord | undefined;
         if (!record) continue;
         const spec = await this.store.db.get(`spec/${f.id}`).catch(() => ({}));
         const alive = f.task === 'running' || f.task === 'paused';
@@ -166,7 +200,8 @@ export class ContainerHost {
    */
   private async sweep(): Promise<void> {
     const known = new Set<string>();
-    for await (const key of this.store.db.keys({ gte: 'container/', lt: 'container/\uffff' })) known.add(key.slice('container/'.length));
+    for await (const key of this.store.db.keys({ gte: 'container/', lt: 'container/\uffff' }))
+      known.add(key.slice('container/'.length));
     for (const id of ['containers', 'overlay2', 'vfs/dir'].flatMap((d) => {
       try {
         return readdirSync(`${this.root}/${d}`);
@@ -190,8 +225,15 @@ export class ContainerHost {
     const stray: string[] = [];
     for (const t of seen.tasks) {
       const e = this.session.actors.get(`container:${t.id}`);
-      const snap = e?.actor.getSnapshot() as { status: string; value: unknown; context: ContainerContext } | undefined;
-      if (!snap || snap.status !== 'active' || snap.value !== 'idle' || snap.context.task !== 'none') continue;
+      const snap = e?.actor.getSnapshot() as
+        { status: string; value: unknown; context: ContainerContext } | undefined;
+      if (
+        !snap ||
+        snap.status !== 'active' ||
+        snap.value !== 'idle' ||
+        snap.context.task !== 'none'
+      )
+        continue;
       stray.push(t.id);
       this.session.send(`container:${t.id}`, { type: 'containerd.taskFound', status: t.status });
     }
@@ -201,11 +243,14 @@ export class ContainerHost {
   /** Full ID, name (with or without '/'), or unique ID prefix; Docker's 404 otherwise. */
   resolve(ref: string): ContainerContext {
     const all = this.contexts();
-    const byId = all.find((c) => c.record.id === ref) ?? all.find((c) => c.record.name === `/${ref.replace(/^\//, '')}`);
+    const byId =
+      all.find((c) => c.record.id === ref) ??
+      all.find((c) => c.record.name === `/${ref.replace(/^\//, '')}`);
     if (byId) return byId;
     const prefixed = all.filter((c) => c.record.id.startsWith(ref));
     if (prefixed.length === 1) return prefixed[0] as ContainerContext;
-    if (prefixed.length > 1) throw new ApiError(400, `Multiple IDs found with provided prefix: ${ref}`);
+    if (prefixed.length > 1)
+      throw new ApiError(400, `Multiple IDs found with provided prefix: ${ref}`);
     throw new ApiError(404, `No such container: ${ref}`);
   }
 
@@ -217,7 +262,12 @@ export class ContainerHost {
     return reply;
   }
 
-  private async answer(ctx: RouteContext, id: string, event: { type: string } & Record<string, unknown>, prefix = ''): Promise<void> {
+  private async answer(
+    ctx: RouteContext,
+    id: string,
+    event: { type: string } & Record<string, unknown>,
+    prefix = '',
+  ): Promise<void> {
     const r = await this.request(id, event);
     if (r.result === 'ok' || r.result === 'notModified') return ctx.noContent(statusOf[r.result]);
     throw new ApiError(statusOf[r.result], `${prefix}${r.message ?? r.result}`);
@@ -225,7 +275,8 @@ export class ContainerHost {
 
   async create(ctx: RouteContext): Promise<void> {
     const type = ctx.req.headers['content-type'] ?? '';
-    if (!type.startsWith('application/json')) throw new ApiError(400, `Content-Type specified (${type}) must be 'application/json'`);
+    if (!type.startsWith('application/json'))
+      throw new ApiError(400, `Content-Type specified (${type}) must be 'application/json'`);
     const raw = (await ctx.body()).toString('utf8');
     let body: Record<string, unknown>;
     try {
@@ -235,32 +286,68 @@ export class ContainerHost {
     }
     const name = ctx.query.get('name') ?? '';
     if (name !== '' && !/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name))
-      throw new ApiError(400, `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+      throw new ApiError(
+        400,
+        `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
+      );
     const imageRef = String(body['Image'] ?? '');
     const image = await this.images.resolve(imageRef);
-    if (!image) throw new ApiError(404, `No such image: ${imageRef.includes(':') ? imageRef : `${imageRef}:latest`}`);
+    if (!image)
+      throw new ApiError(
+        404,
+        `No such image: ${imageRef.includes(':') ? imageRef : `${imageRef}:latest`}`,
+      );
     const host = (body['HostConfig'] ?? {}) as Record<string, unknown>;
-    const policy = (host['RestartPolicy'] ?? { Name: 'no', MaximumRetryCount: 0 }) as { Name?: string; MaximumRetryCount?: number };
-    const restartPolicy = { name: (policy.Name || 'no') as RestartPolicyName, maximumRetryCount: policy.MaximumRetryCount ?? 0 };
+    const policy = (host['RestartPolicy'] ?? { Name: 'no', MaximumRetryCount: 0 }) as {
+      Name?: string;
+      MaximumRetryCount?: number;
+    };
+    const restartPolicy = {
+      name: (policy.Name || 'no') as RestartPolicyName,
+      maximumRetryCount: policy.MaximumRetryCount ?? 0,
+    };
     const autoRemove = host['AutoRemove'] === true;
     const invalid = validateRestartPolicy(restartPolicy, autoRemove);
     if (invalid) throw new ApiError(400, invalid);
     const networkMode = String(host['NetworkMode'] ?? 'default');
     if (!['default', 'none', 'host', 'bridge', ''].includes(networkMode))
-      throw new ApiError(400, `network mode ${networkMode} is not supported by statedock yet: use --network none or --network host`);
+      throw new ApiError(
+        400,
+        `network mode ${networkMode} is not supported by statedock yet: use --network none or --network host`,
+      );
     const entrypoint = (body['Entrypoint'] as string[] | null) ?? image.config.Entrypoint ?? [];
-    const cmd = (body['Cmd'] as string[] | null) ?? (body['Entrypoint'] ? [] : (image.config.Cmd ?? []));
+    const cmd =
+      (body['Cmd'] as string[] | null) ?? (body['Entrypoint'] ? [] : (image.config.Cmd ?? []));
     const args = [...entrypoint, ...cmd];
     if (args.length === 0) throw new ApiError(400, 'No command specified');
     const id = randomBytes(32).toString('hex');
     const finalName = name === '' ? `/${id.slice(0, 12)}` : `/${name.replace(/^\//, '')}`;
     const taken = this.contexts().find((c) => c.record.name === finalName);
     if (taken)
-      throw new ApiError(409, `Conflict. The container name "${finalName}" is already in use by container "${taken.record.id}". You have to remove (or rename) that container to be able to reuse that name.`);
-    const config = (body as { Env?: string[]; WorkingDir?: string; Hostname?: string; Labels?: Record<string, string>; StopSignal?: string; StopTimeout?: number; User?: string; Tty?: boolean; OpenStdin?: boolean; StdinOnce?: boolean });
-    if (config.StopSignal && signalNumber(config.StopSignal) === null) throw new ApiError(400, `Invalid signal: ${config.StopSignal}`);
+      throw new ApiError(
+        409,
+        `Conflict. The container name "${finalName}" is already in use by container "${taken.record.id}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    const config = body as {
+      Env?: string[];
+      WorkingDir?: string;
+      Hostname?: string;
+      Labels?: Record<string, string>;
+      StopSignal?: string;
+      StopTimeout?: number;
+      User?: string;
+      Tty?: boolean;
+      OpenStdin?: boolean;
+      StdinOnce?: boolean;
+    };
+    if (config.StopSignal && signalNumber(config.StopSignal) === null)
+      throw new ApiError(400, `Invalid signal: ${config.StopSignal}`);
     const user = this.parseUser(config.User ?? '', image.layerDir);
-    const mounts = await this.mounts((host['Binds'] as string[] | null) ?? [], (body['Volumes'] as Record<string, unknown> | null) ?? {}, (host['Mounts'] as HostMount[] | null) ?? []);
+    const mounts = await this.mounts(
+      (host['Binds'] as string[] | null) ?? [],
+      (body['Volumes'] as Record<string, unknown> | null) ?? {},
+      (host['Mounts'] as HostMount[] | null) ?? [],
+    );
     mkdirSync(`${this.root}/containers/${id}`, { recursive: true, mode: 0o710 });
     await this.runtime.prepareRootfs(id, image.layerDir);
     const record: ContainerRecord = {
@@ -291,7 +378,15 @@ export class ContainerHost {
         ...(typeof host['PidsLimit'] === 'number' ? { pidsLimit: host['PidsLimit'] } : {}),
         mounts,
       },
-      state: { status: 'created', pid: 0, exitCode: 0, error: '', startedAt: null, finishedAt: null, oomKilled: false },
+      state: {
+        status: 'created',
+        pid: 0,
+        exitCode: 0,
+        error: '',
+        startedAt: null,
+        finishedAt: null,
+        oomKilled: false,
+      },
       restartCount: 0,
       hasBeenStartedBefore: false,
       hasBeenManuallyStopped: false,
@@ -309,9 +404,15 @@ export class ContainerHost {
       user,
       binds: mounts.map((m) => ({ source: m.source, destination: m.destination, readonly: !m.rw })),
       terminal: config.Tty === true,
-      ...(typeof host['Memory'] === 'number' && host['Memory'] > 0 ? { memory: host['Memory'] } : {}),
-      ...(typeof host['CpuShares'] === 'number' && host['CpuShares'] > 0 ? { cpuShares: host['CpuShares'] } : {}),
-      ...(typeof host['PidsLimit'] === 'number' && host['PidsLimit'] > 0 ? { pidsLimit: host['PidsLimit'] } : {}),
+      ...(typeof host['Memory'] === 'number' && host['Memory'] > 0
+        ? { memory: host['Memory'] }
+        : {}),
+      ...(typeof host['CpuShares'] === 'number' && host['CpuShares'] > 0
+        ? { cpuShares: host['CpuShares'] }
+        : {}),
+      ...(typeof host['PidsLimit'] === 'number' && host['PidsLimit'] > 0
+        ? { pidsLimit: host['PidsLimit'] }
+        : {}),
     });
     await this.store.db.put(`spec/${id}`, spec);
     const req = `req-${++this.reqSeq}`;
@@ -333,7 +434,12 @@ export class ContainerHost {
   /** Containers created from an image (by the reference they were created with, or its ID). */
   usingImage(image: { id: string; repoTags: string[] }): { id: string; running: boolean }[] {
     return this.contexts()
-      .filter((c) => image.repoTags.includes(c.record.image.includes(':') ? c.record.image : `${c.record.image}:latest`) || image.id.includes(c.record.image))
+      .filter(
+        (c) =>
+          image.repoTags.includes(
+            c.record.image.includes(':') ? c.record.image : `${c.record.image}:latest`,
+          ) || image.id.includes(c.record.image),
+      )
       .map((c) => ({ id: c.record.id, running: c.record.state.status === 'running' }));
   }
 
@@ -344,7 +450,8 @@ export class ContainerHost {
 
   /** Every container actor's snapshot. */
   private *snapshots(): Generator<ContainerSnapshot> {
-    for (const [id, e] of this.session.actors) if (id.startsWith('container:')) yield e.actor.getSnapshot() as ContainerSnapshot;
+    for (const [id, e] of this.session.actors)
+      if (id.startsWith('container:')) yield e.actor.getSnapshot() as ContainerSnapshot;
   }
 
   /** Stops one container at shutdown (its stop signal, its timeout, then SIGKILL). */
@@ -355,7 +462,8 @@ export class ContainerHost {
 
   /** Waits until no container actor is mid-transition (none left in a transitional state). */
   async settle(): Promise<number> {
-    for (let i = 0; i < 600 && ![...this.snapshots()].every((snap) => isSettled(snap)); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 600 && ![...this.snapshots()].every((snap) => isSettled(snap)); i++)
+      await new Promise((r) => setTimeout(r, 50));
     return this.contexts().length;
   }
 
@@ -381,7 +489,11 @@ export class ContainerHost {
   observeHost(): Promise<HostView> {
     return this.settledLook(async () => {
       const containers: HostView['containers'] = [];
-      for await (const [, v] of this.store.db.iterator({ gte: 'container/', lt: 'container/\uffff' })) containers.push(storedView(v as ContainerRecord));
+      for await (const [, v] of this.store.db.iterator({
+        gte: 'container/',
+        lt: 'container/\uffff',
+      }))
+        containers.push(storedView(v as ContainerRecord));
       const seen = await this.runtime.containerdView();
       const roots = [this.root, this.runtimeExecRoot].map((p) => `${p}/`);
       const mounted = mountPoints()
@@ -389,7 +501,12 @@ export class ContainerHost {
         .flatMap((m) => /\/([0-9a-f]{64})\/(?:rootfs|merged)$/.exec(m)?.[1] ?? []);
       return {
         containers,
-        tasks: seen.tasks.map((t) => ({ id: t.id, status: (['created', 'running', 'paused', 'pausing', 'stopped'].includes(t.status) ? t.status : 'unknown') as TaskView['status'] })),
+        tasks: seen.tasks.map((t) => ({
+          id: t.id,
+          status: (['created', 'running', 'paused', 'pausing', 'stopped'].includes(t.status)
+            ? t.status
+            : 'unknown') as TaskView['status'],
+        })),
         containerdContainers: seen.containers,
         acknowledged: [],
         mounted: [...new Set(mounted)],
@@ -403,16 +520,20 @@ export class ContainerHost {
     const [u = '', g] = spec.split(':');
     const lookup = (file: string, name: string): number | null => {
       try {
-        const line = readFileSync(`${layerDir}/etc/${file}`, 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+        const line = readFileSync(`${layerDir}/etc/${file}`, 'utf8')
+          .split('\n')
+          .find((l) => l.startsWith(`${name}:`));
         return line ? Number(line.split(':')[2]) : null;
       } catch {
         return null;
       }
     };
     const uid = /^\d+$/.test(u) ? Number(u) : lookup('passwd', u);
-    if (uid === null) throw new ApiError(400, `unable to find user ${u}: no matching entries in passwd file`);
+    if (uid === null)
+      throw new ApiError(400, `unable to find user ${u}: no matching entries in passwd file`);
     const gid = g === undefined ? uid : /^\d+$/.test(g) ? Number(g) : lookup('group', g);
-    if (gid === null) throw new ApiError(400, `unable to find group ${g ?? ''}: no matching entries in group file`);
+    if (gid === null)
+      throw new ApiError(400, `unable to find group ${g ?? ''}: no matching entries in group file`);
     return { uid, gid };
   }
 
@@ -421,29 +542,72 @@ export class ContainerHost {
    * local driver (created on first use), `-v /ctr` anonymous volumes (the CLI sends them as
    * Config.Volumes), and `--mount type=bind|volume`.
    */
-  private async mounts(binds: string[], volumes: Record<string, unknown>, hostMounts: HostMount[]): Promise<MountPoint[]> {
+  private async mounts(
+    binds: string[],
+    volumes: Record<string, unknown>,
+    hostMounts: HostMount[],
+  ): Promise<MountPoint[]> {
     const out: MountPoint[] = [];
-    const add = async (type: string, src: string, dst: string, rw: boolean, spec: string): Promise<void> => {
-      if (!dst.startsWith('/')) throw new ApiError(400, `invalid volume specification: '${spec}': invalid mount config for type "${type}": invalid mount path: '${dst}' mount path must be absolute`);
-      if (out.some((m) => m.destination === dst)) throw new ApiError(400, `Duplicate mount point: ${dst}`);
+    const add = async (
+      type: string,
+      src: string,
+      dst: string,
+      rw: boolean,
+      spec: string,
+    ): Promise<void> => {
+      if (!dst.startsWith('/'))
+        throw new ApiError(
+          400,
+          `invalid volume specification: '${spec}': invalid mount config for type "${type}": invalid mount path: '${dst}' mount path must be absolute`,
+        );
+      if (out.some((m) => m.destination === dst))
+        throw new ApiError(400, `Duplicate mount point: ${dst}`);
       if (type === 'bind') {
-        if (!src.startsWith('/')) throw new ApiError(400, `invalid mount config for type "bind": invalid mount path: '${src}' mount path must be absolute`);
+        if (!src.startsWith('/'))
+          throw new ApiError(
+            400,
+            `invalid mount config for type "bind": invalid mount path: '${src}' mount path must be absolute`,
+          );
         if (!existsSync(src)) mkdirSync(src, { recursive: true });
         out.push({ type: 'bind', name: '', source: src, destination: dst, rw });
         return;
       }
       const v = await this.volumes.ensure(src === '' ? null : src);
-      out.push({ type: 'volume', name: v.name, source: v.mountpoint, destination: dst, rw, ...(v.anonymous ? { anonymous: true } : {}) });
+      out.push({
+        type: 'volume',
+        name: v.name,
+        source: v.mountpoint,
+        destination: dst,
+        rw,
+        ...(v.anonymous ? { anonymous: true } : {}),
+      });
     };
     for (const spec of binds) {
       const [src = '', dst = '', mode = 'rw'] = spec.split(':');
-      await add(src.startsWith('/') ? 'bind' : 'volume', src, dst, !mode.split(',').includes('ro'), spec);
+      await add(
+        src.startsWith('/') ? 'bind' : 'volume',
+        src,
+        dst,
+        !mode.split(',').includes('ro'),
+        spec,
+      );
     }
     for (const m of hostMounts) {
-      if (m.Type !== 'bind' && m.Type !== 'volume') throw new ApiError(400, `mount type ${m.Type} is not supported by statedock yet: use bind or volume`);
-      await add(m.Type, m.Source ?? '', m.Target ?? '', m.ReadOnly !== true, `${m.Source ?? ''}:${m.Target ?? ''}`);
+      if (m.Type !== 'bind' && m.Type !== 'volume')
+        throw new ApiError(
+          400,
+          `mount type ${m.Type} is not supported by statedock yet: use bind or volume`,
+        );
+      await add(
+        m.Type,
+        m.Source ?? '',
+        m.Target ?? '',
+        m.ReadOnly !== true,
+        `${m.Source ?? ''}:${m.Target ?? ''}`,
+      );
     }
-    for (const dst of Object.keys(volumes)) if (!out.some((m) => m.destination === dst)) await add('volume', '', dst, true, dst);
+    for (const dst of Object.keys(volumes))
+      if (!out.some((m) => m.destination === dst)) await add('volume', '', dst, true, dst);
     return out;
   }
 
@@ -467,7 +631,11 @@ export class ContainerHost {
   /** The containers that mount a volume (other than `except`). */
   volumeUsers(name: string, except = ''): string[] {
     return this.contexts()
-      .filter((c) => c.record.id !== except && (c.record.config.mounts ?? []).some((m) => m.type === 'volume' && m.name === name))
+      .filter(
+        (c) =>
+          c.record.id !== except &&
+          (c.record.config.mounts ?? []).some((m) => m.type === 'volume' && m.name === name),
+      )
       .map((c) => c.record.id);
   }
 
@@ -481,10 +649,14 @@ export class ContainerHost {
             await this.restored;
             return r.handler(ctx);
           },
-          ...(r.hijack ? { hijack: async (ctx: Parameters<NonNullable<typeof r.hijack>>[0]) => {
-            await this.restored;
-            return r.hijack?.(ctx);
-          } } : {}),
+          ...(r.hijack
+            ? {
+                hijack: async (ctx: Parameters<NonNullable<typeof r.hijack>>[0]) => {
+                  await this.restored;
+                  return r.hijack?.(ctx);
+                },
+              }
+            : {}),
         }),
     });
     api.add({ method: 'POST', pattern: '/containers/create', handler: (ctx) => this.create(ctx) });
@@ -494,22 +666,35 @@ export class ContainerHost {
       handler: async (ctx) => {
         const c = this.resolve(ctx.params['name'] as string);
         if ((await ctx.body()).length > 0)
-          throw new ApiError(400, 'starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24');
+          throw new ApiError(
+            400,
+            'starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24',
+          );
         const r = await this.request(c.record.id, { type: 'api.start' });
-        if (r.result === 'ok' || r.result === 'notModified') return ctx.noContent(statusOf[r.result]);
+        if (r.result === 'ok' || r.result === 'notModified')
+          return ctx.noContent(statusOf[r.result]);
         throw new ApiError(r.result === 'failed' ? 400 : statusOf[r.result], r.message ?? r.result);
       },
     });
     // stop and restart: `?t=` seconds (dockerd's strconv error for a non-number), else the container's own.
-    for (const [verb, type, prefix] of [['stop', 'api.stop', ''], ['restart', 'api.restart', 'Cannot restart container: ']] as const) {
+    for (const [verb, type, prefix] of [
+      ['stop', 'api.stop', ''],
+      ['restart', 'api.restart', 'Cannot restart container: '],
+    ] as const) {
       api.add({
         method: 'POST',
         pattern: `/containers/{name}/${verb}`,
         handler: async (ctx) => {
           const c = this.resolve(ctx.params['name'] as string);
           const t = ctx.query.get('t');
-          if (t !== null && !/^-?\d+$/.test(t)) throw new ApiError(500, `strconv.Atoi: parsing "${t}": invalid syntax`);
-          await this.answer(ctx, c.record.id, { type, ...(t === null ? {} : { timeoutS: Number(t) }) }, prefix);
+          if (t !== null && !/^-?\d+$/.test(t))
+            throw new ApiError(500, `strconv.Atoi: parsing "${t}": invalid syntax`);
+          await this.answer(
+            ctx,
+            c.record.id,
+            { type, ...(t === null ? {} : { timeoutS: Number(t) }) },
+            prefix,
+          );
         },
       });
     }
@@ -520,7 +705,12 @@ export class ContainerHost {
         const c = this.resolve(ctx.params['name'] as string);
         const signal = ctx.query.get('signal') || 'KILL';
         if (signalNumber(signal) === null) throw new ApiError(400, `Invalid signal: ${signal}`);
-        await this.answer(ctx, c.record.id, { type: 'api.kill', signal }, `Cannot kill container: ${ctx.params['name'] as string}: `);
+        await this.answer(
+          ctx,
+          c.record.id,
+          { type: 'api.kill', signal },
+          `Cannot kill container: ${ctx.params['name'] as string}: `,
+        );
       },
     });
     api.add({
@@ -530,7 +720,10 @@ export class ContainerHost {
         const c = this.resolve(ctx.params['name'] as string);
         const removed = this.whenRemoved(c.record.id);
         if (flag(ctx.query, 'v')) this.removeVolumes.add(c.record.id);
-        const r = await this.request(c.record.id, { type: 'api.remove', force: flag(ctx.query, 'force') });
+        const r = await this.request(c.record.id, {
+          type: 'api.remove',
+          force: flag(ctx.query, 'force'),
+        });
         if (r.result !== 'ok') {
           this.removeVolumes.delete(c.record.id);
           throw new ApiError(statusOf[r.result], r.message ?? r.result);
@@ -546,9 +739,14 @@ export class ContainerHost {
         const c = this.resolve(ctx.params['name'] as string);
         const condition = ctx.query.get('condition') ?? 'not-running';
         // Headers at once: docker run sends wait before start and blocks until they arrive.
-        ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+        ctx.res.writeHead(200, {
+          'Content-Type': 'application/json',
+          'Transfer-Encoding': 'chunked',
+        });
         ctx.res.flushHeaders();
-        const running = ['running', 'paused', 'restarting'].includes(c.record.state.status) || c.startReq !== null;
+        const running =
+          ['running', 'paused', 'restarting'].includes(c.record.state.status) ||
+          c.startReq !== null;
         const code =
           condition === 'removed'
             ? await this.whenRemoved(c.record.id)
@@ -558,7 +756,12 @@ export class ContainerHost {
         ctx.res.end(`${JSON.stringify({ Error: null, StatusCode: code })}\n`);
       },
     });
-    const attach = (name: string, socket: Duplex, upgrade: boolean, query: URLSearchParams): void => {
+    const attach = (
+      name: string,
+      socket: Duplex,
+      upgrade: boolean,
+      query: URLSearchParams,
+    ): void => {
       const c = this.resolve(name);
       const hub = this.runtime.hub(c.record.id);
       hub.tty = c.record.config.tty === true;
@@ -586,7 +789,11 @@ export class ContainerHost {
         socket.on('end', () => undefined);
       }
       hub.attach(socket, !['running', 'paused', 'restarting'].includes(c.record.state.status));
-      this.events.publish('container', 'attach', c.record.id, { ...c.record.config.labels, image: c.record.image, name: c.record.name.slice(1) });
+      this.events.publish('container', 'attach', c.record.id, {
+        ...c.record.config.labels,
+        image: c.record.image,
+        name: c.record.name.slice(1),
+      });
     };
     api.add({
       method: 'POST',
@@ -597,11 +804,20 @@ export class ContainerHost {
       },
       hijack: (ctx) => attach(ctx.params['name'] as string, ctx.socket, true, ctx.query),
     });
-    for (const [verb, event, prefix] of [['pause', 'api.pause', ''], ['unpause', 'api.unpause', '']] as const) {
+    for (const [verb, event, prefix] of [
+      ['pause', 'api.pause', ''],
+      ['unpause', 'api.unpause', ''],
+    ] as const) {
       api.add({
         method: 'POST',
         pattern: `/containers/{name}/${verb}`,
-        handler: async (ctx) => this.answer(ctx, this.resolve(ctx.params['name'] as string).record.id, { type: event }, prefix),
+        handler: async (ctx) =>
+          this.answer(
+            ctx,
+            this.resolve(ctx.params['name'] as string).record.id,
+            { type: event },
+            prefix,
+          ),
       });
     }
     api.add({
@@ -611,12 +827,20 @@ export class ContainerHost {
         const c = this.resolve(ctx.params['name'] as string);
         const name = ctx.query.get('name') ?? '';
         if (name === '') throw new ApiError(400, 'Neither old nor new names may be empty');
-        if (!/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) throw new ApiError(400, `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+        if (!/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name))
+          throw new ApiError(
+            400,
+            `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
+          );
         const full = `/${name.replace(/^\//, '')}`;
-        if (full === c.record.name) throw new ApiError(400, 'Renaming a container with the same name as its current name');
+        if (full === c.record.name)
+          throw new ApiError(400, 'Renaming a container with the same name as its current name');
         const taken = this.contexts().find((x) => x.record.name === full);
         if (taken)
-          throw new ApiError(409, `Error when allocating new name: Conflict. The container name "${full}" is already in use by container "${taken.record.id}". You have to remove (or rename) that container to be able to reuse that name.`);
+          throw new ApiError(
+            409,
+            `Error when allocating new name: Conflict. The container name "${full}" is already in use by container "${taken.record.id}". You have to remove (or rename) that container to be able to reuse that name.`,
+          );
         await this.answer(ctx, c.record.id, { type: 'api.rename', name: full });
       },
     });
@@ -627,19 +851,25 @@ export class ContainerHost {
         const c = this.resolve(ctx.params['name'] as string);
         const stdout = flag(ctx.query, 'stdout');
         const stderr = flag(ctx.query, 'stderr');
-        if (!stdout && !stderr) throw new ApiError(400, 'Bad parameters: you must choose at least one stream');
+        if (!stdout && !stderr)
+          throw new ApiError(400, 'Bad parameters: you must choose at least one stream');
         const tail = ctx.query.get('tail');
         const num = (v: string | null): number => (v === null || v === '' ? 0 : Number(v));
-        streamLogs(ctx.res, `${this.root}/containers/${c.record.id}/${c.record.id}-json.log`, this.runtime.hubs.get(c.record.id), {
-          raw: c.record.config.tty === true,
-          stdout,
-          stderr,
-          follow: flag(ctx.query, 'follow'),
-          timestamps: flag(ctx.query, 'timestamps'),
-          since: num(ctx.query.get('since')),
-          until: num(ctx.query.get('until')),
-          tail: tail === null || tail === 'all' || !/^\d+$/.test(tail) ? null : Number(tail),
-        });
+        streamLogs(
+          ctx.res,
+          `${this.root}/containers/${c.record.id}/${c.record.id}-json.log`,
+          this.runtime.hubs.get(c.record.id),
+          {
+            raw: c.record.config.tty === true,
+            stdout,
+            stderr,
+            follow: flag(ctx.query, 'follow'),
+            timestamps: flag(ctx.query, 'timestamps'),
+            since: num(ctx.query.get('since')),
+            until: num(ctx.query.get('until')),
+            tail: tail === null || tail === 'all' || !/^\d+$/.test(tail) ? null : Number(tail),
+          },
+        );
       },
     });
     api.add({
@@ -647,11 +877,16 @@ export class ContainerHost {
       pattern: '/containers/{name}/top',
       handler: async (ctx) => {
         const c = this.resolve(ctx.params['name'] as string);
-        if (!['running', 'paused'].includes(c.record.state.status)) throw new ApiError(409, `Container ${c.record.id} is not running`);
+        if (!['running', 'paused'].includes(c.record.state.status))
+          throw new ApiError(409, `Container ${c.record.id} is not running`);
         // dockerd runs the host's ps and keeps the rows of the container's processes.
         let pids: Set<string>;
         try {
-          pids = new Set(readFileSync(`/sys/fs/cgroup/pids/statedock/${c.record.id}/cgroup.procs`, 'utf8').split('\n').filter(Boolean));
+          pids = new Set(
+            readFileSync(`/sys/fs/cgroup/pids/statedock/${c.record.id}/cgroup.procs`, 'utf8')
+              .split('\n')
+              .filter(Boolean),
+          );
         } catch {
           pids = new Set([String(c.record.state.pid)]);
         }
@@ -669,7 +904,10 @@ export class ContainerHost {
           })
           .filter((f) => pids.has(f[pidCol] ?? ''));
         ctx.json(200, { Titles: titles, Processes: processes });
-        this.events.publish('container', 'top', c.record.id, { image: c.record.image, name: c.record.name.slice(1) });
+        this.events.publish('container', 'top', c.record.id, {
+          image: c.record.image,
+          name: c.record.name.slice(1),
+        });
       },
     });
     api.add({
@@ -682,7 +920,11 @@ export class ContainerHost {
         ctx.json(200, {
           LayersSize: images.reduce((n, i) => n + i.size, 0),
           Images: images.map((i) => ({
-            Containers: containers.filter((c) => i.repoTags.includes(c.record.image.includes(':') ? c.record.image : `${c.record.image}:latest`)).length,
+            Containers: containers.filter((c) =>
+              i.repoTags.includes(
+                c.record.image.includes(':') ? c.record.image : `${c.record.image}:latest`,
+              ),
+            ).length,
             Created: Math.floor(Date.parse(i.created) / 1000),
             Id: i.id,
             Labels: null,
@@ -709,50 +951,93 @@ export class ContainerHost {
         });
       },
     });
-    api.add({ method: 'GET', pattern: '/events', handler: (ctx) => this.events.serve(ctx.res, ctx.query) });
+    api.add({
+      method: 'GET',
+      pattern: '/events',
+      handler: (ctx) => this.events.serve(ctx.res, ctx.query),
+    });
     api.add({
       method: 'POST',
       pattern: '/containers/prune',
       handler: async (ctx) => {
         const deleted: string[] = [];
-        for (const c of this.contexts().filter((x) => x.record.state.status === 'exited' || x.record.state.status === 'created')) {
+        for (const c of this.contexts().filter(
+          (x) => x.record.state.status === 'exited' || x.record.state.status === 'created',
+        )) {
           const removed = this.whenRemoved(c.record.id);
           const r = await this.request(c.record.id, { type: 'api.remove', force: false });
           if (r.result !== 'ok') continue;
           await removed;
           deleted.push(c.record.id);
         }
-        ctx.json(200, { ContainersDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: 0 });
+        ctx.json(200, {
+          ContainersDeleted: deleted.length > 0 ? deleted : null,
+          SpaceReclaimed: 0,
+        });
       },
     });
-    api.add({ method: 'GET', pattern: '/containers/{name}/json', handler: (ctx) => ctx.json(200, this.inspect(this.resolve(ctx.params['name'] as string))) });
+    api.add({
+      method: 'GET',
+      pattern: '/containers/{name}/json',
+      handler: (ctx) => ctx.json(200, this.inspect(this.resolve(ctx.params['name'] as string))),
+    });
     api.add({
       method: 'GET',
       pattern: '/containers/json',
       handler: async (ctx) => {
         const all = flag(ctx.query, 'all');
-        const filters = parseFilters(ctx.query.get('filters'), ['status', 'name', 'label', 'id', 'exited', 'ancestor']);
+        const filters = parseFilters(ctx.query.get('filters'), [
+          'status',
+          'name',
+          'label',
+          'id',
+          'exited',
+          'ancestor',
+        ]);
         for (const st of filters.get('status') ?? [])
-          if (!['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'].includes(st)) throw new ApiError(400, `Unrecognised filter value for status: ${st}`);
+          if (
+            !['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'].includes(
+              st,
+            )
+          )
+            throw new ApiError(400, `Unrecognised filter value for status: ${st}`);
         const matches = (c: ContainerContext): boolean => {
           const r = c.record;
           for (const [k, vs] of filters) {
             if (k === 'status' && !vs.includes(r.state.status)) return false;
             if (k === 'name' && !vs.some((v) => new RegExp(v).test(r.name))) return false;
             if (k === 'id' && !vs.some((v) => r.id.startsWith(v))) return false;
-            if (k === 'exited' && !(r.state.status === 'exited' && vs.includes(String(r.state.exitCode)))) return false;
+            if (
+              k === 'exited' &&
+              !(r.state.status === 'exited' && vs.includes(String(r.state.exitCode)))
+            )
+              return false;
             if (k === 'ancestor' && !vs.includes(r.image)) return false;
-            if (k === 'label' && !vs.every((v) => (v.includes('=') ? r.config.labels[v.split('=')[0] as string] === v.slice(v.indexOf('=') + 1) : v in r.config.labels))) return false;
+            if (
+              k === 'label' &&
+              !vs.every((v) =>
+                v.includes('=')
+                  ? r.config.labels[v.split('=')[0] as string] === v.slice(v.indexOf('=') + 1)
+                  : v in r.config.labels,
+              )
+            )
+              return false;
           }
           return true;
         };
         const showAll = all || filters.has('status') || filters.has('exited');
         const size = flag(ctx.query, 'size');
-        const imageSizes = size ? new Map((await this.images.list()).map((i) => [i.id, i.size])) : new Map<string, number>();
+        const imageSizes = size
+          ? new Map((await this.images.list()).map((i) => [i.id, i.size]))
+          : new Map<string, number>();
         ctx.json(
           200,
           this.contexts()
-            .filter((c) => (showAll || ['running', 'paused', 'restarting'].includes(c.record.state.status)) && matches(c))
+            .filter(
+              (c) =>
+                (showAll || ['running', 'paused', 'restarting'].includes(c.record.state.status)) &&
+                matches(c),
+            )
             .map((c) => this.listEntry(c, size ? imageSizes : null)),
         );
       },
@@ -763,7 +1048,10 @@ export class ContainerHost {
    * A container as `ps` and `system df` list it. With sizes: SizeRw (what the container wrote,
    * left out when 0 as dockerd's omitempty does) and SizeRootFs (that plus its image).
    */
-  private listEntry(c: ContainerContext, imageSizes: Map<string, number> | null): Record<string, unknown> {
+  private listEntry(
+    c: ContainerContext,
+    imageSizes: Map<string, number> | null,
+  ): Record<string, unknown> {
     const r = c.record;
     const sizes: Record<string, number> = {};
     if (imageSizes) {
@@ -791,11 +1079,15 @@ export class ContainerHost {
   }
 
   private whenExited(id: string): Promise<number> {
-    return new Promise((resolve) => this.exitWaiters.set(id, [...(this.exitWaiters.get(id) ?? []), resolve]));
+    return new Promise((resolve) =>
+      this.exitWaiters.set(id, [...(this.exitWaiters.get(id) ?? []), resolve]),
+    );
   }
 
   private whenRemoved(id: string): Promise<number> {
-    return new Promise((resolve) => this.removedWaiters.set(id, [...(this.removedWaiters.get(id) ?? []), resolve]));
+    return new Promise((resolve) =>
+      this.removedWaiters.set(id, [...(this.removedWaiters.get(id) ?? []), resolve]),
+    );
   }
 
   /** `docker inspect`: dockerd's full object, with what statedock keeps (fixed values where it has no such setting). */
@@ -844,7 +1136,10 @@ export class ContainerHost {
         LogConfig: { Type: 'json-file', Config: {} },
         NetworkMode: k.networkMode ?? 'none',
         PortBindings: {},
-        RestartPolicy: { Name: k.restartPolicy.name, MaximumRetryCount: k.restartPolicy.maximumRetryCount },
+        RestartPolicy: {
+          Name: k.restartPolicy.name,
+          MaximumRetryCount: k.restartPolicy.maximumRetryCount,
+        },
         AutoRemove: k.autoRemove,
         VolumeDriver: '',
         VolumesFrom: null,
@@ -864,7 +1159,15 @@ export class ContainerHost {
       GraphDriver:
         fs.driver === 'vfs'
           ? { Data: null, Name: 'vfs' }
-          : { Data: { LowerDir: fs.lower, MergedDir: this.runtime.bundleRootfs(r.id), UpperDir: `${fs.dir}/diff`, WorkDir: `${fs.dir}/work` }, Name: 'overlay2' },
+          : {
+              Data: {
+                LowerDir: fs.lower,
+                MergedDir: this.runtime.bundleRootfs(r.id),
+                UpperDir: `${fs.dir}/diff`,
+                WorkDir: `${fs.dir}/work`,
+              },
+              Name: 'overlay2',
+            },
       Mounts: mounts.map(mountApi),
       Config: {
         Hostname: k.hostname ?? r.id.slice(0, 12),
@@ -879,7 +1182,8 @@ export class ContainerHost {
         Env: k.env ?? null,
         Cmd: k.cmd,
         Image: r.image,
-        Volumes: volumes.length > 0 ? Object.fromEntries(volumes.map((m) => [m.destination, {}])) : null,
+        Volumes:
+          volumes.length > 0 ? Object.fromEntries(volumes.map((m) => [m.destination, {}])) : null,
         WorkingDir: k.workingDir ?? '',
         Entrypoint: k.entrypoint ?? null,
         NetworkDisabled: (k.networkMode ?? 'none') !== 'host',
@@ -888,7 +1192,14 @@ export class ContainerHost {
         StopSignal: k.stopSignal,
         StopTimeout: k.stopTimeout,
       },
-      NetworkSettings: { Bridge: '', SandboxID: '', HairpinMode: false, Ports: {}, SandboxKey: '', Networks: {} },
+      NetworkSettings: {
+        Bridge: '',
+        SandboxID: '',
+        HairpinMode: false,
+        Ports: {},
+        SandboxKey: '',
+        Networks: {},
+      },
     };
   }
 }
@@ -904,6 +1215,22 @@ interface HostMount {
 /** A MountPoint as inspect and ps show it. */
 function mountApi(m: MountPoint): Record<string, unknown> {
   return m.type === 'bind'
-    ? { Type: 'bind', Source: m.source, Destination: m.destination, Mode: m.rw ? '' : 'ro', RW: m.rw, Propagation: 'rprivate' }
-    : { Type: 'volume', Name: m.name, Source: m.source, Destination: m.destination, Driver: 'local', Mode: '', RW: m.rw, Propagation: '' };
+    ? {
+        Type: 'bind',
+        Source: m.source,
+        Destination: m.destination,
+        Mode: m.rw ? '' : 'ro',
+        RW: m.rw,
+        Propagation: 'rprivate',
+      }
+    : {
+        Type: 'volume',
+        Name: m.name,
+        Source: m.source,
+        Destination: m.destination,
+        Driver: 'local',
+        Mode: '',
+        RW: m.rw,
+        Propagation: '',
+      };
 }

@@ -55,28 +55,57 @@ export class Daemon {
     this.tracePath = `${traceDir}/daemon-${new Date().toISOString().replaceAll(':', '')}-${process.pid}.jsonl`;
     // processMs: how long this process had run (Node's bootstrap, loading the CLI, reading the
     // configuration) when the flight recorder started; every record's `t` counts from here.
-    this.trace = new FileTrace(this.tracePath, makeHeader('daemon', { pid: process.pid, version, processMs: Math.round(performance.now()) }, new Date().toISOString()));
-    this.executor = new AsyncExecutor((call) => this.run(call), () => this.now());
-    this.session = new Session({ executor: this.executor, sink: this.trace, now: () => this.now() });
+    this.trace = new FileTrace(
+      this.tracePath,
+      makeHeader(
+        'daemon',
+        { pid: process.pid, version, processMs: Math.round(performance.now()) },
+        new Date().toISOString(),
+      ),
+    );
+    this.executor = new AsyncExecutor(
+      (call) => this.run(call),
+      () => this.now(),
+    );
+    this.session = new Session({
+      executor: this.executor,
+      sink: this.trace,
+      now: () => this.now(),
+    });
     this.supervisor = new SupervisedContainerd(this.session);
     this.api = new ApiEndpoint(this, version, log);
     // Mounted before any actor is spawned, so the feed's record numbers match the flight recorder's.
     registerInspectionFeed(this.api.server, this.session, machines);
-    this.runtime = new ContainerRuntime(this.containerd, config.execRoot, config.dataRoot, (m) => log.warn(m));
+    this.runtime = new ContainerRuntime(this.containerd, config.execRoot, config.dataRoot, (m) =>
+      log.warn(m),
+    );
     const images = new ImageStore(config.dataRoot, this.store);
     this.events = new EventsService();
     const volumes = new VolumeStore(config.dataRoot, this.store);
-    this.containers = new ContainerHost({ session: this.session, store: this.store, images, volumes, runtime: this.runtime, root: config.dataRoot, execRoot: config.execRoot, events: this.events });
+    this.containers = new ContainerHost({
+      session: this.session,
+      store: this.store,
+      images,
+      volumes,
+      runtime: this.runtime,
+      root: config.dataRoot,
+      execRoot: config.execRoot,
+      events: this.events,
+    });
     this.containers.register(this.api.server);
     volumes.register(this.api.server, (name) => this.containers.volumeUsers(name));
     registerImageRoutes(this.api.server, images, this.events, this.containers);
     this.api.containers = this.containers;
     setDumpProvider(() => this.snapshots());
     this.session.onRecord((actor, r) => {
-      if (r.kind === 'mark' && r.mark.mark === 'warning') log.warn(String(r.mark['message']), { step: r.mark['step'], actor });
-      if (r.kind === 'mark' && r.mark.mark === 'step.done') log.debug(`step ${String(r.mark['step'])} done`, { actor });
-      if (r.kind === 'mark' && r.mark.mark === 'invariant.violated') log.warn(`after restore: ${String(r.mark['message'])}`, { invariant: r.mark['invariant'] });
-      if (r.kind === 'mark' && r.mark.mark === 'invariants.checked') log.debug(`restore checked: ${String(r.mark['broken'])} invariant violation(s)`);
+      if (r.kind === 'mark' && r.mark.mark === 'warning')
+        log.warn(String(r.mark['message']), { step: r.mark['step'], actor });
+      if (r.kind === 'mark' && r.mark.mark === 'step.done')
+        log.debug(`step ${String(r.mark['step'])} done`, { actor });
+      if (r.kind === 'mark' && r.mark.mark === 'invariant.violated')
+        log.warn(`after restore: ${String(r.mark['message'])}`, { invariant: r.mark['invariant'] });
+      if (r.kind === 'mark' && r.mark.mark === 'invariants.checked')
+        log.debug(`restore checked: ${String(r.mark['broken'])} invariant violation(s)`);
     });
   }
 
@@ -104,7 +133,8 @@ export class Daemon {
         if (call.effect === 'containerd.close') this.cancelEvents?.();
         // Exits are heard from the moment the client connects, before restore lists the tasks:
         // one that happens between the list and the actor's spawn is kept for it, not lost.
-        if (call.effect === 'containerd.connect') return this.containerd.run(call as never).then(async (r) => (await this.routeExits(), r));
+        if (call.effect === 'containerd.connect')
+          return this.containerd.run(call as never).then(async (r) => (await this.routeExits(), r));
         return this.containerd.run(call as never);
       case 'api':
         return this.api.run(call as never);
@@ -114,7 +144,9 @@ export class Daemon {
   /** Facts learned so far by the start-up actor (the API reads them while it is still starting). */
   facts(): Facts {
     const entry = this.session.actors.get('daemon');
-    return entry ? (entry.actor.getSnapshot() as { context: { facts: Facts } }).context.facts : { rootUid: 0, rootGid: 0 };
+    return entry
+      ? (entry.actor.getSnapshot() as { context: { facts: Facts } }).context.facts
+      : { rootUid: 0, rootGid: 0 };
   }
 
   containerdClient(): ContainerdConnection {
@@ -130,7 +162,12 @@ export class Daemon {
     const out: Record<string, unknown> = {};
     for (const [id, e] of this.session.actors) {
       const snap = e.actor.getSnapshot() as { value: unknown; status: string; context: unknown };
-      out[id] = { machine: e.machine, status: snap.status, value: snap.value, context: snap.context };
+      out[id] = {
+        machine: e.machine,
+        status: snap.status,
+        value: snap.value,
+        context: snap.context,
+      };
     }
     return out;
   }
@@ -144,12 +181,19 @@ export class Daemon {
       const ready = this.startup;
       // Every request waits for this (the API already listens): orphaned shims, then restore.
       this.api.server.gate = (async () => {
-        const reaped = await this.runtime.reapOrphanShims(ready.facts.containerdAddress ?? '', this.config.containerdNamespace).catch((err: unknown) => {
-          this.log.warn(`could not look for orphaned shims: ${(err as Error).message}`, {});
-          return [];
-        });
-        for (const id of reaped) this.log.warn('killed a containerd shim left by a cancelled task creation', { container: id });
-        await this.containers.restore(ready.facts.containers ?? [], this.config.liveRestore, (id) => this.takeHeardExits(id));
+        const reaped = await this.runtime
+          .reapOrphanShims(ready.facts.containerdAddress ?? '', this.config.containerdNamespace)
+          .catch((err: unknown) => {
+            this.log.warn(`could not look for orphaned shims: ${(err as Error).message}`, {});
+            return [];
+          });
+        for (const id of reaped)
+          this.log.warn('killed a containerd shim left by a cancelled task creation', {
+            container: id,
+          });
+        await this.containers.restore(ready.facts.containers ?? [], this.config.liveRestore, (id) =>
+          this.takeHeardExits(id),
+        );
       })().finally(() => {
         this.restoring = false;
         this.heardExits.clear();
@@ -159,11 +203,21 @@ export class Daemon {
         .then(() => this.containers.sweepStrayTasks())
         .then(
           (stray) => {
-            for (const id of stray) this.log.warn('restore found a task of a container it had left without one; it is stopped or deleted', { container: id });
+            for (const id of stray)
+              this.log.warn(
+                'restore found a task of a container it had left without one; it is stopped or deleted',
+                { container: id },
+              );
           },
-          (err: unknown) => this.log.warn(`restore's second look at containerd failed: ${(err as Error).message}`, {}),
+          (err: unknown) =>
+            this.log.warn(
+              `restore's second look at containerd failed: ${(err as Error).message}`,
+              {},
+            ),
         )
-        .then(() => this.session.spawn('restoreCheck', 'restore-check', { actorId: 'restore-check' }));
+        .then(() =>
+          this.session.spawn('restoreCheck', 'restore-check', { actorId: 'restore-check' }),
+        );
     } else {
       this.restoring = false;
       this.heardExits.clear();
@@ -203,7 +257,10 @@ export class Daemon {
             subscribed();
           };
           sub.ready(2_000).then(subscribed, (err: unknown) => {
-            this.log.warn(`containerd's event stream was not confirmed: ${(err as Error).message}`, {});
+            this.log.warn(
+              `containerd's event stream was not confirmed: ${(err as Error).message}`,
+              {},
+            );
             subscribed();
           });
           for await (const e of sub.events) {
@@ -212,12 +269,19 @@ export class Daemon {
             let event: ({ type: string } & Record<string, unknown>) | null = null;
             if (e.topic === '/tasks/exit' && e.event['id'] === id) {
               const ts = e.event['exited_at'] as { seconds?: number; nanos?: number } | undefined;
-              const exitedAt = ts?.seconds ? new Date(ts.seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString() : new Date().toISOString();
-              event = { type: 'containerd.taskExit', exitStatus: Number(e.event['exit_status'] ?? 0), exitedAt };
+              const exitedAt = ts?.seconds
+                ? new Date(ts.seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString()
+                : new Date().toISOString();
+              event = {
+                type: 'containerd.taskExit',
+                exitStatus: Number(e.event['exit_status'] ?? 0),
+                exitedAt,
+              };
             } else if (e.topic === '/tasks/oom') event = { type: 'containerd.oom' };
             if (event === null) continue;
             if (this.session.actors.has(actor)) this.session.send(actor, event);
-            else if (this.restoring) this.heardExits.set(id, [...(this.heardExits.get(id) ?? []), event]);
+            else if (this.restoring)
+              this.heardExits.set(id, [...(this.heardExits.get(id) ?? []), event]);
           }
         } catch {
           // containerd went away: the supervisor restarts it; subscribe again

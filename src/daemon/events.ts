@@ -16,7 +16,10 @@ export interface DockerEvent {
 }
 
 /** Filters as the CLI (map form) or dockerode (array form) send them. */
-export function parseFilters(raw: string | null, allowed: readonly string[]): Map<string, string[]> {
+export function parseFilters(
+  raw: string | null,
+  allowed: readonly string[],
+): Map<string, string[]> {
   const out = new Map<string, string[]>();
   if (raw === null || raw === '') return out;
   let json: unknown;
@@ -35,7 +38,8 @@ export function parseFilters(raw: string | null, allowed: readonly string[]): Ma
 
 function unixTime(value: string | null, name: string): number {
   if (value === null || value === '') return 0;
-  if (!/^\d+(\.\d+)?$/.test(value)) throw new ApiError(500, `strconv.ParseInt: parsing "${value}": invalid syntax`);
+  if (!/^\d+(\.\d+)?$/.test(value))
+    throw new ApiError(500, `strconv.ParseInt: parsing "${value}": invalid syntax`);
   void name;
   return Number(value);
 }
@@ -48,7 +52,12 @@ export class EventsService {
   private readonly stream = new Subject<DockerEvent>();
   private readonly recent: DockerEvent[] = [];
 
-  publish(type: DockerEvent['Type'], action: string, id: string, attributes: Record<string, string>): void {
+  publish(
+    type: DockerEvent['Type'],
+    action: string,
+    id: string,
+    attributes: Record<string, string>,
+  ): void {
     const now = Date.now();
     const e: DockerEvent = {
       ...(type === 'container' ? { status: action, id, from: attributes['image'] ?? '' } : {}),
@@ -68,7 +77,14 @@ export class EventsService {
   serve(res: ServerResponse, query: URLSearchParams): void {
     const since = unixTime(query.get('since'), 'since');
     const until = unixTime(query.get('until'), 'until');
-    const filters = parseFilters(query.get('filters'), ['type', 'event', 'container', 'image', 'label', 'scope']);
+    const filters = parseFilters(query.get('filters'), [
+      'type',
+      'event',
+      'container',
+      'image',
+      'label',
+      'scope',
+    ]);
     const match = (e: DockerEvent): boolean => {
       const t = e.timeNano / 1e9;
       if (since && t < since) return false;
@@ -76,10 +92,25 @@ export class EventsService {
       if (until && Math.floor(t) > until) return false;
       for (const [k, vs] of filters) {
         if (k === 'type' && !vs.includes(e.Type)) return false;
-        if (k === 'event' && !vs.some((v) => e.Action === v || e.Action.startsWith(`${v}:`))) return false;
-        if (k === 'container' && (e.Type !== 'container' || !vs.some((v) => e.Actor.ID.startsWith(v) || e.Actor.Attributes['name'] === v))) return false;
-        if (k === 'image' && !vs.some((v) => e.Actor.Attributes['image'] === v || e.Actor.ID === v)) return false;
-        if (k === 'label' && !vs.every((v) => (v.includes('=') ? e.Actor.Attributes[v.split('=')[0] as string] === v.slice(v.indexOf('=') + 1) : v in e.Actor.Attributes))) return false;
+        if (k === 'event' && !vs.some((v) => e.Action === v || e.Action.startsWith(`${v}:`)))
+          return false;
+        if (
+          k === 'container' &&
+          (e.Type !== 'container' ||
+            !vs.some((v) => e.Actor.ID.startsWith(v) || e.Actor.Attributes['name'] === v))
+        )
+          return false;
+        if (k === 'image' && !vs.some((v) => e.Actor.Attributes['image'] === v || e.Actor.ID === v))
+          return false;
+        if (
+          k === 'label' &&
+          !vs.every((v) =>
+            v.includes('=')
+              ? e.Actor.Attributes[v.split('=')[0] as string] === v.slice(v.indexOf('=') + 1)
+              : v in e.Actor.Attributes,
+          )
+        )
+          return false;
       }
       return true;
     };

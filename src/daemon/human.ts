@@ -17,7 +17,10 @@ export function humanDuration(ms: number): string {
 }
 
 /** container/state.go String(): the STATUS column of `docker ps`. */
-export function statusText(s: { status: string; exitCode: number; startedAt: string | null; finishedAt: string | null }, now = Date.now()): string {
+export function statusText(
+  s: { status: string; exitCode: number; startedAt: string | null; finishedAt: string | null },
+  now = Date.now(),
+): string {
   const since = (iso: string | null): number => (iso ? now - Date.parse(iso) : 0);
   switch (s.status) {
     case 'running':

@@ -13,7 +13,14 @@ export interface ImageUsers {
 }
 
 function imageInspect(i: ImageRecord): Record<string, unknown> {
-  const config = { Env: i.config.Env, Cmd: i.config.Cmd, Entrypoint: i.config.Entrypoint, WorkingDir: i.config.WorkingDir, Image: '', Labels: null };
+  const config = {
+    Env: i.config.Env,
+    Cmd: i.config.Cmd,
+    Entrypoint: i.config.Entrypoint,
+    WorkingDir: i.config.WorkingDir,
+    Image: '',
+    Labels: null,
+  };
   return {
     Id: i.id,
     RepoTags: i.repoTags,
@@ -37,7 +44,12 @@ function imageInspect(i: ImageRecord): Record<string, unknown> {
 }
 
 /** The image endpoints statedock serves without a registry: import, list, inspect, tag, remove. */
-export function registerImageRoutes(api: ApiServer, images: ImageStore, events: EventsService, users: ImageUsers): void {
+export function registerImageRoutes(
+  api: ApiServer,
+  images: ImageStore,
+  events: EventsService,
+  users: ImageUsers,
+): void {
   const find = async (ref: string): Promise<ImageRecord> => {
     const i = await images.resolve(ref);
     if (!i) throw new ApiError(404, `No such image: ${normalizeRef(ref)}`);
@@ -54,8 +66,18 @@ export function registerImageRoutes(api: ApiServer, images: ImageStore, events: 
         throw new ApiError(500, (err as Error).message);
       }
       for (const n of names) events.publish('image', 'load', n, { name: n });
-      ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
-      ctx.res.end(names.map((n) => `${JSON.stringify({ stream: `Loaded image${n.startsWith('sha256:') ? ' ID' : ''}: ${n}\n` })}\r\n`).join(''));
+      ctx.res.writeHead(200, {
+        'Content-Type': 'application/json',
+        'Transfer-Encoding': 'chunked',
+      });
+      ctx.res.end(
+        names
+          .map(
+            (n) =>
+              `${JSON.stringify({ stream: `Loaded image${n.startsWith('sha256:') ? ' ID' : ''}: ${n}\n` })}\r\n`,
+          )
+          .join(''),
+      );
     },
   });
   api.add({
@@ -72,8 +94,13 @@ export function registerImageRoutes(api: ApiServer, images: ImageStore, events: 
       const dir = mkdtempSync(`${tmpdir()}/statedock-save-`);
       try {
         await images.save(chosen, dir);
-        ctx.res.writeHead(200, { 'Content-Type': 'application/x-tar', 'Transfer-Encoding': 'chunked' });
-        const tar = spawn('tar', ['-C', dir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'ignore'] });
+        ctx.res.writeHead(200, {
+          'Content-Type': 'application/x-tar',
+          'Transfer-Encoding': 'chunked',
+        });
+        const tar = spawn('tar', ['-C', dir, '-cf', '-', '.'], {
+          stdio: ['ignore', 'pipe', 'ignore'],
+        });
         await pipeline(tar.stdout, ctx.res);
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -113,10 +140,14 @@ export function registerImageRoutes(api: ApiServer, images: ImageStore, events: 
       const using = users.usingImage(i);
       if (using.length > 0 && !force) {
         const c = using[0] as { id: string; running: boolean };
-        throw new ApiError(409, `conflict: unable to remove repository reference "${ref}" (must force) - container ${c.id.slice(0, 12)} is using its referenced image ${i.id.slice(7, 19)}`);
+        throw new ApiError(
+          409,
+          `conflict: unable to remove repository reference "${ref}" (must force) - container ${c.id.slice(0, 12)} is using its referenced image ${i.id.slice(7, 19)}`,
+        );
       }
       const result = await images.remove(i, ref);
-      for (const r of result) events.publish('image', r.Deleted ? 'delete' : 'untag', i.id, { name: r.Untagged ?? i.id });
+      for (const r of result)
+        events.publish('image', r.Deleted ? 'delete' : 'untag', i.id, { name: r.Untagged ?? i.id });
       ctx.json(200, result);
     },
   });
@@ -126,12 +157,18 @@ export function registerImageRoutes(api: ApiServer, images: ImageStore, events: 
     handler: async (ctx) => {
       if (ctx.query.get('fromSrc') !== '-') {
         const ref = `${ctx.query.get('fromImage') ?? ''}${ctx.query.get('tag') ? `:${ctx.query.get('tag') as string}` : ''}`;
-        throw new ApiError(500, `statedock does not pull images (no registry is reachable from it): cannot pull ${ref}; use docker import or docker load`);
+        throw new ApiError(
+          500,
+          `statedock does not pull images (no registry is reachable from it): cannot pull ${ref}; use docker import or docker load`,
+        );
       }
       const changes = ctx.query.getAll('changes');
       const image = await images.importTar(ctx.req, ctx.query.get('repo'), changes);
       events.publish('image', 'import', image.id, { name: image.repoTags[0] ?? image.id });
-      ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+      ctx.res.writeHead(200, {
+        'Content-Type': 'application/json',
+        'Transfer-Encoding': 'chunked',
+      });
       ctx.res.end(`${JSON.stringify({ status: image.id })}\r\n`);
     },
   });

@@ -1,6 +1,14 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, createWriteStream, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  createWriteStream,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -44,7 +52,8 @@ function applyChanges(changes: string[], config: ImageRecord['config']): void {
     };
     if (verb.toUpperCase() === 'CMD') config.Cmd = list();
     if (verb.toUpperCase() === 'ENTRYPOINT') config.Entrypoint = list();
-    if (verb.toUpperCase() === 'ENV') config.Env.push(arg.includes('=') ? arg : arg.replace(/\s+/, '='));
+    if (verb.toUpperCase() === 'ENV')
+      config.Env.push(arg.includes('=') ? arg : arg.replace(/\s+/, '='));
     if (verb.toUpperCase() === 'WORKDIR') config.WorkingDir = arg;
   }
 }
@@ -60,7 +69,11 @@ export class ImageStore {
   }
 
   /** `docker import`: a tarball of a root filesystem becomes a one-layer image. */
-  async importTar(body: IncomingMessage, repo: string | null, changes: string[]): Promise<ImageRecord> {
+  async importTar(
+    body: IncomingMessage,
+    repo: string | null,
+    changes: string[],
+  ): Promise<ImageRecord> {
     const tmp = `${this.root}/tmp/import-${randomBytes(8).toString('hex')}`;
     mkdirSync(tmp, { recursive: true });
     try {
@@ -72,10 +85,21 @@ export class ImageStore {
       await run('tar', ['-xf', `${tmp}/layer.tar`, '-C', `${tmp}/diff`, '--no-same-owner']);
       const { stdout } = await run('du', ['-sb', `${tmp}/diff`]);
       const size = Number.parseInt(stdout, 10) || 0;
-      const config: ImageRecord['config'] = { Cmd: null, Entrypoint: null, Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], WorkingDir: '' };
+      const config: ImageRecord['config'] = {
+        Cmd: null,
+        Entrypoint: null,
+        Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+        WorkingDir: '',
+      };
       applyChanges(changes, config);
       const created = new Date().toISOString();
-      const full = { architecture: 'amd64', os: 'linux', created, config, rootfs: { type: 'layers', diff_ids: [diffId] } };
+      const full = {
+        architecture: 'amd64',
+        os: 'linux',
+        created,
+        config,
+        rootfs: { type: 'layers', diff_ids: [diffId] },
+      };
       const configJson = JSON.stringify(full);
       const id = `sha256:${createHash('sha256').update(configJson).digest('hex')}`;
       const layerDir = `${this.root}/overlay2/l-${id.slice(7, 31)}`;
@@ -84,7 +108,16 @@ export class ImageStore {
       renameSync(`${tmp}/diff`, `${layerDir}/diff`);
       renameSync(`${tmp}/layer.tar`, `${layerDir}/layer-0.tar`);
       const tags = repo ? [normalizeRef(repo)] : [];
-      const image: ImageRecord = { id, repoTags: tags, created, size, layerDir: `${layerDir}/diff`, config, configJson, layerTars: [`${layerDir}/layer-0.tar`] };
+      const image: ImageRecord = {
+        id,
+        repoTags: tags,
+        created,
+        size,
+        layerDir: `${layerDir}/diff`,
+        config,
+        configJson,
+        layerTars: [`${layerDir}/layer-0.tar`],
+      };
       for (const t of tags) await this.untagElsewhere(t, id);
       await this.store.db.put(`image/${id}`, image);
       for (const t of tags) await this.store.db.put(`ref/${t}`, id);
@@ -95,17 +128,28 @@ export class ImageStore {
   }
 
   private async untagElsewhere(tag: string, keep: string): Promise<void> {
-    const prev = (await this.store.db.get(`ref/${tag}`).catch(() => undefined)) as string | undefined;
+    const prev = (await this.store.db.get(`ref/${tag}`).catch(() => undefined)) as
+      string | undefined;
     if (!prev || prev === keep) return;
-    const img = (await this.store.db.get(`image/${prev}`).catch(() => undefined)) as ImageRecord | undefined;
-    if (img) await this.store.db.put(`image/${prev}`, { ...img, repoTags: img.repoTags.filter((t) => t !== tag) });
+    const img = (await this.store.db.get(`image/${prev}`).catch(() => undefined)) as
+      ImageRecord | undefined;
+    if (img)
+      await this.store.db.put(`image/${prev}`, {
+        ...img,
+        repoTags: img.repoTags.filter((t) => t !== tag),
+      });
   }
 
   /** By name[:tag], full ID, or unique ID prefix. */
   async resolve(ref: string): Promise<ImageRecord | null> {
-    const byTag = (await this.store.db.get(`ref/${normalizeRef(ref)}`).catch(() => undefined)) as string | undefined;
+    const byTag = (await this.store.db.get(`ref/${normalizeRef(ref)}`).catch(() => undefined)) as
+      string | undefined;
     const id = byTag ?? (ref.startsWith('sha256:') ? ref : null);
-    if (id) return ((await this.store.db.get(`image/${id}`).catch(() => undefined)) as ImageRecord | undefined) ?? null;
+    if (id)
+      return (
+        ((await this.store.db.get(`image/${id}`).catch(() => undefined)) as
+          ImageRecord | undefined) ?? null
+      );
     if (/^[0-9a-f]{4,64}$/.test(ref)) {
       const all = await this.list();
       const found = all.filter((i) => i.id.slice(7).startsWith(ref));
@@ -128,30 +172,47 @@ export class ImageStore {
       await run('tar', ['-xf', `${tmp}/archive.tar`, '-C', `${tmp}/archive`]);
       let manifest: { Config: string; RepoTags: string[] | null; Layers: string[] }[];
       try {
-        manifest = JSON.parse(readFileSync(`${tmp}/archive/manifest.json`, 'utf8')) as typeof manifest;
+        manifest = JSON.parse(
+          readFileSync(`${tmp}/archive/manifest.json`, 'utf8'),
+        ) as typeof manifest;
       } catch {
-        throw new Error('invalid archive: no manifest.json (docker load takes an archive made by docker save)');
+        throw new Error(
+          'invalid archive: no manifest.json (docker load takes an archive made by docker save)',
+        );
       }
       for (const m of manifest) {
         const configJson = readFileSync(`${tmp}/archive/${m.Config}`, 'utf8');
         const id = `sha256:${createHash('sha256').update(configJson).digest('hex')}`;
-        const existing = (await this.store.db.get(`image/${id}`).catch(() => undefined)) as ImageRecord | undefined;
+        const existing = (await this.store.db.get(`image/${id}`).catch(() => undefined)) as
+          ImageRecord | undefined;
         if (existing) {
           // Already here (content-addressed): only the tags are new.
           const tags = (m.RepoTags ?? []).map(normalizeRef);
           for (const t of tags) await this.untagElsewhere(t, id);
-          await this.store.db.put(`image/${id}`, { ...existing, repoTags: [...new Set([...existing.repoTags, ...tags])] });
+          await this.store.db.put(`image/${id}`, {
+            ...existing,
+            repoTags: [...new Set([...existing.repoTags, ...tags])],
+          });
           for (const t of tags) await this.store.db.put(`ref/${t}`, id);
           loaded.push(...(tags.length > 0 ? tags : [id]));
           continue;
         }
-        const parsed = JSON.parse(configJson) as { created?: string; config?: Partial<ImageRecord['config']> };
+        const parsed = JSON.parse(configJson) as {
+          created?: string;
+          config?: Partial<ImageRecord['config']>;
+        };
         const layerDir = `${this.root}/overlay2/l-${id.slice(7, 31)}`;
         rmSync(layerDir, { recursive: true, force: true });
         mkdirSync(`${layerDir}/diff`, { recursive: true });
         const layerTars: string[] = [];
         for (const [i, layer] of m.Layers.entries()) {
-          await run('tar', ['-xf', `${tmp}/archive/${layer}`, '-C', `${layerDir}/diff`, '--no-same-owner']);
+          await run('tar', [
+            '-xf',
+            `${tmp}/archive/${layer}`,
+            '-C',
+            `${layerDir}/diff`,
+            '--no-same-owner',
+          ]);
           renameSync(`${tmp}/archive/${layer}`, `${layerDir}/layer-${i}.tar`);
           layerTars.push(`${layerDir}/layer-${i}.tar`);
         }
@@ -163,7 +224,12 @@ export class ImageStore {
           created: parsed.created ?? new Date().toISOString(),
           size: Number.parseInt(stdout, 10) || 0,
           layerDir: `${layerDir}/diff`,
-          config: { Cmd: c.Cmd ?? null, Entrypoint: c.Entrypoint ?? null, Env: c.Env ?? [], WorkingDir: c.WorkingDir ?? '' },
+          config: {
+            Cmd: c.Cmd ?? null,
+            Entrypoint: c.Entrypoint ?? null,
+            Env: c.Env ?? [],
+            WorkingDir: c.WorkingDir ?? '',
+          },
           configJson,
           layerTars,
         };
@@ -183,7 +249,8 @@ export class ImageStore {
     const manifest: { Config: string; RepoTags: string[] | null; Layers: string[] }[] = [];
     const repositories: Record<string, Record<string, string>> = {};
     for (const { image, tags } of images) {
-      if (!image.configJson || !image.layerTars) throw new Error(`image ${image.id} has no archived layers to save`);
+      if (!image.configJson || !image.layerTars)
+        throw new Error(`image ${image.id} has no archived layers to save`);
       const config = `${image.id.slice(7)}.json`;
       writeFileSync(`${dir}/${config}`, image.configJson);
       const layers: string[] = [];
@@ -192,13 +259,22 @@ export class ImageStore {
         mkdirSync(`${dir}/${digest}`, { recursive: true });
         copyFileSync(tar, `${dir}/${digest}/layer.tar`);
         writeFileSync(`${dir}/${digest}/VERSION`, '1.0');
-        writeFileSync(`${dir}/${digest}/json`, JSON.stringify({ id: digest, created: image.created }));
+        writeFileSync(
+          `${dir}/${digest}/json`,
+          JSON.stringify({ id: digest, created: image.created }),
+        );
         layers.push(`${digest}/layer.tar`);
       }
       manifest.push({ Config: config, RepoTags: tags.length > 0 ? tags : null, Layers: layers });
       for (const t of tags) {
         const [repo, tag] = [t.slice(0, t.lastIndexOf(':')), t.slice(t.lastIndexOf(':') + 1)];
-        repositories[repo] = { ...(repositories[repo] ?? {}), [tag]: layers.length > 0 ? (layers[layers.length - 1] as string).split('/')[0] as string : '' };
+        repositories[repo] = {
+          ...(repositories[repo] ?? {}),
+          [tag]:
+            layers.length > 0
+              ? ((layers[layers.length - 1] as string).split('/')[0] as string)
+              : '',
+        };
       }
     }
     writeFileSync(`${dir}/manifest.json`, JSON.stringify(manifest));
@@ -209,13 +285,19 @@ export class ImageStore {
   async tag(image: ImageRecord, ref: string): Promise<void> {
     const t = normalizeRef(ref);
     await this.untagElsewhere(t, image.id);
-    const fresh = ((await this.store.db.get(`image/${image.id}`)) as ImageRecord);
-    await this.store.db.put(`image/${image.id}`, { ...fresh, repoTags: [...new Set([...fresh.repoTags, t])] });
+    const fresh = (await this.store.db.get(`image/${image.id}`)) as ImageRecord;
+    await this.store.db.put(`image/${image.id}`, {
+      ...fresh,
+      repoTags: [...new Set([...fresh.repoTags, t])],
+    });
     await this.store.db.put(`ref/${t}`, image.id);
   }
 
   /** `docker rmi`: untag `ref`; delete the image (and its layer) when no tag is left or by ID. */
-  async remove(image: ImageRecord, ref: string): Promise<{ Untagged?: string; Deleted?: string }[]> {
+  async remove(
+    image: ImageRecord,
+    ref: string,
+  ): Promise<{ Untagged?: string; Deleted?: string }[]> {
     const out: { Untagged?: string; Deleted?: string }[] = [];
     const byId = image.id.slice(7).startsWith(ref.replace(/^sha256:/, ''));
     const tags = byId ? image.repoTags : image.repoTags.filter((t) => t === normalizeRef(ref));
@@ -236,7 +318,8 @@ export class ImageStore {
 
   async list(): Promise<ImageRecord[]> {
     const out: ImageRecord[] = [];
-    for await (const [, v] of this.store.db.iterator({ gte: 'image/', lt: 'image/\uffff' })) out.push(v as ImageRecord);
+    for await (const [, v] of this.store.db.iterator({ gte: 'image/', lt: 'image/\uffff' }))
+      out.push(v as ImageRecord);
     return out;
   }
 }

@@ -187,7 +187,11 @@ class Feed implements InspectionFeed {
   }
 
   serve(res: ServerResponse, since: number): void {
-    res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' });
+    res.writeHead(200, {
+      'Content-Type': 'application/x-ndjson',
+      'Cache-Control': 'no-cache',
+      'X-Content-Type-Options': 'nosniff',
+    });
     res.flushHeaders();
     // A reader asking for records older than the ring starts with a gap (and the actors' states).
     const reader: Reader = { res, next: since + 1, waiting: false };
@@ -217,7 +221,8 @@ export function registerInspectionFeed(
   options: InspectionFeedOptions = {},
 ): InspectionFeed {
   const capacity = options.capacity ?? 50_000;
-  if (!Number.isSafeInteger(capacity) || capacity < 1) throw new Error(`inspection feed: capacity must be a positive integer, got ${capacity}`);
+  if (!Number.isSafeInteger(capacity) || capacity < 1)
+    throw new Error(`inspection feed: capacity must be a positive integer, got ${capacity}`);
   const feed = new Feed(capacity, options.batch ?? 512);
   session.onRecord((_actor, record) => feed.push(record));
   const constraints = options.constraintsByMachine ?? registeredConstraints;
@@ -226,7 +231,8 @@ export function registerInspectionFeed(
     method: 'GET',
     pattern: '/statedock/machines',
     // Read at each request: machines registered later (a plugin, a test) show up too.
-    handler: (ctx) => ctx.json(200, machineCatalog(machinesByName, constraints, steps, { xstateJson: true })),
+    handler: (ctx) =>
+      ctx.json(200, machineCatalog(machinesByName, constraints, steps, { xstateJson: true })),
   });
   routes.add({
     method: 'GET',
@@ -234,7 +240,10 @@ export function registerInspectionFeed(
     handler: (ctx) => {
       const since = parseSince(ctx.query.get('since'));
       if (since === null) {
-        ctx.error(400, `since must be a record number (a non-negative integer), got ${JSON.stringify(ctx.query.get('since'))}`);
+        ctx.error(
+          400,
+          `since must be a record number (a non-negative integer), got ${JSON.stringify(ctx.query.get('since'))}`,
+        );
         return;
       }
       feed.serve(ctx.res, since);

@@ -15,14 +15,21 @@ function quote(v: unknown): string {
 }
 
 /** Logs like dockerd (logfmt: `time=… level=… msg=…`) to a stream, from `level` up. */
-export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+export function createLogger(
+  level: LogLevel,
+  write: (line: string) => void = (l) => process.stderr.write(l),
+): Logger {
   const min = logLevels.indexOf(level);
-  const at = (l: LogLevel) => (msg: string, fields: Record<string, unknown> = {}) => {
-    if (logLevels.indexOf(l) < min) return;
-    const extra = Object.entries(fields)
-      .map(([k, v]) => ` ${k}=${quote(v)}`)
-      .join('');
-    write(`time="${new Date().toISOString()}" level=${l === 'warn' ? 'warning' : l} msg=${JSON.stringify(msg)}${extra}\n`);
-  };
+  const at =
+    (l: LogLevel) =>
+    (msg: string, fields: Record<string, unknown> = {}) => {
+      if (logLevels.indexOf(l) < min) return;
+      const extra = Object.entries(fields)
+        .map(([k, v]) => ` ${k}=${quote(v)}`)
+        .join('');
+      write(
+        `time="${new Date().toISOString()}" level=${l === 'warn' ? 'warning' : l} msg=${JSON.stringify(msg)}${extra}\n`,
+      );
+    };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -45,7 +45,12 @@ function rfc3339Nano(iso: string): string {
  * `GET /containers/{id}/logs`: 200, chunked, no Content-Type, one stdcopy frame per chunk
  * (the payload raw for TTY containers), ending with the output when following.
  */
-export function streamLogs(res: ServerResponse, logPath: string, hub: StdioHub | undefined, o: LogOptions): void {
+export function streamLogs(
+  res: ServerResponse,
+  logPath: string,
+  hub: StdioHub | undefined,
+  o: LogOptions,
+): void {
   res.writeHead(200, { 'Transfer-Encoding': 'chunked' });
   const keep = (e: LogEntry): boolean => {
     if (e.stream === 1 ? !o.stdout : !o.stderr) return false;
@@ -53,7 +58,9 @@ export function streamLogs(res: ServerResponse, logPath: string, hub: StdioHub |
     return t >= o.since && (o.until === 0 || t <= o.until);
   };
   const send = (e: LogEntry): void => {
-    const payload = o.timestamps ? Buffer.concat([Buffer.from(`${rfc3339Nano(e.time)} `), e.log]) : e.log;
+    const payload = o.timestamps
+      ? Buffer.concat([Buffer.from(`${rfc3339Nano(e.time)} `), e.log])
+      : e.log;
     res.write(o.raw ? payload : frame(e.stream, payload));
   };
   let entries = readLog(logPath).filter(keep);

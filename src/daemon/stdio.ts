@@ -45,7 +45,12 @@ export class StdioHub {
   /** Opens the read ends of the FIFOs (non-blocking: a blocking open would pin a libuv thread). */
   openFifos(stdout: string, stderr: string | null): void {
     this.ended = false;
-    const streams = ([[stdout, 1], [stderr, 2]] as const).filter(([p]) => p !== null) as (readonly [string, 1 | 2])[];
+    const streams = (
+      [
+        [stdout, 1],
+        [stderr, 2],
+      ] as const
+    ).filter(([p]) => p !== null) as (readonly [string, 1 | 2])[];
     this.open = streams.length;
     for (const [path, stream] of streams) {
       const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -82,7 +87,10 @@ export class StdioHub {
     for (const line of lines) {
       for (const f of this.followers) f.entry({ stream, log: line, time });
       try {
-        appendFileSync(this.logPath, `${JSON.stringify({ log: line.toString('utf8'), stream: stream === 1 ? 'stdout' : 'stderr', time })}\n`);
+        appendFileSync(
+          this.logPath,
+          `${JSON.stringify({ log: line.toString('utf8'), stream: stream === 1 ? 'stdout' : 'stderr', time })}\n`,
+        );
       } catch {
         // the container's directory is gone (removed): nothing to keep
       }
@@ -138,7 +146,9 @@ export class StdioHub {
 
   /** Resolves when both streams ended (the process and everything holding its stdio exited). */
   whenEnded(): Promise<void> {
-    return this.ended || !this.started ? Promise.resolve() : new Promise((r) => this.endWaiters.push(r));
+    return this.ended || !this.started
+      ? Promise.resolve()
+      : new Promise((r) => this.endWaiters.push(r));
   }
 
   private get started(): boolean {

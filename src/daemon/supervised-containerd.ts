@@ -17,7 +17,11 @@ export class SupervisedContainerd {
     this.readyTimeoutMs = readyTimeoutMs;
   }
 
-  async start(req: { execRoot: string; dataRoot: string; binary: string }): Promise<{ pid: number; address: string }> {
+  async start(req: {
+    execRoot: string;
+    dataRoot: string;
+    binary: string;
+  }): Promise<{ pid: number; address: string }> {
     const entry = this.session.spawn('containerdSupervisor', this.actorId, {
       actorId: this.actorId,
       execRoot: req.execRoot,
@@ -39,7 +43,11 @@ export class SupervisedContainerd {
         if (snap.value === 'failed' || snap.value === 'stopped') {
           sub.unsubscribe();
           const e = snap.context.lastError;
-          reject(Object.assign(new Error(e?.message ?? 'containerd did not start'), { code: e?.code ?? 'EIO' }));
+          reject(
+            Object.assign(new Error(e?.message ?? 'containerd did not start'), {
+              code: e?.code ?? 'EIO',
+            }),
+          );
           return true;
         }
         return false;

@@ -20,7 +20,15 @@ const validName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 /** Docker's volume shape (GET /volumes, /volumes/{name}). */
 function toApi(v: VolumeRecord): Record<string, unknown> {
-  return { CreatedAt: v.createdAt.replace(/\.\d+Z$/, 'Z'), Driver: v.driver, Labels: v.labels ?? null, Mountpoint: v.mountpoint, Name: v.name, Options: null, Scope: 'local' };
+  return {
+    CreatedAt: v.createdAt.replace(/\.\d+Z$/, 'Z'),
+    Driver: v.driver,
+    Labels: v.labels ?? null,
+    Mountpoint: v.mountpoint,
+    Name: v.name,
+    Options: null,
+    Scope: 'local',
+  };
 }
 
 /** The local volume driver's volumes, and the `/volumes` endpoints. */
@@ -36,7 +44,11 @@ export class VolumeStore {
   /** The named volume, created on first use (as `docker run -v name:/path` does); a new anonymous one without a name. */
   async ensure(name: string | null, labels?: Record<string, string>): Promise<VolumeRecord> {
     if (name !== null) {
-      if (!validName.test(name)) throw new ApiError(400, `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`);
+      if (!validName.test(name))
+        throw new ApiError(
+          400,
+          `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`,
+        );
       const found = await this.get(name);
       if (found) return found;
     }
@@ -62,12 +74,14 @@ export class VolumeStore {
   }
 
   async get(name: string): Promise<VolumeRecord | undefined> {
-    return (await this.store.db.get(`volume/${name}`).catch(() => undefined)) as VolumeRecord | undefined;
+    return (await this.store.db.get(`volume/${name}`).catch(() => undefined)) as
+      VolumeRecord | undefined;
   }
 
   async list(): Promise<VolumeRecord[]> {
     const out: VolumeRecord[] = [];
-    for await (const [, v] of this.store.db.iterator({ gte: 'volume/', lt: 'volume/\uffff' })) out.push(v as VolumeRecord);
+    for await (const [, v] of this.store.db.iterator({ gte: 'volume/', lt: 'volume/\uffff' }))
+      out.push(v as VolumeRecord);
     return out;
   }
 
@@ -86,15 +100,29 @@ export class VolumeStore {
       method: 'GET',
       pattern: '/volumes',
       handler: async (ctx) => {
-        const filters = parseFilters(ctx.query.get('filters'), ['name', 'dangling', 'driver', 'label']);
+        const filters = parseFilters(ctx.query.get('filters'), [
+          'name',
+          'dangling',
+          'driver',
+          'label',
+        ]);
         const dangling = filters.get('dangling')?.[0];
         const volumes = (await this.list()).filter((v) => {
           for (const [k, vs] of filters) {
             if (k === 'name' && !vs.some((x) => v.name.includes(x))) return false;
             if (k === 'driver' && !vs.includes(v.driver)) return false;
-            if (k === 'label' && !vs.every((x) => (x.includes('=') ? v.labels?.[x.split('=')[0] as string] === x.slice(x.indexOf('=') + 1) : x in (v.labels ?? {})))) return false;
+            if (
+              k === 'label' &&
+              !vs.every((x) =>
+                x.includes('=')
+                  ? v.labels?.[x.split('=')[0] as string] === x.slice(x.indexOf('=') + 1)
+                  : x in (v.labels ?? {}),
+              )
+            )
+              return false;
           }
-          if (dangling !== undefined) return ['1', 'true'].includes(dangling) === (usedBy(v.name).length === 0);
+          if (dangling !== undefined)
+            return ['1', 'true'].includes(dangling) === (usedBy(v.name).length === 0);
           return true;
         });
         ctx.json(200, { Volumes: volumes.map(toApi), Warnings: null });
@@ -111,7 +139,11 @@ export class VolumeStore {
         } catch (err) {
           throw new ApiError(500, (err as Error).message);
         }
-        if (body.Driver && body.Driver !== 'local') throw new ApiError(404, `error looking up volume plugin ${body.Driver}: plugin "${body.Driver}" not found`);
+        if (body.Driver && body.Driver !== 'local')
+          throw new ApiError(
+            404,
+            `error looking up volume plugin ${body.Driver}: plugin "${body.Driver}" not found`,
+          );
         ctx.json(201, toApi(await this.ensure(body.Name ? body.Name : null, body.Labels)));
       },
     });
@@ -128,7 +160,10 @@ export class VolumeStore {
           await this.remove(v.name);
           deleted.push(v.name);
         }
-        ctx.json(200, { VolumesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed });
+        ctx.json(200, {
+          VolumesDeleted: deleted.length > 0 ? deleted : null,
+          SpaceReclaimed: reclaimed,
+        });
       },
     });
     api.add({
@@ -147,7 +182,8 @@ export class VolumeStore {
         const name = ctx.params['name'] as string;
         const v = await this.mustGet(name);
         const users = usedBy(name);
-        if (users.length > 0) throw new ApiError(409, `remove ${name}: volume is in use - [${users.join(', ')}]`);
+        if (users.length > 0)
+          throw new ApiError(409, `remove ${name}: volume is in use - [${users.join(', ')}]`);
         await this.remove(name);
         ctx.noContent(204);
       },

@@ -4,7 +4,12 @@ import fc from 'fast-check';
 import { MemoryTrace, makeHeader } from '../../effects/record.ts';
 import type { TraceRecord } from '../../effects/trace.ts';
 import { UsageError } from '../cli/usage.ts';
-import { crashRun, exploreCrashPoints, type CrashOutcome, type CrashScenario } from '../sim/crash.ts';
+import {
+  crashRun,
+  exploreCrashPoints,
+  type CrashOutcome,
+  type CrashScenario,
+} from '../sim/crash.ts';
 import { arbCrashCase, type RandomCrashCase } from '../sim/crash.arbitrary.ts';
 import { crashScenarios } from '../sim/scenarios.ts';
 
@@ -32,19 +37,33 @@ Options:
 function integer(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${name} takes a non-negative integer, got ${JSON.stringify(text)}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new UsageError(`--${name} takes a non-negative integer, got ${JSON.stringify(text)}`);
   return n;
 }
 
 function describe(o: CrashOutcome): string[] {
-  const where = o.crashAt === null ? `uncut run (${o.firstLife})` : `power cut after record ${o.crashAt} of ${o.firstRecords}`;
-  return [`  ✗ ${o.scenario}, ${where}, seed ${o.seed}:`, ...o.problems.map((p) => `      ${p.kind}: ${p.message}`)];
+  const where =
+    o.crashAt === null
+      ? `uncut run (${o.firstLife})`
+      : `power cut after record ${o.crashAt} of ${o.firstRecords}`;
+  return [
+    `  ✗ ${o.scenario}, ${where}, seed ${o.seed}:`,
+    ...o.problems.map((p) => `      ${p.kind}: ${p.message}`),
+  ];
 }
 
 function writeLives(prefix: string, o: CrashOutcome): string[] {
   const paths: string[] = [];
   o.traces.forEach((records: TraceRecord[], i) => {
-    const t = new MemoryTrace(makeHeader('sim', { seed: o.seed + i, scenario: o.scenario, life: i + 1, crashAt: o.crashAt }));
+    const t = new MemoryTrace(
+      makeHeader('sim', {
+        seed: o.seed + i,
+        scenario: o.scenario,
+        life: i + 1,
+        crashAt: o.crashAt,
+      }),
+    );
     for (const r of records) {
       const { seq: _seq, ...body } = r;
       t.write(body);
@@ -68,11 +87,21 @@ function parseCase(text: string): RandomCrashCase {
   try {
     c = JSON.parse(text);
   } catch {
-    throw new UsageError(`--case takes the JSON a failure printed, got ${JSON.stringify(text.slice(0, 60))}`);
+    throw new UsageError(
+      `--case takes the JSON a failure printed, got ${JSON.stringify(text.slice(0, 60))}`,
+    );
   }
   const k = c as Partial<RandomCrashCase>;
-  if (typeof k !== 'object' || k === null || typeof k.seed !== 'number' || typeof k.scenario !== 'object' || !Array.isArray(k.scenario?.ops))
-    throw new UsageError('--case: expected {"scenario":{…,"ops":[…]},"cutAt":…,"seed":N} as printed by a failure');
+  if (
+    typeof k !== 'object' ||
+    k === null ||
+    typeof k.seed !== 'number' ||
+    typeof k.scenario !== 'object' ||
+    !Array.isArray(k.scenario?.ops)
+  )
+    throw new UsageError(
+      '--case: expected {"scenario":{…,"ops":[…]},"cutAt":…,"seed":N} as printed by a failure',
+    );
   return k as RandomCrashCase;
 }
 
@@ -97,12 +126,18 @@ export function exploreCommand(argv: string[], out: (line: string) => void): num
     out(exploreUsage);
     return 0;
   }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}; see 'statedock explore --help'`);
+  if (positionals.length > 0)
+    throw new UsageError(
+      `unexpected argument ${JSON.stringify(positionals[0])}; see 'statedock explore --help'`,
+    );
   if (values.list) {
     for (const s of crashScenarios) out(`${s.name.padEnd(18)} ${s.title ?? ''}`);
     return 0;
   }
-  if (!values.crash) throw new UsageError("say what to explore: --crash (cut the power at every record, restart, check); see 'statedock explore --help'");
+  if (!values.crash)
+    throw new UsageError(
+      "say what to explore: --crash (cut the power at every record, restart, check); see 'statedock explore --help'",
+    );
   const seed = integer('seed', values.seed, 1);
   const randomRuns = integer('random', values.random, 1000);
   const say = values.quiet ? () => undefined : out;
@@ -111,7 +146,9 @@ export function exploreCommand(argv: string[], out: (line: string) => void): num
     const o = runRandomCase(parseCase(values.case));
     if (values.trace !== undefined) for (const p of writeLives(values.trace, o)) out(`wrote ${p}`);
     if (o.problems.length === 0) {
-      out(`✓ the case holds (${o.firstLife === 'crashed' ? `power cut after record ${o.crashAt}` : o.firstLife}): ${o.replies.join('; ')}`);
+      out(
+        `✓ the case holds (${o.firstLife === 'crashed' ? `power cut after record ${o.crashAt}` : o.firstLife}): ${o.replies.join('; ')}`,
+      );
       return 0;
     }
     for (const l of describe(o)) out(l);
@@ -119,16 +156,24 @@ export function exploreCommand(argv: string[], out: (line: string) => void): num
   }
 
   const unknown = (values.scenario ?? []).filter((n) => !crashScenarios.some((s) => s.name === n));
-  if (unknown.length > 0) throw new UsageError(`no scenario named ${unknown.map((n) => JSON.stringify(n)).join(', ')}; scenarios are ${crashScenarios.map((s) => s.name).join(', ')}`);
-  const chosen: CrashScenario[] = values.scenario ? crashScenarios.filter((s) => values.scenario?.includes(s.name)) : [...crashScenarios];
+  if (unknown.length > 0)
+    throw new UsageError(
+      `no scenario named ${unknown.map((n) => JSON.stringify(n)).join(', ')}; scenarios are ${crashScenarios.map((s) => s.name).join(', ')}`,
+    );
+  const chosen: CrashScenario[] = values.scenario
+    ? crashScenarios.filter((s) => values.scenario?.includes(s.name))
+    : [...crashScenarios];
 
   if (values.at !== undefined) {
-    if (chosen.length !== 1 || values.scenario === undefined) throw new UsageError('--at takes exactly one --scenario');
+    if (chosen.length !== 1 || values.scenario === undefined)
+      throw new UsageError('--at takes exactly one --scenario');
     const s = chosen[0] as CrashScenario;
     const o = crashRun(s, integer('at', values.at, 0) || null, seed);
     if (values.trace !== undefined) for (const p of writeLives(values.trace, o)) out(`wrote ${p}`);
     if (o.problems.length === 0) {
-      out(`✓ ${s.name}: power cut after record ${values.at}; the next life's restore left every invariant holding`);
+      out(
+        `✓ ${s.name}: power cut after record ${values.at}; the next life's restore left every invariant holding`,
+      );
       return 0;
     }
     for (const l of describe(o)) out(l);
@@ -145,7 +190,9 @@ export function exploreCommand(argv: string[], out: (line: string) => void): num
     points += r.points;
     const secs = ((performance.now() - started) / 1000).toFixed(1);
     if (r.failures.length === 0) {
-      say(`✓ ${s.name.padEnd(18)} ${String(r.points).padStart(4)} crash points  ${secs} s  ${s.title ?? ''}`);
+      say(
+        `✓ ${s.name.padEnd(18)} ${String(r.points).padStart(4)} crash points  ${secs} s  ${s.title ?? ''}`,
+      );
       continue;
     }
     failed += r.failures.length;
@@ -154,7 +201,9 @@ export function exploreCommand(argv: string[], out: (line: string) => void): num
     for (const f of r.failures.slice(0, 3)) for (const l of describe(f)) out(l);
     if (r.failures.length > 3) out(`  … and ${r.failures.length - 3} more`);
     const at = r.failures[0]?.crashAt;
-    out(`  again: statedock explore --crash --scenario ${s.name} --seed ${seed}${at === null || at === undefined ? '' : ` --at ${at}`} --trace /tmp/${s.name}`);
+    out(
+      `  again: statedock explore --crash --scenario ${s.name} --seed ${seed}${at === null || at === undefined ? '' : ` --at ${at}`} --trace /tmp/${s.name}`,
+    );
   }
 
   let randomFailed = false;
@@ -166,27 +215,40 @@ export function exploreCommand(argv: string[], out: (line: string) => void): num
         done += 1;
         if (done % step === 0) say(`  random: ${done}/${randomRuns} …`);
         const o = runRandomCase(c);
-        if (o.problems.length > 0) throw new Error(o.problems.map((p) => `${p.kind}: ${p.message}`).join('; '));
+        if (o.problems.length > 0)
+          throw new Error(o.problems.map((p) => `${p.kind}: ${p.message}`).join('; '));
       }),
       { numRuns: randomRuns, seed },
     );
     if (result.failed) {
       randomFailed = true;
       const c = result.counterexample?.[0];
-      out(`✗ random scenarios: failed after ${result.numRuns} of ${randomRuns} (fast-check seed ${result.seed}, path ${result.counterexamplePath ?? '?'}), shrunk ${result.numShrinks} times:`);
+      out(
+        `✗ random scenarios: failed after ${result.numRuns} of ${randomRuns} (fast-check seed ${result.seed}, path ${result.counterexamplePath ?? '?'}), shrunk ${result.numShrinks} times:`,
+      );
       const cause = 'errorInstance' in result ? result.errorInstance : null;
       out(`  ${cause instanceof Error ? cause.message : String(cause)}`);
-      if (c) out(`  again: statedock explore --crash --case '${JSON.stringify(c)}' --trace /tmp/random-case`);
+      if (c)
+        out(
+          `  again: statedock explore --crash --case '${JSON.stringify(c)}' --trace /tmp/random-case`,
+        );
     } else {
-      say(`✓ random scenarios      ${String(randomRuns).padStart(4)} cases (seed ${seed}), each cut at a random record`);
+      say(
+        `✓ random scenarios      ${String(randomRuns).padStart(4)} cases (seed ${seed}), each cut at a random record`,
+      );
     }
   }
-  if (firstFailure && values.trace !== undefined) for (const p of writeLives(values.trace, firstFailure)) out(`wrote ${p}`);
+  if (firstFailure && values.trace !== undefined)
+    for (const p of writeLives(values.trace, firstFailure)) out(`wrote ${p}`);
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   if (failed === 0 && !randomFailed) {
-    out(`explore --crash: ${points} crash points of ${chosen.length} scenario(s) and ${randomRuns} random scenarios, no violation (${secs} s)`);
+    out(
+      `explore --crash: ${points} crash points of ${chosen.length} scenario(s) and ${randomRuns} random scenarios, no violation (${secs} s)`,
+    );
     return 0;
   }
-  out(`explore --crash: ${failed} failing crash point(s)${randomFailed ? ' and a failing random scenario' : ''} (${secs} s)`);
+  out(
+    `explore --crash: ${failed} failing crash point(s)${randomFailed ? ' and a failing random scenario' : ''} (${secs} s)`,
+  );
   return 1;
 }

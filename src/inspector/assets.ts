@@ -13,7 +13,8 @@ function packageRoot(): string | null {
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg)) {
       try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'statedock') return dir;
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'statedock')
+          return dir;
       } catch {
         // not ours; go on up
       }
@@ -30,7 +31,8 @@ function packageRoot(): string | null {
  */
 export async function inspectorAssets(log: (line: string) => void): Promise<string> {
   const root = packageRoot();
-  if (root === null) throw new Error('cannot find the statedock package the inspector page belongs to');
+  if (root === null)
+    throw new Error('cannot find the statedock package the inspector page belongs to');
   const dir = join(root, 'dist/inspector');
   if (existsSync(join(dir, 'index.html')) && existsSync(join(dir, 'app.js'))) return dir;
   log('statedock inspect: first run, building dist/inspector …');

@@ -10,7 +10,10 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Builds the page into `outDir` (default dist/inspector; tests build their own copy elsewhere). */
-export async function buildInspectorPage({ quiet = false, outDir = join(root, 'dist/inspector') } = {}) {
+export async function buildInspectorPage({
+  quiet = false,
+  outDir = join(root, 'dist/inspector'),
+} = {}) {
   const web = join(root, 'src/inspector/web');
   const out = outDir;
   mkdirSync(out, { recursive: true });

@@ -1,6 +1,12 @@
 import type { AnyStateMachine } from 'xstate';
 import type { Constraint } from '../../machines/check/constraints.ts';
-import type { Catalog, CatalogMachine, CatalogStep, ChartNode, ChartTransition } from './protocol.ts';
+import type {
+  Catalog,
+  CatalogMachine,
+  CatalogStep,
+  ChartNode,
+  ChartTransition,
+} from './protocol.ts';
 
 /**
  * Machine definitions as the inspector draws them. XState's `toJSON()` leaves out eventless
@@ -34,17 +40,27 @@ export function guardLabel(guard: unknown): string | undefined {
   if (typeof guard === 'string') return guard;
   if (typeof guard === 'function') {
     const nested = (guard as { guards?: unknown[] }).guards;
-    if (Array.isArray(nested)) return `${guard.name || 'guard'}(${nested.map((g) => guardLabel(g) ?? '?').join(', ')})`;
+    if (Array.isArray(nested))
+      return `${guard.name || 'guard'}(${nested.map((g) => guardLabel(g) ?? '?').join(', ')})`;
     return guard.name && guard.name !== 'guard' ? guard.name : 'inline guard';
   }
-  if (typeof guard === 'object' && typeof (guard as { type?: unknown }).type === 'string') return (guard as { type: string }).type;
+  if (typeof guard === 'object' && typeof (guard as { type?: unknown }).type === 'string')
+    return (guard as { type: string }).type;
   return 'guard';
 }
 
 function actionLabel(action: unknown): string | null {
   if (typeof action === 'string') return action;
-  if (typeof action === 'object' && action !== null && typeof (action as { type?: unknown }).type === 'string') return (action as { type: string }).type;
-  if (typeof action === 'function') return action.name && !action.name.startsWith('xstate.') ? action.name : (action as { type?: string }).type ?? null;
+  if (
+    typeof action === 'object' &&
+    action !== null &&
+    typeof (action as { type?: unknown }).type === 'string'
+  )
+    return (action as { type: string }).type;
+  if (typeof action === 'function')
+    return action.name && !action.name.startsWith('xstate.')
+      ? action.name
+      : ((action as { type?: string }).type ?? null);
   return null;
 }
 
@@ -62,7 +78,8 @@ function transitionOf(t: TransitionLike): ChartTransition {
 
 function nodeOf(n: NodeLike): ChartNode {
   const transitions: ChartTransition[] = [];
-  for (const list of n.transitions.values()) for (const t of list) transitions.push(transitionOf(t));
+  for (const list of n.transitions.values())
+    for (const t of list) transitions.push(transitionOf(t));
   for (const t of n.always ?? []) transitions.push(transitionOf({ ...t, eventType: '' }));
   const node: ChartNode = {
     path: n.path.join('.'),
@@ -84,7 +101,10 @@ export function describeMachine(machine: AnyStateMachine): ChartNode {
 }
 
 /** Steps of machines that run a step table, by machine name (the start-up machine's DAG). */
-export type StepTables = Record<string, readonly { id: string; needs: readonly string[]; title: string }[]>;
+export type StepTables = Record<
+  string,
+  readonly { id: string; needs: readonly string[]; title: string }[]
+>;
 
 /** The catalog the page and the daemon's feed serve: each machine's chart, constraints and step table. */
 export function machineCatalog(
@@ -95,9 +115,18 @@ export function machineCatalog(
 ): Catalog {
   const machines: Record<string, CatalogMachine> = {};
   for (const [name, machine] of Object.entries(machinesByName)) {
-    const entry: CatalogMachine = { name, chart: describeMachine(machine), constraints: [...(constraintsByMachine[name] ?? [])] };
+    const entry: CatalogMachine = {
+      name,
+      chart: describeMachine(machine),
+      constraints: [...(constraintsByMachine[name] ?? [])],
+    };
     const steps = stepTables[name];
-    if (steps) entry.steps = steps.map((s): CatalogStep => ({ id: s.id, needs: [...s.needs], title: s.title }));
+    if (steps)
+      entry.steps = steps.map((s): CatalogStep => ({
+        id: s.id,
+        needs: [...s.needs],
+        title: s.title,
+      }));
     if (opts.xstateJson) entry.xstate = machine.toJSON();
     machines[name] = entry;
   }

@@ -25,7 +25,11 @@ export interface InspectOptions {
 }
 
 /** `statedock inspect`: serves until SIGINT/SIGTERM; returns the exit status. */
-export async function inspectCommand(argv: string[], out: (line: string) => void, opts: InspectOptions = {}): Promise<number> {
+export async function inspectCommand(
+  argv: string[],
+  out: (line: string) => void,
+  opts: InspectOptions = {},
+): Promise<number> {
   const err = opts.err ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const { values, positionals } = parseArgs({
     args: argv,
@@ -41,29 +45,43 @@ export async function inspectCommand(argv: string[], out: (line: string) => void
     out(inspectUsage);
     return 0;
   }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}; traces go after --trace (see 'statedock inspect --help')`);
+  if (positionals.length > 0)
+    throw new UsageError(
+      `unexpected argument ${JSON.stringify(positionals[0])}; traces go after --trace (see 'statedock inspect --help')`,
+    );
   const traces = values.trace ?? [];
-  if (traces.length === 0 && values.daemon === undefined) throw new UsageError('nothing to inspect: give --trace FILE and/or --daemon unix:///PATH.sock');
+  if (traces.length === 0 && values.daemon === undefined)
+    throw new UsageError('nothing to inspect: give --trace FILE and/or --daemon unix:///PATH.sock');
   let port = 0;
   if (values.port !== undefined) {
     port = Number(values.port);
-    if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port takes a port number (0-65535), got ${JSON.stringify(values.port)}`);
+    if (!/^\d+$/.test(values.port) || port > 65535)
+      throw new UsageError(
+        `--port takes a port number (0-65535), got ${JSON.stringify(values.port)}`,
+      );
   }
   let socketPath: string | null = null;
   if (values.daemon !== undefined) {
     socketPath = socketPathOf(values.daemon);
-    if (socketPath === null) throw new UsageError(`--daemon takes unix:///PATH.sock, got ${JSON.stringify(values.daemon)}`);
+    if (socketPath === null)
+      throw new UsageError(
+        `--daemon takes unix:///PATH.sock, got ${JSON.stringify(values.daemon)}`,
+      );
   }
 
   const catalog = localCatalog();
-  const sources: Source[] = traces.map((path, i) => new TraceSource(`t${i}`, path, readTraceFile(path), catalog));
+  const sources: Source[] = traces.map(
+    (path, i) => new TraceSource(`t${i}`, path, readTraceFile(path), catalog),
+  );
   let live: LiveSource | null = null;
   if (socketPath !== null) {
     live = new LiveSource('live', values.daemon as string, socketPath);
     try {
       await live.connect();
     } catch (e) {
-      err(`statedock inspect: cannot read the inspection feed of ${values.daemon as string}: ${daemonProblem(e)}`);
+      err(
+        `statedock inspect: cannot read the inspection feed of ${values.daemon as string}: ${daemonProblem(e)}`,
+      );
       live.close();
       return 1;
     }
@@ -77,7 +95,9 @@ export async function inspectCommand(argv: string[], out: (line: string) => void
   } catch (e) {
     live?.close();
     const code = (e as { code?: string }).code;
-    err(`statedock inspect: ${code === 'EADDRINUSE' ? `port ${port} is already in use on 127.0.0.1; pick another with --port or leave it out` : code === 'EACCES' ? `no permission to listen on port ${port}` : (e as Error).message}`);
+    err(
+      `statedock inspect: ${code === 'EADDRINUSE' ? `port ${port} is already in use on 127.0.0.1; pick another with --port or leave it out` : code === 'EACCES' ? `no permission to listen on port ${port}` : (e as Error).message}`,
+    );
     return 1;
   }
   out(`statedock inspect: ${server.url}`);

@@ -95,7 +95,9 @@ export function formatStateValue(value: unknown): string {
   if (typeof value !== 'object') return String(value);
   const parts = Object.entries(value as Record<string, unknown>).map(([k, v]) => {
     const inner = formatStateValue(v);
-    return typeof v === 'object' && v !== null && Object.keys(v).length > 1 ? `${k}.(${inner})` : `${k}.${inner}`;
+    return typeof v === 'object' && v !== null && Object.keys(v).length > 1
+      ? `${k}.(${inner})`
+      : `${k}.${inner}`;
   });
   return parts.join(' | ');
 }

@@ -20,7 +20,10 @@ function brief(value: unknown, max = 60): string {
   const entries = Object.entries(value as Record<string, unknown>);
   if (entries.length === 0) return '';
   const text = entries
-    .map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.length}]` : typeof v === 'object' && v !== null ? '{…}' : String(v)}`)
+    .map(
+      ([k, v]) =>
+        `${k}=${Array.isArray(v) ? `[${v.length}]` : typeof v === 'object' && v !== null ? '{…}' : String(v)}`,
+    )
     .join(' ');
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
@@ -84,12 +87,28 @@ export class RowCompiler {
 
   private compile(line: SourceLine): Row {
     if (line.kind === 'gap') {
-      const text = this.str(line.note ?? `${line.dropped} record(s) not received (the viewer fell behind the daemon's buffer)`);
+      const text = this.str(
+        line.note ??
+          `${line.dropped} record(s) not received (the viewer fell behind the daemon's buffer)`,
+      );
       // The actors' states, interned, so the page can seed its state index here: {actor: [machine, value]}.
       const actors = line.actors
-        ? Object.fromEntries(Object.entries(line.actors).map(([id, a]) => [this.actor(id), [this.str(a.machine), this.str(JSON.stringify(a.value))]]))
+        ? Object.fromEntries(
+            Object.entries(line.actors).map(([id, a]) => [
+              this.actor(id),
+              [this.str(a.machine), this.str(JSON.stringify(a.value))],
+            ]),
+          )
         : null;
-      return [-1, this.lastT, this.actor('—'), RowKind.gap, line.dropped, text, actors ? this.str(JSON.stringify(actors)) : -1];
+      return [
+        -1,
+        this.lastT,
+        this.actor('—'),
+        RowKind.gap,
+        line.dropped,
+        text,
+        actors ? this.str(JSON.stringify(actors)) : -1,
+      ];
     }
     const r = line;
     const a = this.actor(r.actor);
@@ -98,27 +117,83 @@ export class RowCompiler {
     this.lastT = t;
     switch (r.kind) {
       case 'actor.start':
-        return [r.seq, t, a, RowKind.actorStart, this.str(r.machine), this.str(`spawned from ${r.machine}`), -1];
+        return [
+          r.seq,
+          t,
+          a,
+          RowKind.actorStart,
+          this.str(r.machine),
+          this.str(`spawned from ${r.machine}`),
+          -1,
+        ];
       case 'actor.stop':
-        return [r.seq, t, a, RowKind.actorStop, this.str(r.status), this.str(`stopped in ${r.status}`), -1];
+        return [
+          r.seq,
+          t,
+          a,
+          RowKind.actorStop,
+          this.str(r.status),
+          this.str(`stopped in ${r.status}`),
+          -1,
+        ];
       case 'transition':
-        return [r.seq, t, a, RowKind.transition, this.str(JSON.stringify(r.to)), this.str(`${formatStateValue(r.from)} → ${formatStateValue(r.to)}`), -1];
+        return [
+          r.seq,
+          t,
+          a,
+          RowKind.transition,
+          this.str(JSON.stringify(r.to)),
+          this.str(`${formatStateValue(r.from)} → ${formatStateValue(r.to)}`),
+          -1,
+        ];
       case 'effect.request': {
-        const call = r.call as unknown as Record<string, unknown> & { id: string; effect: string; step?: string };
+        const call = r.call as unknown as Record<string, unknown> & {
+          id: string;
+          effect: string;
+          step?: string;
+        };
         const e = this.effect(String(call.id), call.effect);
-        return [r.seq, t, a, RowKind.effectRequest, e.index, this.str(callSummary(call)), typeof call.step === 'string' ? this.str(call.step) : -1];
+        return [
+          r.seq,
+          t,
+          a,
+          RowKind.effectRequest,
+          e.index,
+          this.str(callSummary(call)),
+          typeof call.step === 'string' ? this.str(call.step) : -1,
+        ];
       }
       case 'event': {
         const ev = r.event;
-        const duration = typeof r.durationMs === 'number' ? Math.round(r.durationMs * 1000) / 1000 : -1;
-        if ((ev.type === 'effect.done' || ev.type === 'effect.failed') && typeof ev['id'] === 'string') {
+        const duration =
+          typeof r.durationMs === 'number' ? Math.round(r.durationMs * 1000) / 1000 : -1;
+        if (
+          (ev.type === 'effect.done' || ev.type === 'effect.failed') &&
+          typeof ev['id'] === 'string'
+        ) {
           const e = this.effect(ev['id'], '?');
           if (ev.type === 'effect.done') {
             const res = brief(ev['result'], 48);
-            return [r.seq, t, a, RowKind.effectDone, e.index, this.str(`${e.effect} ✓${res === '' ? '' : ` ${res}`}`), duration];
+            return [
+              r.seq,
+              t,
+              a,
+              RowKind.effectDone,
+              e.index,
+              this.str(`${e.effect} ✓${res === '' ? '' : ` ${res}`}`),
+              duration,
+            ];
           }
           const err = (ev['error'] ?? {}) as { code?: unknown; message?: unknown };
-          return [r.seq, t, a, RowKind.effectFailed, e.index, this.str(`${e.effect} ✗ ${String(err.code ?? '?')}: ${String(err.message ?? '')}`), duration];
+          return [
+            r.seq,
+            t,
+            a,
+            RowKind.effectFailed,
+            e.index,
+            this.str(`${e.effect} ✗ ${String(err.code ?? '?')}: ${String(err.message ?? '')}`),
+            duration,
+          ];
         }
         return [r.seq, t, a, RowKind.event, this.str(ev.type), this.str(eventSummary(ev)), -1];
       }
@@ -134,31 +209,100 @@ export class RowCompiler {
           case RowKind.stepFailed:
           case RowKind.startupFailed:
           case RowKind.warning: {
-            const prefix = kind === RowKind.stepFailed ? `✗ ${s('step')} failed` : kind === RowKind.startupFailed ? `start-up failed at ${s('step')}` : `! ${s('step')}`;
-            return [r.seq, t, a, kind, this.str(s('step')), this.str(`${prefix}: ${s('message')}`), this.str(s('message'))];
+            const prefix =
+              kind === RowKind.stepFailed
+                ? `✗ ${s('step')} failed`
+                : kind === RowKind.startupFailed
+                  ? `start-up failed at ${s('step')}`
+                  : `! ${s('step')}`;
+            return [
+              r.seq,
+              t,
+              a,
+              kind,
+              this.str(s('step')),
+              this.str(`${prefix}: ${s('message')}`),
+              this.str(s('message')),
+            ];
           }
           case RowKind.resourceAcquired:
-            return [r.seq, t, a, kind, this.str(s('resource')), this.str(`+ ${s('resource')} (acquired by ${s('step')})`), this.str(s('step'))];
+            return [
+              r.seq,
+              t,
+              a,
+              kind,
+              this.str(s('resource')),
+              this.str(`+ ${s('resource')} (acquired by ${s('step')})`),
+              this.str(s('step')),
+            ];
           case RowKind.resourceReleased:
-            return [r.seq, t, a, kind, this.str(s('resource')), this.str(`↩ ${s('resource')} released`), -1];
+            return [
+              r.seq,
+              t,
+              a,
+              kind,
+              this.str(s('resource')),
+              this.str(`↩ ${s('resource')} released`),
+              -1,
+            ];
           case RowKind.releaseFailed:
-            return [r.seq, t, a, kind, this.str(s('resource')), this.str(`✗ release of ${s('resource')} failed: ${s('message')}`), this.str(s('message'))];
+            return [
+              r.seq,
+              t,
+              a,
+              kind,
+              this.str(s('resource')),
+              this.str(`✗ release of ${s('resource')} failed: ${s('message')}`),
+              this.str(s('message')),
+            ];
           case RowKind.releaseSkipped:
-            return [r.seq, t, a, kind, this.str(s('resource')), this.str(`= ${s('resource')} kept: ${s('reason')}`), this.str(s('reason'))];
+            return [
+              r.seq,
+              t,
+              a,
+              kind,
+              this.str(s('resource')),
+              this.str(`= ${s('resource')} kept: ${s('reason')}`),
+              this.str(s('reason')),
+            ];
           case RowKind.dockerEvent: {
             const { mark: _mark, action: _action, ...rest } = m;
-            return [r.seq, t, a, kind, this.str(s('action')), this.str(`docker event ${s('action')}${brief(rest) === '' ? '' : ` ${brief(rest)}`}`), -1];
+            return [
+              r.seq,
+              t,
+              a,
+              kind,
+              this.str(s('action')),
+              this.str(`docker event ${s('action')}${brief(rest) === '' ? '' : ` ${brief(rest)}`}`),
+              -1,
+            ];
           }
           default: {
             const { mark, ...rest } = m;
             const args = brief(rest);
-            return [r.seq, t, a, RowKind.mark, this.str(mark), this.str(args === '' ? mark : `${mark} ${args}`), -1];
+            return [
+              r.seq,
+              t,
+              a,
+              RowKind.mark,
+              this.str(mark),
+              this.str(args === '' ? mark : `${mark} ${args}`),
+              -1,
+            ];
           }
         }
       }
       default: {
         const unknown = r as { seq: number; kind: string };
-        return [unknown.seq, t, a, RowKind.mark, this.str(String(unknown.kind)), this.str(`unknown record kind ${String(unknown.kind)}`), -1];
+        return [
+          unknown.seq,
+          t,
+          a,
+          RowKind.mark,
+          this.str(String(unknown.kind)),
+          this.str(`unknown record kind ${String(unknown.kind)}`),
+          -1,
+        ];
       }
     }
   }

@@ -33,7 +33,12 @@ const assetTypes: Record<string, string> = {
 };
 
 function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' });
+  res.writeHead(status, {
+    'Content-Type': type,
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
+  });
   res.end(body);
 }
 
@@ -49,7 +54,11 @@ function intParam(q: URLSearchParams, name: string, fallback: number): number | 
 
 /** Streams a source's rows: everything so far in one chunk, then (live) what comes, in chunks. */
 function streamRows(source: Source, req: IncomingMessage, res: ServerResponse): void {
-  res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' });
+  res.writeHead(200, {
+    'Content-Type': 'application/x-ndjson',
+    'Cache-Control': 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
+  });
   const c = source.compiler;
   let sentRows = 0;
   let sentStrings = 0;
@@ -115,7 +124,12 @@ export async function startInspectorServer(opts: InspectorServerOptions): Promis
     // Only this machine's browser, by name: a page elsewhere must not read the traces through DNS rebinding.
     const host = req.headers.host ?? '';
     if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`) {
-      send(res, 403, 'text/plain; charset=utf-8', `statedock inspect answers only at http://127.0.0.1:${port}/\n`);
+      send(
+        res,
+        403,
+        'text/plain; charset=utf-8',
+        `statedock inspect answers only at http://127.0.0.1:${port}/\n`,
+      );
       return;
     }
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
@@ -124,18 +138,31 @@ export async function startInspectorServer(opts: InspectorServerOptions): Promis
       return;
     }
     const path = url.pathname;
-    if (path === '/' || path === '/index.html' || (!path.startsWith('/api/') && assetTypes[path.slice(1)])) {
+    if (
+      path === '/' ||
+      path === '/index.html' ||
+      (!path.startsWith('/api/') && assetTypes[path.slice(1)])
+    ) {
       const name = path === '/' ? 'index.html' : path.slice(1);
       const body = asset(name);
       if (!body) {
-        send(res, 500, 'text/plain; charset=utf-8', `the inspector page is not built (${join(opts.assetsDir, name)} is missing); run npm run build\n`);
+        send(
+          res,
+          500,
+          'text/plain; charset=utf-8',
+          `the inspector page is not built (${join(opts.assetsDir, name)} is missing); run npm run build\n`,
+        );
         return;
       }
       send(res, 200, assetTypes[name] as string, body);
       return;
     }
     if (path === '/api/sources') {
-      json(res, 200, opts.sources.map((s) => s.info));
+      json(
+        res,
+        200,
+        opts.sources.map((s) => s.info),
+      );
       return;
     }
     const m = /^\/api\/sources\/([^/]+)\/(catalog|rows|records|constraints)$/.exec(path);

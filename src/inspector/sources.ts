@@ -58,7 +58,8 @@ export abstract class Source {
     const machinesSeen = new Set<string>();
     for (const l of this.lines) {
       if (l.kind === 'actor.start') machinesSeen.add(l.machine);
-      else if (l.kind === 'gap') for (const a of Object.values(l.actors ?? {})) machinesSeen.add(a.machine);
+      else if (l.kind === 'gap')
+        for (const a of Object.values(l.actors ?? {})) machinesSeen.add(a.machine);
     }
     for (const m of machinesSeen) {
       for (const c of catalog.machines[m]?.constraints ?? []) {
@@ -89,13 +90,22 @@ export abstract class Source {
       return out;
     };
     const cs = list.map((x) => x.c);
-    if (!this.fullCheck || this.fullCheck.length !== this.lines.length) this.fullCheck = { length: this.lines.length, results: checkTrace(records(this.lines.length), cs) };
+    if (!this.fullCheck || this.fullCheck.length !== this.lines.length)
+      this.fullCheck = {
+        length: this.lines.length,
+        results: checkTrace(records(this.lines.length), cs),
+      };
     const full = this.fullCheck.results;
     const prefix = upto + 1 >= this.lines.length ? full : checkTrace(records(upto + 1), cs);
     const verdicts = prefix.map((r, i): ConstraintVerdict => {
       const { c, machine } = list[i] as { c: Constraint; machine: string };
       const status = r.ok ? 'pass' : full[i]?.ok ? 'pending' : 'fail';
-      const v: ConstraintVerdict = { constraint: r.constraint, machine, status, violations: r.violations.map((x) => ({ message: x.message, records: x.records })) };
+      const v: ConstraintVerdict = {
+        constraint: r.constraint,
+        machine,
+        status,
+        violations: r.violations.map((x) => ({ message: x.message, records: x.records })),
+      };
       if (c.kind === 'before') v.why = c.why;
       return v;
     });
@@ -109,7 +119,12 @@ export abstract class Source {
 export class TraceSource extends Source {
   private readonly cat: Catalog;
 
-  constructor(id: string, path: string, trace: { header: TraceHeader; records: TraceRecord[] }, catalog: Catalog) {
+  constructor(
+    id: string,
+    path: string,
+    trace: { header: TraceHeader; records: TraceRecord[] },
+    catalog: Catalog,
+  ) {
     super({ id, kind: 'trace', title: basename(path), header: trace.header });
     this.cat = catalog;
     for (const r of trace.records) this.append(r);
@@ -134,7 +149,14 @@ function getJson(socketPath: string, path: string, timeoutMs = 5000): Promise<un
       res.on('data', (c: string) => (body += c));
       res.on('end', () => {
         if (res.statusCode !== 200) {
-          reject(Object.assign(new Error(`GET ${path} answered ${res.statusCode}${res.statusCode === 404 ? ' (the daemon serves no inspection feed)' : ''}`), { code: `HTTP${res.statusCode}` }));
+          reject(
+            Object.assign(
+              new Error(
+                `GET ${path} answered ${res.statusCode}${res.statusCode === 404 ? ' (the daemon serves no inspection feed)' : ''}`,
+              ),
+              { code: `HTTP${res.statusCode}` },
+            ),
+          );
           return;
         }
         try {
@@ -144,7 +166,13 @@ function getJson(socketPath: string, path: string, timeoutMs = 5000): Promise<un
         }
       });
     });
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`GET ${path}: no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    req.on('timeout', () =>
+      req.destroy(
+        Object.assign(new Error(`GET ${path}: no answer within ${timeoutMs} ms`), {
+          code: 'ETIMEDOUT',
+        }),
+      ),
+    );
     req.on('error', reject);
     req.end();
   });
@@ -192,68 +220,77 @@ export class LiveSource extends Source {
   }
 
   override liveStatus(): { connected: boolean; message?: string } {
-    return this.message === undefined ? { connected: this.connected } : { connected: this.connected, message: this.message };
+    return this.message === undefined
+      ? { connected: this.connected }
+      : { connected: this.connected, message: this.message };
   }
 
   private open(): void {
     if (this.closed) return;
     let buffer = '';
-    const req = request({ socketPath: this.socketPath, path: `/statedock/records?since=${this.lastSeq}`, method: 'GET' }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        this.lost(`the daemon answered ${res.statusCode}`);
-        return;
-      }
-      this.connected = true;
-      this.message = undefined;
-      this.changed();
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let nl: number;
-        let added = false;
-        while ((nl = buffer.indexOf('\n')) >= 0) {
-          const text = buffer.slice(0, nl);
-          buffer = buffer.slice(nl + 1);
-          if (text.trim() === '') continue;
-          let line: SourceLine | TraceHeader;
-          try {
-            line = JSON.parse(text) as SourceLine | TraceHeader;
-          } catch {
-            continue;
-          }
-          if (line.kind === 'header') {
-            const instance = String(line.meta['instance'] ?? '');
-            if (this.instance !== null && instance !== this.instance && this.lastSeq > 0) {
-              // Another daemon run numbers from 1 again: start over from its first record.
-              this.instance = instance;
-              this.lastSeq = 0;
-              this.append({ kind: 'gap', dropped: 0, note: 'the daemon restarted' });
-              added = true;
-              this.req = null;
-              req.destroy();
-              setImmediate(() => this.open());
-              break;
-            }
-            this.instance = instance;
-            continue;
-          }
-          if (line.kind !== 'gap') {
-            if (line.seq <= this.lastSeq) continue;
-            this.lastSeq = line.seq;
-          }
-          this.append(line);
-          added = true;
+    const req = request(
+      {
+        socketPath: this.socketPath,
+        path: `/statedock/records?since=${this.lastSeq}`,
+        method: 'GET',
+      },
+      (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          this.lost(`the daemon answered ${res.statusCode}`);
+          return;
         }
-        if (added) this.changed();
-      });
-      res.on('end', () => {
-        if (this.req === req) this.lost('the daemon closed the feed');
-      });
-      res.on('error', (err) => {
-        if (this.req === req) this.lost(daemonProblem(err));
-      });
-    });
+        this.connected = true;
+        this.message = undefined;
+        this.changed();
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffer += chunk;
+          let nl: number;
+          let added = false;
+          while ((nl = buffer.indexOf('\n')) >= 0) {
+            const text = buffer.slice(0, nl);
+            buffer = buffer.slice(nl + 1);
+            if (text.trim() === '') continue;
+            let line: SourceLine | TraceHeader;
+            try {
+              line = JSON.parse(text) as SourceLine | TraceHeader;
+            } catch {
+              continue;
+            }
+            if (line.kind === 'header') {
+              const instance = String(line.meta['instance'] ?? '');
+              if (this.instance !== null && instance !== this.instance && this.lastSeq > 0) {
+                // Another daemon run numbers from 1 again: start over from its first record.
+                this.instance = instance;
+                this.lastSeq = 0;
+                this.append({ kind: 'gap', dropped: 0, note: 'the daemon restarted' });
+                added = true;
+                this.req = null;
+                req.destroy();
+                setImmediate(() => this.open());
+                break;
+              }
+              this.instance = instance;
+              continue;
+            }
+            if (line.kind !== 'gap') {
+              if (line.seq <= this.lastSeq) continue;
+              this.lastSeq = line.seq;
+            }
+            this.append(line);
+            added = true;
+          }
+          if (added) this.changed();
+        });
+        res.on('end', () => {
+          if (this.req === req) this.lost('the daemon closed the feed');
+        });
+        res.on('error', (err) => {
+          if (this.req === req) this.lost(daemonProblem(err));
+        });
+      },
+    );
     req.on('error', (err) => {
       if (this.req === req) this.lost(daemonProblem(err));
     });

@@ -11,12 +11,17 @@ now asks for something else. A trace that ends in the middle of a step (the daem
 killed, or the simulator cut the power there) replays up to its end, and says so.`;
 
 export function replayCommand(argv: string[], out: (line: string) => void): number {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help) {
     out(replayUsage);
     return 0;
   }
-  if (positionals.length !== 1) throw new UsageError('replay takes exactly one trace file: statedock replay TRACE');
+  if (positionals.length !== 1)
+    throw new UsageError('replay takes exactly one trace file: statedock replay TRACE');
   const path = positionals[0] as string;
   const { records } = readTraceFile(path);
   const started = performance.now();
@@ -27,7 +32,9 @@ export function replayCommand(argv: string[], out: (line: string) => void): numb
       `replayed ${report.records} records of ${report.actors} actor(s) (${report.events} events) in ${took.toFixed(1)} ms: every machine asked for exactly what ${path} recorded`,
     );
     if (report.cut) {
-      out(`the trace ends mid-step at record ${report.cut.seq} (${report.cut.actor}): the process died before recording ${report.cut.missing.join(', ')}`);
+      out(
+        `the trace ends mid-step at record ${report.cut.seq} (${report.cut.actor}): the process died before recording ${report.cut.missing.join(', ')}`,
+      );
     }
     return 0;
   } catch (err) {

@@ -26,11 +26,20 @@ Options:
 
 function failRule(spec: string): FaultRule {
   const [step, errno = 'EIO', extra] = spec.split(':');
-  if (step === undefined || step === '' || extra !== undefined) throw new UsageError(`--fail takes STEP[:ERRNO], got ${JSON.stringify(spec)}`);
-  if (!stepIds.includes(step)) throw new UsageError(`--fail: no step named ${JSON.stringify(step)}; steps are ${stepIds.join(', ')}`);
+  if (step === undefined || step === '' || extra !== undefined)
+    throw new UsageError(`--fail takes STEP[:ERRNO], got ${JSON.stringify(spec)}`);
+  if (!stepIds.includes(step))
+    throw new UsageError(
+      `--fail: no step named ${JSON.stringify(step)}; steps are ${stepIds.join(', ')}`,
+    );
   if (!stepById.get(step)?.ops.some((op) => op.kind === 'effect'))
-    throw new UsageError(`--fail: step ${step} asks for no effect (it is pure), so nothing of it can fail; pick a step that does I/O`);
-  if (!isEffectErrorCode(errno)) throw new UsageError(`--fail: unknown errno ${JSON.stringify(errno)} (e.g. EIO, ENOSPC, EACCES, EROFS)`);
+    throw new UsageError(
+      `--fail: step ${step} asks for no effect (it is pure), so nothing of it can fail; pick a step that does I/O`,
+    );
+  if (!isEffectErrorCode(errno))
+    throw new UsageError(
+      `--fail: unknown errno ${JSON.stringify(errno)} (e.g. EIO, ENOSPC, EACCES, EROFS)`,
+    );
   return { effect: '*', step, nth: 1, action: { fail: errno } };
 }
 
@@ -53,9 +62,13 @@ export function simCommand(argv: string[], out: (line: string) => void): number 
     out(simUsage);
     return 0;
   }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}; see 'statedock sim --help'`);
+  if (positionals.length > 0)
+    throw new UsageError(
+      `unexpected argument ${JSON.stringify(positionals[0])}; see 'statedock sim --help'`,
+    );
   const seed = values.seed === undefined ? 1 : Number(values.seed);
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new UsageError(`--seed takes a non-negative integer, got ${JSON.stringify(values.seed)}`);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new UsageError(`--seed takes a non-negative integer, got ${JSON.stringify(values.seed)}`);
   const faults: FaultRule[] = (values.fail ?? []).map(failRule);
   for (const text of values.fault ?? []) {
     try {
@@ -73,7 +86,9 @@ export function simCommand(argv: string[], out: (line: string) => void): number 
     try {
       text = readFileSync(values.config, 'utf8');
     } catch (err) {
-      throw new UsageError(`cannot read --config ${values.config}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw new UsageError(
+        `cannot read --config ${values.config}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      );
     }
     config = simConfig({ text, path: values.config });
   }
@@ -81,14 +96,20 @@ export function simCommand(argv: string[], out: (line: string) => void): number 
   const run = simulate({ config, seed, faults, shutdown: values.shutdown === true });
   const records = run.trace?.records ?? [];
   if (!values.quiet) {
-    out(`statedock sim: seed ${seed}${faults.length > 0 ? `, faults ${faults.map((f) => JSON.stringify(f)).join(' ')}` : ''}`);
+    out(
+      `statedock sim: seed ${seed}${faults.length > 0 ? `, faults ${faults.map((f) => JSON.stringify(f)).join(' ')}` : ''}`,
+    );
     for (const line of renderTimeline(records)) out(line);
   }
   if (values.trace !== undefined && run.trace) writeFileSync(values.trace, run.trace.toJsonLines());
   if (run.startup.status === 'ready') {
-    out(`start-up reached ready in ${run.elapsedMs.toFixed(3)} ms (virtual), daemon ID ${run.startup.facts.daemonId ?? '?'}`);
+    out(
+      `start-up reached ready in ${run.elapsedMs.toFixed(3)} ms (virtual), daemon ID ${run.startup.facts.daemonId ?? '?'}`,
+    );
     if (run.shutdown) {
-      out(`shutdown released ${run.shutdown.releases.filter((r) => r.ok && !r.skipped).length} resources newest first${run.shutdown.releases.some((r) => !r.ok) ? ' (some releases failed)' : ''}`);
+      out(
+        `shutdown released ${run.shutdown.releases.filter((r) => r.ok && !r.skipped).length} resources newest first${run.shutdown.releases.some((r) => !r.ok) ? ' (some releases failed)' : ''}`,
+      );
     }
     return 0;
   }

@@ -1,5 +1,11 @@
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
-import { ConfigError, defaultDaemonConfig, mergeDaemonConfig, parseDaemonFlags, parseDaemonJson } from '../daemon/config.ts';
+import {
+  ConfigError,
+  defaultDaemonConfig,
+  mergeDaemonConfig,
+  parseDaemonFlags,
+  parseDaemonJson,
+} from '../daemon/config.ts';
 import { UsageError } from '../cli/usage.ts';
 
 /**
@@ -9,7 +15,12 @@ import { UsageError } from '../cli/usage.ts';
 export function simConfig(daemonJson: { text: string; path: string } | null): StartupConfig {
   if (daemonJson === null) return defaultDaemonConfig();
   try {
-    return mergeDaemonConfig(parseDaemonFlags([]), parseDaemonJson(daemonJson.text, daemonJson.path), daemonJson.path, {});
+    return mergeDaemonConfig(
+      parseDaemonFlags([]),
+      parseDaemonJson(daemonJson.text, daemonJson.path),
+      daemonJson.path,
+      {},
+    );
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;

@@ -7,7 +7,16 @@ import type { RestartPolicy } from '../../machines/container/restart.ts';
 import type { ContainerEvent, ContainerRecord } from '../../machines/container/types.ts';
 
 /** A container as `docker create` would make it (64 hex digits of id; the name with its slash). */
-export function newRecord(id: string, opts: { name?: string; restartPolicy?: RestartPolicy; autoRemove?: boolean; stopTimeout?: number; stopSignal?: string } = {}): ContainerRecord {
+export function newRecord(
+  id: string,
+  opts: {
+    name?: string;
+    restartPolicy?: RestartPolicy;
+    autoRemove?: boolean;
+    stopTimeout?: number;
+    stopSignal?: string;
+  } = {},
+): ContainerRecord {
   return {
     id,
     name: `/${opts.name ?? `c-${id.slice(0, 6)}`}`,
@@ -21,7 +30,15 @@ export function newRecord(id: string, opts: { name?: string; restartPolicy?: Res
       autoRemove: opts.autoRemove ?? false,
       labels: {},
     },
-    state: { status: 'created', pid: 0, exitCode: 0, error: '', startedAt: null, finishedAt: null, oomKilled: false },
+    state: {
+      status: 'created',
+      pid: 0,
+      exitCode: 0,
+      error: '',
+      startedAt: null,
+      finishedAt: null,
+      oomKilled: false,
+    },
     restartCount: 0,
     hasBeenStartedBefore: false,
     hasBeenManuallyStopped: false,
@@ -47,16 +64,25 @@ export interface ContainerScenario {
  * scenario's requests at their times and the process behaving as told; the world's own
  * events (task exits) arrive when they happen.
  */
-export function simulateContainer(s: ContainerScenario): { trace: MemoryTrace; world: SimWorld; session: Session; actorId: string; requests: string[] } {
+export function simulateContainer(s: ContainerScenario): {
+  trace: MemoryTrace;
+  world: SimWorld;
+  session: Session;
+  actorId: string;
+  requests: string[];
+} {
   const world = new SimWorld({ seed: s.seed, faults: (s.faults ?? []).map(parseFaultRule) });
   world.connectedTo = '/sim/containerd.sock';
   world.stores.set('/sim/metadata.db', new Map());
   world.openStore = '/sim/metadata.db';
   world.behaviours.set(s.record.id, s.behaviour);
-  const scheduler = new SimScheduler(world, (() => {
-    let x = s.seed >>> 0;
-    return () => (x = (Math.imul(x ^ (x >>> 15), 2246822507) + 0x9e3779b9) >>> 0);
-  })());
+  const scheduler = new SimScheduler(
+    world,
+    (() => {
+      let x = s.seed >>> 0;
+      return () => (x = (Math.imul(x ^ (x >>> 15), 2246822507) + 0x9e3779b9) >>> 0);
+    })(),
+  );
   const trace = new MemoryTrace(makeHeader('sim', { seed: s.seed, scenario: 'container' }));
   const session = new Session({ executor: scheduler, sink: trace, now: () => scheduler.now });
   scheduler.deliverExternal = (actorId, event) => session.send(actorId, event);

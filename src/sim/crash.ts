@@ -2,7 +2,11 @@ import { replayTrace } from '../../effects/replay.ts';
 import { SimWorld } from '../../effects/sim/world.ts';
 import type { TraceRecord } from '../../effects/trace.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
-import { checkInvariants, restoreInvariants, shutdownInvariants } from '../../machines/container/invariants.ts';
+import {
+  checkInvariants,
+  restoreInvariants,
+  shutdownInvariants,
+} from '../../machines/container/invariants.ts';
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
 import { ClientHistory, SimDaemon, type TimedOp } from './daemon.ts';
 import { constraintsForTrace } from '../check/command.ts';
@@ -72,12 +76,24 @@ const acknowledgedOnly = restoreInvariants.filter((i) => i.kind === 'acknowledge
  * One crash run: the scenario's first life, cut at `crashAt` (or run to its end, where a
  * daemon still running loses power too), then a second life that restores and settles.
  */
-export function crashRun(s: CrashScenario, crashAt: number | null, seed: number, machines: MachineChoice = {}): CrashOutcome {
+export function crashRun(
+  s: CrashScenario,
+  crashAt: number | null,
+  seed: number,
+  machines: MachineChoice = {},
+): CrashOutcome {
   const world = new SimWorld({ seed });
   const history = new ClientHistory();
   const config = configOf(s);
   const problems: CrashProblem[] = [];
-  const first = new SimDaemon({ world, config, seed, history, crashAtRecord: crashAt, ...machines });
+  const first = new SimDaemon({
+    world,
+    config,
+    seed,
+    history,
+    crashAtRecord: crashAt,
+    ...machines,
+  });
   bootUntilAnswered(first);
   if (first.startup?.status === 'ready') {
     first.schedule(s.ops);
@@ -87,7 +103,8 @@ export function crashRun(s: CrashScenario, crashAt: number | null, seed: number,
   const firstLife = first.crashed ? 'crashed' : first.exited ? 'exited' : 'running';
   if (firstLife === 'exited' && first.shutdownOutput !== null) {
     // A normal shutdown leaves the host as restore would: nothing stranded (moby 51692).
-    for (const v of checkInvariants(first.view(), shutdownInvariants)) problems.push({ kind: v.invariant, message: `after shutdown: ${v.message}` });
+    for (const v of checkInvariants(first.view(), shutdownInvariants))
+      problems.push({ kind: v.invariant, message: `after shutdown: ${v.message}` });
   }
   if (firstLife !== 'exited') {
     if ((s.power ?? 'daemon') === 'host') world.hostRebooted();
@@ -98,44 +115,79 @@ export function crashRun(s: CrashScenario, crashAt: number | null, seed: number,
   const second = new SimDaemon({ world, config, seed: seed + 1, history, ...machines });
   bootUntilAnswered(second);
   if (second.startup?.status !== 'ready') {
-    problems.push({ kind: 'restart', message: `the daemon did not start again: ${second.startup?.status === 'failed' ? `${second.startup.failure.step}: ${second.startup.failure.message}` : 'start-up never finished'}` });
+    problems.push({
+      kind: 'restart',
+      message: `the daemon did not start again: ${second.startup?.status === 'failed' ? `${second.startup.failure.step}: ${second.startup.failure.message}` : 'start-up never finished'}`,
+    });
   } else if (!second.runUntilSettled()) {
-    problems.push({ kind: 'settle', message: `restored containers did not settle: ${unsettled(second).join(', ')}` });
+    problems.push({
+      kind: 'settle',
+      message: `restored containers did not settle: ${unsettled(second).join(', ')}`,
+    });
   } else {
     // The daemon's own restore check (recorded in its trace), and what only the clients know: their acknowledged creates.
     const verdict = second.checkRestore();
-    if (verdict === null || verdict.unchecked !== null) problems.push({ kind: 'restoreCheck', message: `the restore check did not judge the host: ${verdict?.unchecked ?? 'it never finished'}` });
-    for (const v of verdict?.violations ?? []) problems.push({ kind: v.invariant, message: v.message });
-    for (const v of checkInvariants(second.view(), acknowledgedOnly)) problems.push({ kind: v.invariant, message: v.message });
+    if (verdict === null || verdict.unchecked !== null)
+      problems.push({
+        kind: 'restoreCheck',
+        message: `the restore check did not judge the host: ${verdict?.unchecked ?? 'it never finished'}`,
+      });
+    for (const v of verdict?.violations ?? [])
+      problems.push({ kind: v.invariant, message: v.message });
+    for (const v of checkInvariants(second.view(), acknowledgedOnly))
+      problems.push({ kind: v.invariant, message: v.message });
     // The user can always remove what is left (moby 22312: "Removal In Progress" forever).
     const left = second.view().containers;
-    second.schedule(left.map((c) => ({ atMs: 0, op: { op: 'rm' as const, name: c.name.replace(/^\//, ''), force: true } })));
+    second.schedule(
+      left.map((c) => ({
+        atMs: 0,
+        op: { op: 'rm' as const, name: c.name.replace(/^\//, ''), force: true },
+      })),
+    );
     second.runFor(1);
     second.runUntilSettled();
     const after = second.view();
-    if (after.containers.length > 0 || after.tasks.length > 0 || after.containerdContainers.length > 0) {
+    if (
+      after.containers.length > 0 ||
+      after.tasks.length > 0 ||
+      after.containerdContainers.length > 0
+    ) {
       problems.push({
         kind: 'removal',
         message: `docker rm -f left ${after.containers.map((c) => `${c.id.slice(0, 12)} (${c.status})`).join(', ') || 'no container'}; containerd still has ${after.tasks.length} task(s), ${after.containerdContainers.length} container(s)`,
       });
     }
   }
-  const records: [TraceRecord[], TraceRecord[]] = [first.trace?.records ?? [], second.trace?.records ?? []];
-  for (const v of violationsOf(checkTrace(records[1], constraintsForTrace(records[1])))) problems.push({ kind: v.constraint, message: `second life: ${v.message}` });
+  const records: [TraceRecord[], TraceRecord[]] = [
+    first.trace?.records ?? [],
+    second.trace?.records ?? [],
+  ];
+  for (const v of violationsOf(checkTrace(records[1], constraintsForTrace(records[1]))))
+    problems.push({ kind: v.constraint, message: `second life: ${v.message}` });
   try {
     replayTrace(records[0], { allowCut: true });
     replayTrace(records[1]);
   } catch (err) {
     problems.push({ kind: 'replay', message: (err as Error).message });
   }
-  return { scenario: s.name, seed, crashAt, firstLife, firstRecords: first.records, problems, traces: records, replies: history.replies };
+  return {
+    scenario: s.name,
+    seed,
+    crashAt,
+    firstLife,
+    firstRecords: first.records,
+    problems,
+    traces: records,
+    replies: history.replies,
+  };
 }
 
 function unsettled(d: SimDaemon): string[] {
   const out: string[] = [];
   for (const [id, e] of d.session.actors) {
     const snap = e.actor.getSnapshot() as { status: string; value: unknown };
-    if (id.startsWith('container:') && snap.status === 'active') out.push(`${id.slice(10, 22)} in ${JSON.stringify(snap.value)}`);
+    if (id.startsWith('container:') && snap.status === 'active')
+      out.push(`${id.slice(10, 22)} in ${JSON.stringify(snap.value)}`);
   }
   return out;
 }
@@ -148,7 +200,12 @@ export interface ExploreResult {
 }
 
 /** Every crash point of a scenario: after each record of its first life, and the uncut run. */
-export function exploreCrashPoints(s: CrashScenario, seed: number, machines: MachineChoice = {}, onPoint?: (done: number, total: number) => void): ExploreResult {
+export function exploreCrashPoints(
+  s: CrashScenario,
+  seed: number,
+  machines: MachineChoice = {},
+  onPoint?: (done: number, total: number) => void,
+): ExploreResult {
   const uncut = crashRun(s, null, seed, machines);
   const failures = uncut.problems.length > 0 ? [uncut] : [];
   const total = uncut.firstRecords;

@@ -4,7 +4,12 @@ import { Session, type Executor, type TraceSink } from '../../effects/runner.ts'
 import { SimScheduler } from '../../effects/sim/scheduler.ts';
 import type { SimWorld, TaskBehaviour } from '../../effects/sim/world.ts';
 import type { RecordBody } from '../../effects/trace.ts';
-import { isSettled, shutdownStops, type ContainerContext, type ContainerSnapshot } from '../../machines/container/machine.ts';
+import {
+  isSettled,
+  shutdownStops,
+  type ContainerContext,
+  type ContainerSnapshot,
+} from '../../machines/container/machine.ts';
 import type { HostView } from '../../machines/container/invariants.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';
 import type { ContainerEvent, ReplyResult } from '../../machines/container/types.ts';
@@ -19,8 +24,22 @@ import { tuneForSimulation } from './v8-tuning.ts';
 /** What a user does to the daemon, as the docker CLI would say it. */
 export type ClientOp =
   /** `docker run -d [--rm] [--restart P] --name N busybox …` (create, then start). */
-  | { op: 'run'; name: string; rm?: boolean; restart?: RestartPolicy; stopTimeout?: number; behaviour: TaskBehaviour }
-  | { op: 'create'; name: string; rm?: boolean; restart?: RestartPolicy; stopTimeout?: number; behaviour: TaskBehaviour }
+  | {
+      op: 'run';
+      name: string;
+      rm?: boolean;
+      restart?: RestartPolicy;
+      stopTimeout?: number;
+      behaviour: TaskBehaviour;
+    }
+  | {
+      op: 'create';
+      name: string;
+      rm?: boolean;
+      restart?: RestartPolicy;
+      stopTimeout?: number;
+      behaviour: TaskBehaviour;
+    }
   | { op: 'start'; name: string }
   | { op: 'stop'; name: string; timeoutS?: number }
   | { op: 'restart'; name: string; timeoutS?: number }
@@ -75,7 +94,6 @@ export interface SimDaemonOptions {
   exitsHeardFrom?: 'connect' | 'restore';
 }
 
-
 /**
  * One life of the daemon process on a simulated host, wired as `src/daemon` wires the real
  * one: the start-up machine, then `restore` (one container actor per stored container, told
@@ -101,8 +119,14 @@ export class SimDaemon {
   private readonly containerMachine: string;
   private readonly exitsHeardFrom: 'connect' | 'restore';
   private restored = false;
-  private readonly bufferedExits = new Map<string, ({ type: string } & Record<string, unknown>)[]>();
-  private readonly replyWaiters = new Map<string, (result: ReplyResult, message?: string) => void>();
+  private readonly bufferedExits = new Map<
+    string,
+    ({ type: string } & Record<string, unknown>)[]
+  >();
+  private readonly replyWaiters = new Map<
+    string,
+    (result: ReplyResult, message?: string) => void
+  >();
   private settleWaiters: (() => void)[] = [];
   private reqSeq = 0;
 
@@ -116,9 +140,14 @@ export class SimDaemon {
     this.exitsHeardFrom = opts.exitsHeardFrom ?? 'connect';
     this.world.daemonStarted();
     this.scheduler = new SimScheduler(this.world, priorities(opts.seed), this.world.nowMs);
-    this.trace = opts.record === false ? null : new MemoryTrace(makeHeader('sim', { seed: opts.seed, scenario: 'daemon' }));
+    this.trace =
+      opts.record === false
+        ? null
+        : new MemoryTrace(makeHeader('sim', { seed: opts.seed, scenario: 'daemon' }));
     const sink: TraceSink = { write: (r) => this.onRecord(r) };
-    const executor: Executor = { submit: (actorId, call, deliver) => this.submit(actorId, call, deliver) };
+    const executor: Executor = {
+      submit: (actorId, call, deliver) => this.submit(actorId, call, deliver),
+    };
     this.session = new Session({ executor, sink, now: () => this.scheduler.now });
     this.scheduler.deliverExternal = (actorId, event) => this.routeWorldEvent(actorId, event);
     this.scheduler.afterDeliver = () => this.afterDeliver();
@@ -147,28 +176,58 @@ export class SimDaemon {
     this.scheduler.halt();
   }
 
-  private submit(actorId: string, call: EffectCall, deliver: (event: EffectEvent, durationMs: number) => void): void {
+  private submit(
+    actorId: string,
+    call: EffectCall,
+    deliver: (event: EffectEvent, durationMs: number) => void,
+  ): void {
     if (this.crashed || this.exited) return;
     if (call.effect === 'api.stopContainer') {
       const id = call.container;
       // Sent after the shutdown's step, as the real handler's promise runs (never inside it).
       this.scheduler.schedule(this.scheduler.now, () =>
-        this.request(id, { type: 'api.stop', timeoutS: call.timeoutS, shutdown: true }, (result, message) => {
-          const exitCode = this.contextOf(id)?.record.state.exitCode ?? 0;
-          deliver(result === 'ok' || result === 'notModified' ? { type: 'effect.done', id: call.id, result: { exitCode } } : { type: 'effect.failed', id: call.id, error: { code: 'EIO', message: message ?? result } }, 0);
-        }, () => deliver({ type: 'effect.done', id: call.id, result: { exitCode: 0 } }, 0)),
+        this.request(
+          id,
+          { type: 'api.stop', timeoutS: call.timeoutS, shutdown: true },
+          (result, message) => {
+            const exitCode = this.contextOf(id)?.record.state.exitCode ?? 0;
+            deliver(
+              result === 'ok' || result === 'notModified'
+                ? { type: 'effect.done', id: call.id, result: { exitCode } }
+                : {
+                    type: 'effect.failed',
+                    id: call.id,
+                    error: { code: 'EIO', message: message ?? result },
+                  },
+              0,
+            );
+          },
+          () => deliver({ type: 'effect.done', id: call.id, result: { exitCode: 0 } }, 0),
+        ),
       );
       return;
     }
     if (call.effect === 'api.settleContainers') {
-      this.settleWaiters.push(() => deliver({ type: 'effect.done', id: call.id, result: { settled: this.containerContexts().length } }, 0));
+      this.settleWaiters.push(() =>
+        deliver(
+          {
+            type: 'effect.done',
+            id: call.id,
+            result: { settled: this.containerContexts().length },
+          },
+          0,
+        ),
+      );
       return;
     }
     this.scheduler.submit(actorId, call, deliver);
   }
 
   /** containerd's exits: to the actor; before restore has spawned it, kept (the subscription started at connect). */
-  private routeWorldEvent(actorId: string, event: { type: string } & Record<string, unknown>): void {
+  private routeWorldEvent(
+    actorId: string,
+    event: { type: string } & Record<string, unknown>,
+  ): void {
     if (this.crashed || this.exited) return;
     const entry = this.session.actors.get(actorId);
     if (entry && (entry.actor.getSnapshot() as { status: string }).status === 'active') {
@@ -185,14 +244,16 @@ export class SimDaemon {
   private afterDeliver(): void {
     if (this.crashed) return;
     if (this.startup === null) {
-      const snap = this.session.actors.get('daemon')?.actor.getSnapshot() as { status: string; output?: StartupOutput } | undefined;
+      const snap = this.session.actors.get('daemon')?.actor.getSnapshot() as
+        { status: string; output?: StartupOutput } | undefined;
       if (snap?.status === 'done' && snap.output) {
         this.startup = snap.output;
         if (snap.output.status === 'ready') this.restore(snap.output);
         else this.processExited();
       }
     }
-    const stop = this.session.actors.get('daemon-shutdown')?.actor.getSnapshot() as { status: string; output?: ShutdownOutput } | undefined;
+    const stop = this.session.actors.get('daemon-shutdown')?.actor.getSnapshot() as
+      { status: string; output?: ShutdownOutput } | undefined;
     if (stop?.status === 'done' && this.shutdownOutput === null && stop.output) {
       this.shutdownOutput = stop.output;
       this.processExited();
@@ -231,7 +292,8 @@ export class SimDaemon {
       // Exits heard since the client connected belong to the task restore found alive; of a
       // task already stopped, restore knows (containerd listed it stopped).
       const heard = this.bufferedExits.get(actorId) ?? [];
-      if (f.task === 'running' || f.task === 'paused') for (const e of heard) this.session.send(actorId, e);
+      if (f.task === 'running' || f.task === 'paused')
+        for (const e of heard) this.session.send(actorId, e);
     }
     this.bufferedExits.clear();
     this.restored = true;
@@ -247,7 +309,12 @@ export class SimDaemon {
    */
   settled(throughRestarts = false): boolean {
     if (this.startup === null) return false;
-    for (const [id, e] of this.session.actors) if (id.startsWith('container:') && !isSettled(e.actor.getSnapshot() as ContainerSnapshot, throughRestarts)) return false;
+    for (const [id, e] of this.session.actors)
+      if (
+        id.startsWith('container:') &&
+        !isSettled(e.actor.getSnapshot() as ContainerSnapshot, throughRestarts)
+      )
+        return false;
     return true;
   }
 
@@ -273,7 +340,12 @@ export class SimDaemon {
   }
 
   /** Sends a request to a container's actor; `answered` gets its reply, `missing` runs when there is no such container. */
-  private request(id: string, event: { type: ContainerEvent['type'] } & Record<string, unknown>, answered: (result: ReplyResult, message?: string) => void, missing: () => void): void {
+  private request(
+    id: string,
+    event: { type: ContainerEvent['type'] } & Record<string, unknown>,
+    answered: (result: ReplyResult, message?: string) => void,
+    missing: () => void,
+  ): void {
     if (this.contextOf(id) === null) {
       missing();
       return;
@@ -299,7 +371,11 @@ export class SimDaemon {
     if (this.crashed || this.exited || this.startup?.status !== 'ready') return;
     if (op.op === 'shutdown') {
       if (this.session.actors.has('daemon-shutdown')) return;
-      const running = shutdownStops([...this.session.actors].filter(([id]) => id.startsWith('container:')).map(([, e]) => e.actor.getSnapshot() as ContainerSnapshot));
+      const running = shutdownStops(
+        [...this.session.actors]
+          .filter(([id]) => id.startsWith('container:'))
+          .map(([, e]) => e.actor.getSnapshot() as ContainerSnapshot),
+      );
       this.session.spawn('daemonShutdown', 'daemon-shutdown', {
         liveRestore: this.config.liveRestore,
         shutdownTimeout: this.config.shutdownTimeout,
@@ -320,7 +396,8 @@ export class SimDaemon {
       return;
     }
     const id = c.record.id;
-    const answered = (result: ReplyResult, message?: string): void => this.reply(what, result, message);
+    const answered = (result: ReplyResult, message?: string): void =>
+      this.reply(what, result, message);
     const missing = (): void => this.reply(what, 'notFound');
     switch (op.op) {
       case 'start':
@@ -328,11 +405,21 @@ export class SimDaemon {
         this.request(id, { type: 'api.start' }, answered, missing);
         return;
       case 'stop':
-        this.request(id, { type: 'api.stop', ...(op.timeoutS === undefined ? {} : { timeoutS: op.timeoutS }) }, answered, missing);
+        this.request(
+          id,
+          { type: 'api.stop', ...(op.timeoutS === undefined ? {} : { timeoutS: op.timeoutS }) },
+          answered,
+          missing,
+        );
         return;
       case 'restart':
         if (c.record.config.autoRemove) this.history.mayBeGone.add(id);
-        this.request(id, { type: 'api.restart', ...(op.timeoutS === undefined ? {} : { timeoutS: op.timeoutS }) }, answered, missing);
+        this.request(
+          id,
+          { type: 'api.restart', ...(op.timeoutS === undefined ? {} : { timeoutS: op.timeoutS }) },
+          answered,
+          missing,
+        );
         return;
       case 'kill':
         this.request(id, { type: 'api.kill', signal: op.signal }, answered, missing);
@@ -358,10 +445,19 @@ export class SimDaemon {
     const id = containerIdOf(op.name);
     if (this.session.actors.has(`container:${id}`)) {
       // The name was used before, in this life: a new container gets a new ID, like Docker's random ones.
-      this.reply(what, 'conflict', `container ID ${id} was used in this daemon's life; pick another name`);
+      this.reply(
+        what,
+        'conflict',
+        `container ID ${id} was used in this daemon's life; pick another name`,
+      );
       return;
     }
-    const record = newRecord(id, { name: op.name, autoRemove: op.rm ?? false, ...(op.restart ? { restartPolicy: op.restart } : {}), stopTimeout: op.stopTimeout ?? 2 });
+    const record = newRecord(id, {
+      name: op.name,
+      autoRemove: op.rm ?? false,
+      ...(op.restart ? { restartPolicy: op.restart } : {}),
+      stopTimeout: op.stopTimeout ?? 2,
+    });
     const spec = { process: { args: ['sh'] } };
     this.db()?.set(`spec/${id}`, spec);
     this.world.behaviours.set(id, op.behaviour);
@@ -373,7 +469,12 @@ export class SimDaemon {
       this.history.acknowledged.add(id);
       if (op.op === 'run') {
         if (op.rm) this.history.mayBeGone.add(id);
-        this.request(id, { type: 'api.start' }, (r, m) => this.reply(`start ${op.name}`, r, m), () => this.reply(`start ${op.name}`, 'notFound'));
+        this.request(
+          id,
+          { type: 'api.start' },
+          (r, m) => this.reply(`start ${op.name}`, r, m),
+          () => this.reply(`start ${op.name}`, 'notFound'),
+        );
       }
     });
     this.session.spawn(this.containerMachine, `container:${id}`, {
@@ -391,7 +492,12 @@ export class SimDaemon {
   checkRestore(): RestoreCheckOutput | null {
     const actorId = `restore-check-${this.reqSeq++}`;
     const entry = this.session.spawn('restoreCheck', actorId, { actorId });
-    while (!this.crashed && (entry.actor.getSnapshot() as { status: string }).status === 'active' && !this.scheduler.idle) this.scheduler.runUntilIdle(1);
+    while (
+      !this.crashed &&
+      (entry.actor.getSnapshot() as { status: string }).status === 'active' &&
+      !this.scheduler.idle
+    )
+      this.scheduler.runUntilIdle(1);
     return (entry.actor.getSnapshot() as { output?: RestoreCheckOutput }).output ?? null;
   }
 
@@ -429,5 +535,11 @@ export class SimDaemon {
 
 /** The invariants' view of a simulated host, with what the clients were told. */
 export function hostView(world: SimWorld, history: ClientHistory): HostView {
-  return { ...world.observeHost(), acknowledged: [...history.acknowledged].map((id) => ({ id, mayBeGone: history.mayBeGone.has(id) })) };
+  return {
+    ...world.observeHost(),
+    acknowledged: [...history.acknowledged].map((id) => ({
+      id,
+      mayBeGone: history.mayBeGone.has(id),
+    })),
+  };
 }

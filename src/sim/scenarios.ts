@@ -9,7 +9,8 @@ const forever = { exitAfterMs: null, exitCode: 0, ignoresTerm: false };
 export const crashScenarios: readonly CrashScenario[] = [
   {
     name: 'moby-51692',
-    title: 'the daemon is stopped while an --rm container runs: the container is removed before containerd closes',
+    title:
+      'the daemon is stopped while an --rm container runs: the container is removed before containerd closes',
     ops: [
       { atMs: 0, op: { op: 'run', name: 'web', rm: true, behaviour: forever } },
       { atMs: 1_000, op: { op: 'shutdown' } },
@@ -17,7 +18,8 @@ export const crashScenarios: readonly CrashScenario[] = [
   },
   {
     name: 'moby-22312',
-    title: 'the daemon dies during docker rm -f: restore finishes the removal, the user can always remove',
+    title:
+      'the daemon dies during docker rm -f: restore finishes the removal, the user can always remove',
     ops: [
       { atMs: 0, op: { op: 'run', name: 'db', behaviour: forever } },
       { atMs: 1_000, op: { op: 'rm', name: 'db', force: true } },
@@ -25,20 +27,38 @@ export const crashScenarios: readonly CrashScenario[] = [
   },
   {
     name: 'moby-25157',
-    title: 'the host goes down with a running container: restore records exit 255, emits die, applies the restart policy',
+    title:
+      'the host goes down with a running container: restore records exit 255, emits die, applies the restart policy',
     power: 'host',
     ops: [
-      { atMs: 0, op: { op: 'run', name: 'api', restart: { name: 'always', maximumRetryCount: 0 }, behaviour: forever } },
+      {
+        atMs: 0,
+        op: {
+          op: 'run',
+          name: 'api',
+          restart: { name: 'always', maximumRetryCount: 0 },
+          behaviour: forever,
+        },
+      },
       { atMs: 0, op: { op: 'run', name: 'job', behaviour: forever } },
     ],
     horizonMs: 2_000,
   },
   {
     name: 'moby-30095',
-    title: 'under live-restore, a process dies while the daemon is down: restore records the exit and restarts per policy',
+    title:
+      'under live-restore, a process dies while the daemon is down: restore records the exit and restarts per policy',
     liveRestore: true,
     ops: [
-      { atMs: 0, op: { op: 'run', name: 'worker', restart: { name: 'on-failure', maximumRetryCount: 2 }, behaviour: { exitAfterMs: 3_000, exitCode: 3, ignoresTerm: false } } },
+      {
+        atMs: 0,
+        op: {
+          op: 'run',
+          name: 'worker',
+          restart: { name: 'on-failure', maximumRetryCount: 2 },
+          behaviour: { exitAfterMs: 3_000, exitCode: 3, ignoresTerm: false },
+        },
+      },
     ],
     horizonMs: 1_000,
     downtimeMs: 10_000,
@@ -46,15 +66,34 @@ export const crashScenarios: readonly CrashScenario[] = [
   {
     name: 'moby-20744',
     title: 'an --rm container exits while the daemon is down: restore removes it',
-    ops: [{ atMs: 0, op: { op: 'run', name: 'once', rm: true, behaviour: { exitAfterMs: 2_000, exitCode: 0, ignoresTerm: false } } }],
+    ops: [
+      {
+        atMs: 0,
+        op: {
+          op: 'run',
+          name: 'once',
+          rm: true,
+          behaviour: { exitAfterMs: 2_000, exitCode: 0, ignoresTerm: false },
+        },
+      },
+    ],
     horizonMs: 1_000,
     downtimeMs: 10_000,
   },
   {
     name: 'stop-and-shutdown',
-    title: 'docker stop of a process that ignores SIGTERM, then a normal shutdown with another running',
+    title:
+      'docker stop of a process that ignores SIGTERM, then a normal shutdown with another running',
     ops: [
-      { atMs: 0, op: { op: 'run', name: 'stubborn', stopTimeout: 1, behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: true } } },
+      {
+        atMs: 0,
+        op: {
+          op: 'run',
+          name: 'stubborn',
+          stopTimeout: 1,
+          behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: true },
+        },
+      },
       { atMs: 0, op: { op: 'run', name: 'calm', behaviour: forever } },
       { atMs: 500, op: { op: 'stop', name: 'stubborn' } },
       { atMs: 3_000, op: { op: 'shutdown' } },

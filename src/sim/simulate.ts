@@ -54,19 +54,32 @@ export function simulate(opts: SimulationOptions): SimulationResult {
   tuneForSimulation();
   const world =
     opts.world ??
-    new SimWorld({ seed: opts.seed, ...(opts.host ? { host: opts.host } : {}), faults: opts.faults ?? [] });
+    new SimWorld({
+      seed: opts.seed,
+      ...(opts.host ? { host: opts.host } : {}),
+      faults: opts.faults ?? [],
+    });
   if (opts.world && opts.faults) world.setFaults(opts.faults);
   const scheduler = new SimScheduler(world, priorities(opts.seed));
   const trace =
     opts.record === false
       ? null
-      : new MemoryTrace(makeHeader('sim', { seed: opts.seed, faults: (opts.faults ?? []).map(formatFaultRule) }));
-  const session = new Session({ executor: scheduler, ...(trace ? { sink: trace } : {}), now: () => scheduler.now });
+      : new MemoryTrace(
+          makeHeader('sim', { seed: opts.seed, faults: (opts.faults ?? []).map(formatFaultRule) }),
+        );
+  const session = new Session({
+    executor: scheduler,
+    ...(trace ? { sink: trace } : {}),
+    now: () => scheduler.now,
+  });
   const started = scheduler.now;
   const daemon = session.spawn(opts.machine ?? 'daemonStartup', 'daemon', { config: opts.config });
   scheduler.runUntilIdle();
   const startup = (daemon.actor.getSnapshot() as { output?: StartupOutput }).output;
-  if (!startup) throw new Error(`start-up did not finish: it waits in state ${JSON.stringify(daemon.actor.getSnapshot().value)} with nothing in flight`);
+  if (!startup)
+    throw new Error(
+      `start-up did not finish: it waits in state ${JSON.stringify(daemon.actor.getSnapshot().value)} with nothing in flight`,
+    );
   let shutdown: ShutdownOutput | null = null;
   if (opts.shutdown && startup.status === 'ready') {
     const running: RunningContainer[] = (startup.facts.containers ?? [])
@@ -80,7 +93,10 @@ export function simulate(opts: SimulationOptions): SimulationResult {
     });
     scheduler.runUntilIdle();
     shutdown = (stop.actor.getSnapshot() as { output?: ShutdownOutput }).output ?? null;
-    if (!shutdown) throw new Error(`shutdown did not finish: it waits in state ${JSON.stringify(stop.actor.getSnapshot().value)}`);
+    if (!shutdown)
+      throw new Error(
+        `shutdown did not finish: it waits in state ${JSON.stringify(stop.actor.getSnapshot().value)}`,
+      );
   }
   return { trace, startup, shutdown, world, elapsedMs: scheduler.now - started };
 }

@@ -8,8 +8,20 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ContainerdClient } from '../../effects/containerd/client.ts';
-import { spawnContainerd, stopContainerd, waitContainerdReady, writeContainerdConfig, type SpawnedContainerd } from '../../effects/containerd/process.ts';
-import { cleanNamespace, fifoReader, median, realContainerdUnavailable, removeCgroups } from '../effects/containerd-fixture.ts';
+import {
+  spawnContainerd,
+  stopContainerd,
+  waitContainerdReady,
+  writeContainerdConfig,
+  type SpawnedContainerd,
+} from '../../effects/containerd/process.ts';
+import {
+  cleanNamespace,
+  fifoReader,
+  median,
+  realContainerdUnavailable,
+  removeCgroups,
+} from '../effects/containerd-fixture.ts';
 import { busyboxRootfs, ociSpec } from '../effects/oci-spec-fixture.ts';
 
 const runs = Number(process.argv[2] ?? 10);
@@ -37,14 +49,19 @@ try {
   // 1. Start-up: each start on fresh roots, stopped before the next.
   const startTimes: number[] = [];
   for (let i = 0; i < starts; i++) {
-    const configPath = writeContainerdConfig({ execRoot: `${dir}/s${i}/x`, dataRoot: `${dir}/s${i}/d` });
+    const configPath = writeContainerdConfig({
+      execRoot: `${dir}/s${i}/x`,
+      dataRoot: `${dir}/s${i}/d`,
+    });
     const t0 = performance.now();
     const s = spawnContainerd({ configPath });
     await waitContainerdReady(s.address, { timeoutMs: 20_000 });
     startTimes.push(performance.now() - t0);
     await stopContainerd(s.pid);
   }
-  console.log(`spawnContainerd → first Version: ${summary(startTimes)}; each: ${startTimes.map(fmt).join(', ')}`);
+  console.log(
+    `spawnContainerd → first Version: ${summary(startTimes)}; each: ${startTimes.map(fmt).join(', ')}`,
+  );
 
   // 2. Round trips on one containerd.
   const configPath = writeContainerdConfig({ execRoot: `${dir}/x`, dataRoot: `${dir}/d` });
@@ -68,7 +85,11 @@ try {
       mark(name, now - t);
       t = now;
     };
-    await c.createContainer({ id, spec: ociSpec({ id, rootfs, args: ['sh', '-c', 'echo hi'] }), runtime: { name: 'io.containerd.runc.v2', options: { root: runcRoot } } });
+    await c.createContainer({
+      id,
+      spec: ociSpec({ id, rootfs, args: ['sh', '-c', 'echo hi'] }),
+      runtime: { name: 'io.containerd.runc.v2', options: { root: runcRoot } },
+    });
     lap('Containers.Create');
     mkdirSync(fifos, { recursive: true });
     const out = fifoReader(`${fifos}/stdout`);
@@ -90,7 +111,8 @@ try {
     lap('Containers.Delete (with its task check)');
     const total = performance.now() - t0;
     rmSync(fifos, { recursive: true, force: true });
-    if (exit.exitStatus !== 0 || text !== 'hi\n') throw new Error(`run ${n}: exit ${exit.exitStatus}, stdout ${JSON.stringify(text)}`);
+    if (exit.exitStatus !== 0 || text !== 'hi\n')
+      throw new Error(`run ${n}: exit ${exit.exitStatus}, stdout ${JSON.stringify(text)}`);
     return total;
   };
 
@@ -98,8 +120,11 @@ try {
   for (const k of Object.keys(phases)) delete phases[k];
   const totals: number[] = [];
   for (let i = 0; i < runs; i++) totals.push(await once(i));
-  console.log(`create+start+wait+delete of sh -c 'echo hi' (FIFO stdio, output checked): ${summary(totals)}`);
-  for (const [name, xs] of Object.entries(phases)) console.log(`  ${name}: median ${fmt(median(xs))} ms`);
+  console.log(
+    `create+start+wait+delete of sh -c 'echo hi' (FIFO stdio, output checked): ${summary(totals)}`,
+  );
+  for (const [name, xs] of Object.entries(phases))
+    console.log(`  ${name}: median ${fmt(median(xs))} ms`);
 } finally {
   if (client) {
     const problems = await cleanNamespace(client);

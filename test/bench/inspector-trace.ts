@@ -20,8 +20,15 @@ export function bigTrace(count = 100_000): { header: TraceHeader; records: Trace
     const id = (k + 1).toString(16).padStart(12, '0').repeat(6).slice(0, 64);
     const sim = simulateContainer({
       seed: k,
-      record: newRecord(id, { name: `web-${k}`, ...(k % 7 === 0 ? { restartPolicy: { name: 'on-failure', maximumRetryCount: 2 } } : {}) }),
-      behaviour: { exitAfterMs: k % 3 === 0 ? 1500 : null, exitCode: k % 5, ignoresTerm: k % 4 === 0 },
+      record: newRecord(id, {
+        name: `web-${k}`,
+        ...(k % 7 === 0 ? { restartPolicy: { name: 'on-failure', maximumRetryCount: 2 } } : {}),
+      }),
+      behaviour: {
+        exitAfterMs: k % 3 === 0 ? 1500 : null,
+        exitCode: k % 5,
+        ignoresTerm: k % 4 === 0,
+      },
       steps: [
         { atMs: 10, event: { type: 'api.start' } },
         { atMs: 3000, event: { type: 'api.stop', timeoutS: 1 } },
@@ -37,6 +44,14 @@ export function bigTrace(count = 100_000): { header: TraceHeader; records: Trace
   containers.sort((a, b) => a.t - b.t);
   const body = containers.slice(0, count - startup.length - shutdown.length);
   const end = body.length > 0 ? (body[body.length - 1] as TraceRecord).t : begin;
-  const records = [...startup, ...body, ...shutdown.map((r) => ({ ...r, t: r.t + end }))].map((r, i) => ({ ...r, seq: i + 1 }) as TraceRecord);
-  return { header: makeHeader('sim', { bench: 'inspector', containers: new Set(body.map((r) => r.actor)).size }), records };
+  const records = [...startup, ...body, ...shutdown.map((r) => ({ ...r, t: r.t + end }))].map(
+    (r, i) => ({ ...r, seq: i + 1 }) as TraceRecord,
+  );
+  return {
+    header: makeHeader('sim', {
+      bench: 'inspector',
+      containers: new Set(body.map((r) => r.actor)).size,
+    }),
+    records,
+  };
 }

@@ -27,24 +27,41 @@ function rate(label: string, run: (i: number) => number, unit: string): number {
   const cpu = process.cpuUsage(cpu0);
   const perCpuSecond = units / ((cpu.user + cpu.system) / 1e6);
   const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
-  console.log(`${label}: ${fmt(perSecond)} ${unit}/s (${n} runs in ${seconds} s; ${fmt(perCpuSecond)} per CPU-second)`);
+  console.log(
+    `${label}: ${fmt(perSecond)} ${unit}/s (${n} runs in ${seconds} s; ${fmt(perCpuSecond)} per CPU-second)`,
+  );
   return perSecond;
 }
 
-rate('simulated start-ups (full NewDaemon, no trace)', (i) => {
-  const r = simulate({ config, seed: i, record: false });
-  if (r.startup.status !== 'ready') throw new Error(`seed ${i} did not start`);
-  return 1;
-}, 'start-ups');
+rate(
+  'simulated start-ups (full NewDaemon, no trace)',
+  (i) => {
+    const r = simulate({ config, seed: i, record: false });
+    if (r.startup.status !== 'ready') throw new Error(`seed ${i} did not start`);
+    return 1;
+  },
+  'start-ups',
+);
 
-rate('simulated start-ups with recording', (i) => {
-  simulate({ config, seed: i });
-  return 1;
-}, 'start-ups');
+rate(
+  'simulated start-ups with recording',
+  (i) => {
+    simulate({ config, seed: i });
+    return 1;
+  },
+  'start-ups',
+);
 
-const traces = Array.from({ length: 50 }, (_, i) => simulate({ config, seed: i, shutdown: true }).trace?.records ?? []);
-rate('replay', (i) => {
-  const records = traces[i % traces.length] ?? [];
-  replayTrace(records);
-  return records.length;
-}, 'records');
+const traces = Array.from(
+  { length: 50 },
+  (_, i) => simulate({ config, seed: i, shutdown: true }).trace?.records ?? [],
+);
+rate(
+  'replay',
+  (i) => {
+    const records = traces[i % traces.length] ?? [];
+    replayTrace(records);
+    return records.length;
+  },
+  'records',
+);

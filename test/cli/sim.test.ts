@@ -15,7 +15,10 @@ function statedock(...args: string[]): { status: number | null; stdout: string; 
 test('statedock sim without faults reaches ready', () => {
   const r = statedock('sim');
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /start-up reached ready in [\d.]+ ms \(virtual\), daemon ID ([A-Z2-7]{4}:){11}[A-Z2-7]{4}/);
+  assert.match(
+    r.stdout,
+    /start-up reached ready in [\d.]+ ms \(virtual\), daemon ID ([A-Z2-7]{4}:){11}[A-Z2-7]{4}/,
+  );
   assert.match(r.stdout, /▶ restore/);
   assert.match(r.stdout, /daemon\s+→ ready/);
 });
@@ -50,12 +53,17 @@ test('a tampered trace fails replay with the record named', () => {
   const trace = `${dir}/t2.jsonl`;
   statedock('sim', '--trace', trace, '--quiet');
   const lines = readFileSync(trace, 'utf8').split('\n');
-  const i = lines.findIndex((l) => l.includes('"effect":"fs.mkdirAll"') && l.includes('"step":"volumes"'));
+  const i = lines.findIndex(
+    (l) => l.includes('"effect":"fs.mkdirAll"') && l.includes('"step":"volumes"'),
+  );
   lines[i] = (lines[i] as string).replace('/volumes"', '/volumez"');
   writeFileSync(trace, lines.join('\n'));
   const r = statedock('replay', trace);
   assert.equal(r.status, 1);
-  assert.match(r.stdout, /diverged: trace record \d+ \(daemon\): recorded fs\.mkdirAll \/var\/lib\/statedock\/volumez/);
+  assert.match(
+    r.stdout,
+    /diverged: trace record \d+ \(daemon\): recorded fs\.mkdirAll \/var\/lib\/statedock\/volumez/,
+  );
 });
 
 test('bad arguments and unreadable traces get one clear line and a non-zero exit', () => {
@@ -73,6 +81,10 @@ test('bad arguments and unreadable traces get one clear line and a non-zero exit
     const r = statedock(...args);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
     assert.match(r.stderr, pattern);
-    assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')} printed more than one line: ${r.stderr}`);
+    assert.equal(
+      r.stderr.trim().split('\n').length,
+      1,
+      `${args.join(' ')} printed more than one line: ${r.stderr}`,
+    );
   }
 });

@@ -1,10 +1,28 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { containerdPidsOf, daemonArgs, daemonDirs, ping, realDaemonUnavailable, repoRoot, stopDaemon, type RunningDaemon } from '../support/daemon-process.ts';
+import {
+  containerdPidsOf,
+  daemonArgs,
+  daemonDirs,
+  ping,
+  realDaemonUnavailable,
+  repoRoot,
+  stopDaemon,
+  type RunningDaemon,
+} from '../support/daemon-process.ts';
 
 const unavailable = realDaemonUnavailable();
 
@@ -16,7 +34,8 @@ const unavailable = realDaemonUnavailable();
 function packageCopy(dir: string): { bin: string; bundle: string; cache: string } {
   mkdirSync(join(dir, 'bin'), { recursive: true });
   mkdirSync(join(dir, 'dist'), { recursive: true });
-  for (const f of ['bin/statedock.js', 'bin/package.json', 'package.json', 'dist/statedock.cjs']) copyFileSync(join(repoRoot, f), join(dir, f));
+  for (const f of ['bin/statedock.js', 'bin/package.json', 'package.json', 'dist/statedock.cjs'])
+    copyFileSync(join(repoRoot, f), join(dir, f));
   symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
   const bundle = join(dir, 'dist/statedock.cjs');
   return { bin: join(dir, 'bin/statedock.js'), bundle, cache: `${bundle}.v8cache` };
@@ -25,15 +44,24 @@ function packageCopy(dir: string): { bin: string; bundle: string; cache: string 
 /** What bin/statedock.js writes first in the cache: the bundle file (and Node) it is for. */
 function keyOf(bundle: string): Buffer {
   const st = statSync(bundle, { bigint: true });
-  return createHash('sha256').update(`${process.version} ${st.size} ${st.mtimeNs} ${st.ino}`).digest();
+  return createHash('sha256')
+    .update(`${process.version} ${st.size} ${st.mtimeNs} ${st.ino}`)
+    .digest();
 }
 
 async function start(bin: string, d: ReturnType<typeof daemonDirs>): Promise<RunningDaemon> {
-  const child = spawn(process.execPath, [bin, ...daemonArgs(d)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, ...daemonArgs(d)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-  const r: RunningDaemon = { child, pid: child.pid as number, output: () => out, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+  const r: RunningDaemon = {
+    child,
+    pid: child.pid as number,
+    output: () => out,
+    exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+  };
   const deadline = Date.now() + 30_000;
   while (!(existsSync(d.sock) && (await ping(d.sock)))) {
     if (child.exitCode !== null || Date.now() > deadline) {

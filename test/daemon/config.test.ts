@@ -1,11 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, defaultDaemonConfig, loadDaemonConfig, parseDaemonFlags } from '../../src/daemon/config.ts';
+import {
+  ConfigError,
+  defaultDaemonConfig,
+  loadDaemonConfig,
+  parseDaemonFlags,
+} from '../../src/daemon/config.ts';
 import { version } from '../../src/version.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
 const noFile = (): string | null => null;
-const file = (text: string) => (path: string): string | null => (path === '/etc/d.json' ? text : null);
+const file =
+  (text: string) =>
+  (path: string): string | null =>
+    path === '/etc/d.json' ? text : null;
 
 test('no flags and no file give dockerd’s defaults with statedock’s paths', () => {
   const { config } = loadDaemonConfig([], {}, noFile);
@@ -16,7 +24,26 @@ test('no flags and no file give dockerd’s defaults with statedock’s paths', 
 
 test('flags are read the way dockerd reads them', () => {
   const { config } = loadDaemonConfig(
-    ['--data-root', '/d', '--exec-root=/e', '-H', 'unix:///a.sock', '--host', 'unix:///b.sock', '-p', '/p.pid', '--live-restore', '--icc=false', '--mtu', '1400', '-s', 'vfs', '-D', '--oom-score-adjust', '-500'],
+    [
+      '--data-root',
+      '/d',
+      '--exec-root=/e',
+      '-H',
+      'unix:///a.sock',
+      '--host',
+      'unix:///b.sock',
+      '-p',
+      '/p.pid',
+      '--live-restore',
+      '--icc=false',
+      '--mtu',
+      '1400',
+      '-s',
+      'vfs',
+      '-D',
+      '--oom-score-adjust',
+      '-500',
+    ],
     {},
     noFile,
   );
@@ -33,7 +60,11 @@ test('flags are read the way dockerd reads them', () => {
 });
 
 test('daemon.json values apply; DOCKER_DRIVER and DOCKER_TMPDIR come from the environment', () => {
-  const { config } = loadDaemonConfig(['--config-file', '/etc/d.json'], { DOCKER_DRIVER: 'vfs' }, file('{"data-root":"/x","hosts":["unix:///h.sock"],"live-restore":true}'));
+  const { config } = loadDaemonConfig(
+    ['--config-file', '/etc/d.json'],
+    { DOCKER_DRIVER: 'vfs' },
+    file('{"data-root":"/x","hosts":["unix:///h.sock"],"live-restore":true}'),
+  );
   assert.equal(config.dataRoot, '/x');
   assert.deepEqual(config.hosts, ['/h.sock']);
   assert.equal(config.liveRestore, true);
@@ -41,12 +72,42 @@ test('daemon.json values apply; DOCKER_DRIVER and DOCKER_TMPDIR come from the en
 });
 
 const refusals: [string, string[], string | null, RegExp][] = [
-  ['a directive given both ways', ['--config-file', '/etc/d.json', '--bip', '10.0.0.1/24'], '{"bip":"10.1.0.1/24"}', /unable to configure the Docker daemon with file \/etc\/d\.json: the following directives are specified both as a flag and in the configuration file: bip: \(from flag: 10\.0\.0\.1\/24, from file: 10\.1\.0\.1\/24\)/],
-  ['an unknown key', ['--config-file', '/etc/d.json'], '{"nosuchkey":1}', /the following directives don't match any configuration option: nosuchkey/],
-  ['a malformed file', ['--config-file', '/etc/d.json'], '{"bip": ', /unable to configure the Docker daemon with file \/etc\/d\.json: Unexpected end of JSON input/],
-  ['a wrong type in the file', ['--config-file', '/etc/d.json'], '{"mtu":"big"}', /invalid value "big" for mtu: an integer/],
-  ['an explicit config file that is missing', ['--config-file', '/nope.json'], null, /open \/nope\.json: no such file or directory/],
-  ['a host without scheme', ['-H', '/x.sock'], null, /bad format \/x\.sock, expected PROTO:\/\/ADDR/],
+  [
+    'a directive given both ways',
+    ['--config-file', '/etc/d.json', '--bip', '10.0.0.1/24'],
+    '{"bip":"10.1.0.1/24"}',
+    /unable to configure the Docker daemon with file \/etc\/d\.json: the following directives are specified both as a flag and in the configuration file: bip: \(from flag: 10\.0\.0\.1\/24, from file: 10\.1\.0\.1\/24\)/,
+  ],
+  [
+    'an unknown key',
+    ['--config-file', '/etc/d.json'],
+    '{"nosuchkey":1}',
+    /the following directives don't match any configuration option: nosuchkey/,
+  ],
+  [
+    'a malformed file',
+    ['--config-file', '/etc/d.json'],
+    '{"bip": ',
+    /unable to configure the Docker daemon with file \/etc\/d\.json: Unexpected end of JSON input/,
+  ],
+  [
+    'a wrong type in the file',
+    ['--config-file', '/etc/d.json'],
+    '{"mtu":"big"}',
+    /invalid value "big" for mtu: an integer/,
+  ],
+  [
+    'an explicit config file that is missing',
+    ['--config-file', '/nope.json'],
+    null,
+    /open \/nope\.json: no such file or directory/,
+  ],
+  [
+    'a host without scheme',
+    ['-H', '/x.sock'],
+    null,
+    /bad format \/x\.sock, expected PROTO:\/\/ADDR/,
+  ],
   ['a tcp host', ['-H', 'tcp://0.0.0.0:2375'], null, /only unix:\/\/ sockets are supported/],
   ['an unknown flag', ['--nosuch'], null, /unknown flag: --nosuch/],
   ['a storage driver statedock lacks', ['-s', 'btrfs'], null, /supports overlay2 and vfs/],
@@ -56,7 +117,10 @@ const refusals: [string, string[], string | null, RegExp][] = [
 
 for (const [what, argv, text, message] of refusals) {
   test(`refuses ${what}, with a clear message`, () => {
-    assert.throws(() => loadDaemonConfig(argv, {}, text === null ? noFile : file(text)), (e: unknown) => e instanceof ConfigError && message.test((e as Error).message));
+    assert.throws(
+      () => loadDaemonConfig(argv, {}, text === null ? noFile : file(text)),
+      (e: unknown) => e instanceof ConfigError && message.test((e as Error).message),
+    );
   });
 }
 

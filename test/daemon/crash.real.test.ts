@@ -1,13 +1,44 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { after, before, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
-import { checkInvariants, type AcknowledgedCreate, type HostView } from '../../machines/container/invariants.ts';
+import {
+  checkInvariants,
+  type AcknowledgedCreate,
+  type HostView,
+} from '../../machines/container/invariants.ts';
 import { ApiTap } from '../support/api-tap.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
-import { describePlan, planPoint, targetCommand, targetFlags, type CrashPlan, type Scenario, type Target } from '../support/crash-plan.ts';
-import { containerdPidsOf, daemonDirs, docker, launch, ping, realDaemonUnavailable, startDaemon, type DaemonDirs, type RunningDaemon } from '../support/daemon-process.ts';
+import {
+  describePlan,
+  planPoint,
+  targetCommand,
+  targetFlags,
+  type CrashPlan,
+  type Scenario,
+  type Target,
+} from '../support/crash-plan.ts';
+import {
+  containerdPidsOf,
+  daemonDirs,
+  docker,
+  launch,
+  ping,
+  realDaemonUnavailable,
+  startDaemon,
+  type DaemonDirs,
+  type RunningDaemon,
+} from '../support/daemon-process.ts';
 import { hostView, mountedRootfs, shimsOf } from '../support/host-view.ts';
 
 /**
@@ -24,21 +55,35 @@ import { hostView, mountedRootfs, shimsOf } from '../support/host-view.ts';
 
 const unavailable =
   realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox (apt-get install busybox-static)') ??
+  (spawnSync('test', ['-x', '/bin/busybox']).status === 0
+    ? null
+    : 'needs /bin/busybox (apt-get install busybox-static)') ??
   (spawnSync('which', ['ctr']).status === 0 ? null : 'needs ctr (containerd)');
 
-const seed = process.env['CRASH_SEED'] ? Number(process.env['CRASH_SEED']) : Math.floor(Math.random() * 2 ** 31);
+const seed = process.env['CRASH_SEED']
+  ? Number(process.env['CRASH_SEED'])
+  : Math.floor(Math.random() * 2 ** 31);
 const points = process.env['CRASH_POINTS'] ? Number(process.env['CRASH_POINTS']) : 52;
 /** CRASH_ONLY=runRm,stop narrows the scenarios (a different plan for the same seed). */
-const only = process.env['CRASH_ONLY'] ? (process.env['CRASH_ONLY'].split(',') as Scenario[]) : undefined;
+const only = process.env['CRASH_ONLY']
+  ? (process.env['CRASH_ONLY'].split(',') as Scenario[])
+  : undefined;
 
 /** How long each scenario's operation may take from the CLI's first request (the kill lands in 0..1.15 of it). */
 const windowMs = (p: CrashPlan, liveRestore: boolean): number => {
   const slow = p.targets.some((t) => !t.fastStop);
   // Under live-restore a shutdown leaves the containers running: it takes about as long as an idle one.
-  const w: Record<Scenario, number> = { runRm: 250, rmForce: 80, stop: slow ? 1300 : 100, shutdown: liveRestore ? 60 : slow ? 1300 : 150 };
-  if (p.scenario === 'runRm' && p.fromStart) return p.command[0] === 'sleep' ? 150 + Number(p.command[1]) * 1000 : 150;
-  return p.scenario === 'runRm' && p.command[0] === 'sleep' ? 250 + Number(p.command[1]) * 1000 : w[p.scenario];
+  const w: Record<Scenario, number> = {
+    runRm: 250,
+    rmForce: 80,
+    stop: slow ? 1300 : 100,
+    shutdown: liveRestore ? 60 : slow ? 1300 : 150,
+  };
+  if (p.scenario === 'runRm' && p.fromStart)
+    return p.command[0] === 'sleep' ? 150 + Number(p.command[1]) * 1000 : 150;
+  return p.scenario === 'runRm' && p.command[0] === 'sleep'
+    ? 250 + Number(p.command[1]) * 1000
+    : w[p.scenario];
 };
 
 let d: DaemonDirs;
@@ -52,8 +97,15 @@ const flags = (liveRestore: boolean): string[] => (liveRestore ? ['--live-restor
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The stock CLI through the tap, without blocking the event loop the tap runs on. */
-function cli(args: string[]): { done: Promise<{ status: number | null; stdout: string; stderr: string }>; pid: number; running: () => boolean } {
-  const child = spawn('docker', ['-H', `unix://${tap.path}`, ...args], { env: { ...process.env, DOCKER_CONFIG: cfg }, stdio: ['ignore', 'pipe', 'pipe'] });
+function cli(args: string[]): {
+  done: Promise<{ status: number | null; stdout: string; stderr: string }>;
+  pid: number;
+  running: () => boolean;
+} {
+  const child = spawn('docker', ['-H', `unix://${tap.path}`, ...args], {
+    env: { ...process.env, DOCKER_CONFIG: cfg },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   let exited = false;
@@ -83,7 +135,8 @@ async function reap(c: ReturnType<typeof cli>, ms = 10_000): Promise<void> {
 
 async function killDaemon(): Promise<void> {
   if (!daemon) return;
-  if (daemon.child.exitCode === null && daemon.child.signalCode === null) process.kill(daemon.pid, 'SIGKILL');
+  if (daemon.child.exitCode === null && daemon.child.signalCode === null)
+    process.kill(daemon.pid, 'SIGKILL');
   await daemon.exited;
   daemon = null;
 }
@@ -93,14 +146,24 @@ async function killDaemon(): Promise<void> {
  * paused) and the same twice in a row, or the same for 2 s (a state stuck for good is
  * checked too, without waiting out the 10 s bound).
  */
-async function settledView(acknowledged: AcknowledgedCreate[], maxMs = 10_000): Promise<{ view: HostView; settled: boolean }> {
+async function settledView(
+  acknowledged: AcknowledgedCreate[],
+  maxMs = 10_000,
+): Promise<{ view: HostView; settled: boolean }> {
   const end = Date.now() + maxMs;
   let prev = '';
   let sameSince = Date.now();
   for (;;) {
     const view = await hostView(d, acknowledged);
-    const key = JSON.stringify([view.containers, view.tasks, view.containerdContainers, view.mounted]);
-    const quiet = view.containers.every((c) => c.status !== 'removing' && c.status !== 'restarting') && view.tasks.every((t) => t.status === 'running' || t.status === 'paused');
+    const key = JSON.stringify([
+      view.containers,
+      view.tasks,
+      view.containerdContainers,
+      view.mounted,
+    ]);
+    const quiet =
+      view.containers.every((c) => c.status !== 'removing' && c.status !== 'restarting') &&
+      view.tasks.every((t) => t.status === 'running' || t.status === 'paused');
     if (key !== prev) sameSince = Date.now();
     if (key === prev && (quiet || Date.now() - sameSince >= 2000)) return { view, settled: quiet };
     if (Date.now() > end) return { view, settled: false };
@@ -118,8 +181,10 @@ interface Finding {
 
 /** Creates the point's containers, runs its operation, and SIGKILLs the daemon inside it. Returns whether the operation was still running. */
 async function crash(p: CrashPlan, name: (s: string) => string): Promise<boolean> {
-  const runTarget = (n: string, t: Target): Promise<string> => cliOk(['run', '-d', '--name', n, ...targetFlags(t), 'busybox', ...targetCommand(t)]);
-  if (p.fresh) await cliOk(['create', '--name', name('fresh'), '--network', 'none', 'busybox', 'true']);
+  const runTarget = (n: string, t: Target): Promise<string> =>
+    cliOk(['run', '-d', '--name', n, ...targetFlags(t), 'busybox', ...targetCommand(t)]);
+  if (p.fresh)
+    await cliOk(['create', '--name', name('fresh'), '--network', 'none', 'busybox', 'true']);
   if (p.bystander) await runTarget(name('by'), p.bystander);
   for (const [i, t] of p.targets.entries()) await runTarget(name(`t${i}`), t);
   const window = windowMs(p, runningLiveRestore);
@@ -136,7 +201,10 @@ async function crash(p: CrashPlan, name: (s: string) => string): Promise<boolean
       : p.scenario === 'rmForce'
         ? ['rm', '-f', name('t0')]
         : ['stop', name('t0')];
-  const first = tap.nextRequest(5000, p.scenario === 'runRm' && p.fromStart ? /^POST \S*\/start/ : undefined);
+  const first = tap.nextRequest(
+    5000,
+    p.scenario === 'runRm' && p.fromStart ? /^POST \S*\/start/ : undefined,
+  );
   const c = cli(args);
   await first;
   const t0 = Date.now();
@@ -157,7 +225,11 @@ before(async () => {
   tap = new ApiTap(`${d.dir}/tap.sock`, d.sock);
   await tap.listen();
   daemon = await startDaemon(d);
-  const imp = docker(d.sock, ['import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox'], cfg);
+  const imp = docker(
+    d.sock,
+    ['import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox'],
+    cfg,
+  );
   assert.equal(imp.status, 0, imp.stderr);
 });
 
@@ -174,7 +246,10 @@ after(async () => {
   }
   await tap?.close();
   const shims = shimsOf(d.exec);
-  if (shims.length > 0) console.log(`crash campaign cleanup: ${shims.length} shims left: ${shims.map((s) => s.id.slice(0, 12)).join(' ')}`);
+  if (shims.length > 0)
+    console.log(
+      `crash campaign cleanup: ${shims.length} shims left: ${shims.map((s) => s.id.slice(0, 12)).join(' ')}`,
+    );
   for (const pid of [...containerdPidsOf(d.exec), ...shims.map((s) => s.pid)]) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -182,153 +257,280 @@ after(async () => {
       // already gone
     }
   }
-  for (const m of mountPoints().filter((x) => x.startsWith(`${d.dir}/`)).reverse()) spawnSync('umount', ['-l', m]);
+  for (const m of mountPoints()
+    .filter((x) => x.startsWith(`${d.dir}/`))
+    .reverse())
+    spawnSync('umount', ['-l', m]);
   rmSync(d.dir, { recursive: true, force: true });
 });
 
-test('a root filesystem mounted by a start the daemon died in, before containerd made the task, is unmounted by restore', { skip: unavailable ?? false }, async () => {
-  const id = await cliOk(['create', '--name', 'half-started', '--network', 'none', 'busybox', 'true']);
-  const layer = `${d.root}/overlay2/${id}`;
-  // What the shim's part of CreateTask does first: the overlay in the task's bundle. Then the crash, before containerd made the task.
-  const lower = readFileSync(`${layer}/lower`, 'utf8').trim();
-  const rootfs = `${d.exec}/containerd/daemon/io.containerd.runtime.v2.task/statedock/${id}/rootfs`;
-  mkdirSync(rootfs, { recursive: true });
-  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${layer}/diff,workdir=${layer}/work`, rootfs]);
-  assert.deepEqual(mountedRootfs(d), [id]);
-  await killDaemon();
-  daemon = await startDaemon(d);
-  const view = await hostView(d, [{ id, mayBeGone: false }]);
-  assert.deepEqual(view.containers.map((c) => [c.id, c.status]), [[id, 'created']]);
-  assert.deepEqual(checkInvariants(view), []);
-  assert.deepEqual(mountedRootfs(d), []);
-  assert.equal(docker(d.sock, ['rm', '-f', id], cfg).status, 0);
-});
-
-test('exits while the daemon starts, between restore listing the tasks and the exit stream, are not lost (live-restore)', { skip: unavailable ?? false }, async () => {
-  // Each container blocks reading its FIFO; writing it ends the container at a moment the test picks.
-  const n = 6;
-  const dir = `${d.dir}/fifos`;
-  mkdirSync(dir, { recursive: true });
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    execFileSync('mkfifo', [`${dir}/f${i}`]);
-    ids.push(await cliOk(['run', '-d', '--name', `exit-${i}`, '--network', 'none', '-v', `${dir}:/h`, 'busybox', 'sh', '-c', `read x < /h/f${i}`]));
-  }
-  await killDaemon();
-  // Restarted with --live-restore, the containers are adopted. The moment its flight recorder
-  // shows restore's listing of the tasks, the daemon is frozen (SIGSTOP, it is our child), the
-  // containers end, and it goes on (SIGCONT): exits it had not subscribed to by then are lost for good.
-  const starting = launch(d, ['--live-restore']);
-  daemon = starting;
-  const trace = `${d.exec}/traces`;
-  const end = Date.now() + 30_000;
-  const listed = (): boolean =>
-    readdirSync(trace).some((f) => f.endsWith(`-${starting.pid}.jsonl`) && readFileSync(`${trace}/${f}`, 'utf8').includes('"effect":"containerd.listTasks"'));
-  while (!listed()) {
-    assert.ok(Date.now() < end && starting.child.exitCode === null, `the daemon did not list the tasks:\n${starting.output()}`);
-    await sleep(1);
-  }
-  process.kill(starting.pid, 'SIGSTOP');
-  for (let i = 0; i < n; i++) {
-    const fd = openSync(`${dir}/f${i}`, constants.O_WRONLY | constants.O_NONBLOCK);
-    writeSync(fd, 'x\n');
-    closeSync(fd);
-  }
-  await sleep(500);
-  process.kill(starting.pid, 'SIGCONT');
-  while (!(await ping(d.sock))) {
-    assert.ok(Date.now() < end && starting.child.exitCode === null, `the daemon did not come up:\n${starting.output()}`);
-    await sleep(20);
-  }
-  const { view } = await settledView(ids.map((id) => ({ id, mayBeGone: false })));
-  assert.deepEqual(checkInvariants(view), []);
-  assert.deepEqual(view.containers.filter((c) => c.status !== 'exited').map((c) => `${c.name} ${c.status}`), [], 'every container whose process ended is exited');
-  assert.equal(docker(d.sock, ['rm', ...ids], cfg).status, 0);
-});
-
-test('a shim containerd started for a create the crash cancelled does not outlive the restart', { skip: unavailable ?? false }, async () => {
-  let crashedInCreate = 0;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const before = new Set(shimsOf(d.exec).map((s) => s.id));
-    const c = cli(['run', '-d', '--name', `cancelled-${attempt}`, '--network', 'none', 'busybox', 'true']);
-    // The moment containerd has started the new container's shim, the daemon dies inside CreateTask.
-    const end = Date.now() + 10_000;
-    while (!shimsOf(d.exec).some((s) => !before.has(s.id)) && c.running() && Date.now() < end) await sleep(1);
-    if (shimsOf(d.exec).some((s) => !before.has(s.id)) && c.running()) crashedInCreate += 1;
+test(
+  'a root filesystem mounted by a start the daemon died in, before containerd made the task, is unmounted by restore',
+  { skip: unavailable ?? false },
+  async () => {
+    const id = await cliOk([
+      'create',
+      '--name',
+      'half-started',
+      '--network',
+      'none',
+      'busybox',
+      'true',
+    ]);
+    const layer = `${d.root}/overlay2/${id}`;
+    // What the shim's part of CreateTask does first: the overlay in the task's bundle. Then the crash, before containerd made the task.
+    const lower = readFileSync(`${layer}/lower`, 'utf8').trim();
+    const rootfs = `${d.exec}/containerd/daemon/io.containerd.runtime.v2.task/statedock/${id}/rootfs`;
+    mkdirSync(rootfs, { recursive: true });
+    execFileSync('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${lower},upperdir=${layer}/diff,workdir=${layer}/work`,
+      rootfs,
+    ]);
+    assert.deepEqual(mountedRootfs(d), [id]);
     await killDaemon();
-    await reap(c);
     daemon = await startDaemon(d);
-    const ids = (await hostView(d, [])).containers.map((x) => x.id);
-    if (ids.length > 0) assert.equal(docker(d.sock, ['rm', '-f', ...ids], cfg).status, 0);
-    const gone = Date.now() + 1000;
-    while (shimsOf(d.exec).length > 0 && Date.now() < gone) await sleep(20);
-    assert.deepEqual(shimsOf(d.exec), [], 'no shim serves a container that is gone');
-  }
-  assert.ok(crashedInCreate > 0, 'the daemon was killed inside a task creation at least once');
-});
+    const view = await hostView(d, [{ id, mayBeGone: false }]);
+    assert.deepEqual(
+      view.containers.map((c) => [c.id, c.status]),
+      [[id, 'created']],
+    );
+    assert.deepEqual(checkInvariants(view), []);
+    assert.deepEqual(mountedRootfs(d), []);
+    assert.equal(docker(d.sock, ['rm', '-f', id], cfg).status, 0);
+  },
+);
 
-test(`SIGKILL at random moments of run --rm, rm -f, stop and shutdown leaves no violation of the restore invariants (CRASH_SEED=${seed})`, { skip: unavailable ?? false, timeout: 9 * 60_000 }, async () => {
-  const started = Date.now();
-  console.log(`crash campaign: CRASH_SEED=${seed} CRASH_POINTS=${points}`);
-  const findings: Finding[] = [];
-  const counts: Record<Scenario, number> = { runRm: 0, rmForce: 0, stop: 0, shutdown: 0 };
-  let during = 0;
-  let unsettled = 0;
-  let left = 0;
-  for (let i = 0; i < points; i++) {
-    const p = planPoint(seed, i, only);
-    const label = `${describePlan(p)}${runningLiveRestore ? ' (killed daemon had --live-restore)' : ''}`;
-    const name = (s: string): string => `p${i}-${s}`;
-    lastOpMs = -1;
-    tap.log.created.clear();
-    tap.log.started.clear();
-    tap.log.stopped.clear();
-    tap.log.removed.clear();
-    if (await crash(p, name)) during += 1;
-    counts[p.scenario] += 1;
-    daemon = await startDaemon(d, flags(p.liveRestore));
-    runningLiveRestore = p.liveRestore;
-    // What the API acknowledged (a 201 seen by the CLI's connection), and whether it may be gone.
-    const asked = (set: Set<string>, n: string, id: string): boolean => set.has(n) || set.has(id);
-    const autoRemove = (n: string): boolean =>
-      n === name('rm') || [p.bystander && n === name('by') ? p.bystander : null, ...p.targets.map((t, k) => (n === name(`t${k}`) ? t : null))].some((t) => t?.autoRemove === true);
-    const acknowledged: AcknowledgedCreate[] = [...tap.log.created].map(([n, id]) => ({
-      id,
-      mayBeGone: asked(tap.log.removed, n, id) || (autoRemove(n) && asked(tap.log.started, n, id)),
-    }));
-    const { view, settled } = await settledView(acknowledged);
-    if (!settled) unsettled += 1;
-    const found: Finding[] = [];
-    for (const v of checkInvariants(view)) found.push({ point: label, ...v });
-    const containerds = containerdPidsOf(d.exec).length;
-    if (containerds !== 1) found.push({ point: label, invariant: 'oneContainerd', container: '', message: `${containerds} containerd processes on the exec root after the restart` });
-    // Every container left can be removed, and then nothing of it stays in containerd or mounted.
-    const ids = view.containers.map((c) => c.id);
-    left += ids.length;
-    if (ids.length > 0) {
-      const rm = spawnSync('docker', ['-H', `unix://${d.sock}`, 'rm', '-f', ...ids], { encoding: 'utf8', env: { ...process.env, DOCKER_CONFIG: cfg }, timeout: 20_000 });
-      if (rm.status !== 0) found.push({ point: label, invariant: 'removable', container: ids.join(','), message: `docker rm -f: ${rm.status === null ? 'no answer within 20 s' : rm.stderr.trim()}` });
+test(
+  'exits while the daemon starts, between restore listing the tasks and the exit stream, are not lost (live-restore)',
+  { skip: unavailable ?? false },
+  async () => {
+    // Each container blocks reading its FIFO; writing it ends the container at a moment the test picks.
+    const n = 6;
+    const dir = `${d.dir}/fifos`;
+    mkdirSync(dir, { recursive: true });
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      execFileSync('mkfifo', [`${dir}/f${i}`]);
+      ids.push(
+        await cliOk([
+          'run',
+          '-d',
+          '--name',
+          `exit-${i}`,
+          '--network',
+          'none',
+          '-v',
+          `${dir}:/h`,
+          'busybox',
+          'sh',
+          '-c',
+          `read x < /h/f${i}`,
+        ]),
+      );
     }
-    const empty = await hostView(d, []);
-    for (const id of ids) {
-      if (empty.containers.some((c) => c.id === id)) found.push({ point: label, invariant: 'removable', container: id, message: `${id} is still listed after docker rm -f` });
-      if (empty.tasks.some((t) => t.id === id) || empty.containerdContainers.includes(id)) found.push({ point: label, invariant: 'removable', container: id, message: `containerd still holds ${id} after docker rm -f` });
-      if (empty.mounted.includes(id)) found.push({ point: label, invariant: 'removable', container: id, message: `the root filesystem of ${id} is still mounted after docker rm -f` });
+    await killDaemon();
+    // Restarted with --live-restore, the containers are adopted. The moment its flight recorder
+    // shows restore's listing of the tasks, the daemon is frozen (SIGSTOP, it is our child), the
+    // containers end, and it goes on (SIGCONT): exits it had not subscribed to by then are lost for good.
+    const starting = launch(d, ['--live-restore']);
+    daemon = starting;
+    const trace = `${d.exec}/traces`;
+    const end = Date.now() + 30_000;
+    const listed = (): boolean =>
+      readdirSync(trace).some(
+        (f) =>
+          f.endsWith(`-${starting.pid}.jsonl`) &&
+          readFileSync(`${trace}/${f}`, 'utf8').includes('"effect":"containerd.listTasks"'),
+      );
+    while (!listed()) {
+      assert.ok(
+        Date.now() < end && starting.child.exitCode === null,
+        `the daemon did not list the tasks:\n${starting.output()}`,
+      );
+      await sleep(1);
     }
-    // With every container removed, no shim may go on serving one (a shim exits shortly after its task's deletion).
-    const shimsGone = Date.now() + 3000;
-    while (shimsOf(d.exec).length > 0 && Date.now() < shimsGone) await sleep(50);
-    for (const sh of shimsOf(d.exec)) found.push({ point: label, invariant: 'removable', container: sh.id, message: `shim ${sh.pid} still serves ${sh.id} with every container removed` });
-    for (const f of found) console.log(`  ✗ ${f.point}: ${f.invariant}: ${f.message}`);
-    if (process.env['CRASH_VERBOSE'])
-      console.log(`  ${found.length === 0 ? '✓' : '✗'} ${label}${settled ? '' : ' (unsettled)'}: op ${lastOpMs} ms, ${acknowledged.length} acknowledged, ${ids.length} left ${JSON.stringify(view.containers.map((c) => `${c.name}:${c.status}`))} tasks ${view.tasks.length}`);
-    findings.push(...found);
-  }
-  const s = ((Date.now() - started) / 1000).toFixed(1);
-  console.log(
-    `crash campaign: ${points} crash points tried (run --rm ${counts.runRm}, rm -f ${counts.rmForce}, stop ${counts.stop}, shutdown ${counts.shutdown}; ` +
-      `${during} killed mid-operation), ${left} containers left after restarts and removed, ${unsettled} views checked unquiet (stable 2 s or after 10 s), ` +
-      `${findings.length} violations, ${s} s (CRASH_SEED=${seed})`,
-  );
-  assert.deepEqual(findings, [], `violations (replay with CRASH_SEED=${seed} CRASH_POINTS=${points})`);
-});
+    process.kill(starting.pid, 'SIGSTOP');
+    for (let i = 0; i < n; i++) {
+      const fd = openSync(`${dir}/f${i}`, constants.O_WRONLY | constants.O_NONBLOCK);
+      writeSync(fd, 'x\n');
+      closeSync(fd);
+    }
+    await sleep(500);
+    process.kill(starting.pid, 'SIGCONT');
+    while (!(await ping(d.sock))) {
+      assert.ok(
+        Date.now() < end && starting.child.exitCode === null,
+        `the daemon did not come up:\n${starting.output()}`,
+      );
+      await sleep(20);
+    }
+    const { view } = await settledView(ids.map((id) => ({ id, mayBeGone: false })));
+    assert.deepEqual(checkInvariants(view), []);
+    assert.deepEqual(
+      view.containers.filter((c) => c.status !== 'exited').map((c) => `${c.name} ${c.status}`),
+      [],
+      'every container whose process ended is exited',
+    );
+    assert.equal(docker(d.sock, ['rm', ...ids], cfg).status, 0);
+  },
+);
+
+test(
+  'a shim containerd started for a create the crash cancelled does not outlive the restart',
+  { skip: unavailable ?? false },
+  async () => {
+    let crashedInCreate = 0;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const before = new Set(shimsOf(d.exec).map((s) => s.id));
+      const c = cli([
+        'run',
+        '-d',
+        '--name',
+        `cancelled-${attempt}`,
+        '--network',
+        'none',
+        'busybox',
+        'true',
+      ]);
+      // The moment containerd has started the new container's shim, the daemon dies inside CreateTask.
+      const end = Date.now() + 10_000;
+      while (!shimsOf(d.exec).some((s) => !before.has(s.id)) && c.running() && Date.now() < end)
+        await sleep(1);
+      if (shimsOf(d.exec).some((s) => !before.has(s.id)) && c.running()) crashedInCreate += 1;
+      await killDaemon();
+      await reap(c);
+      daemon = await startDaemon(d);
+      const ids = (await hostView(d, [])).containers.map((x) => x.id);
+      if (ids.length > 0) assert.equal(docker(d.sock, ['rm', '-f', ...ids], cfg).status, 0);
+      const gone = Date.now() + 1000;
+      while (shimsOf(d.exec).length > 0 && Date.now() < gone) await sleep(20);
+      assert.deepEqual(shimsOf(d.exec), [], 'no shim serves a container that is gone');
+    }
+    assert.ok(crashedInCreate > 0, 'the daemon was killed inside a task creation at least once');
+  },
+);
+
+test(
+  `SIGKILL at random moments of run --rm, rm -f, stop and shutdown leaves no violation of the restore invariants (CRASH_SEED=${seed})`,
+  { skip: unavailable ?? false, timeout: 9 * 60_000 },
+  async () => {
+    const started = Date.now();
+    console.log(`crash campaign: CRASH_SEED=${seed} CRASH_POINTS=${points}`);
+    const findings: Finding[] = [];
+    const counts: Record<Scenario, number> = { runRm: 0, rmForce: 0, stop: 0, shutdown: 0 };
+    let during = 0;
+    let unsettled = 0;
+    let left = 0;
+    for (let i = 0; i < points; i++) {
+      const p = planPoint(seed, i, only);
+      const label = `${describePlan(p)}${runningLiveRestore ? ' (killed daemon had --live-restore)' : ''}`;
+      const name = (s: string): string => `p${i}-${s}`;
+      lastOpMs = -1;
+      tap.log.created.clear();
+      tap.log.started.clear();
+      tap.log.stopped.clear();
+      tap.log.removed.clear();
+      if (await crash(p, name)) during += 1;
+      counts[p.scenario] += 1;
+      daemon = await startDaemon(d, flags(p.liveRestore));
+      runningLiveRestore = p.liveRestore;
+      // What the API acknowledged (a 201 seen by the CLI's connection), and whether it may be gone.
+      const asked = (set: Set<string>, n: string, id: string): boolean => set.has(n) || set.has(id);
+      const autoRemove = (n: string): boolean =>
+        n === name('rm') ||
+        [
+          p.bystander && n === name('by') ? p.bystander : null,
+          ...p.targets.map((t, k) => (n === name(`t${k}`) ? t : null)),
+        ].some((t) => t?.autoRemove === true);
+      const acknowledged: AcknowledgedCreate[] = [...tap.log.created].map(([n, id]) => ({
+        id,
+        mayBeGone:
+          asked(tap.log.removed, n, id) || (autoRemove(n) && asked(tap.log.started, n, id)),
+      }));
+      const { view, settled } = await settledView(acknowledged);
+      if (!settled) unsettled += 1;
+      const found: Finding[] = [];
+      for (const v of checkInvariants(view)) found.push({ point: label, ...v });
+      const containerds = containerdPidsOf(d.exec).length;
+      if (containerds !== 1)
+        found.push({
+          point: label,
+          invariant: 'oneContainerd',
+          container: '',
+          message: `${containerds} containerd processes on the exec root after the restart`,
+        });
+      // Every container left can be removed, and then nothing of it stays in containerd or mounted.
+      const ids = view.containers.map((c) => c.id);
+      left += ids.length;
+      if (ids.length > 0) {
+        const rm = spawnSync('docker', ['-H', `unix://${d.sock}`, 'rm', '-f', ...ids], {
+          encoding: 'utf8',
+          env: { ...process.env, DOCKER_CONFIG: cfg },
+          timeout: 20_000,
+        });
+        if (rm.status !== 0)
+          found.push({
+            point: label,
+            invariant: 'removable',
+            container: ids.join(','),
+            message: `docker rm -f: ${rm.status === null ? 'no answer within 20 s' : rm.stderr.trim()}`,
+          });
+      }
+      const empty = await hostView(d, []);
+      for (const id of ids) {
+        if (empty.containers.some((c) => c.id === id))
+          found.push({
+            point: label,
+            invariant: 'removable',
+            container: id,
+            message: `${id} is still listed after docker rm -f`,
+          });
+        if (empty.tasks.some((t) => t.id === id) || empty.containerdContainers.includes(id))
+          found.push({
+            point: label,
+            invariant: 'removable',
+            container: id,
+            message: `containerd still holds ${id} after docker rm -f`,
+          });
+        if (empty.mounted.includes(id))
+          found.push({
+            point: label,
+            invariant: 'removable',
+            container: id,
+            message: `the root filesystem of ${id} is still mounted after docker rm -f`,
+          });
+      }
+      // With every container removed, no shim may go on serving one (a shim exits shortly after its task's deletion).
+      const shimsGone = Date.now() + 3000;
+      while (shimsOf(d.exec).length > 0 && Date.now() < shimsGone) await sleep(50);
+      for (const sh of shimsOf(d.exec))
+        found.push({
+          point: label,
+          invariant: 'removable',
+          container: sh.id,
+          message: `shim ${sh.pid} still serves ${sh.id} with every container removed`,
+        });
+      for (const f of found) console.log(`  ✗ ${f.point}: ${f.invariant}: ${f.message}`);
+      if (process.env['CRASH_VERBOSE'])
+        console.log(
+          `  ${found.length === 0 ? '✓' : '✗'} ${label}${settled ? '' : ' (unsettled)'}: op ${lastOpMs} ms, ${acknowledged.length} acknowledged, ${ids.length} left ${JSON.stringify(view.containers.map((c) => `${c.name}:${c.status}`))} tasks ${view.tasks.length}`,
+        );
+      findings.push(...found);
+    }
+    const s = ((Date.now() - started) / 1000).toFixed(1);
+    console.log(
+      `crash campaign: ${points} crash points tried (run --rm ${counts.runRm}, rm -f ${counts.rmForce}, stop ${counts.stop}, shutdown ${counts.shutdown}; ` +
+        `${during} killed mid-operation), ${left} containers left after restarts and removed, ${unsettled} views checked unquiet (stable 2 s or after 10 s), ` +
+        `${findings.length} violations, ${s} s (CRASH_SEED=${seed})`,
+    );
+    assert.deepEqual(
+      findings,
+      [],
+      `violations (replay with CRASH_SEED=${seed} CRASH_POINTS=${points})`,
+    );
+  },
+);

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { replayTrace } from '../../effects/replay.ts';
@@ -36,7 +44,10 @@ function dirs(): DaemonDirs {
   const d = daemonDirs();
   cleanup.push(() => {
     for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
-    for (const m of mountPoints().filter((p) => p.startsWith(`${d.dir}/`)).reverse()) spawnSync('umount', ['-l', m]);
+    for (const m of mountPoints()
+      .filter((p) => p.startsWith(`${d.dir}/`))
+      .reverse())
+      spawnSync('umount', ['-l', m]);
     rmSync(d.dir, { recursive: true, force: true });
   });
   return d;
@@ -67,7 +78,15 @@ describe('statedock daemon on this machine', { skip: unavailable ?? false }, () 
   });
 
   test('serves the Engine API to the stock docker CLI: version and info with the real facts', () => {
-    const v = docker(d.sock, ['version', '--format', '{{.Server.APIVersion}} {{range .Server.Components}}{{.Name}}={{.Version}} {{end}}'], dockerConfig);
+    const v = docker(
+      d.sock,
+      [
+        'version',
+        '--format',
+        '{{.Server.APIVersion}} {{range .Server.Components}}{{.Name}}={{.Version}} {{end}}',
+      ],
+      dockerConfig,
+    );
     assert.equal(v.status, 0, v.stderr);
     assert.match(v.stdout, /^1\.41 Engine=0\.1\.0 containerd=1\.6\.\S+ runc=\S+/);
     const info = docker(d.sock, ['info', '--format', '{{json .}}'], dockerConfig);
@@ -94,7 +113,9 @@ describe('statedock daemon on this machine', { skip: unavailable ?? false }, () 
   });
 
   test('answers unknown endpoints 404 in Docker’s JSON error shape', () => {
-    const out = execFileSync('curl', ['-s', '-i', '--unix-socket', d.sock, 'http://x/v1.41/nope'], { encoding: 'utf8' });
+    const out = execFileSync('curl', ['-s', '-i', '--unix-socket', d.sock, 'http://x/v1.41/nope'], {
+      encoding: 'utf8',
+    });
     assert.match(out, /^HTTP\/1\.1 404/);
     assert.match(out, /Content-Type: application\/json/i);
     assert.match(out, /\{"message":"page not found"\}/);
@@ -122,12 +143,17 @@ describe('statedock daemon on this machine', { skip: unavailable ?? false }, () 
     for (let i = 0; i < 250; i++) {
       await new Promise((r) => setTimeout(r, 40));
       now = containerdPidsOf(d.exec);
-      if (now.length === 1 && now[0] !== old && existsSync(`${d.exec}/containerd/containerd.sock`)) break;
+      if (now.length === 1 && now[0] !== old && existsSync(`${d.exec}/containerd/containerd.sock`))
+        break;
     }
     assert.equal(now.length, 1);
     assert.notEqual(now[0], old);
     assert.equal(readText(`${d.exec}/containerd/containerd.pid`), String(now[0]));
-    const v = docker(d.sock, ['version', '--format', '{{range .Server.Components}}{{.Name}}={{.Version}} {{end}}'], dockerConfig);
+    const v = docker(
+      d.sock,
+      ['version', '--format', '{{range .Server.Components}}{{.Name}}={{.Version}} {{end}}'],
+      dockerConfig,
+    );
     assert.equal(v.status, 0, v.stderr);
   });
 
@@ -154,7 +180,12 @@ describe('statedock daemon on this machine', { skip: unavailable ?? false }, () 
 
 describe('statedock daemon failing for real', { skip: unavailable ?? false }, () => {
   /** What a failed start must leave: non-zero exit, the step named, nothing acquired. */
-  async function expectFailure(d: DaemonDirs, extra: string[], step: RegExp, env?: NodeJS.ProcessEnv): Promise<string> {
+  async function expectFailure(
+    d: DaemonDirs,
+    extra: string[],
+    step: RegExp,
+    env?: NodeJS.ProcessEnv,
+  ): Promise<string> {
     const r = launch(d, extra, env);
     const code = await r.exited;
     const out = r.output();
@@ -188,7 +219,11 @@ describe('statedock daemon failing for real', { skip: unavailable ?? false }, ()
   test('a live pidfile: refused with dockerd’s message, the pidfile untouched', async () => {
     const d = dirs();
     writeFileSync(d.pidfile, String(process.pid));
-    const out = await expectFailure(d, [], /pid file found, ensure docker is not running or delete/);
+    const out = await expectFailure(
+      d,
+      [],
+      /pid file found, ensure docker is not running or delete/,
+    );
     assert.equal(readText(d.pidfile), String(process.pid));
   });
 
@@ -200,7 +235,10 @@ describe('statedock daemon failing for real', { skip: unavailable ?? false }, ()
       const where = execFileSync('which', [tool], { encoding: 'utf8' }).trim();
       symlinkSync(where, `${pathDir}/${tool}`);
     }
-    const out = await expectFailure(d, [], /failed step: startContainerd/, { ...process.env, PATH: pathDir });
+    const out = await expectFailure(d, [], /failed step: startContainerd/, {
+      ...process.env,
+      PATH: pathDir,
+    });
     assert.match(out, /executable file not found in \$PATH/);
     assert.ok(!existsSync(d.pidfile), 'pidfile left');
     assert.ok(!existsSync(d.root), 'data root made by the failed start was left');
@@ -211,7 +249,10 @@ describe('statedock daemon failing for real', { skip: unavailable ?? false }, ()
     writeFileSync(`${d.dir}/daemon.json`, JSON.stringify({ bip: '10.1.0.1/24' }));
     const r = launch(d, ['--config-file', `${d.dir}/daemon.json`, '--bip', '10.0.0.1/24']);
     assert.equal(await r.exited, 1);
-    assert.match(r.output(), /the following directives are specified both as a flag and in the configuration file: bip: \(from flag: 10\.0\.0\.1\/24, from file: 10\.1\.0\.1\/24\)/);
+    assert.match(
+      r.output(),
+      /the following directives are specified both as a flag and in the configuration file: bip: \(from flag: 10\.0\.0\.1\/24, from file: 10\.1\.0\.1\/24\)/,
+    );
     assert.ok(!existsSync(d.root) && !existsSync(d.exec), 'something was created');
   });
 });

@@ -1,6 +1,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, constants as fsConstants, openSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  constants as fsConstants,
+  openSync,
+  readdirSync,
+  rmdirSync,
+  rmSync,
+} from 'node:fs';
 import { Socket } from 'node:net';
 import { ContainerdClient, isContainerdError } from '../../effects/containerd/client.ts';
 import { testCgroupParent } from './oci-spec-fixture.ts';
@@ -10,7 +17,9 @@ import { testCgroupParent } from './oci-spec-fixture.ts';
 /** Why a real containerd cannot be driven here, or null when it can. */
 export function realContainerdUnavailable(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (containerd, runc, cgroups)';
-  for (const b of ['containerd', 'runc', 'mkfifo']) if (spawnSync('which', [b]).status !== 0) return `needs ${b} on $PATH (apt-get install containerd runc)`;
+  for (const b of ['containerd', 'runc', 'mkfifo'])
+    if (spawnSync('which', [b]).status !== 0)
+      return `needs ${b} on $PATH (apt-get install containerd runc)`;
   if (!existsSync('/bin/busybox')) return 'needs /bin/busybox (apt-get install busybox-static)';
   return null;
 }
@@ -46,18 +55,29 @@ export function fifoReader(path: string): FifoReader {
  */
 export async function cleanNamespace(client: ContainerdClient): Promise<string[]> {
   const problems: string[] = [];
-  const note = (what: string) => (err: unknown) => void problems.push(`${what}: ${(err as Error).message}`);
+  const note = (what: string) => (err: unknown) =>
+    void problems.push(`${what}: ${(err as Error).message}`);
   const tasks = await client.listTasks().catch((err: unknown) => (note('list tasks')(err), []));
   for (const t of tasks) {
     if (t.status === 'paused') await client.resumeTask(t.id).catch(note(`resume ${t.id}`));
     if (t.status !== 'stopped') {
       await client.killTask(t.id, 'SIGKILL', true).catch(note(`kill ${t.id}`));
-      await Promise.race([client.waitTask(t.id).catch(note(`wait ${t.id}`)), new Promise((r) => setTimeout(r, 5000))]);
+      await Promise.race([
+        client.waitTask(t.id).catch(note(`wait ${t.id}`)),
+        new Promise((r) => setTimeout(r, 5000)),
+      ]);
     }
-    await client.deleteTask(t.id).catch((err: unknown) => isContainerdError(err, 'NotFound') || note(`delete task ${t.id}`)(err));
+    await client
+      .deleteTask(t.id)
+      .catch(
+        (err: unknown) => isContainerdError(err, 'NotFound') || note(`delete task ${t.id}`)(err),
+      );
   }
-  const containers = await client.listContainers().catch((err: unknown) => (note('list containers')(err), []));
-  for (const c of containers) await client.deleteContainer(c.id).catch(note(`delete container ${c.id}`));
+  const containers = await client
+    .listContainers()
+    .catch((err: unknown) => (note('list containers')(err), []));
+  for (const c of containers)
+    await client.deleteContainer(c.id).catch(note(`delete container ${c.id}`));
   return problems;
 }
 
@@ -88,7 +108,8 @@ export function runcForceDelete(root: string, namespace: string): string[] {
   const nsRoot = `${root}/${namespace}`;
   if (!existsSync(nsRoot)) return [];
   const ids = readdirSync(nsRoot);
-  for (const id of ids) spawnSync('runc', ['--root', nsRoot, 'delete', '--force', id], { stdio: 'ignore' });
+  for (const id of ids)
+    spawnSync('runc', ['--root', nsRoot, 'delete', '--force', id], { stdio: 'ignore' });
   return ids;
 }
 
@@ -97,8 +118,16 @@ export function runcForceDelete(root: string, namespace: string): string[] {
  * socket in /run/containerd/s, named sha256("<containerd address>/<namespace>/<id>")
  * (containerd 1.6 runtime/v2/shim SocketAddress), so only ours can match.
  */
-export function removeShimSockets(address: string, namespace: string, ids: readonly string[]): void {
-  for (const id of ids) rmSync(`/run/containerd/s/${createHash('sha256').update(`${address}/${namespace}/${id}`).digest('hex')}`, { force: true });
+export function removeShimSockets(
+  address: string,
+  namespace: string,
+  ids: readonly string[],
+): void {
+  for (const id of ids)
+    rmSync(
+      `/run/containerd/s/${createHash('sha256').update(`${address}/${namespace}/${id}`).digest('hex')}`,
+      { force: true },
+    );
 }
 
 /** Pids whose command line names `needle` (pgrep -f), e.g. the shims of a namespace. */

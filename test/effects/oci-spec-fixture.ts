@@ -40,7 +40,8 @@ export interface SpecOptions {
 
 /** The OCI spec of one test container. */
 export function ociSpec(o: SpecOptions): Record<string, unknown> {
-  if (!o.rootfs.startsWith('/')) throw new Error(`oci spec: root.path must be absolute, got ${o.rootfs}`);
+  if (!o.rootfs.startsWith('/'))
+    throw new Error(`oci spec: root.path must be absolute, got ${o.rootfs}`);
   return {
     ociVersion: '1.0.2-dev',
     process: {
@@ -49,20 +50,59 @@ export function ociSpec(o: SpecOptions): Record<string, unknown> {
       args: o.args,
       env: o.env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
       cwd: '/',
-      capabilities: { bounding: defaultCapabilities, effective: defaultCapabilities, permitted: defaultCapabilities },
+      capabilities: {
+        bounding: defaultCapabilities,
+        effective: defaultCapabilities,
+        permitted: defaultCapabilities,
+      },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
     },
     root: { path: o.rootfs, readonly: false },
     hostname: o.id,
     mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-      { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      {
+        destination: '/proc',
+        type: 'proc',
+        source: 'proc',
+        options: ['nosuid', 'noexec', 'nodev'],
+      },
+      {
+        destination: '/dev',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+      },
+      {
+        destination: '/dev/pts',
+        type: 'devpts',
+        source: 'devpts',
+        options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+      },
+      {
+        destination: '/dev/shm',
+        type: 'tmpfs',
+        source: 'shm',
+        options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'],
+      },
+      {
+        destination: '/dev/mqueue',
+        type: 'mqueue',
+        source: 'mqueue',
+        options: ['nosuid', 'noexec', 'nodev'],
+      },
+      {
+        destination: '/sys',
+        type: 'sysfs',
+        source: 'sysfs',
+        options: ['nosuid', 'noexec', 'nodev', 'ro'],
+      },
+      {
+        destination: '/run',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+      },
     ],
     linux: {
       resources: { devices: [{ allow: false, access: 'rwm' }] },
@@ -95,11 +135,15 @@ export function ociProcess(args: string[], terminal = false): Record<string, unk
  * A busybox root filesystem under `dir/rootfs`: /bin/busybox (static) and one symlink per
  * applet, plus the empty directories runc mounts over. Returns its absolute path.
  */
-export function busyboxRootfs(dir: string, applets: readonly string[] = ['sh', 'echo', 'sleep', 'cat', 'true']): string {
+export function busyboxRootfs(
+  dir: string,
+  applets: readonly string[] = ['sh', 'echo', 'sleep', 'cat', 'true'],
+): string {
   const rootfs = `${dir}/rootfs`;
   mkdirSync(`${rootfs}/bin`, { recursive: true });
   cpSync('/bin/busybox', `${rootfs}/bin/busybox`);
   for (const a of applets) symlinkSync('busybox', `${rootfs}/bin/${a}`);
-  for (const sub of ['proc', 'sys', 'dev', 'tmp', 'etc', 'run']) mkdirSync(`${rootfs}/${sub}`, { recursive: true });
+  for (const sub of ['proc', 'sys', 'dev', 'tmp', 'etc', 'run'])
+    mkdirSync(`${rootfs}/${sub}`, { recursive: true });
   return rootfs;
 }

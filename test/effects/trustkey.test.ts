@@ -32,11 +32,23 @@ test('creates an ECDSA P-256 key, 0600, whose ID is libtrust’s format, and rel
 test('the key ID is SHA-256 over the DER public key, 240 bits, base32, in groups of four', () => {
   const path = `${dir}/k2.json`;
   const { keyId } = loadOrCreateTrustKey(path);
-  const jwk = JSON.parse(readFileSync(path, 'utf8')) as { kty: string; crv: string; x: string; y: string };
+  const jwk = JSON.parse(readFileSync(path, 'utf8')) as {
+    kty: string;
+    crv: string;
+    x: string;
+    y: string;
+  };
   // DER SubjectPublicKeyInfo of a P-256 key: a fixed 26-byte prefix, then 0x04 || X || Y.
   const prefix = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
-  const der = Buffer.concat([prefix, Buffer.from([4]), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]);
-  const expected = (base32(createHash('sha256').update(der).digest().subarray(0, 30)).match(/.{4}/g) as string[]).join(':');
+  const der = Buffer.concat([
+    prefix,
+    Buffer.from([4]),
+    Buffer.from(jwk.x, 'base64url'),
+    Buffer.from(jwk.y, 'base64url'),
+  ]);
+  const expected = (
+    base32(createHash('sha256').update(der).digest().subarray(0, 30)).match(/.{4}/g) as string[]
+  ).join(':');
   assert.equal(keyId, expected);
   assert.equal(keyIdFromJwk(jwk), expected);
 });

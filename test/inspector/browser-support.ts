@@ -9,14 +9,25 @@ import type { Source } from '../../src/inspector/sources.ts';
 export const chromiumPath = '/usr/bin/chromium';
 
 export function chromiumMissing(): string | null {
-  return existsSync(chromiumPath) ? null : `needs Debian's chromium at ${chromiumPath} (apt-get install chromium)`;
+  return existsSync(chromiumPath)
+    ? null
+    : `needs Debian's chromium at ${chromiumPath} (apt-get install chromium)`;
 }
 
 /** Where screenshots go for a reviewer (gitignored). */
 export const shotsDir = join(import.meta.dirname, '../../test-output/inspector');
 
 /** The flags the CI runs chromium with: no sandbox (root), no GPU, nothing from the network. */
-export const chromiumFlags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const chromiumFlags = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** The page built from the current sources into a directory of the test's own. */
 export async function buildPage(): Promise<{ dir: string; remove(): void }> {
@@ -64,9 +75,17 @@ export async function openInspector(browser: Browser, url: string): Promise<Page
   });
   await page.goto(url);
   await page
-    .waitForFunction(() => ((window as unknown as { inspector?: { app?: { metrics: { firstRender: number } } } }).inspector?.app?.metrics.firstRender ?? 0) > 0, null, { timeout: 30_000 })
+    .waitForFunction(
+      () =>
+        ((window as unknown as { inspector?: { app?: { metrics: { firstRender: number } } } })
+          .inspector?.app?.metrics.firstRender ?? 0) > 0,
+      null,
+      { timeout: 30_000 },
+    )
     .catch((err: unknown) => {
-      throw new Error(`the inspector did not render: ${errors.join('; ') || (err as Error).message}`);
+      throw new Error(
+        `the inspector did not render: ${errors.join('; ') || (err as Error).message}`,
+      );
     });
   await settle(page);
   return page;
@@ -75,7 +94,17 @@ export async function openInspector(browser: Browser, url: string): Promise<Page
 /** Waits until the chart and step DAG are drawn and the constraints checked for the current record. */
 export async function settle(page: Page): Promise<void> {
   await page.evaluate(async () => {
-    const app = (window as unknown as { inspector: { app: { chartPanel: { drawn: Promise<void> }; stepsPanel: { drawn: Promise<void> }; constraintsView: { settled: Promise<void> } } } }).inspector.app;
+    const app = (
+      window as unknown as {
+        inspector: {
+          app: {
+            chartPanel: { drawn: Promise<void> };
+            stepsPanel: { drawn: Promise<void> };
+            constraintsView: { settled: Promise<void> };
+          };
+        };
+      }
+    ).inspector.app;
     await app.chartPanel.drawn;
     await app.stepsPanel.drawn;
     await app.constraintsView.settled;
@@ -93,7 +122,9 @@ export async function positionSeq(page: Page): Promise<string> {
 
 /** Paths of the highlighted states of the chart. */
 export async function activeStates(page: Page): Promise<string[]> {
-  return page.$$eval('[data-testid=chart] g.state.active', (gs) => gs.map((g) => g.getAttribute('data-path') ?? ''));
+  return page.$$eval('[data-testid=chart] g.state.active', (gs) =>
+    gs.map((g) => g.getAttribute('data-path') ?? ''),
+  );
 }
 
 export async function stepStatus(page: Page, step: string): Promise<string | null> {
@@ -101,5 +132,7 @@ export async function stepStatus(page: Page, step: string): Promise<string | nul
 }
 
 export async function releasedInOrder(page: Page): Promise<string[]> {
-  return page.$$eval('[data-testid=releases] li', (lis) => lis.map((li) => li.getAttribute('data-resource') ?? ''));
+  return page.$$eval('[data-testid=releases] li', (lis) =>
+    lis.map((li) => li.getAttribute('data-resource') ?? ''),
+  );
 }

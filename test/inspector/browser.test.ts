@@ -20,7 +20,14 @@ import { LiveSource, TraceSource } from '../../src/inspector/sources.ts';
 import { newRecord } from '../../src/sim/containers.ts';
 import { simulate } from '../../src/sim/simulate.ts';
 import { defaultConfig } from '../support/configs.ts';
-import { containerdPidsOf, daemonArgs, daemonDirs, docker, ping, realDaemonUnavailable } from '../support/daemon-process.ts';
+import {
+  containerdPidsOf,
+  daemonArgs,
+  daemonDirs,
+  docker,
+  ping,
+  realDaemonUnavailable,
+} from '../support/daemon-process.ts';
 import {
   activeStates,
   buildPage,
@@ -39,12 +46,19 @@ import {
 const missing = chromiumMissing();
 if (missing) process.stdout.write(`# browser tests skipped: ${missing}\n`);
 
-const layerStoreFails = [{ effect: '*', step: 'layerStore', nth: 1, action: { fail: 'EIO' as const } }];
+const layerStoreFails = [
+  { effect: '*', step: 'layerStore', nth: 1, action: { fail: 'EIO' as const } },
+];
 
 /** The failing start-up the tests open: layerStore's first effect fails with EIO. */
-function failingStartup(): { records: TraceRecord[]; startup: Extract<StartupOutput, { status: 'failed' }>; header: ReturnType<typeof makeHeader> } {
+function failingStartup(): {
+  records: TraceRecord[];
+  startup: Extract<StartupOutput, { status: 'failed' }>;
+  header: ReturnType<typeof makeHeader>;
+} {
   const run = simulate({ config: defaultConfig(), seed: 1, faults: layerStoreFails });
-  if (!run.trace || run.startup.status !== 'failed') throw new Error('the simulated start-up did not fail');
+  if (!run.trace || run.startup.status !== 'failed')
+    throw new Error('the simulated start-up did not fail');
   return { records: run.trace.records, startup: run.startup, header: run.trace.header };
 }
 
@@ -55,7 +69,8 @@ const seqOf = (records: TraceRecord[], pred: (r: TraceRecord) => boolean): numbe
 };
 
 async function pressUntil(page: Page, key: string, seq: number, max = 500): Promise<void> {
-  for (let i = 0; i < max && (await positionSeq(page)) !== String(seq); i++) await page.keyboard.press(key);
+  for (let i = 0; i < max && (await positionSeq(page)) !== String(seq); i++)
+    await page.keyboard.press(key);
   assert.equal(await positionSeq(page), String(seq));
 }
 
@@ -74,7 +89,10 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
 
   test('a failing start-up: step to the failure, see the failed step in red, then the releases in order', async () => {
     const { records, startup, header } = failingStartup();
-    const server = await serve([new TraceSource('t0', 'layerStore-eio.jsonl', { header, records }, localCatalog())], page.dir);
+    const server = await serve(
+      [new TraceSource('t0', 'layerStore-eio.jsonl', { header, records }, localCatalog())],
+      page.dir,
+    );
     try {
       const p = await openInspector(browser, server.url);
       // A trace opens at its end, with the actor that failed selected.
@@ -88,18 +106,36 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
       await settle(p);
       assert.deepEqual(await activeStates(p), ['starting']);
       assert.equal(await stepStatus(p, 'layerStore'), 'failed');
-      assert.equal(await p.$eval('[data-testid=steps] g.step[data-step="layerStore"] rect', (r) => getComputedStyle(r).fill), 'rgb(220, 38, 38)', 'the failed step is red');
+      assert.equal(
+        await p.$eval(
+          '[data-testid=steps] g.step[data-step="layerStore"] rect',
+          (r) => getComputedStyle(r).fill,
+        ),
+        'rgb(220, 38, 38)',
+        'the failed step is red',
+      );
       assert.equal(await stepStatus(p, 'pidfile'), 'done');
       assert.equal(await stepStatus(p, 'serveApi'), 'notRun');
       assert.equal(await p.textContent('[data-testid=failed-step]'), 'layerStore');
-      assert.deepEqual(await releasedInOrder(p), [], 'nothing is released at the moment of the failure');
+      assert.deepEqual(
+        await releasedInOrder(p),
+        [],
+        'nothing is released at the moment of the failure',
+      );
       await screenshot(p, 'startup-failure.png');
 
-      await pressUntil(p, 'ArrowRight', seqOf(records, (r) => r.kind === 'transition' && r.to === 'draining'));
+      await pressUntil(
+        p,
+        'ArrowRight',
+        seqOf(records, (r) => r.kind === 'transition' && r.to === 'draining'),
+      );
       assert.deepEqual(await activeStates(p), ['draining']);
       // Start-up failed and nothing is released yet, but the releases are still to come: pending, not broken.
       await settle(p);
-      assert.equal(await p.getAttribute('[data-constraint=everyAcquiredReleasedOnFailure]', 'data-status'), 'pending');
+      assert.equal(
+        await p.getAttribute('[data-constraint=everyAcquiredReleasedOnFailure]', 'data-status'),
+        'pending',
+      );
       await p.keyboard.press('ArrowLeft');
       assert.deepEqual(await activeStates(p), ['starting']);
 
@@ -107,20 +143,42 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
       await settle(p);
       assert.equal(await positionSeq(p), String(records.length));
       assert.deepEqual(await activeStates(p), ['failed']);
-      assert.equal(await p.getAttribute('[data-testid=chart] g.state[data-path=failed]', 'class'), 'state final active stopped');
-      assert.deepEqual(await releasedInOrder(p), startup.releases.map((r) => r.resource));
-      assert.deepEqual((await releasedInOrder(p)).slice(-3), ['pidfile', 'dir:execRoot', 'dir:dataRoot']);
-      assert.equal(await p.$$eval('[data-testid=constraints] .constraint', (cs) => cs.every((c) => c.getAttribute('data-status') === 'pass')), true);
+      assert.equal(
+        await p.getAttribute('[data-testid=chart] g.state[data-path=failed]', 'class'),
+        'state final active stopped',
+      );
+      assert.deepEqual(
+        await releasedInOrder(p),
+        startup.releases.map((r) => r.resource),
+      );
+      assert.deepEqual((await releasedInOrder(p)).slice(-3), [
+        'pidfile',
+        'dir:execRoot',
+        'dir:dataRoot',
+      ]);
+      assert.equal(
+        await p.$$eval('[data-testid=constraints] .constraint', (cs) =>
+          cs.every((c) => c.getAttribute('data-status') === 'pass'),
+        ),
+        true,
+      );
       // The failed effect shows its error and how long it took.
       await p.click('.actor-row[data-actor=daemon]');
-      const failedEffect = await p.$$eval('[data-testid=effects] .effect.failed', (rows) => rows.map((r) => r.textContent ?? ''));
-      assert.ok(failedEffect.some((t) => /fs\.stat.*EIO.*ms/.test(t)), failedEffect.join('\n'));
+      const failedEffect = await p.$$eval('[data-testid=effects] .effect.failed', (rows) =>
+        rows.map((r) => r.textContent ?? ''),
+      );
+      assert.ok(
+        failedEffect.some((t) => /fs\.stat.*EIO.*ms/.test(t)),
+        failedEffect.join('\n'),
+      );
       await screenshot(p, 'startup-releases.png');
 
       // Space plays, and plays on; space again pauses.
       await p.keyboard.press('Home');
       await p.keyboard.press(' ');
-      await p.waitForFunction(() => Number(document.querySelector('[data-testid=position-seq]')?.textContent) > 3);
+      await p.waitForFunction(
+        () => Number(document.querySelector('[data-testid=position-seq]')?.textContent) > 3,
+      );
       await p.keyboard.press(' ');
       const paused = await positionSeq(p);
       await p.waitForTimeout(300);
@@ -136,16 +194,38 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
     const { records, header } = failingStartup();
     // A tampered trace: pidfile released a second time, which the checker must catch.
     const last = records.at(-1) as TraceRecord;
-    const twice = [...records.slice(0, -1), { seq: last.seq, t: last.t, actor: 'daemon', kind: 'mark', mark: { mark: 'resource.released', resource: 'pidfile' } } as TraceRecord, { ...last, seq: last.seq + 1 }];
+    const twice = [
+      ...records.slice(0, -1),
+      {
+        seq: last.seq,
+        t: last.t,
+        actor: 'daemon',
+        kind: 'mark',
+        mark: { mark: 'resource.released', resource: 'pidfile' },
+      } as TraceRecord,
+      { ...last, seq: last.seq + 1 },
+    ];
     const server = await serve(
-      [new TraceSource('t0', 'layerStore-eio.jsonl', { header, records }, localCatalog()), new TraceSource('t1', 'released-twice.jsonl', { header, records: twice }, localCatalog())],
+      [
+        new TraceSource('t0', 'layerStore-eio.jsonl', { header, records }, localCatalog()),
+        new TraceSource('t1', 'released-twice.jsonl', { header, records: twice }, localCatalog()),
+      ],
       page.dir,
     );
     try {
-      const target = seqOf(records, (r) => r.kind === 'mark' && r.mark.mark === 'resource.released' && r.mark['resource'] === 'metadataStore');
+      const target = seqOf(
+        records,
+        (r) =>
+          r.kind === 'mark' &&
+          r.mark.mark === 'resource.released' &&
+          r.mark['resource'] === 'metadataStore',
+      );
       const p = await openInspector(browser, `${server.url}#record=${target}`);
       assert.equal(await positionSeq(p), String(target));
-      assert.match((await p.textContent('[data-testid=record-json]')) ?? '', new RegExp(`"seq": ${target},`));
+      assert.match(
+        (await p.textContent('[data-testid=record-json]')) ?? '',
+        new RegExp(`"seq": ${target},`),
+      );
       assert.deepEqual(await releasedInOrder(p), ['containerd', 'metadataStore']);
       assert.deepEqual(await activeStates(p), ['releasing']);
       await screenshot(p, 'deep-link.png');
@@ -160,9 +240,18 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
       assert.equal(await q.textContent('.source-select option:checked'), 'released-twice.jsonl');
       await q.keyboard.press('End');
       await settle(q);
-      const broken = await q.$$eval('[data-testid=constraints] .constraint[data-status=fail]', (cs) => cs.map((c) => c.getAttribute('data-constraint')));
+      const broken = await q.$$eval(
+        '[data-testid=constraints] .constraint[data-status=fail]',
+        (cs) => cs.map((c) => c.getAttribute('data-constraint')),
+      );
       assert.deepEqual(broken, ['releasedNewestFirst', 'releasedOnce']);
-      const pidfileRelease = seqOf(records, (r) => r.kind === 'mark' && r.mark.mark === 'resource.released' && r.mark['resource'] === 'pidfile');
+      const pidfileRelease = seqOf(
+        records,
+        (r) =>
+          r.kind === 'mark' &&
+          r.mark.mark === 'resource.released' &&
+          r.mark['resource'] === 'pidfile',
+      );
       await q.click(`[data-constraint=releasedOnce] a.rec-link[data-seq="${pidfileRelease}"]`);
       assert.equal(await positionSeq(q), String(pidfileRelease));
       await screenshot(q, 'broken-constraint.png');
@@ -204,7 +293,15 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
       session.spawn('daemonStartup', 'daemon', { config: defaultConfig() });
       const actorId = `container:${id}`;
       if (machines['container']) {
-        session.spawn('container', actorId, { actorId, record: newRecord(id, { name: 'web' }), origin: 'create', req: 'create', spec: { process: { args: ['sh'] } }, stdout: '/sim/stdout', stderr: '/sim/stderr' });
+        session.spawn('container', actorId, {
+          actorId,
+          record: newRecord(id, { name: 'web' }),
+          origin: 'create',
+          req: 'create',
+          spec: { process: { args: ['sh'] } },
+          stdout: '/sim/stdout',
+          stderr: '/sim/stderr',
+        });
         scheduler.at(10, actorId, { type: 'api.start', req: 'r1' });
         scheduler.at(3000, actorId, { type: 'api.remove', req: 'r2', force: false });
       }
@@ -213,22 +310,49 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
         scheduler.runUntilIdle(4);
         await new Promise((r) => setTimeout(r, 20));
       }
-      await p.waitForFunction((seq) => document.querySelector('[data-testid=position-seq]')?.textContent === String(seq), feed.latestSeq, { timeout: 20_000 });
-      assert.match((await p.textContent('.actor-row[data-actor=daemon] [data-testid=actor-state]')) ?? '', /^failed ■$/);
+      await p.waitForFunction(
+        (seq) => document.querySelector('[data-testid=position-seq]')?.textContent === String(seq),
+        feed.latestSeq,
+        { timeout: 20_000 },
+      );
+      assert.match(
+        (await p.textContent('.actor-row[data-actor=daemon] [data-testid=actor-state]')) ?? '',
+        /^failed ■$/,
+      );
       await p.click('.actor-row[data-actor=daemon]');
       await settle(p);
-      const output = session.actors.get('daemon')?.actor.getSnapshot().output as Extract<StartupOutput, { status: 'failed' }>;
+      const output = session.actors.get('daemon')?.actor.getSnapshot().output as Extract<
+        StartupOutput,
+        { status: 'failed' }
+      >;
       assert.equal(output.failure.step, 'layerStore');
       assert.equal(await stepStatus(p, 'layerStore'), 'failed');
       assert.equal(await p.textContent('[data-testid=failed-step]'), 'layerStore');
-      assert.deepEqual(await releasedInOrder(p), output.releases.map((r) => r.resource));
+      assert.deepEqual(
+        await releasedInOrder(p),
+        output.releases.map((r) => r.resource),
+      );
       await screenshot(p, 'live-startup.png');
       if (machines['container']) {
         await p.click(`.actor-row[data-actor="${actorId}"]`);
         await settle(p);
         // What the page received: the container went running, exited, was removed — with Docker's events in order.
         const seen = await p.evaluate((aid) => {
-          const m = (window as unknown as { inspector: { app: { model: { actors: { id: string; rows: { length: number; at(i: number): number } }[]; kind: Uint8Array; ref: Int32Array; text: Int32Array; str(i: number): string } } } }).inspector.app.model;
+          const m = (
+            window as unknown as {
+              inspector: {
+                app: {
+                  model: {
+                    actors: { id: string; rows: { length: number; at(i: number): number } }[];
+                    kind: Uint8Array;
+                    ref: Int32Array;
+                    text: Int32Array;
+                    str(i: number): string;
+                  };
+                };
+              };
+            }
+          ).inspector.app.model;
           const a = m.actors.find((x) => x.id === aid);
           const states: string[] = [];
           const events: string[] = [];
@@ -239,10 +363,21 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
           }
           return { states, events };
         }, actorId);
-        assert.ok(seen.states.includes('"running"') && seen.states.indexOf('"running"') < seen.states.indexOf('"exiting"'), seen.states.join(' '));
+        assert.ok(
+          seen.states.includes('"running"') &&
+            seen.states.indexOf('"running"') < seen.states.indexOf('"exiting"'),
+          seen.states.join(' '),
+        );
         assert.deepEqual(seen.events, ['create', 'start', 'die', 'destroy']);
-        assert.match((await p.textContent(`.actor-row[data-actor="${actorId}"] [data-testid=actor-state]`)) ?? '', /^removed ■$/);
-        assert.equal(await p.textContent(`.actor-row[data-actor="${actorId}"] [data-testid=docker-status]`), 'removed');
+        assert.match(
+          (await p.textContent(`.actor-row[data-actor="${actorId}"] [data-testid=actor-state]`)) ??
+            '',
+          /^removed ■$/,
+        );
+        assert.equal(
+          await p.textContent(`.actor-row[data-actor="${actorId}"] [data-testid=docker-status]`),
+          'removed',
+        );
         assert.deepEqual(await activeStates(p), ['removed']);
         await screenshot(p, 'live-container.png');
       }
@@ -258,108 +393,196 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
   });
 });
 
-describe('the inspector on a real daemon', { skip: missing ?? realDaemonUnavailable() ?? (existsSync('/bin/busybox') ? false : 'needs /bin/busybox (apt-get install busybox-static)') }, () => {
-  test('docker run: the container actor goes created → running → exited, live', async (t) => {
-    if (!machines['container']) {
-      t.skip('needs the container machine (issue 4)');
-      return;
-    }
-    const d = daemonDirs('sdi');
-    const cfg = `${d.dir}/docker-config`;
-    mkdirSync(cfg);
-    const rootfs = `${d.dir}/rootfs`;
-    mkdirSync(`${rootfs}/bin`, { recursive: true });
-    cpSync('/bin/busybox', `${rootfs}/bin/busybox`);
-    for (const a of ['sh', 'sleep', 'true']) symlinkSync('busybox', `${rootfs}/bin/${a}`);
-    for (const sub of ['proc', 'sys', 'dev', 'tmp', 'etc']) mkdirSync(`${rootfs}/${sub}`);
-    execFileSync('tar', ['-C', rootfs, '-cf', `${d.dir}/busybox.tar`, '.']);
-    const built = await buildPage();
-    // From source, with the feed mounted by the preload when the daemon does not mount it yet.
-    const child = spawn(process.execPath, ['--import', 'tsx', '--import', join(import.meta.dirname, 'feed-preload.ts'), join(import.meta.dirname, 'cli-entry.ts'), ...daemonArgs(d)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    let server: InspectorServer | null = null;
-    let live: LiveSource | null = null;
-    const browser = await launchBrowser();
-    try {
-      const deadline = Date.now() + 60_000;
-      while (!(existsSync(d.sock) && (await ping(d.sock)))) {
-        assert.ok(Date.now() < deadline && child.exitCode === null, `the daemon did not answer:\n${output}`);
-        await new Promise((r) => setTimeout(r, 50));
+describe(
+  'the inspector on a real daemon',
+  {
+    skip:
+      missing ??
+      realDaemonUnavailable() ??
+      (existsSync('/bin/busybox') ? false : 'needs /bin/busybox (apt-get install busybox-static)'),
+  },
+  () => {
+    test('docker run: the container actor goes created → running → exited, live', async (t) => {
+      if (!machines['container']) {
+        t.skip('needs the container machine (issue 4)');
+        return;
       }
-      if (output.includes('feed-preload:')) t.diagnostic('the daemon does not mount the inspection feed itself yet: the test mounted it (src/daemon/daemon.ts: registerInspectionFeed)');
-      const run = (...args: string[]) => docker(d.sock, args, cfg);
-      assert.equal(run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox:latest').status, 0);
-      live = new LiveSource('live', `unix://${d.sock}`, d.sock);
-      await live.connect();
-      server = await serve([live], built.dir);
-      const p = await openInspector(browser, server.url);
-      const r = run('run', '--name', 'inspected', '--network', 'none', 'busybox', 'sh', '-c', 'sleep 1; exit 3');
-      assert.equal(r.status, 3, r.stderr);
-      const id = run('inspect', '--format', '{{.Id}}', 'inspected').stdout.trim();
-      assert.match(id, /^[0-9a-f]{64}$/);
-      const actorId = `container:${id}`;
-      const seen = async (): Promise<{ states: string[]; events: string[] }> =>
-        p.evaluate((aid) => {
-          const m = (window as unknown as { inspector: { app: { model: { actors: { id: string; rows: { length: number; at(i: number): number } }[]; kind: Uint8Array; ref: Int32Array; text: Int32Array; str(i: number): string } } } }).inspector.app.model;
+      const d = daemonDirs('sdi');
+      const cfg = `${d.dir}/docker-config`;
+      mkdirSync(cfg);
+      const rootfs = `${d.dir}/rootfs`;
+      mkdirSync(`${rootfs}/bin`, { recursive: true });
+      cpSync('/bin/busybox', `${rootfs}/bin/busybox`);
+      for (const a of ['sh', 'sleep', 'true']) symlinkSync('busybox', `${rootfs}/bin/${a}`);
+      for (const sub of ['proc', 'sys', 'dev', 'tmp', 'etc']) mkdirSync(`${rootfs}/${sub}`);
+      execFileSync('tar', ['-C', rootfs, '-cf', `${d.dir}/busybox.tar`, '.']);
+      const built = await buildPage();
+      // From source, with the feed mounted by the preload when the daemon does not mount it yet.
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '--import',
+          join(import.meta.dirname, 'feed-preload.ts'),
+          join(import.meta.dirname, 'cli-entry.ts'),
+          ...daemonArgs(d),
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let output = '';
+      child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+      const exited = new Promise<number | null>((resolve) =>
+        child.once('exit', (code) => resolve(code)),
+      );
+      let server: InspectorServer | null = null;
+      let live: LiveSource | null = null;
+      const browser = await launchBrowser();
+      try {
+        const deadline = Date.now() + 60_000;
+        while (!(existsSync(d.sock) && (await ping(d.sock)))) {
+          assert.ok(
+            Date.now() < deadline && child.exitCode === null,
+            `the daemon did not answer:\n${output}`,
+          );
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        if (output.includes('feed-preload:'))
+          t.diagnostic(
+            'the daemon does not mount the inspection feed itself yet: the test mounted it (src/daemon/daemon.ts: registerInspectionFeed)',
+          );
+        const run = (...args: string[]) => docker(d.sock, args, cfg);
+        assert.equal(
+          run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox:latest')
+            .status,
+          0,
+        );
+        live = new LiveSource('live', `unix://${d.sock}`, d.sock);
+        await live.connect();
+        server = await serve([live], built.dir);
+        const p = await openInspector(browser, server.url);
+        const r = run(
+          'run',
+          '--name',
+          'inspected',
+          '--network',
+          'none',
+          'busybox',
+          'sh',
+          '-c',
+          'sleep 1; exit 3',
+        );
+        assert.equal(r.status, 3, r.stderr);
+        const id = run('inspect', '--format', '{{.Id}}', 'inspected').stdout.trim();
+        assert.match(id, /^[0-9a-f]{64}$/);
+        const actorId = `container:${id}`;
+        const seen = async (): Promise<{ states: string[]; events: string[] }> =>
+          p.evaluate((aid) => {
+            const m = (
+              window as unknown as {
+                inspector: {
+                  app: {
+                    model: {
+                      actors: { id: string; rows: { length: number; at(i: number): number } }[];
+                      kind: Uint8Array;
+                      ref: Int32Array;
+                      text: Int32Array;
+                      str(i: number): string;
+                    };
+                  };
+                };
+              }
+            ).inspector.app.model;
+            const a = m.actors.find((x) => x.id === aid);
+            const states: string[] = [];
+            const events: string[] = [];
+            for (let i = 0; a && i < a.rows.length; i++) {
+              const row = a.rows.at(i);
+              if (m.kind[row] === 2) states.push(m.str(m.ref[row] as number));
+              if (m.kind[row] === 18) events.push(m.str(m.ref[row] as number));
+            }
+            return { states, events };
+          }, actorId);
+        const until = Date.now() + 20_000;
+        let s = await seen();
+        while (!s.events.includes('die') && Date.now() < until) {
+          await new Promise((res) => setTimeout(res, 100));
+          s = await seen();
+        }
+        // created (idle after creating) → running → exited (idle again, after the exit was recorded).
+        assert.deepEqual(s.events, ['create', 'start', 'die'], s.states.join(' '));
+        const running = s.states.indexOf('"running"');
+        assert.ok(
+          s.states.indexOf('"idle"') >= 0 && s.states.indexOf('"idle"') < running,
+          s.states.join(' '),
+        );
+        assert.ok(running >= 0 && s.states.lastIndexOf('"idle"') > running, s.states.join(' '));
+        await p.click(`.actor-row[data-actor="${actorId}"]`);
+        await settle(p);
+        assert.match(
+          (await p.textContent(`.actor-row[data-actor="${actorId}"] [data-testid=actor-state]`)) ??
+            '',
+          /^idle$/,
+        );
+        assert.equal(
+          await p.textContent(`.actor-row[data-actor="${actorId}"] [data-testid=docker-status]`),
+          'exited',
+        );
+        // Scrubbing back shows each of Docker's statuses in turn: created, running, exited.
+        const statuses: string[] = [];
+        const rows = await p.evaluate((aid) => {
+          const m = (
+            window as unknown as {
+              inspector: {
+                app: {
+                  model: {
+                    actors: { id: string; rows: { length: number; at(i: number): number } }[];
+                  };
+                };
+              };
+            }
+          ).inspector.app.model;
           const a = m.actors.find((x) => x.id === aid);
-          const states: string[] = [];
-          const events: string[] = [];
-          for (let i = 0; a && i < a.rows.length; i++) {
-            const row = a.rows.at(i);
-            if (m.kind[row] === 2) states.push(m.str(m.ref[row] as number));
-            if (m.kind[row] === 18) events.push(m.str(m.ref[row] as number));
-          }
-          return { states, events };
+          return a ? Array.from({ length: a.rows.length }, (_, i) => a.rows.at(i)) : [];
         }, actorId);
-      const until = Date.now() + 20_000;
-      let s = await seen();
-      while (!s.events.includes('die') && Date.now() < until) {
-        await new Promise((res) => setTimeout(res, 100));
-        s = await seen();
+        for (const row of rows) {
+          await p.evaluate(
+            (r) =>
+              (
+                window as unknown as { inspector: { app: { goTo(r: number): void } } }
+              ).inspector.app.goTo(r),
+            row,
+          );
+          const st = await p.evaluate(
+            (sel) => document.querySelector(sel)?.textContent ?? '',
+            `.actor-row[data-actor="${actorId}"] [data-testid=docker-status]`,
+          );
+          if (st !== '' && statuses.at(-1) !== st) statuses.push(st);
+        }
+        assert.deepEqual(statuses, ['created', 'running', 'exited']);
+        await p.keyboard.press('End');
+        assert.deepEqual(await activeStates(p), ['idle']);
+        await screenshot(p, 'live-daemon-container.png');
+        assert.deepEqual((p as Page & { errors?: string[] }).errors, []);
+        await p.close();
+        run('rm', 'inspected');
+      } finally {
+        await browser.close();
+        await server?.close();
+        live?.close();
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        await exited;
+        clearTimeout(timer);
+        for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+        for (const m of mountPoints()
+          .filter((x) => x.startsWith(`${d.dir}/`))
+          .reverse())
+          spawnSync('umount', ['-l', m]);
+        rmSync(d.dir, { recursive: true, force: true });
+        built.remove();
       }
-      // created (idle after creating) → running → exited (idle again, after the exit was recorded).
-      assert.deepEqual(s.events, ['create', 'start', 'die'], s.states.join(' '));
-      const running = s.states.indexOf('"running"');
-      assert.ok(s.states.indexOf('"idle"') >= 0 && s.states.indexOf('"idle"') < running, s.states.join(' '));
-      assert.ok(running >= 0 && s.states.lastIndexOf('"idle"') > running, s.states.join(' '));
-      await p.click(`.actor-row[data-actor="${actorId}"]`);
-      await settle(p);
-      assert.match((await p.textContent(`.actor-row[data-actor="${actorId}"] [data-testid=actor-state]`)) ?? '', /^idle$/);
-      assert.equal(await p.textContent(`.actor-row[data-actor="${actorId}"] [data-testid=docker-status]`), 'exited');
-      // Scrubbing back shows each of Docker's statuses in turn: created, running, exited.
-      const statuses: string[] = [];
-      const rows = await p.evaluate((aid) => {
-        const m = (window as unknown as { inspector: { app: { model: { actors: { id: string; rows: { length: number; at(i: number): number } }[] } } } }).inspector.app.model;
-        const a = m.actors.find((x) => x.id === aid);
-        return a ? Array.from({ length: a.rows.length }, (_, i) => a.rows.at(i)) : [];
-      }, actorId);
-      for (const row of rows) {
-        await p.evaluate((r) => (window as unknown as { inspector: { app: { goTo(r: number): void } } }).inspector.app.goTo(r), row);
-        const st = await p.evaluate((sel) => document.querySelector(sel)?.textContent ?? '', `.actor-row[data-actor="${actorId}"] [data-testid=docker-status]`);
-        if (st !== '' && statuses.at(-1) !== st) statuses.push(st);
-      }
-      assert.deepEqual(statuses, ['created', 'running', 'exited']);
-      await p.keyboard.press('End');
-      assert.deepEqual(await activeStates(p), ['idle']);
-      await screenshot(p, 'live-daemon-container.png');
-      assert.deepEqual((p as Page & { errors?: string[] }).errors, []);
-      await p.close();
-      run('rm', 'inspected');
-    } finally {
-      await browser.close();
-      await server?.close();
-      live?.close();
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
-      for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
-      for (const m of mountPoints().filter((x) => x.startsWith(`${d.dir}/`)).reverse()) spawnSync('umount', ['-l', m]);
-      rmSync(d.dir, { recursive: true, force: true });
-      built.remove();
-    }
-  });
-});
+    });
+  },
+);

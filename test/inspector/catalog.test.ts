@@ -18,7 +18,15 @@ const machine = setup({
       type: 'parallel',
       states: {
         io: { initial: 'reading', states: { reading: { on: { go: 'writing' } }, writing: {} } },
-        watch: { initial: 'ok', states: { ok: { on: { fail: { target: 'bad', guard: or(['forced', 'healthy']), actions: 'note' } } }, bad: {} } },
+        watch: {
+          initial: 'ok',
+          states: {
+            ok: {
+              on: { fail: { target: 'bad', guard: or(['forced', 'healthy']), actions: 'note' } },
+            },
+            bad: {},
+          },
+        },
       },
       on: { stop: '#sample.done' },
       always: { guard: 'forced', target: 'done' },
@@ -31,13 +39,28 @@ test('a chart keeps nesting, parallel regions, final states, eventless transitio
   const chart = describeMachine(machine);
   assert.equal(chart.initial, 'idle');
   const [idle, working, done] = chart.children;
-  assert.deepEqual(idle?.transitions, [{ event: 'go', targets: ['working'], guard: 'and(ready, not(forced))', actions: [], reenter: false }]);
-  assert.equal(working?.type, 'parallel');
-  assert.equal(working?.initial, undefined, 'a parallel state has no initial child: all its regions are active');
-  assert.deepEqual(working?.children.map((c) => [c.path, c.type, c.initial]), [
-    ['working.io', 'compound', 'reading'],
-    ['working.watch', 'compound', 'ok'],
+  assert.deepEqual(idle?.transitions, [
+    {
+      event: 'go',
+      targets: ['working'],
+      guard: 'and(ready, not(forced))',
+      actions: [],
+      reenter: false,
+    },
   ]);
+  assert.equal(working?.type, 'parallel');
+  assert.equal(
+    working?.initial,
+    undefined,
+    'a parallel state has no initial child: all its regions are active',
+  );
+  assert.deepEqual(
+    working?.children.map((c) => [c.path, c.type, c.initial]),
+    [
+      ['working.io', 'compound', 'reading'],
+      ['working.watch', 'compound', 'ok'],
+    ],
+  );
   assert.deepEqual(
     working?.transitions.map((t) => [t.event, t.guard, t.targets]),
     [
@@ -46,7 +69,15 @@ test('a chart keeps nesting, parallel regions, final states, eventless transitio
     ],
   );
   const ok = working?.children[1]?.children[0];
-  assert.deepEqual(ok?.transitions, [{ event: 'fail', targets: ['working.watch.bad'], guard: 'or(forced, healthy)', actions: ['note'], reenter: false }]);
+  assert.deepEqual(ok?.transitions, [
+    {
+      event: 'fail',
+      targets: ['working.watch.bad'],
+      guard: 'or(forced, healthy)',
+      actions: ['note'],
+      reenter: false,
+    },
+  ]);
   assert.equal(done?.type, 'final');
 });
 
@@ -54,7 +85,10 @@ test('guards read as text', () => {
   assert.equal(guardLabel('ready'), 'ready');
   assert.equal(guardLabel({ type: 'ready', params: { x: 1 } }), 'ready');
   assert.equal(guardLabel(undefined), undefined);
-  assert.equal(guardLabel(() => true), 'inline guard');
+  assert.equal(
+    guardLabel(() => true),
+    'inline guard',
+  );
 });
 
 test("the catalog has every registered machine, its constraints, the start-up step table and XState's JSON", () => {

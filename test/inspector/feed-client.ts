@@ -1,13 +1,22 @@
 import { request, type IncomingMessage } from 'node:http';
 
 /** GET over a unix socket, the whole body as text. */
-export function getText(socketPath: string, path: string): Promise<{ status: number; type: string; body: string }> {
+export function getText(
+  socketPath: string,
+  path: string,
+): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, path, method: 'GET' }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          type: String(res.headers['content-type'] ?? ''),
+          body,
+        }),
+      );
     });
     req.on('error', reject);
     req.end();
@@ -52,10 +61,16 @@ export class LineReader {
   }
 
   /** Resolves once `predicate` holds of the lines read (checked after every chunk). */
-  async until(predicate: (lines: Record<string, unknown>[]) => boolean, timeoutMs = 5000): Promise<void> {
+  async until(
+    predicate: (lines: Record<string, unknown>[]) => boolean,
+    timeoutMs = 5000,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate(this.lines)) {
-      if (Date.now() > deadline) throw new Error(`stream: condition not met within ${timeoutMs} ms; ${this.lines.length} lines read, last ${JSON.stringify(this.lines.at(-1))}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `stream: condition not met within ${timeoutMs} ms; ${this.lines.length} lines read, last ${JSON.stringify(this.lines.at(-1))}`,
+        );
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
         setTimeout(resolve, 50);

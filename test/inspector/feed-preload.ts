@@ -22,7 +22,9 @@ Session.prototype.spawn = function (this: Session, ...args: Parameters<Session['
     done = true;
     if (server && !mountedByDaemon) {
       registerInspectionFeed(server, this, machines);
-      process.stderr.write('feed-preload: the daemon does not mount the inspection feed itself; mounted it\n');
+      process.stderr.write(
+        'feed-preload: the daemon does not mount the inspection feed itself; mounted it\n',
+      );
     }
   }
   return spawn.apply(this, args);

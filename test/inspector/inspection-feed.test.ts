@@ -14,11 +14,13 @@ import { defaultConfig } from '../support/configs.ts';
 import { getText, LineReader } from './feed-client.ts';
 
 /** A machine that only counts ticks: its records are whatever size the test makes its events. */
-const tickMachine = setup({ types: { events: {} as { type: 'tick'; pad: string } } }).createMachine({
-  id: 'feedTick',
-  initial: 'even',
-  states: { even: { on: { tick: 'odd' } }, odd: { on: { tick: 'even' } } },
-});
+const tickMachine = setup({ types: { events: {} as { type: 'tick'; pad: string } } }).createMachine(
+  {
+    id: 'feedTick',
+    initial: 'even',
+    states: { even: { on: { tick: 'odd' } }, odd: { on: { tick: 'even' } } },
+  },
+);
 registerMachine('feedTick', tickMachine);
 
 let dir = '';
@@ -41,11 +43,19 @@ let n = 0;
 async function rig(capacity?: number): Promise<Rig> {
   const sock = `${dir}/f${n++}.sock`;
   const server = new ApiServer({ serverHeader: 'statedock-test' });
-  const world = new SimWorld({ seed: 7, faults: [{ effect: '*', step: 'layerStore', nth: 1, action: { fail: 'EIO' } }] });
+  const world = new SimWorld({
+    seed: 7,
+    faults: [{ effect: '*', step: 'layerStore', nth: 1, action: { fail: 'EIO' } }],
+  });
   const scheduler = new SimScheduler(world);
   const trace = new MemoryTrace(makeHeader('test', {}));
   const session = new Session({ executor: scheduler, sink: trace, now: () => scheduler.now });
-  const feed = registerInspectionFeed(server, session, machines, capacity === undefined ? {} : { capacity });
+  const feed = registerInspectionFeed(
+    server,
+    session,
+    machines,
+    capacity === undefined ? {} : { capacity },
+  );
   await server.listen([sock]);
   return { sock, server, feed, session, trace, scheduler };
 }
@@ -66,13 +76,18 @@ test('serves the machine catalog: charts with eventless transitions and guards, 
     assert.ok(startup, 'daemonStartup is in the catalog');
     const starting = startup.chart.children.find((c) => c.key === 'starting');
     assert.deepEqual(
-      starting?.transitions.filter((t) => t.targets.length > 0).map((t) => [t.event, t.guard, t.targets[0]]),
+      starting?.transitions
+        .filter((t) => t.targets.length > 0)
+        .map((t) => [t.event, t.guard, t.targets[0]]),
       [
         ['', 'startupFailed', 'draining'],
         ['', 'allStepsDone', 'ready'],
       ],
     );
-    assert.deepEqual(startup.chart.children.filter((c) => c.type === 'final').map((c) => c.key), ['ready', 'failed']);
+    assert.deepEqual(
+      startup.chart.children.filter((c) => c.type === 'final').map((c) => c.key),
+      ['ready', 'failed'],
+    );
     assert.ok(startup.constraints.some((c) => c.kind === 'releasedNewestFirst'));
     assert.ok(startup.steps?.some((s) => s.id === 'pidfile' && s.needs.includes('dataRoot')));
     assert.ok(startup.xstate, "XState's own toJSON() is there too");
@@ -93,7 +108,12 @@ test('streams the buffered records after since, then live ones, numbered like th
     await all.ready();
     assert.match(String(all.res.headers['content-type']), /application\/x-ndjson/);
     await all.until((l) => l.length >= buffered + 1);
-    const header = all.lines.shift() as { kind: string; format: string; program: string; meta: { instance: string } };
+    const header = all.lines.shift() as {
+      kind: string;
+      format: string;
+      program: string;
+      meta: { instance: string };
+    };
     assert.equal(header.kind, 'header');
     assert.equal(header.format, 'statedock-trace');
     assert.equal(header.program, 'daemon');
@@ -121,7 +141,10 @@ test('answers 400 with a message for a since that is not a record number', async
   try {
     const res = await getText(r.sock, '/statedock/records?since=abc');
     assert.equal(res.status, 400);
-    assert.equal((JSON.parse(res.body) as { message: string }).message, 'since must be a record number (a non-negative integer), got "abc"');
+    assert.equal(
+      (JSON.parse(res.body) as { message: string }).message,
+      'since must be a record number (a non-negative integer), got "abc"',
+    );
   } finally {
     await stop(r);
   }
@@ -136,12 +159,19 @@ test("a late reader gets a gap with the records it missed and every live actor's
     const reader = new LineReader(r.sock, '/statedock/records?since=0');
     await reader.until((l) => l.length >= 12);
     assert.equal(reader.lines.shift()?.['kind'], 'header');
-    const gap = reader.lines[0] as { kind: string; dropped: number; actors: Record<string, { machine: string; value: unknown }> };
+    const gap = reader.lines[0] as {
+      kind: string;
+      dropped: number;
+      actors: Record<string, { machine: string; value: unknown }>;
+    };
     assert.equal(gap.kind, 'gap');
     assert.equal(gap.dropped, latest - 10);
     assert.equal(gap.actors['tick']?.machine, 'feedTick');
     assert.ok(gap.actors['tick']?.value === 'odd' || gap.actors['tick']?.value === 'even');
-    assert.deepEqual(reader.lines.slice(1).map((l) => l['seq']), Array.from({ length: 10 }, (_, i) => latest - 9 + i));
+    assert.deepEqual(
+      reader.lines.slice(1).map((l) => l['seq']),
+      Array.from({ length: 10 }, (_, i) => latest - 9 + i),
+    );
     reader.close();
   } finally {
     await stop(r);
@@ -177,8 +207,16 @@ test('a reader that does not drain never slows the daemon: its records are dropp
     assert.ok(gaps.length >= 1, 'the slow reader was told what it missed');
     const seqs = slow.lines.filter((l) => l['kind'] !== 'gap').map((l) => l['seq'] as number);
     const dropped = gaps.reduce((s, g) => s + g.dropped, 0);
-    assert.equal(seqs.length + dropped, latest, 'every record was either received or counted as dropped');
-    assert.deepEqual([...seqs].sort((a, b) => a - b), seqs, 'in order, no duplicates');
+    assert.equal(
+      seqs.length + dropped,
+      latest,
+      'every record was either received or counted as dropped',
+    );
+    assert.deepEqual(
+      [...seqs].sort((a, b) => a - b),
+      seqs,
+      'in order, no duplicates',
+    );
     assert.ok(r.feed.dropped >= dropped);
     assert.ok(sendMs < 5000, `4,000 sends took ${sendMs.toFixed(0)} ms`);
     slow.close();

@@ -10,7 +10,11 @@ import { LiveSource } from '../../src/inspector/sources.ts';
 
 registerMachine(
   'liveTick',
-  setup({ types: { events: {} as { type: 'tick' } } }).createMachine({ id: 'liveTick', initial: 'a', states: { a: { on: { tick: 'b' } }, b: { on: { tick: 'a' } } } }),
+  setup({ types: { events: {} as { type: 'tick' } } }).createMachine({
+    id: 'liveTick',
+    initial: 'a',
+    states: { a: { on: { tick: 'b' } }, b: { on: { tick: 'a' } } },
+  }),
 );
 
 const dir = mkdtempSync('/tmp/sdlivesrc-');
@@ -49,7 +53,10 @@ test('a live source follows the daemon, notices it went away, and starts over wh
     for (let i = 0; i < 5; i++) first.session.send('tick', { type: 'tick' });
     await until('the first run is received', () => live.lines.length === 12);
     assert.deepEqual(live.liveStatus(), { connected: true });
-    assert.deepEqual(live.lines.map((l) => (l.kind === 'gap' ? 'gap' : l.seq)), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert.deepEqual(
+      live.lines.map((l) => (l.kind === 'gap' ? 'gap' : l.seq)),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+    );
 
     await first.close();
     await until('it notices', () => !live.liveStatus().connected);
@@ -62,12 +69,15 @@ test('a live source follows the daemon, notices it went away, and starts over wh
       await until('the second run is received', () => live.lines.length === 17);
       const tail = live.lines.slice(12);
       assert.deepEqual(tail[0], { kind: 'gap', dropped: 0, note: 'the daemon restarted' });
-      assert.deepEqual(tail.slice(1).map((l) => (l.kind === 'gap' ? 'gap' : [l.seq, l.kind])), [
-        [1, 'actor.start'],
-        [2, 'transition'],
-        [3, 'event'],
-        [4, 'transition'],
-      ]);
+      assert.deepEqual(
+        tail.slice(1).map((l) => (l.kind === 'gap' ? 'gap' : [l.seq, l.kind])),
+        [
+          [1, 'actor.start'],
+          [2, 'transition'],
+          [3, 'event'],
+          [4, 'transition'],
+        ],
+      );
       assert.deepEqual(live.liveStatus(), { connected: true });
       // The rows the page gets say the same.
       assert.equal(live.compiler.rows.length, 17);

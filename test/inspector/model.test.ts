@@ -10,7 +10,11 @@ import { simulate } from '../../src/sim/simulate.ts';
 import { defaultConfig } from '../support/configs.ts';
 
 function failingRun() {
-  const run = simulate({ config: defaultConfig(), seed: 1, faults: [{ effect: '*', step: 'layerStore', nth: 1, action: { fail: 'EIO' } }] });
+  const run = simulate({
+    config: defaultConfig(),
+    seed: 1,
+    faults: [{ effect: '*', step: 'layerStore', nth: 1, action: { fail: 'EIO' } }],
+  });
   if (!run.trace || run.startup.status !== 'failed') throw new Error('expected a failed start-up');
   return { records: run.trace.records, startup: run.startup };
 }
@@ -21,9 +25,19 @@ function modelOf(records: readonly TraceRecord[], interval = 16): TraceModel {
   const m = new TraceModel(interval);
   // Two chunks, as a live source sends them.
   const half = Math.floor(c.rows.length / 2);
-  const first = { from: 0, rows: c.rows.slice(0, half), strings: { base: 0, add: c.strings.slice() }, actors: { base: 0, add: c.actors.slice() } };
+  const first = {
+    from: 0,
+    rows: c.rows.slice(0, half),
+    strings: { base: 0, add: c.strings.slice() },
+    actors: { base: 0, add: c.actors.slice() },
+  };
   m.append(first);
-  m.append({ from: half, rows: c.rows.slice(half), strings: { base: c.strings.length, add: [] }, actors: { base: c.actors.length, add: [] } });
+  m.append({
+    from: half,
+    rows: c.rows.slice(half),
+    strings: { base: c.strings.length, add: [] },
+    actors: { base: c.actors.length, add: [] },
+  });
   return m;
 }
 
@@ -48,7 +62,8 @@ test('steps turn running, done and failed from their marks; steps never begun di
   const { records } = failingRun();
   const m = modelOf(records);
   const daemon = m.actors.findIndex((a) => a.id === 'daemon');
-  const failedSeq = records.find((r) => r.kind === 'mark' && r.mark.mark === 'step.failed')?.seq as number;
+  const failedSeq = records.find((r) => r.kind === 'mark' && r.mark.mark === 'step.failed')
+    ?.seq as number;
   const before = m.stepsAt(daemon, m.rowOfSeq(failedSeq) - 1);
   assert.equal(before.status.get('layerStore'), 'running');
   assert.equal(before.failedAfter, false);
@@ -64,7 +79,10 @@ test('releases come in the order they happened, each with the step that acquired
   const m = modelOf(records);
   const daemon = m.actors.findIndex((a) => a.id === 'daemon');
   const releases = m.releasesAt(daemon, m.length - 1);
-  assert.deepEqual(releases.map((r) => r.resource), startup.status === 'failed' ? startup.releases.map((r) => r.resource) : []);
+  assert.deepEqual(
+    releases.map((r) => r.resource),
+    startup.status === 'failed' ? startup.releases.map((r) => r.resource) : [],
+  );
   assert.equal(releases.find((r) => r.resource === 'pidfile')?.step, 'pidfile');
   assert.ok(releases.every((r) => r.outcome === 'released'));
   const failedRow = m.actors[daemon]?.stepFailedRow as number;
@@ -74,7 +92,9 @@ test('releases come in the order they happened, each with the step that acquired
 test('each effect links its request and its result', () => {
   const { records } = failingRun();
   const m = modelOf(records);
-  const failed = records.find((r) => r.kind === 'event' && r.event.type === 'effect.failed' && String(r.event['id']) !== '');
+  const failed = records.find(
+    (r) => r.kind === 'event' && r.event.type === 'effect.failed' && String(r.event['id']) !== '',
+  );
   assert.ok(failed && failed.kind === 'event');
   const row = m.rowOfSeq(failed.seq);
   assert.equal(m.kind[row], RowKind.effectFailed);
@@ -88,8 +108,25 @@ test('each effect links its request and its result', () => {
 
 test('a gap seeds the actors it names with the state before it', () => {
   const c = new RowCompiler();
-  c.add({ kind: 'gap', dropped: 40, actors: { 'container:x': { machine: 'container', value: { starting: 'creatingTask' }, status: 'active' } } });
-  c.add({ seq: 41, t: 5, actor: 'container:x', kind: 'transition', from: { starting: 'creatingTask' }, to: 'running' } as TraceRecord);
+  c.add({
+    kind: 'gap',
+    dropped: 40,
+    actors: {
+      'container:x': {
+        machine: 'container',
+        value: { starting: 'creatingTask' },
+        status: 'active',
+      },
+    },
+  });
+  c.add({
+    seq: 41,
+    t: 5,
+    actor: 'container:x',
+    kind: 'transition',
+    from: { starting: 'creatingTask' },
+    to: 'running',
+  } as TraceRecord);
   const m = new TraceModel(4);
   m.append(c.chunk(0, 0, 0));
   const x = m.actors.findIndex((a) => a.id === 'container:x');
@@ -101,7 +138,14 @@ test('a gap seeds the actors it names with the state before it', () => {
 
 test('state values read as paths: nested and parallel', () => {
   assert.equal(formatStateValue({ starting: 'creatingTask' }), 'starting.creatingTask');
-  assert.deepEqual(activePaths({ p: { a: 'x', b: { c: 'y' } } }), ['p', 'p.a', 'p.a.x', 'p.b', 'p.b.c', 'p.b.c.y']);
+  assert.deepEqual(activePaths({ p: { a: 'x', b: { c: 'y' } } }), [
+    'p',
+    'p.a',
+    'p.a.x',
+    'p.b',
+    'p.b.c',
+    'p.b.c.y',
+  ]);
   assert.deepEqual(activePaths('idle'), ['idle']);
 });
 

@@ -1,12 +1,24 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkInvariants, restoreInvariants, type HostView, type Invariant } from '../../machines/container/invariants.ts';
+import {
+  checkInvariants,
+  restoreInvariants,
+  type HostView,
+  type Invariant,
+} from '../../machines/container/invariants.ts';
 
 const a = 'a'.repeat(64);
 const b = 'b'.repeat(64);
 
 function view(patch: Partial<HostView>): HostView {
-  return { containers: [], tasks: [], containerdContainers: [], acknowledged: [], mounted: [], ...patch };
+  return {
+    containers: [],
+    tasks: [],
+    containerdContainers: [],
+    acknowledged: [],
+    mounted: [],
+    ...patch,
+  };
 }
 
 const healthy = view({
@@ -16,7 +28,10 @@ const healthy = view({
   ],
   tasks: [{ id: a, status: 'running' }],
   containerdContainers: [a, b],
-  acknowledged: [{ id: a, mayBeGone: false }, { id: b, mayBeGone: false }],
+  acknowledged: [
+    { id: a, mayBeGone: false },
+    { id: b, mayBeGone: false },
+  ],
   mounted: [a],
 });
 
@@ -25,19 +40,80 @@ test('a healthy host breaks no invariant', () => {
 });
 
 const broken: [Invariant['kind'], Partial<HostView>][] = [
-  ['noDeadOrRemoving', { containers: [{ id: b, name: '/job', status: 'removing', autoRemove: false }] }],
-  ['noDeadOrRemoving', { containers: [{ id: b, name: '/job', status: 'dead', autoRemove: false }] }],
-  ['runningHasLiveTask', { containers: [{ id: a, name: '/web', status: 'running', autoRemove: false }], tasks: [] }],
-  ['runningHasLiveTask', { containers: [{ id: a, name: '/web', status: 'paused', autoRemove: false }], tasks: [{ id: a, status: 'running' }] }],
-  ['stoppedHasNoLiveTask', { containers: [{ id: a, name: '/web', status: 'exited', autoRemove: false }], tasks: [{ id: a, status: 'running' }] }],
-  ['exitedAutoRemoveGone', { containers: [{ id: b, name: '/job', status: 'exited', autoRemove: true }] }],
+  [
+    'noDeadOrRemoving',
+    { containers: [{ id: b, name: '/job', status: 'removing', autoRemove: false }] },
+  ],
+  [
+    'noDeadOrRemoving',
+    { containers: [{ id: b, name: '/job', status: 'dead', autoRemove: false }] },
+  ],
+  [
+    'runningHasLiveTask',
+    { containers: [{ id: a, name: '/web', status: 'running', autoRemove: false }], tasks: [] },
+  ],
+  [
+    'runningHasLiveTask',
+    {
+      containers: [{ id: a, name: '/web', status: 'paused', autoRemove: false }],
+      tasks: [{ id: a, status: 'running' }],
+    },
+  ],
+  [
+    'stoppedHasNoLiveTask',
+    {
+      containers: [{ id: a, name: '/web', status: 'exited', autoRemove: false }],
+      tasks: [{ id: a, status: 'running' }],
+    },
+  ],
+  [
+    'exitedAutoRemoveGone',
+    { containers: [{ id: b, name: '/job', status: 'exited', autoRemove: true }] },
+  ],
   ['acknowledgedCreatesPresent', { containers: [], acknowledged: [{ id: a, mayBeGone: false }] }],
-  ['namesAndIdsUnique', { containers: [{ id: a, name: '/x', status: 'created', autoRemove: false }, { id: b, name: 'x', status: 'created', autoRemove: false }] }],
+  [
+    'namesAndIdsUnique',
+    {
+      containers: [
+        { id: a, name: '/x', status: 'created', autoRemove: false },
+        { id: b, name: 'x', status: 'created', autoRemove: false },
+      ],
+    },
+  ],
   ['noOrphanInContainerd', { containers: [], tasks: [{ id: a, status: 'stopped' }] }],
   ['noOrphanInContainerd', { containers: [], containerdContainers: [b] }],
-  ['restartPolicyHonoured', { containers: [{ id: b, name: '/job', status: 'exited', autoRemove: false, restart: { policy: 'always', startedBefore: true, manuallyStopped: true } }] }],
-  ['restartPolicyHonoured', { containers: [{ id: b, name: '/job', status: 'exited', autoRemove: false, restart: { policy: 'unless-stopped', startedBefore: true, manuallyStopped: false } }] }],
-  ['noOrphanMount', { containers: [{ id: b, name: '/job', status: 'exited', autoRemove: false }], mounted: [b] }],
+  [
+    'restartPolicyHonoured',
+    {
+      containers: [
+        {
+          id: b,
+          name: '/job',
+          status: 'exited',
+          autoRemove: false,
+          restart: { policy: 'always', startedBefore: true, manuallyStopped: true },
+        },
+      ],
+    },
+  ],
+  [
+    'restartPolicyHonoured',
+    {
+      containers: [
+        {
+          id: b,
+          name: '/job',
+          status: 'exited',
+          autoRemove: false,
+          restart: { policy: 'unless-stopped', startedBefore: true, manuallyStopped: false },
+        },
+      ],
+    },
+  ],
+  [
+    'noOrphanMount',
+    { containers: [{ id: b, name: '/job', status: 'exited', autoRemove: false }], mounted: [b] },
+  ],
 ];
 
 for (const [kind, patch] of broken) {
@@ -48,10 +124,20 @@ for (const [kind, patch] of broken) {
 }
 
 test('a stopped unless-stopped container, or one never started, may stay down', () => {
-  const down = (restart: NonNullable<HostView['containers'][number]['restart']>): HostView => view({ containers: [{ id: b, name: '/job', status: 'exited', autoRemove: false, restart }] });
-  assert.deepEqual(checkInvariants(down({ policy: 'unless-stopped', startedBefore: true, manuallyStopped: true })), []);
-  assert.deepEqual(checkInvariants(down({ policy: 'always', startedBefore: false, manuallyStopped: false })), []);
-  assert.deepEqual(checkInvariants(down({ policy: 'on-failure', startedBefore: true, manuallyStopped: false })), []);
+  const down = (restart: NonNullable<HostView['containers'][number]['restart']>): HostView =>
+    view({ containers: [{ id: b, name: '/job', status: 'exited', autoRemove: false, restart }] });
+  assert.deepEqual(
+    checkInvariants(down({ policy: 'unless-stopped', startedBefore: true, manuallyStopped: true })),
+    [],
+  );
+  assert.deepEqual(
+    checkInvariants(down({ policy: 'always', startedBefore: false, manuallyStopped: false })),
+    [],
+  );
+  assert.deepEqual(
+    checkInvariants(down({ policy: 'on-failure', startedBefore: true, manuallyStopped: false })),
+    [],
+  );
 });
 
 test('a removal the user asked for, or an --rm container that was started, may be gone', () => {

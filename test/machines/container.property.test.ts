@@ -12,7 +12,11 @@ import { newRecord, simulateContainer, type ContainerScenario } from '../../src/
 const numRuns = Number(process.env['NUM_RUNS'] ?? 1000);
 const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED']);
 const path = process.env['FC_PATH'];
-const params = { numRuns, ...(seed === undefined ? {} : { seed }), ...(path === undefined ? {} : { path }) };
+const params = {
+  numRuns,
+  ...(seed === undefined ? {} : { seed }),
+  ...(path === undefined ? {} : { path }),
+};
 
 const id = 'a'.repeat(64);
 
@@ -22,7 +26,10 @@ const arbStep = fc.record({
     fc.constant({ type: 'api.start' as const }),
     fc.record({ type: fc.constant('api.stop' as const), timeoutS: fc.constantFrom(0, 1, 10) }),
     fc.record({ type: fc.constant('api.restart' as const), timeoutS: fc.constantFrom(0, 1) }),
-    fc.record({ type: fc.constant('api.kill' as const), signal: fc.constantFrom('KILL', 'TERM', 'HUP') }),
+    fc.record({
+      type: fc.constant('api.kill' as const),
+      signal: fc.constantFrom('KILL', 'TERM', 'HUP'),
+    }),
     fc.constant({ type: 'api.pause' as const }),
     fc.constant({ type: 'api.unpause' as const }),
     fc.record({ type: fc.constant('api.rename' as const), name: fc.constantFrom('n1', 'n2') }),
@@ -49,44 +56,85 @@ const arbScenario: fc.Arbitrary<ContainerScenario> = fc
     const autoRemove = s.autoRemove && name === 'no';
     return {
       seed: s.seed,
-      record: newRecord(id, { restartPolicy: { name, maximumRetryCount: name === 'on-failure' ? s.retries : 0 }, autoRemove, stopTimeout: 2 }),
+      record: newRecord(id, {
+        restartPolicy: { name, maximumRetryCount: name === 'on-failure' ? s.retries : 0 },
+        autoRemove,
+        stopTimeout: 2,
+      }),
       behaviour: s.behaviour,
       steps: [...s.steps].sort((a, b) => a.atMs - b.atMs),
     };
   });
 
 /** Every request that reached the actor got exactly one reply (after it ended, the API answers "No such container" itself). */
-function assertEachAnsweredOnce(records: readonly TraceRecord[], requests: readonly string[]): void {
-  const replies = records.filter((r) => r.kind === 'mark' && r.mark.mark === 'reply').map((r) => (r.kind === 'mark' ? String(r.mark['req']) : ''));
+function assertEachAnsweredOnce(
+  records: readonly TraceRecord[],
+  requests: readonly string[],
+): void {
+  const replies = records
+    .filter((r) => r.kind === 'mark' && r.mark.mark === 'reply')
+    .map((r) => (r.kind === 'mark' ? String(r.mark['req']) : ''));
   // Requests that reached the actor (after it ended, the API answers "No such container" itself).
-  const delivered = new Set(records.flatMap((r) => (r.kind === 'event' && typeof r.event['req'] === 'string' ? [r.event['req']] : [])));
+  const delivered = new Set(
+    records.flatMap((r) =>
+      r.kind === 'event' && typeof r.event['req'] === 'string' ? [r.event['req']] : [],
+    ),
+  );
   delivered.add('create');
   for (const req of requests.filter((q) => delivered.has(q)))
-    assert.equal(replies.filter((r) => r === req).length, 1, `request ${req} answered ${replies.filter((r) => r === req).length} times`);
+    assert.equal(
+      replies.filter((r) => r === req).length,
+      1,
+      `request ${req} answered ${replies.filter((r) => r === req).length} times`,
+    );
 }
 
 /** The container properties, for one scenario (also run by hand on a printed counterexample). */
 export function checkScenario(scenario: ContainerScenario): void {
   const { trace, world, session, actorId, requests } = simulateContainer(scenario);
   const records = trace.records;
-  assert.deepEqual(violationsOf(checkTrace(records, containerConstraints)).map((v) => v.message), []);
+  assert.deepEqual(
+    violationsOf(checkTrace(records, containerConstraints)).map((v) => v.message),
+    [],
+  );
   assertEachAnsweredOnce(records, requests);
   // Nothing waits in a transitional state once every effect and event has settled.
-  const snap = session.actors.get(actorId)?.actor.getSnapshot() as { value: unknown; status: string; context: ContainerContext };
+  const snap = session.actors.get(actorId)?.actor.getSnapshot() as {
+    value: unknown;
+    status: string;
+    context: ContainerContext;
+  };
   const value = JSON.stringify(snap.value);
-  assert.ok(snap.status === 'done' || ['"idle"', '"running"', '"paused"'].includes(value), `ended in ${value}`);
+  assert.ok(
+    snap.status === 'done' || ['"idle"', '"running"', '"paused"'].includes(value),
+    `ended in ${value}`,
+  );
   // What the record says agrees with containerd.
   const task = world.tasks.get(id);
   if (snap.status === 'done') {
     assert.equal(task, undefined, 'a removed container left its task');
-    assert.equal(world.stores.get('/sim/metadata.db')?.has(`container/${id}`), false, 'a removed container left its record');
+    assert.equal(
+      world.stores.get('/sim/metadata.db')?.has(`container/${id}`),
+      false,
+      'a removed container left its record',
+    );
   } else {
-    const stored = world.stores.get('/sim/metadata.db')?.get(`container/${id}`) as { state: { status: string } };
-    assert.equal(stored.state.status, snap.context.record.state.status, 'the store and the actor disagree');
+    const stored = world.stores.get('/sim/metadata.db')?.get(`container/${id}`) as {
+      state: { status: string };
+    };
+    assert.equal(
+      stored.state.status,
+      snap.context.record.state.status,
+      'the store and the actor disagree',
+    );
     if (value === '"running"') assert.equal(task?.status, 'running');
     if (value === '"paused"') assert.equal(task?.status, 'paused');
-    if (value === '"idle"') assert.ok(task === undefined, `an idle container has a ${task?.status} task`);
-    assert.ok(!['removing', 'dead', 'restarting'].includes(stored.state.status), `left ${stored.state.status}`);
+    if (value === '"idle"')
+      assert.ok(task === undefined, `an idle container has a ${task?.status} task`);
+    assert.ok(
+      !['removing', 'dead', 'restarting'].includes(stored.state.status),
+      `left ${stored.state.status}`,
+    );
   }
   replayTrace(records);
 }
@@ -102,7 +150,9 @@ test('docker run --rm: a short process exits, its removal follows, destroy is la
     behaviour: { exitAfterMs: 50, exitCode: 0, ignoresTerm: false },
     steps: [{ atMs: 1, event: { type: 'api.start' } }],
   });
-  const events = trace.records.filter((r) => r.kind === 'mark' && r.mark.mark === 'event').map((r) => (r.kind === 'mark' ? r.mark['action'] : ''));
+  const events = trace.records
+    .filter((r) => r.kind === 'mark' && r.mark.mark === 'event')
+    .map((r) => (r.kind === 'mark' ? r.mark['action'] : ''));
   assert.deepEqual(events, ['create', 'start', 'die', 'destroy']);
   assert.equal(session.actors.get(actorId)?.actor.getSnapshot().status, 'done');
 });
@@ -119,10 +169,28 @@ test('stop: the stop signal, then SIGKILL after the timeout for a process that i
   });
   const marks = trace.records.filter((r) => r.kind === 'mark' && r.mark.mark === 'event');
   assert.deepEqual(
-    marks.map((r) => (r.kind === 'mark' ? [r.mark['action'], (r.mark['attributes'] as Record<string, string>)['signal'] ?? (r.mark['attributes'] as Record<string, string>)['exitCode'] ?? ''] : [])),
-    [['create', ''], ['start', ''], ['kill', '15'], ['kill', '9'], ['die', '137'], ['stop', '']],
+    marks.map((r) =>
+      r.kind === 'mark'
+        ? [
+            r.mark['action'],
+            (r.mark['attributes'] as Record<string, string>)['signal'] ??
+              (r.mark['attributes'] as Record<string, string>)['exitCode'] ??
+              '',
+          ]
+        : [],
+    ),
+    [
+      ['create', ''],
+      ['start', ''],
+      ['kill', '15'],
+      ['kill', '9'],
+      ['die', '137'],
+      ['stop', ''],
+    ],
   );
-  const sleep = trace.records.find((r) => r.kind === 'effect.request' && r.call.effect === 'clock.sleep');
+  const sleep = trace.records.find(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'clock.sleep',
+  );
   assert.equal(sleep?.kind === 'effect.request' ? (sleep.call as { ms: number }).ms : 0, 10_000);
 });
 
@@ -133,11 +201,18 @@ test('on-failure:2 restarts twice with Docker’s back-off, then stays exited', 
     behaviour: { exitAfterMs: 20, exitCode: 1, ignoresTerm: false },
     steps: [{ atMs: 1, event: { type: 'api.start' } }],
   });
-  const events = trace.records.filter((r) => r.kind === 'mark' && r.mark.mark === 'event').map((r) => (r.kind === 'mark' ? r.mark['action'] : ''));
+  const events = trace.records
+    .filter((r) => r.kind === 'mark' && r.mark.mark === 'event')
+    .map((r) => (r.kind === 'mark' ? r.mark['action'] : ''));
   assert.deepEqual(events, ['create', 'start', 'die', 'start', 'die', 'start', 'die']);
-  const backoffs = trace.records.filter((r) => r.kind === 'effect.request' && r.call.step === 'restartBackoff').map((r) => (r.kind === 'effect.request' ? (r.call as { ms: number }).ms : 0));
+  const backoffs = trace.records
+    .filter((r) => r.kind === 'effect.request' && r.call.step === 'restartBackoff')
+    .map((r) => (r.kind === 'effect.request' ? (r.call as { ms: number }).ms : 0));
   assert.deepEqual(backoffs, [100, 200]);
-  const snap = session.actors.get(actorId)?.actor.getSnapshot() as { value: string; context: ContainerContext };
+  const snap = session.actors.get(actorId)?.actor.getSnapshot() as {
+    value: string;
+    context: ContainerContext;
+  };
   assert.equal(snap.value, 'idle');
   assert.equal(snap.context.record.restartCount, 2);
   assert.equal(snap.context.record.state.exitCode, 1);
@@ -154,8 +229,16 @@ test('removing a running container without force is a conflict with Docker’s w
       { atMs: 200, event: { type: 'api.remove', force: true } },
     ],
   });
-  const replies = trace.records.filter((r) => r.kind === 'mark' && r.mark.mark === 'reply').map((r) => (r.kind === 'mark' ? [r.mark['req'], r.mark['result'], r.mark['message'] ?? ''] : []));
-  assert.deepEqual(replies[2], ['r2', 'conflict', `You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`]);
+  const replies = trace.records
+    .filter((r) => r.kind === 'mark' && r.mark.mark === 'reply')
+    .map((r) =>
+      r.kind === 'mark' ? [r.mark['req'], r.mark['result'], r.mark['message'] ?? ''] : [],
+    );
+  assert.deepEqual(replies[2], [
+    'r2',
+    'conflict',
+    `You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`,
+  ]);
   assert.deepEqual(replies[3], ['r3', 'ok', '']);
 });
 
@@ -170,35 +253,66 @@ test('rm -f while the start is in flight waits for it (dockerd’s container loc
       { atMs: 5, event: { type: 'api.remove', force: true } },
     ],
   });
-  const replies = trace.records.filter((r) => r.kind === 'mark' && r.mark.mark === 'reply').map((r) => (r.kind === 'mark' ? [r.mark['req'], r.mark['result']] : []));
-  assert.deepEqual(replies, [['create', 'ok'], ['r1', 'ok'], ['r2', 'ok']]);
-  const events = trace.records.filter((r) => r.kind === 'mark' && r.mark.mark === 'event').map((r) => (r.kind === 'mark' ? r.mark['action'] : ''));
+  const replies = trace.records
+    .filter((r) => r.kind === 'mark' && r.mark.mark === 'reply')
+    .map((r) => (r.kind === 'mark' ? [r.mark['req'], r.mark['result']] : []));
+  assert.deepEqual(replies, [
+    ['create', 'ok'],
+    ['r1', 'ok'],
+    ['r2', 'ok'],
+  ]);
+  const events = trace.records
+    .filter((r) => r.kind === 'mark' && r.mark.mark === 'event')
+    .map((r) => (r.kind === 'mark' ? r.mark['action'] : ''));
   assert.deepEqual(events, ['create', 'start', 'kill', 'die', 'destroy']);
   assert.equal(session.actors.get(actorId)?.actor.getSnapshot().status, 'done');
 });
 
 test('a store write that fails (a full disk) never leaves a request unanswered or a container stuck mid-transition', () => {
   fc.assert(
-    fc.property(arbScenario, fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 3 }), (scenario, nths) => {
-      const faults = [...new Set(nths)].map((n) => `store.put#${n}=ENOSPC`);
-      const { trace, session, actorId, requests } = simulateContainer({ ...scenario, faults });
-      const records = trace.records;
-      assertEachAnsweredOnce(records, requests);
-      const snap = session.actors.get(actorId)?.actor.getSnapshot() as { value: unknown; status: string };
-      assert.ok(snap.status === 'done' || ['"idle"', '"running"', '"paused"'].includes(JSON.stringify(snap.value)), `ended in ${JSON.stringify(snap.value)}`);
-      replayTrace(records);
-    }),
+    fc.property(
+      arbScenario,
+      fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 3 }),
+      (scenario, nths) => {
+        const faults = [...new Set(nths)].map((n) => `store.put#${n}=ENOSPC`);
+        const { trace, session, actorId, requests } = simulateContainer({ ...scenario, faults });
+        const records = trace.records;
+        assertEachAnsweredOnce(records, requests);
+        const snap = session.actors.get(actorId)?.actor.getSnapshot() as {
+          value: unknown;
+          status: string;
+        };
+        assert.ok(
+          snap.status === 'done' ||
+            ['"idle"', '"running"', '"paused"'].includes(JSON.stringify(snap.value)),
+          `ended in ${JSON.stringify(snap.value)}`,
+        );
+        replayTrace(records);
+      },
+    ),
     params,
   );
 });
 
 test('docker create on a full disk: the client gets the error in Docker’s words and no container is left', () => {
-  const { trace, session, actorId } = simulateContainer({ seed: 6, record: newRecord(id), behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false }, steps: [], faults: ['store.put#1=ENOSPC'] });
+  const { trace, session, actorId } = simulateContainer({
+    seed: 6,
+    record: newRecord(id),
+    behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+    steps: [],
+    faults: ['store.put#1=ENOSPC'],
+  });
   const reply = trace.records.find((r) => r.kind === 'mark' && r.mark.mark === 'reply');
   assert.equal(reply?.kind === 'mark' ? reply.mark['result'] : null, 'failed');
-  assert.match(reply?.kind === 'mark' ? String(reply.mark['message']) : '', /^saving the new container failed: .*no space left on device/);
+  assert.match(
+    reply?.kind === 'mark' ? String(reply.mark['message']) : '',
+    /^saving the new container failed: .*no space left on device/,
+  );
   assert.equal(session.actors.get(actorId)?.actor.getSnapshot().status, 'done');
-  assert.ok(!trace.records.some((r) => r.kind === 'mark' && r.mark.mark === 'event'), 'no create event for a container that was never saved');
+  assert.ok(
+    !trace.records.some((r) => r.kind === 'mark' && r.mark.mark === 'event'),
+    'no create event for a container that was never saved',
+  );
 });
 
 test('restore: a task listed as created that containerd then will not delete (its start finished after the listing) is stopped and its exit recorded', async () => {
@@ -209,19 +323,51 @@ test('restore: a task listed as created that containerd then will not delete (it
       submit: (_actor, call, deliver) => {
         calls.push(call.effect);
         const answer = (): void => {
-          if (call.effect === 'containerd.deleteTask' && calls.filter((c) => c === 'containerd.deleteTask').length === 1)
-            deliver({ type: 'effect.failed', id: call.id, error: { code: 'EBUSY', message: 'cannot delete a running task' } }, 0);
+          if (
+            call.effect === 'containerd.deleteTask' &&
+            calls.filter((c) => c === 'containerd.deleteTask').length === 1
+          )
+            deliver(
+              {
+                type: 'effect.failed',
+                id: call.id,
+                error: { code: 'EBUSY', message: 'cannot delete a running task' },
+              },
+              0,
+            );
           else if (call.effect === 'containerd.killTask') {
             deliver({ type: 'effect.done', id: call.id, result: {} }, 0);
-            session.send(`container:${id}`, { type: 'containerd.taskExit', exitStatus: 143, exitedAt: '2026-01-01T00:00:02.000Z' });
-          } else if (call.effect === 'containerd.deleteTask') deliver({ type: 'effect.done', id: call.id, result: { exitStatus: 143, exitedAt: '2026-01-01T00:00:02.000Z' } }, 0);
-          else if (call.effect !== 'clock.sleep') deliver({ type: 'effect.done', id: call.id, result: {} }, 0);
+            session.send(`container:${id}`, {
+              type: 'containerd.taskExit',
+              exitStatus: 143,
+              exitedAt: '2026-01-01T00:00:02.000Z',
+            });
+          } else if (call.effect === 'containerd.deleteTask')
+            deliver(
+              {
+                type: 'effect.done',
+                id: call.id,
+                result: { exitStatus: 143, exitedAt: '2026-01-01T00:00:02.000Z' },
+              },
+              0,
+            );
+          else if (call.effect !== 'clock.sleep')
+            deliver({ type: 'effect.done', id: call.id, result: {} }, 0);
         };
         queueMicrotask(answer);
       },
     },
   });
-  const entry = session.spawn('container', `container:${id}`, { actorId: `container:${id}`, record: newRecord(id), origin: 'restore', task: 'stopped', liveRestore: true, spec: {}, stdout: '/x', stderr: '/x' });
+  const entry = session.spawn('container', `container:${id}`, {
+    actorId: `container:${id}`,
+    record: newRecord(id),
+    origin: 'restore',
+    task: 'stopped',
+    liveRestore: true,
+    spec: {},
+    stdout: '/x',
+    stderr: '/x',
+  });
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
   const snap = entry.actor.getSnapshot() as { value: unknown; context: ContainerContext };
   assert.deepEqual(calls.slice(0, 2), ['containerd.deleteTask', 'containerd.killTask']);
@@ -241,14 +387,31 @@ test('after restore, a task containerd has for a container left without one is s
           calls.push(call.effect);
           queueMicrotask(() => {
             if (call.effect === 'clock.sleep') return;
-            if (call.effect === 'containerd.killTask') session.send(`container:${id}`, { type: 'containerd.taskExit', exitStatus: 143, exitedAt: '2026-01-01T00:00:02.000Z' });
-            const result = call.effect === 'containerd.deleteTask' ? { exitStatus: 143, exitedAt: '2026-01-01T00:00:02.000Z' } : {};
+            if (call.effect === 'containerd.killTask')
+              session.send(`container:${id}`, {
+                type: 'containerd.taskExit',
+                exitStatus: 143,
+                exitedAt: '2026-01-01T00:00:02.000Z',
+              });
+            const result =
+              call.effect === 'containerd.deleteTask'
+                ? { exitStatus: 143, exitedAt: '2026-01-01T00:00:02.000Z' }
+                : {};
             deliver({ type: 'effect.done', id: call.id, result }, 0);
           });
         },
       },
     });
-    const entry = session.spawn('container', `container:${id}`, { actorId: `container:${id}`, record: newRecord(id), origin: 'restore', task: 'none', liveRestore: true, spec: {}, stdout: '/x', stderr: '/x' });
+    const entry = session.spawn('container', `container:${id}`, {
+      actorId: `container:${id}`,
+      record: newRecord(id),
+      origin: 'restore',
+      task: 'none',
+      liveRestore: true,
+      spec: {},
+      stdout: '/x',
+      stderr: '/x',
+    });
     assert.equal(entry.actor.getSnapshot().value, 'idle');
     session.send(`container:${id}`, { type: 'containerd.taskFound', status });
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));

@@ -16,16 +16,32 @@ import { defaultConfig } from '../support/configs.ts';
  */
 test('restore moved before the plugin manager: the checker reports before(pluginManager, restore)', () => {
   const moved = startupSteps.map((s) =>
-    s.id === 'restore' ? { ...s, needs: s.needs.filter((n) => !['pluginManager', 'layerStore', 'imageStore'].includes(n)) } : s,
+    s.id === 'restore'
+      ? {
+          ...s,
+          needs: s.needs.filter((n) => !['pluginManager', 'layerStore', 'imageStore'].includes(n)),
+        }
+      : s,
   );
   registerMachine('daemonStartupMovedRestore', createStartupMachine(moved));
-  const run = simulate({ config: defaultConfig(), seed: 1, faults: parseFaultPlan(['fs.mkdirAll@/var/lib/statedock/plugins+5000ms']), machine: 'daemonStartupMovedRestore' });
-  const broken = violationsOf(checkTrace(run.trace?.records ?? [], startupConstraints)).map((v) => v.constraint);
+  const run = simulate({
+    config: defaultConfig(),
+    seed: 1,
+    faults: parseFaultPlan(['fs.mkdirAll@/var/lib/statedock/plugins+5000ms']),
+    machine: 'daemonStartupMovedRestore',
+  });
+  const broken = violationsOf(checkTrace(run.trace?.records ?? [], startupConstraints)).map(
+    (v) => v.constraint,
+  );
   assert.ok(broken.includes('before(pluginManager, restore)'), `violations: ${broken.join(', ')}`);
 });
 
 test('the real table under the same delay keeps the ordering', () => {
-  const run = simulate({ config: defaultConfig(), seed: 1, faults: parseFaultPlan(['fs.mkdirAll@/var/lib/statedock/plugins+5000ms']) });
+  const run = simulate({
+    config: defaultConfig(),
+    seed: 1,
+    faults: parseFaultPlan(['fs.mkdirAll@/var/lib/statedock/plugins+5000ms']),
+  });
   assert.equal(run.startup.status, 'ready');
   assert.deepEqual(violationsOf(checkTrace(run.trace?.records ?? [], startupConstraints)), []);
 });

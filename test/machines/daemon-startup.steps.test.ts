@@ -19,13 +19,19 @@ function ancestors(table: readonly StepDef[], id: string): Set<string> {
 
 /** The orderings a table's `needs` do not imply. */
 export function unimpliedOrderings(table: readonly StepDef[]): string[] {
-  return startupOrderings.flatMap((c) => (c.kind === 'before' && !ancestors(table, c.then).has(c.first) ? [`${c.first} before ${c.then}`] : []));
+  return startupOrderings.flatMap((c) =>
+    c.kind === 'before' && !ancestors(table, c.then).has(c.first)
+      ? [`${c.first} before ${c.then}`]
+      : [],
+  );
 }
 
 test('every step needs only steps of the table, and the needs have no cycle', () => {
   const ids = new Set(startupSteps.map((s) => s.id));
-  for (const s of startupSteps) for (const n of s.needs) assert.ok(ids.has(n), `${s.id} needs unknown step ${n}`);
-  for (const s of startupSteps) assert.ok(!ancestors(startupSteps, s.id).has(s.id), `${s.id} needs itself through a cycle`);
+  for (const s of startupSteps)
+    for (const n of s.needs) assert.ok(ids.has(n), `${s.id} needs unknown step ${n}`);
+  for (const s of startupSteps)
+    assert.ok(!ancestors(startupSteps, s.id).has(s.id), `${s.id} needs itself through a cycle`);
 });
 
 test("the steps' needs imply every declared ordering", () => {
@@ -36,7 +42,12 @@ test('moving restore before the plugin manager leaves an ordering unimplied', ()
   // Restore loses its direct need and the path through the layer store.
   const moved = startupSteps.map((s) =>
     s.id === 'restore'
-      ? { ...s, needs: s.needs.filter((n) => n !== 'pluginManager' && n !== 'layerStore' && n !== 'imageStore') }
+      ? {
+          ...s,
+          needs: s.needs.filter(
+            (n) => n !== 'pluginManager' && n !== 'layerStore' && n !== 'imageStore',
+          ),
+        }
       : s,
   );
   assert.deepEqual(unimpliedOrderings(moved), ['pluginManager before restore']);
@@ -44,17 +55,54 @@ test('moving restore before the plugin manager leaves an ordering unimplied', ()
 
 test('the table holds every step of the seed NewDaemon, in the seed order', () => {
   const seedOrder = [
-    'setDefaultMtu', 'verifyDaemonSettings', 'disableBridge', 'platformSupported', 'checkSystem', 'setupRemappedRoot',
-    'setupDaemonProcess', 'tempDir', 'setTmpdirEnv', 'setupSeccompProfile', 'setDefaultIsolation', 'configureMaxThreads',
-    'ensureDefaultAppArmorProfile', 'containersDir', 'graphDriverName', 'pluginManager', 'layerStore',
-    'configureKernelSecuritySupport', 'transferManagers', 'imageStore', 'volumes', 'trustKey', 'trustDir',
-    'distributionMetadata', 'eventsService', 'referenceStore', 'migrateV1', 'discovery', 'sysInfo', 'daemonId',
-    'inMemoryStores', 'execGc', 'containerdClient', 'restore', 'systemInfo', 'setupDumpStackTrap',
+    'setDefaultMtu',
+    'verifyDaemonSettings',
+    'disableBridge',
+    'platformSupported',
+    'checkSystem',
+    'setupRemappedRoot',
+    'setupDaemonProcess',
+    'tempDir',
+    'setTmpdirEnv',
+    'setupSeccompProfile',
+    'setDefaultIsolation',
+    'configureMaxThreads',
+    'ensureDefaultAppArmorProfile',
+    'containersDir',
+    'graphDriverName',
+    'pluginManager',
+    'layerStore',
+    'configureKernelSecuritySupport',
+    'transferManagers',
+    'imageStore',
+    'volumes',
+    'trustKey',
+    'trustDir',
+    'distributionMetadata',
+    'eventsService',
+    'referenceStore',
+    'migrateV1',
+    'discovery',
+    'sysInfo',
+    'daemonId',
+    'inMemoryStores',
+    'execGc',
+    'containerdClient',
+    'restore',
+    'systemInfo',
+    'setupDumpStackTrap',
   ];
   const ids = startupSteps.map((s) => s.id);
   const positions = seedOrder.map((id) => ids.indexOf(id));
-  assert.ok(positions.every((p) => p >= 0), `missing: ${seedOrder.filter((_, i) => (positions[i] as number) < 0).join(', ')}`);
-  assert.deepEqual([...positions].sort((a, b) => a - b), positions, 'table order differs from the seed order');
+  assert.ok(
+    positions.every((p) => p >= 0),
+    `missing: ${seedOrder.filter((_, i) => (positions[i] as number) < 0).join(', ')}`,
+  );
+  assert.deepEqual(
+    [...positions].sort((a, b) => a - b),
+    positions,
+    'table order differs from the seed order',
+  );
 });
 
 test('the API is served last: serveApi needs every other step', () => {

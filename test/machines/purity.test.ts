@@ -30,11 +30,27 @@ function importsOf(source: string): Import[] {
   for (let m = re.exec(source); m; m = re.exec(source)) {
     const clause = m[3] ?? '';
     // `import { type A, type B }` is type-only too.
-    const allTyped = /^\{[^}]*\}$/.test(clause.trim()) && clause.replace(/[{}\s]/g, '').split(',').filter(Boolean).every((n) => n.startsWith('type'));
-    out.push({ spec: m[4] as string, typeOnly: Boolean(m[2]) || allTyped, line: source.slice(0, m.index).split('\n').length });
+    const allTyped =
+      /^\{[^}]*\}$/.test(clause.trim()) &&
+      clause
+        .replace(/[{}\s]/g, '')
+        .split(',')
+        .filter(Boolean)
+        .every((n) => n.startsWith('type'));
+    out.push({
+      spec: m[4] as string,
+      typeOnly: Boolean(m[2]) || allTyped,
+      line: source.slice(0, m.index).split('\n').length,
+    });
   }
-  for (const m of source.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)/g)) {
-    out.push({ spec: (m[1] ?? m[2]) as string, typeOnly: false, line: source.slice(0, m.index).split('\n').length });
+  for (const m of source.matchAll(
+    /import\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)/g,
+  )) {
+    out.push({
+      spec: (m[1] ?? m[2]) as string,
+      typeOnly: false,
+      line: source.slice(0, m.index).split('\n').length,
+    });
   }
   return out;
 }
@@ -48,9 +64,14 @@ test('nothing under machines/ imports a Node builtin, a package with I/O, or a v
     for (const imp of importsOf(readFileSync(file, 'utf8'))) {
       if (imp.spec.startsWith('.')) {
         const target = relative(root, join(file, '..', imp.spec));
-        if (!target.startsWith('machines/') && !imp.typeOnly) problems.push(`${rel}:${imp.line} imports a value from ${target} (only \`import type\` may leave machines/)`);
+        if (!target.startsWith('machines/') && !imp.typeOnly)
+          problems.push(
+            `${rel}:${imp.line} imports a value from ${target} (only \`import type\` may leave machines/)`,
+          );
       } else if (!imp.typeOnly && !allowedPackages.has(imp.spec)) {
-        problems.push(`${rel}:${imp.line} imports ${imp.spec} (machines may import only ${[...allowedPackages].join(', ')})`);
+        problems.push(
+          `${rel}:${imp.line} imports ${imp.spec} (machines may import only ${[...allowedPackages].join(', ')})`,
+        );
       }
     }
   }
@@ -58,20 +79,30 @@ test('nothing under machines/ imports a Node builtin, a package with I/O, or a v
 });
 
 test('no machine reads a clock, draws a random number, sets a timer or invokes a promise', () => {
-  const banned = [/\bDate\.now\(|\bnew Date\(/, /Math\.random\(/, /\bsetTimeout\(|\bsetInterval\(/, /\bfromPromise\b/, /\bafter\s*:/, /\binvoke\s*:/];
+  const banned = [
+    /\bDate\.now\(|\bnew Date\(/,
+    /Math\.random\(/,
+    /\bsetTimeout\(|\bsetInterval\(/,
+    /\bfromPromise\b/,
+    /\bafter\s*:/,
+    /\binvoke\s*:/,
+  ];
   const problems: string[] = [];
   for (const file of files(machinesDir)) {
     const lines = readFileSync(file, 'utf8').split('\n');
     lines.forEach((line, i) => {
       if (line.trim().startsWith('//') || line.trim().startsWith('*')) return;
-      for (const re of banned) if (re.test(line)) problems.push(`${relative(root, file)}:${i + 1}: ${line.trim()}`);
+      for (const re of banned)
+        if (re.test(line)) problems.push(`${relative(root, file)}:${i + 1}: ${line.trim()}`);
     });
   }
   assert.deepEqual(problems, []);
 });
 
 test('the purity check itself catches a value import and a Node builtin', () => {
-  const caught = importsOf(`import { readFileSync } from 'node:fs';\nimport { realFs } from '../../effects/fs/real.ts';\nimport type { X } from '../../effects/x.ts';\nimport { type Y } from '../y.ts';`);
+  const caught = importsOf(
+    `import { readFileSync } from 'node:fs';\nimport { realFs } from '../../effects/fs/real.ts';\nimport type { X } from '../../effects/x.ts';\nimport { type Y } from '../y.ts';`,
+  );
   assert.deepEqual(
     caught.map((i) => [i.spec, i.typeOnly]),
     [

@@ -5,7 +5,12 @@ import { containerMachine } from '../../machines/container/machine.ts';
 import { createStartupMachine } from '../../machines/daemon-startup/machine.ts';
 import { startupSteps } from '../../machines/daemon-startup/steps.ts';
 import { registerMachine } from '../../machines/registry.ts';
-import { crashRun, exploreCrashPoints, type CrashOutcome, type CrashScenario } from '../../src/sim/crash.ts';
+import {
+  crashRun,
+  exploreCrashPoints,
+  type CrashOutcome,
+  type CrashScenario,
+} from '../../src/sim/crash.ts';
 import { containerIdOf } from '../../src/sim/daemon.ts';
 import { crashScenarios } from '../../src/sim/scenarios.ts';
 
@@ -31,7 +36,9 @@ function events(records: readonly TraceRecord[]): string[] {
   return records.flatMap((r) => {
     if (r.kind !== 'mark' || r.mark.mark !== 'event') return [];
     const a = r.mark['attributes'] as Record<string, string>;
-    return [`${String(r.mark['action'])} ${a['name'] ?? ''}${a['exitCode'] === undefined ? '' : ` ${a['exitCode']}`}`];
+    return [
+      `${String(r.mark['action'])} ${a['name'] ?? ''}${a['exitCode'] === undefined ? '' : ` ${a['exitCode']}`}`,
+    ];
   });
 }
 
@@ -41,37 +48,62 @@ function withoutGuard(guard: string): string {
   return name;
 }
 
-
 test('moby-51692 shutdown races auto-remove: the --rm container is gone before containerd closes', () => {
   const s = scenario('moby-51692');
   const uncut = crashRun(s, null, 1);
   assert.equal(uncut.firstLife, 'exited');
   assert.deepEqual(problemsOf(uncut), []);
   const first = uncut.traces[0];
-  const destroyAt = first.findIndex((r) => r.kind === 'mark' && r.mark.mark === 'event' && r.mark['action'] === 'destroy');
-  const closeAt = first.findIndex((r) => r.kind === 'effect.request' && r.call.effect === 'containerd.close');
-  assert.ok(destroyAt > 0 && closeAt > destroyAt, `destroy (record ${destroyAt}) must come before containerd.close (record ${closeAt})`);
+  const destroyAt = first.findIndex(
+    (r) => r.kind === 'mark' && r.mark.mark === 'event' && r.mark['action'] === 'destroy',
+  );
+  const closeAt = first.findIndex(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.close',
+  );
+  assert.ok(
+    destroyAt > 0 && closeAt > destroyAt,
+    `destroy (record ${destroyAt}) must come before containerd.close (record ${closeAt})`,
+  );
 
   // Without the settle before the client closes, dockerd's bug: the container is left removing on disk.
-  registerMachine('startup-without-settle', createStartupMachine(startupSteps.map((st) => (st.id === 'restore' ? { ...st, ops: st.ops.slice(0, 2) } : st))));
+  registerMachine(
+    'startup-without-settle',
+    createStartupMachine(
+      startupSteps.map((st) => (st.id === 'restore' ? { ...st, ops: st.ops.slice(0, 2) } : st)),
+    ),
+  );
   const broken = crashRun(s, null, 1, { startupMachine: 'startup-without-settle' });
-  assert.ok(problemsOf(broken).some((p) => p.startsWith('noDeadOrRemoving: after shutdown')), problemsOf(broken).join('\n'));
+  assert.ok(
+    problemsOf(broken).some((p) => p.startsWith('noDeadOrRemoving: after shutdown')),
+    problemsOf(broken).join('\n'),
+  );
   // …and even then the next restore finishes the removal: nothing is left once it has run.
-  assert.ok(!problemsOf(broken).some((p) => !p.includes('after shutdown')), problemsOf(broken).join('\n'));
+  assert.ok(
+    !problemsOf(broken).some((p) => !p.includes('after shutdown')),
+    problemsOf(broken).join('\n'),
+  );
 });
 
 test('moby-22312 crash during removal: restore finishes it and the user can always remove', () => {
   // The power is cut right after `removing` is written: the next life finishes the removal.
   const s = scenario('moby-22312');
   const uncut = crashRun(s, null, 1);
-  const marked = uncut.traces[0].findIndex((r) => r.kind === 'effect.request' && r.call.effect === 'store.put' && (r.call as { value: { state: { status: string } } }).value.state.status === 'removing');
+  const marked = uncut.traces[0].findIndex(
+    (r) =>
+      r.kind === 'effect.request' &&
+      r.call.effect === 'store.put' &&
+      (r.call as { value: { state: { status: string } } }).value.state.status === 'removing',
+  );
   assert.ok(marked > 0);
   const cut = crashRun(s, marked + 2, 1);
   assert.deepEqual(problemsOf(cut), []);
   assert.ok(events(cut.traces[1]).includes('destroy db'), events(cut.traces[1]).join(', '));
 
   const broken = exploreCrashPoints(s, 1, { containerMachine: withoutGuard('recordedRemoving') });
-  assert.ok(broken.failures.some((f) => f.problems.some((p) => p.kind === 'noDeadOrRemoving')), 'without finishing removals at restore, a container stays removing');
+  assert.ok(
+    broken.failures.some((f) => f.problems.some((p) => p.kind === 'noDeadOrRemoving')),
+    'without finishing removals at restore, a container stays removing',
+  );
 });
 
 test('moby-25157 running without a process after a host reboot: exit 255 recorded, die emitted, the restart policy applied', () => {
@@ -81,11 +113,17 @@ test('moby-25157 running without a process after a host reboot: exit 255 recorde
   assert.deepEqual(problemsOf(uncut), []);
   const after = events(uncut.traces[1]);
   assert.ok(after.includes('die api 255') && after.includes('die job 255'), after.join(', '));
-  assert.ok(after.indexOf('start api') > after.indexOf('die api 255'), `always restarts api after its die: ${after.join(', ')}`);
+  assert.ok(
+    after.indexOf('start api') > after.indexOf('die api 255'),
+    `always restarts api after its die: ${after.join(', ')}`,
+  );
   assert.ok(!after.includes('start job'), 'job has no restart policy');
 
   const broken = crashRun(s, null, 1, { containerMachine: withoutGuard('recordedRunning') });
-  assert.ok(problemsOf(broken).some((p) => p.startsWith('runningHasLiveTask')), problemsOf(broken).join('\n'));
+  assert.ok(
+    problemsOf(broken).some((p) => p.startsWith('runningHasLiveTask')),
+    problemsOf(broken).join('\n'),
+  );
 });
 
 test('moby-30095 under live-restore, a process that died while the daemon was down: its exit is recorded and on-failure restarts it', () => {
@@ -96,7 +134,10 @@ test('moby-30095 under live-restore, a process that died while the daemon was do
   assert.deepEqual(after.slice(0, 2), ['die worker 3', 'start worker'], after.join(', '));
 
   const broken = crashRun(s, null, 1, { containerMachine: withoutGuard('recordedRunning') });
-  assert.ok(problemsOf(broken).some((p) => p.startsWith('runningHasLiveTask')), problemsOf(broken).join('\n'));
+  assert.ok(
+    problemsOf(broken).some((p) => p.startsWith('runningHasLiveTask')),
+    problemsOf(broken).join('\n'),
+  );
 });
 
 test('moby-20744 --rm not honoured across restarts: a container that exited while the daemon was down is removed by restore', () => {
@@ -106,7 +147,10 @@ test('moby-20744 --rm not honoured across restarts: a container that exited whil
   assert.deepEqual(events(uncut.traces[1]), ['die once 0', 'destroy once']);
 
   const broken = crashRun(s, null, 1, { containerMachine: withoutGuard('autoRemove') });
-  assert.ok(problemsOf(broken).some((p) => p.startsWith('exitedAutoRemoveGone')), problemsOf(broken).join('\n'));
+  assert.ok(
+    problemsOf(broken).some((p) => p.startsWith('exitedAutoRemoveGone')),
+    problemsOf(broken).join('\n'),
+  );
 });
 
 test('a process that exits while restore runs is not lost: exits are heard from containerd.connect, before the tasks are listed', () => {
@@ -116,36 +160,80 @@ test('a process that exits while restore runs is not lost: exits are heard from 
   const make = (exitAfterMs: number): CrashScenario => ({
     name: 'exit-during-restore',
     liveRestore: true,
-    ops: [{ atMs: 0, op: { op: 'run', name: 'w', behaviour: { exitAfterMs, exitCode: 7, ignoresTerm: false } } }],
+    ops: [
+      {
+        atMs: 0,
+        op: { op: 'run', name: 'w', behaviour: { exitAfterMs, exitCode: 7, ignoresTerm: false } },
+      },
+    ],
     horizonMs: 1_000,
     downtimeMs: 5_000,
   });
   // Find the window in the second life: from listTasks' answer to the actor's spawn.
   const probe = crashRun(make(60_000), null, 1);
-  const started = probe.traces[0].find((r) => r.kind === 'effect.request' && r.call.effect === 'containerd.startTask');
-  const listed = probe.traces[1].find((r) => r.kind === 'event' && probe.traces[1].some((q) => q.kind === 'effect.request' && q.call.effect === 'containerd.listTasks' && q.call.id === (r.event as { id?: string }).id));
-  const spawned = probe.traces[1].find((r) => r.kind === 'actor.start' && r.actor === `container:${containerIdOf('w')}`);
+  const started = probe.traces[0].find(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.startTask',
+  );
+  const listed = probe.traces[1].find(
+    (r) =>
+      r.kind === 'event' &&
+      probe.traces[1].some(
+        (q) =>
+          q.kind === 'effect.request' &&
+          q.call.effect === 'containerd.listTasks' &&
+          q.call.id === (r.event as { id?: string }).id,
+      ),
+  );
+  const spawned = probe.traces[1].find(
+    (r) => r.kind === 'actor.start' && r.actor === `container:${containerIdOf('w')}`,
+  );
   assert.ok(started && listed && spawned);
-  assert.ok(spawned.t > listed.t, `restore spawns the actor after the list (${listed.t} → ${spawned.t})`);
+  assert.ok(
+    spawned.t > listed.t,
+    `restore spawns the actor after the list (${listed.t} → ${spawned.t})`,
+  );
   const exitAfterMs = (listed.t + spawned.t) / 2 - started.t;
 
   const fixed = crashRun(make(exitAfterMs), null, 1);
   assert.deepEqual(problemsOf(fixed), []);
   assert.ok(events(fixed.traces[1]).includes('die w 7'), events(fixed.traces[1]).join(', '));
   const old = crashRun(make(exitAfterMs), null, 1, { exitsHeardFrom: 'restore' });
-  assert.ok(problemsOf(old).some((p) => p.startsWith('runningHasLiveTask')), problemsOf(old).join('\n'));
+  assert.ok(
+    problemsOf(old).some((p) => p.startsWith('runningHasLiveTask')),
+    problemsOf(old).join('\n'),
+  );
 });
 
 test('a crash between creating a task and recording the start leaves no process nobody reports (found by the explorer)', () => {
-  const s: CrashScenario = { name: 'start-cut', ops: [{ atMs: 0, op: { op: 'run', name: 'x', behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false } } }], horizonMs: 1_000 };
+  const s: CrashScenario = {
+    name: 'start-cut',
+    ops: [
+      {
+        atMs: 0,
+        op: {
+          op: 'run',
+          name: 'x',
+          behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+        },
+      },
+    ],
+    horizonMs: 1_000,
+  };
   const uncut = crashRun(s, null, 1);
-  const created = uncut.traces[0].findIndex((r) => r.kind === 'effect.request' && r.call.effect === 'containerd.createTask');
-  const persisted = uncut.traces[0].findIndex((r, i) => i > created && r.kind === 'effect.request' && r.call.effect === 'store.put');
+  const created = uncut.traces[0].findIndex(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.createTask',
+  );
+  const persisted = uncut.traces[0].findIndex(
+    (r, i) => i > created && r.kind === 'effect.request' && r.call.effect === 'store.put',
+  );
   assert.ok(created > 0 && persisted > created);
   for (let k = created + 1; k <= persisted; k++) {
     const o = crashRun(s, k, 1);
     assert.deepEqual(problemsOf(o), [], `crash after record ${k}`);
-    assert.ok(!events(o.traces[1]).includes('create x'), 'a restored container is not created again');
+    assert.ok(
+      !events(o.traces[1]).includes('create x'),
+      'a restored container is not created again',
+    );
   }
 });
 
@@ -155,8 +243,24 @@ test('docker/for-linux-652 and moby-36496: always and unless-stopped containers 
   const s: CrashScenario = {
     name: 'restart-daemon',
     ops: [
-      { atMs: 0, op: { op: 'run', name: 'always', restart: { name: 'always', maximumRetryCount: 0 }, behaviour: runsForever } },
-      { atMs: 0, op: { op: 'run', name: 'unless', restart: { name: 'unless-stopped', maximumRetryCount: 0 }, behaviour: runsForever } },
+      {
+        atMs: 0,
+        op: {
+          op: 'run',
+          name: 'always',
+          restart: { name: 'always', maximumRetryCount: 0 },
+          behaviour: runsForever,
+        },
+      },
+      {
+        atMs: 0,
+        op: {
+          op: 'run',
+          name: 'unless',
+          restart: { name: 'unless-stopped', maximumRetryCount: 0 },
+          behaviour: runsForever,
+        },
+      },
       { atMs: 0, op: { op: 'run', name: 'plain', behaviour: runsForever } },
       { atMs: 1_000, op: { op: 'shutdown' } },
     ],
@@ -176,8 +280,24 @@ test('moby-34028: an unless-stopped container stopped during its restart back-of
   const s: CrashScenario = {
     name: 'stop-in-backoff',
     ops: [
-      { atMs: 0, op: { op: 'run', name: 'unless', restart: { name: 'unless-stopped', maximumRetryCount: 0 }, behaviour: flapping } },
-      { atMs: 0, op: { op: 'run', name: 'always', restart: { name: 'always', maximumRetryCount: 0 }, behaviour: flapping } },
+      {
+        atMs: 0,
+        op: {
+          op: 'run',
+          name: 'unless',
+          restart: { name: 'unless-stopped', maximumRetryCount: 0 },
+          behaviour: flapping,
+        },
+      },
+      {
+        atMs: 0,
+        op: {
+          op: 'run',
+          name: 'always',
+          restart: { name: 'always', maximumRetryCount: 0 },
+          behaviour: flapping,
+        },
+      },
       { atMs: 3_000, op: { op: 'stop', name: 'unless' } },
       { atMs: 3_000, op: { op: 'stop', name: 'always' } },
       { atMs: 4_000, op: { op: 'shutdown' } },
@@ -186,11 +306,19 @@ test('moby-34028: an unless-stopped container stopped during its restart back-of
   const o = crashRun(s, null, 1);
   assert.deepEqual(problemsOf(o), []);
   // The stop found it waiting out its back-off (restarting), and cancelled it as a manual stop.
-  const cancelled = o.traces[0].filter((r) => r.kind === 'transition' && r.to === 'cancellingRestart').map((r) => r.actor);
-  assert.ok(cancelled.includes(`container:${containerIdOf('unless')}`), 'the stop reached unless in its back-off');
+  const cancelled = o.traces[0]
+    .filter((r) => r.kind === 'transition' && r.to === 'cancellingRestart')
+    .map((r) => r.actor);
+  assert.ok(
+    cancelled.includes(`container:${containerIdOf('unless')}`),
+    'the stop reached unless in its back-off',
+  );
   const after = events(o.traces[1]);
   assert.ok(!after.includes('start unless'), `unless-stopped stayed down: ${after.join(', ')}`);
-  assert.ok(after.includes('start always'), `always came back with the daemon: ${after.join(', ')}`);
+  assert.ok(
+    after.includes('start always'),
+    `always came back with the daemon: ${after.join(', ')}`,
+  );
 });
 
 test('a container whose start is in flight when the shutdown begins is stopped too, its exit recorded before containerd closes (found by the explorer)', () => {
@@ -198,7 +326,14 @@ test('a container whose start is in flight when the shutdown begins is stopped t
     name: 'start-during-shutdown',
     ops: [
       { atMs: 0, op: { op: 'run', name: 'a', behaviour: runsForever } },
-      { atMs: 7, op: { op: 'run', name: 'b', behaviour: { exitAfterMs: 6, exitCode: 0, ignoresTerm: false } } },
+      {
+        atMs: 7,
+        op: {
+          op: 'run',
+          name: 'b',
+          behaviour: { exitAfterMs: 6, exitCode: 0, ignoresTerm: false },
+        },
+      },
       { atMs: 8, op: { op: 'shutdown' } },
     ],
   };
@@ -206,5 +341,8 @@ test('a container whose start is in flight when the shutdown begins is stopped t
   assert.equal(o.firstLife, 'exited');
   assert.deepEqual(problemsOf(o), []);
   const first = events(o.traces[0]);
-  assert.ok(first.includes('start b') && first.some((e) => e.startsWith('die b')), first.join(', '));
+  assert.ok(
+    first.includes('start b') && first.some((e) => e.startsWith('die b')),
+    first.join(', '),
+  );
 });

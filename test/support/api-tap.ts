@@ -20,7 +20,13 @@ export interface TapLog {
 
 export class ApiTap {
   readonly path: string;
-  readonly log: TapLog = { created: new Map(), started: new Set(), stopped: new Set(), removed: new Set(), requests: 0 };
+  readonly log: TapLog = {
+    created: new Map(),
+    started: new Set(),
+    stopped: new Set(),
+    removed: new Set(),
+    requests: 0,
+  };
   private readonly upstream: string;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
@@ -118,7 +124,8 @@ export class ApiTap {
     if (!m) return;
     const ref = decodeURIComponent(m[1] as string);
     if (method === 'DELETE' && m[2] === undefined) this.log.removed.add(ref);
-    else if (method === 'POST' && (m[2] === '/start' || m[2] === '/restart')) this.log.started.add(ref);
+    else if (method === 'POST' && (m[2] === '/start' || m[2] === '/restart'))
+      this.log.started.add(ref);
     else if (method === 'POST' && m[2] === '/stop') this.log.stopped.add(ref);
   }
 }

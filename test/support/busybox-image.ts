@@ -2,7 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, symlinkSync } from 'node:fs';
 
 /** A root filesystem of busybox-static and a few applets, as a tarball for `docker import`. */
-export function busyboxTarball(dir: string, applets: readonly string[] = ['sh', 'echo', 'true', 'sleep', 'cat']): string {
+export function busyboxTarball(
+  dir: string,
+  applets: readonly string[] = ['sh', 'echo', 'true', 'sleep', 'cat'],
+): string {
   const rootfs = `${dir}/rootfs`;
   mkdirSync(`${rootfs}/bin`, { recursive: true });
   cpSync('/bin/busybox', `${rootfs}/bin/busybox`);

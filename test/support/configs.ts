@@ -21,7 +21,12 @@ export function arbConfig(): fc.Arbitrary<StartupConfig> {
       usernsRemap: fc.constantFrom(null, null, null, 'default', 'nosuchuser', 'root', 'a:b:c'),
       liveRestore: fc.boolean(),
       oomScoreAdjust: fc.constantFrom(0, 0, -500),
-      seccompProfile: fc.constantFrom(null, null, '/etc/statedock/seccomp.json', '/nonexistent/seccomp.json'),
+      seccompProfile: fc.constantFrom(
+        null,
+        null,
+        '/etc/statedock/seccomp.json',
+        '/nonexistent/seccomp.json',
+      ),
       containerdAddress: fc.constantFrom(null, null, null, '/run/other-containerd.sock'),
       env: fc.record({
         DOCKER_DRIVER: fc.constantFrom(undefined, undefined, 'vfs', 'zfs'),

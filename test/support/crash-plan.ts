@@ -48,10 +48,19 @@ export function prng(seed: number): () => number {
 
 const policies: readonly Policy[] = ['no', 'always', 'unless-stopped', 'on-failure:2'];
 const scenarios: readonly Scenario[] = ['runRm', 'rmForce', 'stop', 'shutdown'];
-const rmCommands: readonly string[][] = [['true'], ['sleep', '0.2'], ['sh', '-c', 'exit 3'], ['sleep', '1']];
+const rmCommands: readonly string[][] = [
+  ['true'],
+  ['sleep', '0.2'],
+  ['sh', '-c', 'exit 3'],
+  ['sleep', '1'],
+];
 
 /** Point `index` of the campaign `seed`: each point draws from its own stream, so points replay alone. */
-export function planPoint(seed: number, index: number, only: readonly Scenario[] = scenarios): CrashPlan {
+export function planPoint(
+  seed: number,
+  index: number,
+  only: readonly Scenario[] = scenarios,
+): CrashPlan {
   const r = prng((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
   const target = (): Target => {
@@ -66,7 +75,12 @@ export function planPoint(seed: number, index: number, only: readonly Scenario[]
     liveRestore: r() < 0.5,
     fresh: r() < 0.4,
     bystander: r() < 0.5 ? target() : null,
-    targets: scenario === 'shutdown' ? Array.from({ length: 1 + Math.floor(r() * 3) }, target) : scenario === 'runRm' ? [] : [target()],
+    targets:
+      scenario === 'shutdown'
+        ? Array.from({ length: 1 + Math.floor(r() * 3) }, target)
+        : scenario === 'runRm'
+          ? []
+          : [target()],
     command: pick(rmCommands),
     at: r() * 1.15,
     fromStart: r() < 0.5,
@@ -75,7 +89,13 @@ export function planPoint(seed: number, index: number, only: readonly Scenario[]
 
 /** The `docker run`/`create` flags of a target: policy, --rm, a 1 s stop timeout. */
 export function targetFlags(t: Target): string[] {
-  return [...(t.autoRemove ? ['--rm'] : ['--restart', t.policy]), '--stop-timeout', '1', '--network', 'none'];
+  return [
+    ...(t.autoRemove ? ['--rm'] : ['--restart', t.policy]),
+    '--stop-timeout',
+    '1',
+    '--network',
+    'none',
+  ];
 }
 
 export function targetCommand(t: Target): string[] {
@@ -83,8 +103,13 @@ export function targetCommand(t: Target): string[] {
 }
 
 export function describePlan(p: CrashPlan): string {
-  const t = (x: Target): string => `${x.autoRemove ? '--rm' : x.policy}${x.fastStop ? '' : ' slow'}`;
+  const t = (x: Target): string =>
+    `${x.autoRemove ? '--rm' : x.policy}${x.fastStop ? '' : ' slow'}`;
   const what =
-    p.scenario === 'runRm' ? `run --rm ${p.command.join(' ')}${p.fromStart ? ' (from start)' : ''}` : p.scenario === 'shutdown' ? `shutdown with [${p.targets.map(t).join(', ')}]` : `${p.scenario} ${t(p.targets[0] as Target)}`;
+    p.scenario === 'runRm'
+      ? `run --rm ${p.command.join(' ')}${p.fromStart ? ' (from start)' : ''}`
+      : p.scenario === 'shutdown'
+        ? `shutdown with [${p.targets.map(t).join(', ')}]`
+        : `${p.scenario} ${t(p.targets[0] as Target)}`;
   return `#${p.index} ${what} at ${p.at.toFixed(2)}${p.fresh ? ' +created' : ''}${p.bystander ? ` +running ${t(p.bystander)}` : ''} → restart${p.liveRestore ? ' --live-restore' : ''}`;
 }

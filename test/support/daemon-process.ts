@@ -9,7 +9,8 @@ export const bin = join(repoRoot, 'bin/statedock.js');
 /** Why real-daemon tests cannot run here, or null when they can. */
 export function realDaemonUnavailable(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (containerd, mounts, cgroups)';
-  for (const b of ['containerd', 'runc']) if (spawnSync('which', [b]).status !== 0) return `needs ${b} (apt-get install containerd runc)`;
+  for (const b of ['containerd', 'runc'])
+    if (spawnSync('which', [b]).status !== 0) return `needs ${b} (apt-get install containerd runc)`;
   return null;
 }
 
@@ -24,11 +25,28 @@ export interface DaemonDirs {
 /** Short paths under /tmp (unix sockets are limited to 108 bytes). */
 export function daemonDirs(prefix = 'sdt'): DaemonDirs {
   const dir = mkdtempSync(`/tmp/${prefix}-`);
-  return { dir, root: `${dir}/root`, exec: `${dir}/exec`, sock: `${dir}/d.sock`, pidfile: `${dir}/d.pid` };
+  return {
+    dir,
+    root: `${dir}/root`,
+    exec: `${dir}/exec`,
+    sock: `${dir}/d.sock`,
+    pidfile: `${dir}/d.pid`,
+  };
 }
 
 export function daemonArgs(d: DaemonDirs, extra: string[] = []): string[] {
-  return ['daemon', '--data-root', d.root, '--exec-root', d.exec, '-H', `unix://${d.sock}`, '--pidfile', d.pidfile, ...extra];
+  return [
+    'daemon',
+    '--data-root',
+    d.root,
+    '--exec-root',
+    d.exec,
+    '-H',
+    `unix://${d.sock}`,
+    '--pidfile',
+    d.pidfile,
+    ...extra,
+  ];
 }
 
 export interface RunningDaemon {
@@ -39,11 +57,16 @@ export interface RunningDaemon {
 }
 
 /** Starts `statedock daemon` and resolves once /_ping answers (or rejects with its output if it exits). */
-export async function startDaemon(d: DaemonDirs, extra: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<RunningDaemon> {
+export async function startDaemon(
+  d: DaemonDirs,
+  extra: string[] = [],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RunningDaemon> {
   const r = launch(d, extra, env);
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (r.child.exitCode !== null || r.child.signalCode !== null) throw new Error(`daemon exited (${r.child.exitCode ?? r.child.signalCode}):\n${r.output()}`);
+    if (r.child.exitCode !== null || r.child.signalCode !== null)
+      throw new Error(`daemon exited (${r.child.exitCode ?? r.child.signalCode}):\n${r.output()}`);
     if (existsSync(d.sock) && (await ping(d.sock))) return r;
     if (Date.now() > deadline) {
       r.child.kill('SIGKILL');
@@ -53,21 +76,33 @@ export async function startDaemon(d: DaemonDirs, extra: string[] = [], env: Node
   }
 }
 
-export function launch(d: DaemonDirs, extra: string[] = [], env: NodeJS.ProcessEnv = process.env): RunningDaemon {
-  const child = spawn(process.execPath, [bin, ...daemonArgs(d, extra)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function launch(
+  d: DaemonDirs,
+  extra: string[] = [],
+  env: NodeJS.ProcessEnv = process.env,
+): RunningDaemon {
+  const child = spawn(process.execPath, [bin, ...daemonArgs(d, extra)], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
   return { child, pid: child.pid as number, output: () => out, exited };
 }
 
 export function ping(sock: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request({ socketPath: sock, path: '/_ping', method: 'GET', timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
+    const req = request(
+      { socketPath: sock, path: '/_ping', method: 'GET', timeout: 1000 },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
     req.on('error', () => resolve(false));
     req.end();
   });
@@ -85,13 +120,25 @@ export async function stopDaemon(r: RunningDaemon): Promise<number | null> {
 
 /** Pids of containerd processes started with this exec root's config. */
 export function containerdPidsOf(exec: string): number[] {
-  const out = spawnSync('pgrep', ['-f', `${exec}/containerd/containerd.toml`], { encoding: 'utf8' });
+  const out = spawnSync('pgrep', ['-f', `${exec}/containerd/containerd.toml`], {
+    encoding: 'utf8',
+  });
   return out.stdout.split('\n').filter(Boolean).map(Number);
 }
 
 /** Runs the stock docker CLI against a daemon; `input` is piped to its stdin (closed after it). */
-export function docker(sock: string, args: string[], dockerConfig: string, input?: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('docker', ['-H', `unix://${sock}`, ...args], { encoding: 'utf8', env: { ...process.env, DOCKER_CONFIG: dockerConfig }, timeout: 60_000, ...(input === undefined ? {} : { input }) });
+export function docker(
+  sock: string,
+  args: string[],
+  dockerConfig: string,
+  input?: string,
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('docker', ['-H', `unix://${sock}`, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, DOCKER_CONFIG: dockerConfig },
+    timeout: 60_000,
+    ...(input === undefined ? {} : { input }),
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

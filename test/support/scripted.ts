@@ -29,19 +29,35 @@ export class Scripted implements Executor {
   flush(limit = 10_000): void {
     let n = 0;
     while (this.queue.length > 0 && n++ < limit) {
-      const { call, deliver } = this.queue.shift() as { call: EffectCall; deliver: (e: never, d: number) => void };
+      const { call, deliver } = this.queue.shift() as {
+        call: EffectCall;
+        deliver: (e: never, d: number) => void;
+      };
       const a = this.answer(call);
       if (a === 'pending') {
         this.pending.push(call);
         continue;
       }
-      if ('result' in a) deliver({ type: 'effect.done', id: call.id, result: a.result } as never, 1);
-      else deliver({ type: 'effect.failed', id: call.id, error: { code: a.error, message: a.message ?? `${call.effect}: ${a.error}` } } as never, 1);
+      if ('result' in a)
+        deliver({ type: 'effect.done', id: call.id, result: a.result } as never, 1);
+      else
+        deliver(
+          {
+            type: 'effect.failed',
+            id: call.id,
+            error: { code: a.error, message: a.message ?? `${call.effect}: ${a.error}` },
+          } as never,
+          1,
+        );
     }
   }
 }
 
-export function scriptedSession(answer: (call: EffectCall) => Answer): { session: Session; world: Scripted; trace: MemoryTrace } {
+export function scriptedSession(answer: (call: EffectCall) => Answer): {
+  session: Session;
+  world: Scripted;
+  trace: MemoryTrace;
+} {
   const world = new Scripted(answer);
   const trace = new MemoryTrace(makeHeader('test', {}));
   const session = new Session({ executor: world, sink: trace, now: () => 0 });

@@ -22,8 +22,10 @@ const base = (id: string): string => `/api/sources/${encodeURIComponent(id)}`;
 export const api = {
   sources: () => getJson<SourceInfo[]>('/api/sources'),
   catalog: (id: string) => getJson<Catalog>(`${base(id)}/catalog`),
-  records: (id: string, from: number, to: number) => getJson<SourceLine[]>(`${base(id)}/records?from=${from}&to=${to}`),
-  constraints: (id: string, upto: number, signal: AbortSignal) => getJson<ConstraintVerdict[]>(`${base(id)}/constraints?upto=${upto}`, signal),
+  records: (id: string, from: number, to: number) =>
+    getJson<SourceLine[]>(`${base(id)}/records?from=${from}&to=${to}`),
+  constraints: (id: string, upto: number, signal: AbortSignal) =>
+    getJson<ConstraintVerdict[]>(`${base(id)}/constraints?upto=${upto}`, signal),
 
   /** Reads the rows stream: one chunk per line, handed over as each line completes. */
   async rows(id: string, onChunk: (c: RowChunk) => void): Promise<void> {

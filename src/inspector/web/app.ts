@@ -13,10 +13,18 @@ import { StepsPanel } from './views/steps-panel.ts';
 import { TimelineView } from './views/timeline.ts';
 
 /** `#record=123&source=t1&actor=daemon` → its parts. */
-export function parseHash(hash: string): { record: number | null; source: string | null; actor: string | null } {
+export function parseHash(hash: string): {
+  record: number | null;
+  source: string | null;
+  actor: string | null;
+} {
   const q = new URLSearchParams(hash.replace(/^#/, ''));
   const record = q.get('record');
-  return { record: record !== null && /^\d+$/.test(record) ? Number(record) : null, source: q.get('source'), actor: q.get('actor') };
+  return {
+    record: record !== null && /^\d+$/.test(record) ? Number(record) : null,
+    source: q.get('source'),
+    actor: q.get('actor'),
+  };
 }
 
 const speeds = [5, 20, 100, 500, 2000];
@@ -41,7 +49,11 @@ export class App implements View {
   private frame: number | null = null;
   private live: { connected: boolean; message?: string } | null = null;
   /** Times (ms since navigation) the page reached its milestones. */
-  readonly metrics: { firstRender: number; chartDrawn: number; rows: number } = { firstRender: 0, chartDrawn: 0, rows: 0 };
+  readonly metrics: { firstRender: number; chartDrawn: number; rows: number } = {
+    firstRender: 0,
+    chartDrawn: 0,
+    rows: 0,
+  };
 
   private readonly actorsView = new ActorsView(this);
   private readonly timeline = new TimelineView(this);
@@ -54,11 +66,26 @@ export class App implements View {
 
   private readonly positionEl = h('div', { class: 'position', 'data-testid': 'position' });
   private readonly liveEl = h('span', { class: 'live-badge', hidden: true });
-  private readonly scrubber = h('input', { type: 'range', class: 'scrubber', min: 0, max: 0, value: 0, 'aria-label': 'position in the trace' });
-  private readonly playButton = h('button', { class: 'play', title: 'play / pause (space)', 'data-testid': 'play' }, icon('play'));
+  private readonly scrubber = h('input', {
+    type: 'range',
+    class: 'scrubber',
+    min: 0,
+    max: 0,
+    value: 0,
+    'aria-label': 'position in the trace',
+  });
+  private readonly playButton = h(
+    'button',
+    { class: 'play', title: 'play / pause (space)', 'data-testid': 'play' },
+    icon('play'),
+  );
   private readonly onlySelected = h('input', { type: 'checkbox' });
   private readonly followBox = h('input', { type: 'checkbox' });
-  private readonly problemButton = h('button', { class: 'problem', title: 'next failure (f)' }, '⚑ next failure');
+  private readonly problemButton = h(
+    'button',
+    { class: 'problem', title: 'next failure (f)' },
+    '⚑ next failure',
+  );
 
   constructor(sources: SourceInfo[], source: SourceInfo) {
     this.sources = sources;
@@ -95,12 +122,34 @@ export class App implements View {
   }
 
   private layout(root: HTMLElement): void {
-    const select = h('select', { class: 'source-select', title: 'source', onchange: (ev: Event) => {
-      location.hash = `source=${encodeURIComponent((ev.target as HTMLSelectElement).value)}`;
-      location.reload();
-    } }, ...this.sources.map((s) => h('option', { value: s.id, selected: s.id === this.source.id }, `${s.kind === 'live' ? '● ' : ''}${s.title}`)));
+    const select = h(
+      'select',
+      {
+        class: 'source-select',
+        title: 'source',
+        onchange: (ev: Event) => {
+          location.hash = `source=${encodeURIComponent((ev.target as HTMLSelectElement).value)}`;
+          location.reload();
+        },
+      },
+      ...this.sources.map((s) =>
+        h(
+          'option',
+          { value: s.id, selected: s.id === this.source.id },
+          `${s.kind === 'live' ? '● ' : ''}${s.title}`,
+        ),
+      ),
+    );
     const meta = this.source.header?.meta ?? {};
-    const metaText = [this.source.header?.program, meta['seed'] !== undefined ? `seed ${String(meta['seed'])}` : null, Array.isArray(meta['faults']) && meta['faults'].length > 0 ? `faults ${(meta['faults'] as string[]).join(', ')}` : null].filter(Boolean).join(' · ');
+    const metaText = [
+      this.source.header?.program,
+      meta['seed'] !== undefined ? `seed ${String(meta['seed'])}` : null,
+      Array.isArray(meta['faults']) && meta['faults'].length > 0
+        ? `faults ${(meta['faults'] as string[]).join(', ')}`
+        : null,
+    ]
+      .filter(Boolean)
+      .join(' · ');
     const header = h(
       'header',
       { class: 'topbar' },
@@ -111,7 +160,11 @@ export class App implements View {
       h('span', { class: 'spacer' }),
       this.positionEl,
     );
-    const button = (glyph: Parameters<typeof icon>[0], title: string, f: () => void): HTMLButtonElement => h('button', { title, onclick: f }, icon(glyph));
+    const button = (
+      glyph: Parameters<typeof icon>[0],
+      title: string,
+      f: () => void,
+    ): HTMLButtonElement => h('button', { title, onclick: f }, icon(glyph));
     this.playButton.addEventListener('click', () => this.togglePlay());
     this.scrubber.addEventListener('input', () => this.goTo(Number(this.scrubber.value)));
     this.onlySelected.addEventListener('change', () => {
@@ -124,7 +177,15 @@ export class App implements View {
       if (this.follow) this.goTo(this.model.length - 1);
     });
     this.problemButton.addEventListener('click', () => this.nextProblem());
-    const speedSelect = h('select', { class: 'speed', title: 'records per second when playing', onchange: (ev: Event) => (this.speed = Number((ev.target as HTMLSelectElement).value)) }, ...speeds.map((s) => h('option', { value: s, selected: s === this.speed }, `${s}/s`)));
+    const speedSelect = h(
+      'select',
+      {
+        class: 'speed',
+        title: 'records per second when playing',
+        onchange: (ev: Event) => (this.speed = Number((ev.target as HTMLSelectElement).value)),
+      },
+      ...speeds.map((s) => h('option', { value: s, selected: s === this.speed }, `${s}/s`)),
+    );
     const controls = h(
       'div',
       { class: 'controls' },
@@ -132,21 +193,53 @@ export class App implements View {
       button('prev', 'previous record (←)', () => this.step(-1)),
       this.playButton,
       button('next', 'next record (→)', () => this.step(1)),
-      button('last', 'last record (End)', () => this.goTo(this.timeline.rowAt(this.timeline.count() - 1))),
+      button('last', 'last record (End)', () =>
+        this.goTo(this.timeline.rowAt(this.timeline.count() - 1)),
+      ),
       speedSelect,
       this.scrubber,
-      h('label', { class: 'check', title: "show only the selected actor's records; ←/→ step through them" }, this.onlySelected, ' selected actor only'),
-      this.source.kind === 'live' ? h('label', { class: 'check', title: 'keep at the newest record' }, this.followBox, ' follow') : null,
+      h(
+        'label',
+        { class: 'check', title: "show only the selected actor's records; ←/→ step through them" },
+        this.onlySelected,
+        ' selected actor only',
+      ),
+      this.source.kind === 'live'
+        ? h(
+            'label',
+            { class: 'check', title: 'keep at the newest record' },
+            this.followBox,
+            ' follow',
+          )
+        : null,
       this.problemButton,
     );
-    const timelineHead = h('div', { class: 'rec-head' }, h('span', { class: 'c-seq' }, 'seq'), h('span', { class: 'c-t' }, 't'), h('span', { class: 'c-actor' }, 'actor'), h('span', { class: 'c-kind' }, 'kind'), h('span', { class: 'c-text' }, 'record'));
+    const timelineHead = h(
+      'div',
+      { class: 'rec-head' },
+      h('span', { class: 'c-seq' }, 'seq'),
+      h('span', { class: 'c-t' }, 't'),
+      h('span', { class: 'c-actor' }, 'actor'),
+      h('span', { class: 'c-kind' }, 'kind'),
+      h('span', { class: 'c-text' }, 'record'),
+    );
     fill(
       root,
       header,
       h('aside', { class: 'left' }, this.actorsView.el, this.constraintsView.el),
       h('main', { class: 'center' }, this.chartPanel.el, this.stepsPanel.el),
       h('aside', { class: 'right' }, this.failureView.el, this.effectsView.el),
-      h('footer', { class: 'timeline' }, controls, h('div', { class: 'timeline-body' }, h('div', { class: 'records' }, timelineHead, this.timeline.list.el), this.detailView.el)),
+      h(
+        'footer',
+        { class: 'timeline' },
+        controls,
+        h(
+          'div',
+          { class: 'timeline-body' },
+          h('div', { class: 'records' }, timelineHead, this.timeline.list.el),
+          this.detailView.el,
+        ),
+      ),
     );
     document.addEventListener('keydown', (ev) => this.key(ev));
     window.addEventListener('hashchange', () => {
@@ -168,7 +261,9 @@ export class App implements View {
       this.live = chunk.live;
       this.liveEl.hidden = false;
       this.liveEl.className = `live-badge ${chunk.live.connected ? 'on' : 'off'}`;
-      this.liveEl.textContent = chunk.live.connected ? '● live' : `○ disconnected${chunk.live.message ? `: ${chunk.live.message}` : ''}`;
+      this.liveEl.textContent = chunk.live.connected
+        ? '● live'
+        : `○ disconnected${chunk.live.message ? `: ${chunk.live.message}` : ''}`;
     }
     if (this.model.length === 0 && chunk.rows.length === 0) return;
     this.scrubber.max = String(Math.max(0, this.model.length - 1));
@@ -200,7 +295,16 @@ export class App implements View {
     const failed = m.actors.findIndex((a) => a.startupFailedRow >= 0 || a.stepFailedRow >= 0);
     const daemon = m.actors.findIndex((a) => a.id === 'daemon');
     const firstReal = m.actors.findIndex((a) => a.id !== '—');
-    this.selected = byId >= 0 ? byId : hash.record !== null && target >= 0 ? (m.actorOf[target] as number) : failed >= 0 ? failed : daemon >= 0 ? daemon : Math.max(0, firstReal);
+    this.selected =
+      byId >= 0
+        ? byId
+        : hash.record !== null && target >= 0
+          ? (m.actorOf[target] as number)
+          : failed >= 0
+            ? failed
+            : daemon >= 0
+              ? daemon
+              : Math.max(0, firstReal);
     this.actorsView.update();
     this.afterSelect();
     this.goTo(target);
@@ -297,7 +401,12 @@ export class App implements View {
 
   private key(ev: KeyboardEvent): void {
     const target = ev.target as HTMLElement;
-    if (target.tagName === 'SELECT' || target.tagName === 'TEXTAREA' || (target.tagName === 'INPUT' && (target as HTMLInputElement).type !== 'range')) return;
+    if (
+      target.tagName === 'SELECT' ||
+      target.tagName === 'TEXTAREA' ||
+      (target.tagName === 'INPUT' && (target as HTMLInputElement).type !== 'range')
+    )
+      return;
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     switch (ev.key) {
       case 'ArrowRight':
@@ -340,8 +449,16 @@ export class App implements View {
     fill(
       this.positionEl,
       'record ',
-      h('b', { 'data-testid': 'position-seq' }, seq === undefined ? '—' : seq >= 0 ? String(seq) : 'gap'),
-      h('span', { class: 'muted' }, ` · ${this.pos + 1} of ${m.length}${this.pos >= 0 ? ` · ${ms(m.t[this.pos] as number)}` : ''}`),
+      h(
+        'b',
+        { 'data-testid': 'position-seq' },
+        seq === undefined ? '—' : seq >= 0 ? String(seq) : 'gap',
+      ),
+      h(
+        'span',
+        { class: 'muted' },
+        ` · ${this.pos + 1} of ${m.length}${this.pos >= 0 ? ` · ${ms(m.t[this.pos] as number)}` : ''}`,
+      ),
     );
     this.scrubber.value = String(Math.max(0, this.pos));
     this.actorsView.render();
@@ -354,7 +471,9 @@ export class App implements View {
     this.constraintsView.render();
     this.scheduleHash();
     const a = m.actors[this.selected];
-    document.body.dataset['actorStatus'] = String(a ? (this.state.status[a.index] ?? Status.unborn) : 0);
+    document.body.dataset['actorStatus'] = String(
+      a ? (this.state.status[a.index] ?? Status.unborn) : 0,
+    );
   }
 
   private scheduleHash(): void {
@@ -364,9 +483,15 @@ export class App implements View {
       const m = this.model;
       const q = new URLSearchParams();
       if (this.source.id !== this.sources[0]?.id) q.set('source', this.source.id);
-      if (this.pos >= 0 && (m.seq[this.pos] as number) >= 0) q.set('record', String(m.seq[this.pos]));
+      if (this.pos >= 0 && (m.seq[this.pos] as number) >= 0)
+        q.set('record', String(m.seq[this.pos]));
       const actor = m.actors[this.selected]?.id;
-      if (actor !== undefined && this.pos >= 0 && m.actors[m.actorOf[this.pos] as number]?.id !== actor) q.set('actor', actor);
+      if (
+        actor !== undefined &&
+        this.pos >= 0 &&
+        m.actors[m.actorOf[this.pos] as number]?.id !== actor
+      )
+        q.set('actor', actor);
       const hash = `#${q.toString().replaceAll('%3A', ':')}`;
       // replaceState: the address follows the position without a history entry per step.
       if (hash !== location.hash) history.replaceState(null, '', hash);

@@ -1,7 +1,14 @@
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
 import type { ChartNode, ChartTransition } from '../protocol.ts';
 import { h, s } from './dom.ts';
-import { edgePoints, fontFamily, layoutGraph, rootCoords, roundedPath, textWidth } from './layout.ts';
+import {
+  edgePoints,
+  fontFamily,
+  layoutGraph,
+  rootCoords,
+  roundedPath,
+  textWidth,
+} from './layout.ts';
 
 /**
  * A machine drawn as a statechart from its definition: states as boxes (compound states
@@ -33,14 +40,23 @@ function transitionText(t: ChartTransition): string {
 function internalLines(n: ChartNode): { lines: string[]; all: string[] } {
   const all = n.transitions
     .filter((t) => t.targets.length === 0)
-    .map((t) => `${transitionText(t)}${t.actions.length > 0 ? ` / ${t.actions.filter((a) => a !== 'emitOutputs').join(', ') || 'emit'}` : ''}`);
+    .map(
+      (t) =>
+        `${transitionText(t)}${t.actions.length > 0 ? ` / ${t.actions.filter((a) => a !== 'emitOutputs').join(', ') || 'emit'}` : ''}`,
+    );
   if (all.length <= maxInternal) return { lines: all, all };
-  return { lines: [...all.slice(0, maxInternal - 1), `+${all.length - maxInternal + 1} more …`], all };
+  return {
+    lines: [...all.slice(0, maxInternal - 1), `+${all.length - maxInternal + 1} more …`],
+    all,
+  };
 }
 
 interface Built {
   graph: ElkNode;
-  edgeInfo: Map<string, { source: string; target: string; lines: string[]; transitions: ChartTransition[] }>;
+  edgeInfo: Map<
+    string,
+    { source: string; target: string; lines: string[]; transitions: ChartTransition[] }
+  >;
   chartNodes: Map<string, ChartNode>;
 }
 
@@ -48,7 +64,10 @@ function build(chart: ChartNode, direction: 'DOWN' | 'RIGHT'): Built {
   const edges: ElkExtendedEdge[] = [];
   const edgeInfo: Built['edgeInfo'] = new Map();
   const chartNodes = new Map<string, ChartNode>();
-  const grouped = new Map<string, { source: string; target: string; transitions: ChartTransition[] }>();
+  const grouped = new Map<
+    string,
+    { source: string; target: string; transitions: ChartTransition[] }
+  >();
   const id = (path: string): string => (path === '' ? '∅root' : path);
 
   const visit = (n: ChartNode): ElkNode => {
@@ -66,13 +85,21 @@ function build(chart: ChartNode, direction: 'DOWN' | 'RIGHT'): Built {
     const titleWidth = textWidth(n.key, titleFont);
     const headerHeight = 26 + (lines.length > 0 ? lines.length * lineHeight + 4 : 0);
     if (n.children.length === 0) {
-      return { id: id(n.path), width: Math.max(90, titleWidth + 28, linesWidth + 20), height: headerHeight + 6 };
+      return {
+        id: id(n.path),
+        width: Math.max(90, titleWidth + 28, linesWidth + 20),
+        height: headerHeight + 6,
+      };
     }
     const children = n.children.map(visit);
     if (n.type === 'compound' && n.initial !== undefined) {
       const init = `${n.path}#init`;
       children.unshift({ id: init, width: 12, height: 12 });
-      edges.push({ id: `init:${n.path}`, sources: [init], targets: [id(n.path === '' ? n.initial : `${n.path}.${n.initial}`)] });
+      edges.push({
+        id: `init:${n.path}`,
+        sources: [init],
+        targets: [id(n.path === '' ? n.initial : `${n.path}.${n.initial}`)],
+      });
     }
     return {
       id: id(n.path),
@@ -101,7 +128,13 @@ function build(chart: ChartNode, direction: 'DOWN' | 'RIGHT'): Built {
       id: eid,
       sources: [id(g.source)],
       targets: [id(g.target)],
-      labels: [{ text: lines.join('\n'), width: Math.max(...lines.map((l) => textWidth(l, labelFont))) + 8, height: lines.length * lineHeight + 4 }],
+      labels: [
+        {
+          text: lines.join('\n'),
+          width: Math.max(...lines.map((l) => textWidth(l, labelFont))) + 8,
+          height: lines.length * lineHeight + 4,
+        },
+      ],
     });
   }
   const graph: ElkNode = {
@@ -131,14 +164,41 @@ function build(chart: ChartNode, direction: 'DOWN' | 'RIGHT'): Built {
 }
 
 /** Lays out and draws a chart (top-down or left-right); the result is highlighted later with `highlightChart`. */
-export async function drawChart(chart: ChartNode, direction: 'DOWN' | 'RIGHT' = 'DOWN'): Promise<ChartLayout> {
+export async function drawChart(
+  chart: ChartNode,
+  direction: 'DOWN' | 'RIGHT' = 'DOWN',
+): Promise<ChartLayout> {
   const built = build(chart, direction);
   const laid = await layoutGraph(built.graph);
   const width = laid.width ?? 400;
   const height = laid.height ?? 300;
-  const svg = s('svg', { class: 'chart-svg', viewBox: `0 0 ${width} ${height}`, width, height, 'data-machine': chart.key, 'data-direction': direction });
+  const svg = s('svg', {
+    class: 'chart-svg',
+    viewBox: `0 0 ${width} ${height}`,
+    width,
+    height,
+    'data-machine': chart.key,
+    'data-direction': direction,
+  });
   svg.append(
-    s('defs', {}, s('marker', { id: `arrow-${direction}`, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 8, markerHeight: 8, markerUnits: 'userSpaceOnUse', orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }))),
+    s(
+      'defs',
+      {},
+      s(
+        'marker',
+        {
+          id: `arrow-${direction}`,
+          viewBox: '0 0 10 10',
+          refX: 9,
+          refY: 5,
+          markerWidth: 8,
+          markerHeight: 8,
+          markerUnits: 'userSpaceOnUse',
+          orient: 'auto-start-reverse',
+        },
+        s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }),
+      ),
+    ),
   );
   const nodeLayer = s('g', { class: 'nodes' });
   const edgeLayer = s('g', { class: 'edges' });
@@ -159,16 +219,47 @@ export async function drawChart(chart: ChartNode, direction: 'DOWN' | 'RIGHT' = 
     const path = n.id;
     const cn = built.chartNodes.get(path);
     if (!cn) return;
-    const parent = path.includes('.') ? built.chartNodes.get(path.slice(0, path.lastIndexOf('.'))) : built.chartNodes.get('');
+    const parent = path.includes('.')
+      ? built.chartNodes.get(path.slice(0, path.lastIndexOf('.')))
+      : built.chartNodes.get('');
     const inParallel = parent?.type === 'parallel';
-    const g = s('g', { class: `state ${cn.type}${cn.children.length > 0 ? ' has-children' : ''}${inParallel ? ' region' : ''}`, 'data-path': path, 'data-depth': depth });
-    g.append(s('title', {}, [path, cn.description ?? '', ...internalLines(cn).all].filter(Boolean).join('\n')));
+    const g = s('g', {
+      class: `state ${cn.type}${cn.children.length > 0 ? ' has-children' : ''}${inParallel ? ' region' : ''}`,
+      'data-path': path,
+      'data-depth': depth,
+    });
+    g.append(
+      s(
+        'title',
+        {},
+        [path, cn.description ?? '', ...internalLines(cn).all].filter(Boolean).join('\n'),
+      ),
+    );
     g.append(s('rect', { class: 'box', x, y, width: w, height: hgt, rx: 8 }));
-    if (cn.type === 'final') g.append(s('rect', { class: 'final-inner', x: x + 3, y: y + 3, width: w - 6, height: hgt - 6, rx: 6 }));
+    if (cn.type === 'final')
+      g.append(
+        s('rect', {
+          class: 'final-inner',
+          x: x + 3,
+          y: y + 3,
+          width: w - 6,
+          height: hgt - 6,
+          rx: 6,
+        }),
+      );
     g.append(s('text', { class: 'state-title', x: x + 10, y: y + 17 }, cn.key));
-    if (cn.type === 'parallel') g.append(s('text', { class: 'state-kind', x: x + w - 8, y: y + 16, 'text-anchor': 'end' }, 'parallel'));
+    if (cn.type === 'parallel')
+      g.append(
+        s(
+          'text',
+          { class: 'state-kind', x: x + w - 8, y: y + 16, 'text-anchor': 'end' },
+          'parallel',
+        ),
+      );
     const { lines } = internalLines(cn);
-    lines.forEach((l, i) => g.append(s('text', { class: 'internal', x: x + 10, y: y + 34 + i * lineHeight }, l)));
+    lines.forEach((l, i) =>
+      g.append(s('text', { class: 'internal', x: x + 10, y: y + 34 + i * lineHeight }, l)),
+    );
     nodeLayer.append(g);
     nodes.set(path, g);
     for (const c of n.children ?? []) drawNode(c, depth + 1);
@@ -178,21 +269,50 @@ export async function drawChart(chart: ChartNode, direction: 'DOWN' | 'RIGHT' = 
   for (const e of (laid.edges ?? []) as ElkExtendedEdge[]) {
     const pts = edgePoints(e);
     if (e.id.startsWith('init:')) {
-      edgeLayer.append(s('path', { class: 'edge init-edge', d: roundedPath(pts), 'marker-end': `url(#arrow-${direction})` }));
+      edgeLayer.append(
+        s('path', {
+          class: 'edge init-edge',
+          d: roundedPath(pts),
+          'marker-end': `url(#arrow-${direction})`,
+        }),
+      );
       continue;
     }
     const info = built.edgeInfo.get(e.id);
     if (!info) continue;
-    const g = s('g', { class: 'transition', 'data-source': info.source, 'data-target': info.target });
-    g.append(s('title', {}, info.transitions.map((t) => `${transitionText(t)}${t.actions.length ? ` / ${t.actions.join(', ')}` : ''} → ${t.targets.join(', ')}`).join('\n')));
-    g.append(s('path', { class: 'edge', d: roundedPath(pts), 'marker-end': `url(#arrow-${direction})` }));
+    const g = s('g', {
+      class: 'transition',
+      'data-source': info.source,
+      'data-target': info.target,
+    });
+    g.append(
+      s(
+        'title',
+        {},
+        info.transitions
+          .map(
+            (t) =>
+              `${transitionText(t)}${t.actions.length ? ` / ${t.actions.join(', ')}` : ''} → ${t.targets.join(', ')}`,
+          )
+          .join('\n'),
+      ),
+    );
+    g.append(
+      s('path', { class: 'edge', d: roundedPath(pts), 'marker-end': `url(#arrow-${direction})` }),
+    );
     edgeLayer.append(g);
     const label = e.labels?.[0];
     if (label) {
       const lx = label.x ?? 0;
       const ly = label.y ?? 0;
-      const lg = s('g', { class: 'edge-label', 'data-source': info.source, 'data-target': info.target });
-      lg.append(s('rect', { x: lx, y: ly, width: label.width ?? 0, height: label.height ?? 0, rx: 3 }));
+      const lg = s('g', {
+        class: 'edge-label',
+        'data-source': info.source,
+        'data-target': info.target,
+      });
+      lg.append(
+        s('rect', { x: lx, y: ly, width: label.width ?? 0, height: label.height ?? 0, rx: 3 }),
+      );
       info.lines.forEach((l, i) => {
         const m = /^(.*?)( \[.*\])?$/.exec(l);
         const t = s('text', { x: lx + 4, y: ly + 12 + i * lineHeight });
@@ -201,16 +321,28 @@ export async function drawChart(chart: ChartNode, direction: 'DOWN' | 'RIGHT' = 
         lg.append(t);
       });
       labelLayer.append(lg);
-      edges.set(`${info.source}→${info.target}`, [...(edges.get(`${info.source}→${info.target}`) ?? []), g, lg]);
+      edges.set(`${info.source}→${info.target}`, [
+        ...(edges.get(`${info.source}→${info.target}`) ?? []),
+        g,
+        lg,
+      ]);
     } else {
-      edges.set(`${info.source}→${info.target}`, [...(edges.get(`${info.source}→${info.target}`) ?? []), g]);
+      edges.set(`${info.source}→${info.target}`, [
+        ...(edges.get(`${info.source}→${info.target}`) ?? []),
+        g,
+      ]);
     }
   }
   return { width, height, svg, nodes, edges };
 }
 
 /** Marks the active states, and the transition just taken (from → to), on a drawn chart. */
-export function highlightChart(layout: ChartLayout, active: readonly string[], taken: { from: readonly string[]; to: readonly string[] } | null, done: boolean): void {
+export function highlightChart(
+  layout: ChartLayout,
+  active: readonly string[],
+  taken: { from: readonly string[]; to: readonly string[] } | null,
+  done: boolean,
+): void {
   const on = new Set(active);
   for (const [path, g] of layout.nodes) {
     g.classList.toggle('active', on.has(path));
@@ -218,7 +350,9 @@ export function highlightChart(layout: ChartLayout, active: readonly string[], t
   }
   for (const list of layout.edges.values()) for (const g of list) g.classList.remove('taken');
   if (taken) {
-    for (const f of taken.from) for (const t of taken.to) for (const g of layout.edges.get(`${f}→${t}`) ?? []) g.classList.add('taken');
+    for (const f of taken.from)
+      for (const t of taken.to)
+        for (const g of layout.edges.get(`${f}→${t}`) ?? []) g.classList.add('taken');
   }
 }
 

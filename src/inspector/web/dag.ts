@@ -46,7 +46,11 @@ export function reducedNeeds(steps: readonly CatalogStep[]): Map<string, string[
     return r;
   };
   const out = new Map<string, string[]>();
-  for (const [id, list] of needs) out.set(id, list.filter((n) => !list.some((other) => other !== n && closure(other).has(n))));
+  for (const [id, list] of needs)
+    out.set(
+      id,
+      list.filter((n) => !list.some((other) => other !== n && closure(other).has(n))),
+    );
   return out;
 }
 
@@ -58,7 +62,11 @@ interface Box {
 }
 
 /** Places the steps: bands by depth, ordered by where their needs are, wrapped at `maxWidth`. */
-export function placeSteps(steps: readonly CatalogStep[], maxWidth: number, measure: (t: string) => number): { boxes: Map<string, Box>; width: number; height: number } {
+export function placeSteps(
+  steps: readonly CatalogStep[],
+  maxWidth: number,
+  measure: (t: string) => number,
+): { boxes: Map<string, Box>; width: number; height: number } {
   const reduced = reducedNeeds(steps);
   const depth = new Map<string, number>();
   const depthOf = (id: string, seen = new Set<string>()): number => {
@@ -67,7 +75,16 @@ export function placeSteps(steps: readonly CatalogStep[], maxWidth: number, meas
     if (seen.has(id)) return 0;
     seen.add(id);
     const needs = steps.find((st) => st.id === id)?.needs ?? [];
-    const v = needs.length === 0 ? 0 : 1 + Math.max(...needs.filter((n) => depth.has(n) || steps.some((x) => x.id === n)).map((n) => depthOf(n, seen)), -1);
+    const v =
+      needs.length === 0
+        ? 0
+        : 1 +
+          Math.max(
+            ...needs
+              .filter((n) => depth.has(n) || steps.some((x) => x.id === n))
+              .map((n) => depthOf(n, seen)),
+            -1,
+          );
     depth.set(id, v);
     return v;
   };
@@ -81,10 +98,15 @@ export function placeSteps(steps: readonly CatalogStep[], maxWidth: number, meas
     if (!band) continue;
     // Under the steps they need (barycentre), so arrows stay short.
     const centre = (id: string): number => {
-      const xs = (reduced.get(id) ?? []).map((n) => boxes.get(n)).filter((b): b is Box => b !== undefined).map((b) => b.x + b.w / 2);
+      const xs = (reduced.get(id) ?? [])
+        .map((n) => boxes.get(n))
+        .filter((b): b is Box => b !== undefined)
+        .map((b) => b.x + b.w / 2);
       return xs.length === 0 ? Number.POSITIVE_INFINITY : xs.reduce((a, b) => a + b, 0) / xs.length;
     };
-    const order = band.map((id, i) => ({ id, c: centre(id), i })).sort((a, b) => (a.c === b.c ? a.i - b.i : a.c - b.c));
+    const order = band
+      .map((id, i) => ({ id, c: centre(id), i }))
+      .sort((a, b) => (a.c === b.c ? a.i - b.i : a.c - b.c));
     let row: Box[] = [];
     let rowWidth = 0;
     const flush = (): void => {
@@ -113,10 +135,36 @@ export function placeSteps(steps: readonly CatalogStep[], maxWidth: number, meas
 
 export function drawDag(steps: readonly CatalogStep[], maxWidth: number): DagLayout {
   const reduced = reducedNeeds(steps);
-  const { boxes, width, height } = placeSteps(steps, Math.max(320, maxWidth), (t) => textWidth(t, font));
+  const { boxes, width, height } = placeSteps(steps, Math.max(320, maxWidth), (t) =>
+    textWidth(t, font),
+  );
   const pad = 6;
-  const svg = s('svg', { class: 'dag-svg', viewBox: `${-pad} ${-pad} ${width + 2 * pad} ${height + 2 * pad}`, width: width + 2 * pad, height: height + 2 * pad });
-  svg.append(s('defs', {}, s('marker', { id: 'dag-arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, markerUnits: 'userSpaceOnUse', orient: 'auto' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }))));
+  const svg = s('svg', {
+    class: 'dag-svg',
+    viewBox: `${-pad} ${-pad} ${width + 2 * pad} ${height + 2 * pad}`,
+    width: width + 2 * pad,
+    height: height + 2 * pad,
+  });
+  svg.append(
+    s(
+      'defs',
+      {},
+      s(
+        'marker',
+        {
+          id: 'dag-arrow',
+          viewBox: '0 0 10 10',
+          refX: 9,
+          refY: 5,
+          markerWidth: 7,
+          markerHeight: 7,
+          markerUnits: 'userSpaceOnUse',
+          orient: 'auto',
+        },
+        s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }),
+      ),
+    ),
+  );
   const edgeLayer = s('g', { class: 'edges' });
   const nodeLayer = s('g', { class: 'nodes' });
   svg.append(edgeLayer, nodeLayer);
@@ -135,7 +183,11 @@ export function drawDag(steps: readonly CatalogStep[], maxWidth: number): DagLay
       const x2 = to.x + to.w / 2;
       const y2 = to.y;
       const dy = Math.max(12, (y2 - y1) / 2);
-      const path = s('path', { class: 'edge', d: `M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2 - 1}`, 'marker-end': 'url(#dag-arrow)' });
+      const path = s('path', {
+        class: 'edge',
+        d: `M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2 - 1}`,
+        'marker-end': 'url(#dag-arrow)',
+      });
       edgeLayer.append(path);
       for (const k of [n, id]) edges.set(k, [...(edges.get(k) ?? []), path]);
     }
@@ -149,9 +201,20 @@ export function drawDag(steps: readonly CatalogStep[], maxWidth: number): DagLay
       s('rect', { x: b.x, y: b.y, width: b.w, height: nodeHeight, rx: 5 }),
       s('text', { x: b.x + 8, y: b.y + 15 }, id),
     );
-    const badge = s('text', { class: 'badge', x: b.x + b.w - 5, y: b.y + 15, 'text-anchor': 'end' }, '');
+    const badge = s(
+      'text',
+      { class: 'badge', x: b.x + b.w - 5, y: b.y + 15, 'text-anchor': 'end' },
+      '',
+    );
     g.append(badge);
-    if (needs.length > fanLimit) g.append(s('text', { class: 'fan-note', x: b.x + b.w + 6, y: b.y + 15 }, `needs all ${st?.needs.length ?? needs.length} steps above`));
+    if (needs.length > fanLimit)
+      g.append(
+        s(
+          'text',
+          { class: 'fan-note', x: b.x + b.w + 6, y: b.y + 15 },
+          `needs all ${st?.needs.length ?? needs.length} steps above`,
+        ),
+      );
     g.addEventListener('mouseenter', () => {
       for (const p of edges.get(id) ?? []) p.classList.add('hover');
     });
@@ -169,13 +232,27 @@ export function drawDag(steps: readonly CatalogStep[], maxWidth: number): DagLay
  * Colours every step by its status; a step still running when start-up failed was cut short.
  * Marks steps whose acquisitions were given back (↩), failed to be (✗↩) or kept (=).
  */
-export function paintDag(layout: DagLayout, status: ReadonlyMap<string, StepStatus>, failedAfter: boolean, warnings: ReadonlySet<string>, releases: readonly Release[]): void {
+export function paintDag(
+  layout: DagLayout,
+  status: ReadonlyMap<string, StepStatus>,
+  failedAfter: boolean,
+  warnings: ReadonlySet<string>,
+  releases: readonly Release[],
+): void {
   const released = new Map<string, 'released' | 'failed' | 'kept'>();
-  for (const r of releases) if (r.step && released.get(r.step) !== 'failed') released.set(r.step, r.outcome);
+  for (const r of releases)
+    if (r.step && released.get(r.step) !== 'failed') released.set(r.step, r.outcome);
   const failing = new Set<string>();
   for (const [id, g] of layout.nodes) {
     const raw = status.get(id);
-    const st: DagStatus = raw === undefined ? (failedAfter ? 'notRun' : 'pending') : raw === 'running' && failedAfter ? 'interrupted' : raw;
+    const st: DagStatus =
+      raw === undefined
+        ? failedAfter
+          ? 'notRun'
+          : 'pending'
+        : raw === 'running' && failedAfter
+          ? 'interrupted'
+          : raw;
     if (st === 'failed') failing.add(id);
     if (g.dataset['status'] !== st) {
       g.setAttribute('class', `step ${st}`);

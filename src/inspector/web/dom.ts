@@ -19,7 +19,11 @@ function append(el: Element, children: Child[]): void {
   }
 }
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs?: Attrs, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs?: Attrs,
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   set(el, attrs);
   append(el, children);
@@ -28,7 +32,11 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs?: Attrs, 
 
 const svgNs = 'http://www.w3.org/2000/svg';
 
-export function s<K extends keyof SVGElementTagNameMap>(tag: K, attrs?: Attrs, ...children: Child[]): SVGElementTagNameMap[K] {
+export function s<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs?: Attrs,
+  ...children: Child[]
+): SVGElementTagNameMap[K] {
   const el = document.createElementNS(svgNs, tag);
   set(el, attrs);
   append(el, children);
@@ -64,5 +72,9 @@ const iconPaths: Record<string, string> = {
 
 /** A 16×16 control icon (the system's fonts lack the media symbols). */
 export function icon(name: keyof typeof iconPaths): SVGSVGElement {
-  return s('svg', { class: 'icon', viewBox: '0 0 16 16', width: 12, height: 12, 'aria-hidden': 'true' }, s('path', { d: iconPaths[name] ?? '' }));
+  return s(
+    'svg',
+    { class: 'icon', viewBox: '0 0 16 16', width: 12, height: 12, 'aria-hidden': 'true' },
+    s('path', { d: iconPaths[name] ?? '' }),
+  );
 }

@@ -7,7 +7,8 @@ import type { ELK, ELKConstructorArguments, ElkExtendedEdge, ElkNode } from 'elk
  */
 type ElkConstructor = new (args?: ELKConstructorArguments) => ELK;
 // elkjs is CommonJS: the bundler hands over its default export, the types describe the module.
-const Elk = ((ElkModule as unknown as { default?: ElkConstructor }).default ?? ElkModule) as unknown as ElkConstructor;
+const Elk = ((ElkModule as unknown as { default?: ElkConstructor }).default ??
+  ElkModule) as unknown as ElkConstructor;
 let elk: ELK | null = null;
 
 export function layoutGraph(graph: ElkNode): Promise<ElkNode> {
@@ -64,4 +65,7 @@ export function roundedPath(pts: Point[], radius = 6): string {
   return d;
 }
 
-export const rootCoords = { 'elk.json.edgeCoords': 'ROOT', 'elk.json.shapeCoords': 'ROOT' } as const;
+export const rootCoords = {
+  'elk.json.edgeCoords': 'ROOT',
+  'elk.json.shapeCoords': 'ROOT',
+} as const;

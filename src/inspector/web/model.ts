@@ -117,7 +117,8 @@ export class TraceModel {
 
   /** Adds a chunk of rows (the whole of a trace, or what a live daemon sent since the last). */
   append(chunk: RowChunk): void {
-    for (let i = 0; i < chunk.strings.add.length; i++) this.strings[chunk.strings.base + i] = chunk.strings.add[i] as string;
+    for (let i = 0; i < chunk.strings.add.length; i++)
+      this.strings[chunk.strings.base + i] = chunk.strings.add[i] as string;
     for (let i = 0; i < chunk.actors.add.length; i++) {
       const index = chunk.actors.base + i;
       this.actors[index] = {
@@ -167,7 +168,15 @@ export class TraceModel {
     if (e >= this.effects) this.effects = e + 1;
   }
 
-  private add(seq: number, t: number, actor: number, kind: number, ref: number, text: number, extra: number): void {
+  private add(
+    seq: number,
+    t: number,
+    actor: number,
+    kind: number,
+    ref: number,
+    text: number,
+    extra: number,
+  ): void {
     const row = this.length;
     if (row % this.interval === 0) {
       this.cpValue.push(this.curValue.slice(0, this.actors.length));
@@ -238,9 +247,9 @@ export class TraceModel {
         break;
       case RowKind.gap:
         if (extra >= 0) {
-          const seeded = Object.entries(JSON.parse(this.str(extra)) as Record<string, [number, number]>).map(
-            ([ai, [m, v]]): [number, number, number] => [Number(ai), m, v],
-          );
+          const seeded = Object.entries(
+            JSON.parse(this.str(extra)) as Record<string, [number, number]>,
+          ).map(([ai, [m, v]]): [number, number, number] => [Number(ai), m, v]);
           this.gapActors.set(row, seeded);
           for (const [ai, m] of seeded) {
             const info = this.actor(ai);
@@ -304,7 +313,10 @@ export class TraceModel {
   }
 
   /** Each step's status after `row`, from the actor's step marks; steps not begun when start-up failed did not run. */
-  stepsAt(actor: number, row: number): { status: Map<string, StepStatus>; warnings: Set<string>; failedAfter: boolean } {
+  stepsAt(
+    actor: number,
+    row: number,
+  ): { status: Map<string, StepStatus>; warnings: Set<string>; failedAfter: boolean } {
     const status = new Map<string, StepStatus>();
     const warnings = new Set<string>();
     const a = this.actors[actor];
@@ -349,7 +361,12 @@ export class TraceModel {
         row: r,
         resource,
         step: a.acquiredBy.get(resource) ?? null,
-        outcome: k === RowKind.resourceReleased ? 'released' : k === RowKind.releaseFailed ? 'failed' : 'kept',
+        outcome:
+          k === RowKind.resourceReleased
+            ? 'released'
+            : k === RowKind.releaseFailed
+              ? 'failed'
+              : 'kept',
         message: k === RowKind.resourceReleased ? null : this.str(this.extra[r] as number),
       });
     }

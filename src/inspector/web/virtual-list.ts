@@ -14,7 +14,12 @@ export class VirtualList {
   private first = -1;
   private scheduled = false;
 
-  constructor(className: string, rowHeight: number, render: (index: number, row: HTMLDivElement) => void, onClick?: (index: number, ev: MouseEvent) => void) {
+  constructor(
+    className: string,
+    rowHeight: number,
+    render: (index: number, row: HTMLDivElement) => void,
+    onClick?: (index: number, ev: MouseEvent) => void,
+  ) {
     this.rowHeight = rowHeight;
     this.render = render;
     this.spacer = h('div', { class: 'vl-spacer' });

@@ -15,11 +15,21 @@ export class ActorsView {
   constructor(v: View) {
     this.v = v;
     this.count = h('span', { class: 'count' });
-    this.list = new VirtualList('actors-list', 40, (i, row) => this.renderRow(i, row), (i) => {
-      const a = this.order[i];
-      if (a !== undefined) v.select(a);
-    });
-    this.el = h('section', { class: 'panel actors', 'data-testid': 'actors' }, h('h2', {}, 'Actors ', this.count), this.list.el);
+    this.list = new VirtualList(
+      'actors-list',
+      40,
+      (i, row) => this.renderRow(i, row),
+      (i) => {
+        const a = this.order[i];
+        if (a !== undefined) v.select(a);
+      },
+    );
+    this.el = h(
+      'section',
+      { class: 'panel actors', 'data-testid': 'actors' },
+      h('h2', {}, 'Actors ', this.count),
+      this.list.el,
+    );
   }
 
   /** After actors were added. */
@@ -48,19 +58,39 @@ export class ActorsView {
     const status = v.state.status[a.index] ?? Status.unborn;
     const value = v.model.valueOf(v.state, a.index);
     const failed = a.startupFailedRow >= 0 && a.startupFailedRow <= v.pos;
-    const label = status === Status.unborn ? 'not spawned yet' : value === null ? '…' : formatStateValue(value);
+    const label =
+      status === Status.unborn ? 'not spawned yet' : value === null ? '…' : formatStateValue(value);
     const docker = v.model.dockerStatusAt(a.index, v.pos);
     row.className = `vl-row actor-row${a.index === v.selected ? ' selected' : ''} s${status}${failed ? ' failed' : ''}`;
     row.dataset['actor'] = a.id;
     row.title = `${a.id} (${a.machine ?? 'unknown machine'})`;
     row.replaceChildren(
-      h('div', { class: 'actor-line' }, h('span', { class: 'dot' }), h('span', { class: 'actor-id' }, shortActor(a.id))),
+      h(
+        'div',
+        { class: 'actor-line' },
+        h('span', { class: 'dot' }),
+        h('span', { class: 'actor-id' }, shortActor(a.id)),
+      ),
       h(
         'div',
         { class: 'actor-line sub' },
         h('span', { class: 'machine' }, a.machine ?? '?'),
-        h('span', { class: 'actor-state', 'data-testid': 'actor-state' }, status === Status.stopped ? `${label} ■` : label),
-        docker ? h('span', { class: `docker-status ${docker}`, 'data-testid': 'docker-status', title: "Docker's status, from the events the container emitted" }, docker) : null,
+        h(
+          'span',
+          { class: 'actor-state', 'data-testid': 'actor-state' },
+          status === Status.stopped ? `${label} ■` : label,
+        ),
+        docker
+          ? h(
+              'span',
+              {
+                class: `docker-status ${docker}`,
+                'data-testid': 'docker-status',
+                title: "Docker's status, from the events the container emitted",
+              },
+              docker,
+            )
+          : null,
       ),
     );
   }

@@ -21,7 +21,12 @@ export class ChartPanel {
   constructor(v: View) {
     this.v = v;
     this.title = h('span', {});
-    this.el = h('section', { class: 'panel chart', 'data-testid': 'chart' }, h('h2', {}, this.title, this.frame.controls), this.frame.el);
+    this.el = h(
+      'section',
+      { class: 'panel chart', 'data-testid': 'chart' },
+      h('h2', {}, this.title, this.frame.controls),
+      this.frame.el,
+    );
   }
 
   /** After the selection changed: draw (or reuse) the chart of the selected actor's machine. */
@@ -29,14 +34,25 @@ export class ChartPanel {
     const v = this.v;
     const a = v.model.actors[v.selected];
     const machine = a?.machine ?? '';
-    fill(this.title, 'Statechart ', h('b', {}, machine || '—'), a ? h('span', { class: 'muted' }, ` · ${a.id}`) : null);
+    fill(
+      this.title,
+      'Statechart ',
+      h('b', {}, machine || '—'),
+      a ? h('span', { class: 'muted' }, ` · ${a.id}`) : null,
+    );
     if (machine === this.want) return;
     this.want = machine;
     this.shown = null;
     this.lastActive = '';
     const def = v.catalog.machines[machine];
     if (!def) {
-      this.frame.show(chartMessage(machine ? `No definition of machine ${machine} here (recorded by another statedock?)` : 'No actor selected'));
+      this.frame.show(
+        chartMessage(
+          machine
+            ? `No definition of machine ${machine} here (recorded by another statedock?)`
+            : 'No actor selected',
+        ),
+      );
       return;
     }
     this.frame.show(chartMessage(`laying out ${machine} …`));
@@ -45,7 +61,10 @@ export class ChartPanel {
       // Both ways, and the one that fits the panel better: a chain of five states reads best
       // left to right, a machine of nested states top-down.
       const small = stateCount(def.chart) <= 12;
-      p = Promise.all([drawChart(def.chart, 'DOWN'), small ? drawChart(def.chart, 'RIGHT') : null]).then(([down, right]) => {
+      p = Promise.all([
+        drawChart(def.chart, 'DOWN'),
+        small ? drawChart(def.chart, 'RIGHT') : null,
+      ]).then(([down, right]) => {
         const w = Math.max(200, this.frame.el.clientWidth - 8);
         const hgt = Math.max(120, this.frame.el.clientHeight - 8);
         const fit = (l: ChartLayout): number => Math.min(w / l.width, hgt / l.height);
@@ -62,7 +81,8 @@ export class ChartPanel {
         this.frame.show(layout.svg, layout.width, layout.height);
         this.render();
       },
-      (err: unknown) => this.frame.show(chartMessage(`cannot lay out ${machine}: ${(err as Error).message}`)),
+      (err: unknown) =>
+        this.frame.show(chartMessage(`cannot lay out ${machine}: ${(err as Error).message}`)),
     );
   }
 
@@ -76,7 +96,10 @@ export class ChartPanel {
     let taken: { from: string[]; to: string[] } | null = null;
     if (v.pos >= 0 && v.model.actorOf[v.pos] === v.selected && v.model.kind[v.pos] === 2) {
       const prev = v.model.previousValue(v.selected, v.pos);
-      taken = { from: prev >= 0 ? activePaths(JSON.parse(v.model.str(prev)) as unknown) : [], to: active };
+      taken = {
+        from: prev >= 0 ? activePaths(JSON.parse(v.model.str(prev)) as unknown) : [],
+        to: active,
+      };
     }
     highlightChart(this.shown.layout, active, taken, status === Status.stopped);
     const key = active.join(',');

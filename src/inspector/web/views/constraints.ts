@@ -25,14 +25,20 @@ export class ConstraintsView {
     this.v = v;
     this.summary = h('span', { class: 'count' });
     this.list = h('div', { class: 'constraint-list' });
-    this.el = h('section', { class: 'panel constraints', 'data-testid': 'constraints' }, h('h2', {}, 'Constraints ', this.summary), this.list);
+    this.el = h(
+      'section',
+      { class: 'panel constraints', 'data-testid': 'constraints' },
+      h('h2', {}, 'Constraints ', this.summary),
+      this.list,
+    );
   }
 
   render(force = false): void {
     const upto = this.v.pos;
     if (upto === this.asked && !force) return;
     this.asked = upto;
-    if (!this.resolveSettled) this.settled = new Promise((resolve) => (this.resolveSettled = resolve));
+    if (!this.resolveSettled)
+      this.settled = new Promise((resolve) => (this.resolveSettled = resolve));
     this.el.classList.add('loading');
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = window.setTimeout(() => this.fetch(upto), 120);
@@ -62,10 +68,25 @@ export class ConstraintsView {
   private show(verdicts: ConstraintVerdict[]): void {
     const v = this.v;
     const m = v.model;
-    const count = (s: ConstraintVerdict['status']): number => verdicts.filter((x) => x.status === s).length;
-    fill(this.summary, h('span', { class: 'ok' }, `${count('pass')} ✓`), ' ', count('fail') > 0 ? h('span', { class: 'bad' }, `${count('fail')} ✗`) : null, ' ', count('pending') > 0 ? h('span', { class: 'pending' }, `${count('pending')} …`) : null);
+    const count = (s: ConstraintVerdict['status']): number =>
+      verdicts.filter((x) => x.status === s).length;
+    fill(
+      this.summary,
+      h('span', { class: 'ok' }, `${count('pass')} ✓`),
+      ' ',
+      count('fail') > 0 ? h('span', { class: 'bad' }, `${count('fail')} ✗`) : null,
+      ' ',
+      count('pending') > 0 ? h('span', { class: 'pending' }, `${count('pending')} …`) : null,
+    );
     if (verdicts.length === 0) {
-      fill(this.list, h('div', { class: 'muted' }, v.pos < 0 ? 'Nothing recorded yet.' : 'No machine in this source declares constraints.'));
+      fill(
+        this.list,
+        h(
+          'div',
+          { class: 'muted' },
+          v.pos < 0 ? 'Nothing recorded yet.' : 'No machine in this source declares constraints.',
+        ),
+      );
       return;
     }
     // Broken first, then pending, then the ones that hold.
@@ -76,7 +97,21 @@ export class ConstraintsView {
       ...sorted.map((c) => {
         const icon = c.status === 'pass' ? '✓' : c.status === 'fail' ? '✗' : '…';
         const title = `${c.constraint} (${c.machine})${c.why ? `\n${c.why}` : ''}${c.status === 'pending' ? '\nbroken so far, holds by the end of what was recorded' : ''}`;
-        const item = h('div', { class: `constraint ${c.status}`, 'data-status': c.status, 'data-constraint': c.constraint, title }, h('div', { class: 'c-line' }, h('span', { class: 'c-icon' }, icon), h('span', { class: 'c-name' }, c.constraint)));
+        const item = h(
+          'div',
+          {
+            class: `constraint ${c.status}`,
+            'data-status': c.status,
+            'data-constraint': c.constraint,
+            title,
+          },
+          h(
+            'div',
+            { class: 'c-line' },
+            h('span', { class: 'c-icon' }, icon),
+            h('span', { class: 'c-name' }, c.constraint),
+          ),
+        );
         if (c.status === 'fail') {
           for (const viol of c.violations.slice(0, 3)) {
             item.append(
@@ -87,12 +122,25 @@ export class ConstraintsView {
                 ' ',
                 ...viol.records.map((seq) => {
                   const row = m.rowOfSeq(seq);
-                  return h('a', { class: 'rec-link', href: `#record=${seq}`, 'data-seq': seq, onclick: (ev: Event) => (ev.preventDefault(), row >= 0 && v.goTo(row, { select: true })) }, `#${seq}`);
+                  return h(
+                    'a',
+                    {
+                      class: 'rec-link',
+                      href: `#record=${seq}`,
+                      'data-seq': seq,
+                      onclick: (ev: Event) => (
+                        ev.preventDefault(),
+                        row >= 0 && v.goTo(row, { select: true })
+                      ),
+                    },
+                    `#${seq}`,
+                  );
                 }),
               ),
             );
           }
-          if (c.violations.length > 3) item.append(h('div', { class: 'violation muted' }, `+${c.violations.length - 3} more`));
+          if (c.violations.length > 3)
+            item.append(h('div', { class: 'violation muted' }, `+${c.violations.length - 3} more`));
         }
         return item;
       }),

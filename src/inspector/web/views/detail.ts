@@ -19,7 +19,13 @@ export class DetailView {
     this.head = h('h2', {});
     this.links = h('div', { class: 'detail-links' });
     this.body = h('pre', { class: 'json', 'data-testid': 'record-json' });
-    this.el = h('section', { class: 'panel detail', 'data-testid': 'detail' }, this.head, this.links, this.body);
+    this.el = h(
+      'section',
+      { class: 'panel detail', 'data-testid': 'detail' },
+      this.head,
+      this.links,
+      this.body,
+    );
   }
 
   render(): void {
@@ -35,16 +41,56 @@ export class DetailView {
       return;
     }
     const seq = m.seq[row] as number;
-    fill(this.head, 'Record ', h('span', { 'data-testid': 'record-seq' }, seq >= 0 ? `#${seq}` : 'gap'), h('span', { class: 'muted' }, ` · ${shortActor(m.actors[m.actorOf[row] as number]?.id ?? '')} · ${ms(m.t[row] as number)}`));
-    const link = (r: number, text: string): HTMLElement => h('a', { class: 'rec-link', href: `#record=${m.seq[r]}`, onclick: (ev: Event) => (ev.preventDefault(), v.goTo(r)) }, text);
+    fill(
+      this.head,
+      'Record ',
+      h('span', { 'data-testid': 'record-seq' }, seq >= 0 ? `#${seq}` : 'gap'),
+      h(
+        'span',
+        { class: 'muted' },
+        ` · ${shortActor(m.actors[m.actorOf[row] as number]?.id ?? '')} · ${ms(m.t[row] as number)}`,
+      ),
+    );
+    const link = (r: number, text: string): HTMLElement =>
+      h(
+        'a',
+        {
+          class: 'rec-link',
+          href: `#record=${m.seq[r]}`,
+          onclick: (ev: Event) => (ev.preventDefault(), v.goTo(r)),
+        },
+        text,
+      );
     const kind = m.kind[row];
     const e = m.ref[row] as number;
     if (kind === RowKind.effectRequest) {
       const res = m.effRes[e] ?? -1;
-      fill(this.links, res >= 0 ? h('span', {}, m.kind[res] === RowKind.effectFailed ? 'failed: ' : 'result: ', link(res, `#${m.seq[res]}`), ` after ${ms(m.extra[res] as number)}`) : h('span', { class: 'muted' }, 'no result recorded'));
+      fill(
+        this.links,
+        res >= 0
+          ? h(
+              'span',
+              {},
+              m.kind[res] === RowKind.effectFailed ? 'failed: ' : 'result: ',
+              link(res, `#${m.seq[res]}`),
+              ` after ${ms(m.extra[res] as number)}`,
+            )
+          : h('span', { class: 'muted' }, 'no result recorded'),
+      );
     } else if (kind === RowKind.effectDone || kind === RowKind.effectFailed) {
       const req = m.effReq[e] ?? -1;
-      fill(this.links, req >= 0 ? h('span', {}, 'request: ', link(req, `#${m.seq[req]}`), ` · took ${ms(m.extra[row] as number)}`) : null);
+      fill(
+        this.links,
+        req >= 0
+          ? h(
+              'span',
+              {},
+              'request: ',
+              link(req, `#${m.seq[req]}`),
+              ` · took ${ms(m.extra[row] as number)}`,
+            )
+          : null,
+      );
     } else {
       fill(this.links);
     }
@@ -67,7 +113,8 @@ export class DetailView {
         }
       },
       (err: unknown) => {
-        if (this.shown === row) this.body.textContent = `cannot load the record: ${(err as Error).message}`;
+        if (this.shown === row)
+          this.body.textContent = `cannot load the record: ${(err as Error).message}`;
       },
     );
   }

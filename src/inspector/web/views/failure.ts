@@ -21,7 +21,12 @@ export class FailureView {
     const m = v.model;
     const a = m.actors[v.selected];
     if (!a) return;
-    const failedRow = a.stepFailedRow >= 0 && a.stepFailedRow <= v.pos ? a.stepFailedRow : a.startupFailedRow >= 0 && a.startupFailedRow <= v.pos ? a.startupFailedRow : -1;
+    const failedRow =
+      a.stepFailedRow >= 0 && a.stepFailedRow <= v.pos
+        ? a.stepFailedRow
+        : a.startupFailedRow >= 0 && a.startupFailedRow <= v.pos
+          ? a.startupFailedRow
+          : -1;
     const releases = m.releasesAt(a.index, v.pos);
     const key = `${a.index}:${failedRow}:${releases.length}`;
     if (key === this.key) return;
@@ -32,26 +37,56 @@ export class FailureView {
     }
     this.el.hidden = false;
     const link = (row: number, text: string): HTMLElement =>
-      h('a', { class: 'rec-link', href: `#record=${m.seq[row]}`, onclick: (ev: Event) => (ev.preventDefault(), v.goTo(row)) }, text);
+      h(
+        'a',
+        {
+          class: 'rec-link',
+          href: `#record=${m.seq[row]}`,
+          onclick: (ev: Event) => (ev.preventDefault(), v.goTo(row)),
+        },
+        text,
+      );
     const parts: (Node | null)[] = [];
     if (failedRow >= 0) {
       const step = m.str(m.ref[failedRow] as number);
       parts.push(
-        h('div', { class: 'failure-head' }, h('span', { class: 'failure-icon' }, '✗'), h('span', {}, 'Start-up failed at step '), h('b', { 'data-testid': 'failed-step' }, step), ' ', link(failedRow, `#${m.seq[failedRow]}`)),
+        h(
+          'div',
+          { class: 'failure-head' },
+          h('span', { class: 'failure-icon' }, '✗'),
+          h('span', {}, 'Start-up failed at step '),
+          h('b', { 'data-testid': 'failed-step' }, step),
+          ' ',
+          link(failedRow, `#${m.seq[failedRow]}`),
+        ),
         h('div', { class: 'failure-message' }, m.str(m.extra[failedRow] as number)),
       );
     }
     if (releases.length > 0) {
       parts.push(
-        h('div', { class: 'releases-head' }, failedRow >= 0 ? `Released after the failure, newest first (${releases.length})` : `Released, newest first (${releases.length})`),
+        h(
+          'div',
+          { class: 'releases-head' },
+          failedRow >= 0
+            ? `Released after the failure, newest first (${releases.length})`
+            : `Released, newest first (${releases.length})`,
+        ),
         h(
           'ol',
           { class: 'releases', 'data-testid': 'releases' },
           ...releases.map((r) =>
             h(
               'li',
-              { class: `release ${r.outcome}`, 'data-resource': r.resource, title: r.message ?? '' },
-              h('span', { class: 'rel-icon' }, r.outcome === 'released' ? '↩' : r.outcome === 'failed' ? '✗' : '='),
+              {
+                class: `release ${r.outcome}`,
+                'data-resource': r.resource,
+                title: r.message ?? '',
+              },
+              h(
+                'span',
+                { class: 'rel-icon' },
+                r.outcome === 'released' ? '↩' : r.outcome === 'failed' ? '✗' : '=',
+              ),
               h('span', { class: 'rel-resource' }, r.resource),
               r.step ? h('span', { class: 'rel-step' }, r.step) : null,
               link(r.row, `#${m.seq[r.row]}`),
@@ -60,7 +95,13 @@ export class FailureView {
         ),
       );
     } else if (failedRow >= 0) {
-      parts.push(h('div', { class: 'releases-head muted' }, 'Nothing released yet (effects in flight settle first)'));
+      parts.push(
+        h(
+          'div',
+          { class: 'releases-head muted' },
+          'Nothing released yet (effects in flight settle first)',
+        ),
+      );
     }
     fill(this.el, h('h2', {}, failedRow >= 0 ? 'Failure' : 'Releases'), ...parts);
   }

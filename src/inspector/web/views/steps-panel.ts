@@ -20,11 +20,27 @@ export class StepsPanel {
       'span',
       { class: 'legend' },
       ...(['pending', 'running', 'done', 'failed', 'interrupted', 'notRun'] as const).map((st) =>
-        h('span', { class: `lg ${st}` }, { pending: 'pending', running: 'running', done: 'done', failed: 'failed', interrupted: 'cut short', notRun: 'not run' }[st]),
+        h(
+          'span',
+          { class: `lg ${st}` },
+          {
+            pending: 'pending',
+            running: 'running',
+            done: 'done',
+            failed: 'failed',
+            interrupted: 'cut short',
+            notRun: 'not run',
+          }[st],
+        ),
       ),
       h('span', { class: 'lg-note' }, '↩ released'),
     );
-    this.el = h('section', { class: 'panel steps', 'data-testid': 'steps', hidden: true }, h('h2', {}, 'Start-up steps ', legend, this.frame.controls), this.frame.el);
+    this.el = h(
+      'section',
+      { class: 'panel steps', 'data-testid': 'steps', hidden: true },
+      h('h2', {}, 'Start-up steps ', legend, this.frame.controls),
+      this.frame.el,
+    );
   }
 
   select(): void {

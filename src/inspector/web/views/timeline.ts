@@ -29,7 +29,12 @@ export class TimelineView {
 
   constructor(v: View) {
     this.v = v;
-    this.list = new VirtualList('timeline-list', 22, (i, row) => this.renderRow(i, row), (i) => v.goTo(this.rowAt(i)));
+    this.list = new VirtualList(
+      'timeline-list',
+      22,
+      (i, row) => this.renderRow(i, row),
+      (i) => v.goTo(this.rowAt(i)),
+    );
   }
 
   count(): number {

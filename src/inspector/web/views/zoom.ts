@@ -17,7 +17,8 @@ export class ZoomFrame {
   constructor(className: string, minFit: number) {
     this.minFit = minFit;
     this.el = h('div', { class: `zoom-frame ${className}` });
-    const button = (text: string, title: string, f: () => void): HTMLButtonElement => h('button', { class: 'mini', title, onclick: f }, text);
+    const button = (text: string, title: string, f: () => void): HTMLButtonElement =>
+      h('button', { class: 'mini', title, onclick: f }, text);
     this.controls = h(
       'span',
       { class: 'zoom-controls' },
@@ -45,7 +46,8 @@ export class ZoomFrame {
     });
     this.el.addEventListener('pointermove', (ev) => {
       if (!drag) return;
-      if (Math.abs(ev.clientX - drag.x) + Math.abs(ev.clientY - drag.y) > 3) this.el.classList.add('panning');
+      if (Math.abs(ev.clientX - drag.x) + Math.abs(ev.clientY - drag.y) > 3)
+        this.el.classList.add('panning');
       this.el.scrollLeft = drag.left - (ev.clientX - drag.x);
       this.el.scrollTop = drag.top - (ev.clientY - drag.y);
     });
@@ -95,7 +97,9 @@ export class ZoomFrame {
     const w = box.width * this.scale;
     const hgt = box.height * this.scale;
     const f = this.el;
-    if (x < f.scrollLeft || x + w > f.scrollLeft + f.clientWidth) f.scrollLeft = Math.max(0, x + w / 2 - f.clientWidth / 2);
-    if (y < f.scrollTop || y + hgt > f.scrollTop + f.clientHeight) f.scrollTop = Math.max(0, y + hgt / 2 - f.clientHeight / 2);
+    if (x < f.scrollLeft || x + w > f.scrollLeft + f.clientWidth)
+      f.scrollLeft = Math.max(0, x + w / 2 - f.clientWidth / 2);
+    if (y < f.scrollTop || y + hgt > f.scrollTop + f.clientHeight)
+      f.scrollTop = Math.max(0, y + hgt / 2 - f.clientHeight / 2);
   }
 }

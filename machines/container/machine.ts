@@ -1,8 +1,8 @@
 import { and, enqueueActions, setup } from 'xstate';
-import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import type { Output } from '../daemon-startup/types.ts';
 import { commit, noOutlet } from '../outlet.ts';
+import { signalNumber, startFailureExitCode } from './signals.ts';
 import { initialBackoffMs, nextBackoff, restartsWithDaemon, shouldRestart } from './restart.ts';
 import type {
   ContainerEvent,
@@ -10,6 +10,7 @@ import type {
   ContainerRecord,
   ContainerStatus,
   ReplyResult,
+  ContainerContext,
 } from './types.ts';
 
 /**
@@ -19,121 +20,8 @@ import type {
  * (stop timeout, restart back-off) are clock effects, so the simulator runs them instantly.
  */
 
-export interface ContainerContext {
-  actorId: string;
-  record: ContainerRecord;
-  spec: unknown;
-  stdout: string;
-  stderr: string;
-  liveRestore: boolean;
-  task: 'running' | 'paused' | 'stopped' | 'none';
-  seq: number;
-  /** The effect this state waits for, and the stop timer. */
-  pending: string | null;
-  /** The store write in flight (a failed one turns the reply into an error; the transition goes on). */
-  writing: string | null;
-  timer: string | null;
-  /** Requests to answer when the current transition is acknowledged. */
-  createReq: string | null;
-  startReq: string | null;
-  stopReq: string | null;
-  restartReq: string | null;
-  removeReq: string | null;
-  stopSignal: number;
-  stopTimeoutS: number;
-  backoffMs: number;
-  /** An exit seen before start was acknowledged (a process that dies at once). */
-  earlyExit: { exitStatus: number; exitedAt: string } | null;
-  shuttingDown: boolean;
-  lastError: EffectError | null;
-  /** Requests and exits that arrived mid-transition, replayed in order once the container is settled (dockerd's container lock). */
-  deferred: ContainerEvent[];
-  renamePending: string | null;
-  renameReq: string | null;
-  oldName: string | null;
-}
-
-const signals: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGILL: 4,
-  SIGTRAP: 5,
-  SIGABRT: 6,
-  SIGBUS: 7,
-  SIGFPE: 8,
-  SIGKILL: 9,
-  SIGUSR1: 10,
-  SIGSEGV: 11,
-  SIGUSR2: 12,
-  SIGPIPE: 13,
-  SIGALRM: 14,
-  SIGTERM: 15,
-  SIGCHLD: 17,
-  SIGCONT: 18,
-  SIGSTOP: 19,
-  SIGTSTP: 20,
-  SIGWINCH: 28,
-};
-
-/** `TERM`, `SIGTERM` or `15` → 15; null when unknown (the API says "Invalid signal"). */
-export function signalNumber(s: string): number | null {
-  if (/^\d+$/.test(s)) return Number(s) > 0 && Number(s) < 65 ? Number(s) : null;
-  const name = s.toUpperCase().startsWith('SIG') ? s.toUpperCase() : `SIG${s.toUpperCase()}`;
-  return signals[name] ?? null;
-}
-
-/** dockerd's start-failure exit codes: 127 not found, 126 not executable, else 128. */
-export function startFailureExitCode(message: string): number {
-  if (/executable file not found|no such file or directory/.test(message)) return 127;
-  if (/permission denied|is a directory/.test(message)) return 126;
-  return 128;
-}
 
 type Ctx = ContainerContext;
-
-/**
- * Whether the daemon's shutdown stops this container: it runs, is paused, waits to restart,
- * or is mid-transition (a start in flight when the shutdown began would otherwise come up
- * after the stops and exit after containerd's client closed, its exit never recorded).
- */
-export function stoppedAtShutdown(value: unknown, record: ContainerRecord): boolean {
-  return ['running', 'paused', 'restarting'].includes(record.state.status) || value !== 'idle';
-}
-
-/** A container actor's snapshot, as hosts read it. */
-export interface ContainerSnapshot {
-  status: string;
-  value: unknown;
-  context: ContainerContext;
-}
-
-/** What the daemon's shutdown stops, from the container actors' snapshots (the real daemon's and the simulator's). */
-export function shutdownStops(
-  snaps: Iterable<ContainerSnapshot>,
-): { id: string; stopSignal: string; stopTimeout: number }[] {
-  const out: { id: string; stopSignal: string; stopTimeout: number }[] = [];
-  for (const s of snaps) {
-    const r = s.context.record;
-    if (s.status === 'active' && stoppedAtShutdown(s.value, r))
-      out.push({ id: r.id, stopSignal: r.config.stopSignal, stopTimeout: r.config.stopTimeout });
-  }
-  return out;
-}
-
-/**
- * Whether a container actor is settled, as the shutdown's settle counts it (nothing in flight:
- * idle, running, paused, or waiting out a restart back-off; `throughRestarts`: not even that).
- */
-export function isSettled(s: { status: string; value: unknown }, throughRestarts = false): boolean {
-  if (s.status !== 'active') return true;
-  return (
-    s.value === 'idle' ||
-    s.value === 'running' ||
-    s.value === 'paused' ||
-    (!throughRestarts && s.value === 'restarting')
-  );
-}
 
 function withStatus(
   r: ContainerRecord,

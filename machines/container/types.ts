@@ -98,3 +98,38 @@ export type ContainerEvent =
   | { type: 'containerd.oom' }
   /** After restore, containerd has a task the actor believed gone (a create or start the dead daemon had sent, finished late). */
   | { type: 'containerd.taskFound'; status: string };
+
+/** A container actor's context. */
+export interface ContainerContext {
+  actorId: string;
+  record: ContainerRecord;
+  spec: unknown;
+  stdout: string;
+  stderr: string;
+  liveRestore: boolean;
+  task: 'running' | 'paused' | 'stopped' | 'none';
+  seq: number;
+  /** The effect this state waits for, and the stop timer. */
+  pending: string | null;
+  /** The store write in flight (a failed one turns the reply into an error; the transition goes on). */
+  writing: string | null;
+  timer: string | null;
+  /** Requests to answer when the current transition is acknowledged. */
+  createReq: string | null;
+  startReq: string | null;
+  stopReq: string | null;
+  restartReq: string | null;
+  removeReq: string | null;
+  stopSignal: number;
+  stopTimeoutS: number;
+  backoffMs: number;
+  /** An exit seen before start was acknowledged (a process that dies at once). */
+  earlyExit: { exitStatus: number; exitedAt: string } | null;
+  shuttingDown: boolean;
+  lastError: EffectError | null;
+  /** Requests and exits that arrived mid-transition, replayed in order once the container is settled (dockerd's container lock). */
+  deferred: ContainerEvent[];
+  renamePending: string | null;
+  renameReq: string | null;
+  oldName: string | null;
+}

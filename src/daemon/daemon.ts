@@ -18,7 +18,8 @@ import type { Logger } from './logger.ts';
 import { SupervisedContainerd } from './supervised-containerd.ts';
 import { ContainerRuntime } from './container-runtime.ts';
 import { VolumeStore } from './volumes.ts';
-import { ContainerHost } from './containers.ts';
+import { ContainerHost } from './containers/host.ts';
+import { registerContainerRoutes } from './containers/routes.ts';
 import { ImageStore } from './images.ts';
 import { registerImageRoutes } from './images-api.ts';
 import { EventsService } from './events.ts';
@@ -92,7 +93,7 @@ export class Daemon {
       execRoot: config.execRoot,
       events: this.events,
     });
-    this.containers.register(this.api.server);
+    registerContainerRoutes(this.api.server, this.containers);
     volumes.register(this.api.server, (name) => this.containers.volumeUsers(name));
     registerImageRoutes(this.api.server, images, this.events, this.containers);
     this.api.containers = this.containers;

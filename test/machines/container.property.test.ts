@@ -6,7 +6,7 @@ import type { TraceRecord } from '../../effects/trace.ts';
 import { Session } from '../../effects/runner.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { containerConstraints } from '../../machines/container/constraints.ts';
-import type { ContainerContext } from '../../machines/container/machine.ts';
+import type { ContainerContext } from '../../machines/container/types.ts';
 import { newRecord, simulateContainer, type ContainerScenario } from '../../src/sim/containers.ts';
 
 const numRuns = Number(process.env['NUM_RUNS'] ?? 1000);

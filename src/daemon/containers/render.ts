@@ -1,0 +1,184 @@
+import type { ContainerContext, MountPoint } from '../../../machines/container/types.ts';
+import { statusText } from '../human.ts';
+
+/** Docker's JSON shapes of a container: `ps` and `system df` rows, and `inspect`. Pure functions of its context. */
+
+/** Where a container's files are, as inspect shows them. */
+export interface ContainerPaths {
+  /** The container's directory (its logs). */
+  dir: string;
+  rootfs: { driver: 'overlay2' | 'vfs'; dir: string; lower: string };
+  /** Where the root is mounted while it runs (overlay2's MergedDir). */
+  merged: string;
+}
+
+/**
+ * A container as `ps` and `system df` list it. With sizes: SizeRw (what the container wrote,
+ * left out when 0 as dockerd's omitempty does) and SizeRootFs (that plus its image).
+ */
+export function containerSummary(
+  c: ContainerContext,
+  sizes: { rw: number; image: number } | null,
+): Record<string, unknown> {
+  const r = c.record;
+  const sized: Record<string, number> = {};
+  if (sizes) {
+    if (sizes.rw > 0) sized['SizeRw'] = sizes.rw;
+    sized['SizeRootFs'] = sizes.rw + sizes.image;
+  }
+  return {
+    Id: r.id,
+    Names: [r.name],
+    Image: r.image,
+    ImageID: r.config.imageId ?? '',
+    Command: r.config.cmd.join(' '),
+    Created: Math.floor(Date.parse(r.created) / 1000),
+    Ports: [],
+    ...sized,
+    Labels: r.config.labels,
+    State: r.state.status,
+    Status: statusText(r.state),
+    HostConfig: { NetworkMode: r.config.networkMode ?? 'none' },
+    NetworkSettings: { Networks: {} },
+    Mounts: (r.config.mounts ?? []).map(mountApi),
+  };
+}
+
+/** `docker inspect`: dockerd's full object, with what statedock keeps (fixed values where it has no such setting). */
+export function containerInspect(
+  c: ContainerContext,
+  where: ContainerPaths,
+): Record<string, unknown> {
+  const r = c.record;
+  const s = r.state;
+  const k = r.config;
+  const dir = where.dir;
+  const fs = where.rootfs;
+  const mounts = k.mounts ?? [];
+  const volumes = mounts.filter((m) => m.type === 'volume' && m.anonymous);
+  return {
+    Id: r.id,
+    Created: r.created,
+    Path: r.config.cmd[0] ?? '',
+    Args: r.config.cmd.slice(1),
+    State: {
+      Status: s.status,
+      Running: ['running', 'paused', 'restarting'].includes(s.status),
+      Paused: s.status === 'paused',
+      Restarting: s.status === 'restarting',
+      OOMKilled: s.oomKilled,
+      Dead: s.status === 'dead',
+      Pid: s.pid,
+      ExitCode: s.exitCode,
+      Error: s.error,
+      StartedAt: s.startedAt ?? '0001-01-01T00:00:00Z',
+      FinishedAt: s.finishedAt ?? '0001-01-01T00:00:00Z',
+    },
+    Image: k.imageId ?? r.image,
+    ResolvConfPath: '',
+    HostnamePath: '',
+    HostsPath: '',
+    LogPath: `${dir}/${r.id}-json.log`,
+    Name: r.name,
+    RestartCount: r.restartCount,
+    Driver: fs.driver,
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: {
+      Binds: k.binds ?? null,
+      ContainerIDFile: '',
+      LogConfig: { Type: 'json-file', Config: {} },
+      NetworkMode: k.networkMode ?? 'none',
+      PortBindings: {},
+      RestartPolicy: {
+        Name: k.restartPolicy.name,
+        MaximumRetryCount: k.restartPolicy.maximumRetryCount,
+      },
+      AutoRemove: k.autoRemove,
+      VolumeDriver: '',
+      VolumesFrom: null,
+      CapAdd: null,
+      CapDrop: null,
+      CgroupnsMode: 'host',
+      IpcMode: 'private',
+      PidMode: '',
+      Privileged: false,
+      ReadonlyRootfs: false,
+      Runtime: 'runc',
+      CgroupParent: '',
+      CpuShares: k.cpuShares ?? 0,
+      Memory: k.memory ?? 0,
+      PidsLimit: k.pidsLimit && k.pidsLimit > 0 ? k.pidsLimit : null,
+    },
+    GraphDriver:
+      fs.driver === 'vfs'
+        ? { Data: null, Name: 'vfs' }
+        : {
+            Data: {
+              LowerDir: fs.lower,
+              MergedDir: where.merged,
+              UpperDir: `${fs.dir}/diff`,
+              WorkDir: `${fs.dir}/work`,
+            },
+            Name: 'overlay2',
+          },
+    Mounts: mounts.map(mountApi),
+    Config: {
+      Hostname: k.hostname ?? r.id.slice(0, 12),
+      Domainname: '',
+      User: k.user ?? '',
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      Tty: k.tty === true,
+      OpenStdin: k.openStdin === true,
+      StdinOnce: k.stdinOnce === true,
+      Env: k.env ?? null,
+      Cmd: k.cmd,
+      Image: r.image,
+      Volumes:
+        volumes.length > 0 ? Object.fromEntries(volumes.map((m) => [m.destination, {}])) : null,
+      WorkingDir: k.workingDir ?? '',
+      Entrypoint: k.entrypoint ?? null,
+      NetworkDisabled: (k.networkMode ?? 'none') !== 'host',
+      OnBuild: null,
+      Labels: k.labels,
+      StopSignal: k.stopSignal,
+      StopTimeout: k.stopTimeout,
+    },
+    NetworkSettings: {
+      Bridge: '',
+      SandboxID: '',
+      HairpinMode: false,
+      Ports: {},
+      SandboxKey: '',
+      Networks: {},
+    },
+  };
+}
+
+/** A MountPoint as inspect and ps show it. */
+export function mountApi(m: MountPoint): Record<string, unknown> {
+  return m.type === 'bind'
+    ? {
+        Type: 'bind',
+        Source: m.source,
+        Destination: m.destination,
+        Mode: m.rw ? '' : 'ro',
+        RW: m.rw,
+        Propagation: 'rprivate',
+      }
+    : {
+        Type: 'volume',
+        Name: m.name,
+        Source: m.source,
+        Destination: m.destination,
+        Driver: 'local',
+        Mode: '',
+        RW: m.rw,
+        Propagation: '',
+      };
+}

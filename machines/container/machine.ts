@@ -20,7 +20,6 @@ import type {
  * (stop timeout, restart back-off) are clock effects, so the simulator runs them instantly.
  */
 
-
 type Ctx = ContainerContext;
 
 function withStatus(

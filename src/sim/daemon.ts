@@ -4,7 +4,11 @@ import { Session, type Executor, type TraceSink } from '../../effects/runner.ts'
 import { SimScheduler } from '../../effects/sim/scheduler.ts';
 import type { SimWorld, TaskBehaviour } from '../../effects/sim/world.ts';
 import type { RecordBody } from '../../effects/trace.ts';
-import { isSettled, shutdownStops, type ContainerSnapshot } from '../../machines/container/snapshot.ts';
+import {
+  isSettled,
+  shutdownStops,
+  type ContainerSnapshot,
+} from '../../machines/container/snapshot.ts';
 import type { ContainerContext } from '../../machines/container/types.ts';
 import type { HostView } from '../../machines/container/invariants.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';

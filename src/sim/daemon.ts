@@ -118,6 +118,8 @@ export class SimDaemon {
   exited = false;
   startup: StartupOutput | null = null;
   shutdownOutput: ShutdownOutput | null = null;
+  /** The restore check's verdict, once it has judged the host. */
+  restoreVerdict: RestoreCheckOutput | null = null;
   private readonly crashAt: number | null;
   private readonly shutdownMachine: string;
 
@@ -168,6 +170,11 @@ export class SimDaemon {
     if (this.crashAt !== null && this.records >= this.crashAt) this.cutPower();
   }
 
+  /** SIGKILL: the process dies now; what the host was doing for it is the host's to finish. */
+  kill(): void {
+    this.cutPower();
+  }
+
   /** The process dies here: nothing pending is delivered, nothing more is asked of the world. */
   private cutPower(): void {
     this.crashed = true;
@@ -198,9 +205,11 @@ export class SimDaemon {
         { status: string; output?: StartupOutput } | undefined;
       if (snap?.status === 'done' && snap.output) {
         this.startup = snap.output;
-        if (snap.output.status === 'ready')
+        if (snap.output.status === 'ready') {
           this.host.restore(snap.output.facts.containers ?? [], this.config.liveRestore);
-        else this.processExited();
+          // As the daemon does: the restore check, once the restored containers settle.
+          this.host.checkRestore((v) => (this.restoreVerdict = v));
+        } else this.processExited();
       }
     }
     const stop = this.session.actors.get('daemon-shutdown')?.actor.getSnapshot() as
@@ -340,13 +349,11 @@ export class SimDaemon {
     );
   }
 
-  /** The restore check (machines/restore-check) on the host as it is now; its verdict, as the daemon records it. */
+  /** The restore check's verdict (machines/restore-check), as the daemon records it: runs until it has judged. */
   checkRestore(): RestoreCheckOutput | null {
-    let verdict: RestoreCheckOutput | null = null;
-    this.host.checkRestore((v) => (verdict = v));
-    while (!this.crashed && verdict === null && !this.scheduler.idle)
+    while (!this.crashed && this.restoreVerdict === null && !this.scheduler.idle)
       this.scheduler.runUntilIdle(1);
-    return verdict;
+    return this.restoreVerdict;
   }
 
   /** Delivers what is due up to `ms` from now (or until the process dies). */

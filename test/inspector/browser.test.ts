@@ -373,7 +373,7 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
         }, actorId);
         assert.ok(
           seen.states.includes('"running"') &&
-            seen.states.indexOf('"running"') < seen.states.indexOf('"exiting"'),
+            seen.states.indexOf('"running"') < seen.states.indexOf('{"exiting":"deletingTask"}'),
           seen.states.join(' '),
         );
         assert.deepEqual(seen.events, ['create', 'start', 'die', 'destroy']);

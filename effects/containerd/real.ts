@@ -225,6 +225,10 @@ export class RealContainerd implements Handler<ContainerdRequest> {
         return {
           reaped: await this.reapOrphanShims(),
         } satisfies ContainerdResults['containerd.reapOrphanShims'];
+      case 'containerd.reapTask':
+        return {
+          reaped: await this.reapTask(req.container),
+        } satisfies ContainerdResults['containerd.reapTask'];
       case 'containerd.createTask':
         return this.createTask(req);
       case 'containerd.startTask': {
@@ -350,6 +354,39 @@ export class RealContainerd implements Handler<ContainerdRequest> {
       await c.deleteContainer(id).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Kills a task nobody knows, waits for it to end (10 s at most), deletes it and its container. */
+  private async reapTask(id: string): Promise<boolean> {
+    const c = this.connected;
+    let found = true;
+    await c.killTask(id, 9, true).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+      found = false;
+    });
+    if (found) {
+      const wait = new AbortController();
+      const timer = setTimeout(
+        () => wait.abort(new Error('the task did not end within 10 s')),
+        10_000,
+      );
+      try {
+        await c.waitTask(id, { signal: wait.signal });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+      await c.deleteTask(id).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+    }
+    await c.deleteContainer(id).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+      if (!found) found = false;
+    });
+    rmSync(this.bundle(id), { recursive: true, force: true });
+    return found;
   }
 
   /**

@@ -38,7 +38,12 @@ export type ContainerdRequest =
    * dead daemon's connection was carrying, cancelled, leaves its shim running for good
    * (containerd 1.6). They and their children are killed.
    */
-  | { effect: 'containerd.reapOrphanShims' };
+  | { effect: 'containerd.reapOrphanShims' }
+  /**
+   * A task and container of a container the daemon does not know (a create the dead daemon
+   * had sent, finished after the container was gone): killed, deleted with its container.
+   */
+  | { effect: 'containerd.reapTask'; container: string };
 
 export interface ContainerdTaskFact {
   id: string;
@@ -69,4 +74,5 @@ export interface ContainerdResults {
   'containerd.attachIo': { attached: boolean };
   'containerd.listContainers': { containers: string[] };
   'containerd.reapOrphanShims': { reaped: string[] };
+  'containerd.reapTask': { reaped: boolean };
 }

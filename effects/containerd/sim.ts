@@ -230,6 +230,12 @@ export class SimContainerd {
         });
         this.containers.add(id);
         if (this.rootfs.roots.get(id) !== 'vfs') this.rootfs.mounted.add(id);
+        // containerd's /tasks/create, which the daemon hears (it reaps tasks it does not know).
+        this.raised.push({
+          atMs: nowMs,
+          actorId: `container:${id}`,
+          event: { type: 'containerd.taskCreated' },
+        });
         return { pid };
       }
       case 'containerd.startTask': {
@@ -292,23 +298,30 @@ export class SimContainerd {
       case 'containerd.deleteContainer': {
         this.connected();
         const t = this.tasks.get(req.container);
-        if (t && t.status !== 'stopped' && t.status !== 'created')
+        // As the real client: never under a task, whatever its state.
+        if (t)
           throw new SimFailure(
             'EBUSY',
-            `cannot delete container ${req.container}: its task is ${t.status}`,
+            `cannot delete container ${req.container}: its task (pid ${t.pid}) is ${t.status}; delete the task first`,
           );
         if (!this.containers.has(req.container))
           throw new SimFailure(
             'ENOENT',
             `container "${req.container}" in namespace "statedock": not found`,
           );
-        if (t) this.deleteTask(req.container);
         this.containers.delete(req.container);
         return {};
       }
       case 'containerd.attachIo':
         this.connected();
         return { attached: this.tasks.has(req.container) };
+      case 'containerd.reapTask': {
+        this.connected();
+        const found = this.tasks.has(req.container) || this.containers.has(req.container);
+        this.deleteTask(req.container);
+        this.containers.delete(req.container);
+        return { reaped: found };
+      }
       case 'containerd.spawn':
       case 'containerd.waitReady':
       case 'containerd.waitExit':

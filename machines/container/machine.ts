@@ -356,9 +356,14 @@ export const containerMachine = setup({
     ),
     notifySettled: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t) => {
+        c.restoring = false;
         if (c.settleTo.length > 0) t.settled(c.record.state.status);
       }),
     ),
+    /** Restore's work for this container is over once it first settles. */
+    endRestore: enqueueActions(({ context, event, enqueue }) => {
+      if (context.restoring) step(enqueue, context, event, (c) => void (c.restoring = false));
+    }),
     killWithStopSignal: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t) => {
         t.event('kill', { signal: String(c.stopSignal) });
@@ -394,7 +399,11 @@ export const containerMachine = setup({
         if (event.type !== 'api.kill') return;
         const sig = signalNumber(event.signal) ?? 9;
         t.event('kill', { signal: String(sig) });
-        if (sig === 9 || sig === stopSignalOf(c)) c.record.hasBeenManuallyStopped = true;
+        // dockerd's killWithSignal: a manual stop, checkpointed (unless-stopped stays down after a crash).
+        if ((sig === 9 || sig === stopSignalOf(c)) && !c.record.hasBeenManuallyStopped) {
+          c.record.hasBeenManuallyStopped = true;
+          t.record();
+        }
         const kill = t.ask(
           { effect: 'containerd.killTask', container: c.record.id, signal: sig, all: sig === 9 },
           'kill',
@@ -762,6 +771,13 @@ export const containerMachine = setup({
         c.killReq = null;
       }),
     ),
+    noteUnknownTask: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        c.removalRetried = true;
+        c.task = 'running';
+        c.pending = null;
+      }),
+    ),
     noteExited: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c) => {
         c.task = 'stopped';
@@ -804,6 +820,10 @@ export const containerMachine = setup({
       event.type === 'containerd.taskFound' &&
       ['running', 'paused', 'pausing'].includes(event.status),
     foundWithoutTask: ({ context }) => context.task === 'none',
+    restoredExitRestarts: ({ context }) =>
+      context.restoring &&
+      context.record.state.status === 'exited' &&
+      restartsWithDaemon(context.record),
     restartsWithDaemon: ({ context }) =>
       context.createReq === null &&
       context.task === 'none' &&
@@ -832,6 +852,8 @@ export const containerMachine = setup({
     paused: ({ context }) => context.task === 'paused',
     noTask: ({ context }) => context.task === 'none',
     notFound: ({ event }) => event.type === 'effect.failed' && event.error.code === 'ENOENT',
+    busy: ({ event }) => event.type === 'effect.failed' && event.error.code === 'EBUSY',
+    firstTry: ({ context }) => !context.removalRetried,
   },
 }).createMachine({
   id: 'container',
@@ -869,6 +891,8 @@ export const containerMachine = setup({
     renamePending: null,
     renameReq: null,
     oldName: null,
+    removalRetried: false,
+    restoring: input.origin === 'restore',
   }),
   initial: 'entering',
   // What the current state does not take (it is mid-transition) waits until it is settled.
@@ -1153,7 +1177,7 @@ export const containerMachine = setup({
       },
     },
     running: {
-      entry: 'replayDeferred',
+      entry: ['endRestore', 'replayDeferred'],
       on: {
         'api.rename': [{ guard: 'renameInFlight', actions: 'defer' }, { actions: 'persistRename' }],
         'api.start': { actions: 'notModified' },
@@ -1211,7 +1235,7 @@ export const containerMachine = setup({
       },
     },
     paused: {
-      entry: 'replayDeferred',
+      entry: ['endRestore', 'replayDeferred'],
       on: {
         'api.rename': [{ guard: 'renameInFlight', actions: 'defer' }, { actions: 'persistRename' }],
         'api.unpause': { target: 'unpausing' },
@@ -1296,6 +1320,13 @@ export const containerMachine = setup({
           { guard: and(['isPending', 'restartRequested']), target: 'starting', actions: 'ackExit' },
           { guard: and(['isPending', 'willRestart']), target: 'restarting', actions: 'ackExit' },
           { guard: and(['isPending', 'autoRemove']), target: 'removing', actions: 'ackExit' },
+          // An exit restore found (the process died while the daemon was down): dockerd's
+          // restore restart list, where `always` restarts even a container stopped by hand.
+          {
+            guard: and(['isPending', 'restoredExitRestarts']),
+            target: 'starting',
+            actions: 'ackExit',
+          },
           { guard: 'isPending', target: 'idle', actions: 'ackExit' },
         ],
         'effect.failed': [
@@ -1303,6 +1334,13 @@ export const containerMachine = setup({
           { guard: and(['isPending', 'restartRequested']), target: 'starting', actions: 'ackExit' },
           { guard: and(['isPending', 'willRestart']), target: 'restarting', actions: 'ackExit' },
           { guard: and(['isPending', 'autoRemove']), target: 'removing', actions: 'ackExit' },
+          // An exit restore found (the process died while the daemon was down): dockerd's
+          // restore restart list, where `always` restarts even a container stopped by hand.
+          {
+            guard: and(['isPending', 'restoredExitRestarts']),
+            target: 'starting',
+            actions: 'ackExit',
+          },
           { guard: 'isPending', target: 'idle', actions: 'ackExit' },
         ],
         'api.remove': { actions: 'rememberRemove' },
@@ -1404,10 +1442,17 @@ export const containerMachine = setup({
           entry: 'deleteContainer',
           on: {
             'effect.done': { guard: 'isPending', target: 'removingSpec' },
-            // containerd still has it: the record stays `removing` (restore or the next rm
-            // finishes it), never forgotten while containerd holds it.
+            // containerd still has a task the container did not know of (a create the dead
+            // daemon had sent, finished late): it is killed and deleted first, once. Else the
+            // record stays `removing` (restore or the next rm finishes it), never forgotten
+            // while containerd holds it.
             'effect.failed': [
               { guard: and(['isPending', 'notFound']), target: 'removingSpec' },
+              {
+                guard: and(['isPending', 'busy', 'firstTry']),
+                target: 'killing',
+                actions: 'noteUnknownTask',
+              },
               { guard: 'isPending', target: '#container.idle', actions: 'failRemoval' },
             ],
           },

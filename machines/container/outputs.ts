@@ -98,6 +98,18 @@ export class Transition {
     this.c.writing = this.c.pending;
   }
 
+  /**
+   * Writes the record without waiting for the write (a flag that changes no state, such as
+   * a manual stop by `docker kill`): dockerd checkpoints it there too.
+   */
+  record(): void {
+    const r = this.c.record;
+    this.c.writing = this.ask(
+      { effect: 'store.put', key: `container/${r.id}`, value: current(r) },
+      'persist',
+    );
+  }
+
   /** Sends another actor a message (delivered after this step). */
   send(to: string, event: Message): void {
     this.outputs.push({ send: { to, event } });

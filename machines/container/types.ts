@@ -182,4 +182,8 @@ export interface ContainerContext {
   renamePending: string | null;
   renameReq: string | null;
   oldName: string | null;
+  /** The removal found a task it did not know of, and killed it once. */
+  removalRetried: boolean;
+  /** Restored, and not settled yet: an exit found now follows dockerd's restore restart list. */
+  restoring: boolean;
 }

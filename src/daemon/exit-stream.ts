@@ -29,10 +29,7 @@ export class ExitStream {
     this.running = true;
     this.host.connected();
     let subscribed!: () => void;
-    const first = new Promise<void>((resolve) => {
-      subscribed = resolve;
-      setTimeout(resolve, 2_000).unref();
-    });
+    const first = new Promise<void>((resolve) => (subscribed = resolve));
     void this.loop(subscribed);
     return first;
   }
@@ -47,14 +44,31 @@ export class ExitStream {
     let again = false;
     while (!this.stopped) {
       try {
-        const sub = this.containerd.connected.subscribe(['topic~="^/tasks/(exit|oom)$"']);
+        const sub = this.containerd.connected.subscribe(['topic~="^/tasks/(exit|oom|create)$"']);
         this.cancel = () => {
           sub.cancel();
           subscribed();
         };
-        const confirmed = sub.ready(2_000).then(
-          () => subscribed(),
+        // Restore waits for the confirmation (at most 2 s). A stream confirmed later, or again
+        // after containerd restarted, may have missed exits: containerd's tasks tell them.
+        let late = again;
+        const timer = setTimeout(() => {
+          late = true;
+          this.log.warn(
+            "containerd's event stream is not confirmed after 2 s; exits missed meanwhile are read from its tasks once it is",
+            {},
+          );
+          subscribed();
+        }, 2_000);
+        timer.unref();
+        sub.ready(30_000).then(
+          () => {
+            clearTimeout(timer);
+            subscribed();
+            if (late) void this.reconcile();
+          },
           (err: unknown) => {
+            clearTimeout(timer);
             this.log.warn(
               `containerd's event stream was not confirmed: ${(err as Error).message}`,
               {},
@@ -62,9 +76,12 @@ export class ExitStream {
             subscribed();
           },
         );
-        if (again) void confirmed.then(() => this.reconcile());
         for await (const e of sub.events) {
           const id = String(e.event['container_id'] ?? '');
+          if (e.topic === '/tasks/create') {
+            this.host.taskCreated(id);
+            continue;
+          }
           const event = taskEvent(e.topic, id, e.event);
           if (event !== null) this.host.routeExit(id, event);
         }
@@ -91,7 +108,7 @@ export class ExitStream {
     for (const t of tasks) {
       if (t.status !== 'stopped') continue;
       const c = this.host.contextOf(t.id);
-      if (c === null || c.task !== 'running') continue;
+      if (c === null || (c.task !== 'running' && c.task !== 'paused')) continue;
       this.log.warn('an exit containerd reported while the event stream was down is recorded now', {
         container: t.id,
       });

@@ -98,6 +98,7 @@ export class ContainerHost {
   restored = false;
   private checkActor: string | null = null;
   private checkWaitsForSettle = false;
+  private reaps = 0;
   private checks = 0;
 
   constructor(opts: ContainerHostOptions) {
@@ -301,6 +302,36 @@ export class ContainerHost {
       return;
     }
     if (!this.restored && this.hearing) this.heard.set(id, [...(this.heard.get(id) ?? []), event]);
+  }
+
+  /**
+   * containerd made a task (its /tasks/create). Of a container the daemon does not know (a
+   * create the dead daemon had sent, finished after the container was removed), it is reaped;
+   * of one whose actor believes it has none (idle), it is handed to the actor, which stops or
+   * deletes it (as restore's second look does). The daemon's own creates are none of these.
+   */
+  taskCreated(id: string): void {
+    if (!this.restored) return;
+    const actor = `${prefix}${id}`;
+    const snap = this.session.actors.get(actor)?.actor.getSnapshot() as
+      ContainerSnapshot | undefined;
+    if (snap?.status === 'active') {
+      if (snap.value === 'idle' && snap.context.task === 'none')
+        this.session.send(actor, {
+          type: 'containerd.taskFound',
+          status: 'created',
+          from: 'containerd-events',
+        });
+      return;
+    }
+    this.reaps += 1;
+    const reaper = `reap:${this.reaps}`;
+    this.session.spawn('operation', reaper, {
+      actorId: reaper,
+      title: `reap the task of unknown container ${id}`,
+      effects: [{ effect: 'containerd.reapTask', container: id }],
+      bestEffort: true,
+    });
   }
 
   // — restore —

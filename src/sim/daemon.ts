@@ -151,7 +151,9 @@ export class SimDaemon {
     });
     this.scheduler.deliverExternal = (actorId, event) => {
       if (this.crashed || this.exited || !actorId.startsWith('container:')) return;
-      this.host.routeExit(actorId.slice('container:'.length), event as TaskEvent);
+      const id = actorId.slice('container:'.length);
+      if (event.type === 'containerd.taskCreated') this.host.taskCreated(id);
+      else this.host.routeExit(id, event as TaskEvent);
     };
     this.scheduler.afterDeliver = () => this.afterDeliver();
     // What the dead daemon had asked and the host is still doing finishes on time.

@@ -83,8 +83,18 @@ test('moby-51692 shutdown races auto-remove: the --rm container is gone before c
       .some((r) => r.kind === 'mark' && r.mark.mark === 'event' && r.mark['action'] === 'destroy'),
     'without the settle, containerd closes while the --rm container is still being stopped',
   );
-  // …and even then the next restore finishes the removal: nothing is left once it has run.
-  assert.deepEqual(problemsOf(broken), []);
+  // …so the daemon exits with the container recorded as running, its process gone and its
+  // root still mounted (dockerd's symptom); the next restore repairs it (no other problem).
+  assert.ok(
+    problemsOf(broken).some((p) =>
+      /^(runningHasLiveTask|noDeadOrRemoving): after shutdown/.test(p),
+    ),
+    problemsOf(broken).join('\n'),
+  );
+  assert.ok(
+    !problemsOf(broken).some((p) => !p.includes('after shutdown')),
+    problemsOf(broken).join('\n'),
+  );
 });
 
 test('moby-22312 crash during removal: restore finishes it and the user can always remove', () => {
@@ -393,5 +403,34 @@ test('nothing starts once the daemon shuts down: a start that arrives after the 
     !trace.records.some(
       (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.createTask',
     ),
+  );
+});
+
+test('an always container signalled with its stop signal (recorded stopped by hand) comes back after a host reboot, as dockerd’s restore restart list (found by the explorer)', () => {
+  const s: CrashScenario = {
+    name: 'always-after-term-and-reboot',
+    power: 'host',
+    ops: [
+      {
+        atMs: 0,
+        op: {
+          op: 'run',
+          name: 'b',
+          restart: { name: 'always', maximumRetryCount: 0 },
+          behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: true },
+        },
+      },
+      { atMs: 1_000, op: { op: 'kill', name: 'b', signal: 'TERM' } },
+    ],
+    horizonMs: 2_000,
+  };
+  const o = crashRun(s, null, 1);
+  assert.deepEqual(problemsOf(o), []);
+  const after = events(o.traces[1]);
+  assert.ok(after.includes('die b 255') && after.includes('start b'), after.join(', '));
+  const broken = crashRun(s, null, 1, { containerMachine: withoutGuard('restoredExitRestarts') });
+  assert.ok(
+    problemsOf(broken).some((p) => p.startsWith('restartPolicyHonoured')),
+    problemsOf(broken).join('\n'),
   );
 });

@@ -91,6 +91,11 @@ export class ContainerRuntime {
   private readonly recordGone = new Set<string>();
   /** The driver new containers get: the start-up's choice (overlay2, or vfs). */
   driver: 'overlay2' | 'vfs' = 'overlay2';
+  /**
+   * What a spec can only be told when its task is made (the namespaces of the containers it
+   * joins, whose PIDs change with each start); the container host provides it.
+   */
+  prepareSpec: (spec: unknown) => unknown = (spec) => spec;
 
   constructor(
     containerd: ContainerdConnection,
@@ -296,10 +301,19 @@ export class ContainerRuntime {
         for (const p of [stdout, stderr, stdin])
           if (p !== null && !existsSync(p)) await run('mkfifo', ['-m', '0600', p]);
         const fs = this.rootfsOf(id);
+        let prepared: object;
+        try {
+          prepared = this.prepareSpec(req.spec) as object;
+        } catch (err) {
+          throw new EffectFailure('EINVAL', (err as Error).message);
+        }
         // overlay2: the shim mounts the root in the task's bundle ("rootfs") and unmounts it at delete.
         const spec = {
-          ...(req.spec as object),
-          root: { path: fs.driver === 'vfs' ? fs.dir : 'rootfs', readonly: false },
+          ...prepared,
+          root: {
+            path: fs.driver === 'vfs' ? fs.dir : 'rootfs',
+            readonly: (prepared as { root?: { readonly?: boolean } }).root?.readonly === true,
+          },
         };
         const rootfs =
           fs.driver === 'vfs'

@@ -92,6 +92,7 @@ export class Daemon {
       root: config.dataRoot,
       execRoot: config.execRoot,
       events: this.events,
+      daemonSeccompProfile: () => this.facts().seccompProfile ?? null,
     });
     registerContainerRoutes(this.api.server, this.containers);
     volumes.register(this.api.server, (name) => this.containers.volumeUsers(name));

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import type { Session } from '../../../effects/runner.ts';
 import type { LevelStore } from '../../../effects/store/real.ts';
 import {
@@ -25,14 +25,16 @@ import type { ImageStore } from '../images.ts';
 import type { EventsService } from '../events.ts';
 import type { VolumeStore } from '../volumes.ts';
 import {
+  apiErrorOf,
   containerName,
-  mountRequests,
   nameConflict,
   planContainer,
   readCreateRequest,
-  userOf,
-  type HostMount,
 } from './create-request.ts';
+import { lookUpForCreate } from './create-lookups.ts';
+import { hostSupport } from './host-support.ts';
+import { checkCreateRequest } from './spec/check.ts';
+import { resolveNamespaceJoins, type JoinTarget } from './spec/namespaces.ts';
 import { containerInspect, containerSummary } from './render.ts';
 
 export interface Reply {
@@ -74,6 +76,7 @@ export class ContainerHost {
   private readonly runtimeExecRoot: string;
 
   readonly events: EventsService;
+  private readonly daemonSeccompProfile: () => string | null;
 
   constructor(opts: {
     session: Session;
@@ -84,7 +87,13 @@ export class ContainerHost {
     root: string;
     execRoot: string;
     events: EventsService;
+    /** The daemon's --seccomp-profile as start-up read it (JSON), when one was given. */
+    daemonSeccompProfile?: () => string | null;
   }) {
+    this.daemonSeccompProfile = opts.daemonSeccompProfile ?? (() => null);
+    // A container joining another's PID namespace gets its current PID when its task is made.
+    opts.runtime.prepareSpec = (spec) =>
+      resolveNamespaceJoins(spec as Record<string, unknown>, (id) => this.joinTarget(id));
     this.volumes = opts.volumes;
     this.runtimeExecRoot = opts.execRoot;
     this.events = opts.events;
@@ -281,7 +290,14 @@ export class ContainerHost {
       (await ctx.body()).toString('utf8'),
       ctx.query.get('name') ?? '',
     );
-    const imageRef = String(body['Image'] ?? '');
+    const facts = hostSupport();
+    let checked;
+    try {
+      checked = checkCreateRequest(body, facts, existsSync);
+    } catch (err) {
+      throw apiErrorOf(err);
+    }
+    const imageRef = checked.config.image;
     const image = await this.images.resolve(imageRef);
     if (!image)
       throw new ApiError(
@@ -292,19 +308,31 @@ export class ContainerHost {
     const finalName = containerName(name, id);
     const taken = this.contexts().find((c) => c.record.name === finalName);
     if (taken) throw nameConflict(finalName, taken.record.id);
-    const user = this.parseUser(userOf(body), image.layerDir);
-    const wanted = mountRequests(body);
-    const mounts = await this.mounts(wanted.binds, wanted.volumes, wanted.mounts);
-    const { record, spec } = planContainer({
-      id,
-      name: finalName,
-      created: new Date().toISOString(),
-      imageRef,
-      image,
-      body,
-      user,
-      mounts,
-    });
+    // --- lookup step: what the plan needs from the host (create-lookups.ts) ---
+    let planned;
+    try {
+      const looked = await lookUpForCreate(checked, {
+        imageRoot: image.layerDir,
+        findContainer: (ref) => this.find(ref),
+        volumes: this.volumes,
+      });
+      planned = planContainer({
+        id,
+        name: finalName,
+        created: new Date().toISOString(),
+        imageRef,
+        image,
+        body,
+        checked,
+        looked,
+        facts,
+        daemonSeccompProfile: this.daemonSeccompProfile(),
+      });
+    } catch (err) {
+      throw apiErrorOf(err);
+    }
+    // --- end of the lookup step ---
+    const { record, spec, warnings } = planned;
     mkdirSync(`${this.root}/containers/${id}`, { recursive: true, mode: 0o710 });
     await this.runtime.prepareRootfs(id, image.layerDir);
     await this.store.db.put(`spec/${id}`, spec);
@@ -321,7 +349,26 @@ export class ContainerHost {
     });
     const r = await reply;
     if (r.result !== 'ok') throw new ApiError(500, r.message ?? 'create failed');
-    ctx.json(201, { Id: id, Warnings: [] });
+    ctx.json(201, { Id: id, Warnings: warnings });
+  }
+
+  /** A container by full ID, name or unique ID prefix; null when none (or the prefix is ambiguous). */
+  private find(ref: string): ContainerContext | null {
+    try {
+      return this.resolve(ref);
+    } catch {
+      return null;
+    }
+  }
+
+  /** What a container another one joins is doing, when that one's task is created. */
+  private joinTarget(id: string): JoinTarget {
+    const c = this.contexts().find((x) => x.record.id === id);
+    if (!c) return { state: 'missing' };
+    if (c.record.state.status === 'restarting') return { state: 'restarting' };
+    if (!['running', 'paused'].includes(c.record.state.status) || c.record.state.pid <= 0)
+      return { state: 'notRunning' };
+    return { state: 'running', pid: c.record.state.pid };
   }
 
   /** Containers created from an image (by the reference they were created with, or its ID). */
@@ -405,103 +452,6 @@ export class ContainerHost {
         mounted: [...new Set(mounted)],
       };
     });
-  }
-
-  /** `-u uid[:gid]` or a user name of the image's /etc/passwd. */
-  private parseUser(spec: string, layerDir: string): { uid: number; gid: number } {
-    if (spec === '') return { uid: 0, gid: 0 };
-    const [u = '', g] = spec.split(':');
-    const lookup = (file: string, name: string): number | null => {
-      try {
-        const line = readFileSync(`${layerDir}/etc/${file}`, 'utf8')
-          .split('\n')
-          .find((l) => l.startsWith(`${name}:`));
-        return line ? Number(line.split(':')[2]) : null;
-      } catch {
-        return null;
-      }
-    };
-    const uid = /^\d+$/.test(u) ? Number(u) : lookup('passwd', u);
-    if (uid === null)
-      throw new ApiError(400, `unable to find user ${u}: no matching entries in passwd file`);
-    const gid = g === undefined ? uid : /^\d+$/.test(g) ? Number(g) : lookup('group', g);
-    if (gid === null)
-      throw new ApiError(400, `unable to find group ${g ?? ''}: no matching entries in group file`);
-    return { uid, gid };
-  }
-
-  /**
-   * The container's mounts: `-v /host:/ctr[:ro]` binds and `-v name:/ctr` named volumes of the
-   * local driver (created on first use), `-v /ctr` anonymous volumes (the CLI sends them as
-   * Config.Volumes), and `--mount type=bind|volume`.
-   */
-  private async mounts(
-    binds: string[],
-    volumes: Record<string, unknown>,
-    hostMounts: HostMount[],
-  ): Promise<MountPoint[]> {
-    const out: MountPoint[] = [];
-    const add = async (
-      type: string,
-      src: string,
-      dst: string,
-      rw: boolean,
-      spec: string,
-    ): Promise<void> => {
-      if (!dst.startsWith('/'))
-        throw new ApiError(
-          400,
-          `invalid volume specification: '${spec}': invalid mount config for type "${type}": invalid mount path: '${dst}' mount path must be absolute`,
-        );
-      if (out.some((m) => m.destination === dst))
-        throw new ApiError(400, `Duplicate mount point: ${dst}`);
-      if (type === 'bind') {
-        if (!src.startsWith('/'))
-          throw new ApiError(
-            400,
-            `invalid mount config for type "bind": invalid mount path: '${src}' mount path must be absolute`,
-          );
-        if (!existsSync(src)) mkdirSync(src, { recursive: true });
-        out.push({ type: 'bind', name: '', source: src, destination: dst, rw });
-        return;
-      }
-      const v = await this.volumes.ensure(src === '' ? null : src);
-      out.push({
-        type: 'volume',
-        name: v.name,
-        source: v.mountpoint,
-        destination: dst,
-        rw,
-        ...(v.anonymous ? { anonymous: true } : {}),
-      });
-    };
-    for (const spec of binds) {
-      const [src = '', dst = '', mode = 'rw'] = spec.split(':');
-      await add(
-        src.startsWith('/') ? 'bind' : 'volume',
-        src,
-        dst,
-        !mode.split(',').includes('ro'),
-        spec,
-      );
-    }
-    for (const m of hostMounts) {
-      if (m.Type !== 'bind' && m.Type !== 'volume')
-        throw new ApiError(
-          400,
-          `mount type ${m.Type} is not supported by statedock yet: use bind or volume`,
-        );
-      await add(
-        m.Type,
-        m.Source ?? '',
-        m.Target ?? '',
-        m.ReadOnly !== true,
-        `${m.Source ?? ''}:${m.Target ?? ''}`,
-      );
-    }
-    for (const dst of Object.keys(volumes))
-      if (!out.some((m) => m.destination === dst)) await add('volume', '', dst, true, dst);
-    return out;
   }
 
   /**

@@ -15,6 +15,7 @@ import { ContainerdError } from '../../effects/containerd/error.ts';
 import { EffectFailure } from '../../effects/handler.ts';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { StdioHub } from './stdio.ts';
+import { logDriverFor, type LogDriver } from './logging/drivers.ts';
 
 const run = promisify(execFile);
 
@@ -96,6 +97,9 @@ export class ContainerRuntime {
    * joins, whose PIDs change with each start); the container host provides it.
    */
   prepareSpec: (spec: unknown) => unknown = (spec) => spec;
+  /** Where a container's output is logged (its LogConfig); the container host provides it. */
+  logDriverOf: (id: string) => LogDriver = (id) =>
+    logDriverFor(`${this.root}/containers/${id}`, id, undefined);
 
   constructor(
     containerd: ContainerdConnection,
@@ -119,7 +123,7 @@ export class ContainerRuntime {
 
   hub(id: string): StdioHub {
     let h = this.hubs.get(id);
-    if (!h) this.hubs.set(id, (h = new StdioHub(`${this.root}/containers/${id}/${id}-json.log`)));
+    if (!h) this.hubs.set(id, (h = new StdioHub(this.logDriverOf(id))));
     return h;
   }
 

@@ -36,6 +36,7 @@ import { hostSupport } from './host-support.ts';
 import { checkCreateRequest } from './spec/check.ts';
 import { resolveNamespaceJoins, type JoinTarget } from './spec/namespaces.ts';
 import { containerInspect, containerSummary } from './render.ts';
+import { logDriverFor, type LogDriver } from '../logging/drivers.ts';
 
 export interface Reply {
   result: ReplyResult;
@@ -77,6 +78,8 @@ export class ContainerHost {
 
   readonly events: EventsService;
   private readonly daemonSeccompProfile: () => string | null;
+  /** Each container's logging driver settings, known before its output hub is made. */
+  private readonly logSettings = new Map<string, ContainerRecord['config']['log']>();
 
   constructor(opts: {
     session: Session;
@@ -91,6 +94,8 @@ export class ContainerHost {
     daemonSeccompProfile?: () => string | null;
   }) {
     this.daemonSeccompProfile = opts.daemonSeccompProfile ?? (() => null);
+    opts.runtime.logDriverOf = (id) =>
+      logDriverFor(`${this.root}/containers/${id}`, id, this.logSettings.get(id));
     // A container joining another's PID namespace gets its current PID when its task is made.
     opts.runtime.prepareSpec = (spec) =>
       resolveNamespaceJoins(spec as Record<string, unknown>, (id) => this.joinTarget(id));
@@ -178,6 +183,7 @@ export class ContainerHost {
         const record = (await this.store.db.get(`container/${f.id}`).catch(() => undefined)) as
           ContainerRecord | undefined;
         if (!record) continue;
+        this.logSettings.set(f.id, record.config.log);
         const spec = await this.store.db.get(`spec/${f.id}`).catch(() => ({}));
         const alive = f.task === 'running' || f.task === 'paused';
         if (f.task === 'none') await this.runtime.releaseRootfs(f.id).catch(() => undefined);
@@ -333,6 +339,7 @@ export class ContainerHost {
     }
     // --- end of the lookup step ---
     const { record, spec, warnings } = planned;
+    this.logSettings.set(id, record.config.log);
     mkdirSync(`${this.root}/containers/${id}`, { recursive: true, mode: 0o710 });
     await this.runtime.prepareRootfs(id, image.layerDir);
     await this.store.db.put(`spec/${id}`, spec);
@@ -461,6 +468,7 @@ export class ContainerHost {
    */
   private async forget(id: string, record: ContainerRecord | undefined): Promise<void> {
     const withVolumes = this.removeVolumes.delete(id) || record?.config.autoRemove === true;
+    this.logSettings.delete(id);
     await this.store.db.del(`spec/${id}`).catch(() => undefined);
     rmSync(`${this.root}/containers/${id}`, { recursive: true, force: true });
     this.runtime.removeRootfs(id);
@@ -491,6 +499,11 @@ export class ContainerHost {
         }
       : null;
     return containerSummary(c, sizes);
+  }
+
+  /** A container's logging driver, to read its logs back. */
+  logDriver(record: ContainerRecord): LogDriver {
+    return logDriverFor(`${this.root}/containers/${record.id}`, record.id, record.config.log);
   }
 
   /** `docker inspect` of a container. */

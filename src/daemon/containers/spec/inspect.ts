@@ -59,7 +59,7 @@ export function inspectHostConfig(
     UsernsMode: h.usernsMode,
     ShmSize: r.shmSize,
     ...(nonEmpty(h.sysctls) ? { Sysctls: h.sysctls } : {}),
-    Runtime: 'runc',
+    Runtime: h.runtime === '' ? 'runc' : h.runtime,
     Isolation: h.isolation,
     CpuShares: h.cpuShares,
     Memory: h.memory,

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Installs what statedock needs on a fresh Debian 12 machine, and nothing twice:
-# Debian's containerd, runc, busybox-static and tini (the daemon supervises containerd; tini-static is
-# docker-init for --init; tests run
-# busybox containers), with --test also chromium and its fonts (the inspector's browser
+# Debian's containerd, runc, busybox-static and tini (the daemon supervises containerd; tests run
+# busybox containers; tini-static is docker-init for --init), with --test also chromium and its fonts (the inspector's browser
 # tests; the page uses DejaVu), and the npm packages from package-lock.json. Prints what it does.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -493,6 +493,13 @@ describe('container options with the stock docker CLI', { skip: unavailable ?? f
     refused(['--uts', 'host', '-h', 'x'], /conflicting options: hostname and the UTS mode/);
   });
 
+  test('HostConfig.NetworkMode: host shares the host network namespace; none has its own', () => {
+    const net = (opts: string[]) =>
+      cli('run', '--rm', ...opts, 'opt', 'readlink', '/proc/self/ns/net').stdout.trim();
+    assert.equal(net(['--network', 'host']), readlinkSync('/proc/self/ns/net'));
+    assert.notEqual(net(['--network', 'none']), readlinkSync('/proc/self/ns/net'));
+  });
+
   test('HostConfig.CgroupnsMode, HostConfig.CgroupParent: its own cgroup namespace; the parent cgroup', () => {
     assert.equal(ok(['--cgroupns', 'private'], 'head -1 /proc/self/cgroup | cut -d: -f3'), '/');
     const parent = ok(

@@ -124,6 +124,20 @@ export const createRequestFields: Readonly<Record<string, Treatment>> = {
   'NetworkingConfig.EndpointsConfig': networking,
 };
 
+/** Fields whose map keys are what they say (`{"80/tcp": {}}`): set as soon as they have a key. */
+const keyedFields = new Set([
+  'Config.ExposedPorts',
+  'HostConfig.PortBindings',
+  'HostConfig.StorageOpt',
+]);
+
+/** Whether a request leaves a field at its zero value. */
+function unset(path: string, v: unknown): boolean {
+  if (keyedFields.has(path) && v !== null && typeof v === 'object')
+    return Object.keys(v).length === 0;
+  return isZero(v);
+}
+
 /** A JSON value that says nothing: null, false, 0, '', and lists or maps of only such values. */
 export function isZero(v: unknown): boolean {
   if (v === undefined || v === null || v === false || v === 0 || v === '') return true;
@@ -148,7 +162,7 @@ export function valueAt(body: Record<string, unknown>, path: string): unknown {
 export function refuseUnsupportedFields(body: Record<string, unknown>): void {
   for (const [path, t] of Object.entries(createRequestFields)) {
     if (t.kind !== 'refused') continue;
-    if (isZero(valueAt(body, path))) continue;
+    if (unset(path, valueAt(body, path))) continue;
     throw new InvalidRequest(`statedock does not support ${path}: ${t.why}`);
   }
 }
@@ -160,7 +174,7 @@ export function refuseUnsupportedFields(body: Record<string, unknown>): void {
 export function refuseNetworkFields(body: Record<string, unknown>): void {
   for (const [path, t] of Object.entries(createRequestFields)) {
     if (t.kind !== 'networking' || path === 'HostConfig.NetworkMode') continue;
-    if (isZero(valueAt(body, path))) continue;
+    if (unset(path, valueAt(body, path))) continue;
     throw new InvalidRequest(
       `statedock does not support ${path} yet: container networking is limited to --network none and --network host`,
     );

@@ -96,7 +96,9 @@ export class ContainerRuntime {
    * What a spec can only be told when its task is made (the namespaces of the containers it
    * joins, whose PIDs change with each start); the container host provides it.
    */
-  prepareSpec: (spec: unknown) => unknown = (spec) => spec;
+  prepareSpec: (id: string, spec: unknown) => Promise<unknown> | unknown = (_id, spec) => spec;
+  /** What a task's creation set up on the host for it (a shareable /dev/shm), undone with the task. */
+  releaseTask: (id: string) => Promise<void> = () => Promise.resolve();
   /** Where a container's output is logged (its LogConfig); the container host provides it. */
   logDriverOf: (id: string) => LogDriver = (id) =>
     logDriverFor(`${this.root}/containers/${id}`, id, undefined);
@@ -307,8 +309,9 @@ export class ContainerRuntime {
         const fs = this.rootfsOf(id);
         let prepared: object;
         try {
-          prepared = this.prepareSpec(req.spec) as object;
+          prepared = (await this.prepareSpec(id, req.spec)) as object;
         } catch (err) {
+          await this.releaseTask(id).catch(() => undefined);
           throw new EffectFailure('EINVAL', (err as Error).message);
         }
         // overlay2: the shim mounts the root in the task's bundle ("rootfs") and unmounts it at delete.
@@ -368,6 +371,7 @@ export class ContainerRuntime {
           hub.destroyReaders();
           await c.deleteTask(id).catch(() => undefined);
           await c.deleteContainer(id).catch(() => undefined);
+          await this.releaseTask(id).catch(() => undefined);
           fail(err, 'create task');
         }
       }
@@ -413,8 +417,11 @@ export class ContainerRuntime {
           r = await c.deleteTask(id);
         } catch (err) {
           await this.unmountLegacy(id);
+          if (err instanceof ContainerdError && err.code === 'NotFound')
+            await this.releaseTask(id).catch(() => undefined);
           fail(err, 'delete task');
         }
+        await this.releaseTask(id).catch(() => undefined);
         // Like dockerd's Cleanup at exit, the containerd record goes with the task (the next
         // start makes a new one): removal then has nothing left to ask containerd.
         await c.deleteContainer(id).then(

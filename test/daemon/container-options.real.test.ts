@@ -478,7 +478,7 @@ describe('container options with the stock docker CLI', { skip: unavailable ?? f
     refused(['--pid', 'container:nosuch'], /No such container: nosuch/);
   });
 
-  test('HostConfig.IpcMode, HostConfig.UTSMode: host shares the host namespaces; none has no /dev/shm; shareable is refused', () => {
+  test('HostConfig.IpcMode, HostConfig.UTSMode: host shares the host namespaces; none has no /dev/shm; a shareable one is joined by container:<name>', () => {
     const ns = (opts: string[], kind: string) => ok(opts, `readlink /proc/self/ns/${kind}`);
     const inode = (kind: string) => readlinkSync(`/proc/self/ns/${kind}`);
     assert.equal(ns(['--ipc', 'host'], 'ipc'), inode('ipc'));
@@ -489,8 +489,57 @@ describe('container options with the stock docker CLI', { skip: unavailable ?? f
       execFileSync('hostname', { encoding: 'utf8' }).trim(),
     );
     assert.equal(run(['--ipc', 'none'], 'grep -c " /dev/shm " /proc/self/mountinfo').out, '0');
-    refused(['--ipc', 'shareable'], /statedock does not support HostConfig\.IpcMode shareable/);
     refused(['--uts', 'host', '-h', 'x'], /conflicting options: hostname and the UTS mode/);
+    const donor = cli(
+      'run',
+      '-d',
+      '--name',
+      'ipc-donor',
+      '--network',
+      'none',
+      '--ipc',
+      'shareable',
+      '--shm-size',
+      '4m',
+      'opt',
+      'sh',
+      '-c',
+      'echo shared > /dev/shm/f; sleep 1000',
+    );
+    assert.equal(donor.status, 0, donor.stderr);
+    const id = donor.stdout.trim();
+    const shm = `${d.root}/containers/${id}/mounts/shm`;
+    for (let i = 0; i < 50 && !existsSync(`${shm}/f`); i++) execFileSync('sleep', ['0.1']);
+    assert.ok(mountPoints().includes(shm), 'the shareable /dev/shm is not mounted on the host');
+    const pid = cli('inspect', '--format', '{{.State.Pid}}', id).stdout.trim();
+    assert.equal(
+      ok(
+        ['--ipc', 'container:ipc-donor'],
+        'cat /dev/shm/f; readlink /proc/self/ns/ipc; grep " /dev/shm " /proc/self/mountinfo | grep -o "size=[0-9]*k"',
+      ),
+      `shared\n${readlinkSync(`/proc/${pid}/ns/ipc`)}\nsize=4096k`,
+    );
+    assert.equal(
+      inspect(['--ipc', 'container:ipc-donor'], '{{.HostConfig.IpcMode}}'),
+      `container:${id}`,
+    );
+    assert.equal(cli('stop', '-t', '0', 'ipc-donor').status, 0);
+    assert.ok(!mountPoints().includes(shm), 'the shareable /dev/shm outlived its task');
+    assert.match(
+      run(['--ipc', 'container:ipc-donor'], 'true').stderr,
+      new RegExp(`can't join IPC of container ${id}: container ${id} is not running`),
+    );
+    cli('rm', 'ipc-donor');
+    assert.equal(
+      cli('run', '-d', '--name', 'ipc-private', '--network', 'none', 'opt', 'sleep', '1000').status,
+      0,
+    );
+    assert.match(
+      run(['--ipc', 'container:ipc-private'], 'true').stderr,
+      /non-shareable IPC \(hint: use IpcMode:shareable for the donor container\)/,
+    );
+    cli('rm', '-f', 'ipc-private');
+    refused(['--ipc', 'container:nosuch'], /No such container: nosuch/);
   });
 
   test('HostConfig.NetworkMode: host shares the host network namespace; none has its own', () => {

@@ -16,10 +16,7 @@ import { readHostConfig } from '../../src/daemon/containers/spec/request.ts';
 import { readLogConfig } from '../../src/daemon/containers/spec/log-config.ts';
 import { parseBind, parseMount } from '../../src/daemon/containers/spec/mount-requests.ts';
 import { containerMounts, mergeTmpfsOptions } from '../../src/daemon/containers/spec/mounts.ts';
-import {
-  containerNamespaces,
-  resolveNamespaceJoins,
-} from '../../src/daemon/containers/spec/namespaces.ts';
+import { containerNamespaces, resolveJoins } from '../../src/daemon/containers/spec/namespaces.ts';
 import {
   ociResources,
   validateResources,
@@ -416,33 +413,74 @@ describe('resources, devices, namespaces and the rest', () => {
     });
   });
 
-  test("a joined PID namespace is the target's current PID when the task is made, with Docker's messages", () => {
+  test("joined namespaces get the target's current PID when the task is made; a shareable /dev/shm its host path; Docker's messages", () => {
     const spec = {
+      mounts: [
+        { destination: '/dev/shm', type: 'bind', source: 'statedock-shm:ipc1', options: ['rbind'] },
+      ],
       linux: {
         namespaces: containerNamespaces({
           network: 'private',
           pid: { kind: 'container', id: 'abc' },
-          ipc: 'private',
+          ipc: { kind: 'container', id: 'ipc1' },
           uts: 'private',
           cgroup: 'host',
         }),
       },
     };
     assert.deepEqual(
-      spec.linux.namespaces.find((n) => n.type === 'pid'),
-      { type: 'pid', path: 'container:abc' },
+      spec.linux.namespaces.filter((n) => n.path !== undefined),
+      [
+        { type: 'pid', path: 'container:abc' },
+        { type: 'ipc', path: 'container:ipc1' },
+      ],
     );
-    const joined = resolveNamespaceJoins(spec, () => ({
-      state: 'running',
-      pid: 4242,
-    })) as typeof spec;
+    const pids: Record<string, number> = { abc: 4242, ipc1: 4343 };
+    const joined = resolveJoins(
+      spec,
+      (id) => ({ state: 'running', pid: pids[id] ?? 0 }),
+      (id) => `/root/containers/${id}/mounts/shm`,
+    ) as typeof spec;
     assert.deepEqual(
-      joined.linux.namespaces.find((n) => n.type === 'pid'),
-      { type: 'pid', path: '/proc/4242/ns/pid' },
+      joined.linux.namespaces.filter((n) => n.path !== undefined),
+      [
+        { type: 'pid', path: '/proc/4242/ns/pid' },
+        { type: 'ipc', path: '/proc/4343/ns/ipc' },
+      ],
     );
-    assert.throws(() => resolveNamespaceJoins(spec, () => ({ state: 'notRunning' })), {
-      message: 'container abc is not running',
-    });
+    assert.equal(joined.mounts[0]?.source, '/root/containers/ipc1/mounts/shm');
+    assert.throws(
+      () =>
+        resolveJoins(
+          spec,
+          () => ({ state: 'notRunning' }),
+          () => null,
+        ),
+      {
+        message: 'container abc is not running',
+      },
+    );
+    assert.throws(
+      () =>
+        resolveJoins(
+          spec,
+          (id) => (id === 'abc' ? { state: 'running', pid: 1 } : { state: 'missing' }),
+          () => null,
+        ),
+      { message: "can't join IPC of container ipc1: No such container: ipc1" },
+    );
+    assert.throws(
+      () =>
+        resolveJoins(
+          spec,
+          () => ({ state: 'running', pid: 1 }),
+          () => null,
+        ),
+      {
+        message:
+          "can't join IPC of container ipc1: non-shareable IPC (hint: use IpcMode:shareable for the donor container)",
+      },
+    );
   });
 
   test('security options, sysctls and JSON types as dockerd reads them', () => {

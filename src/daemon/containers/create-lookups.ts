@@ -225,12 +225,13 @@ export async function lookUpForCreate(
 ): Promise<CreateLookups & { mountPoints: MountPoint[] }> {
   const h = r.host;
   const user = lookUpUser(r.config.user, h.groupAdd ?? [], ctx.imageRoot);
-  let pidContainer: string | null = null;
-  if (r.pid.kind === 'container') {
-    const c = ctx.findContainer(r.pid.ref);
-    if (!c) throw new InvalidRequest(`No such container: ${r.pid.ref}`);
-    pidContainer = c.record.id;
-  }
+  const idOf = (ref: string): string => {
+    const c = ctx.findContainer(ref);
+    if (!c) throw new InvalidRequest(`No such container: ${ref}`);
+    return c.record.id;
+  };
+  const pidContainer = r.pid.kind === 'container' ? idOf(r.pid.ref) : null;
+  const ipcContainer = r.ipc.kind === 'container' ? idOf(r.ipc.ref) : null;
   const devices: DeviceMapping[] = h.devices.map((d) => ({
     pathOnHost: d.pathOnHost,
     pathInContainer: d.pathInContainer === '' ? d.pathOnHost : d.pathInContainer,
@@ -339,6 +340,7 @@ export async function lookUpForCreate(
     hostDevices: h.privileged ? devicesUnder('/dev', true) : [],
     blockDevices,
     pidContainer,
+    ipcContainer,
     sourcePropagation,
   };
 }

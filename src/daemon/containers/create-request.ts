@@ -114,6 +114,7 @@ export function planContainer(p: PlanInput): {
   const hostname = c.hostname || id.slice(0, 12);
   const hostConfig = inspectHostConfig(r, (p.body['HostConfig'] ?? {}) as Record<string, unknown>, {
     pidContainer: p.looked.pidContainer,
+    ipcContainer: p.looked.ipcContainer,
   });
   const record: ContainerRecord = {
     id,

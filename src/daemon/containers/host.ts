@@ -34,7 +34,9 @@ import {
 import { lookUpForCreate } from './create-lookups.ts';
 import { hostSupport } from './host-support.ts';
 import { checkCreateRequest } from './spec/check.ts';
-import { resolveNamespaceJoins, type JoinTarget } from './spec/namespaces.ts';
+import { resolveJoins, shmPrefix, type JoinTarget } from './spec/namespaces.ts';
+import { defaultShmSize } from './spec/defaults.ts';
+import { ShareableShm } from './shareable-shm.ts';
 import { containerInspect, containerSummary } from './render.ts';
 import { logDriverFor, type LogDriver } from '../logging/drivers.ts';
 
@@ -78,6 +80,7 @@ export class ContainerHost {
 
   readonly events: EventsService;
   private readonly daemonSeccompProfile: () => string | null;
+  private readonly shm: ShareableShm;
   /** Each container's logging driver settings, known before its output hub is made. */
   private readonly logSettings = new Map<string, ContainerRecord['config']['log']>();
 
@@ -94,11 +97,28 @@ export class ContainerHost {
     daemonSeccompProfile?: () => string | null;
   }) {
     this.daemonSeccompProfile = opts.daemonSeccompProfile ?? (() => null);
+    this.shm = new ShareableShm(opts.root);
     opts.runtime.logDriverOf = (id) =>
       logDriverFor(`${this.root}/containers/${id}`, id, this.logSettings.get(id));
-    // A container joining another's PID namespace gets its current PID when its task is made.
-    opts.runtime.prepareSpec = (spec) =>
-      resolveNamespaceJoins(spec as Record<string, unknown>, (id) => this.joinTarget(id));
+    // What a spec can only be told when its task is made: the current PID of a container it
+    // joins, and the shareable /dev/shm it mounts (its own made now, or the joined one's).
+    opts.runtime.prepareSpec = async (id, spec) => {
+      const s = spec as Record<string, unknown>;
+      const mounts = (s['mounts'] ?? []) as { source: string }[];
+      if (mounts.some((m) => m.source === `${shmPrefix}${id}`))
+        await this.shm.mount(
+          id,
+          Number(
+            this.recordOf(`container:${id}`)?.config.hostConfig?.['ShmSize'] ?? defaultShmSize,
+          ),
+        );
+      return resolveJoins(
+        s,
+        (target) => this.joinTarget(target),
+        (target) => (this.shm.isMounted(target) ? this.shm.pathOf(target) : null),
+      );
+    };
+    opts.runtime.releaseTask = (id) => this.shm.unmount(id);
     this.volumes = opts.volumes;
     this.runtimeExecRoot = opts.execRoot;
     this.events = opts.events;
@@ -470,6 +490,8 @@ export class ContainerHost {
     const withVolumes = this.removeVolumes.delete(id) || record?.config.autoRemove === true;
     this.logSettings.delete(id);
     await this.store.db.del(`spec/${id}`).catch(() => undefined);
+    // A shareable /dev/shm left mounted by a crash goes before the directory that holds it.
+    await this.shm.unmount(id).catch(() => undefined);
     rmSync(`${this.root}/containers/${id}`, { recursive: true, force: true });
     this.runtime.removeRootfs(id);
     if (!withVolumes) return;

@@ -10,7 +10,7 @@ import {
 import { containerDevices, type DeviceMapping, type HostDevice } from './devices.ts';
 import { InvalidRequest } from './errors.ts';
 import { containerMounts, type SourcePropagation, type UserMount } from './mounts.ts';
-import { containerNamespaces } from './namespaces.ts';
+import { containerNamespaces, shmPrefix } from './namespaces.ts';
 import { ociResources, type BlockDevice } from './resources.ts';
 import { defaultSeccomp, seccompFromProfile, type OciSeccomp } from './seccomp.ts';
 
@@ -23,8 +23,9 @@ export interface CreateLookups {
   hostDevices: HostDevice[];
   /** Block devices of the BlkioDevice… and BlkioWeightDevice entries, by path. */
   blockDevices: Readonly<Record<string, { major: number; minor: number } | { error: string }>>;
-  /** The container whose PID namespace it joins (its full ID). */
+  /** The containers whose PID and IPC namespaces it joins (their full IDs). */
   pidContainer: string | null;
+  ipcContainer: string | null;
   sourcePropagation: Readonly<Record<string, SourcePropagation>>;
 }
 
@@ -97,7 +98,8 @@ export function buildSpec(
   const root = looked.user.uid === 0;
   const { mounts, rootfsPropagation } = containerMounts({
     shmSize: r.shmSize,
-    ipcMode: r.ipc,
+    ipcMode: r.ipc.kind,
+    shmSource: `${shmPrefix}${r.ipc.kind === 'container' ? (looked.ipcContainer ?? r.ipc.ref) : s.id}`,
     readonlyRootfs: h.readonlyRootfs,
     privileged: h.privileged,
     mounts: looked.mounts,
@@ -190,7 +192,10 @@ export function buildSpec(
           r.pid.kind === 'container'
             ? { kind: 'container', id: looked.pidContainer ?? r.pid.ref }
             : r.pid,
-        ipc: r.ipc,
+        ipc:
+          r.ipc.kind === 'container'
+            ? { kind: 'container', id: looked.ipcContainer ?? r.ipc.ref }
+            : { kind: r.ipc.kind },
         uts: r.uts,
         cgroup: r.cgroupns,
       }),

@@ -43,7 +43,7 @@ export interface CheckedRequest {
   host: HostConfigRequest;
   networkMode: string;
   pid: ReturnType<typeof parsePidMode>;
-  ipc: 'private' | 'none' | 'host';
+  ipc: ReturnType<typeof parseIpcMode>;
   uts: 'private' | 'host';
   cgroupns: 'private' | 'host';
   security: SecurityOptions;

@@ -11,10 +11,10 @@ import { defaultMaskedPaths, defaultReadonlyPaths } from './defaults.ts';
 export function inspectHostConfig(
   r: CheckedRequest,
   raw: Record<string, unknown>,
-  o: { pidContainer: string | null },
+  o: { pidContainer: string | null; ipcContainer: string | null },
 ): Record<string, unknown> {
   const h = r.host;
-  const sharesHost = h.privileged || r.pid.kind === 'host' || r.ipc === 'host';
+  const sharesHost = h.privileged || r.pid.kind === 'host' || r.ipc.kind === 'host';
   const hasLabel = (h.securityOpt ?? []).some((x) => x.split('=')[0] === 'label');
   const securityOpt = [
     ...(h.securityOpt ?? []),
@@ -45,7 +45,12 @@ export function inspectHostConfig(
     DnsSearch: raw['DnsSearch'] ?? [],
     ExtraHosts: raw['ExtraHosts'] ?? null,
     GroupAdd: h.groupAdd,
-    IpcMode: h.ipcMode === '' ? 'private' : h.ipcMode,
+    IpcMode:
+      r.ipc.kind === 'container'
+        ? `container:${o.ipcContainer ?? r.ipc.ref}`
+        : h.ipcMode === ''
+          ? 'private'
+          : h.ipcMode,
     Cgroup: '',
     Links: raw['Links'] ?? null,
     OomScoreAdj: h.oomScoreAdj,

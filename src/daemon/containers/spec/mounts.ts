@@ -23,7 +23,9 @@ export interface SourcePropagation {
 
 export interface MountsInput {
   shmSize: number;
-  ipcMode: 'private' | 'none' | 'host';
+  ipcMode: 'private' | 'none' | 'host' | 'shareable' | 'container';
+  /** Where a shareable /dev/shm (its own, or the joined container's) is bound from. */
+  shmSource?: string;
   readonlyRootfs: boolean;
   privileged: boolean;
   mounts: readonly UserMount[];
@@ -139,11 +141,12 @@ export function containerMounts(o: MountsInput): {
     });
   }
   for (const [dest, data] of Object.entries(o.tmpfs)) user.push(tmpfsMount(dest, data));
-  if (o.ipcMode === 'host')
+  // The host's /dev/shm, or a shareable one the daemon mounts on the host (dockerd's IpcMounts).
+  if (o.ipcMode === 'host' || o.ipcMode === 'shareable' || o.ipcMode === 'container')
     user.push({
       destination: '/dev/shm',
       type: 'bind',
-      source: '/dev/shm',
+      source: o.ipcMode === 'host' ? '/dev/shm' : (o.shmSource ?? ''),
       options: ['rbind', 'rprivate'],
     });
   const sorted = user

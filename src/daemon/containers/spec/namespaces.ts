@@ -11,10 +11,14 @@ import { InvalidRequest } from './errors.ts';
 
 export type PidMode = { kind: 'private' } | { kind: 'host' } | { kind: 'container'; id: string };
 
+/** IpcMode: its own (private, none without /dev/shm, shareable with the daemon's /dev/shm), the host's, or another container's. */
+export type IpcMode =
+  { kind: 'private' | 'none' | 'host' | 'shareable' } | { kind: 'container'; id: string };
+
 export interface NamespaceModes {
   network: 'private' | 'host';
   pid: PidMode;
-  ipc: 'private' | 'none' | 'host';
+  ipc: IpcMode;
   uts: 'private' | 'host';
   cgroup: 'private' | 'host';
 }
@@ -32,7 +36,11 @@ export function containerNamespaces(m: NamespaceModes): OciNamespace[] {
   for (const type of defaultNamespaces) {
     if (type === 'network' && m.network === 'host') continue;
     if (type === 'uts' && m.uts === 'host') continue;
-    if (type === 'ipc' && m.ipc === 'host') continue;
+    if (type === 'ipc' && m.ipc.kind === 'host') continue;
+    if (type === 'ipc' && m.ipc.kind === 'container') {
+      out.push({ type, path: `${joinPrefix}${m.ipc.id}` });
+      continue;
+    }
     if (type === 'pid') {
       if (m.pid.kind === 'host') continue;
       if (m.pid.kind === 'container') {
@@ -61,34 +69,64 @@ const nsFile: Record<string, string> = {
   user: 'user',
 };
 
+/** The source a /dev/shm bind keeps until the task is made: the daemon's tmpfs of a shareable container. */
+export const shmPrefix = 'statedock-shm:';
+
+/** Docker's words when the container a namespace is joined with cannot be joined. */
+function joinError(type: string, id: string, t: JoinTarget): string | null {
+  const why =
+    t.state === 'missing'
+      ? `No such container: ${id}`
+      : t.state === 'notRunning'
+        ? `container ${id} is not running`
+        : t.state === 'restarting'
+          ? `Container ${id} is restarting, wait until the container is running`
+          : null;
+  if (why === null) return null;
+  if (type === 'ipc') return `can't join IPC of container ${id}: ${why}`;
+  return t.state === 'missing' ? `cannot join PID of a non running container: ${id}: ${why}` : why;
+}
+
 /**
- * Puts the namespace paths of the containers a spec joins: the target must be running (not
- * restarting), with Docker's messages. Returns the spec unchanged when it joins none.
+ * Puts in a spec what only its task's creation can know: the namespace paths of the
+ * containers it joins (each must be running, not restarting: Docker's messages), and the
+ * host paths of the shareable /dev/shm it mounts (`shm` answers null for a container
+ * that has none: not shareable, or not running). Returns the spec unchanged when it has
+ * neither.
  */
-export function resolveNamespaceJoins(
+export function resolveJoins(
   spec: Record<string, unknown>,
   target: (id: string) => JoinTarget,
+  shm: (id: string) => string | null,
 ): Record<string, unknown> {
   const linux = spec['linux'] as { namespaces?: OciNamespace[] } | undefined;
   const namespaces = linux?.namespaces ?? [];
-  if (!namespaces.some((n) => n.path?.startsWith(joinPrefix))) return spec;
+  const mounts = (spec['mounts'] ?? []) as { source: string }[];
+  if (
+    !namespaces.some((n) => n.path?.startsWith(joinPrefix)) &&
+    !mounts.some((m) => m.source.startsWith(shmPrefix))
+  )
+    return spec;
   const resolved = namespaces.map((n) => {
     if (!n.path?.startsWith(joinPrefix)) return n;
     const id = n.path.slice(joinPrefix.length);
     const t = target(id);
-    if (t.state === 'missing')
-      throw new InvalidRequest(
-        `cannot join PID of a non running container: ${id}: No such container: ${id}`,
-      );
-    if (t.state === 'notRunning') throw new InvalidRequest(`container ${id} is not running`);
-    if (t.state === 'restarting')
-      throw new InvalidRequest(
-        `Container ${id} is restarting, wait until the container is running`,
-      );
-    if (t.state !== 'running') throw new InvalidRequest(`container ${id} is not running`);
+    const err = joinError(n.type, id, t);
+    if (err !== null || t.state !== 'running')
+      throw new InvalidRequest(err ?? `container ${id} is not running`);
     return { type: n.type, path: `/proc/${t.pid}/ns/${nsFile[n.type] ?? n.type}` };
   });
-  return { ...spec, linux: { ...linux, namespaces: resolved } };
+  const resolvedMounts = mounts.map((m) => {
+    if (!m.source.startsWith(shmPrefix)) return m;
+    const id = m.source.slice(shmPrefix.length);
+    const path = shm(id);
+    if (path === null)
+      throw new InvalidRequest(
+        `can't join IPC of container ${id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)`,
+      );
+    return { ...m, source: path };
+  });
+  return { ...spec, mounts: resolvedMounts, linux: { ...linux, namespaces: resolved } };
 }
 
 /** PidMode: '', `host` or `container:<name|id>` (the caller resolves the name to an ID). */
@@ -102,18 +140,14 @@ export function parsePidMode(
   throw new InvalidRequest(`invalid PID mode: ${mode}`);
 }
 
-/**
- * IpcMode: '' and `private` (its own), `none` (its own, no /dev/shm), `host`. A shareable
- * IPC namespace and joining one (`container:<name>`) need a /dev/shm mounted by the daemon
- * on the host, which statedock does not do: refused.
- */
-export function parseIpcMode(mode: string): 'private' | 'none' | 'host' {
-  if (mode === '' || mode === 'private') return 'private';
-  if (mode === 'none' || mode === 'host') return mode;
-  if (mode === 'shareable' || (mode.startsWith(joinPrefix) && mode.length > joinPrefix.length))
-    throw new InvalidRequest(
-      `statedock does not support HostConfig.IpcMode ${mode}: a shared /dev/shm between containers is not implemented (use private, none or host)`,
-    );
+/** IpcMode: '', private, none, host, shareable, or `container:<name|id>` (the caller resolves the name). */
+export function parseIpcMode(
+  mode: string,
+): { kind: 'private' | 'none' | 'host' | 'shareable' } | { kind: 'container'; ref: string } {
+  if (mode === '' || mode === 'private') return { kind: 'private' };
+  if (mode === 'none' || mode === 'host' || mode === 'shareable') return { kind: mode };
+  if (mode.startsWith(joinPrefix) && mode.length > joinPrefix.length)
+    return { kind: 'container', ref: mode.slice(joinPrefix.length) };
   throw new InvalidRequest(`invalid IPC mode: ${mode}`);
 }
 

@@ -830,7 +830,16 @@ describe('container options with the stock docker CLI', { skip: unavailable ?? f
     refused(['--health-cmd', 'true'], /statedock does not support Config\.Healthcheck/);
     refused(['--dns', '1.1.1.1'], /statedock does not support HostConfig\.Dns /);
     refused(['--add-host', 'h:1.2.3.4'], /statedock does not support HostConfig\.ExtraHosts/);
-    refused(['-p', '8080:80'], /statedock does not support HostConfig\.PortBindings/);
+    // -p sends the exposed port too: the first of the two refused is named.
+    refused(['-p', '8080:80'], /statedock does not support Config\.ExposedPorts/);
+    const ports = await create({
+      HostConfig: { NetworkMode: 'none', PortBindings: { '80/tcp': [{ HostPort: '8080' }] } },
+    });
+    assert.equal(ports.status, 400);
+    assert.match(
+      (ports.json as { message: string }).message,
+      /statedock does not support HostConfig\.PortBindings/,
+    );
     const gpu = await create({
       HostConfig: { NetworkMode: 'none', DeviceRequests: [{ Driver: 'nvidia', Count: -1 }] },
     });

@@ -307,21 +307,6 @@ export class ContainerRuntime {
         for (const p of [stdout, stderr, stdin])
           if (p !== null && !existsSync(p)) await run('mkfifo', ['-m', '0600', p]);
         const fs = this.rootfsOf(id);
-        let prepared: object;
-        try {
-          prepared = (await this.prepareSpec(id, req.spec)) as object;
-        } catch (err) {
-          await this.releaseTask(id).catch(() => undefined);
-          throw new EffectFailure('EINVAL', (err as Error).message);
-        }
-        // overlay2: the shim mounts the root in the task's bundle ("rootfs") and unmounts it at delete.
-        const spec = {
-          ...prepared,
-          root: {
-            path: fs.driver === 'vfs' ? fs.dir : 'rootfs',
-            readonly: (prepared as { root?: { readonly?: boolean } }).root?.readonly === true,
-          },
-        };
         const rootfs =
           fs.driver === 'vfs'
             ? []
@@ -341,6 +326,20 @@ export class ContainerRuntime {
         hub.tty = req.terminal === true;
         hub.openFifos(stdout, stderr);
         try {
+          let prepared: object;
+          try {
+            prepared = (await this.prepareSpec(id, req.spec)) as object;
+          } catch (err) {
+            throw new EffectFailure('EINVAL', (err as Error).message);
+          }
+          // overlay2: the shim mounts the root in the task's bundle ("rootfs") and unmounts it at delete.
+          const spec = {
+            ...prepared,
+            root: {
+              path: fs.driver === 'vfs' ? fs.dir : 'rootfs',
+              readonly: (prepared as { root?: { readonly?: boolean } }).root?.readonly === true,
+            },
+          };
           // A container that ran before may keep its containerd record (a daemon that crashed
           // before deleting it): start it afresh (dockerd: stale object → delete, retry), never over a live task.
           if (!this.recordGone.has(id))
@@ -372,6 +371,7 @@ export class ContainerRuntime {
           await c.deleteTask(id).catch(() => undefined);
           await c.deleteContainer(id).catch(() => undefined);
           await this.releaseTask(id).catch(() => undefined);
+          if (err instanceof EffectFailure) throw err;
           fail(err, 'create task');
         }
       }

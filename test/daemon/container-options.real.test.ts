@@ -855,6 +855,10 @@ describe('container options with the stock docker CLI', { skip: unavailable ?? f
       'json: cannot unmarshal string into Go struct field HostConfig.HostConfig.Memory of type int64',
     );
   });
+
+  test('after all these runs (refused starts among them) the daemon shuts down on SIGTERM: no client holds it', async () => {
+    assert.equal(await stopDaemon(daemon), 0, daemon.output());
+  });
 });
 
 describe('the daemon --seccomp-profile', { skip: unavailable ?? false }, () => {

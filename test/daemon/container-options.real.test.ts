@@ -603,6 +603,10 @@ describe('container options with the stock docker CLI', { skip: unavailable ?? f
     );
     assert.match(out, /^\/sbin\/docker-init -- sh -c /);
     assert.match(out, / \/sbin\/docker-init ro,/);
+    refused(
+      ['--init', '--pid', 'host'],
+      /statedock does not support HostConfig\.Init with PidMode host/,
+    );
   });
 
   test('HostConfig.MaskedPaths, HostConfig.ReadonlyPaths: the lists given replace the defaults', async () => {

@@ -218,7 +218,13 @@ export function checkCreateRequest(
   const security = parseSecurityOpt(host.securityOpt ?? []);
   checkSecurityHost(security, { appArmor: facts.appArmor });
   const log = readLogConfig(host.logConfig.type, host.logConfig.config ?? {});
-  const init = host.init === true && pid.kind === 'private';
+  // dockerd skips --init when the container shares a PID namespace (it has an init already):
+  // that would drop the option unseen, so it is refused.
+  if (host.init === true && pid.kind !== 'private')
+    throw new InvalidRequest(
+      `statedock does not support HostConfig.Init with PidMode ${host.pidMode}: the PID namespace it joins has its own init`,
+    );
+  const init = host.init === true;
   if (init && facts.initBinary === null)
     throw new InvalidRequest('exec: "docker-init": executable file not found in $PATH');
   // dockerd's defaults (adaptContainerSettings): 64 MiB of /dev/shm, swap twice the memory.

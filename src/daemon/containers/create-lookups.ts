@@ -288,7 +288,7 @@ export async function lookUpForCreate(
         rw: w.rw,
         propagation: w.propagation,
         ...(w.nonRecursive ? { nonRecursive: true } : {}),
-        ...(w.mode !== '' ? { mode: w.mode } : {}),
+        mode: w.mode,
       });
     } else if (w.type === 'volume') {
       const v = await ctx.volumes.ensure(w.name, w.labels ?? undefined);
@@ -298,7 +298,8 @@ export async function lookUpForCreate(
         source: v.mountpoint,
         destination: w.destination,
         rw: w.rw,
-        ...(w.mode !== '' ? { mode: w.mode } : {}),
+        // dockerd marks a local volume's mount for relabelling ("z") when no mode was given.
+        mode: w.mode === '' && w.name !== null ? 'z' : w.mode,
         ...(v.anonymous ? { anonymous: true } : {}),
       });
     } else

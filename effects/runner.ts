@@ -1,13 +1,15 @@
 import { createActor, type AnyActor, type AnyStateMachine } from 'xstate';
+import type { Message, OutputParams } from '../machines/outlet.ts';
 import { machines } from '../machines/registry.ts';
 import type { EffectCall, EffectEvent } from './requests.ts';
-import type { RecordBody, TraceRecord } from './trace.ts';
+import type { RecordBody } from './trace.ts';
 
 /**
- * Runs machines: gives them their way out (`emitOutputs`: effect requests and marks), hands each
- * effect call to an executor (the simulated world, the real handlers, or a test's
- * scheduler), sends results back as events, and reports every event, transition, effect
- * request and mark to a sink (the trace recorder) — the same way in every program.
+ * Runs machines: gives them their way out (`emitOutputs`: effect requests, marks and messages
+ * to other actors), hands each effect call to an executor (the simulated world, the real
+ * handlers, or a test's scheduler), sends results back as events, delivers messages after the
+ * sender's step, and reports every event, transition, effect request and mark to a sink (the
+ * trace recorder) — the same way in every program.
  */
 
 export type Mark = { mark: string } & Record<string, unknown>;
@@ -47,20 +49,18 @@ function bindingOf(self: unknown): Binding {
   return b;
 }
 
-/** The machine with its two outlets wired to whichever session runs the actor. Built once per machine. */
+/** The machine with its outlet wired to whichever session runs the actor. Built once per machine. */
 export function runnable(machine: AnyStateMachine): AnyStateMachine {
   let m = runnableMachines.get(machine);
   if (!m) {
     m = machine.provide({
       actions: {
-        emitOutputs: (
-          { self }: { self: unknown },
-          params: { outputs: ({ call: EffectCall } | { mark: Mark })[] },
-        ) => {
+        emitOutputs: ({ self }: { self: unknown }, params: OutputParams) => {
           const b = bindingOf(self);
           for (const o of params.outputs) {
             if ('call' in o) b.session.onCall(b.actorId, o.call, b.deliver);
-            else b.session.onMark(b.actorId, o.mark);
+            else if ('mark' in o) b.session.onMark(b.actorId, o.mark);
+            else b.session.onMessage(b.actorId, o.send.to, o.send.event);
           }
         },
       } as never,
@@ -132,6 +132,12 @@ export interface SessionOptions {
   sink?: TraceSink;
   /** Milliseconds since the session started (virtual in the simulator). */
   now: () => number;
+  /**
+   * Runs a function after the current step (a microtask in the daemon, the scheduler's next
+   * turn in the simulator): messages between actors go this way. Without it (replay) they
+   * are recorded and not delivered: the trace holds the receivers' events.
+   */
+  later?: (fn: () => void) => void;
 }
 
 export class Session {
@@ -139,12 +145,14 @@ export class Session {
   private readonly executor: Executor;
   private readonly sink: TraceSink | undefined;
   readonly now: () => number;
+  private readonly later: ((fn: () => void) => void) | undefined;
   private listeners: ((actorId: string, record: RecordBody) => void)[] = [];
 
   constructor(opts: SessionOptions) {
     this.executor = opts.executor;
     this.sink = opts.sink;
     this.now = opts.now;
+    this.later = opts.later;
   }
 
   /** Observe records as they happen (the daemon's event stream and inspector feed). */
@@ -244,7 +252,7 @@ export class Session {
     }
   }
 
-  /** Called by a machine's `requestEffect`. */
+  /** An effect request a machine emitted: recorded, then handed to the executor. */
   onCall(
     actorId: string,
     call: EffectCall,
@@ -259,9 +267,25 @@ export class Session {
     );
   }
 
-  /** Called by a machine's `record`. */
+  /** A mark a machine emitted. */
   onMark(actorId: string, mark: Mark): void {
     if (this.recording)
       this.emit({ t: this.now(), actor: actorId, kind: 'mark', mark } as RecordBody);
+  }
+
+  /**
+   * A message a machine sent another actor: recorded as the sender's `message` mark, and
+   * delivered after this step (as an event of the receiver, recorded there) if the receiver
+   * is still active.
+   */
+  onMessage(from: string, to: string, event: Message): void {
+    this.onMark(from, { mark: 'message', to, event });
+    const later = this.later;
+    if (later === undefined) return;
+    later(() => {
+      const entry = this.actors.get(to);
+      if (entry && (entry.actor.getSnapshot() as { status: string }).status === 'active')
+        this.send(to, event);
+    });
   }
 }

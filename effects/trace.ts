@@ -7,7 +7,13 @@ import type { EffectCall } from './requests.ts';
  * flight recorder, replay, check and the inspector all read and write this.
  */
 export const traceFormat = 'statedock-trace';
-export const traceVersion = 1;
+/**
+ * The version of the trace format and of the machines that record it: a trace replays with
+ * the machines of its version. Version 2: the container host shared by the daemon and the
+ * simulator (container files, mounts and stdio as effects; shutdown and restore check talking
+ * to the containers by message).
+ */
+export const traceVersion = 2;
 
 export interface TraceHeader {
   kind: 'header';

@@ -1,26 +1,44 @@
-import type { Output } from './daemon-startup/types.ts';
+import type { EffectCall } from '../effects/requests.ts';
 
 /**
- * The only way out of a machine: `emitOutputs`, a custom action whose params are its
- * outputs — effect requests and marks, plain JSON, in order. Its default implementation
- * throws; effects/runner supplies the real one, so a machine run any other way fails loudly.
- * One action per transition (not one per output) keeps the simulator fast.
+ * The only way out of a machine: `emitOutputs`, a custom action whose params are its outputs,
+ * plain JSON, in order. Its default implementation throws; effects/runner supplies the real
+ * one, so a machine run any other way fails loudly. One action per transition (not one per
+ * output) keeps the simulator fast.
+ *
+ * An output is one of:
+ * - an effect request (`call`), answered later by `effect.done` / `effect.failed`;
+ * - a mark, the machine's own account of what it did (the ordering constraints read them);
+ * - a message to another actor (`send`), delivered after this step, never inside it.
  */
-export type OutputParams = { outputs: Output[] };
+
+/** A mark: a name and JSON fields. Each machine declares its own closed union of them. */
+export type AnyMark = { mark: string } & Record<string, unknown>;
+
+/** An event one actor sends another (the shutdown telling a container, a container answering). */
+export type Message = { type: string } & Record<string, unknown>;
+
+export type Output<M extends AnyMark = AnyMark> =
+  { mark: M } | { call: EffectCall } | { send: { to: string; event: Message } };
+
+export type OutputParams = { outputs: readonly Output[] };
 
 export function noOutlet(_: unknown, _params: OutputParams): never {
   throw new Error('no effect runner: run this machine through effects/runner');
 }
 
-/** What machines enqueue; typed loosely because setup() cannot name its own actions inside enqueueActions. */
-export type OutletEnqueue<C> = {
+/** What an action enqueues: the next context, and the transition's outputs. */
+export interface Outlet<C> {
   (action: { type: 'emitOutputs'; params: OutputParams }): void;
-  assign: (c: Partial<C>) => void;
-};
+  assign(context: Partial<C>): void;
+}
 
 /** Assigns the next context and emits the outputs (if any) with one action. */
-export function commit<C>(enqueue: unknown, context: C, outputs: Output[]): void {
-  const q = enqueue as OutletEnqueue<C>;
-  q.assign(context as Partial<C>);
-  if (outputs.length > 0) q({ type: 'emitOutputs', params: { outputs } });
+export function commit<C>(
+  enqueue: Outlet<C>,
+  context: Partial<C>,
+  outputs: readonly Output[],
+): void {
+  enqueue.assign(context);
+  if (outputs.length > 0) enqueue({ type: 'emitOutputs', params: { outputs } });
 }

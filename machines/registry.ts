@@ -6,6 +6,7 @@ import { containerMachine } from './container/machine.ts';
 import { containerdSupervisorMachine } from './containerd-supervisor/machine.ts';
 import { daemonShutdownMachine } from './daemon-shutdown/machine.ts';
 import { daemonStartupMachine } from './daemon-startup/machine.ts';
+import { operationMachine } from './operation/machine.ts';
 import { restoreCheckMachine } from './restore-check/machine.ts';
 import { restoreInvariantsHeld } from './check/constraints.ts';
 
@@ -16,6 +17,7 @@ export const machines: Record<string, AnyStateMachine> = {
   containerdSupervisor: containerdSupervisorMachine,
   container: containerMachine,
   restoreCheck: restoreCheckMachine,
+  operation: operationMachine,
 };
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {
@@ -29,7 +31,3 @@ export const constraintsByMachine: Record<string, Constraint[]> = {
   container: containerConstraints,
   restoreCheck: [restoreInvariantsHeld()],
 };
-
-export function registerConstraints(machine: string, constraints: Constraint[]): void {
-  constraintsByMachine[machine] = constraints;
-}

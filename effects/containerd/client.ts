@@ -96,7 +96,7 @@ export interface CreateContainerOptions {
 }
 
 /** A container record as containerd keeps it. */
-export interface ContainerRecord {
+export interface ContainerdContainer {
   id: string;
   labels: Record<string, string>;
   image: string;
@@ -259,7 +259,7 @@ function runcOptionsFromWire(any: unknown): RuncOptions | null {
   return out as RuncOptions;
 }
 
-function containerRecord(c: unknown): ContainerRecord {
+function containerRecord(c: unknown): ContainerdContainer {
   const w = (c ?? {}) as WireObject;
   const runtime = (w['runtime'] ?? {}) as WireObject;
   const spec = (w['spec'] ?? null) as { value?: Uint8Array } | null;
@@ -472,32 +472,7 @@ export class ContainerdClient {
    * namespace is created implicitly. `AlreadyExists` for a used id, `InvalidArgument` for a
    * malformed one.
    */
-  async createContainer(opts: CreateContainerOptions): Promise<ContainerRecord>;
-  /** @deprecated positional form kept for src/daemon until it moves to the options object. */
-  async createContainer(
-    id: string,
-    spec: unknown,
-    runcRoot: string,
-    labels?: Record<string, string>,
-  ): Promise<ContainerRecord>;
-  async createContainer(
-    a: CreateContainerOptions | string,
-    spec?: unknown,
-    runcRoot?: string,
-    labels?: Record<string, string>,
-  ): Promise<ContainerRecord> {
-    const o: CreateContainerOptions =
-      typeof a === 'string'
-        ? {
-            id: a,
-            spec: spec as object,
-            runtime: {
-              name: defaultRuntime,
-              options: runcRoot === undefined ? {} : { root: runcRoot },
-            },
-            labels: labels ?? { 'statedock/owner': '1' },
-          }
-        : a;
+  async createContainer(o: CreateContainerOptions): Promise<ContainerdContainer> {
     if (o.spec === null || typeof o.spec !== 'object')
       throw new ContainerdError(
         'InvalidArgument',
@@ -518,13 +493,13 @@ export class ContainerdClient {
     return containerRecord(r['container']);
   }
 
-  async getContainer(id: string): Promise<ContainerRecord> {
+  async getContainer(id: string): Promise<ContainerdContainer> {
     const r = await this.containers('Get', { id });
     return containerRecord(r['container']);
   }
 
   /** Containers of the namespace; `filters` are containerd filters, ORed (e.g. `labels."statedock/owner"==1`). */
-  async listContainers(filters: string[] = []): Promise<ContainerRecord[]> {
+  async listContainers(filters: string[] = []): Promise<ContainerdContainer[]> {
     const r = await this.containers('List', { filters });
     return ((r['containers'] ?? []) as unknown[]).map(containerRecord);
   }
@@ -556,26 +531,7 @@ export class ContainerdClient {
    * FIFOs (blocking until a reader holds each). The caller owns the FIFO readers and must
    * destroy them if this fails (gotcha 3).
    */
-  async createTask(opts: CreateTaskOptions): Promise<{ pid: number }>;
-  /** @deprecated positional form kept for src/daemon until it moves to the options object. */
-  async createTask(
-    id: string,
-    stdout: string,
-    stderr: string,
-    stdin?: string,
-    terminal?: boolean,
-  ): Promise<number>;
-  async createTask(
-    a: CreateTaskOptions | string,
-    stdout?: string,
-    stderr?: string,
-    stdin = '',
-    terminal = false,
-  ): Promise<{ pid: number } | number> {
-    const o: CreateTaskOptions =
-      typeof a === 'string'
-        ? { containerId: a, stdout: stdout ?? '', stderr: stderr ?? '', stdin, terminal }
-        : a;
+  async createTask(o: CreateTaskOptions): Promise<{ pid: number }> {
     checkStdio(`create task ${o.containerId}`, o);
     const r = await this.tasks(
       'Create',
@@ -594,8 +550,7 @@ export class ContainerdClient {
       },
       this.deadlines.create,
     );
-    const pid = num(r['pid']);
-    return typeof a === 'string' ? pid : { pid };
+    return { pid: num(r['pid']) };
   }
 
   /** Starts the task (or, with `execId`, an exec); returns its host pid. */

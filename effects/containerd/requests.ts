@@ -19,8 +19,6 @@ export type ContainerdRequest =
       effect: 'containerd.createTask';
       container: string;
       spec: unknown;
-      stdout: string;
-      stderr: string;
       stdin?: boolean;
       terminal?: boolean;
     }
@@ -30,7 +28,17 @@ export type ContainerdRequest =
   | { effect: 'containerd.resumeTask'; container: string }
   /** Deletes the task (after its exit) and returns its exit status; 255 when the task is gone. */
   | { effect: 'containerd.deleteTask'; container: string }
-  | { effect: 'containerd.deleteContainer'; container: string };
+  | { effect: 'containerd.deleteContainer'; container: string }
+  /** A task that outlived the daemon (live-restore): its stdio FIFOs are opened again. */
+  | { effect: 'containerd.attachIo'; container: string; stdin: boolean; terminal: boolean }
+  /** containerd's containers in the daemon's namespace (the records tasks run from). */
+  | { effect: 'containerd.listContainers' }
+  /**
+   * Shims of the daemon's containerd and namespace whose container has no task: a create the
+   * dead daemon's connection was carrying, cancelled, leaves its shim running for good
+   * (containerd 1.6). They and their children are killed.
+   */
+  | { effect: 'containerd.reapOrphanShims' };
 
 export interface ContainerdTaskFact {
   id: string;
@@ -52,9 +60,13 @@ export interface ContainerdResults {
   'containerd.createTask': { pid: number };
   /** `at`: when it started, RFC 3339 (the handler's clock: real, or the simulator's virtual one). */
   'containerd.startTask': { pid: number; at: string };
-  'containerd.killTask': Record<string, never>;
+  /** `gone`: the process had already ended (containerd: not found), so no exit will come of this kill. */
+  'containerd.killTask': { gone: boolean };
   'containerd.pauseTask': Record<string, never>;
   'containerd.resumeTask': Record<string, never>;
   'containerd.deleteTask': { exitStatus: number; exitedAt: string };
   'containerd.deleteContainer': Record<string, never>;
+  'containerd.attachIo': { attached: boolean };
+  'containerd.listContainers': { containers: string[] };
+  'containerd.reapOrphanShims': { reaped: string[] };
 }

@@ -1,5 +1,8 @@
-import type { EffectErrorCode } from '../errors.ts';
-import type { FsResults } from './requests.ts';
+import { assertNever, type EffectErrorCode } from '../errors.ts';
+import { SimFailure } from '../sim/failure.ts';
+import type { SimProcesses } from '../sim/processes.ts';
+import type { Random } from '../sim/random.ts';
+import type { FsRequest, FsResults } from './requests.ts';
 
 /** A node of the simulated filesystem. */
 export interface SimNode {
@@ -11,16 +14,6 @@ export interface SimNode {
   target?: string;
 }
 
-/** A simulated failure: a plain value, not an Error (no stack trace to capture on a hot path). */
-export class SimFsError {
-  readonly message: string;
-  readonly code: EffectErrorCode;
-  constructor(code: EffectErrorCode, message: string) {
-    this.message = message;
-    this.code = code;
-  }
-}
-
 const text: Partial<Record<EffectErrorCode, string>> = {
   ENOENT: 'no such file or directory',
   EEXIST: 'file exists',
@@ -29,8 +22,8 @@ const text: Partial<Record<EffectErrorCode, string>> = {
   EACCES: 'permission denied',
 };
 
-function err(code: EffectErrorCode, op: string, path: string): SimFsError {
-  return new SimFsError(code, `${op} ${path}: ${text[code] ?? code}`);
+function err(code: EffectErrorCode, op: string, path: string): SimFailure {
+  return new SimFailure(code, `${op} ${path}: ${text[code] ?? code}`);
 }
 
 /**
@@ -180,7 +173,7 @@ export class SimFs {
       if (optional) return null;
       throw err('ENOENT', 'open', path);
     }
-    if (n.type === 'dir') throw new SimFsError('EINVAL', `read ${path}: is a directory`);
+    if (n.type === 'dir') throw new SimFailure('EINVAL', `read ${path}: is a directory`);
     return n.content ?? '';
   }
 
@@ -192,5 +185,85 @@ export class SimFs {
     const created = !this.nodes.has(path);
     this.nodes.set(path, { type: 'file', mode, uid: 0, gid: 0, content });
     return created;
+  }
+}
+
+/** The fs effects on the simulated host. */
+export class SimFsEffects {
+  readonly fs: SimFs;
+  private readonly processes: SimProcesses;
+  private readonly random: Random;
+
+  constructor(fs: SimFs, processes: SimProcesses, random: Random) {
+    this.fs = fs;
+    this.processes = processes;
+    this.random = random;
+  }
+
+  run(req: FsRequest): unknown {
+    const fs = this.fs;
+    switch (req.effect) {
+      case 'fs.mkdirAll':
+        return fs.mkdirAll(req.path, req.mode, req.uid ?? 0, req.gid ?? 0);
+      case 'fs.chmod':
+        fs.chmod(req.path, req.mode);
+        return {};
+      case 'fs.stat':
+        return fs.stat(req.path);
+      case 'fs.rename':
+        fs.rename(req.from, req.to);
+        return {};
+      case 'fs.removeAll':
+        fs.removeAll(req.path);
+        return {};
+      case 'fs.removeCreated':
+        return fs.removeCreated(req.paths);
+      case 'fs.realpath':
+        return { path: fs.realpath(req.path) };
+      case 'fs.readFile':
+        return { content: fs.readFile(req.path, req.optional === true) };
+      case 'fs.writeFileAtomic':
+        return { created: fs.writeFile(req.path, req.content, req.mode) };
+      case 'fs.createPidfile': {
+        const content = fs.readFile(req.path, true);
+        const pid = content === null ? NaN : Number.parseInt(content.trim(), 10);
+        if (Number.isFinite(pid) && this.processes.isAlive(pid))
+          throw new SimFailure(
+            'EBUSY',
+            `pid file found, ensure docker is not running or delete ${req.path}`,
+          );
+        fs.mkdirAll(req.path.slice(0, req.path.lastIndexOf('/')) || '/', 0o755);
+        fs.writeFile(req.path, String(this.processes.daemonPid), 0o644);
+        return { pid: this.processes.daemonPid };
+      }
+      case 'fs.removePidfile': {
+        const content = fs.readFile(req.path, true);
+        if (content !== String(req.pid)) return { removed: false };
+        fs.removeCreated([req.path]);
+        return { removed: true };
+      }
+      case 'fs.loadOrCreateTrustKey': {
+        const content = fs.readFile(req.path, true);
+        if (content !== null) {
+          let kid: unknown;
+          try {
+            kid = (JSON.parse(content) as { kid?: unknown }).kid;
+          } catch {
+            // not JSON: the error below
+          }
+          if (typeof kid === 'string') return { keyId: kid, created: false };
+          throw new SimFailure('EINVAL', `Error loading key file ${req.path}: not a valid JWK`);
+        }
+        const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+        // 12 groups of 4 letters, drawn in order (the same draws as ever: the same key for a seed).
+        let keyId = '';
+        for (let i = 0; i < 48; i++)
+          keyId += (i > 0 && i % 4 === 0 ? ':' : '') + alphabet[this.random.int(0, 31)];
+        fs.writeFile(req.path, JSON.stringify({ kty: 'EC', crv: 'P-256', kid: keyId }), 0o600);
+        return { keyId, created: true };
+      }
+      default:
+        return assertNever(req, 'fs request');
+    }
   }
 }

@@ -1,15 +1,28 @@
-import type { EffectError } from '../errors.ts';
+import type { EffectError, EffectErrorCode } from '../errors.ts';
 import type { EffectCall, EffectEvent, EffectOutcome } from '../requests.ts';
 import type { Executor } from '../runner.ts';
 
-/** What the scheduler needs of a simulated world: an outcome and a latency, at once. */
+/** How long a call takes, and whether the fault plan fails it: judged when the call is asked. */
+export interface Judgement {
+  latencyMs: number;
+  fail: EffectErrorCode | null;
+}
+
+/**
+ * What the scheduler needs of a simulated world: a call is judged when it is asked (its
+ * latency, an injected fault) and completes, changing the world, when its latency is up.
+ */
 export interface SimEffects {
-  run(call: EffectCall, nowMs: number): { outcome: EffectOutcome; latencyMs: number };
+  judge(call: EffectCall): Judgement;
+  complete(call: EffectCall, judgement: Judgement, nowMs: number): EffectOutcome;
+  /** The process died with this call still being carried out by the host (due at `atMs`). */
+  orphan?(call: EffectCall, atMs: number): void;
   /** Events the world itself raises (a task exiting), each at a virtual time, for an actor. */
   takeEvents?(): {
     atMs: number;
     actorId: string;
     event: { type: string } & Record<string, unknown>;
+    due?: () => boolean;
   }[];
 }
 
@@ -23,7 +36,7 @@ export interface SimEffects {
 
 /** An effect's result on its way to the actor. */
 class DoneEvent {
-  readonly type = 'effect.done';
+  readonly type = 'effect.done' as const;
   readonly id: string;
   readonly result: unknown;
   constructor(id: string, result: unknown) {
@@ -34,7 +47,7 @@ class DoneEvent {
 
 /** An effect's failure on its way to the actor. */
 class FailedEvent {
-  readonly type = 'effect.failed';
+  readonly type = 'effect.failed' as const;
   readonly id: string;
   readonly error: EffectError;
   constructor(id: string, error: EffectError) {
@@ -43,28 +56,37 @@ class FailedEvent {
   }
 }
 
-/** An event due at a virtual time. */
+/** Something due at a virtual time: an effect's completion (with `call`), or a scheduled function. */
 class Pending {
   readonly at: number;
   readonly priority: number;
   readonly order: number;
   readonly latency: number;
-  readonly event: EffectEvent;
-  readonly deliver: (event: EffectEvent, durationMs: number) => void;
+  /** The effect that completes now, with where its outcome goes (null: `run` is due). */
+  readonly call: EffectCall | null;
+  readonly judgement: Judgement | null;
+  readonly deliver: ((event: EffectEvent, durationMs: number) => void) | null;
+  readonly run: (() => void) | null;
   constructor(
     at: number,
     priority: number,
     order: number,
     latency: number,
-    event: EffectEvent,
-    deliver: (event: EffectEvent, durationMs: number) => void,
+    effect: {
+      call: EffectCall;
+      judgement: Judgement;
+      deliver: (event: EffectEvent, durationMs: number) => void;
+    } | null,
+    run: (() => void) | null,
   ) {
     this.at = at;
     this.priority = priority;
     this.order = order;
     this.latency = latency;
-    this.event = event;
-    this.deliver = deliver;
+    this.call = effect?.call ?? null;
+    this.judgement = effect?.judgement ?? null;
+    this.deliver = effect?.deliver ?? null;
+    this.run = run;
   }
 }
 
@@ -97,31 +119,41 @@ export class SimScheduler implements Executor {
     this.now = startMs;
   }
 
-  /** The power is cut: what is pending is never delivered. */
+  /**
+   * The process died: nothing pending is delivered. The effects it was waiting for are the
+   * host's to finish or not (the world's `orphan`).
+   */
   halt(): void {
     this.halted = true;
+    for (const p of this.pending) if (p.call !== null) this.world.orphan?.(p.call, p.at);
     this.pending = [];
   }
 
   /** Runs `fn` at a virtual time, in the same order as effect outcomes (a client's request, a timer of the host). */
   schedule(atMs: number, fn: () => void): void {
-    this.pending.push(
-      new Pending(atMs, this.priority(), this.order++, 0, null as never, () => fn()),
-    );
+    this.pending.push(new Pending(atMs, this.priority(), this.order++, 0, null, fn));
   }
 
   /** Schedules an event for an actor at a virtual time (scenario steps, the world's own events). */
   at(atMs: number, actorId: string, event: { type: string } & Record<string, unknown>): void {
     this.pending.push(
-      new Pending(atMs, this.priority(), this.order++, 0, event as never, () =>
+      new Pending(atMs, this.priority(), this.order++, 0, null, () =>
         this.deliverExternal?.(actorId, event),
       ),
     );
   }
 
-  private collect(): void {
+  /** Takes the events the world raised (task exits) into the schedule. */
+  collect(): void {
     if (!this.world.takeEvents) return;
-    for (const e of this.world.takeEvents()) this.at(e.atMs, e.actorId, e.event);
+    for (const e of this.world.takeEvents()) {
+      const due = e.due;
+      if (due === undefined) this.at(e.atMs, e.actorId, e.event);
+      else
+        this.schedule(e.atMs, () => {
+          if (due()) this.deliverExternal?.(e.actorId, e.event);
+        });
+    }
   }
 
   submit(
@@ -130,14 +162,18 @@ export class SimScheduler implements Executor {
     deliver: (event: EffectEvent, durationMs: number) => void,
   ): void {
     if (this.halted) return;
-    const { outcome, latencyMs } = this.world.run(call, this.now);
-    const event = (
-      outcome.ok ? new DoneEvent(call.id, outcome.value) : new FailedEvent(call.id, outcome.error)
-    ) as EffectEvent;
+    const judgement = this.world.judge(call);
+    const latencyMs = judgement.latencyMs;
     this.pending.push(
-      new Pending(this.now + latencyMs, this.priority(), this.order++, latencyMs, event, deliver),
+      new Pending(
+        this.now + latencyMs,
+        this.priority(),
+        this.order++,
+        latencyMs,
+        { call, judgement, deliver },
+        null,
+      ),
     );
-    this.collect();
   }
 
   /** Delivers outcomes until nothing is pending (or `maxEvents` were delivered). Returns how many. */
@@ -161,7 +197,16 @@ export class SimScheduler implements Executor {
       this.now = next.at;
       n += 1;
       this.delivered += 1;
-      next.deliver(next.event, next.latency);
+      if (next.call !== null && next.judgement !== null && next.deliver !== null) {
+        const outcome = this.world.complete(next.call, next.judgement, next.at);
+        this.collect();
+        next.deliver(
+          outcome.ok
+            ? new DoneEvent(next.call.id, outcome.value)
+            : new FailedEvent(next.call.id, outcome.error),
+          next.latency,
+        );
+      } else next.run?.();
       this.afterDeliver?.();
     }
     return n;

@@ -59,6 +59,9 @@ export class LevelStore implements Handler<StoreRequest> {
       case 'store.del':
         await this.db.del(req.key);
         return {};
+      case 'store.delAll':
+        await this.db.batch(req.keys.map((key) => ({ type: 'del' as const, key })));
+        return {};
       default:
         return assertNever(req, `store request (${this.path})`);
     }

@@ -4,7 +4,9 @@ export type StoreRequest =
   | { effect: 'store.close' }
   | { effect: 'store.list'; prefix: string }
   | { effect: 'store.put'; key: string; value: unknown }
-  | { effect: 'store.del'; key: string };
+  | { effect: 'store.del'; key: string }
+  /** Deletes every key of the list (one batch). */
+  | { effect: 'store.delAll'; keys: string[] };
 
 export interface StoreResults {
   'store.open': { created: boolean };
@@ -12,4 +14,5 @@ export interface StoreResults {
   'store.list': { entries: { key: string; value: unknown }[] };
   'store.put': Record<string, never>;
   'store.del': Record<string, never>;
+  'store.delAll': Record<string, never>;
 }

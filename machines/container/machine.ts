@@ -1,116 +1,41 @@
 import { and, enqueueActions, setup } from 'xstate';
-import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
-import type { Output } from '../daemon-startup/types.ts';
-import { commit, noOutlet } from '../outlet.ts';
+import type { Draft } from 'immer';
+import { commit, noOutlet, type Outlet } from '../outlet.ts';
+import { nextBackoff, restartsWithDaemon, shouldRestart } from './restart.ts';
+import { setStatus, transition, type Transition } from './outputs.ts';
 import { signalNumber, startFailureExitCode } from './signals.ts';
-import { initialBackoffMs, nextBackoff, restartsWithDaemon, shouldRestart } from './restart.ts';
-import type {
-  ContainerEvent,
-  ContainerInput,
-  ContainerRecord,
-  ContainerStatus,
-  ReplyResult,
-  ContainerContext,
-} from './types.ts';
+import type { ContainerContext, ContainerEvent, ContainerInput, ContainerStatus } from './types.ts';
 
 /**
- * One container's lifecycle, as Docker's (container/state.go, daemon/start.go, stop.go,
- * monitor.go, delete.go): the only writer of its record. Every acknowledged transition is
- * persisted (`store.put`) before the reply mark; containerd is driven through effects; timers
- * (stop timeout, restart back-off) are clock effects, so the simulator runs them instantly.
+ * One container's lifecycle, as Docker's (container/state.go, daemon/create.go, start.go,
+ * stop.go, kill.go, monitor.go, delete.go): the only writer of its record, and the only one
+ * that changes its files. Every acknowledged transition is persisted (`store.put`) before the
+ * reply mark; containerd is driven through effects; timers (stop timeout, restart back-off)
+ * are clock effects, so the simulator runs them instantly.
  */
 
 type Ctx = ContainerContext;
 
-function withStatus(
-  r: ContainerRecord,
-  status: ContainerStatus,
-  patch: Partial<ContainerRecord['state']> = {},
-): ContainerRecord {
-  return { ...r, state: { ...r.state, status, ...patch } };
+/** One action: the transition `fn` makes, committed as the next context and its outputs. */
+function step(
+  enqueue: Outlet<Ctx>,
+  context: Ctx,
+  event: ContainerEvent,
+  fn: (c: Draft<Ctx>, t: Transition, was: Ctx) => void,
+): void {
+  const next = transition(context, event, fn);
+  commit(enqueue, next.context, next.outputs);
 }
 
-/** Builds the outputs of one transition: effect calls get ids; marks pass through. */
-class Out {
-  readonly outputs: Output[] = [];
-  patch: Partial<Ctx> = {};
-  private seq: number;
-  private readonly actorId: string;
-  /** The store write this event reports failed (a full or broken disk), if it is one. */
-  private readonly writeError: string | null;
-  constructor(c: Ctx, e?: ContainerEvent) {
-    this.seq = c.seq;
-    this.actorId = c.actorId;
-    this.writeError = e?.type === 'effect.failed' && e.id === c.writing ? e.error.message : null;
-    if (this.writeError !== null) {
-      this.patch.writing = null;
-      this.outputs.push({
-        mark: {
-          mark: 'warning',
-          step: 'persist',
-          message: `container ${c.record.id}: saving its state failed: ${this.writeError}`,
-        },
-      });
-    }
-  }
-  ask(req: EffectRequest, step: string): string {
-    this.seq += 1;
-    const id = `${this.actorId}/${this.seq}`;
-    this.outputs.push({ call: { ...req, id, step } as EffectCall });
-    this.patch.seq = this.seq;
-    return id;
-  }
-  event(action: string, record: ContainerRecord, extra: Record<string, string> = {}): void {
-    this.outputs.push({
-      mark: {
-        mark: 'event',
-        action,
-        id: record.id,
-        attributes: {
-          ...record.config.labels,
-          image: record.image,
-          name: record.name.replace(/^\//, ''),
-          ...extra,
-        },
-      } as never,
-    });
-  }
-  reply(req: string | null, result: ReplyResult, message?: string): void {
-    if (req === null) return;
-    // What was done is done (containerd acted), but it is not durable: the client hears so.
-    if (this.writeError !== null && result === 'ok') {
-      result = 'failed';
-      message = `saving the container's state failed: ${this.writeError}`;
-    }
-    this.outputs.push({
-      mark: { mark: 'reply', req, result, ...(message === undefined ? {} : { message }) } as never,
-    });
-  }
-  persist(record: ContainerRecord): void {
-    this.patch.record = record;
-    this.patch.pending = this.ask(
-      { effect: 'store.put', key: `container/${record.id}`, value: record },
-      'persist',
-    );
-    this.patch.writing = this.patch.pending;
-  }
-  done(enqueue: unknown, c: Ctx): void {
-    commit(enqueue, { ...c, ...this.patch }, this.outputs);
-  }
-}
+const reqOf = (e: ContainerEvent): string | null => ('req' in e ? e.req : null);
 
-/** An action of this machine: a pure function of context and event to the outputs and context patch. */
-function act(fn: (c: Ctx, e: ContainerEvent, o: Out) => void): never {
-  return enqueueActions(
-    ({ context, event, enqueue }: { context: Ctx; event: ContainerEvent; enqueue: unknown }) => {
-      const o = new Out(context, event);
-      fn(context, event, o);
-      o.done(enqueue, context);
-    },
-  ) as never;
-}
+/** How long a SIGKILL waits for its exit before the removal goes on without it (dockerd's Kill). */
+const killWaitMs = 10_000;
 
-const short = (id: string): string => id;
+/** The signal a stop sends: the container's stop signal (SIGTERM unless set). */
+function stopSignalOf(c: Ctx): number {
+  return signalNumber(c.record.config.stopSignal) ?? 15;
+}
 
 export const containerMachine = setup({
   types: {
@@ -120,427 +45,747 @@ export const containerMachine = setup({
   },
   actions: {
     emitOutputs: noOutlet,
-    persistCreated: act((c, _e, o) => o.persist(c.record)),
-    ackCreated: act((c, _e, o) => {
-      o.event('create', c.record);
-      o.reply(c.createReq, 'ok');
-      o.patch.createReq = null;
-    }),
-    notModified: act((_c, e, o) => o.reply('req' in e ? e.req : null, 'notModified')),
-    notRunning: act((c, e, o) =>
-      o.reply(
-        'req' in e ? e.req : null,
-        'conflict',
-        `Container ${short(c.record.id)} is not running`,
+
+    // — restore: what the dead daemon left is repaired before the container decides —
+    unmountRoot: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await({ effect: 'rootfs.unmount', container: c.record.id }, 'restore'),
       ),
     ),
-    notPaused: act((c, e, o) =>
-      o.reply('req' in e ? e.req : null, 'failed', `Container ${short(c.record.id)} is not paused`),
+    noteUnmounted: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        c.rootMounted = false;
+        c.pending = null;
+      }),
     ),
-    alreadyPaused: act((c, e, o) =>
-      o.reply(
-        'req' in e ? e.req : null,
-        'conflict',
-        `Container ${short(c.record.id)} is already paused`,
+    attachIo: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await(
+          {
+            effect: 'containerd.attachIo',
+            container: c.record.id,
+            stdin: c.record.config.openStdin === true,
+            terminal: c.record.config.tty === true,
+          },
+          'restore',
+        ),
       ),
     ),
-    startPaused: act((_c, e, o) =>
-      o.reply(
-        'req' in e ? e.req : null,
-        'conflict',
-        'cannot start a paused container, try unpause instead',
+    noteIoAttached: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        c.ioAttached = true;
+        c.pending = null;
+      }),
+    ),
+
+    // — create: its directory, its root filesystem, its spec, then its record —
+    makeDirectory: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await({ effect: 'fs.mkdirAll', path: c.dir, mode: 0o710 }, 'create'),
       ),
     ),
-    removeRunning: act((c, e, o) =>
-      o.reply(
-        'req' in e ? e.req : null,
-        'conflict',
-        `You cannot remove a running container ${c.record.id}. Stop the container before attempting removal or force remove`,
+    prepareRootfs: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t, was) =>
+        t.await(
+          {
+            effect: 'rootfs.prepare',
+            container: c.record.id,
+            driver: was.rootfs?.driver ?? 'overlay2',
+            layers: was.rootfs?.layers ?? [],
+          },
+          'create',
+        ),
       ),
     ),
-    removePaused: act((c, e, o) =>
-      o.reply(
-        'req' in e ? e.req : null,
-        'conflict',
-        `You cannot remove a paused container ${c.record.id}. Unpause and then stop the container before attempting removal or force remove`,
+    writeSpec: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t, was) =>
+        t.await({ effect: 'store.put', key: `spec/${c.record.id}`, value: was.spec }, 'create'),
       ),
     ),
-    removalInProgress: act((c, e, o) =>
-      o.reply(
-        'req' in e ? e.req : null,
-        'conflict',
-        `removal of container ${c.record.id} is already in progress`,
+    persistCreated: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (_c, t) => t.persist()),
+    ),
+    ackCreated: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.event('create');
+        t.reply(c.createReq, 'ok');
+        c.createReq = null;
+        c.pending = null;
+      }),
+    ),
+    rememberCreateFailure: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        if (event.type === 'effect.failed') c.lastError = event.error;
+        c.pending = null;
+      }),
+    ),
+    undoSpec: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await({ effect: 'store.del', key: `spec/${c.record.id}` }, 'create'),
       ),
     ),
-    markedForRemoval: act((_c, e, o) =>
-      o.reply(
-        'req' in e ? e.req : null,
-        'conflict',
-        'container is marked for removal and cannot be started',
+    undoRootfs: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await({ effect: 'rootfs.remove', container: c.record.id }, 'create'),
       ),
     ),
-    rememberStart: act((_c, e, o) => {
-      o.patch.startReq = e.type === 'api.start' ? e.req : null;
-      o.patch.restartReq = e.type === 'api.restart' ? e.req : null;
-    }),
-    rememberRestart: act((c, e, o) => {
-      if (e.type !== 'api.restart') return;
-      o.patch.restartReq = e.req;
-      o.patch.stopTimeoutS = e.timeoutS ?? c.record.config.stopTimeout;
-      o.patch.stopSignal = signalNumber(c.record.config.stopSignal) ?? 15;
-    }),
-    rememberStop: act((c, e, o) => {
-      if (e.type !== 'api.stop') return;
-      o.patch.stopReq = e.req;
-      o.patch.stopTimeoutS = e.timeoutS ?? c.record.config.stopTimeout;
-      o.patch.stopSignal = signalNumber(c.record.config.stopSignal) ?? 15;
-      if (e.shutdown === true) o.patch.shuttingDown = true;
-      else o.patch.record = { ...c.record, hasBeenManuallyStopped: true };
-    }),
-    rememberRemove: act((_c, e, o) => {
-      if (e.type === 'api.remove') o.patch.removeReq = e.req;
-    }),
-    // Restore without live-restore stops what still runs; like dockerd's killWithSignal it
-    // marks the container stopped by hand, so `unless-stopped` stays down and `always` restarts.
-    rememberRestoreStop: act((c, _e, o) => {
-      o.patch.stopTimeoutS = c.record.config.stopTimeout;
-      o.patch.stopSignal = signalNumber(c.record.config.stopSignal) ?? 15;
-      o.patch.record = {
-        ...c.record,
-        hasBeenManuallyStopped: c.record.config.restartPolicy.name !== 'always',
-      };
-    }),
-    rememberShutdown: act((c, _e, o) => {
-      o.patch.shuttingDown = true;
-      o.patch.stopTimeoutS = c.record.config.stopTimeout;
-      o.patch.stopSignal = signalNumber(c.record.config.stopSignal) ?? 15;
-    }),
-    createTask: act((c, _e, o) => {
-      o.patch.earlyExit = null;
-      o.patch.pending = o.ask(
-        {
-          effect: 'containerd.createTask',
-          container: c.record.id,
-          spec: c.spec,
-          stdout: c.stdout,
-          stderr: c.stderr,
-          ...(c.record.config.openStdin ? { stdin: true } : {}),
-          ...(c.record.config.tty ? { terminal: true } : {}),
-        },
-        'start',
-      );
-    }),
-    startTask: act((c, _e, o) => {
-      o.patch.pending = o.ask({ effect: 'containerd.startTask', container: c.record.id }, 'start');
-    }),
-    persistRunning: act((c, e, o) => {
-      const r =
-        e.type === 'effect.done' ? (e.result as { pid: number; at: string }) : { pid: 0, at: '' };
-      o.persist({
-        ...withStatus(c.record, 'running', {
+    undoDirectory: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await({ effect: 'fs.removeAll', path: c.dir }, 'create'),
+      ),
+    ),
+    failCreated: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.reply(
+          c.createReq,
+          'failed',
+          `creating the container failed: ${c.lastError?.message ?? 'no answer'}`,
+        );
+        c.createReq = null;
+        // Requests that waited for the create find no container.
+        for (const d of c.deferred) {
+          const req = reqOf(d);
+          if (req !== null) t.reply(req, 'notFound', `No such container: ${c.record.id}`);
+        }
+        c.deferred = [];
+        t.settled('removed');
+      }),
+    ),
+
+    // — replies that change nothing —
+    notModified: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (_c, t) => t.reply(reqOf(event), 'notModified')),
+    ),
+    notRunning: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.reply(reqOf(event), 'conflict', `Container ${c.record.id} is not running`),
+      ),
+    ),
+    notPaused: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.reply(reqOf(event), 'failed', `Container ${c.record.id} is not paused`),
+      ),
+    ),
+    alreadyPaused: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.reply(reqOf(event), 'conflict', `Container ${c.record.id} is already paused`),
+      ),
+    ),
+    startPaused: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (_c, t) =>
+        t.reply(reqOf(event), 'conflict', 'cannot start a paused container, try unpause instead'),
+      ),
+    ),
+    removeRunning: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.reply(
+          reqOf(event),
+          'conflict',
+          `You cannot remove a running container ${c.record.id}. Stop the container before attempting removal or force remove`,
+        ),
+      ),
+    ),
+    removePaused: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.reply(
+          reqOf(event),
+          'conflict',
+          `You cannot remove a paused container ${c.record.id}. Unpause and then stop the container before attempting removal or force remove`,
+        ),
+      ),
+    ),
+    removalInProgress: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.reply(
+          reqOf(event),
+          'conflict',
+          `removal of container ${c.record.id} is already in progress`,
+        ),
+      ),
+    ),
+    markedForRemoval: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (_c, t) =>
+        t.reply(reqOf(event), 'conflict', 'container is marked for removal and cannot be started'),
+      ),
+    ),
+
+    // — start —
+    rememberStart: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        c.startReq = event.type === 'api.start' ? event.req : null;
+        c.restartReq = event.type === 'api.restart' ? event.req : null;
+      }),
+    ),
+    createTask: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t, was) => {
+        c.earlyExit = null;
+        t.await(
+          {
+            effect: 'containerd.createTask',
+            container: c.record.id,
+            spec: was.spec,
+            ...(c.record.config.openStdin ? { stdin: true } : {}),
+            ...(c.record.config.tty ? { terminal: true } : {}),
+          },
+          'start',
+        );
+      }),
+    ),
+    startTask: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await({ effect: 'containerd.startTask', container: c.record.id }, 'start'),
+      ),
+    ),
+    persistRunning: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        const r =
+          event.type === 'effect.done'
+            ? (event.result as { pid: number; at: string })
+            : { pid: 0, at: '' };
+        setStatus(c.record, 'running', {
           pid: r.pid,
           startedAt: r.at,
           exitCode: 0,
           error: '',
           oomKilled: false,
-        }),
-        hasBeenStartedBefore: true,
-        hasBeenManuallyStopped: false,
-      });
-      o.patch.task = 'running';
-    }),
-    ackStarted: act((c, _e, o) => {
-      o.event('start', c.record);
-      if (c.restartReq !== null) o.event('restart', c.record);
-      o.reply(c.startReq ?? c.restartReq, 'ok');
-      o.patch.startReq = null;
-      o.patch.restartReq = null;
-    }),
-    persistStartFailure: act((c, e, o) => {
-      const message = e.type === 'effect.failed' ? e.error.message : 'start failed';
-      o.patch.lastError = e.type === 'effect.failed' ? e.error : null;
-      o.persist(
-        withStatus(c.record, c.record.state.startedAt === null ? 'created' : 'exited', {
+        });
+        c.record.hasBeenStartedBefore = true;
+        c.record.hasBeenManuallyStopped = false;
+        c.task = 'running';
+        t.persist();
+      }),
+    ),
+    ackStarted: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.event('start');
+        if (c.restartReq !== null) t.event('restart');
+        t.reply(c.startReq ?? c.restartReq, 'ok');
+        c.startReq = null;
+        c.restartReq = null;
+      }),
+    ),
+    persistStartFailure: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        const message = event.type === 'effect.failed' ? event.error.message : 'start failed';
+        c.lastError = event.type === 'effect.failed' ? event.error : null;
+        setStatus(c.record, c.record.state.startedAt === null ? 'created' : 'exited', {
           exitCode: startFailureExitCode(message),
           error: message,
           pid: 0,
-        }),
-      );
-    }),
-    ackStartFailure: act((c, _e, o) => {
-      o.reply(c.startReq ?? c.restartReq, 'failed', c.record.state.error);
-      o.patch.startReq = null;
-      o.patch.restartReq = null;
-    }),
-    rememberEarlyExit: act((_c, e, o) => {
-      if (e.type === 'containerd.taskExit')
-        o.patch.earlyExit = { exitStatus: e.exitStatus, exitedAt: e.exitedAt };
-    }),
-    killWithStopSignal: act((c, _e, o) => {
-      o.event('kill', c.record, { signal: String(c.stopSignal) });
-      o.ask(
-        { effect: 'containerd.killTask', container: c.record.id, signal: c.stopSignal, all: false },
-        'stop',
-      );
-      if (c.task === 'paused')
-        o.ask({ effect: 'containerd.resumeTask', container: c.record.id }, 'stop');
-      o.patch.timer =
-        c.stopTimeoutS < 0
-          ? null
-          : o.ask({ effect: 'clock.sleep', ms: c.stopTimeoutS * 1000 }, 'stopTimeout');
-    }),
-    killHard: act((c, _e, o) => {
-      o.event('kill', c.record, { signal: '9' });
-      o.patch.timer = null;
-      o.ask(
-        { effect: 'containerd.killTask', container: c.record.id, signal: 9, all: true },
-        'kill',
-      );
-    }),
-    killWithSignal: act((c, e, o) => {
-      if (e.type !== 'api.kill') return;
-      const sig = signalNumber(e.signal) ?? 9;
-      o.event('kill', c.record, { signal: String(sig) });
-      if (sig === 9 || sig === (signalNumber(c.record.config.stopSignal) ?? 15))
-        o.patch.record = { ...c.record, hasBeenManuallyStopped: true };
-      o.ask(
-        { effect: 'containerd.killTask', container: c.record.id, signal: sig, all: sig === 9 },
-        'kill',
-      );
-      o.reply(e.req, 'ok');
-    }),
-    deleteTask: act((c, e, o) => {
-      o.patch.timer = null;
-      o.patch.task = 'stopped';
-      if (e.type === 'containerd.taskExit')
-        o.patch.earlyExit = { exitStatus: e.exitStatus, exitedAt: e.exitedAt };
-      o.patch.pending = o.ask({ effect: 'containerd.deleteTask', container: c.record.id }, 'exit');
-    }),
-    persistExit: act((c, e, o) => {
-      // The exit status of the task's deletion is the one dockerd reports (255 when the task was gone).
-      const r =
-        e.type === 'effect.done'
-          ? (e.result as { exitStatus: number; exitedAt: string })
-          : { exitStatus: 255, exitedAt: c.earlyExit?.exitedAt ?? '' };
-      const exitCode =
-        c.earlyExit && e.type !== 'effect.done' ? c.earlyExit.exitStatus : r.exitStatus;
-      const ranMs = c.record.state.startedAt
-        ? Date.parse(r.exitedAt) - Date.parse(c.record.state.startedAt)
-        : 0;
-      const backoff = nextBackoff(c.backoffMs, Number.isFinite(ranMs) ? ranMs : 0);
-      const restart =
-        c.stopReq === null &&
-        c.restartReq === null &&
-        c.removeReq === null &&
-        shouldRestart(
-          c.record.config.restartPolicy,
-          exitCode,
-          c.record.restartCount,
-          c.record.hasBeenManuallyStopped,
-          c.shuttingDown,
-        );
-      const status: ContainerStatus = restart ? 'restarting' : 'exited';
-      o.patch.backoffMs = backoff;
-      // The task was deleted (or was gone): removal has nothing to delete in containerd but the container.
-      o.patch.task = 'none';
-      o.persist({
-        ...withStatus(c.record, status, { pid: 0, exitCode, finishedAt: r.exitedAt }),
-        restartCount: restart ? c.record.restartCount + 1 : c.record.restartCount,
-      });
-    }),
-    ackExit: act((c, _e, o) => {
-      o.event('die', c.record, { exitCode: String(c.record.state.exitCode) });
-      if (c.stopReq !== null) {
-        o.event('stop', c.record);
-        o.reply(c.stopReq, 'ok');
-        o.patch.stopReq = null;
-      }
-    }),
-    sleepBackoff: act((c, _e, o) => {
-      o.patch.pending = o.ask({ effect: 'clock.sleep', ms: c.backoffMs }, 'restartBackoff');
-    }),
-    cancelRestart: act((c, e, o) => {
-      o.patch.stopReq = 'req' in e ? e.req : null;
-      // A stop by hand during the back-off is a manual stop (moby 34028: unless-stopped must stay down); the daemon's shutdown is not.
-      const byDaemon =
-        e.type === 'daemon.shutdown' || (e.type === 'api.stop' && e.shutdown === true);
-      o.persist({
-        ...withStatus(c.record, 'exited'),
-        hasBeenManuallyStopped: byDaemon ? c.record.hasBeenManuallyStopped : true,
-      });
-    }),
-    ackCancelled: act((c, _e, o) => {
-      o.reply(c.stopReq, 'ok');
-      o.patch.stopReq = null;
-    }),
-    pauseTask: act((c, e, o) => {
-      o.patch.startReq = 'req' in e ? e.req : null;
-      o.patch.pending = o.ask({ effect: 'containerd.pauseTask', container: c.record.id }, 'pause');
-    }),
-    persistPaused: act((c, _e, o) => {
-      o.patch.task = 'paused';
-      o.persist(withStatus(c.record, 'paused'));
-    }),
-    ackPaused: act((c, _e, o) => {
-      o.event('pause', c.record);
-      o.reply(c.startReq, 'ok');
-      o.patch.startReq = null;
-    }),
-    resumeTask: act((c, e, o) => {
-      o.patch.startReq = 'req' in e ? e.req : null;
-      o.patch.pending = o.ask(
-        { effect: 'containerd.resumeTask', container: c.record.id },
-        'unpause',
-      );
-    }),
-    persistUnpaused: act((c, _e, o) => {
-      o.patch.task = 'running';
-      o.persist(withStatus(c.record, 'running'));
-    }),
-    ackUnpaused: act((c, _e, o) => {
-      o.event('unpause', c.record);
-      o.reply(c.startReq, 'ok');
-      o.patch.startReq = null;
-    }),
-    failReply: act((c, e, o) => {
-      o.reply(c.startReq, 'failed', e.type === 'effect.failed' ? e.error.message : 'failed');
-      o.patch.startReq = null;
-      o.patch.pending = null;
-    }),
-    persistRename: act((c, e, o) => {
-      if (e.type !== 'api.rename') return;
-      const record = { ...c.record, name: e.name.startsWith('/') ? e.name : `/${e.name}` };
-      o.patch.record = record;
-      o.patch.renameReq = e.req;
-      o.patch.oldName = c.record.name;
-      o.patch.renamePending = o.ask(
-        { effect: 'store.put', key: `container/${record.id}`, value: record },
-        'persist',
-      );
-      o.patch.writing = o.patch.renamePending;
-    }),
-    ackRename: act((c, _e, o) => {
-      o.event('rename', c.record, { oldName: c.oldName ?? '' });
-      o.reply(c.renameReq, 'ok');
-      o.patch.renameReq = null;
-      o.patch.renamePending = null;
-      o.patch.oldName = null;
-    }),
-    defer: act((c, e, o) => {
-      o.patch.deferred = [...c.deferred, e];
-    }),
-    replayDeferred: enqueueActions(
-      ({
-        context,
-        enqueue,
-      }: {
-        context: Ctx;
-        enqueue: { raise: (e: ContainerEvent) => void; assign: (c: Partial<Ctx>) => void };
-      }) => {
-        if (context.deferred.length === 0) return;
-        enqueue.assign({ deferred: [] });
-        for (const e of context.deferred) enqueue.raise(e);
-      },
-    ) as never,
-    persistRemoving: act((c, _e, o) => o.persist(withStatus(c.record, 'removing'))),
-    persistReattached: act((c, _e, o) =>
-      o.persist(withStatus(c.record, c.task === 'paused' ? 'paused' : 'running')),
+        });
+        t.persist();
+      }),
     ),
-    discardTask: act((c, _e, o) => {
-      o.patch.pending = o.ask(
-        { effect: 'containerd.deleteTask', container: c.record.id },
-        'restore',
-      );
+    ackStartFailure: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.reply(c.startReq ?? c.restartReq, 'failed', c.record.state.error);
+        c.startReq = null;
+        c.restartReq = null;
+      }),
+    ),
+    rememberEarlyExit: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        if (event.type === 'containerd.taskExit')
+          c.earlyExit = { exitStatus: event.exitStatus, exitedAt: event.exitedAt };
+      }),
+    ),
+
+    // — stop and kill —
+    rememberStop: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        if (event.type !== 'api.stop') return;
+        c.stopReq = event.req;
+        c.stopTimeoutS = event.timeoutS ?? c.record.config.stopTimeout;
+        c.stopSignal = stopSignalOf(c);
+        c.record.hasBeenManuallyStopped = true;
+      }),
+    ),
+    rememberRestart: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        if (event.type !== 'api.restart') return;
+        c.restartReq = event.req;
+        c.stopTimeoutS = event.timeoutS ?? c.record.config.stopTimeout;
+        c.stopSignal = stopSignalOf(c);
+      }),
+    ),
+    // Restore without live-restore stops what still runs; like dockerd's killWithSignal it
+    // marks the container stopped by hand, so `unless-stopped` stays down and `always` restarts.
+    rememberRestoreStop: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        c.stopTimeoutS = c.record.config.stopTimeout;
+        c.stopSignal = stopSignalOf(c);
+        c.record.hasBeenManuallyStopped = c.record.config.restartPolicy.name !== 'always';
+      }),
+    ),
+    rememberShutdown: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        if (event.type === 'daemon.shutdown') c.settleTo.push(event.from);
+        c.shuttingDown = true;
+        c.stopTimeoutS = c.record.config.stopTimeout;
+        c.stopSignal = stopSignalOf(c);
+      }),
+    ),
+    /** A shutdown (or restore's second look) that finds this container mid-stop waits for it. */
+    joinSettle: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        if (event.type === 'daemon.shutdown') {
+          c.settleTo.push(event.from);
+          c.shuttingDown = true;
+        }
+        if (event.type === 'containerd.taskFound') c.settleTo.push(event.from);
+      }),
+    ),
+    /** Tells the asker at once: this container is settled and stays as it is. */
+    settleNow: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        if (event.type === 'daemon.shutdown' || event.type === 'containerd.taskFound')
+          c.settleTo.push(event.from);
+        if (event.type === 'daemon.shutdown') c.shuttingDown = true;
+        t.settled(c.record.state.status);
+      }),
+    ),
+    /** Once the daemon shuts down, nothing starts again: a start then would outlive containerd's client. */
+    refuseStartAtShutdown: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (_c, t) =>
+        t.reply(
+          reqOf(event),
+          'conflict',
+          'the daemon is shutting down: the container is not started',
+        ),
+      ),
+    ),
+    notifySettled: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        if (c.settleTo.length > 0) t.settled(c.record.state.status);
+      }),
+    ),
+    killWithStopSignal: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.event('kill', { signal: String(c.stopSignal) });
+        t.await(
+          {
+            effect: 'containerd.killTask',
+            container: c.record.id,
+            signal: c.stopSignal,
+            all: false,
+          },
+          'stop',
+        );
+        if (c.task === 'paused')
+          t.ask({ effect: 'containerd.resumeTask', container: c.record.id }, 'stop');
+        c.timer =
+          c.stopTimeoutS < 0
+            ? null
+            : t.ask({ effect: 'clock.sleep', ms: c.stopTimeoutS * 1000 }, 'stopTimeout');
+      }),
+    ),
+    killHard: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.event('kill', { signal: '9' });
+        c.timer = null;
+        t.await(
+          { effect: 'containerd.killTask', container: c.record.id, signal: 9, all: true },
+          'kill',
+        );
+      }),
+    ),
+    killWithSignal: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        if (event.type !== 'api.kill') return;
+        const sig = signalNumber(event.signal) ?? 9;
+        t.event('kill', { signal: String(sig) });
+        if (sig === 9 || sig === stopSignalOf(c)) c.record.hasBeenManuallyStopped = true;
+        const kill = t.ask(
+          { effect: 'containerd.killTask', container: c.record.id, signal: sig, all: sig === 9 },
+          'kill',
+        );
+        // A frozen process takes its SIGKILL once thawed (as a stop of a paused container does).
+        if (sig === 9 && c.task === 'paused')
+          t.ask({ effect: 'containerd.resumeTask', container: c.record.id }, 'kill');
+        // dockerd's Kill waits for a SIGKILLed container to exit before it answers.
+        if (sig === 9 && c.killReq === null) {
+          c.killReq = event.req;
+          c.killPending = kill;
+        } else t.reply(event.req, 'ok');
+      }),
+    ),
+    failKill: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        const message = event.type === 'effect.failed' ? event.error.message : 'kill failed';
+        t.reply(c.killReq, 'failed', message);
+        c.killReq = null;
+        c.killPending = null;
+      }),
+    ),
+
+    // — the exit —
+    deleteTask: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        c.timer = null;
+        c.task = 'stopped';
+        if (event.type === 'containerd.taskExit')
+          c.earlyExit = { exitStatus: event.exitStatus, exitedAt: event.exitedAt };
+        t.await({ effect: 'containerd.deleteTask', container: c.record.id }, 'exit');
+      }),
+    ),
+    noteExitStatus: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        // The exit status of the task's deletion is the one dockerd reports (255 when the task was gone).
+        c.lastExit =
+          event.type === 'effect.done'
+            ? (event.result as { exitStatus: number; exitedAt: string })
+            : {
+                exitStatus: c.earlyExit?.exitStatus ?? 255,
+                exitedAt: c.earlyExit?.exitedAt ?? '',
+              };
+        c.task = 'none';
+        c.pending = null;
+      }),
+    ),
+    // Like dockerd's Cleanup at exit, containerd's container goes with the task (the next
+    // start makes a new one): a removal then has nothing left to ask containerd but this.
+    deleteContainerRecord: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await({ effect: 'containerd.deleteContainer', container: c.record.id }, 'exit'),
+      ),
+    ),
+    persistExit: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        const r = c.lastExit ?? { exitStatus: 255, exitedAt: '' };
+        const exitCode = r.exitStatus;
+        const ranMs = c.record.state.startedAt
+          ? Date.parse(r.exitedAt) - Date.parse(c.record.state.startedAt)
+          : 0;
+        const restart =
+          c.stopReq === null &&
+          c.restartReq === null &&
+          c.removeReq === null &&
+          shouldRestart(
+            c.record.config.restartPolicy,
+            exitCode,
+            c.record.restartCount,
+            c.record.hasBeenManuallyStopped,
+            c.shuttingDown,
+          );
+        const status: ContainerStatus = restart ? 'restarting' : 'exited';
+        c.backoffMs = nextBackoff(c.backoffMs, Number.isFinite(ranMs) ? ranMs : 0);
+        setStatus(c.record, status, { pid: 0, exitCode, finishedAt: r.exitedAt });
+        if (restart) c.record.restartCount += 1;
+        t.persist();
+      }),
+    ),
+    ackExit: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.event('die', { exitCode: String(c.record.state.exitCode) });
+        if (c.stopReq !== null) {
+          t.event('stop');
+          t.reply(c.stopReq, 'ok');
+          c.stopReq = null;
+        }
+        t.reply(c.killReq, 'ok');
+        c.killReq = null;
+        c.killPending = null;
+        c.lastExit = null;
+      }),
+    ),
+    sleepBackoff: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await({ effect: 'clock.sleep', ms: c.backoffMs }, 'restartBackoff'),
+      ),
+    ),
+    cancelRestart: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        c.stopReq = reqOf(event);
+        // A stop by hand during the back-off is a manual stop (moby 34028: unless-stopped must
+        // stay down); the daemon's shutdown is not.
+        if (event.type === 'daemon.shutdown') c.settleTo.push(event.from);
+        else c.record.hasBeenManuallyStopped = true;
+        setStatus(c.record, 'exited');
+        t.persist();
+      }),
+    ),
+    ackCancelled: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.reply(c.stopReq, 'ok');
+        c.stopReq = null;
+      }),
+    ),
+
+    // — pause and unpause —
+    pauseTask: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        c.pauseReq = reqOf(event);
+        t.await({ effect: 'containerd.pauseTask', container: c.record.id }, 'pause');
+      }),
+    ),
+    persistPaused: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        c.task = 'paused';
+        setStatus(c.record, 'paused');
+        t.persist();
+      }),
+    ),
+    ackPaused: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.event('pause');
+        t.reply(c.pauseReq, 'ok');
+        c.pauseReq = null;
+      }),
+    ),
+    resumeTask: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        c.pauseReq = reqOf(event);
+        t.await({ effect: 'containerd.resumeTask', container: c.record.id }, 'unpause');
+      }),
+    ),
+    persistUnpaused: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        c.task = 'running';
+        setStatus(c.record, 'running');
+        t.persist();
+      }),
+    ),
+    ackUnpaused: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.event('unpause');
+        t.reply(c.pauseReq, 'ok');
+        c.pauseReq = null;
+      }),
+    ),
+    failPause: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.reply(
+          c.pauseReq,
+          'failed',
+          event.type === 'effect.failed' ? event.error.message : 'failed',
+        );
+        c.pauseReq = null;
+        c.pending = null;
+      }),
+    ),
+
+    // — rename —
+    persistRename: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        if (event.type !== 'api.rename') return;
+        c.oldName = c.record.name;
+        c.record.name = event.name.startsWith('/') ? event.name : `/${event.name}`;
+        c.renameReq = event.req;
+        const pending = c.pending;
+        t.persist();
+        // The rename's write is its own: the state's pending effect stays what it was.
+        c.renamePending = c.pending;
+        c.pending = pending;
+      }),
+    ),
+    ackRename: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.event('rename', { oldName: c.oldName ?? '' });
+        t.reply(c.renameReq, 'ok');
+        c.renameReq = null;
+        c.renamePending = null;
+        c.oldName = null;
+      }),
+    ),
+
+    // — requests that wait for the container to be settled (dockerd's container lock) —
+    defer: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        c.deferred.push(event);
+      }),
+    ),
+    replayDeferred: enqueueActions(({ context, enqueue }) => {
+      if (context.deferred.length === 0) return;
+      enqueue.assign({ deferred: [] });
+      for (const e of context.deferred) enqueue.raise(e);
     }),
-    noteTaskAlive: act((_c, _e, o) => {
-      o.patch.task = 'running';
-      o.patch.pending = null;
-    }),
-    noteTaskGone: act((_c, _e, o) => {
-      o.patch.task = 'none';
-      o.patch.pending = null;
-    }),
-    killForRemoval: act((c, _e, o) => {
-      o.event('kill', c.record, { signal: '9' });
-      o.ask(
-        { effect: 'containerd.killTask', container: c.record.id, signal: 9, all: true },
-        'remove',
-      );
-    }),
+
+    // — restore's decisions —
+    persistReattached: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        setStatus(c.record, c.task === 'paused' ? 'paused' : 'running');
+        t.persist();
+      }),
+    ),
+    discardTask: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await({ effect: 'containerd.deleteTask', container: c.record.id }, 'restore'),
+      ),
+    ),
+    noteTaskAlive: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        c.task = 'running';
+        c.pending = null;
+        if (event.type === 'containerd.taskFound') c.settleTo.push(event.from);
+      }),
+    ),
+    noteTaskGone: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        c.task = 'none';
+        c.pending = null;
+        if (event.type === 'containerd.taskFound') c.settleTo.push(event.from);
+      }),
+    ),
+
+    // — removal —
+    rememberRemove: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        if (event.type === 'api.remove') c.removeReq = event.req;
+      }),
+    ),
+    answerPendingForRemoval: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        // A stop in progress is answered when the removal (which kills the task) is done.
+        t.reply(
+          c.startReq ?? c.restartReq,
+          'conflict',
+          'container is marked for removal and cannot be started',
+        );
+        c.startReq = null;
+        c.restartReq = null;
+      }),
+    ),
+    persistRemoving: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        setStatus(c.record, 'removing');
+        t.persist();
+      }),
+    ),
+    killForRemoval: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.event('kill', { signal: '9' });
+        t.await(
+          { effect: 'containerd.killTask', container: c.record.id, signal: 9, all: true },
+          'remove',
+        );
+        if (c.task === 'paused')
+          t.ask({ effect: 'containerd.resumeTask', container: c.record.id }, 'remove');
+        // dockerd's Kill waits 10 s for the exit, then goes on: a removal never waits forever.
+        c.timer = t.ask({ effect: 'clock.sleep', ms: killWaitMs }, 'remove');
+      }),
+    ),
+    warnNoExit: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        c.timer = null;
+        t.warn(
+          'remove',
+          `container ${c.record.id}: tried to kill container, but did not receive an exit event`,
+        );
+      }),
+    ),
     // dockerd's rm -f of a running container: kill, die (with the exit status), destroy.
-    dieForRemoval: act((c, e, o) => {
-      if (e.type === 'containerd.taskExit')
-        o.event('die', c.record, { exitCode: String(e.exitStatus) });
-    }),
-    deleteTaskForRemoval: act((c, _e, o) => {
-      o.patch.pending = o.ask(
-        { effect: 'containerd.deleteTask', container: c.record.id },
-        'remove',
-      );
-    }),
-    deleteContainer: act((c, _e, o) => {
-      o.patch.pending = o.ask(
-        { effect: 'containerd.deleteContainer', container: c.record.id },
-        'remove',
-      );
-    }),
-    forget: act((c, _e, o) => {
-      o.patch.pending = o.ask({ effect: 'store.del', key: `container/${c.record.id}` }, 'remove');
-      o.patch.writing = o.patch.pending;
-    }),
-    failCreated: act((c, e, o) => {
-      o.reply(
-        c.createReq,
-        'failed',
-        `saving the new container failed: ${e.type === 'effect.failed' ? e.error.message : 'no answer'}`,
-      );
-      o.patch.createReq = null;
-      // Requests that waited for the create find no container.
-      for (const d of c.deferred)
-        if ('req' in d) o.reply(d.req, 'notFound', `No such container: ${c.record.id}`);
-      o.patch.deferred = [];
-    }),
-    ackRemoved: act((c, _e, o) => {
-      o.event('destroy', c.record);
-      o.reply(c.stopReq, 'ok');
-      o.reply(c.removeReq, 'ok');
-      o.patch.stopReq = null;
-      o.patch.removeReq = null;
-    }),
-    failRemoval: act((c, e, o) => {
-      const cause = e.type === 'effect.failed' ? e.error.message : 'containerd did not delete it';
-      o.patch.task = 'none';
-      o.patch.pending = null;
-      o.reply(c.stopReq, 'ok');
-      o.reply(c.removeReq, 'failed', `Could not remove container ${c.record.id}: ${cause}`);
-      o.patch.stopReq = null;
-      o.patch.removeReq = null;
-    }),
-    answerPendingForRemoval: act((c, _e, o) => {
-      // A stop in progress is answered when the removal (which kills the task) is done.
-      o.reply(
-        c.startReq ?? c.restartReq,
-        'conflict',
-        'container is marked for removal and cannot be started',
-      );
-      o.patch.startReq = null;
-      o.patch.restartReq = null;
-    }),
-    noteExited: act((_c, _e, o) => {
-      o.patch.task = 'stopped';
-    }),
-    recordOom: act((c, _e, o) => {
-      o.patch.record = withStatus(c.record, c.record.state.status, { oomKilled: true });
-      o.event('oom', c.record);
-    }),
-    recordError: act((_c, e, o) => {
-      if (e.type === 'effect.failed') o.patch.lastError = e.error;
-      o.patch.pending = null;
-    }),
+    dieForRemoval: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        c.task = 'stopped';
+        c.timer = null;
+        c.pending = null;
+        if (event.type === 'containerd.taskExit')
+          t.event('die', { exitCode: String(event.exitStatus) });
+      }),
+    ),
+    deleteTaskForRemoval: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await({ effect: 'containerd.deleteTask', container: c.record.id }, 'remove'),
+      ),
+    ),
+    deleteContainer: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        c.task = 'none';
+        t.await({ effect: 'containerd.deleteContainer', container: c.record.id }, 'remove');
+      }),
+    ),
+    removeSpec: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await({ effect: 'store.del', key: `spec/${c.record.id}` }, 'remove'),
+      ),
+    ),
+    removeRootfs: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await({ effect: 'rootfs.remove', container: c.record.id }, 'remove'),
+      ),
+    ),
+    removeDirectory: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await({ effect: 'fs.removeAll', path: c.dir }, 'remove'),
+      ),
+    ),
+    forget: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        c.pending = t.ask({ effect: 'store.del', key: `container/${c.record.id}` }, 'remove');
+        c.writing = c.pending;
+      }),
+    ),
+    ackRemoved: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.event('destroy');
+        t.reply(c.stopReq, 'ok');
+        t.reply(c.removeReq, 'ok');
+        t.reply(c.killReq, 'ok');
+        c.stopReq = null;
+        c.removeReq = null;
+        c.killReq = null;
+        t.settled('removed');
+      }),
+    ),
+    /** containerd keeps it, or its root cannot be removed: the record stays and the client hears why. */
+    failRemoval: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        const cause = event.type === 'effect.failed' ? event.error.message : 'no answer';
+        c.pending = null;
+        t.reply(c.stopReq, 'ok');
+        t.reply(c.removeReq, 'failed', `Could not remove container ${c.record.id}: ${cause}`);
+        t.reply(c.killReq, 'ok');
+        c.stopReq = null;
+        c.removeReq = null;
+        c.killReq = null;
+      }),
+    ),
+    /** dockerd marks a container whose root filesystem it could not remove Dead. */
+    persistDead: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        c.lastError = event.type === 'effect.failed' ? event.error : null;
+        setStatus(c.record, 'dead');
+        t.persist();
+      }),
+    ),
+    failRemovalDead: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.reply(c.stopReq, 'ok');
+        t.reply(
+          c.removeReq,
+          'failed',
+          c.lastError?.message ?? 'removing its root filesystem failed',
+        );
+        t.reply(c.killReq, 'ok');
+        c.stopReq = null;
+        c.removeReq = null;
+        c.killReq = null;
+      }),
+    ),
+    noteExited: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        c.task = 'stopped';
+      }),
+    ),
+    recordOom: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        c.record.state.oomKilled = true;
+        t.event('oom');
+      }),
+    ),
+    recordError: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        if (event.type === 'effect.failed') c.lastError = event.error;
+        c.pending = null;
+      }),
+    ),
   },
   guards: {
     // Only a create makes a new container: a restored one was created in an earlier life (no second `create` event).
     isNew: ({ context }) => context.createReq !== null,
+    rootLeftMounted: ({ context }) => context.rootMounted,
+    taskNeedsIo: ({ context }) =>
+      !context.ioAttached && (context.task === 'running' || context.task === 'paused'),
     recordedRemoving: ({ context }) =>
       context.record.state.status === 'removing' || context.record.state.status === 'dead',
     taskAlive: ({ context }) => context.task === 'running' || context.task === 'paused',
@@ -558,6 +803,7 @@ export const containerMachine = setup({
     foundAlive: ({ event }) =>
       event.type === 'containerd.taskFound' &&
       ['running', 'paused', 'pausing'].includes(event.status),
+    foundWithoutTask: ({ context }) => context.task === 'none',
     restartsWithDaemon: ({ context }) =>
       context.createReq === null &&
       context.task === 'none' &&
@@ -569,10 +815,16 @@ export const containerMachine = setup({
       context.record.state.status === 'exited' && context.record.config.autoRemove,
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
     isTimer: ({ context, event }) => 'id' in event && event.id === context.timer,
+    isKill: ({ context, event }) => 'id' in event && event.id === context.killPending,
+    /** The kill found no process: its exit was missed, none will come (containerd: not found). */
+    processGone: ({ event }) =>
+      event.type === 'effect.done' && (event.result as { gone?: boolean }).gone === true,
     isRenamePending: ({ context, event }) => 'id' in event && event.id === context.renamePending,
     renameInFlight: ({ context }) => context.renamePending !== null,
     forced: ({ event }) => event.type === 'api.remove' && event.force,
+    stopsForShutdown: ({ event }) => event.type === 'daemon.shutdown' && event.stop,
     restartRequested: ({ context }) => context.restartReq !== null,
+    shuttingDown: ({ context }) => context.shuttingDown,
     willRestart: ({ context }) => context.record.state.status === 'restarting',
     autoRemove: ({ context }) => context.record.config.autoRemove && context.removeReq === null,
     removeRequested: ({ context }) => context.removeReq !== null,
@@ -587,44 +839,80 @@ export const containerMachine = setup({
     actorId: input.actorId ?? `container:${input.record.id}`,
     record: input.record,
     spec: input.spec,
-    stdout: input.stdout,
-    stderr: input.stderr,
+    dir: input.dir,
+    rootfs: input.rootfs ?? null,
     liveRestore: input.liveRestore ?? false,
     task: input.task ?? 'none',
+    rootMounted: input.rootMounted ?? false,
+    ioAttached: false,
     seq: 0,
     pending: null,
     writing: null,
     timer: null,
     createReq: input.origin === 'create' ? (input.req ?? '') : null,
     startReq: null,
+    pauseReq: null,
     stopReq: null,
     restartReq: null,
     removeReq: null,
+    killReq: null,
+    killPending: null,
     stopSignal: 15,
     stopTimeoutS: input.record.config.stopTimeout,
     backoffMs: 0,
     earlyExit: null,
+    lastExit: null,
     shuttingDown: false,
+    settleTo: [],
     lastError: null,
     deferred: [],
     renamePending: null,
     renameReq: null,
     oldName: null,
   }),
-  initial: 'deciding',
+  initial: 'entering',
   // What the current state does not take (it is mid-transition) waits until it is settled.
   on: {
     'api.*': { actions: 'defer' },
     'containerd.taskExit': { actions: 'defer' },
+    'containerd.taskFound': { actions: 'defer' },
     'daemon.shutdown': { actions: 'defer' },
     'containerd.oom': { actions: 'recordOom' },
-    ...persisted({ guard: 'isRenamePending', actions: ['ackRename', 'replayDeferred'] }),
+    'effect.done': { guard: 'isRenamePending', actions: ['ackRename', 'replayDeferred'] },
+    'effect.failed': [
+      { guard: 'isRenamePending', actions: ['ackRename', 'replayDeferred'] },
+      { guard: 'isKill', actions: 'failKill' },
+    ],
   },
   states: {
-    /** Where a new or restored container begins (restore finishes removals and reconciles with containerd). */
-    deciding: {
+    /** Where a new or restored container begins: restore first repairs what the dead daemon left. */
+    entering: {
       always: [
         { guard: 'isNew', target: 'creating' },
+        { guard: 'rootLeftMounted', target: 'unmountingRoot' },
+        { guard: 'taskNeedsIo', target: 'attachingIo' },
+        { target: 'deciding' },
+      ],
+    },
+    /** A root mounted for a start the dead daemon never finished: no task will unmount it. */
+    unmountingRoot: {
+      entry: 'unmountRoot',
+      on: {
+        'effect.done': { guard: 'isPending', target: 'entering', actions: 'noteUnmounted' },
+        'effect.failed': { guard: 'isPending', target: 'entering', actions: 'noteUnmounted' },
+      },
+    },
+    /** A task that outlived the daemon: its output is read again, its stdin written again. */
+    attachingIo: {
+      entry: 'attachIo',
+      on: {
+        'effect.done': { guard: 'isPending', target: 'entering', actions: 'noteIoAttached' },
+        'effect.failed': { guard: 'isPending', target: 'entering', actions: 'noteIoAttached' },
+      },
+    },
+    /** Restore's decision, from the record and what containerd said of the task. */
+    deciding: {
+      always: [
         { guard: 'recordedRemoving', target: 'removing' },
         { guard: 'reattachRunning', target: 'running' },
         { guard: 'reattachPaused', target: 'paused' },
@@ -643,10 +931,16 @@ export const containerMachine = setup({
     /** Live-restore keeps a task whose state the record got wrong (a crash between pause and its write): the record follows the task. */
     reattaching: {
       entry: 'persistReattached',
-      on: persisted([
-        { guard: and2('isPending', 'paused'), target: 'paused' },
-        { guard: 'isPending', target: 'running' },
-      ]),
+      on: {
+        'effect.done': [
+          { guard: and(['isPending', 'paused']), target: 'paused' },
+          { guard: 'isPending', target: 'running' },
+        ],
+        'effect.failed': [
+          { guard: and(['isPending', 'paused']), target: 'paused' },
+          { guard: 'isPending', target: 'running' },
+        ],
+      },
     },
     /** A task that never ran or already ended, of a container not recorded running: deleted, then decide again. */
     discardingTask: {
@@ -654,7 +948,7 @@ export const containerMachine = setup({
       on: {
         'effect.done': { guard: 'isPending', target: 'deciding', actions: 'noteTaskGone' },
         'effect.failed': [
-          { guard: and2('isPending', 'notFound'), target: 'deciding', actions: 'noteTaskGone' },
+          { guard: and(['isPending', 'notFound']), target: 'deciding', actions: 'noteTaskGone' },
           // containerd will not delete it: it runs after all (a start the dead daemon had sent
           // finished after restore listed the task as created). Stopped, its exit recorded.
           {
@@ -665,27 +959,107 @@ export const containerMachine = setup({
         ],
       },
     },
+    /** A new container: its directory, root filesystem, spec, and then its record, in that order. */
     creating: {
-      entry: 'persistCreated',
-      on: {
-        'effect.done': { guard: 'isPending', target: 'idle', actions: 'ackCreated' },
-        // Not saved, not created: the client is told, and nothing of it stays.
-        'effect.failed': { guard: 'isPending', target: 'removed', actions: 'failCreated' },
+      initial: 'makingDirectory',
+      states: {
+        makingDirectory: {
+          entry: 'makeDirectory',
+          on: {
+            'effect.done': { guard: 'isPending', target: 'preparingRootfs' },
+            'effect.failed': {
+              guard: 'isPending',
+              target: 'undoing',
+              actions: 'rememberCreateFailure',
+            },
+          },
+        },
+        preparingRootfs: {
+          entry: 'prepareRootfs',
+          on: {
+            'effect.done': { guard: 'isPending', target: 'writingSpec' },
+            'effect.failed': {
+              guard: 'isPending',
+              target: 'undoing',
+              actions: 'rememberCreateFailure',
+            },
+          },
+        },
+        writingSpec: {
+          entry: 'writeSpec',
+          on: {
+            'effect.done': { guard: 'isPending', target: 'persisting' },
+            'effect.failed': {
+              guard: 'isPending',
+              target: 'undoing',
+              actions: 'rememberCreateFailure',
+            },
+          },
+        },
+        persisting: {
+          entry: 'persistCreated',
+          on: {
+            'effect.done': { guard: 'isPending', target: '#container.idle', actions: 'ackCreated' },
+            // Not saved, not created: the client is told, and nothing of it stays.
+            'effect.failed': {
+              guard: 'isPending',
+              target: 'undoing',
+              actions: 'rememberCreateFailure',
+            },
+          },
+        },
+        /** What a failed create made is removed again, newest first; then the client hears why. */
+        undoing: {
+          initial: 'removingSpec',
+          states: {
+            removingSpec: {
+              entry: 'undoSpec',
+              on: {
+                'effect.done': { guard: 'isPending', target: 'removingRootfs' },
+                'effect.failed': { guard: 'isPending', target: 'removingRootfs' },
+              },
+            },
+            removingRootfs: {
+              entry: 'undoRootfs',
+              on: {
+                'effect.done': { guard: 'isPending', target: 'removingDirectory' },
+                'effect.failed': { guard: 'isPending', target: 'removingDirectory' },
+              },
+            },
+            removingDirectory: {
+              entry: 'undoDirectory',
+              on: {
+                'effect.done': {
+                  guard: 'isPending',
+                  target: '#container.removed',
+                  actions: 'failCreated',
+                },
+                'effect.failed': {
+                  guard: 'isPending',
+                  target: '#container.removed',
+                  actions: 'failCreated',
+                },
+              },
+            },
+          },
+        },
       },
     },
     /** created or exited: no task. */
     idle: {
-      entry: 'replayDeferred',
+      entry: ['notifySettled', 'replayDeferred'],
       on: {
         'api.rename': [{ guard: 'renameInFlight', actions: 'defer' }, { actions: 'persistRename' }],
         'containerd.taskExit': {},
-        'daemon.shutdown': {},
+        'daemon.shutdown': { actions: 'settleNow' },
         'api.start': [
           { guard: 'recordedRemoving', actions: 'markedForRemoval' },
+          { guard: 'shuttingDown', actions: 'refuseStartAtShutdown' },
           { target: 'starting', actions: 'rememberStart' },
         ],
         'api.restart': [
           { guard: 'recordedRemoving', actions: 'markedForRemoval' },
+          { guard: 'shuttingDown', actions: 'refuseStartAtShutdown' },
           { target: 'starting', actions: 'rememberStart' },
         ],
         'api.remove': { target: 'removing', actions: 'rememberRemove' },
@@ -696,11 +1070,12 @@ export const containerMachine = setup({
         // A task nobody reports: stopped (its exit recorded) if it lives, else deleted.
         'containerd.taskFound': [
           {
-            guard: 'foundAlive',
+            guard: and(['foundWithoutTask', 'foundAlive']),
             target: 'stopping',
             actions: ['noteTaskAlive', 'rememberRestoreStop'],
           },
-          { target: 'discardingTask' },
+          { guard: 'foundWithoutTask', target: 'discardingTask', actions: 'noteTaskGone' },
+          { actions: 'settleNow' },
         ],
       },
     },
@@ -736,24 +1111,44 @@ export const containerMachine = setup({
           },
         },
         persisting: {
-          on: persisted([
-            {
-              guard: and2('isPending', 'exitedEarly'),
-              target: '#container.exiting',
-              actions: 'ackStarted',
-            },
-            { guard: 'isPending', target: '#container.running', actions: 'ackStarted' },
-          ]),
+          on: {
+            'effect.done': [
+              {
+                guard: and(['isPending', 'exitedEarly']),
+                target: '#container.exiting',
+                actions: 'ackStarted',
+              },
+              { guard: 'isPending', target: '#container.running', actions: 'ackStarted' },
+            ],
+            'effect.failed': [
+              {
+                guard: and(['isPending', 'exitedEarly']),
+                target: '#container.exiting',
+                actions: 'ackStarted',
+              },
+              { guard: 'isPending', target: '#container.running', actions: 'ackStarted' },
+            ],
+          },
         },
         failing: {
-          on: persisted([
-            {
-              guard: and2('isPending', 'autoRemove'),
-              target: '#container.removing',
-              actions: 'ackStartFailure',
-            },
-            { guard: 'isPending', target: '#container.idle', actions: 'ackStartFailure' },
-          ]),
+          on: {
+            'effect.done': [
+              {
+                guard: and(['isPending', 'autoRemove']),
+                target: '#container.removing',
+                actions: 'ackStartFailure',
+              },
+              { guard: 'isPending', target: '#container.idle', actions: 'ackStartFailure' },
+            ],
+            'effect.failed': [
+              {
+                guard: and(['isPending', 'autoRemove']),
+                target: '#container.removing',
+                actions: 'ackStartFailure',
+              },
+              { guard: 'isPending', target: '#container.idle', actions: 'ackStartFailure' },
+            ],
+          },
         },
       },
     },
@@ -771,14 +1166,24 @@ export const containerMachine = setup({
           { guard: 'forced', target: 'removing', actions: 'rememberRemove' },
           { actions: 'removeRunning' },
         ],
-        'daemon.shutdown': { target: 'stopping', actions: 'rememberShutdown' },
+        'daemon.shutdown': [
+          { guard: 'stopsForShutdown', target: 'stopping', actions: 'rememberShutdown' },
+          { actions: 'settleNow' },
+        ],
+        'containerd.taskFound': { actions: 'settleNow' },
         'containerd.taskExit': { target: 'exiting' },
+        // `docker kill` found no process: its exit was missed; record it now.
+        'effect.done': { guard: and(['isKill', 'processGone']), target: 'exiting' },
       },
     },
     stopping: {
       entry: 'killWithStopSignal',
       on: {
-        'effect.done': { guard: 'isTimer', actions: 'killHard' },
+        'effect.done': [
+          { guard: 'isTimer', actions: 'killHard' },
+          // The process had ended already and its exit was missed: record it now.
+          { guard: and(['isPending', 'processGone']), target: 'exiting' },
+        ],
         'containerd.taskExit': { target: 'exiting' },
         'api.stop': { actions: 'notModified' },
         'api.start': { actions: 'notModified' },
@@ -787,18 +1192,23 @@ export const containerMachine = setup({
           { guard: 'forced', target: 'removing', actions: 'rememberRemove' },
           { actions: 'removeRunning' },
         ],
+        'daemon.shutdown': { actions: 'joinSettle' },
+        'containerd.taskFound': { actions: 'joinSettle' },
       },
     },
     pausing: {
       entry: 'pauseTask',
       on: {
         'effect.done': { guard: 'isPending', target: 'persistingPause', actions: 'persistPaused' },
-        'effect.failed': { guard: 'isPending', target: 'running', actions: 'failReply' },
+        'effect.failed': { guard: 'isPending', target: 'running', actions: 'failPause' },
         'containerd.taskExit': { target: 'exiting' },
       },
     },
     persistingPause: {
-      on: persisted({ guard: 'isPending', target: 'paused', actions: 'ackPaused' }),
+      on: {
+        'effect.done': { guard: 'isPending', target: 'paused', actions: 'ackPaused' },
+        'effect.failed': { guard: 'isPending', target: 'paused', actions: 'ackPaused' },
+      },
     },
     paused: {
       entry: 'replayDeferred',
@@ -814,7 +1224,11 @@ export const containerMachine = setup({
           { guard: 'forced', target: 'removing', actions: 'rememberRemove' },
           { actions: 'removePaused' },
         ],
-        'daemon.shutdown': { target: 'stopping', actions: 'rememberShutdown' },
+        'daemon.shutdown': [
+          { guard: 'stopsForShutdown', target: 'stopping', actions: 'rememberShutdown' },
+          { actions: 'settleNow' },
+        ],
+        'containerd.taskFound': { actions: 'settleNow' },
         'containerd.taskExit': { target: 'exiting' },
       },
     },
@@ -826,31 +1240,71 @@ export const containerMachine = setup({
           target: 'persistingUnpause',
           actions: 'persistUnpaused',
         },
-        'effect.failed': { guard: 'isPending', target: 'paused', actions: 'failReply' },
+        'effect.failed': { guard: 'isPending', target: 'paused', actions: 'failPause' },
       },
     },
     persistingUnpause: {
-      on: persisted({ guard: 'isPending', target: 'running', actions: 'ackUnpaused' }),
-    },
-    /** The task exited: delete it (its exit status), record the exit, then restart, remove or rest. */
-    exiting: {
-      entry: 'deleteTask',
       on: {
-        'effect.done': { guard: 'isPending', target: 'recordingExit', actions: 'persistExit' },
-        'effect.failed': { guard: 'isPending', target: 'recordingExit', actions: 'persistExit' },
+        'effect.done': { guard: 'isPending', target: 'running', actions: 'ackUnpaused' },
+        'effect.failed': { guard: 'isPending', target: 'running', actions: 'ackUnpaused' },
+      },
+    },
+    /** The task exited: delete it (its exit status) and containerd's container, record the exit, then restart, remove or rest. */
+    exiting: {
+      initial: 'deletingTask',
+      on: {
         'api.stop': { actions: 'notModified' },
         'api.remove': { actions: 'rememberRemove' },
+      },
+      states: {
+        deletingTask: {
+          entry: 'deleteTask',
+          on: {
+            'effect.done': {
+              guard: 'isPending',
+              target: 'deletingContainer',
+              actions: 'noteExitStatus',
+            },
+            'effect.failed': {
+              guard: 'isPending',
+              target: 'deletingContainer',
+              actions: 'noteExitStatus',
+            },
+          },
+        },
+        deletingContainer: {
+          entry: 'deleteContainerRecord',
+          on: {
+            'effect.done': {
+              guard: 'isPending',
+              target: '#container.recordingExit',
+              actions: 'persistExit',
+            },
+            'effect.failed': {
+              guard: 'isPending',
+              target: '#container.recordingExit',
+              actions: 'persistExit',
+            },
+          },
+        },
       },
     },
     recordingExit: {
       on: {
-        ...persisted([
-          { guard: and2('isPending', 'removeRequested'), target: 'removing', actions: 'ackExit' },
-          { guard: and2('isPending', 'restartRequested'), target: 'starting', actions: 'ackExit' },
-          { guard: and2('isPending', 'willRestart'), target: 'restarting', actions: 'ackExit' },
-          { guard: and2('isPending', 'autoRemove'), target: 'removing', actions: 'ackExit' },
+        'effect.done': [
+          { guard: and(['isPending', 'removeRequested']), target: 'removing', actions: 'ackExit' },
+          { guard: and(['isPending', 'restartRequested']), target: 'starting', actions: 'ackExit' },
+          { guard: and(['isPending', 'willRestart']), target: 'restarting', actions: 'ackExit' },
+          { guard: and(['isPending', 'autoRemove']), target: 'removing', actions: 'ackExit' },
           { guard: 'isPending', target: 'idle', actions: 'ackExit' },
-        ]),
+        ],
+        'effect.failed': [
+          { guard: and(['isPending', 'removeRequested']), target: 'removing', actions: 'ackExit' },
+          { guard: and(['isPending', 'restartRequested']), target: 'starting', actions: 'ackExit' },
+          { guard: and(['isPending', 'willRestart']), target: 'restarting', actions: 'ackExit' },
+          { guard: and(['isPending', 'autoRemove']), target: 'removing', actions: 'ackExit' },
+          { guard: 'isPending', target: 'idle', actions: 'ackExit' },
+        ],
         'api.remove': { actions: 'rememberRemove' },
       },
     },
@@ -860,7 +1314,11 @@ export const containerMachine = setup({
       on: {
         'api.rename': [{ guard: 'renameInFlight', actions: 'defer' }, { actions: 'persistRename' }],
         'containerd.taskExit': {},
-        'daemon.shutdown': { target: 'cancellingRestart', actions: 'cancelRestart' },
+        'daemon.shutdown': [
+          { guard: 'stopsForShutdown', target: 'cancellingRestart', actions: 'cancelRestart' },
+          { actions: 'settleNow' },
+        ],
+        'containerd.taskFound': { actions: 'settleNow' },
         'api.kill': { actions: 'notRunning' },
         'api.pause': { actions: 'notRunning' },
         'api.unpause': { actions: 'notPaused' },
@@ -875,9 +1333,15 @@ export const containerMachine = setup({
       },
     },
     cancellingRestart: {
-      on: persisted({ guard: 'isPending', target: 'idle', actions: 'ackCancelled' }),
+      on: {
+        'effect.done': { guard: 'isPending', target: 'idle', actions: 'ackCancelled' },
+        'effect.failed': { guard: 'isPending', target: 'idle', actions: 'ackCancelled' },
+      },
     },
-    /** Removal: marked (persisted) first, so a crash mid-removal is finished by the next restore. */
+    /**
+     * Removal: marked (persisted) first, so a crash mid-removal is finished by the next
+     * restore; the task and containerd's container go, then its files, then its record.
+     */
     removing: {
       initial: 'marking',
       // Requests that waited for the container are answered now: it is going away.
@@ -887,20 +1351,47 @@ export const containerMachine = setup({
         'api.start': { actions: 'markedForRemoval' },
         'api.stop': { actions: 'notModified' },
         'containerd.taskExit': { actions: 'noteExited' },
-        'daemon.shutdown': {},
+        'daemon.shutdown': { actions: 'joinSettle' },
+        'containerd.taskFound': { actions: 'joinSettle' },
       },
       states: {
         marking: {
           entry: 'persistRemoving',
-          on: persisted([
-            { guard: and2('isPending', 'taskAlive'), target: 'killing' },
-            { guard: and2('isPending', 'noTask'), target: 'deletingContainer' },
-            { guard: 'isPending', target: 'deletingTask' },
-          ]),
+          on: {
+            'effect.done': [
+              { guard: and(['isPending', 'taskAlive']), target: 'killing' },
+              { guard: and(['isPending', 'noTask']), target: 'deletingContainer' },
+              { guard: 'isPending', target: 'deletingTask' },
+            ],
+            'effect.failed': [
+              { guard: and(['isPending', 'taskAlive']), target: 'killing' },
+              { guard: and(['isPending', 'noTask']), target: 'deletingContainer' },
+              { guard: 'isPending', target: 'deletingTask' },
+            ],
+          },
         },
         killing: {
           entry: 'killForRemoval',
-          on: { 'containerd.taskExit': { target: 'deletingTask', actions: 'dieForRemoval' } },
+          on: {
+            'containerd.taskExit': { target: 'deletingTask', actions: 'dieForRemoval' },
+            'effect.done': [
+              {
+                guard: and(['isPending', 'processGone']),
+                target: 'deletingTask',
+                actions: 'dieForRemoval',
+              },
+              {
+                guard: 'isTimer',
+                target: 'deletingTask',
+                actions: ['warnNoExit', 'dieForRemoval'],
+              },
+            ],
+            'effect.failed': {
+              guard: 'isPending',
+              target: '#container.idle',
+              actions: 'failRemoval',
+            },
+          },
         },
         deletingTask: {
           entry: 'deleteTaskForRemoval',
@@ -912,37 +1403,67 @@ export const containerMachine = setup({
         deletingContainer: {
           entry: 'deleteContainer',
           on: {
-            'effect.done': { guard: 'isPending', target: 'forgetting' },
-            // containerd still has it: the record stays `removing` (restore or the next rm finishes it), never forgotten while containerd holds it.
+            'effect.done': { guard: 'isPending', target: 'removingSpec' },
+            // containerd still has it: the record stays `removing` (restore or the next rm
+            // finishes it), never forgotten while containerd holds it.
             'effect.failed': [
-              { guard: and2('isPending', 'notFound'), target: 'forgetting' },
+              { guard: and(['isPending', 'notFound']), target: 'removingSpec' },
               { guard: 'isPending', target: '#container.idle', actions: 'failRemoval' },
             ],
           },
         },
+        removingSpec: {
+          entry: 'removeSpec',
+          on: {
+            'effect.done': { guard: 'isPending', target: 'removingRootfs' },
+            'effect.failed': { guard: 'isPending', target: 'removingRootfs' },
+          },
+        },
+        removingRootfs: {
+          entry: 'removeRootfs',
+          on: {
+            'effect.done': { guard: 'isPending', target: 'removingDirectory' },
+            'effect.failed': { guard: 'isPending', target: 'markingDead', actions: 'persistDead' },
+          },
+        },
+        markingDead: {
+          on: {
+            'effect.done': {
+              guard: 'isPending',
+              target: '#container.idle',
+              actions: 'failRemovalDead',
+            },
+            'effect.failed': {
+              guard: 'isPending',
+              target: '#container.idle',
+              actions: 'failRemovalDead',
+            },
+          },
+        },
+        removingDirectory: {
+          entry: 'removeDirectory',
+          on: {
+            'effect.done': { guard: 'isPending', target: 'forgetting' },
+            'effect.failed': { guard: 'isPending', target: 'forgetting' },
+          },
+        },
         forgetting: {
           entry: 'forget',
-          on: persisted({
-            guard: 'isPending',
-            target: '#container.removed',
-            actions: 'ackRemoved',
-          }),
+          on: {
+            'effect.done': {
+              guard: 'isPending',
+              target: '#container.removed',
+              actions: 'ackRemoved',
+            },
+            'effect.failed': {
+              guard: 'isPending',
+              target: '#container.removed',
+              actions: 'ackRemoved',
+            },
+          },
         },
       },
     },
     removed: { type: 'final' },
   },
 });
-
-/**
- * A store write's outcome, done or failed, takes the same transition: containerd has acted, so
- * the machine follows what happened; a failed write turns the reply into an error (see Out).
- */
-function persisted<T>(t: T): { 'effect.done': T; 'effect.failed': T } {
-  return { 'effect.done': t, 'effect.failed': t };
-}
-
-/** This state's pending effect settled, and `b` holds. */
-function and2(a: 'isPending', b: string): never {
-  return and([a, b as 'isPending']) as never;
-}

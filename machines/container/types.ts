@@ -91,66 +91,116 @@ export interface MountPoint {
 /** How an API request ended; the API layer maps it to an HTTP status (204/304/409/…). */
 export type ReplyResult = 'ok' | 'notModified' | 'conflict' | 'invalid' | 'notFound' | 'failed';
 
+/** How a new container's root filesystem is made: the driver, and the image's layers, topmost first. */
+export interface RootfsPlan {
+  driver: 'overlay2' | 'vfs';
+  layers: string[];
+}
+
 export interface ContainerInput {
   actorId?: string;
   record: ContainerRecord;
   /** A new container (create) or one restore found; with what containerd says of its task. */
   origin: 'create' | 'restore';
-  task?: 'running' | 'paused' | 'stopped' | 'none';
-  liveRestore?: boolean;
-  /** The OCI spec and stdio the daemon built for it (JSON). */
+  /** The container's directory (its logs; removed with it). */
+  dir: string;
+  /** The OCI spec the daemon built for it (JSON). */
   spec: unknown;
-  stdout: string;
-  stderr: string;
-  /** The request that created it (answered once the record is persisted). */
+  /** create: how its root is made, and the request that created it (answered once it is persisted). */
+  rootfs?: RootfsPlan;
   req?: string;
+  /** restore: containerd's word on its task, whether live-restore keeps it, whether its root is mounted. */
+  task?: TaskState;
+  liveRestore?: boolean;
+  rootMounted?: boolean;
 }
+
+/** What the container machine knows of its task in containerd. */
+export type TaskState = 'running' | 'paused' | 'stopped' | 'none';
 
 export type ContainerEvent =
   | { type: 'effect.done'; id: string; result: unknown }
   | { type: 'effect.failed'; id: string; error: EffectError }
   | { type: 'api.start'; req: string }
-  /** `shutdown`: the daemon's own stop at shutdown, which (as dockerd's IsShuttingDown) is no manual stop: policies restart it with the daemon. */
-  | { type: 'api.stop'; req: string; timeoutS?: number; shutdown?: boolean }
+  | { type: 'api.stop'; req: string; timeoutS?: number }
   | { type: 'api.restart'; req: string; timeoutS?: number }
   | { type: 'api.kill'; req: string; signal: string }
   | { type: 'api.pause'; req: string }
   | { type: 'api.unpause'; req: string }
   | { type: 'api.rename'; req: string; name: string }
   | { type: 'api.remove'; req: string; force: boolean }
-  | { type: 'daemon.shutdown' }
+  /**
+   * The daemon shuts down: `stop` it (its stop signal, then SIGKILL after its timeout; as
+   * dockerd's IsShuttingDown, no manual stop, so policies restart it with the daemon), or
+   * leave it running (live-restore); either way `container.settled` goes to `from` once the
+   * container is settled.
+   */
+  | { type: 'daemon.shutdown'; from: string; stop: boolean }
   | { type: 'containerd.taskExit'; exitStatus: number; exitedAt: string }
   | { type: 'containerd.oom' }
-  /** After restore, containerd has a task the actor believed gone (a create or start the dead daemon had sent, finished late). */
-  | { type: 'containerd.taskFound'; status: string };
+  /**
+   * Restore's second look: containerd has a task of this container (a create or start the dead
+   * daemon had sent, finished late). A container that believed it had none stops or deletes
+   * it; `container.settled` goes to `from` once settled.
+   */
+  | { type: 'containerd.taskFound'; status: string; from: string };
+
+/** What a container tells the actor that asked it to settle. */
+export type ContainerSettled = {
+  type: 'container.settled';
+  container: string;
+  status: ContainerStatus | 'removed';
+  exitCode: number;
+};
+
+/** The container machine's marks: replies to API requests, and Docker's events. */
+export type ContainerMark =
+  | { mark: 'reply'; req: string; result: ReplyResult; message?: string }
+  | { mark: 'event'; action: string; id: string; attributes: Record<string, string> }
+  | { mark: 'warning'; step: string; message: string };
 
 /** A container actor's context. */
 export interface ContainerContext {
   actorId: string;
   record: ContainerRecord;
   spec: unknown;
-  stdout: string;
-  stderr: string;
+  dir: string;
+  rootfs: RootfsPlan | null;
   liveRestore: boolean;
-  task: 'running' | 'paused' | 'stopped' | 'none';
+  task: TaskState;
+  /** restore: a root mounted for a start the dead daemon never finished, unmounted first. */
+  rootMounted: boolean;
+  /** restore: the live task's stdio was reattached. */
+  ioAttached: boolean;
   seq: number;
-  /** The effect this state waits for, and the stop timer. */
+  /** The effect this state waits for. */
   pending: string | null;
   /** The store write in flight (a failed one turns the reply into an error; the transition goes on). */
   writing: string | null;
+  /** The stop timer. */
   timer: string | null;
   /** Requests to answer when the current transition is acknowledged. */
   createReq: string | null;
   startReq: string | null;
+  /** A pause or unpause in flight. */
+  pauseReq: string | null;
   stopReq: string | null;
   restartReq: string | null;
   removeReq: string | null;
+  /** A SIGKILL by `docker kill`: answered once the exit is recorded, as dockerd's Kill waits. */
+  killReq: string | null;
+  /** That SIGKILL's request to containerd (its failure fails the kill). */
+  killPending: string | null;
   stopSignal: number;
   stopTimeoutS: number;
   backoffMs: number;
   /** An exit seen before start was acknowledged (a process that dies at once). */
   earlyExit: { exitStatus: number; exitedAt: string } | null;
+  /** The exit the task's deletion reported, until it is recorded. */
+  lastExit: { exitStatus: number; exitedAt: string } | null;
   shuttingDown: boolean;
+  /** Actors to tell `container.settled` once this container is settled. */
+  settleTo: string[];
   lastError: EffectError | null;
   /** Requests and exits that arrived mid-transition, replayed in order once the container is settled (dockerd's container lock). */
   deferred: ContainerEvent[];

@@ -1,7 +1,9 @@
 import { and, assign, enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall } from '../../effects/requests.ts';
-import { commit, noOutlet } from '../outlet.ts';
+import type { ClockRequest } from '../../effects/clock/requests.ts';
+import type { ContainerdRequest } from '../../effects/containerd/requests.ts';
+import { commit, noOutlet, type Outlet } from '../outlet.ts';
 
 export interface SupervisorInput {
   actorId?: string;
@@ -33,16 +35,15 @@ export type SupervisorEvent =
 const initialBackoffMs = 100;
 const maxBackoffMs = 10_000;
 
-function ask(
+function ask<R extends ContainerdRequest | ClockRequest>(
   context: SupervisorContext,
-  enqueue: unknown,
-  call: Record<string, unknown> & { effect: string },
+  enqueue: Outlet<SupervisorContext>,
+  req: R,
 ): void {
   const seq = context.seq + 1;
   const id = `${context.actorId}/${seq}`;
-  commit(enqueue, { seq, pending: id }, [
-    { call: { ...call, id, step: 'supervise' } as unknown as EffectCall },
-  ]);
+  const call: EffectCall = { ...req, id, step: 'supervise' };
+  commit(enqueue, { seq, pending: id }, [{ call }]);
 }
 
 /**

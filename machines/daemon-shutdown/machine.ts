@@ -1,6 +1,5 @@
 import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
-import type { EffectCall } from '../../effects/requests.ts';
 import {
   beginReleases,
   emptyReleaseState,
@@ -10,14 +9,16 @@ import {
   type ReleaseState,
 } from '../release/engine.ts';
 import { commit, noOutlet } from '../outlet.ts';
+import type { ContainerSettled } from '../container/types.ts';
 import type { Acquisition, Output, ReleaseRecord } from '../daemon-startup/types.ts';
 
-/** A container the daemon runs at shutdown time. */
-export interface RunningContainer {
+/** A container actor at shutdown time. */
+export interface ShutdownContainer {
   id: string;
-  stopSignal: string;
   /** Seconds; negative waits forever (dockerd's ShutdownTimeout rule). */
   stopTimeout: number;
+  /** It runs (or is mid-transition): without live-restore, the shutdown stops it. */
+  running: boolean;
 }
 
 export interface ShutdownInput {
@@ -26,7 +27,8 @@ export interface ShutdownInput {
   /** `--shutdown-timeout` in seconds (15 by default). */
   shutdownTimeout: number;
   acquired: Acquisition[];
-  running: RunningContainer[];
+  /** Every container actor: each is told to settle, and stopped if it runs (unless live-restore keeps it). */
+  containers: ShutdownContainer[];
 }
 
 export interface ShutdownContext {
@@ -35,10 +37,9 @@ export interface ShutdownContext {
   liveRestore: boolean;
   shutdownTimeout: number;
   acquired: Acquisition[];
-  running: RunningContainer[];
-  /** Effect id → container id, for stops in flight. */
-  stops: Record<string, string>;
-  stopsPending: number;
+  containers: ShutdownContainer[];
+  /** Containers not settled yet. */
+  unsettled: string[];
   timerId: string | null;
   forced: boolean;
   release: ReleaseState;
@@ -46,7 +47,8 @@ export interface ShutdownContext {
 
 export type ShutdownEvent =
   | { type: 'effect.done'; id: string; result: unknown }
-  | { type: 'effect.failed'; id: string; error: EffectError };
+  | { type: 'effect.failed'; id: string; error: EffectError }
+  | ContainerSettled;
 
 export interface ShutdownOutput {
   releases: ReleaseRecord[];
@@ -55,36 +57,47 @@ export interface ShutdownOutput {
 }
 
 /** dockerd's ShutdownTimeout: max(configured, each container's stop timeout + 5 s); negative anywhere → forever (-1). */
-export function shutdownTimeoutS(configured: number, running: readonly RunningContainer[]): number {
-  if (configured < 0 || running.some((c) => c.stopTimeout < 0)) return -1;
-  return running.reduce((t, c) => Math.max(t, c.stopTimeout + 5), configured);
+export function shutdownTimeoutS(
+  configured: number,
+  stopped: readonly { stopTimeout: number }[],
+): number {
+  if (configured < 0 || stopped.some((c) => c.stopTimeout < 0)) return -1;
+  return stopped.reduce((t, c) => Math.max(t, c.stopTimeout + 5), configured);
 }
 
-function emitAll(enqueue: unknown, context: ShutdownContext, outputs: Output[]): void {
-  commit(enqueue, context, outputs);
+/** Live-restore leaves the containers running (dockerd's early return): nothing is stopped. */
+function keepsRunning(c: ShutdownContext): boolean {
+  return c.liveRestore && c.containers.some((x) => x.running);
 }
 
-function requestStops(c: ShutdownContext): { context: ShutdownContext; outputs: Output[] } {
-  const d: ShutdownContext = { ...c, stops: {} };
+/**
+ * Tells every container actor the daemon shuts down (a message, delivered after this step):
+ * each stops if it runs and the shutdown stops containers, and answers `container.settled`
+ * once nothing is in flight. Stopping ones are bounded by the shutdown timeout.
+ */
+function tellContainers(c: ShutdownContext): { context: ShutdownContext; outputs: Output[] } {
+  const stop = !keepsRunning(c);
+  const d: ShutdownContext = { ...c, unsettled: c.containers.map((x) => x.id) };
   const out: Output[] = [];
-  for (const ct of c.running) {
-    d.seq += 1;
-    const id = `${d.actorId}/${d.seq}`;
-    d.stops[id] = ct.id;
+  if (!stop)
     out.push({
-      call: {
-        effect: 'api.stopContainer',
-        container: ct.id,
-        signal: ct.stopSignal,
-        timeoutS: ct.stopTimeout,
-        id,
-        step: 'stopContainers',
+      mark: {
+        mark: 'containers.leftRunning',
+        ids: c.containers.filter((x) => x.running).map((x) => x.id),
       },
     });
-  }
-  d.stopsPending = c.running.length;
-  const timeout = shutdownTimeoutS(c.shutdownTimeout, c.running);
-  if (timeout >= 0) {
+  for (const ct of c.containers)
+    out.push({
+      send: {
+        to: `container:${ct.id}`,
+        event: { type: 'daemon.shutdown', from: c.actorId, stop },
+      },
+    });
+  const timeout = shutdownTimeoutS(
+    c.shutdownTimeout,
+    c.containers.filter((x) => x.running),
+  );
+  if (stop && timeout >= 0) {
     d.seq += 1;
     d.timerId = `${d.actorId}/${d.seq}`;
     out.push({
@@ -94,31 +107,34 @@ function requestStops(c: ShutdownContext): { context: ShutdownContext; outputs: 
   return { context: d, outputs: out };
 }
 
-function stopSettled(
+function containerSettled(
   c: ShutdownContext,
   event: ShutdownEvent,
 ): { context: ShutdownContext; outputs: Output[] } {
-  const out: Output[] = [];
-  if (event.id === c.timerId) {
-    if (c.stopsPending === 0) return { context: { ...c, timerId: null }, outputs: out };
-    out.push({
-      mark: { mark: 'shutdown.forced', afterS: shutdownTimeoutS(c.shutdownTimeout, c.running) },
-    });
-    return { context: { ...c, timerId: null, forced: true }, outputs: out };
-  }
-  const containerId = c.stops[event.id];
-  if (containerId === undefined) return { context: c, outputs: out };
-  const stops = { ...c.stops };
-  delete stops[event.id];
-  if (event.type === 'effect.failed')
-    out.push({
-      mark: { mark: 'container.stopFailed', id: containerId, message: event.error.message },
-    });
-  return { context: { ...c, stops, stopsPending: c.stopsPending - 1 }, outputs: out };
+  if (event.type === 'container.settled')
+    return {
+      context: { ...c, unsettled: c.unsettled.filter((id) => id !== event.container) },
+      outputs: [],
+    };
+  if (event.id !== c.timerId || c.unsettled.length === 0) return { context: c, outputs: [] };
+  return {
+    context: { ...c, timerId: null, forced: true },
+    outputs: [
+      {
+        mark: {
+          mark: 'shutdown.forced',
+          afterS: shutdownTimeoutS(
+            c.shutdownTimeout,
+            c.containers.filter((x) => x.running),
+          ),
+        },
+      },
+    ],
+  };
 }
 
 function startReleasing(c: ShutdownContext): { context: ShutdownContext; outputs: Output[] } {
-  const keep = c.liveRestore && c.running.length > 0;
+  const keep = keepsRunning(c);
   // What a failed start would roll back (created directories, the key, the database) is the
   // data of a daemon that started: a normal shutdown keeps it, without a word.
   const { state, skipped } = beginReleases(
@@ -137,9 +153,11 @@ function startReleasing(c: ShutdownContext): { context: ShutdownContext; outputs
 }
 
 /**
- * dockerd's normal shutdown: stop every running container in parallel (its stop signal,
- * then SIGKILL after its stop timeout), bounded by the shutdown timeout, or leave them
- * running under live-restore; then the same releases as a failed start-up, newest first.
+ * dockerd's normal shutdown: every container is told and settles (those running stop with
+ * their stop signal, then SIGKILL after their stop timeout, in parallel, bounded by the
+ * shutdown timeout; under live-restore they are left running), so nothing is in flight when
+ * containerd's client closes (moby-51692); then the same releases as a failed start-up,
+ * newest first.
  */
 export const daemonShutdownMachine = setup({
   types: {
@@ -150,34 +168,29 @@ export const daemonShutdownMachine = setup({
   },
   actions: {
     emitOutputs: noOutlet,
-    recordLeftRunning: enqueueActions(({ context, enqueue }) =>
-      commit(enqueue, context, [
-        { mark: { mark: 'containers.leftRunning', ids: context.running.map((c) => c.id) } },
-      ]),
-    ),
-    stopContainers: enqueueActions(({ context, enqueue }) => {
-      const next = requestStops(context);
-      emitAll(enqueue, next.context, next.outputs);
+    tellContainers: enqueueActions(({ context, enqueue }) => {
+      const next = tellContainers(context);
+      commit(enqueue, next.context, next.outputs);
     }),
-    foldStop: enqueueActions(({ context, event, enqueue }) => {
-      const next = stopSettled(context, event);
-      emitAll(enqueue, next.context, next.outputs);
+    foldSettled: enqueueActions(({ context, event, enqueue }) => {
+      const next = containerSettled(context, event);
+      commit(enqueue, next.context, next.outputs);
     }),
     releaseNewestFirst: enqueueActions(({ context, enqueue }) => {
       const next = startReleasing(context);
-      emitAll(enqueue, next.context, next.outputs);
+      commit(enqueue, next.context, next.outputs);
     }),
     foldRelease: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type === 'container.settled') return;
       const d: ShutdownContext = { ...context, release: { ...context.release } };
       const out: Output[] = [];
       if (releaseResult(d, event.id, event.type === 'effect.done' ? null : event.error, out))
-        emitAll(enqueue, d, out);
+        commit(enqueue, d, out);
     }),
   },
   guards: {
-    keepContainersRunning: ({ context }) => context.liveRestore && context.running.length > 0,
-    noRunningContainers: ({ context }) => context.running.length === 0,
-    allStopped: ({ context }) => context.stopsPending === 0,
+    noContainers: ({ context }) => context.containers.length === 0,
+    allSettled: ({ context }) => context.unsettled.length === 0,
     shutdownTimedOut: ({ context }) => context.forced,
     everythingReleased: ({ context }) => releasesFinished(context.release),
   },
@@ -189,9 +202,8 @@ export const daemonShutdownMachine = setup({
     liveRestore: input.liveRestore,
     shutdownTimeout: input.shutdownTimeout,
     acquired: input.acquired,
-    running: input.running,
-    stops: {},
-    stopsPending: 0,
+    containers: input.containers,
+    unsettled: [],
     timerId: null,
     forced: false,
     release: emptyReleaseState(),
@@ -199,17 +211,16 @@ export const daemonShutdownMachine = setup({
   initial: 'deciding',
   states: {
     deciding: {
-      always: [
-        { guard: 'keepContainersRunning', target: 'releasing', actions: 'recordLeftRunning' },
-        { guard: 'noRunningContainers', target: 'releasing' },
-        { target: 'stoppingContainers' },
-      ],
+      always: [{ guard: 'noContainers', target: 'releasing' }, { target: 'settlingContainers' }],
     },
-    stoppingContainers: {
-      entry: 'stopContainers',
-      on: { 'effect.done': { actions: 'foldStop' }, 'effect.failed': { actions: 'foldStop' } },
+    settlingContainers: {
+      entry: 'tellContainers',
+      on: {
+        'container.settled': { actions: 'foldSettled' },
+        'effect.done': { actions: 'foldSettled' },
+      },
       always: [
-        { guard: 'allStopped', target: 'releasing' },
+        { guard: 'allSettled', target: 'releasing' },
         { guard: 'shutdownTimedOut', target: 'releasing' },
       ],
     },
@@ -225,7 +236,9 @@ export const daemonShutdownMachine = setup({
   },
   output: ({ context }) => ({
     releases: context.release.records,
-    leftRunning: context.liveRestore ? context.running.map((c) => c.id) : [],
+    leftRunning: keepsRunning(context)
+      ? context.containers.filter((c) => c.running).map((c) => c.id)
+      : [],
     forced: context.forced,
   }),
 });

@@ -1,6 +1,7 @@
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectName, EffectRequest, RequestOf, ResultOf } from '../../effects/requests.ts';
 import { buildIdMaps, parseSubIds, parseUsernsRemap, resolveIdentity } from './userns.ts';
+import type { ContainerRecord } from '../container/types.ts';
 import type { Acquisition, Facts, RestoredContainer, StartupConfig } from './types.ts';
 
 /**
@@ -859,11 +860,39 @@ export const startupSteps: StepDef[] = [
       effect('store.list', () => ({ prefix: 'container/' }), {
         done: (_, r) => ({ local: { stored: r.entries } }),
       }),
-      effect('containerd.listTasks', () => ({})),
-      // Every container actor is settled before the containerd client closes (moby-51692).
-      compute(() => ({
-        acquire: [{ resource: 'containers', release: [{ effect: 'api.settleContainers' }] }],
-      })),
+      effect('store.list', () => ({ prefix: 'spec/' }), {
+        done: (_, r) => ({ local: { specs: r.entries } }),
+      }),
+      effect('containerd.listTasks', () => ({}), {
+        done: (_, r) => ({ local: { tasks: r.tasks } }),
+      }),
+      effect('rootfs.listMounted', () => ({}), {
+        done: (_, r) => ({ local: { mounted: r.containers } }),
+      }),
+      // A create the dead daemon's connection was carrying leaves containerd's shim running.
+      effect('containerd.reapOrphanShims', () => ({}), {
+        done: (_, r) =>
+          r.reaped.length === 0
+            ? undefined
+            : {
+                warn: `killed the containerd shims of cancelled task creations: ${r.reaped.join(', ')}`,
+              },
+        failed: (_, e) => ({ warn: `could not look for orphaned shims: ${e.message}` }),
+      }),
+      compute((s) => ({ facts: { containers: reconcile(s.local) } })),
+      // What a crash mid-create or mid-removal left of containers no record names.
+      effect('store.delAll', (s) => {
+        const keys = orphanSpecs(s.local);
+        return keys.length === 0 ? null : { keys };
+      }),
+      effect('rootfs.sweep', (s) => ({ keep: (s.facts.containers ?? []).map((c) => c.id) }), {
+        done: (_, r) =>
+          r.removed.length === 0
+            ? undefined
+            : {
+                warn: `removed what crashes left of containers no record names: ${r.removed.join(', ')}`,
+              },
+      }),
     ],
   },
   {
@@ -889,51 +918,69 @@ export const startupSteps: StepDef[] = [
       }),
     ],
   },
-];
-
-// restore's second op folds containerd's tasks into the restored list; kept apart for reading.
-const restoreStep = startupSteps.find((s) => s.id === 'restore');
-if (restoreStep && restoreStep.ops[1]?.kind === 'effect') {
-  restoreStep.ops[1].done = (s, r) => ({
-    facts: { containers: reconcile(s.local['stored'], r as ResultOf<'containerd.listTasks'>) },
-  });
-}
-
-/** The API sockets open last: a client that gets an answer talks to a daemon that is ready. */
-startupSteps.push({
-  id: 'serveApi',
-  needs: startupSteps.map((s) => s.id),
-  title: 'serve the Engine API on the -H sockets',
-  ops: [
-    effect('api.listen', (s) => ({ sockets: s.config.hosts }), {
-      done: (s) => ({
-        acquire: [{ resource: 'api', release: [{ effect: 'api.close', sockets: s.config.hosts }] }],
+  // The API sockets open last: a client that gets an answer talks to a daemon that is ready.
+  // Its needs are the steps nothing else needs, so every step comes before it.
+  {
+    id: 'serveApi',
+    needs: [
+      'setDefaultMtu',
+      'modifyRootKeyLimit',
+      'disableBridge',
+      'checkSystem',
+      'setupDaemonProcess',
+      'setupSeccompProfile',
+      'setDefaultIsolation',
+      'configureMaxThreads',
+      'ensureDefaultAppArmorProfile',
+      'configureKernelSecuritySupport',
+      'transferManagers',
+      'trustDir',
+      'migrateV1',
+      'discovery',
+      'sysInfo',
+      'execGc',
+      'restore',
+      'systemInfo',
+      'setupDumpStackTrap',
+    ],
+    title: 'serve the Engine API on the -H sockets',
+    ops: [
+      effect('api.listen', (s) => ({ sockets: s.config.hosts }), {
+        done: (s) => ({
+          acquire: [
+            { resource: 'api', release: [{ effect: 'api.close', sockets: s.config.hosts }] },
+          ],
+        }),
       }),
-    }),
-  ],
-});
+    ],
+  },
+];
 
 function rootKeyWarning(e: EffectError): string {
   return `unable to modify root key limit, number of containers could be limited by this quota: ${e.message}`;
 }
 
-/** The part of a persisted container record (machines/container ContainerRecord) restore reads. */
-interface StoredContainer {
-  id: string;
-  name: string;
-  state: { status: RestoredContainer['recorded'] };
-  config: { stopSignal?: string; stopTimeout?: number };
+/** What restore listed: the store's containers and specs, containerd's tasks, the mounted roots. */
+interface Listed {
+  stored?: { key: string; value: unknown }[];
+  specs?: { key: string; value: unknown }[];
+  tasks?: ResultOf<'containerd.listTasks'>['tasks'];
+  mounted?: string[];
 }
 
-/** What restore makes of the store and containerd's tasks: the list each container actor starts from. */
-export function reconcile(
-  stored: unknown,
-  tasks: ResultOf<'containerd.listTasks'>,
-): RestoredContainer[] {
-  const entries = Array.isArray(stored) ? (stored as { value: StoredContainer }[]) : [];
-  const byId = new Map(tasks.tasks.map((t) => [t.id, t]));
-  return entries.map(({ value: c }) => {
-    const task = byId.get(c.id);
+function listed(local: Readonly<Record<string, unknown>>): Listed {
+  return local as Listed;
+}
+
+/** What restore makes of the store and containerd's tasks: what each container actor starts from. */
+export function reconcile(local: Readonly<Record<string, unknown>>): RestoredContainer[] {
+  const l = listed(local);
+  const tasks = new Map((l.tasks ?? []).map((t) => [t.id, t]));
+  const specs = new Map((l.specs ?? []).map((e) => [e.key.slice('spec/'.length), e.value]));
+  const mounted = new Set(l.mounted ?? []);
+  return (l.stored ?? []).map(({ value }) => {
+    const record = value as ContainerRecord;
+    const task = tasks.get(record.id);
     const state: RestoredContainer['task'] =
       task === undefined
         ? 'none'
@@ -943,14 +990,20 @@ export function reconcile(
             ? 'paused'
             : 'stopped';
     return {
-      id: c.id,
-      name: c.name,
-      recorded: c.state.status,
+      id: record.id,
+      record,
+      spec: specs.get(record.id) ?? {},
       task: state,
-      stopSignal: c.config.stopSignal ?? 'SIGTERM',
-      stopTimeout: c.config.stopTimeout ?? 10,
+      rootMounted: mounted.has(record.id) && state === 'none',
     };
   });
+}
+
+/** Specs whose container has no record (a create that crashed before it was saved). */
+function orphanSpecs(local: Readonly<Record<string, unknown>>): string[] {
+  const l = listed(local);
+  const ids = new Set((l.stored ?? []).map((e) => e.key.slice('container/'.length)));
+  return (l.specs ?? []).map((e) => e.key).filter((k) => !ids.has(k.slice('spec/'.length)));
 }
 
 export const stepById: ReadonlyMap<string, StepDef> = new Map(startupSteps.map((s) => [s.id, s]));

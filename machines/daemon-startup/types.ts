@@ -1,3 +1,5 @@
+import type { Output as OutletOutput } from '../outlet.ts';
+import type { ContainerRecord, TaskState } from '../container/types.ts';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 
@@ -39,12 +41,13 @@ export interface IdRange {
 /** A container that restore found, as the daemon will hand it to its actor. */
 export interface RestoredContainer {
   id: string;
-  name: string;
-  /** What the store said, then what containerd said. */
-  recorded: 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
-  task: 'running' | 'paused' | 'stopped' | 'none';
-  stopSignal: string;
-  stopTimeout: number;
+  /** The record as the store had it, and its spec. */
+  record: ContainerRecord;
+  spec: unknown;
+  /** What containerd said of its task. */
+  task: TaskState;
+  /** Its root is mounted (a start the dead daemon never finished, or a live task's). */
+  rootMounted: boolean;
 }
 
 /** What start-up learned, step by step. Each key is written by exactly one step. */
@@ -142,7 +145,7 @@ export type Mark =
   | { mark: 'invariants.checked'; held: number; broken: number };
 
 /** The output of the machine's pure step function: in order, marks to record and effects to ask for. */
-export type Output = { mark: Mark } | { call: EffectCall };
+export type Output = OutletOutput<Mark>;
 
 export type StartupEvent =
   | { type: 'effect.done'; id: string; result: unknown }

@@ -1,23 +1,50 @@
 import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
+import type { ContainerdTaskFact } from '../../effects/containerd/requests.ts';
+import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import {
   checkInvariants,
   restoreInvariants,
+  storedView,
   type HostView,
   type InvariantViolation,
+  type TaskView,
 } from '../container/invariants.ts';
+import type { ContainerRecord, ContainerSettled } from '../container/types.ts';
 import type { Output } from '../daemon-startup/types.ts';
-import { commit, noOutlet } from '../outlet.ts';
+import { commit, noOutlet, type Outlet } from '../outlet.ts';
 
 /**
- * After every restore: once the restored containers have settled, look at the host (the
- * store's containers, containerd's tasks and containers, the root filesystem mounts) and
- * judge it by `restoreInvariants`. Each broken invariant is a mark in the trace, so the
- * flight recorder carries the proof and `statedock check` fails on it.
+ * After every restore, once the restored containers have settled:
+ * 1. a second look at containerd: a task containerd has for a container is handed to its
+ *    actor (a create or start the dead daemon had sent may have finished after restore
+ *    listed the tasks), which stops or deletes it if it believed it had none;
+ * 2. the host is observed (the store's containers, containerd's tasks and containers, the
+ *    mounted roots) and judged by `restoreInvariants`. Each broken invariant is a mark in the
+ *    trace, so the flight recorder carries the proof and `statedock check` fails on it.
+ * A container that moves while the host is observed (`host.moved`, from the daemon) makes
+ * the look start again once every container is settled again (`host.settled`), at most four
+ * more times, so the verdict is of one settled moment.
  */
+export interface RestoreCheckInput {
+  actorId?: string;
+  /** The container actors restore spawned (active when the check began). */
+  containers: string[];
+}
+
 export interface RestoreCheckContext {
   actorId: string;
   seq: number;
+  containers: string[];
+  /** Containers handed a task, not settled yet. */
+  unsettled: string[];
+  /** The observation's requests in flight, by what they look at. */
+  looks: Record<string, 'stored' | 'tasks' | 'containerdContainers' | 'mounted'>;
+  seen: Partial<Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted'>> & {
+    stored?: ContainerRecord[];
+  };
+  attempt: number;
+  moved: boolean;
   pending: string | null;
   violations: InvariantViolation[];
   unchecked: string | null;
@@ -31,46 +58,103 @@ export interface RestoreCheckOutput {
 
 export type RestoreCheckEvent =
   | { type: 'effect.done'; id: string; result: unknown }
-  | { type: 'effect.failed'; id: string; error: EffectError };
+  | { type: 'effect.failed'; id: string; error: EffectError }
+  | ContainerSettled
+  /** From the daemon: a container moved while the host was being looked at; then that all are settled again. */
+  | { type: 'host.moved' }
+  | { type: 'host.settled' };
+
+const maxAttempts = 5;
+
+function call<R extends EffectRequest>(
+  c: RestoreCheckContext,
+  req: R,
+): { id: string; call: EffectCall } {
+  c.seq += 1;
+  const id = `${c.actorId}/${c.seq}`;
+  return { id, call: { ...req, id, step: 'restoreCheck' } };
+}
+
+function taskView(t: ContainerdTaskFact): TaskView {
+  return { id: t.id, status: t.status };
+}
 
 export const restoreCheckMachine = setup({
   types: {
     context: {} as RestoreCheckContext,
     events: {} as RestoreCheckEvent,
-    input: {} as { actorId?: string },
+    input: {} as RestoreCheckInput,
     output: {} as RestoreCheckOutput,
   },
   actions: {
     emitOutputs: noOutlet,
-    observeHost: enqueueActions(({ context, enqueue }) => {
-      const id = `${context.actorId}/${context.seq + 1}`;
-      commit(enqueue, { ...context, seq: context.seq + 1, pending: id }, [
-        { call: { effect: 'api.observeHost', id, step: 'restoreCheck' } },
-      ]);
+    listTasks: enqueueActions(({ context, enqueue }) => {
+      const c = { ...context };
+      const r = call(c, { effect: 'containerd.listTasks' });
+      commit(enqueue, { ...c, pending: r.id }, [{ call: r.call }]);
     }),
-    judge: enqueueActions(({ context, event, enqueue }) => {
+    handTasksToContainers: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'effect.done') return;
-      const violations = checkInvariants(event.result as HostView, restoreInvariants);
-      const outputs: Output[] = violations.map((v) => ({
-        mark: {
-          mark: 'invariant.violated',
-          invariant: v.invariant,
-          container: v.container,
-          message: v.message,
+      const tasks = (event.result as { tasks: ContainerdTaskFact[] }).tasks;
+      const mine = new Set(context.containers);
+      const found = tasks.filter((t) => mine.has(t.id));
+      const outputs: Output[] = found.map((t) => ({
+        send: {
+          to: `container:${t.id}`,
+          event: { type: 'containerd.taskFound', status: t.status, from: context.actorId },
         },
       }));
-      outputs.push({
-        mark: {
-          mark: 'invariants.checked',
-          held: restoreInvariants.length - new Set(violations.map((v) => v.invariant)).size,
-          broken: violations.length,
-        },
-      });
-      commit(enqueue, { ...context, pending: null, violations }, outputs);
+      commit(enqueue, { pending: null, unsettled: found.map((t) => t.id) }, outputs);
     }),
+    noteSettled: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'container.settled') return;
+      commit(enqueue, { unsettled: context.unsettled.filter((id) => id !== event.container) }, []);
+    }),
+    observeHost: enqueueActions(({ context, enqueue }) => {
+      const c = { ...context, looks: {}, seen: {}, moved: false, attempt: context.attempt + 1 };
+      const looks: RestoreCheckContext['looks'] = {};
+      const outputs: Output[] = [];
+      const look = (req: EffectRequest, what: RestoreCheckContext['looks'][string]): void => {
+        const r = call(c, req);
+        looks[r.id] = what;
+        outputs.push({ call: r.call });
+      };
+      look({ effect: 'store.list', prefix: 'container/' }, 'stored');
+      look({ effect: 'containerd.listTasks' }, 'tasks');
+      look({ effect: 'containerd.listContainers' }, 'containerdContainers');
+      look({ effect: 'rootfs.listMounted' }, 'mounted');
+      commit(enqueue, { ...c, looks }, outputs);
+    }),
+    noteSeen: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'effect.done') return;
+      const what = context.looks[event.id];
+      if (what === undefined) return;
+      const looks = { ...context.looks };
+      delete looks[event.id];
+      const seen = { ...context.seen };
+      switch (what) {
+        case 'stored':
+          seen.stored = (event.result as { entries: { value: unknown }[] }).entries.map(
+            (e) => e.value as ContainerRecord,
+          );
+          break;
+        case 'tasks':
+          seen.tasks = (event.result as { tasks: ContainerdTaskFact[] }).tasks.map(taskView);
+          break;
+        case 'containerdContainers':
+          seen.containerdContainers = (event.result as { containers: string[] }).containers;
+          break;
+        case 'mounted':
+          seen.mounted = (event.result as { containers: string[] }).containers;
+          break;
+      }
+      commit(enqueue, { looks, seen }, []);
+    }),
+    noteMoved: enqueueActions(({ enqueue }) => commit(enqueue, { moved: true }, [])),
+    judge: enqueueActions(({ context, enqueue }) => judge(enqueue, context)),
     recordUnchecked: enqueueActions(({ context, event, enqueue }) => {
       const message = event.type === 'effect.failed' ? event.error.message : 'no answer';
-      commit(enqueue, { ...context, pending: null, unchecked: message }, [
+      commit(enqueue, { pending: null, looks: {}, unchecked: message }, [
         {
           mark: {
             mark: 'warning',
@@ -82,27 +166,89 @@ export const restoreCheckMachine = setup({
     }),
   },
   guards: {
-    isPending: ({ context, event }) => event.id === context.pending,
+    isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
+    isLook: ({ context, event }) => 'id' in event && event.id in context.looks,
+    allSettled: ({ context }) => context.unsettled.length === 0,
+    lookDone: ({ context }) => Object.keys(context.looks).length === 0,
+    lookAgain: ({ context }) =>
+      Object.keys(context.looks).length === 0 && context.moved && context.attempt < maxAttempts,
   },
 }).createMachine({
   id: 'restoreCheck',
   context: ({ input }) => ({
     actorId: input.actorId ?? 'restore-check',
     seq: 0,
+    containers: input.containers,
+    unsettled: [],
+    looks: {},
+    seen: {},
+    attempt: 0,
+    moved: false,
     pending: null,
     violations: [],
     unchecked: null,
   }),
-  initial: 'observing',
+  initial: 'listingTasks',
   states: {
+    listingTasks: {
+      entry: 'listTasks',
+      on: {
+        'effect.done': {
+          guard: 'isPending',
+          target: 'waitingForContainers',
+          actions: 'handTasksToContainers',
+        },
+        'effect.failed': { guard: 'isPending', target: 'judged', actions: 'recordUnchecked' },
+      },
+    },
+    waitingForContainers: {
+      on: { 'container.settled': { actions: 'noteSettled' } },
+      always: { guard: 'allSettled', target: 'observing' },
+    },
     observing: {
       entry: 'observeHost',
       on: {
-        'effect.done': { guard: 'isPending', target: 'judged', actions: 'judge' },
-        'effect.failed': { guard: 'isPending', target: 'judged', actions: 'recordUnchecked' },
+        'effect.done': { guard: 'isLook', actions: 'noteSeen' },
+        'effect.failed': { guard: 'isLook', target: 'judged', actions: 'recordUnchecked' },
+        'host.moved': { actions: 'noteMoved' },
       },
+      always: [
+        { guard: 'lookAgain', target: 'waitingToSettle' },
+        { guard: 'lookDone', target: 'judged', actions: 'judge' },
+      ],
+    },
+    /** Something moved during the look: the next look waits until everything is settled again. */
+    waitingToSettle: {
+      on: { 'host.settled': { target: 'observing' }, 'host.moved': { actions: 'noteMoved' } },
     },
     judged: { type: 'final' },
   },
   output: ({ context }) => ({ violations: context.violations, unchecked: context.unchecked }),
 });
+
+function judge(enqueue: Outlet<RestoreCheckContext>, c: RestoreCheckContext): void {
+  const view: HostView = {
+    containers: (c.seen.stored ?? []).map(storedView),
+    tasks: c.seen.tasks ?? [],
+    containerdContainers: c.seen.containerdContainers ?? [],
+    acknowledged: [],
+    mounted: c.seen.mounted ?? [],
+  };
+  const violations = checkInvariants(view, restoreInvariants);
+  const outputs: Output[] = violations.map((v) => ({
+    mark: {
+      mark: 'invariant.violated',
+      invariant: v.invariant,
+      container: v.container,
+      message: v.message,
+    },
+  }));
+  outputs.push({
+    mark: {
+      mark: 'invariants.checked',
+      held: restoreInvariants.length - new Set(violations.map((v) => v.invariant)).size,
+      broken: violations.length,
+    },
+  });
+  commit(enqueue, { violations }, outputs);
+}

@@ -1,6 +1,5 @@
 import { arch, release } from 'node:os';
 import type { ApiRequest } from '../../effects/api/requests.ts';
-import type { HostView } from '../../machines/container/invariants.ts';
 import { assertNever } from '../../effects/errors.ts';
 import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.ts';
 import { ApiServer, apiVersion, minApiVersion, pingRoutes } from '../api/server.ts';
@@ -18,19 +17,11 @@ export interface EngineFacts {
 const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
 
 /**
- * The daemon's Engine API endpoint: the `api.*` effects (listen, close, settle) and the
- * system endpoints (/_ping, /version, /info) answered from what start-up learned.
+ * The daemon's Engine API endpoint: the `api.*` effects (listen, close) and the system
+ * endpoints (/_ping, /version, /info) answered from what start-up learned.
  */
-/** What the endpoint asks of the containers at shutdown. */
-export interface ContainerControl {
-  stop(id: string, signal: string, timeoutS: number): Promise<{ exitCode: number }>;
-  settle(): Promise<number>;
-  observeHost(): Promise<HostView>;
-}
-
 export class ApiEndpoint {
   readonly server: ApiServer;
-  containers: ContainerControl | null = null;
   private readonly daemon: EngineFacts;
   private readonly version: string;
   private readonly buildTime = new Date().toISOString();
@@ -62,18 +53,6 @@ export class ApiEndpoint {
         return {};
       case 'api.close':
         return { removed: await this.server.close() };
-      case 'api.settleContainers':
-        return { settled: (await this.containers?.settle()) ?? 0 };
-      case 'api.observeHost':
-        if (!this.containers)
-          throw Object.assign(new Error('the containers are not restored yet'), {
-            code: 'EUNAVAILABLE',
-          });
-        return this.containers.observeHost();
-      case 'api.stopContainer':
-        if (!this.containers)
-          throw Object.assign(new Error(`No such container: ${req.container}`), { code: 'ENOENT' });
-        return this.containers.stop(req.container, req.signal, req.timeoutS);
       default:
         return assertNever(req, 'api request');
     }

@@ -1,7 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { AsyncExecutor } from '../../effects/async-executor.ts';
-import type { EffectCall } from '../../effects/requests.ts';
-import { familyOf } from '../../effects/requests.ts';
+import {
+  dispatch,
+  type EffectCall,
+  type EffectRequest,
+  type FamilyHandlers,
+} from '../../effects/requests.ts';
 import { FileTrace, makeHeader } from '../../effects/record.ts';
 import { Session } from '../../effects/runner.ts';
 import { realClock } from '../../effects/clock/real.ts';
@@ -9,26 +13,31 @@ import { realFs } from '../../effects/fs/real.ts';
 import { realKernel } from '../../effects/kernel/real.ts';
 import { setDumpProvider } from '../../effects/kernel/dump-signal.ts';
 import { LevelStore } from '../../effects/store/real.ts';
-import { ContainerdConnection } from '../../effects/containerd/real.ts';
-import type { ShutdownOutput, RunningContainer } from '../../machines/daemon-shutdown/machine.ts';
+import { RealContainerd } from '../../effects/containerd/real.ts';
+import { RootfsLayout } from '../../effects/rootfs/layout.ts';
+import { RealRootfs } from '../../effects/rootfs/real.ts';
+import type { ShutdownOutput } from '../../machines/daemon-shutdown/machine.ts';
 import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
 import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.ts';
+import type { OperationOutput } from '../../machines/operation/machine.ts';
+import { machines } from '../../machines/registry.ts';
+import { ContainerHost } from '../host/containers.ts';
 import { ApiEndpoint } from './api-endpoint.ts';
 import type { Logger } from './logger.ts';
 import { SupervisedContainerd } from './supervised-containerd.ts';
-import { ContainerRuntime } from './container-runtime.ts';
+import { StdioHubs } from './task-stdio.ts';
+import { ExitStream } from './exit-stream.ts';
 import { VolumeStore } from './volumes.ts';
-import { ContainerHost } from './containers/host.ts';
+import { Containers } from './containers/service.ts';
 import { registerContainerRoutes } from './containers/routes.ts';
 import { ImageStore } from './images.ts';
 import { registerImageRoutes } from './images-api.ts';
 import { EventsService } from './events.ts';
 import { registerInspectionFeed } from './inspection-feed.ts';
-import { machines } from '../../machines/registry.ts';
 
 /**
- * The real daemon: the start-up and shutdown machines on real effects, in one session
- * whose every record goes to the flight recorder under the exec root.
+ * The real daemon: the start-up and shutdown machines and the container host on real
+ * effects, in one session whose every record goes to the flight recorder under the exec root.
  */
 export class Daemon {
   readonly config: StartupConfig;
@@ -36,17 +45,19 @@ export class Daemon {
   readonly tracePath: string;
   private readonly log: Logger;
   private readonly trace: FileTrace;
-  private readonly executor: AsyncExecutor;
   private readonly store = new LevelStore();
-  private readonly containerd = new ContainerdConnection();
-  private readonly supervisor: SupervisedContainerd;
+  private readonly containerd: RealContainerd;
+  private readonly handlers: FamilyHandlers;
   private readonly api: ApiEndpoint;
   private readonly started = performance.now();
   private startup: StartupOutput | null = null;
-  readonly runtime: ContainerRuntime;
-  readonly containers: ContainerHost;
+  readonly host: ContainerHost;
+  readonly stdio: StdioHubs;
+  readonly layout: RootfsLayout;
+  readonly containers: Containers;
   readonly events: EventsService;
-  private cancelEvents: (() => void) | null = null;
+  private readonly exits: ExitStream;
+  private operations = 0;
 
   constructor(config: StartupConfig, log: Logger, version: string) {
     this.config = config;
@@ -64,49 +75,83 @@ export class Daemon {
         new Date().toISOString(),
       ),
     );
-    this.executor = new AsyncExecutor(
+    const executor = new AsyncExecutor(
       (call) => this.run(call),
       () => this.now(),
     );
     this.session = new Session({
-      executor: this.executor,
+      executor,
       sink: this.trace,
       now: () => this.now(),
+      later: (fn) => queueMicrotask(fn),
     });
-    this.supervisor = new SupervisedContainerd(this.session);
+    this.layout = new RootfsLayout(config.dataRoot, config.execRoot, config.containerdNamespace);
+    // A hub is made when a task is, once the containers' service exists.
+    this.stdio = new StdioHubs((id) => this.containers.logDriverOf(id));
+    this.containerd = new RealContainerd({
+      execRoot: config.execRoot,
+      layout: this.layout,
+      stdio: this.stdio,
+      supervision: new SupervisedContainerd(this.session),
+      log: (m) => log.warn(m),
+      prepareSpec: (id, spec) => this.containers.prepareSpec(id, spec),
+      releaseTask: (id) => this.containers.releaseTask(id),
+    });
     this.api = new ApiEndpoint(this, version, log);
+    this.handlers = {
+      fs: realFs,
+      kernel: realKernel,
+      store: this.store,
+      clock: realClock,
+      containerd: this.containerd,
+      api: this.api,
+      rootfs: new RealRootfs(this.layout),
+    };
     // Mounted before any actor is spawned, so the feed's record numbers match the flight recorder's.
     registerInspectionFeed(this.api.server, this.session, machines);
-    this.runtime = new ContainerRuntime(this.containerd, config.execRoot, config.dataRoot, (m) =>
-      log.warn(m),
-    );
+    this.host = new ContainerHost({
+      session: this.session,
+      later: (fn) => queueMicrotask(fn),
+      root: config.dataRoot,
+    });
+    this.exits = new ExitStream(this.containerd, this.host, log);
+    this.host.onGone((id) => this.stdio.forget(id));
     const images = new ImageStore(config.dataRoot, this.store);
     this.events = new EventsService();
-    const volumes = new VolumeStore(config.dataRoot, this.store);
-    this.containers = new ContainerHost({
-      session: this.session,
-      store: this.store,
+    this.host.onEvent((id, action, attributes) =>
+      this.events.publish('container', action, id, attributes),
+    );
+    const volumes = new VolumeStore(config.dataRoot, this.store, (title, effects) =>
+      this.operation(title, effects),
+    );
+    this.containers = new Containers({
+      host: this.host,
       images,
       volumes,
-      runtime: this.runtime,
-      root: config.dataRoot,
-      execRoot: config.execRoot,
+      stdio: this.stdio,
+      layout: this.layout,
       events: this.events,
+      driver: () =>
+        (this.startup?.status === 'ready' ? this.startup.facts.graphDriver : 'overlay2') ??
+        'overlay2',
+      operation: (title, effects, bestEffort) => this.operation(title, effects, bestEffort),
       daemonSeccompProfile: () => this.facts().seccompProfile ?? null,
     });
     registerContainerRoutes(this.api.server, this.containers);
     volumes.register(this.api.server, (name) => this.containers.volumeUsers(name));
     registerImageRoutes(this.api.server, images, this.events, this.containers);
-    this.api.containers = this.containers;
     setDumpProvider(() => this.snapshots());
     this.session.onRecord((actor, r) => {
-      if (r.kind === 'mark' && r.mark.mark === 'warning')
+      if (r.kind !== 'mark') return;
+      if (r.mark.mark === 'warning')
         log.warn(String(r.mark['message']), { step: r.mark['step'], actor });
-      if (r.kind === 'mark' && r.mark.mark === 'step.done')
+      else if (r.mark.mark === 'step.done')
         log.debug(`step ${String(r.mark['step'])} done`, { actor });
-      if (r.kind === 'mark' && r.mark.mark === 'invariant.violated')
-        log.warn(`after restore: ${String(r.mark['message'])}`, { invariant: r.mark['invariant'] });
-      if (r.kind === 'mark' && r.mark.mark === 'invariants.checked')
+      else if (r.mark.mark === 'invariant.violated')
+        log.warn(`after restore: ${String(r.mark['message'])}`, {
+          invariant: r.mark['invariant'],
+        });
+      else if (r.mark.mark === 'invariants.checked')
         log.debug(`restore checked: ${String(r.mark['broken'])} invariant violation(s)`);
     });
   }
@@ -115,32 +160,22 @@ export class Daemon {
     return Math.round((performance.now() - this.started) * 1000) / 1000;
   }
 
-  /** The one switch from effect family to real handler. */
-  private run(call: EffectCall): Promise<unknown> {
-    const family = familyOf(call.effect);
-    switch (family) {
-      case 'fs':
-        return realFs.run(call as never);
-      case 'kernel':
-        return realKernel.run(call as never);
-      case 'store':
-        return this.store.run(call as never);
-      case 'clock':
-        return realClock.run(call as never);
-      case 'containerd':
-        if (call.effect === 'containerd.startSupervised') return this.supervisor.start(call);
-        if (call.effect === 'containerd.stopSupervised') return this.supervisor.stop();
-        if ('container' in call) return this.runtime.run(call as never);
-        // The exit stream ends with the client: by then every container actor has settled (moby-51692).
-        if (call.effect === 'containerd.close') this.cancelEvents?.();
-        // Exits are heard from the moment the client connects, before restore lists the tasks:
-        // one that happens between the list and the actor's spawn is kept for it, not lost.
-        if (call.effect === 'containerd.connect')
-          return this.containerd.run(call as never).then(async (r) => (await this.routeExits(), r));
-        return this.containerd.run(call as never);
-      case 'api':
-        return this.api.run(call as never);
-    }
+  /** Every effect, to its family's real handler; the exit stream follows the client. */
+  private async run(call: EffectCall): Promise<unknown> {
+    // The exit stream ends with the client: by then every container actor has settled (moby-51692).
+    if (call.effect === 'containerd.close') this.exits.stop();
+    const result = await dispatch(this.handlers, call);
+    // Exits are heard from the moment the client connects, before restore lists the tasks.
+    if (call.effect === 'containerd.connect') await this.exits.start();
+    return result;
+  }
+
+  /** Runs a fixed sequence of effects as an `operation` actor (a volume's creation, a cleanup). */
+  operation(title: string, effects: EffectRequest[], bestEffort = false): Promise<OperationOutput> {
+    this.operations += 1;
+    const actorId = `operation:${this.operations}`;
+    const entry = this.session.spawn('operation', actorId, { actorId, title, effects, bestEffort });
+    return entry.done as Promise<OperationOutput>;
   }
 
   /** Facts learned so far by the start-up actor (the API reads them while it is still starting). */
@@ -149,10 +184,6 @@ export class Daemon {
     return entry
       ? (entry.actor.getSnapshot() as { context: { facts: Facts } }).context.facts
       : { rootUid: 0, rootGid: 0 };
-  }
-
-  containerdClient(): ContainerdConnection {
-    return this.containerd;
   }
 
   containerdRevision(): string {
@@ -175,134 +206,32 @@ export class Daemon {
   }
 
   async start(): Promise<StartupOutput> {
+    let restored!: () => void;
+    // Requests wait for restore, as dockerd serves only after NewDaemon (the API listens first).
+    this.api.server.gate = new Promise((resolve) => (restored = resolve));
     const entry = this.session.spawn('daemonStartup', 'daemon', { config: this.config });
     this.startup = (await entry.done) as StartupOutput;
     this.trace.flush();
     if (this.startup.status === 'ready') {
-      if (this.startup.facts.graphDriver === 'vfs') this.runtime.driver = 'vfs';
-      const ready = this.startup;
-      // Every request waits for this (the API already listens): orphaned shims, then restore.
-      this.api.server.gate = (async () => {
-        const reaped = await this.runtime
-          .reapOrphanShims(ready.facts.containerdAddress ?? '', this.config.containerdNamespace)
-          .catch((err: unknown) => {
-            this.log.warn(`could not look for orphaned shims: ${(err as Error).message}`, {});
-            return [];
-          });
-        for (const id of reaped)
-          this.log.warn('killed a containerd shim left by a cancelled task creation', {
-            container: id,
-          });
-        await this.containers.restore(ready.facts.containers ?? [], this.config.liveRestore, (id) =>
-          this.takeHeardExits(id),
-        );
-      })().finally(() => {
-        this.restoring = false;
-        this.heardExits.clear();
+      this.host.restore(this.startup.facts.containers ?? [], this.config.liveRestore);
+      restored();
+      // The host is judged by the restore invariants, in the flight recorder, once the
+      // restored containers settle.
+      this.host.checkRestore((verdict) => {
+        if (verdict.unchecked !== null)
+          this.log.warn(`the restore check could not look at the host: ${verdict.unchecked}`, {});
       });
-      // Once restore has settled, the host is judged by the restore invariants, in the flight recorder.
-      void this.api.server.gate
-        .then(() => this.containers.sweepStrayTasks())
-        .then(
-          (stray) => {
-            for (const id of stray)
-              this.log.warn(
-                'restore found a task of a container it had left without one; it is stopped or deleted',
-                { container: id },
-              );
-          },
-          (err: unknown) =>
-            this.log.warn(
-              `restore's second look at containerd failed: ${(err as Error).message}`,
-              {},
-            ),
-        )
-        .then(() =>
-          this.session.spawn('restoreCheck', 'restore-check', { actorId: 'restore-check' }),
-        );
-    } else {
-      this.restoring = false;
-      this.heardExits.clear();
-    }
+    } else restored();
     return this.startup;
-  }
-
-  /** Exits (and OOMs) of containers restore has not spawned yet, by container id. */
-  private readonly heardExits = new Map<string, ({ type: string } & Record<string, unknown>)[]>();
-  private restoring = true;
-  private routing = false;
-
-  private takeHeardExits(id: string): ({ type: string } & Record<string, unknown>)[] {
-    const events = this.heardExits.get(id) ?? [];
-    this.heardExits.delete(id);
-    return events;
-  }
-
-  /** containerd's /tasks/exit and /tasks/oom events, to the container actors (resubscribing after a containerd restart). */
-  private routeExits(): Promise<void> {
-    if (this.routing) return Promise.resolve();
-    this.routing = true;
-    let stopped = false;
-    let subscribed!: () => void;
-    // Resolves once containerd has the subscription (its marker came back), or after 2 s at worst.
-    const first = new Promise<void>((resolve) => {
-      subscribed = resolve;
-      setTimeout(resolve, 2_000).unref();
-    });
-    const loop = async (): Promise<void> => {
-      while (!stopped) {
-        try {
-          const sub = this.containerd.connected.subscribe(['topic~="^/tasks/(exit|oom)$"']);
-          this.cancelEvents = () => {
-            stopped = true;
-            sub.cancel();
-            subscribed();
-          };
-          sub.ready(2_000).then(subscribed, (err: unknown) => {
-            this.log.warn(
-              `containerd's event stream was not confirmed: ${(err as Error).message}`,
-              {},
-            );
-            subscribed();
-          });
-          for await (const e of sub.events) {
-            const id = String(e.event['container_id'] ?? '');
-            const actor = `container:${id}`;
-            let event: ({ type: string } & Record<string, unknown>) | null = null;
-            if (e.topic === '/tasks/exit' && e.event['id'] === id) {
-              const ts = e.event['exited_at'] as { seconds?: number; nanos?: number } | undefined;
-              const exitedAt = ts?.seconds
-                ? new Date(ts.seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString()
-                : new Date().toISOString();
-              event = {
-                type: 'containerd.taskExit',
-                exitStatus: Number(e.event['exit_status'] ?? 0),
-                exitedAt,
-              };
-            } else if (e.topic === '/tasks/oom') event = { type: 'containerd.oom' };
-            if (event === null) continue;
-            if (this.session.actors.has(actor)) this.session.send(actor, event);
-            else if (this.restoring)
-              this.heardExits.set(id, [...(this.heardExits.get(id) ?? []), event]);
-          }
-        } catch {
-          // containerd went away: the supervisor restarts it; subscribe again
-        }
-        if (!stopped) await new Promise((r) => setTimeout(r, 100).unref());
-      }
-    };
-    void loop();
-    return first;
   }
 
   async shutdown(): Promise<ShutdownOutput> {
     if (this.startup?.status !== 'ready') throw new Error('shutdown before a successful start-up');
-    const running: RunningContainer[] = this.containers.running();
     const entry = this.session.spawn('daemonShutdown', 'daemon-shutdown', {
       liveRestore: this.config.liveRestore,
       shutdownTimeout: this.config.shutdownTimeout,
       acquired: this.startup.acquired,
-      running,
+      containers: this.host.shutdownContainers(),
     });
     const output = (await entry.done) as ShutdownOutput;
     this.close();

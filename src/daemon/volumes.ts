@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import type { EffectRequest } from '../../effects/requests.ts';
+import { treeSize } from '../../effects/rootfs/layout.ts';
 import type { LevelStore } from '../../effects/store/real.ts';
+import type { OperationOutput } from '../../machines/operation/machine.ts';
 import { ApiError, type ApiServer } from '../api/server.ts';
-import { treeSize } from './container-runtime.ts';
 import { parseFilters } from './events.ts';
 
 /** A volume of the local driver: a directory `volumes/<name>/_data`, its record in the level store (`volume/<name>`). */
@@ -31,14 +32,23 @@ function toApi(v: VolumeRecord): Record<string, unknown> {
   };
 }
 
-/** The local volume driver's volumes, and the `/volumes` endpoints. */
+/**
+ * The local volume driver's volumes, and the `/volumes` endpoints. What changes the host (a
+ * volume's directory and record, made or removed) runs as an `operation` actor, in the trace.
+ */
 export class VolumeStore {
   private readonly root: string;
   private readonly store: LevelStore;
+  private readonly operation: (title: string, effects: EffectRequest[]) => Promise<OperationOutput>;
 
-  constructor(root: string, store: LevelStore) {
+  constructor(
+    root: string,
+    store: LevelStore,
+    operation: (title: string, effects: EffectRequest[]) => Promise<OperationOutput>,
+  ) {
     this.root = root;
     this.store = store;
+    this.operation = operation;
   }
 
   /** The named volume, created on first use (as `docker run -v name:/path` does); a new anonymous one without a name. */
@@ -61,8 +71,11 @@ export class VolumeStore {
       ...(name === null ? { anonymous: true } : {}),
     };
     v.mountpoint = `${this.root}/volumes/${v.name}/_data`;
-    mkdirSync(v.mountpoint, { recursive: true, mode: 0o755 });
-    await this.store.db.put(`volume/${v.name}`, v);
+    const made = await this.operation(`volume.create ${v.name}`, [
+      { effect: 'fs.mkdirAll', path: v.mountpoint, mode: 0o755 },
+      { effect: 'store.put', key: `volume/${v.name}`, value: v },
+    ]);
+    if (made.failure) throw new ApiError(500, `create ${v.name}: ${made.failure.message}`);
     return v;
   }
 
@@ -85,10 +98,17 @@ export class VolumeStore {
     return out;
   }
 
-  /** Deletes the record first (a crash then leaves only a directory nobody lists), then the data. */
+  /** What removing a volume does: the record first (a crash then leaves only a directory nobody lists), then the data. */
+  removal(name: string): EffectRequest[] {
+    return [
+      { effect: 'store.del', key: `volume/${name}` },
+      { effect: 'fs.removeAll', path: `${this.root}/volumes/${name}` },
+    ];
+  }
+
   async remove(name: string): Promise<void> {
-    await this.store.db.del(`volume/${name}`);
-    rmSync(`${this.root}/volumes/${name}`, { recursive: true, force: true });
+    const done = await this.operation(`volume.remove ${name}`, this.removal(name));
+    if (done.failure) throw new ApiError(500, `remove ${name}: ${done.failure.message}`);
   }
 
   /**

@@ -4,7 +4,11 @@ import { SimScheduler } from '../../effects/sim/scheduler.ts';
 import { parseFaultRule } from '../../effects/sim/faults.ts';
 import { SimWorld, type TaskBehaviour } from '../../effects/sim/world.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';
-import type { ContainerEvent, ContainerRecord } from '../../machines/container/types.ts';
+import type {
+  ContainerEvent,
+  ContainerInput,
+  ContainerRecord,
+} from '../../machines/container/types.ts';
 
 /** A container as `docker create` would make it (64 hex digits of id; the name with its slash). */
 export function newRecord(
@@ -72,9 +76,9 @@ export function simulateContainer(s: ContainerScenario): {
   requests: string[];
 } {
   const world = new SimWorld({ seed: s.seed, faults: (s.faults ?? []).map(parseFaultRule) });
-  world.connectedTo = '/sim/containerd.sock';
-  world.stores.set('/sim/metadata.db', new Map());
-  world.openStore = '/sim/metadata.db';
+  world.containerd.connectedTo = '/sim/containerd.sock';
+  world.store.stores.set('/sim/metadata.db', new Map());
+  world.store.openStore = '/sim/metadata.db';
   world.behaviours.set(s.record.id, s.behaviour);
   const scheduler = new SimScheduler(
     world,
@@ -84,23 +88,29 @@ export function simulateContainer(s: ContainerScenario): {
     })(),
   );
   const trace = new MemoryTrace(makeHeader('sim', { seed: s.seed, scenario: 'container' }));
-  const session = new Session({ executor: scheduler, sink: trace, now: () => scheduler.now });
+  const session = new Session({
+    executor: scheduler,
+    sink: trace,
+    now: () => scheduler.now,
+    later: (fn) => scheduler.schedule(scheduler.now, fn),
+  });
   scheduler.deliverExternal = (actorId, event) => session.send(actorId, event);
   const actorId = `container:${s.record.id}`;
-  session.spawn('container', actorId, {
+  const input: ContainerInput = {
     actorId,
     record: s.record,
     origin: 'create',
     req: 'create',
     spec: { process: { args: s.args ?? ['sh'] } },
-    stdout: '/sim/stdout',
-    stderr: '/sim/stderr',
-  });
+    dir: `/sim/containers/${s.record.id}`,
+    rootfs: { driver: 'overlay2', layers: ['/sim/layers/busybox'] },
+  };
+  session.spawn('container', actorId, input);
   const requests = ['create'];
   s.steps.forEach((step, i) => {
     const req = `r${i + 1}`;
     requests.push(req);
-    scheduler.at(step.atMs, actorId, { ...step.event, req } as never);
+    scheduler.at(step.atMs, actorId, { ...step.event, req });
   });
   // The scenario's time is up: the user stops the container (a restart policy would otherwise
   // go on forever, as Docker's does), and everything settles.

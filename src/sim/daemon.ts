@@ -4,19 +4,18 @@ import { Session, type Executor, type TraceSink } from '../../effects/runner.ts'
 import { SimScheduler } from '../../effects/sim/scheduler.ts';
 import type { SimWorld, TaskBehaviour } from '../../effects/sim/world.ts';
 import type { RecordBody } from '../../effects/trace.ts';
-import {
-  isSettled,
-  shutdownStops,
-  type ContainerSnapshot,
-} from '../../machines/container/snapshot.ts';
-import type { ContainerContext } from '../../machines/container/types.ts';
 import type { HostView } from '../../machines/container/invariants.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';
-import type { ContainerEvent, ReplyResult } from '../../machines/container/types.ts';
 import type { ShutdownOutput } from '../../machines/daemon-shutdown/machine.ts';
 import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
 import type { RestoreCheckOutput } from '../../machines/restore-check/machine.ts';
+import {
+  ContainerHost,
+  type ContainerRequest,
+  type Reply,
+  type TaskEvent,
+} from '../host/containers.ts';
 import { newRecord } from './containers.ts';
 import { priorities } from './simulate.ts';
 import { tuneForSimulation } from './v8-tuning.ts';
@@ -75,6 +74,9 @@ export function containerIdOf(name: string): string {
   return out.slice(0, 64);
 }
 
+/** The image layer every simulated container is made from. */
+export const simImageLayer = '/var/lib/statedock/overlay2/l-busybox/diff';
+
 export interface SimDaemonOptions {
   world: SimWorld;
   config: StartupConfig;
@@ -85,28 +87,29 @@ export interface SimDaemonOptions {
   /** Registered machine names (tests run altered machines to prove an ordering matters). */
   startupMachine?: string;
   containerMachine?: string;
+  shutdownMachine?: string;
   /** Keep the records in memory (on by default). */
   record?: boolean;
   /**
    * When containerd's exits start to be heard: from the client's connect (the daemon's way),
-   * or only once restore has spawned the actors (the old way, kept to prove the difference).
+   * or only once restore has spawned the actors (kept to prove the difference).
    */
   exitsHeardFrom?: 'connect' | 'restore';
 }
 
 /**
- * One life of the daemon process on a simulated host, wired as `src/daemon` wires the real
- * one: the start-up machine, then `restore` (one container actor per stored container, told
- * what containerd reports), containerd's exits routed to the actors (buffered from the
- * moment the client connects until restore has spawned them), the client's requests, and
- * the shutdown machine whose container stops and settle go to the actors. The power can be
- * cut after any record: nothing after it reaches the world.
+ * One life of the daemon process on a simulated host, with the daemon's own container host
+ * (src/host): the start-up machine, then restore, containerd's exits routed to the actors,
+ * the client's requests, and the shutdown machine that tells every container to settle. Only
+ * the effect handlers differ from `statedock daemon`. The power can be cut after any record:
+ * nothing after it reaches the world, and what the world was still doing is its to finish.
  */
 export class SimDaemon {
   readonly world: SimWorld;
   readonly config: StartupConfig;
   readonly scheduler: SimScheduler;
   readonly session: Session;
+  readonly host: ContainerHost;
   readonly trace: MemoryTrace | null;
   readonly history: ClientHistory;
   /** Records written in this life (up to the crash). */
@@ -115,20 +118,10 @@ export class SimDaemon {
   exited = false;
   startup: StartupOutput | null = null;
   shutdownOutput: ShutdownOutput | null = null;
+  /** The restore check's verdict, once it has judged the host. */
+  restoreVerdict: RestoreCheckOutput | null = null;
   private readonly crashAt: number | null;
-  private readonly containerMachine: string;
-  private readonly exitsHeardFrom: 'connect' | 'restore';
-  private restored = false;
-  private readonly bufferedExits = new Map<
-    string,
-    ({ type: string } & Record<string, unknown>)[]
-  >();
-  private readonly replyWaiters = new Map<
-    string,
-    (result: ReplyResult, message?: string) => void
-  >();
-  private settleWaiters: (() => void)[] = [];
-  private reqSeq = 0;
+  private readonly shutdownMachine: string;
 
   constructor(opts: SimDaemonOptions) {
     tuneForSimulation();
@@ -136,8 +129,7 @@ export class SimDaemon {
     this.config = opts.config;
     this.history = opts.history;
     this.crashAt = opts.crashAtRecord ?? null;
-    this.containerMachine = opts.containerMachine ?? 'container';
-    this.exitsHeardFrom = opts.exitsHeardFrom ?? 'connect';
+    this.shutdownMachine = opts.shutdownMachine ?? 'daemonShutdown';
     this.world.daemonStarted();
     this.scheduler = new SimScheduler(this.world, priorities(opts.seed), this.world.nowMs);
     this.trace =
@@ -148,9 +140,26 @@ export class SimDaemon {
     const executor: Executor = {
       submit: (actorId, call, deliver) => this.submit(actorId, call, deliver),
     };
-    this.session = new Session({ executor, sink, now: () => this.scheduler.now });
-    this.scheduler.deliverExternal = (actorId, event) => this.routeWorldEvent(actorId, event);
+    const later = (fn: () => void): void => this.scheduler.schedule(this.scheduler.now, fn);
+    this.session = new Session({ executor, sink, now: () => this.scheduler.now, later });
+    this.host = new ContainerHost({
+      session: this.session,
+      later,
+      root: this.config.dataRoot,
+      ...(opts.containerMachine === undefined ? {} : { machine: opts.containerMachine }),
+      ...(opts.exitsHeardFrom === undefined ? {} : { exitsHeardFrom: opts.exitsHeardFrom }),
+    });
+    this.scheduler.deliverExternal = (actorId, event) => {
+      if (this.crashed || this.exited || !actorId.startsWith('container:')) return;
+      this.host.routeExit(actorId.slice('container:'.length), event as TaskEvent);
+    };
     this.scheduler.afterDeliver = () => this.afterDeliver();
+    // What the dead daemon had asked and the host is still doing finishes on time.
+    for (const o of this.world.pendingOrphans())
+      this.scheduler.schedule(o.atMs, () => {
+        this.world.finishOrphans(o.atMs);
+        this.scheduler.collect();
+      });
     this.session.spawn(opts.startupMachine ?? 'daemonStartup', 'daemon', { config: this.config });
   }
 
@@ -158,16 +167,12 @@ export class SimDaemon {
     if (this.crashed) return;
     this.records += 1;
     this.trace?.write(r);
-    if (r.kind === 'mark' && r.mark.mark === 'reply') {
-      const req = String(r.mark['req']);
-      const waiter = this.replyWaiters.get(req);
-      this.replyWaiters.delete(req);
-      const result = r.mark['result'] as ReplyResult;
-      const message = typeof r.mark['message'] === 'string' ? r.mark['message'] : undefined;
-      // The client hears the reply after the actor's step, never inside it (as the real API's promise does).
-      if (waiter) this.scheduler.schedule(this.scheduler.now, () => waiter(result, message));
-    }
     if (this.crashAt !== null && this.records >= this.crashAt) this.cutPower();
+  }
+
+  /** SIGKILL: the process dies now; what the host was doing for it is the host's to finish. */
+  kill(): void {
+    this.cutPower();
   }
 
   /** The process dies here: nothing pending is delivered, nothing more is asked of the world. */
@@ -182,63 +187,15 @@ export class SimDaemon {
     deliver: (event: EffectEvent, durationMs: number) => void,
   ): void {
     if (this.crashed || this.exited) return;
-    if (call.effect === 'api.stopContainer') {
-      const id = call.container;
-      // Sent after the shutdown's step, as the real handler's promise runs (never inside it).
-      this.scheduler.schedule(this.scheduler.now, () =>
-        this.request(
-          id,
-          { type: 'api.stop', timeoutS: call.timeoutS, shutdown: true },
-          (result, message) => {
-            const exitCode = this.contextOf(id)?.record.state.exitCode ?? 0;
-            deliver(
-              result === 'ok' || result === 'notModified'
-                ? { type: 'effect.done', id: call.id, result: { exitCode } }
-                : {
-                    type: 'effect.failed',
-                    id: call.id,
-                    error: { code: 'EIO', message: message ?? result },
-                  },
-              0,
-            );
-          },
-          () => deliver({ type: 'effect.done', id: call.id, result: { exitCode: 0 } }, 0),
-        ),
-      );
-      return;
-    }
-    if (call.effect === 'api.settleContainers') {
-      this.settleWaiters.push(() =>
-        deliver(
-          {
-            type: 'effect.done',
-            id: call.id,
-            result: { settled: this.containerContexts().length },
-          },
-          0,
-        ),
-      );
-      return;
-    }
-    this.scheduler.submit(actorId, call, deliver);
-  }
-
-  /** containerd's exits: to the actor; before restore has spawned it, kept (the subscription started at connect). */
-  private routeWorldEvent(
-    actorId: string,
-    event: { type: string } & Record<string, unknown>,
-  ): void {
-    if (this.crashed || this.exited) return;
-    const entry = this.session.actors.get(actorId);
-    if (entry && (entry.actor.getSnapshot() as { status: string }).status === 'active') {
-      this.session.send(actorId, event);
-      return;
-    }
-    if (!this.restored && this.world.connectedTo !== null && this.exitsHeardFrom === 'connect') {
-      const list = this.bufferedExits.get(actorId) ?? [];
-      list.push(event);
-      this.bufferedExits.set(actorId, list);
-    }
+    // Exits are heard from the moment the client connects, before restore lists the tasks.
+    const heard: typeof deliver =
+      call.effect === 'containerd.connect'
+        ? (event, ms) => {
+            if (event.type === 'effect.done') this.host.connected();
+            deliver(event, ms);
+          }
+        : deliver;
+    this.scheduler.submit(actorId, call, heard);
   }
 
   private afterDeliver(): void {
@@ -248,8 +205,11 @@ export class SimDaemon {
         { status: string; output?: StartupOutput } | undefined;
       if (snap?.status === 'done' && snap.output) {
         this.startup = snap.output;
-        if (snap.output.status === 'ready') this.restore(snap.output);
-        else this.processExited();
+        if (snap.output.status === 'ready') {
+          this.host.restore(snap.output.facts.containers ?? [], this.config.liveRestore);
+          // As the daemon does: the restore check, once the restored containers settle.
+          this.host.checkRestore((v) => (this.restoreVerdict = v));
+        } else this.processExited();
       }
     }
     const stop = this.session.actors.get('daemon-shutdown')?.actor.getSnapshot() as
@@ -257,11 +217,6 @@ export class SimDaemon {
     if (stop?.status === 'done' && this.shutdownOutput === null && stop.output) {
       this.shutdownOutput = stop.output;
       this.processExited();
-    }
-    if (this.settleWaiters.length > 0 && this.settled()) {
-      const ws = this.settleWaiters;
-      this.settleWaiters = [];
-      for (const w of ws) w();
     }
   }
 
@@ -271,89 +226,12 @@ export class SimDaemon {
     this.world.daemonExited();
   }
 
-  /** Restore, as `ContainerHost.restore`: an actor per stored container, with containerd's word on its task. */
-  private restore(startup: StartupOutput): void {
-    if (startup.status !== 'ready') return;
-    const db = this.db();
-    for (const f of startup.facts.containers ?? []) {
-      const record = db?.get(`container/${f.id}`) as ContainerContext['record'] | undefined;
-      if (!record) continue;
-      const actorId = `container:${f.id}`;
-      this.session.spawn(this.containerMachine, actorId, {
-        actorId,
-        record,
-        origin: 'restore',
-        task: f.task,
-        liveRestore: this.config.liveRestore,
-        spec: db?.get(`spec/${f.id}`) ?? {},
-        stdout: `/sim/containers/${f.id}/stdout`,
-        stderr: `/sim/containers/${f.id}/stderr`,
-      });
-      // Exits heard since the client connected belong to the task restore found alive; of a
-      // task already stopped, restore knows (containerd listed it stopped).
-      const heard = this.bufferedExits.get(actorId) ?? [];
-      if (f.task === 'running' || f.task === 'paused')
-        for (const e of heard) this.session.send(actorId, e);
-    }
-    this.bufferedExits.clear();
-    this.restored = true;
-  }
-
-  private db(): Map<string, unknown> | undefined {
-    return [...this.world.stores.values()][0];
-  }
-
   /**
    * Whether start-up is over (ready or failed) and no container actor is mid-transition, as
    * the shutdown's settle counts it; `throughRestarts`: also none waiting out a restart back-off.
    */
   settled(throughRestarts = false): boolean {
-    if (this.startup === null) return false;
-    for (const [id, e] of this.session.actors)
-      if (
-        id.startsWith('container:') &&
-        !isSettled(e.actor.getSnapshot() as ContainerSnapshot, throughRestarts)
-      )
-        return false;
-    return true;
-  }
-
-  private contextOf(id: string): ContainerContext | null {
-    const e = this.session.actors.get(`container:${id}`);
-    if (!e) return null;
-    const snap = e.actor.getSnapshot() as { status: string; context: ContainerContext };
-    return snap.status === 'active' ? snap.context : null;
-  }
-
-  private containerContexts(): ContainerContext[] {
-    const out: ContainerContext[] = [];
-    for (const [id] of this.session.actors) {
-      if (!id.startsWith('container:')) continue;
-      const c = this.contextOf(id.slice(10));
-      if (c) out.push(c);
-    }
-    return out;
-  }
-
-  private byName(name: string): ContainerContext | null {
-    return this.containerContexts().find((c) => c.record.name === `/${name}`) ?? null;
-  }
-
-  /** Sends a request to a container's actor; `answered` gets its reply, `missing` runs when there is no such container. */
-  private request(
-    id: string,
-    event: { type: ContainerEvent['type'] } & Record<string, unknown>,
-    answered: (result: ReplyResult, message?: string) => void,
-    missing: () => void,
-  ): void {
-    if (this.contextOf(id) === null) {
-      missing();
-      return;
-    }
-    this.reqSeq += 1;
-    const req = `sim-${this.reqSeq}`;
-    this.replyWaiters.set(req, answered);
-    this.session.send(`container:${id}`, { ...event, req });
+    return this.startup !== null && this.host.settled(throughRestarts);
   }
 
   /** Schedules client operations, `atMs` after now. */
@@ -366,21 +244,21 @@ export class SimDaemon {
     this.history.replies.push(`${what}: ${result}${message === undefined ? '' : `: ${message}`}`);
   }
 
+  private request(what: string, id: string, event: ContainerRequest): void {
+    const answered = (r: Reply): void => this.reply(what, r.result, r.message);
+    if (!this.host.request(id, event, answered)) this.reply(what, 'notFound');
+  }
+
   /** One client operation, as the API layer does it. */
   perform(op: ClientOp): void {
     if (this.crashed || this.exited || this.startup?.status !== 'ready') return;
     if (op.op === 'shutdown') {
       if (this.session.actors.has('daemon-shutdown')) return;
-      const running = shutdownStops(
-        [...this.session.actors]
-          .filter(([id]) => id.startsWith('container:'))
-          .map(([, e]) => e.actor.getSnapshot() as ContainerSnapshot),
-      );
-      this.session.spawn('daemonShutdown', 'daemon-shutdown', {
+      this.session.spawn(this.shutdownMachine, 'daemon-shutdown', {
         liveRestore: this.config.liveRestore,
         shutdownTimeout: this.config.shutdownTimeout,
         acquired: this.startup.acquired,
-        running,
+        containers: this.host.shutdownContainers(),
       });
       return;
     }
@@ -390,56 +268,50 @@ export class SimDaemon {
       this.create(op, what);
       return;
     }
-    const c = this.byName(op.name);
+    const c = this.host.byName(op.name);
     if (c === null) {
       this.reply(what, 'notFound');
       return;
     }
     const id = c.record.id;
-    const answered = (result: ReplyResult, message?: string): void =>
-      this.reply(what, result, message);
-    const missing = (): void => this.reply(what, 'notFound');
     switch (op.op) {
       case 'start':
         if (c.record.config.autoRemove) this.history.mayBeGone.add(id);
-        this.request(id, { type: 'api.start' }, answered, missing);
+        this.request(what, id, { type: 'api.start' });
         return;
       case 'stop':
-        this.request(
-          id,
-          { type: 'api.stop', ...(op.timeoutS === undefined ? {} : { timeoutS: op.timeoutS }) },
-          answered,
-          missing,
-        );
+        this.request(what, id, {
+          type: 'api.stop',
+          ...(op.timeoutS === undefined ? {} : { timeoutS: op.timeoutS }),
+        });
         return;
       case 'restart':
         if (c.record.config.autoRemove) this.history.mayBeGone.add(id);
-        this.request(
-          id,
-          { type: 'api.restart', ...(op.timeoutS === undefined ? {} : { timeoutS: op.timeoutS }) },
-          answered,
-          missing,
-        );
+        this.request(what, id, {
+          type: 'api.restart',
+          ...(op.timeoutS === undefined ? {} : { timeoutS: op.timeoutS }),
+        });
         return;
       case 'kill':
-        this.request(id, { type: 'api.kill', signal: op.signal }, answered, missing);
+        this.request(what, id, { type: 'api.kill', signal: op.signal });
         return;
       case 'pause':
-        this.request(id, { type: 'api.pause' }, answered, missing);
+        this.request(what, id, { type: 'api.pause' });
         return;
       case 'unpause':
-        this.request(id, { type: 'api.unpause' }, answered, missing);
+        this.request(what, id, { type: 'api.unpause' });
         return;
       case 'rm':
         this.history.mayBeGone.add(id);
-        this.request(id, { type: 'api.remove', force: op.force }, answered, missing);
+        this.request(what, id, { type: 'api.remove', force: op.force });
         return;
     }
   }
 
   private create(op: Extract<ClientOp, { op: 'run' | 'create' }>, what: string): void {
-    if (this.byName(op.name) !== null) {
-      this.reply(what, 'conflict', `Conflict. The container name "/${op.name}" is already in use`);
+    const conflict = this.host.nameConflict(op.name);
+    if (conflict !== null) {
+      this.reply(what, 'conflict', conflict);
       return;
     }
     const id = containerIdOf(op.name);
@@ -458,47 +330,30 @@ export class SimDaemon {
       ...(op.restart ? { restartPolicy: op.restart } : {}),
       stopTimeout: op.stopTimeout ?? 2,
     });
-    const spec = { process: { args: ['sh'] } };
-    this.db()?.set(`spec/${id}`, spec);
     this.world.behaviours.set(id, op.behaviour);
-    this.reqSeq += 1;
-    const req = `sim-${this.reqSeq}`;
-    this.replyWaiters.set(req, (result, message) => {
-      this.reply(what, result, message);
-      if (result !== 'ok') return;
-      this.history.acknowledged.add(id);
-      if (op.op === 'run') {
-        if (op.rm) this.history.mayBeGone.add(id);
-        this.request(
-          id,
-          { type: 'api.start' },
-          (r, m) => this.reply(`start ${op.name}`, r, m),
-          () => this.reply(`start ${op.name}`, 'notFound'),
-        );
-      }
-    });
-    this.session.spawn(this.containerMachine, `container:${id}`, {
-      actorId: `container:${id}`,
-      record,
-      origin: 'create',
-      req,
-      spec,
-      stdout: `/sim/containers/${id}/stdout`,
-      stderr: `/sim/containers/${id}/stderr`,
-    });
+    this.host.create(
+      {
+        record,
+        spec: { process: { args: record.config.cmd } },
+        rootfs: { driver: 'overlay2', layers: [simImageLayer] },
+      },
+      (r) => {
+        this.reply(what, r.result, r.message);
+        if (r.result !== 'ok') return;
+        this.history.acknowledged.add(id);
+        if (op.op === 'run') {
+          if (op.rm) this.history.mayBeGone.add(id);
+          this.request(`start ${op.name}`, id, { type: 'api.start' });
+        }
+      },
+    );
   }
 
-  /** The restore check (machines/restore-check) on the host as it is now; its verdict, as the daemon records it. */
+  /** The restore check's verdict (machines/restore-check), as the daemon records it: runs until it has judged. */
   checkRestore(): RestoreCheckOutput | null {
-    const actorId = `restore-check-${this.reqSeq++}`;
-    const entry = this.session.spawn('restoreCheck', actorId, { actorId });
-    while (
-      !this.crashed &&
-      (entry.actor.getSnapshot() as { status: string }).status === 'active' &&
-      !this.scheduler.idle
-    )
+    while (!this.crashed && this.restoreVerdict === null && !this.scheduler.idle)
       this.scheduler.runUntilIdle(1);
-    return (entry.actor.getSnapshot() as { output?: RestoreCheckOutput }).output ?? null;
+    return this.restoreVerdict;
   }
 
   /** Delivers what is due up to `ms` from now (or until the process dies). */

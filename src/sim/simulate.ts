@@ -5,7 +5,7 @@ import { SimWorld, type SimWorldOptions } from '../../effects/sim/world.ts';
 import type { FaultRule } from '../../effects/sim/faults.ts';
 import { formatFaultRule } from '../../effects/sim/faults.ts';
 import { tuneForSimulation } from './v8-tuning.ts';
-import type { ShutdownOutput, RunningContainer } from '../../machines/daemon-shutdown/machine.ts';
+import type { ShutdownOutput } from '../../machines/daemon-shutdown/machine.ts';
 import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
 
@@ -71,6 +71,7 @@ export function simulate(opts: SimulationOptions): SimulationResult {
     executor: scheduler,
     ...(trace ? { sink: trace } : {}),
     now: () => scheduler.now,
+    later: (fn) => scheduler.schedule(scheduler.now, fn),
   });
   const started = scheduler.now;
   const daemon = session.spawn(opts.machine ?? 'daemonStartup', 'daemon', { config: opts.config });
@@ -82,14 +83,12 @@ export function simulate(opts: SimulationOptions): SimulationResult {
     );
   let shutdown: ShutdownOutput | null = null;
   if (opts.shutdown && startup.status === 'ready') {
-    const running: RunningContainer[] = (startup.facts.containers ?? [])
-      .filter((c) => c.task === 'running' || c.task === 'paused')
-      .map((c) => ({ id: c.id, stopSignal: c.stopSignal, stopTimeout: c.stopTimeout }));
+    // No container actors run here (src/sim/daemon.ts runs the daemon with its containers).
     const stop = session.spawn('daemonShutdown', 'daemon-shutdown', {
       liveRestore: opts.config.liveRestore,
       shutdownTimeout: opts.config.shutdownTimeout,
       acquired: startup.acquired,
-      running,
+      containers: [],
     });
     scheduler.runUntilIdle();
     shutdown = (stop.actor.getSnapshot() as { output?: ShutdownOutput }).output ?? null;

@@ -224,6 +224,7 @@ describe('every field of the v1.41 create request is honoured or refused', () =>
         imageRoot: root,
         findContainer: (ref) => (ref === 'donor' ? donor : null),
         volumes,
+        makeBindSource: (path) => Promise.resolve(void mkdirSync(path, { recursive: true })),
       });
       return JSON.stringify(
         planContainer({

@@ -132,7 +132,11 @@ describe('statedock daemon on this machine', { skip: unavailable ?? false }, () 
     const dump = JSON.parse(readText(`${d.exec}/${file}`)) as Record<string, { value: unknown }>;
     assert.equal(dump['daemon']?.value, 'ready');
     assert.equal(dump['containerd-supervisor']?.value, 'running');
-    assert.match(daemon.output(), new RegExp(`written to ${d.exec}/${file}`));
+    // The log line follows the file; the pipe brings it a little later.
+    const logged = new RegExp(`written to ${d.exec}/${file}`);
+    for (let i = 0; i < 100 && !logged.test(daemon.output()); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.match(daemon.output(), logged);
   });
 
   test('restarts its containerd when it dies', async () => {

@@ -13,6 +13,19 @@ import { constraintsForTrace } from '../../src/check/command.ts';
  */
 const dir = join(import.meta.dirname, '../fixtures/traces');
 
+/**
+ * Traces of an older machine version cannot replay with these machines: reading one says so,
+ * naming the version, rather than diverging somewhere in the middle.
+ */
+for (const file of readdirSync(join(dir, 'v1'))) {
+  test(`recorded trace v1/${file} is refused with the version it needs`, () => {
+    assert.throws(
+      () => readTraceFile(join(dir, 'v1', file)),
+      /trace version 1 is not supported \(this statedock reads version 2\)/,
+    );
+  });
+}
+
 for (const file of readdirSync(dir).filter((f) => f.endsWith('.jsonl'))) {
   test(`recorded trace ${file} replays exactly and keeps every constraint`, () => {
     const { records } = readTraceFile(join(dir, file));

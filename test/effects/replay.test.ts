@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { traceVersion } from '../../effects/trace.ts';
 import { ReplayDivergence, replayTrace } from '../../effects/replay.ts';
 import { parseTrace, TraceFileError } from '../../effects/trace-file.ts';
 import type { TraceRecord } from '../../effects/trace.ts';
@@ -93,7 +94,7 @@ test('malformed traces are refused with the line that is wrong', () => {
   assert.throws(
     () =>
       parseTrace(
-        '{"kind":"header","format":"statedock-trace","version":1,"program":"sim","createdAt":null,"meta":{}}\n{oops\n',
+        `{"kind":"header","format":"statedock-trace","version":${traceVersion},"program":"sim","createdAt":null,"meta":{}}\n{oops\n`,
         't.jsonl',
       ),
     /t\.jsonl:2: not JSON/,

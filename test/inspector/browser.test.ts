@@ -269,18 +269,26 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
     // (as src/sim/containers.ts sets them up): one scheduler, one session, one feed.
     const host = new SimWorld({ seed: 1, faults: layerStoreFails });
     const engine = new SimWorld({ seed: 2 });
-    engine.connectedTo = '/sim/containerd.sock';
-    engine.stores.set('/sim/metadata.db', new Map());
-    engine.openStore = '/sim/metadata.db';
+    engine.containerd.connectedTo = '/sim/containerd.sock';
+    engine.store.stores.set('/sim/metadata.db', new Map());
+    engine.store.openStore = '/sim/metadata.db';
     const id = 'c0ffee'.repeat(10) + 'c0ff';
     engine.behaviours.set(id, { exitAfterMs: 2000, exitCode: 0, ignoresTerm: false });
+    const worldOf = (call: { id: string }): SimWorld =>
+      call.id.startsWith('container:') ? engine : host;
     const world: SimEffects = {
-      run: (call, now) => (call.id.startsWith('container:') ? engine : host).run(call, now),
+      judge: (call) => worldOf(call).judge(call),
+      complete: (call, judgement, now) => worldOf(call).complete(call, judgement, now),
       takeEvents: () => [...host.takeEvents(), ...engine.takeEvents()],
     };
     const scheduler = new SimScheduler(world);
     const trace = new MemoryTrace(makeHeader('test', {}));
-    const session = new Session({ executor: scheduler, sink: trace, now: () => scheduler.now });
+    const session = new Session({
+      executor: scheduler,
+      sink: trace,
+      now: () => scheduler.now,
+      later: (fn) => scheduler.schedule(scheduler.now, fn),
+    });
     scheduler.deliverExternal = (actorId, event) => session.send(actorId, event);
     const feed = registerInspectionFeed(api, session, machines);
     await api.listen([sock]);
@@ -299,8 +307,8 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
           origin: 'create',
           req: 'create',
           spec: { process: { args: ['sh'] } },
-          stdout: '/sim/stdout',
-          stderr: '/sim/stderr',
+          dir: `/sim/containers/${id}`,
+          rootfs: { driver: 'overlay2', layers: ['/sim/layers/busybox'] },
         });
         scheduler.at(10, actorId, { type: 'api.start', req: 'r1' });
         scheduler.at(3000, actorId, { type: 'api.remove', req: 'r2', force: false });
@@ -365,7 +373,7 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
         }, actorId);
         assert.ok(
           seen.states.includes('"running"') &&
-            seen.states.indexOf('"running"') < seen.states.indexOf('"exiting"'),
+            seen.states.indexOf('"running"') < seen.states.indexOf('{"exiting":"deletingTask"}'),
           seen.states.join(' '),
         );
         assert.deepEqual(seen.events, ['create', 'start', 'die', 'destroy']);

@@ -110,16 +110,16 @@ export function checkScenario(scenario: ContainerScenario): void {
     `ended in ${value}`,
   );
   // What the record says agrees with containerd.
-  const task = world.tasks.get(id);
+  const task = world.containerd.tasks.get(id);
   if (snap.status === 'done') {
     assert.equal(task, undefined, 'a removed container left its task');
     assert.equal(
-      world.stores.get('/sim/metadata.db')?.has(`container/${id}`),
+      world.store.stores.get('/sim/metadata.db')?.has(`container/${id}`),
       false,
       'a removed container left its record',
     );
   } else {
-    const stored = world.stores.get('/sim/metadata.db')?.get(`container/${id}`) as {
+    const stored = world.store.stores.get('/sim/metadata.db')?.get(`container/${id}`) as {
       state: { status: string };
     };
     assert.equal(
@@ -306,7 +306,7 @@ test('docker create on a full disk: the client gets the error in Docker’s word
   assert.equal(reply?.kind === 'mark' ? reply.mark['result'] : null, 'failed');
   assert.match(
     reply?.kind === 'mark' ? String(reply.mark['message']) : '',
-    /^saving the new container failed: .*no space left on device/,
+    /^creating the container failed: .*no space left on device/,
   );
   assert.equal(session.actors.get(actorId)?.actor.getSnapshot().status, 'done');
   assert.ok(

@@ -8,6 +8,7 @@ import type { Acquisition } from '../../machines/daemon-startup/types.ts';
 import { replayTrace } from '../../effects/replay.ts';
 import { scriptedSession, unscripted, type Answer } from '../support/scripted.ts';
 import type { EffectCall } from '../../effects/requests.ts';
+import type { TraceRecord } from '../../effects/trace.ts';
 
 const acquired: Acquisition[] = [
   {
@@ -38,21 +39,42 @@ const acquired: Acquisition[] = [
 function run(
   input: Partial<ShutdownInput>,
   answer: (c: EffectCall) => Answer = () => ({ result: {} }),
+  settles: (id: string) => boolean = () => true,
 ) {
   const { session, world, trace } = scriptedSession(answer);
   const actor = session.spawn('daemonShutdown', 'daemon-shutdown', {
     liveRestore: false,
     shutdownTimeout: 15,
     acquired,
-    running: [],
+    containers: [],
     ...input,
   });
+  // Each container told answers once it is settled (here: at once, unless `settles` says no).
+  for (const m of messages(trace.records))
+    if (settles(m.to.slice('container:'.length)))
+      session.send('daemon-shutdown', {
+        type: 'container.settled',
+        container: m.to.slice('container:'.length),
+        status: 'exited',
+        exitCode: 0,
+      });
   world.flush();
   return {
     output: (actor.actor.getSnapshot() as { output?: ShutdownOutput }).output,
     world,
     trace,
   };
+}
+
+/** The messages the shutdown sent, in order. */
+function messages(
+  records: readonly TraceRecord[],
+): { to: string; event: { type: string; stop?: boolean } }[] {
+  return records.flatMap((r) =>
+    r.kind === 'mark' && r.mark.mark === 'message'
+      ? [{ to: String(r.mark['to']), event: r.mark['event'] as { type: string; stop?: boolean } }]
+      : [],
+  );
 }
 
 test('releases newest first, keeping what only a failed start would roll back', () => {
@@ -69,38 +91,63 @@ test('releases newest first, keeping what only a failed start would roll back', 
   replayTrace(trace.records);
 });
 
-test('stops running containers in parallel with their stop signal and timeout before any release', () => {
-  const { world } = run({
-    running: [
-      { id: 'a', stopSignal: 'SIGTERM', stopTimeout: 10 },
-      { id: 'b', stopSignal: 'SIGINT', stopTimeout: 3 },
-    ],
-  });
-  const effects = world.calls.map((c) => c.effect);
-  assert.deepEqual(effects.slice(0, 3), ['api.stopContainer', 'api.stopContainer', 'clock.sleep']);
+test('tells every container to stop and waits until each has settled, bounded by the timeout, before any release', () => {
+  const { world, trace } = run(
+    {
+      containers: [
+        { id: 'a', stopTimeout: 10, running: true },
+        { id: 'b', stopTimeout: 3, running: true },
+        { id: 'c', stopTimeout: 10, running: false },
+      ],
+    },
+    () => ({ result: {} }),
+    (id) => id !== 'b',
+  );
   assert.deepEqual(
-    world.calls
-      .slice(0, 2)
-      .map((c) => [
-        (c as { container: string }).container,
-        (c as { signal: string }).signal,
-        (c as { timeoutS: number }).timeoutS,
-      ]),
+    messages(trace.records).map((m) => [m.to, m.event.type, m.event.stop]),
     [
-      ['a', 'SIGTERM', 10],
-      ['b', 'SIGINT', 3],
+      ['container:a', 'daemon.shutdown', true],
+      ['container:b', 'daemon.shutdown', true],
+      ['container:c', 'daemon.shutdown', true],
     ],
   );
-  assert.equal((world.calls[2] as { ms: number }).ms, 15_000);
-  assert.equal(effects.indexOf('api.close') > 2, true);
+  // b has not settled: nothing is released until the shutdown timeout (15 s: max(15, 10 + 5)) ends.
+  const sleep = world.calls.find((c) => c.effect === 'clock.sleep');
+  assert.equal(sleep?.effect === 'clock.sleep' ? sleep.ms : 0, 15_000);
+  assert.equal(world.calls.indexOf(sleep as EffectCall), 0);
+  assert.ok(
+    world.calls.some((c) => c.effect === 'api.close'),
+    'the timer fired: releases went on',
+  );
+  assert.ok(
+    trace.records.some((r) => r.kind === 'mark' && r.mark.mark === 'shutdown.forced'),
+    'Force shutdown daemon',
+  );
+  replayTrace(trace.records);
 });
 
-test('under live-restore with running containers: leaves them running and keeps the layer mounts', () => {
+test('releases wait for the containers to settle', () => {
+  const { world } = run(
+    { containers: [{ id: 'a', stopTimeout: 10, running: true }] },
+    (c) => (c.effect === 'clock.sleep' ? 'pending' : { result: {} }),
+    () => false,
+  );
+  assert.deepEqual(
+    world.calls.map((c) => c.effect),
+    ['clock.sleep'],
+  );
+});
+
+test('under live-restore with running containers: leaves them running (they only settle) and keeps the layer mounts', () => {
   const { output, world, trace } = run({
     liveRestore: true,
-    running: [{ id: 'a', stopSignal: 'SIGTERM', stopTimeout: 10 }],
+    containers: [{ id: 'a', stopTimeout: 10, running: true }],
   });
-  assert.ok(!world.calls.some((c) => c.effect === 'api.stopContainer'));
+  assert.deepEqual(
+    messages(trace.records).map((m) => [m.to, m.event.stop]),
+    [['container:a', false]],
+  );
+  assert.ok(!world.calls.some((c) => c.effect === 'clock.sleep'));
   assert.ok(!world.calls.some((c) => c.effect === 'kernel.unmountUnder'));
   assert.deepEqual(output?.leftRunning, ['a']);
   assert.ok(
@@ -112,15 +159,6 @@ test('under live-restore with running containers: leaves them running and keeps 
     ),
   );
   assert.deepEqual(violationsOf(checkTrace(trace.records, startupConstraints)), []);
-});
-
-test('a container that outlives the shutdown timeout: "Force shutdown daemon", releases go on', () => {
-  const { output, world } = run(
-    { running: [{ id: 'stuck', stopSignal: 'SIGTERM', stopTimeout: 2 }] },
-    (c) => (c.effect === 'api.stopContainer' ? 'pending' : { result: {} }),
-  );
-  assert.equal(output?.forced, true);
-  assert.ok(world.calls.some((c) => c.effect === 'fs.removePidfile'));
 });
 
 test('a release that fails is recorded and the others still run', () => {
@@ -144,6 +182,6 @@ test('a release that fails is recorded and the others still run', () => {
 
 test('the shutdown timeout is dockerd’s: max(configured, stop timeouts + 5), forever if any is negative', () => {
   assert.equal(shutdownTimeoutS(15, []), 15);
-  assert.equal(shutdownTimeoutS(15, [{ id: 'a', stopSignal: 'SIGTERM', stopTimeout: 30 }]), 35);
-  assert.equal(shutdownTimeoutS(15, [{ id: 'a', stopSignal: 'SIGTERM', stopTimeout: -1 }]), -1);
+  assert.equal(shutdownTimeoutS(15, [{ stopTimeout: 30 }]), 35);
+  assert.equal(shutdownTimeoutS(15, [{ stopTimeout: -1 }]), -1);
 });

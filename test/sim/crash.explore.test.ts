@@ -12,6 +12,7 @@ import { replayCommand } from '../../src/replay/command.ts';
 import { crashRun, type CrashScenario } from '../../src/sim/crash.ts';
 import { ClientHistory, containerIdOf, SimDaemon } from '../../src/sim/daemon.ts';
 import { simConfig } from '../../src/sim/config.ts';
+import { crashScenarios } from '../../src/sim/scenarios.ts';
 
 const randomRuns = Number(process.env['NUM_RUNS'] ?? 1000);
 const seed = Number(process.env['FC_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
@@ -74,33 +75,38 @@ test('a power cut stops the world at that record: nothing the dead process would
   d.runFor(1_000);
   assert.equal(d.crashed, true);
   assert.equal(d.records, persist);
-  assert.equal([...world.stores.values()][0]?.has(`container/${containerIdOf('x')}`), false);
+  assert.equal(world.store.first().has(`container/${containerIdOf('x')}`), false);
   assert.equal(history.acknowledged.size, 0);
-  assert.equal(world.tasks.size, 0);
+  assert.equal(world.containerd.tasks.size, 0);
 });
 
 test('a daemon crash leaves containerd and the container running; a host reboot takes both, and restore records the exit', () => {
   const daemonOnly = crashRun({ ...runForever, liveRestore: true }, null, 3);
   assert.deepEqual(daemonOnly.problems, []);
   // What the second life's restore check saw: the same container, still running on its live task.
-  const observed = daemonOnly.traces[1].find(
-    (r) =>
-      r.kind === 'event' && r.actor.startsWith('restore-check') && r.event.type === 'effect.done',
-  );
-  const view =
-    observed?.kind === 'event'
-      ? (observed.event['result'] as {
-          containers: { status: string }[];
-          tasks: { status: string }[];
-        })
-      : null;
+  const seen = (effect: string): unknown => {
+    const trace = daemonOnly.traces[1];
+    const asked = trace.findLast(
+      (r) => r.kind === 'effect.request' && r.actor === 'restore-check' && r.call.effect === effect,
+    );
+    const answer = trace.find(
+      (r) =>
+        r.kind === 'event' &&
+        asked?.kind === 'effect.request' &&
+        r.event.type === 'effect.done' &&
+        r.event['id'] === asked.call.id,
+    );
+    return answer?.kind === 'event' ? answer.event['result'] : null;
+  };
   assert.deepEqual(
-    view?.containers.map((c) => c.status),
+    (seen('store.list') as { entries: { value: { state: { status: string } } }[] }).entries.map(
+      (e) => e.value.state.status,
+    ),
     ['running'],
     'live-restore keeps it running',
   );
   assert.deepEqual(
-    view?.tasks.map((t) => t.status),
+    (seen('containerd.listTasks') as { tasks: { status: string }[] }).tasks.map((t) => t.status),
     ['running'],
   );
   const reboot = crashRun({ ...runForever, liveRestore: true, power: 'host' }, null, 3);
@@ -141,17 +147,41 @@ test('a trace cut by the power replays to its end and says where it was cut; a t
 
 test('explore --at writes both lives; replay and check accept them; bad arguments get one clear line', () => {
   const dir = mkdtempSync(join(tmpdir(), 'statedock-explore-'));
+  // A cut in the middle of a step: right after a request that the same step follows with more.
+  const uncut = crashRun(
+    crashScenarios.find((x) => x.name === 'moby-22312') as CrashScenario,
+    null,
+    1,
+  ).traces[0];
+  const at =
+    uncut.findIndex(
+      (r, i) =>
+        r.kind === 'effect.request' &&
+        uncut[i + 1]?.kind === 'effect.request' &&
+        uncut[i + 1]?.actor === r.actor &&
+        r.actor.startsWith('container:'),
+    ) + 1;
   try {
     const out: string[] = [];
     assert.equal(
       exploreCommand(
-        ['--crash', '--scenario', 'moby-22312', '--at', '230', '--trace', join(dir, 'cut')],
+        [
+          '--crash',
+          '--scenario',
+          'moby-22312',
+          '--seed',
+          '1',
+          '--at',
+          String(at),
+          '--trace',
+          join(dir, 'cut'),
+        ],
         (l) => out.push(l),
       ),
       0,
     );
     assert.ok(
-      out.some((l) => l.startsWith('✓ moby-22312: power cut after record 230')),
+      out.some((l) => l.startsWith(`✓ moby-22312: power cut after record ${at}`)),
       out.join('\n'),
     );
     for (const life of [1, 2]) {

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TraceRecord } from '../../effects/trace.ts';
 import { containerMachine } from '../../machines/container/machine.ts';
-import { createStartupMachine } from '../../machines/daemon-startup/machine.ts';
-import { startupSteps } from '../../machines/daemon-startup/steps.ts';
+import { daemonShutdownMachine } from '../../machines/daemon-shutdown/machine.ts';
 import { registerMachine } from '../../machines/registry.ts';
 import {
   crashRun,
@@ -12,6 +11,7 @@ import {
   type CrashScenario,
 } from '../../src/sim/crash.ts';
 import { containerIdOf } from '../../src/sim/daemon.ts';
+import { newRecord, simulateContainer } from '../../src/sim/containers.ts';
 import { crashScenarios } from '../../src/sim/scenarios.ts';
 
 /**
@@ -65,23 +65,26 @@ test('moby-51692 shutdown races auto-remove: the --rm container is gone before c
     `destroy (record ${destroyAt}) must come before containerd.close (record ${closeAt})`,
   );
 
-  // Without the settle before the client closes, dockerd's bug: the container is left removing on disk.
+  // Without waiting for the containers to settle before the releases, dockerd's bug: the
+  // container is left removing on disk.
   registerMachine(
-    'startup-without-settle',
-    createStartupMachine(
-      startupSteps.map((st) => (st.id === 'restore' ? { ...st, ops: st.ops.slice(0, 2) } : st)),
-    ),
+    'shutdown-without-settle',
+    daemonShutdownMachine.provide({ guards: { allSettled: () => true } }),
   );
-  const broken = crashRun(s, null, 1, { startupMachine: 'startup-without-settle' });
+  const broken = crashRun(s, null, 1, { shutdownMachine: 'shutdown-without-settle' });
+  const brokenFirst = broken.traces[0];
+  const brokenClose = brokenFirst.findIndex(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.close',
+  );
+  assert.ok(brokenClose > 0);
   assert.ok(
-    problemsOf(broken).some((p) => p.startsWith('noDeadOrRemoving: after shutdown')),
-    problemsOf(broken).join('\n'),
+    !brokenFirst
+      .slice(0, brokenClose)
+      .some((r) => r.kind === 'mark' && r.mark.mark === 'event' && r.mark['action'] === 'destroy'),
+    'without the settle, containerd closes while the --rm container is still being stopped',
   );
   // …and even then the next restore finishes the removal: nothing is left once it has run.
-  assert.ok(
-    !problemsOf(broken).some((p) => !p.includes('after shutdown')),
-    problemsOf(broken).join('\n'),
-  );
+  assert.deepEqual(problemsOf(broken), []);
 });
 
 test('moby-22312 crash during removal: restore finishes it and the user can always remove', () => {
@@ -92,7 +95,8 @@ test('moby-22312 crash during removal: restore finishes it and the user can alwa
     (r) =>
       r.kind === 'effect.request' &&
       r.call.effect === 'store.put' &&
-      (r.call as { value: { state: { status: string } } }).value.state.status === 'removing',
+      r.call.key.startsWith('container/') &&
+      (r.call.value as { state: { status: string } }).state.status === 'removing',
   );
   assert.ok(marked > 0);
   const cut = crashRun(s, marked + 2, 1);
@@ -171,8 +175,15 @@ test('a process that exits while restore runs is not lost: exits are heard from 
   });
   // Find the window in the second life: from listTasks' answer to the actor's spawn.
   const probe = crashRun(make(60_000), null, 1);
-  const started = probe.traces[0].find(
+  // The task starts when containerd's start completes (its result comes back).
+  const startCall = probe.traces[0].find(
     (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.startTask',
+  );
+  const started = probe.traces[0].find(
+    (r) =>
+      r.kind === 'event' &&
+      startCall?.kind === 'effect.request' &&
+      r.event['id'] === startCall.call.id,
   );
   const listed = probe.traces[1].find(
     (r) =>
@@ -224,7 +235,11 @@ test('a crash between creating a task and recording the start leaves no process 
     (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.createTask',
   );
   const persisted = uncut.traces[0].findIndex(
-    (r, i) => i > created && r.kind === 'effect.request' && r.call.effect === 'store.put',
+    (r, i) =>
+      i > created &&
+      r.kind === 'effect.request' &&
+      r.call.effect === 'store.put' &&
+      r.call.key.startsWith('container/'),
   );
   assert.ok(created > 0 && persisted > created);
   for (let k = created + 1; k <= persisted; k++) {
@@ -270,9 +285,9 @@ test('docker/for-linux-652 and moby-36496: always and unless-stopped containers 
   assert.deepEqual(problemsOf(o), []);
   const after = events(o.traces[1]).filter((e) => e.startsWith('start'));
   assert.deepEqual(after.sort(), ['start always', 'start unless']);
-  // The shutdown's stop is the daemon's, not the user's: the record says so.
-  const stop = o.traces[0].find((r) => r.kind === 'event' && r.event.type === 'api.stop');
-  assert.equal(stop?.kind === 'event' ? stop.event['shutdown'] : undefined, true);
+  // The shutdown's stop is the daemon's, not the user's: the daemon tells each container so.
+  const stop = o.traces[0].find((r) => r.kind === 'event' && r.event.type === 'daemon.shutdown');
+  assert.equal(stop?.kind === 'event' ? stop.event['stop'] : undefined, true);
 });
 
 test('moby-34028: an unless-stopped container stopped during its restart back-off stays down after the daemon restarts; always comes back', () => {
@@ -337,12 +352,46 @@ test('a container whose start is in flight when the shutdown begins is stopped t
       { atMs: 8, op: { op: 'shutdown' } },
     ],
   };
-  const o = crashRun(s, null, 1499287389);
-  assert.equal(o.firstLife, 'exited');
-  assert.deepEqual(problemsOf(o), []);
-  const first = events(o.traces[0]);
+  for (const seed of [1499287389, 1, 2, 3, 4, 5, 6, 7]) {
+    const o = crashRun(s, null, seed);
+    assert.equal(o.firstLife, 'exited');
+    assert.deepEqual(problemsOf(o), [], `seed ${seed}`);
+    // b either started before the shutdown reached it, and was stopped (its exit recorded), or
+    // its start came after the shutdown had begun and was refused.
+    const first = events(o.traces[0]);
+    const refused = o.replies.some((r) =>
+      r.startsWith('start b: conflict: the daemon is shutting down'),
+    );
+    assert.ok(
+      refused || (first.includes('start b') && first.some((e) => e.startsWith('die b'))),
+      `seed ${seed}: ${first.join(', ')}; ${o.replies.join('; ')}`,
+    );
+  }
+});
+
+test('nothing starts once the daemon shuts down: a start that arrives after the container settled for the shutdown is refused', () => {
+  const { trace } = simulateContainer({
+    seed: 1,
+    record: newRecord('b'.repeat(64)),
+    behaviour: runsForever,
+    steps: [
+      { atMs: 10, event: { type: 'daemon.shutdown', from: 'daemon-shutdown', stop: true } },
+      { atMs: 20, event: { type: 'api.start' } },
+    ],
+    horizonMs: 100,
+  });
+  const replies = trace.records.flatMap((r) =>
+    r.kind === 'mark' && r.mark.mark === 'reply'
+      ? [`${String(r.mark['req'])} ${String(r.mark['result'])} ${String(r.mark['message'] ?? '')}`]
+      : [],
+  );
   assert.ok(
-    first.includes('start b') && first.some((e) => e.startsWith('die b')),
-    first.join(', '),
+    replies.includes('r2 conflict the daemon is shutting down: the container is not started'),
+    replies.join('\n'),
+  );
+  assert.ok(
+    !trace.records.some(
+      (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.createTask',
+    ),
   );
 });

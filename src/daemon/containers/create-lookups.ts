@@ -1,7 +1,6 @@
 import {
   existsSync,
   lstatSync,
-  mkdirSync,
   readdirSync,
   readFileSync,
   realpathSync,
@@ -28,6 +27,8 @@ export interface LookupContext {
   /** A container by name, ID or unique ID prefix; null when there is none. */
   findContainer(ref: string): ContainerContext | null;
   volumes: VolumeStore;
+  /** Makes a missing `-v` bind source (dockerd does; `--mount` refuses it). */
+  makeBindSource(path: string): Promise<void>;
 }
 
 interface PasswdEntry {
@@ -277,7 +278,7 @@ export async function lookUpForCreate(
   const sourcePropagation: Record<string, SourcePropagation> = {};
   for (const w of r.mounts) {
     if (w.type === 'bind') {
-      if (w.createSource && !existsSync(w.source)) mkdirSync(w.source, { recursive: true });
+      if (w.createSource && !existsSync(w.source)) await ctx.makeBindSource(w.source);
       if (w.propagation !== 'private' && w.propagation !== 'rprivate')
         sourcePropagation[w.source] = propagationOf(w.source);
       byDestination.set(w.destination, {

@@ -5,10 +5,10 @@ import { promisify } from 'node:util';
 import { signalNumber } from '../../../machines/container/signals.ts';
 import type { ContainerContext } from '../../../machines/container/types.ts';
 import { ApiError, type ApiServer, type RouteContext } from '../../api/server.ts';
-import { treeSize } from '../container-runtime.ts';
+import { treeSize } from '../../../effects/rootfs/layout.ts';
 import { parseFilters } from '../events.ts';
 import { streamLogs } from '../logs.ts';
-import { statusOf, type ContainerHost } from './host.ts';
+import { statusOf, type Containers } from './service.ts';
 
 const runCommand = promisify(execFile);
 
@@ -19,33 +19,14 @@ function flag(q: URLSearchParams, name: string): boolean {
 }
 
 /** The Engine API's container endpoints, answered by the container host (every one waits for restore). */
-export function registerContainerRoutes(api: ApiServer, host: ContainerHost): void {
+export function registerContainerRoutes(api: ApiServer, host: Containers): void {
   const deps = {
-    runtime: host.runtime,
+    stdio: host.stdio,
     images: host.images,
     volumes: host.volumes,
     events: host.events,
-    root: host.root,
+    root: host.host.root,
   };
-  const add = api.add.bind(api);
-  api = Object.assign(Object.create(api) as ApiServer, {
-    add: (r: Parameters<ApiServer['add']>[0]) =>
-      add({
-        ...r,
-        handler: async (ctx: RouteContext) => {
-          await host.restored;
-          return r.handler(ctx);
-        },
-        ...(r.hijack
-          ? {
-              hijack: async (ctx: Parameters<NonNullable<typeof r.hijack>>[0]) => {
-                await host.restored;
-                return r.hijack?.(ctx);
-              },
-            }
-          : {}),
-      }),
-  });
   api.add({ method: 'POST', pattern: '/containers/create', handler: (ctx) => host.create(ctx) });
   api.add({
     method: 'POST',
@@ -104,17 +85,7 @@ export function registerContainerRoutes(api: ApiServer, host: ContainerHost): vo
     pattern: '/containers/{name}',
     handler: async (ctx) => {
       const c = host.resolve(ctx.params['name'] as string);
-      const removed = host.whenRemoved(c.record.id);
-      if (flag(ctx.query, 'v')) host.removeVolumes.add(c.record.id);
-      const r = await host.request(c.record.id, {
-        type: 'api.remove',
-        force: flag(ctx.query, 'force'),
-      });
-      if (r.result !== 'ok') {
-        host.removeVolumes.delete(c.record.id);
-        throw new ApiError(statusOf[r.result], r.message ?? r.result);
-      }
-      await removed;
+      await host.remove(c.record.id, flag(ctx.query, 'force'), flag(ctx.query, 'v'));
       ctx.noContent(204);
     },
   });
@@ -131,7 +102,9 @@ export function registerContainerRoutes(api: ApiServer, host: ContainerHost): vo
       });
       ctx.res.flushHeaders();
       const running =
-        ['running', 'paused', 'restarting'].includes(c.record.state.status) || c.startReq !== null;
+        ['running', 'paused', 'restarting'].includes(c.record.state.status) ||
+        c.startReq !== null ||
+        c.restartReq !== null;
       const code =
         condition === 'removed'
           ? await host.whenRemoved(c.record.id)
@@ -143,7 +116,7 @@ export function registerContainerRoutes(api: ApiServer, host: ContainerHost): vo
   });
   const attach = (name: string, socket: Duplex, upgrade: boolean, query: URLSearchParams): void => {
     const c = host.resolve(name);
-    const hub = deps.runtime.hub(c.record.id);
+    const hub = deps.stdio.hub(c.record.id);
     hub.tty = c.record.config.tty === true;
     socket.write(
       upgrade
@@ -238,7 +211,7 @@ export function registerContainerRoutes(api: ApiServer, host: ContainerHost): vo
       const stored = host.logDriver(c.record).read();
       if (stored === null)
         throw new ApiError(501, 'configured logging driver does not support reading');
-      streamLogs(ctx.res, stored, deps.runtime.hubs.get(c.record.id), {
+      streamLogs(ctx.res, stored, deps.stdio.hubs.get(c.record.id), {
         raw: c.record.config.tty === true,
         stdout,
         stderr,

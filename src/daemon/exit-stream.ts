@@ -1,0 +1,117 @@
+import type { RealContainerd } from '../../effects/containerd/real.ts';
+import type { ContainerHost, TaskEvent } from '../host/containers.ts';
+import type { Logger } from './logger.ts';
+
+/**
+ * containerd's /tasks/exit and /tasks/oom events, to the container host, from the moment the
+ * client connects (before restore lists the tasks: an exit between the list and the actor's
+ * spawn is held for it, not lost). When the stream breaks (containerd died; the supervisor
+ * restarts it) it subscribes again, then asks containerd for its tasks: an exit that happened
+ * while nobody listened is reported from the task's stopped state.
+ */
+export class ExitStream {
+  private readonly containerd: RealContainerd;
+  private readonly host: ContainerHost;
+  private readonly log: Logger;
+  private running = false;
+  private stopped = false;
+  private cancel: (() => void) | null = null;
+
+  constructor(containerd: RealContainerd, host: ContainerHost, log: Logger) {
+    this.containerd = containerd;
+    this.host = host;
+    this.log = log;
+  }
+
+  /** Starts listening; resolves once containerd confirmed the subscription (at worst after 2 s). */
+  start(): Promise<void> {
+    if (this.running) return Promise.resolve();
+    this.running = true;
+    this.host.connected();
+    let subscribed!: () => void;
+    const first = new Promise<void>((resolve) => {
+      subscribed = resolve;
+      setTimeout(resolve, 2_000).unref();
+    });
+    void this.loop(subscribed);
+    return first;
+  }
+
+  /** The stream ends with the client: by then every container actor has settled (moby-51692). */
+  stop(): void {
+    this.stopped = true;
+    this.cancel?.();
+  }
+
+  private async loop(subscribed: () => void): Promise<void> {
+    let again = false;
+    while (!this.stopped) {
+      try {
+        const sub = this.containerd.connected.subscribe(['topic~="^/tasks/(exit|oom)$"']);
+        this.cancel = () => {
+          sub.cancel();
+          subscribed();
+        };
+        const confirmed = sub.ready(2_000).then(
+          () => subscribed(),
+          (err: unknown) => {
+            this.log.warn(
+              `containerd's event stream was not confirmed: ${(err as Error).message}`,
+              {},
+            );
+            subscribed();
+          },
+        );
+        if (again) void confirmed.then(() => this.reconcile());
+        for await (const e of sub.events) {
+          const id = String(e.event['container_id'] ?? '');
+          const event = taskEvent(e.topic, id, e.event);
+          if (event !== null) this.host.routeExit(id, event);
+        }
+      } catch {
+        // containerd went away: the supervisor restarts it; subscribe again
+      }
+      again = true;
+      if (!this.stopped) await new Promise((r) => setTimeout(r, 100).unref());
+    }
+  }
+
+  /** Exits missed while the stream was down: every stopped task of a container that runs. */
+  private async reconcile(): Promise<void> {
+    let tasks;
+    try {
+      tasks = await this.containerd.connected.listTasks();
+    } catch (err) {
+      this.log.warn(
+        `could not list containerd's tasks after its restart: ${(err as Error).message}`,
+        {},
+      );
+      return;
+    }
+    for (const t of tasks) {
+      if (t.status !== 'stopped') continue;
+      const c = this.host.contextOf(t.id);
+      if (c === null || c.task !== 'running') continue;
+      this.log.warn('an exit containerd reported while the event stream was down is recorded now', {
+        container: t.id,
+      });
+      this.host.routeExit(t.id, {
+        type: 'containerd.taskExit',
+        exitStatus: t.exitStatus,
+        exitedAt: (t.exitedAt ?? new Date()).toISOString(),
+      });
+    }
+  }
+}
+
+function taskEvent(topic: string, id: string, e: Record<string, unknown>): TaskEvent | null {
+  if (topic === '/tasks/exit' && e['id'] === id) {
+    const ts = e['exited_at'] as { seconds?: number; nanos?: number } | undefined;
+    const exitedAt = ts?.seconds
+      ? new Date(ts.seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString()
+      : new Date().toISOString();
+    return { type: 'containerd.taskExit', exitStatus: Number(e['exit_status'] ?? 0), exitedAt };
+  }
+  if (topic === '/tasks/oom') return { type: 'containerd.oom' };
+  return null;
+}

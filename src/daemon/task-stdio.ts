@@ -1,0 +1,72 @@
+import type { TaskStdio } from '../../effects/containerd/real.ts';
+import { StdioHub, type LogEntry } from './stdio.ts';
+
+/**
+ * Every container's stdio hub (its output to its logging driver and to attached clients, its
+ * stdin), by container: what the containerd effects open and close, and what the attach and
+ * logs endpoints read. A hub lives as long as its container.
+ */
+export class StdioHubs implements TaskStdio {
+  readonly hubs = new Map<string, StdioHub>();
+  /** Where a container's output is logged (its LogConfig's driver). */
+  private readonly logDriverOf: (id: string) => { write(e: LogEntry): void };
+
+  constructor(logDriverOf: (id: string) => { write(e: LogEntry): void }) {
+    this.logDriverOf = logDriverOf;
+  }
+
+  hub(id: string): StdioHub {
+    let h = this.hubs.get(id);
+    if (!h) this.hubs.set(id, (h = new StdioHub(this.logDriverOf(id))));
+    return h;
+  }
+
+  /** The container is gone. */
+  forget(id: string): void {
+    const h = this.hubs.get(id);
+    h?.destroyReaders();
+    this.hubs.delete(id);
+  }
+
+  openOutput(container: string, stdout: string, stderr: string | null, terminal: boolean): void {
+    const hub = this.hub(container);
+    hub.tty = terminal;
+    hub.openFifos(stdout, stderr);
+  }
+
+  async openStdin(
+    container: string,
+    path: string,
+    closeIO: () => Promise<void>,
+    timeoutMs?: number,
+  ): Promise<Error | null> {
+    const hub = this.hub(container);
+    hub.stdin.closeIO = closeIO;
+    return hub.stdin.open(path, timeoutMs);
+  }
+
+  started(container: string): void {
+    this.hubs.get(container)?.stdin.taskStarted();
+  }
+
+  async drained(container: string, ms: number): Promise<void> {
+    const hub = this.hubs.get(container);
+    if (!hub) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      hub.whenEnded().then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms))),
+    ]);
+    clearTimeout(timer);
+    // A FIFO restore reopened after the shim had already closed its end never reports EOF (no
+    // writer ever comes): an unbounded wait would keep an adopted container "running" after its exit.
+    if (timedOut) {
+      hub.destroyReaders();
+      await hub.whenEnded();
+    }
+  }
+
+  abandon(container: string): void {
+    this.hubs.get(container)?.destroyReaders();
+  }
+}

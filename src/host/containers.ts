@@ -1,0 +1,402 @@
+import type { Session } from '../../effects/runner.ts';
+import type { RecordBody } from '../../effects/trace.ts';
+import {
+  isSettled,
+  shutdownStops,
+  type ContainerSnapshot,
+} from '../../machines/container/snapshot.ts';
+import type {
+  ContainerContext,
+  ContainerEvent,
+  ContainerInput,
+  ContainerRecord,
+  ReplyResult,
+  RootfsPlan,
+} from '../../machines/container/types.ts';
+import type { ShutdownContainer } from '../../machines/daemon-shutdown/machine.ts';
+import type { RestoredContainer } from '../../machines/daemon-startup/types.ts';
+import type { RestoreCheckOutput } from '../../machines/restore-check/machine.ts';
+
+/**
+ * The container host: one actor per container, in a session whose effects the real daemon's
+ * handlers or the simulated host answer. Everything between the API and the container
+ * actors is here, once, for `statedock daemon` and the simulator alike: spawning on create
+ * and on restore, routing containerd's exits (held from the client's connect until restore
+ * has spawned their actors), matching replies to requests, telling when every container is
+ * settled, what the shutdown tells, and the restore check.
+ *
+ * It is callback-based (no promises) because the simulator runs it inside one synchronous
+ * loop of virtual time; the daemon wraps the callbacks in promises.
+ */
+
+/** How an API request to a container ended. */
+export interface Reply {
+  result: ReplyResult;
+  message?: string;
+}
+
+/** Requests an API client sends a container actor (the host adds the request id). */
+export type ContainerRequest = ContainerEvent extends infer E
+  ? E extends { req: string }
+    ? Omit<E, 'req'>
+    : never
+  : never;
+
+/** An exit or OOM containerd reported for a container. */
+export type TaskEvent = Extract<ContainerEvent, { type: 'containerd.taskExit' | 'containerd.oom' }>;
+
+/** What a new container is made of. */
+export interface NewContainer {
+  record: ContainerRecord;
+  spec: unknown;
+  rootfs: RootfsPlan;
+}
+
+export interface ContainerHostOptions {
+  session: Session;
+  /** Runs a function after the current step: replies reach clients after the actor's step, never inside it. */
+  later: (fn: () => void) => void;
+  /** The data root: each container's directory is `<root>/containers/<id>`. */
+  root: string;
+  /** The registered container machine (tests run altered ones to prove an ordering matters). */
+  machine?: string;
+  /**
+   * When containerd's exits start to be heard: from the client's connect (the daemon's way),
+   * or only once restore has spawned the actors (kept to prove the difference).
+   */
+  exitsHeardFrom?: 'connect' | 'restore';
+}
+
+/** Docker's answer when a name is taken. */
+export function nameConflictMessage(name: string, holder: string): string {
+  return `Conflict. The container name "${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`;
+}
+
+const prefix = 'container:';
+
+export class ContainerHost {
+  readonly session: Session;
+  private readonly later: (fn: () => void) => void;
+  readonly root: string;
+  private readonly machine: string;
+  private readonly exitsHeardFrom: 'connect' | 'restore';
+  private readonly replies = new Map<string, (r: Reply) => void>();
+  private readonly exitWaiters = new Map<string, ((code: number) => void)[]>();
+  private readonly removedWaiters = new Map<string, ((code: number) => void)[]>();
+  private settleWaiters: { throughRestarts: boolean; cb: () => void }[] = [];
+  private readonly eventListeners: ((
+    id: string,
+    action: string,
+    attributes: Record<string, string>,
+  ) => void)[] = [];
+  private readonly goneListeners: ((id: string, record: ContainerRecord | undefined) => void)[] =
+    [];
+  private reqSeq = 0;
+  /** Exits heard between the client's connect and restore, by container. */
+  private readonly heard = new Map<string, TaskEvent[]>();
+  private hearing = false;
+  restored = false;
+  private checkActor: string | null = null;
+  private checkWaitsForSettle = false;
+  private checks = 0;
+
+  constructor(opts: ContainerHostOptions) {
+    this.session = opts.session;
+    this.later = opts.later;
+    this.root = opts.root;
+    this.machine = opts.machine ?? 'container';
+    this.exitsHeardFrom = opts.exitsHeardFrom ?? 'connect';
+    this.session.onRecord((actor, r) => this.onRecord(actor, r));
+  }
+
+  private onRecord(actor: string, r: RecordBody): void {
+    if (!actor.startsWith(prefix)) return;
+    const id = actor.slice(prefix.length);
+    switch (r.kind) {
+      case 'mark':
+        if (r.mark.mark === 'reply') {
+          const req = String(r.mark['req']);
+          const resolve = this.replies.get(req);
+          if (!resolve) return;
+          this.replies.delete(req);
+          const reply: Reply = {
+            result: r.mark['result'] as ReplyResult,
+            ...(typeof r.mark['message'] === 'string' ? { message: r.mark['message'] } : {}),
+          };
+          this.later(() => resolve(reply));
+        } else if (r.mark.mark === 'event') {
+          const action = String(r.mark['action']);
+          const attributes = r.mark['attributes'] as Record<string, string>;
+          for (const l of this.eventListeners) l(id, action, attributes);
+          if (action === 'die')
+            this.notify(this.exitWaiters, id, Number(attributes['exitCode'] ?? 0));
+        }
+        return;
+      case 'transition':
+        if (this.checkActor !== null) this.tellCheckMoved(this.checkActor);
+        this.wakeSettleWaiters();
+        return;
+      case 'actor.stop': {
+        // A container actor stops only when its removal is done (or its create failed).
+        const record = this.recordOf(id);
+        for (const l of this.goneListeners) l(id, record);
+        this.notify(this.removedWaiters, id, record?.state.exitCode ?? 0);
+        this.wakeSettleWaiters();
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** A container moved while the restore check looks: it looks again once all are settled again. */
+  private tellCheckMoved(check: string): void {
+    const send = (event: { type: 'host.moved' | 'host.settled' }): void => {
+      const snap = this.session.actors.get(check)?.actor.getSnapshot() as
+        { status: string } | undefined;
+      if (snap?.status === 'active') this.session.send(check, event);
+    };
+    this.later(() => send({ type: 'host.moved' }));
+    if (this.checkWaitsForSettle) return;
+    this.checkWaitsForSettle = true;
+    this.whenSettled(() => {
+      this.checkWaitsForSettle = false;
+      send({ type: 'host.settled' });
+    });
+  }
+
+  private notify(map: Map<string, ((code: number) => void)[]>, id: string, code: number): void {
+    const ws = map.get(id);
+    if (!ws) return;
+    map.delete(id);
+    this.later(() => {
+      for (const w of ws) w(code);
+    });
+  }
+
+  /** Docker's events of every container (`docker events`). */
+  onEvent(
+    listener: (id: string, action: string, attributes: Record<string, string>) => void,
+  ): void {
+    this.eventListeners.push(listener);
+  }
+
+  /** A container's actor ended: the container is gone (its last record, if any). */
+  onGone(listener: (id: string, record: ContainerRecord | undefined) => void): void {
+    this.goneListeners.push(listener);
+  }
+
+  // — looking containers up —
+
+  /** Every container actor's snapshot. */
+  *snapshots(): Generator<ContainerSnapshot> {
+    for (const [id, e] of this.session.actors)
+      if (id.startsWith(prefix)) yield e.actor.getSnapshot() as ContainerSnapshot;
+  }
+
+  /** The contexts of the containers that exist (their actors are active). */
+  contexts(): ContainerContext[] {
+    const out: ContainerContext[] = [];
+    for (const s of this.snapshots()) if (s.status === 'active') out.push(s.context);
+    return out;
+  }
+
+  contextOf(id: string): ContainerContext | null {
+    const snap = this.session.actors.get(`${prefix}${id}`)?.actor.getSnapshot() as
+      ContainerSnapshot | undefined;
+    return snap?.status === 'active' ? snap.context : null;
+  }
+
+  private recordOf(id: string): ContainerRecord | undefined {
+    const snap = this.session.actors.get(`${prefix}${id}`)?.actor.getSnapshot() as
+      ContainerSnapshot | undefined;
+    return snap?.context.record;
+  }
+
+  /** A container by its name (with or without the `/`). */
+  byName(name: string): ContainerContext | null {
+    const full = `/${name.replace(/^\//, '')}`;
+    return this.contexts().find((c) => c.record.name === full) ?? null;
+  }
+
+  /** Full ID, name, or unique ID prefix (Docker's lookup order); `ambiguous` for a prefix of several. */
+  lookup(ref: string): ContainerContext | 'ambiguous' | null {
+    const all = this.contexts();
+    const exact =
+      all.find((c) => c.record.id === ref) ??
+      all.find((c) => c.record.name === `/${ref.replace(/^\//, '')}`);
+    if (exact) return exact;
+    const prefixed = all.filter((c) => c.record.id.startsWith(ref));
+    if (prefixed.length > 1) return 'ambiguous';
+    return prefixed[0] ?? null;
+  }
+
+  /** Docker's conflict message when `name` is taken (null when it is free). */
+  nameConflict(name: string): string | null {
+    const taken = this.byName(name);
+    return taken ? nameConflictMessage(taken.record.name, taken.record.id) : null;
+  }
+
+  // — create and requests —
+
+  /** The directory of a container's logs (created and removed by its actor). */
+  dirOf(id: string): string {
+    return `${this.root}/containers/${id}`;
+  }
+
+  /** Spawns a new container's actor; `onReply` hears whether it was created. */
+  create(c: NewContainer, onReply: (r: Reply) => void): void {
+    const id = c.record.id;
+    const req = this.nextReq();
+    this.replies.set(req, onReply);
+    const input: ContainerInput = {
+      actorId: `${prefix}${id}`,
+      record: c.record,
+      origin: 'create',
+      req,
+      spec: c.spec,
+      dir: this.dirOf(id),
+      rootfs: c.rootfs,
+    };
+    this.session.spawn(this.machine, `${prefix}${id}`, input);
+  }
+
+  private nextReq(): string {
+    this.reqSeq += 1;
+    return `req-${this.reqSeq}`;
+  }
+
+  /** Sends a request to a container's actor; false (and no reply) when there is no such container. */
+  request(id: string, event: ContainerRequest, onReply: (r: Reply) => void): boolean {
+    if (this.contextOf(id) === null) return false;
+    const req = this.nextReq();
+    this.replies.set(req, onReply);
+    this.session.send(`${prefix}${id}`, { ...event, req });
+    return true;
+  }
+
+  /** Calls back with the exit code when the container next dies. */
+  onNextExit(id: string, cb: (code: number) => void): void {
+    this.exitWaiters.set(id, [...(this.exitWaiters.get(id) ?? []), cb]);
+  }
+
+  /** Calls back with its last exit code when the container is removed. */
+  onRemoved(id: string, cb: (code: number) => void): void {
+    this.removedWaiters.set(id, [...(this.removedWaiters.get(id) ?? []), cb]);
+  }
+
+  // — containerd's exits —
+
+  /** containerd's client connected: exits are heard from now on (held until restore spawns their actors). */
+  connected(): void {
+    if (this.exitsHeardFrom === 'connect') this.hearing = true;
+  }
+
+  /** containerd reported an exit (or OOM) of a container's task. */
+  routeExit(id: string, event: TaskEvent): void {
+    const actor = `${prefix}${id}`;
+    const entry = this.session.actors.get(actor);
+    if (entry && (entry.actor.getSnapshot() as { status: string }).status === 'active') {
+      this.session.send(actor, event);
+      return;
+    }
+    if (!this.restored && this.hearing) this.heard.set(id, [...(this.heard.get(id) ?? []), event]);
+  }
+
+  // — restore —
+
+  /**
+   * Restore: one actor per stored container, told what containerd says of its task, whether
+   * live-restore keeps it and whether its root is mounted; the machine repairs what the dead
+   * daemon left, finishes removals, reattaches or stops running ones, records exits it
+   * missed, and applies restart policies.
+   */
+  restore(containers: readonly RestoredContainer[], liveRestore: boolean): void {
+    for (const c of containers) {
+      const actorId = `${prefix}${c.id}`;
+      const input: ContainerInput = {
+        actorId,
+        record: c.record,
+        origin: 'restore',
+        task: c.task,
+        liveRestore,
+        rootMounted: c.rootMounted,
+        spec: c.spec,
+        dir: this.dirOf(c.id),
+      };
+      this.session.spawn(this.machine, actorId, input);
+      // Exits heard since the client connected belong to the task restore found alive; of a
+      // task already stopped, containerd's list told restore.
+      const heard = this.heard.get(c.id) ?? [];
+      if (c.task === 'running' || c.task === 'paused')
+        for (const e of heard) this.session.send(actorId, e);
+    }
+    this.heard.clear();
+    this.restored = true;
+  }
+
+  // — settling —
+
+  /** Whether no container actor is mid-transition (`throughRestarts`: not even waiting to restart). */
+  settled(throughRestarts = false): boolean {
+    for (const s of this.snapshots()) if (!isSettled(s, throughRestarts)) return false;
+    return true;
+  }
+
+  /** Calls back once every container actor is settled (now, or on the transition that settles the last). */
+  whenSettled(cb: () => void, throughRestarts = false): void {
+    if (this.settled(throughRestarts)) {
+      this.later(cb);
+      return;
+    }
+    this.settleWaiters.push({ throughRestarts, cb });
+  }
+
+  private wakeSettleWaiters(): void {
+    if (this.settleWaiters.length === 0) return;
+    const waiting = this.settleWaiters;
+    this.settleWaiters = [];
+    for (const w of waiting) {
+      if (this.settled(w.throughRestarts)) this.later(w.cb);
+      else this.settleWaiters.push(w);
+    }
+  }
+
+  /** What the shutdown machine tells: every container, and whether it runs. */
+  shutdownContainers(): ShutdownContainer[] {
+    const running = new Set(shutdownStops(this.snapshots()).map((c) => c.id));
+    return this.contexts().map((c) => ({
+      id: c.record.id,
+      stopTimeout: c.record.config.stopTimeout,
+      running: running.has(c.record.id),
+    }));
+  }
+
+  /**
+   * The restore check (machines/restore-check), once the restored containers have settled:
+   * its verdict is in the trace; `done` hears it.
+   */
+  checkRestore(done: (output: RestoreCheckOutput) => void = () => undefined): void {
+    this.whenSettled(() => {
+      this.checks += 1;
+      const actorId = this.checks === 1 ? 'restore-check' : `restore-check-${this.checks}`;
+      const entry = this.session.spawn('restoreCheck', actorId, {
+        actorId,
+        containers: this.contexts().map((c) => c.record.id),
+      });
+      this.checkActor = actorId;
+      const finished = (): boolean => {
+        const snap = entry.actor.getSnapshot() as { status: string; output?: RestoreCheckOutput };
+        if (snap.status !== 'done' || !snap.output) return false;
+        this.checkActor = null;
+        const output = snap.output;
+        this.later(() => done(output));
+        return true;
+      };
+      if (finished()) return;
+      const sub = entry.actor.subscribe(() => {
+        if (finished()) sub.unsubscribe();
+      });
+    });
+  }
+}

@@ -1,0 +1,288 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { after, before, test } from 'node:test';
+import { replayTrace } from '../../effects/replay.ts';
+import { readTraceFile } from '../../effects/trace-file.ts';
+import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
+import { constraintsForTrace } from '../../src/check/command.ts';
+import type { TraceRecord } from '../../effects/trace.ts';
+import { simConfig } from '../../src/sim/config.ts';
+import { busyboxTarball } from '../support/busybox-image.ts';
+import {
+  containerTokens,
+  firstDifference,
+  runSimulated,
+  scenarios,
+  type Scenario,
+} from '../support/conformance.ts';
+import {
+  daemonDirs,
+  docker,
+  realDaemonUnavailable,
+  startDaemon,
+  type DaemonDirs,
+  type RunningDaemon,
+} from '../support/daemon-process.ts';
+
+/**
+ * The simulated host is the host the daemon really sees: every conformance scenario runs on
+ * the real host (containerd, runc, the daemon's API) and on the simulated one, and each
+ * container's records in the two traces must agree, record by record, once normalised (see
+ * test/support/conformance.ts for what is left out and which orderings are free).
+ */
+
+const unavailable = realDaemonUnavailable();
+
+function api(
+  sock: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      {
+        socketPath: sock,
+        path: `/v1.41${path}`,
+        method,
+        headers: data === undefined ? {} : { 'Content-Type': 'application/json' },
+        timeout: 30_000,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: text === '' ? null : JSON.parse(text) }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer`)));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, done: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`never ${what}`);
+    await sleep(20);
+  }
+}
+
+interface Inspected {
+  State: { Status: string; Running: boolean };
+  RestartCount: number;
+}
+
+let base: DaemonDirs;
+let tarball = '';
+
+before(() => {
+  if (unavailable) return;
+  base = daemonDirs('sdcf');
+  tarball = busyboxTarball(base.dir, ['sh', 'sleep', 'true']);
+});
+
+after(() => {
+  if (base) rmSync(base.dir, { recursive: true, force: true });
+});
+
+/** Runs a scenario on the real host; the flight recorder of each of the daemon's lives. */
+async function runReal(s: Scenario, d: DaemonDirs): Promise<TraceRecord[][]> {
+  const flags = (live: boolean): string[] => (live ? ['--live-restore'] : []);
+  let daemon: RunningDaemon = await startDaemon(d, flags(s.liveRestore ?? false));
+  try {
+    const imported = docker(
+      d.sock,
+      ['import', '--change', 'CMD ["/bin/sh"]', tarball, 'busybox'],
+      `${d.dir}/docker-config`,
+    );
+    assert.equal(imported.status, 0, imported.stderr);
+    const ok = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+      const r = await api(d.sock, method, path, body);
+      assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body;
+    };
+    const inspect = async (name: string): Promise<Inspected | null> => {
+      const r = await api(d.sock, 'GET', `/containers/${name}/json`);
+      return r.status === 404 ? null : (r.body as Inspected);
+    };
+    for (const step of s.steps) {
+      switch (step.do) {
+        case 'create':
+          await ok('POST', `/containers/create?name=${step.name}`, {
+            Image: 'busybox',
+            Cmd: step.cmd,
+            ...(step.stopTimeout === undefined ? {} : { StopTimeout: step.stopTimeout }),
+            HostConfig: {
+              NetworkMode: 'none',
+              AutoRemove: step.rm === true,
+              ...(step.restart
+                ? {
+                    RestartPolicy: {
+                      Name: step.restart.name,
+                      MaximumRetryCount: step.restart.maximumRetryCount,
+                    },
+                  }
+                : {}),
+            },
+          });
+          break;
+        case 'start':
+        case 'pause':
+        case 'unpause':
+          await ok('POST', `/containers/${step.name}/${step.do}`);
+          break;
+        case 'stop':
+          await ok('POST', `/containers/${step.name}/stop?t=${step.t}`);
+          break;
+        case 'kill':
+          await ok('POST', `/containers/${step.name}/kill?signal=${step.signal}`);
+          break;
+        case 'rm':
+          await ok('DELETE', `/containers/${step.name}?force=${step.force ? 1 : 0}`);
+          break;
+        case 'startThenForceRemove': {
+          const start = ok('POST', `/containers/${step.name}/start`);
+          await sleep(5);
+          const removal = ok('DELETE', `/containers/${step.name}?force=1`);
+          await Promise.all([start, removal]);
+          break;
+        }
+        case 'waitExited':
+          await until(`exited ${step.name}`, async () => {
+            const c = await inspect(step.name);
+            return c === null || c.State.Status === 'exited';
+          });
+          break;
+        case 'waitRemoved':
+          await until(`removed ${step.name}`, async () => (await inspect(step.name)) === null);
+          break;
+        case 'waitRestarted':
+          await until(`restarted ${step.name}`, async () => {
+            const c = await inspect(step.name);
+            return c !== null && c.RestartCount >= step.count && c.State.Status === 'running';
+          });
+          break;
+        case 'crash': {
+          await sleep(200);
+          process.kill(daemon.pid, 'SIGKILL');
+          await daemon.exited;
+          const lives = traceFiles(d).length;
+          daemon = await startDaemon(d, flags(step.liveRestore));
+          // The restore check (its second look at containerd) runs before the next request.
+          await until('restore checked', async () => {
+            const files = traceFiles(d);
+            return (
+              files.length > lives &&
+              readFileSync(files[files.length - 1] as string, 'utf8').includes(
+                '"mark":"invariants.checked"',
+              )
+            );
+          });
+          break;
+        }
+      }
+    }
+  } finally {
+    process.kill(daemon.pid, 'SIGTERM');
+    await daemon.exited;
+  }
+  return traceFiles(d).map((f) => readTraceFile(f).records);
+}
+
+/** The flight recorders of the daemon's lives, oldest first. */
+function traceFiles(d: DaemonDirs): string[] {
+  const dir = `${d.exec}/traces`;
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort()
+    .map((f) => `${dir}/${f}`);
+}
+
+/** Each scenario's flight recorders on the real host, run once for every test below. */
+const realRuns = new Map<string, { lives: TraceRecord[][]; root: string }>();
+
+before(async () => {
+  if (unavailable) return;
+  for (const s of scenarios) {
+    const d = daemonDirs('sdcf');
+    try {
+      realRuns.set(s.name, { lives: await runReal(s, d), root: d.root });
+    } finally {
+      rmSync(d.dir, { recursive: true, force: true });
+    }
+  }
+});
+
+function compare(name: string, sim: TraceRecord[][]): string | null {
+  const real = realRuns.get(name);
+  assert.ok(real, `no real run of ${name}`);
+  assert.equal(real.lives.length, sim.length, 'as many lives of the daemon');
+  for (let life = 0; life < sim.length; life++) {
+    const difference = firstDifference(
+      containerTokens(real.lives[life] as TraceRecord[], real.root),
+      containerTokens(sim[life] as TraceRecord[], simConfig(null).dataRoot),
+    );
+    if (difference !== null) return `life ${life + 1}: ${difference}`;
+  }
+  return null;
+}
+
+for (const s of scenarios) {
+  test(
+    `the simulated host behaves as the real one: ${s.name}`,
+    { skip: unavailable ?? false },
+    () => {
+      assert.equal(compare(s.name, runSimulated(s)), null);
+    },
+  );
+}
+
+test(
+  'the real flight recorder of every scenario replays and keeps every constraint',
+  { skip: unavailable ?? false },
+  () => {
+    for (const [name, run] of realRuns)
+      for (const [i, records] of run.lives.entries()) {
+        const report = replayTrace(records);
+        assert.equal(report.records, records.length, `${name}, life ${i + 1}`);
+        assert.deepEqual(
+          violationsOf(checkTrace(records, constraintsForTrace(records))),
+          [],
+          `${name}, life ${i + 1}`,
+        );
+      }
+  },
+);
+
+test(
+  "a simulated handler that behaves otherwise is caught: deleting a task that takes containerd's container along",
+  { skip: unavailable ?? false },
+  () => {
+    const s = scenarios.find((x) => x.name === 'create, start, stop, rm');
+    assert.ok(s);
+    // The old simulated host's mistake, the other way round: here the task's deletion also
+    // deletes containerd's container, which the real containerd keeps until it is asked.
+    const sabotaged = runSimulated(s, 1, (world) => {
+      const run = world.containerd.run.bind(world.containerd);
+      world.containerd.run = (req, nowMs) => {
+        const result = run(req, nowMs);
+        if (req.effect === 'containerd.deleteTask')
+          world.containerd.containers.delete(req.container);
+        return result;
+      };
+    });
+    assert.match(
+      compare(s.name, sabotaged) ?? '',
+      /the real host has «done containerd.deleteContainer», the simulated host «failed containerd.deleteContainer ENOENT»/,
+    );
+  },
+);

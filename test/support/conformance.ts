@@ -1,0 +1,417 @@
+import type { TaskBehaviour } from '../../effects/sim/world.ts';
+import { SimWorld } from '../../effects/sim/world.ts';
+import type { TraceRecord } from '../../effects/trace.ts';
+import type { Reply } from '../../src/host/containers.ts';
+import { simConfig } from '../../src/sim/config.ts';
+import { ClientHistory, containerIdOf, SimDaemon, simImageLayer } from '../../src/sim/daemon.ts';
+import { newRecord } from '../../src/sim/containers.ts';
+import type { RestartPolicy } from '../../machines/container/restart.ts';
+
+/**
+ * The conformance scenarios: what a user does to containers, written once and run on the
+ * real host (containerd, runc, the docker API) and on the simulated host; and how their
+ * traces are compared: each container actor's records, normalised (IDs, PIDs, times, paths),
+ * must be the same on both hosts, record by record.
+ */
+
+export type Step =
+  | {
+      do: 'create';
+      name: string;
+      /** The busybox command on the real host; `behaviour` is how it behaves, for the simulated one. */
+      cmd: string[];
+      behaviour: TaskBehaviour;
+      restart?: RestartPolicy;
+      rm?: boolean;
+      stopTimeout?: number;
+    }
+  | { do: 'start' | 'pause' | 'unpause'; name: string }
+  | { do: 'stop'; name: string; t: number }
+  | { do: 'kill'; name: string; signal: string }
+  | { do: 'rm'; name: string; force: boolean }
+  /** A start and, while it is in flight, `rm -f` (dockerd's container lock makes the removal wait). */
+  | { do: 'startThenForceRemove'; name: string }
+  /** Until the container has exited (or is gone). */
+  | { do: 'waitExited'; name: string }
+  /** Until the container is gone. */
+  | { do: 'waitRemoved'; name: string }
+  /** Until the container runs again after `count` restarts of its policy. */
+  | { do: 'waitRestarted'; name: string; count: number }
+  /** SIGKILL to the daemon while nothing is in flight; then it starts again. */
+  | { do: 'crash'; liveRestore: boolean };
+
+export interface Scenario {
+  name: string;
+  liveRestore?: boolean;
+  steps: Step[];
+}
+
+const runs: TaskBehaviour = { exitAfterMs: null, exitCode: 0, ignoresTerm: true };
+const exits3 = (ms: number): TaskBehaviour => ({
+  exitAfterMs: ms,
+  exitCode: 3,
+  ignoresTerm: false,
+});
+
+/** `sleep 1000` as PID 1 has no SIGTERM handler: it ignores it (containerd-facts gotcha 9). */
+const sleeper = ['sleep', '1000'];
+
+export const scenarios: Scenario[] = [
+  {
+    name: 'run --rm',
+    steps: [
+      {
+        do: 'create',
+        name: 'once',
+        cmd: ['sh', '-c', 'sleep 0.3; exit 3'],
+        behaviour: exits3(300),
+        rm: true,
+      },
+      { do: 'start', name: 'once' },
+      { do: 'waitRemoved', name: 'once' },
+    ],
+  },
+  {
+    name: 'create, start, stop, rm',
+    steps: [
+      { do: 'create', name: 'web', cmd: sleeper, behaviour: runs, stopTimeout: 1 },
+      { do: 'start', name: 'web' },
+      { do: 'stop', name: 'web', t: 1 },
+      { do: 'rm', name: 'web', force: false },
+    ],
+  },
+  {
+    name: 'kill',
+    steps: [
+      { do: 'create', name: 'kk', cmd: sleeper, behaviour: runs },
+      { do: 'start', name: 'kk' },
+      { do: 'kill', name: 'kk', signal: 'KILL' },
+      { do: 'waitExited', name: 'kk' },
+      { do: 'rm', name: 'kk', force: false },
+    ],
+  },
+  {
+    name: 'pause, unpause',
+    steps: [
+      { do: 'create', name: 'pp', cmd: sleeper, behaviour: runs },
+      { do: 'start', name: 'pp' },
+      { do: 'pause', name: 'pp' },
+      { do: 'unpause', name: 'pp' },
+      { do: 'rm', name: 'pp', force: true },
+      { do: 'waitRemoved', name: 'pp' },
+    ],
+  },
+  {
+    name: 'restart policy after an exit',
+    steps: [
+      {
+        do: 'create',
+        name: 'flaky',
+        cmd: ['sh', '-c', 'sleep 0.3; exit 3'],
+        behaviour: exits3(300),
+        restart: { name: 'on-failure', maximumRetryCount: 1 },
+      },
+      { do: 'start', name: 'flaky' },
+      { do: 'waitRestarted', name: 'flaky', count: 1 },
+      { do: 'waitExited', name: 'flaky' },
+      { do: 'rm', name: 'flaky', force: false },
+    ],
+  },
+  {
+    name: 'rm -f of a running container',
+    steps: [
+      { do: 'create', name: 'gone', cmd: sleeper, behaviour: runs },
+      { do: 'start', name: 'gone' },
+      { do: 'rm', name: 'gone', force: true },
+    ],
+  },
+  {
+    name: 'rm -f during a start',
+    steps: [
+      { do: 'create', name: 'racer', cmd: sleeper, behaviour: runs },
+      { do: 'startThenForceRemove', name: 'racer' },
+    ],
+  },
+  {
+    name: 'restore after SIGKILL, live-restore on',
+    liveRestore: true,
+    steps: [
+      { do: 'create', name: 'live', cmd: sleeper, behaviour: runs, stopTimeout: 1 },
+      { do: 'start', name: 'live' },
+      { do: 'crash', liveRestore: true },
+      { do: 'rm', name: 'live', force: true },
+    ],
+  },
+  {
+    name: 'restore after SIGKILL, live-restore off',
+    steps: [
+      { do: 'create', name: 'dead', cmd: sleeper, behaviour: runs, stopTimeout: 1 },
+      { do: 'start', name: 'dead' },
+      { do: 'crash', liveRestore: false },
+      { do: 'waitExited', name: 'dead' },
+      { do: 'rm', name: 'dead', force: false },
+    ],
+  },
+];
+
+// — the simulated host —
+
+/**
+ * Runs a scenario on the simulated host; the traces of each of the daemon's lives. `alter`
+ * changes the simulated host first (a test proves the comparison notices a handler that
+ * behaves differently).
+ */
+export function runSimulated(
+  s: Scenario,
+  seed = 1,
+  alter: (world: SimWorld) => void = () => undefined,
+): TraceRecord[][] {
+  const world = new SimWorld({ seed });
+  alter(world);
+  const history = new ClientHistory();
+  const lives: SimDaemon[] = [];
+  let liveRestore = s.liveRestore ?? false;
+  const boot = (): SimDaemon => {
+    const d = new SimDaemon({
+      world,
+      config: { ...simConfig(null), liveRestore },
+      seed: seed + lives.length,
+      history,
+    });
+    lives.push(d);
+    while (d.startup === null && !d.scheduler.idle) d.scheduler.runUntilIdle(1);
+    if (d.startup?.status !== 'ready')
+      throw new Error(`${s.name}: the simulated daemon did not start`);
+    d.checkRestore();
+    d.runUntilSettled();
+    return d;
+  };
+  let d = boot();
+  const until = (what: string, done: () => boolean): void => {
+    for (let i = 0; !done(); i++) {
+      if (d.scheduler.idle || i > 1_000_000) throw new Error(`${s.name}: never ${what}`);
+      d.scheduler.runUntilIdle(1);
+    }
+  };
+  const ask = (name: string, event: Parameters<SimDaemon['host']['request']>[1]): void => {
+    const c = d.host.byName(name);
+    if (c === null) throw new Error(`${s.name}: no container ${name}`);
+    let reply: Reply | null = null;
+    d.host.request(c.record.id, event, (r) => (reply = r));
+    until(`answered ${event.type} ${name}`, () => reply !== null);
+  };
+  for (const step of s.steps) {
+    switch (step.do) {
+      case 'create': {
+        const id = containerIdOf(step.name);
+        world.behaviours.set(id, step.behaviour);
+        const record = newRecord(id, {
+          name: step.name,
+          autoRemove: step.rm ?? false,
+          stopTimeout: step.stopTimeout ?? 10,
+          ...(step.restart ? { restartPolicy: step.restart } : {}),
+        });
+        let reply: Reply | null = null;
+        d.host.create(
+          {
+            record: { ...record, config: { ...record.config, cmd: step.cmd } },
+            spec: { process: { args: step.cmd } },
+            rootfs: { driver: 'overlay2', layers: [simImageLayer] },
+          },
+          (r) => (reply = r),
+        );
+        until(`created ${step.name}`, () => reply !== null);
+        break;
+      }
+      case 'start':
+        ask(step.name, { type: 'api.start' });
+        break;
+      case 'pause':
+        ask(step.name, { type: 'api.pause' });
+        break;
+      case 'unpause':
+        ask(step.name, { type: 'api.unpause' });
+        break;
+      case 'stop':
+        ask(step.name, { type: 'api.stop', timeoutS: step.t });
+        break;
+      case 'kill':
+        ask(step.name, { type: 'api.kill', signal: step.signal });
+        break;
+      case 'rm': {
+        const c = d.host.byName(step.name);
+        ask(step.name, { type: 'api.remove', force: step.force });
+        if (c) until(`removed ${step.name}`, () => d.host.contextOf(c.record.id) === null);
+        break;
+      }
+      case 'startThenForceRemove': {
+        const c = d.host.byName(step.name);
+        if (c === null) throw new Error(`${s.name}: no container ${step.name}`);
+        const replies: Reply[] = [];
+        d.host.request(c.record.id, { type: 'api.start' }, (r) => replies.push(r));
+        d.host.request(c.record.id, { type: 'api.remove', force: true }, (r) => replies.push(r));
+        until(
+          `removed ${step.name}`,
+          () => replies.length === 2 && d.host.contextOf(c.record.id) === null,
+        );
+        break;
+      }
+      case 'waitExited':
+        until(`exited ${step.name}`, () => {
+          const c = d.host.byName(step.name);
+          return c === null || (c.record.state.status === 'exited' && d.host.settled(true));
+        });
+        break;
+      case 'waitRemoved':
+        until(`removed ${step.name}`, () => d.host.byName(step.name) === null);
+        break;
+      case 'waitRestarted':
+        until(`restarted ${step.name}`, () => {
+          const c = d.host.byName(step.name);
+          return (
+            c !== null && c.record.restartCount >= step.count && c.record.state.status === 'running'
+          );
+        });
+        break;
+      case 'crash':
+        d.runUntilSettled();
+        d.kill();
+        world.daemonExited();
+        world.advance(100);
+        liveRestore = step.liveRestore;
+        d = boot();
+        break;
+    }
+    d.runUntilSettled();
+  }
+  d.perform({ op: 'shutdown' });
+  until('shut down', () => d.exited);
+  return lives.map((l) => l.trace?.records ?? []);
+}
+
+// — comparing traces —
+
+/** One record as the comparison sees it: what kind, and the facts that must agree. */
+export type Token = string;
+
+/**
+ * Each container's records in one life, normalised: container IDs become `c1`, `c2` … in
+ * order of appearance, the data root `<root>`, and what depends on the host's timing or
+ * numbering (PIDs, times, the spec, request ids) is left out. Results keep their kind (done,
+ * or failed with its code) and the facts a machine decides on (a kill's `gone`, an exit
+ * status). One ordering is free, and left out: a kill's own answer against the exit it
+ * causes (two streams of containerd race).
+ */
+export function containerTokens(
+  records: readonly TraceRecord[],
+  root: string,
+): Map<string, Token[]> {
+  const names = new Map<string, string>();
+  const nameOf = (id: string): string => {
+    let n = names.get(id);
+    if (n === undefined) names.set(id, (n = `c${names.size + 1}`));
+    return n;
+  };
+  const norm = (text: string): string =>
+    text.replaceAll(root, '<root>').replace(/[0-9a-f]{64}/g, (id) => nameOf(id));
+  const effectOf = new Map<string, string>();
+  const out = new Map<string, Token[]>();
+  for (const r of records) {
+    if (!r.actor.startsWith('container:')) continue;
+    const actor = nameOf(r.actor.slice('container:'.length));
+    const tokens = out.get(actor) ?? [];
+    out.set(actor, tokens);
+    const t = token(r);
+    if (t !== null) tokens.push(norm(t));
+  }
+  return out;
+
+  function token(r: TraceRecord): Token | null {
+    switch (r.kind) {
+      case 'actor.start': {
+        const i = r.input as { origin: string; task?: string; rootMounted?: boolean };
+        return `start ${i.origin}${i.task ? ` task=${i.task}` : ''}${i.rootMounted ? ' mounted' : ''}`;
+      }
+      case 'actor.stop':
+        return `stop ${r.status}`;
+      case 'transition':
+        return `to ${JSON.stringify(r.to)}`;
+      case 'effect.request': {
+        effectOf.set(r.call.id, r.call.effect);
+        return `ask ${requestFacts(r.call as unknown as Record<string, unknown>)}`;
+      }
+      case 'event': {
+        const e = r.event;
+        if (e.type === 'effect.done') {
+          const effect = effectOf.get(String(e['id'])) ?? '?';
+          // A timer's end matters only where a state waits for it; it is read from the transition.
+          if (effect === 'clock.sleep') return null;
+          // A kill that found its process changes nothing by itself (the exit does); when its
+          // answer comes relative to that exit is a race of two streams (a free ordering).
+          if (effect === 'containerd.killTask' && !(e['result'] as { gone?: boolean }).gone)
+            return null;
+          return `done ${effect}${resultFacts(effect, e['result'])}`;
+        }
+        if (e.type === 'effect.failed') {
+          const effect = effectOf.get(String(e['id'])) ?? '?';
+          if (effect === 'clock.sleep') return null;
+          return `failed ${effect} ${String((e['error'] as { code: string }).code)}`;
+        }
+        if (e.type === 'containerd.taskExit') return `event taskExit ${String(e['exitStatus'])}`;
+        return `event ${e.type}`;
+      }
+      case 'mark': {
+        const m = r.mark;
+        if (m.mark === 'reply') return `reply ${String(m['result'])}`;
+        if (m.mark === 'event') {
+          const a = m['attributes'] as Record<string, string>;
+          return `docker ${String(m['action'])}${a['exitCode'] === undefined ? '' : ` ${a['exitCode']}`}${a['signal'] === undefined ? '' : ` ${a['signal']}`}`;
+        }
+        if (m.mark === 'message') return `message ${String((m['event'] as { type: string }).type)}`;
+        return `mark ${m.mark}`;
+      }
+    }
+  }
+}
+
+function requestFacts(c: Record<string, unknown>): string {
+  const effect = String(c['effect']);
+  const parts = [effect];
+  for (const k of ['container', 'signal', 'all', 'stdin', 'terminal', 'driver', 'path', 'ms'])
+    if (c[k] !== undefined) parts.push(`${k}=${String(c[k])}`);
+  if (typeof c['key'] === 'string') {
+    parts.push(`key=${c['key']}`);
+    const state = (c['value'] as { state?: { status?: string; exitCode?: number } } | null)?.state;
+    if (state) parts.push(`status=${String(state.status)} exit=${String(state.exitCode)}`);
+  }
+  return parts.join(' ');
+}
+
+function resultFacts(effect: string, result: unknown): string {
+  const r = (result ?? {}) as Record<string, unknown>;
+  if (effect === 'containerd.killTask') return ` gone=${String(r['gone'])}`;
+  if (effect === 'containerd.deleteTask') return ` exit=${String(r['exitStatus'])}`;
+  if (effect === 'rootfs.unmount') return ` unmounted=${String(r['unmounted'])}`;
+  return '';
+}
+
+/** The first difference between two lives' container records, or null when they agree. */
+export function firstDifference(
+  real: Map<string, Token[]>,
+  sim: Map<string, Token[]>,
+): string | null {
+  const actors = [...new Set([...real.keys(), ...sim.keys()])].sort();
+  for (const a of actors) {
+    const r = real.get(a) ?? [];
+    const s = sim.get(a) ?? [];
+    for (let i = 0; i < Math.max(r.length, s.length); i++) {
+      if (r[i] === s[i]) continue;
+      const context = r
+        .slice(Math.max(0, i - 3), i)
+        .map((t) => `    ${t}`)
+        .join('\n');
+      return `${a}, record ${i + 1}: the real host has «${r[i] ?? 'nothing more'}», the simulated host «${s[i] ?? 'nothing more'}»\n  after:\n${context}`;
+    }
+  }
+  return null;
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what statedock needs on a fresh Debian 12 machine, and nothing twice:
-# Debian's containerd, runc and busybox-static (the daemon supervises containerd; tests run
-# busybox containers), with --test also chromium and its fonts (the inspector's browser
+# Debian's containerd, runc, busybox-static and tini (the daemon supervises containerd; tests run
+# busybox containers; tini-static is docker-init for --init), with --test also chromium and its fonts (the inspector's browser
 # tests; the page uses DejaVu), and the npm packages from package-lock.json. Prints what it does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ if [ "${1:-}" = "--test" ]; then
   shift
 fi
 need=()
-for pkg in containerd runc busybox-static "${extra[@]}" "$@"; do
+for pkg in containerd runc busybox-static tini "${extra[@]}" "$@"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -93,6 +93,14 @@ export interface RealContainerdOptions {
   stdio: TaskStdio;
   supervision: Supervision;
   log: (message: string) => void;
+  /**
+   * Completes a container's spec when its task is made: what only then can be known (the
+   * current PID of a container whose namespaces it joins, the shareable /dev/shm it binds).
+   * Its failure is the task's (EINVAL, with the daemon's message).
+   */
+  prepareSpec?: (container: string, spec: unknown) => Promise<unknown>;
+  /** Undoes what prepareSpec set up on the host, once the task is deleted or could not be made. */
+  releaseTask?: (container: string) => Promise<void>;
 }
 
 /**
@@ -258,6 +266,7 @@ export class RealContainerd implements Handler<ContainerdRequest> {
       case 'containerd.deleteTask': {
         await this.opts.stdio.drained(req.container, outputDrainMs);
         const r = await this.connected.deleteTask(req.container);
+        await this.opts.releaseTask?.(req.container).catch(() => undefined);
         return {
           exitStatus: r.exitStatus,
           exitedAt: (r.exitedAt ?? new Date()).toISOString(),
@@ -294,11 +303,6 @@ export class RealContainerd implements Handler<ContainerdRequest> {
     for (const p of [stdout, stderr, stdin])
       if (p !== null && !existsSync(p)) await run('mkfifo', ['-m', '0600', p]);
     const fs = this.opts.layout.rootfsOf(id);
-    // overlay2: the shim mounts the root in the task's bundle ("rootfs") and unmounts it at delete.
-    const spec = {
-      ...(req.spec as object),
-      root: { path: fs.driver === 'vfs' ? fs.dir : 'rootfs', readonly: rootReadonly(req.spec) },
-    };
     const rootfs =
       fs.driver === 'vfs'
         ? []
@@ -315,6 +319,19 @@ export class RealContainerd implements Handler<ContainerdRequest> {
           ];
     this.opts.stdio.openOutput(id, stdout, stderr, req.terminal === true);
     try {
+      // Completed once the output is open: a failure then ends the attached clients too.
+      let prepared: unknown = req.spec;
+      if (this.opts.prepareSpec)
+        try {
+          prepared = await this.opts.prepareSpec(id, req.spec);
+        } catch (err) {
+          throw new EffectFailure('EINVAL', (err as Error).message);
+        }
+      // overlay2: the shim mounts the root in the task's bundle ("rootfs") and unmounts it at delete.
+      const spec = {
+        ...(prepared as object),
+        root: { path: fs.driver === 'vfs' ? fs.dir : 'rootfs', readonly: rootReadonly(prepared) },
+      };
       const container = {
         id,
         spec,
@@ -352,6 +369,7 @@ export class RealContainerd implements Handler<ContainerdRequest> {
       this.opts.stdio.abandon(id);
       await c.deleteTask(id).catch(() => undefined);
       await c.deleteContainer(id).catch(() => undefined);
+      await this.opts.releaseTask?.(id).catch(() => undefined);
       throw err;
     }
   }

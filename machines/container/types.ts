@@ -36,6 +36,24 @@ export interface ContainerRecord {
     pidsLimit?: number;
     /** Docker's MountPoints: binds and volumes (anonymous ones go with the container on `rm -v` and `--rm`). */
     mounts?: MountPoint[];
+    /** Docker's HostConfig as inspect shows it: the request's, with dockerd's defaults filled in at create. */
+    hostConfig?: Record<string, unknown>;
+    /** Config fields kept only for inspect, as the request gave them (StopSignal/StopTimeout are omitted when not given). */
+    inspectConfig?: {
+      domainname: string;
+      attachStdin: boolean;
+      attachStdout: boolean;
+      attachStderr: boolean;
+      onBuild: string[] | null;
+      shell: string[] | null;
+      stopSignal: string;
+      stopTimeout: number | null;
+    };
+    /** The log driver (HostConfig.LogConfig): json-file rotated at maxSize bytes over maxFile files, local, or none. */
+    log?:
+      | { driver: 'json-file'; maxSize: number | null; maxFile: number }
+      | { driver: 'local'; maxSize: number; maxFile: number; compress: boolean }
+      | { driver: 'none' };
   };
   state: {
     status: ContainerStatus;
@@ -53,7 +71,7 @@ export interface ContainerRecord {
 
 /** One mount of a container, as Docker's MountPoint (inspect's and ps's `Mounts`). */
 export interface MountPoint {
-  type: 'bind' | 'volume';
+  type: 'bind' | 'volume' | 'tmpfs';
   /** The volume's name ('' for a bind). */
   name: string;
   source: string;
@@ -61,6 +79,13 @@ export interface MountPoint {
   rw: boolean;
   /** A volume made for this container (`-v /path`, no name given). */
   anonymous?: boolean;
+  /** A bind's propagation (rprivate unless asked), and `bind` instead of `rbind` (BindOptions.NonRecursive). */
+  propagation?: string;
+  nonRecursive?: boolean;
+  /** The `-v` mode as given (`ro,rshared` …), inspect's Mode. */
+  mode?: string;
+  /** A `--mount type=tmpfs`'s mount data (`size=1m,mode=700`). */
+  tmpfsData?: string;
 }
 
 /** How an API request ended; the API layer maps it to an HTTP status (204/304/409/…). */

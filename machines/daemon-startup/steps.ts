@@ -408,7 +408,7 @@ export const startupSteps: StepDef[] = [
             } catch (cause) {
               return { fail: `decoding seccomp profile failed: ${(cause as Error).message}` };
             }
-            return { facts: { seccompProfile: true } };
+            return { facts: { seccompProfile: r.content ?? '' } };
           },
           failed: (s, e) => ({
             fail: `opening seccomp profile (${s.config.seccompProfile ?? ''}) failed: ${e.message}`,

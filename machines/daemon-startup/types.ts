@@ -64,7 +64,8 @@ export interface Facts {
   root?: string;
   pid?: number;
   tmpDir?: string;
-  seccompProfile?: boolean;
+  /** The --seccomp-profile's JSON, as read: every container's filter is made from it instead of Docker's default. */
+  seccompProfile?: string;
   maxThreads?: number;
   appArmor?: boolean;
   graphDriverName?: string | null;

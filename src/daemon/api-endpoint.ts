@@ -4,6 +4,8 @@ import { assertNever } from '../../effects/errors.ts';
 import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.ts';
 import { ApiServer, apiVersion, minApiVersion, pingRoutes } from '../api/server.ts';
 import type { Logger } from './logger.ts';
+import { hostSupport, initCommit } from './containers/host-support.ts';
+import { securityOptions } from './containers/security-options.ts';
 
 /** What the endpoint needs of the daemon. */
 export interface EngineFacts {
@@ -54,6 +56,14 @@ export class ApiEndpoint {
       default:
         return assertNever(req, 'api request');
     }
+  }
+
+  private initCommitOf: string | null = null;
+
+  /** The init binary's commit (asked once). */
+  private initCommit(path: string | null): string {
+    this.initCommitOf ??= initCommit(path);
+    return this.initCommitOf;
   }
 
   private kernel(): string {
@@ -107,6 +117,8 @@ export class ApiEndpoint {
   infoBody(): Record<string, unknown> {
     const f = this.daemon.facts();
     const c = this.daemon.config;
+    const support = hostSupport();
+    const cg = support.cgroup;
     const rev = this.daemon.containerdRevision();
     return {
       ID: f.daemonId ?? '',
@@ -129,21 +141,21 @@ export class ApiEndpoint {
         Authorization: null,
         Log: ['json-file'],
       },
-      MemoryLimit: true,
-      SwapLimit: false,
+      MemoryLimit: cg.memoryLimit,
+      SwapLimit: cg.swapLimit,
       KernelMemory: false,
       KernelMemoryTCP: false,
-      CpuCfsPeriod: true,
-      CpuCfsQuota: true,
-      CPUShares: true,
-      CPUSet: true,
-      PidsLimit: true,
+      CpuCfsPeriod: cg.cpuCfs,
+      CpuCfsQuota: cg.cpuCfs,
+      CPUShares: cg.cpuShares,
+      CPUSet: cg.cpuset,
+      PidsLimit: cg.pids,
       IPv4Forwarding: false,
       BridgeNfIptables: false,
       BridgeNfIp6tables: false,
       Debug: false,
       NFd: 0,
-      OomKillDisable: true,
+      OomKillDisable: cg.oomKillDisable,
       NGoroutines: 0,
       SystemTime: new Date().toISOString(),
       LoggingDriver: 'json-file',
@@ -186,16 +198,21 @@ export class ApiEndpoint {
       },
       LiveRestoreEnabled: c.liveRestore,
       Isolation: '',
-      InitBinary: '',
+      InitBinary: support.initBinary === null ? '' : 'docker-init',
       ContainerdCommit: { ID: rev, Expected: rev },
       RuncCommit: {
         ID: f.systemInfo?.runcVersion ?? '',
         Expected: f.systemInfo?.runcVersion ?? '',
       },
-      InitCommit: { ID: '', Expected: '' },
-      SecurityOptions: f.seccompProfile
-        ? ['name=seccomp,profile=custom']
-        : ['name=seccomp,profile=default'],
+      InitCommit: {
+        ID: this.initCommit(support.initBinary),
+        Expected: this.initCommit(support.initBinary),
+      },
+      SecurityOptions: securityOptions({
+        support,
+        seccompProfilePath: c.seccompProfile,
+        remapped: f.rootUid !== 0 || f.rootGid !== 0,
+      }),
       Warnings: null,
     };
   }

@@ -86,13 +86,16 @@ export class Daemon {
       later: (fn) => queueMicrotask(fn),
     });
     this.layout = new RootfsLayout(config.dataRoot, config.execRoot, config.containerdNamespace);
-    this.stdio = new StdioHubs((id) => `${config.dataRoot}/containers/${id}/${id}-json.log`);
+    // A hub is made when a task is, once the containers' service exists.
+    this.stdio = new StdioHubs((id) => this.containers.logDriverOf(id));
     this.containerd = new RealContainerd({
       execRoot: config.execRoot,
       layout: this.layout,
       stdio: this.stdio,
       supervision: new SupervisedContainerd(this.session),
       log: (m) => log.warn(m),
+      prepareSpec: (id, spec) => this.containers.prepareSpec(id, spec),
+      releaseTask: (id) => this.containers.releaseTask(id),
     });
     this.api = new ApiEndpoint(this, version, log);
     this.handlers = {
@@ -132,6 +135,7 @@ export class Daemon {
         (this.startup?.status === 'ready' ? this.startup.facts.graphDriver : 'overlay2') ??
         'overlay2',
       operation: (title, effects, bestEffort) => this.operation(title, effects, bestEffort),
+      daemonSeccompProfile: () => this.facts().seccompProfile ?? null,
     });
     registerContainerRoutes(this.api.server, this.containers);
     volumes.register(this.api.server, (name) => this.containers.volumeUsers(name));

@@ -1,27 +1,5 @@
-import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { frame, type LogEntry, type StdioHub } from './stdio.ts';
-
-/** Reads a json-file log (one `{"log","stream","time"}` object per line). */
-export function readLog(path: string): LogEntry[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return [];
-  }
-  const out: LogEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    try {
-      const e = JSON.parse(line) as { log: string; stream: string; time: string };
-      out.push({ stream: e.stream === 'stderr' ? 2 : 1, log: Buffer.from(e.log), time: e.time });
-    } catch {
-      // a torn last line of a crash: skipped
-    }
-  }
-  return out;
-}
 
 export interface LogOptions {
   /** A TTY container's log is raw bytes, not stdcopy frames. */
@@ -47,7 +25,7 @@ function rfc3339Nano(iso: string): string {
  */
 export function streamLogs(
   res: ServerResponse,
-  logPath: string,
+  stored: LogEntry[],
   hub: StdioHub | undefined,
   o: LogOptions,
 ): void {
@@ -63,7 +41,7 @@ export function streamLogs(
       : e.log;
     res.write(o.raw ? payload : frame(e.stream, payload));
   };
-  let entries = readLog(logPath).filter(keep);
+  let entries = stored.filter(keep);
   if (o.tail !== null) entries = o.tail === 0 ? [] : entries.slice(-o.tail);
   for (const e of entries) send(e);
   if (!o.follow || !hub) {

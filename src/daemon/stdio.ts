@@ -1,4 +1,4 @@
-import { appendFileSync, openSync, constants } from 'node:fs';
+import { openSync, constants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -20,7 +20,7 @@ export interface LogEntry {
 
 /**
  * A container's output: read from its stdio FIFOs (opened before the task exists, so the
- * shim's blocking open succeeds), written to the json-file log and to every attached client
+ * shim's blocking open succeeds), written to its logging driver and to every attached client
  * in Docker's multiplexed framing; attached clients are closed when the output ends.
  */
 export class StdioHub {
@@ -30,7 +30,8 @@ export class StdioHub {
   private open = 0;
   private ended = false;
   private endWaiters: (() => void)[] = [];
-  private readonly logPath: string;
+  /** The container's logging driver (json-file, local or none). */
+  private readonly log: { write(e: LogEntry): void };
   private readers: Socket[] = [];
 
   /** A terminal: output is raw (no stdcopy frames), stderr merged into it by the pty. */
@@ -38,8 +39,8 @@ export class StdioHub {
   /** The container's stdin (`-i`), when it has one. */
   readonly stdin = new StdinPipe();
 
-  constructor(logPath: string) {
-    this.logPath = logPath;
+  constructor(log: { write(e: LogEntry): void }) {
+    this.log = log;
   }
 
   /** Opens the read ends of the FIFOs (non-blocking: a blocking open would pin a libuv thread). */
@@ -68,7 +69,7 @@ export class StdioHub {
     this.readers = [];
   }
 
-  /** A line not yet ended, per stream: the json-file log keeps one entry per line, as Docker's does. */
+  /** A line not yet ended, per stream: the log keeps one entry per line, as Docker's does. */
   private partial: Record<1 | 2, Buffer> = { 1: Buffer.alloc(0), 2: Buffer.alloc(0) };
 
   private logLines(stream: 1 | 2, chunk: Buffer, flush: boolean): void {
@@ -86,14 +87,7 @@ export class StdioHub {
     this.partial[stream] = buf;
     for (const line of lines) {
       for (const f of this.followers) f.entry({ stream, log: line, time });
-      try {
-        appendFileSync(
-          this.logPath,
-          `${JSON.stringify({ log: line.toString('utf8'), stream: stream === 1 ? 'stdout' : 'stderr', time })}\n`,
-        );
-      } catch {
-        // the container's directory is gone (removed): nothing to keep
-      }
+      this.log.write({ stream, log: line, time });
     }
   }
 

@@ -1,22 +1,23 @@
 import type { TaskStdio } from '../../effects/containerd/real.ts';
-import { StdioHub } from './stdio.ts';
+import { StdioHub, type LogEntry } from './stdio.ts';
 
 /**
- * Every container's stdio hub (its output to the json-file log and to attached clients, its
+ * Every container's stdio hub (its output to its logging driver and to attached clients, its
  * stdin), by container: what the containerd effects open and close, and what the attach and
  * logs endpoints read. A hub lives as long as its container.
  */
 export class StdioHubs implements TaskStdio {
   readonly hubs = new Map<string, StdioHub>();
-  private readonly logPath: (id: string) => string;
+  /** Where a container's output is logged (its LogConfig's driver). */
+  private readonly logDriverOf: (id: string) => { write(e: LogEntry): void };
 
-  constructor(logPath: (id: string) => string) {
-    this.logPath = logPath;
+  constructor(logDriverOf: (id: string) => { write(e: LogEntry): void }) {
+    this.logDriverOf = logDriverOf;
   }
 
   hub(id: string): StdioHub {
     let h = this.hubs.get(id);
-    if (!h) this.hubs.set(id, (h = new StdioHub(this.logPath(id))));
+    if (!h) this.hubs.set(id, (h = new StdioHub(this.logDriverOf(id))));
     return h;
   }
 

@@ -1,4 +1,3 @@
-import { signalNumber } from '../../../machines/container/signals.ts';
 import {
   validateRestartPolicy,
   type RestartPolicyName,
@@ -6,7 +5,10 @@ import {
 import type { ContainerRecord, MountPoint } from '../../../machines/container/types.ts';
 import { ApiError } from '../../api/server.ts';
 import type { ImageRecord } from '../images.ts';
-import { buildSpec } from '../oci-spec.ts';
+import { buildSpec, type CreateLookups } from './spec/build.ts';
+import type { CheckedRequest, HostFacts } from './spec/check.ts';
+import { InvalidRequest, NoSuchContainer, Status500Error } from './spec/errors.ts';
+import { inspectHostConfig } from './spec/inspect.ts';
 
 /**
  * `POST /containers/create`, read: the body and the name checked with Docker's words, then
@@ -16,14 +18,6 @@ import { buildSpec } from '../oci-spec.ts';
 
 /** The body of a create request, as the client sent it. */
 export type CreateBody = Record<string, unknown>;
-
-/** One of HostConfig.Mounts (`--mount`). */
-export interface HostMount {
-  Type?: string;
-  Source?: string;
-  Target?: string;
-  ReadOnly?: boolean;
-}
 
 /** Parses the body (Docker answers 500 for JSON it cannot read) and checks the `?name=`. */
 export function readCreateRequest(
@@ -39,6 +33,11 @@ export function readCreateRequest(
   } catch (err) {
     throw new ApiError(500, raw === '' ? 'EOF' : (err as Error).message);
   }
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new ApiError(
+      500,
+      `json: cannot unmarshal ${Array.isArray(body) ? 'array' : body === null ? 'null' : typeof body === 'number' ? 'number' : typeof body} into Go value of type runconfig.ContainerConfigWrapper`,
+    );
   if (name !== '') validateContainerName(name);
   return { body, name };
 }
@@ -65,28 +64,12 @@ export function nameConflict(name: string, holder: string): ApiError {
   );
 }
 
-/** HostConfig of the body (an absent one is empty). */
-export function hostConfigOf(body: CreateBody): Record<string, unknown> {
-  return (body['HostConfig'] ?? {}) as Record<string, unknown>;
-}
-
-/** What the create must look up on the host before it can plan: binds, volumes, mounts. */
-export function mountRequests(body: CreateBody): {
-  binds: string[];
-  volumes: Record<string, unknown>;
-  mounts: HostMount[];
-} {
-  const host = hostConfigOf(body);
-  return {
-    binds: (host['Binds'] as string[] | null) ?? [],
-    volumes: (body['Volumes'] as Record<string, unknown> | null) ?? {},
-    mounts: (host['Mounts'] as HostMount[] | null) ?? [],
-  };
-}
-
-/** The user asked for (`-u`), before it is looked up in the image. */
-export function userOf(body: CreateBody): string {
-  return typeof body['User'] === 'string' ? body['User'] : '';
+/** A create request's mistake as the API answers it: Docker's status and message. */
+export function apiErrorOf(err: unknown): unknown {
+  if (err instanceof Status500Error) return new ApiError(500, err.message);
+  if (err instanceof InvalidRequest) return new ApiError(400, err.message);
+  if (err instanceof NoSuchContainer) return new ApiError(404, err.message);
+  return err;
 }
 
 export interface PlanInput {
@@ -95,59 +78,44 @@ export interface PlanInput {
   created: string;
   imageRef: string;
   image: ImageRecord;
+  /** The body as sent (inspect echoes the network fields from it). */
   body: CreateBody;
-  user: { uid: number; gid: number };
-  mounts: MountPoint[];
+  checked: CheckedRequest;
+  looked: CreateLookups & { mountPoints: MountPoint[] };
+  facts: HostFacts;
+  /** The daemon's --seccomp-profile (JSON), or null for Docker's default. */
+  daemonSeccompProfile: string | null;
 }
 
-/** The new container's record and spec, from the request and what the host told about it. */
-export function planContainer(p: PlanInput): { record: ContainerRecord; spec: unknown } {
-  const { id, image, body } = p;
-  const host = hostConfigOf(body);
-  const policy = (host['RestartPolicy'] ?? { Name: 'no', MaximumRetryCount: 0 }) as {
-    Name?: string;
-    MaximumRetryCount?: number;
-  };
+/**
+ * The new container's record and spec, from the checked request and what the host told
+ * about it; with Docker's warnings for settings that apply but may surprise.
+ */
+export function planContainer(p: PlanInput): {
+  record: ContainerRecord;
+  spec: unknown;
+  warnings: string[];
+} {
+  const { id, image, checked: r } = p;
+  const c = r.config;
+  const h = r.host;
   const restartPolicy = {
-    name: (policy.Name || 'no') as RestartPolicyName,
-    maximumRetryCount: policy.MaximumRetryCount ?? 0,
+    name: (h.restartPolicy.name || 'no') as RestartPolicyName,
+    maximumRetryCount: h.restartPolicy.maximumRetryCount,
   };
-  const autoRemove = host['AutoRemove'] === true;
-  const invalid = validateRestartPolicy(restartPolicy, autoRemove);
+  const invalid = validateRestartPolicy(restartPolicy, h.autoRemove);
   if (invalid) throw new ApiError(400, invalid);
-  const networkMode = String(host['NetworkMode'] ?? 'default');
-  if (!['default', 'none', 'host', 'bridge', ''].includes(networkMode))
-    throw new ApiError(
-      400,
-      `network mode ${networkMode} is not supported by statedock yet: use --network none or --network host`,
-    );
-  const entrypoint = (body['Entrypoint'] as string[] | null) ?? image.config.Entrypoint ?? [];
-  const cmd =
-    (body['Cmd'] as string[] | null) ?? (body['Entrypoint'] ? [] : (image.config.Cmd ?? []));
+  const entrypoint = c.entrypoint ?? image.config.Entrypoint ?? [];
+  const cmd = c.cmd ?? (c.entrypoint !== null ? [] : (image.config.Cmd ?? []));
   const args = [...entrypoint, ...cmd];
   if (args.length === 0) throw new ApiError(400, 'No command specified');
-  const config = body as {
-    Env?: string[];
-    WorkingDir?: string;
-    Hostname?: string;
-    Labels?: Record<string, string>;
-    StopSignal?: string;
-    StopTimeout?: number;
-    User?: string;
-    Tty?: boolean;
-    OpenStdin?: boolean;
-    StdinOnce?: boolean;
-  };
-  if (config.StopSignal && signalNumber(config.StopSignal) === null)
-    throw new ApiError(400, `Invalid signal: ${config.StopSignal}`);
-  const env = [...image.config.Env, ...(config.Env ?? [])];
-  const workingDir = config.WorkingDir || image.config.WorkingDir;
-  const hostname = config.Hostname || id.slice(0, 12);
-  const positive = (key: string): number | undefined =>
-    typeof host[key] === 'number' && host[key] > 0 ? host[key] : undefined;
-  const memory = positive('Memory');
-  const cpuShares = positive('CpuShares');
-  const pidsLimit = positive('PidsLimit');
+  const env = [...image.config.Env, ...(c.env ?? [])];
+  const workingDir = c.workingDir || image.config.WorkingDir;
+  const hostname = c.hostname || id.slice(0, 12);
+  const hostConfig = inspectHostConfig(r, (p.body['HostConfig'] ?? {}) as Record<string, unknown>, {
+    pidContainer: p.looked.pidContainer,
+    ipcContainer: p.looked.ipcContainer,
+  });
   const record: ContainerRecord = {
     id,
     name: p.name,
@@ -155,26 +123,38 @@ export function planContainer(p: PlanInput): { record: ContainerRecord; spec: un
     created: p.created,
     config: {
       cmd: args,
-      stopSignal: config.StopSignal ?? 'SIGTERM',
-      stopTimeout: config.StopTimeout ?? 10,
+      stopSignal: c.stopSignal || 'SIGTERM',
+      stopTimeout: c.stopTimeout ?? 10,
       restartPolicy,
-      autoRemove,
-      labels: config.Labels ?? {},
-      tty: config.Tty === true,
-      openStdin: config.OpenStdin === true,
-      stdinOnce: config.StdinOnce === true,
+      autoRemove: h.autoRemove,
+      labels: c.labels ?? {},
+      tty: c.tty,
+      openStdin: c.openStdin,
+      stdinOnce: c.stdinOnce,
       imageId: image.id,
       env,
       workingDir,
-      user: config.User ?? '',
+      user: c.user,
       hostname,
-      entrypoint: (body['Entrypoint'] as string[] | null) ?? null,
-      networkMode,
-      binds: (host['Binds'] as string[] | null) ?? null,
-      ...(typeof host['Memory'] === 'number' ? { memory: host['Memory'] } : {}),
-      ...(typeof host['CpuShares'] === 'number' ? { cpuShares: host['CpuShares'] } : {}),
-      ...(typeof host['PidsLimit'] === 'number' ? { pidsLimit: host['PidsLimit'] } : {}),
-      mounts: p.mounts,
+      entrypoint: c.entrypoint,
+      networkMode: r.networkMode,
+      binds: h.binds,
+      ...(h.memory !== 0 ? { memory: h.memory } : {}),
+      ...(h.cpuShares !== 0 ? { cpuShares: h.cpuShares } : {}),
+      ...(h.pidsLimit !== null ? { pidsLimit: h.pidsLimit } : {}),
+      mounts: p.looked.mountPoints,
+      hostConfig,
+      inspectConfig: {
+        domainname: c.domainname,
+        attachStdin: c.attachStdin,
+        attachStdout: c.attachStdout,
+        attachStderr: c.attachStderr,
+        onBuild: c.onBuild,
+        shell: c.shell,
+        stopSignal: c.stopSignal,
+        stopTimeout: c.stopTimeout,
+      },
+      log: r.log,
     },
     state: {
       status: 'created',
@@ -189,26 +169,13 @@ export function planContainer(p: PlanInput): { record: ContainerRecord; spec: un
     hasBeenStartedBefore: false,
     hasBeenManuallyStopped: false,
   };
-  const spec = buildSpec({
+  const spec = buildSpec(r, p.looked, p.facts, {
     id,
     args,
     env,
     cwd: workingDir,
     hostname,
-    // The runtime sets the root for the task: the shim's mount in its bundle, or the vfs copy.
-    rootfs: 'rootfs',
-    networkMode: networkMode === 'host' ? 'host' : 'none',
-    cgroupParent: '/statedock',
-    user: p.user,
-    binds: p.mounts.map((m) => ({
-      source: m.source,
-      destination: m.destination,
-      readonly: !m.rw,
-    })),
-    terminal: config.Tty === true,
-    ...(memory === undefined ? {} : { memory }),
-    ...(cpuShares === undefined ? {} : { cpuShares }),
-    ...(pidsLimit === undefined ? {} : { pidsLimit }),
+    daemonSeccompProfile: p.daemonSeccompProfile,
   });
-  return { record, spec };
+  return { record, spec, warnings: r.warnings };
 }

@@ -78,41 +78,16 @@ export function containerInspect(
     ResolvConfPath: '',
     HostnamePath: '',
     HostsPath: '',
-    LogPath: `${dir}/${r.id}-json.log`,
+    LogPath: (k.log?.driver ?? 'json-file') === 'json-file' ? `${dir}/${r.id}-json.log` : '',
     Name: r.name,
     RestartCount: r.restartCount,
     Driver: fs.driver,
     Platform: 'linux',
     MountLabel: '',
     ProcessLabel: '',
-    AppArmorProfile: '',
+    AppArmorProfile: appArmorProfileOf(k.hostConfig),
     ExecIDs: null,
-    HostConfig: {
-      Binds: k.binds ?? null,
-      ContainerIDFile: '',
-      LogConfig: { Type: 'json-file', Config: {} },
-      NetworkMode: k.networkMode ?? 'none',
-      PortBindings: {},
-      RestartPolicy: {
-        Name: k.restartPolicy.name,
-        MaximumRetryCount: k.restartPolicy.maximumRetryCount,
-      },
-      AutoRemove: k.autoRemove,
-      VolumeDriver: '',
-      VolumesFrom: null,
-      CapAdd: null,
-      CapDrop: null,
-      CgroupnsMode: 'host',
-      IpcMode: 'private',
-      PidMode: '',
-      Privileged: false,
-      ReadonlyRootfs: false,
-      Runtime: 'runc',
-      CgroupParent: '',
-      CpuShares: k.cpuShares ?? 0,
-      Memory: k.memory ?? 0,
-      PidsLimit: k.pidsLimit && k.pidsLimit > 0 ? k.pidsLimit : null,
-    },
+    HostConfig: k.hostConfig ?? legacyHostConfig(k),
     GraphDriver:
       fs.driver === 'vfs'
         ? { Data: null, Name: 'vfs' }
@@ -128,11 +103,11 @@ export function containerInspect(
     Mounts: mounts.map(mountApi),
     Config: {
       Hostname: k.hostname ?? r.id.slice(0, 12),
-      Domainname: '',
+      Domainname: k.inspectConfig?.domainname ?? '',
       User: k.user ?? '',
-      AttachStdin: false,
-      AttachStdout: false,
-      AttachStderr: false,
+      AttachStdin: k.inspectConfig?.attachStdin ?? false,
+      AttachStdout: k.inspectConfig?.attachStdout ?? false,
+      AttachStderr: k.inspectConfig?.attachStderr ?? false,
       Tty: k.tty === true,
       OpenStdin: k.openStdin === true,
       StdinOnce: k.stdinOnce === true,
@@ -144,10 +119,16 @@ export function containerInspect(
       WorkingDir: k.workingDir ?? '',
       Entrypoint: k.entrypoint ?? null,
       NetworkDisabled: (k.networkMode ?? 'none') !== 'host',
-      OnBuild: null,
+      OnBuild: k.inspectConfig ? k.inspectConfig.onBuild : null,
       Labels: k.labels,
-      StopSignal: k.stopSignal,
-      StopTimeout: k.stopTimeout,
+      // dockerd omits StopSignal and StopTimeout when the request did not give them.
+      ...(k.inspectConfig === undefined || k.inspectConfig.stopSignal !== ''
+        ? { StopSignal: k.stopSignal }
+        : {}),
+      ...(k.inspectConfig === undefined || k.inspectConfig.stopTimeout !== null
+        ? { StopTimeout: k.stopTimeout }
+        : {}),
+      ...(k.inspectConfig?.shell ? { Shell: k.inspectConfig.shell } : {}),
     },
     NetworkSettings: {
       Bridge: '',
@@ -160,16 +141,62 @@ export function containerInspect(
   };
 }
 
+/** The AppArmor profile a SecurityOpt asked for (inspect's AppArmorProfile), '' for none. */
+function appArmorProfileOf(hostConfig: Record<string, unknown> | undefined): string {
+  const opts = (hostConfig?.['SecurityOpt'] ?? []) as string[];
+  const opt = opts.find((o) => /^apparmor[=:]/.test(o));
+  return opt === undefined ? '' : opt.slice('apparmor='.length);
+}
+
+/** The HostConfig of a container created before statedock kept dockerd's (what its record has). */
+function legacyHostConfig(k: ContainerContext['record']['config']): Record<string, unknown> {
+  return {
+    Binds: k.binds ?? null,
+    ContainerIDFile: '',
+    LogConfig: { Type: 'json-file', Config: {} },
+    NetworkMode: k.networkMode ?? 'none',
+    PortBindings: {},
+    RestartPolicy: {
+      Name: k.restartPolicy.name,
+      MaximumRetryCount: k.restartPolicy.maximumRetryCount,
+    },
+    AutoRemove: k.autoRemove,
+    VolumeDriver: '',
+    VolumesFrom: null,
+    CapAdd: null,
+    CapDrop: null,
+    CgroupnsMode: 'host',
+    IpcMode: 'private',
+    PidMode: '',
+    Privileged: false,
+    ReadonlyRootfs: false,
+    Runtime: 'runc',
+    CgroupParent: '',
+    CpuShares: k.cpuShares ?? 0,
+    Memory: k.memory ?? 0,
+    PidsLimit: k.pidsLimit && k.pidsLimit > 0 ? k.pidsLimit : null,
+  };
+}
+
 /** A MountPoint as inspect and ps show it. */
 export function mountApi(m: MountPoint): Record<string, unknown> {
+  if (m.type === 'tmpfs')
+    return {
+      Type: 'tmpfs',
+      Source: '',
+      Destination: m.destination,
+      Mode: '',
+      RW: m.rw,
+      Propagation: '',
+    };
   return m.type === 'bind'
     ? {
         Type: 'bind',
         Source: m.source,
         Destination: m.destination,
-        Mode: m.rw ? '' : 'ro',
+        Mode: m.mode ?? (m.rw ? '' : 'ro'),
         RW: m.rw,
-        Propagation: 'rprivate',
+        Propagation: m.propagation ?? 'rprivate',
       }
     : {
         Type: 'volume',
@@ -177,7 +204,7 @@ export function mountApi(m: MountPoint): Record<string, unknown> {
         Source: m.source,
         Destination: m.destination,
         Driver: 'local',
-        Mode: '',
+        Mode: m.mode ?? '',
         RW: m.rw,
         Propagation: '',
       };

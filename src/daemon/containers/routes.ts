@@ -208,21 +208,19 @@ export function registerContainerRoutes(api: ApiServer, host: Containers): void 
         throw new ApiError(400, 'Bad parameters: you must choose at least one stream');
       const tail = ctx.query.get('tail');
       const num = (v: string | null): number => (v === null || v === '' ? 0 : Number(v));
-      streamLogs(
-        ctx.res,
-        `${deps.root}/containers/${c.record.id}/${c.record.id}-json.log`,
-        deps.stdio.hubs.get(c.record.id),
-        {
-          raw: c.record.config.tty === true,
-          stdout,
-          stderr,
-          follow: flag(ctx.query, 'follow'),
-          timestamps: flag(ctx.query, 'timestamps'),
-          since: num(ctx.query.get('since')),
-          until: num(ctx.query.get('until')),
-          tail: tail === null || tail === 'all' || !/^\d+$/.test(tail) ? null : Number(tail),
-        },
-      );
+      const stored = host.logDriver(c.record).read();
+      if (stored === null)
+        throw new ApiError(501, 'configured logging driver does not support reading');
+      streamLogs(ctx.res, stored, deps.stdio.hubs.get(c.record.id), {
+        raw: c.record.config.tty === true,
+        stdout,
+        stderr,
+        follow: flag(ctx.query, 'follow'),
+        timestamps: flag(ctx.query, 'timestamps'),
+        since: num(ctx.query.get('since')),
+        until: num(ctx.query.get('until')),
+        tail: tail === null || tail === 'all' || !/^\d+$/.test(tail) ? null : Number(tail),
+      });
     },
   });
   api.add({

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { EffectRequest } from '../../../effects/requests.ts';
 import type { RootfsLayout } from '../../../effects/rootfs/layout.ts';
 import type { ContainerContext, MountPoint } from '../../../machines/container/types.ts';
@@ -10,14 +10,14 @@ import type { EventsService } from '../events.ts';
 import type { ImageStore } from '../images.ts';
 import type { StdioHubs } from '../task-stdio.ts';
 import type { VolumeStore } from '../volumes.ts';
-import {
-  containerName,
-  mountRequests,
-  planContainer,
-  readCreateRequest,
-  userOf,
-  type HostMount,
-} from './create-request.ts';
+import { logDriverFor, type LogDriver } from '../logging/drivers.ts';
+import { apiErrorOf, containerName, planContainer, readCreateRequest } from './create-request.ts';
+import { lookUpForCreate } from './create-lookups.ts';
+import { hostSupport } from './host-support.ts';
+import { ShareableShm } from './shareable-shm.ts';
+import { checkCreateRequest } from './spec/check.ts';
+import { defaultShmSize } from './spec/defaults.ts';
+import { resolveJoins, shmPrefix, type JoinTarget } from './spec/namespaces.ts';
 import { containerInspect, containerSummary } from './render.ts';
 
 /** How a reply becomes an HTTP status. */
@@ -44,6 +44,8 @@ export interface ContainersOptions {
     effects: EffectRequest[],
     bestEffort?: boolean,
   ) => Promise<OperationOutput>;
+  /** The daemon's --seccomp-profile as start-up read it (JSON), when one was given. */
+  daemonSeccompProfile?: () => string | null;
 }
 
 /**
@@ -62,8 +64,12 @@ export class Containers {
   private readonly operation: ContainersOptions['operation'];
   /** Removals that take the container's anonymous volumes along (`rm -v`; `--rm` always does). */
   private readonly removeVolumes = new Set<string>();
+  private readonly daemonSeccompProfile: () => string | null;
+  /** The /dev/shm of containers with IpcMode shareable. */
+  private readonly shm: ShareableShm;
 
   constructor(o: ContainersOptions) {
+    this.daemonSeccompProfile = o.daemonSeccompProfile ?? (() => null);
     this.host = o.host;
     this.images = o.images;
     this.volumes = o.volumes;
@@ -72,7 +78,10 @@ export class Containers {
     this.events = o.events;
     this.driver = o.driver;
     this.operation = o.operation;
+    this.shm = new ShareableShm(o.host.root);
     this.host.onGone((id, record) => {
+      // A shareable /dev/shm a crash left mounted goes with its container.
+      void this.shm.unmount(id).catch(() => undefined);
       const withVolumes = this.removeVolumes.delete(id) || record?.config.autoRemove === true;
       if (withVolumes && record) void this.removeAnonymousVolumes(id, record.config.mounts ?? []);
     });
@@ -132,7 +141,14 @@ export class Containers {
       (await ctx.body()).toString('utf8'),
       ctx.query.get('name') ?? '',
     );
-    const imageRef = String(body['Image'] ?? '');
+    const facts = hostSupport();
+    let checked;
+    try {
+      checked = checkCreateRequest(body, facts, existsSync);
+    } catch (err) {
+      throw apiErrorOf(err);
+    }
+    const imageRef = checked.config.image;
     const image = await this.images.resolve(imageRef);
     if (!image)
       throw new ApiError(
@@ -143,25 +159,92 @@ export class Containers {
     const finalName = containerName(name, id);
     const conflict = this.host.nameConflict(finalName);
     if (conflict !== null) throw new ApiError(409, conflict);
-    const user = parseUser(userOf(body), image.layerDir);
-    const wanted = mountRequests(body);
-    const mounts = await this.mounts(wanted.binds, wanted.volumes, wanted.mounts);
-    const { record, spec } = planContainer({
-      id,
-      name: finalName,
-      created: new Date().toISOString(),
-      imageRef,
-      image,
-      body,
-      user,
-      mounts,
-    });
+    let planned;
+    try {
+      // What the plan needs from the host: users and groups, devices, joined containers, mounts.
+      const looked = await lookUpForCreate(checked, {
+        imageRoot: image.layerDir,
+        findContainer: (ref) => {
+          const found = this.host.lookup(ref);
+          return found === 'ambiguous' ? null : found;
+        },
+        volumes: this.volumes,
+        makeBindSource: async (path) => {
+          const made = await this.operation(`bind source ${path}`, [
+            { effect: 'fs.mkdirAll', path, mode: 0o755 },
+          ]);
+          if (made.failure) throw new ApiError(500, made.failure.message);
+        },
+      });
+      planned = planContainer({
+        id,
+        name: finalName,
+        created: new Date().toISOString(),
+        imageRef,
+        image,
+        body,
+        checked,
+        looked,
+        facts,
+        daemonSeccompProfile: this.daemonSeccompProfile(),
+      });
+    } catch (err) {
+      throw apiErrorOf(err);
+    }
+    const { record, spec, warnings } = planned;
     const driver = this.driver() === 'vfs' ? 'vfs' : 'overlay2';
     const r = await new Promise<Reply>((resolve) =>
       this.host.create({ record, spec, rootfs: { driver, layers: [image.layerDir] } }, resolve),
     );
     if (r.result !== 'ok') throw new ApiError(500, r.message ?? 'create failed');
-    ctx.json(201, { Id: id, Warnings: [] });
+    ctx.json(201, { Id: id, Warnings: warnings });
+  }
+
+  /** A container's logging driver (its LogConfig), where its output hub writes. */
+  logDriverOf(id: string): LogDriver {
+    const found = this.host.lookup(id);
+    const record = found === null || found === 'ambiguous' ? undefined : found.record;
+    return logDriverFor(this.host.dirOf(id), id, record?.config.log);
+  }
+
+  /** A container's logging driver, to read its logs back. */
+  logDriver(record: ContainerContext['record']): LogDriver {
+    return logDriverFor(this.host.dirOf(record.id), record.id, record.config.log);
+  }
+
+  /**
+   * What a spec can only be told when its task is made: the current PID of a container whose
+   * namespaces it joins, and the shareable /dev/shm it binds (its own, mounted now, or the
+   * joined container's).
+   */
+  async prepareSpec(id: string, spec: unknown): Promise<unknown> {
+    const s = spec as Record<string, unknown>;
+    const mounts = (s['mounts'] ?? []) as { source: string }[];
+    if (mounts.some((m) => m.source === `${shmPrefix}${id}`)) {
+      const found = this.host.lookup(id);
+      const record = found === null || found === 'ambiguous' ? undefined : found.record;
+      await this.shm.mount(id, Number(record?.config.hostConfig?.['ShmSize'] ?? defaultShmSize));
+    }
+    return resolveJoins(
+      s,
+      (target) => this.joinTarget(target),
+      (target) => (this.shm.isMounted(target) ? this.shm.pathOf(target) : null),
+    );
+  }
+
+  /** Undoes what prepareSpec set up: a shareable /dev/shm is unmounted with its task. */
+  releaseTask(id: string): Promise<void> {
+    return this.shm.unmount(id);
+  }
+
+  /** What a container another one joins is doing, when that one's task is created. */
+  private joinTarget(id: string): JoinTarget {
+    const c = this.contexts().find((x) => x.record.id === id);
+    if (!c) return { state: 'missing' };
+    if (c.record.state.status === 'restarting') return { state: 'restarting' };
+    if (!['running', 'paused'].includes(c.record.state.status) || c.record.state.pid <= 0)
+      return { state: 'notRunning' };
+    return { state: 'running', pid: c.record.state.pid };
   }
 
   /** Containers created from an image (by the reference they were created with, or its ID). */
@@ -220,105 +303,4 @@ export class Containers {
     }
     if (effects.length > 0) await this.operation(`volume.remove anonymous of ${id}`, effects, true);
   }
-
-  /**
-   * The container's mounts: `-v /host:/ctr[:ro]` binds and `-v name:/ctr` named volumes of the
-   * local driver (created on first use), `-v /ctr` anonymous volumes (the CLI sends them as
-   * Config.Volumes), and `--mount type=bind|volume`.
-   */
-  private async mounts(
-    binds: string[],
-    volumes: Record<string, unknown>,
-    hostMounts: HostMount[],
-  ): Promise<MountPoint[]> {
-    const out: MountPoint[] = [];
-    const add = async (
-      type: string,
-      src: string,
-      dst: string,
-      rw: boolean,
-      spec: string,
-    ): Promise<void> => {
-      if (!dst.startsWith('/'))
-        throw new ApiError(
-          400,
-          `invalid volume specification: '${spec}': invalid mount config for type "${type}": invalid mount path: '${dst}' mount path must be absolute`,
-        );
-      if (out.some((m) => m.destination === dst))
-        throw new ApiError(400, `Duplicate mount point: ${dst}`);
-      if (type === 'bind') {
-        if (!src.startsWith('/'))
-          throw new ApiError(
-            400,
-            `invalid mount config for type "bind": invalid mount path: '${src}' mount path must be absolute`,
-          );
-        // dockerd makes a missing bind source (for -v; --mount refuses it).
-        const made = await this.operation(`bind source ${src}`, [
-          { effect: 'fs.mkdirAll', path: src, mode: 0o755 },
-        ]);
-        if (made.failure) throw new ApiError(500, made.failure.message);
-        out.push({ type: 'bind', name: '', source: src, destination: dst, rw });
-        return;
-      }
-      const v = await this.volumes.ensure(src === '' ? null : src);
-      out.push({
-        type: 'volume',
-        name: v.name,
-        source: v.mountpoint,
-        destination: dst,
-        rw,
-        ...(v.anonymous ? { anonymous: true } : {}),
-      });
-    };
-    for (const spec of binds) {
-      const [src = '', dst = '', mode = 'rw'] = spec.split(':');
-      await add(
-        src.startsWith('/') ? 'bind' : 'volume',
-        src,
-        dst,
-        !mode.split(',').includes('ro'),
-        spec,
-      );
-    }
-    for (const m of hostMounts) {
-      if (m.Type !== 'bind' && m.Type !== 'volume')
-        throw new ApiError(
-          400,
-          `mount type ${m.Type} is not supported by statedock yet: use bind or volume`,
-        );
-      await add(
-        m.Type,
-        m.Source ?? '',
-        m.Target ?? '',
-        m.ReadOnly !== true,
-        `${m.Source ?? ''}:${m.Target ?? ''}`,
-      );
-    }
-    for (const dst of Object.keys(volumes))
-      if (!out.some((m) => m.destination === dst)) await add('volume', '', dst, true, dst);
-    return out;
-  }
-}
-
-/** `-u uid[:gid]` or a user name of the image's /etc/passwd. */
-function parseUser(spec: string, layerDir: string): { uid: number; gid: number } {
-  if (spec === '') return { uid: 0, gid: 0 };
-  const [u = '', g] = spec.split(':');
-  const lookup = (file: string, name: string): number | null => {
-    try {
-      const line = readFileSync(`${layerDir}/etc/${file}`, 'utf8')
-        .split('\n')
-        .find((l) => l.startsWith(`${name}:`));
-      return line ? Number(line.split(':')[2]) : null;
-    } catch {
-      return null;
-    }
-  };
-  const uid = /^\d+$/.test(u) ? Number(u) : lookup('passwd', u);
-  if (uid === null)
-    throw new ApiError(400, `unable to find user ${u}: no matching entries in passwd file`);
-  const gid = g === undefined ? uid : /^\d+$/.test(g) ? Number(g) : lookup('group', g);
-  if (gid === null)
-    throw new ApiError(400, `unable to find group ${g ?? ''}: no matching entries in group file`);
-  return { uid, gid };
 }

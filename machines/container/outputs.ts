@@ -106,7 +106,7 @@ export class Transition {
     const r = this.c.record;
     this.c.writing = this.ask(
       { effect: 'store.put', key: `container/${r.id}`, value: current(r) },
-      'persist',
+      'checkpoint',
     );
   }
 

@@ -337,7 +337,8 @@ export function containerTokens(
       case 'transition':
         return `to ${JSON.stringify(r.to)}`;
       case 'effect.request': {
-        effectOf.set(r.call.id, r.call.effect);
+        // A checkpoint nobody waits for: when its answer comes is the disk's business.
+        effectOf.set(r.call.id, r.call.step === 'checkpoint' ? 'checkpoint' : r.call.effect);
         return `ask ${requestFacts(r.call as unknown as Record<string, unknown>)}`;
       }
       case 'event': {
@@ -345,7 +346,7 @@ export function containerTokens(
         if (e.type === 'effect.done') {
           const effect = effectOf.get(String(e['id'])) ?? '?';
           // A timer's end matters only where a state waits for it; it is read from the transition.
-          if (effect === 'clock.sleep') return null;
+          if (effect === 'clock.sleep' || effect === 'checkpoint') return null;
           // A kill that found its process changes nothing by itself (the exit does); when its
           // answer comes relative to that exit is a race of two streams (a free ordering).
           if (effect === 'containerd.killTask' && !(e['result'] as { gone?: boolean }).gone)

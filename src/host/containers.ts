@@ -99,6 +99,8 @@ export class ContainerHost {
   private checkActor: string | null = null;
   private checkWaitsForSettle = false;
   private reaps = 0;
+  /** Containers containerd made a task for while they were mid-transition (decided once they settle or end). */
+  private readonly lateTasks = new Set<string>();
   private checks = 0;
 
   constructor(opts: ContainerHostOptions) {
@@ -135,12 +137,14 @@ export class ContainerHost {
         return;
       case 'transition':
         if (this.checkActor !== null) this.tellCheckMoved(this.checkActor);
+        if (r.to === 'idle' && this.lateTasks.delete(id)) this.later(() => this.handTaskFound(id));
         this.wakeSettleWaiters();
         return;
       case 'actor.stop': {
         // A container actor stops only when its removal is done (or its create failed).
         const record = this.recordOf(id);
         for (const l of this.goneListeners) l(id, record);
+        if (this.lateTasks.delete(id)) this.later(() => this.reap(id));
         this.notify(this.removedWaiters, id, record?.state.exitCode ?? 0);
         this.wakeSettleWaiters();
         return;
@@ -315,15 +319,27 @@ export class ContainerHost {
     const actor = `${prefix}${id}`;
     const snap = this.session.actors.get(actor)?.actor.getSnapshot() as
       ContainerSnapshot | undefined;
-    if (snap?.status === 'active') {
-      if (snap.value === 'idle' && snap.context.task === 'none')
-        this.session.send(actor, {
-          type: 'containerd.taskFound',
-          status: 'created',
-          from: 'containerd-events',
-        });
+    if (snap?.status !== 'active') {
+      this.reap(id);
       return;
     }
+    // The daemon's own start, or one in flight: the actor knows of this task.
+    if (snap.context.task !== 'none' || JSON.stringify(snap.value).includes('starting')) return;
+    if (snap.value === 'idle') this.handTaskFound(id);
+    // Mid-transition (a removal that already asked containerd): decided once it settles or ends.
+    else this.lateTasks.add(id);
+  }
+
+  private handTaskFound(id: string): void {
+    this.session.send(`${prefix}${id}`, {
+      type: 'containerd.taskFound',
+      status: 'created',
+      from: 'containerd-events',
+    });
+  }
+
+  /** Kills and deletes, in an operation actor, a task of a container the daemon does not know. */
+  private reap(id: string): void {
     this.reaps += 1;
     const reaper = `reap:${this.reaps}`;
     this.session.spawn('operation', reaper, {

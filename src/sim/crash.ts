@@ -63,6 +63,9 @@ export interface CrashOutcome {
   replies: string[];
 }
 
+/** How long the crash check waits for the host to be quiet: past the latest orphan's completion. */
+const lateOrphanMs = 10_000;
+
 function configOf(s: CrashScenario): StartupConfig {
   return { ...simConfig(null), liveRestore: s.liveRestore ?? false };
 }
@@ -146,6 +149,10 @@ export function crashRun(
       })),
     );
     second.runFor(1);
+    second.runUntilSettled();
+    // The host goes quiet: what the dead daemon had asked and containerd finishes late (at
+    // most a few seconds) happens, and the daemon deals with it (a late task is reaped).
+    second.runFor(lateOrphanMs);
     second.runUntilSettled();
     const after = second.view();
     if (

@@ -223,6 +223,68 @@ test('a process that exits while restore runs is not lost: exits are heard from 
     problemsOf(old).some((p) => p.startsWith('runningHasLiveTask')),
     problemsOf(old).join('\n'),
   );
+  // Even with its exit lost, `docker rm -f` removes it: its SIGKILL finds no process.
+  assert.ok(!problemsOf(old).some((p) => p.startsWith('removal')), problemsOf(old).join('\n'));
+});
+
+test('the stuck removal of the real campaign (CRASH_SEED=820814923, point #15): a removal whose exit never comes is never left "in progress"', () => {
+  // A running container whose exit the restarted daemon never hears (here: its process ends
+  // between restore's listing and the exit stream, as a stream confirmed late lets happen).
+  // `docker rm -f` kills it and used to wait for that exit forever: "removal of container …
+  // is already in progress" to every later rm. Now the kill's answer says the process is
+  // gone, and a SIGKILL's exit is waited for 10 s at most (dockerd's Kill).
+  const make = (exitAfterMs: number): CrashScenario => ({
+    name: 'lost-exit-then-rm',
+    liveRestore: true,
+    ops: [
+      {
+        atMs: 0,
+        op: { op: 'run', name: 'w', behaviour: { exitAfterMs, exitCode: 7, ignoresTerm: false } },
+      },
+    ],
+    horizonMs: 1_000,
+    downtimeMs: 5_000,
+  });
+  const probe = crashRun(make(60_000), null, 1);
+  const startCall = probe.traces[0].find(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.startTask',
+  );
+  const started = probe.traces[0].find(
+    (r) =>
+      r.kind === 'event' &&
+      startCall?.kind === 'effect.request' &&
+      r.event['id'] === startCall.call.id,
+  );
+  const listed = probe.traces[1].find(
+    (r) =>
+      r.kind === 'event' &&
+      probe.traces[1].some(
+        (q) =>
+          q.kind === 'effect.request' &&
+          q.call.effect === 'containerd.listTasks' &&
+          q.call.id === (r.event as { id?: string }).id,
+      ),
+  );
+  const spawned = probe.traces[1].find(
+    (r) => r.kind === 'actor.start' && r.actor === `container:${containerIdOf('w')}`,
+  );
+  assert.ok(started && listed && spawned);
+  const lost = make((listed.t + spawned.t) / 2 - started.t);
+
+  const fixed = crashRun(lost, null, 1, { exitsHeardFrom: 'restore' });
+  assert.ok(!problemsOf(fixed).some((p) => p.startsWith('removal')), problemsOf(fixed).join('\n'));
+
+  // Without the kill's answer and the bound on the wait, the removal waits forever.
+  const name = 'container-kill-waits-forever';
+  registerMachine(
+    name,
+    containerMachine.provide({ guards: { processGone: () => false, isTimer: () => false } }),
+  );
+  const stuck = crashRun(lost, null, 1, { exitsHeardFrom: 'restore', containerMachine: name });
+  assert.ok(
+    problemsOf(stuck).some((p) => /^removal: docker rm -f left \w+ \(removing\)/.test(p)),
+    problemsOf(stuck).join('\n'),
+  );
 });
 
 test('a crash between creating a task and recording the start leaves no process nobody reports (found by the explorer)', () => {
@@ -432,5 +494,38 @@ test('an always container signalled with its stop signal (recorded stopped by ha
   assert.ok(
     problemsOf(broken).some((p) => p.startsWith('restartPolicyHonoured')),
     problemsOf(broken).join('\n'),
+  );
+});
+
+test('the host finishes what the dead daemon asked, later: a task containerd creates after its container was removed is reaped (found by the explorer)', () => {
+  // The daemon dies with containerd.createTask in flight; containerd finishes it seconds
+  // later, while the restarted daemon removes the container (rm -f of everything left).
+  const s: CrashScenario = {
+    name: 'late-create',
+    ops: [
+      {
+        atMs: 0,
+        op: {
+          op: 'run',
+          name: 'x',
+          behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+        },
+      },
+    ],
+    horizonMs: 1_000,
+    downtimeMs: 20,
+  };
+  const o = crashRun(s, 244, 261);
+  assert.ok(
+    o.traces[0][243]?.kind === 'transition' &&
+      o.traces[0]
+        .slice(0, 244)
+        .some((r) => r.kind === 'effect.request' && r.call.effect === 'containerd.createTask'),
+    'cut with the task creation in flight',
+  );
+  assert.deepEqual(problemsOf(o), []);
+  assert.ok(
+    o.traces[1].some((r) => r.kind === 'effect.request' && r.call.effect === 'containerd.reapTask'),
+    'the late task was reaped',
   );
 });

@@ -84,6 +84,7 @@ export class Daemon {
       sink: this.trace,
       now: () => this.now(),
       later: (fn) => queueMicrotask(fn),
+      freezeContexts: true,
     });
     this.layout = new RootfsLayout(config.dataRoot, config.execRoot, config.containerdNamespace);
     // A hub is made when a task is, once the containers' service exists.

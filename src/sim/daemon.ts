@@ -1,3 +1,4 @@
+import { freezeUnderTest } from './strict.ts';
 import { MemoryTrace, makeHeader } from '../../effects/record.ts';
 import type { EffectCall, EffectEvent } from '../../effects/requests.ts';
 import { Session, type Executor, type TraceSink } from '../../effects/runner.ts';
@@ -141,7 +142,13 @@ export class SimDaemon {
       submit: (actorId, call, deliver) => this.submit(actorId, call, deliver),
     };
     const later = (fn: () => void): void => this.scheduler.schedule(this.scheduler.now, fn);
-    this.session = new Session({ executor, sink, now: () => this.scheduler.now, later });
+    this.session = new Session({
+      executor,
+      sink,
+      now: () => this.scheduler.now,
+      later,
+      freezeContexts: freezeUnderTest(),
+    });
     this.host = new ContainerHost({
       session: this.session,
       later,

@@ -561,6 +561,12 @@ export const containerMachine = setup({
         c.pauseReq = null;
       }),
     ),
+    pauseMetExit: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.reply(c.pauseReq, 'conflict', `Container ${c.record.id} is not running`);
+        c.pauseReq = null;
+      }),
+    ),
     failPause: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t) => {
         t.reply(
@@ -844,6 +850,7 @@ export const containerMachine = setup({
     forced: ({ event }) => event.type === 'api.remove' && event.force,
     stopsForShutdown: ({ event }) => event.type === 'daemon.shutdown' && event.stop,
     restartRequested: ({ context }) => context.restartReq !== null,
+    stopPending: ({ context }) => context.stopReq !== null,
     shuttingDown: ({ context }) => context.shuttingDown,
     willRestart: ({ context }) => context.record.state.status === 'restarting',
     autoRemove: ({ context }) => context.record.config.autoRemove && context.removeReq === null,
@@ -1225,7 +1232,8 @@ export const containerMachine = setup({
       on: {
         'effect.done': { guard: 'isPending', target: 'persistingPause', actions: 'persistPaused' },
         'effect.failed': { guard: 'isPending', target: 'running', actions: 'failPause' },
-        'containerd.taskExit': { target: 'exiting' },
+        // The process ended before it could be frozen: the pause is answered, the exit recorded.
+        'containerd.taskExit': { target: 'exiting', actions: 'pauseMetExit' },
       },
     },
     persistingPause: {
@@ -1277,7 +1285,9 @@ export const containerMachine = setup({
     exiting: {
       initial: 'deletingTask',
       on: {
-        'api.stop': { actions: 'notModified' },
+        // dockerd's stop of a container whose exit is being handled: no restart (ExitOnNext),
+        // answered once the exit is recorded.
+        'api.stop': [{ guard: 'stopPending', actions: 'notModified' }, { actions: 'rememberStop' }],
         'api.remove': { actions: 'rememberRemove' },
       },
       states: {

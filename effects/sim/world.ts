@@ -256,29 +256,28 @@ export class SimWorld implements SimEffects {
   }
 
   /**
-   * The daemon died while the host was carrying out `call` (due at `atMs`): a request
-   * containerd had received is finished, possibly much later (a busy containerd); a write or
-   * a file operation in flight happened or did not; the rest died with the process.
+   * The daemon died while the host was carrying out `call` (due at `atMs`). A request
+   * containerd had received is finished, possibly much later (a busy containerd): containerd
+   * is another process. A write the dead process was making (the store's records, files,
+   * roots) happened or did not, by the moment it died, never later: nobody is left to make
+   * it. The rest (a lock, a socket, a timer) died with the process.
    */
   orphan(call: EffectCall, atMs: number): void {
     const coin = this.random.float();
     if (inFamily(call, 'containerd')) {
-      if (call.effect === 'containerd.startSupervised' || call.effect === 'containerd.connect')
-        return;
+      if (call.effect === 'containerd.startSupervised' || call.effect === 'containerd.connect') return;
       // One in three is held up in containerd long enough for the next daemon to look first.
       const late = coin < 0.33 ? 50 + this.random.float() * 6_000 : 0;
       this.orphans.push({ atMs: atMs + late, call });
       return;
     }
-    // A write on its way to the disk: the store's records, files, roots (a lock or a socket
-    // dies with its process instead).
     const write =
       call.effect === 'store.put' ||
       call.effect === 'store.del' ||
       call.effect === 'store.delAll' ||
       (inFamily(call, 'fs') && call.effect !== 'fs.createPidfile') ||
       inFamily(call, 'rootfs');
-    if (write && coin < 0.5) this.orphans.push({ atMs, call });
+    if (write && coin < 0.5) this.orphans.push({ atMs: Math.min(atMs, this.nowMs), call });
   }
 
   /** Orphans not finished yet, earliest first: the next life's scheduler finishes them on time. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
+  cpSync,
   closeSync,
   constants,
   mkdirSync,
@@ -515,6 +516,12 @@ test(
           message: `shim ${sh.pid} still serves ${sh.id} with every container removed`,
         });
       for (const f of found) console.log(`  ✗ ${f.point}: ${f.invariant}: ${f.message}`);
+      if (found.length > 0) {
+        // The daemon's flight recorders of every life so far, for `statedock replay/check/inspect`.
+        const keep = `/tmp/statedock-crash-${seed}-p${i}`;
+        cpSync(`${d.exec}/traces`, keep, { recursive: true });
+        console.log(`  the flight recorders are kept in ${keep}`);
+      }
       if (process.env['CRASH_VERBOSE'])
         console.log(
           `  ${found.length === 0 ? '✓' : '✗'} ${label}${settled ? '' : ' (unsettled)'}: op ${lastOpMs} ms, ${acknowledged.length} acknowledged, ${ids.length} left ${JSON.stringify(view.containers.map((c) => `${c.name}:${c.status}`))} tasks ${view.tasks.length}`,

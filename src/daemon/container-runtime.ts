@@ -15,6 +15,7 @@ import { ContainerdError } from '../../effects/containerd/error.ts';
 import { EffectFailure } from '../../effects/handler.ts';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { StdioHub } from './stdio.ts';
+import { buildVfsRootfs } from './layers/vfs-rootfs.ts';
 
 const run = promisify(execFile);
 
@@ -145,22 +146,23 @@ export class ContainerRuntime {
     hub.stdin.taskStarted();
   }
 
-  /** Makes a new container's root filesystem from its image's layer directory, with this daemon's driver. */
-  async prepareRootfs(id: string, imageLayer: string): Promise<void> {
+  /**
+   * Makes a new container's root filesystem from its image's layer directories (top first),
+   * with this daemon's driver: overlay2 stacks them as lowerdirs, vfs copies them applied in order.
+   */
+  async prepareRootfs(id: string, imageLayers: readonly string[]): Promise<void> {
     if (this.driver === 'vfs') {
       mkdirSync(`${this.root}/vfs/dir`, { recursive: true, mode: 0o700 });
       mkdirSync(`${this.root}/vfs/lower`, { recursive: true, mode: 0o700 });
-      // cp -a keeps owners, modes, links and times: the container sees the image as it is
-      // (and `ps --size` counts only what differs from it).
-      await run('cp', ['-a', imageLayer, this.vfsDir(id)]);
-      writeFileSync(`${this.root}/vfs/lower/${id}`, imageLayer);
+      await buildVfsRootfs(imageLayers, this.vfsDir(id));
+      writeFileSync(`${this.root}/vfs/lower/${id}`, imageLayers.join(':'));
       return;
     }
     const layer = this.layerDir(id);
     // The mounted root takes the upper dir's mode: 0755 like the image's root, so any user can traverse "/".
     for (const d of ['diff', 'work'])
       mkdirSync(`${layer}/${d}`, { recursive: true, mode: d === 'work' ? 0o700 : 0o755 });
-    writeFileSync(`${layer}/lower`, imageLayer);
+    writeFileSync(`${layer}/lower`, imageLayers.join(':'));
   }
 
   /** Which driver holds a container's root filesystem (a daemon may have been started with the other one before). */
@@ -253,7 +255,9 @@ export class ContainerRuntime {
    */
   sizeRw(id: string): number {
     const fs = this.rootfsOf(id);
-    return fs.driver === 'overlay2' ? treeSize(`${fs.dir}/diff`, null) : treeSize(fs.dir, fs.lower);
+    return fs.driver === 'overlay2'
+      ? treeSize(`${fs.dir}/diff`, null)
+      : treeSize(fs.dir, fs.lower.split(':')[0] ?? null);
   }
 
   /** containerd's own view of our namespace: every task with its status, every container. */

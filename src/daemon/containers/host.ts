@@ -292,7 +292,7 @@ export class ContainerHost {
     const finalName = containerName(name, id);
     const taken = this.contexts().find((c) => c.record.name === finalName);
     if (taken) throw nameConflict(finalName, taken.record.id);
-    const user = this.parseUser(userOf(body), image.layerDir);
+    const user = this.parseUser(userOf(body), image.layerDirs);
     const wanted = mountRequests(body);
     const mounts = await this.mounts(wanted.binds, wanted.volumes, wanted.mounts);
     const { record, spec } = planContainer({
@@ -306,7 +306,7 @@ export class ContainerHost {
       mounts,
     });
     mkdirSync(`${this.root}/containers/${id}`, { recursive: true, mode: 0o710 });
-    await this.runtime.prepareRootfs(id, image.layerDir);
+    await this.runtime.prepareRootfs(id, image.layerDirs);
     await this.store.db.put(`spec/${id}`, spec);
     const req = `req-${++this.reqSeq}`;
     const reply = new Promise<Reply>((resolve) => this.replies.set(req, resolve));
@@ -408,18 +408,22 @@ export class ContainerHost {
   }
 
   /** `-u uid[:gid]` or a user name of the image's /etc/passwd. */
-  private parseUser(spec: string, layerDir: string): { uid: number; gid: number } {
+  private parseUser(spec: string, layerDirs: readonly string[]): { uid: number; gid: number } {
     if (spec === '') return { uid: 0, gid: 0 };
     const [u = '', g] = spec.split(':');
+    // The topmost layer that has the file holds the image's copy of it.
     const lookup = (file: string, name: string): number | null => {
-      try {
-        const line = readFileSync(`${layerDir}/etc/${file}`, 'utf8')
-          .split('\n')
-          .find((l) => l.startsWith(`${name}:`));
+      for (const dir of layerDirs) {
+        let text: string;
+        try {
+          text = readFileSync(`${dir}/etc/${file}`, 'utf8');
+        } catch {
+          continue;
+        }
+        const line = text.split('\n').find((l) => l.startsWith(`${name}:`));
         return line ? Number(line.split(':')[2]) : null;
-      } catch {
-        return null;
       }
+      return null;
     };
     const uid = /^\d+$/.test(u) ? Number(u) : lookup('passwd', u);
     if (uid === null)

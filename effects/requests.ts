@@ -3,22 +3,34 @@ import type { ClockRequest, ClockResults } from './clock/requests.ts';
 import type { ContainerdRequest, ContainerdResults } from './containerd/requests.ts';
 import type { EffectError } from './errors.ts';
 import type { FsRequest, FsResults } from './fs/requests.ts';
+import type { ImageRequest, ImageResults } from './image/requests.ts';
+import type { RegistryRequest, RegistryResults } from './registry/requests.ts';
 import type { KernelRequest, KernelResults } from './kernel/requests.ts';
 import type { StoreRequest, StoreResults } from './store/requests.ts';
 
 /** Every effect a machine can ask for: plain JSON, tagged by `effect`. */
 export type EffectRequest =
-  FsRequest | KernelRequest | ContainerdRequest | StoreRequest | ClockRequest | ApiRequest;
+  | FsRequest
+  | KernelRequest
+  | ContainerdRequest
+  | StoreRequest
+  | ClockRequest
+  | ApiRequest
+  | RegistryRequest
+  | ImageRequest;
 
 export type EffectName = EffectRequest['effect'];
-export type EffectFamily = 'fs' | 'kernel' | 'containerd' | 'store' | 'clock' | 'api';
+export type EffectFamily =
+  'fs' | 'kernel' | 'containerd' | 'store' | 'clock' | 'api' | 'registry' | 'image';
 
 export type EffectResults = FsResults &
   KernelResults &
   ContainerdResults &
   StoreResults &
   ClockResults &
-  ApiResults;
+  ApiResults &
+  RegistryResults &
+  ImageResults;
 
 export type ResultOf<E extends EffectName> = EffectResults[E];
 export type RequestOf<E extends EffectName> = Extract<EffectRequest, { effect: E }>;

@@ -8,6 +8,11 @@ import { daemonShutdownMachine } from './daemon-shutdown/machine.ts';
 import { daemonStartupMachine } from './daemon-startup/machine.ts';
 import { restoreCheckMachine } from './restore-check/machine.ts';
 import { restoreInvariantsHeld } from './check/constraints.ts';
+import { imagePullMachine } from './image-pull/machine.ts';
+import { pullConstraints } from './image-pull/constraints.ts';
+import { imagePushMachine } from './image-push/machine.ts';
+import { registryLoginMachine } from './registry-login/machine.ts';
+import { imageGcMachine } from './image-gc/machine.ts';
 
 /** Every machine by the name traces use, so replay and the inspector can find it. */
 export const machines: Record<string, AnyStateMachine> = {
@@ -16,6 +21,10 @@ export const machines: Record<string, AnyStateMachine> = {
   containerdSupervisor: containerdSupervisorMachine,
   container: containerMachine,
   restoreCheck: restoreCheckMachine,
+  imagePull: imagePullMachine,
+  imagePush: imagePushMachine,
+  registryLogin: registryLoginMachine,
+  imageGc: imageGcMachine,
 };
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {
@@ -28,6 +37,7 @@ export const constraintsByMachine: Record<string, Constraint[]> = {
   daemonShutdown: startupConstraints,
   container: containerConstraints,
   restoreCheck: [restoreInvariantsHeld()],
+  imagePull: pullConstraints,
 };
 
 export function registerConstraints(machine: string, constraints: Constraint[]): void {

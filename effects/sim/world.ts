@@ -5,6 +5,8 @@ import type { EffectCall, EffectOutcome } from '../requests.ts';
 import { storedView, type HostView } from '../../machines/container/invariants.ts';
 import type { ContainerRecord } from '../../machines/container/types.ts';
 import { FaultInjector, type FaultRule } from './faults.ts';
+import { SimRegistry } from '../registry/sim.ts';
+import { SimImages } from '../image/sim.ts';
 import { Random } from './random.ts';
 import type { SimEffects } from './scheduler.ts';
 
@@ -96,6 +98,8 @@ const latency: Record<string, [number, number]> = {
   clock: [0, 0],
   api: [0.05, 0.5],
   containerd: [0.2, 2],
+  registry: [1, 20],
+  image: [0.5, 5],
 };
 
 /** The latency range of an effect, by its family (looked up once per effect name). */
@@ -159,6 +163,9 @@ export class SimWorld implements SimEffects {
   nowMs = 0;
   private injector: FaultInjector;
   private nextPid = 5000;
+  /** The registry images are pulled from, and the image store's bookkeeping (holds). */
+  readonly registry = new SimRegistry();
+  readonly images = new SimImages();
 
   constructor(opts: SimWorldOptions) {
     const h = opts.host ?? {};
@@ -292,6 +299,7 @@ export class SimWorld implements SimEffects {
     else if (call.effect === 'containerd.startTask') latencyMs = 5 + 5 * this.random.float();
     const fault = this.injector.judge(call);
     latencyMs += fault.delayMs;
+    if (call.effect.startsWith('registry.')) latencyMs += this.registry.extraLatency(call as never);
     if (fault.fail !== null) {
       return {
         outcome: failure(
@@ -306,6 +314,8 @@ export class SimWorld implements SimEffects {
     } catch (e) {
       if (e instanceof SimFsError || e instanceof SimEffectError)
         return { outcome: failure(e.code, e.message), latencyMs };
+      if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string')
+        return { outcome: failure((e as unknown as SimEffectError).code, e.message), latencyMs };
       throw e;
     }
   }
@@ -673,6 +683,25 @@ export class SimWorld implements SimEffects {
         return { settled: this.host.tasks.length };
       case 'api.observeHost':
         return this.observeHost();
+      case 'registry.open':
+      case 'registry.getManifest':
+      case 'registry.fetchBlob':
+      case 'registry.blobExists':
+      case 'registry.mountBlob':
+      case 'registry.uploadBlob':
+      case 'registry.putManifest':
+      case 'registry.login':
+      case 'registry.close':
+        return this.registry.run(call, this.fs);
+      case 'image.lookup':
+      case 'image.extractLayer':
+      case 'image.registerLayer':
+      case 'image.registerImage':
+      case 'image.setReference':
+      case 'image.recordBlob':
+      case 'image.release':
+      case 'image.collect':
+        return this.images.run(call, this.fs, this.db());
       default:
         return assertNever(call, 'effect');
     }

@@ -25,6 +25,10 @@ import { registerImageRoutes } from './images-api.ts';
 import { EventsService } from './events.ts';
 import { registerInspectionFeed } from './inspection-feed.ts';
 import { machines } from '../../machines/registry.ts';
+import { RegistryClient } from '../../effects/registry/real.ts';
+import { RealImages } from '../../effects/image/real.ts';
+import { RegistryService } from './registry/service.ts';
+import { release as kernelRelease } from 'node:os';
 
 /**
  * The real daemon: the start-up and shutdown machines on real effects, in one session
@@ -46,6 +50,8 @@ export class Daemon {
   readonly runtime: ContainerRuntime;
   readonly containers: ContainerHost;
   readonly events: EventsService;
+  readonly registry: RegistryClient;
+  private readonly imageEffects: RealImages;
   private cancelEvents: (() => void) | null = null;
 
   constructor(config: StartupConfig, log: Logger, version: string) {
@@ -81,6 +87,15 @@ export class Daemon {
       log.warn(m),
     );
     const images = new ImageStore(config.dataRoot, this.store);
+    this.imageEffects = new RealImages(images);
+    this.registry = new RegistryClient(
+      {
+        mirrors: config.registryMirrors ?? [],
+        insecureRegistries: config.insecureRegistries ?? [],
+        certsDir: process.env['STATEDOCK_CERTS_D'] ?? '/etc/docker/certs.d',
+      },
+      `statedock/${version} node/${process.versions.node} kernel/${kernelRelease()} os/linux arch/amd64`,
+    );
     this.events = new EventsService();
     const volumes = new VolumeStore(config.dataRoot, this.store);
     this.containers = new ContainerHost({
@@ -95,7 +110,19 @@ export class Daemon {
     });
     registerContainerRoutes(this.api.server, this.containers);
     volumes.register(this.api.server, (name) => this.containers.volumeUsers(name));
-    registerImageRoutes(this.api.server, images, this.events, this.containers);
+    const registryService = new RegistryService({
+      session: this.session,
+      client: this.registry,
+      images,
+      events: this.events,
+      root: config.dataRoot,
+      tmpDir: () => this.facts().tmpDir ?? `${config.dataRoot}/tmp`,
+      maxConcurrentDownloads: config.maxConcurrentDownloads,
+      maxConcurrentUploads: config.maxConcurrentUploads,
+      maxDownloadAttempts: config.maxDownloadAttempts ?? 5,
+    });
+    registryService.register(this.api.server);
+    registerImageRoutes(this.api.server, images, this.events, this.containers, registryService);
     this.api.containers = this.containers;
     setDumpProvider(() => this.snapshots());
     this.session.onRecord((actor, r) => {
@@ -139,6 +166,10 @@ export class Daemon {
         return this.containerd.run(call as never);
       case 'api':
         return this.api.run(call as never);
+      case 'registry':
+        return this.registry.run(call as never);
+      case 'image':
+        return this.imageEffects.run(call as never);
     }
   }
 
@@ -195,6 +226,11 @@ export class Daemon {
         await this.containers.restore(ready.facts.containers ?? [], this.config.liveRestore, (id) =>
           this.takeHeardExits(id),
         );
+        // What an interrupted pull left goes before any request can start a new one.
+        await this.session.spawn('imageGc', 'image-gc', {
+          actorId: 'image-gc',
+          root: ready.facts.root ?? this.config.dataRoot,
+        }).done;
       })().finally(() => {
         this.restoring = false;
         this.heardExits.clear();

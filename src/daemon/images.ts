@@ -303,6 +303,10 @@ export class ImageStore {
     });
   }
 
+  async exists(id: string): Promise<boolean> {
+    return (await this.get<ImageRecord>(`image/${id}`)) !== undefined;
+  }
+
   async layer(chainId: string): Promise<LayerRecord | undefined> {
     return this.get<LayerRecord>(`layer/${chainId}`);
   }

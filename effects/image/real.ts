@@ -77,10 +77,10 @@ export class RealImages implements Handler<ImageRequest> {
         } catch (err) {
           throw failureFrom(err, 'open', req.configPath);
         }
-        return this.store.registerImage(req.id, config, req.layers);
+        return this.store.registerImage(req.image, config, req.layers);
       }
       case 'image.setReference':
-        return this.store.setReference(req.ref, req.id);
+        return this.store.setReference(req.ref, req.image);
       case 'image.recordBlob':
         await this.store.recordBlob(req.digest, req.diffId, req.repository);
         return {};

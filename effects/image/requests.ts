@@ -21,9 +21,9 @@ export type ImageRequest =
       hold: string;
     }
   /** Makes the image visible (its config is read from `configPath`); every layer must be registered. */
-  | { effect: 'image.registerImage'; id: string; configPath: string; layers: string[] }
+  | { effect: 'image.registerImage'; image: string; configPath: string; layers: string[] }
   /** Points a tag or digest reference (familiar form) at an image. */
-  | { effect: 'image.setReference'; ref: string; id: string }
+  | { effect: 'image.setReference'; ref: string; image: string }
   /** Remembers which diff ID a registry blob unpacks to, and the repository it is in (push). */
   | { effect: 'image.recordBlob'; digest: string; diffId: string; repository: string }
   /** Drops a pull's or push's holds; layers no image uses are removed. */

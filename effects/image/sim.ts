@@ -102,12 +102,12 @@ export class SimImages {
         return { chainId, created: true };
       }
       case 'image.registerImage': {
-        if (db.has(`image/${req.id}`)) return { created: false };
+        if (db.has(`image/${req.image}`)) return { created: false };
         fs.readFile(req.configPath, false);
         for (const c of req.layers)
           if (!db.has(`layer/${c}`)) throw failure('ENOENT', `layer ${c} does not exist`);
-        db.set(`image/${req.id}`, {
-          id: req.id,
+        db.set(`image/${req.image}`, {
+          id: req.image,
           layers: req.layers,
           repoTags: [],
           repoDigests: [],
@@ -115,11 +115,11 @@ export class SimImages {
         return { created: true };
       }
       case 'image.setReference': {
-        const image = db.get(`image/${req.id}`) as SimImage | undefined;
-        if (!image) throw failure('ENOENT', `No such image: ${req.id}`);
+        const image = db.get(`image/${req.image}`) as SimImage | undefined;
+        if (!image) throw failure('ENOENT', `No such image: ${req.image}`);
         const previous = (db.get(`ref/${req.ref}`) as string | undefined) ?? null;
         const byDigest = req.ref.includes('@');
-        if (previous !== null && previous !== req.id) {
+        if (previous !== null && previous !== req.image) {
           const old = db.get(`image/${previous}`) as SimImage | undefined;
           if (old)
             db.set(`image/${previous}`, {
@@ -128,12 +128,12 @@ export class SimImages {
               repoDigests: old.repoDigests.filter((t) => t !== req.ref),
             });
         }
-        db.set(`image/${req.id}`, {
+        db.set(`image/${req.image}`, {
           ...image,
           repoTags: byDigest ? image.repoTags : [...new Set([...image.repoTags, req.ref])],
           repoDigests: byDigest ? [...new Set([...image.repoDigests, req.ref])] : image.repoDigests,
         });
-        db.set(`ref/${req.ref}`, req.id);
+        db.set(`ref/${req.ref}`, req.image);
         return { previous };
       }
       case 'image.recordBlob': {

@@ -258,7 +258,7 @@ function pump(s: Step): void {
     s.call(
       {
         effect: 'image.registerImage',
-        id: (c.config as Descriptor).digest,
+        image: (c.config as Descriptor).digest,
         configPath: configPath(c),
         layers,
       },
@@ -504,7 +504,7 @@ function setReferences(s: Step): void {
   if (c.manifestDigest !== null) refs.push(`${i.name}@${c.manifestDigest}`);
   if (i.tag !== null && i.digest === null) refs.push(`${i.name}:${i.tag}`);
   for (const ref of refs)
-    s.call({ effect: 'image.setReference', ref, id }, { kind: 'reference', ref });
+    s.call({ effect: 'image.setReference', ref, image: id }, { kind: 'reference', ref });
 }
 
 /** Every reference set: Docker's closing lines. */

@@ -335,7 +335,7 @@ function onDone(s: Step, kind: PendingKind, result: unknown): void {
       s.progress(`${i.tag}: digest: ${r.digest} size: ${size}`);
       s.progress('', undefined, { Tag: i.tag, Digest: r.digest, Size: size });
       s.call(
-        { effect: 'image.setReference', ref: `${i.name}@${r.digest}`, id: i.imageId },
+        { effect: 'image.setReference', ref: `${i.name}@${r.digest}`, image: i.imageId },
         { kind: 'reference' },
       );
       return;

@@ -143,6 +143,8 @@ export async function extractLayer(
           copy.on('finish', resolve);
           copy.on('error', reject);
         });
+  // Awaited on success; on failure the copy is destroyed and its error is of no interest.
+  copyDone.catch(() => undefined);
   const counted = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);

@@ -37,7 +37,10 @@ let reg: RunningRegistry;
 let proxy: TcpProxy;
 const stops: (() => Promise<void> | void)[] = [];
 
-const run = (args: string[], input?: string): { status: number | null; stdout: string; stderr: string } =>
+const run = (
+  args: string[],
+  input?: string,
+): { status: number | null; stdout: string; stderr: string } =>
   cli(d.sock, args, `${d.dir}/docker-config`, input);
 
 function ok(args: string[]): string {
@@ -114,13 +117,19 @@ async function api(
   });
 }
 
-async function uploadBlob(r: { address: string }, repo: string, blob: Buffer | string): Promise<string> {
+async function uploadBlob(
+  r: { address: string },
+  repo: string,
+  blob: Buffer | string,
+): Promise<string> {
   const digest = sha256(blob);
   const start = await api(r, 'POST', `/v2/${repo}/blobs/uploads/`);
   assert.equal(start.status, 202);
   const loc = new URL(start.headers.get('location') as string, `http://${r.address}`);
   loc.searchParams.set('digest', digest);
-  const put = await api(r, 'PUT', loc.toString(), blob, { 'Content-Type': 'application/octet-stream' });
+  const put = await api(r, 'PUT', loc.toString(), blob, {
+    'Content-Type': 'application/octet-stream',
+  });
   assert.equal(put.status, 201, await put.text());
   return digest;
 }
@@ -154,7 +163,10 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
   let bbDigest = '';
 
   test('docker push, then pull by tag and by digest, give the same image with its RepoDigest', async () => {
-    const { archive, id } = await imageArchive([await tarOf(busyboxLayer())], [`${reg.address}/test/bb:1`]);
+    const { archive, id } = await imageArchive(
+      [await tarOf(busyboxLayer())],
+      [`${reg.address}/test/bb:1`],
+    );
     assert.equal(load(archive, 'bb').status, 0);
     bbId = id;
     const pushed = ok(['push', `${reg.address}/test/bb:1`]);
@@ -179,23 +191,48 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
     assert.match(pulled, new RegExp(`Digest: ${bbDigest}`));
     assert.match(pulled, /Status: Downloaded newer image for 127\.0\.0\.1:\d+\/test\/bb:1/);
     assert.equal(inspect(`${reg.address}/test/bb:1`, '{{.Id}}'), id);
-    assert.equal(inspect(`${reg.address}/test/bb:1`, '{{json .RepoDigests}}'), JSON.stringify([`${reg.address}/test/bb@${bbDigest}`]));
-    assert.match(ok(['images', '--digests', '--format', '{{.Repository}} {{.Digest}}']), new RegExp(`test/bb ${bbDigest}`));
+    assert.equal(
+      inspect(`${reg.address}/test/bb:1`, '{{json .RepoDigests}}'),
+      JSON.stringify([`${reg.address}/test/bb@${bbDigest}`]),
+    );
+    assert.match(
+      ok(['images', '--digests', '--format', '{{.Repository}} {{.Digest}}']),
+      new RegExp(`test/bb ${bbDigest}`),
+    );
     assert.match(ok(['pull', `${reg.address}/test/bb:1`]), /Status: Image is up to date/);
 
     ok(['rmi', `${reg.address}/test/bb:1`]);
     const byDigest = ok(['pull', `${reg.address}/test/bb@${bbDigest}`]);
-    assert.match(byDigest, new RegExp(`Status: Downloaded newer image for 127\\.0\\.0\\.1:\\d+/test/bb@${bbDigest}`));
+    assert.match(
+      byDigest,
+      new RegExp(`Status: Downloaded newer image for 127\\.0\\.0\\.1:\\d+/test/bb@${bbDigest}`),
+    );
     assert.equal(inspect(`${reg.address}/test/bb@${bbDigest}`, '{{.Id}}'), id);
-    assert.match(ok(['run', '--rm', '--network', 'none', `${reg.address}/test/bb@${bbDigest}`, 'echo', 'pulled']), /pulled/);
+    assert.match(
+      ok([
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        `${reg.address}/test/bb@${bbDigest}`,
+        'echo',
+        'pulled',
+      ]),
+      /pulled/,
+    );
     ok(['tag', `${reg.address}/test/bb@${bbDigest}`, `${reg.address}/test/bb:1`]);
     assert.deepEqual(leftovers(), []);
   });
 
-  test('an unknown tag is 404 with Docker\'s message; a bad name is 400', () => {
+  test("an unknown tag is 404 with Docker's message; a bad name is 400", () => {
     const r = run(['pull', `${reg.address}/test/bb:nope`]);
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, new RegExp(`manifest for ${reg.address.replaceAll('.', '\\.')}/test/bb:nope not found: manifest unknown: manifest unknown`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `manifest for ${reg.address.replaceAll('.', '\\.')}/test/bb:nope not found: manifest unknown: manifest unknown`,
+      ),
+    );
     const bad = run(['pull', `${reg.address}/Test/bb:1`]);
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /invalid reference format|repository name must be lowercase/);
@@ -203,10 +240,24 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
 
   test('a pull of an image sharing layers with one here fetches only the missing layers (the registry log says so)', async () => {
     const base = await tarOf(busyboxLayer());
-    const l2 = await tarOf([{ name: 'etc/', dir: true }, { name: 'etc/hello', content: 'hello\n' }, { name: 'etc/dir/', dir: true }, { name: 'etc/dir/a', content: 'a' }]);
+    const l2 = await tarOf([
+      { name: 'etc/', dir: true },
+      { name: 'etc/hello', content: 'hello\n' },
+      { name: 'etc/dir/', dir: true },
+      { name: 'etc/dir/a', content: 'a' },
+    ]);
     // Whiteouts: hello deleted, etc/dir made opaque.
-    const l3 = await tarOf([{ name: 'etc/', dir: true }, { name: 'etc/.wh.hello', content: '' }, { name: 'etc/dir/', dir: true }, { name: 'etc/dir/.wh..wh..opq', content: '' }, { name: 'etc/dir/b', content: 'b' }]);
-    const l4 = await tarOf([{ name: 'srv/', dir: true }, { name: 'srv/four', content: 'four\n' }]);
+    const l3 = await tarOf([
+      { name: 'etc/', dir: true },
+      { name: 'etc/.wh.hello', content: '' },
+      { name: 'etc/dir/', dir: true },
+      { name: 'etc/dir/.wh..wh..opq', content: '' },
+      { name: 'etc/dir/b', content: 'b' },
+    ]);
+    const l4 = await tarOf([
+      { name: 'srv/', dir: true },
+      { name: 'srv/four', content: 'four\n' },
+    ]);
     const a = await imageArchive([base, l2, l3], [`${reg.address}/test/ml:1`]);
     const b = await imageArchive([base, l2, l3, l4], [`${reg.address}/test/ml2:1`]);
     assert.equal(load(a.archive, 'ml').status, 0);
@@ -218,7 +269,16 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
     // The whiteouts hold in a container of the pulled image (overlay2).
     ok(['rmi', `${reg.address}/test/ml:1`, `${reg.address}/test/ml2:1`]);
     ok(['pull', `${reg.address}/test/ml:1`]);
-    const ls = ok(['run', '--rm', '--network', 'none', `${reg.address}/test/ml:1`, 'ls', '/etc', '/etc/dir']);
+    const ls = ok([
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      `${reg.address}/test/ml:1`,
+      'ls',
+      '/etc',
+      '/etc/dir',
+    ]);
     assert.doesNotMatch(ls, /hello/);
     assert.match(ls, /\bb\b/);
     assert.doesNotMatch(ls, /\ba\b/);
@@ -231,22 +291,34 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
     // The config and the one missing layer, nothing else.
     assert.equal(blobGets.length, 2, blobGets.join('\n'));
     assert.equal(inspect(`${reg.address}/test/ml2:1`, '{{.Id}}'), b.id);
-    assert.equal(inspect(`${reg.address}/test/ml2:1`, '{{json .RootFS.Layers}}'), JSON.stringify(b.diffIds));
+    assert.equal(
+      inspect(`${reg.address}/test/ml2:1`, '{{json .RootFS.Layers}}'),
+      JSON.stringify(b.diffIds),
+    );
     assert.deepEqual(leftovers(), []);
   });
 
-  test('a pull of a multi-platform index chooses the daemon\'s platform, or the one asked for', async () => {
+  test("a pull of a multi-platform index chooses the daemon's platform, or the one asked for", async () => {
     const m = (await (
       await api(reg, 'GET', '/v2/test/bb/manifests/1', undefined, {
         Accept: 'application/vnd.docker.distribution.manifest.v2+json',
       })
-    ).json()) as { config: { digest: string; size: number }; layers: { digest: string; size: number }[] };
+    ).json()) as {
+      config: { digest: string; size: number };
+      layers: { digest: string; size: number }[];
+    };
     const layer = m.layers[0] as { digest: string; size: number };
     for (const digest of [layer.digest, m.config.digest]) {
-      const r = await api(reg, 'POST', `/v2/test/multi/blobs/uploads/?mount=${digest}&from=test/bb`);
+      const r = await api(
+        reg,
+        'POST',
+        `/v2/test/multi/blobs/uploads/?mount=${digest}&from=test/bb`,
+      );
       assert.equal(r.status, 201);
     }
-    const config = (await (await api(reg, 'GET', `/v2/test/bb/blobs/${m.config.digest}`)).json()) as Record<string, unknown>;
+    const config = (await (
+      await api(reg, 'GET', `/v2/test/bb/blobs/${m.config.digest}`)
+    ).json()) as Record<string, unknown>;
     const armConfig = JSON.stringify({ ...config, architecture: 'arm64', variant: 'v8' });
     const armDigest = await uploadBlob(reg, 'test/multi', armConfig);
     const manifestFor = (cfg: { digest: string; size: number }): string =>
@@ -259,44 +331,74 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
     const amd = manifestFor({ digest: m.config.digest, size: m.config.size });
     const arm = manifestFor({ digest: armDigest, size: Buffer.byteLength(armConfig) });
     for (const body of [amd, arm]) {
-      const r = await api(reg, 'PUT', `/v2/test/multi/manifests/${sha256(body)}`, body, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' });
+      const r = await api(reg, 'PUT', `/v2/test/multi/manifests/${sha256(body)}`, body, {
+        'Content-Type': 'application/vnd.oci.image.manifest.v1+json',
+      });
       assert.equal(r.status, 201, await r.text());
     }
     const index = JSON.stringify({
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.index.v1+json',
       manifests: [
-        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256(arm), size: arm.length, platform: { architecture: 'arm64', os: 'linux', variant: 'v8' } },
-        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256(amd), size: amd.length, platform: { architecture: 'amd64', os: 'linux' } },
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: sha256(arm),
+          size: arm.length,
+          platform: { architecture: 'arm64', os: 'linux', variant: 'v8' },
+        },
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: sha256(amd),
+          size: amd.length,
+          platform: { architecture: 'amd64', os: 'linux' },
+        },
       ],
     });
-    const put = await api(reg, 'PUT', '/v2/test/multi/manifests/1', index, { 'Content-Type': 'application/vnd.oci.image.index.v1+json' });
+    const put = await api(reg, 'PUT', '/v2/test/multi/manifests/1', index, {
+      'Content-Type': 'application/vnd.oci.image.index.v1+json',
+    });
     assert.equal(put.status, 201, await put.text());
     const pulled = ok(['pull', `${reg.address}/test/multi:1`]);
     assert.match(pulled, new RegExp(`Digest: ${sha256(index)}`));
     assert.equal(inspect(`${reg.address}/test/multi:1`, '{{.Architecture}}'), 'amd64');
     assert.equal(inspect(`${reg.address}/test/multi:1`, '{{.Id}}'), m.config.digest);
     ok(['pull', '--platform', 'linux/arm64', `${reg.address}/test/multi:1`]);
-    assert.equal(inspect(`${reg.address}/test/multi:1`, '{{.Architecture}}/{{.Variant}}'), 'arm64/v8');
+    assert.equal(
+      inspect(`${reg.address}/test/multi:1`, '{{.Architecture}}/{{.Variant}}'),
+      'arm64/v8',
+    );
     const none = run(['pull', '--platform', 'linux/s390x', `${reg.address}/test/multi:1`]);
     assert.notEqual(none.status, 0);
     assert.match(none.stderr, /no matching manifest for linux\/s390x in the manifest list entries/);
   });
 
   test('a pull whose connection is cut mid-blob resumes with a Range request', async () => {
-    const big = await tarOf([{ name: 'data/', dir: true }, { name: 'data/random', content: randomBytes(3_000_000) }]);
-    const img = await imageArchive([await tarOf(busyboxLayer()), big], [`${reg.address}/test/big:1`]);
+    const big = await tarOf([
+      { name: 'data/', dir: true },
+      { name: 'data/random', content: randomBytes(3_000_000) },
+    ]);
+    const img = await imageArchive(
+      [await tarOf(busyboxLayer()), big],
+      [`${reg.address}/test/big:1`],
+    );
     assert.equal(load(img.archive, 'big').status, 0);
     ok(['push', `${reg.address}/test/big:1`]);
     ok(['rmi', `${reg.address}/test/big:1`]);
-    const manifest = (await (await api(reg, 'GET', '/v2/test/big/manifests/1', undefined, { Accept: 'application/vnd.docker.distribution.manifest.v2+json' })).json()) as { layers: { digest: string }[] };
+    const manifest = (await (
+      await api(reg, 'GET', '/v2/test/big/manifests/1', undefined, {
+        Accept: 'application/vnd.docker.distribution.manifest.v2+json',
+      })
+    ).json()) as { layers: { digest: string }[] };
     const bigDigest = (manifest.layers[1] as { digest: string }).digest;
     proxy.cutBlob(bigDigest, 200_000);
     const seen = proxy.seen.length;
     const out = await okAsync(['pull', `${proxy.address}/test/big:1`]);
     assert.match(out, /Pull complete/);
     const gets = proxy.seen.slice(seen).filter((l) => l.includes(bigDigest));
-    assert.ok(gets.some((l) => / Range: bytes=\d+-/.test(l)), gets.join('\n'));
+    assert.ok(
+      gets.some((l) => / Range: bytes=\d+-/.test(l)),
+      gets.join('\n'),
+    );
     assert.equal(inspect(`${proxy.address}/test/big:1`, '{{.Id}}'), img.id);
     assert.deepEqual(leftovers(), []);
   });
@@ -305,14 +407,17 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
     ok(['rmi', `${proxy.address}/test/big:1`]);
     proxy.delayBlobsMs = 1500;
     const seen = proxy.seen.length;
-    const pull = (): ReturnType<typeof cliAsync> => cliAsync(['pull', `${proxy.address}/test/big:1`]);
+    const pull = (): ReturnType<typeof cliAsync> =>
+      cliAsync(['pull', `${proxy.address}/test/big:1`]);
     const first = pull();
     await new Promise((r) => setTimeout(r, 300));
     const [a, b] = await Promise.all([first, pull()]);
     proxy.delayBlobsMs = 0;
     assert.equal(a.status, 0, a.out);
     assert.equal(b.status, 0, b.out);
-    const blobGets = proxy.seen.slice(seen).filter((l) => l.startsWith('GET') && l.includes('/blobs/'));
+    const blobGets = proxy.seen
+      .slice(seen)
+      .filter((l) => l.startsWith('GET') && l.includes('/blobs/'));
     // The config and the big layer (the base is here already), once each: one download for both pulls.
     assert.equal(blobGets.length, 2, blobGets.join('\n'));
     assert.equal(new Set(blobGets).size, 2, blobGets.join('\n'));
@@ -321,13 +426,21 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
   test('a pull cancelled by its client leaves no image and no temporary files', async () => {
     ok(['rmi', `${proxy.address}/test/big:1`]);
     proxy.delayBlobsMs = 4000;
-    const c = spawn('docker', ['-H', `unix://${d.sock}`, 'pull', `${proxy.address}/test/big:1`], { env: { ...process.env, DOCKER_CONFIG: `${d.dir}/docker-config` } });
+    const c = spawn('docker', ['-H', `unix://${d.sock}`, 'pull', `${proxy.address}/test/big:1`], {
+      env: { ...process.env, DOCKER_CONFIG: `${d.dir}/docker-config` },
+    });
     let out = '';
     c.stdout.on('data', (b: Buffer) => (out += b.toString()));
     c.on('error', () => undefined);
     await until('the pull to start downloading', () => out.includes('Pulling fs layer'));
     c.kill('SIGKILL');
-    await until('the cancelled pull to clean up', () => leftovers().length === 0 && !readdirSync(`${d.root}/tmp`).some((n) => n.startsWith('pull-')), 20_000);
+    await until(
+      'the cancelled pull to clean up',
+      () =>
+        leftovers().length === 0 &&
+        !readdirSync(`${d.root}/tmp`).some((n) => n.startsWith('pull-')),
+      20_000,
+    );
     proxy.delayBlobsMs = 0;
     const r = run(['image', 'inspect', `${proxy.address}/test/big:1`]);
     assert.notEqual(r.status, 0);
@@ -339,17 +452,27 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
     const docker = new Docker({ socketPath: d.sock });
     ok(['tag', `${reg.address}/test/bb:1`, `${reg.address}/test/dockerode:2`]);
     const image = docker.getImage(`${reg.address}/test/dockerode:2`);
-    const pushStream = (await image.push({ authconfig: {} } as never)) as unknown as NodeJS.ReadableStream;
+    const pushStream = (await image.push({
+      authconfig: {},
+    } as never)) as unknown as NodeJS.ReadableStream;
     const pushed = await new Promise<unknown[]>((resolve, reject) =>
       docker.modem.followProgress(pushStream, (err, res) => (err ? reject(err) : resolve(res))),
     );
-    assert.ok(pushed.some((m) => (m as { aux?: { Digest?: string } }).aux?.Digest?.startsWith('sha256:')), JSON.stringify(pushed));
+    assert.ok(
+      pushed.some((m) => (m as { aux?: { Digest?: string } }).aux?.Digest?.startsWith('sha256:')),
+      JSON.stringify(pushed),
+    );
     await image.remove();
-    const pullStream = (await docker.pull(`${reg.address}/test/dockerode:2`)) as NodeJS.ReadableStream;
+    const pullStream = (await docker.pull(
+      `${reg.address}/test/dockerode:2`,
+    )) as NodeJS.ReadableStream;
     const pulled = await new Promise<unknown[]>((resolve, reject) =>
       docker.modem.followProgress(pullStream, (err, res) => (err ? reject(err) : resolve(res))),
     );
-    assert.ok(pulled.some((m) => String((m as { status?: string }).status).startsWith('Status: ')), JSON.stringify(pulled));
+    assert.ok(
+      pulled.some((m) => String((m as { status?: string }).status).startsWith('Status: ')),
+      JSON.stringify(pulled),
+    );
     assert.equal((await docker.getImage(`${reg.address}/test/dockerode:2`).inspect()).Id, bbId);
   });
 
@@ -357,7 +480,10 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
     const marker = `statedock-escape-${process.pid}-${Date.now()}`;
     const outside = [`/tmp/${marker}`, `${d.dir}/${marker}`];
     const dotdot = await tarOf([{ name: `../../../../../../tmp/${marker}`, content: 'x' }]);
-    const symlink = await tarOf([{ name: 'evil', symlink: '../../../../../../tmp' }, { name: `evil/${marker}`, content: 'x' }]);
+    const symlink = await tarOf([
+      { name: 'evil', symlink: '../../../../../../tmp' },
+      { name: `evil/${marker}`, content: 'x' },
+    ]);
     const hardlink = await tarOf([{ name: 'h', hardlink: '../../../../../../etc/passwd' }]);
 
     // docker load: the archive itself, and a layer inside it.
@@ -367,7 +493,10 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
     const inner = await imageArchive([symlink], ['crafted/inner:1']);
     const loadInner = load(inner.archive, 'crafted-inner');
     assert.notEqual(loadInner.status, 0);
-    assert.match(loadInner.stderr + loadInner.stdout, /invalid symlink "evil" -> "..\/..\/..\/..\/..\/..\/tmp"/);
+    assert.match(
+      loadInner.stderr + loadInner.stdout,
+      /invalid symlink "evil" -> "..\/..\/..\/..\/..\/..\/tmp"/,
+    );
 
     // docker import.
     for (const [name, tar, message] of [
@@ -383,15 +512,32 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
 
     // docker pull of an image whose layer climbs out.
     const layerDigest = await uploadBlob(reg, 'test/crafted', dotdot);
-    const configJson = JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [sha256(dotdot)] } });
+    const configJson = JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: {},
+      rootfs: { type: 'layers', diff_ids: [sha256(dotdot)] },
+    });
     const configDigest = await uploadBlob(reg, 'test/crafted', configJson);
     const manifest = JSON.stringify({
       schemaVersion: 2,
       mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-      config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: configJson.length, digest: configDigest },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', size: dotdot.length, digest: layerDigest }],
+      config: {
+        mediaType: 'application/vnd.docker.container.image.v1+json',
+        size: configJson.length,
+        digest: configDigest,
+      },
+      layers: [
+        {
+          mediaType: 'application/vnd.oci.image.layer.v1.tar',
+          size: dotdot.length,
+          digest: layerDigest,
+        },
+      ],
     });
-    const put = await api(reg, 'PUT', '/v2/test/crafted/manifests/1', manifest, { 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json' });
+    const put = await api(reg, 'PUT', '/v2/test/crafted/manifests/1', manifest, {
+      'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json',
+    });
     assert.equal(put.status, 201);
     const pulled = run(['pull', `${reg.address}/test/crafted:1`]);
     assert.notEqual(pulled.status, 0);
@@ -412,7 +558,10 @@ describe('a registry with htpasswd Basic auth over TLS', { skip }, () => {
   before(async () => {
     const dir = `${d.dir}/basic`;
     const tls = makeTls(`${dir}/tls`);
-    r = await startRegistry(`${dir}/registry`, { tls, htpasswd: htpasswd(`${dir}/htpasswd`, 'alice', 's3cret') });
+    r = await startRegistry(`${dir}/registry`, {
+      tls,
+      htpasswd: htpasswd(`${dir}/htpasswd`, 'alice', 's3cret'),
+    });
     stops.push(() => r.stop());
   });
 
@@ -423,7 +572,12 @@ describe('a registry with htpasswd Basic auth over TLS', { skip }, () => {
     assert.match(anon.stderr, /no basic auth credentials/);
     const bad = run(['login', '-u', 'alice', '--password-stdin', r.address], 'wrong');
     assert.notEqual(bad.status, 0);
-    assert.match(bad.stderr, new RegExp(`login attempt to https://${r.address.replaceAll('.', '\\.')}/v2/ failed with status: 401 Unauthorized`));
+    assert.match(
+      bad.stderr,
+      new RegExp(
+        `login attempt to https://${r.address.replaceAll('.', '\\.')}/v2/ failed with status: 401 Unauthorized`,
+      ),
+    );
     const good = run(['login', '-u', 'alice', '--password-stdin', r.address], 's3cret');
     assert.equal(good.status, 0, good.stderr);
     assert.match(good.stdout, /Login Succeeded/);
@@ -459,12 +613,20 @@ describe('a registry with token auth (a token server written here)', { skip }, (
     ok(['tag', `${reg.address}/test/bb:1`, `${r.address}/team/bb:1`]);
     tokens.requests.length = 0;
     assert.match(await okAsync(['push', `${r.address}/team/bb:1`]), /digest: sha256:/);
-    assert.ok(tokens.requests.some((q) => q.scope.includes('repository:team/bb:push,pull') && q.account === 'bob' && q.basic), JSON.stringify(tokens.requests));
+    assert.ok(
+      tokens.requests.some(
+        (q) => q.scope.includes('repository:team/bb:push,pull') && q.account === 'bob' && q.basic,
+      ),
+      JSON.stringify(tokens.requests),
+    );
     await okAsync(['logout', r.address]);
     ok(['rmi', `${r.address}/team/bb:1`]);
     tokens.requests.length = 0;
     assert.match(await okAsync(['pull', `${r.address}/team/bb:1`]), /Downloaded newer image/);
-    assert.ok(tokens.requests.some((q) => q.scope.includes('repository:team/bb:pull') && !q.basic), JSON.stringify(tokens.requests));
+    assert.ok(
+      tokens.requests.some((q) => q.scope.includes('repository:team/bb:pull') && !q.basic),
+      JSON.stringify(tokens.requests),
+    );
     const denied = await cliAsync(['push', `${r.address}/team/bb:1`]);
     assert.notEqual(denied.status, 0);
   });
@@ -473,7 +635,10 @@ describe('a registry with token auth (a token server written here)', { skip }, (
 describe('a secure registry whose CA is in /etc/docker/certs.d/<host:port>', { skip }, () => {
   let r: RunningRegistry | null = null;
   let certsDir = '';
-  const host = spawnSync('hostname', ['-I'], { encoding: 'utf8' }).stdout.trim().split(/\s+/).find((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a) && !a.startsWith('127.'));
+  const host = spawnSync('hostname', ['-I'], { encoding: 'utf8' })
+    .stdout.trim()
+    .split(/\s+/)
+    .find((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a) && !a.startsWith('127.'));
   before(async () => {
     if (!host) return;
     const dir = `${d.dir}/tls`;
@@ -485,19 +650,27 @@ describe('a secure registry whose CA is in /etc/docker/certs.d/<host:port>', { s
     (globalThis as { tlsCa?: string }).tlsCa = tls.ca;
   });
 
-  test('without the CA the pull fails on the certificate; with it in certs.d it succeeds', { skip: host ? false : 'no non-loopback IPv4 address' }, () => {
-    const registry = r as RunningRegistry;
-    ok(['tag', `${reg.address}/test/bb:1`, `${registry.address}/tls/bb:1`]);
-    const refused = run(['push', `${registry.address}/tls/bb:1`]);
-    assert.notEqual(refused.status, 0);
-    assert.match(refused.stderr, /certificate|self.signed|unable to verify/i);
-    mkdirSync(certsDir, { recursive: true });
-    writeFileSync(`${certsDir}/ca.crt`, spawnSync('cat', [(globalThis as { tlsCa?: string }).tlsCa as string], { encoding: 'utf8' }).stdout);
-    assert.match(ok(['push', `${registry.address}/tls/bb:1`]), /digest: sha256:/);
-    ok(['rmi', `${registry.address}/tls/bb:1`]);
-    assert.match(ok(['pull', `${registry.address}/tls/bb:1`]), /Downloaded newer image/);
-    rmSync(certsDir, { recursive: true, force: true });
-  });
+  test(
+    'without the CA the pull fails on the certificate; with it in certs.d it succeeds',
+    { skip: host ? false : 'no non-loopback IPv4 address' },
+    () => {
+      const registry = r as RunningRegistry;
+      ok(['tag', `${reg.address}/test/bb:1`, `${registry.address}/tls/bb:1`]);
+      const refused = run(['push', `${registry.address}/tls/bb:1`]);
+      assert.notEqual(refused.status, 0);
+      assert.match(refused.stderr, /certificate|self.signed|unable to verify/i);
+      mkdirSync(certsDir, { recursive: true });
+      writeFileSync(
+        `${certsDir}/ca.crt`,
+        spawnSync('cat', [(globalThis as { tlsCa?: string }).tlsCa as string], { encoding: 'utf8' })
+          .stdout,
+      );
+      assert.match(ok(['push', `${registry.address}/tls/bb:1`]), /digest: sha256:/);
+      ok(['rmi', `${registry.address}/tls/bb:1`]);
+      assert.match(ok(['pull', `${registry.address}/tls/bb:1`]), /Downloaded newer image/);
+      rmSync(certsDir, { recursive: true, force: true });
+    },
+  );
 });
 
 describe('a Docker Hub mirror', { skip }, () => {
@@ -514,9 +687,16 @@ describe('a Docker Hub mirror', { skip }, () => {
       assert.match(r2.stdout, /latest: Pulling from library\/busybox/);
       assert.match(r2.stdout, /Status: Downloaded newer image for busybox:latest/);
       assert.match(r2.stdout, /docker\.io\/library\/busybox:latest/);
-      const tags = cli(m2.sock, ['image', 'inspect', '--format', '{{json .RepoTags}}', 'docker.io/library/busybox'], `${d.dir}/docker-config`);
+      const tags = cli(
+        m2.sock,
+        ['image', 'inspect', '--format', '{{json .RepoTags}}', 'docker.io/library/busybox'],
+        `${d.dir}/docker-config`,
+      );
       assert.equal(tags.stdout.trim(), '["busybox:latest"]');
-      assert.match(cli(m2.sock, ['info'], `${d.dir}/docker-config`).stdout, new RegExp(`Registry Mirrors:\\s+http://${mirror.address.replaceAll('.', '\\.')}/`));
+      assert.match(
+        cli(m2.sock, ['info'], `${d.dir}/docker-config`).stdout,
+        new RegExp(`Registry Mirrors:\\s+http://${mirror.address.replaceAll('.', '\\.')}/`),
+      );
     } finally {
       await stopDaemon(second);
       for (const pid of containerdPidsOf(m2.exec)) process.kill(pid, 'SIGKILL');

@@ -20,8 +20,10 @@ export async function tarOf(entries: readonly Entry[]): Promise<Buffer> {
     await new Promise<void>((resolve, reject) => {
       const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
       if ('dir' in e) p.entry({ ...h, type: 'directory', mode: 0o755 }, cb);
-      else if ('symlink' in e) p.entry({ ...h, type: 'symlink', linkname: e.symlink, mode: 0o777 }, cb);
-      else if ('hardlink' in e) p.entry({ ...h, type: 'link', linkname: e.hardlink, mode: 0o644 }, cb);
+      else if ('symlink' in e)
+        p.entry({ ...h, type: 'symlink', linkname: e.symlink, mode: 0o777 }, cb);
+      else if ('hardlink' in e)
+        p.entry({ ...h, type: 'link', linkname: e.hardlink, mode: 0o644 }, cb);
       else p.entry({ ...h, mode: e.mode ?? 0o644 }, e.content, cb);
     });
   }
@@ -34,7 +36,9 @@ export const sha256 = (b: Buffer | string): string =>
   `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** The busybox-static root filesystem as a layer (a few applets linked to it). */
-export function busyboxLayer(applets: readonly string[] = ['sh', 'echo', 'cat', 'ls', 'true', 'sleep']): Entry[] {
+export function busyboxLayer(
+  applets: readonly string[] = ['sh', 'echo', 'cat', 'ls', 'true', 'sleep'],
+): Entry[] {
   return [
     { name: 'bin/', dir: true },
     { name: 'bin/busybox', content: readFileSync('/bin/busybox'), mode: 0o755 },

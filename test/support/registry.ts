@@ -36,10 +36,51 @@ export function makeTls(dir: string, ip = '127.0.0.1'): Tls {
   const run = (args: string[]): void => {
     execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
   };
-  run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=statedock-test-ca']);
-  run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', `/CN=${ip}`]);
+  run([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=statedock-test-ca',
+  ]);
+  run([
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'srv.key',
+    '-out',
+    'srv.csr',
+    '-subj',
+    `/CN=${ip}`,
+  ]);
   writeFileSync(`${dir}/ext.cnf`, `subjectAltName=IP:${ip},DNS:localhost\n`);
-  run(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.crt', '-days', '2', '-extfile', 'ext.cnf']);
+  run([
+    'x509',
+    '-req',
+    '-in',
+    'srv.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'srv.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  ]);
   return { ca: `${dir}/ca.crt`, cert: `${dir}/srv.crt`, key: `${dir}/srv.key` };
 }
 
@@ -63,7 +104,10 @@ export interface RunningRegistry {
 }
 
 /** Debian's docker-registry (distribution 2.8) on a free port, with its own storage under `dir`. */
-export async function startRegistry(dir: string, opts: RegistryOptions = {}): Promise<RunningRegistry> {
+export async function startRegistry(
+  dir: string,
+  opts: RegistryOptions = {},
+): Promise<RunningRegistry> {
   mkdirSync(dir, { recursive: true });
   const host = opts.host ?? '127.0.0.1';
   const port = await freePort(host);
@@ -79,7 +123,9 @@ export async function startRegistry(dir: string, opts: RegistryOptions = {}): Pr
       `auth: {token: {realm: "${opts.token.realm}", service: ${opts.token.service}, issuer: ${opts.token.issuer}, rootcertbundle: ${opts.token.rootcertbundle}}}`,
     );
   writeFileSync(`${dir}/config.yml`, `${lines.join('\n')}\n`);
-  const child = spawn('docker-registry', ['serve', `${dir}/config.yml`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('docker-registry', ['serve', `${dir}/config.yml`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
@@ -100,9 +146,9 @@ export async function startRegistry(dir: string, opts: RegistryOptions = {}): Pr
     child,
     log: () => out,
     requests: (from = 0) =>
-      [...out.slice(from).matchAll(/"(GET|HEAD|PUT|POST|PATCH|DELETE) ([^ ]+) HTTP\/1\.1" (\d+)/g)].map(
-        (m) => `${m[1] as string} ${m[2] as string} ${m[3] as string}`,
-      ),
+      [
+        ...out.slice(from).matchAll(/"(GET|HEAD|PUT|POST|PATCH|DELETE) ([^ ]+) HTTP\/1\.1" (\d+)/g),
+      ].map((m) => `${m[1] as string} ${m[2] as string} ${m[3] as string}`),
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
@@ -135,11 +181,28 @@ export interface TokenServer {
  * certificate is the registry's rootcertbundle. `users` may push and pull; anonymous callers
  * may pull only; a wrong password gets 401 with Docker Hub's `details` shape.
  */
-export async function startTokenServer(dir: string, users: Record<string, string>): Promise<TokenServer> {
+export async function startTokenServer(
+  dir: string,
+  users: Record<string, string>,
+): Promise<TokenServer> {
   mkdirSync(dir, { recursive: true });
   execFileSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'tok.key', '-out', 'tok.crt', '-days', '2', '-subj', '/CN=token-signer'],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'tok.key',
+      '-out',
+      'tok.crt',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=token-signer',
+    ],
     { cwd: dir, stdio: 'ignore' },
   );
   const key = readFileSync(`${dir}/tok.key`, 'utf8');
@@ -162,7 +225,11 @@ export async function startTokenServer(dir: string, users: Record<string, string
       }
       user = u;
     }
-    requests.push({ scope: scopes, account: url.searchParams.get('account'), basic: user !== null });
+    requests.push({
+      scope: scopes,
+      account: url.searchParams.get('account'),
+      basic: user !== null,
+    });
     const access = scopes
       .map((s) => s.split(':'))
       .filter((p) => p.length >= 3 && p[0] === 'repository')
@@ -173,12 +240,28 @@ export async function startTokenServer(dir: string, users: Record<string, string
       }));
     const now = Math.floor(Date.now() / 1000);
     const header = { typ: 'JWT', alg: 'RS256', x5c: [der.toString('base64')] };
-    const claims = { iss: issuer, sub: user ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: `${now}-${Math.random()}`, access };
+    const claims = {
+      iss: issuer,
+      sub: user ?? '',
+      aud: service,
+      exp: now + 300,
+      nbf: now - 10,
+      iat: now,
+      jti: `${now}-${Math.random()}`,
+      access,
+    };
     const signing = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const sig = createSign('RSA-SHA256').update(signing).sign(key);
     const token = `${signing}.${b64url(sig)}`;
     res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ token, access_token: token, expires_in: 300, issued_at: new Date().toISOString() }));
+    res.end(
+      JSON.stringify({
+        token,
+        access_token: token,
+        expires_in: 300,
+        issued_at: new Date().toISOString(),
+      }),
+    );
   });
   const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
@@ -214,10 +297,11 @@ export async function startProxy(target: { host: string; port: number }): Promis
     seen: [],
     cutBlob: (digest, bytes) => cuts.set(digest, bytes),
     delayBlobsMs: 0,
-    close: () => new Promise((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
   const server = createServer((client) => {
     const upstream = connect(target.port, target.host);
@@ -234,7 +318,9 @@ export async function startProxy(target: { host: string; port: number }): Promis
       const text = chunk.toString('latin1');
       for (const m of text.matchAll(/^(GET|HEAD|PUT|POST|PATCH|DELETE) ([^ ]+) HTTP\/1\.1\r\n/gm)) {
         const range = /\r\nRange: ([^\r\n]+)/i.exec(text.slice(m.index));
-        proxy.seen.push(`${m[1] as string} ${m[2] as string}${range ? ` Range: ${range[1] as string}` : ''}`);
+        proxy.seen.push(
+          `${m[1] as string} ${m[2] as string}${range ? ` Range: ${range[1] as string}` : ''}`,
+        );
         const blob = /\/blobs\/(sha256:[a-f0-9]{64})/.exec(m[2] as string);
         if (m[1] === 'GET' && blob) {
           delay = proxy.delayBlobsMs;

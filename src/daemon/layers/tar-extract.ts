@@ -312,7 +312,12 @@ export async function extractLayer(
     await pipeline(source, counted, ex);
     await copyDone;
   } catch (err) {
-    copy?.destroy();
+    // The copy is closed before the caller removes the directory it is in.
+    if (copy !== null && !copy.closed) {
+      const closed = new Promise<void>((resolve) => copy.once('close', () => resolve()));
+      copy.destroy();
+      await closed;
+    }
     throw err;
   }
 

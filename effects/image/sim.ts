@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { assertNever } from '../errors.ts';
 import type { SimFs } from '../fs/sim.ts';
 import type { ImageRequest, ImageResults } from './requests.ts';
+import type { ImagesView } from '../../machines/container/invariants.ts';
 
 interface SimLayer {
   chainId: string;
@@ -162,6 +163,39 @@ export class SimImages {
       default:
         return assertNever(req, 'image request');
     }
+  }
+
+  /** What the image invariants read: images, references, layers and their directories, leftovers. */
+  view(fs: SimFs, db: Map<string, unknown>, root: string): ImagesView {
+    const images: ImagesView['images'] = [];
+    const refs: ImagesView['refs'] = [];
+    const layers: string[] = [];
+    const missingLayerDirs: string[] = [];
+    const recorded = new Set<string>();
+    for (const [k, v] of db) {
+      if (k.startsWith('image/'))
+        images.push({ id: (v as SimImage).id, layers: (v as SimImage).layers });
+      if (k.startsWith('ref/')) refs.push({ ref: k.slice(4), image: v as string });
+      if (k.startsWith('layer/')) {
+        const l = v as SimLayer;
+        recorded.add(l.chainId.slice(7));
+        if (fs.exists(l.dir)) layers.push(l.chainId);
+        else missingLayerDirs.push(l.chainId);
+      }
+    }
+    const base = `${root}/layers`;
+    const strayLayerDirs = fs.exists(base)
+      ? fs
+          .list(base)
+          .filter((p) => p !== `${base}/staging` && !recorded.has(p.slice(base.length + 1)))
+      : [];
+    const tempFiles = [
+      ...(fs.exists(`${root}/tmp`)
+        ? fs.list(`${root}/tmp`).filter((p) => /\/pull-[^/]*$/.test(p))
+        : []),
+      ...(fs.exists(`${base}/staging`) ? fs.list(`${base}/staging`) : []),
+    ];
+    return { images, refs, layers, missingLayerDirs, strayLayerDirs, tempFiles };
   }
 
   private hold(holder: string, chainId: string): void {

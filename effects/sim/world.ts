@@ -722,8 +722,12 @@ export class SimWorld implements SimEffects {
       containerdContainers: [...this.containerdContainers],
       acknowledged: [],
       mounted: [],
+      images: this.images.view(this.fs, db, this.dataRoot),
     };
   }
+
+  /** The data root the image store's directories are under (the simulated daemon's). */
+  dataRoot = '/var/lib/statedock';
 
   /** Task calls go over the client: after `containerd.close` they fail as grpc-js does on a closed channel. */
   private connected(): void {

@@ -48,7 +48,9 @@ export type ClientOp =
   | { op: 'unpause'; name: string }
   | { op: 'rm'; name: string; force: boolean }
   /** SIGTERM to the daemon: the shutdown machine, then the process exits. */
-  | { op: 'shutdown' };
+  | { op: 'shutdown' }
+  /** `docker pull registry.sim/<repository>:<tag>` from the world's simulated registry. */
+  | { op: 'pull'; repository: string; tag: string };
 
 /** A client operation at a virtual time, in ms after the daemon answers. */
 export interface TimedOp {
@@ -297,6 +299,11 @@ export class SimDaemon {
     }
     this.bufferedExits.clear();
     this.restored = true;
+    // What an interrupted pull left goes after restore, as the daemon does before serving.
+    this.session.spawn('imageGc', 'image-gc', {
+      actorId: 'image-gc',
+      root: startup.facts.root ?? this.config.dataRoot,
+    });
   }
 
   private db(): Map<string, unknown> | undefined {
@@ -309,6 +316,8 @@ export class SimDaemon {
    */
   settled(throughRestarts = false): boolean {
     if (this.startup === null) return false;
+    const gc = this.session.actors.get('image-gc');
+    if (gc && (gc.actor.getSnapshot() as { status: string }).status === 'active') return false;
     for (const [id, e] of this.session.actors)
       if (
         id.startsWith('container:') &&
@@ -385,6 +394,10 @@ export class SimDaemon {
       return;
     }
     if (this.session.actors.has('daemon-shutdown')) return; // the API socket is closed
+    if (op.op === 'pull') {
+      this.pull(op);
+      return;
+    }
     const what = `${op.op} ${op.name}`;
     if (op.op === 'run' || op.op === 'create') {
       this.create(op, what);
@@ -485,6 +498,30 @@ export class SimDaemon {
       spec,
       stdout: `/sim/containers/${id}/stdout`,
       stderr: `/sim/containers/${id}/stderr`,
+    });
+  }
+
+  /** `docker pull`: one imagePull actor, as the daemon's registry service spawns it. */
+  private pull(op: Extract<ClientOp, { op: 'pull' }>): void {
+    if (this.startup?.status !== 'ready') return;
+    const pullId = `pull-${++this.reqSeq}`;
+    const root = this.startup.facts.root ?? this.config.dataRoot;
+    const actorId = `pull:${pullId}`;
+    this.session.spawn('imagePull', actorId, {
+      actorId,
+      pull: pullId,
+      domain: 'registry.sim',
+      repository: op.repository,
+      name: `registry.sim/${op.repository}`,
+      tag: op.tag,
+      digest: null,
+      platform: { os: 'linux', architecture: 'amd64', variant: null },
+      explicitPlatform: false,
+      credentials: null,
+      tmpDir: `${this.startup.facts.tmpDir ?? `${root}/tmp`}/${pullId}`,
+      stagingDir: `${root}/layers/staging`,
+      maxConcurrentDownloads: this.config.maxConcurrentDownloads,
+      maxAttempts: this.config.maxDownloadAttempts ?? 5,
     });
   }
 

@@ -145,13 +145,13 @@ test('explore --at writes both lives; replay and check accept them; bad argument
     const out: string[] = [];
     assert.equal(
       exploreCommand(
-        ['--crash', '--scenario', 'moby-22312', '--at', '230', '--trace', join(dir, 'cut')],
+        ['--crash', '--scenario', 'moby-22312', '--at', '231', '--trace', join(dir, 'cut')],
         (l) => out.push(l),
       ),
       0,
     );
     assert.ok(
-      out.some((l) => l.startsWith('✓ moby-22312: power cut after record 230')),
+      out.some((l) => l.startsWith('✓ moby-22312: power cut after record 231')),
       out.join('\n'),
     );
     for (const life of [1, 2]) {

@@ -123,7 +123,13 @@ export class Daemon {
     });
     registryService.register(this.api.server);
     registerImageRoutes(this.api.server, images, this.events, this.containers, registryService);
-    this.api.containers = this.containers;
+    // Restore's view of the host carries the image store too (noPartialImage, noOrphanedPullFiles).
+    const containers = this.containers;
+    this.api.containers = {
+      stop: (id, signal, timeoutS) => containers.stop(id, signal, timeoutS),
+      settle: () => containers.settle(),
+      observeHost: async () => ({ ...(await containers.observeHost()), images: await images.view() }),
+    };
     setDumpProvider(() => this.snapshots());
     this.session.onRecord((actor, r) => {
       if (r.kind === 'mark' && r.mark.mark === 'warning')

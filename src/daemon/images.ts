@@ -13,6 +13,7 @@ import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack } from 'tar-stream';
 import type { LevelStore } from '../../effects/store/real.ts';
+import type { ImagesView } from '../../machines/container/invariants.ts';
 import { decompressed } from './layers/decompress.ts';
 import {
   chainIdOf,
@@ -793,6 +794,38 @@ export class ImageStore {
     for await (const [, v] of this.store.db.iterator({ gte: 'image/', lt: 'image/\uffff' }))
       out.push(this.withLegacy(v as ImageRecord) as ImageRecord);
     return out;
+  }
+
+  /** The image store as the restore invariants read it (machines/container/invariants.ts). */
+  async view(): Promise<ImagesView> {
+    // Images stored before layers had chain IDs name none: nothing of them to check.
+    const images = (await this.list()).map((i) => ({ id: i.id, layers: i.layers }));
+    const refs: ImagesView['refs'] = [];
+    for await (const [k, v] of this.store.db.iterator({ gte: 'ref/', lt: 'ref/\uffff' }))
+      refs.push({ ref: (k as string).slice(4), image: v as string });
+    const layers: string[] = [];
+    const missingLayerDirs: string[] = [];
+    const recorded = new Set<string>();
+    for await (const [, v] of this.store.db.iterator({ gte: 'layer/', lt: 'layer/\uffff' })) {
+      const l = v as LayerRecord;
+      recorded.add(l.chainId.slice(7));
+      if (existsSync(l.dir)) layers.push(l.chainId);
+      else missingLayerDirs.push(l.chainId);
+    }
+    const strayLayerDirs = this.layers
+      .onDisk()
+      .filter((hex) => !recorded.has(hex))
+      .map((hex) => `${this.layers.base}/${hex}`);
+    const tmp = `${this.root}/tmp`;
+    const tempFiles = [
+      ...(existsSync(tmp)
+        ? readdirSync(tmp)
+            .filter((n) => n.startsWith('pull-'))
+            .map((n) => `${tmp}/${n}`)
+        : []),
+      ...this.layers.leftoverStaging(),
+    ];
+    return { images, refs, layers, missingLayerDirs, strayLayerDirs, tempFiles };
   }
 
   /** Paths under the temp dir and staging left by image work (what a crash must not leave behind). */

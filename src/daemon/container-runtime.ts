@@ -257,7 +257,7 @@ export class ContainerRuntime {
     const fs = this.rootfsOf(id);
     return fs.driver === 'overlay2'
       ? treeSize(`${fs.dir}/diff`, null)
-      : treeSize(fs.dir, fs.lower.split(':')[0] ?? null);
+      : treeSize(fs.dir, fs.lower.split(':'));
   }
 
   /** containerd's own view of our namespace: every task with its status, every container. */
@@ -431,8 +431,12 @@ export class ContainerRuntime {
   }
 }
 
-/** Bytes of the regular files under `dir`; with `base`, only those not the same (size and time) at the same path under it. */
-export function treeSize(dir: string, base: string | null = null): number {
+/**
+ * Bytes of the regular files under `dir`; with `base`, only those not the same (size and time)
+ * at the same path under it (or under the first of several bases, top layer first, that has it).
+ */
+export function treeSize(dir: string, base: string | readonly string[] | null = null): number {
+  const bases = base === null ? null : typeof base === 'string' ? [base] : base;
   let total = 0;
   const walk = (rel: string): void => {
     let names: string[];
@@ -451,13 +455,16 @@ export function treeSize(dir: string, base: string | null = null): number {
       }
       if (st.isDirectory()) walk(path);
       else if (st.isFile() || st.isSymbolicLink()) {
-        if (base !== null) {
+        if (bases !== null) {
           const orig = (() => {
-            try {
-              return lstatSync(`${base}${path}`);
-            } catch {
-              return null;
+            for (const b of bases) {
+              try {
+                return lstatSync(`${b}${path}`);
+              } catch {
+                // not in this layer
+              }
             }
+            return null;
           })();
           if (orig && orig.size === st.size && orig.mtimeMs === st.mtimeMs) continue;
         }

@@ -704,3 +704,34 @@ describe('a Docker Hub mirror', { skip }, () => {
     }
   });
 });
+
+describe('the vfs storage driver', { skip }, () => {
+  test('a pulled multi-layer image is applied in order: whiteouts delete, opaque directories hide', async () => {
+    const v = daemonDirs('sdvfs');
+    const vfs = await startDaemon(v, ['--storage-driver', 'vfs']);
+    try {
+      const r = (args: string[]): ReturnType<typeof cli> =>
+        cli(v.sock, args, `${d.dir}/docker-config`);
+      const pulled = r(['pull', `${reg.address}/test/ml:1`]);
+      assert.equal(pulled.status, 0, pulled.stderr);
+      const ls = r([
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        `${reg.address}/test/ml:1`,
+        'ls',
+        '/etc',
+        '/etc/dir',
+      ]);
+      assert.equal(ls.status, 0, ls.stderr);
+      assert.doesNotMatch(ls.stdout, /hello/);
+      assert.match(ls.stdout, /\bb\b/);
+      assert.doesNotMatch(ls.stdout, /\ba\b/);
+    } finally {
+      await stopDaemon(vfs);
+      for (const pid of containerdPidsOf(v.exec)) process.kill(pid, 'SIGKILL');
+      rmSync(v.dir, { recursive: true, force: true });
+    }
+  });
+});

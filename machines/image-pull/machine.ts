@@ -671,6 +671,34 @@ function onFailed(s: Step, kind: PendingKind, error: EffectError): void {
   }
 }
 
+const phases = [
+  'resolving',
+  'fetchingLayers',
+  'registeringImage',
+  'settingReferences',
+  'cleaningUp',
+] as const;
+type Phase = (typeof phases)[number];
+
+/** Where a pull is: resolving the manifest and its layers, downloading and registering, … */
+function phaseOf(c: PullContext): Phase {
+  if (c.cleanupStarted) return 'cleaningUp';
+  const pending = Object.values(c.pending);
+  if (pending.some((p) => p.kind === 'reference')) return 'settingReferences';
+  if (pending.some((p) => p.kind === 'registerImage')) return 'registeringImage';
+  if (c.config === null || pending.some((p) => p.kind === 'lookup')) return 'resolving';
+  return 'fetchingLayers';
+}
+
+function phaseTransitions(self: Phase) {
+  return [
+    { guard: 'finished' as const, target: 'ended' },
+    ...phases
+      .filter((p) => p !== self)
+      .map((phase) => ({ guard: { type: 'inPhase' as const, params: { phase } }, target: phase })),
+  ];
+}
+
 function initial(input: PullInput): PullContext {
   return {
     input,
@@ -753,21 +781,26 @@ export const imagePullMachine = setup({
   },
   guards: {
     finished: ({ context }) => context.cleanupStarted && Object.keys(context.pending).length === 0,
+    inPhase: ({ context }, params: { phase: Phase }) => phaseOf(context) === params.phase,
   },
 }).createMachine({
   id: 'imagePull',
   context: ({ input }) => initial(input),
-  initial: 'pulling',
+  entry: 'begin',
+  initial: 'resolving',
+  on: {
+    'effect.done': { actions: 'advance' },
+    'effect.failed': { actions: 'advance' },
+    'pull.cancel': { actions: 'advance' },
+  },
+  // The phases, as the inspector shows them; every event goes to `advance`, which knows what
+  // may start in which phase, and the phase follows from what is done and what is in flight.
   states: {
-    pulling: {
-      entry: 'begin',
-      on: {
-        'effect.done': [{ actions: 'advance' }],
-        'effect.failed': [{ actions: 'advance' }],
-        'pull.cancel': { actions: 'advance' },
-      },
-      always: { guard: 'finished', target: 'ended' },
-    },
+    resolving: { always: phaseTransitions('resolving') },
+    fetchingLayers: { always: phaseTransitions('fetchingLayers') },
+    registeringImage: { always: phaseTransitions('registeringImage') },
+    settingReferences: { always: phaseTransitions('settingReferences') },
+    cleaningUp: { always: phaseTransitions('cleaningUp') },
     ended: { type: 'final' },
   },
   output: ({ context }) =>

@@ -128,7 +128,10 @@ export class Daemon {
     this.api.containers = {
       stop: (id, signal, timeoutS) => containers.stop(id, signal, timeoutS),
       settle: () => containers.settle(),
-      observeHost: async () => ({ ...(await containers.observeHost()), images: await images.view() }),
+      observeHost: async () => ({
+        ...(await containers.observeHost()),
+        images: await images.view(),
+      }),
     };
     setDumpProvider(() => this.snapshots());
     this.session.onRecord((actor, r) => {

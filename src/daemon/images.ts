@@ -609,7 +609,13 @@ export class ImageStore {
     const loaded: string[] = [];
     const holder = `load-${randomBytes(6).toString('hex')}`;
     try {
-      await extractLayer(body, tmp, { allowDevices: false, chown: false });
+      await extractLayer(body, tmp, { allowDevices: false, chown: false }).catch((err: unknown) => {
+        // tar-stream's words for a stream that is not a tar, in Go's archive/tar's.
+        const m = (err as Error).message;
+        if (m === 'Unexpected end of data') throw new Error('unexpected EOF');
+        if (/^Invalid tar header/.test(m)) throw new Error('archive/tar: invalid tar header');
+        throw err;
+      });
       const safe = (name: string): string => {
         const n = name.replace(/^\.?\//, '');
         if (n.split('/').includes('..') || n.startsWith('/'))

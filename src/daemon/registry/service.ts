@@ -55,6 +55,8 @@ interface Watcher {
   ctx: RouteContext;
   opened: boolean;
   closed: boolean;
+  /** Resolves the route handler's promise: the answer is complete, or its client is gone. */
+  done: () => void;
 }
 
 /** A running pull or push, with the clients following it and what they have been told. */
@@ -129,8 +131,13 @@ export class RegistryService implements ImagePuller {
     w.ctx.res.write(`${JSON.stringify(msg)}\r\n`);
   }
 
-  private watch(t: Transfer, ctx: RouteContext, onGone: () => void): Watcher {
-    const w: Watcher = { ctx, opened: false, closed: false };
+  private watch(
+    t: Transfer,
+    ctx: RouteContext,
+    onGone: () => void,
+    done = (): void => undefined,
+  ): Watcher {
+    const w: Watcher = { ctx, opened: false, closed: false, done };
     t.watchers.add(w);
     for (const m of t.history) this.write(w, m);
     const gone = (): void => {
@@ -138,6 +145,7 @@ export class RegistryService implements ImagePuller {
       w.closed = true;
       t.watchers.delete(w);
       if (t.watchers.size === 0) onGone();
+      w.done();
     };
     ctx.res.on('close', () => {
       if (!ctx.res.writableFinished) gone();
@@ -244,14 +252,17 @@ export class RegistryService implements ImagePuller {
 
   private follow(t: Transfer, ctx: RouteContext): Promise<void> {
     return new Promise((resolve) => {
-      const w = this.watch(t, ctx, () => {
-        // Nobody waits for this pull any more: cancel it (dockerd releases the transfer).
-        const entry = this.d.session.actors.get(t.actorId);
-        if (entry && (entry.actor.getSnapshot() as { status: string }).status === 'active')
-          this.d.session.send(t.actorId, { type: 'pull.cancel' });
-        resolve();
-      });
-      (w as Watcher & { resolve?: () => void }).resolve = resolve;
+      this.watch(
+        t,
+        ctx,
+        () => {
+          // Nobody waits for this pull any more: cancel it (dockerd releases the transfer).
+          const entry = this.d.session.actors.get(t.actorId);
+          if (entry && (entry.actor.getSnapshot() as { status: string }).status === 'active')
+            this.d.session.send(t.actorId, { type: 'pull.cancel' });
+        },
+        resolve,
+      );
     });
   }
 
@@ -280,7 +291,7 @@ export class RegistryService implements ImagePuller {
     }
     for (const w of [...t.watchers]) {
       this.end(w, failure);
-      (w as Watcher & { resolve?: () => void }).resolve?.();
+      w.done();
     }
     t.watchers.clear();
   }

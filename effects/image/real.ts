@@ -26,7 +26,7 @@ export interface ImageStoreOps {
   setReference(ref: string, id: string): Promise<{ previous: string | null }>;
   recordBlob(digest: string, diffId: string, repository: string | null): Promise<void>;
   release(holder: string): Promise<string[]>;
-  collect(): Promise<{ staging: string[]; layers: string[] }>;
+  collect(tmpDir: string): Promise<{ staging: string[]; layers: string[] }>;
 }
 
 /** The image family on the real host: the daemon's image and layer store. */
@@ -87,7 +87,7 @@ export class RealImages implements Handler<ImageRequest> {
       case 'image.release':
         return { removed: await this.store.release(req.hold) };
       case 'image.collect':
-        return this.store.collect();
+        return this.store.collect(req.tmpDir);
       default:
         return assertNever(req, 'image request');
     }

@@ -28,8 +28,11 @@ export type ImageRequest =
   | { effect: 'image.recordBlob'; digest: string; diffId: string; repository: string }
   /** Drops a pull's or push's holds; layers no image uses are removed. */
   | { effect: 'image.release'; hold: string }
-  /** After a restart: staging left by a dead pull, and layers no image uses, are removed. */
-  | { effect: 'image.collect'; root: string };
+  /**
+   * After a restart: a dead pull's temp dirs (`<tmp>/pull-*`: a DOCKER_TMPDIR is not emptied at
+   * start-up), its staging, and layers no image uses, are removed.
+   */
+  | { effect: 'image.collect'; root: string; tmpDir: string };
 
 export interface ImageResults {
   'image.lookup': {

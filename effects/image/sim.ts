@@ -152,9 +152,12 @@ export class SimImages {
       }
       case 'image.collect': {
         this.holds.clear();
-        const staging = fs.exists(`${req.root}/layers/staging`)
-          ? fs.list(`${req.root}/layers/staging`)
-          : [];
+        const staging = [
+          ...(fs.exists(req.tmpDir)
+            ? fs.list(req.tmpDir).filter((p) => /\/pull-[^/]*$/.test(p))
+            : []),
+          ...(fs.exists(`${req.root}/layers/staging`) ? fs.list(`${req.root}/layers/staging`) : []),
+        ];
         for (const s of staging) fs.removeAll(s);
         const all = [...db.keys()].filter((k) => k.startsWith('layer/')).map((k) => k.slice(6));
         const layers = this.removeUnused(all, fs, db);

@@ -12,6 +12,8 @@ import { commit, noOutlet } from '../outlet.ts';
 export interface ImageGcInput {
   actorId: string;
   root: string;
+  /** The daemon's temp dir (`<root>/tmp`, or DOCKER_TMPDIR). */
+  tmpDir: string;
 }
 
 export type ImageGcOutput = { layers: string[]; staging: string[] } | { failed: string };
@@ -38,7 +40,15 @@ export const imageGcMachine = setup({
     collect: enqueueActions(({ context, enqueue }) => {
       const id = `${context.input.actorId}/1`;
       const out: Output[] = [
-        { call: { effect: 'image.collect', root: context.input.root, id, step: 'imageGc' } },
+        {
+          call: {
+            effect: 'image.collect',
+            root: context.input.root,
+            tmpDir: context.input.tmpDir,
+            id,
+            step: 'imageGc',
+          },
+        },
       ];
       commit(enqueue, { ...context, pending: id }, out);
     }),

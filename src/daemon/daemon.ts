@@ -239,6 +239,7 @@ export class Daemon {
         await this.session.spawn('imageGc', 'image-gc', {
           actorId: 'image-gc',
           root: ready.facts.root ?? this.config.dataRoot,
+          tmpDir: ready.facts.tmpDir ?? `${ready.facts.root ?? this.config.dataRoot}/tmp`,
         }).done;
       })().finally(() => {
         this.restoring = false;

@@ -410,9 +410,14 @@ export class ImageStore {
    * uses (registered by a pull that never registered its image) and layer records whose
    * directory is gone. Nothing else runs yet, so nothing is held.
    */
-  collect(): Promise<{ staging: string[]; layers: string[] }> {
+  collect(tmpDir: string): Promise<{ staging: string[]; layers: string[] }> {
     return this.locked(async () => {
-      const staging = this.layers.leftoverStaging();
+      const pulls = existsSync(tmpDir)
+        ? readdirSync(tmpDir)
+            .filter((n) => n.startsWith('pull-'))
+            .map((n) => `${tmpDir}/${n}`)
+        : [];
+      const staging = [...pulls, ...this.layers.leftoverStaging()];
       for (const s of staging) rmSync(s, { recursive: true, force: true });
       const all: string[] = [];
       for await (const [, v] of this.store.db.iterator({ gte: 'layer/', lt: 'layer/\uffff' }))

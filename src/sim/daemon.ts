@@ -303,6 +303,7 @@ export class SimDaemon {
     this.session.spawn('imageGc', 'image-gc', {
       actorId: 'image-gc',
       root: startup.facts.root ?? this.config.dataRoot,
+      tmpDir: startup.facts.tmpDir ?? `${startup.facts.root ?? this.config.dataRoot}/tmp`,
     });
   }
 

@@ -38,6 +38,30 @@ export interface RegistryServiceConfig {
   insecureRegistries: string[];
   /** `/etc/docker/certs.d` (CA certificates and client pairs per `host:port`). */
   certsDir: string;
+  /** Blobs downloaded, and uploaded, at once across the daemon (dockerd's transfer managers: 3 and 5). */
+  maxConcurrentDownloads?: number;
+  maxConcurrentUploads?: number;
+}
+
+/** At most `limit` holders at once; the others wait their turn, first come first served. */
+class Slots {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly limit: number;
+  constructor(limit: number) {
+    this.limit = Math.max(1, limit);
+  }
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.used >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    else this.used += 1;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.used -= 1;
+    }
+  }
 }
 
 const manifestAccept = [
@@ -189,10 +213,14 @@ export class RegistryClient implements Handler<RegistryRequest> {
   /** Byte progress of a session's transfer (a blob download or upload), by its id. */
   onProgress: ((session: string, id: string, current: number, total: number) => void) | null = null;
   readonly userAgent: string;
+  private readonly downloads: Slots;
+  private readonly uploads: Slots;
 
   constructor(config: RegistryServiceConfig, userAgent: string) {
     this.config = config;
     this.userAgent = userAgent;
+    this.downloads = new Slots(config.maxConcurrentDownloads ?? 3);
+    this.uploads = new Slots(config.maxConcurrentUploads ?? 5);
   }
 
   /** Credentials for a coming request, by a key the request names (never the secret itself). */
@@ -833,13 +861,15 @@ export class RegistryClient implements Handler<RegistryRequest> {
       case 'registry.getManifest':
         return this.getManifest(this.session(req.session), req.reference);
       case 'registry.fetchBlob':
-        return this.fetchBlob(req.session, this.session(req.session), req);
+        return this.downloads.run(() =>
+          this.fetchBlob(req.session, this.session(req.session), req),
+        );
       case 'registry.blobExists':
         return this.blobExists(this.session(req.session), req.digest);
       case 'registry.mountBlob':
         return { mounted: await this.mountBlob(this.session(req.session), req.digest, req.from) };
       case 'registry.uploadBlob':
-        return this.uploadBlob(req.session, this.session(req.session), req);
+        return this.uploads.run(() => this.uploadBlob(req.session, this.session(req.session), req));
       case 'registry.putManifest':
         return { digest: await this.putManifest(this.session(req.session), req) };
       case 'registry.login':

@@ -93,6 +93,8 @@ export class Daemon {
         mirrors: config.registryMirrors ?? [],
         insecureRegistries: config.insecureRegistries ?? [],
         certsDir: process.env['STATEDOCK_CERTS_D'] ?? '/etc/docker/certs.d',
+        maxConcurrentDownloads: config.maxConcurrentDownloads,
+        maxConcurrentUploads: config.maxConcurrentUploads,
       },
       `statedock/${version} node/${process.versions.node} kernel/${kernelRelease()} os/linux arch/amd64`,
     );

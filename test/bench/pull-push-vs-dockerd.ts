@@ -44,11 +44,15 @@ function must(sock: string, args: string[]): void {
 function timed(sock: string, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const c = spawn('docker', ['-H', `unix://${sock}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const c = spawn('docker', ['-H', `unix://${sock}`, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     c.stderr.on('data', (b: Buffer) => (err += b.toString()));
     c.on('exit', (code) =>
-      code === 0 ? resolve(performance.now() - t0) : reject(new Error(`docker ${args.join(' ')}: ${err}`)),
+      code === 0
+        ? resolve(performance.now() - t0)
+        : reject(new Error(`docker ${args.join(' ')}: ${err}`)),
     );
   });
 }
@@ -56,11 +60,22 @@ function timed(sock: string, args: string[]): Promise<number> {
 async function startDaemonProcess(name: Daemon['name']): Promise<Daemon> {
   const dir = mkdtempSync(`/tmp/bench-${name}-`);
   const sock = `${dir}/d.sock`;
-  const args = ['--data-root', `${dir}/root`, '--exec-root', `${dir}/exec`, '-H', `unix://${sock}`, '--pidfile', `${dir}/d.pid`];
+  const args = [
+    '--data-root',
+    `${dir}/root`,
+    '--exec-root',
+    `${dir}/exec`,
+    '-H',
+    `unix://${sock}`,
+    '--pidfile',
+    `${dir}/d.pid`,
+  ];
   const child =
     name === 'dockerd'
       ? spawn('dockerd', [...args, '--iptables=false', '--bridge=none'], { stdio: 'ignore' })
-      : spawn(process.execPath, [join(repoRoot, 'bin/statedock.js'), 'daemon', ...args], { stdio: 'ignore' });
+      : spawn(process.execPath, [join(repoRoot, 'bin/statedock.js'), 'daemon', ...args], {
+          stdio: 'ignore',
+        });
   const deadline = Date.now() + 30_000;
   while (!(existsSync(sock) && sh(sock, ['version']).status === 0)) {
     if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode})`);
@@ -78,7 +93,10 @@ async function stop(d: Daemon): Promise<void> {
     await exited;
     clearTimeout(timer);
   }
-  spawnSync('sh', ['-c', `grep -F ' ${d.dir}/' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l`]);
+  spawnSync('sh', [
+    '-c',
+    `grep -F ' ${d.dir}/' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l`,
+  ]);
   rmSync(d.dir, { recursive: true, force: true });
 }
 
@@ -90,7 +108,8 @@ const median = (xs: number[]): number => {
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root');
   for (const b of ['dockerd', 'docker-registry'])
-    if (spawnSync('which', [b]).status !== 0) throw new Error(`${b} is missing (apt-get install docker.io docker-registry)`);
+    if (spawnSync('which', [b]).status !== 0)
+      throw new Error(`${b} is missing (apt-get install docker.io docker-registry)`);
   const work = mkdtempSync('/tmp/bench-pullpush-');
   const registries: RunningRegistry[] = [];
   const daemons: Daemon[] = [];
@@ -99,21 +118,35 @@ async function main(): Promise<void> {
     registries.push(reg);
     const base = await tarOf(busyboxLayer());
     const shared = await Promise.all(
-      [1, 2, 3].map((i) => tarOf([{ name: `data${i}/`, dir: true }, { name: `data${i}/blob`, content: randomBytes(layerMb * 1e6) }])),
+      [1, 2, 3].map((i) =>
+        tarOf([
+          { name: `data${i}/`, dir: true },
+          { name: `data${i}/blob`, content: randomBytes(layerMb * 1e6) },
+        ]),
+      ),
     );
-    const top = await tarOf([{ name: 'top/', dir: true }, { name: 'top/blob', content: randomBytes(layerMb * 1e6) }]);
-    const sibling = await tarOf([{ name: 'top/', dir: true }, { name: 'top/other', content: randomBytes(1e6) }]);
+    const top = await tarOf([
+      { name: 'top/', dir: true },
+      { name: 'top/blob', content: randomBytes(layerMb * 1e6) },
+    ]);
+    const sibling = await tarOf([
+      { name: 'top/', dir: true },
+      { name: 'top/other', content: randomBytes(1e6) },
+    ]);
     const x = await imageArchive([base, ...shared, top], [`${reg.address}/bench/x:1`]);
     const y = await imageArchive([base, ...shared, sibling], [`${reg.address}/bench/y:1`]);
     writeFileSync(`${work}/x.tar`, x.archive);
     writeFileSync(`${work}/y.tar`, y.archive);
-    process.stdout.write(`image: 5 layers, ${(x.archive.length / 1e6).toFixed(1)} MB; ${runs} run(s) per daemon\n`);
+    process.stdout.write(
+      `image: 5 layers, ${(x.archive.length / 1e6).toFixed(1)} MB; ${runs} run(s) per daemon\n`,
+    );
 
     daemons.push(await startDaemonProcess('statedock'), await startDaemonProcess('dockerd'));
     const [sd, dd] = daemons as [Daemon, Daemon];
     for (const tar of ['x', 'y']) must(sd.sock, ['load', '-i', `${work}/${tar}.tar`]);
     for (const img of ['x', 'y']) must(sd.sock, ['push', `${reg.address}/bench/${img}:1`]);
-    for (const d of daemons) for (const img of ['x', 'y']) sh(d.sock, ['rmi', '-f', `${reg.address}/bench/${img}:1`]);
+    for (const d of daemons)
+      for (const img of ['x', 'y']) sh(d.sock, ['rmi', '-f', `${reg.address}/bench/${img}:1`]);
 
     const results: Record<string, Record<Daemon['name'], number[]>> = {
       pull_cold: { statedock: [], dockerd: [] },
@@ -143,7 +176,9 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(results)) {
       const s = median(v.statedock);
       const dk = median(v.dockerd);
-      process.stdout.write(`${k.padEnd(10)} ${s.toFixed(0).padStart(9)} ms ${dk.toFixed(0).padStart(8)} ms   ${(s / dk).toFixed(2)}\n`);
+      process.stdout.write(
+        `${k.padEnd(10)} ${s.toFixed(0).padStart(9)} ms ${dk.toFixed(0).padStart(8)} ms   ${(s / dk).toFixed(2)}\n`,
+      );
     }
   } finally {
     for (const d of daemons) await stop(d);

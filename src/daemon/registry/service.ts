@@ -67,6 +67,8 @@ interface Transfer {
   history: JsonMessage[];
   /** Bytes last reported per layer (progress lines are sent at most every 1% or so). */
   lastBytes: Map<string, number>;
+  /** Layers the stream has named (the config's bytes are not shown, as dockerd does). */
+  named: Set<string>;
 }
 
 function httpStatusOf(code: string): number {
@@ -95,6 +97,7 @@ export class RegistryService implements ImagePuller {
       const m = r.mark as { mark: string } & Record<string, unknown>;
       if (m.mark !== 'pull.progress' && m.mark !== 'push.progress') return;
       const id = typeof m['id'] === 'string' ? m['id'] : undefined;
+      if (id !== undefined) t.named.add(id);
       const aux = m['aux'] as Record<string, unknown> | undefined;
       this.broadcast(
         t,
@@ -105,6 +108,7 @@ export class RegistryService implements ImagePuller {
       const t = this.transfers.get(session);
       if (!t) return;
       const short = id.replace(/^sha256:/, '').slice(0, 12);
+      if (!t.named.has(short)) return;
       const last = t.lastBytes.get(short) ?? 0;
       if (current !== total && current - last < Math.max(total / 100, 32_768)) return;
       t.lastBytes.set(short, current);
@@ -215,7 +219,14 @@ export class RegistryService implements ImagePuller {
     const pullId = `pull-${n}-${randomBytes(4).toString('hex')}`;
     const actorId = `pull:${pullId}`;
     const credentials = this.credentialsFrom(ctx, actorId);
-    const t: Transfer = { actorId, key, watchers: new Set(), history: [], lastBytes: new Map() };
+    const t: Transfer = {
+      actorId,
+      key,
+      watchers: new Set(),
+      history: [],
+      lastBytes: new Map(),
+      named: new Set(),
+    };
     this.transfers.set(pullId, t);
     this.transfers.set(actorId, t);
     this.byKey.set(key, t);
@@ -339,6 +350,7 @@ export class RegistryService implements ImagePuller {
         watchers: new Set(),
         history: [],
         lastBytes: new Map(),
+        named: new Set(),
       };
       this.transfers.set(actorId, tr);
       const layers: PushInput['layers'] = [];

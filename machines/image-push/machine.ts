@@ -43,6 +43,8 @@ type LayerStatus =
 
 interface PushLayer {
   status: LayerStatus;
+  /** Upload attempts that failed (dockerd retries a layer up to 5 times, 5 s × attempt apart). */
+  attempts: number;
   digest: string | null;
   size: number;
   mediaType: string;
@@ -57,6 +59,7 @@ type PendingKind =
   | { kind: 'mount'; layer: number; digest: string; from: string }
   | { kind: 'size'; layer: number; digest: string }
   | { kind: 'upload'; layer: number }
+  | { kind: 'retryWait'; layer: number }
   | { kind: 'record'; layer: number }
   | { kind: 'configHead' }
   | { kind: 'configUpload' }
@@ -82,7 +85,9 @@ export interface PushContext {
 
 export type PushEvent =
   | { type: 'effect.done'; id: string; result: unknown }
-  | { type: 'effect.failed'; id: string; error: EffectError };
+  | { type: 'effect.failed'; id: string; error: EffectError }
+  /** The client went away: dockerd cancels the push's context. */
+  | { type: 'push.cancel' };
 
 export type PushOutput =
   | { status: 'done'; digest: string; size: number }
@@ -138,6 +143,7 @@ function plan(i: PushInput, l: PushLayerInput): PushLayer {
   if (l.source.kind === 'blob' && !head.includes(l.source.digest)) head.push(l.source.digest);
   return {
     status: 'waiting',
+    attempts: 0,
     digest: null,
     size: 0,
     mediaType: l.source.kind === 'blob' ? l.source.mediaType : mediaTypes.dockerLayer,
@@ -340,11 +346,40 @@ function onDone(s: Step, kind: PendingKind, result: unknown): void {
       );
       return;
     }
+    case 'retryWait':
+      if (c.failure === null) nextFor(s, kind.layer);
+      return;
     case 'reference':
       return;
     case 'close':
       return;
   }
+}
+
+const transient = new Set(['EIO', 'ETIMEDOUT', 'ECONNREFUSED', 'EUNAVAILABLE']);
+const maxUploadAttempts = 5;
+
+/** A failed upload is tried again after a back-off (dockerd: 5 attempts); other failures end the push. */
+function onFailed(s: Step, kind: PendingKind, error: EffectError): void {
+  const c = s.ctx;
+  if (kind.kind === 'close') return;
+  if (kind.kind === 'upload' && c.failure === null && transient.has(error.code)) {
+    const l = c.layers[kind.layer] as PushLayer;
+    l.attempts += 1;
+    if (l.attempts < maxUploadAttempts) {
+      const seconds = l.attempts;
+      s.progress(
+        `Retrying in ${seconds} second${seconds === 1 ? '' : 's'}`,
+        shortDiffId((c.input.layers[kind.layer] as PushLayerInput).diffId),
+      );
+      s.call(
+        { effect: 'clock.sleep', ms: seconds * 1000 },
+        { kind: 'retryWait', layer: kind.layer },
+      );
+      return;
+    }
+  }
+  s.fail(error.message, error.code);
 }
 
 /** UTF-8 length without Node's Buffer (machines are pure). */
@@ -384,12 +419,26 @@ export const imagePushMachine = setup({
       commit(enqueue, s.ctx, s.outputs);
     }),
     advance: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type === 'push.cancel') {
+        if (context.failure !== null || context.closing) return;
+        const s = new Step(context);
+        s.fail('context canceled', 'EIO');
+        // Aborts the uploads in flight; the push closes once they have settled.
+        s.call({ effect: 'registry.close', session: context.input.push }, { kind: 'close' });
+        for (const [id, p] of Object.entries(s.ctx.pending))
+          if (p.kind === 'retryWait') delete s.ctx.pending[id];
+        commit(enqueue, s.ctx, s.outputs);
+        return;
+      }
       const kind = context.pending[event.id];
       if (kind === undefined) return;
       const s = new Step(context);
       delete s.ctx.pending[event.id];
       if (event.type === 'effect.done') onDone(s, kind, event.result);
-      else if (kind.kind !== 'close') s.fail(event.error.message, event.error.code);
+      else onFailed(s, kind, event.error);
+      if (s.ctx.failure !== null)
+        for (const [id, p] of Object.entries(s.ctx.pending))
+          if (p.kind === 'retryWait') delete s.ctx.pending[id];
       const finished =
         s.ctx.failure !== null || (kind.kind === 'reference' && event.type === 'effect.done');
       if (finished && !s.ctx.closing && Object.values(s.ctx.pending).length === 0) {
@@ -422,7 +471,11 @@ export const imagePushMachine = setup({
   states: {
     pushing: {
       entry: 'begin',
-      on: { 'effect.done': { actions: 'advance' }, 'effect.failed': { actions: 'advance' } },
+      on: {
+        'effect.done': { actions: 'advance' },
+        'effect.failed': { actions: 'advance' },
+        'push.cancel': { actions: 'advance' },
+      },
       always: { guard: 'finished', target: 'ended' },
     },
     ended: { type: 'final' },

@@ -303,6 +303,12 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
       inspect(`${reg.address}/test/ml2:1`, '{{json .RootFS.Layers}}'),
       JSON.stringify(b.diffIds),
     );
+    // docker save of a pulled image writes its layers' tars back (gunzipped blobs): same image on load.
+    const saved = `${d.dir}/ml2-saved.tar`;
+    ok(['save', '-o', saved, `${reg.address}/test/ml2:1`]);
+    ok(['rmi', `${reg.address}/test/ml2:1`]);
+    assert.match(ok(['load', '-i', saved]), /Loaded image: 127\.0\.0\.1:\d+\/test\/ml2:1/);
+    assert.equal(inspect(`${reg.address}/test/ml2:1`, '{{.Id}}'), b.id);
     assert.deepEqual(leftovers(), []);
   });
 

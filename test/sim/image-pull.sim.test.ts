@@ -203,3 +203,84 @@ test('a crash mid-pull leaves no partial image and no orphaned file once restore
     registerMachine('imageGc', original as never);
   }
 });
+
+test('a push uploads each layer once: found (HEAD) or mounted the next time, then the manifest and its digest', () => {
+  const world = new SimWorld({ seed: 9 });
+  const config = simConfig(null);
+  world.dataRoot = config.dataRoot;
+  const daemon = new SimDaemon({ world, config, seed: 9, history: new ClientHistory() });
+  while (daemon.startup === null && !daemon.scheduler.idle) daemon.scheduler.runUntilIdle(1);
+  world.fs.mkdirAll('/layers/a', 0o755);
+  world.fs.writeFile('/layers/a/layer.tar', 'tar of a', 0o644);
+  world.fs.writeFile('/layers/a/blob', 'blob of b', 0o644);
+  const configJson = JSON.stringify({ rootfs: { diff_ids: ['sha256:da', 'sha256:db'] } });
+  world.stores.get([...world.stores.keys()][0] as string)?.set(`image/${sha256(configJson)}`, {
+    id: sha256(configJson),
+    layers: [],
+    repoTags: [],
+    repoDigests: [],
+  });
+  let n = 0;
+  const push = (
+    repository: string,
+    known: { digest: string; repositories: string[] }[][],
+  ): TraceRecord[] => {
+    const actorId = `push:p${++n}`;
+    const from = daemon.trace?.records.length ?? 0;
+    daemon.session.spawn('imagePush', actorId, {
+      actorId,
+      push: actorId,
+      domain: 'registry.sim',
+      repository,
+      name: `registry.sim/${repository}`,
+      tag: '1',
+      imageId: sha256(configJson),
+      configJson,
+      layers: [
+        {
+          diffId: 'sha256:da',
+          source: { kind: 'tar', path: '/layers/a/layer.tar' },
+          known: known[0] ?? [],
+        },
+        {
+          diffId: 'sha256:db',
+          source: {
+            kind: 'blob',
+            path: '/layers/a/blob',
+            digest: sha256('blob of b'),
+            mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+          },
+          known: known[1] ?? [],
+        },
+      ],
+      credentials: null,
+      maxConcurrentUploads: 5,
+    });
+    daemon.runFor(10_000);
+    return (daemon.trace?.records ?? []).slice(from);
+  };
+  const first = push('team/app', []);
+  const statuses = (t: TraceRecord[]): string[] =>
+    t.flatMap((r) =>
+      r.kind === 'mark' && r.mark.mark === 'push.progress' ? [String(r.mark['status'])] : [],
+    );
+  assert.ok(statuses(first).includes('Pushed'), statuses(first).join('\n'));
+  assert.match(
+    statuses(first).find((x) => x.startsWith('1: digest:')) ?? '',
+    /^1: digest: sha256:[a-f0-9]{64} size: \d+$/,
+  );
+  assert.ok(world.registry.repos.get('registry.sim/team/app')?.manifests.has('1'));
+  // What the push recorded lets the next one find the layers (HEAD) or mount them from team/app.
+  const known = (digest: string): { digest: string; repositories: string[] } => ({
+    digest,
+    repositories: ['registry.sim/team/app'],
+  });
+  const again = push('team/app', [[known(sha256('tar of a'))], [known(sha256('blob of b'))]]);
+  assert.equal(statuses(again).filter((x) => x === 'Layer already exists').length, 2);
+  const other = push('team/other', [[known(sha256('tar of a'))], [known(sha256('blob of b'))]]);
+  assert.equal(
+    statuses(other).filter((x) => x === 'Mounted from team/app').length,
+    2,
+    statuses(other).join('\n'),
+  );
+});

@@ -376,7 +376,12 @@ export class RegistryService implements ImagePuller {
         credentials,
         maxConcurrentUploads: this.d.maxConcurrentUploads,
       };
-      const w = this.watch(tr, ctx, () => undefined);
+      const w = this.watch(tr, ctx, () => {
+        // The client went away: the push is cancelled (dockerd cancels its context).
+        const entry = this.d.session.actors.get(actorId);
+        if (entry && (entry.actor.getSnapshot() as { status: string }).status === 'active')
+          this.d.session.send(actorId, { type: 'push.cancel' });
+      });
       let out: PushOutput;
       try {
         out = (await this.d.session.spawn('imagePush', actorId, input).done) as PushOutput;

@@ -106,6 +106,8 @@ export interface PullContext {
   /** The child manifest chosen from an index. */
   childDigest: string | null;
   cleanupStarted: boolean;
+  /** The session's endpoint is a Docker Hub mirror (a manifest it lacks is asked of Docker Hub). */
+  onMirror: boolean;
 }
 
 export type PullEvent =
@@ -552,6 +554,7 @@ function onDone(s: Step, kind: PendingKind, result: unknown): void {
       return;
     case 'open':
       if (stopping) return;
+      c.onMirror = (result as RegistryResults['registry.open']).mirror;
       s.call(
         {
           effect: 'registry.getManifest',
@@ -655,6 +658,23 @@ function onFailed(s: Step, kind: PendingKind, error: EffectError): void {
       );
       return;
     case 'manifest':
+      if (c.onMirror && !kind.child && (error.code === 'ENOENT' || error.code === 'EACCES')) {
+        // dockerd falls back from a mirror that lacks the image (or refuses it) to Docker Hub.
+        s.mark({ mark: 'pull.mirrorFallback', pull: i.pull, message: error.message });
+        s.call(
+          {
+            effect: 'registry.open',
+            session: i.pull,
+            domain: i.domain,
+            repository: i.repository,
+            actions: ['pull'],
+            credentials: i.credentials,
+            mirrors: false,
+          },
+          { kind: 'open' },
+        );
+        return;
+      }
       if (error.code === 'ENOENT' && !kind.child)
         s.fail(`manifest for ${refName(i)} not found: ${error.message}`, 'ENOENT');
       else s.fail(error.message, error.code);
@@ -719,6 +739,7 @@ function initial(input: PullInput): PullContext {
     warnings: [],
     childDigest: null,
     cleanupStarted: false,
+    onMirror: false,
   };
 }
 

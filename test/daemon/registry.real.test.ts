@@ -707,6 +707,10 @@ describe('a Docker Hub mirror', { skip }, () => {
         `${d.dir}/docker-config`,
       );
       assert.equal(tags.stdout.trim(), '["busybox:latest"]');
+      // An image the mirror lacks is asked of Docker Hub (unreachable here: its error is the answer).
+      const missing = cli(m2.sock, ['pull', 'alpine:3'], `${d.dir}/docker-config`);
+      assert.notEqual(missing.status, 0);
+      assert.match(missing.stderr, /registry-1\.docker\.io/);
       assert.match(
         cli(m2.sock, ['info'], `${d.dir}/docker-config`).stdout,
         new RegExp(`Registry Mirrors:\\s+http://${mirror.address.replaceAll('.', '\\.')}/`),

@@ -87,6 +87,10 @@ export class Daemon {
       log.warn(m),
     );
     const images = new ImageStore(config.dataRoot, this.store);
+    // Device nodes in a layer are made only by root without user-namespace remapping (Docker
+    // skips them in a user namespace; statedock refuses them there, by name).
+    const root = process.getuid?.() === 0;
+    images.extractOptions = { allowDevices: root && config.usernsRemap === null, chown: root };
     this.imageEffects = new RealImages(images);
     this.registry = new RegistryClient(
       {

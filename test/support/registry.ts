@@ -151,7 +151,7 @@ export async function startRegistry(
       ].map((m) => `${m[1] as string} ${m[2] as string} ${m[3] as string}`),
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),

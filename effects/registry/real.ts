@@ -179,12 +179,23 @@ function networkFailure(
   }
 }
 
+/** Docker's limit on a manifest (and on what an error body is read of). */
+const maxBody = 4 << 20;
+
 function readBody(res: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
-    let body = '';
-    res.setEncoding('utf8');
-    res.on('data', (c: string) => (body += c.length + body.length > 1 << 20 ? '' : c));
-    res.on('end', () => resolve(body));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > maxBody) {
+        res.destroy();
+        reject(new EffectFailure('EINVAL', `response body larger than ${maxBody} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     res.on('error', reject);
   });
 }

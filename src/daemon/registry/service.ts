@@ -270,7 +270,11 @@ export class RegistryService implements ImagePuller {
           // Nobody waits for this pull any more: cancel it (dockerd releases the transfer).
           const entry = this.d.session.actors.get(t.actorId);
           if (entry && (entry.actor.getSnapshot() as { status: string }).status === 'active')
-            this.d.session.send(t.actorId, { type: 'pull.cancel' });
+            try {
+              this.d.session.send(t.actorId, { type: 'pull.cancel' });
+            } catch {
+              // the actor failed meanwhile: its end answers the watchers
+            }
         },
         resolve,
       );
@@ -380,7 +384,11 @@ export class RegistryService implements ImagePuller {
         // The client went away: the push is cancelled (dockerd cancels its context).
         const entry = this.d.session.actors.get(actorId);
         if (entry && (entry.actor.getSnapshot() as { status: string }).status === 'active')
-          this.d.session.send(actorId, { type: 'push.cancel' });
+          try {
+            this.d.session.send(actorId, { type: 'push.cancel' });
+          } catch {
+            // the actor failed meanwhile: its end answers the client
+          }
       });
       let out: PushOutput;
       try {

@@ -4,9 +4,11 @@ import type { ContainerdTaskFact } from '../containerd/requests.ts';
 import { SimContainerd, type RaisedEvent, type TaskBehaviour } from '../containerd/sim.ts';
 import { assertNever } from '../errors.ts';
 import { SimFs, SimFsEffects, type SimNode } from '../fs/sim.ts';
+import { SimImages } from '../image/sim.ts';
 import { SimKernel } from '../kernel/sim.ts';
 import type { EffectCall, EffectOutcome, EffectFamily } from '../requests.ts';
 import { familyOf, inFamily } from '../requests.ts';
+import { SimRegistry } from '../registry/sim.ts';
 import { SimRootfs } from '../rootfs/sim.ts';
 import { SimStore } from '../store/sim.ts';
 import { storedView, type HostView } from '../../machines/container/invariants.ts';
@@ -87,6 +89,8 @@ const latency: Record<EffectFamily, [number, number]> = {
   api: [0.05, 0.5],
   containerd: [0.2, 2],
   rootfs: [0.2, 3],
+  registry: [1, 20],
+  image: [0.5, 5],
 };
 
 /** Effects slower than their family (a task's creation starts a shim and runs runc). */
@@ -134,6 +138,11 @@ export class SimWorld implements SimEffects {
   readonly api: SimApi;
   readonly rootfs: SimRootfs;
   readonly containerd: SimContainerd;
+  /** The registry images are pulled from, and the image and layer store. */
+  readonly registry: SimRegistry;
+  readonly images: SimImages;
+  /** The data root the image store's directories are under (the simulated daemon's). */
+  dataRoot = '/var/lib/statedock';
   /** The latest virtual time the world has seen: a restarted daemon's clock goes on from here. */
   nowMs = 0;
   private injector: FaultInjector;
@@ -158,6 +167,8 @@ export class SimWorld implements SimEffects {
     this.store = new SimStore(this.fs);
     this.api = new SimApi(this.fs, h.busySockets ?? []);
     this.rootfs = new SimRootfs(this.fs);
+    this.registry = new SimRegistry(this.fs);
+    this.images = new SimImages(this.fs, this.store);
     this.containerd = new SimContainerd(this.processes, this.rootfs, {
       binary: h.containerdBinary ?? true,
       external: h.externalContainerd ?? [],
@@ -196,6 +207,8 @@ export class SimWorld implements SimEffects {
     this.clock.daemonExited();
     this.kernel.daemonExited();
     this.containerd.daemonExited();
+    this.registry.daemonExited();
+    this.images.daemonExited();
   }
 
   /**
@@ -230,6 +243,7 @@ export class SimWorld implements SimEffects {
     const fault = this.injector.judge(call);
     const latencyMs =
       (call.effect === 'clock.sleep' ? call.ms : lo + (hi - lo) * this.random.float()) +
+      (inFamily(call, 'registry') ? this.registry.extraLatency(call) : 0) +
       fault.delayMs;
     return { latencyMs, fail: fault.fail };
   }
@@ -270,14 +284,17 @@ export class SimWorld implements SimEffects {
       this.orphans.push({ atMs: atMs + late, call });
       return;
     }
-    // A write on its way to the disk: the store's records, files, roots (a lock or a socket
-    // dies with its process instead).
+    // A write on its way to the disk: the store's records, files, roots, the image store's
+    // layers and records (a lock, a socket or a registry request dies with its process instead).
     const write =
       call.effect === 'store.put' ||
       call.effect === 'store.del' ||
       call.effect === 'store.delAll' ||
       (inFamily(call, 'fs') && call.effect !== 'fs.createPidfile') ||
-      inFamily(call, 'rootfs');
+      inFamily(call, 'rootfs') ||
+      (inFamily(call, 'image') &&
+        call.effect !== 'image.lookup' &&
+        call.effect !== 'image.observe');
     if (write && coin < 0.5) this.orphans.push({ atMs, call });
   }
 
@@ -309,6 +326,8 @@ export class SimWorld implements SimEffects {
     if (inFamily(call, 'clock')) return this.clock.run(call, nowMs);
     if (inFamily(call, 'api')) return this.api.run(call);
     if (inFamily(call, 'rootfs')) return this.rootfs.run(call);
+    if (inFamily(call, 'registry')) return this.registry.run(call);
+    if (inFamily(call, 'image')) return this.images.run(call);
     return assertNever(call, 'effect family');
   }
 
@@ -326,6 +345,7 @@ export class SimWorld implements SimEffects {
       containerdContainers: [...this.containerd.containers],
       acknowledged: [],
       mounted: [...this.rootfs.mounted],
+      images: this.images.view(this.dataRoot, `${this.dataRoot}/tmp`),
     };
   }
 }

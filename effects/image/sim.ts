@@ -35,6 +35,7 @@ function chainIdOf(parent: string | null, diffId: string): string {
 export class SimImages {
   /** Layers held by the pulls and pushes in progress, by holder (the daemon's memory). */
   private readonly holds = new Map<string, Set<string>>();
+  private daemonRuns = true;
   private readonly fs: SimFs;
   private readonly store: SimStore;
 
@@ -48,9 +49,14 @@ export class SimImages {
     if (!this.holds.has(holder)) this.holds.set(holder, new Set());
   }
 
-  /** The daemon process died: its holds went with its memory. */
+  /** The daemon process died: its holds went with its memory (a write it left in flight holds nothing). */
   daemonExited(): void {
     this.holds.clear();
+    this.daemonRuns = false;
+  }
+
+  daemonStarted(): void {
+    this.daemonRuns = true;
   }
 
   run(req: ImageRequest): unknown {
@@ -226,6 +232,7 @@ export class SimImages {
   }
 
   private hold(holder: string, chainId: string): void {
+    if (!this.daemonRuns) return;
     const set = this.holds.get(holder) ?? new Set<string>();
     set.add(chainId);
     this.holds.set(holder, set);

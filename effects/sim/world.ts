@@ -194,6 +194,7 @@ export class SimWorld implements SimEffects {
   /** The daemon process starts (again) on this host. */
   daemonStarted(): void {
     this.processes.daemonStarted();
+    this.images.daemonStarted();
   }
 
   /**

@@ -284,3 +284,62 @@ test('a push uploads each layer once: found (HEAD) or mounted the next time, the
     statuses(other).join('\n'),
   );
 });
+
+test('the restore check looks at the image store: a pull in progress is no leftover, the same files of a dead pull are', () => {
+  const world = new SimWorld({ seed: 11 });
+  const config = simConfig(null);
+  world.dataRoot = config.dataRoot;
+  world.registry.publish('registry.sim/app', '1', layers);
+  world.registry.faults = { slowBlobMs: 5_000 };
+  const daemon = new SimDaemon({ world, config, seed: 11, history: new ClientHistory() });
+  while (daemon.startup === null && !daemon.scheduler.idle) daemon.scheduler.runUntilIdle(1);
+  // Asked before the image GC is done: it waits at the gate, then starts as the check does.
+  daemon.schedule([{ atMs: 0, op: { op: 'pull', repository: 'app', tag: '1' } }]);
+  const verdict = daemon.checkRestore();
+  assert.deepEqual(verdict, { violations: [], unchecked: null });
+  const trace = daemon.trace?.records ?? [];
+  const seqOf = (pred: (r: TraceRecord) => boolean): number => trace.find(pred)?.seq ?? -1;
+  const observe = trace.find(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'image.observe',
+  );
+  assert.ok(observe?.kind === 'effect.request');
+  const observed = trace.find(
+    (r) =>
+      r.kind === 'event' && r.event.type === 'effect.done' && r.event['id'] === observe.call.id,
+  );
+  assert.ok(observed?.kind === 'event');
+  // The pull's temp dir existed while the check looked, and the check was told of it as the pull's.
+  const made = seqOf(
+    (r) =>
+      r.kind === 'event' &&
+      r.actor === 'pull:pull-1' &&
+      r.event.type === 'effect.done' &&
+      trace.some(
+        (q) =>
+          q.kind === 'effect.request' &&
+          q.call.id === r.event['id'] &&
+          q.call.effect === 'fs.mkdirAll',
+      ),
+  );
+  assert.ok(made > 0 && made < observed.seq, `mkdir at ${made}, look answered at ${observed.seq}`);
+  assert.equal(
+    seqOf(
+      (r) =>
+        r.kind === 'effect.request' &&
+        r.actor === 'pull:pull-1' &&
+        r.call.effect === 'fs.removeAll',
+    ),
+    -1,
+  );
+  assert.deepEqual((observed.event['result'] as { tempFiles: string[] }).tempFiles, []);
+  // The daemon dies mid-pull: its files are leftovers now, until the next start's GC.
+  daemon.kill();
+  world.daemonExited();
+  const left = world.observeHost().images?.tempFiles ?? [];
+  assert.deepEqual(left, [`${config.dataRoot}/tmp/pull-1`]);
+  assert.ok(
+    checkInvariants(world.observeHost(), restoreInvariants).some(
+      (v) => v.invariant === 'noOrphanedPullFiles',
+    ),
+  );
+});

@@ -3,7 +3,9 @@ import type { ClockRequest, ClockResults } from './clock/requests.ts';
 import type { ContainerdRequest, ContainerdResults } from './containerd/requests.ts';
 import { assertNever, type EffectError } from './errors.ts';
 import type { FsRequest, FsResults } from './fs/requests.ts';
+import type { ImageRequest, ImageResults } from './image/requests.ts';
 import type { KernelRequest, KernelResults } from './kernel/requests.ts';
+import type { RegistryRequest, RegistryResults } from './registry/requests.ts';
 import type { RootfsRequest, RootfsResults } from './rootfs/requests.ts';
 import type { StoreRequest, StoreResults } from './store/requests.ts';
 
@@ -16,6 +18,8 @@ export interface EffectFamilies {
   clock: ClockRequest;
   api: ApiRequest;
   rootfs: RootfsRequest;
+  registry: RegistryRequest;
+  image: ImageRequest;
 }
 
 export type EffectFamily = keyof EffectFamilies;
@@ -31,7 +35,9 @@ export type EffectResults = FsResults &
   StoreResults &
   ClockResults &
   ApiResults &
-  RootfsResults;
+  RootfsResults &
+  RegistryResults &
+  ImageResults;
 
 export type ResultOf<E extends EffectName> = EffectResults[E];
 export type RequestOf<E extends EffectName> = Extract<EffectRequest, { effect: E }>;
@@ -69,6 +75,8 @@ export function dispatch(handlers: FamilyHandlers, call: EffectCall): Promise<un
   if (inFamily(call, 'clock')) return handlers.clock.run(call);
   if (inFamily(call, 'api')) return handlers.api.run(call);
   if (inFamily(call, 'rootfs')) return handlers.rootfs.run(call);
+  if (inFamily(call, 'registry')) return handlers.registry.run(call);
+  if (inFamily(call, 'image')) return handlers.image.run(call);
   return assertNever(call, 'effect family');
 }
 
@@ -87,6 +95,8 @@ const families: readonly EffectFamily[] = [
   'clock',
   'api',
   'rootfs',
+  'registry',
+  'image',
 ];
 
 function isFamily(name: string): name is EffectFamily {

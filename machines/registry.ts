@@ -9,6 +9,11 @@ import { daemonStartupMachine } from './daemon-startup/machine.ts';
 import { operationMachine } from './operation/machine.ts';
 import { restoreCheckMachine } from './restore-check/machine.ts';
 import { restoreInvariantsHeld } from './check/constraints.ts';
+import { imagePullMachine } from './image-pull/machine.ts';
+import { pullConstraints } from './image-pull/constraints.ts';
+import { imagePushMachine } from './image-push/machine.ts';
+import { registryLoginMachine } from './registry-login/machine.ts';
+import { imageGcMachine } from './image-gc/machine.ts';
 
 /** Every machine by the name traces use, so replay and the inspector can find it. */
 export const machines: Record<string, AnyStateMachine> = {
@@ -18,6 +23,10 @@ export const machines: Record<string, AnyStateMachine> = {
   container: containerMachine,
   restoreCheck: restoreCheckMachine,
   operation: operationMachine,
+  imagePull: imagePullMachine,
+  imagePush: imagePushMachine,
+  registryLogin: registryLoginMachine,
+  imageGc: imageGcMachine,
 };
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {
@@ -30,4 +39,5 @@ export const constraintsByMachine: Record<string, Constraint[]> = {
   daemonShutdown: startupConstraints,
   container: containerConstraints,
   restoreCheck: [restoreInvariantsHeld()],
+  imagePull: pullConstraints,
 };

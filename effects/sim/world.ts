@@ -4,9 +4,11 @@ import type { ContainerdTaskFact } from '../containerd/requests.ts';
 import { SimContainerd, type RaisedEvent, type TaskBehaviour } from '../containerd/sim.ts';
 import { assertNever } from '../errors.ts';
 import { SimFs, SimFsEffects, type SimNode } from '../fs/sim.ts';
+import { SimImages } from '../image/sim.ts';
 import { SimKernel } from '../kernel/sim.ts';
 import type { EffectCall, EffectOutcome, EffectFamily } from '../requests.ts';
 import { familyOf, inFamily } from '../requests.ts';
+import { SimRegistry } from '../registry/sim.ts';
 import { SimRootfs } from '../rootfs/sim.ts';
 import { SimStore } from '../store/sim.ts';
 import { storedView, type HostView } from '../../machines/container/invariants.ts';
@@ -87,6 +89,8 @@ const latency: Record<EffectFamily, [number, number]> = {
   api: [0.05, 0.5],
   containerd: [0.2, 2],
   rootfs: [0.2, 3],
+  registry: [1, 20],
+  image: [0.5, 5],
 };
 
 /** Effects slower than their family (a task's creation starts a shim and runs runc). */
@@ -134,6 +138,11 @@ export class SimWorld implements SimEffects {
   readonly api: SimApi;
   readonly rootfs: SimRootfs;
   readonly containerd: SimContainerd;
+  /** The registry images are pulled from, and the image and layer store. */
+  readonly registry: SimRegistry;
+  readonly images: SimImages;
+  /** The data root the image store's directories are under (the simulated daemon's). */
+  dataRoot = '/var/lib/statedock';
   /** The latest virtual time the world has seen: a restarted daemon's clock goes on from here. */
   nowMs = 0;
   private injector: FaultInjector;
@@ -158,6 +167,8 @@ export class SimWorld implements SimEffects {
     this.store = new SimStore(this.fs);
     this.api = new SimApi(this.fs, h.busySockets ?? []);
     this.rootfs = new SimRootfs(this.fs);
+    this.registry = new SimRegistry(this.fs);
+    this.images = new SimImages(this.fs, this.store);
     this.containerd = new SimContainerd(this.processes, this.rootfs, {
       binary: h.containerdBinary ?? true,
       external: h.externalContainerd ?? [],
@@ -183,6 +194,7 @@ export class SimWorld implements SimEffects {
   /** The daemon process starts (again) on this host. */
   daemonStarted(): void {
     this.processes.daemonStarted();
+    this.images.daemonStarted();
   }
 
   /**
@@ -196,6 +208,8 @@ export class SimWorld implements SimEffects {
     this.clock.daemonExited();
     this.kernel.daemonExited();
     this.containerd.daemonExited();
+    this.registry.daemonExited();
+    this.images.daemonExited();
   }
 
   /**
@@ -230,6 +244,7 @@ export class SimWorld implements SimEffects {
     const fault = this.injector.judge(call);
     const latencyMs =
       (call.effect === 'clock.sleep' ? call.ms : lo + (hi - lo) * this.random.float()) +
+      (inFamily(call, 'registry') ? this.registry.extraLatency(call) : 0) +
       fault.delayMs;
     return { latencyMs, fail: fault.fail };
   }
@@ -259,13 +274,14 @@ export class SimWorld implements SimEffects {
    * The daemon died while the host was carrying out `call` (due at `atMs`). A request
    * containerd had received is finished, possibly much later (a busy containerd): containerd
    * is another process. A write the dead process was making (the store's records, files,
-   * roots) happened or did not, by the moment it died, never later: nobody is left to make
+   * roots, the image store's layers and records) happened or did not, by the moment it died, never later: nobody is left to make
    * it. The rest (a lock, a socket, a timer) died with the process.
    */
   orphan(call: EffectCall, atMs: number): void {
     const coin = this.random.float();
     if (inFamily(call, 'containerd')) {
-      if (call.effect === 'containerd.startSupervised' || call.effect === 'containerd.connect') return;
+      if (call.effect === 'containerd.startSupervised' || call.effect === 'containerd.connect')
+        return;
       // One in three is held up in containerd long enough for the next daemon to look first.
       const late = coin < 0.33 ? 50 + this.random.float() * 6_000 : 0;
       this.orphans.push({ atMs: atMs + late, call });
@@ -276,7 +292,10 @@ export class SimWorld implements SimEffects {
       call.effect === 'store.del' ||
       call.effect === 'store.delAll' ||
       (inFamily(call, 'fs') && call.effect !== 'fs.createPidfile') ||
-      inFamily(call, 'rootfs');
+      inFamily(call, 'rootfs') ||
+      (inFamily(call, 'image') &&
+        call.effect !== 'image.lookup' &&
+        call.effect !== 'image.observe');
     if (write && coin < 0.5) this.orphans.push({ atMs: Math.min(atMs, this.nowMs), call });
   }
 
@@ -308,6 +327,8 @@ export class SimWorld implements SimEffects {
     if (inFamily(call, 'clock')) return this.clock.run(call, nowMs);
     if (inFamily(call, 'api')) return this.api.run(call);
     if (inFamily(call, 'rootfs')) return this.rootfs.run(call);
+    if (inFamily(call, 'registry')) return this.registry.run(call);
+    if (inFamily(call, 'image')) return this.images.run(call);
     return assertNever(call, 'effect family');
   }
 
@@ -325,6 +346,7 @@ export class SimWorld implements SimEffects {
       containerdContainers: [...this.containerd.containers],
       acknowledged: [],
       mounted: [...this.rootfs.mounted],
+      images: this.images.view(this.dataRoot, `${this.dataRoot}/tmp`),
     };
   }
 }

@@ -24,7 +24,11 @@ export type Invariant =
   /** A container's root filesystem is mounted only while its container has a live task. */
   | { kind: 'noOrphanMount'; why: string }
   /** Once restore has settled, what the restart policy brings back with the daemon runs (or waits out its back-off). */
-  | { kind: 'restartPolicyHonoured'; why: string };
+  | { kind: 'restartPolicyHonoured'; why: string }
+  /** Every image's layers are registered and on disk; every reference names an image (a pull cut short left no partial image). */
+  | { kind: 'noPartialImage'; why: string }
+  /** No pull temp file, no staging, no layer no image uses, no layer directory without its record. */
+  | { kind: 'noOrphanedPullFiles'; why: string };
 
 /** One stored container, as the store (or `docker ps -a`) reports it. */
 export interface StoredContainerView {
@@ -83,6 +87,25 @@ export interface HostView {
   acknowledged: AcknowledgedCreate[];
   /** IDs of containers whose root filesystem is mounted (overlay mounts under the data root). */
   mounted: string[];
+  /** The image store, when the observer looks at it (images are checked only then). */
+  images?: ImagesView;
+}
+
+/** The image store as the image invariants read it. */
+export interface ImagesView {
+  images: { id: string; layers: string[] }[];
+  /** References (`name:tag`, `name@digest`) and the image each names. */
+  refs: { ref: string; image: string }[];
+  /** Registered layers (chain IDs) whose directory exists. */
+  layers: string[];
+  /** Registered layers whose directory is missing. */
+  missingLayerDirs: string[];
+  /** Layer directories on disk without a record. */
+  strayLayerDirs: string[];
+  /** Pull temp dirs and staging entries (not those of a pull in progress). */
+  tempFiles: string[];
+  /** Layers (chain IDs) held by the pulls and pushes in progress: in use, though no image names them yet. */
+  held: string[];
 }
 
 export interface InvariantViolation {
@@ -119,6 +142,14 @@ export const restoreInvariants: readonly Invariant[] = [
   {
     kind: 'restartPolicyHonoured',
     why: 'always and unless-stopped containers come back with the daemon (docker/for-linux 652, moby 36496), a stopped unless-stopped one does not (moby 34028)',
+  },
+  {
+    kind: 'noPartialImage',
+    why: 'an image is visible only once all its layers are registered, and a tag only once its image is (moby 27371, 35524: "layer does not exist" after a crash)',
+  },
+  {
+    kind: 'noOrphanedPullFiles',
+    why: 'an interrupted pull leaves nothing behind: no temp file, no staging, no unused layer (moby 23115, 44909)',
   },
 ];
 
@@ -212,6 +243,31 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
           );
       }
       break;
+    case 'noPartialImage': {
+      const im = v.images;
+      if (!im) break;
+      const have = new Set(im.layers);
+      const ids = new Set(im.images.map((i) => i.id));
+      for (const i of im.images)
+        for (const l of i.layers)
+          if (!have.has(l))
+            add(i.id, `image ${i.id} names layer ${l}, which is not registered on disk`);
+      for (const r of im.refs)
+        if (!ids.has(r.image))
+          add(r.image, `reference ${r.ref} names image ${r.image}, which does not exist`);
+      break;
+    }
+    case 'noOrphanedPullFiles': {
+      const im = v.images;
+      if (!im) break;
+      const used = new Set([...im.images.flatMap((i) => i.layers), ...im.held]);
+      for (const f of im.tempFiles) add(f, `${f} was left by an interrupted pull`);
+      for (const l of im.layers) if (!used.has(l)) add(l, `layer ${l} is used by no image`);
+      for (const l of im.missingLayerDirs)
+        add(l, `layer ${l} is recorded but its directory is gone`);
+      for (const dir of im.strayLayerDirs) add(dir, `layer directory ${dir} has no record`);
+      break;
+    }
     case 'noOrphanMount':
       for (const id of v.mounted) {
         const t = taskOf.get(id);
@@ -221,6 +277,12 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
       break;
   }
   return out;
+}
+
+/** The invariants a view can judge: the image store's only when the observer looked at it. */
+export function judgedBy(view: HostView, invariants: readonly Invariant[]): readonly Invariant[] {
+  if (view.images !== undefined) return invariants;
+  return invariants.filter((i) => i.kind !== 'noPartialImage' && i.kind !== 'noOrphanedPullFiles');
 }
 
 /** Every violation of `invariants` in one view of the host; empty when all hold. */

@@ -26,6 +26,12 @@ export interface StartupConfig {
   oomScoreAdjust: number;
   maxConcurrentDownloads: number;
   maxConcurrentUploads: number;
+  /** Download attempts per layer (dockerd's max-download-attempts, 5). */
+  maxDownloadAttempts?: number;
+  /** Docker Hub mirrors (validated, with their trailing slash). */
+  registryMirrors?: string[];
+  /** Insecure registries: `host[:port]` or CIDRs (127.0.0.0/8 is always one). */
+  insecureRegistries?: string[];
   seccompProfile: string | null;
   shutdownTimeout: number;
   env: { DOCKER_DRIVER?: string; DOCKER_TMPDIR?: string };

@@ -4,9 +4,11 @@ import type { ContainerdTaskFact } from '../../effects/containerd/requests.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import {
   checkInvariants,
+  judgedBy,
   restoreInvariants,
   storedView,
   type HostView,
+  type ImagesView,
   type InvariantViolation,
   type TaskView,
 } from '../container/invariants.ts';
@@ -20,7 +22,8 @@ import { commit, noOutlet, type Outlet } from '../outlet.ts';
  *    actor (a create or start the dead daemon had sent may have finished after restore
  *    listed the tasks), which stops or deletes it if it believed it had none;
  * 2. the host is observed (the store's containers, containerd's tasks and containers, the
- *    mounted roots) and judged by `restoreInvariants`. Each broken invariant is a mark in the
+ *    mounted roots, and the image store when the daemon has one) and judged by
+ *    `restoreInvariants`. Each broken invariant is a mark in the
  *    trace, so the flight recorder carries the proof and `statedock check` fails on it.
  * A container that moves while the host is observed (`host.moved`, from the daemon) makes
  * the look start again once every container is settled again (`host.settled`), at most four
@@ -30,17 +33,20 @@ export interface RestoreCheckInput {
   actorId?: string;
   /** The container actors restore spawned (active when the check began). */
   containers: string[];
+  /** The image store to look at (its data root and the daemon's temp dir); without it images are not judged. */
+  images?: { root: string; tmpDir: string };
 }
 
 export interface RestoreCheckContext {
   actorId: string;
   seq: number;
   containers: string[];
+  images: { root: string; tmpDir: string } | null;
   /** Containers handed a task, not settled yet. */
   unsettled: string[];
   /** The observation's requests in flight, by what they look at. */
-  looks: Record<string, 'stored' | 'tasks' | 'containerdContainers' | 'mounted'>;
-  seen: Partial<Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted'>> & {
+  looks: Record<string, 'stored' | 'tasks' | 'containerdContainers' | 'mounted' | 'images'>;
+  seen: Partial<Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted' | 'images'>> & {
     stored?: ContainerRecord[];
   };
   attempt: number;
@@ -123,6 +129,7 @@ export const restoreCheckMachine = setup({
       look({ effect: 'containerd.listTasks' }, 'tasks');
       look({ effect: 'containerd.listContainers' }, 'containerdContainers');
       look({ effect: 'rootfs.listMounted' }, 'mounted');
+      if (context.images !== null) look({ effect: 'image.observe', ...context.images }, 'images');
       commit(enqueue, { ...c, looks }, outputs);
     }),
     noteSeen: enqueueActions(({ context, event, enqueue }) => {
@@ -146,6 +153,9 @@ export const restoreCheckMachine = setup({
           break;
         case 'mounted':
           seen.mounted = (event.result as { containers: string[] }).containers;
+          break;
+        case 'images':
+          seen.images = event.result as ImagesView;
           break;
       }
       commit(enqueue, { looks, seen }, []);
@@ -179,6 +189,7 @@ export const restoreCheckMachine = setup({
     actorId: input.actorId ?? 'restore-check',
     seq: 0,
     containers: input.containers,
+    images: input.images ?? null,
     unsettled: [],
     looks: {},
     seen: {},
@@ -233,8 +244,10 @@ function judge(enqueue: Outlet<RestoreCheckContext>, c: RestoreCheckContext): vo
     containerdContainers: c.seen.containerdContainers ?? [],
     acknowledged: [],
     mounted: c.seen.mounted ?? [],
+    ...(c.seen.images === undefined ? {} : { images: c.seen.images }),
   };
-  const violations = checkInvariants(view, restoreInvariants);
+  const judged = judgedBy(view, restoreInvariants);
+  const violations = checkInvariants(view, judged);
   const outputs: Output[] = violations.map((v) => ({
     mark: {
       mark: 'invariant.violated',
@@ -246,7 +259,7 @@ function judge(enqueue: Outlet<RestoreCheckContext>, c: RestoreCheckContext): vo
   outputs.push({
     mark: {
       mark: 'invariants.checked',
-      held: restoreInvariants.length - new Set(violations.map((v) => v.invariant)).size,
+      held: judged.length - new Set(violations.map((v) => v.invariant)).size,
       broken: violations.length,
     },
   });

@@ -103,6 +103,33 @@ export class ApiServer {
       }
       if (ok) return { route: c.route, params };
     }
+    return this.matchGreedy(method, segs);
+  }
+
+  /**
+   * Docker's router lets `{name}` span slashes (`/images/127.0.0.1:5000/a/b:1/json`): when no
+   * route matches segment by segment, a route with one `{name}` takes the segments between
+   * its fixed prefix and suffix.
+   */
+  private matchGreedy(
+    method: string,
+    segs: string[],
+  ): { route: Route; params: Record<string, string> } | null {
+    for (const c of this.routes) {
+      if (c.route.method !== method || segs.length <= c.parts.length) continue;
+      const at = c.parts.indexOf('{name}');
+      if (at < 0 || c.parts.some((p, i) => i !== at && p.startsWith('{'))) continue;
+      const tail = c.parts.length - at - 1;
+      const head = c.parts.slice(0, at);
+      const suffix = c.parts.slice(at + 1);
+      const decoded = segs.map((s) => decodeURIComponent(s));
+      if (!head.every((p, i) => decoded[i] === p)) continue;
+      if (!suffix.every((p, i) => decoded[decoded.length - tail + i] === p)) continue;
+      return {
+        route: c.route,
+        params: { name: decoded.slice(at, decoded.length - tail).join('/') },
+      };
+    }
     return null;
   }
 

@@ -168,13 +168,7 @@ export class ApiEndpoint {
       OSType: 'linux',
       Architecture: arch() === 'x64' ? 'x86_64' : arch(),
       IndexServerAddress: 'https://index.docker.io/v1/',
-      RegistryConfig: {
-        AllowNondistributableArtifactsCIDRs: [],
-        AllowNondistributableArtifactsHostnames: [],
-        InsecureRegistryCIDRs: [],
-        IndexConfigs: {},
-        Mirrors: [],
-      },
+      RegistryConfig: registryConfig(c),
       NCPU: f.systemInfo?.ncpu ?? 0,
       MemTotal: f.systemInfo?.memTotal ?? 0,
       GenericResources: null,
@@ -216,4 +210,27 @@ export class ApiEndpoint {
       Warnings: null,
     };
   }
+}
+
+/** `docker info`'s registry section: what the registry service was started with. */
+function registryConfig(c: StartupConfig): Record<string, unknown> {
+  const insecure = c.insecureRegistries ?? [];
+  const cidrs = insecure.filter((e) => /\/\d+$/.test(e));
+  const r = {
+    mirrors: c.registryMirrors ?? [],
+    insecureCidrs: [...new Set(['127.0.0.0/8', ...cidrs])],
+    insecureHosts: insecure.filter((e) => !cidrs.includes(e)),
+  };
+  const index: Record<string, unknown> = {
+    'docker.io': { Name: 'docker.io', Mirrors: r.mirrors, Secure: true, Official: true },
+  };
+  for (const h of r.insecureHosts)
+    index[h] = { Name: h, Mirrors: [], Secure: false, Official: false };
+  return {
+    AllowNondistributableArtifactsCIDRs: [],
+    AllowNondistributableArtifactsHostnames: [],
+    InsecureRegistryCIDRs: r.insecureCidrs,
+    IndexConfigs: index,
+    Mirrors: r.mirrors,
+  };
 }

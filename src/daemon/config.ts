@@ -1,5 +1,10 @@
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
 import type { LogLevel } from './logger.ts';
+import {
+  RegistryConfigError,
+  validateInsecureRegistry,
+  validateMirror,
+} from './registry/service-config.ts';
 
 /**
  * `statedock daemon`'s configuration: dockerd's flags and daemon.json keys, merged as
@@ -16,7 +21,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Kind = 'string' | 'bool' | 'int' | 'host' | 'nullable';
+type Kind = 'string' | 'bool' | 'int' | 'host' | 'nullable' | 'mirrors' | 'insecure';
 
 interface Directive {
   /** daemon.json key (dockerd's name), also the long flag. */
@@ -26,6 +31,8 @@ interface Directive {
   kind: Kind;
   /** The flag may be given several times (a list). */
   repeatable?: boolean;
+  /** The flag's name when it differs from the daemon.json key (`--registry-mirror` for `registry-mirrors`). */
+  flag?: string;
 }
 
 const directives: Directive[] = [
@@ -46,6 +53,21 @@ const directives: Directive[] = [
   { key: 'oom-score-adjust', field: 'oomScoreAdjust', kind: 'int' },
   { key: 'max-concurrent-downloads', field: 'maxConcurrentDownloads', kind: 'int' },
   { key: 'max-concurrent-uploads', field: 'maxConcurrentUploads', kind: 'int' },
+  { key: 'max-download-attempts', field: 'maxDownloadAttempts', kind: 'int' },
+  {
+    key: 'registry-mirrors',
+    flag: 'registry-mirror',
+    field: 'registryMirrors',
+    kind: 'mirrors',
+    repeatable: true,
+  },
+  {
+    key: 'insecure-registries',
+    flag: 'insecure-registry',
+    field: 'insecureRegistries',
+    kind: 'insecure',
+    repeatable: true,
+  },
   { key: 'seccomp-profile', field: 'seccompProfile', kind: 'nullable' },
   { key: 'shutdown-timeout', field: 'shutdownTimeout', kind: 'int' },
   { key: 'log-level', short: 'l', field: 'logLevel', kind: 'string' },
@@ -76,6 +98,9 @@ export function defaultDaemonConfig(): DaemonConfig {
     oomScoreAdjust: 0,
     maxConcurrentDownloads: 3,
     maxConcurrentUploads: 5,
+    maxDownloadAttempts: 5,
+    registryMirrors: [],
+    insecureRegistries: [],
     seccompProfile: null,
     shutdownTimeout: 15,
     env: {},
@@ -99,9 +124,35 @@ function parseHost(value: string): string {
   return m[2];
 }
 
+/** Warnings config parsing had (an insecure registry given with a scheme), for the log. */
+export const configWarnings: string[] = [];
+
 function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
-  const name = from === 'flag' ? `--${d.key}` : fileKeyOf(d);
+  const name = from === 'flag' ? `--${d.flag ?? d.key}` : fileKeyOf(d);
   switch (d.kind) {
+    case 'mirrors':
+    case 'insecure': {
+      const list = Array.isArray(raw) ? raw : from === 'flag' ? [raw] : null;
+      if (list === null || !list.every((x) => typeof x === 'string'))
+        throw new ConfigError(
+          `json: cannot unmarshal ${typeof raw} into Go struct field Config.${d.key} of type []string`,
+        );
+      try {
+        return (list as string[]).map((v) => {
+          if (d.kind === 'mirrors') return validateMirror(v);
+          const r = validateInsecureRegistry(v);
+          if (r.warning) configWarnings.push(r.warning);
+          return r.entry;
+        });
+      } catch (err) {
+        if (!(err instanceof RegistryConfigError)) throw err;
+        throw new ConfigError(
+          from === 'flag'
+            ? `invalid argument ${JSON.stringify(String(raw))} for "${name}" flag: ${err.message}`
+            : err.message,
+        );
+      }
+    }
     case 'bool':
       if (typeof raw === 'boolean') return raw;
       if (from === 'flag' && (raw === 'true' || raw === 'false')) return raw === 'true';
@@ -121,6 +172,8 @@ function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
         throw new ConfigError(`invalid value ${n} for ${name}: must be between -1000 and 1000`);
       if (d.key.startsWith('max-concurrent') && n < 0)
         throw new ConfigError(`invalid value ${n} for ${name}: must not be negative`);
+      if (d.key === 'max-download-attempts' && n <= 0)
+        throw new ConfigError(`invalid max download attempts: ${n}`);
       return n;
     }
     case 'host': {
@@ -178,7 +231,7 @@ export function parseDaemonFlags(argv: readonly string[]): ParsedFlags {
       continue;
     }
     const d = long
-      ? directives.find((x) => x.key === name)
+      ? directives.find((x) => (x.flag ?? x.key) === name)
       : directives.find((x) => x.short === name);
     if (!d) throw new ConfigError(`unknown flag: ${arg.split('=')[0] as string}`);
     if (d.kind === 'bool' && inline === undefined) inline = 'true';
@@ -313,6 +366,9 @@ Options:
       --oom-score-adjust int        oom_score_adj of the daemon (default 0)
       --max-concurrent-downloads int (default 3)
       --max-concurrent-uploads int   (default 5)
+      --max-download-attempts int   download attempts per layer (default 5)
+      --registry-mirror list        Docker Hub mirror (http:// or https://), tried before Docker Hub
+      --insecure-registry list      registry (host[:port] or CIDR) reached without TLS verification
       --seccomp-profile string      default seccomp profile (JSON)
       --shutdown-timeout int        seconds to wait for containers at shutdown (default 15)
   -l, --log-level string            debug, info, warn, error, fatal (default "info")

@@ -34,6 +34,10 @@ import { ImageStore } from './images.ts';
 import { registerImageRoutes } from './images-api.ts';
 import { EventsService } from './events.ts';
 import { registerInspectionFeed } from './inspection-feed.ts';
+import { RegistryClient } from '../../effects/registry/real.ts';
+import { RealImages } from '../../effects/image/real.ts';
+import { RegistryService } from './registry/service.ts';
+import { release as kernelRelease } from 'node:os';
 
 /**
  * The real daemon: the start-up and shutdown machines and the container host on real
@@ -56,6 +60,7 @@ export class Daemon {
   readonly layout: RootfsLayout;
   readonly containers: Containers;
   readonly events: EventsService;
+  readonly registry: RegistryClient;
   private readonly exits: ExitStream;
   private operations = 0;
 
@@ -98,6 +103,21 @@ export class Daemon {
       prepareSpec: (id, spec) => this.containers.prepareSpec(id, spec),
       releaseTask: (id) => this.containers.releaseTask(id),
     });
+    const images = new ImageStore(config.dataRoot, this.store);
+    // Device nodes in a layer are made only by root without user-namespace remapping (Docker
+    // skips them in a user namespace; statedock refuses them there, by name).
+    const root = process.getuid?.() === 0;
+    images.extractOptions = { allowDevices: root && config.usernsRemap === null, chown: root };
+    this.registry = new RegistryClient(
+      {
+        mirrors: config.registryMirrors ?? [],
+        insecureRegistries: config.insecureRegistries ?? [],
+        certsDir: process.env['STATEDOCK_CERTS_D'] ?? '/etc/docker/certs.d',
+        maxConcurrentDownloads: config.maxConcurrentDownloads,
+        maxConcurrentUploads: config.maxConcurrentUploads,
+      },
+      `statedock/${version} node/${process.versions.node} kernel/${kernelRelease()} os/linux arch/amd64`,
+    );
     this.api = new ApiEndpoint(this, version, log);
     this.handlers = {
       fs: realFs,
@@ -107,6 +127,8 @@ export class Daemon {
       containerd: this.containerd,
       api: this.api,
       rootfs: new RealRootfs(this.layout),
+      registry: this.registry,
+      image: new RealImages(images),
     };
     // Mounted before any actor is spawned, so the feed's record numbers match the flight recorder's.
     registerInspectionFeed(this.api.server, this.session, machines);
@@ -117,7 +139,6 @@ export class Daemon {
     });
     this.exits = new ExitStream(this.containerd, this.host, log);
     this.host.onGone((id) => this.stdio.forget(id));
-    const images = new ImageStore(config.dataRoot, this.store);
     this.events = new EventsService();
     this.host.onEvent((id, action, attributes) =>
       this.events.publish('container', action, id, attributes),
@@ -140,7 +161,19 @@ export class Daemon {
     });
     registerContainerRoutes(this.api.server, this.containers);
     volumes.register(this.api.server, (name) => this.containers.volumeUsers(name));
-    registerImageRoutes(this.api.server, images, this.events, this.containers);
+    const registryService = new RegistryService({
+      session: this.session,
+      client: this.registry,
+      images,
+      events: this.events,
+      root: config.dataRoot,
+      tmpDir: () => this.tmpDir(),
+      maxConcurrentDownloads: config.maxConcurrentDownloads,
+      maxConcurrentUploads: config.maxConcurrentUploads,
+      maxDownloadAttempts: config.maxDownloadAttempts ?? 5,
+    });
+    registryService.register(this.api.server);
+    registerImageRoutes(this.api.server, images, this.events, this.containers, registryService);
     setDumpProvider(() => this.snapshots());
     this.session.onRecord((actor, r) => {
       if (r.kind !== 'mark') return;
@@ -179,6 +212,12 @@ export class Daemon {
     return entry.done as Promise<OperationOutput>;
   }
 
+  /** The daemon's temp dir (`<root>/tmp`, or DOCKER_TMPDIR): pulls download there. */
+  private tmpDir(): string {
+    const f = this.facts();
+    return f.tmpDir ?? `${f.root ?? this.config.dataRoot}/tmp`;
+  }
+
   /** Facts learned so far by the start-up actor (the API reads them while it is still starting). */
   facts(): Facts {
     const entry = this.session.actors.get('daemon');
@@ -215,13 +254,23 @@ export class Daemon {
     this.trace.flush();
     if (this.startup.status === 'ready') {
       this.host.restore(this.startup.facts.containers ?? [], this.config.liveRestore);
-      restored();
-      // The host is judged by the restore invariants, in the flight recorder, once the
-      // restored containers settle.
-      this.host.checkRestore((verdict) => {
-        if (verdict.unchecked !== null)
-          this.log.warn(`the restore check could not look at the host: ${verdict.unchecked}`, {});
-      });
+      // What an interrupted pull left goes before any request can start a new one.
+      const images = {
+        root: this.startup.facts.root ?? this.config.dataRoot,
+        tmpDir: this.tmpDir(),
+      };
+      const gc = this.session.spawn('imageGc', 'image-gc', { actorId: 'image-gc', ...images });
+      const collected = (): void => {
+        restored();
+        if (this.session.actors.has('daemon-shutdown')) return;
+        // The host is judged by the restore invariants, in the flight recorder, once the
+        // restored containers settle.
+        this.host.checkRestore((verdict) => {
+          if (verdict.unchecked !== null)
+            this.log.warn(`the restore check could not look at the host: ${verdict.unchecked}`, {});
+        }, images);
+      };
+      gc.done.then(collected, collected);
     } else restored();
     return this.startup;
   }

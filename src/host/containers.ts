@@ -15,7 +15,10 @@ import type {
 } from '../../machines/container/types.ts';
 import type { ShutdownContainer } from '../../machines/daemon-shutdown/machine.ts';
 import type { RestoredContainer } from '../../machines/daemon-startup/types.ts';
-import type { RestoreCheckOutput } from '../../machines/restore-check/machine.ts';
+import type {
+  RestoreCheckInput,
+  RestoreCheckOutput,
+} from '../../machines/restore-check/machine.ts';
 
 /**
  * The container host: one actor per container, in a session whose effects the real daemon's
@@ -421,16 +424,20 @@ export class ContainerHost {
 
   /**
    * The restore check (machines/restore-check), once the restored containers have settled:
-   * its verdict is in the trace; `done` hears it.
+   * its verdict is in the trace; `done` hears it. With `images`, it judges the image store too.
    */
-  checkRestore(done: (output: RestoreCheckOutput) => void = () => undefined): void {
+  checkRestore(
+    done: (output: RestoreCheckOutput) => void = () => undefined,
+    images?: RestoreCheckInput['images'],
+  ): void {
     this.whenSettled(() => {
       this.checks += 1;
       const actorId = this.checks === 1 ? 'restore-check' : `restore-check-${this.checks}`;
       const entry = this.session.spawn('restoreCheck', actorId, {
         actorId,
         containers: this.contexts().map((c) => c.record.id),
-      });
+        ...(images === undefined ? {} : { images }),
+      } satisfies RestoreCheckInput);
       this.checkActor = actorId;
       const finished = (): boolean => {
         const snap = entry.actor.getSnapshot() as { status: string; output?: RestoreCheckOutput };

@@ -48,7 +48,9 @@ export type ClientOp =
   | { op: 'unpause'; name: string }
   | { op: 'rm'; name: string; force: boolean }
   /** SIGTERM to the daemon: the shutdown machine, then the process exits. */
-  | { op: 'shutdown' };
+  | { op: 'shutdown' }
+  /** `docker pull registry.sim/<repository>:<tag>` from the world's simulated registry. */
+  | { op: 'pull'; repository: string; tag: string };
 
 /** A client operation at a virtual time, in ms after the daemon answers. */
 export interface TimedOp {
@@ -123,6 +125,10 @@ export class SimDaemon {
   restoreVerdict: RestoreCheckOutput | null = null;
   private readonly crashAt: number | null;
   private readonly shutdownMachine: string;
+  private checkAsked = false;
+  /** Client requests waiting for the API's gate to open. */
+  private gated: ClientOp[] = [];
+  private pulls = 0;
 
   constructor(opts: SimDaemonOptions) {
     tuneForSimulation();
@@ -216,10 +222,20 @@ export class SimDaemon {
         this.startup = snap.output;
         if (snap.output.status === 'ready') {
           this.host.restore(snap.output.facts.containers ?? [], this.config.liveRestore);
-          // As the daemon does: the restore check, once the restored containers settle.
-          this.host.checkRestore((v) => (this.restoreVerdict = v));
+          // What an interrupted pull left goes before any request can start a new one.
+          this.session.spawn('imageGc', 'image-gc', { actorId: 'image-gc', ...this.imageDirs() });
         } else this.processExited();
       }
+    }
+    if (this.startup?.status === 'ready' && !this.checkAsked && !this.collectingImages()) {
+      this.checkAsked = true;
+      for (const op of this.gated)
+        this.scheduler.schedule(this.scheduler.now, () => this.perform(op));
+      this.gated = [];
+      // As the daemon does: once the image GC is done, the restore check, once the restored
+      // containers settle.
+      if (!this.session.actors.has('daemon-shutdown'))
+        this.host.checkRestore((v) => (this.restoreVerdict = v), this.imageDirs());
     }
     const stop = this.session.actors.get('daemon-shutdown')?.actor.getSnapshot() as
       { status: string; output?: ShutdownOutput } | undefined;
@@ -227,6 +243,20 @@ export class SimDaemon {
       this.shutdownOutput = stop.output;
       this.processExited();
     }
+  }
+
+  /** Whether the image GC that follows restore is still at work. */
+  private collectingImages(): boolean {
+    const gc = this.session.actors.get('image-gc')?.actor.getSnapshot() as
+      { status: string } | undefined;
+    return gc?.status === 'active';
+  }
+
+  /** The image store's data root and the daemon's temp dir (DOCKER_TMPDIR, or `<root>/tmp`). */
+  private imageDirs(): { root: string; tmpDir: string } {
+    const facts = this.startup?.status === 'ready' ? this.startup.facts : null;
+    const root = facts?.root ?? this.config.dataRoot;
+    return { root, tmpDir: facts?.tmpDir ?? `${root}/tmp` };
   }
 
   private processExited(): void {
@@ -240,7 +270,7 @@ export class SimDaemon {
    * the shutdown's settle counts it; `throughRestarts`: also none waiting out a restart back-off.
    */
   settled(throughRestarts = false): boolean {
-    return this.startup !== null && this.host.settled(throughRestarts);
+    return this.startup !== null && this.host.settled(throughRestarts) && !this.collectingImages();
   }
 
   /** Schedules client operations, `atMs` after now. */
@@ -261,6 +291,11 @@ export class SimDaemon {
   /** One client operation, as the API layer does it. */
   perform(op: ClientOp): void {
     if (this.crashed || this.exited || this.startup?.status !== 'ready') return;
+    // Requests wait at the API's gate until the image GC after restore is done (a signal does not).
+    if (op.op !== 'shutdown' && this.collectingImages()) {
+      this.gated.push(op);
+      return;
+    }
     if (op.op === 'shutdown') {
       if (this.session.actors.has('daemon-shutdown')) return;
       this.session.spawn(this.shutdownMachine, 'daemon-shutdown', {
@@ -272,6 +307,10 @@ export class SimDaemon {
       return;
     }
     if (this.session.actors.has('daemon-shutdown')) return; // the API socket is closed
+    if (op.op === 'pull') {
+      this.pull(op);
+      return;
+    }
     const what = `${op.op} ${op.name}`;
     if (op.op === 'run' || op.op === 'create') {
       this.create(op, what);
@@ -356,6 +395,32 @@ export class SimDaemon {
         }
       },
     );
+  }
+
+  /** `docker pull`: one imagePull actor, as the daemon's registry service spawns it. */
+  private pull(op: Extract<ClientOp, { op: 'pull' }>): void {
+    if (this.startup?.status !== 'ready') return;
+    const pullId = `pull-${++this.pulls}`;
+    const actorId = `pull:${pullId}`;
+    const root = this.startup.facts.root ?? this.config.dataRoot;
+    // The pull's temp dir and staging are its own until its cleanup releases its holds.
+    this.world.images.begin(pullId);
+    this.session.spawn('imagePull', actorId, {
+      actorId,
+      pull: pullId,
+      domain: 'registry.sim',
+      repository: op.repository,
+      name: `registry.sim/${op.repository}`,
+      tag: op.tag,
+      digest: null,
+      platform: { os: 'linux', architecture: 'amd64', variant: null },
+      explicitPlatform: false,
+      credentials: null,
+      tmpDir: `${this.imageDirs().tmpDir}/${pullId}`,
+      stagingDir: `${root}/layers/staging`,
+      maxConcurrentDownloads: this.config.maxConcurrentDownloads,
+      maxAttempts: this.config.maxDownloadAttempts ?? 5,
+    });
   }
 
   /** The restore check's verdict (machines/restore-check), as the daemon records it: runs until it has judged. */

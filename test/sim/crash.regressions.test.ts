@@ -71,30 +71,37 @@ test('moby-51692 shutdown races auto-remove: the --rm container is gone before c
     'shutdown-without-settle',
     daemonShutdownMachine.provide({ guards: { allSettled: () => true } }),
   );
-  const broken = crashRun(s, null, 1, { shutdownMachine: 'shutdown-without-settle' });
-  const brokenFirst = broken.traces[0];
-  const brokenClose = brokenFirst.findIndex(
-    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.close',
-  );
-  assert.ok(brokenClose > 0);
-  assert.ok(
-    !brokenFirst
-      .slice(0, brokenClose)
-      .some((r) => r.kind === 'mark' && r.mark.mark === 'event' && r.mark['action'] === 'destroy'),
-    'without the settle, containerd closes while the --rm container is still being stopped',
-  );
-  // …so the daemon exits with the container recorded as running, its process gone and its
-  // root still mounted (dockerd's symptom); the next restore repairs it (no other problem).
-  assert.ok(
-    problemsOf(broken).some((p) =>
-      /^(runningHasLiveTask|noDeadOrRemoving): after shutdown/.test(p),
-    ),
-    problemsOf(broken).join('\n'),
-  );
-  assert.ok(
-    !problemsOf(broken).some((p) => !p.includes('after shutdown')),
-    problemsOf(broken).join('\n'),
-  );
+  // Whether the killed process has exited when the daemon is gone is a race of latencies:
+  // several seeds are run, and the symptom must show in at least one of them.
+  const symptoms: string[] = [];
+  for (let seed = 1; seed <= 10; seed++) {
+    const broken = crashRun(s, null, seed, { shutdownMachine: 'shutdown-without-settle' });
+    const brokenFirst = broken.traces[0];
+    const brokenClose = brokenFirst.findIndex(
+      (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.close',
+    );
+    assert.ok(brokenClose > 0);
+    assert.ok(
+      !brokenFirst
+        .slice(0, brokenClose)
+        .some(
+          (r) => r.kind === 'mark' && r.mark.mark === 'event' && r.mark['action'] === 'destroy',
+        ),
+      `seed ${seed}: without the settle, containerd closes while the --rm container is still being stopped`,
+    );
+    // …so the daemon exits with the container recorded as running, its process gone and its
+    // root still mounted (dockerd's symptom); the next restore repairs it (no other problem).
+    symptoms.push(
+      ...problemsOf(broken).filter((p) =>
+        /^(runningHasLiveTask|noDeadOrRemoving): after shutdown/.test(p),
+      ),
+    );
+    assert.ok(
+      !problemsOf(broken).some((p) => !p.includes('after shutdown')),
+      `seed ${seed}: ${problemsOf(broken).join('\n')}`,
+    );
+  }
+  assert.ok(symptoms.length > 0, 'without the settle, no seed left the container running');
 });
 
 test('moby-22312 crash during removal: restore finishes it and the user can always remove', () => {

@@ -163,7 +163,7 @@ export class Containers {
     try {
       // What the plan needs from the host: users and groups, devices, joined containers, mounts.
       const looked = await lookUpForCreate(checked, {
-        imageRoot: image.layerDir,
+        imageLayers: image.layerDirs,
         findContainer: (ref) => {
           const found = this.host.lookup(ref);
           return found === 'ambiguous' ? null : found;
@@ -194,7 +194,7 @@ export class Containers {
     const { record, spec, warnings } = planned;
     const driver = this.driver() === 'vfs' ? 'vfs' : 'overlay2';
     const r = await new Promise<Reply>((resolve) =>
-      this.host.create({ record, spec, rootfs: { driver, layers: [image.layerDir] } }, resolve),
+      this.host.create({ record, spec, rootfs: { driver, layers: image.layerDirs } }, resolve),
     );
     if (r.result !== 'ok') throw new ApiError(500, r.message ?? 'create failed');
     ctx.json(201, { Id: id, Warnings: warnings });

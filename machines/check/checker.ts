@@ -151,6 +151,40 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
       }
       return out;
     }
+    case 'effectsAfter': {
+      // A trace without a start-up (a machine run on its own) has no such step to wait for.
+      if (ix.startupSteps.size === 0) return out;
+      const done = ix.stepDone.get(c.step);
+      const effects = new Set(c.effects);
+      for (const r of records) {
+        if (done !== undefined && r.seq > done) break;
+        if (r.kind !== 'effect.request' || !effects.has(r.call.effect)) continue;
+        out.push({
+          constraint: name,
+          message: `${r.actor} asked ${r.call.effect} (record ${r.seq}) before ${c.step} finished${done === undefined ? ' (it never did)' : ` (record ${done})`}: ${c.why}`,
+          records: done === undefined ? [r.seq] : [r.seq, done],
+        });
+      }
+      return out;
+    }
+    case 'repliesAfter': {
+      if (ix.startupSteps.size === 0) return out;
+      const done = ix.stepDone.get(c.step);
+      const requests = new Set(c.requests);
+      for (const [actor, f] of containerFacts(records)) {
+        for (const reply of f.replies) {
+          if (done !== undefined && reply.seq > done) continue;
+          const req = f.requests.get(reply.req);
+          if (!req || !requests.has(req.type)) continue;
+          out.push({
+            constraint: name,
+            message: `${actor}: ${req.type} (record ${req.seq}) was answered (record ${reply.seq}) before ${c.step} finished${done === undefined ? ' (it never did)' : ` (record ${done})`}: ${c.why}`,
+            records: done === undefined ? [req.seq, reply.seq] : [req.seq, reply.seq, done],
+          });
+        }
+      }
+      return out;
+    }
     case 'releasedNewestFirst': {
       const order = new Map(ix.acquired.map((a, i) => [a.resource, i]));
       let last = Number.POSITIVE_INFINITY;

@@ -5,6 +5,10 @@
 export type Constraint =
   /** Step `first` finished before step `then` started, whenever `then` started. */
   | { kind: 'before'; first: string; then: string; why: string }
+  /** Every request of one of the `effects`, by any actor, comes after step `step` finished. */
+  | { kind: 'effectsAfter'; step: string; effects: readonly string[]; why: string }
+  /** Every container's reply to a request of one of the `requests` types comes after step `step` finished. */
+  | { kind: 'repliesAfter'; step: string; requests: readonly string[]; why: string }
   /** Releases happen in reverse order of acquisition. */
   | { kind: 'releasedNewestFirst' }
   /** No resource is released (or attempted) twice. */
@@ -50,9 +54,25 @@ export const everyAcquiredReleasedAtShutdown = (): Constraint => ({
   kind: 'everyAcquiredReleasedAtShutdown',
 });
 
+export function effectsAfter(step: string, effects: readonly string[], why: string): Constraint {
+  return { kind: 'effectsAfter', step, effects, why };
+}
+export function repliesAfter(step: string, requests: readonly string[], why: string): Constraint {
+  return { kind: 'repliesAfter', step, requests, why };
+}
+
 export function constraintName(c: Constraint): string {
-  if (c.kind === 'markedBefore') return `markedBefore(${c.first}, ${c.then})`;
-  return c.kind === 'before' ? `before(${c.first}, ${c.then})` : c.kind;
+  switch (c.kind) {
+    case 'markedBefore':
+      return `markedBefore(${c.first}, ${c.then})`;
+    case 'before':
+      return `before(${c.first}, ${c.then})`;
+    case 'effectsAfter':
+    case 'repliesAfter':
+      return `${c.kind}(${c.step})`;
+    default:
+      return c.kind;
+  }
 }
 
 /** `first` marks (by `key`) come before the `then` marks that name them (by `thenKey`, default `key`). */

@@ -1,9 +1,13 @@
+import { containerdClientCalls } from './containerd-calls.ts';
+import { taskRequests } from '../container/task-requests.ts';
 import {
   before,
+  effectsAfter,
   everyAcquiredReleasedAtShutdown,
   everyAcquiredReleasedOnFailure,
   nothingAcquiredAfterFailure,
   releasedNewestFirst,
+  repliesAfter,
   releasedOnce,
   type Constraint,
 } from '../check/constraints.ts';
@@ -58,13 +62,30 @@ export const startupOrderings: Constraint[] = [
     'containerdClient',
     'the client connects to the containerd just started',
   ),
-  before('containerdClient', 'restore', 'restore asks containerd for the tasks'),
   before('metadataStore', 'restore', 'restore reads the containers from the metadata store'),
   before('restore', 'serveApi', 'a client that gets an answer talks to a daemon that has restored'),
 ];
 
+/**
+ * What waits for containerd's client, and nothing more: restore asks containerd only for the
+ * containers it found, and the API answers everything but task requests while containerd boots.
+ */
+export const containerdOrderings: Constraint[] = [
+  effectsAfter(
+    'containerdClient',
+    containerdClientCalls,
+    'a call to containerd goes over the client the step connects (restore asks it only of stored containers)',
+  ),
+  repliesAfter(
+    'containerdClient',
+    taskRequests,
+    'a request that may ask containerd is answered once its client is connected (the container host holds it)',
+  ),
+];
+
 export const startupConstraints: Constraint[] = [
   ...startupOrderings,
+  ...containerdOrderings,
   releasedNewestFirst(),
   releasedOnce(),
   everyAcquiredReleasedOnFailure(),

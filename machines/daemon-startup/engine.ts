@@ -50,6 +50,8 @@ export interface StartupContext {
   local: readonly Readonly<Record<string, unknown>>[];
   /** Effects in flight, as triples: their sequence number, the index of the step that asked, and the index of the op (arrays are copied, never changed). */
   inFlight: readonly number[];
+  /** Steps waiting at an `await` op for another step to finish, as pairs: the step's index and the op's. */
+  parked: readonly number[];
   seq: number;
   acquired: Acquisition[];
   failure: StartupFailure | null;
@@ -203,6 +205,15 @@ export function startupEngine(table: readonly StepDef[]) {
     table.flatMap((t, j) => (t.needs.includes(s.id) ? [j] : [])),
   );
   const roots: readonly number[] = table.flatMap((s, i) => (s.needs.length === 0 ? [i] : []));
+  /** The step each `await` op waits for, by step and op index (-1: not an await op). */
+  const awaited: readonly (readonly number[])[] = table.map((s) =>
+    s.ops.map((op) => {
+      if (op.kind !== 'await') return -1;
+      const target = indexOf.get(op.step);
+      if (target === undefined) throw new Error(`step ${s.id} awaits unknown step ${op.step}`);
+      return target;
+    }),
+  );
   const startMarks: readonly Output[] = table.map((s) =>
     Object.freeze(new MarkOutput(Object.freeze({ mark: 'step.start', step: s.id }))),
   );
@@ -226,6 +237,7 @@ export function startupEngine(table: readonly StepDef[]) {
       abandoned: none,
       local: initialLocal,
       inFlight: [],
+      parked: [],
       seq: 0,
       acquired: [],
       failure: null,
@@ -264,8 +276,32 @@ export function startupEngine(table: readonly StepDef[]) {
       if (inSet(d.c.started, i) || !covers(d.c.done, needs[i] as StepSet)) continue;
       d.mark('started', i);
       out.push(startMarks[i] as Output);
-      if (runOps(d, i, 0, out)) startReady(d, dependents[i] as readonly number[], out);
+      if (runOps(d, i, 0, out)) finished(d, i, out);
     }
+  }
+
+  /** Step i is done: steps parked waiting for it go on, then its dependents may start. */
+  function finished(d: Draft, i: number, out: Output[]): void {
+    const parked = d.c.parked;
+    if (parked.length > 0) {
+      const resume: number[] = [];
+      const rest: number[] = [];
+      for (let k = 0; k < parked.length; k += 2) {
+        const p = parked[k] as number;
+        const op = parked[k + 1] as number;
+        if ((awaited[p] as readonly number[])[op] === i) resume.push(p, op);
+        else rest.push(p, op);
+      }
+      if (resume.length > 0) {
+        d.c.parked = rest;
+        for (let k = 0; k < resume.length; k += 2) {
+          if (d.c.failure !== null) break;
+          const p = resume[k] as number;
+          if (runOps(d, p, (resume[k + 1] as number) + 1, out)) finished(d, p, out);
+        }
+      }
+    }
+    startReady(d, dependents[i] as readonly number[], out);
   }
 
   /** Runs step i's ops from op `from` until it asks for an effect, finishes or fails. Returns true when it finished. */
@@ -279,6 +315,15 @@ export function startupEngine(table: readonly StepDef[]) {
         if (verdict === 'fail') return false;
         if (verdict === 'finish') break;
         continue;
+      }
+      if (op.kind === 'await') {
+        const target = (awaited[i] as readonly number[])[k] as number;
+        if (inSet(d.c.done, target) || !op.when(scope(d, i))) continue;
+        d.c.parked = [...d.c.parked, i, k];
+        out.push(
+          new MarkOutput({ mark: 'step.waits', step: step.id, on: (table[target] as StepDef).id }),
+        );
+        return false;
       }
       const body = op.ask(scope(d, i));
       if (body === null) continue;
@@ -427,7 +472,7 @@ export function startupEngine(table: readonly StepDef[]) {
       return stepResult(d.c, out);
     }
     if (runOps(d, i, verdict === 'finish' ? step.ops.length : opIndex + 1, out))
-      startReady(d, dependents[i] as readonly number[], out);
+      finished(d, i, out);
     return stepResult(d.c, out);
   }
 

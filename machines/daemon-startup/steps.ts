@@ -40,7 +40,12 @@ export type Op =
       /** By default an effect error fails the step; an op may tolerate it (dockerd's warnings). */
       failed?(s: Scope, error: EffectError): OpOutcome | undefined;
     }
-  | { kind: 'compute'; run(s: Scope): OpOutcome | undefined };
+  | { kind: 'compute'; run(s: Scope): OpOutcome | undefined }
+  /**
+   * Waits, when `when` holds, until step `step` is done (a need that depends on what the step
+   * has learned, e.g. restore needs containerd only for the containers it found).
+   */
+  | { kind: 'await'; step: string; when(s: Scope): boolean };
 
 export interface StepDef {
   id: string;
@@ -73,6 +78,10 @@ function effect<E extends EffectName>(
 
 function compute(run: (s: Scope) => OpOutcome | undefined): Op {
   return { kind: 'compute', run };
+}
+
+function awaitStep(step: string, when: (s: Scope) => boolean): Op {
+  return { kind: 'await', step, when };
 }
 
 /** mkdir -p whose release removes exactly the directories this run created (only if empty). */
@@ -844,11 +853,12 @@ export const startupSteps: StepDef[] = [
   },
   {
     id: 'restore',
+    // containerd's client is no need: restore waits for it only when there are containers to
+    // reconcile (the await below), so a daemon with none answers while containerd boots.
     needs: [
       'containersDir',
       'pluginManager',
       'eventsService',
-      'containerdClient',
       'inMemoryStores',
       'metadataStore',
       'layerStore',
@@ -863,14 +873,18 @@ export const startupSteps: StepDef[] = [
       effect('store.list', () => ({ prefix: 'spec/' }), {
         done: (_, r) => ({ local: { specs: r.entries } }),
       }),
-      effect('containerd.listTasks', () => ({}), {
-        done: (_, r) => ({ local: { tasks: r.tasks } }),
-      }),
       effect('rootfs.listMounted', () => ({}), {
         done: (_, r) => ({ local: { mounted: r.containers } }),
       }),
+      // Only a stored container can have a task or a shim of a cancelled create (its record is
+      // written before its task is asked for, and removed only after the task is deleted), so
+      // without one there is nothing to ask containerd.
+      awaitStep('containerdClient', hasStoredContainers),
+      effect('containerd.listTasks', (s) => (hasStoredContainers(s) ? {} : null), {
+        done: (_, r) => ({ local: { tasks: r.tasks } }),
+      }),
       // A create the dead daemon's connection was carrying leaves containerd's shim running.
-      effect('containerd.reapOrphanShims', () => ({}), {
+      effect('containerd.reapOrphanShims', (s) => (hasStoredContainers(s) ? {} : null), {
         done: (_, r) =>
           r.reaped.length === 0
             ? undefined
@@ -918,8 +932,10 @@ export const startupSteps: StepDef[] = [
       }),
     ],
   },
-  // The API sockets open last: a client that gets an answer talks to a daemon that is ready.
-  // Its needs are the steps nothing else needs, so every step comes before it.
+  // The API sockets open last: a client that gets an answer talks to a daemon that has
+  // restored. Its needs are the steps nothing else needs, so every step comes before it but
+  // containerd's own two: while containerd boots, the API answers what needs no task, and the
+  // container host holds what does until the client is connected (src/host/containers.ts).
   {
     id: 'serveApi',
     needs: [
@@ -970,6 +986,11 @@ interface Listed {
 
 function listed(local: Readonly<Record<string, unknown>>): Listed {
   return local as Listed;
+}
+
+/** Whether restore found containers in the store (then it reconciles them with containerd's tasks). */
+function hasStoredContainers(s: Scope): boolean {
+  return (listed(s.local).stored?.length ?? 0) > 0;
 }
 
 /** What restore makes of the store and containerd's tasks: what each container actor starts from. */

@@ -136,6 +136,8 @@ export interface ReleaseRecord {
 export type Mark =
   | { mark: 'step.start'; step: string }
   | { mark: 'step.done'; step: string }
+  /** The step waits for another to finish before its next op (an `await` op whose condition held). */
+  | { mark: 'step.waits'; step: string; on: string }
   | { mark: 'step.failed'; step: string; message: string }
   | { mark: 'warning'; step: string; message: string }
   | { mark: 'resource.acquired'; resource: string; step: string; rollbackOnly?: boolean }

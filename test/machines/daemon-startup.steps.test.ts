@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startupOrderings } from '../../machines/daemon-startup/constraints.ts';
+import { containerdClientCalls } from '../../machines/daemon-startup/containerd-calls.ts';
 import { startupSteps, type StepDef } from '../../machines/daemon-startup/steps.ts';
 
 /** Every step that must finish before `id` starts, following `needs` transitively. */
@@ -105,11 +106,52 @@ test('the table holds every step of the seed NewDaemon, in the seed order', () =
   );
 });
 
-test('the API is served last: serveApi needs every other step, through its needs', () => {
+/** The steps the API does not wait for: containerd's boot and its client's connect. */
+const offTheApiPath = ['startContainerd', 'containerdClient'];
+
+test("the API is served last: serveApi needs every other step but containerd's, through its needs", () => {
   const last = startupSteps[startupSteps.length - 1] as StepDef;
   assert.equal(last.id, 'serveApi');
   assert.deepEqual(
     ancestors(startupSteps, 'serveApi'),
-    new Set(startupSteps.slice(0, -1).map((s) => s.id)),
+    new Set(
+      startupSteps
+        .slice(0, -1)
+        .map((s) => s.id)
+        .filter((id) => !offTheApiPath.includes(id)),
+    ),
   );
+});
+
+/**
+ * Every op that may ask a containerd call, with why it comes after `containerdClient`: the
+ * step needs it (directly or not), or an `await` of it comes first in the step.
+ */
+function unguardedContainerdCalls(table: readonly StepDef[]): string[] {
+  const calls = new Set<string>(containerdClientCalls);
+  const out: string[] = [];
+  for (const s of table) {
+    if (ancestors(table, s.id).has('containerdClient')) continue;
+    let awaited = false;
+    for (const op of s.ops) {
+      if (op.kind === 'await' && op.step === 'containerdClient') awaited = true;
+      if (op.kind === 'effect' && calls.has(op.effect) && !awaited)
+        out.push(`${s.id}: ${op.effect}`);
+    }
+  }
+  return out;
+}
+
+test('every containerd call of a step comes after containerdClient: a need, or an await before it', () => {
+  assert.deepEqual(unguardedContainerdCalls(startupSteps), []);
+});
+
+test("restore's containerd calls without their await are caught", () => {
+  const moved = startupSteps.map((s) =>
+    s.id === 'restore' ? { ...s, ops: s.ops.filter((op) => op.kind !== 'await') } : s,
+  );
+  assert.deepEqual(unguardedContainerdCalls(moved), [
+    'restore: containerd.listTasks',
+    'restore: containerd.reapOrphanShims',
+  ]);
 });

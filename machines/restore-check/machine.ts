@@ -51,6 +51,8 @@ export interface RestoreCheckContext {
   };
   attempt: number;
   moved: boolean;
+  /** Every container settled again since the last move (the host says so once per move, maybe mid-look). */
+  settledAgain: boolean;
   pending: string | null;
   violations: InvariantViolation[];
   unchecked: string | null;
@@ -117,7 +119,14 @@ export const restoreCheckMachine = setup({
       commit(enqueue, { unsettled: context.unsettled.filter((id) => id !== event.container) }, []);
     }),
     observeHost: enqueueActions(({ context, enqueue }) => {
-      const c = { ...context, looks: {}, seen: {}, moved: false, attempt: context.attempt + 1 };
+      const c = {
+        ...context,
+        looks: {},
+        seen: {},
+        moved: false,
+        settledAgain: false,
+        attempt: context.attempt + 1,
+      };
       const looks: RestoreCheckContext['looks'] = {};
       const outputs: Output[] = [];
       const look = (req: EffectRequest, what: RestoreCheckContext['looks'][string]): void => {
@@ -160,7 +169,10 @@ export const restoreCheckMachine = setup({
       }
       commit(enqueue, { looks, seen }, []);
     }),
-    noteMoved: enqueueActions(({ enqueue }) => commit(enqueue, { moved: true }, [])),
+    noteMoved: enqueueActions(({ enqueue }) =>
+      commit(enqueue, { moved: true, settledAgain: false }, []),
+    ),
+    noteSettledAgain: enqueueActions(({ enqueue }) => commit(enqueue, { settledAgain: true }, [])),
     judge: enqueueActions(({ context, enqueue }) => judge(enqueue, context)),
     recordUnchecked: enqueueActions(({ context, event, enqueue }) => {
       const message = event.type === 'effect.failed' ? event.error.message : 'no answer';
@@ -182,6 +194,11 @@ export const restoreCheckMachine = setup({
     lookDone: ({ context }) => Object.keys(context.looks).length === 0,
     lookAgain: ({ context }) =>
       Object.keys(context.looks).length === 0 && context.moved && context.attempt < maxAttempts,
+    lookAgainNow: ({ context }) =>
+      Object.keys(context.looks).length === 0 &&
+      context.moved &&
+      context.settledAgain &&
+      context.attempt < maxAttempts,
   },
 }).createMachine({
   id: 'restoreCheck',
@@ -195,6 +212,7 @@ export const restoreCheckMachine = setup({
     seen: {},
     attempt: 0,
     moved: false,
+    settledAgain: false,
     pending: null,
     violations: [],
     unchecked: null,
@@ -222,8 +240,11 @@ export const restoreCheckMachine = setup({
         'effect.done': { guard: 'isLook', actions: 'noteSeen' },
         'effect.failed': { guard: 'isLook', target: 'judged', actions: 'recordUnchecked' },
         'host.moved': { actions: 'noteMoved' },
+        // The host tells it once per move: heard mid-look, the next look need not wait for it.
+        'host.settled': { actions: 'noteSettledAgain' },
       },
       always: [
+        { guard: 'lookAgainNow', target: 'observing', reenter: true },
         { guard: 'lookAgain', target: 'waitingToSettle' },
         { guard: 'lookDone', target: 'judged', actions: 'judge' },
       ],

@@ -73,6 +73,19 @@ export class ApiEndpoint {
   versionBody(): Record<string, unknown> {
     const f = this.daemon.facts();
     const a = goArch[arch()] ?? arch();
+    const revision = this.daemon.containerdRevision();
+    // While containerd boots its client has no answer yet: dockerd leaves out the component
+    // containerd cannot describe.
+    const containerd =
+      revision === ''
+        ? []
+        : [
+            {
+              Name: 'containerd',
+              Version: f.containerdVersion ?? '',
+              Details: { GitCommit: revision },
+            },
+          ];
     return {
       Platform: { Name: 'statedock' },
       Components: [
@@ -91,11 +104,7 @@ export class ApiEndpoint {
             Os: 'linux',
           },
         },
-        {
-          Name: 'containerd',
-          Version: f.containerdVersion ?? '',
-          Details: { GitCommit: this.daemon.containerdRevision() },
-        },
+        ...containerd,
         {
           Name: 'runc',
           Version: f.systemInfo?.runcVersion ?? '',
@@ -119,7 +128,8 @@ export class ApiEndpoint {
     const c = this.daemon.config;
     const support = hostSupport();
     const cg = support.cgroup;
-    const rev = this.daemon.containerdRevision();
+    // dockerd's word when containerd does not answer (it boots while the API already does).
+    const rev = this.daemon.containerdRevision() || 'N/A';
     return {
       ID: f.daemonId ?? '',
       Containers: 0,

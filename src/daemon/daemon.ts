@@ -246,33 +246,42 @@ export class Daemon {
   }
 
   async start(): Promise<StartupOutput> {
-    let restored!: () => void;
+    let opened!: () => void;
     // Requests wait for restore, as dockerd serves only after NewDaemon (the API listens first).
-    this.api.server.gate = new Promise((resolve) => (restored = resolve));
+    // The API listens once restore is done, maybe before containerd's client is connected (no
+    // stored container to reconcile): then what asks containerd waits in the container host.
+    this.api.server.gate = new Promise((resolve) => (opened = resolve));
+    this.session.onRecord((actor, r) => {
+      if (actor !== 'daemon' || r.kind !== 'mark' || r.mark.mark !== 'step.done') return;
+      const step = String(r.mark['step']);
+      // After the step that records it: restore's facts are the actor's by then.
+      if (step === 'serveApi') queueMicrotask(() => this.restored(opened));
+    });
     const entry = this.session.spawn('daemonStartup', 'daemon', { config: this.config });
     this.startup = (await entry.done) as StartupOutput;
     this.trace.flush();
-    if (this.startup.status === 'ready') {
-      this.host.restore(this.startup.facts.containers ?? [], this.config.liveRestore);
-      // What an interrupted pull left goes before any request can start a new one.
-      const images = {
-        root: this.startup.facts.root ?? this.config.dataRoot,
-        tmpDir: this.tmpDir(),
-      };
-      const gc = this.session.spawn('imageGc', 'image-gc', { actorId: 'image-gc', ...images });
-      const collected = (): void => {
-        restored();
-        if (this.session.actors.has('daemon-shutdown')) return;
-        // The host is judged by the restore invariants, in the flight recorder, once the
-        // restored containers settle.
-        this.host.checkRestore((verdict) => {
-          if (verdict.unchecked !== null)
-            this.log.warn(`the restore check could not look at the host: ${verdict.unchecked}`, {});
-        }, images);
-      };
-      gc.done.then(collected, collected);
-    } else restored();
+    if (this.startup.status !== 'ready') opened();
     return this.startup;
+  }
+
+  /** Restore is done and the API listens: the containers get their actors, then the image GC; then the API's gate opens. */
+  private restored(opened: () => void): void {
+    const facts = this.facts();
+    this.host.restore(facts.containers ?? [], this.config.liveRestore);
+    // What an interrupted pull left goes before any request can start a new one.
+    const images = { root: facts.root ?? this.config.dataRoot, tmpDir: this.tmpDir() };
+    const gc = this.session.spawn('imageGc', 'image-gc', { actorId: 'image-gc', ...images });
+    const collected = (): void => {
+      opened();
+      if (this.session.actors.has('daemon-shutdown')) return;
+      // The host is judged by the restore invariants, in the flight recorder, once the
+      // restored containers settle (and containerd's client is connected).
+      this.host.checkRestore((verdict) => {
+        if (verdict.unchecked !== null)
+          this.log.warn(`the restore check could not look at the host: ${verdict.unchecked}`, {});
+      }, images);
+    };
+    gc.done.then(collected, collected);
   }
 
   async shutdown(): Promise<ShutdownOutput> {

@@ -15,6 +15,7 @@ import type {
 } from '../../machines/container/types.ts';
 import type { ShutdownContainer } from '../../machines/daemon-shutdown/machine.ts';
 import type { RestoredContainer } from '../../machines/daemon-startup/types.ts';
+import { isTaskRequest } from '../../machines/container/task-requests.ts';
 import type {
   RestoreCheckInput,
   RestoreCheckOutput,
@@ -25,8 +26,9 @@ import type {
  * handlers or the simulated host answer. Everything between the API and the container
  * actors is here, once, for `statedock daemon` and the simulator alike: spawning on create
  * and on restore, routing containerd's exits (held from the client's connect until restore
- * has spawned their actors), matching replies to requests, telling when every container is
- * settled, what the shutdown tells, and the restore check.
+ * has spawned their actors), holding what asks containerd (task requests, the restore check,
+ * reaps) until the start-up machine has connected its client, matching replies to requests,
+ * telling when every container is settled, what the shutdown tells, and the restore check.
  *
  * It is callback-based (no promises) because the simulator runs it inside one synchronous
  * loop of virtual time; the daemon wraps the callbacks in promises.
@@ -68,7 +70,17 @@ export interface ContainerHostOptions {
    * or only once restore has spawned the actors (kept to prove the difference).
    */
   exitsHeardFrom?: 'connect' | 'restore';
+  /** The start-up actor, whose `containerdClient` step connects containerd's client (default `daemon`). */
+  startupActor?: string;
+  /**
+   * Whether what asks containerd waits for its client (the daemon's way), or goes at once
+   * (kept to prove the start-up constraints catch it).
+   */
+  waitsForContainerd?: boolean;
 }
+
+/** The start-up step after which containerd's client is connected (machines/daemon-startup/steps.ts). */
+const clientStep = 'containerdClient';
 
 /** Docker's answer when a name is taken. */
 export function nameConflictMessage(name: string, holder: string): string {
@@ -105,6 +117,15 @@ export class ContainerHost {
   /** Containers containerd made a task for while they were mid-transition (decided once they settle or end). */
   private readonly lateTasks = new Set<string>();
   private checks = 0;
+  private readonly startupActor: string;
+  /** containerd's client is connected: the start-up machine recorded its `containerdClient` step done. */
+  private clientReady = false;
+  /** Why containerd's client will never connect (start-up failed first), or null. */
+  private clientLost: string | null = null;
+  /** What waits for the client, in order. */
+  private waitingForClient: { run: () => void; lost: (why: string) => void }[] = [];
+  /** The client's connect was heard (the exit stream is subscribed from then on). */
+  private connectHeard = false;
 
   constructor(opts: ContainerHostOptions) {
     this.session = opts.session;
@@ -112,10 +133,23 @@ export class ContainerHost {
     this.root = opts.root;
     this.machine = opts.machine ?? 'container';
     this.exitsHeardFrom = opts.exitsHeardFrom ?? 'connect';
+    this.startupActor = opts.startupActor ?? 'daemon';
+    if (opts.waitsForContainerd === false) this.clientReady = true;
     this.session.onRecord((actor, r) => this.onRecord(actor, r));
   }
 
   private onRecord(actor: string, r: RecordBody): void {
+    if (actor === this.startupActor) {
+      if (r.kind !== 'mark') return;
+      // After the step that records it, never inside it: what was held then asks containerd.
+      if (r.mark.mark === 'step.done' && r.mark['step'] === clientStep)
+        this.later(() => this.clientConnected());
+      else if (r.mark.mark === 'startup.failed' && !this.clientReady) {
+        const why = String(r.mark['message']);
+        this.later(() => this.clientNeverConnects(why));
+      }
+      return;
+    }
     if (!actor.startsWith(prefix)) return;
     const id = actor.slice(prefix.length);
     switch (r.kind) {
@@ -164,12 +198,16 @@ export class ContainerHost {
         { status: string } | undefined;
       if (snap?.status === 'active') this.session.send(check, event);
     };
-    this.later(() => send({ type: 'host.moved' }));
-    if (this.checkWaitsForSettle) return;
-    this.checkWaitsForSettle = true;
-    this.whenSettled(() => {
-      this.checkWaitsForSettle = false;
-      send({ type: 'host.settled' });
+    // The settle is awaited from the move's delivery, so `host.settled` always follows the last
+    // `host.moved` (the simulator runs same-instant callbacks in a random order).
+    this.later(() => {
+      send({ type: 'host.moved' });
+      if (this.checkWaitsForSettle) return;
+      this.checkWaitsForSettle = true;
+      this.whenSettled(() => {
+        this.checkWaitsForSettle = false;
+        send({ type: 'host.settled' });
+      });
     });
   }
 
@@ -274,9 +312,22 @@ export class ContainerHost {
     return `req-${this.reqSeq}`;
   }
 
-  /** Sends a request to a container's actor; false (and no reply) when there is no such container. */
+  /**
+   * Sends a request to a container's actor; false (and no reply) when there is no such
+   * container. A request that may ask containerd waits for its client to be connected.
+   */
   request(id: string, event: ContainerRequest, onReply: (r: Reply) => void): boolean {
     if (this.contextOf(id) === null) return false;
+    if (!this.clientReady && isTaskRequest(event.type)) {
+      this.whenContainerd(
+        () => {
+          if (!this.request(id, event, onReply))
+            this.later(() => onReply({ result: 'notFound', message: `No such container: ${id}` }));
+        },
+        (why) => onReply({ result: 'failed', message: `containerd is not available: ${why}` }),
+      );
+      return true;
+    }
     const req = this.nextReq();
     this.replies.set(req, onReply);
     this.session.send(`${prefix}${id}`, { ...event, req });
@@ -293,10 +344,44 @@ export class ContainerHost {
     this.removedWaiters.set(id, [...(this.removedWaiters.get(id) ?? []), cb]);
   }
 
+  // — containerd's client —
+
+  /**
+   * Runs `run` once containerd's client is connected (now, if it is), in the order asked;
+   * `lost` instead if start-up fails before it connects.
+   */
+  whenContainerd(run: () => void, lost: (why: string) => void = () => undefined): void {
+    if (this.clientReady) run();
+    else if (this.clientLost !== null) lost(this.clientLost);
+    else this.waitingForClient.push({ run, lost });
+  }
+
+  /** Whether containerd's client is connected (the start-up's `containerdClient` step is done). */
+  get containerdConnected(): boolean {
+    return this.clientReady;
+  }
+
+  private clientConnected(): void {
+    if (this.clientReady) return;
+    this.clientReady = true;
+    const waiting = this.waitingForClient;
+    this.waitingForClient = [];
+    for (const w of waiting) w.run();
+  }
+
+  private clientNeverConnects(why: string): void {
+    if (this.clientReady || this.clientLost !== null) return;
+    this.clientLost = why;
+    const waiting = this.waitingForClient;
+    this.waitingForClient = [];
+    for (const w of waiting) w.lost(why);
+  }
+
   // — containerd's exits —
 
   /** containerd's client connected: exits are heard from now on (held until restore spawns their actors). */
   connected(): void {
+    this.connectHeard = true;
     if (this.exitsHeardFrom === 'connect') this.hearing = true;
   }
 
@@ -318,12 +403,14 @@ export class ContainerHost {
    * deletes it (as restore's second look does). The daemon's own creates are none of these.
    */
   taskCreated(id: string): void {
-    if (!this.restored) return;
+    // Events are heard only once the client subscribed (a daemon with no stored container has
+    // restored before that).
+    if (!this.restored || !this.connectHeard) return;
     const actor = `${prefix}${id}`;
     const snap = this.session.actors.get(actor)?.actor.getSnapshot() as
       ContainerSnapshot | undefined;
     if (snap?.status !== 'active') {
-      this.reap(id);
+      this.whenContainerd(() => this.reap(id));
       return;
     }
     // The daemon's own start, or one in flight: the actor knows of this task.
@@ -334,6 +421,7 @@ export class ContainerHost {
   }
 
   private handTaskFound(id: string): void {
+    // Only heard from containerd (the exit stream, the restore check): its client is connected.
     this.session.send(`${prefix}${id}`, {
       type: 'containerd.taskFound',
       status: 'created',
@@ -430,27 +518,33 @@ export class ContainerHost {
     done: (output: RestoreCheckOutput) => void = () => undefined,
     images?: RestoreCheckInput['images'],
   ): void {
-    this.whenSettled(() => {
-      this.checks += 1;
-      const actorId = this.checks === 1 ? 'restore-check' : `restore-check-${this.checks}`;
-      const entry = this.session.spawn('restoreCheck', actorId, {
-        actorId,
-        containers: this.contexts().map((c) => c.record.id),
-        ...(images === undefined ? {} : { images }),
-      } satisfies RestoreCheckInput);
-      this.checkActor = actorId;
-      const finished = (): boolean => {
-        const snap = entry.actor.getSnapshot() as { status: string; output?: RestoreCheckOutput };
-        if (snap.status !== 'done' || !snap.output) return false;
-        this.checkActor = null;
-        const output = snap.output;
-        this.later(() => done(output));
-        return true;
-      };
-      if (finished()) return;
-      const sub = entry.actor.subscribe(() => {
-        if (finished()) sub.unsubscribe();
-      });
+    // The check looks at containerd's tasks: once its client is connected.
+    this.whenContainerd(() => this.whenSettled(() => this.spawnCheck(done, images)));
+  }
+
+  private spawnCheck(
+    done: (output: RestoreCheckOutput) => void,
+    images: RestoreCheckInput['images'] | undefined,
+  ): void {
+    this.checks += 1;
+    const actorId = this.checks === 1 ? 'restore-check' : `restore-check-${this.checks}`;
+    const entry = this.session.spawn('restoreCheck', actorId, {
+      actorId,
+      containers: this.contexts().map((c) => c.record.id),
+      ...(images === undefined ? {} : { images }),
+    } satisfies RestoreCheckInput);
+    this.checkActor = actorId;
+    const finished = (): boolean => {
+      const snap = entry.actor.getSnapshot() as { status: string; output?: RestoreCheckOutput };
+      if (snap.status !== 'done' || !snap.output) return false;
+      this.checkActor = null;
+      const output = snap.output;
+      this.later(() => done(output));
+      return true;
+    };
+    if (finished()) return;
+    const sub = entry.actor.subscribe(() => {
+      if (finished()) sub.unsubscribe();
     });
   }
 }

@@ -8,6 +8,10 @@ import {
   shutdownInvariants,
 } from '../../machines/container/invariants.ts';
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
+import {
+  containerdOrderings,
+  startupOrderings,
+} from '../../machines/daemon-startup/constraints.ts';
 import { ClientHistory, SimDaemon, type TimedOp } from './daemon.ts';
 import { constraintsForTrace } from '../check/command.ts';
 import { simConfig } from './config.ts';
@@ -75,9 +79,13 @@ function configOf(s: CrashScenario): StartupConfig {
   return { ...simConfig(null), liveRestore: s.liveRestore ?? false };
 }
 
+/** Runs a life until its API answers (maybe before containerd's client is connected), or start-up ends without. */
 function bootUntilAnswered(d: SimDaemon): void {
-  while (d.startup === null && !d.crashed && !d.scheduler.idle) d.scheduler.runUntilIdle(1);
+  while (!d.answering && d.startup === null && !d.crashed && !d.scheduler.idle)
+    d.scheduler.runUntilIdle(1);
 }
+
+const firstLifeConstraints = [...startupOrderings, ...containerdOrderings];
 
 const acknowledgedOnly = restoreInvariants.filter((i) => i.kind === 'acknowledgedCreatesPresent');
 
@@ -108,7 +116,7 @@ export function crashRun(
     ...machines,
   });
   bootUntilAnswered(first);
-  if (first.startup?.status === 'ready') {
+  if (first.answering) {
     first.schedule(s.ops);
     const horizon = s.horizonMs ?? Math.max(0, ...s.ops.map((o) => o.atMs)) + 30_000;
     first.runFor(horizon);
@@ -127,12 +135,14 @@ export function crashRun(
 
   const second = new SimDaemon({ world, config, seed: seed + 1, history, ...machines });
   bootUntilAnswered(second);
+  // Settling waits for start-up to finish too (containerd's client may connect after the API answers).
+  const settled = second.answering && second.runUntilSettled();
   if (second.startup?.status !== 'ready') {
     problems.push({
       kind: 'restart',
       message: `the daemon did not start again: ${second.startup?.status === 'failed' ? `${second.startup.failure.step}: ${second.startup.failure.message}` : 'start-up never finished'}`,
     });
-  } else if (!second.runUntilSettled()) {
+  } else if (!settled) {
     problems.push({
       kind: 'settle',
       message: `restored containers did not settle: ${unsettled(second).join(', ')}`,
@@ -179,6 +189,9 @@ export function crashRun(
     first.trace?.records ?? [],
     second.trace?.records ?? [],
   ];
+  // The first life is cut: only its orderings are judged (a cut trace keeps or breaks those as the whole would).
+  for (const v of violationsOf(checkTrace(records[0], firstLifeConstraints)))
+    problems.push({ kind: v.constraint, message: `first life: ${v.message}` });
   for (const v of violationsOf(checkTrace(records[1], constraintsForTrace(records[1]))))
     problems.push({ kind: v.constraint, message: `second life: ${v.message}` });
   try {

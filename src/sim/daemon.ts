@@ -9,7 +9,7 @@ import type { HostView } from '../../machines/container/invariants.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';
 import type { ShutdownOutput } from '../../machines/daemon-shutdown/machine.ts';
 import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
-import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
+import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.ts';
 import type { RestoreCheckOutput } from '../../machines/restore-check/machine.ts';
 import {
   ContainerHost,
@@ -98,6 +98,8 @@ export interface SimDaemonOptions {
    * or only once restore has spawned the actors (kept to prove the difference).
    */
   exitsHeardFrom?: 'connect' | 'restore';
+  /** Whether what asks containerd waits for its client (false only to prove the constraints catch it). */
+  waitsForContainerd?: boolean;
 }
 
 /**
@@ -123,6 +125,15 @@ export class SimDaemon {
   shutdownOutput: ShutdownOutput | null = null;
   /** The restore check's verdict, once it has judged the host. */
   restoreVerdict: RestoreCheckOutput | null = null;
+  /**
+   * The API listens and restore is done (the restored containers have their actors): clients
+   * are answered from here, maybe before containerd's client is connected.
+   */
+  answering = false;
+  /** The start-up machine recorded `serveApi` done. */
+  private listening = false;
+  /** A SIGTERM that came before start-up finished: the shutdown begins once it has. */
+  private shutdownAsked = false;
   private readonly crashAt: number | null;
   private readonly shutdownMachine: string;
   private checkAsked = false;
@@ -161,6 +172,9 @@ export class SimDaemon {
       root: this.config.dataRoot,
       ...(opts.containerMachine === undefined ? {} : { machine: opts.containerMachine }),
       ...(opts.exitsHeardFrom === undefined ? {} : { exitsHeardFrom: opts.exitsHeardFrom }),
+      ...(opts.waitsForContainerd === undefined
+        ? {}
+        : { waitsForContainerd: opts.waitsForContainerd }),
     });
     this.scheduler.deliverExternal = (actorId, event) => {
       if (this.crashed || this.exited || !actorId.startsWith('container:')) return;
@@ -169,6 +183,10 @@ export class SimDaemon {
       else this.host.routeExit(id, event as TaskEvent);
     };
     this.scheduler.afterDeliver = () => this.afterDeliver();
+    this.session.onRecord((actor, r) => {
+      if (actor === 'daemon' && r.kind === 'mark' && r.mark.mark === 'step.done')
+        if (r.mark['step'] === 'serveApi') this.listening = true;
+    });
     // What the dead daemon had asked and the host is still doing finishes on time.
     for (const o of this.world.pendingOrphans())
       this.scheduler.schedule(o.atMs, () => {
@@ -215,19 +233,23 @@ export class SimDaemon {
 
   private afterDeliver(): void {
     if (this.crashed) return;
+    if (this.listening && !this.answering) {
+      // As the daemon does once the API listens: restore's containers get their actors.
+      this.answering = true;
+      this.host.restore(this.facts().containers ?? [], this.config.liveRestore);
+      // What an interrupted pull left goes before any request can start a new one.
+      this.session.spawn('imageGc', 'image-gc', { actorId: 'image-gc', ...this.imageDirs() });
+    }
     if (this.startup === null) {
       const snap = this.session.actors.get('daemon')?.actor.getSnapshot() as
         { status: string; output?: StartupOutput } | undefined;
       if (snap?.status === 'done' && snap.output) {
         this.startup = snap.output;
-        if (snap.output.status === 'ready') {
-          this.host.restore(snap.output.facts.containers ?? [], this.config.liveRestore);
-          // What an interrupted pull left goes before any request can start a new one.
-          this.session.spawn('imageGc', 'image-gc', { actorId: 'image-gc', ...this.imageDirs() });
-        } else this.processExited();
+        if (snap.output.status !== 'ready') this.processExited();
+        else if (this.shutdownAsked) this.perform({ op: 'shutdown' });
       }
     }
-    if (this.startup?.status === 'ready' && !this.checkAsked && !this.collectingImages()) {
+    if (this.answering && !this.checkAsked && !this.collectingImages()) {
       this.checkAsked = true;
       for (const op of this.gated)
         this.scheduler.schedule(this.scheduler.now, () => this.perform(op));
@@ -252,11 +274,18 @@ export class SimDaemon {
     return gc?.status === 'active';
   }
 
+  /** What start-up has learned so far (the API answers from it before start-up is over). */
+  private facts(): Facts {
+    const snap = this.session.actors.get('daemon')?.actor.getSnapshot() as
+      { context: { facts: Facts } } | undefined;
+    return snap?.context.facts ?? { rootUid: 0, rootGid: 0 };
+  }
+
   /** The image store's data root and the daemon's temp dir (DOCKER_TMPDIR, or `<root>/tmp`). */
   private imageDirs(): { root: string; tmpDir: string } {
-    const facts = this.startup?.status === 'ready' ? this.startup.facts : null;
-    const root = facts?.root ?? this.config.dataRoot;
-    return { root, tmpDir: facts?.tmpDir ?? `${root}/tmp` };
+    const facts = this.facts();
+    const root = facts.root ?? this.config.dataRoot;
+    return { root, tmpDir: facts.tmpDir ?? `${root}/tmp` };
   }
 
   private processExited(): void {
@@ -290,14 +319,20 @@ export class SimDaemon {
 
   /** One client operation, as the API layer does it. */
   perform(op: ClientOp): void {
-    if (this.crashed || this.exited || this.startup?.status !== 'ready') return;
+    if (this.crashed || this.exited || !this.answering) return;
+    if (op.op === 'shutdown' && this.startup === null) {
+      // As the daemon's signal handler: the shutdown waits for start-up to finish.
+      this.shutdownAsked = true;
+      return;
+    }
+    if (this.startup?.status === 'failed') return;
     // Requests wait at the API's gate until the image GC after restore is done (a signal does not).
     if (op.op !== 'shutdown' && this.collectingImages()) {
       this.gated.push(op);
       return;
     }
     if (op.op === 'shutdown') {
-      if (this.session.actors.has('daemon-shutdown')) return;
+      if (this.session.actors.has('daemon-shutdown') || this.startup?.status !== 'ready') return;
       this.session.spawn(this.shutdownMachine, 'daemon-shutdown', {
         liveRestore: this.config.liveRestore,
         shutdownTimeout: this.config.shutdownTimeout,
@@ -399,10 +434,9 @@ export class SimDaemon {
 
   /** `docker pull`: one imagePull actor, as the daemon's registry service spawns it. */
   private pull(op: Extract<ClientOp, { op: 'pull' }>): void {
-    if (this.startup?.status !== 'ready') return;
     const pullId = `pull-${++this.pulls}`;
     const actorId = `pull:${pullId}`;
-    const root = this.startup.facts.root ?? this.config.dataRoot;
+    const root = this.facts().root ?? this.config.dataRoot;
     // The pull's temp dir and staging are its own until its cleanup releases its holds.
     this.world.images.begin(pullId);
     this.session.spawn('imagePull', actorId, {

@@ -8,7 +8,6 @@ import {
   anyOf,
   anyOfMessage,
   decodeAny,
-  prepareCoders,
   serviceDefinition,
   timestampToDate,
   type WireObject,
@@ -175,25 +174,6 @@ let servicesCache: ReturnType<typeof buildServices> | null = null;
 /** The method definitions of every service the client uses (built once: they hold no state). */
 function services(): ReturnType<typeof buildServices> {
   return (servicesCache ??= buildServices());
-}
-
-let prepared = false;
-
-/**
- * Does now what the first calls would: loads the protos, builds the service definitions and
- * generates the coders of the calls a daemon's start-up makes (Version, Tasks.List), once.
- * The daemon runs it while the containerd it spawned boots.
- */
-export function prepareClient(): void {
-  if (prepared) return;
-  prepared = true;
-  services();
-  prepareCoders([
-    'google.protobuf.Empty',
-    'containerd.services.version.v1.VersionResponse',
-    'containerd.services.tasks.v1.ListTasksRequest',
-    'containerd.services.tasks.v1.ListTasksResponse',
-  ]);
 }
 
 function method(service: Record<string, Method>, name: string): Method {

@@ -28,24 +28,6 @@ export function protoRoot(): protobuf.Root {
   return rootCache;
 }
 
-/**
- * Generates protobufjs's coders (encode, decode, verify, fromObject, toObject) of these
- * message types and of the message types their fields name, now instead of at their first
- * use.
- */
-export function prepareCoders(fullNames: readonly string[]): void {
-  const seen = new Set<protobuf.Type>();
-  const visit = (type: protobuf.Type): void => {
-    if (seen.has(type)) return;
-    seen.add(type);
-    type.setup();
-    for (const field of type.fieldsArray)
-      if (field.resolve().resolvedType instanceof protobuf.Type)
-        visit(field.resolvedType as protobuf.Type);
-  };
-  for (const name of fullNames) visit(messageType(name));
-}
-
 /** A message type by full name (`containerd.events.TaskExit`); throws when the protos lack it. */
 export function messageType(fullName: string): protobuf.Type {
   return protoRoot().lookupType(fullName);

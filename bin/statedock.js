@@ -11,6 +11,15 @@
 // (size, modification time, inode) and the Node that wrote it, and a new build removes it.
 // This file is CommonJS (bin/package.json): an ES module entry would start Node's module
 // loader for nothing.
+
+// The launcher (bin/statedock) started Node without NODE_EXTRA_CA_CERTS, which Node would have
+// read at start: it goes back into the environment for what reads it later (the registry
+// client's TLS, child processes).
+if (process.env.STATEDOCK_EXTRA_CA_CERTS !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = process.env.STATEDOCK_EXTRA_CA_CERTS;
+  delete process.env.STATEDOCK_EXTRA_CA_CERTS;
+}
+
 const { readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
 const { createHash } = require('node:crypto');
 const { createRequire } = require('node:module');

@@ -14,11 +14,15 @@ import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { isIP } from 'node:net';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { rootCertificates } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import { createGzip } from 'node:zlib';
 import { assertNever } from '../errors.ts';
 import { EffectFailure, type Handler } from '../handler.ts';
 import type { FetchBlobResult, RegistryRequest, RegistryResults } from './requests.ts';
+import { ExtraCaCertificates } from './trust.ts';
+
+/** What a request to a registry adds for TLS (https.request hands it to tls.connect). */
+type TlsOptions = RequestOptions & Pick<ConnectionOptions, 'secureContext'>;
 
 /** What `docker login` and `X-Registry-Auth` carry (Docker's AuthConfig). */
 export interface AuthConfig {
@@ -87,7 +91,7 @@ interface RegistrySession {
   challenge: Challenge | null;
   authorization: string | null;
   controller: AbortController;
-  tls: RequestOptions;
+  tls: TlsOptions;
 }
 
 /** `Bearer realm="…",service="…"` → its scheme and parameters. */
@@ -226,6 +230,8 @@ export class RegistryClient implements Handler<RegistryRequest> {
   readonly userAgent: string;
   private readonly downloads: Slots;
   private readonly uploads: Slots;
+  /** The CAs beyond certs.d's (NODE_EXTRA_CA_CERTS), read when the first TLS client is built. */
+  private readonly trust = new ExtraCaCertificates();
 
   constructor(config: RegistryServiceConfig, userAgent: string) {
     this.config = config;
@@ -266,16 +272,18 @@ export class RegistryClient implements Handler<RegistryRequest> {
     return addresses.some((a) => cidrs.some((c) => inCidr(a, c)));
   }
 
-  /** TLS options for a secure registry: the system's roots plus certs.d's `*.crt`, and a client pair. */
-  private tlsFor(host: string, insecure: boolean): RequestOptions {
+  /**
+   * TLS options for a secure registry: the system's roots, NODE_EXTRA_CA_CERTS's and certs.d's
+   * `*.crt`, and a client pair.
+   */
+  private tlsFor(host: string, insecure: boolean): TlsOptions {
     if (insecure) return { rejectUnauthorized: false };
     const dir = `${this.config.certsDir}/${host}`;
-    if (!existsSync(dir)) return {};
-    const files = readdirSync(dir);
+    const files = existsSync(dir) ? readdirSync(dir) : [];
     const ca = files
       .filter((f) => f.endsWith('.crt'))
       .map((f) => readFileSync(`${dir}/${f}`, 'utf8'));
-    const opts: RequestOptions = ca.length > 0 ? { ca: [...rootCertificates, ...ca] } : {};
+    let pair: { cert: Buffer; key: Buffer } | undefined;
     for (const f of files.filter((x) => x.endsWith('.cert'))) {
       const key = `${f.slice(0, -5)}.key`;
       if (!files.includes(key))
@@ -283,17 +291,17 @@ export class RegistryClient implements Handler<RegistryRequest> {
           'EINVAL',
           `missing key ${key} for client certificate ${f}. Note that CA certificates should use the extension .crt`,
         );
-      opts.cert = readFileSync(`${dir}/${f}`);
-      opts.key = readFileSync(`${dir}/${key}`);
+      pair = { cert: readFileSync(`${dir}/${f}`), key: readFileSync(`${dir}/${key}`) };
     }
-    return opts;
+    const secureContext = this.trust.contextFor(ca, pair);
+    return secureContext === undefined ? {} : { secureContext };
   }
 
   /** The endpoints to try, in order (dockerd's lookupV2Endpoints). */
   private async endpoints(
     domain: string,
     mirrors: boolean,
-  ): Promise<{ url: string; tls: RequestOptions; mirror: boolean }[]> {
+  ): Promise<{ url: string; tls: TlsOptions; mirror: boolean }[]> {
     if (domain === 'docker.io') {
       const out = mirrors
         ? await Promise.all(
@@ -328,7 +336,7 @@ export class RegistryClient implements Handler<RegistryRequest> {
     opts: {
       headers?: OutgoingHttpHeaders;
       body?: string | Buffer | Readable;
-      tls?: RequestOptions;
+      tls?: TlsOptions;
       signal?: AbortSignal;
       authorization?: string | null;
     },

@@ -12,6 +12,14 @@
 // This file is CommonJS (bin/package.json): an ES module entry would start Node's module
 // loader for nothing.
 
+/** How long the process had run, and on how much CPU, when this file began (Node's own start). */
+const bootstrapped = { phase: 'bootstrap', ms: performance.now(), cpuMs: cpuMs() };
+
+function cpuMs() {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 // The launcher (bin/statedock) started Node without NODE_EXTRA_CA_CERTS, which Node would have
 // read at start: it goes back into the environment for what reads it later (the registry
 // client's TLS, child processes).
@@ -99,6 +107,7 @@ async function run() {
     .digest();
   const loaded = loadBundle(key);
   const host = {
+    phases: [bootstrapped, { phase: 'bundle', ms: performance.now(), cpuMs: cpuMs() }],
     startedUp() {
       if (loaded.stale !== null) setImmediate(writeCodeCache, loaded.stale, key);
       // The script object is not needed while the daemon runs.

@@ -38,11 +38,31 @@ export class FileTrace implements TraceSink {
   private flushQueued = false;
   readonly path: string;
   private readonly flushEvery: number;
-  constructor(path: string, header: TraceHeader, flushEvery = 64) {
+  /** The header line's length (its JSON and the blanks kept for `rewriteHeader`), without its newline. */
+  private readonly headerBytes: number;
+  /**
+   * `headerRoom`: blanks kept after the header's JSON (JSON allows them), so the header can be
+   * rewritten in place once more is known (the daemon's start-up phases).
+   */
+  constructor(path: string, header: TraceHeader, flushEvery = 64, headerRoom = 0) {
     this.path = path;
     this.flushEvery = flushEvery;
     this.fd = openSync(path, 'w', 0o600);
-    writeSync(this.fd, JSON.stringify(header) + '\n');
+    const line = JSON.stringify(header);
+    this.headerBytes = Buffer.byteLength(line) + headerRoom;
+    writeSync(this.fd, line + ' '.repeat(headerRoom) + '\n');
+  }
+  /**
+   * Writes a new header over the first line, in the room it was given; false (and nothing
+   * written) when it does not fit or the trace is closed.
+   */
+  rewriteHeader(header: TraceHeader): boolean {
+    const line = Buffer.from(JSON.stringify(header));
+    if (this.fd === null || line.length > this.headerBytes) return false;
+    const padded = Buffer.alloc(this.headerBytes, ' ');
+    line.copy(padded);
+    writeSync(this.fd, padded, 0, padded.length, 0);
+    return true;
   }
   write(record: RecordBody): void {
     this.seq += 1;

@@ -1,10 +1,13 @@
 import { TraceFileError } from '../../effects/trace-file.ts';
 import { mainUsage, UsageError } from './usage.ts';
+import type { StartupPhase } from '../daemon/startup-phases.ts';
 
 /** What the program that runs the CLI offers it (bin/statedock.js: see there). */
 export interface CliHost {
   /** The daemon has started up: what it compiled on the way is worth keeping (V8's code cache). */
   startedUp(): void;
+  /** The process's start-up phases measured before the CLI ran (Node's bootstrap, loading the bundle). */
+  phases?: StartupPhase[];
 }
 
 type Command = (argv: string[], out: (line: string) => void) => number | Promise<number>;

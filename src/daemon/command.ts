@@ -44,7 +44,7 @@ export async function daemonCommand(
   const log = createLogger(config.logLevel);
   let daemon: Daemon;
   try {
-    daemon = new Daemon(config, log, version);
+    daemon = new Daemon(config, log, version, host?.phases ?? []);
   } catch (err) {
     process.stderr.write(
       `failed to start daemon: cannot prepare the flight recorder under ${config.execRoot}: ${(err as Error).message}\n`,

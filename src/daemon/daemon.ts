@@ -37,6 +37,7 @@ import { registerInspectionFeed } from './inspection-feed.ts';
 import { RegistryClient } from '../../effects/registry/real.ts';
 import { RealImages } from '../../effects/image/real.ts';
 import { RegistryService } from './registry/service.ts';
+import { phaseNow, phaseOfStep, type StartupPhase } from './startup-phases.ts';
 import { release as kernelRelease } from 'node:os';
 
 /**
@@ -63,22 +64,42 @@ export class Daemon {
   readonly registry: RegistryClient;
   private readonly exits: ExitStream;
   private operations = 0;
+  /** The start-up's phases so far (see startup-phases.ts), and the header that reports them. */
+  private readonly phases: StartupPhase[];
+  private readonly traceMeta: Record<string, unknown>;
+  private readonly traceCreatedAt: string;
 
-  constructor(config: StartupConfig, log: Logger, version: string) {
+  /**
+   * `phases`: what the program that runs the daemon measured before it (bin/statedock.js:
+   * Node's bootstrap, the bundle loaded).
+   */
+  constructor(
+    config: StartupConfig,
+    log: Logger,
+    version: string,
+    phases: readonly StartupPhase[] = [],
+  ) {
     this.config = config;
     this.log = log;
     const traceDir = `${config.execRoot}/traces`;
     mkdirSync(traceDir, { recursive: true, mode: 0o700 });
     this.tracePath = `${traceDir}/daemon-${new Date().toISOString().replaceAll(':', '')}-${process.pid}.jsonl`;
+    this.phases = [...phases, phaseNow('recorder')];
     // processMs: how long this process had run (Node's bootstrap, loading the CLI, reading the
     // configuration) when the flight recorder started; every record's `t` counts from here.
+    // The header has room for the start-up's later phases, written once start-up ends.
+    this.traceMeta = {
+      pid: process.pid,
+      version,
+      processMs: Math.round(performance.now()),
+      phases: this.phases,
+    };
+    this.traceCreatedAt = new Date().toISOString();
     this.trace = new FileTrace(
       this.tracePath,
-      makeHeader(
-        'daemon',
-        { pid: process.pid, version, processMs: Math.round(performance.now()) },
-        new Date().toISOString(),
-      ),
+      makeHeader('daemon', this.traceMeta, this.traceCreatedAt),
+      64,
+      512,
     );
     const executor = new AsyncExecutor(
       (call) => this.run(call),
@@ -254,12 +275,16 @@ export class Daemon {
     this.session.onRecord((actor, r) => {
       if (actor !== 'daemon' || r.kind !== 'mark' || r.mark.mark !== 'step.done') return;
       const step = String(r.mark['step']);
+      const phase = phaseOfStep[step];
+      if (phase !== undefined && this.startup === null) this.phases.push(phaseNow(phase));
       // After the step that records it: restore's facts are the actor's by then.
       if (step === 'serveApi') queueMicrotask(() => this.restored(opened));
     });
     const entry = this.session.spawn('daemonStartup', 'daemon', { config: this.config });
     this.startup = (await entry.done) as StartupOutput;
+    this.phases.push(phaseNow(this.startup.status));
     this.trace.flush();
+    this.trace.rewriteHeader(makeHeader('daemon', this.traceMeta, this.traceCreatedAt));
     if (this.startup.status !== 'ready') opened();
     return this.startup;
   }

@@ -11,9 +11,25 @@ export type ApiRequest =
   /** Once the containers have settled: the store's containers, containerd's tasks and containers, the rootfs mounts. */
   | { effect: 'api.observeHost' };
 
+/** What closing the API did to the connections still open: nothing waits on a client. */
+export interface ApiConnectionsCut {
+  /** Hijacked connections (attach, exec) cut at once. */
+  hijacked: number;
+  /** Long-lived streams (logs -f, events, wait, the inspection feed) cut at once. */
+  streams: number;
+  /** Requests still being answered, given a short grace period. */
+  lingering: number;
+  /** Of those, the ones destroyed when the grace period ran out. */
+  destroyed: number;
+}
+
 export interface ApiResults {
   'api.listen': Record<string, never>;
-  'api.close': { removed: string[] };
+  /**
+   * `connections`: what closing cut (hijacked attach/exec, long-lived streams at once; other
+   * requests after a short grace). Traces recorded before it was reported lack it.
+   */
+  'api.close': { removed: string[]; connections?: ApiConnectionsCut };
   'api.stopContainer': { exitCode: number };
   'api.settleContainers': { settled: number };
   'api.observeHost': HostView;

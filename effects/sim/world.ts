@@ -662,7 +662,7 @@ export class SimWorld implements SimEffects {
             removed.push(s);
           }
         }
-        return { removed };
+        return { removed, connections: { hijacked: 0, streams: 0, lingering: 0, destroyed: 0 } };
       }
       case 'api.stopContainer': {
         const t = this.host.tasks.find((x) => x.id === call.container);

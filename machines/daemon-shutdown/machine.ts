@@ -170,7 +170,10 @@ export const daemonShutdownMachine = setup({
     foldRelease: enqueueActions(({ context, event, enqueue }) => {
       const d: ShutdownContext = { ...context, release: { ...context.release } };
       const out: Output[] = [];
-      if (releaseResult(d, event.id, event.type === 'effect.done' ? null : event.error, out))
+      const done = event.type === 'effect.done';
+      if (
+        releaseResult(d, event.id, done ? null : event.error, out, done ? event.result : undefined)
+      )
         emitAll(enqueue, d, out);
     }),
   },

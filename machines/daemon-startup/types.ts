@@ -1,3 +1,4 @@
+import type { ApiConnectionsCut } from '../../effects/api/requests.ts';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 
@@ -136,6 +137,8 @@ export type Mark =
   | { mark: 'containers.leftRunning'; ids: string[] }
   | { mark: 'container.stopFailed'; id: string; message: string }
   | { mark: 'shutdown.forced'; afterS: number }
+  /** Closing the API: the client connections it cut (hijacked and streams at once, the rest after a grace period). */
+  | ({ mark: 'api.connectionsCut' } & ApiConnectionsCut)
   /** The restore check (machines/restore-check): one mark per broken invariant, then the tally. */
   | { mark: 'invariant.violated'; invariant: string; container: string; message: string }
   | { mark: 'invariants.checked'; held: number; broken: number };

@@ -1,14 +1,17 @@
+import { readFileSync } from 'node:fs';
 import { arch, release } from 'node:os';
 import type { ApiRequest } from '../../effects/api/requests.ts';
 import type { HostView } from '../../machines/container/invariants.ts';
 import { assertNever } from '../../effects/errors.ts';
 import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.ts';
+import type { ApiTls } from '../api/listeners.ts';
 import { ApiServer, apiVersion, minApiVersion, pingRoutes } from '../api/server.ts';
+import type { ApiListenConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 
 /** What the endpoint needs of the daemon. */
 export interface EngineFacts {
-  readonly config: StartupConfig;
+  readonly config: StartupConfig & Partial<ApiListenConfig>;
   facts(): Facts;
   containerdRevision(): string;
 }
@@ -19,11 +22,35 @@ const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm
  * The daemon's Engine API endpoint: the `api.*` effects (listen, close, settle) and the
  * system endpoints (/_ping, /version, /info) answered from what start-up learned.
  */
-/** What the endpoint asks of the containers at shutdown. */
+/** What the endpoint asks of the containers: stops and settling at shutdown, counts for /info. */
 export interface ContainerControl {
   stop(id: string, signal: string, timeoutS: number): Promise<{ exitCode: number }>;
   settle(): Promise<number>;
   observeHost(): Promise<HostView>;
+  contexts(): readonly { record: { state: { status: string } } }[];
+  readonly images: { list(): Promise<readonly unknown[]> };
+}
+
+/** dockerd's /info counts: paused, else running (restarting counts as running), else stopped. */
+export function containerCounts(containers: readonly { record: { state: { status: string } } }[]): {
+  Containers: number;
+  ContainersRunning: number;
+  ContainersPaused: number;
+  ContainersStopped: number;
+} {
+  let running = 0;
+  let paused = 0;
+  for (const c of containers) {
+    const st = c.record.state.status;
+    if (st === 'paused') paused += 1;
+    else if (st === 'running' || st === 'restarting') running += 1;
+  }
+  return {
+    Containers: containers.length,
+    ContainersRunning: running,
+    ContainersPaused: paused,
+    ContainersStopped: containers.length - running - paused,
+  };
 }
 
 export class ApiEndpoint {
@@ -39,7 +66,10 @@ export class ApiEndpoint {
     this.server = new ApiServer({
       serverHeader: `statedock/${version} (linux)`,
       log: (l) => log.error(l),
+      warn: (l) => log.warn(l),
+      debug: (l) => log.debug(l),
     });
+    this.server.socketGroup = daemon.config.group ?? this.server.socketGroup;
     for (const r of pingRoutes()) this.server.add(r);
     this.server.add({
       method: 'GET',
@@ -49,17 +79,51 @@ export class ApiEndpoint {
     this.server.add({
       method: 'GET',
       pattern: '/info',
-      handler: (ctx) => ctx.json(200, this.infoBody()),
+      handler: async (ctx) => ctx.json(200, { ...this.infoBody(), ...(await this.counts()) }),
     });
+  }
+
+  /** The true counts of containers (by state) and images, from the container host. */
+  private async counts(): Promise<Record<string, number>> {
+    if (!this.containers) return {};
+    return {
+      ...containerCounts(this.containers.contexts()),
+      Images: (await this.containers.images.list()).length,
+    };
+  }
+
+  /** The TLS material `--tls`/`--tlsverify` name, read when the API first listens. */
+  private loadTls(): ApiTls | null {
+    const c = this.daemon.config;
+    if (!c.tls) return null;
+    const read = (what: string, path: string | null | undefined): Buffer => {
+      if (!path) throw Object.assign(new Error(`--tls needs ${what}`), { code: 'EINVAL' });
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw Object.assign(
+          new Error(`Could not load X509 key pair: open ${path}: ${(err as Error).message}`),
+          { code: 'ENOENT' },
+        );
+      }
+    };
+    return {
+      cert: read('--tlscert', c.tlsCert),
+      key: read('--tlskey', c.tlsKey),
+      ca: c.tlsVerify ? read('--tlscacert', c.tlsCaCert) : null,
+    };
   }
 
   async run(req: ApiRequest): Promise<unknown> {
     switch (req.effect) {
       case 'api.listen':
+        this.server.tls = this.loadTls();
         await this.server.listen(req.sockets);
         return {};
-      case 'api.close':
-        return { removed: await this.server.close() };
+      case 'api.close': {
+        const { removed, ...connections } = await this.server.close();
+        return { removed, connections };
+      }
       case 'api.settleContainers':
         return { settled: (await this.containers?.settle()) ?? 0 };
       case 'api.observeHost':

@@ -246,6 +246,7 @@ export function registerInspectionFeed(
         );
         return;
       }
+      ctx.streaming();
       feed.serve(ctx.res, since);
     },
   });

@@ -553,15 +553,27 @@ export class ContainerHost {
     });
   }
 
-  whenExited(id: string): Promise<number> {
-    return new Promise((resolve) =>
-      this.exitWaiters.set(id, [...(this.exitWaiters.get(id) ?? []), resolve]),
-    );
+  /** The exit code of the container's next exit; with `cancel`, forgotten when it aborts (a client gone). */
+  whenExited(id: string, cancel?: AbortSignal): Promise<number> {
+    return this.waitFor(this.exitWaiters, id, cancel);
   }
 
-  whenRemoved(id: string): Promise<number> {
-    return new Promise((resolve) =>
-      this.removedWaiters.set(id, [...(this.removedWaiters.get(id) ?? []), resolve]),
-    );
+  whenRemoved(id: string, cancel?: AbortSignal): Promise<number> {
+    return this.waitFor(this.removedWaiters, id, cancel);
+  }
+
+  private waitFor(
+    map: Map<string, ((code: number) => void)[]>,
+    id: string,
+    cancel?: AbortSignal,
+  ): Promise<number> {
+    return new Promise((resolve) => {
+      map.set(id, [...(map.get(id) ?? []), resolve]);
+      cancel?.addEventListener('abort', () => {
+        const left = (map.get(id) ?? []).filter((w) => w !== resolve);
+        if (left.length > 0) map.set(id, left);
+        else map.delete(id);
+      });
+    });
   }
 }

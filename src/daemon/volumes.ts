@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import type { LevelStore } from '../../effects/store/real.ts';
+import { decodeJsonBody } from '../api/go-json.ts';
 import { ApiError, type ApiServer } from '../api/server.ts';
 import { treeSize } from './container-runtime.ts';
 import { parseFilters } from './events.ts';
@@ -134,11 +135,7 @@ export class VolumeStore {
       handler: async (ctx) => {
         const raw = (await ctx.body()).toString('utf8');
         let body: { Name?: string; Driver?: string; Labels?: Record<string, string> };
-        try {
-          body = JSON.parse(raw === '' ? '{}' : raw) as typeof body;
-        } catch (err) {
-          throw new ApiError(500, (err as Error).message);
-        }
+        body = (raw.trim() === '' ? {} : decodeJsonBody(Buffer.from(raw))) as typeof body;
         if (body.Driver && body.Driver !== 'local')
           throw new ApiError(
             404,

@@ -595,13 +595,26 @@ function statusText(status: number): string {
   return texts[status] ?? 'Error';
 }
 
-/** Ends a raw connection and destroys it if the peer has not closed its side soon after. */
-export function destroySoon(socket: Duplex, graceMs = 5_000): void {
+/**
+ * Ends a raw connection as Go's net/http closes one (closeWriteAndWait): our side closed, and
+ * the socket destroyed half a second after what we wrote went out (so the peer reads it
+ * before any reset), or after `stuckMs` if the peer does not even read it.
+ */
+export function destroySoon(socket: Duplex, lingerMs = 500, stuckMs = 5_000): void {
   if (socket.destroyed) return;
-  if (socket.writable) socket.end();
-  const timer = setTimeout(() => socket.destroy(), graceMs);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
+  const destroy = (): void => {
+    clearTimeout(stuck);
+    socket.destroy();
+  };
+  const stuck = setTimeout(destroy, stuckMs);
+  stuck.unref();
+  socket.once('close', () => clearTimeout(stuck));
+  const linger = (): void => void setTimeout(destroy, lingerMs).unref();
+  if (socket.writableFinished) linger();
+  else {
+    socket.once('finish', linger);
+    if (socket.writable) socket.end();
+  }
 }
 
 /** Reads a request body of at most `limit` bytes; more is Docker-shaped 413 and nothing kept. */

@@ -76,12 +76,9 @@ export function secureUnixSocket(
     const found = lookupGid(group);
     if (found === null) {
       if (group !== defaultSocketGroup)
-        throw Object.assign(
-          new Error(`can't create unix socket ${path}: group ${group} not found`),
-          {
-            code: 'EINVAL',
-          },
-        );
+        throw Object.assign(new Error(`failed to load listeners: group ${group} not found`), {
+          code: 'EINVAL',
+        });
       warn(`could not change group ${path} to ${defaultSocketGroup}: group ${group} not found`);
     } else gid = found;
   }

@@ -134,8 +134,13 @@ export const containerMachine = setup({
         `Container ${short(c.record.id)} is not running`,
       ),
     ),
+    // dockerd 20.10 answers this with 500; it is the client's mistake (later dockerd: 409).
     notPaused: act((c, e, o) =>
-      o.reply('req' in e ? e.req : null, 'failed', `Container ${short(c.record.id)} is not paused`),
+      o.reply(
+        'req' in e ? e.req : null,
+        'conflict',
+        `Container ${short(c.record.id)} is not paused`,
+      ),
     ),
     alreadyPaused: act((c, e, o) =>
       o.reply(

@@ -258,6 +258,10 @@ export class ContainerHost {
 
   /** Sends a request to a container's actor and waits for its reply. */
   request(id: string, event: { type: string } & Record<string, unknown>): Promise<Reply> {
+    // Removed since the route resolved it: an actor that stopped never replies.
+    const entry = this.session.actors.get(`container:${id}`);
+    if ((entry?.actor.getSnapshot() as { status?: string } | undefined)?.status !== 'active')
+      return Promise.resolve({ result: 'notFound', message: `No such container: ${id}` });
     const req = `req-${++this.reqSeq}`;
     const reply = new Promise<Reply>((resolve) => this.replies.set(req, resolve));
     this.session.send(`container:${id}`, { ...event, req });

@@ -97,7 +97,7 @@ export interface ApiLimits {
 export const defaultApiLimits: ApiLimits = {
   headersTimeoutMs: 10_000,
   bodyIdleMs: 30_000,
-  maxBodyBytes: 16 << 20,
+  maxBodyBytes: 4 << 20,
   maxHeaderBytes: 1 << 20,
   closeGraceMs: 1_000,
 };
@@ -110,7 +110,13 @@ export interface ApiServerOptions {
   debug?: (line: string) => void;
   warn?: (line: string) => void;
   limits?: Partial<ApiLimits>;
+  /** Called once the API has been quiet for `quietMs` after a burst of `burst` requests. */
+  onQuiet?: () => void;
 }
+
+/** A burst: this many requests since the last quiet period. */
+const burst = 50;
+const quietMs = 2_000;
 
 /** What closing the API did to the connections it still had. */
 export interface ApiCloseReport {
@@ -149,6 +155,9 @@ export class ApiServer {
   private readonly hijacked = new Set<Duplex>();
   private readonly streams = new Set<ServerResponse>();
   private closing = false;
+  private readonly onQuiet: (() => void) | null;
+  private requestsSinceQuiet = 0;
+  private quietTimer: NodeJS.Timeout | null = null;
   /** TLS for TCP listeners; null: plain TCP (dockerd warns). */
   tls: ApiTls | null = null;
   /** The unix sockets' group (`--group`, dockerd's default `docker`). */
@@ -162,10 +171,36 @@ export class ApiServer {
     this.debug = opts.debug ?? (() => undefined);
     this.warn = opts.warn ?? this.log;
     this.limits = { ...defaultApiLimits, ...opts.limits };
+    this.onQuiet = opts.onQuiet ?? null;
+  }
+
+  /** Counts a request; once requests stop for `quietMs` after a burst, `onQuiet` runs. */
+  private activity(): void {
+    if (!this.onQuiet) return;
+    this.requestsSinceQuiet += 1;
+    if (this.quietTimer) this.quietTimer.refresh();
+    else {
+      this.quietTimer = setTimeout(() => {
+        this.quietTimer = null;
+        if (this.requestsSinceQuiet < burst || this.closing) return;
+        this.requestsSinceQuiet = 0;
+        this.onQuiet?.();
+      }, quietMs);
+      this.quietTimer.unref();
+    }
   }
 
   add(route: Route): void {
     this.routes.push(compilePattern(route.method, route.pattern, route));
+  }
+
+  /** Every route, in the order tried (the fuzz campaign generates requests for each). */
+  routeTable(): { method: string; pattern: string; hijack: boolean }[] {
+    return this.routes.map((p) => ({
+      method: p.method,
+      pattern: p.route.pattern,
+      hijack: p.route.hijack !== undefined,
+    }));
   }
 
   /** Connections open now: all, hijacked, streaming (tests watch these come back down). */
@@ -250,6 +285,7 @@ export class ApiServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const socket = req.socket;
+    this.activity();
     this.busy.set(socket, (this.busy.get(socket) ?? 0) + 1);
     let counted = true;
     const done = (): void => {
@@ -261,6 +297,12 @@ export class ApiServer {
     };
     res.once('finish', done);
     res.once('close', done);
+    // Answered before its body was all sent (a route that does not read one, a 413): the rest
+    // is not read and thrown away, it ends the connection (Go's server does the same past
+    // 256 KB), so a client's 100 MB costs nothing.
+    res.once('finish', () => {
+      if (!req.complete) destroySoon(socket);
+    });
     // Writes after the client went away fail here, not as an uncaught 'error'.
     res.on('error', (err: NodeJS.ErrnoException) =>
       this.debug(`response to ${req.method} ${req.url}: ${err.code ?? err.message}`),
@@ -365,6 +407,7 @@ export class ApiServer {
   }
 
   private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    this.activity();
     this.hijacked.add(socket);
     socket.once('close', () => this.hijacked.delete(socket));
     if (this.closing) {
@@ -449,7 +492,7 @@ export class ApiServer {
       const options = {
         headersTimeout: this.limits.headersTimeoutMs,
         requestTimeout: 0,
-        connectionsCheckingInterval: 1_000,
+        connectionsCheckingInterval: 5_000,
         maxHeaderSize: this.limits.maxHeaderBytes,
         keepAliveTimeout: 60_000,
       };
@@ -627,7 +670,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
         `request body too large: statedock reads at most ${limit} bytes for this request`,
       );
     if (Number.isFinite(declared) && declared > limit) {
-      req.resume();
       reject(tooLarge());
       return;
     }
@@ -637,8 +679,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       size += c.length;
       if (size > limit) {
         req.off('data', onData);
+        req.pause();
         chunks.length = 0;
-        req.resume();
         reject(tooLarge());
         return;
       }

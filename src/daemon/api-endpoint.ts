@@ -8,6 +8,7 @@ import type { ApiTls } from '../api/listeners.ts';
 import { ApiServer, apiVersion, minApiVersion, pingRoutes } from '../api/server.ts';
 import type { ApiListenConfig } from './config.ts';
 import type { Logger } from './logger.ts';
+import { reclaimMemory } from './memory.ts';
 
 /** What the endpoint needs of the daemon. */
 export interface EngineFacts {
@@ -68,6 +69,7 @@ export class ApiEndpoint {
       log: (l) => log.error(l),
       warn: (l) => log.warn(l),
       debug: (l) => log.debug(l),
+      onQuiet: reclaimMemory,
     });
     this.server.socketGroup = daemon.config.group ?? this.server.socketGroup;
     for (const r of pingRoutes()) this.server.add(r);

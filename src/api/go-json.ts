@@ -242,3 +242,48 @@ export function unmarshalJson(text: string): unknown {
 export class GoJsonError extends Error {
   override name = 'GoJsonError';
 }
+
+/** The JSON kind Go names in an UnmarshalTypeError. */
+export function goKind(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'object';
+  if (typeof v === 'boolean') return 'bool';
+  return typeof v === 'number' ? 'number' : 'string';
+}
+
+/**
+ * Checks a decoded body against the Go struct dockerd decodes it into (fields: `string`,
+ * `map[string]string`, `bool`, `int`), with encoding/json's words for a value of the wrong
+ * kind. `null` is any field's zero value, as in Go.
+ */
+export function checkGoStruct(
+  body: unknown,
+  struct: string,
+  fields: Record<string, 'string' | 'map[string]string' | 'bool' | 'int'>,
+): Record<string, unknown> {
+  if (body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body))
+    throw new GoJsonError(`json: cannot unmarshal ${goKind(body)} into Go value of type ${struct}`);
+  const bare = struct.slice(struct.lastIndexOf('.') + 1);
+  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+    // encoding/json matches field names case-insensitively; unknown fields are ignored.
+    const name = Object.keys(fields).find((f) => f.toLowerCase() === k.toLowerCase());
+    if (name === undefined || v === null) continue;
+    const type = fields[name] as string;
+    const wrong = (kind: string, t: string): GoJsonError =>
+      new GoJsonError(
+        `json: cannot unmarshal ${kind} into Go struct field ${bare}.${name} of type ${t}`,
+      );
+    if (type === 'string' && typeof v !== 'string') throw wrong(goKind(v), 'string');
+    if (type === 'bool' && typeof v !== 'boolean') throw wrong(goKind(v), 'bool');
+    if (type === 'int' && !(typeof v === 'number' && Number.isInteger(v)))
+      throw wrong(typeof v === 'number' ? 'number ' + String(v) : goKind(v), 'int');
+    if (type === 'map[string]string') {
+      if (typeof v !== 'object' || Array.isArray(v)) throw wrong(goKind(v), 'map[string]string');
+      for (const x of Object.values(v as Record<string, unknown>))
+        if (x !== null && typeof x !== 'string') throw wrong(goKind(x), 'string');
+    }
+  }
+  return body as Record<string, unknown>;
+}

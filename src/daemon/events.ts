@@ -1,6 +1,6 @@
 import { Subject, type Subscription } from 'rxjs';
 import type { ServerResponse } from 'node:http';
-import { unmarshalJson } from '../api/go-json.ts';
+import { goKind, unmarshalJson } from '../api/go-json.ts';
 import { ApiError } from '../api/server.ts';
 
 /** A Docker event as `GET /events` sends it (api-captures 38–40). */
@@ -14,14 +14,6 @@ export interface DockerEvent {
   scope: 'local';
   time: number;
   timeNano: number;
-}
-
-/** The JSON kind Go names in an UnmarshalTypeError. */
-function goKind(v: unknown): string {
-  if (Array.isArray(v)) return 'array';
-  if (typeof v === 'object') return 'object';
-  if (typeof v === 'boolean') return 'bool';
-  return typeof v === 'number' ? 'number' : 'string';
 }
 
 /**

@@ -63,7 +63,14 @@ export function registerImageRoutes(
       try {
         names = await images.load(ctx.req);
       } catch (err) {
-        throw new ApiError(500, (err as Error).message);
+        // dockerd: 200, the error inside the JSON message stream (the CLI prints it).
+        const message = (err as Error).message;
+        ctx.res.writeHead(200, {
+          'Content-Type': 'application/json',
+          'Transfer-Encoding': 'chunked',
+        });
+        ctx.res.end(`${JSON.stringify({ errorDetail: { message }, error: message })}\r\n`);
+        return;
       }
       for (const n of names) events.publish('image', 'load', n, { name: n });
       ctx.res.writeHead(200, {
@@ -158,7 +165,7 @@ export function registerImageRoutes(
       if (ctx.query.get('fromSrc') !== '-') {
         const ref = `${ctx.query.get('fromImage') ?? ''}${ctx.query.get('tag') ? `:${ctx.query.get('tag') as string}` : ''}`;
         throw new ApiError(
-          500,
+          400,
           `statedock does not pull images (no registry is reachable from it): cannot pull ${ref}; use docker import or docker load`,
         );
       }

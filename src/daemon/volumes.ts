@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import type { LevelStore } from '../../effects/store/real.ts';
-import { decodeJsonBody } from '../api/go-json.ts';
+import { checkGoStruct, decodeJsonBody } from '../api/go-json.ts';
 import { ApiError, type ApiServer } from '../api/server.ts';
 import { treeSize } from './container-runtime.ts';
 import { parseFilters } from './events.ts';
@@ -133,9 +133,28 @@ export class VolumeStore {
       method: 'POST',
       pattern: '/volumes/create',
       handler: async (ctx) => {
-        const raw = (await ctx.body()).toString('utf8');
-        let body: { Name?: string; Driver?: string; Labels?: Record<string, string> };
-        body = (raw.trim() === '' ? {} : decodeJsonBody(Buffer.from(raw))) as typeof body;
+        const raw = await ctx.body();
+        const body = checkGoStruct(
+          raw.toString('utf8').trim() === '' ? {} : decodeJsonBody(raw),
+          'volume.VolumeCreateBody',
+          {
+            Name: 'string',
+            Driver: 'string',
+            DriverOpts: 'map[string]string',
+            Labels: 'map[string]string',
+          },
+        ) as {
+          Name?: string;
+          Driver?: string;
+          DriverOpts?: Record<string, string>;
+          Labels?: Record<string, string>;
+        };
+        // The local driver's options mount a device or tmpfs (type, device, o): not done here.
+        if (body.DriverOpts && Object.keys(body.DriverOpts).length > 0)
+          throw new ApiError(
+            400,
+            `statedock does not support volume driver options (DriverOpts: ${Object.keys(body.DriverOpts).join(', ')}); create the volume without them`,
+          );
         if (body.Driver && body.Driver !== 'local')
           throw new ApiError(
             404,

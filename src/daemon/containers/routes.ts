@@ -109,7 +109,7 @@ export function registerContainerRoutes(api: ApiServer, host: ContainerHost): vo
       throw new ApiError(r.result === 'failed' ? 400 : statusOf[r.result], r.message ?? r.result);
     },
   });
-  // stop and restart: `?t=` seconds (dockerd's strconv error for a non-number), else the container's own.
+  // stop and restart: `?t=` seconds (strconv's words for a non-number), else the container's own.
   for (const [verb, type, prefix] of [
     ['stop', 'api.stop', ''],
     ['restart', 'api.restart', 'Cannot restart container: '],
@@ -121,7 +121,10 @@ export function registerContainerRoutes(api: ApiServer, host: ContainerHost): vo
         const c = host.resolve(ctx.params['name'] as string);
         const t = ctx.query.get('t');
         if (t !== null && !/^-?\d+$/.test(t))
-          throw new ApiError(500, `strconv.Atoi: parsing "${t}": invalid syntax`);
+          // dockerd 20.10 answers 500 with strconv's words; the mistake is the client's: 400.
+          throw new ApiError(400, `strconv.Atoi: parsing "${t}": invalid syntax`);
+        if (t !== null && (BigInt(t) > 2n ** 63n - 1n || BigInt(t) < -(2n ** 63n)))
+          throw new ApiError(400, `strconv.Atoi: parsing "${t}": value out of range`);
         await host.answer(
           ctx,
           c.record.id,
@@ -361,12 +364,23 @@ export function registerContainerRoutes(api: ApiServer, host: ContainerHost): vo
       } catch {
         pids = new Set([String(c.record.state.pid)]);
       }
-      const args = (ctx.query.get('ps_args') || '-ef').split(/\s+/);
-      const { stdout } = await runCommand('ps', args);
+      // dockerd splits ps_args on single spaces and runs the host's ps with them.
+      const args = (ctx.query.get('ps_args') || '-ef').split(' ');
+      let stdout: string;
+      try {
+        ({ stdout } = await runCommand('ps', args));
+      } catch (err) {
+        // Options ps refuses are the client's (dockerd 20.10 answers 500 with these words).
+        const code = (err as { code?: unknown }).code;
+        throw new ApiError(
+          400,
+          `Error running ps: exit status ${typeof code === 'number' ? code : 1}`,
+        );
+      }
       const lines = stdout.trim().split('\n');
       const titles = (lines[0] ?? '').trim().split(/\s+/);
       const pidCol = titles.indexOf('PID');
-      if (pidCol < 0) throw new ApiError(500, `Couldn't find PID field in ps output`);
+      if (pidCol < 0) throw new ApiError(400, `Couldn't find PID field in ps output`);
       const processes = lines
         .slice(1)
         .map((l) => {

@@ -88,6 +88,14 @@ export function parseTimestamp(value: string | null): number {
   return seconds + n / 10 ** fraction.length;
 }
 
+/** An event's line, serialised once however many readers queue it. */
+const lines = new WeakMap<DockerEvent, string>();
+function lineOf(e: DockerEvent): string {
+  let l = lines.get(e);
+  if (l === undefined) lines.set(e, (l = `${JSON.stringify(e)}\n`));
+  return l;
+}
+
 /**
  * The daemon's events: machine marks become Docker events on an rxjs stream; the last 256
  * are kept for `--since` (dockerd keeps 256 in 20.10).
@@ -195,7 +203,7 @@ export class EventsService {
         this.dropped += 1;
         return;
       }
-      queue.push(`${JSON.stringify(e)}\n`);
+      queue.push(lineOf(e));
       flush();
     };
     if (since || until) for (const e of this.recent) write(e);

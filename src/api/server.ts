@@ -344,7 +344,7 @@ export class ApiServer {
       res.destroy();
       return;
     }
-    const text = `${JSON.stringify({ message: (err as Error).message })}\n`;
+    const text = `${JSON.stringify({ message: errorText(err) })}\n`;
     if (status === 413) res.shouldKeepAlive = false;
     res.writeHead(status, {
       'Content-Type': 'application/json',
@@ -609,6 +609,20 @@ export class ApiServer {
     await Promise.all(stopped);
     return { removed, hijacked, streams, lingering, destroyed };
   }
+}
+
+/**
+ * An error's message for a client. A system error (ENOSPC, EACCES…) reads as Go's
+ * *PathError does in dockerd's answers, `write /var/lib/…/x.json: no space left on device`,
+ * instead of Node's `ENOSPC: no space left on device, write`.
+ */
+export function errorText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (!(err instanceof Error) || typeof e.code !== 'string' || typeof e.syscall !== 'string')
+    return err instanceof Error ? err.message : String(err);
+  const m = /^[A-Z0-9_]+: (.*?), [a-z_]+(?: '.*')?$/s.exec(e.message);
+  const reason = m?.[1] ?? e.message;
+  return `${e.syscall}${e.path ? ` ${e.path}` : ''}: ${reason}`;
 }
 
 /** `METHOD /path` for logs, at most 200 characters of it. */

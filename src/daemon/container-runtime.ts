@@ -114,7 +114,13 @@ export class ContainerRuntime {
 
   hub(id: string): StdioHub {
     let h = this.hubs.get(id);
-    if (!h) this.hubs.set(id, (h = new StdioHub(`${this.root}/containers/${id}/${id}-json.log`)));
+    if (!h) {
+      const hub = new StdioHub(`${this.root}/containers/${id}/${id}-json.log`);
+      // A log that cannot be written (a full disk) is said once, and again once it can be.
+      hub.onLogProblem = (problem) =>
+        this.log?.(problem ?? `the container's log ${hub.logPath} is written again`);
+      this.hubs.set(id, (h = hub));
+    }
     return h;
   }
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import type { ApiServer } from '../api/server.ts';
-import { ApiError } from '../api/server.ts';
+import { ApiError, errorText } from '../api/server.ts';
 import type { EventsService } from './events.ts';
 import { normalizeRef, type ImageRecord, type ImageStore } from './images.ts';
 
@@ -64,7 +64,7 @@ export function registerImageRoutes(
         names = await images.load(ctx.req);
       } catch (err) {
         // dockerd: 200, the error inside the JSON message stream (the CLI prints it).
-        const message = (err as Error).message;
+        const message = errorText(err);
         ctx.res.writeHead(200, {
           'Content-Type': 'application/json',
           'Transfer-Encoding': 'chunked',

@@ -84,6 +84,12 @@ export class ApiError extends Error {
 export interface ApiLimits {
   /** The whole request head must arrive within this (slowloris). */
   headersTimeoutMs: number;
+  /**
+   * How often open connections are checked against `headersTimeoutMs`: a stalled head is cut
+   * within the sum of both. Not every second: a timer that often keeps V8 from seeing the
+   * daemon idle, and its memory reducer from ever running.
+   */
+  timeoutCheckMs: number;
   /** A request body that sends nothing for this long is cut. */
   bodyIdleMs: number;
   /** The most a handler buffers of a body (`ctx.body()`); streamed uploads are not bounded. */
@@ -96,6 +102,7 @@ export interface ApiLimits {
 
 export const defaultApiLimits: ApiLimits = {
   headersTimeoutMs: 10_000,
+  timeoutCheckMs: 5_000,
   bodyIdleMs: 30_000,
   maxBodyBytes: 4 << 20,
   maxHeaderBytes: 1 << 20,
@@ -492,7 +499,7 @@ export class ApiServer {
       const options = {
         headersTimeout: this.limits.headersTimeoutMs,
         requestTimeout: 0,
-        connectionsCheckingInterval: 5_000,
+        connectionsCheckingInterval: this.limits.timeoutCheckMs,
         maxHeaderSize: this.limits.maxHeaderBytes,
         keepAliveTimeout: 60_000,
       };

@@ -21,6 +21,7 @@ describe('the API server', () => {
   let api: ApiServer;
   const limits: Partial<ApiLimits> = {
     headersTimeoutMs: 1_000,
+    timeoutCheckMs: 500,
     bodyIdleMs: 700,
     maxBodyBytes: 1024,
     closeGraceMs: 300,

@@ -252,38 +252,110 @@ export function goKind(v: unknown): string {
   return typeof v === 'number' ? 'number' : 'string';
 }
 
+/** A Go field type, as far as a body's shape is checked: scalars, lists, maps, nested structs. */
+export type GoType =
+  | 'string'
+  | 'bool'
+  | 'int'
+  | 'float'
+  | '[]string'
+  | 'map[string]string'
+  /** Docker's strslice: a string or a list of strings. */
+  | 'strslice'
+  /** Anything that is a JSON object (a map or struct checked no further). */
+  | 'object'
+  | '[]object'
+  | { struct: string; fields: Record<string, GoType> };
+
+function goTypeName(t: GoType): string {
+  if (typeof t !== 'string') return t.struct;
+  if (t === 'float') return 'float64';
+  if (t === 'strslice') return 'strslice.StrSlice';
+  if (t === 'object') return 'struct';
+  if (t === '[]object') return '[]struct';
+  return t;
+}
+
 /**
- * Checks a decoded body against the Go struct dockerd decodes it into (fields: `string`,
- * `map[string]string`, `bool`, `int`), with encoding/json's words for a value of the wrong
- * kind. `null` is any field's zero value, as in Go.
+ * Checks a decoded body against the Go struct dockerd decodes it into, with encoding/json's
+ * words for a value of the wrong kind (`json: cannot unmarshal string into Go struct field
+ * ContainerConfigWrapper.HostConfig.Binds of type []string`). `null` is any field's zero value
+ * and unknown fields are ignored, as in Go; names match case-insensitively.
  */
 export function checkGoStruct(
   body: unknown,
   struct: string,
-  fields: Record<string, 'string' | 'map[string]string' | 'bool' | 'int'>,
+  fields: Record<string, GoType>,
 ): Record<string, unknown> {
   if (body === null) return {};
   if (typeof body !== 'object' || Array.isArray(body))
     throw new GoJsonError(`json: cannot unmarshal ${goKind(body)} into Go value of type ${struct}`);
-  const bare = struct.slice(struct.lastIndexOf('.') + 1);
-  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
-    // encoding/json matches field names case-insensitively; unknown fields are ignored.
+  checkFields(body as Record<string, unknown>, fields, bareName(struct), '');
+  return body as Record<string, unknown>;
+}
+
+const bareName = (struct: string): string => struct.slice(struct.lastIndexOf('.') + 1);
+
+/** Go names a field by its innermost struct and its path from the top: `HostConfig.HostConfig.Binds`. */
+function checkFields(
+  obj: Record<string, unknown>,
+  fields: Record<string, GoType>,
+  struct: string,
+  path: string,
+): void {
+  for (const [k, v] of Object.entries(obj)) {
     const name = Object.keys(fields).find((f) => f.toLowerCase() === k.toLowerCase());
     if (name === undefined || v === null) continue;
-    const type = fields[name] as string;
-    const wrong = (kind: string, t: string): GoJsonError =>
-      new GoJsonError(
-        `json: cannot unmarshal ${kind} into Go struct field ${bare}.${name} of type ${t}`,
-      );
-    if (type === 'string' && typeof v !== 'string') throw wrong(goKind(v), 'string');
-    if (type === 'bool' && typeof v !== 'boolean') throw wrong(goKind(v), 'bool');
-    if (type === 'int' && !(typeof v === 'number' && Number.isInteger(v)))
-      throw wrong(typeof v === 'number' ? 'number ' + String(v) : goKind(v), 'int');
-    if (type === 'map[string]string') {
-      if (typeof v !== 'object' || Array.isArray(v)) throw wrong(goKind(v), 'map[string]string');
+    checkValue(v, fields[name] as GoType, struct, path === '' ? name : `${path}.${name}`);
+  }
+}
+
+function checkValue(v: unknown, type: GoType, struct: string, path: string): void {
+  const wrong = (kind: string, t: string = goTypeName(type)): GoJsonError =>
+    new GoJsonError(
+      `json: cannot unmarshal ${kind} into Go struct field ${struct}.${path} of type ${t}`,
+    );
+  if (typeof type !== 'string') {
+    if (typeof v !== 'object' || Array.isArray(v)) throw wrong(goKind(v));
+    checkFields(v as Record<string, unknown>, type.fields, bareName(type.struct), path);
+    return;
+  }
+  switch (type) {
+    case 'string':
+      if (typeof v !== 'string') throw wrong(goKind(v));
+      return;
+    case 'bool':
+      if (typeof v !== 'boolean') throw wrong(goKind(v));
+      return;
+    case 'int':
+      if (typeof v !== 'number') throw wrong(goKind(v));
+      if (!Number.isSafeInteger(v)) throw wrong(`number ${String(v)}`);
+      return;
+    case 'float':
+      if (typeof v !== 'number') throw wrong(goKind(v));
+      return;
+    case 'object':
+      if (typeof v !== 'object' || Array.isArray(v)) throw wrong(goKind(v));
+      return;
+    case '[]object':
+      if (!Array.isArray(v)) throw wrong(goKind(v));
+      for (const x of v)
+        if (x !== null && (typeof x !== 'object' || Array.isArray(x)))
+          throw wrong(goKind(x), 'struct');
+      return;
+    case '[]string':
+      if (!Array.isArray(v)) throw wrong(goKind(v));
+      for (const x of v) if (x !== null && typeof x !== 'string') throw wrong(goKind(x), 'string');
+      return;
+    case 'strslice':
+      // strslice decodes a list of strings, else a string: its error is the string's.
+      if (typeof v === 'string') return;
+      if (Array.isArray(v) && v.every((x) => x === null || typeof x === 'string')) return;
+      throw wrong(goKind(v), 'string');
+    case 'map[string]string':
+      if (typeof v !== 'object' || Array.isArray(v)) throw wrong(goKind(v));
       for (const x of Object.values(v as Record<string, unknown>))
         if (x !== null && typeof x !== 'string') throw wrong(goKind(x), 'string');
-    }
+      return;
   }
-  return body as Record<string, unknown>;
 }

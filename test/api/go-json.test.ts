@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeJsonBody, goJsonError, unmarshalJson } from '../../src/api/go-json.ts';
+import {
+  checkGoStruct,
+  decodeJsonBody,
+  goJsonError,
+  unmarshalJson,
+} from '../../src/api/go-json.ts';
 
 /**
  * What dockerd 20.10.24 answered for each body: `POST /containers/create` (Go's json.Decoder)
@@ -177,4 +182,54 @@ test("nesting deeper than Go's 10,000 is refused without exhausting the stack", 
   assert.equal(goJsonError(deep(10_000), 'decode'), null);
   assert.equal(goJsonError(deep(10_001), 'decode'), 'exceeded max depth');
   assert.equal(goJsonError(deep(1_000_000), 'decode'), 'exceeded max depth');
+});
+
+test("a body of the wrong shape gets encoding/json's words, field path and all (as dockerd 20.10 answered)", () => {
+  const shape = {
+    Cmd: 'strslice',
+    Env: '[]string',
+    StopTimeout: 'int',
+    Labels: 'map[string]string',
+    HostConfig: {
+      struct: 'container.HostConfig',
+      fields: {
+        Binds: '[]string',
+        RestartPolicy: { struct: 'container.RestartPolicy', fields: { Name: 'string' } },
+      },
+    },
+  } as const;
+  const check = (body: unknown) => () =>
+    checkGoStruct(body, 'runconfig.ContainerConfigWrapper', shape as never);
+  for (const [body, message] of [
+    [
+      { HostConfig: 'always' },
+      'json: cannot unmarshal string into Go struct field ContainerConfigWrapper.HostConfig of type container.HostConfig',
+    ],
+    [
+      { HostConfig: { Binds: 'x' } },
+      'json: cannot unmarshal string into Go struct field HostConfig.HostConfig.Binds of type []string',
+    ],
+    [
+      { HostConfig: { RestartPolicy: { Name: 5 } } },
+      'json: cannot unmarshal number into Go struct field RestartPolicy.HostConfig.RestartPolicy.Name of type string',
+    ],
+    [
+      { Cmd: 5 },
+      'json: cannot unmarshal number into Go struct field ContainerConfigWrapper.Cmd of type string',
+    ],
+    [
+      { Env: 'a' },
+      'json: cannot unmarshal string into Go struct field ContainerConfigWrapper.Env of type []string',
+    ],
+    [
+      { StopTimeout: 1.5 },
+      'json: cannot unmarshal number 1.5 into Go struct field ContainerConfigWrapper.StopTimeout of type int',
+    ],
+    [
+      { Labels: { a: 1 } },
+      'json: cannot unmarshal number into Go struct field ContainerConfigWrapper.Labels of type string',
+    ],
+  ] as const)
+    assert.throws(check(body), { message }, JSON.stringify(body));
+  assert.doesNotThrow(check({ Cmd: 'sh', cmd: ['a'], HostConfig: null, Unknown: 5 }));
 });

@@ -4,7 +4,7 @@ import {
   type RestartPolicyName,
 } from '../../../machines/container/restart.ts';
 import type { ContainerRecord, MountPoint } from '../../../machines/container/types.ts';
-import { decodeJsonBody } from '../../api/go-json.ts';
+import { checkGoStruct, decodeJsonBody, type GoType } from '../../api/go-json.ts';
 import { ApiError } from '../../api/server.ts';
 import type { ImageRecord } from '../images.ts';
 import { buildSpec } from '../oci-spec.ts';
@@ -26,6 +26,64 @@ export interface HostMount {
   ReadOnly?: boolean;
 }
 
+/**
+ * The create body's shape as dockerd decodes it (container.Config, HostConfig and
+ * NetworkingConfig in runconfig.ContainerConfigWrapper): a value of the wrong kind gets
+ * encoding/json's words instead of reaching the planner as something it cannot use.
+ */
+const createBodyShape: Record<string, GoType> = {
+  Hostname: 'string',
+  Domainname: 'string',
+  User: 'string',
+  AttachStdin: 'bool',
+  AttachStdout: 'bool',
+  AttachStderr: 'bool',
+  Tty: 'bool',
+  OpenStdin: 'bool',
+  StdinOnce: 'bool',
+  Env: '[]string',
+  Cmd: 'strslice',
+  Entrypoint: 'strslice',
+  Image: 'string',
+  Volumes: 'object',
+  ExposedPorts: 'object',
+  WorkingDir: 'string',
+  NetworkDisabled: 'bool',
+  MacAddress: 'string',
+  OnBuild: '[]string',
+  Labels: 'map[string]string',
+  StopSignal: 'string',
+  StopTimeout: 'int',
+  Shell: 'strslice',
+  HostConfig: {
+    struct: 'container.HostConfig',
+    fields: {
+      Binds: '[]string',
+      NetworkMode: 'string',
+      RestartPolicy: {
+        struct: 'container.RestartPolicy',
+        fields: { Name: 'string', MaximumRetryCount: 'int' },
+      },
+      AutoRemove: 'bool',
+      Mounts: '[]object',
+      Memory: 'int',
+      CpuShares: 'int',
+      PidsLimit: 'int',
+      Privileged: 'bool',
+      CapAdd: 'strslice',
+      CapDrop: 'strslice',
+      Dns: '[]string',
+      ExtraHosts: '[]string',
+      LogConfig: {
+        struct: 'container.LogConfig',
+        fields: { Type: 'string', Config: 'map[string]string' },
+      },
+      PortBindings: 'object',
+    },
+  },
+  NetworkingConfig: 'object',
+};
+
 /** Parses the body (400 with Go's words for JSON it cannot read) and checks the `?name=`. */
 export function readCreateRequest(
   contentType: string,
@@ -43,7 +101,11 @@ export function readCreateRequest(
       400,
       `json: cannot unmarshal ${Array.isArray(json) ? 'array' : typeof json === 'boolean' ? 'bool' : typeof json} into Go value of type runconfig.ContainerConfigWrapper`,
     );
-  const body = json as CreateBody;
+  const body = checkGoStruct(
+    json,
+    'runconfig.ContainerConfigWrapper',
+    createBodyShape,
+  ) as CreateBody;
   if (name !== '') validateContainerName(name);
   return { body, name };
 }

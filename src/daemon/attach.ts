@@ -147,6 +147,8 @@ export async function serveAttach(opts: {
     return;
   }
   let over = false;
+  // The hub may end a client at once (its output ended just before): finish must not need it yet.
+  let stopOutput = (): void => undefined;
   const finish = (): void => {
     if (over) return;
     over = true;
@@ -154,10 +156,11 @@ export async function serveAttach(opts: {
     conn.in.pause();
     conn.finish();
   };
-  const stopOutput = hub.attach(
+  stopOutput = hub.attach(
     { out: conn.out, stdout: request.stdout, stderr: request.stderr, ended: finish },
     !['running', 'paused', 'restarting'].includes(c.record.state.status),
   );
+  if (over) return;
   if (!(request.stdin && c.record.config.openStdin === true)) {
     // Without stdin the CLI half-closes at once: output goes on.
     conn.in.on('data', () => undefined);

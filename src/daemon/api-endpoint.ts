@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { arch, release } from 'node:os';
 import type { ApiRequest } from '../../effects/api/requests.ts';
 import type { HostView } from '../../machines/container/invariants.ts';
@@ -30,6 +30,7 @@ export interface ContainerControl {
   observeHost(): Promise<HostView>;
   contexts(): readonly { record: { state: { status: string } } }[];
   readonly images: { list(): Promise<readonly unknown[]> };
+  readonly events: { readers: number };
 }
 
 /** dockerd's /info counts: paused, else running (restarting counts as running), else stopped. */
@@ -85,12 +86,20 @@ export class ApiEndpoint {
     });
   }
 
-  /** The true counts of containers (by state) and images, from the container host. */
+  /** The true counts: containers by state, images, open descriptors, events listeners. */
   private async counts(): Promise<Record<string, number>> {
     if (!this.containers) return {};
+    let fds = 0;
+    try {
+      fds = readdirSync('/proc/self/fd').length;
+    } catch {
+      // no /proc: left at 0
+    }
     return {
       ...containerCounts(this.containers.contexts()),
       Images: (await this.containers.images.list()).length,
+      NFd: fds,
+      NEventsListener: this.containers.events.readers,
     };
   }
 

@@ -103,6 +103,8 @@ function lineOf(e: DockerEvent): string {
 export class EventsService {
   private readonly stream = new Subject<DockerEvent>();
   private readonly recent: DockerEvent[] = [];
+  /** `GET /events` readers connected now (/info's NEventsListener). */
+  readers = 0;
   /** Events dropped for readers that did not keep up, since start. */
   dropped = 0;
   /** Events queued for one reader at most (dockerd's pubsub: 1,024 per subscriber). */
@@ -213,7 +215,9 @@ export class EventsService {
       sub?.unsubscribe();
       if (timer) clearTimeout(timer);
     };
+    this.readers += 1;
     res.once('close', () => {
+      this.readers -= 1;
       over = true;
       cleanup();
     });

@@ -33,6 +33,8 @@ export class LogFileReader {
   private pos = 0;
   private partial = '';
   static readonly chunkBytes = 64 * 1024;
+  /** One read buffer for the reader's life (what is read is copied out as text at once). */
+  private readonly buf = Buffer.allocUnsafe(LogFileReader.chunkBytes);
 
   private constructor(file: fsp.FileHandle) {
     this.file = file;
@@ -80,7 +82,7 @@ export class LogFileReader {
 
   /** The next entries (up to a chunk's worth); none at the end of what was written so far. */
   async read(): Promise<LogEntry[]> {
-    const buf = Buffer.alloc(LogFileReader.chunkBytes);
+    const buf = this.buf;
     const { bytesRead } = await this.file.read(buf, 0, buf.length, this.pos);
     if (bytesRead === 0) return [];
     this.pos += bytesRead;

@@ -135,6 +135,18 @@ describe(
         [4, 1, 1, 2],
       );
       assert.equal(info['Images'], 1, 'one image, however many tags');
+      assert.equal(info['NEventsListener'], 0);
+      assert.ok((info['NFd'] as number) > 5, `NFd ${info['NFd']}`);
+      const { request } = await import('node:http');
+      const listening = await new Promise<import('node:http').ClientRequest>((resolve) => {
+        const q = request({ socketPath: d.sock, path: '/events' }, () => resolve(q));
+        q.end();
+      });
+      assert.equal(
+        (await callJson<Record<string, number>>(d.sock, 'GET', '/info'))['NEventsListener'],
+        1,
+      );
+      listening.destroy();
       const cli = run(
         'info',
         '--format',

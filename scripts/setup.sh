@@ -2,13 +2,15 @@
 # Installs what statedock needs on a fresh Debian 12 machine, and nothing twice:
 # Debian's containerd, runc and busybox-static (the daemon supervises containerd; tests run
 # busybox containers), with --test also chromium and its fonts (the inspector's browser
-# tests; the page uses DejaVu), and the npm packages from package-lock.json. Prints what it does.
+# tests; the page uses DejaVu), openssl (certificates for the TLS tests) and bsdutils
+# (`script`: a terminal for the CLI's detach-keys test), and the npm packages from
+# package-lock.json. Prints what it does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extra=()
 if [ "${1:-}" = "--test" ]; then
-  extra=(chromium fonts-dejavu-core)
+  extra=(chromium fonts-dejavu-core openssl bsdutils)
   shift
 fi
 need=()

@@ -72,6 +72,7 @@ export async function writeLogs(
   const onClose = (): void => wake?.();
   out.once('close', onClose);
   try {
+    if (stop === null) await file.bound();
     if (o.tail === 0) await file.seekEnd();
     else if (o.tail !== null) await file.seekTail(o.tail);
     for (;;) {

@@ -97,6 +97,11 @@ describe('a full disk under the data root', { skip: unavailable ?? false }, () =
         '-d',
         '--name',
         'writer',
+        // Its log is bounded, so the space freed later is not filled again at once.
+        '--log-opt',
+        'max-size=1m',
+        '--log-opt',
+        'max-file=2',
         '--network',
         'none',
         'busybox',

@@ -191,7 +191,12 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
             if (r.wire === 'normal')
               unanswered.push(`${r.method} ${r.path.slice(0, 100)}: ${a.body}`);
           }
-          if (a.status >= 500) fivexx.push({ i, r, status: a.status, body: a.body.slice(0, 300) });
+          // A login the registry cannot be reached for is not the client's mistake: dockerd
+          // answers it 500 too (the fuzzed daemon has no route to Docker Hub).
+          const registryUnreachable =
+            r.route === 'POST /auth' && /dial tcp|no such host|ECONNREFUSED/.test(a.body);
+          if (a.status >= 500 && !registryUnreachable)
+            fivexx.push({ i, r, status: a.status, body: a.body.slice(0, 300) });
           // A client's mistake gets Docker's shape: a JSON message (or Docker's text answers).
           if (
             a.status >= 400 &&

@@ -16,6 +16,12 @@ export interface LogReader {
   seekTail(n: number): Promise<void>;
   /** Starts after everything written so far. */
   seekEnd(): Promise<void>;
+  /**
+   * Reads no further than what is written now (a log read without following, as dockerd's
+   * reader does): a container writing faster than its client reads does not keep it going.
+   * Called before seeking.
+   */
+  bound(): Promise<void>;
   /** The next entries; none at the end of what was written so far. */
   read(): Promise<LogEntry[]>;
   close(): Promise<void>;
@@ -101,6 +107,8 @@ export class RotatingLogReader implements LogReader {
   private pos = 0;
   /** The bytes of an entry not read whole yet. */
   private partial: Buffer = Buffer.alloc(0);
+  /** Where a bounded read ends: the file written when it was bounded, at its size then. */
+  private end: { ino: number; size: number } | null = null;
 
   constructor(files: LogFiles, format: LogFormat) {
     this.files = files;
@@ -137,6 +145,33 @@ export class RotatingLogReader implements LogReader {
     if (!f) return false;
     this.current = this.queue?.length === 0;
     this.seg = f.compressed ? await openGzip(f.path) : await openFile(f.path);
+    return true;
+  }
+
+  async bound(): Promise<void> {
+    try {
+      const { ino, size } = await fsp.stat(this.files.path);
+      this.end = { ino, size };
+    } catch {
+      this.end = { ino: -1, size: 0 }; // nothing written yet: nothing to read
+    }
+  }
+
+  /**
+   * The open segment is the log's name opened after the bound's file was rotated away: that
+   * file is the newest rotated one now (an uncompressed log only), read in its place.
+   */
+  private async pastBoundFile(seg: Segment): Promise<boolean> {
+    if (this.end === null || !this.current || seg.ino === this.end.ino) return false;
+    await seg.close();
+    this.seg = null;
+    if (this.end.ino === -1 || this.files.compress) return true;
+    const previous = await openFile(`${this.files.path}.1`);
+    if (previous?.ino === this.end.ino) {
+      this.seg = previous;
+      return false;
+    }
+    await previous?.close();
     return true;
   }
 
@@ -182,8 +217,12 @@ export class RotatingLogReader implements LogReader {
         await this.next(0);
         if (this.seg === null) return [];
       }
-      const seg: Segment = this.seg;
-      const bytesRead = await seg.readAt(this.buf, this.buf.length, this.pos);
+      if (await this.pastBoundFile(this.seg)) return [];
+      const seg = this.seg as Segment;
+      const left = seg.ino !== null && seg.ino === this.end?.ino ? this.end.size - this.pos : null;
+      if (left !== null && left <= 0) return [];
+      const length = left === null ? this.buf.length : Math.min(this.buf.length, left);
+      const bytesRead = await seg.readAt(this.buf, length, this.pos);
       if (bytesRead > 0) {
         this.pos += bytesRead;
         const bytes = Buffer.concat([this.partial, this.buf.subarray(0, bytesRead)]);
@@ -204,7 +243,7 @@ export class RotatingLogReader implements LogReader {
       } catch {
         // removed with its container, or between a rotation's steps
       }
-      if (ino === null || ino === seg.ino) return [];
+      if (ino === null || ino === seg.ino || seg.ino === this.end?.ino) return [];
       this.queue = [{ path: this.files.path, compressed: false }];
       await this.next(0);
     }

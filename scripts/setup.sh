@@ -4,13 +4,15 @@
 # busybox containers; tini-static is docker-init for --init), attr (setfattr: image layers' opaque
 # directories and extended attributes), with --test also chromium and its fonts (the inspector's
 # browser tests; the page uses DejaVu), docker-registry, apache2-utils (htpasswd), openssl and zstd
-# (the registry tests), and the npm packages from package-lock.json. Prints what it does.
+# (the registry tests; openssl also makes the API's TLS test certificates), bsdutils (`script`: a
+# terminal for the CLI's detach-keys test), and the npm packages from package-lock.json. Prints
+# what it does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extra=()
 if [ "${1:-}" = "--test" ]; then
-  extra=(chromium fonts-dejavu-core docker-registry apache2-utils openssl zstd)
+  extra=(chromium fonts-dejavu-core docker-registry apache2-utils openssl zstd bsdutils)
   shift
 fi
 need=()

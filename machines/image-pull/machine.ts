@@ -134,7 +134,13 @@ class Step {
   readonly outputs: Output[] = [];
   readonly ctx: PullContext;
   constructor(ctx: PullContext) {
-    this.ctx = { ...ctx, pending: { ...ctx.pending }, layers: ctx.layers.map((l) => ({ ...l })) };
+    // Every part a step may change is copied: the context it was given is frozen (traces hold it).
+    this.ctx = {
+      ...ctx,
+      pending: { ...ctx.pending },
+      layers: ctx.layers.map((l) => ({ ...l })),
+      warnings: [...ctx.warnings],
+    };
   }
   call(req: EffectRequest, kind: PendingKind): void {
     const id = `${this.ctx.input.actorId}/${++this.ctx.seq}`;

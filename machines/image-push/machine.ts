@@ -101,7 +101,12 @@ class Step {
   readonly outputs: Output[] = [];
   readonly ctx: PushContext;
   constructor(ctx: PushContext) {
-    this.ctx = { ...ctx, pending: { ...ctx.pending }, layers: ctx.layers.map((l) => ({ ...l })) };
+    // Every part a step may change is copied: the context it was given is frozen (traces hold it).
+    this.ctx = {
+      ...ctx,
+      pending: { ...ctx.pending },
+      layers: ctx.layers.map((l) => ({ ...l, head: [...l.head], mounts: [...l.mounts] })),
+    };
   }
   call(req: EffectRequest, kind: PendingKind): void {
     const id = `${this.ctx.input.actorId}/${++this.ctx.seq}`;

@@ -114,7 +114,10 @@ export class Daemon {
     });
     this.layout = new RootfsLayout(config.dataRoot, config.execRoot, config.containerdNamespace);
     // A hub is made when a task is, once the containers' service exists.
-    this.stdio = new StdioHubs((id) => this.containers.logDriverOf(id));
+    this.stdio = new StdioHubs(
+      (id) => this.containers.logDriverOf(id),
+      (m) => log.warn(m),
+    );
     this.containerd = new RealContainerd({
       execRoot: config.execRoot,
       layout: this.layout,
@@ -180,6 +183,7 @@ export class Daemon {
       operation: (title, effects, bestEffort) => this.operation(title, effects, bestEffort),
       daemonSeccompProfile: () => this.facts().seccompProfile ?? null,
     });
+    this.api.sources = this.containers;
     registerContainerRoutes(this.api.server, this.containers);
     volumes.register(this.api.server, (name) => this.containers.volumeUsers(name));
     const registryService = new RegistryService({

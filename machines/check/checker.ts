@@ -185,6 +185,25 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
       }
       return out;
     }
+    case 'deferredUntil': {
+      if (ix.startupSteps.size === 0) return out;
+      const done = ix.stepDone.get(c.until);
+      let waitedOn: number | null = null;
+      for (const r of records) {
+        if (done !== undefined && r.seq > done) break;
+        if (r.kind === 'mark' && r.mark.mark === 'step.waits' && r.mark['on'] === c.step)
+          waitedOn ??= r.seq;
+        if (r.kind !== 'effect.request' || r.call.step !== c.step) continue;
+        if (waitedOn === null)
+          out.push({
+            constraint: name,
+            message: `${c.step} asked ${r.call.effect} (record ${r.seq}) before ${c.until} finished${done === undefined ? ' (it never did)' : ` (record ${done})`}, and no step was waiting for it: ${c.why}`,
+            records: done === undefined ? [r.seq] : [r.seq, done],
+          });
+        break;
+      }
+      return out;
+    }
     case 'releasedNewestFirst': {
       const order = new Map(ix.acquired.map((a, i) => [a.resource, i]));
       let last = Number.POSITIVE_INFINITY;

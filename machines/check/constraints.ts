@@ -9,6 +9,11 @@ export type Constraint =
   | { kind: 'effectsAfter'; step: string; effects: readonly string[]; why: string }
   /** Every container's reply to a request of one of the `requests` types comes after step `step` finished. */
   | { kind: 'repliesAfter'; step: string; requests: readonly string[]; why: string }
+  /**
+   * Step `step` asks for no effect before step `until` finished, unless another step waited
+   * for it first (a `step.waits` mark on it: the step was needed sooner).
+   */
+  | { kind: 'deferredUntil'; step: string; until: string; why: string }
   /** Releases happen in reverse order of acquisition. */
   | { kind: 'releasedNewestFirst' }
   /** No resource is released (or attempted) twice. */
@@ -60,6 +65,9 @@ export function effectsAfter(step: string, effects: readonly string[], why: stri
 export function repliesAfter(step: string, requests: readonly string[], why: string): Constraint {
   return { kind: 'repliesAfter', step, requests, why };
 }
+export function deferredUntil(step: string, until: string, why: string): Constraint {
+  return { kind: 'deferredUntil', step, until, why };
+}
 
 export function constraintName(c: Constraint): string {
   switch (c.kind) {
@@ -70,6 +78,8 @@ export function constraintName(c: Constraint): string {
     case 'effectsAfter':
     case 'repliesAfter':
       return `${c.kind}(${c.step})`;
+    case 'deferredUntil':
+      return `deferredUntil(${c.step}, ${c.until})`;
     default:
       return c.kind;
   }

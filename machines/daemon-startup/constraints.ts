@@ -2,6 +2,7 @@ import { containerdClientCalls } from './containerd-calls.ts';
 import { taskRequests } from '../container/task-requests.ts';
 import {
   before,
+  deferredUntil,
   effectsAfter,
   everyAcquiredReleasedAtShutdown,
   everyAcquiredReleasedOnFailure,
@@ -80,6 +81,11 @@ export const containerdOrderings: Constraint[] = [
     'containerdClient',
     taskRequests,
     'a request that may ask containerd is answered once its client is connected (the container host holds it)',
+  ),
+  deferredUntil(
+    'containerdClient',
+    'serveApi',
+    "the client's connect is CPU the API's first answer does not need, unless restore has containers to reconcile",
   ),
 ];
 

@@ -50,7 +50,7 @@ export interface StartupContext {
   local: readonly Readonly<Record<string, unknown>>[];
   /** Effects in flight, as triples: their sequence number, the index of the step that asked, and the index of the op (arrays are copied, never changed). */
   inFlight: readonly number[];
-  /** Steps waiting at an `await` op for another step to finish, as pairs: the step's index and the op's. */
+  /** Steps waiting at an `await` or `defer` op for another step to finish, as pairs: the step's index and the op's. */
   parked: readonly number[];
   seq: number;
   acquired: Acquisition[];
@@ -205,12 +205,13 @@ export function startupEngine(table: readonly StepDef[]) {
     table.flatMap((t, j) => (t.needs.includes(s.id) ? [j] : [])),
   );
   const roots: readonly number[] = table.flatMap((s, i) => (s.needs.length === 0 ? [i] : []));
-  /** The step each `await` op waits for, by step and op index (-1: not an await op). */
+  /** The step each `await` or `defer` op waits for, by step and op index (-1: neither). */
   const awaited: readonly (readonly number[])[] = table.map((s) =>
     s.ops.map((op) => {
-      if (op.kind !== 'await') return -1;
-      const target = indexOf.get(op.step);
-      if (target === undefined) throw new Error(`step ${s.id} awaits unknown step ${op.step}`);
+      if (op.kind !== 'await' && op.kind !== 'defer') return -1;
+      const name = op.kind === 'await' ? op.step : op.until;
+      const target = indexOf.get(name);
+      if (target === undefined) throw new Error(`step ${s.id} waits for unknown step ${name}`);
       return target;
     }),
   );
@@ -304,6 +305,38 @@ export function startupEngine(table: readonly StepDef[]) {
     startReady(d, dependents[i] as readonly number[], out);
   }
 
+  /** A step parked at an `await` of step i, or -1. */
+  function awaitedBy(d: Draft, i: number): number {
+    const parked = d.c.parked;
+    for (let k = 0; k < parked.length; k += 2) {
+      const p = parked[k] as number;
+      const op = (table[p] as StepDef).ops[parked[k + 1] as number];
+      if (op?.kind === 'await' && (awaited[p] as readonly number[])[parked[k + 1] as number] === i)
+        return p;
+    }
+    return -1;
+  }
+
+  /** Step `by` awaits step `target`: a target deferred (parked at a `defer` op) goes on now. */
+  function demand(d: Draft, target: number, by: number, out: Output[]): void {
+    const parked = d.c.parked;
+    for (let k = 0; k < parked.length; k += 2) {
+      if (parked[k] !== target) continue;
+      const op = parked[k + 1] as number;
+      if ((table[target] as StepDef).ops[op]?.kind !== 'defer') return;
+      d.c.parked = [...parked.slice(0, k), ...parked.slice(k + 2)];
+      out.push(
+        new MarkOutput({
+          mark: 'step.demanded',
+          step: (table[target] as StepDef).id,
+          by: (table[by] as StepDef).id,
+        }),
+      );
+      if (runOps(d, target, op + 1, out)) finished(d, target, out);
+      return;
+    }
+  }
+
   /** Runs step i's ops from op `from` until it asks for an effect, finishes or fails. Returns true when it finished. */
   function runOps(d: Draft, i: number, from: number, out: Output[]): boolean {
     const step = table[i] as StepDef;
@@ -322,6 +355,16 @@ export function startupEngine(table: readonly StepDef[]) {
         d.c.parked = [...d.c.parked, i, k];
         out.push(
           new MarkOutput({ mark: 'step.waits', step: step.id, on: (table[target] as StepDef).id }),
+        );
+        demand(d, target, i, out);
+        return false;
+      }
+      if (op.kind === 'defer') {
+        const until = (awaited[i] as readonly number[])[k] as number;
+        if (inSet(d.c.done, until) || awaitedBy(d, i) >= 0) continue;
+        d.c.parked = [...d.c.parked, i, k];
+        out.push(
+          new MarkOutput({ mark: 'step.waits', step: step.id, on: (table[until] as StepDef).id }),
         );
         return false;
       }

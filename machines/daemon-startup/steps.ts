@@ -45,7 +45,13 @@ export type Op =
    * Waits, when `when` holds, until step `step` is done (a need that depends on what the step
    * has learned, e.g. restore needs containerd only for the containers it found).
    */
-  | { kind: 'await'; step: string; when(s: Scope): boolean };
+  | { kind: 'await'; step: string; when(s: Scope): boolean }
+  /**
+   * Waits until step `until` is done, unless a step awaits this one first: work that nothing
+   * on the way to `until` needs goes after it, unless something needs it sooner (containerd's
+   * client connects once the API listens, or as soon as restore has containers to reconcile).
+   */
+  | { kind: 'defer'; until: string };
 
 export interface StepDef {
   id: string;
@@ -82,6 +88,10 @@ function compute(run: (s: Scope) => OpOutcome | undefined): Op {
 
 function awaitStep(step: string, when: (s: Scope) => boolean): Op {
   return { kind: 'await', step, when };
+}
+
+function deferUntil(until: string): Op {
+  return { kind: 'defer', until };
 }
 
 /** mkdir -p whose release removes exactly the directories this run created (only if empty). */
@@ -832,6 +842,10 @@ export const startupSteps: StepDef[] = [
     needs: ['startContainerd'],
     title: 'client of containerd in our namespace',
     ops: [
+      // The client's connect (loading the gRPC client, its first calls, the exit stream) is
+      // CPU the API's first answer does not need: it goes once the API listens, unless restore
+      // has stored containers to reconcile first (its await demands the client at once).
+      deferUntil('serveApi'),
       effect(
         'containerd.connect',
         (s) => ({

@@ -137,8 +137,10 @@ export interface ReleaseRecord {
 export type Mark =
   | { mark: 'step.start'; step: string }
   | { mark: 'step.done'; step: string }
-  /** The step waits for another to finish before its next op (an `await` op whose condition held). */
+  /** The step waits for another to finish before its next op (an `await` op whose condition held, or a `defer` op). */
   | { mark: 'step.waits'; step: string; on: string }
+  /** A step deferred until another (a `defer` op) goes on now: a step awaits it. */
+  | { mark: 'step.demanded'; step: string; by: string }
   | { mark: 'step.failed'; step: string; message: string }
   | { mark: 'warning'; step: string; message: string }
   | { mark: 'resource.acquired'; resource: string; step: string; rollbackOnly?: boolean }

@@ -231,9 +231,17 @@ function checkCase(c: Case): Outcome {
   const waited = records.some(
     (r) => r.kind === 'mark' && r.mark.mark === 'step.waits' && r.mark['step'] === 'restore',
   );
-  if (o.stored === 0)
+  // The client connects once the API listens, unless restore demands it for stored containers.
+  const listening = stepDoneAt(records, 'serveApi') as number;
+  const demanded = records.some(
+    (r) =>
+      r.kind === 'mark' && r.mark.mark === 'step.demanded' && r.mark['step'] === 'containerdClient',
+  );
+  if (o.stored === 0) {
     assert.equal(waited, false, 'restore waited for containerd with nothing stored');
-  else assert.ok(restored > client, 'restore reconciled stored containers before containerd');
+    assert.equal(demanded, false, 'the client was demanded with nothing stored');
+    assert.ok(listening < client, 'the client connected before the API listened');
+  } else assert.ok(restored > client, 'restore reconciled stored containers before containerd');
   // The restore check judges what restore made of the stored containers: a user's request on
   // one of them races it (a `docker kill` of an `always` container is a user's right), so its
   // verdict, and the constraint that reads it from the trace, count only without such a request.
@@ -397,6 +405,28 @@ test('restore without its await asks containerd before the client connects: the 
   const broken = brokenBy(slowContainerd, { startupMachine: 'daemonStartupRestoreWithoutAwait' });
   assert.ok(broken.includes('effectsAfter(containerdClient)'), broken.join(', '));
   assert.deepEqual(brokenBy(slowContainerd, {}), []);
+});
+
+test('a client that does not wait for the API connects on the way to its first answer: the checker says deferredUntil(containerdClient, serveApi)', () => {
+  registerMachine(
+    'daemonStartupClientNotDeferred',
+    createStartupMachine(
+      startupSteps.map((s) =>
+        s.id === 'containerdClient' ? { ...s, ops: s.ops.filter((op) => op.kind !== 'defer') } : s,
+      ),
+    ),
+  );
+  // containerd answers at once, the store opens late: the client would connect first.
+  const slowStore: Case = {
+    ...slowContainerd,
+    stored: [],
+    containerdBootMs: 0,
+    connectMs: 0,
+    storeOpenMs: 300,
+  };
+  const broken = brokenBy(slowStore, { startupMachine: 'daemonStartupClientNotDeferred' });
+  assert.ok(broken.includes('deferredUntil(containerdClient, serveApi)'), broken.join(', '));
+  assert.deepEqual(brokenBy(slowStore, {}), []);
 });
 
 test('a container host that does not hold task requests answers them before the client connects: the checker says so', () => {

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { cpus, hostname, machine, release, totalmem, type } from 'node:os';
 import { promisify } from 'node:util';
 import { assertNever } from '../errors.ts';
@@ -75,6 +76,12 @@ function cgroupInfo(): KernelResults['kernel.cgroupInfo'] {
 }
 
 /** overlay2's check: the kernel knows overlay, and an overlay mount really works on this backing fs. */
+/**
+ * Mounts an overlay of a lower directory holding a file, looks for the file through it, and
+ * unmounts it (as dockerd's overlay2 driver checks the kernel at start). One shell does the
+ * three (a fork of the daemon costs more than the commands), and the probe's directory is
+ * removed off the event loop: the start-up's other steps go on meanwhile.
+ */
 async function probeOverlay(path: string): Promise<KernelResults['kernel.probeOverlay']> {
   if (!readFileSync('/proc/filesystems', 'utf8').includes('\toverlay'))
     return {
@@ -86,26 +93,20 @@ async function probeOverlay(path: string): Promise<KernelResults['kernel.probeOv
   try {
     for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(`${dir}/${d}`);
     writeFileSync(`${dir}/lower/probe`, 'x');
-    await run('mount', [
-      '-t',
-      'overlay',
-      'overlay',
-      '-o',
-      `lowerdir=${dir}/lower,upperdir=${dir}/upper,workdir=${dir}/work`,
-      `${dir}/merged`,
-    ]);
-    const ok = existsSync(`${dir}/merged/probe`);
-    await run('umount', [`${dir}/merged`]);
-    return ok
-      ? { supported: true, reason: null }
-      : { supported: false, reason: 'overlay mount shows no lower layer' };
-  } catch (err) {
-    return {
-      supported: false,
-      reason: ((err as { stderr?: string }).stderr ?? (err as Error).message).trim(),
-    };
+    // Exit 0: the lower layer shows through; 1: it does not; any other: mount or umount failed.
+    const script =
+      'mount -t overlay overlay -o "$1" "$2" || exit 2; test -e "$2/probe"; shown=$?; umount "$2" || exit 2; exit $shown';
+    const options = `lowerdir=${dir}/lower,upperdir=${dir}/upper,workdir=${dir}/work`;
+    try {
+      await run('sh', ['-c', script, 'sh', options, `${dir}/merged`]);
+      return { supported: true, reason: null };
+    } catch (err) {
+      const e = err as { code?: number; stderr?: string; message: string };
+      if (e.code === 1) return { supported: false, reason: 'overlay mount shows no lower layer' };
+      return { supported: false, reason: (e.stderr || e.message).trim() };
+    }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
   }
 }
 

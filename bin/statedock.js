@@ -13,11 +13,13 @@
 // loader for nothing.
 
 /** How long the process had run, and on how much CPU, when this file began (Node's own start). */
-const bootstrapped = { phase: 'bootstrap', ms: performance.now(), cpuMs: cpuMs() };
+const bootstrapped = phaseNow('bootstrap');
 
-function cpuMs() {
+/** A start-up phase that ends now (src/daemon/startup-phases.ts). */
+function phaseNow(phase) {
   const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
+  const round = (n) => Math.round(n * 10) / 10;
+  return { phase, ms: round(performance.now()), cpuMs: round((u.user + u.system) / 1000) };
 }
 
 // The launcher (bin/statedock) started Node without NODE_EXTRA_CA_CERTS, which Node would have
@@ -107,7 +109,7 @@ async function run() {
     .digest();
   const loaded = loadBundle(key);
   const host = {
-    phases: [bootstrapped, { phase: 'bundle', ms: performance.now(), cpuMs: cpuMs() }],
+    phases: [bootstrapped, phaseNow('bundle')],
     startedUp() {
       if (loaded.stale !== null) setImmediate(writeCodeCache, loaded.stale, key);
       // The script object is not needed while the daemon runs.

@@ -138,7 +138,7 @@ function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
           `json: cannot unmarshal ${typeof raw} into Go struct field Config.${d.key} of type []string`,
         );
       try {
-        return (list as string[]).map((v) => {
+        return list.map((v) => {
           if (d.kind === 'mirrors') return validateMirror(v);
           const r = validateInsecureRegistry(v);
           if (r.warning) configWarnings.push(r.warning);
@@ -180,7 +180,7 @@ function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
       const list = Array.isArray(raw) ? raw : [raw];
       if (!list.every((h) => typeof h === 'string'))
         throw new ConfigError(`invalid value for ${name}: a list of unix:///path sockets`);
-      return list.map((h) => parseHost(h as string));
+      return list.map((h) => parseHost(h));
     }
     case 'string':
     case 'nullable':

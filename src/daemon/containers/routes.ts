@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { promisify } from 'node:util';
 import { signalNumber } from '../../../machines/container/signals.ts';
 import type { ContainerContext } from '../../../machines/container/types.ts';
-import { ApiError, type ApiServer, type RouteContext } from '../../api/server.ts';
+import { ApiError, type ApiServer } from '../../api/server.ts';
 import { treeSize } from '../../../effects/rootfs/layout.ts';
 import { parseFilters } from '../events.ts';
 import { streamLogs } from '../logs.ts';

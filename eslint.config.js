@@ -2,16 +2,17 @@
 // typescript-eslint with type information, over the files tsconfig.json type-checks.
 // `npm run lint` runs it with prettier --check; `npm test` runs lint first.
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config(
+export default defineConfig(
   {
     ignores: ['dist/', 'node_modules/', 'test-output/', 'test/fixtures/', '.scratch/', 'tmp/'],
   },
   {
     files: ['**/*.ts', '**/*.mts'],
-    extends: [js.configs.recommended, ...tseslint.configs.recommendedTypeChecked],
+    extends: [js.configs.recommended, tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },

@@ -94,7 +94,7 @@ export class RegistryService implements ImagePuller {
       if (r.kind !== 'mark') return;
       const t = this.transfers.get(actor);
       if (!t) return;
-      const m = r.mark as { mark: string } & Record<string, unknown>;
+      const m = r.mark;
       if (m.mark !== 'pull.progress' && m.mark !== 'push.progress') return;
       const id = typeof m['id'] === 'string' ? m['id'] : undefined;
       if (id !== undefined) t.named.add(id);
@@ -179,7 +179,7 @@ export class RegistryService implements ImagePuller {
   private credentialsFrom(ctx: RouteContext, key: string): string | null {
     const auth = decodeRegistryAuth(ctx.req.headers['x-registry-auth'] as string | undefined);
     if (auth === null || Object.keys(auth).length === 0) return null;
-    this.d.client.putCredentials(key, auth as AuthConfig);
+    this.d.client.putCredentials(key, auth);
     return key;
   }
 

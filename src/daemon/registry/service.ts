@@ -41,6 +41,8 @@ export interface RegistryServiceDeps {
   maxConcurrentDownloads: number;
   maxConcurrentUploads: number;
   maxDownloadAttempts: number;
+  /** Says what went wrong in work no client waits for (the daemon's log). */
+  warn: (message: string) => void;
 }
 
 const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
@@ -254,7 +256,11 @@ export class RegistryService implements ImagePuller {
       (out) => this.pulled(t, ref, out as PullOutput, credentials),
       (err: unknown) => {
         // The actor failed before its cleanup: its holds go (its files stay for the next start's GC).
-        void this.d.images.release(pullId);
+        this.d.images
+          .release(pullId)
+          .catch((e: unknown) =>
+            this.d.warn(`releasing the holds of pull ${pullId} failed: ${(e as Error).message}`),
+          );
         this.pulled(
           t,
           ref,

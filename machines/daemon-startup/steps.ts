@@ -74,10 +74,9 @@ function effect<E extends EffectName>(
   const op: Op = {
     kind: 'effect',
     effect: name,
-    ask: ask as (s: Scope) => Omit<EffectRequest, 'effect'> | null,
+    ask: ask,
   };
-  if (handlers.done)
-    op.done = handlers.done as (s: Scope, result: unknown) => OpOutcome | undefined;
+  if (handlers.done) op.done = handlers.done;
   if (handlers.failed) op.failed = handlers.failed;
   return op;
 }
@@ -999,7 +998,7 @@ interface Listed {
 }
 
 function listed(local: Readonly<Record<string, unknown>>): Listed {
-  return local as Listed;
+  return local;
 }
 
 /** Whether restore found containers in the store (then it reconciles them with containerd's tasks). */

@@ -171,6 +171,8 @@ export class ApiServer {
   socketGroup = defaultSocketGroup;
   /** Requests wait for this (the daemon's restore finishing) before they are handled, as dockerd serves only after NewDaemon. */
   gate: Promise<void> = Promise.resolve();
+  /** Requests that need not wait for the gate (method and path without the version prefix). */
+  ungated: (method: string, path: string) => boolean = () => false;
 
   constructor(opts: ApiServerOptions) {
     this.serverHeader = opts.serverHeader;
@@ -236,6 +238,13 @@ export class ApiServer {
   }
 
   /** Resolves the request line to a route, or answers it (bad path, redirect, not found, version). */
+  /** Whether the request is one `ungated` lets through (its exact path only: anything else waits). */
+  private passesGate(req: IncomingMessage): boolean {
+    const raw = req.url ?? '/';
+    const q = raw.indexOf('?');
+    return this.ungated(req.method ?? 'GET', splitVersion(q < 0 ? raw : raw.slice(0, q)).path);
+  }
+
   private resolve(
     req: IncomingMessage,
     answer: (status: number, headers: Record<string, string>, body: string) => void,
@@ -321,7 +330,7 @@ export class ApiServer {
     const label = requestLabel(req);
     await runInRequestScope({ label, socket }, async () => {
       try {
-        await this.gate;
+        if (!this.passesGate(req)) await this.gate;
         const found = this.resolve(req, (status, headers, body) => {
           if (
             status === 400 &&

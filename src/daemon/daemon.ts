@@ -40,6 +40,9 @@ import { RegistryService } from './registry/service.ts';
 import { phaseNow, phaseOfStep, type StartupPhase } from './startup-phases.ts';
 import { release as kernelRelease } from 'node:os';
 
+/** What the API answers while the image GC after restore runs: they read nothing it changes. */
+const answeredDuringImageGc: ReadonlySet<string> = new Set(['/_ping', '/version', '/info']);
+
 /**
  * The real daemon: the start-up and shutdown machines and the container host on real
  * effects, in one session whose every record goes to the flight recorder under the exec root.
@@ -274,10 +277,14 @@ export class Daemon {
 
   async start(): Promise<StartupOutput> {
     let opened!: () => void;
-    // Requests wait for restore, as dockerd serves only after NewDaemon (the API listens first).
     // The API listens once restore is done, maybe before containerd's client is connected (no
     // stored container to reconcile): then what asks containerd waits in the container host.
+    // Requests wait at the gate until the image GC has removed what an interrupted pull left.
     this.api.server.gate = new Promise((resolve) => (opened = resolve));
+    // The image GC after restore changes nothing these answer (it removes what no image
+    // uses): they need not wait for it.
+    this.api.server.ungated = (method, path) =>
+      (method === 'GET' || method === 'HEAD') && answeredDuringImageGc.has(path);
     this.session.onRecord((actor, r) => {
       if (actor !== 'daemon' || r.kind !== 'mark' || r.mark.mark !== 'step.done') return;
       const step = String(r.mark['step']);

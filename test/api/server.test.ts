@@ -239,3 +239,29 @@ describe('the API server', () => {
     idle.destroy();
   });
 });
+
+test('requests wait at the gate, but for those it lets through (by method and unversioned path)', async () => {
+  const dir = mkdtempSync('/tmp/sdgate-');
+  const sock = `${dir}/s.sock`;
+  const api = new ApiServer({ serverHeader: 't' });
+  for (const r of pingRoutes()) api.add(r);
+  api.add({ method: 'GET', pattern: '/images/json', handler: (ctx) => ctx.json(200, 'list') });
+  let open!: () => void;
+  api.gate = new Promise((r) => (open = r));
+  api.ungated = (method, path) => method === 'GET' && path === '/_ping';
+  await api.listen([sock]);
+  try {
+    const images = call(sock, 'GET', '/v1.41/images/json');
+    let answered = false;
+    void images.then(() => (answered = true));
+    assert.equal((await call(sock, 'GET', '/v1.41/_ping')).status, 200);
+    assert.equal((await call(sock, 'GET', '/_ping?x=1')).status, 200);
+    await sleep(100);
+    assert.equal(answered, false, 'a gated request was answered before the gate opened');
+    open();
+    assert.equal((await images).status, 200);
+  } finally {
+    await api.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -188,6 +188,13 @@ export class Session {
     return entry;
   }
 
+  /** Drops a finished actor from the table (its records stay in the trace): the exec GC forgets execs. */
+  forget(actorId: string): void {
+    const e = this.actors.get(actorId);
+    if (e && (e.actor.getSnapshot() as { status: string }).status !== 'active')
+      this.actors.delete(actorId);
+  }
+
   /** Sends an event to an actor, recording it first. */
   send(
     actorId: string,

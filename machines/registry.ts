@@ -7,6 +7,8 @@ import { containerdSupervisorMachine } from './containerd-supervisor/machine.ts'
 import { daemonShutdownMachine } from './daemon-shutdown/machine.ts';
 import { daemonStartupMachine } from './daemon-startup/machine.ts';
 import { restoreCheckMachine } from './restore-check/machine.ts';
+import { execMachine } from './exec/machine.ts';
+import { resizeMachine } from './resize/machine.ts';
 import { restoreInvariantsHeld } from './check/constraints.ts';
 
 /** Every machine by the name traces use, so replay and the inspector can find it. */
@@ -16,6 +18,8 @@ export const machines: Record<string, AnyStateMachine> = {
   containerdSupervisor: containerdSupervisorMachine,
   container: containerMachine,
   restoreCheck: restoreCheckMachine,
+  exec: execMachine,
+  resize: resizeMachine,
 };
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {

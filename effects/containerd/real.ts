@@ -9,8 +9,8 @@ import {
 import { assertNever, type EffectErrorCode } from '../errors.ts';
 import type { ContainerdRequest, ContainerdResults } from './requests.ts';
 
-/** containerd's error classes mapped once, here, to the effect error codes. */
-function codeOf(err: unknown): EffectErrorCode {
+/** containerd's error classes mapped once, here, to the effect error codes (the exec handler uses it too). */
+export function codeOf(err: unknown): EffectErrorCode {
   if (err instanceof ContainerdError) {
     switch (err.code) {
       case 'NotFound':
@@ -149,6 +149,14 @@ export class ContainerdConnection {
         case 'containerd.resumeTask':
         case 'containerd.deleteTask':
         case 'containerd.deleteContainer':
+        case 'containerd.execCreate':
+        case 'containerd.execStart':
+        case 'containerd.execKill':
+        case 'containerd.execDelete':
+        case 'containerd.execResize':
+        case 'containerd.execList':
+        case 'containerd.execReap':
+        case 'containerd.updateTask':
           // The container machine runs in the simulator so far; the daemon does not spawn
           // container actors yet (issue 4), so nothing asks for these on a real host.
           throw Object.assign(

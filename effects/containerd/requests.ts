@@ -30,7 +30,62 @@ export type ContainerdRequest =
   | { effect: 'containerd.resumeTask'; container: string }
   /** Deletes the task (after its exit) and returns its exit status; 255 when the task is gone. */
   | { effect: 'containerd.deleteTask'; container: string }
-  | { effect: 'containerd.deleteContainer'; container: string };
+  | { effect: 'containerd.deleteContainer'; container: string }
+  | ExecRequest;
+
+/**
+ * A process of a running task other than its init (`docker exec`, health probes), and the
+ * task's terminal and resources: the `containerd.exec*` effects. `stdio`: `attach` reads the
+ * FIFOs for clients the daemon attaches; `capture` keeps the first 4 KiB of output (a health
+ * probe's, returned by `execDelete`); `discard` drains it (`exec -d`).
+ */
+export type ExecRequest =
+  | {
+      effect: 'containerd.execCreate';
+      container: string;
+      exec: string;
+      /** The OCI process (args, env, cwd, user, capabilities, terminal). */
+      process: unknown;
+      stdin: boolean;
+      terminal: boolean;
+      stdio: 'attach' | 'capture' | 'discard';
+    }
+  | { effect: 'containerd.execStart'; container: string; exec: string }
+  | { effect: 'containerd.execKill'; container: string; exec: string; signal: number }
+  /** Deletes an exited (or never started) exec once its output drained; its exit status and captured output. */
+  | { effect: 'containerd.execDelete'; container: string; exec: string }
+  /** The terminal of the task's init (`exec` null) or of an exec. */
+  | {
+      effect: 'containerd.execResize';
+      container: string;
+      exec: string | null;
+      width: number;
+      height: number;
+    }
+  /** The exec processes containerd has in a task (restore's sweep). */
+  | { effect: 'containerd.execList'; container: string }
+  /** An exec process nobody owns (left by a dead daemon): SIGKILL, wait, delete. */
+  | { effect: 'containerd.execReap'; container: string; exec: string }
+  /** New resource limits on the live task's cgroup (Tasks.Update: `docker update`). */
+  | { effect: 'containerd.updateTask'; container: string; resources: unknown };
+
+export type ExecEffect = ExecRequest['effect'];
+
+const execEffects: ReadonlySet<string> = new Set<ExecEffect>([
+  'containerd.execCreate',
+  'containerd.execStart',
+  'containerd.execKill',
+  'containerd.execDelete',
+  'containerd.execResize',
+  'containerd.execList',
+  'containerd.execReap',
+  'containerd.updateTask',
+]);
+
+/** Whether a containerd request is one of the exec family's (routed to their own handlers). */
+export function isExecRequest(req: { effect: string }): req is ExecRequest {
+  return execEffects.has(req.effect);
+}
 
 export interface ContainerdTaskFact {
   id: string;
@@ -57,4 +112,13 @@ export interface ContainerdResults {
   'containerd.resumeTask': Record<string, never>;
   'containerd.deleteTask': { exitStatus: number; exitedAt: string };
   'containerd.deleteContainer': Record<string, never>;
+  'containerd.execCreate': Record<string, never>;
+  'containerd.execStart': { pid: number; at: string };
+  'containerd.execKill': Record<string, never>;
+  /** `output`: what a `capture` exec wrote (stdout and stderr interleaved, at most 4 KiB). */
+  'containerd.execDelete': { exitStatus: number; exitedAt: string; output: string };
+  'containerd.execResize': Record<string, never>;
+  'containerd.execList': { execs: string[] };
+  'containerd.execReap': { exitStatus: number };
+  'containerd.updateTask': Record<string, never>;
 }

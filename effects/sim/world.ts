@@ -4,6 +4,7 @@ import { SimFs, SimFsError, type SimNode } from '../fs/sim.ts';
 import type { EffectCall, EffectOutcome } from '../requests.ts';
 import { storedView, type HostView } from '../../machines/container/invariants.ts';
 import type { ContainerRecord } from '../../machines/container/types.ts';
+import { SimExecError, SimExecs } from '../containerd/exec-sim.ts';
 import { FaultInjector, type FaultRule } from './faults.ts';
 import { Random } from './random.ts';
 import type { SimEffects } from './scheduler.ts';
@@ -159,6 +160,18 @@ export class SimWorld implements SimEffects {
   nowMs = 0;
   private injector: FaultInjector;
   private nextPid = 5000;
+  /** containerd's exec processes (docker exec, health probes). */
+  readonly execs = new SimExecs({
+    taskStatus: (id) => {
+      this.settleTaskExits(this.nowMs);
+      return this.tasks.get(id)?.status ?? null;
+    },
+    connected: () => this.connected(),
+    newPid: () => this.nextPid++,
+    raise: (atMs, actorId, event) => this.raised.push({ atMs, actorId, event }),
+    life: () => this.lives,
+    iso,
+  });
 
   constructor(opts: SimWorldOptions) {
     const h = opts.host ?? {};
@@ -218,6 +231,7 @@ export class SimWorld implements SimEffects {
         });
       }
     }
+    this.raised.push(...this.execs.pendingExits());
   }
 
   /**
@@ -228,6 +242,7 @@ export class SimWorld implements SimEffects {
     this.daemonExited();
     this.raised = [];
     this.tasks.clear();
+    this.execs.reboot();
     this.containerdContainers.clear();
     this.containerd = null;
     this.processes.clear();
@@ -272,6 +287,7 @@ export class SimWorld implements SimEffects {
       actorId: `container:${id}`,
       event: { type: 'containerd.taskExit', exitStatus: status, exitedAt: iso(atMs) },
     });
+    this.execs.containerExited(id, atMs);
   }
 
   /** What a time in virtual milliseconds reads like (RFC 3339, from a fixed epoch). */
@@ -304,7 +320,7 @@ export class SimWorld implements SimEffects {
     try {
       return { outcome: { ok: true, value: this.apply(call, nowMs) }, latencyMs };
     } catch (e) {
-      if (e instanceof SimFsError || e instanceof SimEffectError)
+      if (e instanceof SimFsError || e instanceof SimEffectError || e instanceof SimExecError)
         return { outcome: failure(e.code, e.message), latencyMs };
       throw e;
     }
@@ -574,6 +590,7 @@ export class SimWorld implements SimEffects {
         if (t.status !== 'stopped' && t.status !== 'created')
           throw new SimEffectError('EBUSY', 'cannot delete a running process');
         this.tasks.delete(call.container);
+        this.execs.forgetContainer(call.container);
         this.processes.delete(t.pid);
         return {
           exitStatus: t.status === 'created' ? 255 : t.exitStatus,
@@ -592,6 +609,15 @@ export class SimWorld implements SimEffects {
         this.containerdContainers.delete(call.container);
         return {};
       }
+      case 'containerd.execCreate':
+      case 'containerd.execStart':
+      case 'containerd.execKill':
+      case 'containerd.execDelete':
+      case 'containerd.execResize':
+      case 'containerd.execList':
+      case 'containerd.execReap':
+      case 'containerd.updateTask':
+        return this.execs.apply(call, nowMs);
       case 'containerd.spawn':
       case 'containerd.waitReady':
       case 'containerd.waitExit':
@@ -693,6 +719,7 @@ export class SimWorld implements SimEffects {
       containerdContainers: [...this.containerdContainers],
       acknowledged: [],
       mounted: [],
+      execs: this.execs.view(this.nowMs),
     };
   }
 

@@ -10,7 +10,11 @@ import {
 } from 'node:fs';
 import { promisify } from 'node:util';
 import type { ContainerdConnection } from '../../effects/containerd/real.ts';
-import type { ContainerdRequest, ContainerdResults } from '../../effects/containerd/requests.ts';
+import type {
+  ContainerdRequest,
+  ContainerdResults,
+  ExecRequest,
+} from '../../effects/containerd/requests.ts';
 import { ContainerdError } from '../../effects/containerd/error.ts';
 import { EffectFailure } from '../../effects/handler.ts';
 import { mountPoints } from '../../effects/kernel/real.ts';
@@ -26,7 +30,7 @@ function signal(pid: number): void {
   }
 }
 
-type TaskRequest = Extract<ContainerdRequest, { container: string }>;
+type TaskRequest = Exclude<Extract<ContainerdRequest, { container: string }>, ExecRequest>;
 
 function fail(err: unknown, what: string): never {
   if (err instanceof ContainerdError) {

@@ -4,7 +4,11 @@ import type { EffectCall } from '../../effects/requests.ts';
 import { familyOf } from '../../effects/requests.ts';
 import { FileTrace, makeHeader } from '../../effects/record.ts';
 import { Session } from '../../effects/runner.ts';
-import { realClock } from '../../effects/clock/real.ts';
+import { realClock, registerTickerJob } from '../../effects/clock/real.ts';
+import { isExecRequest } from '../../effects/containerd/requests.ts';
+import { ExecHost } from './exec/host.ts';
+import { ExecRuntime } from './exec/runtime.ts';
+import { registerExecRoutes } from './containers/exec-routes.ts';
 import { realFs } from '../../effects/fs/real.ts';
 import { realKernel } from '../../effects/kernel/real.ts';
 import { setDumpProvider } from '../../effects/kernel/dump-signal.ts';
@@ -46,6 +50,8 @@ export class Daemon {
   readonly runtime: ContainerRuntime;
   readonly containers: ContainerHost;
   readonly events: EventsService;
+  readonly execRuntime: ExecRuntime;
+  readonly execs: ExecHost;
   private cancelEvents: (() => void) | null = null;
 
   constructor(config: StartupConfig, log: Logger, version: string) {
@@ -94,6 +100,18 @@ export class Daemon {
       events: this.events,
     });
     registerContainerRoutes(this.api.server, this.containers);
+    this.execRuntime = new ExecRuntime(this.containerd, config.execRoot);
+    this.execs = new ExecHost(this.session, (id, action, attributes) =>
+      this.events.publish('container', action, id, attributes),
+    );
+    registerTickerJob('execGc', () => this.execs.gc());
+    registerExecRoutes(this.api.server, {
+      host: this.containers,
+      execs: this.execs,
+      runtime: this.execRuntime,
+      events: this.events,
+      resizeTask: (c, width, height) => this.resizeTask(c.record.id, width, height),
+    });
     volumes.register(this.api.server, (name) => this.containers.volumeUsers(name));
     registerImageRoutes(this.api.server, images, this.events, this.containers);
     this.api.containers = this.containers;
@@ -129,6 +147,7 @@ export class Daemon {
       case 'containerd':
         if (call.effect === 'containerd.startSupervised') return this.supervisor.start(call);
         if (call.effect === 'containerd.stopSupervised') return this.supervisor.stop();
+        if (isExecRequest(call)) return this.execRuntime.run(call);
         if ('container' in call) return this.runtime.run(call as never);
         // The exit stream ends with the client: by then every container actor has settled (moby-51692).
         if (call.effect === 'containerd.close') this.cancelEvents?.();
@@ -140,6 +159,30 @@ export class Daemon {
       case 'api':
         return this.api.run(call as never);
     }
+  }
+
+  private resizes = 0;
+
+  /** One resize machine for a container's terminal; its error, or null. */
+  private async resizeTask(
+    container: string,
+    width: number,
+    height: number,
+  ): Promise<string | null> {
+    const c = this.containers.contexts().find((x) => x.record.id === container);
+    const actorId = `resize:${container}:${++this.resizes}`;
+    const entry = this.session.spawn('resize', actorId, {
+      actorId,
+      container,
+      width,
+      height,
+      attributes: c
+        ? { ...c.record.config.labels, image: c.record.image, name: c.record.name.slice(1) }
+        : {},
+    });
+    const out = (await entry.done) as { error: string | null };
+    this.session.forget(actorId);
+    return out.error;
   }
 
   /** Facts learned so far by the start-up actor (the API reads them while it is still starting). */
@@ -278,6 +321,18 @@ export class Daemon {
                 exitStatus: Number(e.event['exit_status'] ?? 0),
                 exitedAt,
               };
+            } else if (e.topic === '/tasks/exit') {
+              // Another process of the task (an exec, a health probe): to its owner.
+              const ts = e.event['exited_at'] as { seconds?: number; nanos?: number } | undefined;
+              this.execs.routeExit(
+                id,
+                String(e.event['id'] ?? ''),
+                Number(e.event['exit_status'] ?? 0),
+                ts?.seconds
+                  ? new Date(ts.seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString()
+                  : new Date().toISOString(),
+              );
+              continue;
             } else if (e.topic === '/tasks/oom') event = { type: 'containerd.oom' };
             if (event === null) continue;
             if (this.session.actors.has(actor)) this.session.send(actor, event);

@@ -1,4 +1,5 @@
 import type { ApiRequest, ApiResults } from './api/requests.ts';
+import type { ArchiveRequest, ArchiveResults } from './archive/requests.ts';
 import type { ClockRequest, ClockResults } from './clock/requests.ts';
 import type { ContainerdRequest, ContainerdResults } from './containerd/requests.ts';
 import type { EffectError } from './errors.ts';
@@ -8,17 +9,24 @@ import type { StoreRequest, StoreResults } from './store/requests.ts';
 
 /** Every effect a machine can ask for: plain JSON, tagged by `effect`. */
 export type EffectRequest =
-  FsRequest | KernelRequest | ContainerdRequest | StoreRequest | ClockRequest | ApiRequest;
+  | FsRequest
+  | KernelRequest
+  | ContainerdRequest
+  | StoreRequest
+  | ClockRequest
+  | ApiRequest
+  | ArchiveRequest;
 
 export type EffectName = EffectRequest['effect'];
-export type EffectFamily = 'fs' | 'kernel' | 'containerd' | 'store' | 'clock' | 'api';
+export type EffectFamily = 'fs' | 'kernel' | 'containerd' | 'store' | 'clock' | 'api' | 'archive';
 
 export type EffectResults = FsResults &
   KernelResults &
   ContainerdResults &
   StoreResults &
   ClockResults &
-  ApiResults;
+  ApiResults &
+  ArchiveResults;
 
 export type ResultOf<E extends EffectName> = EffectResults[E];
 export type RequestOf<E extends EffectName> = Extract<EffectRequest, { effect: E }>;

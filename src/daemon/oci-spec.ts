@@ -15,6 +15,8 @@ export interface SpecInput {
   cgroupParent: string;
   user?: { uid: number; gid: number };
   terminal?: boolean;
+  /** A terminal's size at start (HostConfig.ConsoleSize: [height, width]). */
+  consoleSize?: [number, number];
   /** Bind mounts (host paths, named volumes' data directories). */
   binds?: { source: string; destination: string; readonly: boolean }[];
   memory?: number;
@@ -51,6 +53,9 @@ export function buildSpec(s: SpecInput): Record<string, unknown> {
     ociVersion: '1.0.2-dev',
     process: {
       terminal: s.terminal ?? false,
+      ...(s.terminal && s.consoleSize && s.consoleSize[0] > 0 && s.consoleSize[1] > 0
+        ? { consoleSize: { height: s.consoleSize[0], width: s.consoleSize[1] } }
+        : {}),
       user: s.user ?? { uid: 0, gid: 0 },
       args: s.args,
       env: s.env,

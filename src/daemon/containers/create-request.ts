@@ -206,9 +206,19 @@ export function planContainer(p: PlanInput): { record: ContainerRecord; spec: un
       readonly: !m.rw,
     })),
     terminal: config.Tty === true,
+    ...(consoleSizeOf(host['ConsoleSize']) ?? {}),
     ...(memory === undefined ? {} : { memory }),
     ...(cpuShares === undefined ? {} : { cpuShares }),
     ...(pidsLimit === undefined ? {} : { pidsLimit }),
   });
   return { record, spec };
+}
+
+/** HostConfig.ConsoleSize (`[height, width]`, sent by `docker run -t` in a terminal): the pty's size from the start. */
+function consoleSizeOf(v: unknown): { consoleSize: [number, number] } | null {
+  return Array.isArray(v) &&
+    v.length === 2 &&
+    v.every((n) => typeof n === 'number' && Number.isInteger(n) && n > 0)
+    ? { consoleSize: [v[0] as number, v[1] as number] }
+    : null;
 }

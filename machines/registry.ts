@@ -9,6 +9,8 @@ import { daemonStartupMachine } from './daemon-startup/machine.ts';
 import { restoreCheckMachine } from './restore-check/machine.ts';
 import { execMachine } from './exec/machine.ts';
 import { resizeMachine } from './resize/machine.ts';
+import { extractMachine } from './archive/machine.ts';
+import { commitMachine } from './commit/machine.ts';
 import { restoreInvariantsHeld } from './check/constraints.ts';
 
 /** Every machine by the name traces use, so replay and the inspector can find it. */
@@ -20,6 +22,8 @@ export const machines: Record<string, AnyStateMachine> = {
   restoreCheck: restoreCheckMachine,
   exec: execMachine,
   resize: resizeMachine,
+  extract: extractMachine,
+  commit: commitMachine,
 };
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {

@@ -5,6 +5,7 @@ import type { EffectCall, EffectOutcome } from '../requests.ts';
 import { storedView, type HostView } from '../../machines/container/invariants.ts';
 import type { ContainerRecord } from '../../machines/container/types.ts';
 import { SimExecError, SimExecs } from '../containerd/exec-sim.ts';
+import { SimArchive } from '../archive/sim.ts';
 import { FaultInjector, type FaultRule } from './faults.ts';
 import { Random } from './random.ts';
 import type { SimEffects } from './scheduler.ts';
@@ -160,6 +161,8 @@ export class SimWorld implements SimEffects {
   nowMs = 0;
   private injector: FaultInjector;
   private nextPid = 5000;
+  /** docker cp into containers, commit's layer tarballs and images. */
+  readonly archive: SimArchive;
   /** containerd's exec processes (docker exec, health probes). */
   readonly execs = new SimExecs({
     taskStatus: (id) => {
@@ -198,6 +201,7 @@ export class SimWorld implements SimEffects {
       this.fs.writeFile(this.host.livePidfile, String(foreignPid), 0o644);
     }
     this.injector = new FaultInjector(opts.faults ?? []);
+    this.archive = new SimArchive(this.fs, () => this.db());
   }
 
   /** Replaces the fault plan (a restart with other faults), counts starting afresh. */
@@ -618,6 +622,10 @@ export class SimWorld implements SimEffects {
       case 'containerd.execReap':
       case 'containerd.updateTask':
         return this.execs.apply(call, nowMs);
+      case 'archive.extract':
+      case 'archive.diffTar':
+      case 'archive.commitImage':
+        return this.archive.apply(call);
       case 'containerd.spawn':
       case 'containerd.waitReady':
       case 'containerd.waitExit':
@@ -720,7 +728,20 @@ export class SimWorld implements SimEffects {
       acknowledged: [],
       mounted: [],
       execs: this.execs.view(this.nowMs),
+      images: this.openStore === null && this.stores.size === 0 ? [] : this.storedImages(db),
     };
+  }
+
+  /** The store's images, whole or not (the archive family's view of the store it was given). */
+  private storedImages(db: Map<string, unknown>): { id: string; layersPresent: boolean }[] {
+    const out: { id: string; layersPresent: boolean }[] = [];
+    for (const [k, v] of db)
+      if (k.startsWith('image/'))
+        out.push({
+          id: k.slice(6),
+          layersPresent: this.fs.exists((v as { layerDir: string }).layerDir),
+        });
+    return out;
   }
 
   /** Task calls go over the client: after `containerd.close` they fail as grpc-js does on a closed channel. */

@@ -1,5 +1,6 @@
 import type { EffectError } from '../../effects/errors.ts';
 import type { RestartPolicy } from './restart.ts';
+import type { HealthConfig } from '../health/config.ts';
 
 /** Docker's status strings (container/state.go StateString). */
 export type ContainerStatus =
@@ -34,6 +35,10 @@ export interface ContainerRecord {
     memory?: number;
     cpuShares?: number;
     pidsLimit?: number;
+    cpuQuota?: number;
+    cpuPeriod?: number;
+    /** The HEALTHCHECK in force (the create request's over the image's); absent or NONE: none. */
+    healthcheck?: HealthConfig | null;
     /** Docker's MountPoints: binds and volumes (anonymous ones go with the container on `rm -v` and `--rm`). */
     mounts?: MountPoint[];
   };

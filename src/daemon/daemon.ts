@@ -8,6 +8,8 @@ import { realClock, registerTickerJob } from '../../effects/clock/real.ts';
 import { isExecRequest } from '../../effects/containerd/requests.ts';
 import { ExecHost } from './exec/host.ts';
 import { ExecRuntime } from './exec/runtime.ts';
+import { ArchiveRuntime } from './archive/runtime.ts';
+import { registerArchiveRoutes } from './containers/archive-routes.ts';
 import { registerExecRoutes } from './containers/exec-routes.ts';
 import { realFs } from '../../effects/fs/real.ts';
 import { realKernel } from '../../effects/kernel/real.ts';
@@ -52,6 +54,7 @@ export class Daemon {
   readonly events: EventsService;
   readonly execRuntime: ExecRuntime;
   readonly execs: ExecHost;
+  readonly archive: ArchiveRuntime;
   private cancelEvents: (() => void) | null = null;
 
   constructor(config: StartupConfig, log: Logger, version: string) {
@@ -105,6 +108,15 @@ export class Daemon {
       this.events.publish('container', action, id, attributes),
     );
     registerTickerJob('execGc', () => this.execs.gc());
+    this.archive = new ArchiveRuntime({ root: config.dataRoot, store: this.store, images });
+    registerArchiveRoutes(this.api.server, {
+      host: this.containers,
+      runtime: this.archive,
+      session: this.session,
+      store: this.store,
+      images,
+      execRoot: config.execRoot,
+    });
     registerExecRoutes(this.api.server, {
       host: this.containers,
       execs: this.execs,
@@ -158,6 +170,8 @@ export class Daemon {
         return this.containerd.run(call as never);
       case 'api':
         return this.api.run(call as never);
+      case 'archive':
+        return this.archive.run(call as never);
     }
   }
 

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, lstatSync, readlinkSync, type Stats } from 'node:fs';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { pack as tarPack, type Header } from 'tar-stream';
 import { containerChanges, opaqueDirs } from './changes.ts';
 
@@ -35,11 +34,23 @@ export async function writeLayerTar(
       cb(null, chunk);
     },
   });
-  const done = pipeline(pack, counter, createWriteStream(dest, { mode: 0o600 }));
+  const file = createWriteStream(dest, { mode: 0o600 });
+  // tar-stream's pack is a streamx stream: piped, not given to stream.pipeline.
+  const done = new Promise<void>((resolve, reject) => {
+    file.on('finish', resolve).on('error', reject);
+    counter.on('error', reject);
+    pack.on('error', reject);
+  });
+  (pack as unknown as NodeJS.ReadableStream).pipe(counter).pipe(file);
   const opaque = overlay ? opaqueDirs(upper) : new Set<string>();
   const written = new Set<string>();
+  // An entry without a body (a whiteout file is empty) is given an empty one, or tar-stream waits for it.
   const put = (h: Partial<Header> & { name: string }): Promise<void> =>
-    new Promise((resolve, reject) => pack.entry(h, (err) => (err ? reject(err) : resolve())));
+    new Promise((resolve, reject) =>
+      pack.entry(h, h.type === 'file' ? '' : (undefined as never), (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
   const ensureParents = async (path: string): Promise<void> => {
     const parts = path.split('/').filter(Boolean);
     for (let i = 1; i < parts.length; i++) {

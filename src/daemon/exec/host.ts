@@ -3,6 +3,9 @@ import type { RecordBody } from '../../../effects/trace.ts';
 import { execOwner } from '../../../machines/exec/ids.ts';
 import type { ExecConfig, ExecContext, ExecEvent } from '../../../machines/exec/types.ts';
 
+/** Actors whose event marks are Docker events of their container (the container's own are the container host's). */
+const publishedActors = ['exec:', 'health:', 'resize:', 'extract:', 'commit:', 'update:'];
+
 /** An actor's answer to a request, as the API maps it to a status. */
 export interface ExecReply {
   result: string;
@@ -46,7 +49,7 @@ export class ExecHost {
       }
       return;
     }
-    if (!actor.startsWith('exec:') && !actor.startsWith('health:')) return;
+    if (!publishedActors.some((p) => actor.startsWith(p))) return;
     if (r.kind === 'mark' && r.mark.mark === 'reply') {
       const req = String(r.mark['req']);
       const resolve = this.replies.get(req);

@@ -11,6 +11,7 @@ import { execMachine } from './exec/machine.ts';
 import { resizeMachine } from './resize/machine.ts';
 import { extractMachine } from './archive/machine.ts';
 import { commitMachine } from './commit/machine.ts';
+import { healthMachine } from './health/machine.ts';
 import { restoreInvariantsHeld } from './check/constraints.ts';
 
 /** Every machine by the name traces use, so replay and the inspector can find it. */
@@ -24,6 +25,7 @@ export const machines: Record<string, AnyStateMachine> = {
   resize: resizeMachine,
   extract: extractMachine,
   commit: commitMachine,
+  health: healthMachine,
 };
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {

@@ -9,6 +9,8 @@ import { isExecRequest } from '../../effects/containerd/requests.ts';
 import { ExecHost } from './exec/host.ts';
 import { ExecRuntime } from './exec/runtime.ts';
 import { ArchiveRuntime } from './archive/runtime.ts';
+import { HealthHost } from './health/host.ts';
+import { execProcess } from './exec/process-spec.ts';
 import { registerArchiveRoutes } from './containers/archive-routes.ts';
 import { registerExecRoutes } from './containers/exec-routes.ts';
 import { realFs } from '../../effects/fs/real.ts';
@@ -55,6 +57,7 @@ export class Daemon {
   readonly execRuntime: ExecRuntime;
   readonly execs: ExecHost;
   readonly archive: ArchiveRuntime;
+  readonly health: HealthHost;
   private cancelEvents: (() => void) | null = null;
 
   constructor(config: StartupConfig, log: Logger, version: string) {
@@ -108,6 +111,24 @@ export class Daemon {
       this.events.publish('container', action, id, attributes),
     );
     registerTickerJob('execGc', () => this.execs.gc());
+    this.health = new HealthHost(
+      this.session,
+      (id) => this.containers.contexts().find((c) => c.record.id === id),
+      (c, test) =>
+        execProcess({
+          spec: c.spec,
+          hostname: c.record.config.hostname ?? c.record.id.slice(0, 12),
+          args: test[0] === 'CMD-SHELL' ? ['/bin/sh', '-c', test[1] ?? ''] : test.slice(1),
+          env: [],
+          workingDir: '',
+          user: null,
+          tty: false,
+          privileged: false,
+          consoleSize: null,
+        }),
+    );
+    this.containers.healthOf = (id) => this.health.state(id);
+    this.containers.execIdsOf = (id) => this.execs.idsOf(id);
     this.archive = new ArchiveRuntime({ root: config.dataRoot, store: this.store, images });
     registerArchiveRoutes(this.api.server, {
       host: this.containers,
@@ -255,6 +276,12 @@ export class Daemon {
       })().finally(() => {
         this.restoring = false;
         this.heardExits.clear();
+      });
+      // Containers restore kept running (live-restore) get their health monitors again.
+      void this.api.server.gate.then(() => {
+        for (const c of this.containers.contexts())
+          if (c.record.state.status === 'running' || c.record.state.status === 'paused')
+            this.health.start(c.record.id);
       });
       // Once restore has settled, the host is judged by the restore invariants, in the flight recorder.
       void this.api.server.gate

@@ -34,6 +34,7 @@ import {
   type HostMount,
 } from './create-request.ts';
 import { containerInspect, containerSummary } from './render.ts';
+import type { HealthState } from '../../../machines/health/types.ts';
 
 export interface Reply {
   result: ReplyResult;
@@ -70,6 +71,10 @@ export class ContainerHost {
   /** Container transitions seen so far (the host observation retries when one happens while it looks). */
   private transitions = 0;
   restored: Promise<void> = Promise.resolve();
+  /** State.Health of a container (its health monitor's); the daemon sets it. */
+  healthOf: (id: string) => HealthState | null = () => null;
+  /** The execs of a container that have not finished (inspect's ExecIDs); the daemon sets it. */
+  execIdsOf: (id: string) => string[] = () => [];
 
   private readonly runtimeExecRoot: string;
 
@@ -540,17 +545,26 @@ export class ContainerHost {
           image: imageSizes.get(c.record.config.imageId ?? '') ?? 0,
         }
       : null;
-    return containerSummary(c, sizes);
+    return containerSummary(c, sizes, this.healthOf(c.record.id));
   }
 
   /** `docker inspect` of a container. */
-  inspect(c: ContainerContext): Record<string, unknown> {
+  inspect(c: ContainerContext, imageSize?: number): Record<string, unknown> {
     const id = c.record.id;
-    return containerInspect(c, {
-      dir: `${this.root}/containers/${id}`,
-      rootfs: this.runtime.rootfsOf(id),
-      merged: this.runtime.bundleRootfs(id),
-    });
+    return containerInspect(
+      c,
+      {
+        dir: `${this.root}/containers/${id}`,
+        rootfs: this.runtime.rootfsOf(id),
+        merged: this.runtime.bundleRootfs(id),
+        ...(imageSize === undefined ? {} : { imageSize }),
+      },
+      {
+        health: this.healthOf(id),
+        execIds: this.execIdsOf(id),
+        ...(imageSize === undefined ? {} : { sizeRw: this.runtime.sizeRw(id) }),
+      },
+    );
   }
 
   whenExited(id: string): Promise<number> {

@@ -1,0 +1,102 @@
+import type { Session } from '../../../effects/runner.ts';
+import type { RecordBody } from '../../../effects/trace.ts';
+import { healthChecked, type HealthConfig } from '../../../machines/health/config.ts';
+import type { HealthContext, HealthState } from '../../../machines/health/types.ts';
+import type { ContainerContext } from '../../../machines/container/types.ts';
+
+/** A probe's OCI process for a container (the daemon builds it from the container's spec). */
+export type ProbeProcess = (c: ContainerContext, test: string[]) => unknown;
+
+/**
+ * One health monitor per running container that has a HEALTHCHECK (the real daemon and the
+ * simulated one use this code): spawned when its container starts (its `start` event, or
+ * restore finding it running), told of pause and unpause, stopped when the container dies or
+ * goes. Its last state stays readable for inspect and ps after it stopped, as dockerd's
+ * State.Health does.
+ */
+export class HealthHost {
+  private readonly session: Session;
+  private readonly contextOf: (id: string) => ContainerContext | undefined;
+  private readonly probeProcess: ProbeProcess;
+  private readonly last = new Map<string, HealthState>();
+  private lives = 0;
+
+  constructor(
+    session: Session,
+    contextOf: (id: string) => ContainerContext | undefined,
+    probeProcess: ProbeProcess,
+  ) {
+    this.session = session;
+    this.contextOf = contextOf;
+    this.probeProcess = probeProcess;
+    session.onRecord((actor, r) => this.onRecord(actor, r));
+  }
+
+  private onRecord(actor: string, r: RecordBody): void {
+    if (actor.startsWith('health:') && r.kind === 'actor.stop') {
+      queueMicrotask(() => this.session.forget(actor));
+      return;
+    }
+    if (!actor.startsWith('container:') || r.kind !== 'mark' || r.mark.mark !== 'event') return;
+    const id = actor.slice(10);
+    switch (String(r.mark['action'])) {
+      case 'start':
+        this.start(id);
+        break;
+      case 'die':
+      case 'destroy':
+        this.stop(id);
+        if (r.mark['action'] === 'destroy') this.last.delete(id);
+        break;
+      case 'pause':
+        this.send(id, { type: 'container.paused' });
+        break;
+      case 'unpause':
+        this.send(id, { type: 'container.unpaused' });
+        break;
+    }
+  }
+
+  private send(id: string, event: { type: string }): void {
+    const e = this.session.actors.get(`health:${id}`);
+    if (e && (e.actor.getSnapshot() as { status: string }).status === 'active')
+      this.session.send(`health:${id}`, event);
+  }
+
+  /** Starts the monitor of a running container (after its start, or found running by restore). */
+  start(id: string): void {
+    const c = this.contextOf(id);
+    const config = c?.record.config.healthcheck as HealthConfig | null | undefined;
+    if (!c || !healthChecked(config)) return;
+    this.stop(id);
+    this.session.forget(`health:${id}`);
+    const test = config.Test as string[];
+    this.lives += 1;
+    this.session.spawn('health', `health:${id}`, {
+      actorId: `health:${id}`,
+      container: id,
+      config,
+      process: this.probeProcess(c, test),
+      startedAt: c.record.state.startedAt ?? new Date(0).toISOString(),
+      attributes: {
+        ...c.record.config.labels,
+        image: c.record.image,
+        name: c.record.name.slice(1),
+      },
+      execPrefix: `health-${this.lives}`,
+    });
+  }
+
+  private stop(id: string): void {
+    const h = this.state(id);
+    if (h) this.last.set(id, h);
+    this.send(id, { type: 'health.stop' });
+  }
+
+  /** State.Health of a container: its monitor's, or the last one it had; null without a healthcheck. */
+  state(id: string): HealthState | null {
+    const e = this.session.actors.get(`health:${id}`);
+    if (e) return (e.actor.getSnapshot() as { context: HealthContext }).context.health;
+    return this.last.get(id) ?? null;
+  }
+}

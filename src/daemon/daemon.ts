@@ -12,6 +12,7 @@ import { ArchiveRuntime } from './archive/runtime.ts';
 import { HealthHost } from './health/host.ts';
 import { execProcess } from './exec/process-spec.ts';
 import { registerArchiveRoutes } from './containers/archive-routes.ts';
+import { registerStatsRoutes } from './containers/stats-routes.ts';
 import { registerExecRoutes } from './containers/exec-routes.ts';
 import { realFs } from '../../effects/fs/real.ts';
 import { realKernel } from '../../effects/kernel/real.ts';
@@ -127,6 +128,7 @@ export class Daemon {
           consoleSize: null,
         }),
     );
+    registerStatsRoutes(this.api.server, this.containers);
     this.containers.healthOf = (id) => this.health.state(id);
     this.containers.execIdsOf = (id) => this.execs.idsOf(id);
     this.archive = new ArchiveRuntime({ root: config.dataRoot, store: this.store, images });

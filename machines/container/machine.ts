@@ -426,6 +426,53 @@ export const containerMachine = setup({
       o.patch.renamePending = null;
       o.patch.oldName = null;
     }),
+    rememberUpdate: act((_c, e, o) => {
+      if (e.type !== 'api.update') return;
+      o.patch.updateReq = e.req;
+      o.patch.update = e.update;
+    }),
+    updateTask: act((c, _e, o) => {
+      o.patch.pending = o.ask(
+        {
+          effect: 'containerd.updateTask',
+          container: c.record.id,
+          resources: c.update?.resources ?? {},
+        },
+        'update',
+      );
+    }),
+    // The new limits in the record and in the spec the next start uses (both persisted).
+    persistUpdate: act((c, _e, o) => {
+      const u = c.update;
+      if (!u) return;
+      const spec = c.spec as { linux?: { resources?: Record<string, unknown> } };
+      if (u.resources !== null) {
+        const linux = spec.linux ?? {};
+        const next = {
+          ...spec,
+          linux: { ...linux, resources: { ...linux.resources, ...u.resources } },
+        };
+        o.patch.spec = next;
+        o.ask({ effect: 'store.put', key: `spec/${c.record.id}`, value: next }, 'update');
+      }
+      o.persist({ ...c.record, config: { ...c.record.config, ...u.config } });
+    }),
+    ackUpdate: act((c, _e, o) => {
+      o.event('update', c.record);
+      o.reply(c.updateReq ?? null, 'ok');
+      o.patch.updateReq = null;
+      o.patch.update = null;
+    }),
+    failUpdate: act((c, e, o) => {
+      o.reply(
+        c.updateReq ?? null,
+        'failed',
+        `Cannot update container ${c.record.id}: ${e.type === 'effect.failed' ? e.error.message : 'failed'}`,
+      );
+      o.patch.updateReq = null;
+      o.patch.update = null;
+      o.patch.pending = null;
+    }),
     defer: act((c, e, o) => {
       o.patch.deferred = [...c.deferred, e];
     }),
@@ -610,6 +657,8 @@ export const containerMachine = setup({
     renamePending: null,
     renameReq: null,
     oldName: null,
+    updateReq: null,
+    update: null,
   }),
   initial: 'deciding',
   // What the current state does not take (it is mid-transition) waits until it is settled.
@@ -689,6 +738,7 @@ export const containerMachine = setup({
           { target: 'starting', actions: 'rememberStart' },
         ],
         'api.remove': { target: 'removing', actions: 'rememberRemove' },
+        'api.update': { target: 'persistingUpdate', actions: ['rememberUpdate', 'persistUpdate'] },
         'api.stop': { actions: 'notModified' },
         'api.kill': { actions: 'notRunning' },
         'api.pause': { actions: 'notRunning' },
@@ -773,7 +823,30 @@ export const containerMachine = setup({
         ],
         'daemon.shutdown': { target: 'stopping', actions: 'rememberShutdown' },
         'containerd.taskExit': { target: 'exiting' },
+        'api.update': { target: 'updating', actions: 'rememberUpdate' },
       },
+    },
+    /** `docker update` of a live task: its cgroup first (containerd), then the record and spec. */
+    updating: {
+      entry: 'updateTask',
+      on: {
+        'effect.done': {
+          guard: 'isPending',
+          target: 'persistingUpdate',
+          actions: 'persistUpdate',
+        },
+        'effect.failed': [
+          { guard: and2('isPending', 'paused'), target: 'paused', actions: 'failUpdate' },
+          { guard: 'isPending', target: 'running', actions: 'failUpdate' },
+        ],
+      },
+    },
+    persistingUpdate: {
+      on: persisted([
+        { guard: and2('isPending', 'noTask'), target: 'idle', actions: 'ackUpdate' },
+        { guard: and2('isPending', 'paused'), target: 'paused', actions: 'ackUpdate' },
+        { guard: 'isPending', target: 'running', actions: 'ackUpdate' },
+      ]),
     },
     stopping: {
       entry: 'killWithStopSignal',
@@ -814,6 +887,7 @@ export const containerMachine = setup({
           { guard: 'forced', target: 'removing', actions: 'rememberRemove' },
           { actions: 'removePaused' },
         ],
+        'api.update': { target: 'updating', actions: 'rememberUpdate' },
         'daemon.shutdown': { target: 'stopping', actions: 'rememberShutdown' },
         'containerd.taskExit': { target: 'exiting' },
       },

@@ -98,11 +98,25 @@ export type ContainerEvent =
   | { type: 'api.unpause'; req: string }
   | { type: 'api.rename'; req: string; name: string }
   | { type: 'api.remove'; req: string; force: boolean }
+  /** `docker update`: new limits (applied to the live task's cgroup first) and restart policy, persisted. */
+  | { type: 'api.update'; req: string; update: ContainerUpdate }
   | { type: 'daemon.shutdown' }
   | { type: 'containerd.taskExit'; exitStatus: number; exitedAt: string }
   | { type: 'containerd.oom' }
   /** After restore, containerd has a task the actor believed gone (a create or start the dead daemon had sent, finished late). */
   | { type: 'containerd.taskFound'; status: string };
+
+/** What `docker update` changes: the record's fields, and the OCI resources for the task and the spec. */
+export interface ContainerUpdate {
+  config: Partial<
+    Pick<
+      ContainerRecord['config'],
+      'memory' | 'cpuShares' | 'cpuQuota' | 'cpuPeriod' | 'pidsLimit' | 'restartPolicy'
+    >
+  >;
+  /** OCI LinuxResources (memory, cpu, pids), or null when only the restart policy changes. */
+  resources: Record<string, unknown> | null;
+}
 
 /** A container actor's context. */
 export interface ContainerContext {
@@ -137,4 +151,7 @@ export interface ContainerContext {
   renamePending: string | null;
   renameReq: string | null;
   oldName: string | null;
+  /** A `docker update` in flight (applied to the task, then persisted). */
+  updateReq?: string | null;
+  update?: ContainerUpdate | null;
 }

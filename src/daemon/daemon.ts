@@ -13,6 +13,7 @@ import { HealthHost } from './health/host.ts';
 import { execProcess } from './exec/process-spec.ts';
 import { registerArchiveRoutes } from './containers/archive-routes.ts';
 import { registerStatsRoutes } from './containers/stats-routes.ts';
+import { registerUpdateRoutes } from './containers/update-routes.ts';
 import { registerExecRoutes } from './containers/exec-routes.ts';
 import { realFs } from '../../effects/fs/real.ts';
 import { realKernel } from '../../effects/kernel/real.ts';
@@ -129,6 +130,7 @@ export class Daemon {
         }),
     );
     registerStatsRoutes(this.api.server, this.containers);
+    registerUpdateRoutes(this.api.server, this.containers);
     this.containers.healthOf = (id) => this.health.state(id);
     this.containers.execIdsOf = (id) => this.execs.idsOf(id);
     this.archive = new ArchiveRuntime({ root: config.dataRoot, store: this.store, images });

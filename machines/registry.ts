@@ -12,6 +12,7 @@ import { resizeMachine } from './resize/machine.ts';
 import { extractMachine } from './archive/machine.ts';
 import { commitMachine } from './commit/machine.ts';
 import { healthMachine } from './health/machine.ts';
+import { execSweepMachine } from './exec/sweep.ts';
 import { restoreInvariantsHeld } from './check/constraints.ts';
 
 /** Every machine by the name traces use, so replay and the inspector can find it. */
@@ -26,6 +27,7 @@ export const machines: Record<string, AnyStateMachine> = {
   extract: extractMachine,
   commit: commitMachine,
   health: healthMachine,
+  execSweep: execSweepMachine,
 };
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {

@@ -304,6 +304,17 @@ export class Daemon {
               {},
             ),
         )
+        // Exec processes of the dead daemon, in the containers restore kept running, are reaped.
+        .then(() => {
+          const running = this.containers
+            .contexts()
+            .filter((c) => c.record.state.status === 'running')
+            .map((c) => c.record.id);
+          return this.session.spawn('execSweep', 'exec-sweep', {
+            actorId: 'exec-sweep',
+            containers: running,
+          }).done;
+        })
         .then(() =>
           this.session.spawn('restoreCheck', 'restore-check', { actorId: 'restore-check' }),
         );

@@ -38,6 +38,7 @@ export interface CrashScenario {
 export interface MachineChoice {
   startupMachine?: string;
   containerMachine?: string;
+  execSweepMachine?: string;
   exitsHeardFrom?: 'connect' | 'restore';
 }
 

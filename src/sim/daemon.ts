@@ -20,6 +20,10 @@ import type { RestoreCheckOutput } from '../../machines/restore-check/machine.ts
 import { newRecord } from './containers.ts';
 import { priorities } from './simulate.ts';
 import { tuneForSimulation } from './v8-tuning.ts';
+import type { ExecBehaviour } from '../../effects/containerd/exec-sim.ts';
+import type { HealthConfig } from '../../machines/health/config.ts';
+import { ExecHost } from '../daemon/exec/host.ts';
+import { HealthHost } from '../daemon/health/host.ts';
 
 /** What a user does to the daemon, as the docker CLI would say it. */
 export type ClientOp =
@@ -31,6 +35,8 @@ export type ClientOp =
       restart?: RestartPolicy;
       stopTimeout?: number;
       behaviour: TaskBehaviour;
+      /** A HEALTHCHECK, and the outcomes (and latencies) of its probes, in order. */
+      health?: { config: HealthConfig; probes: ExecBehaviour[] };
     }
   | {
       op: 'create';
@@ -47,6 +53,10 @@ export type ClientOp =
   | { op: 'pause'; name: string }
   | { op: 'unpause'; name: string }
   | { op: 'rm'; name: string; force: boolean }
+  /** `docker exec -d NAME …`: a process that behaves as told. */
+  | { op: 'exec'; name: string; exec: string; behaviour: ExecBehaviour }
+  /** `docker commit NAME TAG`. */
+  | { op: 'commit'; name: string; tag: string }
   /** SIGTERM to the daemon: the shutdown machine, then the process exits. */
   | { op: 'shutdown' };
 
@@ -85,6 +95,8 @@ export interface SimDaemonOptions {
   /** Registered machine names (tests run altered machines to prove an ordering matters). */
   startupMachine?: string;
   containerMachine?: string;
+  /** The restore's exec sweep (a test runs one that reaps nothing to prove the sweep matters). */
+  execSweepMachine?: string;
   /** Keep the records in memory (on by default). */
   record?: boolean;
   /**
@@ -117,6 +129,7 @@ export class SimDaemon {
   shutdownOutput: ShutdownOutput | null = null;
   private readonly crashAt: number | null;
   private readonly containerMachine: string;
+  private readonly execSweepMachine: string;
   private readonly exitsHeardFrom: 'connect' | 'restore';
   private restored = false;
   private readonly bufferedExits = new Map<
@@ -129,6 +142,8 @@ export class SimDaemon {
   >();
   private settleWaiters: (() => void)[] = [];
   private reqSeq = 0;
+  readonly execs: ExecHost;
+  readonly health: HealthHost;
 
   constructor(opts: SimDaemonOptions) {
     tuneForSimulation();
@@ -137,6 +152,7 @@ export class SimDaemon {
     this.history = opts.history;
     this.crashAt = opts.crashAtRecord ?? null;
     this.containerMachine = opts.containerMachine ?? 'container';
+    this.execSweepMachine = opts.execSweepMachine ?? 'execSweep';
     this.exitsHeardFrom = opts.exitsHeardFrom ?? 'connect';
     this.world.daemonStarted();
     this.scheduler = new SimScheduler(this.world, priorities(opts.seed), this.world.nowMs);
@@ -151,6 +167,17 @@ export class SimDaemon {
     this.session = new Session({ executor, sink, now: () => this.scheduler.now });
     this.scheduler.deliverExternal = (actorId, event) => this.routeWorldEvent(actorId, event);
     this.scheduler.afterDeliver = () => this.afterDeliver();
+    // The same exec and health hosts as the daemon's (their events are not published here).
+    const later = (fn: () => void): void => this.scheduler.schedule(this.scheduler.now, fn);
+    this.execs = new ExecHost(this.session, () => undefined, later);
+    this.health = new HealthHost(
+      this.session,
+      (id) => this.contextOf(id) ?? undefined,
+      (_c, test) => ({
+        args: test[0] === 'CMD-SHELL' ? ['/bin/sh', '-c', test[1] ?? ''] : test.slice(1),
+      }),
+      later,
+    );
     this.session.spawn(opts.startupMachine ?? 'daemonStartup', 'daemon', { config: this.config });
   }
 
@@ -297,6 +324,16 @@ export class SimDaemon {
     }
     this.bufferedExits.clear();
     this.restored = true;
+    // As the daemon does once restore settled: exec processes of the dead daemon are reaped.
+    this.session.spawn(this.execSweepMachine, 'exec-sweep', {
+      actorId: 'exec-sweep',
+      containers: (startup.facts.containers ?? [])
+        .filter((f) => f.task === 'running')
+        .map((f) => f.id),
+    });
+    // Containers kept running get their health monitors again (as the daemon's restore does).
+    for (const f of startup.facts.containers ?? [])
+      if (f.task === 'running' && this.config.liveRestore) this.health.start(f.id);
   }
 
   private db(): Map<string, unknown> | undefined {
@@ -309,6 +346,9 @@ export class SimDaemon {
    */
   settled(throughRestarts = false): boolean {
     if (this.startup === null) return false;
+    const sweep = this.session.actors.get('exec-sweep')?.actor.getSnapshot() as
+      { status: string } | undefined;
+    if (sweep?.status === 'active') return false;
     for (const [id, e] of this.session.actors)
       if (
         id.startsWith('container:') &&
@@ -434,6 +474,49 @@ export class SimDaemon {
         this.history.mayBeGone.add(id);
         this.request(id, { type: 'api.remove', force: op.force }, answered, missing);
         return;
+      case 'exec': {
+        if (c.record.state.status !== 'running') return this.reply(what, 'conflict');
+        const execId = `${op.exec}-${++this.reqSeq}`;
+        this.world.execs.behaviours.set(execId, op.behaviour);
+        this.execs.create(
+          {
+            id: execId,
+            container: id,
+            entrypoint: 'sh',
+            args: [],
+            user: '',
+            privileged: false,
+            tty: false,
+            attachStdin: false,
+            attachStdout: false,
+            attachStderr: false,
+            detachKeys: '',
+            process: { args: ['sh'] },
+            consoleSize: null,
+          },
+          { image: c.record.image, name: op.name },
+        );
+        void this.execs.request(execId, { type: 'api.execStart', detach: true });
+        return;
+      }
+      case 'commit': {
+        const actorId = `commit:${id}:${++this.reqSeq}`;
+        this.session.spawn('commit', actorId, {
+          actorId,
+          container: id,
+          upper: `/sim/containers/${id}/diff`,
+          lower: '/sim/images/busybox',
+          overlay: true,
+          layerTar: `${this.config.dataRoot}/tmp/commit-${this.reqSeq}.tar`,
+          parent: 'sha256:sim-busybox',
+          config: { Cmd: ['sh'], Entrypoint: null, Env: [], WorkingDir: '' },
+          tag: op.tag,
+          comment: '',
+          author: '',
+          attributes: { image: c.record.image, name: op.name },
+        });
+        return;
+      }
     }
   }
 
@@ -458,6 +541,10 @@ export class SimDaemon {
       ...(op.restart ? { restartPolicy: op.restart } : {}),
       stopTimeout: op.stopTimeout ?? 2,
     });
+    if (op.op === 'run' && op.health) {
+      record.config.healthcheck = op.health.config;
+      this.world.execs.probes.set(id, op.health.probes);
+    }
     const spec = { process: { args: ['sh'] } };
     this.db()?.set(`spec/${id}`, spec);
     this.world.behaviours.set(id, op.behaviour);

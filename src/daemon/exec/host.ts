@@ -34,9 +34,17 @@ export class ExecHost {
   private readonly byContainer = new Map<string, Set<string>>();
   private reqSeq = 0;
 
-  constructor(session: Session, publish: PublishEvent) {
+  /** Runs a reaction after the step that caused it (an actor is never sent events from inside another's). */
+  private readonly defer: (fn: () => void) => void;
+
+  constructor(
+    session: Session,
+    publish: PublishEvent,
+    defer: (fn: () => void) => void = queueMicrotask,
+  ) {
     this.session = session;
     this.publish = publish;
+    this.defer = defer;
     session.onRecord((actor, r) => this.onRecord(actor, r));
   }
 
@@ -45,7 +53,10 @@ export class ExecHost {
       // The container's task ended (die) or the container went (destroy): its execs hear it.
       if (r.kind === 'mark' && r.mark.mark === 'event') {
         const action = String(r.mark['action']);
-        if (action === 'die' || action === 'destroy') this.containerExited(actor.slice(10));
+        if (action === 'die' || action === 'destroy') {
+          const id = actor.slice(10);
+          this.defer(() => this.containerExited(id));
+        }
       }
       return;
     }

@@ -21,12 +21,17 @@ export class HealthHost {
   private readonly last = new Map<string, HealthState>();
   private lives = 0;
 
+  /** Runs a reaction after the step that caused it (an actor is never spawned or sent to from inside another's). */
+  private readonly defer: (fn: () => void) => void;
+
   constructor(
     session: Session,
     contextOf: (id: string) => ContainerContext | undefined,
     probeProcess: ProbeProcess,
+    defer: (fn: () => void) => void = queueMicrotask,
   ) {
     this.session = session;
+    this.defer = defer;
     this.contextOf = contextOf;
     this.probeProcess = probeProcess;
     session.onRecord((actor, r) => this.onRecord(actor, r));
@@ -39,14 +44,19 @@ export class HealthHost {
     }
     if (!actor.startsWith('container:') || r.kind !== 'mark' || r.mark.mark !== 'event') return;
     const id = actor.slice(10);
-    switch (String(r.mark['action'])) {
+    const action = String(r.mark['action']);
+    this.defer(() => this.react(id, action));
+  }
+
+  private react(id: string, action: string): void {
+    switch (action) {
       case 'start':
         this.start(id);
         break;
       case 'die':
       case 'destroy':
         this.stop(id);
-        if (r.mark['action'] === 'destroy') this.last.delete(id);
+        if (action === 'destroy') this.last.delete(id);
         break;
       case 'pause':
         this.send(id, { type: 'container.paused' });

@@ -176,7 +176,7 @@ export const healthMachine = setup({
   id: 'health',
   context: ({ input }) => ({
     ...input,
-    actorId: input.actorId ?? `health:${input.container}`,
+    actorId: input.actorId ?? `health:${input.container}:0`,
     seq: 0,
     pending: null,
     timer: null,

@@ -3,6 +3,7 @@ import type { RecordBody } from '../../../effects/trace.ts';
 import { healthChecked, type HealthConfig } from '../../../machines/health/config.ts';
 import type { HealthContext, HealthState } from '../../../machines/health/types.ts';
 import type { ContainerContext } from '../../../machines/container/types.ts';
+import { healthActor } from '../../../machines/exec/ids.ts';
 
 /** A probe's OCI process for a container (the daemon builds it from the container's spec). */
 export type ProbeProcess = (c: ContainerContext, test: string[]) => unknown;
@@ -19,6 +20,8 @@ export class HealthHost {
   private readonly contextOf: (id: string) => ContainerContext | undefined;
   private readonly probeProcess: ProbeProcess;
   private readonly last = new Map<string, HealthState>();
+  /** The current monitor of each container (a new actor per run: late timers of the last one reach nobody). */
+  private readonly current = new Map<string, string>();
   private lives = 0;
 
   /** Runs a reaction after the step that caused it (an actor is never spawned or sent to from inside another's). */
@@ -56,7 +59,10 @@ export class HealthHost {
       case 'die':
       case 'destroy':
         this.stop(id);
-        if (action === 'destroy') this.last.delete(id);
+        if (action === 'destroy') {
+          this.last.delete(id);
+          this.current.delete(id);
+        }
         break;
       case 'pause':
         this.send(id, { type: 'container.paused' });
@@ -68,9 +74,14 @@ export class HealthHost {
   }
 
   private send(id: string, event: { type: string }): void {
-    const e = this.session.actors.get(`health:${id}`);
-    if (e && (e.actor.getSnapshot() as { status: string }).status === 'active')
-      this.session.send(`health:${id}`, event);
+    const actor = this.current.get(id);
+    const e = actor === undefined ? undefined : this.session.actors.get(actor);
+    if (
+      actor !== undefined &&
+      e &&
+      (e.actor.getSnapshot() as { status: string }).status === 'active'
+    )
+      this.session.send(actor, event);
   }
 
   /** Starts the monitor of a running container (after its start, or found running by restore). */
@@ -79,11 +90,12 @@ export class HealthHost {
     const config = c?.record.config.healthcheck as HealthConfig | null | undefined;
     if (!c || !healthChecked(config)) return;
     this.stop(id);
-    this.session.forget(`health:${id}`);
     const test = config.Test as string[];
     this.lives += 1;
-    this.session.spawn('health', `health:${id}`, {
-      actorId: `health:${id}`,
+    const actorId = healthActor(id, this.lives);
+    this.current.set(id, actorId);
+    this.session.spawn('health', actorId, {
+      actorId,
       container: id,
       config,
       process: this.probeProcess(c, test),
@@ -105,7 +117,8 @@ export class HealthHost {
 
   /** State.Health of a container: its monitor's, or the last one it had; null without a healthcheck. */
   state(id: string): HealthState | null {
-    const e = this.session.actors.get(`health:${id}`);
+    const actor = this.current.get(id);
+    const e = actor === undefined ? undefined : this.session.actors.get(actor);
     if (e) return (e.actor.getSnapshot() as { context: HealthContext }).context.health;
     return this.last.get(id) ?? null;
   }

@@ -88,12 +88,14 @@ export class SimExecs {
   }
 
   private exit(p: SimExecProcess, atMs: number, status: number): void {
-    if (p.status === 'stopped' || p.exitScheduled) return;
+    // A signal ends it sooner than the exit it was going to make: that one never comes.
+    if (p.status === 'stopped' || (p.exitScheduled && (p.exitedAtMs ?? 0) <= atMs)) return;
     p.exitScheduled = true;
     p.exitStatus = status;
     p.exitedAtMs = atMs;
     this.world.raise(atMs, execOwner(p.container, p.exec), {
       type: 'containerd.execExit',
+      exec: p.exec,
       exitStatus: status,
       exitedAt: this.world.iso(atMs),
     });
@@ -244,6 +246,7 @@ export class SimExecs {
         actorId: execOwner(p.container, p.exec),
         event: {
           type: 'containerd.execExit',
+          exec: p.exec,
           exitStatus: p.exitStatus,
           exitedAt: this.world.iso(p.exitedAtMs as number),
         },

@@ -36,7 +36,7 @@ export type ExecEvent =
   | { type: 'api.execStart'; req: string; detach: boolean }
   | { type: 'api.execResize'; req: string; width: number; height: number }
   /** containerd's /tasks/exit for this exec. */
-  | { type: 'containerd.execExit'; exitStatus: number; exitedAt: string }
+  | { type: 'containerd.execExit'; exec: string; exitStatus: number; exitedAt: string }
   /** Its container's task ended: every process in it died with its PID namespace. */
   | { type: 'container.exited' }
   /** The exec GC's tick (every 5 minutes): a finished exec is marked, then forgotten at the next. */

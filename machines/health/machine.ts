@@ -171,6 +171,8 @@ export const healthMachine = setup({
     isTimer: ({ context, event }) => 'id' in event && event.id === context.timer,
     paused: ({ context }) => context.paused,
     exited: ({ context }) => context.exit !== null,
+    isProbe: ({ context, event }) =>
+      event.type === 'containerd.execExit' && event.exec === context.exec,
   },
 }).createMachine({
   id: 'health',
@@ -211,7 +213,7 @@ export const healthMachine = setup({
     },
     probing: {
       initial: 'creating',
-      on: { 'containerd.execExit': { actions: 'noteExit' } },
+      on: { 'containerd.execExit': { guard: 'isProbe', actions: 'noteExit' } },
       states: {
         creating: {
           entry: 'createProbe',
@@ -234,14 +236,22 @@ export const healthMachine = setup({
         running: {
           always: { guard: 'exited', target: 'deleting', actions: 'deleteProbe' },
           on: {
-            'containerd.execExit': { target: 'deleting', actions: ['noteExit', 'deleteProbe'] },
+            'containerd.execExit': {
+              guard: 'isProbe',
+              target: 'deleting',
+              actions: ['noteExit', 'deleteProbe'],
+            },
             'effect.done': { guard: 'isTimer', target: 'terminating', actions: 'terminate' },
           },
         },
         terminating: {
           always: { guard: 'exited', target: 'deleting', actions: 'deleteProbe' },
           on: {
-            'containerd.execExit': { target: 'deleting', actions: ['noteExit', 'deleteProbe'] },
+            'containerd.execExit': {
+              guard: 'isProbe',
+              target: 'deleting',
+              actions: ['noteExit', 'deleteProbe'],
+            },
             'effect.done': { guard: 'isTimer', actions: 'kill' },
           },
         },

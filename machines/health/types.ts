@@ -35,7 +35,8 @@ export interface HealthInput {
 export type HealthEvent =
   | { type: 'effect.done'; id: string; result: unknown }
   | { type: 'effect.failed'; id: string; error: EffectError }
-  | { type: 'containerd.execExit'; exitStatus: number; exitedAt: string }
+  /** A probe's exit (`exec`: which probe; a late one of an earlier probe is not this one's). */
+  | { type: 'containerd.execExit'; exec: string; exitStatus: number; exitedAt: string }
   | { type: 'container.paused' }
   | { type: 'container.unpaused' }
   /** Its container stopped: the monitor stops with it. */

@@ -161,7 +161,7 @@ export class ExecHost {
     const actor = execOwner(container, exec);
     const e = this.session.actors.get(actor);
     if (!e || (e.actor.getSnapshot() as { status: string }).status !== 'active') return;
-    this.session.send(actor, { type: 'containerd.execExit', exitStatus, exitedAt });
+    this.session.send(actor, { type: 'containerd.execExit', exec, exitStatus, exitedAt });
   }
 
   /** The exec GC's pass (dockerd's execCommandGC, every 5 minutes). */

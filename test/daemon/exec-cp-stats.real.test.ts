@@ -11,6 +11,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { PassThrough } from 'node:stream';
+import Docker from 'dockerode';
+import { extract as tarExtract, pack as tarPack } from 'tar-stream';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import {
   containerdPidsOf,
@@ -611,6 +614,105 @@ describe(
       );
       assert.equal(wait(rm.stdout.trim(), 'removed'), 6);
       assert.equal(run('inspect', rm.stdout.trim()).status, 1, 'removed when the wait answered');
+    });
+
+    test('dockerode: exec (hijacked), inspect, resize, archive get/put/head, stats, changes, commit, export', async () => {
+      const dd = new Docker({ socketPath: d.sock });
+      const web = dd.getContainer('web');
+      const exec = await web.exec({
+        Cmd: ['sh', '-c', 'echo out; echo err >&2; exit 7'],
+        AttachStdout: true,
+        AttachStderr: true,
+      });
+      const stream = (await exec.start({ hijack: true, stdin: false })) as NodeJS.ReadWriteStream;
+      const out = new PassThrough();
+      const err = new PassThrough();
+      let o = '';
+      let e = '';
+      out.on('data', (c: Buffer) => (o += c.toString()));
+      err.on('data', (c: Buffer) => (e += c.toString()));
+      dd.modem.demuxStream(stream, out, err);
+      await new Promise((resolve) => stream.on('end', resolve));
+      assert.deepEqual([o, e], ['out\n', 'err\n']);
+      const info = await exec.inspect();
+      assert.equal(info.ExitCode, 7);
+      assert.equal(info.Running, false);
+      assert.equal(info.ContainerID, (await web.inspect()).Id);
+      await assert.rejects(
+        dd.getExec('nosuch').inspect(),
+        (x: { statusCode?: number }) => x.statusCode === 404,
+      );
+      // A terminal container's resize, and an exec's.
+      const tty = await dd.createContainer({
+        Image: 'busybox',
+        Cmd: ['sleep', '100'],
+        Tty: true,
+        HostConfig: { NetworkMode: 'none' },
+      });
+      await tty.start();
+      await tty.resize({ h: 33, w: 77 });
+      const sz = await tty.exec({ Cmd: ['stty', 'size'], AttachStdout: true, Tty: true });
+      const szs = (await sz.start({ hijack: true, stdin: false })) as NodeJS.ReadableStream;
+      let szText = '';
+      szs.on('data', (c: Buffer) => (szText += c.toString()));
+      await new Promise((resolve) => szs.on('end', resolve));
+      assert.match(szText, /^(0 0|\d+ \d+)/);
+      await tty.remove({ force: true });
+      // Archive: put a tar, stat it, get it back.
+      const p = tarPack();
+      p.entry({ name: 'from-dockerode.txt', mode: 0o640 }, 'hello archive\n');
+      p.finalize();
+      const chunks: Buffer[] = [];
+      for await (const c of p as unknown as AsyncIterable<Buffer>) chunks.push(c);
+      await web.putArchive(Buffer.concat(chunks), { path: '/tmp' });
+      const stat = (await web.infoArchive({ path: '/tmp/from-dockerode.txt' })) as unknown as {
+        name: string;
+        size: number;
+        mode: number;
+      };
+      assert.deepEqual(
+        [stat.name, stat.size, stat.mode & 0o777],
+        ['from-dockerode.txt', 14, 0o640],
+      );
+      const got = (await web.getArchive({
+        path: '/tmp/from-dockerode.txt',
+      })) as NodeJS.ReadableStream;
+      const names: string[] = [];
+      const ex = tarExtract();
+      ex.on('entry', (h, s2, next) => {
+        names.push(h.name);
+        s2.on('end', next);
+        s2.resume();
+      });
+      await new Promise((resolve, reject) => {
+        ex.on('finish', () => resolve(undefined));
+        ex.on('error', reject);
+        got.pipe(ex as unknown as NodeJS.WritableStream);
+      });
+      assert.deepEqual(names, ['from-dockerode.txt']);
+      await assert.rejects(
+        web.getArchive({ path: '/nosuch' }),
+        (x: { statusCode?: number }) => x.statusCode === 404,
+      );
+      const stats = (await web.stats({ stream: false })) as unknown as {
+        memory_stats: { usage: number };
+        pids_stats: { current: number };
+      };
+      assert.ok(stats.memory_stats.usage > 0 && stats.pids_stats.current >= 1);
+      const changes = (await web.changes()) as unknown as { Path: string; Kind: number }[];
+      assert.ok(changes.some((c) => c.Path === '/tmp/from-dockerode.txt' && c.Kind === 1));
+      const committed = (await web.commit({
+        repo: 'dd-commit',
+        tag: 'v1',
+        comment: 'by dockerode',
+      })) as { Id: string };
+      assert.match(committed.Id, /^sha256:/);
+      assert.equal((await dd.getImage('dd-commit:v1').inspect()).Comment, 'by dockerode');
+      const exported = (await web.export()) as NodeJS.ReadableStream;
+      let bytes = 0;
+      exported.on('data', (c: Buffer) => (bytes += c.length));
+      await new Promise((resolve) => exported.on('end', resolve));
+      assert.ok(bytes > 100_000);
     });
   },
 );

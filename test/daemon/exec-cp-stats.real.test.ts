@@ -651,12 +651,22 @@ describe(
       });
       await tty.start();
       await tty.resize({ h: 33, w: 77 });
-      const sz = await tty.exec({ Cmd: ['stty', 'size'], AttachStdout: true, Tty: true });
-      const szs = (await sz.start({ hijack: true, stdin: false })) as NodeJS.ReadableStream;
-      let szText = '';
-      szs.on('data', (c: Buffer) => (szText += c.toString()));
-      await new Promise((resolve) => szs.on('end', resolve));
-      assert.match(szText, /^(0 0|\d+ \d+)/);
+      // The init's terminal has the size the resize gave it; an exec's starts at its ConsoleSize.
+      const ttySize = async (cmd: string[], consoleSize?: [number, number]): Promise<string> => {
+        const x = await tty.exec({
+          Cmd: cmd,
+          AttachStdout: true,
+          Tty: true,
+          ...(consoleSize ? { ConsoleSize: consoleSize } : {}),
+        } as never);
+        const st = (await x.start({ hijack: true, stdin: false })) as NodeJS.ReadableStream;
+        let text = '';
+        st.on('data', (c: Buffer) => (text += c.toString()));
+        await new Promise((resolve) => st.on('end', resolve));
+        return text.trim();
+      };
+      assert.equal(await ttySize(['stty', '-F', '/dev/pts/0', 'size']), '33 77');
+      assert.equal(await ttySize(['stty', 'size'], [21, 99]), '21 99');
       await tty.remove({ force: true });
       // Archive: put a tar, stat it, get it back.
       const p = tarPack();
@@ -665,7 +675,19 @@ describe(
       const chunks: Buffer[] = [];
       for await (const c of p as unknown as AsyncIterable<Buffer>) chunks.push(c);
       await web.putArchive(Buffer.concat(chunks), { path: '/tmp' });
-      const stat = (await web.infoArchive({ path: '/tmp/from-dockerode.txt' })) as unknown as {
+      // HEAD …/archive: the path's stat in X-Docker-Container-Path-Stat (base64 JSON, Go's FileMode).
+      const head = execFileSync(
+        'curl',
+        [
+          '-sI',
+          '--unix-socket',
+          d.sock,
+          'http://x/containers/web/archive?path=/tmp/from-dockerode.txt',
+        ],
+        { encoding: 'utf8' },
+      );
+      const header = /^x-docker-container-path-stat: (\S+)/im.exec(head)?.[1] ?? '';
+      const stat = JSON.parse(Buffer.from(header, 'base64').toString('utf8')) as {
         name: string;
         size: number;
         mode: number;

@@ -60,21 +60,21 @@ measure() {
   $d import "$work/busybox.tar" bench:latest >/dev/null
   $d run -d --name web --network none bench sleep 100000 >/dev/null
   local t0
-  for _ in $(seq 1 "$runs"); do t0=$(now_ms); $d exec web true; echo $(( $(now_ms) - t0 )); done | median > "$work/$name/exec"
+  for _ in $(seq 1 "$runs"); do t0=$(now_ms); $d exec web true; echo $(( $(now_ms) - t0 )); done | median > "$work/$name.exec_ms"
   for i in $(seq 1 "$runs"); do
     t0=$(now_ms); $d cp "$work/payload" "web:/tmp/p$i"; echo $(( $(now_ms) - t0 ))
-  done | median > "$work/$name/cp_in"
+  done | median > "$work/$name.cp_in_ms"
   for i in $(seq 1 "$runs"); do
     rm -rf "$work/$name/out"; mkdir "$work/$name/out"
     t0=$(now_ms); $d cp "web:/tmp/p$i" "$work/$name/out/"; echo $(( $(now_ms) - t0 ))
-  done | median > "$work/$name/cp_out"
+  done | median > "$work/$name.cp_out_ms"
   for i in $(seq 2 "$count"); do $d run -d --network none bench sleep 100000 >/dev/null; done
-  for _ in $(seq 1 "$runs"); do t0=$(now_ms); $d stats --no-stream >/dev/null; echo $(( $(now_ms) - t0 )); done | median > "$work/$name/stats"
+  for _ in $(seq 1 "$runs"); do t0=$(now_ms); $d stats --no-stream >/dev/null; echo $(( $(now_ms) - t0 )); done | median > "$work/$name.stats_ms"
   $d rm -f $($d ps -aq) >/dev/null
-  result[$name.exec]=$(cat "$work/$name/exec")
-  result[$name.cp_in]=$(cat "$work/$name/cp_in")
-  result[$name.cp_out]=$(cat "$work/$name/cp_out")
-  result[$name.stats]=$(cat "$work/$name/stats")
+  result[$name.exec]=$(cat "$work/$name.exec_ms")
+  result[$name.cp_in]=$(cat "$work/$name.cp_in_ms")
+  result[$name.cp_out]=$(cat "$work/$name.cp_out_ms")
+  result[$name.stats]=$(cat "$work/$name.stats_ms")
 }
 
 start dockerd dockerd --data-root "$work/dockerd/root" --exec-root "$work/dockerd/exec" -H "unix://$work/dockerd/d.sock" \

@@ -238,7 +238,8 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
     case 'noHalfCommittedImage':
       for (const i of v.images ?? [])
         if (!i.layersPresent) add(i.id, `image ${i.id} is stored without all of its layers`);
-      for (const l of v.strayLayers ?? []) add(l, `layer ${l} was written for an image that does not exist`);
+      for (const l of v.strayLayers ?? [])
+        add(l, `layer ${l} was written for an image that does not exist`);
       break;
     case 'noOrphanMount':
       for (const id of v.mounted) {

@@ -14,6 +14,7 @@ import { commitMachine } from './commit/machine.ts';
 import { healthMachine } from './health/machine.ts';
 import { execSweepMachine } from './exec/sweep.ts';
 import { restoreInvariantsHeld } from './check/constraints.ts';
+import { execConstraints } from './exec/constraints.ts';
 
 /** Every machine by the name traces use, so replay and the inspector can find it. */
 export const machines: Record<string, AnyStateMachine> = {
@@ -40,6 +41,8 @@ export const constraintsByMachine: Record<string, Constraint[]> = {
   daemonShutdown: startupConstraints,
   container: containerConstraints,
   restoreCheck: [restoreInvariantsHeld()],
+  exec: execConstraints,
+  health: execConstraints,
 };
 
 export function registerConstraints(machine: string, constraints: Constraint[]): void {

@@ -3,6 +3,8 @@ import { test } from 'node:test';
 import { SimWorld } from '../../effects/sim/world.ts';
 import type { TraceRecord } from '../../effects/trace.ts';
 import { checkInvariants, restoreInvariants } from '../../machines/container/invariants.ts';
+import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
+import { execConstraints } from '../../machines/exec/constraints.ts';
 import type { ExecContext } from '../../machines/exec/types.ts';
 import { execSweepMachine } from '../../machines/exec/sweep.ts';
 import { registerMachine } from '../../machines/registry.ts';
@@ -254,5 +256,35 @@ test('an image without its layers, or a layer without its image, breaks noHalfCo
   assert.deepEqual(
     checkInvariants(view, restoreInvariants).map((v) => v.invariant),
     ['noHalfCommittedImage', 'noHalfCommittedImage'],
+  );
+});
+
+test("execEventsOrdered holds on an exec's trace, and fails when exec_die comes before the process was deleted", () => {
+  const d = live(
+    [
+      { atMs: 0, op: { op: 'run', name: 'web', behaviour: forever } },
+      {
+        atMs: 500,
+        op: { op: 'exec', name: 'web', exec: 'quick', behaviour: { exitAfterMs: 10, exitCode: 2 } },
+      },
+    ],
+    1_000,
+  );
+  const records = d.trace?.records ?? [];
+  assert.deepEqual(violationsOf(checkTrace(records, execConstraints)), []);
+  const deletes = new Set(
+    records.flatMap((r) =>
+      r.kind === 'effect.request' && r.call.effect === 'containerd.execDelete' ? [r.call.id] : [],
+    ),
+  );
+  const tampered = records.filter(
+    (r) =>
+      !(r.kind === 'event' && r.event.type === 'effect.done' && deletes.has(String(r.event['id']))),
+  );
+  assert.match(
+    violationsOf(checkTrace(tampered, execConstraints))
+      .map((v) => v.message)
+      .join('\n'),
+    /exec_die before containerd deleted the process/,
   );
 });

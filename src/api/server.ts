@@ -70,7 +70,7 @@ export interface ApiServerOptions {
 
 export class ApiServer {
   private readonly routes: Compiled[] = [];
-  private readonly servers: { path: string; server: Server }[] = [];
+  private readonly servers: { path: string; server: Server; sockets: Set<Duplex> }[] = [];
   private readonly serverHeader: string;
   private readonly log: (line: string) => void;
   /** Requests wait for this (the daemon's restore finishing) before they are handled, as dockerd serves only after NewDaemon. */
@@ -248,6 +248,12 @@ export class ApiServer {
           this.handleUpgrade(req, socket, body),
         );
       });
+      // Every connection, hijacked ones (attach, exec) included: shutdown never waits on a client.
+      const sockets = new Set<Duplex>();
+      server.on('connection', (socket: Duplex) => {
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+      });
       server.keepAliveTimeout = 60_000;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -257,17 +263,19 @@ export class ApiServer {
         });
       });
       chmodSync(path, 0o660);
-      this.servers.push({ path, server });
+      this.servers.push({ path, server, sockets });
     }
   }
 
   /** Stops accepting, ends open connections, removes the socket files. Returns the removed paths. */
   async close(): Promise<string[]> {
     const removed: string[] = [];
-    for (const { path, server } of this.servers.splice(0)) {
+    for (const { path, server, sockets } of this.servers.splice(0)) {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        // An upgraded or detached stream (attach, exec) is no HTTP connection any more: ended here.
+        for (const socket of sockets) socket.destroy();
       });
       if (existsSync(path)) {
         rmSync(path, { force: true });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
@@ -91,5 +91,20 @@ test(
     assert.match(text, /"invariants\.checked"[^\n]*"broken":0/);
     assert.equal(run('inspect', '-f', '{{.State.Running}}', 'web').stdout.trim(), 'true');
     assert.equal(run('exec', 'web', 'true').status, 0);
+
+    // A client holding an exec stream open never keeps the daemon from shutting down.
+    const held = spawn('sh', ['-c', `sleep 30 | docker -H unix://${d.sock} exec -i web cat`], {
+      env: { ...process.env, DOCKER_CONFIG: cfg },
+      stdio: 'ignore',
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    const started = Date.now();
+    const stopping = daemon;
+    daemon = null;
+    await stopDaemon(stopping);
+    assert.ok(Date.now() - started < 8_000, `shutdown took ${Date.now() - started} ms`);
+    held.kill('SIGKILL');
+    // Started again for the clean-up (live-restore kept the container).
+    daemon = await startDaemon(d, ['--live-restore']);
   },
 );

@@ -1,4 +1,5 @@
 import type { ApiRequest, ApiResults } from './api/requests.ts';
+import type { ArchiveRequest, ArchiveResults } from './archive/requests.ts';
 import type { ClockRequest, ClockResults } from './clock/requests.ts';
 import type { ContainerdRequest, ContainerdResults } from './containerd/requests.ts';
 import { assertNever, type EffectError } from './errors.ts';
@@ -16,6 +17,7 @@ export interface EffectFamilies {
   clock: ClockRequest;
   api: ApiRequest;
   rootfs: RootfsRequest;
+  archive: ArchiveRequest;
 }
 
 export type EffectFamily = keyof EffectFamilies;
@@ -31,7 +33,8 @@ export type EffectResults = FsResults &
   StoreResults &
   ClockResults &
   ApiResults &
-  RootfsResults;
+  RootfsResults &
+  ArchiveResults;
 
 export type ResultOf<E extends EffectName> = EffectResults[E];
 export type RequestOf<E extends EffectName> = Extract<EffectRequest, { effect: E }>;
@@ -69,6 +72,7 @@ export function dispatch(handlers: FamilyHandlers, call: EffectCall): Promise<un
   if (inFamily(call, 'clock')) return handlers.clock.run(call);
   if (inFamily(call, 'api')) return handlers.api.run(call);
   if (inFamily(call, 'rootfs')) return handlers.rootfs.run(call);
+  if (inFamily(call, 'archive')) return handlers.archive.run(call);
   return assertNever(call, 'effect family');
 }
 
@@ -87,6 +91,7 @@ const families: readonly EffectFamily[] = [
   'clock',
   'api',
   'rootfs',
+  'archive',
 ];
 
 function isFamily(name: string): name is EffectFamily {

@@ -8,7 +8,14 @@ import { daemonShutdownMachine } from './daemon-shutdown/machine.ts';
 import { daemonStartupMachine } from './daemon-startup/machine.ts';
 import { operationMachine } from './operation/machine.ts';
 import { restoreCheckMachine } from './restore-check/machine.ts';
+import { execMachine } from './exec/machine.ts';
+import { resizeMachine } from './resize/machine.ts';
+import { extractMachine } from './archive/machine.ts';
+import { commitMachine } from './commit/machine.ts';
+import { healthMachine } from './health/machine.ts';
+import { execSweepMachine } from './exec/sweep.ts';
 import { restoreInvariantsHeld } from './check/constraints.ts';
+import { execConstraints } from './exec/constraints.ts';
 
 /** Every machine by the name traces use, so replay and the inspector can find it. */
 export const machines: Record<string, AnyStateMachine> = {
@@ -18,6 +25,12 @@ export const machines: Record<string, AnyStateMachine> = {
   container: containerMachine,
   restoreCheck: restoreCheckMachine,
   operation: operationMachine,
+  exec: execMachine,
+  resize: resizeMachine,
+  extract: extractMachine,
+  commit: commitMachine,
+  health: healthMachine,
+  execSweep: execSweepMachine,
 };
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {
@@ -30,4 +43,6 @@ export const constraintsByMachine: Record<string, Constraint[]> = {
   daemonShutdown: startupConstraints,
   container: containerConstraints,
   restoreCheck: [restoreInvariantsHeld()],
+  exec: execConstraints,
+  health: execConstraints,
 };

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Installs what statedock needs on a fresh Debian 12 machine, and nothing twice:
-# Debian's containerd, runc, busybox-static and tini (the daemon supervises containerd; tests run
-# busybox containers; tini-static is docker-init for --init), with --test also chromium and its fonts (the inspector's browser
-# tests; the page uses DejaVu), and the npm packages from package-lock.json. Prints what it does.
+# Debian's containerd, runc, busybox-static, tini (the daemon supervises containerd; tests run
+# busybox containers; tini-static is docker-init for --init) and attr (getfattr: overlay's opaque
+# directories for docker diff, cp and commit), with --test also chromium and its fonts (the
+# inspector's browser tests; the page uses DejaVu) and curl, and the npm packages from
+# package-lock.json. Prints what it does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extra=()
 if [ "${1:-}" = "--test" ]; then
-  extra=(chromium fonts-dejavu-core)
+  extra=(chromium fonts-dejavu-core curl)
   shift
 fi
 need=()
-for pkg in containerd runc busybox-static tini "${extra[@]}" "$@"; do
+for pkg in containerd runc busybox-static tini attr "${extra[@]}" "$@"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,4 +1,5 @@
 import { SimApi } from '../api/sim.ts';
+import { SimArchive } from '../archive/sim.ts';
 import { SimClock } from '../clock/sim.ts';
 import type { ContainerdTaskFact } from '../containerd/requests.ts';
 import { SimContainerd, type RaisedEvent, type TaskBehaviour } from '../containerd/sim.ts';
@@ -87,6 +88,7 @@ const latency: Record<EffectFamily, [number, number]> = {
   api: [0.05, 0.5],
   containerd: [0.2, 2],
   rootfs: [0.2, 3],
+  archive: [1, 20],
 };
 
 /** Effects slower than their family (a task's creation starts a shim and runs runc). */
@@ -134,6 +136,8 @@ export class SimWorld implements SimEffects {
   readonly api: SimApi;
   readonly rootfs: SimRootfs;
   readonly containerd: SimContainerd;
+  /** docker cp into containers, commit's layer tarballs and images. */
+  readonly archive: SimArchive;
   /** The latest virtual time the world has seen: a restarted daemon's clock goes on from here. */
   nowMs = 0;
   private injector: FaultInjector;
@@ -163,6 +167,7 @@ export class SimWorld implements SimEffects {
       external: h.externalContainerd ?? [],
       tasks: h.tasks ?? [],
     });
+    this.archive = new SimArchive(this.fs, this.store);
     if (h.livePidfile !== undefined) {
       this.processes.add(SimProcesses.foreignPid);
       this.fs.writeFile(h.livePidfile, String(SimProcesses.foreignPid), 0o644);
@@ -309,6 +314,7 @@ export class SimWorld implements SimEffects {
     if (inFamily(call, 'clock')) return this.clock.run(call, nowMs);
     if (inFamily(call, 'api')) return this.api.run(call);
     if (inFamily(call, 'rootfs')) return this.rootfs.run(call);
+    if (inFamily(call, 'archive')) return this.archive.run(call);
     return assertNever(call, 'effect family');
   }
 
@@ -326,6 +332,8 @@ export class SimWorld implements SimEffects {
       containerdContainers: [...this.containerd.containers],
       acknowledged: [],
       mounted: [...this.rootfs.mounted],
+      execs: this.containerd.execs.view(this.nowMs),
+      images: this.archive.images(),
     };
   }
 }

@@ -24,7 +24,8 @@ export class SimStore {
     return [...this.stores.values()][0] ?? new Map<string, unknown>();
   }
 
-  private db(): Map<string, unknown> {
+  /** The open database (the image store's records live there too); EUNAVAILABLE when none is open. */
+  db(): Map<string, unknown> {
     const db = this.openStore === null ? undefined : this.stores.get(this.openStore);
     if (!db) throw new SimFailure('EUNAVAILABLE', 'metadata store is not open');
     return db;

@@ -24,7 +24,11 @@ export type Invariant =
   /** A container's root filesystem is mounted only while its container has a live task. */
   | { kind: 'noOrphanMount'; why: string }
   /** Once restore has settled, what the restart policy brings back with the daemon runs (or waits out its back-off). */
-  | { kind: 'restartPolicyHonoured'; why: string };
+  | { kind: 'restartPolicyHonoured'; why: string }
+  /** No exec process a dead daemon started is left running in a container (nobody could wait for, inspect or stop it). */
+  | { kind: 'noOrphanExec'; why: string }
+  /** Every image in the store is whole (its layers are there); no layer of a commit is left without its image. */
+  | { kind: 'noHalfCommittedImage'; why: string };
 
 /** One stored container, as the store (or `docker ps -a`) reports it. */
 export interface StoredContainerView {
@@ -83,6 +87,11 @@ export interface HostView {
   acknowledged: AcknowledgedCreate[];
   /** IDs of containers whose root filesystem is mounted (overlay mounts under the data root). */
   mounted: string[];
+  /** Live exec processes in containerd, with whether an earlier life of the daemon started them (where known). */
+  execs?: { container: string; exec: string; earlierLife: boolean }[];
+  /** Images in the store and whether their layers are all there; layers a commit wrote that no image names (where known). */
+  images?: { id: string; layersPresent: boolean }[];
+  strayLayers?: string[];
 }
 
 export interface InvariantViolation {
@@ -120,7 +129,27 @@ export const restoreInvariants: readonly Invariant[] = [
     kind: 'restartPolicyHonoured',
     why: 'always and unless-stopped containers come back with the daemon (docker/for-linux 652, moby 36496), a stopped unless-stopped one does not (moby 34028)',
   },
+  {
+    kind: 'noOrphanExec',
+    why: 'dockerd forgets its exec configs when it dies; under live-restore their processes ran on, unseen (a process of a paused container ends at its unpause and is not counted)',
+  },
+  {
+    kind: 'noHalfCommittedImage',
+    why: 'a commit cut by a crash leaves either a whole image or nothing of it',
+  },
 ];
+
+/**
+ * The invariants a view can judge: the exec processes' and the image store's only when the
+ * observer looked at them (a view without them proves nothing about them).
+ */
+export function judgedBy(view: HostView, invariants: readonly Invariant[]): readonly Invariant[] {
+  return invariants.filter(
+    (i) =>
+      (i.kind !== 'noOrphanExec' || view.execs !== undefined) &&
+      (i.kind !== 'noHalfCommittedImage' || view.images !== undefined),
+  );
+}
 
 /** What a normal shutdown must leave (the same, but nothing is brought back before the daemon starts again). */
 export const shutdownInvariants: readonly Invariant[] = restoreInvariants.filter(
@@ -211,6 +240,18 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
             `${r.policy} container ${c.id} is ${c.status} after the daemon started${r.manuallyStopped ? ' (stopped by hand before)' : ''}`,
           );
       }
+      break;
+    case 'noOrphanExec':
+      for (const x of v.execs ?? []) {
+        if (!x.earlierLife || stored.get(x.container)?.status === 'paused') continue;
+        add(x.container, `exec process ${x.exec} of a dead daemon still runs in ${x.container}`);
+      }
+      break;
+    case 'noHalfCommittedImage':
+      for (const i of v.images ?? [])
+        if (!i.layersPresent) add(i.id, `image ${i.id} is stored without all of its layers`);
+      for (const l of v.strayLayers ?? [])
+        add(l, `layer ${l} was written for an image that does not exist`);
       break;
     case 'noOrphanMount':
       for (const id of v.mounted) {

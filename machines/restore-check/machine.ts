@@ -4,6 +4,7 @@ import type { ContainerdTaskFact } from '../../effects/containerd/requests.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import {
   checkInvariants,
+  judgedBy,
   restoreInvariants,
   storedView,
   type HostView,
@@ -20,7 +21,8 @@ import { commit, noOutlet, type Outlet } from '../outlet.ts';
  *    actor (a create or start the dead daemon had sent may have finished after restore
  *    listed the tasks), which stops or deletes it if it believed it had none;
  * 2. the host is observed (the store's containers, containerd's tasks and containers, the
- *    mounted roots) and judged by `restoreInvariants`. Each broken invariant is a mark in the
+ *    mounted roots, the exec processes in the live tasks, the image store's images and
+ *    whether their layers are there) and judged by `restoreInvariants`. Each broken invariant is a mark in the
  *    trace, so the flight recorder carries the proof and `statedock check` fails on it.
  * A container that moves while the host is observed (`host.moved`, from the daemon) makes
  * the look start again once every container is settled again (`host.settled`), at most four
@@ -30,18 +32,26 @@ export interface RestoreCheckInput {
   actorId?: string;
   /** The container actors restore spawned (active when the check began). */
   containers: string[];
+  /** Look at each live task's exec processes (noOrphanExec); without it they are not judged. */
+  execs?: boolean;
+  /** Look at the image store's images and their layers (noHalfCommittedImage); without it they are not judged. */
+  images?: boolean;
 }
 
 export interface RestoreCheckContext {
   actorId: string;
   seq: number;
   containers: string[];
+  judgesExecs: boolean;
+  judgesImages: boolean;
   /** Containers handed a task, not settled yet. */
   unsettled: string[];
   /** The observation's requests in flight, by what they look at. */
-  looks: Record<string, 'stored' | 'tasks' | 'containerdContainers' | 'mounted'>;
+  looks: Record<string, Look>;
   seen: Partial<Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted'>> & {
     stored?: ContainerRecord[];
+    execs?: NonNullable<HostView['execs']>;
+    images?: NonNullable<HostView['images']>;
   };
   attempt: number;
   moved: boolean;
@@ -49,6 +59,20 @@ export interface RestoreCheckContext {
   violations: InvariantViolation[];
   unchecked: string | null;
 }
+
+/**
+ * What one request of the observation looks at: the store's containers or images, containerd's
+ * tasks or containers, the mounted roots; then the exec processes of each live task and the
+ * layers of each image (asked once the tasks and images are known).
+ */
+export type Look =
+  | 'stored'
+  | 'tasks'
+  | 'containerdContainers'
+  | 'mounted'
+  | 'images'
+  | { execsOf: string }
+  | { layersOf: string };
 
 export interface RestoreCheckOutput {
   violations: InvariantViolation[];
@@ -73,6 +97,19 @@ function call<R extends EffectRequest>(
   c.seq += 1;
   const id = `${c.actorId}/${c.seq}`;
   return { id, call: { ...req, id, step: 'restoreCheck' } };
+}
+
+/** Asks for one look of the observation, under `c`'s next id. */
+function lookWith(
+  c: RestoreCheckContext,
+  looks: RestoreCheckContext['looks'],
+  outputs: Output[],
+): (req: EffectRequest, what: Look) => void {
+  return (req, what) => {
+    const r = call(c, req);
+    looks[r.id] = what;
+    outputs.push({ call: r.call });
+  };
 }
 
 function taskView(t: ContainerdTaskFact): TaskView {
@@ -114,33 +151,77 @@ export const restoreCheckMachine = setup({
       const c = { ...context, looks: {}, seen: {}, moved: false, attempt: context.attempt + 1 };
       const looks: RestoreCheckContext['looks'] = {};
       const outputs: Output[] = [];
-      const look = (req: EffectRequest, what: RestoreCheckContext['looks'][string]): void => {
-        const r = call(c, req);
-        looks[r.id] = what;
-        outputs.push({ call: r.call });
-      };
+      const look = lookWith(c, looks, outputs);
       look({ effect: 'store.list', prefix: 'container/' }, 'stored');
       look({ effect: 'containerd.listTasks' }, 'tasks');
       look({ effect: 'containerd.listContainers' }, 'containerdContainers');
       look({ effect: 'rootfs.listMounted' }, 'mounted');
+      if (context.judgesImages) look({ effect: 'store.list', prefix: 'image/' }, 'images');
       commit(enqueue, { ...c, looks }, outputs);
     }),
     noteSeen: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'effect.done') return;
+      if (event.type !== 'effect.done' && event.type !== 'effect.failed') return;
       const what = context.looks[event.id];
       if (what === undefined) return;
-      const looks = { ...context.looks };
-      delete looks[event.id];
-      const seen = { ...context.seen };
+      const c = { ...context, looks: { ...context.looks }, seen: { ...context.seen } };
+      delete c.looks[event.id];
+      const seen = c.seen;
+      const outputs: Output[] = [];
+      const look = lookWith(c, c.looks, outputs);
+      if (event.type === 'effect.failed') {
+        // Only a task that ended between the two looks fails here (isGoneTask): it has no processes.
+        commit(enqueue, { looks: c.looks }, []);
+        return;
+      }
+      if (typeof what === 'object') {
+        if ('execsOf' in what) {
+          const found = (event.result as { execs: { id: string; earlierLife: boolean }[] }).execs;
+          seen.execs = [
+            ...(seen.execs ?? []),
+            ...found.map((x) => ({
+              container: what.execsOf,
+              exec: x.id,
+              earlierLife: x.earlierLife,
+            })),
+          ];
+        } else {
+          const exists = (event.result as { exists: boolean }).exists;
+          seen.images = [...(seen.images ?? []), { id: what.layersOf, layersPresent: exists }];
+        }
+        commit(enqueue, { looks: c.looks, seen }, []);
+        return;
+      }
       switch (what) {
         case 'stored':
           seen.stored = (event.result as { entries: { value: unknown }[] }).entries.map(
             (e) => e.value as ContainerRecord,
           );
           break;
-        case 'tasks':
-          seen.tasks = (event.result as { tasks: ContainerdTaskFact[] }).tasks.map(taskView);
+        case 'tasks': {
+          const tasks = (event.result as { tasks: ContainerdTaskFact[] }).tasks;
+          seen.tasks = tasks.map(taskView);
+          if (!context.judgesExecs) break;
+          seen.execs ??= [];
+          // A live task's other processes: a dead daemon's execs must not run on (noOrphanExec).
+          for (const t of tasks)
+            if (t.status === 'running' || t.status === 'paused')
+              look({ effect: 'containerd.execList', container: t.id }, { execsOf: t.id });
           break;
+        }
+        case 'images': {
+          const entries = (event.result as { entries: { key: string; value: unknown }[] }).entries;
+          seen.images ??= [];
+          // An image is whole when its layers are there (noHalfCommittedImage).
+          for (const e of entries) {
+            const layerDir = (e.value as { layerDir?: unknown } | null)?.layerDir;
+            if (typeof layerDir === 'string')
+              look(
+                { effect: 'fs.stat', path: layerDir },
+                { layersOf: e.key.slice('image/'.length) },
+              );
+          }
+          break;
+        }
         case 'containerdContainers':
           seen.containerdContainers = (event.result as { containers: string[] }).containers;
           break;
@@ -148,7 +229,7 @@ export const restoreCheckMachine = setup({
           seen.mounted = (event.result as { containers: string[] }).containers;
           break;
       }
-      commit(enqueue, { looks, seen }, []);
+      commit(enqueue, { seq: c.seq, looks: c.looks, seen }, outputs);
     }),
     noteMoved: enqueueActions(({ enqueue }) => commit(enqueue, { moved: true }, [])),
     judge: enqueueActions(({ context, enqueue }) => judge(enqueue, context)),
@@ -168,6 +249,16 @@ export const restoreCheckMachine = setup({
   guards: {
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
     isLook: ({ context, event }) => 'id' in event && event.id in context.looks,
+    /** A task's processes could not be listed because the task ended meanwhile. */
+    isGoneTask: ({ context, event }) => {
+      const look = event.type === 'effect.failed' ? context.looks[event.id] : undefined;
+      return (
+        event.type === 'effect.failed' &&
+        event.error.code === 'ENOENT' &&
+        typeof look === 'object' &&
+        'execsOf' in look
+      );
+    },
     allSettled: ({ context }) => context.unsettled.length === 0,
     lookDone: ({ context }) => Object.keys(context.looks).length === 0,
     lookAgain: ({ context }) =>
@@ -179,6 +270,8 @@ export const restoreCheckMachine = setup({
     actorId: input.actorId ?? 'restore-check',
     seq: 0,
     containers: input.containers,
+    judgesExecs: input.execs === true,
+    judgesImages: input.images === true,
     unsettled: [],
     looks: {},
     seen: {},
@@ -209,7 +302,10 @@ export const restoreCheckMachine = setup({
       entry: 'observeHost',
       on: {
         'effect.done': { guard: 'isLook', actions: 'noteSeen' },
-        'effect.failed': { guard: 'isLook', target: 'judged', actions: 'recordUnchecked' },
+        'effect.failed': [
+          { guard: 'isGoneTask', actions: 'noteSeen' },
+          { guard: 'isLook', target: 'judged', actions: 'recordUnchecked' },
+        ],
         'host.moved': { actions: 'noteMoved' },
       },
       always: [
@@ -233,8 +329,11 @@ function judge(enqueue: Outlet<RestoreCheckContext>, c: RestoreCheckContext): vo
     containerdContainers: c.seen.containerdContainers ?? [],
     acknowledged: [],
     mounted: c.seen.mounted ?? [],
+    ...(c.judgesExecs ? { execs: c.seen.execs ?? [] } : {}),
+    ...(c.judgesImages ? { images: c.seen.images ?? [] } : {}),
   };
-  const violations = checkInvariants(view, restoreInvariants);
+  const judged = judgedBy(view, restoreInvariants);
+  const violations = checkInvariants(view, judged);
   const outputs: Output[] = violations.map((v) => ({
     mark: {
       mark: 'invariant.violated',
@@ -246,7 +345,7 @@ function judge(enqueue: Outlet<RestoreCheckContext>, c: RestoreCheckContext): vo
   outputs.push({
     mark: {
       mark: 'invariants.checked',
-      held: restoreInvariants.length - new Set(violations.map((v) => v.invariant)).size,
+      held: judged.length - new Set(violations.map((v) => v.invariant)).size,
       broken: violations.length,
     },
   });

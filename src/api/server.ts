@@ -38,6 +38,8 @@ export interface HijackContext {
   socket: Duplex;
   params: Record<string, string>;
   query: URLSearchParams;
+  /** The upgrade request's own body (exec start's options), read before the stream began. */
+  body: Buffer;
 }
 
 /** An error an endpoint throws to answer with Docker's status and message. */
@@ -68,7 +70,7 @@ export interface ApiServerOptions {
 
 export class ApiServer {
   private readonly routes: Compiled[] = [];
-  private readonly servers: { path: string; server: Server }[] = [];
+  private readonly servers: { path: string; server: Server; sockets: Set<Duplex> }[] = [];
   private readonly serverHeader: string;
   private readonly log: (line: string) => void;
   /** Requests wait for this (the daemon's restore finishing) before they are handled, as dockerd serves only after NewDaemon. */
@@ -194,7 +196,7 @@ export class ApiServer {
     }
   }
 
-  private async handleUpgrade(req: IncomingMessage, socket: Duplex): Promise<void> {
+  private async handleUpgrade(req: IncomingMessage, socket: Duplex, body: Buffer): Promise<void> {
     await this.gate;
     const url = new URL(req.url ?? '/', 'http://statedock');
     const path = url.pathname.replace(/^\/v\d+\.\d+(?=\/)/, '');
@@ -207,7 +209,13 @@ export class ApiServer {
     };
     if (!found?.route.hijack) return fail(404, 'page not found');
     try {
-      await found.route.hijack({ req, socket, params: found.params, query: url.searchParams });
+      await found.route.hijack({
+        req,
+        socket,
+        params: found.params,
+        query: url.searchParams,
+        body,
+      });
     } catch (err) {
       fail(err instanceof ApiError ? err.status : 500, (err as Error).message);
     }
@@ -236,9 +244,15 @@ export class ApiServer {
       }
       const server = createServer((req, res) => void this.handle(req, res));
       server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-        void skipBody(socket, head, Number(req.headers['content-length'] ?? 0) || 0).then(() =>
-          this.handleUpgrade(req, socket),
+        void skipBody(socket, head, Number(req.headers['content-length'] ?? 0) || 0).then((body) =>
+          this.handleUpgrade(req, socket, body),
         );
+      });
+      // Every connection, hijacked ones (attach, exec) included: shutdown never waits on a client.
+      const sockets = new Set<Duplex>();
+      server.on('connection', (socket: Duplex) => {
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
       });
       server.keepAliveTimeout = 60_000;
       await new Promise<void>((resolve, reject) => {
@@ -249,17 +263,19 @@ export class ApiServer {
         });
       });
       chmodSync(path, 0o660);
-      this.servers.push({ path, server });
+      this.servers.push({ path, server, sockets });
     }
   }
 
   /** Stops accepting, ends open connections, removes the socket files. Returns the removed paths. */
   async close(): Promise<string[]> {
     const removed: string[] = [];
-    for (const { path, server } of this.servers.splice(0)) {
+    for (const { path, server, sockets } of this.servers.splice(0)) {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        // An upgraded or detached stream (attach, exec) is no HTTP connection any more: ended here.
+        for (const socket of sockets) socket.destroy();
       });
       if (existsSync(path)) {
         rmSync(path, { force: true });
@@ -291,8 +307,9 @@ export function pingRoutes(): Route[] {
  * An upgrade request's own body (dockerode sends its options as JSON with the attach) is not
  * the stream: its Content-Length bytes are skipped, as dockerd never reads them as stdin. What
  * came after them in the same packet (a client's first stdin) is put back for the stream.
+ * Returns the body (exec start reads its options from it).
  */
-async function skipBody(socket: Duplex, head: Buffer, length: number): Promise<void> {
+async function skipBody(socket: Duplex, head: Buffer, length: number): Promise<Buffer> {
   let rest = head;
   while (rest.length < length) {
     const chunk = await new Promise<Buffer | null>((resolve) => {
@@ -308,9 +325,10 @@ async function skipBody(socket: Duplex, head: Buffer, length: number): Promise<v
       socket.once('data', onData);
       socket.once('end', onEnd);
     });
-    if (chunk === null) return;
+    if (chunk === null) return rest;
     rest = Buffer.concat([rest, chunk]);
   }
   const after = rest.subarray(length);
   if (after.length > 0) socket.unshift(after);
+  return rest.subarray(0, length);
 }

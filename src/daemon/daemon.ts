@@ -8,7 +8,7 @@ import {
 } from '../../effects/requests.ts';
 import { FileTrace, makeHeader } from '../../effects/record.ts';
 import { Session } from '../../effects/runner.ts';
-import { realClock } from '../../effects/clock/real.ts';
+import { realClock, registerTickerJob } from '../../effects/clock/real.ts';
 import { realFs } from '../../effects/fs/real.ts';
 import { realKernel } from '../../effects/kernel/real.ts';
 import { setDumpProvider } from '../../effects/kernel/dump-signal.ts';
@@ -22,6 +22,8 @@ import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.t
 import type { OperationOutput } from '../../machines/operation/machine.ts';
 import { machines } from '../../machines/registry.ts';
 import { ContainerHost } from '../host/containers.ts';
+import { ExecHost } from '../host/execs.ts';
+import { HealthHost } from '../host/health.ts';
 import { ApiEndpoint } from './api-endpoint.ts';
 import type { Logger } from './logger.ts';
 import { SupervisedContainerd } from './supervised-containerd.ts';
@@ -34,6 +36,13 @@ import { ImageStore } from './images.ts';
 import { registerImageRoutes } from './images-api.ts';
 import { EventsService } from './events.ts';
 import { registerInspectionFeed } from './inspection-feed.ts';
+import { ArchiveRuntime } from './archive/runtime.ts';
+import { ExecStdios } from './exec/stdio.ts';
+import { execProcess } from './exec/process-spec.ts';
+import { registerArchiveRoutes } from './containers/archive-routes.ts';
+import { registerExecRoutes } from './containers/exec-routes.ts';
+import { registerStatsRoutes } from './containers/stats-routes.ts';
+import { registerUpdateRoutes } from './containers/update-routes.ts';
 
 /**
  * The real daemon: the start-up and shutdown machines and the container host on real
@@ -56,8 +65,13 @@ export class Daemon {
   readonly layout: RootfsLayout;
   readonly containers: Containers;
   readonly events: EventsService;
+  /** `docker exec` and health probes: their actors, and their stdio. */
+  readonly execs: ExecHost;
+  readonly execStdios = new ExecStdios();
+  readonly health: HealthHost;
   private readonly exits: ExitStream;
   private operations = 0;
+  private resizes = 0;
 
   constructor(config: StartupConfig, log: Logger, version: string) {
     this.config = config;
@@ -92,12 +106,15 @@ export class Daemon {
       execRoot: config.execRoot,
       layout: this.layout,
       stdio: this.stdio,
+      execIo: this.execStdios,
       supervision: new SupervisedContainerd(this.session),
       log: (m) => log.warn(m),
       prepareSpec: (id, spec) => this.containers.prepareSpec(id, spec),
       releaseTask: (id) => this.containers.releaseTask(id),
     });
     this.api = new ApiEndpoint(this, version, log);
+    const images = new ImageStore(config.dataRoot, this.store);
+    const archive = new ArchiveRuntime({ root: config.dataRoot, store: this.store, images });
     this.handlers = {
       fs: realFs,
       kernel: realKernel,
@@ -106,6 +123,7 @@ export class Daemon {
       containerd: this.containerd,
       api: this.api,
       rootfs: new RealRootfs(this.layout),
+      archive,
     };
     // Mounted before any actor is spawned, so the feed's record numbers match the flight recorder's.
     registerInspectionFeed(this.api.server, this.session, machines);
@@ -114,10 +132,34 @@ export class Daemon {
       later: (fn) => queueMicrotask(fn),
       root: config.dataRoot,
     });
-    this.exits = new ExitStream(this.containerd, this.host, log);
-    this.host.onGone((id) => this.stdio.forget(id));
-    const images = new ImageStore(config.dataRoot, this.store);
     this.events = new EventsService();
+    this.execs = new ExecHost({
+      session: this.session,
+      publish: (id, action, attributes) => this.events.publish('container', action, id, attributes),
+      later: (fn) => queueMicrotask(fn),
+    });
+    registerTickerJob('execGc', () => this.execs.gc());
+    this.health = new HealthHost({
+      session: this.session,
+      contextOf: (id) => this.host.contextOf(id),
+      probeProcess: (c, test) =>
+        execProcess({
+          spec: c.spec,
+          hostname: c.record.config.hostname ?? c.record.id.slice(0, 12),
+          args: test[0] === 'CMD-SHELL' ? ['/bin/sh', '-c', test[1] ?? ''] : test.slice(1),
+          env: [],
+          workingDir: '',
+          user: null,
+          tty: false,
+          privileged: false,
+          consoleSize: null,
+        }),
+      later: (fn) => queueMicrotask(fn),
+    });
+    this.exits = new ExitStream(this.containerd, this.host, log, (container, exec, exit) =>
+      this.execs.routeExit(container, exec, exit.exitStatus, exit.exitedAt),
+    );
+    this.host.onGone((id) => this.stdio.forget(id));
     this.host.onEvent((id, action, attributes) =>
       this.events.publish('container', action, id, attributes),
     );
@@ -137,7 +179,26 @@ export class Daemon {
       operation: (title, effects, bestEffort) => this.operation(title, effects, bestEffort),
       daemonSeccompProfile: () => this.facts().seccompProfile ?? null,
     });
+    this.containers.healthOf = (id) => this.health.state(id);
+    this.containers.execIdsOf = (id) => this.execs.idsOf(id);
     registerContainerRoutes(this.api.server, this.containers);
+    registerExecRoutes(this.api.server, {
+      host: this.containers,
+      execs: this.execs,
+      stdios: this.execStdios,
+      events: this.events,
+      resizeTask: (c, width, height) => this.resizeTask(c.record.id, width, height),
+    });
+    registerStatsRoutes(this.api.server, this.containers);
+    registerUpdateRoutes(this.api.server, this.containers);
+    registerArchiveRoutes(this.api.server, {
+      host: this.containers,
+      runtime: archive,
+      session: this.session,
+      store: this.store,
+      images,
+      execRoot: config.execRoot,
+    });
     volumes.register(this.api.server, (name) => this.containers.volumeUsers(name));
     registerImageRoutes(this.api.server, images, this.events, this.containers);
     setDumpProvider(() => this.snapshots());
@@ -178,6 +239,29 @@ export class Daemon {
     return entry.done as Promise<OperationOutput>;
   }
 
+  /** One resize machine for a container's terminal; its error, or null. */
+  private async resizeTask(
+    container: string,
+    width: number,
+    height: number,
+  ): Promise<string | null> {
+    const c = this.host.contextOf(container);
+    this.resizes += 1;
+    const actorId = `resize:${container}:${this.resizes}`;
+    const entry = this.session.spawn('resize', actorId, {
+      actorId,
+      container,
+      width,
+      height,
+      attributes: c
+        ? { ...c.record.config.labels, image: c.record.image, name: c.record.name.slice(1) }
+        : {},
+    });
+    const out = (await entry.done) as { error: string | null };
+    this.session.forget(actorId);
+    return out.error;
+  }
+
   /** Facts learned so far by the start-up actor (the API reads them while it is still starting). */
   facts(): Facts {
     const entry = this.session.actors.get('daemon');
@@ -213,14 +297,30 @@ export class Daemon {
     this.startup = (await entry.done) as StartupOutput;
     this.trace.flush();
     if (this.startup.status === 'ready') {
-      this.host.restore(this.startup.facts.containers ?? [], this.config.liveRestore);
+      const found = this.startup.facts.containers ?? [];
+      this.host.restore(found, this.config.liveRestore);
       restored();
-      // The host is judged by the restore invariants, in the flight recorder, once the
-      // restored containers settle.
-      this.host.checkRestore((verdict) => {
-        if (verdict.unchecked !== null)
-          this.log.warn(`the restore check could not look at the host: ${verdict.unchecked}`, {});
-      });
+      // Containers live-restore kept get their health monitors again.
+      if (this.config.liveRestore)
+        this.health.restore(
+          found
+            .filter((c) => c.task === 'running' || c.task === 'paused')
+            .map((c) => ({ id: c.id, paused: c.task === 'paused' })),
+        );
+      // Exec processes of the dead daemon, in the tasks live-restore keeps, are reaped (without
+      // it their tasks are stopped, and they die with them); then the host is judged by the
+      // restore invariants, in the flight recorder, once the restored containers settle.
+      this.execs.sweep(
+        this.config.liveRestore ? found.filter((c) => c.task === 'running').map((c) => c.id) : [],
+        () =>
+          this.host.checkRestore((verdict) => {
+            if (verdict.unchecked !== null)
+              this.log.warn(
+                `the restore check could not look at the host: ${verdict.unchecked}`,
+                {},
+              );
+          }),
+      );
     } else restored();
     return this.startup;
   }

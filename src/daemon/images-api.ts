@@ -13,32 +13,51 @@ export interface ImageUsers {
 }
 
 function imageInspect(i: ImageRecord): Record<string, unknown> {
+  // What the image's own config says (a commit's comment, author, container and layers).
+  const full = (() => {
+    try {
+      return JSON.parse(i.configJson ?? '{}') as {
+        comment?: string;
+        author?: string;
+        container?: string;
+        rootfs?: { diff_ids?: string[] };
+      };
+    } catch {
+      return {};
+    }
+  })();
   const config = {
     Env: i.config.Env,
     Cmd: i.config.Cmd,
     Entrypoint: i.config.Entrypoint,
     WorkingDir: i.config.WorkingDir,
     Image: '',
-    Labels: null,
+    Labels: i.config.Labels ?? null,
+    ...(i.config.User ? { User: i.config.User } : {}),
+    ...(i.config.ExposedPorts ? { ExposedPorts: i.config.ExposedPorts } : {}),
+    ...(i.config.Volumes ? { Volumes: i.config.Volumes } : {}),
+    ...(i.config.Healthcheck ? { Healthcheck: i.config.Healthcheck } : {}),
+    ...(i.config.StopSignal ? { StopSignal: i.config.StopSignal } : {}),
+    ...(i.config.OnBuild ? { OnBuild: i.config.OnBuild } : {}),
   };
   return {
     Id: i.id,
     RepoTags: i.repoTags,
     RepoDigests: [],
     Parent: '',
-    Comment: 'Imported from -',
+    Comment: full.comment ?? 'Imported from -',
     Created: i.created,
-    Container: '',
+    Container: full.container ?? '',
     ContainerConfig: config,
     DockerVersion: '',
-    Author: '',
+    Author: full.author ?? '',
     Config: config,
     Architecture: 'amd64',
     Os: 'linux',
     Size: i.size,
     VirtualSize: i.size,
     GraphDriver: { Data: { UpperDir: i.layerDir }, Name: 'overlay2' },
-    RootFS: { Type: 'layers', Layers: [] },
+    RootFS: { Type: 'layers', Layers: full.rootfs?.diff_ids ?? [] },
     Metadata: { LastTagTime: i.created },
   };
 }

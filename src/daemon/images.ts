@@ -13,6 +13,7 @@ import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { LevelStore } from '../../effects/store/real.ts';
+import type { HealthConfig } from '../../machines/health/config.ts';
 
 const run = promisify(execFile);
 
@@ -23,11 +24,26 @@ export interface ImageRecord {
   created: string;
   size: number;
   layerDir: string;
-  config: { Cmd: string[] | null; Entrypoint: string[] | null; Env: string[]; WorkingDir: string };
+  config: {
+    Cmd: string[] | null;
+    Entrypoint: string[] | null;
+    Env: string[];
+    WorkingDir: string;
+    /** What `docker commit --change` may set besides (HEALTHCHECK is read by containers made from it). */
+    User?: string;
+    Labels?: Record<string, string> | null;
+    ExposedPorts?: Record<string, object> | null;
+    Volumes?: Record<string, object> | null;
+    Healthcheck?: HealthConfig | null;
+    StopSignal?: string;
+    OnBuild?: string[] | null;
+  };
   /** The image config exactly as hashed into the ID, and the layer tarballs as received (for `docker save`). */
   configJson?: string;
   layerTars?: string[];
 }
+
+export type { HealthConfig } from '../../machines/health/config.ts';
 
 /** `busybox` → `busybox:latest`; a digest or tag kept. */
 export function normalizeRef(ref: string): string {

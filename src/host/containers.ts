@@ -15,7 +15,10 @@ import type {
 } from '../../machines/container/types.ts';
 import type { ShutdownContainer } from '../../machines/daemon-shutdown/machine.ts';
 import type { RestoredContainer } from '../../machines/daemon-startup/types.ts';
-import type { RestoreCheckOutput } from '../../machines/restore-check/machine.ts';
+import type {
+  RestoreCheckInput,
+  RestoreCheckOutput,
+} from '../../machines/restore-check/machine.ts';
 
 /**
  * The container host: one actor per container, in a session whose effects the real daemon's
@@ -430,7 +433,10 @@ export class ContainerHost {
       const entry = this.session.spawn('restoreCheck', actorId, {
         actorId,
         containers: this.contexts().map((c) => c.record.id),
-      });
+        // Both hosts run exec processes and keep images: the check judges them too.
+        execs: true,
+        images: true,
+      } satisfies RestoreCheckInput);
       this.checkActor = actorId;
       const finished = (): boolean => {
         const snap = entry.actor.getSnapshot() as { status: string; output?: RestoreCheckOutput };

@@ -16,6 +16,10 @@ import {
   type Reply,
   type TaskEvent,
 } from '../host/containers.ts';
+import type { ExecBehaviour } from '../../effects/containerd/exec-sim.ts';
+import type { HealthConfig } from '../../machines/health/config.ts';
+import { ExecHost } from '../host/execs.ts';
+import { HealthHost } from '../host/health.ts';
 import { newRecord } from './containers.ts';
 import { priorities } from './simulate.ts';
 import { tuneForSimulation } from './v8-tuning.ts';
@@ -30,6 +34,8 @@ export type ClientOp =
       restart?: RestartPolicy;
       stopTimeout?: number;
       behaviour: TaskBehaviour;
+      /** A HEALTHCHECK, and the outcomes (and latencies) of its probes, in order. */
+      health?: { config: HealthConfig; probes: ExecBehaviour[] };
     }
   | {
       op: 'create';
@@ -46,6 +52,10 @@ export type ClientOp =
   | { op: 'pause'; name: string }
   | { op: 'unpause'; name: string }
   | { op: 'rm'; name: string; force: boolean }
+  /** `docker exec -d NAME …`: a process that behaves as told. */
+  | { op: 'exec'; name: string; exec: string; behaviour: ExecBehaviour }
+  /** `docker commit NAME TAG`. */
+  | { op: 'commit'; name: string; tag: string }
   /** SIGTERM to the daemon: the shutdown machine, then the process exits. */
   | { op: 'shutdown' };
 
@@ -88,6 +98,8 @@ export interface SimDaemonOptions {
   startupMachine?: string;
   containerMachine?: string;
   shutdownMachine?: string;
+  /** The restore's exec sweep (a test runs one that reaps nothing to prove the sweep matters). */
+  execSweepMachine?: string;
   /** Keep the records in memory (on by default). */
   record?: boolean;
   /**
@@ -110,6 +122,9 @@ export class SimDaemon {
   readonly scheduler: SimScheduler;
   readonly session: Session;
   readonly host: ContainerHost;
+  /** The daemon's exec and health hosts (their Docker events are not published here). */
+  readonly execs: ExecHost;
+  readonly health: HealthHost;
   readonly trace: MemoryTrace | null;
   readonly history: ClientHistory;
   /** Records written in this life (up to the crash). */
@@ -122,6 +137,7 @@ export class SimDaemon {
   restoreVerdict: RestoreCheckOutput | null = null;
   private readonly crashAt: number | null;
   private readonly shutdownMachine: string;
+  private opSeq = 0;
 
   constructor(opts: SimDaemonOptions) {
     tuneForSimulation();
@@ -149,8 +165,27 @@ export class SimDaemon {
       ...(opts.containerMachine === undefined ? {} : { machine: opts.containerMachine }),
       ...(opts.exitsHeardFrom === undefined ? {} : { exitsHeardFrom: opts.exitsHeardFrom }),
     });
+    this.execs = new ExecHost({
+      session: this.session,
+      publish: () => undefined,
+      later,
+      ...(opts.execSweepMachine === undefined ? {} : { sweepMachine: opts.execSweepMachine }),
+    });
+    this.health = new HealthHost({
+      session: this.session,
+      contextOf: (id) => this.host.contextOf(id),
+      probeProcess: (_c, test) => ({
+        args: test[0] === 'CMD-SHELL' ? ['/bin/sh', '-c', test[1] ?? ''] : test.slice(1),
+      }),
+      later,
+    });
     this.scheduler.deliverExternal = (actorId, event) => {
-      if (this.crashed || this.exited || !actorId.startsWith('container:')) return;
+      if (this.crashed || this.exited) return;
+      if (event.type === 'containerd.execExit') {
+        this.execs.deliverExit(actorId, event as Parameters<ExecHost['deliverExit']>[1]);
+        return;
+      }
+      if (!actorId.startsWith('container:')) return;
       const id = actorId.slice('container:'.length);
       if (event.type === 'containerd.taskCreated') this.host.taskCreated(id);
       else this.host.routeExit(id, event as TaskEvent);
@@ -208,9 +243,22 @@ export class SimDaemon {
       if (snap?.status === 'done' && snap.output) {
         this.startup = snap.output;
         if (snap.output.status === 'ready') {
-          this.host.restore(snap.output.facts.containers ?? [], this.config.liveRestore);
-          // As the daemon does: the restore check, once the restored containers settle.
-          this.host.checkRestore((v) => (this.restoreVerdict = v));
+          const found = snap.output.facts.containers ?? [];
+          this.host.restore(found, this.config.liveRestore);
+          // As the daemon does: health monitors of the containers live-restore kept, the sweep
+          // of the dead daemon's exec processes, then the restore check once all settle.
+          if (this.config.liveRestore)
+            this.health.restore(
+              found
+                .filter((c) => c.task === 'running' || c.task === 'paused')
+                .map((c) => ({ id: c.id, paused: c.task === 'paused' })),
+            );
+          this.execs.sweep(
+            this.config.liveRestore
+              ? found.filter((c) => c.task === 'running').map((c) => c.id)
+              : [],
+            () => this.host.checkRestore((v) => (this.restoreVerdict = v)),
+          );
         } else this.processExited();
       }
     }
@@ -233,7 +281,7 @@ export class SimDaemon {
    * the shutdown's settle counts it; `throughRestarts`: also none waiting out a restart back-off.
    */
   settled(throughRestarts = false): boolean {
-    return this.startup !== null && this.host.settled(throughRestarts);
+    return this.startup !== null && !this.execs.sweeping() && this.host.settled(throughRestarts);
   }
 
   /** Schedules client operations, `atMs` after now. */
@@ -307,6 +355,56 @@ export class SimDaemon {
         this.history.mayBeGone.add(id);
         this.request(what, id, { type: 'api.remove', force: op.force });
         return;
+      case 'exec': {
+        if (c.record.state.status !== 'running') {
+          this.reply(what, 'conflict', `Container ${id} is not running`);
+          return;
+        }
+        this.opSeq += 1;
+        const execId = `${op.exec}-${this.opSeq}`;
+        this.world.containerd.execs.behaviours.set(execId, op.behaviour);
+        this.execs.create(
+          {
+            id: execId,
+            container: id,
+            entrypoint: 'sh',
+            args: [],
+            user: '',
+            privileged: false,
+            tty: false,
+            attachStdin: false,
+            attachStdout: false,
+            attachStderr: false,
+            detachKeys: '',
+            process: { args: ['sh'] },
+            consoleSize: null,
+          },
+          { image: c.record.image, name: op.name },
+        );
+        this.execs.ask(execId, { type: 'api.execStart', detach: true }, (r) =>
+          this.reply(what, r.result, r.message),
+        );
+        return;
+      }
+      case 'commit': {
+        this.opSeq += 1;
+        const actorId = `commit:${id}:${this.opSeq}`;
+        this.session.spawn('commit', actorId, {
+          actorId,
+          container: id,
+          upper: `${this.config.dataRoot}/overlay2/${id}/diff`,
+          lower: simImageLayer,
+          overlay: true,
+          layerTar: `${this.config.dataRoot}/tmp/commit-${this.opSeq}.tar`,
+          parent: 'sha256:sim-busybox',
+          config: { Cmd: ['sh'], Entrypoint: null, Env: [], WorkingDir: '' },
+          tag: op.tag,
+          comment: '',
+          author: '',
+          attributes: { image: c.record.image, name: op.name },
+        });
+        return;
+      }
     }
   }
 
@@ -332,6 +430,10 @@ export class SimDaemon {
       ...(op.restart ? { restartPolicy: op.restart } : {}),
       stopTimeout: op.stopTimeout ?? 2,
     });
+    if (op.op === 'run' && op.health) {
+      record.config.healthcheck = op.health.config;
+      this.world.containerd.execs.probes.set(id, op.health.probes);
+    }
     this.world.behaviours.set(id, op.behaviour);
     this.host.create(
       {

@@ -50,7 +50,10 @@ function withoutGuard(guard: string): string {
 
 test('moby-51692 shutdown races auto-remove: the --rm container is gone before containerd closes', () => {
   const s = scenario('moby-51692');
-  const uncut = crashRun(s, null, 1);
+  // A seed whose latencies bring the shutdown's releases while the --rm container is still
+  // being stopped (the race dockerd lost); the settle must make the releases wait for it.
+  const seed = 15;
+  const uncut = crashRun(s, null, seed);
   assert.equal(uncut.firstLife, 'exited');
   assert.deepEqual(problemsOf(uncut), []);
   const first = uncut.traces[0];
@@ -71,7 +74,7 @@ test('moby-51692 shutdown races auto-remove: the --rm container is gone before c
     'shutdown-without-settle',
     daemonShutdownMachine.provide({ guards: { allSettled: () => true } }),
   );
-  const broken = crashRun(s, null, 1, { shutdownMachine: 'shutdown-without-settle' });
+  const broken = crashRun(s, null, seed, { shutdownMachine: 'shutdown-without-settle' });
   const brokenFirst = broken.traces[0];
   const brokenClose = brokenFirst.findIndex(
     (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.close',
@@ -515,11 +518,11 @@ test('the host finishes what the dead daemon asked, later: a task containerd cre
     horizonMs: 1_000,
     downtimeMs: 20,
   };
-  const o = crashRun(s, 244, 261);
+  const o = crashRun(s, 246, 261);
   assert.ok(
-    o.traces[0][243]?.kind === 'transition' &&
+    o.traces[0][245]?.kind === 'transition' &&
       o.traces[0]
-        .slice(0, 244)
+        .slice(0, 246)
         .some((r) => r.kind === 'effect.request' && r.call.effect === 'containerd.createTask'),
     'cut with the task creation in flight',
   );

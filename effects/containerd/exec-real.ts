@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { access, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { ContainerdClient } from './client.ts';
+import { EffectFailure } from '../handler.ts';
 import { ContainerdError } from './error.ts';
 import type { ContainerdResults, ExecRequest } from './requests.ts';
 
@@ -37,6 +38,15 @@ export interface ExecIo {
 
 function isNotFound(err: unknown): boolean {
   return err instanceof ContainerdError && err.code === 'NotFound';
+}
+
+/**
+ * The task's shim went away mid-call (its task was deleted, as at the container's exit):
+ * containerd itself reads a closed shim connection as the task not being found (runtime v2's
+ * State), and so does this handler for a process's delete: the process went with its task.
+ */
+function isShimClosed(err: unknown): boolean {
+  return err instanceof ContainerdError && /\bttrpc: closed\b/.test(err.message);
 }
 
 /**
@@ -136,7 +146,15 @@ export class RealExecs {
   ): Promise<ContainerdResults['containerd.execDelete']> {
     const output = await this.io.drained(req.exec, outputDrainMs);
     await this.forget(req.container, req.exec);
-    const r = await this.client().deleteProcess(req.container, req.exec);
+    const r = await this.client()
+      .deleteProcess(req.container, req.exec)
+      .catch((err: unknown) => {
+        if (!isShimClosed(err)) throw err;
+        throw new EffectFailure(
+          'ENOENT',
+          `process ${req.exec} went with its task ${req.container}: ${(err as Error).message}`,
+        );
+      });
     return {
       exitStatus: r.exitStatus,
       exitedAt: (r.exitedAt ?? new Date()).toISOString(),

@@ -108,8 +108,9 @@ export class ExecHost {
   }
 
   private containerExited(container: string): void {
+    // One already exiting heard its own exit: the container's end tells it nothing more.
     for (const id of [...(this.byContainer.get(container) ?? [])])
-      this.send(id, { type: 'container.exited' });
+      if (this.stateOf(id) !== 'exiting') this.send(id, { type: 'container.exited' });
     this.byContainer.delete(container);
   }
 

@@ -196,6 +196,18 @@ export const scenarios: Scenario[] = [
     ],
   },
   {
+    name: 'exec: its container is killed while it runs (the process dies with the task)',
+    steps: [
+      { do: 'create', name: 'host', cmd: sleeper, behaviour: runs },
+      { do: 'start', name: 'host' },
+      { do: 'exec', name: 'host', exec: 'inside', cmd: sleeper, behaviour: execRuns },
+      { do: 'kill', name: 'host', signal: 'KILL' },
+      { do: 'waitExited', name: 'host' },
+      { do: 'waitExec', exec: 'inside' },
+      { do: 'rm', name: 'host', force: false },
+    ],
+  },
+  {
     name: 'update: a running container (its cgroup, then the record), then a stopped one',
     steps: [
       { do: 'create', name: 'upd', cmd: sleeper, behaviour: runs, stopTimeout: 1 },
@@ -414,9 +426,15 @@ export type Token = string;
  * order of appearance, the data root `<root>`, and what depends on the host's timing or
  * numbering (PIDs, times, the spec, request ids) is left out. Results keep their kind (done,
  * or failed with its code) and the facts a machine decides on (a kill's `gone`, an exit
- * status). One ordering is free, and left out: a kill's own answer against the exit it
- * causes (two streams of containerd race).
+ * status). Two orderings are free, and left out: a kill's own answer against the exit it
+ * causes (two streams of containerd race); and whether an exec's delete meets its exited
+ * process or finds it gone with its task, when its container's exit deletes the task
+ * meanwhile (the exec's and the container's actors race): either way its `exec_die` carries
+ * the process's exit status, and that token is compared.
  */
+/** An exec's delete that ended its process in containerd, or found it gone with its task. */
+const execDeleted: Token = 'ended containerd.execDelete';
+
 export function containerTokens(
   records: readonly TraceRecord[],
   root: string,
@@ -473,12 +491,15 @@ export function containerTokens(
           // answer comes relative to that exit is a race of two streams (a free ordering).
           if (effect === 'containerd.killTask' && !(e['result'] as { gone?: boolean }).gone)
             return null;
+          if (effect === 'containerd.execDelete') return execDeleted;
           return `done ${effect}${resultFacts(effect, e['result'])}`;
         }
         if (e.type === 'effect.failed') {
           const effect = effectOf.get(String(e['id'])) ?? '?';
           if (effect === 'clock.sleep') return null;
-          return `failed ${effect} ${String((e['error'] as { code: string }).code)}`;
+          const code = String((e['error'] as { code: string }).code);
+          if (effect === 'containerd.execDelete' && code === 'ENOENT') return execDeleted;
+          return `failed ${effect} ${code}`;
         }
         if (e.type === 'containerd.taskExit') return `event taskExit ${String(e['exitStatus'])}`;
         if (e.type === 'containerd.execExit') return `event execExit ${String(e['exitStatus'])}`;
@@ -527,8 +548,7 @@ function resultFacts(effect: string, result: unknown): string {
   if (effect === 'containerd.killTask') return ` gone=${String(r['gone'])}`;
   if (effect === 'containerd.deleteTask') return ` exit=${String(r['exitStatus'])}`;
   if (effect === 'rootfs.unmount') return ` unmounted=${String(r['unmounted'])}`;
-  if (effect === 'containerd.execDelete' || effect === 'containerd.execReap')
-    return ` exit=${String(r['exitStatus'])}`;
+  if (effect === 'containerd.execReap') return ` exit=${String(r['exitStatus'])}`;
   if (effect === 'containerd.execList') return ` ${JSON.stringify(r['execs'])}`;
   return '';
 }

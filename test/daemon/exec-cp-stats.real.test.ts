@@ -5,6 +5,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  readdirSync,
   readlinkSync,
   rmSync,
   symlinkSync,
@@ -15,6 +16,10 @@ import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
 import { mountPoints } from '../../effects/kernel/real.ts';
+import { replayTrace } from '../../effects/replay.ts';
+import { readTraceFile } from '../../effects/trace-file.ts';
+import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
+import { constraintsForTrace } from '../../src/check/command.ts';
 import {
   containerdPidsOf,
   daemonDirs,
@@ -735,6 +740,32 @@ describe(
       exported.on('data', (c: Buffer) => (bytes += c.length));
       await new Promise((resolve) => exported.on('end', resolve));
       assert.ok(bytes > 100_000);
+    });
+
+    test('the flight recorder holds every exec, archive and update effect, replays, and keeps every constraint', () => {
+      const dir = `${d.exec}/traces`;
+      const files = readdirSync(dir).filter((f) => f.endsWith('.jsonl'));
+      assert.equal(files.length, 1, 'one life of the daemon');
+      // Live: what the last turn of the daemon's event loop recorded is on disk.
+      const { records } = readTraceFile(`${dir}/${files[0]}`);
+      const asked = new Set<string>(
+        records.flatMap((r) => (r.kind === 'effect.request' ? [r.call.effect] : [])),
+      );
+      for (const effect of [
+        'containerd.execCreate',
+        'containerd.execStart',
+        'containerd.execDelete',
+        'containerd.execResize',
+        'containerd.updateTask',
+        'archive.extract',
+        'archive.diffTar',
+        'archive.commitImage',
+      ])
+        assert.ok(asked.has(effect), `no ${effect} in the flight recorder`);
+      assert.equal(replayTrace(records).records, records.length);
+      const constraints = constraintsForTrace(records);
+      assert.ok(constraints.some((c) => c.kind === 'execEventsOrdered'));
+      assert.deepEqual(violationsOf(checkTrace(records, constraints)), []);
     });
   },
 );

@@ -4,7 +4,9 @@ import type { ClockRequest, ClockResults } from './clock/requests.ts';
 import type { ContainerdRequest, ContainerdResults } from './containerd/requests.ts';
 import { assertNever, type EffectError } from './errors.ts';
 import type { FsRequest, FsResults } from './fs/requests.ts';
+import type { ImageRequest, ImageResults } from './image/requests.ts';
 import type { KernelRequest, KernelResults } from './kernel/requests.ts';
+import type { RegistryRequest, RegistryResults } from './registry/requests.ts';
 import type { RootfsRequest, RootfsResults } from './rootfs/requests.ts';
 import type { StoreRequest, StoreResults } from './store/requests.ts';
 
@@ -17,6 +19,8 @@ export interface EffectFamilies {
   clock: ClockRequest;
   api: ApiRequest;
   rootfs: RootfsRequest;
+  registry: RegistryRequest;
+  image: ImageRequest;
   archive: ArchiveRequest;
 }
 
@@ -34,6 +38,8 @@ export type EffectResults = FsResults &
   ClockResults &
   ApiResults &
   RootfsResults &
+  RegistryResults &
+  ImageResults &
   ArchiveResults;
 
 export type ResultOf<E extends EffectName> = EffectResults[E];
@@ -72,6 +78,8 @@ export function dispatch(handlers: FamilyHandlers, call: EffectCall): Promise<un
   if (inFamily(call, 'clock')) return handlers.clock.run(call);
   if (inFamily(call, 'api')) return handlers.api.run(call);
   if (inFamily(call, 'rootfs')) return handlers.rootfs.run(call);
+  if (inFamily(call, 'registry')) return handlers.registry.run(call);
+  if (inFamily(call, 'image')) return handlers.image.run(call);
   if (inFamily(call, 'archive')) return handlers.archive.run(call);
   return assertNever(call, 'effect family');
 }
@@ -91,6 +99,8 @@ const families: readonly EffectFamily[] = [
   'clock',
   'api',
   'rootfs',
+  'registry',
+  'image',
   'archive',
 ];
 

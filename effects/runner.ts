@@ -1,3 +1,4 @@
+import { freeze } from 'immer';
 import { createActor, type AnyActor, type AnyStateMachine } from 'xstate';
 import type { Message, OutputParams } from '../machines/outlet.ts';
 import { machines } from '../machines/registry.ts';
@@ -138,6 +139,13 @@ export interface SessionOptions {
    * are recorded and not delivered: the trace holds the receivers' events.
    */
   later?: (fn: () => void) => void;
+  /**
+   * Deep-freezes every actor's context after each step, so a later in-place change throws
+   * where it happens (the container machine's contexts come out of immer frozen anyway).
+   * The daemon and the tests turn it on; it halves the simulator's speed, so the simulator
+   * and replay run without it otherwise.
+   */
+  freezeContexts?: boolean;
 }
 
 export class Session {
@@ -146,6 +154,7 @@ export class Session {
   private readonly sink: TraceSink | undefined;
   readonly now: () => number;
   private readonly later: ((fn: () => void) => void) | undefined;
+  private readonly freezeContexts: boolean;
   private listeners: ((actorId: string, record: RecordBody) => void)[] = [];
 
   constructor(opts: SessionOptions) {
@@ -153,6 +162,7 @@ export class Session {
     this.sink = opts.sink;
     this.now = opts.now;
     this.later = opts.later;
+    this.freezeContexts = opts.freezeContexts ?? false;
   }
 
   /** Observe records as they happen (the daemon's event stream and inspector feed). */
@@ -235,7 +245,14 @@ export class Session {
   }
 
   private afterStep(entry: Entry): void {
-    const snap = entry.actor.getSnapshot() as { value: unknown; status: string; output?: unknown };
+    const snap = entry.actor.getSnapshot() as {
+      value: unknown;
+      status: string;
+      output?: unknown;
+      context?: unknown;
+    };
+    // What a step made is never changed in place afterwards: traces and the store hold it.
+    if (this.freezeContexts) freeze(snap.context, true);
     const value = typeof snap.value === 'string' ? snap.value : JSON.stringify(snap.value);
     if (value !== entry.lastValue) {
       const from =

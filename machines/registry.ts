@@ -16,6 +16,11 @@ import { healthMachine } from './health/machine.ts';
 import { execSweepMachine } from './exec/sweep.ts';
 import { restoreInvariantsHeld } from './check/constraints.ts';
 import { execConstraints } from './exec/constraints.ts';
+import { imagePullMachine } from './image-pull/machine.ts';
+import { pullConstraints } from './image-pull/constraints.ts';
+import { imagePushMachine } from './image-push/machine.ts';
+import { registryLoginMachine } from './registry-login/machine.ts';
+import { imageGcMachine } from './image-gc/machine.ts';
 
 /** Every machine by the name traces use, so replay and the inspector can find it. */
 export const machines: Record<string, AnyStateMachine> = {
@@ -31,6 +36,10 @@ export const machines: Record<string, AnyStateMachine> = {
   commit: commitMachine,
   health: healthMachine,
   execSweep: execSweepMachine,
+  imagePull: imagePullMachine,
+  imagePush: imagePushMachine,
+  registryLogin: registryLoginMachine,
+  imageGc: imageGcMachine,
 };
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {
@@ -43,6 +52,7 @@ export const constraintsByMachine: Record<string, Constraint[]> = {
   daemonShutdown: startupConstraints,
   container: containerConstraints,
   restoreCheck: [restoreInvariantsHeld()],
+  imagePull: pullConstraints,
   exec: execConstraints,
   health: execConstraints,
 };

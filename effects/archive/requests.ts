@@ -1,7 +1,8 @@
 /**
- * Writes into containers and from them into the image store: `docker cp` into a container,
- * and `docker commit`'s two steps (the container's changes as a layer tarball, then the image).
- * Reads (`docker cp` out, export, diff) render API answers and need no effect.
+ * Writes into containers and out of them: `docker cp` into a container, and what `docker
+ * commit` makes before the image family registers it (the container's changes as a layer
+ * tarball, the new image's config). Reads (`docker cp` out, export, diff) render API answers
+ * and need no effect.
  */
 
 /** Where a container's files are on the host, as the archive effects reach them. */
@@ -26,33 +27,23 @@ export type ArchiveRequest =
       /** `docker cp -a`: every entry owned by the container's user; else as the tar says. */
       owner: { uid: number; gid: number } | null;
     }
-  /** The container's changes (overlay2's upper dir with whiteouts, or vfs's naive diff) as a layer tarball at `dest`. */
+  /**
+   * The container's changes (overlay2's upper dir with whiteouts, or vfs's naive diff against
+   * its image's layers, `lower`, topmost first) as a layer tarball at `dest`.
+   */
   | {
       effect: 'archive.diffTar';
       container: string;
       upper: string;
-      lower: string;
+      lower: string[];
       overlay: boolean;
       dest: string;
     }
-  /**
-   * A new image from its parent and a layer tarball (`docker commit`): the layer unpacked over
-   * a copy of the parent's files, the image config, then the record and its tag, last.
-   */
-  | {
-      effect: 'archive.commitImage';
-      parent: string;
-      layerTar: string;
-      diffId: string;
-      config: unknown;
-      tag: string | null;
-      comment: string;
-      author: string;
-      container: string;
-    };
+  /** An image's config JSON (`docker commit`'s new image) written to `path`; its ID is the sha256 of those bytes. */
+  | { effect: 'archive.writeConfig'; path: string; config: unknown };
 
 export interface ArchiveResults {
   'archive.extract': { entries: number };
   'archive.diffTar': { diffId: string; size: number };
-  'archive.commitImage': { id: string };
+  'archive.writeConfig': { id: string };
 }

@@ -52,13 +52,14 @@ export class RootfsLayout {
 
   /**
    * Bytes the container wrote (`ps --size`'s SizeRw): overlay2's upper dir; for vfs, the files
-   * that differ from the image's (new, or another size or time), as Docker's naive diff counts.
+   * that differ from the image's (new, or another size or time than the topmost layer's copy),
+   * as Docker's naive diff counts.
    */
   sizeRw(id: string): number {
     const fs = this.rootfsOf(id);
     return fs.driver === 'overlay2'
       ? treeSize(`${fs.dir}/diff`, null)
-      : treeSize(fs.dir, fs.lower.split(':')[0] ?? null);
+      : treeSize(fs.dir, fs.lower === '' ? [] : fs.lower.split(':'));
   }
 }
 
@@ -71,8 +72,11 @@ export interface Rootfs {
   lower: string;
 }
 
-/** Bytes of the regular files under `dir`; with `base`, only those not the same (size and time) at the same path under it. */
-export function treeSize(dir: string, base: string | null = null): number {
+/**
+ * Bytes of the regular files under `dir`; with `bases` (layers, topmost first), only those not
+ * the same (size and time) as the copy at the same path in the topmost base that has one.
+ */
+export function treeSize(dir: string, bases: readonly string[] | null = null): number {
   let total = 0;
   const walk = (rel: string): void => {
     let names: string[];
@@ -91,12 +95,15 @@ export function treeSize(dir: string, base: string | null = null): number {
       }
       if (st.isDirectory()) walk(path);
       else if (st.isFile() || st.isSymbolicLink()) {
-        if (base !== null) {
+        if (bases !== null) {
           let orig = null;
-          try {
-            orig = lstatSync(`${base}${path}`);
-          } catch {
-            // new in the container
+          for (const base of bases) {
+            try {
+              orig = lstatSync(`${base}${path}`);
+              break;
+            } catch {
+              // not in this layer
+            }
           }
           if (orig && orig.size === st.size && orig.mtimeMs === st.mtimeMs) continue;
         }

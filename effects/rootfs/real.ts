@@ -6,6 +6,7 @@ import { EffectFailure, failureFrom, type Handler } from '../handler.ts';
 import { mountPoints } from '../kernel/real.ts';
 import type { RootfsLayout } from './layout.ts';
 import type { RootfsRequest, RootfsResults } from './requests.ts';
+import { buildVfsRootfs } from './vfs.ts';
 
 const run = promisify(execFile);
 
@@ -59,12 +60,10 @@ export class RealRootfs implements Handler<RootfsRequest> {
       if (driver === 'vfs') {
         mkdirSync(`${l.root}/vfs/dir`, { recursive: true, mode: 0o700 });
         mkdirSync(`${l.root}/vfs/lower`, { recursive: true, mode: 0o700 });
-        // A vfs layer is a whole root: the container's is a copy of the topmost. cp -a keeps
-        // owners, modes, links and times: the container sees the image as it is (and
-        // `ps --size` counts only what differs from it).
-        const top = layers[0];
-        if (top === undefined) mkdirSync(l.vfsDir(id), { mode: 0o755 });
-        else await run('cp', ['-a', top, l.vfsDir(id)]);
+        // The container's root is a copy of the image's layers applied in order (owners, modes,
+        // links and times kept: `ps --size` counts only what differs from them).
+        if (layers.length === 0) mkdirSync(l.vfsDir(id), { mode: 0o755 });
+        else await buildVfsRootfs(layers, l.vfsDir(id));
         writeFileSync(l.vfsLowerFile(id), layers.join(':'));
         return;
       }

@@ -5,9 +5,11 @@ import type { ContainerdTaskFact } from '../containerd/requests.ts';
 import { SimContainerd, type RaisedEvent, type TaskBehaviour } from '../containerd/sim.ts';
 import { assertNever } from '../errors.ts';
 import { SimFs, SimFsEffects, type SimNode } from '../fs/sim.ts';
+import { SimImages } from '../image/sim.ts';
 import { SimKernel } from '../kernel/sim.ts';
 import type { EffectCall, EffectOutcome, EffectFamily } from '../requests.ts';
 import { familyOf, inFamily } from '../requests.ts';
+import { SimRegistry } from '../registry/sim.ts';
 import { SimRootfs } from '../rootfs/sim.ts';
 import { SimStore } from '../store/sim.ts';
 import { storedView, type HostView } from '../../machines/container/invariants.ts';
@@ -88,6 +90,8 @@ const latency: Record<EffectFamily, [number, number]> = {
   api: [0.05, 0.5],
   containerd: [0.2, 2],
   rootfs: [0.2, 3],
+  registry: [1, 20],
+  image: [0.5, 5],
   archive: [1, 20],
 };
 
@@ -136,6 +140,11 @@ export class SimWorld implements SimEffects {
   readonly api: SimApi;
   readonly rootfs: SimRootfs;
   readonly containerd: SimContainerd;
+  /** The registry images are pulled from, and the image and layer store. */
+  readonly registry: SimRegistry;
+  readonly images: SimImages;
+  /** The data root the image store's directories are under (the simulated daemon's). */
+  dataRoot = '/var/lib/statedock';
   /** docker cp into containers, commit's layer tarballs and images. */
   readonly archive: SimArchive;
   /** The latest virtual time the world has seen: a restarted daemon's clock goes on from here. */
@@ -162,12 +171,14 @@ export class SimWorld implements SimEffects {
     this.store = new SimStore(this.fs);
     this.api = new SimApi(this.fs, h.busySockets ?? []);
     this.rootfs = new SimRootfs(this.fs);
+    this.registry = new SimRegistry(this.fs);
+    this.images = new SimImages(this.fs, this.store);
     this.containerd = new SimContainerd(this.processes, this.rootfs, {
       binary: h.containerdBinary ?? true,
       external: h.externalContainerd ?? [],
       tasks: h.tasks ?? [],
     });
-    this.archive = new SimArchive(this.fs, this.store);
+    this.archive = new SimArchive(this.fs);
     if (h.livePidfile !== undefined) {
       this.processes.add(SimProcesses.foreignPid);
       this.fs.writeFile(h.livePidfile, String(SimProcesses.foreignPid), 0o644);
@@ -188,6 +199,7 @@ export class SimWorld implements SimEffects {
   /** The daemon process starts (again) on this host. */
   daemonStarted(): void {
     this.processes.daemonStarted();
+    this.images.daemonStarted();
   }
 
   /**
@@ -201,6 +213,8 @@ export class SimWorld implements SimEffects {
     this.clock.daemonExited();
     this.kernel.daemonExited();
     this.containerd.daemonExited();
+    this.registry.daemonExited();
+    this.images.daemonExited();
   }
 
   /**
@@ -235,6 +249,7 @@ export class SimWorld implements SimEffects {
     const fault = this.injector.judge(call);
     const latencyMs =
       (call.effect === 'clock.sleep' ? call.ms : lo + (hi - lo) * this.random.float()) +
+      (inFamily(call, 'registry') ? this.registry.extraLatency(call) : 0) +
       fault.delayMs;
     return { latencyMs, fail: fault.fail };
   }
@@ -261,9 +276,11 @@ export class SimWorld implements SimEffects {
   }
 
   /**
-   * The daemon died while the host was carrying out `call` (due at `atMs`): a request
-   * containerd had received is finished, possibly much later (a busy containerd); a write or
-   * a file operation in flight happened or did not; the rest died with the process.
+   * The daemon died while the host was carrying out `call` (due at `atMs`). A request
+   * containerd had received is finished, possibly much later (a busy containerd): containerd
+   * is another process. A write the dead process was making (the store's records, files,
+   * roots, the image store's layers and records) happened or did not, by the moment it died, never later: nobody is left to make
+   * it. The rest (a lock, a socket, a timer) died with the process.
    */
   orphan(call: EffectCall, atMs: number): void {
     const coin = this.random.float();
@@ -275,15 +292,16 @@ export class SimWorld implements SimEffects {
       this.orphans.push({ atMs: atMs + late, call });
       return;
     }
-    // A write on its way to the disk: the store's records, files, roots (a lock or a socket
-    // dies with its process instead).
     const write =
       call.effect === 'store.put' ||
       call.effect === 'store.del' ||
       call.effect === 'store.delAll' ||
       (inFamily(call, 'fs') && call.effect !== 'fs.createPidfile') ||
-      inFamily(call, 'rootfs');
-    if (write && coin < 0.5) this.orphans.push({ atMs, call });
+      inFamily(call, 'rootfs') ||
+      (inFamily(call, 'image') &&
+        call.effect !== 'image.lookup' &&
+        call.effect !== 'image.observe');
+    if (write && coin < 0.5) this.orphans.push({ atMs: Math.min(atMs, this.nowMs), call });
   }
 
   /** Orphans not finished yet, earliest first: the next life's scheduler finishes them on time. */
@@ -314,6 +332,8 @@ export class SimWorld implements SimEffects {
     if (inFamily(call, 'clock')) return this.clock.run(call, nowMs);
     if (inFamily(call, 'api')) return this.api.run(call);
     if (inFamily(call, 'rootfs')) return this.rootfs.run(call);
+    if (inFamily(call, 'registry')) return this.registry.run(call);
+    if (inFamily(call, 'image')) return this.images.run(call);
     if (inFamily(call, 'archive')) return this.archive.run(call);
     return assertNever(call, 'effect family');
   }
@@ -333,7 +353,7 @@ export class SimWorld implements SimEffects {
       acknowledged: [],
       mounted: [...this.rootfs.mounted],
       execs: this.containerd.execs.view(this.nowMs),
-      images: this.archive.images(),
+      images: this.images.view(this.dataRoot, `${this.dataRoot}/tmp`),
     };
   }
 }

@@ -24,7 +24,7 @@ export class SimStore {
     return [...this.stores.values()][0] ?? new Map<string, unknown>();
   }
 
-  /** The open database (the image store's records live there too); EUNAVAILABLE when none is open. */
+  /** The database the daemon has open (none open: fails as the real store does). */
   db(): Map<string, unknown> {
     const db = this.openStore === null ? undefined : this.stores.get(this.openStore);
     if (!db) throw new SimFailure('EUNAVAILABLE', 'metadata store is not open');

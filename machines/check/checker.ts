@@ -318,6 +318,30 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
       }
       return out;
     }
+    case 'markedBefore': {
+      const seen = new Map<string, Map<string, number>>();
+      for (const r of records) {
+        if (r.kind !== 'mark') continue;
+        const m = r.mark as { mark: string } & Record<string, unknown>;
+        if (m.mark === c.first) {
+          const byActor = seen.get(r.actor) ?? new Map<string, number>();
+          byActor.set(String(m[c.key]), r.seq);
+          seen.set(r.actor, byActor);
+        }
+        if (m.mark === c.then) {
+          const v = m[c.thenKey ?? c.key];
+          for (const k of Array.isArray(v) ? v.map(String) : [String(v)]) {
+            if (seen.get(r.actor)?.has(k)) continue;
+            out.push({
+              constraint: name,
+              message: `${r.actor}: ${c.then} of ${k} (record ${r.seq}) without ${c.first} before it: ${c.why}`,
+              records: [r.seq],
+            });
+          }
+        }
+      }
+      return out;
+    }
     case 'everyAcquiredReleasedAtShutdown': {
       if (ix.shutdownStopped === null) return out;
       const handled = new Set(ix.releases.map((r) => r.resource));

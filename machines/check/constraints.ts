@@ -26,7 +26,20 @@ export type Constraint =
    */
   | { kind: 'execEventsOrdered' }
   /** After restore, the host kept every invariant of machines/container/invariants.ts (no `invariant.violated` mark). */
-  | { kind: 'restoreInvariantsHeld' };
+  | { kind: 'restoreInvariantsHeld' }
+  /**
+   * Every `then` mark of an actor comes after a `first` mark of the same actor whose `key`
+   * equals the `then` mark's `key` (each element, when that is a list): e.g. no layer
+   * registered before its blob was verified.
+   */
+  | {
+      kind: 'markedBefore';
+      first: string;
+      then: string;
+      key: string;
+      thenKey?: string;
+      why: string;
+    };
 
 export function before(first: string, then: string, why: string): Constraint {
   return { kind: 'before', first, then, why };
@@ -44,7 +57,19 @@ export const everyAcquiredReleasedAtShutdown = (): Constraint => ({
 });
 
 export function constraintName(c: Constraint): string {
+  if (c.kind === 'markedBefore') return `markedBefore(${c.first}, ${c.then})`;
   return c.kind === 'before' ? `before(${c.first}, ${c.then})` : c.kind;
+}
+
+/** `first` marks (by `key`) come before the `then` marks that name them (by `thenKey`, default `key`). */
+export function markedBefore(
+  first: string,
+  then: string,
+  key: string,
+  why: string,
+  thenKey?: string,
+): Constraint {
+  return { kind: 'markedBefore', first, then, key, why, ...(thenKey ? { thenKey } : {}) };
 }
 export const containerEventsOrdered = (): Constraint => ({ kind: 'containerEventsOrdered' });
 export const persistedBeforeReply = (): Constraint => ({ kind: 'persistedBeforeReply' });

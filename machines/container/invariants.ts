@@ -25,10 +25,12 @@ export type Invariant =
   | { kind: 'noOrphanMount'; why: string }
   /** Once restore has settled, what the restart policy brings back with the daemon runs (or waits out its back-off). */
   | { kind: 'restartPolicyHonoured'; why: string }
+  /** Every image's layers are registered and on disk; every reference names an image (a pull cut short left no partial image). */
+  | { kind: 'noPartialImage'; why: string }
+  /** No pull (or commit) temp file, no staging, no layer no image uses, no layer directory without its record. */
+  | { kind: 'noOrphanedPullFiles'; why: string }
   /** No exec process a dead daemon started is left running in a container (nobody could wait for, inspect or stop it). */
-  | { kind: 'noOrphanExec'; why: string }
-  /** Every image in the store is whole (its layers are there); no layer of a commit is left without its image. */
-  | { kind: 'noHalfCommittedImage'; why: string };
+  | { kind: 'noOrphanExec'; why: string };
 
 /** One stored container, as the store (or `docker ps -a`) reports it. */
 export interface StoredContainerView {
@@ -87,11 +89,27 @@ export interface HostView {
   acknowledged: AcknowledgedCreate[];
   /** IDs of containers whose root filesystem is mounted (overlay mounts under the data root). */
   mounted: string[];
-  /** Live exec processes in containerd, with whether an earlier life of the daemon started them (where known). */
+  /** The image store, when the observer looks at it (images are checked only then). */
+  images?: ImagesView;
+  /** Live exec processes in containerd, with whether an earlier life of the daemon started them (when the observer looks at them). */
   execs?: { container: string; exec: string; earlierLife: boolean }[];
-  /** Images in the store and whether their layers are all there; layers a commit wrote that no image names (where known). */
-  images?: { id: string; layersPresent: boolean }[];
-  strayLayers?: string[];
+}
+
+/** The image store as the image invariants read it. */
+export interface ImagesView {
+  images: { id: string; layers: string[] }[];
+  /** References (`name:tag`, `name@digest`) and the image each names. */
+  refs: { ref: string; image: string }[];
+  /** Registered layers (chain IDs) whose directory exists. */
+  layers: string[];
+  /** Registered layers whose directory is missing. */
+  missingLayerDirs: string[];
+  /** Layer directories on disk without a record. */
+  strayLayerDirs: string[];
+  /** Pull temp dirs and staging entries (not those of a pull in progress). */
+  tempFiles: string[];
+  /** Layers (chain IDs) held by the pulls and pushes in progress: in use, though no image names them yet. */
+  held: string[];
 }
 
 export interface InvariantViolation {
@@ -130,26 +148,18 @@ export const restoreInvariants: readonly Invariant[] = [
     why: 'always and unless-stopped containers come back with the daemon (docker/for-linux 652, moby 36496), a stopped unless-stopped one does not (moby 34028)',
   },
   {
+    kind: 'noPartialImage',
+    why: 'an image is visible only once all its layers are registered, and a tag only once its image is (moby 27371, 35524: "layer does not exist" after a crash)',
+  },
+  {
+    kind: 'noOrphanedPullFiles',
+    why: 'an interrupted pull (or commit) leaves nothing behind: no temp file, no staging, no unused layer (moby 23115, 44909)',
+  },
+  {
     kind: 'noOrphanExec',
     why: 'dockerd forgets its exec configs when it dies; under live-restore their processes ran on, unseen (a process of a paused container ends at its unpause and is not counted)',
   },
-  {
-    kind: 'noHalfCommittedImage',
-    why: 'a commit cut by a crash leaves either a whole image or nothing of it',
-  },
 ];
-
-/**
- * The invariants a view can judge: the exec processes' and the image store's only when the
- * observer looked at them (a view without them proves nothing about them).
- */
-export function judgedBy(view: HostView, invariants: readonly Invariant[]): readonly Invariant[] {
-  return invariants.filter(
-    (i) =>
-      (i.kind !== 'noOrphanExec' || view.execs !== undefined) &&
-      (i.kind !== 'noHalfCommittedImage' || view.images !== undefined),
-  );
-}
 
 /** What a normal shutdown must leave (the same, but nothing is brought back before the daemon starts again). */
 export const shutdownInvariants: readonly Invariant[] = restoreInvariants.filter(
@@ -241,17 +251,36 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
           );
       }
       break;
+    case 'noPartialImage': {
+      const im = v.images;
+      if (!im) break;
+      const have = new Set(im.layers);
+      const ids = new Set(im.images.map((i) => i.id));
+      for (const i of im.images)
+        for (const l of i.layers)
+          if (!have.has(l))
+            add(i.id, `image ${i.id} names layer ${l}, which is not registered on disk`);
+      for (const r of im.refs)
+        if (!ids.has(r.image))
+          add(r.image, `reference ${r.ref} names image ${r.image}, which does not exist`);
+      break;
+    }
+    case 'noOrphanedPullFiles': {
+      const im = v.images;
+      if (!im) break;
+      const used = new Set([...im.images.flatMap((i) => i.layers), ...im.held]);
+      for (const f of im.tempFiles) add(f, `${f} was left by an interrupted pull or commit`);
+      for (const l of im.layers) if (!used.has(l)) add(l, `layer ${l} is used by no image`);
+      for (const l of im.missingLayerDirs)
+        add(l, `layer ${l} is recorded but its directory is gone`);
+      for (const dir of im.strayLayerDirs) add(dir, `layer directory ${dir} has no record`);
+      break;
+    }
     case 'noOrphanExec':
       for (const x of v.execs ?? []) {
         if (!x.earlierLife || stored.get(x.container)?.status === 'paused') continue;
         add(x.container, `exec process ${x.exec} of a dead daemon still runs in ${x.container}`);
       }
-      break;
-    case 'noHalfCommittedImage':
-      for (const i of v.images ?? [])
-        if (!i.layersPresent) add(i.id, `image ${i.id} is stored without all of its layers`);
-      for (const l of v.strayLayers ?? [])
-        add(l, `layer ${l} was written for an image that does not exist`);
       break;
     case 'noOrphanMount':
       for (const id of v.mounted) {
@@ -262,6 +291,20 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
       break;
   }
   return out;
+}
+
+/**
+ * The invariants a view can judge: the image store's and the exec processes' only when the
+ * observer looked at them (a view without them proves nothing about them).
+ */
+export function judgedBy(view: HostView, invariants: readonly Invariant[]): readonly Invariant[] {
+  return invariants.filter((i) =>
+    i.kind === 'noPartialImage' || i.kind === 'noOrphanedPullFiles'
+      ? view.images !== undefined
+      : i.kind === 'noOrphanExec'
+        ? view.execs !== undefined
+        : true,
+  );
 }
 
 /** Every violation of `invariants` in one view of the host; empty when all hold. */

@@ -175,9 +175,10 @@ export const containerMachine = setup({
         t.reply(reqOf(event), 'conflict', `Container ${c.record.id} is not running`),
       ),
     ),
+    // dockerd 20.10 answers this with 500; it is the client's mistake (later dockerd: 409).
     notPaused: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t) =>
-        t.reply(reqOf(event), 'failed', `Container ${c.record.id} is not paused`),
+        t.reply(reqOf(event), 'conflict', `Container ${c.record.id} is not paused`),
       ),
     ),
     alreadyPaused: enqueueActions(({ context, event, enqueue }) =>
@@ -575,6 +576,12 @@ export const containerMachine = setup({
         c.pauseReq = null;
       }),
     ),
+    pauseMetExit: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.reply(c.pauseReq, 'conflict', `Container ${c.record.id} is not running`);
+        c.pauseReq = null;
+      }),
+    ),
     failPause: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t) => {
         t.reply(
@@ -923,6 +930,7 @@ export const containerMachine = setup({
     updatesResources: ({ event }) => event.type === 'api.update' && event.update.resources !== null,
     stopsForShutdown: ({ event }) => event.type === 'daemon.shutdown' && event.stop,
     restartRequested: ({ context }) => context.restartReq !== null,
+    stopPending: ({ context }) => context.stopReq !== null,
     shuttingDown: ({ context }) => context.shuttingDown,
     willRestart: ({ context }) => context.record.state.status === 'restarting',
     autoRemove: ({ context }) => context.record.config.autoRemove && context.removeReq === null,
@@ -1350,7 +1358,8 @@ export const containerMachine = setup({
       on: {
         'effect.done': { guard: 'isPending', target: 'persistingPause', actions: 'persistPaused' },
         'effect.failed': { guard: 'isPending', target: 'running', actions: 'failPause' },
-        'containerd.taskExit': { target: 'exiting' },
+        // The process ended before it could be frozen: the pause is answered, the exit recorded.
+        'containerd.taskExit': { target: 'exiting', actions: 'pauseMetExit' },
       },
     },
     persistingPause: {
@@ -1406,7 +1415,9 @@ export const containerMachine = setup({
     exiting: {
       initial: 'deletingTask',
       on: {
-        'api.stop': { actions: 'notModified' },
+        // dockerd's stop of a container whose exit is being handled: no restart (ExitOnNext),
+        // answered once the exit is recorded.
+        'api.stop': [{ guard: 'stopPending', actions: 'notModified' }, { actions: 'rememberStop' }],
         'api.remove': { actions: 'rememberRemove' },
       },
       states: {

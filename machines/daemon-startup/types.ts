@@ -1,5 +1,6 @@
 import type { Output as OutletOutput } from '../outlet.ts';
 import type { ContainerRecord, TaskState } from '../container/types.ts';
+import type { ApiConnectionsCut } from '../../effects/api/requests.ts';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 
@@ -26,6 +27,12 @@ export interface StartupConfig {
   oomScoreAdjust: number;
   maxConcurrentDownloads: number;
   maxConcurrentUploads: number;
+  /** Download attempts per layer (dockerd's max-download-attempts, 5). */
+  maxDownloadAttempts?: number;
+  /** Docker Hub mirrors (validated, with their trailing slash). */
+  registryMirrors?: string[];
+  /** Insecure registries: `host[:port]` or CIDRs (127.0.0.0/8 is always one). */
+  insecureRegistries?: string[];
   seccompProfile: string | null;
   shutdownTimeout: number;
   env: { DOCKER_DRIVER?: string; DOCKER_TMPDIR?: string };
@@ -140,6 +147,8 @@ export type Mark =
   | { mark: 'containers.leftRunning'; ids: string[] }
   | { mark: 'container.stopFailed'; id: string; message: string }
   | { mark: 'shutdown.forced'; afterS: number }
+  /** Closing the API: the client connections it cut (hijacked and streams at once, the rest after a grace period). */
+  | ({ mark: 'api.connectionsCut' } & ApiConnectionsCut)
   /** The restore check (machines/restore-check): one mark per broken invariant, then the tally. */
   | { mark: 'invariant.violated'; invariant: string; container: string; message: string }
   | { mark: 'invariants.checked'; held: number; broken: number };

@@ -8,6 +8,7 @@ import {
   restoreInvariants,
   storedView,
   type HostView,
+  type ImagesView,
   type InvariantViolation,
   type TaskView,
 } from '../container/invariants.ts';
@@ -21,8 +22,8 @@ import { commit, noOutlet, type Outlet } from '../outlet.ts';
  *    actor (a create or start the dead daemon had sent may have finished after restore
  *    listed the tasks), which stops or deletes it if it believed it had none;
  * 2. the host is observed (the store's containers, containerd's tasks and containers, the
- *    mounted roots, the exec processes in the live tasks, the image store's images and
- *    whether their layers are there) and judged by `restoreInvariants`. Each broken invariant is a mark in the
+ *    mounted roots, the image store when the daemon has one, and the exec processes of each
+ *    live task when asked to) and judged by `restoreInvariants`. Each broken invariant is a mark in the
  *    trace, so the flight recorder carries the proof and `statedock check` fails on it.
  * A container that moves while the host is observed (`host.moved`, from the daemon) makes
  * the look start again once every container is settled again (`host.settled`), at most four
@@ -32,26 +33,26 @@ export interface RestoreCheckInput {
   actorId?: string;
   /** The container actors restore spawned (active when the check began). */
   containers: string[];
+  /** The image store to look at (its data root and the daemon's temp dir); without it images are not judged. */
+  images?: { root: string; tmpDir: string };
   /** Look at each live task's exec processes (noOrphanExec); without it they are not judged. */
   execs?: boolean;
-  /** Look at the image store's images and their layers (noHalfCommittedImage); without it they are not judged. */
-  images?: boolean;
 }
 
 export interface RestoreCheckContext {
   actorId: string;
   seq: number;
   containers: string[];
+  images: { root: string; tmpDir: string } | null;
   judgesExecs: boolean;
-  judgesImages: boolean;
   /** Containers handed a task, not settled yet. */
   unsettled: string[];
   /** The observation's requests in flight, by what they look at. */
   looks: Record<string, Look>;
-  seen: Partial<Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted'>> & {
+  seen: Partial<
+    Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted' | 'images' | 'execs'>
+  > & {
     stored?: ContainerRecord[];
-    execs?: NonNullable<HostView['execs']>;
-    images?: NonNullable<HostView['images']>;
   };
   attempt: number;
   moved: boolean;
@@ -61,18 +62,12 @@ export interface RestoreCheckContext {
 }
 
 /**
- * What one request of the observation looks at: the store's containers or images, containerd's
- * tasks or containers, the mounted roots; then the exec processes of each live task and the
- * layers of each image (asked once the tasks and images are known).
+ * What one request of the observation looks at: the store's containers, containerd's tasks or
+ * containers, the mounted roots, the image store; then the exec processes of each live task
+ * (asked once the tasks are known).
  */
 export type Look =
-  | 'stored'
-  | 'tasks'
-  | 'containerdContainers'
-  | 'mounted'
-  | 'images'
-  | { execsOf: string }
-  | { layersOf: string };
+  'stored' | 'tasks' | 'containerdContainers' | 'mounted' | 'images' | { execsOf: string };
 
 export interface RestoreCheckOutput {
   violations: InvariantViolation[];
@@ -156,7 +151,7 @@ export const restoreCheckMachine = setup({
       look({ effect: 'containerd.listTasks' }, 'tasks');
       look({ effect: 'containerd.listContainers' }, 'containerdContainers');
       look({ effect: 'rootfs.listMounted' }, 'mounted');
-      if (context.judgesImages) look({ effect: 'store.list', prefix: 'image/' }, 'images');
+      if (context.images !== null) look({ effect: 'image.observe', ...context.images }, 'images');
       commit(enqueue, { ...c, looks }, outputs);
     }),
     noteSeen: enqueueActions(({ context, event, enqueue }) => {
@@ -165,30 +160,25 @@ export const restoreCheckMachine = setup({
       if (what === undefined) return;
       const c = { ...context, looks: { ...context.looks }, seen: { ...context.seen } };
       delete c.looks[event.id];
-      const seen = c.seen;
+      const { looks, seen } = c;
       const outputs: Output[] = [];
-      const look = lookWith(c, c.looks, outputs);
+      const look = lookWith(c, looks, outputs);
+      // Only a task that ended between the two looks fails here (isGoneTask): it has no processes.
       if (event.type === 'effect.failed') {
-        // Only a task that ended between the two looks fails here (isGoneTask): it has no processes.
-        commit(enqueue, { looks: c.looks }, []);
+        commit(enqueue, { looks }, []);
         return;
       }
       if (typeof what === 'object') {
-        if ('execsOf' in what) {
-          const found = (event.result as { execs: { id: string; earlierLife: boolean }[] }).execs;
-          seen.execs = [
-            ...(seen.execs ?? []),
-            ...found.map((x) => ({
-              container: what.execsOf,
-              exec: x.id,
-              earlierLife: x.earlierLife,
-            })),
-          ];
-        } else {
-          const exists = (event.result as { exists: boolean }).exists;
-          seen.images = [...(seen.images ?? []), { id: what.layersOf, layersPresent: exists }];
-        }
-        commit(enqueue, { looks: c.looks, seen }, []);
+        const found = (event.result as { execs: { id: string; earlierLife: boolean }[] }).execs;
+        seen.execs = [
+          ...(seen.execs ?? []),
+          ...found.map((x) => ({
+            container: what.execsOf,
+            exec: x.id,
+            earlierLife: x.earlierLife,
+          })),
+        ];
+        commit(enqueue, { looks, seen }, []);
         return;
       }
       switch (what) {
@@ -208,28 +198,17 @@ export const restoreCheckMachine = setup({
               look({ effect: 'containerd.execList', container: t.id }, { execsOf: t.id });
           break;
         }
-        case 'images': {
-          const entries = (event.result as { entries: { key: string; value: unknown }[] }).entries;
-          seen.images ??= [];
-          // An image is whole when its layers are there (noHalfCommittedImage).
-          for (const e of entries) {
-            const layerDir = (e.value as { layerDir?: unknown } | null)?.layerDir;
-            if (typeof layerDir === 'string')
-              look(
-                { effect: 'fs.stat', path: layerDir },
-                { layersOf: e.key.slice('image/'.length) },
-              );
-          }
-          break;
-        }
         case 'containerdContainers':
           seen.containerdContainers = (event.result as { containers: string[] }).containers;
           break;
         case 'mounted':
           seen.mounted = (event.result as { containers: string[] }).containers;
           break;
+        case 'images':
+          seen.images = event.result as ImagesView;
+          break;
       }
-      commit(enqueue, { seq: c.seq, looks: c.looks, seen }, outputs);
+      commit(enqueue, { seq: c.seq, looks, seen }, outputs);
     }),
     noteMoved: enqueueActions(({ enqueue }) => commit(enqueue, { moved: true }, [])),
     judge: enqueueActions(({ context, enqueue }) => judge(enqueue, context)),
@@ -270,8 +249,8 @@ export const restoreCheckMachine = setup({
     actorId: input.actorId ?? 'restore-check',
     seq: 0,
     containers: input.containers,
+    images: input.images ?? null,
     judgesExecs: input.execs === true,
-    judgesImages: input.images === true,
     unsettled: [],
     looks: {},
     seen: {},
@@ -329,8 +308,8 @@ function judge(enqueue: Outlet<RestoreCheckContext>, c: RestoreCheckContext): vo
     containerdContainers: c.seen.containerdContainers ?? [],
     acknowledged: [],
     mounted: c.seen.mounted ?? [],
+    ...(c.seen.images === undefined ? {} : { images: c.seen.images }),
     ...(c.judgesExecs ? { execs: c.seen.execs ?? [] } : {}),
-    ...(c.judgesImages ? { images: c.seen.images ?? [] } : {}),
   };
   const judged = judgedBy(view, restoreInvariants);
   const violations = checkInvariants(view, judged);

@@ -43,6 +43,10 @@ import { registerArchiveRoutes } from './containers/archive-routes.ts';
 import { registerExecRoutes } from './containers/exec-routes.ts';
 import { registerStatsRoutes } from './containers/stats-routes.ts';
 import { registerUpdateRoutes } from './containers/update-routes.ts';
+import { RegistryClient } from '../../effects/registry/real.ts';
+import { RealImages } from '../../effects/image/real.ts';
+import { RegistryService } from './registry/service.ts';
+import { release as kernelRelease } from 'node:os';
 
 /**
  * The real daemon: the start-up and shutdown machines and the container host on real
@@ -69,6 +73,7 @@ export class Daemon {
   readonly execs: ExecHost;
   readonly execStdios = new ExecStdios();
   readonly health: HealthHost;
+  readonly registry: RegistryClient;
   private readonly exits: ExitStream;
   private operations = 0;
   private resizes = 0;
@@ -98,10 +103,14 @@ export class Daemon {
       sink: this.trace,
       now: () => this.now(),
       later: (fn) => queueMicrotask(fn),
+      freezeContexts: true,
     });
     this.layout = new RootfsLayout(config.dataRoot, config.execRoot, config.containerdNamespace);
     // A hub is made when a task is, once the containers' service exists.
-    this.stdio = new StdioHubs((id) => this.containers.logDriverOf(id));
+    this.stdio = new StdioHubs(
+      (id) => this.containers.logDriverOf(id),
+      (m) => log.warn(m),
+    );
     this.containerd = new RealContainerd({
       execRoot: config.execRoot,
       layout: this.layout,
@@ -112,9 +121,23 @@ export class Daemon {
       prepareSpec: (id, spec) => this.containers.prepareSpec(id, spec),
       releaseTask: (id) => this.containers.releaseTask(id),
     });
-    this.api = new ApiEndpoint(this, version, log);
     const images = new ImageStore(config.dataRoot, this.store);
-    const archive = new ArchiveRuntime({ root: config.dataRoot, store: this.store, images });
+    // Device nodes in a layer are made only by root without user-namespace remapping (Docker
+    // skips them in a user namespace; statedock refuses them there, by name).
+    const root = process.getuid?.() === 0;
+    images.extractOptions = { allowDevices: root && config.usernsRemap === null, chown: root };
+    this.registry = new RegistryClient(
+      {
+        mirrors: config.registryMirrors ?? [],
+        insecureRegistries: config.insecureRegistries ?? [],
+        certsDir: process.env['STATEDOCK_CERTS_D'] ?? '/etc/docker/certs.d',
+        maxConcurrentDownloads: config.maxConcurrentDownloads,
+        maxConcurrentUploads: config.maxConcurrentUploads,
+      },
+      `statedock/${version} node/${process.versions.node} kernel/${kernelRelease()} os/linux arch/amd64`,
+    );
+    this.api = new ApiEndpoint(this, version, log);
+    const archive = new ArchiveRuntime({ root: config.dataRoot });
     this.handlers = {
       fs: realFs,
       kernel: realKernel,
@@ -124,6 +147,8 @@ export class Daemon {
       api: this.api,
       rootfs: new RealRootfs(this.layout),
       archive,
+      registry: this.registry,
+      image: new RealImages(images),
     };
     // Mounted before any actor is spawned, so the feed's record numbers match the flight recorder's.
     registerInspectionFeed(this.api.server, this.session, machines);
@@ -181,6 +206,7 @@ export class Daemon {
     });
     this.containers.healthOf = (id) => this.health.state(id);
     this.containers.execIdsOf = (id) => this.execs.idsOf(id);
+    this.api.sources = this.containers;
     registerContainerRoutes(this.api.server, this.containers);
     registerExecRoutes(this.api.server, {
       host: this.containers,
@@ -195,12 +221,23 @@ export class Daemon {
       host: this.containers,
       runtime: archive,
       session: this.session,
-      store: this.store,
       images,
       execRoot: config.execRoot,
     });
     volumes.register(this.api.server, (name) => this.containers.volumeUsers(name));
-    registerImageRoutes(this.api.server, images, this.events, this.containers);
+    const registryService = new RegistryService({
+      session: this.session,
+      client: this.registry,
+      images,
+      events: this.events,
+      root: config.dataRoot,
+      tmpDir: () => this.tmpDir(),
+      maxConcurrentDownloads: config.maxConcurrentDownloads,
+      maxConcurrentUploads: config.maxConcurrentUploads,
+      maxDownloadAttempts: config.maxDownloadAttempts ?? 5,
+    });
+    registryService.register(this.api.server);
+    registerImageRoutes(this.api.server, images, this.events, this.containers, registryService);
     setDumpProvider(() => this.snapshots());
     this.session.onRecord((actor, r) => {
       if (r.kind !== 'mark') return;
@@ -262,6 +299,12 @@ export class Daemon {
     return out.error;
   }
 
+  /** The daemon's temp dir (`<root>/tmp`, or DOCKER_TMPDIR): pulls download there. */
+  private tmpDir(): string {
+    const f = this.facts();
+    return f.tmpDir ?? `${f.root ?? this.config.dataRoot}/tmp`;
+  }
+
   /** Facts learned so far by the start-up actor (the API reads them while it is still starting). */
   facts(): Facts {
     const entry = this.session.actors.get('daemon');
@@ -299,7 +342,6 @@ export class Daemon {
     if (this.startup.status === 'ready') {
       const found = this.startup.facts.containers ?? [];
       this.host.restore(found, this.config.liveRestore);
-      restored();
       // Containers live-restore kept get their health monitors again.
       if (this.config.liveRestore)
         this.health.restore(
@@ -307,20 +349,31 @@ export class Daemon {
             .filter((c) => c.task === 'running' || c.task === 'paused')
             .map((c) => ({ id: c.id, paused: c.task === 'paused' })),
         );
-      // Exec processes of the dead daemon, in the tasks live-restore keeps, are reaped (without
-      // it their tasks are stopped, and they die with them); then the host is judged by the
-      // restore invariants, in the flight recorder, once the restored containers settle.
-      this.execs.sweep(
-        this.config.liveRestore ? found.filter((c) => c.task === 'running').map((c) => c.id) : [],
-        () =>
-          this.host.checkRestore((verdict) => {
-            if (verdict.unchecked !== null)
-              this.log.warn(
-                `the restore check could not look at the host: ${verdict.unchecked}`,
-                {},
-              );
-          }),
-      );
+      // What an interrupted pull or commit left goes before any request can start a new one.
+      const images = {
+        root: this.startup.facts.root ?? this.config.dataRoot,
+        tmpDir: this.tmpDir(),
+      };
+      const gc = this.session.spawn('imageGc', 'image-gc', { actorId: 'image-gc', ...images });
+      const collected = (): void => {
+        restored();
+        if (this.session.actors.has('daemon-shutdown')) return;
+        // Exec processes of the dead daemon, in the tasks live-restore keeps, are reaped (without
+        // it their tasks are stopped, and they die with them); then the host is judged by the
+        // restore invariants, in the flight recorder, once the restored containers settle.
+        this.execs.sweep(
+          this.config.liveRestore ? found.filter((c) => c.task === 'running').map((c) => c.id) : [],
+          () =>
+            this.host.checkRestore((verdict) => {
+              if (verdict.unchecked !== null)
+                this.log.warn(
+                  `the restore check could not look at the host: ${verdict.unchecked}`,
+                  {},
+                );
+            }, images),
+        );
+      };
+      gc.done.then(collected, collected);
     } else restored();
     return this.startup;
   }

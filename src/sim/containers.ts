@@ -1,3 +1,4 @@
+import { freezeUnderTest } from './strict.ts';
 import { MemoryTrace, makeHeader } from '../../effects/record.ts';
 import { Session } from '../../effects/runner.ts';
 import { SimScheduler } from '../../effects/sim/scheduler.ts';
@@ -93,6 +94,7 @@ export function simulateContainer(s: ContainerScenario): {
     sink: trace,
     now: () => scheduler.now,
     later: (fn) => scheduler.schedule(scheduler.now, fn),
+    freezeContexts: freezeUnderTest(),
   });
   scheduler.deliverExternal = (actorId, event) => session.send(actorId, event);
   const actorId = `container:${s.record.id}`;

@@ -11,6 +11,7 @@ import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
 import { ClientHistory, SimDaemon, type TimedOp } from './daemon.ts';
 import { constraintsForTrace } from '../check/command.ts';
 import { simConfig } from './config.ts';
+import type { SimRegistryFaults } from '../../effects/registry/sim.ts';
 
 /**
  * Crash simulation: a scenario runs on a simulated host and the power is cut after any record
@@ -32,6 +33,10 @@ export interface CrashScenario {
   power?: 'daemon' | 'host';
   /** How long the host waits before the daemon starts again (virtual ms; processes go on exiting). */
   downtimeMs?: number;
+  /** Images in the simulated registry (`registry.sim/<repository>:<tag>`), each layer's content its blob. */
+  images?: { repository: string; tag: string; layers: string[] }[];
+  /** What the simulated registry does wrong. */
+  registryFaults?: SimRegistryFaults;
 }
 
 /** Registered machine names to run instead of the real ones (a test removes an ordering to prove it matters). */
@@ -90,6 +95,10 @@ export function crashRun(
   const world = new SimWorld({ seed });
   const history = new ClientHistory();
   const config = configOf(s);
+  world.dataRoot = config.dataRoot;
+  for (const img of s.images ?? [])
+    world.registry.publish(`registry.sim/${img.repository}`, img.tag, img.layers);
+  world.registry.faults = s.registryFaults ?? {};
   const problems: CrashProblem[] = [];
   const first = new SimDaemon({
     world,

@@ -1,14 +1,16 @@
+import { freezeUnderTest } from './strict.ts';
 import { MemoryTrace, makeHeader } from '../../effects/record.ts';
 import type { EffectCall, EffectEvent } from '../../effects/requests.ts';
 import { Session, type Executor, type TraceSink } from '../../effects/runner.ts';
 import { SimScheduler } from '../../effects/sim/scheduler.ts';
-import type { SimWorld, TaskBehaviour } from '../../effects/sim/world.ts';
+import { iso, type SimWorld, type TaskBehaviour } from '../../effects/sim/world.ts';
 import type { RecordBody } from '../../effects/trace.ts';
 import type { HostView } from '../../machines/container/invariants.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';
 import type { ShutdownOutput } from '../../machines/daemon-shutdown/machine.ts';
 import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
+import type { CommitInput } from '../../machines/commit/machine.ts';
 import type { RestoreCheckOutput } from '../../machines/restore-check/machine.ts';
 import {
   ContainerHost,
@@ -57,7 +59,9 @@ export type ClientOp =
   /** `docker commit NAME TAG`. */
   | { op: 'commit'; name: string; tag: string }
   /** SIGTERM to the daemon: the shutdown machine, then the process exits. */
-  | { op: 'shutdown' };
+  | { op: 'shutdown' }
+  /** `docker pull registry.sim/<repository>:<tag>` from the world's simulated registry. */
+  | { op: 'pull'; repository: string; tag: string };
 
 /** A client operation at a virtual time, in ms after the daemon answers. */
 export interface TimedOp {
@@ -138,6 +142,10 @@ export class SimDaemon {
   private readonly crashAt: number | null;
   private readonly shutdownMachine: string;
   private opSeq = 0;
+  private checkAsked = false;
+  /** Client requests waiting for the API's gate to open. */
+  private gated: ClientOp[] = [];
+  private pulls = 0;
 
   constructor(opts: SimDaemonOptions) {
     tuneForSimulation();
@@ -157,7 +165,13 @@ export class SimDaemon {
       submit: (actorId, call, deliver) => this.submit(actorId, call, deliver),
     };
     const later = (fn: () => void): void => this.scheduler.schedule(this.scheduler.now, fn);
-    this.session = new Session({ executor, sink, now: () => this.scheduler.now, later });
+    this.session = new Session({
+      executor,
+      sink,
+      now: () => this.scheduler.now,
+      later,
+      freezeContexts: freezeUnderTest(),
+    });
     this.host = new ContainerHost({
       session: this.session,
       later,
@@ -245,22 +259,33 @@ export class SimDaemon {
         if (snap.output.status === 'ready') {
           const found = snap.output.facts.containers ?? [];
           this.host.restore(found, this.config.liveRestore);
-          // As the daemon does: health monitors of the containers live-restore kept, the sweep
-          // of the dead daemon's exec processes, then the restore check once all settle.
+          // As the daemon does: health monitors of the containers live-restore kept.
           if (this.config.liveRestore)
             this.health.restore(
               found
                 .filter((c) => c.task === 'running' || c.task === 'paused')
                 .map((c) => ({ id: c.id, paused: c.task === 'paused' })),
             );
-          this.execs.sweep(
-            this.config.liveRestore
-              ? found.filter((c) => c.task === 'running').map((c) => c.id)
-              : [],
-            () => this.host.checkRestore((v) => (this.restoreVerdict = v)),
-          );
+          // What an interrupted pull or commit left goes before any request can start a new one.
+          this.session.spawn('imageGc', 'image-gc', { actorId: 'image-gc', ...this.imageDirs() });
         } else this.processExited();
       }
+    }
+    if (this.startup?.status === 'ready' && !this.checkAsked && !this.collectingImages()) {
+      this.checkAsked = true;
+      for (const op of this.gated)
+        this.scheduler.schedule(this.scheduler.now, () => this.perform(op));
+      this.gated = [];
+      // As the daemon does: once the image GC is done, the sweep of the dead daemon's exec
+      // processes in the tasks live-restore keeps, then the restore check, once the restored
+      // containers settle.
+      const kept = this.config.liveRestore
+        ? (this.startup.facts.containers ?? []).filter((c) => c.task === 'running').map((c) => c.id)
+        : [];
+      if (!this.session.actors.has('daemon-shutdown'))
+        this.execs.sweep(kept, () =>
+          this.host.checkRestore((v) => (this.restoreVerdict = v), this.imageDirs()),
+        );
     }
     const stop = this.session.actors.get('daemon-shutdown')?.actor.getSnapshot() as
       { status: string; output?: ShutdownOutput } | undefined;
@@ -268,6 +293,20 @@ export class SimDaemon {
       this.shutdownOutput = stop.output;
       this.processExited();
     }
+  }
+
+  /** Whether the image GC that follows restore is still at work. */
+  private collectingImages(): boolean {
+    const gc = this.session.actors.get('image-gc')?.actor.getSnapshot() as
+      { status: string } | undefined;
+    return gc?.status === 'active';
+  }
+
+  /** The image store's data root and the daemon's temp dir (DOCKER_TMPDIR, or `<root>/tmp`). */
+  private imageDirs(): { root: string; tmpDir: string } {
+    const facts = this.startup?.status === 'ready' ? this.startup.facts : null;
+    const root = facts?.root ?? this.config.dataRoot;
+    return { root, tmpDir: facts?.tmpDir ?? `${root}/tmp` };
   }
 
   private processExited(): void {
@@ -281,7 +320,12 @@ export class SimDaemon {
    * the shutdown's settle counts it; `throughRestarts`: also none waiting out a restart back-off.
    */
   settled(throughRestarts = false): boolean {
-    return this.startup !== null && !this.execs.sweeping() && this.host.settled(throughRestarts);
+    return (
+      this.startup !== null &&
+      !this.execs.sweeping() &&
+      this.host.settled(throughRestarts) &&
+      !this.collectingImages()
+    );
   }
 
   /** Schedules client operations, `atMs` after now. */
@@ -302,6 +346,11 @@ export class SimDaemon {
   /** One client operation, as the API layer does it. */
   perform(op: ClientOp): void {
     if (this.crashed || this.exited || this.startup?.status !== 'ready') return;
+    // Requests wait at the API's gate until the image GC after restore is done (a signal does not).
+    if (op.op !== 'shutdown' && this.collectingImages()) {
+      this.gated.push(op);
+      return;
+    }
     if (op.op === 'shutdown') {
       if (this.session.actors.has('daemon-shutdown')) return;
       this.session.spawn(this.shutdownMachine, 'daemon-shutdown', {
@@ -313,6 +362,10 @@ export class SimDaemon {
       return;
     }
     if (this.session.actors.has('daemon-shutdown')) return; // the API socket is closed
+    if (op.op === 'pull') {
+      this.pull(op);
+      return;
+    }
     const what = `${op.op} ${op.name}`;
     if (op.op === 'run' || op.op === 'create') {
       this.create(op, what);
@@ -389,20 +442,35 @@ export class SimDaemon {
       case 'commit': {
         this.opSeq += 1;
         const actorId = `commit:${id}:${this.opSeq}`;
+        // As the daemon's route does: the image store holds the commit's layer until it ends.
+        const hold = `commit-${this.opSeq}`;
+        this.world.images.begin(hold);
+        const staging = `${this.imageDirs().root}/layers/staging`;
         this.session.spawn('commit', actorId, {
           actorId,
           container: id,
           upper: `${this.config.dataRoot}/overlay2/${id}/diff`,
-          lower: simImageLayer,
+          lower: [simImageLayer],
           overlay: true,
-          layerTar: `${this.config.dataRoot}/tmp/commit-${this.opSeq}.tar`,
-          parent: 'sha256:sim-busybox',
-          config: { Cmd: ['sh'], Entrypoint: null, Env: [], WorkingDir: '' },
+          hold,
+          staging: `${staging}/${hold}-layer`,
+          configPath: `${staging}/${hold}-config.json`,
+          // The simulated containers' image is no layer of the image store: the commit's is the first.
+          parentLayers: [],
+          image: {
+            architecture: 'amd64',
+            os: 'linux',
+            author: '',
+            comment: '',
+            container: id,
+            config: { Cmd: ['sh'], Entrypoint: null, Env: [], WorkingDir: '' },
+            created: iso(this.scheduler.now),
+            diffIds: [],
+            history: [],
+          },
           tag: op.tag,
-          comment: '',
-          author: '',
           attributes: { image: c.record.image, name: op.name },
-        });
+        } satisfies CommitInput);
         return;
       }
     }
@@ -451,6 +519,32 @@ export class SimDaemon {
         }
       },
     );
+  }
+
+  /** `docker pull`: one imagePull actor, as the daemon's registry service spawns it. */
+  private pull(op: Extract<ClientOp, { op: 'pull' }>): void {
+    if (this.startup?.status !== 'ready') return;
+    const pullId = `pull-${++this.pulls}`;
+    const actorId = `pull:${pullId}`;
+    const root = this.startup.facts.root ?? this.config.dataRoot;
+    // The pull's temp dir and staging are its own until its cleanup releases its holds.
+    this.world.images.begin(pullId);
+    this.session.spawn('imagePull', actorId, {
+      actorId,
+      pull: pullId,
+      domain: 'registry.sim',
+      repository: op.repository,
+      name: `registry.sim/${op.repository}`,
+      tag: op.tag,
+      digest: null,
+      platform: { os: 'linux', architecture: 'amd64', variant: null },
+      explicitPlatform: false,
+      credentials: null,
+      tmpDir: `${this.imageDirs().tmpDir}/${pullId}`,
+      stagingDir: `${root}/layers/staging`,
+      maxConcurrentDownloads: this.config.maxConcurrentDownloads,
+      maxAttempts: this.config.maxDownloadAttempts ?? 5,
+    });
   }
 
   /** The restore check's verdict (machines/restore-check), as the daemon records it: runs until it has judged. */

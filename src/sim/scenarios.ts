@@ -1,4 +1,8 @@
 import type { CrashScenario } from './crash.ts';
+import { sha256 } from '../../effects/registry/sim.ts';
+
+/** The layers of the image the pull scenario pulls (each layer's content is its blob). */
+const appLayers = ['base layer: busybox', 'second layer: /etc/app.conf', 'third layer: /srv/app'];
 
 const forever = { exitAfterMs: null, exitCode: 0, ignoresTerm: false };
 const probe = (exitCode: number, latencyMs: number) => ({ exitAfterMs: latencyMs, exitCode });
@@ -157,6 +161,25 @@ export const crashScenarios: readonly CrashScenario[] = [
       { atMs: 500, op: { op: 'commit', name: 'web', tag: 'snap:v1' } },
     ],
     horizonMs: 2_000,
+  },
+  {
+    name: 'pull-interrupted',
+    title:
+      'the daemon dies mid-pull (a blob cut and resumed, a 429 waited out, one layer already here): no partial image, no temp file after restore',
+    images: [
+      { repository: 'base', tag: '1', layers: appLayers.slice(0, 1) },
+      { repository: 'app', tag: '1', layers: appLayers },
+    ],
+    registryFaults: {
+      resetMidBlob: [sha256(appLayers[1] as string)],
+      throttleBlob: [{ digest: sha256(appLayers[2] as string), retryAfterMs: 400 }],
+      slowBlobMs: 50,
+    },
+    ops: [
+      { atMs: 0, op: { op: 'pull', repository: 'base', tag: '1' } },
+      { atMs: 500, op: { op: 'pull', repository: 'app', tag: '1' } },
+    ],
+    horizonMs: 5_000,
   },
   {
     name: 'stop-and-shutdown',

@@ -1,3 +1,4 @@
+import { freezeUnderTest } from './strict.ts';
 import { MemoryTrace, makeHeader } from '../../effects/record.ts';
 import { Session } from '../../effects/runner.ts';
 import { SimScheduler } from '../../effects/sim/scheduler.ts';
@@ -72,6 +73,7 @@ export function simulate(opts: SimulationOptions): SimulationResult {
     ...(trace ? { sink: trace } : {}),
     now: () => scheduler.now,
     later: (fn) => scheduler.schedule(scheduler.now, fn),
+    freezeContexts: freezeUnderTest(),
   });
   const started = scheduler.now;
   const daemon = session.spawn(opts.machine ?? 'daemonStartup', 'daemon', { config: opts.config });

@@ -221,7 +221,7 @@ describe('every field of the v1.41 create request is honoured or refused', () =>
     try {
       const checked = checkCreateRequest(body, facts, () => true);
       const looked = await lookUpForCreate(checked, {
-        imageRoot: root,
+        imageLayers: [root],
         findContainer: (ref) => (ref === 'donor' ? donor : null),
         volumes,
         makeBindSource: (path) => Promise.resolve(void mkdirSync(path, { recursive: true })),
@@ -235,10 +235,16 @@ describe('every field of the v1.41 create request is honoured or refused', () =>
           image: {
             id: 'sha256:image',
             repoTags: ['busybox:latest'],
+            repoDigests: [],
             created: '2026-01-01T00:00:00.000Z',
             size: 0,
+            layers: [],
+            layerDirs: [root],
             layerDir: root,
             config: { Cmd: ['/bin/sh'], Entrypoint: null, Env: [], WorkingDir: '' },
+            configJson: '{}',
+            architecture: 'amd64',
+            os: 'linux',
           },
           body,
           checked,

@@ -519,6 +519,73 @@ describe(
       );
     });
 
+    test('a stopped container of a committed image sees every layer: diff, cp both ways, export, and a second commit', () => {
+      // committed:v1 is two layers: the image's, then /made/f with /etc/motd deleted (a whiteout).
+      ok(
+        run(
+          'run',
+          '-d',
+          '--name',
+          'layered',
+          '--network',
+          'none',
+          'committed:v1',
+          'sh',
+          '-c',
+          'echo top > /top && rm /bin/true && exec sleep 1000',
+        ),
+      );
+      for (let i = 0; i < 100 && run('exec', 'layered', 'test', '-e', '/top').status !== 0; i++)
+        spawnSync('sleep', ['0.1']);
+      ok(run('stop', '-t', '0', 'layered'));
+      const diff = run('diff', 'layered').stdout.trim().split('\n');
+      for (const line of ['A /top', 'C /bin', 'D /bin/true'])
+        assert.ok(diff.includes(line), diff.join(' | '));
+      assert.ok(!diff.some((l) => l.includes('/made') || l.includes('motd')), diff.join(' | '));
+      const out = spawnSync(
+        'sh',
+        ['-c', `docker -H unix://${d.sock} cp layered:/made/f - | tar -xO`],
+        { encoding: 'utf8', env: { ...process.env, DOCKER_CONFIG: cfg } },
+      );
+      assert.equal(out.stdout, 'made\n', out.stderr);
+      assert.match(
+        run('cp', 'layered:/etc/motd', `${d.dir}/motd`).stderr,
+        /Could not find the file \/etc\/motd in container layered/,
+      );
+      writeFileSync(`${d.dir}/new`, 'new\n');
+      ok(run('cp', `${d.dir}/new`, 'layered:/made/'));
+      const after = run('diff', 'layered').stdout.trim().split('\n');
+      for (const line of ['C /made', 'A /made/new'])
+        assert.ok(after.includes(line), after.join(' | '));
+      const names = spawnSync('sh', ['-c', `docker -H unix://${d.sock} export layered | tar -t`], {
+        encoding: 'utf8',
+        env: { ...process.env, DOCKER_CONFIG: cfg },
+      }).stdout.split('\n');
+      for (const n of ['made/f', 'made/new', 'top', 'bin/sh'])
+        assert.ok(names.includes(n), `export lacks ${n}`);
+      for (const n of ['etc/motd', 'bin/true'])
+        assert.ok(!names.includes(n), `export has ${n}, which a layer deleted`);
+      ok(run('commit', 'layered', 'layered:v2'));
+      assert.equal(
+        run('image', 'inspect', '-f', '{{len .RootFS.Layers}}', 'layered:v2').stdout.trim(),
+        '3',
+      );
+      assert.equal(
+        run(
+          'run',
+          '--rm',
+          '--network',
+          'none',
+          'layered:v2',
+          'sh',
+          '-c',
+          'cat /made/f /made/new /top; test -e /etc/motd || echo no-motd; test -e /bin/true || echo no-true',
+        ).stdout,
+        'made\nnew\ntop\nno-motd\nno-true\n',
+      );
+      ok(run('rm', 'layered'));
+    });
+
     test('docker update: limits on the live cgroup, persisted; restart policy; refused fields', () => {
       const id = run('inspect', '-f', '{{.Id}}', 'web').stdout.trim();
       const u = run(
@@ -759,7 +826,10 @@ describe(
         'containerd.updateTask',
         'archive.extract',
         'archive.diffTar',
-        'archive.commitImage',
+        'archive.writeConfig',
+        'image.extractLayer',
+        'image.registerLayer',
+        'image.registerImage',
       ])
         assert.ok(asked.has(effect), `no ${effect} in the flight recorder`);
       assert.equal(replayTrace(records).records, records.length);

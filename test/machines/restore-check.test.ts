@@ -3,13 +3,16 @@ import { test } from 'node:test';
 import { MemoryTrace, makeHeader } from '../../effects/record.ts';
 import type { EffectCall, EffectEvent } from '../../effects/requests.ts';
 import { Session } from '../../effects/runner.ts';
-import type { RestoreCheckOutput } from '../../machines/restore-check/machine.ts';
+import type { ImagesView } from '../../machines/container/invariants.ts';
+import type {
+  RestoreCheckInput,
+  RestoreCheckOutput,
+} from '../../machines/restore-check/machine.ts';
 
 /**
  * The restore check judges the host from what its effects show, on the real host as in the
- * simulator: the exec processes of the live tasks (a dead daemon's must not run on) and the
- * image store's images (each one whole). Here the host's answers are given: a stored running
- * container with its task, and what each case varies.
+ * simulator: here, the exec processes of the live tasks (a dead daemon's must not run on).
+ * The host's answers are given: a stored running container with its task, and its processes.
  */
 
 const id = 'a'.repeat(64);
@@ -42,18 +45,30 @@ const record = {
 
 interface Host {
   execs: { id: string; earlierLife: boolean }[] | 'gone';
-  images: { key: string; value: unknown }[];
-  existing: string[];
 }
+
+/** An image store with nothing in it, nothing left over. */
+const noImages: ImagesView = {
+  images: [],
+  refs: [],
+  layers: [],
+  missingLayerDirs: [],
+  strayLayerDirs: [],
+  tempFiles: [],
+  held: [],
+};
 
 /**
  * Runs the check against a host that answers as `host` says; its output, every call it made
  * and its tally. `judges` is what the check is told to look at (a trace of an older daemon
- * told it nothing of execs and images).
+ * told it nothing of execs).
  */
 function check(
   host: Host,
-  judges: { execs?: boolean; images?: boolean } = { execs: true, images: true },
+  judges: Pick<RestoreCheckInput, 'execs' | 'images'> = {
+    execs: true,
+    images: { root: '/var/lib/statedock', tmpDir: '/var/lib/statedock/tmp' },
+  },
 ): { output: RestoreCheckOutput; calls: EffectCall[]; held: number } {
   const calls: EffectCall[] = [];
   const queue: (() => void)[] = [];
@@ -63,12 +78,9 @@ function check(
       case 'containerd.listTasks':
         return done({ tasks: [{ id, pid: 100, status: 'running', exitStatus: 0 }] });
       case 'store.list':
-        return done({
-          entries:
-            call.prefix === 'container/'
-              ? [{ key: `container/${id}`, value: record }]
-              : host.images,
-        });
+        return done({ entries: [{ key: `container/${id}`, value: record }] });
+      case 'image.observe':
+        return done(noImages);
       case 'containerd.listContainers':
         return done({ containers: [id] });
       case 'rootfs.listMounted':
@@ -81,14 +93,6 @@ function check(
               error: { code: 'ENOENT', message: `task ${id} not found` },
             }
           : done({ execs: host.execs });
-      case 'fs.stat':
-        return done({
-          exists: host.existing.includes(call.path),
-          isDirectory: true,
-          mode: 0o755,
-          uid: 0,
-          gid: 0,
-        });
       default:
         throw new Error(`the check asked for ${call.effect}`);
     }
@@ -129,24 +133,11 @@ function check(
   return { output: snap.output as RestoreCheckOutput, calls, held };
 }
 
-const image = (n: string) => ({
-  key: `image/sha256:${n}`,
-  value: { id: `sha256:${n}`, layerDir: `/var/lib/statedock/overlay2/l-${n}/diff` },
-});
-
-test('the check looks at the exec processes of every live task and at every image’s layers', () => {
-  const { output, calls } = check({
-    execs: [{ id: 'new', earlierLife: false }],
-    images: [image('one')],
-    existing: ['/var/lib/statedock/overlay2/l-one/diff'],
-  });
+test('the check looks at the exec processes of every live task, and at the image store', () => {
+  const { output, calls } = check({ execs: [{ id: 'new', earlierLife: false }] });
   assert.deepEqual(output, { violations: [], unchecked: null });
   assert.ok(calls.some((c) => c.effect === 'containerd.execList' && c.container === id));
-  assert.ok(
-    calls.some(
-      (c) => c.effect === 'fs.stat' && c.path === '/var/lib/statedock/overlay2/l-one/diff',
-    ),
-  );
+  assert.ok(calls.some((c) => c.effect === 'image.observe'));
 });
 
 test('an exec process a dead daemon left running breaks noOrphanExec', () => {
@@ -155,8 +146,6 @@ test('an exec process a dead daemon left running breaks noOrphanExec', () => {
       { id: 'left', earlierLife: true },
       { id: 'new', earlierLife: false },
     ],
-    images: [],
-    existing: [],
   });
   assert.deepEqual(
     output.violations.map((v) => [v.invariant, v.message]),
@@ -164,47 +153,20 @@ test('an exec process a dead daemon left running breaks noOrphanExec', () => {
   );
 });
 
-test('an image whose layers are missing breaks noHalfCommittedImage', () => {
-  const { output } = check({
-    execs: [],
-    images: [image('whole'), image('half')],
-    existing: ['/var/lib/statedock/overlay2/l-whole/diff'],
-  });
-  assert.deepEqual(
-    output.violations.map((v) => v.invariant),
-    ['noHalfCommittedImage'],
-  );
-  assert.match(
-    output.violations[0]?.message ?? '',
-    /sha256:half is stored without all of its layers/,
-  );
-});
-
 test('a task that ended between the two looks has no processes: the host is still judged', () => {
-  const { output } = check({ execs: 'gone', images: [], existing: [] });
+  const { output } = check({ execs: 'gone' });
   assert.deepEqual(output, { violations: [], unchecked: null });
 });
 
-test('a check told nothing of execs and images (an older trace) neither looks at nor counts them', () => {
-  const judged = check({
-    execs: [{ id: 'left', earlierLife: true }],
-    images: [image('half')],
-    existing: [],
-  });
-  const blind = check(
-    { execs: [{ id: 'left', earlierLife: true }], images: [image('half')], existing: [] },
-    {},
-  );
+test('a check told nothing of execs (an older trace) neither looks at nor counts them', () => {
+  const images = { root: '/var/lib/statedock', tmpDir: '/var/lib/statedock/tmp' };
+  const judged = check({ execs: [{ id: 'left', earlierLife: true }] }, { execs: true, images });
+  const blind = check({ execs: [{ id: 'left', earlierLife: true }] }, { images });
   assert.deepEqual(
     judged.output.violations.map((v) => v.invariant),
-    ['noOrphanExec', 'noHalfCommittedImage'],
+    ['noOrphanExec'],
   );
   assert.deepEqual(blind.output, { violations: [], unchecked: null });
-  assert.ok(!blind.calls.some((c) => c.effect === 'containerd.execList' || c.effect === 'fs.stat'));
-  assert.ok(!blind.calls.some((c) => c.effect === 'store.list' && c.prefix === 'image/'));
-  assert.equal(
-    blind.held,
-    judged.held,
-    'the two invariants it did not judge are not counted as held',
-  );
+  assert.ok(!blind.calls.some((c) => c.effect === 'containerd.execList'));
+  assert.equal(blind.held, judged.held, 'the invariant it did not judge is not counted as held');
 });

@@ -50,10 +50,7 @@ function withoutGuard(guard: string): string {
 
 test('moby-51692 shutdown races auto-remove: the --rm container is gone before containerd closes', () => {
   const s = scenario('moby-51692');
-  // A seed whose latencies bring the shutdown's releases while the --rm container is still
-  // being stopped (the race dockerd lost); the settle must make the releases wait for it.
-  const seed = 15;
-  const uncut = crashRun(s, null, seed);
+  const uncut = crashRun(s, null, 1);
   assert.equal(uncut.firstLife, 'exited');
   assert.deepEqual(problemsOf(uncut), []);
   const first = uncut.traces[0];
@@ -74,30 +71,37 @@ test('moby-51692 shutdown races auto-remove: the --rm container is gone before c
     'shutdown-without-settle',
     daemonShutdownMachine.provide({ guards: { allSettled: () => true } }),
   );
-  const broken = crashRun(s, null, seed, { shutdownMachine: 'shutdown-without-settle' });
-  const brokenFirst = broken.traces[0];
-  const brokenClose = brokenFirst.findIndex(
-    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.close',
-  );
-  assert.ok(brokenClose > 0);
-  assert.ok(
-    !brokenFirst
-      .slice(0, brokenClose)
-      .some((r) => r.kind === 'mark' && r.mark.mark === 'event' && r.mark['action'] === 'destroy'),
-    'without the settle, containerd closes while the --rm container is still being stopped',
-  );
-  // …so the daemon exits with the container recorded as running, its process gone and its
-  // root still mounted (dockerd's symptom); the next restore repairs it (no other problem).
-  assert.ok(
-    problemsOf(broken).some((p) =>
-      /^(runningHasLiveTask|noDeadOrRemoving): after shutdown/.test(p),
-    ),
-    problemsOf(broken).join('\n'),
-  );
-  assert.ok(
-    !problemsOf(broken).some((p) => !p.includes('after shutdown')),
-    problemsOf(broken).join('\n'),
-  );
+  // Whether the killed process has exited when the daemon is gone is a race of latencies:
+  // several seeds are run, and the symptom must show in at least one of them.
+  const symptoms: string[] = [];
+  for (let seed = 1; seed <= 10; seed++) {
+    const broken = crashRun(s, null, seed, { shutdownMachine: 'shutdown-without-settle' });
+    const brokenFirst = broken.traces[0];
+    const brokenClose = brokenFirst.findIndex(
+      (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.close',
+    );
+    assert.ok(brokenClose > 0);
+    assert.ok(
+      !brokenFirst
+        .slice(0, brokenClose)
+        .some(
+          (r) => r.kind === 'mark' && r.mark.mark === 'event' && r.mark['action'] === 'destroy',
+        ),
+      `seed ${seed}: without the settle, containerd closes while the --rm container is still being stopped`,
+    );
+    // …so the daemon exits with the container recorded as running, its process gone and its
+    // root still mounted (dockerd's symptom); the next restore repairs it (no other problem).
+    symptoms.push(
+      ...problemsOf(broken).filter((p) =>
+        /^(runningHasLiveTask|noDeadOrRemoving): after shutdown/.test(p),
+      ),
+    );
+    assert.ok(
+      !problemsOf(broken).some((p) => !p.includes('after shutdown')),
+      `seed ${seed}: ${problemsOf(broken).join('\n')}`,
+    );
+  }
+  assert.ok(symptoms.length > 0, 'without the settle, no seed left the container running');
 });
 
 test('moby-22312 crash during removal: restore finishes it and the user can always remove', () => {
@@ -518,17 +522,23 @@ test('the host finishes what the dead daemon asked, later: a task containerd cre
     horizonMs: 1_000,
     downtimeMs: 20,
   };
-  const o = crashRun(s, 246, 261);
-  assert.ok(
-    o.traces[0][245]?.kind === 'transition' &&
-      o.traces[0]
-        .slice(0, 246)
-        .some((r) => r.kind === 'effect.request' && r.call.effect === 'containerd.createTask'),
-    'cut with the task creation in flight',
-  );
-  assert.deepEqual(problemsOf(o), []);
-  assert.ok(
-    o.traces[1].some((r) => r.kind === 'effect.request' && r.call.effect === 'containerd.reapTask'),
-    'the late task was reaped',
-  );
+  const uncut = crashRun(s, null, 1);
+  const at =
+    uncut.traces[0].findIndex(
+      (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.createTask',
+    ) + 1;
+  assert.ok(at > 0);
+  // The seeds whose late create lands after the container is gone (the host decides when).
+  let reaped = 0;
+  for (let seed = 1; seed <= 300 && reaped < 3; seed++) {
+    const o = crashRun(s, at, seed);
+    assert.deepEqual(problemsOf(o), [], `seed ${seed}`);
+    if (
+      o.traces[1].some(
+        (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.reapTask',
+      )
+    )
+      reaped += 1;
+  }
+  assert.ok(reaped > 0, 'some late creates were reaped');
 });

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { createMachine } from 'xstate';
 import { SimWorld } from '../../effects/sim/world.ts';
 import type { TraceRecord } from '../../effects/trace.ts';
-import { checkInvariants, restoreInvariants } from '../../machines/container/invariants.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { execConstraints } from '../../machines/exec/constraints.ts';
 import type { ExecContext } from '../../machines/exec/types.ts';
 import { execSweepMachine } from '../../machines/exec/sweep.ts';
-import { registerMachine } from '../../machines/registry.ts';
+import { machines, registerMachine } from '../../machines/registry.ts';
 import { simConfig } from '../../src/sim/config.ts';
-import { crashRun, exploreCrashPoints } from '../../src/sim/crash.ts';
+import { crashRun, exploreCrashPoints, type CrashScenario } from '../../src/sim/crash.ts';
 import { ClientHistory, SimDaemon, containerIdOf, type TimedOp } from '../../src/sim/daemon.ts';
 import { crashScenarios } from '../../src/sim/scenarios.ts';
 
@@ -243,20 +243,49 @@ test("restore reaps a dead daemon's exec processes; without the sweep they run o
   );
 });
 
-test('an image without its layers, or a layer without its image, breaks noHalfCommittedImage', () => {
-  const view = {
-    containers: [],
-    tasks: [],
-    containerdContainers: [],
-    acknowledged: [],
-    mounted: [],
-    images: [{ id: 'sha256:aa', layersPresent: false }],
-    strayLayers: ['l-bb'],
-  };
+test('a commit cut by a crash at any point leaves its image whole or absent and nothing of its layer once the image GC ran; without the GC it would', () => {
+  const s = crashScenarios.find((x) => x.name === 'commit') as CrashScenario;
+  const uncut = crashRun(s, null, 1);
+  assert.deepEqual(uncut.problems, []);
+  const commitAsked = (effect: string): number =>
+    uncut.traces[0].findIndex(
+      (r) =>
+        r.kind === 'effect.request' && r.actor.startsWith('commit:') && r.call.effect === effect,
+    );
+  // The commit went the whole way: layer, image, tag.
+  for (const effect of ['image.registerLayer', 'image.registerImage', 'image.setReference'])
+    assert.ok(commitAsked(effect) > 0, `the commit never asked ${effect}`);
   assert.deepEqual(
-    checkInvariants(view, restoreInvariants).map((v) => v.invariant),
-    ['noHalfCommittedImage', 'noHalfCommittedImage'],
+    exploreCrashPoints(s, 1).failures.map((f) => f.problems),
+    [],
   );
+  // Cut once the layer is registered and before the image is: a layer no image uses is left.
+  const at = uncut.traces[0].findIndex(
+    (r, n) =>
+      n > commitAsked('image.registerLayer') &&
+      r.kind === 'event' &&
+      r.actor.startsWith('commit:') &&
+      r.event.type === 'effect.done',
+  );
+  assert.ok(at > 0);
+  const original = machines['imageGc'];
+  try {
+    registerMachine(
+      'imageGc',
+      createMachine({
+        id: 'imageGc',
+        initial: 'collected',
+        states: { collected: { type: 'final' } },
+      }),
+    );
+    const noGc = crashRun(s, (uncut.traces[0][at] as TraceRecord).seq + 1, 1);
+    assert.ok(
+      noGc.problems.some((p) => p.kind === 'noOrphanedPullFiles'),
+      JSON.stringify(noGc.problems),
+    );
+  } finally {
+    registerMachine('imageGc', original as never);
+  }
 });
 
 test("execEventsOrdered holds on an exec's trace, and fails when exec_die comes before the process was deleted", () => {

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { ContainerFs } from './container-fs.ts';
 
 /** One change of a container's files, as `GET /containers/{id}/changes` lists it (Kind 0 C, 1 A, 2 D). */
 export interface Change {
@@ -43,9 +44,15 @@ export function opaqueDirs(upper: string): Set<string> {
  * name order: a whiteout (char device 0/0) or an opaque directory is D, a path the image has
  * is C (a directory only if its size, mode or time differ, or something in it changed: its
  * parent is reported C before the first A or D below it), any other is A. For vfs, where no
- * upper dir exists, the copy is compared with the image's layer (a naive diff, as dockerd's).
+ * upper dir exists, the copy is compared with the image (a naive diff, as dockerd's). `lower`
+ * is the image's layers, topmost first, merged as overlay merges them.
  */
-export function containerChanges(upper: string, lower: string, overlay: boolean): Change[] {
+export function containerChanges(
+  upper: string,
+  lower: readonly string[],
+  overlay: boolean,
+): Change[] {
+  const image = new ContainerFs({ layers: [...lower], mounts: [] });
   const changes: Change[] = [];
   const changedDirs = new Set<string>();
   const opaque = overlay ? opaqueDirs(upper) : new Set<string>();
@@ -63,7 +70,7 @@ export function containerChanges(upper: string, lower: string, overlay: boolean)
       let kind: Change['Kind'] | null;
       if (overlay && ((f.isCharacterDevice() && f.rdev === 0) || opaque.has(path))) kind = 2;
       else {
-        const low = lstat(`${lower}${path}`);
+        const low = image.locate(path)?.stat ?? null;
         if (!low) kind = 1;
         else if (low.isDirectory() && f.isDirectory() && sameDir(f, low)) kind = null;
         else if (
@@ -93,13 +100,7 @@ export function containerChanges(upper: string, lower: string, overlay: boolean)
   if (!overlay) {
     // vfs: what the image has and the copy lost was deleted.
     const gone = (rel: string): void => {
-      let names: string[];
-      try {
-        names = readdirSync(`${lower}${rel}`).sort();
-      } catch {
-        return;
-      }
-      for (const n of names) {
+      for (const n of image.readdir(rel === '' ? '/' : rel)) {
         const path = `${rel}/${n}`;
         const f = lstat(`${upper}${path}`);
         if (!f) changes.push({ Path: path, Kind: 2 });

@@ -41,13 +41,15 @@ export class ContainerPathError extends Error {
 /**
  * A container's files as the container sees them, from the host: its volumes and bind mounts
  * over its root, the root being one directory (a running container's mounted root, a vfs copy)
- * or a stopped overlay2 container's upper dir over its image's layer (whiteouts and opaque
- * directories applied, nothing mounted). Symbolic links resolve inside the container: an
+ * or layers merged as overlay merges them, topmost first (a stopped overlay2 container's upper
+ * dir over its image's layers; or an image's layers alone): a whiteout (a 0/0 character
+ * device) hides the name below it, an opaque directory or a non-directory hides what is under
+ * its path below it; nothing is mounted. Symbolic links resolve inside the container: an
  * absolute target starts at its root and `..` stops there, so no path leaves it.
  */
 export class ContainerFs {
   private readonly layout: FsLayout;
-  private opaque: Set<string> | null = null;
+  private readonly opaque = new Map<number, Set<string>>();
 
   constructor(layout: FsLayout) {
     this.layout = layout;
@@ -65,24 +67,46 @@ export class ContainerFs {
       : null;
   }
 
-  /** Opaque directories of an overlay upper dir (its xattr; one getfattr for the whole tree). */
-  private opaqueDirs(): Set<string> {
-    if (this.opaque) return this.opaque;
-    const upper = this.layout.layers[0] as string;
-    this.opaque = new Set<string>();
+  /** Opaque directories of one layer (its xattr; one getfattr for the whole tree), `/`-rooted. */
+  private opaqueDirs(layer: number): Set<string> {
+    const known = this.opaque.get(layer);
+    if (known) return known;
+    const dir = this.layout.layers[layer] as string;
+    const found = new Set<string>();
     // `getfattr -d` prints "# file: <path>" before the attribute of each path that has it.
     const dump = spawnSync(
       'getfattr',
-      ['-R', '--absolute-names', '-d', '-m', 'trusted.overlay.opaque', upper],
+      ['-R', '--absolute-names', '-d', '-m', 'trusted.overlay.opaque', dir],
       { encoding: 'utf8' },
     );
     let file: string | null = null;
     for (const line of (dump.stdout ?? '').split('\n')) {
       if (line.startsWith('# file: ')) file = line.slice(8);
       else if (file && /^trusted\.overlay\.opaque="y"/.test(line))
-        this.opaque.add(file.slice(upper.length) || '/');
+        found.add(file.slice(dir.length) || '/');
     }
-    return this.opaque;
+    this.opaque.set(layer, found);
+    return found;
+  }
+
+  /**
+   * What layer `i` does to the layers below it on the way to `path` (its directories above the
+   * path, the root included; the path itself too with `self`): `gone` when one of them is a
+   * whiteout or not a directory (nothing below shows), `opaque` when one is an opaque
+   * directory (nothing below shows under it), else `open`.
+   */
+  private cover(i: number, path: string, self: boolean): 'gone' | 'opaque' | 'open' {
+    const layer = this.layout.layers[i] as string;
+    const parts = names(path);
+    let opaque = this.opaqueDirs(i).has('/');
+    for (let k = 1; k <= (self ? parts.length : parts.length - 1); k++) {
+      const q = `/${parts.slice(0, k).join('/')}`;
+      const st = lstat(`${layer}${q}`);
+      if (!st) break;
+      if (isWhiteout(st) || !st.isDirectory()) return 'gone';
+      if (this.opaqueDirs(i).has(q)) opaque = true;
+    }
+    return opaque ? 'opaque' : 'open';
   }
 
   /** Where a clean container path is on the host (its last name not followed), or null. */
@@ -93,42 +117,15 @@ export class ContainerFs {
       const stat = lstat(host);
       return stat ? { host, stat, writable: m.rw } : null;
     }
-    const layers = this.layout.layers;
-    if (layers.length === 1) {
-      const host = `${layers[0] as string}${path === '/' ? '' : path}`;
-      const stat = lstat(host);
-      return stat ? { host, stat, writable: true } : null;
+    const sub = path === '/' ? '' : path;
+    for (let i = 0; i < this.layout.layers.length; i++) {
+      const host = `${this.layout.layers[i] as string}${sub}`;
+      const st = lstat(host);
+      if (st) return isWhiteout(st) ? null : { host, stat: st, writable: true };
+      const cover = this.cover(i, path, false);
+      if (cover !== 'open') return null;
     }
-    const [upper, lower] = layers as [string, string];
-    const parts = names(path);
-    let lowerHidden = false;
-    for (let i = 1; i < parts.length; i++) {
-      const q = `/${parts.slice(0, i).join('/')}`;
-      const st = lstat(`${upper}${q}`);
-      if (!st) continue;
-      if (isWhiteout(st) || !st.isDirectory()) return null;
-      if (this.opaqueDirs().has(q)) lowerHidden = true;
-    }
-    const top = `${upper}${path === '/' ? '' : path}`;
-    const st = lstat(top);
-    if (st) return isWhiteout(st) ? null : { host: top, stat: st, writable: true };
-    if (lowerHidden) return null;
-    const low = `${lower}${path === '/' ? '' : path}`;
-    const ls = lstat(low);
-    return ls ? { host: low, stat: ls, writable: true } : null;
-  }
-
-  /** Whether the image's layer is hidden at this path (an opaque or replaced directory, a whiteout, on the way). */
-  private lowerHidden(path: string): boolean {
-    const upper = this.layout.layers[0] as string;
-    const parts = names(path);
-    for (let i = 1; i <= parts.length; i++) {
-      const q = `/${parts.slice(0, i).join('/')}`;
-      const st = lstat(`${upper}${q}`);
-      if (!st) continue;
-      if (isWhiteout(st) || !st.isDirectory() || this.opaqueDirs().has(q)) return true;
-    }
-    return this.opaqueDirs().has('/');
+    return null;
   }
 
   /** The names in a directory of the container (mount points under it included). */
@@ -143,20 +140,21 @@ export class ContainerFs {
       }
     };
     if (m) for (const n of read(`${m.source}${m.rest}`)) out.add(n);
-    else if (this.layout.layers.length === 1)
-      for (const n of read(`${this.layout.layers[0] as string}${path === '/' ? '' : path}`))
-        out.add(n);
     else {
-      const [upper, lower] = this.layout.layers as [string, string];
       const sub = path === '/' ? '' : path;
       const hidden = new Set<string>();
-      for (const n of read(`${upper}${sub}`)) {
-        const st = lstat(`${upper}${sub}/${n}`);
-        if (st && isWhiteout(st)) hidden.add(n);
-        else out.add(n);
+      for (let i = 0; i < this.layout.layers.length; i++) {
+        const layer = this.layout.layers[i] as string;
+        for (const n of read(`${layer}${sub}`)) {
+          if (hidden.has(n)) continue;
+          const st = lstat(`${layer}${sub}/${n}`);
+          // A name is decided by the topmost layer that has it: a whiteout hides it below.
+          if (st && isWhiteout(st)) hidden.add(n);
+          else out.add(n);
+          hidden.add(n);
+        }
+        if (this.cover(i, path, true) !== 'open') break;
       }
-      if (!this.lowerHidden(path))
-        for (const n of read(`${lower}${sub}`)) if (!hidden.has(n)) out.add(n);
     }
     for (const mnt of this.layout.mounts) {
       const d = cleanPath(mnt.destination);

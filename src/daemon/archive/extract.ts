@@ -16,7 +16,7 @@ import { constants } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
-import { extract as tarExtract, type Header } from 'tar-stream';
+import { extract as tarExtract, type Headers } from 'tar-stream';
 import { EffectFailure } from '../../../effects/handler.ts';
 import { cleanPath, type ContainerFs } from './container-fs.ts';
 
@@ -45,7 +45,16 @@ export async function extractInto(
   const ex = tarExtract();
   const dirTimes: { host: string; mtime: Date }[] = [];
   let count = 0;
-  ex.on('entry', (h: Header, stream, next) => {
+  ex.on('entry', (raw: Headers, stream, next) => {
+    // What a header leaves out is tar's zero value.
+    const h = {
+      ...raw,
+      mode: raw.mode ?? 0,
+      uid: raw.uid ?? 0,
+      gid: raw.gid ?? 0,
+      mtime: raw.mtime ?? new Date(0),
+      linkname: raw.linkname ?? '',
+    };
     void (async () => {
       count += 1;
       const rel = h.name.replace(/^\.?\/+/, '').replace(/\/+$/, '');

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, lstatSync, readlinkSync, type Stats } from 'node:fs';
 import { Transform } from 'node:stream';
-import { pack as tarPack, type Header } from 'tar-stream';
+import { pack as tarPack, type Headers } from 'tar-stream';
 import { containerChanges, opaqueDirs } from './changes.ts';
 
-function entryOf(name: string, st: Stats, host: string): Partial<Header> & { name: string } {
+function entryOf(name: string, st: Stats, host: string): Partial<Headers> & { name: string } {
   const base = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
   if (st.isDirectory()) return { ...base, name: `${name}/`, type: 'directory' };
   if (st.isSymbolicLink()) return { ...base, type: 'symlink', linkname: readlinkSync(host) };
@@ -20,7 +20,7 @@ function entryOf(name: string, st: Stats, host: string): Partial<Header> & { nam
  */
 export async function writeLayerTar(
   upper: string,
-  lower: string,
+  lower: readonly string[],
   overlay: boolean,
   dest: string,
 ): Promise<{ diffId: string; size: number }> {
@@ -45,7 +45,7 @@ export async function writeLayerTar(
   const opaque = overlay ? opaqueDirs(upper) : new Set<string>();
   const written = new Set<string>();
   // An entry without a body (a whiteout file is empty) is given an empty one, or tar-stream waits for it.
-  const put = (h: Partial<Header> & { name: string }): Promise<void> =>
+  const put = (h: Partial<Headers> & { name: string }): Promise<void> =>
     new Promise((resolve, reject) =>
       pack.entry(h, h.type === 'file' ? '' : (undefined as never), (err) =>
         err ? reject(err) : resolve(),
@@ -99,7 +99,7 @@ export async function writeLayerTar(
 /** A file's entry, its content streamed from the host (tar-stream's entries are streamx writables). */
 export function fileEntry(
   pack: ReturnType<typeof tarPack>,
-  h: Partial<Header> & { name: string },
+  h: Partial<Headers> & { name: string },
   host: string,
 ): Promise<void> {
   return new Promise((resolve, reject) => {

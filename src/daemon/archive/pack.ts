@@ -1,6 +1,6 @@
 import { readlinkSync, type Stats } from 'node:fs';
 import { fileEntry } from './layer-tar.ts';
-import { pack as tarPack, type Header, type Pack } from 'tar-stream';
+import { pack as tarPack, type Headers, type Pack } from 'tar-stream';
 import type { ContainerFs } from './container-fs.ts';
 
 /** Go's os.FileMode bits, as the X-Docker-Container-Path-Stat header carries them. */
@@ -30,7 +30,7 @@ function header(
   name: string,
   st: Stats,
   linkname: string | null,
-): (Partial<Header> & { name: string }) | null {
+): (Partial<Headers> & { name: string }) | null {
   const base = {
     name,
     mode: st.mode & 0o7777,

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type {
@@ -10,9 +10,6 @@ import type {
 } from '../../../effects/archive/requests.ts';
 import { assertNever } from '../../../effects/errors.ts';
 import { EffectFailure, failureFrom } from '../../../effects/handler.ts';
-import type { LevelStore } from '../../../effects/store/real.ts';
-import type { ImageRecord, ImageStore } from '../images.ts';
-import { addCommittedImage } from './commit-image.ts';
 import { ContainerFs, ContainerPathError } from './container-fs.ts';
 import { extractInto } from './extract.ts';
 import { writeLayerTar } from './layer-tar.ts';
@@ -22,19 +19,15 @@ const run = promisify(execFile);
 /**
  * The archive effects on the real host: `docker cp` into a container (a stopped overlay2
  * container's root is mounted for the unpack and unmounted after it, inside the effect), a
- * container's changes as a layer tarball, and the committed image added to the image store.
+ * container's changes as a layer tarball, and a committed image's config.
  * Request bodies are streams, not JSON: the route registers one under a handle the effect names.
  */
 export class ArchiveRuntime {
   private readonly uploads = new Map<string, Readable>();
   private readonly root: string;
-  private readonly store: LevelStore;
-  private readonly images: ImageStore;
 
-  constructor(opts: { root: string; store: LevelStore; images: ImageStore }) {
+  constructor(opts: { root: string }) {
     this.root = opts.root;
-    this.store = opts.store;
-    this.images = opts.images;
   }
 
   /** Registers an upload (a PUT's body) for one `archive.extract`; returns its handle. */
@@ -85,29 +78,16 @@ export class ArchiveRuntime {
         } catch (err) {
           throw failureFrom(err, 'write layer', req.dest);
         }
-      case 'archive.commitImage': {
-        const parent = await this.images.resolve(req.parent);
-        if (!parent) throw new EffectFailure('ENOENT', `No such image: ${req.parent}`);
+      case 'archive.writeConfig': {
+        const json = JSON.stringify(req.config);
         try {
-          const image = await addCommittedImage({
-            root: this.root,
-            store: this.store,
-            images: this.images,
-            parent,
-            layerTar: req.layerTar,
-            diffId: req.diffId,
-            config: req.config as ImageRecord['config'],
-            tag: req.tag,
-            comment: req.comment,
-            author: req.author,
-            container: req.container,
-          });
-          return { id: image.id } satisfies ArchiveResults['archive.commitImage'];
+          writeFileSync(req.path, json, { mode: 0o600 });
         } catch (err) {
-          throw failureFrom(err, 'commit', req.container);
-        } finally {
-          rmSync(req.layerTar, { force: true });
+          throw failureFrom(err, 'write', req.path);
         }
+        return {
+          id: `sha256:${createHash('sha256').update(json).digest('hex')}`,
+        } satisfies ArchiveResults['archive.writeConfig'];
       }
       default:
         return assertNever(req, 'archive request');
@@ -123,7 +103,7 @@ export class ArchiveRuntime {
     f: (fs: ContainerFs) => Promise<T>,
   ): Promise<T> {
     if (layout.layers.length === 1) return f(new ContainerFs(layout));
-    const [upper, lower] = layout.layers as [string, string];
+    const [upper, ...lower] = layout.layers as [string, ...string[]];
     const mnt = `${this.root}/tmp/cp-${randomBytes(6).toString('hex')}`;
     mkdirSync(mnt, { recursive: true, mode: 0o700 });
     try {
@@ -132,7 +112,7 @@ export class ArchiveRuntime {
         'overlay',
         'overlay',
         '-o',
-        `lowerdir=${lower},upperdir=${upper},workdir=${layout.work ?? `${upper}/../work`}`,
+        `lowerdir=${lower.join(':')},upperdir=${upper},workdir=${layout.work ?? `${upper}/../work`}`,
         mnt,
       ]).catch((err: unknown) => {
         throw new EffectFailure('EIO', `mount the container's root: ${(err as Error).message}`);

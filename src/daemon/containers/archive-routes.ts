@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { FsLayout } from '../../../effects/archive/requests.ts';
 import type { EffectError } from '../../../effects/errors.ts';
 import type { Session } from '../../../effects/runner.ts';
-import type { LevelStore } from '../../../effects/store/real.ts';
 import type { ContainerContext } from '../../../machines/container/types.ts';
 import { ApiError, type ApiServer } from '../../api/server.ts';
 import { containerChanges } from '../archive/changes.ts';
@@ -10,7 +9,8 @@ import { cleanPath, ContainerFs, ContainerPathError } from '../archive/container
 import { goFileMode, goTime, packPath } from '../archive/pack.ts';
 import type { ArchiveRuntime } from '../archive/runtime.ts';
 import { lookupUser } from '../exec/process-spec.ts';
-import { normalizeRef, type ImageRecord, type ImageStore } from '../images.ts';
+import type { CommitInput } from '../../../machines/commit/machine.ts';
+import { normalizeRef, type ImageConfig, type ImageRecord, type ImageStore } from '../images.ts';
 import { applyCommitChanges } from './commit-changes.ts';
 import { containerAttributes, liveRoot } from './exec-routes.ts';
 import type { Containers } from './service.ts';
@@ -45,7 +45,7 @@ export function layoutOf(host: Containers, c: ContainerContext, withMounts = tru
   const layers =
     live || fs.driver === 'vfs'
       ? [live ? liveRoot(host, id) : fs.dir]
-      : [`${fs.dir}/diff`, fs.lower];
+      : [`${fs.dir}/diff`, ...lowerLayers(fs.lower)];
   return {
     layers,
     ...(layers.length > 1 ? { work: `${fs.dir}/work` } : {}),
@@ -57,6 +57,11 @@ export function layoutOf(host: Containers, c: ContainerContext, withMounts = tru
         }))
       : [],
   };
+}
+
+/** A root filesystem's image layers (`:`-joined, topmost first) as a list. */
+function lowerLayers(lower: string): string[] {
+  return lower === '' ? [] : lower.split(':');
 }
 
 /** Go's filepath.Base: `/etc/` → `etc`, `/etc/.` → `.`, `/` → `/`. */
@@ -95,6 +100,19 @@ function statHeader(fs: ContainerFs, target: string, abs: string): string | null
   ).toString('base64');
 }
 
+/** What a commit keeps of its parent image's JSON: its layers' diff IDs and its history. */
+function parentOf(image: ImageRecord): { diffIds: string[]; history: unknown[] } {
+  try {
+    const j = JSON.parse(image.configJson) as {
+      rootfs?: { diff_ids?: string[] };
+      history?: unknown[];
+    } | null;
+    return { diffIds: j?.rootfs?.diff_ids ?? [], history: j?.history ?? [] };
+  } catch {
+    return { diffIds: [], history: [] };
+  }
+}
+
 /** The archive endpoints: cp both ways (HEAD/GET/PUT …/archive), export, changes (diff), commit. */
 export function registerArchiveRoutes(
   api: ApiServer,
@@ -102,7 +120,6 @@ export function registerArchiveRoutes(
     host: Containers;
     runtime: ArchiveRuntime;
     session: Session;
-    store: LevelStore;
     images: ImageStore;
     execRoot: string;
   },
@@ -245,8 +262,8 @@ export function registerArchiveRoutes(
       const fs = host.layout.rootfsOf(c.record.id);
       const changes =
         fs.driver === 'vfs'
-          ? containerChanges(fs.dir, fs.lower, false)
-          : containerChanges(`${fs.dir}/diff`, fs.lower, true);
+          ? containerChanges(fs.dir, lowerLayers(fs.lower), false)
+          : containerChanges(`${fs.dir}/diff`, lowerLayers(fs.lower), true);
       ctx.json(200, changes.length > 0 ? changes : null);
     },
   });
@@ -285,7 +302,7 @@ export function registerArchiveRoutes(
       const k = c.record.config;
       const entrypoint = k.entrypoint ?? image.config.Entrypoint ?? null;
       const cmd = k.cmd.slice((entrypoint ?? []).length);
-      let config: ImageRecord['config'] = {
+      let config: ImageConfig = {
         ...image.config,
         Cmd: cmd.length > 0 ? cmd : null,
         Entrypoint: entrypoint,
@@ -309,7 +326,7 @@ export function registerArchiveRoutes(
         'OnBuild',
       ] as const)
         if (overrides[key] !== undefined && overrides[key] !== null)
-          (config as Record<string, unknown>)[key] = overrides[key];
+          (config as unknown as Record<string, unknown>)[key] = overrides[key];
       const changes = q
         .getAll('changes')
         .flatMap((v) => v.split('\n'))
@@ -322,6 +339,16 @@ export function registerArchiveRoutes(
         if (r.result !== 'ok') throw new ApiError(409, r.message ?? r.result);
       }
       const fs = host.layout.rootfsOf(c.record.id);
+      // An image stored before layers were content-addressed has no chain of layers to build on.
+      if (image.layers.length === 0)
+        throw new ApiError(
+          500,
+          `image ${image.id} predates statedock's layer store: pull, load or import it again to commit containers made from it`,
+        );
+      const parent = parentOf(image);
+      // The new layer and its staging are the commit's own until it releases them.
+      const hold = `commit-${randomBytes(8).toString('hex')}`;
+      images.hold(hold, []);
       try {
         const out = await runOnce<{ id: string | null; error: EffectError | null }>(
           session,
@@ -330,21 +357,34 @@ export function registerArchiveRoutes(
           {
             container: c.record.id,
             upper: fs.driver === 'vfs' ? fs.dir : `${fs.dir}/diff`,
-            lower: fs.lower,
+            lower: lowerLayers(fs.lower),
             overlay: fs.driver !== 'vfs',
-            layerTar: `${host.host.root}/tmp/commit-${randomBytes(8).toString('hex')}.tar`,
-            parent: image.id,
-            config,
+            hold,
+            staging: images.layers.staging(`${hold}-layer`),
+            configPath: images.layers.staging(`${hold}-config.json`),
+            parentLayers: image.layers,
+            image: {
+              architecture: image.architecture,
+              os: image.os,
+              ...(image.variant === undefined ? {} : { variant: image.variant }),
+              author: q.get('author') ?? '',
+              comment: q.get('comment') ?? '',
+              container: c.record.id,
+              config,
+              created: new Date().toISOString(),
+              diffIds: parent.diffIds,
+              history: parent.history,
+            },
             tag,
-            comment: q.get('comment') ?? '',
-            author: q.get('author') ?? '',
             attributes: containerAttributes(c),
-          },
+          } satisfies Omit<CommitInput, 'actorId'>,
         );
         if (out.error || out.id === null)
           throw new ApiError(500, out.error?.message ?? 'commit failed');
         ctx.json(201, { Id: out.id });
       } finally {
+        // Released by the actor's clean-up already, unless it failed before it.
+        await images.release(hold);
         if (pause) await host.request(c.record.id, { type: 'api.unpause' });
       }
     },

@@ -1,5 +1,6 @@
 import { ApiError } from '../../api/server.ts';
-import type { HealthConfig, ImageRecord } from '../images.ts';
+import type { HealthConfig } from '../../../machines/health/config.ts';
+import type { ImageRecord } from '../images.ts';
 
 /** Go's time.ParseDuration for HEALTHCHECK's options (`30s`, `1m30s`, `500ms`) → nanoseconds. */
 export function parseDuration(text: string): number | null {

@@ -13,6 +13,7 @@ import type { CreateLookups } from './spec/build.ts';
 import type { CheckedRequest } from './spec/check.ts';
 import type { DeviceMapping, HostDevice } from './spec/devices.ts';
 import { InvalidRequest } from './spec/errors.ts';
+import { layerMarks } from '../../../effects/rootfs/vfs.ts';
 import type { SourcePropagation } from './spec/mounts.ts';
 
 /**
@@ -22,8 +23,8 @@ import type { SourcePropagation } from './spec/mounts.ts';
  * `-v` does) and their propagation, and its volumes (created on first use).
  */
 export interface LookupContext {
-  /** The image's root filesystem (its passwd and group files). */
-  imageRoot: string;
+  /** The image's layer directories, topmost first (its passwd and group files are the topmost copies). */
+  imageLayers: readonly string[];
   /** A container by name, ID or unique ID prefix; null when there is none. */
   findContainer(ref: string): ContainerContext | null;
   volumes: VolumeStore;
@@ -43,7 +44,30 @@ interface GroupEntry {
   members: string[];
 }
 
-function readLines(path: string): string[][] {
+/**
+ * The path of an image file (`etc/passwd`) as the container sees it: the topmost layer's copy,
+ * unless a layer above the copy deleted it (a whiteout) or made a directory holding it opaque.
+ */
+export function imageFile(layersTopFirst: readonly string[], rel: string): string | null {
+  for (const layer of layersTopFirst) {
+    const path = `${layer}/${rel}`;
+    let st: Stats | null = null;
+    try {
+      st = lstatSync(path);
+    } catch {
+      // not in this layer
+    }
+    if (st?.isCharacterDevice() === true && st.rdev === 0) return null;
+    if (st !== null) return path;
+    const marks = layerMarks(layer);
+    if (marks.whiteouts.some((w) => rel === w || rel.startsWith(`${w}/`))) return null;
+    if (marks.opaques.some((d) => d === '' || rel.startsWith(`${d}/`))) return null;
+  }
+  return null;
+}
+
+function readLines(path: string | null): string[][] {
+  if (path === null) return [];
   try {
     return readFileSync(path, 'utf8')
       .split('\n')
@@ -64,14 +88,14 @@ const isNumeric = (s: string) => /^\d+$/.test(s);
 export function lookUpUser(
   spec: string,
   groupAdd: readonly string[],
-  root: string,
+  layers: readonly string[],
 ): { uid: number; gid: number; additionalGids: number[] } {
-  const passwd: PasswdEntry[] = readLines(`${root}/etc/passwd`).map((f) => ({
+  const passwd: PasswdEntry[] = readLines(imageFile(layers, 'etc/passwd')).map((f) => ({
     name: f[0] ?? '',
     uid: Number(f[2]),
     gid: Number(f[3]),
   }));
-  const groups: GroupEntry[] = readLines(`${root}/etc/group`).map((f) => ({
+  const groups: GroupEntry[] = readLines(imageFile(layers, 'etc/group')).map((f) => ({
     name: f[0] ?? '',
     gid: Number(f[2]),
     members: (f[3] ?? '').split(',').filter(Boolean),
@@ -225,7 +249,7 @@ export async function lookUpForCreate(
   ctx: LookupContext,
 ): Promise<CreateLookups & { mountPoints: MountPoint[] }> {
   const h = r.host;
-  const user = lookUpUser(r.config.user, h.groupAdd ?? [], ctx.imageRoot);
+  const user = lookUpUser(r.config.user, h.groupAdd ?? [], ctx.imageLayers);
   const idOf = (ref: string): string => {
     const c = ctx.findContainer(ref);
     if (!c) throw new InvalidRequest(`No such container: ${ref}`);

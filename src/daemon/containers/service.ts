@@ -132,12 +132,20 @@ export class Containers {
     await removed;
   }
 
-  whenExited(id: string): Promise<number> {
-    return new Promise((resolve) => this.host.onNextExit(id, resolve));
+  /** The exit code of the container's next exit; with `cancel`, forgotten when it aborts (a client gone). */
+  whenExited(id: string, cancel?: AbortSignal): Promise<number> {
+    return new Promise((resolve) => {
+      const stop = this.host.onNextExit(id, resolve);
+      cancel?.addEventListener('abort', stop, { once: true });
+    });
   }
 
-  whenRemoved(id: string): Promise<number> {
-    return new Promise((resolve) => this.host.onRemoved(id, resolve));
+  /** The container's last exit code once it is removed; with `cancel`, forgotten when it aborts. */
+  whenRemoved(id: string, cancel?: AbortSignal): Promise<number> {
+    return new Promise((resolve) => {
+      const stop = this.host.onRemoved(id, resolve);
+      cancel?.addEventListener('abort', stop, { once: true });
+    });
   }
 
   async create(ctx: RouteContext): Promise<void> {
@@ -168,7 +176,7 @@ export class Containers {
     try {
       // What the plan needs from the host: users and groups, devices, joined containers, mounts.
       const looked = await lookUpForCreate(checked, {
-        imageRoot: image.layerDir,
+        imageLayers: image.layerDirs,
         findContainer: (ref) => {
           const found = this.host.lookup(ref);
           return found === 'ambiguous' ? null : found;
@@ -199,7 +207,7 @@ export class Containers {
     const { record, spec, warnings } = planned;
     const driver = this.driver() === 'vfs' ? 'vfs' : 'overlay2';
     const r = await new Promise<Reply>((resolve) =>
-      this.host.create({ record, spec, rootfs: { driver, layers: [image.layerDir] } }, resolve),
+      this.host.create({ record, spec, rootfs: { driver, layers: image.layerDirs } }, resolve),
     );
     if (r.result !== 'ok') throw new ApiError(500, r.message ?? 'create failed');
     ctx.json(201, { Id: id, Warnings: warnings });

@@ -63,10 +63,9 @@ function effect<E extends EffectName>(
   const op: Op = {
     kind: 'effect',
     effect: name,
-    ask: ask as (s: Scope) => Omit<EffectRequest, 'effect'> | null,
+    ask: ask,
   };
-  if (handlers.done)
-    op.done = handlers.done as (s: Scope, result: unknown) => OpOutcome | undefined;
+  if (handlers.done) op.done = handlers.done;
   if (handlers.failed) op.failed = handlers.failed;
   return op;
 }
@@ -969,7 +968,7 @@ interface Listed {
 }
 
 function listed(local: Readonly<Record<string, unknown>>): Listed {
-  return local as Listed;
+  return local;
 }
 
 /** What restore makes of the store and containerd's tasks: what each container actor starts from. */

@@ -159,7 +159,7 @@ function parseHost(value: string): string {
     );
   if (proto !== 'tcp') throw new ConfigError(`Invalid bind address format: ${value}`);
   if (addr.includes('://')) throw new ConfigError(`Invalid proto, expected tcp: ${value}`);
-  const hp = /^(?:\[([^\]]*)\]|([^:/\[\]]*))(?::(\d*))?$/.exec(
+  const hp = /^(?:\[([^\]]*)\]|([^:/[\]]*))(?::(\d*))?$/.exec(
     addr === '' ? 'localhost:2375' : addr,
   );
   if (!hp) throw new ConfigError(`Invalid bind address format: ${value}`);
@@ -184,7 +184,7 @@ function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
           `json: cannot unmarshal ${typeof raw} into Go struct field Config.${d.key} of type []string`,
         );
       try {
-        return (list as string[]).map((v) => {
+        return list.map((v) => {
           if (d.kind === 'mirrors') return validateMirror(v);
           const r = validateInsecureRegistry(v);
           if (r.warning) configWarnings.push(r.warning);
@@ -228,7 +228,7 @@ function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
         throw new ConfigError(
           `invalid value for ${name}: a list of unix:///path sockets or tcp://host:port addresses`,
         );
-      return list.map((h) => parseHost(h as string));
+      return list.map((h) => parseHost(h));
     }
     case 'string':
     case 'nullable':

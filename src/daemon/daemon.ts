@@ -203,6 +203,7 @@ export class Daemon {
         'overlay2',
       operation: (title, effects, bestEffort) => this.operation(title, effects, bestEffort),
       daemonSeccompProfile: () => this.facts().seccompProfile ?? null,
+      warn: (message) => log.warn(message, {}),
     });
     this.containers.healthOf = (id) => this.health.state(id);
     this.containers.execIdsOf = (id) => this.execs.idsOf(id);
@@ -235,6 +236,7 @@ export class Daemon {
       maxConcurrentDownloads: config.maxConcurrentDownloads,
       maxConcurrentUploads: config.maxConcurrentUploads,
       maxDownloadAttempts: config.maxDownloadAttempts ?? 5,
+      warn: (message) => log.warn(message, {}),
     });
     registryService.register(this.api.server);
     registerImageRoutes(this.api.server, images, this.events, this.containers, registryService);

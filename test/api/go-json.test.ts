@@ -199,7 +199,7 @@ test("a body of the wrong shape gets encoding/json's words, field path and all (
     },
   } as const;
   const check = (body: unknown) => () =>
-    checkGoStruct(body, 'runconfig.ContainerConfigWrapper', shape as never);
+    checkGoStruct(body, 'runconfig.ContainerConfigWrapper', shape);
   for (const [body, message] of [
     [
       { HostConfig: 'always' },

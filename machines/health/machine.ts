@@ -22,7 +22,7 @@ const killAfterMs = 10_000;
 const maxLog = 5;
 
 function command(c: Ctx): string {
-  const args = ((c.process as { args?: string[] }).args ?? []) as string[];
+  const args = (c.process as { args?: string[] }).args ?? [];
   return `${args[0] ?? ''} ${args.slice(1).join(' ')}`;
 }
 

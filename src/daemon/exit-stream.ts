@@ -104,7 +104,8 @@ export class ExitStream {
             continue;
           }
           if (e.topic === '/tasks/exit' && e.event['id'] !== id) {
-            this.processExit(id, String(e.event['id'] ?? ''), exitOf(e.event));
+            const exec = e.event['id'];
+            this.processExit(id, typeof exec === 'string' ? exec : '', exitOf(e.event));
             continue;
           }
           const event = taskEvent(e.topic, id, e.event);

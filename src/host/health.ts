@@ -1,6 +1,6 @@
 import type { Session } from '../../effects/runner.ts';
 import type { RecordBody } from '../../effects/trace.ts';
-import { healthChecked, type HealthConfig } from '../../machines/health/config.ts';
+import { healthChecked } from '../../machines/health/config.ts';
 import type { HealthContext, HealthState } from '../../machines/health/types.ts';
 import type { ContainerContext } from '../../machines/container/types.ts';
 import { healthActor } from '../../machines/exec/ids.ts';
@@ -50,9 +50,7 @@ export class HealthHost {
     // Only a container with a health check, or with a monitor, has anything to react to.
     const relevant =
       action === 'start'
-        ? healthChecked(
-            this.contextOf(id)?.record.config.healthcheck as HealthConfig | null | undefined,
-          )
+        ? healthChecked(this.contextOf(id)?.record.config.healthcheck)
         : this.current.has(id) || this.last.has(id);
     if (relevant) this.later(() => this.react(id, action));
   }
@@ -93,7 +91,7 @@ export class HealthHost {
   /** Starts the monitor of a running container (after its start, or found running by restore). */
   start(id: string): void {
     const c = this.contextOf(id);
-    const config = c?.record.config.healthcheck as HealthConfig | null | undefined;
+    const config = c?.record.config.healthcheck;
     if (!c || !healthChecked(config)) return;
     this.stop(id);
     const test = config.Test as string[];

@@ -367,12 +367,18 @@ describe(
           ['-s', '--unix-socket', d.sock, 'http://x/containers/web/stats?stream=false'],
           { encoding: 'utf8' },
         ),
-      ) as Record<string, any>;
-      assert.equal(j['pids_stats'].current, 1);
-      assert.ok(j['memory_stats'].usage > 0 && j['memory_stats'].limit > 0);
-      assert.ok(j['cpu_stats'].cpu_usage.total_usage > 0);
-      assert.ok(j['cpu_stats'].system_cpu_usage >= j['precpu_stats'].system_cpu_usage);
-      assert.equal(j['name'], '/web');
+      ) as {
+        pids_stats: { current: number };
+        memory_stats: { usage: number; limit: number };
+        cpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage: number };
+        precpu_stats: { system_cpu_usage: number };
+        name: string;
+      };
+      assert.equal(j.pids_stats.current, 1);
+      assert.ok(j.memory_stats.usage > 0 && j.memory_stats.limit > 0);
+      assert.ok(j.cpu_stats.cpu_usage.total_usage > 0);
+      assert.ok(j.cpu_stats.system_cpu_usage >= j.precpu_stats.system_cpu_usage);
+      assert.equal(j.name, '/web');
     });
 
     test('health checks: healthy, then unhealthy when the probe starts failing; ps, filter, inspect, events', () => {
@@ -730,7 +736,7 @@ describe(
           AttachStdout: true,
           Tty: true,
           ...(consoleSize ? { ConsoleSize: consoleSize } : {}),
-        } as never);
+        });
         const st = (await x.start({ hijack: true, stdin: false })) as NodeJS.ReadableStream;
         let text = '';
         st.on('data', (c: Buffer) => (text += c.toString()));
@@ -768,9 +774,9 @@ describe(
         [stat.name, stat.size, stat.mode & 0o777],
         ['from-dockerode.txt', 14, 0o640],
       );
-      const got = (await web.getArchive({
+      const got = await web.getArchive({
         path: '/tmp/from-dockerode.txt',
-      })) as NodeJS.ReadableStream;
+      });
       const names: string[] = [];
       const ex = tarExtract();
       ex.on('entry', (h, s2, next) => {
@@ -781,7 +787,7 @@ describe(
       await new Promise((resolve, reject) => {
         ex.on('finish', () => resolve(undefined));
         ex.on('error', reject);
-        got.pipe(ex as unknown as NodeJS.WritableStream);
+        got.pipe(ex);
       });
       assert.deepEqual(names, ['from-dockerode.txt']);
       await assert.rejects(
@@ -802,7 +808,7 @@ describe(
       })) as { Id: string };
       assert.match(committed.Id, /^sha256:/);
       assert.equal((await dd.getImage('dd-commit:v1').inspect()).Comment, 'by dockerode');
-      const exported = (await web.export()) as NodeJS.ReadableStream;
+      const exported = await web.export();
       let bytes = 0;
       exported.on('data', (c: Buffer) => (bytes += c.length));
       await new Promise((resolve) => exported.on('end', resolve));

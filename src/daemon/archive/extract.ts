@@ -167,7 +167,7 @@ export async function extractInto(
     ex.on('error', reject);
     ex.on('finish', () => resolve());
     input.on('error', reject);
-    input.pipe(ex as unknown as NodeJS.WritableStream);
+    input.pipe(ex);
   });
   // Directories' times last: writing into them changed them.
   for (const d of dirTimes.reverse()) utimesSync(d.host, d.mtime, d.mtime);

@@ -47,9 +47,7 @@ export async function writeLayerTar(
   // An entry without a body (a whiteout file is empty) is given an empty one, or tar-stream waits for it.
   const put = (h: Partial<Headers> & { name: string }): Promise<void> =>
     new Promise((resolve, reject) =>
-      pack.entry(h, h.type === 'file' ? '' : (undefined as never), (err) =>
-        err ? reject(err) : resolve(),
-      ),
+      pack.entry(h, h.type === 'file' ? '' : undefined, (err) => (err ? reject(err) : resolve())),
     );
   const ensureParents = async (path: string): Promise<void> => {
     const parts = path.split('/').filter(Boolean);
@@ -109,6 +107,6 @@ export function fileEntry(
         entry.destroy(err);
         reject(err);
       })
-      .pipe(entry as unknown as NodeJS.WritableStream);
+      .pipe(entry);
   });
 }

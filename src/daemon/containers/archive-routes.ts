@@ -154,7 +154,7 @@ export function registerArchiveRoutes(
   api.add({
     method: 'HEAD',
     pattern: '/containers/{name}/archive',
-    handler: async (ctx) => {
+    handler: (ctx) => {
       const { header } = source(ctx.params['name'] as string, pathOf(ctx.query));
       ctx.res.writeHead(200, {
         'X-Docker-Container-Path-Stat': header,
@@ -167,7 +167,7 @@ export function registerArchiveRoutes(
   api.add({
     method: 'GET',
     pattern: '/containers/{name}/archive',
-    handler: async (ctx) => {
+    handler: (ctx) => {
       const name = ctx.params['name'] as string;
       const path = pathOf(ctx.query);
       const { fs, target, header } = source(name, path);
@@ -181,7 +181,7 @@ export function registerArchiveRoutes(
       const tar = packPath(fs, target, rebase);
       tar.on('error', () => ctx.res.destroy());
       ctx.res.on('close', () => tar.destroy());
-      tar.pipe(ctx.res as unknown as NodeJS.WritableStream);
+      tar.pipe(ctx.res);
       host.events.publish('container', 'archive-path', c.record.id, containerAttributes(c));
     },
   });
@@ -241,7 +241,7 @@ export function registerArchiveRoutes(
   api.add({
     method: 'GET',
     pattern: '/containers/{name}/export',
-    handler: async (ctx) => {
+    handler: (ctx) => {
       const c = host.resolve(ctx.params['name'] as string);
       // As dockerd's export: the container's root, without its volumes.
       const fs = new ContainerFs(layoutOf(host, c, false));
@@ -249,7 +249,7 @@ export function registerArchiveRoutes(
       const tar = packPath(fs, '/', '');
       tar.on('error', () => ctx.res.destroy());
       ctx.res.on('close', () => tar.destroy());
-      tar.pipe(ctx.res as unknown as NodeJS.WritableStream);
+      tar.pipe(ctx.res);
       host.events.publish('container', 'export', c.record.id, containerAttributes(c));
     },
   });
@@ -257,7 +257,7 @@ export function registerArchiveRoutes(
   api.add({
     method: 'GET',
     pattern: '/containers/{name}/changes',
-    handler: async (ctx) => {
+    handler: (ctx) => {
       const c = host.resolve(ctx.params['name'] as string);
       const fs = host.layout.rootfsOf(c.record.id);
       const changes =

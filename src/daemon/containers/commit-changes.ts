@@ -27,7 +27,7 @@ export function parseDuration(text: string): number | null {
 function jsonOrShell(arg: string): string[] {
   try {
     const v = JSON.parse(arg) as unknown;
-    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
   } catch {
     // the shell form
   }

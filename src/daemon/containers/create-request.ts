@@ -183,13 +183,19 @@ export function planContainer(p: PlanInput): {
   return { record, spec, warnings: r.warnings };
 }
 
+/** A request's `Healthcheck` object (its fields are read as the JSON gave them). */
+function isHealthConfig(v: unknown): v is HealthConfig {
+  return typeof v === 'object' && v !== null;
+}
+
 /**
  * The HEALTHCHECK a container gets (dockerd's merge): the create request's, its unset parts
  * (an empty test, zero durations) taken from the image's; `--no-healthcheck` sends NONE.
  * Durations under 1 ms and negative retries are refused with dockerd's words.
  */
 function healthcheckOf(body: CreateBody, image: ImageRecord): { healthcheck?: HealthConfig } {
-  const asked = (body['Healthcheck'] ?? null) as HealthConfig | null;
+  const raw = body['Healthcheck'];
+  const asked = isHealthConfig(raw) ? raw : null;
   const fromImage = image.config.Healthcheck ?? null;
   if (asked === null) return fromImage ? { healthcheck: fromImage } : {};
   for (const key of ['Interval', 'Timeout', 'StartPeriod'] as const) {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { ContainerContext } from '../../../machines/container/types.ts';
 import type { ExecConfig } from '../../../machines/exec/types.ts';
-import { ApiError, type ApiServer, type RouteContext } from '../../api/server.ts';
+import { ApiError, type ApiServer } from '../../api/server.ts';
 import type { EventsService } from '../events.ts';
 import { frame } from '../stdio.ts';
 import { detachKeyBytes, EscapeProxy } from '../exec/detach-keys.ts';
@@ -141,7 +141,7 @@ export function registerExecRoutes(
   api.add({
     method: 'GET',
     pattern: '/exec/{id}/json',
-    handler: async (ctx) => {
+    handler: (ctx) => {
       const id = ctx.params['id'] as string;
       const e = execs.get(id);
       if (!e) throw new ApiError(404, `No such exec instance: ${id}`);

@@ -104,10 +104,7 @@ export interface ExecProcessInput {
  * `--privileged` gets every capability.
  */
 export function execProcess(p: ExecProcessInput): Record<string, unknown> {
-  const base = ((p.spec as { process?: Record<string, unknown> } | null)?.process ?? {}) as Record<
-    string,
-    unknown
-  >;
+  const base = (p.spec as { process?: Record<string, unknown> } | null)?.process ?? {};
   const containerEnv = (base['env'] as string[] | undefined) ?? [];
   const daemonEnv = [
     ...(containerEnv.some((e) => e.startsWith('PATH=')) ? [] : [defaultPath]),
@@ -123,7 +120,7 @@ export function execProcess(p: ExecProcessInput): Record<string, unknown> {
       : {}),
     args: p.args,
     env: mergeEnv(mergeEnv(containerEnv, daemonEnv), p.env),
-    cwd: p.workingDir === '' ? ((base['cwd'] as string | undefined) ?? '/') : p.workingDir,
+    cwd: p.workingDir === '' ? (base['cwd'] ?? '/') : p.workingDir,
     user: p.user ?? base['user'] ?? { uid: 0, gid: 0 },
     ...(caps
       ? {

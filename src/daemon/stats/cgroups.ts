@@ -65,11 +65,16 @@ export function ioStatV2(text: string | null): { bytes: BlkioEntry[]; ios: Blkio
     const [dev, ...fields] = line.trim().split(/\s+/);
     if (!dev || !dev.includes(':')) continue;
     const [major, minor] = dev.split(':').map(Number) as [number, number];
-    const f = Object.fromEntries(fields.map((x) => x.split('=')).map(([k, v]) => [k, Number(v)]));
-    bytes.push({ major, minor, op: 'read', value: f['rbytes'] ?? 0 });
-    bytes.push({ major, minor, op: 'write', value: f['wbytes'] ?? 0 });
-    ios.push({ major, minor, op: 'read', value: f['rios'] ?? 0 });
-    ios.push({ major, minor, op: 'write', value: f['wios'] ?? 0 });
+    const f = new Map(
+      fields.map((x): [string, number] => {
+        const [k, v] = x.split('=');
+        return [k ?? '', Number(v)];
+      }),
+    );
+    bytes.push({ major, minor, op: 'read', value: f.get('rbytes') ?? 0 });
+    bytes.push({ major, minor, op: 'write', value: f.get('wbytes') ?? 0 });
+    ios.push({ major, minor, op: 'read', value: f.get('rios') ?? 0 });
+    ios.push({ major, minor, op: 'write', value: f.get('wios') ?? 0 });
   }
   return { bytes, ios };
 }

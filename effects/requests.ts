@@ -1,4 +1,5 @@
 import type { ApiRequest, ApiResults } from './api/requests.ts';
+import type { ArchiveRequest, ArchiveResults } from './archive/requests.ts';
 import type { ClockRequest, ClockResults } from './clock/requests.ts';
 import type { ContainerdRequest, ContainerdResults } from './containerd/requests.ts';
 import { assertNever, type EffectError } from './errors.ts';
@@ -20,6 +21,7 @@ export interface EffectFamilies {
   rootfs: RootfsRequest;
   registry: RegistryRequest;
   image: ImageRequest;
+  archive: ArchiveRequest;
 }
 
 export type EffectFamily = keyof EffectFamilies;
@@ -37,7 +39,8 @@ export type EffectResults = FsResults &
   ApiResults &
   RootfsResults &
   RegistryResults &
-  ImageResults;
+  ImageResults &
+  ArchiveResults;
 
 export type ResultOf<E extends EffectName> = EffectResults[E];
 export type RequestOf<E extends EffectName> = Extract<EffectRequest, { effect: E }>;
@@ -77,6 +80,7 @@ export function dispatch(handlers: FamilyHandlers, call: EffectCall): Promise<un
   if (inFamily(call, 'rootfs')) return handlers.rootfs.run(call);
   if (inFamily(call, 'registry')) return handlers.registry.run(call);
   if (inFamily(call, 'image')) return handlers.image.run(call);
+  if (inFamily(call, 'archive')) return handlers.archive.run(call);
   return assertNever(call, 'effect family');
 }
 
@@ -97,6 +101,7 @@ const families: readonly EffectFamily[] = [
   'rootfs',
   'registry',
   'image',
+  'archive',
 ];
 
 function isFamily(name: string): name is EffectFamily {

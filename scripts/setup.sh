@@ -2,17 +2,18 @@
 # Installs what statedock needs on a fresh Debian 12 machine, and nothing twice:
 # Debian's containerd, runc, busybox-static and tini (the daemon supervises containerd; tests run
 # busybox containers; tini-static is docker-init for --init), attr (setfattr: image layers' opaque
-# directories and extended attributes), with --test also chromium and its fonts (the inspector's
-# browser tests; the page uses DejaVu), docker-registry, apache2-utils (htpasswd), openssl and zstd
-# (the registry tests; openssl also makes the API's TLS test certificates), bsdutils (`script`: a
-# terminal for the CLI's detach-keys test), and the npm packages from package-lock.json. Prints
-# what it does.
+# directories and extended attributes; getfattr: overlay's opaque directories for docker diff, cp
+# and commit), with --test also chromium and its fonts (the inspector's browser tests; the page
+# uses DejaVu), docker-registry, apache2-utils (htpasswd), openssl and zstd (the registry tests;
+# openssl also makes the API's TLS test certificates), bsdutils (`script`: a terminal for the
+# CLI's detach-keys and exec terminal tests), curl (the exec tests' raw API calls), and the npm
+# packages from package-lock.json. Prints what it does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extra=()
 if [ "${1:-}" = "--test" ]; then
-  extra=(chromium fonts-dejavu-core docker-registry apache2-utils openssl zstd bsdutils)
+  extra=(chromium fonts-dejavu-core docker-registry apache2-utils openssl zstd bsdutils curl)
   shift
 fi
 need=()

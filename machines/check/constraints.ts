@@ -28,6 +28,12 @@ export type Constraint =
   | { kind: 'containerEventsOrdered' }
   /** A container request is acknowledged only after the transition it made is in the store (kill changes nothing and is exempt). */
   | { kind: 'persistedBeforeReply' }
+  /**
+   * An exec's events (exec and health actors): exec_create before exec_start, exec_die at most
+   * once and only after containerd deleted the process (its exit status is the recorded one),
+   * or found it gone with its task (the container's exit deleted every process in it).
+   */
+  | { kind: 'execEventsOrdered' }
   /** After restore, the host kept every invariant of machines/container/invariants.ts (no `invariant.violated` mark). */
   | { kind: 'restoreInvariantsHeld' }
   /**
@@ -98,3 +104,4 @@ export function markedBefore(
 export const containerEventsOrdered = (): Constraint => ({ kind: 'containerEventsOrdered' });
 export const persistedBeforeReply = (): Constraint => ({ kind: 'persistedBeforeReply' });
 export const restoreInvariantsHeld = (): Constraint => ({ kind: 'restoreInvariantsHeld' });
+export const execEventsOrdered = (): Constraint => ({ kind: 'execEventsOrdered' });

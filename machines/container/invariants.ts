@@ -27,8 +27,10 @@ export type Invariant =
   | { kind: 'restartPolicyHonoured'; why: string }
   /** Every image's layers are registered and on disk; every reference names an image (a pull cut short left no partial image). */
   | { kind: 'noPartialImage'; why: string }
-  /** No pull temp file, no staging, no layer no image uses, no layer directory without its record. */
-  | { kind: 'noOrphanedPullFiles'; why: string };
+  /** No pull (or commit) temp file, no staging, no layer no image uses, no layer directory without its record. */
+  | { kind: 'noOrphanedPullFiles'; why: string }
+  /** No exec process a dead daemon started is left running in a container (nobody could wait for, inspect or stop it). */
+  | { kind: 'noOrphanExec'; why: string };
 
 /** One stored container, as the store (or `docker ps -a`) reports it. */
 export interface StoredContainerView {
@@ -89,6 +91,8 @@ export interface HostView {
   mounted: string[];
   /** The image store, when the observer looks at it (images are checked only then). */
   images?: ImagesView;
+  /** Live exec processes in containerd, with whether an earlier life of the daemon started them (when the observer looks at them). */
+  execs?: { container: string; exec: string; earlierLife: boolean }[];
 }
 
 /** The image store as the image invariants read it. */
@@ -149,7 +153,11 @@ export const restoreInvariants: readonly Invariant[] = [
   },
   {
     kind: 'noOrphanedPullFiles',
-    why: 'an interrupted pull leaves nothing behind: no temp file, no staging, no unused layer (moby 23115, 44909)',
+    why: 'an interrupted pull (or commit) leaves nothing behind: no temp file, no staging, no unused layer (moby 23115, 44909)',
+  },
+  {
+    kind: 'noOrphanExec',
+    why: 'dockerd forgets its exec configs when it dies; under live-restore their processes ran on, unseen (a process of a paused container ends at its unpause and is not counted)',
   },
 ];
 
@@ -261,13 +269,19 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
       const im = v.images;
       if (!im) break;
       const used = new Set([...im.images.flatMap((i) => i.layers), ...im.held]);
-      for (const f of im.tempFiles) add(f, `${f} was left by an interrupted pull`);
+      for (const f of im.tempFiles) add(f, `${f} was left by an interrupted pull or commit`);
       for (const l of im.layers) if (!used.has(l)) add(l, `layer ${l} is used by no image`);
       for (const l of im.missingLayerDirs)
         add(l, `layer ${l} is recorded but its directory is gone`);
       for (const dir of im.strayLayerDirs) add(dir, `layer directory ${dir} has no record`);
       break;
     }
+    case 'noOrphanExec':
+      for (const x of v.execs ?? []) {
+        if (!x.earlierLife || stored.get(x.container)?.status === 'paused') continue;
+        add(x.container, `exec process ${x.exec} of a dead daemon still runs in ${x.container}`);
+      }
+      break;
     case 'noOrphanMount':
       for (const id of v.mounted) {
         const t = taskOf.get(id);
@@ -279,10 +293,18 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
   return out;
 }
 
-/** The invariants a view can judge: the image store's only when the observer looked at it. */
+/**
+ * The invariants a view can judge: the image store's and the exec processes' only when the
+ * observer looked at them (a view without them proves nothing about them).
+ */
 export function judgedBy(view: HostView, invariants: readonly Invariant[]): readonly Invariant[] {
-  if (view.images !== undefined) return invariants;
-  return invariants.filter((i) => i.kind !== 'noPartialImage' && i.kind !== 'noOrphanedPullFiles');
+  return invariants.filter((i) =>
+    i.kind === 'noPartialImage' || i.kind === 'noOrphanedPullFiles'
+      ? view.images !== undefined
+      : i.kind === 'noOrphanExec'
+        ? view.execs !== undefined
+        : true,
+  );
 }
 
 /** Every violation of `invariants` in one view of the host; empty when all hold. */

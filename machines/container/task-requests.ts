@@ -18,6 +18,8 @@ const asksContainerd = {
   'api.pause': true,
   'api.unpause': true,
   'api.remove': true,
+  // A running container's new resources go to its task (containerd's Update).
+  'api.update': true,
   // A rename changes the record and the name index only.
   'api.rename': false,
 } as const satisfies Record<ApiRequestType, boolean>;

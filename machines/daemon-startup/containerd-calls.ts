@@ -27,6 +27,14 @@ export const containerdEffectPaths = {
   'containerd.deleteTask': 'client',
   'containerd.deleteContainer': 'client',
   'containerd.attachIo': 'client',
+  'containerd.updateTask': 'client',
+  'containerd.execCreate': 'client',
+  'containerd.execStart': 'client',
+  'containerd.execKill': 'client',
+  'containerd.execDelete': 'client',
+  'containerd.execResize': 'client',
+  'containerd.execList': 'client',
+  'containerd.execReap': 'client',
 } as const satisfies Record<ContainerdRequest['effect'], 'process' | 'connection' | 'client'>;
 
 /** The containerd effects that are calls over the daemon's client connection. */

@@ -22,8 +22,8 @@ import { commit, noOutlet, type Outlet } from '../outlet.ts';
  *    actor (a create or start the dead daemon had sent may have finished after restore
  *    listed the tasks), which stops or deletes it if it believed it had none;
  * 2. the host is observed (the store's containers, containerd's tasks and containers, the
- *    mounted roots, and the image store when the daemon has one) and judged by
- *    `restoreInvariants`. Each broken invariant is a mark in the
+ *    mounted roots, the image store when the daemon has one, and the exec processes of each
+ *    live task when asked to) and judged by `restoreInvariants`. Each broken invariant is a mark in the
  *    trace, so the flight recorder carries the proof and `statedock check` fails on it.
  * A container that moves while the host is observed (`host.moved`, from the daemon) makes
  * the look start again once every container is settled again (`host.settled`), at most four
@@ -35,6 +35,8 @@ export interface RestoreCheckInput {
   containers: string[];
   /** The image store to look at (its data root and the daemon's temp dir); without it images are not judged. */
   images?: { root: string; tmpDir: string };
+  /** Look at each live task's exec processes (noOrphanExec); without it they are not judged. */
+  execs?: boolean;
 }
 
 export interface RestoreCheckContext {
@@ -42,11 +44,14 @@ export interface RestoreCheckContext {
   seq: number;
   containers: string[];
   images: { root: string; tmpDir: string } | null;
+  judgesExecs: boolean;
   /** Containers handed a task, not settled yet. */
   unsettled: string[];
   /** The observation's requests in flight, by what they look at. */
-  looks: Record<string, 'stored' | 'tasks' | 'containerdContainers' | 'mounted' | 'images'>;
-  seen: Partial<Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted' | 'images'>> & {
+  looks: Record<string, Look>;
+  seen: Partial<
+    Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted' | 'images' | 'execs'>
+  > & {
     stored?: ContainerRecord[];
   };
   attempt: number;
@@ -57,6 +62,14 @@ export interface RestoreCheckContext {
   violations: InvariantViolation[];
   unchecked: string | null;
 }
+
+/**
+ * What one request of the observation looks at: the store's containers, containerd's tasks or
+ * containers, the mounted roots, the image store; then the exec processes of each live task
+ * (asked once the tasks are known).
+ */
+export type Look =
+  'stored' | 'tasks' | 'containerdContainers' | 'mounted' | 'images' | { execsOf: string };
 
 export interface RestoreCheckOutput {
   violations: InvariantViolation[];
@@ -81,6 +94,19 @@ function call<R extends EffectRequest>(
   c.seq += 1;
   const id = `${c.actorId}/${c.seq}`;
   return { id, call: { ...req, id, step: 'restoreCheck' } };
+}
+
+/** Asks for one look of the observation, under `c`'s next id. */
+function lookWith(
+  c: RestoreCheckContext,
+  looks: RestoreCheckContext['looks'],
+  outputs: Output[],
+): (req: EffectRequest, what: Look) => void {
+  return (req, what) => {
+    const r = call(c, req);
+    looks[r.id] = what;
+    outputs.push({ call: r.call });
+  };
 }
 
 function taskView(t: ContainerdTaskFact): TaskView {
@@ -129,11 +155,7 @@ export const restoreCheckMachine = setup({
       };
       const looks: RestoreCheckContext['looks'] = {};
       const outputs: Output[] = [];
-      const look = (req: EffectRequest, what: RestoreCheckContext['looks'][string]): void => {
-        const r = call(c, req);
-        looks[r.id] = what;
-        outputs.push({ call: r.call });
-      };
+      const look = lookWith(c, looks, outputs);
       look({ effect: 'store.list', prefix: 'container/' }, 'stored');
       look({ effect: 'containerd.listTasks' }, 'tasks');
       look({ effect: 'containerd.listContainers' }, 'containerdContainers');
@@ -142,21 +164,49 @@ export const restoreCheckMachine = setup({
       commit(enqueue, { ...c, looks }, outputs);
     }),
     noteSeen: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'effect.done') return;
+      if (event.type !== 'effect.done' && event.type !== 'effect.failed') return;
       const what = context.looks[event.id];
       if (what === undefined) return;
-      const looks = { ...context.looks };
-      delete looks[event.id];
-      const seen = { ...context.seen };
+      const c = { ...context, looks: { ...context.looks }, seen: { ...context.seen } };
+      delete c.looks[event.id];
+      const { looks, seen } = c;
+      const outputs: Output[] = [];
+      const look = lookWith(c, looks, outputs);
+      // Only a task that ended between the two looks fails here (isGoneTask): it has no processes.
+      if (event.type === 'effect.failed') {
+        commit(enqueue, { looks }, []);
+        return;
+      }
+      if (typeof what === 'object') {
+        const found = (event.result as { execs: { id: string; earlierLife: boolean }[] }).execs;
+        seen.execs = [
+          ...(seen.execs ?? []),
+          ...found.map((x) => ({
+            container: what.execsOf,
+            exec: x.id,
+            earlierLife: x.earlierLife,
+          })),
+        ];
+        commit(enqueue, { looks, seen }, []);
+        return;
+      }
       switch (what) {
         case 'stored':
           seen.stored = (event.result as { entries: { value: unknown }[] }).entries.map(
             (e) => e.value as ContainerRecord,
           );
           break;
-        case 'tasks':
-          seen.tasks = (event.result as { tasks: ContainerdTaskFact[] }).tasks.map(taskView);
+        case 'tasks': {
+          const tasks = (event.result as { tasks: ContainerdTaskFact[] }).tasks;
+          seen.tasks = tasks.map(taskView);
+          if (!context.judgesExecs) break;
+          seen.execs ??= [];
+          // A live task's other processes: a dead daemon's execs must not run on (noOrphanExec).
+          for (const t of tasks)
+            if (t.status === 'running' || t.status === 'paused')
+              look({ effect: 'containerd.execList', container: t.id }, { execsOf: t.id });
           break;
+        }
         case 'containerdContainers':
           seen.containerdContainers = (event.result as { containers: string[] }).containers;
           break;
@@ -167,7 +217,7 @@ export const restoreCheckMachine = setup({
           seen.images = event.result as ImagesView;
           break;
       }
-      commit(enqueue, { looks, seen }, []);
+      commit(enqueue, { seq: c.seq, looks, seen }, outputs);
     }),
     noteMoved: enqueueActions(({ enqueue }) =>
       commit(enqueue, { moved: true, settledAgain: false }, []),
@@ -190,6 +240,16 @@ export const restoreCheckMachine = setup({
   guards: {
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
     isLook: ({ context, event }) => 'id' in event && event.id in context.looks,
+    /** A task's processes could not be listed because the task ended meanwhile. */
+    isGoneTask: ({ context, event }) => {
+      const look = event.type === 'effect.failed' ? context.looks[event.id] : undefined;
+      return (
+        event.type === 'effect.failed' &&
+        event.error.code === 'ENOENT' &&
+        typeof look === 'object' &&
+        'execsOf' in look
+      );
+    },
     allSettled: ({ context }) => context.unsettled.length === 0,
     lookDone: ({ context }) => Object.keys(context.looks).length === 0,
     lookAgain: ({ context }) =>
@@ -207,6 +267,7 @@ export const restoreCheckMachine = setup({
     seq: 0,
     containers: input.containers,
     images: input.images ?? null,
+    judgesExecs: input.execs === true,
     unsettled: [],
     looks: {},
     seen: {},
@@ -238,7 +299,10 @@ export const restoreCheckMachine = setup({
       entry: 'observeHost',
       on: {
         'effect.done': { guard: 'isLook', actions: 'noteSeen' },
-        'effect.failed': { guard: 'isLook', target: 'judged', actions: 'recordUnchecked' },
+        'effect.failed': [
+          { guard: 'isGoneTask', actions: 'noteSeen' },
+          { guard: 'isLook', target: 'judged', actions: 'recordUnchecked' },
+        ],
         'host.moved': { actions: 'noteMoved' },
         // The host tells it once per move: heard mid-look, the next look need not wait for it.
         'host.settled': { actions: 'noteSettledAgain' },
@@ -266,6 +330,7 @@ function judge(enqueue: Outlet<RestoreCheckContext>, c: RestoreCheckContext): vo
     acknowledged: [],
     mounted: c.seen.mounted ?? [],
     ...(c.seen.images === undefined ? {} : { images: c.seen.images }),
+    ...(c.judgesExecs ? { execs: c.seen.execs ?? [] } : {}),
   };
   const judged = judgedBy(view, restoreInvariants);
   const violations = checkInvariants(view, judged);

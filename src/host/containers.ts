@@ -547,6 +547,8 @@ export class ContainerHost {
       actorId,
       containers: this.contexts().map((c) => c.record.id),
       ...(images === undefined ? {} : { images }),
+      // Both hosts run exec processes: the check looks for those a dead daemon left.
+      execs: true,
     } satisfies RestoreCheckInput);
     this.checkActor = actorId;
     const finished = (): boolean => {

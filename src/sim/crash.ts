@@ -48,6 +48,7 @@ export interface MachineChoice {
   startupMachine?: string;
   containerMachine?: string;
   shutdownMachine?: string;
+  execSweepMachine?: string;
   exitsHeardFrom?: 'connect' | 'restore';
 }
 

@@ -1,5 +1,6 @@
 import type { ContainerContext, MountPoint } from '../../../machines/container/types.ts';
 import { statusText } from '../human.ts';
+import type { HealthState } from '../../../machines/health/types.ts';
 
 /** Docker's JSON shapes of a container: `ps` and `system df` rows, and `inspect`. Pure functions of its context. */
 
@@ -10,6 +11,8 @@ export interface ContainerPaths {
   rootfs: { driver: 'overlay2' | 'vfs'; dir: string; lower: string };
   /** Where the root is mounted while it runs (overlay2's MergedDir). */
   merged: string;
+  /** Its image's size (`inspect --size`'s SizeRootFs). */
+  imageSize?: number;
 }
 
 /**
@@ -19,6 +22,7 @@ export interface ContainerPaths {
 export function containerSummary(
   c: ContainerContext,
   sizes: { rw: number; image: number } | null,
+  health: HealthState | null = null,
 ): Record<string, unknown> {
   const r = c.record;
   const sized: Record<string, number> = {};
@@ -37,7 +41,7 @@ export function containerSummary(
     ...sized,
     Labels: r.config.labels,
     State: r.state.status,
-    Status: statusText(r.state),
+    Status: withHealth(statusText(r.state), r.state.status, health),
     HostConfig: { NetworkMode: r.config.networkMode ?? 'none' },
     NetworkSettings: { Networks: {} },
     Mounts: (r.config.mounts ?? []).map(mountApi),
@@ -48,6 +52,7 @@ export function containerSummary(
 export function containerInspect(
   c: ContainerContext,
   where: ContainerPaths,
+  extra: { health?: HealthState | null; execIds?: string[]; sizeRw?: number } = {},
 ): Record<string, unknown> {
   const r = c.record;
   const s = r.state;
@@ -73,6 +78,7 @@ export function containerInspect(
       Error: s.error,
       StartedAt: s.startedAt ?? '0001-01-01T00:00:00Z',
       FinishedAt: s.finishedAt ?? '0001-01-01T00:00:00Z',
+      ...(extra.health ? { Health: extra.health } : {}),
     },
     Image: k.imageId ?? r.image,
     ResolvConfPath: '',
@@ -86,7 +92,14 @@ export function containerInspect(
     MountLabel: '',
     ProcessLabel: '',
     AppArmorProfile: appArmorProfileOf(k.hostConfig),
-    ExecIDs: null,
+    ExecIDs: extra.execIds && extra.execIds.length > 0 ? extra.execIds : null,
+    // `inspect --size` (dockerd's omitempty leaves SizeRw out when 0).
+    ...(extra.sizeRw === undefined
+      ? {}
+      : {
+          ...(extra.sizeRw > 0 ? { SizeRw: extra.sizeRw } : {}),
+          SizeRootFs: extra.sizeRw + (where.imageSize ?? 0),
+        }),
     HostConfig: k.hostConfig ?? legacyHostConfig(k),
     GraphDriver:
       fs.driver === 'vfs'
@@ -129,6 +142,7 @@ export function containerInspect(
         ? { StopTimeout: k.stopTimeout }
         : {}),
       ...(k.inspectConfig?.shell ? { Shell: k.inspectConfig.shell } : {}),
+      ...(k.healthcheck ? { Healthcheck: k.healthcheck } : {}),
     },
     NetworkSettings: {
       Bridge: '',
@@ -173,6 +187,8 @@ function legacyHostConfig(k: ContainerContext['record']['config']): Record<strin
     Runtime: 'runc',
     CgroupParent: '',
     CpuShares: k.cpuShares ?? 0,
+    CpuQuota: k.cpuQuota ?? 0,
+    CpuPeriod: k.cpuPeriod ?? 0,
     Memory: k.memory ?? 0,
     PidsLimit: k.pidsLimit && k.pidsLimit > 0 ? k.pidsLimit : null,
   };
@@ -208,4 +224,10 @@ export function mountApi(m: MountPoint): Record<string, unknown> {
         RW: m.rw,
         Propagation: '',
       };
+}
+
+/** container/state.go String(): a running container's health after its uptime (`(health: starting)`, `(healthy)`). */
+function withHealth(text: string, status: string, h: HealthState | null): string {
+  if (h === null || status !== 'running') return text;
+  return `${text} (${h.Status === 'starting' ? 'health: starting' : h.Status})`;
 }

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import type { EffectRequest } from '../../../effects/requests.ts';
 import type { RootfsLayout } from '../../../effects/rootfs/layout.ts';
 import type { ContainerContext, MountPoint } from '../../../machines/container/types.ts';
+import type { HealthState } from '../../../machines/health/types.ts';
 import type { OperationOutput } from '../../../machines/operation/machine.ts';
 import type { ContainerHost, ContainerRequest, Reply } from '../../host/containers.ts';
 import { ApiError, type RouteContext } from '../../api/server.ts';
@@ -69,6 +70,10 @@ export class Containers {
   private readonly daemonSeccompProfile: () => string | null;
   /** The /dev/shm of containers with IpcMode shareable. */
   private readonly shm: ShareableShm;
+  /** State.Health of a container (its health monitor's); the daemon sets it. */
+  healthOf: (id: string) => HealthState | null = () => null;
+  /** The execs of a container that have not finished (inspect's ExecIDs); the daemon sets it. */
+  execIdsOf: (id: string) => string[] = () => [];
 
   constructor(o: ContainersOptions) {
     this.daemonSeccompProfile = o.daemonSeccompProfile ?? (() => null);
@@ -291,17 +296,26 @@ export class Containers {
           image: imageSizes.get(c.record.config.imageId ?? '') ?? 0,
         }
       : null;
-    return containerSummary(c, sizes);
+    return containerSummary(c, sizes, this.healthOf(c.record.id));
   }
 
-  /** `docker inspect` of a container. */
-  inspect(c: ContainerContext): Record<string, unknown> {
+  /** `docker inspect` of a container; with its image's size, with its sizes (`--size`). */
+  inspect(c: ContainerContext, imageSize?: number): Record<string, unknown> {
     const id = c.record.id;
-    return containerInspect(c, {
-      dir: this.host.dirOf(id),
-      rootfs: this.layout.rootfsOf(id),
-      merged: this.layout.bundleRootfs(id),
-    });
+    return containerInspect(
+      c,
+      {
+        dir: this.host.dirOf(id),
+        rootfs: this.layout.rootfsOf(id),
+        merged: this.layout.bundleRootfs(id),
+        ...(imageSize === undefined ? {} : { imageSize }),
+      },
+      {
+        health: this.healthOf(id),
+        execIds: this.execIdsOf(id),
+        ...(imageSize === undefined ? {} : { sizeRw: this.layout.sizeRw(id) }),
+      },
+    );
   }
 
   /**

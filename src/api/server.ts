@@ -332,7 +332,8 @@ export class ApiServer {
     const label = requestLabel(req);
     await runInRequestScope({ label, socket }, async () => {
       try {
-        if (!this.passesGate(req)) await this.gate;
+        // One turn either way: a request let through waits as one at an open gate does.
+        await (this.passesGate(req) ? undefined : this.gate);
         const found = this.resolve(req, (status, headers, body) => {
           if (
             status === 400 &&

@@ -162,9 +162,13 @@ async function settledView(
       view.containerdContainers,
       view.mounted,
     ]);
+    // A view that breaks an invariant is judged only once it has stayed so for 2 s: restore may
+    // be repairing it (e.g. stopping a task a crashed start left running, whose record still
+    // says created, within its stop timeout).
     const quiet =
       view.containers.every((c) => c.status !== 'removing' && c.status !== 'restarting') &&
-      view.tasks.every((t) => t.status === 'running' || t.status === 'paused');
+      view.tasks.every((t) => t.status === 'running' || t.status === 'paused') &&
+      checkInvariants(view).length === 0;
     if (key !== prev) sameSince = Date.now();
     if (key === prev && (quiet || Date.now() - sameSince >= 2000)) return { view, settled: quiet };
     if (Date.now() > end) return { view, settled: false };

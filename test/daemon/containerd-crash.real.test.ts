@@ -100,7 +100,7 @@ describe('containerd killed with SIGKILL under load', { skip: unavailable ?? fal
     rmSync(d.dir, { recursive: true, force: true });
   });
 
-  test('exits while it was down are recorded, restart policies apply, load goes on, nothing is left', async () => {
+  test('exits while it was down are recorded, restart policies apply, load goes on, nothing is left', async (t) => {
     for (const [name, extra] of [
       ['steady', []],
       ['victim', []],
@@ -126,6 +126,10 @@ describe('containerd killed with SIGKILL under load', { skip: unavailable ?? fal
 
     // Four clients cycle create/start/rm -f throughout.
     let loading = true;
+    // A failed assertion must not leave the workers creating containers forever.
+    t.after(() => {
+      loading = false;
+    });
     const outcomes: { op: string; status: number; stderr: string }[] = [];
     const worker = async (w: number) => {
       for (let i = 0; loading; i++) {

@@ -149,7 +149,7 @@ async function killDaemon(): Promise<void> {
  */
 async function settledView(
   acknowledged: AcknowledgedCreate[],
-  maxMs = 10_000,
+  maxMs = 15_000,
 ): Promise<{ view: HostView; settled: boolean }> {
   const end = Date.now() + maxMs;
   let prev = '';
@@ -162,15 +162,18 @@ async function settledView(
       view.containerdContainers,
       view.mounted,
     ]);
-    // A view that breaks an invariant is judged only once it has stayed so for 2 s: restore may
-    // be repairing it (e.g. stopping a task a crashed start left running, whose record still
-    // says created, within its stop timeout).
+    // A view that breaks an invariant is judged only once it has stayed so past a stop timeout:
+    // restore may be repairing it (e.g. stopping a task a crashed start left running, whose
+    // record still says created; a PID 1 that ignores SIGTERM is killed after 10 s).
     const quiet =
       view.containers.every((c) => c.status !== 'removing' && c.status !== 'restarting') &&
       view.tasks.every((t) => t.status === 'running' || t.status === 'paused') &&
       checkInvariants(view).length === 0;
     if (key !== prev) sameSince = Date.now();
-    if (key === prev && (quiet || Date.now() - sameSince >= 2000)) return { view, settled: quiet };
+    // A broken view waits out a stop timeout (10 s) before it is judged; another unquiet one 2 s.
+    const patience = checkInvariants(view).length > 0 ? 11_000 : 2_000;
+    if (key === prev && (quiet || Date.now() - sameSince >= patience))
+      return { view, settled: quiet };
     if (Date.now() > end) return { view, settled: false };
     prev = key;
     await sleep(150);

@@ -4,21 +4,29 @@ import type { ContainerdRequest, ContainerdResults } from './containerd/requests
 import type { EffectError } from './errors.ts';
 import type { FsRequest, FsResults } from './fs/requests.ts';
 import type { KernelRequest, KernelResults } from './kernel/requests.ts';
+import type { NetRequest, NetResults } from './net/requests.ts';
 import type { StoreRequest, StoreResults } from './store/requests.ts';
 
 /** Every effect a machine can ask for: plain JSON, tagged by `effect`. */
 export type EffectRequest =
-  FsRequest | KernelRequest | ContainerdRequest | StoreRequest | ClockRequest | ApiRequest;
+  | FsRequest
+  | KernelRequest
+  | ContainerdRequest
+  | StoreRequest
+  | ClockRequest
+  | ApiRequest
+  | NetRequest;
 
 export type EffectName = EffectRequest['effect'];
-export type EffectFamily = 'fs' | 'kernel' | 'containerd' | 'store' | 'clock' | 'api';
+export type EffectFamily = 'fs' | 'kernel' | 'containerd' | 'store' | 'clock' | 'api' | 'net';
 
 export type EffectResults = FsResults &
   KernelResults &
   ContainerdResults &
   StoreResults &
   ClockResults &
-  ApiResults;
+  ApiResults &
+  NetResults;
 
 export type ResultOf<E extends EffectName> = EffectResults[E];
 export type RequestOf<E extends EffectName> = Extract<EffectRequest, { effect: E }>;

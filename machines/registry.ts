@@ -8,6 +8,8 @@ import { daemonShutdownMachine } from './daemon-shutdown/machine.ts';
 import { daemonStartupMachine } from './daemon-startup/machine.ts';
 import { restoreCheckMachine } from './restore-check/machine.ts';
 import { restoreInvariantsHeld } from './check/constraints.ts';
+import { netOpMachine } from './network/machine.ts';
+import { networkConstraints } from './network/constraints.ts';
 
 /** Every machine by the name traces use, so replay and the inspector can find it. */
 export const machines: Record<string, AnyStateMachine> = {
@@ -16,6 +18,7 @@ export const machines: Record<string, AnyStateMachine> = {
   containerdSupervisor: containerdSupervisorMachine,
   container: containerMachine,
   restoreCheck: restoreCheckMachine,
+  netOp: netOpMachine,
 };
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {
@@ -28,6 +31,7 @@ export const constraintsByMachine: Record<string, Constraint[]> = {
   daemonShutdown: startupConstraints,
   container: containerConstraints,
   restoreCheck: [restoreInvariantsHeld()],
+  netOp: networkConstraints,
 };
 
 export function registerConstraints(machine: string, constraints: Constraint[]): void {

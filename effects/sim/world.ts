@@ -7,6 +7,7 @@ import type { ContainerRecord } from '../../machines/container/types.ts';
 import { FaultInjector, type FaultRule } from './faults.ts';
 import { Random } from './random.ts';
 import type { SimEffects } from './scheduler.ts';
+import { SimNet, SimNetError, type SimNetOptions } from '../net/sim.ts';
 
 /** What the simulated host is like. Every field has the default of a healthy Debian 12 host. */
 export interface SimHost {
@@ -31,6 +32,8 @@ export interface SimHost {
   livePidfile?: string;
   /** API sockets held by another process. */
   busySockets?: string[];
+  /** The host's networking (links it has, ports its processes hold). */
+  net?: SimNetOptions;
 }
 
 export interface SimWorldOptions {
@@ -96,6 +99,7 @@ const latency: Record<string, [number, number]> = {
   clock: [0, 0],
   api: [0.05, 0.5],
   containerd: [0.2, 2],
+  net: [0.5, 5],
 };
 
 /** The latency range of an effect, by its family (looked up once per effect name). */
@@ -121,7 +125,7 @@ function failure(code: EffectErrorCode, message: string): EffectOutcome {
  */
 export class SimWorld implements SimEffects {
   readonly fs: SimFs;
-  readonly host: Required<Omit<SimHost, 'files' | 'readOnly' | 'livePidfile'>> & {
+  readonly host: Required<Omit<SimHost, 'files' | 'readOnly' | 'livePidfile' | 'net'>> & {
     livePidfile: string | null;
   };
   readonly random: Random;
@@ -130,6 +134,7 @@ export class SimWorld implements SimEffects {
     ['kernel/keys/root_maxkeys', '200000'],
     ['kernel/keys/root_maxbytes', '20000000'],
     ['kernel/threads-max', '190000'],
+    ['net/ipv4/ip_forward', '0'],
   ]);
   readonly processes = new Set<number>([firstDaemonPid]);
   /** The running (or last) daemon's pid. */
@@ -157,6 +162,8 @@ export class SimWorld implements SimEffects {
   connectedTo: string | null = null;
   /** The latest virtual time the world has seen: a restarted daemon's clock goes on from here. */
   nowMs = 0;
+  /** The host's networking (effects/net/sim.ts). */
+  readonly net: SimNet;
   private injector: FaultInjector;
   private nextPid = 5000;
 
@@ -185,6 +192,8 @@ export class SimWorld implements SimEffects {
       this.fs.writeFile(this.host.livePidfile, String(foreignPid), 0o644);
     }
     this.injector = new FaultInjector(opts.faults ?? []);
+    this.net = new SimNet(h.net ?? {});
+    this.net.markPreexisting();
   }
 
   /** Replaces the fault plan (a restart with other faults), counts starting afresh. */
@@ -203,6 +212,7 @@ export class SimWorld implements SimEffects {
     this.connectedTo = null;
     this.dumpTrap = false;
     this.processes.delete(this.daemonPid);
+    this.net.processDied();
     // Exits the dead daemon's scheduler held are still to come: the next daemon hears them.
     this.raised = [];
     for (const [id, t] of this.tasks) {
@@ -233,6 +243,7 @@ export class SimWorld implements SimEffects {
     this.processes.clear();
     this.mounts.length = 0;
     this.env.clear();
+    this.net.rebooted();
     for (const tmpfs of ['/run', '/var/run'])
       for (const p of this.fs.list(tmpfs)) this.fs.removeAll(p);
   }
@@ -304,7 +315,7 @@ export class SimWorld implements SimEffects {
     try {
       return { outcome: { ok: true, value: this.apply(call, nowMs) }, latencyMs };
     } catch (e) {
-      if (e instanceof SimFsError || e instanceof SimEffectError)
+      if (e instanceof SimFsError || e instanceof SimEffectError || e instanceof SimNetError)
         return { outcome: failure(e.code, e.message), latencyMs };
       throw e;
     }
@@ -673,6 +684,33 @@ export class SimWorld implements SimEffects {
         return { settled: this.host.tasks.length };
       case 'api.observeHost':
         return this.observeHost();
+      case 'net.addAddress':
+      case 'net.addRules':
+      case 'net.createBridge':
+      case 'net.createEndpoint':
+      case 'net.createNetns':
+      case 'net.dbDelete':
+      case 'net.dbLoad':
+      case 'net.dbPut':
+      case 'net.delAddress':
+      case 'net.deleteLinks':
+      case 'net.deleteNetns':
+      case 'net.deleteRules':
+      case 'net.hostFacts':
+      case 'net.registerNames':
+      case 'net.removeChains':
+      case 'net.sandboxDown':
+      case 'net.sandboxUp':
+      case 'net.setForwardPolicy':
+      case 'net.setLinkUp':
+      case 'net.startProxies':
+      case 'net.startResolvers':
+      case 'net.stopProxies':
+      case 'net.stopResolvers':
+      case 'net.ensureBridges':
+      case 'net.syncChains':
+      case 'net.unregisterNames':
+        return this.net.run(call);
       default:
         return assertNever(call, 'effect');
     }

@@ -20,7 +20,15 @@ export type Constraint =
   /** A container request is acknowledged only after the transition it made is in the store (kill changes nothing and is exempt). */
   | { kind: 'persistedBeforeReply' }
   /** After restore, the host kept every invariant of machines/container/invariants.ts (no `invariant.violated` mark). */
-  | { kind: 'restoreInvariantsHeld' };
+  | { kind: 'restoreInvariantsHeld' }
+  /** A namespace, veth or bridge is made only after its record is written (machines/network). */
+  | { kind: 'recordedBeforeMade' }
+  /** An endpoint's port rules are added before its veth exists and removed only after it is gone. */
+  | { kind: 'endpointRulesAroundLink' }
+  /** A network's bridge and rules are removed only when none of its endpoints remains. */
+  | { kind: 'networkRemovedWhenEmpty' }
+  /** A container's sandbox is released before its record is deleted (`store.del container/<id>`). */
+  | { kind: 'endpointReleasedBeforeForget' };
 
 export function before(first: string, then: string, why: string): Constraint {
   return { kind: 'before', first, then, why };
@@ -43,3 +51,9 @@ export function constraintName(c: Constraint): string {
 export const containerEventsOrdered = (): Constraint => ({ kind: 'containerEventsOrdered' });
 export const persistedBeforeReply = (): Constraint => ({ kind: 'persistedBeforeReply' });
 export const restoreInvariantsHeld = (): Constraint => ({ kind: 'restoreInvariantsHeld' });
+export const recordedBeforeMade = (): Constraint => ({ kind: 'recordedBeforeMade' });
+export const endpointRulesAroundLink = (): Constraint => ({ kind: 'endpointRulesAroundLink' });
+export const networkRemovedWhenEmpty = (): Constraint => ({ kind: 'networkRemovedWhenEmpty' });
+export const endpointReleasedBeforeForget = (): Constraint => ({
+  kind: 'endpointReleasedBeforeForget',
+});

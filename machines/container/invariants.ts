@@ -24,7 +24,9 @@ export type Invariant =
   /** A container's root filesystem is mounted only while its container has a live task. */
   | { kind: 'noOrphanMount'; why: string }
   /** Once restore has settled, what the restart policy brings back with the daemon runs (or waits out its back-off). */
-  | { kind: 'restartPolicyHonoured'; why: string };
+  | { kind: 'restartPolicyHonoured'; why: string }
+  /** No veth, published-port rule, address or network namespace without its running container (machines/network). */
+  | { kind: 'noOrphanNetwork'; why: string };
 
 /** One stored container, as the store (or `docker ps -a`) reports it. */
 export interface StoredContainerView {
@@ -83,6 +85,22 @@ export interface HostView {
   acknowledged: AcknowledgedCreate[];
   /** IDs of containers whose root filesystem is mounted (overlay mounts under the data root). */
   mounted: string[];
+  /** The daemon's networking, when the view includes it. */
+  network?: NetworkView;
+}
+
+/** The network state the invariants read: the database's records and what the host has. */
+export interface NetworkView {
+  /** Endpoint records: their container, host veth and address. */
+  endpoints: { container: string; hostIf: string; ip: string }[];
+  /** Sandbox records: their container and namespace file. */
+  sandboxes: { container: string; netns: string }[];
+  /** veths whose master is one of the daemon's bridges. */
+  veths: string[];
+  /** Namespace files under `<exec-root>/netns` (mounted or not). */
+  netns: string[];
+  /** Container addresses the daemon's published-port rules name (`-d <ip>/32`, `--to-destination <ip>:`). */
+  ruleAddresses: string[];
 }
 
 export interface InvariantViolation {
@@ -119,6 +137,10 @@ export const restoreInvariants: readonly Invariant[] = [
   {
     kind: 'restartPolicyHonoured',
     why: 'always and unless-stopped containers come back with the daemon (docker/for-linux 652, moby 36496), a stopped unless-stopped one does not (moby 34028)',
+  },
+  {
+    kind: 'noOrphanNetwork',
+    why: 'stale endpoints and rules after a hard kill: moby 18283, 20398, 32048, docker/for-linux 109',
   },
 ];
 
@@ -212,6 +234,25 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
           );
       }
       break;
+    case 'noOrphanNetwork': {
+      const n = v.network;
+      if (!n) break;
+      const alive = (id: string): boolean => {
+        const c = stored.get(id);
+        return c !== undefined && (c.status === 'running' || c.status === 'paused' || c.status === 'restarting');
+      };
+      for (const e of n.endpoints)
+        if (!alive(e.container)) add(e.container, `endpoint ${e.hostIf} (${e.ip}) is kept for container ${e.container}, which is not running`);
+      for (const s of n.sandboxes)
+        if (!alive(s.container)) add(s.container, `sandbox ${s.netns} is kept for container ${s.container}, which is not running`);
+      const ownedIfs = new Set(n.endpoints.filter((e) => alive(e.container)).map((e) => e.hostIf));
+      for (const veth of n.veths) if (!ownedIfs.has(veth)) add('', `veth ${veth} is in a bridge of the daemon without its container`);
+      const ownedNs = new Set(n.sandboxes.filter((s) => alive(s.container)).map((s) => s.netns));
+      for (const ns of n.netns) if (!ownedNs.has(ns)) add('', `network namespace ${ns} has no running container`);
+      const ownedIps = new Set(n.endpoints.filter((e) => alive(e.container)).map((e) => e.ip));
+      for (const ip of n.ruleAddresses) if (!ownedIps.has(ip)) add('', `a published-port rule names ${ip}, the address of no running container`);
+      break;
+    }
     case 'noOrphanMount':
       for (const id of v.mounted) {
         const t = taskOf.get(id);

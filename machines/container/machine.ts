@@ -4,6 +4,8 @@ import type { Output } from '../daemon-startup/types.ts';
 import { commit, noOutlet } from '../outlet.ts';
 import { signalNumber, startFailureExitCode } from './signals.ts';
 import { initialBackoffMs, nextBackoff, restartsWithDaemon, shouldRestart } from './restart.ts';
+import { withSandbox } from '../network/spec.ts';
+import type { SandboxSpec } from '../../effects/net/requests.ts';
 import type {
   ContainerEvent,
   ContainerInput,
@@ -215,13 +217,41 @@ export const containerMachine = setup({
       o.patch.stopTimeoutS = c.record.config.stopTimeout;
       o.patch.stopSignal = signalNumber(c.record.config.stopSignal) ?? 15;
     }),
+    // Network hooks (machines/network): the sandbox before the task, released at exit and removal.
+    requestSandbox: act((c, _e, o) => {
+      o.patch.sandbox = null;
+      o.patch.startError = null;
+      o.patch.pending = o.ask({ effect: 'net.sandboxUp', container: c.record.id }, 'network');
+    }),
+    keepSandbox: act((_c, e, o) => {
+      if (e.type === 'effect.done') o.patch.sandbox = e.result as SandboxSpec;
+    }),
+    rememberStartError: act((_c, e, o) => {
+      if (e.type === 'effect.failed') o.patch.startError = e.error;
+    }),
+    rememberTaskDeleted: act((_c, e, o) => {
+      o.patch.taskDeleted =
+        e.type === 'effect.done'
+          ? (e.result as { exitStatus: number; exitedAt: string })
+          : { failed: true };
+    }),
+    releaseSandbox: act((c, _e, o) => {
+      o.patch.sandbox = null;
+      o.patch.pending = o.ask({ effect: 'net.sandboxDown', container: c.record.id }, 'network');
+    }),
+    releaseSandboxForRemoval: act((c, _e, o) => {
+      o.patch.pending = o.ask(
+        { effect: 'net.sandboxDown', container: c.record.id, forget: true },
+        'remove',
+      );
+    }),
     createTask: act((c, _e, o) => {
       o.patch.earlyExit = null;
       o.patch.pending = o.ask(
         {
           effect: 'containerd.createTask',
           container: c.record.id,
-          spec: c.spec,
+          spec: withSandbox(c.spec, c.sandbox),
           stdout: c.stdout,
           stderr: c.stderr,
           ...(c.record.config.openStdin ? { stdin: true } : {}),
@@ -257,8 +287,11 @@ export const containerMachine = setup({
       o.patch.restartReq = null;
     }),
     persistStartFailure: act((c, e, o) => {
-      const message = e.type === 'effect.failed' ? e.error.message : 'start failed';
-      o.patch.lastError = e.type === 'effect.failed' ? e.error : null;
+      // After the sandbox's release, the failure is the one remembered before it.
+      const error = c.startError ?? (e.type === 'effect.failed' ? e.error : null);
+      o.patch.startError = null;
+      const message = error?.message ?? 'start failed';
+      o.patch.lastError = error;
       o.persist(
         withStatus(c.record, c.record.state.startedAt === null ? 'created' : 'exited', {
           exitCode: startFailureExitCode(message),
@@ -318,12 +351,11 @@ export const containerMachine = setup({
     }),
     persistExit: act((c, e, o) => {
       // The exit status of the task's deletion is the one dockerd reports (255 when the task was gone).
-      const r =
-        e.type === 'effect.done'
-          ? (e.result as { exitStatus: number; exitedAt: string })
-          : { exitStatus: 255, exitedAt: c.earlyExit?.exitedAt ?? '' };
-      const exitCode =
-        c.earlyExit && e.type !== 'effect.done' ? c.earlyExit.exitStatus : r.exitStatus;
+      // The task's deletion was remembered while the sandbox was released.
+      const deleted = c.taskDeleted !== null && !('failed' in c.taskDeleted) ? c.taskDeleted : null;
+      o.patch.taskDeleted = null;
+      const r = deleted ?? { exitStatus: 255, exitedAt: c.earlyExit?.exitedAt ?? '' };
+      const exitCode = c.earlyExit && deleted === null ? c.earlyExit.exitStatus : r.exitStatus;
       const ranMs = c.record.state.startedAt
         ? Date.parse(r.exitedAt) - Date.parse(c.record.state.startedAt)
         : 0;
@@ -610,6 +642,9 @@ export const containerMachine = setup({
     renamePending: null,
     renameReq: null,
     oldName: null,
+    sandbox: null,
+    startError: null,
+    taskDeleted: null,
   }),
   initial: 'deciding',
   // What the current state does not take (it is mid-transition) waits until it is settled.
@@ -705,7 +740,7 @@ export const containerMachine = setup({
       },
     },
     starting: {
-      initial: 'creatingTask',
+      initial: 'connecting',
       on: {
         'containerd.taskExit': { actions: 'rememberEarlyExit' },
         'api.start': { actions: 'notModified' },
@@ -713,14 +748,26 @@ export const containerMachine = setup({
         'api.remove': [{ guard: 'forced', actions: 'defer' }, { actions: 'removeRunning' }],
       },
       states: {
+        /** Its network sandbox first (a port that cannot be bound fails here, with nothing made). */
+        connecting: {
+          entry: 'requestSandbox',
+          on: {
+            'effect.done': { guard: 'isPending', target: 'creatingTask', actions: 'keepSandbox' },
+            'effect.failed': {
+              guard: 'isPending',
+              target: 'failing',
+              actions: 'persistStartFailure',
+            },
+          },
+        },
         creatingTask: {
           entry: 'createTask',
           on: {
             'effect.done': { guard: 'isPending', target: 'startingTask' },
             'effect.failed': {
               guard: 'isPending',
-              target: 'failing',
-              actions: 'persistStartFailure',
+              target: 'disconnecting',
+              actions: 'rememberStartError',
             },
           },
         },
@@ -730,10 +777,15 @@ export const containerMachine = setup({
             'effect.done': { guard: 'isPending', target: 'persisting', actions: 'persistRunning' },
             'effect.failed': {
               guard: 'isPending',
-              target: 'failing',
-              actions: 'persistStartFailure',
+              target: 'disconnecting',
+              actions: 'rememberStartError',
             },
           },
+        },
+        /** The start failed after its sandbox was made: released before the failure is recorded. */
+        disconnecting: {
+          entry: 'releaseSandbox',
+          on: persisted({ guard: 'isPending', target: 'failing', actions: 'persistStartFailure' }),
         },
         persisting: {
           on: persisted([
@@ -836,8 +888,20 @@ export const containerMachine = setup({
     exiting: {
       entry: 'deleteTask',
       on: {
-        'effect.done': { guard: 'isPending', target: 'recordingExit', actions: 'persistExit' },
-        'effect.failed': { guard: 'isPending', target: 'recordingExit', actions: 'persistExit' },
+        ...persisted({
+          guard: 'isPending',
+          target: 'releasingNetwork',
+          actions: 'rememberTaskDeleted',
+        }),
+        'api.stop': { actions: 'notModified' },
+        'api.remove': { actions: 'rememberRemove' },
+      },
+    },
+    /** The exited task's endpoints and namespace go, as dockerd's Cleanup releases the network. */
+    releasingNetwork: {
+      entry: 'releaseSandbox',
+      on: {
+        ...persisted({ guard: 'isPending', target: 'recordingExit', actions: 'persistExit' }),
         'api.stop': { actions: 'notModified' },
         'api.remove': { actions: 'rememberRemove' },
       },
@@ -912,13 +976,18 @@ export const containerMachine = setup({
         deletingContainer: {
           entry: 'deleteContainer',
           on: {
-            'effect.done': { guard: 'isPending', target: 'forgetting' },
+            'effect.done': { guard: 'isPending', target: 'disconnecting' },
             // containerd still has it: the record stays `removing` (restore or the next rm finishes it), never forgotten while containerd holds it.
             'effect.failed': [
-              { guard: and2('isPending', 'notFound'), target: 'forgetting' },
+              { guard: and2('isPending', 'notFound'), target: 'disconnecting' },
               { guard: 'isPending', target: '#container.idle', actions: 'failRemoval' },
             ],
           },
+        },
+        /** Its endpoints and namespace (if any are left) and its network attachments go before its record. */
+        disconnecting: {
+          entry: 'releaseSandboxForRemoval',
+          on: persisted({ guard: 'isPending', target: 'forgetting' }),
         },
         forgetting: {
           entry: 'forget',

@@ -1,5 +1,7 @@
 import type { EffectError } from '../../effects/errors.ts';
 import type { RestartPolicy } from './restart.ts';
+import type { SandboxSpec } from '../../effects/net/requests.ts';
+import type { ContainerNetConfig } from '../network/model.ts';
 
 /** Docker's status strings (container/state.go StateString). */
 export type ContainerStatus =
@@ -36,6 +38,8 @@ export interface ContainerRecord {
     pidsLimit?: number;
     /** Docker's MountPoints: binds and volumes (anonymous ones go with the container on `rm -v` and `--rm`). */
     mounts?: MountPoint[];
+    /** Its networking (network mode, published ports, DNS, hosts): what its sandbox is built from. */
+    network?: ContainerNetConfig;
   };
   state: {
     status: ContainerStatus;
@@ -132,4 +136,10 @@ export interface ContainerContext {
   renamePending: string | null;
   renameReq: string | null;
   oldName: string | null;
+  /** The network sandbox of the current start (machines/network): joined by the task's spec. */
+  sandbox: SandboxSpec | null;
+  /** Why the start failed, kept while its sandbox is released. */
+  startError: EffectError | null;
+  /** The task's deletion result, kept while its sandbox is released. */
+  taskDeleted: { exitStatus: number; exitedAt: string } | { failed: true } | null;
 }

@@ -25,6 +25,13 @@ import { registerImageRoutes } from './images-api.ts';
 import { EventsService } from './events.ts';
 import { registerInspectionFeed } from './inspection-feed.ts';
 import { machines } from '../../machines/registry.ts';
+import { randomBytes } from 'node:crypto';
+import { RealNet } from '../../effects/net/real.ts';
+import type { NetRequest } from '../../effects/net/requests.ts';
+import { NetworkController, type Done } from './network/controller.ts';
+import { containerNetInfo } from './network/container-info.ts';
+import { registerNetworkRoutes } from './network/routes.ts';
+import { EffectFailure } from '../../effects/handler.ts';
 
 /**
  * The real daemon: the start-up and shutdown machines on real effects, in one session
@@ -46,6 +53,9 @@ export class Daemon {
   readonly runtime: ContainerRuntime;
   readonly containers: ContainerHost;
   readonly events: EventsService;
+  /** Container networking: the real host's handler and the network controller. */
+  readonly net = new RealNet();
+  readonly network: NetworkController;
   private cancelEvents: (() => void) | null = null;
 
   constructor(config: StartupConfig, log: Logger, version: string) {
@@ -94,6 +104,20 @@ export class Daemon {
       events: this.events,
     });
     registerContainerRoutes(this.api.server, this.containers);
+    this.network = new NetworkController({
+      session: this.session,
+      newId: () => randomBytes(32).toString('hex'),
+      newHex: (n) => randomBytes(Math.ceil(n / 2)).toString('hex').slice(0, n),
+      container: (ref) => {
+        try {
+          return containerNetInfo(this.containers.resolve(ref), config.dataRoot);
+        } catch {
+          return null;
+        }
+      },
+    });
+    this.containers.network = this.network;
+    registerNetworkRoutes(this.api.server, this.network, () => this.containers.restored);
     volumes.register(this.api.server, (name) => this.containers.volumeUsers(name));
     registerImageRoutes(this.api.server, images, this.events, this.containers);
     this.api.containers = this.containers;
@@ -139,7 +163,31 @@ export class Daemon {
         return this.containerd.run(call as never);
       case 'api':
         return this.api.run(call as never);
+      case 'net':
+        return this.runNet(call as NetRequest & { id: string });
     }
+  }
+
+  /** net.sandboxUp and net.sandboxDown go to the network controller; the rest to the host. */
+  private runNet(call: NetRequest): Promise<unknown> {
+    const settle = <T>(start: (done: Done<T>) => void): Promise<T> =>
+      new Promise((resolve, reject) =>
+        start((r) => {
+          if (r.ok) resolve(r.value);
+          else {
+            const e = r.error as { code?: string; message: string; status?: number };
+            reject(new EffectFailure(typeof e.code === 'string' ? (e.code as never) : 'EIO', e.message));
+          }
+        }),
+      );
+    if (call.effect === 'net.sandboxUp') return settle((done) => this.network.sandboxUp(call.container, done));
+    if (call.effect === 'net.sandboxDown')
+      return settle<null>((done) =>
+        this.network.sandboxDown(call.container, (r) =>
+          call.forget && r.ok ? this.network.forgetContainer(call.container, done) : done(r),
+        ),
+      ).then(() => ({}));
+    return this.net.run(call);
   }
 
   /** Facts learned so far by the start-up actor (the API reads them while it is still starting). */
@@ -180,6 +228,8 @@ export class Daemon {
     if (this.startup.status === 'ready') {
       if (this.startup.facts.graphDriver === 'vfs') this.runtime.driver = 'vfs';
       const ready = this.startup;
+      // The network controller starts inside restore, before any container actor asks it for a sandbox.
+      if (ready.facts.network) this.network.init(ready.facts.network);
       // Every request waits for this (the API already listens): orphaned shims, then restore.
       this.api.server.gate = (async () => {
         const reaped = await this.runtime

@@ -23,7 +23,14 @@ export interface ImageRecord {
   created: string;
   size: number;
   layerDir: string;
-  config: { Cmd: string[] | null; Entrypoint: string[] | null; Env: string[]; WorkingDir: string };
+  config: {
+    Cmd: string[] | null;
+    Entrypoint: string[] | null;
+    Env: string[];
+    WorkingDir: string;
+    /** EXPOSE: `80/tcp` keys (what `docker run -P` publishes). */
+    ExposedPorts?: Record<string, Record<string, never>>;
+  };
   /** The image config exactly as hashed into the ID, and the layer tarballs as received (for `docker save`). */
   configJson?: string;
   layerTars?: string[];
@@ -38,7 +45,7 @@ export function normalizeRef(ref: string): string {
 /** `--change 'CMD ["/bin/sh"]'` lines as the CLI sends them. */
 function applyChanges(changes: string[], config: ImageRecord['config']): void {
   for (const c of changes) {
-    const m = /^\s*(CMD|ENTRYPOINT|ENV|WORKDIR)\s+(.*)$/i.exec(c);
+    const m = /^\s*(CMD|ENTRYPOINT|ENV|WORKDIR|EXPOSE)\s+(.*)$/i.exec(c);
     if (!m) continue;
     const [, verb, arg] = m as unknown as [string, string, string];
     const list = (): string[] => {
@@ -55,6 +62,9 @@ function applyChanges(changes: string[], config: ImageRecord['config']): void {
     if (verb.toUpperCase() === 'ENV')
       config.Env.push(arg.includes('=') ? arg : arg.replace(/\s+/, '='));
     if (verb.toUpperCase() === 'WORKDIR') config.WorkingDir = arg;
+    if (verb.toUpperCase() === 'EXPOSE')
+      for (const p of arg.trim().split(/\s+/))
+        config.ExposedPorts = { ...config.ExposedPorts, [p.includes('/') ? p : `${p}/tcp`]: {} };
   }
 }
 

@@ -7,6 +7,7 @@ import type { ContainerRecord, MountPoint } from '../../../machines/container/ty
 import { ApiError } from '../../api/server.ts';
 import type { ImageRecord } from '../images.ts';
 import { buildSpec } from '../oci-spec.ts';
+import { containerNetConfig, type NetRequestContext } from '../network/create-request.ts';
 
 /**
  * `POST /containers/create`, read: the body and the name checked with Docker's words, then
@@ -98,10 +99,16 @@ export interface PlanInput {
   body: CreateBody;
   user: { uid: number; gid: number };
   mounts: MountPoint[];
+  /** What the networking fields need from the host (src/daemon/network/create-request.ts). */
+  net: NetRequestContext;
 }
 
 /** The new container's record and spec, from the request and what the host told about it. */
-export function planContainer(p: PlanInput): { record: ContainerRecord; spec: unknown } {
+export function planContainer(p: PlanInput): {
+  record: ContainerRecord;
+  spec: unknown;
+  warnings: string[];
+} {
   const { id, image, body } = p;
   const host = hostConfigOf(body);
   const policy = (host['RestartPolicy'] ?? { Name: 'no', MaximumRetryCount: 0 }) as {
@@ -115,12 +122,7 @@ export function planContainer(p: PlanInput): { record: ContainerRecord; spec: un
   const autoRemove = host['AutoRemove'] === true;
   const invalid = validateRestartPolicy(restartPolicy, autoRemove);
   if (invalid) throw new ApiError(400, invalid);
-  const networkMode = String(host['NetworkMode'] ?? 'default');
-  if (!['default', 'none', 'host', 'bridge', ''].includes(networkMode))
-    throw new ApiError(
-      400,
-      `network mode ${networkMode} is not supported by statedock yet: use --network none or --network host`,
-    );
+  const { net, networkMode, warnings } = containerNetConfig(body, host, id, p.net);
   const entrypoint = (body['Entrypoint'] as string[] | null) ?? image.config.Entrypoint ?? [];
   const cmd =
     (body['Cmd'] as string[] | null) ?? (body['Entrypoint'] ? [] : (image.config.Cmd ?? []));
@@ -142,7 +144,7 @@ export function planContainer(p: PlanInput): { record: ContainerRecord; spec: un
     throw new ApiError(400, `Invalid signal: ${config.StopSignal}`);
   const env = [...image.config.Env, ...(config.Env ?? [])];
   const workingDir = config.WorkingDir || image.config.WorkingDir;
-  const hostname = config.Hostname || id.slice(0, 12);
+  const hostname = net.hostname;
   const positive = (key: string): number | undefined =>
     typeof host[key] === 'number' && host[key] > 0 ? host[key] : undefined;
   const memory = positive('Memory');
@@ -175,6 +177,7 @@ export function planContainer(p: PlanInput): { record: ContainerRecord; spec: un
       ...(typeof host['CpuShares'] === 'number' ? { cpuShares: host['CpuShares'] } : {}),
       ...(typeof host['PidsLimit'] === 'number' ? { pidsLimit: host['PidsLimit'] } : {}),
       mounts: p.mounts,
+      network: net,
     },
     state: {
       status: 'created',
@@ -210,5 +213,5 @@ export function planContainer(p: PlanInput): { record: ContainerRecord; spec: un
     ...(cpuShares === undefined ? {} : { cpuShares }),
     ...(pidsLimit === undefined ? {} : { pidsLimit }),
   });
-  return { record, spec };
+  return { record, spec, warnings };
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { Session } from '../../../effects/runner.ts';
 import type { LevelStore } from '../../../effects/store/real.ts';
@@ -34,6 +35,8 @@ import {
   type HostMount,
 } from './create-request.ts';
 import { containerInspect, containerSummary } from './render.ts';
+import type { NetworkController } from '../network/controller.ts';
+import { containerNetView } from '../network/render.ts';
 
 export interface Reply {
   result: ReplyResult;
@@ -74,6 +77,8 @@ export class ContainerHost {
   private readonly runtimeExecRoot: string;
 
   readonly events: EventsService;
+  /** The network controller (inspect and ps show each container's networking). */
+  network: NetworkController | null = null;
 
   constructor(opts: {
     session: Session;
@@ -295,7 +300,7 @@ export class ContainerHost {
     const user = this.parseUser(userOf(body), image.layerDir);
     const wanted = mountRequests(body);
     const mounts = await this.mounts(wanted.binds, wanted.volumes, wanted.mounts);
-    const { record, spec } = planContainer({
+    const { record, spec, warnings } = planContainer({
       id,
       name: finalName,
       created: new Date().toISOString(),
@@ -304,6 +309,17 @@ export class ContainerHost {
       body,
       user,
       mounts,
+      net: {
+        resolveContainer: (ref) => {
+          try {
+            return this.resolve(ref).record.id;
+          } catch {
+            return null;
+          }
+        },
+        hostHostname: hostname(),
+        imageExposed: Object.keys(image.config.ExposedPorts ?? {}),
+      },
     });
     mkdirSync(`${this.root}/containers/${id}`, { recursive: true, mode: 0o710 });
     await this.runtime.prepareRootfs(id, image.layerDir);
@@ -321,7 +337,7 @@ export class ContainerHost {
     });
     const r = await reply;
     if (r.result !== 'ok') throw new ApiError(500, r.message ?? 'create failed');
-    ctx.json(201, { Id: id, Warnings: [] });
+    ctx.json(201, { Id: id, Warnings: warnings });
   }
 
   /** Containers created from an image (by the reference they were created with, or its ID). */
@@ -540,7 +556,7 @@ export class ContainerHost {
           image: imageSizes.get(c.record.config.imageId ?? '') ?? 0,
         }
       : null;
-    return containerSummary(c, sizes);
+    return containerSummary(c, sizes, this.network ? containerNetView(this.network, c, this.root) : undefined);
   }
 
   /** `docker inspect` of a container. */
@@ -550,7 +566,7 @@ export class ContainerHost {
       dir: `${this.root}/containers/${id}`,
       rootfs: this.runtime.rootfsOf(id),
       merged: this.runtime.bundleRootfs(id),
-    });
+    }, this.network ? containerNetView(this.network, c, this.root) : undefined);
   }
 
   whenExited(id: string): Promise<number> {

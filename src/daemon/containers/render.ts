@@ -1,5 +1,6 @@
 import type { ContainerContext, MountPoint } from '../../../machines/container/types.ts';
 import { statusText } from '../human.ts';
+import type { ContainerNetView } from '../network/render.ts';
 
 /** Docker's JSON shapes of a container: `ps` and `system df` rows, and `inspect`. Pure functions of its context. */
 
@@ -19,6 +20,7 @@ export interface ContainerPaths {
 export function containerSummary(
   c: ContainerContext,
   sizes: { rw: number; image: number } | null,
+  net?: ContainerNetView,
 ): Record<string, unknown> {
   const r = c.record;
   const sized: Record<string, number> = {};
@@ -33,13 +35,13 @@ export function containerSummary(
     ImageID: r.config.imageId ?? '',
     Command: r.config.cmd.join(' '),
     Created: Math.floor(Date.parse(r.created) / 1000),
-    Ports: [],
+    Ports: net?.summaryPorts ?? [],
     ...sized,
     Labels: r.config.labels,
     State: r.state.status,
     Status: statusText(r.state),
     HostConfig: { NetworkMode: r.config.networkMode ?? 'none' },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: net?.summaryNetworks ?? {} },
     Mounts: (r.config.mounts ?? []).map(mountApi),
   };
 }
@@ -48,6 +50,7 @@ export function containerSummary(
 export function containerInspect(
   c: ContainerContext,
   where: ContainerPaths,
+  net?: ContainerNetView,
 ): Record<string, unknown> {
   const r = c.record;
   const s = r.state;
@@ -75,9 +78,9 @@ export function containerInspect(
       FinishedAt: s.finishedAt ?? '0001-01-01T00:00:00Z',
     },
     Image: k.imageId ?? r.image,
-    ResolvConfPath: '',
-    HostnamePath: '',
-    HostsPath: '',
+    ResolvConfPath: net?.paths.ResolvConfPath ?? '',
+    HostnamePath: net?.paths.HostnamePath ?? '',
+    HostsPath: net?.paths.HostsPath ?? '',
     LogPath: `${dir}/${r.id}-json.log`,
     Name: r.name,
     RestartCount: r.restartCount,
@@ -93,6 +96,7 @@ export function containerInspect(
       LogConfig: { Type: 'json-file', Config: {} },
       NetworkMode: k.networkMode ?? 'none',
       PortBindings: {},
+      ...net?.hostConfig,
       RestartPolicy: {
         Name: k.restartPolicy.name,
         MaximumRetryCount: k.restartPolicy.maximumRetryCount,
@@ -143,13 +147,13 @@ export function containerInspect(
         volumes.length > 0 ? Object.fromEntries(volumes.map((m) => [m.destination, {}])) : null,
       WorkingDir: k.workingDir ?? '',
       Entrypoint: k.entrypoint ?? null,
-      NetworkDisabled: (k.networkMode ?? 'none') !== 'host',
+      ...(net ? net.config : { NetworkDisabled: (k.networkMode ?? 'none') !== 'host' }),
       OnBuild: null,
       Labels: k.labels,
       StopSignal: k.stopSignal,
       StopTimeout: k.stopTimeout,
     },
-    NetworkSettings: {
+    NetworkSettings: net?.networkSettings ?? {
       Bridge: '',
       SandboxID: '',
       HairpinMode: false,

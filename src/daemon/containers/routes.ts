@@ -9,6 +9,7 @@ import { treeSize } from '../container-runtime.ts';
 import { parseFilters } from '../events.ts';
 import { streamLogs } from '../logs.ts';
 import { statusOf, type ContainerHost } from './host.ts';
+import { startFailureStatus } from '../network/status.ts';
 
 const runCommand = promisify(execFile);
 
@@ -59,7 +60,10 @@ export function registerContainerRoutes(api: ApiServer, host: ContainerHost): vo
         );
       const r = await host.request(c.record.id, { type: 'api.start' });
       if (r.result === 'ok' || r.result === 'notModified') return ctx.noContent(statusOf[r.result]);
-      throw new ApiError(r.result === 'failed' ? 400 : statusOf[r.result], r.message ?? r.result);
+      throw new ApiError(
+        r.result === 'failed' ? startFailureStatus(r.message ?? '') : statusOf[r.result],
+        r.message ?? r.result,
+      );
     },
   });
   // stop and restart: `?t=` seconds (dockerd's strconv error for a non-number), else the container's own.

@@ -183,7 +183,9 @@ function evaluateNet(c: Constraint, calls: readonly CallFact[]): Violation[] {
               p.call.effect === 'net.dbPut' &&
               p.done !== null &&
               p.done < m.seq &&
-              (p.call['records'] as { kind: string; record: { id: string } }[]).some((x) => x.kind === kind && x.record.id === id),
+              (p.call['records'] as { kind: string; record: { id: string } }[]).some(
+                (x) => x.kind === kind && x.record.id === id,
+              ),
           );
           if (!put)
             out.push({
@@ -198,7 +200,9 @@ function evaluateNet(c: Constraint, calls: readonly CallFact[]): Violation[] {
       for (const add of of('net.addRules')) {
         const e = add.call['endpoint'];
         if (typeof e !== 'string') continue;
-        const link = of('net.createEndpoint').find((x) => x.call['endpoint'] === e && x.seq < add.seq);
+        const link = of('net.createEndpoint').find(
+          (x) => x.call['endpoint'] === e && x.seq < add.seq,
+        );
         if (link)
           out.push({
             constraint: name,
@@ -209,9 +213,13 @@ function evaluateNet(c: Constraint, calls: readonly CallFact[]): Violation[] {
       for (const del of of('net.deleteRules')) {
         const e = del.call['endpoint'];
         if (typeof e !== 'string') continue;
-        const made = of('net.createEndpoint').find((x) => x.call['endpoint'] === e && x.done !== null && x.done < del.seq);
+        const made = of('net.createEndpoint').find(
+          (x) => x.call['endpoint'] === e && x.done !== null && x.done < del.seq,
+        );
         if (!made) continue;
-        const gone = of('net.deleteLinks').some((x) => strs(x.call['endpoints']).includes(e) && x.done !== null && x.done < del.seq);
+        const gone = of('net.deleteLinks').some(
+          (x) => strs(x.call['endpoints']).includes(e) && x.done !== null && x.done < del.seq,
+        );
         if (!gone)
           out.push({
             constraint: name,
@@ -223,14 +231,19 @@ function evaluateNet(c: Constraint, calls: readonly CallFact[]): Violation[] {
     }
     case 'networkRemovedWhenEmpty': {
       const removals = calls.filter(
-        (f) => (f.call.effect === 'net.deleteLinks' || f.call.effect === 'net.deleteRules') && typeof f.call['network'] === 'string' && f.actor.startsWith('net:'),
+        (f) =>
+          (f.call.effect === 'net.deleteLinks' || f.call.effect === 'net.deleteRules') &&
+          typeof f.call['network'] === 'string' &&
+          f.actor.startsWith('net:'),
       );
       for (const r of removals) {
         const n = String(r.call['network']);
         for (const made of of('net.createEndpoint')) {
           if (made.call['network'] !== n || made.done === null || made.done > r.seq) continue;
           const e = String(made.call['endpoint']);
-          const gone = of('net.deleteLinks').some((x) => strs(x.call['endpoints']).includes(e) && x.done !== null && x.done < r.seq);
+          const gone = of('net.deleteLinks').some(
+            (x) => strs(x.call['endpoints']).includes(e) && x.done !== null && x.done < r.seq,
+          );
           if (!gone)
             out.push({
               constraint: name,
@@ -246,10 +259,18 @@ function evaluateNet(c: Constraint, calls: readonly CallFact[]): Violation[] {
         const key = String(del.call['key']);
         if (!key.startsWith('container/') || del.done === null) continue;
         const id = key.slice('container/'.length);
-        const ups = of('net.sandboxUp').filter((u) => u.call['container'] === id && u.done !== null && (u.done as number) < del.seq);
+        const ups = of('net.sandboxUp').filter(
+          (u) => u.call['container'] === id && u.done !== null && (u.done as number) < del.seq,
+        );
         const lastUp = ups[ups.length - 1];
         if (!lastUp) continue;
-        const down = of('net.sandboxDown').some((d) => d.call['container'] === id && d.done !== null && d.seq > (lastUp.done as number) && d.done < del.seq);
+        const down = of('net.sandboxDown').some(
+          (d) =>
+            d.call['container'] === id &&
+            d.done !== null &&
+            d.seq > (lastUp.done as number) &&
+            d.done < del.seq,
+        );
         if (!down)
           out.push({
             constraint: name,

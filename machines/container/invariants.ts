@@ -239,18 +239,34 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
       if (!n) break;
       const alive = (id: string): boolean => {
         const c = stored.get(id);
-        return c !== undefined && (c.status === 'running' || c.status === 'paused' || c.status === 'restarting');
+        return (
+          c !== undefined &&
+          (c.status === 'running' || c.status === 'paused' || c.status === 'restarting')
+        );
       };
       for (const e of n.endpoints)
-        if (!alive(e.container)) add(e.container, `endpoint ${e.hostIf} (${e.ip}) is kept for container ${e.container}, which is not running`);
+        if (!alive(e.container))
+          add(
+            e.container,
+            `endpoint ${e.hostIf} (${e.ip}) is kept for container ${e.container}, which is not running`,
+          );
       for (const s of n.sandboxes)
-        if (!alive(s.container)) add(s.container, `sandbox ${s.netns} is kept for container ${s.container}, which is not running`);
+        if (!alive(s.container))
+          add(
+            s.container,
+            `sandbox ${s.netns} is kept for container ${s.container}, which is not running`,
+          );
       const ownedIfs = new Set(n.endpoints.filter((e) => alive(e.container)).map((e) => e.hostIf));
-      for (const veth of n.veths) if (!ownedIfs.has(veth)) add('', `veth ${veth} is in a bridge of the daemon without its container`);
+      for (const veth of n.veths)
+        if (!ownedIfs.has(veth))
+          add('', `veth ${veth} is in a bridge of the daemon without its container`);
       const ownedNs = new Set(n.sandboxes.filter((s) => alive(s.container)).map((s) => s.netns));
-      for (const ns of n.netns) if (!ownedNs.has(ns)) add('', `network namespace ${ns} has no running container`);
+      for (const ns of n.netns)
+        if (!ownedNs.has(ns)) add('', `network namespace ${ns} has no running container`);
       const ownedIps = new Set(n.endpoints.filter((e) => alive(e.container)).map((e) => e.ip));
-      for (const ip of n.ruleAddresses) if (!ownedIps.has(ip)) add('', `a published-port rule names ${ip}, the address of no running container`);
+      for (const ip of n.ruleAddresses)
+        if (!ownedIps.has(ip))
+          add('', `a published-port rule names ${ip}, the address of no running container`);
       break;
     }
     case 'noOrphanMount':

@@ -275,15 +275,13 @@ export function sandboxSteps(ctx: PlanContext, s: SandboxRecord): NetStep[] {
 }
 
 export function sandboxReleaseSteps(ctx: PlanContext, s: SandboxRecord): NetStep[] {
-  return [...sandboxSteps(ctx, s)]
-    .reverse()
-    .flatMap((st) =>
-      (st.undo ?? []).map((request) => ({
-        what: `release: ${st.what}`,
-        request,
-        bestEffort: true,
-      })),
-    );
+  return [...sandboxSteps(ctx, s)].reverse().flatMap((st) =>
+    (st.undo ?? []).map((request) => ({
+      what: `release: ${st.what}`,
+      request,
+      bestEffort: true,
+    })),
+  );
 }
 
 /** The files bind-mounted over the container's /etc (rewritten at each start). */

@@ -16,7 +16,8 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Kind = 'string' | 'bool' | 'int' | 'host' | 'nullable' | 'ip' | 'ips' | 'domains' | 'strings' | 'pools';
+type Kind =
+  'string' | 'bool' | 'int' | 'host' | 'nullable' | 'ip' | 'ips' | 'domains' | 'strings' | 'pools';
 
 interface Directive {
   /** daemon.json key (dockerd's name), also the long flag. */
@@ -136,11 +137,18 @@ function isDomain(v: string): boolean {
   const t = v.trim();
   if (t === '.') return true;
   const label = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-  return /[a-zA-Z]/.test(t) && new RegExp(`^${label}(?:\\.${label})*\\.?\\s*$`).test(t) && t.length < 255;
+  return (
+    /[a-zA-Z]/.test(t) && new RegExp(`^${label}(?:\\.${label})*\\.?\\s*$`).test(t) && t.length < 255
+  );
 }
 
 /** cobra's words for a flag value its type refuses (dockerd exits 125 with them). */
-function invalidArgument(d: Directive, raw: string, why: string, from: 'flag' | 'file'): ConfigError {
+function invalidArgument(
+  d: Directive,
+  raw: string,
+  why: string,
+  from: 'flag' | 'file',
+): ConfigError {
   return from === 'flag'
     ? new ConfigError(`invalid argument "${raw}" for "--${d.key}" flag: ${why}`)
     : new ConfigError(`invalid value ${JSON.stringify(raw)} for ${fileKeyOf(d)}: ${why}`);
@@ -157,7 +165,9 @@ function parsePool(text: string): { base: string; size: number } {
     if (key === 'base') pool.base = value;
     else if (key === 'size') {
       if (!/^-?\d+$/.test(value))
-        throw new Error(`invalid size value: "${value}" (must be integer): strconv.Atoi: parsing "${value}": invalid syntax`);
+        throw new Error(
+          `invalid size value: "${value}" (must be integer): strconv.Atoi: parsing "${value}": invalid syntax`,
+        );
       pool.size = Number(value);
     } else throw new Error(`unexpected key '${key}' in '${field}'`);
   }
@@ -168,7 +178,8 @@ function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
   const name = from === 'flag' ? `--${d.key}` : fileKeyOf(d);
   switch (d.kind) {
     case 'ip':
-      if (typeof raw !== 'string') throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: an IP address`);
+      if (typeof raw !== 'string')
+        throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: an IP address`);
       if (!isIp(raw.trim())) throw invalidArgument(d, raw, `${raw} is not an ip address`, from);
       return raw.trim();
     case 'ips':
@@ -176,10 +187,14 @@ function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
     case 'strings': {
       const list = from === 'file' ? raw : [raw];
       if (!Array.isArray(list) || !list.every((v) => typeof v === 'string'))
-        throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: a list of strings`);
+        throw new ConfigError(
+          `invalid value ${JSON.stringify(raw)} for ${name}: a list of strings`,
+        );
       for (const v of list as string[]) {
-        if (d.kind === 'ips' && !isIp(v.trim())) throw invalidArgument(d, v, `${v} is not an ip address`, from);
-        if (d.kind === 'domains' && !isDomain(v)) throw invalidArgument(d, v, `${v} is not a valid domain`, from);
+        if (d.kind === 'ips' && !isIp(v.trim()))
+          throw invalidArgument(d, v, `${v} is not an ip address`, from);
+        if (d.kind === 'domains' && !isDomain(v))
+          throw invalidArgument(d, v, `${v} is not a valid domain`, from);
       }
       return (list as string[]).map((v) => (d.kind === 'strings' ? v : v.trim()));
     }
@@ -191,8 +206,18 @@ function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
           throw invalidArgument(d, String(raw), (err as Error).message, from);
         }
       }
-      if (!Array.isArray(raw) || !raw.every((p) => typeof p === 'object' && p !== null && typeof (p as { base?: unknown }).base === 'string'))
-        throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: a list of {"base": "<CIDR>", "size": <bits>}`);
+      if (
+        !Array.isArray(raw) ||
+        !raw.every(
+          (p) =>
+            typeof p === 'object' &&
+            p !== null &&
+            typeof (p as { base?: unknown }).base === 'string',
+        )
+      )
+        throw new ConfigError(
+          `invalid value ${JSON.stringify(raw)} for ${name}: a list of {"base": "<CIDR>", "size": <bits>}`,
+        );
       return (raw as { base: string; size?: unknown }[]).map((p) => ({
         base: p.base,
         size: typeof p.size === 'number' ? p.size : 0,
@@ -330,7 +355,9 @@ export function parseDaemonJson(text: string, path: string): Map<string, unknown
 
 function show(key: string, v: unknown): string {
   if (key === 'host' && Array.isArray(v)) return v.map((h) => `unix://${String(h)}`).join(', ');
-  return Array.isArray(v) ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ') : String(v);
+  return Array.isArray(v)
+    ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ')
+    : String(v);
 }
 
 /** Flags over defaults, file over defaults; the same directive from both is an error (dockerd). */

@@ -107,7 +107,10 @@ export class Daemon {
     this.network = new NetworkController({
       session: this.session,
       newId: () => randomBytes(32).toString('hex'),
-      newHex: (n) => randomBytes(Math.ceil(n / 2)).toString('hex').slice(0, n),
+      newHex: (n) =>
+        randomBytes(Math.ceil(n / 2))
+          .toString('hex')
+          .slice(0, n),
       container: (ref) => {
         try {
           return containerNetInfo(this.containers.resolve(ref), config.dataRoot);
@@ -176,11 +179,14 @@ export class Daemon {
           if (r.ok) resolve(r.value);
           else {
             const e = r.error as { code?: string; message: string; status?: number };
-            reject(new EffectFailure(typeof e.code === 'string' ? (e.code as never) : 'EIO', e.message));
+            reject(
+              new EffectFailure(typeof e.code === 'string' ? (e.code as never) : 'EIO', e.message),
+            );
           }
         }),
       );
-    if (call.effect === 'net.sandboxUp') return settle((done) => this.network.sandboxUp(call.container, done));
+    if (call.effect === 'net.sandboxUp')
+      return settle((done) => this.network.sandboxUp(call.container, done));
     if (call.effect === 'net.sandboxDown')
       return settle<null>((done) =>
         this.network.sandboxDown(call.container, (r) =>

@@ -556,17 +556,25 @@ export class ContainerHost {
           image: imageSizes.get(c.record.config.imageId ?? '') ?? 0,
         }
       : null;
-    return containerSummary(c, sizes, this.network ? containerNetView(this.network, c, this.root) : undefined);
+    return containerSummary(
+      c,
+      sizes,
+      this.network ? containerNetView(this.network, c, this.root) : undefined,
+    );
   }
 
   /** `docker inspect` of a container. */
   inspect(c: ContainerContext): Record<string, unknown> {
     const id = c.record.id;
-    return containerInspect(c, {
-      dir: `${this.root}/containers/${id}`,
-      rootfs: this.runtime.rootfsOf(id),
-      merged: this.runtime.bundleRootfs(id),
-    }, this.network ? containerNetView(this.network, c, this.root) : undefined);
+    return containerInspect(
+      c,
+      {
+        dir: `${this.root}/containers/${id}`,
+        rootfs: this.runtime.rootfsOf(id),
+        merged: this.runtime.bundleRootfs(id),
+      },
+      this.network ? containerNetView(this.network, c, this.root) : undefined,
+    );
   }
 
   whenExited(id: string): Promise<number> {

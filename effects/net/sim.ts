@@ -6,6 +6,7 @@ import type {
   SandboxRecord,
 } from '../../machines/network/model.ts';
 import type { HostLink, NetRecordKind, NetRequest, NetResults, ProxySpec } from './requests.ts';
+import type { NetworkView } from '../../machines/container/invariants.ts';
 
 /** A failure of the simulated host, with the same code the real handler maps to. */
 export class SimNetError {
@@ -103,6 +104,36 @@ export class SimNet {
   /** Marks the current links as the host's own (a reboot brings them back). */
   markPreexisting(): void {
     for (const n of this.links.keys()) this.preexisting.add(n);
+  }
+
+  /** The host's networking as the restore invariants read it. */
+  view(): NetworkView {
+    const records = [...this.db.values()].flatMap((m) => [...m]);
+    const endpoints = records
+      .filter(([k]) => k.startsWith('endpoint/'))
+      .map(([, r]) => r as EndpointRecord);
+    const sandboxes = records
+      .filter(([k]) => k.startsWith('sandbox/'))
+      .map(([, r]) => r as SandboxRecord);
+    const ruleAddresses = new Set<string>();
+    for (const [k, rules] of this.chains) {
+      if (!/ SD-/.test(k)) continue;
+      for (const r of rules) {
+        for (const m of r.matchAll(/-d (\d+\.\d+\.\d+\.\d+)\/32 ! -i/g))
+          ruleAddresses.add(m[1] as string);
+        for (const m of r.matchAll(/--to-destination (\d+\.\d+\.\d+\.\d+):/g))
+          ruleAddresses.add(m[1] as string);
+      }
+    }
+    return {
+      endpoints: endpoints.map((e) => ({ container: e.container, hostIf: e.hostIf, ip: e.ip })),
+      sandboxes: sandboxes.map((x) => ({ container: x.container, netns: x.netns })),
+      veths: [...this.links]
+        .filter(([, l]) => l.kind === 'veth' && l.master !== null)
+        .map(([n]) => n),
+      netns: [...this.netns],
+      ruleAddresses: [...ruleAddresses],
+    };
   }
 
   private records(
@@ -320,12 +351,19 @@ export class SimNet {
       case 'net.dbDelete':
         for (const k of req.keys) this.records(req.dir).delete(`${k.kind}/${k.id}`);
         return {};
+      // The simulated daemon's network controller answers these (src/sim/daemon.ts); a container
+      // machine simulated alone (src/sim/containers.ts) has none, and runs as `--network none`.
       case 'net.sandboxUp':
+        return {
+          netns: null,
+          hostNetwork: false,
+          hostsPath: null,
+          hostnamePath: null,
+          resolvConfPath: null,
+          hostname: req.container.slice(0, 12),
+        };
       case 'net.sandboxDown':
-        throw new SimNetError(
-          'ENOTSUP',
-          `${req.effect}: the network controller answers it, not the host`,
-        );
+        return {};
       default:
         return assertNever(req, 'net request');
     }

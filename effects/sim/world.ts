@@ -731,6 +731,7 @@ export class SimWorld implements SimEffects {
       containerdContainers: [...this.containerdContainers],
       acknowledged: [],
       mounted: [],
+      network: this.net.view(),
     };
   }
 

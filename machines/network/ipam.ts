@@ -77,13 +77,13 @@ export function nextAddress(
   net: Net4,
   range: Net4 | null,
   used: ReadonlySet<number>,
-  after: number | null,
+  previous: number | null,
 ): number | null {
   const r = range ?? net;
   const first = r.base;
   const end = last(r);
   const span = end - first + 1;
-  const start = after !== null && after >= first && after < end ? after + 1 - first : 0;
+  const start = previous !== null && previous >= first && previous < end ? previous + 1 - first : 0;
   for (let k = 0; k < span; k++) {
     const ip = first + ((start + k) % span);
     if (isNetworkOrBroadcast(net, ip) || used.has(ip)) continue;

@@ -20,6 +20,10 @@ import type { RestoreCheckOutput } from '../../machines/restore-check/machine.ts
 import { newRecord } from './containers.ts';
 import { priorities } from './simulate.ts';
 import { tuneForSimulation } from './v8-tuning.ts';
+import { NetworkController } from '../daemon/network/controller.ts';
+import { containerNetInfo } from '../daemon/network/container-info.ts';
+import { idFrom } from '../../machines/network/start.ts';
+import type { ContainerNetConfig } from '../../machines/network/model.ts';
 
 /** What a user does to the daemon, as the docker CLI would say it. */
 export type ClientOp =
@@ -31,6 +35,7 @@ export type ClientOp =
       restart?: RestartPolicy;
       stopTimeout?: number;
       behaviour: TaskBehaviour;
+      net?: NetFlags;
     }
   | {
       op: 'create';
@@ -39,6 +44,7 @@ export type ClientOp =
       restart?: RestartPolicy;
       stopTimeout?: number;
       behaviour: TaskBehaviour;
+      net?: NetFlags;
     }
   | { op: 'start'; name: string }
   | { op: 'stop'; name: string; timeoutS?: number }
@@ -48,7 +54,18 @@ export type ClientOp =
   | { op: 'unpause'; name: string }
   | { op: 'rm'; name: string; force: boolean }
   /** SIGTERM to the daemon: the shutdown machine, then the process exits. */
-  | { op: 'shutdown' };
+  | { op: 'shutdown' }
+  /** `docker network create [--subnet S] NAME`, `network rm`, `network connect`, `network disconnect`. */
+  | { op: 'networkCreate'; network: string; subnet?: string }
+  | { op: 'networkRm'; network: string }
+  | { op: 'connect'; network: string; name: string; alias?: string }
+  | { op: 'disconnect'; network: string; name: string };
+
+/** What `docker run`/`create` flags ask of a simulated container's network: `--network`, `-p HOST:CTR`. */
+export interface NetFlags {
+  network?: string;
+  publish?: string[];
+}
 
 /** A client operation at a virtual time, in ms after the daemon answers. */
 export interface TimedOp {
@@ -129,6 +146,9 @@ export class SimDaemon {
   >();
   private settleWaiters: (() => void)[] = [];
   private reqSeq = 0;
+  /** The network controller, as the daemon's (src/daemon/network), on the simulated host. */
+  readonly network: NetworkController;
+  private idSeq = 0;
 
   constructor(opts: SimDaemonOptions) {
     tuneForSimulation();
@@ -150,6 +170,19 @@ export class SimDaemon {
     };
     this.session = new Session({ executor, sink, now: () => this.scheduler.now });
     this.scheduler.deliverExternal = (actorId, event) => this.routeWorldEvent(actorId, event);
+    const seed = opts.seed;
+    this.network = new NetworkController({
+      session: this.session,
+      newId: () => idFrom(`sim:${seed}:${++this.idSeq}`),
+      newHex: (n) => idFrom(`sim:${seed}:hex:${++this.idSeq}`).slice(0, n),
+      container: (ref) => {
+        const c =
+          this.containerContexts().find(
+            (x) => x.record.id === ref || x.record.name === `/${ref.replace(/^\//, '')}`,
+          ) ?? null;
+        return c ? containerNetInfo(c, '/sim') : null;
+      },
+    });
     this.scheduler.afterDeliver = () => this.afterDeliver();
     this.session.spawn(opts.startupMachine ?? 'daemonStartup', 'daemon', { config: this.config });
   }
@@ -207,6 +240,37 @@ export class SimDaemon {
       );
       return;
     }
+    if (call.effect === 'net.sandboxUp' || call.effect === 'net.sandboxDown') {
+      // Answered by the network controller, after this step (as the real handler's promise).
+      const reply = (r: { ok: boolean; value?: unknown; error?: unknown }): void =>
+        this.scheduler.schedule(this.scheduler.now, () => {
+          if (this.crashed || this.exited) return;
+          const e = r.error as { code?: string; message?: string } | undefined;
+          deliver(
+            r.ok
+              ? {
+                  type: 'effect.done',
+                  id: call.id,
+                  result: call.effect === 'net.sandboxUp' ? r.value : {},
+                }
+              : {
+                  type: 'effect.failed',
+                  id: call.id,
+                  error: { code: (e?.code ?? 'EIO') as never, message: e?.message ?? 'failed' },
+                },
+            0,
+          );
+        });
+      this.scheduler.schedule(this.scheduler.now, () => {
+        if (this.crashed || this.exited) return;
+        if (call.effect === 'net.sandboxUp') this.network.sandboxUp(call.container, reply);
+        else
+          this.network.sandboxDown(call.container, (r) =>
+            call.forget && r.ok ? this.network.forgetContainer(call.container, reply) : reply(r),
+          );
+      });
+      return;
+    }
     if (call.effect === 'api.settleContainers') {
       this.settleWaiters.push(() =>
         deliver(
@@ -248,8 +312,10 @@ export class SimDaemon {
         { status: string; output?: StartupOutput } | undefined;
       if (snap?.status === 'done' && snap.output) {
         this.startup = snap.output;
-        if (snap.output.status === 'ready') this.restore(snap.output);
-        else this.processExited();
+        if (snap.output.status === 'ready') {
+          if (snap.output.facts.network) this.network.init(snap.output.facts.network);
+          this.restore(snap.output);
+        } else this.processExited();
       }
     }
     const stop = this.session.actors.get('daemon-shutdown')?.actor.getSnapshot() as
@@ -385,6 +451,15 @@ export class SimDaemon {
       return;
     }
     if (this.session.actors.has('daemon-shutdown')) return; // the API socket is closed
+    if (
+      op.op === 'networkCreate' ||
+      op.op === 'networkRm' ||
+      op.op === 'connect' ||
+      op.op === 'disconnect'
+    ) {
+      this.networkOp(op);
+      return;
+    }
     const what = `${op.op} ${op.name}`;
     if (op.op === 'run' || op.op === 'create') {
       this.create(op, what);
@@ -437,6 +512,50 @@ export class SimDaemon {
     }
   }
 
+  /** A network request, as the API's /networks routes make it (errors are the client's answer). */
+  private networkOp(
+    op: Extract<ClientOp, { op: 'networkCreate' | 'networkRm' | 'connect' | 'disconnect' }>,
+  ): void {
+    const what = `${op.op} ${op.network}${'name' in op ? ` ${op.name}` : ''}`;
+    const answered = (r: { ok: boolean; error?: unknown }): void =>
+      this.reply(
+        what,
+        r.ok ? 'ok' : 'failed',
+        r.ok ? undefined : (r.error as { message: string }).message,
+      );
+    try {
+      switch (op.op) {
+        case 'networkCreate':
+          this.network.createNetwork(
+            {
+              Name: op.network,
+              CheckDuplicate: true,
+              ...(op.subnet ? { IPAM: { Config: [{ Subnet: op.subnet }] } } : {}),
+            },
+            '2026-01-01T00:00:00.000Z',
+            answered,
+          );
+          return;
+        case 'networkRm':
+          this.network.removeNetwork(op.network, answered);
+          return;
+        case 'connect':
+          this.network.connect(
+            op.network,
+            op.name,
+            { aliases: op.alias ? [op.alias] : [], ipv4: null },
+            answered,
+          );
+          return;
+        case 'disconnect':
+          this.network.disconnect(op.network, op.name, answered);
+          return;
+      }
+    } catch (err) {
+      this.reply(what, 'refused', (err as Error).message);
+    }
+  }
+
   private create(op: Extract<ClientOp, { op: 'run' | 'create' }>, what: string): void {
     if (this.byName(op.name) !== null) {
       this.reply(what, 'conflict', `Conflict. The container name "/${op.name}" is already in use`);
@@ -458,6 +577,10 @@ export class SimDaemon {
       ...(op.restart ? { restartPolicy: op.restart } : {}),
       stopTimeout: op.stopTimeout ?? 2,
     });
+    record.config.network = simNetConfig(id, op.net);
+    // The container's directory, as the real create makes it (its hosts, hostname and resolv.conf go there).
+    this.world.fs.mkdirAll(`/sim/containers/${id}`, 0o710);
+    record.config.networkMode = record.config.network.mode;
     const spec = { process: { args: ['sh'] } };
     this.db()?.set(`spec/${id}`, spec);
     this.world.behaviours.set(id, op.behaviour);
@@ -541,5 +664,28 @@ export function hostView(world: SimWorld, history: ClientHistory): HostView {
       id,
       mayBeGone: history.mayBeGone.has(id),
     })),
+  };
+}
+
+/** A simulated container's networking, from its `--network` and `-p HOST:CTR` flags. */
+export function simNetConfig(id: string, f: NetFlags | undefined): ContainerNetConfig {
+  const portBindings: ContainerNetConfig['portBindings'] = {};
+  for (const p of f?.publish ?? []) {
+    const [host = '', ctr = ''] = p.split(':');
+    const key = ctr.includes('/') ? ctr : `${ctr}/tcp`;
+    portBindings[key] = [...(portBindings[key] ?? []), { hostIp: '', hostPort: host }];
+  }
+  return {
+    mode: f?.network ?? 'default',
+    hostname: id.slice(0, 12),
+    domainname: '',
+    portBindings,
+    publishAll: false,
+    exposed: Object.keys(portBindings),
+    dns: [],
+    dnsSearch: [],
+    dnsOptions: [],
+    extraHosts: [],
+    endpoints: [],
   };
 }

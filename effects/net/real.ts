@@ -411,39 +411,34 @@ export class RealNet implements Handler<NetRequest> {
           endpoints: [],
           attachments: [],
         };
-        for (const kind of kinds) {
-          let names: string[] = [];
+        let names: string[] = [];
+        try {
+          names = readdirSync(req.dir).sort();
+        } catch {
+          return out;
+        }
+        for (const n of names) {
+          const m = /^(network|sandbox|endpoint|attachment)\.([0-9a-f]+)\.json$/.exec(n);
+          if (!m) continue;
           try {
-            names = readdirSync(`${req.dir}/${plural[kind]}`).filter((n) => n.endsWith('.json'));
+            const rec = JSON.parse(readFileSync(`${req.dir}/${n}`, 'utf8')) as never;
+            (out[plural[m[1] as (typeof kinds)[number]]] as unknown[]).push(rec);
           } catch {
-            continue;
-          }
-          for (const n of names.sort()) {
-            try {
-              const rec = JSON.parse(
-                readFileSync(`${req.dir}/${plural[kind]}/${n}`, 'utf8'),
-              ) as never;
-              (out[plural[kind]] as unknown[]).push(rec);
-            } catch {
-              // a torn write from a crash: the record was never acknowledged (writes are atomic renames)
-            }
+            // a torn write from a crash: the record was never acknowledged (writes are atomic renames)
           }
         }
         return out;
       }
       case 'net.dbPut':
         for (const { kind, record } of req.records) {
-          const dir = `${req.dir}/${plural[kind]}`;
-          mkdirSync(dir, { recursive: true, mode: 0o700 });
-          const path = `${dir}/${record.id}.json`;
+          const path = `${req.dir}/${kind}.${record.id}.json`;
           // Written whole, then renamed: a crash leaves the old record or the new one, never half.
           writeFileSync(`${path}.tmp`, JSON.stringify(record), { mode: 0o600 });
           renameSync(`${path}.tmp`, path);
         }
         return {};
       case 'net.dbDelete':
-        for (const k of req.keys)
-          rmSync(`${req.dir}/${plural[k.kind]}/${k.id}.json`, { force: true });
+        for (const k of req.keys) rmSync(`${req.dir}/${k.kind}.${k.id}.json`, { force: true });
         return {};
       case 'net.sandboxUp':
       case 'net.sandboxDown':

@@ -130,14 +130,14 @@ export function cleanupNet(d: { root: string; exec: string }, bridges: string[])
 export function networkView(d: { root: string; exec: string }): NetworkView {
   const dir = `${d.root}/network/files`;
   const read = <T>(kind: string): T[] =>
-    existsSync(`${dir}/${kind}`)
-      ? readdirSync(`${dir}/${kind}`)
-          .filter((f) => f.endsWith('.json'))
-          .map((f) => JSON.parse(readFileSync(`${dir}/${kind}/${f}`, 'utf8')) as T)
+    existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f.startsWith(`${kind}.`) && f.endsWith('.json'))
+          .map((f) => JSON.parse(readFileSync(`${dir}/${f}`, 'utf8')) as T)
       : [];
-  const networks = read<{ bridge: string | null }>('networks');
-  const endpoints = read<{ container: string; hostIf: string; ip: string }>('endpoints');
-  const sandboxes = read<{ container: string; netns: string }>('sandboxes');
+  const networks = read<{ bridge: string | null }>('network');
+  const endpoints = read<{ container: string; hostIf: string; ip: string }>('endpoint');
+  const sandboxes = read<{ container: string; netns: string }>('sandbox');
   const veths = networks.flatMap((n) =>
     n.bridge && linkExists(n.bridge) ? portsOf(n.bridge) : [],
   );

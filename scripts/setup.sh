@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Installs what statedock needs on a fresh Debian 12 machine, and nothing twice:
 # Debian's containerd, runc and busybox-static (the daemon supervises containerd; tests run
-# busybox containers), with --test also chromium and its fonts (the inspector's browser
-# tests; the page uses DejaVu), and the npm packages from package-lock.json. Prints what it does.
+# busybox containers), iproute2 and iptables (container networking: bridges, veths, the
+# daemon's chains; iptables 1.8 with the nf_tables backend), with --test also chromium and its
+# fonts (the inspector's browser tests; the page uses DejaVu) and docker-compose (1.29, the
+# compose test), and the npm packages from package-lock.json. Prints what it does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extra=()
 if [ "${1:-}" = "--test" ]; then
-  extra=(chromium fonts-dejavu-core)
+  extra=(chromium fonts-dejavu-core docker-compose)
   shift
 fi
 need=()
-for pkg in containerd runc busybox-static "${extra[@]}" "$@"; do
+for pkg in containerd runc busybox-static iproute2 iptables "${extra[@]}" "$@"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

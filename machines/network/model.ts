@@ -11,6 +11,8 @@ export interface NetworkRecord {
   driver: 'bridge' | 'host' | 'null';
   created: string;
   internal: boolean;
+  /** Attachable: recorded and shown (it matters only to swarm-scope networks, in dockerd too). */
+  attachable?: boolean;
   labels: Record<string, string>;
   /** The driver options, as the client gave them (or dockerd's for the default bridge). */
   options: Record<string, string>;

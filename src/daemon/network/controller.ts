@@ -300,7 +300,8 @@ export class NetworkController {
     if (same && body.CheckDuplicate === true)
       throw new ApiError(409, `network with name ${name} already exists`);
     if (body.EnableIPv6 === true) throw refuse('IPv6 networks (EnableIPv6)');
-    for (const k of ['Attachable', 'Ingress', 'ConfigOnly'] as const)
+    // Attachable only matters to swarm-scope networks (dockerd keeps it and shows it): recorded.
+    for (const k of ['Ingress', 'ConfigOnly'] as const)
       if (body[k] === true) throw refuse(`${k} networks`);
     const from = body.ConfigFrom as { Network?: unknown } | null | undefined;
     if (from && typeof from.Network === 'string' && from.Network !== '') throw refuse('ConfigFrom');
@@ -386,6 +387,7 @@ export class NetworkController {
       driver: 'bridge',
       created: nowIso,
       internal: body.Internal === true,
+      attachable: body.Attachable === true,
       labels,
       options,
       ipamOptions,

@@ -43,7 +43,7 @@ export function networkJson(
     EnableIPv6: false,
     IPAM: { Driver: 'default', Options: n.ipamOptions, Config: config },
     Internal: n.internal,
-    Attachable: false,
+    Attachable: n.attachable === true,
     Ingress: false,
     ConfigFrom: { Network: '' },
     ConfigOnly: false,

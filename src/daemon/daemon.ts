@@ -186,7 +186,12 @@ export class Daemon {
         }),
       );
     if (call.effect === 'net.sandboxUp')
-      return settle((done) => this.network.sandboxUp(call.container, done));
+      return settle((done) => this.network.sandboxUp(call.container, done)).catch(
+        (err: unknown) => {
+          this.runtime.hubs.get(call.container)?.startFailed();
+          throw err;
+        },
+      );
     if (call.effect === 'net.sandboxDown')
       return settle<null>((done) =>
         this.network.sandboxDown(call.container, (r) =>

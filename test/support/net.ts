@@ -107,9 +107,9 @@ export function cleanupNet(d: { root: string; exec: string }, bridges: string[])
   for (const b of bridges) for (const p of portsOf(b)) spawnSync('ip', ['link', 'del', p]);
   for (const b of bridges) if (linkExists(b)) spawnSync('ip', ['link', 'del', b]);
   // User networks' bridges the daemon made (br-<id12> or a name the test chose).
-  const files = `${d.root}/network/files/networks`;
+  const files = `${d.root}/network/files`;
   if (existsSync(files))
-    for (const f of readdirSync(files)) {
+    for (const f of readdirSync(files).filter((x) => x.startsWith('network.'))) {
       try {
         const n = JSON.parse(readFileSync(`${files}/${f}`, 'utf8')) as {
           bridge?: string;

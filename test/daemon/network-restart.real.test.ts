@@ -156,6 +156,29 @@ describe(
     });
     const networkInvariant = restoreInvariants.filter((i) => i.kind === 'noOrphanNetwork');
 
+    /** The restarted daemon's own restore check (its flight recorder), network invariant included. */
+    async function restoreCheckHeld(): Promise<void> {
+      const pid = (t.daemon as NonNullable<NetDaemon['daemon']>).pid;
+      for (let i = 0; i < 150; i++) {
+        const trace = traceOf(t.d.exec, pid);
+        const checked = trace.find(
+          (x) => x.kind === 'mark' && x.mark?.['mark'] === 'invariants.checked',
+        );
+        if (checked) {
+          const broken = trace.filter(
+            (x) => x.kind === 'mark' && x.mark?.['mark'] === 'invariant.violated',
+          );
+          assert.deepEqual(
+            broken.map((x) => x.mark?.['message']),
+            [],
+          );
+          return;
+        }
+        await sleep(100);
+      }
+      assert.fail('the restore check never ran');
+    }
+
     async function killAndRestart(extra: string[]): Promise<number> {
       const pid = (t.daemon as NonNullable<NetDaemon['daemon']>).pid;
       process.kill(pid, 'SIGKILL');
@@ -207,6 +230,7 @@ describe(
         i++
       )
         await sleep(100);
+      await restoreCheckHeld();
       const after1 = await view();
       assert.deepEqual(
         after1.containers.map((c) => c.status),
@@ -239,6 +263,7 @@ describe(
       // SIGKILL, restart with live-restore: the endpoints are kept, the proxy and the names come back.
       const keptMs = await killAndRestart(['--live-restore']);
       console.log(`live-restore kept 3 sandboxes in ${keptMs.toFixed(1)} ms`);
+      await restoreCheckHeld();
       const after2 = await view();
       assert.deepEqual(after2.containers.map((c) => c.status).sort(), [
         'running',

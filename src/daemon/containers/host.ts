@@ -37,6 +37,7 @@ import {
 import { containerInspect, containerSummary } from './render.ts';
 import type { NetworkController } from '../network/controller.ts';
 import { containerNetView } from '../network/render.ts';
+import { hostNetworkView } from '../network/view.ts';
 
 export interface Reply {
   result: ReplyResult;
@@ -419,6 +420,7 @@ export class ContainerHost {
         containerdContainers: seen.containers,
         acknowledged: [],
         mounted: [...new Set(mounted)],
+        ...(this.network?.ready ? { network: hostNetworkView(this.network.facts) } : {}),
       };
     });
   }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { arch, release } from 'node:os';
 import type { ApiRequest } from '../../effects/api/requests.ts';
 import type { HostView } from '../../machines/container/invariants.ts';
@@ -24,6 +25,15 @@ export interface ContainerControl {
   stop(id: string, signal: string, timeoutS: number): Promise<{ exitCode: number }>;
   settle(): Promise<number>;
   observeHost(): Promise<HostView>;
+}
+
+/** A /proc/sys switch as `docker info` reports it (false when it cannot be read). */
+function sysctlOn(key: string): boolean {
+  try {
+    return readFileSync(`/proc/sys/${key}`, 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
 }
 
 export class ApiEndpoint {
@@ -146,7 +156,7 @@ export class ApiEndpoint {
           : [],
       Plugins: {
         Volume: ['local'],
-        Network: ['host', 'null'],
+        Network: ['bridge', 'host', 'null'],
         Authorization: null,
         Log: ['json-file'],
       },
@@ -159,9 +169,9 @@ export class ApiEndpoint {
       CPUShares: true,
       CPUSet: true,
       PidsLimit: true,
-      IPv4Forwarding: false,
-      BridgeNfIptables: false,
-      BridgeNfIp6tables: false,
+      IPv4Forwarding: sysctlOn('net/ipv4/ip_forward'),
+      BridgeNfIptables: sysctlOn('net/bridge/bridge-nf-call-iptables'),
+      BridgeNfIp6tables: sysctlOn('net/bridge/bridge-nf-call-ip6tables'),
       Debug: false,
       NFd: 0,
       OomKillDisable: true,

@@ -511,3 +511,44 @@ describe('container networking', { skip: unavailable ?? false }, () => {
     assert.match(host, /inet 127\.0\.0\.1\/8/);
   });
 });
+
+describe('container networking without the userland proxy', { skip: unavailable ?? false }, () => {
+  let t: NetDaemon;
+  before(async () => {
+    t = await netDaemon(['--userland-proxy=false']);
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  test('--userland-proxy=false: 127.0.0.1 and the same bridge reach a published port through DNAT and hairpin NAT alone', async () => {
+    const port = 35000 + Math.floor(Math.random() * 1000);
+    t.ok(
+      'run',
+      '-d',
+      '--name',
+      'web',
+      '-p',
+      `${port}:80`,
+      'busybox',
+      'httpd',
+      '-f',
+      '-p',
+      '80',
+      '-h',
+      '/www',
+    );
+    assert.match(await httpGet('127.0.0.1', port), /hello-from-httpd/);
+    const peer = t.ok('run', '--rm', 'busybox', 'sh', '-c', `${http(port)}${t.gateway} ${port}`);
+    assert.match(peer, /hello-from-httpd/);
+    const rules = daemonRules(t.d.root);
+    assert.ok(
+      rules.some((r) => r.includes(`-p tcp -m tcp --dport ${port} -j DNAT`) && !r.includes('! -i')),
+      rules.join('\n'),
+    );
+    assert.ok(
+      rules.some((r) => r.includes(`-o ${t.bridge} -m addrtype --src-type LOCAL -j MASQUERADE`)),
+    );
+    t.ok('rm', '-f', 'web');
+  });
+});

@@ -455,9 +455,6 @@ export class NetworkController {
         this.resolvers.delete(n.id);
         this.networks.delete(n.id);
         this.used.delete(n.id);
-        for (const [cid, a] of this.attachments)
-          if (a.endpoints.some((w) => w.network === n.id || w.network === n.name))
-            this.attachments.set(cid, a);
         done({ ok: true, value: null });
       },
     );
@@ -711,6 +708,16 @@ export class NetworkController {
         const used = this.used.get(n.id) as Set<number>;
         let ip: number;
         if (w.ipv4) {
+          if (n.defaultBridge)
+            throw new ApiError(
+              400,
+              'user specified IP address is supported on user defined networks only',
+            );
+          if (!n.userSubnet)
+            throw new ApiError(
+              400,
+              'user specified IP address is supported only when connecting to networks with user configured subnets',
+            );
           const want = parseIp(w.ipv4);
           if (want === null || !contains(subnet, want) || used.has(want))
             throw new ApiError(403, 'Address already in use');

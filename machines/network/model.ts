@@ -114,6 +114,8 @@ export interface ContainerNetConfig {
   extraHosts: string[];
   /** The endpoints it joins at start, beyond its network mode's (connect while stopped adds here). */
   endpoints: EndpointWish[];
+  /** Config.NetworkDisabled: no network at all, whatever the mode (runc's empty namespace). */
+  disabled?: boolean;
 }
 
 /**

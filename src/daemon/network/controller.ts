@@ -271,6 +271,7 @@ export class NetworkController {
 
   /** The networks a container joins at its start (its create request's, or what connect/disconnect made of it). */
   wishesOf(id: string, net: ContainerNetConfig): EndpointWish[] {
+    if (net.disabled === true) return [];
     const a = this.attachments.get(id);
     if (a) return a.endpoints;
     const mode = net.mode === 'default' || net.mode === '' ? 'bridge' : net.mode;

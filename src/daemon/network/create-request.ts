@@ -189,6 +189,7 @@ export function containerNetConfig(
     dnsOptions,
     extraHosts,
     endpoints,
+    ...(body['NetworkDisabled'] === true ? { disabled: true } : {}),
   };
   return { net, networkMode: mode, warnings };
 }

@@ -190,6 +190,7 @@ export function containerNetView(
     },
     config: {
       Domainname: net.domainname,
+      ...(net.disabled === true ? { NetworkDisabled: true } : {}),
       ...(net.exposed.length > 0
         ? { ExposedPorts: Object.fromEntries(net.exposed.map((k) => [k, {}])) }
         : {}),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { after, describe, test } from 'node:test';
 import {
@@ -8,9 +8,7 @@ import {
   restoreInvariants,
   type HostView,
 } from '../../machines/container/invariants.ts';
-import { chainTag } from '../../machines/network/rules.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
-import { daemonDirs, docker, launch, realDaemonUnavailable } from '../support/daemon-process.ts';
+import { daemonDirs, launch, realDaemonUnavailable } from '../support/daemon-process.ts';
 import { apiContainers } from '../support/host-view.ts';
 import {
   addressesOf,
@@ -22,7 +20,7 @@ import {
   pickNet,
   portsOf,
 } from '../support/net.ts';
-import { httpGet, netApplets, netDaemon, type NetDaemon } from '../support/net-daemon.ts';
+import { httpGet, netDaemon, type NetDaemon } from '../support/net-daemon.ts';
 
 /**
  * The network controller across the daemon's lives: a start-up that fails after it gives back
@@ -287,7 +285,6 @@ describe(
       });
       t.ok('network', 'rm', 'back');
       assert.ok(!daemonRules(t.d.root).some((r) => r.includes('DNAT')));
-      void chainTag;
     });
   },
 );

@@ -2,15 +2,7 @@ import type { EffectError, EffectErrorCode } from '../../../effects/errors.ts';
 import type { SandboxSpec } from '../../../effects/net/requests.ts';
 import type { Session } from '../../../effects/runner.ts';
 import type { RecordBody } from '../../../effects/trace.ts';
-import {
-  contains,
-  formatIp,
-  macOf,
-  overlaps,
-  parseCidr,
-  parseIp,
-  type Net4,
-} from '../../../machines/network/cidr.ts';
+import { contains, formatIp, macOf, parseCidr, parseIp } from '../../../machines/network/cidr.ts';
 import {
   containerResolvConf,
   hostnameFile,
@@ -18,13 +10,7 @@ import {
   ndotsError,
   upstreamsOf,
 } from '../../../machines/network/files.ts';
-import {
-  checkGateway,
-  nextAddress,
-  noPoolError,
-  parseSubnet,
-  pickPool,
-} from '../../../machines/network/ipam.ts';
+import { nextAddress } from '../../../machines/network/ipam.ts';
 import type { NetOpInput, NetOpOutput, NetStep } from '../../../machines/network/machine.ts';
 import type {
   AttachmentRecord,
@@ -55,6 +41,9 @@ import {
 import { chainNames } from '../../../machines/network/rules.ts';
 import type { NetworkFacts } from '../../../machines/network/start.ts';
 import { ApiError } from '../../api/server.ts';
+import { networkFromRequest, type NetworkCreateBody } from './create-network.ts';
+
+export type { NetworkCreateBody };
 
 /** What the controller needs to know of a container. */
 export interface ContainerNetInfo {
@@ -81,33 +70,6 @@ export interface ControllerHost {
 export type Done<T> = (
   r: { ok: true; value: T } | { ok: false; error: ApiError | EffectError },
 ) => void;
-
-/** The Engine API's create body for a network. */
-export interface NetworkCreateBody {
-  Name?: unknown;
-  CheckDuplicate?: unknown;
-  Driver?: unknown;
-  Scope?: unknown;
-  EnableIPv6?: unknown;
-  IPAM?: { Driver?: unknown; Config?: unknown; Options?: unknown } | null;
-  Internal?: unknown;
-  Attachable?: unknown;
-  Ingress?: unknown;
-  ConfigOnly?: unknown;
-  ConfigFrom?: unknown;
-  Options?: unknown;
-  Labels?: unknown;
-}
-
-const bridgeOptions = new Set([
-  'com.docker.network.bridge.name',
-  'com.docker.network.bridge.enable_icc',
-  'com.docker.network.bridge.enable_ip_masquerade',
-  'com.docker.network.bridge.host_binding_ipv4',
-  'com.docker.network.driver.mtu',
-]);
-
-const refuse = (what: string): ApiError => new ApiError(400, `statedock does not support ${what}`);
 
 function fail(code: EffectErrorCode, message: string): EffectError {
   return { code, message };
@@ -283,132 +245,25 @@ export class NetworkController {
 
   // ---- networks ------------------------------------------------------------------------------
 
-  /** `POST /networks/create`: validated with Docker's words, then made. */
+  /** `POST /networks/create`: validated with Docker's words (create-network.ts), then made. */
   createNetwork(
     body: NetworkCreateBody,
     nowIso: string,
     done: Done<{ id: string; warning: string }>,
   ): void {
-    const name = typeof body.Name === 'string' ? body.Name : '';
-    if (name === '') throw new ApiError(500, 'invalid name: ');
-    const driver = typeof body.Driver === 'string' && body.Driver !== '' ? body.Driver : 'bridge';
-    if (name === 'bridge' || name === 'host' || name === 'none')
-      throw new ApiError(403, `operation is not permitted on predefined ${name} network `);
-    if (driver === 'host' || driver === 'null')
-      throw new ApiError(403, `only one instance of "${driver}" network is allowed`);
-    if (driver !== 'bridge') throw new ApiError(404, `plugin "${driver}" not found`);
-    const same = [...this.networks.values()].find((n) => n.name === name);
-    if (same && body.CheckDuplicate === true)
-      throw new ApiError(409, `network with name ${name} already exists`);
-    if (body.EnableIPv6 === true) throw refuse('IPv6 networks (EnableIPv6)');
-    // Attachable only matters to swarm-scope networks (dockerd keeps it and shows it): recorded.
-    for (const k of ['Ingress', 'ConfigOnly'] as const)
-      if (body[k] === true) throw refuse(`${k} networks`);
-    const from = body.ConfigFrom as { Network?: unknown } | null | undefined;
-    if (from && typeof from.Network === 'string' && from.Network !== '') throw refuse('ConfigFrom');
-    if (typeof body.Scope === 'string' && body.Scope !== '' && body.Scope !== 'local')
-      throw refuse(`the ${body.Scope} scope`);
-    const ipam = body.IPAM ?? {};
-    if (typeof ipam.Driver === 'string' && ipam.Driver !== '' && ipam.Driver !== 'default')
-      throw new ApiError(404, `plugin "${ipam.Driver}" not found`);
-    const ipamOptions = (ipam.Options ?? null) as Record<string, string> | null;
-    if (ipamOptions && Object.keys(ipamOptions).length > 0) throw refuse('IPAM options');
-    const configs = (Array.isArray(ipam.Config) ? ipam.Config : []) as {
-      Subnet?: string;
-      IPRange?: string;
-      Gateway?: string;
-      AuxiliaryAddresses?: Record<string, string> | null;
-    }[];
-    if (configs.length > 1) throw refuse('more than one IPAM config per network');
-    const options = (body.Options ?? {}) as Record<string, string>;
-    for (const k of Object.keys(options))
-      if (!bridgeOptions.has(k)) throw refuse(`the network option ${k}`);
-    const labels = (body.Labels ?? {}) as Record<string, string>;
-    const cfg = configs[0] ?? {};
-    if (cfg.AuxiliaryAddresses && Object.keys(cfg.AuxiliaryAddresses).length > 0)
-      throw refuse('AuxiliaryAddresses');
-    const taken = [...this.networks.values()].flatMap((n) =>
-      n.ipam ? [parseCidr(n.ipam.subnet)!.net] : [],
-    );
-    let subnet: Net4;
-    let userSubnet = false;
-    if (cfg.Subnet) {
-      const s = parseSubnet(cfg.Subnet);
-      if ('error' in s) throw new ApiError(500, s.error);
-      if (taken.some((t) => overlaps(t, s)))
-        throw new ApiError(403, 'Pool overlaps with other one on this address space');
-      subnet = s;
-      userSubnet = true;
-    } else {
-      const reserved = this.facts.hostReserved.map((r) => parseCidr(r)!.net);
-      const pools = this.facts.pools.map((p) => parseCidr(p)!.net);
-      const p = pickPool(pools, this.poolIndex, [...taken, ...reserved]);
-      if (!p) throw new ApiError(500, noPoolError);
-      this.poolIndex = p.next;
-      subnet = p.pool;
-    }
-    let gateway = subnet.base + 1;
-    if (cfg.Gateway) {
-      const bad = checkGateway(subnet, cfg.Gateway);
-      if (bad) throw new ApiError(500, bad);
-      gateway = parseIp(cfg.Gateway) as number;
-    }
-    let ipRange: string | null = null;
-    if (cfg.IPRange) {
-      const r = parseCidr(cfg.IPRange);
-      if (!r)
-        throw new ApiError(
-          500,
-          `Invalid range ${cfg.IPRange} : invalid CIDR address: ${cfg.IPRange}`,
-        );
-      ipRange = `${formatIp(r.net.base)}/${r.net.bits}`;
-    }
-    const mtu = options['com.docker.network.driver.mtu']
-      ? Number(options['com.docker.network.driver.mtu'])
-      : 1500;
-    if (!Number.isInteger(mtu) || mtu < 0)
-      throw new ApiError(
-        500,
-        `invalid MTU number: ${options['com.docker.network.driver.mtu'] ?? ''}`,
-      );
-    const id = this.host.newId();
-    const bridge = options['com.docker.network.bridge.name'] ?? `br-${id.slice(0, 12)}`;
-    if (bridge.length > 15)
-      throw new ApiError(500, `invalid bridge name ${bridge}: longer than 15 characters`);
-    if ([...this.networks.values()].some((n) => n.bridge === bridge))
-      throw new ApiError(
-        403,
-        `cannot create network ${id} (${bridge}): conflicts with network ${[...this.networks.values()].find((n) => n.bridge === bridge)?.id ?? ''} (${bridge})`,
-      );
-    const flag = (k: string, dflt: boolean): boolean =>
-      options[k] === undefined ? dflt : options[k] === 'true';
-    const n: NetworkRecord = {
-      id,
-      name,
-      driver: 'bridge',
-      created: nowIso,
-      internal: body.Internal === true,
-      attachable: body.Attachable === true,
-      labels,
-      options,
-      ipamOptions,
-      ipam: {
-        subnet: `${formatIp(subnet.base)}/${subnet.bits}`,
-        gateway: formatIp(gateway),
-        ipRange,
-        defaultGateway: null,
-      },
-      userSubnet,
-      bridge,
-      ownsBridge: true,
-      ownsAddress: true,
-      mtu,
-      icc: flag('com.docker.network.bridge.enable_icc', true),
-      masquerade:
-        this.facts.config.iptables && flag('com.docker.network.bridge.enable_ip_masquerade', true),
-      hostBindingIp: options['com.docker.network.bridge.host_binding_ipv4'] ?? this.facts.config.ip,
-      defaultBridge: false,
-    };
+    const {
+      record: n,
+      poolIndex,
+      warning,
+    } = networkFromRequest(body, {
+      networks: [...this.networks.values()],
+      facts: this.facts,
+      poolIndex: this.poolIndex,
+      newId: () => this.host.newId(),
+      nowIso,
+    });
+    this.poolIndex = poolIndex;
+    const id = n.id;
     const resolver = {
       network: id,
       address: n.ipam!.gateway,
@@ -418,7 +273,7 @@ export class NetworkController {
     // Reserved now: a concurrent create cannot take the same pool.
     this.addNetwork(n);
     this.removing.add(id);
-    this.run(`networkCreate ${name}`, planNetworkCreate(this.ctx(), n, resolver), (o) => {
+    this.run(`networkCreate ${n.name}`, planNetworkCreate(this.ctx(), n, resolver), (o) => {
       this.removing.delete(id);
       if (!o.ok) {
         this.networks.delete(id);
@@ -429,10 +284,7 @@ export class NetworkController {
       this.resolvers.add(id);
       done({
         ok: true,
-        value: {
-          id,
-          warning: same ? `Network with name ${name} (id : ${same.id}) already exists` : '',
-        },
+        value: { id, warning },
       });
     });
   }

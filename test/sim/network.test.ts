@@ -282,3 +282,53 @@ test('the network orderings catch a rule removed before its veth, a bridge befor
   ]);
   assert.deepEqual(violationsOf(checkTrace(good, networkConstraints)), []);
 });
+
+test('--fixed-cidr narrows the default bridge’s addresses, --default-gateway becomes its containers’ route, --icc=false drops bridge-to-bridge traffic', () => {
+  const config = {
+    ...networkConfigOf(defaultDaemonConfig()),
+    bridge: 'sdt-z',
+    fixedCidr: '10.77.0.128/25',
+    defaultGateway: '10.77.0.254',
+    icc: false,
+  };
+  const p = planNetworkStart(
+    input({
+      config,
+      host: {
+        routes: [],
+        links: [{ name: 'sdt-z', kind: 'bridge', master: null, addresses: ['10.77.0.1/24'] }],
+        portRange: [1, 2],
+        ipv6: false,
+        hostname: 'h',
+      },
+    }),
+  );
+  assert.ok(!('error' in p));
+  const bridge = p.facts.networks.find((n) => n.defaultBridge);
+  assert.deepEqual(bridge?.ipam, {
+    subnet: '10.77.0.0/24',
+    gateway: '10.77.0.1',
+    ipRange: '10.77.0.128/25',
+    defaultGateway: '10.77.0.254',
+  });
+  assert.ok(p.rules.some((r) => r.args === '-i sdt-z -o sdt-z -j DROP'));
+  assert.ok(!p.rules.some((r) => r.args === '-i sdt-z -o sdt-z -j ACCEPT'));
+  const outside = planNetworkStart(
+    input({
+      config: { ...config, defaultGateway: '10.9.9.9' },
+      host: p.facts
+        ? {
+            routes: [],
+            links: [{ name: 'sdt-z', kind: 'bridge', master: null, addresses: ['10.77.0.1/24'] }],
+            portRange: [1, 2],
+            ipv6: false,
+            hostname: 'h',
+          }
+        : ({} as never),
+    }),
+  );
+  assert.deepEqual(outside, {
+    error:
+      'Error initializing network controller: Error creating default "bridge" network: default gateway ip must be part of the network',
+  });
+});

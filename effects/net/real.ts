@@ -10,6 +10,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { randomInt } from 'node:crypto';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { assertNever, type EffectErrorCode } from '../errors.ts';
@@ -169,11 +170,24 @@ export class RealNet implements Handler<NetRequest> {
         ]);
         return {};
       case 'net.deleteLinks': {
-        if (req.names.length === 0) return { deleted: [] };
         // A link that is gone (its namespace took its veth along, or it was never made) is fine.
         const names = req.names.filter((n) => existsSync(`/sys/class/net/${n}`));
-        if (names.length > 0)
-          await exec('ip', ['-force', '-batch', '-'], names.map((n) => `link del ${n}`).join('\n'));
+        if (names.length === 1)
+          await exec('ip', ['link', 'del', names[0] as string]).catch((err: unknown) => {
+            if (!(err instanceof EffectFailure && err.code === 'ENOENT')) throw err;
+          });
+        if (names.length > 1) {
+          // The kernel deletes a whole link group in one unregister (one RCU grace period, not one
+          // per link): 100 stale veths go in ~0.1 s instead of ~2 s. The group number is drawn at
+          // random from 2^20..2^31, so no other link on the host is in it.
+          const group = 0x100000 + randomInt(0x7fefffff);
+          await exec(
+            'ip',
+            ['-force', '-batch', '-'],
+            names.map((n) => `link set ${n} group ${group}`).join('\n'),
+          );
+          await exec('ip', ['link', 'del', 'group', String(group)]);
+        }
         return { deleted: names };
       }
       case 'net.addAddress':

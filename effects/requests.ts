@@ -5,6 +5,7 @@ import { assertNever, type EffectError } from './errors.ts';
 import type { FsRequest, FsResults } from './fs/requests.ts';
 import type { ImageRequest, ImageResults } from './image/requests.ts';
 import type { KernelRequest, KernelResults } from './kernel/requests.ts';
+import type { NetRequest, NetResults } from './net/requests.ts';
 import type { RegistryRequest, RegistryResults } from './registry/requests.ts';
 import type { RootfsRequest, RootfsResults } from './rootfs/requests.ts';
 import type { StoreRequest, StoreResults } from './store/requests.ts';
@@ -20,6 +21,7 @@ export interface EffectFamilies {
   rootfs: RootfsRequest;
   registry: RegistryRequest;
   image: ImageRequest;
+  net: NetRequest;
 }
 
 export type EffectFamily = keyof EffectFamilies;
@@ -37,7 +39,8 @@ export type EffectResults = FsResults &
   ApiResults &
   RootfsResults &
   RegistryResults &
-  ImageResults;
+  ImageResults &
+  NetResults;
 
 export type ResultOf<E extends EffectName> = EffectResults[E];
 export type RequestOf<E extends EffectName> = Extract<EffectRequest, { effect: E }>;
@@ -77,6 +80,7 @@ export function dispatch(handlers: FamilyHandlers, call: EffectCall): Promise<un
   if (inFamily(call, 'rootfs')) return handlers.rootfs.run(call);
   if (inFamily(call, 'registry')) return handlers.registry.run(call);
   if (inFamily(call, 'image')) return handlers.image.run(call);
+  if (inFamily(call, 'net')) return handlers.net.run(call);
   return assertNever(call, 'effect family');
 }
 
@@ -97,6 +101,7 @@ const families: readonly EffectFamily[] = [
   'rootfs',
   'registry',
   'image',
+  'net',
 ];
 
 function isFamily(name: string): name is EffectFamily {

@@ -6,6 +6,7 @@ import { assertNever } from '../errors.ts';
 import { SimFs, SimFsEffects, type SimNode } from '../fs/sim.ts';
 import { SimImages } from '../image/sim.ts';
 import { SimKernel } from '../kernel/sim.ts';
+import { SimNet, type SimNetOptions } from '../net/sim.ts';
 import type { EffectCall, EffectOutcome, EffectFamily } from '../requests.ts';
 import { familyOf, inFamily } from '../requests.ts';
 import { SimRegistry } from '../registry/sim.ts';
@@ -44,6 +45,8 @@ export interface SimHost {
   livePidfile?: string;
   /** API sockets held by another process. */
   busySockets?: string[];
+  /** The host's networking (links it has, ports its processes hold). */
+  net?: SimNetOptions;
 }
 
 export interface SimWorldOptions {
@@ -91,6 +94,7 @@ const latency: Record<EffectFamily, [number, number]> = {
   rootfs: [0.2, 3],
   registry: [1, 20],
   image: [0.5, 5],
+  net: [0.5, 5],
 };
 
 /** Effects slower than their family (a task's creation starts a shim and runs runc). */
@@ -141,6 +145,8 @@ export class SimWorld implements SimEffects {
   /** The registry images are pulled from, and the image and layer store. */
   readonly registry: SimRegistry;
   readonly images: SimImages;
+  /** Links, namespaces, the daemon's chains, proxies, resolvers and the network database. */
+  readonly net: SimNet;
   /** The data root the image store's directories are under (the simulated daemon's). */
   dataRoot = '/var/lib/statedock';
   /** The latest virtual time the world has seen: a restarted daemon's clock goes on from here. */
@@ -178,6 +184,8 @@ export class SimWorld implements SimEffects {
       this.processes.add(SimProcesses.foreignPid);
       this.fs.writeFile(h.livePidfile, String(SimProcesses.foreignPid), 0o644);
     }
+    this.net = new SimNet(h.net ?? {});
+    this.net.markPreexisting();
     this.injector = new FaultInjector(opts.faults ?? []);
   }
 
@@ -210,6 +218,7 @@ export class SimWorld implements SimEffects {
     this.containerd.daemonExited();
     this.registry.daemonExited();
     this.images.daemonExited();
+    this.net.processDied();
   }
 
   /**
@@ -222,6 +231,7 @@ export class SimWorld implements SimEffects {
     this.containerd.rebooted();
     this.rootfs.rebooted();
     this.kernel.rebooted();
+    this.net.rebooted();
     this.processes.clear();
     for (const tmpfs of ['/run', '/var/run'])
       for (const p of this.fs.list(tmpfs)) this.fs.removeAll(p);
@@ -329,6 +339,7 @@ export class SimWorld implements SimEffects {
     if (inFamily(call, 'rootfs')) return this.rootfs.run(call);
     if (inFamily(call, 'registry')) return this.registry.run(call);
     if (inFamily(call, 'image')) return this.images.run(call);
+    if (inFamily(call, 'net')) return this.net.run(call);
     return assertNever(call, 'effect family');
   }
 
@@ -347,6 +358,7 @@ export class SimWorld implements SimEffects {
       acknowledged: [],
       mounted: [...this.rootfs.mounted],
       images: this.images.view(this.dataRoot, `${this.dataRoot}/tmp`),
+      network: this.net.view(),
     };
   }
 }

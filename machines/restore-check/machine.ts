@@ -10,6 +10,7 @@ import {
   type HostView,
   type ImagesView,
   type InvariantViolation,
+  type NetworkView,
   type TaskView,
 } from '../container/invariants.ts';
 import type { ContainerRecord, ContainerSettled } from '../container/types.ts';
@@ -22,7 +23,7 @@ import { commit, noOutlet, type Outlet } from '../outlet.ts';
  *    actor (a create or start the dead daemon had sent may have finished after restore
  *    listed the tasks), which stops or deletes it if it believed it had none;
  * 2. the host is observed (the store's containers, containerd's tasks and containers, the
- *    mounted roots, and the image store when the daemon has one) and judged by
+ *    mounted roots, the image store and the networking when the daemon has them) and judged by
  *    `restoreInvariants`. Each broken invariant is a mark in the
  *    trace, so the flight recorder carries the proof and `statedock check` fails on it.
  * A container that moves while the host is observed (`host.moved`, from the daemon) makes
@@ -35,6 +36,15 @@ export interface RestoreCheckInput {
   containers: string[];
   /** The image store to look at (its data root and the daemon's temp dir); without it images are not judged. */
   images?: { root: string; tmpDir: string };
+  /** The daemon's networking to look at (its network database, exec root, chain tag); without it networking is not judged. */
+  network?: NetworkLook;
+}
+
+/** Where the daemon's networking is: what `net.observe` looks at. */
+export interface NetworkLook {
+  dir: string;
+  execRoot: string;
+  tag: string | null;
 }
 
 export interface RestoreCheckContext {
@@ -42,11 +52,17 @@ export interface RestoreCheckContext {
   seq: number;
   containers: string[];
   images: { root: string; tmpDir: string } | null;
+  network: NetworkLook | null;
   /** Containers handed a task, not settled yet. */
   unsettled: string[];
   /** The observation's requests in flight, by what they look at. */
-  looks: Record<string, 'stored' | 'tasks' | 'containerdContainers' | 'mounted' | 'images'>;
-  seen: Partial<Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted' | 'images'>> & {
+  looks: Record<
+    string,
+    'stored' | 'tasks' | 'containerdContainers' | 'mounted' | 'images' | 'network'
+  >;
+  seen: Partial<
+    Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted' | 'images' | 'network'>
+  > & {
     stored?: ContainerRecord[];
   };
   attempt: number;
@@ -130,6 +146,7 @@ export const restoreCheckMachine = setup({
       look({ effect: 'containerd.listContainers' }, 'containerdContainers');
       look({ effect: 'rootfs.listMounted' }, 'mounted');
       if (context.images !== null) look({ effect: 'image.observe', ...context.images }, 'images');
+      if (context.network !== null) look({ effect: 'net.observe', ...context.network }, 'network');
       commit(enqueue, { ...c, looks }, outputs);
     }),
     noteSeen: enqueueActions(({ context, event, enqueue }) => {
@@ -156,6 +173,9 @@ export const restoreCheckMachine = setup({
           break;
         case 'images':
           seen.images = event.result as ImagesView;
+          break;
+        case 'network':
+          seen.network = event.result as NetworkView;
           break;
       }
       commit(enqueue, { looks, seen }, []);
@@ -190,6 +210,7 @@ export const restoreCheckMachine = setup({
     seq: 0,
     containers: input.containers,
     images: input.images ?? null,
+    network: input.network ?? null,
     unsettled: [],
     looks: {},
     seen: {},
@@ -245,6 +266,7 @@ function judge(enqueue: Outlet<RestoreCheckContext>, c: RestoreCheckContext): vo
     acknowledged: [],
     mounted: c.seen.mounted ?? [],
     ...(c.seen.images === undefined ? {} : { images: c.seen.images }),
+    ...(c.seen.network === undefined ? {} : { network: c.seen.network }),
   };
   const judged = judgedBy(view, restoreInvariants);
   const violations = checkInvariants(view, judged);

@@ -424,11 +424,13 @@ export class ContainerHost {
 
   /**
    * The restore check (machines/restore-check), once the restored containers have settled:
-   * its verdict is in the trace; `done` hears it. With `images`, it judges the image store too.
+   * its verdict is in the trace; `done` hears it. With `images` and `network`, it judges the
+   * image store and the networking too.
    */
   checkRestore(
     done: (output: RestoreCheckOutput) => void = () => undefined,
     images?: RestoreCheckInput['images'],
+    network?: RestoreCheckInput['network'],
   ): void {
     this.whenSettled(() => {
       this.checks += 1;
@@ -437,6 +439,7 @@ export class ContainerHost {
         actorId,
         containers: this.contexts().map((c) => c.record.id),
         ...(images === undefined ? {} : { images }),
+        ...(network === undefined ? {} : { network }),
       } satisfies RestoreCheckInput);
       this.checkActor = actorId;
       const finished = (): boolean => {

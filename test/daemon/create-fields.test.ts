@@ -251,6 +251,11 @@ describe('every field of the v1.41 create request is honoured or refused', () =>
           looked,
           facts,
           daemonSeccompProfile: null,
+          net: {
+            resolveContainer: (ref) => (ref === 'donor' ? donor.record.id : null),
+            hostHostname: 'host',
+            imageExposed: [],
+          },
         }),
       );
     } catch (err) {

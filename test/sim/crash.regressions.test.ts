@@ -522,17 +522,23 @@ test('the host finishes what the dead daemon asked, later: a task containerd cre
     horizonMs: 1_000,
     downtimeMs: 20,
   };
-  const o = crashRun(s, 244, 261);
-  assert.ok(
-    o.traces[0][243]?.kind === 'transition' &&
-      o.traces[0]
-        .slice(0, 244)
-        .some((r) => r.kind === 'effect.request' && r.call.effect === 'containerd.createTask'),
-    'cut with the task creation in flight',
-  );
-  assert.deepEqual(problemsOf(o), []);
-  assert.ok(
-    o.traces[1].some((r) => r.kind === 'effect.request' && r.call.effect === 'containerd.reapTask'),
-    'the late task was reaped',
-  );
+  const uncut = crashRun(s, null, 1);
+  const at =
+    uncut.traces[0].findIndex(
+      (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.createTask',
+    ) + 1;
+  assert.ok(at > 0);
+  // The seeds whose late create lands after the container is gone (the host decides when).
+  let reaped = 0;
+  for (let seed = 1; seed <= 300 && reaped < 3; seed++) {
+    const o = crashRun(s, at, seed);
+    assert.deepEqual(problemsOf(o), [], `seed ${seed}`);
+    if (
+      o.traces[1].some(
+        (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.reapTask',
+      )
+    )
+      reaped += 1;
+  }
+  assert.ok(reaped > 0, 'some late creates were reaped');
 });

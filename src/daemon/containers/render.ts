@@ -1,5 +1,6 @@
 import type { ContainerContext, MountPoint } from '../../../machines/container/types.ts';
 import { statusText } from '../human.ts';
+import type { ContainerNetView } from '../network/render.ts';
 
 /** Docker's JSON shapes of a container: `ps` and `system df` rows, and `inspect`. Pure functions of its context. */
 
@@ -19,6 +20,7 @@ export interface ContainerPaths {
 export function containerSummary(
   c: ContainerContext,
   sizes: { rw: number; image: number } | null,
+  net?: ContainerNetView,
 ): Record<string, unknown> {
   const r = c.record;
   const sized: Record<string, number> = {};
@@ -33,13 +35,13 @@ export function containerSummary(
     ImageID: r.config.imageId ?? '',
     Command: r.config.cmd.join(' '),
     Created: Math.floor(Date.parse(r.created) / 1000),
-    Ports: [],
+    Ports: net?.summaryPorts ?? [],
     ...sized,
     Labels: r.config.labels,
     State: r.state.status,
     Status: statusText(r.state),
     HostConfig: { NetworkMode: r.config.networkMode ?? 'none' },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: net?.summaryNetworks ?? {} },
     Mounts: (r.config.mounts ?? []).map(mountApi),
   };
 }
@@ -48,6 +50,7 @@ export function containerSummary(
 export function containerInspect(
   c: ContainerContext,
   where: ContainerPaths,
+  net?: ContainerNetView,
 ): Record<string, unknown> {
   const r = c.record;
   const s = r.state;
@@ -75,9 +78,9 @@ export function containerInspect(
       FinishedAt: s.finishedAt ?? '0001-01-01T00:00:00Z',
     },
     Image: k.imageId ?? r.image,
-    ResolvConfPath: '',
-    HostnamePath: '',
-    HostsPath: '',
+    ResolvConfPath: net?.paths.ResolvConfPath ?? '',
+    HostnamePath: net?.paths.HostnamePath ?? '',
+    HostsPath: net?.paths.HostsPath ?? '',
     LogPath: (k.log?.driver ?? 'json-file') === 'json-file' ? `${dir}/${r.id}-json.log` : '',
     Name: r.name,
     RestartCount: r.restartCount,
@@ -87,7 +90,7 @@ export function containerInspect(
     ProcessLabel: '',
     AppArmorProfile: appArmorProfileOf(k.hostConfig),
     ExecIDs: null,
-    HostConfig: k.hostConfig ?? legacyHostConfig(k),
+    HostConfig: { ...(k.hostConfig ?? legacyHostConfig(k)), ...net?.hostConfig },
     GraphDriver:
       fs.driver === 'vfs'
         ? { Data: null, Name: 'vfs' }
@@ -118,7 +121,7 @@ export function containerInspect(
         volumes.length > 0 ? Object.fromEntries(volumes.map((m) => [m.destination, {}])) : null,
       WorkingDir: k.workingDir ?? '',
       Entrypoint: k.entrypoint ?? null,
-      NetworkDisabled: (k.networkMode ?? 'none') !== 'host',
+      ...(net ? net.config : { NetworkDisabled: (k.networkMode ?? 'none') !== 'host' }),
       OnBuild: k.inspectConfig ? k.inspectConfig.onBuild : null,
       Labels: k.labels,
       // dockerd omits StopSignal and StopTimeout when the request did not give them.
@@ -130,7 +133,7 @@ export function containerInspect(
         : {}),
       ...(k.inspectConfig?.shell ? { Shell: k.inspectConfig.shell } : {}),
     },
-    NetworkSettings: {
+    NetworkSettings: net?.networkSettings ?? {
       Bridge: '',
       SandboxID: '',
       HairpinMode: false,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { EffectRequest } from '../../../effects/requests.ts';
 import type { RootfsLayout } from '../../../effects/rootfs/layout.ts';
 import type { ContainerContext, MountPoint } from '../../../machines/container/types.ts';
@@ -19,6 +20,8 @@ import { checkCreateRequest } from './spec/check.ts';
 import { defaultShmSize } from './spec/defaults.ts';
 import { resolveJoins, shmPrefix, type JoinTarget } from './spec/namespaces.ts';
 import { containerInspect, containerSummary } from './render.ts';
+import type { NetworkController } from '../network/controller.ts';
+import { containerNetView, type ContainerNetView } from '../network/render.ts';
 
 /** How a reply becomes an HTTP status. */
 export const statusOf: Record<Reply['result'], number> = {
@@ -67,6 +70,8 @@ export class Containers {
   private readonly daemonSeccompProfile: () => string | null;
   /** The /dev/shm of containers with IpcMode shareable. */
   private readonly shm: ShareableShm;
+  /** The network controller (inspect and ps show each container's networking). */
+  network: NetworkController | null = null;
 
   constructor(o: ContainersOptions) {
     this.daemonSeccompProfile = o.daemonSeccompProfile ?? (() => null);
@@ -187,6 +192,14 @@ export class Containers {
         looked,
         facts,
         daemonSeccompProfile: this.daemonSeccompProfile(),
+        net: {
+          resolveContainer: (ref) => {
+            const found = this.host.lookup(ref);
+            return found === null || found === 'ambiguous' ? null : found.record.id;
+          },
+          hostHostname: hostname(),
+          imageExposed: Object.keys(image.config.ExposedPorts ?? {}),
+        },
       });
     } catch (err) {
       throw apiErrorOf(err);
@@ -278,17 +291,27 @@ export class Containers {
           image: imageSizes.get(c.record.config.imageId ?? '') ?? 0,
         }
       : null;
-    return containerSummary(c, sizes);
+    return containerSummary(c, sizes, this.netView(c));
+  }
+
+  private netView(c: ContainerContext): ContainerNetView | undefined {
+    return this.network
+      ? containerNetView(this.network, c, (id) => this.host.dirOf(id))
+      : undefined;
   }
 
   /** `docker inspect` of a container. */
   inspect(c: ContainerContext): Record<string, unknown> {
     const id = c.record.id;
-    return containerInspect(c, {
-      dir: this.host.dirOf(id),
-      rootfs: this.layout.rootfsOf(id),
-      merged: this.layout.bundleRootfs(id),
-    });
+    return containerInspect(
+      c,
+      {
+        dir: this.host.dirOf(id),
+        rootfs: this.layout.rootfsOf(id),
+        merged: this.layout.bundleRootfs(id),
+      },
+      this.netView(c),
+    );
   }
 
   /**

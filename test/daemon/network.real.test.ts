@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { realDaemonUnavailable, repoRoot } from '../support/daemon-process.ts';
@@ -17,6 +18,28 @@ const unavailable =
   realDaemonUnavailable() ??
   netAvailable() ??
   (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox');
+
+/** A request to the daemon's API (what the CLI has no flag for). */
+function apiPost(
+  sock: string,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { socketPath: sock, path, method: 'POST', headers: { 'Content-Type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
 
 const http = (port: number): string => `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 `;
 
@@ -60,7 +83,7 @@ describe('container networking', { skip: unavailable ?? false }, () => {
     if (dns?.pid) process.kill(dns.pid, 'SIGKILL');
   });
 
-  test('busybox httpd published with -p is fetched from the host on 127.0.0.1 and its own address, and from another container', async () => {
+  test('HostConfig.PortBindings: busybox httpd published with -p is fetched from the host on 127.0.0.1 and its own address, and from another container', async () => {
     const port = 20000 + Math.floor(Math.random() * 5000);
     t.ok(
       'run',
@@ -122,7 +145,7 @@ describe('container networking', { skip: unavailable ?? false }, () => {
     t.ok('rm', 'web');
   });
 
-  test('-P publishes the image’s EXPOSE and --expose’s ports on free ports of the dynamic range', async () => {
+  test('Config.ExposedPorts, HostConfig.PublishAllPorts: -P publishes the image’s EXPOSE and --expose’s ports on free ports of the dynamic range', async () => {
     t.ok('tag', 'busybox', 'bb-expose');
     const c = t.ok(
       'run',
@@ -197,7 +220,7 @@ describe('container networking', { skip: unavailable ?? false }, () => {
     t.ok('rm', '-f', 'second', 'third');
   });
 
-  test('containers on a user network reach each other by name, by alias and by short ID; other names go to the upstream', () => {
+  test('NetworkingConfig.EndpointsConfig: containers on a user network reach each other by name, by alias and by short ID; other names go to the upstream', () => {
     t.ok('network', 'create', 'front');
     const subnet = t.ok(
       'network',
@@ -472,7 +495,7 @@ describe('container networking', { skip: unavailable ?? false }, () => {
     ]);
   });
 
-  test('/etc/hosts, /etc/hostname and /etc/resolv.conf follow --hostname, --add-host and --dns*', () => {
+  test('HostConfig.ExtraHosts, HostConfig.Dns, HostConfig.DnsSearch, HostConfig.DnsOptions: /etc/hosts, /etc/hostname and /etc/resolv.conf follow --hostname, --add-host and --dns*', () => {
     const out = t.ok(
       'run',
       '--rm',
@@ -509,6 +532,24 @@ describe('container networking', { skip: unavailable ?? false }, () => {
       'ip -4 addr show lo; hostname',
     );
     assert.match(host, /inet 127\.0\.0\.1\/8/);
+  });
+
+  test('Config.NetworkDisabled: a container created with it has loopback alone, and inspect says so', async () => {
+    const created = await apiPost(t.d.sock, '/containers/create', {
+      Image: 'busybox',
+      Cmd: ['cat', '/proc/net/dev'],
+      NetworkDisabled: true,
+    });
+    assert.equal(created.status, 201, created.body);
+    const id = (JSON.parse(created.body) as { Id: string }).Id;
+    assert.equal(t.ok('inspect', '-f', '{{.Config.NetworkDisabled}}', id), 'true');
+    const devices = t
+      .ok('start', '-a', id)
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(':')[0]?.trim());
+    assert.deepEqual(devices, ['lo']);
+    t.ok('rm', id);
   });
 });
 

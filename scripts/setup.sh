@@ -5,16 +5,18 @@
 # directories and extended attributes), iproute2 and iptables (container networking: bridges,
 # veths, the daemon's chains; iptables 1.8 with the nf_tables backend), with --test also chromium
 # and its fonts (the inspector's browser tests; the page uses DejaVu), docker-registry,
-# apache2-utils (htpasswd), openssl and zstd (the registry tests) and docker-compose (1.29, the
-# compose test; installed without its recommended docker.io, which would bring a dockerd and a
-# docker0 of its own), and the npm packages from package-lock.json. Prints what it does.
+# apache2-utils (htpasswd), openssl and zstd (the registry tests; openssl also makes the API's TLS
+# test certificates), bsdutils (`script`: a terminal for the CLI's detach-keys test) and
+# docker-compose (1.29, the compose test; installed without its recommended docker.io, which would
+# bring a dockerd and a docker0 of its own), and the npm packages from package-lock.json. Prints
+# what it does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extra=()
 lean=()
 if [ "${1:-}" = "--test" ]; then
-  extra=(chromium fonts-dejavu-core docker-registry apache2-utils openssl zstd)
+  extra=(chromium fonts-dejavu-core docker-registry apache2-utils openssl zstd bsdutils)
   lean=(docker-compose)
   shift
 fi

@@ -41,7 +41,8 @@ export class SimApi {
             removed.push(s);
           }
         }
-        return { removed };
+        // The simulated host has no client connections: closing cuts none.
+        return { removed, connections: { hijacked: 0, streams: 0, lingering: 0, destroyed: 0 } };
       }
       default:
         return assertNever(req, 'api request');

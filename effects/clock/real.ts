@@ -3,6 +3,7 @@ import type { Handler } from '../handler.ts';
 import type { ClockRequest } from './requests.ts';
 
 const jobs = new Map<string, () => void>();
+const maxTimerMs = 2 ** 31 - 1;
 const tickers = new Map<string, NodeJS.Timeout>();
 
 /** Registers what a named ticker does on each tick (the exec GC, later). */
@@ -17,7 +18,12 @@ export const realClock = {
       case 'clock.now':
         return { ms: Date.now() };
       case 'clock.sleep':
-        await new Promise<void>((resolve) => setTimeout(resolve, req.ms).unref());
+        // A timer holds at most 2^31-1 ms (~24.8 days; Node fires a longer one at once): a
+        // longer sleep (a client's `stop -t` of years) is taken in pieces.
+        for (let left = req.ms; left > 0; left -= maxTimerMs)
+          await new Promise<void>((resolve) =>
+            setTimeout(resolve, Math.min(left, maxTimerMs)).unref(),
+          );
         return {};
       case 'clock.startTicker': {
         clearInterval(tickers.get(req.name));

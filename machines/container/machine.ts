@@ -163,9 +163,10 @@ export const containerMachine = setup({
         t.reply(reqOf(event), 'conflict', `Container ${c.record.id} is not running`),
       ),
     ),
+    // dockerd 20.10 answers this with 500; it is the client's mistake (later dockerd: 409).
     notPaused: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t) =>
-        t.reply(reqOf(event), 'failed', `Container ${c.record.id} is not paused`),
+        t.reply(reqOf(event), 'conflict', `Container ${c.record.id} is not paused`),
       ),
     ),
     alreadyPaused: enqueueActions(({ context, event, enqueue }) =>

@@ -184,7 +184,10 @@ export const daemonShutdownMachine = setup({
       if (event.type === 'container.settled') return;
       const d: ShutdownContext = { ...context, release: { ...context.release } };
       const out: Output[] = [];
-      if (releaseResult(d, event.id, event.type === 'effect.done' ? null : event.error, out))
+      const done = event.type === 'effect.done';
+      if (
+        releaseResult(d, event.id, done ? null : event.error, out, done ? event.result : undefined)
+      )
         commit(enqueue, d, out);
     }),
   },

@@ -1,5 +1,6 @@
 import type { Output as OutletOutput } from '../outlet.ts';
 import type { ContainerRecord, TaskState } from '../container/types.ts';
+import type { ApiConnectionsCut } from '../../effects/api/requests.ts';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import type { AddressPool } from '../network/ipam.ts';
@@ -161,6 +162,8 @@ export type Mark =
   | { mark: 'containers.leftRunning'; ids: string[] }
   | { mark: 'container.stopFailed'; id: string; message: string }
   | { mark: 'shutdown.forced'; afterS: number }
+  /** Closing the API: the client connections it cut (hijacked and streams at once, the rest after a grace period). */
+  | ({ mark: 'api.connectionsCut' } & ApiConnectionsCut)
   /** The restore check (machines/restore-check): one mark per broken invariant, then the tally. */
   | { mark: 'invariant.violated'; invariant: string; container: string; message: string }
   | { mark: 'invariants.checked'; held: number; broken: number };

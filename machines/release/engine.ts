@@ -1,5 +1,6 @@
 import type { EffectError } from '../../effects/errors.ts';
-import type { EffectCall } from '../../effects/requests.ts';
+import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
+import type { ApiConnectionsCut, ApiResults } from '../../effects/api/requests.ts';
 import type { Acquisition, Output, ReleaseRecord } from '../daemon-startup/types.ts';
 
 /**
@@ -73,18 +74,24 @@ export function releaseNext<D extends Releaser>(d: D, out: Output[]): void {
   r.pendingId = null;
 }
 
-/** Folds one release effect's outcome; a failure gives up that resource and moves on. */
+/**
+ * Folds one release effect's outcome; a failure gives up that resource and moves on. With the
+ * result of a successful `api.close` that reports the connections it cut, records how many.
+ */
 export function releaseResult<D extends Releaser>(
   d: D,
   id: string,
   error: EffectError | null,
   out: Output[],
+  result?: unknown,
 ): boolean {
   const r = d.release;
   if (r.pendingId !== id) return false;
   r.pendingId = null;
   const a = r.queue[r.index] as Acquisition;
   if (error === null) {
+    const cut = connectionsCut(a.release[r.effect], result);
+    if (cut) out.push({ mark: { mark: 'api.connectionsCut', ...cut } });
     r.effect += 1;
   } else {
     out.push({
@@ -100,6 +107,11 @@ export function releaseResult<D extends Releaser>(
   }
   releaseNext(d, out);
   return true;
+}
+
+function connectionsCut(req: EffectRequest | undefined, result: unknown): ApiConnectionsCut | null {
+  if (req?.effect !== 'api.close' || typeof result !== 'object' || result === null) return null;
+  return (result as ApiResults['api.close']).connections ?? null;
 }
 
 export function releasesFinished(r: ReleaseState): boolean {

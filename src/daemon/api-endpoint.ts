@@ -1,16 +1,19 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { arch, release } from 'node:os';
 import type { ApiRequest } from '../../effects/api/requests.ts';
 import { assertNever } from '../../effects/errors.ts';
 import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.ts';
+import type { ApiTls } from '../api/listeners.ts';
 import { ApiServer, apiVersion, minApiVersion, pingRoutes } from '../api/server.ts';
+import type { ApiListenConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import { hostSupport, initCommit } from './containers/host-support.ts';
 import { securityOptions } from './containers/security-options.ts';
+import { reclaimMemory } from './memory.ts';
 
 /** What the endpoint needs of the daemon. */
 export interface EngineFacts {
-  readonly config: StartupConfig;
+  readonly config: StartupConfig & Partial<ApiListenConfig>;
   facts(): Facts;
   containerdRevision(): string;
 }
@@ -26,12 +29,43 @@ function sysctlOn(key: string): boolean {
   }
 }
 
+/** What /info counts: the containers by state, the images, the events listeners. */
+export interface InfoSources {
+  contexts(): readonly { record: { state: { status: string } } }[];
+  readonly images: { list(): Promise<readonly unknown[]> };
+  readonly events: { readers: number };
+}
+
+/** dockerd's /info counts: paused, else running (restarting counts as running), else stopped. */
+export function containerCounts(containers: readonly { record: { state: { status: string } } }[]): {
+  Containers: number;
+  ContainersRunning: number;
+  ContainersPaused: number;
+  ContainersStopped: number;
+} {
+  let running = 0;
+  let paused = 0;
+  for (const c of containers) {
+    const st = c.record.state.status;
+    if (st === 'paused') paused += 1;
+    else if (st === 'running' || st === 'restarting') running += 1;
+  }
+  return {
+    Containers: containers.length,
+    ContainersRunning: running,
+    ContainersPaused: paused,
+    ContainersStopped: containers.length - running - paused,
+  };
+}
+
 /**
  * The daemon's Engine API endpoint: the `api.*` effects (listen, close) and the system
  * endpoints (/_ping, /version, /info) answered from what start-up learned.
  */
 export class ApiEndpoint {
   readonly server: ApiServer;
+  /** Where /info's counts come from, once the daemon's containers exist. */
+  sources: InfoSources | null = null;
   private readonly daemon: EngineFacts;
   private readonly version: string;
   private readonly buildTime = new Date().toISOString();
@@ -42,7 +76,11 @@ export class ApiEndpoint {
     this.server = new ApiServer({
       serverHeader: `statedock/${version} (linux)`,
       log: (l) => log.error(l),
+      warn: (l) => log.warn(l),
+      debug: (l) => log.debug(l),
+      onQuiet: reclaimMemory,
     });
+    this.server.socketGroup = daemon.config.group ?? this.server.socketGroup;
     for (const r of pingRoutes()) this.server.add(r);
     this.server.add({
       method: 'GET',
@@ -52,17 +90,59 @@ export class ApiEndpoint {
     this.server.add({
       method: 'GET',
       pattern: '/info',
-      handler: (ctx) => ctx.json(200, this.infoBody()),
+      handler: async (ctx) => ctx.json(200, { ...this.infoBody(), ...(await this.counts()) }),
     });
+  }
+
+  /** The true counts: containers by state, images, open descriptors, events listeners. */
+  private async counts(): Promise<Record<string, number>> {
+    if (!this.sources) return {};
+    let fds = 0;
+    try {
+      fds = readdirSync('/proc/self/fd').length;
+    } catch {
+      // no /proc: left at 0
+    }
+    return {
+      ...containerCounts(this.sources.contexts()),
+      Images: (await this.sources.images.list()).length,
+      NFd: fds,
+      NEventsListener: this.sources.events.readers,
+    };
+  }
+
+  /** The TLS material `--tls`/`--tlsverify` name, read when the API first listens. */
+  private loadTls(): ApiTls | null {
+    const c = this.daemon.config;
+    if (!c.tls) return null;
+    const read = (what: string, path: string | null | undefined): Buffer => {
+      if (!path) throw Object.assign(new Error(`--tls needs ${what}`), { code: 'EINVAL' });
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw Object.assign(
+          new Error(`Could not load X509 key pair: open ${path}: ${(err as Error).message}`),
+          { code: 'ENOENT' },
+        );
+      }
+    };
+    return {
+      cert: read('--tlscert', c.tlsCert),
+      key: read('--tlskey', c.tlsKey),
+      ca: c.tlsVerify ? read('--tlscacert', c.tlsCaCert) : null,
+    };
   }
 
   async run(req: ApiRequest): Promise<unknown> {
     switch (req.effect) {
       case 'api.listen':
+        this.server.tls = this.loadTls();
         await this.server.listen(req.sockets);
         return {};
-      case 'api.close':
-        return { removed: await this.server.close() };
+      case 'api.close': {
+        const { removed, ...connections } = await this.server.close();
+        return { removed, connections };
+      }
       default:
         return assertNever(req, 'api request');
     }

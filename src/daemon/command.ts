@@ -4,6 +4,7 @@ import { version } from '../version.ts';
 import { ConfigError, daemonUsage, loadDaemonConfig, type DaemonConfig } from './config.ts';
 import { Daemon } from './daemon.ts';
 import { createLogger } from './logger.ts';
+import { installSafetyNet } from './safety-net.ts';
 
 function readIfExists(path: string): string | null {
   try {
@@ -51,6 +52,10 @@ export async function daemonCommand(
     );
     return 1;
   }
+  installSafetyNet(log, () => {
+    daemon.close();
+    process.exit(1);
+  });
   log.info('Starting up', {
     version,
     dataRoot: config.dataRoot,

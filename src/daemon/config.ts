@@ -11,10 +11,24 @@ import {
  * dockerd merges them (daemon/config: a directive given both ways, an unknown key or a
  * malformed file is refused, naming the file). Pure: reading the file is the caller's.
  */
-export interface DaemonConfig extends StartupConfig {
+export interface DaemonConfig extends StartupConfig, ApiListenConfig {
   configFile: string;
   logLevel: LogLevel;
   debug: boolean;
+}
+
+/**
+ * How the API listens beyond its addresses: TLS for TCP (`--tls`, `--tlsverify` and the
+ * files), and the unix sockets' group (`--group`, `docker` by default, as dockerd).
+ */
+export interface ApiListenConfig {
+  tls: boolean;
+  /** Clients must present a certificate signed by `tlsCaCert`. */
+  tlsVerify: boolean;
+  tlsCaCert: string | null;
+  tlsCert: string | null;
+  tlsKey: string | null;
+  group: string;
 }
 
 export class ConfigError extends Error {
@@ -94,6 +108,12 @@ const directives: Directive[] = [
   { key: 'shutdown-timeout', field: 'shutdownTimeout', kind: 'int' },
   { key: 'log-level', short: 'l', field: 'logLevel', kind: 'string' },
   { key: 'debug', short: 'D', field: 'debug', kind: 'bool' },
+  { key: 'tls', field: 'tls', kind: 'bool' },
+  { key: 'tlsverify', field: 'tlsVerify', kind: 'bool' },
+  { key: 'tlscacert', field: 'tlsCaCert', kind: 'nullable' },
+  { key: 'tlscert', field: 'tlsCert', kind: 'nullable' },
+  { key: 'tlskey', field: 'tlsKey', kind: 'nullable' },
+  { key: 'group', short: 'G', field: 'group', kind: 'string' },
 ];
 
 /** daemon.json names that differ from the flag's (dockerd's: `hosts`, `dns-opts`, `default-address-pools`). */
@@ -144,21 +164,47 @@ export function defaultDaemonConfig(): DaemonConfig {
     configFile: defaultConfigFile,
     logLevel: 'info',
     debug: false,
+    tls: false,
+    tlsVerify: false,
+    tlsCaCert: null,
+    tlsCert: null,
+    tlsKey: null,
+    group: 'docker',
   };
 }
 
-/** `-H unix:///path` → `/path`; dockerd's message for a missing scheme. */
+/**
+ * dockerd's `-H` (opts.ParseHost): `unix:///path` → `/path`; `tcp://host:port`, `host:port`
+ * and `tcp://:port` → `tcp://host:port` (host `localhost`, port 2375 by default).
+ */
 function parseHost(value: string): string {
-  const m = /^([a-z]+):\/\/(.*)$/.exec(value);
-  if (!m) throw new ConfigError(`bad format ${value}, expected PROTO://ADDR`);
-  if (m[1] !== 'unix')
+  const v = value.trim();
+  if (v.startsWith('/')) throw new ConfigError(`bad format ${value}, expected PROTO://ADDR`);
+  const m = /^([^:/]*):\/\/(.*)$/.exec(v);
+  const [proto, addr] = m ? [m[1] as string, m[2] as string] : ['tcp', v];
+  if (proto === 'unix') {
+    const path = addr === '' ? '/var/run/statedock.sock' : addr;
+    if (path.includes('://')) throw new ConfigError(`Invalid proto, expected unix: ${path}`);
+    if (!path.startsWith('/')) throw new ConfigError(`unix socket path must be absolute: ${value}`);
+    if (Buffer.byteLength(path) > 107)
+      throw new ConfigError(`unix socket path is longer than 107 bytes: ${path}`);
+    return path;
+  }
+  if (proto === 'fd' || proto === 'npipe')
     throw new ConfigError(
-      `only unix:// sockets are supported, got ${value} (use -H unix:///path/to.sock)`,
+      `statedock does not support ${proto}:// listeners (${value}); use unix:///path or tcp://host:port`,
     );
-  if (!m[2]?.startsWith('/')) throw new ConfigError(`unix socket path must be absolute: ${value}`);
-  if (Buffer.byteLength(m[2]) > 107)
-    throw new ConfigError(`unix socket path is longer than 107 bytes: ${m[2]}`);
-  return m[2];
+  if (proto !== 'tcp') throw new ConfigError(`Invalid bind address format: ${value}`);
+  if (addr.includes('://')) throw new ConfigError(`Invalid proto, expected tcp: ${value}`);
+  const hp = /^(?:\[([^\]]*)\]|([^:/\[\]]*))(?::(\d*))?$/.exec(
+    addr === '' ? 'localhost:2375' : addr,
+  );
+  if (!hp) throw new ConfigError(`Invalid bind address format: ${value}`);
+  const host = hp[1] ?? (hp[2] || 'localhost');
+  const port = hp[3] === undefined || hp[3] === '' ? 2375 : Number(hp[3]);
+  if (!Number.isInteger(port) || port > 65535)
+    throw new ConfigError(`Invalid bind address format: ${value}`);
+  return `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** Warnings config parsing had (an insecure registry given with a scheme), for the log. */
@@ -311,7 +357,9 @@ function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
     case 'host': {
       const list = Array.isArray(raw) ? raw : [raw];
       if (!list.every((h) => typeof h === 'string'))
-        throw new ConfigError(`invalid value for ${name}: a list of unix:///path sockets`);
+        throw new ConfigError(
+          `invalid value for ${name}: a list of unix:///path sockets or tcp://host:port addresses`,
+        );
       return list.map((h) => parseHost(h as string));
     }
     case 'string':
@@ -418,7 +466,10 @@ export function parseDaemonJson(text: string, path: string): Map<string, unknown
 }
 
 function show(key: string, v: unknown): string {
-  if (key === 'host' && Array.isArray(v)) return v.map((h) => `unix://${String(h)}`).join(', ');
+  if (key === 'host' && Array.isArray(v))
+    return v
+      .map((h) => (String(h).startsWith('tcp://') ? String(h) : `unix://${String(h)}`))
+      .join(', ');
   return Array.isArray(v)
     ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ')
     : String(v);
@@ -455,6 +506,16 @@ export function mergeDaemonConfig(
     }
   }
   if (config.debug) config.logLevel = 'debug';
+  // dockerd: --tlsverify (given either way) implies --tls; --tls alone verifies clients.
+  const given = (k: string): boolean => flags.given.has(k) || (file?.has(k) ?? false);
+  if (given('tlsverify')) config.tls = true;
+  else if (config.tls) config.tlsVerify = true;
+  if (config.tls) {
+    const certDir = env['DOCKER_CERT_PATH'] || `${env['HOME'] ?? '/root'}/.docker`;
+    config.tlsCaCert ??= `${certDir}/ca.pem`;
+    config.tlsCert ??= `${certDir}/cert.pem`;
+    config.tlsKey ??= `${certDir}/key.pem`;
+  }
   if (env['DOCKER_DRIVER']) config.env.DOCKER_DRIVER = env['DOCKER_DRIVER'];
   if (env['DOCKER_TMPDIR']) config.env.DOCKER_TMPDIR = env['DOCKER_TMPDIR'];
   return config;
@@ -480,7 +541,7 @@ export function loadDaemonConfig(
 export const daemonUsage = `Usage: statedock daemon [OPTIONS]
 
 Runs the daemon: supervises a containerd of its own and serves the Docker Engine API on
-unix sockets. Flags and daemon.json keys are dockerd's; a directive may not be given both ways.
+unix sockets and TCP. Flags and daemon.json keys are dockerd's; a directive may not be given both ways.
 
 Options:
       --config-file string          daemon configuration file (default "${defaultConfigFile}")
@@ -488,7 +549,14 @@ Options:
       --containerd-namespace string containerd namespace of statedock's containers (default "statedock")
       --data-root string            root of persisted state (default "/var/lib/statedock")
       --exec-root string            root of run-time state (default "/var/run/statedock")
-  -H, --host list                   unix sockets to listen on (default unix:///var/run/statedock.sock)
+  -H, --host list                   unix:///path sockets and tcp://host:port addresses to listen on
+                                    (default unix:///var/run/statedock.sock)
+  -G, --group string                group of the unix sockets (default "docker")
+      --tls                         serve TCP with TLS; implied by --tlsverify
+      --tlsverify                   TLS, and clients must present a certificate signed by --tlscacert
+      --tlscacert string            CA of client certificates (default ~/.docker/ca.pem)
+      --tlscert string              the daemon's certificate (default ~/.docker/cert.pem)
+      --tlskey string               the daemon's key (default ~/.docker/key.pem)
   -p, --pidfile string              pidfile (default "/var/run/statedock.pid")
   -s, --storage-driver string       overlay2 or vfs (default: overlay2 where it works)
   -b, --bridge string               attach containers to this existing bridge ("none" disables the default bridge)

@@ -104,7 +104,10 @@ export class Daemon {
     });
     this.layout = new RootfsLayout(config.dataRoot, config.execRoot, config.containerdNamespace);
     // A hub is made when a task is, once the containers' service exists.
-    this.stdio = new StdioHubs((id) => this.containers.logDriverOf(id));
+    this.stdio = new StdioHubs(
+      (id) => this.containers.logDriverOf(id),
+      (m) => log.warn(m),
+    );
     this.containerd = new RealContainerd({
       execRoot: config.execRoot,
       layout: this.layout,
@@ -171,6 +174,7 @@ export class Daemon {
       operation: (title, effects, bestEffort) => this.operation(title, effects, bestEffort),
       daemonSeccompProfile: () => this.facts().seccompProfile ?? null,
     });
+    this.api.sources = this.containers;
     registerContainerRoutes(this.api.server, this.containers);
     this.network = new NetworkController({
       session: this.session,

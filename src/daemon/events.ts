@@ -1,5 +1,6 @@
 import { Subject, type Subscription } from 'rxjs';
 import type { ServerResponse } from 'node:http';
+import { goKind, unmarshalJson } from '../api/go-json.ts';
 import { ApiError } from '../api/server.ts';
 
 /** A Docker event as `GET /events` sends it (api-captures 38–40). */
@@ -15,7 +16,11 @@ export interface DockerEvent {
   timeNano: number;
 }
 
-/** Filters as the CLI (map form) or dockerode (array form) send them. */
+/**
+ * Filters as the CLI (map form `{"k":{"v":true}}`) or dockerode (legacy array form
+ * `{"k":["v"]}`) send them, read as dockerd's filters.FromJSON: Go's words for JSON that is
+ * not that shape (dockerd 20.10 answers those with 500; the mistake is the client's: 400).
+ */
 export function parseFilters(
   raw: string | null,
   allowed: readonly string[],
@@ -24,24 +29,71 @@ export function parseFilters(
   if (raw === null || raw === '') return out;
   let json: unknown;
   try {
-    json = JSON.parse(raw);
+    json = unmarshalJson(raw);
   } catch (err) {
-    throw new ApiError(500, (err as Error).message);
+    throw new ApiError(400, (err as Error).message);
   }
-  if (typeof json !== 'object' || json === null) throw new ApiError(400, 'invalid filter format');
-  for (const [k, v] of Object.entries(json as Record<string, unknown>)) {
+  if (json === null) return out;
+  const typeError = (v: unknown, type: string): ApiError =>
+    new ApiError(400, `json: cannot unmarshal ${goKind(v)} into Go value of type ${type}`);
+  if (typeof json !== 'object' || Array.isArray(json))
+    throw typeError(json, 'map[string]map[string]bool');
+  const entries = Object.entries(json as Record<string, unknown>);
+  // The map form first; the legacy form only when the map form does not fit (its error wins).
+  for (const [, v] of entries) {
+    if (v === null) continue;
+    if (typeof v !== 'object' || Array.isArray(v)) {
+      if (Array.isArray(v) && v.every((x) => typeof x === 'string')) continue;
+      throw typeError(v, 'map[string]bool');
+    }
+    for (const b of Object.values(v as Record<string, unknown>))
+      if (b !== null && typeof b !== 'boolean') throw typeError(b, 'bool');
+  }
+  for (const [k, v] of entries) {
     if (!allowed.includes(k)) throw new ApiError(400, `Invalid filter '${k}'`);
-    out.set(k, Array.isArray(v) ? v.map(String) : Object.keys(v as Record<string, unknown>));
+    out.set(
+      k,
+      v === null
+        ? []
+        : Array.isArray(v)
+          ? (v as string[])
+          : Object.keys(v as Record<string, unknown>),
+    );
   }
   return out;
 }
 
-function unixTime(value: string | null, name: string): number {
+/** Go's strconv.ParseInt(s, 10, 64), with its error text. */
+function goParseInt(s: string): number {
+  if (!/^[+-]?\d+$/.test(s))
+    throw new ApiError(400, `strconv.ParseInt: parsing ${JSON.stringify(s)}: invalid syntax`);
+  const n = BigInt(s);
+  if (n > 9223372036854775807n || n < -9223372036854775808n)
+    throw new ApiError(400, `strconv.ParseInt: parsing ${JSON.stringify(s)}: value out of range`);
+  return Number(n);
+}
+
+/**
+ * A `since`/`until` as dockerd's timetypes.ParseTimestamps reads it: `seconds[.fraction]`,
+ * as unix seconds (0 when empty). dockerd answers a malformed one with 500 and ParseInt's
+ * words; it is the client's mistake, so statedock answers 400 with the same words.
+ */
+export function parseTimestamp(value: string | null): number {
   if (value === null || value === '') return 0;
-  if (!/^\d+(\.\d+)?$/.test(value))
-    throw new ApiError(500, `strconv.ParseInt: parsing "${value}": invalid syntax`);
-  void name;
-  return Number(value);
+  const dot = value.indexOf('.');
+  const seconds = goParseInt(dot < 0 ? value : value.slice(0, dot));
+  if (dot < 0) return seconds;
+  const fraction = value.slice(dot + 1);
+  const n = goParseInt(fraction);
+  return seconds + n / 10 ** fraction.length;
+}
+
+/** An event's line, serialised once however many readers queue it. */
+const lines = new WeakMap<DockerEvent, string>();
+function lineOf(e: DockerEvent): string {
+  let l = lines.get(e);
+  if (l === undefined) lines.set(e, (l = `${JSON.stringify(e)}\n`));
+  return l;
 }
 
 /**
@@ -51,6 +103,12 @@ function unixTime(value: string | null, name: string): number {
 export class EventsService {
   private readonly stream = new Subject<DockerEvent>();
   private readonly recent: DockerEvent[] = [];
+  /** `GET /events` readers connected now (/info's NEventsListener). */
+  readers = 0;
+  /** Events dropped for readers that did not keep up, since start. */
+  dropped = 0;
+  /** Events queued for one reader at most (dockerd's pubsub: 1,024 per subscriber). */
+  static readerBacklog = 1024;
 
   publish(
     type: DockerEvent['Type'],
@@ -75,8 +133,8 @@ export class EventsService {
 
   /** `GET /events`: headers at once, one event per chunk; ends at `until`, never without it. */
   serve(res: ServerResponse, query: URLSearchParams): void {
-    const since = unixTime(query.get('since'), 'since');
-    const until = unixTime(query.get('until'), 'until');
+    const since = parseTimestamp(query.get('since'));
+    const until = parseTimestamp(query.get('until'));
     const filters = parseFilters(query.get('filters'), [
       'type',
       'event',
@@ -116,20 +174,58 @@ export class EventsService {
     };
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
+    // A reader that does not keep up gets at most `EventsService.readerBacklog` events queued
+    // (dockerd's subscribers hold 1,024); beyond that its events are dropped, never buffered.
+    const queue: string[] = [];
+    let waiting = false;
+    let over = false;
+    const finish = (): void => {
+      if (over) return;
+      over = true;
+      cleanup();
+      if (res.destroyed) return;
+      // What is queued (bounded) goes out before the end.
+      for (const line of queue.splice(0)) res.write(line);
+      res.end();
+    };
+    const flush = (): void => {
+      while (!waiting && queue.length > 0 && !res.destroyed) {
+        if (!res.write(queue.shift() as string)) {
+          waiting = true;
+          res.once('drain', () => {
+            waiting = false;
+            flush();
+          });
+        }
+      }
+    };
     const write = (e: DockerEvent): void => {
-      if (match(e)) res.write(`${JSON.stringify(e)}\n`);
+      if (over || !match(e)) return;
+      if (queue.length >= EventsService.readerBacklog) {
+        this.dropped += 1;
+        return;
+      }
+      queue.push(lineOf(e));
+      flush();
     };
     if (since || until) for (const e of this.recent) write(e);
+    let sub: Subscription | null = null;
+    let timer: NodeJS.Timeout | null = null;
+    const cleanup = (): void => {
+      sub?.unsubscribe();
+      if (timer) clearTimeout(timer);
+    };
+    this.readers += 1;
+    res.once('close', () => {
+      this.readers -= 1;
+      over = true;
+      cleanup();
+    });
     if (until && (until + 1) * 1000 <= Date.now()) {
-      res.end();
+      finish();
       return;
     }
-    const sub: Subscription = this.stream.subscribe(write);
-    let timer: NodeJS.Timeout | null = null;
-    if (until) timer = setTimeout(() => res.end(), (until + 1) * 1000 - Date.now());
-    res.on('close', () => {
-      sub.unsubscribe();
-      if (timer) clearTimeout(timer);
-    });
+    sub = this.stream.subscribe(write);
+    if (until) timer = setTimeout(finish, (until + 1) * 1000 - Date.now());
   }
 }

@@ -16,6 +16,11 @@ export class ExitStream {
   private running = false;
   private stopped = false;
   private cancel: (() => void) | null = null;
+  /**
+   * Exits reconcile reported, by container: the task's pid. The shim may still deliver the same
+   * exit on the new stream (it retries its publish), which must not reach the container twice.
+   */
+  private readonly reconciled = new Map<string, number>();
 
   constructor(containerd: RealContainerd, host: ContainerHost, log: Logger) {
     this.containerd = containerd;
@@ -79,11 +84,18 @@ export class ExitStream {
         for await (const e of sub.events) {
           const id = String(e.event['container_id'] ?? '');
           if (e.topic === '/tasks/create') {
+            this.reconciled.delete(id);
             this.host.taskCreated(id);
             continue;
           }
           const event = taskEvent(e.topic, id, e.event);
-          if (event !== null) this.host.routeExit(id, event);
+          if (event === null) continue;
+          if (event.type === 'containerd.taskExit' && this.reconciled.has(id)) {
+            const pid = this.reconciled.get(id);
+            this.reconciled.delete(id);
+            if (pid === Number(e.event['pid'] ?? -1)) continue;
+          }
+          this.host.routeExit(id, event);
         }
       } catch {
         // containerd went away: the supervisor restarts it; subscribe again
@@ -109,6 +121,9 @@ export class ExitStream {
       if (t.status !== 'stopped') continue;
       const c = this.host.contextOf(t.id);
       if (c === null || (c.task !== 'running' && c.task !== 'paused')) continue;
+      // A task of another life of the container (restarted since) is not this exit.
+      if (c.record.state.pid !== t.pid) continue;
+      this.reconciled.set(t.id, t.pid);
       this.log.warn('an exit containerd reported while the event stream was down is recorded now', {
         container: t.id,
       });

@@ -1,5 +1,5 @@
 import type { ApiServer, RouteContext } from '../api/server.ts';
-import { ApiError } from '../api/server.ts';
+import { ApiError, errorText } from '../api/server.ts';
 import type { EventsService } from './events.ts';
 import { ImageInputError, normalizeRef, type ImageRecord, type ImageStore } from './images.ts';
 import { TarRefused } from './layers/tar-extract.ts';
@@ -140,7 +140,8 @@ export function registerImageRoutes(
         names = await images.load(ctx.req);
       } catch (err) {
         ctx.req.resume();
-        const message = (err as Error).message;
+        // dockerd: 200, the error inside the JSON message stream (the CLI prints it).
+        const message = errorText(err);
         send({ errorDetail: { message }, error: message });
         ctx.res.end();
         return;
@@ -247,7 +248,7 @@ export function registerImageRoutes(
         ctx.req.resume();
         if (err instanceof ImageInputError) throw new ApiError(400, err.message);
         if (err instanceof TarRefused) throw new ApiError(500, err.message);
-        throw new ApiError(500, (err as Error).message);
+        throw new ApiError(500, errorText(err));
       }
       events.publish('image', 'import', image.id, { name: image.repoTags[0] ?? image.id });
       const send = jsonStream(ctx);

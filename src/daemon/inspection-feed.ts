@@ -20,7 +20,7 @@ import { stepTables as registeredStepTables } from '../inspector/local-catalog.t
  *   like the flight recorder's when the feed is registered before the first actor is spawned).
  *
  * The daemon never waits for a viewer: records go into a ring buffer (the last `capacity`
- * records) and each reader is a cursor into it. A reader whose socket is not draining is not
+ * records, at most `maxBytes` of them) and each reader is a cursor into it. A reader whose socket is not draining is not
  * written to; when it drains it goes on from its cursor, and if the ring has moved past the
  * cursor meanwhile it first gets `{"kind":"gap","dropped":N,"actors":{…}}` — the number of
  * records it lost and every live actor's machine and state just before the next record.
@@ -36,6 +36,8 @@ export interface InspectionFeedOptions {
   capacity?: number;
   /** Records per write to a reader (default 512). */
   batch?: number;
+  /** The most the ring holds, in characters of its lines (default 8 Mi): big records push old ones out sooner. */
+  maxBytes?: number;
   constraintsByMachine?: Readonly<Record<string, readonly Constraint[]>>;
   stepTables?: StepTables;
 }
@@ -66,6 +68,20 @@ interface Reader {
   waiting: boolean;
 }
 
+/** The part of a record the actors' summary needs once the record itself is gone. */
+function foldOf(r: RecordBody): Fold | undefined {
+  switch (r.kind) {
+    case 'actor.start':
+      return { kind: 'actor.start', actor: r.actor, machine: r.machine };
+    case 'transition':
+      return { kind: 'transition', actor: r.actor, to: r.to };
+    case 'actor.stop':
+      return { kind: 'actor.stop', actor: r.actor };
+    default:
+      return undefined;
+  }
+}
+
 /** Parses `since`: absent means from the first buffered record. */
 function parseSince(text: string | null): number | null {
   if (text === null || text === '') return 0;
@@ -74,14 +90,24 @@ function parseSince(text: string | null): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
+/** What an evicted record changes in the actors' summary (kept instead of the whole record). */
+type Fold =
+  | { kind: 'actor.start'; actor: string; machine: string }
+  | { kind: 'transition'; actor: string; to: unknown }
+  | { kind: 'actor.stop'; actor: string };
+
 class Feed implements InspectionFeed {
   private readonly capacity: number;
+  private readonly maxBytes: number;
   private readonly batch: number;
-  private readonly ring: (RecordBody | undefined)[];
+  /** Each buffered record as its feed line (`{"seq":N,…}\n`), and what it changes for the actors. */
   private readonly lines: (string | undefined)[];
+  private readonly folds: (Fold | undefined)[];
   /** Seq of the newest record; records `latestSeq - size + 1 … latestSeq` are in the ring. */
   latestSeq = 0;
   private size = 0;
+  /** Characters held by the buffered lines. */
+  private bytes = 0;
   dropped = 0;
   private readonly readerSet = new Set<Reader>();
   /** The state of every live actor as of the record before the oldest buffered one. */
@@ -90,13 +116,14 @@ class Feed implements InspectionFeed {
   private closed = false;
   private readonly header: string;
 
-  constructor(capacity: number, batch: number) {
+  constructor(capacity: number, batch: number, maxBytes: number) {
     const now = new Date();
     this.header = `${JSON.stringify(makeHeader('daemon', { pid: process.pid, instance: `${process.pid}-${now.getTime()}`, feed: true }, now.toISOString()))}\n`;
     this.capacity = capacity;
+    this.maxBytes = maxBytes;
     this.batch = batch;
-    this.ring = new Array<RecordBody | undefined>(capacity);
     this.lines = new Array<string | undefined>(capacity);
+    this.folds = new Array<Fold | undefined>(capacity);
   }
 
   get oldestSeq(): number {
@@ -107,19 +134,25 @@ class Feed implements InspectionFeed {
     return this.readerSet.size;
   }
 
-  /** Called for every record the session reports: O(1), nothing is written here. */
+  /**
+   * Called for every record the session reports: the record is kept as its line (the ring
+   * holds at most `capacity` records and `maxBytes` of them, oldest out first), so what the
+   * feed keeps is bounded however large records are, and it keeps no object alive.
+   */
   push(record: RecordBody): void {
     if (this.closed) return;
     const seq = this.latestSeq + 1;
+    const body = JSON.stringify(record);
+    const line = `{"seq":${seq}${body.length > 2 ? `,${body.slice(1)}` : '}'}\n`;
+    while (
+      this.size > 0 &&
+      (this.size === this.capacity || this.bytes + line.length > this.maxBytes)
+    )
+      this.evictOldest();
     const slot = seq % this.capacity;
-    if (this.size === this.capacity) {
-      // The slot holds the oldest record (seq - capacity): its effect on the actors is kept.
-      const old = this.ring[slot];
-      if (old) this.fold(old);
-      this.size -= 1;
-    }
-    this.ring[slot] = record;
-    this.lines[slot] = undefined;
+    this.lines[slot] = line;
+    this.folds[slot] = foldOf(record);
+    this.bytes += line.length;
     this.latestSeq = seq;
     this.size += 1;
     if (this.readerSet.size > 0 && !this.flushScheduled) {
@@ -132,7 +165,18 @@ class Feed implements InspectionFeed {
     }
   }
 
-  private fold(r: RecordBody): void {
+  /** The oldest record leaves the ring; its effect on the actors is kept. */
+  private evictOldest(): void {
+    const slot = this.oldestSeq % this.capacity;
+    const f = this.folds[slot];
+    if (f) this.fold(f);
+    this.bytes -= this.lines[slot]?.length ?? 0;
+    this.lines[slot] = undefined;
+    this.folds[slot] = undefined;
+    this.size -= 1;
+  }
+
+  private fold(r: Fold): void {
     switch (r.kind) {
       case 'actor.start':
         this.evicted.set(r.actor, { machine: r.machine, value: null, status: 'active' });
@@ -145,21 +189,11 @@ class Feed implements InspectionFeed {
       case 'actor.stop':
         this.evicted.delete(r.actor);
         break;
-      default:
-        break;
     }
   }
 
   private line(seq: number): string {
-    const slot = seq % this.capacity;
-    let text = this.lines[slot];
-    if (text === undefined) {
-      const r = this.ring[slot] as RecordBody;
-      const body = JSON.stringify(r);
-      text = `{"seq":${seq}${body.length > 2 ? `,${body.slice(1)}` : '}'}\n`;
-      this.lines[slot] = text;
-    }
-    return text;
+    return this.lines[seq % this.capacity] as string;
   }
 
   /** Writes what a reader has not had yet, until its socket stops draining. */
@@ -223,16 +257,31 @@ export function registerInspectionFeed(
   const capacity = options.capacity ?? 50_000;
   if (!Number.isSafeInteger(capacity) || capacity < 1)
     throw new Error(`inspection feed: capacity must be a positive integer, got ${capacity}`);
-  const feed = new Feed(capacity, options.batch ?? 512);
+  const feed = new Feed(capacity, options.batch ?? 512, options.maxBytes ?? 8 << 20);
   session.onRecord((_actor, record) => feed.push(record));
   const constraints = options.constraintsByMachine ?? registeredConstraints;
   const steps = options.stepTables ?? registeredStepTables;
+  // Built once per set of registered machines (a plugin or a test may register more later):
+  // the catalog is ~100 KB and takes tens of milliseconds, not worth redoing per request.
+  let catalog: { key: string; body: Buffer } | null = null;
   routes.add({
     method: 'GET',
     pattern: '/statedock/machines',
-    // Read at each request: machines registered later (a plugin, a test) show up too.
-    handler: (ctx) =>
-      ctx.json(200, machineCatalog(machinesByName, constraints, steps, { xstateJson: true })),
+    handler: (ctx) => {
+      const key = Object.keys(machinesByName).join('\n');
+      if (catalog?.key !== key)
+        catalog = {
+          key,
+          body: Buffer.from(
+            `${JSON.stringify(machineCatalog(machinesByName, constraints, steps, { xstateJson: true }))}\n`,
+          ),
+        };
+      ctx.res.writeHead(200, {
+        'Content-Type': 'application/json',
+        'Content-Length': catalog.body.length,
+      });
+      ctx.res.end(catalog.body);
+    },
   });
   routes.add({
     method: 'GET',
@@ -246,6 +295,7 @@ export function registerInspectionFeed(
         );
         return;
       }
+      ctx.streaming();
       feed.serve(ctx.res, since);
     },
   });

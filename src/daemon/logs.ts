@@ -1,4 +1,6 @@
 import type { ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
+import type { LogReader } from './logging/reader.ts';
 import { frame, type LogEntry, type StdioHub } from './stdio.ts';
 
 export interface LogOptions {
@@ -19,41 +21,110 @@ function rfc3339Nano(iso: string): string {
   return iso.replace(/\.(\d{3})Z$/, '.$1000000Z');
 }
 
+/** Resolves once `out` can take more (or is gone): the writer waits for its reader. */
+function drained(out: Writable): Promise<void> {
+  if (out.destroyed || !out.writableNeedDrain) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      out.off('drain', done);
+      out.off('close', done);
+      resolve();
+    };
+    out.once('drain', done);
+    out.once('close', done);
+  });
+}
+
+/**
+ * Writes a container's log to `out`: the entries kept by the options, then (following) new
+ * ones as they are written, until the output ends, `until` passes, or the client goes.
+ * Resolves when done; never ends `out` itself; closes `file`.
+ */
+export async function writeLogs(
+  out: Writable,
+  file: LogReader,
+  hub: StdioHub | undefined,
+  o: LogOptions,
+): Promise<void> {
+  const keep = (e: LogEntry): boolean => {
+    if (e.stream === 1 ? !o.stdout : !o.stderr) return false;
+    const t = Date.parse(e.time) / 1000;
+    return t >= o.since;
+  };
+  let wake: (() => void) | null = null;
+  // Set by every write to the log: a write between a read finding the end and the wait is not missed.
+  let dirty = false;
+  let outputEnded = false;
+  const stop =
+    o.follow && hub
+      ? hub.follow({
+          written: () => {
+            dirty = true;
+            wake?.();
+          },
+          ended: () => {
+            outputEnded = true;
+            wake?.();
+          },
+        })
+      : null;
+  const gone = (): boolean => out.destroyed || !out.writable;
+  const onClose = (): void => wake?.();
+  out.once('close', onClose);
+  try {
+    if (stop === null) await file.bound();
+    if (o.tail === 0) await file.seekEnd();
+    else if (o.tail !== null) await file.seekTail(o.tail);
+    for (;;) {
+      if (gone()) return;
+      dirty = false;
+      // A container that had not written yet has no log file: it appears with its first line.
+      const entries = await file.read();
+      if (entries.length === 0) {
+        if (dirty) continue;
+        if (stop === null || outputEnded) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = null;
+        continue;
+      }
+      for (const e of entries) {
+        if (!keep(e)) continue;
+        if (o.until !== 0 && Date.parse(e.time) / 1000 > o.until) return;
+        const payload = o.timestamps
+          ? Buffer.concat([Buffer.from(`${rfc3339Nano(e.time)} `), e.log])
+          : e.log;
+        if (gone()) return;
+        out.write(o.raw ? payload : frame(e.stream, payload));
+      }
+      await drained(out);
+    }
+  } finally {
+    stop?.();
+    out.off('close', onClose);
+    await file.close();
+  }
+}
+
 /**
  * `GET /containers/{id}/logs`: 200, chunked, no Content-Type, one stdcopy frame per chunk
  * (the payload raw for TTY containers), ending with the output when following.
  */
 export function streamLogs(
   res: ServerResponse,
-  stored: LogEntry[],
+  file: LogReader,
   hub: StdioHub | undefined,
   o: LogOptions,
-): void {
+): Promise<void> {
   res.writeHead(200, { 'Transfer-Encoding': 'chunked' });
-  const keep = (e: LogEntry): boolean => {
-    if (e.stream === 1 ? !o.stdout : !o.stderr) return false;
-    const t = Date.parse(e.time) / 1000;
-    return t >= o.since && (o.until === 0 || t <= o.until);
-  };
-  const send = (e: LogEntry): void => {
-    const payload = o.timestamps
-      ? Buffer.concat([Buffer.from(`${rfc3339Nano(e.time)} `), e.log])
-      : e.log;
-    res.write(o.raw ? payload : frame(e.stream, payload));
-  };
-  let entries = stored.filter(keep);
-  if (o.tail !== null) entries = o.tail === 0 ? [] : entries.slice(-o.tail);
-  for (const e of entries) send(e);
-  if (!o.follow || !hub) {
-    res.end();
-    return;
-  }
-  const stop = hub.follow(
-    (e) => {
-      if (keep(e)) send(e);
+  if (o.follow) res.flushHeaders();
+  return writeLogs(res, file, hub, o).then(
+    () => {
+      if (!res.destroyed) res.end();
     },
-    () => res.end(),
+    () => {
+      res.destroy();
+    },
   );
-  if (stop === null) res.end();
-  else res.on('close', stop);
 }

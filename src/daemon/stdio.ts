@@ -1,7 +1,7 @@
 import { openSync, constants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Writable } from 'node:stream';
 
 /** Docker's stdcopy frame: stream byte, three zeros, big-endian length, payload. */
 export function frame(stream: 1 | 2, payload: Buffer): Buffer {
@@ -18,28 +18,70 @@ export interface LogEntry {
   time: string;
 }
 
+/** Where an attached client's output goes, and which of the container's streams it wants. */
+export interface AttachedClient {
+  out: Writable;
+  stdout: boolean;
+  stderr: boolean;
+  /** The container's output ended (it exited): end this client's stream. */
+  ended(): void;
+}
+
+/**
+ * Where a container's output is kept: its logging driver. `write` throws when the entry
+ * cannot be kept (a full disk); a container directory already removed is no failure.
+ */
+export interface LogSink {
+  /** The file written, for messages. */
+  readonly path: string;
+  write(e: LogEntry): void;
+}
+
+/** A follower of new output (`logs -f`): told that entries were written, and that output ended. */
+export interface OutputFollower {
+  written(): void;
+  ended(): void;
+}
+
 /**
  * A container's output: read from its stdio FIFOs (opened before the task exists, so the
  * shim's blocking open succeeds), written to its logging driver and to every attached client
  * in Docker's multiplexed framing; attached clients are closed when the output ends.
+ *
+ * Memory stays bounded whatever the clients do: an attached client that does not read holds
+ * the container's output back (the FIFO readers pause, as dockerd's attach pipes block the
+ * copier) until it drains, and is dropped if it has not drained within `stuckClientMs`;
+ * `logs -f` followers read the log's files at their own pace; a line is cut into 16 KiB entries,
+ * as Docker's log copier cuts them.
  */
 export class StdioHub {
-  private readonly clients = new Set<Duplex>();
-  /** `logs -f` readers: each log entry as it is written, and the end of output. */
-  private readonly followers = new Set<{ entry: (e: LogEntry) => void; end: () => void }>();
+  private readonly clients = new Set<AttachedClient>();
+  private readonly followers = new Set<OutputFollower>();
+  /** Clients whose unread output is above the high-water mark, holding the readers paused. */
+  private readonly stalled = new Map<AttachedClient, NodeJS.Timeout>();
   private open = 0;
   private ended = false;
   private endWaiters: (() => void)[] = [];
   /** The container's logging driver (json-file, local or none). */
-  private readonly log: { write(e: LogEntry): void };
+  private readonly log: LogSink;
   private readers: Socket[] = [];
+  private logWriteFailed: string | null = null;
 
   /** A terminal: output is raw (no stdcopy frames), stderr merged into it by the pty. */
   tty = false;
   /** The container's stdin (`-i`), when it has one. */
   readonly stdin = new StdinPipe();
+  /** Told once when the log cannot be written (a full disk), and once when it can again. */
+  onLogProblem: (message: string | null) => void = () => undefined;
 
-  constructor(log: { write(e: LogEntry): void }) {
+  /** Unread output per client beyond which the container's output is held back. */
+  static readonly highWaterBytes = 256 * 1024;
+  /** How long a client may hold the output back before it is dropped. */
+  static stuckClientMs = 30_000;
+  /** Docker's log copier cuts lines at 16 KiB (partial messages). */
+  static readonly maxLineBytes = 16 * 1024;
+
+  constructor(log: LogSink) {
     this.log = log;
   }
 
@@ -59,6 +101,7 @@ export class StdioHub {
       s.on('data', (chunk: Buffer) => this.write(stream, chunk));
       s.on('error', () => undefined);
       s.on('close', () => this.closeOne());
+      if (this.stalled.size > 0) s.pause();
       this.readers.push(s);
     }
   }
@@ -69,8 +112,7 @@ export class StdioHub {
    */
   startFailed(): void {
     if (this.readers.length > 0) return;
-    for (const c of this.clients) c.end();
-    this.clients.clear();
+    for (const c of [...this.clients]) this.remove(c, true);
   }
 
   /** When a task could not be created its shim never opened the FIFOs: no EOF will come. */
@@ -86,25 +128,68 @@ export class StdioHub {
     let buf = Buffer.concat([this.partial[stream], chunk]);
     const time = new Date().toISOString();
     const lines: Buffer[] = [];
-    for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10)) {
-      lines.push(buf.subarray(0, nl + 1));
-      buf = buf.subarray(nl + 1);
+    for (
+      let nl = buf.indexOf(10);
+      nl >= 0 || buf.length >= StdioHub.maxLineBytes;
+      nl = buf.indexOf(10)
+    ) {
+      const cut = nl >= 0 && nl < StdioHub.maxLineBytes ? nl + 1 : StdioHub.maxLineBytes;
+      lines.push(buf.subarray(0, cut));
+      buf = buf.subarray(cut);
     }
     if (flush && buf.length > 0) {
       lines.push(buf);
       buf = Buffer.alloc(0);
     }
     this.partial[stream] = buf;
-    for (const line of lines) {
-      for (const f of this.followers) f.entry({ stream, log: line, time });
-      this.log.write({ stream, log: line, time });
+    if (lines.length === 0) return;
+    try {
+      for (const line of lines) this.log.write({ stream, log: line, time });
+      if (this.logWriteFailed !== null) {
+        this.logWriteFailed = null;
+        this.onLogProblem(null);
+      }
+    } catch (err) {
+      // The disk is full: the output still reaches attached clients; the log says so once,
+      // not once a line.
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      if (this.logWriteFailed !== code) {
+        this.logWriteFailed = code;
+        this.onLogProblem(
+          `cannot write the container's log ${this.log.path}: ${(err as Error).message}`,
+        );
+      }
     }
+    for (const f of this.followers) f.written();
   }
 
   private write(stream: 1 | 2, chunk: Buffer): void {
     this.logLines(stream, chunk, false);
     const f = this.tty ? chunk : frame(stream, chunk);
-    for (const c of this.clients) if (!c.destroyed) c.write(f);
+    for (const c of this.clients) {
+      if (!(this.tty || (stream === 1 ? c.stdout : c.stderr))) continue;
+      if (c.out.destroyed || !c.out.writable) continue;
+      c.out.write(f);
+      if (c.out.writableLength > StdioHub.highWaterBytes) this.holdFor(c);
+    }
+  }
+
+  /** A client that does not keep up holds the output back until it drains, or is dropped. */
+  private holdFor(c: AttachedClient): void {
+    if (this.stalled.has(c)) return;
+    const timer = setTimeout(() => c.out.destroy(), StdioHub.stuckClientMs);
+    timer.unref();
+    this.stalled.set(c, timer);
+    for (const r of this.readers) r.pause();
+    c.out.once('drain', () => this.release(c));
+  }
+
+  private release(c: AttachedClient): void {
+    const timer = this.stalled.get(c);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.stalled.delete(c);
+    if (this.stalled.size === 0) for (const r of this.readers) r.resume();
   }
 
   private closeOne(): void {
@@ -115,37 +200,38 @@ export class StdioHub {
     this.readers = [];
     this.ended = true;
     this.stdin.taskEnded();
-    for (const c of this.clients) c.end();
-    this.clients.clear();
-    for (const f of this.followers) f.end();
+    for (const c of [...this.clients]) this.remove(c, true);
+    for (const f of [...this.followers]) f.ended();
     this.followers.clear();
     for (const w of this.endWaiters.splice(0)) w();
   }
 
+  private remove(c: AttachedClient, ended: boolean): void {
+    if (!this.clients.delete(c)) return;
+    this.release(c);
+    if (ended) c.ended();
+  }
+
   /**
-   * Streams output to a client until it ends. `nextRun`: the container is not running, so the
-   * client waits for the output of its next start (`docker start -a` again), not the last one's end.
+   * Streams output to a client until it ends; returns how to stop. `nextRun`: the container
+   * is not running, so the client waits for the output of its next start (`docker start -a`
+   * again), not the last one's end.
    */
-  attach(client: Duplex, nextRun = false): void {
+  attach(client: AttachedClient, nextRun = false): () => void {
     if (!nextRun && this.ended && this.open === 0 && this.readers.length === 0 && this.started) {
-      client.end();
-      return;
+      client.ended();
+      return () => undefined;
     }
     this.clients.add(client);
-    client.on('close', () => this.clients.delete(client));
+    client.out.once('close', () => this.remove(client, false));
+    return () => this.remove(client, false);
   }
 
-  /** Stops streaming to one client (dockerd: its stdin ended and the container's stdin stays open). */
-  detach(client: Duplex): void {
-    if (this.clients.delete(client)) client.end();
-  }
-
-  /** Follows new output until it ends; returns false (and does nothing) when the output already ended. */
-  follow(entry: (e: LogEntry) => void, end: () => void): (() => void) | null {
+  /** Follows new output until it ends; null (and nothing done) when the output already ended. */
+  follow(follower: OutputFollower): (() => void) | null {
     if (this.ended || !this.started) return null;
-    const f = { entry, end };
-    this.followers.add(f);
-    return () => this.followers.delete(f);
+    this.followers.add(follower);
+    return () => this.followers.delete(follower);
   }
 
   /** Resolves when both streams ended (the process and everything holding its stdio exited). */
@@ -153,6 +239,11 @@ export class StdioHub {
     return this.ended || !this.started
       ? Promise.resolve()
       : new Promise((r) => this.endWaiters.push(r));
+  }
+
+  /** Whether the output of the current run has ended (or there never was one). */
+  get finished(): boolean {
+    return this.ended || !this.started;
   }
 
   private get started(): boolean {

@@ -1,5 +1,5 @@
 import type { TaskStdio } from '../../effects/containerd/real.ts';
-import { StdioHub, type LogEntry } from './stdio.ts';
+import { StdioHub, type LogSink } from './stdio.ts';
 
 /**
  * Every container's stdio hub (its output to its logging driver and to attached clients, its
@@ -9,15 +9,25 @@ import { StdioHub, type LogEntry } from './stdio.ts';
 export class StdioHubs implements TaskStdio {
   readonly hubs = new Map<string, StdioHub>();
   /** Where a container's output is logged (its LogConfig's driver). */
-  private readonly logDriverOf: (id: string) => { write(e: LogEntry): void };
+  private readonly logDriverOf: (id: string) => LogSink;
+  /** The daemon's log, told of a container log that cannot be written. */
+  private readonly warn: (message: string) => void;
 
-  constructor(logDriverOf: (id: string) => { write(e: LogEntry): void }) {
+  constructor(logDriverOf: (id: string) => LogSink, warn: (message: string) => void = () => {}) {
     this.logDriverOf = logDriverOf;
+    this.warn = warn;
   }
 
   hub(id: string): StdioHub {
     let h = this.hubs.get(id);
-    if (!h) this.hubs.set(id, (h = new StdioHub(this.logDriverOf(id))));
+    if (!h) {
+      const log = this.logDriverOf(id);
+      const hub = new StdioHub(log);
+      // A log that cannot be written (a full disk) is said once, and again once it can be.
+      hub.onLogProblem = (problem) =>
+        this.warn(problem ?? `the container's log ${log.path} is written again`);
+      this.hubs.set(id, (h = hub));
+    }
     return h;
   }
 

@@ -3,6 +3,7 @@ import type { EffectRequest } from '../../effects/requests.ts';
 import { treeSize } from '../../effects/rootfs/layout.ts';
 import type { LevelStore } from '../../effects/store/real.ts';
 import type { OperationOutput } from '../../machines/operation/machine.ts';
+import { checkGoStruct, decodeJsonBody } from '../api/go-json.ts';
 import { ApiError, type ApiServer } from '../api/server.ts';
 import { parseFilters } from './events.ts';
 
@@ -152,13 +153,28 @@ export class VolumeStore {
       method: 'POST',
       pattern: '/volumes/create',
       handler: async (ctx) => {
-        const raw = (await ctx.body()).toString('utf8');
-        let body: { Name?: string; Driver?: string; Labels?: Record<string, string> };
-        try {
-          body = JSON.parse(raw === '' ? '{}' : raw) as typeof body;
-        } catch (err) {
-          throw new ApiError(500, (err as Error).message);
-        }
+        const raw = await ctx.body();
+        const body = checkGoStruct(
+          raw.toString('utf8').trim() === '' ? {} : decodeJsonBody(raw),
+          'volume.VolumeCreateBody',
+          {
+            Name: 'string',
+            Driver: 'string',
+            DriverOpts: 'map[string]string',
+            Labels: 'map[string]string',
+          },
+        ) as {
+          Name?: string;
+          Driver?: string;
+          DriverOpts?: Record<string, string>;
+          Labels?: Record<string, string>;
+        };
+        // The local driver's options mount a device or tmpfs (type, device, o): not done here.
+        if (body.DriverOpts && Object.keys(body.DriverOpts).length > 0)
+          throw new ApiError(
+            400,
+            `statedock does not support volume driver options (DriverOpts: ${Object.keys(body.DriverOpts).join(', ')}); create the volume without them`,
+          );
         if (body.Driver && body.Driver !== 'local')
           throw new ApiError(
             404,

@@ -210,13 +210,22 @@ export function exploreCommand(argv: string[], out: (line: string) => void): num
   if (randomRuns > 0) {
     let done = 0;
     const step = Math.max(1, Math.round(randomRuns / 4));
+    let shrinking = false;
     const result = fc.check(
       fc.property(arbCrashCase, (c) => {
         done += 1;
-        if (done % step === 0) say(`  random: ${done}/${randomRuns} …`);
+        if (done % step === 0)
+          say(`  random: ${done}/${randomRuns}${shrinking ? ' (shrinking)' : ''} …`);
         const o = runRandomCase(c);
-        if (o.problems.length > 0)
+        if (o.problems.length > 0) {
+          // Shrinking can take long: the first failing case is there to rerun meanwhile.
+          if (!shrinking)
+            say(
+              `  a random case fails; shrinking it. Meanwhile: statedock explore --crash --case '${JSON.stringify(c)}'`,
+            );
+          shrinking = true;
           throw new Error(o.problems.map((p) => `${p.kind}: ${p.message}`).join('; '));
+        }
       }),
       { numRuns: randomRuns, seed },
     );

@@ -283,14 +283,29 @@ export class ContainerHost {
     return true;
   }
 
-  /** Calls back with the exit code when the container next dies. */
-  onNextExit(id: string, cb: (code: number) => void): void {
-    this.exitWaiters.set(id, [...(this.exitWaiters.get(id) ?? []), cb]);
+  /** Calls back with the exit code when the container next dies; returns how to stop waiting. */
+  onNextExit(id: string, cb: (code: number) => void): () => void {
+    return this.waitOn(this.exitWaiters, id, cb);
   }
 
-  /** Calls back with its last exit code when the container is removed. */
-  onRemoved(id: string, cb: (code: number) => void): void {
-    this.removedWaiters.set(id, [...(this.removedWaiters.get(id) ?? []), cb]);
+  /** Calls back with its last exit code when the container is removed; returns how to stop waiting. */
+  onRemoved(id: string, cb: (code: number) => void): () => void {
+    return this.waitOn(this.removedWaiters, id, cb);
+  }
+
+  /** A waiter that can be forgotten (its client went away): nothing is kept for it. */
+  private waitOn(
+    map: Map<string, ((code: number) => void)[]>,
+    id: string,
+    cb: (code: number) => void,
+  ): () => void {
+    const waiter = (code: number): void => cb(code);
+    map.set(id, [...(map.get(id) ?? []), waiter]);
+    return () => {
+      const left = (map.get(id) ?? []).filter((w) => w !== waiter);
+      if (left.length > 0) map.set(id, left);
+      else map.delete(id);
+    };
   }
 
   // — containerd's exits —

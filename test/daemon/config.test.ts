@@ -108,7 +108,18 @@ const refusals: [string, string[], string | null, RegExp][] = [
     null,
     /bad format \/x\.sock, expected PROTO:\/\/ADDR/,
   ],
-  ['a tcp host', ['-H', 'tcp://0.0.0.0:2375'], null, /only unix:\/\/ sockets are supported/],
+  [
+    'an fd:// host (socket activation)',
+    ['-H', 'fd://'],
+    null,
+    /does not support fd:\/\/ listeners/,
+  ],
+  [
+    'a tcp host with a bad port',
+    ['-H', 'tcp://h:x'],
+    null,
+    /Invalid bind address format: tcp:\/\/h:x/,
+  ],
   ['an unknown flag', ['--nosuch'], null, /unknown flag: --nosuch/],
   ['a storage driver statedock lacks', ['-s', 'btrfs'], null, /supports overlay2 and vfs/],
   ['an oom score out of range', ['--oom-score-adjust', '2000'], null, /between -1000 and 1000/],
@@ -123,6 +134,34 @@ for (const [what, argv, text, message] of refusals) {
     );
   });
 }
+
+test('-H takes tcp addresses as dockerd parses them; TLS flags imply one another as in dockerd', () => {
+  const hosts = (h: string[]) =>
+    loadDaemonConfig(
+      h.flatMap((x) => ['-H', x]),
+      {},
+      noFile,
+    ).config.hosts;
+  assert.deepEqual(hosts(['tcp://0.0.0.0:2376', 'tcp://:2377', '127.0.0.1', 'unix:///s.sock']), [
+    'tcp://0.0.0.0:2376',
+    'tcp://localhost:2377',
+    'tcp://127.0.0.1:2375',
+    '/s.sock',
+  ]);
+  const cfg = (argv: string[]) => loadDaemonConfig(argv, { HOME: '/home/u' }, noFile).config;
+  assert.equal(cfg([]).tls, false);
+  assert.equal(cfg([]).group, 'docker');
+  assert.equal(cfg(['-G', 'wheel']).group, 'wheel');
+  const verify = cfg(['--tlsverify', '--tlscacert', '/c/ca.pem']);
+  assert.deepEqual(
+    [verify.tls, verify.tlsVerify, verify.tlsCaCert, verify.tlsCert],
+    [true, true, '/c/ca.pem', '/home/u/.docker/cert.pem'],
+  );
+  // dockerd 20.10: --tls alone verifies clients too; --tlsverify=false serves TLS without.
+  assert.equal(cfg(['--tls']).tlsVerify, true);
+  const noVerify = cfg(['--tls', '--tlsverify=false']);
+  assert.deepEqual([noVerify.tls, noVerify.tlsVerify], [true, false]);
+});
 
 test('--help is recognised', () => {
   assert.equal(parseDaemonFlags(['--help']).help, true);

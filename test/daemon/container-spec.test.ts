@@ -11,7 +11,7 @@ import {
   containerDevices,
   parseDeviceCgroupRule,
 } from '../../src/daemon/containers/spec/devices.ts';
-import { InvalidRequest, Status500Error } from '../../src/daemon/containers/spec/errors.ts';
+import { InvalidRequest, MalformedRequest } from '../../src/daemon/containers/spec/errors.ts';
 import { readHostConfig } from '../../src/daemon/containers/spec/request.ts';
 import { readLogConfig } from '../../src/daemon/containers/spec/log-config.ts';
 import { parseBind, parseMount } from '../../src/daemon/containers/spec/mount-requests.ts';
@@ -266,7 +266,7 @@ describe('mounts', () => {
     );
   });
 
-  test("-v and --mount read with Docker's rules and statuses (a bad -v is dockerd's 500)", () => {
+  test("-v and --mount read with Docker's rules and statuses (a bad -v is the client's mistake: 400)", () => {
     assert.deepEqual(parseBind('/h:/c:ro,rslave', ''), {
       type: 'bind',
       source: '/h',
@@ -280,7 +280,7 @@ describe('mounts', () => {
     assert.throws(
       () => parseBind('/x:/', ''),
       (err: Error) =>
-        err instanceof Status500Error && /destination can't be '\/'/.test(err.message),
+        err instanceof MalformedRequest && /destination can't be '\/'/.test(err.message),
     );
     assert.throws(() => parseBind('/x:/y:bogus', ''), { message: 'invalid mode: bogus' });
     assert.throws(

@@ -495,6 +495,71 @@ describe('container networking', { skip: unavailable ?? false }, () => {
     ]);
   });
 
+  test('network bodies of the wrong shape get encoding/json’s words and a client mistake is a 4xx, never a 500', async () => {
+    const sock = t.d.sock;
+    const message = (a: { body: string }): string =>
+      (JSON.parse(a.body) as { message: string }).message;
+    const wrong: [string, unknown, string][] = [
+      [
+        '/networks/create',
+        { Name: 5 },
+        'json: cannot unmarshal number into Go struct field NetworkCreateRequest.Name of type string',
+      ],
+      [
+        '/networks/create',
+        '{bad',
+        'json: cannot unmarshal string into Go value of type types.NetworkCreateRequest',
+      ],
+      [
+        '/networks/create',
+        { Name: 'bn', IPAM: { Config: 'x' } },
+        'json: cannot unmarshal string into Go struct field IPAM.IPAM.Config of type []network.IPAMConfig',
+      ],
+      [
+        '/networks/create',
+        { Name: 'bn', IPAM: { Config: [{ Subnet: 5 }] } },
+        'json: cannot unmarshal number into Go struct field IPAMConfig.IPAM.Config.Subnet of type string',
+      ],
+      ['/networks/create', { Name: '' }, 'invalid name: '],
+      [
+        '/networks/create',
+        { Name: 'bn', IPAM: { Config: [{ Subnet: '192.0.2.0/24', Gateway: '192.0.3.1' }] } },
+        'failed to allocate gateway (192.0.3.1): Requested address is out of range',
+      ],
+      [
+        '/networks/bridge/connect',
+        { Container: ['c'] },
+        'json: cannot unmarshal array into Go struct field NetworkConnect.Container of type string',
+      ],
+      [
+        '/networks/bridge/connect',
+        { Container: 'c', EndpointConfig: { Aliases: 'a' } },
+        'json: cannot unmarshal string into Go struct field EndpointSettings.EndpointConfig.Aliases of type []string',
+      ],
+      [
+        '/networks/bridge/disconnect',
+        { Container: 'c', Force: 'yes' },
+        'json: cannot unmarshal string into Go struct field NetworkDisconnect.Force of type bool',
+      ],
+    ];
+    for (const [path, body, words] of wrong) {
+      const a = await apiPost(sock, path, body);
+      assert.deepEqual([a.status, message(a)], [400, words], `${path} ${JSON.stringify(body)}`);
+    }
+    // A container that is not on the network: dockerd's words, a conflict (dockerd: 500).
+    t.ok('create', '--name', 'bodyc', '--network', 'none', 'busybox', 'true');
+    const made = await apiPost(sock, '/networks/create', { Name: 'bodynet' });
+    assert.equal(made.status, 201, made.body);
+    const cid = t.ok('inspect', '-f', '{{.Id}}', 'bodyc');
+    const d = await apiPost(sock, '/networks/bodynet/disconnect', { Container: 'bodyc' });
+    assert.deepEqual(
+      [d.status, message(d)],
+      [409, `container ${cid} is not connected to network bodynet`],
+    );
+    t.ok('rm', 'bodyc');
+    t.ok('network', 'rm', 'bodynet');
+  });
+
   test('HostConfig.ExtraHosts, HostConfig.Dns, HostConfig.DnsSearch, HostConfig.DnsOptions: /etc/hosts, /etc/hostname and /etc/resolv.conf follow --hostname, --add-host and --dns*', () => {
     const out = t.ok(
       'run',

@@ -3,11 +3,12 @@ import {
   type RestartPolicyName,
 } from '../../../machines/container/restart.ts';
 import type { ContainerRecord, MountPoint } from '../../../machines/container/types.ts';
+import { decodeJsonBody } from '../../api/go-json.ts';
 import { ApiError } from '../../api/server.ts';
 import type { ImageRecord } from '../images.ts';
 import { buildSpec, type CreateLookups } from './spec/build.ts';
 import type { CheckedRequest, HostFacts } from './spec/check.ts';
-import { InvalidRequest, NoSuchContainer, Status500Error } from './spec/errors.ts';
+import { InvalidRequest, MalformedRequest, NoSuchContainer } from './spec/errors.ts';
 import { inspectHostConfig } from './spec/inspect.ts';
 import { containerNetConfig, type NetRequestContext } from '../network/create-request.ts';
 
@@ -20,7 +21,7 @@ import { containerNetConfig, type NetRequestContext } from '../network/create-re
 /** The body of a create request, as the client sent it. */
 export type CreateBody = Record<string, unknown>;
 
-/** Parses the body (Docker answers 500 for JSON it cannot read) and checks the `?name=`. */
+/** Parses the body (400 with Go's words for JSON it cannot read) and checks the `?name=`. */
 export function readCreateRequest(
   contentType: string,
   raw: string,
@@ -28,17 +29,17 @@ export function readCreateRequest(
 ): { body: CreateBody; name: string } {
   if (!contentType.startsWith('application/json'))
     throw new ApiError(400, `Content-Type specified (${contentType}) must be 'application/json'`);
-  let body: CreateBody;
-  try {
-    body = JSON.parse(raw === '' ? 'x' : raw) as CreateBody;
-  } catch (err) {
-    throw new ApiError(500, raw === '' ? 'EOF' : (err as Error).message);
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body))
+  // Go's decoder's words for JSON it cannot read (dockerd 20.10 answers 500; the mistake is the client's: 400).
+  const json = decodeJsonBody(Buffer.from(raw));
+  if (json === null)
+    throw new ApiError(400, 'Config cannot be empty in order to create a container');
+  if (typeof json !== 'object' || Array.isArray(json))
     throw new ApiError(
-      500,
-      `json: cannot unmarshal ${Array.isArray(body) ? 'array' : body === null ? 'null' : typeof body === 'number' ? 'number' : typeof body} into Go value of type runconfig.ContainerConfigWrapper`,
+      400,
+      `json: cannot unmarshal ${Array.isArray(json) ? 'array' : typeof json === 'boolean' ? 'bool' : typeof json} into Go value of type runconfig.ContainerConfigWrapper`,
     );
+  // Each field's type is checked with Go's words where the request is read (spec/request.ts).
+  const body = json as CreateBody;
   if (name !== '') validateContainerName(name);
   return { body, name };
 }
@@ -67,8 +68,8 @@ export function nameConflict(name: string, holder: string): ApiError {
 
 /** A create request's mistake as the API answers it: Docker's status and message. */
 export function apiErrorOf(err: unknown): unknown {
-  if (err instanceof Status500Error) return new ApiError(500, err.message);
-  if (err instanceof InvalidRequest) return new ApiError(400, err.message);
+  if (err instanceof MalformedRequest || err instanceof InvalidRequest)
+    return new ApiError(400, err.message);
   if (err instanceof NoSuchContainer) return new ApiError(404, err.message);
   return err;
 }

@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { Duplex } from 'node:stream';
 import { promisify } from 'node:util';
 import { signalNumber } from '../../../machines/container/signals.ts';
 import type { ContainerContext } from '../../../machines/container/types.ts';
-import { ApiError, type ApiServer, type RouteContext } from '../../api/server.ts';
+import { ApiError, destroySoon, type ApiServer, type RouteContext } from '../../api/server.ts';
 import { treeSize } from '../../../effects/rootfs/layout.ts';
-import { parseFilters } from '../events.ts';
+import { checkAttachable, checkDetachKeys, serveAttach, type AttachRequest } from '../attach.ts';
+import { parseFilters, parseTimestamp } from '../events.ts';
 import { streamLogs } from '../logs.ts';
 import { statusOf, type Containers } from './service.ts';
 import { startFailureStatus } from '../network/status.ts';
@@ -19,6 +19,52 @@ function flag(q: URLSearchParams, name: string): boolean {
   return v !== '' && !['0', 'false', 'no', 'none'].includes(v);
 }
 
+/** Go's time.ParseDuration for the forms people type: `10m`, `1h30m`, `1.5h`, `90s`. */
+function goDuration(v: string): number | null {
+  const unit: Record<string, number> = {
+    ns: 1e-9,
+    us: 1e-6,
+    µs: 1e-6,
+    ms: 1e-3,
+    s: 1,
+    m: 60,
+    h: 3600,
+  };
+  const m = /^([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$/.exec(v);
+  if (!m) return null;
+  let total = 0;
+  for (const part of v.replace(/^[+-]/, '').matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g))
+    total += Number(part[1]) * (unit[part[2] as string] as number);
+  return m[1] === '-' ? -total : total;
+}
+
+/**
+ * A prune's `until` (dockerd's GetTimestamp): a duration back from now, a unix timestamp, or
+ * a date; null when absent. Unix seconds.
+ */
+function pruneUntil(values: string[] | undefined): number | null {
+  if (!values || values.length === 0) return null;
+  if (values.length > 1) throw new ApiError(400, 'more than one until filter specified');
+  const v = values[0] as string;
+  const d = v === '0' ? null : goDuration(v);
+  if (d !== null) return Math.floor(Date.now() / 1000 - d);
+  if (/^[+-]?\d+(\.\d+)?$/.test(v)) return parseTimestamp(v);
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) return parseTimestamp(v);
+  return t / 1000;
+}
+
+/** dockerd's label / label! filters against a container's labels. */
+function labelsMatch(filters: Map<string, string[]>, labels: Record<string, string>): boolean {
+  const has = (spec: string): boolean => {
+    const eq = spec.indexOf('=');
+    return eq < 0 ? spec in labels : labels[spec.slice(0, eq)] === spec.slice(eq + 1);
+  };
+  if (!(filters.get('label') ?? []).every(has)) return false;
+  const not = filters.get('label!') ?? [];
+  return not.length === 0 || !not.every(has);
+}
+
 /** The Engine API's container endpoints, answered by the container host (every one waits for restore). */
 export function registerContainerRoutes(api: ApiServer, host: Containers): void {
   const deps = {
@@ -28,6 +74,7 @@ export function registerContainerRoutes(api: ApiServer, host: Containers): void 
     events: host.events,
     root: host.host.root,
   };
+  let pruning = false;
   api.add({ method: 'POST', pattern: '/containers/create', handler: (ctx) => host.create(ctx) });
   api.add({
     method: 'POST',
@@ -47,7 +94,7 @@ export function registerContainerRoutes(api: ApiServer, host: Containers): void 
       );
     },
   });
-  // stop and restart: `?t=` seconds (dockerd's strconv error for a non-number), else the container's own.
+  // stop and restart: `?t=` seconds (strconv's words for a non-number), else the container's own.
   for (const [verb, type, prefix] of [
     ['stop', 'api.stop', ''],
     ['restart', 'api.restart', 'Cannot restart container: '],
@@ -59,7 +106,10 @@ export function registerContainerRoutes(api: ApiServer, host: Containers): void 
         const c = host.resolve(ctx.params['name'] as string);
         const t = ctx.query.get('t');
         if (t !== null && !/^-?\d+$/.test(t))
-          throw new ApiError(500, `strconv.Atoi: parsing "${t}": invalid syntax`);
+          // dockerd 20.10 answers 500 with strconv's words; the mistake is the client's: 400.
+          throw new ApiError(400, `strconv.Atoi: parsing "${t}": invalid syntax`);
+        if (t !== null && (BigInt(t) > 2n ** 63n - 1n || BigInt(t) < -(2n ** 63n)))
+          throw new ApiError(400, `strconv.Atoi: parsing "${t}": value out of range`);
         await host.answer(
           ctx,
           c.record.id,
@@ -99,67 +149,105 @@ export function registerContainerRoutes(api: ApiServer, host: Containers): void 
     handler: async (ctx) => {
       const c = host.resolve(ctx.params['name'] as string);
       const condition = ctx.query.get('condition') ?? 'not-running';
+      if (!['not-running', 'next-exit', 'removed'].includes(condition))
+        throw new ApiError(400, `invalid condition: "${condition}"`);
       // Headers at once: docker run sends wait before start and blocks until they arrive.
+      ctx.streaming();
       ctx.res.writeHead(200, {
         'Content-Type': 'application/json',
         'Transfer-Encoding': 'chunked',
       });
       ctx.res.flushHeaders();
+      // A client that goes away stops waiting: nothing is kept for it.
+      const gone = new AbortController();
+      ctx.res.once('close', () => gone.abort());
       const running =
         ['running', 'paused', 'restarting'].includes(c.record.state.status) ||
         c.startReq !== null ||
         c.restartReq !== null;
       const code =
         condition === 'removed'
-          ? await host.whenRemoved(c.record.id)
+          ? await host.whenRemoved(c.record.id, gone.signal)
           : condition === 'next-exit' || running
-            ? await host.whenExited(c.record.id)
+            ? await host.whenExited(c.record.id, gone.signal)
             : c.record.state.exitCode;
-      ctx.res.end(`${JSON.stringify({ Error: null, StatusCode: code })}\n`);
+      if (!ctx.res.destroyed) ctx.res.end(`${JSON.stringify({ Error: null, StatusCode: code })}\n`);
     },
   });
-  const attach = (name: string, socket: Duplex, upgrade: boolean, query: URLSearchParams): void => {
+  const attachRequest = (q: URLSearchParams): AttachRequest => ({
+    stdin: flag(q, 'stdin'),
+    stdout: flag(q, 'stdout'),
+    stderr: flag(q, 'stderr'),
+    logs: flag(q, 'logs'),
+    stream: flag(q, 'stream'),
+    detachKeys: q.get('detachKeys') ?? '',
+  });
+  // dockerd's checks come before the response head: the detach keys, the container, its state.
+  const attachTarget = (name: string, request: AttachRequest) => {
+    const keys = checkDetachKeys(request.detachKeys);
     const c = host.resolve(name);
+    checkAttachable(c, name);
     const hub = deps.stdio.hub(c.record.id);
     hub.tty = c.record.config.tty === true;
-    socket.write(
-      upgrade
-        ? 'HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n'
-        : 'HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n',
-    );
-    // Stdin comes raw after the 101; the client's half-close is EOF (StdinOnce). Without stdin
-    // the CLI half-closes at once: keep writing the output.
-    if (flag(query, 'stdin') && c.record.config.openStdin) {
-      hub.stdin.attachClient();
-      socket.on('data', (chunk: Buffer) => {
-        if (hub.stdin.write(chunk)) return;
-        socket.pause();
-        hub.stdin.onDrain(() => socket.resume());
-      });
-      // The client's EOF: with StdinOnce the container's stdin closes; without, the container
-      // keeps its stdin and this client's output ends (dockerd's attach does both).
-      socket.on('end', () => {
-        if (c.record.config.stdinOnce) hub.stdin.end();
-        else hub.detach(socket);
-      });
-    } else {
-      socket.on('end', () => undefined);
-    }
-    hub.attach(socket, !['running', 'paused', 'restarting'].includes(c.record.state.status));
-    deps.events.publish('container', 'attach', c.record.id, {
-      ...c.record.config.labels,
-      image: c.record.image,
-      name: c.record.name.slice(1),
-    });
+    return { c, hub, keys, log: host.logDriver(c.record) };
   };
   api.add({
     method: 'POST',
     pattern: '/containers/{name}/attach',
-    handler: (ctx) => {
-      ctx.res.detachSocket(ctx.req.socket);
-      attach(ctx.params['name'] as string, ctx.req.socket, false, ctx.query);
+    // Without an Upgrade header (dockerode's run): the raw stream is the response body, until close.
+    handler: async (ctx) => {
+      const request = attachRequest(ctx.query);
+      let target: ReturnType<typeof attachTarget>;
+      try {
+        target = attachTarget(ctx.params['name'] as string, request);
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        ctx.res.shouldKeepAlive = false;
+        ctx.res.writeHead(err.status, { 'Content-Type': 'application/vnd.docker.raw-stream' });
+        ctx.res.end(`${err.message}\r\n`);
+        return;
+      }
+      ctx.streaming();
+      const res = ctx.res;
+      await serveAttach({
+        ...target,
+        request,
+        events: deps.events,
+        conn: {
+          out: res,
+          in: ctx.req,
+          begin: () => {
+            res.useChunkedEncodingByDefault = false;
+            res.shouldKeepAlive = false;
+            res.writeHead(200, { 'Content-Type': 'application/vnd.docker.raw-stream' });
+            res.flushHeaders();
+          },
+          finish: () => {
+            if (!res.destroyed) res.end();
+          },
+        },
+      });
     },
-    hijack: (ctx) => attach(ctx.params['name'] as string, ctx.socket, true, ctx.query),
+    hijack: async (ctx) => {
+      const request = attachRequest(ctx.query);
+      const target = attachTarget(ctx.params['name'] as string, request);
+      const socket = ctx.socket;
+      await serveAttach({
+        ...target,
+        request,
+        events: deps.events,
+        conn: {
+          out: socket,
+          in: socket,
+          begin: () => {
+            socket.write(
+              'HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n',
+            );
+          },
+          finish: () => destroySoon(socket),
+        },
+      });
+    },
   });
   for (const [verb, event, prefix] of [
     ['pause', 'api.pause', ''],
@@ -204,25 +292,28 @@ export function registerContainerRoutes(api: ApiServer, host: Containers): void 
   api.add({
     method: 'GET',
     pattern: '/containers/{name}/logs',
-    handler: (ctx) => {
+    handler: async (ctx) => {
       const c = host.resolve(ctx.params['name'] as string);
       const stdout = flag(ctx.query, 'stdout');
       const stderr = flag(ctx.query, 'stderr');
       if (!stdout && !stderr)
         throw new ApiError(400, 'Bad parameters: you must choose at least one stream');
       const tail = ctx.query.get('tail');
-      const num = (v: string | null): number => (v === null || v === '' ? 0 : Number(v));
-      const stored = host.logDriver(c.record).read();
-      if (stored === null)
+      const follow = flag(ctx.query, 'follow');
+      const since = parseTimestamp(ctx.query.get('since'));
+      const until = parseTimestamp(ctx.query.get('until'));
+      const file = host.logDriver(c.record).reader();
+      if (file === null)
         throw new ApiError(501, 'configured logging driver does not support reading');
-      streamLogs(ctx.res, stored, deps.stdio.hubs.get(c.record.id), {
+      if (follow) ctx.streaming();
+      await streamLogs(ctx.res, file, deps.stdio.hubs.get(c.record.id), {
         raw: c.record.config.tty === true,
         stdout,
         stderr,
-        follow: flag(ctx.query, 'follow'),
+        follow,
         timestamps: flag(ctx.query, 'timestamps'),
-        since: num(ctx.query.get('since')),
-        until: num(ctx.query.get('until')),
+        since,
+        until,
         tail: tail === null || tail === 'all' || !/^\d+$/.test(tail) ? null : Number(tail),
       });
     },
@@ -245,12 +336,23 @@ export function registerContainerRoutes(api: ApiServer, host: Containers): void 
       } catch {
         pids = new Set([String(c.record.state.pid)]);
       }
-      const args = (ctx.query.get('ps_args') || '-ef').split(/\s+/);
-      const { stdout } = await runCommand('ps', args);
+      // dockerd splits ps_args on single spaces and runs the host's ps with them.
+      const args = (ctx.query.get('ps_args') || '-ef').split(' ');
+      let stdout: string;
+      try {
+        ({ stdout } = await runCommand('ps', args));
+      } catch (err) {
+        // Options ps refuses are the client's (dockerd 20.10 answers 500 with these words).
+        const code = (err as { code?: unknown }).code;
+        throw new ApiError(
+          400,
+          `Error running ps: exit status ${typeof code === 'number' ? code : 1}`,
+        );
+      }
       const lines = stdout.trim().split('\n');
       const titles = (lines[0] ?? '').trim().split(/\s+/);
       const pidCol = titles.indexOf('PID');
-      if (pidCol < 0) throw new ApiError(500, `Couldn't find PID field in ps output`);
+      if (pidCol < 0) throw new ApiError(400, `Couldn't find PID field in ps output`);
       const processes = lines
         .slice(1)
         .map((l) => {
@@ -309,26 +411,45 @@ export function registerContainerRoutes(api: ApiServer, host: Containers): void 
   api.add({
     method: 'GET',
     pattern: '/events',
-    handler: (ctx) => deps.events.serve(ctx.res, ctx.query),
+    handler: (ctx) => {
+      ctx.streaming();
+      deps.events.serve(ctx.res, ctx.query);
+    },
   });
   api.add({
     method: 'POST',
     pattern: '/containers/prune',
     handler: async (ctx) => {
-      const deleted: string[] = [];
-      for (const c of host
-        .contexts()
-        .filter((x) => x.record.state.status === 'exited' || x.record.state.status === 'created')) {
-        const removed = host.whenRemoved(c.record.id);
-        const r = await host.request(c.record.id, { type: 'api.remove', force: false });
-        if (r.result !== 'ok') continue;
-        await removed;
-        deleted.push(c.record.id);
+      if (pruning) throw new ApiError(409, 'a prune operation is already running');
+      const filters = parseFilters(ctx.query.get('filters'), ['until', 'label', 'label!']);
+      const until = pruneUntil(filters.get('until'));
+      pruning = true;
+      try {
+        const deleted: string[] = [];
+        let reclaimed = 0;
+        // dockerd prunes every container that is not running (created, exited, dead).
+        for (const c of host
+          .contexts()
+          .filter((x) => !['running', 'paused', 'restarting'].includes(x.record.state.status))) {
+          if (until !== null && Date.parse(c.record.created) / 1000 > until) continue;
+          if (!labelsMatch(filters, c.record.config.labels)) continue;
+          // The writable layer's size, taken before it goes (dockerd's GetContainerLayerSize).
+          const size = host.layout.sizeRw(c.record.id);
+          const removed = host.whenRemoved(c.record.id);
+          const r = await host.request(c.record.id, { type: 'api.remove', force: false });
+          if (r.result !== 'ok') continue;
+          await removed;
+          if (size > 0) reclaimed += size;
+          deleted.push(c.record.id);
+        }
+        deps.events.publish('container', 'prune', '', { reclaimed: String(reclaimed) });
+        ctx.json(200, {
+          ContainersDeleted: deleted.length > 0 ? deleted : null,
+          SpaceReclaimed: reclaimed,
+        });
+      } finally {
+        pruning = false;
       }
-      ctx.json(200, {
-        ContainersDeleted: deleted.length > 0 ? deleted : null,
-        SpaceReclaimed: 0,
-      });
     },
   });
   api.add({

@@ -132,12 +132,20 @@ export class Containers {
     await removed;
   }
 
-  whenExited(id: string): Promise<number> {
-    return new Promise((resolve) => this.host.onNextExit(id, resolve));
+  /** The exit code of the container's next exit; with `cancel`, forgotten when it aborts (a client gone). */
+  whenExited(id: string, cancel?: AbortSignal): Promise<number> {
+    return new Promise((resolve) => {
+      const stop = this.host.onNextExit(id, resolve);
+      cancel?.addEventListener('abort', stop, { once: true });
+    });
   }
 
-  whenRemoved(id: string): Promise<number> {
-    return new Promise((resolve) => this.host.onRemoved(id, resolve));
+  /** The container's last exit code once it is removed; with `cancel`, forgotten when it aborts. */
+  whenRemoved(id: string, cancel?: AbortSignal): Promise<number> {
+    return new Promise((resolve) => {
+      const stop = this.host.onRemoved(id, resolve);
+      cancel?.addEventListener('abort', stop, { once: true });
+    });
   }
 
   async create(ctx: RouteContext): Promise<void> {

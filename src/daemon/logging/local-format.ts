@@ -1,4 +1,5 @@
 import type { LogEntry } from '../stdio.ts';
+import type { LogFormat } from './reader.ts';
 
 /**
  * The local logging driver's file format: each entry is a protocol-buffers LogEntry
@@ -39,6 +40,11 @@ export function encodeLocalEntry(e: LogEntry): Buffer {
 
 /** The entries of a file's bytes; a torn last record (a crash mid-write) ends the list. */
 export function decodeLocalEntries(buf: Buffer): LogEntry[] {
+  return decodeLocalFrames(buf).entries;
+}
+
+/** The whole records at the start of `buf`, and how many bytes they took. */
+export function decodeLocalFrames(buf: Buffer): { entries: LogEntry[]; used: number } {
   const out: LogEntry[] = [];
   let at = 0;
   while (at + 4 <= buf.length) {
@@ -83,5 +89,24 @@ export function decodeLocalEntries(buf: Buffer): LogEntry[] {
       time: new Date(Number(nanos / 1_000_000n)).toISOString(),
     });
   }
-  return out;
+  return { entries: out, used: at };
 }
+
+/** The local format for readers: records found backwards by the length after each. */
+export const localLogFormat: LogFormat = {
+  decode: decodeLocalFrames,
+  async tailOffset(seg, end, n) {
+    const len = Buffer.alloc(4);
+    let at = end;
+    let found = 0;
+    while (at >= 8 && found < n) {
+      if ((await seg.readAt(len, 4, at - 4)) < 4) break;
+      const start = at - 8 - len.readUInt32BE(0);
+      // A torn record at the end (a crash mid-write) has no trustworthy length after it.
+      if (start < 0) break;
+      at = start;
+      found += 1;
+    }
+    return found >= n ? { offset: at, found } : { offset: 0, found };
+  },
+};

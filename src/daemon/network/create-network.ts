@@ -17,7 +17,8 @@ import { ApiError } from '../../api/server.ts';
 
 /**
  * `POST /networks/create` read (network-facts.md §6): the body checked with Docker's words and
- * status codes, the pool chosen (the client's subnet, or next-fit over the default pools), and
+ * status codes (a client's mistake is a 400 where dockerd 20.10 answered 500, as later dockerd
+ * releases answer it), the pool chosen (the client's subnet, or next-fit over the default pools), and
  * the network's record. What statedock does not do is refused by name. No I/O.
  */
 
@@ -65,7 +66,7 @@ export function networkFromRequest(
   const { networks, facts, newId, nowIso } = c;
   let next = c.poolIndex;
   const name = typeof body.Name === 'string' ? body.Name : '';
-  if (name === '') throw new ApiError(500, 'invalid name: ');
+  if (name === '') throw new ApiError(400, 'invalid name: ');
   const driver = typeof body.Driver === 'string' && body.Driver !== '' ? body.Driver : 'bridge';
   if (name === 'bridge' || name === 'host' || name === 'none')
     throw new ApiError(403, `operation is not permitted on predefined ${name} network `);
@@ -107,7 +108,7 @@ export function networkFromRequest(
   let userSubnet = false;
   if (cfg.Subnet) {
     const s = parseSubnet(cfg.Subnet);
-    if ('error' in s) throw new ApiError(500, s.error);
+    if ('error' in s) throw new ApiError(400, s.error);
     if (taken.some((t) => overlaps(t, s)))
       throw new ApiError(403, 'Pool overlaps with other one on this address space');
     subnet = s;
@@ -123,7 +124,7 @@ export function networkFromRequest(
   let gateway = subnet.base + 1;
   if (cfg.Gateway) {
     const bad = checkGateway(subnet, cfg.Gateway);
-    if (bad) throw new ApiError(500, bad);
+    if (bad) throw new ApiError(400, bad);
     gateway = parseIp(cfg.Gateway) as number;
   }
   let ipRange: string | null = null;
@@ -131,7 +132,7 @@ export function networkFromRequest(
     const r = parseCidr(cfg.IPRange);
     if (!r)
       throw new ApiError(
-        500,
+        400,
         `Invalid range ${cfg.IPRange} : invalid CIDR address: ${cfg.IPRange}`,
       );
     ipRange = `${formatIp(r.net.base)}/${r.net.bits}`;
@@ -141,13 +142,13 @@ export function networkFromRequest(
     : 1500;
   if (!Number.isInteger(mtu) || mtu < 0)
     throw new ApiError(
-      500,
+      400,
       `invalid MTU number: ${options['com.docker.network.driver.mtu'] ?? ''}`,
     );
   const id = newId();
   const bridge = options['com.docker.network.bridge.name'] ?? `br-${id.slice(0, 12)}`;
   if (bridge.length > 15)
-    throw new ApiError(500, `invalid bridge name ${bridge}: longer than 15 characters`);
+    throw new ApiError(400, `invalid bridge name ${bridge}: longer than 15 characters`);
   if (networks.some((n) => n.bridge === bridge))
     throw new ApiError(
       403,

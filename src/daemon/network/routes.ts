@@ -4,6 +4,12 @@ import type { NetworkRecord } from '../../../machines/network/model.ts';
 import { parseFilters } from '../events.ts';
 import type { Done, NetworkController, NetworkCreateBody } from './controller.ts';
 import { networkJson } from './render.ts';
+import {
+  networkConnect,
+  networkCreateRequest,
+  networkDisconnect,
+  readNetworkBody,
+} from './request-body.ts';
 
 /**
  * The Engine API's network endpoints (network-facts.md §6), as the CLI, dockerode and
@@ -28,19 +34,6 @@ function promised<T>(start: (done: Done<T>) => void): Promise<T> {
       reject(err as Error);
     }
   });
-}
-
-async function jsonBody(ctx: RouteContext): Promise<Record<string, unknown>> {
-  const raw = (await ctx.body()).toString('utf8');
-  if (raw.trim() === '') return {};
-  try {
-    const v = JSON.parse(raw) as unknown;
-    if (typeof v !== 'object' || v === null || Array.isArray(v))
-      throw new Error('json: cannot unmarshal into a request object');
-    return v as Record<string, unknown>;
-  } catch (err) {
-    throw new ApiError(400, (err as Error).message);
-  }
 }
 
 /** Go duration (`24h`, `10m30s`), unix time, or RFC 3339: the `until` of prune. */
@@ -132,7 +125,7 @@ export function registerNetworkRoutes(
     ctx.json(200, networkJson(ctl, n, true));
   });
   add('POST', '/networks/create', async (ctx) => {
-    const body = (await jsonBody(ctx)) as NetworkCreateBody;
+    const body = (await readNetworkBody(ctx, networkCreateRequest)) as NetworkCreateBody;
     const r = await promised<{ id: string; warning: string }>((done) =>
       ctl.createNetwork(body, new Date().toISOString(), done),
     );
@@ -154,7 +147,7 @@ export function registerNetworkRoutes(
     ctx.json(200, { NetworksDeleted: deleted.length > 0 ? deleted : null });
   });
   add('POST', '/networks/{id}/connect', async (ctx) => {
-    const body = await jsonBody(ctx);
+    const body = await readNetworkBody(ctx, networkConnect);
     const container = typeof body['Container'] === 'string' ? body['Container'] : '';
     const ep = (body['EndpointConfig'] ?? {}) as {
       Aliases?: string[] | null;
@@ -192,7 +185,7 @@ export function registerNetworkRoutes(
     ctx.res.end();
   });
   add('POST', '/networks/{id}/disconnect', async (ctx) => {
-    const body = await jsonBody(ctx);
+    const body = await readNetworkBody(ctx, networkDisconnect);
     const container = typeof body['Container'] === 'string' ? body['Container'] : '';
     await promised<null>((done) => ctl.disconnect(ctx.params['id'] as string, container, done));
     ctx.res.writeHead(200, { 'Content-Length': '0' });

@@ -1,15 +1,16 @@
 /**
  * How a create request can be wrong, as dockerd answers it: a value its JSON decoder cannot
- * put in the field's Go type is a 500 (Go's json error text); an option it refuses is a 400.
- * The API layer maps these two to HTTP statuses; the messages are Docker's.
+ * put in the field's Go type, or an option it refuses. Both are the client's mistake and
+ * answer 400 (dockerd 20.10 answers the first with 500; later dockerd with 400). The API
+ * layer maps them to HTTP statuses; the messages are Docker's.
  */
 
 /**
- * A mistake dockerd answers with 500: a value its JSON decoder cannot put in the field's Go
- * type (`json: cannot unmarshal …`), or a malformed `-v` bind specification.
+ * A value dockerd's JSON decoder cannot put in the field's Go type (`json: cannot unmarshal
+ * …`), or a malformed `-v` bind specification.
  */
-export class Status500Error extends Error {
-  override name = 'Status500Error';
+export class MalformedRequest extends Error {
+  override name = 'MalformedRequest';
 }
 
 /** An option refused: invalid, conflicting, or one statedock does not support (400). */

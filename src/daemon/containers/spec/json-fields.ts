@@ -1,4 +1,4 @@
-import { Status500Error } from './errors.ts';
+import { MalformedRequest } from './errors.ts';
 
 /**
  * Reads the fields of a create request's JSON with the types dockerd's Go structs give them,
@@ -18,7 +18,7 @@ export class Fields {
     else if (typeof value === 'object' && !Array.isArray(value))
       this.obj = value as Record<string, unknown>;
     else
-      throw new Status500Error(
+      throw new MalformedRequest(
         `json: cannot unmarshal ${jsonKind(value)} into Go ${path === '' ? 'value' : `struct field ${struct}.${path}`} of type ${goStructOf(struct)}`,
       );
   }
@@ -39,7 +39,7 @@ export class Fields {
 
   private fail(key: string, value: unknown, goType: string, detail = false): never {
     const where = this.path === '' ? key : `${this.path}.${key}`;
-    throw new Status500Error(
+    throw new MalformedRequest(
       `json: cannot unmarshal ${jsonKind(value, detail)} into Go struct field ${this.struct}.${where} of type ${goType}`,
     );
   }
@@ -120,7 +120,7 @@ export class Fields {
     const v = this.obj[key];
     const where = this.path === '' ? key : `${this.path}.${key}`;
     if (v !== undefined && v !== null && (typeof v !== 'object' || Array.isArray(v)))
-      throw new Status500Error(
+      throw new MalformedRequest(
         `json: cannot unmarshal ${jsonKind(v)} into Go struct field ${this.struct}.${where} of type ${goStructOf(struct)}`,
       );
     return new Fields(v, struct, where);
@@ -132,12 +132,12 @@ export class Fields {
     if (v === undefined || v === null) return [];
     const where = this.path === '' ? key : `${this.path}.${key}`;
     if (!Array.isArray(v))
-      throw new Status500Error(
+      throw new MalformedRequest(
         `json: cannot unmarshal ${jsonKind(v)} into Go struct field ${this.struct}.${where} of type []${goStructOf(struct)}`,
       );
     return v.map((item) => {
       if (item !== null && (typeof item !== 'object' || Array.isArray(item)))
-        throw new Status500Error(
+        throw new MalformedRequest(
           `json: cannot unmarshal ${jsonKind(item)} into Go struct field ${this.struct}.${where} of type ${goStructOf(struct)}`,
         );
       return new Fields(item, struct, where);

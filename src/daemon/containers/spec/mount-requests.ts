@@ -1,4 +1,4 @@
-import { InvalidRequest, Status500Error } from './errors.ts';
+import { InvalidRequest, MalformedRequest } from './errors.ts';
 import type { MountRequest } from './request.ts';
 
 /**
@@ -104,8 +104,8 @@ function parseMode(mode: string): ModeParts | null {
   return out;
 }
 
-/** A malformed `-v` entry: dockerd answers these with 500. */
-class BindSpecError extends Status500Error {
+/** A malformed `-v` entry (dockerd 20.10 answers these with 500; the mistake is the client's: 400). */
+class BindSpecError extends MalformedRequest {
   override name = 'BindSpecError';
 }
 

@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { ApiServer, pingRoutes, type ApiLimits } from '../../src/api/server.ts';
+import { cleanPath, compareVersions } from '../../src/api/router.ts';
+import { call, readAll, sleep, upgrade } from '../support/raw-http.ts';
+
+/** Sends raw bytes on a fresh connection and reads until the server closes (or the timeout). */
+async function raw(sock: string, bytes: string | Buffer, timeoutMs = 3_000) {
+  const s = connect(sock);
+  s.on('error', () => undefined);
+  await new Promise((r) => s.once('connect', r));
+  s.write(bytes);
+  return readAll(s, Buffer.alloc(0), timeoutMs);
+}
+
+describe('the API server', () => {
+  let dir: string;
+  let sock: string;
+  let api: ApiServer;
+  const limits: Partial<ApiLimits> = {
+    headersTimeoutMs: 1_000,
+    timeoutCheckMs: 500,
+    bodyIdleMs: 700,
+    maxBodyBytes: 1024,
+    closeGraceMs: 300,
+  };
+
+  before(async () => {
+    dir = mkdtempSync('/tmp/sdapi-');
+    sock = `${dir}/s.sock`;
+    api = new ApiServer({ serverHeader: 'statedock-test', limits });
+    for (const r of pingRoutes()) api.add(r);
+    api.add({ method: 'GET', pattern: '/images/json', handler: (ctx) => ctx.json(200, 'list') });
+    api.add({
+      method: 'GET',
+      pattern: '/images/{name}/json',
+      handler: (ctx) => ctx.json(200, { name: ctx.params['name'] }),
+    });
+    api.add({
+      method: 'DELETE',
+      pattern: '/images/{name}',
+      handler: (ctx) => ctx.json(200, { name: ctx.params['name'] }),
+    });
+    api.add({
+      method: 'POST',
+      pattern: '/echo',
+      handler: async (ctx) => ctx.json(200, { bytes: (await ctx.body()).length }),
+    });
+    api.add({
+      method: 'GET',
+      pattern: '/stream',
+      handler: (ctx) => {
+        ctx.streaming();
+        ctx.res.writeHead(200);
+        ctx.res.write('open\n');
+      },
+    });
+    api.add({
+      method: 'GET',
+      pattern: '/slow',
+      handler: async (ctx) => {
+        await sleep(5_000);
+        ctx.json(200, 'late');
+      },
+    });
+    api.add({
+      method: 'POST',
+      pattern: '/hijack',
+      handler: (ctx) => ctx.json(200, 'not upgraded'),
+      hijack: (ctx) => {
+        ctx.socket.write('HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
+      },
+    });
+    await api.listen([sock]);
+  });
+
+  after(async () => {
+    await api.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a parameter matches across slashes, decoded; routes are tried in the order added', async () => {
+    assert.equal((await call(sock, 'GET', '/images/json')).text, '"list"\n');
+    for (const [path, name] of [
+      ['/images/ns/img:3/json', 'ns/img:3'],
+      ['/v1.41/images/127.0.0.1:5000/bar/bb:1/json', '127.0.0.1:5000/bar/bb:1'],
+      ['/images/ns%2Fimg/json', 'ns/img'],
+      ['/images/a/json/json', 'a/json'],
+    ] as const)
+      assert.deepEqual(JSON.parse((await call(sock, 'GET', path)).text), { name }, path);
+    assert.deepEqual(JSON.parse((await call(sock, 'DELETE', '/images/ns/img:3')).text), {
+      name: 'ns/img:3',
+    });
+  });
+
+  test('a path that is not clean is redirected to its clean form (gorilla/mux), query kept', async () => {
+    for (const [path, to] of [
+      ['/images//json', '/images/json'],
+      ['/containers/../info?x=1', '/info?x=1'],
+      ['/images/a%2F..%2F..%2Fetc/json', '/etc/json'],
+      ['/./_ping', '/_ping'],
+    ] as const) {
+      const a = await call(sock, 'GET', path);
+      assert.equal(a.status, 301, path);
+      assert.equal(a.headers['location'], to, path);
+    }
+    assert.equal(cleanPath('/a/b/'), '/a/b/');
+    assert.equal(cleanPath('/..'), '/');
+  });
+
+  test("versions: Docker's comparison and messages; unknown paths and methods are page not found", async () => {
+    const old = await call(sock, 'GET', '/v1.11/_ping');
+    assert.equal(old.status, 400);
+    assert.equal(
+      old.text,
+      'client version 1.11 is too old. Minimum supported API version is 1.12, please upgrade your client to a newer version\n',
+    );
+    assert.equal((await call(sock, 'GET', '/v1/_ping')).status, 400);
+    const young = await call(sock, 'GET', '/v9.1/_ping');
+    assert.equal(young.status, 400);
+    assert.equal(
+      JSON.parse(young.text).message,
+      'client version 9.1 is too new. Maximum supported API version is 1.41',
+    );
+    assert.equal((await call(sock, 'GET', '/v1.41.0/_ping')).status, 200);
+    assert.equal((await call(sock, 'GET', '/vabc/_ping')).text, '{"message":"page not found"}\n');
+    assert.equal((await call(sock, 'PUT', '/_ping')).status, 404);
+    assert.equal((await call(sock, 'OPTIONS', '/v1.41/anything/at/all')).status, 200);
+    assert.equal(compareVersions('1.9', '1.12'), -1);
+    assert.equal(compareVersions('1.12.0', '1.12'), 0);
+  });
+
+  test('malformed requests get Go’s 400 and the connection closes; the server serves on', async () => {
+    const badEscape = await raw(sock, 'GET /images/%zz/json HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.match(badEscape.data.toString(), /^HTTP\/1\.1 400 Bad Request/);
+    const badChunk = await raw(
+      sock,
+      'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n',
+    );
+    assert.match(badChunk.data.toString(), /^HTTP\/1\.1 400 Bad Request/);
+    assert.equal(badChunk.closed, true);
+    const garbage = await raw(sock, '\x16\x03\x01\x02\x00garbage\r\n\r\n');
+    assert.match(garbage.data.toString(), /^HTTP\/1\.1 400 Bad Request/);
+    assert.equal((await call(sock, 'GET', '/_ping')).text, 'OK');
+  });
+
+  test('a body larger than the limit is refused with 413 and not kept', async () => {
+    const ok = await call(sock, 'POST', '/echo', { body: 'x'.repeat(1024) });
+    assert.equal(ok.text, '{"bytes":1024}\n');
+    const big = await call(sock, 'POST', '/echo', { body: 'x'.repeat(1025) });
+    assert.equal(big.status, 413);
+    assert.match(JSON.parse(big.text).message, /request body too large/);
+    // Chunked, without a length: counted as it comes.
+    const chunked = await raw(
+      sock,
+      `POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n${'y'.repeat(0x800)}\r\n0\r\n\r\n`,
+    );
+    assert.match(chunked.data.toString(), /^HTTP\/1\.1 413/);
+  });
+
+  test('a request head that drips in (slowloris) is cut; so is a body that stalls', async () => {
+    const s = connect(sock);
+    s.on('error', () => undefined);
+    await new Promise((r) => s.once('connect', r));
+    const closed = new Promise<number>((r) => s.once('close', () => r(Date.now())));
+    const t0 = Date.now();
+    const drip = setInterval(() => s.writable && s.write('X-A: b\r\n'), 200);
+    s.write('GET /_ping HTTP/1.1\r\nHost: x\r\n');
+    const at = await closed;
+    clearInterval(drip);
+    assert.ok(at - t0 < 4_000, `the dripping head was cut after ${at - t0} ms`);
+    const body = await raw(
+      sock,
+      'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly-part',
+      5_000,
+    );
+    assert.equal(body.closed, true, 'a stalled body is cut');
+    assert.equal(api.connections.open <= 1, true);
+  });
+
+  test('an Upgrade to a route that does not hijack is answered over HTTP, then closed', async () => {
+    const a = await upgrade(sock, '/hijack');
+    assert.match(a.head, /^HTTP\/1\.1 101/);
+    a.socket.destroy();
+    const plain = await raw(
+      sock,
+      'POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n',
+    );
+    assert.match(plain.data.toString(), /^HTTP\/1\.1 200 OK[\s\S]*\{"bytes":0\}/);
+    assert.equal(plain.closed, true);
+  });
+
+  test('the unix socket is 0660', () => {
+    assert.equal(statSync(sock).mode & 0o777, 0o660);
+  });
+
+  test('close cuts hijacked connections and streams at once, gives a request in flight the grace period, then destroys it', async () => {
+    const other = new ApiServer({ serverHeader: 't', limits });
+    const sock2 = `${dir}/close.sock`;
+    other.add({
+      method: 'POST',
+      pattern: '/hijack',
+      handler: () => undefined,
+      hijack: (ctx) => void ctx.socket.write('HTTP/1.1 101 UPGRADED\r\n\r\n'),
+    });
+    other.add({
+      method: 'GET',
+      pattern: '/stream',
+      handler: (ctx) => {
+        ctx.streaming();
+        ctx.res.writeHead(200);
+        ctx.res.write('x');
+      },
+    });
+    other.add({ method: 'GET', pattern: '/slow', handler: () => new Promise(() => undefined) });
+    await other.listen([sock2]);
+    const h = await upgrade(sock2, '/hijack');
+    const streamOpen = raw(sock2, 'GET /stream HTTP/1.1\r\nHost: x\r\n\r\n', 10_000);
+    const slowOpen = raw(sock2, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n', 10_000);
+    const idle = connect(sock2);
+    idle.on('error', () => undefined);
+    await sleep(200);
+    const t0 = Date.now();
+    const report = await other.close();
+    const took = Date.now() - t0;
+    assert.deepEqual(report, {
+      removed: [sock2],
+      hijacked: 1,
+      streams: 1,
+      lingering: 1,
+      destroyed: 1,
+    });
+    assert.ok(took >= 250 && took < 2_000, `close took ${took} ms`);
+    assert.equal((await streamOpen).closed, true);
+    assert.equal((await slowOpen).closed, true);
+    await new Promise((r) => (h.socket.destroyed ? r(null) : h.socket.once('close', r)));
+    idle.destroy();
+  });
+});

@@ -18,7 +18,7 @@ export class MemoryTrace implements TraceSink {
   }
   write(record: RecordBody): void {
     this.seq += 1;
-    this.records.push({ seq: this.seq, ...record } as TraceRecord);
+    this.records.push({ seq: this.seq, ...record });
   }
   toJsonLines(): string {
     return (

@@ -45,7 +45,7 @@ function describe(r: Produced | undefined): string {
       const arg = ['path', 'key', 'name', 'address', 'prefix', 'container']
         .map((k) => c[k])
         .find((v) => typeof v === 'string');
-      return `${String(c['effect'])}${arg === undefined ? '' : ` ${String(arg)}`}${c['step'] ? ` (step ${String(c['step'])})` : ''}`;
+      return `${String(c['effect'])}${arg === undefined ? '' : ` ${String(arg)}`}${r.call.step ? ` (step ${r.call.step})` : ''}`;
     }
     case 'mark':
       return `mark ${r.mark.mark}${'step' in r.mark ? ` ${String(r.mark['step'])}` : 'resource' in r.mark ? ` ${String(r.mark['resource'])}` : ''}`;
@@ -113,7 +113,7 @@ export function replayTrace(
   const session = new Session({ executor: nowhere, sink, now: () => clock });
   const stateOf = (actor: string): string => {
     const e = session.actors.get(actor);
-    return e ? JSON.stringify(e.actor.getSnapshot().value) : 'not started';
+    return e ? JSON.stringify((e.actor.getSnapshot() as { value: unknown }).value) : 'not started';
   };
   let events = 0;
   const expectDrained = (actor: string, seq: number): void => {

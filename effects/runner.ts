@@ -187,7 +187,7 @@ export class Session {
     if (this.actors.has(actorId)) throw new Error(`actor ${actorId} already exists`);
     const actor = createActor(runnable(machine), { input });
     const deliver = (event: EffectEvent, durationMs: number): void =>
-      this.send(actorId, event as never, durationMs);
+      this.send(actorId, event, durationMs);
     (actor as unknown as { [binding]: Binding })[binding] = { session: this, actorId, deliver };
     const entry = new Entry(actorId, machineName, actor);
     this.actors.set(actorId, entry);
@@ -197,7 +197,7 @@ export class Session {
       kind: 'actor.start',
       machine: machineName,
       input,
-    } as RecordBody);
+    });
     actor.subscribe({
       error: (err) => entry.settle({ ok: false, error: err }),
     });
@@ -223,7 +223,7 @@ export class Session {
         kind: 'event',
         event,
         ...(durationMs === undefined ? {} : { durationMs }),
-      } as RecordBody);
+      });
     entry.actor.send(event);
     const snap = entry.actor.getSnapshot() as { status: string; error?: unknown };
     if (snap.status === 'error') throw snap.error;
@@ -241,7 +241,7 @@ export class Session {
     if (this.freezeContexts) freeze(snap.context, true);
     const value = typeof snap.value === 'string' ? snap.value : JSON.stringify(snap.value);
     if (value !== entry.lastValue) {
-      const from =
+      const from: unknown =
         entry.lastValue === 'null'
           ? null
           : entry.lastValue.startsWith('{')
@@ -254,7 +254,7 @@ export class Session {
           kind: 'transition',
           from,
           to: snap.value,
-        } as RecordBody);
+        });
       entry.lastValue = value;
     }
     if (snap.status === 'done') {
@@ -264,7 +264,7 @@ export class Session {
         kind: 'actor.stop',
         status: String(snap.value),
         output: snap.output,
-      } as RecordBody);
+      });
       entry.settle({ ok: true, value: snap.output });
     }
   }
@@ -275,19 +275,17 @@ export class Session {
     call: EffectCall,
     deliver?: (event: EffectEvent, durationMs: number) => void,
   ): void {
-    if (this.recording)
-      this.emit({ t: this.now(), actor: actorId, kind: 'effect.request', call } as RecordBody);
+    if (this.recording) this.emit({ t: this.now(), actor: actorId, kind: 'effect.request', call });
     this.executor.submit(
       actorId,
       call,
-      deliver ?? ((event, durationMs) => this.send(actorId, event as never, durationMs)),
+      deliver ?? ((event, durationMs) => this.send(actorId, event, durationMs)),
     );
   }
 
   /** A mark a machine emitted. */
   onMark(actorId: string, mark: Mark): void {
-    if (this.recording)
-      this.emit({ t: this.now(), actor: actorId, kind: 'mark', mark } as RecordBody);
+    if (this.recording) this.emit({ t: this.now(), actor: actorId, kind: 'mark', mark });
   }
 
   /**

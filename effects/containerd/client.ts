@@ -256,13 +256,13 @@ function runcOptionsFromWire(any: unknown): RuncOptions | null {
     // Only what is set: proto3 has no presence, so defaults read as "not set".
     if (v !== '' && v !== false && v !== 0 && v !== undefined) out[k] = v;
   }
-  return out as RuncOptions;
+  return out;
 }
 
 function containerRecord(c: unknown): ContainerdContainer {
   const w = (c ?? {}) as WireObject;
   const runtime = (w['runtime'] ?? {}) as WireObject;
-  const spec = (w['spec'] ?? null) as { value?: Uint8Array } | null;
+  const spec = w['spec'] as { value?: Uint8Array } | null | undefined;
   let parsed: Record<string, unknown> | null = null;
   if (spec?.value && spec.value.length > 0) {
     try {

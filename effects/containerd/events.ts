@@ -141,8 +141,8 @@ export function decodeEnvelope(env: WireObject): ContainerdEvent {
     }
   }
   return {
-    topic: String(env['topic'] ?? ''),
-    namespace: String(env['namespace'] ?? ''),
+    topic: typeof env['topic'] === 'string' ? env['topic'] : '',
+    namespace: typeof env['namespace'] === 'string' ? env['namespace'] : '',
     timestamp: timestampToDate(env['timestamp']),
     typeUrl,
     event,

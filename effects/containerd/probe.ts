@@ -32,7 +32,7 @@ export async function probeVersion(
       () => finish(new Error(`Version: no answer on ${address} within ${timeoutMs} ms`)),
       timeoutMs,
     );
-    session.once('error', (err) => finish(err));
+    session.once('error', (err: Error) => finish(err));
     const call = session.request({
       ':method': 'POST',
       ':path': '/containerd.services.version.v1.Version/Version',
@@ -49,7 +49,7 @@ export async function probeVersion(
     call.on('response', readStatus);
     call.on('trailers', readStatus);
     call.on('data', (chunk: Buffer) => chunks.push(chunk));
-    call.once('error', (err) => finish(err));
+    call.once('error', (err: Error) => finish(err));
     call.once('end', () => {
       if (status !== '0')
         return finish(

@@ -111,7 +111,7 @@ async function links(): Promise<HostLink[]> {
   }));
 }
 
-const kinds = ['network', 'sandbox', 'endpoint', 'attachment'] as const;
+type RecordKind = 'network' | 'sandbox' | 'endpoint' | 'attachment';
 const plural = {
   network: 'networks',
   sandbox: 'sandboxes',
@@ -468,7 +468,7 @@ export class RealNet implements Handler<NetRequest> {
           if (!m) continue;
           try {
             const rec = JSON.parse(readFileSync(`${req.dir}/${n}`, 'utf8')) as never;
-            (out[plural[m[1] as (typeof kinds)[number]]] as unknown[]).push(rec);
+            (out[plural[m[1] as RecordKind]] as unknown[]).push(rec);
           } catch {
             // a torn write from a crash: the record was never acknowledged (writes are atomic renames)
           }

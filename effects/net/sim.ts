@@ -141,7 +141,11 @@ export class SimNet {
     dir: string,
   ): Map<string, NetworkRecord | SandboxRecord | EndpointRecord | AttachmentRecord> {
     let m = this.db.get(dir);
-    if (!m) this.db.set(dir, (m = new Map()));
+    if (!m)
+      this.db.set(
+        dir,
+        (m = new Map<string, NetworkRecord | SandboxRecord | EndpointRecord | AttachmentRecord>()),
+      );
     return m;
   }
 

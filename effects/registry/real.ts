@@ -409,7 +409,7 @@ export class RegistryClient implements Handler<RegistryRequest> {
         authorization: s.authorization,
       });
       if (res.statusCode !== 401 || attempt > 0) return res;
-      const challenge = parseChallenge(res.headers['www-authenticate'] as string | undefined);
+      const challenge = parseChallenge(res.headers['www-authenticate']);
       await readBody(res);
       if (challenge === null)
         return this.send(method, url, { tls: s.tls, signal: s.controller.signal });
@@ -558,10 +558,7 @@ export class RegistryClient implements Handler<RegistryRequest> {
         repository: req.repository,
         actions: req.actions,
         credentials,
-        challenge:
-          status === 401
-            ? parseChallenge(res.headers['www-authenticate'] as string | undefined)
-            : null,
+        challenge: status === 401 ? parseChallenge(res.headers['www-authenticate']) : null,
         authorization: null,
         controller,
         tls: e.tls,
@@ -846,7 +843,7 @@ export class RegistryClient implements Handler<RegistryRequest> {
         );
         continue;
       }
-      const ch = parseChallenge(res.headers['www-authenticate'] as string | undefined);
+      const ch = parseChallenge(res.headers['www-authenticate']);
       let authorization: string;
       let identityToken = '';
       if (ch?.scheme === 'bearer') {

@@ -72,7 +72,7 @@ export function formatFaultRule(r: FaultRule): string {
 function pathOf(call: EffectCall): string | undefined {
   const c = call as unknown as Record<string, unknown>;
   for (const k of ['path', 'from', 'address', 'key', 'prefix', 'dir'])
-    if (typeof c[k] === 'string') return c[k] as string;
+    if (typeof c[k] === 'string') return c[k];
   if (Array.isArray(c['paths'])) return (c['paths'] as string[])[0];
   return undefined;
 }

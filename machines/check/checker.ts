@@ -14,12 +14,6 @@ export interface ConstraintResult {
   violations: Violation[];
 }
 
-interface MarkRecord {
-  seq: number;
-  actor: string;
-  mark: { mark: string } & Record<string, unknown>;
-}
-
 /** The facts the constraints are about, indexed once per trace. */
 interface Index {
   stepStart: Map<string, number[]>;
@@ -45,10 +39,10 @@ function index(records: readonly TraceRecord[]): Index {
     if (r.kind === 'actor.stop' && r.actor.startsWith('daemon-shutdown'))
       ix.shutdownStopped = r.seq;
     if (r.kind !== 'mark') continue;
-    const m = r as unknown as MarkRecord;
-    const step = typeof m.mark['step'] === 'string' ? (m.mark['step'] as string) : '';
-    const resource = typeof m.mark['resource'] === 'string' ? (m.mark['resource'] as string) : '';
-    switch (m.mark.mark) {
+    const mark = r.mark;
+    const step = typeof mark['step'] === 'string' ? mark['step'] : '';
+    const resource = typeof mark['resource'] === 'string' ? mark['resource'] : '';
+    switch (mark.mark) {
       case 'step.start': {
         const list = ix.stepStart.get(step) ?? [];
         list.push(r.seq);
@@ -60,7 +54,7 @@ function index(records: readonly TraceRecord[]): Index {
         if (!ix.stepDone.has(step)) ix.stepDone.set(step, r.seq);
         break;
       case 'resource.acquired':
-        ix.acquired.push({ resource, seq: r.seq, rollbackOnly: m.mark['rollbackOnly'] === true });
+        ix.acquired.push({ resource, seq: r.seq, rollbackOnly: mark['rollbackOnly'] === true });
         break;
       case 'resource.released':
         ix.releases.push({ resource, seq: r.seq, kind: 'released' });
@@ -260,7 +254,7 @@ function evaluateNet(c: Constraint, calls: readonly CallFact[]): Violation[] {
         if (!key.startsWith('container/') || del.done === null) continue;
         const id = key.slice('container/'.length);
         const ups = of('net.sandboxUp').filter(
-          (u) => u.call['container'] === id && u.done !== null && (u.done as number) < del.seq,
+          (u) => u.call['container'] === id && u.done !== null && u.done < del.seq,
         );
         const lastUp = ups[ups.length - 1];
         if (!lastUp) continue;
@@ -430,7 +424,7 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
       const seen = new Map<string, Map<string, number>>();
       for (const r of records) {
         if (r.kind !== 'mark') continue;
-        const m = r.mark as { mark: string } & Record<string, unknown>;
+        const m = r.mark;
         if (m.mark === c.first) {
           const byActor = seen.get(r.actor) ?? new Map<string, number>();
           byActor.set(String(m[c.key]), r.seq);

@@ -5,6 +5,10 @@ import { compute, effect, mkdir } from './ops.ts';
 import type { Scope, StepDef } from './steps.ts';
 import type { StartupConfig } from './types.ts';
 
+/** The host's resolv.conf as the step read it ('' when there is none). */
+const resolvText = (s: Scope): string =>
+  typeof s.local['resolv'] === 'string' ? s.local['resolv'] : '';
+
 /**
  * dockerd's initNetworkController, which NewDaemon runs inside restore (moby-facts §5.8,
  * network-facts §1): the network database, stale sandboxes of containers not kept (a SIGKILL
@@ -57,7 +61,7 @@ export function networkControllerStep(): StepDef {
       effect(
         'fs.readFile',
         (s) =>
-          /^\s*nameserver\s+127\.0\.0\.53\s*$/m.test(String(s.local['resolv']))
+          /^\s*nameserver\s+127\.0\.0\.53\s*$/m.test(resolvText(s))
             ? { path: resolvedConf, optional: true }
             : null,
         {
@@ -80,7 +84,7 @@ export function networkControllerStep(): StepDef {
           mtu: s.facts.mtu ?? 1500,
           db: s.local['db'] as NetResults['net.dbLoad'],
           host: s.local['host'] as NetResults['net.hostFacts'],
-          hostResolvConf: String(s.local['resolv'] ?? ''),
+          hostResolvConf: resolvText(s),
           containers: s.facts.containers ?? [],
           nowMs: Number(s.local['nowMs']),
           pid: s.facts.pid ?? 0,

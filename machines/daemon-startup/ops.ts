@@ -1,5 +1,5 @@
 import type { EffectError } from '../../effects/errors.ts';
-import type { EffectName, EffectRequest, RequestOf, ResultOf } from '../../effects/requests.ts';
+import type { EffectName, RequestOf, ResultOf } from '../../effects/requests.ts';
 import type { Op, OpOutcome, Scope } from './steps.ts';
 
 /** The building blocks of the start-up step table's ops. */
@@ -17,10 +17,9 @@ export function effect<E extends EffectName>(
   const op: Op = {
     kind: 'effect',
     effect: name,
-    ask: ask as (s: Scope) => Omit<EffectRequest, 'effect'> | null,
+    ask: ask,
   };
-  if (handlers.done)
-    op.done = handlers.done as (s: Scope, result: unknown) => OpOutcome | undefined;
+  if (handlers.done) op.done = handlers.done;
   if (handlers.failed) op.failed = handlers.failed;
   return op;
 }

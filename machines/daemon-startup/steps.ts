@@ -1,5 +1,5 @@
 import type { EffectError } from '../../effects/errors.ts';
-import type { EffectName, EffectRequest, RequestOf, ResultOf } from '../../effects/requests.ts';
+import type { EffectName, EffectRequest, ResultOf } from '../../effects/requests.ts';
 import { buildIdMaps, parseSubIds, parseUsernsRemap, resolveIdentity } from './userns.ts';
 import type { ContainerRecord } from '../container/types.ts';
 import { compute, effect, mkdir } from './ops.ts';
@@ -922,7 +922,7 @@ interface Listed {
 }
 
 function listed(local: Readonly<Record<string, unknown>>): Listed {
-  return local as Listed;
+  return local;
 }
 
 /** What restore makes of the store and containerd's tasks: what each container actor starts from. */

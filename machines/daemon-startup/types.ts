@@ -2,7 +2,7 @@ import type { Output as OutletOutput } from '../outlet.ts';
 import type { ContainerRecord, TaskState } from '../container/types.ts';
 import type { ApiConnectionsCut } from '../../effects/api/requests.ts';
 import type { EffectError } from '../../effects/errors.ts';
-import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
+import type { EffectRequest } from '../../effects/requests.ts';
 import type { AddressPool } from '../network/ipam.ts';
 import type { NetworkFacts } from '../network/start.ts';
 

@@ -3,8 +3,7 @@ import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import type { ImageResults } from '../../effects/image/requests.ts';
 import type { RegistryResults } from '../../effects/registry/requests.ts';
-import type { Output } from '../daemon-startup/types.ts';
-import { commit, noOutlet } from '../outlet.ts';
+import { commit, noOutlet, type Output } from '../outlet.ts';
 import {
   choosePlatform,
   parseManifest,
@@ -127,11 +126,35 @@ export function shortId(digest: string): string {
 
 const transient = new Set(['EIO', 'ETIMEDOUT', 'ECONNREFUSED', 'EUNAVAILABLE']);
 
-type Mark = { mark: string } & Record<string, unknown>;
+/** A pull's marks: its progress (the client's stream) and the facts its orderings are checked on. */
+export type PullMark =
+  | { mark: 'pull.started'; pull: string; ref: string }
+  | { mark: 'pull.progress'; pull: string; status: string; id?: string }
+  | {
+      mark: 'pull.retry';
+      pull: string;
+      digest: string;
+      attempt: number;
+      reason: string;
+      have: number;
+    }
+  | { mark: 'pull.blobVerified'; pull: string; digest: string }
+  | {
+      mark: 'pull.layerRegistered';
+      pull: string;
+      digest: string;
+      chainId: string | null;
+      created: boolean;
+    }
+  | { mark: 'pull.imageRegistered'; pull: string; id: string; layers: string[] }
+  | { mark: 'pull.referenceSet'; pull: string; ref: string; id: string }
+  | { mark: 'pull.mirrorFallback'; pull: string; message: string }
+  | { mark: 'pull.failed'; pull: string; message: string }
+  | { mark: 'pull.cancelled'; pull: string };
 
 /** Builds one step's outputs: effect calls numbered `<actor>/<seq>`, marks in order. */
 class Step {
-  readonly outputs: Output[] = [];
+  readonly outputs: Output<PullMark>[] = [];
   readonly ctx: PullContext;
   constructor(ctx: PullContext) {
     // Every part a step may change is copied: the context it was given is frozen (traces hold it).
@@ -147,8 +170,8 @@ class Step {
     this.ctx.pending[id] = kind;
     this.outputs.push({ call: { ...req, id, step: 'pull' } as EffectCall });
   }
-  mark(m: Mark): void {
-    this.outputs.push({ mark: m } as unknown as Output);
+  mark(m: PullMark): void {
+    this.outputs.push({ mark: m });
   }
   progress(status: string, id?: string): void {
     this.ctx.started = true;

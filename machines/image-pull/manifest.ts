@@ -85,8 +85,8 @@ export function parseManifest(contentType: string, body: string): ParsedManifest
         ...d,
         platform: p
           ? {
-              os: String(p.os ?? ''),
-              architecture: String(p.architecture ?? ''),
+              os: typeof p.os === 'string' ? p.os : '',
+              architecture: typeof p.architecture === 'string' ? p.architecture : '',
               variant: typeof p.variant === 'string' && p.variant !== '' ? p.variant : null,
             }
           : null,

@@ -2,8 +2,7 @@ import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import type { RegistryResults } from '../../effects/registry/requests.ts';
-import type { Output } from '../daemon-startup/types.ts';
-import { commit, noOutlet } from '../outlet.ts';
+import { commit, noOutlet, type Output } from '../outlet.ts';
 import { mediaTypes } from '../image-pull/manifest.ts';
 
 /**
@@ -97,8 +96,19 @@ export function shortDiffId(diffId: string): string {
   return diffId.replace(/^sha256:/, '').slice(0, 12);
 }
 
+/** A push's marks: its progress (the client's stream; the last carries the digest in `aux`) and its failure. */
+export type PushMark =
+  | {
+      mark: 'push.progress';
+      push: string;
+      status: string;
+      id?: string;
+      aux?: Record<string, unknown>;
+    }
+  | { mark: 'push.failed'; push: string; message: string };
+
 class Step {
-  readonly outputs: Output[] = [];
+  readonly outputs: Output<PushMark>[] = [];
   readonly ctx: PushContext;
   constructor(ctx: PushContext) {
     // Every part a step may change is copied: the context it was given is frozen (traces hold it).
@@ -113,8 +123,8 @@ class Step {
     this.ctx.pending[id] = kind;
     this.outputs.push({ call: { ...req, id, step: 'push' } as EffectCall });
   }
-  mark(m: { mark: string } & Record<string, unknown>): void {
-    this.outputs.push({ mark: m } as unknown as Output);
+  mark(m: PushMark): void {
+    this.outputs.push({ mark: m });
   }
   progress(status: string, id?: string, aux?: Record<string, unknown>): void {
     this.ctx.started = true;

@@ -254,7 +254,9 @@ export function planNetworkStart(i: NetworkStartInput): NetworkStartPlan | { err
       const chosen =
         (fixed
           ? link.addresses.find((a) => contains(fixed.net, parseCidr(a)?.ip ?? -1))
-          : undefined) ?? (link.addresses[0] as string);
+          : undefined) ??
+        link.addresses[0] ??
+        '';
       const a = parseCidr(chosen) as { ip: number; net: Net4 };
       net = a.net;
       if (hostPartIsUsable(a.ip, a.net)) gateway = a.ip;

@@ -182,7 +182,7 @@ export const restoreCheckMachine = setup({
     }),
     noteMoved: enqueueActions(({ enqueue }) => commit(enqueue, { moved: true }, [])),
     judge: enqueueActions(({ context, enqueue }) => judge(enqueue, context)),
-    recordUnchecked: enqueueActions(({ context, event, enqueue }) => {
+    recordUnchecked: enqueueActions(({ event, enqueue }) => {
       const message = event.type === 'effect.failed' ? event.error.message : 'no answer';
       commit(enqueue, { pending: null, looks: {}, unchecked: message }, [
         {

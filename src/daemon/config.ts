@@ -196,7 +196,7 @@ function parseHost(value: string): string {
     );
   if (proto !== 'tcp') throw new ConfigError(`Invalid bind address format: ${value}`);
   if (addr.includes('://')) throw new ConfigError(`Invalid proto, expected tcp: ${value}`);
-  const hp = /^(?:\[([^\]]*)\]|([^:/\[\]]*))(?::(\d*))?$/.exec(
+  const hp = /^(?:\[([^\]]*)\]|([^:/[\]]*))(?::(\d*))?$/.exec(
     addr === '' ? 'localhost:2375' : addr,
   );
   if (!hp) throw new ConfigError(`Invalid bind address format: ${value}`);
@@ -270,7 +270,7 @@ function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
           `json: cannot unmarshal ${typeof raw} into Go struct field Config.${d.key} of type []string`,
         );
       try {
-        return (list as string[]).map((v) => {
+        return list.map((v) => {
           if (d.kind === 'mirrors') return validateMirror(v);
           const r = validateInsecureRegistry(v);
           if (r.warning) configWarnings.push(r.warning);
@@ -298,13 +298,13 @@ function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
         throw new ConfigError(
           `invalid value ${JSON.stringify(raw)} for ${name}: a list of strings`,
         );
-      for (const v of list as string[]) {
+      for (const v of list) {
         if (d.kind === 'ips' && !isIp(v.trim()))
           throw invalidArgument(d, v, `${v} is not an ip address`, from);
         if (d.kind === 'domains' && !isDomain(v))
           throw invalidArgument(d, v, `${v} is not a valid domain`, from);
       }
-      return (list as string[]).map((v) => (d.kind === 'strings' ? v : v.trim()));
+      return list.map((v) => (d.kind === 'strings' ? v : v.trim()));
     }
     case 'pools': {
       if (from === 'flag') {
@@ -360,7 +360,7 @@ function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
         throw new ConfigError(
           `invalid value for ${name}: a list of unix:///path sockets or tcp://host:port addresses`,
         );
-      return list.map((h) => parseHost(h as string));
+      return list.map((h) => parseHost(h));
     }
     case 'string':
     case 'nullable':

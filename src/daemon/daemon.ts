@@ -173,6 +173,7 @@ export class Daemon {
         'overlay2',
       operation: (title, effects, bestEffort) => this.operation(title, effects, bestEffort),
       daemonSeccompProfile: () => this.facts().seccompProfile ?? null,
+      warn: (message) => log.warn(message, {}),
     });
     this.api.sources = this.containers;
     registerContainerRoutes(this.api.server, this.containers);
@@ -202,6 +203,7 @@ export class Daemon {
       maxConcurrentDownloads: config.maxConcurrentDownloads,
       maxConcurrentUploads: config.maxConcurrentUploads,
       maxDownloadAttempts: config.maxDownloadAttempts ?? 5,
+      warn: (message) => log.warn(message, {}),
     });
     registryService.register(this.api.server);
     registerImageRoutes(this.api.server, images, this.events, this.containers, registryService);

@@ -190,7 +190,7 @@ export class EventsService {
     };
     const flush = (): void => {
       while (!waiting && queue.length > 0 && !res.destroyed) {
-        if (!res.write(queue.shift() as string)) {
+        if (!res.write(queue.shift())) {
           waiting = true;
           res.once('drain', () => {
             waiting = false;

@@ -82,7 +82,7 @@ export class ExitStream {
           },
         );
         for await (const e of sub.events) {
-          const id = String(e.event['container_id'] ?? '');
+          const id = e.event.containerId;
           if (e.topic === '/tasks/create') {
             this.reconciled.delete(id);
             this.host.taskCreated(id);

@@ -98,7 +98,7 @@ export function imageSummary(i: ImageRecord): Record<string, unknown> {
     Containers: -1,
     Created: Math.floor(Date.parse(i.created) / 1000),
     Id: i.id,
-    Labels: (configOf(i)['Labels'] as Record<string, string> | null) ?? null,
+    Labels: configOf(i)['Labels'] ?? null,
     ParentId: '',
     RepoDigests: i.repoDigests,
     RepoTags: i.repoTags,

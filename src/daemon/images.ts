@@ -329,8 +329,7 @@ export class ImageStore {
     const out: { digest: string; repositories: string[] }[] = [];
     for await (const [k, v] of this.store.db.iterator({ gte: 'blob/', lt: 'blob/\uffff' })) {
       const b = v as BlobRecord;
-      if (b.diffId === diffId)
-        out.push({ digest: (k as string).slice(5), repositories: b.repositories });
+      if (b.diffId === diffId) out.push({ digest: k.slice(5), repositories: b.repositories });
     }
     return out;
   }
@@ -692,7 +691,7 @@ export class ImageStore {
   }
 
   /** The uncompressed tar of a layer, and its size (what `docker save` writes). */
-  private async layerTar(l: LayerRecord): Promise<{ stream: () => Readable; size: number }> {
+  private layerTar(l: LayerRecord): { stream: () => Readable; size: number } {
     if (l.source.kind === 'tar') {
       const path = l.source.path;
       return { stream: () => createReadStream(path), size: l.tarSize };
@@ -734,7 +733,7 @@ export class ImageStore {
           );
           await add(`${dir}/VERSION`, '1.0');
           await add(`${dir}/json`, JSON.stringify({ id: dir, created: image.created }));
-          const tar = await this.layerTar(l);
+          const tar = this.layerTar(l);
           await new Promise<void>((resolve, reject) => {
             const entry = p.entry(
               { name: `${dir}/layer.tar`, size: tar.size, mode: 0o644, mtime: new Date(0) },
@@ -820,7 +819,7 @@ export class ImageStore {
     const images = (await this.list()).map((i) => ({ id: i.id, layers: i.layers }));
     const refs: ImagesView['refs'] = [];
     for await (const [k, v] of this.store.db.iterator({ gte: 'ref/', lt: 'ref/\uffff' }))
-      refs.push({ ref: (k as string).slice(4), image: v as string });
+      refs.push({ ref: k.slice(4), image: v as string });
     const layers: string[] = [];
     const missingLayerDirs: string[] = [];
     const recorded = new Set<string>();

@@ -216,7 +216,7 @@ export class VolumeStore {
       pattern: '/volumes/{name}',
       handler: async (ctx) => {
         const name = ctx.params['name'] as string;
-        const v = await this.mustGet(name);
+        await this.mustGet(name);
         const users = usedBy(name);
         if (users.length > 0)
           throw new ApiError(409, `remove ${name}: volume is in use - [${users.join(', ')}]`);

@@ -92,7 +92,8 @@ export const statusAfterEvent: Readonly<Record<string, string>> = {
 export function formatStateValue(value: unknown): string {
   if (value === null || value === undefined) return '∅';
   if (typeof value === 'string') return value;
-  if (typeof value !== 'object') return String(value);
+  // A trace's state values are JSON: what is neither a string nor an object is a number or a boolean.
+  if (typeof value !== 'object') return JSON.stringify(value) ?? '';
   const parts = Object.entries(value as Record<string, unknown>).map(([k, v]) => {
     const inner = formatStateValue(v);
     return typeof v === 'object' && v !== null && Object.keys(v).length > 1

@@ -184,14 +184,14 @@ export class RowCompiler {
               duration,
             ];
           }
-          const err = (ev['error'] ?? {}) as { code?: unknown; message?: unknown };
+          const err = (ev['error'] ?? {}) as { code?: string; message?: string };
           return [
             r.seq,
             t,
             a,
             RowKind.effectFailed,
             e.index,
-            this.str(`${e.effect} ✗ ${String(err.code ?? '?')}: ${String(err.message ?? '')}`),
+            this.str(`${e.effect} ✗ ${err.code ?? '?'}: ${err.message ?? ''}`),
             duration,
           ];
         }
@@ -200,7 +200,7 @@ export class RowCompiler {
       case 'mark': {
         const m = r.mark;
         const kind = markKinds[m.mark];
-        const s = (k: string): string => (typeof m[k] === 'string' ? (m[k] as string) : '');
+        const s = (k: string): string => (typeof m[k] === 'string' ? m[k] : '');
         switch (kind) {
           case RowKind.stepStart:
             return [r.seq, t, a, kind, this.str(s('step')), this.str(`▶ ${s('step')}`), -1];

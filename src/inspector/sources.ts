@@ -259,7 +259,8 @@ export class LiveSource extends Source {
               continue;
             }
             if (line.kind === 'header') {
-              const instance = String(line.meta['instance'] ?? '');
+              const instance =
+                typeof line.meta['instance'] === 'string' ? line.meta['instance'] : '';
               if (this.instance !== null && instance !== this.instance && this.lastSeq > 0) {
                 // Another daemon run numbers from 1 again: start over from its first record.
                 this.instance = instance;

@@ -118,7 +118,10 @@ export function simulateContainer(s: ContainerScenario): {
   // go on forever, as Docker's does), and everything settles.
   const horizon = Math.max(0, ...s.steps.map((x) => x.atMs)) + (s.horizonMs ?? 120_000);
   scheduler.runUntil(horizon);
-  if (session.actors.get(actorId)?.actor.getSnapshot().status === 'active') {
+  if (
+    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status ===
+    'active'
+  ) {
     requests.push('final-stop');
     scheduler.at(horizon, actorId, { type: 'api.stop', req: 'final-stop', timeoutS: 1 });
   }

@@ -81,7 +81,7 @@ export function simulate(opts: SimulationOptions): SimulationResult {
   const startup = (daemon.actor.getSnapshot() as { output?: StartupOutput }).output;
   if (!startup)
     throw new Error(
-      `start-up did not finish: it waits in state ${JSON.stringify(daemon.actor.getSnapshot().value)} with nothing in flight`,
+      `start-up did not finish: it waits in state ${JSON.stringify((daemon.actor.getSnapshot() as { value: unknown }).value)} with nothing in flight`,
     );
   let shutdown: ShutdownOutput | null = null;
   if (opts.shutdown && startup.status === 'ready') {
@@ -96,7 +96,7 @@ export function simulate(opts: SimulationOptions): SimulationResult {
     shutdown = (stop.actor.getSnapshot() as { output?: ShutdownOutput }).output ?? null;
     if (!shutdown)
       throw new Error(
-        `shutdown did not finish: it waits in state ${JSON.stringify(stop.actor.getSnapshot().value)}`,
+        `shutdown did not finish: it waits in state ${JSON.stringify((stop.actor.getSnapshot() as { value: unknown }).value)}`,
       );
   }
   return { trace, startup, shutdown, world, elapsedMs: scheduler.now - started };

@@ -42,7 +42,7 @@ export function renderTimeline(records: readonly TraceRecord[]): string[] {
   for (const r of records) {
     if (r.kind === 'effect.request') {
       calls.set(r.call.id, {
-        summary: callSummary(r.call as unknown as Record<string, unknown>),
+        summary: callSummary(r.call),
         step: r.call.step ?? '',
       });
       continue;

@@ -199,7 +199,7 @@ test("a body of the wrong shape gets encoding/json's words, field path and all (
     },
   } as const;
   const check = (body: unknown) => () =>
-    checkGoStruct(body, 'runconfig.ContainerConfigWrapper', shape as never);
+    checkGoStruct(body, 'runconfig.ContainerConfigWrapper', shape);
   for (const [body, message] of [
     [
       { HostConfig: 'always' },
@@ -245,8 +245,7 @@ test("a list of structs is checked element by element, with Go's words for the l
       },
     },
   } as const;
-  const check = (body: unknown) => () =>
-    checkGoStruct(body, 'types.NetworkCreateRequest', shape as never);
+  const check = (body: unknown) => () => checkGoStruct(body, 'types.NetworkCreateRequest', shape);
   for (const [body, message] of [
     [
       { IPAM: { Config: {} } },

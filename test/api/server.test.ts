@@ -121,7 +121,7 @@ describe('the API server', () => {
     const young = await call(sock, 'GET', '/v9.1/_ping');
     assert.equal(young.status, 400);
     assert.equal(
-      JSON.parse(young.text).message,
+      (JSON.parse(young.text) as { message: string }).message,
       'client version 9.1 is too new. Maximum supported API version is 1.41',
     );
     assert.equal((await call(sock, 'GET', '/v1.41.0/_ping')).status, 200);
@@ -151,7 +151,7 @@ describe('the API server', () => {
     assert.equal(ok.text, '{"bytes":1024}\n');
     const big = await call(sock, 'POST', '/echo', { body: 'x'.repeat(1025) });
     assert.equal(big.status, 413);
-    assert.match(JSON.parse(big.text).message, /request body too large/);
+    assert.match((JSON.parse(big.text) as { message: string }).message, /request body too large/);
     // Chunked, without a length: counted as it comes.
     const chunked = await raw(
       sock,

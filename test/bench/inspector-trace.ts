@@ -45,7 +45,7 @@ export function bigTrace(count = 100_000): { header: TraceHeader; records: Trace
   const body = containers.slice(0, count - startup.length - shutdown.length);
   const end = body.length > 0 ? (body[body.length - 1] as TraceRecord).t : begin;
   const records = [...startup, ...body, ...shutdown.map((r) => ({ ...r, t: r.t + end }))].map(
-    (r, i) => ({ ...r, seq: i + 1 }) as TraceRecord,
+    (r, i) => ({ ...r, seq: i + 1 }),
   );
   return {
     header: makeHeader('sim', {

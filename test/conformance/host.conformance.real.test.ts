@@ -90,7 +90,7 @@ function api(
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, done: () => Promise<boolean>): Promise<void> {
+async function until(what: string, done: () => boolean | Promise<boolean>): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (!(await done())) {
     if (Date.now() > deadline) throw new Error(`never ${what}`);
@@ -227,7 +227,7 @@ async function runReal(s: Scenario, d: DaemonDirs): Promise<TraceRecord[][]> {
           const lives = traceFiles(d).length;
           daemon = await startDaemon(d, flags(step.liveRestore));
           // The restore check (its second look at containerd) runs before the next request.
-          await until('restore checked', async () => {
+          await until('restore checked', () => {
             const files = traceFiles(d);
             return (
               files.length > lives &&

@@ -97,7 +97,7 @@ describe('no client can hurt the daemon', { skip: unavailable ?? false }, () => 
     quiet = await create(['cat'], { Tty: true, OpenStdin: true });
   });
 
-  after(async () => {
+  after(() => {
     if (daemon && daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
     for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
     for (const m of mountPoints()
@@ -215,15 +215,13 @@ describe('no client can hurt the daemon', { skip: unavailable ?? false }, () => 
     const log = daemon.output();
     assert.doesNotMatch(log, /level=error|uncaught|Unhandled|ERR_/i, log);
     // Clients still attached and following at the signal: shutdown does not wait for them.
-    const lingering = await Promise.all(
-      (['attach', 'logs', 'events', 'feed'] as Endpoint[]).map(async (e) => {
-        const s = connect(d.sock);
-        s.on('error', () => undefined);
-        s.write(requestFor(e));
-        s.pause();
-        return s;
-      }),
-    );
+    const lingering = (['attach', 'logs', 'events', 'feed'] as Endpoint[]).map((e) => {
+      const s = connect(d.sock);
+      s.on('error', () => undefined);
+      s.write(requestFor(e));
+      s.pause();
+      return s;
+    });
     await sleep(200);
     const t0 = Date.now();
     daemon.child.kill('SIGTERM');

@@ -221,7 +221,10 @@ describe(
         `/containers/prune?filters=${encodeURIComponent('{"nosuch":{"x":true}}')}`,
       );
       assert.equal(bad.status, 400);
-      assert.equal(JSON.parse(bad.text).message, "Invalid filter 'nosuch'");
+      assert.equal(
+        (JSON.parse(bad.text) as { message: string }).message,
+        "Invalid filter 'nosuch'",
+      );
       const cli = run('container', 'prune', '-f');
       assert.match(cli.stdout, /Total reclaimed space:/);
     });
@@ -242,7 +245,7 @@ describe(
           headers: { 'Content-Type': 'application/json' },
         });
         assert.equal(a.status, 400, body);
-        assert.equal(JSON.parse(a.text).message, message, body);
+        assert.equal((JSON.parse(a.text) as { message: string }).message, message, body);
       }
       const filters = await call(
         d.sock,
@@ -251,13 +254,13 @@ describe(
       );
       assert.equal(filters.status, 400);
       assert.equal(
-        JSON.parse(filters.text).message,
+        (JSON.parse(filters.text) as { message: string }).message,
         'json: cannot unmarshal string into Go value of type bool',
       );
       const since = await call(d.sock, 'GET', '/events?since=abc&until=1');
       assert.equal(since.status, 400);
       assert.equal(
-        JSON.parse(since.text).message,
+        (JSON.parse(since.text) as { message: string }).message,
         'strconv.ParseInt: parsing "abc": invalid syntax',
       );
     });

@@ -177,7 +177,7 @@ describe(
             ? false
             : 'needs script (bsdutils) for a terminal',
       },
-      async () => {
+      () => {
         run('run', '-dit', '--name', 'clidetach', '--network', 'none', 'busybox', 'sh');
         const viaPty = (cmd: string, keys: string, env: NodeJS.ProcessEnv) =>
           spawnSync(

@@ -130,7 +130,7 @@ for (const [what, argv, text, message] of refusals) {
   test(`refuses ${what}, with a clear message`, () => {
     assert.throws(
       () => loadDaemonConfig(argv, {}, text === null ? noFile : file(text)),
-      (e: unknown) => e instanceof ConfigError && message.test((e as Error).message),
+      (e: unknown) => e instanceof ConfigError && message.test(e.message),
     );
   });
 }

@@ -629,7 +629,7 @@ describe('container options with the stock docker CLI', { skip: unavailable ?? f
     cli('rm', '-f', id);
   });
 
-  test('HostConfig.LogConfig: json-file rotates at max-size over max-file files; local and none', async () => {
+  test('HostConfig.LogConfig: json-file rotates at max-size over max-file files; local and none', () => {
     const c = cli(
       'run',
       '--network',

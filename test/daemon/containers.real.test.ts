@@ -641,7 +641,7 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     const i = (JSON.parse(run('inspect', 'rich').stdout) as unknown[])[0] as Record<
       string,
       Record<string, unknown>
-    > & { Image: string; Id: string };
+    > & { Image: string; Id: string; LogPath: string };
     assert.equal(i.Image, run('image', 'inspect', '--format', '{{.Id}}', 'busybox').stdout.trim());
     assert.deepEqual(i['Config']?.['Entrypoint'], ['sh']);
     assert.ok((i['Config']?.['Env'] as string[]).includes('A=1'));
@@ -662,7 +662,7 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
       },
     ]);
     assert.equal((i['GraphDriver'] as { Name: string }).Name, 'overlay2');
-    assert.match(String(i['LogPath']), new RegExp(`/containers/${i.Id}/${i.Id}-json\\.log$`));
+    assert.match(i.LogPath, new RegExp(`/containers/${i.Id}/${i.Id}-json\\.log$`));
     assert.equal(run('rm', 'rich').status, 0);
     for (const p of [`${d.root}/containers/${i.Id}`, `${d.root}/overlay2/${i.Id}`])
       assert.equal(existsSync(p), false, `${p} was left`);

@@ -223,11 +223,7 @@ describe('statedock daemon failing for real', { skip: unavailable ?? false }, ()
   test('a live pidfile: refused with dockerd’s message, the pidfile untouched', async () => {
     const d = dirs();
     writeFileSync(d.pidfile, String(process.pid));
-    const out = await expectFailure(
-      d,
-      [],
-      /pid file found, ensure docker is not running or delete/,
-    );
+    await expectFailure(d, [], /pid file found, ensure docker is not running or delete/);
     assert.equal(readText(d.pidfile), String(process.pid));
   });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { createReadStream, mkdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createReadStream, rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import Docker from 'dockerode';
@@ -29,10 +29,10 @@ before(async () => {
   busyboxTarball(d.dir, ['sh', 'echo', 'sleep']);
   daemon = await startDaemon(d);
   docker = new Docker({ socketPath: d.sock });
-  const out = (await docker.importImage(
-    createReadStream(`${d.dir}/busybox.tar`) as never,
-    { repo: 'busybox', tag: 'latest' } as never,
-  )) as unknown as NodeJS.ReadableStream;
+  const out = await docker.importImage(createReadStream(`${d.dir}/busybox.tar`), {
+    repo: 'busybox',
+    tag: 'latest',
+  });
   await new Promise((resolve, reject) => {
     out.on('end', resolve);
     out.on('error', reject);
@@ -73,7 +73,7 @@ test(
     const chunks = { out: '', err: '' };
     stdout.on('data', (c: Buffer) => (chunks.out += c.toString()));
     stderr.on('data', (c: Buffer) => (chunks.err += c.toString()));
-    container.modem.demuxStream(stream, stdout, stderr);
+    docker.modem.demuxStream(stream, stdout, stderr);
     const waited = container.wait({ condition: 'next-exit' });
     await container.start();
     const result = (await waited) as { StatusCode: number };
@@ -81,7 +81,7 @@ test(
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(chunks.out, 'out\n');
     assert.equal(chunks.err, 'err\n');
-    const logs = (await container.logs({ stdout: true, stderr: true })) as unknown as Buffer;
+    const logs = await container.logs({ stdout: true, stderr: true });
     assert.match(logs.toString('latin1'), /out\n/);
     const info = await container.inspect();
     assert.equal(info.State.ExitCode, 2);
@@ -115,11 +115,11 @@ test(
         e.statusCode === 400 && e.json?.message === "invalid restart policy 'bogus'",
     );
 
-    const events = (await docker.getEvents({
+    const events = await docker.getEvents({
       since,
       until: Math.floor(Date.now() / 1000),
       filters: { container: ['dd-1'] },
-    } as never)) as unknown as NodeJS.ReadableStream;
+    });
     let text = '';
     for await (const c of events) text += String(c);
     const actions = text
@@ -152,7 +152,7 @@ test(
     const stdout = new PassThrough();
     let out = '';
     stdout.on('data', (c: Buffer) => (out += c.toString()));
-    container.modem.demuxStream(stream, stdout, new PassThrough());
+    docker.modem.demuxStream(stream, stdout, new PassThrough());
     const waited = container.wait({ condition: 'next-exit' });
     stream.write('before start\n');
     await container.start();

@@ -41,7 +41,8 @@ function apiPost(
   });
 }
 
-const http = (port: number): string => `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 `;
+/** A shell command's prefix that fetches / from the host and port written after it. */
+const ncGet = `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 `;
 
 /**
  * A DNS server of the test's own on a loopback address, in a child process (the test's docker
@@ -106,16 +107,9 @@ describe('container networking', { skip: unavailable ?? false }, () => {
     // Another container reaches it through the host's address (the proxy) and through its own.
     const ip = t.ok('inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'web');
     assert.match(ip, /^10\.213\.\d+\.\d+$/);
-    const viaGateway = t.ok(
-      'run',
-      '--rm',
-      'busybox',
-      'sh',
-      '-c',
-      `${http(port)}${t.gateway} ${port}`,
-    );
+    const viaGateway = t.ok('run', '--rm', 'busybox', 'sh', '-c', `${ncGet}${t.gateway} ${port}`);
     assert.match(viaGateway, /hello-from-httpd/);
-    const direct = t.ok('run', '--rm', 'busybox', 'sh', '-c', `${http(80)}${ip} 80`);
+    const direct = t.ok('run', '--rm', 'busybox', 'sh', '-c', `${ncGet}${ip} 80`);
     assert.match(direct, /hello-from-httpd/);
     assert.equal(t.ok('port', 'web'), `80/tcp -> 0.0.0.0:${port}\n80/tcp -> [::]:${port}`);
     const ports = JSON.parse(
@@ -260,7 +254,7 @@ describe('container networking', { skip: unavailable ?? false }, () => {
       'busybox',
       'sh',
       '-c',
-      `${http(80)}srv 80; ${http(80)}www 80; nslookup ${id.slice(0, 12)}; nslookup h1; cat /etc/resolv.conf; nslookup db.upstream.test`,
+      `${ncGet}srv 80; ${ncGet}www 80; nslookup ${id.slice(0, 12)}; nslookup h1; cat /etc/resolv.conf; nslookup db.upstream.test`,
     );
     assert.match(
       out,
@@ -291,7 +285,7 @@ describe('container networking', { skip: unavailable ?? false }, () => {
       'busybox',
       'sh',
       '-c',
-      `cat /etc/resolv.conf; ${http(80)}srv 80`,
+      `cat /etc/resolv.conf; ${ncGet}srv 80`,
     );
     assert.doesNotMatch(none.stdout, /hello-from-httpd/);
     assert.equal(
@@ -457,7 +451,7 @@ describe('container networking', { skip: unavailable ?? false }, () => {
       'busybox',
       'sh',
       '-c',
-      `nslookup a1; ${http(80)}a1 80`,
+      `nslookup a1; ${ncGet}a1 80`,
     );
     assert.match(peer, new RegExp(`Address: 10\\.213\\.${base}\\.77`));
     assert.match(peer, /hello-from-httpd/);
@@ -645,7 +639,7 @@ describe('container networking without the userland proxy', { skip: unavailable 
       '/www',
     );
     assert.match(await httpGet('127.0.0.1', port), /hello-from-httpd/);
-    const peer = t.ok('run', '--rm', 'busybox', 'sh', '-c', `${http(port)}${t.gateway} ${port}`);
+    const peer = t.ok('run', '--rm', 'busybox', 'sh', '-c', `${ncGet}${t.gateway} ${port}`);
     assert.match(peer, /hello-from-httpd/);
     const rules = daemonRules(t.d.root);
     assert.ok(

@@ -466,9 +466,7 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
     const docker = new Docker({ socketPath: d.sock });
     ok(['tag', `${reg.address}/test/bb:1`, `${reg.address}/test/dockerode:2`]);
     const image = docker.getImage(`${reg.address}/test/dockerode:2`);
-    const pushStream = (await image.push({
-      authconfig: {},
-    } as never)) as unknown as NodeJS.ReadableStream;
+    const pushStream = await image.push({ authconfig: {} });
     const pushed = await new Promise<unknown[]>((resolve, reject) =>
       docker.modem.followProgress(pushStream, (err, res) => (err ? reject(err) : resolve(res))),
     );
@@ -477,9 +475,7 @@ describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, 
       JSON.stringify(pushed),
     );
     await image.remove();
-    const pullStream = (await docker.pull(
-      `${reg.address}/test/dockerode:2`,
-    )) as NodeJS.ReadableStream;
+    const pullStream = await docker.pull(`${reg.address}/test/dockerode:2`);
     const pulled = await new Promise<unknown[]>((resolve, reject) =>
       docker.modem.followProgress(pullStream, (err, res) => (err ? reject(err) : resolve(res))),
     );

@@ -128,8 +128,8 @@ test(
           ? { ...req, path: `${dir}${req.path.replace('/b/', '/')}` }
           : req;
       const r: Outcome = await real.run(realReq).then(
-        (value) => ({ ok: true, value }) as Outcome,
-        (err: unknown) => ({ ok: false, code: asEffectError(err).code }) as Outcome,
+        (value) => ({ ok: true, value }),
+        (err: unknown) => ({ ok: false, code: asEffectError(err).code }),
       );
       let s: Outcome;
       try {

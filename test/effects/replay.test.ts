@@ -77,7 +77,7 @@ test('a tampered result changes what the machine asks next, and replay says wher
 test('malformed traces are refused with the line that is wrong', () => {
   assert.throws(
     () => parseTrace('', 't.jsonl'),
-    (e: unknown) => e instanceof TraceFileError && /empty file/.test((e as Error).message),
+    (e: unknown) => e instanceof TraceFileError && /empty file/.test(e.message),
   );
   assert.throws(
     () => parseTrace('{"kind":"header","format":"other"}\n', 't.jsonl'),

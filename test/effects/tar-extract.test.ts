@@ -89,7 +89,7 @@ for (const [what, entries, message] of refused)
     const tar = await tarOf(entries);
     await assert.rejects(extractLayer(Readable.from([tar]), dest, opts), (e: unknown) => {
       assert.ok(e instanceof TarRefused, String(e));
-      assert.match((e as Error).message, message);
+      assert.match(e.message, message);
       return true;
     });
     assert.equal(existsSync(`${dest}/../escape`), false);
@@ -102,7 +102,7 @@ test('a device node is refused where devices are not allowed (an unprivileged co
   p.entry({ name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 });
   p.finalize();
   const chunks: Buffer[] = [];
-  for await (const c of p) chunks.push(c as Buffer);
+  for await (const c of p) chunks.push(c);
   await assert.rejects(
     extractLayer(Readable.from([Buffer.concat(chunks)]), fresh(), opts),
     /a device node is refused/,

@@ -126,7 +126,7 @@ test('a gap seeds the actors it names with the state before it', () => {
     kind: 'transition',
     from: { starting: 'creatingTask' },
     to: 'running',
-  } as TraceRecord);
+  });
   const m = new TraceModel(4);
   m.append(c.chunk(0, 0, 0));
   const x = m.actors.findIndex((a) => a.id === 'container:x');

@@ -52,7 +52,7 @@ const arbScenario: fc.Arbitrary<ContainerScenario> = fc
     badCommand: fc.boolean().map((b) => b && false),
   })
   .map((s) => {
-    const name = s.policy as 'no' | 'always' | 'on-failure' | 'unless-stopped';
+    const name = s.policy;
     const autoRemove = s.autoRemove && name === 'no';
     return {
       seed: s.seed,
@@ -154,7 +154,10 @@ test('docker run --rm: a short process exits, its removal follows, destroy is la
     .filter((r) => r.kind === 'mark' && r.mark.mark === 'event')
     .map((r) => (r.kind === 'mark' ? r.mark['action'] : ''));
   assert.deepEqual(events, ['create', 'start', 'die', 'destroy']);
-  assert.equal(session.actors.get(actorId)?.actor.getSnapshot().status, 'done');
+  assert.equal(
+    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
+    'done',
+  );
 });
 
 test('stop: the stop signal, then SIGKILL after the timeout for a process that ignores it (kill, kill, die, stop)', () => {
@@ -265,7 +268,10 @@ test('rm -f while the start is in flight waits for it (dockerd’s container loc
     .filter((r) => r.kind === 'mark' && r.mark.mark === 'event')
     .map((r) => (r.kind === 'mark' ? r.mark['action'] : ''));
   assert.deepEqual(events, ['create', 'start', 'kill', 'die', 'destroy']);
-  assert.equal(session.actors.get(actorId)?.actor.getSnapshot().status, 'done');
+  assert.equal(
+    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
+    'done',
+  );
 });
 
 test('a store write that fails (a full disk) never leaves a request unanswered or a container stuck mid-transition', () => {
@@ -308,7 +314,10 @@ test('docker create on a full disk: the client gets the error in Docker’s word
     reply?.kind === 'mark' ? String(reply.mark['message']) : '',
     /^creating the container failed: .*no space left on device/,
   );
-  assert.equal(session.actors.get(actorId)?.actor.getSnapshot().status, 'done');
+  assert.equal(
+    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
+    'done',
+  );
   assert.ok(
     !trace.records.some((r) => r.kind === 'mark' && r.mark.mark === 'event'),
     'no create event for a container that was never saved',
@@ -379,8 +388,7 @@ test('restore: a task listed as created that containerd then will not delete (it
 test('after restore, a task containerd has for a container left without one is stopped if it lives, else deleted', async () => {
   for (const status of ['running', 'created'] as const) {
     const calls: string[] = [];
-    let session!: Session;
-    session = new Session({
+    const session: Session = new Session({
       now: () => 0,
       executor: {
         submit: (_actor, call, deliver) => {
@@ -412,7 +420,7 @@ test('after restore, a task containerd has for a container left without one is s
       stdout: '/x',
       stderr: '/x',
     });
-    assert.equal(entry.actor.getSnapshot().value, 'idle');
+    assert.equal((entry.actor.getSnapshot() as { value: unknown }).value, 'idle');
     session.send(`container:${id}`, { type: 'containerd.taskFound', status });
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     const snap = entry.actor.getSnapshot() as { value: unknown; context: ContainerContext };

@@ -125,7 +125,7 @@ test('interleavings chosen by fast-check’s scheduler keep every constraint', a
         const output = (daemon.actor.getSnapshot() as { output?: StartupOutput }).output;
         assert.ok(
           output,
-          `start-up did not finish; state ${JSON.stringify(daemon.actor.getSnapshot().value)}`,
+          `start-up did not finish; state ${JSON.stringify((daemon.actor.getSnapshot() as { value: unknown }).value)}`,
         );
         assert.deepEqual(problems(trace.records), []);
         replayTrace(trace.records);

@@ -54,10 +54,10 @@ test('pools are chosen next-fit, skipping what overlaps a network, a nameserver 
   const pools = defaultLocalPools();
   const first = pickPool(pools, 0, [net('172.17.0.0/16')]);
   assert.equal(first?.pool.base, parseIp('172.18.0.0'));
-  const second = pickPool(pools, first!.next, [net('172.17.0.0/16'), net('172.18.0.0/16')]);
+  const second = pickPool(pools, first.next, [net('172.17.0.0/16'), net('172.18.0.0/16')]);
   assert.equal(second?.pool.base, parseIp('172.19.0.0'));
   // Next-fit: 172.18 freed, the next pick still goes on from 172.20.
-  const third = pickPool(pools, second!.next, [net('172.19.0.0/16'), net('172.21.5.0/24')]);
+  const third = pickPool(pools, second.next, [net('172.19.0.0/16'), net('172.21.5.0/24')]);
   assert.equal(third?.pool.base, parseIp('172.20.0.0'));
   assert.equal(pickPool([net('10.0.0.0/24')], 0, [net('10.0.0.7/32')]), null);
 });
@@ -86,7 +86,7 @@ test('published ports: Docker’s conflict message, the dynamic range next-fit, 
     '0.0.0.0',
   );
   assert.ok(Array.isArray(w));
-  const got = allocatePorts(t, w as never, [32768, 60999], true);
+  const got = allocatePorts(t, w, [32768, 60999], true);
   assert.deepEqual(
     (got as { hostIp: string; hostPort: number; containerPort: number }[]).map(
       (p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}`,

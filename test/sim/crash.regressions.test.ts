@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TraceRecord } from '../../effects/trace.ts';
 import { containerMachine } from '../../machines/container/machine.ts';
+import type { ContainerMark } from '../../machines/container/types.ts';
 import { daemonShutdownMachine } from '../../machines/daemon-shutdown/machine.ts';
 import { registerMachine } from '../../machines/registry.ts';
 import {
@@ -44,7 +45,7 @@ function events(records: readonly TraceRecord[]): string[] {
 
 function withoutGuard(guard: string): string {
   const name = `container-without-${guard}`;
-  registerMachine(name, containerMachine.provide({ guards: { [guard]: () => false } as never }));
+  registerMachine(name, containerMachine.provide({ guards: { [guard]: () => false } }));
   return name;
 }
 
@@ -459,11 +460,11 @@ test('nothing starts once the daemon shuts down: a start that arrives after the 
     ],
     horizonMs: 100,
   });
-  const replies = trace.records.flatMap((r) =>
-    r.kind === 'mark' && r.mark.mark === 'reply'
-      ? [`${String(r.mark['req'])} ${String(r.mark['result'])} ${String(r.mark['message'] ?? '')}`]
-      : [],
-  );
+  const replies = trace.records.flatMap((r) => {
+    if (r.kind !== 'mark' || r.mark.mark !== 'reply') return [];
+    const reply = r.mark as Extract<ContainerMark, { mark: 'reply' }>;
+    return [`${reply.req} ${reply.result} ${reply.message ?? ''}`];
+  });
   assert.ok(
     replies.includes('r2 conflict the daemon is shutting down: the container is not started'),
     replies.join('\n'),

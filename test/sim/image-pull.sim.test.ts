@@ -43,7 +43,7 @@ function marks(trace: TraceRecord[], name: string): Record<string, unknown>[] {
 
 function progress(trace: TraceRecord[]): string[] {
   return marks(trace, 'pull.progress').map(
-    (m) => `${m['id'] === undefined ? '' : `${String(m['id'])}: `}${String(m['status'])}`,
+    (m) => `${typeof m['id'] === 'string' ? `${m['id']}: ` : ''}${String(m['status'])}`,
   );
 }
 

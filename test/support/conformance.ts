@@ -642,7 +642,7 @@ export function containerTokens(
       case 'effect.request': {
         // A checkpoint nobody waits for: when its answer comes is the disk's business.
         effectOf.set(r.call.id, r.call.step === 'checkpoint' ? 'checkpoint' : r.call.effect);
-        return `ask ${requestFacts(r.call as unknown as Record<string, unknown>)}`;
+        return `ask ${requestFacts(r.call)}`;
       }
       case 'event': {
         const e = r.event;
@@ -696,8 +696,12 @@ function requestFacts(c: Record<string, unknown>): string {
     'path',
     'ms',
     'forget',
-  ])
-    if (c[k] !== undefined) parts.push(`${k}=${String(c[k])}`);
+  ]) {
+    const v = c[k];
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
+      parts.push(`${k}=${v}`);
+    else if (v !== undefined) parts.push(`${k}=${JSON.stringify(v)}`);
+  }
   if (typeof c['key'] === 'string') {
     parts.push(`key=${c['key']}`);
     const state = (c['value'] as { state?: { status?: string; exitCode?: number } } | null)?.state;

@@ -216,7 +216,7 @@ function jsonish(depth: number): fc.Arbitrary<unknown> {
     fc.constant(null),
     fc.boolean(),
     fc.integer(),
-    fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, -0, 0.5, 99999999999999999999),
+    fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, -0, 0.5, 1e20),
     fc.string({ maxLength: 30 }),
     fc.constantFrom(
       'busybox',

@@ -36,7 +36,7 @@ export function apiGet(
         try {
           resolve({ status: res.statusCode ?? 0, body: data === '' ? null : JSON.parse(data) });
         } catch (err) {
-          reject(err as Error);
+          reject(err);
         }
       });
     });

@@ -12,5 +12,5 @@ export function arbHost(): fc.Arbitrary<NonNullable<SimWorldOptions['host']>> {
       mtu: fc.constantFrom(1500, 9000, null),
     },
     { requiredKeys: [] },
-  ) as fc.Arbitrary<NonNullable<SimWorldOptions['host']>>;
+  );
 }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { signalNumber } from '../../../machines/container/signals.ts';
 import type { ContainerContext } from '../../../machines/container/types.ts';
-import { ApiError, destroySoon, type ApiServer, type RouteContext } from '../../api/server.ts';
+import { ApiError, destroySoon, type ApiServer } from '../../api/server.ts';
 import { treeSize } from '../../../effects/rootfs/layout.ts';
 import { checkAttachable, checkDetachKeys, serveAttach, type AttachRequest } from '../attach.ts';
 import { parseFilters, parseTimestamp } from '../events.ts';

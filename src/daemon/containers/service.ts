@@ -49,6 +49,8 @@ export interface ContainersOptions {
   ) => Promise<OperationOutput>;
   /** The daemon's --seccomp-profile as start-up read it (JSON), when one was given. */
   daemonSeccompProfile?: () => string | null;
+  /** Says what went wrong in work no client waits for (the daemon's log). */
+  warn: (message: string) => void;
 }
 
 /**
@@ -88,7 +90,10 @@ export class Containers {
       // A shareable /dev/shm a crash left mounted goes with its container.
       void this.shm.unmount(id).catch(() => undefined);
       const withVolumes = this.removeVolumes.delete(id) || record?.config.autoRemove === true;
-      if (withVolumes && record) void this.removeAnonymousVolumes(id, record.config.mounts ?? []);
+      if (withVolumes && record)
+        this.removeAnonymousVolumes(id, record.config.mounts ?? []).catch((err: unknown) =>
+          o.warn(`removing the anonymous volumes of ${id} failed: ${(err as Error).message}`),
+        );
     });
   }
 

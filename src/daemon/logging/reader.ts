@@ -218,7 +218,7 @@ export class RotatingLogReader implements LogReader {
         if (this.seg === null) return [];
       }
       if (await this.pastBoundFile(this.seg)) return [];
-      const seg = this.seg as Segment;
+      const seg = this.seg;
       const left = seg.ino !== null && seg.ino === this.end?.ino ? this.end.size - this.pos : null;
       if (left !== null && left <= 0) return [];
       const length = left === null ? this.buf.length : Math.min(this.buf.length, left);

@@ -54,7 +54,7 @@ export interface NetworkRequestContext {
   facts: NetworkFacts;
   /** Where next-fit starts in the pools. */
   poolIndex: number;
-  newId(): string;
+  newId: () => string;
   nowIso: string;
 }
 

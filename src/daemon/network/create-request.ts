@@ -38,7 +38,7 @@ export function containerNetConfig(
       : 'default';
   const hostname = typeof body['Hostname'] === 'string' ? body['Hostname'] : '';
   const domainname = typeof body['Domainname'] === 'string' ? body['Domainname'] : '';
-  const exposedReq = Object.keys((body['ExposedPorts'] ?? {}) as Record<string, unknown>);
+  const exposedReq = Object.keys(body['ExposedPorts'] ?? {});
   const bindings = (host['PortBindings'] ?? {}) as Record<
     string,
     { HostIp?: string; HostPort?: string }[] | null

@@ -1,5 +1,4 @@
 import { ApiError, type ApiServer, type RouteContext } from '../../api/server.ts';
-import type { EffectError } from '../../../effects/errors.ts';
 import type { NetworkRecord } from '../../../machines/network/model.ts';
 import { parseFilters } from '../events.ts';
 import type { Done, NetworkController, NetworkCreateBody } from './controller.ts';
@@ -23,15 +22,10 @@ function promised<T>(start: (done: Done<T>) => void): Promise<T> {
     try {
       start((r) => {
         if (r.ok) resolve(r.value);
-        else
-          reject(
-            r.error instanceof ApiError
-              ? r.error
-              : new ApiError(500, (r.error as EffectError).message),
-          );
+        else reject(r.error instanceof ApiError ? r.error : new ApiError(500, r.error.message));
       });
     } catch (err) {
-      reject(err as Error);
+      reject(err);
     }
   });
 }
@@ -69,7 +63,7 @@ export function registerNetworkRoutes(
   const add = (
     method: string,
     pattern: string,
-    handler: (ctx: RouteContext) => Promise<void>,
+    handler: (ctx: RouteContext) => void | Promise<void>,
   ): void =>
     api.add({
       method,
@@ -79,7 +73,7 @@ export function registerNetworkRoutes(
         await handler(ctx);
       },
     });
-  const list = async (ctx: RouteContext): Promise<void> => {
+  const list = (ctx: RouteContext): void => {
     const f = parseFilters(ctx.query.get('filters'), [
       'driver',
       'id',
@@ -117,7 +111,7 @@ export function registerNetworkRoutes(
   };
   add('GET', '/networks', list);
   add('GET', '/networks/', list);
-  add('GET', '/networks/{id}', async (ctx) => {
+  add('GET', '/networks/{id}', (ctx) => {
     const scope = ctx.query.get('scope');
     const n = ctl.findNetwork(ctx.params['id'] as string);
     if (scope !== null && scope !== '' && scope !== 'local')

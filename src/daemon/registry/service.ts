@@ -42,6 +42,8 @@ export interface RegistryServiceDeps {
   maxConcurrentDownloads: number;
   maxConcurrentUploads: number;
   maxDownloadAttempts: number;
+  /** Says what went wrong in work no client waits for (the daemon's log). */
+  warn: (message: string) => void;
 }
 
 const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
@@ -95,7 +97,7 @@ export class RegistryService implements ImagePuller {
       if (r.kind !== 'mark') return;
       const t = this.transfers.get(actor);
       if (!t) return;
-      const m = r.mark as { mark: string } & Record<string, unknown>;
+      const m = r.mark;
       if (m.mark !== 'pull.progress' && m.mark !== 'push.progress') return;
       const id = typeof m['id'] === 'string' ? m['id'] : undefined;
       if (id !== undefined) t.named.add(id);
@@ -180,7 +182,7 @@ export class RegistryService implements ImagePuller {
   private credentialsFrom(ctx: RouteContext, key: string): string | null {
     const auth = decodeRegistryAuth(ctx.req.headers['x-registry-auth'] as string | undefined);
     if (auth === null || Object.keys(auth).length === 0) return null;
-    this.d.client.putCredentials(key, auth as AuthConfig);
+    this.d.client.putCredentials(key, auth);
     return key;
   }
 
@@ -255,7 +257,11 @@ export class RegistryService implements ImagePuller {
       (out) => this.pulled(t, ref, out as PullOutput, credentials),
       (err: unknown) => {
         // The actor failed before its cleanup: its holds go (its files stay for the next start's GC).
-        void this.d.images.release(pullId);
+        this.d.images
+          .release(pullId)
+          .catch((e: unknown) =>
+            this.d.warn(`releasing the holds of pull ${pullId} failed: ${(e as Error).message}`),
+          );
         this.pulled(
           t,
           ref,

@@ -143,7 +143,7 @@ export class App implements View {
     const meta = this.source.header?.meta ?? {};
     const metaText = [
       this.source.header?.program,
-      meta['seed'] !== undefined ? `seed ${String(meta['seed'])}` : null,
+      meta['seed'] !== undefined ? `seed ${JSON.stringify(meta['seed'])}` : null,
       Array.isArray(meta['faults']) && meta['faults'].length > 0
         ? `faults ${(meta['faults'] as string[]).join(', ')}`
         : null,

@@ -266,7 +266,7 @@ export async function drawChart(
   };
   for (const c of laid.children ?? []) drawNode(c, 0);
 
-  for (const e of (laid.edges ?? []) as ElkExtendedEdge[]) {
+  for (const e of laid.edges ?? []) {
     const pts = edgePoints(e);
     if (e.id.startsWith('init:')) {
       edgeLayer.append(

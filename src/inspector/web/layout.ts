@@ -1,14 +1,12 @@
 import ElkModule from 'elkjs/lib/elk-api.js';
-import type { ELK, ELKConstructorArguments, ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
+import type { ELK, ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
 
 /**
  * Automatic layout with elkjs (Eclipse's layered algorithm), in its Web Worker so a large
  * chart never blocks the timeline. Served from the package (dist/inspector/elk-worker.js).
  */
-type ElkConstructor = new (args?: ELKConstructorArguments) => ELK;
 // elkjs is CommonJS: the bundler hands over its default export, the types describe the module.
-const Elk = ((ElkModule as unknown as { default?: ElkConstructor }).default ??
-  ElkModule) as unknown as ElkConstructor;
+const Elk = ElkModule.default ?? ElkModule;
 let elk: ELK | null = null;
 
 export function layoutGraph(graph: ElkNode): Promise<ElkNode> {

@@ -6,12 +6,13 @@ import { h } from './dom.ts';
 async function main(): Promise<void> {
   const root = document.getElementById('app') as HTMLElement;
   const sources = await api.sources();
-  if (sources.length === 0) {
+  const first = sources[0];
+  if (first === undefined) {
     root.replaceChildren(h('p', { class: 'chart-message' }, 'Nothing to inspect.'));
     return;
   }
   const wanted = parseHash(location.hash).source;
-  const source = sources.find((s) => s.id === wanted) ?? (sources[0] as (typeof sources)[number]);
+  const source = sources.find((s) => s.id === wanted) ?? first;
   document.title = `${source.title} · statedock inspector`;
   const app = new App(sources, source);
   (window as unknown as { inspector: unknown }).inspector = { app, ready: app.start(root) };

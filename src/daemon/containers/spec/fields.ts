@@ -145,7 +145,7 @@ function unset(path: string, v: unknown): boolean {
 export function isZero(v: unknown): boolean {
   if (v === undefined || v === null || v === false || v === 0 || v === '') return true;
   if (Array.isArray(v)) return v.every(isZero);
-  if (typeof v === 'object') return Object.values(v as object).every(isZero);
+  if (typeof v === 'object') return Object.values(v).every(isZero);
   return false;
 }
 

@@ -102,8 +102,7 @@ export class Fields {
     const v = this.obj[key];
     if (v === undefined || v === null) return null;
     if (typeof v !== 'object' || Array.isArray(v)) this.fail(key, v, 'map[string]string');
-    for (const s of Object.values(v as object))
-      if (typeof s !== 'string') this.fail(key, s, 'string');
+    for (const s of Object.values(v)) if (typeof s !== 'string') this.fail(key, s, 'string');
     return v as Record<string, string>;
   }
 

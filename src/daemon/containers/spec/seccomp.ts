@@ -134,7 +134,9 @@ interface Profile {
 }
 
 const nativeArchOfSeccomp: Record<string, string> = Object.fromEntries(
-  Object.entries(architecturesOf).map(([native, arches]) => [arches[0], native]),
+  Object.entries(architecturesOf).flatMap(([native, arches]) =>
+    arches[0] === undefined ? [] : [[arches[0], native] as const],
+  ),
 );
 
 function kernelVersionOf(v: unknown): string | undefined {

@@ -1,4 +1,5 @@
 import type { ApiRequest, ApiResults } from './api/requests.ts';
+import type { ArchiveRequest, ArchiveResults } from './archive/requests.ts';
 import type { ClockRequest, ClockResults } from './clock/requests.ts';
 import type { ContainerdRequest, ContainerdResults } from './containerd/requests.ts';
 import { assertNever, type EffectError } from './errors.ts';
@@ -22,6 +23,7 @@ export interface EffectFamilies {
   registry: RegistryRequest;
   image: ImageRequest;
   net: NetRequest;
+  archive: ArchiveRequest;
 }
 
 export type EffectFamily = keyof EffectFamilies;
@@ -40,7 +42,8 @@ export type EffectResults = FsResults &
   RootfsResults &
   RegistryResults &
   ImageResults &
-  NetResults;
+  NetResults &
+  ArchiveResults;
 
 export type ResultOf<E extends EffectName> = EffectResults[E];
 export type RequestOf<E extends EffectName> = Extract<EffectRequest, { effect: E }>;
@@ -81,6 +84,7 @@ export function dispatch(handlers: FamilyHandlers, call: EffectCall): Promise<un
   if (inFamily(call, 'registry')) return handlers.registry.run(call);
   if (inFamily(call, 'image')) return handlers.image.run(call);
   if (inFamily(call, 'net')) return handlers.net.run(call);
+  if (inFamily(call, 'archive')) return handlers.archive.run(call);
   return assertNever(call, 'effect family');
 }
 
@@ -102,6 +106,7 @@ const families: readonly EffectFamily[] = [
   'registry',
   'image',
   'net',
+  'archive',
 ];
 
 function isFamily(name: string): name is EffectFamily {

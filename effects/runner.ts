@@ -185,6 +185,7 @@ export class Session {
     const machine = machines[machineName];
     if (!machine) throw new Error(`no machine named ${machineName}`);
     if (this.actors.has(actorId)) throw new Error(`actor ${actorId} already exists`);
+    this.forgotten.delete(actorId);
     const actor = createActor(runnable(machine), { input });
     const deliver = (event: EffectEvent, durationMs: number): void =>
       this.send(actorId, event, durationMs);
@@ -206,6 +207,18 @@ export class Session {
     return entry;
   }
 
+  /** Drops a finished actor from the table (its records stay in the trace): the exec GC forgets execs. */
+  forget(actorId: string): void {
+    const e = this.actors.get(actorId);
+    if (e && (e.actor.getSnapshot() as { status: string }).status !== 'active') {
+      this.actors.delete(actorId);
+      this.forgotten.add(actorId);
+    }
+  }
+
+  /** Actors dropped by `forget`: a late effect result for one (a timer) finds nobody listening. */
+  private readonly forgotten = new Set<string>();
+
   /** Sends an event to an actor, recording it first. */
   send(
     actorId: string,
@@ -213,6 +226,7 @@ export class Session {
     durationMs?: number,
   ): void {
     const entry = this.actors.get(actorId);
+    if (!entry && this.forgotten.has(actorId)) return;
     if (!entry) throw new Error(`no actor ${actorId}`);
     // A long-running effect (a process watch) may settle after its actor ended: nothing listens.
     if ((entry.actor.getSnapshot() as { status: string }).status !== 'active') return;

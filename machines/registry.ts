@@ -8,7 +8,14 @@ import { daemonShutdownMachine } from './daemon-shutdown/machine.ts';
 import { daemonStartupMachine } from './daemon-startup/machine.ts';
 import { operationMachine } from './operation/machine.ts';
 import { restoreCheckMachine } from './restore-check/machine.ts';
+import { execMachine } from './exec/machine.ts';
+import { resizeMachine } from './resize/machine.ts';
+import { extractMachine } from './archive/machine.ts';
+import { commitMachine } from './commit/machine.ts';
+import { healthMachine } from './health/machine.ts';
+import { execSweepMachine } from './exec/sweep.ts';
 import { restoreInvariantsHeld } from './check/constraints.ts';
+import { execConstraints } from './exec/constraints.ts';
 import { imagePullMachine } from './image-pull/machine.ts';
 import { pullConstraints } from './image-pull/constraints.ts';
 import { imagePushMachine } from './image-push/machine.ts';
@@ -25,6 +32,12 @@ export const machines: Record<string, AnyStateMachine> = {
   container: containerMachine,
   restoreCheck: restoreCheckMachine,
   operation: operationMachine,
+  exec: execMachine,
+  resize: resizeMachine,
+  extract: extractMachine,
+  commit: commitMachine,
+  health: healthMachine,
+  execSweep: execSweepMachine,
   imagePull: imagePullMachine,
   imagePush: imagePushMachine,
   registryLogin: registryLoginMachine,
@@ -44,4 +57,6 @@ export const constraintsByMachine: Record<string, Constraint[]> = {
   restoreCheck: [restoreInvariantsHeld()],
   imagePull: pullConstraints,
   netOp: networkConstraints,
+  exec: execConstraints,
+  health: execConstraints,
 };

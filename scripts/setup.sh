@@ -2,21 +2,22 @@
 # Installs what statedock needs on a fresh Debian 12 machine, and nothing twice:
 # Debian's containerd, runc, busybox-static and tini (the daemon supervises containerd; tests run
 # busybox containers; tini-static is docker-init for --init), attr (setfattr: image layers' opaque
-# directories and extended attributes), iproute2 and iptables (container networking: bridges,
-# veths, the daemon's chains; iptables 1.8 with the nf_tables backend), with --test also chromium
-# and its fonts (the inspector's browser tests; the page uses DejaVu), docker-registry,
-# apache2-utils (htpasswd), openssl and zstd (the registry tests; openssl also makes the API's TLS
-# test certificates), bsdutils (`script`: a terminal for the CLI's detach-keys test) and
-# docker-compose (1.29, the compose test; installed without its recommended docker.io, which would
-# bring a dockerd and a docker0 of its own), and the npm packages from package-lock.json. Prints
-# what it does.
+# directories and extended attributes; getfattr: overlay's opaque directories for docker diff, cp
+# and commit), iproute2 and iptables (container networking: bridges, veths, the daemon's chains;
+# iptables 1.8 with the nf_tables backend), with --test also chromium and its fonts (the
+# inspector's browser tests; the page uses DejaVu), docker-registry, apache2-utils (htpasswd),
+# openssl and zstd (the registry tests; openssl also makes the API's TLS test certificates),
+# bsdutils (`script`: a terminal for the CLI's detach-keys and exec terminal tests), curl (the exec
+# tests' raw API calls), docker-compose (1.29, the compose test; installed without its recommended
+# docker.io, which would bring a dockerd and a docker0 of its own), and the npm packages from
+# package-lock.json. Prints what it does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extra=()
 lean=()
 if [ "${1:-}" = "--test" ]; then
-  extra=(chromium fonts-dejavu-core docker-registry apache2-utils openssl zstd bsdutils)
+  extra=(chromium fonts-dejavu-core docker-registry apache2-utils openssl zstd bsdutils curl)
   lean=(docker-compose)
   shift
 fi

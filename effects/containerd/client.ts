@@ -43,6 +43,8 @@ export {
 export const specTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
 /** `ExecProcessRequest.spec` type URL; the value is the OCI process as JSON. */
 export const processSpecTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
+/** `UpdateTaskRequest.resources` type URL; the value is the OCI LinuxResources as JSON. */
+export const resourcesTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources';
 /** The runtime statedock uses: v1 runtimes are deprecated and leak on failed creates (gotcha 1). */
 export const defaultRuntime = 'io.containerd.runc.v2';
 
@@ -674,6 +676,14 @@ export class ContainerdClient {
   /** Closes the process's stdin: the shim holds the FIFO open itself, so EOF reaches the process only this way. */
   async closeStdin(id: string, opts: { execId?: string } = {}): Promise<void> {
     await this.tasks('CloseIO', { container_id: id, exec_id: opts.execId ?? '', stdin: true });
+  }
+
+  /** New resource limits on a live task's cgroup (`runc update`): an OCI LinuxResources object. */
+  async updateTask(id: string, resources: object): Promise<void> {
+    await this.tasks('Update', {
+      container_id: id,
+      resources: anyOf(resourcesTypeUrl, Buffer.from(JSON.stringify(resources))),
+    });
   }
 
   /** Resizes the terminal of a task (or exec) created with `terminal: true`. */

@@ -12,6 +12,7 @@ import {
 import { assertNever, type EffectErrorCode } from '../errors.ts';
 import { EffectFailure, type Handler } from '../handler.ts';
 import type { RootfsLayout } from '../rootfs/layout.ts';
+import { RealExecs, type ExecIo } from './exec-real.ts';
 import type { ContainerdRequest, ContainerdResults } from './requests.ts';
 
 const run = promisify(execFile);
@@ -91,6 +92,8 @@ export interface RealContainerdOptions {
   execRoot: string;
   layout: RootfsLayout;
   stdio: TaskStdio;
+  /** The exec processes' stdio (`docker exec`, health probes). */
+  execIo: ExecIo;
   supervision: Supervision;
   log: (message: string) => void;
   /**
@@ -125,9 +128,15 @@ export class RealContainerd implements Handler<ContainerdRequest> {
   private readonly watches = new Map<number, Promise<ContainerdResults['containerd.waitExit']>>();
   private readonly execRoots = new Map<number, string>();
   private readonly opts: RealContainerdOptions;
+  private readonly execs: RealExecs;
 
   constructor(opts: RealContainerdOptions) {
     this.opts = opts;
+    this.execs = new RealExecs({
+      client: () => this.connected,
+      bundle: (id) => this.bundle(id),
+      io: opts.execIo,
+    });
   }
 
   /** The connected client (the exit stream subscribes on it). */
@@ -280,6 +289,22 @@ export class RealContainerd implements Handler<ContainerdRequest> {
         return {
           attached: await this.attachIo(req.container, req.stdin, req.terminal),
         } satisfies ContainerdResults['containerd.attachIo'];
+      case 'containerd.execCreate':
+        return this.execs.create(req);
+      case 'containerd.execStart':
+        return this.execs.start(req);
+      case 'containerd.execKill':
+        return this.execs.kill(req);
+      case 'containerd.execDelete':
+        return this.execs.delete(req);
+      case 'containerd.execResize':
+        return this.execs.resize(req);
+      case 'containerd.execList':
+        return this.execs.list(req);
+      case 'containerd.execReap':
+        return this.execs.reap(req);
+      case 'containerd.updateTask':
+        return this.execs.update(req);
       default:
         return assertNever(req, 'containerd request');
     }

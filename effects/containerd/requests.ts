@@ -43,7 +43,65 @@ export type ContainerdRequest =
    * A task and container of a container the daemon does not know (a create the dead daemon
    * had sent, finished after the container was gone): killed, deleted with its container.
    */
-  | { effect: 'containerd.reapTask'; container: string };
+  | { effect: 'containerd.reapTask'; container: string }
+  | ExecRequest;
+
+/**
+ * A process of a running task other than its init (`docker exec`, health probes), and the
+ * task's terminal and resources: the `containerd.exec*` effects. `stdio`: `attach` reads the
+ * FIFOs for clients the daemon attaches; `capture` keeps the first 4 KiB of output (a health
+ * probe's, returned by `execDelete`); `discard` drains it (`exec -d`).
+ */
+export type ExecRequest =
+  | {
+      effect: 'containerd.execCreate';
+      container: string;
+      exec: string;
+      /** The OCI process (args, env, cwd, user, capabilities, terminal). */
+      process: unknown;
+      stdin: boolean;
+      terminal: boolean;
+      stdio: 'attach' | 'capture' | 'discard';
+    }
+  | { effect: 'containerd.execStart'; container: string; exec: string }
+  | { effect: 'containerd.execKill'; container: string; exec: string; signal: number }
+  /** Deletes an exited (or never started) exec once its output drained; its exit status and captured output. */
+  | { effect: 'containerd.execDelete'; container: string; exec: string }
+  /** The terminal of the task's init (`exec` null) or of an exec. */
+  | {
+      effect: 'containerd.execResize';
+      container: string;
+      exec: string | null;
+      width: number;
+      height: number;
+    }
+  /**
+   * The exec processes containerd has in a task, each with whether it began before this daemon
+   * process did (a dead daemon's: restore's sweep reaps them; the restore check looks for them).
+   */
+  | { effect: 'containerd.execList'; container: string }
+  /** An exec process nobody owns (left by a dead daemon): SIGKILL, wait, delete. */
+  | { effect: 'containerd.execReap'; container: string; exec: string }
+  /** New resource limits on the live task's cgroup (Tasks.Update: `docker update`). */
+  | { effect: 'containerd.updateTask'; container: string; resources: unknown };
+
+export type ExecEffect = ExecRequest['effect'];
+
+const execEffects: ReadonlySet<string> = new Set<ExecEffect>([
+  'containerd.execCreate',
+  'containerd.execStart',
+  'containerd.execKill',
+  'containerd.execDelete',
+  'containerd.execResize',
+  'containerd.execList',
+  'containerd.execReap',
+  'containerd.updateTask',
+]);
+
+/** Whether a containerd request is one of the exec family's (routed to their own handlers). */
+export function isExecRequest(req: { effect: string }): req is ExecRequest {
+  return execEffects.has(req.effect);
+}
 
 export interface ContainerdTaskFact {
   id: string;
@@ -75,4 +133,13 @@ export interface ContainerdResults {
   'containerd.listContainers': { containers: string[] };
   'containerd.reapOrphanShims': { reaped: string[] };
   'containerd.reapTask': { reaped: boolean };
+  'containerd.execCreate': Record<string, never>;
+  'containerd.execStart': { pid: number; at: string };
+  'containerd.execKill': Record<string, never>;
+  /** `output`: what a `capture` exec wrote (stdout and stderr interleaved, at most 4 KiB). */
+  'containerd.execDelete': { exitStatus: number; exitedAt: string; output: string };
+  'containerd.execResize': Record<string, never>;
+  'containerd.execList': { execs: { id: string; earlierLife: boolean }[] };
+  'containerd.execReap': { exitStatus: number };
+  'containerd.updateTask': Record<string, never>;
 }

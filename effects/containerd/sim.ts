@@ -2,6 +2,7 @@ import { assertNever } from '../errors.ts';
 import { SimFailure } from '../sim/failure.ts';
 import type { SimProcesses } from '../sim/processes.ts';
 import type { SimRootfs } from '../rootfs/sim.ts';
+import { SimExecs } from './exec-sim.ts';
 import type { ContainerdRequest, ContainerdTaskFact } from './requests.ts';
 
 /** A task in the simulated containerd. */
@@ -60,6 +61,8 @@ export class SimContainerd {
   readonly tasks = new Map<string, SimTask>();
   readonly containers = new Set<string>();
   readonly behaviours = new Map<string, TaskBehaviour>();
+  /** The tasks' other processes (docker exec, health probes). */
+  readonly execs: SimExecs;
   private raised: RaisedEvent[] = [];
   private readonly processes: SimProcesses;
   private readonly rootfs: SimRootfs;
@@ -69,6 +72,13 @@ export class SimContainerd {
     this.processes = processes;
     this.rootfs = rootfs;
     this.opts = opts;
+    this.execs = new SimExecs({
+      taskStatus: (id) => this.tasks.get(id)?.status ?? null,
+      newPid: () => this.processes.spawn(),
+      raise: (e) => this.raised.push(e),
+      life: () => this.processes.life,
+      iso,
+    });
   }
 
   /** The daemon died: its connection is gone; exits still to come are heard by the next one. */
@@ -86,6 +96,7 @@ export class SimContainerd {
         });
       }
     }
+    this.raised.push(...this.execs.pendingExits());
   }
 
   /** Power lost: containerd, every task and its record under /run are gone. */
@@ -93,6 +104,7 @@ export class SimContainerd {
     this.daemonExited();
     this.raised = [];
     this.tasks.clear();
+    this.execs.reboot();
     this.containers.clear();
     this.process = null;
   }
@@ -128,6 +140,8 @@ export class SimContainerd {
       event: { type: 'containerd.taskExit', exitStatus: status, exitedAt: iso(atMs) },
       due: () => this.tasks.get(id) === t && t.exitedAtMs === atMs,
     });
+    // Its other processes die with its PID namespace.
+    this.execs.containerExited(id, atMs);
   }
 
   /** Task calls go over the client: after `containerd.close` they fail as grpc-js does on a closed channel. */
@@ -322,6 +336,16 @@ export class SimContainerd {
         this.containers.delete(req.container);
         return { reaped: found };
       }
+      case 'containerd.execCreate':
+      case 'containerd.execStart':
+      case 'containerd.execKill':
+      case 'containerd.execDelete':
+      case 'containerd.execResize':
+      case 'containerd.execList':
+      case 'containerd.execReap':
+      case 'containerd.updateTask':
+        this.connected();
+        return this.execs.run(req, nowMs);
       case 'containerd.spawn':
       case 'containerd.waitReady':
       case 'containerd.waitExit':
@@ -340,6 +364,7 @@ export class SimContainerd {
     const t = this.tasks.get(id);
     if (!t) return;
     this.tasks.delete(id);
+    this.execs.forgetContainer(id);
     this.processes.kill(t.pid);
     this.rootfs.mounted.delete(id);
   }

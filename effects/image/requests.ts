@@ -19,7 +19,11 @@ export type ImageRequest =
       size: number;
       tarSize: number;
       staging: string;
-      blob: { path: string; digest: string; mediaType: string; repository: string };
+      /**
+       * The pulled blob to keep as the layer's source; null: the staging's own `layer.tar` is
+       * (a committed layer, as an imported one).
+       */
+      blob: { path: string; digest: string; mediaType: string; repository: string } | null;
       hold: string;
     }
   /** Makes the image visible (its config is read from `configPath`); every layer must be registered. */

@@ -102,11 +102,13 @@ export class SimImages {
       case 'image.registerLayer': {
         const chainId = chainIdOf(req.parent, req.diffId);
         this.hold(req.hold, chainId);
-        const prev = db.get(`blob/${req.blob.digest}`) as { repositories: string[] } | undefined;
-        db.set(`blob/${req.blob.digest}`, {
-          diffId: req.diffId,
-          repositories: [...new Set([...(prev?.repositories ?? []), req.blob.repository])],
-        });
+        if (req.blob !== null) {
+          const prev = db.get(`blob/${req.blob.digest}`) as { repositories: string[] } | undefined;
+          db.set(`blob/${req.blob.digest}`, {
+            diffId: req.diffId,
+            repositories: [...new Set([...(prev?.repositories ?? []), req.blob.repository])],
+          });
+        }
         const existing = db.get(`layer/${chainId}`) as SimLayer | undefined;
         if (existing && fs.exists(existing.dir)) {
           fs.removeAll(req.staging);
@@ -116,7 +118,7 @@ export class SimImages {
           throw new SimFailure('ENOENT', `layer ${req.parent} does not exist`);
         const base = req.staging.slice(0, req.staging.indexOf('/staging/'));
         const dir = `${base}/${chainId.slice(7)}`;
-        fs.rename(req.blob.path, `${req.staging}/blob`);
+        if (req.blob !== null) fs.rename(req.blob.path, `${req.staging}/blob`);
         fs.rename(req.staging, dir);
         db.set(`layer/${chainId}`, {
           chainId,

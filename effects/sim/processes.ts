@@ -29,6 +29,11 @@ export class SimProcesses {
     this.alive.delete(pid);
   }
 
+  /** Which life of the daemon this is (1 for the first). */
+  get life(): number {
+    return this.lives;
+  }
+
   /** The daemon process starts (again). */
   daemonStarted(): void {
     this.lives += 1;

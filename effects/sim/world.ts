@@ -1,4 +1,5 @@
 import { SimApi } from '../api/sim.ts';
+import { SimArchive } from '../archive/sim.ts';
 import { SimClock } from '../clock/sim.ts';
 import type { ContainerdTaskFact } from '../containerd/requests.ts';
 import { SimContainerd, type RaisedEvent, type TaskBehaviour } from '../containerd/sim.ts';
@@ -95,6 +96,7 @@ const latency: Record<EffectFamily, [number, number]> = {
   registry: [1, 20],
   image: [0.5, 5],
   net: [0.5, 5],
+  archive: [1, 20],
 };
 
 /** Effects slower than their family (a task's creation starts a shim and runs runc). */
@@ -149,6 +151,8 @@ export class SimWorld implements SimEffects {
   readonly net: SimNet;
   /** The data root the image store's directories are under (the simulated daemon's). */
   dataRoot = '/var/lib/statedock';
+  /** docker cp into containers, commit's layer tarballs and images. */
+  readonly archive: SimArchive;
   /** The latest virtual time the world has seen: a restarted daemon's clock goes on from here. */
   nowMs = 0;
   private injector: FaultInjector;
@@ -180,6 +184,7 @@ export class SimWorld implements SimEffects {
       external: h.externalContainerd ?? [],
       tasks: h.tasks ?? [],
     });
+    this.archive = new SimArchive(this.fs);
     if (h.livePidfile !== undefined) {
       this.processes.add(SimProcesses.foreignPid);
       this.fs.writeFile(h.livePidfile, String(SimProcesses.foreignPid), 0o644);
@@ -340,6 +345,7 @@ export class SimWorld implements SimEffects {
     if (inFamily(call, 'registry')) return this.registry.run(call);
     if (inFamily(call, 'image')) return this.images.run(call);
     if (inFamily(call, 'net')) return this.net.run(call);
+    if (inFamily(call, 'archive')) return this.archive.run(call);
     return assertNever(call, 'effect family');
   }
 
@@ -357,6 +363,7 @@ export class SimWorld implements SimEffects {
       containerdContainers: [...this.containerd.containers],
       acknowledged: [],
       mounted: [...this.rootfs.mounted],
+      execs: this.containerd.execs.view(this.nowMs),
       images: this.images.view(this.dataRoot, `${this.dataRoot}/tmp`),
       network: this.net.view(),
     };

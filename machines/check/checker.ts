@@ -409,6 +409,49 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
       }
       return out;
     }
+    case 'execEventsOrdered': {
+      // Per exec (its execID), within the actor that owns it.
+      const seen = new Map<string, { create?: number; start?: number; die?: number }>();
+      const deleted = new Map<string, number>();
+      const deleteCalls = new Map<string, string>();
+      for (const r of records) {
+        if (!r.actor.startsWith('exec:') && !r.actor.startsWith('health:')) continue;
+        if (r.kind === 'effect.request' && r.call.effect === 'containerd.execDelete')
+          deleteCalls.set(r.call.id, r.call.exec);
+        // Deleted by this call, or already gone with its task (containerd: not found).
+        const gone =
+          r.kind === 'event' &&
+          (r.event.type === 'effect.done' ||
+            (r.event.type === 'effect.failed' &&
+              (r.event['error'] as { code?: string } | undefined)?.code === 'ENOENT'));
+        if (gone) {
+          const exec = deleteCalls.get(String(r.event['id']));
+          if (exec !== undefined) deleted.set(exec, r.seq);
+        }
+        if (r.kind !== 'mark' || r.mark.mark !== 'event') continue;
+        const action = String(r.mark['action']);
+        const exec = (r.mark['attributes'] as Record<string, string> | undefined)?.['execID'] ?? '';
+        const f = seen.get(exec) ?? {};
+        seen.set(exec, f);
+        const at = (what: string): void =>
+          void out.push({
+            constraint: name,
+            message: `exec ${exec}: ${what} (record ${r.seq})`,
+            records: [r.seq],
+          });
+        if (action.startsWith('exec_create')) f.create = r.seq;
+        else if (action.startsWith('exec_start')) {
+          if (f.create === undefined) at('exec_start before exec_create');
+          f.start = r.seq;
+        } else if (action === 'exec_die') {
+          if (f.die !== undefined) at('a second exec_die');
+          if (f.start === undefined) at('exec_die before exec_start');
+          if (!deleted.has(exec)) at('exec_die before containerd deleted the process');
+          f.die = r.seq;
+        }
+      }
+      return out;
+    }
     case 'restoreInvariantsHeld': {
       for (const r of records) {
         if (r.kind === 'mark' && r.mark.mark === 'invariant.violated')

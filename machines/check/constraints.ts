@@ -19,6 +19,12 @@ export type Constraint =
   | { kind: 'containerEventsOrdered' }
   /** A container request is acknowledged only after the transition it made is in the store (kill changes nothing and is exempt). */
   | { kind: 'persistedBeforeReply' }
+  /**
+   * An exec's events (exec and health actors): exec_create before exec_start, exec_die at most
+   * once and only after containerd deleted the process (its exit status is the recorded one),
+   * or found it gone with its task (the container's exit deleted every process in it).
+   */
+  | { kind: 'execEventsOrdered' }
   /** After restore, the host kept every invariant of machines/container/invariants.ts (no `invariant.violated` mark). */
   | { kind: 'restoreInvariantsHeld' }
   /**
@@ -82,3 +88,4 @@ export const networkRemovedWhenEmpty = (): Constraint => ({ kind: 'networkRemove
 export const endpointReleasedBeforeForget = (): Constraint => ({
   kind: 'endpointReleasedBeforeForget',
 });
+export const execEventsOrdered = (): Constraint => ({ kind: 'execEventsOrdered' });

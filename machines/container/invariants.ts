@@ -27,8 +27,10 @@ export type Invariant =
   | { kind: 'restartPolicyHonoured'; why: string }
   /** Every image's layers are registered and on disk; every reference names an image (a pull cut short left no partial image). */
   | { kind: 'noPartialImage'; why: string }
-  /** No pull temp file, no staging, no layer no image uses, no layer directory without its record. */
+  /** No pull (or commit) temp file, no staging, no layer no image uses, no layer directory without its record. */
   | { kind: 'noOrphanedPullFiles'; why: string }
+  /** No exec process a dead daemon started is left running in a container (nobody could wait for, inspect or stop it). */
+  | { kind: 'noOrphanExec'; why: string }
   /** No veth, published-port rule, address or network namespace without its running container (machines/network). */
   | { kind: 'noOrphanNetwork'; why: string };
 
@@ -93,6 +95,8 @@ export interface HostView {
   images?: ImagesView;
   /** The daemon's networking, when the view includes it. */
   network?: NetworkView;
+  /** Live exec processes in containerd, with whether an earlier life of the daemon started them (when the observer looks at them). */
+  execs?: { container: string; exec: string; earlierLife: boolean }[];
 }
 
 /** The image store as the image invariants read it. */
@@ -167,7 +171,11 @@ export const restoreInvariants: readonly Invariant[] = [
   },
   {
     kind: 'noOrphanedPullFiles',
-    why: 'an interrupted pull leaves nothing behind: no temp file, no staging, no unused layer (moby 23115, 44909)',
+    why: 'an interrupted pull (or commit) leaves nothing behind: no temp file, no staging, no unused layer (moby 23115, 44909)',
+  },
+  {
+    kind: 'noOrphanExec',
+    why: 'dockerd forgets its exec configs when it dies; under live-restore their processes ran on, unseen (a process of a paused container ends at its unpause and is not counted)',
   },
   {
     kind: 'noOrphanNetwork',
@@ -283,13 +291,19 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
       const im = v.images;
       if (!im) break;
       const used = new Set([...im.images.flatMap((i) => i.layers), ...im.held]);
-      for (const f of im.tempFiles) add(f, `${f} was left by an interrupted pull`);
+      for (const f of im.tempFiles) add(f, `${f} was left by an interrupted pull or commit`);
       for (const l of im.layers) if (!used.has(l)) add(l, `layer ${l} is used by no image`);
       for (const l of im.missingLayerDirs)
         add(l, `layer ${l} is recorded but its directory is gone`);
       for (const dir of im.strayLayerDirs) add(dir, `layer directory ${dir} has no record`);
       break;
     }
+    case 'noOrphanExec':
+      for (const x of v.execs ?? []) {
+        if (!x.earlierLife || stored.get(x.container)?.status === 'paused') continue;
+        add(x.container, `exec process ${x.exec} of a dead daemon still runs in ${x.container}`);
+      }
+      break;
     case 'noOrphanNetwork': {
       const n = v.network;
       if (!n) break;
@@ -336,11 +350,15 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
   return out;
 }
 
-/** The invariants a view can judge: the image store's and the network's only when the observer looked at them. */
+/**
+ * The invariants a view can judge: the image store's, the exec processes' and the network's
+ * only when the observer looked at them (a view without them proves nothing about them).
+ */
 export function judgedBy(view: HostView, invariants: readonly Invariant[]): readonly Invariant[] {
   return invariants.filter((i) => {
     if (i.kind === 'noPartialImage' || i.kind === 'noOrphanedPullFiles')
       return view.images !== undefined;
+    if (i.kind === 'noOrphanExec') return view.execs !== undefined;
     if (i.kind === 'noOrphanNetwork') return view.network !== undefined;
     return true;
   });

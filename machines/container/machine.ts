@@ -34,6 +34,20 @@ const reqOf = (e: ContainerEvent): string | null => ('req' in e ? e.req : null);
 /** How long a SIGKILL waits for its exit before the removal goes on without it (dockerd's Kill). */
 const killWaitMs = 10_000;
 
+/**
+ * OCI LinuxResources with an update's groups laid over them (`memory`, `cpu`, `pids`): a field
+ * the update does not name keeps its value.
+ */
+function mergeResources(
+  old: Record<string, unknown> | undefined,
+  update: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...old };
+  for (const [group, fields] of Object.entries(update))
+    out[group] = { ...(out[group] as Record<string, unknown> | undefined), ...(fields as object) };
+  return out;
+}
+
 /** The signal a stop sends: the container's stop signal (SIGTERM unless set). */
 function stopSignalOf(c: Ctx): number {
   return signalNumber(c.record.config.stopSignal) ?? 15;
@@ -638,6 +652,69 @@ export const containerMachine = setup({
       }),
     ),
 
+    // — update (`docker update`): the live task's cgroup first, then the record and the spec —
+    rememberUpdate: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        if (event.type !== 'api.update') return;
+        c.updateReq = event.req;
+        c.update = event.update;
+      }),
+    ),
+    updateTask: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t, was) =>
+        t.await(
+          {
+            effect: 'containerd.updateTask',
+            container: c.record.id,
+            resources: was.update?.resources ?? {},
+          },
+          'update',
+        ),
+      ),
+    ),
+    // The new limits in the spec the next start uses, then in the record (and its HostConfig,
+    // as inspect shows it): both written before the client hears, the record last.
+    writeUpdatedSpec: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t, was) => {
+        const spec = was.spec as { linux?: { resources?: Record<string, unknown> } };
+        const next = {
+          ...spec,
+          linux: {
+            ...spec.linux,
+            resources: mergeResources(spec.linux?.resources, was.update?.resources ?? {}),
+          },
+        };
+        c.spec = next;
+        t.await({ effect: 'store.put', key: `spec/${c.record.id}`, value: next }, 'update');
+      }),
+    ),
+    persistUpdate: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t, was) => {
+        const u = was.update;
+        if (!u) return;
+        Object.assign(c.record.config, u.config);
+        if (c.record.config.hostConfig) Object.assign(c.record.config.hostConfig, u.hostConfig);
+        t.persist();
+      }),
+    ),
+    ackUpdate: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        t.event('update');
+        t.reply(c.updateReq, 'ok');
+        c.updateReq = null;
+        c.update = null;
+      }),
+    ),
+    failUpdate: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        const cause = event.type === 'effect.failed' ? event.error.message : 'failed';
+        t.reply(c.updateReq, 'failed', `Cannot update container ${c.record.id}: ${cause}`);
+        c.updateReq = null;
+        c.update = null;
+        c.pending = null;
+      }),
+    ),
+
     // — requests that wait for the container to be settled (dockerd's container lock) —
     defer: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c) => {
@@ -883,6 +960,8 @@ export const containerMachine = setup({
     isRenamePending: ({ context, event }) => 'id' in event && event.id === context.renamePending,
     renameInFlight: ({ context }) => context.renamePending !== null,
     forced: ({ event }) => event.type === 'api.remove' && event.force,
+    /** `docker update` of resource limits (not only of the restart policy). */
+    updatesResources: ({ event }) => event.type === 'api.update' && event.update.resources !== null,
     stopsForShutdown: ({ event }) => event.type === 'daemon.shutdown' && event.stop,
     restartRequested: ({ context }) => context.restartReq !== null,
     stopPending: ({ context }) => context.stopReq !== null,
@@ -937,6 +1016,8 @@ export const containerMachine = setup({
     restoring: input.origin === 'restore',
     sandbox: null,
     startError: null,
+    updateReq: null,
+    update: null,
   }),
   initial: 'entering',
   // What the current state does not take (it is mid-transition) waits until it is settled.
@@ -1131,6 +1212,10 @@ export const containerMachine = setup({
           { target: 'starting', actions: 'rememberStart' },
         ],
         'api.remove': { target: 'removing', actions: 'rememberRemove' },
+        'api.update': [
+          { guard: 'updatesResources', target: 'writingUpdatedSpec', actions: 'rememberUpdate' },
+          { target: 'persistingUpdate', actions: ['rememberUpdate', 'persistUpdate'] },
+        ],
         'api.stop': { actions: 'notModified' },
         'api.kill': { actions: 'notRunning' },
         'api.pause': { actions: 'notRunning' },
@@ -1268,8 +1353,48 @@ export const containerMachine = setup({
         ],
         'containerd.taskFound': { actions: 'settleNow' },
         'containerd.taskExit': { target: 'exiting' },
+        'api.update': [
+          { guard: 'updatesResources', target: 'updating', actions: 'rememberUpdate' },
+          { target: 'persistingUpdate', actions: ['rememberUpdate', 'persistUpdate'] },
+        ],
         // `docker kill` found no process: its exit was missed; record it now.
         'effect.done': { guard: and(['isKill', 'processGone']), target: 'exiting' },
+      },
+    },
+    /** `docker update` of a live task: its cgroup first (containerd's Tasks.Update), then the spec and record. */
+    updating: {
+      entry: 'updateTask',
+      on: {
+        'effect.done': { guard: 'isPending', target: 'writingUpdatedSpec' },
+        'effect.failed': [
+          { guard: and(['isPending', 'paused']), target: 'paused', actions: 'failUpdate' },
+          { guard: 'isPending', target: 'running', actions: 'failUpdate' },
+        ],
+      },
+    },
+    writingUpdatedSpec: {
+      entry: 'writeUpdatedSpec',
+      on: {
+        'effect.done': { guard: 'isPending', target: 'persistingUpdate', actions: 'persistUpdate' },
+        'effect.failed': [
+          { guard: and(['isPending', 'noTask']), target: 'idle', actions: 'failUpdate' },
+          { guard: and(['isPending', 'paused']), target: 'paused', actions: 'failUpdate' },
+          { guard: 'isPending', target: 'running', actions: 'failUpdate' },
+        ],
+      },
+    },
+    persistingUpdate: {
+      on: {
+        'effect.done': [
+          { guard: and(['isPending', 'noTask']), target: 'idle', actions: 'ackUpdate' },
+          { guard: and(['isPending', 'paused']), target: 'paused', actions: 'ackUpdate' },
+          { guard: 'isPending', target: 'running', actions: 'ackUpdate' },
+        ],
+        'effect.failed': [
+          { guard: and(['isPending', 'noTask']), target: 'idle', actions: 'ackUpdate' },
+          { guard: and(['isPending', 'paused']), target: 'paused', actions: 'ackUpdate' },
+          { guard: 'isPending', target: 'running', actions: 'ackUpdate' },
+        ],
       },
     },
     stopping: {
@@ -1320,6 +1445,10 @@ export const containerMachine = setup({
         'api.remove': [
           { guard: 'forced', target: 'removing', actions: 'rememberRemove' },
           { actions: 'removePaused' },
+        ],
+        'api.update': [
+          { guard: 'updatesResources', target: 'updating', actions: 'rememberUpdate' },
+          { target: 'persistingUpdate', actions: ['rememberUpdate', 'persistUpdate'] },
         ],
         'daemon.shutdown': [
           { guard: 'stopsForShutdown', target: 'stopping', actions: 'rememberShutdown' },

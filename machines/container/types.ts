@@ -2,6 +2,7 @@ import type { EffectError } from '../../effects/errors.ts';
 import type { RestartPolicy } from './restart.ts';
 import type { SandboxSpec } from '../../effects/net/requests.ts';
 import type { ContainerNetConfig } from '../network/model.ts';
+import type { HealthConfig } from '../health/config.ts';
 
 /** Docker's status strings (container/state.go StateString). */
 export type ContainerStatus =
@@ -36,6 +37,10 @@ export interface ContainerRecord {
     memory?: number;
     cpuShares?: number;
     pidsLimit?: number;
+    cpuQuota?: number;
+    cpuPeriod?: number;
+    /** The HEALTHCHECK in force (the create request's over the image's); absent or NONE: none. */
+    healthcheck?: HealthConfig | null;
     /** Docker's MountPoints: binds and volumes (anonymous ones go with the container on `rm -v` and `--rm`). */
     mounts?: MountPoint[];
     /** Its networking (network mode, published ports, DNS, hosts): what its sandbox is built from. */
@@ -133,6 +138,8 @@ export type ContainerEvent =
   | { type: 'api.unpause'; req: string }
   | { type: 'api.rename'; req: string; name: string }
   | { type: 'api.remove'; req: string; force: boolean }
+  /** `docker update`: new limits (applied to the live task's cgroup first) and restart policy, persisted. */
+  | { type: 'api.update'; req: string; update: ContainerUpdate }
   /**
    * The daemon shuts down: `stop` it (its stop signal, then SIGKILL after its timeout; as
    * dockerd's IsShuttingDown, no manual stop, so policies restart it with the daemon), or
@@ -162,6 +169,20 @@ export type ContainerMark =
   | { mark: 'reply'; req: string; result: ReplyResult; message?: string }
   | { mark: 'event'; action: string; id: string; attributes: Record<string, string> }
   | { mark: 'warning'; step: string; message: string };
+
+/** What `docker update` changes: the record's fields, and the OCI resources for the task and the spec. */
+export interface ContainerUpdate {
+  config: Partial<
+    Pick<
+      ContainerRecord['config'],
+      'memory' | 'cpuShares' | 'cpuQuota' | 'cpuPeriod' | 'pidsLimit' | 'restartPolicy'
+    >
+  >;
+  /** The same fields by HostConfig's names, as inspect shows them (merged into the record's HostConfig). */
+  hostConfig: Record<string, unknown>;
+  /** OCI LinuxResources (memory, cpu, pids), or null when only the restart policy changes. */
+  resources: Record<string, unknown> | null;
+}
 
 /** A container actor's context. */
 export interface ContainerContext {
@@ -219,4 +240,7 @@ export interface ContainerContext {
   sandbox: SandboxSpec | null;
   /** Why the start failed, kept while its sandbox is released. */
   startError: EffectError | null;
+  /** A `docker update` in flight (applied to the task, then persisted). */
+  updateReq: string | null;
+  update: ContainerUpdate | null;
 }

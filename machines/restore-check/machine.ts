@@ -23,9 +23,10 @@ import { commit, noOutlet, type Outlet } from '../outlet.ts';
  *    actor (a create or start the dead daemon had sent may have finished after restore
  *    listed the tasks), which stops or deletes it if it believed it had none;
  * 2. the host is observed (the store's containers, containerd's tasks and containers, the
- *    mounted roots, the image store and the networking when the daemon has them) and judged by
- *    `restoreInvariants`. Each broken invariant is a mark in the
- *    trace, so the flight recorder carries the proof and `statedock check` fails on it.
+ *    mounted roots, the image store and the networking when the daemon has them, and the exec
+ *    processes of each live task when asked to) and judged by `restoreInvariants`. Each broken
+ *    invariant is a mark in the trace, so the flight recorder carries the proof and
+ *    `statedock check` fails on it.
  * A container that moves while the host is observed (`host.moved`, from the daemon) makes
  * the look start again once every container is settled again (`host.settled`), at most four
  * more times, so the verdict is of one settled moment.
@@ -38,6 +39,8 @@ export interface RestoreCheckInput {
   images?: { root: string; tmpDir: string };
   /** The daemon's networking to look at (its network database, exec root, chain tag); without it networking is not judged. */
   network?: NetworkLook;
+  /** Look at each live task's exec processes (noOrphanExec); without it they are not judged. */
+  execs?: boolean;
 }
 
 /** Where the daemon's networking is: what `net.observe` looks at. */
@@ -53,15 +56,13 @@ export interface RestoreCheckContext {
   containers: string[];
   images: { root: string; tmpDir: string } | null;
   network: NetworkLook | null;
+  judgesExecs: boolean;
   /** Containers handed a task, not settled yet. */
   unsettled: string[];
   /** The observation's requests in flight, by what they look at. */
-  looks: Record<
-    string,
-    'stored' | 'tasks' | 'containerdContainers' | 'mounted' | 'images' | 'network'
-  >;
+  looks: Record<string, Look>;
   seen: Partial<
-    Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted' | 'images' | 'network'>
+    Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted' | 'images' | 'network' | 'execs'>
   > & {
     stored?: ContainerRecord[];
   };
@@ -71,6 +72,20 @@ export interface RestoreCheckContext {
   violations: InvariantViolation[];
   unchecked: string | null;
 }
+
+/**
+ * What one request of the observation looks at: the store's containers, containerd's tasks or
+ * containers, the mounted roots, the image store; then the exec processes of each live task
+ * (asked once the tasks are known).
+ */
+export type Look =
+  | 'stored'
+  | 'tasks'
+  | 'containerdContainers'
+  | 'mounted'
+  | 'images'
+  | 'network'
+  | { execsOf: string };
 
 export interface RestoreCheckOutput {
   violations: InvariantViolation[];
@@ -95,6 +110,19 @@ function call<R extends EffectRequest>(
   c.seq += 1;
   const id = `${c.actorId}/${c.seq}`;
   return { id, call: { ...req, id, step: 'restoreCheck' } };
+}
+
+/** Asks for one look of the observation, under `c`'s next id. */
+function lookWith(
+  c: RestoreCheckContext,
+  looks: RestoreCheckContext['looks'],
+  outputs: Output[],
+): (req: EffectRequest, what: Look) => void {
+  return (req, what) => {
+    const r = call(c, req);
+    looks[r.id] = what;
+    outputs.push({ call: r.call });
+  };
 }
 
 function taskView(t: ContainerdTaskFact): TaskView {
@@ -136,11 +164,7 @@ export const restoreCheckMachine = setup({
       const c = { ...context, looks: {}, seen: {}, moved: false, attempt: context.attempt + 1 };
       const looks: RestoreCheckContext['looks'] = {};
       const outputs: Output[] = [];
-      const look = (req: EffectRequest, what: RestoreCheckContext['looks'][string]): void => {
-        const r = call(c, req);
-        looks[r.id] = what;
-        outputs.push({ call: r.call });
-      };
+      const look = lookWith(c, looks, outputs);
       look({ effect: 'store.list', prefix: 'container/' }, 'stored');
       look({ effect: 'containerd.listTasks' }, 'tasks');
       look({ effect: 'containerd.listContainers' }, 'containerdContainers');
@@ -150,21 +174,49 @@ export const restoreCheckMachine = setup({
       commit(enqueue, { ...c, looks }, outputs);
     }),
     noteSeen: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'effect.done') return;
+      if (event.type !== 'effect.done' && event.type !== 'effect.failed') return;
       const what = context.looks[event.id];
       if (what === undefined) return;
-      const looks = { ...context.looks };
-      delete looks[event.id];
-      const seen = { ...context.seen };
+      const c = { ...context, looks: { ...context.looks }, seen: { ...context.seen } };
+      delete c.looks[event.id];
+      const { looks, seen } = c;
+      const outputs: Output[] = [];
+      const look = lookWith(c, looks, outputs);
+      // Only a task that ended between the two looks fails here (isGoneTask): it has no processes.
+      if (event.type === 'effect.failed') {
+        commit(enqueue, { looks }, []);
+        return;
+      }
+      if (typeof what === 'object') {
+        const found = (event.result as { execs: { id: string; earlierLife: boolean }[] }).execs;
+        seen.execs = [
+          ...(seen.execs ?? []),
+          ...found.map((x) => ({
+            container: what.execsOf,
+            exec: x.id,
+            earlierLife: x.earlierLife,
+          })),
+        ];
+        commit(enqueue, { looks, seen }, []);
+        return;
+      }
       switch (what) {
         case 'stored':
           seen.stored = (event.result as { entries: { value: unknown }[] }).entries.map(
             (e) => e.value as ContainerRecord,
           );
           break;
-        case 'tasks':
-          seen.tasks = (event.result as { tasks: ContainerdTaskFact[] }).tasks.map(taskView);
+        case 'tasks': {
+          const tasks = (event.result as { tasks: ContainerdTaskFact[] }).tasks;
+          seen.tasks = tasks.map(taskView);
+          if (!context.judgesExecs) break;
+          seen.execs ??= [];
+          // A live task's other processes: a dead daemon's execs must not run on (noOrphanExec).
+          for (const t of tasks)
+            if (t.status === 'running' || t.status === 'paused')
+              look({ effect: 'containerd.execList', container: t.id }, { execsOf: t.id });
           break;
+        }
         case 'containerdContainers':
           seen.containerdContainers = (event.result as { containers: string[] }).containers;
           break;
@@ -178,7 +230,7 @@ export const restoreCheckMachine = setup({
           seen.network = event.result as NetworkView;
           break;
       }
-      commit(enqueue, { looks, seen }, []);
+      commit(enqueue, { seq: c.seq, looks, seen }, outputs);
     }),
     noteMoved: enqueueActions(({ enqueue }) => commit(enqueue, { moved: true }, [])),
     judge: enqueueActions(({ context, enqueue }) => judge(enqueue, context)),
@@ -198,6 +250,16 @@ export const restoreCheckMachine = setup({
   guards: {
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
     isLook: ({ context, event }) => 'id' in event && event.id in context.looks,
+    /** A task's processes could not be listed because the task ended meanwhile. */
+    isGoneTask: ({ context, event }) => {
+      const look = event.type === 'effect.failed' ? context.looks[event.id] : undefined;
+      return (
+        event.type === 'effect.failed' &&
+        event.error.code === 'ENOENT' &&
+        typeof look === 'object' &&
+        'execsOf' in look
+      );
+    },
     allSettled: ({ context }) => context.unsettled.length === 0,
     lookDone: ({ context }) => Object.keys(context.looks).length === 0,
     lookAgain: ({ context }) =>
@@ -211,6 +273,7 @@ export const restoreCheckMachine = setup({
     containers: input.containers,
     images: input.images ?? null,
     network: input.network ?? null,
+    judgesExecs: input.execs === true,
     unsettled: [],
     looks: {},
     seen: {},
@@ -241,7 +304,10 @@ export const restoreCheckMachine = setup({
       entry: 'observeHost',
       on: {
         'effect.done': { guard: 'isLook', actions: 'noteSeen' },
-        'effect.failed': { guard: 'isLook', target: 'judged', actions: 'recordUnchecked' },
+        'effect.failed': [
+          { guard: 'isGoneTask', actions: 'noteSeen' },
+          { guard: 'isLook', target: 'judged', actions: 'recordUnchecked' },
+        ],
         'host.moved': { actions: 'noteMoved' },
       },
       always: [
@@ -267,6 +333,7 @@ function judge(enqueue: Outlet<RestoreCheckContext>, c: RestoreCheckContext): vo
     mounted: c.seen.mounted ?? [],
     ...(c.seen.images === undefined ? {} : { images: c.seen.images }),
     ...(c.seen.network === undefined ? {} : { network: c.seen.network }),
+    ...(c.judgesExecs ? { execs: c.seen.execs ?? [] } : {}),
   };
   const judged = judgedBy(view, restoreInvariants);
   const violations = checkInvariants(view, judged);

@@ -68,6 +68,8 @@ export interface HijackContext {
   socket: Duplex;
   params: Record<string, string>;
   query: URLSearchParams;
+  /** The upgrade request's own body (exec start's options), read before the stream began. */
+  body: Buffer;
 }
 
 /** An error an endpoint throws to answer with Docker's status and message. */
@@ -432,7 +434,7 @@ export class ApiServer {
         destroySoon(socket);
       };
       try {
-        await skipBody(socket, head, Number(req.headers['content-length'] ?? 0) || 0);
+        const body = await skipBody(socket, head, Number(req.headers['content-length'] ?? 0) || 0);
         await this.gate;
         if (socket.destroyed) return;
         const found = this.resolve(req, (status, _headers, body) => {
@@ -444,7 +446,13 @@ export class ApiServer {
         });
         if (!found) return;
         if (found.route.hijack) {
-          await found.route.hijack({ req, socket, params: found.params, query: found.query });
+          await found.route.hijack({
+            req,
+            socket,
+            params: found.params,
+            query: found.query,
+            body,
+          });
           return;
         }
         // An Upgrade header on a route that does not hijack: answered over plain HTTP, then closed.
@@ -737,8 +745,9 @@ export function pingRoutes(): Route[] {
  * An upgrade request's own body (dockerode sends its options as JSON with the attach) is not
  * the stream: its Content-Length bytes are skipped, as dockerd never reads them as stdin. What
  * came after them in the same packet (a client's first stdin) is put back for the stream.
+ * Returns the body (exec start reads its options from it).
  */
-async function skipBody(socket: Duplex, head: Buffer, length: number): Promise<void> {
+async function skipBody(socket: Duplex, head: Buffer, length: number): Promise<Buffer> {
   let rest = head;
   while (rest.length < length) {
     const chunk = await new Promise<Buffer | null>((resolve) => {
@@ -758,9 +767,10 @@ async function skipBody(socket: Duplex, head: Buffer, length: number): Promise<v
       socket.once('end', onEnd);
       socket.once('close', onEnd);
     });
-    if (chunk === null) return;
+    if (chunk === null) return rest;
     rest = Buffer.concat([rest, chunk]);
   }
   const after = rest.subarray(length);
   if (after.length > 0) socket.unshift(after);
+  return rest.subarray(0, length);
 }

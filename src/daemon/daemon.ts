@@ -9,7 +9,7 @@ import {
 } from '../../effects/requests.ts';
 import { FileTrace, makeHeader } from '../../effects/record.ts';
 import { Session } from '../../effects/runner.ts';
-import { realClock } from '../../effects/clock/real.ts';
+import { realClock, registerTickerJob } from '../../effects/clock/real.ts';
 import { realFs } from '../../effects/fs/real.ts';
 import { realKernel } from '../../effects/kernel/real.ts';
 import { setDumpProvider } from '../../effects/kernel/dump-signal.ts';
@@ -23,6 +23,8 @@ import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.t
 import type { OperationOutput } from '../../machines/operation/machine.ts';
 import { machines } from '../../machines/registry.ts';
 import { ContainerHost } from '../host/containers.ts';
+import { ExecHost } from '../host/execs.ts';
+import { HealthHost } from '../host/health.ts';
 import { ApiEndpoint } from './api-endpoint.ts';
 import type { Logger } from './logger.ts';
 import { SupervisedContainerd } from './supervised-containerd.ts';
@@ -35,6 +37,13 @@ import { ImageStore } from './images.ts';
 import { registerImageRoutes } from './images-api.ts';
 import { EventsService } from './events.ts';
 import { registerInspectionFeed } from './inspection-feed.ts';
+import { ArchiveRuntime } from './archive/runtime.ts';
+import { ExecStdios } from './exec/stdio.ts';
+import { execProcess } from './exec/process-spec.ts';
+import { registerArchiveRoutes } from './containers/archive-routes.ts';
+import { registerExecRoutes } from './containers/exec-routes.ts';
+import { registerStatsRoutes } from './containers/stats-routes.ts';
+import { registerUpdateRoutes } from './containers/update-routes.ts';
 import { RegistryClient } from '../../effects/registry/real.ts';
 import { RealImages } from '../../effects/image/real.ts';
 import { RegistryService } from './registry/service.ts';
@@ -68,12 +77,17 @@ export class Daemon {
   readonly layout: RootfsLayout;
   readonly containers: Containers;
   readonly events: EventsService;
+  /** `docker exec` and health probes: their actors, and their stdio. */
+  readonly execs: ExecHost;
+  readonly execStdios = new ExecStdios();
+  readonly health: HealthHost;
   readonly registry: RegistryClient;
   /** Container networking: the real host's handler and the network controller. */
   readonly net = new RealNet();
   readonly network: NetworkController;
   private readonly exits: ExitStream;
   private operations = 0;
+  private resizes = 0;
 
   constructor(config: StartupConfig, log: Logger, version: string) {
     this.config = config;
@@ -112,6 +126,7 @@ export class Daemon {
       execRoot: config.execRoot,
       layout: this.layout,
       stdio: this.stdio,
+      execIo: this.execStdios,
       supervision: new SupervisedContainerd(this.session),
       log: (m) => log.warn(m),
       prepareSpec: (id, spec) => this.containers.prepareSpec(id, spec),
@@ -133,6 +148,7 @@ export class Daemon {
       `statedock/${version} node/${process.versions.node} kernel/${kernelRelease()} os/linux arch/amd64`,
     );
     this.api = new ApiEndpoint(this, version, log);
+    const archive = new ArchiveRuntime({ root: config.dataRoot });
     this.handlers = {
       fs: realFs,
       kernel: realKernel,
@@ -141,6 +157,7 @@ export class Daemon {
       containerd: this.containerd,
       api: this.api,
       rootfs: new RealRootfs(this.layout),
+      archive,
       registry: this.registry,
       image: new RealImages(images),
       net: { run: (req) => this.runNet(req) },
@@ -152,9 +169,34 @@ export class Daemon {
       later: (fn) => queueMicrotask(fn),
       root: config.dataRoot,
     });
-    this.exits = new ExitStream(this.containerd, this.host, log);
-    this.host.onGone((id) => this.stdio.forget(id));
     this.events = new EventsService();
+    this.execs = new ExecHost({
+      session: this.session,
+      publish: (id, action, attributes) => this.events.publish('container', action, id, attributes),
+      later: (fn) => queueMicrotask(fn),
+    });
+    registerTickerJob('execGc', () => this.execs.gc());
+    this.health = new HealthHost({
+      session: this.session,
+      contextOf: (id) => this.host.contextOf(id),
+      probeProcess: (c, test) =>
+        execProcess({
+          spec: c.spec,
+          hostname: c.record.config.hostname ?? c.record.id.slice(0, 12),
+          args: test[0] === 'CMD-SHELL' ? ['/bin/sh', '-c', test[1] ?? ''] : test.slice(1),
+          env: [],
+          workingDir: '',
+          user: null,
+          tty: false,
+          privileged: false,
+          consoleSize: null,
+        }),
+      later: (fn) => queueMicrotask(fn),
+    });
+    this.exits = new ExitStream(this.containerd, this.host, log, (container, exec, exit) =>
+      this.execs.routeExit(container, exec, exit.exitStatus, exit.exitedAt),
+    );
+    this.host.onGone((id) => this.stdio.forget(id));
     this.host.onEvent((id, action, attributes) =>
       this.events.publish('container', action, id, attributes),
     );
@@ -175,6 +217,8 @@ export class Daemon {
       daemonSeccompProfile: () => this.facts().seccompProfile ?? null,
       warn: (message) => log.warn(message, {}),
     });
+    this.containers.healthOf = (id) => this.health.state(id);
+    this.containers.execIdsOf = (id) => this.execs.idsOf(id);
     this.api.sources = this.containers;
     registerContainerRoutes(this.api.server, this.containers);
     this.network = new NetworkController({
@@ -192,6 +236,22 @@ export class Daemon {
     this.containers.network = this.network;
     // Every request waits at the API's gate for restore, the controller's start included.
     registerNetworkRoutes(this.api.server, this.network, () => this.api.server.gate);
+    registerExecRoutes(this.api.server, {
+      host: this.containers,
+      execs: this.execs,
+      stdios: this.execStdios,
+      events: this.events,
+      resizeTask: (c, width, height) => this.resizeTask(c.record.id, width, height),
+    });
+    registerStatsRoutes(this.api.server, this.containers);
+    registerUpdateRoutes(this.api.server, this.containers);
+    registerArchiveRoutes(this.api.server, {
+      host: this.containers,
+      runtime: archive,
+      session: this.session,
+      images,
+      execRoot: config.execRoot,
+    });
     volumes.register(this.api.server, (name) => this.containers.volumeUsers(name));
     const registryService = new RegistryService({
       session: this.session,
@@ -280,6 +340,29 @@ export class Daemon {
     return entry.done as Promise<OperationOutput>;
   }
 
+  /** One resize machine for a container's terminal; its error, or null. */
+  private async resizeTask(
+    container: string,
+    width: number,
+    height: number,
+  ): Promise<string | null> {
+    const c = this.host.contextOf(container);
+    this.resizes += 1;
+    const actorId = `resize:${container}:${this.resizes}`;
+    const entry = this.session.spawn('resize', actorId, {
+      actorId,
+      container,
+      width,
+      height,
+      attributes: c
+        ? { ...c.record.config.labels, image: c.record.image, name: c.record.name.slice(1) }
+        : {},
+    });
+    const out = (await entry.done) as { error: string | null };
+    this.session.forget(actorId);
+    return out.error;
+  }
+
   /** The daemon's temp dir (`<root>/tmp`, or DOCKER_TMPDIR): pulls download there. */
   private tmpDir(): string {
     const f = this.facts();
@@ -323,8 +406,16 @@ export class Daemon {
     if (this.startup.status === 'ready') {
       // The network controller starts before any container actor can ask it for a sandbox.
       if (this.startup.facts.network) this.network.init(this.startup.facts.network);
-      this.host.restore(this.startup.facts.containers ?? [], this.config.liveRestore);
-      // What an interrupted pull left goes before any request can start a new one.
+      const found = this.startup.facts.containers ?? [];
+      this.host.restore(found, this.config.liveRestore);
+      // Containers live-restore kept get their health monitors again.
+      if (this.config.liveRestore)
+        this.health.restore(
+          found
+            .filter((c) => c.task === 'running' || c.task === 'paused')
+            .map((c) => ({ id: c.id, paused: c.task === 'paused' })),
+        );
+      // What an interrupted pull or commit left goes before any request can start a new one.
       const images = {
         root: this.startup.facts.root ?? this.config.dataRoot,
         tmpDir: this.tmpDir(),
@@ -333,18 +424,23 @@ export class Daemon {
       const collected = (): void => {
         restored();
         if (this.session.actors.has('daemon-shutdown')) return;
-        // The host is judged by the restore invariants, in the flight recorder, once the
-        // restored containers settle.
-        this.host.checkRestore(
-          (verdict) => {
-            if (verdict.unchecked !== null)
-              this.log.warn(
-                `the restore check could not look at the host: ${verdict.unchecked}`,
-                {},
-              );
-          },
-          images,
-          this.networkLook(),
+        // Exec processes of the dead daemon, in the tasks live-restore keeps, are reaped (without
+        // it their tasks are stopped, and they die with them); then the host is judged by the
+        // restore invariants, in the flight recorder, once the restored containers settle.
+        this.execs.sweep(
+          this.config.liveRestore ? found.filter((c) => c.task === 'running').map((c) => c.id) : [],
+          () =>
+            this.host.checkRestore(
+              (verdict) => {
+                if (verdict.unchecked !== null)
+                  this.log.warn(
+                    `the restore check could not look at the host: ${verdict.unchecked}`,
+                    {},
+                  );
+              },
+              images,
+              this.networkLook(),
+            ),
         );
       };
       gc.done.then(collected, collected);

@@ -2,8 +2,16 @@ import type { RealContainerd } from '../../effects/containerd/real.ts';
 import type { ContainerHost, TaskEvent } from '../host/containers.ts';
 import type { Logger } from './logger.ts';
 
+/** An exit of a task's other process (an exec, a health probe), as containerd reports it. */
+export type ProcessExit = (
+  container: string,
+  exec: string,
+  exit: { exitStatus: number; exitedAt: string },
+) => void;
+
 /**
- * containerd's /tasks/exit and /tasks/oom events, to the container host, from the moment the
+ * containerd's /tasks/exit and /tasks/oom events, to the container host (an exec's exit to
+ * the exec host), from the moment the
  * client connects (before restore lists the tasks: an exit between the list and the actor's
  * spawn is held for it, not lost). When the stream breaks (containerd died; the supervisor
  * restarts it) it subscribes again, then asks containerd for its tasks: an exit that happened
@@ -13,6 +21,7 @@ export class ExitStream {
   private readonly containerd: RealContainerd;
   private readonly host: ContainerHost;
   private readonly log: Logger;
+  private readonly processExit: ProcessExit;
   private running = false;
   private stopped = false;
   private cancel: (() => void) | null = null;
@@ -22,10 +31,16 @@ export class ExitStream {
    */
   private readonly reconciled = new Map<string, number>();
 
-  constructor(containerd: RealContainerd, host: ContainerHost, log: Logger) {
+  constructor(
+    containerd: RealContainerd,
+    host: ContainerHost,
+    log: Logger,
+    processExit: ProcessExit = () => undefined,
+  ) {
     this.containerd = containerd;
     this.host = host;
     this.log = log;
+    this.processExit = processExit;
   }
 
   /** Starts listening; resolves once containerd confirmed the subscription (at worst after 2 s). */
@@ -88,6 +103,11 @@ export class ExitStream {
             this.host.taskCreated(id);
             continue;
           }
+          if (e.topic === '/tasks/exit' && e.event['id'] !== id) {
+            const exec = e.event['id'];
+            this.processExit(id, typeof exec === 'string' ? exec : '', exitOf(e.event));
+            continue;
+          }
           const event = taskEvent(e.topic, id, e.event);
           if (event === null) continue;
           if (event.type === 'containerd.taskExit' && this.reconciled.has(id)) {
@@ -136,14 +156,18 @@ export class ExitStream {
   }
 }
 
+/** A /tasks/exit's status and time (RFC 3339). */
+function exitOf(e: Record<string, unknown>): { exitStatus: number; exitedAt: string } {
+  const ts = e['exited_at'] as { seconds?: number; nanos?: number } | undefined;
+  const exitedAt = ts?.seconds
+    ? new Date(ts.seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString()
+    : new Date().toISOString();
+  return { exitStatus: Number(e['exit_status'] ?? 0), exitedAt };
+}
+
 function taskEvent(topic: string, id: string, e: Record<string, unknown>): TaskEvent | null {
-  if (topic === '/tasks/exit' && e['id'] === id) {
-    const ts = e['exited_at'] as { seconds?: number; nanos?: number } | undefined;
-    const exitedAt = ts?.seconds
-      ? new Date(ts.seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString()
-      : new Date().toISOString();
-    return { type: 'containerd.taskExit', exitStatus: Number(e['exit_status'] ?? 0), exitedAt };
-  }
+  if (topic === '/tasks/exit' && e['id'] === id)
+    return { type: 'containerd.taskExit', ...exitOf(e) };
   if (topic === '/tasks/oom') return { type: 'containerd.oom' };
   return null;
 }

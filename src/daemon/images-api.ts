@@ -56,9 +56,10 @@ function diffIdsOf(i: ImageRecord): string[] {
 
 function imageInspect(i: ImageRecord): Record<string, unknown> {
   const config = configOf(i);
-  let comment = '';
+  // What the image JSON says of where it came from (a commit's comment, author and container).
+  let origin: { comment?: string; author?: string; container?: string } = {};
   try {
-    comment = (JSON.parse(i.configJson) as { comment?: string }).comment ?? '';
+    origin = (JSON.parse(i.configJson) as typeof origin | null) ?? {};
   } catch {
     // no JSON
   }
@@ -68,12 +69,12 @@ function imageInspect(i: ImageRecord): Record<string, unknown> {
     RepoTags: i.repoTags,
     RepoDigests: i.repoDigests,
     Parent: '',
-    Comment: comment,
+    Comment: origin.comment ?? '',
     Created: i.created,
-    Container: '',
+    Container: origin.container ?? '',
     ContainerConfig: config,
     DockerVersion: '',
-    Author: '',
+    Author: origin.author ?? '',
     Config: config,
     Architecture: i.architecture ?? 'amd64',
     ...(i.variant ? { Variant: i.variant } : {}),

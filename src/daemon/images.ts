@@ -14,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { pack } from 'tar-stream';
 import type { LevelStore } from '../../effects/store/real.ts';
 import type { ImagesView } from '../../machines/container/invariants.ts';
+import type { HealthConfig } from '../../machines/health/config.ts';
 import { decompressed } from './layers/decompress.ts';
 import {
   chainIdOf,
@@ -36,6 +37,9 @@ export interface ImageConfig {
   ExposedPorts?: Record<string, object>;
   Volumes?: Record<string, object>;
   StopSignal?: string;
+  /** What `docker commit --change` may set besides (HEALTHCHECK is read by containers made from it). */
+  Healthcheck?: HealthConfig | null;
+  OnBuild?: string[] | null;
 }
 
 /** An image in statedock's store: its config (the ID is the sha256 of its exact bytes) and its layers by chain ID. */

@@ -455,6 +455,8 @@ export class ContainerHost {
         containers: this.contexts().map((c) => c.record.id),
         ...(images === undefined ? {} : { images }),
         ...(network === undefined ? {} : { network }),
+        // Both hosts run exec processes: the check looks for those a dead daemon left.
+        execs: true,
       } satisfies RestoreCheckInput);
       this.checkActor = actorId;
       const finished = (): boolean => {

@@ -68,6 +68,20 @@ const arbOp: fc.Arbitrary<ClientOp> = fc.oneof(
     arbitrary: fc.record({ op: fc.constant('rm' as const), name: arbName, force: fc.boolean() }),
   },
   fc.constant({ op: 'shutdown' as const }),
+  fc.record({
+    op: fc.constant('exec' as const),
+    name: arbName,
+    exec: fc.constantFrom('e1', 'e2'),
+    behaviour: fc.record({
+      exitAfterMs: fc.option(fc.integer({ min: 1, max: 4_000 }), { nil: null }),
+      exitCode: fc.constantFrom(0, 1),
+    }),
+  }),
+  fc.record({
+    op: fc.constant('commit' as const),
+    name: arbName,
+    tag: fc.constantFrom('snap:a', 'snap:b'),
+  }),
 );
 
 /** Docker refuses `--rm` with a restart policy; a scenario never asks for both. */

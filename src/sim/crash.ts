@@ -44,6 +44,7 @@ export interface MachineChoice {
   startupMachine?: string;
   containerMachine?: string;
   shutdownMachine?: string;
+  execSweepMachine?: string;
   exitsHeardFrom?: 'connect' | 'restore';
 }
 

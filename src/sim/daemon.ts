@@ -3,13 +3,14 @@ import { MemoryTrace, makeHeader } from '../../effects/record.ts';
 import type { EffectCall, EffectEvent } from '../../effects/requests.ts';
 import { Session, type Executor, type TraceSink } from '../../effects/runner.ts';
 import { SimScheduler } from '../../effects/sim/scheduler.ts';
-import type { SimWorld, TaskBehaviour } from '../../effects/sim/world.ts';
+import { iso, type SimWorld, type TaskBehaviour } from '../../effects/sim/world.ts';
 import type { RecordBody } from '../../effects/trace.ts';
 import type { HostView } from '../../machines/container/invariants.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';
 import type { ShutdownOutput } from '../../machines/daemon-shutdown/machine.ts';
 import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
+import type { CommitInput } from '../../machines/commit/machine.ts';
 import type { RestoreCheckOutput } from '../../machines/restore-check/machine.ts';
 import {
   ContainerHost,
@@ -17,6 +18,10 @@ import {
   type Reply,
   type TaskEvent,
 } from '../host/containers.ts';
+import type { ExecBehaviour } from '../../effects/containerd/exec-sim.ts';
+import type { HealthConfig } from '../../machines/health/config.ts';
+import { ExecHost } from '../host/execs.ts';
+import { HealthHost } from '../host/health.ts';
 import { newRecord } from './containers.ts';
 import { NetworkController, type Done } from '../daemon/network/controller.ts';
 import { containerNetInfo } from '../daemon/network/container-info.ts';
@@ -37,6 +42,8 @@ export type ClientOp =
       stopTimeout?: number;
       behaviour: TaskBehaviour;
       net?: NetFlags;
+      /** A HEALTHCHECK, and the outcomes (and latencies) of its probes, in order. */
+      health?: { config: HealthConfig; probes: ExecBehaviour[] };
     }
   | {
       op: 'create';
@@ -54,6 +61,10 @@ export type ClientOp =
   | { op: 'pause'; name: string }
   | { op: 'unpause'; name: string }
   | { op: 'rm'; name: string; force: boolean }
+  /** `docker exec -d NAME …`: a process that behaves as told. */
+  | { op: 'exec'; name: string; exec: string; behaviour: ExecBehaviour }
+  /** `docker commit NAME TAG`. */
+  | { op: 'commit'; name: string; tag: string }
   /** SIGTERM to the daemon: the shutdown machine, then the process exits. */
   | { op: 'shutdown' }
   /** `docker pull registry.sim/<repository>:<tag>` from the world's simulated registry. */
@@ -109,6 +120,8 @@ export interface SimDaemonOptions {
   startupMachine?: string;
   containerMachine?: string;
   shutdownMachine?: string;
+  /** The restore's exec sweep (a test runs one that reaps nothing to prove the sweep matters). */
+  execSweepMachine?: string;
   /** Keep the records in memory (on by default). */
   record?: boolean;
   /**
@@ -131,6 +144,9 @@ export class SimDaemon {
   readonly scheduler: SimScheduler;
   readonly session: Session;
   readonly host: ContainerHost;
+  /** The daemon's exec and health hosts (their Docker events are not published here). */
+  readonly execs: ExecHost;
+  readonly health: HealthHost;
   readonly trace: MemoryTrace | null;
   readonly history: ClientHistory;
   /** Records written in this life (up to the crash). */
@@ -143,6 +159,7 @@ export class SimDaemon {
   restoreVerdict: RestoreCheckOutput | null = null;
   private readonly crashAt: number | null;
   private readonly shutdownMachine: string;
+  private opSeq = 0;
   private checkAsked = false;
   /** Client requests waiting for the API's gate to open. */
   private gated: ClientOp[] = [];
@@ -183,8 +200,27 @@ export class SimDaemon {
       ...(opts.containerMachine === undefined ? {} : { machine: opts.containerMachine }),
       ...(opts.exitsHeardFrom === undefined ? {} : { exitsHeardFrom: opts.exitsHeardFrom }),
     });
+    this.execs = new ExecHost({
+      session: this.session,
+      publish: () => undefined,
+      later,
+      ...(opts.execSweepMachine === undefined ? {} : { sweepMachine: opts.execSweepMachine }),
+    });
+    this.health = new HealthHost({
+      session: this.session,
+      contextOf: (id) => this.host.contextOf(id),
+      probeProcess: (_c, test) => ({
+        args: test[0] === 'CMD-SHELL' ? ['/bin/sh', '-c', test[1] ?? ''] : test.slice(1),
+      }),
+      later,
+    });
     this.scheduler.deliverExternal = (actorId, event) => {
-      if (this.crashed || this.exited || !actorId.startsWith('container:')) return;
+      if (this.crashed || this.exited) return;
+      if (event.type === 'containerd.execExit') {
+        this.execs.deliverExit(actorId, event as Parameters<ExecHost['deliverExit']>[1]);
+        return;
+      }
+      if (!actorId.startsWith('container:')) return;
       const id = actorId.slice('container:'.length);
       if (event.type === 'containerd.taskCreated') this.host.taskCreated(id);
       else this.host.routeExit(id, event as TaskEvent);
@@ -295,8 +331,16 @@ export class SimDaemon {
         if (snap.output.status === 'ready') {
           // The network controller starts before any container actor can ask it for a sandbox.
           if (snap.output.facts.network) this.network.init(snap.output.facts.network);
-          this.host.restore(snap.output.facts.containers ?? [], this.config.liveRestore);
-          // What an interrupted pull left goes before any request can start a new one.
+          const found = snap.output.facts.containers ?? [];
+          this.host.restore(found, this.config.liveRestore);
+          // As the daemon does: health monitors of the containers live-restore kept.
+          if (this.config.liveRestore)
+            this.health.restore(
+              found
+                .filter((c) => c.task === 'running' || c.task === 'paused')
+                .map((c) => ({ id: c.id, paused: c.task === 'paused' })),
+            );
+          // What an interrupted pull or commit left goes before any request can start a new one.
           this.session.spawn('imageGc', 'image-gc', { actorId: 'image-gc', ...this.imageDirs() });
         } else this.processExited();
       }
@@ -306,13 +350,19 @@ export class SimDaemon {
       for (const op of this.gated)
         this.scheduler.schedule(this.scheduler.now, () => this.perform(op));
       this.gated = [];
-      // As the daemon does: once the image GC is done, the restore check, once the restored
+      // As the daemon does: once the image GC is done, the sweep of the dead daemon's exec
+      // processes in the tasks live-restore keeps, then the restore check, once the restored
       // containers settle.
+      const kept = this.config.liveRestore
+        ? (this.startup.facts.containers ?? []).filter((c) => c.task === 'running').map((c) => c.id)
+        : [];
       if (!this.session.actors.has('daemon-shutdown'))
-        this.host.checkRestore(
-          (v) => (this.restoreVerdict = v),
-          this.imageDirs(),
-          this.networkLook(),
+        this.execs.sweep(kept, () =>
+          this.host.checkRestore(
+            (v) => (this.restoreVerdict = v),
+            this.imageDirs(),
+            this.networkLook(),
+          ),
         );
     }
     const stop = this.session.actors.get('daemon-shutdown')?.actor.getSnapshot() as
@@ -354,7 +404,12 @@ export class SimDaemon {
    * the shutdown's settle counts it; `throughRestarts`: also none waiting out a restart back-off.
    */
   settled(throughRestarts = false): boolean {
-    return this.startup !== null && this.host.settled(throughRestarts) && !this.collectingImages();
+    return (
+      this.startup !== null &&
+      !this.execs.sweeping() &&
+      this.host.settled(throughRestarts) &&
+      !this.collectingImages()
+    );
   }
 
   /** Schedules client operations, `atMs` after now. */
@@ -446,6 +501,71 @@ export class SimDaemon {
         this.history.mayBeGone.add(id);
         this.request(what, id, { type: 'api.remove', force: op.force });
         return;
+      case 'exec': {
+        if (c.record.state.status !== 'running') {
+          this.reply(what, 'conflict', `Container ${id} is not running`);
+          return;
+        }
+        this.opSeq += 1;
+        const execId = `${op.exec}-${this.opSeq}`;
+        this.world.containerd.execs.behaviours.set(execId, op.behaviour);
+        this.execs.create(
+          {
+            id: execId,
+            container: id,
+            entrypoint: 'sh',
+            args: [],
+            user: '',
+            privileged: false,
+            tty: false,
+            attachStdin: false,
+            attachStdout: false,
+            attachStderr: false,
+            detachKeys: '',
+            process: { args: ['sh'] },
+            consoleSize: null,
+          },
+          { image: c.record.image, name: op.name },
+        );
+        this.execs.ask(execId, { type: 'api.execStart', detach: true }, (r) =>
+          this.reply(what, r.result, r.message),
+        );
+        return;
+      }
+      case 'commit': {
+        this.opSeq += 1;
+        const actorId = `commit:${id}:${this.opSeq}`;
+        // As the daemon's route does: the image store holds the commit's layer until it ends.
+        const hold = `commit-${this.opSeq}`;
+        this.world.images.begin(hold);
+        const staging = `${this.imageDirs().root}/layers/staging`;
+        this.session.spawn('commit', actorId, {
+          actorId,
+          container: id,
+          upper: `${this.config.dataRoot}/overlay2/${id}/diff`,
+          lower: [simImageLayer],
+          overlay: true,
+          hold,
+          staging: `${staging}/${hold}-layer`,
+          configPath: `${staging}/${hold}-config.json`,
+          // The simulated containers' image is no layer of the image store: the commit's is the first.
+          parentLayers: [],
+          image: {
+            architecture: 'amd64',
+            os: 'linux',
+            author: '',
+            comment: '',
+            container: id,
+            config: { Cmd: ['sh'], Entrypoint: null, Env: [], WorkingDir: '' },
+            created: iso(this.scheduler.now),
+            diffIds: [],
+            history: [],
+          },
+          tag: op.tag,
+          attributes: { image: c.record.image, name: op.name },
+        } satisfies CommitInput);
+        return;
+      }
     }
   }
 
@@ -476,6 +596,10 @@ export class SimDaemon {
       ...record,
       config: { ...record.config, network: net, networkMode: net.mode, hostname: net.hostname },
     };
+    if (op.op === 'run' && op.health) {
+      withNet.config.healthcheck = op.health.config;
+      this.world.containerd.execs.probes.set(id, op.health.probes);
+    }
     this.world.behaviours.set(id, op.behaviour);
     this.host.create(
       {

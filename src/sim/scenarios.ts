@@ -5,6 +5,8 @@ import { sha256 } from '../../effects/registry/sim.ts';
 const appLayers = ['base layer: busybox', 'second layer: /etc/app.conf', 'third layer: /srv/app'];
 
 const forever = { exitAfterMs: null, exitCode: 0, ignoresTerm: false };
+const probe = (exitCode: number, latencyMs: number) => ({ exitAfterMs: latencyMs, exitCode });
+const seconds = (n: number) => n * 1e9;
 
 /**
  * The crash scenarios `statedock explore --crash` walks point by point: dockerd's known
@@ -83,6 +85,82 @@ export const crashScenarios: readonly CrashScenario[] = [
     ],
     horizonMs: 1_000,
     downtimeMs: 10_000,
+  },
+  {
+    name: 'exec-live-restore',
+    title:
+      'the daemon dies while docker exec processes run in a container live-restore keeps: restore reaps them',
+    liveRestore: true,
+    ops: [
+      { atMs: 0, op: { op: 'run', name: 'web', behaviour: forever } },
+      {
+        atMs: 500,
+        op: {
+          op: 'exec',
+          name: 'web',
+          exec: 'shell',
+          behaviour: { exitAfterMs: null, exitCode: 0 },
+        },
+      },
+      {
+        atMs: 600,
+        op: { op: 'exec', name: 'web', exec: 'quick', behaviour: { exitAfterMs: 50, exitCode: 3 } },
+      },
+    ],
+    horizonMs: 2_000,
+  },
+  {
+    name: 'exec-stop',
+    title:
+      'the daemon dies during docker exec: restore stops the container, its exec processes die with it',
+    ops: [
+      { atMs: 0, op: { op: 'run', name: 'web', behaviour: forever } },
+      {
+        atMs: 500,
+        op: {
+          op: 'exec',
+          name: 'web',
+          exec: 'shell',
+          behaviour: { exitAfterMs: null, exitCode: 0 },
+        },
+      },
+    ],
+    horizonMs: 2_000,
+  },
+  {
+    name: 'health-probing',
+    title:
+      'the daemon dies while a health probe runs (healthy, then failing, then a slow one timing out): nothing of the probes is left',
+    liveRestore: true,
+    ops: [
+      {
+        atMs: 0,
+        op: {
+          op: 'run',
+          name: 'api',
+          behaviour: forever,
+          health: {
+            config: {
+              Test: ['CMD', 'true'],
+              Interval: seconds(1),
+              Timeout: seconds(1),
+              Retries: 2,
+            },
+            probes: [probe(0, 20), probe(1, 30), probe(1, 10), probe(0, 5_000), probe(0, 10)],
+          },
+        },
+      },
+    ],
+    horizonMs: 6_000,
+  },
+  {
+    name: 'commit',
+    title: 'the daemon dies during docker commit: the image is there whole, or not at all',
+    ops: [
+      { atMs: 0, op: { op: 'run', name: 'web', behaviour: forever } },
+      { atMs: 500, op: { op: 'commit', name: 'web', tag: 'snap:v1' } },
+    ],
+    horizonMs: 2_000,
   },
   {
     name: 'pull-interrupted',

@@ -238,4 +238,31 @@ describe('the API server', () => {
     await new Promise((r) => (h.socket.destroyed ? r(null) : h.socket.once('close', r)));
     idle.destroy();
   });
+
+  test('close ends a raw stream detached from its response (exec start without an upgrade)', async () => {
+    const other = new ApiServer({ serverHeader: 't', limits });
+    const sock3 = `${dir}/detached.sock`;
+    other.add({
+      method: 'POST',
+      pattern: '/exec/{id}/start',
+      handler: (ctx) => {
+        // dockerd hijacks the connection even without an Upgrade: the raw stream runs until the process ends.
+        ctx.res.detachSocket(ctx.req.socket);
+        ctx.req.socket.write(
+          'HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n',
+        );
+      },
+    });
+    await other.listen([sock3]);
+    const open = raw(
+      sock3,
+      'POST /exec/x/start HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n',
+      10_000,
+    );
+    await sleep(200);
+    const t0 = Date.now();
+    await other.close();
+    assert.ok(Date.now() - t0 < 2_000, 'close waited on the detached stream');
+    assert.equal((await open).closed, true);
+  });
 });

@@ -132,6 +132,8 @@ async function runReal(s: Scenario, d: DaemonDirs): Promise<TraceRecord[][]> {
       assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
       return r.body;
     };
+    /** Exec IDs by the scenario's names for them. */
+    const execs = new Map<string, string>();
     const inspect = async (name: string): Promise<Inspected | null> => {
       const r = await api(d.sock, 'GET', `/containers/${name}/json`);
       return r.status === 404 ? null : (r.body as Inspected);
@@ -219,6 +221,29 @@ async function runReal(s: Scenario, d: DaemonDirs): Promise<TraceRecord[][]> {
             const c = await inspect(step.name);
             return c !== null && c.RestartCount >= step.count && c.State.Status === 'running';
           });
+          break;
+        case 'exec': {
+          const created = (await ok('POST', `/containers/${step.name}/exec`, {
+            Cmd: step.cmd,
+            AttachStdout: false,
+            AttachStderr: false,
+          })) as { Id: string };
+          execs.set(step.exec, created.Id);
+          // Detached: answered once the process started, or with why it could not.
+          await api(d.sock, 'POST', `/exec/${created.Id}/start`, { Detach: true });
+          break;
+        }
+        case 'waitExec': {
+          const id = execs.get(step.exec) ?? '';
+          await until(`exec ${step.exec} exited`, async () => {
+            const r = await api(d.sock, 'GET', `/exec/${id}/json`);
+            const e = r.body as { Running: boolean; ExitCode: number | null };
+            return !e.Running && e.ExitCode !== null;
+          });
+          break;
+        }
+        case 'update':
+          await ok('POST', `/containers/${step.name}/update`, { Memory: step.memory });
           break;
         case 'crash': {
           await sleep(200);

@@ -52,6 +52,7 @@ const applets = [
   'unshare',
   'sort',
   'readlink',
+  'rm',
 ];
 
 /** A busybox image with a passwd and group file (users and groups the options name). */
@@ -828,10 +829,48 @@ describe('container options with the stock docker CLI', { skip: unavailable ?? f
     refused(['--runtime', 'foo'], /Unknown runtime specified foo/);
   });
 
-  test('refused fields name themselves: StorageOpt, KernelMemory, DeviceRequests, Healthcheck and the network settings networking does not do', async () => {
+  test('Config.Healthcheck: the probe runs in the container; inspect keeps the check and shows State.Health', () => {
+    const c = cli(
+      'run',
+      '-d',
+      '--network',
+      'none',
+      '--health-cmd',
+      'test -e /tmp/ok',
+      '--health-interval',
+      '1s',
+      '--health-retries',
+      '1',
+      'opt',
+      'sh',
+      '-c',
+      'touch /tmp/ok; sleep 300',
+    );
+    assert.equal(c.status, 0, c.stderr);
+    const id = c.stdout.trim();
+    try {
+      const status = () => cli('inspect', '--format', '{{.State.Health.Status}}', id).stdout.trim();
+      for (let i = 0; i < 100 && status() !== 'healthy'; i++) spawnSync('sleep', ['0.1']);
+      assert.equal(status(), 'healthy');
+      assert.equal(
+        cli('inspect', '--format', '{{json .Config.Healthcheck.Test}}', id).stdout.trim(),
+        '["CMD-SHELL","test -e /tmp/ok"]',
+      );
+      assert.equal(cli('exec', id, 'rm', '/tmp/ok').status, 0);
+      for (let i = 0; i < 100 && status() !== 'unhealthy'; i++) spawnSync('sleep', ['0.1']);
+      assert.equal(status(), 'unhealthy');
+    } finally {
+      cli('rm', '-f', id);
+    }
+    refused(
+      ['--health-cmd', 'true', '--health-interval', '100us'],
+      /Interval in Healthcheck cannot be less than 1ms/,
+    );
+  });
+
+  test('refused fields name themselves: StorageOpt, KernelMemory, DeviceRequests and the network settings networking does not do', async () => {
     refused(['--storage-opt', 'size=1G'], /statedock does not support HostConfig\.StorageOpt/);
     refused(['--kernel-memory', '16m'], /statedock does not support HostConfig\.KernelMemory/);
-    refused(['--health-cmd', 'true'], /statedock does not support Config\.Healthcheck/);
     // Networking honours the rest of the network fields (test/daemon/network.real.test.ts).
     refused(['--link', 'other:o'], /statedock does not support HostConfig\.Links/);
     // The CLI sends --mac-address per network for API 1.44 only: the field, through the API.

@@ -1,3 +1,4 @@
+import type { ExecBehaviour } from '../../effects/containerd/exec-sim.ts';
 import type { TaskBehaviour } from '../../effects/sim/world.ts';
 import { SimWorld } from '../../effects/sim/world.ts';
 import type { TraceRecord } from '../../effects/trace.ts';
@@ -14,6 +15,8 @@ import { newRecord } from '../../src/sim/containers.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';
 import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
 import type { NetworkCreateBody } from '../../src/daemon/network/controller.ts';
+import type { ContainerUpdate } from '../../machines/container/types.ts';
+import type { ExecReply } from '../../src/host/execs.ts';
 
 /**
  * The conformance scenarios: what a user does to containers, written once and run on the
@@ -55,7 +58,16 @@ export type Step =
   | { do: 'networkCreate'; network: string }
   | { do: 'networkRm'; network: string }
   | { do: 'connect'; network: string; name: string; alias?: string }
-  | { do: 'disconnect'; network: string; name: string };
+  | { do: 'disconnect'; network: string; name: string }
+  /**
+   * `docker exec -d NAME CMD` (create, then a detached start), known afterwards as `exec`;
+   * `behaviour` is how it behaves on the simulated host.
+   */
+  | { do: 'exec'; name: string; exec: string; cmd: string[]; behaviour: ExecBehaviour }
+  /** Until the exec's exit is recorded. */
+  | { do: 'waitExec'; exec: string }
+  /** `docker update --memory BYTES NAME`. */
+  | { do: 'update'; name: string; memory: number };
 
 export interface Scenario {
   name: string;
@@ -131,6 +143,18 @@ const exits3 = (ms: number): TaskBehaviour => ({
 
 /** `sleep 1000` as PID 1 has no SIGTERM handler: it ignores it (containerd-facts gotcha 9). */
 const sleeper = ['sleep', '1000'];
+
+/** An exec process that runs until it is killed. */
+const execRuns: ExecBehaviour = { exitAfterMs: null, exitCode: 0 };
+
+/** What `docker update --memory` sends the container's actor (src/daemon/containers/update-routes.ts). */
+export function memoryUpdate(memory: number): ContainerUpdate {
+  return {
+    config: { memory },
+    hostConfig: { Memory: memory },
+    resources: { memory: { limit: memory } },
+  };
+}
 
 export const scenarios: Scenario[] = [
   {
@@ -272,6 +296,69 @@ export const scenarios: Scenario[] = [
     ],
   },
   {
+    name: 'exec: an exit status, a command runc cannot start',
+    steps: [
+      { do: 'create', name: 'shell', cmd: sleeper, behaviour: runs },
+      { do: 'start', name: 'shell' },
+      {
+        do: 'exec',
+        name: 'shell',
+        exec: 'quick',
+        cmd: ['sh', '-c', 'sleep 0.3; exit 3'],
+        behaviour: { exitAfterMs: 300, exitCode: 3 },
+      },
+      { do: 'waitExec', exec: 'quick' },
+      {
+        do: 'exec',
+        name: 'shell',
+        exec: 'missing',
+        cmd: ['/nonexistent'],
+        behaviour: {
+          exitAfterMs: null,
+          exitCode: 0,
+          startError:
+            'OCI runtime exec failed: exec failed: unable to start container process: exec: "/nonexistent": stat /nonexistent: no such file or directory: unknown',
+        },
+      },
+      { do: 'waitExec', exec: 'missing' },
+      { do: 'rm', name: 'shell', force: true },
+    ],
+  },
+  {
+    name: 'exec: its container is killed while it runs (the process dies with the task)',
+    steps: [
+      { do: 'create', name: 'host', cmd: sleeper, behaviour: runs },
+      { do: 'start', name: 'host' },
+      { do: 'exec', name: 'host', exec: 'inside', cmd: sleeper, behaviour: execRuns },
+      { do: 'kill', name: 'host', signal: 'KILL' },
+      { do: 'waitExited', name: 'host' },
+      { do: 'waitExec', exec: 'inside' },
+      { do: 'rm', name: 'host', force: false },
+    ],
+  },
+  {
+    name: 'update: a running container (its cgroup, then the record), then a stopped one',
+    steps: [
+      { do: 'create', name: 'upd', cmd: sleeper, behaviour: runs, stopTimeout: 1 },
+      { do: 'start', name: 'upd' },
+      { do: 'update', name: 'upd', memory: 64 * 1024 * 1024 },
+      { do: 'stop', name: 'upd', t: 1 },
+      { do: 'update', name: 'upd', memory: 32 * 1024 * 1024 },
+      { do: 'rm', name: 'upd', force: false },
+    ],
+  },
+  {
+    name: 'restore after SIGKILL with an exec running, live-restore on: the sweep reaps it',
+    liveRestore: true,
+    steps: [
+      { do: 'create', name: 'kept', cmd: sleeper, behaviour: runs, stopTimeout: 1 },
+      { do: 'start', name: 'kept' },
+      { do: 'exec', name: 'kept', exec: 'orphan', cmd: sleeper, behaviour: execRuns },
+      { do: 'crash', liveRestore: true },
+      { do: 'rm', name: 'kept', force: true },
+    ],
+  },
+  {
     name: 'restore after SIGKILL, live-restore off',
     steps: [
       { do: 'create', name: 'dead', cmd: sleeper, behaviour: runs, stopTimeout: 1 },
@@ -341,6 +428,7 @@ export function runSimulated(
       d.scheduler.runUntilIdle(1);
     }
   };
+  const execIds = new Map<string, string>();
   const ask = (name: string, event: Parameters<SimDaemon['host']['request']>[1]): void => {
     const c = d.host.byName(name);
     if (c === null) throw new Error(`${s.name}: no container ${name}`);
@@ -471,6 +559,45 @@ export function runSimulated(
           d.network.disconnect(step.network, step.name, done),
         );
         break;
+      case 'exec': {
+        const c = d.host.byName(step.name);
+        if (c === null) throw new Error(`${s.name}: no container ${step.name}`);
+        const id = containerIdOf(`exec ${step.exec}`);
+        execIds.set(step.exec, id);
+        world.containerd.execs.behaviours.set(id, step.behaviour);
+        d.execs.create(
+          {
+            id,
+            container: c.record.id,
+            entrypoint: step.cmd[0] ?? '',
+            args: step.cmd.slice(1),
+            user: '',
+            privileged: false,
+            tty: false,
+            attachStdin: false,
+            attachStdout: false,
+            attachStderr: false,
+            detachKeys: '',
+            process: { args: step.cmd },
+            consoleSize: null,
+          },
+          { ...c.record.config.labels, image: c.record.image, name: step.name },
+        );
+        let reply: ExecReply | null = null;
+        d.execs.ask(id, { type: 'api.execStart', detach: true }, (r) => (reply = r));
+        until(`started exec ${step.exec}`, () => reply !== null);
+        break;
+      }
+      case 'waitExec': {
+        const id = execIds.get(step.exec) ?? '';
+        until(`exec ${step.exec} exited`, () =>
+          ['exited', 'removed'].includes(d.execs.stateOf(id)),
+        );
+        break;
+      }
+      case 'update':
+        ask(step.name, { type: 'api.update', update: memoryUpdate(step.memory) });
+        break;
       case 'crash':
         d.runUntilSettled();
         d.kill();
@@ -518,11 +645,17 @@ export interface HostNames {
  *
  * Free orderings, left out: a kill's own answer against the exit it causes (two streams of
  * containerd race); when a client's request that waits for the transition in progress
- * arrives during it (it is counted where the container leaves that state); and how network
+ * arrives during it (it is counted where the container leaves that state); how network
  * operations interleave with each other and with the container actors' records (each actor's
  * records are compared in their own order; a container's operations run one at a time, so
- * their ranks agree).
+ * their ranks agree); and whether an exec's delete meets its exited process or finds it gone
+ * with its task, when its container's exit deletes the task meanwhile (the exec's and the
+ * container's actors race): either way its `exec_die` carries the process's exit status, and
+ * that token is compared.
  */
+/** An exec's delete that ended its process in containerd, or found it gone with its task. */
+const execDeleted: Token = 'ended containerd.execDelete';
+
 export function containerTokens(
   records: readonly TraceRecord[],
   host: HostNames | string,
@@ -573,8 +706,14 @@ export function containerTokens(
       if (t !== null) tokens.push(netNorm(t));
       continue;
     }
-    if (!r.actor.startsWith('container:')) continue;
-    const actor = nameOf(r.actor.slice('container:'.length));
+    const actor = r.actor.startsWith('container:')
+      ? nameOf(r.actor.slice('container:'.length))
+      : r.actor.startsWith('exec:')
+        ? `exec ${nameOf(r.actor.slice('exec:'.length))}`
+        : r.actor.startsWith('exec-sweep')
+          ? r.actor
+          : null;
+    if (actor === null) continue;
     const tokens = out.get(actor) ?? [];
     out.set(actor, tokens);
     const w = waits.get(actor) ?? { request: null, held: [], top: null };
@@ -632,6 +771,7 @@ export function containerTokens(
   function token(r: TraceRecord): Token | null {
     switch (r.kind) {
       case 'actor.start': {
+        if (r.machine !== 'container') return `start ${r.machine}`;
         const i = r.input as { origin: string; task?: string; rootMounted?: boolean };
         return `start ${i.origin}${i.task ? ` task=${i.task}` : ''}${i.rootMounted ? ' mounted' : ''}`;
       }
@@ -654,14 +794,18 @@ export function containerTokens(
           // answer comes relative to that exit is a race of two streams (a free ordering).
           if (effect === 'containerd.killTask' && !(e['result'] as { gone?: boolean }).gone)
             return null;
+          if (effect === 'containerd.execDelete') return execDeleted;
           return `done ${effect}${resultFacts(effect, e['result'])}`;
         }
         if (e.type === 'effect.failed') {
           const effect = effectOf.get(String(e['id'])) ?? '?';
           if (effect === 'clock.sleep') return null;
-          return `failed ${effect} ${String((e['error'] as { code: string }).code)}`;
+          const code = String((e['error'] as { code: string }).code);
+          if (effect === 'containerd.execDelete' && code === 'ENOENT') return execDeleted;
+          return `failed ${effect} ${code}`;
         }
         if (e.type === 'containerd.taskExit') return `event taskExit ${String(e['exitStatus'])}`;
+        if (e.type === 'containerd.execExit') return `event execExit ${String(e['exitStatus'])}`;
         return `event ${e.type}`;
       }
       case 'mark': {
@@ -688,10 +832,12 @@ function requestFacts(c: Record<string, unknown>): string {
   const parts = [effect];
   for (const k of [
     'container',
+    'exec',
     'signal',
     'all',
     'stdin',
     'terminal',
+    'stdio',
     'driver',
     'path',
     'ms',
@@ -715,6 +861,8 @@ function resultFacts(effect: string, result: unknown): string {
   if (effect === 'containerd.killTask') return ` gone=${String(r['gone'])}`;
   if (effect === 'containerd.deleteTask') return ` exit=${String(r['exitStatus'])}`;
   if (effect === 'rootfs.unmount') return ` unmounted=${String(r['unmounted'])}`;
+  if (effect === 'containerd.execReap') return ` exit=${String(r['exitStatus'])}`;
+  if (effect === 'containerd.execList') return ` ${JSON.stringify(r['execs'])}`;
   return '';
 }
 

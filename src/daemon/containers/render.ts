@@ -1,5 +1,6 @@
 import type { ContainerContext, MountPoint } from '../../../machines/container/types.ts';
 import { statusText } from '../human.ts';
+import type { HealthState } from '../../../machines/health/types.ts';
 import type { ContainerNetView } from '../network/render.ts';
 
 /** Docker's JSON shapes of a container: `ps` and `system df` rows, and `inspect`. Pure functions of its context. */
@@ -11,6 +12,8 @@ export interface ContainerPaths {
   rootfs: { driver: 'overlay2' | 'vfs'; dir: string; lower: string };
   /** Where the root is mounted while it runs (overlay2's MergedDir). */
   merged: string;
+  /** Its image's size (`inspect --size`'s SizeRootFs). */
+  imageSize?: number;
 }
 
 /**
@@ -20,6 +23,7 @@ export interface ContainerPaths {
 export function containerSummary(
   c: ContainerContext,
   sizes: { rw: number; image: number } | null,
+  health: HealthState | null = null,
   net?: ContainerNetView,
 ): Record<string, unknown> {
   const r = c.record;
@@ -39,7 +43,7 @@ export function containerSummary(
     ...sized,
     Labels: r.config.labels,
     State: r.state.status,
-    Status: statusText(r.state),
+    Status: withHealth(statusText(r.state), r.state.status, health),
     HostConfig: { NetworkMode: r.config.networkMode ?? 'none' },
     NetworkSettings: { Networks: net?.summaryNetworks ?? {} },
     Mounts: (r.config.mounts ?? []).map(mountApi),
@@ -50,11 +54,17 @@ export function containerSummary(
 export function containerInspect(
   c: ContainerContext,
   where: ContainerPaths,
-  net?: ContainerNetView,
+  extra: {
+    health?: HealthState | null;
+    execIds?: string[];
+    sizeRw?: number;
+    net?: ContainerNetView | undefined;
+  } = {},
 ): Record<string, unknown> {
   const r = c.record;
   const s = r.state;
   const k = r.config;
+  const net = extra.net;
   const dir = where.dir;
   const fs = where.rootfs;
   const mounts = k.mounts ?? [];
@@ -76,6 +86,7 @@ export function containerInspect(
       Error: s.error,
       StartedAt: s.startedAt ?? '0001-01-01T00:00:00Z',
       FinishedAt: s.finishedAt ?? '0001-01-01T00:00:00Z',
+      ...(extra.health ? { Health: extra.health } : {}),
     },
     Image: k.imageId ?? r.image,
     ResolvConfPath: net?.paths.ResolvConfPath ?? '',
@@ -89,7 +100,14 @@ export function containerInspect(
     MountLabel: '',
     ProcessLabel: '',
     AppArmorProfile: appArmorProfileOf(k.hostConfig),
-    ExecIDs: null,
+    ExecIDs: extra.execIds && extra.execIds.length > 0 ? extra.execIds : null,
+    // `inspect --size` (dockerd's omitempty leaves SizeRw out when 0).
+    ...(extra.sizeRw === undefined
+      ? {}
+      : {
+          ...(extra.sizeRw > 0 ? { SizeRw: extra.sizeRw } : {}),
+          SizeRootFs: extra.sizeRw + (where.imageSize ?? 0),
+        }),
     HostConfig: { ...(k.hostConfig ?? legacyHostConfig(k)), ...net?.hostConfig },
     GraphDriver:
       fs.driver === 'vfs'
@@ -132,6 +150,7 @@ export function containerInspect(
         ? { StopTimeout: k.stopTimeout }
         : {}),
       ...(k.inspectConfig?.shell ? { Shell: k.inspectConfig.shell } : {}),
+      ...(k.healthcheck ? { Healthcheck: k.healthcheck } : {}),
     },
     NetworkSettings: net?.networkSettings ?? {
       Bridge: '',
@@ -176,6 +195,8 @@ function legacyHostConfig(k: ContainerContext['record']['config']): Record<strin
     Runtime: 'runc',
     CgroupParent: '',
     CpuShares: k.cpuShares ?? 0,
+    CpuQuota: k.cpuQuota ?? 0,
+    CpuPeriod: k.cpuPeriod ?? 0,
     Memory: k.memory ?? 0,
     PidsLimit: k.pidsLimit && k.pidsLimit > 0 ? k.pidsLimit : null,
   };
@@ -211,4 +232,10 @@ export function mountApi(m: MountPoint): Record<string, unknown> {
         RW: m.rw,
         Propagation: '',
       };
+}
+
+/** container/state.go String(): a running container's health after its uptime (`(health: starting)`, `(healthy)`). */
+function withHealth(text: string, status: string, h: HealthState | null): string {
+  if (h === null || status !== 'running') return text;
+  return `${text} (${h.Status === 'starting' ? 'health: starting' : h.Status})`;
 }

@@ -455,7 +455,14 @@ export function registerContainerRoutes(api: ApiServer, host: Containers): void 
   api.add({
     method: 'GET',
     pattern: '/containers/{name}/json',
-    handler: (ctx) => ctx.json(200, host.inspect(host.resolve(ctx.params['name'] as string))),
+    handler: async (ctx) => {
+      const c = host.resolve(ctx.params['name'] as string);
+      // `inspect --size`: SizeRw and SizeRootFs, as ps --size counts them.
+      const imageSize = flag(ctx.query, 'size')
+        ? ((await host.images.resolve(c.record.config.imageId ?? c.record.image))?.size ?? 0)
+        : undefined;
+      ctx.json(200, host.inspect(c, imageSize));
+    },
   });
   api.add({
     method: 'GET',
@@ -469,7 +476,11 @@ export function registerContainerRoutes(api: ApiServer, host: Containers): void 
         'id',
         'exited',
         'ancestor',
+        'health',
       ]);
+      for (const h of filters.get('health') ?? [])
+        if (!['starting', 'healthy', 'unhealthy', 'none'].includes(h))
+          throw new ApiError(400, `Unrecognised filter value for health: ${h}`);
       for (const st of filters.get('status') ?? [])
         if (
           !['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'].includes(st)
@@ -487,6 +498,7 @@ export function registerContainerRoutes(api: ApiServer, host: Containers): void 
           )
             return false;
           if (k === 'ancestor' && !vs.includes(r.image)) return false;
+          if (k === 'health' && !vs.includes(host.healthOf(r.id)?.Status ?? 'none')) return false;
           if (
             k === 'label' &&
             !vs.every((v) =>

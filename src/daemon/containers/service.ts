@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import type { EffectRequest } from '../../../effects/requests.ts';
 import type { RootfsLayout } from '../../../effects/rootfs/layout.ts';
 import type { ContainerContext, MountPoint } from '../../../machines/container/types.ts';
+import type { HealthState } from '../../../machines/health/types.ts';
 import type { OperationOutput } from '../../../machines/operation/machine.ts';
 import type { ContainerHost, ContainerRequest, Reply } from '../../host/containers.ts';
 import { ApiError, type RouteContext } from '../../api/server.ts';
@@ -74,6 +75,10 @@ export class Containers {
   private readonly shm: ShareableShm;
   /** The network controller (inspect and ps show each container's networking). */
   network: NetworkController | null = null;
+  /** State.Health of a container (its health monitor's); the daemon sets it. */
+  healthOf: (id: string) => HealthState | null = () => null;
+  /** The execs of a container that have not finished (inspect's ExecIDs); the daemon sets it. */
+  execIdsOf: (id: string) => string[] = () => [];
 
   constructor(o: ContainersOptions) {
     this.daemonSeccompProfile = o.daemonSeccompProfile ?? (() => null);
@@ -304,7 +309,7 @@ export class Containers {
           image: imageSizes.get(c.record.config.imageId ?? '') ?? 0,
         }
       : null;
-    return containerSummary(c, sizes, this.netView(c));
+    return containerSummary(c, sizes, this.healthOf(c.record.id), this.netView(c));
   }
 
   private netView(c: ContainerContext): ContainerNetView | undefined {
@@ -313,8 +318,8 @@ export class Containers {
       : undefined;
   }
 
-  /** `docker inspect` of a container. */
-  inspect(c: ContainerContext): Record<string, unknown> {
+  /** `docker inspect` of a container; with its image's size, with its sizes (`--size`). */
+  inspect(c: ContainerContext, imageSize?: number): Record<string, unknown> {
     const id = c.record.id;
     return containerInspect(
       c,
@@ -322,8 +327,14 @@ export class Containers {
         dir: this.host.dirOf(id),
         rootfs: this.layout.rootfsOf(id),
         merged: this.layout.bundleRootfs(id),
+        ...(imageSize === undefined ? {} : { imageSize }),
       },
-      this.netView(c),
+      {
+        health: this.healthOf(id),
+        execIds: this.execIdsOf(id),
+        ...(imageSize === undefined ? {} : { sizeRw: this.layout.sizeRw(id) }),
+        net: this.netView(c),
+      },
     );
   }
 

@@ -35,7 +35,7 @@ export const createRequestFields: Readonly<Record<string, Treatment>> = {
   'Config.StdinOnce': honoured,
   'Config.Env': honoured,
   'Config.Cmd': honoured,
-  'Config.Healthcheck': refused('health checks are not implemented yet'),
+  'Config.Healthcheck': honoured,
   'Config.ArgsEscaped': refused('it only applies to Windows containers'),
   'Config.Image': honoured,
   'Config.Volumes': honoured,

@@ -1,0 +1,8 @@
+import { execEventsOrdered, type Constraint } from '../check/constraints.ts';
+
+/**
+ * The exec and health machines' orderings: an exec's events come as dockerd emits them
+ * (create, start, then one die), and its die only once containerd has deleted the process,
+ * so the exit code it carries is the one containerd kept.
+ */
+export const execConstraints: Constraint[] = [execEventsOrdered()];

@@ -1,0 +1,175 @@
+import {
+  chmodSync,
+  chownSync,
+  createWriteStream,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+} from 'node:fs';
+import { constants } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import { extract as tarExtract, type Headers } from 'tar-stream';
+import { EffectFailure } from '../../../effects/handler.ts';
+import { cleanPath, type ContainerFs } from './container-fs.ts';
+
+function lstat(path: string): ReturnType<typeof lstatSync> | null {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Unpacks a tar stream into a directory of the container (`docker cp` in, dockerd's
+ * extractToDir): every entry's parent is resolved inside the container (a symlink pointing
+ * at `/etc` reaches the container's /etc, never the host's), an entry climbing out with `..`
+ * is refused, an existing entry is replaced (a directory only by a directory with
+ * `noOverwriteDirNonDir`), and modes, owners and times come from the tar (owners from
+ * `owner` with `-a`). Returns the number of entries.
+ */
+export async function extractInto(
+  fs: ContainerFs,
+  dest: string,
+  input: Readable,
+  opts: { noOverwriteDirNonDir: boolean; owner: { uid: number; gid: number } | null },
+): Promise<number> {
+  const ex = tarExtract();
+  const dirTimes: { host: string; mtime: Date }[] = [];
+  let count = 0;
+  ex.on('entry', (raw: Headers, stream, next) => {
+    // What a header leaves out is tar's zero value.
+    const h = {
+      ...raw,
+      mode: raw.mode ?? 0,
+      uid: raw.uid ?? 0,
+      gid: raw.gid ?? 0,
+      mtime: raw.mtime ?? new Date(0),
+      linkname: raw.linkname ?? '',
+    };
+    void (async () => {
+      count += 1;
+      const rel = h.name.replace(/^\.?\/+/, '').replace(/\/+$/, '');
+      if (rel === '' || rel === '.') {
+        stream.resume();
+        return;
+      }
+      const norm = posix.normalize(rel);
+      if (norm === '..' || norm.startsWith('../') || posix.isAbsolute(norm))
+        throw new EffectFailure(
+          'EINVAL',
+          `invalid tar header: ${h.name} is a breakout of the destination`,
+        );
+      const target = cleanPath(`${dest}/${rel}`);
+      const parent = fs.resolve(target.slice(0, target.lastIndexOf('/')) || '/', true);
+      const name = target.slice(target.lastIndexOf('/') + 1);
+      const where = fs.locate(parent);
+      if (!where) {
+        // A parent the tar did not list: made as tar does (0755).
+        throw new EffectFailure('ENOENT', `extract ${h.name}: no such directory ${parent}`);
+      }
+      if (!where.stat.isDirectory())
+        throw new EffectFailure('ENOTDIR', `extract ${h.name}: ${parent} is not a directory`);
+      if (!where.writable) throw new EffectFailure('EROFS', 'mounted volume is marked read-only');
+      const host = `${where.host}/${name}`;
+      const existing = lstat(host);
+      const isDir = h.type === 'directory';
+      if (existing) {
+        if (existing.isDirectory() && !isDir) {
+          if (opts.noOverwriteDirNonDir)
+            throw new EffectFailure(
+              'EEXIST',
+              `cannot overwrite directory "${host}" with non-directory "${h.name}"`,
+            );
+          rmSync(host, { recursive: true, force: true });
+        } else if (!existing.isDirectory() && isDir) {
+          if (opts.noOverwriteDirNonDir)
+            throw new EffectFailure(
+              'EEXIST',
+              `cannot overwrite non-directory "${host}" with directory "${h.name}"`,
+            );
+          unlinkSync(host);
+        } else if (!isDir) unlinkSync(host);
+      }
+      const uid = opts.owner?.uid ?? h.uid;
+      const gid = opts.owner?.gid ?? h.gid;
+      switch (h.type) {
+        case 'directory':
+          if (!existing?.isDirectory()) mkdirSync(host, { mode: h.mode & 0o7777 });
+          chmodSync(host, h.mode & 0o7777);
+          chownSync(host, uid, gid);
+          dirTimes.push({ host, mtime: h.mtime });
+          stream.resume();
+          return;
+        case 'file':
+        case 'contiguous-file': {
+          // O_EXCL|O_NOFOLLOW: the name was removed above; nothing is written through a link.
+          const out = createWriteStream(host, {
+            flags: (constants.O_WRONLY |
+              constants.O_CREAT |
+              constants.O_EXCL |
+              constants.O_NOFOLLOW) as unknown as string,
+            mode: h.mode & 0o7777,
+          });
+          await new Promise<void>((resolve, reject) => {
+            out.on('error', reject).on('finish', resolve);
+            stream.on('error', reject);
+            stream.pipe(out);
+          });
+          chownSync(host, uid, gid);
+          chmodSync(host, h.mode & 0o7777);
+          utimesSync(host, h.mtime, h.mtime);
+          return;
+        }
+        case 'symlink':
+          symlinkSync(h.linkname, host);
+          lchownSync(host, uid, gid);
+          lutimesSync(host, h.mtime, h.mtime);
+          stream.resume();
+          return;
+        case 'link': {
+          const src = fs.locate(fs.resolve(cleanPath(`${dest}/${h.linkname}`), false));
+          if (!src)
+            throw new EffectFailure('ENOENT', `extract ${h.name}: no link target ${h.linkname}`);
+          linkSync(src.host, host);
+          stream.resume();
+          return;
+        }
+        case 'fifo':
+        case 'character-device':
+        case 'block-device': {
+          const kind: string[] =
+            h.type === 'fifo'
+              ? ['p']
+              : [h.type === 'character-device' ? 'c' : 'b', String(h.devmajor), String(h.devminor)];
+          execFileSync('mknod', ['-m', (h.mode & 0o7777).toString(8), host, ...kind]);
+          lchownSync(host, uid, gid);
+          stream.resume();
+          return;
+        }
+        default:
+          stream.resume();
+      }
+    })().then(
+      () => next(),
+      (err: unknown) => next(err as Error),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    ex.on('error', reject);
+    ex.on('finish', () => resolve());
+    input.on('error', reject);
+    input.pipe(ex);
+  });
+  // Directories' times last: writing into them changed them.
+  for (const d of dirTimes.reverse()) utimesSync(d.host, d.mtime, d.mtime);
+  return count;
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Benchmark: statedock against Debian's dockerd 20.10, side by side in one run (each daemon with
+# its own roots, socket and pidfile, --bridge=none --iptables=false for dockerd; stopped by PID):
+#   exec_true_ms    docker exec CONTAINER true
+#   cp_in_ms        docker cp of a SIZE_MB directory into a running container
+#   cp_out_ms       docker cp of that directory out of it
+#   stats_ms        docker stats --no-stream with COUNT running containers
+# Prints each daemon's median of RUNS and the ratio statedock/dockerd (target ≤ 0.8).
+# Knobs: RUNS (default 10), COUNT (default 20), SIZE_MB (default 50). Installs docker.io if
+# missing. Root only. A check with small counts: RUNS=2 COUNT=3 SIZE_MB=5 bash test/bench/exec-cp-stats-vs-dockerd.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+runs=${RUNS:-10}
+count=${COUNT:-20}
+size_mb=${SIZE_MB:-50}
+if ! command -v dockerd >/dev/null; then
+  echo "installing Debian's docker.io (dockerd 20.10) to compare against …"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+fi
+bash scripts/setup.sh >/dev/null
+node scripts/build.mjs >/dev/null
+
+work=$(mktemp -d /tmp/ecsb-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -9 "$p" 2>/dev/null || true; done
+  grep " $work/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A busybox image, and the directory to copy (SIZE_MB in 1 MiB files).
+mkdir -p "$work/rootfs/bin" "$work/rootfs/tmp" "$work/rootfs/etc" "$work/payload"
+cp /bin/busybox "$work/rootfs/bin/"
+for a in sh true sleep cat; do ln -s busybox "$work/rootfs/bin/$a"; done
+tar -C "$work/rootfs" -cf "$work/busybox.tar" .
+for i in $(seq 1 "$size_mb"); do head -c 1048576 /dev/urandom > "$work/payload/f$i"; done
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
+
+# start NAME COMMAND… : runs a daemon in the background, waits for its socket, records its PID.
+start() {
+  local name=$1; shift
+  mkdir -p "$work/$name"
+  "$@" >"$work/$name/log" 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 1 300); do
+    curl -s --unix-socket "$work/$name/d.sock" http://x/_ping >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "$name did not start:" >&2; tail -20 "$work/$name/log" >&2; exit 1
+}
+
+declare -A result
+measure() {
+  local name=$1
+  local d="docker -H unix://$work/$name/d.sock"
+  $d import "$work/busybox.tar" bench:latest >/dev/null
+  $d run -d --name web --network none bench sleep 100000 >/dev/null
+  local t0
+  for _ in $(seq 1 "$runs"); do t0=$(now_ms); $d exec web true; echo $(( $(now_ms) - t0 )); done | median > "$work/$name.exec_ms"
+  for i in $(seq 1 "$runs"); do
+    t0=$(now_ms); $d cp "$work/payload" "web:/tmp/p$i"; echo $(( $(now_ms) - t0 ))
+  done | median > "$work/$name.cp_in_ms"
+  for i in $(seq 1 "$runs"); do
+    rm -rf "$work/$name/out"; mkdir "$work/$name/out"
+    t0=$(now_ms); $d cp "web:/tmp/p$i" "$work/$name/out/"; echo $(( $(now_ms) - t0 ))
+  done | median > "$work/$name.cp_out_ms"
+  for i in $(seq 2 "$count"); do $d run -d --network none bench sleep 100000 >/dev/null; done
+  for _ in $(seq 1 "$runs"); do t0=$(now_ms); $d stats --no-stream >/dev/null; echo $(( $(now_ms) - t0 )); done | median > "$work/$name.stats_ms"
+  $d rm -f $($d ps -aq) >/dev/null
+  result[$name.exec]=$(cat "$work/$name.exec_ms")
+  result[$name.cp_in]=$(cat "$work/$name.cp_in_ms")
+  result[$name.cp_out]=$(cat "$work/$name.cp_out_ms")
+  result[$name.stats]=$(cat "$work/$name.stats_ms")
+}
+
+start dockerd dockerd --data-root "$work/dockerd/root" --exec-root "$work/dockerd/exec" -H "unix://$work/dockerd/d.sock" \
+  --pidfile "$work/dockerd/d.pid" --iptables=false --bridge=none
+measure dockerd
+kill "${pids[0]}"; for _ in $(seq 1 150); do kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
+
+start statedock node "$(pwd)/bin/statedock.js" daemon --data-root "$work/statedock/root" --exec-root "$work/statedock/exec" \
+  -H "unix://$work/statedock/d.sock" --pidfile "$work/statedock/d.pid"
+measure statedock
+
+printf '%-16s %10s %10s %8s\n' metric statedock dockerd ratio
+for m in exec cp_in cp_out stats; do
+  s=${result[statedock.$m]}; k=${result[dockerd.$m]}
+  label=$m; [ "$m" = exec ] && label=exec_true_ms || label=${m}_ms
+  printf '%-16s %10s %10s %8s\n' "$label" "$s" "$k" "$(awk -v a="$s" -v b="$k" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
+done
+echo "(medians of $runs runs; cp of $size_mb MiB in $size_mb files; stats with $count containers)"

@@ -439,11 +439,13 @@ export class ContainerHost {
 
   /**
    * The restore check (machines/restore-check), once the restored containers have settled:
-   * its verdict is in the trace; `done` hears it. With `images`, it judges the image store too.
+   * its verdict is in the trace; `done` hears it. With `images` and `network`, it judges the
+   * image store and the networking too.
    */
   checkRestore(
     done: (output: RestoreCheckOutput) => void = () => undefined,
     images?: RestoreCheckInput['images'],
+    network?: RestoreCheckInput['network'],
   ): void {
     this.whenSettled(() => {
       this.checks += 1;
@@ -452,6 +454,7 @@ export class ContainerHost {
         actorId,
         containers: this.contexts().map((c) => c.record.id),
         ...(images === undefined ? {} : { images }),
+        ...(network === undefined ? {} : { network }),
         // Both hosts run exec processes: the check looks for those a dead daemon left.
         execs: true,
       } satisfies RestoreCheckInput);

@@ -6,6 +6,7 @@ import { assertNever, type EffectError } from './errors.ts';
 import type { FsRequest, FsResults } from './fs/requests.ts';
 import type { ImageRequest, ImageResults } from './image/requests.ts';
 import type { KernelRequest, KernelResults } from './kernel/requests.ts';
+import type { NetRequest, NetResults } from './net/requests.ts';
 import type { RegistryRequest, RegistryResults } from './registry/requests.ts';
 import type { RootfsRequest, RootfsResults } from './rootfs/requests.ts';
 import type { StoreRequest, StoreResults } from './store/requests.ts';
@@ -21,6 +22,7 @@ export interface EffectFamilies {
   rootfs: RootfsRequest;
   registry: RegistryRequest;
   image: ImageRequest;
+  net: NetRequest;
   archive: ArchiveRequest;
 }
 
@@ -40,6 +42,7 @@ export type EffectResults = FsResults &
   RootfsResults &
   RegistryResults &
   ImageResults &
+  NetResults &
   ArchiveResults;
 
 export type ResultOf<E extends EffectName> = EffectResults[E];
@@ -80,6 +83,7 @@ export function dispatch(handlers: FamilyHandlers, call: EffectCall): Promise<un
   if (inFamily(call, 'rootfs')) return handlers.rootfs.run(call);
   if (inFamily(call, 'registry')) return handlers.registry.run(call);
   if (inFamily(call, 'image')) return handlers.image.run(call);
+  if (inFamily(call, 'net')) return handlers.net.run(call);
   if (inFamily(call, 'archive')) return handlers.archive.run(call);
   return assertNever(call, 'effect family');
 }
@@ -101,6 +105,7 @@ const families: readonly EffectFamily[] = [
   'rootfs',
   'registry',
   'image',
+  'net',
   'archive',
 ];
 

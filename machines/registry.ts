@@ -21,6 +21,8 @@ import { pullConstraints } from './image-pull/constraints.ts';
 import { imagePushMachine } from './image-push/machine.ts';
 import { registryLoginMachine } from './registry-login/machine.ts';
 import { imageGcMachine } from './image-gc/machine.ts';
+import { netOpMachine } from './network/machine.ts';
+import { networkConstraints } from './network/constraints.ts';
 
 /** Every machine by the name traces use, so replay and the inspector can find it. */
 export const machines: Record<string, AnyStateMachine> = {
@@ -40,6 +42,7 @@ export const machines: Record<string, AnyStateMachine> = {
   imagePush: imagePushMachine,
   registryLogin: registryLoginMachine,
   imageGc: imageGcMachine,
+  netOp: netOpMachine,
 };
 
 export function registerMachine(name: string, machine: AnyStateMachine): void {
@@ -53,6 +56,7 @@ export const constraintsByMachine: Record<string, Constraint[]> = {
   container: containerConstraints,
   restoreCheck: [restoreInvariantsHeld()],
   imagePull: pullConstraints,
+  netOp: networkConstraints,
   exec: execConstraints,
   health: execConstraints,
 };

@@ -21,6 +21,7 @@ export class SimKernel {
     ['kernel/keys/root_maxkeys', '200000'],
     ['kernel/keys/root_maxbytes', '20000000'],
     ['kernel/threads-max', '190000'],
+    ['net/ipv4/ip_forward', '0'],
   ]);
   readonly env = new Map<string, string>();
   /** Layer mounts (the graph driver's), unmounted by its cleanup. */

@@ -7,6 +7,7 @@ import { assertNever } from '../errors.ts';
 import { SimFs, SimFsEffects, type SimNode } from '../fs/sim.ts';
 import { SimImages } from '../image/sim.ts';
 import { SimKernel } from '../kernel/sim.ts';
+import { SimNet, type SimNetOptions } from '../net/sim.ts';
 import type { EffectCall, EffectOutcome, EffectFamily } from '../requests.ts';
 import { familyOf, inFamily } from '../requests.ts';
 import { SimRegistry } from '../registry/sim.ts';
@@ -45,6 +46,8 @@ export interface SimHost {
   livePidfile?: string;
   /** API sockets held by another process. */
   busySockets?: string[];
+  /** The host's networking (links it has, ports its processes hold). */
+  net?: SimNetOptions;
 }
 
 export interface SimWorldOptions {
@@ -92,6 +95,7 @@ const latency: Record<EffectFamily, [number, number]> = {
   rootfs: [0.2, 3],
   registry: [1, 20],
   image: [0.5, 5],
+  net: [0.5, 5],
   archive: [1, 20],
 };
 
@@ -143,6 +147,8 @@ export class SimWorld implements SimEffects {
   /** The registry images are pulled from, and the image and layer store. */
   readonly registry: SimRegistry;
   readonly images: SimImages;
+  /** Links, namespaces, the daemon's chains, proxies, resolvers and the network database. */
+  readonly net: SimNet;
   /** The data root the image store's directories are under (the simulated daemon's). */
   dataRoot = '/var/lib/statedock';
   /** docker cp into containers, commit's layer tarballs and images. */
@@ -183,6 +189,8 @@ export class SimWorld implements SimEffects {
       this.processes.add(SimProcesses.foreignPid);
       this.fs.writeFile(h.livePidfile, String(SimProcesses.foreignPid), 0o644);
     }
+    this.net = new SimNet(h.net ?? {});
+    this.net.markPreexisting();
     this.injector = new FaultInjector(opts.faults ?? []);
   }
 
@@ -215,6 +223,7 @@ export class SimWorld implements SimEffects {
     this.containerd.daemonExited();
     this.registry.daemonExited();
     this.images.daemonExited();
+    this.net.processDied();
   }
 
   /**
@@ -227,6 +236,7 @@ export class SimWorld implements SimEffects {
     this.containerd.rebooted();
     this.rootfs.rebooted();
     this.kernel.rebooted();
+    this.net.rebooted();
     this.processes.clear();
     for (const tmpfs of ['/run', '/var/run'])
       for (const p of this.fs.list(tmpfs)) this.fs.removeAll(p);
@@ -334,6 +344,7 @@ export class SimWorld implements SimEffects {
     if (inFamily(call, 'rootfs')) return this.rootfs.run(call);
     if (inFamily(call, 'registry')) return this.registry.run(call);
     if (inFamily(call, 'image')) return this.images.run(call);
+    if (inFamily(call, 'net')) return this.net.run(call);
     if (inFamily(call, 'archive')) return this.archive.run(call);
     return assertNever(call, 'effect family');
   }
@@ -354,6 +365,7 @@ export class SimWorld implements SimEffects {
       mounted: [...this.rootfs.mounted],
       execs: this.containerd.execs.view(this.nowMs),
       images: this.images.view(this.dataRoot, `${this.dataRoot}/tmp`),
+      network: this.net.view(),
     };
   }
 }

@@ -128,6 +128,157 @@ function containerFacts(records: readonly TraceRecord[]) {
   return byActor;
 }
 
+/** One effect request and when it was asked and (if it was) done. */
+interface CallFact {
+  seq: number;
+  actor: string;
+  call: Record<string, unknown> & { effect: string; id: string };
+  done: number | null;
+}
+
+/** The network effects (and store deletions) of a trace, in order, with their completions. */
+function netCalls(records: readonly TraceRecord[]): CallFact[] {
+  const out: CallFact[] = [];
+  const byId = new Map<string, CallFact>();
+  for (const r of records) {
+    if (r.kind === 'effect.request') {
+      const call = r.call as unknown as CallFact['call'];
+      if (!call.effect.startsWith('net.') && call.effect !== 'store.del') continue;
+      const f: CallFact = { seq: r.seq, actor: r.actor, call, done: null };
+      out.push(f);
+      byId.set(call.id, f);
+    } else if (r.kind === 'event' && r.event.type === 'effect.done') {
+      const f = byId.get(String(r.event['id']));
+      if (f) f.done = r.seq;
+    }
+  }
+  return out;
+}
+
+const strs = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
+
+function evaluateNet(c: Constraint, calls: readonly CallFact[]): Violation[] {
+  const name = constraintName(c);
+  const out: Violation[] = [];
+  const of = (effect: string): CallFact[] => calls.filter((f) => f.call.effect === effect);
+  switch (c.kind) {
+    case 'recordedBeforeMade': {
+      const made: [string, string, 'sandbox' | 'endpoint' | 'network'][] = [
+        ['net.createNetns', 'sandbox', 'sandbox'],
+        ['net.createEndpoint', 'endpoint', 'endpoint'],
+        ['net.createBridge', 'network', 'network'],
+      ];
+      for (const [effect, field, kind] of made)
+        for (const m of of(effect)) {
+          if (!m.actor.startsWith('net:')) continue;
+          const id = String(m.call[field]);
+          const put = calls.find(
+            (p) =>
+              p.call.effect === 'net.dbPut' &&
+              p.done !== null &&
+              p.done < m.seq &&
+              (p.call['records'] as { kind: string; record: { id: string } }[]).some(
+                (x) => x.kind === kind && x.record.id === id,
+              ),
+          );
+          if (!put)
+            out.push({
+              constraint: name,
+              message: `${effect} of ${kind} ${id.slice(0, 12)} (record ${m.seq}) came before its record was written`,
+              records: [m.seq],
+            });
+        }
+      return out;
+    }
+    case 'endpointRulesAroundLink': {
+      for (const add of of('net.addRules')) {
+        const e = add.call['endpoint'];
+        if (typeof e !== 'string') continue;
+        const link = of('net.createEndpoint').find(
+          (x) => x.call['endpoint'] === e && x.seq < add.seq,
+        );
+        if (link)
+          out.push({
+            constraint: name,
+            message: `the port rules of endpoint ${e.slice(0, 12)} (record ${add.seq}) came after its veth (record ${link.seq})`,
+            records: [link.seq, add.seq],
+          });
+      }
+      for (const del of of('net.deleteRules')) {
+        const e = del.call['endpoint'];
+        if (typeof e !== 'string') continue;
+        const made = of('net.createEndpoint').find(
+          (x) => x.call['endpoint'] === e && x.done !== null && x.done < del.seq,
+        );
+        if (!made) continue;
+        const gone = of('net.deleteLinks').some(
+          (x) => strs(x.call['endpoints']).includes(e) && x.done !== null && x.done < del.seq,
+        );
+        if (!gone)
+          out.push({
+            constraint: name,
+            message: `the port rules of endpoint ${e.slice(0, 12)} were removed (record ${del.seq}) while its veth (made at record ${made.done}) was still there`,
+            records: [made.done as number, del.seq],
+          });
+      }
+      return out;
+    }
+    case 'networkRemovedWhenEmpty': {
+      const removals = calls.filter(
+        (f) =>
+          (f.call.effect === 'net.deleteLinks' || f.call.effect === 'net.deleteRules') &&
+          typeof f.call['network'] === 'string' &&
+          f.actor.startsWith('net:'),
+      );
+      for (const r of removals) {
+        const n = String(r.call['network']);
+        for (const made of of('net.createEndpoint')) {
+          if (made.call['network'] !== n || made.done === null || made.done > r.seq) continue;
+          const e = String(made.call['endpoint']);
+          const gone = of('net.deleteLinks').some(
+            (x) => strs(x.call['endpoints']).includes(e) && x.done !== null && x.done < r.seq,
+          );
+          if (!gone)
+            out.push({
+              constraint: name,
+              message: `network ${n.slice(0, 12)} lost its ${r.call.effect === 'net.deleteLinks' ? 'bridge' : 'rules'} (record ${r.seq}) while endpoint ${e.slice(0, 12)} (made at record ${made.done}) remained`,
+              records: [made.done, r.seq],
+            });
+        }
+      }
+      return out;
+    }
+    case 'endpointReleasedBeforeForget': {
+      for (const del of of('store.del')) {
+        const key = String(del.call['key']);
+        if (!key.startsWith('container/') || del.done === null) continue;
+        const id = key.slice('container/'.length);
+        const ups = of('net.sandboxUp').filter(
+          (u) => u.call['container'] === id && u.done !== null && u.done < del.seq,
+        );
+        const lastUp = ups[ups.length - 1];
+        if (!lastUp) continue;
+        const down = of('net.sandboxDown').some(
+          (d) =>
+            d.call['container'] === id &&
+            d.done !== null &&
+            d.seq > (lastUp.done as number) &&
+            d.done < del.seq,
+        );
+        if (!down)
+          out.push({
+            constraint: name,
+            message: `container ${id.slice(0, 12)} was forgotten (record ${del.seq}) without its sandbox (made at record ${lastUp.done}) being released`,
+            records: [lastUp.done as number, del.seq],
+          });
+      }
+      return out;
+    }
+    default:
+      return out;
+  }
+}
+
 function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Violation[] {
   const name = constraintName(c);
   const out: Violation[] = [];
@@ -389,6 +540,11 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
       }
       return out;
     }
+    case 'recordedBeforeMade':
+    case 'endpointRulesAroundLink':
+    case 'networkRemovedWhenEmpty':
+    case 'endpointReleasedBeforeForget':
+      return evaluateNet(c, netCalls(records));
     case 'everyAcquiredReleasedAtShutdown': {
       if (ix.shutdownStopped === null) return out;
       const handled = new Set(ix.releases.map((r) => r.resource));

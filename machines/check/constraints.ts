@@ -48,7 +48,15 @@ export type Constraint =
       key: string;
       thenKey?: string;
       why: string;
-    };
+    }
+  /** A namespace, veth or bridge is made only after its record is written (machines/network). */
+  | { kind: 'recordedBeforeMade' }
+  /** An endpoint's port rules are added before its veth exists and removed only after it is gone. */
+  | { kind: 'endpointRulesAroundLink' }
+  /** A network's bridge and rules are removed only when none of its endpoints remains. */
+  | { kind: 'networkRemovedWhenEmpty' }
+  /** A container's sandbox is released before its record is deleted (`store.del container/<id>`). */
+  | { kind: 'endpointReleasedBeforeForget' };
 
 export function before(first: string, then: string, why: string): Constraint {
   return { kind: 'before', first, then, why };
@@ -104,4 +112,10 @@ export function markedBefore(
 export const containerEventsOrdered = (): Constraint => ({ kind: 'containerEventsOrdered' });
 export const persistedBeforeReply = (): Constraint => ({ kind: 'persistedBeforeReply' });
 export const restoreInvariantsHeld = (): Constraint => ({ kind: 'restoreInvariantsHeld' });
+export const recordedBeforeMade = (): Constraint => ({ kind: 'recordedBeforeMade' });
+export const endpointRulesAroundLink = (): Constraint => ({ kind: 'endpointRulesAroundLink' });
+export const networkRemovedWhenEmpty = (): Constraint => ({ kind: 'networkRemovedWhenEmpty' });
+export const endpointReleasedBeforeForget = (): Constraint => ({
+  kind: 'endpointReleasedBeforeForget',
+});
 export const execEventsOrdered = (): Constraint => ({ kind: 'execEventsOrdered' });

@@ -30,7 +30,9 @@ export type Invariant =
   /** No pull (or commit) temp file, no staging, no layer no image uses, no layer directory without its record. */
   | { kind: 'noOrphanedPullFiles'; why: string }
   /** No exec process a dead daemon started is left running in a container (nobody could wait for, inspect or stop it). */
-  | { kind: 'noOrphanExec'; why: string };
+  | { kind: 'noOrphanExec'; why: string }
+  /** No veth, published-port rule, address or network namespace without its running container (machines/network). */
+  | { kind: 'noOrphanNetwork'; why: string };
 
 /** One stored container, as the store (or `docker ps -a`) reports it. */
 export interface StoredContainerView {
@@ -91,6 +93,8 @@ export interface HostView {
   mounted: string[];
   /** The image store, when the observer looks at it (images are checked only then). */
   images?: ImagesView;
+  /** The daemon's networking, when the view includes it. */
+  network?: NetworkView;
   /** Live exec processes in containerd, with whether an earlier life of the daemon started them (when the observer looks at them). */
   execs?: { container: string; exec: string; earlierLife: boolean }[];
 }
@@ -110,6 +114,20 @@ export interface ImagesView {
   tempFiles: string[];
   /** Layers (chain IDs) held by the pulls and pushes in progress: in use, though no image names them yet. */
   held: string[];
+}
+
+/** The network state the invariants read: the database's records and what the host has. */
+export interface NetworkView {
+  /** Endpoint records: their container, host veth and address. */
+  endpoints: { container: string; hostIf: string; ip: string }[];
+  /** Sandbox records: their container and namespace file. */
+  sandboxes: { container: string; netns: string }[];
+  /** veths whose master is one of the daemon's bridges. */
+  veths: string[];
+  /** Namespace files under `<exec-root>/netns` (mounted or not). */
+  netns: string[];
+  /** Container addresses the daemon's published-port rules name (`-d <ip>/32`, `--to-destination <ip>:`). */
+  ruleAddresses: string[];
 }
 
 export interface InvariantViolation {
@@ -158,6 +176,10 @@ export const restoreInvariants: readonly Invariant[] = [
   {
     kind: 'noOrphanExec',
     why: 'dockerd forgets its exec configs when it dies; under live-restore their processes ran on, unseen (a process of a paused container ends at its unpause and is not counted)',
+  },
+  {
+    kind: 'noOrphanNetwork',
+    why: 'stale endpoints and rules after a hard kill: moby 18283, 20398, 32048, docker/for-linux 109',
   },
 ];
 
@@ -282,6 +304,41 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
         add(x.container, `exec process ${x.exec} of a dead daemon still runs in ${x.container}`);
       }
       break;
+    case 'noOrphanNetwork': {
+      const n = v.network;
+      if (!n) break;
+      const alive = (id: string): boolean => {
+        const c = stored.get(id);
+        return (
+          c !== undefined &&
+          (c.status === 'running' || c.status === 'paused' || c.status === 'restarting')
+        );
+      };
+      for (const e of n.endpoints)
+        if (!alive(e.container))
+          add(
+            e.container,
+            `endpoint ${e.hostIf} (${e.ip}) is kept for container ${e.container}, which is not running`,
+          );
+      for (const s of n.sandboxes)
+        if (!alive(s.container))
+          add(
+            s.container,
+            `sandbox ${s.netns} is kept for container ${s.container}, which is not running`,
+          );
+      const ownedIfs = new Set(n.endpoints.filter((e) => alive(e.container)).map((e) => e.hostIf));
+      for (const veth of n.veths)
+        if (!ownedIfs.has(veth))
+          add('', `veth ${veth} is in a bridge of the daemon without its container`);
+      const ownedNs = new Set(n.sandboxes.filter((s) => alive(s.container)).map((s) => s.netns));
+      for (const ns of n.netns)
+        if (!ownedNs.has(ns)) add('', `network namespace ${ns} has no running container`);
+      const ownedIps = new Set(n.endpoints.filter((e) => alive(e.container)).map((e) => e.ip));
+      for (const ip of n.ruleAddresses)
+        if (!ownedIps.has(ip))
+          add('', `a published-port rule names ${ip}, the address of no running container`);
+      break;
+    }
     case 'noOrphanMount':
       for (const id of v.mounted) {
         const t = taskOf.get(id);
@@ -294,17 +351,17 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
 }
 
 /**
- * The invariants a view can judge: the image store's and the exec processes' only when the
- * observer looked at them (a view without them proves nothing about them).
+ * The invariants a view can judge: the image store's, the exec processes' and the network's
+ * only when the observer looked at them (a view without them proves nothing about them).
  */
 export function judgedBy(view: HostView, invariants: readonly Invariant[]): readonly Invariant[] {
-  return invariants.filter((i) =>
-    i.kind === 'noPartialImage' || i.kind === 'noOrphanedPullFiles'
-      ? view.images !== undefined
-      : i.kind === 'noOrphanExec'
-        ? view.execs !== undefined
-        : true,
-  );
+  return invariants.filter((i) => {
+    if (i.kind === 'noPartialImage' || i.kind === 'noOrphanedPullFiles')
+      return view.images !== undefined;
+    if (i.kind === 'noOrphanExec') return view.execs !== undefined;
+    if (i.kind === 'noOrphanNetwork') return view.network !== undefined;
+    return true;
+  });
 }
 
 /** Every violation of `invariants` in one view of the host; empty when all hold. */

@@ -5,6 +5,8 @@ import { nextBackoff, restartsWithDaemon, shouldRestart } from './restart.ts';
 import { setStatus, transition, type Transition } from './outputs.ts';
 import { signalNumber, startFailureExitCode } from './signals.ts';
 import type { ContainerContext, ContainerEvent, ContainerInput, ContainerStatus } from './types.ts';
+import { withSandbox } from '../network/spec.ts';
+import type { SandboxSpec } from '../../effects/net/requests.ts';
 
 /**
  * One container's lifecycle, as Docker's (container/state.go, daemon/create.go, start.go,
@@ -231,6 +233,35 @@ export const containerMachine = setup({
         c.restartReq = event.type === 'api.restart' ? event.req : null;
       }),
     ),
+    // Network hooks (machines/network): the sandbox before the task, released at exit and removal.
+    requestSandbox: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        c.sandbox = null;
+        c.startError = null;
+        t.await({ effect: 'net.sandboxUp', container: c.record.id }, 'network');
+      }),
+    ),
+    keepSandbox: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        if (event.type === 'effect.done') c.sandbox = event.result as SandboxSpec;
+      }),
+    ),
+    rememberStartError: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        if (event.type === 'effect.failed') c.startError = event.error;
+      }),
+    ),
+    releaseSandbox: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        c.sandbox = null;
+        t.await({ effect: 'net.sandboxDown', container: c.record.id }, 'network');
+      }),
+    ),
+    releaseSandboxForRemoval: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.await({ effect: 'net.sandboxDown', container: c.record.id, forget: true }, 'remove'),
+      ),
+    ),
     createTask: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t, was) => {
         c.earlyExit = null;
@@ -238,7 +269,7 @@ export const containerMachine = setup({
           {
             effect: 'containerd.createTask',
             container: c.record.id,
-            spec: was.spec,
+            spec: withSandbox(was.spec, was.sandbox),
             ...(c.record.config.openStdin ? { stdin: true } : {}),
             ...(c.record.config.tty ? { terminal: true } : {}),
           },
@@ -280,9 +311,12 @@ export const containerMachine = setup({
       }),
     ),
     persistStartFailure: enqueueActions(({ context, event, enqueue }) =>
-      step(enqueue, context, event, (c, t) => {
-        const message = event.type === 'effect.failed' ? event.error.message : 'start failed';
-        c.lastError = event.type === 'effect.failed' ? event.error : null;
+      step(enqueue, context, event, (c, t, was) => {
+        // After the sandbox's release, the failure is the one remembered before it.
+        const error = was.startError ?? (event.type === 'effect.failed' ? event.error : null);
+        const message = error?.message ?? 'start failed';
+        c.lastError = error;
+        c.startError = null;
         setStatus(c.record, c.record.state.startedAt === null ? 'created' : 'exited', {
           exitCode: startFailureExitCode(message),
           error: message,
@@ -980,6 +1014,8 @@ export const containerMachine = setup({
     oldName: null,
     removalRetried: false,
     restoring: input.origin === 'restore',
+    sandbox: null,
+    startError: null,
     updateReq: null,
     update: null,
   }),
@@ -1197,7 +1233,7 @@ export const containerMachine = setup({
       },
     },
     starting: {
-      initial: 'creatingTask',
+      initial: 'connecting',
       on: {
         'containerd.taskExit': { actions: 'rememberEarlyExit' },
         'api.start': { actions: 'notModified' },
@@ -1205,10 +1241,11 @@ export const containerMachine = setup({
         'api.remove': [{ guard: 'forced', actions: 'defer' }, { actions: 'removeRunning' }],
       },
       states: {
-        creatingTask: {
-          entry: 'createTask',
+        /** Its network sandbox first (a port that cannot be bound fails here, with nothing made). */
+        connecting: {
+          entry: 'requestSandbox',
           on: {
-            'effect.done': { guard: 'isPending', target: 'startingTask' },
+            'effect.done': { guard: 'isPending', target: 'creatingTask', actions: 'keepSandbox' },
             'effect.failed': {
               guard: 'isPending',
               target: 'failing',
@@ -1216,10 +1253,37 @@ export const containerMachine = setup({
             },
           },
         },
+        creatingTask: {
+          entry: 'createTask',
+          on: {
+            'effect.done': { guard: 'isPending', target: 'startingTask' },
+            'effect.failed': {
+              guard: 'isPending',
+              target: 'disconnecting',
+              actions: 'rememberStartError',
+            },
+          },
+        },
         startingTask: {
           entry: 'startTask',
           on: {
             'effect.done': { guard: 'isPending', target: 'persisting', actions: 'persistRunning' },
+            'effect.failed': {
+              guard: 'isPending',
+              target: 'disconnecting',
+              actions: 'rememberStartError',
+            },
+          },
+        },
+        /** The start failed after its sandbox was made: released before the failure is recorded. */
+        disconnecting: {
+          entry: 'releaseSandbox',
+          on: {
+            'effect.done': {
+              guard: 'isPending',
+              target: 'failing',
+              actions: 'persistStartFailure',
+            },
             'effect.failed': {
               guard: 'isPending',
               target: 'failing',
@@ -1411,7 +1475,10 @@ export const containerMachine = setup({
         'effect.failed': { guard: 'isPending', target: 'running', actions: 'ackUnpaused' },
       },
     },
-    /** The task exited: delete it (its exit status) and containerd's container, record the exit, then restart, remove or rest. */
+    /**
+     * The task exited: delete it (its exit status) and containerd's container, release its
+     * network (as dockerd's Cleanup), record the exit, then restart, remove or rest.
+     */
     exiting: {
       initial: 'deletingTask',
       on: {
@@ -1438,6 +1505,14 @@ export const containerMachine = setup({
         },
         deletingContainer: {
           entry: 'deleteContainerRecord',
+          on: {
+            'effect.done': { guard: 'isPending', target: 'releasingNetwork' },
+            'effect.failed': { guard: 'isPending', target: 'releasingNetwork' },
+          },
+        },
+        /** The exited task's endpoints and namespace go before the exit is recorded. */
+        releasingNetwork: {
+          entry: 'releaseSandbox',
           on: {
             'effect.done': {
               guard: 'isPending',
@@ -1518,7 +1593,8 @@ export const containerMachine = setup({
     },
     /**
      * Removal: marked (persisted) first, so a crash mid-removal is finished by the next
-     * restore; the task and containerd's container go, then its files, then its record.
+     * restore; the task and containerd's container go, then its network, its files, and
+     * last its record.
      */
     removing: {
       initial: 'marking',
@@ -1581,13 +1657,13 @@ export const containerMachine = setup({
         deletingContainer: {
           entry: 'deleteContainer',
           on: {
-            'effect.done': { guard: 'isPending', target: 'removingSpec' },
+            'effect.done': { guard: 'isPending', target: 'disconnecting' },
             // containerd still has a task the container did not know of (a create the dead
             // daemon had sent, finished late): it is killed and deleted first, once. Else the
             // record stays `removing` (restore or the next rm finishes it), never forgotten
             // while containerd holds it.
             'effect.failed': [
-              { guard: and(['isPending', 'notFound']), target: 'removingSpec' },
+              { guard: and(['isPending', 'notFound']), target: 'disconnecting' },
               {
                 guard: and(['isPending', 'busy', 'firstTry']),
                 target: 'killing',
@@ -1595,6 +1671,14 @@ export const containerMachine = setup({
               },
               { guard: 'isPending', target: '#container.idle', actions: 'failRemoval' },
             ],
+          },
+        },
+        /** Its endpoints and namespace (if any are left) and its network attachments go before its record. */
+        disconnecting: {
+          entry: 'releaseSandboxForRemoval',
+          on: {
+            'effect.done': { guard: 'isPending', target: 'removingSpec' },
+            'effect.failed': { guard: 'isPending', target: 'removingSpec' },
           },
         },
         removingSpec: {

@@ -1,5 +1,7 @@
 import type { EffectError } from '../../effects/errors.ts';
 import type { RestartPolicy } from './restart.ts';
+import type { SandboxSpec } from '../../effects/net/requests.ts';
+import type { ContainerNetConfig } from '../network/model.ts';
 import type { HealthConfig } from '../health/config.ts';
 
 /** Docker's status strings (container/state.go StateString). */
@@ -41,6 +43,8 @@ export interface ContainerRecord {
     healthcheck?: HealthConfig | null;
     /** Docker's MountPoints: binds and volumes (anonymous ones go with the container on `rm -v` and `--rm`). */
     mounts?: MountPoint[];
+    /** Its networking (network mode, published ports, DNS, hosts): what its sandbox is built from. */
+    network?: ContainerNetConfig;
     /** Docker's HostConfig as inspect shows it: the request's, with dockerd's defaults filled in at create. */
     hostConfig?: Record<string, unknown>;
     /** Config fields kept only for inspect, as the request gave them (StopSignal/StopTimeout are omitted when not given). */
@@ -232,6 +236,10 @@ export interface ContainerContext {
   removalRetried: boolean;
   /** Restored, and not settled yet: an exit found now follows dockerd's restore restart list. */
   restoring: boolean;
+  /** The network sandbox of the current start (machines/network): joined by the task's spec. */
+  sandbox: SandboxSpec | null;
+  /** Why the start failed, kept while its sandbox is released. */
+  startError: EffectError | null;
   /** A `docker update` in flight (applied to the task, then persisted). */
   updateReq: string | null;
   update: ContainerUpdate | null;

@@ -65,6 +65,12 @@ export const startupOrderings: Constraint[] = [
   ),
   before('metadataStore', 'restore', 'restore reads the containers from the metadata store'),
   before('restore', 'serveApi', 'a client that gets an answer talks to a daemon that has restored'),
+  before(
+    'restore',
+    'networkController',
+    'the network controller keeps only the sandboxes of containers restore found running (live-restore)',
+  ),
+  before('networkController', 'serveApi', 'a container started through the API finds its networks'),
 ];
 
 /**

@@ -1,7 +1,9 @@
 import type { EffectError } from '../../effects/errors.ts';
-import type { EffectName, EffectRequest, RequestOf, ResultOf } from '../../effects/requests.ts';
+import type { EffectName, EffectRequest, ResultOf } from '../../effects/requests.ts';
 import { buildIdMaps, parseSubIds, parseUsernsRemap, resolveIdentity } from './userns.ts';
 import type { ContainerRecord } from '../container/types.ts';
+import { awaitStep, compute, deferUntil, effect, mkdir } from './ops.ts';
+import { networkControllerStep } from './network-step.ts';
 import type { Acquisition, Facts, RestoredContainer, StartupConfig } from './types.ts';
 
 /**
@@ -59,61 +61,6 @@ export interface StepDef {
   /** What the step is, in one line (shown by `statedock sim` and the inspector). */
   title: string;
   ops: Op[];
-}
-
-type Body<E extends EffectName> = Omit<RequestOf<E>, 'effect'>;
-
-function effect<E extends EffectName>(
-  name: E,
-  ask: (s: Scope) => Body<E> | null,
-  handlers: {
-    done?: (s: Scope, result: ResultOf<E>) => OpOutcome | undefined;
-    failed?: (s: Scope, error: EffectError) => OpOutcome | undefined;
-  } = {},
-): Op {
-  const op: Op = {
-    kind: 'effect',
-    effect: name,
-    ask: ask,
-  };
-  if (handlers.done) op.done = handlers.done;
-  if (handlers.failed) op.failed = handlers.failed;
-  return op;
-}
-
-function compute(run: (s: Scope) => OpOutcome | undefined): Op {
-  return { kind: 'compute', run };
-}
-
-function awaitStep(step: string, when: (s: Scope) => boolean): Op {
-  return { kind: 'await', step, when };
-}
-
-function deferUntil(until: string): Op {
-  return { kind: 'defer', until };
-}
-
-/** mkdir -p whose release removes exactly the directories this run created (only if empty). */
-function mkdir(
-  label: string,
-  ask: (s: Scope) => { path: string; mode: number; uid?: number; gid?: number } | null,
-  failWith?: (s: Scope, e: EffectError) => string,
-): Op {
-  return effect('fs.mkdirAll', ask, {
-    done: (s, r) =>
-      r.created.length === 0
-        ? undefined
-        : {
-            acquire: [
-              {
-                resource: `dir:${label}`,
-                release: [{ effect: 'fs.removeCreated', paths: r.created }],
-                rollbackOnly: true,
-              },
-            ],
-          },
-    ...(failWith ? { failed: (s: Scope, e: EffectError) => ({ fail: failWith(s, e) }) } : {}),
-  });
 }
 
 const root = (s: Scope): string => s.facts.root ?? s.config.dataRoot;
@@ -922,6 +869,7 @@ export const startupSteps: StepDef[] = [
       }),
     ],
   },
+  networkControllerStep(),
   {
     id: 'systemInfo',
     // Host facts only (CPUs, memory, OS, runc): nothing to wait for, so off the critical path.
@@ -952,9 +900,7 @@ export const startupSteps: StepDef[] = [
   {
     id: 'serveApi',
     needs: [
-      'setDefaultMtu',
       'modifyRootKeyLimit',
-      'disableBridge',
       'checkSystem',
       'setupDaemonProcess',
       'setupSeccompProfile',
@@ -968,7 +914,7 @@ export const startupSteps: StepDef[] = [
       'discovery',
       'sysInfo',
       'execGc',
-      'restore',
+      'networkController',
       'systemInfo',
       'setupDumpStackTrap',
     ],

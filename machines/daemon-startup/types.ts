@@ -3,6 +3,8 @@ import type { ContainerRecord, TaskState } from '../container/types.ts';
 import type { ApiConnectionsCut } from '../../effects/api/requests.ts';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectRequest } from '../../effects/requests.ts';
+import type { AddressPool } from '../network/ipam.ts';
+import type { NetworkFacts } from '../network/start.ts';
 
 /**
  * The daemon configuration the start-up machine reads: flags and daemon.json merged
@@ -19,8 +21,19 @@ export interface StartupConfig {
   storageDriver: string | null;
   bridge: string | null;
   bip: string | null;
+  fixedCidr: string | null;
+  defaultGateway: string | null;
   icc: boolean;
   iptables: boolean;
+  ipForward: boolean;
+  ipMasq: boolean;
+  userlandProxy: boolean;
+  /** `--ip`: the default host address of published ports. */
+  ip: string;
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
+  defaultAddressPools: AddressPool[];
   mtu: number;
   usernsRemap: string | null;
   liveRestore: boolean;
@@ -86,6 +99,8 @@ export interface Facts {
   containerdPid?: number;
   containerdVersion?: string;
   containers?: RestoredContainer[];
+  /** The network controller's start: networks, kept sandboxes and endpoints, host facts. */
+  network?: NetworkFacts;
   systemInfo?: {
     ncpu: number;
     memTotal: number;

@@ -10,6 +10,7 @@ import {
   type HostView,
   type ImagesView,
   type InvariantViolation,
+  type NetworkView,
   type TaskView,
 } from '../container/invariants.ts';
 import type { ContainerRecord, ContainerSettled } from '../container/types.ts';
@@ -22,9 +23,10 @@ import { commit, noOutlet, type Outlet } from '../outlet.ts';
  *    actor (a create or start the dead daemon had sent may have finished after restore
  *    listed the tasks), which stops or deletes it if it believed it had none;
  * 2. the host is observed (the store's containers, containerd's tasks and containers, the
- *    mounted roots, the image store when the daemon has one, and the exec processes of each
- *    live task when asked to) and judged by `restoreInvariants`. Each broken invariant is a mark in the
- *    trace, so the flight recorder carries the proof and `statedock check` fails on it.
+ *    mounted roots, the image store and the networking when the daemon has them, and the exec
+ *    processes of each live task when asked to) and judged by `restoreInvariants`. Each broken
+ *    invariant is a mark in the trace, so the flight recorder carries the proof and
+ *    `statedock check` fails on it.
  * A container that moves while the host is observed (`host.moved`, from the daemon) makes
  * the look start again once every container is settled again (`host.settled`), at most four
  * more times, so the verdict is of one settled moment.
@@ -35,8 +37,17 @@ export interface RestoreCheckInput {
   containers: string[];
   /** The image store to look at (its data root and the daemon's temp dir); without it images are not judged. */
   images?: { root: string; tmpDir: string };
+  /** The daemon's networking to look at (its network database, exec root, chain tag); without it networking is not judged. */
+  network?: NetworkLook;
   /** Look at each live task's exec processes (noOrphanExec); without it they are not judged. */
   execs?: boolean;
+}
+
+/** Where the daemon's networking is: what `net.observe` looks at. */
+export interface NetworkLook {
+  dir: string;
+  execRoot: string;
+  tag: string | null;
 }
 
 export interface RestoreCheckContext {
@@ -44,13 +55,14 @@ export interface RestoreCheckContext {
   seq: number;
   containers: string[];
   images: { root: string; tmpDir: string } | null;
+  network: NetworkLook | null;
   judgesExecs: boolean;
   /** Containers handed a task, not settled yet. */
   unsettled: string[];
   /** The observation's requests in flight, by what they look at. */
   looks: Record<string, Look>;
   seen: Partial<
-    Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted' | 'images' | 'execs'>
+    Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted' | 'images' | 'network' | 'execs'>
   > & {
     stored?: ContainerRecord[];
   };
@@ -69,7 +81,13 @@ export interface RestoreCheckContext {
  * (asked once the tasks are known).
  */
 export type Look =
-  'stored' | 'tasks' | 'containerdContainers' | 'mounted' | 'images' | { execsOf: string };
+  | 'stored'
+  | 'tasks'
+  | 'containerdContainers'
+  | 'mounted'
+  | 'images'
+  | 'network'
+  | { execsOf: string };
 
 export interface RestoreCheckOutput {
   violations: InvariantViolation[];
@@ -161,6 +179,7 @@ export const restoreCheckMachine = setup({
       look({ effect: 'containerd.listContainers' }, 'containerdContainers');
       look({ effect: 'rootfs.listMounted' }, 'mounted');
       if (context.images !== null) look({ effect: 'image.observe', ...context.images }, 'images');
+      if (context.network !== null) look({ effect: 'net.observe', ...context.network }, 'network');
       commit(enqueue, { ...c, looks }, outputs);
     }),
     noteSeen: enqueueActions(({ context, event, enqueue }) => {
@@ -216,6 +235,9 @@ export const restoreCheckMachine = setup({
         case 'images':
           seen.images = event.result as ImagesView;
           break;
+        case 'network':
+          seen.network = event.result as NetworkView;
+          break;
       }
       commit(enqueue, { seq: c.seq, looks, seen }, outputs);
     }),
@@ -267,6 +289,7 @@ export const restoreCheckMachine = setup({
     seq: 0,
     containers: input.containers,
     images: input.images ?? null,
+    network: input.network ?? null,
     judgesExecs: input.execs === true,
     unsettled: [],
     looks: {},
@@ -330,6 +353,7 @@ function judge(enqueue: Outlet<RestoreCheckContext>, c: RestoreCheckContext): vo
     acknowledged: [],
     mounted: c.seen.mounted ?? [],
     ...(c.seen.images === undefined ? {} : { images: c.seen.images }),
+    ...(c.seen.network === undefined ? {} : { network: c.seen.network }),
     ...(c.judgesExecs ? { execs: c.seen.execs ?? [] } : {}),
   };
   const judged = judgedBy(view, restoreInvariants);

@@ -265,10 +265,17 @@ export type GoType =
   /** Anything that is a JSON object (a map or struct checked no further). */
   | 'object'
   | '[]object'
-  | { struct: string; fields: Record<string, GoType> };
+  | GoStruct
+  /** A list of structs, each element checked (`[]network.IPAMConfig`). */
+  | { slice: GoStruct };
+
+export interface GoStruct {
+  struct: string;
+  fields: Record<string, GoType>;
+}
 
 function goTypeName(t: GoType): string {
-  if (typeof t !== 'string') return t.struct;
+  if (typeof t !== 'string') return 'slice' in t ? `[]${t.slice.struct}` : t.struct;
   if (t === 'float') return 'float64';
   if (t === 'strslice') return 'strslice.StrSlice';
   if (t === 'object') return 'struct';
@@ -315,6 +322,11 @@ function checkValue(v: unknown, type: GoType, struct: string, path: string): voi
     new GoJsonError(
       `json: cannot unmarshal ${kind} into Go struct field ${struct}.${path} of type ${t}`,
     );
+  if (typeof type !== 'string' && 'slice' in type) {
+    if (!Array.isArray(v)) throw wrong(goKind(v));
+    for (const x of v) if (x !== null) checkValue(x, type.slice, struct, path);
+    return;
+  }
   if (typeof type !== 'string') {
     if (typeof v !== 'object' || Array.isArray(v)) throw wrong(goKind(v));
     checkFields(v as Record<string, unknown>, type.fields, bareName(type.struct), path);

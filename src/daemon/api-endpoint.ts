@@ -20,6 +20,15 @@ export interface EngineFacts {
 
 const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
 
+/** A /proc/sys switch as `docker info` reports it (false when it cannot be read). */
+function sysctlOn(key: string): boolean {
+  try {
+    return readFileSync(`/proc/sys/${key}`, 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
 /** What /info counts: the containers by state, the images, the events listeners. */
 export interface InfoSources {
   contexts(): readonly { record: { state: { status: string } } }[];
@@ -228,7 +237,7 @@ export class ApiEndpoint {
           : [],
       Plugins: {
         Volume: ['local'],
-        Network: ['host', 'null'],
+        Network: ['bridge', 'host', 'null'],
         Authorization: null,
         Log: ['json-file'],
       },
@@ -241,9 +250,9 @@ export class ApiEndpoint {
       CPUShares: cg.cpuShares,
       CPUSet: cg.cpuset,
       PidsLimit: cg.pids,
-      IPv4Forwarding: false,
-      BridgeNfIptables: false,
-      BridgeNfIp6tables: false,
+      IPv4Forwarding: sysctlOn('net/ipv4/ip_forward'),
+      BridgeNfIptables: sysctlOn('net/bridge/bridge-nf-call-iptables'),
+      BridgeNfIp6tables: sysctlOn('net/bridge/bridge-nf-call-ip6tables'),
       Debug: false,
       NFd: 0,
       OomKillDisable: cg.oomKillDisable,

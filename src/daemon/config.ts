@@ -35,7 +35,19 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Kind = 'string' | 'bool' | 'int' | 'host' | 'nullable' | 'mirrors' | 'insecure';
+type Kind =
+  | 'string'
+  | 'bool'
+  | 'int'
+  | 'host'
+  | 'nullable'
+  | 'mirrors'
+  | 'insecure'
+  | 'ip'
+  | 'ips'
+  | 'domains'
+  | 'strings'
+  | 'pools';
 
 interface Directive {
   /** daemon.json key (dockerd's name), also the long flag. */
@@ -59,8 +71,18 @@ const directives: Directive[] = [
   { key: 'storage-driver', short: 's', field: 'storageDriver', kind: 'nullable' },
   { key: 'bridge', short: 'b', field: 'bridge', kind: 'nullable' },
   { key: 'bip', field: 'bip', kind: 'nullable' },
+  { key: 'fixed-cidr', field: 'fixedCidr', kind: 'nullable' },
+  { key: 'default-gateway', field: 'defaultGateway', kind: 'ip' },
   { key: 'icc', field: 'icc', kind: 'bool' },
   { key: 'iptables', field: 'iptables', kind: 'bool' },
+  { key: 'ip-forward', field: 'ipForward', kind: 'bool' },
+  { key: 'ip-masq', field: 'ipMasq', kind: 'bool' },
+  { key: 'userland-proxy', field: 'userlandProxy', kind: 'bool' },
+  { key: 'ip', field: 'ip', kind: 'ip' },
+  { key: 'dns', field: 'dns', kind: 'ips', repeatable: true },
+  { key: 'dns-search', field: 'dnsSearch', kind: 'domains', repeatable: true },
+  { key: 'dns-opt', field: 'dnsOptions', kind: 'strings', repeatable: true },
+  { key: 'default-address-pool', field: 'defaultAddressPools', kind: 'pools', repeatable: true },
   { key: 'mtu', field: 'mtu', kind: 'int' },
   { key: 'userns-remap', field: 'usernsRemap', kind: 'nullable' },
   { key: 'live-restore', field: 'liveRestore', kind: 'bool' },
@@ -94,8 +116,13 @@ const directives: Directive[] = [
   { key: 'group', short: 'G', field: 'group', kind: 'string' },
 ];
 
-/** In daemon.json the list of sockets is `hosts`, as in dockerd. */
-const fileKeyOf = (d: Directive): string => (d.key === 'host' ? 'hosts' : d.key);
+/** daemon.json names that differ from the flag's (dockerd's: `hosts`, `dns-opts`, `default-address-pools`). */
+const fileNames: Record<string, string> = {
+  host: 'hosts',
+  'dns-opt': 'dns-opts',
+  'default-address-pool': 'default-address-pools',
+};
+const fileKeyOf = (d: Directive): string => fileNames[d.key] ?? d.key;
 
 export const defaultConfigFile = '/etc/statedock/daemon.json';
 
@@ -110,8 +137,18 @@ export function defaultDaemonConfig(): DaemonConfig {
     storageDriver: null,
     bridge: null,
     bip: null,
+    fixedCidr: null,
+    defaultGateway: null,
     icc: true,
     iptables: true,
+    ipForward: true,
+    ipMasq: true,
+    userlandProxy: true,
+    ip: '0.0.0.0',
+    dns: [],
+    dnsSearch: [],
+    dnsOptions: [],
+    defaultAddressPools: [],
     mtu: 0,
     usernsRemap: null,
     liveRestore: false,
@@ -173,6 +210,55 @@ function parseHost(value: string): string {
 /** Warnings config parsing had (an insecure registry given with a scheme), for the log. */
 export const configWarnings: string[] = [];
 
+/** Go's net.ParseIP, for the forms dockerd's flags take (IPv4, and IPv6 written plainly). */
+function isIp(v: string): boolean {
+  if (/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(v))
+    return v.split('.').every((p) => Number(p) <= 255 && !(p.length > 1 && p.startsWith('0')));
+  return /^[0-9a-fA-F:]+$/.test(v) && v.includes(':') && (v.match(/::/g) ?? []).length <= 1;
+}
+
+/** opts.ValidateDNSSearch: `.`, or a domain name. */
+function isDomain(v: string): boolean {
+  const t = v.trim();
+  if (t === '.') return true;
+  const label = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+  return (
+    /[a-zA-Z]/.test(t) && new RegExp(`^${label}(?:\\.${label})*\\.?\\s*$`).test(t) && t.length < 255
+  );
+}
+
+/** cobra's words for a flag value its type refuses (dockerd exits 125 with them). */
+function invalidArgument(
+  d: Directive,
+  raw: string,
+  why: string,
+  from: 'flag' | 'file',
+): ConfigError {
+  return from === 'flag'
+    ? new ConfigError(`invalid argument "${raw}" for "--${d.key}" flag: ${why}`)
+    : new ConfigError(`invalid value ${JSON.stringify(raw)} for ${fileKeyOf(d)}: ${why}`);
+}
+
+/** `base=10.10.0.0/16,size=24` (opts.PoolsOpt). */
+function parsePool(text: string): { base: string; size: number } {
+  const pool = { base: '', size: 0 };
+  for (const field of text.split(',')) {
+    const eq = field.indexOf('=');
+    if (eq < 0) throw new Error(`invalid field '${field}' must be a key=value pair`);
+    const key = field.slice(0, eq).toLowerCase();
+    const value = field.slice(eq + 1).toLowerCase();
+    if (key === 'base') pool.base = value;
+    else if (key === 'size') {
+      if (!/^-?\d+$/.test(value))
+        throw new Error(
+          `invalid size value: "${value}" (must be integer): strconv.Atoi: parsing "${value}": invalid syntax`,
+        );
+      pool.size = Number(value);
+    } else throw new Error(`unexpected key '${key}' in '${field}'`);
+  }
+  return pool;
+}
+
 function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
   const name = from === 'flag' ? `--${d.flag ?? d.key}` : fileKeyOf(d);
   switch (d.kind) {
@@ -198,6 +284,52 @@ function convert(d: Directive, raw: unknown, from: 'flag' | 'file'): unknown {
             : err.message,
         );
       }
+    }
+    case 'ip':
+      if (typeof raw !== 'string')
+        throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${name}: an IP address`);
+      if (!isIp(raw.trim())) throw invalidArgument(d, raw, `${raw} is not an ip address`, from);
+      return raw.trim();
+    case 'ips':
+    case 'domains':
+    case 'strings': {
+      const list = from === 'file' ? raw : [raw];
+      if (!Array.isArray(list) || !list.every((v) => typeof v === 'string'))
+        throw new ConfigError(
+          `invalid value ${JSON.stringify(raw)} for ${name}: a list of strings`,
+        );
+      for (const v of list) {
+        if (d.kind === 'ips' && !isIp(v.trim()))
+          throw invalidArgument(d, v, `${v} is not an ip address`, from);
+        if (d.kind === 'domains' && !isDomain(v))
+          throw invalidArgument(d, v, `${v} is not a valid domain`, from);
+      }
+      return list.map((v) => (d.kind === 'strings' ? v : v.trim()));
+    }
+    case 'pools': {
+      if (from === 'flag') {
+        try {
+          return [parsePool(String(raw))];
+        } catch (err) {
+          throw invalidArgument(d, String(raw), (err as Error).message, from);
+        }
+      }
+      if (
+        !Array.isArray(raw) ||
+        !raw.every(
+          (p) =>
+            typeof p === 'object' &&
+            p !== null &&
+            typeof (p as { base?: unknown }).base === 'string',
+        )
+      )
+        throw new ConfigError(
+          `invalid value ${JSON.stringify(raw)} for ${name}: a list of {"base": "<CIDR>", "size": <bits>}`,
+        );
+      return (raw as { base: string; size?: unknown }[]).map((p) => ({
+        base: p.base,
+        size: typeof p.size === 'number' ? p.size : 0,
+      }));
     }
     case 'bool':
       if (typeof raw === 'boolean') return raw;
@@ -333,9 +465,13 @@ export function parseDaemonJson(text: string, path: string): Map<string, unknown
   return out;
 }
 
-function show(v: unknown): string {
+function show(key: string, v: unknown): string {
+  if (key === 'host' && Array.isArray(v))
+    return v
+      .map((h) => (String(h).startsWith('tcp://') ? String(h) : `unix://${String(h)}`))
+      .join(', ');
   return Array.isArray(v)
-    ? v.map((h) => (String(h).startsWith('tcp://') ? String(h) : `unix://${String(h)}`)).join(', ')
+    ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ')
     : String(v);
 }
 
@@ -354,7 +490,7 @@ export function mergeDaemonConfig(
       const detail = both
         .map(
           (k) =>
-            `${k === 'host' ? 'hosts' : k}: (from flag: ${show(flags.given.get(k))}, from file: ${show(file.get(k))})`,
+            `${fileNames[k] ?? k}: (from flag: ${show(k, flags.given.get(k))}, from file: ${show(k, file.get(k))})`,
         )
         .join(', ');
       throw new ConfigError(
@@ -423,11 +559,21 @@ Options:
       --tlskey string               the daemon's key (default ~/.docker/key.pem)
   -p, --pidfile string              pidfile (default "/var/run/statedock.pid")
   -s, --storage-driver string       overlay2 or vfs (default: overlay2 where it works)
-  -b, --bridge string               attach containers to a bridge ("none" disables it)
-      --bip string                  bridge IP (not with -b)
-      --icc                         inter-container communication (default true)
-      --iptables                    iptables rules (default true)
-      --mtu int                     containers' MTU (default: the default route's)
+  -b, --bridge string               attach containers to this existing bridge ("none" disables the default bridge)
+      --bip string                  the default bridge's address and network, CIDR (not with -b)
+      --fixed-cidr string           containers' addresses on the default bridge come from this range
+      --default-gateway ip          containers' default route on the default bridge
+      --mtu int                     the default bridge's MTU (default: the default route's)
+      --icc                         containers on the default bridge reach each other (default true)
+      --iptables                    iptables rules, in chains named after this daemon (default true)
+      --ip-forward                  enable net.ipv4.ip_forward (default true)
+      --ip-masq                     masquerade the default bridge's outbound traffic (default true)
+      --userland-proxy              published ports served by an in-daemon proxy (default true)
+      --ip ip                       default host address of published ports (default 0.0.0.0)
+      --dns list                    containers' DNS servers
+      --dns-search list             containers' DNS search domains
+      --dns-opt list                containers' resolv.conf options
+      --default-address-pool pool   base=<CIDR>,size=<n>: pools networks without a subnet come from
       --userns-remap string         user/group for user-namespace remapping ("default": dockremap)
       --live-restore                keep containers running while the daemon is down
       --oom-score-adjust int        oom_score_adj of the daemon (default 0)

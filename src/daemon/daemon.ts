@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { AsyncExecutor } from '../../effects/async-executor.ts';
 import {
@@ -47,6 +48,13 @@ import { RegistryClient } from '../../effects/registry/real.ts';
 import { RealImages } from '../../effects/image/real.ts';
 import { RegistryService } from './registry/service.ts';
 import { phaseNow, phaseOfStep, type StartupPhase } from './startup-phases.ts';
+import { EffectFailure } from '../../effects/handler.ts';
+import { RealNet } from '../../effects/net/real.ts';
+import type { NetRequest } from '../../effects/net/requests.ts';
+import type { NetworkLook } from '../../machines/restore-check/machine.ts';
+import { NetworkController, type Done } from './network/controller.ts';
+import { containerNetInfo } from './network/container-info.ts';
+import { registerNetworkRoutes } from './network/routes.ts';
 import { release as kernelRelease } from 'node:os';
 
 /** What the API answers while the image GC after restore runs: they read nothing it changes. */
@@ -78,6 +86,9 @@ export class Daemon {
   readonly execStdios = new ExecStdios();
   readonly health: HealthHost;
   readonly registry: RegistryClient;
+  /** Container networking: the real host's handler and the network controller. */
+  readonly net = new RealNet();
+  readonly network: NetworkController;
   private readonly exits: ExitStream;
   private operations = 0;
   private resizes = 0;
@@ -173,6 +184,7 @@ export class Daemon {
       archive,
       registry: this.registry,
       image: new RealImages(images),
+      net: { run: (req) => this.runNet(req) },
     };
     // Mounted before any actor is spawned, so the feed's record numbers match the flight recorder's.
     registerInspectionFeed(this.api.server, this.session, machines);
@@ -233,6 +245,21 @@ export class Daemon {
     this.containers.execIdsOf = (id) => this.execs.idsOf(id);
     this.api.sources = this.containers;
     registerContainerRoutes(this.api.server, this.containers);
+    this.network = new NetworkController({
+      session: this.session,
+      newId: () => randomBytes(32).toString('hex'),
+      newHex: (n) =>
+        randomBytes(Math.ceil(n / 2))
+          .toString('hex')
+          .slice(0, n),
+      container: (ref) => {
+        const found = this.host.lookup(ref);
+        return found === null || found === 'ambiguous' ? null : containerNetInfo(found);
+      },
+    });
+    this.containers.network = this.network;
+    // Every request waits at the API's gate for restore, the controller's start included.
+    registerNetworkRoutes(this.api.server, this.network, () => this.api.server.gate);
     registerExecRoutes(this.api.server, {
       host: this.containers,
       execs: this.execs,
@@ -292,6 +319,41 @@ export class Daemon {
     // Exits are heard from the moment the client connects, before restore lists the tasks.
     if (call.effect === 'containerd.connect') await this.exits.start();
     return result;
+  }
+
+  /** net.sandboxUp and net.sandboxDown go to the network controller; the rest to the host. */
+  private runNet(req: NetRequest): Promise<unknown> {
+    const settle = <T>(start: (done: Done<T>) => void): Promise<T> =>
+      new Promise((resolve, reject) =>
+        start((r) => {
+          if (r.ok) resolve(r.value);
+          else {
+            const e = r.error as { code?: string; message: string };
+            reject(
+              new EffectFailure(typeof e.code === 'string' ? (e.code as never) : 'EIO', e.message),
+            );
+          }
+        }),
+      );
+    if (req.effect === 'net.sandboxUp')
+      return settle((done) => this.network.sandboxUp(req.container, done)).catch((err: unknown) => {
+        // No task will be made: clients attached for this start hear its end now.
+        this.stdio.hubs.get(req.container)?.startFailed();
+        throw err;
+      });
+    if (req.effect === 'net.sandboxDown')
+      return settle<null>((done) =>
+        this.network.sandboxDown(req.container, (r) =>
+          req.forget && r.ok ? this.network.forgetContainer(req.container, done) : done(r),
+        ),
+      ).then(() => ({}));
+    return this.net.run(req);
+  }
+
+  /** Where the restore check looks at the daemon's networking (once its controller has started). */
+  private networkLook(): NetworkLook | undefined {
+    const f = this.facts().network;
+    return f === undefined ? undefined : { dir: f.dbDir, execRoot: f.execRoot, tag: f.tag };
   }
 
   /** Runs a fixed sequence of effects as an `operation` actor (a volume's creation, a cleanup). */
@@ -388,6 +450,8 @@ export class Daemon {
   /** Restore is done and the API listens: the containers get their actors, then the image GC; then the API's gate opens. */
   private restored(opened: () => void): void {
     const facts = this.facts();
+    // The network controller starts before any container actor can ask it for a sandbox.
+    if (facts.network) this.network.init(facts.network);
     const found = facts.containers ?? [];
     this.host.restore(found, this.config.liveRestore);
     // Containers live-restore kept get their health monitors again.
@@ -410,13 +474,17 @@ export class Daemon {
       this.execs.sweep(
         this.config.liveRestore ? found.filter((c) => c.task === 'running').map((c) => c.id) : [],
         () =>
-          this.host.checkRestore((verdict) => {
-            if (verdict.unchecked !== null)
-              this.log.warn(
-                `the restore check could not look at the host: ${verdict.unchecked}`,
-                {},
-              );
-          }, images),
+          this.host.checkRestore(
+            (verdict) => {
+              if (verdict.unchecked !== null)
+                this.log.warn(
+                  `the restore check could not look at the host: ${verdict.unchecked}`,
+                  {},
+                );
+            },
+            images,
+            this.networkLook(),
+          ),
       );
     };
     gc.done.then(collected, collected);

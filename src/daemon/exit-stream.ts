@@ -99,7 +99,7 @@ export class ExitStream {
         for await (const e of sub.events) {
           const id = e.event.containerId;
           if (e.topic === '/tasks/create') {
-            this.reconciled.delete(id);
+            // The reconciled exit's late copy may still come after a restart made the next task.
             this.host.taskCreated(id);
             continue;
           }
@@ -110,10 +110,12 @@ export class ExitStream {
           }
           const event = taskEvent(e.topic, id, e.event);
           if (event === null) continue;
-          if (event.type === 'containerd.taskExit' && this.reconciled.has(id)) {
-            const pid = this.reconciled.get(id);
+          if (
+            event.type === 'containerd.taskExit' &&
+            this.reconciled.get(id) === Number(e.event['pid'] ?? -1)
+          ) {
             this.reconciled.delete(id);
-            if (pid === Number(e.event['pid'] ?? -1)) continue;
+            continue;
           }
           this.host.routeExit(id, event);
         }

@@ -106,6 +106,15 @@ export class StdioHub {
     }
   }
 
+  /**
+   * A start that failed before its task existed (its network could not be set up): no output
+   * will come, so the clients attached for it are ended, as dockerd closes the attach streams.
+   */
+  startFailed(): void {
+    if (this.readers.length > 0) return;
+    for (const c of [...this.clients]) this.remove(c, true);
+  }
+
   /** When a task could not be created its shim never opened the FIFOs: no EOF will come. */
   destroyReaders(): void {
     for (const r of this.readers) r.destroy();

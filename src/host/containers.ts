@@ -527,19 +527,22 @@ export class ContainerHost {
 
   /**
    * The restore check (machines/restore-check), once the restored containers have settled:
-   * its verdict is in the trace; `done` hears it. With `images`, it judges the image store too.
+   * its verdict is in the trace; `done` hears it. With `images` and `network`, it judges the
+   * image store and the networking too.
    */
   checkRestore(
     done: (output: RestoreCheckOutput) => void = () => undefined,
     images?: RestoreCheckInput['images'],
+    network?: RestoreCheckInput['network'],
   ): void {
     // The check looks at containerd's tasks: once its client is connected.
-    this.whenContainerd(() => this.whenSettled(() => this.spawnCheck(done, images)));
+    this.whenContainerd(() => this.whenSettled(() => this.spawnCheck(done, images, network)));
   }
 
   private spawnCheck(
     done: (output: RestoreCheckOutput) => void,
     images: RestoreCheckInput['images'] | undefined,
+    network: RestoreCheckInput['network'] | undefined,
   ): void {
     this.checks += 1;
     const actorId = this.checks === 1 ? 'restore-check' : `restore-check-${this.checks}`;
@@ -547,6 +550,7 @@ export class ContainerHost {
       actorId,
       containers: this.contexts().map((c) => c.record.id),
       ...(images === undefined ? {} : { images }),
+      ...(network === undefined ? {} : { network }),
       // Both hosts run exec processes: the check looks for those a dead daemon left.
       execs: true,
     } satisfies RestoreCheckInput);

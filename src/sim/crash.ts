@@ -175,6 +175,21 @@ export function crashRun(
     second.runFor(lateOrphanMs);
     second.runUntilSettled();
     const after = second.view();
+    const net = after.network;
+    const netLeft = net
+      ? [
+          ...net.endpoints.map((e) => `endpoint ${e.hostIf}`),
+          ...net.sandboxes.map((x) => `sandbox ${x.netns}`),
+          ...net.veths.map((v) => `veth ${v}`),
+          ...net.netns.map((n) => `namespace ${n}`),
+          ...net.ruleAddresses.map((a) => `rules for ${a}`),
+        ]
+      : [];
+    if (netLeft.length > 0)
+      problems.push({
+        kind: 'removal',
+        message: `docker rm -f of every container left network state: ${netLeft.join(', ')}`,
+      });
     if (
       after.containers.length > 0 ||
       after.tasks.length > 0 ||

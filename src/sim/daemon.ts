@@ -23,6 +23,11 @@ import type { HealthConfig } from '../../machines/health/config.ts';
 import { ExecHost } from '../host/execs.ts';
 import { HealthHost } from '../host/health.ts';
 import { newRecord } from './containers.ts';
+import { NetworkController, type Done } from '../daemon/network/controller.ts';
+import { containerNetInfo } from '../daemon/network/container-info.ts';
+import { idFrom } from '../../machines/network/start.ts';
+import type { ContainerNetConfig } from '../../machines/network/model.ts';
+import type { NetworkLook } from '../../machines/restore-check/machine.ts';
 import { priorities } from './simulate.ts';
 import { tuneForSimulation } from './v8-tuning.ts';
 
@@ -36,6 +41,7 @@ export type ClientOp =
       restart?: RestartPolicy;
       stopTimeout?: number;
       behaviour: TaskBehaviour;
+      net?: NetFlags;
       /** A HEALTHCHECK, and the outcomes (and latencies) of its probes, in order. */
       health?: { config: HealthConfig; probes: ExecBehaviour[] };
     }
@@ -46,6 +52,7 @@ export type ClientOp =
       restart?: RestartPolicy;
       stopTimeout?: number;
       behaviour: TaskBehaviour;
+      net?: NetFlags;
     }
   | { op: 'start'; name: string }
   | { op: 'stop'; name: string; timeoutS?: number }
@@ -61,7 +68,18 @@ export type ClientOp =
   /** SIGTERM to the daemon: the shutdown machine, then the process exits. */
   | { op: 'shutdown' }
   /** `docker pull registry.sim/<repository>:<tag>` from the world's simulated registry. */
-  | { op: 'pull'; repository: string; tag: string };
+  | { op: 'pull'; repository: string; tag: string }
+  /** `docker network create [--subnet S] NAME`, `network rm`, `network connect`, `network disconnect`. */
+  | { op: 'networkCreate'; network: string; subnet?: string }
+  | { op: 'networkRm'; network: string }
+  | { op: 'connect'; network: string; name: string; alias?: string }
+  | { op: 'disconnect'; network: string; name: string };
+
+/** What `docker run`/`create` flags ask of a simulated container's network: `--network`, `-p HOST:CTR`. */
+export interface NetFlags {
+  network?: string;
+  publish?: string[];
+}
 
 /** A client operation at a virtual time, in ms after the daemon answers. */
 export interface TimedOp {
@@ -157,6 +175,9 @@ export class SimDaemon {
   /** Client requests waiting for the API's gate to open. */
   private gated: ClientOp[] = [];
   private pulls = 0;
+  /** The network controller, as the daemon's (src/daemon/network), on the simulated host. */
+  readonly network: NetworkController;
+  private idSeq = 0;
 
   constructor(opts: SimDaemonOptions) {
     tuneForSimulation();
@@ -218,6 +239,16 @@ export class SimDaemon {
       if (event.type === 'containerd.taskCreated') this.host.taskCreated(id);
       else this.host.routeExit(id, event as TaskEvent);
     };
+    const seed = opts.seed;
+    this.network = new NetworkController({
+      session: this.session,
+      newId: () => idFrom(`sim:${seed}:${++this.idSeq}`),
+      newHex: (n) => idFrom(`sim:${seed}:hex:${++this.idSeq}`).slice(0, n),
+      container: (ref) => {
+        const found = this.host.lookup(ref);
+        return found === null || found === 'ambiguous' ? null : containerNetInfo(found);
+      },
+    });
     this.scheduler.afterDeliver = () => this.afterDeliver();
     this.session.onRecord((actor, r) => {
       if (actor === 'daemon' && r.kind === 'mark' && r.mark.mark === 'step.done')
@@ -256,6 +287,10 @@ export class SimDaemon {
     deliver: (event: EffectEvent, durationMs: number) => void,
   ): void {
     if (this.crashed || this.exited) return;
+    if (call.effect === 'net.sandboxUp' || call.effect === 'net.sandboxDown') {
+      this.sandboxCall(call, deliver);
+      return;
+    }
     // Exits are heard from the moment the client connects, before restore lists the tasks.
     const heard: typeof deliver =
       call.effect === 'containerd.connect'
@@ -267,12 +302,52 @@ export class SimDaemon {
     this.scheduler.submit(actorId, call, heard);
   }
 
+  /**
+   * `net.sandboxUp` and `net.sandboxDown` go to the network controller (as the daemon's
+   * handler sends them), answered after this step, as a real handler's promise is.
+   */
+  private sandboxCall(
+    call: Extract<EffectCall, { effect: 'net.sandboxUp' | 'net.sandboxDown' }>,
+    deliver: (event: EffectEvent, durationMs: number) => void,
+  ): void {
+    const reply: Done<unknown> = (r) =>
+      this.scheduler.schedule(this.scheduler.now, () => {
+        if (this.crashed || this.exited) return;
+        const e = r.ok ? null : (r.error as { code?: string; message: string });
+        deliver(
+          e === null
+            ? {
+                type: 'effect.done',
+                id: call.id,
+                result: call.effect === 'net.sandboxUp' && r.ok ? r.value : {},
+              }
+            : {
+                type: 'effect.failed',
+                id: call.id,
+                error: { code: (e.code ?? 'EIO') as never, message: e.message },
+              },
+          0,
+        );
+      });
+    this.scheduler.schedule(this.scheduler.now, () => {
+      if (this.crashed || this.exited) return;
+      if (call.effect === 'net.sandboxUp') this.network.sandboxUp(call.container, reply);
+      else
+        this.network.sandboxDown(call.container, (r) =>
+          call.forget && r.ok ? this.network.forgetContainer(call.container, reply) : reply(r),
+        );
+    });
+  }
+
   private afterDeliver(): void {
     if (this.crashed) return;
     if (this.listening && !this.answering) {
       // As the daemon does once the API listens: restore's containers get their actors.
       this.answering = true;
-      const found = this.facts().containers ?? [];
+      const facts = this.facts();
+      // The network controller starts before any container actor can ask it for a sandbox.
+      if (facts.network) this.network.init(facts.network);
+      const found = facts.containers ?? [];
       this.host.restore(found, this.config.liveRestore);
       // As the daemon does: health monitors of the containers live-restore kept.
       if (this.config.liveRestore)
@@ -306,7 +381,11 @@ export class SimDaemon {
         : [];
       if (!this.session.actors.has('daemon-shutdown'))
         this.execs.sweep(kept, () =>
-          this.host.checkRestore((v) => (this.restoreVerdict = v), this.imageDirs()),
+          this.host.checkRestore(
+            (v) => (this.restoreVerdict = v),
+            this.imageDirs(),
+            this.networkLook(),
+          ),
         );
     }
     const stop = this.session.actors.get('daemon-shutdown')?.actor.getSnapshot() as
@@ -336,6 +415,12 @@ export class SimDaemon {
     const facts = this.facts();
     const root = facts.root ?? this.config.dataRoot;
     return { root, tmpDir: facts.tmpDir ?? `${root}/tmp` };
+  }
+
+  /** Where the restore check looks at the networking (once the controller has started). */
+  private networkLook(): NetworkLook | undefined {
+    const f = this.facts().network;
+    return f === undefined ? undefined : { dir: f.dbDir, execRoot: f.execRoot, tag: f.tag };
   }
 
   private processExited(): void {
@@ -399,6 +484,15 @@ export class SimDaemon {
     if (this.session.actors.has('daemon-shutdown')) return; // the API socket is closed
     if (op.op === 'pull') {
       this.pull(op);
+      return;
+    }
+    if (
+      op.op === 'networkCreate' ||
+      op.op === 'networkRm' ||
+      op.op === 'connect' ||
+      op.op === 'disconnect'
+    ) {
+      this.networkOp(op);
       return;
     }
     const what = `${op.op} ${op.name}`;
@@ -533,14 +627,19 @@ export class SimDaemon {
       ...(op.restart ? { restartPolicy: op.restart } : {}),
       stopTimeout: op.stopTimeout ?? 2,
     });
+    const net = simNetConfig(id, op.net);
+    const withNet = {
+      ...record,
+      config: { ...record.config, network: net, networkMode: net.mode, hostname: net.hostname },
+    };
     if (op.op === 'run' && op.health) {
-      record.config.healthcheck = op.health.config;
+      withNet.config.healthcheck = op.health.config;
       this.world.containerd.execs.probes.set(id, op.health.probes);
     }
     this.world.behaviours.set(id, op.behaviour);
     this.host.create(
       {
-        record,
+        record: withNet,
         spec: { process: { args: record.config.cmd } },
         rootfs: { driver: 'overlay2', layers: [simImageLayer] },
       },
@@ -554,6 +653,46 @@ export class SimDaemon {
         }
       },
     );
+  }
+
+  /** A network request, as the API's /networks routes make it (errors are the client's answer). */
+  private networkOp(
+    op: Extract<ClientOp, { op: 'networkCreate' | 'networkRm' | 'connect' | 'disconnect' }>,
+  ): void {
+    const what = `${op.op} ${op.network}${'name' in op ? ` ${op.name}` : ''}`;
+    const answered = (r: { ok: true } | { ok: false; error: { message: string } }): void =>
+      this.reply(what, r.ok ? 'ok' : 'failed', r.ok ? undefined : r.error.message);
+    try {
+      switch (op.op) {
+        case 'networkCreate':
+          this.network.createNetwork(
+            {
+              Name: op.network,
+              CheckDuplicate: true,
+              ...(op.subnet ? { IPAM: { Config: [{ Subnet: op.subnet }] } } : {}),
+            },
+            '2026-01-01T00:00:00.000Z',
+            answered,
+          );
+          return;
+        case 'networkRm':
+          this.network.removeNetwork(op.network, answered);
+          return;
+        case 'connect':
+          this.network.connect(
+            op.network,
+            op.name,
+            { aliases: op.alias ? [op.alias] : [], ipv4: null },
+            answered,
+          );
+          return;
+        case 'disconnect':
+          this.network.disconnect(op.network, op.name, answered);
+          return;
+      }
+    } catch (err) {
+      this.reply(what, 'refused', (err as Error).message);
+    }
   }
 
   /** `docker pull`: one imagePull actor, as the daemon's registry service spawns it. */
@@ -628,5 +767,28 @@ export function hostView(world: SimWorld, history: ClientHistory): HostView {
       id,
       mayBeGone: history.mayBeGone.has(id),
     })),
+  };
+}
+
+/** A simulated container's networking, from its `--network` and `-p HOST:CTR` flags. */
+export function simNetConfig(id: string, f: NetFlags | undefined): ContainerNetConfig {
+  const portBindings: ContainerNetConfig['portBindings'] = {};
+  for (const p of f?.publish ?? []) {
+    const [host = '', ctr = ''] = p.split(':');
+    const key = ctr.includes('/') ? ctr : `${ctr}/tcp`;
+    portBindings[key] = [...(portBindings[key] ?? []), { hostIp: '', hostPort: host }];
+  }
+  return {
+    mode: f?.network ?? 'default',
+    hostname: id.slice(0, 12),
+    domainname: '',
+    portBindings,
+    publishAll: false,
+    exposed: Object.keys(portBindings),
+    dns: [],
+    dnsSearch: [],
+    dnsOptions: [],
+    extraHosts: [],
+    endpoints: [],
   };
 }

@@ -200,4 +200,64 @@ export const crashScenarios: readonly CrashScenario[] = [
       { atMs: 3_000, op: { op: 'shutdown' } },
     ],
   },
+  {
+    name: 'net-publish',
+    title:
+      'published ports (docker run -p), a stop and a start that release and take them again, rm -f: no veth, rule or namespace outlives its container',
+    ops: [
+      {
+        atMs: 0,
+        op: { op: 'run', name: 'web', behaviour: forever, net: { publish: ['8080:80'] } },
+      },
+      {
+        atMs: 0,
+        op: {
+          op: 'run',
+          name: 'api',
+          behaviour: forever,
+          net: { publish: ['9090:90', '9091:91'] },
+        },
+      },
+      { atMs: 400, op: { op: 'stop', name: 'web' } },
+      { atMs: 800, op: { op: 'start', name: 'web' } },
+      { atMs: 1_200, op: { op: 'rm', name: 'api', force: true } },
+    ],
+    horizonMs: 3_000,
+  },
+  {
+    name: 'net-connect-disconnect',
+    title:
+      'a user network, a container on it, another connected (with an alias), disconnected and connected again, under live-restore: endpoints are kept or cleaned, never half',
+    liveRestore: true,
+    ops: [
+      { atMs: 0, op: { op: 'networkCreate', network: 'back', subnet: '10.99.1.0/24' } },
+      { atMs: 100, op: { op: 'run', name: 'db', behaviour: forever, net: { network: 'back' } } },
+      { atMs: 100, op: { op: 'run', name: 'app', behaviour: forever } },
+      { atMs: 600, op: { op: 'connect', network: 'back', name: 'app', alias: 'application' } },
+      { atMs: 900, op: { op: 'disconnect', network: 'back', name: 'app' } },
+      { atMs: 1_200, op: { op: 'connect', network: 'back', name: 'app' } },
+    ],
+    horizonMs: 3_000,
+  },
+  {
+    name: 'net-remove',
+    title:
+      'a network in use cannot be removed; once its container is gone it is, bridge and rules last',
+    ops: [
+      { atMs: 0, op: { op: 'networkCreate', network: 'tmp' } },
+      {
+        atMs: 100,
+        op: {
+          op: 'run',
+          name: 'x',
+          behaviour: forever,
+          net: { network: 'tmp', publish: ['7070:70'] },
+        },
+      },
+      { atMs: 600, op: { op: 'networkRm', network: 'tmp' } },
+      { atMs: 700, op: { op: 'rm', name: 'x', force: true } },
+      { atMs: 1_100, op: { op: 'networkRm', network: 'tmp' } },
+    ],
+    horizonMs: 3_000,
+  },
 ];

@@ -233,3 +233,34 @@ test("a body of the wrong shape gets encoding/json's words, field path and all (
     assert.throws(check(body), { message }, JSON.stringify(body));
   assert.doesNotThrow(check({ Cmd: 'sh', cmd: ['a'], HostConfig: null, Unknown: 5 }));
 });
+
+test("a list of structs is checked element by element, with Go's words for the list and for an element's field", () => {
+  const shape = {
+    IPAM: {
+      struct: 'network.IPAM',
+      fields: {
+        Config: {
+          slice: { struct: 'network.IPAMConfig', fields: { Subnet: 'string', Gateway: 'string' } },
+        },
+      },
+    },
+  } as const;
+  const check = (body: unknown) => () => checkGoStruct(body, 'types.NetworkCreateRequest', shape);
+  for (const [body, message] of [
+    [
+      { IPAM: { Config: {} } },
+      'json: cannot unmarshal object into Go struct field IPAM.IPAM.Config of type []network.IPAMConfig',
+    ],
+    [
+      { IPAM: { Config: ['10.0.0.0/8'] } },
+      'json: cannot unmarshal string into Go struct field IPAM.IPAM.Config of type network.IPAMConfig',
+    ],
+    [
+      { IPAM: { Config: [{ Subnet: '10.0.0.0/8' }, { Gateway: false }] } },
+      'json: cannot unmarshal bool into Go struct field IPAMConfig.IPAM.Config.Gateway of type string',
+    ],
+  ] as const)
+    assert.throws(check(body), { message }, JSON.stringify(body));
+  assert.doesNotThrow(check({ IPAM: { Config: [null, { Subnet: '10.0.0.0/8' }] } }));
+  assert.doesNotThrow(check({ IPAM: { Config: null } }));
+});

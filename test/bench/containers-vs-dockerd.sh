@@ -24,7 +24,7 @@ start() { # name cmd dir
 }
 stop() { kill -TERM $PID; while kill -0 $PID 2>/dev/null; do sleep 0.05; done; PID=""; }
 for spec in "dockerd|dockerd --data-root {root} --exec-root {exec} -H unix://{sock} --pidfile {pid} --iptables=false --bridge=none" \
-            "statedock|node $(pwd)/bin/statedock.js daemon --data-root {root} --exec-root {exec} -H unix://{sock} --pidfile {pid}"; do
+            "statedock|node $(pwd)/bin/statedock.js daemon --data-root {root} --exec-root {exec} -H unix://{sock} --pidfile {pid} --iptables=false --bridge=none"; do
   name=${spec%%|*}; cmd=${spec#*|}; d=$BASE/$name
   start $name "$cmd" $d; export DOCKER_HOST=unix://$d/d.sock
   docker import $BASE/img.tar bench:latest >/dev/null

@@ -23,9 +23,9 @@ tar -C "$base/rootfs" -cf "$base/busybox.tar" .
 names=(dockerd statedock)
 declare -A cmd=(
   [dockerd]="dockerd --iptables=false --bridge=none"
-  [statedock]="node $(pwd)/bin/statedock.js daemon"
+  [statedock]="node $(pwd)/bin/statedock.js daemon --iptables=false --bridge=none"
 )
-if [ -n "${BEFORE:-}" ]; then names+=(before); cmd[before]="node $BEFORE/bin/statedock.js daemon"; fi
+if [ -n "${BEFORE:-}" ]; then names+=(before); cmd[before]="node $BEFORE/bin/statedock.js daemon --iptables=false --bridge=none"; fi
 for n in "${names[@]}"; do
   d=$base/$n; mkdir -p "$d"
   setsid bash -c "exec ${cmd[$n]} --data-root $d/root --exec-root $d/exec -H unix://$d/d.sock --pidfile $d/d.pid" >"$d/log" 2>&1 &

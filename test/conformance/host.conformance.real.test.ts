@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { after, before, test } from 'node:test';
@@ -12,10 +13,15 @@ import { busyboxTarball } from '../support/busybox-image.ts';
 import {
   containerTokens,
   firstDifference,
+  networkCreateBody,
+  pickScenarioNet,
+  publishOf,
+  realDaemonFlags,
   runSimulated,
   scenarios,
   type Scenario,
 } from '../support/conformance.ts';
+import { cleanupNet, makeBridge, netAvailable } from '../support/net.ts';
 import {
   daemonDirs,
   docker,
@@ -32,7 +38,23 @@ import {
  * test/support/conformance.ts for what is left out and which orderings are free).
  */
 
-const unavailable = realDaemonUnavailable();
+const unavailable = realDaemonUnavailable() ?? netAvailable();
+
+/** The MTU of the host's default route (1500 without one, as dockerd's default). */
+function defaultRouteMtu(): number {
+  const r = spawnSync('ip', ['-j', 'route', 'show', 'default'], { encoding: 'utf8' });
+  const dev = (JSON.parse(r.stdout || '[]') as { dev?: string }[])[0]?.dev;
+  if (dev === undefined) return 1500;
+  return Number(readFileSync(`/sys/class/net/${dev}/mtu`, 'utf8').trim());
+}
+
+/** The bridge, subnets and port of the networking scenarios, on both hosts (the MTU and resolv.conf are the host's). */
+const net = {
+  ...pickScenarioNet(),
+  ...(unavailable
+    ? {}
+    : { mtu: defaultRouteMtu(), resolvConf: readFileSync('/etc/resolv.conf', 'utf8') }),
+};
 
 function api(
   sock: string,
@@ -96,7 +118,7 @@ after(() => {
 
 /** Runs a scenario on the real host; the flight recorder of each of the daemon's lives. */
 async function runReal(s: Scenario, d: DaemonDirs): Promise<TraceRecord[][]> {
-  const flags = (live: boolean): string[] => (live ? ['--live-restore'] : []);
+  const flags = (live: boolean): string[] => realDaemonFlags(s, net, live);
   let daemon: RunningDaemon = await startDaemon(d, flags(s.liveRestore ?? false));
   try {
     const imported = docker(
@@ -118,13 +140,24 @@ async function runReal(s: Scenario, d: DaemonDirs): Promise<TraceRecord[][]> {
     };
     for (const step of s.steps) {
       switch (step.do) {
-        case 'create':
+        case 'create': {
+          const ports = publishOf(step, net).map((p) => p.split(':') as [string, string]);
           await ok('POST', `/containers/create?name=${step.name}`, {
             Image: 'busybox',
             Cmd: step.cmd,
             ...(step.stopTimeout === undefined ? {} : { StopTimeout: step.stopTimeout }),
+            ...(ports.length > 0
+              ? { ExposedPorts: Object.fromEntries(ports.map(([, c]) => [`${c}/tcp`, {}])) }
+              : {}),
             HostConfig: {
-              NetworkMode: 'none',
+              NetworkMode: s.networking === true ? (step.network ?? 'default') : 'none',
+              ...(ports.length > 0
+                ? {
+                    PortBindings: Object.fromEntries(
+                      ports.map(([h, c]) => [`${c}/tcp`, [{ HostIp: '', HostPort: h }]]),
+                    ),
+                  }
+                : {}),
               AutoRemove: step.rm === true,
               ...(step.restart
                 ? {
@@ -136,6 +169,22 @@ async function runReal(s: Scenario, d: DaemonDirs): Promise<TraceRecord[][]> {
                 : {}),
             },
           });
+          break;
+        }
+        case 'networkCreate':
+          await ok('POST', '/networks/create', networkCreateBody(step.network, net));
+          break;
+        case 'networkRm':
+          await ok('DELETE', `/networks/${step.network}`);
+          break;
+        case 'connect':
+          await ok('POST', `/networks/${step.network}/connect`, {
+            Container: step.name,
+            EndpointConfig: { Aliases: step.alias === undefined ? [] : [step.alias] },
+          });
+          break;
+        case 'disconnect':
+          await ok('POST', `/networks/${step.network}/disconnect`, { Container: step.name });
           break;
         case 'start':
         case 'pause':
@@ -233,15 +282,17 @@ function traceFiles(d: DaemonDirs): string[] {
 }
 
 /** Each scenario's flight recorders on the real host, run once for every test below. */
-const realRuns = new Map<string, { lives: TraceRecord[][]; root: string }>();
+const realRuns = new Map<string, { lives: TraceRecord[][]; root: string; exec: string }>();
 
 before(async () => {
   if (unavailable) return;
   for (const s of scenarios) {
     const d = daemonDirs('sdcf');
+    if (s.networking === true) makeBridge(net.bridge, net.cidr);
     try {
-      realRuns.set(s.name, { lives: await runReal(s, d), root: d.root });
+      realRuns.set(s.name, { lives: await runReal(s, d), root: d.root, exec: d.exec });
     } finally {
+      if (s.networking === true) cleanupNet(d, [net.bridge]);
       rmSync(d.dir, { recursive: true, force: true });
     }
   }
@@ -251,10 +302,19 @@ function compare(name: string, sim: TraceRecord[][]): string | null {
   const real = realRuns.get(name);
   assert.ok(real, `no real run of ${name}`);
   assert.equal(real.lives.length, sim.length, 'as many lives of the daemon');
+  const simulated = simConfig(null);
   for (let life = 0; life < sim.length; life++) {
     const difference = firstDifference(
-      containerTokens(real.lives[life] as TraceRecord[], real.root),
-      containerTokens(sim[life] as TraceRecord[], simConfig(null).dataRoot),
+      containerTokens(real.lives[life] as TraceRecord[], {
+        root: real.root,
+        execRoot: real.exec,
+        bridge: net.bridge,
+      }),
+      containerTokens(sim[life] as TraceRecord[], {
+        root: simulated.dataRoot,
+        execRoot: simulated.execRoot,
+        bridge: net.bridge,
+      }),
     );
     if (difference !== null) return `life ${life + 1}: ${difference}`;
   }
@@ -266,7 +326,13 @@ for (const s of scenarios) {
     `the simulated host behaves as the real one: ${s.name}`,
     { skip: unavailable ?? false },
     () => {
-      assert.equal(compare(s.name, runSimulated(s)), null);
+      assert.equal(
+        compare(
+          s.name,
+          runSimulated(s, 1, () => undefined, net),
+        ),
+        null,
+      );
     },
   );
 }
@@ -308,6 +374,31 @@ test(
     assert.match(
       compare(s.name, sabotaged) ?? '',
       /the real host has «done containerd.deleteContainer», the simulated host «failed containerd.deleteContainer ENOENT»/,
+    );
+  },
+);
+
+test(
+  'a simulated network handler that behaves otherwise is caught: a veth deletion that finds the veth gone',
+  { skip: unavailable ?? false },
+  () => {
+    const s = scenarios.find((x) => x.name.startsWith('publish'));
+    assert.ok(s);
+    const sabotaged = runSimulated(
+      s,
+      1,
+      (world) => {
+        const run = world.net.run.bind(world.net);
+        world.net.run = (req) => {
+          const result = run(req);
+          return req.effect === 'net.deleteLinks' ? { deleted: [] } : result;
+        };
+      },
+      net,
+    );
+    assert.match(
+      compare(s.name, sabotaged) ?? '',
+      /net sandboxDown web #1, record \d+: the real host has «done net.deleteLinks \{"deleted":\["<veth>"\]\}», the simulated host «done net.deleteLinks \{"deleted":\[\]\}»/,
     );
   },
 );

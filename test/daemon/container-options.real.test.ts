@@ -868,20 +868,28 @@ describe('container options with the stock docker CLI', { skip: unavailable ?? f
     );
   });
 
-  test('refused fields name themselves: StorageOpt, KernelMemory, DeviceRequests and the network settings', async () => {
+  test('refused fields name themselves: StorageOpt, KernelMemory, DeviceRequests and the network settings networking does not do', async () => {
     refused(['--storage-opt', 'size=1G'], /statedock does not support HostConfig\.StorageOpt/);
     refused(['--kernel-memory', '16m'], /statedock does not support HostConfig\.KernelMemory/);
-    refused(['--dns', '1.1.1.1'], /statedock does not support HostConfig\.Dns /);
-    refused(['--add-host', 'h:1.2.3.4'], /statedock does not support HostConfig\.ExtraHosts/);
-    // -p sends the exposed port too: the first of the two refused is named.
-    refused(['-p', '8080:80'], /statedock does not support Config\.ExposedPorts/);
-    const ports = await create({
-      HostConfig: { NetworkMode: 'none', PortBindings: { '80/tcp': [{ HostPort: '8080' }] } },
+    // Networking honours the rest of the network fields (test/daemon/network.real.test.ts).
+    refused(['--link', 'other:o'], /statedock does not support HostConfig\.Links/);
+    // The CLI sends --mac-address per network for API 1.44 only: the field, through the API.
+    const mac = await create({
+      MacAddress: '02:42:ac:11:00:02',
+      HostConfig: { NetworkMode: 'none' },
     });
-    assert.equal(ports.status, 400);
+    assert.equal(mac.status, 400);
     assert.match(
-      (ports.json as { message: string }).message,
-      /statedock does not support HostConfig\.PortBindings/,
+      (mac.json as { message: string }).message,
+      /statedock does not support Config\.MacAddress/,
+    );
+    const sctp = await create({
+      HostConfig: { NetworkMode: 'none', PortBindings: { '80/sctp': [{ HostPort: '8080' }] } },
+    });
+    assert.equal(sctp.status, 400);
+    assert.match(
+      (sctp.json as { message: string }).message,
+      /statedock does not support HostConfig\.PortBindings of SCTP ports/,
     );
     const gpu = await create({
       HostConfig: { NetworkMode: 'none', DeviceRequests: [{ Driver: 'nvidia', Count: -1 }] },

@@ -723,7 +723,7 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     assert.equal(run('rm', 'dup').status, 0);
     assert.match(
       run('run', '--rm', '--network', 'mynet', 'busybox', 'true').stderr,
-      /statedock does not support HostConfig\.NetworkMode mynet yet/,
+      /network mynet not found/,
     );
     const nosuch = run('run', '--rm', 'nosuchimage', 'true');
     assert.equal(nosuch.status, 125);

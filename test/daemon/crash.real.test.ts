@@ -22,6 +22,7 @@ import { ApiTap } from '../support/api-tap.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import {
   describePlan,
+  networkScenarios,
   planPoint,
   targetCommand,
   targetFlags,
@@ -40,7 +41,8 @@ import {
   type DaemonDirs,
   type RunningDaemon,
 } from '../support/daemon-process.ts';
-import { hostView, mountedRootfs, shimsOf } from '../support/host-view.ts';
+import { hostView as hostViewOf, mountedRootfs, shimsOf } from '../support/host-view.ts';
+import { cleanupNet, makeBridge, networkView, pickNet } from '../support/net.ts';
 
 /**
  * The real SIGKILL campaign (issue 6, point 4): the real daemon on its supervised containerd,
@@ -79,6 +81,10 @@ const windowMs = (p: CrashPlan, liveRestore: boolean): number => {
     rmForce: 80,
     stop: slow ? 1300 : 100,
     shutdown: liveRestore ? 60 : slow ? 1300 : 150,
+    publish: 250,
+    connect: 80,
+    disconnect: 80,
+    networkRm: 60,
   };
   if (p.scenario === 'runRm' && p.fromStart)
     return p.command[0] === 'sleep' ? 150 + Number(p.command[1]) * 1000 : 150;
@@ -94,7 +100,21 @@ let daemon: RunningDaemon | null = null;
 let lastOpMs = -1;
 /** Whether the daemon now running was started with --live-restore. */
 let runningLiveRestore = false;
-const flags = (liveRestore: boolean): string[] => (liveRestore ? ['--live-restore'] : []);
+/** The campaign's own bridge and pools (publish, connect, disconnect and network rm need a network). */
+const net = pickNet();
+const poolBase = `10.213.${1 + ((net.octet + 60) % 250)}.0/24`;
+const flags = (liveRestore: boolean): string[] => [
+  '-b',
+  net.bridge,
+  '--default-address-pool',
+  `base=${poolBase},size=28`,
+  ...(liveRestore ? ['--live-restore'] : []),
+];
+/** The host as the invariants see it, with the daemon's networking. */
+const hostView = async (dd: DaemonDirs, acknowledged: AcknowledgedCreate[]): Promise<HostView> => ({
+  ...(await hostViewOf(dd, acknowledged)),
+  network: networkView(dd),
+});
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The stock CLI through the tap, without blocking the event loop the tap runs on. */
@@ -149,7 +169,7 @@ async function killDaemon(): Promise<void> {
  */
 async function settledView(
   acknowledged: AcknowledgedCreate[],
-  maxMs = 10_000,
+  maxMs = 15_000,
 ): Promise<{ view: HostView; settled: boolean }> {
   const end = Date.now() + maxMs;
   let prev = '';
@@ -162,15 +182,18 @@ async function settledView(
       view.containerdContainers,
       view.mounted,
     ]);
-    // A view that breaks an invariant is judged only once it has stayed so for 2 s: restore may
-    // be repairing it (e.g. stopping a task a crashed start left running, whose record still
-    // says created, within its stop timeout).
+    // A view that breaks an invariant is judged only once it has stayed so past a stop timeout:
+    // restore may be repairing it (e.g. stopping a task a crashed start left running, whose
+    // record still says created; a PID 1 that ignores SIGTERM is killed after 10 s).
     const quiet =
       view.containers.every((c) => c.status !== 'removing' && c.status !== 'restarting') &&
       view.tasks.every((t) => t.status === 'running' || t.status === 'paused') &&
       checkInvariants(view).length === 0;
     if (key !== prev) sameSince = Date.now();
-    if (key === prev && (quiet || Date.now() - sameSince >= 2000)) return { view, settled: quiet };
+    // A broken view waits out a stop timeout (10 s) before it is judged; another unquiet one 2 s.
+    const patience = checkInvariants(view).length > 0 ? 11_000 : 2_000;
+    if (key === prev && (quiet || Date.now() - sameSince >= patience))
+      return { view, settled: quiet };
     if (Date.now() > end) return { view, settled: false };
     prev = key;
     await sleep(150);
@@ -186,8 +209,12 @@ interface Finding {
 
 /** Creates the point's containers, runs its operation, and SIGKILLs the daemon inside it. Returns whether the operation was still running. */
 async function crash(p: CrashPlan, name: (s: string) => string): Promise<boolean> {
+  const networked = networkScenarios.includes(p.scenario);
+  // Containers of the network scenarios join the default bridge (the others run with no network).
+  const withNet = (f: string[]): string[] =>
+    networked ? f.filter((x, i) => x !== 'none' && !(x === '--network' && f[i + 1] === 'none')) : f;
   const runTarget = (n: string, t: Target): Promise<string> =>
-    cliOk(['run', '-d', '--name', n, ...targetFlags(t), 'busybox', ...targetCommand(t)]);
+    cliOk(['run', '-d', '--name', n, ...withNet(targetFlags(t)), 'busybox', ...targetCommand(t)]);
   if (p.fresh)
     await cliOk(['create', '--name', name('fresh'), '--network', 'none', 'busybox', 'true']);
   if (p.bystander) await runTarget(name('by'), p.bystander);
@@ -200,15 +227,28 @@ async function crash(p: CrashPlan, name: (s: string) => string): Promise<boolean
     await killDaemon();
     return during;
   }
+  if (p.scenario === 'disconnect') await cliOk(['network', 'connect', 'cnet', name('t0')]);
+  if (p.scenario === 'networkRm') await cliOk(['network', 'create', name('net')]);
+  const port = 40000 + ((p.index * 7) % 5000);
   const args =
     p.scenario === 'runRm'
       ? ['run', '--rm', '--name', name('rm'), '--network', 'none', 'busybox', ...p.command]
       : p.scenario === 'rmForce'
         ? ['rm', '-f', name('t0')]
-        : ['stop', name('t0')];
+        : p.scenario === 'publish'
+          ? ['run', '-d', '--name', name('pub'), '-p', `${port}:80`, 'busybox', 'sleep', '1000']
+          : p.scenario === 'connect'
+            ? ['network', 'connect', '--alias', name('al'), 'cnet', name('t0')]
+            : p.scenario === 'disconnect'
+              ? ['network', 'disconnect', 'cnet', name('t0')]
+              : p.scenario === 'networkRm'
+                ? ['network', 'rm', name('net')]
+                : ['stop', name('t0')];
   const first = tap.nextRequest(
     5000,
-    p.scenario === 'runRm' && p.fromStart ? /^POST \S*\/start/ : undefined,
+    (p.scenario === 'runRm' || p.scenario === 'publish') && p.fromStart
+      ? /^POST \S*\/start/
+      : undefined,
   );
   const c = cli(args);
   await first;
@@ -223,19 +263,21 @@ async function crash(p: CrashPlan, name: (s: string) => string): Promise<boolean
 
 before(async () => {
   if (unavailable) return;
+  makeBridge(net.bridge, `${net.gateway}/24`);
   d = daemonDirs('sdcr');
   cfg = `${d.dir}/docker-config`;
   mkdirSync(cfg);
   busyboxTarball(d.dir, ['sh', 'sleep', 'true']);
   tap = new ApiTap(`${d.dir}/tap.sock`, d.sock);
   await tap.listen();
-  daemon = await startDaemon(d);
+  daemon = await startDaemon(d, flags(false));
   const imp = docker(
     d.sock,
     ['import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox'],
     cfg,
   );
   assert.equal(imp.status, 0, imp.stderr);
+  assert.equal(docker(d.sock, ['network', 'create', 'cnet'], cfg).status, 0);
 });
 
 after(async () => {
@@ -262,6 +304,7 @@ after(async () => {
       // already gone
     }
   }
+  cleanupNet(d, [net.bridge]);
   for (const m of mountPoints()
     .filter((x) => x.startsWith(`${d.dir}/`))
     .reverse())
@@ -297,7 +340,7 @@ test(
     ]);
     assert.deepEqual(mountedRootfs(d), [id]);
     await killDaemon();
-    daemon = await startDaemon(d);
+    daemon = await startDaemon(d, flags(false));
     const view = await hostView(d, [{ id, mayBeGone: false }]);
     assert.deepEqual(
       view.containers.map((c) => [c.id, c.status]),
@@ -341,7 +384,7 @@ test(
     // Restarted with --live-restore, the containers are adopted. The moment its flight recorder
     // shows restore's listing of the tasks, the daemon is frozen (SIGSTOP, it is our child), the
     // containers end, and it goes on (SIGCONT): exits it had not subscribed to by then are lost for good.
-    const starting = launch(d, ['--live-restore']);
+    const starting = launch(d, flags(true));
     daemon = starting;
     const trace = `${d.exec}/traces`;
     const end = Date.now() + 30_000;
@@ -410,7 +453,7 @@ test(
       if (shimsOf(d.exec).some((s) => !before.has(s.id)) && c.running()) crashedInCreate += 1;
       await killDaemon();
       await reap(c);
-      daemon = await startDaemon(d);
+      daemon = await startDaemon(d, flags(false));
       const ids = (await hostView(d, [])).containers.map((x) => x.id);
       if (ids.length > 0) assert.equal(docker(d.sock, ['rm', '-f', ...ids], cfg).status, 0);
       const gone = Date.now() + 1000;
@@ -422,13 +465,22 @@ test(
 );
 
 test(
-  `SIGKILL at random moments of run --rm, rm -f, stop and shutdown leaves no violation of the restore invariants (CRASH_SEED=${seed})`,
+  `SIGKILL at random moments of run --rm, rm -f, stop, shutdown, run -p, network connect, disconnect and rm leaves no violation of the restore invariants (CRASH_SEED=${seed})`,
   { skip: unavailable ?? false, timeout: 9 * 60_000 },
   async () => {
     const started = Date.now();
     console.log(`crash campaign: CRASH_SEED=${seed} CRASH_POINTS=${points}`);
     const findings: Finding[] = [];
-    const counts: Record<Scenario, number> = { runRm: 0, rmForce: 0, stop: 0, shutdown: 0 };
+    const counts: Record<Scenario, number> = {
+      runRm: 0,
+      rmForce: 0,
+      stop: 0,
+      shutdown: 0,
+      publish: 0,
+      connect: 0,
+      disconnect: 0,
+      networkRm: 0,
+    };
     let during = 0;
     let unsettled = 0;
     let left = 0;
@@ -499,6 +551,40 @@ test(
         }
       }
       const empty = await hostView(d, []);
+      // Nothing of the removed containers' networking stays (no endpoint, sandbox, veth, namespace or port rule).
+      const netLeft = empty.network;
+      if (netLeft)
+        for (const what of [
+          ...netLeft.endpoints.map((e) => `endpoint ${e.hostIf}`),
+          ...netLeft.sandboxes.map((x) => `sandbox ${x.netns}`),
+          ...netLeft.veths.map((v) => `veth ${v}`),
+          ...netLeft.netns.map((n) => `namespace ${n}`),
+          ...netLeft.ruleAddresses.map((a) => `port rules of ${a}`),
+        ])
+          found.push({
+            point: label,
+            invariant: 'removable',
+            container: '',
+            message: `${what} left after docker rm -f of every container`,
+          });
+      // A network the point made can be removed, whatever the crash left of it.
+      if (p.scenario === 'networkRm') {
+        const left = docker(
+          d.sock,
+          ['network', 'ls', '-q', '--filter', `name=${name('net')}`],
+          cfg,
+        ).stdout.trim();
+        if (left !== '') {
+          const rm = docker(d.sock, ['network', 'rm', name('net')], cfg);
+          if (rm.status !== 0)
+            found.push({
+              point: label,
+              invariant: 'removable',
+              container: '',
+              message: `docker network rm ${name('net')}: ${rm.stderr.trim()}`,
+            });
+        }
+      }
       for (const id of ids) {
         if (empty.containers.some((c) => c.id === id))
           found.push({
@@ -547,7 +633,8 @@ test(
     }
     const s = ((Date.now() - started) / 1000).toFixed(1);
     console.log(
-      `crash campaign: ${points} crash points tried (run --rm ${counts.runRm}, rm -f ${counts.rmForce}, stop ${counts.stop}, shutdown ${counts.shutdown}; ` +
+      `crash campaign: ${points} crash points tried (run --rm ${counts.runRm}, rm -f ${counts.rmForce}, stop ${counts.stop}, shutdown ${counts.shutdown}, ` +
+        `run -p ${counts.publish}, network connect ${counts.connect}, disconnect ${counts.disconnect}, rm ${counts.networkRm}; ` +
         `${during} killed mid-operation), ${left} containers left after restarts and removed, ${unsettled} views checked unquiet (stable 2 s or after 10 s), ` +
         `${findings.length} violations, ${s} s (CRASH_SEED=${seed})`,
     );

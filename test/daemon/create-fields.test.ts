@@ -144,7 +144,11 @@ const apiFields = (): [string, Sample][] => [
   host('ReadonlyPaths', ['/proc/sys']),
   [
     'NetworkingConfig.EndpointsConfig',
-    { body: { NetworkingConfig: { EndpointsConfig: { mynet: { Aliases: ['a'] } } } } },
+    {
+      body: { NetworkingConfig: { EndpointsConfig: { mynet: { Aliases: ['a'] } } } },
+      // An alias is for a user-defined network (Docker refuses it on the default bridge and none).
+      with: { HostConfig: { NetworkMode: 'mynet' } },
+    },
   ],
 ];
 
@@ -251,6 +255,11 @@ describe('every field of the v1.41 create request is honoured or refused', () =>
           looked,
           facts,
           daemonSeccompProfile: null,
+          net: {
+            resolveContainer: (ref) => (ref === 'donor' ? donor.record.id : null),
+            hostHostname: 'host',
+            imageExposed: [],
+          },
         }),
       );
     } catch (err) {
@@ -287,11 +296,12 @@ describe('every field of the v1.41 create request is honoured or refused', () =>
     assert.equal(typeof (await plan(base)), 'string');
   });
 
-  const realTitles = [
-    ...readFileSync(new URL('./container-options.real.test.ts', import.meta.url), 'utf8').matchAll(
-      /test\(\s*'([^']*)'/g,
+  // The networking fields' real-daemon tests are with the network's (network.real.test.ts).
+  const realTitles = ['./container-options.real.test.ts', './network.real.test.ts'].flatMap((f) =>
+    [...readFileSync(new URL(f, import.meta.url), 'utf8').matchAll(/test\(\s*'([^']*)'/g)].map(
+      (m) => m[1] as string,
     ),
-  ].map((m) => m[1] as string);
+  );
 
   for (const [field, sample] of apiFields())
     test(`${field} is honoured or refused`, async () => {

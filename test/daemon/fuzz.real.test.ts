@@ -20,7 +20,14 @@ import {
   type DaemonDirs,
   type RunningDaemon,
 } from '../support/daemon-process.ts';
-import { fuzzRequests, send, type FuzzRequest, type RouteSpec } from '../support/fuzz-requests.ts';
+import {
+  fuzzRequests,
+  send,
+  type FuzzAnswer,
+  type FuzzRequest,
+  type RouteSpec,
+} from '../support/fuzz-requests.ts';
+import { cleanupNet, linkExists, netAvailable, netnsFiles, pickNet } from '../support/net.ts';
 import { call, callJson, rssKiB, sleep } from '../support/raw-http.ts';
 
 /**
@@ -42,6 +49,7 @@ const concurrency = 4;
 
 const unavailable =
   realDaemonUnavailable() ??
+  netAvailable() ??
   (spawnSync('test', ['-x', '/bin/busybox']).status === 0
     ? null
     : 'needs /bin/busybox (apt-get install busybox-static)');
@@ -64,6 +72,9 @@ function servedRoutes(dir: string): RouteSpec[] {
 function listing(d: DaemonDirs): Record<string, string[]> {
   const ls = (p: string) => (existsSync(p) ? readdirSync(p).sort() : []);
   return {
+    // The network database: the predefined networks only, no endpoint or sandbox records.
+    network: ls(`${d.root}/network/files`),
+    netns: netnsFiles(d.exec),
     containers: ls(`${d.root}/containers`),
     tmp: ls(`${d.root}/tmp`),
     volumes: ls(`${d.root}/volumes`),
@@ -79,19 +90,26 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
   let daemon: RunningDaemon;
   let cfg: string;
   const run = (...args: string[]) => docker(d.sock, args, cfg);
+  // User networks come from a /24 of the campaign's own (pools of /29), and the subnets its
+  // bodies name are in it too: nothing it makes can take a range the host or another test uses.
+  const net = pickNet();
+  const block = net.subnet.replace(/\.0\/24$/, '');
+  const bridgePrefix = net.bridge.replace(/^sdt-/, 'sdfz');
+  const bridgeNames = [`${bridgePrefix}a`, `${bridgePrefix}b`];
 
   before(async () => {
     d = daemonDirs('sdfz');
     cfg = `${d.dir}/docker-config`;
     mkdirSync(cfg);
     busyboxTarball(d.dir);
-    daemon = await startDaemon(d);
+    daemon = await startDaemon(d, ['--default-address-pool', `base=${net.subnet},size=29`]);
     assert.equal(run('import', `${d.dir}/busybox.tar`, 'busybox:latest').status, 0);
   });
 
   after(async () => {
     if (daemon && daemon.child.exitCode === null) await stopDaemon(daemon);
     for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+    cleanupNet(d, bridgeNames);
     for (const m of mountPoints()
       .filter((p) => p.startsWith(`${d.dir}/`))
       .reverse())
@@ -102,6 +120,34 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
   /** The names the campaign aims at, made again when a request removed them. */
   const ensureTargets = async (): Promise<void> => {
     const exists = async (path: string) => (await call(d.sock, 'GET', path)).status === 200;
+    const named = await callJson<{ Name: string }[]>(
+      d.sock,
+      'GET',
+      `/networks?filters=${encodeURIComponent('{"name":{"fznet":true}}')}`,
+    );
+    if (!named.some((n) => n.Name === 'fznet'))
+      await callJson(d.sock, 'POST', '/networks/create', { Name: 'fznet', CheckDuplicate: true });
+    const onNet = await call(d.sock, 'GET', '/containers/fznetrun/json');
+    const running =
+      onNet.status === 200 &&
+      (JSON.parse(onNet.text) as { State: { Running: boolean } }).State.Running;
+    // A container on the user network, for connect and disconnect; made again when it is gone
+    // or cannot start (its network was removed while it was stopped).
+    if (!running && (onNet.status !== 200 || run('start', 'fznetrun').status !== 0)) {
+      run('rm', '-f', 'fznetrun');
+      run(
+        'run',
+        '-d',
+        '--name',
+        'fznetrun',
+        '--network',
+        'fznet',
+        'busybox',
+        'sh',
+        '-c',
+        'trap "exit 0" TERM; while true; do sleep 1; done',
+      );
+    }
     if (!(await exists('/containers/fzrun/json')))
       run(
         'run',
@@ -149,11 +195,23 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
       assert.ok(routes.length >= 30, `the daemon serves ${routes.length} routes`);
       await ensureTargets();
       const targets = {
-        containers: ['fzrun', 'fzexit'],
+        containers: ['fzrun', 'fzexit', 'fznetrun'],
         images: ['busybox', 'busybox:latest', 'fz/img:1'],
         volumes: ['fzvol'],
+        networks: ['fznet', 'fzn-1', 'fzn-2', 'none', 'host'],
+        subnets: [`${block}.64/27`, `${block}.128/28`, `${block}.200/29`, `${block}.0/24`],
+        bridgeNames,
       };
       const arb = fuzzRequests(routes, targets, maxBody);
+      // The bridges of the networks the campaign made (br-<id12>; named ones are `bridgeNames`).
+      const madeBridges = new Set<string>();
+      const sendNoting = async (r: FuzzRequest): Promise<FuzzAnswer> => {
+        const a = await send(d.sock, r);
+        const made = /"Id":"([0-9a-f]{12})/.exec(a.body);
+        if (r.route === 'POST /networks/create' && a.status === 201 && made)
+          madeBridges.add(`br-${made[1] as string}`);
+        return a;
+      };
       // Warm-up, as many requests as the campaign (at most 2,000), over every route: lazily
       // loaded code, V8's compiled code and the native allocators reach their working size
       // before memory is measured; what grows after that is what leaks. The daemon collects
@@ -162,7 +220,7 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
       let w = 0;
       await Promise.all(
         Array.from({ length: concurrency }, async () => {
-          while (w < warm.length) await send(d.sock, warm[w++] as FuzzRequest);
+          while (w < warm.length) await sendNoting(warm[w++] as FuzzRequest);
         }),
       );
       await ensureTargets();
@@ -170,7 +228,8 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
       const rssBefore = await rssKiB(daemon.pid);
       const plan = fc.sample(arb, { numRuns: requests, seed });
       const statuses = new Map<number, number>();
-      const perRoute = new Map<string, number>();
+      // The network routes' answers by status (how deep the campaign got into networking).
+      const networkAnswers: Record<string, Record<number, number>> = {};
       const fivexx: { i: number; r: FuzzRequest; status: number; body: string }[] = [];
       const badErrors: { i: number; r: FuzzRequest; status: number; body: string }[] = [];
       let noAnswer = 0;
@@ -183,9 +242,12 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
           const r = plan[i] as FuzzRequest;
           bytesSent +=
             r.body === null ? 0 : typeof r.body === 'string' ? r.body.length : r.body.filler;
-          perRoute.set(r.route, (perRoute.get(r.route) ?? 0) + 1);
-          const a = await send(d.sock, r);
+          const a = await sendNoting(r);
           statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
+          if (r.route.includes(' /networks')) {
+            const byStatus = (networkAnswers[r.route] ??= {});
+            byStatus[a.status] = (byStatus[a.status] ?? 0) + 1;
+          }
           if (a.status === 0) {
             noAnswer += 1;
             if (r.wire === 'normal')
@@ -237,7 +299,11 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
       for (const i of await callJson<{ RepoTags: string[] }[]>(d.sock, 'GET', '/images/json'))
         for (const t of i.RepoTags)
           if (t !== 'busybox:latest') await call(d.sock, 'DELETE', `/images/${t}`);
+      for (const n of await callJson<{ Id: string; Name: string }[]>(d.sock, 'GET', '/networks'))
+        if (n.Name !== 'none' && n.Name !== 'host')
+          await call(d.sock, 'DELETE', `/networks/${n.Id}`);
       await sleep(1_000);
+      const leftLinks = [...madeBridges, ...bridgeNames].filter(linkExists);
       const leftMounts = mountPoints().filter((p) => p.startsWith(`${d.dir}/`));
       const ctr = spawnSync(
         'ctr',
@@ -268,7 +334,10 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
         noAnswer,
         fivexx: fivexx.length,
         rssKiB: { before: rssBefore, after: rssAfter },
+        networksMade: madeBridges.size,
+        networkAnswers,
         leftMounts,
+        leftLinks,
         leftContainerd: ctr.stdout.trim().split('\n').filter(Boolean),
       };
       process.stdout.write(`# fuzz: ${JSON.stringify(report)}\n`);
@@ -291,6 +360,7 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
         [],
       );
       assert.deepEqual(leftMounts, [], 'no mount left under the daemon’s roots');
+      assert.deepEqual(leftLinks, [], 'no bridge of a network the campaign made is left');
       assert.deepEqual(report.leftContainerd, [], 'no containerd container left');
       assert.deepEqual(after, before, 'no container directory, temporary file or volume left');
       assert.ok(rssAfter <= rssBefore * 1.1, `RSS ${rssBefore} KiB before, ${rssAfter} KiB after`);

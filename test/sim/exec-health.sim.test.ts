@@ -259,15 +259,6 @@ test('a commit cut by a crash at any point leaves its image whole or absent and 
     exploreCrashPoints(s, 1).failures.map((f) => f.problems),
     [],
   );
-  // Cut once the layer is registered and before the image is: a layer no image uses is left.
-  const at = uncut.traces[0].findIndex(
-    (r, n) =>
-      n > commitAsked('image.registerLayer') &&
-      r.kind === 'event' &&
-      r.actor.startsWith('commit:') &&
-      r.event.type === 'effect.done',
-  );
-  assert.ok(at > 0);
   const original = machines['imageGc'];
   try {
     registerMachine(
@@ -278,7 +269,25 @@ test('a commit cut by a crash at any point leaves its image whole or absent and 
         states: { collected: { type: 'final' } },
       }),
     );
-    const noGc = crashRun(s, (uncut.traces[0][at] as TraceRecord).seq + 1, 1);
+    // Cut once the layer is registered and before the image is: a layer no image uses is left.
+    // The cut is found in a run without the GC itself: the GC's records, before the commit's,
+    // move the commit's record numbers.
+    const withoutGc = crashRun(s, null, 1).traces[0];
+    const registered = withoutGc.findIndex(
+      (r) =>
+        r.kind === 'effect.request' &&
+        r.actor.startsWith('commit:') &&
+        r.call.effect === 'image.registerLayer',
+    );
+    const at = withoutGc.findIndex(
+      (r, n) =>
+        n > registered &&
+        r.kind === 'event' &&
+        r.actor.startsWith('commit:') &&
+        r.event.type === 'effect.done',
+    );
+    assert.ok(registered > 0 && at > 0);
+    const noGc = crashRun(s, (withoutGc[at] as TraceRecord).seq + 1, 1);
     assert.ok(
       noGc.problems.some((p) => p.kind === 'noOrphanedPullFiles'),
       JSON.stringify(noGc.problems),

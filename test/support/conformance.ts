@@ -4,9 +4,17 @@ import { SimWorld } from '../../effects/sim/world.ts';
 import type { TraceRecord } from '../../effects/trace.ts';
 import type { Reply } from '../../src/host/containers.ts';
 import { simConfig } from '../../src/sim/config.ts';
-import { ClientHistory, containerIdOf, SimDaemon, simImageLayer } from '../../src/sim/daemon.ts';
+import {
+  ClientHistory,
+  containerIdOf,
+  SimDaemon,
+  simImageLayer,
+  simNetConfig,
+} from '../../src/sim/daemon.ts';
 import { newRecord } from '../../src/sim/containers.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';
+import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
+import type { NetworkCreateBody } from '../../src/daemon/network/controller.ts';
 import type { ContainerUpdate } from '../../machines/container/types.ts';
 import type { ExecReply } from '../../src/host/execs.ts';
 
@@ -27,6 +35,10 @@ export type Step =
       restart?: RestartPolicy;
       rm?: boolean;
       stopTimeout?: number;
+      /** `-p HOST:CTR` (networking scenarios). */
+      publish?: string[];
+      /** `--network` (networking scenarios; the default bridge without it). */
+      network?: string;
     }
   | { do: 'start' | 'pause' | 'unpause'; name: string }
   | { do: 'stop'; name: string; t: number }
@@ -42,6 +54,11 @@ export type Step =
   | { do: 'waitRestarted'; name: string; count: number }
   /** SIGKILL to the daemon while nothing is in flight; then it starts again. */
   | { do: 'crash'; liveRestore: boolean }
+  /** `docker network create --subnet <the scenario network's second /24> NAME`. */
+  | { do: 'networkCreate'; network: string }
+  | { do: 'networkRm'; network: string }
+  | { do: 'connect'; network: string; name: string; alias?: string }
+  | { do: 'disconnect'; network: string; name: string }
   /**
    * `docker exec -d NAME CMD` (create, then a detached start), known afterwards as `exec`;
    * `behaviour` is how it behaves on the simulated host.
@@ -55,10 +72,69 @@ export type Step =
 export interface Scenario {
   name: string;
   liveRestore?: boolean;
+  /**
+   * The daemon runs with networking, on the bridge and subnets of `ScenarioNet` (the real
+   * host's are the test's own); the others run with none (`--bridge=none`, no iptables).
+   */
+  networking?: boolean;
   steps: Step[];
 }
 
+/** The bridge, its subnet, a user network's subnet and a published port of the networking scenarios: the same on both hosts. */
+export interface ScenarioNet {
+  bridge: string;
+  /** The bridge's address (`-b` takes an existing bridge with its address). */
+  cidr: string;
+  /** The subnet `networkCreate` gives its network. */
+  userSubnet: string;
+  /** The pool of user networks without a subnet (`--default-address-pool base=…,size=28`). */
+  pool: string;
+  /** The host port `publish` steps use (`${port}`). */
+  port: number;
+  /** The MTU of the host's default route (what links and endpoints get): the real host's. */
+  mtu: number;
+  /** The host's /etc/resolv.conf (its nameservers are the user networks' upstreams): the real host's. */
+  resolvConf: string;
+}
+
+/** A scenario network of the 10.213.0.0/16 the network tests use, picked at random (tests on one host do not collide). */
+export function pickScenarioNet(): ScenarioNet {
+  const octet = 2 + Math.floor(Math.random() * 120) * 2;
+  return {
+    bridge: `sdc-${Math.floor(Math.random() * 0xffffff)
+      .toString(16)
+      .padStart(6, '0')}`,
+    cidr: `10.213.${octet}.1/24`,
+    userSubnet: `10.213.${octet + 1}.0/24`,
+    pool: `10.213.${octet + 1}.0/24`,
+    port: 20000 + Math.floor(Math.random() * 20000),
+    mtu: 1500,
+    resolvConf: 'nameserver 192.0.2.53\n',
+  };
+}
+
+/** `-p` with the scenario's port: `${port}` stands for it. */
+export function publishOf(step: { publish?: string[] }, net: ScenarioNet): string[] {
+  return (step.publish ?? []).map((p) => p.replace('${port}', String(net.port)));
+}
+
+/** The body of `networkCreate` (the same on both hosts). */
+export function networkCreateBody(name: string, net: ScenarioNet): NetworkCreateBody {
+  return { Name: name, CheckDuplicate: true, IPAM: { Config: [{ Subnet: net.userSubnet }] } };
+}
+
+/** The daemon's flags of a scenario on the real host. */
+export function realDaemonFlags(s: Scenario, net: ScenarioNet, liveRestore: boolean): string[] {
+  return [
+    ...(s.networking === true
+      ? ['-b', net.bridge, '--default-address-pool', `base=${net.pool},size=28`]
+      : []),
+    ...(liveRestore ? ['--live-restore'] : []),
+  ];
+}
+
 const runs: TaskBehaviour = { exitAfterMs: null, exitCode: 0, ignoresTerm: true };
+
 const exits3 = (ms: number): TaskBehaviour => ({
   exitAfterMs: ms,
   exitCode: 3,
@@ -167,6 +243,59 @@ export const scenarios: Scenario[] = [
     ],
   },
   {
+    name: 'publish: run -p, stop, start again, rm -f',
+    networking: true,
+    steps: [
+      {
+        do: 'create',
+        name: 'web',
+        cmd: sleeper,
+        behaviour: runs,
+        stopTimeout: 1,
+        publish: ['${port}:80'],
+      },
+      { do: 'start', name: 'web' },
+      { do: 'stop', name: 'web', t: 1 },
+      { do: 'start', name: 'web' },
+      { do: 'rm', name: 'web', force: true },
+    ],
+  },
+  {
+    name: 'network connect, disconnect, rm',
+    networking: true,
+    steps: [
+      { do: 'networkCreate', network: 'back' },
+      { do: 'create', name: 'app', cmd: sleeper, behaviour: runs, stopTimeout: 1 },
+      { do: 'start', name: 'app' },
+      { do: 'connect', network: 'back', name: 'app', alias: 'application' },
+      { do: 'disconnect', network: 'back', name: 'app' },
+      { do: 'connect', network: 'back', name: 'app' },
+      { do: 'rm', name: 'app', force: true },
+      { do: 'networkRm', network: 'back' },
+    ],
+  },
+  {
+    name: 'a container on a user network, restored after SIGKILL with live-restore',
+    networking: true,
+    liveRestore: true,
+    steps: [
+      { do: 'networkCreate', network: 'back' },
+      {
+        do: 'create',
+        name: 'db',
+        cmd: sleeper,
+        behaviour: runs,
+        stopTimeout: 1,
+        network: 'back',
+      },
+      { do: 'start', name: 'db' },
+      { do: 'crash', liveRestore: true },
+      { do: 'stop', name: 'db', t: 1 },
+      { do: 'rm', name: 'db', force: false },
+      { do: 'networkRm', network: 'back' },
+    ],
+  },
+  {
     name: 'exec: an exit status, a command runc cannot start',
     steps: [
       { do: 'create', name: 'shell', cmd: sleeper, behaviour: runs },
@@ -252,16 +381,35 @@ export function runSimulated(
   s: Scenario,
   seed = 1,
   alter: (world: SimWorld) => void = () => undefined,
+  net: ScenarioNet = pickScenarioNet(),
 ): TraceRecord[][] {
-  const world = new SimWorld({ seed });
+  // The real host's facts the daemon's choices depend on: its resolv.conf, and (networking)
+  // its default route's MTU and the bridge `-b` names.
+  const world = new SimWorld({
+    seed,
+    host: {
+      files: { '/etc/resolv.conf': net.resolvConf },
+      ...(s.networking === true
+        ? {
+            mtu: net.mtu,
+            net: { links: { [net.bridge]: { kind: 'bridge' as const, addresses: [net.cidr] } } },
+          }
+        : {}),
+    },
+  });
   alter(world);
+  // As the real host's test daemons: with no networking of their own unless the scenario has some.
+  const networkConfig: Partial<StartupConfig> =
+    s.networking === true
+      ? { bridge: net.bridge, defaultAddressPools: [{ base: net.pool, size: 28 }] }
+      : { bridge: 'none', iptables: false, ipForward: false };
   const history = new ClientHistory();
   const lives: SimDaemon[] = [];
   let liveRestore = s.liveRestore ?? false;
   const boot = (): SimDaemon => {
     const d = new SimDaemon({
       world,
-      config: { ...simConfig(null), liveRestore },
+      config: { ...simConfig(null), ...networkConfig, liveRestore },
       seed: seed + lives.length,
       history,
     });
@@ -288,6 +436,13 @@ export function runSimulated(
     d.host.request(c.record.id, event, (r) => (reply = r));
     until(`answered ${event.type} ${name}`, () => reply !== null);
   };
+  /** A network request as the API's /networks routes make it: to the network controller. */
+  const network = (what: string, call: (done: (r: { ok: boolean }) => void) => void): void => {
+    let answer: { ok: boolean } | null = null;
+    call((r) => (answer = r));
+    until(`answered ${what}`, () => answer !== null);
+    if (!(answer as { ok: boolean } | null)?.ok) throw new Error(`${s.name}: ${what} failed`);
+  };
   for (const step of s.steps) {
     switch (step.do) {
       case 'create': {
@@ -299,10 +454,24 @@ export function runSimulated(
           stopTimeout: step.stopTimeout ?? 10,
           ...(step.restart ? { restartPolicy: step.restart } : {}),
         });
+        // As the real create: none, or (networking) the bridge or the step's network and its ports.
+        const netConfig = simNetConfig(id, {
+          network: s.networking === true ? (step.network ?? 'default') : 'none',
+          publish: publishOf(step, net),
+        });
         let reply: Reply | null = null;
         d.host.create(
           {
-            record: { ...record, config: { ...record.config, cmd: step.cmd } },
+            record: {
+              ...record,
+              config: {
+                ...record.config,
+                cmd: step.cmd,
+                network: netConfig,
+                networkMode: netConfig.mode,
+                hostname: netConfig.hostname,
+              },
+            },
             spec: { process: { args: step.cmd } },
             rootfs: { driver: 'overlay2', layers: [simImageLayer] },
           },
@@ -360,6 +529,35 @@ export function runSimulated(
             c !== null && c.record.restartCount >= step.count && c.record.state.status === 'running'
           );
         });
+        break;
+      case 'networkCreate':
+        network(`network create ${step.network}`, (done) =>
+          d.network.createNetwork(
+            networkCreateBody(step.network, net),
+            '2026-01-01T00:00:00.000Z',
+            done,
+          ),
+        );
+        break;
+      case 'networkRm':
+        network(`network rm ${step.network}`, (done) =>
+          d.network.removeNetwork(step.network, done),
+        );
+        break;
+      case 'connect':
+        network(`network connect ${step.network} ${step.name}`, (done) =>
+          d.network.connect(
+            step.network,
+            step.name,
+            { aliases: step.alias === undefined ? [] : [step.alias], ipv4: null },
+            done,
+          ),
+        );
+        break;
+      case 'disconnect':
+        network(`network disconnect ${step.network} ${step.name}`, (done) =>
+          d.network.disconnect(step.network, step.name, done),
+        );
         break;
       case 'exec': {
         const c = d.host.byName(step.name);
@@ -421,35 +619,93 @@ export function runSimulated(
 /** One record as the comparison sees it: what kind, and the facts that must agree. */
 export type Token = string;
 
+/** What a host names its own way, and the comparison leaves out. */
+export interface HostNames {
+  /** The data root. */
+  root: string;
+  /** The exec root (network namespaces are under it). */
+  execRoot?: string;
+  /** The bridge `-b` names. */
+  bridge?: string;
+}
+
 /**
  * Each container's records in one life, normalised: container IDs become `c1`, `c2` … in
  * order of appearance, the data root `<root>`, and what depends on the host's timing or
  * numbering (PIDs, times, the spec, request ids) is left out. Results keep their kind (done,
  * or failed with its code) and the facts a machine decides on (a kill's `gone`, an exit
- * status). Two orderings are free, and left out: a kill's own answer against the exit it
- * causes (two streams of containerd race); and whether an exec's delete meets its exited
- * process or finds it gone with its task, when its container's exit deletes the task
- * meanwhile (the exec's and the container's actors race): either way its `exec_die` carries
- * the process's exit status, and that token is compared.
+ * status).
+ *
+ * The network operations (`netOp` actors) are compared too, each under its operation's name
+ * and its rank among operations of that name (`net sandboxUp web #2`): their requests and
+ * results whole, with the IDs the network controller draws (sandboxes, endpoints, networks),
+ * veth names, the chain tag, the exec root, the bridge's name and times left out. The
+ * simulated host is given the real host's facts they depend on: its default route's MTU
+ * and its /etc/resolv.conf.
+ *
+ * Free orderings, left out: a kill's own answer against the exit it causes (two streams of
+ * containerd race); when a client's request that waits for the transition in progress
+ * arrives during it (it is counted where the container leaves that state); how network
+ * operations interleave with each other and with the container actors' records (each actor's
+ * records are compared in their own order; a container's operations run one at a time, so
+ * their ranks agree); and whether an exec's delete meets its exited process or finds it gone
+ * with its task, when its container's exit deletes the task meanwhile (the exec's and the
+ * container's actors race): either way its `exec_die` carries the process's exit status, and
+ * that token is compared.
  */
 /** An exec's delete that ended its process in containerd, or found it gone with its task. */
 const execDeleted: Token = 'ended containerd.execDelete';
 
 export function containerTokens(
   records: readonly TraceRecord[],
-  root: string,
+  host: HostNames | string,
 ): Map<string, Token[]> {
+  const h: HostNames = typeof host === 'string' ? { root: host } : host;
   const names = new Map<string, string>();
   const nameOf = (id: string): string => {
     let n = names.get(id);
     if (n === undefined) names.set(id, (n = `c${names.size + 1}`));
     return n;
   };
+  // Containers are named in the order their actors first appear, before anything names them.
+  for (const r of records) if (r.actor.startsWith('container:')) nameOf(r.actor.slice(10));
   const norm = (text: string): string =>
-    text.replaceAll(root, '<root>').replace(/[0-9a-f]{64}/g, (id) => nameOf(id));
+    text.replaceAll(h.root, '<root>').replace(/[0-9a-f]{64}/g, (id) => nameOf(id));
+  const netNorm = (text: string): string => {
+    let t = text.replaceAll(h.root, '<root>');
+    if (h.execRoot !== undefined) t = t.replaceAll(h.execRoot, '<exec>');
+    if (h.bridge !== undefined) t = t.replaceAll(h.bridge, '<bridge>');
+    t = t.replace(/[0-9a-f]{64}/g, (id) => names.get(id) ?? '<id>');
+    for (const [id, n] of names) t = t.replaceAll(id.slice(0, 12), `${n}-12`);
+    return t
+      .replace(/\bveth[0-9a-f]{7}\b/g, '<veth>')
+      .replace(/\bSD-[0-9a-f]{8}/g, 'SD-<tag>')
+      .replace(/\b[0-9a-f]{12}\b/g, '<id12>')
+      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>');
+  };
   const effectOf = new Map<string, string>();
   const out = new Map<string, Token[]>();
+  /** Per container: a request just taken, and the requests waiting for the transition in progress. */
+  const waits = new Map<string, { request: Token | null; held: Token[]; top: string | null }>();
+  /** A netOp actor's key: its operation's name and rank. */
+  const netKeys = new Map<string, string>();
+  const ranks = new Map<string, number>();
   for (const r of records) {
+    if (r.actor.startsWith('net:')) {
+      if (r.kind === 'actor.start') {
+        const op = netNorm(String((r.input as { op: string }).op));
+        const rank = (ranks.get(op) ?? 0) + 1;
+        ranks.set(op, rank);
+        netKeys.set(r.actor, `net ${op} #${rank}`);
+      }
+      const key = netKeys.get(r.actor);
+      if (key === undefined) continue;
+      const tokens = out.get(key) ?? [];
+      out.set(key, tokens);
+      const t = netToken(r);
+      if (t !== null) tokens.push(netNorm(t));
+      continue;
+    }
     const actor = r.actor.startsWith('container:')
       ? nameOf(r.actor.slice('container:'.length))
       : r.actor.startsWith('exec:')
@@ -460,10 +716,57 @@ export function containerTokens(
     if (actor === null) continue;
     const tokens = out.get(actor) ?? [];
     out.set(actor, tokens);
+    const w = waits.get(actor) ?? { request: null, held: [], top: null };
+    waits.set(actor, w);
+    // A client's request that made nothing happen waits for the transition in progress
+    // (dockerd's container lock): when it arrived during it is a race, so it is counted
+    // where the container leaves the state it arrived in.
+    if (w.request !== null) {
+      if (r.kind === 'event') w.held.push(w.request);
+      else tokens.push(w.request);
+      w.request = null;
+    }
+    if (r.kind === 'transition') {
+      const top = topState(r.to);
+      if (top !== w.top) tokens.push(...w.held.splice(0));
+      w.top = top;
+    }
     const t = token(r);
-    if (t !== null) tokens.push(norm(t));
+    if (t === null) continue;
+    if (r.kind === 'event' && r.event.type.startsWith('api.')) w.request = norm(t);
+    else tokens.push(norm(t));
   }
+  for (const [actor, w] of waits)
+    out.get(actor)?.push(...w.held, ...(w.request === null ? [] : [w.request]));
   return out;
+
+  function netToken(r: TraceRecord): Token | null {
+    switch (r.kind) {
+      case 'actor.start':
+        return 'start';
+      case 'actor.stop':
+        return `stop ${r.status}`;
+      case 'transition':
+        return `to ${JSON.stringify(r.to)}`;
+      case 'effect.request': {
+        const { id, step: _step, ...call } = r.call as unknown as Record<string, unknown>;
+        effectOf.set(String(id), String(call['effect']));
+        // A new bridge's MAC is drawn from its network's random ID.
+        const text = JSON.stringify(call);
+        return `ask ${call['effect'] === 'net.createBridge' || call['effect'] === 'net.ensureBridges' ? text.replace(/"mac":"[0-9a-f:]+"/g, '"mac":"<mac>"') : text}`;
+      }
+      case 'event': {
+        const e = r.event;
+        const effect = effectOf.get(String(e['id'])) ?? '?';
+        if (e.type === 'effect.done') return `done ${effect} ${JSON.stringify(e['result'])}`;
+        if (e.type === 'effect.failed')
+          return `failed ${effect} ${String((e['error'] as { code: string }).code)}`;
+        return `event ${e.type}`;
+      }
+      case 'mark':
+        return `mark ${r.mark.mark}`;
+    }
+  }
 
   function token(r: TraceRecord): Token | null {
     switch (r.kind) {
@@ -519,6 +822,11 @@ export function containerTokens(
   }
 }
 
+/** The top-level state of a state value (`starting` of `{"starting":"connecting"}`). */
+function topState(value: unknown): string {
+  return typeof value === 'string' ? value : (Object.keys(value as object)[0] ?? '');
+}
+
 function requestFacts(c: Record<string, unknown>): string {
   const effect = String(c['effect']);
   const parts = [effect];
@@ -533,6 +841,7 @@ function requestFacts(c: Record<string, unknown>): string {
     'driver',
     'path',
     'ms',
+    'forget',
   ]) {
     const v = c[k];
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')

@@ -4,7 +4,19 @@
  * window) the daemon is SIGKILLed. Same seed, same plan; the host's timing decides the rest.
  */
 
-export type Scenario = 'runRm' | 'rmForce' | 'stop' | 'shutdown';
+export type Scenario =
+  | 'runRm'
+  | 'rmForce'
+  | 'stop'
+  | 'shutdown'
+  /** `docker run -d -p`: a published port's proxy, rules and veth. */
+  | 'publish'
+  /** `docker network connect --alias` of a running container to a user network. */
+  | 'connect'
+  /** `docker network disconnect` of a running container. */
+  | 'disconnect'
+  /** `docker network rm` of a network without containers. */
+  | 'networkRm';
 export type Policy = 'no' | 'always' | 'unless-stopped' | 'on-failure:2';
 
 /** A container the point starts before the crash. */
@@ -47,7 +59,24 @@ export function prng(seed: number): () => number {
 }
 
 const policies: readonly Policy[] = ['no', 'always', 'unless-stopped', 'on-failure:2'];
-const scenarios: readonly Scenario[] = ['runRm', 'rmForce', 'stop', 'shutdown'];
+const scenarios: readonly Scenario[] = [
+  'runRm',
+  'rmForce',
+  'stop',
+  'shutdown',
+  'publish',
+  'connect',
+  'disconnect',
+  'networkRm',
+];
+
+/** The scenarios that need the daemon's networking (the others run `--network none`). */
+export const networkScenarios: readonly Scenario[] = [
+  'publish',
+  'connect',
+  'disconnect',
+  'networkRm',
+];
 const rmCommands: readonly string[][] = [
   ['true'],
   ['sleep', '0.2'],
@@ -78,7 +107,7 @@ export function planPoint(
     targets:
       scenario === 'shutdown'
         ? Array.from({ length: 1 + Math.floor(r() * 3) }, target)
-        : scenario === 'runRm'
+        : scenario === 'runRm' || scenario === 'publish' || scenario === 'networkRm'
           ? []
           : [target()],
     command: pick(rmCommands),
@@ -110,6 +139,8 @@ export function describePlan(p: CrashPlan): string {
       ? `run --rm ${p.command.join(' ')}${p.fromStart ? ' (from start)' : ''}`
       : p.scenario === 'shutdown'
         ? `shutdown with [${p.targets.map(t).join(', ')}]`
-        : `${p.scenario} ${t(p.targets[0] as Target)}`;
+        : p.scenario === 'publish' || p.scenario === 'networkRm'
+          ? p.scenario
+          : `${p.scenario} ${t(p.targets[0] as Target)}`;
   return `#${p.index} ${what} at ${p.at.toFixed(2)}${p.fresh ? ' +created' : ''}${p.bystander ? ` +running ${t(p.bystander)}` : ''} → restart${p.liveRestore ? ' --live-restore' : ''}`;
 }

@@ -34,7 +34,16 @@ export function daemonDirs(prefix = 'sdt'): DaemonDirs {
   };
 }
 
+/**
+ * A test daemon that asks for no networking of its own leaves the host's alone: no default
+ * bridge (never the host's docker0), no iptables chains, ip_forward as it is. The network tests
+ * pass -b with a bridge of their own (test/support/net.ts).
+ */
+const networkFlags = /^--?(b|bridge|bip|iptables|ip-forward)(=|$)/;
+export const noHostNetworking = ['--bridge=none', '--iptables=false', '--ip-forward=false'];
+
 export function daemonArgs(d: DaemonDirs, extra: string[] = []): string[] {
+  const own = extra.some((a) => networkFlags.test(a));
   return [
     'daemon',
     '--data-root',
@@ -45,6 +54,7 @@ export function daemonArgs(d: DaemonDirs, extra: string[] = []): string[] {
     `unix://${d.sock}`,
     '--pidfile',
     d.pidfile,
+    ...(own ? [] : noHostNetworking),
     ...extra,
   ];
 }

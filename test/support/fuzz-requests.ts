@@ -30,11 +30,19 @@ export interface FuzzRequest {
   route: string;
 }
 
-/** Names the campaign keeps alive (a running container, an exited one, an image tag, a volume). */
+/**
+ * Names the campaign keeps alive (a running container, an exited one, an image tag, a volume,
+ * a user network), and the subnets its network bodies may name: only the daemon's own block,
+ * so a network the campaign makes never takes an address range the host or another test uses.
+ */
 export interface Targets {
   containers: string[];
   images: string[];
   volumes: string[];
+  networks: string[];
+  subnets: string[];
+  /** Names a network body may give its bridge (the campaign's own; checked gone afterwards). */
+  bridgeNames: string[];
 }
 
 const versions = [
@@ -177,6 +185,15 @@ const bodyKeys = [
   'Driver',
   'DriverOpts',
   'Detach',
+  'CheckDuplicate',
+  'Internal',
+  'Attachable',
+  'EnableIPv6',
+  'IPAM',
+  'Options',
+  'Container',
+  'EndpointConfig',
+  'Force',
   'NoSuchField',
 ];
 
@@ -273,13 +290,139 @@ function bodyFor(maxBodyBytes: number, images: string[]): fc.Arbitrary<FuzzReque
   );
 }
 
+/** Mostly `good`, sometimes a value of any JSON kind. */
+const mostly = <T>(good: fc.Arbitrary<T>): fc.Arbitrary<unknown> =>
+  fc.oneof({ weight: 5, arbitrary: good }, { weight: 1, arbitrary: jsonish(1) });
+
+/**
+ * Bodies of the network routes: create, connect and disconnect shapes, mostly right (so that
+ * networks are made, containers connected and disconnected), with wrong kinds and values mixed in.
+ */
+function networkBody(targets: Targets, pattern: string): fc.Arbitrary<string> {
+  const create = fc.record(
+    {
+      Name: fc.oneof(
+        {
+          weight: 6,
+          arbitrary: fc.constantFrom(...targets.networks.filter((n) => n.startsWith('fzn-'))),
+        },
+        { weight: 2, arbitrary: fc.integer({ min: 0, max: 9999 }).map((n) => `fzn-${n}`) },
+        { weight: 1, arbitrary: fc.constantFrom('', 'bridge', 'host', 'none', 'fznet') },
+        { weight: 1, arbitrary: jsonish(0) },
+      ),
+      Driver: mostly(fc.constantFrom('bridge', 'bridge', '', 'host', 'null', 'overlay')),
+      CheckDuplicate: mostly(fc.boolean()),
+      Internal: mostly(fc.boolean()),
+      Attachable: mostly(fc.boolean()),
+      EnableIPv6: mostly(fc.constantFrom(false, false, true)),
+      IPAM: mostly(
+        fc.record(
+          {
+            Driver: fc.constantFrom('default', '', 'nosuch'),
+            Config: fc.array(
+              fc.record(
+                {
+                  Subnet: fc.constantFrom(...targets.subnets, '300.1.0.0/16', 'nosuch', ''),
+                  Gateway: fc.constantFrom('', '10.0.0.1', 'bad'),
+                  IPRange: fc.constantFrom('', 'bad', ...targets.subnets),
+                },
+                { requiredKeys: ['Subnet'] },
+              ),
+              { maxLength: 2 },
+            ),
+          },
+          { requiredKeys: [] },
+        ),
+      ),
+      Options: mostly(
+        fc.dictionary(
+          fc.constantFrom(
+            'com.docker.network.bridge.name',
+            'com.docker.network.driver.mtu',
+            'com.docker.network.bridge.enable_icc',
+            'com.docker.network.bridge.nosuch',
+          ),
+          fc.constantFrom(...targets.bridgeNames, 'x'.repeat(20), '1400', '-1', 'abc', 'false'),
+          { maxKeys: 2 },
+        ),
+      ),
+      Labels: mostly(fc.constant({ fz: '1' })),
+    },
+    { requiredKeys: ['Name'] },
+  );
+  const endpoint = mostly(
+    fc.record(
+      {
+        Aliases: mostly(fc.constant(['fza'])),
+        IPAMConfig: mostly(
+          fc.record({ IPv4Address: fc.constantFrom('', 'bad', '10.0.0.9') }, { requiredKeys: [] }),
+        ),
+        Links: fc.constantFrom(null, [], ['x:y']),
+      },
+      { requiredKeys: [] },
+    ),
+  );
+  const connect = fc.record(
+    {
+      Container: fc.oneof(
+        { weight: 5, arbitrary: fc.constantFrom(...targets.containers, 'nosuch', '') },
+        { weight: 1, arbitrary: jsonish(0) },
+      ),
+      EndpointConfig: endpoint,
+      Force: mostly(fc.boolean()),
+    },
+    { requiredKeys: ['Container'] },
+  );
+  // Right ones, so that networks are made and containers connected and disconnected.
+  const names = targets.networks.filter((n) => n.startsWith('fzn-'));
+  const goodCreate = fc.record(
+    {
+      Name: fc.oneof(
+        { weight: 3, arbitrary: fc.constantFrom(...names) },
+        { weight: 1, arbitrary: fc.integer({ min: 0, max: 9999 }).map((n) => `fzn-${n}`) },
+      ),
+      CheckDuplicate: fc.boolean(),
+      Internal: fc.boolean(),
+      IPAM: fc.record({
+        Config: fc.array(fc.record({ Subnet: fc.constantFrom(...targets.subnets) }), {
+          maxLength: 1,
+        }),
+      }),
+      Options: fc.oneof(
+        fc.constant({}),
+        fc.constant({ 'com.docker.network.driver.mtu': '1400' }),
+        fc.constantFrom(...targets.bridgeNames).map((b) => ({
+          'com.docker.network.bridge.name': b,
+        })),
+      ),
+      Labels: fc.constant({ fz: '1' }),
+    },
+    { requiredKeys: ['Name'] },
+  );
+  const goodConnect = fc.record(
+    {
+      Container: fc.constantFrom(...targets.containers),
+      EndpointConfig: fc.constantFrom({}, { Aliases: ['fza'] }),
+    },
+    { requiredKeys: ['Container'] },
+  );
+  const shapes: fc.Arbitrary<unknown> = pattern.endsWith('/create')
+    ? fc.oneof({ weight: 2, arbitrary: goodCreate }, { weight: 1, arbitrary: create })
+    : pattern.endsWith('connect')
+      ? fc.oneof({ weight: 2, arbitrary: goodConnect }, { weight: 1, arbitrary: connect })
+      : fc.oneof(create, connect);
+  return shapes.map((o) => JSON.stringify(o));
+}
+
 /** A path parameter: a real target most of the time, an odd one otherwise. */
 function paramFor(pattern: string, targets: Targets): fc.Arbitrary<string> {
   const real = pattern.startsWith('/images')
     ? targets.images
     : pattern.startsWith('/volumes')
       ? targets.volumes
-      : targets.containers;
+      : pattern.startsWith('/networks')
+        ? targets.networks
+        : targets.containers;
   return fc.oneof(
     {
       weight: 3,
@@ -307,7 +450,12 @@ function requestFor(
       version: fc.constantFrom(...versions),
       params,
       query,
-      body: bodyFor(maxBodyBytes, targets.images),
+      body: route.pattern.startsWith('/networks')
+        ? fc.oneof(
+            { weight: 4, arbitrary: networkBody(targets, route.pattern) },
+            { weight: 1, arbitrary: bodyFor(maxBodyBytes, targets.images) },
+          )
+        : bodyFor(maxBodyBytes, targets.images),
       contentType: fc.constantFrom(
         'application/json',
         'application/json',

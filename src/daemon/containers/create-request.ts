@@ -11,6 +11,7 @@ import { buildSpec, type CreateLookups } from './spec/build.ts';
 import type { CheckedRequest, HostFacts } from './spec/check.ts';
 import { InvalidRequest, MalformedRequest, NoSuchContainer } from './spec/errors.ts';
 import { inspectHostConfig } from './spec/inspect.ts';
+import { containerNetConfig, type NetRequestContext } from '../network/create-request.ts';
 
 /**
  * `POST /containers/create`, read: the body and the name checked with Docker's words, then
@@ -87,6 +88,8 @@ export interface PlanInput {
   facts: HostFacts;
   /** The daemon's --seccomp-profile (JSON), or null for Docker's default. */
   daemonSeccompProfile: string | null;
+  /** What the networking fields need from the host (src/daemon/network/create-request.ts). */
+  net: NetRequestContext;
 }
 
 /**
@@ -107,17 +110,31 @@ export function planContainer(p: PlanInput): {
   };
   const invalid = validateRestartPolicy(restartPolicy, h.autoRemove);
   if (invalid) throw new ApiError(400, invalid);
+  const {
+    net,
+    networkMode,
+    warnings: netWarnings,
+  } = containerNetConfig(
+    p.body,
+    (p.body['HostConfig'] ?? {}) as Record<string, unknown>,
+    id,
+    p.net,
+  );
   const entrypoint = c.entrypoint ?? image.config.Entrypoint ?? [];
   const cmd = c.cmd ?? (c.entrypoint !== null ? [] : (image.config.Cmd ?? []));
   const args = [...entrypoint, ...cmd];
   if (args.length === 0) throw new ApiError(400, 'No command specified');
   const env = [...image.config.Env, ...(c.env ?? [])];
   const workingDir = c.workingDir || image.config.WorkingDir;
-  const hostname = c.hostname || id.slice(0, 12);
-  const hostConfig = inspectHostConfig(r, (p.body['HostConfig'] ?? {}) as Record<string, unknown>, {
-    pidContainer: p.looked.pidContainer,
-    ipcContainer: p.looked.ipcContainer,
-  });
+  const hostname = net.hostname;
+  const hostConfig = {
+    ...inspectHostConfig(r, (p.body['HostConfig'] ?? {}) as Record<string, unknown>, {
+      pidContainer: p.looked.pidContainer,
+      ipcContainer: p.looked.ipcContainer,
+    }),
+    // A joined container by its ID, as dockerd keeps it.
+    NetworkMode: networkMode,
+  };
   const record: ContainerRecord = {
     id,
     name: p.name,
@@ -139,12 +156,13 @@ export function planContainer(p: PlanInput): {
       user: c.user,
       hostname,
       entrypoint: c.entrypoint,
-      networkMode: r.networkMode,
+      networkMode,
       binds: h.binds,
       ...(h.memory !== 0 ? { memory: h.memory } : {}),
       ...(h.cpuShares !== 0 ? { cpuShares: h.cpuShares } : {}),
       ...(h.pidsLimit !== null ? { pidsLimit: h.pidsLimit } : {}),
       mounts: p.looked.mountPoints,
+      network: net,
       hostConfig,
       inspectConfig: {
         domainname: c.domainname,
@@ -180,7 +198,7 @@ export function planContainer(p: PlanInput): {
     hostname,
     daemonSeccompProfile: p.daemonSeccompProfile,
   });
-  return { record, spec, warnings: r.warnings };
+  return { record, spec, warnings: [...r.warnings, ...netWarnings] };
 }
 
 /** A request's `Healthcheck` object (its fields are read as the JSON gave them). */

@@ -1,6 +1,7 @@
 import type { ContainerContext, MountPoint } from '../../../machines/container/types.ts';
 import { statusText } from '../human.ts';
 import type { HealthState } from '../../../machines/health/types.ts';
+import type { ContainerNetView } from '../network/render.ts';
 
 /** Docker's JSON shapes of a container: `ps` and `system df` rows, and `inspect`. Pure functions of its context. */
 
@@ -23,6 +24,7 @@ export function containerSummary(
   c: ContainerContext,
   sizes: { rw: number; image: number } | null,
   health: HealthState | null = null,
+  net?: ContainerNetView,
 ): Record<string, unknown> {
   const r = c.record;
   const sized: Record<string, number> = {};
@@ -37,13 +39,13 @@ export function containerSummary(
     ImageID: r.config.imageId ?? '',
     Command: r.config.cmd.join(' '),
     Created: Math.floor(Date.parse(r.created) / 1000),
-    Ports: [],
+    Ports: net?.summaryPorts ?? [],
     ...sized,
     Labels: r.config.labels,
     State: r.state.status,
     Status: withHealth(statusText(r.state), r.state.status, health),
     HostConfig: { NetworkMode: r.config.networkMode ?? 'none' },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: net?.summaryNetworks ?? {} },
     Mounts: (r.config.mounts ?? []).map(mountApi),
   };
 }
@@ -52,11 +54,17 @@ export function containerSummary(
 export function containerInspect(
   c: ContainerContext,
   where: ContainerPaths,
-  extra: { health?: HealthState | null; execIds?: string[]; sizeRw?: number } = {},
+  extra: {
+    health?: HealthState | null;
+    execIds?: string[];
+    sizeRw?: number;
+    net?: ContainerNetView | undefined;
+  } = {},
 ): Record<string, unknown> {
   const r = c.record;
   const s = r.state;
   const k = r.config;
+  const net = extra.net;
   const dir = where.dir;
   const fs = where.rootfs;
   const mounts = k.mounts ?? [];
@@ -81,9 +89,9 @@ export function containerInspect(
       ...(extra.health ? { Health: extra.health } : {}),
     },
     Image: k.imageId ?? r.image,
-    ResolvConfPath: '',
-    HostnamePath: '',
-    HostsPath: '',
+    ResolvConfPath: net?.paths.ResolvConfPath ?? '',
+    HostnamePath: net?.paths.HostnamePath ?? '',
+    HostsPath: net?.paths.HostsPath ?? '',
     LogPath: (k.log?.driver ?? 'json-file') === 'json-file' ? `${dir}/${r.id}-json.log` : '',
     Name: r.name,
     RestartCount: r.restartCount,
@@ -100,7 +108,7 @@ export function containerInspect(
           ...(extra.sizeRw > 0 ? { SizeRw: extra.sizeRw } : {}),
           SizeRootFs: extra.sizeRw + (where.imageSize ?? 0),
         }),
-    HostConfig: k.hostConfig ?? legacyHostConfig(k),
+    HostConfig: { ...(k.hostConfig ?? legacyHostConfig(k)), ...net?.hostConfig },
     GraphDriver:
       fs.driver === 'vfs'
         ? { Data: null, Name: 'vfs' }
@@ -131,7 +139,7 @@ export function containerInspect(
         volumes.length > 0 ? Object.fromEntries(volumes.map((m) => [m.destination, {}])) : null,
       WorkingDir: k.workingDir ?? '',
       Entrypoint: k.entrypoint ?? null,
-      NetworkDisabled: (k.networkMode ?? 'none') !== 'host',
+      ...(net ? net.config : { NetworkDisabled: (k.networkMode ?? 'none') !== 'host' }),
       OnBuild: k.inspectConfig ? k.inspectConfig.onBuild : null,
       Labels: k.labels,
       // dockerd omits StopSignal and StopTimeout when the request did not give them.
@@ -144,7 +152,7 @@ export function containerInspect(
       ...(k.inspectConfig?.shell ? { Shell: k.inspectConfig.shell } : {}),
       ...(k.healthcheck ? { Healthcheck: k.healthcheck } : {}),
     },
-    NetworkSettings: {
+    NetworkSettings: net?.networkSettings ?? {
       Bridge: '',
       SandboxID: '',
       HairpinMode: false,

@@ -9,6 +9,7 @@ import { checkAttachable, checkDetachKeys, serveAttach, type AttachRequest } fro
 import { parseFilters, parseTimestamp } from '../events.ts';
 import { streamLogs } from '../logs.ts';
 import { statusOf, type Containers } from './service.ts';
+import { startFailureStatus } from '../network/status.ts';
 
 const runCommand = promisify(execFile);
 
@@ -87,7 +88,10 @@ export function registerContainerRoutes(api: ApiServer, host: Containers): void 
         );
       const r = await host.request(c.record.id, { type: 'api.start' });
       if (r.result === 'ok' || r.result === 'notModified') return ctx.noContent(statusOf[r.result]);
-      throw new ApiError(r.result === 'failed' ? 400 : statusOf[r.result], r.message ?? r.result);
+      throw new ApiError(
+        r.result === 'failed' ? startFailureStatus(r.message ?? '') : statusOf[r.result],
+        r.message ?? r.result,
+      );
     },
   });
   // stop and restart: `?t=` seconds (strconv's words for a non-number), else the container's own.

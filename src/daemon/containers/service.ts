@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { EffectRequest } from '../../../effects/requests.ts';
 import type { RootfsLayout } from '../../../effects/rootfs/layout.ts';
 import type { ContainerContext, MountPoint } from '../../../machines/container/types.ts';
@@ -20,6 +21,8 @@ import { checkCreateRequest } from './spec/check.ts';
 import { defaultShmSize } from './spec/defaults.ts';
 import { resolveJoins, shmPrefix, type JoinTarget } from './spec/namespaces.ts';
 import { containerInspect, containerSummary } from './render.ts';
+import type { NetworkController } from '../network/controller.ts';
+import { containerNetView, type ContainerNetView } from '../network/render.ts';
 
 /** How a reply becomes an HTTP status. */
 export const statusOf: Record<Reply['result'], number> = {
@@ -70,6 +73,8 @@ export class Containers {
   private readonly daemonSeccompProfile: () => string | null;
   /** The /dev/shm of containers with IpcMode shareable. */
   private readonly shm: ShareableShm;
+  /** The network controller (inspect and ps show each container's networking). */
+  network: NetworkController | null = null;
   /** State.Health of a container (its health monitor's); the daemon sets it. */
   healthOf: (id: string) => HealthState | null = () => null;
   /** The execs of a container that have not finished (inspect's ExecIDs); the daemon sets it. */
@@ -205,6 +210,14 @@ export class Containers {
         looked,
         facts,
         daemonSeccompProfile: this.daemonSeccompProfile(),
+        net: {
+          resolveContainer: (ref) => {
+            const found = this.host.lookup(ref);
+            return found === null || found === 'ambiguous' ? null : found.record.id;
+          },
+          hostHostname: hostname(),
+          imageExposed: Object.keys(image.config.ExposedPorts ?? {}),
+        },
       });
     } catch (err) {
       throw apiErrorOf(err);
@@ -296,7 +309,13 @@ export class Containers {
           image: imageSizes.get(c.record.config.imageId ?? '') ?? 0,
         }
       : null;
-    return containerSummary(c, sizes, this.healthOf(c.record.id));
+    return containerSummary(c, sizes, this.healthOf(c.record.id), this.netView(c));
+  }
+
+  private netView(c: ContainerContext): ContainerNetView | undefined {
+    return this.network
+      ? containerNetView(this.network, c, (id) => this.host.dirOf(id))
+      : undefined;
   }
 
   /** `docker inspect` of a container; with its image's size, with its sizes (`--size`). */
@@ -314,6 +333,7 @@ export class Containers {
         health: this.healthOf(id),
         execIds: this.execIdsOf(id),
         ...(imageSize === undefined ? {} : { sizeRw: this.layout.sizeRw(id) }),
+        net: this.netView(c),
       },
     );
   }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { arch } from 'node:os';
+import { checkGoStruct, decodeJsonBody } from '../../api/go-json.ts';
 import type { ApiServer, RouteContext } from '../../api/server.ts';
 import { ApiError } from '../../api/server.ts';
 import type { Session } from '../../../effects/runner.ts';
@@ -426,12 +427,22 @@ export class RegistryService implements ImagePuller {
 
   /** `POST /auth` (docker login). */
   async login(ctx: RouteContext): Promise<void> {
-    let auth: AuthConfig;
-    try {
-      auth = JSON.parse((await ctx.body()).toString('utf8') || '{}') as AuthConfig;
-    } catch (err) {
-      throw new ApiError(400, `invalid JSON: ${(err as Error).message}`);
-    }
+    // Go's words for JSON it cannot read or of the wrong kind (400: the mistake is the client's);
+    // `null` is an empty AuthConfig (dockerd 20.10 dereferences it and answers 500).
+    const raw = await ctx.body();
+    const auth = checkGoStruct(
+      raw.toString('utf8').trim() === '' ? {} : decodeJsonBody(raw),
+      'types.AuthConfig',
+      {
+        username: 'string',
+        password: 'string',
+        auth: 'string',
+        email: 'string',
+        serveraddress: 'string',
+        identitytoken: 'string',
+        registrytoken: 'string',
+      },
+    ) as AuthConfig;
     const key = `login-${++this.seq}-${randomBytes(4).toString('hex')}`;
     this.d.client.putCredentials(key, auth);
     try {

@@ -2,7 +2,7 @@ import { signalNumber } from '../../../../machines/container/signals.ts';
 import { containerCapabilities, normalizeCapabilities } from './capabilities.ts';
 import { defaultShmSize } from './defaults.ts';
 import { InvalidRequest } from './errors.ts';
-import { refuseNetworkFields, refuseUnsupportedFields } from './fields.ts';
+import { refuseUnsupportedFields } from './fields.ts';
 import { readLogConfig, type LogSettings } from './log-config.ts';
 import {
   checkTmpfsDestination,
@@ -79,14 +79,13 @@ const ulimitNames = [
   'stack',
 ];
 
-/** The network modes statedock runs today; the networking code widens this. */
-const networkModes = ['', 'default', 'none', 'host', 'bridge'];
-
 /**
- * Reads a create body and checks every option in dockerd's order (decode; network mode,
- * isolation and QoS; the container's config; the host config; the platform's resources and
- * namespaces; security options; log config), throwing Docker's message for the first
- * problem. `sourceExists` answers `--mount type=bind`'s source check.
+ * Reads a create body and checks every option in dockerd's order (decode; isolation and QoS;
+ * the container's config; the host config; the platform's resources and namespaces;
+ * security options; log config), throwing Docker's message for the first problem.
+ * `sourceExists` answers `--mount type=bind`'s source check. The network fields are the
+ * networking code's (src/daemon/network/create-request.ts, when the container is planned):
+ * it honours what it can, resolves a joined container, and refuses the rest by name.
  */
 export function checkCreateRequest(
   body: Record<string, unknown>,
@@ -96,11 +95,6 @@ export function checkCreateRequest(
   const config = readConfig(body);
   const host = readHostConfig(body);
   refuseUnsupportedFields(body);
-  if (!networkModes.includes(host.networkMode))
-    throw new InvalidRequest(
-      `statedock does not support HostConfig.NetworkMode ${host.networkMode} yet: container networking is limited to --network none and --network host`,
-    );
-  refuseNetworkFields(body);
   const uts = parseUtsMode(host.utsMode);
   if (uts === 'host' && config.hostname !== '')
     throw new InvalidRequest('conflicting options: hostname and the UTS mode');

@@ -11,7 +11,10 @@ export type Treatment =
   | { kind: 'honoured' }
   /** Refused when set: why, and what to use instead if anything. */
   | { kind: 'refused'; why: string }
-  /** A network setting: the networking code honours what it can and refuses the rest. */
+  /**
+   * A network setting: the networking code (src/daemon/network/create-request.ts) honours
+   * what it can and refuses the rest by name (links, MAC addresses, IPv6, SCTP publishing).
+   */
   | { kind: 'networking' };
 
 const honoured: Treatment = { kind: 'honoured' };
@@ -164,19 +167,5 @@ export function refuseUnsupportedFields(body: Record<string, unknown>): void {
     if (t.kind !== 'refused') continue;
     if (unset(path, valueAt(body, path))) continue;
     throw new InvalidRequest(`statedock does not support ${path}: ${t.why}`);
-  }
-}
-
-/**
- * Network fields beyond the network mode: refused when set, until the networking code
- * implements them (it replaces this check with its own).
- */
-export function refuseNetworkFields(body: Record<string, unknown>): void {
-  for (const [path, t] of Object.entries(createRequestFields)) {
-    if (t.kind !== 'networking' || path === 'HostConfig.NetworkMode') continue;
-    if (unset(path, valueAt(body, path))) continue;
-    throw new InvalidRequest(
-      `statedock does not support ${path} yet: container networking is limited to --network none and --network host`,
-    );
   }
 }

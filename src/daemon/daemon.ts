@@ -234,9 +234,9 @@ export class Daemon {
       stdio: this.stdio,
       layout: this.layout,
       events: this.events,
-      driver: () =>
-        (this.startup?.status === 'ready' ? this.startup.facts.graphDriver : 'overlay2') ??
-        'overlay2',
+      // The API answers before start-up is over (containerd may still connect): the facts
+      // restore and the layer store learned are there by then.
+      driver: () => this.facts().graphDriver ?? 'overlay2',
       operation: (title, effects, bestEffort) => this.operation(title, effects, bestEffort),
       daemonSeccompProfile: () => this.facts().seccompProfile ?? null,
       warn: (message) => log.warn(message, {}),

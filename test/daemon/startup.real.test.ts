@@ -77,8 +77,8 @@ function slowContainerdPath(d: DaemonDirs, ms: number): string {
 }
 
 /** `statedock daemon` through the installed command (bin/statedock), not yet answering. */
-function launch(d: DaemonDirs, env: NodeJS.ProcessEnv): RunningDaemon {
-  const child = spawn(join(repoRoot, 'bin/statedock'), daemonArgs(d), {
+function launch(d: DaemonDirs, env: NodeJS.ProcessEnv, extra: string[] = []): RunningDaemon {
+  const child = spawn(join(repoRoot, 'bin/statedock'), daemonArgs(d, extra), {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -229,6 +229,47 @@ describe('start-up ahead of containerd', { skip: unavailable ?? false }, () => {
     assert.ok(doneAt(records, 'containerdClient') < doneAt(records, 'restore'));
     assert.ok(doneAt(records, 'restore') < doneAt(records, 'serveApi'));
     assert.equal(cli('rm', 'kept').status, 0);
+    assert.equal(await stopDaemon(r), 0);
+    assertTraceHolds(traceOf(d).records);
+  });
+});
+
+describe('start-up ahead of containerd, vfs', { skip: unavailable ?? false }, () => {
+  test('a container created before containerd is connected gets the driver start-up chose', async () => {
+    const d = dirs();
+    const config = `${d.dir}/docker-config`;
+    mkdirSync(config, { recursive: true });
+    const env = { ...process.env, PATH: slowContainerdPath(d, 1500) };
+    const r = launch(d, env, ['--storage-driver', 'vfs']);
+    await firstPing(d, r);
+    const cli = (...args: string[]): ReturnType<typeof docker> => docker(d.sock, args, config);
+    assert.equal(cli('import', busyboxTarball(`${d.dir}/image`), 'bb').status, 0);
+    const created = cli(
+      'create',
+      '--name',
+      'early',
+      '--network',
+      'none',
+      'bb',
+      'sh',
+      '-c',
+      'echo vfs',
+    );
+    assert.equal(created.status, 0, created.stderr);
+    const started = cli('start', '-a', 'early');
+    assert.equal(started.status, 0, started.stderr);
+    assert.equal(started.stdout.trim(), 'vfs');
+    const { records } = traceOf(d);
+    const prepare = records.flatMap((x) =>
+      x.kind === 'effect.request' && x.call.effect === 'rootfs.prepare'
+        ? [{ seq: x.seq, driver: x.call.driver }]
+        : [],
+    )[0];
+    assert.ok(prepare, 'no rootfs.prepare');
+    // The root was prepared before containerd's client connected (else this tests nothing).
+    assert.ok(prepare.seq < doneAt(records, 'containerdClient'));
+    assert.equal(prepare.driver, 'vfs');
+    assert.equal(cli('rm', 'early').status, 0);
     assert.equal(await stopDaemon(r), 0);
     assertTraceHolds(traceOf(d).records);
   });

@@ -535,8 +535,16 @@ export class ContainerHost {
     images?: RestoreCheckInput['images'],
     network?: RestoreCheckInput['network'],
   ): void {
-    // The check looks at containerd's tasks: once its client is connected.
-    this.whenContainerd(() => this.whenSettled(() => this.spawnCheck(done, images, network)));
+    // The check looks at containerd's tasks: once its client is connected. It starts from a
+    // settled host: settled when asked is not enough, since a request delivered before the
+    // callback runs may have moved a container, and the check would judge a move it never
+    // heard of (a start's sandbox without its task, a restart's task before it runs).
+    const whenStillSettled = (): void =>
+      this.whenSettled(() => {
+        if (this.settled()) this.spawnCheck(done, images, network);
+        else whenStillSettled();
+      });
+    this.whenContainerd(whenStillSettled);
   }
 
   private spawnCheck(

@@ -98,6 +98,20 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     assert.equal(run('rm', 'three').status, 0);
   });
 
+  test('kill (SIGKILL) answers once the container has exited: inspect right after says so, rm succeeds', () => {
+    // dockerd waits for a SIGKILLed container's exit before it answers (issue 11, item 5).
+    for (let i = 0; i < 3; i++) {
+      const id = run('run', '-d', '--network', 'none', 'busybox', 'sleep', '1000').stdout.trim();
+      assert.equal(run('kill', id).status, 0);
+      assert.equal(
+        run('inspect', '--format', '{{.State.Running}} {{.State.ExitCode}}', id).stdout.trim(),
+        'false 137',
+      );
+      const rm = run('rm', id);
+      assert.equal(rm.status, 0, rm.stderr);
+    }
+  });
+
   test('run -d, stop with SIGKILL after the timeout (137), rm', () => {
     const id = run('run', '-d', '--network', 'none', 'busybox', 'sleep', '1000').stdout.trim();
     assert.match(id, /^[0-9a-f]{64}$/);

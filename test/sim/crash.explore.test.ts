@@ -15,7 +15,12 @@ import { simConfig } from '../../src/sim/config.ts';
 import { crashScenarios } from '../../src/sim/scenarios.ts';
 
 const randomRuns = Number(process.env['NUM_RUNS'] ?? 1000);
-const seed = Number(process.env['FC_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
+// CI explores a fixed seed, so it passes or fails the same way every time; FC_SEED=random (or
+// any number) explores others, as the README's long campaigns do.
+const seed =
+  process.env['FC_SEED'] === 'random'
+    ? Math.floor(Math.random() * 2 ** 31)
+    : Number(process.env['FC_SEED'] ?? 20261204);
 
 test(`statedock explore --crash: every crash point of every scenario and ${randomRuns} random scenarios keep every invariant (seed ${seed})`, () => {
   const lines: string[] = [];

@@ -32,7 +32,8 @@ export async function probeVersion(
       () => finish(new Error(`Version: no answer on ${address} within ${timeoutMs} ms`)),
       timeoutMs,
     );
-    session.once('error', (err: Error) => finish(err));
+    // `on`, not `once`: a second error (a reset after a refused stream) must not go unheard.
+    session.on('error', (err: Error) => finish(err));
     const call = session.request({
       ':method': 'POST',
       ':path': '/containerd.services.version.v1.Version/Version',
@@ -49,7 +50,7 @@ export async function probeVersion(
     call.on('response', readStatus);
     call.on('trailers', readStatus);
     call.on('data', (chunk: Buffer) => chunks.push(chunk));
-    call.once('error', (err: Error) => finish(err));
+    call.on('error', (err: Error) => finish(err));
     call.once('end', () => {
       if (status !== '0')
         return finish(

@@ -164,6 +164,9 @@ export async function serveAttach(opts: {
     !['running', 'paused', 'restarting'].includes(c.record.state.status),
   );
   if (over) return;
+  // A reset or a broken pipe ends this attach (the server logs it); the container runs on.
+  conn.in.on('error', finish);
+  conn.out.on('error', finish);
   if (!(request.stdin && c.record.config.openStdin === true)) {
     // Without stdin the CLI half-closes at once: output goes on.
     conn.in.on('data', () => undefined);

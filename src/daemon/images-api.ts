@@ -247,6 +247,7 @@ export function registerImageRoutes(
         image = await images.importTar(ctx.req, ctx.query.get('repo'), changes);
       } catch (err) {
         ctx.req.resume();
+        if (err instanceof ApiError) throw err;
         if (err instanceof ImageInputError) throw new ApiError(400, err.message);
         if (err instanceof TarRefused) throw new ApiError(500, err.message);
         throw new ApiError(500, errorText(err));

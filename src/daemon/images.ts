@@ -1,3 +1,4 @@
+import { applyChanges } from './containers/commit-changes.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   createReadStream,
@@ -74,94 +75,9 @@ export function normalizeRef(ref: string): string {
   }
 }
 
-/** The instructions `docker import --change` takes (dockerd's allowed set for import/commit). */
-const changeVerbs = [
-  'CMD',
-  'ENTRYPOINT',
-  'ENV',
-  'EXPOSE',
-  'LABEL',
-  'USER',
-  'VOLUME',
-  'WORKDIR',
-  'STOPSIGNAL',
-];
-
 /** Thrown for what the client sent wrong (answered 400). */
 export class ImageInputError extends Error {
   override name = 'ImageInputError';
-}
-
-function words(arg: string): string[] {
-  try {
-    const v = JSON.parse(arg) as unknown;
-    if (Array.isArray(v)) return v.map(String);
-  } catch {
-    // not JSON
-  }
-  return arg.trim().split(/\s+/).filter(Boolean);
-}
-
-/** `--change 'CMD ["/bin/sh"]'` lines as the CLI sends them. */
-export function applyChanges(changes: string[], config: ImageConfig): void {
-  for (const c of changes) {
-    if (c.trim() === '') continue;
-    const m = /^\s*(\w+)\s*(.*)$/s.exec(c);
-    const verb = (m?.[1] ?? '').toUpperCase();
-    const arg = (m?.[2] ?? '').trim();
-    if (!changeVerbs.includes(verb))
-      throw new ImageInputError(`${verb.toLowerCase() || c} is not a valid change command`);
-    const list = (): string[] => {
-      try {
-        const v = JSON.parse(arg) as unknown;
-        if (Array.isArray(v)) return v.map(String);
-      } catch {
-        // shell form
-      }
-      return ['/bin/sh', '-c', arg];
-    };
-    switch (verb) {
-      case 'CMD':
-        config.Cmd = list();
-        break;
-      case 'ENTRYPOINT':
-        config.Entrypoint = list();
-        break;
-      case 'ENV': {
-        const pairs = arg.includes('=') ? arg.split(/\s+(?=[^=\s]+=)/) : [arg.replace(/\s+/, '=')];
-        for (const p of pairs) {
-          const key = p.slice(0, p.indexOf('='));
-          config.Env = [...config.Env.filter((e) => !e.startsWith(`${key}=`)), p];
-        }
-        break;
-      }
-      case 'WORKDIR':
-        config.WorkingDir = arg;
-        break;
-      case 'USER':
-        config.User = arg;
-        break;
-      case 'STOPSIGNAL':
-        config.StopSignal = arg;
-        break;
-      case 'EXPOSE':
-        config.ExposedPorts = { ...(config.ExposedPorts ?? {}) };
-        for (const p of words(arg)) config.ExposedPorts[p.includes('/') ? p : `${p}/tcp`] = {};
-        break;
-      case 'VOLUME':
-        config.Volumes = { ...(config.Volumes ?? {}) };
-        for (const v of words(arg)) config.Volumes[v] = {};
-        break;
-      case 'LABEL': {
-        config.Labels = { ...(config.Labels ?? {}) };
-        for (const m2 of arg.matchAll(/([^=\s]+)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
-          const raw = m2[2] as string;
-          config.Labels[m2[1] as string] = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
-        }
-        break;
-      }
-    }
-  }
 }
 
 /** What a pull found already here, per manifest layer (blob digest), bottom-up. */
@@ -530,13 +446,15 @@ export class ImageStore {
 
   /** `docker import`: a tarball of a root filesystem becomes a one-layer image. */
   async importTar(body: Readable, repo: string | null, changes: string[]): Promise<ImageRecord> {
-    const config: ImageConfig = {
-      Cmd: null,
-      Entrypoint: null,
-      Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
-      WorkingDir: '',
-    };
-    applyChanges(changes, config);
+    const config = applyChanges(
+      {
+        Cmd: null,
+        Entrypoint: null,
+        Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+        WorkingDir: '',
+      },
+      changes,
+    );
     let tag: string | null = null;
     if (repo) {
       try {

@@ -98,6 +98,31 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     assert.equal(run('rm', 'three').status, 0);
   });
 
+  test('import --change: one list with commit (USER, ENV, EXPOSE, LABEL, WORKDIR kept); an unknown instruction is refused', () => {
+    const imp = run(
+      'import',
+      ...['--change', 'USER nobody', '--change', 'ENV A=1 B="two words"'],
+      ...['--change', 'EXPOSE 80 53/udp', '--change', 'LABEL k=v', '--change', 'WORKDIR /srv'],
+      `${d.dir}/busybox.tar`,
+      'changed:1',
+    );
+    assert.equal(imp.status, 0, imp.stderr);
+    assert.equal(
+      run(
+        'image',
+        'inspect',
+        '--format',
+        '{{.Config.User}}|{{json .Config.Env}}|{{json .Config.ExposedPorts}}|{{json .Config.Labels}}|{{.Config.WorkingDir}}',
+        'changed:1',
+      ).stdout.trim(),
+      'nobody|["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","A=1","B=two words"]|{"53/udp":{},"80/tcp":{}}|{"k":"v"}|/srv',
+    );
+    const bad = run('import', '--change', 'RUN true', `${d.dir}/busybox.tar`, 'changed:2');
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /run is not a valid change command/);
+    assert.equal(run('rmi', 'changed:1').status, 0);
+  });
+
   test('kill (SIGKILL) answers once the container has exited: inspect right after says so, rm succeeds', () => {
     // dockerd waits for a SIGKILLed container's exit before it answers (issue 11, item 5).
     for (let i = 0; i < 3; i++) {

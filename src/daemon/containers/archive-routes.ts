@@ -11,7 +11,7 @@ import type { ArchiveRuntime } from '../archive/runtime.ts';
 import { lookupUser } from '../exec/process-spec.ts';
 import type { CommitInput } from '../../../machines/commit/machine.ts';
 import { normalizeRef, type ImageConfig, type ImageRecord, type ImageStore } from '../images.ts';
-import { applyCommitChanges } from './commit-changes.ts';
+import { applyChanges } from './commit-changes.ts';
 import { containerAttributes, liveRoot } from './exec-routes.ts';
 import type { Containers } from './service.ts';
 
@@ -331,7 +331,7 @@ export function registerArchiveRoutes(
         .getAll('changes')
         .flatMap((v) => v.split('\n'))
         .filter((l) => l.trim() !== '');
-      config = applyCommitChanges(config, changes);
+      config = applyChanges(config, changes);
       const running = c.record.state.status === 'running';
       const pause = flag(q, 'pause', true) && running;
       if (pause) {

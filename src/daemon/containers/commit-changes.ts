@@ -81,7 +81,7 @@ function healthcheck(arg: string): HealthConfig {
  * dockerd's BuildFromConfig allows them: CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL,
  * ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR; anything else is refused with its words.
  */
-export function applyCommitChanges(
+export function applyChanges(
   config: ImageRecord['config'],
   changes: string[],
 ): ImageRecord['config'] {
@@ -107,14 +107,14 @@ export function applyCommitChanges(
       case 'LABEL':
         c.Labels = { ...(c.Labels ?? {}), ...Object.fromEntries(pairs(arg)) };
         break;
-      case 'EXPOSE':
+      case 'EXPOSE': {
+        const ports = arg.startsWith('[') ? jsonOrShell(arg) : arg.split(/\s+/);
         c.ExposedPorts = {
           ...(c.ExposedPorts ?? {}),
-          ...Object.fromEntries(
-            arg.split(/\s+/).map((p) => [p.includes('/') ? p : `${p}/tcp`, {}]),
-          ),
+          ...Object.fromEntries(ports.map((p) => [p.includes('/') ? p : `${p}/tcp`, {}])),
         };
         break;
+      }
       case 'VOLUME': {
         const list = arg.startsWith('[') ? jsonOrShell(arg) : arg.split(/\s+/);
         c.Volumes = { ...(c.Volumes ?? {}), ...Object.fromEntries(list.map((v) => [v, {}])) };

@@ -9,8 +9,8 @@
 # then the ratios statedock/dockerd, and statedock's start-up phases from its flight recorder's
 # header (process ms / CPU ms at each: Node's bootstrap, the bundle, the recorder, the pidfile,
 # containerd ready, the API listening, containerd's client connected, ready).
-# statedock runs as installed (bin/statedock); dockerd with its own --data-root, --exec-root, -H,
-# --pidfile and --bridge=none. Root only; uses its own mktemp dir under /tmp and stops, by PID,
+# statedock runs as installed (bin/statedock); both daemons with their own --data-root, --exec-root, -H,
+# --pidfile, --iptables=false and --bridge=none (no network set-up on either side). Root only; uses its own mktemp dir under /tmp and stops, by PID,
 # only what it starts. RUNS (default 7), STORED (default 0).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,7 +32,7 @@ ms() { echo $(( ($2 - $1) / 1000000 )); }
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {if (NR==0) print "NA"; else print a[int((NR+1)/2)]}'; }
 declare -A CMD R
 CMD[dockerd]="dockerd --data-root {root} --exec-root {exec} -H unix://{sock} --pidfile {pid} --iptables=false --bridge=none"
-CMD[statedock]="$(pwd)/bin/statedock daemon --data-root {root} --exec-root {exec} -H unix://{sock} --pidfile {pid}"
+CMD[statedock]="$(pwd)/bin/statedock daemon --data-root {root} --exec-root {exec} -H unix://{sock} --pidfile {pid} --iptables=false --bridge=none"
 NAMES=(dockerd statedock)
 
 # Starts daemon $1 on dir $2 (PID set); returns once /_ping answers, LAST = ms from exec.

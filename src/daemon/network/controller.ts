@@ -168,7 +168,7 @@ export class NetworkController {
     const actorId = `net:${++this.opSeq}`;
     this.waiting.set(actorId, done);
     const input: NetOpInput = { actorId, op, steps };
-    this.host.session.spawn('netOp', actorId, input);
+    this.host.session.spawn('netOp', actorId, input, { forgetWhenDone: true });
   }
 
   /** Runs `fn` once every earlier operation on this container has finished. */

@@ -90,15 +90,19 @@ class Entry implements ActorEntry {
   readonly machine: string;
   readonly actor: AnyActor;
   lastValue = 'null';
+  /** Dropped from the session's table: nothing is delivered to it any more. */
+  forgotten = false;
+  readonly forgetWhenDone: boolean;
   private outcome: { ok: true; value: unknown } | { ok: false; error: unknown } | null = null;
   private promise: Promise<unknown> | null = null;
   private resolve: ((v: unknown) => void) | null = null;
   private reject: ((e: unknown) => void) | null = null;
 
-  constructor(id: string, machine: string, actor: AnyActor) {
+  constructor(id: string, machine: string, actor: AnyActor, forgetWhenDone: boolean) {
     this.id = id;
     this.machine = machine;
     this.actor = actor;
+    this.forgetWhenDone = forgetWhenDone;
   }
 
   get done(): Promise<unknown> {
@@ -148,6 +152,9 @@ export interface SessionOptions {
   freezeContexts?: boolean;
 }
 
+/** How many forgotten actors' IDs a session keeps (see `Session.forgotten`). */
+const forgottenKept = 4096;
+
 export class Session {
   readonly actors = new Map<string, Entry>();
   private readonly executor: Executor;
@@ -180,17 +187,30 @@ export class Session {
     for (const l of this.listeners) l(record.actor, record);
   }
 
-  /** Starts an actor of a registered machine under a stable id. Resolves `done` with its output. */
-  spawn(machineName: string, actorId: string, input: unknown): ActorEntry {
+  /**
+   * Starts an actor of a registered machine under a stable id. Resolves `done` with its output.
+   * With `forgetWhenDone`, the table drops the actor as soon as it is done (after its
+   * `actor.stop` record): actors a daemon makes per request (a container, a network operation,
+   * a pull) would otherwise stay in memory for the daemon's whole life.
+   */
+  spawn(
+    machineName: string,
+    actorId: string,
+    input: unknown,
+    opts: { forgetWhenDone?: boolean } = {},
+  ): ActorEntry {
     const machine = machines[machineName];
     if (!machine) throw new Error(`no machine named ${machineName}`);
     if (this.actors.has(actorId)) throw new Error(`actor ${actorId} already exists`);
     this.forgotten.delete(actorId);
     const actor = createActor(runnable(machine), { input });
-    const deliver = (event: EffectEvent, durationMs: number): void =>
-      this.send(actorId, event, durationMs);
+    const entry = new Entry(actorId, machineName, actor, opts.forgetWhenDone ?? false);
+    // An effect's result for an actor that was forgotten meanwhile (a timer, a process watch)
+    // finds nobody listening; the entry knows, however long ago that was.
+    const deliver = (event: EffectEvent, durationMs: number): void => {
+      if (!entry.forgotten) this.send(actorId, event, durationMs);
+    };
     (actor as unknown as { [binding]: Binding })[binding] = { session: this, actorId, deliver };
-    const entry = new Entry(actorId, machineName, actor);
     this.actors.set(actorId, entry);
     this.emit({
       t: this.now(),
@@ -211,12 +231,21 @@ export class Session {
   forget(actorId: string): void {
     const e = this.actors.get(actorId);
     if (e && (e.actor.getSnapshot() as { status: string }).status !== 'active') {
+      e.forgotten = true;
       this.actors.delete(actorId);
       this.forgotten.add(actorId);
+      // Only recent ones are kept by ID (effect results find theirs through the entry).
+      if (this.forgotten.size > forgottenKept) {
+        const oldest = this.forgotten.values().next();
+        if (oldest.done !== true) this.forgotten.delete(oldest.value);
+      }
     }
   }
 
-  /** Actors dropped by `forget`: a late effect result for one (a timer) finds nobody listening. */
+  /**
+   * The most recently forgotten actors' IDs (in the order they were forgotten): a message sent
+   * by ID to one that ended a moment ago finds nobody listening instead of failing.
+   */
   private readonly forgotten = new Set<string>();
 
   /** Sends an event to an actor, recording it first. */
@@ -280,6 +309,7 @@ export class Session {
         output: snap.output,
       });
       entry.settle({ ok: true, value: snap.output });
+      if (entry.forgetWhenDone) this.forget(entry.id);
     }
   }
 

@@ -360,7 +360,12 @@ export class Daemon {
   operation(title: string, effects: EffectRequest[], bestEffort = false): Promise<OperationOutput> {
     this.operations += 1;
     const actorId = `operation:${this.operations}`;
-    const entry = this.session.spawn('operation', actorId, { actorId, title, effects, bestEffort });
+    const entry = this.session.spawn(
+      'operation',
+      actorId,
+      { actorId, title, effects, bestEffort },
+      { forgetWhenDone: true },
+    );
     return entry.done as Promise<OperationOutput>;
   }
 

@@ -41,6 +41,8 @@ export class ExitStream {
     this.host = host;
     this.log = log;
     this.processExit = processExit;
+    // A removed container's late copy can no longer matter.
+    host.onGone((id) => this.reconciled.delete(id));
   }
 
   /** Starts listening; resolves once containerd confirmed the subscription (at worst after 2 s). */

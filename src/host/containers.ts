@@ -304,7 +304,7 @@ export class ContainerHost {
       dir: this.dirOf(id),
       rootfs: c.rootfs,
     };
-    this.session.spawn(this.machine, `${prefix}${id}`, input);
+    this.session.spawn(this.machine, `${prefix}${id}`, input, { forgetWhenDone: true });
   }
 
   private nextReq(): string {
@@ -448,12 +448,17 @@ export class ContainerHost {
   private reap(id: string): void {
     this.reaps += 1;
     const reaper = `reap:${this.reaps}`;
-    this.session.spawn('operation', reaper, {
-      actorId: reaper,
-      title: `reap the task of unknown container ${id}`,
-      effects: [{ effect: 'containerd.reapTask', container: id }],
-      bestEffort: true,
-    });
+    this.session.spawn(
+      'operation',
+      reaper,
+      {
+        actorId: reaper,
+        title: `reap the task of unknown container ${id}`,
+        effects: [{ effect: 'containerd.reapTask', container: id }],
+        bestEffort: true,
+      },
+      { forgetWhenDone: true },
+    );
   }
 
   // — restore —
@@ -477,7 +482,7 @@ export class ContainerHost {
         spec: c.spec,
         dir: this.dirOf(c.id),
       };
-      this.session.spawn(this.machine, actorId, input);
+      this.session.spawn(this.machine, actorId, input, { forgetWhenDone: true });
       // Exits heard since the client connected belong to the task restore found alive; of a
       // task already stopped, containerd's list told restore.
       const heard = this.heard.get(c.id) ?? [];

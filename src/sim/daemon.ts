@@ -175,6 +175,8 @@ export class SimDaemon {
   /** Client requests waiting for the API's gate to open. */
   private gated: ClientOp[] = [];
   private pulls = 0;
+  /** Containers of this life, removed ones too (the host forgets an actor once it is done). */
+  private readonly idsUsed = new Set<string>();
   /** The network controller, as the daemon's (src/daemon/network), on the simulated host. */
   readonly network: NetworkController;
   private idSeq = 0;
@@ -348,6 +350,7 @@ export class SimDaemon {
       // The network controller starts before any container actor can ask it for a sandbox.
       if (facts.network) this.network.init(facts.network);
       const found = facts.containers ?? [];
+      for (const c of found) this.idsUsed.add(c.id);
       this.host.restore(found, this.config.liveRestore);
       // As the daemon does: health monitors of the containers live-restore kept.
       if (this.config.liveRestore)
@@ -612,7 +615,7 @@ export class SimDaemon {
       return;
     }
     const id = containerIdOf(op.name);
-    if (this.session.actors.has(`container:${id}`)) {
+    if (this.idsUsed.has(id)) {
       // The name was used before, in this life: a new container gets a new ID, like Docker's random ones.
       this.reply(
         what,
@@ -637,6 +640,7 @@ export class SimDaemon {
       this.world.containerd.execs.probes.set(id, op.health.probes);
     }
     this.world.behaviours.set(id, op.behaviour);
+    this.idsUsed.add(id);
     this.host.create(
       {
         record: withNet,

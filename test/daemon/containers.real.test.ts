@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { replayTrace } from '../../effects/replay.ts';
 import { readTraceFile } from '../../effects/trace-file.ts';
@@ -767,6 +767,33 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     const nosuch = run('run', '--rm', 'nosuchimage', 'true');
     assert.equal(nosuch.status, 125);
     assert.match(nosuch.stderr, /Unable to find image 'nosuchimage:latest' locally/);
+  });
+
+  test('a removed container, a finished operation and a volume cleanup leave no actor in the daemon (SIGUSR1 dump)', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = run('run', '-d', '--network', 'none', '-v', `gone${i}:/data`, 'busybox', 'true');
+      assert.equal(r.status, 0, r.stderr);
+      ids.push(r.stdout.trim());
+    }
+    for (const id of ids) assert.equal(run('wait', id).status, 0);
+    for (const id of ids) assert.equal(run('rm', '-v', id).status, 0);
+    for (let i = 0; i < 3; i++) assert.equal(run('volume', 'rm', `gone${i}`).status, 0);
+    const before = new Set(readdirSync(d.exec).filter((f) => f.startsWith('statedock-actors-')));
+    process.kill(daemon.pid, 'SIGUSR1');
+    let file: string | undefined;
+    for (let i = 0; i < 100 && !file; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      file = readdirSync(d.exec).find((f) => f.startsWith('statedock-actors-') && !before.has(f));
+    }
+    assert.ok(file, 'no dump file');
+    const actors = Object.keys(
+      JSON.parse(readFileSync(`${d.exec}/${file}`, 'utf8')) as Record<string, unknown>,
+    );
+    for (const id of ids)
+      assert.ok(!actors.includes(`container:${id}`), `container:${id} is still in ${actors}`);
+    const finished = actors.filter((a) => /^(operation|reap|net):/.test(a));
+    assert.deepEqual(finished, [], 'finished operation actors are kept');
   });
 
   test('shutdown stops running containers, and the flight recorder replays and checks with every container actor', async () => {

@@ -168,7 +168,7 @@ export class NetworkController {
     const actorId = `net:${++this.opSeq}`;
     this.waiting.set(actorId, done);
     const input: NetOpInput = { actorId, op, steps };
-    this.host.session.spawn('netOp', actorId, input);
+    this.host.session.spawn('netOp', actorId, input, { forgetWhenDone: true });
   }
 
   /** Runs `fn` once every earlier operation on this container has finished. */
@@ -844,11 +844,10 @@ export class NetworkController {
       }
     });
     const ep = this.endpointsOf(info.id).find((e) => e.network === n.id);
-    // dockerd answers this with 500 (an unclassified error, in every release); the mistake is
-    // the client's, so statedock answers 409 with dockerd's words, as for a pause or unpause
-    // that does not match the container's state.
+    // dockerd answers this with 500 (an unclassified error, in every release), and clients
+    // are written against that status: statedock gives the same status and words.
     if (keep.length === wishes.length && !ep)
-      throw new ApiError(409, `container ${info.id} is not connected to network ${n.name}`);
+      throw new ApiError(500, `container ${info.id} is not connected to network ${n.name}`);
     this.serial(info.id, (release) => {
       const finish: Done<null> = (r) => {
         release();

@@ -252,7 +252,7 @@ export class RegistryService implements ImagePuller {
     input.stagingDir = input.stagingDir.replace(/\/$/, '');
     // The pull's temp dir and staging are its own until its cleanup releases its holds.
     this.d.images.hold(pullId, []);
-    const entry = this.d.session.spawn('imagePull', actorId, input);
+    const entry = this.d.session.spawn('imagePull', actorId, input, { forgetWhenDone: true });
     entry.done.then(
       (out) => this.pulled(t, ref, out as PullOutput, credentials),
       (err: unknown) => {
@@ -404,7 +404,8 @@ export class RegistryService implements ImagePuller {
       });
       let out: PushOutput;
       try {
-        out = (await this.d.session.spawn('imagePush', actorId, input).done) as PushOutput;
+        out = (await this.d.session.spawn('imagePush', actorId, input, { forgetWhenDone: true })
+          .done) as PushOutput;
       } catch (err) {
         out = { status: 'failed', message: (err as Error).message, code: 'EIO', started: true };
       }
@@ -446,11 +447,12 @@ export class RegistryService implements ImagePuller {
     const key = `login-${++this.seq}-${randomBytes(4).toString('hex')}`;
     this.d.client.putCredentials(key, auth);
     try {
-      const out = (await this.d.session.spawn('registryLogin', `login:${key}`, {
-        actorId: `login:${key}`,
-        serverAddress: auth.serveraddress ?? '',
-        credentials: key,
-      }).done) as LoginOutput;
+      const out = (await this.d.session.spawn(
+        'registryLogin',
+        `login:${key}`,
+        { actorId: `login:${key}`, serverAddress: auth.serveraddress ?? '', credentials: key },
+        { forgetWhenDone: true },
+      ).done) as LoginOutput;
       if (out.status === 'failed')
         throw new ApiError(out.code === 'ENOENT' ? 404 : 500, out.message);
       ctx.json(200, { IdentityToken: out.identityToken, Status: out.message });

@@ -98,12 +98,11 @@ export interface RealContainerdOptions {
   log: (message: string) => void;
   /**
    * Completes a container's spec when its task is made: what only then can be known (the
-   * current PID of a container whose namespaces it joins, the shareable /dev/shm it binds).
+   * current PID of a container whose namespaces it joins, where the shareable /dev/shm it
+   * binds is mounted). It changes nothing on the host.
    * Its failure is the task's (EINVAL, with the daemon's message).
    */
   prepareSpec?: (container: string, spec: unknown) => Promise<unknown>;
-  /** Undoes what prepareSpec set up on the host, once the task is deleted or could not be made. */
-  releaseTask?: (container: string) => Promise<void>;
 }
 
 /**
@@ -269,7 +268,6 @@ export class RealContainerd implements Handler<ContainerdRequest> {
       case 'containerd.deleteTask': {
         await this.opts.stdio.drained(req.container, outputDrainMs);
         const r = await this.connected.deleteTask(req.container);
-        await this.opts.releaseTask?.(req.container).catch(() => undefined);
         return {
           exitStatus: r.exitStatus,
           exitedAt: (r.exitedAt ?? new Date()).toISOString(),
@@ -388,7 +386,6 @@ export class RealContainerd implements Handler<ContainerdRequest> {
       this.opts.stdio.abandon(id);
       await c.deleteTask(id).catch(() => undefined);
       await c.deleteContainer(id).catch(() => undefined);
-      await this.opts.releaseTask?.(id).catch(() => undefined);
       throw err;
     }
   }

@@ -6,7 +6,11 @@ import { promisify } from 'node:util';
 import { assertNever } from '../errors.ts';
 import { EffectFailure, failureFrom, nextTurn, type Handler } from '../handler.ts';
 import { trapDumpSignal, untrapDumpSignal } from './dump-signal.ts';
+import { mountPoints } from './mounts.ts';
+import { listShm, mountShm, sweepShm, unmountShm } from './shm.ts';
 import type { KernelRequest, KernelResults } from './requests.ts';
+
+export { mountPoints };
 
 const run = promisify(execFile);
 
@@ -29,18 +33,6 @@ function defaultRouteMtu(): number | null {
     }
   }
   return null;
-}
-
-/** Mount points from /proc/self/mountinfo (field 5), octal escapes decoded. */
-export function mountPoints(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) =>
-      (l.split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_, o: string) =>
-        String.fromCharCode(Number.parseInt(o, 8)),
-      ),
-    );
 }
 
 function cgroupInfo(): KernelResults['kernel.cgroupInfo'] {
@@ -201,6 +193,14 @@ export const realKernel = {
         return probeOverlay(req.path);
       case 'kernel.unmountUnder':
         return { unmounted: await unmountUnder(req.path) };
+      case 'kernel.mountShm':
+        return mountShm(req.path, req.sizeBytes);
+      case 'kernel.unmountShm':
+        return unmountShm(req.path);
+      case 'kernel.sweepShm':
+        return sweepShm(req.containersDir, req.keep);
+      case 'kernel.listShm':
+        return listShm(req.containersDir);
       case 'kernel.trapDumpSignal':
         trapDumpSignal(req.dir);
         return {};

@@ -15,6 +15,21 @@ export type KernelRequest =
   | { effect: 'kernel.probeOverlay'; path: string }
   /** Unmounts every mount point under `path` (graph driver cleanup). */
   | { effect: 'kernel.unmountUnder'; path: string }
+  /**
+   * Mounts a container's shareable /dev/shm: a tmpfs of `sizeBytes` (mode 1777, no exec, suid
+   * or devices) at `path`, made first (dockerd's setupIpcDirs). Nothing happens when it is
+   * mounted already (a start after a crash that kept it).
+   */
+  | { effect: 'kernel.mountShm'; path: string; sizeBytes: number }
+  /** Unmounts it (lazily, as dockerd's UnmountIpcMount); nothing happens when it is not mounted. */
+  | { effect: 'kernel.unmountShm'; path: string }
+  /**
+   * Unmounts every `<containersDir>/<id>/mounts/shm` whose container is not in `keep`
+   * (dockerd's cleanupMounts `shm` pattern): what a dead daemon left mounted.
+   */
+  | { effect: 'kernel.sweepShm'; containersDir: string; keep: string[] }
+  /** The containers under `containersDir` whose shareable /dev/shm is mounted. */
+  | { effect: 'kernel.listShm'; containersDir: string }
   /** SIGUSR1: write the actors' snapshots to a file under `dir` (dockerd's stack dump). */
   | { effect: 'kernel.trapDumpSignal'; dir: string }
   | { effect: 'kernel.untrapDumpSignal' }
@@ -31,6 +46,11 @@ export interface KernelResults {
   'kernel.appArmorStatus': { enabled: boolean };
   'kernel.probeOverlay': { supported: boolean; reason: string | null };
   'kernel.unmountUnder': { unmounted: string[] };
+  'kernel.mountShm': { mounted: boolean };
+  'kernel.unmountShm': { unmounted: boolean };
+  /** The containers whose /dev/shm was unmounted. */
+  'kernel.sweepShm': { unmounted: string[] };
+  'kernel.listShm': { containers: string[] };
   'kernel.trapDumpSignal': Record<string, never>;
   'kernel.untrapDumpSignal': Record<string, never>;
   'kernel.systemInfo': {

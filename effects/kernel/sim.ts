@@ -1,6 +1,7 @@
 import { assertNever } from '../errors.ts';
 import { SimFailure } from '../sim/failure.ts';
 import type { KernelRequest } from './requests.ts';
+import { shmPathPattern } from './shm-path.ts';
 
 /** What the simulated kernel is like (a healthy Debian 12 host by default). */
 export interface SimKernelFacts {
@@ -26,6 +27,8 @@ export class SimKernel {
   readonly env = new Map<string, string>();
   /** Layer mounts (the graph driver's), unmounted by its cleanup. */
   readonly mounts: string[] = [];
+  /** Shareable /dev/shm tmpfs mounts of containers: mount point → size in bytes. */
+  readonly shm = new Map<string, number>();
   oomScoreAdj = 0;
   dumpTrap = false;
 
@@ -38,10 +41,16 @@ export class SimKernel {
     this.dumpTrap = false;
   }
 
+  /** Containers whose shareable /dev/shm is mounted. */
+  shmMounted(): string[] {
+    return [...this.shm.keys()].flatMap((p) => shmPathPattern.exec(p)?.[1] ?? []).sort();
+  }
+
   /** Power lost: the environment and every mount are gone. */
   rebooted(): void {
     this.daemonExited();
     this.mounts.length = 0;
+    this.shm.clear();
     this.env.clear();
   }
 
@@ -96,6 +105,38 @@ export class SimKernel {
         for (const m of under) this.mounts.splice(this.mounts.indexOf(m), 1);
         return { unmounted: under };
       }
+      case 'kernel.mountShm':
+        if (this.shm.has(req.path)) return { mounted: false };
+        if (h.euid !== 0)
+          throw new SimFailure('EPERM', 'mounting shm tmpfs: operation not permitted');
+        this.shm.set(req.path, req.sizeBytes);
+        return { mounted: true };
+      case 'kernel.unmountShm':
+        if (!this.shm.has(req.path)) return { unmounted: false };
+        if (h.euid !== 0)
+          throw new SimFailure('EPERM', `unmount ${req.path}: operation not permitted`);
+        this.shm.delete(req.path);
+        return { unmounted: true };
+      case 'kernel.sweepShm': {
+        const keep = new Set(req.keep);
+        const unmounted: string[] = [];
+        for (const path of [...this.shm.keys()]) {
+          const id = shmPathPattern.exec(path)?.[1];
+          if (id === undefined || keep.has(id) || path !== `${req.containersDir}/${id}/mounts/shm`)
+            continue;
+          if (h.euid !== 0)
+            throw new SimFailure('EPERM', `unmount ${path}: operation not permitted`);
+          this.shm.delete(path);
+          unmounted.push(id);
+        }
+        return { unmounted: unmounted.sort() };
+      }
+      case 'kernel.listShm':
+        return {
+          containers: this.shmMounted().filter((id) =>
+            this.shm.has(`${req.containersDir}/${id}/mounts/shm`),
+          ),
+        };
       case 'kernel.trapDumpSignal':
         this.dumpTrap = true;
         return {};

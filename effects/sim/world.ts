@@ -363,6 +363,7 @@ export class SimWorld implements SimEffects {
       containerdContainers: [...this.containerd.containers],
       acknowledged: [],
       mounted: [...this.rootfs.mounted],
+      shmMounted: this.kernel.shmMounted(),
       execs: this.containerd.execs.view(this.nowMs),
       images: this.images.view(this.dataRoot, `${this.dataRoot}/tmp`),
       network: this.net.view(),

@@ -540,6 +540,55 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
       }
       return out;
     }
+    case 'effectDoneBefore': {
+      // Per actor: the latest `first` asked (null: none yet), and whether it succeeded.
+      const latest = new Map<string, { id: string; seq: number; done: boolean }>();
+      for (const r of records) {
+        if (r.kind === 'effect.request' && r.call.effect === c.first)
+          latest.set(r.actor, { id: r.call.id, seq: r.seq, done: false });
+        if (r.kind === 'event' && r.event.type === 'effect.done') {
+          const l = latest.get(r.actor);
+          if (l && l.id === String(r.event['id'])) l.done = true;
+        }
+        if (r.kind === 'effect.request' && r.call.effect === c.then) {
+          const l = latest.get(r.actor);
+          if (l && !l.done)
+            out.push({
+              constraint: name,
+              message: `${r.actor}: ${c.then} (record ${r.seq}) was asked for before ${c.first} (record ${l.seq}) succeeded: ${c.why}`,
+              records: [l.seq, r.seq],
+            });
+        }
+      }
+      return out;
+    }
+    case 'effectNotWhileOpen': {
+      const effectOf = new Map<string, string>();
+      const openSince = new Map<string, number>();
+      for (const r of records) {
+        if (r.kind === 'effect.request') {
+          effectOf.set(r.call.id, r.call.effect);
+          const since = openSince.get(r.actor);
+          if (r.call.effect === c.then && since !== undefined)
+            out.push({
+              constraint: name,
+              message: `${r.actor}: ${c.then} (record ${r.seq}) was asked for while ${c.opens} (done at record ${since}) was not undone: ${c.why}`,
+              records: [since, r.seq],
+            });
+        }
+        if (
+          r.kind !== 'event' ||
+          (r.event.type !== 'effect.done' && r.event.type !== 'effect.failed')
+        )
+          continue;
+        const effect = effectOf.get(String(r.event['id']));
+        if (effect === c.opens && r.event.type === 'effect.done') openSince.set(r.actor, r.seq);
+        const failed = r.event.type === 'effect.failed';
+        if (c.closes.some((x) => x.effect === effect && (failed || x.failed !== true)))
+          openSince.delete(r.actor);
+      }
+      return out;
+    }
     case 'recordedBeforeMade':
     case 'endpointRulesAroundLink':
     case 'networkRemovedWhenEmpty':

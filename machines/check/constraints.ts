@@ -56,7 +56,23 @@ export type Constraint =
   /** A network's bridge and rules are removed only when none of its endpoints remains. */
   | { kind: 'networkRemovedWhenEmpty' }
   /** A container's sandbox is released before its record is deleted (`store.del container/<id>`). */
-  | { kind: 'endpointReleasedBeforeForget' };
+  | { kind: 'endpointReleasedBeforeForget' }
+  /**
+   * Within each actor that asks for `first`: every `then` it asks for comes after its latest
+   * `first` succeeded (e.g. a shareable /dev/shm mounted before the task that binds it).
+   */
+  | { kind: 'effectDoneBefore'; first: string; then: string; why: string }
+  /**
+   * Within each actor: no `then` is asked for from a success of `opens` until an answer of one
+   * of `closes` (any answer, or with `failed`, its failure only).
+   */
+  | {
+      kind: 'effectNotWhileOpen';
+      then: string;
+      opens: string;
+      closes: { effect: string; failed?: boolean }[];
+      why: string;
+    };
 
 export function before(first: string, then: string, why: string): Constraint {
   return { kind: 'before', first, then, why };
@@ -94,6 +110,10 @@ export function constraintName(c: Constraint): string {
       return `${c.kind}(${c.step})`;
     case 'deferredUntil':
       return `deferredUntil(${c.step}, ${c.until})`;
+    case 'effectDoneBefore':
+      return `effectDoneBefore(${c.first}, ${c.then})`;
+    case 'effectNotWhileOpen':
+      return `effectNotWhileOpen(${c.then}, ${c.opens})`;
     default:
       return c.kind;
   }
@@ -119,3 +139,14 @@ export const endpointReleasedBeforeForget = (): Constraint => ({
   kind: 'endpointReleasedBeforeForget',
 });
 export const execEventsOrdered = (): Constraint => ({ kind: 'execEventsOrdered' });
+export function effectDoneBefore(first: string, then: string, why: string): Constraint {
+  return { kind: 'effectDoneBefore', first, then, why };
+}
+export function effectNotWhileOpen(
+  then: string,
+  opens: string,
+  closes: { effect: string; failed?: boolean }[],
+  why: string,
+): Constraint {
+  return { kind: 'effectNotWhileOpen', then, opens, closes, why };
+}

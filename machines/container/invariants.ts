@@ -23,6 +23,8 @@ export type Invariant =
   | { kind: 'noOrphanInContainerd'; why: string }
   /** A container's root filesystem is mounted only while its container has a live task. */
   | { kind: 'noOrphanMount'; why: string }
+  /** A container's shareable /dev/shm is mounted only while its container has a live task. */
+  | { kind: 'noOrphanShm'; why: string }
   /** Once restore has settled, what the restart policy brings back with the daemon runs (or waits out its back-off). */
   | { kind: 'restartPolicyHonoured'; why: string }
   /** Every image's layers are registered and on disk; every reference names an image (a pull cut short left no partial image). */
@@ -91,6 +93,8 @@ export interface HostView {
   acknowledged: AcknowledgedCreate[];
   /** IDs of containers whose root filesystem is mounted (overlay mounts under the data root). */
   mounted: string[];
+  /** IDs of containers whose shareable /dev/shm tmpfs is mounted (when the observer looks at them). */
+  shmMounted?: string[];
   /** The image store, when the observer looks at it (images are checked only then). */
   images?: ImagesView;
   /** The daemon's networking, when the view includes it. */
@@ -161,6 +165,10 @@ export const restoreInvariants: readonly Invariant[] = [
     why: 'nothing is leaked in containerd: no task or container without its statedock container',
   },
   { kind: 'noOrphanMount', why: 'nothing is leaked on the host: no root filesystem left mounted' },
+  {
+    kind: 'noOrphanShm',
+    why: 'nothing is leaked on the host: no shareable /dev/shm (a tmpfs holding memory) left mounted without its running container',
+  },
   {
     kind: 'restartPolicyHonoured',
     why: 'always and unless-stopped containers come back with the daemon (docker/for-linux 652, moby 36496), a stopped unless-stopped one does not (moby 34028)',
@@ -339,6 +347,13 @@ function violationsOf(inv: Invariant, v: HostView): InvariantViolation[] {
           add('', `a published-port rule names ${ip}, the address of no running container`);
       break;
     }
+    case 'noOrphanShm':
+      for (const id of v.shmMounted ?? []) {
+        const t = taskOf.get(id);
+        if (!t || !live.has(t.status))
+          add(id, `the shareable /dev/shm of ${id} is mounted without a live task`);
+      }
+      break;
     case 'noOrphanMount':
       for (const id of v.mounted) {
         const t = taskOf.get(id);
@@ -360,6 +375,7 @@ export function judgedBy(view: HostView, invariants: readonly Invariant[]): read
       return view.images !== undefined;
     if (i.kind === 'noOrphanExec') return view.execs !== undefined;
     if (i.kind === 'noOrphanNetwork') return view.network !== undefined;
+    if (i.kind === 'noOrphanShm') return view.shmMounted !== undefined;
     return true;
   });
 }

@@ -1,6 +1,7 @@
 import { and, enqueueActions, setup } from 'xstate';
 import type { Draft } from 'immer';
 import { commit, noOutlet, type Outlet } from '../outlet.ts';
+import { shareableShm } from './ipc.ts';
 import { nextBackoff, restartsWithDaemon, shouldRestart } from './restart.ts';
 import { setStatus, transition, type Transition } from './outputs.ts';
 import { signalNumber, startFailureExitCode } from './signals.ts';
@@ -261,6 +262,28 @@ export const containerMachine = setup({
       step(enqueue, context, event, (c, t) =>
         t.await({ effect: 'net.sandboxDown', container: c.record.id, forget: true }, 'remove'),
       ),
+    ),
+    // IpcMode shareable: its /dev/shm mounted before the task, unmounted once the task is gone.
+    mountShm: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (_c, t, was) => {
+        const shm = shareableShm(was);
+        if (shm !== null) t.await({ effect: 'kernel.mountShm', ...shm }, 'ipc');
+      }),
+    ),
+    unmountShm: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (_c, t, was) => {
+        const shm = shareableShm(was);
+        if (shm !== null) t.await({ effect: 'kernel.unmountShm', path: shm.path }, 'ipc');
+      }),
+    ),
+    warnShmLeft: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        if (event.type === 'effect.failed')
+          t.warn(
+            'ipc',
+            `failed to cleanup IPC mounts for container ${c.record.id}: ${event.error.message}`,
+          );
+      }),
     ),
     createTask: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t, was) => {
@@ -918,6 +941,7 @@ export const containerMachine = setup({
     // Only a create makes a new container: a restored one was created in an earlier life (no second `create` event).
     isNew: ({ context }) => context.createReq !== null,
     rootLeftMounted: ({ context }) => context.rootMounted,
+    hasShareableShm: ({ context }) => shareableShm(context) !== null,
     taskNeedsIo: ({ context }) =>
       !context.ioAttached && (context.task === 'running' || context.task === 'paused'),
     recordedRemoving: ({ context }) =>
@@ -1245,11 +1269,30 @@ export const containerMachine = setup({
         connecting: {
           entry: 'requestSandbox',
           on: {
-            'effect.done': { guard: 'isPending', target: 'creatingTask', actions: 'keepSandbox' },
+            'effect.done': [
+              {
+                guard: and(['isPending', 'hasShareableShm']),
+                target: 'mountingShm',
+                actions: 'keepSandbox',
+              },
+              { guard: 'isPending', target: 'creatingTask', actions: 'keepSandbox' },
+            ],
             'effect.failed': {
               guard: 'isPending',
               target: 'failing',
               actions: 'persistStartFailure',
+            },
+          },
+        },
+        /** IpcMode shareable: its /dev/shm, which the task's spec binds (dockerd's setupIpcDirs). */
+        mountingShm: {
+          entry: 'mountShm',
+          on: {
+            'effect.done': { guard: 'isPending', target: 'creatingTask' },
+            'effect.failed': {
+              guard: 'isPending',
+              target: 'disconnecting',
+              actions: 'rememberStartError',
             },
           },
         },
@@ -1279,6 +1322,20 @@ export const containerMachine = setup({
         disconnecting: {
           entry: 'releaseSandbox',
           on: {
+            'effect.done': [
+              { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
+              { guard: 'isPending', target: 'failing', actions: 'persistStartFailure' },
+            ],
+            'effect.failed': [
+              { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
+              { guard: 'isPending', target: 'failing', actions: 'persistStartFailure' },
+            ],
+          },
+        },
+        /** Then its shareable /dev/shm (dockerd's Cleanup: the network, then the IPC mounts). */
+        unmountingShm: {
+          entry: 'unmountShm',
+          on: {
             'effect.done': {
               guard: 'isPending',
               target: 'failing',
@@ -1287,7 +1344,7 @@ export const containerMachine = setup({
             'effect.failed': {
               guard: 'isPending',
               target: 'failing',
-              actions: 'persistStartFailure',
+              actions: ['warnShmLeft', 'persistStartFailure'],
             },
           },
         },
@@ -1514,6 +1571,20 @@ export const containerMachine = setup({
         releasingNetwork: {
           entry: 'releaseSandbox',
           on: {
+            'effect.done': [
+              { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
+              { guard: 'isPending', target: '#container.recordingExit', actions: 'persistExit' },
+            ],
+            'effect.failed': [
+              { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
+              { guard: 'isPending', target: '#container.recordingExit', actions: 'persistExit' },
+            ],
+          },
+        },
+        /** Then its shareable /dev/shm (dockerd's Cleanup, before the exit is checkpointed). */
+        unmountingShm: {
+          entry: 'unmountShm',
+          on: {
             'effect.done': {
               guard: 'isPending',
               target: '#container.recordingExit',
@@ -1522,7 +1593,7 @@ export const containerMachine = setup({
             'effect.failed': {
               guard: 'isPending',
               target: '#container.recordingExit',
-              actions: 'persistExit',
+              actions: ['warnShmLeft', 'persistExit'],
             },
           },
         },
@@ -1677,8 +1748,25 @@ export const containerMachine = setup({
         disconnecting: {
           entry: 'releaseSandboxForRemoval',
           on: {
+            'effect.done': [
+              { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
+              { guard: 'isPending', target: 'removingSpec' },
+            ],
+            'effect.failed': [
+              { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
+              { guard: 'isPending', target: 'removingSpec' },
+            ],
+          },
+        },
+        /**
+         * Its shareable /dev/shm, if a task's exit (or a crash) left it mounted: before its
+         * directory, which holds the mount point, is removed.
+         */
+        unmountingShm: {
+          entry: 'unmountShm',
+          on: {
             'effect.done': { guard: 'isPending', target: 'removingSpec' },
-            'effect.failed': { guard: 'isPending', target: 'removingSpec' },
+            'effect.failed': { guard: 'isPending', target: 'removingSpec', actions: 'warnShmLeft' },
           },
         },
         removingSpec: {

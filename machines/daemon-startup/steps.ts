@@ -859,6 +859,20 @@ export const startupSteps: StepDef[] = [
         const keys = orphanSpecs(s.local);
         return keys.length === 0 ? null : { keys };
       }),
+      // A shareable /dev/shm the dead daemon left mounted (dockerd's cleanupMounts `shm`
+      // pattern): only a live task keeps its own (its exit unmounts it). Before the sweep
+      // below, which removes directories a mount point would keep busy.
+      effect(
+        'kernel.sweepShm',
+        (s) => ({ containersDir: `${root(s)}/containers`, keep: liveTasks(s.local) }),
+        {
+          done: (_, r) =>
+            r.unmounted.length === 0
+              ? undefined
+              : { warn: `unmounted the /dev/shm a crash left of: ${r.unmounted.join(', ')}` },
+          failed: (_, e) => ({ warn: `could not unmount a stale /dev/shm: ${e.message}` }),
+        },
+      ),
       effect('rootfs.sweep', (s) => ({ keep: (s.facts.containers ?? []).map((c) => c.id) }), {
         done: (_, r) =>
           r.removed.length === 0
@@ -977,6 +991,13 @@ export function reconcile(local: Readonly<Record<string, unknown>>): RestoredCon
       rootMounted: mounted.has(record.id) && state === 'none',
     };
   });
+}
+
+/** Containers whose task lives (running or paused) in containerd. */
+function liveTasks(local: Readonly<Record<string, unknown>>): string[] {
+  return (listed(local).tasks ?? [])
+    .filter((t) => t.status === 'running' || t.status === 'paused' || t.status === 'pausing')
+    .map((t) => t.id);
 }
 
 /** Specs whose container has no record (a create that crashed before it was saved). */

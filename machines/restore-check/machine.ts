@@ -41,6 +41,8 @@ export interface RestoreCheckInput {
   network?: NetworkLook;
   /** Look at each live task's exec processes (noOrphanExec); without it they are not judged. */
   execs?: boolean;
+  /** The containers' directory, whose shareable /dev/shm mounts to look at (noOrphanShm); without it they are not judged. */
+  shm?: { containersDir: string };
 }
 
 /** Where the daemon's networking is: what `net.observe` looks at. */
@@ -56,13 +58,17 @@ export interface RestoreCheckContext {
   containers: string[];
   images: { root: string; tmpDir: string } | null;
   network: NetworkLook | null;
+  shm: { containersDir: string } | null;
   judgesExecs: boolean;
   /** Containers handed a task, not settled yet. */
   unsettled: string[];
   /** The observation's requests in flight, by what they look at. */
   looks: Record<string, Look>;
   seen: Partial<
-    Pick<HostView, 'tasks' | 'containerdContainers' | 'mounted' | 'images' | 'network' | 'execs'>
+    Pick<
+      HostView,
+      'tasks' | 'containerdContainers' | 'mounted' | 'shmMounted' | 'images' | 'network' | 'execs'
+    >
   > & {
     stored?: ContainerRecord[];
   };
@@ -85,6 +91,7 @@ export type Look =
   | 'tasks'
   | 'containerdContainers'
   | 'mounted'
+  | 'shmMounted'
   | 'images'
   | 'network'
   | { execsOf: string };
@@ -178,6 +185,7 @@ export const restoreCheckMachine = setup({
       look({ effect: 'containerd.listTasks' }, 'tasks');
       look({ effect: 'containerd.listContainers' }, 'containerdContainers');
       look({ effect: 'rootfs.listMounted' }, 'mounted');
+      if (context.shm !== null) look({ effect: 'kernel.listShm', ...context.shm }, 'shmMounted');
       if (context.images !== null) look({ effect: 'image.observe', ...context.images }, 'images');
       if (context.network !== null) look({ effect: 'net.observe', ...context.network }, 'network');
       commit(enqueue, { ...c, looks }, outputs);
@@ -231,6 +239,9 @@ export const restoreCheckMachine = setup({
           break;
         case 'mounted':
           seen.mounted = (event.result as { containers: string[] }).containers;
+          break;
+        case 'shmMounted':
+          seen.shmMounted = (event.result as { containers: string[] }).containers;
           break;
         case 'images':
           seen.images = event.result as ImagesView;
@@ -290,6 +301,7 @@ export const restoreCheckMachine = setup({
     containers: input.containers,
     images: input.images ?? null,
     network: input.network ?? null,
+    shm: input.shm ?? null,
     judgesExecs: input.execs === true,
     unsettled: [],
     looks: {},
@@ -352,6 +364,7 @@ function judge(enqueue: Outlet<RestoreCheckContext>, c: RestoreCheckContext): vo
     containerdContainers: c.seen.containerdContainers ?? [],
     acknowledged: [],
     mounted: c.seen.mounted ?? [],
+    ...(c.shm === null ? {} : { shmMounted: c.seen.shmMounted ?? [] }),
     ...(c.seen.images === undefined ? {} : { images: c.seen.images }),
     ...(c.seen.network === undefined ? {} : { network: c.seen.network }),
     ...(c.judgesExecs ? { execs: c.seen.execs ?? [] } : {}),

@@ -154,7 +154,6 @@ export class Daemon {
       supervision: new SupervisedContainerd(this.session),
       log: (m) => log.warn(m),
       prepareSpec: (id, spec) => this.containers.prepareSpec(id, spec),
-      releaseTask: (id) => this.containers.releaseTask(id),
     });
     const images = new ImageStore(config.dataRoot, this.store);
     // Device nodes in a layer are made only by root without user-namespace remapping (Docker

@@ -566,6 +566,8 @@ export class ContainerHost {
       ...(network === undefined ? {} : { network }),
       // Both hosts run exec processes: the check looks for those a dead daemon left.
       execs: true,
+      // And mount shareable /dev/shm tmpfs: the check looks for those no live task holds.
+      shm: { containersDir: `${this.root}/containers` },
     } satisfies RestoreCheckInput);
     this.checkActor = actorId;
     const finished = (): boolean => {

@@ -159,6 +159,7 @@ async function runReal(s: Scenario, d: DaemonDirs): Promise<TraceRecord[][]> {
                   }
                 : {}),
               AutoRemove: step.rm === true,
+              ...(step.ipc === undefined ? {} : { IpcMode: step.ipc }),
               ...(step.restart
                 ? {
                     RestartPolicy: {
@@ -399,6 +400,26 @@ test(
     assert.match(
       compare(s.name, sabotaged) ?? '',
       /net sandboxDown web #1, record \d+: the real host has «done net.deleteLinks \{"deleted":\["<veth>"\]\}», the simulated host «done net.deleteLinks \{"deleted":\[\]\}»/,
+    );
+  },
+);
+
+test(
+  'a simulated kernel that behaves otherwise is caught: an unmount of a shareable /dev/shm that finds none mounted',
+  { skip: unavailable ?? false },
+  () => {
+    const s = scenarios.find((x) => x.name.startsWith('ipc shareable: '));
+    assert.ok(s);
+    const sabotaged = runSimulated(s, 1, (world) => {
+      const run = world.kernel.run.bind(world.kernel);
+      world.kernel.run = (req) => {
+        if (req.effect === 'kernel.unmountShm') world.kernel.shm.delete(req.path);
+        return run(req);
+      };
+    });
+    assert.match(
+      compare(s.name, sabotaged) ?? '',
+      /the real host has «done kernel.unmountShm unmounted=true», the simulated host «done kernel.unmountShm unmounted=false»/,
     );
   },
 );

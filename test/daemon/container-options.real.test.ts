@@ -530,7 +530,12 @@ describe('container options with the stock docker CLI', { skip: unavailable ?? f
       run(['--ipc', 'container:ipc-donor'], 'true').stderr,
       new RegExp(`can't join IPC of container ${id}: container ${id} is not running`),
     );
-    cli('rm', 'ipc-donor');
+    // Started again, it is mounted again; rm -f of the running donor unmounts it first.
+    assert.equal(cli('start', 'ipc-donor').status, 0);
+    assert.ok(mountPoints().includes(shm), 'the shareable /dev/shm is not mounted at the restart');
+    assert.equal(cli('rm', '-f', 'ipc-donor').status, 0);
+    assert.ok(!mountPoints().includes(shm), 'the shareable /dev/shm outlived its container');
+    assert.ok(!existsSync(`${d.root}/containers/${id}`), 'the donor directory outlived it');
     assert.equal(
       cli('run', '-d', '--name', 'ipc-private', '--network', 'none', 'opt', 'sleep', '1000').status,
       0,

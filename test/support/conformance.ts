@@ -39,6 +39,8 @@ export type Step =
       publish?: string[];
       /** `--network` (networking scenarios; the default bridge without it). */
       network?: string;
+      /** `--ipc`: `shareable` (the daemon mounts its /dev/shm) or `container:NAME`. */
+      ipc?: string;
     }
   | { do: 'start' | 'pause' | 'unpause'; name: string }
   | { do: 'stop'; name: string; t: number }
@@ -359,6 +361,50 @@ export const scenarios: Scenario[] = [
     ],
   },
   {
+    name: 'ipc shareable: its /dev/shm around its task, a container joining it, a restart, rm -f',
+    steps: [
+      {
+        do: 'create',
+        name: 'donor',
+        cmd: sleeper,
+        behaviour: runs,
+        stopTimeout: 1,
+        ipc: 'shareable',
+      },
+      { do: 'start', name: 'donor' },
+      {
+        do: 'create',
+        name: 'joiner',
+        cmd: sleeper,
+        behaviour: runs,
+        stopTimeout: 1,
+        ipc: 'container:donor',
+      },
+      { do: 'start', name: 'joiner' },
+      { do: 'rm', name: 'joiner', force: true },
+      { do: 'stop', name: 'donor', t: 1 },
+      { do: 'start', name: 'donor' },
+      { do: 'rm', name: 'donor', force: true },
+    ],
+  },
+  {
+    name: 'ipc shareable, restored after SIGKILL with live-restore off: its exit unmounts its /dev/shm',
+    steps: [
+      {
+        do: 'create',
+        name: 'shm',
+        cmd: sleeper,
+        behaviour: runs,
+        stopTimeout: 1,
+        ipc: 'shareable',
+      },
+      { do: 'start', name: 'shm' },
+      { do: 'crash', liveRestore: false },
+      { do: 'waitExited', name: 'shm' },
+      { do: 'rm', name: 'shm', force: false },
+    ],
+  },
+  {
     name: 'restore after SIGKILL, live-restore off',
     steps: [
       { do: 'create', name: 'dead', cmd: sleeper, behaviour: runs, stopTimeout: 1 },
@@ -470,6 +516,17 @@ export function runSimulated(
                 network: netConfig,
                 networkMode: netConfig.mode,
                 hostname: netConfig.hostname,
+                // As the real create records it (dockerd's defaults filled in): what the machine reads.
+                ...(step.ipc === undefined
+                  ? {}
+                  : {
+                      hostConfig: {
+                        IpcMode: step.ipc.startsWith('container:')
+                          ? `container:${containerIdOf(step.ipc.slice('container:'.length))}`
+                          : step.ipc,
+                        ShmSize: 64 * 1024 * 1024,
+                      },
+                    }),
               },
             },
             spec: { process: { args: step.cmd } },
@@ -842,6 +899,7 @@ function requestFacts(c: Record<string, unknown>): string {
     'path',
     'ms',
     'forget',
+    'sizeBytes',
   ]) {
     const v = c[k];
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
@@ -861,6 +919,8 @@ function resultFacts(effect: string, result: unknown): string {
   if (effect === 'containerd.killTask') return ` gone=${String(r['gone'])}`;
   if (effect === 'containerd.deleteTask') return ` exit=${String(r['exitStatus'])}`;
   if (effect === 'rootfs.unmount') return ` unmounted=${String(r['unmounted'])}`;
+  if (effect === 'kernel.mountShm') return ` mounted=${String(r['mounted'])}`;
+  if (effect === 'kernel.unmountShm') return ` unmounted=${String(r['unmounted'])}`;
   if (effect === 'containerd.execReap') return ` exit=${String(r['exitStatus'])}`;
   if (effect === 'containerd.execList') return ` ${JSON.stringify(r['execs'])}`;
   return '';

@@ -102,6 +102,13 @@ export function mountedRootfs(d: { root: string; exec: string }): string[] {
   return mountPoints().flatMap((m) => res.flatMap((re) => re.exec(m)?.[1] ?? []));
 }
 
+/** Containers whose shareable /dev/shm is mounted under the data root, from /proc mounts. */
+export function mountedShm(d: { root: string }): string[] {
+  const esc = (p: string): string => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`^${esc(d.root)}/containers/([0-9a-f]{64})/mounts/shm$`);
+  return mountPoints().flatMap((m) => re.exec(m)?.[1] ?? []);
+}
+
 /** The host as the invariants read it: the daemon's API, containerd's own view, /proc mounts. */
 export async function hostView(
   d: { sock: string; root: string; exec: string },
@@ -118,6 +125,7 @@ export async function hostView(
     containerdContainers: ctrContainers,
     acknowledged,
     mounted: mountedRootfs(d),
+    shmMounted: mountedShm(d),
   };
 }
 

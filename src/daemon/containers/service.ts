@@ -16,10 +16,9 @@ import { logDriverFor, type LogDriver } from '../logging/drivers.ts';
 import { apiErrorOf, containerName, planContainer, readCreateRequest } from './create-request.ts';
 import { lookUpForCreate } from './create-lookups.ts';
 import { hostSupport } from './host-support.ts';
-import { ShareableShm } from './shareable-shm.ts';
 import { checkCreateRequest } from './spec/check.ts';
-import { defaultShmSize } from './spec/defaults.ts';
-import { resolveJoins, shmPrefix, type JoinTarget } from './spec/namespaces.ts';
+import { resolveJoins, type JoinTarget } from './spec/namespaces.ts';
+import { shareableShm } from '../../../machines/container/ipc.ts';
 import { containerInspect, containerSummary } from './render.ts';
 import type { NetworkController } from '../network/controller.ts';
 import { containerNetView, type ContainerNetView } from '../network/render.ts';
@@ -71,8 +70,6 @@ export class Containers {
   /** Removals that take the container's anonymous volumes along (`rm -v`; `--rm` always does). */
   private readonly removeVolumes = new Set<string>();
   private readonly daemonSeccompProfile: () => string | null;
-  /** The /dev/shm of containers with IpcMode shareable. */
-  private readonly shm: ShareableShm;
   /** The network controller (inspect and ps show each container's networking). */
   network: NetworkController | null = null;
   /** State.Health of a container (its health monitor's); the daemon sets it. */
@@ -90,10 +87,7 @@ export class Containers {
     this.events = o.events;
     this.driver = o.driver;
     this.operation = o.operation;
-    this.shm = new ShareableShm(o.host.root);
     this.host.onGone((id, record) => {
-      // A shareable /dev/shm a crash left mounted goes with its container.
-      void this.shm.unmount(id).catch(() => undefined);
       const withVolumes = this.removeVolumes.delete(id) || record?.config.autoRemove === true;
       if (withVolumes && record)
         this.removeAnonymousVolumes(id, record.config.mounts ?? []).catch((err: unknown) =>
@@ -245,27 +239,23 @@ export class Containers {
 
   /**
    * What a spec can only be told when its task is made: the current PID of a container whose
-   * namespaces it joins, and the shareable /dev/shm it binds (its own, mounted now, or the
-   * joined container's).
+   * namespaces it joins, and where the shareable /dev/shm it binds is mounted (its own, which
+   * its actor mounted before asking for the task, or the joined container's).
    */
-  async prepareSpec(id: string, spec: unknown): Promise<unknown> {
-    const s = spec as Record<string, unknown>;
-    const mounts = (s['mounts'] ?? []) as { source: string }[];
-    if (mounts.some((m) => m.source === `${shmPrefix}${id}`)) {
-      const found = this.host.lookup(id);
-      const record = found === null || found === 'ambiguous' ? undefined : found.record;
-      await this.shm.mount(id, Number(record?.config.hostConfig?.['ShmSize'] ?? defaultShmSize));
-    }
-    return resolveJoins(
-      s,
-      (target) => this.joinTarget(target),
-      (target) => (this.shm.isMounted(target) ? this.shm.pathOf(target) : null),
+  prepareSpec(_id: string, spec: unknown): Promise<unknown> {
+    return Promise.resolve(
+      resolveJoins(
+        spec as Record<string, unknown>,
+        (target) => this.joinTarget(target),
+        (target) => this.shmOf(target),
+      ),
     );
   }
 
-  /** Undoes what prepareSpec set up: a shareable /dev/shm is unmounted with its task. */
-  releaseTask(id: string): Promise<void> {
-    return this.shm.unmount(id);
+  /** Where a container's shareable /dev/shm is mounted; null when it has none. */
+  private shmOf(id: string): string | null {
+    const c = this.contexts().find((x) => x.record.id === id);
+    return c ? (shareableShm({ record: c.record, dir: this.host.dirOf(id) })?.path ?? null) : null;
   }
 
   /** What a container another one joins is doing, when that one's task is created. */

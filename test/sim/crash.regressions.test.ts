@@ -543,3 +543,44 @@ test('the host finishes what the dead daemon asked, later: a task containerd cre
   }
   assert.ok(reaped > 0, 'some late creates were reaped');
 });
+
+/** Container `a`'s records of a trace, from its `daemon.shutdown` on: `kind effect|mark|to`. */
+function afterShutdown(records: readonly TraceRecord[], id: string): string[] {
+  const mine = records.filter((r) => r.actor === `container:${id}`);
+  const from = mine.findIndex((r) => r.kind === 'event' && r.event.type === 'daemon.shutdown');
+  assert.ok(from >= 0, 'the shutdown told the container');
+  return mine.slice(from).map((r) => {
+    if (r.kind === 'event') return `event ${r.event.type}`;
+    if (r.kind === 'effect.request') return `request ${r.call.effect}`;
+    if (r.kind === 'mark') return `mark ${r.mark.mark}`;
+    return r.kind;
+  });
+}
+
+test('the container machine: once a live-restore shutdown has left it running, its exit is left to restore (issue 10)', () => {
+  const id = 'c'.repeat(64);
+  const run = (machine?: string) => {
+    const { trace } = simulateContainer({
+      seed: 1,
+      record: newRecord(id),
+      behaviour: { exitAfterMs: 100, exitCode: 3, ignoresTerm: false },
+      steps: [
+        { atMs: 0, event: { type: 'api.start' } },
+        { atMs: 60, event: { type: 'daemon.shutdown', from: 'daemon-shutdown', stop: false } },
+      ],
+      horizonMs: 1_000,
+      ...(machine === undefined ? {} : { machine }),
+    });
+    // What the actor did from the shutdown to the harness's final stop.
+    const mine = afterShutdown(trace.records, id);
+    return mine.slice(0, mine.indexOf('event api.stop'));
+  };
+  assert.deepEqual(run(), [
+    'event daemon.shutdown',
+    'mark message',
+    'event containerd.taskExit',
+    'mark warning',
+  ]);
+  // Without the guard, the exit path starts: the task is deleted, the exit recorded.
+  assert.ok(run(withoutGuard('leftRunningByShutdown')).includes('request containerd.deleteTask'));
+});

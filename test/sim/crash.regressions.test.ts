@@ -14,6 +14,7 @@ import {
 import { containerIdOf } from '../../src/sim/daemon.ts';
 import { newRecord, simulateContainer } from '../../src/sim/containers.ts';
 import { crashScenarios } from '../../src/sim/scenarios.ts';
+import { exploreCommand } from '../../src/explore/command.ts';
 
 /**
  * dockerd's lifecycle bugs, each driven into its situation on the simulated host (every crash
@@ -556,6 +557,133 @@ function afterShutdown(records: readonly TraceRecord[], id: string): string[] {
     return r.kind;
   });
 }
+
+test('issue 10: a TERM kill meets a live-restore shutdown; the exit comes as containerd closes and restore records it (found by the explorer)', () => {
+  const c = {
+    scenario: {
+      name: 'random',
+      liveRestore: true,
+      power: 'host' as const,
+      downtimeMs: 0,
+      ops: [
+        {
+          atMs: 3,
+          op: {
+            op: 'run' as const,
+            name: 'a',
+            rm: false,
+            restart: { name: 'no' as const, maximumRetryCount: 0 },
+            stopTimeout: 0,
+            behaviour: { exitAfterMs: 7990, exitCode: 0, ignoresTerm: false },
+          },
+        },
+        { atMs: 519, op: { op: 'kill' as const, name: 'a', signal: 'TERM' } },
+        { atMs: 520, op: { op: 'shutdown' as const } },
+        { atMs: 1166, op: { op: 'stop' as const, name: 'c', timeoutS: 1 } },
+        { atMs: 2672, op: { op: 'rm' as const, name: 'a', force: true } },
+        { atMs: 4173, op: { op: 'restart' as const, name: 'b', timeoutS: 1 } },
+      ],
+      horizonMs: 12000,
+    },
+    cutAt: 0.4452617848827226,
+    seed: 850750543,
+  };
+  const lines: string[] = [];
+  assert.equal(
+    exploreCommand(['--crash', '--case', JSON.stringify(c)], (l) => lines.push(l)),
+    0,
+    lines.join('\n'),
+  );
+  const o = crashRun(c.scenario, null, c.seed);
+  assert.equal(o.firstLife, 'exited');
+  assert.deepEqual(problemsOf(o), []);
+  // The shutdown left `a` running; its exit, heard after that, is left to restore (no
+  // containerd.deleteTask while containerd's client closes), and restore records it: 143.
+  const id = containerIdOf('a');
+  assert.deepEqual(afterShutdown(o.traces[0], id), [
+    'event daemon.shutdown',
+    'mark message',
+    'event effect.done',
+    'event containerd.taskExit',
+    'mark warning',
+  ]);
+  assert.ok(events(o.traces[1]).includes('die a 143'), events(o.traces[1]).join(', '));
+});
+
+/** `a` runs (exiting on its own `exitAfterMs` after its start), then the daemon shuts down under live-restore. */
+function exitAroundShutdown(exitAfterMs: number | null): CrashScenario {
+  return {
+    name: 'exit-around-live-restore-shutdown',
+    liveRestore: true,
+    ops: [
+      {
+        atMs: 0,
+        op: { op: 'run', name: 'a', behaviour: { exitAfterMs, exitCode: 3, ignoresTerm: false } },
+      },
+      { atMs: 500, op: { op: 'shutdown' } },
+    ],
+    horizonMs: 2_000,
+  };
+}
+
+test('under live-restore, a process that exits while the daemon shuts down is recorded by the next start, never half-handled (issue 10)', () => {
+  const seed = 7;
+  // Where the shutdown's moments fall: `a` hands itself over (container.settled), then
+  // containerd's client closes, then the process exits; the exit is timed from the task's start.
+  const base = crashRun(exitAroundShutdown(null), null, seed);
+  assert.deepEqual(problemsOf(base), []);
+  const first = base.traces[0];
+  const id = containerIdOf('a');
+  const at = (p: (r: TraceRecord) => boolean): number => {
+    const r = first.find(p);
+    assert.ok(r, 'the record is there');
+    return r.t;
+  };
+  const startTask = first.find(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.startTask',
+  );
+  assert.ok(startTask?.kind === 'effect.request');
+  const started = at(
+    (r) => r.kind === 'event' && r.event.type === 'effect.done' && r.event.id === startTask.call.id,
+  );
+  const handedOver = at(
+    (r) =>
+      r.actor === `container:${id}` &&
+      r.kind === 'mark' &&
+      r.mark.mark === 'message' &&
+      (r.mark['event'] as { type: string }).type === 'container.settled',
+  );
+  const closing = at((r) => r.kind === 'effect.request' && r.call.effect === 'containerd.close');
+  const exited = at((r) => r.kind === 'actor.stop' && r.actor === 'daemon-shutdown');
+  assert.ok(started < handedOver && handedOver < closing && closing < exited);
+
+  // The exit is heard after the hand-over, before containerd's client closes, or after it.
+  for (const [when, exitAt] of [
+    ['heard as containerd closes', (handedOver + closing) / 2],
+    ['after containerd closed', (closing + exited) / 2],
+  ] as const) {
+    const o = crashRun(exitAroundShutdown(exitAt - started), null, seed);
+    assert.equal(o.firstLife, 'exited', when);
+    assert.deepEqual(problemsOf(o), [], when);
+    const mine = afterShutdown(o.traces[0], id);
+    assert.ok(!mine.includes('request containerd.deleteTask'), `${when}: ${mine.join(', ')}`);
+    assert.ok(
+      events(o.traces[1]).includes('die a 3'),
+      `${when}: ${events(o.traces[1]).join(', ')}`,
+    );
+  }
+
+  // A container machine that still handles such an exit starts deleting the task while
+  // containerd's client and the store close under it.
+  const heard = (handedOver + closing) / 2 - started;
+  const broken = crashRun(exitAroundShutdown(heard), null, seed, {
+    containerMachine: withoutGuard('leftRunningByShutdown'),
+  });
+  assert.ok(
+    afterShutdown(broken.traces[0], id).includes('request containerd.deleteTask'),
+    'the unguarded machine handles the exit',
+  );
+});
 
 test('the container machine: once a live-restore shutdown has left it running, its exit is left to restore (issue 10)', () => {
   const id = 'c'.repeat(64);

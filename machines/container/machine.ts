@@ -416,6 +416,20 @@ export const containerMachine = setup({
         t.settled(c.record.state.status);
       }),
     ),
+    /**
+     * Under live-restore the shutdown leaves this container running and goes on to close
+     * containerd's client and the store: an exit heard after that is restore's to record at
+     * the next start (containerd keeps the stopped task, as dockerd's restore finds it), never
+     * half-handled here while those close under it.
+     */
+    leaveExitToRestore: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) =>
+        t.warn(
+          'exit',
+          `container ${c.record.id} exited after the shutdown left it running: the next start's restore records its exit`,
+        ),
+      ),
+    ),
     /** Once the daemon shuts down, nothing starts again: a start then would outlive containerd's client. */
     refuseStartAtShutdown: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (_c, t) =>
@@ -990,6 +1004,8 @@ export const containerMachine = setup({
     restartRequested: ({ context }) => context.restartReq !== null,
     stopPending: ({ context }) => context.stopReq !== null,
     shuttingDown: ({ context }) => context.shuttingDown,
+    /** Running or paused once the shutdown has begun: live-restore left it so (a shutdown that stops containers stops it first). */
+    leftRunningByShutdown: ({ context }) => context.shuttingDown,
     willRestart: ({ context }) => context.record.state.status === 'restarting',
     autoRemove: ({ context }) => context.record.config.autoRemove && context.removeReq === null,
     removeRequested: ({ context }) => context.removeReq !== null,
@@ -1409,13 +1425,22 @@ export const containerMachine = setup({
           { actions: 'settleNow' },
         ],
         'containerd.taskFound': { actions: 'settleNow' },
-        'containerd.taskExit': { target: 'exiting' },
+        'containerd.taskExit': [
+          { guard: 'leftRunningByShutdown', actions: 'leaveExitToRestore' },
+          { target: 'exiting' },
+        ],
         'api.update': [
           { guard: 'updatesResources', target: 'updating', actions: 'rememberUpdate' },
           { target: 'persistingUpdate', actions: ['rememberUpdate', 'persistUpdate'] },
         ],
-        // `docker kill` found no process: its exit was missed; record it now.
-        'effect.done': { guard: and(['isKill', 'processGone']), target: 'exiting' },
+        // `docker kill` found no process: its exit was missed; record it now (or restore will).
+        'effect.done': [
+          {
+            guard: and(['isKill', 'processGone', 'leftRunningByShutdown']),
+            actions: 'leaveExitToRestore',
+          },
+          { guard: and(['isKill', 'processGone']), target: 'exiting' },
+        ],
       },
     },
     /** `docker update` of a live task: its cgroup first (containerd's Tasks.Update), then the spec and record. */
@@ -1512,7 +1537,10 @@ export const containerMachine = setup({
           { actions: 'settleNow' },
         ],
         'containerd.taskFound': { actions: 'settleNow' },
-        'containerd.taskExit': { target: 'exiting' },
+        'containerd.taskExit': [
+          { guard: 'leftRunningByShutdown', actions: 'leaveExitToRestore' },
+          { target: 'exiting' },
+        ],
       },
     },
     unpausing: {

@@ -62,6 +62,8 @@ export interface ContainerScenario {
   horizonMs?: number;
   /** Fault rules for the world (`store.put#3=ENOSPC`: the third write finds the disk full). */
   faults?: string[];
+  /** The registered container machine (a test runs an altered one to prove a guard matters). */
+  machine?: string;
 }
 
 /**
@@ -107,7 +109,7 @@ export function simulateContainer(s: ContainerScenario): {
     dir: `/sim/containers/${s.record.id}`,
     rootfs: { driver: 'overlay2', layers: ['/sim/layers/busybox'] },
   };
-  session.spawn('container', actorId, input);
+  session.spawn(s.machine ?? 'container', actorId, input);
   const requests = ['create'];
   s.steps.forEach((step, i) => {
     const req = `r${i + 1}`;

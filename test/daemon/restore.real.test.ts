@@ -217,6 +217,38 @@ test(
 );
 
 test(
+  'under --live-restore, SIGTERM to a container as the daemon shuts down: the next start records the exit status it exited with (issue 10)',
+  { skip: unavailable ?? false },
+  async () => {
+    if (daemon) assert.equal(await stopDaemon(daemon), 0);
+    daemon = await startDaemon(d, ['--live-restore']);
+    // PID 1 ends on SIGTERM with status 7 within 50 ms: while the daemon shuts down, or
+    // after it has left the container to the next start.
+    const id = run(
+      'run',
+      '-d',
+      '--name',
+      'term-at-shutdown',
+      '--network',
+      'none',
+      'busybox',
+      'sh',
+      '-c',
+      'trap "exit 7" TERM; while :; do sleep 0.05; done',
+    ).stdout.trim();
+    assert.equal(run('kill', '-s', 'TERM', 'term-at-shutdown').status, 0);
+    assert.equal(await stopDaemon(daemon), 0);
+    daemon = await startDaemon(d, ['--live-restore']);
+    await until('its exit recorded', () => status()['term-at-shutdown'] === 'exited');
+    assert.equal(run('inspect', '--format', '{{.State.ExitCode}}', id).stdout.trim(), '7');
+    await until('the restore check recorded', () => restoreVerdict() !== null);
+    assert.deepEqual(restoreVerdict(), { held: restoreInvariants.length, broken: 0 });
+    assert.equal(run('rm', id).status, 0);
+    assert.deepEqual(tasks(), []);
+  },
+);
+
+test(
   'a normal restart (SIGTERM, start again) brings back always and unless-stopped containers, not one stopped by hand (docker/for-linux 652, moby 34028)',
   { skip: unavailable ?? false },
   async () => {

@@ -14,6 +14,7 @@ import {
 import { containerIdOf } from '../../src/sim/daemon.ts';
 import { newRecord, simulateContainer } from '../../src/sim/containers.ts';
 import { crashScenarios } from '../../src/sim/scenarios.ts';
+import { exploreCommand } from '../../src/explore/command.ts';
 
 /**
  * dockerd's lifecycle bugs, each driven into its situation on the simulated host (every crash
@@ -543,4 +544,172 @@ test('the host finishes what the dead daemon asked, later: a task containerd cre
       reaped += 1;
   }
   assert.ok(reaped > 0, 'some late creates were reaped');
+});
+
+/** Container `a`'s records of a trace, from its `daemon.shutdown` on: `kind effect|mark|to`. */
+function afterShutdown(records: readonly TraceRecord[], id: string): string[] {
+  const mine = records.filter((r) => r.actor === `container:${id}`);
+  const from = mine.findIndex((r) => r.kind === 'event' && r.event.type === 'daemon.shutdown');
+  assert.ok(from >= 0, 'the shutdown told the container');
+  return mine.slice(from).map((r) => {
+    if (r.kind === 'event') return `event ${r.event.type}`;
+    if (r.kind === 'effect.request') return `request ${r.call.effect}`;
+    if (r.kind === 'mark') return `mark ${r.mark.mark}`;
+    return r.kind;
+  });
+}
+
+test('issue 10: a TERM kill meets a live-restore shutdown; the exit comes as containerd closes and restore records it (found by the explorer)', () => {
+  const c = {
+    scenario: {
+      name: 'random',
+      liveRestore: true,
+      power: 'host' as const,
+      downtimeMs: 0,
+      ops: [
+        {
+          atMs: 3,
+          op: {
+            op: 'run' as const,
+            name: 'a',
+            rm: false,
+            restart: { name: 'no' as const, maximumRetryCount: 0 },
+            stopTimeout: 0,
+            behaviour: { exitAfterMs: 7990, exitCode: 0, ignoresTerm: false },
+          },
+        },
+        { atMs: 519, op: { op: 'kill' as const, name: 'a', signal: 'TERM' } },
+        { atMs: 520, op: { op: 'shutdown' as const } },
+        { atMs: 1166, op: { op: 'stop' as const, name: 'c', timeoutS: 1 } },
+        { atMs: 2672, op: { op: 'rm' as const, name: 'a', force: true } },
+        { atMs: 4173, op: { op: 'restart' as const, name: 'b', timeoutS: 1 } },
+      ],
+      horizonMs: 12000,
+    },
+    cutAt: 0.4452617848827226,
+    seed: 850750543,
+  };
+  const lines: string[] = [];
+  assert.equal(
+    exploreCommand(['--crash', '--case', JSON.stringify(c)], (l) => lines.push(l)),
+    0,
+    lines.join('\n'),
+  );
+  const o = crashRun(c.scenario, null, c.seed);
+  assert.equal(o.firstLife, 'exited');
+  assert.deepEqual(problemsOf(o), []);
+  // The shutdown left `a` running; its exit, heard after that, is left to restore (no
+  // containerd.deleteTask while containerd's client closes), and restore records it: 143.
+  const id = containerIdOf('a');
+  assert.deepEqual(afterShutdown(o.traces[0], id), [
+    'event daemon.shutdown',
+    'mark message',
+    'event effect.done',
+    'event containerd.taskExit',
+    'mark warning',
+  ]);
+  assert.ok(events(o.traces[1]).includes('die a 143'), events(o.traces[1]).join(', '));
+});
+
+/** `a` runs (exiting on its own `exitAfterMs` after its start), then the daemon shuts down under live-restore. */
+function exitAroundShutdown(exitAfterMs: number | null): CrashScenario {
+  return {
+    name: 'exit-around-live-restore-shutdown',
+    liveRestore: true,
+    ops: [
+      {
+        atMs: 0,
+        op: { op: 'run', name: 'a', behaviour: { exitAfterMs, exitCode: 3, ignoresTerm: false } },
+      },
+      { atMs: 500, op: { op: 'shutdown' } },
+    ],
+    horizonMs: 2_000,
+  };
+}
+
+test('under live-restore, a process that exits while the daemon shuts down is recorded by the next start, never half-handled (issue 10)', () => {
+  const seed = 7;
+  // Where the shutdown's moments fall: `a` hands itself over (container.settled), then
+  // containerd's client closes, then the process exits; the exit is timed from the task's start.
+  const base = crashRun(exitAroundShutdown(null), null, seed);
+  assert.deepEqual(problemsOf(base), []);
+  const first = base.traces[0];
+  const id = containerIdOf('a');
+  const at = (p: (r: TraceRecord) => boolean): number => {
+    const r = first.find(p);
+    assert.ok(r, 'the record is there');
+    return r.t;
+  };
+  const startTask = first.find(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.startTask',
+  );
+  assert.ok(startTask?.kind === 'effect.request');
+  const started = at(
+    (r) => r.kind === 'event' && r.event.type === 'effect.done' && r.event.id === startTask.call.id,
+  );
+  const handedOver = at(
+    (r) =>
+      r.actor === `container:${id}` &&
+      r.kind === 'mark' &&
+      r.mark.mark === 'message' &&
+      (r.mark['event'] as { type: string }).type === 'container.settled',
+  );
+  const closing = at((r) => r.kind === 'effect.request' && r.call.effect === 'containerd.close');
+  const exited = at((r) => r.kind === 'actor.stop' && r.actor === 'daemon-shutdown');
+  assert.ok(started < handedOver && handedOver < closing && closing < exited);
+
+  // The exit is heard after the hand-over, before containerd's client closes, or after it.
+  for (const [when, exitAt] of [
+    ['heard as containerd closes', (handedOver + closing) / 2],
+    ['after containerd closed', (closing + exited) / 2],
+  ] as const) {
+    const o = crashRun(exitAroundShutdown(exitAt - started), null, seed);
+    assert.equal(o.firstLife, 'exited', when);
+    assert.deepEqual(problemsOf(o), [], when);
+    const mine = afterShutdown(o.traces[0], id);
+    assert.ok(!mine.includes('request containerd.deleteTask'), `${when}: ${mine.join(', ')}`);
+    assert.ok(
+      events(o.traces[1]).includes('die a 3'),
+      `${when}: ${events(o.traces[1]).join(', ')}`,
+    );
+  }
+
+  // A container machine that still handles such an exit starts deleting the task while
+  // containerd's client and the store close under it.
+  const heard = (handedOver + closing) / 2 - started;
+  const broken = crashRun(exitAroundShutdown(heard), null, seed, {
+    containerMachine: withoutGuard('leftRunningByShutdown'),
+  });
+  assert.ok(
+    afterShutdown(broken.traces[0], id).includes('request containerd.deleteTask'),
+    'the unguarded machine handles the exit',
+  );
+});
+
+test('the container machine: once a live-restore shutdown has left it running, its exit is left to restore (issue 10)', () => {
+  const id = 'c'.repeat(64);
+  const run = (machine?: string) => {
+    const { trace } = simulateContainer({
+      seed: 1,
+      record: newRecord(id),
+      behaviour: { exitAfterMs: 100, exitCode: 3, ignoresTerm: false },
+      steps: [
+        { atMs: 0, event: { type: 'api.start' } },
+        { atMs: 60, event: { type: 'daemon.shutdown', from: 'daemon-shutdown', stop: false } },
+      ],
+      horizonMs: 1_000,
+      ...(machine === undefined ? {} : { machine }),
+    });
+    // What the actor did from the shutdown to the harness's final stop.
+    const mine = afterShutdown(trace.records, id);
+    return mine.slice(0, mine.indexOf('event api.stop'));
+  };
+  assert.deepEqual(run(), [
+    'event daemon.shutdown',
+    'mark message',
+    'event containerd.taskExit',
+    'mark warning',
+  ]);
+  // Without the guard, the exit path starts: the task is deleted, the exit recorded.
+  assert.ok(run(withoutGuard('leftRunningByShutdown')).includes('request containerd.deleteTask'));
 });

@@ -239,6 +239,49 @@ describe(
       ok(run('rm', 'short'));
     });
 
+    test("execs reuse a container's idle FIFOs, never one a background child still writes to", () => {
+      const id = run(
+        'run',
+        '-d',
+        '--name',
+        'fifos',
+        '--network',
+        'none',
+        'busybox',
+        'sleep',
+        '1000',
+      ).stdout.trim();
+      const idle = (): string[] => {
+        const dir = `${d.exec}/containerd/${id}/idle-fifos`;
+        return existsSync(dir) ? readdirSync(dir) : [];
+      };
+      ok(run('exec', 'fifos', 'true'));
+      assert.equal(idle().length, 2, 'the stdout and stderr FIFOs of a finished exec wait');
+      assert.equal(run('exec', 'fifos', 'sh', '-c', 'echo again; echo err >&2').stdout, 'again\n');
+      assert.equal(idle().length, 2, 'the next exec took them and gave them back');
+      // A child keeps the output open past its exec's end: the drain is cut after 2 s, and
+      // those FIFOs are removed (the idle ones it took are gone), not kept for the next exec.
+      const cut = run('exec', 'fifos', 'sh', '-c', '(sleep 3; echo LATE) & echo first');
+      assert.equal(cut.stdout, 'first\n');
+      assert.deepEqual(idle(), []);
+      // This exec runs while the child writes LATE: none of it reaches this exec's client.
+      assert.equal(run('exec', 'fifos', 'sh', '-c', 'sleep 2; echo third').stdout, 'third\n');
+      assert.equal(idle().length, 2);
+      // Execs starting at once share the idle FIFOs without a clash; at most 8 are kept.
+      const many = spawnSync(
+        'sh',
+        [
+          '-c',
+          `for i in 1 2 3 4 5 6; do docker -H unix://${d.sock} exec fifos sh -c "sleep 1; echo \\$0" $i & done; wait`,
+        ],
+        { encoding: 'utf8', env: { ...process.env, DOCKER_CONFIG: cfg }, timeout: 60_000 },
+      );
+      assert.deepEqual(many.stdout.trim().split('\n').sort(), ['1', '2', '3', '4', '5', '6']);
+      assert.equal(idle().length, 8);
+      ok(run('rm', '-f', 'fifos'));
+      assert.equal(existsSync(`${d.exec}/containerd/${id}`), false);
+    });
+
     test('terminals: docker run -it and exec -it in a 120×40 terminal see stty size 40 120, and a resize', () => {
       const r = inTerminal('run -it --rm --network none busybox stty size');
       assert.match(r.stdout, /40 120/);

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { access, rm } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { access, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { ContainerdClient } from './client.ts';
 import { EffectFailure } from '../handler.ts';
@@ -11,6 +12,14 @@ const run = promisify(execFile);
 
 /** How long an exited exec's output may take to drain before it is deleted (as a task's). */
 const outputDrainMs = 2000;
+
+/**
+ * How many idle FIFOs a container keeps for its next execs. An exec (and every health probe)
+ * needs two or three FIFOs; Node has no mkfifo(2), and forking mkfifo(1) from the daemon costs
+ * 5-10 ms, most of an exec's own overhead. A FIFO nobody holds open is as good as a new one,
+ * so a finished exec's are renamed into the pool and the next exec renames them out.
+ */
+const idleFifosKept = 8;
 
 /**
  * An exec process's stdio on the daemon's side (src/daemon/exec/stdio.ts keeps them): the
@@ -30,8 +39,11 @@ export interface ExecIo {
   ): void;
   /** The exec started: its stdin FIFO is written from the attached client (whose EOF closes the process's stdin). */
   openStdin(exec: string, path: string, closeIO: () => Promise<void>): Promise<void>;
-  /** Waits until the output drained (at most `ms`), then closes it; what a `capture` exec wrote. */
-  drained(exec: string, ms: number): Promise<string>;
+  /**
+   * Waits until the output drained (at most `ms`), then closes it: what a `capture` exec wrote,
+   * and whether every output FIFO reached its end (no writer left: the FIFOs may be reused).
+   */
+  drained(exec: string, ms: number): Promise<{ output: string; ended: boolean }>;
   /** The exec's stdio goes (its readers destroyed): it never ran, or it is gone. */
   forget(exec: string): void;
 }
@@ -85,7 +97,67 @@ export class RealExecs {
 
   private async forget(container: string, exec: string): Promise<void> {
     this.io.forget(exec);
-    for (const p of Object.values(this.fifos(container, exec))) await rm(p, { force: true });
+    await Promise.all(
+      Object.values(this.fifos(container, exec)).map((p) => rm(p, { force: true })),
+    );
+  }
+
+  /** Where a container's idle FIFOs wait for its next execs (removed with the bundle). */
+  private idleDir(container: string): string {
+    return `${this.bundle(container)}/idle-fifos`;
+  }
+
+  /**
+   * Makes the exec's FIFOs: idle ones of the container renamed into place, the rest made by one
+   * mkfifo. Two execs starting at once may reach for the same idle FIFO: the loser's rename
+   * fails and it takes another, or makes one.
+   */
+  private async makeFifos(container: string, paths: string[]): Promise<void> {
+    const dir = this.idleDir(container);
+    const idle = await readdir(dir).catch(() => [] as string[]);
+    const missing: string[] = [];
+    for (const path of paths) {
+      let placed = false;
+      while (!placed && idle.length > 0)
+        placed = await rename(`${dir}/${idle.pop() as string}`, path).then(
+          () => true,
+          () => false,
+        );
+      if (!placed) missing.push(path);
+    }
+    if (missing.length > 0) await run('mkfifo', ['-m', '0600', ...missing]);
+  }
+
+  /**
+   * A deleted exec's FIFOs: its output FIFOs become idle ones of the container when they reached
+   * their end (no writer is left: a process that kept its output open, as a background child
+   * can, keeps its FIFO, which is removed, so its late output reaches nobody); the rest go.
+   */
+  private async releaseFifos(container: string, exec: string, outputEnded: boolean): Promise<void> {
+    this.io.forget(exec);
+    const paths = this.fifos(container, exec);
+    const keep: string[] = [];
+    if (outputEnded) {
+      const dir = this.idleDir(container);
+      const idle = await readdir(dir).catch(async () => {
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        return [] as string[];
+      });
+      for (const p of [paths.stdout, paths.stderr])
+        if (idle.length + keep.length < idleFifosKept)
+          if (
+            await rename(p, `${dir}/${basename(p)}`).then(
+              () => true,
+              () => false,
+            )
+          )
+            keep.push(p);
+    }
+    await Promise.all(
+      Object.values(paths)
+        .filter((p) => !keep.includes(p))
+        .map((p) => rm(p, { force: true })),
+    );
   }
 
   async create(
@@ -95,8 +167,7 @@ export class RealExecs {
     const wanted = [paths.stdout, ...(req.terminal ? [] : [paths.stderr])];
     if (req.stdin) wanted.push(paths.stdin);
     try {
-      // One mkfifo for all of them: Node has no mkfifo(2), and each fork costs milliseconds.
-      await run('mkfifo', ['-m', '0600', ...wanted]);
+      await this.makeFifos(req.container, wanted);
       this.io.openOutput(req.exec, {
         stdout: paths.stdout,
         stderr: req.terminal ? null : paths.stderr,
@@ -140,21 +211,25 @@ export class RealExecs {
     return {};
   }
 
-  /** After its output drained: DeleteProcess, its exit status and what it captured. */
+  /**
+   * After its output drained: DeleteProcess (the shim closes its ends of the FIFOs), its exit
+   * status and what it captured; then its FIFOs go, or wait for the container's next exec.
+   */
   async delete(
     req: Extract<ExecRequest, { effect: 'containerd.execDelete' }>,
   ): Promise<ContainerdResults['containerd.execDelete']> {
-    const output = await this.io.drained(req.exec, outputDrainMs);
-    await this.forget(req.container, req.exec);
+    const { output, ended } = await this.io.drained(req.exec, outputDrainMs);
     const r = await this.client()
       .deleteProcess(req.container, req.exec)
-      .catch((err: unknown) => {
+      .catch(async (err: unknown) => {
+        await this.forget(req.container, req.exec);
         if (!isShimClosed(err)) throw err;
         throw new EffectFailure(
           'ENOENT',
           `process ${req.exec} went with its task ${req.container}: ${(err as Error).message}`,
         );
       });
+    await this.releaseFifos(req.container, req.exec, ended);
     return {
       exitStatus: r.exitStatus,
       exitedAt: (r.exitedAt ?? new Date()).toISOString(),

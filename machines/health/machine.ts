@@ -21,6 +21,11 @@ const killAfterMs = 10_000;
 /** dockerd keeps the last five results (maxLogEntries). */
 const maxLog = 5;
 
+/** Where a container's State.Health is kept in the store. */
+export function healthKey(container: string): string {
+  return `health/${container}`;
+}
+
 function command(c: Ctx): string {
   const args = (c.process as { args?: string[] }).args ?? [];
   return `${args[0] ?? ''} ${args.slice(1).join(' ')}`;
@@ -44,6 +49,8 @@ function record(c: Ctx, o: Outputs<Ctx>, r: HealthResult): void {
   if (h.Status !== c.health.Status)
     o.event(c.container, `health_status: ${h.Status}`, c.attributes);
   o.patch.health = h;
+  // dockerd writes State.Health with the container (CheckpointTo) after every probe.
+  o.patch.saving = o.ask({ effect: 'store.put', key: healthKey(c.container), value: h }, 'health');
   o.patch.exec = null;
   o.patch.exit = null;
   o.patch.failure = null;
@@ -165,9 +172,25 @@ export const healthMachine = setup({
     notePaused: a((_c, e, o) => {
       o.patch.paused = e.type === 'container.paused';
     }),
+    saved: a((_c, _e, o) => {
+      o.patch.saving = null;
+    }),
+    // dockerd's CloseMonitorChannel: a stopped monitor leaves the status unhealthy (for
+    // compatibility), streak and log kept, written with the container at its exit.
+    closeMonitor: a((c, _e, o) => {
+      const h = { ...c.health, Status: 'unhealthy' as const };
+      o.patch.health = h;
+      o.patch.saving = null;
+      o.patch.pending = o.ask(
+        { effect: 'store.put', key: healthKey(c.container), value: h },
+        'health',
+      );
+    }),
   },
   guards: {
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
+    isSaving: ({ context, event }) => 'id' in event && event.id === context.saving,
+    writing: ({ context }) => context.saving !== null,
     isTimer: ({ context, event }) => 'id' in event && event.id === context.timer,
     paused: ({ context }) => context.paused,
     exited: ({ context }) => context.exit !== null,
@@ -182,17 +205,21 @@ export const healthMachine = setup({
     seq: 0,
     pending: null,
     timer: null,
-    health: { Status: 'starting', FailingStreak: 0, Log: [] },
+    // dockerd's initHealthMonitor: starting, no failing streak, the log it had kept.
+    health: { Status: 'starting', FailingStreak: 0, Log: input.previous?.Log ?? [] },
     paused: false,
     probes: 0,
     exec: null,
     probeStart: input.startedAt,
     exit: null,
     failure: null,
+    saving: null,
   }),
   initial: 'waiting',
   on: {
-    'health.stop': '.stopped',
+    'health.stop': '.stopping',
+    'effect.done': { guard: 'isSaving', actions: 'saved' },
+    'effect.failed': { guard: 'isSaving', actions: 'saved' },
     'container.paused': { actions: 'notePaused' },
     'container.unpaused': { actions: 'notePaused' },
   },
@@ -267,6 +294,29 @@ export const healthMachine = setup({
               target: '#health.waiting',
               actions: 'recordProbe',
             },
+          },
+        },
+      },
+    },
+    // The last probe's write lands first, then the stopped monitor's.
+    stopping: {
+      initial: 'settling',
+      on: { 'health.stop': {} },
+      states: {
+        settling: {
+          always: [{ guard: 'writing', target: 'awaitingProbeWrite' }, { target: 'writing' }],
+        },
+        awaitingProbeWrite: {
+          on: {
+            'effect.done': { guard: 'isSaving', target: 'writing' },
+            'effect.failed': { guard: 'isSaving', target: 'writing' },
+          },
+        },
+        writing: {
+          entry: 'closeMonitor',
+          on: {
+            'effect.done': { guard: 'isPending', target: '#health.stopped' },
+            'effect.failed': { guard: 'isPending', target: '#health.stopped' },
           },
         },
       },

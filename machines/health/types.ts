@@ -30,6 +30,8 @@ export interface HealthInput {
   attributes: Record<string, string>;
   /** A distinct prefix for this life's probe exec ids. */
   execPrefix: string;
+  /** State.Health the container had (an earlier run, or the store after a restart): its log carries on. */
+  previous?: HealthState | null;
 }
 
 export type HealthEvent =
@@ -56,4 +58,6 @@ export interface HealthContext extends HealthInput {
   exit: { exitStatus: number; exitedAt: string } | null;
   /** Why the probe failed before it ran, or that it timed out. */
   failure: string | null;
+  /** The store write of State.Health in flight. */
+  saving: string | null;
 }

@@ -458,13 +458,16 @@ export class Daemon {
     if (facts.network) this.network.init(facts.network);
     const found = facts.containers ?? [];
     this.host.restore(found, this.config.liveRestore);
-    // Containers live-restore kept get their health monitors again.
-    if (this.config.liveRestore)
-      this.health.restore(
-        found
-          .filter((c) => c.task === 'running' || c.task === 'paused')
-          .map((c) => ({ id: c.id, paused: c.task === 'paused' })),
-      );
+    // State.Health comes back from the store; containers live-restore kept get their health
+    // monitors again.
+    this.health.restore(
+      found.map((c) => ({
+        id: c.id,
+        healthcheck: c.record.config.healthcheck,
+        live: this.config.liveRestore && (c.task === 'running' || c.task === 'paused'),
+        paused: c.task === 'paused',
+      })),
+    );
     // What an interrupted pull or commit left goes before any request can start a new one.
     const images = { root: facts.root ?? this.config.dataRoot, tmpDir: this.tmpDir() };
     const gc = this.session.spawn('imageGc', 'image-gc', { actorId: 'image-gc', ...images });
@@ -491,7 +494,9 @@ export class Daemon {
           ),
       );
     };
-    gc.done.then(collected, collected);
+    // Requests wait for State.Health too.
+    const loaded = (): void => this.health.whenRestored(collected);
+    gc.done.then(loaded, loaded);
   }
 
   async shutdown(): Promise<ShutdownOutput> {

@@ -4,6 +4,18 @@ import { healthChecked } from '../../machines/health/config.ts';
 import type { HealthContext, HealthState } from '../../machines/health/types.ts';
 import type { ContainerContext } from '../../machines/container/types.ts';
 import { healthActor } from '../../machines/exec/ids.ts';
+import { healthKey } from '../../machines/health/machine.ts';
+import type { HealthConfig } from '../../machines/health/config.ts';
+import type { OperationInput, OperationOutput } from '../../machines/operation/machine.ts';
+
+/** A container restore found, as far as its health monitor is concerned. */
+export interface RestoredHealth {
+  id: string;
+  healthcheck: HealthConfig | null | undefined;
+  /** Its task is running or paused and live-restore keeps it: its monitor starts again. */
+  live: boolean;
+  paused: boolean;
+}
 
 /** A probe's OCI process for a container (the daemon builds it from the container's spec). */
 export type ProbeProcess = (c: ContainerContext, test: string[]) => unknown;
@@ -23,6 +35,9 @@ export class HealthHost {
   /** The current monitor of each container (a new actor per run: late timers of the last one reach nobody). */
   private readonly current = new Map<string, string>();
   private lives = 0;
+  private loads = 0;
+  /** Waiting for the store's State.Health of the restored containers (null: not loading). */
+  private loading: (() => void)[] | null = null;
   /** Runs a reaction after the step that caused it (an actor is never spawned or sent to from inside another's). */
   private readonly later: (fn: () => void) => void;
 
@@ -66,6 +81,7 @@ export class HealthHost {
         if (action === 'destroy') {
           this.last.delete(id);
           this.current.delete(id);
+          this.forget(id);
         }
         break;
       case 'pause':
@@ -110,23 +126,82 @@ export class HealthHost {
         name: c.record.name.slice(1),
       },
       execPrefix: `health-${this.lives}`,
+      previous: this.last.get(id) ?? null,
     });
   }
 
+  /** Runs a fixed sequence of effects as an `operation` actor; `done` hears its output. */
+  private operation(
+    title: string,
+    effects: OperationInput['effects'],
+    done: (o: OperationOutput) => void = () => undefined,
+  ): void {
+    this.loads += 1;
+    const actorId = `health-op:${this.loads}`;
+    const entry = this.session.spawn('operation', actorId, { actorId, title, effects });
+    const finished = (): boolean => {
+      const snap = entry.actor.getSnapshot() as { status: string; output?: OperationOutput };
+      if (snap.status !== 'done') return false;
+      const out = snap.output ?? { results: [], failure: null };
+      this.later(() => done(out));
+      return true;
+    };
+    if (finished()) return;
+    const sub = entry.actor.subscribe(() => {
+      if (finished()) sub.unsubscribe();
+    });
+  }
+
+  /** A removed container's State.Health leaves the store with it. */
+  private forget(id: string): void {
+    this.operation(`health.forget ${id}`, [{ effect: 'store.del', key: healthKey(id) }]);
+  }
+
   /**
-   * Restore kept these containers' tasks (live-restore): their monitors start again, told
-   * which are paused (dockerd's restore re-arms the health monitor of running and paused ones).
+   * After a restart: the State.Health each container with a health check had is read back
+   * from the store (dockerd keeps it in the container's config.v2.json), then the monitors of
+   * the containers live-restore kept start again, their log carried on, told which are paused
+   * (dockerd's restore re-arms the health monitor of running and paused ones).
    */
-  restore(containers: readonly { id: string; paused: boolean }[]): void {
-    for (const c of containers) {
-      this.start(c.id);
-      if (c.paused) this.send(c.id, { type: 'container.paused' });
-    }
+  restore(containers: readonly RestoredHealth[]): void {
+    const checked = containers.filter((c) => healthChecked(c.healthcheck));
+    if (checked.length === 0) return;
+    this.loading = [];
+    this.operation('health.restore', [{ effect: 'store.list', prefix: 'health/' }], (out) => {
+      const listed = (out.results[0] as { entries?: { key: string; value: unknown }[] })?.entries;
+      const stored = new Map((listed ?? []).map((e) => [e.key, e.value as HealthState]));
+      for (const c of checked) {
+        const h = stored.get(healthKey(c.id));
+        if (h) this.last.set(c.id, h);
+      }
+      for (const c of checked.filter((x) => x.live)) {
+        this.start(c.id);
+        if (c.paused) this.send(c.id, { type: 'container.paused' });
+      }
+      const waiting = this.loading ?? [];
+      this.loading = null;
+      for (const w of waiting) w();
+    });
+  }
+
+  /** Whether restore is still reading State.Health back. */
+  restoring(): boolean {
+    return this.loading !== null;
+  }
+
+  /** Runs `fn` once restore read State.Health back (at once when it is not reading). */
+  whenRestored(fn: () => void): void {
+    if (this.loading === null) fn();
+    else this.loading.push(fn);
   }
 
   private stop(id: string): void {
+    const actor = this.current.get(id);
+    const e = actor === undefined ? undefined : this.session.actors.get(actor);
+    const active = (e?.actor.getSnapshot() as { status: string } | undefined)?.status === 'active';
+    // dockerd's CloseMonitorChannel: a monitor that stops leaves the status unhealthy.
     const h = this.state(id);
-    if (h) this.last.set(id, h);
+    if (h) this.last.set(id, active ? { ...h, Status: 'unhealthy' } : h);
     this.send(id, { type: 'health.stop' });
   }
 

@@ -352,13 +352,16 @@ export class SimDaemon {
       const found = facts.containers ?? [];
       for (const c of found) this.idsUsed.add(c.id);
       this.host.restore(found, this.config.liveRestore);
-      // As the daemon does: health monitors of the containers live-restore kept.
-      if (this.config.liveRestore)
-        this.health.restore(
-          found
-            .filter((c) => c.task === 'running' || c.task === 'paused')
-            .map((c) => ({ id: c.id, paused: c.task === 'paused' })),
-        );
+      // As the daemon does: State.Health from the store, and health monitors of the
+      // containers live-restore kept.
+      this.health.restore(
+        found.map((c) => ({
+          id: c.id,
+          healthcheck: c.record.config.healthcheck,
+          live: this.config.liveRestore && (c.task === 'running' || c.task === 'paused'),
+          paused: c.task === 'paused',
+        })),
+      );
       // What an interrupted pull or commit left goes before any request can start a new one.
       this.session.spawn('imageGc', 'image-gc', { actorId: 'image-gc', ...this.imageDirs() });
     }
@@ -371,7 +374,12 @@ export class SimDaemon {
         else if (this.shutdownAsked) this.perform({ op: 'shutdown' });
       }
     }
-    if (this.answering && !this.checkAsked && !this.collectingImages()) {
+    if (
+      this.answering &&
+      !this.checkAsked &&
+      !this.collectingImages() &&
+      !this.health.restoring()
+    ) {
       this.checkAsked = true;
       for (const op of this.gated)
         this.scheduler.schedule(this.scheduler.now, () => this.perform(op));

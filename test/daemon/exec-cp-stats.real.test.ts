@@ -239,6 +239,49 @@ describe(
       ok(run('rm', 'short'));
     });
 
+    test("execs reuse a container's idle FIFOs, never one a background child still writes to", () => {
+      const id = run(
+        'run',
+        '-d',
+        '--name',
+        'fifos',
+        '--network',
+        'none',
+        'busybox',
+        'sleep',
+        '1000',
+      ).stdout.trim();
+      const idle = (): string[] => {
+        const dir = `${d.exec}/containerd/${id}/idle-fifos`;
+        return existsSync(dir) ? readdirSync(dir) : [];
+      };
+      ok(run('exec', 'fifos', 'true'));
+      assert.equal(idle().length, 2, 'the stdout and stderr FIFOs of a finished exec wait');
+      assert.equal(run('exec', 'fifos', 'sh', '-c', 'echo again; echo err >&2').stdout, 'again\n');
+      assert.equal(idle().length, 2, 'the next exec took them and gave them back');
+      // A child keeps the output open past its exec's end: the drain is cut after 2 s, and
+      // those FIFOs are removed (the idle ones it took are gone), not kept for the next exec.
+      const cut = run('exec', 'fifos', 'sh', '-c', '(sleep 3; echo LATE) & echo first');
+      assert.equal(cut.stdout, 'first\n');
+      assert.deepEqual(idle(), []);
+      // This exec runs while the child writes LATE: none of it reaches this exec's client.
+      assert.equal(run('exec', 'fifos', 'sh', '-c', 'sleep 2; echo third').stdout, 'third\n');
+      assert.equal(idle().length, 2);
+      // Execs starting at once share the idle FIFOs without a clash; at most 8 are kept.
+      const many = spawnSync(
+        'sh',
+        [
+          '-c',
+          `for i in 1 2 3 4 5 6; do docker -H unix://${d.sock} exec fifos sh -c "sleep 1; echo \\$0" $i & done; wait`,
+        ],
+        { encoding: 'utf8', env: { ...process.env, DOCKER_CONFIG: cfg }, timeout: 60_000 },
+      );
+      assert.deepEqual(many.stdout.trim().split('\n').sort(), ['1', '2', '3', '4', '5', '6']);
+      assert.equal(idle().length, 8);
+      ok(run('rm', '-f', 'fifos'));
+      assert.equal(existsSync(`${d.exec}/containerd/${id}`), false);
+    });
+
     test('terminals: docker run -it and exec -it in a 120×40 terminal see stty size 40 120, and a resize', () => {
       const r = inTerminal('run -it --rm --network none busybox stty size');
       assert.match(r.stdout, /40 120/);
@@ -347,6 +390,67 @@ describe(
         readFileSync(`${d.dir}/out/passwd-copy`, 'utf8'),
         readFileSync(`${d.dir}/rootfs/etc/passwd`, 'utf8'),
       );
+      const containerPasswd = readFileSync(`${d.dir}/rootfs/etc/passwd`, 'utf8');
+      assert.notEqual(containerPasswd, readFileSync('/etc/passwd', 'utf8'));
+      // Out through a link climbing with ../ : the container's root is as high as it goes.
+      ok(run('exec', 'files', 'ln', '-s', '../../../../../../../..', '/up'));
+      ok(run('cp', 'files:/up/etc/passwd', `${d.dir}/out/passwd-up`));
+      assert.equal(readFileSync(`${d.dir}/out/passwd-up`, 'utf8'), containerPasswd);
+      // A directory only the host has is not found through either link.
+      for (const through of [`/up${d.dir}/payload`, `/etclink/../..${d.dir}/payload`])
+        assert.match(
+          run('cp', `files:${through}`, `${d.dir}/out/nothing`).stderr,
+          /Could not find the file/,
+        );
+      assert.equal(existsSync(`${d.dir}/out/nothing`), false);
+      // In through the link to /etc, and through the ../ one: the container's /etc gets it.
+      ok(run('cp', `${d.dir}/payload`, 'files:/etclink/statedock-cp-in'));
+      ok(run('cp', `${d.dir}/payload`, 'files:/up/etc/statedock-cp-up'));
+      assert.equal(existsSync('/etc/statedock-cp-in') || existsSync('/etc/statedock-cp-up'), false);
+      assert.equal(
+        run('exec', 'files', 'cat', '/etc/statedock-cp-in', '/etc/statedock-cp-up').stdout,
+        'payload\npayload\n',
+      );
+      // A tarball that makes its own link to / and writes through it (PUT archive, as
+      // dockerode sends it): the entry lands in the container's /etc.
+      const tar = `${d.dir}/hostile.tar`;
+      const staging = `${d.dir}/hostile`;
+      mkdirSync(`${staging}/root/etc`, { recursive: true });
+      symlinkSync('/', `${staging}/root-link`);
+      writeFileSync(`${staging}/root/etc/statedock-tar-in`, 'from the tar\n');
+      // The link first, then a file under its name (tar's --transform renames root/ to root-link/).
+      execFileSync('tar', [
+        '-C',
+        staging,
+        '--transform=s,^root/,root-link/,',
+        '-cf',
+        tar,
+        'root-link',
+        'root/etc/statedock-tar-in',
+      ]);
+      const put = execFileSync(
+        'curl',
+        [
+          '-s',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          '--unix-socket',
+          d.sock,
+          '-X',
+          'PUT',
+          '-H',
+          'Content-Type: application/x-tar',
+          '--data-binary',
+          `@${tar}`,
+          'http://x/containers/files/archive?path=/tmp',
+        ],
+        { encoding: 'utf8' },
+      );
+      assert.equal(put, '200');
+      assert.equal(existsSync('/etc/statedock-tar-in'), false);
+      assert.equal(run('exec', 'files', 'cat', '/etc/statedock-tar-in').stdout, 'from the tar\n');
     });
 
     test("docker stats --no-stream prints dockerd's columns; stream=false JSON from the cgroup", () => {
@@ -456,6 +560,75 @@ describe(
         /Retries in Healthcheck cannot be negative|retries/,
       );
       ok(run('rm', '-f', 'hc'));
+    });
+
+    test("a create's Healthcheck is type-checked and validated with dockerd's status and words", () => {
+      const create = (healthcheck: unknown): { status: number; message: string } => {
+        const out = execFileSync(
+          'curl',
+          [
+            '-s',
+            '-w',
+            '\n%{http_code}',
+            '--unix-socket',
+            d.sock,
+            '-H',
+            'Content-Type: application/json',
+            '-d',
+            JSON.stringify({ Image: 'busybox', Cmd: ['true'], Healthcheck: healthcheck }),
+            'http://x/v1.41/containers/create',
+          ],
+          { encoding: 'utf8' },
+        );
+        const [body, code] = [
+          out.slice(0, out.lastIndexOf('\n')),
+          out.slice(out.lastIndexOf('\n') + 1),
+        ];
+        return {
+          status: Number(code),
+          message: (JSON.parse(body) as { message?: string }).message ?? '',
+        };
+      };
+      const field = (name: string, kind: string, type: string): string =>
+        `json: cannot unmarshal ${kind} into Go struct field HealthConfig.Healthcheck.${name} of type ${type}`;
+      const cases: [unknown, string][] = [
+        [
+          'CMD true',
+          'json: cannot unmarshal string into Go struct field ContainerConfigWrapper.Healthcheck of type container.HealthConfig',
+        ],
+        [{ Test: 'CMD true' }, field('Test', 'string', '[]string')],
+        [{ Test: ['CMD', 1] }, field('Test', 'number', 'string')],
+        [{ Test: ['CMD', 'true'], Interval: '1s' }, field('Interval', 'string', 'time.Duration')],
+        [{ Test: ['CMD', 'true'], Timeout: 1.5 }, field('Timeout', 'number 1.5', 'time.Duration')],
+        [
+          { Test: ['CMD', 'true'], StartPeriod: true },
+          field('StartPeriod', 'bool', 'time.Duration'),
+        ],
+        [{ Test: ['CMD', 'true'], Retries: '3' }, field('Retries', 'string', 'int')],
+        [
+          { Test: ['CMD', 'true'], Interval: -1_000_000_000 },
+          'Interval in Healthcheck cannot be less than 1ms',
+        ],
+        [
+          { Test: ['CMD', 'true'], Interval: 500_000 },
+          'Interval in Healthcheck cannot be less than 1ms',
+        ],
+        [{ Test: ['CMD', 'true'], Timeout: -5 }, 'Timeout in Healthcheck cannot be less than 1ms'],
+        [{ Test: ['CMD', 'true'], Retries: -1 }, 'Retries in Healthcheck cannot be negative'],
+        [
+          { Test: ['CMD', 'true'], StartPeriod: -1 },
+          'StartPeriod in Healthcheck cannot be less than 1ms',
+        ],
+        // dockerd checks Interval, Timeout, Retries, then StartPeriod: the first one wrong is named.
+        [
+          { Test: ['CMD', 'true'], Retries: -1, StartPeriod: 5 },
+          'Retries in Healthcheck cannot be negative',
+        ],
+      ];
+      for (const [hc, message] of cases)
+        assert.deepEqual(create(hc), { status: 400, message }, JSON.stringify(hc));
+      // Well-typed and in range: created.
+      assert.equal(create({ Test: ['CMD', 'true'], Interval: 1_000_000, Retries: 0 }).status, 201);
     });
 
     test('commit (with --change and -m) then run and save; export piped to import; diff', () => {

@@ -139,6 +139,58 @@ test('health: the monitor stops with its container and a new one starts with it'
   assert.equal(d.health.state(containerIdOf('web'))?.Status, 'starting');
 });
 
+test("health: State.Health is written after each probe and at the monitor's stop (unhealthy, log kept), read back by the next daemon, gone with its container", () => {
+  const world = new SimWorld({ seed: 11 });
+  const config = simConfig(null);
+  world.dataRoot = config.dataRoot;
+  const first = new SimDaemon({ world, config, seed: 11, history: new ClientHistory() });
+  while (first.startup === null && !first.scheduler.idle) first.scheduler.runUntilIdle(1);
+  const probe = { exitAfterMs: 10, exitCode: 0 };
+  first.schedule([
+    {
+      atMs: 0,
+      op: {
+        op: 'run',
+        name: 'hc',
+        behaviour: forever,
+        health: {
+          config: { Test: ['CMD', 'check'], Interval: seconds(1), Retries: 1 },
+          probes: [probe, probe, probe],
+        },
+      },
+    },
+    { atMs: 3_500, op: { op: 'stop', name: 'hc', timeoutS: 0 } },
+  ]);
+  first.runFor(6_000);
+  first.runUntilSettled();
+  const id = containerIdOf('hc');
+  const stored = (): unknown =>
+    [...world.store.stores.values()].find((db) => db.has(`health/${id}`))?.get(`health/${id}`);
+  const kept = stored() as { Status: string; FailingStreak: number; Log: unknown[] } | undefined;
+  // dockerd's CloseMonitorChannel: stopped, the status is unhealthy; the log is as it was.
+  assert.equal(kept?.Status, 'unhealthy');
+  assert.equal(kept?.Log.length, 3);
+  assert.deepEqual(first.health.state(id), kept);
+  const puts = (first.trace?.records ?? []).filter(
+    (r) =>
+      r.kind === 'effect.request' && r.call.effect === 'store.put' && r.call.key === `health/${id}`,
+  );
+  assert.equal(puts.length, 4, 'one write per probe, one at the stop');
+
+  // The next daemon reads it back: inspect shows it; the container's removal takes it away.
+  world.daemonExited();
+  const second = new SimDaemon({ world, config, seed: 12, history: new ClientHistory() });
+  while (second.startup === null && !second.scheduler.idle) second.scheduler.runUntilIdle(1);
+  second.runFor(1);
+  second.runUntilSettled();
+  assert.deepEqual(second.health.state(id), kept);
+  second.schedule([{ atMs: 0, op: { op: 'rm', name: 'hc', force: true } }]);
+  second.runFor(1_000);
+  second.runUntilSettled();
+  assert.equal(stored(), undefined);
+  assert.equal(second.health.state(id), null);
+});
+
 test('exec: exit codes are recorded, a start runc refuses is 127, processes die with their container (137)', () => {
   const d = live(
     [

@@ -175,7 +175,7 @@ export function planContainer(p: PlanInput): {
         stopTimeout: c.stopTimeout,
       },
       log: r.log,
-      ...healthcheckOf(p.body, image),
+      ...healthcheckOf(c.healthcheck, image),
     },
     state: {
       status: 'created',
@@ -201,28 +201,17 @@ export function planContainer(p: PlanInput): {
   return { record, spec, warnings: [...r.warnings, ...netWarnings] };
 }
 
-/** A request's `Healthcheck` object (its fields are read as the JSON gave them). */
-function isHealthConfig(v: unknown): v is HealthConfig {
-  return typeof v === 'object' && v !== null;
-}
-
 /**
- * The HEALTHCHECK a container gets (dockerd's merge): the create request's, its unset parts
- * (an empty test, zero durations) taken from the image's; `--no-healthcheck` sends NONE.
- * Durations under 1 ms and negative retries are refused with dockerd's words.
+ * The HEALTHCHECK a container gets (dockerd's merge): the create request's (typed and
+ * validated by spec/check.ts), its unset parts (an empty test, zero durations) taken from the
+ * image's; `--no-healthcheck` sends NONE.
  */
-function healthcheckOf(body: CreateBody, image: ImageRecord): { healthcheck?: HealthConfig } {
-  const raw = body['Healthcheck'];
-  const asked = isHealthConfig(raw) ? raw : null;
+function healthcheckOf(
+  asked: HealthConfig | null,
+  image: ImageRecord,
+): { healthcheck?: HealthConfig } {
   const fromImage = image.config.Healthcheck ?? null;
   if (asked === null) return fromImage ? { healthcheck: fromImage } : {};
-  for (const key of ['Interval', 'Timeout', 'StartPeriod'] as const) {
-    const v = asked[key];
-    if (v !== undefined && v !== 0 && v < 1_000_000)
-      throw new ApiError(400, `${key} in Healthcheck cannot be less than 1ms`);
-  }
-  if (asked.Retries !== undefined && asked.Retries < 0)
-    throw new ApiError(400, 'Retries in Healthcheck cannot be negative');
   const merged: HealthConfig = {
     Test: asked.Test && asked.Test.length > 0 ? asked.Test : (fromImage?.Test ?? null),
     Interval: asked.Interval || fromImage?.Interval || 0,

@@ -22,6 +22,8 @@ export class ExecStdio {
   private readers: Socket[] = [];
   private open = 0;
   private ended = false;
+  /** The output was closed before every writer had gone. */
+  private cut = false;
   private opened = false;
   private endWaiters: (() => void)[] = [];
   private captured: Buffer[] = [];
@@ -82,26 +84,35 @@ export class ExecStdio {
     for (const w of this.endWaiters.splice(0)) w();
   }
 
-  /** The FIFOs could not be given to the shim: no EOF will come. */
+  /** The FIFOs could not be given to the shim, or are closed before their end: no EOF will come. */
   destroyReaders(): void {
     for (const r of this.readers) r.destroy();
     this.readers = [];
     if (!this.ended) {
       this.ended = true;
+      this.cut = true;
       for (const w of this.endWaiters.splice(0)) w();
     }
   }
 
-  /** Waits until the output ended, at most `ms` (a FIFO some grandchild keeps open never ends), then closes it. */
-  async drained(ms: number): Promise<void> {
-    if (!this.opened || this.ended) return;
+  /**
+   * Waits until the output ended, at most `ms` (a FIFO some grandchild keeps open never ends),
+   * then closes it; whether it ended (every writer gone) rather than being cut.
+   */
+  async drained(ms: number): Promise<boolean> {
+    if (!this.opened) return false;
+    if (this.ended) return !this.cut;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       new Promise<boolean>((r) => this.endWaiters.push(() => r(false))),
       new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms))),
     ]);
     clearTimeout(timer);
-    if (timedOut) this.destroyReaders();
+    if (timedOut) {
+      this.cut = true;
+      this.destroyReaders();
+    }
+    return !this.cut;
   }
 
   /** What a `capture` exec wrote (UTF-8, invalid sequences replaced as Go's JSON does). */
@@ -148,11 +159,11 @@ export class ExecStdios implements ExecIo {
     io.stdin.taskStarted();
   }
 
-  async drained(exec: string, ms: number): Promise<string> {
+  async drained(exec: string, ms: number): Promise<{ output: string; ended: boolean }> {
     const io = this.byExec.get(exec);
-    if (!io) return '';
-    await io.drained(ms);
-    return io.output();
+    if (!io) return { output: '', ended: false };
+    const ended = await io.drained(ms);
+    return { output: io.output(), ended };
   }
 
   forget(exec: string): void {

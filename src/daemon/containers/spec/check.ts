@@ -1,3 +1,4 @@
+import type { HealthConfig } from '../../../../machines/health/config.ts';
 import { signalNumber } from '../../../../machines/container/signals.ts';
 import { containerCapabilities, normalizeCapabilities } from './capabilities.ts';
 import { defaultShmSize } from './defaults.ts';
@@ -119,6 +120,7 @@ export function checkCreateRequest(
     throw new InvalidRequest(`Invalid signal: ${config.stopSignal}`);
   for (const e of config.env ?? [])
     if (e.split('=')[0] === '') throw new InvalidRequest(`invalid environment variable: ${e}`);
+  if (config.healthcheck !== null) validateHealthcheck(config.healthcheck);
   // The host config.
   const mounts: MountWant[] = [];
   const volumesFrom = (host.volumesFrom ?? []).map(parseVolumesFrom);
@@ -247,4 +249,17 @@ export function checkCreateRequest(
     init,
     warnings,
   };
+}
+
+/** dockerd's validateHealthCheck: durations set are at least 1ms, retries not negative (in this order). */
+function validateHealthcheck(h: HealthConfig): void {
+  const atLeast1ms = (key: 'Interval' | 'Timeout' | 'StartPeriod'): void => {
+    const v = h[key] ?? 0;
+    if (v !== 0 && v < 1_000_000)
+      throw new InvalidRequest(`${key} in Healthcheck cannot be less than 1ms`);
+  };
+  atLeast1ms('Interval');
+  atLeast1ms('Timeout');
+  if ((h.Retries ?? 0) < 0) throw new InvalidRequest('Retries in Healthcheck cannot be negative');
+  atLeast1ms('StartPeriod');
 }

@@ -64,7 +64,7 @@ export class Fields {
   }
 
   /** An integer of a Go type (int64, int, uint16, uint64, uint32). */
-  int(key: string, goType: 'int64' | 'int' | 'uint16' | 'uint64' | 'uint32' = 'int64'): number {
+  int(key: string, goType: IntType = 'int64'): number {
     const v = this.obj[key];
     if (v === undefined || v === null) return 0;
     if (typeof v !== 'number') this.fail(key, v, goType);
@@ -144,8 +144,12 @@ export class Fields {
   }
 }
 
-const intRange: Record<'int64' | 'int' | 'uint64' | 'uint32' | 'uint16', [number, number]> = {
+/** The Go integer types a field may have (time.Duration is an int64 of nanoseconds). */
+type IntType = 'int64' | 'int' | 'uint16' | 'uint64' | 'uint32' | 'time.Duration';
+
+const intRange: Record<IntType, [number, number]> = {
   int64: [-(2 ** 63), 2 ** 63 - 1],
+  'time.Duration': [-(2 ** 63), 2 ** 63 - 1],
   int: [-(2 ** 63), 2 ** 63 - 1],
   uint64: [0, 2 ** 64 - 1],
   uint32: [0, 2 ** 32 - 1],

@@ -1,3 +1,4 @@
+import type { HealthConfig } from '../../../../machines/health/config.ts';
 import { Fields } from './json-fields.ts';
 
 /** One of HostConfig.Mounts (`--mount`), typed. */
@@ -35,6 +36,8 @@ export interface ThrottleRequest {
 
 /** Config of a create request (the container's own settings), typed as dockerd decodes it. */
 export interface ConfigRequest {
+  /** Healthcheck (container.HealthConfig), null when absent. */
+  healthcheck: HealthConfig | null;
   hostname: string;
   domainname: string;
   user: string;
@@ -141,6 +144,20 @@ export function readConfig(body: unknown): ConfigRequest {
     stopSignal: c.str('StopSignal'),
     stopTimeout: c.optInt('StopTimeout', 'int'),
     shell: c.strSlice('Shell'),
+    healthcheck: readHealthcheck(c),
+  };
+}
+
+/** Healthcheck as Go decodes it: Test a []string, the durations time.Duration (int64 ns), Retries an int. */
+function readHealthcheck(c: Fields): HealthConfig | null {
+  if (!c.has('Healthcheck')) return null;
+  const h = c.struct_('Healthcheck', 'HealthConfig');
+  return {
+    Test: h.strings('Test'),
+    Interval: h.int('Interval', 'time.Duration'),
+    Timeout: h.int('Timeout', 'time.Duration'),
+    StartPeriod: h.int('StartPeriod', 'time.Duration'),
+    Retries: h.int('Retries', 'int'),
   };
 }
 

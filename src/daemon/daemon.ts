@@ -37,7 +37,7 @@ import { ImageStore } from './images.ts';
 import { registerImageRoutes } from './images-api.ts';
 import { EventsService } from './events.ts';
 import { registerInspectionFeed } from './inspection-feed.ts';
-import { ArchiveRuntime } from './archive/runtime.ts';
+import { RealArchive } from '../../effects/archive/real.ts';
 import { ExecStdios } from './exec/stdio.ts';
 import { execProcess } from './exec/process-spec.ts';
 import { registerArchiveRoutes } from './containers/archive-routes.ts';
@@ -171,7 +171,7 @@ export class Daemon {
       `statedock/${version} node/${process.versions.node} kernel/${kernelRelease()} os/linux arch/amd64`,
     );
     this.api = new ApiEndpoint(this, version, log);
-    const archive = new ArchiveRuntime({ root: config.dataRoot });
+    const archive = new RealArchive({ root: config.dataRoot });
     this.handlers = {
       fs: realFs,
       kernel: realKernel,

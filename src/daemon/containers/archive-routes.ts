@@ -4,10 +4,14 @@ import type { EffectError } from '../../../effects/errors.ts';
 import type { Session } from '../../../effects/runner.ts';
 import type { ContainerContext } from '../../../machines/container/types.ts';
 import { ApiError, type ApiServer } from '../../api/server.ts';
-import { containerChanges } from '../archive/changes.ts';
-import { cleanPath, ContainerFs, ContainerPathError } from '../archive/container-fs.ts';
-import { goFileMode, goTime, packPath } from '../archive/pack.ts';
-import type { ArchiveRuntime } from '../archive/runtime.ts';
+import { containerChanges } from '../../../effects/archive/changes.ts';
+import {
+  cleanPath,
+  ContainerFs,
+  ContainerPathError,
+} from '../../../effects/archive/container-fs.ts';
+import { goFileMode, goTime, packPath } from '../../../effects/archive/pack.ts';
+import type { RealArchive } from '../../../effects/archive/real.ts';
 import { lookupUser } from '../exec/process-spec.ts';
 import type { CommitInput } from '../../../machines/commit/machine.ts';
 import { normalizeRef, type ImageConfig, type ImageRecord, type ImageStore } from '../images.ts';
@@ -118,7 +122,7 @@ export function registerArchiveRoutes(
   api: ApiServer,
   deps: {
     host: Containers;
-    runtime: ArchiveRuntime;
+    runtime: RealArchive;
     session: Session;
     images: ImageStore;
     execRoot: string;

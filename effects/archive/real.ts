@@ -3,13 +3,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import type {
-  ArchiveRequest,
-  ArchiveResults,
-  FsLayout,
-} from '../../../effects/archive/requests.ts';
-import { assertNever } from '../../../effects/errors.ts';
-import { EffectFailure, failureFrom } from '../../../effects/handler.ts';
+import type { ArchiveRequest, ArchiveResults, FsLayout } from './requests.ts';
+import { assertNever } from '../errors.ts';
+import { EffectFailure, failureFrom } from '../handler.ts';
 import { ContainerFs, ContainerPathError } from './container-fs.ts';
 import { extractInto } from './extract.ts';
 import { writeLayerTar } from './layer-tar.ts';
@@ -22,7 +18,7 @@ const run = promisify(execFile);
  * container's changes as a layer tarball, and a committed image's config.
  * Request bodies are streams, not JSON: the route registers one under a handle the effect names.
  */
-export class ArchiveRuntime {
+export class RealArchive {
   private readonly uploads = new Map<string, Readable>();
   private readonly root: string;
 

@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { extract as tarExtract, type Headers } from 'tar-stream';
-import { EffectFailure } from '../../../effects/handler.ts';
+import { EffectFailure } from '../handler.ts';
 import { cleanPath, type ContainerFs } from './container-fs.ts';
 
 function lstat(path: string): ReturnType<typeof lstatSync> | null {

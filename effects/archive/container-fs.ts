@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
-import type { FsLayout } from '../../../effects/archive/requests.ts';
+import type { FsLayout } from './requests.ts';
 
 /** A path inside the container, split into its names. */
 function names(path: string): string[] {

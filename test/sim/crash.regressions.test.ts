@@ -647,14 +647,29 @@ test('under live-restore, a process that exits while the daemon shuts down is re
   const started = at(
     (r) => r.kind === 'event' && r.event.type === 'effect.done' && r.event.id === startTask.call.id,
   );
+  // The hand-over is the container's answer to the shutdown (it also tells the host when it
+  // settles, earlier).
+  const shutdownHeard = at(
+    (r) =>
+      r.actor === `container:${id}` && r.kind === 'event' && r.event.type === 'daemon.shutdown',
+  );
   const handedOver = at(
     (r) =>
       r.actor === `container:${id}` &&
+      r.t >= shutdownHeard &&
       r.kind === 'mark' &&
       r.mark.mark === 'message' &&
       (r.mark['event'] as { type: string }).type === 'container.settled',
   );
-  const closing = at((r) => r.kind === 'effect.request' && r.call.effect === 'containerd.close');
+  // containerd's client may be asked to close in the hand-over's own turn: the window is until
+  // the close is done.
+  const close = first.find(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.close',
+  );
+  assert.ok(close?.kind === 'effect.request');
+  const closing = at(
+    (r) => r.kind === 'event' && r.event.type === 'effect.done' && r.event.id === close.call.id,
+  );
   const exited = at((r) => r.kind === 'actor.stop' && r.actor === 'daemon-shutdown');
   assert.ok(started < handedOver && handedOver < closing && closing < exited);
 

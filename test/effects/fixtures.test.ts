@@ -9,7 +9,9 @@ import { constraintsForTrace } from '../../src/check/command.ts';
 
 /**
  * Traces recorded by earlier releases (the simulator's and the daemon's flight recorder),
- * replayed forever: a machine change that would make an old trace diverge fails here.
+ * replayed forever: a machine change that would make an old trace diverge fails here. When the
+ * change is meant, `bash scripts/record-fixtures.sh` (root, after `node scripts/build.mjs`)
+ * records the daemon-* and sim-shutdown-release-fails traces again the way they were made.
  */
 const dir = join(import.meta.dirname, '../fixtures/traces');
 

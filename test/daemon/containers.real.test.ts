@@ -791,7 +791,10 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
       JSON.parse(readFileSync(`${d.exec}/${file}`, 'utf8')) as Record<string, unknown>,
     );
     for (const id of ids)
-      assert.ok(!actors.includes(`container:${id}`), `container:${id} is still in ${actors}`);
+      assert.ok(
+        !actors.includes(`container:${id}`),
+        `container:${id} is still in ${actors.join(', ')}`,
+      );
     const finished = actors.filter((a) => /^(operation|reap|net):/.test(a));
     assert.deepEqual(finished, [], 'finished operation actors are kept');
   });

@@ -6,14 +6,14 @@ import { after, before, describe, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import {
-  containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
   ping,
   realDaemonUnavailable,
-  startDaemon,
-  type DaemonDirs,
   type RunningDaemon,
+  startDaemon,
 } from '../support/daemon-process.ts';
 import { callJson, fdCount, sleep } from '../support/raw-http.ts';
 
@@ -99,7 +99,7 @@ describe('no client can hurt the daemon', { skip: unavailable ?? false }, () => 
 
   after(() => {
     if (daemon && daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
-    for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+    killContainerdOf(d.exec);
     for (const m of mountPoints()
       .filter((p) => p.startsWith(`${d.dir}/`))
       .reverse())

@@ -7,15 +7,15 @@ import { mountPoints } from '../../effects/kernel/real.ts';
 import { lookupGid } from '../../src/api/listeners.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import {
-  containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
   launch,
   realDaemonUnavailable,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from '../support/daemon-process.ts';
 import { call, callJson } from '../support/raw-http.ts';
 
@@ -34,7 +34,7 @@ async function freePort(): Promise<number> {
 }
 
 function cleanup(dirs: DaemonDirs): void {
-  for (const pid of containerdPidsOf(dirs.exec)) process.kill(pid, 'SIGKILL');
+  killContainerdOf(dirs.exec);
   for (const m of mountPoints()
     .filter((p) => p.startsWith(`${dirs.dir}/`))
     .reverse())

@@ -5,15 +5,15 @@ import { after, before, describe, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import {
-  containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
   ping,
   realDaemonUnavailable,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from '../support/daemon-process.ts';
 import { call, callJson, demux, readAll, sleep, upgrade } from '../support/raw-http.ts';
 
@@ -78,7 +78,7 @@ describe(
 
     after(async () => {
       if (daemon) await stopDaemon(daemon);
-      for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+      killContainerdOf(d.exec);
       for (const m of mountPoints()
         .filter((p) => p.startsWith(`${d.dir}/`))
         .reverse())
@@ -367,7 +367,7 @@ describe(
         assert.ok((cut['streams'] as number) >= 3, JSON.stringify(cut));
       } finally {
         if (second.child.exitCode === null) second.child.kill('SIGKILL');
-        for (const pid of containerdPidsOf(own.exec)) process.kill(pid, 'SIGKILL');
+        killContainerdOf(own.exec);
         for (const m of mountPoints()
           .filter((p) => p.startsWith(`${own.dir}/`))
           .reverse())

@@ -14,14 +14,14 @@ import {
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import {
-  containerdPidsOf,
   daemonArgs,
   daemonDirs,
+  killContainerdOf,
   ping,
   realDaemonUnavailable,
   repoRoot,
-  stopDaemon,
   type RunningDaemon,
+  stopDaemon,
 } from '../support/daemon-process.ts';
 
 const unavailable = realDaemonUnavailable();
@@ -109,7 +109,7 @@ describe("the bundle's V8 code cache", { skip: unavailable ?? false }, () => {
       await until('a new bundle gets its own code cache', isForBundle);
       assert.equal(await stopDaemon(third), 0, third.output());
     } finally {
-      for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+      killContainerdOf(d.exec);
       rmSync(d.dir, { recursive: true, force: true });
     }
   });

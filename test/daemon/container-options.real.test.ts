@@ -15,14 +15,14 @@ import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import {
-  containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
   realDaemonUnavailable,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from '../support/daemon-process.ts';
 
 /**
@@ -156,7 +156,7 @@ describe('container options with the stock docker CLI', { skip: unavailable ?? f
 
   after(async () => {
     if (daemon) await stopDaemon(daemon);
-    for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+    killContainerdOf(d.exec);
     for (const m of mountPoints()
       .filter((p) => p.startsWith(`${d.dir}/`))
       .reverse())
@@ -944,7 +944,7 @@ describe('the daemon --seccomp-profile', { skip: unavailable ?? false }, () => {
 
   after(async () => {
     if (daemon) await stopDaemon(daemon);
-    for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+    killContainerdOf(d.exec);
     for (const m of mountPoints()
       .filter((p) => p.startsWith(`${d.dir}/`))
       .reverse())

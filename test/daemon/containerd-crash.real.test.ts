@@ -13,13 +13,14 @@ import { busyboxTarball } from '../support/busybox-image.ts';
 import {
   containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
   readText,
   realDaemonUnavailable,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from '../support/daemon-process.ts';
 import { hostView } from '../support/host-view.ts';
 
@@ -92,7 +93,7 @@ describe('containerd killed with SIGKILL under load', { skip: unavailable ?? fal
 
   after(async () => {
     if (daemon) await stopDaemon(daemon);
-    for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+    killContainerdOf(d.exec);
     for (const m of mountPoints()
       .filter((p) => p.startsWith(`${d.dir}/`))
       .reverse())

@@ -5,14 +5,14 @@ import { after, before, describe, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import {
-  containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
   realDaemonUnavailable,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from '../support/daemon-process.ts';
 
 const unavailable =
@@ -45,7 +45,7 @@ describe(
 
     after(async () => {
       if (daemon) await stopDaemon(daemon);
-      for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+      killContainerdOf(d.exec);
       for (const m of mountPoints()
         .filter((p) => p.startsWith(`${d.dir}/`))
         .reverse())

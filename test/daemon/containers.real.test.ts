@@ -9,14 +9,14 @@ import { busyboxTarball } from '../support/busybox-image.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { constraintsForTrace } from '../../src/check/command.ts';
 import {
-  containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
   realDaemonUnavailable,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from '../support/daemon-process.ts';
 
 const unavailable =
@@ -51,7 +51,7 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
 
   after(async () => {
     if (daemon) await stopDaemon(daemon);
-    for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+    killContainerdOf(d.exec);
     for (const m of mountPoints()
       .filter((p) => p.startsWith(`${d.dir}/`))
       .reverse())

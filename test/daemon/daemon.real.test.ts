@@ -18,14 +18,15 @@ import { constraintsForTrace } from '../../src/check/command.ts';
 import {
   containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
   launch,
   readText,
   realDaemonUnavailable,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from '../support/daemon-process.ts';
 
 const unavailable = realDaemonUnavailable();
@@ -43,7 +44,7 @@ after(() => {
 function dirs(): DaemonDirs {
   const d = daemonDirs();
   cleanup.push(() => {
-    for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+    killContainerdOf(d.exec);
     for (const m of mountPoints()
       .filter((p) => p.startsWith(`${d.dir}/`))
       .reverse())

@@ -7,13 +7,13 @@ import Docker from 'dockerode';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import {
-  containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
+  killContainerdOf,
   realDaemonUnavailable,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from '../support/daemon-process.ts';
 
 const unavailable =
@@ -43,7 +43,7 @@ before(async () => {
 after(async () => {
   if (unavailable) return;
   await stopDaemon(daemon);
-  for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+  killContainerdOf(d.exec);
   for (const m of mountPoints()
     .filter((p) => p.startsWith(`${d.dir}/`))
     .reverse())

@@ -21,14 +21,14 @@ import { readTraceFile } from '../../effects/trace-file.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { constraintsForTrace } from '../../src/check/command.ts';
 import {
-  containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
   realDaemonUnavailable,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from '../support/daemon-process.ts';
 
 const applets = [
@@ -132,7 +132,7 @@ describe(
 
     after(async () => {
       if (daemon) await stopDaemon(daemon);
-      for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+      killContainerdOf(d.exec);
       for (const m of mountPoints()
         .filter((p) => p.startsWith(`${d.dir}/`))
         .reverse())

@@ -5,14 +5,14 @@ import { after, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import {
-  containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
   realDaemonUnavailable,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from '../support/daemon-process.ts';
 
 const unavailable =
@@ -28,7 +28,7 @@ after(async () => {
     docker(d.sock, ['rm', '-f', 'web'], `${d.dir}/cfg`);
     await stopDaemon(daemon);
   }
-  for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+  killContainerdOf(d.exec);
   for (const m of mountPoints()
     .filter((p) => p.startsWith(`${d.dir}/`))
     .reverse())

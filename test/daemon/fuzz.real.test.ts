@@ -10,15 +10,15 @@ import { Daemon } from '../../src/daemon/daemon.ts';
 import { createLogger } from '../../src/daemon/logger.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import {
-  containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
   ping,
   realDaemonUnavailable,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from '../support/daemon-process.ts';
 import {
   fuzzRequests,
@@ -108,7 +108,7 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
 
   after(async () => {
     if (daemon && daemon.child.exitCode === null) await stopDaemon(daemon);
-    for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+    killContainerdOf(d.exec);
     cleanupNet(d, bridgeNames);
     for (const m of mountPoints()
       .filter((p) => p.startsWith(`${d.dir}/`))

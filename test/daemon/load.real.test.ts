@@ -7,15 +7,15 @@ import { after, before, describe, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import {
-  containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
   ping,
   realDaemonUnavailable,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from '../support/daemon-process.ts';
 import { call, callJson, rssKiB, sleep } from '../support/raw-http.ts';
 
@@ -73,7 +73,7 @@ describe('the daemon under load', { skip: unavailable ?? false }, () => {
   after(async () => {
     process.stdout.write(`# load: ${JSON.stringify(report)}\n`);
     if (daemon && daemon.child.exitCode === null) await stopDaemon(daemon);
-    for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+    killContainerdOf(d.exec);
     for (const m of mountPoints()
       .filter((p) => p.startsWith(`${d.dir}/`))
       .reverse())

@@ -6,14 +6,14 @@ import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import {
-  containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker as cli,
+  killContainerdOf,
   realDaemonUnavailable,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from '../support/daemon-process.ts';
 import { busyboxLayer, imageArchive, sha256, tarOf } from '../support/layered-image.ts';
 import {
@@ -158,7 +158,7 @@ after(async () => {
   if (process.env['REGISTRY_TEST_VERBOSE']) process.stderr.write(daemon.output());
   await stopDaemon(daemon);
   for (const s of stops.reverse()) await s();
-  for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+  killContainerdOf(d.exec);
   for (const m of mountPoints()
     .filter((p) => p.startsWith(`${d.dir}/`))
     .reverse())
@@ -713,7 +713,7 @@ describe('a Docker Hub mirror', { skip }, () => {
       );
     } finally {
       await stopDaemon(second);
-      for (const pid of containerdPidsOf(m2.exec)) process.kill(pid, 'SIGKILL');
+      killContainerdOf(m2.exec);
       rmSync(m2.dir, { recursive: true, force: true });
     }
   });
@@ -744,7 +744,7 @@ describe('the vfs storage driver', { skip }, () => {
       assert.doesNotMatch(ls.stdout, /\ba\b/);
     } finally {
       await stopDaemon(vfs);
-      for (const pid of containerdPidsOf(v.exec)) process.kill(pid, 'SIGKILL');
+      killContainerdOf(v.exec);
       rmSync(v.dir, { recursive: true, force: true });
     }
   });
@@ -796,7 +796,7 @@ describe('a daemon killed mid-pull', { skip }, () => {
         await stopDaemon(again);
       }
     }
-    for (const pid of containerdPidsOf(k.exec)) process.kill(pid, 'SIGKILL');
+    killContainerdOf(k.exec);
     rmSync(k.dir, { recursive: true, force: true });
   });
 });

@@ -9,12 +9,13 @@ import { busyboxTarball } from '../support/busybox-image.ts';
 import {
   containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
   realDaemonUnavailable,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from '../support/daemon-process.ts';
 
 const unavailable =
@@ -45,7 +46,7 @@ before(() => {
 after(async () => {
   if (unavailable) return;
   if (daemon) await stopDaemon(daemon);
-  for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+  killContainerdOf(d.exec);
   spawnSync('pkill', ['-9', '-f', `containerd-shim-runc-v2 -namespace statedock .*${d.exec}`]);
   for (const m of mountPoints()
     .filter((p) => p.startsWith(`${d.dir}/`))

@@ -19,15 +19,15 @@ import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { constraintsForTrace } from '../../src/check/command.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import {
-  containerdPidsOf,
   daemonArgs,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
   realDaemonUnavailable,
   repoRoot,
-  stopDaemon,
-  type DaemonDirs,
   type RunningDaemon,
+  stopDaemon,
 } from '../support/daemon-process.ts';
 import { makeTls, registryUnavailable, startRegistry } from '../support/registry.ts';
 
@@ -53,7 +53,7 @@ after(() => {
 function dirs(): DaemonDirs {
   const d = daemonDirs('sdsu');
   cleanup.push(() => {
-    for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+    killContainerdOf(d.exec);
     for (const m of mountPoints()
       .filter((p) => p.startsWith(`${d.dir}/`))
       .reverse())

@@ -21,10 +21,10 @@ import { newRecord } from '../../src/sim/containers.ts';
 import { simulate } from '../../src/sim/simulate.ts';
 import { defaultConfig } from '../support/configs.ts';
 import {
-  containerdPidsOf,
   daemonArgs,
   daemonDirs,
   docker,
+  killContainerdOf,
   ping,
   realDaemonUnavailable,
 } from '../support/daemon-process.ts';
@@ -572,7 +572,7 @@ describe(
         const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
         await exited;
         clearTimeout(timer);
-        for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+        killContainerdOf(d.exec);
         for (const m of mountPoints()
           .filter((x) => x.startsWith(`${d.dir}/`))
           .reverse())

@@ -136,6 +136,29 @@ export function containerdPidsOf(exec: string): number[] {
   return out.stdout.split('\n').filter(Boolean).map(Number);
 }
 
+/**
+ * Pids of the containerd shims of this exec root's containerd, and of their children: a
+ * containerd killed mid-create leaves its shim and a `runc init` waiting for a start that never
+ * comes, which outlive the test unless killed.
+ */
+export function shimPidsOf(exec: string): number[] {
+  const pids = (args: string[]): number[] =>
+    spawnSync('pgrep', args, { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+  const shims = pids(['-f', '--', `-address ${exec}/containerd/containerd.sock`]);
+  return [...shims.flatMap((shim) => pids(['-P', String(shim)])), ...shims];
+}
+
+/** Kills, by PID, the containerd and the shims (with their children) a test's daemon left. */
+export function killContainerdOf(exec: string): void {
+  for (const pid of [...containerdPidsOf(exec), ...shimPidsOf(exec)]) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
 /** Runs the stock docker CLI against a daemon; `input` is piped to its stdin (closed after it). */
 export function docker(
   sock: string,

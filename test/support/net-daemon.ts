@@ -5,13 +5,13 @@ import { request } from 'node:http';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from './busybox-image.ts';
 import {
-  containerdPidsOf,
   daemonDirs,
+  type DaemonDirs,
   docker,
+  killContainerdOf,
+  type RunningDaemon,
   startDaemon,
   stopDaemon,
-  type DaemonDirs,
-  type RunningDaemon,
 } from './daemon-process.ts';
 import { cleanupNet, makeBridge, pickNet } from './net.ts';
 
@@ -92,7 +92,7 @@ export async function netDaemon(extra: string[] = []): Promise<NetDaemon> {
         if (ids.length > 0) docker(d.sock, ['rm', '-f', ...ids], cfg);
         await stopDaemon(self.daemon);
       }
-      for (const pid of containerdPidsOf(d.exec)) process.kill(pid, 'SIGKILL');
+      killContainerdOf(d.exec);
       cleanupNet(d, [n.bridge]);
       for (const m of mountPoints()
         .filter((p) => p.startsWith(`${d.dir}/`))

@@ -1570,7 +1570,11 @@ export const containerMachine = setup({
         // dockerd's stop of a container whose exit is being handled: no restart (ExitOnNext),
         // answered once the exit is recorded.
         'api.stop': [{ guard: 'stopPending', actions: 'notModified' }, { actions: 'rememberStop' }],
-        'api.remove': { actions: 'rememberRemove' },
+        // One removal at a time, as dockerd's RemovalInProgress flag: a second one is refused.
+        'api.remove': [
+          { guard: 'removeRequested', actions: 'removalInProgress' },
+          { actions: 'rememberRemove' },
+        ],
       },
       states: {
         deletingTask: {
@@ -1657,7 +1661,10 @@ export const containerMachine = setup({
           },
           { guard: 'isPending', target: 'idle', actions: 'ackExit' },
         ],
-        'api.remove': { actions: 'rememberRemove' },
+        'api.remove': [
+          { guard: 'removeRequested', actions: 'removalInProgress' },
+          { actions: 'rememberRemove' },
+        ],
       },
     },
     /** Waiting out the back-off before a policy restart (dockerd's `restarting`). */

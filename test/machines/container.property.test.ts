@@ -274,6 +274,37 @@ test('rm -f while the start is in flight waits for it (dockerd’s container loc
   );
 });
 
+test('two rm while the exit is being handled: one removes, the other is told a removal is in progress', () => {
+  // Found by the full-disk property (CI, 2026-12-04): the second remove overwrote the first,
+  // which was never answered.
+  const { trace, session, actorId } = simulateContainer({
+    seed: 0,
+    record: newRecord(id),
+    behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+    steps: [
+      { atMs: 0, event: { type: 'api.kill', signal: 'KILL' } },
+      { atMs: 0, event: { type: 'api.start' } },
+      { atMs: 49, event: { type: 'api.remove', force: false } },
+      { atMs: 49, event: { type: 'api.remove', force: false } },
+    ],
+    faults: ['store.put#3=ENOSPC'],
+  });
+  const replies = trace.records
+    .filter((r) => r.kind === 'mark' && r.mark.mark === 'reply')
+    .map((r) => (r.kind === 'mark' ? [r.mark['req'], r.mark['result'], r.mark['message']] : []));
+  assert.deepEqual(
+    replies.filter(([req]) => req === 'r3' || req === 'r4'),
+    [
+      ['r4', 'conflict', `removal of container ${id} is already in progress`],
+      ['r3', 'ok', undefined],
+    ],
+  );
+  assert.equal(
+    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
+    'done',
+  );
+});
+
 test('a store write that fails (a full disk) never leaves a request unanswered or a container stuck mid-transition', () => {
   fc.assert(
     fc.property(

@@ -32,11 +32,11 @@ export interface RouteTable {
 }
 
 export interface InspectionFeedOptions {
-  /** How many records the ring keeps for readers that connect late or fall behind (default 50,000). */
+  /** How many records the ring keeps for readers that connect late or fall behind (default 20,000). */
   capacity?: number;
   /** Records per write to a reader (default 512). */
   batch?: number;
-  /** The most the ring holds, in characters of its lines (default 8 Mi): big records push old ones out sooner. */
+  /** The most the ring holds, in characters of its lines (default 2 Mi): big records push old ones out sooner. */
   maxBytes?: number;
   constraintsByMachine?: Readonly<Record<string, readonly Constraint[]>>;
   stepTables?: StepTables;
@@ -254,10 +254,12 @@ export function registerInspectionFeed(
   machinesByName: Readonly<Record<string, AnyStateMachine>>,
   options: InspectionFeedOptions = {},
 ): InspectionFeed {
-  const capacity = options.capacity ?? 50_000;
+  // A late viewer sees the last minutes of a busy daemon (the flight recorder keeps the whole
+  // run); a larger ring is memory a daemon under heavy API traffic carries for no reader.
+  const capacity = options.capacity ?? 20_000;
   if (!Number.isSafeInteger(capacity) || capacity < 1)
     throw new Error(`inspection feed: capacity must be a positive integer, got ${capacity}`);
-  const feed = new Feed(capacity, options.batch ?? 512, options.maxBytes ?? 8 << 20);
+  const feed = new Feed(capacity, options.batch ?? 512, options.maxBytes ?? 2 << 20);
   session.onRecord((_actor, record) => feed.push(record));
   const constraints = options.constraintsByMachine ?? registeredConstraints;
   const steps = options.stepTables ?? registeredStepTables;

@@ -28,7 +28,7 @@ import {
   type RouteSpec,
 } from '../support/fuzz-requests.ts';
 import { cleanupNet, linkExists, netAvailable, netnsFiles, pickNet } from '../support/net.ts';
-import { call, callJson, rssKiB, sleep } from '../support/raw-http.ts';
+import { call, callJson, residentKiB, rssKiB, sleep } from '../support/raw-http.ts';
 
 /**
  * Issue 12's hostile-client campaign against the real daemon: generated requests for every
@@ -226,6 +226,7 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
       await ensureTargets();
       await sleep(4_000);
       const rssBefore = await rssKiB(daemon.pid);
+      const residentBefore = await residentKiB(daemon.pid);
       const plan = fc.sample(arb, { numRuns: requests, seed });
       const statuses = new Map<number, number>();
       // The network routes' answers by status (how deep the campaign got into networking).
@@ -340,6 +341,7 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
         noAnswer,
         fivexx: fivexx.length,
         rssKiB: { before: rssBefore, after: rssAfter },
+        residentKiB: { before: residentBefore, after: await residentKiB(daemon.pid) },
         networksMade: madeBridges.size,
         networkAnswers,
         leftMounts,

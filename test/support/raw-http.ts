@@ -143,4 +143,24 @@ export async function rssKiB(pid: number): Promise<number> {
   return Number(m?.[1] ?? 0);
 }
 
+/**
+ * A process's resident memory by kind (KiB, /proc/PID/status): `anon` is what it allocated
+ * (heaps, buffers), `file` the pages of its binary and libraries it has touched (code run for
+ * the first time maps more of it in; not a leak).
+ */
+export async function residentKiB(
+  pid: number,
+): Promise<{ rss: number; anon: number; file: number; shmem: number }> {
+  const { readFileSync } = await import('node:fs');
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number =>
+    Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return {
+    rss: field('VmRSS'),
+    anon: field('RssAnon'),
+    file: field('RssFile'),
+    shmem: field('RssShmem'),
+  };
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

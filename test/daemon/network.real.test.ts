@@ -8,6 +8,9 @@ import { realDaemonUnavailable, repoRoot } from '../support/daemon-process.ts';
 import { daemonRules, netAvailable, portsOf } from '../support/net.ts';
 import { hostAddress, httpGet, netDaemon, type NetDaemon } from '../support/net-daemon.ts';
 
+/** busybox's httpd in the foreground, serving the image's /www (hello-from-httpd) on `port`. */
+const httpd = (port = 80): string[] => ['busybox', 'httpd', '-f', '-p', String(port), '-h', '/www'];
+
 /**
  * Container networking with the stock docker CLI, against a daemon on a bridge and subnets of
  * the test's own: published ports from the host and from containers, -P, port conflicts,
@@ -86,21 +89,7 @@ describe('container networking', { skip: unavailable ?? false }, () => {
 
   test('HostConfig.PortBindings: busybox httpd published with -p is fetched from the host on 127.0.0.1 and its own address, and from another container', async () => {
     const port = 20000 + Math.floor(Math.random() * 5000);
-    t.ok(
-      'run',
-      '-d',
-      '--name',
-      'web',
-      '-p',
-      `${port}:80`,
-      'busybox',
-      'httpd',
-      '-f',
-      '-p',
-      '80',
-      '-h',
-      '/www',
-    );
+    t.ok('run', '-d', '--name', 'web', '-p', `${port}:80`, ...httpd());
     assert.match(await httpGet('127.0.0.1', port), /hello-from-httpd/);
     const addr = hostAddress([t.bridge]);
     if (addr) assert.match(await httpGet(addr, port), /hello-from-httpd/);
@@ -141,20 +130,7 @@ describe('container networking', { skip: unavailable ?? false }, () => {
 
   test('Config.ExposedPorts, HostConfig.PublishAllPorts: -P publishes the image’s EXPOSE and --expose’s ports on free ports of the dynamic range', async () => {
     t.ok('tag', 'busybox', 'bb-expose');
-    const c = t.ok(
-      'run',
-      '-d',
-      '-P',
-      '--expose',
-      '7000',
-      'busybox',
-      'httpd',
-      '-f',
-      '-p',
-      '7000',
-      '-h',
-      '/www',
-    );
+    const c = t.ok('run', '-d', '-P', '--expose', '7000', ...httpd(7000));
     const lines = t.ok('port', c).split('\n');
     assert.equal(lines.length, 2, lines.join('\n'));
     const port = Number(/0\.0\.0\.0:(\d+)$/.exec(lines[0] as string)?.[1]);
@@ -238,13 +214,7 @@ describe('container networking', { skip: unavailable ?? false }, () => {
       'www',
       '--hostname',
       'h1',
-      'busybox',
-      'httpd',
-      '-f',
-      '-p',
-      '80',
-      '-h',
-      '/www',
+      ...httpd(),
     );
     const out = t.ok(
       'run',
@@ -433,7 +403,7 @@ describe('container networking', { skip: unavailable ?? false }, () => {
       'Error response from daemon: network nosuch not found',
     );
     // connect with an alias and an address, on a running container; then disconnect.
-    t.ok('run', '-d', '--name', 'c1', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/www');
+    t.ok('run', '-d', '--name', 'c1', ...httpd());
     t.ok('network', 'connect', '--alias', 'a1', '--ip', `10.213.${base}.77`, 'un1', 'c1');
     assert.equal(
       t.ok('inspect', '-f', '{{(index .NetworkSettings.Networks "un1").IPAddress}}', 'c1'),
@@ -623,21 +593,7 @@ describe('container networking without the userland proxy', { skip: unavailable 
 
   test('--userland-proxy=false: 127.0.0.1 and the same bridge reach a published port through DNAT and hairpin NAT alone', async () => {
     const port = 35000 + Math.floor(Math.random() * 1000);
-    t.ok(
-      'run',
-      '-d',
-      '--name',
-      'web',
-      '-p',
-      `${port}:80`,
-      'busybox',
-      'httpd',
-      '-f',
-      '-p',
-      '80',
-      '-h',
-      '/www',
-    );
+    t.ok('run', '-d', '--name', 'web', '-p', `${port}:80`, ...httpd());
     assert.match(await httpGet('127.0.0.1', port), /hello-from-httpd/);
     const peer = t.ok('run', '--rm', 'busybox', 'sh', '-c', `${ncGet}${t.gateway} ${port}`);
     assert.match(peer, /hello-from-httpd/);

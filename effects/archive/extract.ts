@@ -120,7 +120,12 @@ export async function extractInto(
         case 'file':
         case 'contiguous-file':
           // The name was removed above; the bytes, owner, mode and time may land after `next`.
-          await writes.write(host, stream, { mode: h.mode & 0o7777, uid, gid, mtime: h.mtime });
+          await writes.write(
+            host,
+            stream,
+            { mode: h.mode & 0o7777, uid, gid, mtime: h.mtime },
+            raw.size ?? 0,
+          );
           return;
         case 'symlink':
           symlinkSync(h.linkname, host);

@@ -5,6 +5,7 @@ import {
   fchownSync,
   futimesSync,
   open,
+  openSync,
   writev,
   writevSync,
 } from 'node:fs';
@@ -156,20 +157,23 @@ export class FileWrites {
     this.check();
   }
 
-  /** Creates `host` (which must not exist) and writes `content` into it, with `meta`. */
-  async write(host: string, content: Readable, meta: FileMeta): Promise<void> {
+  /**
+   * Creates `host` (which must not exist) and writes `content` (`size` bytes, as its tar header
+   * says) into it, with `meta`.
+   */
+  async write(host: string, content: Readable, meta: FileMeta, size: number): Promise<void> {
     this.check();
-    // In the pool, not on this thread: making an inode can take a while (ext4 looks for a free
-    // one past recently deleted ones) and the next bytes of the body can be read meanwhile.
-    // The next entry waits for it all the same.
-    const fd = await new Promise<number>((resolve, reject) =>
-      open(
-        host,
-        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-        meta.mode,
-        (err, fd) => (err ? reject(err) : resolve(fd)),
-      ),
-    );
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+    // A small file is made, written and closed on this thread: a hand-off to the pool would
+    // cost more than its calls, and the next entry waits for each one. A larger one is opened
+    // in the pool: making an inode can take a while (ext4 looks for a free one past recently
+    // deleted ones), and the body goes on coming in meanwhile. The next entry waits either way.
+    const fd =
+      size <= INLINE_BYTES
+        ? openSync(host, flags, meta.mode)
+        : await new Promise<number>((resolve, reject) =>
+            open(host, flags, meta.mode, (err, fd) => (err ? reject(err) : resolve(fd))),
+          );
     let last: { rest: Buffer[]; at: number };
     try {
       last = await gather(content, (chunks, at) => writeAll(fd, chunks, at));
@@ -181,12 +185,12 @@ export class FileWrites {
       closeSync(fd);
       throw err;
     }
-    const size = bytesOf(last.rest);
-    if (size <= INLINE_BYTES) {
+    const rest = bytesOf(last.rest);
+    if (rest <= INLINE_BYTES) {
       closeSync(fd);
       return;
     }
-    this.queued += size;
+    this.queued += rest;
     this.tail = this.tail
       .then(async () => {
         try {
@@ -200,7 +204,7 @@ export class FileWrites {
         this.failure ??= { error };
       })
       .finally(() => {
-        this.queued -= size;
+        this.queued -= rest;
       });
     if (this.queued > BACKLOG_BYTES) await this.tail;
   }

@@ -19,7 +19,8 @@ export function cleanPath(path: string): string {
 
 function lstat(path: string): Stats | null {
   try {
-    return lstatSync(path);
+    // No error object for a missing name (most lookups of an extraction): it costs a stack.
+    return lstatSync(path, { throwIfNoEntry: false }) ?? null;
   } catch {
     return null;
   }
@@ -122,8 +123,9 @@ export class ContainerFs {
       const host = `${this.layout.layers[i] as string}${sub}`;
       const st = lstat(host);
       if (st) return isWhiteout(st) ? null : { host, stat: st, writable: true };
-      const cover = this.cover(i, path, false);
-      if (cover !== 'open') return null;
+      // Below the last layer there is nothing to cover (and no tree-wide xattr scan to pay for).
+      if (i === this.layout.layers.length - 1) break;
+      if (this.cover(i, path, false) !== 'open') return null;
     }
     return null;
   }
@@ -153,7 +155,7 @@ export class ContainerFs {
           else out.add(n);
           hidden.add(n);
         }
-        if (this.cover(i, path, true) !== 'open') break;
+        if (i === this.layout.layers.length - 1 || this.cover(i, path, true) !== 'open') break;
       }
     }
     for (const mnt of this.layout.mounts) {

@@ -1,7 +1,6 @@
 import {
   chmodSync,
   chownSync,
-  createWriteStream,
   lchownSync,
   linkSync,
   lstatSync,
@@ -12,17 +11,18 @@ import {
   unlinkSync,
   utimesSync,
 } from 'node:fs';
-import { constants } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { extract as tarExtract, type Headers } from 'tar-stream';
 import { EffectFailure } from '../handler.ts';
 import { cleanPath, type ContainerFs } from './container-fs.ts';
+import { FileWrites } from './file-writes.ts';
 
 function lstat(path: string): ReturnType<typeof lstatSync> | null {
   try {
-    return lstatSync(path);
+    // No error object for a missing name (most lookups of an extraction): it costs a stack.
+    return lstatSync(path, { throwIfNoEntry: false }) ?? null;
   } catch {
     return null;
   }
@@ -42,10 +42,17 @@ export async function extractInto(
   input: Readable,
   opts: { noOverwriteDirNonDir: boolean; owner: { uid: number; gid: number } | null },
 ): Promise<number> {
-  const ex = tarExtract();
+  // Room for the body to come in while an entry waits for the disk.
+  const ex = tarExtract({ highWaterMark: 4 << 20 });
   const dirTimes: { host: string; mtime: Date }[] = [];
+  const writes = new FileWrites();
   let count = 0;
+  /** The entry being unpacked: waited for before a failure is told, so its file is closed. */
+  let current: Promise<void> = Promise.resolve();
   ex.on('entry', (raw: Headers, stream, next) => {
+    // An entry ended by a failed body (a client gone) says so on the extractor; its own error
+    // may come while nothing reads it yet (its file is being opened) and must not go unheard.
+    stream.on('error', () => undefined);
     // What a header leaves out is tar's zero value.
     const h = {
       ...raw,
@@ -55,7 +62,8 @@ export async function extractInto(
       mtime: raw.mtime ?? new Date(0),
       linkname: raw.linkname ?? '',
     };
-    void (async () => {
+    current = (async () => {
+      writes.check();
       count += 1;
       const rel = h.name.replace(/^\.?\/+/, '').replace(/\/+$/, '');
       if (rel === '' || rel === '.') {
@@ -110,25 +118,15 @@ export async function extractInto(
           stream.resume();
           return;
         case 'file':
-        case 'contiguous-file': {
-          // O_EXCL|O_NOFOLLOW: the name was removed above; nothing is written through a link.
-          const out = createWriteStream(host, {
-            flags: (constants.O_WRONLY |
-              constants.O_CREAT |
-              constants.O_EXCL |
-              constants.O_NOFOLLOW) as unknown as string,
-            mode: h.mode & 0o7777,
-          });
-          await new Promise<void>((resolve, reject) => {
-            out.on('error', reject).on('finish', resolve);
-            stream.on('error', reject);
-            stream.pipe(out);
-          });
-          chownSync(host, uid, gid);
-          chmodSync(host, h.mode & 0o7777);
-          utimesSync(host, h.mtime, h.mtime);
+        case 'contiguous-file':
+          // The name was removed above; the bytes, owner, mode and time may land after `next`.
+          await writes.write(
+            host,
+            stream,
+            { mode: h.mode & 0o7777, uid, gid, mtime: h.mtime },
+            raw.size ?? 0,
+          );
           return;
-        }
         case 'symlink':
           symlinkSync(h.linkname, host);
           lchownSync(host, uid, gid);
@@ -163,12 +161,21 @@ export async function extractInto(
       (err: unknown) => next(err as Error),
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    ex.on('error', reject);
-    ex.on('finish', () => resolve());
-    input.on('error', reject);
-    input.pipe(ex);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      ex.on('error', reject);
+      ex.on('finish', () => resolve());
+      // A body cut short ends the entry being written too (its file is closed).
+      input.on('error', (err) => ex.destroy(err));
+      input.pipe(ex);
+    });
+  } catch (err) {
+    // The files already named are closed before the failure is told.
+    await current;
+    await writes.settle().catch(() => undefined);
+    throw err;
+  }
+  await writes.settle();
   // Directories' times last: writing into them changed them.
   for (const d of dirTimes.reverse()) utimesSync(d.host, d.mtime, d.mtime);
   return count;

@@ -29,7 +29,8 @@ import { commit, noOutlet, type Outlet } from '../outlet.ts';
  *    `statedock check` fails on it.
  * A container that moves while the host is observed (`host.moved`, from the daemon) makes
  * the look start again once every container is settled again (`host.settled`), at most four
- * more times, so the verdict is of one settled moment.
+ * more times, so the verdict is of one settled moment. A move heard before the first look (a
+ * request answered while containerd's tasks are listed) holds that look back the same way.
  */
 export interface RestoreCheckInput {
   actorId?: string;
@@ -284,6 +285,9 @@ export const restoreCheckMachine = setup({
       );
     },
     allSettled: ({ context }) => context.unsettled.length === 0,
+    /** Every container is settled, and the host has not moved since (or has settled again). */
+    allSettledStill: ({ context }) =>
+      context.unsettled.length === 0 && (!context.moved || context.settledAgain),
     lookDone: ({ context }) => Object.keys(context.looks).length === 0,
     lookAgain: ({ context }) =>
       Object.keys(context.looks).length === 0 && context.moved && context.attempt < maxAttempts,
@@ -324,11 +328,22 @@ export const restoreCheckMachine = setup({
           actions: 'handTasksToContainers',
         },
         'effect.failed': { guard: 'isPending', target: 'judged', actions: 'recordUnchecked' },
+        // The API answers while the check runs: a container a request moves now (a `docker
+        // run`'s start, its sandbox up before its task) must not be looked at mid-move.
+        'host.moved': { actions: 'noteMoved' },
+        'host.settled': { actions: 'noteSettledAgain' },
       },
     },
     waitingForContainers: {
-      on: { 'container.settled': { actions: 'noteSettled' } },
-      always: { guard: 'allSettled', target: 'observing' },
+      on: {
+        'container.settled': { actions: 'noteSettled' },
+        'host.moved': { actions: 'noteMoved' },
+        'host.settled': { actions: 'noteSettledAgain' },
+      },
+      always: [
+        { guard: 'allSettledStill', target: 'observing' },
+        { guard: 'allSettled', target: 'waitingToSettle' },
+      ],
     },
     observing: {
       entry: 'observeHost',

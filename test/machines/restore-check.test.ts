@@ -58,18 +58,16 @@ const noImages: ImagesView = {
   held: [],
 };
 
+const allLooks = {
+  execs: true,
+  images: { root: '/var/lib/statedock', tmpDir: '/var/lib/statedock/tmp' },
+};
+
 /**
- * Runs the check against a host that answers as `host` says; its output, every call it made
- * and its tally. `judges` is what the check is told to look at (a trace of an older daemon
- * told it nothing of execs).
+ * A check spawned against a host that answers as `host` says, each answer (and each event
+ * queued with `later`) delivered by `run`, in order.
  */
-function check(
-  host: Host,
-  judges: Pick<RestoreCheckInput, 'execs' | 'images'> = {
-    execs: true,
-    images: { root: '/var/lib/statedock', tmpDir: '/var/lib/statedock/tmp' },
-  },
-): { output: RestoreCheckOutput; calls: EffectCall[]; held: number } {
+function spawnCheck(host: Host, judges: Pick<RestoreCheckInput, 'execs' | 'images'>) {
   const calls: EffectCall[] = [];
   const queue: (() => void)[] = [];
   const answer = (call: EffectCall): EffectEvent => {
@@ -114,6 +112,24 @@ function check(
     containers: [id],
     ...judges,
   });
+  const run = (): void => {
+    for (let i = 0; queue.length > 0 && i < 1000; i++) queue.shift()?.();
+  };
+  const snapshot = () =>
+    entry.actor.getSnapshot() as { status: string; output?: RestoreCheckOutput };
+  return { session, queue, calls, sink, run, snapshot };
+}
+
+/**
+ * Runs the check against a host that answers as `host` says; its output, every call it made
+ * and its tally. `judges` is what the check is told to look at (a trace of an older daemon
+ * told it nothing of execs).
+ */
+function check(
+  host: Host,
+  judges: Pick<RestoreCheckInput, 'execs' | 'images'> = allLooks,
+): { output: RestoreCheckOutput; calls: EffectCall[]; held: number } {
+  const { session, queue, calls, sink, run, snapshot } = spawnCheck(host, judges);
   // The container hears its task was found and answers that it is settled.
   queue.push(() =>
     session.send('restore-check', {
@@ -123,8 +139,8 @@ function check(
       exitCode: 0,
     }),
   );
-  for (let i = 0; queue.length > 0 && i < 1000; i++) queue.shift()?.();
-  const snap = entry.actor.getSnapshot() as { status: string; output?: RestoreCheckOutput };
+  run();
+  const snap = snapshot();
   assert.equal(snap.status, 'done', 'the check came to a verdict');
   const tally = sink.records.findLast(
     (r) => r.kind === 'mark' && r.mark.mark === 'invariants.checked',
@@ -169,4 +185,31 @@ test('a check told nothing of execs (an older trace) neither looks at nor counts
   assert.deepEqual(blind.output, { violations: [], unchecked: null });
   assert.ok(!blind.calls.some((c) => c.effect === 'containerd.execList'));
   assert.equal(blind.held, judged.held, 'the invariant it did not judge is not counted as held');
+});
+
+test('a container that moves while the tasks are listed holds the look back until the host is settled again', () => {
+  // The API answers while the check runs: a `docker run`'s start, its sandbox up before its
+  // task, must not be judged an orphan sandbox of a container not running.
+  const { session, queue, calls, run, snapshot } = spawnCheck({ execs: [] }, allLooks);
+  session.send('restore-check', { type: 'host.moved' });
+  // The container handed its task answers that it is settled, after containerd's list.
+  queue.push(() =>
+    session.send('restore-check', {
+      type: 'container.settled',
+      container: id,
+      status: 'running',
+      exitCode: 0,
+    }),
+  );
+  run();
+  assert.equal(snapshot().status, 'active', 'the check judged a host that had moved');
+  assert.deepEqual(
+    calls.map((c) => c.effect),
+    ['containerd.listTasks'],
+  );
+  session.send('restore-check', { type: 'host.settled' });
+  run();
+  assert.equal(snapshot().status, 'done', 'the check came to a verdict once settled again');
+  assert.deepEqual(snapshot().output, { violations: [], unchecked: null });
+  assert.ok(calls.some((c) => c.effect === 'store.list'));
 });

@@ -204,7 +204,7 @@ export class ContainerHost {
       send({ type: 'host.moved' });
       if (this.checkWaitsForSettle) return;
       this.checkWaitsForSettle = true;
-      this.whenSettled(() => {
+      this.whenStillSettled(() => {
         this.checkWaitsForSettle = false;
         send({ type: 'host.settled' });
       });
@@ -540,16 +540,22 @@ export class ContainerHost {
     images?: RestoreCheckInput['images'],
     network?: RestoreCheckInput['network'],
   ): void {
-    // The check looks at containerd's tasks: once its client is connected. It starts from a
-    // settled host: settled when asked is not enough, since a request delivered before the
-    // callback runs may have moved a container, and the check would judge a move it never
-    // heard of (a start's sandbox without its task, a restart's task before it runs).
-    const whenStillSettled = (): void =>
-      this.whenSettled(() => {
-        if (this.settled()) this.spawnCheck(done, images, network);
-        else whenStillSettled();
-      });
-    this.whenContainerd(whenStillSettled);
+    // The check looks at containerd's tasks: once its client is connected.
+    this.whenContainerd(() => this.whenStillSettled(() => this.spawnCheck(done, images, network)));
+  }
+
+  /**
+   * Calls back once every container actor is settled, and still is when the callback runs:
+   * settled when woken is not enough for the restore check, since a request delivered before
+   * the callback runs may have moved a container (a `docker run`'s start right after its
+   * create), and the check would look at a move it never heard of (a start's sandbox without
+   * its task, a restart's task before it runs).
+   */
+  private whenStillSettled(cb: () => void): void {
+    this.whenSettled(() => {
+      if (this.settled()) cb();
+      else this.whenStillSettled(cb);
+    });
   }
 
   private spawnCheck(

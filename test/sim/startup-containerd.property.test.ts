@@ -5,6 +5,7 @@ import { parseFaultPlan } from '../../effects/sim/faults.ts';
 import { SimWorld } from '../../effects/sim/world.ts';
 import type { TraceRecord } from '../../effects/trace.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
+import { isSettled } from '../../machines/container/snapshot.ts';
 import { isTaskRequest } from '../../machines/container/task-requests.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';
 import { containerdClientCalls } from '../../machines/daemon-startup/containerd-calls.ts';
@@ -35,12 +36,13 @@ import {
  *   containerd's client connects whenever containerd is the slower; with stored containers,
  *   restore (so the API) comes after it;
  * - every `docker run` sent the moment the API answers is created and started;
- * - every start-up constraint holds and the restore check finds the host sound.
+ * - every start-up constraint holds and the restore check finds the host sound, judging only
+ *   settled moments (the host tells it `host.settled` only while no container is mid-move).
  * NUM_RUNS (default 150) sets the number of cases; FC_SEED / FC_PATH replay one.
  *
  * CI runs a fixed seed, so it passes or fails the same way every time; FC_SEED=random explores
- * others. Seed 2090620370 finds an open bug: a restore check that judges a stored container's
- * sandbox an orphan (noOrphanNetwork) when a run races the first answer.
+ * others. Seed 2090620370 found a restore check that looked at a `docker run`'s container
+ * mid-start and judged its sandbox an orphan (noOrphanNetwork); its two cases are pinned below.
  */
 const numRuns = Number(process.env['NUM_RUNS'] ?? 150);
 const seed =
@@ -137,6 +139,28 @@ function stepDoneAt(records: readonly TraceRecord[], step: string): number | nul
       x.mark['step'] === step,
   );
   return r?.seq ?? null;
+}
+
+/**
+ * Each `host.settled` the restore check heard while a container actor was mid-transition (its
+ * last transition before that record, as `isSettled` reads it): the host must tell it only of
+ * a settled moment, or the check looks at a container mid-move.
+ */
+function settledToldMidMove(records: readonly TraceRecord[]): string[] {
+  const states = new Map<string, { status: string; value: unknown }>();
+  const out: string[] = [];
+  for (const r of records) {
+    if (r.actor.startsWith('container:')) {
+      if (r.kind === 'transition') states.set(r.actor, { status: 'active', value: r.to });
+      else if (r.kind === 'actor.stop') states.set(r.actor, { status: 'done', value: null });
+      continue;
+    }
+    if (!r.actor.startsWith('restore-check') || r.kind !== 'event') continue;
+    if (r.event.type !== 'host.settled') continue;
+    for (const [actor, s] of states)
+      if (!isSettled(s)) out.push(`#${r.seq}: ${actor} is ${JSON.stringify(s.value)}`);
+  }
+  return out;
 }
 
 interface Outcome {
@@ -261,6 +285,7 @@ function checkCase(c: Case): Outcome {
   );
   const verdict = o.daemon.checkRestore();
   assert.ok(verdict !== null, 'the restore check never judged');
+  assert.deepEqual(settledToldMidMove(records), [], 'the check heard host.settled mid-move');
   if (!racesTheCheck) assert.deepEqual(verdict.violations, []);
   // Every `docker run` of a name no earlier request took is created and started.
   const taken = new Set<string>();
@@ -361,6 +386,84 @@ test('a docker run sent the moment the API first answers succeeds, on an empty h
       );
     } else assert.ok(listening > client, 'the API answered before restore reconciled');
   }
+});
+
+/** A process that runs until it is stopped. */
+const behaviour = { exitAfterMs: null, exitCode: 0 as const, ignoresTerm: false };
+
+/** A `docker run n0` on a host whose first life left one created container (so restore, and the API, wait for containerd). */
+function runRacingTheCheck(
+  seed: number,
+  firstEnds: Case['firstEnds'],
+  requests: Case['requests'],
+): Outcome {
+  return checkCase({
+    seed,
+    stored: [{ run: false, restart: { name: 'no', maximumRetryCount: 0 }, behaviour }],
+    liveRestore: false,
+    firstEnds,
+    containerdBootMs: 0,
+    connectMs: 0,
+    storeOpenMs: 0,
+    requests,
+  });
+}
+
+/**
+ * Asserts the restore check raced n0's start (it was spawned before the start came, and
+ * judged after) and judged from a look begun once n0 ran: its verdict is clean, and n0 runs.
+ */
+function assertJudgedOnceRunning(o: Outcome): void {
+  const n0 = `container:${containerIdOf('n0')}`;
+  const seqOf = (pred: (r: TraceRecord) => boolean): number[] =>
+    o.records.filter(pred).map((r) => r.seq);
+  const check = (to: string) => (r: TraceRecord) =>
+    r.actor === 'restore-check' && r.kind === 'transition' && r.to === to;
+  const [spawned] = seqOf((r) => r.actor === 'restore-check' && r.kind === 'actor.start');
+  const looks = seqOf(check('observing'));
+  const [judged] = seqOf(check('judged'));
+  const [started] = seqOf(
+    (r) => r.actor === n0 && r.kind === 'event' && r.event.type === 'api.start',
+  );
+  const [running] = seqOf((r) => r.actor === n0 && r.kind === 'transition' && r.to === 'running');
+  assert.ok(
+    spawned !== undefined && started !== undefined && judged !== undefined,
+    'no check, start or verdict',
+  );
+  assert.ok(spawned < started && started < judged, 'the start did not race the check');
+  assert.ok(running !== undefined && (looks.at(-1) as number) > running, 'judged n0 mid-start');
+  assert.deepEqual(o.daemon.restoreVerdict?.violations, []);
+  assert.deepEqual(
+    o.history.replies.filter((r) => r.startsWith('run n0') || r.startsWith('start n0')),
+    ['run n0: ok', 'start n0: ok'],
+  );
+}
+
+// The two counterexamples FC_SEED=2090620370 found, one after the other: a restore check that
+// judged the sandbox of a `docker run`'s container, up before its task, an orphan of a
+// container not running. dockerd cannot race its restore with a run (it serves the API once
+// restore is done); statedock's check runs while the API answers, so it must judge only a
+// settled host.
+test('a docker run whose start follows its create while the restore check looks again: the check waits until it runs', () => {
+  // n0's create settled while the check looked; its start came in that same instant. The
+  // host's "settled again" was decided when the create settled but heard after the start had
+  // moved n0: the check looked again at once, at n0 mid-start.
+  assertJudgedOnceRunning(
+    runRacingTheCheck(903480226, 'shutdown', [
+      { atMs: 2, op: { op: 'run', name: 'n0', rm: false, behaviour } },
+      { atMs: 3, op: { op: 'create', name: 'n0', behaviour } },
+    ]),
+  );
+});
+
+test('a docker run whose start comes while the restore check lists the tasks: the check waits until it runs', () => {
+  // n0 was created and started while the check listed containerd's tasks, before its first
+  // look: the moves it heard then were dropped, and the look judged n0 mid-start.
+  assertJudgedOnceRunning(
+    runRacingTheCheck(913928416, 'kill', [
+      { atMs: 0, op: { op: 'run', name: 'n0', rm: false, behaviour } },
+    ]),
+  );
 });
 
 /** The constraint names a second life on `c`, altered, breaks (it runs for 5 s of virtual time). */

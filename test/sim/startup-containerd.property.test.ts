@@ -470,6 +470,44 @@ test('a docker run whose start comes while the restore check lists the tasks: th
   );
 });
 
+test('requests held at the API’s gate while the image GC runs go on in their order of arrival: a create of n2 sent before a run of n2 takes the name', () => {
+  // FC_SEED=424242 NUM_RUNS=1000 found the simulated gate releasing its requests in the order
+  // the scheduler picks for callbacks due in one instant: the run, sent 1 ms after the create,
+  // took the name. The daemon's gate is one promise: its waiters go on in their order.
+  const o = checkCase({
+    seed: 778010939,
+    stored: [],
+    liveRestore: false,
+    firstEnds: 'shutdown',
+    containerdBootMs: 0,
+    connectMs: 0,
+    storeOpenMs: 0,
+    requests: [
+      { atMs: 0, op: { op: 'create', name: 'n2', behaviour } },
+      { atMs: 1, op: { op: 'stop', name: 's0', timeoutS: 0 } },
+      { atMs: 1, op: { op: 'run', name: 'n2', rm: false, behaviour } },
+      { atMs: 2, op: { op: 'create', name: 'n0', behaviour } },
+    ],
+  });
+  const tOf = (pred: (r: TraceRecord) => boolean): number | undefined => o.records.find(pred)?.t;
+  const answered = tOf(
+    (r) =>
+      r.actor === 'daemon' &&
+      r.kind === 'mark' &&
+      r.mark.mark === 'step.done' &&
+      r.mark['step'] === 'serveApi',
+  );
+  const collected = tOf((r) => r.actor === 'image-gc' && r.kind === 'actor.stop');
+  assert.ok(answered !== undefined && collected !== undefined, 'no answer or no image GC');
+  assert.ok(collected > answered + 2, 'the requests did not wait at the gate');
+  assert.deepEqual(o.history.replies.map((r) => r.replace(/: Conflict\..*/, ': Conflict')).sort(), [
+    'create n0: ok',
+    'create n2: ok',
+    'run n2: conflict: Conflict',
+    'stop s0: notFound',
+  ]);
+});
+
 /** The constraint names a second life on `c`, altered, breaks (it runs for 5 s of virtual time). */
 function brokenBy(
   c: Case,

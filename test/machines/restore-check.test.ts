@@ -187,12 +187,30 @@ test('a check told nothing of execs (an older trace) neither looks at nor counts
   assert.equal(blind.held, judged.held, 'the invariant it did not judge is not counted as held');
 });
 
-test('a container that moves while the tasks are listed holds the look back until the host is settled again', () => {
-  // The API answers while the check runs: a `docker run`'s start, its sandbox up before its
-  // task, must not be judged an orphan sandbox of a container not running.
-  const { session, queue, calls, run, snapshot } = spawnCheck({ execs: [] }, allLooks);
+test('a list of tasks taken while a container moved is not handed: it is taken again once the host is settled', () => {
+  // The API answers while the check runs: a `docker kill` ends a task the list still shows
+  // running; handed to its container, that list would have it act on a task long gone.
+  const { session, queue, calls, run, snapshot, sink } = spawnCheck({ execs: [] }, allLooks);
   session.send('restore-check', { type: 'host.moved' });
-  // The container handed its task answers that it is settled, after containerd's list.
+  run();
+  assert.equal(snapshot().status, 'active', 'the check judged a host that had moved');
+  assert.deepEqual(
+    calls.map((c) => c.effect),
+    ['containerd.listTasks'],
+  );
+  const handed = (): number =>
+    sink.records.filter(
+      (r) => r.kind === 'mark' && r.mark.mark === 'message' && r.actor === 'restore-check',
+    ).length;
+  assert.equal(handed(), 0, 'the stale list was handed');
+  session.send('restore-check', { type: 'host.settled' });
+  run();
+  assert.deepEqual(
+    calls.map((c) => c.effect),
+    ['containerd.listTasks', 'containerd.listTasks'],
+  );
+  assert.equal(handed(), 1, 'the second list was not handed');
+  // The container handed its task answers that it is settled.
   queue.push(() =>
     session.send('restore-check', {
       type: 'container.settled',
@@ -202,14 +220,24 @@ test('a container that moves while the tasks are listed holds the look back unti
     }),
   );
   run();
-  assert.equal(snapshot().status, 'active', 'the check judged a host that had moved');
+  assert.equal(snapshot().status, 'done', 'the check came to a verdict');
+  assert.deepEqual(snapshot().output, { violations: [], unchecked: null });
+  assert.ok(calls.some((c) => c.effect === 'store.list'));
+});
+
+test('a container handed a task that moves: the check looks once the host says all are settled again', () => {
+  const { session, calls, run, snapshot } = spawnCheck({ execs: [] }, allLooks);
+  run();
   assert.deepEqual(
     calls.map((c) => c.effect),
     ['containerd.listTasks'],
   );
+  // The container moves (it stops the task it was handed), and never answers for itself.
+  session.send('restore-check', { type: 'host.moved' });
+  run();
+  assert.equal(snapshot().status, 'active', 'the check looked at a container mid-move');
   session.send('restore-check', { type: 'host.settled' });
   run();
   assert.equal(snapshot().status, 'done', 'the check came to a verdict once settled again');
   assert.deepEqual(snapshot().output, { violations: [], unchecked: null });
-  assert.ok(calls.some((c) => c.effect === 'store.list'));
 });

@@ -508,6 +508,49 @@ test('requests held at the API’s gate while the image GC runs go on in their o
   ]);
 });
 
+test('a docker kill of an always container while the restore check lists the tasks: it stays exited, and the check judges', () => {
+  // FC_SEED=509250650 found the check handing s0 the list it took as the kill ended s0's task:
+  // s0, exited by then, took the stale task for one nobody reports, discarded it, and went
+  // through restore's decision again, which restarted it (a SIGKILL is a stop by hand:
+  // dockerd leaves it exited); and the check waited forever for s0 to say it was settled.
+  const always = { name: 'always' as const, maximumRetryCount: 0 };
+  const o = checkCase({
+    seed: 1368063523,
+    stored: [
+      { run: true, restart: always, behaviour },
+      { run: false, restart: { name: 'no', maximumRetryCount: 0 }, behaviour },
+      { run: true, restart: always, behaviour: { ...behaviour, ignoresTerm: true } },
+    ],
+    liveRestore: false,
+    firstEnds: 'shutdown',
+    containerdBootMs: 0,
+    connectMs: 0,
+    storeOpenMs: 0,
+    requests: [{ atMs: 0, op: { op: 'kill', name: 's0', signal: 'KILL' } }],
+  });
+  const s0 = `container:${containerIdOf('s0')}`;
+  const seqOf = (pred: (r: TraceRecord) => boolean): number[] =>
+    o.records.filter(pred).map((r) => r.seq);
+  const [spawned] = seqOf((r) => r.actor === 'restore-check' && r.kind === 'actor.start');
+  const [exited] = seqOf(
+    (r) => r.actor === s0 && r.kind === 'event' && r.event.type === 'containerd.taskExit',
+  );
+  assert.ok(
+    spawned !== undefined && exited !== undefined && spawned < exited,
+    'the kill did not race the check',
+  );
+  assert.ok(o.history.replies.includes('kill s0: ok'), o.history.replies.join('; '));
+  assert.equal(o.daemon.host.byName('s0')?.record.state.status, 'exited');
+  const startsAfterKill = seqOf(
+    (r) =>
+      r.actor === s0 &&
+      r.kind === 'mark' &&
+      r.mark.mark === 'event' &&
+      r.mark['action'] === 'start',
+  ).filter((seq) => seq > exited);
+  assert.deepEqual(startsAfterKill, [], 's0 was started again after the kill');
+});
+
 /** The constraint names a second life on `c`, altered, breaks (it runs for 5 s of virtual time). */
 function brokenBy(
   c: Case,

@@ -271,16 +271,12 @@ export const restoreCheckMachine = setup({
     judge: enqueueActions(({ context, enqueue }) => judge(enqueue, context)),
     recordUnchecked: enqueueActions(({ event, enqueue }) => {
       const message = event.type === 'effect.failed' ? event.error.message : 'no answer';
-      commit(enqueue, { pending: null, looks: {}, unchecked: message }, [
-        {
-          mark: {
-            mark: 'warning',
-            step: 'restoreCheck',
-            message: `the host could not be observed after restore: ${message}`,
-          },
-        },
-      ]);
+      unchecked(enqueue, message);
     }),
+    /** Every look saw a container move: no verdict is better than one of a host mid-move. */
+    recordKeptMoving: enqueueActions(({ enqueue }) =>
+      unchecked(enqueue, `a container moved during each of its ${maxAttempts} looks`),
+    ),
   },
   guards: {
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
@@ -313,6 +309,7 @@ export const restoreCheckMachine = setup({
       'id' in event && event.id === context.pending && context.moved,
     settledAgain: ({ context }) => context.settledAgain,
     lookDone: ({ context }) => Object.keys(context.looks).length === 0,
+    lookDoneMoved: ({ context }) => Object.keys(context.looks).length === 0 && context.moved,
     lookAgain: ({ context }) =>
       Object.keys(context.looks).length === 0 && context.moved && context.attempt < maxAttempts,
     lookAgainNow: ({ context }) =>
@@ -398,6 +395,7 @@ export const restoreCheckMachine = setup({
       always: [
         { guard: 'lookAgainNow', target: 'observing', reenter: true },
         { guard: 'lookAgain', target: 'waitingToSettle' },
+        { guard: 'lookDoneMoved', target: 'judged', actions: 'recordKeptMoving' },
         { guard: 'lookDone', target: 'judged', actions: 'judge' },
       ],
     },
@@ -409,6 +407,19 @@ export const restoreCheckMachine = setup({
   },
   output: ({ context }) => ({ violations: context.violations, unchecked: context.unchecked }),
 });
+
+/** The host could not be judged: why, as the verdict and as a warning in the trace. */
+function unchecked(enqueue: Outlet<RestoreCheckContext>, message: string): void {
+  commit(enqueue, { pending: null, looks: {}, unchecked: message }, [
+    {
+      mark: {
+        mark: 'warning',
+        step: 'restoreCheck',
+        message: `the host could not be observed after restore: ${message}`,
+      },
+    },
+  ]);
+}
 
 function judge(enqueue: Outlet<RestoreCheckContext>, c: RestoreCheckContext): void {
   const view: HostView = {

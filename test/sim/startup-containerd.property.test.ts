@@ -285,6 +285,8 @@ function checkCase(c: Case): Outcome {
   );
   const verdict = o.daemon.checkRestore();
   assert.ok(verdict !== null, 'the restore check never judged');
+  // The host settles between the requests of a case: the check finds a settled moment to judge.
+  assert.equal(verdict.unchecked, null);
   assert.deepEqual(settledToldMidMove(records), [], 'the check heard host.settled mid-move');
   if (!racesTheCheck) assert.deepEqual(verdict.violations, []);
   // Every `docker run` (or create) of a name no earlier request took is created. Of those sent
@@ -549,6 +551,35 @@ test('a docker kill of an always container while the restore check lists the tas
       r.mark['action'] === 'start',
   ).filter((seq) => seq > exited);
   assert.deepEqual(startsAfterKill, [], 's0 was started again after the kill');
+});
+
+test('two runs and an exit while the restore check looks: every move is told before the settle that follows it, and the check judges a settled host', () => {
+  // FC_SEED=656983325 found the check judging n1 running with its task stopped: its process
+  // exited during the fifth and last look. Looks had been spent on moves told after the
+  // settle that followed them (the two messages raced within one instant); the last look
+  // then had no more to spare, and judged a host mid-move.
+  const no = { name: 'no' as const, maximumRetryCount: 0 };
+  const o = checkCase({
+    seed: 12028613,
+    stored: [
+      { run: false, restart: no, behaviour },
+      { run: true, restart: no, behaviour },
+    ],
+    liveRestore: false,
+    firstEnds: 'shutdown',
+    containerdBootMs: 0,
+    connectMs: 0,
+    storeOpenMs: 0,
+    requests: [
+      { atMs: 58, op: { op: 'run', name: 'n0', rm: false, behaviour } },
+      { atMs: 0, op: { op: 'unpause', name: 'n1' } },
+      {
+        atMs: 3,
+        op: { op: 'run', name: 'n1', rm: false, behaviour: { ...behaviour, exitAfterMs: 61 } },
+      },
+    ],
+  });
+  assert.deepEqual(o.daemon.restoreVerdict, { violations: [], unchecked: null });
 });
 
 /** The constraint names a second life on `c`, altered, breaks (it runs for 5 s of virtual time). */

@@ -21,7 +21,11 @@ import { commit, noOutlet, type Outlet } from '../outlet.ts';
  * After every restore, once the restored containers have settled:
  * 1. a second look at containerd: a task containerd has for a container is handed to its
  *    actor (a create or start the dead daemon had sent may have finished after restore
- *    listed the tasks), which stops or deletes it if it believed it had none;
+ *    listed the tasks), which stops or deletes it if it believed it had none. The API answers
+ *    meanwhile: a list taken while a container moved (`host.moved`) is stale (a task a `docker
+ *    kill` has just ended, listed as running), and acting on it would undo what the user
+ *    asked (restart a container killed by hand); it is taken again once every container is
+ *    settled (`host.settled`), and a list that is still stale after five tries is not handed;
  * 2. the host is observed (the store's containers, containerd's tasks and containers, the
  *    mounted roots, the image store and the networking when the daemon has them, and the exec
  *    processes of each live task when asked to) and judged by `restoreInvariants`. Each broken
@@ -29,7 +33,9 @@ import { commit, noOutlet, type Outlet } from '../outlet.ts';
  *    `statedock check` fails on it.
  * A container that moves while the host is observed (`host.moved`, from the daemon) makes
  * the look start again once every container is settled again (`host.settled`), at most four
- * more times, so the verdict is of one settled moment.
+ * more times, so the verdict is of one settled moment. A move heard before the first look
+ * holds that look back the same way; once the host says every container is settled again
+ * after a move, a container handed a task need not answer for itself.
  */
 export interface RestoreCheckInput {
   actorId?: string;
@@ -73,6 +79,8 @@ export interface RestoreCheckContext {
     stored?: ContainerRecord[];
   };
   attempt: number;
+  /** How many times containerd's tasks were listed for the hand-off. */
+  listings: number;
   moved: boolean;
   /** Every container settled again since the last move (the host says so once per move, maybe mid-look). */
   settledAgain: boolean;
@@ -148,10 +156,14 @@ export const restoreCheckMachine = setup({
   actions: {
     emitOutputs: noOutlet,
     listTasks: enqueueActions(({ context, enqueue }) => {
-      const c = { ...context };
+      const c = { ...context, moved: false, settledAgain: false, listings: context.listings + 1 };
       const r = call(c, { effect: 'containerd.listTasks' });
       commit(enqueue, { ...c, pending: r.id }, [{ call: r.call }]);
     }),
+    /** The list was taken while a container moved: nothing of it is handed. */
+    dropListing: enqueueActions(({ enqueue }) =>
+      commit(enqueue, { pending: null, unsettled: [] }, []),
+    ),
     handTasksToContainers: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'effect.done') return;
       const tasks = (event.result as { tasks: ContainerdTaskFact[] }).tasks;
@@ -259,16 +271,12 @@ export const restoreCheckMachine = setup({
     judge: enqueueActions(({ context, enqueue }) => judge(enqueue, context)),
     recordUnchecked: enqueueActions(({ event, enqueue }) => {
       const message = event.type === 'effect.failed' ? event.error.message : 'no answer';
-      commit(enqueue, { pending: null, looks: {}, unchecked: message }, [
-        {
-          mark: {
-            mark: 'warning',
-            step: 'restoreCheck',
-            message: `the host could not be observed after restore: ${message}`,
-          },
-        },
-      ]);
+      unchecked(enqueue, message);
     }),
+    /** Every look saw a container move: no verdict is better than one of a host mid-move. */
+    recordKeptMoving: enqueueActions(({ enqueue }) =>
+      unchecked(enqueue, `a container moved during each of its ${maxAttempts} looks`),
+    ),
   },
   guards: {
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
@@ -284,7 +292,24 @@ export const restoreCheckMachine = setup({
       );
     },
     allSettled: ({ context }) => context.unsettled.length === 0,
+    /**
+     * Every container handed a task said it is settled, and the host has not moved since (or
+     * has settled again); or the host said every container is settled after a move.
+     */
+    readyToLook: ({ context }) =>
+      context.moved ? context.settledAgain : context.unsettled.length === 0,
+    /** A container moved while the tasks were listed, and another list may be taken. */
+    listedWhileMoving: ({ context, event }) =>
+      'id' in event &&
+      event.id === context.pending &&
+      context.moved &&
+      context.listings < maxAttempts,
+    /** The list is stale after every try: the hand-off is skipped. */
+    listedWhileMovingLast: ({ context, event }) =>
+      'id' in event && event.id === context.pending && context.moved,
+    settledAgain: ({ context }) => context.settledAgain,
     lookDone: ({ context }) => Object.keys(context.looks).length === 0,
+    lookDoneMoved: ({ context }) => Object.keys(context.looks).length === 0 && context.moved,
     lookAgain: ({ context }) =>
       Object.keys(context.looks).length === 0 && context.moved && context.attempt < maxAttempts,
     lookAgainNow: ({ context }) =>
@@ -307,6 +332,7 @@ export const restoreCheckMachine = setup({
     looks: {},
     seen: {},
     attempt: 0,
+    listings: 0,
     moved: false,
     settledAgain: false,
     pending: null,
@@ -318,17 +344,41 @@ export const restoreCheckMachine = setup({
     listingTasks: {
       entry: 'listTasks',
       on: {
-        'effect.done': {
-          guard: 'isPending',
-          target: 'waitingForContainers',
-          actions: 'handTasksToContainers',
-        },
+        'effect.done': [
+          { guard: 'listedWhileMoving', target: 'waitingToList', actions: 'dropListing' },
+          {
+            guard: 'listedWhileMovingLast',
+            target: 'waitingForContainers',
+            actions: 'dropListing',
+          },
+          { guard: 'isPending', target: 'waitingForContainers', actions: 'handTasksToContainers' },
+        ],
         'effect.failed': { guard: 'isPending', target: 'judged', actions: 'recordUnchecked' },
+        // The API answers while the check runs: a container a request moves now (a `docker
+        // kill`, a `docker run`'s start) makes the list stale, and must not be looked at
+        // mid-move.
+        'host.moved': { actions: 'noteMoved' },
+        'host.settled': { actions: 'noteSettledAgain' },
       },
     },
+    /** The list was stale: the next is taken once every container is settled again. */
+    waitingToList: {
+      on: {
+        'host.moved': { actions: 'noteMoved' },
+        'host.settled': { target: 'listingTasks' },
+      },
+      always: { guard: 'settledAgain', target: 'listingTasks' },
+    },
     waitingForContainers: {
-      on: { 'container.settled': { actions: 'noteSettled' } },
-      always: { guard: 'allSettled', target: 'observing' },
+      on: {
+        'container.settled': { actions: 'noteSettled' },
+        'host.moved': { actions: 'noteMoved' },
+        'host.settled': { actions: 'noteSettledAgain' },
+      },
+      always: [
+        { guard: 'readyToLook', target: 'observing' },
+        { guard: 'allSettled', target: 'waitingToSettle' },
+      ],
     },
     observing: {
       entry: 'observeHost',
@@ -345,6 +395,7 @@ export const restoreCheckMachine = setup({
       always: [
         { guard: 'lookAgainNow', target: 'observing', reenter: true },
         { guard: 'lookAgain', target: 'waitingToSettle' },
+        { guard: 'lookDoneMoved', target: 'judged', actions: 'recordKeptMoving' },
         { guard: 'lookDone', target: 'judged', actions: 'judge' },
       ],
     },
@@ -356,6 +407,19 @@ export const restoreCheckMachine = setup({
   },
   output: ({ context }) => ({ violations: context.violations, unchecked: context.unchecked }),
 });
+
+/** The host could not be judged: why, as the verdict and as a warning in the trace. */
+function unchecked(enqueue: Outlet<RestoreCheckContext>, message: string): void {
+  commit(enqueue, { pending: null, looks: {}, unchecked: message }, [
+    {
+      mark: {
+        mark: 'warning',
+        step: 'restoreCheck',
+        message: `the host could not be observed after restore: ${message}`,
+      },
+    },
+  ]);
+}
 
 function judge(enqueue: Outlet<RestoreCheckContext>, c: RestoreCheckContext): void {
   const view: HostView = {

@@ -113,6 +113,8 @@ export class ContainerHost {
   restored = false;
   private checkActor: string | null = null;
   private checkWaitsForSettle = false;
+  /** `host.moved` messages to the restore check, asked for and not sent yet. */
+  private movesUntold = 0;
   private reaps = 0;
   /** Containers containerd made a task for while they were mid-transition (decided once they settle or end). */
   private readonly lateTasks = new Set<string>();
@@ -198,16 +200,25 @@ export class ContainerHost {
         { status: string } | undefined;
       if (snap?.status === 'active') this.session.send(check, event);
     };
-    // The settle is awaited from the move's delivery, so `host.settled` always follows the last
-    // `host.moved` (the simulator runs same-instant callbacks in a random order).
-    this.later(() => {
-      send({ type: 'host.moved' });
-      if (this.checkWaitsForSettle) return;
-      this.checkWaitsForSettle = true;
-      this.whenSettled(() => {
+    // `host.settled` always follows the last `host.moved`: the settle is awaited from the
+    // move's delivery, and told only once no move is left to tell (the simulator runs
+    // same-instant callbacks in a random order; a move told after the settle costs a look).
+    this.movesUntold += 1;
+    const settledAndTold = (): void =>
+      this.whenStillSettled(() => {
+        if (this.movesUntold > 0) {
+          settledAndTold();
+          return;
+        }
         this.checkWaitsForSettle = false;
         send({ type: 'host.settled' });
       });
+    this.later(() => {
+      this.movesUntold -= 1;
+      send({ type: 'host.moved' });
+      if (this.checkWaitsForSettle) return;
+      this.checkWaitsForSettle = true;
+      settledAndTold();
     });
   }
 
@@ -540,16 +551,22 @@ export class ContainerHost {
     images?: RestoreCheckInput['images'],
     network?: RestoreCheckInput['network'],
   ): void {
-    // The check looks at containerd's tasks: once its client is connected. It starts from a
-    // settled host: settled when asked is not enough, since a request delivered before the
-    // callback runs may have moved a container, and the check would judge a move it never
-    // heard of (a start's sandbox without its task, a restart's task before it runs).
-    const whenStillSettled = (): void =>
-      this.whenSettled(() => {
-        if (this.settled()) this.spawnCheck(done, images, network);
-        else whenStillSettled();
-      });
-    this.whenContainerd(whenStillSettled);
+    // The check looks at containerd's tasks: once its client is connected.
+    this.whenContainerd(() => this.whenStillSettled(() => this.spawnCheck(done, images, network)));
+  }
+
+  /**
+   * Calls back once every container actor is settled, and still is when the callback runs:
+   * settled when woken is not enough for the restore check, since a request delivered before
+   * the callback runs may have moved a container (a `docker run`'s start right after its
+   * create), and the check would look at a move it never heard of (a start's sandbox without
+   * its task, a restart's task before it runs).
+   */
+  private whenStillSettled(cb: () => void): void {
+    this.whenSettled(() => {
+      if (this.settled()) cb();
+      else this.whenStillSettled(cb);
+    });
   }
 
   private spawnCheck(

@@ -381,9 +381,13 @@ export class SimDaemon {
       !this.health.restoring()
     ) {
       this.checkAsked = true;
-      for (const op of this.gated)
-        this.scheduler.schedule(this.scheduler.now, () => this.perform(op));
+      // As the API's gate (one promise) does: the requests that waited go on in their order of
+      // arrival, not in the order the scheduler picks for callbacks due in the same instant.
+      const gated = this.gated;
       this.gated = [];
+      this.scheduler.schedule(this.scheduler.now, () => {
+        for (const op of gated) this.perform(op);
+      });
       // As the daemon does: once the image GC is done, the sweep of the dead daemon's exec
       // processes in the tasks live-restore keeps, then the restore check, once the restored
       // containers settle.

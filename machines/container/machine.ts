@@ -980,7 +980,9 @@ export const containerMachine = setup({
       context.restoring &&
       context.record.state.status === 'exited' &&
       restartsWithDaemon(context.record),
+    // Only restore's own decision: a leftover task discarded later leaves the container as it is.
     restartsWithDaemon: ({ context }) =>
+      context.restoring &&
       context.createReq === null &&
       context.task === 'none' &&
       context.record.state.status === 'exited' &&

@@ -305,6 +305,32 @@ test('two rm while the exit is being handled: one removes, the other is told a r
   );
 });
 
+test('a leftover task found after restore does not restart an always container the user stopped', () => {
+  // Restore's restart list is restore's own decision; a later look of the restore check that
+  // finds a stale task (discarded) leaves the container stopped, as dockerd would.
+  const { trace, session, actorId } = simulateContainer({
+    seed: 3,
+    record: newRecord(id, { restartPolicy: { name: 'always', maximumRetryCount: 0 } }),
+    behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+    steps: [
+      { atMs: 0, event: { type: 'api.start' } },
+      { atMs: 500, event: { type: 'api.stop', timeoutS: 1 } },
+      { atMs: 5_000, event: { type: 'containerd.taskFound', status: 'created', from: 'check' } },
+    ],
+    horizonMs: 1_000,
+  });
+  const events = trace.records
+    .filter((r) => r.kind === 'mark' && r.mark.mark === 'event')
+    .map((r) => (r.kind === 'mark' ? r.mark['action'] : ''));
+  assert.deepEqual(events, ['create', 'start', 'kill', 'die', 'stop']);
+  const snap = session.actors.get(actorId)?.actor.getSnapshot() as {
+    value: unknown;
+    context: ContainerContext;
+  };
+  assert.equal(snap.value, 'idle');
+  assert.equal(snap.context.record.state.status, 'exited');
+});
+
 test('a store write that fails (a full disk) never leaves a request unanswered or a container stuck mid-transition', () => {
   fc.assert(
     fc.property(

@@ -132,6 +132,11 @@ export interface SimDaemonOptions {
   exitsHeardFrom?: 'connect' | 'restore';
   /** Whether what asks containerd waits for its client (false only to prove the constraints catch it). */
   waitsForContainerd?: boolean;
+  /**
+   * The steps the API's answers wait for (default `answerSteps`; only `['serveApi']`, to prove
+   * the start-up constraints catch answers given before the deferred steps are done).
+   */
+  answersAfter?: readonly string[];
 }
 
 /**
@@ -255,7 +260,7 @@ export class SimDaemon {
     this.scheduler.afterDeliver = () => this.afterDeliver();
     // As the daemon: the API listens once restore is done, and answers (restore's containers
     // get their actors) once the steps deferred until then are done too.
-    const awaited = new Set(answerSteps);
+    const awaited = new Set(opts.answersAfter ?? answerSteps);
     this.session.onRecord((actor, r) => {
       if (actor === 'daemon' && r.kind === 'mark' && r.mark.mark === 'step.done')
         if (awaited.delete(String(r.mark['step'])) && awaited.size === 0) this.listening = true;

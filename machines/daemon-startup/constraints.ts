@@ -116,8 +116,8 @@ const imageEffects = [
 ] as const satisfies readonly ImageRequest['effect'][];
 
 /**
- * What waits for the steps deferred until the API listens (the layer and image stores, the
- * network controller, systemInfo), and nothing more: /_ping answers while they run; every
+ * What waits for the steps deferred until the API listens (the trust key, the layer and image
+ * stores, the network controller, systemInfo), and nothing more: /_ping answers while they run; every
  * other request waits at the API's gate, which opens (and restore's containers get their
  * actors) once every step but containerd's boot and client is done.
  */
@@ -129,10 +129,16 @@ export const answerOrderings: Constraint[] = [
   ),
   deferredUntil('networkController', 'serveApi', 'the networks are work /_ping does not need'),
   deferredUntil('systemInfo', 'serveApi', "runc's version is a fork /_ping does not need"),
+  deferredUntil('trustKey', 'serveApi', 'the daemon ID is a key /_ping does not need'),
   startsAfter(
     'networkController',
     answeringMachines,
     'a container started through the API finds its networks (no container actor exists before the controller is up)',
+  ),
+  startsAfter(
+    'daemonId',
+    ['imageGc'],
+    "/info reports the daemon ID: the daemon answers it once restore's actors and the image GC are started",
   ),
   startsAfter(
     'systemInfo',

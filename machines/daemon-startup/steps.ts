@@ -571,6 +571,9 @@ export const startupSteps: StepDef[] = [
     needs: ['pidfile'],
     title: 'load or create the libtrust key',
     ops: [
+      // Making a P-256 key (or reading one and hashing it into its key ID) is CPU the first
+      // answer does not need: only /info reports the ID, and it waits for every step.
+      deferUntil('serveApi'),
       effect('fs.loadOrCreateTrustKey', (s) => ({ path: `${root(s)}/key.json` }), {
         done: (s, r) => ({
           facts: { keyId: r.keyId },
@@ -739,7 +742,7 @@ export const startupSteps: StepDef[] = [
   },
   {
     id: 'inMemoryStores',
-    needs: ['daemonId', 'metadataStore', 'eventsService'],
+    needs: ['metadataStore', 'eventsService'],
     title: 'containers, exec commands, ID index, names',
     ops: [],
   },
@@ -919,9 +922,9 @@ export const startupSteps: StepDef[] = [
   },
   // The API sockets open once restore is done: a client that gets an answer talks to a daemon
   // that has restored. Its needs are the steps nothing else needs but those deferred until it
-  // (containerd's client, the layer and image stores, the network controller, systemInfo):
-  // /_ping answers at once; every other request waits at the API's gate until all of them but
-  // containerd's client are done (`answerSteps`), and the container host holds what asks
+  // (containerd's client, the trust key, the layer and image stores, the network controller,
+  // systemInfo): /_ping answers at once; every other request waits at the API's gate until all
+  // of them but containerd's are done (`answerSteps`), and the container host holds what asks
   // containerd until its client is connected (src/host/containers.ts).
   {
     id: 'serveApi',

@@ -438,9 +438,9 @@ export class Daemon {
     // uses): they need not wait for it.
     this.api.server.ungated = (method, path) =>
       (method === 'GET' || method === 'HEAD') && answeredDuringImageGc.has(path);
-    // The API listens once restore is done; the steps deferred until then (the layer and image
-    // stores, the network controller, systemInfo) run while /_ping answers, and everything else
-    // waits for them.
+    // The API listens once restore is done; the steps deferred until then (the trust key, the
+    // layer and image stores, the network controller, systemInfo) run while /_ping answers, and
+    // everything else waits for them.
     const awaited = new Set(answerSteps);
     this.session.onRecord((actor, r) => {
       if (actor !== 'daemon' || r.kind !== 'mark' || r.mark.mark !== 'step.done') return;

@@ -177,7 +177,7 @@ describe('start-up ahead of containerd', { skip: unavailable ?? false }, () => {
       ),
       'restore waited with no stored container',
     );
-    for (const deferred of ['layerStore', 'networkController', 'systemInfo'])
+    for (const deferred of ['trustKey', 'layerStore', 'networkController', 'systemInfo'])
       assert.ok(
         doneAt(records, deferred) > listening,
         `${deferred} was done before the API listened`,

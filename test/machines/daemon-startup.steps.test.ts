@@ -123,6 +123,8 @@ const offTheApiPath = [
   'migrateV1',
   'networkController',
   'systemInfo',
+  'trustKey',
+  'daemonId',
 ];
 
 /** The steps with a `defer` op until `until`. */
@@ -152,7 +154,7 @@ test('what the API does not wait for is deferred until it, or needs a step that 
   const deferred = deferredSteps(startupSteps, 'serveApi');
   assert.deepEqual(
     deferred,
-    new Set(['containerdClient', 'layerStore', 'networkController', 'systemInfo']),
+    new Set(['trustKey', 'containerdClient', 'layerStore', 'networkController', 'systemInfo']),
   );
   for (const id of offTheApiPath) {
     if (id === 'startContainerd' || deferred.has(id)) continue;

@@ -25,6 +25,7 @@ const slowDeferredSteps = [
   'kernel.probeOverlay+300ms',
   'net.hostFacts+300ms',
   'kernel.systemInfo+300ms',
+  'fs.loadOrCreateTrustKey+300ms',
 ];
 
 interface Life {
@@ -83,7 +84,7 @@ test('slow deferred steps: the API listens before them, a run sent at the first 
   const { records, replies, broken } = life(slowDeferredSteps);
   assert.deepEqual(broken, []);
   const listening = stepDoneAt(records, 'serveApi');
-  for (const step of ['layerStore', 'imageStore', 'networkController', 'systemInfo'])
+  for (const step of ['layerStore', 'imageStore', 'networkController', 'systemInfo', 'daemonId'])
     assert.ok(stepDoneAt(records, step) > listening, `${step} was done before the API listened`);
   const firstContainer = records.find((r) => r.kind === 'actor.start' && r.machine === 'container');
   assert.ok(firstContainer, 'no container actor');
@@ -99,6 +100,7 @@ test('a daemon that answers once the API listens, before the deferred steps are 
   for (const c of [
     'startsAfter(networkController, container imageGc imagePull imagePush netOp exec)',
     'startsAfter(systemInfo, imageGc)',
+    'startsAfter(daemonId, imageGc)',
     'startsAfter(layerStore, container imageGc imagePull imagePush netOp exec)',
     'startsAfter(imageStore, container imageGc imagePull imagePush netOp exec)',
     'effectsAfter(imageStore)',
@@ -108,7 +110,7 @@ test('a daemon that answers once the API listens, before the deferred steps are 
 });
 
 test('a step table that runs the deferred steps on the way to the API: the checker says deferredUntil', () => {
-  const deferred = ['layerStore', 'networkController', 'systemInfo'];
+  const deferred = ['trustKey', 'layerStore', 'networkController', 'systemInfo'];
   registerMachine(
     'daemonStartupNothingDeferred',
     createStartupMachine(

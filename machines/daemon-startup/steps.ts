@@ -836,10 +836,6 @@ export const startupSteps: StepDef[] = [
       effect('store.list', () => ({ prefix: 'container/' }), {
         done: (_, r) => ({ local: { stored: r.entries } }),
       }),
-      // Stored containers are the layer and image stores' (their root filesystems, their
-      // images): restore reconciles them with both in place. Without one it needs neither.
-      awaitStep('layerStore', hasStoredContainers),
-      awaitStep('imageStore', hasStoredContainers),
       effect('store.list', () => ({ prefix: 'spec/' }), {
         done: (_, r) => ({ local: { specs: r.entries } }),
       }),
@@ -848,8 +844,12 @@ export const startupSteps: StepDef[] = [
       }),
       // Only a stored container can have a task or a shim of a cancelled create (its record is
       // written before its task is asked for, and removed only after the task is deleted), so
-      // without one there is nothing to ask containerd.
+      // without one there is nothing to ask containerd. Stored containers are also the layer
+      // and image stores' (their root filesystems, their images): restore reconciles them with
+      // both in place. The three awaits follow one another, so the three go on together.
       awaitStep('containerdClient', hasStoredContainers),
+      awaitStep('layerStore', hasStoredContainers),
+      awaitStep('imageStore', hasStoredContainers),
       effect('containerd.listTasks', (s) => (hasStoredContainers(s) ? {} : null), {
         done: (_, r) => ({ local: { tasks: r.tasks } }),
       }),

@@ -125,3 +125,48 @@ test('a step table that runs the deferred steps on the way to the API: the check
     assert.ok(broken.includes(c), `${c} not among ${broken.join(', ')}`);
   }
 });
+
+test('stored containers: restore waits for containerd and the layer and image stores together, before the API listens', () => {
+  const config = simConfig(null);
+  const world = new SimWorld({ seed: 9 });
+  world.dataRoot = config.dataRoot;
+  const history = new ClientHistory();
+  const first = new SimDaemon({ world, config, seed: 9, history });
+  while (!first.answering && first.startup === null && !first.scheduler.idle)
+    first.scheduler.runUntilIdle(1);
+  first.schedule([
+    {
+      atMs: 0,
+      op: {
+        op: 'create',
+        name: 'kept',
+        behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+      },
+    },
+    { atMs: 100, op: { op: 'shutdown' } },
+  ]);
+  first.runFor(60_000);
+  assert.ok(first.exited, 'the first life did not shut down');
+  world.advance(1_000);
+  // containerd boots slowly: the layer store, demanded with it, is done long before.
+  world.setFaults(parseFaultPlan(['containerd.startSupervised+300ms']));
+  const second = new SimDaemon({ world, config, seed: 10, history });
+  assert.ok(second.runUntilSettled(), 'the second life did not settle');
+  const records = second.trace?.records ?? [];
+  const waits = records.filter(
+    (r) => r.kind === 'mark' && r.mark.mark === 'step.waits' && r.mark['step'] === 'restore',
+  );
+  assert.deepEqual(
+    waits.slice(0, 3).map((r) => (r.kind === 'mark' ? r.mark['on'] : '')),
+    ['containerdClient', 'layerStore', 'imageStore'],
+  );
+  // Asked together: nothing of restore's between the three marks.
+  assert.equal((waits[2] as TraceRecord).seq - (waits[0] as TraceRecord).seq, 2);
+  assert.ok(stepDoneAt(records, 'imageStore') < stepDoneAt(records, 'containerdClient'));
+  assert.ok(stepDoneAt(records, 'containerdClient') < stepDoneAt(records, 'restore'));
+  assert.ok(stepDoneAt(records, 'restore') < stepDoneAt(records, 'serveApi'));
+  assert.deepEqual(
+    violationsOf(checkTrace(records, [...startupConstraints, ...constraintsForTrace(records)])),
+    [],
+  );
+});

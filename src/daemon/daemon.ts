@@ -49,7 +49,7 @@ import { RegistryClient } from '../../effects/registry/real.ts';
 import { RealImages } from '../../effects/image/real.ts';
 import { RegistryService } from './registry/service.ts';
 import { phaseNow, phaseOfStep, type StartupPhase } from './startup-phases.ts';
-import { EffectFailure } from '../../effects/handler.ts';
+import { EffectFailure, nextTurn } from '../../effects/handler.ts';
 import { RealNet } from '../../effects/net/real.ts';
 import type { NetRequest } from '../../effects/net/requests.ts';
 import type { NetworkLook } from '../../machines/restore-check/machine.ts';
@@ -311,8 +311,15 @@ export class Daemon {
     return Math.round((performance.now() - this.started) * 1000) / 1000;
   }
 
+  /** The API listens (its `serveApi` step is done). */
+  private listening = false;
+
   /** Every effect, to its family's real handler; the exit stream follows the client. */
   private async run(call: EffectCall): Promise<unknown> {
+    // Once the API listens, what start-up still does (the deferred steps, containerd's client)
+    // is off the way to its first answers: each of its effects lets the event loop take the
+    // API's connections first, so a /_ping waits for one effect's synchronous part at most.
+    if (this.listening && this.startup === null && call.step !== undefined) await nextTurn();
     // The exit stream ends with the client: by then every container actor has settled (moby-51692).
     if (call.effect === 'containerd.close') this.exits.stop();
     const result = await dispatch(this.handlers, call);
@@ -445,10 +452,14 @@ export class Daemon {
     this.session.onRecord((actor, r) => {
       if (actor !== 'daemon' || r.kind !== 'mark' || r.mark.mark !== 'step.done') return;
       const step = String(r.mark['step']);
+      if (step === 'serveApi') this.listening = true;
       const phase = phaseOfStep[step];
       if (phase !== undefined && this.startup === null) this.phases.push(phaseNow(phase));
       // After the step that records it: its facts are the actor's by then.
-      if (awaited.delete(step) && awaited.size === 0) queueMicrotask(() => this.restored(opened));
+      if (awaited.delete(step) && awaited.size === 0) {
+        if (this.startup === null) this.phases.push(phaseNow('answering'));
+        queueMicrotask(() => this.restored(opened));
+      }
     });
     const entry = this.session.spawn('daemonStartup', 'daemon', { config: this.config });
     this.startup = (await entry.done) as StartupOutput;

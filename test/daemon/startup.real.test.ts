@@ -198,7 +198,15 @@ describe('start-up ahead of containerd', { skip: unavailable ?? false }, () => {
       assert.equal(infoBody.ContainerdCommit.ID, 'N/A');
     // The header reports the start-up's phases, in order of the process's time.
     const phases = meta['phases'] as { phase: string; ms: number; cpuMs: number }[];
-    for (const p of ['bootstrap', 'bundle', 'recorder', 'pidfile', 'listening', 'ready'])
+    for (const p of [
+      'bootstrap',
+      'bundle',
+      'recorder',
+      'pidfile',
+      'listening',
+      'answering',
+      'ready',
+    ])
       assert.ok(
         phases.some((x) => x.phase === p),
         `phase ${p} missing: ${JSON.stringify(phases)}`,

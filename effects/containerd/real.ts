@@ -10,7 +10,7 @@ import {
   writeContainerdConfig,
 } from './process.ts';
 import { assertNever, type EffectErrorCode } from '../errors.ts';
-import { EffectFailure, type Handler } from '../handler.ts';
+import { EffectFailure, nextTurn, type Handler } from '../handler.ts';
 import type { RootfsLayout } from '../rootfs/layout.ts';
 import { RealExecs, type ExecIo } from './exec-real.ts';
 import type { ContainerdRequest, ContainerdResults } from './requests.ts';
@@ -198,6 +198,9 @@ export class RealContainerd implements Handler<ContainerdRequest> {
       }
       case 'containerd.connect': {
         const { ContainerdClient } = await loadClient();
+        // Loading the gRPC client and building its services are two long synchronous parts:
+        // requests the API took meanwhile are served between them.
+        await nextTurn();
         this.client = await ContainerdClient.connect(req.address, req.namespace, {
           timeoutMs: req.timeoutMs,
         });

@@ -330,6 +330,21 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
       }
       return out;
     }
+    case 'startsAfter': {
+      if (ix.startupSteps.size === 0) return out;
+      const done = ix.stepDone.get(c.step);
+      const machines = new Set(c.machines);
+      for (const r of records) {
+        if (done !== undefined && r.seq > done) break;
+        if (r.kind !== 'actor.start' || !machines.has(r.machine)) continue;
+        out.push({
+          constraint: name,
+          message: `${r.actor} (${r.machine}) started (record ${r.seq}) before ${c.step} finished${done === undefined ? ' (it never did)' : ` (record ${done})`}: ${c.why}`,
+          records: done === undefined ? [r.seq] : [r.seq, done],
+        });
+      }
+      return out;
+    }
     case 'deferredUntil': {
       if (ix.startupSteps.size === 0) return out;
       const done = ix.stepDone.get(c.until);

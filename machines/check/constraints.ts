@@ -14,6 +14,8 @@ export type Constraint =
    * for it first (a `step.waits` mark on it: the step was needed sooner).
    */
   | { kind: 'deferredUntil'; step: string; until: string; why: string }
+  /** Every actor of one of the `machines` started after step `step` finished. */
+  | { kind: 'startsAfter'; step: string; machines: readonly string[]; why: string }
   /** Releases happen in reverse order of acquisition. */
   | { kind: 'releasedNewestFirst' }
   /** No resource is released (or attempted) twice. */
@@ -98,6 +100,9 @@ export function repliesAfter(step: string, requests: readonly string[], why: str
 export function deferredUntil(step: string, until: string, why: string): Constraint {
   return { kind: 'deferredUntil', step, until, why };
 }
+export function startsAfter(step: string, machines: readonly string[], why: string): Constraint {
+  return { kind: 'startsAfter', step, machines, why };
+}
 
 export function constraintName(c: Constraint): string {
   switch (c.kind) {
@@ -110,6 +115,8 @@ export function constraintName(c: Constraint): string {
       return `${c.kind}(${c.step})`;
     case 'deferredUntil':
       return `deferredUntil(${c.step}, ${c.until})`;
+    case 'startsAfter':
+      return `startsAfter(${c.step}, ${c.machines.join(' ')})`;
     case 'effectDoneBefore':
       return `effectDoneBefore(${c.first}, ${c.then})`;
     case 'effectNotWhileOpen':

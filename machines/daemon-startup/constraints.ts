@@ -1,3 +1,4 @@
+import type { ImageRequest } from '../../effects/image/requests.ts';
 import { containerdClientCalls } from './containerd-calls.ts';
 import { taskRequests } from '../container/task-requests.ts';
 import {
@@ -10,6 +11,7 @@ import {
   releasedNewestFirst,
   repliesAfter,
   releasedOnce,
+  startsAfter,
   type Constraint,
 } from '../check/constraints.ts';
 
@@ -70,7 +72,6 @@ export const startupOrderings: Constraint[] = [
     'networkController',
     'the network controller keeps only the sandboxes of containers restore found running (live-restore)',
   ),
-  before('networkController', 'serveApi', 'a container started through the API finds its networks'),
 ];
 
 /**
@@ -95,9 +96,80 @@ export const containerdOrderings: Constraint[] = [
   ),
 ];
 
+/**
+ * The machines whose actors only the API's requests or the restored daemon start (after the
+ * API's gate opens): none may start before a step whose work requests rely on is done.
+ */
+const answeringMachines = ['container', 'imageGc', 'imagePull', 'imagePush', 'netOp', 'exec'];
+
+/** Every image effect: the image store's files (and the layers under it) are used through them. */
+const imageEffects = [
+  'image.lookup',
+  'image.extractLayer',
+  'image.registerLayer',
+  'image.registerImage',
+  'image.setReference',
+  'image.recordBlob',
+  'image.release',
+  'image.collect',
+  'image.observe',
+] as const satisfies readonly ImageRequest['effect'][];
+
+/**
+ * What waits for the steps deferred until the API listens (the trust key, the layer and image
+ * stores, the network controller, systemInfo), and nothing more: /_ping answers while they run; every
+ * other request waits at the API's gate, which opens (and restore's containers get their
+ * actors) once every step but containerd's boot and client is done.
+ */
+export const answerOrderings: Constraint[] = [
+  deferredUntil(
+    'layerStore',
+    'serveApi',
+    'the overlay probe and the image store are work /_ping does not need, unless restore has stored containers to reconcile',
+  ),
+  deferredUntil('networkController', 'serveApi', 'the networks are work /_ping does not need'),
+  deferredUntil('systemInfo', 'serveApi', "runc's version is a fork /_ping does not need"),
+  deferredUntil('trustKey', 'serveApi', 'the daemon ID is a key /_ping does not need'),
+  startsAfter(
+    'networkController',
+    answeringMachines,
+    'a container started through the API finds its networks (no container actor exists before the controller is up)',
+  ),
+  startsAfter(
+    'daemonId',
+    ['imageGc'],
+    "/info reports the daemon ID: the daemon answers it once restore's actors and the image GC are started",
+  ),
+  startsAfter(
+    'systemInfo',
+    ['imageGc'],
+    "/info and /version report what systemInfo learned: the daemon answers them once restore's actors and the image GC are started, after every step but containerd's boot and client",
+  ),
+  ...(
+    ['layerStore', 'imageStore', 'referenceStore', 'distributionMetadata', 'migrateV1'] as const
+  ).map((step) =>
+    startsAfter(
+      step,
+      answeringMachines,
+      "requests that use images or layers (and the image GC) wait at the API's gate until the image steps are done",
+    ),
+  ),
+  effectsAfter(
+    'imageStore',
+    imageEffects,
+    'an image effect reads or writes the image store the step prepares',
+  ),
+  effectsAfter(
+    'layerStore',
+    ['rootfs.prepare'],
+    "a container's root filesystem is made on the graph driver the layer store chose",
+  ),
+];
+
 export const startupConstraints: Constraint[] = [
   ...startupOrderings,
   ...containerdOrderings,
+  ...answerOrderings,
   releasedNewestFirst(),
   releasedOnce(),
   everyAcquiredReleasedOnFailure(),

@@ -7,7 +7,7 @@ import {
   releaseResult,
   type ReleaseState,
 } from '../release/engine.ts';
-import { type OpOutcome, type Scope, type StepDef } from './steps.ts';
+import { type Op, type OpOutcome, type Scope, type StepDef } from './steps.ts';
 import type {
   Acquisition,
   Facts,
@@ -352,11 +352,21 @@ export function startupEngine(table: readonly StepDef[]) {
       if (op.kind === 'await') {
         const target = (awaited[i] as readonly number[])[k] as number;
         if (inSet(d.c.done, target) || !op.when(scope(d, i))) continue;
+        // The awaits that follow this one at once are waited for as well: what each waits for
+        // goes on now, alongside (restore's containerd client and layer store boot together).
+        const targets = [target];
+        for (let j = k + 1; j < ops.length; j++) {
+          const next = ops[j] as Op;
+          if (next.kind !== 'await') break;
+          const t = (awaited[i] as readonly number[])[j] as number;
+          if (!inSet(d.c.done, t) && next.when(scope(d, i))) targets.push(t);
+        }
         d.c.parked = [...d.c.parked, i, k];
-        out.push(
-          new MarkOutput({ mark: 'step.waits', step: step.id, on: (table[target] as StepDef).id }),
-        );
-        demand(d, target, i, out);
+        for (const t of targets)
+          out.push(
+            new MarkOutput({ mark: 'step.waits', step: step.id, on: (table[t] as StepDef).id }),
+          );
+        for (const t of targets) demand(d, t, i, out);
         return false;
       }
       if (op.kind === 'defer') {

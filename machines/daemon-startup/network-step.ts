@@ -1,7 +1,7 @@
 import type { NetResults } from '../../effects/net/requests.ts';
 import type { EffectRequest } from '../../effects/requests.ts';
 import { planNetworkStart, type NetworkConfig, type NetworkStartPlan } from '../network/start.ts';
-import { compute, effect, mkdir } from './ops.ts';
+import { compute, deferUntil, effect, mkdir } from './ops.ts';
 import type { Scope, StepDef } from './steps.ts';
 import type { StartupConfig } from './types.ts';
 
@@ -52,6 +52,9 @@ export function networkControllerStep(): StepDef {
     needs: ['restore', 'dataRoot', 'setDefaultMtu', 'disableBridge'],
     title: 'networks: database, stale sandboxes, default bridge, ip_forward, iptables chains',
     ops: [
+      // Nothing on the way to the API's first answer needs the networks: the controller starts
+      // once the API listens, and container actors (restored or created) exist only after it.
+      deferUntil('serveApi'),
       mkdir('networkDb', (s) => ({ path: dbDir(s), mode: 0o700 })),
       effect('net.dbLoad', (s) => ({ dir: dbDir(s) }), { done: (_, r) => ({ local: { db: r } }) }),
       effect('net.hostFacts', () => ({}), { done: (_, r) => ({ local: { host: r } }) }),

@@ -472,6 +472,11 @@ export const startupSteps: StepDef[] = [
     needs: ['pluginManager', 'graphDriverName', 'containersDir'],
     title: 'graph driver (overlay2, vfs where overlay is unavailable) and layer metadata',
     ops: [
+      // The overlay probe (a mount in a child process) and the image store after it are work
+      // the API's first answer does not need: they go once the API listens, unless restore has
+      // stored containers (their root filesystems are the driver's) and demands them sooner.
+      // Requests that use images or layers wait at the API's gate until they are done.
+      deferUntil('serveApi'),
       compute((s) =>
         s.facts.graphDriverName ? { local: { chosen: s.facts.graphDriverName } } : undefined,
       ),
@@ -566,6 +571,9 @@ export const startupSteps: StepDef[] = [
     needs: ['pidfile'],
     title: 'load or create the libtrust key',
     ops: [
+      // Making a P-256 key (or reading one and hashing it into its key ID) is CPU the first
+      // answer does not need: only /info reports the ID, and it waits for every step.
+      deferUntil('serveApi'),
       effect('fs.loadOrCreateTrustKey', (s) => ({ path: `${root(s)}/key.json` }), {
         done: (s, r) => ({
           facts: { keyId: r.keyId },
@@ -734,7 +742,7 @@ export const startupSteps: StepDef[] = [
   },
   {
     id: 'inMemoryStores',
-    needs: ['daemonId', 'metadataStore', 'eventsService'],
+    needs: ['metadataStore', 'eventsService'],
     title: 'containers, exec commands, ID index, names',
     ops: [],
   },
@@ -821,8 +829,6 @@ export const startupSteps: StepDef[] = [
       'eventsService',
       'inMemoryStores',
       'metadataStore',
-      'layerStore',
-      'imageStore',
       'volumes',
     ],
     title: 'load containers and reconcile them with containerd',
@@ -838,8 +844,12 @@ export const startupSteps: StepDef[] = [
       }),
       // Only a stored container can have a task or a shim of a cancelled create (its record is
       // written before its task is asked for, and removed only after the task is deleted), so
-      // without one there is nothing to ask containerd.
+      // without one there is nothing to ask containerd. Stored containers are also the layer
+      // and image stores' (their root filesystems, their images): restore reconciles them with
+      // both in place. The three awaits follow one another, so the three go on together.
       awaitStep('containerdClient', hasStoredContainers),
+      awaitStep('layerStore', hasStoredContainers),
+      awaitStep('imageStore', hasStoredContainers),
       effect('containerd.listTasks', (s) => (hasStoredContainers(s) ? {} : null), {
         done: (_, r) => ({ local: { tasks: r.tasks } }),
       }),
@@ -886,10 +896,13 @@ export const startupSteps: StepDef[] = [
   networkControllerStep(),
   {
     id: 'systemInfo',
-    // Host facts only (CPUs, memory, OS, runc): nothing to wait for, so off the critical path.
+    // Host facts only (CPUs, memory, OS, runc): nothing to wait for. Asking runc its version is
+    // a fork the first answer does not need; /info and /version, which report it, are answered
+    // once every step but containerd's boot and client is done (src/daemon/api-endpoint.ts).
     needs: [],
     title: 'engine facts: CPUs, memory, OS',
     ops: [
+      deferUntil('serveApi'),
       effect('kernel.systemInfo', () => ({}), { done: (_, r) => ({ facts: { systemInfo: r } }) }),
     ],
   },
@@ -907,10 +920,12 @@ export const startupSteps: StepDef[] = [
       }),
     ],
   },
-  // The API sockets open last: a client that gets an answer talks to a daemon that has
-  // restored. Its needs are the steps nothing else needs, so every step comes before it but
-  // containerd's own two: while containerd boots, the API answers what needs no task, and the
-  // container host holds what does until the client is connected (src/host/containers.ts).
+  // The API sockets open once restore is done: a client that gets an answer talks to a daemon
+  // that has restored. Its needs are the steps nothing else needs but those deferred until it
+  // (containerd's client, the trust key, the layer and image stores, the network controller,
+  // systemInfo): /_ping answers at once; every other request waits at the API's gate until all
+  // of them but containerd's are done (`answerSteps`), and the container host holds what asks
+  // containerd until its client is connected (src/host/containers.ts).
   {
     id: 'serveApi',
     needs: [
@@ -921,16 +936,15 @@ export const startupSteps: StepDef[] = [
       'setDefaultIsolation',
       'configureMaxThreads',
       'ensureDefaultAppArmorProfile',
-      'configureKernelSecuritySupport',
-      'transferManagers',
       'trustDir',
-      'migrateV1',
       'discovery',
       'sysInfo',
       'execGc',
-      'networkController',
-      'systemInfo',
       'setupDumpStackTrap',
+      'setDefaultMtu',
+      'disableBridge',
+      'graphDriverName',
+      'restore',
     ],
     title: 'serve the Engine API on the -H sockets',
     ops: [
@@ -1009,3 +1023,14 @@ function orphanSpecs(local: Readonly<Record<string, unknown>>): string[] {
 
 export const stepById: ReadonlyMap<string, StepDef> = new Map(startupSteps.map((s) => [s.id, s]));
 export const stepIds: readonly string[] = startupSteps.map((s) => s.id);
+
+/**
+ * The steps whose work the API's answers rely on, /_ping's aside: every step but containerd's
+ * boot and its client's connect (the container host holds what asks containerd until the
+ * client is connected). Both daemons open the API's gate, give restore's containers their
+ * actors and answer /info and /version once all of these are done; the start-up constraints
+ * check it on every trace (`startsAfter`).
+ */
+export const answerSteps: readonly string[] = stepIds.filter(
+  (id) => id !== 'startContainerd' && id !== 'containerdClient',
+);

@@ -16,6 +16,11 @@ export interface EngineFacts {
   readonly config: StartupConfig & Partial<ApiListenConfig>;
   facts(): Facts;
   containerdRevision(): string;
+  /**
+   * Settles once every start-up step but containerd's boot and client is done and restore's
+   * containers have their actors (`answerSteps`): what /version and /info report is known.
+   */
+  readonly answering: Promise<void>;
 }
 
 const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
@@ -85,12 +90,18 @@ export class ApiEndpoint {
     this.server.add({
       method: 'GET',
       pattern: '/version',
-      handler: (ctx) => ctx.json(200, this.versionBody()),
+      handler: async (ctx) => {
+        await daemon.answering;
+        ctx.json(200, this.versionBody());
+      },
     });
     this.server.add({
       method: 'GET',
       pattern: '/info',
-      handler: async (ctx) => ctx.json(200, { ...this.infoBody(), ...(await this.counts()) }),
+      handler: async (ctx) => {
+        await daemon.answering;
+        ctx.json(200, { ...this.infoBody(), ...(await this.counts()) });
+      },
     });
   }
 

@@ -19,6 +19,7 @@ import { RootfsLayout } from '../../effects/rootfs/layout.ts';
 import { RealRootfs } from '../../effects/rootfs/real.ts';
 import type { ShutdownOutput } from '../../machines/daemon-shutdown/machine.ts';
 import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
+import { answerSteps } from '../../machines/daemon-startup/steps.ts';
 import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.ts';
 import type { OperationOutput } from '../../machines/operation/machine.ts';
 import { machines } from '../../machines/registry.ts';
@@ -48,7 +49,7 @@ import { RegistryClient } from '../../effects/registry/real.ts';
 import { RealImages } from '../../effects/image/real.ts';
 import { RegistryService } from './registry/service.ts';
 import { phaseNow, phaseOfStep, type StartupPhase } from './startup-phases.ts';
-import { EffectFailure } from '../../effects/handler.ts';
+import { EffectFailure, nextTurn } from '../../effects/handler.ts';
 import { RealNet } from '../../effects/net/real.ts';
 import type { NetRequest } from '../../effects/net/requests.ts';
 import type { NetworkLook } from '../../machines/restore-check/machine.ts';
@@ -310,8 +311,15 @@ export class Daemon {
     return Math.round((performance.now() - this.started) * 1000) / 1000;
   }
 
+  /** The API listens (its `serveApi` step is done). */
+  private listening = false;
+
   /** Every effect, to its family's real handler; the exit stream follows the client. */
   private async run(call: EffectCall): Promise<unknown> {
+    // Once the API listens, what start-up still does (the deferred steps, containerd's client)
+    // is off the way to its first answers: each of its effects lets the event loop take the
+    // API's connections first, so a /_ping waits for one effect's synchronous part at most.
+    if (this.listening && this.startup === null && call.step !== undefined) await nextTurn();
     // The exit stream ends with the client: by then every container actor has settled (moby-51692).
     if (call.effect === 'containerd.close') this.exits.stop();
     const result = await dispatch(this.handlers, call);
@@ -424,6 +432,9 @@ export class Daemon {
     return out;
   }
 
+  private answer!: () => void;
+  readonly answering: Promise<void> = new Promise((resolve) => (this.answer = resolve));
+
   async start(): Promise<StartupOutput> {
     let opened!: () => void;
     // The API listens once restore is done, maybe before containerd's client is connected (no
@@ -434,30 +445,42 @@ export class Daemon {
     // uses): they need not wait for it.
     this.api.server.ungated = (method, path) =>
       (method === 'GET' || method === 'HEAD') && answeredDuringImageGc.has(path);
+    // The API listens once restore is done; the steps deferred until then (the trust key, the
+    // layer and image stores, the network controller, systemInfo) run while /_ping answers, and
+    // everything else waits for them.
+    const awaited = new Set(answerSteps);
     this.session.onRecord((actor, r) => {
       if (actor !== 'daemon' || r.kind !== 'mark' || r.mark.mark !== 'step.done') return;
       const step = String(r.mark['step']);
+      if (step === 'serveApi') this.listening = true;
       const phase = phaseOfStep[step];
       if (phase !== undefined && this.startup === null) this.phases.push(phaseNow(phase));
-      // After the step that records it: restore's facts are the actor's by then.
-      if (step === 'serveApi') queueMicrotask(() => this.restored(opened));
+      // After the step that records it: its facts are the actor's by then.
+      if (awaited.delete(step) && awaited.size === 0) {
+        if (this.startup === null) this.phases.push(phaseNow('answering'));
+        queueMicrotask(() => this.restored(opened));
+      }
     });
     const entry = this.session.spawn('daemonStartup', 'daemon', { config: this.config });
     this.startup = (await entry.done) as StartupOutput;
     this.phases.push(phaseNow(this.startup.status));
     this.trace.flush();
     this.trace.rewriteHeader(makeHeader('daemon', this.traceMeta, this.traceCreatedAt));
-    if (this.startup.status !== 'ready') opened();
+    if (this.startup.status !== 'ready') {
+      opened();
+      this.answer();
+    }
     return this.startup;
   }
 
-  /** Restore is done and the API listens: the containers get their actors, then the image GC; then the API's gate opens. */
+  /** Every step but containerd's boot and client is done (`answerSteps`): the containers get their actors, then the image GC; then the API's gate opens. */
   private restored(opened: () => void): void {
     const facts = this.facts();
     // The network controller starts before any container actor can ask it for a sandbox.
     if (facts.network) this.network.init(facts.network);
     const found = facts.containers ?? [];
     this.host.restore(found, this.config.liveRestore);
+    this.answer();
     // State.Health comes back from the store; containers live-restore kept get their health
     // monitors again.
     this.health.restore(

@@ -22,7 +22,8 @@ export function phaseNow(phase: string): StartupPhase {
 
 /**
  * The start-up steps whose end is a phase: containerd answering (the supervised one is spawned
- * and ready), the API listening (restore done), containerd's client connected.
+ * and ready), the API listening (restore done), containerd's client connected. One more phase,
+ * `answering`, ends when every step the API's answers wait for is done (`answerSteps`).
  */
 export const phaseOfStep: Readonly<Record<string, string>> = {
   pidfile: 'pidfile',

@@ -9,6 +9,7 @@ import type { HostView } from '../../machines/container/invariants.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';
 import type { ShutdownOutput } from '../../machines/daemon-shutdown/machine.ts';
 import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
+import { answerSteps } from '../../machines/daemon-startup/steps.ts';
 import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.ts';
 import type { CommitInput } from '../../machines/commit/machine.ts';
 import type { RestoreCheckOutput } from '../../machines/restore-check/machine.ts';
@@ -131,6 +132,11 @@ export interface SimDaemonOptions {
   exitsHeardFrom?: 'connect' | 'restore';
   /** Whether what asks containerd waits for its client (false only to prove the constraints catch it). */
   waitsForContainerd?: boolean;
+  /**
+   * The steps the API's answers wait for (default `answerSteps`; only `['serveApi']`, to prove
+   * the start-up constraints catch answers given before the deferred steps are done).
+   */
+  answersAfter?: readonly string[];
 }
 
 /**
@@ -164,7 +170,7 @@ export class SimDaemon {
    * are answered from here, maybe before containerd's client is connected.
    */
   answering = false;
-  /** The start-up machine recorded `serveApi` done. */
+  /** The start-up machine recorded every step but containerd's boot and client done (`answerSteps`). */
   private listening = false;
   /** A SIGTERM that came before start-up finished: the shutdown begins once it has. */
   private shutdownAsked = false;
@@ -252,9 +258,12 @@ export class SimDaemon {
       },
     });
     this.scheduler.afterDeliver = () => this.afterDeliver();
+    // As the daemon: the API listens once restore is done, and answers (restore's containers
+    // get their actors) once the steps deferred until then are done too.
+    const awaited = new Set(opts.answersAfter ?? answerSteps);
     this.session.onRecord((actor, r) => {
       if (actor === 'daemon' && r.kind === 'mark' && r.mark.mark === 'step.done')
-        if (r.mark['step'] === 'serveApi') this.listening = true;
+        if (awaited.delete(String(r.mark['step'])) && awaited.size === 0) this.listening = true;
     });
     // What the dead daemon had asked and the host is still doing finishes on time.
     for (const o of this.world.pendingOrphans())

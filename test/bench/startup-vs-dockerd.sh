@@ -8,7 +8,8 @@
 #   startup_with_N  exec → first /_ping with N stored containers (only with STORED=N, e.g. 1000)
 # then the ratios statedock/dockerd, and statedock's start-up phases from its flight recorder's
 # header (process ms / CPU ms at each: Node's bootstrap, the bundle, the recorder, the pidfile,
-# containerd ready, the API listening, containerd's client connected, ready).
+# the API listening, every step its answers wait for done, containerd ready, containerd's
+# client connected, ready).
 # statedock runs as installed (bin/statedock); both daemons with their own --data-root, --exec-root, -H,
 # --pidfile, --iptables=false and --bridge=none (no network set-up on either side). Root only; uses its own mktemp dir under /tmp and stops, by PID,
 # only what it starts. RUNS (default 7), STORED (default 0).
@@ -92,7 +93,7 @@ for m in "${metrics[@]}"; do
   echo "metric=$m dockerd=$a statedock=$b (runs: dockerd ${R[$m|dockerd]}; statedock ${R[$m|statedock]})"
 done
 echo "statedock's phases at the first run (median process ms / CPU ms):"
-for p in bootstrap bundle recorder pidfile containerdReady listening containerdConnected ready; do
+for p in bootstrap bundle recorder pidfile listening answering containerdReady containerdConnected ready; do
   [ -n "${R[phase_ms|$p]:-}" ] && echo "  phase=$p ms=$(echo ${R[phase_ms|$p]} | median) cpu_ms=$(echo ${R[phase_cpu|$p]} | median)"
 done
 for m in "${metrics[@]}"; do

@@ -169,20 +169,44 @@ describe('start-up ahead of containerd', { skip: unavailable ?? false }, () => {
     const listening = doneAt(records, 'serveApi');
     const connected = doneAt(records, 'containerdClient');
     assert.ok(listening < connected, 'the API did not answer before containerd was connected');
-    // Nothing was stored: restore asked containerd nothing and did not wait for it.
+    // Nothing was stored: restore asked containerd nothing and waited for nothing (neither
+    // containerd's client nor the layer and image stores, deferred until the API listens).
     assert.ok(
-      !records.some((x) => x.kind === 'mark' && x.mark.mark === 'step.waits'),
-      'restore waited for containerd with no stored container',
+      !records.some(
+        (x) => x.kind === 'mark' && x.mark.mark === 'step.waits' && x.mark['step'] === 'restore',
+      ),
+      'restore waited with no stored container',
     );
+    for (const deferred of ['trustKey', 'layerStore', 'networkController', 'systemInfo'])
+      assert.ok(
+        doneAt(records, deferred) > listening,
+        `${deferred} was done before the API listened`,
+      );
     // While containerd boots, /version leaves it out and /info says N/A, as dockerd does
     // when containerd does not answer (if /version came before the connect).
     const components = (JSON.parse(version.body) as { Components: { Name: string }[] }).Components;
-    const infoBody = JSON.parse(info.body) as { ContainerdCommit: { ID: string } };
+    const infoBody = JSON.parse(info.body) as {
+      ContainerdCommit: { ID: string };
+      RuncCommit: { ID: string };
+      Driver: string;
+    };
+    // /info, sent at the first /_ping, waited for what it reports: the driver the layer store
+    // chose and runc's version (both learned by steps deferred until the API listens).
+    assert.ok(['overlay2', 'vfs'].includes(infoBody.Driver), `Driver ${infoBody.Driver}`);
+    assert.notEqual(infoBody.RuncCommit.ID, '', 'runc version missing from /info');
     if (!components.some((c) => c.Name === 'containerd'))
       assert.equal(infoBody.ContainerdCommit.ID, 'N/A');
     // The header reports the start-up's phases, in order of the process's time.
     const phases = meta['phases'] as { phase: string; ms: number; cpuMs: number }[];
-    for (const p of ['bootstrap', 'bundle', 'recorder', 'pidfile', 'listening', 'ready'])
+    for (const p of [
+      'bootstrap',
+      'bundle',
+      'recorder',
+      'pidfile',
+      'listening',
+      'answering',
+      'ready',
+    ])
       assert.ok(
         phases.some((x) => x.phase === p),
         `phase ${p} missing: ${JSON.stringify(phases)}`,

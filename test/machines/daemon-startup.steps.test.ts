@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startupOrderings } from '../../machines/daemon-startup/constraints.ts';
 import { containerdClientCalls } from '../../machines/daemon-startup/containerd-calls.ts';
-import { startupSteps, type StepDef } from '../../machines/daemon-startup/steps.ts';
+import { answerSteps, startupSteps, type StepDef } from '../../machines/daemon-startup/steps.ts';
 
 /** Every step that must finish before `id` starts, following `needs` transitively. */
 function ancestors(table: readonly StepDef[], id: string): Set<string> {
@@ -106,10 +106,37 @@ test('the table holds every step of the seed NewDaemon, in the seed order', () =
   );
 });
 
-/** The steps the API does not wait for: containerd's boot and its client's connect. */
-const offTheApiPath = ['startContainerd', 'containerdClient'];
+/**
+ * The steps the API does not wait for: containerd's boot, and the steps deferred until the API
+ * listens (its client's connect, the layer store and the image steps after it, the network
+ * controller, systemInfo).
+ */
+const offTheApiPath = [
+  'startContainerd',
+  'containerdClient',
+  'layerStore',
+  'configureKernelSecuritySupport',
+  'transferManagers',
+  'imageStore',
+  'distributionMetadata',
+  'referenceStore',
+  'migrateV1',
+  'networkController',
+  'systemInfo',
+  'trustKey',
+  'daemonId',
+];
 
-test("the API is served last: serveApi needs every other step but containerd's, through its needs", () => {
+/** The steps with a `defer` op until `until`. */
+function deferredSteps(table: readonly StepDef[], until: string): Set<string> {
+  return new Set(
+    table
+      .filter((s) => s.ops.some((op) => op.kind === 'defer' && op.until === until))
+      .map((s) => s.id),
+  );
+}
+
+test("the API is served last: serveApi needs every other step but containerd's boot and the deferred ones, through its needs", () => {
   const last = startupSteps[startupSteps.length - 1] as StepDef;
   assert.equal(last.id, 'serveApi');
   assert.deepEqual(
@@ -120,6 +147,27 @@ test("the API is served last: serveApi needs every other step but containerd's, 
         .map((s) => s.id)
         .filter((id) => !offTheApiPath.includes(id)),
     ),
+  );
+});
+
+test('what the API does not wait for is deferred until it, or needs a step that is (containerd aside)', () => {
+  const deferred = deferredSteps(startupSteps, 'serveApi');
+  assert.deepEqual(
+    deferred,
+    new Set(['trustKey', 'containerdClient', 'layerStore', 'networkController', 'systemInfo']),
+  );
+  for (const id of offTheApiPath) {
+    if (id === 'startContainerd' || deferred.has(id)) continue;
+    const behind = [...ancestors(startupSteps, id)].filter((a) => deferred.has(a));
+    assert.ok(
+      behind.length > 0,
+      `${id} is off the API's path but neither deferred nor behind a deferred step`,
+    );
+  }
+  // Every answer but /_ping waits for all of them but containerd's boot and client.
+  assert.deepEqual(
+    new Set(offTheApiPath.filter((id) => !answerSteps.includes(id))),
+    new Set(['startContainerd', 'containerdClient']),
   );
 });
 

@@ -68,7 +68,47 @@ describe('network controller start-up', { skip: unavailable ?? false }, () => {
     const d = daemonDirs('sdtf');
     dirs.push(d);
     const forwardBefore = ipForward();
-    // The API socket is held by someone else: start-up fails at its last step, after the network controller's.
+    // containerd named by --containerd never answers: its client's connect, the last step to
+    // finish (it gives up after 10 s), fails long after the network controller's are done.
+    const r = launch(d, [
+      '-b',
+      n.bridge,
+      '--default-address-pool',
+      `base=${n.subnet},size=24`,
+      '--containerd',
+      `${d.dir}/no-containerd.sock`,
+    ]);
+    const code = await r.exited;
+    assert.equal(code, 1, r.output());
+    assert.match(r.output(), /not ready within 10000 ms/);
+    const trace = traceOf(d.exec, r.pid);
+    const calls = trace.flatMap((x) =>
+      x.kind === 'effect.request' ? [String(x.call?.['effect'])] : [],
+    );
+    // It did make them (so the test can fail)...
+    for (const e of ['net.addAddress', 'net.syncChains', 'net.dbPut'])
+      assert.ok(calls.includes(e), `${e} was asked`);
+    const released = trace.flatMap((x) =>
+      x.kind === 'mark' && x.mark?.['mark'] === 'resource.released'
+        ? [String(x.mark['resource'])]
+        : [],
+    );
+    for (const res of ['net:defaultBridgeAddress', 'net:chains', 'net:predefinedNetworks'])
+      assert.ok(released.includes(res), `${res} released (${released.join(', ')})`);
+    // ...and the host is as it was.
+    assert.deepEqual(addressesOf(n.bridge), [], 'the address it added is gone');
+    assert.deepEqual(daemonRules(d.root), [], 'no chain or jump of the daemon is left');
+    assert.equal(existsSync(`${d.root}/network`), false, 'the network database is gone');
+    assert.equal(ipForward(), forwardBefore);
+  });
+
+  test('a start-up that fails before the API listens never touches the network (the controller runs once it listens)', async () => {
+    const n = pickNet();
+    bridges.push(n.bridge);
+    makeBridge(n.bridge, null);
+    const d = daemonDirs('sdtg');
+    dirs.push(d);
+    // The API socket is held by someone else: start-up fails at serveApi.
     const holder = createServer();
     await new Promise<void>((res) => holder.listen(d.sock, () => res()));
     try {
@@ -76,25 +116,14 @@ describe('network controller start-up', { skip: unavailable ?? false }, () => {
       const code = await r.exited;
       assert.equal(code, 1, r.output());
       assert.match(r.output(), /address already in use/);
-      const trace = traceOf(d.exec, r.pid);
-      const calls = trace.flatMap((x) =>
+      const calls = traceOf(d.exec, r.pid).flatMap((x) =>
         x.kind === 'effect.request' ? [String(x.call?.['effect'])] : [],
       );
-      // It did make them (so the test can fail)...
       for (const e of ['net.addAddress', 'net.syncChains', 'net.dbPut'])
-        assert.ok(calls.includes(e), `${e} was asked`);
-      const released = trace.flatMap((x) =>
-        x.kind === 'mark' && x.mark?.['mark'] === 'resource.released'
-          ? [String(x.mark['resource'])]
-          : [],
-      );
-      for (const res of ['net:defaultBridgeAddress', 'net:chains', 'net:predefinedNetworks'])
-        assert.ok(released.includes(res), `${res} released (${released.join(', ')})`);
-      // ...and the host is as it was.
-      assert.deepEqual(addressesOf(n.bridge), [], 'the address it added is gone');
-      assert.deepEqual(daemonRules(d.root), [], 'no chain or jump of the daemon is left');
-      assert.equal(existsSync(`${d.root}/network`), false, 'the network database is gone');
-      assert.equal(ipForward(), forwardBefore);
+        assert.ok(!calls.includes(e), `${e} was asked before the API listened`);
+      assert.deepEqual(addressesOf(n.bridge), []);
+      assert.deepEqual(daemonRules(d.root), []);
+      assert.equal(existsSync(`${d.root}/network`), false);
     } finally {
       holder.close();
     }

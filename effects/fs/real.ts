@@ -16,6 +16,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { assertNever } from '../errors.ts';
 import { failureFrom, nextTurn, type Handler } from '../handler.ts';
@@ -155,7 +156,9 @@ export const realFs = {
         }
       case 'fs.removeAll':
         try {
-          rmSync(req.path, { recursive: true, force: true });
+          // In the thread pool: a container's directory (its logs) can be large, and a removal
+          // on this thread stalls every API answer meanwhile.
+          await rm(req.path, { recursive: true, force: true });
           return {};
         } catch (err) {
           throw failureFrom(err, 'remove', req.path);

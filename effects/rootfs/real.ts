@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { assertNever } from '../errors.ts';
 import { EffectFailure, failureFrom, type Handler } from '../handler.ts';
@@ -82,9 +83,11 @@ export class RealRootfs implements Handler<RootfsRequest> {
     // Never delete through a mount: a root statedock itself mounted is detached first.
     await unmountIfMounted(`${l.layerDir(id)}/merged`, mountPoints());
     try {
-      rmSync(l.layerDir(id), { recursive: true, force: true });
-      rmSync(l.vfsDir(id), { recursive: true, force: true });
-      rmSync(l.vfsLowerFile(id), { force: true });
+      // In the thread pool: what a container wrote to its root can be large, and a removal on
+      // this thread stalls every API answer meanwhile (135 ms seen under load).
+      await rm(l.layerDir(id), { recursive: true, force: true });
+      await rm(l.vfsDir(id), { recursive: true, force: true });
+      await rm(l.vfsLowerFile(id), { force: true });
     } catch (err) {
       const cause = failureFrom(err, 'unlinkat', l.layerDir(id));
       const driver = existsSync(l.vfsDir(id)) ? 'vfs' : 'overlay2';
@@ -126,8 +129,8 @@ export class RealRootfs implements Handler<RootfsRequest> {
       for (const id of names) {
         if (!containerId.test(id) || keep.has(id)) continue;
         await unmountIfMounted(`${l.layerDir(id)}/merged`, mounted);
-        rmSync(`${l.root}/${dir}/${id}`, { recursive: true, force: true });
-        if (dir === 'vfs/dir') rmSync(l.vfsLowerFile(id), { force: true });
+        await rm(`${l.root}/${dir}/${id}`, { recursive: true, force: true });
+        if (dir === 'vfs/dir') await rm(l.vfsLowerFile(id), { force: true });
         removed.add(id);
       }
     }

@@ -102,18 +102,22 @@ export const containerdOrderings: Constraint[] = [
  */
 const answeringMachines = ['container', 'imageGc', 'imagePull', 'imagePush', 'netOp', 'exec'];
 
-/** Every image effect: the image store's files (and the layers under it) are used through them. */
-const imageEffects = [
-  'image.lookup',
-  'image.extractLayer',
-  'image.registerLayer',
-  'image.registerImage',
-  'image.setReference',
-  'image.recordBlob',
-  'image.release',
-  'image.collect',
-  'image.observe',
-] as const satisfies readonly ImageRequest['effect'][];
+/**
+ * Every image effect: the image store's files (and the layers under it) are used through them.
+ * Keyed by the request union, so a new image effect must be listed here to compile.
+ */
+const imageEffectSet = {
+  'image.lookup': true,
+  'image.extractLayer': true,
+  'image.registerLayer': true,
+  'image.registerImage': true,
+  'image.setReference': true,
+  'image.recordBlob': true,
+  'image.release': true,
+  'image.collect': true,
+  'image.observe': true,
+} as const satisfies Record<ImageRequest['effect'], true>;
+const imageEffects = Object.keys(imageEffectSet) as ImageRequest['effect'][];
 
 /**
  * What waits for the steps deferred until the API listens (the trust key, the layer and image

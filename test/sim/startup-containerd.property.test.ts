@@ -309,6 +309,15 @@ function checkCase(c: Case): Outcome {
   return o;
 }
 
+/** A pinned case's daemon: no live-restore, containerd and the store at once, ended by a shutdown. */
+const instantBoot = {
+  liveRestore: false,
+  firstEnds: 'shutdown',
+  containerdBootMs: 0,
+  connectMs: 0,
+  storeOpenMs: 0,
+} as const;
+
 test('no containerd call and no task request answered before containerdClient; the API answers before it with nothing stored', () => {
   let answeredEarly = 0;
   let createdEarly = 0;
@@ -408,11 +417,8 @@ function runRacingTheCheck(
   return checkCase({
     seed,
     stored: [{ run: false, restart: { name: 'no', maximumRetryCount: 0 }, behaviour }],
-    liveRestore: false,
+    ...instantBoot,
     firstEnds,
-    containerdBootMs: 0,
-    connectMs: 0,
-    storeOpenMs: 0,
     requests,
   });
 }
@@ -481,11 +487,7 @@ test('requests held at the API’s gate while the image GC runs go on in their o
   const o = checkCase({
     seed: 778010939,
     stored: [],
-    liveRestore: false,
-    firstEnds: 'shutdown',
-    containerdBootMs: 0,
-    connectMs: 0,
-    storeOpenMs: 0,
+    ...instantBoot,
     requests: [
       { atMs: 0, op: { op: 'create', name: 'n2', behaviour } },
       { atMs: 1, op: { op: 'stop', name: 's0', timeoutS: 0 } },
@@ -525,11 +527,7 @@ test('a docker kill of an always container while the restore check lists the tas
       { run: false, restart: { name: 'no', maximumRetryCount: 0 }, behaviour },
       { run: true, restart: always, behaviour: { ...behaviour, ignoresTerm: true } },
     ],
-    liveRestore: false,
-    firstEnds: 'shutdown',
-    containerdBootMs: 0,
-    connectMs: 0,
-    storeOpenMs: 0,
+    ...instantBoot,
     requests: [{ atMs: 0, op: { op: 'kill', name: 's0', signal: 'KILL' } }],
   });
   const s0 = `container:${containerIdOf('s0')}`;
@@ -567,11 +565,7 @@ test('two runs and an exit while the restore check looks: every move is told bef
       { run: false, restart: no, behaviour },
       { run: true, restart: no, behaviour },
     ],
-    liveRestore: false,
-    firstEnds: 'shutdown',
-    containerdBootMs: 0,
-    connectMs: 0,
-    storeOpenMs: 0,
+    ...instantBoot,
     requests: [
       { atMs: 58, op: { op: 'run', name: 'n0', rm: false, behaviour } },
       { atMs: 0, op: { op: 'unpause', name: 'n1' } },

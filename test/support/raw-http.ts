@@ -138,9 +138,7 @@ export async function fdCount(pid: number): Promise<number> {
 
 /** The daemon's resident memory in KiB. */
 export async function rssKiB(pid: number): Promise<number> {
-  const { readFileSync } = await import('node:fs');
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0);
+  return (await residentKiB(pid)).rss;
 }
 
 /**

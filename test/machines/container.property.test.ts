@@ -515,9 +515,7 @@ test('docker kill with a signal other than KILL is answered once containerd has 
   const records = trace.records;
   const killDone = indexWhere(records, (r) => {
     if (r.kind !== 'event' || r.event.type !== 'effect.done') return false;
-    const asked = records.find(
-      (q) => q.kind === 'effect.request' && q.call.id === (r.event as { id: string }).id,
-    );
+    const asked = records.find((q) => q.kind === 'effect.request' && q.call.id === r.event['id']);
     return asked?.kind === 'effect.request' && asked.call.effect === 'containerd.killTask';
   });
   const killReply = indexWhere(

@@ -125,13 +125,25 @@ export interface NetworkStartPlan {
 
 /** 64 hex digits from a seed string (FNV-1a rounds): machines make no random numbers. */
 export function idFrom(seed: string): string {
+  // Each round hashes `${round}:${seed}` one code point at a time, by its first UTF-16 unit.
+  const units: number[] = [58]; // ':'
+  for (let k = 0; k < seed.length; k++) {
+    const u = seed.charCodeAt(k);
+    units.push(u);
+    if (u >= 0xd800 && u <= 0xdbff && k + 1 < seed.length) {
+      const low = seed.charCodeAt(k + 1);
+      if (low >= 0xdc00 && low <= 0xdfff) k++;
+    }
+  }
   let h = 0x811c9dc5;
   let out = '';
-  for (let round = 0; out.length < 64; round++) {
-    for (const ch of `${round}:${seed}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
-    out += h.toString(16).padStart(8, '0');
+  // Eight rounds of 8 hex digits: the round's number is one digit.
+  for (let round = 0; round < 8; round++) {
+    h = Math.imul(h ^ (48 + round), 0x01000193) >>> 0;
+    for (const u of units) h = Math.imul(h ^ u, 0x01000193) >>> 0;
+    out += (h + 0x100000000).toString(16).slice(1);
   }
-  return out.slice(0, 64);
+  return out;
 }
 
 const wrap = (m: string): string => `Error initializing network controller: ${m}`;

@@ -20,25 +20,46 @@ export function sameJson(a: unknown, b: unknown): boolean {
   if (Array.isArray(b) || !isPlain(a) || !isPlain(b)) return false;
   const ra = a as Record<string, unknown>;
   const rb = b as Record<string, unknown>;
+  const ka = Object.keys(ra);
+  if (ka.length === Object.keys(rb).length) {
+    // As many keys on both sides, each of a's with a value JSON writes and the same in b's own:
+    // then they are the same keys.
+    let k = 0;
+    for (; k < ka.length; k++) {
+      const key = ka[k] as string;
+      const va = ra[key];
+      if (va === undefined || !writable(key, va)) break;
+      if (!Object.hasOwn(rb, key) || !sameJson(va, rb[key])) return false;
+    }
+    if (k === ka.length) return true;
+  }
+  // Keys JSON leaves out (their value is undefined) may differ: count the written ones.
   let shown = 0;
-  for (const k in ra) {
-    if (!Object.hasOwn(ra, k)) continue;
-    const va = ra[k];
-    // JSON leaves out a key whose value is undefined.
+  for (const key of ka) {
+    const va = ra[key];
     if (va === undefined) continue;
-    if (typeof va === 'function' || typeof va === 'symbol') return false;
-    if (!Object.hasOwn(rb, k) || !sameJson(va, rb[k])) return false;
+    if (!writable(key, va)) return false;
+    if (!Object.hasOwn(rb, key) || !sameJson(va, rb[key])) return false;
     shown++;
   }
-  for (const k in rb) if (Object.hasOwn(rb, k) && rb[k] !== undefined) shown--;
+  for (const key of Object.keys(rb)) if (rb[key] !== undefined) shown--;
   return shown === 0;
 }
 
-/** An object JSON writes as its own keys: made by a literal, `JSON.parse` or `Object.create(null)`, with no `toJSON`. */
+/** A key and value JSON writes as they are: not a function or symbol, and not `toJSON`. */
+function writable(key: string, value: unknown): boolean {
+  return key !== 'toJSON' && typeof value !== 'function' && typeof value !== 'symbol';
+}
+
+/**
+ * An object JSON writes as its own keys: made by a literal, `JSON.parse` or `Object.create(null)`
+ * (an own `toJSON` is refused key by key, see `writable`).
+ */
 function isPlain(o: object): boolean {
   const proto = Object.getPrototypeOf(o) as unknown;
-  return (
-    (proto === Object.prototype || proto === null) &&
-    typeof (o as { toJSON?: unknown }).toJSON !== 'function'
-  );
+  return proto === null || (proto === Object.prototype && !objectPrototypeHasToJson());
+}
+
+function objectPrototypeHasToJson(): boolean {
+  return (Object.prototype as { toJSON?: unknown }).toJSON !== undefined;
 }

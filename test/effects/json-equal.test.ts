@@ -87,6 +87,9 @@ test('what JSON writes alike but the comparison does not decide is left to the c
     [{ a: 1 }, { a: 2 }, false],
     [{ a: 1 }, { b: 1 }, false],
     [{ a: 1 }, { a: 1, b: 1 }, false],
+    [{ a: 1, b: undefined }, { a: 1, c: undefined }, true],
+    [{ a: 1, b: undefined }, { a: 1, c: 2 }, false],
+    [Object.assign(Object.create(null) as object, { a: [1] }), { a: [1] }, true],
     [[1, 2], [2, 1], false],
     [[1], { 0: 1 }, false],
     // Same text, not decided here:
@@ -95,6 +98,7 @@ test('what JSON writes alike but the comparison does not decide is left to the c
     [{ f: () => 1 }, {}, false],
     [new Date(0), new Date(0), false],
     [{ toJSON: () => 1 }, { toJSON: () => 1 }, false],
+    [{ toJSON: 1 }, { toJSON: 1 }, false],
     // An own key named __proto__ is a key like any other.
     [own, {}, false],
     [own, { y: {} }, false],

@@ -37,6 +37,13 @@ export function defaultLocalPools(): readonly Net4[] {
   return localPools;
 }
 
+const localPoolTexts: readonly string[] = Object.freeze(localPools.map(formatNet));
+
+/** Pools as CIDRs (the default pools' are written once). */
+export function poolTexts(pools: readonly Net4[]): string[] {
+  return pools === localPools ? localPoolTexts.slice() : pools.map(formatNet);
+}
+
 /** The configured pools split into networks, or Docker's error. */
 export function configuredPools(
   pools: readonly AddressPool[],

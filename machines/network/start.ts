@@ -10,7 +10,7 @@ import {
   type Net4,
 } from './cidr.ts';
 import { parseResolvConf, upstreamsOf } from './files.ts';
-import { configuredPools, noPoolError, pickPool, type AddressPool } from './ipam.ts';
+import { configuredPools, noPoolError, pickPool, poolTexts, type AddressPool } from './ipam.ts';
 import type { AttachmentRecord, EndpointRecord, NetworkRecord, SandboxRecord } from './model.ts';
 import { bridgeMac, proxiesOf } from './plan.ts';
 import { isoFromMs } from './time.ts';
@@ -177,6 +177,10 @@ function predefined(name: 'none' | 'host', nowIso: string, seed: string): Networ
   };
 }
 
+function linkNamed(links: NetworkStartInput['host']['links'], name: string) {
+  return links.find((l) => l.name === name) ?? null;
+}
+
 export function planNetworkStart(i: NetworkStartInput): NetworkStartPlan | { error: string } {
   const c = i.config;
   const nowIso = isoFromMs(i.nowMs);
@@ -240,7 +244,6 @@ export function planNetworkStart(i: NetworkStartInput): NetworkStartPlan | { err
     )
       stale.links.push(l.name);
 
-  const linkOf = (name: string) => i.host.links.find((l) => l.name === name) ?? null;
   let createBridge: NetworkStartPlan['createBridge'] = null;
   let addAddress: NetworkStartPlan['addAddress'] = null;
   let defaultBridge: NetworkRecord | null = networks.find((n) => n.defaultBridge) ?? null;
@@ -254,7 +257,7 @@ export function planNetworkStart(i: NetworkStartInput): NetworkStartPlan | { err
   const disabled = c.bridge === 'none';
   if (!disabled && defaultBridge === null) {
     const name = c.bridge ?? defaultBridgeName;
-    const link = linkOf(name);
+    const link = linkNamed(i.host.links, name);
     if (link === null && name !== defaultBridgeName)
       return {
         error: bridgeWrap(`bridge device with non default name ${name} must be created manually`),
@@ -348,7 +351,7 @@ export function planNetworkStart(i: NetworkStartInput): NetworkStartPlan | { err
   const userBridges: NetworkStartPlan['userBridges'] = [];
   for (const n of networks) {
     if (n.defaultBridge || n.driver !== 'bridge' || !n.bridge || !n.ipam) continue;
-    const link = linkOf(n.bridge);
+    const link = linkNamed(i.host.links, n.bridge);
     const cidr = `${n.ipam.gateway}/${n.ipam.subnet.split('/')[1] as string}`;
     if (link !== null && link.addresses.includes(cidr)) continue;
     userBridges.push({
@@ -393,7 +396,7 @@ export function planNetworkStart(i: NetworkStartInput): NetworkStartPlan | { err
       sandboxes: keptSandboxes,
       endpoints: keptEndpoints,
       attachments: i.db.attachments.filter((a) => stored.has(a.id)),
-      pools: pools.map(formatNet),
+      pools: poolTexts(pools),
       hostReserved,
       hostResolvConf: i.hostResolvConf,
       hostname: i.host.hostname,

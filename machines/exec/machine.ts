@@ -7,8 +7,11 @@ import type { ExecContext, ExecEvent, ExecInput } from './types.ts';
 /**
  * One `docker exec`, as dockerd's ExecConfig lives (daemon/exec.go, monitor.go): created by
  * the API, started once (containerd's Tasks.Exec, then Start), running until containerd
- * reports its exit or its container's task ends, then deleted in containerd (its exit status)
- * and kept, finished, for `exec inspect` until the exec GC's second pass forgets it.
+ * reports its exit or its container's task ends, and kept, finished, for `exec inspect` until
+ * the exec GC's second pass forgets it. An exit containerd reported is recorded at once with
+ * its status (exec_die; the client's stream ends), then the process is deleted in containerd
+ * (`releasing`), as dockerd's ProcessEvent runs before libcontainerd's Delete; an exec whose
+ * container's end took it is deleted first, for the status containerd kept.
  * Every process change is a `containerd.exec*` effect; events are marks the host publishes.
  */
 
@@ -167,6 +170,25 @@ export const execMachine = setup({
         );
       }),
     ),
+    // The exit containerd reported (its /tasks/exit): recorded now, the process deleted next.
+    recordReportedExit: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        const exitCode =
+          e.type === 'containerd.execExit' ? e.exitStatus : (c.earlyExit?.exitStatus ?? 137);
+        o.patch.exitCode = exitCode;
+        o.patch.running = false;
+        o.event(c.config.container, 'exec_die', attrs(c, { exitCode: String(exitCode) }));
+        o.patch.pending = o.ask(
+          { effect: 'containerd.execDelete', container: c.config.container, exec: c.config.id },
+          'execRelease',
+        );
+      }),
+    ),
+    released: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (_c, _e, o) => {
+        o.patch.pending = null;
+      }),
+    ),
     recordExit: enqueueActions(({ context, event, enqueue }) =>
       apply(enqueue, context, event, (c, e, o) => {
         // The exit status containerd kept (DeleteProcess), else the one heard, else the kill's.
@@ -278,8 +300,8 @@ export const execMachine = setup({
             'effect.done': [
               {
                 guard: and(['isPending', 'exitedEarly']),
-                target: '#exec.exiting',
-                actions: 'ackStarted',
+                target: '#exec.releasing',
+                actions: ['ackStarted', 'recordReportedExit'],
               },
               { guard: 'isPending', target: '#exec.running', actions: 'ackStarted' },
             ],
@@ -308,7 +330,10 @@ export const execMachine = setup({
     },
     running: {
       on: {
-        'containerd.execExit': { target: 'exiting', actions: 'rememberEarlyExit' },
+        'containerd.execExit': {
+          target: 'releasing',
+          actions: ['rememberEarlyExit', 'recordReportedExit'],
+        },
         'container.exited': { target: 'exiting', actions: 'rememberContainerEnd' },
         'api.execResize': { actions: 'resize' },
         'api.execStart': { actions: 'alreadyRunning' },
@@ -328,6 +353,23 @@ export const execMachine = setup({
         'containerd.execExit': { actions: 'rememberEarlyExit' },
         'api.execStart': { actions: 'alreadyRunning' },
         'api.execResize': { actions: 'notRunningResize' },
+      },
+    },
+    // Its exit is recorded (inspect shows it, the client's stream ended): the process is being
+    // deleted in containerd. A delete that finds it gone with its task ends this as well.
+    releasing: {
+      on: {
+        'effect.done': [
+          { guard: 'isResize', actions: 'replyResize' },
+          { guard: 'isPending', target: 'exited', actions: 'released' },
+        ],
+        'effect.failed': [
+          { guard: 'isResize', actions: 'replyResize' },
+          { guard: 'isPending', target: 'exited', actions: 'released' },
+        ],
+        'api.execStart': { actions: 'alreadyRan' },
+        'api.execResize': { actions: 'notRunningResize' },
+        'execGc.tick': { actions: 'markCanRemove' },
       },
     },
     exited: {

@@ -8,6 +8,7 @@ import { LogWriter, realLogFs, type LogFs } from '../../src/daemon/logging/write
 import type { LogReader } from '../../src/daemon/logging/reader.ts';
 import { writeLogs } from '../../src/daemon/logs.ts';
 import { StdioHub, type LogEntry } from '../../src/daemon/stdio.ts';
+import { StdioHubs } from '../../src/daemon/task-stdio.ts';
 
 const root = mkdtempSync('/tmp/logs4-writer-');
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -225,6 +226,27 @@ describe('a container log written off the event loop', () => {
         .map((l) => JSON.parse(l) as unknown),
     );
   });
+});
+
+test('an exit and the daemon’s stop wait for a stuck log no longer than their bounds', async () => {
+  const dir = freshDir();
+  const g = gate();
+  const writer = logDriverFor(dir, 'c', undefined).writer(slowFs(g.wait)) as LogWriter;
+  const hubs = new StdioHubs(() => ({ writer: () => writer }));
+  hubs.hub('c');
+  writer.write(entry('stuck'));
+  let t0 = performance.now();
+  await hubs.drained('c', 150);
+  const exitWaited = performance.now() - t0;
+  t0 = performance.now();
+  await hubs.closeLogs(150);
+  const stopWaited = performance.now() - t0;
+  assert.ok(exitWaited >= 140 && exitWaited < 1500, `the exit waited ${exitWaited} ms`);
+  assert.ok(stopWaited >= 140 && stopWaited < 1500, `the stop waited ${stopWaited} ms`);
+  assert.equal(writer.backlogBytes > 0, true, 'the disk is still stuck');
+  g.open();
+  await writer.close();
+  assert.deepEqual(await lines(dir, 'c'), ['stuck']);
 });
 
 const hasMkfifo = spawnSync('mkfifo', ['--version']).status === 0;

@@ -130,9 +130,7 @@ export function logDriverFor(
             dir: null,
             fs,
             encode: (e) =>
-              Buffer.from(
-                `${JSON.stringify({ log: e.log.toString('utf8'), stream: e.stream === 1 ? 'stdout' : 'stderr', time: e.time })}\n`,
-              ),
+              `${JSON.stringify({ log: e.log.toString('utf8'), stream: e.stream === 1 ? 'stdout' : 'stderr', time: e.time })}\n`,
           }),
         read: async () => (await contents(files)).flatMap((b) => parseJsonLog(b.toString('utf8'))),
         reader: () => new RotatingLogReader(files, jsonLogFormat),

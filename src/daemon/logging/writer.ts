@@ -7,7 +7,8 @@ const gzipAsync = promisify(gzip);
 
 /** An open log file: what the writer does with it. */
 export interface LogFileHandle {
-  write(buffer: Buffer, offset: number, length: number): Promise<{ bytesWritten: number }>;
+  /** Appends `data` (a string as UTF-8); a short write says how many bytes went in. */
+  write(data: Buffer | string): Promise<{ bytesWritten: number }>;
   truncate(length: number): Promise<void>;
   stat(): Promise<{ size: number }>;
   close(): Promise<void>;
@@ -25,7 +26,16 @@ export interface LogFs {
 }
 
 export const realLogFs: LogFs = {
-  open: (path, flags, mode) => fsp.open(path, flags, mode),
+  open: async (path, flags, mode) => {
+    const h = await fsp.open(path, flags, mode);
+    return {
+      // A string goes to the thread pool as it is: no Buffer made on the heap for it to collect.
+      write: (data) => (typeof data === 'string' ? h.write(data) : h.write(data, 0, data.length)),
+      truncate: (length) => h.truncate(length),
+      stat: () => h.stat(),
+      close: () => h.close(),
+    };
+  },
   rename: (from, to) => fsp.rename(from, to),
   rm: (path) => fsp.rm(path, { force: true }),
   readFile: (path) => fsp.readFile(path),
@@ -44,7 +54,8 @@ export interface LogWriterOptions {
   compress: boolean;
   /** The directory of the log, made by the writer when missing (local's `local-logs`); null: none. */
   dir: string | null;
-  encode(e: LogEntry): Buffer;
+  /** An entry as it goes into the file (json-file's a line of text, local's a framed record). */
+  encode(e: LogEntry): Buffer | string;
   fs?: LogFs | undefined;
   /** The backlog (encoded bytes not yet written) beyond which the source is asked to pause. */
   highWaterBytes?: number;
@@ -78,7 +89,9 @@ export class LogWriter implements LogSink {
   private readonly o: LogWriterOptions;
   private readonly fs: LogFs;
   private readonly highWater: number;
-  private queue: Buffer[] = [];
+  private queue: (Buffer | string)[] = [];
+  /** Each queued entry's length in bytes. */
+  private lengths: number[] = [];
   private head = 0;
   /** Bytes queued and not written yet. */
   private queuedBytes = 0;
@@ -118,9 +131,11 @@ export class LogWriter implements LogSink {
 
   write(e: LogEntry): boolean {
     if (this.discarded) return true;
-    const bytes = this.o.encode(e);
-    this.queue.push(bytes);
-    this.queuedBytes += bytes.length;
+    const data = this.o.encode(e);
+    const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    this.queue.push(data);
+    this.lengths.push(length);
+    this.queuedBytes += length;
     this.pushed += 1;
     if (!this.running) void this.pump();
     if (this.queuedBytes >= this.highWater) this.held = true;
@@ -143,6 +158,7 @@ export class LogWriter implements LogSink {
     this.discarded = true;
     this.drop(this.queue.length - this.head, this.queuedBytes);
     this.queue = [];
+    this.lengths = [];
     this.head = 0;
     void this.close();
   }
@@ -232,24 +248,28 @@ export class LogWriter implements LogSink {
       if (maxSize !== null && this.size >= maxSize) h = await this.rotate(h);
       // Every entry of the batch starts before max-size, as each would written one by one.
       for (let i = this.head; i < this.queue.length; i++) {
-        const b = this.queue[i] as Buffer;
+        const length = this.lengths[i] as number;
         if (
           count > 0 &&
-          (bytes + b.length > LogWriter.batchBytes ||
+          (bytes + length > LogWriter.batchBytes ||
             (maxSize !== null && this.size + bytes >= maxSize))
         )
           break;
         count += 1;
-        bytes += b.length;
+        bytes += length;
       }
-      const batch =
-        count === 1
-          ? (this.queue[this.head] as Buffer)
-          : Buffer.concat(this.queue.slice(this.head, this.head + count), bytes);
+      const entries = this.queue.slice(this.head, this.head + count);
+      // Text is joined (json-file's lines), records concatenated (local's).
+      let data: Buffer | string =
+        typeof entries[0] === 'string'
+          ? entries.join('')
+          : Buffer.concat(entries as Buffer[], bytes);
       start = this.size;
-      for (let at = 0; at < batch.length;) {
-        const { bytesWritten } = await h.write(batch, at, batch.length - at);
-        at += bytesWritten;
+      for (let left = bytes; ;) {
+        const { bytesWritten } = await h.write(data);
+        if (bytesWritten >= left) break;
+        left -= bytesWritten;
+        data = (typeof data === 'string' ? Buffer.from(data) : data).subarray(bytesWritten);
       }
       this.size += bytes;
       this.drop(count, bytes);
@@ -303,9 +323,11 @@ export class LogWriter implements LogSink {
     this.done += count;
     if (this.head === this.queue.length) {
       this.queue = [];
+      this.lengths = [];
       this.head = 0;
     } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
+      this.lengths = this.lengths.slice(this.head);
       this.head = 0;
     }
     if (this.flushWaiters.length > 0) {

@@ -134,7 +134,7 @@ export async function serveAttach(opts: {
   conn.begin();
   const kept = request.logs && (request.stdout || request.stderr) ? opts.log.reader() : null;
   if (kept)
-    await writeLogs(conn.out, kept, undefined, {
+    await writeLogs(conn.out, kept, hub, {
       raw: tty,
       stdout: request.stdout,
       stderr: request.stderr,

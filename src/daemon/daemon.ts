@@ -59,6 +59,9 @@ import { registerNetworkRoutes } from './network/routes.ts';
 import { release as kernelRelease } from 'node:os';
 
 /** What the API answers while the image GC after restore runs: they read nothing it changes. */
+/** How long the daemon's stop waits for containers' logs to be written out (a stuck disk). */
+const logCloseMs = 2000;
+
 const answeredDuringImageGc: ReadonlySet<string> = new Set(['/_ping', '/version', '/info']);
 
 /**
@@ -531,6 +534,9 @@ export class Daemon {
       containers: this.host.shutdownContainers(),
     });
     const output = (await entry.done) as ShutdownOutput;
+    // The logs of containers left running (live-restore) are written out before the daemon
+    // goes, within the time an exit's output is given.
+    await this.stdio.closeLogs(logCloseMs);
     this.close();
     return output;
   }

@@ -626,6 +626,9 @@ export class ImageStore {
   async save(images: { image: ImageRecord; tags: string[] }[], out: Writable): Promise<void> {
     const p = pack();
     const done = pipeline(p, out);
+    // A client that goes before the archive is written fails `done` while an entry is still
+    // being added: awaited at the end, it must not count as unhandled meanwhile.
+    done.catch(() => undefined);
     const add = (name: string, content: string): Promise<void> =>
       new Promise((resolve, reject) =>
         p.entry({ name, mode: 0o644, mtime: new Date(0) }, content, (err) =>

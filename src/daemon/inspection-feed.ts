@@ -142,17 +142,18 @@ class Feed implements InspectionFeed {
   push(record: RecordBody): void {
     if (this.closed) return;
     const seq = this.latestSeq + 1;
-    const body = JSON.stringify(record);
-    const line = `{"seq":${seq}${body.length > 2 ? `,${body.slice(1)}` : '}'}\n`;
+    // One flat string per record (its newline added when sent): a line pieced together from
+    // slices and concatenations would hold several string objects and the slices' parents.
+    const line = JSON.stringify({ seq, ...record });
     while (
       this.size > 0 &&
-      (this.size === this.capacity || this.bytes + line.length > this.maxBytes)
+      (this.size === this.capacity || this.bytes + line.length + 1 > this.maxBytes)
     )
       this.evictOldest();
     const slot = seq % this.capacity;
     this.lines[slot] = line;
     this.folds[slot] = foldOf(record);
-    this.bytes += line.length;
+    this.bytes += line.length + 1;
     this.latestSeq = seq;
     this.size += 1;
     if (this.readerSet.size > 0 && !this.flushScheduled) {
@@ -170,7 +171,7 @@ class Feed implements InspectionFeed {
     const slot = this.oldestSeq % this.capacity;
     const f = this.folds[slot];
     if (f) this.fold(f);
-    this.bytes -= this.lines[slot]?.length ?? 0;
+    this.bytes -= (this.lines[slot]?.length ?? -1) + 1;
     this.lines[slot] = undefined;
     this.folds[slot] = undefined;
     this.size -= 1;
@@ -208,7 +209,7 @@ class Feed implements InspectionFeed {
         reader.next = oldest;
       }
       const end = Math.min(this.latestSeq, reader.next + this.batch - 1);
-      for (let s = reader.next; s <= end; s++) text += this.line(s);
+      for (let s = reader.next; s <= end; s++) text += `${this.line(s)}\n`;
       reader.next = end + 1;
       if (!reader.res.write(text)) {
         reader.waiting = true;

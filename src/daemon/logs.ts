@@ -36,8 +36,9 @@ function drained(out: Writable): Promise<void> {
 }
 
 /**
- * Writes a container's log to `out`: the entries kept by the options, then (following) new
- * ones as they are written, until the output ends, `until` passes, or the client goes.
+ * Writes a container's log to `out`: the entries kept by the options (with what `hub`'s log
+ * writer still has queued), then (following, with `hub`) new ones as they are written, until
+ * the output ends, `until` passes, or the client goes.
  * Resolves when done; never ends `out` itself; closes `file`.
  */
 export async function writeLogs(
@@ -72,6 +73,17 @@ export async function writeLogs(
   const onClose = (): void => wake?.();
   out.once('close', onClose);
   try {
+    // What the container wrote before this read is read too: its writer's backlog reaches the
+    // files first (a following read's tail counts from there as well). A client that goes
+    // meanwhile ends the wait.
+    if (hub && !gone()) {
+      let left: () => void = () => undefined;
+      await Promise.race([
+        hub.logFlushed(),
+        new Promise<void>((r) => out.once('close', (left = r))),
+      ]);
+      out.off('close', left);
+    }
     if (stop === null) await file.bound();
     if (o.tail === 0) await file.seekEnd();
     else if (o.tail !== null) await file.seekTail(o.tail);

@@ -27,14 +27,33 @@ export interface AttachedClient {
   ended(): void;
 }
 
+/** What a container's log writer tells its hub. */
+export interface LogSinkListener {
+  /** Entries reached the file (followers may read them). */
+  written(): void;
+  /** The backlog is down again after `write` said to pause: the source may go on. */
+  drained(): void;
+  /** The log cannot be written (a full disk), or (null) it can be again. */
+  problem(err: Error | null): void;
+}
+
 /**
- * Where a container's output is kept: its logging driver. `write` throws when the entry
- * cannot be kept (a full disk); a container directory already removed is no failure.
+ * Where a container's output is kept: its logging driver's writer, which writes in order and
+ * off the event loop (src/daemon/logging/writer.ts). A container directory already removed is
+ * no failure.
  */
 export interface LogSink {
   /** The file written, for messages. */
   readonly path: string;
-  write(e: LogEntry): void;
+  listener: LogSinkListener;
+  /** Queues an entry; false once the backlog is over its bound (the source should pause). */
+  write(e: LogEntry): boolean;
+  /** Resolves once every entry queued so far is written (or dropped, failing). */
+  flushed(): Promise<void>;
+  /** Resolves once every entry queued so far is written and the file closed; a later write reopens it. */
+  close(): Promise<void>;
+  /** Drops what is queued and closes the file: the container is removed. */
+  discard(): void;
 }
 
 /** A follower of new output (`logs -f`): told that entries were written, and that output ended. */
@@ -48,9 +67,11 @@ export interface OutputFollower {
  * shim's blocking open succeeds), written to its logging driver and to every attached client
  * in Docker's multiplexed framing; attached clients are closed when the output ends.
  *
- * Memory stays bounded whatever the clients do: an attached client that does not read holds
- * the container's output back (the FIFO readers pause, as dockerd's attach pipes block the
- * copier) until it drains, and is dropped if it has not drained within `stuckClientMs`;
+ * Memory stays bounded whatever the clients and the disk do: an attached client that does not
+ * read holds the container's output back (the FIFO readers pause, as dockerd's attach pipes
+ * block the copier) until it drains, and is dropped if it has not drained within
+ * `stuckClientMs`; a log writer whose backlog is over its bound (a slow disk) holds it back too,
+ * until the backlog is written;
  * `logs -f` followers read the log's files at their own pace; a line is cut into 16 KiB entries,
  * as Docker's log copier cuts them.
  */
@@ -65,7 +86,8 @@ export class StdioHub {
   /** The container's logging driver (json-file, local or none). */
   private readonly log: LogSink;
   private readers: Socket[] = [];
-  private logWriteFailed: string | null = null;
+  /** The log writer's backlog is over its bound: the readers are paused until it drains. */
+  private logHeld = false;
 
   /** A terminal: output is raw (no stdcopy frames), stderr merged into it by the pty. */
   tty = false;
@@ -83,6 +105,48 @@ export class StdioHub {
 
   constructor(log: LogSink) {
     this.log = log;
+    log.listener = {
+      written: () => {
+        for (const f of this.followers) f.written();
+      },
+      drained: () => {
+        this.logHeld = false;
+        this.flow();
+      },
+      // A full disk: the output still reaches attached clients; the log says so once, not once a line.
+      problem: (err) =>
+        this.onLogProblem(
+          err === null ? null : `cannot write the container's log ${this.log.path}: ${err.message}`,
+        ),
+    };
+  }
+
+  /** The readers flow unless a client or the log writer holds the output back. */
+  private get held(): boolean {
+    return this.stalled.size > 0 || this.logHeld;
+  }
+
+  private flow(): void {
+    const held = this.held;
+    for (const r of this.readers) {
+      if (held) r.pause();
+      else r.resume();
+    }
+  }
+
+  /** Resolves once everything the container wrote so far is in its log's files (or failed). */
+  logFlushed(): Promise<void> {
+    return this.log.flushed();
+  }
+
+  /** Writes what is queued and closes the log's file (the daemon stops). */
+  closeLog(): Promise<void> {
+    return this.log.close();
+  }
+
+  /** The container is removed: its log is not written any more. */
+  discardLog(): void {
+    this.log.discard();
   }
 
   /** Opens the read ends of the FIFOs (non-blocking: a blocking open would pin a libuv thread). */
@@ -101,7 +165,7 @@ export class StdioHub {
       s.on('data', (chunk: Buffer) => this.write(stream, chunk));
       s.on('error', () => undefined);
       s.on('close', () => this.closeOne());
-      if (this.stalled.size > 0) s.pause();
+      if (this.held) s.pause();
       this.readers.push(s);
     }
   }
@@ -142,25 +206,12 @@ export class StdioHub {
       buf = Buffer.alloc(0);
     }
     this.partial[stream] = buf;
-    if (lines.length === 0) return;
-    try {
-      for (const line of lines) this.log.write({ stream, log: line, time });
-      if (this.logWriteFailed !== null) {
-        this.logWriteFailed = null;
-        this.onLogProblem(null);
-      }
-    } catch (err) {
-      // The disk is full: the output still reaches attached clients; the log says so once,
-      // not once a line.
-      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-      if (this.logWriteFailed !== code) {
-        this.logWriteFailed = code;
-        this.onLogProblem(
-          `cannot write the container's log ${this.log.path}: ${(err as Error).message}`,
-        );
-      }
+    let full = false;
+    for (const line of lines) if (!this.log.write({ stream, log: line, time })) full = true;
+    if (full && !this.logHeld) {
+      this.logHeld = true;
+      this.flow();
     }
-    for (const f of this.followers) f.written();
   }
 
   private write(stream: 1 | 2, chunk: Buffer): void {
@@ -180,7 +231,7 @@ export class StdioHub {
     const timer = setTimeout(() => c.out.destroy(), StdioHub.stuckClientMs);
     timer.unref();
     this.stalled.set(c, timer);
-    for (const r of this.readers) r.pause();
+    this.flow();
     c.out.once('drain', () => this.release(c));
   }
 
@@ -189,7 +240,7 @@ export class StdioHub {
     if (timer === undefined) return;
     clearTimeout(timer);
     this.stalled.delete(c);
-    if (this.stalled.size === 0) for (const r of this.readers) r.resume();
+    this.flow();
   }
 
   private closeOne(): void {
@@ -201,8 +252,13 @@ export class StdioHub {
     this.ended = true;
     this.stdin.taskEnded();
     for (const c of [...this.clients]) this.remove(c, true);
-    for (const f of [...this.followers]) f.ended();
+    // Followers end once the log holds everything (they read it from the files), and the
+    // file is closed until a next run.
+    const followers = [...this.followers];
     this.followers.clear();
+    void this.log.close().then(() => {
+      for (const f of followers) f.ended();
+    });
     for (const w of this.endWaiters.splice(0)) w();
   }
 

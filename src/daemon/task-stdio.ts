@@ -1,6 +1,13 @@
 import type { TaskStdio } from '../../effects/containerd/real.ts';
 import { StdioHub, type LogSink } from './stdio.ts';
 
+/** Waits for `p`, at most `ms`. */
+async function withinMs(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 /**
  * Every container's stdio hub (its output to its logging driver and to attached clients, its
  * stdin), by container: what the containerd effects open and close, and what the attach and
@@ -8,12 +15,15 @@ import { StdioHub, type LogSink } from './stdio.ts';
  */
 export class StdioHubs implements TaskStdio {
   readonly hubs = new Map<string, StdioHub>();
-  /** Where a container's output is logged (its LogConfig's driver). */
-  private readonly logDriverOf: (id: string) => LogSink;
+  /** Where a container's output is logged (its LogConfig's driver, which makes its writer). */
+  private readonly logDriverOf: (id: string) => { writer(): LogSink };
   /** The daemon's log, told of a container log that cannot be written. */
   private readonly warn: (message: string) => void;
 
-  constructor(logDriverOf: (id: string) => LogSink, warn: (message: string) => void = () => {}) {
+  constructor(
+    logDriverOf: (id: string) => { writer(): LogSink },
+    warn: (message: string) => void = () => {},
+  ) {
     this.logDriverOf = logDriverOf;
     this.warn = warn;
   }
@@ -21,7 +31,7 @@ export class StdioHubs implements TaskStdio {
   hub(id: string): StdioHub {
     let h = this.hubs.get(id);
     if (!h) {
-      const log = this.logDriverOf(id);
+      const log = this.logDriverOf(id).writer();
       const hub = new StdioHub(log);
       // A log that cannot be written (a full disk) is said once, and again once it can be.
       hub.onLogProblem = (problem) =>
@@ -35,7 +45,16 @@ export class StdioHubs implements TaskStdio {
   forget(id: string): void {
     const h = this.hubs.get(id);
     h?.destroyReaders();
+    h?.discardLog();
     this.hubs.delete(id);
+  }
+
+  /**
+   * The daemon stops: every container's log is written out and its file closed, for at most
+   * `ms` (a stuck disk must not hold the daemon up; what is still queued then is lost with it).
+   */
+  async closeLogs(ms: number): Promise<void> {
+    await withinMs(Promise.all([...this.hubs.values()].map((h) => h.closeLog())), ms);
   }
 
   openOutput(container: string, stdout: string, stderr: string | null, terminal: boolean): void {
@@ -74,6 +93,10 @@ export class StdioHubs implements TaskStdio {
       hub.destroyReaders();
       await hub.whenEnded();
     }
+    // dockerd's exit handling closes the log driver once the copier is done: a `docker wait`
+    // answered after this finds every line in the log. A stuck disk holds the exit no longer
+    // than `ms`; the writer goes on in the background.
+    await withinMs(hub.logFlushed(), ms);
   }
 
   abandon(container: string): void {

@@ -549,18 +549,20 @@ describe('logging drivers', () => {
     assert.deepEqual(decodeLocalEntries(bytes.subarray(0, bytes.length - 3)), entries.slice(0, 1));
   });
 
-  test('json-file rotates once max-size is reached, keeping max-file files; local gzips what it rotates', () => {
+  test('json-file rotates once max-size is reached, keeping max-file files; local gzips what it rotates', async () => {
     const dir = mkdtempSync('/tmp/logdrv-');
     try {
       const json = logDriverFor(dir, 'c', { driver: 'json-file', maxSize: 200, maxFile: 3 });
+      const jsonWriter = json.writer();
       for (let i = 0; i < 30; i++)
-        json.write({
+        jsonWriter.write({
           stream: 1,
           log: Buffer.from(`line-${i}\n`),
           time: '2026-01-01T00:00:00.000Z',
         });
+      await jsonWriter.close();
       assert.deepEqual(readdirSync(dir).sort(), ['c-json.log', 'c-json.log.1', 'c-json.log.2']);
-      const kept = json.read() ?? [];
+      const kept = (await json.read()) ?? [];
       assert.equal(kept.at(-1)?.log.toString(), 'line-29\n');
       assert.ok(kept.length < 30 && kept.length >= 6);
       const local = logDriverFor(dir, 'c', {
@@ -569,8 +571,14 @@ describe('logging drivers', () => {
         maxFile: 3,
         compress: true,
       });
+      const localWriter = local.writer();
       for (let i = 0; i < 30; i++)
-        local.write({ stream: 2, log: Buffer.from(`e-${i}\n`), time: '2026-01-01T00:00:00.000Z' });
+        localWriter.write({
+          stream: 2,
+          log: Buffer.from(`e-${i}\n`),
+          time: '2026-01-01T00:00:00.000Z',
+        });
+      await localWriter.close();
       assert.deepEqual(readdirSync(`${dir}/local-logs`).sort(), [
         'container.log',
         'container.log.1.gz',
@@ -580,8 +588,8 @@ describe('logging drivers', () => {
         readFileSync(`${dir}/local-logs/container.log.1.gz`).subarray(0, 2).toString('hex'),
         '1f8b',
       );
-      assert.equal((local.read() ?? []).at(-1)?.log.toString(), 'e-29\n');
-      assert.equal(logDriverFor(dir, 'c', { driver: 'none' }).read(), null);
+      assert.equal(((await local.read()) ?? []).at(-1)?.log.toString(), 'e-29\n');
+      assert.equal(await logDriverFor(dir, 'c', { driver: 'none' }).read(), null);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

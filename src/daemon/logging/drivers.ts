@@ -1,17 +1,18 @@
-import {
-  appendFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { gunzipSync, gzipSync } from 'node:zlib';
-import type { LogEntry } from '../stdio.ts';
+import { promises as fsp } from 'node:fs';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import type { LogEntry, LogSink } from '../stdio.ts';
 import { decodeLocalEntries, encodeLocalEntry, localLogFormat } from './local-format.ts';
-import { chunkBytes, RotatingLogReader, type LogFormat, type LogReader } from './reader.ts';
+import {
+  chunkBytes,
+  RotatingLogReader,
+  type LogFiles,
+  type LogFormat,
+  type LogReader,
+} from './reader.ts';
+import { discardingSink, LogWriter, type LogFs } from './writer.ts';
+
+const gunzipAsync = promisify(gunzip);
 
 /**
  * A container's logging driver (HostConfig.LogConfig): where its output goes, and whether
@@ -22,10 +23,13 @@ import { chunkBytes, RotatingLogReader, type LogFormat, type LogReader } from '.
 export interface LogDriver {
   /** The file written ('' for none), for messages. */
   readonly path: string;
-  /** Keeps an entry; throws when it cannot (a full disk), not when the container's directory is gone. */
-  write(e: LogEntry): void;
+  /**
+   * The container's log writer (one per stdio hub: it alone writes and rotates the files, in
+   * order, off the event loop); `none`'s drops everything.
+   */
+  writer(fs?: LogFs): LogSink;
   /** Every entry kept, oldest first; null when the driver keeps none (`none`). */
-  read(): LogEntry[] | null;
+  read(): Promise<LogEntry[] | null>;
   /** A reader of the entries kept, a chunk at a time; null when the driver keeps none. */
   reader(): LogReader | null;
 }
@@ -36,79 +40,23 @@ export type LogDriverSettings =
   | { driver: 'local'; maxSize: number; maxFile: number; compress: boolean }
   | { driver: 'none' };
 
-/**
- * Files rotated as dockerd's LogFile does: once the current file has reached `maxSize`, the
- * next write first moves `name.(n-1)` to `name.n` (the oldest dropped), `name` to `name.1`
- * (gzipped as `name.1.gz` when compressing), and starts `name` empty. With one file, the
- * current one is emptied.
- */
-class RotatingFile {
-  readonly path: string;
-  private readonly maxSize: number | null;
-  readonly maxFile: number;
-  readonly compress: boolean;
-  private size: number | null = null;
-
-  constructor(path: string, o: { maxSize: number | null; maxFile: number; compress: boolean }) {
-    this.path = path;
-    this.maxSize = o.maxSize;
-    this.maxFile = o.maxFile;
-    this.compress = o.compress;
-  }
-
-  private rotated(n: number): string {
-    return `${this.path}.${n}${this.compress ? '.gz' : ''}`;
-  }
-
-  append(data: Buffer | string): void {
+/** A rotating log's files' contents, oldest first (`name.N` … `name.1`, then `name`). */
+async function contents(files: LogFiles): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for (let i = files.maxFile - 1; i >= 1; i--) {
     try {
-      this.size ??= existsSync(this.path) ? statSync(this.path).size : 0;
-      if (this.maxSize !== null && this.size >= this.maxSize) this.rotate();
-      // Readable by the owner's group too, as dockerd makes log files (0640).
-      appendFileSync(this.path, data, { mode: 0o640 });
-      this.size += Buffer.byteLength(data);
-    } catch (err) {
-      this.size = null;
-      // The container's directory is gone (removed): nothing to keep. Anything else (a full
-      // disk) is the caller's to tell.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-  }
-
-  private rotate(): void {
-    if (this.maxFile >= 2) {
-      rmSync(this.rotated(this.maxFile - 1), { force: true });
-      for (let i = this.maxFile - 1; i > 1; i--)
-        if (existsSync(this.rotated(i - 1))) renameSync(this.rotated(i - 1), this.rotated(i));
-      if (this.compress) {
-        writeFileSync(this.rotated(1), gzipSync(readFileSync(this.path)), { mode: 0o640 });
-        rmSync(this.path);
-      } else renameSync(this.path, this.rotated(1));
-    }
-    writeFileSync(this.path, '', { mode: 0o640 });
-    this.size = 0;
-  }
-
-  /** The files' contents, oldest first. */
-  contents(): Buffer[] {
-    const out: Buffer[] = [];
-    for (let i = this.maxFile - 1; i >= 1; i--) {
-      const p = this.rotated(i);
-      if (!existsSync(p)) continue;
-      try {
-        const raw = readFileSync(p);
-        out.push(this.compress ? gunzipSync(raw) : raw);
-      } catch {
-        // a file rotated away meanwhile
-      }
-    }
-    try {
-      out.push(readFileSync(this.path));
+      const raw = await fsp.readFile(`${files.path}.${i}${files.compress ? '.gz' : ''}`);
+      out.push(files.compress ? await gunzipAsync(raw) : raw);
     } catch {
-      // none yet
+      // not rotated that far, or rotated away meanwhile
     }
-    return out;
   }
+  try {
+    out.push(await fsp.readFile(files.path));
+  } catch {
+    // none yet
+  }
+  return out;
 }
 
 /** Reads json-file lines (`{"log","stream","time"}`); a torn line (a crash mid-write) is skipped. */
@@ -165,40 +113,47 @@ export function logDriverFor(
   const s = settings ?? { driver: 'json-file', maxSize: null, maxFile: 1 };
   switch (s.driver) {
     case 'none':
-      return { path: '', write: () => undefined, read: () => null, reader: () => null };
-    case 'json-file': {
-      const file = new RotatingFile(`${dir}/${id}-json.log`, { ...s, compress: false });
       return {
-        path: file.path,
-        write: (e) =>
-          file.append(
-            `${JSON.stringify({ log: e.log.toString('utf8'), stream: e.stream === 1 ? 'stdout' : 'stderr', time: e.time })}\n`,
-          ),
-        read: () => file.contents().flatMap((b) => parseJsonLog(b.toString('utf8'))),
-        reader: () => new RotatingLogReader(file, jsonLogFormat),
+        path: '',
+        writer: discardingSink,
+        read: () => Promise.resolve(null),
+        reader: () => null,
+      };
+    case 'json-file': {
+      const files = { path: `${dir}/${id}-json.log`, maxFile: s.maxFile, compress: false };
+      return {
+        path: files.path,
+        writer: (fs) =>
+          new LogWriter({
+            ...files,
+            maxSize: s.maxSize,
+            dir: null,
+            fs,
+            encode: (e) =>
+              `${JSON.stringify({ log: e.log.toString('utf8'), stream: e.stream === 1 ? 'stdout' : 'stderr', time: e.time })}\n`,
+          }),
+        read: async () => (await contents(files)).flatMap((b) => parseJsonLog(b.toString('utf8'))),
+        reader: () => new RotatingLogReader(files, jsonLogFormat),
       };
     }
     case 'local': {
-      const file = new RotatingFile(`${dir}/local-logs/container.log`, s);
-      let made = false;
+      const files = {
+        path: `${dir}/local-logs/container.log`,
+        maxFile: s.maxFile,
+        compress: s.compress,
+      };
       return {
-        path: file.path,
-        write: (e) => {
-          if (!made) {
-            try {
-              mkdirSync(`${dir}/local-logs`, { mode: 0o700 });
-              made = true;
-            } catch (err) {
-              const code = (err as NodeJS.ErrnoException).code;
-              // There already; or the container's directory is gone (the write is dropped).
-              if (code === 'EEXIST') made = true;
-              else if (code !== 'ENOENT') throw err;
-            }
-          }
-          file.append(encodeLocalEntry(e));
-        },
-        read: () => file.contents().flatMap((b) => decodeLocalEntries(b)),
-        reader: () => new RotatingLogReader(file, localLogFormat),
+        path: files.path,
+        writer: (fs) =>
+          new LogWriter({
+            ...files,
+            maxSize: s.maxSize,
+            dir: `${dir}/local-logs`,
+            fs,
+            encode: encodeLocalEntry,
+          }),
+        read: async () => (await contents(files)).flatMap((b) => decodeLocalEntries(b)),
+        reader: () => new RotatingLogReader(files, localLogFormat),
       };
     }
   }

@@ -288,6 +288,7 @@ export const containerMachine = setup({
     createTask: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t, was) => {
         c.earlyExit = null;
+        c.containerdEmpty = false;
         t.await(
           {
             effect: 'containerd.createTask',
@@ -543,6 +544,11 @@ export const containerMachine = setup({
       step(enqueue, context, event, (c, t) =>
         t.await({ effect: 'containerd.deleteContainer', container: c.record.id }, 'exit'),
       ),
+    ),
+    noteContainerdEmpty: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        c.containerdEmpty = true;
+      }),
     ),
     persistExit: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t) => {
@@ -1014,6 +1020,7 @@ export const containerMachine = setup({
     exitedEarly: ({ context }) => context.earlyExit !== null,
     paused: ({ context }) => context.task === 'paused',
     noTask: ({ context }) => context.task === 'none',
+    containerdEmpty: ({ context }) => context.containerdEmpty,
     notFound: ({ event }) => event.type === 'effect.failed' && event.error.code === 'ENOENT',
     busy: ({ event }) => event.type === 'effect.failed' && event.error.code === 'EBUSY',
     firstTry: ({ context }) => !context.removalRetried,
@@ -1055,6 +1062,7 @@ export const containerMachine = setup({
     renameReq: null,
     oldName: null,
     removalRetried: false,
+    containerdEmpty: input.origin === 'create',
     restoring: input.origin === 'restore',
     sandbox: null,
     startError: null,
@@ -1597,8 +1605,19 @@ export const containerMachine = setup({
         deletingContainer: {
           entry: 'deleteContainerRecord',
           on: {
-            'effect.done': { guard: 'isPending', target: 'releasingNetwork' },
-            'effect.failed': { guard: 'isPending', target: 'releasingNetwork' },
+            'effect.done': {
+              guard: 'isPending',
+              target: 'releasingNetwork',
+              actions: 'noteContainerdEmpty',
+            },
+            'effect.failed': [
+              {
+                guard: and(['isPending', 'notFound']),
+                target: 'releasingNetwork',
+                actions: 'noteContainerdEmpty',
+              },
+              { guard: 'isPending', target: 'releasingNetwork' },
+            ],
           },
         },
         /** The exited task's endpoints and namespace go before the exit is recorded. */
@@ -1701,8 +1720,8 @@ export const containerMachine = setup({
     },
     /**
      * Removal: marked (persisted) first, so a crash mid-removal is finished by the next
-     * restore; the task and containerd's container go, then its network, its files, and
-     * last its record.
+     * restore; the task and containerd's container go (unless the exit deleted that already),
+     * then its network, its files, and last its record.
      */
     removing: {
       initial: 'marking',
@@ -1722,11 +1741,13 @@ export const containerMachine = setup({
           on: {
             'effect.done': [
               { guard: and(['isPending', 'taskAlive']), target: 'killing' },
+              { guard: and(['isPending', 'noTask', 'containerdEmpty']), target: 'disconnecting' },
               { guard: and(['isPending', 'noTask']), target: 'deletingContainer' },
               { guard: 'isPending', target: 'deletingTask' },
             ],
             'effect.failed': [
               { guard: and(['isPending', 'taskAlive']), target: 'killing' },
+              { guard: and(['isPending', 'noTask', 'containerdEmpty']), target: 'disconnecting' },
               { guard: and(['isPending', 'noTask']), target: 'deletingContainer' },
               { guard: 'isPending', target: 'deletingTask' },
             ],

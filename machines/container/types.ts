@@ -234,6 +234,12 @@ export interface ContainerContext {
   oldName: string | null;
   /** The removal found a task it did not know of, and killed it once. */
   removalRetried: boolean;
+  /**
+   * containerd holds no container of this ID: none was made since this actor created it, or
+   * the last exit deleted it (or found it gone). A removal then asks containerd nothing, as
+   * dockerd's does; a restored actor does not know, and asks.
+   */
+  containerdEmpty: boolean;
   /** Restored, and not settled yet: an exit found now follows dockerd's restore restart list. */
   restoring: boolean;
   /** The network sandbox of the current start (machines/network): joined by the task's spec. */

@@ -4,6 +4,7 @@ import type { Constraint } from '../../machines/check/constraints.ts';
 import { constraintsByMachine as registeredConstraints } from '../../machines/registry.ts';
 import type { Session } from '../../effects/runner.ts';
 import { makeHeader } from '../../effects/record.ts';
+import { recordLine } from '../../effects/record-json.ts';
 import type { RecordBody } from '../../effects/trace.ts';
 import type { Route } from '../api/server.ts';
 import { machineCatalog, type StepTables } from '../inspector/catalog.ts';
@@ -142,8 +143,7 @@ class Feed implements InspectionFeed {
   push(record: RecordBody): void {
     if (this.closed) return;
     const seq = this.latestSeq + 1;
-    const body = JSON.stringify(record);
-    const line = `{"seq":${seq}${body.length > 2 ? `,${body.slice(1)}` : '}'}\n`;
+    const line = `${recordLine(seq, record)}\n`;
     while (
       this.size > 0 &&
       (this.size === this.capacity || this.bytes + line.length > this.maxBytes)

@@ -96,28 +96,29 @@ export const containerMachine = setup({
     ),
 
     // — create: its directory, its root filesystem, its spec, then its record —
-    makeDirectory: enqueueActions(({ context, event, enqueue }) =>
-      step(enqueue, context, event, (c, t) =>
-        t.await({ effect: 'fs.mkdirAll', path: c.dir, mode: 0o710 }, 'create'),
-      ),
+    // Its directory, its root filesystem and its spec need nothing of one another: asked at once.
+    prepareAll: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t, was) => {
+        c.preparing = [
+          t.ask({ effect: 'fs.mkdirAll', path: c.dir, mode: 0o710 }, 'create'),
+          t.ask(
+            {
+              effect: 'rootfs.prepare',
+              container: c.record.id,
+              driver: was.rootfs?.driver ?? 'overlay2',
+              layers: was.rootfs?.layers ?? [],
+            },
+            'create',
+          ),
+          t.ask({ effect: 'store.put', key: `spec/${c.record.id}`, value: was.spec }, 'create'),
+        ];
+      }),
     ),
-    prepareRootfs: enqueueActions(({ context, event, enqueue }) =>
-      step(enqueue, context, event, (c, t, was) =>
-        t.await(
-          {
-            effect: 'rootfs.prepare',
-            container: c.record.id,
-            driver: was.rootfs?.driver ?? 'overlay2',
-            layers: was.rootfs?.layers ?? [],
-          },
-          'create',
-        ),
-      ),
-    ),
-    writeSpec: enqueueActions(({ context, event, enqueue }) =>
-      step(enqueue, context, event, (c, t, was) =>
-        t.await({ effect: 'store.put', key: `spec/${c.record.id}`, value: was.spec }, 'create'),
-      ),
+    notePrepared: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        c.preparing = c.preparing.filter((id) => !('id' in event) || id !== event.id);
+        if (event.type === 'effect.failed' && c.lastError === null) c.lastError = event.error;
+      }),
     ),
     persistCreated: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (_c, t) => t.persist()),
@@ -998,6 +999,11 @@ export const containerMachine = setup({
     exitedWithAutoRemove: ({ context }) =>
       context.record.state.status === 'exited' && context.record.config.autoRemove,
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
+    isPreparing: ({ context, event }) => 'id' in event && context.preparing.includes(event.id),
+    /** The last of the create's preparations answers. */
+    lastPrepared: ({ context, event }) =>
+      'id' in event && context.preparing.length === 1 && context.preparing[0] === event.id,
+    preparedWell: ({ context }) => context.lastError === null,
     isTimer: ({ context, event }) => 'id' in event && event.id === context.timer,
     isKill: ({ context, event }) => 'id' in event && event.id === context.killPending,
     /** The kill found no process: its exit was missed, none will come (containerd: not found). */
@@ -1062,6 +1068,7 @@ export const containerMachine = setup({
     renameReq: null,
     oldName: null,
     removalRetried: false,
+    preparing: [],
     containerdEmpty: input.origin === 'create',
     restoring: input.origin === 'restore',
     sandbox: null,
@@ -1160,39 +1167,28 @@ export const containerMachine = setup({
     },
     /** A new container: its directory, root filesystem, spec, and then its record, in that order. */
     creating: {
-      initial: 'makingDirectory',
+      initial: 'preparing',
       states: {
-        makingDirectory: {
-          entry: 'makeDirectory',
+        /**
+         * Its directory, root filesystem and spec, made at once; once all three answered, the
+         * record is written, or (one failed) all three are undone.
+         */
+        preparing: {
+          entry: 'prepareAll',
           on: {
-            'effect.done': { guard: 'isPending', target: 'preparingRootfs' },
-            'effect.failed': {
-              guard: 'isPending',
-              target: 'undoing',
-              actions: 'rememberCreateFailure',
-            },
-          },
-        },
-        preparingRootfs: {
-          entry: 'prepareRootfs',
-          on: {
-            'effect.done': { guard: 'isPending', target: 'writingSpec' },
-            'effect.failed': {
-              guard: 'isPending',
-              target: 'undoing',
-              actions: 'rememberCreateFailure',
-            },
-          },
-        },
-        writingSpec: {
-          entry: 'writeSpec',
-          on: {
-            'effect.done': { guard: 'isPending', target: 'persisting' },
-            'effect.failed': {
-              guard: 'isPending',
-              target: 'undoing',
-              actions: 'rememberCreateFailure',
-            },
+            'effect.done': [
+              {
+                guard: and(['lastPrepared', 'preparedWell']),
+                target: 'persisting',
+                actions: 'notePrepared',
+              },
+              { guard: 'lastPrepared', target: 'undoing', actions: 'notePrepared' },
+              { guard: 'isPreparing', actions: 'notePrepared' },
+            ],
+            'effect.failed': [
+              { guard: 'lastPrepared', target: 'undoing', actions: 'notePrepared' },
+              { guard: 'isPreparing', actions: 'notePrepared' },
+            ],
           },
         },
         persisting: {

@@ -200,6 +200,8 @@ export interface ContainerContext {
   seq: number;
   /** The effect this state waits for. */
   pending: string | null;
+  /** The create's preparations still in flight (its directory, root filesystem and spec). */
+  preparing: string[];
   /** The store write in flight (a failed one turns the reply into an error; the transition goes on). */
   writing: string | null;
   /** The stop timer. */

@@ -281,9 +281,11 @@ test('two rm while the exit is being handled: one removes, the other is told a r
     seed: 0,
     record: newRecord(id),
     behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+    // The kill a millisecond after the start (both wait out the create, then run in the order
+    // they came): the exit is being handled at 49 ms.
     steps: [
-      { atMs: 0, event: { type: 'api.kill', signal: 'KILL' } },
       { atMs: 0, event: { type: 'api.start' } },
+      { atMs: 1, event: { type: 'api.kill', signal: 'KILL' } },
       { atMs: 49, event: { type: 'api.remove', force: false } },
       { atMs: 49, event: { type: 'api.remove', force: false } },
     ],

@@ -19,15 +19,10 @@ import {
 import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { assertNever } from '../errors.ts';
-import { isSmallTree } from '../rootfs/small-tree.ts';
 import { failureFrom, nextTurn, type Handler } from '../handler.ts';
 import { createPidfile, removePidfile } from './pidfile.ts';
 import type { FsRequest, FsResults } from './requests.ts';
 import { loadOrCreateTrustKey } from './trustkey.ts';
-
-/** At most this many entries and bytes of files, a tree is removed on the event loop. */
-const smallTreeEntries = 64;
-const smallTreeBytes = 1 << 20;
 
 /** mkdir -p, one directory at a time so the mode (not umask'ed) and owner apply to each created one. */
 function mkdirAll(
@@ -162,12 +157,9 @@ export const realFs = {
         }
       case 'fs.removeAll':
         try {
-          // A small tree (a container's directory with short logs) goes at once; a larger one
-          // in the thread pool: a container's logs can be large, and a removal on this thread
-          // stalls every API answer meanwhile.
-          if (isSmallTree(req.path, smallTreeEntries, smallTreeBytes))
-            rmSync(req.path, { recursive: true, force: true });
-          else await rm(req.path, { recursive: true, force: true });
+          // In the thread pool: a container's directory (its logs) can be large, and a removal
+          // on this thread stalls every API answer meanwhile.
+          await rm(req.path, { recursive: true, force: true });
           return {};
         } catch (err) {
           throw failureFrom(err, 'remove', req.path);

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { assertNever } from '../errors.ts';
@@ -7,16 +7,11 @@ import { EffectFailure, failureFrom, type Handler } from '../handler.ts';
 import { mountPoints } from '../kernel/real.ts';
 import type { RootfsLayout } from './layout.ts';
 import type { RootfsRequest, RootfsResults } from './requests.ts';
-import { isSmallTree } from './small-tree.ts';
 import { buildVfsRootfs } from './vfs.ts';
 
 const run = promisify(execFile);
 
 const containerId = /^[0-9a-f]{64}$/;
-
-/** At most this many entries and bytes of files, a container's root is removed on the event loop. */
-const smallRootEntries = 64;
-const smallRootBytes = 1 << 20;
 
 /** Unmounts `path` if it is mounted (lazily when busy); whether it was. */
 async function unmountIfMounted(path: string, mounted: readonly string[]): Promise<boolean> {
@@ -88,13 +83,6 @@ export class RealRootfs implements Handler<RootfsRequest> {
     // Never delete through a mount: a root statedock itself mounted is detached first.
     await unmountIfMounted(`${l.layerDir(id)}/merged`, mountPoints());
     try {
-      // A root its container barely wrote to (runc's mount points, a few small files) goes at
-      // once on this thread: in the thread pool its dozen steps are as many turns of a busy
-      // event loop (10 ms seen under load).
-      if (isSmallTree(l.layerDir(id), smallRootEntries, smallRootBytes)) {
-        rmSync(l.layerDir(id), { recursive: true, force: true });
-        if (!existsSync(l.vfsDir(id)) && !existsSync(l.vfsLowerFile(id))) return;
-      }
       // In the thread pool: what a container wrote to its root can be large, and a removal on
       // this thread stalls every API answer meanwhile (135 ms seen under load).
       // One driver's root exists; the others' paths are looked up at once, not in turn.

@@ -1,4 +1,5 @@
 import { Session, type Executor, type TraceSink } from './runner.ts';
+import { sameJson } from './json-equal.ts';
 import { isOutputRecord, type RecordBody, type TraceRecord } from './trace.ts';
 
 /**
@@ -89,6 +90,7 @@ function same(a: Produced, b: Produced): boolean {
   if (a.kind !== b.kind) return false;
   const pa = payload(a);
   const pb = payload(b);
+  if (sameJson(pa, pb)) return true;
   const sa = JSON.stringify(pa);
   if (sa === JSON.stringify(pb)) return true;
   return canonical(pa) === canonical(pb);

@@ -171,9 +171,38 @@ export class ContainerFs {
    * but the last, and the last too with `followLast`. Returns a clean container path.
    */
   resolve(path: string, followLast: boolean): string {
+    return this.walk(path, followLast).path;
+  }
+
+  /**
+   * Resolves every name of `path` (as `resolve` with `followLast`) and says where the result is
+   * on the host, from the lookup the walk made of it: one lstat less than `locate` after
+   * `resolve`, with the same answer (a name is looked up once, as it is followed).
+   */
+  resolveAndLocate(path: string): {
+    path: string;
+    at: { host: string; stat: Stats; writable: boolean } | null;
+  } {
+    const { path: resolved, last } = this.walk(path, true);
+    return {
+      path: resolved,
+      at: last !== null && last.path === resolved ? last.at : this.locate(resolved),
+    };
+  }
+
+  private walk(
+    path: string,
+    followLast: boolean,
+  ): {
+    path: string;
+    /** The last name looked up, and where it was (null when it was not). */
+    last: { path: string; at: { host: string; stat: Stats; writable: boolean } | null } | null;
+  } {
     const queue = names(path);
     const out: string[] = [];
     let links = 0;
+    let last: { path: string; at: { host: string; stat: Stats; writable: boolean } | null } | null =
+      null;
     while (queue.length > 0) {
       const n = queue.shift() as string;
       if (n === '..') {
@@ -183,6 +212,7 @@ export class ContainerFs {
       const candidate = `/${[...out, n].join('/')}`;
       if (queue.length > 0 || followLast) {
         const at = this.locate(candidate);
+        last = { path: candidate, at };
         if (at?.stat.isSymbolicLink()) {
           if (++links > 255) throw new ContainerPathError(`too many links while resolving ${path}`);
           const target = readlinkSync(at.host);
@@ -193,6 +223,6 @@ export class ContainerFs {
       }
       out.push(n);
     }
-    return `/${out.join('/')}`;
+    return { path: `/${out.join('/')}`, last };
   }
 }

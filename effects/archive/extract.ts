@@ -19,6 +19,21 @@ import { EffectFailure } from '../handler.ts';
 import { cleanPath, type ContainerFs } from './container-fs.ts';
 import { FileWrites } from './file-writes.ts';
 
+/** Who a file this daemon makes belongs to (its effective user and group). */
+const daemonUid = process.geteuid?.() ?? 0;
+const daemonGid = process.getegid?.() ?? 0;
+
+/** mkdir(2); false when the name is taken (by anything: a link is not followed). */
+function mkdirAt(path: string, mode: number): boolean {
+  try {
+    mkdirSync(path, { mode });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
 function lstat(path: string): ReturnType<typeof lstatSync> | null {
   try {
     // No error object for a missing name (most lookups of an extraction): it costs a stack.
@@ -77,9 +92,10 @@ export async function extractInto(
           `invalid tar header: ${h.name} is a breakout of the destination`,
         );
       const target = cleanPath(`${dest}/${rel}`);
-      const parent = fs.resolve(target.slice(0, target.lastIndexOf('/')) || '/', true);
+      const { path: parent, at: where } = fs.resolveAndLocate(
+        target.slice(0, target.lastIndexOf('/')) || '/',
+      );
       const name = target.slice(target.lastIndexOf('/') + 1);
-      const where = fs.locate(parent);
       if (!where) {
         // A parent the tar did not list: made as tar does (0755).
         throw new EffectFailure('ENOENT', `extract ${h.name}: no such directory ${parent}`);
@@ -88,52 +104,71 @@ export async function extractInto(
         throw new EffectFailure('ENOTDIR', `extract ${h.name}: ${parent} is not a directory`);
       if (!where.writable) throw new EffectFailure('EROFS', 'mounted volume is marked read-only');
       const host = `${where.host}/${name}`;
-      const existing = lstat(host);
       const isDir = h.type === 'directory';
-      if (existing) {
-        if (existing.isDirectory() && !isDir) {
-          if (opts.noOverwriteDirNonDir)
-            throw new EffectFailure(
-              'EEXIST',
-              `cannot overwrite directory "${host}" with non-directory "${h.name}"`,
-            );
-          rmSync(host, { recursive: true, force: true });
-        } else if (!existing.isDirectory() && isDir) {
-          if (opts.noOverwriteDirNonDir)
-            throw new EffectFailure(
-              'EEXIST',
-              `cannot overwrite non-directory "${host}" with directory "${h.name}"`,
-            );
-          unlinkSync(host);
-        } else if (!isDir) unlinkSync(host);
-      }
+      /** What is at the name already, made room for as the entry needs (the existing stat). */
+      const clear = (): ReturnType<typeof lstat> => {
+        const existing = lstat(host);
+        if (existing) {
+          if (existing.isDirectory() && !isDir) {
+            if (opts.noOverwriteDirNonDir)
+              throw new EffectFailure(
+                'EEXIST',
+                `cannot overwrite directory "${host}" with non-directory "${h.name}"`,
+              );
+            rmSync(host, { recursive: true, force: true });
+          } else if (!existing.isDirectory() && isDir) {
+            if (opts.noOverwriteDirNonDir)
+              throw new EffectFailure(
+                'EEXIST',
+                `cannot overwrite non-directory "${host}" with directory "${h.name}"`,
+              );
+            unlinkSync(host);
+          } else if (!isDir) unlinkSync(host);
+        }
+        return existing;
+      };
       const uid = opts.owner?.uid ?? h.uid;
       const gid = opts.owner?.gid ?? h.gid;
       switch (h.type) {
-        case 'directory':
-          if (!existing?.isDirectory()) mkdirSync(host, { mode: h.mode & 0o7777 });
+        case 'directory': {
+          // Made first; what was at the name is looked at only when there was something.
+          const made = mkdirAt(host, h.mode & 0o7777);
+          if (!made && !clear()?.isDirectory()) mkdirSync(host, { mode: h.mode & 0o7777 });
           chmodSync(host, h.mode & 0o7777);
           chownSync(host, uid, gid);
           dirTimes.push({ host, mtime: h.mtime });
           stream.resume();
           return;
+        }
         case 'file':
-        case 'contiguous-file':
-          // The name was removed above; the bytes, owner, mode and time may land after `next`.
-          await writes.write(
-            host,
-            stream,
-            { mode: h.mode & 0o7777, uid, gid, mtime: h.mtime },
-            raw.size ?? 0,
-          );
+        case 'contiguous-file': {
+          const meta = {
+            mode: h.mode & 0o7777,
+            uid,
+            gid,
+            mtime: h.mtime,
+            // A new file is its maker's, with the group of a set-group-ID directory it is in.
+            madeOwned:
+              uid === daemonUid &&
+              gid === ((where.stat.mode & 0o2000) !== 0 ? where.stat.gid : daemonGid),
+          };
+          // Created exclusively (O_EXCL|O_NOFOLLOW); a name already taken is made room for and
+          // created again. The bytes, owner, mode and time may land after `next`.
+          if (!(await writes.write(host, stream, meta, raw.size ?? 0, false))) {
+            clear();
+            await writes.write(host, stream, meta, raw.size ?? 0, true);
+          }
           return;
+        }
         case 'symlink':
+          clear();
           symlinkSync(h.linkname, host);
           lchownSync(host, uid, gid);
           lutimesSync(host, h.mtime, h.mtime);
           stream.resume();
           return;
         case 'link': {
+          clear();
           const src = fs.locate(fs.resolve(cleanPath(`${dest}/${h.linkname}`), false));
           if (!src)
             throw new EffectFailure('ENOENT', `extract ${h.name}: no link target ${h.linkname}`);
@@ -144,6 +179,7 @@ export async function extractInto(
         case 'fifo':
         case 'character-device':
         case 'block-device': {
+          clear();
           const kind: string[] =
             h.type === 'fifo'
               ? ['p']
@@ -154,6 +190,7 @@ export async function extractInto(
           return;
         }
         default:
+          clear();
           stream.resume();
       }
     })().then(

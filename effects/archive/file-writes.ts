@@ -17,6 +17,11 @@ export interface FileMeta {
   uid: number;
   gid: number;
   mtime: Date;
+  /**
+   * The file, once made, already has this owner (the daemon's user, and its group or that of
+   * a set-group-ID directory): no chown is needed.
+   */
+  madeOwned?: boolean;
 }
 
 /**
@@ -129,7 +134,7 @@ function gather(
 
 /** Owner, then mode (a chown clears set-id bits), then time (a write changes it): by fd. */
 function finish(fd: number, meta: FileMeta): void {
-  fchownSync(fd, meta.uid, meta.gid);
+  if (meta.madeOwned !== true) fchownSync(fd, meta.uid, meta.gid);
   fchmodSync(fd, meta.mode);
   futimesSync(fd, meta.mtime, meta.mtime);
 }
@@ -158,22 +163,41 @@ export class FileWrites {
   }
 
   /**
-   * Creates `host` (which must not exist) and writes `content` (`size` bytes, as its tar header
-   * says) into it, with `meta`.
+   * Creates `host` and writes `content` (`size` bytes, as its tar header says) into it, with
+   * `meta`. When the name is taken (by anything, a link included: it is not followed), nothing
+   * is read and this answers false, unless it is the `lastTry`, which throws EEXIST.
    */
-  async write(host: string, content: Readable, meta: FileMeta, size: number): Promise<void> {
+  async write(
+    host: string,
+    content: Readable,
+    meta: FileMeta,
+    size: number,
+    lastTry: boolean,
+  ): Promise<boolean> {
     this.check();
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
     // A small file is made, written and closed on this thread: a hand-off to the pool would
     // cost more than its calls, and the next entry waits for each one. A larger one is opened
     // in the pool: making an inode can take a while (ext4 looks for a free one past recently
     // deleted ones), and the body goes on coming in meanwhile. The next entry waits either way.
-    const fd =
-      size <= INLINE_BYTES
-        ? openSync(host, flags, meta.mode)
-        : await new Promise<number>((resolve, reject) =>
-            open(host, flags, meta.mode, (err, fd) => (err ? reject(err) : resolve(fd))),
-          );
+    let fd: number;
+    try {
+      fd =
+        size <= INLINE_BYTES
+          ? openSync(host, flags, meta.mode)
+          : await new Promise<number>((resolve, reject) =>
+              open(host, flags, meta.mode, (err, fd) => (err ? reject(err) : resolve(fd))),
+            );
+    } catch (err) {
+      if (!lastTry && (err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+    await this.fill(fd, content, meta);
+    return true;
+  }
+
+  /** Writes the bytes, owner, mode and time of a file just made (the last ones maybe later). */
+  private async fill(fd: number, content: Readable, meta: FileMeta): Promise<void> {
     let last: { rest: Buffer[]; at: number };
     try {
       last = await gather(content, (chunks, at) => writeAll(fd, chunks, at));

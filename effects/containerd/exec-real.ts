@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { accessSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
-import { access, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { ContainerdClient } from './client.ts';
 import { EffectFailure } from '../handler.ts';
@@ -110,19 +110,17 @@ export class RealExecs {
   /**
    * Makes the exec's FIFOs: idle ones of the container renamed into place, the rest made by one
    * mkfifo. Two execs starting at once may reach for the same idle FIFO: the loser's rename
-   * fails and it takes another, or makes one.
+   * fails and it takes another, or makes one. The directory reads and renames are made on this
+   * thread: each is a few microseconds, and a hand-off to the thread pool and back, on the way
+   * of every exec, costs more (most on a busy machine, where the woken worker takes the CPU).
    */
   private async makeFifos(container: string, paths: string[]): Promise<void> {
     const dir = this.idleDir(container);
-    const idle = await readdir(dir).catch(() => [] as string[]);
+    const idle = readIdle(dir) ?? [];
     const missing: string[] = [];
     for (const path of paths) {
       let placed = false;
-      while (!placed && idle.length > 0)
-        placed = await rename(`${dir}/${idle.pop() as string}`, path).then(
-          () => true,
-          () => false,
-        );
+      while (!placed && idle.length > 0) placed = renamed(`${dir}/${idle.pop() as string}`, path);
       if (!placed) missing.push(path);
     }
     if (missing.length > 0) await run('mkfifo', ['-m', '0600', ...missing]);
@@ -133,31 +131,22 @@ export class RealExecs {
    * their end (no writer is left: a process that kept its output open, as a background child
    * can, keeps its FIFO, which is removed, so its late output reaches nobody); the rest go.
    */
-  private async releaseFifos(container: string, exec: string, outputEnded: boolean): Promise<void> {
+  private releaseFifos(container: string, exec: string, outputEnded: boolean): void {
     this.io.forget(exec);
     const paths = this.fifos(container, exec);
     const keep: string[] = [];
     if (outputEnded) {
       const dir = this.idleDir(container);
-      const idle = await readdir(dir).catch(async () => {
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        return [] as string[];
-      });
+      let idle = readIdle(dir);
+      if (idle === null) {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        idle = [];
+      }
       for (const p of [paths.stdout, paths.stderr])
-        if (idle.length + keep.length < idleFifosKept)
-          if (
-            await rename(p, `${dir}/${basename(p)}`).then(
-              () => true,
-              () => false,
-            )
-          )
-            keep.push(p);
+        if (idle.length + keep.length < idleFifosKept && renamed(p, `${dir}/${basename(p)}`))
+          keep.push(p);
     }
-    await Promise.all(
-      Object.values(paths)
-        .filter((p) => !keep.includes(p))
-        .map((p) => rm(p, { force: true })),
-    );
+    for (const p of Object.values(paths)) if (!keep.includes(p)) rmSync(p, { force: true });
   }
 
   async create(
@@ -196,7 +185,7 @@ export class RealExecs {
     const c = this.client();
     const pid = await c.startTask(req.container, { execId: req.exec });
     const stdin = this.fifos(req.container, req.exec).stdin;
-    if (await exists(stdin))
+    if (exists(stdin))
       // The shim holds the FIFO's read end now; the client's EOF closes the process's stdin (CloseIO).
       await this.io.openStdin(req.exec, stdin, () =>
         c.closeStdin(req.container, { execId: req.exec }),
@@ -229,7 +218,7 @@ export class RealExecs {
           `process ${req.exec} went with its task ${req.container}: ${(err as Error).message}`,
         );
       });
-    await this.releaseFifos(req.container, req.exec, ended);
+    this.releaseFifos(req.container, req.exec, ended);
     return {
       exitStatus: r.exitStatus,
       exitedAt: (r.exitedAt ?? new Date()).toISOString(),
@@ -305,9 +294,30 @@ function startTicks(pid: number | 'self'): number | null {
   }
 }
 
-function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
+function exists(path: string): boolean {
+  try {
+    accessSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The names of a container's idle FIFOs; null when the directory is not there. */
+function readIdle(dir: string): string[] | null {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return null;
+  }
+}
+
+/** rename(2); false when it failed (another exec took that idle FIFO first). */
+function renamed(from: string, to: string): boolean {
+  try {
+    renameSync(from, to);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,5 +1,6 @@
 import { assertNever } from '../errors.ts';
 import { SimFailure } from '../sim/failure.ts';
+import { copyPlain } from '../sim/plain-copy.ts';
 import type {
   AttachmentRecord,
   EndpointRecord,
@@ -341,17 +342,16 @@ export class SimNet {
         const sorted = [...this.records(req.dir)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
         for (const [key, rec] of sorted) {
           const kind = key.slice(0, key.indexOf('/')) as NetRecordKind;
-          if (kind === 'network') out.networks.push(structuredClone(rec as NetworkRecord));
-          else if (kind === 'sandbox') out.sandboxes.push(structuredClone(rec as SandboxRecord));
-          else if (kind === 'attachment')
-            out.attachments.push(structuredClone(rec as AttachmentRecord));
-          else out.endpoints.push(structuredClone(rec as EndpointRecord));
+          if (kind === 'network') out.networks.push(copyPlain(rec as NetworkRecord));
+          else if (kind === 'sandbox') out.sandboxes.push(copyPlain(rec as SandboxRecord));
+          else if (kind === 'attachment') out.attachments.push(copyPlain(rec as AttachmentRecord));
+          else out.endpoints.push(copyPlain(rec as EndpointRecord));
         }
         return out;
       }
       case 'net.dbPut':
         for (const { kind, record } of req.records)
-          this.records(req.dir).set(`${kind}/${record.id}`, structuredClone(record));
+          this.records(req.dir).set(`${kind}/${record.id}`, copyPlain(record));
         return {};
       case 'net.dbDelete':
         for (const k of req.keys) this.records(req.dir).delete(`${k.kind}/${k.id}`);

@@ -255,7 +255,9 @@ export class SimWorld implements SimEffects {
 
   /** How long a call takes and whether the fault plan fails it, judged when it is asked. */
   judge(call: EffectCall): Judgement {
-    const [lo, hi] = latencyOf(call.effect);
+    const range = latencyOf(call.effect);
+    const lo = range[0];
+    const hi = range[1];
     const fault = this.injector.judge(call);
     const latencyMs =
       (call.effect === 'clock.sleep' ? call.ms : lo + (hi - lo) * this.random.float()) +

@@ -1,8 +1,8 @@
-import { setup } from 'xstate';
+import { enqueueActions, setup } from 'xstate';
 import type { ArchiveRequest } from '../../effects/archive/requests.ts';
 import type { EffectError } from '../../effects/errors.ts';
 import { noOutlet } from '../outlet.ts';
-import { act } from '../exec/outputs.ts';
+import { apply } from '../exec/outputs.ts';
 
 /**
  * One `docker cp` into a container (PUT /containers/{id}/archive): the upload is unpacked by
@@ -22,8 +22,6 @@ export type ExtractEvent =
   | { type: 'effect.done'; id: string; result: unknown }
   | { type: 'effect.failed'; id: string; error: EffectError };
 
-const a = act<ExtractContext, ExtractEvent>;
-
 export const extractMachine = setup({
   types: {
     context: {} as ExtractContext,
@@ -37,13 +35,21 @@ export const extractMachine = setup({
   },
   actions: {
     emitOutputs: noOutlet,
-    extract: a((c, _e, o) => {
-      o.patch.pending = o.ask(c.request, 'archive');
-    }),
-    announce: a((c, _e, o) => o.event(c.request.container, 'extract-to-dir', c.attributes)),
-    recordError: a((_c, e, o) => {
-      if (e.type === 'effect.failed') o.patch.error = e.error;
-    }),
+    extract: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        o.patch.pending = o.ask(c.request, 'archive');
+      }),
+    ),
+    announce: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) =>
+        o.event(c.request.container, 'extract-to-dir', c.attributes),
+      ),
+    ),
+    recordError: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (_c, e, o) => {
+        if (e.type === 'effect.failed') o.patch.error = e.error;
+      }),
+    ),
   },
   guards: {
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,

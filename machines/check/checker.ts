@@ -481,9 +481,13 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
       // Per exec (its execID), within the actor that owns it.
       const seen = new Map<string, { create?: number; start?: number; die?: number }>();
       const deleted = new Map<string, number>();
+      // containerd reported the exec's exit (its /tasks/exit, with the status dockerd records).
+      const exitReported = new Set<string>();
       const deleteCalls = new Map<string, string>();
       for (const r of records) {
         if (!r.actor.startsWith('exec:') && !r.actor.startsWith('health:')) continue;
+        if (r.kind === 'event' && r.event.type === 'containerd.execExit')
+          exitReported.add(String(r.event['exec']));
         if (r.kind === 'effect.request' && r.call.effect === 'containerd.execDelete')
           deleteCalls.set(r.call.id, r.call.exec);
         // Deleted by this call, or already gone with its task (containerd: not found).
@@ -514,7 +518,8 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
         } else if (action === 'exec_die') {
           if (f.die !== undefined) at('a second exec_die');
           if (f.start === undefined) at('exec_die before exec_start');
-          if (!deleted.has(exec)) at('exec_die before containerd deleted the process');
+          if (!deleted.has(exec) && !exitReported.has(exec))
+            at('exec_die before containerd reported the exit or deleted the process');
           f.die = r.seq;
         }
       }

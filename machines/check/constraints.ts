@@ -32,8 +32,9 @@ export type Constraint =
   | { kind: 'persistedBeforeReply' }
   /**
    * An exec's events (exec and health actors): exec_create before exec_start, exec_die at most
-   * once and only after containerd deleted the process (its exit status is the recorded one),
-   * or found it gone with its task (the container's exit deleted every process in it).
+   * once and only after containerd reported the process's exit (its /tasks/exit, whose status
+   * is the recorded one, as dockerd records it before deleting the process), or deleted it, or
+   * the delete found it gone with its task (the container's exit deleted every process in it).
    */
   | { kind: 'execEventsOrdered' }
   /** After restore, the host kept every invariant of machines/container/invariants.ts (no `invariant.violated` mark). */

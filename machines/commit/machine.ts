@@ -1,8 +1,8 @@
-import { and, setup } from 'xstate';
+import { and, enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectRequest } from '../../effects/requests.ts';
 import { noOutlet } from '../outlet.ts';
-import { act } from '../exec/outputs.ts';
+import { apply } from '../exec/outputs.ts';
 
 /**
  * `docker commit`: the container's changes become a layer of the image store, over its image's
@@ -74,8 +74,6 @@ export type CommitEvent =
   | { type: 'effect.done'; id: string; result: unknown }
   | { type: 'effect.failed'; id: string; error: EffectError };
 
-const a = act<CommitContext, CommitEvent>;
-
 /** The new image's JSON: the parent's layers and history, then this commit's. */
 function imageJson(c: CommitContext, diffId: string): Record<string, unknown> {
   const i = c.image;
@@ -109,96 +107,118 @@ export const commitMachine = setup({
   },
   actions: {
     emitOutputs: noOutlet,
-    makeStaging: a((c, _e, o) => {
-      o.patch.pending = o.ask({ effect: 'fs.mkdirAll', path: c.staging, mode: 0o700 }, 'commit');
-    }),
-    writeLayer: a((c, _e, o) => {
-      o.patch.pending = o.ask(
-        {
-          effect: 'archive.diffTar',
-          container: c.container,
-          upper: c.upper,
-          lower: c.lower,
-          overlay: c.overlay,
-          dest: `${c.staging}/layer.tar`,
-        },
-        'commit',
-      );
-    }),
-    unpackLayer: a((c, _e, o) => {
-      // The tarball stays in the staging: registered with the layer, it is what save and push send.
-      o.patch.pending = o.ask(
-        { effect: 'image.extractLayer', blob: `${c.staging}/layer.tar`, staging: c.staging },
-        'commit',
-      );
-    }),
-    writeConfig: a((c, e, o) => {
-      if (e.type !== 'effect.done') return;
-      const r = e.result as { diffId: string; size: number; tarSize: number };
-      o.patch.diffId = r.diffId;
-      o.patch.size = r.size;
-      o.patch.tarSize = r.tarSize;
-      o.patch.pending = o.ask(
-        { effect: 'archive.writeConfig', path: c.configPath, config: imageJson(c, r.diffId) },
-        'commit',
-      );
-    }),
-    registerLayer: a((c, e, o) => {
-      if (e.type === 'effect.done') o.patch.imageId = (e.result as { id: string }).id;
-      o.patch.pending = o.ask(
-        {
-          effect: 'image.registerLayer',
-          parent: c.parentLayers.at(-1) ?? null,
-          diffId: c.diffId ?? '',
-          size: c.size,
-          tarSize: c.tarSize,
-          staging: c.staging,
-          blob: null,
-          hold: c.hold,
-        },
-        'commit',
-      );
-    }),
-    registerImage: a((c, e, o) => {
-      const chainId = e.type === 'effect.done' ? (e.result as { chainId: string }).chainId : '';
-      o.patch.chainId = chainId;
-      o.patch.pending = o.ask(
-        {
-          effect: 'image.registerImage',
-          image: c.imageId ?? '',
-          configPath: c.configPath,
-          layers: [...c.parentLayers, chainId],
-        },
-        'commit',
-      );
-    }),
-    setReference: a((c, _e, o) => {
-      o.patch.pending = o.ask(
-        { effect: 'image.setReference', ref: c.tag ?? '', image: c.imageId ?? '' },
-        'commit',
-      );
-    }),
-    announce: a((c, _e, o) => {
-      o.patch.pending = null;
-      o.event(c.container, 'commit', { ...c.attributes, comment: c.image.comment });
-    }),
-    recordError: a((_c, e, o) => {
-      o.patch.pending = null;
-      if (e.type === 'effect.failed') o.patch.error = e.error;
-    }),
-    cleanUp: a((c, _e, o) => {
-      const effects: EffectRequest[] = [
-        { effect: 'fs.removeAll', path: c.configPath },
-        // Gone already when the layer was registered (renamed into the store).
-        { effect: 'fs.removeAll', path: c.staging },
-        { effect: 'image.release', hold: c.hold },
-      ];
-      for (const req of effects) o.ask(req, 'commit');
-      o.patch.cleaning = effects.length;
-    }),
-    noteCleaned: a((c, _e, o) => {
-      o.patch.cleaning = c.cleaning - 1;
-    }),
+    makeStaging: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        o.patch.pending = o.ask({ effect: 'fs.mkdirAll', path: c.staging, mode: 0o700 }, 'commit');
+      }),
+    ),
+    writeLayer: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        o.patch.pending = o.ask(
+          {
+            effect: 'archive.diffTar',
+            container: c.container,
+            upper: c.upper,
+            lower: c.lower,
+            overlay: c.overlay,
+            dest: `${c.staging}/layer.tar`,
+          },
+          'commit',
+        );
+      }),
+    ),
+    unpackLayer: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        // The tarball stays in the staging: registered with the layer, it is what save and push send.
+        o.patch.pending = o.ask(
+          { effect: 'image.extractLayer', blob: `${c.staging}/layer.tar`, staging: c.staging },
+          'commit',
+        );
+      }),
+    ),
+    writeConfig: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        if (e.type !== 'effect.done') return;
+        const r = e.result as { diffId: string; size: number; tarSize: number };
+        o.patch.diffId = r.diffId;
+        o.patch.size = r.size;
+        o.patch.tarSize = r.tarSize;
+        o.patch.pending = o.ask(
+          { effect: 'archive.writeConfig', path: c.configPath, config: imageJson(c, r.diffId) },
+          'commit',
+        );
+      }),
+    ),
+    registerLayer: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        if (e.type === 'effect.done') o.patch.imageId = (e.result as { id: string }).id;
+        o.patch.pending = o.ask(
+          {
+            effect: 'image.registerLayer',
+            parent: c.parentLayers.at(-1) ?? null,
+            diffId: c.diffId ?? '',
+            size: c.size,
+            tarSize: c.tarSize,
+            staging: c.staging,
+            blob: null,
+            hold: c.hold,
+          },
+          'commit',
+        );
+      }),
+    ),
+    registerImage: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        const chainId = e.type === 'effect.done' ? (e.result as { chainId: string }).chainId : '';
+        o.patch.chainId = chainId;
+        o.patch.pending = o.ask(
+          {
+            effect: 'image.registerImage',
+            image: c.imageId ?? '',
+            configPath: c.configPath,
+            layers: [...c.parentLayers, chainId],
+          },
+          'commit',
+        );
+      }),
+    ),
+    setReference: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        o.patch.pending = o.ask(
+          { effect: 'image.setReference', ref: c.tag ?? '', image: c.imageId ?? '' },
+          'commit',
+        );
+      }),
+    ),
+    announce: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        o.patch.pending = null;
+        o.event(c.container, 'commit', { ...c.attributes, comment: c.image.comment });
+      }),
+    ),
+    recordError: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (_c, e, o) => {
+        o.patch.pending = null;
+        if (e.type === 'effect.failed') o.patch.error = e.error;
+      }),
+    ),
+    cleanUp: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        const effects: EffectRequest[] = [
+          { effect: 'fs.removeAll', path: c.configPath },
+          // Gone already when the layer was registered (renamed into the store).
+          { effect: 'fs.removeAll', path: c.staging },
+          { effect: 'image.release', hold: c.hold },
+        ];
+        for (const req of effects) o.ask(req, 'commit');
+        o.patch.cleaning = effects.length;
+      }),
+    ),
+    noteCleaned: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        o.patch.cleaning = c.cleaning - 1;
+      }),
+    ),
   },
   guards: {
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,

@@ -32,6 +32,19 @@ function step(
 
 const reqOf = (e: ContainerEvent): string | null => ('req' in e ? e.req : null);
 
+/**
+ * Answers the `docker kill` whose signal containerd delivered (or failed to: `failure`); the
+ * shutdown that waited for the signals in flight hears that this container has settled.
+ */
+function answerSignal(c: Draft<Ctx>, t: Transition, kill: string, failure: string | null): void {
+  const signal = c.signals.find((s) => s.kill === kill);
+  if (signal === undefined) return;
+  c.signals = c.signals.filter((s) => s !== signal);
+  if (failure === null) t.reply(signal.req, 'ok');
+  else t.reply(signal.req, 'failed', failure);
+  if (c.signals.length === 0 && c.settleTo.length > 0) t.settled(c.record.state.status);
+}
+
 /** How long a SIGKILL waits for its exit before the removal goes on without it (dockerd's Kill). */
 const killWaitMs = 10_000;
 
@@ -415,7 +428,9 @@ export const containerMachine = setup({
         if (event.type === 'daemon.shutdown' || event.type === 'containerd.taskFound')
           c.settleTo.push(event.from);
         if (event.type === 'daemon.shutdown') c.shuttingDown = true;
-        t.settled(c.record.state.status);
+        // A signal still on its way to containerd settles when delivered: a shutdown that
+        // closed the client under it would lose a kill the user was told about.
+        if (c.signals.length === 0) t.settled(c.record.state.status);
       }),
     ),
     /**
@@ -499,19 +514,29 @@ export const containerMachine = setup({
         // A frozen process takes its SIGKILL once thawed (as a stop of a paused container does).
         if (sig === 9 && c.task === 'paused')
           t.ask({ effect: 'containerd.resumeTask', container: c.record.id }, 'kill');
-        // dockerd's Kill waits for a SIGKILLed container to exit before it answers.
+        // dockerd's Kill waits for a SIGKILLed container to exit before it answers; any other
+        // signal is answered once containerd has delivered it.
         if (sig === 9 && c.killReq === null) {
           c.killReq = event.req;
           c.killPending = kill;
-        } else t.reply(event.req, 'ok');
+        } else c.signals.push({ req: event.req, kill });
       }),
     ),
     failKill: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t) => {
         const message = event.type === 'effect.failed' ? event.error.message : 'kill failed';
+        if (event.type === 'effect.failed' && event.id !== c.killPending) {
+          answerSignal(c, t, event.id, message);
+          return;
+        }
         t.reply(c.killReq, 'failed', message);
         c.killReq = null;
         c.killPending = null;
+      }),
+    ),
+    ackSignal: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        if (event.type === 'effect.done') answerSignal(c, t, event.id, null);
       }),
     ),
 
@@ -892,9 +917,12 @@ export const containerMachine = setup({
         t.reply(c.stopReq, 'ok');
         t.reply(c.removeReq, 'ok');
         t.reply(c.killReq, 'ok');
+        // A signal still unanswered was sent before the removal killed what it signalled.
+        for (const s of c.signals) t.reply(s.req, 'ok');
         c.stopReq = null;
         c.removeReq = null;
         c.killReq = null;
+        c.signals = [];
         t.settled('removed');
       }),
     ),
@@ -1005,7 +1033,11 @@ export const containerMachine = setup({
       'id' in event && context.preparing.length === 1 && context.preparing[0] === event.id,
     preparedWell: ({ context }) => context.lastError === null,
     isTimer: ({ context, event }) => 'id' in event && event.id === context.timer,
-    isKill: ({ context, event }) => 'id' in event && event.id === context.killPending,
+    isKill: ({ context, event }) =>
+      'id' in event &&
+      (event.id === context.killPending || context.signals.some((s) => s.kill === event.id)),
+    isSignal: ({ context, event }) =>
+      'id' in event && context.signals.some((s) => s.kill === event.id),
     /** The kill found no process: its exit was missed, none will come (containerd: not found). */
     processGone: ({ event }) =>
       event.type === 'effect.done' && (event.result as { gone?: boolean }).gone === true,
@@ -1055,6 +1087,7 @@ export const containerMachine = setup({
     removeReq: null,
     killReq: null,
     killPending: null,
+    signals: [],
     stopSignal: 15,
     stopTimeoutS: input.record.config.stopTimeout,
     backoffMs: 0,
@@ -1084,7 +1117,10 @@ export const containerMachine = setup({
     'containerd.taskFound': { actions: 'defer' },
     'daemon.shutdown': { actions: 'defer' },
     'containerd.oom': { actions: 'recordOom' },
-    'effect.done': { guard: 'isRenamePending', actions: ['ackRename', 'replayDeferred'] },
+    'effect.done': [
+      { guard: 'isRenamePending', actions: ['ackRename', 'replayDeferred'] },
+      { guard: 'isSignal', actions: 'ackSignal' },
+    ],
     'effect.failed': [
       { guard: 'isRenamePending', actions: ['ackRename', 'replayDeferred'] },
       { guard: 'isKill', actions: 'failKill' },
@@ -1443,9 +1479,9 @@ export const containerMachine = setup({
         'effect.done': [
           {
             guard: and(['isKill', 'processGone', 'leftRunningByShutdown']),
-            actions: 'leaveExitToRestore',
+            actions: ['leaveExitToRestore', 'ackSignal'],
           },
-          { guard: and(['isKill', 'processGone']), target: 'exiting' },
+          { guard: and(['isKill', 'processGone']), target: 'exiting', actions: 'ackSignal' },
         ],
       },
     },

@@ -218,6 +218,11 @@ export interface ContainerContext {
   killReq: string | null;
   /** That SIGKILL's request to containerd (its failure fails the kill). */
   killPending: string | null;
+  /**
+   * Other signals by `docker kill`, each answered once containerd has delivered it (dockerd's
+   * killWithSignal returns containerd's answer), with its request to containerd.
+   */
+  signals: { req: string; kill: string }[];
   stopSignal: number;
   stopTimeoutS: number;
   backoffMs: number;

@@ -1,20 +1,21 @@
-import { and, setup } from 'xstate';
+import { and, enqueueActions, setup } from 'xstate';
 import { noOutlet } from '../outlet.ts';
 import { startFailureExitCode } from '../container/signals.ts';
-import { act } from './outputs.ts';
+import { apply } from './outputs.ts';
 import type { ExecContext, ExecEvent, ExecInput } from './types.ts';
 
 /**
  * One `docker exec`, as dockerd's ExecConfig lives (daemon/exec.go, monitor.go): created by
  * the API, started once (containerd's Tasks.Exec, then Start), running until containerd
- * reports its exit or its container's task ends, then deleted in containerd (its exit status)
- * and kept, finished, for `exec inspect` until the exec GC's second pass forgets it.
+ * reports its exit or its container's task ends, and kept, finished, for `exec inspect` until
+ * the exec GC's second pass forgets it. An exit containerd reported is recorded at once with
+ * its status (exec_die; the client's stream ends), then the process is deleted in containerd
+ * (`releasing`), as dockerd's ProcessEvent runs before libcontainerd's Delete; an exec whose
+ * container's end took it is deleted first, for the status containerd kept.
  * Every process change is a `containerd.exec*` effect; events are marks the host publishes.
  */
 
 type Ctx = ExecContext;
-type Ev = ExecEvent;
-const a = act<Ctx, Ev>;
 
 /** `exec_create: sh -c date` — dockerd joins the first word and the rest with a space (a trailing one when there is no rest). */
 function commandOf(c: Ctx): string {
@@ -33,151 +34,206 @@ export const execMachine = setup({
   },
   actions: {
     emitOutputs: noOutlet,
-    announceCreate: a((c, _e, o) =>
-      o.event(c.config.container, `exec_create: ${commandOf(c)}`, attrs(c)),
+    announceCreate: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) =>
+        o.event(c.config.container, `exec_create: ${commandOf(c)}`, attrs(c)),
+      ),
     ),
-    createProcess: a((c, e, o) => {
-      if (e.type !== 'api.execStart') return;
-      o.patch.startReq = e.req;
-      o.patch.detached = e.detach;
-      o.event(c.config.container, `exec_start: ${commandOf(c)}`, attrs(c));
-      o.patch.pending = o.ask(
-        {
-          effect: 'containerd.execCreate',
-          container: c.config.container,
-          exec: c.config.id,
-          process: c.config.process,
-          stdin: c.config.attachStdin && !e.detach,
-          terminal: c.config.tty,
-          stdio: e.detach ? 'discard' : 'attach',
-        },
-        'execStart',
-      );
-    }),
-    startProcess: a((c, _e, o) => {
-      o.patch.pending = o.ask(
-        { effect: 'containerd.execStart', container: c.config.container, exec: c.config.id },
-        'execStart',
-      );
-    }),
-    ackStarted: a((c, e, o) => {
-      const r = e.type === 'effect.done' ? (e.result as { pid: number }) : { pid: 0 };
-      o.patch.pid = r.pid;
-      o.patch.running = true;
-      o.patch.pending = null;
-      o.reply(c.startReq, 'ok');
-      o.patch.startReq = null;
-      if (c.size !== null && c.config.tty)
-        o.ask(
+    createProcess: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        if (e.type !== 'api.execStart') return;
+        o.patch.startReq = e.req;
+        o.patch.detached = e.detach;
+        o.event(c.config.container, `exec_start: ${commandOf(c)}`, attrs(c));
+        o.patch.pending = o.ask(
+          {
+            effect: 'containerd.execCreate',
+            container: c.config.container,
+            exec: c.config.id,
+            process: c.config.process,
+            stdin: c.config.attachStdin && !e.detach,
+            terminal: c.config.tty,
+            stdio: e.detach ? 'discard' : 'attach',
+          },
+          'execStart',
+        );
+      }),
+    ),
+    startProcess: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        o.patch.pending = o.ask(
+          { effect: 'containerd.execStart', container: c.config.container, exec: c.config.id },
+          'execStart',
+        );
+      }),
+    ),
+    ackStarted: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        const r = e.type === 'effect.done' ? (e.result as { pid: number }) : { pid: 0 };
+        o.patch.pid = r.pid;
+        o.patch.running = true;
+        o.patch.pending = null;
+        o.reply(c.startReq, 'ok');
+        o.patch.startReq = null;
+        if (c.size !== null && c.config.tty)
+          o.ask(
+            {
+              effect: 'containerd.execResize',
+              container: c.config.container,
+              exec: c.config.id,
+              ...c.size,
+            },
+            'execResize',
+          );
+      }),
+    ),
+    failCreate: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        const message = e.type === 'effect.failed' ? e.error.message : 'exec failed';
+        o.patch.exitCode = startFailureExitCode(message);
+        o.patch.startError = message;
+        o.patch.pending = null;
+        o.reply(c.startReq, 'failed', message);
+        o.patch.startReq = null;
+      }),
+    ),
+    // dockerd deletes an exec whose start failed (libcontainerd's Exec), then reports the error.
+    deleteFailed: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        const message = e.type === 'effect.failed' ? e.error.message : 'exec failed';
+        o.patch.exitCode = startFailureExitCode(message);
+        o.patch.startError = message;
+        o.patch.pending = o.ask(
+          { effect: 'containerd.execDelete', container: c.config.container, exec: c.config.id },
+          'execStart',
+        );
+      }),
+    ),
+    ackStartFailure: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        o.patch.pending = null;
+        o.reply(c.startReq, 'failed', c.startError ?? 'exec failed');
+        o.patch.startReq = null;
+      }),
+    ),
+    rememberEarlyExit: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (_c, e, o) => {
+        if (e.type === 'containerd.execExit')
+          o.patch.earlyExit = { exitStatus: e.exitStatus, exitedAt: e.exitedAt };
+      }),
+    ),
+    // The task's end killed the process with its PID namespace (SIGKILL): 137 unless containerd says otherwise.
+    rememberContainerEnd: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        if (c.earlyExit === null) o.patch.earlyExit = { exitStatus: 137, exitedAt: '' };
+      }),
+    ),
+    rememberSize: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (_c, e, o) => {
+        if (e.type !== 'api.execResize') return;
+        o.patch.size = { width: e.width, height: e.height };
+        o.reply(e.req, 'ok');
+      }),
+    ),
+    resize: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        if (e.type !== 'api.execResize') return;
+        const id = o.ask(
           {
             effect: 'containerd.execResize',
             container: c.config.container,
             exec: c.config.id,
-            ...c.size,
+            width: e.width,
+            height: e.height,
           },
           'execResize',
         );
-    }),
-    failCreate: a((c, e, o) => {
-      const message = e.type === 'effect.failed' ? e.error.message : 'exec failed';
-      o.patch.exitCode = startFailureExitCode(message);
-      o.patch.startError = message;
-      o.patch.pending = null;
-      o.reply(c.startReq, 'failed', message);
-      o.patch.startReq = null;
-    }),
-    // dockerd deletes an exec whose start failed (libcontainerd's Exec), then reports the error.
-    deleteFailed: a((c, e, o) => {
-      const message = e.type === 'effect.failed' ? e.error.message : 'exec failed';
-      o.patch.exitCode = startFailureExitCode(message);
-      o.patch.startError = message;
-      o.patch.pending = o.ask(
-        { effect: 'containerd.execDelete', container: c.config.container, exec: c.config.id },
-        'execStart',
-      );
-    }),
-    ackStartFailure: a((c, _e, o) => {
-      o.patch.pending = null;
-      o.reply(c.startReq, 'failed', c.startError ?? 'exec failed');
-      o.patch.startReq = null;
-    }),
-    rememberEarlyExit: a((_c, e, o) => {
-      if (e.type === 'containerd.execExit')
-        o.patch.earlyExit = { exitStatus: e.exitStatus, exitedAt: e.exitedAt };
-    }),
-    // The task's end killed the process with its PID namespace (SIGKILL): 137 unless containerd says otherwise.
-    rememberContainerEnd: a((c, _e, o) => {
-      if (c.earlyExit === null) o.patch.earlyExit = { exitStatus: 137, exitedAt: '' };
-    }),
-    rememberSize: a((_c, e, o) => {
-      if (e.type !== 'api.execResize') return;
-      o.patch.size = { width: e.width, height: e.height };
-      o.reply(e.req, 'ok');
-    }),
-    resize: a((c, e, o) => {
-      if (e.type !== 'api.execResize') return;
-      const id = o.ask(
-        {
-          effect: 'containerd.execResize',
-          container: c.config.container,
-          exec: c.config.id,
-          width: e.width,
-          height: e.height,
-        },
-        'execResize',
-      );
-      o.patch.resizing = { ...c.resizing, [id]: e.req };
-    }),
-    replyResize: a((c, e, o) => {
-      if (e.type !== 'effect.done' && e.type !== 'effect.failed') return;
-      const req = c.resizing[e.id];
-      if (req === undefined) return;
-      const { [e.id]: _, ...rest } = c.resizing;
-      o.patch.resizing = rest;
-      if (e.type === 'effect.done') o.reply(req, 'ok');
-      else o.reply(req, 'failed', e.error.message);
-    }),
-    deleteProcess: a((c, _e, o) => {
-      o.patch.pending = o.ask(
-        { effect: 'containerd.execDelete', container: c.config.container, exec: c.config.id },
-        'execExit',
-      );
-    }),
-    recordExit: a((c, e, o) => {
-      // The exit status containerd kept (DeleteProcess), else the one heard, else the kill's.
-      const exitCode =
-        e.type === 'effect.done'
-          ? (e.result as { exitStatus: number }).exitStatus
-          : (c.earlyExit?.exitStatus ?? 137);
-      o.patch.exitCode = exitCode;
-      o.patch.running = false;
-      o.patch.pending = null;
-      o.event(c.config.container, 'exec_die', attrs(c, { exitCode: String(exitCode) }));
-    }),
-    alreadyRunning: a((c, e, o) =>
-      o.reply(
-        'req' in e ? e.req : null,
-        'conflict',
-        `Error: Exec command ${c.config.id} is already running`,
+        o.patch.resizing = { ...c.resizing, [id]: e.req };
+      }),
+    ),
+    replyResize: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        if (e.type !== 'effect.done' && e.type !== 'effect.failed') return;
+        const req = c.resizing[e.id];
+        if (req === undefined) return;
+        const { [e.id]: _, ...rest } = c.resizing;
+        o.patch.resizing = rest;
+        if (e.type === 'effect.done') o.reply(req, 'ok');
+        else o.reply(req, 'failed', e.error.message);
+      }),
+    ),
+    deleteProcess: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        o.patch.pending = o.ask(
+          { effect: 'containerd.execDelete', container: c.config.container, exec: c.config.id },
+          'execExit',
+        );
+      }),
+    ),
+    // The exit containerd reported (its /tasks/exit): recorded now, the process deleted next.
+    recordReportedExit: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        const exitCode =
+          e.type === 'containerd.execExit' ? e.exitStatus : (c.earlyExit?.exitStatus ?? 137);
+        o.patch.exitCode = exitCode;
+        o.patch.running = false;
+        o.event(c.config.container, 'exec_die', attrs(c, { exitCode: String(exitCode) }));
+        o.patch.pending = o.ask(
+          { effect: 'containerd.execDelete', container: c.config.container, exec: c.config.id },
+          'execRelease',
+        );
+      }),
+    ),
+    released: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (_c, _e, o) => {
+        o.patch.pending = null;
+      }),
+    ),
+    recordExit: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        // The exit status containerd kept (DeleteProcess), else the one heard, else the kill's.
+        const exitCode =
+          e.type === 'effect.done'
+            ? (e.result as { exitStatus: number }).exitStatus
+            : (c.earlyExit?.exitStatus ?? 137);
+        o.patch.exitCode = exitCode;
+        o.patch.running = false;
+        o.patch.pending = null;
+        o.event(c.config.container, 'exec_die', attrs(c, { exitCode: String(exitCode) }));
+      }),
+    ),
+    alreadyRunning: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) =>
+        o.reply(
+          'req' in e ? e.req : null,
+          'conflict',
+          `Error: Exec command ${c.config.id} is already running`,
+        ),
       ),
     ),
-    alreadyRan: a((c, e, o) =>
-      o.reply(
-        'req' in e ? e.req : null,
-        'conflict',
-        `Error: Exec command ${c.config.id} has already run`,
+    alreadyRan: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) =>
+        o.reply(
+          'req' in e ? e.req : null,
+          'conflict',
+          `Error: Exec command ${c.config.id} has already run`,
+        ),
       ),
     ),
-    notRunningResize: a((c, e, o) =>
-      o.reply(
-        'req' in e ? e.req : null,
-        'failed',
-        `process ${c.config.id} of container ${c.config.container} is not running`,
+    notRunningResize: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) =>
+        o.reply(
+          'req' in e ? e.req : null,
+          'failed',
+          `process ${c.config.id} of container ${c.config.container} is not running`,
+        ),
       ),
     ),
-    markCanRemove: a((_c, _e, o) => {
-      o.patch.canRemove = true;
-    }),
+    markCanRemove: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (_c, _e, o) => {
+        o.patch.canRemove = true;
+      }),
+    ),
   },
   guards: {
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
@@ -244,8 +300,8 @@ export const execMachine = setup({
             'effect.done': [
               {
                 guard: and(['isPending', 'exitedEarly']),
-                target: '#exec.exiting',
-                actions: 'ackStarted',
+                target: '#exec.releasing',
+                actions: ['ackStarted', 'recordReportedExit'],
               },
               { guard: 'isPending', target: '#exec.running', actions: 'ackStarted' },
             ],
@@ -274,7 +330,10 @@ export const execMachine = setup({
     },
     running: {
       on: {
-        'containerd.execExit': { target: 'exiting', actions: 'rememberEarlyExit' },
+        'containerd.execExit': {
+          target: 'releasing',
+          actions: ['rememberEarlyExit', 'recordReportedExit'],
+        },
         'container.exited': { target: 'exiting', actions: 'rememberContainerEnd' },
         'api.execResize': { actions: 'resize' },
         'api.execStart': { actions: 'alreadyRunning' },
@@ -294,6 +353,23 @@ export const execMachine = setup({
         'containerd.execExit': { actions: 'rememberEarlyExit' },
         'api.execStart': { actions: 'alreadyRunning' },
         'api.execResize': { actions: 'notRunningResize' },
+      },
+    },
+    // Its exit is recorded (inspect shows it, the client's stream ended): the process is being
+    // deleted in containerd. A delete that finds it gone with its task ends this as well.
+    releasing: {
+      on: {
+        'effect.done': [
+          { guard: 'isResize', actions: 'replyResize' },
+          { guard: 'isPending', target: 'exited', actions: 'released' },
+        ],
+        'effect.failed': [
+          { guard: 'isResize', actions: 'replyResize' },
+          { guard: 'isPending', target: 'exited', actions: 'released' },
+        ],
+        'api.execStart': { actions: 'alreadyRan' },
+        'api.execResize': { actions: 'notRunningResize' },
+        'execGc.tick': { actions: 'markCanRemove' },
       },
     },
     exited: {

@@ -1,7 +1,5 @@
-import { enqueueActions } from 'xstate';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
-import type { Output } from '../daemon-startup/types.ts';
-import { commit, type Outlet } from '../outlet.ts';
+import { commit, type AnyMark, type Outlet, type Output } from '../outlet.ts';
 
 /** What every actor of the exec and health machines keeps to number its effect calls. */
 export interface Numbered {
@@ -30,8 +28,8 @@ export class Outputs<C extends Numbered> {
     return id;
   }
 
-  mark(mark: { mark: string } & Record<string, unknown>): void {
-    this.outputs.push({ mark: mark as never });
+  mark(mark: AnyMark): void {
+    this.outputs.push({ mark });
   }
 
   /** A Docker event of the container (the host publishes it on /events). */
@@ -45,12 +43,18 @@ export class Outputs<C extends Numbered> {
   }
 }
 
-/** An action: a pure function of context and event to outputs and a context patch, emitted at once. */
-export function act<C extends Numbered, E>(fn: (c: C, e: E, o: Outputs<C>) => void): never {
-  const run = ({ context, event, enqueue }: { context: C; event: E; enqueue: unknown }): void => {
-    const o = new Outputs(context);
-    fn(context, event, o);
-    commit(enqueue as Outlet<C>, { ...context, ...o.patch }, o.outputs);
-  };
-  return enqueueActions(run as never) as never;
+/**
+ * The body of an action (`enqueueActions(({ context, event, enqueue }) => apply(enqueue,
+ * context, event, fn))`): a pure function of context and event to outputs and a context patch,
+ * emitted at once.
+ */
+export function apply<C extends Numbered, E>(
+  enqueue: Outlet<C>,
+  context: C,
+  event: E,
+  fn: (c: C, e: E, o: Outputs<C>) => void,
+): void {
+  const o = new Outputs(context);
+  fn(context, event, o);
+  commit(enqueue, { ...context, ...o.patch }, o.outputs);
 }

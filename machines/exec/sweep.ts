@@ -1,7 +1,7 @@
-import { setup } from 'xstate';
+import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import { noOutlet } from '../outlet.ts';
-import { act } from './outputs.ts';
+import { apply } from './outputs.ts';
 
 /**
  * Restore's sweep of exec processes: dockerd forgets its exec configs when it dies, and under
@@ -23,8 +23,6 @@ export type ExecSweepEvent =
   | { type: 'effect.done'; id: string; result: unknown }
   | { type: 'effect.failed'; id: string; error: EffectError };
 
-const a = act<ExecSweepContext, ExecSweepEvent>;
-
 export const execSweepMachine = setup({
   types: {
     context: {} as ExecSweepContext,
@@ -34,42 +32,46 @@ export const execSweepMachine = setup({
   },
   actions: {
     emitOutputs: noOutlet,
-    list: a((c, _e, o) => {
-      const inFlight: ExecSweepContext['inFlight'] = {};
-      for (const container of c.containers)
-        inFlight[o.ask({ effect: 'containerd.execList', container }, 'execSweep')] = {
-          container,
-          exec: null,
-        };
-      o.patch.inFlight = inFlight;
-    }),
-    settle: a((c, e, o) => {
-      if (e.type !== 'effect.done' && e.type !== 'effect.failed') return;
-      const call = c.inFlight[e.id];
-      if (!call) return;
-      const { [e.id]: _, ...rest } = c.inFlight;
-      if (call.exec === null && e.type === 'effect.done') {
-        for (const x of (e.result as { execs: { id: string; earlierLife: boolean }[] }).execs)
-          if (x.earlierLife)
-            rest[
-              o.ask(
-                { effect: 'containerd.execReap', container: call.container, exec: x.id },
-                'execSweep',
-              )
-            ] = { container: call.container, exec: x.id };
-      } else if (call.exec !== null) {
-        if (e.type === 'effect.done') o.patch.reaped = c.reaped + 1;
-        o.mark({
-          mark: 'warning',
-          step: 'execSweep',
-          message:
-            e.type === 'effect.done'
-              ? `container ${call.container}: killed exec process ${call.exec}, left by a daemon that died`
-              : `container ${call.container}: could not kill exec process ${call.exec}: ${e.error.message}`,
-        });
-      }
-      o.patch.inFlight = rest;
-    }),
+    list: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        const inFlight: ExecSweepContext['inFlight'] = {};
+        for (const container of c.containers)
+          inFlight[o.ask({ effect: 'containerd.execList', container }, 'execSweep')] = {
+            container,
+            exec: null,
+          };
+        o.patch.inFlight = inFlight;
+      }),
+    ),
+    settle: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        if (e.type !== 'effect.done' && e.type !== 'effect.failed') return;
+        const call = c.inFlight[e.id];
+        if (!call) return;
+        const { [e.id]: _, ...rest } = c.inFlight;
+        if (call.exec === null && e.type === 'effect.done') {
+          for (const x of (e.result as { execs: { id: string; earlierLife: boolean }[] }).execs)
+            if (x.earlierLife)
+              rest[
+                o.ask(
+                  { effect: 'containerd.execReap', container: call.container, exec: x.id },
+                  'execSweep',
+                )
+              ] = { container: call.container, exec: x.id };
+        } else if (call.exec !== null) {
+          if (e.type === 'effect.done') o.patch.reaped = c.reaped + 1;
+          o.mark({
+            mark: 'warning',
+            step: 'execSweep',
+            message:
+              e.type === 'effect.done'
+                ? `container ${call.container}: killed exec process ${call.exec}, left by a daemon that died`
+                : `container ${call.container}: could not kill exec process ${call.exec}: ${e.error.message}`,
+          });
+        }
+        o.patch.inFlight = rest;
+      }),
+    ),
   },
   guards: {
     allSettled: ({ context }) => Object.keys(context.inFlight).length === 0,

@@ -1,6 +1,6 @@
-import { and, setup } from 'xstate';
+import { and, enqueueActions, setup } from 'xstate';
 import { noOutlet } from '../outlet.ts';
-import { act, type Outputs } from '../exec/outputs.ts';
+import { apply, type Outputs } from '../exec/outputs.ts';
 import { healthTimes } from './config.ts';
 import type { HealthContext, HealthEvent, HealthInput, HealthResult } from './types.ts';
 
@@ -14,7 +14,6 @@ import type { HealthContext, HealthEvent, HealthInput, HealthResult } from './ty
  */
 
 type Ctx = HealthContext;
-const a = act<Ctx, HealthEvent>;
 
 /** Probes keep running this long after TERM before KILL (dockerd's termProcessTimeout). */
 const killAfterMs = 10_000;
@@ -66,126 +65,155 @@ export const healthMachine = setup({
   },
   actions: {
     emitOutputs: noOutlet,
-    wait: a((c, _e, o) => {
-      o.patch.pending = o.ask(
-        { effect: 'clock.sleep', ms: healthTimes(c.config).intervalMs },
-        'healthInterval',
-      );
-    }),
-    createProbe: a((c, _e, o) => {
-      const exec = `${c.execPrefix}-${c.probes + 1}`;
-      o.patch.probes = c.probes + 1;
-      o.patch.exec = exec;
-      o.patch.exit = null;
-      o.patch.failure = null;
-      o.event(c.container, `exec_create: ${command(c)}`, { ...c.attributes, execID: exec });
-      o.event(c.container, `exec_start: ${command(c)}`, { ...c.attributes, execID: exec });
-      o.patch.pending = o.ask(
-        {
-          effect: 'containerd.execCreate',
-          container: c.container,
-          exec,
-          process: c.process,
-          stdin: false,
-          terminal: false,
-          stdio: 'capture',
-        },
-        'healthProbe',
-      );
-    }),
-    startProbe: a((c, _e, o) => {
-      o.patch.pending = o.ask(
-        { effect: 'containerd.execStart', container: c.container, exec: c.exec ?? '' },
-        'healthProbe',
-      );
-    }),
-    armTimeout: a((c, e, o) => {
-      if (e.type === 'effect.done') o.patch.probeStart = (e.result as { at: string }).at;
-      o.patch.pending = null;
-      o.patch.timer = o.ask(
-        { effect: 'clock.sleep', ms: healthTimes(c.config).timeoutMs },
-        'healthTimeout',
-      );
-    }),
-    noteExit: a((_c, e, o) => {
-      if (e.type === 'containerd.execExit')
-        o.patch.exit = { exitStatus: e.exitStatus, exitedAt: e.exitedAt };
-    }),
-    terminate: a((c, _e, o) => {
-      o.patch.failure = `Health check exceeded timeout (${healthTimes(c.config).timeoutMs / 1000}s)`;
-      o.ask(
-        { effect: 'containerd.execKill', container: c.container, exec: c.exec ?? '', signal: 15 },
-        'healthTimeout',
-      );
-      o.patch.timer = o.ask({ effect: 'clock.sleep', ms: killAfterMs }, 'healthTimeout');
-    }),
-    kill: a((c, _e, o) => {
-      o.patch.timer = null;
-      o.ask(
-        { effect: 'containerd.execKill', container: c.container, exec: c.exec ?? '', signal: 9 },
-        'healthTimeout',
-      );
-    }),
-    deleteProbe: a((c, e, o) => {
-      if (e.type === 'effect.failed' && c.failure === null) o.patch.failure = e.error.message;
-      o.patch.timer = null;
-      o.patch.pending = o.ask(
-        { effect: 'containerd.execDelete', container: c.container, exec: c.exec ?? '' },
-        'healthProbe',
-      );
-    }),
-    recordProbe: a((c, e, o) => {
-      const r =
-        e.type === 'effect.done'
-          ? (e.result as { exitStatus: number; exitedAt: string; output: string })
-          : null;
-      const exitedAt = r?.exitedAt ?? c.exit?.exitedAt ?? c.probeStart;
-      // containerd's exit time may read a hair before the start the daemon noted after Start returned.
-      const end = Date.parse(exitedAt) < Date.parse(c.probeStart) ? c.probeStart : exitedAt;
-      const exitCode = r?.exitStatus ?? c.exit?.exitStatus ?? -1;
-      if (c.exec !== null)
-        o.event(c.container, 'exec_die', {
-          ...c.attributes,
-          execID: c.exec,
-          exitCode: String(exitCode),
-        });
-      record(c, o, {
-        Start: c.probeStart,
-        End: end,
-        ExitCode: c.failure !== null ? -1 : exitCode,
-        Output: c.failure ?? r?.output ?? '',
-      });
-    }),
-    // The probe could not be made or started: dockerd records its error as the output, exit -1.
-    recordFailure: a((c, e, o) => {
-      const message = e.type === 'effect.failed' ? e.error.message : (c.failure ?? 'probe failed');
-      record(c, o, { Start: c.probeStart, End: c.probeStart, ExitCode: -1, Output: message });
-    }),
-    recordPaused: a((c, _e, o) =>
-      record(c, o, {
-        Start: c.probeStart,
-        End: c.probeStart,
-        ExitCode: -1,
-        Output: `Container ${c.container} is paused, unpause the container before exec`,
+    wait: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        o.patch.pending = o.ask(
+          { effect: 'clock.sleep', ms: healthTimes(c.config).intervalMs },
+          'healthInterval',
+        );
       }),
     ),
-    notePaused: a((_c, e, o) => {
-      o.patch.paused = e.type === 'container.paused';
-    }),
-    saved: a((_c, _e, o) => {
-      o.patch.saving = null;
-    }),
+    createProbe: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        const exec = `${c.execPrefix}-${c.probes + 1}`;
+        o.patch.probes = c.probes + 1;
+        o.patch.exec = exec;
+        o.patch.exit = null;
+        o.patch.failure = null;
+        o.event(c.container, `exec_create: ${command(c)}`, { ...c.attributes, execID: exec });
+        o.event(c.container, `exec_start: ${command(c)}`, { ...c.attributes, execID: exec });
+        o.patch.pending = o.ask(
+          {
+            effect: 'containerd.execCreate',
+            container: c.container,
+            exec,
+            process: c.process,
+            stdin: false,
+            terminal: false,
+            stdio: 'capture',
+          },
+          'healthProbe',
+        );
+      }),
+    ),
+    startProbe: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        o.patch.pending = o.ask(
+          { effect: 'containerd.execStart', container: c.container, exec: c.exec ?? '' },
+          'healthProbe',
+        );
+      }),
+    ),
+    armTimeout: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        if (e.type === 'effect.done') o.patch.probeStart = (e.result as { at: string }).at;
+        o.patch.pending = null;
+        o.patch.timer = o.ask(
+          { effect: 'clock.sleep', ms: healthTimes(c.config).timeoutMs },
+          'healthTimeout',
+        );
+      }),
+    ),
+    noteExit: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (_c, e, o) => {
+        if (e.type === 'containerd.execExit')
+          o.patch.exit = { exitStatus: e.exitStatus, exitedAt: e.exitedAt };
+      }),
+    ),
+    terminate: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        o.patch.failure = `Health check exceeded timeout (${healthTimes(c.config).timeoutMs / 1000}s)`;
+        o.ask(
+          { effect: 'containerd.execKill', container: c.container, exec: c.exec ?? '', signal: 15 },
+          'healthTimeout',
+        );
+        o.patch.timer = o.ask({ effect: 'clock.sleep', ms: killAfterMs }, 'healthTimeout');
+      }),
+    ),
+    kill: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        o.patch.timer = null;
+        o.ask(
+          { effect: 'containerd.execKill', container: c.container, exec: c.exec ?? '', signal: 9 },
+          'healthTimeout',
+        );
+      }),
+    ),
+    deleteProbe: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        if (e.type === 'effect.failed' && c.failure === null) o.patch.failure = e.error.message;
+        o.patch.timer = null;
+        o.patch.pending = o.ask(
+          { effect: 'containerd.execDelete', container: c.container, exec: c.exec ?? '' },
+          'healthProbe',
+        );
+      }),
+    ),
+    recordProbe: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        const r =
+          e.type === 'effect.done'
+            ? (e.result as { exitStatus: number; exitedAt: string; output: string })
+            : null;
+        const exitedAt = r?.exitedAt ?? c.exit?.exitedAt ?? c.probeStart;
+        // containerd's exit time may read a hair before the start the daemon noted after Start returned.
+        const end = Date.parse(exitedAt) < Date.parse(c.probeStart) ? c.probeStart : exitedAt;
+        const exitCode = r?.exitStatus ?? c.exit?.exitStatus ?? -1;
+        if (c.exec !== null)
+          o.event(c.container, 'exec_die', {
+            ...c.attributes,
+            execID: c.exec,
+            exitCode: String(exitCode),
+          });
+        record(c, o, {
+          Start: c.probeStart,
+          End: end,
+          ExitCode: c.failure !== null ? -1 : exitCode,
+          Output: c.failure ?? r?.output ?? '',
+        });
+      }),
+    ),
+    // The probe could not be made or started: dockerd records its error as the output, exit -1.
+    recordFailure: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) => {
+        const message =
+          e.type === 'effect.failed' ? e.error.message : (c.failure ?? 'probe failed');
+        record(c, o, { Start: c.probeStart, End: c.probeStart, ExitCode: -1, Output: message });
+      }),
+    ),
+    recordPaused: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) =>
+        record(c, o, {
+          Start: c.probeStart,
+          End: c.probeStart,
+          ExitCode: -1,
+          Output: `Container ${c.container} is paused, unpause the container before exec`,
+        }),
+      ),
+    ),
+    notePaused: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (_c, e, o) => {
+        o.patch.paused = e.type === 'container.paused';
+      }),
+    ),
+    saved: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (_c, _e, o) => {
+        o.patch.saving = null;
+      }),
+    ),
     // dockerd's CloseMonitorChannel: a stopped monitor leaves the status unhealthy (for
     // compatibility), streak and log kept, written with the container at its exit.
-    closeMonitor: a((c, _e, o) => {
-      const h = { ...c.health, Status: 'unhealthy' as const };
-      o.patch.health = h;
-      o.patch.saving = null;
-      o.patch.pending = o.ask(
-        { effect: 'store.put', key: healthKey(c.container), value: h },
-        'health',
-      );
-    }),
+    closeMonitor: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        const h = { ...c.health, Status: 'unhealthy' as const };
+        o.patch.health = h;
+        o.patch.saving = null;
+        o.patch.pending = o.ask(
+          { effect: 'store.put', key: healthKey(c.container), value: h },
+          'health',
+        );
+      }),
+    ),
   },
   guards: {
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,

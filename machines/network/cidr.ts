@@ -25,7 +25,7 @@ export function parseIp(text: string): number | null {
 }
 
 export function formatIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
 export function maskOf(bits: number): number {

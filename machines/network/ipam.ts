@@ -23,19 +23,32 @@ export interface AddressPool {
   size: number;
 }
 
-/** The 31 local-scope default pools in dockerd's order. */
-export function defaultLocalPools(): Net4[] {
+/** The 31 local-scope default pools in dockerd's order (made once: every start-up plans with them). */
+const localPools: readonly Net4[] = (() => {
   const out: Net4[] = [];
   for (const b of ['172.17.0.0/16', '172.18.0.0/16', '172.19.0.0/16']) out.push(parseCidr(b)!.net);
   for (const b of ['172.20.0.0/14', '172.24.0.0/14', '172.28.0.0/14'])
     out.push(...split(parseCidr(b)!.net, 16));
   out.push(...split(parseCidr('192.168.0.0/16')!.net, 20));
-  return out;
+  return Object.freeze(out.map((n) => Object.freeze(n)));
+})();
+
+export function defaultLocalPools(): readonly Net4[] {
+  return localPools;
+}
+
+const localPoolTexts: readonly string[] = Object.freeze(localPools.map(formatNet));
+
+/** Pools as CIDRs (the default pools' are written once). */
+export function poolTexts(pools: readonly Net4[]): string[] {
+  return pools === localPools ? localPoolTexts.slice() : pools.map(formatNet);
 }
 
 /** The configured pools split into networks, or Docker's error. */
-export function configuredPools(pools: readonly AddressPool[]): Net4[] | { error: string } {
-  if (pools.length === 0) return defaultLocalPools();
+export function configuredPools(
+  pools: readonly AddressPool[],
+): readonly Net4[] | { error: string } {
+  if (pools.length === 0) return localPools;
   const out: Net4[] = [];
   for (const p of pools) {
     const base = parseCidr(p.base);

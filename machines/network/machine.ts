@@ -1,8 +1,7 @@
 import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
-import type { Output } from '../daemon-startup/types.ts';
-import { commit, noOutlet } from '../outlet.ts';
+import { commit, noOutlet, type Output as OutletOutput } from '../outlet.ts';
 
 /**
  * One network operation (a network's creation or removal, a sandbox's set-up or release, an
@@ -55,6 +54,16 @@ export interface NetOpContext {
   phase: 'running' | 'releasing' | 'done' | 'failed';
 }
 
+/** The operation's own account of what it made, undid and could not do. */
+export type NetOpMark =
+  | { mark: 'net.acquired'; op: string; step: string }
+  | { mark: 'net.released'; op: string; step: string }
+  | { mark: 'net.releaseFailed'; op: string; step: string; message: string }
+  | { mark: 'net.failed'; op: string; step: string; message: string }
+  | { mark: 'warning'; step: string; message: string };
+
+type Output = OutletOutput<NetOpMark>;
+
 export type NetOpEvent =
   | { type: 'effect.done'; id: string; result: unknown }
   | { type: 'effect.failed'; id: string; error: EffectError };
@@ -104,9 +113,10 @@ function settle(
   if (c.phase === 'releasing') {
     const what = c.steps[c.undoing ?? -1]?.what ?? '';
     out.push({
-      mark: (event.type === 'effect.failed'
-        ? { mark: 'net.releaseFailed', op: c.op, step: what, message: event.error.message }
-        : { mark: 'net.released', op: c.op, step: what }) as never,
+      mark:
+        event.type === 'effect.failed'
+          ? { mark: 'net.releaseFailed', op: c.op, step: what, message: event.error.message }
+          : { mark: 'net.released', op: c.op, step: what },
     });
     nextUndo(c, out);
     return { context: c, outputs: out };
@@ -116,7 +126,7 @@ function settle(
     c.results.push(event.result);
     if (s.undo && s.undo.length > 0) {
       c.made.push(c.index);
-      out.push({ mark: { mark: 'net.acquired', op: c.op, step: s.what } as never });
+      out.push({ mark: { mark: 'net.acquired', op: c.op, step: s.what } });
     }
     c.index += 1;
     next(c, out);
@@ -137,7 +147,7 @@ function settle(
   }
   const message = s.failure ? s.failure.replace('%s', event.error.message) : event.error.message;
   c.failure = { step: s.what, error: event.error, message };
-  out.push({ mark: { mark: 'net.failed', op: c.op, step: s.what, message } as never });
+  out.push({ mark: { mark: 'net.failed', op: c.op, step: s.what, message } });
   c.phase = 'releasing';
   for (const i of [...c.made].reverse())
     for (const request of c.steps[i]?.undo ?? []) c.undoQueue.push({ step: i, request });

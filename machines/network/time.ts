@@ -1,3 +1,7 @@
+function pad(v: number, n = 2): string {
+  return String(v).padStart(n, '0');
+}
+
 /** RFC 3339 (UTC, milliseconds) of epoch milliseconds, computed (machines read no clock and build no Date). */
 export function isoFromMs(ms: number): string {
   const days = Math.floor(ms / 86_400_000);
@@ -14,7 +18,6 @@ export function isoFromMs(ms: number): string {
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
   const m = mp < 10 ? mp + 3 : mp - 9;
   const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  const pad = (v: number, n = 2): string => String(v).padStart(n, '0');
   const h = Math.floor(rest / 3_600_000);
   const mi = Math.floor((rest % 3_600_000) / 60_000);
   const s = Math.floor((rest % 60_000) / 1000);

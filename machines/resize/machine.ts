@@ -1,7 +1,7 @@
-import { setup } from 'xstate';
+import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import { noOutlet } from '../outlet.ts';
-import { act } from '../exec/outputs.ts';
+import { apply } from '../exec/outputs.ts';
 
 /**
  * One `POST /containers/{id}/resize` (docker run -t, attach, start -a in a terminal): the
@@ -31,8 +31,6 @@ export interface ResizeInput {
   attributes: Record<string, string>;
 }
 
-const a = act<ResizeContext, ResizeEvent>;
-
 export const resizeMachine = setup({
   types: {
     context: {} as ResizeContext,
@@ -42,28 +40,34 @@ export const resizeMachine = setup({
   },
   actions: {
     emitOutputs: noOutlet,
-    resize: a((c, _e, o) => {
-      o.patch.pending = o.ask(
-        {
-          effect: 'containerd.execResize',
-          container: c.container,
-          exec: null,
-          width: c.width,
-          height: c.height,
-        },
-        'resize',
-      );
-    }),
-    announce: a((c, _e, o) =>
-      o.event(c.container, 'resize', {
-        ...c.attributes,
-        height: String(c.height),
-        width: String(c.width),
+    resize: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) => {
+        o.patch.pending = o.ask(
+          {
+            effect: 'containerd.execResize',
+            container: c.container,
+            exec: null,
+            width: c.width,
+            height: c.height,
+          },
+          'resize',
+        );
       }),
     ),
-    recordError: a((_c, e, o) => {
-      if (e.type === 'effect.failed') o.patch.error = e.error.message;
-    }),
+    announce: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, _e, o) =>
+        o.event(c.container, 'resize', {
+          ...c.attributes,
+          height: String(c.height),
+          width: String(c.width),
+        }),
+      ),
+    ),
+    recordError: enqueueActions(({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (_c, e, o) => {
+        if (e.type === 'effect.failed') o.patch.error = e.error.message;
+      }),
+    ),
   },
   guards: {
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,

@@ -49,6 +49,8 @@ export interface RestoreCheckInput {
   execs?: boolean;
   /** The containers' directory, whose shareable /dev/shm mounts to look at (noOrphanShm); without it they are not judged. */
   shm?: { containersDir: string };
+  /** Containers a client's request reached since restore (more come as `host.asked`). */
+  askedByClients?: string[];
 }
 
 /** Where the daemon's networking is: what `net.observe` looks at. */
@@ -66,6 +68,12 @@ export interface RestoreCheckContext {
   network: NetworkLook | null;
   shm: { containersDir: string } | null;
   judgesExecs: boolean;
+  /**
+   * Containers a client's request reached since restore: what the restart policy made of them
+   * at the daemon's start is no longer to be seen (a `docker stop` of an `always` container
+   * keeps it stopped until the next start, as dockerd's does).
+   */
+  askedByClients: string[];
   /** Containers handed a task, not settled yet. */
   unsettled: string[];
   /** The observation's requests in flight, by what they look at. */
@@ -116,7 +124,9 @@ export type RestoreCheckEvent =
   | ContainerSettled
   /** From the daemon: a container moved while the host was being looked at; then that all are settled again. */
   | { type: 'host.moved' }
-  | { type: 'host.settled' };
+  | { type: 'host.settled' }
+  /** From the daemon: a client's request reached this container. */
+  | { type: 'host.asked'; container: string };
 
 const maxAttempts = 5;
 
@@ -268,6 +278,10 @@ export const restoreCheckMachine = setup({
       commit(enqueue, { moved: true, settledAgain: false }, []),
     ),
     noteSettledAgain: enqueueActions(({ enqueue }) => commit(enqueue, { settledAgain: true }, [])),
+    noteAsked: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'host.asked' || context.askedByClients.includes(event.container)) return;
+      commit(enqueue, { askedByClients: [...context.askedByClients, event.container] }, []);
+    }),
     judge: enqueueActions(({ context, enqueue }) => judge(enqueue, context)),
     recordUnchecked: enqueueActions(({ event, enqueue }) => {
       const message = event.type === 'effect.failed' ? event.error.message : 'no answer';
@@ -328,6 +342,7 @@ export const restoreCheckMachine = setup({
     network: input.network ?? null,
     shm: input.shm ?? null,
     judgesExecs: input.execs === true,
+    askedByClients: input.askedByClients ?? [],
     unsettled: [],
     looks: {},
     seen: {},
@@ -340,6 +355,7 @@ export const restoreCheckMachine = setup({
     unchecked: null,
   }),
   initial: 'listingTasks',
+  on: { 'host.asked': { actions: 'noteAsked' } },
   states: {
     listingTasks: {
       entry: 'listTasks',
@@ -423,7 +439,12 @@ function unchecked(enqueue: Outlet<RestoreCheckContext>, message: string): void 
 
 function judge(enqueue: Outlet<RestoreCheckContext>, c: RestoreCheckContext): void {
   const view: HostView = {
-    containers: (c.seen.stored ?? []).map(storedView),
+    containers: (c.seen.stored ?? []).map((r) => {
+      const view = storedView(r);
+      if (!c.askedByClients.includes(r.id)) return view;
+      const { restart: _decidedAtStart, ...rest } = view;
+      return rest;
+    }),
     tasks: c.seen.tasks ?? [],
     containerdContainers: c.seen.containerdContainers ?? [],
     acknowledged: [],

@@ -112,6 +112,8 @@ export class ContainerHost {
   private hearing = false;
   restored = false;
   private checkActor: string | null = null;
+  /** Containers a client's request reached (or made) since restore: the restore check hears of each. */
+  private readonly askedByClients = new Set<string>();
   private checkWaitsForSettle = false;
   /** `host.moved` messages to the restore check, asked for and not sent yet. */
   private movesUntold = 0;
@@ -183,6 +185,7 @@ export class ContainerHost {
         // A container actor stops only when its removal is done (or its create failed).
         const record = this.recordOf(id);
         for (const l of this.goneListeners) l(id, record);
+        this.askedByClients.delete(id);
         if (this.lateTasks.delete(id)) this.later(() => this.reap(id));
         this.notify(this.removedWaiters, id, record?.state.exitCode ?? 0);
         this.wakeSettleWaiters();
@@ -306,6 +309,7 @@ export class ContainerHost {
     const id = c.record.id;
     const req = this.nextReq();
     this.replies.set(req, onReply);
+    this.noteAskedByClient(id);
     const input: ContainerInput = {
       actorId: `${prefix}${id}`,
       record: c.record,
@@ -341,8 +345,20 @@ export class ContainerHost {
     }
     const req = this.nextReq();
     this.replies.set(req, onReply);
+    this.noteAskedByClient(id);
     this.session.send(`${prefix}${id}`, { ...event, req });
     return true;
+  }
+
+  /**
+   * A client's request reached (or made) a container after restore: the restore check no
+   * longer judges what the daemon's start made of its restart policy.
+   */
+  private noteAskedByClient(id: string): void {
+    if (!this.restored || this.askedByClients.has(id)) return;
+    this.askedByClients.add(id);
+    if (this.checkActor !== null)
+      this.session.send(this.checkActor, { type: 'host.asked', container: id });
   }
 
   /** Calls back with the exit code when the container next dies; returns how to stop waiting. */
@@ -585,6 +601,7 @@ export class ContainerHost {
       execs: true,
       // And mount shareable /dev/shm tmpfs: the check looks for those no live task holds.
       shm: { containersDir: `${this.root}/containers` },
+      askedByClients: [...this.askedByClients],
     } satisfies RestoreCheckInput);
     this.checkActor = actorId;
     const finished = (): boolean => {

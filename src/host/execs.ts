@@ -92,7 +92,8 @@ export class ExecHost {
         r.mark['attributes'] as Record<string, string>,
       );
     } else if (r.kind === 'transition' && actor.startsWith('exec:')) {
-      if (r.to === 'exited' || r.to === 'removed') this.finished(actor.slice(5));
+      if (r.to === 'releasing' || r.to === 'exited' || r.to === 'removed')
+        this.finished(actor.slice(5));
     } else if (r.kind === 'actor.stop' && actor.startsWith('exec:')) {
       this.finished(actor.slice(5));
       // Forgotten after the runner's own bookkeeping of this step.
@@ -163,10 +164,15 @@ export class ExecHost {
     if (this.session.actors.has(`exec:${id}`)) this.session.send(`exec:${id}`, event);
   }
 
-  /** Resolves once the exec's exit is recorded (or it never ran and is gone). */
+  /** Resolves once the exec's exit is recorded (or it never ran and is gone); its process may still be being deleted. */
   whenExited(id: string): Promise<void> {
     const state = this.stateOf(id);
-    if (this.get(id) === undefined || state === 'exited' || state === 'removed')
+    if (
+      this.get(id) === undefined ||
+      state === 'releasing' ||
+      state === 'exited' ||
+      state === 'removed'
+    )
       return Promise.resolve();
     return new Promise((resolve) =>
       this.exitWaiters.set(id, [...(this.exitWaiters.get(id) ?? []), resolve]),

@@ -4,5 +4,8 @@
  * tests; not in `statedock sim`/`explore` or the benchmarks, where it would halve the speed.
  */
 export function freezeUnderTest(): boolean {
-  return process.env['NODE_TEST_CONTEXT'] !== undefined;
+  return underTest;
 }
+
+/** Read once: the runner sets it before the process starts, and reading the environment is slow. */
+const underTest = process.env['NODE_TEST_CONTEXT'] !== undefined;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmark: statedock against Debian's dockerd 20.10, side by side in one run (each daemon with
-# its own roots, socket and pidfile, --bridge=none --iptables=false for dockerd; stopped by PID):
+# Benchmark: statedock against Debian's dockerd 20.10, side by side in one run, alternating run
+# by run (each daemon with its own roots, socket and pidfile, --bridge=none --iptables=false for
+# both; stopped by PID):
 #   exec_true_ms    docker exec CONTAINER true
 #   cp_in_ms        docker cp of a SIZE_MB directory into a running container
 #   cp_out_ms       docker cp of that directory out of it
@@ -54,37 +55,38 @@ start() {
 }
 
 declare -A result
-measure() {
-  local name=$1
-  local d="docker -H unix://$work/$name/d.sock"
-  $d import "$work/busybox.tar" bench:latest >/dev/null
-  $d run -d --name web --network none bench sleep 100000 >/dev/null
-  local t0
-  for _ in $(seq 1 "$runs"); do t0=$(now_ms); $d exec web true; echo $(( $(now_ms) - t0 )); done | median > "$work/$name.exec_ms"
-  for i in $(seq 1 "$runs"); do
-    t0=$(now_ms); $d cp "$work/payload" "web:/tmp/p$i"; echo $(( $(now_ms) - t0 ))
-  done | median > "$work/$name.cp_in_ms"
-  for i in $(seq 1 "$runs"); do
-    rm -rf "$work/$name/out"; mkdir "$work/$name/out"
-    t0=$(now_ms); $d cp "web:/tmp/p$i" "$work/$name/out/"; echo $(( $(now_ms) - t0 ))
-  done | median > "$work/$name.cp_out_ms"
-  for i in $(seq 2 "$count"); do $d run -d --network none bench sleep 100000 >/dev/null; done
-  for _ in $(seq 1 "$runs"); do t0=$(now_ms); $d stats --no-stream >/dev/null; echo $(( $(now_ms) - t0 )); done | median > "$work/$name.stats_ms"
-  $d rm -f $($d ps -aq) >/dev/null
-  result[$name.exec]=$(cat "$work/$name.exec_ms")
-  result[$name.cp_in]=$(cat "$work/$name.cp_in_ms")
-  result[$name.cp_out]=$(cat "$work/$name.cp_out_ms")
-  result[$name.stats]=$(cat "$work/$name.stats_ms")
+daemons=(dockerd statedock)
+cli() { docker -H "unix://$work/$1/d.sock" "${@:2}"; }
+# timed NAME METRIC COMMAND…: runs the command, appends its milliseconds to NAME's METRIC.
+timed() {
+  local t0; t0=$(now_ms); "${@:3}" >/dev/null; echo $(( $(now_ms) - t0 )) >> "$work/$1.$2"
 }
 
+# Both daemons run at once (each idle while the other is measured); every metric alternates
+# between them run by run, so a machine shared with other work weighs on both alike.
 start dockerd dockerd --data-root "$work/dockerd/root" --exec-root "$work/dockerd/exec" -H "unix://$work/dockerd/d.sock" \
   --pidfile "$work/dockerd/d.pid" --iptables=false --bridge=none
-measure dockerd
-kill "${pids[0]}"; for _ in $(seq 1 150); do kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
-
+# The same network set-up as dockerd's: no default bridge (never the host's docker0), no iptables rules.
 start statedock node "$(pwd)/bin/statedock.js" daemon --data-root "$work/statedock/root" --exec-root "$work/statedock/exec" \
-  -H "unix://$work/statedock/d.sock" --pidfile "$work/statedock/d.pid"
-measure statedock
+  -H "unix://$work/statedock/d.sock" --pidfile "$work/statedock/d.pid" --bridge=none --iptables=false
+for n in "${daemons[@]}"; do
+  cli "$n" import "$work/busybox.tar" bench:latest >/dev/null
+  cli "$n" run -d --name web --network none bench sleep 100000 >/dev/null
+done
+for _ in $(seq 1 "$runs"); do for n in "${daemons[@]}"; do timed "$n" exec cli "$n" exec web true; done; done
+for i in $(seq 1 "$runs"); do for n in "${daemons[@]}"; do timed "$n" cp_in cli "$n" cp "$work/payload" "web:/tmp/p$i"; done; done
+for i in $(seq 1 "$runs"); do
+  for n in "${daemons[@]}"; do
+    rm -rf "$work/$n/out"; mkdir "$work/$n/out"
+    timed "$n" cp_out cli "$n" cp "web:/tmp/p$i" "$work/$n/out/"
+  done
+done
+for n in "${daemons[@]}"; do for i in $(seq 2 "$count"); do cli "$n" run -d --network none bench sleep 100000 >/dev/null; done; done
+for _ in $(seq 1 "$runs"); do for n in "${daemons[@]}"; do timed "$n" stats cli "$n" stats --no-stream; done; done
+for n in "${daemons[@]}"; do
+  cli "$n" rm -f $(cli "$n" ps -aq) >/dev/null
+  for m in exec cp_in cp_out stats; do result[$n.$m]=$(median < "$work/$n.$m"); done
+done
 
 printf '%-16s %10s %10s %8s\n' metric statedock dockerd ratio
 for m in exec cp_in cp_out stats; do

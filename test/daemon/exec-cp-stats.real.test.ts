@@ -255,10 +255,18 @@ describe(
         const dir = `${d.exec}/containerd/${id}/idle-fifos`;
         return existsSync(dir) ? readdirSync(dir) : [];
       };
+      // An exec's process is deleted, and its FIFOs go back, just after its client heard the
+      // exit (as dockerd deletes it after recording the exit): the pool is read once it settled.
+      const idleSoon = (n: number): string[] => {
+        const until = Date.now() + 5000;
+        while (idle().length !== n && Date.now() < until)
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        return idle();
+      };
       ok(run('exec', 'fifos', 'true'));
-      assert.equal(idle().length, 2, 'the stdout and stderr FIFOs of a finished exec wait');
+      assert.equal(idleSoon(2).length, 2, 'the stdout and stderr FIFOs of a finished exec wait');
       assert.equal(run('exec', 'fifos', 'sh', '-c', 'echo again; echo err >&2').stdout, 'again\n');
-      assert.equal(idle().length, 2, 'the next exec took them and gave them back');
+      assert.equal(idleSoon(2).length, 2, 'the next exec took them and gave them back');
       // A child keeps the output open past its exec's end: the drain is cut after 2 s, and
       // those FIFOs are removed (the idle ones it took are gone), not kept for the next exec.
       const cut = run('exec', 'fifos', 'sh', '-c', '(sleep 3; echo LATE) & echo first');
@@ -266,7 +274,7 @@ describe(
       assert.deepEqual(idle(), []);
       // This exec runs while the child writes LATE: none of it reaches this exec's client.
       assert.equal(run('exec', 'fifos', 'sh', '-c', 'sleep 2; echo third').stdout, 'third\n');
-      assert.equal(idle().length, 2);
+      assert.equal(idleSoon(2).length, 2);
       // Execs starting at once share the idle FIFOs without a clash; at most 8 are kept.
       const many = spawnSync(
         'sh',
@@ -277,7 +285,7 @@ describe(
         { encoding: 'utf8', env: { ...process.env, DOCKER_CONFIG: cfg }, timeout: 60_000 },
       );
       assert.deepEqual(many.stdout.trim().split('\n').sort(), ['1', '2', '3', '4', '5', '6']);
-      assert.equal(idle().length, 8);
+      assert.equal(idleSoon(8).length, 8);
       ok(run('rm', '-f', 'fifos'));
       assert.equal(existsSync(`${d.exec}/containerd/${id}`), false);
     });

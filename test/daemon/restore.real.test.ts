@@ -235,8 +235,10 @@ test(
       'busybox',
       'sh',
       '-c',
-      'trap "exit 7" TERM; while :; do sleep 0.05; done',
+      'trap "exit 7" TERM; echo trapping; while :; do sleep 0.05; done',
     ).stdout.trim();
+    // A PID 1 without a handler ignores SIGTERM: signal only once the trap is set.
+    await until('the trap set', () => run('logs', id).stdout.includes('trapping'));
     assert.equal(run('kill', '-s', 'TERM', 'term-at-shutdown').status, 0);
     assert.equal(await stopDaemon(daemon), 0);
     daemon = await startDaemon(d, ['--live-restore']);

@@ -221,3 +221,72 @@ test('noOverwriteDirNonDir: a directory is not replaced by a file, nor a file by
   assert.equal(lstatSync(`${root}/tmp/dir`).isDirectory(), true);
   assert.equal(readFileSync(`${root}/tmp/file`, 'utf8'), 'kept\n');
 });
+
+test('resolveAndLocate says what resolve then locate say, through links absolute, relative and climbing, from one walk', () => {
+  const { root, host, fs } = fresh();
+  mkdirSync(`${root}/etc/deep`, { recursive: true });
+  symlinkSync('/etc', `${root}/tmp/abs`);
+  symlinkSync('../etc/deep', `${root}/tmp/rel`);
+  symlinkSync('../../../../..', `${root}/tmp/up`);
+  symlinkSync(host, `${root}/tmp/hostpath`);
+  symlinkSync('abs/deep/..', `${root}/tmp/back`);
+  symlinkSync('loop2', `${root}/tmp/loop1`);
+  symlinkSync('loop1', `${root}/tmp/loop2`);
+  for (const p of [
+    '/',
+    '/tmp',
+    '/tmp/abs',
+    '/tmp/abs/deep',
+    '/tmp/rel',
+    '/tmp/up',
+    '/tmp/up/etc',
+    '/tmp/hostpath',
+    '/tmp/back',
+    '/tmp/missing/deeper',
+    '/tmp/..',
+  ]) {
+    const resolved = fs.resolve(p, true);
+    const both = fs.resolveAndLocate(p);
+    assert.equal(both.path, resolved, p);
+    const at = fs.locate(resolved);
+    assert.equal(both.at?.host ?? null, at?.host ?? null, p);
+    assert.equal(both.at?.stat.ino ?? null, at?.stat.ino ?? null, p);
+    // Nothing resolves to a place outside the container's root.
+    if (both.at) assert.ok(both.at.host.startsWith(root), `${p} → ${both.at.host}`);
+  }
+  assert.equal(
+    fs.resolveAndLocate('/tmp/hostpath').at,
+    null,
+    "the host's path, taken inside the root",
+  );
+  assert.throws(() => fs.resolveAndLocate('/tmp/loop1'), /too many links/);
+});
+
+test(
+  'a file made with the owner the tar asks for keeps it; one in a set-group-ID directory gets its group unless the tar says otherwise',
+  { skip: !asRoot },
+  async () => {
+    const { root, fs } = fresh();
+    mkdirSync(`${root}/tmp/sgid`);
+    const { chownSync, chmodSync } = await import('node:fs');
+    chownSync(`${root}/tmp/sgid`, 0, 77);
+    chmodSync(`${root}/tmp/sgid`, 0o2775);
+    await extractInto(
+      fs,
+      '/tmp',
+      body(
+        await tarOf([
+          { name: 'mine', body: 'a', uid: 0, gid: 0 },
+          { name: 'sgid/root-group', body: 'b', uid: 0, gid: 0 },
+          { name: 'sgid/dir-group', body: 'c', uid: 0, gid: 77 },
+        ]),
+      ),
+      { noOverwriteDirNonDir: false, owner: null },
+    );
+    const owner = (p: string): number[] => [lstatSync(p).uid, lstatSync(p).gid];
+    assert.deepEqual(owner(`${root}/tmp/mine`), [0, 0]);
+    // The directory's group would be inherited: the tar's group 0 is given by a chown.
+    assert.deepEqual(owner(`${root}/tmp/sgid/root-group`), [0, 0]);
+    assert.deepEqual(owner(`${root}/tmp/sgid/dir-group`), [0, 77]);
+  },
+);

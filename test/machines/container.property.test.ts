@@ -494,3 +494,64 @@ test('after restore, a task containerd has for a container left without one is s
     }
   }
 });
+
+/** The trace's index of the first record that satisfies `is`. */
+const indexWhere = (records: TraceRecord[], is: (r: TraceRecord) => boolean): number =>
+  records.findIndex(is);
+
+test('docker kill with a signal other than KILL is answered once containerd has delivered it, and a shutdown waits for it', () => {
+  // CI (2026-12-05): `docker kill -s TERM` was answered before containerd delivered the
+  // signal; the daemon's live-restore shutdown then closed the client under it and the signal
+  // the user was told about never reached the process.
+  const { trace } = simulateContainer({
+    seed: 1,
+    record: newRecord(id),
+    behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: true },
+    steps: [
+      { atMs: 0, event: { type: 'api.start' } },
+      { atMs: 100, event: { type: 'api.kill', signal: 'TERM' } },
+      { atMs: 100, event: { type: 'daemon.shutdown', from: 'daemon-shutdown', stop: false } },
+    ],
+    horizonMs: 1_000,
+  });
+  const records = trace.records;
+  const killDone = indexWhere(records, (r) => {
+    if (r.kind !== 'event' || r.event.type !== 'effect.done') return false;
+    const asked = records.find((q) => q.kind === 'effect.request' && q.call.id === r.event['id']);
+    return asked?.kind === 'effect.request' && asked.call.effect === 'containerd.killTask';
+  });
+  const killReply = indexWhere(
+    records,
+    (r) => r.kind === 'mark' && r.mark.mark === 'reply' && r.mark['req'] === 'r2',
+  );
+  const settled = indexWhere(
+    records,
+    (r) =>
+      r.kind === 'mark' &&
+      r.mark.mark === 'message' &&
+      (r.mark['event'] as { type: string }).type === 'container.settled',
+  );
+  assert.ok(killDone > 0, 'the signal was asked of containerd');
+  assert.ok(killReply > killDone, 'the kill is answered after containerd delivered the signal');
+  assert.ok(settled > killDone, 'the shutdown hears the container settled after the signal');
+  const reply = records[killReply];
+  assert.equal(reply?.kind === 'mark' ? reply.mark['result'] : null, 'ok');
+});
+
+test('docker kill -s TERM that containerd cannot deliver fails with its reason', () => {
+  const { trace } = simulateContainer({
+    seed: 2,
+    record: newRecord(id),
+    behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: true },
+    steps: [
+      { atMs: 0, event: { type: 'api.start' } },
+      { atMs: 100, event: { type: 'api.kill', signal: 'TERM' } },
+    ],
+    horizonMs: 1_000,
+    faults: ['containerd.killTask#1=EUNAVAILABLE'],
+  });
+  const reply = trace.records.find(
+    (r) => r.kind === 'mark' && r.mark.mark === 'reply' && r.mark['req'] === 'r2',
+  );
+  assert.equal(reply?.kind === 'mark' ? reply.mark['result'] : null, 'failed');
+});

@@ -598,13 +598,15 @@ test('issue 10: a TERM kill meets a live-restore shutdown; the exit comes as con
   const o = crashRun(c.scenario, null, c.seed);
   assert.equal(o.firstLife, 'exited');
   assert.deepEqual(problemsOf(o), []);
-  // The shutdown left `a` running; its exit, heard after that, is left to restore (no
-  // containerd.deleteTask while containerd's client closes), and restore records it: 143.
+  // The shutdown waits for the signal in flight (delivered, then answered), then leaves `a`
+  // running; its exit, heard after that, is left to restore (no containerd.deleteTask while
+  // containerd's client closes), and restore records it: 143.
   const id = containerIdOf('a');
   assert.deepEqual(afterShutdown(o.traces[0], id), [
     'event daemon.shutdown',
-    'mark message',
     'event effect.done',
+    'mark reply',
+    'mark message',
     'event containerd.taskExit',
     'mark warning',
   ]);

@@ -349,7 +349,7 @@ test('a commit cut by a crash at any point leaves its image whole or absent and 
   }
 });
 
-test("execEventsOrdered holds on an exec's trace, and fails when exec_die comes before the process was deleted", () => {
+test("execEventsOrdered holds on an exec's trace (exec_die once containerd reported the exit, before the delete, as dockerd), and fails when exec_die comes before containerd told anything", () => {
   const d = live(
     [
       { atMs: 0, op: { op: 'run', name: 'web', behaviour: forever } },
@@ -362,19 +362,36 @@ test("execEventsOrdered holds on an exec's trace, and fails when exec_die comes 
   );
   const records = d.trace?.records ?? [];
   assert.deepEqual(violationsOf(checkTrace(records, execConstraints)), []);
+  const execRecords = records.filter((r) => r.actor.startsWith('exec:'));
   const deletes = new Set(
-    records.flatMap((r) =>
+    execRecords.flatMap((r) =>
       r.kind === 'effect.request' && r.call.effect === 'containerd.execDelete' ? [r.call.id] : [],
     ),
   );
+  const seqOf = (p: (r: TraceRecord) => boolean): number => execRecords.find(p)?.seq ?? -1;
+  const exitHeard = seqOf((r) => r.kind === 'event' && r.event.type === 'containerd.execExit');
+  const die = seqOf((r) => r.kind === 'mark' && r.mark['action'] === 'exec_die');
+  const deleted = seqOf(
+    (r) =>
+      r.kind === 'event' && r.event.type === 'effect.done' && deletes.has(String(r.event['id'])),
+  );
+  assert.ok(exitHeard > 0 && exitHeard < die && die < deleted, `${exitHeard} ${die} ${deleted}`);
+  const dieRecord = execRecords.find((r) => r.seq === die);
+  assert.equal(
+    dieRecord?.kind === 'mark'
+      ? (dieRecord.mark['attributes'] as Record<string, string>)['exitCode']
+      : '',
+    '2',
+  );
   const tampered = records.filter(
     (r) =>
+      !(r.kind === 'event' && r.event.type === 'containerd.execExit') &&
       !(r.kind === 'event' && r.event.type === 'effect.done' && deletes.has(String(r.event['id']))),
   );
   assert.match(
     violationsOf(checkTrace(tampered, execConstraints))
       .map((v) => v.message)
       .join('\n'),
-    /exec_die before containerd deleted the process/,
+    /exec_die before containerd reported the exit or deleted the process/,
   );
 });

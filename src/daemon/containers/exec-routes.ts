@@ -262,7 +262,11 @@ export function registerExecRoutes(
       // The CLI half-closes when it sends no stdin: the output still goes out.
       socket.on('end', () => undefined);
     }
+    // The exit is recorded as soon as containerd reports it; what the process wrote before it
+    // exited may still be on its way through the FIFOs (its delete cuts an output some
+    // background child keeps open).
     await execs.whenExited(id);
+    await io.whenOutputEnded();
     if (!socket.destroyed) socket.end();
   };
 

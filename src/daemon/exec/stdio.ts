@@ -11,8 +11,9 @@ export const maxProbeOutput = 4096;
  * One exec process's stdio: its output FIFOs read (opened before Tasks.Exec so the shim's
  * open succeeds), written to the attached client in Docker's framing (raw with a terminal),
  * kept (a health probe's first 4 KiB) or drained; its stdin FIFO written from the client.
- * The client's stream is ended by the route once the exit is recorded, not at EOF here, so
- * `exec inspect` already has the exit code when the CLI asks (as dockerd orders it).
+ * The client's stream is ended by the route once the exit is recorded and the output ended,
+ * not at EOF alone, so `exec inspect` already has the exit code when the CLI asks (as dockerd
+ * orders it).
  */
 export class ExecStdio {
   tty = false;
@@ -93,6 +94,15 @@ export class ExecStdio {
       this.cut = true;
       for (const w of this.endWaiters.splice(0)) w();
     }
+  }
+
+  /**
+   * Resolves once the output ended (every writer gone, or cut by the exec's delete or its
+   * stdio being forgotten); at once when it was never opened.
+   */
+  whenOutputEnded(): Promise<void> {
+    if (!this.opened || this.ended) return Promise.resolve();
+    return new Promise((resolve) => this.endWaiters.push(resolve));
   }
 
   /**

@@ -1,4 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { recordLine } from './record-json.ts';
 import type { TraceSink } from './runner.ts';
 import {
   traceFormat,
@@ -66,7 +67,7 @@ export class FileTrace implements TraceSink {
   }
   write(record: RecordBody): void {
     this.seq += 1;
-    this.buffer.push(JSON.stringify({ seq: this.seq, ...record }));
+    this.buffer.push(recordLine(this.seq, record));
     if (this.buffer.length >= this.flushEvery) this.flush();
     else if (!this.flushQueued) {
       // What one turn of the event loop recorded is on disk before the next turn: a SIGKILL

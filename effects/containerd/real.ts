@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { ContainerdClient } from './client.ts';
 import { ContainerdError } from './error.ts';
@@ -112,6 +112,14 @@ export interface RealContainerdOptions {
 const outputDrainMs = 2000;
 
 /**
+ * How many fresh FIFOs one mkfifo(1) makes ahead for the next tasks. Node has no mkfifo(2), and
+ * forking the daemon stalls its event loop for milliseconds (more as its heap grows), in every
+ * start: a task's FIFOs are spares renamed into its bundle, and the fork is paid once every
+ * few tasks. A spare was never opened, so it is as good as a FIFO made for the task.
+ */
+const spareFifosMade = 12;
+
+/**
  * The real containerd effects: the supervised process and its primitive steps, the daemon's
  * one client connection (a single gRPC channel in the daemon's own namespace), and the
  * containers' tasks on it. A container's overlay2 root is mounted by containerd's shim in the
@@ -128,6 +136,9 @@ export class RealContainerd implements Handler<ContainerdRequest> {
   private readonly execRoots = new Map<number, string>();
   private readonly opts: RealContainerdOptions;
   private readonly execs: RealExecs;
+  /** Spare FIFOs made this life, not yet taken (see spareFifosMade). */
+  private readonly spareFifos: string[] = [];
+  private spareFifoSeq = 0;
 
   constructor(opts: RealContainerdOptions) {
     this.opts = opts;
@@ -216,6 +227,8 @@ export class RealContainerd implements Handler<ContainerdRequest> {
       case 'containerd.close':
         this.client?.close();
         this.client = null;
+        this.spareFifos.length = 0;
+        rmSync(this.spareFifoDir(), { recursive: true, force: true });
         return {};
       case 'containerd.listTasks': {
         const tasks = await this.connected.listTasks();
@@ -277,7 +290,11 @@ export class RealContainerd implements Handler<ContainerdRequest> {
         } satisfies ContainerdResults['containerd.deleteTask'];
       }
       case 'containerd.deleteContainer':
-        await this.connected.deleteContainer(req.container);
+        await this.connected.deleteContainer(req.container).catch((err: unknown) => {
+          // Gone already: its bundle goes all the same (nothing else removes it).
+          if (isNotFound(err)) rmSync(this.bundle(req.container), { recursive: true, force: true });
+          throw err;
+        });
         rmSync(this.bundle(req.container), { recursive: true, force: true });
         return {};
       case 'containerd.attachIo':
@@ -310,6 +327,40 @@ export class RealContainerd implements Handler<ContainerdRequest> {
     return `${this.opts.execRoot}/containerd/${id}`;
   }
 
+  /** Where the spare FIFOs wait (emptied when containerd's client closes, and at the first refill). */
+  private spareFifoDir(): string {
+    return `${this.opts.execRoot}/containerd/spare-fifos`;
+  }
+
+  /**
+   * Makes `paths` FIFOs: spares renamed into place, or (none left) made by one mkfifo(1) with
+   * the next spares. Spares are taken synchronously, so two tasks made at once never share one.
+   */
+  private async makeFifos(paths: string[]): Promise<void> {
+    const missing: string[] = [];
+    for (const path of paths) {
+      let placed = false;
+      while (!placed && this.spareFifos.length > 0)
+        try {
+          renameSync(this.spareFifos.pop() as string, path);
+          placed = true;
+        } catch {
+          // Not there any more (its directory was emptied): the next one.
+        }
+      if (!placed) missing.push(path);
+    }
+    if (missing.length === 0) return;
+    const dir = this.spareFifoDir();
+    if (this.spareFifoSeq === 0) rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const spares = Array.from(
+      { length: spareFifosMade },
+      () => `${dir}/${process.pid}-${++this.spareFifoSeq}`,
+    );
+    await run('mkfifo', ['-m', '0600', ...missing, ...spares]);
+    this.spareFifos.push(...spares);
+  }
+
   private async createTask(
     req: Extract<ContainerdRequest, { effect: 'containerd.createTask' }>,
   ): Promise<ContainerdResults['containerd.createTask']> {
@@ -320,11 +371,9 @@ export class RealContainerd implements Handler<ContainerdRequest> {
     const stdout = `${bundle}/init-stdout`;
     const stderr = req.terminal ? null : `${bundle}/init-stderr`;
     const stdin = req.stdin ? `${bundle}/init-stdin` : null;
-    // One mkfifo(1) for all of them: Node has no mkfifo(2), and each fork costs the event loop.
-    const missing = [stdout, stderr, stdin].filter(
-      (p): p is string => p !== null && !existsSync(p),
+    await this.makeFifos(
+      [stdout, stderr, stdin].filter((p): p is string => p !== null && !existsSync(p)),
     );
-    if (missing.length > 0) await run('mkfifo', ['-m', '0600', ...missing]);
     const fs = this.opts.layout.rootfsOf(id);
     const rootfs =
       fs.driver === 'vfs'

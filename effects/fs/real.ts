@@ -94,6 +94,7 @@ function writeFileAtomic(
   path: string,
   content: string,
   mode: number,
+  sync: boolean,
 ): FsResults['fs.writeFileAtomic'] {
   let existed = true;
   try {
@@ -106,7 +107,7 @@ function writeFileAtomic(
     const fd = openSync(tmp, 'w', mode);
     try {
       writeSync(fd, content);
-      fsyncSync(fd);
+      if (sync) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -180,7 +181,7 @@ export const realFs = {
           throw failureFrom(err, 'open', req.path);
         }
       case 'fs.writeFileAtomic':
-        return writeFileAtomic(req.path, req.content, req.mode);
+        return writeFileAtomic(req.path, req.content, req.mode, req.sync !== false);
       case 'fs.createPidfile':
         createPidfile(req.path, process.pid);
         return { pid: process.pid } satisfies FsResults['fs.createPidfile'];

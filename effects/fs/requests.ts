@@ -11,7 +11,12 @@ export type FsRequest =
   | { effect: 'fs.realpath'; path: string }
   /** Reads a text file; a missing file is `content: null` when `optional`, else ENOENT. */
   | { effect: 'fs.readFile'; path: string; optional?: boolean }
-  | { effect: 'fs.writeFileAtomic'; path: string; content: string; mode: number }
+  /**
+   * Writes a file whole through a temporary file and a rename (readers see the old or the new
+   * content); fsynced before the rename unless `sync` is false (a file rewritten at each use,
+   * as dockerd writes a container's hosts and hostname with no fsync).
+   */
+  | { effect: 'fs.writeFileAtomic'; path: string; content: string; mode: number; sync?: false }
   /** moby pkg/pidfile: refuses when the file names a live process; returns the pid written. */
   | { effect: 'fs.createPidfile'; path: string }
   | { effect: 'fs.removePidfile'; path: string; pid: number }

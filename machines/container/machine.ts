@@ -109,28 +109,29 @@ export const containerMachine = setup({
     ),
 
     // — create: its directory, its root filesystem, its spec, then its record —
-    makeDirectory: enqueueActions(({ context, event, enqueue }) =>
-      step(enqueue, context, event, (c, t) =>
-        t.await({ effect: 'fs.mkdirAll', path: c.dir, mode: 0o710 }, 'create'),
-      ),
+    // Its directory, its root filesystem and its spec need nothing of one another: asked at once.
+    prepareAll: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t, was) => {
+        c.preparing = [
+          t.ask({ effect: 'fs.mkdirAll', path: c.dir, mode: 0o710 }, 'create'),
+          t.ask(
+            {
+              effect: 'rootfs.prepare',
+              container: c.record.id,
+              driver: was.rootfs?.driver ?? 'overlay2',
+              layers: was.rootfs?.layers ?? [],
+            },
+            'create',
+          ),
+          t.ask({ effect: 'store.put', key: `spec/${c.record.id}`, value: was.spec }, 'create'),
+        ];
+      }),
     ),
-    prepareRootfs: enqueueActions(({ context, event, enqueue }) =>
-      step(enqueue, context, event, (c, t, was) =>
-        t.await(
-          {
-            effect: 'rootfs.prepare',
-            container: c.record.id,
-            driver: was.rootfs?.driver ?? 'overlay2',
-            layers: was.rootfs?.layers ?? [],
-          },
-          'create',
-        ),
-      ),
-    ),
-    writeSpec: enqueueActions(({ context, event, enqueue }) =>
-      step(enqueue, context, event, (c, t, was) =>
-        t.await({ effect: 'store.put', key: `spec/${c.record.id}`, value: was.spec }, 'create'),
-      ),
+    notePrepared: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        c.preparing = c.preparing.filter((id) => !('id' in event) || id !== event.id);
+        if (event.type === 'effect.failed' && c.lastError === null) c.lastError = event.error;
+      }),
     ),
     persistCreated: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (_c, t) => t.persist()),
@@ -301,6 +302,7 @@ export const containerMachine = setup({
     createTask: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t, was) => {
         c.earlyExit = null;
+        c.containerdEmpty = false;
         t.await(
           {
             effect: 'containerd.createTask',
@@ -568,6 +570,11 @@ export const containerMachine = setup({
       step(enqueue, context, event, (c, t) =>
         t.await({ effect: 'containerd.deleteContainer', container: c.record.id }, 'exit'),
       ),
+    ),
+    noteContainerdEmpty: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c) => {
+        c.containerdEmpty = true;
+      }),
     ),
     persistExit: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t) => {
@@ -1020,6 +1027,11 @@ export const containerMachine = setup({
     exitedWithAutoRemove: ({ context }) =>
       context.record.state.status === 'exited' && context.record.config.autoRemove,
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
+    isPreparing: ({ context, event }) => 'id' in event && context.preparing.includes(event.id),
+    /** The last of the create's preparations answers. */
+    lastPrepared: ({ context, event }) =>
+      'id' in event && context.preparing.length === 1 && context.preparing[0] === event.id,
+    preparedWell: ({ context }) => context.lastError === null,
     isTimer: ({ context, event }) => 'id' in event && event.id === context.timer,
     isKill: ({ context, event }) =>
       'id' in event &&
@@ -1046,6 +1058,7 @@ export const containerMachine = setup({
     exitedEarly: ({ context }) => context.earlyExit !== null,
     paused: ({ context }) => context.task === 'paused',
     noTask: ({ context }) => context.task === 'none',
+    containerdEmpty: ({ context }) => context.containerdEmpty,
     notFound: ({ event }) => event.type === 'effect.failed' && event.error.code === 'ENOENT',
     busy: ({ event }) => event.type === 'effect.failed' && event.error.code === 'EBUSY',
     firstTry: ({ context }) => !context.removalRetried,
@@ -1088,6 +1101,8 @@ export const containerMachine = setup({
     renameReq: null,
     oldName: null,
     removalRetried: false,
+    preparing: [],
+    containerdEmpty: input.origin === 'create',
     restoring: input.origin === 'restore',
     sandbox: null,
     startError: null,
@@ -1188,39 +1203,28 @@ export const containerMachine = setup({
     },
     /** A new container: its directory, root filesystem, spec, and then its record, in that order. */
     creating: {
-      initial: 'makingDirectory',
+      initial: 'preparing',
       states: {
-        makingDirectory: {
-          entry: 'makeDirectory',
+        /**
+         * Its directory, root filesystem and spec, made at once; once all three answered, the
+         * record is written, or (one failed) all three are undone.
+         */
+        preparing: {
+          entry: 'prepareAll',
           on: {
-            'effect.done': { guard: 'isPending', target: 'preparingRootfs' },
-            'effect.failed': {
-              guard: 'isPending',
-              target: 'undoing',
-              actions: 'rememberCreateFailure',
-            },
-          },
-        },
-        preparingRootfs: {
-          entry: 'prepareRootfs',
-          on: {
-            'effect.done': { guard: 'isPending', target: 'writingSpec' },
-            'effect.failed': {
-              guard: 'isPending',
-              target: 'undoing',
-              actions: 'rememberCreateFailure',
-            },
-          },
-        },
-        writingSpec: {
-          entry: 'writeSpec',
-          on: {
-            'effect.done': { guard: 'isPending', target: 'persisting' },
-            'effect.failed': {
-              guard: 'isPending',
-              target: 'undoing',
-              actions: 'rememberCreateFailure',
-            },
+            'effect.done': [
+              {
+                guard: and(['lastPrepared', 'preparedWell']),
+                target: 'persisting',
+                actions: 'notePrepared',
+              },
+              { guard: 'lastPrepared', target: 'undoing', actions: 'notePrepared' },
+              { guard: 'isPreparing', actions: 'notePrepared' },
+            ],
+            'effect.failed': [
+              { guard: 'lastPrepared', target: 'undoing', actions: 'notePrepared' },
+              { guard: 'isPreparing', actions: 'notePrepared' },
+            ],
           },
         },
         persisting: {
@@ -1633,8 +1637,19 @@ export const containerMachine = setup({
         deletingContainer: {
           entry: 'deleteContainerRecord',
           on: {
-            'effect.done': { guard: 'isPending', target: 'releasingNetwork' },
-            'effect.failed': { guard: 'isPending', target: 'releasingNetwork' },
+            'effect.done': {
+              guard: 'isPending',
+              target: 'releasingNetwork',
+              actions: 'noteContainerdEmpty',
+            },
+            'effect.failed': [
+              {
+                guard: and(['isPending', 'notFound']),
+                target: 'releasingNetwork',
+                actions: 'noteContainerdEmpty',
+              },
+              { guard: 'isPending', target: 'releasingNetwork' },
+            ],
           },
         },
         /** The exited task's endpoints and namespace go before the exit is recorded. */
@@ -1737,8 +1752,8 @@ export const containerMachine = setup({
     },
     /**
      * Removal: marked (persisted) first, so a crash mid-removal is finished by the next
-     * restore; the task and containerd's container go, then its network, its files, and
-     * last its record.
+     * restore; the task and containerd's container go (unless the exit deleted that already),
+     * then its network, its files, and last its record.
      */
     removing: {
       initial: 'marking',
@@ -1758,11 +1773,13 @@ export const containerMachine = setup({
           on: {
             'effect.done': [
               { guard: and(['isPending', 'taskAlive']), target: 'killing' },
+              { guard: and(['isPending', 'noTask', 'containerdEmpty']), target: 'disconnecting' },
               { guard: and(['isPending', 'noTask']), target: 'deletingContainer' },
               { guard: 'isPending', target: 'deletingTask' },
             ],
             'effect.failed': [
               { guard: and(['isPending', 'taskAlive']), target: 'killing' },
+              { guard: and(['isPending', 'noTask', 'containerdEmpty']), target: 'disconnecting' },
               { guard: and(['isPending', 'noTask']), target: 'deletingContainer' },
               { guard: 'isPending', target: 'deletingTask' },
             ],

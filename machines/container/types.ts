@@ -200,6 +200,8 @@ export interface ContainerContext {
   seq: number;
   /** The effect this state waits for. */
   pending: string | null;
+  /** The create's preparations still in flight (its directory, root filesystem and spec). */
+  preparing: string[];
   /** The store write in flight (a failed one turns the reply into an error; the transition goes on). */
   writing: string | null;
   /** The stop timer. */
@@ -239,6 +241,12 @@ export interface ContainerContext {
   oldName: string | null;
   /** The removal found a task it did not know of, and killed it once. */
   removalRetried: boolean;
+  /**
+   * containerd holds no container of this ID: none was made since this actor created it, or
+   * the last exit deleted it (or found it gone). A removal then asks containerd nothing, as
+   * dockerd's does; a restored actor does not know, and asks.
+   */
+  containerdEmpty: boolean;
   /** Restored, and not settled yet: an exit found now follows dockerd's restore restart list. */
   restoring: boolean;
   /** The network sandbox of the current start (machines/network): joined by the task's spec. */

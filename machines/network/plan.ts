@@ -284,12 +284,26 @@ export function sandboxReleaseSteps(ctx: PlanContext, s: SandboxRecord): NetStep
   );
 }
 
-/** The files bind-mounted over the container's /etc (rewritten at each start). */
+/**
+ * The files bind-mounted over the container's /etc (rewritten at each start). Its hosts and
+ * hostname are not fsynced (dockerd writes them with a plain write; a crash loses nothing the
+ * next start does not write again); its resolv.conf is, as dockerd's atomic writer does.
+ */
 export function fileSteps(files: readonly { path: string; content: string }[]): NetStep[] {
-  return files.map((f) => ({
-    what: `write ${f.path.slice(f.path.lastIndexOf('/') + 1)}`,
-    request: { effect: 'fs.writeFileAtomic', path: f.path, content: f.content, mode: 0o644 },
-  }));
+  return files.map((f) => {
+    const name = f.path.slice(f.path.lastIndexOf('/') + 1);
+    const sync = name === 'hosts' || name === 'hostname' ? { sync: false as const } : {};
+    return {
+      what: `write ${name}`,
+      request: {
+        effect: 'fs.writeFileAtomic',
+        path: f.path,
+        content: f.content,
+        mode: 0o644,
+        ...sync,
+      },
+    };
+  });
 }
 
 /** A bridge's MAC: 02:42 and four bytes of its network's ID (dockerd's are random 02:42 ones). */

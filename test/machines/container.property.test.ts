@@ -281,9 +281,11 @@ test('two rm while the exit is being handled: one removes, the other is told a r
     seed: 0,
     record: newRecord(id),
     behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+    // The kill a millisecond after the start (both wait out the create, then run in the order
+    // they came): the exit is being handled at 49 ms.
     steps: [
-      { atMs: 0, event: { type: 'api.kill', signal: 'KILL' } },
       { atMs: 0, event: { type: 'api.start' } },
+      { atMs: 1, event: { type: 'api.kill', signal: 'KILL' } },
       { atMs: 49, event: { type: 'api.remove', force: false } },
       { atMs: 49, event: { type: 'api.remove', force: false } },
     ],
@@ -508,7 +510,9 @@ test('docker kill with a signal other than KILL is answered once containerd has 
     steps: [
       { atMs: 0, event: { type: 'api.start' } },
       { atMs: 100, event: { type: 'api.kill', signal: 'TERM' } },
-      { atMs: 100, event: { type: 'daemon.shutdown', from: 'daemon-shutdown', stop: false } },
+      // While the signal is on its way to containerd (at the same instant, the simulator's
+      // tie-break would decide which comes first).
+      { atMs: 100.1, event: { type: 'daemon.shutdown', from: 'daemon-shutdown', stop: false } },
     ],
     horizonMs: 1_000,
   });

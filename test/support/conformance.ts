@@ -741,6 +741,13 @@ export function containerTokens(
       .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>');
   };
   const effectOf = new Map<string, string>();
+  /**
+   * A create's preparations (its directory, root filesystem and spec) are asked at once: the
+   * order of their answers is the disk's and the thread pool's (a free ordering). Each actor's
+   * answers are held and counted sorted, where its next other record comes.
+   */
+  const preparations = new Set<string>();
+  const preparedAnswers = new Map<string, Token[]>();
   const out = new Map<string, Token[]>();
   /** Per container: a request just taken, and the requests waiting for the transition in progress. */
   const waits = new Map<string, { request: Token | null; held: Token[]; top: string | null }>();
@@ -773,6 +780,17 @@ export function containerTokens(
     if (actor === null) continue;
     const tokens = out.get(actor) ?? [];
     out.set(actor, tokens);
+    const answersPrepared =
+      r.kind === 'event' &&
+      (r.event.type === 'effect.done' || r.event.type === 'effect.failed') &&
+      preparations.has(String(r.event['id']));
+    if (answersPrepared) {
+      const t = token(r);
+      if (t !== null) preparedAnswers.set(actor, [...(preparedAnswers.get(actor) ?? []), norm(t)]);
+      continue;
+    }
+    tokens.push(...(preparedAnswers.get(actor) ?? []).sort());
+    preparedAnswers.delete(actor);
     const w = waits.get(actor) ?? { request: null, held: [], top: null };
     waits.set(actor, w);
     // A client's request that made nothing happen waits for the transition in progress
@@ -793,6 +811,7 @@ export function containerTokens(
     if (r.kind === 'event' && r.event.type.startsWith('api.')) w.request = norm(t);
     else tokens.push(norm(t));
   }
+  for (const [actor, answers] of preparedAnswers) out.get(actor)?.push(...answers.sort());
   for (const [actor, w] of waits)
     out.get(actor)?.push(...w.held, ...(w.request === null ? [] : [w.request]));
   return out;
@@ -839,6 +858,11 @@ export function containerTokens(
       case 'effect.request': {
         // A checkpoint nobody waits for: when its answer comes is the disk's business.
         effectOf.set(r.call.id, r.call.step === 'checkpoint' ? 'checkpoint' : r.call.effect);
+        if (
+          r.call.step === 'create' &&
+          ['fs.mkdirAll', 'rootfs.prepare', 'store.put'].includes(r.call.effect)
+        )
+          preparations.add(r.call.id);
         return `ask ${requestFacts(r.call)}`;
       }
       case 'event': {

@@ -720,6 +720,17 @@ export const containerMachine = setup({
         c.oldName = null;
       }),
     ),
+    /** dockerd's rename puts the old name back when its checkpoint fails: nothing changed. */
+    failRename: enqueueActions(({ context, event, enqueue }) =>
+      step(enqueue, context, event, (c, t) => {
+        if (c.oldName !== null) c.record.name = c.oldName;
+        const cause = event.type === 'effect.failed' ? event.error.message : 'no answer';
+        t.reply(c.renameReq, 'failed', `saving the container's state failed: ${cause}`);
+        c.renameReq = null;
+        c.renamePending = null;
+        c.oldName = null;
+      }),
+    ),
 
     // — update (`docker update`): the live task's cgroup first, then the record and the spec —
     rememberUpdate: enqueueActions(({ context, event, enqueue }) =>
@@ -1122,7 +1133,7 @@ export const containerMachine = setup({
       { guard: 'isSignal', actions: 'ackSignal' },
     ],
     'effect.failed': [
-      { guard: 'isRenamePending', actions: ['ackRename', 'replayDeferred'] },
+      { guard: 'isRenamePending', actions: ['failRename', 'replayDeferred'] },
       { guard: 'isKill', actions: 'failKill' },
     ],
   },

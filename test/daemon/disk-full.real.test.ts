@@ -149,7 +149,8 @@ describe('a full disk under the data root', { skip: unavailable ?? false }, () =
       }
       assert.ok(rename.status >= 400, `rename: ${rename.status} ${rename.text}`);
       assert.match(rename.text, /no space left on device|not saved/i);
-      const start = run('start', 'stopped');
+      // The container keeps the name its last saved rename gave it (either of the two).
+      const start = run('start', name);
       assert.notEqual(start.status, 0);
       process.stdout.write(
         `# disk full: create → ${create.stderr.trim()}\n# load → ${`${load.stdout}${load.stderr}`.trim()}\n# rename → ${rename.status} ${rename.text.trim()}\n# start → ${start.stderr.trim()}\n`,
@@ -163,8 +164,9 @@ describe('a full disk under the data root', { skip: unavailable ?? false }, () =
       const again = run('run', '--rm', '--network', 'none', 'busybox', 'echo', 'back');
       assert.equal(again.status, 0, again.stderr);
       assert.equal(again.stdout, 'back\n');
-      assert.equal(run('rename', 'stopped', 'renamed').status, 0);
-      assert.equal(run('start', 'renamed').status, 0);
+      const renamed = name === 'stopped' ? 'renamed' : 'stopped';
+      assert.equal(run('rename', name, renamed).status, 0);
+      assert.equal(run('start', renamed).status, 0);
       const loaded = run('load', '-i', `${d.dir}/saved.tar`);
       assert.equal(loaded.status, 0, loaded.stderr);
       await sleep(1_000);
@@ -200,7 +202,7 @@ describe('a full disk under the data root', { skip: unavailable ?? false }, () =
       }
       assert.ok(tally, 'the restore check ran');
       assert.equal(tally.broken, 0);
-      run('rm', '-f', 'writer', 'renamed');
+      run('rm', '-f', 'writer', 'renamed', 'stopped');
     },
   );
 });

@@ -557,3 +557,31 @@ test('docker kill -s TERM that containerd cannot deliver fails with its reason',
   );
   assert.equal(reply?.kind === 'mark' ? reply.mark['result'] : null, 'failed');
 });
+
+test('a rename whose write fails (a full disk) keeps the old name, as dockerd puts it back', () => {
+  let failedRenames = 0;
+  for (let nth = 1; nth <= 5; nth++) {
+    const { trace, session, actorId } = simulateContainer({
+      seed: nth,
+      record: newRecord(id),
+      behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+      steps: [{ atMs: 10, event: { type: 'api.rename', name: 'n1' } }],
+      horizonMs: 100,
+      faults: [`store.put#${nth}=ENOSPC`],
+    });
+    const reply = trace.records.find(
+      (r) => r.kind === 'mark' && r.mark.mark === 'reply' && r.mark['req'] === 'r1',
+    );
+    if (reply?.kind !== 'mark' || reply.mark['result'] !== 'failed') continue;
+    failedRenames += 1;
+    assert.match(String(reply.mark['message']), /saving the container's state failed/);
+    const snap = session.actors.get(actorId)?.actor.getSnapshot() as
+      { context: ContainerContext } | undefined;
+    assert.equal(snap?.context.record.name, newRecord(id).name);
+    const renamed = trace.records.some(
+      (r) => r.kind === 'mark' && r.mark.mark === 'event' && r.mark['action'] === 'rename',
+    );
+    assert.equal(renamed, false, 'no rename event for a rename that did not happen');
+  }
+  assert.ok(failedRenames > 0, 'some fault hit the rename');
+});

@@ -13,6 +13,8 @@ import {
   type WireObject,
 } from './wire.ts';
 
+/** How long a task's deletion may take (dockerd's DeleteTask timeout). */
+const taskDeleteDeadlineMs = 30_000;
 export { ContainerdError, isContainerdError, type ContainerdErrorCode } from './error.ts';
 export {
   isEvent,
@@ -625,7 +627,9 @@ export class ContainerdClient {
    * A running task gives `Unknown` "cannot delete a running process" (gotcha 13).
    */
   async deleteTask(id: string): Promise<ExitStatus & { pid: number }> {
-    const r = await this.tasks('Delete', { container_id: id });
+    // The shim's delete runs `runc delete` and unmounts the root: on a loaded host that can
+    // take seconds, and a delete cut short leaves the stopped task behind. dockerd gives it 30 s.
+    const r = await this.tasks('Delete', { container_id: id }, taskDeleteDeadlineMs);
     return { ...exitOf(r), pid: num(r['pid']) };
   }
 

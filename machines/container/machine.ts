@@ -560,7 +560,10 @@ export const containerMachine = setup({
                 exitStatus: c.earlyExit?.exitStatus ?? 255,
                 exitedAt: c.earlyExit?.exitedAt ?? '',
               };
-        c.task = 'none';
+        // A deletion containerd did not confirm (not a task already gone) may have left the
+        // stopped task: a removal then deletes it before containerd's container.
+        c.task =
+          event.type === 'effect.failed' && event.error.code !== 'ENOENT' ? 'stopped' : 'none';
         c.pending = null;
       }),
     ),

@@ -585,3 +585,36 @@ test('a rename whose write fails (a full disk) keeps the old name, as dockerd pu
   }
   assert.ok(failedRenames > 0, 'some fault hit the rename');
 });
+
+test('an exit whose task deletion containerd did not confirm: the removal deletes the task before its container', () => {
+  const { trace, session, actorId } = simulateContainer({
+    seed: 4,
+    record: newRecord(id),
+    behaviour: { exitAfterMs: 50, exitCode: 0, ignoresTerm: false },
+    steps: [
+      { atMs: 0, event: { type: 'api.start' } },
+      { atMs: 1_000, event: { type: 'api.remove', force: false } },
+    ],
+    horizonMs: 1_000,
+    faults: ['containerd.deleteTask#1=ETIMEDOUT'],
+  });
+  const asked = trace.records
+    .filter((r) => r.kind === 'effect.request' && /^containerd\.(delete|kill)/.test(r.call.effect))
+    .map((r) => (r.kind === 'effect.request' ? r.call.effect : ''));
+  // The exit's delete (cut short), its container's (refused: the task is there), then the
+  // removal's: the task first, then the container; no refused delete, no kill of what exited.
+  assert.deepEqual(asked, [
+    'containerd.deleteTask',
+    'containerd.deleteContainer',
+    'containerd.deleteTask',
+    'containerd.deleteContainer',
+  ]);
+  const reply = trace.records.find(
+    (r) => r.kind === 'mark' && r.mark.mark === 'reply' && r.mark['req'] === 'r2',
+  );
+  assert.equal(reply?.kind === 'mark' ? reply.mark['result'] : null, 'ok');
+  assert.equal(
+    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
+    'done',
+  );
+});

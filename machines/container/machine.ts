@@ -858,6 +858,9 @@ export const containerMachine = setup({
     persistRemoving: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t) => {
         setStatus(c.record, 'removing');
+        // Each removal may clear a task containerd still holds once (a deletion an earlier
+        // attempt could not finish: a root still busy while the container's last processes died).
+        c.removalRetried = false;
         t.persist();
       }),
     ),
@@ -900,7 +903,12 @@ export const containerMachine = setup({
     ),
     deleteContainer: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t) => {
-        c.task = 'none';
+        // A task deletion containerd refused (its root still busy) leaves the task: the next
+        // removal deletes it first.
+        c.task =
+          event.type === 'effect.failed' && event.error.code !== 'ENOENT' && c.task !== 'none'
+            ? 'stopped'
+            : 'none';
         t.await({ effect: 'containerd.deleteContainer', container: c.record.id }, 'remove');
       }),
     ),

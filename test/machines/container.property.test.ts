@@ -618,3 +618,33 @@ test('an exit whose task deletion containerd did not confirm: the removal delete
     'done',
   );
 });
+
+test('a task containerd will not delete (its root busy) fails a removal, and the next removal deletes it', () => {
+  const { trace, session, actorId } = simulateContainer({
+    seed: 5,
+    record: newRecord(id),
+    behaviour: { exitAfterMs: 50, exitCode: 0, ignoresTerm: false },
+    steps: [
+      { atMs: 0, event: { type: 'api.start' } },
+      { atMs: 1_000, event: { type: 'api.remove', force: true } },
+      { atMs: 2_000, event: { type: 'api.remove', force: true } },
+    ],
+    horizonMs: 1_000,
+    faults: [
+      'containerd.deleteTask#1=EIO',
+      'containerd.deleteTask#2=EIO',
+      'containerd.deleteTask#3=EIO',
+    ],
+  });
+  const replies = trace.records
+    .filter((r) => r.kind === 'mark' && r.mark.mark === 'reply')
+    .map((r) => (r.kind === 'mark' ? [r.mark['req'], r.mark['result']] : []));
+  assert.deepEqual(replies.slice(-2), [
+    ['r2', 'failed'],
+    ['r3', 'ok'],
+  ]);
+  assert.equal(
+    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
+    'done',
+  );
+});

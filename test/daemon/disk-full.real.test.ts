@@ -135,17 +135,21 @@ describe('a full disk under the data root', { skip: unavailable ?? false }, () =
         logSays("cannot write the container's log") <= logSays('is written again') + 1,
         'said once per episode, not once a line',
       );
+      // The log's writer gives back what it cut (a torn entry, a rotated file): full again.
+      fill();
       // create: a clear error, and no half-made container.
       const create = run('create', '--name', 'nospace', '--network', 'none', 'busybox', 'true');
       assert.notEqual(create.status, 0);
       assert.match(create.stderr, /no space left on device/i);
       assert.equal(run('inspect', 'nospace').status, 1, 'a create that failed leaves no container');
       // load: the error in the JSON stream, as dockerd answers it (the CLI prints it).
+      fill();
       const load = run('load', '-i', `${d.dir}/saved.tar`);
       assert.notEqual(load.status, 0);
       assert.match(`${load.stdout}${load.stderr}`, /no space left on device/i);
       // Store writes: a rename is a record written. The store's log has room left in its last
       // page for a write or two; then they fail, saying why, and the name stays as it was.
+      fill();
       let name = 'stopped';
       let rename = { status: 0, text: '' };
       for (let i = 0; i < 200; i++) {

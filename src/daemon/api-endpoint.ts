@@ -178,15 +178,9 @@ export class ApiEndpoint {
     // While containerd boots its client has no answer yet: dockerd leaves out the component
     // containerd cannot describe.
     const containerd =
-      revision === ''
+      revision === '' || !f.containerdVersion
         ? []
-        : [
-            {
-              Name: 'containerd',
-              Version: f.containerdVersion ?? '',
-              Details: { GitCommit: revision },
-            },
-          ];
+        : [{ Name: 'containerd', Version: f.containerdVersion, Details: { GitCommit: revision } }];
     return {
       Platform: { Name: 'statedock' },
       Components: [

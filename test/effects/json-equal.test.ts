@@ -2,19 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { sameJson } from '../../effects/json-equal.ts';
-
-/** JSON text with every object's keys sorted: what replay compared before `sameJson`. */
-function canonical(value: unknown): string | undefined {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) =>
-            a < b ? -1 : a > b ? 1 : 0,
-          ),
-        )
-      : v,
-  );
-}
+import { canonical } from '../../effects/replay.ts';
 
 /** A copy with every object's keys in reverse order (arrays keep theirs). */
 function reordered(value: unknown): unknown {

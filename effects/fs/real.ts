@@ -19,7 +19,7 @@ import {
 import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { assertNever } from '../errors.ts';
-import { failureFrom, nextTurn, type Handler } from '../handler.ts';
+import { failureFrom, type Handler } from '../handler.ts';
 import { createPidfile, removePidfile } from './pidfile.ts';
 import type { FsRequest, FsResults } from './requests.ts';
 import { loadOrCreateTrustKey } from './trustkey.ts';
@@ -188,8 +188,6 @@ export const realFs = {
       case 'fs.removePidfile':
         return { removed: removePidfile(req.path, req.pid) };
       case 'fs.loadOrCreateTrustKey':
-        // Generating (or importing) the P-256 key takes milliseconds of this thread.
-        await nextTurn();
         return loadOrCreateTrustKey(req.path);
       default:
         return assertNever(req, 'fs request');

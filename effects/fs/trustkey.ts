@@ -1,5 +1,5 @@
-import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { EffectFailure, failureFrom } from '../handler.ts';
 
@@ -45,14 +45,25 @@ export function keyIdFromJwk(jwk: Jwk): string {
   return keyIdFromSpki(pub.export({ type: 'spki', format: 'der' }));
 }
 
+/** A new P-256 key, generated on libuv's thread pool: the event loop keeps answering meanwhile. */
+function newEcKey(): Promise<KeyObject> {
+  return new Promise((resolve, reject) =>
+    generateKeyPair('ec', { namedCurve: 'P-256' }, (err, _publicKey, privateKey) =>
+      err ? reject(err) : resolve(privateKey),
+    ),
+  );
+}
+
 /**
  * Loads the daemon's libtrust key (ECDSA P-256, JWK in key.json) or creates it (0600,
  * written atomically, directory 0700). The daemon ID is its key ID, stable across restarts.
  */
-export function loadOrCreateTrustKey(path: string): { keyId: string; created: boolean } {
+export async function loadOrCreateTrustKey(
+  path: string,
+): Promise<{ keyId: string; created: boolean }> {
   let text: string | null = null;
   try {
-    text = readFileSync(path, 'utf8');
+    text = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw failureFrom(err, 'open', path);
   }
@@ -69,7 +80,7 @@ export function loadOrCreateTrustKey(path: string): { keyId: string; created: bo
       );
     }
   }
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const privateKey = await newEcKey();
   const jwk = privateKey.export({ format: 'jwk' }) as Jwk;
   const keyId = keyIdFromJwk(jwk);
   const content = JSON.stringify({
@@ -81,10 +92,10 @@ export function loadOrCreateTrustKey(path: string): { keyId: string; created: bo
     y: jwk.y,
   });
   try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const tmp = `${path}.tmp-${process.pid}`;
-    writeFileSync(tmp, content, { mode: 0o600 });
-    renameSync(tmp, path);
+    await writeFile(tmp, content, { mode: 0o600 });
+    await rename(tmp, path);
   } catch (err) {
     throw new EffectFailure(
       failureFrom(err, 'write', path).code,

@@ -15,9 +15,9 @@ test('base32 is RFC 4648’s alphabet without padding (RFC test vectors)', () =>
   assert.equal(enc('foobar'), 'MZXW6YTBOI');
 });
 
-test('creates an ECDSA P-256 key, 0600, whose ID is libtrust’s format, and reloads the same ID', () => {
+test('creates an ECDSA P-256 key, 0600, whose ID is libtrust’s format, and reloads the same ID', async () => {
   const path = `${dir}/sub/key.json`;
-  const first = loadOrCreateTrustKey(path);
+  const first = await loadOrCreateTrustKey(path);
   assert.equal(first.created, true);
   assert.match(first.keyId, /^([A-Z2-7]{4}:){11}[A-Z2-7]{4}$/);
   assert.equal(statSync(path).mode & 0o777, 0o600);
@@ -25,13 +25,13 @@ test('creates an ECDSA P-256 key, 0600, whose ID is libtrust’s format, and rel
   assert.equal(jwk.kty, 'EC');
   assert.equal(jwk.crv, 'P-256');
   assert.equal(jwk.kid, first.keyId);
-  const again = loadOrCreateTrustKey(path);
+  const again = await loadOrCreateTrustKey(path);
   assert.deepEqual(again, { keyId: first.keyId, created: false });
 });
 
-test('the key ID is SHA-256 over the DER public key, 240 bits, base32, in groups of four', () => {
+test('the key ID is SHA-256 over the DER public key, 240 bits, base32, in groups of four', async () => {
   const path = `${dir}/k2.json`;
-  const { keyId } = loadOrCreateTrustKey(path);
+  const { keyId } = await loadOrCreateTrustKey(path);
   const jwk = JSON.parse(readFileSync(path, 'utf8')) as {
     kty: string;
     crv: string;
@@ -53,8 +53,8 @@ test('the key ID is SHA-256 over the DER public key, 240 bits, base32, in groups
   assert.equal(keyIdFromJwk(jwk), expected);
 });
 
-test('a corrupt key file is an error naming the file', () => {
+test('a corrupt key file is an error naming the file', async () => {
   const path = `${dir}/bad.json`;
   writeFileSync(path, '{not json');
-  assert.throws(() => loadOrCreateTrustKey(path), new RegExp(`Error loading key file ${path}`));
+  await assert.rejects(loadOrCreateTrustKey(path), new RegExp(`Error loading key file ${path}`));
 });

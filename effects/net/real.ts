@@ -93,22 +93,50 @@ function addLine(r: PositionedRule): string {
   return r.position === null ? `-A ${r.chain} ${r.args}` : `-I ${r.chain} ${r.position} ${r.args}`;
 }
 
-/** The host's links with their IPv4 addresses (`ip -j -d addr`). */
-async function links(): Promise<HostLink[]> {
-  const json = JSON.parse(await exec('ip', ['-j', '-d', 'addr', 'show'])) as {
-    ifname: string;
-    master?: string;
-    linkinfo?: { info_kind?: string };
-    addr_info?: { family: string; local: string; prefixlen: number }[];
-  }[];
-  return json.map((l) => ({
+/** A link as `ip -j -d addr show` prints it (the fields read here). */
+interface IpAddrLink {
+  ifname: string;
+  master?: string;
+  linkinfo?: { info_kind?: string };
+  addr_info?: { family: string; local: string; prefixlen: number }[];
+}
+
+function hostLink(l: IpAddrLink): HostLink {
+  return {
     name: l.ifname,
     kind: l.linkinfo?.info_kind ?? null,
     master: l.master ?? null,
     addresses: (l.addr_info ?? [])
       .filter((a) => a.family === 'inet')
       .map((a) => `${a.local}/${a.prefixlen}`),
-  }));
+  };
+}
+
+/** The host's links with their IPv4 addresses (`ip -j -d addr`). */
+async function links(): Promise<HostLink[]> {
+  return (JSON.parse(await exec('ip', ['-j', '-d', 'addr', 'show'])) as IpAddrLink[]).map(hostLink);
+}
+
+/**
+ * The main routing table and the links, from one `ip -batch` (one process to fork, not two:
+ * the network controller asks at every start-up). `ip -j -batch` prints one JSON array per
+ * command, a line each.
+ */
+async function routesAndLinks(): Promise<{
+  routes: { dst: string; scope?: string; dev: string }[];
+  links: HostLink[];
+}> {
+  const out = await exec('ip', ['-j', '-d', '-batch', '-'], 'route show table main\naddr show\n');
+  const [routes, addrs] = out
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as unknown[]);
+  if (routes === undefined || addrs === undefined)
+    throw new EffectFailure('EIO', `ip -batch: expected two answers, got: ${out.slice(0, 200)}`);
+  return {
+    routes: routes as { dst: string; scope?: string; dev: string }[],
+    links: (addrs as IpAddrLink[]).map(hostLink),
+  };
 }
 
 type RecordKind = 'network' | 'sandbox' | 'endpoint' | 'attachment';
@@ -167,16 +195,11 @@ export class RealNet implements Handler<NetRequest> {
   async run(req: NetRequest): Promise<unknown> {
     switch (req.effect) {
       case 'net.hostFacts': {
-        const routes = JSON.parse(await exec('ip', ['-j', 'route', 'show', 'table', 'main'])) as {
-          dst: string;
-          scope?: string;
-          dev: string;
-        }[];
+        const { routes, links: ls } = await routesAndLinks();
         const range = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
           .trim()
           .split(/\s+/)
           .map(Number);
-        const ls = await links();
         return {
           routes: routes.map((r) => ({ dst: r.dst, scope: r.scope ?? 'global', dev: r.dev })),
           links: ls,

@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import { basename, delimiter, dirname } from 'node:path';
 import { EffectFailure } from '../handler.ts';
-import { probeVersion } from './probe.ts';
+import { acceptsConnections } from './probe.ts';
 import { maxSocketPathBytes } from './socket-path.ts';
 
 /**
@@ -352,10 +352,9 @@ function exitText(e: ContainerdExit | null): string {
 }
 
 /**
- * Polls containerd's Version on `address` until it answers; resolves with its version.
- * Each try is a fresh connection with a short deadline, so readiness is seen within
- * milliseconds; the call is made by hand over HTTP/2 ({@link probeVersion}), not with the
- * gRPC client, which is still loading while containerd boots. Fails:
+ * Waits until containerd serves on `address`: its gRPC socket accepts a connection
+ * ({@link acceptsConnections}). Polled every 2 ms with a fresh connection, so readiness is
+ * seen within milliseconds, without loading a client while containerd boots. Fails:
  * - `ENOENT` naming the binary, when spawnContainerd could not find it;
  * - `EIO` with the exit status and the last lines of containerd's log, when the process
  *   exits before answering;
@@ -366,7 +365,7 @@ function exitText(e: ContainerdExit | null): string {
 export async function waitContainerdReady(
   address: string,
   opts: { timeoutMs: number; pid?: number; log?: string },
-): Promise<{ version: string; revision: string }> {
+): Promise<void> {
   const start = starts.get(address);
   if (start?.failure) throw start.failure;
   const log = opts.log ?? start?.log ?? `${dirname(address)}/containerd.log`;
@@ -384,9 +383,9 @@ export async function waitContainerdReady(
     }
     if (existsSync(address)) {
       try {
-        return await probeVersion(address, 1000);
+        return await acceptsConnections(address, 1000);
       } catch {
-        // listening but not serving yet
+        // not listening yet, or a socket a dead containerd left
       }
     }
     if (Date.now() > deadline)

@@ -185,13 +185,9 @@ export class RealContainerd implements Handler<ContainerdRequest> {
           address: child.address,
         } satisfies ContainerdResults['containerd.spawn'];
       }
-      case 'containerd.waitReady': {
-        const v = await waitContainerdReady(req.address, {
-          timeoutMs: req.timeoutMs,
-          pid: req.pid,
-        });
-        return { version: v.version } satisfies ContainerdResults['containerd.waitReady'];
-      }
+      case 'containerd.waitReady':
+        await waitContainerdReady(req.address, { timeoutMs: req.timeoutMs, pid: req.pid });
+        return {} satisfies ContainerdResults['containerd.waitReady'];
       case 'containerd.waitExit': {
         const watch = this.watches.get(req.pid);
         if (!watch) return { code: null, signal: null };

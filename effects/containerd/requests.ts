@@ -117,7 +117,7 @@ export interface ContainerdResults {
   'containerd.close': Record<string, never>;
   'containerd.listTasks': { tasks: ContainerdTaskFact[] };
   'containerd.spawn': { pid: number; address: string };
-  'containerd.waitReady': { version: string };
+  'containerd.waitReady': Record<string, never>;
   'containerd.waitExit': { code: number | null; signal: string | null };
   'containerd.terminate': { signal: 'SIGTERM' | 'SIGKILL' | 'none' };
   'containerd.createTask': { pid: number };

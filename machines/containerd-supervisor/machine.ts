@@ -20,7 +20,8 @@ export interface SupervisorContext extends SupervisorInput {
   pending: string | null;
   pid: number | null;
   address: string | null;
-  version: string | null;
+  /** Whether containerd has answered once: a first start that never did fails start-up. */
+  answered: boolean;
   restarts: number;
   /** Next back-off delay; doubles up to the cap, reset after a healthy run. */
   backoffMs: number;
@@ -93,10 +94,7 @@ export const containerdSupervisorMachine = setup({
       const r = (event as { result: { pid: number; address: string } }).result;
       return { pid: r.pid, address: r.address, pending: null };
     }),
-    recordReady: assign(({ event }) => ({
-      version: (event as { result: { version: string } }).result.version,
-      pending: null,
-    })),
+    recordReady: assign({ answered: true, pending: null }),
     recordError: assign(({ event }) => ({
       lastError: (event as { error: EffectError }).error,
       pending: null,
@@ -121,7 +119,7 @@ export const containerdSupervisorMachine = setup({
   guards: {
     isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
     hasProcess: ({ context }) => context.pid !== null,
-    neverRan: ({ context }) => context.version === null,
+    neverRan: ({ context }) => !context.answered,
   },
 }).createMachine({
   id: 'containerdSupervisor',
@@ -132,7 +130,7 @@ export const containerdSupervisorMachine = setup({
     pending: null,
     pid: null,
     address: null,
-    version: null,
+    answered: false,
     restarts: 0,
     backoffMs: initialBackoffMs,
     lastError: null,

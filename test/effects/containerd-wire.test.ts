@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { fromGrpcError } from '../../effects/containerd/error.ts';
-import { decodeVersionResponse } from '../../effects/containerd/probe.ts';
+import { acceptsConnections } from '../../effects/containerd/probe.ts';
 import {
   containerdProtoJson,
   parseContainerdProtos,
@@ -55,31 +60,27 @@ test('the protos as the bundle carries them (JSON) decode what the parsed protos
   );
 });
 
-test("the readiness probe decodes containerd's VersionResponse frame by hand and refuses a broken one", () => {
-  const root = parseContainerdProtos();
-  const type = root.lookupType('containerd.services.version.v1.VersionResponse');
-  const msg = type
-    .encode(type.fromObject({ version: '1.6.20~ds1', revision: '1.6.20~ds1-1+deb12u3' }))
-    .finish();
-  const frame = (body: Uint8Array): Buffer =>
-    Buffer.concat([Buffer.from([0, 0, 0, 0, body.length]), body]);
-  assert.deepEqual(decodeVersionResponse(frame(msg)), {
-    version: '1.6.20~ds1',
-    revision: '1.6.20~ds1-1+deb12u3',
-  });
-  // Fields it does not know (a varint 3, a string 4) are skipped, as protobuf readers do.
-  const extra = Buffer.concat([
-    Buffer.from(msg),
-    Buffer.from([0x18, 0x96, 0x01, 0x22, 0x01, 0x78]),
-  ]);
-  assert.deepEqual(decodeVersionResponse(frame(extra)), {
-    version: '1.6.20~ds1',
-    revision: '1.6.20~ds1-1+deb12u3',
-  });
-  assert.deepEqual(decodeVersionResponse(frame(new Uint8Array())), { version: '', revision: '' });
-  assert.throws(() => decodeVersionResponse(frame(msg).subarray(0, 10)), /cut short/);
-  assert.throws(
-    () => decodeVersionResponse(Buffer.concat([Buffer.from([1]), frame(msg).subarray(1)])),
-    /not one uncompressed gRPC message/,
-  );
+test('the readiness probe: a listening socket accepts; a socket file nothing listens on refuses', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sd-probe-'));
+  try {
+    const live = join(dir, 'live.sock');
+    const server = createServer((c) => c.destroy());
+    await new Promise<void>((resolve) => server.listen(live, resolve));
+    try {
+      await acceptsConnections(live, 1000);
+    } finally {
+      server.close();
+    }
+    // A socket bound and never listened on: the file a dead containerd leaves behind.
+    const stale = join(dir, 'stale.sock');
+    execFileSync('python3', [
+      '-c',
+      `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(stale)})`,
+    ]);
+    assert.ok(existsSync(stale));
+    await assert.rejects(acceptsConnections(stale, 1000), /ECONNREFUSED/);
+    await assert.rejects(acceptsConnections(join(dir, 'none.sock'), 1000), /ENOENT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

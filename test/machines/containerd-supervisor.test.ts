@@ -19,7 +19,7 @@ test('starts containerd, waits until it answers, and restarts it with growing ba
       case 'containerd.spawn':
         return { result: { pid: ++pid, address: '/run/sd/containerd/containerd.sock' } };
       case 'containerd.waitReady':
-        return { result: { version: '1.6.20' } };
+        return { result: {} };
       case 'containerd.waitExit':
         return exits++ < 3 ? { result: { code: null, signal: 'SIGKILL' } } : 'pending';
       case 'clock.sleep':

@@ -155,6 +155,18 @@ export class RealContainerd implements Handler<ContainerdRequest> {
     return this.client;
   }
 
+  /** Set once {@link prepareClient} began: the client's module loads and warms once. */
+  private preparing: Promise<void> | null = null;
+
+  /**
+   * Loads the gRPC client and prepares what it can before containerd answers (see
+   * client.ts `prepareClient`), a type at a time, letting the API's requests in between.
+   */
+  prepareClient(): Promise<void> {
+    this.preparing ??= loadClient().then(({ prepareClient }) => prepareClient(nextTurn));
+    return this.preparing;
+  }
+
   async run(req: ContainerdRequest): Promise<unknown> {
     try {
       return await this.handle(req);

@@ -455,7 +455,16 @@ export class Daemon {
     this.session.onRecord((actor, r) => {
       if (actor !== 'daemon' || r.kind !== 'mark' || r.mark.mark !== 'step.done') return;
       const step = String(r.mark['step']);
-      if (step === 'serveApi') this.listening = true;
+      if (step === 'serveApi') {
+        this.listening = true;
+        // While containerd boots, the gRPC client is loaded and its codecs compiled, between
+        // the API's first requests, instead of on the way to containerd's first answers.
+        this.containerd
+          .prepareClient()
+          .catch((err: Error) =>
+            this.log.warn(`could not prepare containerd's client ahead: ${err.message}`, {}),
+          );
+      }
       const phase = phaseOfStep[step];
       if (phase !== undefined && this.startup === null) this.phases.push(phaseNow(phase));
       // After the step that records it: its facts are the actor's by then.

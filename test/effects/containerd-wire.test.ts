@@ -84,3 +84,23 @@ test('the readiness probe: a listening socket accepts; a socket file nothing lis
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the client prepared ahead has compiled the codecs of what a start-up and a first run exchange', async () => {
+  const { prepareClient } = await import('../../effects/containerd/client.ts');
+  const { messageType } = await import('../../effects/containerd/wire.ts');
+  const exit = messageType('containerd.events.TaskExit');
+  const stub = protobuf.Type.prototype.encode;
+  let turns = 0;
+  await prepareClient(async () => {
+    turns += 1;
+  });
+  // Every named message and the messages its fields hold (TaskExit's Timestamp) are set up;
+  // a name the protos lack would have rejected.
+  assert.notEqual(exit.encode, stub);
+  assert.notEqual(messageType('google.protobuf.Timestamp').encode, stub);
+  assert.notEqual(
+    messageType('containerd.services.tasks.v1.CreateTaskRequest').decode,
+    protobuf.Type.prototype.decode,
+  );
+  assert.ok(turns > 20, `it lets other work in between types (${turns} turns)`);
+});

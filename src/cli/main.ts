@@ -21,6 +21,8 @@ const commands: Record<string, (host: CliHost) => Promise<Command>> = {
   explore: async () => (await import('../explore/command.ts')).exploreCommand,
   daemon: async (host) => {
     const { daemonCommand } = await import('../daemon/command.ts');
+    const { phaseNow } = await import('../daemon/startup-phases.ts');
+    host.phases?.push(phaseNow('modules'));
     return (argv, out) => daemonCommand(argv, out, host);
   },
   inspect: async () => (await import('../inspector/command.ts')).inspectCommand,

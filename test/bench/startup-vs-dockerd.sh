@@ -93,7 +93,7 @@ for m in "${metrics[@]}"; do
   echo "metric=$m dockerd=$a statedock=$b (runs: dockerd ${R[$m|dockerd]}; statedock ${R[$m|statedock]})"
 done
 echo "statedock's phases at the first run (median process ms / CPU ms):"
-for p in bootstrap bundle recorder pidfile listening answering containerdReady containerdConnected ready; do
+for p in bootstrap bundle modules recorder pidfile listening answering containerdReady containerdConnected ready; do
   [ -n "${R[phase_ms|$p]:-}" ] && echo "  phase=$p ms=$(echo ${R[phase_ms|$p]} | median) cpu_ms=$(echo ${R[phase_cpu|$p]} | median)"
 done
 for m in "${metrics[@]}"; do

@@ -126,14 +126,16 @@ export class SimFs {
     if (!this.nodes.has(parentOf(to))) throw err('ENOENT', 'rename', to);
     this.removeAll(to);
     const moves: [string, SimNode][] = [];
-    for (const [k, n] of this.nodes) if (k === from || k.startsWith(`${from}/`)) moves.push([k, n]);
+    const under = `${from}/`;
+    for (const [k, n] of this.nodes) if (k === from || k.startsWith(under)) moves.push([k, n]);
     for (const [k] of moves) this.nodes.delete(k);
     for (const [k, n] of moves) this.nodes.set(to + k.slice(from.length), n);
   }
 
   removeAll(path: string): void {
     const doomed: string[] = [];
-    for (const k of this.nodes.keys()) if (k === path || k.startsWith(`${path}/`)) doomed.push(k);
+    const under = `${path}/`;
+    for (const k of this.nodes.keys()) if (k === path || k.startsWith(under)) doomed.push(k);
     if (doomed.length > 0) this.checkWritable('remove', path);
     for (const k of doomed) this.nodes.delete(k);
   }

@@ -3,25 +3,7 @@ import { startupEngine, type StartupContext, type StartupInput } from './engine.
 import { startupSteps, type StepDef } from './steps.ts';
 import { releasesFinished } from '../release/engine.ts';
 import { noOutlet } from '../outlet.ts';
-import type {
-  Acquisition,
-  Facts,
-  Output,
-  ReleaseRecord,
-  StartupEvent,
-  StartupFailure,
-} from './types.ts';
-
-/** The context after a step of the engine, with what that step emits waiting in `outbox`. */
-function withOutbox(
-  next: { context: StartupContext; outputs: Output[] },
-  previous: StartupContext,
-): Partial<StartupContext> {
-  // A new context is the engine's own fresh draft: filling its outbox saves a copy per event.
-  if (next.context === previous) return { outbox: [] };
-  next.context.outbox = next.outputs;
-  return next.context;
-}
+import type { Acquisition, Facts, ReleaseRecord, StartupEvent, StartupFailure } from './types.ts';
 
 /** Emits what the preceding assign put in the outbox (one action per transition keeps events cheap). */
 const flush = {
@@ -52,23 +34,18 @@ export function createStartupMachine(table: readonly StepDef[]) {
     },
     actions: {
       emitOutputs: noOutlet,
-      startSteps: assign(({ context }) => withOutbox(start(context), context)),
-      foldResult: assign(({ context, event }) =>
-        withOutbox(effectSettled(context, event), context),
-      ),
-      releaseNewestFirst: assign(({ context }) => withOutbox(beginRelease(context), context)),
+      startSteps: assign(({ context }) => start(context.state)),
+      foldResult: assign(({ context, event }) => effectSettled(context.state, event)),
+      releaseNewestFirst: assign(({ context }) => beginRelease(context.state)),
       foldRelease: assign(({ context, event }) =>
-        withOutbox(
-          releaseSettled(context, event.id, event.type === 'effect.done' ? null : event.error),
-          context,
-        ),
+        releaseSettled(context.state, event.id, event.type === 'effect.done' ? null : event.error),
       ),
     },
     guards: {
-      startupFailed: ({ context }) => context.failure !== null,
-      allStepsDone: ({ context }) => allDone(context),
-      nothingInFlight: ({ context }) => context.inFlight.length === 0,
-      everythingReleased: ({ context }) => releasesFinished(context.release),
+      startupFailed: ({ context }) => context.state.failure !== null,
+      allStepsDone: ({ context }) => allDone(context.state),
+      nothingInFlight: ({ context }) => context.state.inFlight.length === 0,
+      everythingReleased: ({ context }) => releasesFinished(context.state.release),
     },
   }).createMachine({
     id: 'daemonStartup',
@@ -104,11 +81,16 @@ export function createStartupMachine(table: readonly StepDef[]) {
       ready: { type: 'final' },
       failed: { type: 'final' },
     },
-    output: ({ context }): StartupOutput =>
-      context.failure === null
-        ? { status: 'ready', facts: context.facts, acquired: context.acquired }
-        : { status: 'failed', failure: context.failure, releases: context.release.records },
+    output: ({ context: { state } }): StartupOutput =>
+      state.failure === null
+        ? { status: 'ready', facts: state.facts, acquired: state.acquired }
+        : { status: 'failed', failure: state.failure, releases: state.release.records },
   });
+}
+
+/** What start-up has learned so far, from its actor's snapshot (the API answers from it while start-up runs). */
+export function startupFacts(snapshot: { context: StartupContext }): Facts {
+  return snapshot.context.state.facts;
 }
 
 export const daemonStartupMachine = createStartupMachine(startupSteps);

@@ -18,7 +18,8 @@ import { RealContainerd } from '../../effects/containerd/real.ts';
 import { RootfsLayout } from '../../effects/rootfs/layout.ts';
 import { RealRootfs } from '../../effects/rootfs/real.ts';
 import type { ShutdownOutput } from '../../machines/daemon-shutdown/machine.ts';
-import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
+import { startupFacts, type StartupOutput } from '../../machines/daemon-startup/machine.ts';
+import type { StartupContext } from '../../machines/daemon-startup/engine.ts';
 import { answerSteps } from '../../machines/daemon-startup/steps.ts';
 import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.ts';
 import type { OperationOutput } from '../../machines/operation/machine.ts';
@@ -412,7 +413,7 @@ export class Daemon {
   facts(): Facts {
     const entry = this.session.actors.get('daemon');
     return entry
-      ? (entry.actor.getSnapshot() as { context: { facts: Facts } }).context.facts
+      ? startupFacts(entry.actor.getSnapshot() as { context: StartupContext })
       : { rootUid: 0, rootGid: 0 };
   }
 

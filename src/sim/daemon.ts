@@ -8,7 +8,8 @@ import type { RecordBody } from '../../effects/trace.ts';
 import type { HostView } from '../../machines/container/invariants.ts';
 import type { RestartPolicy } from '../../machines/container/restart.ts';
 import type { ShutdownOutput } from '../../machines/daemon-shutdown/machine.ts';
-import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
+import { startupFacts, type StartupOutput } from '../../machines/daemon-startup/machine.ts';
+import type { StartupContext } from '../../machines/daemon-startup/engine.ts';
 import { answerSteps } from '../../machines/daemon-startup/steps.ts';
 import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.ts';
 import type { CommitInput } from '../../machines/commit/machine.ts';
@@ -430,8 +431,8 @@ export class SimDaemon {
   /** What start-up has learned so far (the API answers from it before start-up is over). */
   private facts(): Facts {
     const snap = this.session.actors.get('daemon')?.actor.getSnapshot() as
-      { context: { facts: Facts } } | undefined;
-    return snap?.context.facts ?? { rootUid: 0, rootGid: 0 };
+      { context: StartupContext } | undefined;
+    return snap ? startupFacts(snap) : { rootUid: 0, rootGid: 0 };
   }
 
   /** The image store's data root and the daemon's temp dir (DOCKER_TMPDIR, or `<root>/tmp`). */

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TraceRecord } from '../../effects/trace.ts';
 import { containerMachine } from '../../machines/container/machine.ts';
-import type { ContainerMark } from '../../machines/container/types.ts';
 import { daemonShutdownMachine } from '../../machines/daemon-shutdown/machine.ts';
 import { registerMachine } from '../../machines/registry.ts';
 import {
@@ -15,6 +14,7 @@ import { containerIdOf } from '../../src/sim/daemon.ts';
 import { newRecord, simulateContainer } from '../../src/sim/containers.ts';
 import { crashScenarios } from '../../src/sim/scenarios.ts';
 import { exploreCommand } from '../../src/explore/command.ts';
+import { repliesOf } from '../support/replies.ts';
 
 /**
  * dockerd's lifecycle bugs, each driven into its situation on the simulated host (every crash
@@ -461,11 +461,7 @@ test('nothing starts once the daemon shuts down: a start that arrives after the 
     ],
     horizonMs: 100,
   });
-  const replies = trace.records.flatMap((r) => {
-    if (r.kind !== 'mark' || r.mark.mark !== 'reply') return [];
-    const reply = r.mark as Extract<ContainerMark, { mark: 'reply' }>;
-    return [`${reply.req} ${reply.result} ${reply.message ?? ''}`];
-  });
+  const replies = repliesOf(trace.records).map((r) => `${r.req} ${r.result} ${r.message ?? ''}`);
   assert.ok(
     replies.includes('r2 conflict the daemon is shutting down: the container is not started'),
     replies.join('\n'),

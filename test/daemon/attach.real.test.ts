@@ -1,19 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   ping,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
 } from '../support/daemon-process.ts';
 import { call, callJson, demux, readAll, sleep, upgrade } from '../support/raw-http.ts';
 
@@ -78,12 +77,7 @@ describe(
 
     after(async () => {
       if (daemon) await stopDaemon(daemon);
-      killContainerdOf(d.exec);
-      for (const m of mountPoints()
-        .filter((p) => p.startsWith(`${d.dir}/`))
-        .reverse())
-        spawnSync('umount', ['-l', m]);
-      rmSync(d.dir, { recursive: true, force: true });
+      removeDaemonDirs(d);
     });
 
     test('issue 11: ctrl-p ctrl-q detaches, the client then closes: the daemon lives, the container runs', async () => {
@@ -367,12 +361,7 @@ describe(
         assert.ok((cut['streams'] as number) >= 3, JSON.stringify(cut));
       } finally {
         if (second.child.exitCode === null) second.child.kill('SIGKILL');
-        killContainerdOf(own.exec);
-        for (const m of mountPoints()
-          .filter((p) => p.startsWith(`${own.dir}/`))
-          .reverse())
-          spawnSync('umount', ['-l', m]);
-        rmSync(own.dir, { recursive: true, force: true });
+        removeDaemonDirs(own);
       }
     });
   },

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import { replayTrace } from '../../effects/replay.ts';
 import { readTraceFile } from '../../effects/trace-file.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
@@ -15,12 +14,12 @@ import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   readText,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
 } from '../support/daemon-process.ts';
 import { hostView } from '../support/host-view.ts';
 
@@ -93,12 +92,7 @@ describe('containerd killed with SIGKILL under load', { skip: unavailable ?? fal
 
   after(async () => {
     if (daemon) await stopDaemon(daemon);
-    killContainerdOf(d.exec);
-    for (const m of mountPoints()
-      .filter((p) => p.startsWith(`${d.dir}/`))
-      .reverse())
-      spawnSync('umount', ['-l', m]);
-    rmSync(d.dir, { recursive: true, force: true });
+    removeDaemonDirs(d);
   });
 
   test('exits while it was down are recorded, restart policies apply, load goes on, nothing is left', async (t) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
@@ -8,11 +8,11 @@ import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
 } from '../support/daemon-process.ts';
 
 const unavailable =
@@ -45,12 +45,7 @@ describe(
 
     after(async () => {
       if (daemon) await stopDaemon(daemon);
-      killContainerdOf(d.exec);
-      for (const m of mountPoints()
-        .filter((p) => p.startsWith(`${d.dir}/`))
-        .reverse())
-        spawnSync('umount', ['-l', m]);
-      rmSync(d.dir, { recursive: true, force: true });
+      removeDaemonDirs(d);
     });
 
     test('docker info says vfs, and a container runs on a copy of its image (no mount at all)', () => {

@@ -12,7 +12,6 @@ import {
   writeSync,
 } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import {
   checkInvariants,
   type AcknowledgedCreate,
@@ -40,6 +39,7 @@ import {
   startDaemon,
   type DaemonDirs,
   type RunningDaemon,
+  unmountUnder,
 } from '../support/daemon-process.ts';
 import { hostView as hostViewOf, mountedRootfs, shimsOf } from '../support/host-view.ts';
 import { cleanupNet, makeBridge, networkView, pickNet } from '../support/net.ts';
@@ -305,10 +305,7 @@ after(async () => {
     }
   }
   cleanupNet(d, [net.bridge]);
-  for (const m of mountPoints()
-    .filter((x) => x.startsWith(`${d.dir}/`))
-    .reverse())
-    spawnSync('umount', ['-l', m]);
+  unmountUnder(d.dir);
   rmSync(d.dir, { recursive: true, force: true });
 });
 

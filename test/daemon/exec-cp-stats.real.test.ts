@@ -15,7 +15,6 @@ import { after, before, describe, test } from 'node:test';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import { replayTrace } from '../../effects/replay.ts';
 import { readTraceFile } from '../../effects/trace-file.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
@@ -29,6 +28,7 @@ import {
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  unmountUnder,
 } from '../support/daemon-process.ts';
 
 const applets = [
@@ -133,10 +133,7 @@ describe(
     after(async () => {
       if (daemon) await stopDaemon(daemon);
       killContainerdOf(d.exec);
-      for (const m of mountPoints()
-        .filter((p) => p.startsWith(`${d.dir}/`))
-        .reverse())
-        spawnSync('umount', ['-l', m]);
+      unmountUnder(d.dir);
       if (process.env['EXEC_TEST_KEEP'] === undefined)
         rmSync(d.dir, { recursive: true, force: true });
     });

@@ -1,18 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
 } from '../support/daemon-process.ts';
 
 const unavailable =
@@ -28,12 +27,7 @@ after(async () => {
     docker(d.sock, ['rm', '-f', 'web'], `${d.dir}/cfg`);
     await stopDaemon(daemon);
   }
-  killContainerdOf(d.exec);
-  for (const m of mountPoints()
-    .filter((p) => p.startsWith(`${d.dir}/`))
-    .reverse())
-    spawnSync('umount', ['-l', m]);
-  rmSync(d.dir, { recursive: true, force: true });
+  removeDaemonDirs(d);
 });
 
 test(

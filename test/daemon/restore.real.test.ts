@@ -16,6 +16,7 @@ import {
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  unmountUnder,
 } from '../support/daemon-process.ts';
 
 const unavailable =
@@ -48,10 +49,7 @@ after(async () => {
   if (daemon) await stopDaemon(daemon);
   killContainerdOf(d.exec);
   spawnSync('pkill', ['-9', '-f', `containerd-shim-runc-v2 -namespace statedock .*${d.exec}`]);
-  for (const m of mountPoints()
-    .filter((p) => p.startsWith(`${d.dir}/`))
-    .reverse())
-    spawnSync('umount', ['-l', m]);
+  unmountUnder(d.dir);
   rmSync(d.dir, { recursive: true, force: true });
 });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,7 +13,6 @@ import { machines } from '../../machines/registry.ts';
 import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
 import { ApiServer } from '../../src/api/server.ts';
 import { registerInspectionFeed } from '../../src/daemon/inspection-feed.ts';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import { localCatalog } from '../../src/inspector/local-catalog.ts';
 import type { InspectorServer } from '../../src/inspector/server.ts';
 import { LiveSource, TraceSource } from '../../src/inspector/sources.ts';
@@ -24,9 +23,9 @@ import {
   daemonArgs,
   daemonDirs,
   docker,
-  killContainerdOf,
   ping,
   realDaemonUnavailable,
+  removeDaemonDirs,
 } from '../support/daemon-process.ts';
 import {
   activeStates,
@@ -584,12 +583,7 @@ describe(
         const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
         await exited;
         clearTimeout(timer);
-        killContainerdOf(d.exec);
-        for (const m of mountPoints()
-          .filter((x) => x.startsWith(`${d.dir}/`))
-          .reverse())
-          spawnSync('umount', ['-l', m]);
-        rmSync(d.dir, { recursive: true, force: true });
+        removeDaemonDirs(d);
         built.remove();
       }
     });

@@ -4,6 +4,7 @@ import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import type { ImageResults } from '../../effects/image/requests.ts';
 import type { RegistryResults } from '../../effects/registry/requests.ts';
 import { commit, noOutlet, type Output } from '../outlet.ts';
+import { shortId, transientCodes } from './transfer.ts';
 import {
   choosePlatform,
   parseManifest,
@@ -118,13 +119,6 @@ export type PullOutput =
   | { status: 'done'; id: string; digest: string; message: string }
   | { status: 'failed'; message: string; code: string; started: boolean }
   | { status: 'cancelled' };
-
-/** Docker's short layer ID in progress messages: 12 hex digits of the blob digest. */
-export function shortId(digest: string): string {
-  return digest.replace(/^sha256:/, '').slice(0, 12);
-}
-
-const transient = new Set(['EIO', 'ETIMEDOUT', 'ECONNREFUSED', 'EUNAVAILABLE']);
 
 /** A pull's marks: its progress (the client's stream) and the facts its orderings are checked on. */
 export type PullMark =
@@ -675,7 +669,7 @@ function onFailed(s: Step, kind: PendingKind, error: EffectError): void {
   if (c.cancelled) return;
   switch (kind.kind) {
     case 'fetch':
-      if (c.failure === null && transient.has(error.code)) {
+      if (c.failure === null && transientCodes.has(error.code)) {
         const have = kind.layer < 0 ? c.configOffset : (c.layers[kind.layer] as PullLayer).offset;
         retry(s, kind.layer, have, null, error.message);
         pump(s);

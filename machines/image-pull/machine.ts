@@ -555,6 +555,26 @@ function cleanup(s: Step): void {
   s.call({ effect: 'registry.close', session: i.pull }, { kind: 'cleanup' });
 }
 
+/**
+ * Opens the pull's registry session; `mirrors`: the daemon's mirrors may serve it (false once
+ * a mirror failed it: Docker Hub itself).
+ */
+function openSession(s: Step, mirrors: boolean): void {
+  const i = s.ctx.input;
+  s.call(
+    {
+      effect: 'registry.open',
+      session: i.pull,
+      domain: i.domain,
+      repository: i.repository,
+      actions: ['pull'],
+      credentials: i.credentials,
+      mirrors,
+    },
+    { kind: 'open' },
+  );
+}
+
 function onDone(s: Step, kind: PendingKind, result: unknown): void {
   const c = s.ctx;
   const i = c.input;
@@ -562,18 +582,7 @@ function onDone(s: Step, kind: PendingKind, result: unknown): void {
   switch (kind.kind) {
     case 'mkdir':
       if (stopping) return;
-      s.call(
-        {
-          effect: 'registry.open',
-          session: i.pull,
-          domain: i.domain,
-          repository: i.repository,
-          actions: ['pull'],
-          credentials: i.credentials,
-          mirrors: true,
-        },
-        { kind: 'open' },
-      );
+      openSession(s, true);
       return;
     case 'open':
       if (stopping) return;
@@ -684,18 +693,7 @@ function onFailed(s: Step, kind: PendingKind, error: EffectError): void {
       if (c.onMirror && !kind.child && (error.code === 'ENOENT' || error.code === 'EACCES')) {
         // dockerd falls back from a mirror that lacks the image (or refuses it) to Docker Hub.
         s.mark({ mark: 'pull.mirrorFallback', pull: i.pull, message: error.message });
-        s.call(
-          {
-            effect: 'registry.open',
-            session: i.pull,
-            domain: i.domain,
-            repository: i.repository,
-            actions: ['pull'],
-            credentials: i.credentials,
-            mirrors: false,
-          },
-          { kind: 'open' },
-        );
+        openSession(s, false);
         return;
       }
       if (error.code === 'ENOENT' && !kind.child)

@@ -50,6 +50,55 @@ function withoutGuard(guard: string): string {
   return name;
 }
 
+/** A live-restored container `w` whose process exits with 7, `exitAfterMs` after its start. */
+function exitingOnRestore(name: string, exitAfterMs: number): CrashScenario {
+  return {
+    name,
+    liveRestore: true,
+    ops: [
+      {
+        atMs: 0,
+        op: { op: 'run', name: 'w', behaviour: { exitAfterMs, exitCode: 7, ignoresTerm: false } },
+      },
+    ],
+    horizonMs: 1_000,
+    downtimeMs: 5_000,
+  };
+}
+
+/**
+ * When `w`'s task started in the first life (containerd's start answered), and, in the second,
+ * when restore's listTasks was answered and when `w`'s actor was spawned: an exit between the
+ * last two is heard by nobody unless exits are heard from containerd.connect.
+ */
+function restoreWindow(probe: CrashOutcome): { started: number; listed: number; spawned: number } {
+  const [first, second] = probe.traces;
+  const startCall = first.find(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.startTask',
+  );
+  const started = first.find(
+    (r) =>
+      r.kind === 'event' &&
+      startCall?.kind === 'effect.request' &&
+      r.event['id'] === startCall.call.id,
+  );
+  const listed = second.find(
+    (r) =>
+      r.kind === 'event' &&
+      second.some(
+        (q) =>
+          q.kind === 'effect.request' &&
+          q.call.effect === 'containerd.listTasks' &&
+          q.call.id === (r.event as { id?: string }).id,
+      ),
+  );
+  const spawned = second.find(
+    (r) => r.kind === 'actor.start' && r.actor === `container:${containerIdOf('w')}`,
+  );
+  assert.ok(started && listed && spawned);
+  return { started: started.t, listed: listed.t, spawned: spawned.t };
+}
+
 test('moby-51692 shutdown races auto-remove: the --rm container is gone before containerd closes', () => {
   const s = scenario('moby-51692');
   const uncut = crashRun(s, null, 1);
@@ -180,49 +229,10 @@ test('a process that exits while restore runs is not lost: exits are heard from 
   // A live-restored container whose process exits after restore listed it running but before
   // its actor is spawned. Heard only once restore is done, the exit is lost (reported running
   // with no process: moby 25157's shape); heard from connect, it is kept for the actor.
-  const make = (exitAfterMs: number): CrashScenario => ({
-    name: 'exit-during-restore',
-    liveRestore: true,
-    ops: [
-      {
-        atMs: 0,
-        op: { op: 'run', name: 'w', behaviour: { exitAfterMs, exitCode: 7, ignoresTerm: false } },
-      },
-    ],
-    horizonMs: 1_000,
-    downtimeMs: 5_000,
-  });
-  // Find the window in the second life: from listTasks' answer to the actor's spawn.
-  const probe = crashRun(make(60_000), null, 1);
-  // The task starts when containerd's start completes (its result comes back).
-  const startCall = probe.traces[0].find(
-    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.startTask',
-  );
-  const started = probe.traces[0].find(
-    (r) =>
-      r.kind === 'event' &&
-      startCall?.kind === 'effect.request' &&
-      r.event['id'] === startCall.call.id,
-  );
-  const listed = probe.traces[1].find(
-    (r) =>
-      r.kind === 'event' &&
-      probe.traces[1].some(
-        (q) =>
-          q.kind === 'effect.request' &&
-          q.call.effect === 'containerd.listTasks' &&
-          q.call.id === (r.event as { id?: string }).id,
-      ),
-  );
-  const spawned = probe.traces[1].find(
-    (r) => r.kind === 'actor.start' && r.actor === `container:${containerIdOf('w')}`,
-  );
-  assert.ok(started && listed && spawned);
-  assert.ok(
-    spawned.t > listed.t,
-    `restore spawns the actor after the list (${listed.t} → ${spawned.t})`,
-  );
-  const exitAfterMs = (listed.t + spawned.t) / 2 - started.t;
+  const make = (exitAfterMs: number) => exitingOnRestore('exit-during-restore', exitAfterMs);
+  const { started, listed, spawned } = restoreWindow(crashRun(make(60_000), null, 1));
+  assert.ok(spawned > listed, `restore spawns the actor after the list (${listed} → ${spawned})`);
+  const exitAfterMs = (listed + spawned) / 2 - started;
 
   const fixed = crashRun(make(exitAfterMs), null, 1);
   assert.deepEqual(problemsOf(fixed), []);
@@ -242,43 +252,10 @@ test('the stuck removal of the real campaign (CRASH_SEED=820814923, point #15): 
   // `docker rm -f` kills it and used to wait for that exit forever: "removal of container …
   // is already in progress" to every later rm. Now the kill's answer says the process is
   // gone, and a SIGKILL's exit is waited for 10 s at most (dockerd's Kill).
-  const make = (exitAfterMs: number): CrashScenario => ({
-    name: 'lost-exit-then-rm',
-    liveRestore: true,
-    ops: [
-      {
-        atMs: 0,
-        op: { op: 'run', name: 'w', behaviour: { exitAfterMs, exitCode: 7, ignoresTerm: false } },
-      },
-    ],
-    horizonMs: 1_000,
-    downtimeMs: 5_000,
-  });
-  const probe = crashRun(make(60_000), null, 1);
-  const startCall = probe.traces[0].find(
-    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.startTask',
+  const { started, listed, spawned } = restoreWindow(
+    crashRun(exitingOnRestore('lost-exit-then-rm', 60_000), null, 1),
   );
-  const started = probe.traces[0].find(
-    (r) =>
-      r.kind === 'event' &&
-      startCall?.kind === 'effect.request' &&
-      r.event['id'] === startCall.call.id,
-  );
-  const listed = probe.traces[1].find(
-    (r) =>
-      r.kind === 'event' &&
-      probe.traces[1].some(
-        (q) =>
-          q.kind === 'effect.request' &&
-          q.call.effect === 'containerd.listTasks' &&
-          q.call.id === (r.event as { id?: string }).id,
-      ),
-  );
-  const spawned = probe.traces[1].find(
-    (r) => r.kind === 'actor.start' && r.actor === `container:${containerIdOf('w')}`,
-  );
-  assert.ok(started && listed && spawned);
-  const lost = make((listed.t + spawned.t) / 2 - started.t);
+  const lost = exitingOnRestore('lost-exit-then-rm', (listed + spawned) / 2 - started);
 
   const fixed = crashRun(lost, null, 1, { exitsHeardFrom: 'restore' });
   assert.ok(!problemsOf(fixed).some((p) => p.startsWith('removal')), problemsOf(fixed).join('\n'));

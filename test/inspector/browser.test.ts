@@ -29,6 +29,7 @@ import {
 } from '../support/daemon-process.ts';
 import {
   activeStates,
+  actorStatesAndEvents,
   buildPage,
   chromiumMissing,
   launchBrowser,
@@ -356,32 +357,7 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
         await p.click(`.actor-row[data-actor="${actorId}"]`);
         await settle(p);
         // What the page received: the container went running, exited, was removed — with Docker's events in order.
-        const seen = await p.evaluate((aid) => {
-          const m = (
-            window as unknown as {
-              inspector: {
-                app: {
-                  model: {
-                    actors: { id: string; rows: { length: number; at(i: number): number } }[];
-                    kind: Uint8Array;
-                    ref: Int32Array;
-                    text: Int32Array;
-                    str(i: number): string;
-                  };
-                };
-              };
-            }
-          ).inspector.app.model;
-          const a = m.actors.find((x) => x.id === aid);
-          const states: string[] = [];
-          const events: string[] = [];
-          for (let i = 0; a && i < a.rows.length; i++) {
-            const r = a.rows.at(i);
-            if (m.kind[r] === 2) states.push(m.str(m.ref[r] as number));
-            if (m.kind[r] === 18) events.push(m.str(m.ref[r] as number));
-          }
-          return { states, events };
-        }, actorId);
+        const seen = await actorStatesAndEvents(p, actorId);
         assert.ok(
           seen.states.includes('"running"') &&
             seen.states.indexOf('"running"') < seen.states.indexOf('{"exiting":"deletingTask"}'),
@@ -485,33 +461,8 @@ describe(
         const id = run('inspect', '--format', '{{.Id}}', 'inspected').stdout.trim();
         assert.match(id, /^[0-9a-f]{64}$/);
         const actorId = `container:${id}`;
-        const seen = async (): Promise<{ states: string[]; events: string[] }> =>
-          p.evaluate((aid) => {
-            const m = (
-              window as unknown as {
-                inspector: {
-                  app: {
-                    model: {
-                      actors: { id: string; rows: { length: number; at(i: number): number } }[];
-                      kind: Uint8Array;
-                      ref: Int32Array;
-                      text: Int32Array;
-                      str(i: number): string;
-                    };
-                  };
-                };
-              }
-            ).inspector.app.model;
-            const a = m.actors.find((x) => x.id === aid);
-            const states: string[] = [];
-            const events: string[] = [];
-            for (let i = 0; a && i < a.rows.length; i++) {
-              const row = a.rows.at(i);
-              if (m.kind[row] === 2) states.push(m.str(m.ref[row] as number));
-              if (m.kind[row] === 18) events.push(m.str(m.ref[row] as number));
-            }
-            return { states, events };
-          }, actorId);
+        const seen = (): Promise<{ states: string[]; events: string[] }> =>
+          actorStatesAndEvents(p, actorId);
         const until = Date.now() + 20_000;
         let s = await seen();
         while (!s.events.includes('die') && Date.now() < until) {

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
@@ -28,11 +27,7 @@ import { callJson, fdCount, sleep } from '../support/raw-http.ts';
 const connections = Number(process.env['ABUSE_CONNECTIONS'] ?? 500);
 const seed = Number(process.env['ABUSE_SEED'] ?? Date.now() % 1_000_000);
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0
-    ? null
-    : 'needs /bin/busybox (apt-get install busybox-static)');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 /** mulberry32: a small seeded generator, so a failing run replays from its seed. */
 function random(s: number): () => number {

@@ -13,6 +13,7 @@ import {
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
+import { busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
@@ -78,9 +79,7 @@ const cgroupV2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
 /** A cgroup v1 controller file, or its cgroup v2 counterpart, as a container sees it. */
 const cg = (v1: string, v2: string) => (cgroupV2 ? `/sys/fs/cgroup/${v2}` : `/sys/fs/cgroup/${v1}`);
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 describe('container options with the stock docker CLI', { skip: unavailable ?? false }, () => {
   let d: DaemonDirs;

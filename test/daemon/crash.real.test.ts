@@ -18,7 +18,7 @@ import {
   type HostView,
 } from '../../machines/container/invariants.ts';
 import { ApiTap } from '../support/api-tap.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   describePlan,
   networkScenarios,
@@ -58,9 +58,7 @@ import { cleanupNet, makeBridge, networkView, pickNet } from '../support/net.ts'
 
 const unavailable =
   realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0
-    ? null
-    : 'needs /bin/busybox (apt-get install busybox-static)') ??
+  busyboxUnavailable() ??
   (spawnSync('which', ['ctr']).status === 0 ? null : 'needs ctr (containerd)');
 
 const seed = process.env['CRASH_SEED']

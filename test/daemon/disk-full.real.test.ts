@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   closeSync,
   mkdirSync,
@@ -10,7 +10,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
@@ -31,11 +31,7 @@ import { call, callJson, sleep } from '../support/raw-http.ts';
  * running; once space is freed everything works again, and a restart finds no record
  * corrupt (every stored container restored, the restore check clean).
  */
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0
-    ? null
-    : 'needs /bin/busybox (apt-get install busybox-static)');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 describe('a full disk under the data root', { skip: unavailable ?? false }, () => {
   let d: DaemonDirs;

@@ -19,6 +19,7 @@ import { replayTrace } from '../../effects/replay.ts';
 import { readTraceFile } from '../../effects/trace-file.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { constraintsForTrace } from '../../src/check/command.ts';
+import { busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
@@ -57,7 +58,7 @@ const applets = [
 
 const unavailable =
   realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox') ??
+  busyboxUnavailable() ??
   (spawnSync('which', ['script']).status === 0 ? null : 'needs script (util-linux)');
 
 /** A busybox root with a passwd file (nobody, for -u) and a few applets, as a tarball. */

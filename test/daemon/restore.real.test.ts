@@ -5,7 +5,7 @@ import { ClassicLevel } from 'classic-level';
 import { after, before, test } from 'node:test';
 import { restoreInvariants } from '../../machines/container/invariants.ts';
 import { mountPoints } from '../../effects/kernel/real.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   containerdPidsOf,
   daemonDirs,
@@ -19,9 +19,7 @@ import {
   unmountUnder,
 } from '../support/daemon-process.ts';
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 let d: DaemonDirs;
 let cfg: string;

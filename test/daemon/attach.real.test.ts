@@ -13,6 +13,7 @@ import {
   startDaemon,
   stopDaemon,
   removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 import { call, callJson, demux, readAll, sleep, upgrade } from '../support/raw-http.ts';
 
@@ -61,14 +62,7 @@ describe(
       mkdirSync(cfg);
       busyboxTarball(d.dir);
       daemon = await startDaemon(d);
-      const imp = run(
-        'import',
-        '--change',
-        'CMD ["/bin/sh"]',
-        `${d.dir}/busybox.tar`,
-        'busybox:latest',
-      );
-      assert.equal(imp.status, 0, imp.stderr);
+      importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox:latest');
     });
 
     after(async () => {

@@ -23,6 +23,7 @@ import {
   startDaemon,
   stopDaemon,
   removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 
 /**
@@ -148,8 +149,7 @@ describe('container options with the stock docker CLI', { skip: unavailable ?? f
     cfg = `${d.dir}/docker-config`;
     mkdirSync(cfg);
     daemon = await startDaemon(d);
-    const imp = cli('import', '--change', 'CMD ["/bin/sh"]', imageTarball(d.dir), 'opt:latest');
-    assert.equal(imp.status, 0, imp.stderr);
+    importImage(d.sock, cfg, imageTarball(d.dir), 'opt:latest');
   });
 
   after(async () => {
@@ -929,10 +929,7 @@ describe('the daemon --seccomp-profile', { skip: unavailable ?? false }, () => {
       }),
     );
     daemon = await startDaemon(d, ['--seccomp-profile', `${d.dir}/profile.json`]);
-    assert.equal(
-      cli('import', '--change', 'CMD ["/bin/sh"]', imageTarball(d.dir), 'opt').status,
-      0,
-    );
+    importImage(d.sock, cfg, imageTarball(d.dir), 'opt');
   });
 
   after(async () => {

@@ -20,6 +20,7 @@ import {
   startDaemon,
   stopDaemon,
   removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 import { hostView } from '../support/host-view.ts';
 
@@ -82,8 +83,7 @@ describe('containerd killed with SIGKILL under load', { skip: unavailable ?? fal
     mkdirSync(cfg);
     busyboxTarball(d.dir);
     daemon = await startDaemon(d);
-    const imp = cli('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox');
-    assert.equal(imp.status, 0, imp.stderr);
+    importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox');
   });
 
   after(async () => {

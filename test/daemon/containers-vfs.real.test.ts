@@ -13,6 +13,7 @@ import {
   startDaemon,
   stopDaemon,
   removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 
 const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
@@ -32,11 +33,7 @@ describe(
       mkdirSync(cfg);
       busyboxTarball(d.dir, ['sh', 'echo', 'true', 'cat', 'head', 'ls']);
       daemon = await startDaemon(d, ['--storage-driver', 'vfs']);
-      assert.equal(
-        run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox:latest')
-          .status,
-        0,
-      );
+      importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox:latest');
     });
 
     after(async () => {

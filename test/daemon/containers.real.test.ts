@@ -17,6 +17,7 @@ import {
   startDaemon,
   stopDaemon,
   removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 
 const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
@@ -34,15 +35,8 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     mkdirSync(cfg);
     busyboxTarball(d.dir);
     daemon = await startDaemon(d);
-    const imp = run(
-      'import',
-      '--change',
-      'CMD ["/bin/sh"]',
-      `${d.dir}/busybox.tar`,
-      'busybox:latest',
-    );
-    assert.equal(imp.status, 0, imp.stderr);
-    assert.match(imp.stdout, /^sha256:[0-9a-f]{64}$/m);
+    const imp = importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox:latest');
+    assert.match(imp, /^sha256:[0-9a-f]{64}$/m);
   });
 
   after(async () => {

@@ -40,6 +40,7 @@ import {
   type DaemonDirs,
   type RunningDaemon,
   unmountUnder,
+  importImage,
 } from '../support/daemon-process.ts';
 import { hostView as hostViewOf, mountedRootfs, shimsOf } from '../support/host-view.ts';
 import { cleanupNet, makeBridge, networkView, pickNet } from '../support/net.ts';
@@ -269,12 +270,7 @@ before(async () => {
   tap = new ApiTap(`${d.dir}/tap.sock`, d.sock);
   await tap.listen();
   daemon = await startDaemon(d, flags(false));
-  const imp = docker(
-    d.sock,
-    ['import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox'],
-    cfg,
-  );
-  assert.equal(imp.status, 0, imp.stderr);
+  importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox');
   assert.equal(docker(d.sock, ['network', 'create', 'cnet'], cfg).status, 0);
 });
 

@@ -30,6 +30,7 @@ import {
   startDaemon,
   stopDaemon,
   unmountUnder,
+  importImage,
 } from '../support/daemon-process.ts';
 
 const applets = [
@@ -109,14 +110,7 @@ describe(
       mkdirSync(cfg);
       rootTarball(d.dir);
       daemon = await startDaemon(d);
-      const imp = run(
-        'import',
-        '--change',
-        'CMD ["/bin/sh"]',
-        `${d.dir}/root.tar`,
-        'busybox:latest',
-      );
-      assert.equal(imp.status, 0, imp.stderr);
+      importImage(d.sock, cfg, `${d.dir}/root.tar`, 'busybox:latest');
       const web = run(
         'run',
         '-d',

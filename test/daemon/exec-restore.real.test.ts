@@ -12,6 +12,7 @@ import {
   startDaemon,
   stopDaemon,
   removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 
 const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
@@ -38,10 +39,7 @@ test(
     busyboxTarball(d.dir, ['sh', 'sleep', 'true']);
     const run = (...args: string[]) => docker(d.sock, args, cfg);
     daemon = await startDaemon(d, ['--live-restore']);
-    assert.equal(
-      run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox').status,
-      0,
-    );
+    importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox');
     const id = run(
       'run',
       '-d',

@@ -11,6 +11,7 @@ import {
   startDaemon,
   stopDaemon,
   removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 
 const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
@@ -65,10 +66,7 @@ test(
 
     // Without live-restore the shutdown stops the container: its monitor stops with it.
     daemon = await startDaemon(d);
-    assert.equal(
-      run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox').status,
-      0,
-    );
+    importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox');
     const r = run(
       'run',
       '-d',

@@ -17,6 +17,7 @@ import {
   startDaemon,
   stopDaemon,
   unmountUnder,
+  importImage,
 } from '../support/daemon-process.ts';
 
 const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
@@ -88,10 +89,7 @@ test(
   { skip: unavailable ?? false },
   async () => {
     daemon = await startDaemon(d);
-    assert.equal(
-      run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox').status,
-      0,
-    );
+    importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox');
     run(
       'run',
       '-d',

@@ -26,6 +26,7 @@ import {
   ping,
   realDaemonUnavailable,
   removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 import {
   activeStates,
@@ -437,11 +438,7 @@ describe(
           await new Promise((r) => setTimeout(r, 50));
         }
         const run = (...args: string[]) => docker(d.sock, args, cfg);
-        assert.equal(
-          run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox:latest')
-            .status,
-          0,
-        );
+        importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox:latest');
         live = new LiveSource('live', `unix://${d.sock}`, d.sock);
         await live.connect();
         server = await serve([live], built.dir);

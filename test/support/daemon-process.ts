@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -192,6 +193,21 @@ export function docker(
     ...(input === undefined ? {} : { input }),
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * `docker import` of a root filesystem tarball as `tag`, its command `/bin/sh` (an imported
+ * image has none); asserts it succeeded and returns what the CLI printed (the image's ID).
+ */
+export function importImage(
+  sock: string,
+  dockerConfig: string,
+  tarball: string,
+  tag: string,
+): string {
+  const r = docker(sock, ['import', '--change', 'CMD ["/bin/sh"]', tarball, tag], dockerConfig);
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
 }
 
 export function readText(path: string): string {

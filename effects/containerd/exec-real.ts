@@ -1,23 +1,18 @@
-import { execFile } from 'node:child_process';
-import { accessSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { basename } from 'node:path';
+import { accessSync, readFileSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import type { ContainerdClient } from './client.ts';
 import { EffectFailure } from '../handler.ts';
 import { ContainerdError } from './error.ts';
+import { FifoPool } from './fifo-pool.ts';
 import type { ContainerdResults, ExecRequest } from './requests.ts';
-
-const run = promisify(execFile);
 
 /** How long an exited exec's output may take to drain before it is deleted (as a task's). */
 const outputDrainMs = 2000;
 
 /**
  * How many idle FIFOs a container keeps for its next execs. An exec (and every health probe)
- * needs two or three FIFOs; Node has no mkfifo(2), and forking mkfifo(1) from the daemon costs
- * 5-10 ms, most of an exec's own overhead. A FIFO nobody holds open is as good as a new one,
- * so a finished exec's are renamed into the pool and the next exec renames them out.
+ * needs two or three FIFOs, and forking mkfifo(1) costs 5-10 ms, most of an exec's own
+ * overhead: a finished exec's are renamed into the pool and the next exec renames them out.
  */
 const idleFifosKept = 8;
 
@@ -102,28 +97,9 @@ export class RealExecs {
     );
   }
 
-  /** Where a container's idle FIFOs wait for its next execs (removed with the bundle). */
-  private idleDir(container: string): string {
-    return `${this.bundle(container)}/idle-fifos`;
-  }
-
-  /**
-   * Makes the exec's FIFOs: idle ones of the container renamed into place, the rest made by one
-   * mkfifo. Two execs starting at once may reach for the same idle FIFO: the loser's rename
-   * fails and it takes another, or makes one. The directory reads and renames are made on this
-   * thread: each is a few microseconds, and a hand-off to the thread pool and back, on the way
-   * of every exec, costs more (most on a busy machine, where the woken worker takes the CPU).
-   */
-  private async makeFifos(container: string, paths: string[]): Promise<void> {
-    const dir = this.idleDir(container);
-    const idle = readIdle(dir) ?? [];
-    const missing: string[] = [];
-    for (const path of paths) {
-      let placed = false;
-      while (!placed && idle.length > 0) placed = renamed(`${dir}/${idle.pop() as string}`, path);
-      if (!placed) missing.push(path);
-    }
-    if (missing.length > 0) await run('mkfifo', ['-m', '0600', ...missing]);
+  /** A container's idle FIFOs, waiting for its next execs in its bundle (removed with it). */
+  private idle(container: string): FifoPool {
+    return new FifoPool(`${this.bundle(container)}/idle-fifos`, { kept: idleFifosKept });
   }
 
   /**
@@ -134,19 +110,8 @@ export class RealExecs {
   private releaseFifos(container: string, exec: string, outputEnded: boolean): void {
     this.io.forget(exec);
     const paths = this.fifos(container, exec);
-    const keep: string[] = [];
-    if (outputEnded) {
-      const dir = this.idleDir(container);
-      let idle = readIdle(dir);
-      if (idle === null) {
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
-        idle = [];
-      }
-      for (const p of [paths.stdout, paths.stderr])
-        if (idle.length + keep.length < idleFifosKept && renamed(p, `${dir}/${basename(p)}`))
-          keep.push(p);
-    }
-    for (const p of Object.values(paths)) if (!keep.includes(p)) rmSync(p, { force: true });
+    const kept = outputEnded ? this.idle(container).keep([paths.stdout, paths.stderr]) : [];
+    for (const p of Object.values(paths)) if (!kept.includes(p)) rmSync(p, { force: true });
   }
 
   async create(
@@ -156,7 +121,8 @@ export class RealExecs {
     const wanted = [paths.stdout, ...(req.terminal ? [] : [paths.stderr])];
     if (req.stdin) wanted.push(paths.stdin);
     try {
-      await this.makeFifos(req.container, wanted);
+      // Idle ones of the container renamed into place, the rest made by one mkfifo.
+      await this.idle(req.container).place(wanted);
       this.io.openOutput(req.exec, {
         stdout: paths.stdout,
         stderr: req.terminal ? null : paths.stderr,
@@ -297,25 +263,6 @@ function startTicks(pid: number | 'self'): number | null {
 function exists(path: string): boolean {
   try {
     accessSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The names of a container's idle FIFOs; null when the directory is not there. */
-function readIdle(dir: string): string[] | null {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return null;
-  }
-}
-
-/** rename(2); false when it failed (another exec took that idle FIFO first). */
-function renamed(from: string, to: string): boolean {
-  try {
-    renameSync(from, to);
     return true;
   } catch {
     return false;

@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { promisify } from 'node:util';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { ContainerdClient } from './client.ts';
 import { ContainerdError } from './error.ts';
+import { FifoPool } from './fifo-pool.ts';
 import {
   spawnContainerd,
   stopContainerd,
@@ -14,8 +13,6 @@ import { EffectFailure, nextTurn, type Handler } from '../handler.ts';
 import type { RootfsLayout } from '../rootfs/layout.ts';
 import { RealExecs, type ExecIo } from './exec-real.ts';
 import type { ContainerdRequest, ContainerdResults } from './requests.ts';
-
-const run = promisify(execFile);
 
 /** containerd's error classes mapped once, here, to the effect error codes. */
 function codeOf(err: unknown): EffectErrorCode {
@@ -112,10 +109,8 @@ export interface RealContainerdOptions {
 const outputDrainMs = 2000;
 
 /**
- * How many fresh FIFOs one mkfifo(1) makes ahead for the next tasks. Node has no mkfifo(2), and
- * forking the daemon stalls its event loop for milliseconds (more as its heap grows), in every
- * start: a task's FIFOs are spares renamed into its bundle, and the fork is paid once every
- * few tasks. A spare was never opened, so it is as good as a FIFO made for the task.
+ * How many fresh FIFOs one mkfifo(1) makes ahead for the next tasks: a task's FIFOs are spares
+ * renamed into its bundle, and the fork is paid once every few tasks, not at every start.
  */
 const spareFifosMade = 12;
 
@@ -136,12 +131,14 @@ export class RealContainerd implements Handler<ContainerdRequest> {
   private readonly execRoots = new Map<number, string>();
   private readonly opts: RealContainerdOptions;
   private readonly execs: RealExecs;
-  /** Spare FIFOs made this life, not yet taken (see spareFifosMade). */
-  private readonly spareFifos: string[] = [];
-  private spareFifoSeq = 0;
+  /** Spare FIFOs for the next tasks (removed when containerd's client closes). */
+  private readonly spareFifos: FifoPool;
 
   constructor(opts: RealContainerdOptions) {
     this.opts = opts;
+    this.spareFifos = new FifoPool(`${opts.execRoot}/containerd/spare-fifos`, {
+      madeAhead: spareFifosMade,
+    });
     this.execs = new RealExecs({
       client: () => this.connected,
       bundle: (id) => this.bundle(id),
@@ -235,8 +232,7 @@ export class RealContainerd implements Handler<ContainerdRequest> {
       case 'containerd.close':
         this.client?.close();
         this.client = null;
-        this.spareFifos.length = 0;
-        rmSync(this.spareFifoDir(), { recursive: true, force: true });
+        this.spareFifos.clear();
         return {};
       case 'containerd.listTasks': {
         const tasks = await this.connected.listTasks();
@@ -335,40 +331,6 @@ export class RealContainerd implements Handler<ContainerdRequest> {
     return `${this.opts.execRoot}/containerd/${id}`;
   }
 
-  /** Where the spare FIFOs wait (emptied when containerd's client closes, and at the first refill). */
-  private spareFifoDir(): string {
-    return `${this.opts.execRoot}/containerd/spare-fifos`;
-  }
-
-  /**
-   * Makes `paths` FIFOs: spares renamed into place, or (none left) made by one mkfifo(1) with
-   * the next spares. Spares are taken synchronously, so two tasks made at once never share one.
-   */
-  private async makeFifos(paths: string[]): Promise<void> {
-    const missing: string[] = [];
-    for (const path of paths) {
-      let placed = false;
-      while (!placed && this.spareFifos.length > 0)
-        try {
-          renameSync(this.spareFifos.pop() as string, path);
-          placed = true;
-        } catch {
-          // Not there any more (its directory was emptied): the next one.
-        }
-      if (!placed) missing.push(path);
-    }
-    if (missing.length === 0) return;
-    const dir = this.spareFifoDir();
-    if (this.spareFifoSeq === 0) rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const spares = Array.from(
-      { length: spareFifosMade },
-      () => `${dir}/${process.pid}-${++this.spareFifoSeq}`,
-    );
-    await run('mkfifo', ['-m', '0600', ...missing, ...spares]);
-    this.spareFifos.push(...spares);
-  }
-
   private async createTask(
     req: Extract<ContainerdRequest, { effect: 'containerd.createTask' }>,
   ): Promise<ContainerdResults['containerd.createTask']> {
@@ -379,7 +341,7 @@ export class RealContainerd implements Handler<ContainerdRequest> {
     const stdout = `${bundle}/init-stdout`;
     const stderr = req.terminal ? null : `${bundle}/init-stderr`;
     const stdin = req.stdin ? `${bundle}/init-stdin` : null;
-    await this.makeFifos(
+    await this.spareFifos.place(
       [stdout, stderr, stdin].filter((p): p is string => p !== null && !existsSync(p)),
     );
     const fs = this.opts.layout.rootfsOf(id);

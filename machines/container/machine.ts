@@ -5,7 +5,13 @@ import { shareableShm } from './ipc.ts';
 import { nextBackoff, restartsWithDaemon, shouldRestart } from './restart.ts';
 import { setStatus, transition, type Transition } from './outputs.ts';
 import { signalNumber, startFailureExitCode } from './signals.ts';
-import type { ContainerContext, ContainerEvent, ContainerInput, ContainerStatus } from './types.ts';
+import type {
+  ContainerContext,
+  ContainerEvent,
+  ContainerInput,
+  ContainerStatus,
+  TaskState,
+} from './types.ts';
 import { withSandbox } from '../network/spec.ts';
 import type { SandboxSpec } from '../../effects/net/requests.ts';
 
@@ -65,6 +71,17 @@ function mergeResources(
 /** The signal a stop sends: the container's stop signal (SIGTERM unless set). */
 function stopSignalOf(c: Ctx): number {
   return signalNumber(c.record.config.stopSignal) ?? 15;
+}
+
+/**
+ * The task a deletion (the answer `event`) leaves: none, unless containerd refused it (its root
+ * still busy; not a task already gone, ENOENT). A refused deletion leaves the stopped task, and
+ * the next removal deletes it before containerd's container.
+ */
+function taskAfterDelete(task: TaskState, event: ContainerEvent): TaskState {
+  return event.type === 'effect.failed' && event.error.code !== 'ENOENT' && task !== 'none'
+    ? 'stopped'
+    : 'none';
 }
 
 export const containerMachine = setup({
@@ -560,10 +577,7 @@ export const containerMachine = setup({
                 exitStatus: c.earlyExit?.exitStatus ?? 255,
                 exitedAt: c.earlyExit?.exitedAt ?? '',
               };
-        // A deletion containerd did not confirm (not a task already gone) may have left the
-        // stopped task: a removal then deletes it before containerd's container.
-        c.task =
-          event.type === 'effect.failed' && event.error.code !== 'ENOENT' ? 'stopped' : 'none';
+        c.task = taskAfterDelete(c.task, event);
         c.pending = null;
       }),
     ),
@@ -903,12 +917,7 @@ export const containerMachine = setup({
     ),
     deleteContainer: enqueueActions(({ context, event, enqueue }) =>
       step(enqueue, context, event, (c, t) => {
-        // A task deletion containerd refused (its root still busy) leaves the task: the next
-        // removal deletes it first.
-        c.task =
-          event.type === 'effect.failed' && event.error.code !== 'ENOENT' && c.task !== 'none'
-            ? 'stopped'
-            : 'none';
+        c.task = taskAfterDelete(c.task, event);
         t.await({ effect: 'containerd.deleteContainer', container: c.record.id }, 'remove');
       }),
     ),

@@ -1,5 +1,5 @@
 import { and, enqueueActions, setup } from 'xstate';
-import { noOutlet } from '../outlet.ts';
+import { noOutlet, type OutputParams } from '../outlet.ts';
 import { startFailureExitCode } from '../container/signals.ts';
 import { apply } from './outputs.ts';
 import type { ExecContext, ExecEvent, ExecInput } from './types.ts';
@@ -16,6 +16,7 @@ import type { ExecContext, ExecEvent, ExecInput } from './types.ts';
  */
 
 type Ctx = ExecContext;
+type EmitOutputs = { type: 'emitOutputs'; params: OutputParams };
 
 /** `exec_create: sh -c date` — dockerd joins the first word and the rest with a space (a trailing one when there is no rest). */
 function commandOf(c: Ctx): string {
@@ -24,6 +25,16 @@ function commandOf(c: Ctx): string {
 
 function attrs(c: Ctx, extra: Record<string, string> = {}): Record<string, string> {
   return { ...c.attributes, execID: c.config.id, ...extra };
+}
+
+/** An action that answers the event's API request with `result` and dockerd's words, and changes nothing. */
+function refuse(result: 'conflict' | 'failed', words: (c: Ctx) => string) {
+  return enqueueActions<Ctx, ExecEvent, undefined, ExecEvent, never, EmitOutputs, never>(
+    ({ context, event, enqueue }) =>
+      apply(enqueue, context, event, (c, e, o) =>
+        o.reply('req' in e ? e.req : null, result, words(c)),
+      ),
+  );
 }
 
 export const execMachine = setup({
@@ -202,32 +213,14 @@ export const execMachine = setup({
         o.event(c.config.container, 'exec_die', attrs(c, { exitCode: String(exitCode) }));
       }),
     ),
-    alreadyRunning: enqueueActions(({ context, event, enqueue }) =>
-      apply(enqueue, context, event, (c, e, o) =>
-        o.reply(
-          'req' in e ? e.req : null,
-          'conflict',
-          `Error: Exec command ${c.config.id} is already running`,
-        ),
-      ),
+    alreadyRunning: refuse(
+      'conflict',
+      (c) => `Error: Exec command ${c.config.id} is already running`,
     ),
-    alreadyRan: enqueueActions(({ context, event, enqueue }) =>
-      apply(enqueue, context, event, (c, e, o) =>
-        o.reply(
-          'req' in e ? e.req : null,
-          'conflict',
-          `Error: Exec command ${c.config.id} has already run`,
-        ),
-      ),
-    ),
-    notRunningResize: enqueueActions(({ context, event, enqueue }) =>
-      apply(enqueue, context, event, (c, e, o) =>
-        o.reply(
-          'req' in e ? e.req : null,
-          'failed',
-          `process ${c.config.id} of container ${c.config.container} is not running`,
-        ),
-      ),
+    alreadyRan: refuse('conflict', (c) => `Error: Exec command ${c.config.id} has already run`),
+    notRunningResize: refuse(
+      'failed',
+      (c) => `process ${c.config.id} of container ${c.config.container} is not running`,
     ),
     markCanRemove: enqueueActions(({ context, event, enqueue }) =>
       apply(enqueue, context, event, (_c, _e, o) => {

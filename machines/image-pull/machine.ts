@@ -4,6 +4,7 @@ import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import type { ImageResults } from '../../effects/image/requests.ts';
 import type { RegistryResults } from '../../effects/registry/requests.ts';
 import { commit, noOutlet, type Output } from '../outlet.ts';
+import { shortId, transientCodes } from './transfer.ts';
 import {
   choosePlatform,
   parseManifest,
@@ -118,13 +119,6 @@ export type PullOutput =
   | { status: 'done'; id: string; digest: string; message: string }
   | { status: 'failed'; message: string; code: string; started: boolean }
   | { status: 'cancelled' };
-
-/** Docker's short layer ID in progress messages: 12 hex digits of the blob digest. */
-export function shortId(digest: string): string {
-  return digest.replace(/^sha256:/, '').slice(0, 12);
-}
-
-const transient = new Set(['EIO', 'ETIMEDOUT', 'ECONNREFUSED', 'EUNAVAILABLE']);
 
 /** A pull's marks: its progress (the client's stream) and the facts its orderings are checked on. */
 export type PullMark =
@@ -561,6 +555,26 @@ function cleanup(s: Step): void {
   s.call({ effect: 'registry.close', session: i.pull }, { kind: 'cleanup' });
 }
 
+/**
+ * Opens the pull's registry session; `mirrors`: the daemon's mirrors may serve it (false once
+ * a mirror failed it: Docker Hub itself).
+ */
+function openSession(s: Step, mirrors: boolean): void {
+  const i = s.ctx.input;
+  s.call(
+    {
+      effect: 'registry.open',
+      session: i.pull,
+      domain: i.domain,
+      repository: i.repository,
+      actions: ['pull'],
+      credentials: i.credentials,
+      mirrors,
+    },
+    { kind: 'open' },
+  );
+}
+
 function onDone(s: Step, kind: PendingKind, result: unknown): void {
   const c = s.ctx;
   const i = c.input;
@@ -568,18 +582,7 @@ function onDone(s: Step, kind: PendingKind, result: unknown): void {
   switch (kind.kind) {
     case 'mkdir':
       if (stopping) return;
-      s.call(
-        {
-          effect: 'registry.open',
-          session: i.pull,
-          domain: i.domain,
-          repository: i.repository,
-          actions: ['pull'],
-          credentials: i.credentials,
-          mirrors: true,
-        },
-        { kind: 'open' },
-      );
+      openSession(s, true);
       return;
     case 'open':
       if (stopping) return;
@@ -675,7 +678,7 @@ function onFailed(s: Step, kind: PendingKind, error: EffectError): void {
   if (c.cancelled) return;
   switch (kind.kind) {
     case 'fetch':
-      if (c.failure === null && transient.has(error.code)) {
+      if (c.failure === null && transientCodes.has(error.code)) {
         const have = kind.layer < 0 ? c.configOffset : (c.layers[kind.layer] as PullLayer).offset;
         retry(s, kind.layer, have, null, error.message);
         pump(s);
@@ -690,18 +693,7 @@ function onFailed(s: Step, kind: PendingKind, error: EffectError): void {
       if (c.onMirror && !kind.child && (error.code === 'ENOENT' || error.code === 'EACCES')) {
         // dockerd falls back from a mirror that lacks the image (or refuses it) to Docker Hub.
         s.mark({ mark: 'pull.mirrorFallback', pull: i.pull, message: error.message });
-        s.call(
-          {
-            effect: 'registry.open',
-            session: i.pull,
-            domain: i.domain,
-            repository: i.repository,
-            actions: ['pull'],
-            credentials: i.credentials,
-            mirrors: false,
-          },
-          { kind: 'open' },
-        );
+        openSession(s, false);
         return;
       }
       if (error.code === 'ENOENT' && !kind.child)

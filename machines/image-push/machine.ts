@@ -4,6 +4,7 @@ import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import type { RegistryResults } from '../../effects/registry/requests.ts';
 import { commit, noOutlet, type Output } from '../outlet.ts';
 import { mediaTypes } from '../image-pull/manifest.ts';
+import { shortId, transientCodes } from '../image-pull/transfer.ts';
 
 /**
  * One `docker push` of one tag: each layer is found in the registry already (HEAD of a blob
@@ -91,10 +92,6 @@ export type PushEvent =
 export type PushOutput =
   | { status: 'done'; digest: string; size: number }
   | { status: 'failed'; message: string; code: string; started: boolean };
-
-export function shortDiffId(diffId: string): string {
-  return diffId.replace(/^sha256:/, '').slice(0, 12);
-}
 
 /** A push's marks: its progress (the client's stream; the last carries the digest in `aux`) and its failure. */
 export type PushMark =
@@ -197,7 +194,7 @@ function nextFor(s: Step, n: number): void {
       effect: 'registry.uploadBlob',
       session: i.push,
       source: { path: src.path, gzip: src.kind === 'tar' },
-      progressId: shortDiffId((i.layers[n] as PushLayerInput).diffId),
+      progressId: shortId((i.layers[n] as PushLayerInput).diffId),
     },
     { kind: 'upload', layer: n },
   );
@@ -260,7 +257,7 @@ function layerDone(s: Step, n: number, digest: string, size: number, status: str
   l.digest = digest;
   l.size = size;
   l.status = 'recording';
-  s.progress(status, shortDiffId((c.input.layers[n] as PushLayerInput).diffId));
+  s.progress(status, shortId((c.input.layers[n] as PushLayerInput).diffId));
   s.call(
     {
       effect: 'image.recordBlob',
@@ -278,7 +275,7 @@ function onDone(s: Step, kind: PendingKind, result: unknown): void {
   if (c.failure !== null && kind.kind !== 'close') return;
   switch (kind.kind) {
     case 'open':
-      for (const l of [...i.layers].reverse()) s.progress('Preparing', shortDiffId(l.diffId));
+      for (const l of [...i.layers].reverse()) s.progress('Preparing', shortId(l.diffId));
       pump(s);
       return;
     case 'head': {
@@ -371,21 +368,20 @@ function onDone(s: Step, kind: PendingKind, result: unknown): void {
   }
 }
 
-const transient = new Set(['EIO', 'ETIMEDOUT', 'ECONNREFUSED', 'EUNAVAILABLE']);
 const maxUploadAttempts = 5;
 
 /** A failed upload is tried again after a back-off (dockerd: 5 attempts); other failures end the push. */
 function onFailed(s: Step, kind: PendingKind, error: EffectError): void {
   const c = s.ctx;
   if (kind.kind === 'close') return;
-  if (kind.kind === 'upload' && c.failure === null && transient.has(error.code)) {
+  if (kind.kind === 'upload' && c.failure === null && transientCodes.has(error.code)) {
     const l = c.layers[kind.layer] as PushLayer;
     l.attempts += 1;
     if (l.attempts < maxUploadAttempts) {
       const seconds = l.attempts;
       s.progress(
         `Retrying in ${seconds} second${seconds === 1 ? '' : 's'}`,
-        shortDiffId((c.input.layers[kind.layer] as PushLayerInput).diffId),
+        shortId((c.input.layers[kind.layer] as PushLayerInput).diffId),
       );
       s.call(
         { effect: 'clock.sleep', ms: seconds * 1000 },

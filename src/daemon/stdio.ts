@@ -11,6 +11,33 @@ export function frame(stream: 1 | 2, payload: Buffer): Buffer {
   return Buffer.concat([head, payload]);
 }
 
+/** A process's output FIFOs with their stream numbers: stdout's, and stderr's unless a terminal merged it. */
+export function outputFifos(stdout: string, stderr: string | null): [string, 1 | 2][] {
+  return stderr === null
+    ? [[stdout, 1]]
+    : [
+        [stdout, 1],
+        [stderr, 2],
+      ];
+}
+
+/**
+ * A FIFO's read end, opened non-blocking (a blocking open would pin a libuv thread until the
+ * shim opened the write end), as a socket whose chunks go to `data` and whose end to `closed`.
+ */
+export function fifoReader(
+  path: string,
+  data: (chunk: Buffer) => void,
+  closed: () => void,
+): Socket {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const s = new Socket({ fd, readable: true, writable: false });
+  s.on('data', data);
+  s.on('error', () => undefined);
+  s.on('close', closed);
+  return s;
+}
+
 /** One json-file log entry. */
 export interface LogEntry {
   stream: 1 | 2;
@@ -149,22 +176,17 @@ export class StdioHub {
     this.log.discard();
   }
 
-  /** Opens the read ends of the FIFOs (non-blocking: a blocking open would pin a libuv thread). */
+  /** Opens the read ends of the output FIFOs. */
   openFifos(stdout: string, stderr: string | null): void {
     this.ended = false;
-    const streams = (
-      [
-        [stdout, 1],
-        [stderr, 2],
-      ] as const
-    ).filter(([p]) => p !== null) as (readonly [string, 1 | 2])[];
-    this.open = streams.length;
-    for (const [path, stream] of streams) {
-      const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-      const s = new Socket({ fd, readable: true, writable: false });
-      s.on('data', (chunk: Buffer) => this.write(stream, chunk));
-      s.on('error', () => undefined);
-      s.on('close', () => this.closeOne());
+    const fifos = outputFifos(stdout, stderr);
+    this.open = fifos.length;
+    for (const [path, stream] of fifos) {
+      const s = fifoReader(
+        path,
+        (chunk) => this.write(stream, chunk),
+        () => this.closeOne(),
+      );
       if (this.held) s.pause();
       this.readers.push(s);
     }

@@ -20,8 +20,8 @@ export interface VolumeRecord {
 
 const validName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
-/** Docker's volume shape (GET /volumes, /volumes/{name}). */
-function toApi(v: VolumeRecord): Record<string, unknown> {
+/** Docker's volume shape (GET /volumes, /volumes/{name}; /system/df adds its usage). */
+export function volumeToApi(v: VolumeRecord): Record<string, unknown> {
   return {
     CreatedAt: v.createdAt.replace(/\.\d+Z$/, 'Z'),
     Driver: v.driver,
@@ -146,7 +146,7 @@ export class VolumeStore {
             return ['1', 'true'].includes(dangling) === (usedBy(v.name).length === 0);
           return true;
         });
-        ctx.json(200, { Volumes: volumes.map(toApi), Warnings: null });
+        ctx.json(200, { Volumes: volumes.map(volumeToApi), Warnings: null });
       },
     });
     api.add({
@@ -180,7 +180,7 @@ export class VolumeStore {
             404,
             `error looking up volume plugin ${body.Driver}: plugin "${body.Driver}" not found`,
           );
-        ctx.json(201, toApi(await this.ensure(body.Name ? body.Name : null, body.Labels)));
+        ctx.json(201, volumeToApi(await this.ensure(body.Name ? body.Name : null, body.Labels)));
       },
     });
     // dockerd 20.10 prunes every local volume no container mounts, named or anonymous.
@@ -208,7 +208,7 @@ export class VolumeStore {
       handler: async (ctx) => {
         const name = ctx.params['name'] as string;
         const v = await this.mustGet(name);
-        ctx.json(200, toApi(v));
+        ctx.json(200, volumeToApi(v));
       },
     });
     api.add({

@@ -10,9 +10,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from '../support/busybox-image.ts';
-import { bin, ping } from '../support/daemon-process.ts';
+import { bin, ping, unmountUnder } from '../support/daemon-process.ts';
 import { call, callJson, sleep } from '../support/raw-http.ts';
 
 const cycles = Number(process.env['CYCLES'] ?? 200);
@@ -63,10 +62,7 @@ async function stop(c: Contender): Promise<void> {
     await new Promise((r) => c.child.once('exit', r));
     clearTimeout(timer);
   }
-  for (const m of mountPoints()
-    .filter((p) => p.startsWith(`${c.dir}/`))
-    .reverse())
-    spawnSync('umount', ['-l', m]);
+  unmountUnder(c.dir);
 }
 
 function pct(xs: number[], p: number): number {

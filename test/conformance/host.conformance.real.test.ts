@@ -24,11 +24,11 @@ import {
 import { cleanupNet, makeBridge, netAvailable } from '../support/net.ts';
 import {
   daemonDirs,
-  docker,
   realDaemonUnavailable,
   startDaemon,
   type DaemonDirs,
   type RunningDaemon,
+  importImage,
 } from '../support/daemon-process.ts';
 
 /**
@@ -121,12 +121,7 @@ async function runReal(s: Scenario, d: DaemonDirs): Promise<TraceRecord[][]> {
   const flags = (live: boolean): string[] => realDaemonFlags(s, net, live);
   let daemon: RunningDaemon = await startDaemon(d, flags(s.liveRestore ?? false));
   try {
-    const imported = docker(
-      d.sock,
-      ['import', '--change', 'CMD ["/bin/sh"]', tarball, 'busybox'],
-      `${d.dir}/docker-config`,
-    );
-    assert.equal(imported.status, 0, imported.stderr);
+    importImage(d.sock, `${d.dir}/docker-config`, tarball, 'busybox');
     const ok = async (method: string, path: string, body?: unknown): Promise<unknown> => {
       const r = await api(d.sock, method, path, body);
       assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);

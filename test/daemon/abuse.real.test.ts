@@ -1,19 +1,17 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { mountPoints } from '../../effects/kernel/real.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   ping,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
+  removeDaemonDirs,
 } from '../support/daemon-process.ts';
 import { callJson, fdCount, sleep } from '../support/raw-http.ts';
 
@@ -29,11 +27,7 @@ import { callJson, fdCount, sleep } from '../support/raw-http.ts';
 const connections = Number(process.env['ABUSE_CONNECTIONS'] ?? 500);
 const seed = Number(process.env['ABUSE_SEED'] ?? Date.now() % 1_000_000);
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0
-    ? null
-    : 'needs /bin/busybox (apt-get install busybox-static)');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 /** mulberry32: a small seeded generator, so a failing run replays from its seed. */
 function random(s: number): () => number {
@@ -99,12 +93,7 @@ describe('no client can hurt the daemon', { skip: unavailable ?? false }, () => 
 
   after(() => {
     if (daemon && daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
-    killContainerdOf(d.exec);
-    for (const m of mountPoints()
-      .filter((p) => p.startsWith(`${d.dir}/`))
-      .reverse())
-      spawnSync('umount', ['-l', m]);
-    rmSync(d.dir, { recursive: true, force: true });
+    removeDaemonDirs(d);
   });
 
   const requestFor = (e: Endpoint): string => {

@@ -3,27 +3,22 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import { lookupGid } from '../../src/api/listeners.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   launch,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
 } from '../support/daemon-process.ts';
 import { call, callJson } from '../support/raw-http.ts';
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0
-    ? null
-    : 'needs /bin/busybox (apt-get install busybox-static)');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -34,12 +29,7 @@ async function freePort(): Promise<number> {
 }
 
 function cleanup(dirs: DaemonDirs): void {
-  killContainerdOf(dirs.exec);
-  for (const m of mountPoints()
-    .filter((p) => p.startsWith(`${dirs.dir}/`))
-    .reverse())
-    spawnSync('umount', ['-l', m]);
-  rmSync(dirs.dir, { recursive: true, force: true });
+  removeDaemonDirs(dirs);
 }
 
 describe(

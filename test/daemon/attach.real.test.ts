@@ -1,27 +1,23 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { mountPoints } from '../../effects/kernel/real.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   ping,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 import { call, callJson, demux, readAll, sleep, upgrade } from '../support/raw-http.ts';
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0
-    ? null
-    : 'needs /bin/busybox (apt-get install busybox-static)');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 describe(
   'attach: detach keys, logs and stream, a client that goes away',
@@ -66,24 +62,12 @@ describe(
       mkdirSync(cfg);
       busyboxTarball(d.dir);
       daemon = await startDaemon(d);
-      const imp = run(
-        'import',
-        '--change',
-        'CMD ["/bin/sh"]',
-        `${d.dir}/busybox.tar`,
-        'busybox:latest',
-      );
-      assert.equal(imp.status, 0, imp.stderr);
+      importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox:latest');
     });
 
     after(async () => {
       if (daemon) await stopDaemon(daemon);
-      killContainerdOf(d.exec);
-      for (const m of mountPoints()
-        .filter((p) => p.startsWith(`${d.dir}/`))
-        .reverse())
-        spawnSync('umount', ['-l', m]);
-      rmSync(d.dir, { recursive: true, force: true });
+      removeDaemonDirs(d);
     });
 
     test('issue 11: ctrl-p ctrl-q detaches, the client then closes: the daemon lives, the container runs', async () => {
@@ -367,12 +351,7 @@ describe(
         assert.ok((cut['streams'] as number) >= 3, JSON.stringify(cut));
       } finally {
         if (second.child.exitCode === null) second.child.kill('SIGKILL');
-        killContainerdOf(own.exec);
-        for (const m of mountPoints()
-          .filter((p) => p.startsWith(`${own.dir}/`))
-          .reverse())
-          spawnSync('umount', ['-l', m]);
-        rmSync(own.dir, { recursive: true, force: true });
+        removeDaemonDirs(own);
       }
     });
   },

@@ -7,22 +7,23 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
-  rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
+import { busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 
 /**
@@ -79,9 +80,7 @@ const cgroupV2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
 /** A cgroup v1 controller file, or its cgroup v2 counterpart, as a container sees it. */
 const cg = (v1: string, v2: string) => (cgroupV2 ? `/sys/fs/cgroup/${v2}` : `/sys/fs/cgroup/${v1}`);
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 describe('container options with the stock docker CLI', { skip: unavailable ?? false }, () => {
   let d: DaemonDirs;
@@ -150,18 +149,12 @@ describe('container options with the stock docker CLI', { skip: unavailable ?? f
     cfg = `${d.dir}/docker-config`;
     mkdirSync(cfg);
     daemon = await startDaemon(d);
-    const imp = cli('import', '--change', 'CMD ["/bin/sh"]', imageTarball(d.dir), 'opt:latest');
-    assert.equal(imp.status, 0, imp.stderr);
+    importImage(d.sock, cfg, imageTarball(d.dir), 'opt:latest');
   });
 
   after(async () => {
     if (daemon) await stopDaemon(daemon);
-    killContainerdOf(d.exec);
-    for (const m of mountPoints()
-      .filter((p) => p.startsWith(`${d.dir}/`))
-      .reverse())
-      spawnSync('umount', ['-l', m]);
-    rmSync(d.dir, { recursive: true, force: true });
+    removeDaemonDirs(d);
   });
 
   test('HostConfig.ReadonlyRootfs: run --read-only cannot write its root', () => {
@@ -936,20 +929,12 @@ describe('the daemon --seccomp-profile', { skip: unavailable ?? false }, () => {
       }),
     );
     daemon = await startDaemon(d, ['--seccomp-profile', `${d.dir}/profile.json`]);
-    assert.equal(
-      cli('import', '--change', 'CMD ["/bin/sh"]', imageTarball(d.dir), 'opt').status,
-      0,
-    );
+    importImage(d.sock, cfg, imageTarball(d.dir), 'opt');
   });
 
   after(async () => {
     if (daemon) await stopDaemon(daemon);
-    killContainerdOf(d.exec);
-    for (const m of mountPoints()
-      .filter((p) => p.startsWith(`${d.dir}/`))
-      .reverse())
-      spawnSync('umount', ['-l', m]);
-    rmSync(d.dir, { recursive: true, force: true });
+    removeDaemonDirs(d);
   });
 
   test('containers get its filter instead of Docker default, and docker info names it', () => {

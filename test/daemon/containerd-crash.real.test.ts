@@ -1,36 +1,32 @@
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import { replayTrace } from '../../effects/replay.ts';
 import { readTraceFile } from '../../effects/trace-file.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { checkInvariants } from '../../machines/container/invariants.ts';
 import { constraintsForTrace } from '../../src/check/command.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   containerdPidsOf,
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   readText,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 import { hostView } from '../support/host-view.ts';
 
 const execFileP = promisify(execFile);
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0
-    ? null
-    : 'needs /bin/busybox (apt-get install busybox-static)');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -87,18 +83,12 @@ describe('containerd killed with SIGKILL under load', { skip: unavailable ?? fal
     mkdirSync(cfg);
     busyboxTarball(d.dir);
     daemon = await startDaemon(d);
-    const imp = cli('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox');
-    assert.equal(imp.status, 0, imp.stderr);
+    importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox');
   });
 
   after(async () => {
     if (daemon) await stopDaemon(daemon);
-    killContainerdOf(d.exec);
-    for (const m of mountPoints()
-      .filter((p) => p.startsWith(`${d.dir}/`))
-      .reverse())
-      spawnSync('umount', ['-l', m]);
-    rmSync(d.dir, { recursive: true, force: true });
+    removeDaemonDirs(d);
   });
 
   test('exits while it was down are recorded, restart policies apply, load goes on, nothing is left', async (t) => {

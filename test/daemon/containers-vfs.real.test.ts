@@ -1,25 +1,22 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0
-    ? null
-    : 'needs /bin/busybox (apt-get install busybox-static)');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 describe(
   'containers on the vfs storage driver (--storage-driver vfs)',
@@ -36,21 +33,12 @@ describe(
       mkdirSync(cfg);
       busyboxTarball(d.dir, ['sh', 'echo', 'true', 'cat', 'head', 'ls']);
       daemon = await startDaemon(d, ['--storage-driver', 'vfs']);
-      assert.equal(
-        run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox:latest')
-          .status,
-        0,
-      );
+      importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox:latest');
     });
 
     after(async () => {
       if (daemon) await stopDaemon(daemon);
-      killContainerdOf(d.exec);
-      for (const m of mountPoints()
-        .filter((p) => p.startsWith(`${d.dir}/`))
-        .reverse())
-        spawnSync('umount', ['-l', m]);
-      rmSync(d.dir, { recursive: true, force: true });
+      removeDaemonDirs(d);
     });
 
     test('docker info says vfs, and a container runs on a copy of its image (no mount at all)', () => {

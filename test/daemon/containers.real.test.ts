@@ -1,29 +1,26 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { replayTrace } from '../../effects/replay.ts';
 import { readTraceFile } from '../../effects/trace-file.ts';
 import { mountPoints } from '../../effects/kernel/real.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { constraintsForTrace } from '../../src/check/command.ts';
 import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0
-    ? null
-    : 'needs /bin/busybox (apt-get install busybox-static)');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 describe('containers with the stock docker CLI', { skip: unavailable ?? false }, () => {
   let d: DaemonDirs;
@@ -38,25 +35,13 @@ describe('containers with the stock docker CLI', { skip: unavailable ?? false },
     mkdirSync(cfg);
     busyboxTarball(d.dir);
     daemon = await startDaemon(d);
-    const imp = run(
-      'import',
-      '--change',
-      'CMD ["/bin/sh"]',
-      `${d.dir}/busybox.tar`,
-      'busybox:latest',
-    );
-    assert.equal(imp.status, 0, imp.stderr);
-    assert.match(imp.stdout, /^sha256:[0-9a-f]{64}$/m);
+    const imp = importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox:latest');
+    assert.match(imp, /^sha256:[0-9a-f]{64}$/m);
   });
 
   after(async () => {
     if (daemon) await stopDaemon(daemon);
-    killContainerdOf(d.exec);
-    for (const m of mountPoints()
-      .filter((p) => p.startsWith(`${d.dir}/`))
-      .reverse())
-      spawnSync('umount', ['-l', m]);
-    rmSync(d.dir, { recursive: true, force: true });
+    removeDaemonDirs(d);
   });
 
   test('docker images lists the imported image', () => {

@@ -12,14 +12,13 @@ import {
   writeSync,
 } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import {
   checkInvariants,
   type AcknowledgedCreate,
   type HostView,
 } from '../../machines/container/invariants.ts';
 import { ApiTap } from '../support/api-tap.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   describePlan,
   networkScenarios,
@@ -40,6 +39,8 @@ import {
   startDaemon,
   type DaemonDirs,
   type RunningDaemon,
+  unmountUnder,
+  importImage,
 } from '../support/daemon-process.ts';
 import { hostView as hostViewOf, mountedRootfs, shimsOf } from '../support/host-view.ts';
 import { cleanupNet, makeBridge, networkView, pickNet } from '../support/net.ts';
@@ -58,9 +59,7 @@ import { cleanupNet, makeBridge, networkView, pickNet } from '../support/net.ts'
 
 const unavailable =
   realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0
-    ? null
-    : 'needs /bin/busybox (apt-get install busybox-static)') ??
+  busyboxUnavailable() ??
   (spawnSync('which', ['ctr']).status === 0 ? null : 'needs ctr (containerd)');
 
 const seed = process.env['CRASH_SEED']
@@ -271,12 +270,7 @@ before(async () => {
   tap = new ApiTap(`${d.dir}/tap.sock`, d.sock);
   await tap.listen();
   daemon = await startDaemon(d, flags(false));
-  const imp = docker(
-    d.sock,
-    ['import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox'],
-    cfg,
-  );
-  assert.equal(imp.status, 0, imp.stderr);
+  importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox');
   assert.equal(docker(d.sock, ['network', 'create', 'cnet'], cfg).status, 0);
 });
 
@@ -305,10 +299,7 @@ after(async () => {
     }
   }
   cleanupNet(d, [net.bridge]);
-  for (const m of mountPoints()
-    .filter((x) => x.startsWith(`${d.dir}/`))
-    .reverse())
-    spawnSync('umount', ['-l', m]);
+  unmountUnder(d.dir);
   rmSync(d.dir, { recursive: true, force: true });
 });
 

@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import { replayTrace } from '../../effects/replay.ts';
 import { readTraceFile } from '../../effects/trace-file.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
@@ -20,13 +11,13 @@ import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   launch,
   readText,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
 } from '../support/daemon-process.ts';
 
 const unavailable = realDaemonUnavailable();
@@ -44,12 +35,7 @@ after(() => {
 function dirs(): DaemonDirs {
   const d = daemonDirs();
   cleanup.push(() => {
-    killContainerdOf(d.exec);
-    for (const m of mountPoints()
-      .filter((p) => p.startsWith(`${d.dir}/`))
-      .reverse())
-      spawnSync('umount', ['-l', m]);
-    rmSync(d.dir, { recursive: true, force: true });
+    removeDaemonDirs(d);
   });
   return d;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   closeSync,
   mkdirSync,
@@ -10,18 +10,17 @@ import {
   writeSync,
 } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { mountPoints } from '../../effects/kernel/real.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   ping,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
 } from '../support/daemon-process.ts';
 import { call, callJson, sleep } from '../support/raw-http.ts';
 
@@ -32,11 +31,7 @@ import { call, callJson, sleep } from '../support/raw-http.ts';
  * running; once space is freed everything works again, and a restart finds no record
  * corrupt (every stored container restored, the restore check clean).
  */
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0
-    ? null
-    : 'needs /bin/busybox (apt-get install busybox-static)');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 describe('a full disk under the data root', { skip: unavailable ?? false }, () => {
   let d: DaemonDirs;
@@ -79,12 +74,7 @@ describe('a full disk under the data root', { skip: unavailable ?? false }, () =
 
   after(async () => {
     if (daemon && daemon.child.exitCode === null) await stopDaemon(daemon);
-    killContainerdOf(d.exec);
-    for (const m of mountPoints()
-      .filter((p) => p.startsWith(`${d.dir}/`))
-      .reverse())
-      spawnSync('umount', ['-l', m]);
-    rmSync(d.dir, { recursive: true, force: true });
+    removeDaemonDirs(d);
   });
 
   test(

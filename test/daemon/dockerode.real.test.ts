@@ -1,24 +1,20 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { createReadStream, rmSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import Docker from 'dockerode';
-import { mountPoints } from '../../effects/kernel/real.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
-  killContainerdOf,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
 } from '../support/daemon-process.ts';
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 let d: DaemonDirs;
 let daemon: RunningDaemon;
 let docker: Docker;
@@ -43,12 +39,7 @@ before(async () => {
 after(async () => {
   if (unavailable) return;
   await stopDaemon(daemon);
-  killContainerdOf(d.exec);
-  for (const m of mountPoints()
-    .filter((p) => p.startsWith(`${d.dir}/`))
-    .reverse())
-    spawnSync('umount', ['-l', m]);
-  rmSync(d.dir, { recursive: true, force: true });
+  removeDaemonDirs(d);
 });
 
 test(

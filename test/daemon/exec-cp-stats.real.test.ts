@@ -15,11 +15,11 @@ import { after, before, describe, test } from 'node:test';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import { replayTrace } from '../../effects/replay.ts';
 import { readTraceFile } from '../../effects/trace-file.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { constraintsForTrace } from '../../src/check/command.ts';
+import { busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
@@ -29,6 +29,8 @@ import {
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  unmountUnder,
+  importImage,
 } from '../support/daemon-process.ts';
 
 const applets = [
@@ -57,7 +59,7 @@ const applets = [
 
 const unavailable =
   realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox') ??
+  busyboxUnavailable() ??
   (spawnSync('which', ['script']).status === 0 ? null : 'needs script (util-linux)');
 
 /** A busybox root with a passwd file (nobody, for -u) and a few applets, as a tarball. */
@@ -108,14 +110,7 @@ describe(
       mkdirSync(cfg);
       rootTarball(d.dir);
       daemon = await startDaemon(d);
-      const imp = run(
-        'import',
-        '--change',
-        'CMD ["/bin/sh"]',
-        `${d.dir}/root.tar`,
-        'busybox:latest',
-      );
-      assert.equal(imp.status, 0, imp.stderr);
+      importImage(d.sock, cfg, `${d.dir}/root.tar`, 'busybox:latest');
       const web = run(
         'run',
         '-d',
@@ -133,10 +128,7 @@ describe(
     after(async () => {
       if (daemon) await stopDaemon(daemon);
       killContainerdOf(d.exec);
-      for (const m of mountPoints()
-        .filter((p) => p.startsWith(`${d.dir}/`))
-        .reverse())
-        spawnSync('umount', ['-l', m]);
+      unmountUnder(d.dir);
       if (process.env['EXEC_TEST_KEEP'] === undefined)
         rmSync(d.dir, { recursive: true, force: true });
     });

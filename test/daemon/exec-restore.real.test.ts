@@ -1,23 +1,21 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
-import { mountPoints } from '../../effects/kernel/real.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 let d: DaemonDirs;
 let daemon: RunningDaemon | null = null;
@@ -28,12 +26,7 @@ after(async () => {
     docker(d.sock, ['rm', '-f', 'web'], `${d.dir}/cfg`);
     await stopDaemon(daemon);
   }
-  killContainerdOf(d.exec);
-  for (const m of mountPoints()
-    .filter((p) => p.startsWith(`${d.dir}/`))
-    .reverse())
-    spawnSync('umount', ['-l', m]);
-  rmSync(d.dir, { recursive: true, force: true });
+  removeDaemonDirs(d);
 });
 
 test(
@@ -46,10 +39,7 @@ test(
     busyboxTarball(d.dir, ['sh', 'sleep', 'true']);
     const run = (...args: string[]) => docker(d.sock, args, cfg);
     daemon = await startDaemon(d, ['--live-restore']);
-    assert.equal(
-      run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox').status,
-      0,
-    );
+    importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox');
     const id = run(
       'run',
       '-d',

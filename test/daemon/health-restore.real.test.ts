@@ -1,23 +1,20 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { after, test } from 'node:test';
-import { mountPoints } from '../../effects/kernel/real.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
-import { spawnSync } from 'node:child_process';
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 let d: DaemonDirs;
 let daemon: RunningDaemon | null = null;
@@ -28,12 +25,7 @@ after(async () => {
     docker(d.sock, ['rm', '-f', 'hc', 'live'], `${d.dir}/cfg`);
     await stopDaemon(daemon);
   }
-  killContainerdOf(d.exec);
-  for (const m of mountPoints()
-    .filter((p) => p.startsWith(`${d.dir}/`))
-    .reverse())
-    spawnSync('umount', ['-l', m]);
-  rmSync(d.dir, { recursive: true, force: true });
+  removeDaemonDirs(d);
 });
 
 interface Health {
@@ -74,10 +66,7 @@ test(
 
     // Without live-restore the shutdown stops the container: its monitor stops with it.
     daemon = await startDaemon(d);
-    assert.equal(
-      run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox').status,
-      0,
-    );
+    importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox');
     const r = run(
       'run',
       '-d',

@@ -1,21 +1,20 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { mountPoints } from '../../effects/kernel/real.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonDirs,
   type DaemonDirs,
   docker,
-  killContainerdOf,
   ping,
   realDaemonUnavailable,
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
 } from '../support/daemon-process.ts';
 import { call, callJson, rssKiB, sleep } from '../support/raw-http.ts';
 
@@ -41,11 +40,7 @@ const idle = Number(process.env['LOAD_IDLE'] ?? 200);
 const readers = Number(process.env['LOAD_READERS'] ?? 40);
 const seconds = Number(process.env['LOAD_SECONDS'] ?? 8);
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0
-    ? null
-    : 'needs /bin/busybox (apt-get install busybox-static)');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -73,12 +68,7 @@ describe('the daemon under load', { skip: unavailable ?? false }, () => {
   after(async () => {
     process.stdout.write(`# load: ${JSON.stringify(report)}\n`);
     if (daemon && daemon.child.exitCode === null) await stopDaemon(daemon);
-    killContainerdOf(d.exec);
-    for (const m of mountPoints()
-      .filter((p) => p.startsWith(`${d.dir}/`))
-      .reverse())
-      spawnSync('umount', ['-l', m]);
-    rmSync(d.dir, { recursive: true, force: true });
+    removeDaemonDirs(d);
   });
 
   test(

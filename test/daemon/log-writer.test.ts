@@ -4,7 +4,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { PassThrough } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { logDriverFor, parseJsonLog } from '../../src/daemon/logging/drivers.ts';
-import { LogWriter, realLogFs, type LogFs } from '../../src/daemon/logging/writer.ts';
+import {
+  LogWriter,
+  realLogFs,
+  type LogFileHandle,
+  type LogFs,
+} from '../../src/daemon/logging/writer.ts';
 import type { LogReader } from '../../src/daemon/logging/reader.ts';
 import { writeLogs } from '../../src/daemon/logs.ts';
 import { StdioHub, type LogEntry } from '../../src/daemon/stdio.ts';
@@ -21,8 +26,10 @@ const entry = (text: string, stream: 1 | 2 = 1): LogEntry => ({
   time: '2026-12-05T00:00:00.000Z',
 });
 
-/** The real file operations, with every write first awaiting `delay()` (a slow or stuck disk). */
-function slowFs(delay: () => Promise<void>, counts = { writes: 0, done: 0 }): LogFs {
+/** The real file operations, with every write made by `write` on the real file's handle. */
+function wrapWrites(
+  write: (h: LogFileHandle, data: Buffer | string) => ReturnType<LogFileHandle['write']>,
+): LogFs {
   return {
     ...realLogFs,
     open: async (path, flags, mode) => {
@@ -31,16 +38,21 @@ function slowFs(delay: () => Promise<void>, counts = { writes: 0, done: 0 }): Lo
         stat: () => h.stat(),
         truncate: (n) => h.truncate(n),
         close: () => h.close(),
-        write: async (data) => {
-          counts.writes += 1;
-          await delay();
-          const r = await h.write(data);
-          counts.done += 1;
-          return r;
-        },
+        write: (data) => write(h, data),
       };
     },
   };
+}
+
+/** The real file operations, with every write first awaiting `delay()` (a slow or stuck disk). */
+function slowFs(delay: () => Promise<void>, counts = { writes: 0, done: 0 }): LogFs {
+  return wrapWrites(async (h, data) => {
+    counts.writes += 1;
+    await delay();
+    const r = await h.write(data);
+    counts.done += 1;
+    return r;
+  });
 }
 
 /** A gate the slow file system's writes wait at until it is opened. */
@@ -181,26 +193,15 @@ describe('a container log written off the event loop', () => {
   test('a write that fails (a full disk) leaves no torn entry, is said once, and the log is written again after', async () => {
     const dir = freshDir();
     let failing = false;
-    const fs: LogFs = {
-      ...realLogFs,
-      open: async (path, flags, mode) => {
-        const h = await realLogFs.open(path, flags, mode);
-        return {
-          stat: () => h.stat(),
-          truncate: (n) => h.truncate(n),
-          close: () => h.close(),
-          write: async (data) => {
-            if (!failing) return h.write(data);
-            // Half of it goes in, then the disk is full.
-            const bytes = Buffer.from(data);
-            await h.write(bytes.subarray(0, Math.ceil(bytes.length / 2)));
-            throw Object.assign(new Error('ENOSPC: no space left on device, write'), {
-              code: 'ENOSPC',
-            });
-          },
-        };
-      },
-    };
+    const fs = wrapWrites(async (h, data) => {
+      if (!failing) return h.write(data);
+      // Half of it goes in, then the disk is full.
+      const bytes = Buffer.from(data);
+      await h.write(bytes.subarray(0, Math.ceil(bytes.length / 2)));
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), {
+        code: 'ENOSPC',
+      });
+    });
     const writer = logDriverFor(dir, 'c', undefined).writer(fs);
     const problems: (string | null)[] = [];
     writer.listener = { ...writer.listener, problem: (e) => problems.push(e?.message ?? null) };

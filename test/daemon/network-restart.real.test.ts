@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { after, describe, test } from 'node:test';
@@ -8,6 +7,7 @@ import {
   restoreInvariants,
   type HostView,
 } from '../../machines/container/invariants.ts';
+import { busyboxUnavailable } from '../support/busybox-image.ts';
 import { daemonDirs, launch, realDaemonUnavailable } from '../support/daemon-process.ts';
 import { apiContainers } from '../support/host-view.ts';
 import {
@@ -28,10 +28,7 @@ import { httpGet, netDaemon, type NetDaemon } from '../support/net-daemon.ts';
  * live-restore, that leaves no veth, rule, address or namespace without its container.
  */
 
-const unavailable =
-  realDaemonUnavailable() ??
-  netAvailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox');
+const unavailable = realDaemonUnavailable() ?? netAvailable() ?? busyboxUnavailable();
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const ipForward = (): string => readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();

@@ -4,6 +4,7 @@ import { closeSync, openSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { busyboxUnavailable } from '../support/busybox-image.ts';
 import { realDaemonUnavailable, repoRoot } from '../support/daemon-process.ts';
 import { daemonRules, netAvailable, portsOf } from '../support/net.ts';
 import { hostAddress, httpGet, netDaemon, type NetDaemon } from '../support/net-daemon.ts';
@@ -17,10 +18,7 @@ const httpd = (port = 80): string[] => ['busybox', 'httpd', '-f', '-p', String(p
  * user networks and their DNS, --network container:, outbound NAT, and Docker's errors.
  */
 
-const unavailable =
-  realDaemonUnavailable() ??
-  netAvailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox');
+const unavailable = realDaemonUnavailable() ?? netAvailable() ?? busyboxUnavailable();
 
 /** A request to the daemon's API (what the CLI has no flag for). */
 function apiPost(

@@ -4,7 +4,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import {
   daemonDirs,
   type DaemonDirs,
@@ -14,6 +13,7 @@ import {
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  removeDaemonDirs,
 } from '../support/daemon-process.ts';
 import { busyboxLayer, imageArchive, sha256, tarOf } from '../support/layered-image.ts';
 import {
@@ -158,12 +158,7 @@ after(async () => {
   if (process.env['REGISTRY_TEST_VERBOSE']) process.stderr.write(daemon.output());
   await stopDaemon(daemon);
   for (const s of stops.reverse()) await s();
-  killContainerdOf(d.exec);
-  for (const m of mountPoints()
-    .filter((p) => p.startsWith(`${d.dir}/`))
-    .reverse())
-    spawnSync('umount', ['-l', m]);
-  rmSync(d.dir, { recursive: true, force: true });
+  removeDaemonDirs(d);
 });
 
 describe('a plain HTTP registry on loopback (insecure: 127.0.0.0/8)', { skip }, () => {

@@ -5,7 +5,7 @@ import { ClassicLevel } from 'classic-level';
 import { after, before, test } from 'node:test';
 import { restoreInvariants } from '../../machines/container/invariants.ts';
 import { mountPoints } from '../../effects/kernel/real.ts';
-import { busyboxTarball } from '../support/busybox-image.ts';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   containerdPidsOf,
   daemonDirs,
@@ -16,11 +16,11 @@ import {
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  unmountUnder,
+  importImage,
 } from '../support/daemon-process.ts';
 
-const unavailable =
-  realDaemonUnavailable() ??
-  (spawnSync('test', ['-x', '/bin/busybox']).status === 0 ? null : 'needs /bin/busybox');
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 let d: DaemonDirs;
 let cfg: string;
@@ -48,10 +48,7 @@ after(async () => {
   if (daemon) await stopDaemon(daemon);
   killContainerdOf(d.exec);
   spawnSync('pkill', ['-9', '-f', `containerd-shim-runc-v2 -namespace statedock .*${d.exec}`]);
-  for (const m of mountPoints()
-    .filter((p) => p.startsWith(`${d.dir}/`))
-    .reverse())
-    spawnSync('umount', ['-l', m]);
+  unmountUnder(d.dir);
   rmSync(d.dir, { recursive: true, force: true });
 });
 
@@ -92,10 +89,7 @@ test(
   { skip: unavailable ?? false },
   async () => {
     daemon = await startDaemon(d);
-    assert.equal(
-      run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox').status,
-      0,
-    );
+    importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox');
     run(
       'run',
       '-d',

@@ -136,3 +136,38 @@ export async function releasedInOrder(page: Page): Promise<string[]> {
     lis.map((li) => li.getAttribute('data-resource') ?? ''),
   );
 }
+
+/**
+ * What the page's model holds of one actor: its states (row kind 2) and its Docker events
+ * (row kind 18), each as the model's text, in order.
+ */
+export async function actorStatesAndEvents(
+  page: Page,
+  actorId: string,
+): Promise<{ states: string[]; events: string[] }> {
+  return page.evaluate((aid) => {
+    const m = (
+      window as unknown as {
+        inspector: {
+          app: {
+            model: {
+              actors: { id: string; rows: { length: number; at(i: number): number } }[];
+              kind: Uint8Array;
+              ref: Int32Array;
+              str(i: number): string;
+            };
+          };
+        };
+      }
+    ).inspector.app.model;
+    const a = m.actors.find((x) => x.id === aid);
+    const states: string[] = [];
+    const events: string[] = [];
+    for (let i = 0; a && i < a.rows.length; i++) {
+      const r = a.rows.at(i);
+      if (m.kind[r] === 2) states.push(m.str(m.ref[r] as number));
+      if (m.kind[r] === 18) events.push(m.str(m.ref[r] as number));
+    }
+    return { states, events };
+  }, actorId);
+}

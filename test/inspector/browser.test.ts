@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,7 +13,6 @@ import { machines } from '../../machines/registry.ts';
 import type { StartupOutput } from '../../machines/daemon-startup/machine.ts';
 import { ApiServer } from '../../src/api/server.ts';
 import { registerInspectionFeed } from '../../src/daemon/inspection-feed.ts';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import { localCatalog } from '../../src/inspector/local-catalog.ts';
 import type { InspectorServer } from '../../src/inspector/server.ts';
 import { LiveSource, TraceSource } from '../../src/inspector/sources.ts';
@@ -24,12 +23,14 @@ import {
   daemonArgs,
   daemonDirs,
   docker,
-  killContainerdOf,
   ping,
   realDaemonUnavailable,
+  removeDaemonDirs,
+  importImage,
 } from '../support/daemon-process.ts';
 import {
   activeStates,
+  actorStatesAndEvents,
   buildPage,
   chromiumMissing,
   launchBrowser,
@@ -357,32 +358,7 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
         await p.click(`.actor-row[data-actor="${actorId}"]`);
         await settle(p);
         // What the page received: the container went running, exited, was removed — with Docker's events in order.
-        const seen = await p.evaluate((aid) => {
-          const m = (
-            window as unknown as {
-              inspector: {
-                app: {
-                  model: {
-                    actors: { id: string; rows: { length: number; at(i: number): number } }[];
-                    kind: Uint8Array;
-                    ref: Int32Array;
-                    text: Int32Array;
-                    str(i: number): string;
-                  };
-                };
-              };
-            }
-          ).inspector.app.model;
-          const a = m.actors.find((x) => x.id === aid);
-          const states: string[] = [];
-          const events: string[] = [];
-          for (let i = 0; a && i < a.rows.length; i++) {
-            const r = a.rows.at(i);
-            if (m.kind[r] === 2) states.push(m.str(m.ref[r] as number));
-            if (m.kind[r] === 18) events.push(m.str(m.ref[r] as number));
-          }
-          return { states, events };
-        }, actorId);
+        const seen = await actorStatesAndEvents(p, actorId);
         assert.ok(
           seen.states.includes('"running"') &&
             seen.states.indexOf('"running"') < seen.states.indexOf('{"exiting":"deletingTask"}'),
@@ -462,11 +438,7 @@ describe(
           await new Promise((r) => setTimeout(r, 50));
         }
         const run = (...args: string[]) => docker(d.sock, args, cfg);
-        assert.equal(
-          run('import', '--change', 'CMD ["/bin/sh"]', `${d.dir}/busybox.tar`, 'busybox:latest')
-            .status,
-          0,
-        );
+        importImage(d.sock, cfg, `${d.dir}/busybox.tar`, 'busybox:latest');
         live = new LiveSource('live', `unix://${d.sock}`, d.sock);
         await live.connect();
         server = await serve([live], built.dir);
@@ -486,33 +458,8 @@ describe(
         const id = run('inspect', '--format', '{{.Id}}', 'inspected').stdout.trim();
         assert.match(id, /^[0-9a-f]{64}$/);
         const actorId = `container:${id}`;
-        const seen = async (): Promise<{ states: string[]; events: string[] }> =>
-          p.evaluate((aid) => {
-            const m = (
-              window as unknown as {
-                inspector: {
-                  app: {
-                    model: {
-                      actors: { id: string; rows: { length: number; at(i: number): number } }[];
-                      kind: Uint8Array;
-                      ref: Int32Array;
-                      text: Int32Array;
-                      str(i: number): string;
-                    };
-                  };
-                };
-              }
-            ).inspector.app.model;
-            const a = m.actors.find((x) => x.id === aid);
-            const states: string[] = [];
-            const events: string[] = [];
-            for (let i = 0; a && i < a.rows.length; i++) {
-              const row = a.rows.at(i);
-              if (m.kind[row] === 2) states.push(m.str(m.ref[row] as number));
-              if (m.kind[row] === 18) events.push(m.str(m.ref[row] as number));
-            }
-            return { states, events };
-          }, actorId);
+        const seen = (): Promise<{ states: string[]; events: string[] }> =>
+          actorStatesAndEvents(p, actorId);
         const until = Date.now() + 20_000;
         let s = await seen();
         while (!s.events.includes('die') && Date.now() < until) {
@@ -584,12 +531,7 @@ describe(
         const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
         await exited;
         clearTimeout(timer);
-        killContainerdOf(d.exec);
-        for (const m of mountPoints()
-          .filter((x) => x.startsWith(`${d.dir}/`))
-          .reverse())
-          spawnSync('umount', ['-l', m]);
-        rmSync(d.dir, { recursive: true, force: true });
+        removeDaemonDirs(d);
         built.remove();
       }
     });

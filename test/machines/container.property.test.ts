@@ -8,6 +8,7 @@ import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { containerConstraints } from '../../machines/container/constraints.ts';
 import type { ContainerContext } from '../../machines/container/types.ts';
 import { newRecord, simulateContainer, type ContainerScenario } from '../../src/sim/containers.ts';
+import { repliesOf } from '../support/replies.ts';
 
 const numRuns = Number(process.env['NUM_RUNS'] ?? 1000);
 const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED']);
@@ -71,9 +72,7 @@ function assertEachAnsweredOnce(
   records: readonly TraceRecord[],
   requests: readonly string[],
 ): void {
-  const replies = records
-    .filter((r) => r.kind === 'mark' && r.mark.mark === 'reply')
-    .map((r) => (r.kind === 'mark' ? String(r.mark['req']) : ''));
+  const replies = repliesOf(records).map((r) => r.req);
   // Requests that reached the actor (after it ended, the API answers "No such container" itself).
   const delivered = new Set(
     records.flatMap((r) =>
@@ -232,11 +231,7 @@ test('removing a running container without force is a conflict with Docker’s w
       { atMs: 200, event: { type: 'api.remove', force: true } },
     ],
   });
-  const replies = trace.records
-    .filter((r) => r.kind === 'mark' && r.mark.mark === 'reply')
-    .map((r) =>
-      r.kind === 'mark' ? [r.mark['req'], r.mark['result'], r.mark['message'] ?? ''] : [],
-    );
+  const replies = repliesOf(trace.records).map((r) => [r.req, r.result, r.message ?? '']);
   assert.deepEqual(replies[2], [
     'r2',
     'conflict',
@@ -256,9 +251,7 @@ test('rm -f while the start is in flight waits for it (dockerd’s container loc
       { atMs: 5, event: { type: 'api.remove', force: true } },
     ],
   });
-  const replies = trace.records
-    .filter((r) => r.kind === 'mark' && r.mark.mark === 'reply')
-    .map((r) => (r.kind === 'mark' ? [r.mark['req'], r.mark['result']] : []));
+  const replies = repliesOf(trace.records).map((r) => [r.req, r.result]);
   assert.deepEqual(replies, [
     ['create', 'ok'],
     ['r1', 'ok'],
@@ -291,9 +284,7 @@ test('two rm while the exit is being handled: one removes, the other is told a r
     ],
     faults: ['store.put#3=ENOSPC'],
   });
-  const replies = trace.records
-    .filter((r) => r.kind === 'mark' && r.mark.mark === 'reply')
-    .map((r) => (r.kind === 'mark' ? [r.mark['req'], r.mark['result'], r.mark['message']] : []));
+  const replies = repliesOf(trace.records).map((r) => [r.req, r.result, r.message]);
   assert.deepEqual(
     replies.filter(([req]) => req === 'r3' || req === 'r4'),
     [
@@ -367,12 +358,9 @@ test('docker create on a full disk: the client gets the error in Docker’s word
     steps: [],
     faults: ['store.put#1=ENOSPC'],
   });
-  const reply = trace.records.find((r) => r.kind === 'mark' && r.mark.mark === 'reply');
-  assert.equal(reply?.kind === 'mark' ? reply.mark['result'] : null, 'failed');
-  assert.match(
-    reply?.kind === 'mark' ? String(reply.mark['message']) : '',
-    /^creating the container failed: .*no space left on device/,
-  );
+  const [reply] = repliesOf(trace.records);
+  assert.equal(reply?.result, 'failed');
+  assert.match(String(reply?.message), /^creating the container failed: .*no space left on device/);
   assert.equal(
     (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
     'done',
@@ -552,10 +540,7 @@ test('docker kill -s TERM that containerd cannot deliver fails with its reason',
     horizonMs: 1_000,
     faults: ['containerd.killTask#1=EUNAVAILABLE'],
   });
-  const reply = trace.records.find(
-    (r) => r.kind === 'mark' && r.mark.mark === 'reply' && r.mark['req'] === 'r2',
-  );
-  assert.equal(reply?.kind === 'mark' ? reply.mark['result'] : null, 'failed');
+  assert.equal(repliesOf(trace.records).find((r) => r.req === 'r2')?.result, 'failed');
 });
 
 test('a rename whose write fails (a full disk) keeps the old name, as dockerd puts it back', () => {
@@ -569,12 +554,10 @@ test('a rename whose write fails (a full disk) keeps the old name, as dockerd pu
       horizonMs: 100,
       faults: [`store.put#${nth}=ENOSPC`],
     });
-    const reply = trace.records.find(
-      (r) => r.kind === 'mark' && r.mark.mark === 'reply' && r.mark['req'] === 'r1',
-    );
-    if (reply?.kind !== 'mark' || reply.mark['result'] !== 'failed') continue;
+    const reply = repliesOf(trace.records).find((r) => r.req === 'r1');
+    if (reply?.result !== 'failed') continue;
     failedRenames += 1;
-    assert.match(String(reply.mark['message']), /saving the container's state failed/);
+    assert.match(String(reply.message), /saving the container's state failed/);
     const snap = session.actors.get(actorId)?.actor.getSnapshot() as
       { context: ContainerContext } | undefined;
     assert.equal(snap?.context.record.name, newRecord(id).name);
@@ -609,10 +592,7 @@ test('an exit whose task deletion containerd did not confirm: the removal delete
     'containerd.deleteTask',
     'containerd.deleteContainer',
   ]);
-  const reply = trace.records.find(
-    (r) => r.kind === 'mark' && r.mark.mark === 'reply' && r.mark['req'] === 'r2',
-  );
-  assert.equal(reply?.kind === 'mark' ? reply.mark['result'] : null, 'ok');
+  assert.equal(repliesOf(trace.records).find((r) => r.req === 'r2')?.result, 'ok');
   assert.equal(
     (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
     'done',
@@ -636,9 +616,7 @@ test('a task containerd will not delete (its root busy) fails a removal, and the
       'containerd.deleteTask#3=EIO',
     ],
   });
-  const replies = trace.records
-    .filter((r) => r.kind === 'mark' && r.mark.mark === 'reply')
-    .map((r) => (r.kind === 'mark' ? [r.mark['req'], r.mark['result']] : []));
+  const replies = repliesOf(trace.records).map((r) => [r.req, r.result]);
   assert.deepEqual(replies.slice(-2), [
     ['r2', 'failed'],
     ['r3', 'ok'],

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TraceRecord } from '../../effects/trace.ts';
 import { containerMachine } from '../../machines/container/machine.ts';
-import type { ContainerMark } from '../../machines/container/types.ts';
 import { daemonShutdownMachine } from '../../machines/daemon-shutdown/machine.ts';
 import { registerMachine } from '../../machines/registry.ts';
 import {
@@ -15,6 +14,7 @@ import { containerIdOf } from '../../src/sim/daemon.ts';
 import { newRecord, simulateContainer } from '../../src/sim/containers.ts';
 import { crashScenarios } from '../../src/sim/scenarios.ts';
 import { exploreCommand } from '../../src/explore/command.ts';
+import { repliesOf } from '../support/replies.ts';
 
 /**
  * dockerd's lifecycle bugs, each driven into its situation on the simulated host (every crash
@@ -48,6 +48,55 @@ function withoutGuard(guard: string): string {
   const name = `container-without-${guard}`;
   registerMachine(name, containerMachine.provide({ guards: { [guard]: () => false } }));
   return name;
+}
+
+/** A live-restored container `w` whose process exits with 7, `exitAfterMs` after its start. */
+function exitingOnRestore(name: string, exitAfterMs: number): CrashScenario {
+  return {
+    name,
+    liveRestore: true,
+    ops: [
+      {
+        atMs: 0,
+        op: { op: 'run', name: 'w', behaviour: { exitAfterMs, exitCode: 7, ignoresTerm: false } },
+      },
+    ],
+    horizonMs: 1_000,
+    downtimeMs: 5_000,
+  };
+}
+
+/**
+ * When `w`'s task started in the first life (containerd's start answered), and, in the second,
+ * when restore's listTasks was answered and when `w`'s actor was spawned: an exit between the
+ * last two is heard by nobody unless exits are heard from containerd.connect.
+ */
+function restoreWindow(probe: CrashOutcome): { started: number; listed: number; spawned: number } {
+  const [first, second] = probe.traces;
+  const startCall = first.find(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.startTask',
+  );
+  const started = first.find(
+    (r) =>
+      r.kind === 'event' &&
+      startCall?.kind === 'effect.request' &&
+      r.event['id'] === startCall.call.id,
+  );
+  const listed = second.find(
+    (r) =>
+      r.kind === 'event' &&
+      second.some(
+        (q) =>
+          q.kind === 'effect.request' &&
+          q.call.effect === 'containerd.listTasks' &&
+          q.call.id === (r.event as { id?: string }).id,
+      ),
+  );
+  const spawned = second.find(
+    (r) => r.kind === 'actor.start' && r.actor === `container:${containerIdOf('w')}`,
+  );
+  assert.ok(started && listed && spawned);
+  return { started: started.t, listed: listed.t, spawned: spawned.t };
 }
 
 test('moby-51692 shutdown races auto-remove: the --rm container is gone before containerd closes', () => {
@@ -180,49 +229,10 @@ test('a process that exits while restore runs is not lost: exits are heard from 
   // A live-restored container whose process exits after restore listed it running but before
   // its actor is spawned. Heard only once restore is done, the exit is lost (reported running
   // with no process: moby 25157's shape); heard from connect, it is kept for the actor.
-  const make = (exitAfterMs: number): CrashScenario => ({
-    name: 'exit-during-restore',
-    liveRestore: true,
-    ops: [
-      {
-        atMs: 0,
-        op: { op: 'run', name: 'w', behaviour: { exitAfterMs, exitCode: 7, ignoresTerm: false } },
-      },
-    ],
-    horizonMs: 1_000,
-    downtimeMs: 5_000,
-  });
-  // Find the window in the second life: from listTasks' answer to the actor's spawn.
-  const probe = crashRun(make(60_000), null, 1);
-  // The task starts when containerd's start completes (its result comes back).
-  const startCall = probe.traces[0].find(
-    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.startTask',
-  );
-  const started = probe.traces[0].find(
-    (r) =>
-      r.kind === 'event' &&
-      startCall?.kind === 'effect.request' &&
-      r.event['id'] === startCall.call.id,
-  );
-  const listed = probe.traces[1].find(
-    (r) =>
-      r.kind === 'event' &&
-      probe.traces[1].some(
-        (q) =>
-          q.kind === 'effect.request' &&
-          q.call.effect === 'containerd.listTasks' &&
-          q.call.id === (r.event as { id?: string }).id,
-      ),
-  );
-  const spawned = probe.traces[1].find(
-    (r) => r.kind === 'actor.start' && r.actor === `container:${containerIdOf('w')}`,
-  );
-  assert.ok(started && listed && spawned);
-  assert.ok(
-    spawned.t > listed.t,
-    `restore spawns the actor after the list (${listed.t} → ${spawned.t})`,
-  );
-  const exitAfterMs = (listed.t + spawned.t) / 2 - started.t;
+  const make = (exitAfterMs: number) => exitingOnRestore('exit-during-restore', exitAfterMs);
+  const { started, listed, spawned } = restoreWindow(crashRun(make(60_000), null, 1));
+  assert.ok(spawned > listed, `restore spawns the actor after the list (${listed} → ${spawned})`);
+  const exitAfterMs = (listed + spawned) / 2 - started;
 
   const fixed = crashRun(make(exitAfterMs), null, 1);
   assert.deepEqual(problemsOf(fixed), []);
@@ -242,43 +252,10 @@ test('the stuck removal of the real campaign (CRASH_SEED=820814923, point #15): 
   // `docker rm -f` kills it and used to wait for that exit forever: "removal of container …
   // is already in progress" to every later rm. Now the kill's answer says the process is
   // gone, and a SIGKILL's exit is waited for 10 s at most (dockerd's Kill).
-  const make = (exitAfterMs: number): CrashScenario => ({
-    name: 'lost-exit-then-rm',
-    liveRestore: true,
-    ops: [
-      {
-        atMs: 0,
-        op: { op: 'run', name: 'w', behaviour: { exitAfterMs, exitCode: 7, ignoresTerm: false } },
-      },
-    ],
-    horizonMs: 1_000,
-    downtimeMs: 5_000,
-  });
-  const probe = crashRun(make(60_000), null, 1);
-  const startCall = probe.traces[0].find(
-    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.startTask',
+  const { started, listed, spawned } = restoreWindow(
+    crashRun(exitingOnRestore('lost-exit-then-rm', 60_000), null, 1),
   );
-  const started = probe.traces[0].find(
-    (r) =>
-      r.kind === 'event' &&
-      startCall?.kind === 'effect.request' &&
-      r.event['id'] === startCall.call.id,
-  );
-  const listed = probe.traces[1].find(
-    (r) =>
-      r.kind === 'event' &&
-      probe.traces[1].some(
-        (q) =>
-          q.kind === 'effect.request' &&
-          q.call.effect === 'containerd.listTasks' &&
-          q.call.id === (r.event as { id?: string }).id,
-      ),
-  );
-  const spawned = probe.traces[1].find(
-    (r) => r.kind === 'actor.start' && r.actor === `container:${containerIdOf('w')}`,
-  );
-  assert.ok(started && listed && spawned);
-  const lost = make((listed.t + spawned.t) / 2 - started.t);
+  const lost = exitingOnRestore('lost-exit-then-rm', (listed + spawned) / 2 - started);
 
   const fixed = crashRun(lost, null, 1, { exitsHeardFrom: 'restore' });
   assert.ok(!problemsOf(fixed).some((p) => p.startsWith('removal')), problemsOf(fixed).join('\n'));
@@ -461,11 +438,7 @@ test('nothing starts once the daemon shuts down: a start that arrives after the 
     ],
     horizonMs: 100,
   });
-  const replies = trace.records.flatMap((r) => {
-    if (r.kind !== 'mark' || r.mark.mark !== 'reply') return [];
-    const reply = r.mark as Extract<ContainerMark, { mark: 'reply' }>;
-    return [`${reply.req} ${reply.result} ${reply.message ?? ''}`];
-  });
+  const replies = repliesOf(trace.records).map((r) => `${r.req} ${r.result} ${r.message ?? ''}`);
   assert.ok(
     replies.includes('r2 conflict the daemon is shutting down: the container is not started'),
     replies.join('\n'),

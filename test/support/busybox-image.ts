@@ -1,5 +1,12 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, symlinkSync } from 'node:fs';
+
+/** Why tests that import a busybox image cannot run here, or null when they can. */
+export function busyboxUnavailable(): string | null {
+  return spawnSync('test', ['-x', '/bin/busybox']).status === 0
+    ? null
+    : 'needs /bin/busybox (apt-get install busybox-static)';
+}
 
 /** A root filesystem of busybox-static and a few applets, as a tarball for `docker import`. */
 export function busyboxTarball(

@@ -1,7 +1,9 @@
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { mountPoints } from '../../effects/kernel/mounts.ts';
 
 export const repoRoot = join(import.meta.dirname, '../..');
 export const bin = join(repoRoot, 'bin/statedock.js');
@@ -159,6 +161,24 @@ export function killContainerdOf(exec: string): void {
   }
 }
 
+/** Unmounts (lazily, deepest first) whatever a test left mounted below `dir`. */
+export function unmountUnder(dir: string): void {
+  for (const m of mountPoints()
+    .filter((p) => p.startsWith(`${dir}/`))
+    .reverse())
+    spawnSync('umount', ['-l', m]);
+}
+
+/**
+ * Removes a test daemon's directories once it stopped: the containerd and shims it left
+ * killed, what is still mounted below them unmounted, then the tree.
+ */
+export function removeDaemonDirs(d: DaemonDirs): void {
+  killContainerdOf(d.exec);
+  unmountUnder(d.dir);
+  rmSync(d.dir, { recursive: true, force: true });
+}
+
 /** Runs the stock docker CLI against a daemon; `input` is piped to its stdin (closed after it). */
 export function docker(
   sock: string,
@@ -173,6 +193,21 @@ export function docker(
     ...(input === undefined ? {} : { input }),
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * `docker import` of a root filesystem tarball as `tag`, its command `/bin/sh` (an imported
+ * image has none); asserts it succeeded and returns what the CLI printed (the image's ID).
+ */
+export function importImage(
+  sock: string,
+  dockerConfig: string,
+  tarball: string,
+  tag: string,
+): string {
+  const r = docker(sock, ['import', '--change', 'CMD ["/bin/sh"]', tarball, tag], dockerConfig);
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
 }
 
 export function readText(path: string): string {

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { mountPoints } from '../../effects/kernel/real.ts';
 import { busyboxTarball } from './busybox-image.ts';
 import {
   daemonDirs,
@@ -12,6 +11,7 @@ import {
   type RunningDaemon,
   startDaemon,
   stopDaemon,
+  unmountUnder,
 } from './daemon-process.ts';
 import { cleanupNet, makeBridge, pickNet } from './net.ts';
 
@@ -94,10 +94,7 @@ export async function netDaemon(extra: string[] = []): Promise<NetDaemon> {
       }
       killContainerdOf(d.exec);
       cleanupNet(d, [n.bridge]);
-      for (const m of mountPoints()
-        .filter((p) => p.startsWith(`${d.dir}/`))
-        .reverse())
-        spawnSync('umount', ['-l', m]);
+      unmountUnder(d.dir);
       rmSync(d.dir, { recursive: true, force: true });
     },
   };

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { FsLayout } from '../../../effects/archive/requests.ts';
 import type { EffectError } from '../../../effects/errors.ts';
 import type { Session } from '../../../effects/runner.ts';
@@ -64,6 +66,16 @@ export function layoutOf(host: Containers, c: ContainerContext, withMounts = tru
 }
 
 /** A root filesystem's image layers (`:`-joined, topmost first) as a list. */
+/**
+ * Streams a tarball as the answer: a read that fails cuts the response short, and a client
+ * that goes away stops the read.
+ */
+function sendTar(res: ServerResponse, tar: Readable): void {
+  tar.on('error', () => res.destroy());
+  res.on('close', () => tar.destroy());
+  tar.pipe(res);
+}
+
 function lowerLayers(lower: string): string[] {
   return lower === '' ? [] : lower.split(':');
 }
@@ -182,10 +194,7 @@ export function registerArchiveRoutes(
       });
       const abs = path.startsWith('/') ? path : `/${path}`;
       const rebase = goBase(abs) === '/' ? '.' : goBase(abs);
-      const tar = packPath(fs, target, rebase);
-      tar.on('error', () => ctx.res.destroy());
-      ctx.res.on('close', () => tar.destroy());
-      tar.pipe(ctx.res);
+      sendTar(ctx.res, packPath(fs, target, rebase));
       host.events.publish('container', 'archive-path', c.record.id, containerAttributes(c));
     },
   });
@@ -250,10 +259,7 @@ export function registerArchiveRoutes(
       // As dockerd's export: the container's root, without its volumes.
       const fs = new ContainerFs(layoutOf(host, c, false));
       ctx.res.writeHead(200, { 'Content-Type': 'application/x-tar' });
-      const tar = packPath(fs, '/', '');
-      tar.on('error', () => ctx.res.destroy());
-      ctx.res.on('close', () => tar.destroy());
-      tar.pipe(ctx.res);
+      sendTar(ctx.res, packPath(fs, '/', ''));
       host.events.publish('container', 'export', c.record.id, containerAttributes(c));
     },
   });

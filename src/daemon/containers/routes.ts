@@ -10,6 +10,7 @@ import { parseFilters, parseTimestamp } from '../events.ts';
 import { streamLogs } from '../logs.ts';
 import { statusOf, type Containers } from './service.ts';
 import { startFailureStatus } from '../network/status.ts';
+import { volumeToApi } from '../volumes.ts';
 
 const runCommand = promisify(execFile);
 
@@ -394,13 +395,7 @@ export function registerContainerRoutes(api: ApiServer, host: Containers): void 
         })),
         Containers: containers.map((c) => host.summary(c, imageSizes)),
         Volumes: (await deps.volumes.list()).map((v) => ({
-          CreatedAt: v.createdAt.replace(/\.\d+Z$/, 'Z'),
-          Driver: v.driver,
-          Labels: v.labels ?? null,
-          Mountpoint: v.mountpoint,
-          Name: v.name,
-          Options: null,
-          Scope: 'local',
+          ...volumeToApi(v),
           UsageData: { RefCount: host.volumeUsers(v.name).length, Size: treeSize(v.mountpoint) },
         })),
         BuildCache: null,

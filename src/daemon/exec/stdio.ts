@@ -1,8 +1,7 @@
-import { constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ExecIo } from '../../../effects/containerd/exec-real.ts';
-import { frame, StdinPipe } from '../stdio.ts';
+import { fifoReader, frame, outputFifos, StdinPipe } from '../stdio.ts';
 
 /** A health probe's output kept for State.Health (dockerd's maxOutputLen). */
 export const maxProbeOutput = 4096;
@@ -45,21 +44,16 @@ export class ExecStdio {
 
   openFifos(stdout: string, stderr: string | null): void {
     this.opened = true;
-    const streams = (
-      [
-        [stdout, 1],
-        [stderr, 2],
-      ] as const
-    ).filter(([p]) => p !== null) as (readonly [string, 1 | 2])[];
-    this.open = streams.length;
-    for (const [path, stream] of streams) {
-      const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-      const s = new Socket({ fd, readable: true, writable: false });
-      s.on('data', (chunk: Buffer) => this.write(stream, chunk));
-      s.on('error', () => undefined);
-      s.on('close', () => this.closeOne());
-      this.readers.push(s);
-    }
+    const fifos = outputFifos(stdout, stderr);
+    this.open = fifos.length;
+    for (const [path, stream] of fifos)
+      this.readers.push(
+        fifoReader(
+          path,
+          (chunk) => this.write(stream, chunk),
+          () => this.closeOne(),
+        ),
+      );
   }
 
   private write(stream: 1 | 2, chunk: Buffer): void {

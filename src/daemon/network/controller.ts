@@ -76,6 +76,20 @@ function fail(code: EffectErrorCode, message: string): EffectError {
 }
 
 /**
+ * dockerd's rule for an address the user chose: only on a user-defined network (not the
+ * default bridge) whose subnet the user configured, else 400 with dockerd's words.
+ */
+function refuseUserIpUnlessConfigured(n: NetworkRecord): void {
+  if (n.defaultBridge)
+    throw new ApiError(400, 'user specified IP address is supported on user defined networks only');
+  if (!n.userSubnet)
+    throw new ApiError(
+      400,
+      'user specified IP address is supported only when connecting to networks with user configured subnets',
+    );
+}
+
+/**
  * The network controller (libnetwork's, for the bridge driver): the networks, sandboxes and
  * endpoints, with IPAM and the port allocator in memory (rebuilt from the database at start-up).
  * Each operation is decided here — addresses, names, ports — at once, so concurrent operations
@@ -563,16 +577,7 @@ export class NetworkController {
         const used = this.used.get(n.id) as Set<number>;
         let ip: number;
         if (w.ipv4) {
-          if (n.defaultBridge)
-            throw new ApiError(
-              400,
-              'user specified IP address is supported on user defined networks only',
-            );
-          if (!n.userSubnet)
-            throw new ApiError(
-              400,
-              'user specified IP address is supported only when connecting to networks with user configured subnets',
-            );
+          refuseUserIpUnlessConfigured(n);
           const want = parseIp(w.ipv4);
           if (want === null || !contains(subnet, want) || used.has(want))
             throw new ApiError(403, 'Address already in use');
@@ -747,18 +752,7 @@ export class NetworkController {
         400,
         'container cannot be connected to multiple networks with one of the networks in private (none) mode',
       );
-    if (cfg.ipv4 !== null) {
-      if (n.defaultBridge)
-        throw new ApiError(
-          400,
-          'user specified IP address is supported on user defined networks only',
-        );
-      if (!n.userSubnet)
-        throw new ApiError(
-          400,
-          'user specified IP address is supported only when connecting to networks with user configured subnets',
-        );
-    }
+    if (cfg.ipv4 !== null) refuseUserIpUnlessConfigured(n);
     const joined = (w: EndpointWish): boolean => {
       try {
         return this.findNetwork(w.network).id === n.id;

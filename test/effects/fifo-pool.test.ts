@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { after, describe, test } from 'node:test';
+import { FifoPool } from '../../effects/containerd/fifo-pool.ts';
+
+const root = mkdtempSync(`${tmpdir()}/fifo-pool-`);
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function isFifo(path: string): boolean {
+  return statSync(path).isFIFO();
+}
+
+describe('FifoPool', () => {
+  test('makes the missing FIFOs with the ones made ahead, then places pooled ones', async () => {
+    const dir = `${root}/ahead`;
+    const pool = new FifoPool(dir, { madeAhead: 3 });
+    await pool.place([`${root}/a1`, `${root}/a2`]);
+    assert.ok(isFifo(`${root}/a1`) && isFifo(`${root}/a2`));
+    assert.equal(readdirSync(dir).length, 3);
+    // Two come from the pool: one left, and the FIFOs placed are the pooled ones renamed.
+    await pool.place([`${root}/b1`, `${root}/b2`]);
+    assert.ok(isFifo(`${root}/b1`) && isFifo(`${root}/b2`));
+    assert.equal(readdirSync(dir).length, 1);
+    // One pooled, two made with three more ahead.
+    await pool.place([`${root}/c1`, `${root}/c2`, `${root}/c3`]);
+    assert.ok([1, 2, 3].every((i) => isFifo(`${root}/c${i}`)));
+    assert.equal(readdirSync(dir).length, 3);
+    pool.clear();
+    assert.equal(existsSync(dir), false);
+  });
+
+  test('a pool that makes none ahead makes only what is missing', async () => {
+    const dir = `${root}/none-ahead`;
+    await new FifoPool(dir).place([`${root}/n1`]);
+    assert.ok(isFifo(`${root}/n1`));
+    assert.equal(existsSync(dir), false);
+  });
+
+  test('keeps used FIFOs up to its bound, and passes over those not there', async () => {
+    const dir = `${root}/kept`;
+    const pool = new FifoPool(dir, { kept: 3 });
+    await pool.place([`${root}/k1`, `${root}/k2`, `${root}/k3`, `${root}/k4`]);
+    assert.deepEqual(pool.keep([`${root}/k1`, `${root}/gone`, `${root}/k2`]), [
+      `${root}/k1`,
+      `${root}/k2`,
+    ]);
+    assert.deepEqual(pool.keep([`${root}/k3`, `${root}/k4`]), [`${root}/k3`]);
+    assert.equal(readdirSync(dir).length, 3);
+    assert.ok(existsSync(`${root}/k4`), 'a FIFO over the bound stays where it was');
+    // The kept ones are placed again, and nothing else is made.
+    await pool.place([`${root}/p1`, `${root}/p2`]);
+    assert.ok(isFifo(`${root}/p1`) && isFifo(`${root}/p2`));
+    assert.equal(readdirSync(dir).length, 1);
+  });
+
+  test('two placements at once each get all their FIFOs', async () => {
+    const dir = `${root}/race`;
+    const pool = new FifoPool(dir, { madeAhead: 2 });
+    await pool.place([`${root}/r0`]);
+    const wanted = [0, 1, 2, 3].map((i) => `${root}/r${i + 1}`);
+    await Promise.all([pool.place(wanted.slice(0, 2)), pool.place(wanted.slice(2))]);
+    assert.ok(wanted.every(isFifo));
+  });
+});

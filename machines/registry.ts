@@ -24,29 +24,74 @@ import { imageGcMachine } from './image-gc/machine.ts';
 import { netOpMachine } from './network/machine.ts';
 import { networkConstraints } from './network/constraints.ts';
 
-/** Every machine by the name traces use, so replay and the inspector can find it. */
+/**
+ * Every machine by the name traces use, so replay and the inspector can find it. The start-up,
+ * the shutdown and containerd's supervisor are built with their modules; the others when first
+ * asked for (see build-once.ts).
+ */
 export const machines: Record<string, AnyStateMachine> = {
   daemonStartup: daemonStartupMachine,
   daemonShutdown: daemonShutdownMachine,
   containerdSupervisor: containerdSupervisorMachine,
-  container: containerMachine,
-  restoreCheck: restoreCheckMachine,
-  operation: operationMachine,
-  exec: execMachine,
-  resize: resizeMachine,
-  extract: extractMachine,
-  commit: commitMachine,
-  health: healthMachine,
-  execSweep: execSweepMachine,
-  imagePull: imagePullMachine,
-  imagePush: imagePushMachine,
-  registryLogin: registryLoginMachine,
-  imageGc: imageGcMachine,
-  netOp: netOpMachine,
+  get container() {
+    return containerMachine();
+  },
+  get restoreCheck() {
+    return restoreCheckMachine();
+  },
+  get operation() {
+    return operationMachine();
+  },
+  get exec() {
+    return execMachine();
+  },
+  get resize() {
+    return resizeMachine();
+  },
+  get extract() {
+    return extractMachine();
+  },
+  get commit() {
+    return commitMachine();
+  },
+  get health() {
+    return healthMachine();
+  },
+  get execSweep() {
+    return execSweepMachine();
+  },
+  get imagePull() {
+    return imagePullMachine();
+  },
+  get imagePush() {
+    return imagePushMachine();
+  },
+  get registryLogin() {
+    return registryLoginMachine();
+  },
+  get imageGc() {
+    return imageGcMachine();
+  },
+  get netOp() {
+    return netOpMachine();
+  },
 };
 
+/** Builds every machine not built yet, one at a time, calling `between` after each. */
+export async function buildMachines(between: () => Promise<void>): Promise<void> {
+  for (const name of Object.keys(machines)) {
+    void machines[name];
+    await between();
+  }
+}
+
 export function registerMachine(name: string, machine: AnyStateMachine): void {
-  machines[name] = machine;
+  Object.defineProperty(machines, name, {
+    value: machine,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  });
 }
 
 /** The constraints to check on a machine's traces; a trace is checked against those of every machine in it. */

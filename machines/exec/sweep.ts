@@ -2,6 +2,7 @@ import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import { noOutlet } from '../outlet.ts';
 import { apply } from './outputs.ts';
+import { buildOnce } from '../build-once.ts';
 
 /**
  * Restore's sweep of exec processes: dockerd forgets its exec configs when it dies, and under
@@ -23,73 +24,75 @@ export type ExecSweepEvent =
   | { type: 'effect.done'; id: string; result: unknown }
   | { type: 'effect.failed'; id: string; error: EffectError };
 
-export const execSweepMachine = setup({
-  types: {
-    context: {} as ExecSweepContext,
-    events: {} as ExecSweepEvent,
-    input: {} as { actorId: string; containers: string[] },
-    output: {} as { reaped: number },
-  },
-  actions: {
-    emitOutputs: noOutlet,
-    list: enqueueActions(({ context, event, enqueue }) =>
-      apply(enqueue, context, event, (c, _e, o) => {
-        const inFlight: ExecSweepContext['inFlight'] = {};
-        for (const container of c.containers)
-          inFlight[o.ask({ effect: 'containerd.execList', container }, 'execSweep')] = {
-            container,
-            exec: null,
-          };
-        o.patch.inFlight = inFlight;
-      }),
-    ),
-    settle: enqueueActions(({ context, event, enqueue }) =>
-      apply(enqueue, context, event, (c, e, o) => {
-        if (e.type !== 'effect.done' && e.type !== 'effect.failed') return;
-        const call = c.inFlight[e.id];
-        if (!call) return;
-        const { [e.id]: _, ...rest } = c.inFlight;
-        if (call.exec === null && e.type === 'effect.done') {
-          for (const x of (e.result as { execs: { id: string; earlierLife: boolean }[] }).execs)
-            if (x.earlierLife)
-              rest[
-                o.ask(
-                  { effect: 'containerd.execReap', container: call.container, exec: x.id },
-                  'execSweep',
-                )
-              ] = { container: call.container, exec: x.id };
-        } else if (call.exec !== null) {
-          if (e.type === 'effect.done') o.patch.reaped = c.reaped + 1;
-          o.mark({
-            mark: 'warning',
-            step: 'execSweep',
-            message:
-              e.type === 'effect.done'
-                ? `container ${call.container}: killed exec process ${call.exec}, left by a daemon that died`
-                : `container ${call.container}: could not kill exec process ${call.exec}: ${e.error.message}`,
-          });
-        }
-        o.patch.inFlight = rest;
-      }),
-    ),
-  },
-  guards: {
-    allSettled: ({ context }) => Object.keys(context.inFlight).length === 0,
-  },
-}).createMachine({
-  id: 'execSweep',
-  context: ({ input }) => ({ ...input, seq: 0, inFlight: {}, reaped: 0 }),
-  initial: 'sweeping',
-  states: {
-    sweeping: {
-      entry: 'list',
-      always: { guard: 'allSettled', target: 'done' },
-      on: {
-        'effect.done': { actions: 'settle' },
-        'effect.failed': { actions: 'settle' },
-      },
+export const execSweepMachine = buildOnce(() =>
+  setup({
+    types: {
+      context: {} as ExecSweepContext,
+      events: {} as ExecSweepEvent,
+      input: {} as { actorId: string; containers: string[] },
+      output: {} as { reaped: number },
     },
-    done: { type: 'final' },
-  },
-  output: ({ context }) => ({ reaped: context.reaped }),
-});
+    actions: {
+      emitOutputs: noOutlet,
+      list: enqueueActions(({ context, event, enqueue }) =>
+        apply(enqueue, context, event, (c, _e, o) => {
+          const inFlight: ExecSweepContext['inFlight'] = {};
+          for (const container of c.containers)
+            inFlight[o.ask({ effect: 'containerd.execList', container }, 'execSweep')] = {
+              container,
+              exec: null,
+            };
+          o.patch.inFlight = inFlight;
+        }),
+      ),
+      settle: enqueueActions(({ context, event, enqueue }) =>
+        apply(enqueue, context, event, (c, e, o) => {
+          if (e.type !== 'effect.done' && e.type !== 'effect.failed') return;
+          const call = c.inFlight[e.id];
+          if (!call) return;
+          const { [e.id]: _, ...rest } = c.inFlight;
+          if (call.exec === null && e.type === 'effect.done') {
+            for (const x of (e.result as { execs: { id: string; earlierLife: boolean }[] }).execs)
+              if (x.earlierLife)
+                rest[
+                  o.ask(
+                    { effect: 'containerd.execReap', container: call.container, exec: x.id },
+                    'execSweep',
+                  )
+                ] = { container: call.container, exec: x.id };
+          } else if (call.exec !== null) {
+            if (e.type === 'effect.done') o.patch.reaped = c.reaped + 1;
+            o.mark({
+              mark: 'warning',
+              step: 'execSweep',
+              message:
+                e.type === 'effect.done'
+                  ? `container ${call.container}: killed exec process ${call.exec}, left by a daemon that died`
+                  : `container ${call.container}: could not kill exec process ${call.exec}: ${e.error.message}`,
+            });
+          }
+          o.patch.inFlight = rest;
+        }),
+      ),
+    },
+    guards: {
+      allSettled: ({ context }) => Object.keys(context.inFlight).length === 0,
+    },
+  }).createMachine({
+    id: 'execSweep',
+    context: ({ input }) => ({ ...input, seq: 0, inFlight: {}, reaped: 0 }),
+    initial: 'sweeping',
+    states: {
+      sweeping: {
+        entry: 'list',
+        always: { guard: 'allSettled', target: 'done' },
+        on: {
+          'effect.done': { actions: 'settle' },
+          'effect.failed': { actions: 'settle' },
+        },
+      },
+      done: { type: 'final' },
+    },
+    output: ({ context }) => ({ reaped: context.reaped }),
+  }),
+);

@@ -12,6 +12,7 @@ import {
   type Descriptor,
   type Platform,
 } from './manifest.ts';
+import { buildOnce } from '../build-once.ts';
 
 /**
  * One `docker pull`: resolve the reference to a manifest (choosing the platform of an index),
@@ -780,85 +781,91 @@ function settle(s: Step, referencesDone: boolean): void {
   }
 }
 
-export const imagePullMachine = setup({
-  types: {
-    context: {} as PullContext,
-    events: {} as PullEvent,
-    input: {} as PullInput,
-    output: {} as PullOutput,
-  },
-  actions: {
-    emitOutputs: noOutlet,
-    begin: enqueueActions(({ context, enqueue }) => {
-      const s = new Step(context);
-      s.mark({ mark: 'pull.started', pull: context.input.pull, ref: refName(context.input) });
-      s.call({ effect: 'fs.mkdirAll', path: context.input.tmpDir, mode: 0o700 }, { kind: 'mkdir' });
-      commit(enqueue, s.ctx, s.outputs);
-    }),
-    advance: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type === 'pull.cancel') {
-        if (context.cancelled || context.failure !== null || context.cleanupStarted) return;
+export const imagePullMachine = buildOnce(() =>
+  setup({
+    types: {
+      context: {} as PullContext,
+      events: {} as PullEvent,
+      input: {} as PullInput,
+      output: {} as PullOutput,
+    },
+    actions: {
+      emitOutputs: noOutlet,
+      begin: enqueueActions(({ context, enqueue }) => {
         const s = new Step(context);
-        s.ctx.cancelled = true;
-        s.mark({ mark: 'pull.cancelled', pull: context.input.pull });
-        // Aborts what is in flight; the pull waits for it to settle, then cleans up.
-        s.call({ effect: 'registry.close', session: context.input.pull }, { kind: 'abort' });
-        settle(s, false);
+        s.mark({ mark: 'pull.started', pull: context.input.pull, ref: refName(context.input) });
+        s.call(
+          { effect: 'fs.mkdirAll', path: context.input.tmpDir, mode: 0o700 },
+          { kind: 'mkdir' },
+        );
         commit(enqueue, s.ctx, s.outputs);
-        return;
-      }
-      const kind = context.pending[event.id];
-      if (kind === undefined) return;
-      const s = new Step(context);
-      delete s.ctx.pending[event.id];
-      if (event.type === 'effect.done') onDone(s, kind, event.result);
-      else onFailed(s, kind, event.error);
-      const referencesDone =
-        kind.kind === 'reference' &&
-        event.type === 'effect.done' &&
-        !Object.values(s.ctx.pending).some((p) => p.kind === 'reference');
-      settle(s, referencesDone);
-      commit(enqueue, s.ctx, s.outputs);
-    }),
-  },
-  guards: {
-    finished: ({ context }) => context.cleanupStarted && Object.keys(context.pending).length === 0,
-    inPhase: ({ context }, params: { phase: Phase }) => phaseOf(context) === params.phase,
-  },
-}).createMachine({
-  id: 'imagePull',
-  context: ({ input }) => initial(input),
-  entry: 'begin',
-  initial: 'resolving',
-  on: {
-    'effect.done': { actions: 'advance' },
-    'effect.failed': { actions: 'advance' },
-    'pull.cancel': { actions: 'advance' },
-  },
-  // The phases, as the inspector shows them; every event goes to `advance`, which knows what
-  // may start in which phase, and the phase follows from what is done and what is in flight.
-  states: {
-    resolving: { always: phaseTransitions('resolving') },
-    fetchingLayers: { always: phaseTransitions('fetchingLayers') },
-    registeringImage: { always: phaseTransitions('registeringImage') },
-    settingReferences: { always: phaseTransitions('settingReferences') },
-    cleaningUp: { always: phaseTransitions('cleaningUp') },
-    ended: { type: 'final' },
-  },
-  output: ({ context }) =>
-    context.cancelled
-      ? { status: 'cancelled' }
-      : context.failure !== null
-        ? {
-            status: 'failed',
-            message: context.failure.message,
-            code: context.failure.code,
-            started: context.started,
-          }
-        : {
-            status: 'done',
-            id: (context.config as Descriptor).digest,
-            digest: context.manifestDigest ?? '',
-            message: context.referenceMoved ? 'Downloaded newer image' : 'Image is up to date',
-          },
-});
+      }),
+      advance: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type === 'pull.cancel') {
+          if (context.cancelled || context.failure !== null || context.cleanupStarted) return;
+          const s = new Step(context);
+          s.ctx.cancelled = true;
+          s.mark({ mark: 'pull.cancelled', pull: context.input.pull });
+          // Aborts what is in flight; the pull waits for it to settle, then cleans up.
+          s.call({ effect: 'registry.close', session: context.input.pull }, { kind: 'abort' });
+          settle(s, false);
+          commit(enqueue, s.ctx, s.outputs);
+          return;
+        }
+        const kind = context.pending[event.id];
+        if (kind === undefined) return;
+        const s = new Step(context);
+        delete s.ctx.pending[event.id];
+        if (event.type === 'effect.done') onDone(s, kind, event.result);
+        else onFailed(s, kind, event.error);
+        const referencesDone =
+          kind.kind === 'reference' &&
+          event.type === 'effect.done' &&
+          !Object.values(s.ctx.pending).some((p) => p.kind === 'reference');
+        settle(s, referencesDone);
+        commit(enqueue, s.ctx, s.outputs);
+      }),
+    },
+    guards: {
+      finished: ({ context }) =>
+        context.cleanupStarted && Object.keys(context.pending).length === 0,
+      inPhase: ({ context }, params: { phase: Phase }) => phaseOf(context) === params.phase,
+    },
+  }).createMachine({
+    id: 'imagePull',
+    context: ({ input }) => initial(input),
+    entry: 'begin',
+    initial: 'resolving',
+    on: {
+      'effect.done': { actions: 'advance' },
+      'effect.failed': { actions: 'advance' },
+      'pull.cancel': { actions: 'advance' },
+    },
+    // The phases, as the inspector shows them; every event goes to `advance`, which knows what
+    // may start in which phase, and the phase follows from what is done and what is in flight.
+    states: {
+      resolving: { always: phaseTransitions('resolving') },
+      fetchingLayers: { always: phaseTransitions('fetchingLayers') },
+      registeringImage: { always: phaseTransitions('registeringImage') },
+      settingReferences: { always: phaseTransitions('settingReferences') },
+      cleaningUp: { always: phaseTransitions('cleaningUp') },
+      ended: { type: 'final' },
+    },
+    output: ({ context }) =>
+      context.cancelled
+        ? { status: 'cancelled' }
+        : context.failure !== null
+          ? {
+              status: 'failed',
+              message: context.failure.message,
+              code: context.failure.code,
+              started: context.started,
+            }
+          : {
+              status: 'done',
+              id: (context.config as Descriptor).digest,
+              digest: context.manifestDigest ?? '',
+              message: context.referenceMoved ? 'Downloaded newer image' : 'Image is up to date',
+            },
+  }),
+);

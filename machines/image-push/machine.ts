@@ -5,6 +5,7 @@ import type { RegistryResults } from '../../effects/registry/requests.ts';
 import { commit, noOutlet, type Output } from '../outlet.ts';
 import { mediaTypes } from '../image-pull/manifest.ts';
 import { shortId, transientCodes } from '../image-pull/transfer.ts';
+import { buildOnce } from '../build-once.ts';
 
 /**
  * One `docker push` of one tag: each layer is found in the registry already (HEAD of a blob
@@ -403,105 +404,107 @@ function Buffer_byteLength(text: string): number {
   return n;
 }
 
-export const imagePushMachine = setup({
-  types: {
-    context: {} as PushContext,
-    events: {} as PushEvent,
-    input: {} as PushInput,
-    output: {} as PushOutput,
-  },
-  actions: {
-    emitOutputs: noOutlet,
-    begin: enqueueActions(({ context, enqueue }) => {
-      const s = new Step(context);
-      s.progress(`The push refers to repository [${context.input.name}]`);
-      s.call(
-        {
-          effect: 'registry.open',
-          session: context.input.push,
-          domain: context.input.domain,
-          repository: context.input.repository,
-          actions: ['push', 'pull'],
-          credentials: context.input.credentials,
-          mirrors: false,
-        },
-        { kind: 'open' },
-      );
-      commit(enqueue, s.ctx, s.outputs);
-    }),
-    advance: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type === 'push.cancel') {
-        if (context.failure !== null || context.closing) return;
-        const s = new Step(context);
-        s.fail('context canceled', 'EIO');
-        // Aborts the uploads in flight; the push closes once they have settled.
-        s.call({ effect: 'registry.close', session: context.input.push }, { kind: 'close' });
-        for (const [id, p] of Object.entries(s.ctx.pending))
-          if (p.kind === 'retryWait') delete s.ctx.pending[id];
-        commit(enqueue, s.ctx, s.outputs);
-        return;
-      }
-      const kind = context.pending[event.id];
-      if (kind === undefined) return;
-      const s = new Step(context);
-      delete s.ctx.pending[event.id];
-      if (event.type === 'effect.done') onDone(s, kind, event.result);
-      else onFailed(s, kind, event.error);
-      if (s.ctx.failure !== null)
-        for (const [id, p] of Object.entries(s.ctx.pending))
-          if (p.kind === 'retryWait') delete s.ctx.pending[id];
-      const finished =
-        s.ctx.failure !== null || (kind.kind === 'reference' && event.type === 'effect.done');
-      if (finished && !s.ctx.closing && Object.values(s.ctx.pending).length === 0) {
-        s.ctx.closing = true;
-        s.call({ effect: 'registry.close', session: context.input.push }, { kind: 'close' });
-      }
-      commit(enqueue, s.ctx, s.outputs);
-    }),
-  },
-  guards: {
-    finished: ({ context }) => context.closing && Object.keys(context.pending).length === 0,
-  },
-}).createMachine({
-  id: 'imagePush',
-  context: ({ input }) => ({
-    input,
-    seq: 0,
-    pending: {},
-    layers: input.layers.map((l) => plan(input, l)),
-    config: null,
-    configStarted: false,
-    manifest: null,
-    failure: null,
-    closing: false,
-    started: false,
-    mountedFrom: {},
-    manifestSize: 0,
-  }),
-  initial: 'pushing',
-  states: {
-    pushing: {
-      entry: 'begin',
-      on: {
-        'effect.done': { actions: 'advance' },
-        'effect.failed': { actions: 'advance' },
-        'push.cancel': { actions: 'advance' },
-      },
-      always: { guard: 'finished', target: 'ended' },
+export const imagePushMachine = buildOnce(() =>
+  setup({
+    types: {
+      context: {} as PushContext,
+      events: {} as PushEvent,
+      input: {} as PushInput,
+      output: {} as PushOutput,
     },
-    ended: { type: 'final' },
-  },
-  output: ({ context }) =>
-    context.failure !== null
-      ? {
-          status: 'failed',
-          message: context.failure.message,
-          code: context.failure.code,
-          started: context.started,
+    actions: {
+      emitOutputs: noOutlet,
+      begin: enqueueActions(({ context, enqueue }) => {
+        const s = new Step(context);
+        s.progress(`The push refers to repository [${context.input.name}]`);
+        s.call(
+          {
+            effect: 'registry.open',
+            session: context.input.push,
+            domain: context.input.domain,
+            repository: context.input.repository,
+            actions: ['push', 'pull'],
+            credentials: context.input.credentials,
+            mirrors: false,
+          },
+          { kind: 'open' },
+        );
+        commit(enqueue, s.ctx, s.outputs);
+      }),
+      advance: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type === 'push.cancel') {
+          if (context.failure !== null || context.closing) return;
+          const s = new Step(context);
+          s.fail('context canceled', 'EIO');
+          // Aborts the uploads in flight; the push closes once they have settled.
+          s.call({ effect: 'registry.close', session: context.input.push }, { kind: 'close' });
+          for (const [id, p] of Object.entries(s.ctx.pending))
+            if (p.kind === 'retryWait') delete s.ctx.pending[id];
+          commit(enqueue, s.ctx, s.outputs);
+          return;
         }
-      : {
-          status: 'done',
-          digest: context.manifest?.digest ?? '',
-          size: context.manifest?.size ?? 0,
+        const kind = context.pending[event.id];
+        if (kind === undefined) return;
+        const s = new Step(context);
+        delete s.ctx.pending[event.id];
+        if (event.type === 'effect.done') onDone(s, kind, event.result);
+        else onFailed(s, kind, event.error);
+        if (s.ctx.failure !== null)
+          for (const [id, p] of Object.entries(s.ctx.pending))
+            if (p.kind === 'retryWait') delete s.ctx.pending[id];
+        const finished =
+          s.ctx.failure !== null || (kind.kind === 'reference' && event.type === 'effect.done');
+        if (finished && !s.ctx.closing && Object.values(s.ctx.pending).length === 0) {
+          s.ctx.closing = true;
+          s.call({ effect: 'registry.close', session: context.input.push }, { kind: 'close' });
+        }
+        commit(enqueue, s.ctx, s.outputs);
+      }),
+    },
+    guards: {
+      finished: ({ context }) => context.closing && Object.keys(context.pending).length === 0,
+    },
+  }).createMachine({
+    id: 'imagePush',
+    context: ({ input }) => ({
+      input,
+      seq: 0,
+      pending: {},
+      layers: input.layers.map((l) => plan(input, l)),
+      config: null,
+      configStarted: false,
+      manifest: null,
+      failure: null,
+      closing: false,
+      started: false,
+      mountedFrom: {},
+      manifestSize: 0,
+    }),
+    initial: 'pushing',
+    states: {
+      pushing: {
+        entry: 'begin',
+        on: {
+          'effect.done': { actions: 'advance' },
+          'effect.failed': { actions: 'advance' },
+          'push.cancel': { actions: 'advance' },
         },
-});
+        always: { guard: 'finished', target: 'ended' },
+      },
+      ended: { type: 'final' },
+    },
+    output: ({ context }) =>
+      context.failure !== null
+        ? {
+            status: 'failed',
+            message: context.failure.message,
+            code: context.failure.code,
+            started: context.started,
+          }
+        : {
+            status: 'done',
+            digest: context.manifest?.digest ?? '',
+            size: context.manifest?.size ?? 0,
+          },
+  }),
+);

@@ -2,6 +2,7 @@ import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import { commit, noOutlet, type Output as OutletOutput } from '../outlet.ts';
+import { buildOnce } from '../build-once.ts';
 
 /**
  * One network operation (a network's creation or removal, a sandbox's set-up or release, an
@@ -155,68 +156,70 @@ function settle(
   return { context: c, outputs: out };
 }
 
-export const netOpMachine = setup({
-  types: {
-    context: {} as NetOpContext,
-    events: {} as NetOpEvent,
-    input: {} as NetOpInput,
-    output: {} as NetOpOutput,
-  },
-  actions: {
-    emitOutputs: noOutlet,
-    begin: enqueueActions(({ context, enqueue }) => {
-      const c = { ...context };
-      const out: Output[] = [];
-      next(c, out);
-      commit(enqueue, c, out);
+export const netOpMachine = buildOnce(() =>
+  setup({
+    types: {
+      context: {} as NetOpContext,
+      events: {} as NetOpEvent,
+      input: {} as NetOpInput,
+      output: {} as NetOpOutput,
+    },
+    actions: {
+      emitOutputs: noOutlet,
+      begin: enqueueActions(({ context, enqueue }) => {
+        const c = { ...context };
+        const out: Output[] = [];
+        next(c, out);
+        commit(enqueue, c, out);
+      }),
+      fold: enqueueActions(({ context, event, enqueue }) => {
+        const r = settle(context, event);
+        if (r.context !== context) commit(enqueue, r.context, r.outputs);
+      }),
+    },
+    guards: {
+      finished: ({ context }) => context.phase === 'done',
+      undone: ({ context }) => context.phase === 'failed',
+      undoing: ({ context }) => context.phase === 'releasing',
+    },
+  }).createMachine({
+    id: 'netOp',
+    context: ({ input }) => ({
+      actorId: input.actorId,
+      op: input.op,
+      steps: input.steps,
+      index: 0,
+      seq: 0,
+      pending: null,
+      results: [],
+      made: [],
+      undoQueue: [],
+      undoing: null,
+      failure: null,
+      phase: 'running',
     }),
-    fold: enqueueActions(({ context, event, enqueue }) => {
-      const r = settle(context, event);
-      if (r.context !== context) commit(enqueue, r.context, r.outputs);
-    }),
-  },
-  guards: {
-    finished: ({ context }) => context.phase === 'done',
-    undone: ({ context }) => context.phase === 'failed',
-    undoing: ({ context }) => context.phase === 'releasing',
-  },
-}).createMachine({
-  id: 'netOp',
-  context: ({ input }) => ({
-    actorId: input.actorId,
-    op: input.op,
-    steps: input.steps,
-    index: 0,
-    seq: 0,
-    pending: null,
-    results: [],
-    made: [],
-    undoQueue: [],
-    undoing: null,
-    failure: null,
-    phase: 'running',
+    initial: 'running',
+    states: {
+      running: {
+        entry: 'begin',
+        on: { 'effect.done': { actions: 'fold' }, 'effect.failed': { actions: 'fold' } },
+        always: [
+          { guard: 'finished', target: 'done' },
+          { guard: 'undone', target: 'failed' },
+          { guard: 'undoing', target: 'releasing' },
+        ],
+      },
+      /** A step failed: what the earlier steps made is undone, newest first. */
+      releasing: {
+        on: { 'effect.done': { actions: 'fold' }, 'effect.failed': { actions: 'fold' } },
+        always: { guard: 'undone', target: 'failed' },
+      },
+      done: { type: 'final' },
+      failed: { type: 'final' },
+    },
+    output: ({ context }): NetOpOutput =>
+      context.failure === null
+        ? { ok: true, results: context.results }
+        : { ok: false, ...context.failure },
   }),
-  initial: 'running',
-  states: {
-    running: {
-      entry: 'begin',
-      on: { 'effect.done': { actions: 'fold' }, 'effect.failed': { actions: 'fold' } },
-      always: [
-        { guard: 'finished', target: 'done' },
-        { guard: 'undone', target: 'failed' },
-        { guard: 'undoing', target: 'releasing' },
-      ],
-    },
-    /** A step failed: what the earlier steps made is undone, newest first. */
-    releasing: {
-      on: { 'effect.done': { actions: 'fold' }, 'effect.failed': { actions: 'fold' } },
-      always: { guard: 'undone', target: 'failed' },
-    },
-    done: { type: 'final' },
-    failed: { type: 'final' },
-  },
-  output: ({ context }): NetOpOutput =>
-    context.failure === null
-      ? { ok: true, results: context.results }
-      : { ok: false, ...context.failure },
-});
+);

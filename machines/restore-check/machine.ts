@@ -16,6 +16,7 @@ import {
 import type { ContainerRecord, ContainerSettled } from '../container/types.ts';
 import type { Output } from '../daemon-startup/types.ts';
 import { commit, noOutlet, type Outlet } from '../outlet.ts';
+import { buildOnce } from '../build-once.ts';
 
 /**
  * After every restore, once the restored containers have settled:
@@ -156,273 +157,286 @@ function taskView(t: ContainerdTaskFact): TaskView {
   return { id: t.id, status: t.status };
 }
 
-export const restoreCheckMachine = setup({
-  types: {
-    context: {} as RestoreCheckContext,
-    events: {} as RestoreCheckEvent,
-    input: {} as RestoreCheckInput,
-    output: {} as RestoreCheckOutput,
-  },
-  actions: {
-    emitOutputs: noOutlet,
-    listTasks: enqueueActions(({ context, enqueue }) => {
-      const c = { ...context, moved: false, settledAgain: false, listings: context.listings + 1 };
-      const r = call(c, { effect: 'containerd.listTasks' });
-      commit(enqueue, { ...c, pending: r.id }, [{ call: r.call }]);
-    }),
-    /** The list was taken while a container moved: nothing of it is handed. */
-    dropListing: enqueueActions(({ enqueue }) =>
-      commit(enqueue, { pending: null, unsettled: [] }, []),
-    ),
-    handTasksToContainers: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'effect.done') return;
-      const tasks = (event.result as { tasks: ContainerdTaskFact[] }).tasks;
-      const mine = new Set(context.containers);
-      const found = tasks.filter((t) => mine.has(t.id));
-      const outputs: Output[] = found.map((t) => ({
-        send: {
-          to: `container:${t.id}`,
-          event: { type: 'containerd.taskFound', status: t.status, from: context.actorId },
-        },
-      }));
-      commit(enqueue, { pending: null, unsettled: found.map((t) => t.id) }, outputs);
-    }),
-    noteSettled: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'container.settled') return;
-      commit(enqueue, { unsettled: context.unsettled.filter((id) => id !== event.container) }, []);
-    }),
-    observeHost: enqueueActions(({ context, enqueue }) => {
-      const c = {
-        ...context,
-        looks: {},
-        seen: {},
-        moved: false,
-        settledAgain: false,
-        attempt: context.attempt + 1,
-      };
-      const looks: RestoreCheckContext['looks'] = {};
-      const outputs: Output[] = [];
-      const look = lookWith(c, looks, outputs);
-      look({ effect: 'store.list', prefix: 'container/' }, 'stored');
-      look({ effect: 'containerd.listTasks' }, 'tasks');
-      look({ effect: 'containerd.listContainers' }, 'containerdContainers');
-      look({ effect: 'rootfs.listMounted' }, 'mounted');
-      if (context.shm !== null) look({ effect: 'kernel.listShm', ...context.shm }, 'shmMounted');
-      if (context.images !== null) look({ effect: 'image.observe', ...context.images }, 'images');
-      if (context.network !== null) look({ effect: 'net.observe', ...context.network }, 'network');
-      commit(enqueue, { ...c, looks }, outputs);
-    }),
-    noteSeen: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'effect.done' && event.type !== 'effect.failed') return;
-      const what = context.looks[event.id];
-      if (what === undefined) return;
-      const c = { ...context, looks: { ...context.looks }, seen: { ...context.seen } };
-      delete c.looks[event.id];
-      const { looks, seen } = c;
-      const outputs: Output[] = [];
-      const look = lookWith(c, looks, outputs);
-      // Only a task that ended between the two looks fails here (isGoneTask): it has no processes.
-      if (event.type === 'effect.failed') {
-        commit(enqueue, { looks }, []);
-        return;
-      }
-      if (typeof what === 'object') {
-        const found = (event.result as { execs: { id: string; earlierLife: boolean }[] }).execs;
-        seen.execs = [
-          ...(seen.execs ?? []),
-          ...found.map((x) => ({
-            container: what.execsOf,
-            exec: x.id,
-            earlierLife: x.earlierLife,
-          })),
-        ];
-        commit(enqueue, { looks, seen }, []);
-        return;
-      }
-      switch (what) {
-        case 'stored':
-          seen.stored = (event.result as { entries: { value: unknown }[] }).entries.map(
-            (e) => e.value as ContainerRecord,
-          );
-          break;
-        case 'tasks': {
-          const tasks = (event.result as { tasks: ContainerdTaskFact[] }).tasks;
-          seen.tasks = tasks.map(taskView);
-          if (!context.judgesExecs) break;
-          seen.execs ??= [];
-          // A live task's other processes: a dead daemon's execs must not run on (noOrphanExec).
-          for (const t of tasks)
-            if (t.status === 'running' || t.status === 'paused')
-              look({ effect: 'containerd.execList', container: t.id }, { execsOf: t.id });
-          break;
-        }
-        case 'containerdContainers':
-          seen.containerdContainers = (event.result as { containers: string[] }).containers;
-          break;
-        case 'mounted':
-          seen.mounted = (event.result as { containers: string[] }).containers;
-          break;
-        case 'shmMounted':
-          seen.shmMounted = (event.result as { containers: string[] }).containers;
-          break;
-        case 'images':
-          seen.images = event.result as ImagesView;
-          break;
-        case 'network':
-          seen.network = event.result as NetworkView;
-          break;
-      }
-      commit(enqueue, { seq: c.seq, looks, seen }, outputs);
-    }),
-    noteMoved: enqueueActions(({ enqueue }) =>
-      commit(enqueue, { moved: true, settledAgain: false }, []),
-    ),
-    noteSettledAgain: enqueueActions(({ enqueue }) => commit(enqueue, { settledAgain: true }, [])),
-    noteAsked: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'host.asked' || context.askedByClients.includes(event.container)) return;
-      commit(enqueue, { askedByClients: [...context.askedByClients, event.container] }, []);
-    }),
-    judge: enqueueActions(({ context, enqueue }) => judge(enqueue, context)),
-    recordUnchecked: enqueueActions(({ event, enqueue }) => {
-      const message = event.type === 'effect.failed' ? event.error.message : 'no answer';
-      unchecked(enqueue, message);
-    }),
-    /** Every look saw a container move: no verdict is better than one of a host mid-move. */
-    recordKeptMoving: enqueueActions(({ enqueue }) =>
-      unchecked(enqueue, `a container moved during each of its ${maxAttempts} looks`),
-    ),
-  },
-  guards: {
-    isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
-    isLook: ({ context, event }) => 'id' in event && event.id in context.looks,
-    /** A task's processes could not be listed because the task ended meanwhile. */
-    isGoneTask: ({ context, event }) => {
-      const look = event.type === 'effect.failed' ? context.looks[event.id] : undefined;
-      return (
-        event.type === 'effect.failed' &&
-        event.error.code === 'ENOENT' &&
-        typeof look === 'object' &&
-        'execsOf' in look
-      );
+export const restoreCheckMachine = buildOnce(() =>
+  setup({
+    types: {
+      context: {} as RestoreCheckContext,
+      events: {} as RestoreCheckEvent,
+      input: {} as RestoreCheckInput,
+      output: {} as RestoreCheckOutput,
     },
-    allSettled: ({ context }) => context.unsettled.length === 0,
-    /**
-     * Every container handed a task said it is settled, and the host has not moved since (or
-     * has settled again); or the host said every container is settled after a move.
-     */
-    readyToLook: ({ context }) =>
-      context.moved ? context.settledAgain : context.unsettled.length === 0,
-    /** A container moved while the tasks were listed, and another list may be taken. */
-    listedWhileMoving: ({ context, event }) =>
-      'id' in event &&
-      event.id === context.pending &&
-      context.moved &&
-      context.listings < maxAttempts,
-    /** The list is stale after every try: the hand-off is skipped. */
-    listedWhileMovingLast: ({ context, event }) =>
-      'id' in event && event.id === context.pending && context.moved,
-    settledAgain: ({ context }) => context.settledAgain,
-    lookDone: ({ context }) => Object.keys(context.looks).length === 0,
-    lookDoneMoved: ({ context }) => Object.keys(context.looks).length === 0 && context.moved,
-    lookAgain: ({ context }) =>
-      Object.keys(context.looks).length === 0 && context.moved && context.attempt < maxAttempts,
-    lookAgainNow: ({ context }) =>
-      Object.keys(context.looks).length === 0 &&
-      context.moved &&
-      context.settledAgain &&
-      context.attempt < maxAttempts,
-  },
-}).createMachine({
-  id: 'restoreCheck',
-  context: ({ input }) => ({
-    actorId: input.actorId ?? 'restore-check',
-    seq: 0,
-    containers: input.containers,
-    images: input.images ?? null,
-    network: input.network ?? null,
-    shm: input.shm ?? null,
-    judgesExecs: input.execs === true,
-    askedByClients: input.askedByClients ?? [],
-    unsettled: [],
-    looks: {},
-    seen: {},
-    attempt: 0,
-    listings: 0,
-    moved: false,
-    settledAgain: false,
-    pending: null,
-    violations: [],
-    unchecked: null,
-  }),
-  initial: 'listingTasks',
-  on: { 'host.asked': { actions: 'noteAsked' } },
-  states: {
-    listingTasks: {
-      entry: 'listTasks',
-      on: {
-        'effect.done': [
-          { guard: 'listedWhileMoving', target: 'waitingToList', actions: 'dropListing' },
-          {
-            guard: 'listedWhileMovingLast',
-            target: 'waitingForContainers',
-            actions: 'dropListing',
+    actions: {
+      emitOutputs: noOutlet,
+      listTasks: enqueueActions(({ context, enqueue }) => {
+        const c = { ...context, moved: false, settledAgain: false, listings: context.listings + 1 };
+        const r = call(c, { effect: 'containerd.listTasks' });
+        commit(enqueue, { ...c, pending: r.id }, [{ call: r.call }]);
+      }),
+      /** The list was taken while a container moved: nothing of it is handed. */
+      dropListing: enqueueActions(({ enqueue }) =>
+        commit(enqueue, { pending: null, unsettled: [] }, []),
+      ),
+      handTasksToContainers: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'effect.done') return;
+        const tasks = (event.result as { tasks: ContainerdTaskFact[] }).tasks;
+        const mine = new Set(context.containers);
+        const found = tasks.filter((t) => mine.has(t.id));
+        const outputs: Output[] = found.map((t) => ({
+          send: {
+            to: `container:${t.id}`,
+            event: { type: 'containerd.taskFound', status: t.status, from: context.actorId },
           },
-          { guard: 'isPending', target: 'waitingForContainers', actions: 'handTasksToContainers' },
+        }));
+        commit(enqueue, { pending: null, unsettled: found.map((t) => t.id) }, outputs);
+      }),
+      noteSettled: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'container.settled') return;
+        commit(
+          enqueue,
+          { unsettled: context.unsettled.filter((id) => id !== event.container) },
+          [],
+        );
+      }),
+      observeHost: enqueueActions(({ context, enqueue }) => {
+        const c = {
+          ...context,
+          looks: {},
+          seen: {},
+          moved: false,
+          settledAgain: false,
+          attempt: context.attempt + 1,
+        };
+        const looks: RestoreCheckContext['looks'] = {};
+        const outputs: Output[] = [];
+        const look = lookWith(c, looks, outputs);
+        look({ effect: 'store.list', prefix: 'container/' }, 'stored');
+        look({ effect: 'containerd.listTasks' }, 'tasks');
+        look({ effect: 'containerd.listContainers' }, 'containerdContainers');
+        look({ effect: 'rootfs.listMounted' }, 'mounted');
+        if (context.shm !== null) look({ effect: 'kernel.listShm', ...context.shm }, 'shmMounted');
+        if (context.images !== null) look({ effect: 'image.observe', ...context.images }, 'images');
+        if (context.network !== null)
+          look({ effect: 'net.observe', ...context.network }, 'network');
+        commit(enqueue, { ...c, looks }, outputs);
+      }),
+      noteSeen: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'effect.done' && event.type !== 'effect.failed') return;
+        const what = context.looks[event.id];
+        if (what === undefined) return;
+        const c = { ...context, looks: { ...context.looks }, seen: { ...context.seen } };
+        delete c.looks[event.id];
+        const { looks, seen } = c;
+        const outputs: Output[] = [];
+        const look = lookWith(c, looks, outputs);
+        // Only a task that ended between the two looks fails here (isGoneTask): it has no processes.
+        if (event.type === 'effect.failed') {
+          commit(enqueue, { looks }, []);
+          return;
+        }
+        if (typeof what === 'object') {
+          const found = (event.result as { execs: { id: string; earlierLife: boolean }[] }).execs;
+          seen.execs = [
+            ...(seen.execs ?? []),
+            ...found.map((x) => ({
+              container: what.execsOf,
+              exec: x.id,
+              earlierLife: x.earlierLife,
+            })),
+          ];
+          commit(enqueue, { looks, seen }, []);
+          return;
+        }
+        switch (what) {
+          case 'stored':
+            seen.stored = (event.result as { entries: { value: unknown }[] }).entries.map(
+              (e) => e.value as ContainerRecord,
+            );
+            break;
+          case 'tasks': {
+            const tasks = (event.result as { tasks: ContainerdTaskFact[] }).tasks;
+            seen.tasks = tasks.map(taskView);
+            if (!context.judgesExecs) break;
+            seen.execs ??= [];
+            // A live task's other processes: a dead daemon's execs must not run on (noOrphanExec).
+            for (const t of tasks)
+              if (t.status === 'running' || t.status === 'paused')
+                look({ effect: 'containerd.execList', container: t.id }, { execsOf: t.id });
+            break;
+          }
+          case 'containerdContainers':
+            seen.containerdContainers = (event.result as { containers: string[] }).containers;
+            break;
+          case 'mounted':
+            seen.mounted = (event.result as { containers: string[] }).containers;
+            break;
+          case 'shmMounted':
+            seen.shmMounted = (event.result as { containers: string[] }).containers;
+            break;
+          case 'images':
+            seen.images = event.result as ImagesView;
+            break;
+          case 'network':
+            seen.network = event.result as NetworkView;
+            break;
+        }
+        commit(enqueue, { seq: c.seq, looks, seen }, outputs);
+      }),
+      noteMoved: enqueueActions(({ enqueue }) =>
+        commit(enqueue, { moved: true, settledAgain: false }, []),
+      ),
+      noteSettledAgain: enqueueActions(({ enqueue }) =>
+        commit(enqueue, { settledAgain: true }, []),
+      ),
+      noteAsked: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'host.asked' || context.askedByClients.includes(event.container)) return;
+        commit(enqueue, { askedByClients: [...context.askedByClients, event.container] }, []);
+      }),
+      judge: enqueueActions(({ context, enqueue }) => judge(enqueue, context)),
+      recordUnchecked: enqueueActions(({ event, enqueue }) => {
+        const message = event.type === 'effect.failed' ? event.error.message : 'no answer';
+        unchecked(enqueue, message);
+      }),
+      /** Every look saw a container move: no verdict is better than one of a host mid-move. */
+      recordKeptMoving: enqueueActions(({ enqueue }) =>
+        unchecked(enqueue, `a container moved during each of its ${maxAttempts} looks`),
+      ),
+    },
+    guards: {
+      isPending: ({ context, event }) => 'id' in event && event.id === context.pending,
+      isLook: ({ context, event }) => 'id' in event && event.id in context.looks,
+      /** A task's processes could not be listed because the task ended meanwhile. */
+      isGoneTask: ({ context, event }) => {
+        const look = event.type === 'effect.failed' ? context.looks[event.id] : undefined;
+        return (
+          event.type === 'effect.failed' &&
+          event.error.code === 'ENOENT' &&
+          typeof look === 'object' &&
+          'execsOf' in look
+        );
+      },
+      allSettled: ({ context }) => context.unsettled.length === 0,
+      /**
+       * Every container handed a task said it is settled, and the host has not moved since (or
+       * has settled again); or the host said every container is settled after a move.
+       */
+      readyToLook: ({ context }) =>
+        context.moved ? context.settledAgain : context.unsettled.length === 0,
+      /** A container moved while the tasks were listed, and another list may be taken. */
+      listedWhileMoving: ({ context, event }) =>
+        'id' in event &&
+        event.id === context.pending &&
+        context.moved &&
+        context.listings < maxAttempts,
+      /** The list is stale after every try: the hand-off is skipped. */
+      listedWhileMovingLast: ({ context, event }) =>
+        'id' in event && event.id === context.pending && context.moved,
+      settledAgain: ({ context }) => context.settledAgain,
+      lookDone: ({ context }) => Object.keys(context.looks).length === 0,
+      lookDoneMoved: ({ context }) => Object.keys(context.looks).length === 0 && context.moved,
+      lookAgain: ({ context }) =>
+        Object.keys(context.looks).length === 0 && context.moved && context.attempt < maxAttempts,
+      lookAgainNow: ({ context }) =>
+        Object.keys(context.looks).length === 0 &&
+        context.moved &&
+        context.settledAgain &&
+        context.attempt < maxAttempts,
+    },
+  }).createMachine({
+    id: 'restoreCheck',
+    context: ({ input }) => ({
+      actorId: input.actorId ?? 'restore-check',
+      seq: 0,
+      containers: input.containers,
+      images: input.images ?? null,
+      network: input.network ?? null,
+      shm: input.shm ?? null,
+      judgesExecs: input.execs === true,
+      askedByClients: input.askedByClients ?? [],
+      unsettled: [],
+      looks: {},
+      seen: {},
+      attempt: 0,
+      listings: 0,
+      moved: false,
+      settledAgain: false,
+      pending: null,
+      violations: [],
+      unchecked: null,
+    }),
+    initial: 'listingTasks',
+    on: { 'host.asked': { actions: 'noteAsked' } },
+    states: {
+      listingTasks: {
+        entry: 'listTasks',
+        on: {
+          'effect.done': [
+            { guard: 'listedWhileMoving', target: 'waitingToList', actions: 'dropListing' },
+            {
+              guard: 'listedWhileMovingLast',
+              target: 'waitingForContainers',
+              actions: 'dropListing',
+            },
+            {
+              guard: 'isPending',
+              target: 'waitingForContainers',
+              actions: 'handTasksToContainers',
+            },
+          ],
+          'effect.failed': { guard: 'isPending', target: 'judged', actions: 'recordUnchecked' },
+          // The API answers while the check runs: a container a request moves now (a `docker
+          // kill`, a `docker run`'s start) makes the list stale, and must not be looked at
+          // mid-move.
+          'host.moved': { actions: 'noteMoved' },
+          'host.settled': { actions: 'noteSettledAgain' },
+        },
+      },
+      /** The list was stale: the next is taken once every container is settled again. */
+      waitingToList: {
+        on: {
+          'host.moved': { actions: 'noteMoved' },
+          'host.settled': { target: 'listingTasks' },
+        },
+        always: { guard: 'settledAgain', target: 'listingTasks' },
+      },
+      waitingForContainers: {
+        on: {
+          'container.settled': { actions: 'noteSettled' },
+          'host.moved': { actions: 'noteMoved' },
+          'host.settled': { actions: 'noteSettledAgain' },
+        },
+        always: [
+          { guard: 'readyToLook', target: 'observing' },
+          { guard: 'allSettled', target: 'waitingToSettle' },
         ],
-        'effect.failed': { guard: 'isPending', target: 'judged', actions: 'recordUnchecked' },
-        // The API answers while the check runs: a container a request moves now (a `docker
-        // kill`, a `docker run`'s start) makes the list stale, and must not be looked at
-        // mid-move.
-        'host.moved': { actions: 'noteMoved' },
-        'host.settled': { actions: 'noteSettledAgain' },
       },
-    },
-    /** The list was stale: the next is taken once every container is settled again. */
-    waitingToList: {
-      on: {
-        'host.moved': { actions: 'noteMoved' },
-        'host.settled': { target: 'listingTasks' },
-      },
-      always: { guard: 'settledAgain', target: 'listingTasks' },
-    },
-    waitingForContainers: {
-      on: {
-        'container.settled': { actions: 'noteSettled' },
-        'host.moved': { actions: 'noteMoved' },
-        'host.settled': { actions: 'noteSettledAgain' },
-      },
-      always: [
-        { guard: 'readyToLook', target: 'observing' },
-        { guard: 'allSettled', target: 'waitingToSettle' },
-      ],
-    },
-    observing: {
-      entry: 'observeHost',
-      on: {
-        'effect.done': { guard: 'isLook', actions: 'noteSeen' },
-        'effect.failed': [
-          { guard: 'isGoneTask', actions: 'noteSeen' },
-          { guard: 'isLook', target: 'judged', actions: 'recordUnchecked' },
+      observing: {
+        entry: 'observeHost',
+        on: {
+          'effect.done': { guard: 'isLook', actions: 'noteSeen' },
+          'effect.failed': [
+            { guard: 'isGoneTask', actions: 'noteSeen' },
+            { guard: 'isLook', target: 'judged', actions: 'recordUnchecked' },
+          ],
+          'host.moved': { actions: 'noteMoved' },
+          // The host tells it once per move: heard mid-look, the next look need not wait for it.
+          'host.settled': { actions: 'noteSettledAgain' },
+        },
+        always: [
+          { guard: 'lookAgainNow', target: 'observing', reenter: true },
+          { guard: 'lookAgain', target: 'waitingToSettle' },
+          { guard: 'lookDoneMoved', target: 'judged', actions: 'recordKeptMoving' },
+          { guard: 'lookDone', target: 'judged', actions: 'judge' },
         ],
-        'host.moved': { actions: 'noteMoved' },
-        // The host tells it once per move: heard mid-look, the next look need not wait for it.
-        'host.settled': { actions: 'noteSettledAgain' },
       },
-      always: [
-        { guard: 'lookAgainNow', target: 'observing', reenter: true },
-        { guard: 'lookAgain', target: 'waitingToSettle' },
-        { guard: 'lookDoneMoved', target: 'judged', actions: 'recordKeptMoving' },
-        { guard: 'lookDone', target: 'judged', actions: 'judge' },
-      ],
+      /** Something moved during the look: the next look waits until everything is settled again. */
+      waitingToSettle: {
+        on: { 'host.settled': { target: 'observing' }, 'host.moved': { actions: 'noteMoved' } },
+      },
+      judged: { type: 'final' },
     },
-    /** Something moved during the look: the next look waits until everything is settled again. */
-    waitingToSettle: {
-      on: { 'host.settled': { target: 'observing' }, 'host.moved': { actions: 'noteMoved' } },
-    },
-    judged: { type: 'final' },
-  },
-  output: ({ context }) => ({ violations: context.violations, unchecked: context.unchecked }),
-});
+    output: ({ context }) => ({ violations: context.violations, unchecked: context.unchecked }),
+  }),
+);
 
 /** The host could not be judged: why, as the verdict and as a warning in the trace. */
 function unchecked(enqueue: Outlet<RestoreCheckContext>, message: string): void {

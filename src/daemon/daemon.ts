@@ -23,7 +23,7 @@ import type { StartupContext } from '../../machines/daemon-startup/engine.ts';
 import { answerSteps } from '../../machines/daemon-startup/steps.ts';
 import type { Facts, StartupConfig } from '../../machines/daemon-startup/types.ts';
 import type { OperationOutput } from '../../machines/operation/machine.ts';
-import { machines } from '../../machines/registry.ts';
+import { buildMachines, machines } from '../../machines/registry.ts';
 import { ContainerHost } from '../host/containers.ts';
 import { ExecHost } from '../host/execs.ts';
 import { HealthHost } from '../host/health.ts';
@@ -458,12 +458,16 @@ export class Daemon {
       const step = String(r.mark['step']);
       if (step === 'serveApi') {
         this.listening = true;
-        // While containerd boots, the gRPC client is loaded and its codecs compiled, between
-        // the API's first requests, instead of on the way to containerd's first answers.
-        this.containerd
-          .prepareClient()
+        // While containerd boots, the machines not built yet are built and the gRPC client is
+        // loaded and its codecs compiled, between the API's first requests, instead of on the
+        // way to containerd's first answers and the first container's.
+        buildMachines(nextTurn)
+          .then(() => this.containerd.prepareClient())
           .catch((err: Error) =>
-            this.log.warn(`could not prepare containerd's client ahead: ${err.message}`, {}),
+            this.log.warn(
+              `could not prepare the machines and containerd's client: ${err.message}`,
+              {},
+            ),
           );
       }
       const phase = phaseOfStep[step];

@@ -46,7 +46,7 @@ function events(records: readonly TraceRecord[]): string[] {
 
 function withoutGuard(guard: string): string {
   const name = `container-without-${guard}`;
-  registerMachine(name, containerMachine.provide({ guards: { [guard]: () => false } }));
+  registerMachine(name, containerMachine().provide({ guards: { [guard]: () => false } }));
   return name;
 }
 
@@ -264,7 +264,7 @@ test('the stuck removal of the real campaign (CRASH_SEED=820814923, point #15): 
   const name = 'container-kill-waits-forever';
   registerMachine(
     name,
-    containerMachine.provide({ guards: { processGone: () => false, isTimer: () => false } }),
+    containerMachine().provide({ guards: { processGone: () => false, isTimer: () => false } }),
   );
   const stuck = crashRun(lost, null, 1, { exitsHeardFrom: 'restore', containerMachine: name });
   assert.ok(

@@ -286,7 +286,7 @@ test("restore reaps a dead daemon's exec processes; without the sweep they run o
   );
   registerMachine(
     'execSweep-none',
-    execSweepMachine.provide({ actions: { list: () => undefined } }),
+    execSweepMachine().provide({ actions: { list: () => undefined } }),
   );
   const broken = crashRun(s, null, 1, { execSweepMachine: 'execSweep-none' });
   assert.ok(

@@ -10,7 +10,7 @@ import {
   truncateSync,
 } from 'node:fs';
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
+import type { RequestOptions } from 'node:https';
 import { isIP } from 'node:net';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -276,7 +276,7 @@ export class RegistryClient implements Handler<RegistryRequest> {
    * TLS options for a secure registry: the system's roots, NODE_EXTRA_CA_CERTS's and certs.d's
    * `*.crt`, and a client pair.
    */
-  private tlsFor(host: string, insecure: boolean): TlsOptions {
+  private async tlsFor(host: string, insecure: boolean): Promise<TlsOptions> {
     if (insecure) return { rejectUnauthorized: false };
     const dir = `${this.config.certsDir}/${host}`;
     const files = existsSync(dir) ? readdirSync(dir) : [];
@@ -293,7 +293,7 @@ export class RegistryClient implements Handler<RegistryRequest> {
         );
       pair = { cert: readFileSync(`${dir}/${f}`), key: readFileSync(`${dir}/${key}`) };
     }
-    const secureContext = this.trust.contextFor(ca, pair);
+    const secureContext = await this.trust.contextFor(ca, pair);
     return secureContext === undefined ? {} : { secureContext };
   }
 
@@ -310,7 +310,7 @@ export class RegistryClient implements Handler<RegistryRequest> {
               const insecure = u.protocol === 'http:' || (await this.isInsecure(u.host));
               return {
                 url: m.replace(/\/$/, ''),
-                tls: this.tlsFor(u.host, insecure),
+                tls: await this.tlsFor(u.host, insecure),
                 mirror: true,
               };
             }),
@@ -318,19 +318,21 @@ export class RegistryClient implements Handler<RegistryRequest> {
         : [];
       out.push({
         url: 'https://registry-1.docker.io',
-        tls: this.tlsFor('docker.io', false),
+        tls: await this.tlsFor('docker.io', false),
         mirror: false,
       });
       return out;
     }
     const insecure = await this.isInsecure(domain);
-    const out = [{ url: `https://${domain}`, tls: this.tlsFor(domain, insecure), mirror: false }];
+    const out = [
+      { url: `https://${domain}`, tls: await this.tlsFor(domain, insecure), mirror: false },
+    ];
     if (insecure) out.push({ url: `http://${domain}`, tls: {}, mirror: false });
     return out;
   }
 
   /** One HTTP request; redirects of GET and HEAD followed (Range and Accept kept), up to 10. */
-  private send(
+  private async send(
     method: string,
     url: string,
     opts: {
@@ -342,14 +344,17 @@ export class RegistryClient implements Handler<RegistryRequest> {
     },
     redirects = 0,
   ): Promise<IncomingMessage> {
+    const u = new URL(url);
+    // TLS (node:https, node:tls) loads when a registry is first reached over it: a daemon's
+    // start-up has no use for it.
+    const request = u.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
     return new Promise((resolve, reject) => {
-      const u = new URL(url);
       const headers: OutgoingHttpHeaders = {
         'User-Agent': this.userAgent,
         ...(opts.authorization ? { Authorization: opts.authorization } : {}),
         ...opts.headers,
       };
-      const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(
+      const req = request(
         u,
         {
           method,

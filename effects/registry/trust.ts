@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 
 /**
  * The CAs a TLS client of a registry trusts, beyond a registry's own (certs.d): Node's bundled
@@ -43,15 +43,16 @@ export class ExtraCaCertificates {
    * says the same. Built once per distinct set: parsing ~150 roots costs milliseconds, and a
    * pull opens several connections.
    */
-  contextFor(
+  async contextFor(
     ca: readonly string[],
     pair?: { cert: Buffer; key: Buffer },
-  ): SecureContext | undefined {
+  ): Promise<SecureContext | undefined> {
     const extra = this.extra();
     if (extra === '' && ca.length === 0 && pair === undefined) return undefined;
     const id = JSON.stringify([ca, pair?.cert.toString('base64'), pair?.key.toString('base64')]);
     let context = this.contexts.get(id);
     if (context === undefined) {
+      const { createSecureContext, rootCertificates } = await import('node:tls');
       context = createSecureContext({
         ca: [...rootCertificates, ...(extra === '' ? [] : [extra]), ...ca],
         ...(pair ?? {}),

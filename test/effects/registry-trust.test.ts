@@ -47,29 +47,33 @@ test(
     const port = (server.address() as AddressInfo).port;
 
     const none = new ExtraCaCertificates({});
-    assert.equal(none.contextFor([]), undefined, 'nothing beyond the defaults: Node’s own context');
-    assert.equal(await get(port, none.contextFor([])), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+    assert.equal(
+      await none.contextFor([]),
+      undefined,
+      'nothing beyond the defaults: Node’s own context',
+    );
+    assert.equal(await get(port, await none.contextFor([])), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
 
     const env: NodeJS.ProcessEnv = { NODE_EXTRA_CA_CERTS: tls.ca };
     const trust = new ExtraCaCertificates(env);
-    const context = trust.contextFor([]);
+    const context = await trust.contextFor([]);
     assert.ok(context);
     assert.equal(await get(port, context), '200');
     // Built once per set of CAs; the file is not read again.
     env['NODE_EXTRA_CA_CERTS'] = `${dir}/gone.pem`;
-    assert.equal(trust.contextFor([]), context);
+    assert.equal(await trust.contextFor([]), context);
     // A registry's own CA (certs.d) alone is trusted too.
-    assert.equal(await get(port, none.contextFor([readFileSync(tls.ca, 'utf8')])), '200');
+    assert.equal(await get(port, await none.contextFor([readFileSync(tls.ca, 'utf8')])), '200');
   },
 );
 
-test('a file that cannot be read is warned about, as Node does, and left out', () => {
+test('a file that cannot be read is warned about, as Node does, and left out', async () => {
   const warnings: string[] = [];
   const trust = new ExtraCaCertificates({ NODE_EXTRA_CA_CERTS: `${dir}/missing.pem` }, (m) =>
     warnings.push(m),
   );
   assert.equal(trust.extra(), '');
-  assert.equal(trust.contextFor([]), undefined);
+  assert.equal(await trust.contextFor([]), undefined);
   assert.equal(warnings.length, 1);
   assert.match(warnings[0] as string, /^Ignoring extra certs from `.*missing\.pem`, load failed: /);
 });

@@ -5,10 +5,12 @@
 // step.
 //
 // The bundle runs as a vm.Script with V8's code cache (dist/statedock.cjs.v8cache): the
-// bytecode of every function the daemon's last start-up compiled, so a start compiles almost
-// nothing. The daemon writes the cache once its start-up is done, when there was none or V8
-// refused it (another Node, other V8 flags); the cache names the bundle file it belongs to
-// (size, modification time, inode) and the Node that wrote it, and a new build removes it.
+// bytecode of the functions a daemon compiled, so a start compiles almost nothing. The daemon
+// writes the cache once its start-up is done, when there was none or V8 refused it (another
+// Node, other V8 flags), and once more a few seconds after the first container it starts, when
+// the cache it loaded did not hold a container's run yet: the first `docker run` after a start
+// then runs compiled code too. The cache names the bundle file it belongs to (size,
+// modification time, inode) and the Node that wrote it, and a new build removes it.
 // This file is CommonJS (bin/package.json): an ES module entry would start Node's module
 // loader for nothing.
 
@@ -39,8 +41,10 @@ const { Script } = require('node:vm');
 const bundlePath = join(__dirname, '../dist/statedock.cjs');
 const codeCachePath = `${bundlePath}.v8cache`;
 const keyBytes = 32;
+/** What a cache holds, in the byte after its key: the start-up's code, or a container's run's too. */
+const stages = { startup: 0, containerRun: 1 };
 
-/** The cache's data when it was written for this bundle by this Node, else undefined. */
+/** The cache written for this bundle by this Node ({ data, stage }), else undefined. */
 function readCodeCache(key) {
   let file;
   try {
@@ -48,16 +52,18 @@ function readCodeCache(key) {
   } catch {
     return undefined;
   }
-  return file.length > keyBytes && file.subarray(0, keyBytes).equals(key)
-    ? file.subarray(keyBytes)
+  return file.length > keyBytes + 1 && file.subarray(0, keyBytes).equals(key)
+    ? { data: file.subarray(keyBytes + 1), stage: file[keyBytes] }
     : undefined;
 }
 
-/** Writes the cache (the key, then V8's data) atomically; a package directory we cannot write to keeps none. */
-function writeCodeCache(script, key) {
+/** Writes the cache (the key, its stage, then V8's data) atomically; a package directory we cannot write to keeps none. */
+function writeCodeCache(script, key, stage) {
   const tmp = `${codeCachePath}.${process.pid}`;
   try {
-    writeFileSync(tmp, Buffer.concat([key, script.createCachedData()]), { mode: 0o644 });
+    writeFileSync(tmp, Buffer.concat([key, Buffer.from([stage]), script.createCachedData()]), {
+      mode: 0o644,
+    });
     renameSync(tmp, codeCachePath);
   } catch {
     rmSync(tmp, { force: true });
@@ -66,12 +72,15 @@ function writeCodeCache(script, key) {
 
 /**
  * Runs the bundle (a function expression: (exports, require, module, __filename, __dirname)
- * => …) from the code cache when there is one for it. `stale` is the script when its cache is
- * to be written, else null.
+ * => …) from the code cache when there is one for it. `stage` is what the cache it used holds,
+ * or null when there was none (or V8 refused it).
  */
 function loadBundle(key) {
-  const cachedData = readCodeCache(key);
-  const script = new Script(readFileSync(bundlePath, 'utf8'), { filename: bundlePath, cachedData });
+  const cache = readCodeCache(key);
+  const script = new Script(readFileSync(bundlePath, 'utf8'), {
+    filename: bundlePath,
+    cachedData: cache?.data,
+  });
   const module = { exports: {} };
   script.runInThisContext()(
     module.exports,
@@ -82,7 +91,8 @@ function loadBundle(key) {
   );
   return {
     main: module.exports.main,
-    stale: cachedData === undefined || script.cachedDataRejected === true ? script : null,
+    script,
+    stage: cache === undefined || script.cachedDataRejected === true ? null : cache.stage,
   };
 }
 
@@ -108,12 +118,20 @@ async function run() {
     .update(`${process.version} ${st.size} ${st.mtimeNs} ${st.ino}`)
     .digest();
   const loaded = loadBundle(key);
+  let stage = loaded.stage;
   const host = {
     phases: [bootstrapped, phaseNow('bundle')],
     startedUp() {
-      if (loaded.stale !== null) setImmediate(writeCodeCache, loaded.stale, key);
-      // The script object is not needed while the daemon runs.
-      loaded.stale = null;
+      if (stage !== null) return;
+      stage = stages.startup;
+      setImmediate(writeCodeCache, loaded.script, key, stage);
+    },
+    ranContainer() {
+      if (stage === stages.containerRun) return;
+      stage = stages.containerRun;
+      // Late enough for a `docker run --rm`'s whole life (start, wait, exit, removal) to have
+      // been compiled; soon enough that the start-up's bytecode has not been flushed yet.
+      setTimeout(writeCodeCache, 3000, loaded.script, key, stage).unref();
     },
   };
   process.exitCode = await loaded.main(process.argv.slice(2), host);

@@ -107,6 +107,14 @@ export async function daemonCommand(
   });
   for (const h of config.hosts) log.info(`API listen on ${h}`);
   host?.startedUp();
+  const ranContainer = host?.ranContainer;
+  if (ranContainer !== undefined) {
+    const stopWatching = daemon.events.watch((e) => {
+      if (e.Type !== 'container' || e.Action !== 'start') return;
+      stopWatching();
+      ranContainer();
+    });
+  }
 
   await shutdownRequested;
   const result = await daemon.shutdown();

@@ -131,6 +131,12 @@ export class EventsService {
     this.stream.next(e);
   }
 
+  /** Calls `listener` with every event from now on, until the returned function is called. */
+  watch(listener: (e: DockerEvent) => void): () => void {
+    const sub = this.stream.subscribe(listener);
+    return () => sub.unsubscribe();
+  }
+
   /** `GET /events`: headers at once, one event per chunk; ends at `until`, never without it. */
   serve(res: ServerResponse, query: URLSearchParams): void {
     const since = parseTimestamp(query.get('since'));

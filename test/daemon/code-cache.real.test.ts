@@ -13,9 +13,12 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { busyboxTarball, busyboxUnavailable } from '../support/busybox-image.ts';
 import {
   daemonArgs,
   daemonDirs,
+  docker,
+  importImage,
   killContainerdOf,
   ping,
   realDaemonUnavailable,
@@ -24,7 +27,7 @@ import {
   stopDaemon,
 } from '../support/daemon-process.ts';
 
-const unavailable = realDaemonUnavailable();
+const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 /**
  * A copy of the package's command (bin/ and the built bundle; node_modules linked) with a
@@ -108,6 +111,53 @@ describe("the bundle's V8 code cache", { skip: unavailable ?? false }, () => {
       const third = await start(pkg.bin, d);
       await until('a new bundle gets its own code cache', isForBundle);
       assert.equal(await stopDaemon(third), 0, third.output());
+    } finally {
+      killContainerdOf(d.exec);
+      rmSync(d.dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a container's first run after the start-up's cache adds its code to the cache, once", async () => {
+    const d = daemonDirs('sdcr');
+    try {
+      const pkg = packageCopy(join(d.dir, 'pkg'));
+      const stage = (): number | null => {
+        const file = existsSync(pkg.cache) ? readFileSync(pkg.cache) : Buffer.alloc(0);
+        return file.length > 100_000 && file.subarray(0, 32).equals(keyOf(pkg.bundle))
+          ? (file[32] as number)
+          : null;
+      };
+      const dockerConfig = join(d.dir, 'docker-config');
+      const tarball = busyboxTarball(join(d.dir, 'image'));
+      const first = await start(pkg.bin, d);
+      await until("the start-up's cache is written", () => stage() === 0);
+      const startupCache = readFileSync(pkg.cache);
+      importImage(d.sock, dockerConfig, tarball, 'cc:run');
+      const run = docker(
+        d.sock,
+        ['run', '--rm', '--network', 'none', 'cc:run', 'true'],
+        dockerConfig,
+      );
+      assert.equal(run.status, 0, run.stderr);
+      await until("the first container's run is added to the cache", () => stage() === 1, 15_000);
+      assert.ok(
+        readFileSync(pkg.cache).length > startupCache.length,
+        'the cache grew by what the run compiled',
+      );
+      assert.equal(await stopDaemon(first), 0, first.output());
+
+      // A cache that holds a run is not written again by the next daemon's run.
+      const written = readFileSync(pkg.cache);
+      const second = await start(pkg.bin, d);
+      const again = docker(
+        d.sock,
+        ['run', '--rm', '--network', 'none', 'cc:run', 'true'],
+        dockerConfig,
+      );
+      assert.equal(again.status, 0, again.stderr);
+      await new Promise((r) => setTimeout(r, 4000));
+      assert.equal(await stopDaemon(second), 0, second.output());
+      assert.ok(readFileSync(pkg.cache).equals(written), 'the cache was taken, not written again');
     } finally {
       killContainerdOf(d.exec);
       rmSync(d.dir, { recursive: true, force: true });

@@ -77,7 +77,9 @@ function writeCodeCache(script, key, stage) {
  */
 function loadBundle(key) {
   const cache = readCodeCache(key);
-  const script = new Script(readFileSync(bundlePath, 'utf8'), {
+  // The build checks that the bundle is ASCII (scripts/build.mjs): latin1 reads it as UTF-8
+  // would, without decoding 1.5 MB of UTF-8 at every start (~5 ms).
+  const script = new Script(readFileSync(bundlePath, 'latin1'), {
     filename: bundlePath,
     cachedData: cache?.data,
   });

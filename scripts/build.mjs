@@ -10,6 +10,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { containerdProtoJson } from '../effects/containerd/proto-json.mjs';
+import { assertAscii } from './ascii.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -106,6 +107,7 @@ export async function buildBundle({ quiet = false } = {}) {
     footer: { js: '})' },
     logLevel: quiet ? 'error' : 'warning',
   });
+  assertAscii(bundlePath);
   if (!quiet) process.stderr.write(`built dist/statedock.cjs in ${Date.now() - started} ms\n`);
   await (await import('../src/inspector/build.mjs')).buildInspectorPage({ quiet });
 }

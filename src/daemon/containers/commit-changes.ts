@@ -14,7 +14,7 @@ export function parseDuration(text: string): number | null {
     h: 3600e9,
   };
   if (text === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  const re = /(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/gy;
   let total = 0;
   let at = 0;
   for (let m = re.exec(text); m; m = re.exec(text)) {

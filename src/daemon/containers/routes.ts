@@ -31,10 +31,12 @@ function goDuration(v: string): number | null {
     m: 60,
     h: 3600,
   };
-  const m = /^([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$/.exec(v);
+  const m = /^([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|ms|s|m|h))+$/.exec(v);
   if (!m) return null;
   let total = 0;
-  for (const part of v.replace(/^[+-]/, '').matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g))
+  for (const part of v
+    .replace(/^[+-]/, '')
+    .matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)/g))
     total += Number(part[1]) * (unit[part[2] as string] as number);
   return m[1] === '-' ? -total : total;
 }

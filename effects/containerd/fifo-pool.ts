@@ -57,6 +57,17 @@ export class FifoPool {
     await run('mkfifo', ['-m', '0600', ...missing, ...ahead]);
   }
 
+  /** Makes `madeAhead` FIFOs for the pool with one mkfifo(1) when it holds none. */
+  async fill(): Promise<void> {
+    if (this.madeAhead === 0 || (this.names()?.length ?? 0) > 0) return;
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const ahead = Array.from(
+      { length: this.madeAhead },
+      () => `${this.dir}/${this.life}-${++this.made}`,
+    );
+    await run('mkfifo', ['-m', '0600', ...ahead]);
+  }
+
   /**
    * Moves used FIFOs into the pool while it holds fewer than `kept`; returns the paths moved.
    * Only FIFOs that reached their end belong here (no writer is left to write into the next

@@ -131,8 +131,10 @@ export class RealContainerd implements Handler<ContainerdRequest> {
   private readonly execRoots = new Map<number, string>();
   private readonly opts: RealContainerdOptions;
   private readonly execs: RealExecs;
-  /** Spare FIFOs for the next tasks (removed when containerd's client closes). */
+  /** Spare FIFOs for the next tasks (made when the client connects, removed when it closes). */
   private readonly spareFifos: FifoPool;
+  /** The spare FIFOs' first making, which the close waits for before it removes them. */
+  private filling: Promise<void> = Promise.resolve();
 
   constructor(opts: RealContainerdOptions) {
     this.opts = opts;
@@ -224,12 +226,16 @@ export class RealContainerd implements Handler<ContainerdRequest> {
         this.namespace = req.namespace;
         const v = await this.client.version();
         this.revision = v.revision;
+        // The first task's FIFOs come from the pool, not from a fork on its way (the fork
+        // happens here, while nothing waits for it).
+        this.filling = this.spareFifos.fill().catch(() => undefined);
         return {
           version: v.version,
           revision: v.revision,
         } satisfies ContainerdResults['containerd.connect'];
       }
       case 'containerd.close':
+        await this.filling;
         this.client?.close();
         this.client = null;
         this.spareFifos.clear();

@@ -30,6 +30,25 @@ describe('FifoPool', () => {
     assert.equal(existsSync(dir), false);
   });
 
+  test('fill makes the FIFOs ahead only when the pool holds none, so a placement forks nothing', async () => {
+    const dir = `${root}/filled`;
+    const pool = new FifoPool(dir, { madeAhead: 2 });
+    await pool.fill();
+    assert.equal(readdirSync(dir).length, 2);
+    await pool.fill();
+    assert.equal(readdirSync(dir).length, 2, 'a pool that holds FIFOs is not filled again');
+    await pool.place([`${root}/f1`, `${root}/f2`]);
+    assert.ok(isFifo(`${root}/f1`) && isFifo(`${root}/f2`));
+    assert.equal(readdirSync(dir).length, 0, 'both came from the pool');
+    await new FifoPool(`${root}/filled-none`).fill();
+    assert.equal(
+      existsSync(`${root}/filled-none`),
+      false,
+      'a pool that makes none ahead makes none',
+    );
+    pool.clear();
+  });
+
   test('a pool that makes none ahead makes only what is missing', async () => {
     const dir = `${root}/none-ahead`;
     await new FifoPool(dir).place([`${root}/n1`]);

@@ -7,7 +7,7 @@ export interface CliHost {
   /** The daemon has started up: what it compiled on the way is worth keeping (V8's code cache). */
   startedUp(): void;
   /** The daemon started its first container: what a container's run compiles is worth keeping too. */
-  ranContainer?(): void;
+  ranContainer?: () => void;
   /** The process's start-up phases measured before the CLI ran (Node's bootstrap, loading the bundle). */
   phases?: StartupPhase[];
 }

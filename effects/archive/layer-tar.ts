@@ -102,7 +102,12 @@ export function fileEntry(
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const entry = pack.entry(h, (err) => (err ? reject(err) : resolve()));
-    createReadStream(host)
+    const file = createReadStream(host);
+    // A pack destroyed mid-file (its client went) destroys the entry: the file goes with it.
+    // pipe() leaves its source open and paused, and the descriptor (and with it a running
+    // container's root, which the shim then cannot unmount) would be held for good.
+    entry.on('close', () => file.destroy());
+    file
       .on('error', (err) => {
         entry.destroy(err);
         reject(err);

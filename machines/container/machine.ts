@@ -56,6 +56,14 @@ function answerSignal(c: Draft<Ctx>, t: Transition, kill: string, failure: strin
 const killWaitMs = 10_000;
 
 /**
+ * The pauses between a removal's tries at deleting the task containerd refused to delete: the
+ * shim unmounts the task's root at delete, and that is refused ("device or resource busy")
+ * while the container's last processes, killed with it, are still dying. Then the removal
+ * fails and the task stays known (the next removal tries again).
+ */
+const taskDeleteRetryMs = [100, 400, 1_500];
+
+/**
  * OCI LinuxResources with an update's groups laid over them (`memory`, `cpu`, `pids`): a field
  * the update does not name keeps its value.
  */
@@ -881,6 +889,7 @@ export const containerMachine = buildOnce(() =>
           // Each removal may clear a task containerd still holds once (a deletion an earlier
           // attempt could not finish: a root still busy while the container's last processes died).
           c.removalRetried = false;
+          c.taskDeleteTries = 0;
           t.persist();
         }),
       ),
@@ -920,6 +929,13 @@ export const containerMachine = buildOnce(() =>
         step(enqueue, context, event, (c, t) =>
           t.await({ effect: 'containerd.deleteTask', container: c.record.id }, 'remove'),
         ),
+      ),
+      pauseBeforeTaskDelete: enqueueActions(({ context, event, enqueue }) =>
+        step(enqueue, context, event, (c, t) => {
+          const ms = taskDeleteRetryMs[c.taskDeleteTries] ?? 0;
+          c.taskDeleteTries += 1;
+          t.await({ effect: 'clock.sleep', ms }, 'remove');
+        }),
       ),
       deleteContainer: enqueueActions(({ context, event, enqueue }) =>
         step(enqueue, context, event, (c, t) => {
@@ -1102,6 +1118,7 @@ export const containerMachine = buildOnce(() =>
       notFound: ({ event }) => event.type === 'effect.failed' && event.error.code === 'ENOENT',
       busy: ({ event }) => event.type === 'effect.failed' && event.error.code === 'EBUSY',
       firstTry: ({ context }) => !context.removalRetried,
+      taskDeleteTriesLeft: ({ context }) => context.taskDeleteTries < taskDeleteRetryMs.length,
     },
   }).createMachine({
     id: 'container',
@@ -1141,6 +1158,7 @@ export const containerMachine = buildOnce(() =>
       renameReq: null,
       oldName: null,
       removalRetried: false,
+      taskDeleteTries: 0,
       preparing: [],
       containerdEmpty: input.origin === 'create',
       restoring: input.origin === 'restore',
@@ -1899,7 +1917,21 @@ export const containerMachine = buildOnce(() =>
             entry: 'deleteTaskForRemoval',
             on: {
               'effect.done': { guard: 'isPending', target: 'deletingContainer' },
-              'effect.failed': { guard: 'isPending', target: 'deletingContainer' },
+              'effect.failed': [
+                { guard: and(['isPending', 'notFound']), target: 'deletingContainer' },
+                {
+                  guard: and(['isPending', 'taskDeleteTriesLeft']),
+                  target: 'pausingBeforeTaskDelete',
+                },
+                { guard: 'isPending', target: 'deletingContainer' },
+              ],
+            },
+          },
+          pausingBeforeTaskDelete: {
+            entry: 'pauseBeforeTaskDelete',
+            on: {
+              'effect.done': { guard: 'isPending', target: 'deletingTask' },
+              'effect.failed': { guard: 'isPending', target: 'deletingTask' },
             },
           },
           deletingContainer: {

@@ -472,6 +472,10 @@ export class ApiServer {
         res.assignSocket(socket as Socket);
         res.on('error', () => undefined);
         res.once('finish', () => destroySoon(socket));
+        // The request was read whole: the client's end ends the connection, as Node's HTTP
+        // server ends one whose client has ended. Else a stream that writes nothing more (a
+        // wait, an events filter nothing matches) would keep a gone client's socket open.
+        socket.once('end', () => destroySoon(socket));
         this.common(res);
         try {
           await found.route.handler(this.context(req, res, found));

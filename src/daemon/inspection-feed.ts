@@ -83,6 +83,41 @@ function foldOf(r: RecordBody): Fold | undefined {
 }
 
 /** Parses `since`: absent means from the first buffered record. */
+/** The longest record the ring keeps whole, in characters of its line. */
+export const wholeRecordChars = 64 * 1024;
+
+/**
+ * A record too long to keep whole, as the ring keeps it: its kind and actor, what a viewer folds
+ * (machine, states) or labels it with (event type, effect, mark), and `abridged`, the length of
+ * its whole line; its payload (a create's megabytes of labels) is left out. One such record would
+ * otherwise push thousands of others out at once, the ring's memory swinging by megabytes; the
+ * flight recorder keeps every record whole.
+ */
+function abridgedLine(seq: number, r: RecordBody, chars: number): string {
+  const base = { seq, t: r.t, actor: r.actor, kind: r.kind, abridged: chars };
+  switch (r.kind) {
+    case 'actor.start':
+      return JSON.stringify({ ...base, machine: r.machine, input: null });
+    case 'event':
+      return JSON.stringify({ ...base, event: { type: r.event.type } });
+    case 'effect.request':
+      return JSON.stringify({
+        ...base,
+        call: {
+          effect: r.call.effect,
+          id: r.call.id,
+          ...(r.call.step ? { step: r.call.step } : {}),
+        },
+      });
+    case 'mark':
+      return JSON.stringify({ ...base, mark: { mark: r.mark.mark } });
+    case 'transition':
+      return JSON.stringify({ ...base, from: r.from, to: r.to });
+    case 'actor.stop':
+      return JSON.stringify({ ...base, status: r.status, output: null });
+  }
+}
+
 function parseSince(text: string | null): number | null {
   if (text === null || text === '') return 0;
   if (!/^\d+$/.test(text)) return null;
@@ -144,7 +179,8 @@ class Feed implements InspectionFeed {
     const seq = this.latestSeq + 1;
     // One flat string per record (its newline added when sent): a line pieced together from
     // slices and concatenations would hold several string objects and the slices' parents.
-    const line = JSON.stringify({ seq, ...record });
+    let line = JSON.stringify({ seq, ...record });
+    if (line.length > wholeRecordChars) line = abridgedLine(seq, record, line.length);
     while (
       this.size > 0 &&
       (this.size === this.capacity || this.bytes + line.length + 1 > this.maxBytes)

@@ -14,7 +14,12 @@ export interface LogOptions {
   since: number;
   until: number;
   tail: number | null;
+  /** How long the read waits for the log writer's backlog to reach the files (default `logFlushWaitMs`). */
+  flushWaitMs?: number;
 }
+
+/** How long a logs read waits for what the container wrote to be in its log's files. */
+export const logFlushWaitMs = 2_000;
 
 /** RFC 3339 with nanoseconds, as dockerd prints timestamps. */
 function rfc3339Nano(iso: string): string {
@@ -74,14 +79,19 @@ export async function writeLogs(
   out.once('close', onClose);
   try {
     // What the container wrote before this read is read too: its writer's backlog reaches the
-    // files first (a following read's tail counts from there as well). A client that goes
-    // meanwhile ends the wait.
+    // files first (a following read's tail counts from there as well). The wait is bounded: a
+    // disk so slow that the backlog (up to 1 MiB) is not in by then gets the read what is on
+    // disk, as dockerd's reader gets what its log copier has written (a following read sees the
+    // rest as it goes in). A client that goes meanwhile ends the wait.
     if (hub && !gone()) {
       let left: () => void = () => undefined;
+      let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         hub.logFlushed(),
         new Promise<void>((r) => out.once('close', (left = r))),
+        new Promise<void>((r) => (timer = setTimeout(r, o.flushWaitMs ?? logFlushWaitMs))),
       ]);
+      clearTimeout(timer);
       out.off('close', left);
     }
     if (stop === null) await file.bound();

@@ -41,6 +41,13 @@ export class VolumeStore {
   private readonly root: string;
   private readonly store: LevelStore;
   private readonly operation: (title: string, effects: EffectRequest[]) => Promise<OperationOutput>;
+  /**
+   * The last create or removal queued for each name: one name's never overlap (dockerd's
+   * volume store locks the name). A create that found no record while a removal, its record
+   * already deleted, was still removing the directory would make `_data` in a directory being
+   * removed: the removal failed "directory not empty", or the new volume lost its directory.
+   */
+  private readonly queued = new Map<string, Promise<unknown>>();
 
   constructor(
     root: string,
@@ -54,6 +61,23 @@ export class VolumeStore {
 
   /** The named volume, created on first use (as `docker run -v name:/path` does); a new anonymous one without a name. */
   async ensure(name: string | null, labels?: Record<string, string>): Promise<VolumeRecord> {
+    return name === null
+      ? this.make(null, labels)
+      : this.byName(name, () => this.make(name, labels));
+  }
+
+  /** Runs `fn` once every create and removal of `name` queued before it has finished. */
+  private byName<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.queued.get(name) ?? Promise.resolve()).then(fn, fn);
+    const settled = run.catch(() => undefined);
+    this.queued.set(name, settled);
+    void settled.then(() => {
+      if (this.queued.get(name) === settled) this.queued.delete(name);
+    });
+    return run;
+  }
+
+  private async make(name: string | null, labels?: Record<string, string>): Promise<VolumeRecord> {
     if (name !== null) {
       if (!validName.test(name))
         throw new ApiError(
@@ -108,8 +132,10 @@ export class VolumeStore {
   }
 
   async remove(name: string): Promise<void> {
-    const done = await this.operation(`volume.remove ${name}`, this.removal(name));
-    if (done.failure) throw new ApiError(500, `remove ${name}: ${done.failure.message}`);
+    await this.byName(name, async () => {
+      const done = await this.operation(`volume.remove ${name}`, this.removal(name));
+      if (done.failure) throw new ApiError(500, `remove ${name}: ${done.failure.message}`);
+    });
   }
 
   /**

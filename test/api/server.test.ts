@@ -192,6 +192,40 @@ describe('the API server', () => {
     assert.equal(plain.closed, true);
   });
 
+  test('a stream answered over an Upgrade ends when its client goes, though it never writes again', async () => {
+    const own = new ApiServer({ serverHeader: 't', limits });
+    const ownSock = `${dir}/upgraded-stream.sock`;
+    own.add({
+      method: 'GET',
+      pattern: '/stream',
+      handler: (ctx) => {
+        ctx.streaming();
+        ctx.res.writeHead(200);
+        ctx.res.write('open\n');
+      },
+    });
+    await own.listen([ownSock]);
+    try {
+      const s = connect(ownSock);
+      s.on('error', () => undefined);
+      const head = new Promise<string>((resolve) => {
+        let data = '';
+        s.on('data', (c: Buffer) => {
+          data += c.toString();
+          if (data.includes('open\n')) resolve(data);
+        });
+      });
+      s.write('GET /stream HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
+      assert.match(await head, /^HTTP\/1\.1 200 OK/);
+      assert.equal(own.connections.open, 1);
+      s.destroy();
+      for (let i = 0; i < 60 && own.connections.open > 0; i++) await sleep(50);
+      assert.equal(own.connections.open, 0, 'the server let the connection go');
+    } finally {
+      await own.close();
+    }
+  });
+
   test('the unix socket is 0660', () => {
     assert.equal(statSync(sock).mode & 0o777, 0o660);
   });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { request } from 'node:http';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import fc from 'fast-check';
 import { after, before, describe, test } from 'node:test';
@@ -68,6 +69,38 @@ function servedRoutes(dir: string): RouteSpec[] {
   return routes;
 }
 
+/**
+ * The characters the inspection feed's ring holds (its lines, as `/statedock/records` sends
+ * them from the oldest kept): read until the feed has sent its backlog and gone quiet.
+ */
+function ringChars(sock: string): Promise<number> {
+  return new Promise((resolve) => {
+    let chars = 0;
+    let tail = '';
+    let quiet: NodeJS.Timeout | undefined;
+    const req = request({ socketPath: sock, path: '/statedock/records?since=0', agent: false });
+    const done = (): void => {
+      clearTimeout(quiet);
+      req.destroy();
+      resolve(chars);
+    };
+    req.on('error', done);
+    req.on('response', (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (text: string) => {
+        const lines = (tail + text).split('\n');
+        tail = lines.pop() ?? '';
+        for (const l of lines) if (l.startsWith('{"seq":')) chars += l.length + 1;
+        clearTimeout(quiet);
+        quiet = setTimeout(done, 500);
+      });
+      res.on('error', done);
+      quiet = setTimeout(done, 2_000);
+    });
+    req.end();
+  });
+}
+
 /** What sits in the daemon's directories that a leak would show in. */
 function listing(d: DaemonDirs): Record<string, string[]> {
   const ls = (p: string) => (existsSync(p) ? readdirSync(p).sort() : []);
@@ -116,6 +149,21 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
       spawnSync('umount', ['-l', m]);
     rmSync(d.dir, { recursive: true, force: true });
   });
+
+  /**
+   * Waits for the daemon's own collection: it collects its garbage once the API has been quiet
+   * for 2 s after a burst of 50 requests (src/daemon/memory.ts). Memory is read 4 s after such
+   * a burst at both ends, so neither reading counts garbage the other does not (a long request,
+   * an rm -f's 10 s kill wait, can let the collection run before the last few requests).
+   */
+  const quietCollection = async (): Promise<void> => {
+    for (let i = 0; i < 60; i++) await ping(d.sock);
+    await sleep(4_000);
+  };
+
+  /** What the daemon's flight recorder has written (bytes). */
+  const traceBytes = (): number =>
+    readdirSync(`${d.exec}/traces`).reduce((n, f) => n + statSync(`${d.exec}/traces/${f}`).size, 0);
 
   /** The names the campaign aims at, made again when a request removed them. */
   const ensureTargets = async (): Promise<void> => {
@@ -224,9 +272,33 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
         }),
       );
       await ensureTargets();
-      await sleep(4_000);
+      // The inspection feed's ring (the last 20,000 records, at most 2 Mi characters, none
+      // longer than 64 Ki) is filled to its bound too: it keeps what the machines record, and
+      // a whole long run records about 2 MiB, so without this the ring fills during the
+      // campaign and its megabytes count as growth. Containers made with a 32 KiB label and
+      // removed record their configuration several times each, until the flight recorder (the
+      // same lines, whole) has grown by more than the ring holds. The ring is read only after
+      // memory is, at both ends: sending it makes megabytes of garbage.
+      const filler = JSON.stringify({
+        Image: 'busybox',
+        Cmd: ['true'],
+        Labels: { 'fuzz.fill': 'f'.repeat(32 << 10) },
+        HostConfig: { NetworkMode: 'none' },
+      });
+      const filledFrom = traceBytes();
+      let fills = 0;
+      for (; fills < 100 && traceBytes() - filledFrom < 2.2 * 2 ** 20; fills++) {
+        const made = await call(d.sock, 'POST', '/containers/create?name=fzfill', {
+          body: filler,
+          headers: { 'Content-Type': 'application/json' },
+        });
+        assert.equal(made.status, 201, made.text);
+        await call(d.sock, 'DELETE', '/containers/fzfill?force=1');
+      }
+      await quietCollection();
       const rssBefore = await rssKiB(daemon.pid);
       const residentBefore = await residentKiB(daemon.pid);
+      const ringBefore = await ringChars(d.sock);
       const plan = fc.sample(arb, { numRuns: requests, seed });
       const statuses = new Map<number, number>();
       // The network routes' answers by status (how deep the campaign got into networking).
@@ -309,10 +381,9 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
       for (const n of await callJson<{ Id: string; Name: string }[]>(d.sock, 'GET', '/networks'))
         if (n.Name !== 'none' && n.Name !== 'host')
           await call(d.sock, 'DELETE', `/networks/${n.Id}`);
-      // Memory is read as it was before the campaign: 4 s after the last request, once the
-      // daemon, quiet for 2 s after a burst, has collected its garbage (src/daemon/memory.ts).
-      // Read sooner, it is the campaign's garbage and V8's grown young generation that count.
-      await sleep(4_000);
+      // Memory is read as it was before the campaign, after the daemon's quiet collection. Read
+      // sooner, it is the campaign's garbage and V8's grown young generation that count.
+      await quietCollection();
       const leftLinks = [...madeBridges, ...bridgeNames].filter(linkExists);
       const leftMounts = mountPoints().filter((p) => p.startsWith(`${d.dir}/`));
       const ctr = spawnSync(
@@ -329,13 +400,10 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
         await sleep(1_000);
         rssAfter = await rssKiB(daemon.pid);
       }
-      const traceBytes = readdirSync(`${d.exec}/traces`).reduce(
-        (n, f) => n + statSync(`${d.exec}/traces/${f}`).size,
-        0,
-      );
+      const ringAfter = await ringChars(d.sock);
       const report = {
         seed,
-        traceMiB: Math.round(traceBytes / 2 ** 20),
+        traceMiB: Math.round(traceBytes() / 2 ** 20),
         requests,
         routes: routes.length,
         seconds: Math.round(seconds),
@@ -344,6 +412,7 @@ describe('the API under hostile and careless clients', { skip: unavailable ?? fa
         noAnswer,
         fivexx: fivexx.length,
         rssKiB: { before: rssBefore, after: rssAfter },
+        ringChars: { fills, before: ringBefore, after: ringAfter },
         residentKiB: { before: residentBefore, after: await residentKiB(daemon.pid) },
         networksMade: madeBridges.size,
         networkAnswers,

@@ -253,6 +253,46 @@ test('an exit and the daemon’s stop wait for a stuck log no longer than their 
 
 const hasMkfifo = spawnSync('mkfifo', ['--version']).status === 0;
 
+test('a logs read of a log whose disk is stuck answers, after its bound, with what is on disk', async () => {
+  const dir = freshDir();
+  const g = gate();
+  let stuck = false;
+  const writer = logDriverFor(dir, 'c', {
+    driver: 'json-file',
+    maxSize: null,
+    maxFile: 1,
+  }).writer(slowFs(() => (stuck ? g.wait() : Promise.resolve())));
+  const hub = new StdioHub(writer);
+  for (let i = 0; i < 5; i++) writer.write(entry(`on-disk-${i}`));
+  await writer.flushed();
+  stuck = true;
+  for (let i = 0; i < 5; i++) writer.write(entry(`queued-${i}`));
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  await writeLogs(out, logDriverFor(dir, 'c', undefined).reader() as LogReader, hub, {
+    raw: true,
+    stdout: true,
+    stderr: true,
+    follow: false,
+    timestamps: false,
+    since: 0,
+    until: 0,
+    tail: 3,
+    flushWaitMs: 300,
+  });
+  assert.equal(g.opened, false, 'answered while the disk is still stuck');
+  assert.deepEqual(Buffer.concat(chunks).toString().trimEnd().split('\n'), [
+    'on-disk-2',
+    'on-disk-3',
+    'on-disk-4',
+  ]);
+  g.open();
+  await writer.flushed();
+  assert.deepEqual((await lines(dir, 'c')).slice(-2), ['queued-3', 'queued-4']);
+  await writer.close();
+});
+
 describe('a container’s output through its hub to a slow log', { skip: !hasMkfifo }, () => {
   /** A hub reading a FIFO that `sh -c script` writes; its log written through `fs`. */
   const run = (dir: string, script: string, fs: LogFs, highWaterBytes?: number) => {

@@ -225,3 +225,38 @@ test('a reader that does not drain never slows the daemon: its records are dropp
     await stop(r);
   }
 });
+
+test('a record too long to keep whole is kept abridged: a few giant ones never push the others out', async () => {
+  const r = await rig();
+  try {
+    r.session.spawn('feedTick', 'tick', null);
+    for (let i = 0; i < 20; i++) r.session.send('tick', { type: 'tick', pad: '' });
+    // 20 records of 200 Ki characters each: 4 Mi, twice the ring's bound.
+    const pad = 'x'.repeat(200 * 1024);
+    for (let i = 0; i < 20; i++) r.session.send('tick', { type: 'tick', pad });
+    const latest = r.feed.latestSeq;
+    const reader = new LineReader(r.sock, '/statedock/records?since=0');
+    await reader.until((l) => l.at(-1)?.['seq'] === latest, 10_000);
+    assert.equal(reader.lines.shift()?.['kind'], 'header');
+    assert.equal(r.feed.oldestSeq, 1, 'nothing was pushed out');
+    assert.deepEqual(
+      reader.lines.map((l) => l['seq']),
+      Array.from({ length: latest }, (_, i) => i + 1),
+    );
+    const giant = reader.lines.filter((l) => l['abridged'] !== undefined);
+    assert.equal(giant.length, 20);
+    for (const g of giant) {
+      assert.equal(g['kind'], 'event');
+      assert.deepEqual(g['event'], { type: 'tick' });
+      assert.ok((g['abridged'] as number) > 200 * 1024);
+    }
+    // The whole records are the flight recorder's.
+    const whole = r.trace.records.filter(
+      (x) => x.kind === 'event' && (x.event as { pad?: string }).pad === pad,
+    );
+    assert.equal(whole.length, 20);
+    reader.close();
+  } finally {
+    await stop(r);
+  }
+});

@@ -607,20 +607,57 @@ test('a task containerd will not delete (its root busy) fails a removal, and the
     steps: [
       { atMs: 0, event: { type: 'api.start' } },
       { atMs: 1_000, event: { type: 'api.remove', force: true } },
-      { atMs: 2_000, event: { type: 'api.remove', force: true } },
+      { atMs: 10_000, event: { type: 'api.remove', force: true } },
     ],
     horizonMs: 1_000,
-    faults: [
-      'containerd.deleteTask#1=EIO',
-      'containerd.deleteTask#2=EIO',
-      'containerd.deleteTask#3=EIO',
-    ],
+    // The exit's delete, then the first removal's four (three after a pause each) and the one
+    // after the kill of the task it still found: all refused.
+    faults: [1, 2, 3, 4, 5, 6].map((n) => `containerd.deleteTask#${n}=EIO`),
   });
   const replies = repliesOf(trace.records).map((r) => [r.req, r.result]);
   assert.deepEqual(replies.slice(-2), [
     ['r2', 'failed'],
     ['r3', 'ok'],
   ]);
+  assert.equal(
+    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
+    'done',
+  );
+});
+
+test('a task deletion containerd refuses while the container’s last processes die is tried again, after a pause, by the same removal', () => {
+  const { trace, session, actorId } = simulateContainer({
+    seed: 6,
+    record: newRecord(id),
+    behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+    steps: [
+      { atMs: 0, event: { type: 'api.start' } },
+      { atMs: 1_000, event: { type: 'api.remove', force: true } },
+    ],
+    horizonMs: 10_000,
+    // The shim's "failed rootfs umount: device or resource busy", twice.
+    faults: ['containerd.deleteTask#1=EIO', 'containerd.deleteTask#2=EIO'],
+  });
+  const asked = trace.records
+    .filter(
+      (r) =>
+        r.kind === 'effect.request' &&
+        /^containerd\.delete|^clock\.sleep/.test(r.call.effect) &&
+        r.actor === actorId,
+    )
+    .map((r) => (r.kind === 'effect.request' ? r.call.effect : ''));
+  assert.deepEqual(asked.slice(-6), [
+    'containerd.deleteTask',
+    'clock.sleep',
+    'containerd.deleteTask',
+    'clock.sleep',
+    'containerd.deleteTask',
+    'containerd.deleteContainer',
+  ]);
+  const reply = trace.records.find(
+    (r) => r.kind === 'mark' && r.mark.mark === 'reply' && r.mark['req'] === 'r2',
+  );
+  assert.equal(reply?.kind === 'mark' ? reply.mark['result'] : null, 'ok');
   assert.equal(
     (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
     'done',

@@ -19,10 +19,10 @@ function volumeStore(removeMs: number): { volumes: VolumeStore; records: Map<str
   const records = new Map<string, unknown>();
   const store = {
     db: {
-      get: async (key: string) => {
-        if (!records.has(key)) throw new Error('not found');
-        return records.get(key);
-      },
+      get: (key: string) =>
+        records.has(key)
+          ? Promise.resolve(records.get(key))
+          : Promise.reject(new Error('not found')),
     },
   } as unknown as LevelStore;
   const operation = async (_title: string, effects: EffectRequest[]): Promise<OperationOutput> => {

@@ -173,6 +173,11 @@ export class ApiServer {
   socketGroup = defaultSocketGroup;
   /** Requests wait for this (the daemon's restore finishing) before they are handled, as dockerd serves only after NewDaemon. */
   gate: Promise<void> = Promise.resolve();
+  /**
+   * Called once, on the turn after the first answer is sent: work the daemon can do ahead for
+   * later requests waits until then, so that it does not delay the first (a client's /_ping).
+   */
+  afterFirstAnswer: (() => void) | null = null;
   /** Requests that need not wait for the gate (method and path without the version prefix). */
   ungated: (method: string, path: string) => boolean = () => false;
 
@@ -313,7 +318,12 @@ export class ApiServer {
       if (n <= 0) this.busy.delete(socket);
       else this.busy.set(socket, n);
     };
-    res.once('finish', done);
+    res.once('finish', () => {
+      done();
+      const ahead = this.afterFirstAnswer;
+      this.afterFirstAnswer = null;
+      if (ahead !== null) setImmediate(ahead);
+    });
     res.once('close', done);
     // Answered before its body was all sent (a route that does not read one, a 413): the rest
     // is not read and thrown away, it ends the connection (Go's server does the same past

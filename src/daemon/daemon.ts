@@ -458,17 +458,20 @@ export class Daemon {
       const step = String(r.mark['step']);
       if (step === 'serveApi') {
         this.listening = true;
-        // While containerd boots, the machines not built yet are built and the gRPC client is
-        // loaded and its codecs compiled, between the API's first requests, instead of on the
-        // way to containerd's first answers and the first container's.
-        buildMachines(nextTurn)
-          .then(() => this.containerd.prepareClient())
-          .catch((err: Error) =>
-            this.log.warn(
-              `could not prepare the machines and containerd's client: ${err.message}`,
-              {},
-            ),
-          );
+        // Once the first answer is sent (the work would delay it otherwise), the machines
+        // not built yet are built, and containerd's gRPC client is loaded and its codecs
+        // compiled, one at a time between requests, instead of on the way to containerd's
+        // first answers and the first container's.
+        this.api.server.afterFirstAnswer = () => {
+          buildMachines(nextTurn)
+            .then(() => this.containerd.prepareClient())
+            .catch((err: Error) =>
+              this.log.warn(
+                `could not prepare the machines and containerd's client: ${err.message}`,
+                {},
+              ),
+            );
+        };
       }
       const phase = phaseOfStep[step];
       if (phase !== undefined && this.startup === null) this.phases.push(phaseNow(phase));

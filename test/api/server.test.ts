@@ -326,3 +326,31 @@ test('requests wait at the gate, but for those it lets through (by method and un
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('what the daemon does ahead runs once, after the first answer has been sent', async () => {
+  const dir = mkdtempSync('/tmp/sdahead-');
+  const sock = `${dir}/s.sock`;
+  const api = new ApiServer({ serverHeader: 't' });
+  for (const r of pingRoutes()) api.add(r);
+  const seen: string[] = [];
+  api.add({
+    method: 'GET',
+    pattern: '/info',
+    handler: (ctx) => {
+      seen.push('info answered');
+      ctx.json(200, {});
+    },
+  });
+  api.afterFirstAnswer = () => seen.push('ahead');
+  await api.listen([sock]);
+  try {
+    assert.equal((await call(sock, 'GET', '/v1.41/info')).status, 200);
+    await sleep(50);
+    assert.equal((await call(sock, 'GET', '/v1.41/info')).status, 200);
+    await sleep(50);
+    assert.deepEqual(seen, ['info answered', 'ahead', 'info answered']);
+  } finally {
+    await api.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -49,23 +49,19 @@ export class FifoPool {
       if (!placed) missing.push(path);
     }
     if (missing.length === 0) return;
-    if (this.madeAhead > 0) mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const ahead = Array.from(
-      { length: this.madeAhead },
-      () => `${this.dir}/${this.life}-${++this.made}`,
-    );
-    await run('mkfifo', ['-m', '0600', ...missing, ...ahead]);
+    await run('mkfifo', ['-m', '0600', ...missing, ...this.namesAhead()]);
   }
 
   /** Makes `madeAhead` FIFOs for the pool with one mkfifo(1) when it holds none. */
   async fill(): Promise<void> {
     if (this.madeAhead === 0 || (this.names()?.length ?? 0) > 0) return;
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const ahead = Array.from(
-      { length: this.madeAhead },
-      () => `${this.dir}/${this.life}-${++this.made}`,
-    );
-    await run('mkfifo', ['-m', '0600', ...ahead]);
+    await run('mkfifo', ['-m', '0600', ...this.namesAhead()]);
+  }
+
+  /** The paths of the `madeAhead` FIFOs the next mkfifo(1) makes for the pool (its directory made). */
+  private namesAhead(): string[] {
+    if (this.madeAhead > 0) mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    return Array.from({ length: this.madeAhead }, () => `${this.dir}/${this.life}-${++this.made}`);
   }
 
   /**

@@ -29,53 +29,40 @@ import { networkConstraints } from './network/constraints.ts';
  * the shutdown and containerd's supervisor are built with their modules; the others when first
  * asked for (see build-once.ts).
  */
-export const machines: Record<string, AnyStateMachine> = {
-  daemonStartup: daemonStartupMachine,
-  daemonShutdown: daemonShutdownMachine,
-  containerdSupervisor: containerdSupervisorMachine,
-  get container() {
-    return containerMachine();
+export const machines: Record<string, AnyStateMachine> = builtWhenAsked(
+  {
+    daemonStartup: daemonStartupMachine,
+    daemonShutdown: daemonShutdownMachine,
+    containerdSupervisor: containerdSupervisorMachine,
   },
-  get restoreCheck() {
-    return restoreCheckMachine();
+  {
+    container: containerMachine,
+    restoreCheck: restoreCheckMachine,
+    operation: operationMachine,
+    exec: execMachine,
+    resize: resizeMachine,
+    extract: extractMachine,
+    commit: commitMachine,
+    health: healthMachine,
+    execSweep: execSweepMachine,
+    imagePull: imagePullMachine,
+    imagePush: imagePushMachine,
+    registryLogin: registryLoginMachine,
+    imageGc: imageGcMachine,
+    netOp: netOpMachine,
   },
-  get operation() {
-    return operationMachine();
-  },
-  get exec() {
-    return execMachine();
-  },
-  get resize() {
-    return resizeMachine();
-  },
-  get extract() {
-    return extractMachine();
-  },
-  get commit() {
-    return commitMachine();
-  },
-  get health() {
-    return healthMachine();
-  },
-  get execSweep() {
-    return execSweepMachine();
-  },
-  get imagePull() {
-    return imagePullMachine();
-  },
-  get imagePush() {
-    return imagePushMachine();
-  },
-  get registryLogin() {
-    return registryLoginMachine();
-  },
-  get imageGc() {
-    return imageGcMachine();
-  },
-  get netOp() {
-    return netOpMachine();
-  },
-};
+);
+
+/** The machines built, with those built on first use as getters that build them when read. */
+function builtWhenAsked(
+  built: Record<string, AnyStateMachine>,
+  builders: Record<string, () => AnyStateMachine>,
+): Record<string, AnyStateMachine> {
+  const out = { ...built };
+  for (const [name, build] of Object.entries(builders))
+    Object.defineProperty(out, name, { get: build, enumerable: true, configurable: true });
+  return out;
+}
 
 /** Builds every machine not built yet, one at a time, calling `between` after each. */
 export async function buildMachines(between: () => Promise<void>): Promise<void> {

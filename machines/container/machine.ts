@@ -93,6 +93,33 @@ function taskAfterDelete(task: TaskState, event: ContainerEvent): TaskState {
     : 'none';
 }
 
+/**
+ * Where a container goes once its exit is recorded (or its recording failed): a removal or a
+ * restart asked meanwhile, its restart policy, `--rm`, a restart restore decided, else idle.
+ */
+const afterExitRecorded = [
+  {
+    guard: and(['isPending', 'removeRequested']),
+    target: 'removing',
+    actions: 'ackExit',
+  },
+  {
+    guard: and(['isPending', 'restartRequested']),
+    target: 'starting',
+    actions: 'ackExit',
+  },
+  { guard: and(['isPending', 'willRestart']), target: 'restarting', actions: 'ackExit' },
+  { guard: and(['isPending', 'autoRemove']), target: 'removing', actions: 'ackExit' },
+  // An exit restore found (the process died while the daemon was down): dockerd's
+  // restore restart list, where `always` restarts even a container stopped by hand.
+  {
+    guard: and(['isPending', 'restoredExitRestarts']),
+    target: 'starting',
+    actions: 'ackExit',
+  },
+  { guard: 'isPending', target: 'idle', actions: 'ackExit' },
+] as const;
+
 export const containerMachine = buildOnce(() =>
   setup({
     types: {
@@ -1772,50 +1799,8 @@ export const containerMachine = buildOnce(() =>
       },
       recordingExit: {
         on: {
-          'effect.done': [
-            {
-              guard: and(['isPending', 'removeRequested']),
-              target: 'removing',
-              actions: 'ackExit',
-            },
-            {
-              guard: and(['isPending', 'restartRequested']),
-              target: 'starting',
-              actions: 'ackExit',
-            },
-            { guard: and(['isPending', 'willRestart']), target: 'restarting', actions: 'ackExit' },
-            { guard: and(['isPending', 'autoRemove']), target: 'removing', actions: 'ackExit' },
-            // An exit restore found (the process died while the daemon was down): dockerd's
-            // restore restart list, where `always` restarts even a container stopped by hand.
-            {
-              guard: and(['isPending', 'restoredExitRestarts']),
-              target: 'starting',
-              actions: 'ackExit',
-            },
-            { guard: 'isPending', target: 'idle', actions: 'ackExit' },
-          ],
-          'effect.failed': [
-            {
-              guard: and(['isPending', 'removeRequested']),
-              target: 'removing',
-              actions: 'ackExit',
-            },
-            {
-              guard: and(['isPending', 'restartRequested']),
-              target: 'starting',
-              actions: 'ackExit',
-            },
-            { guard: and(['isPending', 'willRestart']), target: 'restarting', actions: 'ackExit' },
-            { guard: and(['isPending', 'autoRemove']), target: 'removing', actions: 'ackExit' },
-            // An exit restore found (the process died while the daemon was down): dockerd's
-            // restore restart list, where `always` restarts even a container stopped by hand.
-            {
-              guard: and(['isPending', 'restoredExitRestarts']),
-              target: 'starting',
-              actions: 'ackExit',
-            },
-            { guard: 'isPending', target: 'idle', actions: 'ackExit' },
-          ],
+          'effect.done': afterExitRecorded,
+          'effect.failed': afterExitRecorded,
           'api.remove': [
             { guard: 'removeRequested', actions: 'removalInProgress' },
             { actions: 'rememberRemove' },

@@ -774,27 +774,38 @@ export function pingRoutes(): Route[] {
 async function skipBody(socket: Duplex, head: Buffer, length: number): Promise<Buffer> {
   let rest = head;
   while (rest.length < length) {
-    const chunk = await new Promise<Buffer | null>((resolve) => {
-      const onData = (c: Buffer): void => {
-        socket.off('end', onEnd);
-        socket.off('close', onEnd);
-        socket.pause();
-        resolve(c);
-      };
-      const onEnd = (): void => {
-        socket.off('data', onData);
-        socket.off('end', onEnd);
-        socket.off('close', onEnd);
-        resolve(null);
-      };
-      socket.once('data', onData);
-      socket.once('end', onEnd);
-      socket.once('close', onEnd);
-    });
+    const chunk = await nextChunk(socket);
     if (chunk === null) return rest;
     rest = Buffer.concat([rest, chunk]);
   }
   const after = rest.subarray(length);
   if (after.length > 0) socket.unshift(after);
   return rest.subarray(0, length);
+}
+
+/**
+ * The socket's next chunk (null at its end), read as a paused stream does ('readable', then
+ * read): once that listener goes the socket is neither flowing nor paused, so the route's own
+ * 'data' listener starts its flow. A pause() here would stay: the stock CLI writes exec start's
+ * headers and its JSON body in two writes, and when the body comes in a read of its own the
+ * stream's stdin would never be read, nor its client's EOF (an `exec -i` waiting forever).
+ */
+function nextChunk(socket: Duplex): Promise<Buffer | null> {
+  if (socket.destroyed || socket.readableEnded) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const settle = (chunk: Buffer | null): void => {
+      socket.off('readable', onReadable);
+      socket.off('end', onEnd);
+      socket.off('close', onEnd);
+      resolve(chunk);
+    };
+    const onReadable = (): void => {
+      const chunk = socket.read() as Buffer | null;
+      if (chunk !== null) settle(chunk);
+    };
+    const onEnd = (): void => settle(null);
+    socket.on('readable', onReadable);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+  });
 }

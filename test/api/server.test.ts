@@ -73,6 +73,18 @@ describe('the API server', () => {
         ctx.socket.write('HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
       },
     });
+    api.add({
+      method: 'POST',
+      pattern: '/hijack-echo',
+      handler: (ctx) => ctx.json(200, 'not upgraded'),
+      // As exec start does: the options from the body, the stream's reader attached later.
+      hijack: async (ctx) => {
+        ctx.socket.write(`HTTP/1.1 101 UPGRADED\r\n\r\nbody=${ctx.body.toString()};`);
+        await sleep(20);
+        ctx.socket.on('data', (c: Buffer) => ctx.socket.write(c));
+        ctx.socket.on('end', () => ctx.socket.end('EOF'));
+      },
+    });
     await api.listen([sock]);
   });
 
@@ -190,6 +202,33 @@ describe('the API server', () => {
     );
     assert.match(plain.data.toString(), /^HTTP\/1\.1 200 OK[\s\S]*\{"bytes":0\}/);
     assert.equal(plain.closed, true);
+  });
+
+  test("a hijacked stream reads its client's input and EOF, the upgrade's body in the first read or a later one", async () => {
+    // The stock CLI writes exec start's headers and its JSON body in two writes: under load
+    // the body comes in a read of its own.
+    for (const split of [false, true]) {
+      const s = connect(sock);
+      s.on('error', () => undefined);
+      await new Promise((r) => s.once('connect', r));
+      const body = '{"Detach":false}';
+      const head = `POST /hijack-echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: ${body.length}\r\n\r\n`;
+      const all = readAll(s, Buffer.alloc(0), 3_000);
+      if (split) {
+        s.write(head);
+        await sleep(100);
+        s.write(body);
+      } else s.write(head + body);
+      await sleep(100);
+      s.end('stdin');
+      const r = await all;
+      assert.equal(
+        r.data.toString(),
+        `HTTP/1.1 101 UPGRADED\r\n\r\nbody=${body};stdinEOF`,
+        split ? 'body in a read of its own' : 'body with the headers',
+      );
+      assert.equal(r.closed, true);
+    }
   });
 
   test('a stream answered over an Upgrade ends when its client goes, though it never writes again', async () => {

@@ -12,6 +12,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { connect } from 'node:net';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
@@ -20,6 +21,7 @@ import { readTraceFile } from '../../effects/trace-file.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
 import { constraintsForTrace } from '../../src/check/command.ts';
 import { busyboxUnavailable } from '../support/busybox-image.ts';
+import { callJson, demux, readAll, sleep } from '../support/raw-http.ts';
 import {
   daemonDirs,
   type DaemonDirs,
@@ -104,6 +106,36 @@ describe(
       return { status: r.status, stdout: r.stdout };
     };
 
+    /**
+     * What a step that failed or hung leaves behind, for its assertion's message: the CLI's
+     * status and output, web's processes, its execs not finished (with exec inspect), and the
+     * flight recorder's last records of each (the CI keeps no daemon trace).
+     */
+    const evidence = (
+      step: string,
+      r: { status: number | null; stdout: string; stderr?: string },
+    ): string => {
+      const lines = [
+        `${step}: status ${r.status}, output ${JSON.stringify(r.stdout + (r.stderr ?? ''))}`,
+        `top web:\n${run('top', 'web').stdout}`,
+      ];
+      const ids = run('inspect', '-f', '{{json .ExecIDs}}', 'web').stdout.trim();
+      const traces = existsSync(`${d.exec}/traces`)
+        ? readdirSync(`${d.exec}/traces`).map((f) => `${d.exec}/traces/${f}`)
+        : [];
+      const records = traces.flatMap((t) => readFileSync(t, 'utf8').split('\n'));
+      for (const id of (JSON.parse(ids === '' ? 'null' : ids) as string[] | null) ?? []) {
+        const inspect = spawnSync(
+          'curl',
+          ['-s', '--unix-socket', d.sock, `http://x/exec/${id}/json`],
+          { encoding: 'utf8' },
+        ).stdout;
+        const own = records.filter((l) => l.includes(`"actor":"exec:${id}"`)).slice(-20);
+        lines.push(`exec ${id}: ${inspect}`, ...own.map((l) => l.slice(0, 400)));
+      }
+      return lines.join('\n');
+    };
+
     before(async () => {
       d = daemonDirs('sdx');
       cfg = `${d.dir}/docker-config`;
@@ -167,6 +199,41 @@ describe(
       for (let i = 0; i < 50 && run('exec', 'web', 'cat', '/tmp/d').stdout === ''; i++)
         spawnSync('sleep', ['0.1']);
       assert.equal(run('exec', 'web', 'cat', '/tmp/d').stdout, 'detached\n');
+    });
+
+    test("exec -i: stdin and its EOF reach the process when start's body comes in a read of its own", async () => {
+      // The stock CLI writes exec start's headers and its JSON body in two writes; when the
+      // daemon reads them apart (a loaded machine), the stream's input must still flow.
+      const { Id } = await callJson<{ Id: string }>(d.sock, 'POST', '/containers/web/exec', {
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Cmd: ['cat'],
+      });
+      const s = connect(d.sock);
+      s.on('error', () => undefined);
+      await new Promise((r) => s.once('connect', r));
+      const all = readAll(s, Buffer.alloc(0), 20_000);
+      const body = '{"Detach":false,"Tty":false}\n';
+      s.write(
+        `POST /v1.41/exec/${Id}/start HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: ${body.length}\r\n\r\n`,
+      );
+      await sleep(200);
+      s.write(body);
+      await sleep(200);
+      s.end('to stdin\n');
+      const r = await all;
+      const text = r.data.toString('latin1');
+      const head = text.indexOf('\r\n\r\n');
+      assert.match(text, /^HTTP\/1\.1 101 UPGRADED\r\n/);
+      assert.deepEqual(demux(r.data.subarray(head + 4)), [{ stream: 1, text: 'to stdin\n' }]);
+      assert.equal(r.closed, true, 'the stream ended with the process');
+      const e = await callJson<{ Running: boolean; ExitCode: number }>(
+        d.sock,
+        'GET',
+        `/exec/${Id}/json`,
+      );
+      assert.deepEqual([e.Running, e.ExitCode], [false, 0]);
     });
 
     test('docker exec errors: unknown command (127), not executable (126), no command, stopped and paused containers', () => {
@@ -284,14 +351,15 @@ describe(
 
     test('terminals: docker run -it and exec -it in a 120×40 terminal see stty size 40 120, and a resize', () => {
       const r = inTerminal('run -it --rm --network none busybox stty size');
-      assert.match(r.stdout, /40 120/);
+      if (!/40 120/.test(r.stdout)) assert.fail(evidence('run -it', r));
       // exec -t: the CLI resizes once the exec started (no initial size before API 1.42), so the
       // script waits for the size to arrive.
       const waitSize =
         'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do s=$(stty size 2>/dev/null); [ -n "$s" ] && [ "$s" != "0 0" ] && break; sleep 0.1; done; echo "$s"';
-      ok(runIn(['exec', '-i', 'web', 'sh', '-c', 'cat > /tmp/size.sh'], waitSize));
+      const written = runIn(['exec', '-i', 'web', 'sh', '-c', 'cat > /tmp/size.sh'], waitSize);
+      if (written.status !== 0) assert.fail(evidence('exec -i', written));
       const e = inTerminal('exec -it web sh /tmp/size.sh');
-      assert.match(e.stdout, /40 120/);
+      if (!/40 120/.test(e.stdout)) assert.fail(evidence('exec -it', e));
       const bad = run('exec', 'web', 'true');
       assert.equal(bad.status, 0);
     });

@@ -154,13 +154,7 @@ test('what the API does not wait for is deferred until it, or needs a step that 
   const deferred = deferredSteps(startupSteps, 'serveApi');
   assert.deepEqual(
     deferred,
-    new Set([
-      'trustKey',
-      'startContainerd',
-      'layerStore',
-      'networkController',
-      'systemInfo',
-    ]),
+    new Set(['trustKey', 'startContainerd', 'layerStore', 'networkController', 'systemInfo']),
   );
   for (const id of offTheApiPath) {
     if (deferred.has(id)) continue;

@@ -349,9 +349,21 @@ function evaluate(c: Constraint, ix: Index, records: readonly TraceRecord[]): Vi
       if (ix.startupSteps.size === 0) return out;
       const done = ix.stepDone.get(c.until);
       let waitedOn: number | null = null;
+      // A step waits on it, or on a step that needs it (then the engine marks it demanded by
+      // the step that waits).
+      const waiting = new Set<unknown>();
       for (const r of records) {
         if (done !== undefined && r.seq > done) break;
-        if (r.kind === 'mark' && r.mark.mark === 'step.waits' && r.mark['on'] === c.step)
+        if (r.kind === 'mark' && r.mark.mark === 'step.waits') {
+          waiting.add(r.mark.step);
+          if (r.mark['on'] === c.step) waitedOn ??= r.seq;
+        }
+        if (
+          r.kind === 'mark' &&
+          r.mark.mark === 'step.demanded' &&
+          r.mark.step === c.step &&
+          waiting.has(r.mark['by'])
+        )
           waitedOn ??= r.seq;
         if (r.kind !== 'effect.request' || r.call.step !== c.step) continue;
         if (waitedOn === null)

@@ -90,6 +90,11 @@ export const containerdOrderings: Constraint[] = [
     'a request that may ask containerd is answered once its client is connected (the container host holds it)',
   ),
   deferredUntil(
+    'startContainerd',
+    'serveApi',
+    "containerd's boot competes with the steps before the first answer for the disk, unless restore has containers to reconcile",
+  ),
+  deferredUntil(
     'containerdClient',
     'serveApi',
     "the client's connect is CPU the API's first answer does not need, unless restore has containers to reconcile",

@@ -238,6 +238,24 @@ export function startupEngine(table: readonly StepDef[]) {
     table.flatMap((t, j) => (t.needs.includes(s.id) ? [j] : [])),
   );
   const roots: readonly number[] = table.flatMap((s, i) => (s.needs.length === 0 ? [i] : []));
+  /**
+   * Each step's needs and their needs, deepest first: what a step that is awaited must have
+   * done before it can start (an awaited step whose need is deferred would otherwise wait for
+   * the step that awaits it).
+   */
+  const needsBelow: readonly (readonly number[])[] = table.map((_, i) => {
+    const order: number[] = [];
+    const visit = (j: number): void => {
+      for (const id of (table[j] as StepDef).needs) {
+        const k = indexOf.get(id) as number;
+        if (order.includes(k)) continue;
+        visit(k);
+        order.push(k);
+      }
+    };
+    visit(i);
+    return order;
+  });
   /** The step each `await` or `defer` op waits for, by step and op index (-1: neither). */
   const awaited: readonly (readonly number[])[] = table.map((s) =>
     s.ops.map((op) => {
@@ -341,20 +359,34 @@ export function startupEngine(table: readonly StepDef[]) {
     startReady(d, dependents[i] as readonly number[], out);
   }
 
-  /** A step parked at an `await` of step i, or -1. */
+  /** A step parked at an `await` of step i, or of a step not yet done that needs i; or -1. */
   function awaitedBy(d: Draft, i: number): number {
     const parked = d.c.parked;
     for (let k = 0; k < parked.length; k += 2) {
       const p = parked[k] as number;
       const op = (table[p] as StepDef).ops[parked[k + 1] as number];
-      if (op?.kind === 'await' && (awaited[p] as readonly number[])[parked[k + 1] as number] === i)
+      if (op?.kind !== 'await') continue;
+      const target = (awaited[p] as readonly number[])[parked[k + 1] as number] as number;
+      if (
+        target === i ||
+        (!inSet(d.c.done, target) && (needsBelow[target] as readonly number[]).includes(i))
+      )
         return p;
     }
     return -1;
   }
 
-  /** Step `by` awaits step `target`: a target deferred (parked at a `defer` op) goes on now. */
+  /**
+   * Step `by` awaits step `target`: the target, and every need of it that is deferred (parked
+   * at a `defer` op), go on now, the deepest first.
+   */
   function demand(d: Draft, target: number, by: number, out: Output[]): void {
+    for (const need of needsBelow[target] as readonly number[]) release(d, need, by, out);
+    release(d, target, by, out);
+  }
+
+  /** A step parked at a `defer` op goes on, because step `by` awaits it or a step needing it. */
+  function release(d: Draft, target: number, by: number, out: Output[]): void {
     const parked = d.c.parked;
     for (let k = 0; k < parked.length; k += 2) {
       if (parked[k] !== target) continue;

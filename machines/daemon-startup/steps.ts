@@ -768,6 +768,11 @@ export const startupSteps: StepDef[] = [
     needs: ['pidfile'],
     title: 'supervised containerd under the exec root (unless --containerd)',
     ops: [
+      // containerd's boot (its plugins, its databases' first writes) competes with the steps on
+      // the way to the API for the disk and the CPUs, and the first answer needs none of it: it
+      // starts once the API listens, unless restore has stored containers to reconcile (its
+      // await of the client demands this step too). The client connects as soon as it is up.
+      deferUntil('serveApi'),
       compute((s) =>
         s.config.containerdAddress
           ? { facts: { containerdAddress: s.config.containerdAddress }, finish: true }
@@ -796,10 +801,6 @@ export const startupSteps: StepDef[] = [
     needs: ['startContainerd'],
     title: 'client of containerd in our namespace',
     ops: [
-      // The client's connect (loading the gRPC client, its first calls, the exit stream) is
-      // CPU the API's first answer does not need: it goes once the API listens, unless restore
-      // has stored containers to reconcile first (its await demands the client at once).
-      deferUntil('serveApi'),
       effect(
         'containerd.connect',
         (s) => ({

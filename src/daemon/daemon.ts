@@ -318,12 +318,22 @@ export class Daemon {
   /** The API listens (its `serveApi` step is done). */
   private listening = false;
 
+  /** The last turn given to a start-up effect once the API listens (see `run`). */
+  private startupTurns: Promise<void> = Promise.resolve();
+
   /** Every effect, to its family's real handler; the exit stream follows the client. */
   private async run(call: EffectCall): Promise<unknown> {
-    // Once the API listens, what start-up still does (the deferred steps, containerd's client)
-    // is off the way to its first answers: each of its effects lets the event loop take the
-    // API's connections first, so a /_ping waits for one effect's synchronous part at most.
-    if (this.listening && this.startup === null && call.step !== undefined) await nextTurn();
+    // Once the API listens, what start-up still does (the deferred steps, containerd's boot
+    // and client) is off the way to its first answers: its effects go one per turn of the
+    // event loop, each after the last one's synchronous part, with the API's connections
+    // polled in between, so a /_ping waits for one effect's synchronous part at most. (The
+    // deferred steps are released together: given a turn each at once, their spawns and
+    // key generation would all run before the loop polls again.)
+    if (this.listening && this.startup === null && call.step !== undefined) {
+      const turn = this.startupTurns.then(nextTurn);
+      this.startupTurns = turn;
+      await turn;
+    }
     // The exit stream ends with the client: by then every container actor has settled (moby-51692).
     if (call.effect === 'containerd.close') this.exits.stop();
     const result = await dispatch(this.handlers, call);

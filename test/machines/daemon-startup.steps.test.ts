@@ -150,14 +150,14 @@ test("the API is served last: serveApi needs every other step but containerd's b
   );
 });
 
-test('what the API does not wait for is deferred until it, or needs a step that is (containerd aside)', () => {
+test('what the API does not wait for is deferred until it, or needs a step that is', () => {
   const deferred = deferredSteps(startupSteps, 'serveApi');
   assert.deepEqual(
     deferred,
-    new Set(['trustKey', 'containerdClient', 'layerStore', 'networkController', 'systemInfo']),
+    new Set(['trustKey', 'startContainerd', 'layerStore', 'networkController', 'systemInfo']),
   );
   for (const id of offTheApiPath) {
-    if (id === 'startContainerd' || deferred.has(id)) continue;
+    if (deferred.has(id)) continue;
     const behind = [...ancestors(startupSteps, id)].filter((a) => deferred.has(a));
     assert.ok(
       behind.length > 0,

@@ -622,12 +622,13 @@ test('restore without its await asks containerd before the client connects: the 
   assert.deepEqual(brokenBy(slowContainerd, {}), []);
 });
 
-test('a client that does not wait for the API connects on the way to its first answer: the checker says deferredUntil(containerdClient, serveApi)', () => {
+test("containerd's boot not waiting for the API: on the way to its first answer, the checker says deferredUntil for the boot and the client", () => {
+  const machine = 'daemonStartupContainerdNotDeferred';
   registerMachine(
-    'daemonStartupClientNotDeferred',
+    machine,
     createStartupMachine(
       startupSteps.map((s) =>
-        s.id === 'containerdClient' ? { ...s, ops: s.ops.filter((op) => op.kind !== 'defer') } : s,
+        s.id === 'startContainerd' ? { ...s, ops: s.ops.filter((op) => op.kind !== 'defer') } : s,
       ),
     ),
   );
@@ -639,8 +640,9 @@ test('a client that does not wait for the API connects on the way to its first a
     connectMs: 0,
     storeOpenMs: 300,
   };
-  const broken = brokenBy(slowStore, { startupMachine: 'daemonStartupClientNotDeferred' });
-  assert.ok(broken.includes('deferredUntil(containerdClient, serveApi)'), broken.join(', '));
+  const broken = brokenBy(slowStore, { startupMachine: machine });
+  for (const step of ['startContainerd', 'containerdClient'])
+    assert.ok(broken.includes(`deferredUntil(${step}, serveApi)`), broken.join(', '));
   assert.deepEqual(brokenBy(slowStore, {}), []);
 });
 

@@ -49,19 +49,40 @@ export class FifoPool {
       if (!placed) missing.push(path);
     }
     if (missing.length === 0) return;
-    await run('mkfifo', ['-m', '0600', ...missing, ...this.namesAhead()]);
+    const ahead = this.namesAhead();
+    await run('mkfifo', ['-m', '0600', ...missing, ...ahead.map((n) => `${this.staging}/${n}`)]);
+    this.pool(ahead);
   }
 
   /** Makes `madeAhead` FIFOs for the pool with one mkfifo(1) when it holds none. */
   async fill(): Promise<void> {
     if (this.madeAhead === 0 || (this.names()?.length ?? 0) > 0) return;
-    await run('mkfifo', ['-m', '0600', ...this.namesAhead()]);
+    const ahead = this.namesAhead();
+    await run('mkfifo', ['-m', '0600', ...ahead.map((n) => `${this.staging}/${n}`)]);
+    this.pool(ahead);
   }
 
-  /** The paths of the `madeAhead` FIFOs the next mkfifo(1) makes for the pool (its directory made). */
+  /**
+   * The names of the `madeAhead` FIFOs the next mkfifo(1) makes for the pool. It makes them in
+   * a staging directory, not in the pool: mkfifo(1) -m makes each FIFO and then sets its mode,
+   * and a placement that took one in between would fail that mkfifo (and the task whose FIFOs
+   * it was also making).
+   */
   private namesAhead(): string[] {
-    if (this.madeAhead > 0) mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    return Array.from({ length: this.madeAhead }, () => `${this.dir}/${this.life}-${++this.made}`);
+    if (this.madeAhead === 0) return [];
+    mkdirSync(this.staging, { recursive: true, mode: 0o700 });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    return Array.from({ length: this.madeAhead }, () => `${this.life}-${++this.made}`);
+  }
+
+  /** Moves FIFOs the staging directory holds, their mode set, into the pool. */
+  private pool(names: readonly string[]): void {
+    for (const n of names) renamed(`${this.staging}/${n}`, `${this.dir}/${n}`);
+  }
+
+  /** Where mkfifo(1) makes the FIFOs made ahead (beside the pool, so never listed as pooled). */
+  private get staging(): string {
+    return `${this.dir}.making`;
   }
 
   /**
@@ -82,9 +103,10 @@ export class FifoPool {
     return moved;
   }
 
-  /** Removes the pool and the FIFOs it holds. */
+  /** Removes the pool and the FIFOs it holds, and those still being made. */
   clear(): void {
     rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.staging, { recursive: true, force: true });
   }
 
   /** The pooled FIFOs' names; null when the directory is not there. */

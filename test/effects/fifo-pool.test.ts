@@ -82,3 +82,36 @@ describe('FifoPool', () => {
     assert.ok(wanted.every(isFifo));
   });
 });
+
+describe('FifoPool under concurrent placements', () => {
+  test('a FIFO made ahead joins the pool only once its mkfifo(1) has set its mode', async () => {
+    // mkfifo(1) -m makes each FIFO, then sets its mode: a placement that took a FIFO between
+    // the two made that mkfifo fail ("cannot set permissions"), and with it the task whose
+    // FIFOs it was making (found under load: 20 clients starting containers at once).
+    const dir = `${root}/staged`;
+    const pool = new FifoPool(dir, { madeAhead: 64 });
+    let settled = false;
+    const placing = pool.place([`${root}/s1`]).finally(() => (settled = true));
+    const seenEarly: string[] = [];
+    while (!settled) {
+      if (existsSync(dir)) seenEarly.push(...readdirSync(dir));
+      await new Promise((r) => setImmediate(r));
+    }
+    await placing;
+    assert.deepEqual(seenEarly, [], 'nothing was in the pool before its mkfifo finished');
+    assert.equal(readdirSync(dir).length, 64);
+    for (const name of readdirSync(dir))
+      assert.equal(statSync(`${dir}/${name}`).mode & 0o777, 0o600);
+    pool.clear();
+    assert.equal(existsSync(`${dir}.making`), false, 'the staging directory goes with the pool');
+  });
+
+  test('forty placements at once, each taking from the pool while others make more: all get their FIFOs', async () => {
+    const dir = `${root}/crowd`;
+    const pool = new FifoPool(dir, { madeAhead: 12 });
+    const wanted = Array.from({ length: 40 }, (_, i) => [`${root}/m${i}-out`, `${root}/m${i}-err`]);
+    await Promise.all(wanted.map((paths) => pool.place(paths)));
+    assert.ok(wanted.flat().every(isFifo));
+    pool.clear();
+  });
+});

@@ -1,6 +1,6 @@
 import { and, enqueueActions, setup } from 'xstate';
 import type { Draft } from 'immer';
-import { commit, noOutlet, type Outlet } from '../outlet.ts';
+import { commit, noOutlet, onSettled, type Outlet } from '../outlet.ts';
 import { shareableShm } from './ipc.ts';
 import { nextBackoff, restartsWithDaemon, shouldRestart } from './restart.ts';
 import { setStatus, transition, type Transition } from './outputs.ts';
@@ -1224,18 +1224,12 @@ export const containerMachine = buildOnce(() =>
       /** A root mounted for a start the dead daemon never finished: no task will unmount it. */
       unmountingRoot: {
         entry: 'unmountRoot',
-        on: {
-          'effect.done': { guard: 'isPending', target: 'entering', actions: 'noteUnmounted' },
-          'effect.failed': { guard: 'isPending', target: 'entering', actions: 'noteUnmounted' },
-        },
+        on: onSettled({ guard: 'isPending', target: 'entering', actions: 'noteUnmounted' }),
       },
       /** A task that outlived the daemon: its output is read again, its stdin written again. */
       attachingIo: {
         entry: 'attachIo',
-        on: {
-          'effect.done': { guard: 'isPending', target: 'entering', actions: 'noteIoAttached' },
-          'effect.failed': { guard: 'isPending', target: 'entering', actions: 'noteIoAttached' },
-        },
+        on: onSettled({ guard: 'isPending', target: 'entering', actions: 'noteIoAttached' }),
       },
       /** Restore's decision, from the record and what containerd said of the task. */
       deciding: {
@@ -1258,16 +1252,10 @@ export const containerMachine = buildOnce(() =>
       /** Live-restore keeps a task whose state the record got wrong (a crash between pause and its write): the record follows the task. */
       reattaching: {
         entry: 'persistReattached',
-        on: {
-          'effect.done': [
-            { guard: and(['isPending', 'paused']), target: 'paused' },
-            { guard: 'isPending', target: 'running' },
-          ],
-          'effect.failed': [
-            { guard: and(['isPending', 'paused']), target: 'paused' },
-            { guard: 'isPending', target: 'running' },
-          ],
-        },
+        on: onSettled([
+          { guard: and(['isPending', 'paused']), target: 'paused' },
+          { guard: 'isPending', target: 'running' },
+        ]),
       },
       /** A task that never ran or already ended, of a container not recorded running: deleted, then decide again. */
       discardingTask: {
@@ -1334,32 +1322,19 @@ export const containerMachine = buildOnce(() =>
             states: {
               removingSpec: {
                 entry: 'undoSpec',
-                on: {
-                  'effect.done': { guard: 'isPending', target: 'removingRootfs' },
-                  'effect.failed': { guard: 'isPending', target: 'removingRootfs' },
-                },
+                on: onSettled({ guard: 'isPending', target: 'removingRootfs' }),
               },
               removingRootfs: {
                 entry: 'undoRootfs',
-                on: {
-                  'effect.done': { guard: 'isPending', target: 'removingDirectory' },
-                  'effect.failed': { guard: 'isPending', target: 'removingDirectory' },
-                },
+                on: onSettled({ guard: 'isPending', target: 'removingDirectory' }),
               },
               removingDirectory: {
                 entry: 'undoDirectory',
-                on: {
-                  'effect.done': {
-                    guard: 'isPending',
-                    target: '#container.removed',
-                    actions: 'failCreated',
-                  },
-                  'effect.failed': {
-                    guard: 'isPending',
-                    target: '#container.removed',
-                    actions: 'failCreated',
-                  },
-                },
+                on: onSettled({
+                  guard: 'isPending',
+                  target: '#container.removed',
+                  actions: 'failCreated',
+                }),
               },
             },
           },
@@ -1475,16 +1450,10 @@ export const containerMachine = buildOnce(() =>
           /** The start failed after its sandbox was made: released before the failure is recorded. */
           disconnecting: {
             entry: 'releaseSandbox',
-            on: {
-              'effect.done': [
-                { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
-                { guard: 'isPending', target: 'failing', actions: 'persistStartFailure' },
-              ],
-              'effect.failed': [
-                { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
-                { guard: 'isPending', target: 'failing', actions: 'persistStartFailure' },
-              ],
-            },
+            on: onSettled([
+              { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
+              { guard: 'isPending', target: 'failing', actions: 'persistStartFailure' },
+            ]),
           },
           /** Then its shareable /dev/shm (dockerd's Cleanup: the network, then the IPC mounts). */
           unmountingShm: {
@@ -1503,44 +1472,24 @@ export const containerMachine = buildOnce(() =>
             },
           },
           persisting: {
-            on: {
-              'effect.done': [
-                {
-                  guard: and(['isPending', 'exitedEarly']),
-                  target: '#container.exiting',
-                  actions: 'ackStarted',
-                },
-                { guard: 'isPending', target: '#container.running', actions: 'ackStarted' },
-              ],
-              'effect.failed': [
-                {
-                  guard: and(['isPending', 'exitedEarly']),
-                  target: '#container.exiting',
-                  actions: 'ackStarted',
-                },
-                { guard: 'isPending', target: '#container.running', actions: 'ackStarted' },
-              ],
-            },
+            on: onSettled([
+              {
+                guard: and(['isPending', 'exitedEarly']),
+                target: '#container.exiting',
+                actions: 'ackStarted',
+              },
+              { guard: 'isPending', target: '#container.running', actions: 'ackStarted' },
+            ]),
           },
           failing: {
-            on: {
-              'effect.done': [
-                {
-                  guard: and(['isPending', 'autoRemove']),
-                  target: '#container.removing',
-                  actions: 'ackStartFailure',
-                },
-                { guard: 'isPending', target: '#container.idle', actions: 'ackStartFailure' },
-              ],
-              'effect.failed': [
-                {
-                  guard: and(['isPending', 'autoRemove']),
-                  target: '#container.removing',
-                  actions: 'ackStartFailure',
-                },
-                { guard: 'isPending', target: '#container.idle', actions: 'ackStartFailure' },
-              ],
-            },
+            on: onSettled([
+              {
+                guard: and(['isPending', 'autoRemove']),
+                target: '#container.removing',
+                actions: 'ackStartFailure',
+              },
+              { guard: 'isPending', target: '#container.idle', actions: 'ackStartFailure' },
+            ]),
           },
         },
       },
@@ -1611,18 +1560,11 @@ export const containerMachine = buildOnce(() =>
         },
       },
       persistingUpdate: {
-        on: {
-          'effect.done': [
-            { guard: and(['isPending', 'noTask']), target: 'idle', actions: 'ackUpdate' },
-            { guard: and(['isPending', 'paused']), target: 'paused', actions: 'ackUpdate' },
-            { guard: 'isPending', target: 'running', actions: 'ackUpdate' },
-          ],
-          'effect.failed': [
-            { guard: and(['isPending', 'noTask']), target: 'idle', actions: 'ackUpdate' },
-            { guard: and(['isPending', 'paused']), target: 'paused', actions: 'ackUpdate' },
-            { guard: 'isPending', target: 'running', actions: 'ackUpdate' },
-          ],
-        },
+        on: onSettled([
+          { guard: and(['isPending', 'noTask']), target: 'idle', actions: 'ackUpdate' },
+          { guard: and(['isPending', 'paused']), target: 'paused', actions: 'ackUpdate' },
+          { guard: 'isPending', target: 'running', actions: 'ackUpdate' },
+        ]),
       },
       stopping: {
         entry: 'killWithStopSignal',
@@ -1658,10 +1600,7 @@ export const containerMachine = buildOnce(() =>
         },
       },
       persistingPause: {
-        on: {
-          'effect.done': { guard: 'isPending', target: 'paused', actions: 'ackPaused' },
-          'effect.failed': { guard: 'isPending', target: 'paused', actions: 'ackPaused' },
-        },
+        on: onSettled({ guard: 'isPending', target: 'paused', actions: 'ackPaused' }),
       },
       paused: {
         entry: ['endRestore', 'replayDeferred'],
@@ -1707,10 +1646,7 @@ export const containerMachine = buildOnce(() =>
         },
       },
       persistingUnpause: {
-        on: {
-          'effect.done': { guard: 'isPending', target: 'running', actions: 'ackUnpaused' },
-          'effect.failed': { guard: 'isPending', target: 'running', actions: 'ackUnpaused' },
-        },
+        on: onSettled({ guard: 'isPending', target: 'running', actions: 'ackUnpaused' }),
       },
       /**
        * The task exited: delete it (its exit status) and containerd's container, release its
@@ -1734,18 +1670,11 @@ export const containerMachine = buildOnce(() =>
         states: {
           deletingTask: {
             entry: 'deleteTask',
-            on: {
-              'effect.done': {
-                guard: 'isPending',
-                target: 'deletingContainer',
-                actions: 'noteExitStatus',
-              },
-              'effect.failed': {
-                guard: 'isPending',
-                target: 'deletingContainer',
-                actions: 'noteExitStatus',
-              },
-            },
+            on: onSettled({
+              guard: 'isPending',
+              target: 'deletingContainer',
+              actions: 'noteExitStatus',
+            }),
           },
           deletingContainer: {
             entry: 'deleteContainerRecord',
@@ -1768,16 +1697,10 @@ export const containerMachine = buildOnce(() =>
           /** The exited task's endpoints and namespace go before the exit is recorded. */
           releasingNetwork: {
             entry: 'releaseSandbox',
-            on: {
-              'effect.done': [
-                { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
-                { guard: 'isPending', target: '#container.recordingExit', actions: 'persistExit' },
-              ],
-              'effect.failed': [
-                { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
-                { guard: 'isPending', target: '#container.recordingExit', actions: 'persistExit' },
-              ],
-            },
+            on: onSettled([
+              { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
+              { guard: 'isPending', target: '#container.recordingExit', actions: 'persistExit' },
+            ]),
           },
           /** Then its shareable /dev/shm (dockerd's Cleanup, before the exit is checkpointed). */
           unmountingShm: {
@@ -1799,8 +1722,7 @@ export const containerMachine = buildOnce(() =>
       },
       recordingExit: {
         on: {
-          'effect.done': afterExitRecorded,
-          'effect.failed': afterExitRecorded,
+          ...onSettled(afterExitRecorded),
           'api.remove': [
             { guard: 'removeRequested', actions: 'removalInProgress' },
             { actions: 'rememberRemove' },
@@ -1835,10 +1757,7 @@ export const containerMachine = buildOnce(() =>
         },
       },
       cancellingRestart: {
-        on: {
-          'effect.done': { guard: 'isPending', target: 'idle', actions: 'ackCancelled' },
-          'effect.failed': { guard: 'isPending', target: 'idle', actions: 'ackCancelled' },
-        },
+        on: onSettled({ guard: 'isPending', target: 'idle', actions: 'ackCancelled' }),
       },
       /**
        * Removal: marked (persisted) first, so a crash mid-removal is finished by the next
@@ -1860,20 +1779,12 @@ export const containerMachine = buildOnce(() =>
         states: {
           marking: {
             entry: 'persistRemoving',
-            on: {
-              'effect.done': [
-                { guard: and(['isPending', 'taskAlive']), target: 'killing' },
-                { guard: and(['isPending', 'noTask', 'containerdEmpty']), target: 'disconnecting' },
-                { guard: and(['isPending', 'noTask']), target: 'deletingContainer' },
-                { guard: 'isPending', target: 'deletingTask' },
-              ],
-              'effect.failed': [
-                { guard: and(['isPending', 'taskAlive']), target: 'killing' },
-                { guard: and(['isPending', 'noTask', 'containerdEmpty']), target: 'disconnecting' },
-                { guard: and(['isPending', 'noTask']), target: 'deletingContainer' },
-                { guard: 'isPending', target: 'deletingTask' },
-              ],
-            },
+            on: onSettled([
+              { guard: and(['isPending', 'taskAlive']), target: 'killing' },
+              { guard: and(['isPending', 'noTask', 'containerdEmpty']), target: 'disconnecting' },
+              { guard: and(['isPending', 'noTask']), target: 'deletingContainer' },
+              { guard: 'isPending', target: 'deletingTask' },
+            ]),
           },
           killing: {
             entry: 'killForRemoval',
@@ -1914,10 +1825,7 @@ export const containerMachine = buildOnce(() =>
           },
           pausingBeforeTaskDelete: {
             entry: 'pauseBeforeTaskDelete',
-            on: {
-              'effect.done': { guard: 'isPending', target: 'deletingTask' },
-              'effect.failed': { guard: 'isPending', target: 'deletingTask' },
-            },
+            on: onSettled({ guard: 'isPending', target: 'deletingTask' }),
           },
           deletingContainer: {
             entry: 'deleteContainer',
@@ -1941,16 +1849,10 @@ export const containerMachine = buildOnce(() =>
           /** Its endpoints and namespace (if any are left) and its network attachments go before its record. */
           disconnecting: {
             entry: 'releaseSandboxForRemoval',
-            on: {
-              'effect.done': [
-                { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
-                { guard: 'isPending', target: 'removingSpec' },
-              ],
-              'effect.failed': [
-                { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
-                { guard: 'isPending', target: 'removingSpec' },
-              ],
-            },
+            on: onSettled([
+              { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
+              { guard: 'isPending', target: 'removingSpec' },
+            ]),
           },
           /**
            * Its shareable /dev/shm, if a task's exit (or a crash) left it mounted: before its
@@ -1969,10 +1871,7 @@ export const containerMachine = buildOnce(() =>
           },
           removingSpec: {
             entry: 'removeSpec',
-            on: {
-              'effect.done': { guard: 'isPending', target: 'removingRootfs' },
-              'effect.failed': { guard: 'isPending', target: 'removingRootfs' },
-            },
+            on: onSettled({ guard: 'isPending', target: 'removingRootfs' }),
           },
           removingRootfs: {
             entry: 'removeRootfs',
@@ -1986,40 +1885,23 @@ export const containerMachine = buildOnce(() =>
             },
           },
           markingDead: {
-            on: {
-              'effect.done': {
-                guard: 'isPending',
-                target: '#container.idle',
-                actions: 'failRemovalDead',
-              },
-              'effect.failed': {
-                guard: 'isPending',
-                target: '#container.idle',
-                actions: 'failRemovalDead',
-              },
-            },
+            on: onSettled({
+              guard: 'isPending',
+              target: '#container.idle',
+              actions: 'failRemovalDead',
+            }),
           },
           removingDirectory: {
             entry: 'removeDirectory',
-            on: {
-              'effect.done': { guard: 'isPending', target: 'forgetting' },
-              'effect.failed': { guard: 'isPending', target: 'forgetting' },
-            },
+            on: onSettled({ guard: 'isPending', target: 'forgetting' }),
           },
           forgetting: {
             entry: 'forget',
-            on: {
-              'effect.done': {
-                guard: 'isPending',
-                target: '#container.removed',
-                actions: 'ackRemoved',
-              },
-              'effect.failed': {
-                guard: 'isPending',
-                target: '#container.removed',
-                actions: 'ackRemoved',
-              },
-            },
+            on: onSettled({
+              guard: 'isPending',
+              target: '#container.removed',
+              actions: 'ackRemoved',
+            }),
           },
         },
       },

@@ -45,7 +45,7 @@ function goDuration(v: string): number | null {
  * A prune's `until` (dockerd's GetTimestamp): a duration back from now, a unix timestamp, or
  * a date; null when absent. Unix seconds.
  */
-function pruneUntil(values: string[] | undefined): number | null {
+export function pruneUntil(values: string[] | undefined): number | null {
   if (!values || values.length === 0) return null;
   if (values.length > 1) throw new ApiError(400, 'more than one until filter specified');
   const v = values[0] as string;

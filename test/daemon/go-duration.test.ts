@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { ApiError } from '../../src/api/server.ts';
 import { applyChanges } from '../../src/daemon/containers/commit-changes.ts';
 import { pruneUntil } from '../../src/daemon/containers/routes.ts';
+import { parseGoDuration } from '../../src/daemon/go-duration.ts';
 import type { ImageRecord } from '../../src/daemon/images.ts';
 
 // Two callers read Go durations (time.ParseDuration) and treat their sign differently, as
@@ -75,4 +76,50 @@ test('a HEALTHCHECK period that is negative or no Go duration is refused in Go�
             : `time: invalid duration "${bad}"`),
       bad,
     );
+});
+
+test('a Go duration is read by Go’s rules: sign, terms with units, fractions truncated to a nanosecond', () => {
+  const cases: [string, number | null][] = [
+    ['300ms', 300e6],
+    ['-1.5h', -5400e9],
+    ['+2h45m', 9900e9],
+    ['1h1m1s1ms1us1ns', 3661001001001],
+    ['0', 0],
+    ['-0', 0],
+    ['+0', 0],
+    ['0s', 0],
+    ['1.s', 1e9],
+    ['.5s', 500e6],
+    ['0.3s', 300e6],
+    ['1.5ns', 1],
+    ['1.0000000001s', 1e9],
+    ['2562047h', 2562047 * 3600e9],
+    ['-9223372036854775808ns', -9223372036854775808],
+    // No duration: no term, no unit, an unknown unit, a sign inside, nothing but a point.
+    ['', null],
+    ['-', null],
+    ['5', null],
+    ['s', null],
+    ['.s', null],
+    ['1x', null],
+    ['1h-5m', null],
+    ['--1s', null],
+    ['1 s', null],
+    // Past int64 nanoseconds.
+    ['9223372036854775808ns', null],
+    ['2562048h', null],
+  ];
+  for (const [text, ns] of cases) assert.equal(parseGoDuration(text), ns, text);
+});
+
+test('a prune’s until of "-0" or "+0" is a duration (now), as dockerd reads it; only "0" is the epoch', () => {
+  assertBack('-0', 0);
+  assertBack('+0', 0);
+  assert.equal(pruneUntil(['0']), 0);
+});
+
+test('a HEALTHCHECK period takes what Go takes, a plus sign or a bare fraction too', () => {
+  assert.equal(health('--interval=+30s')?.Interval, 30e9);
+  assert.equal(health('--interval=.5s')?.Interval, 500e6);
+  assert.equal(health('--interval=2μs')?.Interval, 2000);
 });

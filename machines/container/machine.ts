@@ -56,12 +56,14 @@ function answerSignal(c: Draft<Ctx>, t: Transition, kill: string, failure: strin
 const killWaitMs = 10_000;
 
 /**
- * The pauses between a removal's tries at deleting the task containerd refused to delete: the
- * shim unmounts the task's root at delete, and that is refused ("device or resource busy")
- * while the container's last processes, killed with it, are still dying. Then the removal
- * fails and the task stays known (the next removal tries again).
+ * The pauses before a removal tries again what containerd refused, one per try: a task's
+ * deletion (the shim unmounts the task's root at delete, and that is refused, "device or
+ * resource busy", while the container's last processes, killed with it, are still dying), or
+ * its container's deletion under a task the container did not know of (a create the dead
+ * daemon had sent, finished late: killed, then deleted). Once they are spent the removal
+ * fails, and the record stays `removing` with the task known: the next removal tries again.
  */
-const taskDeleteRetryMs = [100, 400, 1_500];
+const removalRetryMs = [100, 400, 1_500];
 
 /**
  * OCI LinuxResources with an update's groups laid over them (`memory`, `cpu`, `pids`): a field
@@ -913,10 +915,8 @@ export const containerMachine = buildOnce(() =>
       persistRemoving: enqueueActions(({ context, event, enqueue }) =>
         step(enqueue, context, event, (c, t) => {
           setStatus(c.record, 'removing');
-          // Each removal may clear a task containerd still holds once (a deletion an earlier
-          // attempt could not finish: a root still busy while the container's last processes died).
-          c.removalRetried = false;
-          c.taskDeleteTries = 0;
+          // Each removal has its own tries (an earlier one may have left a task still busy).
+          c.removalRetries = 0;
           t.persist();
         }),
       ),
@@ -957,10 +957,10 @@ export const containerMachine = buildOnce(() =>
           t.await({ effect: 'containerd.deleteTask', container: c.record.id }, 'remove'),
         ),
       ),
-      pauseBeforeTaskDelete: enqueueActions(({ context, event, enqueue }) =>
+      pauseBeforeRetry: enqueueActions(({ context, event, enqueue }) =>
         step(enqueue, context, event, (c, t) => {
-          const ms = taskDeleteRetryMs[c.taskDeleteTries] ?? 0;
-          c.taskDeleteTries += 1;
+          const ms = removalRetryMs[c.removalRetries] ?? 0;
+          c.removalRetries += 1;
           t.await({ effect: 'clock.sleep', ms }, 'remove');
         }),
       ),
@@ -1043,7 +1043,6 @@ export const containerMachine = buildOnce(() =>
       ),
       noteUnknownTask: enqueueActions(({ context, event, enqueue }) =>
         step(enqueue, context, event, (c) => {
-          c.removalRetried = true;
           c.task = 'running';
           c.pending = null;
         }),
@@ -1144,8 +1143,7 @@ export const containerMachine = buildOnce(() =>
       containerdEmpty: ({ context }) => context.containerdEmpty,
       notFound: ({ event }) => event.type === 'effect.failed' && event.error.code === 'ENOENT',
       busy: ({ event }) => event.type === 'effect.failed' && event.error.code === 'EBUSY',
-      firstTry: ({ context }) => !context.removalRetried,
-      taskDeleteTriesLeft: ({ context }) => context.taskDeleteTries < taskDeleteRetryMs.length,
+      removalRetriesLeft: ({ context }) => context.removalRetries < removalRetryMs.length,
     },
   }).createMachine({
     id: 'container',
@@ -1184,8 +1182,7 @@ export const containerMachine = buildOnce(() =>
       renamePending: null,
       renameReq: null,
       oldName: null,
-      removalRetried: false,
-      taskDeleteTries: 0,
+      removalRetries: 0,
       preparing: [],
       containerdEmpty: input.origin === 'create',
       restoring: input.origin === 'restore',
@@ -1815,36 +1812,39 @@ export const containerMachine = buildOnce(() =>
               'effect.done': { guard: 'isPending', target: 'deletingContainer' },
               'effect.failed': [
                 { guard: and(['isPending', 'notFound']), target: 'deletingContainer' },
-                {
-                  guard: and(['isPending', 'taskDeleteTriesLeft']),
-                  target: 'pausingBeforeTaskDelete',
-                },
+                { guard: and(['isPending', 'removalRetriesLeft']), target: 'pausingBeforeRetry' },
                 { guard: 'isPending', target: 'deletingContainer' },
               ],
             },
-          },
-          pausingBeforeTaskDelete: {
-            entry: 'pauseBeforeTaskDelete',
-            on: onSettled({ guard: 'isPending', target: 'deletingTask' }),
           },
           deletingContainer: {
             entry: 'deleteContainer',
             on: {
               'effect.done': { guard: 'isPending', target: 'disconnecting' },
-              // containerd still has a task the container did not know of (a create the dead
-              // daemon had sent, finished late): it is killed and deleted first, once. Else the
-              // record stays `removing` (restore or the next rm finishes it), never forgotten
-              // while containerd holds it.
+              // containerd still has a task the container did not know of: it is killed and
+              // deleted first. Else the record stays `removing` (restore or the next rm finishes
+              // it), never forgotten while containerd holds it.
               'effect.failed': [
                 { guard: and(['isPending', 'notFound']), target: 'disconnecting' },
                 {
-                  guard: and(['isPending', 'busy', 'firstTry']),
-                  target: 'killing',
+                  guard: and(['isPending', 'busy', 'removalRetriesLeft']),
+                  target: 'pausingBeforeRetry',
                   actions: 'noteUnknownTask',
                 },
                 { guard: 'isPending', target: '#container.idle', actions: 'failRemoval' },
               ],
             },
+          },
+          /**
+           * The one bounded retry of a removal (`removalRetryMs`): after a pause, a task still
+           * thought alive is killed first, then the task is deleted again.
+           */
+          pausingBeforeRetry: {
+            entry: 'pauseBeforeRetry',
+            on: onSettled([
+              { guard: and(['isPending', 'taskAlive']), target: 'killing' },
+              { guard: 'isPending', target: 'deletingTask' },
+            ]),
           },
           /** Its endpoints and namespace (if any are left) and its network attachments go before its record. */
           disconnecting: {

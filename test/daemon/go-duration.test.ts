@@ -41,8 +41,12 @@ test('a prune’s until that is no duration is a unix timestamp or a date; "0" i
   );
 });
 
-const config = (): ImageRecord['config'] =>
-  ({ Cmd: null, Entrypoint: null, Env: [], WorkingDir: '' }) as ImageRecord['config'];
+const config = (): ImageRecord['config'] => ({
+  Cmd: null,
+  Entrypoint: null,
+  Env: [],
+  WorkingDir: '',
+});
 
 /** The health check a `commit --change HEALTHCHECK <options> CMD true` gives. */
 function health(options: string): ImageRecord['config']['Healthcheck'] {

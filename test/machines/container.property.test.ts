@@ -760,3 +760,33 @@ test('a removal tries again three times in all, whatever containerd refused, the
   assert.equal(snap?.value, 'idle');
   assert.equal(snap?.context.record.state.status, 'removing');
 });
+
+test('a step that goes on whatever its effect’s outcome still records that the effect failed', () => {
+  const { trace, actorId } = simulateContainer({
+    seed: 9,
+    record: newRecord(id),
+    behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+    steps: [
+      { atMs: 0, event: { type: 'api.start' } },
+      { atMs: 1_000, event: { type: 'api.remove', force: true } },
+    ],
+    horizonMs: 10_000,
+    // The removal's deletion of the spec (its first store.del) fails; the removal goes on.
+    faults: ['store.del#1=EIO'],
+  });
+  const records = trace.records.filter((r) => r.actor === actorId);
+  const asked = records.findIndex(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'store.del',
+  );
+  const request = records[asked];
+  assert.ok(request?.kind === 'effect.request' && request.call.effect === 'store.del');
+  assert.equal(request.call.key, `spec/${id}`);
+  const answered = records.findIndex(
+    (r) => r.kind === 'event' && r.event['id'] === request.call.id,
+  );
+  const answer = records[answered];
+  assert.equal(answer?.kind === 'event' ? answer.event.type : null, 'effect.failed');
+  const next = records.slice(answered).find((r) => r.kind === 'transition');
+  assert.deepEqual(next?.kind === 'transition' ? next.to : null, { removing: 'removingRootfs' });
+  assert.equal(repliesOf(trace.records).find((r) => r.req === 'r2')?.result, 'ok');
+});

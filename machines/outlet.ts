@@ -7,7 +7,8 @@ import type { EffectCall } from '../effects/requests.ts';
  * output) keeps the simulator fast.
  *
  * An output is one of:
- * - an effect request (`call`), answered later by `effect.done` / `effect.failed`;
+ * - an effect request (`call`), answered later by `effect.done` / `effect.failed` (a state
+ *   that goes on the same way whatever the outcome says so once, with `onSettled`);
  * - a mark, the machine's own account of what it did (the ordering constraints read them);
  * - a message to another actor (`send`), delivered after this step, never inside it.
  */
@@ -41,4 +42,17 @@ export function commit<C>(
 ): void {
   enqueue.assign(context);
   if (outputs.length > 0) enqueue({ type: 'emitOutputs', params: { outputs } });
+}
+
+/**
+ * A state's transitions for an effect it waits for that goes on the same way whatever the
+ * outcome: one transition (or list) for both `effect.done` and `effect.failed`. The result is
+ * still delivered, and recorded, as the event it is; actions that care read `event.type`.
+ * (`NoInfer`: a guard such as `and([...])` is then typed for either event, not the first.)
+ */
+export function onSettled<const T>(transition: T): {
+  'effect.done': NoInfer<T>;
+  'effect.failed': NoInfer<T>;
+} {
+  return { 'effect.done': transition, 'effect.failed': transition };
 }

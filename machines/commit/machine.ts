@@ -1,7 +1,7 @@
 import { and, enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectRequest } from '../../effects/requests.ts';
-import { noOutlet } from '../outlet.ts';
+import { noOutlet, onSettled } from '../outlet.ts';
 import { apply } from '../exec/outputs.ts';
 import { buildOnce } from '../build-once.ts';
 
@@ -306,10 +306,7 @@ export const commitMachine = buildOnce(() =>
       /** Best effort: the staging and the config go, the hold is released, whatever failed. */
       cleaningUp: {
         entry: 'cleanUp',
-        on: {
-          'effect.done': { actions: 'noteCleaned' },
-          'effect.failed': { actions: 'noteCleaned' },
-        },
+        on: onSettled({ actions: 'noteCleaned' }),
         always: { guard: 'cleaned', target: 'done' },
       },
       done: { type: 'final' },

@@ -1,6 +1,6 @@
 import { and, enqueueActions, setup } from 'xstate';
 import type { Draft } from 'immer';
-import { commit, noOutlet, type Outlet } from '../outlet.ts';
+import { commit, noOutlet, onSettled, type Outlet } from '../outlet.ts';
 import { shareableShm } from './ipc.ts';
 import { nextBackoff, restartsWithDaemon, shouldRestart } from './restart.ts';
 import { setStatus, transition, type Transition } from './outputs.ts';
@@ -56,12 +56,14 @@ function answerSignal(c: Draft<Ctx>, t: Transition, kill: string, failure: strin
 const killWaitMs = 10_000;
 
 /**
- * The pauses between a removal's tries at deleting the task containerd refused to delete: the
- * shim unmounts the task's root at delete, and that is refused ("device or resource busy")
- * while the container's last processes, killed with it, are still dying. Then the removal
- * fails and the task stays known (the next removal tries again).
+ * The pauses before a removal tries again what containerd refused, one per try: a task's
+ * deletion (the shim unmounts the task's root at delete, and that is refused, "device or
+ * resource busy", while the container's last processes, killed with it, are still dying), or
+ * its container's deletion under a task the container did not know of (a create the dead
+ * daemon had sent, finished late: killed, then deleted). Once they are spent the removal
+ * fails, and the record stays `removing` with the task known: the next removal tries again.
  */
-const taskDeleteRetryMs = [100, 400, 1_500];
+const removalRetryMs = [100, 400, 1_500];
 
 /**
  * OCI LinuxResources with an update's groups laid over them (`memory`, `cpu`, `pids`): a field
@@ -913,10 +915,8 @@ export const containerMachine = buildOnce(() =>
       persistRemoving: enqueueActions(({ context, event, enqueue }) =>
         step(enqueue, context, event, (c, t) => {
           setStatus(c.record, 'removing');
-          // Each removal may clear a task containerd still holds once (a deletion an earlier
-          // attempt could not finish: a root still busy while the container's last processes died).
-          c.removalRetried = false;
-          c.taskDeleteTries = 0;
+          // Each removal has its own tries (an earlier one may have left a task still busy).
+          c.removalRetries = 0;
           t.persist();
         }),
       ),
@@ -957,10 +957,10 @@ export const containerMachine = buildOnce(() =>
           t.await({ effect: 'containerd.deleteTask', container: c.record.id }, 'remove'),
         ),
       ),
-      pauseBeforeTaskDelete: enqueueActions(({ context, event, enqueue }) =>
+      pauseBeforeRetry: enqueueActions(({ context, event, enqueue }) =>
         step(enqueue, context, event, (c, t) => {
-          const ms = taskDeleteRetryMs[c.taskDeleteTries] ?? 0;
-          c.taskDeleteTries += 1;
+          const ms = removalRetryMs[c.removalRetries] ?? 0;
+          c.removalRetries += 1;
           t.await({ effect: 'clock.sleep', ms }, 'remove');
         }),
       ),
@@ -1043,7 +1043,6 @@ export const containerMachine = buildOnce(() =>
       ),
       noteUnknownTask: enqueueActions(({ context, event, enqueue }) =>
         step(enqueue, context, event, (c) => {
-          c.removalRetried = true;
           c.task = 'running';
           c.pending = null;
         }),
@@ -1144,8 +1143,7 @@ export const containerMachine = buildOnce(() =>
       containerdEmpty: ({ context }) => context.containerdEmpty,
       notFound: ({ event }) => event.type === 'effect.failed' && event.error.code === 'ENOENT',
       busy: ({ event }) => event.type === 'effect.failed' && event.error.code === 'EBUSY',
-      firstTry: ({ context }) => !context.removalRetried,
-      taskDeleteTriesLeft: ({ context }) => context.taskDeleteTries < taskDeleteRetryMs.length,
+      removalRetriesLeft: ({ context }) => context.removalRetries < removalRetryMs.length,
     },
   }).createMachine({
     id: 'container',
@@ -1184,8 +1182,7 @@ export const containerMachine = buildOnce(() =>
       renamePending: null,
       renameReq: null,
       oldName: null,
-      removalRetried: false,
-      taskDeleteTries: 0,
+      removalRetries: 0,
       preparing: [],
       containerdEmpty: input.origin === 'create',
       restoring: input.origin === 'restore',
@@ -1224,18 +1221,12 @@ export const containerMachine = buildOnce(() =>
       /** A root mounted for a start the dead daemon never finished: no task will unmount it. */
       unmountingRoot: {
         entry: 'unmountRoot',
-        on: {
-          'effect.done': { guard: 'isPending', target: 'entering', actions: 'noteUnmounted' },
-          'effect.failed': { guard: 'isPending', target: 'entering', actions: 'noteUnmounted' },
-        },
+        on: onSettled({ guard: 'isPending', target: 'entering', actions: 'noteUnmounted' }),
       },
       /** A task that outlived the daemon: its output is read again, its stdin written again. */
       attachingIo: {
         entry: 'attachIo',
-        on: {
-          'effect.done': { guard: 'isPending', target: 'entering', actions: 'noteIoAttached' },
-          'effect.failed': { guard: 'isPending', target: 'entering', actions: 'noteIoAttached' },
-        },
+        on: onSettled({ guard: 'isPending', target: 'entering', actions: 'noteIoAttached' }),
       },
       /** Restore's decision, from the record and what containerd said of the task. */
       deciding: {
@@ -1258,16 +1249,10 @@ export const containerMachine = buildOnce(() =>
       /** Live-restore keeps a task whose state the record got wrong (a crash between pause and its write): the record follows the task. */
       reattaching: {
         entry: 'persistReattached',
-        on: {
-          'effect.done': [
-            { guard: and(['isPending', 'paused']), target: 'paused' },
-            { guard: 'isPending', target: 'running' },
-          ],
-          'effect.failed': [
-            { guard: and(['isPending', 'paused']), target: 'paused' },
-            { guard: 'isPending', target: 'running' },
-          ],
-        },
+        on: onSettled([
+          { guard: and(['isPending', 'paused']), target: 'paused' },
+          { guard: 'isPending', target: 'running' },
+        ]),
       },
       /** A task that never ran or already ended, of a container not recorded running: deleted, then decide again. */
       discardingTask: {
@@ -1334,32 +1319,19 @@ export const containerMachine = buildOnce(() =>
             states: {
               removingSpec: {
                 entry: 'undoSpec',
-                on: {
-                  'effect.done': { guard: 'isPending', target: 'removingRootfs' },
-                  'effect.failed': { guard: 'isPending', target: 'removingRootfs' },
-                },
+                on: onSettled({ guard: 'isPending', target: 'removingRootfs' }),
               },
               removingRootfs: {
                 entry: 'undoRootfs',
-                on: {
-                  'effect.done': { guard: 'isPending', target: 'removingDirectory' },
-                  'effect.failed': { guard: 'isPending', target: 'removingDirectory' },
-                },
+                on: onSettled({ guard: 'isPending', target: 'removingDirectory' }),
               },
               removingDirectory: {
                 entry: 'undoDirectory',
-                on: {
-                  'effect.done': {
-                    guard: 'isPending',
-                    target: '#container.removed',
-                    actions: 'failCreated',
-                  },
-                  'effect.failed': {
-                    guard: 'isPending',
-                    target: '#container.removed',
-                    actions: 'failCreated',
-                  },
-                },
+                on: onSettled({
+                  guard: 'isPending',
+                  target: '#container.removed',
+                  actions: 'failCreated',
+                }),
               },
             },
           },
@@ -1475,16 +1447,10 @@ export const containerMachine = buildOnce(() =>
           /** The start failed after its sandbox was made: released before the failure is recorded. */
           disconnecting: {
             entry: 'releaseSandbox',
-            on: {
-              'effect.done': [
-                { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
-                { guard: 'isPending', target: 'failing', actions: 'persistStartFailure' },
-              ],
-              'effect.failed': [
-                { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
-                { guard: 'isPending', target: 'failing', actions: 'persistStartFailure' },
-              ],
-            },
+            on: onSettled([
+              { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
+              { guard: 'isPending', target: 'failing', actions: 'persistStartFailure' },
+            ]),
           },
           /** Then its shareable /dev/shm (dockerd's Cleanup: the network, then the IPC mounts). */
           unmountingShm: {
@@ -1503,44 +1469,24 @@ export const containerMachine = buildOnce(() =>
             },
           },
           persisting: {
-            on: {
-              'effect.done': [
-                {
-                  guard: and(['isPending', 'exitedEarly']),
-                  target: '#container.exiting',
-                  actions: 'ackStarted',
-                },
-                { guard: 'isPending', target: '#container.running', actions: 'ackStarted' },
-              ],
-              'effect.failed': [
-                {
-                  guard: and(['isPending', 'exitedEarly']),
-                  target: '#container.exiting',
-                  actions: 'ackStarted',
-                },
-                { guard: 'isPending', target: '#container.running', actions: 'ackStarted' },
-              ],
-            },
+            on: onSettled([
+              {
+                guard: and(['isPending', 'exitedEarly']),
+                target: '#container.exiting',
+                actions: 'ackStarted',
+              },
+              { guard: 'isPending', target: '#container.running', actions: 'ackStarted' },
+            ]),
           },
           failing: {
-            on: {
-              'effect.done': [
-                {
-                  guard: and(['isPending', 'autoRemove']),
-                  target: '#container.removing',
-                  actions: 'ackStartFailure',
-                },
-                { guard: 'isPending', target: '#container.idle', actions: 'ackStartFailure' },
-              ],
-              'effect.failed': [
-                {
-                  guard: and(['isPending', 'autoRemove']),
-                  target: '#container.removing',
-                  actions: 'ackStartFailure',
-                },
-                { guard: 'isPending', target: '#container.idle', actions: 'ackStartFailure' },
-              ],
-            },
+            on: onSettled([
+              {
+                guard: and(['isPending', 'autoRemove']),
+                target: '#container.removing',
+                actions: 'ackStartFailure',
+              },
+              { guard: 'isPending', target: '#container.idle', actions: 'ackStartFailure' },
+            ]),
           },
         },
       },
@@ -1611,18 +1557,11 @@ export const containerMachine = buildOnce(() =>
         },
       },
       persistingUpdate: {
-        on: {
-          'effect.done': [
-            { guard: and(['isPending', 'noTask']), target: 'idle', actions: 'ackUpdate' },
-            { guard: and(['isPending', 'paused']), target: 'paused', actions: 'ackUpdate' },
-            { guard: 'isPending', target: 'running', actions: 'ackUpdate' },
-          ],
-          'effect.failed': [
-            { guard: and(['isPending', 'noTask']), target: 'idle', actions: 'ackUpdate' },
-            { guard: and(['isPending', 'paused']), target: 'paused', actions: 'ackUpdate' },
-            { guard: 'isPending', target: 'running', actions: 'ackUpdate' },
-          ],
-        },
+        on: onSettled([
+          { guard: and(['isPending', 'noTask']), target: 'idle', actions: 'ackUpdate' },
+          { guard: and(['isPending', 'paused']), target: 'paused', actions: 'ackUpdate' },
+          { guard: 'isPending', target: 'running', actions: 'ackUpdate' },
+        ]),
       },
       stopping: {
         entry: 'killWithStopSignal',
@@ -1658,10 +1597,7 @@ export const containerMachine = buildOnce(() =>
         },
       },
       persistingPause: {
-        on: {
-          'effect.done': { guard: 'isPending', target: 'paused', actions: 'ackPaused' },
-          'effect.failed': { guard: 'isPending', target: 'paused', actions: 'ackPaused' },
-        },
+        on: onSettled({ guard: 'isPending', target: 'paused', actions: 'ackPaused' }),
       },
       paused: {
         entry: ['endRestore', 'replayDeferred'],
@@ -1707,10 +1643,7 @@ export const containerMachine = buildOnce(() =>
         },
       },
       persistingUnpause: {
-        on: {
-          'effect.done': { guard: 'isPending', target: 'running', actions: 'ackUnpaused' },
-          'effect.failed': { guard: 'isPending', target: 'running', actions: 'ackUnpaused' },
-        },
+        on: onSettled({ guard: 'isPending', target: 'running', actions: 'ackUnpaused' }),
       },
       /**
        * The task exited: delete it (its exit status) and containerd's container, release its
@@ -1734,18 +1667,11 @@ export const containerMachine = buildOnce(() =>
         states: {
           deletingTask: {
             entry: 'deleteTask',
-            on: {
-              'effect.done': {
-                guard: 'isPending',
-                target: 'deletingContainer',
-                actions: 'noteExitStatus',
-              },
-              'effect.failed': {
-                guard: 'isPending',
-                target: 'deletingContainer',
-                actions: 'noteExitStatus',
-              },
-            },
+            on: onSettled({
+              guard: 'isPending',
+              target: 'deletingContainer',
+              actions: 'noteExitStatus',
+            }),
           },
           deletingContainer: {
             entry: 'deleteContainerRecord',
@@ -1768,16 +1694,10 @@ export const containerMachine = buildOnce(() =>
           /** The exited task's endpoints and namespace go before the exit is recorded. */
           releasingNetwork: {
             entry: 'releaseSandbox',
-            on: {
-              'effect.done': [
-                { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
-                { guard: 'isPending', target: '#container.recordingExit', actions: 'persistExit' },
-              ],
-              'effect.failed': [
-                { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
-                { guard: 'isPending', target: '#container.recordingExit', actions: 'persistExit' },
-              ],
-            },
+            on: onSettled([
+              { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
+              { guard: 'isPending', target: '#container.recordingExit', actions: 'persistExit' },
+            ]),
           },
           /** Then its shareable /dev/shm (dockerd's Cleanup, before the exit is checkpointed). */
           unmountingShm: {
@@ -1799,8 +1719,7 @@ export const containerMachine = buildOnce(() =>
       },
       recordingExit: {
         on: {
-          'effect.done': afterExitRecorded,
-          'effect.failed': afterExitRecorded,
+          ...onSettled(afterExitRecorded),
           'api.remove': [
             { guard: 'removeRequested', actions: 'removalInProgress' },
             { actions: 'rememberRemove' },
@@ -1835,10 +1754,7 @@ export const containerMachine = buildOnce(() =>
         },
       },
       cancellingRestart: {
-        on: {
-          'effect.done': { guard: 'isPending', target: 'idle', actions: 'ackCancelled' },
-          'effect.failed': { guard: 'isPending', target: 'idle', actions: 'ackCancelled' },
-        },
+        on: onSettled({ guard: 'isPending', target: 'idle', actions: 'ackCancelled' }),
       },
       /**
        * Removal: marked (persisted) first, so a crash mid-removal is finished by the next
@@ -1860,20 +1776,12 @@ export const containerMachine = buildOnce(() =>
         states: {
           marking: {
             entry: 'persistRemoving',
-            on: {
-              'effect.done': [
-                { guard: and(['isPending', 'taskAlive']), target: 'killing' },
-                { guard: and(['isPending', 'noTask', 'containerdEmpty']), target: 'disconnecting' },
-                { guard: and(['isPending', 'noTask']), target: 'deletingContainer' },
-                { guard: 'isPending', target: 'deletingTask' },
-              ],
-              'effect.failed': [
-                { guard: and(['isPending', 'taskAlive']), target: 'killing' },
-                { guard: and(['isPending', 'noTask', 'containerdEmpty']), target: 'disconnecting' },
-                { guard: and(['isPending', 'noTask']), target: 'deletingContainer' },
-                { guard: 'isPending', target: 'deletingTask' },
-              ],
-            },
+            on: onSettled([
+              { guard: and(['isPending', 'taskAlive']), target: 'killing' },
+              { guard: and(['isPending', 'noTask', 'containerdEmpty']), target: 'disconnecting' },
+              { guard: and(['isPending', 'noTask']), target: 'deletingContainer' },
+              { guard: 'isPending', target: 'deletingTask' },
+            ]),
           },
           killing: {
             entry: 'killForRemoval',
@@ -1904,53 +1812,47 @@ export const containerMachine = buildOnce(() =>
               'effect.done': { guard: 'isPending', target: 'deletingContainer' },
               'effect.failed': [
                 { guard: and(['isPending', 'notFound']), target: 'deletingContainer' },
-                {
-                  guard: and(['isPending', 'taskDeleteTriesLeft']),
-                  target: 'pausingBeforeTaskDelete',
-                },
+                { guard: and(['isPending', 'removalRetriesLeft']), target: 'pausingBeforeRetry' },
                 { guard: 'isPending', target: 'deletingContainer' },
               ],
-            },
-          },
-          pausingBeforeTaskDelete: {
-            entry: 'pauseBeforeTaskDelete',
-            on: {
-              'effect.done': { guard: 'isPending', target: 'deletingTask' },
-              'effect.failed': { guard: 'isPending', target: 'deletingTask' },
             },
           },
           deletingContainer: {
             entry: 'deleteContainer',
             on: {
               'effect.done': { guard: 'isPending', target: 'disconnecting' },
-              // containerd still has a task the container did not know of (a create the dead
-              // daemon had sent, finished late): it is killed and deleted first, once. Else the
-              // record stays `removing` (restore or the next rm finishes it), never forgotten
-              // while containerd holds it.
+              // containerd still has a task the container did not know of: it is killed and
+              // deleted first. Else the record stays `removing` (restore or the next rm finishes
+              // it), never forgotten while containerd holds it.
               'effect.failed': [
                 { guard: and(['isPending', 'notFound']), target: 'disconnecting' },
                 {
-                  guard: and(['isPending', 'busy', 'firstTry']),
-                  target: 'killing',
+                  guard: and(['isPending', 'busy', 'removalRetriesLeft']),
+                  target: 'pausingBeforeRetry',
                   actions: 'noteUnknownTask',
                 },
                 { guard: 'isPending', target: '#container.idle', actions: 'failRemoval' },
               ],
             },
           },
+          /**
+           * The one bounded retry of a removal (`removalRetryMs`): after a pause, a task still
+           * thought alive is killed first, then the task is deleted again.
+           */
+          pausingBeforeRetry: {
+            entry: 'pauseBeforeRetry',
+            on: onSettled([
+              { guard: and(['isPending', 'taskAlive']), target: 'killing' },
+              { guard: 'isPending', target: 'deletingTask' },
+            ]),
+          },
           /** Its endpoints and namespace (if any are left) and its network attachments go before its record. */
           disconnecting: {
             entry: 'releaseSandboxForRemoval',
-            on: {
-              'effect.done': [
-                { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
-                { guard: 'isPending', target: 'removingSpec' },
-              ],
-              'effect.failed': [
-                { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
-                { guard: 'isPending', target: 'removingSpec' },
-              ],
-            },
+            on: onSettled([
+              { guard: and(['isPending', 'hasShareableShm']), target: 'unmountingShm' },
+              { guard: 'isPending', target: 'removingSpec' },
+            ]),
           },
           /**
            * Its shareable /dev/shm, if a task's exit (or a crash) left it mounted: before its
@@ -1969,10 +1871,7 @@ export const containerMachine = buildOnce(() =>
           },
           removingSpec: {
             entry: 'removeSpec',
-            on: {
-              'effect.done': { guard: 'isPending', target: 'removingRootfs' },
-              'effect.failed': { guard: 'isPending', target: 'removingRootfs' },
-            },
+            on: onSettled({ guard: 'isPending', target: 'removingRootfs' }),
           },
           removingRootfs: {
             entry: 'removeRootfs',
@@ -1986,40 +1885,23 @@ export const containerMachine = buildOnce(() =>
             },
           },
           markingDead: {
-            on: {
-              'effect.done': {
-                guard: 'isPending',
-                target: '#container.idle',
-                actions: 'failRemovalDead',
-              },
-              'effect.failed': {
-                guard: 'isPending',
-                target: '#container.idle',
-                actions: 'failRemovalDead',
-              },
-            },
+            on: onSettled({
+              guard: 'isPending',
+              target: '#container.idle',
+              actions: 'failRemovalDead',
+            }),
           },
           removingDirectory: {
             entry: 'removeDirectory',
-            on: {
-              'effect.done': { guard: 'isPending', target: 'forgetting' },
-              'effect.failed': { guard: 'isPending', target: 'forgetting' },
-            },
+            on: onSettled({ guard: 'isPending', target: 'forgetting' }),
           },
           forgetting: {
             entry: 'forget',
-            on: {
-              'effect.done': {
-                guard: 'isPending',
-                target: '#container.removed',
-                actions: 'ackRemoved',
-              },
-              'effect.failed': {
-                guard: 'isPending',
-                target: '#container.removed',
-                actions: 'ackRemoved',
-              },
-            },
+            on: onSettled({
+              guard: 'isPending',
+              target: '#container.removed',
+              actions: 'ackRemoved',
+            }),
           },
         },
       },

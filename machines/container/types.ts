@@ -239,10 +239,8 @@ export interface ContainerContext {
   renamePending: string | null;
   renameReq: string | null;
   oldName: string | null;
-  /** The removal found a task it did not know of, and killed it once. */
-  removalRetried: boolean;
-  /** The removal's tries at deleting a task containerd refused to delete, after the first. */
-  taskDeleteTries: number;
+  /** How often this removal has tried again what containerd refused (bounded; after a pause each). */
+  removalRetries: number;
   /**
    * containerd holds no container of this ID: none was made since this actor created it, or
    * the last exit deleted it (or found it gone). A removal then asks containerd nothing, as

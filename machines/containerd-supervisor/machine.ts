@@ -3,7 +3,7 @@ import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall } from '../../effects/requests.ts';
 import type { ClockRequest } from '../../effects/clock/requests.ts';
 import type { ContainerdRequest } from '../../effects/containerd/requests.ts';
-import { commit, noOutlet, type Outlet } from '../outlet.ts';
+import { commit, noOutlet, onSettled, type Outlet } from '../outlet.ts';
 
 export interface SupervisorInput {
   actorId?: string;
@@ -162,18 +162,14 @@ export const containerdSupervisorMachine = setup({
     running: {
       entry: 'watchProcess',
       on: {
-        'effect.done': { guard: 'isPending', target: 'backingOff', actions: 'recordExit' },
-        'effect.failed': { guard: 'isPending', target: 'backingOff', actions: 'recordExit' },
+        ...onSettled({ guard: 'isPending', target: 'backingOff', actions: 'recordExit' }),
         'supervisor.stop': 'stopping',
       },
     },
     /** A restarted containerd did not answer: make sure the process is gone, then back off. */
     restarting: {
       entry: 'terminateContainerd',
-      on: {
-        'effect.done': { guard: 'isPending', target: 'backingOff', actions: 'recordExit' },
-        'effect.failed': { guard: 'isPending', target: 'backingOff', actions: 'recordExit' },
-      },
+      on: onSettled({ guard: 'isPending', target: 'backingOff', actions: 'recordExit' }),
     },
     backingOff: {
       entry: 'sleepBackoff',
@@ -185,10 +181,7 @@ export const containerdSupervisorMachine = setup({
     /** The first start never answered: stop what was spawned and fail. */
     failedStart: {
       entry: 'terminateContainerd',
-      on: {
-        'effect.done': { guard: 'isPending', target: 'failed' },
-        'effect.failed': { guard: 'isPending', target: 'failed' },
-      },
+      on: onSettled({ guard: 'isPending', target: 'failed' }),
     },
     stopping: {
       always: [{ guard: 'hasProcess', target: 'terminating' }, { target: 'stopped' }],

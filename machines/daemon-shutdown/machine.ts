@@ -8,7 +8,7 @@ import {
   releasesFinished,
   type ReleaseState,
 } from '../release/engine.ts';
-import { commit, noOutlet } from '../outlet.ts';
+import { commit, noOutlet, onSettled } from '../outlet.ts';
 import type { ContainerSettled } from '../container/types.ts';
 import type { Acquisition, Output, ReleaseRecord } from '../daemon-startup/types.ts';
 
@@ -229,10 +229,7 @@ export const daemonShutdownMachine = setup({
     },
     releasing: {
       entry: 'releaseNewestFirst',
-      on: {
-        'effect.done': { actions: 'foldRelease' },
-        'effect.failed': { actions: 'foldRelease' },
-      },
+      on: onSettled({ actions: 'foldRelease' }),
       always: { guard: 'everythingReleased', target: 'stopped' },
     },
     stopped: { type: 'final' },

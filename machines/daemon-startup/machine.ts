@@ -2,7 +2,7 @@ import { assign, setup } from 'xstate';
 import { startupEngine, type StartupContext, type StartupInput } from './engine.ts';
 import { startupSteps, type StepDef } from './steps.ts';
 import { releasesFinished } from '../release/engine.ts';
-import { noOutlet } from '../outlet.ts';
+import { noOutlet, onSettled } from '../outlet.ts';
 import type { Acquisition, Facts, ReleaseRecord, StartupEvent, StartupFailure } from './types.ts';
 
 /** Emits what the preceding assign put in the outbox (one action per transition keeps events cheap). */
@@ -54,28 +54,19 @@ export function createStartupMachine(table: readonly StepDef[]) {
     states: {
       starting: {
         entry: ['startSteps', flush],
-        on: {
-          'effect.done': { actions: ['foldResult', flush] },
-          'effect.failed': { actions: ['foldResult', flush] },
-        },
+        on: onSettled({ actions: ['foldResult', flush] }),
         always: [
           { guard: 'startupFailed', target: 'draining' },
           { guard: 'allStepsDone', target: 'ready' },
         ],
       },
       draining: {
-        on: {
-          'effect.done': { actions: ['foldResult', flush] },
-          'effect.failed': { actions: ['foldResult', flush] },
-        },
+        on: onSettled({ actions: ['foldResult', flush] }),
         always: { guard: 'nothingInFlight', target: 'releasing' },
       },
       releasing: {
         entry: ['releaseNewestFirst', flush],
-        on: {
-          'effect.done': { actions: ['foldRelease', flush] },
-          'effect.failed': { actions: ['foldRelease', flush] },
-        },
+        on: onSettled({ actions: ['foldRelease', flush] }),
         always: { guard: 'everythingReleased', target: 'failed' },
       },
       ready: { type: 'final' },

@@ -1,5 +1,5 @@
 import { and, enqueueActions, setup } from 'xstate';
-import { noOutlet, type OutputParams } from '../outlet.ts';
+import { noOutlet, onSettled, type OutputParams } from '../outlet.ts';
 import { startFailureExitCode } from '../container/signals.ts';
 import { apply } from './outputs.ts';
 import type { ExecContext, ExecEvent, ExecInput } from './types.ts';
@@ -259,10 +259,8 @@ export const execMachine = buildOnce(() =>
           : { height: input.config.consoleSize[0], width: input.config.consoleSize[1] },
     }),
     initial: 'created',
-    on: {
-      'effect.done': { guard: 'isResize', actions: 'replyResize' },
-      'effect.failed': { guard: 'isResize', actions: 'replyResize' },
-    },
+    // A resize's answer, in whichever state it comes.
+    on: onSettled({ guard: 'isResize', actions: 'replyResize' }),
     states: {
       created: {
         entry: 'announceCreate',
@@ -312,18 +310,11 @@ export const execMachine = buildOnce(() =>
             },
           },
           deletingFailed: {
-            on: {
-              'effect.done': {
-                guard: 'isPending',
-                target: '#exec.exited',
-                actions: 'ackStartFailure',
-              },
-              'effect.failed': {
-                guard: 'isPending',
-                target: '#exec.exited',
-                actions: 'ackStartFailure',
-              },
-            },
+            on: onSettled({
+              guard: 'isPending',
+              target: '#exec.exited',
+              actions: 'ackStartFailure',
+            }),
           },
         },
       },
@@ -341,14 +332,8 @@ export const execMachine = buildOnce(() =>
       exiting: {
         entry: 'deleteProcess',
         on: {
-          'effect.done': [
-            { guard: 'isResize', actions: 'replyResize' },
-            { guard: 'isPending', target: 'exited', actions: 'recordExit' },
-          ],
-          'effect.failed': [
-            { guard: 'isResize', actions: 'replyResize' },
-            { guard: 'isPending', target: 'exited', actions: 'recordExit' },
-          ],
+          // A resize answered meanwhile goes to the machine-wide `isResize` transition.
+          ...onSettled({ guard: 'isPending', target: 'exited', actions: 'recordExit' }),
           'containerd.execExit': { actions: 'rememberEarlyExit' },
           'api.execStart': { actions: 'alreadyRunning' },
           'api.execResize': { actions: 'notRunningResize' },
@@ -358,14 +343,7 @@ export const execMachine = buildOnce(() =>
       // deleted in containerd. A delete that finds it gone with its task ends this as well.
       releasing: {
         on: {
-          'effect.done': [
-            { guard: 'isResize', actions: 'replyResize' },
-            { guard: 'isPending', target: 'exited', actions: 'released' },
-          ],
-          'effect.failed': [
-            { guard: 'isResize', actions: 'replyResize' },
-            { guard: 'isPending', target: 'exited', actions: 'released' },
-          ],
+          ...onSettled({ guard: 'isPending', target: 'exited', actions: 'released' }),
           'api.execStart': { actions: 'alreadyRan' },
           'api.execResize': { actions: 'notRunningResize' },
           'execGc.tick': { actions: 'markCanRemove' },

@@ -1,6 +1,6 @@
 import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
-import { noOutlet } from '../outlet.ts';
+import { noOutlet, onSettled } from '../outlet.ts';
 import { apply } from './outputs.ts';
 import { buildOnce } from '../build-once.ts';
 
@@ -86,10 +86,7 @@ export const execSweepMachine = buildOnce(() =>
       sweeping: {
         entry: 'list',
         always: { guard: 'allSettled', target: 'done' },
-        on: {
-          'effect.done': { actions: 'settle' },
-          'effect.failed': { actions: 'settle' },
-        },
+        on: onSettled({ actions: 'settle' }),
       },
       done: { type: 'final' },
     },

@@ -1,5 +1,5 @@
 import { and, enqueueActions, setup } from 'xstate';
-import { noOutlet } from '../outlet.ts';
+import { noOutlet, onSettled } from '../outlet.ts';
 import { apply, type Outputs } from '../exec/outputs.ts';
 import { healthTimes } from './config.ts';
 import type { HealthContext, HealthEvent, HealthInput, HealthResult } from './types.ts';
@@ -258,8 +258,7 @@ export const healthMachine = buildOnce(() =>
     initial: 'waiting',
     on: {
       'health.stop': '.stopping',
-      'effect.done': { guard: 'isSaving', actions: 'saved' },
-      'effect.failed': { guard: 'isSaving', actions: 'saved' },
+      ...onSettled({ guard: 'isSaving', actions: 'saved' }),
       'container.paused': { actions: 'notePaused' },
       'container.unpaused': { actions: 'notePaused' },
     },
@@ -323,18 +322,11 @@ export const healthMachine = buildOnce(() =>
             },
           },
           deleting: {
-            on: {
-              'effect.done': {
-                guard: 'isPending',
-                target: '#health.waiting',
-                actions: 'recordProbe',
-              },
-              'effect.failed': {
-                guard: 'isPending',
-                target: '#health.waiting',
-                actions: 'recordProbe',
-              },
-            },
+            on: onSettled({
+              guard: 'isPending',
+              target: '#health.waiting',
+              actions: 'recordProbe',
+            }),
           },
         },
       },
@@ -347,17 +339,11 @@ export const healthMachine = buildOnce(() =>
             always: [{ guard: 'writing', target: 'awaitingProbeWrite' }, { target: 'writing' }],
           },
           awaitingProbeWrite: {
-            on: {
-              'effect.done': { guard: 'isSaving', target: 'writing' },
-              'effect.failed': { guard: 'isSaving', target: 'writing' },
-            },
+            on: onSettled({ guard: 'isSaving', target: 'writing' }),
           },
           writing: {
             entry: 'closeMonitor',
-            on: {
-              'effect.done': { guard: 'isPending', target: '#health.stopped' },
-              'effect.failed': { guard: 'isPending', target: '#health.stopped' },
-            },
+            on: onSettled({ guard: 'isPending', target: '#health.stopped' }),
           },
         },
       },

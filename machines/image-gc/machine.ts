@@ -2,7 +2,7 @@ import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import type { ImageResults } from '../../effects/image/requests.ts';
 import type { Output } from '../daemon-startup/types.ts';
-import { commit, noOutlet } from '../outlet.ts';
+import { commit, noOutlet, onSettled } from '../outlet.ts';
 import { buildOnce } from '../build-once.ts';
 
 /**
@@ -86,10 +86,7 @@ export const imageGcMachine = buildOnce(() =>
     states: {
       collecting: {
         entry: 'collect',
-        on: {
-          'effect.done': { guard: 'isPending', target: 'collected', actions: 'conclude' },
-          'effect.failed': { guard: 'isPending', target: 'collected', actions: 'conclude' },
-        },
+        on: onSettled({ guard: 'isPending', target: 'collected', actions: 'conclude' }),
       },
       collected: { type: 'final' },
     },

@@ -3,7 +3,7 @@ import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import type { ImageResults } from '../../effects/image/requests.ts';
 import type { RegistryResults } from '../../effects/registry/requests.ts';
-import { commit, noOutlet, type Output } from '../outlet.ts';
+import { commit, noOutlet, onSettled, type Output } from '../outlet.ts';
 import { shortId, transientCodes } from './transfer.ts';
 import {
   choosePlatform,
@@ -837,8 +837,7 @@ export const imagePullMachine = buildOnce(() =>
     entry: 'begin',
     initial: 'resolving',
     on: {
-      'effect.done': { actions: 'advance' },
-      'effect.failed': { actions: 'advance' },
+      ...onSettled({ actions: 'advance' }),
       'pull.cancel': { actions: 'advance' },
     },
     // The phases, as the inspector shows them; every event goes to `advance`, which knows what

@@ -2,7 +2,7 @@ import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
 import type { RegistryResults } from '../../effects/registry/requests.ts';
-import { commit, noOutlet, type Output } from '../outlet.ts';
+import { commit, noOutlet, onSettled, type Output } from '../outlet.ts';
 import { mediaTypes } from '../image-pull/manifest.ts';
 import { shortId, transientCodes } from '../image-pull/transfer.ts';
 import { buildOnce } from '../build-once.ts';
@@ -485,8 +485,7 @@ export const imagePushMachine = buildOnce(() =>
       pushing: {
         entry: 'begin',
         on: {
-          'effect.done': { actions: 'advance' },
-          'effect.failed': { actions: 'advance' },
+          ...onSettled({ actions: 'advance' }),
           'push.cancel': { actions: 'advance' },
         },
         always: { guard: 'finished', target: 'ended' },

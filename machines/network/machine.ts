@@ -1,7 +1,7 @@
 import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import type { EffectCall, EffectRequest } from '../../effects/requests.ts';
-import { commit, noOutlet, type Output as OutletOutput } from '../outlet.ts';
+import { commit, noOutlet, onSettled, type Output as OutletOutput } from '../outlet.ts';
 import { buildOnce } from '../build-once.ts';
 
 /**
@@ -202,7 +202,7 @@ export const netOpMachine = buildOnce(() =>
     states: {
       running: {
         entry: 'begin',
-        on: { 'effect.done': { actions: 'fold' }, 'effect.failed': { actions: 'fold' } },
+        on: onSettled({ actions: 'fold' }),
         always: [
           { guard: 'finished', target: 'done' },
           { guard: 'undone', target: 'failed' },
@@ -211,7 +211,7 @@ export const netOpMachine = buildOnce(() =>
       },
       /** A step failed: what the earlier steps made is undone, newest first. */
       releasing: {
-        on: { 'effect.done': { actions: 'fold' }, 'effect.failed': { actions: 'fold' } },
+        on: onSettled({ actions: 'fold' }),
         always: { guard: 'undone', target: 'failed' },
       },
       done: { type: 'final' },

@@ -2,7 +2,7 @@ import { enqueueActions, setup } from 'xstate';
 import type { EffectError } from '../../effects/errors.ts';
 import type { RegistryResults } from '../../effects/registry/requests.ts';
 import type { Output } from '../daemon-startup/types.ts';
-import { commit, noOutlet } from '../outlet.ts';
+import { commit, noOutlet, onSettled } from '../outlet.ts';
 import { buildOnce } from '../build-once.ts';
 
 /** `docker login` (`POST /auth`): one check of the credentials against the registry. */
@@ -72,10 +72,7 @@ export const registryLoginMachine = buildOnce(() =>
     states: {
       checking: {
         entry: 'check',
-        on: {
-          'effect.done': { guard: 'isPending', target: 'answered', actions: 'answer' },
-          'effect.failed': { guard: 'isPending', target: 'answered', actions: 'answer' },
-        },
+        on: onSettled({ guard: 'isPending', target: 'answered', actions: 'answer' }),
       },
       answered: { type: 'final' },
     },

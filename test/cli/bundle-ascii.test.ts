@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { assertAscii } from '../../scripts/ascii.mjs';
-import { parseDuration } from '../../src/daemon/containers/commit-changes.ts';
+import { parseGoDuration } from '../../src/daemon/go-duration.ts';
 
 test('the build refuses a bundle that is not ASCII (bin/statedock.js reads it as latin1), naming the line', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sd-ascii-'));
@@ -21,6 +21,7 @@ test('the build refuses a bundle that is not ASCII (bin/statedock.js reads it as
 });
 
 test('Go durations in microseconds are still read with the micro sign written as an escape', () => {
-  assert.equal(parseDuration('1µs500ns'), 1500);
-  assert.equal(parseDuration('2us'), 2000);
+  assert.equal(parseGoDuration('1µs500ns'), 1500);
+  assert.equal(parseGoDuration('1μs500ns'), 1500);
+  assert.equal(parseGoDuration('2us'), 2000);
 });

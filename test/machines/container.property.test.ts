@@ -569,6 +569,25 @@ test('a rename whose write fails (a full disk) keeps the old name, as dockerd pu
   assert.ok(failedRenames > 0, 'some fault hit the rename');
 });
 
+/**
+ * The containerd calls and pauses one removal (`req`) asked for, from its request to its reply:
+ * `containerd.deleteTask`, `clock.sleep 400`, …
+ */
+function removalCallsOf(records: readonly TraceRecord[], req: string): string[] {
+  const from = records.findIndex((r) => r.kind === 'event' && r.event['req'] === req);
+  const to = records.findIndex(
+    (r, i) => i > from && r.kind === 'mark' && r.mark.mark === 'reply' && r.mark['req'] === req,
+  );
+  assert.ok(from >= 0 && to > from, `removal ${req} asked and answered`);
+  return records
+    .slice(from, to)
+    .flatMap((r) =>
+      r.kind === 'effect.request' && /^(containerd\.(delete|kill)|clock\.sleep)/.test(r.call.effect)
+        ? [r.call.effect === 'clock.sleep' ? `clock.sleep ${String(r.call.ms)}` : r.call.effect]
+        : [],
+    );
+}
+
 test('an exit whose task deletion containerd did not confirm: the removal deletes the task before its container', () => {
   const { trace, session, actorId } = simulateContainer({
     seed: 4,
@@ -610,14 +629,28 @@ test('a task containerd will not delete (its root busy) fails a removal, and the
       { atMs: 10_000, event: { type: 'api.remove', force: true } },
     ],
     horizonMs: 1_000,
-    // The exit's delete, then the first removal's four (three after a pause each) and the one
-    // after the kill of the task it still found: all refused.
-    faults: [1, 2, 3, 4, 5, 6].map((n) => `containerd.deleteTask#${n}=EIO`),
+    // The exit's delete, then the first removal's four (three after a pause each): all refused.
+    faults: [1, 2, 3, 4, 5].map((n) => `containerd.deleteTask#${n}=EIO`),
   });
   const replies = repliesOf(trace.records).map((r) => [r.req, r.result]);
   assert.deepEqual(replies.slice(-2), [
     ['r2', 'failed'],
     ['r3', 'ok'],
+  ]);
+  // The first removal gave up after its bounded retries; the second needed none.
+  assert.deepEqual(removalCallsOf(trace.records, 'r2'), [
+    'containerd.deleteTask',
+    'clock.sleep 100',
+    'containerd.deleteTask',
+    'clock.sleep 400',
+    'containerd.deleteTask',
+    'clock.sleep 1500',
+    'containerd.deleteTask',
+    'containerd.deleteContainer',
+  ]);
+  assert.deepEqual(removalCallsOf(trace.records, 'r3'), [
+    'containerd.deleteTask',
+    'containerd.deleteContainer',
   ]);
   assert.equal(
     (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
@@ -662,4 +695,98 @@ test('a task deletion containerd refuses while the container’s last processes 
     (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
     'done',
   );
+});
+
+test('a task containerd kept that the container did not know of is killed and deleted by the removal, after a pause', () => {
+  const { trace, session, actorId } = simulateContainer({
+    seed: 7,
+    record: newRecord(id),
+    behaviour: { exitAfterMs: 50, exitCode: 0, ignoresTerm: false },
+    steps: [
+      { atMs: 0, event: { type: 'api.start' } },
+      { atMs: 1_000, event: { type: 'api.remove', force: false } },
+    ],
+    horizonMs: 10_000,
+    // The exit's delete answers "not found" though containerd kept the task: the container
+    // believes it gone, and containerd refuses to delete the container under it.
+    faults: ['containerd.deleteTask#1=ENOENT'],
+  });
+  assert.deepEqual(removalCallsOf(trace.records, 'r2'), [
+    'containerd.deleteContainer',
+    'clock.sleep 100',
+    'containerd.killTask',
+    'clock.sleep 10000',
+    'containerd.deleteTask',
+    'containerd.deleteContainer',
+  ]);
+  assert.equal(repliesOf(trace.records).find((r) => r.req === 'r2')?.result, 'ok');
+  assert.equal(
+    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
+    'done',
+  );
+});
+
+test('a removal tries again three times in all, whatever containerd refused, then fails and keeps the record', () => {
+  const { trace, session, actorId } = simulateContainer({
+    seed: 8,
+    record: newRecord(id),
+    behaviour: { exitAfterMs: 50, exitCode: 0, ignoresTerm: false },
+    steps: [
+      { atMs: 0, event: { type: 'api.start' } },
+      { atMs: 1_000, event: { type: 'api.remove', force: false } },
+    ],
+    horizonMs: 10_000,
+    // A task the container did not know of (as above), whose deletion is then refused, always.
+    faults: [
+      'containerd.deleteTask#1=ENOENT',
+      ...[2, 3, 4, 5, 6].map((n) => `containerd.deleteTask#${n}=EIO`),
+    ],
+  });
+  assert.deepEqual(removalCallsOf(trace.records, 'r2'), [
+    'containerd.deleteContainer',
+    'clock.sleep 100',
+    'containerd.killTask',
+    'clock.sleep 10000',
+    'containerd.deleteTask',
+    'clock.sleep 400',
+    'containerd.deleteTask',
+    'clock.sleep 1500',
+    'containerd.deleteTask',
+    'containerd.deleteContainer',
+  ]);
+  assert.equal(repliesOf(trace.records).find((r) => r.req === 'r2')?.result, 'failed');
+  const snap = session.actors.get(actorId)?.actor.getSnapshot() as
+    { value: unknown; context: ContainerContext } | undefined;
+  assert.equal(snap?.value, 'idle');
+  assert.equal(snap?.context.record.state.status, 'removing');
+});
+
+test('a step that goes on whatever its effect’s outcome still records that the effect failed', () => {
+  const { trace, actorId } = simulateContainer({
+    seed: 9,
+    record: newRecord(id),
+    behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+    steps: [
+      { atMs: 0, event: { type: 'api.start' } },
+      { atMs: 1_000, event: { type: 'api.remove', force: true } },
+    ],
+    horizonMs: 10_000,
+    // The removal's deletion of the spec (its first store.del) fails; the removal goes on.
+    faults: ['store.del#1=EIO'],
+  });
+  const records = trace.records.filter((r) => r.actor === actorId);
+  const asked = records.findIndex(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'store.del',
+  );
+  const request = records[asked];
+  assert.ok(request?.kind === 'effect.request' && request.call.effect === 'store.del');
+  assert.equal(request.call.key, `spec/${id}`);
+  const answered = records.findIndex(
+    (r) => r.kind === 'event' && r.event['id'] === request.call.id,
+  );
+  const answer = records[answered];
+  assert.equal(answer?.kind === 'event' ? answer.event.type : null, 'effect.failed');
+  const next = records.slice(answered).find((r) => r.kind === 'transition');
+  assert.deepEqual(next?.kind === 'transition' ? next.to : null, { removing: 'removingRootfs' });
+  assert.equal(repliesOf(trace.records).find((r) => r.req === 'r2')?.result, 'ok');
 });

@@ -1,27 +1,15 @@
 import { ApiError } from '../../api/server.ts';
 import type { HealthConfig } from '../../../machines/health/config.ts';
 import type { ImageRecord } from '../images.ts';
+import { parseGoDuration } from '../go-duration.ts';
 
-/** Go's time.ParseDuration for HEALTHCHECK's options (`30s`, `1m30s`, `500ms`) → nanoseconds. */
-export function parseDuration(text: string): number | null {
-  const units: Record<string, number> = {
-    ns: 1,
-    us: 1e3,
-    µs: 1e3,
-    ms: 1e6,
-    s: 1e9,
-    m: 60e9,
-    h: 3600e9,
-  };
-  if (text === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/gy;
-  let total = 0;
-  let at = 0;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    total += Number(m[1]) * (units[m[2] as string] as number);
-    at = re.lastIndex;
-  }
-  return at === text.length && at > 0 ? Math.round(total) : null;
+/**
+ * A HEALTHCHECK option's period (`30s`, `1m30s`, `500ms`) in nanoseconds: a Go duration, never
+ * negative (a period before now is no period); null when it is neither.
+ */
+function healthPeriod(text: string): number | null {
+  const ns = parseGoDuration(text);
+  return ns === null || ns < 0 ? null : ns;
 }
 
 function jsonOrShell(arg: string): string[] {
@@ -58,7 +46,7 @@ function healthcheck(arg: string): HealthConfig {
     rest = rest.slice(whole.length);
     if (key === 'retries') hc.Retries = Number(value);
     else {
-      const d = parseDuration(value);
+      const d = healthPeriod(value);
       if (d === null) throw new ApiError(400, `time: invalid duration "${value}"`);
       if (key === 'interval') hc.Interval = d;
       else if (key === 'timeout') hc.Timeout = d;

@@ -7,6 +7,7 @@ import { ApiError, destroySoon, type ApiServer } from '../../api/server.ts';
 import { treeSize } from '../../../effects/rootfs/layout.ts';
 import { checkAttachable, checkDetachKeys, serveAttach, type AttachRequest } from '../attach.ts';
 import { parseFilters, parseTimestamp } from '../events.ts';
+import { parseGoDuration } from '../go-duration.ts';
 import { streamLogs } from '../logs.ts';
 import { statusOf, type Containers } from './service.ts';
 import { startFailureStatus } from '../network/status.ts';
@@ -20,37 +21,17 @@ function flag(q: URLSearchParams, name: string): boolean {
   return v !== '' && !['0', 'false', 'no', 'none'].includes(v);
 }
 
-/** Go's time.ParseDuration for the forms people type: `10m`, `1h30m`, `1.5h`, `90s`. */
-function goDuration(v: string): number | null {
-  const unit: Record<string, number> = {
-    ns: 1e-9,
-    us: 1e-6,
-    µs: 1e-6,
-    ms: 1e-3,
-    s: 1,
-    m: 60,
-    h: 3600,
-  };
-  const m = /^([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|ms|s|m|h))+$/.exec(v);
-  if (!m) return null;
-  let total = 0;
-  for (const part of v
-    .replace(/^[+-]/, '')
-    .matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)/g))
-    total += Number(part[1]) * (unit[part[2] as string] as number);
-  return m[1] === '-' ? -total : total;
-}
-
 /**
  * A prune's `until` (dockerd's GetTimestamp): a duration back from now, a unix timestamp, or
  * a date; null when absent. Unix seconds.
  */
-function pruneUntil(values: string[] | undefined): number | null {
+export function pruneUntil(values: string[] | undefined): number | null {
   if (!values || values.length === 0) return null;
   if (values.length > 1) throw new ApiError(400, 'more than one until filter specified');
   const v = values[0] as string;
-  const d = v === '0' ? null : goDuration(v);
-  if (d !== null) return Math.floor(Date.now() / 1000 - d);
+  // "0" is the epoch, not a duration (dockerd's GetTimestamp); a negative duration is ahead of now.
+  const ns = v === '0' ? null : parseGoDuration(v);
+  if (ns !== null) return Math.floor(Date.now() / 1000 - ns / 1e9);
   if (/^[+-]?\d+(\.\d+)?$/.test(v)) return parseTimestamp(v);
   const t = Date.parse(v);
   if (Number.isNaN(t)) return parseTimestamp(v);

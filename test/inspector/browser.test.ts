@@ -234,8 +234,8 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
       // The layer store fails after the API listened: what the steps before it acquired goes first.
       assert.deepEqual(await releasedInOrder(p), [
         'containerd',
-        'file:key.json',
         'dir:networkDb',
+        'file:key.json',
         'api',
         'ticker:execGc',
         'metadataStore',

@@ -153,10 +153,7 @@ test('docker run --rm: a short process exits, its removal follows, destroy is la
     .filter((r) => r.kind === 'mark' && r.mark.mark === 'event')
     .map((r) => (r.kind === 'mark' ? r.mark['action'] : ''));
   assert.deepEqual(events, ['create', 'start', 'die', 'destroy']);
-  assert.equal(
-    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
-    'done',
-  );
+  assertActorDone(session, actorId);
 });
 
 test('stop: the stop signal, then SIGKILL after the timeout for a process that ignores it (kill, kill, die, stop)', () => {
@@ -261,10 +258,7 @@ test('rm -f while the start is in flight waits for it (dockerd’s container loc
     .filter((r) => r.kind === 'mark' && r.mark.mark === 'event')
     .map((r) => (r.kind === 'mark' ? r.mark['action'] : ''));
   assert.deepEqual(events, ['create', 'start', 'kill', 'die', 'destroy']);
-  assert.equal(
-    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
-    'done',
-  );
+  assertActorDone(session, actorId);
 });
 
 test('two rm while the exit is being handled: one removes, the other is told a removal is in progress', () => {
@@ -292,10 +286,7 @@ test('two rm while the exit is being handled: one removes, the other is told a r
       ['r3', 'ok', undefined],
     ],
   );
-  assert.equal(
-    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
-    'done',
-  );
+  assertActorDone(session, actorId);
 });
 
 test('a leftover task found after restore does not restart an always container the user stopped', () => {
@@ -361,10 +352,7 @@ test('docker create on a full disk: the client gets the error in Docker’s word
   const [reply] = repliesOf(trace.records);
   assert.equal(reply?.result, 'failed');
   assert.match(String(reply?.message), /^creating the container failed: .*no space left on device/);
-  assert.equal(
-    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
-    'done',
-  );
+  assertActorDone(session, actorId);
   assert.ok(
     !trace.records.some((r) => r.kind === 'mark' && r.mark.mark === 'event'),
     'no create event for a container that was never saved',
@@ -569,6 +557,13 @@ test('a rename whose write fails (a full disk) keeps the old name, as dockerd pu
   assert.ok(failedRenames > 0, 'some fault hit the rename');
 });
 
+/** The container's actor ran to its end (its removal forgot it). */
+function assertActorDone(session: Session, actorId: string): void {
+  const snapshot = session.actors.get(actorId)?.actor.getSnapshot() as
+    { status: string } | undefined;
+  assert.equal(snapshot?.status, 'done');
+}
+
 /**
  * The containerd calls and pauses one removal (`req`) asked for, from its request to its reply:
  * `containerd.deleteTask`, `clock.sleep 400`, …
@@ -612,10 +607,7 @@ test('an exit whose task deletion containerd did not confirm: the removal delete
     'containerd.deleteContainer',
   ]);
   assert.equal(repliesOf(trace.records).find((r) => r.req === 'r2')?.result, 'ok');
-  assert.equal(
-    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
-    'done',
-  );
+  assertActorDone(session, actorId);
 });
 
 test('a task containerd will not delete (its root busy) fails a removal, and the next removal deletes it', () => {
@@ -652,10 +644,7 @@ test('a task containerd will not delete (its root busy) fails a removal, and the
     'containerd.deleteTask',
     'containerd.deleteContainer',
   ]);
-  assert.equal(
-    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
-    'done',
-  );
+  assertActorDone(session, actorId);
 });
 
 test('a task deletion containerd refuses while the container’s last processes die is tried again, after a pause, by the same removal', () => {
@@ -691,10 +680,7 @@ test('a task deletion containerd refuses while the container’s last processes 
     (r) => r.kind === 'mark' && r.mark.mark === 'reply' && r.mark['req'] === 'r2',
   );
   assert.equal(reply?.kind === 'mark' ? reply.mark['result'] : null, 'ok');
-  assert.equal(
-    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
-    'done',
-  );
+  assertActorDone(session, actorId);
 });
 
 test('a task containerd kept that the container did not know of is killed and deleted by the removal, after a pause', () => {
@@ -720,10 +706,7 @@ test('a task containerd kept that the container did not know of is killed and de
     'containerd.deleteContainer',
   ]);
   assert.equal(repliesOf(trace.records).find((r) => r.req === 'r2')?.result, 'ok');
-  assert.equal(
-    (session.actors.get(actorId)?.actor.getSnapshot() as { status: string } | undefined)?.status,
-    'done',
-  );
+  assertActorDone(session, actorId);
 });
 
 test('a removal tries again three times in all, whatever containerd refused, then fails and keeps the record', () => {

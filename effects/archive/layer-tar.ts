@@ -94,6 +94,13 @@ export async function writeLayerTar(
   return { diffId: `sha256:${hash.digest('hex')}`, size };
 }
 
+/**
+ * How much of a file is read at once for a tarball: a 1 MiB read is one hand-off to the thread
+ * pool and one write to the client where the stream's default (64 KiB) made sixteen of each (a
+ * `docker cp` out of 50 MiB spent about two thirds of its CPU on them).
+ */
+const READ_BYTES = 1 << 20;
+
 /** A file's entry, its content streamed from the host (tar-stream's entries are streamx writables). */
 export function fileEntry(
   pack: ReturnType<typeof tarPack>,
@@ -102,7 +109,10 @@ export function fileEntry(
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const entry = pack.entry(h, (err) => (err ? reject(err) : resolve()));
-    const file = createReadStream(host);
+    // No more than the file's size: each read allocates a buffer of this size.
+    const file = createReadStream(host, {
+      highWaterMark: Math.max(1, Math.min(READ_BYTES, h.size ?? 0)),
+    });
     // A pack destroyed mid-file (its client went) destroys the entry: the file goes with it.
     // pipe() leaves its source open and paused, and the descriptor (and with it a running
     // container's root, which the shim then cannot unmount) would be held for good.

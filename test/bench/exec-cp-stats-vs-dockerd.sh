@@ -7,13 +7,17 @@
 #   cp_out_ms       docker cp of that directory out of it
 #   stats_ms        docker stats --no-stream with COUNT running containers
 # Prints each daemon's median of RUNS and the ratio statedock/dockerd (target ≤ 0.8).
-# Knobs: RUNS (default 10), COUNT (default 20), SIZE_MB (default 50). Installs docker.io if
+# Knobs: RUNS (default 10), COUNT (default 20), SIZE_MB (default 50), ONLY (a metric's name,
+# e.g. ONLY=cp for both copies: the others are skipped and print no figure). Installs docker.io if
 # missing. Root only. A check with small counts: RUNS=2 COUNT=3 SIZE_MB=5 bash test/bench/exec-cp-stats-vs-dockerd.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${RUNS:-10}
 count=${COUNT:-20}
 size_mb=${SIZE_MB:-50}
+only=${ONLY:-}
+# wanted METRIC: whether METRIC is measured in this run.
+wanted() { [ -z "$only" ] || [[ $1 == $only* ]]; }
 if ! command -v dockerd >/dev/null; then
   echo "installing Debian's docker.io (dockerd 20.10) to compare against …"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
@@ -73,31 +77,40 @@ for n in "${daemons[@]}"; do
   cli "$n" import "$work/busybox.tar" bench:latest >/dev/null
   cli "$n" run -d --name web --network none bench sleep 100000 >/dev/null
 done
-for _ in $(seq 1 "$runs"); do for n in "${daemons[@]}"; do timed "$n" exec cli "$n" exec web true; done; done
+if wanted exec; then
+  for _ in $(seq 1 "$runs"); do for n in "${daemons[@]}"; do timed "$n" exec cli "$n" exec web true; done; done
+fi
 # Page cache in memory this virtual machine's guest has not touched lately costs ~10x more to
 # fill (measured: 50 MiB of new files in 20 ms, then 400-550 ms once ~150 MiB were written,
 # the same writes in 25 ms once memory had been used and freed). The copies in would then time
 # the host's page faults, falling on whichever daemon writes first into cold memory: as much
 # memory as they will write, and more, is filled and freed once before.
-dd if=/dev/zero of="$work/warm" bs=1M count=$((size_mb * runs * 2 + 512)) status=none
-rm -f "$work/warm"
-for i in $(seq 1 "$runs"); do for n in "${daemons[@]}"; do timed "$n" cp_in cli "$n" cp "$work/payload" "web:/tmp/p$i"; done; done
-for i in $(seq 1 "$runs"); do
-  for n in "${daemons[@]}"; do
-    rm -rf "$work/$n/out"; mkdir "$work/$n/out"
-    timed "$n" cp_out cli "$n" cp "web:/tmp/p$i" "$work/$n/out/"
+if wanted cp; then
+  dd if=/dev/zero of="$work/warm" bs=1M count=$((size_mb * runs * 2 + 512)) status=none
+  rm -f "$work/warm"
+  for i in $(seq 1 "$runs"); do for n in "${daemons[@]}"; do timed "$n" cp_in cli "$n" cp "$work/payload" "web:/tmp/p$i"; done; done
+  for i in $(seq 1 "$runs"); do
+    for n in "${daemons[@]}"; do
+      rm -rf "$work/$n/out"; mkdir "$work/$n/out"
+      timed "$n" cp_out cli "$n" cp "web:/tmp/p$i" "$work/$n/out/"
+    done
   done
-done
-for n in "${daemons[@]}"; do for i in $(seq 2 "$count"); do cli "$n" run -d --network none bench sleep 100000 >/dev/null; done; done
-for _ in $(seq 1 "$runs"); do for n in "${daemons[@]}"; do timed "$n" stats cli "$n" stats --no-stream; done; done
+fi
+if wanted stats; then
+  for n in "${daemons[@]}"; do for i in $(seq 2 "$count"); do cli "$n" run -d --network none bench sleep 100000 >/dev/null; done; done
+  for _ in $(seq 1 "$runs"); do for n in "${daemons[@]}"; do timed "$n" stats cli "$n" stats --no-stream; done; done
+fi
 for n in "${daemons[@]}"; do
   cli "$n" rm -f $(cli "$n" ps -aq) >/dev/null
-  for m in exec cp_in cp_out stats; do result[$n.$m]=$(median < "$work/$n.$m"); done
+  for m in exec cp_in cp_out stats; do
+    if [ -s "$work/$n.$m" ]; then result[$n.$m]=$(median < "$work/$n.$m"); else result[$n.$m]=-; fi
+  done
 done
 
 printf '%-16s %10s %10s %8s\n' metric statedock dockerd ratio
 for m in exec cp_in cp_out stats; do
   s=${result[statedock.$m]}; k=${result[dockerd.$m]}
+  [ "$s" = - ] && continue
   label=$m; [ "$m" = exec ] && label=exec_true_ms || label=${m}_ms
   printf '%-16s %10s %10s %8s\n' "$label" "$s" "$k" "$(awk -v a="$s" -v b="$k" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
 done

@@ -12,6 +12,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
@@ -78,7 +79,7 @@ const asRoot = process.getuid?.() === 0;
 
 test("files small and large land whole, with the tar's mode, owner and time; a name given twice keeps the last", async () => {
   const { root, fs } = fresh();
-  const big = randomBytes(9 << 20); // over one batch of gathered bytes
+  const big = randomBytes((9 << 20) + 3); // more than an extraction's slabs hold at once
   const mid = randomBytes(300 << 10); // written after its entry, while the next ones unpack
   const count = await extractInto(
     fs,
@@ -204,6 +205,37 @@ test('an entry climbing out with .. is refused; a tar cut short fails and leaves
   await assert.rejects(gone, /aborted/);
   assert.deepEqual(openFiles(), [], 'every file is closed');
 });
+
+test(
+  'a disk that fills mid-file fails the extraction with ENOSPC, and leaves no file open',
+  { skip: !asRoot },
+  async () => {
+    const { root, fs } = fresh();
+    // A small file system of its own under the container's /tmp.
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', `${root}/tmp`]);
+    try {
+      await assert.rejects(
+        extractInto(
+          fs,
+          '/tmp',
+          body(
+            await tarOf([
+              { name: 'fits', body: randomBytes(1 << 20) },
+              { name: 'full', body: randomBytes(6 << 20) },
+              { name: 'after', body: 'maybe\n' },
+            ]),
+          ),
+          { noOverwriteDirNonDir: false, owner: null },
+        ),
+        (err: NodeJS.ErrnoException) => err.code === 'ENOSPC',
+      );
+      assert.deepEqual(openFiles(), [], 'every file is closed');
+      assert.equal(readFileSync(`${root}/tmp/fits`).length, 1 << 20);
+    } finally {
+      execFileSync('umount', [`${root}/tmp`]);
+    }
+  },
+);
 
 test('noOverwriteDirNonDir: a directory is not replaced by a file, nor a file by a directory', async () => {
   const { root, fs } = fresh();

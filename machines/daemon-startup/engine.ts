@@ -137,6 +137,8 @@ const ownFailed = 4;
 const ownAbandoned = 8;
 const ownLocal = 16;
 const ownFacts = 32;
+const ownInFlight = 64;
+const ownAcquired = 128;
 
 type SetField = 'started' | 'done' | 'failed' | 'abandoned';
 
@@ -474,7 +476,10 @@ export function startupEngine(table: readonly StepDef[]) {
       if (body === null) continue;
       const seq = d.c.seq + 1;
       d.c.seq = seq;
-      d.c.inFlight = [...d.c.inFlight, seq, i, k];
+      if ((d.own & ownInFlight) === 0) {
+        d.c.inFlight = [...d.c.inFlight, seq, i, k];
+        d.own |= ownInFlight;
+      } else (d.c.inFlight as number[]).push(seq, i, k);
       // Object.assign, not a spread: one spread site for every request shape is megamorphic and
       // twice as slow; and an empty literal, which V8 never allocates in the old generation
       // early. Same fields in the same order: effect, the request's own, id, step.
@@ -523,7 +528,10 @@ export function startupEngine(table: readonly StepDef[]) {
       for (const a of o.acquire) {
         const acquisition = Object.assign({}, a) as Acquisition;
         acquisition.step = stepId;
-        d.c.acquired = [...d.c.acquired, acquisition];
+        if ((d.own & ownAcquired) === 0) {
+          d.c.acquired = [...d.c.acquired, acquisition];
+          d.own |= ownAcquired;
+        } else d.c.acquired.push(acquisition);
         out.push(
           new MarkOutput(
             a.rollbackOnly
@@ -582,10 +590,11 @@ export function startupEngine(table: readonly StepDef[]) {
     const step = table[i] as StepDef;
     const d = new Draft(c);
     const out = outputs();
-    // Copy all but the settled triple (exactly sized: later additions copy again).
+    // Copy all but the settled triple (the effects this call asks for are added to the copy).
     const rest = inFlight.slice(0, inFlight.length - 3);
     for (let k = at; k < rest.length; k++) rest[k] = inFlight[k + 3] as number;
     d.c.inFlight = rest;
+    d.own |= ownInFlight;
     const op = step.ops[opIndex];
     if (op === undefined || op.kind !== 'effect')
       throw new Error(`step ${step.id} has no effect op ${opIndex}`);

@@ -200,25 +200,31 @@ export function baseRules(c: ChainNames): PlacedRule[] {
   ];
 }
 
-/** A bridge network's rules are made from these fields only (not its ID or name). */
+/** The networks that have rules: bridges with a device and an address. */
 const bridgeOf = (n: NetworkRecord): boolean => n.driver === 'bridge' && !!n.bridge && !!n.ipam;
 
-/** What a ruleset is made of, as text: equal texts, equal rulesets. */
+/**
+ * What a ruleset is made of, as JSON: equal keys, equal rulesets. A network's rules depend on
+ * its device, subnet and flags, never on its ID or name; a published port's on its endpoint's
+ * bridge and address.
+ */
 function rulesetKey(
   c: ChainNames,
   networks: readonly NetworkRecord[],
   published: readonly { bridge: string; ip: string; ports: PortMapping[] }[],
   o: FirewallOptions,
 ): string {
-  let key = `${c.forward} ${c.docker} ${c.iso1} ${c.iso2} ${c.user} ${c.natDocker} ${c.post} ${o.userlandProxy}`;
-  for (const n of networks)
-    if (bridgeOf(n)) key += `|${n.bridge} ${n.ipam?.subnet} ${n.internal} ${n.icc} ${n.masquerade}`;
-  key += '|';
-  for (const p of published) {
-    key += `|${p.bridge} ${p.ip}`;
-    for (const m of p.ports) key += ` ${m.proto} ${m.hostIp} ${m.hostPort} ${m.containerPort}`;
-  }
-  return key;
+  return JSON.stringify([
+    [c.forward, c.docker, c.iso1, c.iso2, c.user, c.natDocker, c.post, o.userlandProxy],
+    networks
+      .filter(bridgeOf)
+      .map((n) => [n.bridge, n.ipam?.subnet, n.internal, n.icc, n.masquerade]),
+    published.map((p) => [
+      p.bridge,
+      p.ip,
+      p.ports.map((m) => [m.proto, m.hostIp, m.hostPort, m.containerPort]),
+    ]),
+  ]);
 }
 
 /** Rulesets made lately, by their key: every start-up of a configuration writes the same one. */

@@ -137,14 +137,10 @@ const ownFailed = 4;
 const ownAbandoned = 8;
 const ownLocal = 16;
 const ownFacts = 32;
+const ownInFlight = 64;
+const ownAcquired = 128;
 
 type SetField = 'started' | 'done' | 'failed' | 'abandoned';
-const ownBit: Readonly<Record<SetField, number>> = {
-  started: ownStarted,
-  done: ownDone,
-  failed: ownFailed,
-  abandoned: ownAbandoned,
-};
 
 /**
  * A shallow copy of a state, field by field in one literal: every state then has the same
@@ -179,15 +175,45 @@ class Draft {
 
   /** Adds step i to one of the status sets. */
   mark(field: SetField, i: number): void {
-    const bit = ownBit[field];
-    if ((this.own & bit) === 0) {
-      this.c[field] = this.c[field].slice();
-      this.own |= bit;
+    // One property per branch: a store keyed by `field` went through V8's generic path.
+    switch (field) {
+      case 'started':
+        if ((this.own & ownStarted) === 0) {
+          this.c.started = this.c.started.slice();
+          this.own |= ownStarted;
+        }
+        addTo(this.c.started, i);
+        return;
+      case 'done':
+        if ((this.own & ownDone) === 0) {
+          this.c.done = this.c.done.slice();
+          this.own |= ownDone;
+        }
+        addTo(this.c.done, i);
+        return;
+      case 'failed':
+        if ((this.own & ownFailed) === 0) {
+          this.c.failed = this.c.failed.slice();
+          this.own |= ownFailed;
+        }
+        addTo(this.c.failed, i);
+        return;
+      case 'abandoned':
+        if ((this.own & ownAbandoned) === 0) {
+          this.c.abandoned = this.c.abandoned.slice();
+          this.own |= ownAbandoned;
+        }
+        addTo(this.c.abandoned, i);
+        return;
     }
-    const words = this.c[field] as number[];
-    const w = (i / wordBits) | 0;
-    words[w] = (words[w] as number) | (1 << (i % wordBits));
   }
+}
+
+/** Adds i to a set this engine call owns (copied already). */
+function addTo(set: StepSet, i: number): void {
+  const words = set as number[];
+  const w = (i / wordBits) | 0;
+  words[w] = (words[w] as number) | (1 << (i % wordBits));
 }
 
 /** What an engine step returns: the machine's next context. */
@@ -450,7 +476,10 @@ export function startupEngine(table: readonly StepDef[]) {
       if (body === null) continue;
       const seq = d.c.seq + 1;
       d.c.seq = seq;
-      d.c.inFlight = [...d.c.inFlight, seq, i, k];
+      if ((d.own & ownInFlight) === 0) {
+        d.c.inFlight = [...d.c.inFlight, seq, i, k];
+        d.own |= ownInFlight;
+      } else (d.c.inFlight as number[]).push(seq, i, k);
       // Object.assign, not a spread: one spread site for every request shape is megamorphic and
       // twice as slow; and an empty literal, which V8 never allocates in the old generation
       // early. Same fields in the same order: effect, the request's own, id, step.
@@ -499,7 +528,10 @@ export function startupEngine(table: readonly StepDef[]) {
       for (const a of o.acquire) {
         const acquisition = Object.assign({}, a) as Acquisition;
         acquisition.step = stepId;
-        d.c.acquired = [...d.c.acquired, acquisition];
+        if ((d.own & ownAcquired) === 0) {
+          d.c.acquired = [...d.c.acquired, acquisition];
+          d.own |= ownAcquired;
+        } else d.c.acquired.push(acquisition);
         out.push(
           new MarkOutput(
             a.rollbackOnly
@@ -558,10 +590,11 @@ export function startupEngine(table: readonly StepDef[]) {
     const step = table[i] as StepDef;
     const d = new Draft(c);
     const out = outputs();
-    // Copy all but the settled triple (exactly sized: later additions copy again).
+    // Copy all but the settled triple (the effects this call asks for are added to the copy).
     const rest = inFlight.slice(0, inFlight.length - 3);
     for (let k = at; k < rest.length; k++) rest[k] = inFlight[k + 3] as number;
     d.c.inFlight = rest;
+    d.own |= ownInFlight;
     const op = step.ops[opIndex];
     if (op === undefined || op.kind !== 'effect')
       throw new Error(`step ${step.id} has no effect op ${opIndex}`);

@@ -66,7 +66,7 @@ export type NetRequest =
   | {
       effect: 'net.syncChains';
       chains: { table: Rule['table']; chain: string }[];
-      rules: readonly Rule[];
+      rules: Rule[];
       ensure: { table: Rule['table']; chain: string }[];
       ensureRules: Rule[];
       jumps: Rule[];

@@ -200,60 +200,11 @@ export function baseRules(c: ChainNames): PlacedRule[] {
   ];
 }
 
-/** The networks that have rules: bridges with a device and an address. */
-const bridgeOf = (n: NetworkRecord): boolean => n.driver === 'bridge' && !!n.bridge && !!n.ipam;
-
-/**
- * What a ruleset is made of, as JSON: equal keys, equal rulesets. A network's rules depend on
- * its device, subnet and flags, never on its ID or name; a published port's on its endpoint's
- * bridge and address.
- */
-function rulesetKey(
-  c: ChainNames,
-  networks: readonly NetworkRecord[],
-  published: readonly { bridge: string; ip: string; ports: PortMapping[] }[],
-  o: FirewallOptions,
-): string {
-  return JSON.stringify([
-    [c.forward, c.docker, c.iso1, c.iso2, c.user, c.natDocker, c.post, o.userlandProxy],
-    networks
-      .filter(bridgeOf)
-      .map((n) => [n.bridge, n.ipam?.subnet, n.internal, n.icc, n.masquerade]),
-    published.map((p) => [
-      p.bridge,
-      p.ip,
-      p.ports.map((m) => [m.proto, m.hostIp, m.hostPort, m.containerPort]),
-    ]),
-  ]);
-}
-
-/** Rulesets made lately, by their key: every start-up of a configuration writes the same one. */
-const rulesets = new Map<string, readonly Rule[]>();
-const rulesetsKept = 64;
-
 /**
  * Every rule of the daemon's chains, in order, for a set of networks (oldest first) and the
- * endpoints whose ports are published: what the start-up writes in one atomic restore. The
- * rules are shared between the start-ups that make the same ones (the simulator makes
- * thousands a second): frozen, like every request once it is asked.
+ * endpoints whose ports are published: what the start-up writes in one atomic restore.
  */
 export function fullRuleset(
-  c: ChainNames,
-  networks: readonly NetworkRecord[],
-  published: readonly { bridge: string; ip: string; ports: PortMapping[] }[],
-  o: FirewallOptions,
-): readonly Rule[] {
-  const key = rulesetKey(c, networks, published, o);
-  let rules = rulesets.get(key);
-  if (rules === undefined) {
-    rules = Object.freeze(makeRuleset(c, networks, published, o).map((r) => Object.freeze(r)));
-    if (rulesets.size >= rulesetsKept) rulesets.clear();
-    rulesets.set(key, rules);
-  }
-  return rules;
-}
-
-function makeRuleset(
   c: ChainNames,
   networks: readonly NetworkRecord[],
   published: readonly { bridge: string; ip: string; ports: PortMapping[] }[],
@@ -275,7 +226,9 @@ function makeRuleset(
   };
   for (const r of baseRules(c)) place(r);
   // The RETURN rules stay last: placed at the end of ISO chains, insertions go on top of them.
-  for (const n of networks) if (bridgeOf(n)) for (const r of networkRules(c, n, o)) place(r);
+  for (const n of networks)
+    if (n.driver === 'bridge' && n.bridge && n.ipam)
+      for (const r of networkRules(c, n, o)) place(r);
   for (const p of published) for (const r of endpointRules(c, p.bridge, p, o)) place(r);
   const out: Rule[] = [];
   for (const { table, chain } of ownedChains(c))

@@ -115,7 +115,7 @@ export interface NetworkStartPlan {
   /** Set `route_localnet` on these bridges (no userland proxy). */
   routeLocalnet: string[];
   chains: { table: Rule['table']; chain: string }[] | null;
-  rules: readonly Rule[];
+  rules: Rule[];
   ensure: { table: Rule['table']; chain: string }[];
   ensureRules: Rule[];
   jumps: Rule[];

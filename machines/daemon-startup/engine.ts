@@ -141,6 +141,12 @@ const ownInFlight = 64;
 const ownAcquired = 128;
 
 type SetField = 'started' | 'done' | 'failed' | 'abandoned';
+const ownBit: Readonly<Record<SetField, number>> = {
+  started: ownStarted,
+  done: ownDone,
+  failed: ownFailed,
+  abandoned: ownAbandoned,
+};
 
 /**
  * A shallow copy of a state, field by field in one literal: every state then has the same
@@ -175,45 +181,15 @@ class Draft {
 
   /** Adds step i to one of the status sets. */
   mark(field: SetField, i: number): void {
-    // One property per branch: a store keyed by `field` went through V8's generic path.
-    switch (field) {
-      case 'started':
-        if ((this.own & ownStarted) === 0) {
-          this.c.started = this.c.started.slice();
-          this.own |= ownStarted;
-        }
-        addTo(this.c.started, i);
-        return;
-      case 'done':
-        if ((this.own & ownDone) === 0) {
-          this.c.done = this.c.done.slice();
-          this.own |= ownDone;
-        }
-        addTo(this.c.done, i);
-        return;
-      case 'failed':
-        if ((this.own & ownFailed) === 0) {
-          this.c.failed = this.c.failed.slice();
-          this.own |= ownFailed;
-        }
-        addTo(this.c.failed, i);
-        return;
-      case 'abandoned':
-        if ((this.own & ownAbandoned) === 0) {
-          this.c.abandoned = this.c.abandoned.slice();
-          this.own |= ownAbandoned;
-        }
-        addTo(this.c.abandoned, i);
-        return;
+    const bit = ownBit[field];
+    if ((this.own & bit) === 0) {
+      this.c[field] = this.c[field].slice();
+      this.own |= bit;
     }
+    const words = this.c[field] as number[];
+    const w = (i / wordBits) | 0;
+    words[w] = (words[w] as number) | (1 << (i % wordBits));
   }
-}
-
-/** Adds i to a set this engine call owns (copied already). */
-function addTo(set: StepSet, i: number): void {
-  const words = set as number[];
-  const w = (i / wordBits) | 0;
-  words[w] = (words[w] as number) | (1 << (i % wordBits));
 }
 
 /** What an engine step returns: the machine's next context. */

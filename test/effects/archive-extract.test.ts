@@ -79,7 +79,7 @@ const asRoot = process.getuid?.() === 0;
 
 test("files small and large land whole, with the tar's mode, owner and time; a name given twice keeps the last", async () => {
   const { root, fs } = fresh();
-  const big = randomBytes((9 << 20) + 3); // more than an extraction's slabs hold at once
+  const big = randomBytes((9 << 20) + 3); // over two batches of gathered bytes, and not a whole number of chunks
   const mid = randomBytes(300 << 10); // written after its entry, while the next ones unpack
   const count = await extractInto(
     fs,

@@ -190,6 +190,28 @@ class Draft {
     const w = (i / wordBits) | 0;
     words[w] = (words[w] as number) | (1 << (i % wordBits));
   }
+
+  /** Adds an effect in flight (its id, step and op); the list is copied once per call. */
+  addInFlight(seq: number, step: number, op: number): void {
+    if ((this.own & ownInFlight) === 0) {
+      this.c.inFlight = [...this.c.inFlight, seq, step, op];
+      this.own |= ownInFlight;
+    } else (this.c.inFlight as number[]).push(seq, step, op);
+  }
+
+  /** Replaces the effects in flight with a list this call made (so its own to add to). */
+  setInFlight(list: number[]): void {
+    this.c.inFlight = list;
+    this.own |= ownInFlight;
+  }
+
+  /** Adds an acquisition; the list is copied once per call. */
+  addAcquired(a: Acquisition): void {
+    if ((this.own & ownAcquired) === 0) {
+      this.c.acquired = [...this.c.acquired, a];
+      this.own |= ownAcquired;
+    } else this.c.acquired.push(a);
+  }
 }
 
 /** What an engine step returns: the machine's next context. */
@@ -452,10 +474,7 @@ export function startupEngine(table: readonly StepDef[]) {
       if (body === null) continue;
       const seq = d.c.seq + 1;
       d.c.seq = seq;
-      if ((d.own & ownInFlight) === 0) {
-        d.c.inFlight = [...d.c.inFlight, seq, i, k];
-        d.own |= ownInFlight;
-      } else (d.c.inFlight as number[]).push(seq, i, k);
+      d.addInFlight(seq, i, k);
       // Object.assign, not a spread: one spread site for every request shape is megamorphic and
       // twice as slow; and an empty literal, which V8 never allocates in the old generation
       // early. Same fields in the same order: effect, the request's own, id, step.
@@ -504,10 +523,7 @@ export function startupEngine(table: readonly StepDef[]) {
       for (const a of o.acquire) {
         const acquisition = Object.assign({}, a) as Acquisition;
         acquisition.step = stepId;
-        if ((d.own & ownAcquired) === 0) {
-          d.c.acquired = [...d.c.acquired, acquisition];
-          d.own |= ownAcquired;
-        } else d.c.acquired.push(acquisition);
+        d.addAcquired(acquisition);
         out.push(
           new MarkOutput(
             a.rollbackOnly
@@ -569,8 +585,7 @@ export function startupEngine(table: readonly StepDef[]) {
     // Copy all but the settled triple (the effects this call asks for are added to the copy).
     const rest = inFlight.slice(0, inFlight.length - 3);
     for (let k = at; k < rest.length; k++) rest[k] = inFlight[k + 3] as number;
-    d.c.inFlight = rest;
-    d.own |= ownInFlight;
+    d.setInFlight(rest);
     const op = step.ops[opIndex];
     if (op === undefined || op.kind !== 'effect')
       throw new Error(`step ${step.id} has no effect op ${opIndex}`);

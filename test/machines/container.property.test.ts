@@ -528,7 +528,7 @@ test('docker kill -s TERM that containerd cannot deliver fails with its reason',
     horizonMs: 1_000,
     faults: ['containerd.killTask#1=EUNAVAILABLE'],
   });
-  assert.equal(repliesOf(trace.records).find((r) => r.req === 'r2')?.result, 'failed');
+  assert.equal(resultOf(trace.records, 'r2'), 'failed');
 });
 
 test('a rename whose write fails (a full disk) keeps the old name, as dockerd puts it back', () => {
@@ -583,15 +583,43 @@ function removalCallsOf(records: readonly TraceRecord[], req: string): string[] 
     );
 }
 
-test('an exit whose task deletion containerd did not confirm: the removal deletes the task before its container', () => {
-  const { trace, session, actorId } = simulateContainer({
-    seed: 4,
+/** How request `req` was answered (`ok`, `failed`, …); undefined when it was not. */
+function resultOf(records: readonly TraceRecord[], req: string): string | undefined {
+  return repliesOf(records).find((r) => r.req === req)?.result;
+}
+
+/**
+ * A container started at 0 whose process exits after `exitAfterMs` (null: never), removed at
+ * 1 s (request r2) and, with `removeAgainAtMs`, once more then (r3), under `faults`.
+ */
+function removalAfterStart(o: {
+  seed: number;
+  exitAfterMs: number | null;
+  force: boolean;
+  horizonMs: number;
+  faults: string[];
+  removeAgainAtMs?: number;
+}): ReturnType<typeof simulateContainer> {
+  const remove = { type: 'api.remove', force: o.force } as const;
+  return simulateContainer({
+    seed: o.seed,
     record: newRecord(id),
-    behaviour: { exitAfterMs: 50, exitCode: 0, ignoresTerm: false },
+    behaviour: { exitAfterMs: o.exitAfterMs, exitCode: 0, ignoresTerm: false },
     steps: [
       { atMs: 0, event: { type: 'api.start' } },
-      { atMs: 1_000, event: { type: 'api.remove', force: false } },
+      { atMs: 1_000, event: remove },
+      ...(o.removeAgainAtMs === undefined ? [] : [{ atMs: o.removeAgainAtMs, event: remove }]),
     ],
+    horizonMs: o.horizonMs,
+    faults: o.faults,
+  });
+}
+
+test('an exit whose task deletion containerd did not confirm: the removal deletes the task before its container', () => {
+  const { trace, session, actorId } = removalAfterStart({
+    seed: 4,
+    exitAfterMs: 50,
+    force: false,
     horizonMs: 1_000,
     faults: ['containerd.deleteTask#1=ETIMEDOUT'],
   });
@@ -606,21 +634,17 @@ test('an exit whose task deletion containerd did not confirm: the removal delete
     'containerd.deleteTask',
     'containerd.deleteContainer',
   ]);
-  assert.equal(repliesOf(trace.records).find((r) => r.req === 'r2')?.result, 'ok');
+  assert.equal(resultOf(trace.records, 'r2'), 'ok');
   assertActorDone(session, actorId);
 });
 
 test('a task containerd will not delete (its root busy) fails a removal, and the next removal deletes it', () => {
-  const { trace, session, actorId } = simulateContainer({
+  const { trace, session, actorId } = removalAfterStart({
     seed: 5,
-    record: newRecord(id),
-    behaviour: { exitAfterMs: 50, exitCode: 0, ignoresTerm: false },
-    steps: [
-      { atMs: 0, event: { type: 'api.start' } },
-      { atMs: 1_000, event: { type: 'api.remove', force: true } },
-      { atMs: 10_000, event: { type: 'api.remove', force: true } },
-    ],
+    exitAfterMs: 50,
+    force: true,
     horizonMs: 1_000,
+    removeAgainAtMs: 10_000,
     // The exit's delete, then the first removal's four (three after a pause each): all refused.
     faults: [1, 2, 3, 4, 5].map((n) => `containerd.deleteTask#${n}=EIO`),
   });
@@ -648,14 +672,10 @@ test('a task containerd will not delete (its root busy) fails a removal, and the
 });
 
 test('a task deletion containerd refuses while the container’s last processes die is tried again, after a pause, by the same removal', () => {
-  const { trace, session, actorId } = simulateContainer({
+  const { trace, session, actorId } = removalAfterStart({
     seed: 6,
-    record: newRecord(id),
-    behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
-    steps: [
-      { atMs: 0, event: { type: 'api.start' } },
-      { atMs: 1_000, event: { type: 'api.remove', force: true } },
-    ],
+    exitAfterMs: null,
+    force: true,
     horizonMs: 10_000,
     // The shim's "failed rootfs umount: device or resource busy", twice.
     faults: ['containerd.deleteTask#1=EIO', 'containerd.deleteTask#2=EIO'],
@@ -672,19 +692,15 @@ test('a task deletion containerd refuses while the container’s last processes 
     'containerd.deleteTask',
     'containerd.deleteContainer',
   ]);
-  assert.equal(repliesOf(trace.records).find((r) => r.req === 'r2')?.result, 'ok');
+  assert.equal(resultOf(trace.records, 'r2'), 'ok');
   assertActorDone(session, actorId);
 });
 
 test('a task containerd kept that the container did not know of is killed and deleted by the removal, after a pause', () => {
-  const { trace, session, actorId } = simulateContainer({
+  const { trace, session, actorId } = removalAfterStart({
     seed: 7,
-    record: newRecord(id),
-    behaviour: { exitAfterMs: 50, exitCode: 0, ignoresTerm: false },
-    steps: [
-      { atMs: 0, event: { type: 'api.start' } },
-      { atMs: 1_000, event: { type: 'api.remove', force: false } },
-    ],
+    exitAfterMs: 50,
+    force: false,
     horizonMs: 10_000,
     // The exit's delete answers "not found" though containerd kept the task: the container
     // believes it gone, and containerd refuses to delete the container under it.
@@ -698,19 +714,15 @@ test('a task containerd kept that the container did not know of is killed and de
     'containerd.deleteTask',
     'containerd.deleteContainer',
   ]);
-  assert.equal(repliesOf(trace.records).find((r) => r.req === 'r2')?.result, 'ok');
+  assert.equal(resultOf(trace.records, 'r2'), 'ok');
   assertActorDone(session, actorId);
 });
 
 test('a removal tries again three times in all, whatever containerd refused, then fails and keeps the record', () => {
-  const { trace, session, actorId } = simulateContainer({
+  const { trace, session, actorId } = removalAfterStart({
     seed: 8,
-    record: newRecord(id),
-    behaviour: { exitAfterMs: 50, exitCode: 0, ignoresTerm: false },
-    steps: [
-      { atMs: 0, event: { type: 'api.start' } },
-      { atMs: 1_000, event: { type: 'api.remove', force: false } },
-    ],
+    exitAfterMs: 50,
+    force: false,
     horizonMs: 10_000,
     // A task the container did not know of (as above), whose deletion is then refused, always.
     faults: [
@@ -730,7 +742,7 @@ test('a removal tries again three times in all, whatever containerd refused, the
     'containerd.deleteTask',
     'containerd.deleteContainer',
   ]);
-  assert.equal(repliesOf(trace.records).find((r) => r.req === 'r2')?.result, 'failed');
+  assert.equal(resultOf(trace.records, 'r2'), 'failed');
   const snap = session.actors.get(actorId)?.actor.getSnapshot() as
     { value: unknown; context: ContainerContext } | undefined;
   assert.equal(snap?.value, 'idle');
@@ -738,14 +750,10 @@ test('a removal tries again three times in all, whatever containerd refused, the
 });
 
 test('a step that goes on whatever its effect’s outcome still records that the effect failed', () => {
-  const { trace, actorId } = simulateContainer({
+  const { trace, actorId } = removalAfterStart({
     seed: 9,
-    record: newRecord(id),
-    behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
-    steps: [
-      { atMs: 0, event: { type: 'api.start' } },
-      { atMs: 1_000, event: { type: 'api.remove', force: true } },
-    ],
+    exitAfterMs: null,
+    force: true,
     horizonMs: 10_000,
     // The removal's deletion of the spec (its first store.del) fails; the removal goes on.
     faults: ['store.del#1=EIO'],
@@ -764,5 +772,5 @@ test('a step that goes on whatever its effect’s outcome still records that the
   assert.equal(answer?.kind === 'event' ? answer.event.type : null, 'effect.failed');
   const next = records.slice(answered).find((r) => r.kind === 'transition');
   assert.deepEqual(next?.kind === 'transition' ? next.to : null, { removing: 'removingRootfs' });
-  assert.equal(repliesOf(trace.records).find((r) => r.req === 'r2')?.result, 'ok');
+  assert.equal(resultOf(trace.records, 'r2'), 'ok');
 });

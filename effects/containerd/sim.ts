@@ -91,7 +91,12 @@ export class SimContainerd {
         this.raised.push({
           atMs,
           actorId: `container:${id}`,
-          event: { type: 'containerd.taskExit', exitStatus: t.exitStatus, exitedAt: iso(atMs) },
+          event: {
+            type: 'containerd.taskExit',
+            pid: t.pid,
+            exitStatus: t.exitStatus,
+            exitedAt: iso(atMs),
+          },
           due: () => this.tasks.get(id) === t && t.exitedAtMs === atMs,
         });
       }
@@ -137,7 +142,7 @@ export class SimContainerd {
     this.raised.push({
       atMs,
       actorId: `container:${id}`,
-      event: { type: 'containerd.taskExit', exitStatus: status, exitedAt: iso(atMs) },
+      event: { type: 'containerd.taskExit', pid: t.pid, exitStatus: status, exitedAt: iso(atMs) },
       due: () => this.tasks.get(id) === t && t.exitedAtMs === atMs,
     });
     // Its other processes die with its PID namespace.

@@ -66,6 +66,12 @@ const killWaitMs = 10_000;
 const removalRetryMs = [100, 400, 1_500];
 
 /**
+ * First of every state's transitions on an exit: one of another life of the container is
+ * dropped (containerd may report the exit restore's stop waited for again, after the restart).
+ */
+const ignoreExitOfAnotherTask = { guard: 'exitOfAnotherTask' } as const;
+
+/**
  * OCI LinuxResources with an update's groups laid over them (`memory`, `cpu`, `pids`): a field
  * the update does not name keeps its value.
  */
@@ -433,7 +439,11 @@ export const containerMachine = buildOnce(() =>
       rememberEarlyExit: enqueueActions(({ context, event, enqueue }) =>
         step(enqueue, context, event, (c) => {
           if (event.type === 'containerd.taskExit')
-            c.earlyExit = { exitStatus: event.exitStatus, exitedAt: event.exitedAt };
+            c.earlyExit = {
+              pid: event.pid ?? 0,
+              exitStatus: event.exitStatus,
+              exitedAt: event.exitedAt,
+            };
         }),
       ),
 
@@ -606,7 +616,11 @@ export const containerMachine = buildOnce(() =>
           c.timer = null;
           c.task = 'stopped';
           if (event.type === 'containerd.taskExit')
-            c.earlyExit = { exitStatus: event.exitStatus, exitedAt: event.exitedAt };
+            c.earlyExit = {
+              pid: event.pid ?? 0,
+              exitStatus: event.exitStatus,
+              exitedAt: event.exitedAt,
+            };
           t.await({ effect: 'containerd.deleteTask', container: c.record.id }, 'exit');
         }),
       ),
@@ -1137,7 +1151,19 @@ export const containerMachine = buildOnce(() =>
       willRestart: ({ context }) => context.record.state.status === 'restarting',
       autoRemove: ({ context }) => context.record.config.autoRemove && context.removeReq === null,
       removeRequested: ({ context }) => context.removeReq !== null,
-      exitedEarly: ({ context }) => context.earlyExit !== null,
+      /** The started task's own exit came before its start was recorded (not one of a life before it). */
+      exitedEarly: ({ context }) =>
+        context.earlyExit !== null &&
+        (context.earlyExit.pid === 0 || context.earlyExit.pid === context.record.state.pid),
+      /**
+       * An exit whose process is not the task the container runs now: a late copy of the exit of
+       * a life already ended (restore's stop, a restart). It changes nothing.
+       */
+      exitOfAnotherTask: ({ context, event }) =>
+        event.type === 'containerd.taskExit' &&
+        (event.pid ?? 0) !== 0 &&
+        context.record.state.pid !== 0 &&
+        event.pid !== context.record.state.pid,
       paused: ({ context }) => context.task === 'paused',
       noTask: ({ context }) => context.task === 'none',
       containerdEmpty: ({ context }) => context.containerdEmpty,
@@ -1195,7 +1221,7 @@ export const containerMachine = buildOnce(() =>
     // What the current state does not take (it is mid-transition) waits until it is settled.
     on: {
       'api.*': { actions: 'defer' },
-      'containerd.taskExit': { actions: 'defer' },
+      'containerd.taskExit': [ignoreExitOfAnotherTask, { actions: 'defer' }],
       'containerd.taskFound': { actions: 'defer' },
       'daemon.shutdown': { actions: 'defer' },
       'containerd.oom': { actions: 'recordOom' },
@@ -1513,6 +1539,7 @@ export const containerMachine = buildOnce(() =>
           ],
           'containerd.taskFound': { actions: 'settleNow' },
           'containerd.taskExit': [
+            ignoreExitOfAnotherTask,
             { guard: 'leftRunningByShutdown', actions: 'leaveExitToRestore' },
             { target: 'exiting' },
           ],
@@ -1571,7 +1598,7 @@ export const containerMachine = buildOnce(() =>
             // The process had ended already and its exit was missed: record it now.
             { guard: and(['isPending', 'processGone']), target: 'exiting' },
           ],
-          'containerd.taskExit': { target: 'exiting' },
+          'containerd.taskExit': [ignoreExitOfAnotherTask, { target: 'exiting' }],
           'api.stop': { actions: 'notModified' },
           'api.start': { actions: 'notModified' },
           'api.kill': { actions: 'killWithSignal' },
@@ -1593,7 +1620,10 @@ export const containerMachine = buildOnce(() =>
           },
           'effect.failed': { guard: 'isPending', target: 'running', actions: 'failPause' },
           // The process ended before it could be frozen: the pause is answered, the exit recorded.
-          'containerd.taskExit': { target: 'exiting', actions: 'pauseMetExit' },
+          'containerd.taskExit': [
+            ignoreExitOfAnotherTask,
+            { target: 'exiting', actions: 'pauseMetExit' },
+          ],
         },
       },
       persistingPause: {
@@ -1626,6 +1656,7 @@ export const containerMachine = buildOnce(() =>
           ],
           'containerd.taskFound': { actions: 'settleNow' },
           'containerd.taskExit': [
+            ignoreExitOfAnotherTask,
             { guard: 'leftRunningByShutdown', actions: 'leaveExitToRestore' },
             { target: 'exiting' },
           ],
@@ -1769,7 +1800,7 @@ export const containerMachine = buildOnce(() =>
           'api.*': { actions: 'removalInProgress' },
           'api.start': { actions: 'markedForRemoval' },
           'api.stop': { actions: 'notModified' },
-          'containerd.taskExit': { actions: 'noteExited' },
+          'containerd.taskExit': [ignoreExitOfAnotherTask, { actions: 'noteExited' }],
           'daemon.shutdown': { actions: 'joinSettle' },
           'containerd.taskFound': { actions: 'joinSettle' },
         },
@@ -1786,7 +1817,10 @@ export const containerMachine = buildOnce(() =>
           killing: {
             entry: 'killForRemoval',
             on: {
-              'containerd.taskExit': { target: 'deletingTask', actions: 'dieForRemoval' },
+              'containerd.taskExit': [
+                ignoreExitOfAnotherTask,
+                { target: 'deletingTask', actions: 'dieForRemoval' },
+              ],
               'effect.done': [
                 {
                   guard: and(['isPending', 'processGone']),

@@ -147,7 +147,11 @@ export type ContainerEvent =
    * container is settled.
    */
   | { type: 'daemon.shutdown'; from: string; stop: boolean }
-  | { type: 'containerd.taskExit'; exitStatus: number; exitedAt: string }
+  /**
+   * The task's process exited. `pid` is the process's (absent in traces recorded before it was
+   * carried): an exit whose pid is not the running task's is of another life.
+   */
+  | { type: 'containerd.taskExit'; pid?: number; exitStatus: number; exitedAt: string }
   | { type: 'containerd.oom' }
   /**
    * Restore's second look: containerd has a task of this container (a create or start the dead
@@ -227,7 +231,7 @@ export interface ContainerContext {
   stopTimeoutS: number;
   backoffMs: number;
   /** An exit seen before start was acknowledged (a process that dies at once). */
-  earlyExit: { exitStatus: number; exitedAt: string } | null;
+  earlyExit: { pid: number; exitStatus: number; exitedAt: string } | null;
   /** The exit the task's deletion reported, until it is recorded. */
   lastExit: { exitStatus: number; exitedAt: string } | null;
   shuttingDown: boolean;

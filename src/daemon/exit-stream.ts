@@ -153,6 +153,7 @@ export class ExitStream {
       });
       this.host.routeExit(t.id, {
         type: 'containerd.taskExit',
+        pid: t.pid,
         exitStatus: t.exitStatus,
         exitedAt: (t.exitedAt ?? new Date()).toISOString(),
       });
@@ -171,7 +172,7 @@ function exitOf(e: Record<string, unknown>): { exitStatus: number; exitedAt: str
 
 function taskEvent(topic: string, id: string, e: Record<string, unknown>): TaskEvent | null {
   if (topic === '/tasks/exit' && e['id'] === id)
-    return { type: 'containerd.taskExit', ...exitOf(e) };
+    return { type: 'containerd.taskExit', pid: Number(e['pid'] ?? 0), ...exitOf(e) };
   if (topic === '/tasks/oom') return { type: 'containerd.oom' };
   return null;
 }

@@ -774,3 +774,80 @@ test('a step that goes on whatever its effect’s outcome still records that the
   assert.deepEqual(next?.kind === 'transition' ? next.to : null, { removing: 'removingRootfs' });
   assert.equal(resultOf(trace.records, 'r2'), 'ok');
 });
+
+/** What the machine did (its effects and marks), without ids: two runs that did the same compare equal. */
+function doneOf(records: readonly TraceRecord[]): string[] {
+  return records.flatMap((r) => {
+    if (r.kind === 'effect.request') return [`${r.t} ${r.call.effect}`];
+    if (r.kind === 'mark') return [`${r.t} ${JSON.stringify(r.mark)}`];
+    return [];
+  });
+}
+
+/** The pid containerd's answer to the n-th start gave (1-based). */
+function startedPid(records: readonly TraceRecord[], n: number): number {
+  const starts = records.filter(
+    (r) => r.kind === 'effect.request' && r.call.effect === 'containerd.startTask',
+  );
+  const call = starts[n - 1];
+  assert.ok(call?.kind === 'effect.request', `no start #${n}`);
+  const answer = records.find((r) => r.kind === 'event' && r.event['id'] === call.call.id);
+  const pid = answer?.kind === 'event' ? (answer.event['result'] as { pid: number }).pid : 0;
+  assert.ok(pid > 0);
+  return pid;
+}
+
+test('an exit of a life already ended (containerd reporting it again, late) changes nothing, whenever it comes', () => {
+  // A restart by the user (stop, then start) and one by the policy (exit, back-off, start).
+  const scenarios: ContainerScenario[] = [
+    {
+      seed: 11,
+      record: newRecord(id),
+      behaviour: { exitAfterMs: null, exitCode: 0, ignoresTerm: false },
+      steps: [
+        { atMs: 1, event: { type: 'api.start' } },
+        { atMs: 1_000, event: { type: 'api.restart', timeoutS: 1 } },
+      ],
+      horizonMs: 3_000,
+    },
+    {
+      seed: 12,
+      record: newRecord(id, { restartPolicy: { name: 'always', maximumRetryCount: 0 } }),
+      behaviour: { exitAfterMs: 1_000, exitCode: 1, ignoresTerm: false },
+      steps: [{ atMs: 1, event: { type: 'api.start' } }],
+      horizonMs: 1_800,
+    },
+  ];
+  for (const s of scenarios) {
+    const probe = simulateContainer(s);
+    const firstPid = startedPid(probe.trace.records, 1);
+    assert.notEqual(startedPid(probe.trace.records, 2), firstPid);
+    const expected = doneOf(probe.trace.records);
+    const firstDie = probe.trace.records.find(
+      (r) => r.kind === 'mark' && r.mark.mark === 'event' && r.mark['action'] === 'die',
+    );
+    assert.ok(firstDie);
+    // From the first life's recorded end well into the second, every few virtual ms: the exit
+    // lands mid-start (deferred, replayed once settled) and while the second life runs.
+    for (let atMs = firstDie.t + 0.01; atMs <= firstDie.t + 400; atMs += 3) {
+      const stale = {
+        atMs,
+        event: {
+          type: 'containerd.taskExit' as const,
+          pid: firstPid,
+          exitStatus: 143,
+          exitedAt: '2026-01-01T00:00:01.000Z',
+        },
+      };
+      // The final stop at the same time as the probe's (the horizon counts from the last step).
+      const lastStep = Math.max(...s.steps.map((x) => x.atMs));
+      const horizonMs = lastStep + (s.horizonMs ?? 0) - Math.max(lastStep, atMs);
+      const run = simulateContainer({ ...s, steps: [...s.steps, stale], horizonMs });
+      assert.deepEqual(
+        doneOf(run.trace.records),
+        expected,
+        `seed ${s.seed}, stale exit at ${atMs} ms`,
+      );
+    }
+  }
+});

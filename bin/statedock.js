@@ -7,10 +7,11 @@
 // The bundle runs as a vm.Script with V8's code cache (dist/statedock.cjs.v8cache): the
 // bytecode of the functions a daemon compiled, so a start compiles almost nothing. The daemon
 // writes the cache once its start-up is done, when there was none or V8 refused it (another
-// Node, other V8 flags), and once more a few seconds after the first container it starts, when
-// the cache it loaded did not hold a container's run yet: the first `docker run` after a start
-// then runs compiled code too. The cache names the bundle file it belongs to (size,
-// modification time, inode) and the Node that wrote it, and a new build removes it.
+// Node, other V8 flags), and once more a few seconds after the first container it starts (or
+// as it exits, when it is stopped sooner), when the cache it loaded did not hold a container's
+// run yet: the first `docker run` after a start then runs compiled code too. The cache names
+// the bundle file it belongs to (size, modification time, inode) and the Node that wrote it,
+// and a new build removes it.
 // This file is CommonJS (bin/package.json): an ES module entry would start Node's module
 // loader for nothing.
 
@@ -133,10 +134,19 @@ async function run() {
       stage = stages.containerRun;
       // Late enough for a `docker run --rm`'s whole life (start, wait, exit, removal) to have
       // been compiled; soon enough that the start-up's bytecode has not been flushed yet.
-      setTimeout(writeCodeCache, 3000, loaded.script, key, stage).unref();
+      containerRunWrite = setTimeout(() => {
+        containerRunWrite = null;
+        writeCodeCache(loaded.script, key, stages.containerRun);
+      }, 3000).unref();
     },
   };
+  /** The write of a container's run still to come: a daemon stopped sooner writes it as it exits. */
+  let containerRunWrite = null;
   process.exitCode = await loaded.main(process.argv.slice(2), host);
+  if (containerRunWrite !== null) {
+    clearTimeout(containerRunWrite);
+    writeCodeCache(loaded.script, key, stages.containerRun);
+  }
 }
 
 void run();

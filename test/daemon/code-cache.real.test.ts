@@ -163,4 +163,32 @@ describe("the bundle's V8 code cache", { skip: unavailable ?? false }, () => {
       rmSync(d.dir, { recursive: true, force: true });
     }
   });
+  test("a daemon stopped before its first run's code was written writes it as it exits", async () => {
+    const d = daemonDirs('sdcx');
+    try {
+      const pkg = packageCopy(join(d.dir, 'pkg'));
+      const dockerConfig = join(d.dir, 'docker-config');
+      const tarball = busyboxTarball(join(d.dir, 'image'));
+      const daemon = await start(pkg.bin, d);
+      await until("the start-up's cache is written", () => existsSync(pkg.cache));
+      importImage(d.sock, dockerConfig, tarball, 'cc:exit');
+      const run = docker(
+        d.sock,
+        ['run', '--rm', '--network', 'none', 'cc:exit', 'true'],
+        dockerConfig,
+      );
+      assert.equal(run.status, 0, run.stderr);
+      const startupCache = readFileSync(pkg.cache);
+      assert.equal(startupCache[32], 0, "only the start-up's code so far");
+      // Stopped at once: the write a few seconds after the run has not come yet.
+      assert.equal(await stopDaemon(daemon), 0, daemon.output());
+      const cache = readFileSync(pkg.cache);
+      assert.ok(cache.subarray(0, 32).equals(keyOf(pkg.bundle)));
+      assert.equal(cache[32], 1, "the cache holds the container's run");
+      assert.ok(cache.length > startupCache.length, 'the cache grew by what the run compiled');
+    } finally {
+      killContainerdOf(d.exec);
+      rmSync(d.dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -17,4 +17,4 @@ node scripts/build.mjs
 runs=${RUNS:-5}
 exec bash "$harness" --runs "$runs" --only "${ONLY:-startup_cold,startup_warm,shutdown_idle,run_rm,create,start,stop,rm,concurrent10,rss_kib}" \
   dockerd "dockerd --data-root {root} --exec-root {exec} -H unix://{sock} --pidfile {pid} --iptables=false --bridge=none" \
-  statedock "node $(pwd)/bin/statedock.js daemon --data-root {root} --exec-root {exec} -H unix://{sock} --pidfile {pid} --iptables=false --bridge=none"
+  statedock "$(pwd)/bin/statedock daemon --data-root {root} --exec-root {exec} -H unix://{sock} --pidfile {pid} --iptables=false --bridge=none"

@@ -12,7 +12,9 @@
 # client connected, ready).
 # statedock runs as installed (bin/statedock); both daemons with their own --data-root, --exec-root, -H,
 # --pidfile, --iptables=false and --bridge=none (no network set-up on either side). Root only; uses its own mktemp dir under /tmp and stops, by PID,
-# only what it starts. RUNS (default 7), STORED (default 0).
+# only what it starts. RUNS (default 7), STORED (default 0). OTHER=<checkout of another build,
+# built> runs that build's bin/statedock as a third daemon in the same alternation, and prints
+# the ratios statedock/other too (a change to start-up measured like for like).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-7}; STORED=${STORED:-0}
@@ -35,6 +37,10 @@ declare -A CMD R
 CMD[dockerd]="dockerd --data-root {root} --exec-root {exec} -H unix://{sock} --pidfile {pid} --iptables=false --bridge=none"
 CMD[statedock]="$(pwd)/bin/statedock daemon --data-root {root} --exec-root {exec} -H unix://{sock} --pidfile {pid} --iptables=false --bridge=none"
 NAMES=(dockerd statedock)
+if [ -n "${OTHER:-}" ]; then
+  CMD[other]="$OTHER/bin/statedock daemon --data-root {root} --exec-root {exec} -H unix://{sock} --pidfile {pid} --iptables=false --bridge=none"
+  NAMES+=(other)
+fi
 
 # Starts daemon $1 on dir $2 (PID set); returns once /_ping answers, LAST = ms from exec.
 start() {
@@ -79,8 +85,8 @@ for i in $(seq $RUNS); do
     DOCKER_HOST=unix://$d/d.sock docker run --rm --network none bench true >/dev/null || { echo "$n: the first run failed" >&2; tail -5 $d/log >&2; }
     R[first_run|$n]+="$(ms $T0 $(now)) "
     stop
-    if [ $n = statedock ]; then
-      while read -r phase wall cpu; do R[phase_ms|$phase]+="$wall "; R[phase_cpu|$phase]+="$cpu "; done < <(phases $d/exec)
+    if [ $n != dockerd ]; then
+      while read -r phase wall cpu; do R[phase_ms|$n|$phase]+="$wall "; R[phase_cpu|$n|$phase]+="$cpu "; done < <(phases $d/exec)
     fi
     rm -rf $BASE/$n-cold-$i
     if [ "$STORED" -gt 0 ]; then start $n $BASE/$n-stored; R[startup_with_$STORED|$n]+="$LAST "; stop; fi
@@ -89,14 +95,19 @@ done
 
 metrics=(startup_cold startup_warm first_run); [ "$STORED" -gt 0 ] && metrics+=(startup_with_$STORED)
 for m in "${metrics[@]}"; do
-  a=$(echo ${R[$m|dockerd]} | median); b=$(echo ${R[$m|statedock]} | median)
-  echo "metric=$m dockerd=$a statedock=$b (runs: dockerd ${R[$m|dockerd]}; statedock ${R[$m|statedock]})"
+  line="metric=$m"; runs="(runs:"
+  for n in "${NAMES[@]}"; do line+=" $n=$(echo ${R[$m|$n]} | median)"; runs+=" $n ${R[$m|$n]};"; done
+  echo "$line $runs)"
 done
-echo "statedock's phases at the first run (median process ms / CPU ms):"
-for p in bootstrap bundle modules recorder pidfile listening answering containerdReady containerdConnected ready; do
-  [ -n "${R[phase_ms|$p]:-}" ] && echo "  phase=$p ms=$(echo ${R[phase_ms|$p]} | median) cpu_ms=$(echo ${R[phase_cpu|$p]} | median)"
+for n in "${NAMES[@]}"; do
+  [ $n = dockerd ] && continue
+  echo "$n's phases at the first run (median process ms / CPU ms):"
+  for p in bootstrap bundle modules recorder pidfile listening answering containerdReady containerdConnected ready; do
+    [ -n "${R[phase_ms|$n|$p]:-}" ] && echo "  phase=$p ms=$(echo ${R[phase_ms|$n|$p]} | median) cpu_ms=$(echo ${R[phase_cpu|$n|$p]} | median)"
+  done
 done
+ratio() { awk -v a="$(echo ${R[$1|$3]} | median)" -v b="$(echo ${R[$1|$2]} | median)" 'BEGIN{printf "%.2f", b/a}'; }
 for m in "${metrics[@]}"; do
-  a=$(echo ${R[$m|dockerd]} | median); b=$(echo ${R[$m|statedock]} | median)
-  echo "ratio metric=$m statedock/dockerd=$(awk -v a=$a -v b=$b 'BEGIN{printf "%.2f", b/a}')"
+  echo "ratio metric=$m statedock/dockerd=$(ratio $m statedock dockerd)"
+  if [ -n "${OTHER:-}" ]; then echo "ratio metric=$m statedock/other=$(ratio $m statedock other)"; fi
 done

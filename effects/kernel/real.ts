@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { cpus, hostname, machine, release, totalmem, type } from 'node:os';
 import { promisify } from 'node:util';
@@ -67,12 +67,17 @@ function cgroupInfo(): KernelResults['kernel.cgroupInfo'] {
   return { version: 1, controllers: [...v1].sort(), devices: v1.has('devices') };
 }
 
-/** overlay2's check: the kernel knows overlay, and an overlay mount really works on this backing fs. */
 /**
- * Mounts an overlay of a lower directory holding a file, looks for the file through it, and
- * unmounts it (as dockerd's overlay2 driver checks the kernel at start). One shell does the
+ * overlay2's check: the kernel knows overlay, and an overlay mount really works on this backing
+ * fs. It mounts an overlay of a lower directory holding a file, looks for the file through it,
+ * and unmounts it (as dockerd's overlay2 driver checks the kernel at start). One shell does the
  * three (a fork of the daemon costs more than the commands), and the probe's directory is
  * removed off the event loop: the start-up's other steps go on meanwhile.
+ *
+ * dockerd makes those mounts with system calls; here they are three processes, which on a busy
+ * machine took 70 ms and more of the start-up. A mount that worked stays working until the
+ * kernel or the filesystem under the root changes, so the verdict is kept beside the root for
+ * this boot, kernel and filesystem, and a later start on the same ones takes it.
  */
 async function probeOverlay(path: string): Promise<KernelResults['kernel.probeOverlay']> {
   if (!readFileSync('/proc/filesystems', 'utf8').includes('\toverlay'))
@@ -81,6 +86,9 @@ async function probeOverlay(path: string): Promise<KernelResults['kernel.probeOv
       reason: "'overlay' not found as a supported filesystem on this host",
     };
   mkdirSync(path, { recursive: true });
+  const verdictFile = `${path}/overlay-probe.verdict`;
+  const worked = overlayProbeKey(path);
+  if (recordedVerdict(verdictFile) === worked) return { supported: true, reason: null };
   const dir = mkdtempSync(`${path}/overlay-probe-`);
   try {
     for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(`${dir}/${d}`);
@@ -91,14 +99,38 @@ async function probeOverlay(path: string): Promise<KernelResults['kernel.probeOv
     const options = `lowerdir=${dir}/lower,upperdir=${dir}/upper,workdir=${dir}/work`;
     try {
       await run('sh', ['-c', script, 'sh', options, `${dir}/merged`]);
-      return { supported: true, reason: null };
     } catch (err) {
       const e = err as { code?: number; stderr?: string; message: string };
       if (e.code === 1) return { supported: false, reason: 'overlay mount shows no lower layer' };
       return { supported: false, reason: (e.stderr || e.message).trim() };
     }
+    try {
+      writeFileSync(verdictFile, `${worked}\n`, { mode: 0o600 });
+    } catch {
+      // Not kept: the next start probes again.
+    }
+    return { supported: true, reason: null };
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** What an overlay verdict holds for: this boot, this kernel, the filesystem under `path`. */
+function overlayProbeKey(path: string): string {
+  let boot = '';
+  try {
+    boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    // No boot id: the verdict is kept for the kernel and filesystem only.
+  }
+  return `overlay works: boot ${boot} kernel ${release()} device ${statSync(path).dev}`;
+}
+
+function recordedVerdict(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return null;
   }
 }
 

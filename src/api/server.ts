@@ -173,11 +173,9 @@ export class ApiServer {
   socketGroup = defaultSocketGroup;
   /** Requests wait for this (the daemon's restore finishing) before they are handled, as dockerd serves only after NewDaemon. */
   gate: Promise<void> = Promise.resolve();
-  /**
-   * Called once, on the turn after the first answer is sent: work the daemon can do ahead for
-   * later requests waits until then, so that it does not delay the first (a client's /_ping).
-   */
-  afterFirstAnswer: (() => void) | null = null;
+  /** Whether a client has had an answer, or waits at the gate for the daemon's start-up. */
+  private firstClientServed = false;
+  private firstClientWaiters: (() => void)[] = [];
   /** Requests that need not wait for the gate (method and path without the version prefix). */
   ungated: (method: string, path: string) => boolean = () => false;
 
@@ -188,6 +186,38 @@ export class ApiServer {
     this.warn = opts.warn ?? this.log;
     this.limits = { ...defaultApiLimits, ...opts.limits };
     this.onQuiet = opts.onQuiet ?? null;
+  }
+
+  /**
+   * Resolves once a client has had its first answer, or waits at the gate for what the
+   * start-up does after the API listens: the daemon's next work (forks, containerd's boot)
+   * would delay an answer a client is waiting for. `true` when a client came within
+   * `withinMs`, `false` when none did (the start-up does not wait for one).
+   */
+  firstClient(withinMs: number): Promise<boolean> {
+    if (this.firstClientServed) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), withinMs);
+      timer.unref();
+      this.firstClientWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Calls `cb` on the turn after a client's first answer (or its wait at the gate): work done ahead for later requests does not delay the first. */
+  afterFirstClient(cb: () => void): void {
+    if (this.firstClientServed) setImmediate(cb);
+    else this.firstClientWaiters.push(() => setImmediate(cb));
+  }
+
+  private firstClientReached(): void {
+    if (this.firstClientServed) return;
+    this.firstClientServed = true;
+    const waiting = this.firstClientWaiters;
+    this.firstClientWaiters = [];
+    for (const w of waiting) w();
   }
 
   /** Counts a request; once requests stop for `quietMs` after a burst, `onQuiet` runs. */
@@ -320,9 +350,7 @@ export class ApiServer {
     };
     res.once('finish', () => {
       done();
-      const ahead = this.afterFirstAnswer;
-      this.afterFirstAnswer = null;
-      if (ahead !== null) setImmediate(ahead);
+      this.firstClientReached();
     });
     res.once('close', done);
     // Answered before its body was all sent (a route that does not read one, a 413): the rest
@@ -343,7 +371,12 @@ export class ApiServer {
     await runInRequestScope({ label, socket }, async () => {
       try {
         // One turn either way: a request let through waits as one at an open gate does.
-        await (this.passesGate(req) ? undefined : this.gate);
+        if (this.passesGate(req)) await undefined;
+        else {
+          // What the start-up does next is what this request waits for.
+          this.firstClientReached();
+          await this.gate;
+        }
         const found = this.resolve(req, (status, headers, body) => {
           if (
             status === 400 &&

@@ -176,6 +176,9 @@ export class Daemon {
       `statedock/${version} node/${process.versions.node} kernel/${kernelRelease()} os/linux arch/amd64`,
     );
     this.api = new ApiEndpoint(this, version, log);
+    this.api.onListening = () => {
+      if (this.startup === null) this.phases.push(phaseNow('listening'));
+    };
     const archive = new RealArchive({ root: config.dataRoot });
     this.handlers = {
       fs: realFs,
@@ -472,7 +475,7 @@ export class Daemon {
         // not built yet are built, and containerd's gRPC client is loaded and its codecs
         // compiled, one at a time between requests, instead of on the way to containerd's
         // first answers and the first container's.
-        this.api.server.afterFirstAnswer = () => {
+        this.api.server.afterFirstClient(() => {
           buildMachines(nextTurn)
             .then(() => this.containerd.prepareClient())
             .catch((err: Error) =>
@@ -481,7 +484,7 @@ export class Daemon {
                 {},
               ),
             );
-        };
+        });
       }
       const phase = phaseOfStep[step];
       if (phase !== undefined && this.startup === null) this.phases.push(phaseNow(phase));

@@ -22,12 +22,13 @@ export function phaseNow(phase: string): StartupPhase {
 
 /**
  * The start-up steps whose end is a phase: containerd answering (the supervised one is spawned
- * and ready), the API listening (restore done), containerd's client connected. One more phase,
- * `answering`, ends when every step the API's answers wait for is done (`answerSteps`).
+ * and ready), the API served (its sockets listen, and a first client was answered or waits at
+ * its gate), containerd's client connected. Two more: `listening` when the sockets listen, and
+ * `answering` when every step the API's answers wait for is done (`answerSteps`).
  */
 export const phaseOfStep: Readonly<Record<string, string>> = {
   pidfile: 'pidfile',
   startContainerd: 'containerdReady',
-  serveApi: 'listening',
+  serveApi: 'served',
   containerdClient: 'containerdConnected',
 };

@@ -380,7 +380,7 @@ test('what the daemon does ahead runs once, after the first answer has been sent
       ctx.json(200, {});
     },
   });
-  api.afterFirstAnswer = () => seen.push('ahead');
+  api.afterFirstClient(() => seen.push('ahead'));
   await api.listen([sock]);
   try {
     assert.equal((await call(sock, 'GET', '/v1.41/info')).status, 200);
@@ -390,6 +390,46 @@ test('what the daemon does ahead runs once, after the first answer has been sent
     assert.deepEqual(seen, ['info answered', 'ahead', 'info answered']);
   } finally {
     await api.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the first client: its answer, or its wait at the gate, ends the wait for it; none within the time, and it ends without', async () => {
+  const dir = mkdtempSync('/tmp/sdfirst-');
+  const sock = `${dir}/s.sock`;
+  const api = new ApiServer({ serverHeader: 't' });
+  for (const r of pingRoutes()) api.add(r);
+  api.add({ method: 'GET', pattern: '/info', handler: (ctx) => ctx.json(200, {}) });
+  await api.listen([sock]);
+  try {
+    // Nobody comes: the wait ends at its time, saying so.
+    const started = Date.now();
+    assert.equal(await api.firstClient(30), false);
+    assert.ok(Date.now() - started >= 25);
+    // A /_ping answered ends it well before its time.
+    const waiting = api.firstClient(10_000);
+    assert.equal((await call(sock, 'GET', '/_ping')).status, 200);
+    assert.equal(await waiting, true);
+    assert.equal(await api.firstClient(10_000), true, 'served once is served');
+  } finally {
+    await api.close();
+  }
+
+  // A request held at the closed gate ends it too (what the start-up does next is what it waits for).
+  const gated = new ApiServer({ serverHeader: 't' });
+  for (const r of pingRoutes()) gated.add(r);
+  gated.add({ method: 'GET', pattern: '/info', handler: (ctx) => ctx.json(200, {}) });
+  let open = (): void => undefined;
+  gated.gate = new Promise((resolve) => (open = resolve));
+  await gated.listen([sock]);
+  try {
+    const waiting = gated.firstClient(10_000);
+    const info = call(sock, 'GET', '/v1.41/info');
+    assert.equal(await waiting, true);
+    open();
+    assert.equal((await info).status, 200);
+  } finally {
+    await gated.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -8,7 +8,7 @@
 #   startup_with_N  exec → first /_ping with N stored containers (only with STORED=N, e.g. 1000)
 # then the ratios statedock/dockerd, and statedock's start-up phases from its flight recorder's
 # header (process ms / CPU ms at each: Node's bootstrap, the bundle, the recorder, the pidfile,
-# the API listening, every step its answers wait for done, containerd ready, containerd's
+# the API listening, a first client served, every step its answers wait for done, containerd ready, containerd's
 # client connected, ready).
 # statedock runs as installed (bin/statedock); both daemons with their own --data-root, --exec-root, -H,
 # --pidfile, --iptables=false and --bridge=none (no network set-up on either side). Root only; uses its own mktemp dir under /tmp and stops, by PID,
@@ -102,7 +102,7 @@ done
 for n in "${NAMES[@]}"; do
   [ $n = dockerd ] && continue
   echo "$n's phases at the first run (median process ms / CPU ms):"
-  for p in bootstrap bundle modules recorder pidfile listening answering containerdReady containerdConnected ready; do
+  for p in bootstrap bundle modules recorder pidfile listening served answering containerdReady containerdConnected ready; do
     [ -n "${R[phase_ms|$n|$p]:-}" ] && echo "  phase=$p ms=$(echo ${R[phase_ms|$n|$p]} | median) cpu_ms=$(echo ${R[phase_cpu|$n|$p]} | median)"
   done
 done

@@ -7,12 +7,14 @@
 // boots.
 import { build } from 'esbuild';
 import { mkdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { containerdProtoJson } from '../effects/containerd/proto-json.mjs';
 import { assertAscii } from './ascii.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const requireHere = createRequire(import.meta.url);
 
 /** The bundle bin/statedock.js runs. */
 export const bundlePath = join(root, 'dist/statedock.cjs');
@@ -51,16 +53,24 @@ const withoutLongJs = {
 /**
  * classic-level's JavaScript (abstract-level and the rest: ~30 CommonJS files, ~25 ms of CPU
  * to require one by one) goes into the bundle; only its native binding loads from
- * node_modules, from classic-level's own directory as its binding.js would.
+ * node_modules. Which binary is this machine's (node-gyp-build's search of classic-level's
+ * prebuilds) is found here, at build time: loading node-gyp-build and searching took ~3 ms of
+ * every start. The bundle loads that file relative to itself, and asks node-gyp-build only when
+ * it is gone (node_modules installed again for another platform).
  */
 const classicLevelBinding = {
   name: 'classic-level-binding',
   setup(b) {
-    b.onLoad({ filter: /[\\/]classic-level[\\/]binding\.js$/ }, () => ({
-      contents:
-        "module.exports = require('node-gyp-build')(require('node:path').dirname(require('node:module').createRequire(__filename).resolve('classic-level')));",
-      loader: 'js',
-    }));
+    b.onLoad({ filter: /[\\/]classic-level[\\/]binding\.js$/ }, () => {
+      const packageDir = dirname(requireHere.resolve('classic-level'));
+      const binary = relative(join(root, 'dist'), requireHere('node-gyp-build').path(packageDir));
+      const search =
+        "require('node-gyp-build')(require('node:path').dirname(require('node:module').createRequire(__filename).resolve('classic-level')))";
+      return {
+        contents: `let binding;\ntry {\n  binding = require(require('node:path').join(__dirname, ${JSON.stringify(binary)}));\n} catch {\n  binding = ${search};\n}\nmodule.exports = binding;\n`,
+        loader: 'js',
+      };
+    });
   },
 };
 

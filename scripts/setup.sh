@@ -14,6 +14,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The daemon loads built-in modules it needs late with process.getBuiltinModule (Node 20.16).
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 16) ? 0 : 1)' ||
+  { echo "statedock needs Node 20.16 or newer; this is $(node -v)" >&2; exit 1; }
+
 extra=()
 lean=()
 if [ "${1:-}" = "--test" ]; then

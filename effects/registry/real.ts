@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
 import {
   createReadStream,
   createWriteStream,
@@ -15,7 +14,6 @@ import { isIP } from 'node:net';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ConnectionOptions } from 'node:tls';
-import { createGzip } from 'node:zlib';
 import { assertNever } from '../errors.ts';
 import { EffectFailure, type Handler } from '../handler.ts';
 import type { FetchBlobResult, RegistryRequest, RegistryResults } from './requests.ts';
@@ -265,7 +263,10 @@ export class RegistryClient implements Handler<RegistryRequest> {
     try {
       addresses = isIP(hostname)
         ? [hostname]
-        : (await lookup(hostname, { all: true })).map((a) => a.address);
+        : // Loaded with the first name to resolve: the daemon's start-up needs no resolver.
+          (await process.getBuiltinModule('node:dns/promises').lookup(hostname, { all: true })).map(
+            (a) => a.address,
+          );
     } catch {
       return false;
     }
@@ -781,7 +782,9 @@ export class RegistryClient implements Handler<RegistryRequest> {
           cb(null, chunk);
         },
       });
-      return (gzip ? src.pipe(createGzip()) : src).pipe(counted);
+      // zlib loads with the first gzipped push: the daemon's start-up needs none of it.
+      const zlib = gzip ? process.getBuiltinModule('node:zlib') : null;
+      return (zlib ? src.pipe(zlib.createGzip()) : src).pipe(counted);
     };
     const patched = await this.call(s, 'PATCH', location, {
       headers: { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' },

@@ -1,4 +1,4 @@
-import { Session } from 'node:inspector';
+import type { Session } from 'node:inspector';
 
 /**
  * A memory-reducing garbage collection (V8's low-memory notification: full collections that
@@ -11,7 +11,8 @@ import { Session } from 'node:inspector';
 export function reclaimMemory(): void {
   let session: Session;
   try {
-    session = new Session();
+    // Loaded here, not at start: the daemon's first answer needs no inspector.
+    session = new (process.getBuiltinModule('node:inspector').Session)();
     session.connect();
   } catch {
     // no inspector in this Node build: V8's own heuristics will do

@@ -1,5 +1,4 @@
 import { PassThrough, Transform, type Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { Decompress } from 'fzstd';
 
 /** A layer's compression, told from its first bytes (as Docker's DecompressStream does). */
@@ -61,7 +60,9 @@ export function decompressed(source: Readable): Readable {
       return;
     }
     if (kind !== 'none') {
-      const t = kind === 'gzip' ? createGunzip() : zstdStream();
+      // zlib loads with the first gzipped layer: the daemon's start-up needs none of it.
+      const t =
+        kind === 'gzip' ? process.getBuiltinModule('node:zlib').createGunzip() : zstdStream();
       t.on('error', (err) => out.destroy(err));
       t.pipe(out);
       target = t;

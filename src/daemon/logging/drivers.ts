@@ -1,6 +1,5 @@
 import { promises as fsp } from 'node:fs';
 import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
 import type { LogEntry, LogSink } from '../stdio.ts';
 import { decodeLocalEntries, encodeLocalEntry, localLogFormat } from './local-format.ts';
 import {
@@ -12,7 +11,9 @@ import {
 } from './reader.ts';
 import { discardingSink, LogWriter, type LogFs } from './writer.ts';
 
-const gunzipAsync = promisify(gunzip);
+/** zlib loads with the first rotated log read: the daemon's start-up needs none of it. */
+const gunzipAsync = (data: Buffer): Promise<Buffer> =>
+  promisify(process.getBuiltinModule('node:zlib').gunzip)(data);
 
 /**
  * A container's logging driver (HostConfig.LogConfig): where its output goes, and whether

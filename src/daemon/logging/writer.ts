@@ -1,9 +1,10 @@
 import { promises as fsp } from 'node:fs';
 import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
 import type { LogEntry, LogSink, LogSinkListener } from '../stdio.ts';
 
-const gzipAsync = promisify(gzip);
+/** zlib loads with the first rotation that compresses: the daemon's start-up needs none of it. */
+const gzipAsync = (data: Buffer): Promise<Buffer> =>
+  promisify(process.getBuiltinModule('node:zlib').gzip)(data);
 
 /** An open log file: what the writer does with it. */
 export interface LogFileHandle {

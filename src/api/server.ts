@@ -371,7 +371,7 @@ export class ApiServer {
     await runInRequestScope({ label, socket }, async () => {
       try {
         // One turn either way: a request let through waits as one at an open gate does.
-        if (this.passesGate(req)) await undefined;
+        if (this.passesGate(req)) await Promise.resolve();
         else {
           // What the start-up does next is what this request waits for.
           this.firstClientReached();

@@ -212,6 +212,14 @@ export class ApiServer {
     else this.firstClientWaiters.push(() => setImmediate(cb));
   }
 
+  /**
+   * A request waits for what the start-up does after the API listens (at the gate, or for the
+   * facts /info and /version report): the start-up need not wait for a first client any longer.
+   */
+  waitsForStartup(): void {
+    this.firstClientReached();
+  }
+
   private firstClientReached(): void {
     if (this.firstClientServed) return;
     this.firstClientServed = true;
@@ -373,8 +381,7 @@ export class ApiServer {
         // One turn either way: a request let through waits as one at an open gate does.
         if (this.passesGate(req)) await Promise.resolve();
         else {
-          // What the start-up does next is what this request waits for.
-          this.firstClientReached();
+          this.waitsForStartup();
           await this.gate;
         }
         const found = this.resolve(req, (status, headers, body) => {

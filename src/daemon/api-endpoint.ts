@@ -100,6 +100,7 @@ export class ApiEndpoint {
       method: 'GET',
       pattern: '/version',
       handler: async (ctx) => {
+        this.server.waitsForStartup();
         await daemon.answering;
         ctx.json(200, this.versionBody());
       },
@@ -108,6 +109,7 @@ export class ApiEndpoint {
       method: 'GET',
       pattern: '/info',
       handler: async (ctx) => {
+        this.server.waitsForStartup();
         await daemon.answering;
         ctx.json(200, { ...this.infoBody(), ...(await this.counts()) });
       },

@@ -394,7 +394,7 @@ test('what the daemon does ahead runs once, after the first answer has been sent
   }
 });
 
-test('the first client: its answer, or its wait at the gate, ends the wait for it; none within the time, and it ends without', async () => {
+test('the first client: its answer, or its wait for the start-up (at the gate, or for the facts of /info), ends the wait for it; none within the time, and it ends without', async () => {
   const dir = mkdtempSync('/tmp/sdfirst-');
   const sock = `${dir}/s.sock`;
   const api = new ApiServer({ serverHeader: 't' });
@@ -413,6 +413,30 @@ test('the first client: its answer, or its wait at the gate, ends the wait for i
     assert.equal(await api.firstClient(10_000), true, 'served once is served');
   } finally {
     await api.close();
+  }
+
+  // A route that waits for the start-up's facts (/info, /version) ends it too.
+  const facts = new ApiServer({ serverHeader: 't' });
+  let known = (): void => undefined;
+  const startupDone = new Promise<void>((resolve) => (known = resolve));
+  facts.add({
+    method: 'GET',
+    pattern: '/version',
+    handler: async (ctx) => {
+      facts.waitsForStartup();
+      await startupDone;
+      ctx.json(200, {});
+    },
+  });
+  await facts.listen([sock]);
+  try {
+    const waiting = facts.firstClient(10_000);
+    const version = call(sock, 'GET', '/v1.41/version');
+    assert.equal(await waiting, true);
+    known();
+    assert.equal((await version).status, 200);
+  } finally {
+    await facts.close();
   }
 
   // A request held at the closed gate ends it too (what the start-up does next is what it waits for).

@@ -227,7 +227,10 @@ export class Unpacker {
   }
 }
 
-/** Unpacks a tar stream into `dest` of the container (see Unpacker); the number of entries. */
+/**
+ * Unpacks a tar stream into `dest` of the container (see Unpacker); the number of entries. The
+ * extraction thread feeds its Unpacker from the shared ring instead; this is for a stream.
+ */
 export function extractInto(
   fs: ContainerFs,
   dest: string,

@@ -18,6 +18,8 @@ const requireHere = createRequire(import.meta.url);
 
 /** The bundle bin/statedock.js runs. */
 export const bundlePath = join(root, 'dist/statedock.cjs');
+/** The thread `docker cp` into a container unpacks in (effects/archive/extract-thread.ts). */
+export const extractWorkerPath = join(root, 'dist/extract-worker.cjs');
 /** V8's code cache of the bundle, written by bin/statedock.js; a new bundle starts without one. */
 export const codeCachePath = `${bundlePath}.v8cache`;
 
@@ -117,7 +119,22 @@ export async function buildBundle({ quiet = false } = {}) {
     footer: { js: '})' },
     logLevel: quiet ? 'error' : 'warning',
   });
+  // The extraction thread's own bundle, beside the daemon's: a worker runs a file of its own,
+  // loaded at the first `docker cp` into a container, never at the daemon's start.
+  await build({
+    entryPoints: [join(root, 'effects/archive/extract-worker.ts')],
+    outfile: extractWorkerPath,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    sourcemap: 'linked',
+    minify: true,
+    keepNames: true,
+    logLevel: quiet ? 'error' : 'warning',
+  });
   assertAscii(bundlePath);
+  assertAscii(extractWorkerPath);
   if (!quiet) process.stderr.write(`built dist/statedock.cjs in ${Date.now() - started} ms\n`);
   await (await import('../src/inspector/build.mjs')).buildInspectorPage({ quiet });
 }

@@ -7,7 +7,7 @@ import type { ArchiveRequest, ArchiveResults, FsLayout } from './requests.ts';
 import { assertNever } from '../errors.ts';
 import { EffectFailure, failureFrom } from '../handler.ts';
 import { ContainerFs, ContainerPathError } from './container-fs.ts';
-import { extractInto } from './extract.ts';
+import { ExtractThread } from './extract-thread.ts';
 import { writeLayerTar } from './layer-tar.ts';
 
 const run = promisify(execFile);
@@ -21,6 +21,8 @@ const run = promisify(execFile);
 export class RealArchive {
   private readonly uploads = new Map<string, Readable>();
   private readonly root: string;
+  /** Where copies in are unpacked: a thread of its own, started at the first one. */
+  private readonly extractThread = new ExtractThread();
 
   constructor(opts: { root: string }) {
     this.root = opts.root;
@@ -39,7 +41,8 @@ export class RealArchive {
         const input = this.uploads.get(req.upload);
         this.uploads.delete(req.upload);
         if (!input) throw new EffectFailure('ENOENT', `upload ${req.upload} is gone`);
-        return this.withWritableRoot(req.layout, async (fs) => {
+        return this.withWritableRoot(req.layout, async (layout) => {
+          const fs = new ContainerFs(layout);
           let dest: string;
           try {
             dest = fs.resolve(req.path, true);
@@ -53,7 +56,7 @@ export class RealArchive {
             throw new EffectFailure('ENOTDIR', 'extraction point is not a directory');
           if (!at.writable) throw new EffectFailure('EROFS', 'mounted volume is marked read-only');
           try {
-            const entries = await extractInto(fs, dest, input, {
+            const entries = await this.extractThread.extract(layout, dest, input, {
               noOverwriteDirNonDir: req.noOverwriteDirNonDir,
               owner: req.owner,
             });
@@ -96,9 +99,9 @@ export class RealArchive {
    */
   private async withWritableRoot<T>(
     layout: FsLayout,
-    f: (fs: ContainerFs) => Promise<T>,
+    f: (layout: FsLayout) => Promise<T>,
   ): Promise<T> {
-    if (layout.layers.length === 1) return f(new ContainerFs(layout));
+    if (layout.layers.length === 1) return f(layout);
     const [upper, ...lower] = layout.layers as [string, ...string[]];
     const mnt = `${this.root}/tmp/cp-${randomBytes(6).toString('hex')}`;
     mkdirSync(mnt, { recursive: true, mode: 0o700 });
@@ -114,7 +117,7 @@ export class RealArchive {
         throw new EffectFailure('EIO', `mount the container's root: ${(err as Error).message}`);
       });
       try {
-        return await f(new ContainerFs({ layers: [mnt], mounts: layout.mounts }));
+        return await f({ layers: [mnt], mounts: layout.mounts });
       } finally {
         await run('umount', [mnt]).catch(() => run('umount', ['-l', mnt]));
       }

@@ -33,7 +33,14 @@ if (process.env.STATEDOCK_EXTRA_CA_CERTS !== undefined) {
   delete process.env.STATEDOCK_EXTRA_CA_CERTS;
 }
 
-const { readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
+const {
+  existsSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} = require('node:fs');
 const { createHash } = require('node:crypto');
 const { createRequire } = require('node:module');
 const { dirname, join } = require('node:path');
@@ -111,7 +118,8 @@ function bundleStat() {
 
 async function run() {
   let st = bundleStat();
-  if (st === null) {
+  // The extraction thread's bundle is built with the CLI's (docker cp into a container runs it).
+  if (st === null || !existsSync(join(__dirname, '../dist/extract-worker.cjs'))) {
     process.stderr.write('statedock: first run, building dist/statedock.cjs …\n');
     const { buildBundle } = await import('../scripts/build.mjs');
     await buildBundle({ quiet: true });

@@ -30,14 +30,20 @@ import {
 const unavailable = realDaemonUnavailable() ?? busyboxUnavailable();
 
 /**
- * A copy of the package's command (bin/ and the built bundle; node_modules linked) with a
+ * A copy of the package's command (bin/ and the built bundles; node_modules linked) with a
  * code cache of its own: other test files start daemons from the repository's bundle
  * meanwhile, and must not write this one's cache.
  */
 function packageCopy(dir: string): { bin: string; bundle: string; cache: string } {
   mkdirSync(join(dir, 'bin'), { recursive: true });
   mkdirSync(join(dir, 'dist'), { recursive: true });
-  for (const f of ['bin/statedock.js', 'bin/package.json', 'package.json', 'dist/statedock.cjs'])
+  for (const f of [
+    'bin/statedock.js',
+    'bin/package.json',
+    'package.json',
+    'dist/statedock.cjs',
+    'dist/extract-worker.cjs',
+  ])
     copyFileSync(join(repoRoot, f), join(dir, f));
   symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
   const bundle = join(dir, 'dist/statedock.cjs');

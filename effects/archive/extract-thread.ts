@@ -3,6 +3,7 @@ import type { Worker } from 'node:worker_threads';
 import { failureFrom } from '../handler.ts';
 import type { FsLayout } from './requests.ts';
 import { BodyRing } from './body-ring.ts';
+import type { ExtractOptions } from './extract.ts';
 import {
   fromWorkerError,
   type FromExtractWorker,
@@ -36,7 +37,7 @@ export class ExtractThread {
     layout: FsLayout,
     dest: string,
     input: Readable,
-    opts: { noOverwriteDirNonDir: boolean; owner: { uid: number; gid: number } | null },
+    opts: ExtractOptions,
   ): Promise<number> {
     const worker = await this.started();
     const job = ++this.seq;

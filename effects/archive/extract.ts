@@ -13,7 +13,6 @@ import {
 } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
 import { EffectFailure } from '../handler.ts';
 import { cleanPath, type ContainerFs } from './container-fs.ts';
 import { createFile, FileFill } from './file-writes.ts';
@@ -225,47 +224,4 @@ export class Unpacker {
         return null;
     }
   }
-}
-
-/**
- * Unpacks a tar stream into `dest` of the container (see Unpacker); the number of entries. The
- * extraction thread feeds its Unpacker from the shared ring instead; this is for a stream.
- */
-export function extractInto(
-  fs: ContainerFs,
-  dest: string,
-  input: Readable,
-  opts: ExtractOptions,
-): Promise<number> {
-  const unpacker = new Unpacker(fs, dest, opts);
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const fail = (err: unknown): void => {
-      if (settled) return;
-      settled = true;
-      unpacker.abort();
-      reject(err);
-    };
-    input.on('data', (chunk: Buffer) => {
-      if (settled) return;
-      try {
-        unpacker.write(chunk);
-      } catch (err) {
-        fail(err);
-      }
-    });
-    input.on('end', () => {
-      if (settled) return;
-      try {
-        const entries = unpacker.end();
-        settled = true;
-        resolve(entries);
-      } catch (err) {
-        fail(err);
-      }
-    });
-    // A body cut short (a client gone) ends the extraction; its file is closed.
-    input.on('error', fail);
-    input.on('close', () => fail(new Error('the body ended before the archive')));
-  });
 }

@@ -18,7 +18,9 @@ import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import { pack, type Headers } from 'tar-stream';
 import { ContainerFs } from '../../effects/archive/container-fs.ts';
-import { extractInto } from '../../effects/archive/extract.ts';
+import type { ExtractOptions } from '../../effects/archive/extract.ts';
+import { ExtractThread } from '../../effects/archive/extract-thread.ts';
+import type { FsLayout } from '../../effects/archive/requests.ts';
 
 // `docker cp` into a container's files (the archive effect's unpacking), on real files: what
 // lands where, with which mode, owner and time, and that nothing lands outside the root.
@@ -27,15 +29,26 @@ const base = mkdtempSync(`${tmpdir()}/statedock-cp-in-`);
 after(() => rmSync(base, { recursive: true, force: true }));
 let n = 0;
 /** A container root with /tmp, and a directory beside it that stands for the host's. */
-function fresh(): { root: string; host: string; fs: ContainerFs } {
+function fresh(): { root: string; host: string; layout: FsLayout; fs: ContainerFs } {
   const dir = `${base}/c${++n}`;
   mkdirSync(`${dir}/root/tmp`, { recursive: true });
   mkdirSync(`${dir}/host`);
-  return {
-    root: `${dir}/root`,
-    host: `${dir}/host`,
-    fs: new ContainerFs({ layers: [`${dir}/root`], mounts: [] }),
-  };
+  const layout: FsLayout = { layers: [`${dir}/root`], mounts: [] };
+  return { root: `${dir}/root`, host: `${dir}/host`, layout, fs: new ContainerFs(layout) };
+}
+
+/** The unpacking as the archive effect's real handler runs it: on its thread, fed the body. */
+const thread = new ExtractThread();
+function unpack(
+  layout: FsLayout,
+  dest: string,
+  input: Readable,
+  opts: ExtractOptions,
+): Promise<number> {
+  // The thread never holds the process up (in the daemon, the request's socket does): here a
+  // timer keeps the test's event loop alive while the thread unpacks.
+  const alive = setInterval(() => undefined, 1000);
+  return thread.extract(layout, dest, input, opts).finally(() => clearInterval(alive));
 }
 
 type Entry = Headers & { body?: Buffer | string };
@@ -78,11 +91,11 @@ function openFiles(): string[] {
 const asRoot = process.getuid?.() === 0;
 
 test("files small and large land whole, with the tar's mode, owner and time; a name given twice keeps the last", async () => {
-  const { root, fs } = fresh();
+  const { root, layout } = fresh();
   const big = randomBytes((9 << 20) + 3); // over two batches of gathered bytes, and not a whole number of chunks
   const mid = randomBytes(300 << 10); // written after its entry, while the next ones unpack
-  const count = await extractInto(
-    fs,
+  const count = await unpack(
+    layout,
     '/tmp',
     body(
       await tarOf([
@@ -122,9 +135,9 @@ test("files small and large land whole, with the tar's mode, owner and time; a n
 });
 
 test('`docker cp -a`: every entry owned by the container user', { skip: !asRoot }, async () => {
-  const { root, fs } = fresh();
-  await extractInto(
-    fs,
+  const { root, layout } = fresh();
+  await unpack(
+    layout,
     '/tmp',
     body(
       await tarOf([
@@ -142,13 +155,13 @@ test('`docker cp -a`: every entry owned by the container user', { skip: !asRoot 
 });
 
 test('links in the tar or the container never take a write out of the root', async () => {
-  const { root, host, fs } = fresh();
+  const { root, host, layout } = fresh();
   // In the container: a link to the host directory's path, absolute and climbing with ../
   symlinkSync(host, `${root}/abs`);
   symlinkSync(`../../../../../../../..${host}`, `${root}/tmp/up`);
   mkdirSync(`${root}${host}`, { recursive: true });
-  await extractInto(
-    fs,
+  await unpack(
+    layout,
     '/',
     body(
       await tarOf([
@@ -174,10 +187,10 @@ test('links in the tar or the container never take a write out of the root', asy
 });
 
 test('an entry climbing out with .. is refused; a tar cut short fails and leaves no file open', async () => {
-  const { root, host, fs } = fresh();
+  const { root, host, layout } = fresh();
   await assert.rejects(
-    extractInto(
-      fs,
+    unpack(
+      layout,
       '/tmp',
       body(await tarOf([{ name: `../../../../..${host}/escape`, body: 'x' }])),
       { noOverwriteDirNonDir: false, owner: null },
@@ -190,7 +203,7 @@ test('an entry climbing out with .. is refused; a tar cut short fails and leaves
     { name: 'cut', body: randomBytes(1 << 20) },
   ]);
   await assert.rejects(
-    extractInto(fs, '/tmp', body(tar.subarray(0, tar.length - (700 << 10))), {
+    unpack(layout, '/tmp', body(tar.subarray(0, tar.length - (700 << 10))), {
       noOverwriteDirNonDir: false,
       owner: null,
     }),
@@ -200,7 +213,7 @@ test('an entry climbing out with .. is refused; a tar cut short fails and leaves
   // A body that errors (a client gone) ends the extraction too.
   const broken = new Readable({ read() {} });
   broken.push(tar.subarray(0, 400 << 10));
-  const gone = extractInto(fs, '/tmp', broken, { noOverwriteDirNonDir: false, owner: null });
+  const gone = unpack(layout, '/tmp', broken, { noOverwriteDirNonDir: false, owner: null });
   setImmediate(() => broken.destroy(new Error('aborted')));
   await assert.rejects(gone, /aborted/);
   assert.deepEqual(openFiles(), [], 'every file is closed');
@@ -210,13 +223,13 @@ test(
   'a disk that fills mid-file fails the extraction with ENOSPC, and leaves no file open',
   { skip: !asRoot },
   async () => {
-    const { root, fs } = fresh();
+    const { root, layout } = fresh();
     // A small file system of its own under the container's /tmp.
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', `${root}/tmp`]);
     try {
       await assert.rejects(
-        extractInto(
-          fs,
+        unpack(
+          layout,
           '/tmp',
           body(
             await tarOf([
@@ -238,16 +251,16 @@ test(
 );
 
 test('noOverwriteDirNonDir: a directory is not replaced by a file, nor a file by a directory', async () => {
-  const { root, fs } = fresh();
+  const { root, layout } = fresh();
   mkdirSync(`${root}/tmp/dir`);
   writeFileSync(`${root}/tmp/file`, 'kept\n');
   const opts = { noOverwriteDirNonDir: true, owner: null };
   await assert.rejects(
-    extractInto(fs, '/tmp', body(await tarOf([{ name: 'dir', body: 'x' }])), opts),
+    unpack(layout, '/tmp', body(await tarOf([{ name: 'dir', body: 'x' }])), opts),
     /cannot overwrite directory/,
   );
   await assert.rejects(
-    extractInto(fs, '/tmp', body(await tarOf([{ name: 'file', type: 'directory' }])), opts),
+    unpack(layout, '/tmp', body(await tarOf([{ name: 'file', type: 'directory' }])), opts),
     /cannot overwrite non-directory/,
   );
   assert.equal(lstatSync(`${root}/tmp/dir`).isDirectory(), true);
@@ -298,13 +311,13 @@ test(
   'a file made with the owner the tar asks for keeps it; one in a set-group-ID directory gets its group unless the tar says otherwise',
   { skip: !asRoot },
   async () => {
-    const { root, fs } = fresh();
+    const { root, layout } = fresh();
     mkdirSync(`${root}/tmp/sgid`);
     const { chownSync, chmodSync } = await import('node:fs');
     chownSync(`${root}/tmp/sgid`, 0, 77);
     chmodSync(`${root}/tmp/sgid`, 0o2775);
-    await extractInto(
-      fs,
+    await unpack(
+      layout,
       '/tmp',
       body(
         await tarOf([

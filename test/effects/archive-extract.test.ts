@@ -16,10 +16,10 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
-import { pack, type Headers } from 'tar-stream';
 import { ContainerFs } from '../../effects/archive/container-fs.ts';
 import type { ExtractOptions } from '../../effects/archive/extract.ts';
 import { ExtractThread } from '../../effects/archive/extract-thread.ts';
+import { packTar, type PackedEntry } from '../support/tar-pack.ts';
 import type { FsLayout } from '../../effects/archive/requests.ts';
 
 // `docker cp` into a container's files (the archive effect's unpacking), on real files: what
@@ -51,21 +51,11 @@ function unpack(
   return thread.extract(layout, dest, input, opts).finally(() => clearInterval(alive));
 }
 
-type Entry = Headers & { body?: Buffer | string };
 const when = new Date(1_600_000_000_000);
 
-async function tarOf(entries: readonly Entry[]): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  p.on('data', (c: Buffer) => chunks.push(c));
-  const ended = new Promise<void>((resolve) => p.on('end', resolve));
-  for (const { body, ...h } of entries)
-    await new Promise<void>((resolve, reject) =>
-      p.entry({ mtime: when, mode: 0o644, ...h }, body, (err) => (err ? reject(err) : resolve())),
-    );
-  p.finalize();
-  await ended;
-  return Buffer.concat(chunks);
+/** Entries without a time or mode get the same ones. */
+function tarOf(entries: readonly PackedEntry[]): Promise<Buffer> {
+  return packTar(entries, { mtime: when, mode: 0o644 });
 }
 
 /** The tar as a body comes: in 32 KiB chunks (the docker CLI's chunked upload). */

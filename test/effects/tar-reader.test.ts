@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { extract, pack, type Headers } from 'tar-stream';
+import { extract, type Headers } from 'tar-stream';
 import { TarReader } from '../../effects/archive/tar-reader.ts';
+import { packTar } from '../support/tar-pack.ts';
 
 // docker cp in's synchronous tar parser reads what tar-stream's extract reads, however the
 // bytes are cut: headers, long names and pax records split between writes, data passed over.
 
-type Entry = Headers & { body?: Buffer };
 interface Seen {
   name: string;
   type: string | null | undefined;
@@ -16,20 +16,6 @@ interface Seen {
   mode: number | undefined;
   mtime: number | undefined;
   data: string;
-}
-
-async function tarOf(entries: readonly Entry[]): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  p.on('data', (c: Buffer) => chunks.push(c));
-  const ended = new Promise<void>((resolve) => p.on('end', resolve));
-  for (const { body, ...h } of entries)
-    await new Promise<void>((resolve, reject) =>
-      p.entry(h, body, (err) => (err ? reject(err) : resolve())),
-    );
-  p.finalize();
-  await ended;
-  return Buffer.concat(chunks);
 }
 
 function seen(h: Headers, data: Buffer[]): Seen {
@@ -88,7 +74,7 @@ function byTarReader(tar: Buffer, step: number): Seen[] {
 
 test('TarReader reads what tar-stream reads, in writes of any size, keeping no view of a write', async () => {
   const when = new Date(1_600_000_000_000);
-  const tar = await tarOf([
+  const tar = await packTar([
     { name: 'small', body: Buffer.from('hello\n'), mtime: when, mode: 0o640 },
     { name: 'empty', body: Buffer.alloc(0), mtime: when },
     { name: 'dir', type: 'directory', mtime: when, mode: 0o750 },
@@ -108,7 +94,7 @@ test('TarReader reads what tar-stream reads, in writes of any size, keeping no v
 });
 
 test("TarReader's errors are tar-stream's: a bad header, an archive cut short", async () => {
-  const tar = await tarOf([{ name: 'a', body: randomBytes(2000) }]);
+  const tar = await packTar([{ name: 'a', body: randomBytes(2000) }]);
   const bad = Buffer.from(tar);
   bad[10] = 0x41;
   assert.throws(

@@ -90,6 +90,20 @@ async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void
   }
 }
 
+/** What the package copy's cache holds (0: the start-up's code, 1: a run's too), or null when it holds none for its bundle. */
+function stageOf(pkg: ReturnType<typeof packageCopy>): number | null {
+  const file = existsSync(pkg.cache) ? readFileSync(pkg.cache) : Buffer.alloc(0);
+  return file.length > 100_000 && file.subarray(0, 32).equals(keyOf(pkg.bundle))
+    ? (file[32] as number)
+    : null;
+}
+
+/** `docker run --rm IMAGE true`, which must succeed. */
+function runTrue(sock: string, dockerConfig: string, image: string): void {
+  const run = docker(sock, ['run', '--rm', '--network', 'none', image, 'true'], dockerConfig);
+  assert.equal(run.status, 0, run.stderr);
+}
+
 describe("the bundle's V8 code cache", { skip: unavailable ?? false }, () => {
   test('a daemon beside a cache that is not for its bundle starts and writes one that is; the next start takes it and writes nothing', async () => {
     const d = daemonDirs('sdcc');
@@ -127,25 +141,18 @@ describe("the bundle's V8 code cache", { skip: unavailable ?? false }, () => {
     const d = daemonDirs('sdcr');
     try {
       const pkg = packageCopy(join(d.dir, 'pkg'));
-      const stage = (): number | null => {
-        const file = existsSync(pkg.cache) ? readFileSync(pkg.cache) : Buffer.alloc(0);
-        return file.length > 100_000 && file.subarray(0, 32).equals(keyOf(pkg.bundle))
-          ? (file[32] as number)
-          : null;
-      };
       const dockerConfig = join(d.dir, 'docker-config');
       const tarball = busyboxTarball(join(d.dir, 'image'));
       const first = await start(pkg.bin, d);
-      await until("the start-up's cache is written", () => stage() === 0);
+      await until("the start-up's cache is written", () => stageOf(pkg) === 0);
       const startupCache = readFileSync(pkg.cache);
       importImage(d.sock, dockerConfig, tarball, 'cc:run');
-      const run = docker(
-        d.sock,
-        ['run', '--rm', '--network', 'none', 'cc:run', 'true'],
-        dockerConfig,
+      runTrue(d.sock, dockerConfig, 'cc:run');
+      await until(
+        "the first container's run is added to the cache",
+        () => stageOf(pkg) === 1,
+        15_000,
       );
-      assert.equal(run.status, 0, run.stderr);
-      await until("the first container's run is added to the cache", () => stage() === 1, 15_000);
       assert.ok(
         readFileSync(pkg.cache).length > startupCache.length,
         'the cache grew by what the run compiled',
@@ -155,12 +162,7 @@ describe("the bundle's V8 code cache", { skip: unavailable ?? false }, () => {
       // A cache that holds a run is not written again by the next daemon's run.
       const written = readFileSync(pkg.cache);
       const second = await start(pkg.bin, d);
-      const again = docker(
-        d.sock,
-        ['run', '--rm', '--network', 'none', 'cc:run', 'true'],
-        dockerConfig,
-      );
-      assert.equal(again.status, 0, again.stderr);
+      runTrue(d.sock, dockerConfig, 'cc:run');
       await new Promise((r) => setTimeout(r, 4000));
       assert.equal(await stopDaemon(second), 0, second.output());
       assert.ok(readFileSync(pkg.cache).equals(written), 'the cache was taken, not written again');
@@ -178,19 +180,13 @@ describe("the bundle's V8 code cache", { skip: unavailable ?? false }, () => {
       const daemon = await start(pkg.bin, d);
       await until("the start-up's cache is written", () => existsSync(pkg.cache));
       importImage(d.sock, dockerConfig, tarball, 'cc:exit');
-      const run = docker(
-        d.sock,
-        ['run', '--rm', '--network', 'none', 'cc:exit', 'true'],
-        dockerConfig,
-      );
-      assert.equal(run.status, 0, run.stderr);
+      runTrue(d.sock, dockerConfig, 'cc:exit');
       const startupCache = readFileSync(pkg.cache);
-      assert.equal(startupCache[32], 0, "only the start-up's code so far");
+      assert.equal(stageOf(pkg), 0, "only the start-up's code so far");
       // Stopped at once: the write a few seconds after the run has not come yet.
       assert.equal(await stopDaemon(daemon), 0, daemon.output());
       const cache = readFileSync(pkg.cache);
-      assert.ok(cache.subarray(0, 32).equals(keyOf(pkg.bundle)));
-      assert.equal(cache[32], 1, "the cache holds the container's run");
+      assert.equal(stageOf(pkg), 1, "the cache holds the container's run");
       assert.ok(cache.length > startupCache.length, 'the cache grew by what the run compiled');
     } finally {
       killContainerdOf(d.exec);

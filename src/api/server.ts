@@ -213,14 +213,11 @@ export class ApiServer {
   }
 
   /**
-   * A request waits for what the start-up does after the API listens (at the gate, or for the
-   * facts /info and /version report): the start-up need not wait for a first client any longer.
+   * A client was answered, or waits for what the start-up does after the API listens (at the
+   * gate, or for the facts /info and /version report): the start-up need not wait for a first
+   * client any longer.
    */
-  waitsForStartup(): void {
-    this.firstClientReached();
-  }
-
-  private firstClientReached(): void {
+  clientReached(): void {
     if (this.firstClientServed) return;
     this.firstClientServed = true;
     const waiting = this.firstClientWaiters;
@@ -358,7 +355,7 @@ export class ApiServer {
     };
     res.once('finish', () => {
       done();
-      this.firstClientReached();
+      this.clientReached();
     });
     res.once('close', done);
     // Answered before its body was all sent (a route that does not read one, a 413): the rest
@@ -381,7 +378,7 @@ export class ApiServer {
         // One turn either way: a request let through waits as one at an open gate does.
         if (this.passesGate(req)) await Promise.resolve();
         else {
-          this.waitsForStartup();
+          this.clientReached();
           await this.gate;
         }
         const found = this.resolve(req, (status, headers, body) => {

@@ -100,7 +100,7 @@ export class ApiEndpoint {
       method: 'GET',
       pattern: '/version',
       handler: async (ctx) => {
-        this.server.waitsForStartup();
+        this.server.clientReached();
         await daemon.answering;
         ctx.json(200, this.versionBody());
       },
@@ -109,7 +109,7 @@ export class ApiEndpoint {
       method: 'GET',
       pattern: '/info',
       handler: async (ctx) => {
-        this.server.waitsForStartup();
+        this.server.clientReached();
         await daemon.answering;
         ctx.json(200, { ...this.infoBody(), ...(await this.counts()) });
       },

@@ -394,6 +394,25 @@ test('what the daemon does ahead runs once, after the first answer has been sent
   }
 });
 
+/** `server`'s wait for a first client ends while a GET of `path` is held; `release` lets it be answered. */
+async function waitEnds(
+  server: ApiServer,
+  sock: string,
+  path: string,
+  release: () => void,
+): Promise<void> {
+  await server.listen([sock]);
+  try {
+    const waiting = server.firstClient(10_000);
+    const held = call(sock, 'GET', path);
+    assert.equal(await waiting, true);
+    release();
+    assert.equal((await held).status, 200);
+  } finally {
+    await server.close();
+  }
+}
+
 test('the first client: its answer, or its wait for the start-up (at the gate, or for the facts of /info), ends the wait for it; none within the time, and it ends without', async () => {
   const dir = mkdtempSync('/tmp/sdfirst-');
   const sock = `${dir}/s.sock`;
@@ -423,21 +442,12 @@ test('the first client: its answer, or its wait for the start-up (at the gate, o
     method: 'GET',
     pattern: '/version',
     handler: async (ctx) => {
-      facts.waitsForStartup();
+      facts.clientReached();
       await startupDone;
       ctx.json(200, {});
     },
   });
-  await facts.listen([sock]);
-  try {
-    const waiting = facts.firstClient(10_000);
-    const version = call(sock, 'GET', '/v1.41/version');
-    assert.equal(await waiting, true);
-    known();
-    assert.equal((await version).status, 200);
-  } finally {
-    await facts.close();
-  }
+  await waitEnds(facts, sock, '/v1.41/version', known);
 
   // A request held at the closed gate ends it too (what the start-up does next is what it waits for).
   const gated = new ApiServer({ serverHeader: 't' });
@@ -445,15 +455,9 @@ test('the first client: its answer, or its wait for the start-up (at the gate, o
   gated.add({ method: 'GET', pattern: '/info', handler: (ctx) => ctx.json(200, {}) });
   let open = (): void => undefined;
   gated.gate = new Promise((resolve) => (open = resolve));
-  await gated.listen([sock]);
   try {
-    const waiting = gated.firstClient(10_000);
-    const info = call(sock, 'GET', '/v1.41/info');
-    assert.equal(await waiting, true);
-    open();
-    assert.equal((await info).status, 200);
+    await waitEnds(gated, sock, '/v1.41/info', open);
   } finally {
-    await gated.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { containerdProtoJson } from '../effects/containerd/proto-json.mjs';
+import { containerdCodecsSource } from '../effects/containerd/proto-codecs.mjs';
 import { assertAscii } from './ascii.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -76,6 +77,22 @@ const classicLevelBinding = {
   },
 };
 
+/**
+ * containerd's message codecs, generated here (effects/containerd/proto-codecs.mjs) and
+ * bundled as ordinary code in place of effects/containerd/precompiled-codecs.ts, which from
+ * source holds none: protobufjs would otherwise generate and compile them with `Function` at
+ * every start, where V8's code cache cannot keep them.
+ */
+const precompiledContainerdCodecs = {
+  name: 'precompiled-containerd-codecs',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]effects[\\/]containerd[\\/]precompiled-codecs\.ts$/ }, () => ({
+      contents: containerdCodecsSource(),
+      loader: 'js',
+    }));
+  },
+};
+
 export async function buildBundle({ quiet = false } = {}) {
   const out = join(root, 'dist');
   mkdirSync(out, { recursive: true });
@@ -105,7 +122,7 @@ export async function buildBundle({ quiet = false } = {}) {
     // @grpc/proto-loader is required only by grpc-js's channelz and ORCA, lazily: left to
     // node_modules, 120 KB less in the bundle.
     external: ['node-gyp-build', 'playwright-core', 'fsevents', '@grpc/proto-loader'],
-    plugins: [rxjsAsModules, withoutLongJs, classicLevelBinding],
+    plugins: [rxjsAsModules, withoutLongJs, classicLevelBinding, precompiledContainerdCodecs],
     define: {
       // containerd's protos as protobufjs JSON, parsed here once instead of at every start.
       __STATEDOCK_CONTAINERD_PROTOS__: JSON.stringify(containerdProtoJson()),

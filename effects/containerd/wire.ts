@@ -1,6 +1,7 @@
 import type { MethodDefinition } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { parseContainerdProtos } from './proto-json.mjs';
+import { precompiledCodecs, type PrecompiledCodec } from './precompiled-codecs.ts';
 
 /**
  * containerd's wire: the hand-written protos loaded with protobufjs (`keepCase`, so field
@@ -22,10 +23,51 @@ export function protoRoot(): protobuf.Root {
   if (typeof __STATEDOCK_CONTAINERD_PROTOS__ !== 'undefined') {
     rootCache = protobuf.Root.fromJSON(__STATEDOCK_CONTAINERD_PROTOS__);
     rootCache.resolveAll();
+    if (precompiledCodecs !== null) installCodecs(rootCache, precompiledCodecs);
   } else {
     rootCache = parseContainerdProtos();
   }
   return rootCache;
+}
+
+/**
+ * Gives each type of `root` found in `codecs`, with the same fields in the same order, a
+ * `setup` that installs the functions generated ahead instead of generating them: what
+ * protobufjs's own `setup` does (its runtime constructor, then the five codecs with their
+ * field types in scope, then the wrappers of well-known types), without `Function`.
+ */
+export function installCodecs(
+  root: protobuf.Root,
+  codecs: Readonly<Record<string, PrecompiledCodec>>,
+): void {
+  for (const [fullName, codec] of Object.entries(codecs)) {
+    const type = root.lookup(fullName);
+    if (!(type instanceof protobuf.Type)) continue;
+    if (type.fieldsArray.map((f) => f.name).join(',') !== codec.fields) continue;
+    type.setup = function setupAhead(this: protobuf.Type): protobuf.Type {
+      const types = this.fieldsArray.map((f) => f.resolve().resolvedType);
+      // A type already given a runtime constructor (protobufjs makes one on first `ctor` read) keeps it.
+      const made = (this as unknown as { _ctor?: protobuf.Constructor<object> | null })._ctor;
+      if (!made) this.ctor = codec.ctor();
+      const ctor = this.ctor;
+      this.encode = codec.encode(protobuf.Writer, types, protobuf.util);
+      this.decode = codec.decode(protobuf.Reader, types, protobuf.util, ctor);
+      this.verify = codec.verify(types, protobuf.util);
+      const fromObject = codec.fromObject(types, protobuf.util, ctor);
+      const toObject = codec.toObject(types, protobuf.util);
+      this.fromObject = fromObject;
+      this.toObject = toObject;
+      const wrapper = protobuf.wrappers[fullName];
+      if (wrapper?.fromObject && wrapper.toObject) {
+        const unwrapped = Object.create(this) as protobuf.Type;
+        unwrapped.fromObject = fromObject;
+        unwrapped.toObject = toObject;
+        this.fromObject = wrapper.fromObject.bind(unwrapped);
+        this.toObject = wrapper.toObject.bind(unwrapped);
+      }
+      return this;
+    };
+  }
 }
 
 /**

@@ -8,7 +8,6 @@ import {
   anyOf,
   anyOfMessage,
   decodeAny,
-  prepareCodecs,
   serviceDefinition,
   timestampToDate,
   type WireObject,
@@ -179,47 +178,6 @@ let servicesCache: ReturnType<typeof buildServices> | null = null;
 /** The method definitions of every service the client uses (built once: they hold no state). */
 function services(): ReturnType<typeof buildServices> {
   return (servicesCache ??= buildServices());
-}
-
-/**
- * The messages of a daemon's start-up (Version, the task list, the event stream and its task
- * events) and of a container's first run (create, start, wait, kill, delete), whose codecs
- * {@link prepareClient} compiles ahead.
- */
-const firstUsedMessages = [
-  'containerd.services.version.v1.VersionResponse',
-  'containerd.services.tasks.v1.ListTasksRequest',
-  'containerd.services.tasks.v1.ListTasksResponse',
-  'containerd.services.events.v1.SubscribeRequest',
-  'containerd.services.events.v1.Envelope',
-  'containerd.events.TaskCreate',
-  'containerd.events.TaskStart',
-  'containerd.events.TaskExit',
-  'containerd.events.TaskDelete',
-  'containerd.services.containers.v1.CreateContainerRequest',
-  'containerd.services.containers.v1.CreateContainerResponse',
-  'containerd.services.containers.v1.DeleteContainerRequest',
-  'containerd.services.tasks.v1.CreateTaskRequest',
-  'containerd.services.tasks.v1.CreateTaskResponse',
-  'containerd.services.tasks.v1.StartRequest',
-  'containerd.services.tasks.v1.StartResponse',
-  'containerd.services.tasks.v1.WaitRequest',
-  'containerd.services.tasks.v1.WaitResponse',
-  'containerd.services.tasks.v1.KillRequest',
-  'containerd.services.tasks.v1.DeleteTaskRequest',
-  'containerd.services.tasks.v1.DeleteResponse',
-];
-
-/**
- * Builds what the client needs before its socket exists: the services' method definitions and
- * the codecs of the messages a start-up and a first container run exchange. The daemon runs
- * it while containerd boots, so the connect that follows containerd's readiness, and the first
- * `docker run`, do not compile them on their way. `between` lets other work in between types.
- */
-export async function prepareClient(between: () => Promise<void>): Promise<void> {
-  services();
-  await between();
-  await prepareCodecs(firstUsedMessages, between);
 }
 
 function method(service: Record<string, Method>, name: string): Method {

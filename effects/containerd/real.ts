@@ -154,18 +154,6 @@ export class RealContainerd implements Handler<ContainerdRequest> {
     return this.client;
   }
 
-  /** Set once {@link prepareClient} began: the client's module loads and warms once. */
-  private preparing: Promise<void> | null = null;
-
-  /**
-   * Loads the gRPC client and prepares what it can before containerd answers (see
-   * client.ts `prepareClient`), a type at a time, letting the API's requests in between.
-   */
-  prepareClient(): Promise<void> {
-    this.preparing ??= loadClient().then(({ prepareClient }) => prepareClient(nextTurn));
-    return this.preparing;
-  }
-
   async run(req: ContainerdRequest): Promise<unknown> {
     try {
       return await this.handle(req);
@@ -186,9 +174,8 @@ export class RealContainerd implements Handler<ContainerdRequest> {
           dataRoot: req.dataRoot,
         });
         const child = spawnContainerd({ binary: req.binary, configPath, execRoot: req.execRoot });
-        // The client is evaluated by containerd.connect, not here while containerd boots: the
-        // API answers before containerd's client is connected (restore needs containerd only
-        // for stored containers), and the client's ~20 ms of CPU would be spent on its way.
+        // The client's module is evaluated by containerd.connect, not while containerd boots:
+        // the steps the API's answers wait for run then, and its ~8 ms of CPU would delay them.
         this.watches.set(child.pid, child.exited);
         this.execRoots.set(child.pid, req.execRoot);
         return {

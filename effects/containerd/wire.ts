@@ -70,28 +70,6 @@ export function installCodecs(
   }
 }
 
-/**
- * Generates the codecs of `types` and of every message type their fields hold (protobufjs
- * compiles each type's encoder, decoder, verifier and converters on first use). Calls back
- * between types, so a caller on the event loop can let other work in.
- */
-export async function prepareCodecs(
-  typeNames: readonly string[],
-  between: () => Promise<void>,
-): Promise<void> {
-  const seen = new Set<protobuf.Type>();
-  const pending = typeNames.map((name) => messageType(name));
-  for (let type = pending.pop(); type !== undefined; type = pending.pop()) {
-    if (seen.has(type)) continue;
-    seen.add(type);
-    type.setup();
-    for (const field of type.fieldsArray)
-      if (field.resolve().resolvedType instanceof protobuf.Type)
-        pending.push(field.resolvedType as protobuf.Type);
-    await between();
-  }
-}
-
 /** A message type by full name (`containerd.events.TaskExit`); throws when the protos lack it. */
 export function messageType(fullName: string): protobuf.Type {
   return protoRoot().lookupType(fullName);

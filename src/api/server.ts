@@ -206,12 +206,6 @@ export class ApiServer {
     });
   }
 
-  /** Calls `cb` on the turn after a client's first answer (or its wait at the gate): work done ahead for later requests does not delay the first. */
-  afterFirstClient(cb: () => void): void {
-    if (this.firstClientServed) setImmediate(cb);
-    else this.firstClientWaiters.push(() => setImmediate(cb));
-  }
-
   /**
    * A client was answered, or waits for what the start-up does after the API listens (at the
    * gate, or for the facts /info and /version report): the start-up need not wait for a first

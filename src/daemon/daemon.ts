@@ -198,6 +198,7 @@ export class Daemon {
     this.host = new ContainerHost({
       session: this.session,
       later: (fn) => queueMicrotask(fn),
+      after: (ms, fn) => setTimeout(fn, ms).unref(),
       root: config.dataRoot,
     });
     this.events = new EventsService();
@@ -469,23 +470,7 @@ export class Daemon {
     this.session.onRecord((actor, r) => {
       if (actor !== 'daemon' || r.kind !== 'mark' || r.mark.mark !== 'step.done') return;
       const step = String(r.mark['step']);
-      if (step === 'serveApi') {
-        this.listening = true;
-        // Once the first answer is sent (the work would delay it otherwise), the machines
-        // not built yet are built, and containerd's gRPC client is loaded and its codecs
-        // compiled, one at a time between requests, instead of on the way to containerd's
-        // first answers and the first container's.
-        this.api.server.afterFirstClient(() => {
-          buildMachines(nextTurn)
-            .then(() => this.containerd.prepareClient())
-            .catch((err: Error) =>
-              this.log.warn(
-                `could not prepare the machines and containerd's client: ${err.message}`,
-                {},
-              ),
-            );
-        });
-      }
+      if (step === 'serveApi') this.listening = true;
       const phase = phaseOfStep[step];
       if (phase !== undefined && this.startup === null) this.phases.push(phaseNow(phase));
       // After the step that records it: its facts are the actor's by then.
@@ -532,8 +517,8 @@ export class Daemon {
       if (this.session.actors.has('daemon-shutdown')) return;
       // Exec processes of the dead daemon, in the tasks live-restore keeps, are reaped (without
       // it their tasks are stopped, and they die with them); then the host is judged by the
-      // restore invariants, in the flight recorder, once the restored containers settle (and
-      // containerd's client is connected).
+      // restore invariants, in the flight recorder, once containerd's client is connected and
+      // the containers have been settled for a while (the host's `whenQuiet`).
       this.execs.sweep(
         this.config.liveRestore ? found.filter((c) => c.task === 'running').map((c) => c.id) : [],
         () =>
@@ -544,6 +529,11 @@ export class Daemon {
                   `the restore check could not look at the host: ${verdict.unchecked}`,
                   {},
                 );
+              // The host has been quiet: the machines no request has needed yet are built
+              // now, one at a time between requests, rather than when first spawned.
+              buildMachines(nextTurn).catch((err: Error) =>
+                this.log.warn(`could not build the machines: ${err.message}`, {}),
+              );
             },
             images,
             this.networkLook(),

@@ -366,34 +366,6 @@ test('requests wait at the gate, but for those it lets through (by method and un
   }
 });
 
-test('what the daemon does ahead runs once, after the first answer has been sent', async () => {
-  const dir = mkdtempSync('/tmp/sdahead-');
-  const sock = `${dir}/s.sock`;
-  const api = new ApiServer({ serverHeader: 't' });
-  for (const r of pingRoutes()) api.add(r);
-  const seen: string[] = [];
-  api.add({
-    method: 'GET',
-    pattern: '/info',
-    handler: (ctx) => {
-      seen.push('info answered');
-      ctx.json(200, {});
-    },
-  });
-  api.afterFirstClient(() => seen.push('ahead'));
-  await api.listen([sock]);
-  try {
-    assert.equal((await call(sock, 'GET', '/v1.41/info')).status, 200);
-    await sleep(50);
-    assert.equal((await call(sock, 'GET', '/v1.41/info')).status, 200);
-    await sleep(50);
-    assert.deepEqual(seen, ['info answered', 'ahead', 'info answered']);
-  } finally {
-    await api.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
 /** `server`'s wait for a first client ends while a GET of `path` is held; `release` lets it be answered. */
 async function waitEnds(
   server: ApiServer,

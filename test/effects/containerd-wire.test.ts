@@ -84,22 +84,3 @@ test('the readiness probe: a listening socket accepts; a socket file nothing lis
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-test('the client prepared ahead has compiled the codecs of what a start-up and a first run exchange', async () => {
-  const { prepareClient } = await import('../../effects/containerd/client.ts');
-  const { messageType } = await import('../../effects/containerd/wire.ts');
-  // protobufjs compiles a type's codecs on first use, onto the type itself.
-  const compiled = (name: string): boolean => Object.hasOwn(messageType(name), 'encode');
-  assert.equal(compiled('containerd.events.TaskExit'), false);
-  let turns = 0;
-  await prepareClient(() => {
-    turns += 1;
-    return Promise.resolve();
-  });
-  // Every named message and the messages its fields hold (TaskExit's Timestamp) are compiled;
-  // a name the protos lack would have rejected.
-  assert.equal(compiled('containerd.events.TaskExit'), true);
-  assert.equal(compiled('google.protobuf.Timestamp'), true);
-  assert.equal(compiled('containerd.services.tasks.v1.CreateTaskRequest'), true);
-  assert.ok(turns > 20, `it lets other work in between types (${turns} turns)`);
-});

@@ -119,8 +119,21 @@ after(() => {
 /** Runs a scenario on the real host; the flight recorder of each of the daemon's lives. */
 async function runReal(s: Scenario, d: DaemonDirs): Promise<TraceRecord[][]> {
   const flags = (live: boolean): string[] => realDaemonFlags(s, net, live);
+  /** The newest life's restore check has judged (it waits for a quiet host, then looks at containerd again). */
+  const restoreChecked = (lives: number): Promise<void> =>
+    until('restore checked', () => {
+      const files = traceFiles(d);
+      return (
+        files.length > lives &&
+        readFileSync(files[files.length - 1] as string, 'utf8').includes(
+          '"mark":"invariants.checked"',
+        )
+      );
+    });
   let daemon: RunningDaemon = await startDaemon(d, flags(s.liveRestore ?? false));
   try {
+    // As the simulated daemon's first life, the scenario begins once the check has judged.
+    await restoreChecked(0);
     importImage(d.sock, `${d.dir}/docker-config`, tarball, 'busybox');
     const ok = async (method: string, path: string, body?: unknown): Promise<unknown> => {
       const r = await api(d.sock, method, path, body);
@@ -248,15 +261,7 @@ async function runReal(s: Scenario, d: DaemonDirs): Promise<TraceRecord[][]> {
           const lives = traceFiles(d).length;
           daemon = await startDaemon(d, flags(step.liveRestore));
           // The restore check (its second look at containerd) runs before the next request.
-          await until('restore checked', () => {
-            const files = traceFiles(d);
-            return (
-              files.length > lives &&
-              readFileSync(files[files.length - 1] as string, 'utf8').includes(
-                '"mark":"invariants.checked"',
-              )
-            );
-          });
+          await restoreChecked(lives);
           break;
         }
       }

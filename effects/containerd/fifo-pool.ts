@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { basename } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -16,6 +16,9 @@ const run = promisify(execFile);
  * both have it (the loser's rename fails and it takes another, or makes one). The directory
  * reads and renames are made on this thread: each is a few microseconds, and a hand-off to the
  * thread pool and back costs more (most on a busy machine, where the woken worker takes the CPU).
+ *
+ * The directory outlives the daemon (it is under the exec root, like containerd's state): the
+ * next life's first task takes the FIFOs the last one left, and its start-up forks no mkfifo(1).
  */
 export class FifoPool {
   private readonly dir: string;
@@ -101,12 +104,6 @@ export class FifoPool {
       if (pooled + moved.length < this.kept && renamed(p, `${this.dir}/${basename(p)}`))
         moved.push(p);
     return moved;
-  }
-
-  /** Removes the pool and the FIFOs it holds, and those still being made. */
-  clear(): void {
-    rmSync(this.dir, { recursive: true, force: true });
-    rmSync(this.staging, { recursive: true, force: true });
   }
 
   /** The pooled FIFOs' names; null when the directory is not there. */

@@ -225,7 +225,6 @@ export class RealContainerd implements Handler<ContainerdRequest> {
         await this.filling;
         this.client?.close();
         this.client = null;
-        this.spareFifos.clear();
         return {};
       case 'containerd.listTasks': {
         const tasks = await this.connected.listTasks();

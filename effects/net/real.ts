@@ -139,6 +139,28 @@ async function routesAndLinks(): Promise<{
   };
 }
 
+/**
+ * The veths enslaved to `bridge`, from sysfs (its `brif` directory lists its ports): no fork
+ * of ip(8). A port whose `iflink` is not its own index has a peer, as a veth does; a bridge
+ * that is gone has none.
+ */
+function vethsOn(bridge: string): string[] {
+  let ports: string[];
+  try {
+    ports = readdirSync(`/sys/class/net/${bridge}/brif`);
+  } catch {
+    return [];
+  }
+  return ports.filter((port) => {
+    try {
+      const at = (f: string): string => readFileSync(`/sys/class/net/${port}/${f}`, 'utf8').trim();
+      return at('iflink') !== at('ifindex');
+    } catch {
+      return false;
+    }
+  });
+}
+
 type RecordKind = 'network' | 'sandbox' | 'endpoint' | 'attachment';
 const plural = {
   network: 'networks',
@@ -166,8 +188,7 @@ export class RealNet implements Handler<NetRequest> {
   /** What `net.observe` reports: the database, links, namespace files and rules, read as they are. */
   private async observe(req: Extract<NetRequest, { effect: 'net.observe' }>): Promise<NetworkView> {
     const db = (await this.run({ effect: 'net.dbLoad', dir: req.dir })) as NetResults['net.dbLoad'];
-    const bridges = new Set(db.networks.flatMap((n) => (n.bridge ? [n.bridge] : [])));
-    const ls = await links();
+    const bridges = db.networks.flatMap((n) => (n.bridge ? [n.bridge] : []));
     const rules: string[] = [];
     if (req.tag !== null) {
       const chain = `-A SD-${req.tag}`;
@@ -184,9 +205,7 @@ export class RealNet implements Handler<NetRequest> {
     return {
       endpoints: db.endpoints.map((e) => ({ container: e.container, hostIf: e.hostIf, ip: e.ip })),
       sandboxes: db.sandboxes.map((x) => ({ container: x.container, netns: x.netns })),
-      veths: ls
-        .filter((l) => l.kind === 'veth' && l.master !== null && bridges.has(l.master))
-        .map((l) => l.name),
+      veths: bridges.flatMap(vethsOn),
       netns,
       ruleAddresses: ruleAddressesOf(rules),
     };

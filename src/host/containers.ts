@@ -77,19 +77,7 @@ export interface ContainerHostOptions {
    * (kept to prove the start-up constraints catch it).
    */
   waitsForContainerd?: boolean;
-  /**
-   * Calls `fn` after `ms` (a timer in the daemon, the scheduler's virtual time in the
-   * simulator): what the restore check's wait for a quiet host counts with.
-   */
-  after: (ms: number, fn: () => void) => void;
 }
-
-/**
- * How long every container must have been settled, with no move, before the restore check
- * looks: it is a verification, and its look (containerd's lists, the mounts, the image store,
- * the links) would otherwise compete for the CPUs with a client's first `docker run`.
- */
-export const restoreCheckQuietMs = 200;
 
 /** The start-up step after which containerd's client is connected (machines/daemon-startup/steps.ts). */
 const clientStep = 'containerdClient';
@@ -104,7 +92,6 @@ const prefix = 'container:';
 export class ContainerHost {
   readonly session: Session;
   private readonly later: (fn: () => void) => void;
-  private readonly after: (ms: number, fn: () => void) => void;
   readonly root: string;
   private readonly machine: string;
   private readonly exitsHeardFrom: 'connect' | 'restore';
@@ -141,15 +128,12 @@ export class ContainerHost {
   private clientLost: string | null = null;
   /** What waits for the client, in order. */
   private waitingForClient: { run: () => void; lost: (why: string) => void }[] = [];
-  /** Transitions and ends of container actors so far: a quiet wait ends only if none came during it. */
-  private moves = 0;
   /** The client's connect was heard (the exit stream is subscribed from then on). */
   private connectHeard = false;
 
   constructor(opts: ContainerHostOptions) {
     this.session = opts.session;
     this.later = opts.later;
-    this.after = opts.after;
     this.root = opts.root;
     this.machine = opts.machine ?? 'container';
     this.exitsHeardFrom = opts.exitsHeardFrom ?? 'connect';
@@ -193,14 +177,12 @@ export class ContainerHost {
         }
         return;
       case 'transition':
-        this.moves += 1;
         if (this.checkActor !== null) this.tellCheckMoved(this.checkActor);
         if (r.to === 'idle' && this.lateTasks.delete(id)) this.later(() => this.handTaskFound(id));
         this.wakeSettleWaiters();
         return;
       case 'actor.stop': {
         // A container actor stops only when its removal is done (or its create failed).
-        this.moves += 1;
         const record = this.recordOf(id);
         for (const l of this.goneListeners) l(id, record);
         this.askedByClients.delete(id);
@@ -585,23 +567,8 @@ export class ContainerHost {
     images?: RestoreCheckInput['images'],
     network?: RestoreCheckInput['network'],
   ): void {
-    // The check looks at containerd's tasks: once its client is connected, and the host quiet.
-    this.whenContainerd(() => this.whenQuiet(() => this.spawnCheck(done, images, network)));
-  }
-
-  /**
-   * Calls back once every container has been settled for {@link restoreCheckQuietMs} with no
-   * move in between (a move during the wait makes it start again once all are settled again),
-   * and still is when the callback runs.
-   */
-  whenQuiet(cb: () => void): void {
-    this.whenStillSettled(() => {
-      const moves = this.moves;
-      this.after(restoreCheckQuietMs, () => {
-        if (this.moves === moves && this.settled()) cb();
-        else this.whenQuiet(cb);
-      });
-    });
+    // The check looks at containerd's tasks: once its client is connected.
+    this.whenContainerd(() => this.whenStillSettled(() => this.spawnCheck(done, images, network)));
   }
 
   /**

@@ -216,7 +216,6 @@ export class SimDaemon {
     this.host = new ContainerHost({
       session: this.session,
       later,
-      after: (ms, fn) => this.scheduler.schedule(this.scheduler.now + ms, fn),
       root: this.config.dataRoot,
       ...(opts.containerMachine === undefined ? {} : { machine: opts.containerMachine }),
       ...(opts.exitsHeardFrom === undefined ? {} : { exitsHeardFrom: opts.exitsHeardFrom }),

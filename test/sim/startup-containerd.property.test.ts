@@ -16,7 +16,6 @@ import type { StartupConfig } from '../../machines/daemon-startup/types.ts';
 import { createStartupMachine } from '../../machines/daemon-startup/machine.ts';
 import { startupSteps } from '../../machines/daemon-startup/steps.ts';
 import { registerMachine } from '../../machines/registry.ts';
-import { restoreCheckQuietMs } from '../../src/host/containers.ts';
 import {
   ClientHistory,
   containerIdOf,
@@ -449,12 +448,6 @@ function assertJudgedOnceRunning(o: Outcome): void {
   );
 }
 
-/**
- * `ms` after the restore check can first look: it waits for the host to have been quiet for
- * `restoreCheckQuietMs` once start-up is done (instant here), so the races below come then.
- */
-const afterQuiet = (ms: number): number => restoreCheckQuietMs + ms;
-
 // The two counterexamples FC_SEED=2090620370 found, one after the other: a restore check that
 // judged the sandbox of a `docker run`'s container, up before its task, an orphan of a
 // container not running. dockerd cannot race its restore with a run (it serves the API once
@@ -466,8 +459,8 @@ test('a docker run whose start follows its create while the restore check looks 
   // moved n0: the check looked again at once, at n0 mid-start.
   assertJudgedOnceRunning(
     runRacingTheCheck(903480226, 'shutdown', [
-      { atMs: afterQuiet(4), op: { op: 'run', name: 'n0', rm: false, behaviour } },
-      { atMs: afterQuiet(5), op: { op: 'create', name: 'n0', behaviour } },
+      { atMs: 2, op: { op: 'run', name: 'n0', rm: false, behaviour } },
+      { atMs: 3, op: { op: 'create', name: 'n0', behaviour } },
     ]),
   );
 });
@@ -477,7 +470,7 @@ test('a docker run whose start comes while the restore check lists the tasks: th
   // look: the moves it heard then were dropped, and the look judged n0 mid-start.
   assertJudgedOnceRunning(
     runRacingTheCheck(913928416, 'kill', [
-      { atMs: afterQuiet(2), op: { op: 'run', name: 'n0', rm: false, behaviour } },
+      { atMs: 0, op: { op: 'run', name: 'n0', rm: false, behaviour } },
     ]),
   );
 });
@@ -530,7 +523,7 @@ test('a docker kill of an always container while the restore check lists the tas
       { run: true, restart: always, behaviour: { ...behaviour, ignoresTerm: true } },
     ],
     ...instantBoot,
-    requests: [{ atMs: afterQuiet(51), op: { op: 'kill', name: 's0', signal: 'KILL' } }],
+    requests: [{ atMs: 0, op: { op: 'kill', name: 's0', signal: 'KILL' } }],
   });
   const s0 = `container:${containerIdOf('s0')}`;
   const seqOf = (pred: (r: TraceRecord) => boolean): number[] =>

@@ -100,6 +100,13 @@ export interface RealContainerdOptions {
    * Its failure is the task's (EINVAL, with the daemon's message).
    */
   prepareSpec?: (container: string, spec: unknown) => Promise<unknown>;
+  /**
+   * Starts hearing containerd's task events once the client's channel is up; resolves once
+   * containerd confirmed the subscription. `containerd.connect` completes only after that,
+   * so no task is started (and no task list is taken) before its exit could be heard; it asks
+   * for containerd's version meanwhile.
+   */
+  hearEvents?: () => Promise<void>;
 }
 
 /**
@@ -211,7 +218,9 @@ export class RealContainerd implements Handler<ContainerdRequest> {
         });
         this.address = req.address;
         this.namespace = req.namespace;
+        const heard = this.opts.hearEvents?.();
         const v = await this.client.version();
+        await heard;
         this.revision = v.revision;
         // The first task's FIFOs come from the pool, not from a fork on its way (the fork
         // happens here, while nothing waits for it).

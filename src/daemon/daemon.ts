@@ -159,6 +159,8 @@ export class Daemon {
       supervision: new SupervisedContainerd(this.session),
       log: (m) => log.warn(m),
       prepareSpec: (id, spec) => this.containers.prepareSpec(id, spec),
+      // Exits are heard from the moment the client connects, before restore lists the tasks.
+      hearEvents: () => this.exits.start(),
     });
     const images = new ImageStore(config.dataRoot, this.store);
     // Device nodes in a layer are made only by root without user-namespace remapping (Docker
@@ -198,7 +200,6 @@ export class Daemon {
     this.host = new ContainerHost({
       session: this.session,
       later: (fn) => queueMicrotask(fn),
-      after: (ms, fn) => setTimeout(fn, ms).unref(),
       root: config.dataRoot,
     });
     this.events = new EventsService();
@@ -340,10 +341,7 @@ export class Daemon {
     }
     // The exit stream ends with the client: by then every container actor has settled (moby-51692).
     if (call.effect === 'containerd.close') this.exits.stop();
-    const result = await dispatch(this.handlers, call);
-    // Exits are heard from the moment the client connects, before restore lists the tasks.
-    if (call.effect === 'containerd.connect') await this.exits.start();
-    return result;
+    return dispatch(this.handlers, call);
   }
 
   /** net.sandboxUp and net.sandboxDown go to the network controller; the rest to the host. */
@@ -517,8 +515,8 @@ export class Daemon {
       if (this.session.actors.has('daemon-shutdown')) return;
       // Exec processes of the dead daemon, in the tasks live-restore keeps, are reaped (without
       // it their tasks are stopped, and they die with them); then the host is judged by the
-      // restore invariants, in the flight recorder, once containerd's client is connected and
-      // the containers have been settled for a while (the host's `whenQuiet`).
+      // restore invariants, in the flight recorder, once the restored containers settle (and
+      // containerd's client is connected).
       this.execs.sweep(
         this.config.liveRestore ? found.filter((c) => c.task === 'running').map((c) => c.id) : [],
         () =>
@@ -529,7 +527,7 @@ export class Daemon {
                   `the restore check could not look at the host: ${verdict.unchecked}`,
                   {},
                 );
-              // The host has been quiet: the machines no request has needed yet are built
+              // The host has been judged: the machines no request has needed yet are built
               // now, one at a time between requests, rather than when first spawned.
               buildMachines(nextTurn).catch((err: Error) =>
                 this.log.warn(`could not build the machines: ${err.message}`, {}),

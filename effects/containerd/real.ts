@@ -138,9 +138,9 @@ export class RealContainerd implements Handler<ContainerdRequest> {
   private readonly execRoots = new Map<number, string>();
   private readonly opts: RealContainerdOptions;
   private readonly execs: RealExecs;
-  /** Spare FIFOs for the next tasks (made when the client connects, removed when it closes). */
+  /** Spare FIFOs for the next tasks (made when the client connects, unless an earlier life left some). */
   private readonly spareFifos: FifoPool;
-  /** The spare FIFOs' first making, which the close waits for before it removes them. */
+  /** The spare FIFOs' first making, which the close waits for (no mkfifo(1) outlives the client). */
   private filling: Promise<void> = Promise.resolve();
 
   constructor(opts: RealContainerdOptions) {

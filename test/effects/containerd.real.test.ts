@@ -39,6 +39,7 @@ import {
   type FifoReader,
 } from './containerd-fixture.ts';
 import { busyboxRootfs, ociProcess, ociSpec } from './oci-spec-fixture.ts';
+import { RealContainerd } from '../../effects/containerd/real.ts';
 
 const unavailable = realContainerdUnavailable();
 if (unavailable) console.log(`# containerd.real.test.ts skipped: ${unavailable}`);
@@ -256,6 +257,44 @@ describe('containerd client on a private containerd', { skip: unavailable ?? fal
 
     await c().deleteContainer(id);
     await rejectsWith(c().getContainer(id), 'NotFound');
+  });
+
+  it('the connect effect completes only once the task events are heard (hearEvents), which it asks for once the channel is up', async () => {
+    const order: string[] = [];
+    let heard = (): void => undefined;
+    const real = new RealContainerd({
+      execRoot: `${dir}/hearing`,
+      // The connect and close use none of these.
+      layout: {} as never,
+      stdio: {} as never,
+      execIo: {} as never,
+      supervision: {} as never,
+      log: () => undefined,
+      hearEvents: () => {
+        order.push('hearing');
+        return new Promise((resolve) => {
+          heard = () => {
+            order.push('heard');
+            resolve();
+          };
+        });
+      },
+    });
+    const connected = real
+      .run({ effect: 'containerd.connect', address: c().address, namespace, timeoutMs: 10_000 })
+      .then((r) => {
+        order.push('connected');
+        return r as { version: string };
+      });
+    for (let i = 0; i < 500 && !order.includes('hearing'); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    // Version has long been answered by now: the connect still waits for the events.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(order, ['hearing']);
+    heard();
+    assert.match((await connected).version, /\d/);
+    assert.deepEqual(order, ['hearing', 'heard', 'connected']);
+    await real.run({ effect: 'containerd.close' });
   });
 
   it('pauses and resumes a sleep 1000 task, lists its pids, runs an exec in it, then kills it with SIGKILL: exit status 137', async () => {

@@ -9,6 +9,7 @@ import { containerdCodecsSource } from '../../effects/containerd/proto-codecs.mj
 import { containerdProtoJson } from '../../effects/containerd/proto-json.mjs';
 import type { PrecompiledCodec } from '../../effects/containerd/precompiled-codecs.ts';
 import { installCodecs } from '../../effects/containerd/wire.ts';
+import { stoppedTaskList } from './containerd-messages.ts';
 
 // The bundle's codecs are generated at build time (effects/containerd/proto-codecs.mjs) and
 // installed by wire.ts in place of protobufjs's own generation at first use. These tests load
@@ -91,14 +92,7 @@ const samples: { type: string; value: Record<string, unknown> }[] = [
     type: 'containerd.services.tasks.v1.ListTasksResponse',
     value: {
       tasks: [
-        {
-          id: 'c1',
-          pid: 42,
-          status: 'STOPPED',
-          exit_status: 137,
-          container_id: 'c1',
-          exited_at: { seconds: 1_700_000_001, nanos: 5 },
-        },
+        ...stoppedTaskList.tasks,
         { id: 'c2', pid: 43, status: 'RUNNING', container_id: 'c2' },
       ],
     },

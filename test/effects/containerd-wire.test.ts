@@ -13,6 +13,7 @@ import {
   containerdProtoJson,
   parseContainerdProtos,
 } from '../../effects/containerd/proto-json.mjs';
+import { stoppedTaskList } from './containerd-messages.ts';
 
 const grpcError = (code: number): ServiceError =>
   Object.assign(new Error(`${code} x`), { code, details: 'detail', metadata: null as never });
@@ -35,18 +36,7 @@ test('the protos as the bundle carries them (JSON) decode what the parsed protos
   const fromJson = protobuf.Root.fromJSON(containerdProtoJson());
   fromJson.resolveAll();
   const name = 'containerd.services.tasks.v1.ListTasksResponse';
-  const value = {
-    tasks: [
-      {
-        id: 'c1',
-        pid: 42,
-        status: 'STOPPED',
-        exit_status: 137,
-        container_id: 'c1',
-        exited_at: { seconds: 1_700_000_000, nanos: 5 },
-      },
-    ],
-  };
+  const value = stoppedTaskList;
   const bytes = parsed.lookupType(name).encode(parsed.lookupType(name).fromObject(value)).finish();
   const back = fromJson
     .lookupType(name)

@@ -1,5 +1,4 @@
 import { promises as fsp } from 'node:fs';
-import { promisify } from 'node:util';
 import type { LogEntry, LogSink } from '../stdio.ts';
 import { decodeLocalEntries, encodeLocalEntry, localLogFormat } from './local-format.ts';
 import {
@@ -10,10 +9,7 @@ import {
   type LogReader,
 } from './reader.ts';
 import { discardingSink, LogWriter, type LogFs } from './writer.ts';
-
-/** zlib loads with the first rotated log read: the daemon's start-up needs none of it. */
-const gunzipAsync = (data: Buffer): Promise<Buffer> =>
-  promisify(process.getBuiltinModule('node:zlib').gunzip)(data);
+import { gunzipAsync } from './gzip.ts';
 
 /**
  * A container's logging driver (HostConfig.LogConfig): where its output goes, and whether

@@ -1,10 +1,6 @@
 import { promises as fsp } from 'node:fs';
-import { promisify } from 'node:util';
 import type { LogEntry } from '../stdio.ts';
-
-/** zlib loads with the first rotated log read: the daemon's start-up needs none of it. */
-const gunzipAsync = (data: Buffer): Promise<Buffer> =>
-  promisify(process.getBuiltinModule('node:zlib').gunzip)(data);
+import { gunzipAsync } from './gzip.ts';
 
 /**
  * A logging driver's files read forward a chunk at a time: a reader holds one chunk (and a

@@ -1,10 +1,6 @@
 import { promises as fsp } from 'node:fs';
-import { promisify } from 'node:util';
 import type { LogEntry, LogSink, LogSinkListener } from '../stdio.ts';
-
-/** zlib loads with the first rotation that compresses: the daemon's start-up needs none of it. */
-const gzipAsync = (data: Buffer): Promise<Buffer> =>
-  promisify(process.getBuiltinModule('node:zlib').gzip)(data);
+import { gzipAsync } from './gzip.ts';
 
 /** An open log file: what the writer does with it. */
 export interface LogFileHandle {

@@ -1,6 +1,12 @@
-/** The Engine API endpoint: unix sockets (and TCP listeners) served once start-up is done. */
+/**
+ * The Engine API endpoint: unix sockets (and TCP listeners) that listen once the pidfile is
+ * claimed, and are served once the daemon has restored (dockerd's listeners, then its API).
+ */
 export type ApiRequest =
+  /** Listens on the sockets; each request waits until `api.serve`. */
   | { effect: 'api.listen'; sockets: string[] }
+  /** Answers the requests: those that waited since `api.listen`, and every one after. */
+  | { effect: 'api.serve' }
   /** Stops listening, cuts the connections still open after a short grace, removes the sockets. */
   | { effect: 'api.close'; sockets: string[] };
 
@@ -21,6 +27,7 @@ export type ApiConnectionsCut = {
 
 export interface ApiResults {
   'api.listen': Record<string, never>;
+  'api.serve': Record<string, never>;
   /**
    * `connections`: what closing cut (hijacked attach/exec, long-lived streams at once; other
    * requests after a short grace). Traces recorded before it was reported lack it.

@@ -33,6 +33,9 @@ export class SimApi {
           this.sockets.add(s);
         }
         return {};
+      case 'api.serve':
+        // The simulated host's clients are the scenario's: they send once the daemon serves.
+        return {};
       case 'api.close': {
         const removed: string[] = [];
         for (const s of req.sockets) {

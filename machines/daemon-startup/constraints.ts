@@ -66,6 +66,12 @@ export const startupOrderings: Constraint[] = [
     'the client connects to the containerd just started',
   ),
   before('metadataStore', 'restore', 'restore reads the containers from the metadata store'),
+  before(
+    'pidfile',
+    'listenApi',
+    "a second daemon refused by the pidfile must not take the first one's sockets",
+  ),
+  before('listenApi', 'serveApi', 'the API serves the requests its sockets took'),
   before('restore', 'serveApi', 'a client that gets an answer talks to a daemon that has restored'),
   before(
     'restore',

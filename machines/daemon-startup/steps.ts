@@ -303,6 +303,24 @@ export const startupSteps: StepDef[] = [
     ],
   },
   {
+    id: 'listenApi',
+    needs: ['pidfile'],
+    title:
+      "listen on the -H sockets (dockerd's listeners, before NewDaemon); requests wait until the API is served",
+    ops: [
+      // A client that connects while the daemon restores waits on the socket and is answered
+      // the moment the API is served (serveApi), rather than finding no socket and polling
+      // again. The sockets are the root's own once the pidfile is claimed.
+      effect('api.listen', (s) => ({ sockets: s.config.hosts }), {
+        done: (s) => ({
+          acquire: [
+            { resource: 'api', release: [{ effect: 'api.close', sockets: s.config.hosts }] },
+          ],
+        }),
+      }),
+    ],
+  },
+  {
     id: 'tempDir',
     needs: ['pidfile'],
     title: '<root>/tmp, emptied by renaming the old one away',
@@ -946,17 +964,10 @@ export const startupSteps: StepDef[] = [
       'disableBridge',
       'graphDriverName',
       'restore',
+      'listenApi',
     ],
-    title: 'serve the Engine API on the -H sockets',
-    ops: [
-      effect('api.listen', (s) => ({ sockets: s.config.hosts }), {
-        done: (s) => ({
-          acquire: [
-            { resource: 'api', release: [{ effect: 'api.close', sockets: s.config.hosts }] },
-          ],
-        }),
-      }),
-    ],
+    title: 'serve the Engine API: answer the requests waiting on the sockets, and every one after',
+    ops: [effect('api.serve', () => ({}))],
   },
 ];
 

@@ -178,6 +178,11 @@ export class ApiServer {
   private firstClientWaiters: (() => void)[] = [];
   /** Requests that need not wait for the gate (method and path without the version prefix). */
   ungated: (method: string, path: string) => boolean = () => false;
+  /**
+   * While the sockets listen but the API is not served yet ({@link holdUntilServed}): every
+   * request waits for `served`; if the API closes first, their connections are cut at once.
+   */
+  private hold: { served: Promise<void>; serve: () => void } | null = null;
 
   constructor(opts: ApiServerOptions) {
     this.serverHeader = opts.serverHeader;
@@ -217,6 +222,37 @@ export class ApiServer {
     const waiting = this.firstClientWaiters;
     this.firstClientWaiters = [];
     for (const w of waiting) w();
+  }
+
+  /**
+   * From now until {@link serve}, every request waits before it is even routed: the sockets
+   * may listen before the daemon has restored, as dockerd's listeners take connections before
+   * NewDaemon and its API serves them after it. A client that connects early is answered the
+   * moment the API is served, instead of finding no socket and trying again later.
+   */
+  holdUntilServed(): void {
+    if (this.hold) return;
+    let serve!: () => void;
+    const served = new Promise<void>((resolve) => (serve = resolve));
+    this.hold = { served, serve };
+  }
+
+  /** The requests held by {@link holdUntilServed} go on, and those to come are not held. */
+  serve(): void {
+    const hold = this.hold;
+    this.hold = null;
+    hold?.serve();
+  }
+
+  /**
+   * Waits while the API is held; false when the API closed meanwhile (the connection is cut:
+   * it was never served).
+   */
+  private async served(socket: Duplex): Promise<boolean> {
+    await this.hold?.served;
+    if (!this.closing) return true;
+    socket.destroy();
+    return false;
   }
 
   /** Counts a request; once requests stop for `quietMs` after a burst, `onQuiet` runs. */
@@ -369,6 +405,7 @@ export class ApiServer {
     const label = requestLabel(req);
     await runInRequestScope({ label, socket }, async () => {
       try {
+        if (this.hold && !(await this.served(socket))) return;
         // One turn either way: a request let through waits as one at an open gate does.
         if (this.passesGate(req)) await Promise.resolve();
         else {
@@ -486,6 +523,7 @@ export class ApiServer {
       };
       try {
         const body = await skipBody(socket, head, Number(req.headers['content-length'] ?? 0) || 0);
+        if (this.hold && !(await this.served(socket))) return;
         await this.gate;
         if (socket.destroyed) return;
         const found = this.resolve(req, (status, _headers, body) => {
@@ -649,6 +687,9 @@ export class ApiServer {
    */
   async close(): Promise<ApiCloseReport> {
     this.closing = true;
+    // Requests held before the API was served go on, to find it closing: their connections are
+    // cut at once, with no grace (nothing was being answered).
+    this.serve();
     const removed: string[] = [];
     const stopped = this.listening.splice(0).map(
       (l) =>

@@ -64,21 +64,22 @@ export function containerCounts(containers: readonly { record: { state: { status
 }
 
 /**
- * How long the API's listen waits for a first client before the start-up goes on. A client
- * polling for the socket (a script, a service manager's readiness check) connects within a few
- * milliseconds of it; without one, containerd starts this much later.
+ * How long serving the API waits for a first client before the start-up goes on. A client
+ * that connected while the daemon restored is answered at once; one polling for the socket (a
+ * script, a service manager's readiness check) connects within a few milliseconds of it;
+ * without one, containerd starts this much later.
  */
 const firstClientWithinMs = 10;
 
 /**
- * The daemon's Engine API endpoint: the `api.*` effects (listen, close) and the system
+ * The daemon's Engine API endpoint: the `api.*` effects (listen, serve, close) and the system
  * endpoints (/_ping, /version, /info) answered from what start-up learned.
  */
 export class ApiEndpoint {
   readonly server: ApiServer;
   /** Where /info's counts come from, once the daemon's containers exist. */
   sources: InfoSources | null = null;
-  /** Told when the sockets listen (the start-up's `listening` phase). */
+  /** Told when the sockets listen (the start-up's `listening` phase), before the API is served. */
   onListening: (() => void) | null = null;
   private readonly daemon: EngineFacts;
   private readonly version: string;
@@ -159,12 +160,17 @@ export class ApiEndpoint {
     switch (req.effect) {
       case 'api.listen':
         this.server.tls = this.loadTls();
+        // Requests wait until the daemon has restored and serves them (api.serve).
+        this.server.holdUntilServed();
         await this.server.listen(req.sockets);
         this.onListening?.();
-        // What the start-up does next (the steps deferred until the API listens: forks,
-        // containerd's boot) would hold up the answer of a client that is already connecting.
-        // The listen is done once a client has been answered, or waits at the gate, or
-        // briefly none came.
+        return {};
+      case 'api.serve':
+        this.server.serve();
+        // What the start-up does next (the steps deferred until the API is served: forks,
+        // containerd's boot) would hold up the answer of a client that is already waiting.
+        // Serving is done once a client has been answered, or waits at the gate, or briefly
+        // none came.
         await this.server.firstClient(firstClientWithinMs);
         return {};
       case 'api.close': {

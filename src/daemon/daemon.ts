@@ -320,21 +320,21 @@ export class Daemon {
     return Math.round((performance.now() - this.started) * 1000) / 1000;
   }
 
-  /** The API listens (its `serveApi` step is done). */
-  private listening = false;
+  /** The API is served (its `serveApi` step is done). */
+  private serving = false;
 
   /** The last turn given to a start-up effect once the API listens (see `run`). */
   private startupTurns: Promise<void> = Promise.resolve();
 
   /** Every effect, to its family's real handler; the exit stream follows the client. */
   private async run(call: EffectCall): Promise<unknown> {
-    // Once the API listens, what start-up still does (the deferred steps, containerd's boot
+    // Once the API is served, what start-up still does (the deferred steps, containerd's boot
     // and client) is off the way to its first answers: its effects go one per turn of the
     // event loop, each after the last one's synchronous part, with the API's connections
     // polled in between, so a /_ping waits for one effect's synchronous part at most. (The
     // deferred steps are released together: given a turn each at once, their spawns and
     // key generation would all run before the loop polls again.)
-    if (this.listening && this.startup === null && call.step !== undefined) {
+    if (this.serving && this.startup === null && call.step !== undefined) {
       const turn = this.startupTurns.then(nextTurn);
       this.startupTurns = turn;
       await turn;
@@ -468,7 +468,7 @@ export class Daemon {
     this.session.onRecord((actor, r) => {
       if (actor !== 'daemon' || r.kind !== 'mark' || r.mark.mark !== 'step.done') return;
       const step = String(r.mark['step']);
-      if (step === 'serveApi') this.listening = true;
+      if (step === 'serveApi') this.serving = true;
       const phase = phaseOfStep[step];
       if (phase !== undefined && this.startup === null) this.phases.push(phaseNow(phase));
       // After the step that records it: its facts are the actor's by then.

@@ -433,3 +433,69 @@ test('the first client: its answer, or its wait for the start-up (at the gate, o
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('held until served: requests on the listening sockets (an upgrade too) wait for serve(), and do not end the wait for a first client until answered; those to come are not held', async () => {
+  const dir = mkdtempSync('/tmp/sdhold-');
+  const sock = `${dir}/s.sock`;
+  const api = new ApiServer({ serverHeader: 't' });
+  for (const r of pingRoutes()) api.add(r);
+  api.add({
+    method: 'POST',
+    pattern: '/containers/{name}/attach',
+    handler: (ctx) => ctx.json(200, 'not upgraded'),
+    hijack: (ctx) => {
+      ctx.socket.write('HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
+    },
+  });
+  api.holdUntilServed();
+  await api.listen([sock]);
+  try {
+    const ping = call(sock, 'GET', '/_ping');
+    const attach = upgrade(sock, '/v1.41/containers/c/attach?stream=1');
+    let answered = 0;
+    void ping.then(() => (answered += 1));
+    void attach.then(() => (answered += 1));
+    // Waiting on the socket is not being answered: the start-up's wait goes on.
+    assert.equal(await api.firstClient(150), false);
+    assert.equal(answered, 0, 'a request was answered before the API was served');
+    const waiting = api.firstClient(10_000);
+    api.serve();
+    assert.equal((await ping).status, 200);
+    assert.equal(await waiting, true);
+    const attached = await attach;
+    assert.match(attached.head, /^HTTP\/1.1 101/);
+    attached.socket.destroy();
+    assert.equal((await call(sock, 'GET', '/_ping')).status, 200, 'served once is served');
+  } finally {
+    await api.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('closed while held: the connections waiting to be served are cut at once, with no grace, and their sockets removed', async () => {
+  const dir = mkdtempSync('/tmp/sdhold-');
+  const sock = `${dir}/s.sock`;
+  const api = new ApiServer({ serverHeader: 't', limits: { closeGraceMs: 5_000 } });
+  for (const r of pingRoutes()) api.add(r);
+  api.holdUntilServed();
+  await api.listen([sock]);
+  try {
+    const s = connect(sock);
+    s.on('error', () => undefined);
+    await new Promise((r) => s.once('connect', r));
+    s.write('GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n');
+    const seen = readAll(s, Buffer.alloc(0), 10_000);
+    await sleep(50);
+    const started = Date.now();
+    const report = await api.close();
+    assert.ok(Date.now() - started < 1_000, `close took ${Date.now() - started} ms`);
+    assert.deepEqual(report.removed, [sock]);
+    assert.equal(report.destroyed, 0, 'a held request counted as one being answered');
+    const { data, closed } = await seen;
+    assert.equal(closed, true);
+    assert.equal(data.length, 0, `a held request was answered: ${data.toString()}`);
+    assert.throws(() => statSync(sock), /ENOENT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -94,9 +94,13 @@ function launch(d: DaemonDirs, env: NodeJS.ProcessEnv, extra: string[] = []): Ru
   return { child, pid: child.pid as number, output: () => out, exited };
 }
 
-function get(sock: string, path: string): Promise<{ status: number; body: string }> {
+function get(
+  sock: string,
+  path: string,
+  timeout = 2000,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
-    const req = request({ socketPath: sock, path, timeout: 2000 }, (res) => {
+    const req = request({ socketPath: sock, path, timeout }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -125,8 +129,8 @@ function traceOf(d: DaemonDirs): { meta: Record<string, unknown>; records: Trace
   return { meta: t.header.meta, records: t.records };
 }
 
-/** The record number of the start-up's `step.done` of `step`. */
-function doneAt(records: readonly TraceRecord[], step: string): number {
+/** The start-up's `step.done` record of `step`. */
+function stepDone(records: readonly TraceRecord[], step: string): TraceRecord {
   const r = records.find(
     (x) =>
       x.actor === 'daemon' &&
@@ -135,7 +139,12 @@ function doneAt(records: readonly TraceRecord[], step: string): number {
       x.mark['step'] === step,
   );
   assert.ok(r, `no step.done of ${step}`);
-  return r.seq;
+  return r;
+}
+
+/** The record number of the start-up's `step.done` of `step`. */
+function doneAt(records: readonly TraceRecord[], step: string): number {
+  return stepDone(records, step).seq;
 }
 
 function assertTraceHolds(records: readonly TraceRecord[]): void {
@@ -253,6 +262,51 @@ describe('start-up ahead of containerd', { skip: unavailable ?? false }, () => {
     assert.ok(doneAt(records, 'containerdClient') < doneAt(records, 'restore'));
     assert.ok(doneAt(records, 'restore') < doneAt(records, 'serveApi'));
     assert.equal(cli('rm', 'kept').status, 0);
+    assert.equal(await stopDaemon(r), 0);
+    assertTraceHolds(traceOf(d).records);
+  });
+  test('a client that connects while restore waits for containerd is held on the socket and answered once the daemon has restored', async () => {
+    const warm = launch(d, env);
+    await firstPing(d, warm);
+    assert.equal(cli('create', '--name', 'held', '--network', 'none', 'bb', 'true').status, 0);
+    assert.equal(await stopDaemon(warm), 0);
+
+    // With a stored container, restore waits for containerd (asleep for 1.5 s); the sockets
+    // listen once the pidfile is claimed, so a client connects long before restore is done.
+    const spawned = performance.now();
+    const r = launch(d, env);
+    while (!existsSync(d.sock)) {
+      if (r.child.exitCode !== null) assert.fail(`the daemon exited:\n${r.output()}`);
+      await new Promise((res) => setTimeout(res, 2));
+    }
+    const sent = performance.now() - spawned;
+    const [ping, list] = await Promise.all([
+      get(d.sock, '/_ping', 20_000).then((a) => ({ ...a, at: performance.now() - spawned })),
+      get(d.sock, '/containers/json?all=1', 20_000),
+    ]);
+    assert.equal(ping.status, 200, `/_ping: ${ping.status} ${ping.body}`);
+    assert.equal(ping.body, 'OK');
+    // Answered by a daemon that has restored: the stored container is there, as it was left.
+    const listed = JSON.parse(list.body) as { Names: string[]; State: string }[];
+    assert.deepEqual(
+      listed.map((c) => [c.Names[0], c.State]),
+      [['/held', 'created']],
+    );
+    const { records, meta } = traceOf(d);
+    // Process ms of restore's end. The client's clock started before the exec, so its times
+    // are a few ms later than the process's own for the same instant.
+    const restored = (stepDone(records, 'restore') as { t: number }).t + Number(meta['processMs']);
+    assert.ok(
+      sent < restored - 500,
+      `the client connected at ${Math.round(sent)} ms, restore was done at ${Math.round(restored)} ms`,
+    );
+    assert.ok(
+      ping.at > restored - 50,
+      `/_ping was answered at ${Math.round(ping.at)} ms, before restore was done (${Math.round(restored)} ms)`,
+    );
+    assert.ok(doneAt(records, 'listenApi') < doneAt(records, 'restore'));
+    assert.ok(doneAt(records, 'restore') < doneAt(records, 'serveApi'));
+    assert.equal(cli('rm', 'held').status, 0);
     assert.equal(await stopDaemon(r), 0);
     assertTraceHolds(traceOf(d).records);
   });

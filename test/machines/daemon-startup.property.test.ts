@@ -67,6 +67,7 @@ const effectNames = [
   'clock.startTicker',
   'clock.stopTicker',
   'api.listen',
+  'api.serve',
   'api.close',
   'api.settleContainers',
 ];

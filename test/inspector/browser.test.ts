@@ -231,12 +231,14 @@ describe('the inspector in chromium', { skip: missing ?? false }, () => {
         (await p.textContent('[data-testid=record-json]')) ?? '',
         new RegExp(`"seq": ${target},`),
       );
-      // The layer store fails after the API listened: what the steps before it acquired goes first.
+      // The layer store fails after the API is served: what the steps acquired goes newest
+      // first, up to the metadata store (the API's sockets, which listen before it, go later).
       assert.deepEqual(await releasedInOrder(p), [
         'containerd',
-        'dir:networkDb',
         'file:key.json',
-        'api',
+        'dir:networkDb',
+        'env:TMPDIR',
+        'dir:pluginsExec',
         'ticker:execGc',
         'metadataStore',
       ]);

@@ -131,7 +131,7 @@ const imageEffectSet = {
 const imageEffects = Object.keys(imageEffectSet) as ImageRequest['effect'][];
 
 /**
- * What waits for the steps deferred until the API listens (the trust key, the layer and image
+ * What waits for the steps deferred until the API is served (the trust key, the layer and image
  * stores, the network controller, systemInfo), and nothing more: /_ping answers while they run; every
  * other request waits at the API's gate, which opens (and restore's containers get their
  * actors) once every step but containerd's boot and client is done.

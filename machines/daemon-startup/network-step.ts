@@ -53,7 +53,7 @@ export function networkControllerStep(): StepDef {
     title: 'networks: database, stale sandboxes, default bridge, ip_forward, iptables chains',
     ops: [
       // Nothing on the way to the API's first answer needs the networks: the controller starts
-      // once the API listens, and container actors (restored or created) exist only after it.
+      // once the API is served, and container actors (restored or created) exist only after it.
       deferUntil('serveApi'),
       mkdir('networkDb', (s) => ({ path: dbDir(s), mode: 0o700 })),
       effect('net.dbLoad', (s) => ({ dir: dbDir(s) }), { done: (_, r) => ({ local: { db: r } }) }),

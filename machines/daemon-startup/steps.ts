@@ -51,7 +51,7 @@ export type Op =
   /**
    * Waits until step `until` is done, unless a step awaits this one first: work that nothing
    * on the way to `until` needs goes after it, unless something needs it sooner (containerd's
-   * client connects once the API listens, or as soon as restore has containers to reconcile).
+   * client connects once the API is served, or as soon as restore has containers to reconcile).
    */
   | { kind: 'defer'; until: string };
 
@@ -491,7 +491,7 @@ export const startupSteps: StepDef[] = [
     title: 'graph driver (overlay2, vfs where overlay is unavailable) and layer metadata',
     ops: [
       // The overlay probe (a mount in a child process) and the image store after it are work
-      // the API's first answer does not need: they go once the API listens, unless restore has
+      // the API's first answer does not need: they go once the API is served, unless restore has
       // stored containers (their root filesystems are the driver's) and demands them sooner.
       // Requests that use images or layers wait at the API's gate until they are done.
       deferUntil('serveApi'),
@@ -788,7 +788,7 @@ export const startupSteps: StepDef[] = [
     ops: [
       // containerd's boot (its plugins, its databases' first writes) competes with the steps on
       // the way to the API for the disk and the CPUs, and the first answer needs none of it: it
-      // starts once the API listens, unless restore has stored containers to reconcile (its
+      // starts once the API is served, unless restore has stored containers to reconcile (its
       // await of the client demands this step too). The client connects as soon as it is up.
       deferUntil('serveApi'),
       compute((s) =>

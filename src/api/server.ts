@@ -195,7 +195,7 @@ export class ApiServer {
 
   /**
    * Resolves once a client has had its first answer, or waits at the gate for what the
-   * start-up does after the API listens: the daemon's next work (forks, containerd's boot)
+   * start-up does after the API is served: the daemon's next work (forks, containerd's boot)
    * would delay an answer a client is waiting for. `true` when a client came within
    * `withinMs`, `false` when none did (the start-up does not wait for one).
    */
@@ -212,7 +212,7 @@ export class ApiServer {
   }
 
   /**
-   * A client was answered, or waits for what the start-up does after the API listens (at the
+   * A client was answered, or waits for what the start-up does after the API is served (at the
    * gate, or for the facts /info and /version report): the start-up need not wait for a first
    * client any longer.
    */

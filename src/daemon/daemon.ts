@@ -323,7 +323,7 @@ export class Daemon {
   /** The API is served (its `serveApi` step is done). */
   private serving = false;
 
-  /** The last turn given to a start-up effect once the API listens (see `run`). */
+  /** The last turn given to a start-up effect once the API is served (see `run`). */
   private startupTurns: Promise<void> = Promise.resolve();
 
   /** Every effect, to its family's real handler; the exit stream follows the client. */
@@ -453,7 +453,7 @@ export class Daemon {
 
   async start(): Promise<StartupOutput> {
     let opened!: () => void;
-    // The API listens once restore is done, maybe before containerd's client is connected (no
+    // The API is served once restore is done, maybe before containerd's client is connected (no
     // stored container to reconcile): then what asks containerd waits in the container host.
     // Requests wait at the gate until the image GC has removed what an interrupted pull left.
     this.api.server.gate = new Promise((resolve) => (opened = resolve));
@@ -461,7 +461,7 @@ export class Daemon {
     // uses): they need not wait for it.
     this.api.server.ungated = (method, path) =>
       (method === 'GET' || method === 'HEAD') && answeredDuringImageGc.has(path);
-    // The API listens once restore is done; the steps deferred until then (the trust key, the
+    // The API is served once restore is done; the steps deferred until then (the trust key, the
     // layer and image stores, the network controller, systemInfo) run while /_ping answers, and
     // everything else waits for them.
     const awaited = new Set(answerSteps);

@@ -167,7 +167,7 @@ export class SimDaemon {
   /** The restore check's verdict, once it has judged the host. */
   restoreVerdict: RestoreCheckOutput | null = null;
   /**
-   * The API listens and restore is done (the restored containers have their actors): clients
+   * The API is served and restore is done (the restored containers have their actors): clients
    * are answered from here, maybe before containerd's client is connected.
    */
   answering = false;
@@ -259,7 +259,7 @@ export class SimDaemon {
       },
     });
     this.scheduler.afterDeliver = () => this.afterDeliver();
-    // As the daemon: the API listens once restore is done, and answers (restore's containers
+    // As the daemon: the API is served once restore is done, and answers (restore's containers
     // get their actors) once the steps deferred until then are done too.
     const awaited = new Set(opts.answersAfter ?? answerSteps);
     this.session.onRecord((actor, r) => {
@@ -354,7 +354,7 @@ export class SimDaemon {
   private afterDeliver(): void {
     if (this.crashed) return;
     if (this.listening && !this.answering) {
-      // As the daemon does once the API listens: restore's containers get their actors.
+      // As the daemon does once the API is served: restore's containers get their actors.
       this.answering = true;
       const facts = this.facts();
       // The network controller starts before any container actor can ask it for a sandbox.

@@ -99,7 +99,7 @@ describe('network controller start-up', { skip: unavailable ?? false }, () => {
     assert.equal(ipForward(), forwardBefore);
   });
 
-  test('a start-up that fails before the API listens never touches the network (the controller runs once it listens)', async () => {
+  test('a start-up that fails before the API is served never touches the network (the controller runs once it is served)', async () => {
     const n = pickNet();
     bridges.push(n.bridge);
     makeBridge(n.bridge, null);
@@ -117,7 +117,7 @@ describe('network controller start-up', { skip: unavailable ?? false }, () => {
         x.kind === 'effect.request' ? [String(x.call?.['effect'])] : [],
       );
       for (const e of ['net.addAddress', 'net.syncChains', 'net.dbPut'])
-        assert.ok(!calls.includes(e), `${e} was asked before the API listened`);
+        assert.ok(!calls.includes(e), `${e} was asked before the API was served`);
       assert.deepEqual(addressesOf(n.bridge), []);
       assert.deepEqual(daemonRules(d.root), []);
       assert.equal(existsSync(`${d.root}/network`), false);
@@ -208,7 +208,7 @@ describe(
       process.kill(pid, 'SIGKILL');
       await t.daemon?.exited;
       await t.restart(extra);
-      // The network controller runs once the API listens: its step may end after the first answer.
+      // The network controller runs once the API is served: its step may end after the first answer.
       const at = (m: string): number =>
         traceOf(t.d.exec, (t.daemon as NonNullable<NetDaemon['daemon']>).pid).find(
           (x) =>

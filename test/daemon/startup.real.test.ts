@@ -179,7 +179,7 @@ describe('start-up ahead of containerd', { skip: unavailable ?? false }, () => {
     const connected = doneAt(records, 'containerdClient');
     assert.ok(listening < connected, 'the API did not answer before containerd was connected');
     // Nothing was stored: restore asked containerd nothing and waited for nothing (neither
-    // containerd's client nor the layer and image stores, deferred until the API listens).
+    // containerd's client nor the layer and image stores, deferred until the API is served).
     assert.ok(
       !records.some(
         (x) => x.kind === 'mark' && x.mark.mark === 'step.waits' && x.mark['step'] === 'restore',
@@ -189,7 +189,7 @@ describe('start-up ahead of containerd', { skip: unavailable ?? false }, () => {
     for (const deferred of ['trustKey', 'layerStore', 'networkController', 'systemInfo'])
       assert.ok(
         doneAt(records, deferred) > listening,
-        `${deferred} was done before the API listened`,
+        `${deferred} was done before the API was served`,
       );
     // While containerd boots, /version leaves it out and /info says N/A, as dockerd does
     // when containerd does not answer (if /version came before the connect).
@@ -200,7 +200,7 @@ describe('start-up ahead of containerd', { skip: unavailable ?? false }, () => {
       Driver: string;
     };
     // /info, sent at the first /_ping, waited for what it reports: the driver the layer store
-    // chose and runc's version (both learned by steps deferred until the API listens).
+    // chose and runc's version (both learned by steps deferred until the API is served).
     assert.ok(['overlay2', 'vfs'].includes(infoBody.Driver), `Driver ${infoBody.Driver}`);
     assert.notEqual(infoBody.RuncCommit.ID, '', 'runc version missing from /info');
     if (!components.some((c) => c.Name === 'containerd'))

@@ -262,7 +262,7 @@ function checkCase(c: Case): Outcome {
   const waited = records.some(
     (r) => r.kind === 'mark' && r.mark.mark === 'step.waits' && r.mark['step'] === 'restore',
   );
-  // The client connects once the API listens, unless restore demands it for stored containers.
+  // The client connects once the API is served, unless restore demands it for stored containers.
   const listening = stepDoneAt(records, 'serveApi') as number;
   const demanded = records.some(
     (r) =>
@@ -271,7 +271,7 @@ function checkCase(c: Case): Outcome {
   if (o.stored === 0) {
     assert.equal(waited, false, 'restore waited for containerd with nothing stored');
     assert.equal(demanded, false, 'the client was demanded with nothing stored');
-    assert.ok(listening < client, 'the client connected before the API listened');
+    assert.ok(listening < client, 'the client connected before the API was served');
   } else assert.ok(restored > client, 'restore reconciled stored containers before containerd');
   // Every constraint of the trace (the two above among them), and the restore check's verdict,
   // even when a user's request reaches a stored container before the check judges (a `docker

@@ -13,10 +13,10 @@ import { simConfig } from '../../src/sim/config.ts';
 import { ClientHistory, SimDaemon } from '../../src/sim/daemon.ts';
 
 /**
- * The steps deferred until the API listens (the layer and image stores, the network
- * controller, systemInfo) on the simulated host, each made slow: the API listens before they
+ * The steps deferred until the API is served (the layer and image stores, the network
+ * controller, systemInfo) on the simulated host, each made slow: the API is served before they
  * are done, a `docker run` sent the moment the daemon answers waits for them and succeeds, and
- * the start-up constraints hold; a daemon that answered as soon as it listened, or a step
+ * the start-up constraints hold; a daemon that answered everything as soon as it was served, or a step
  * table that did not defer them, is caught by the constraints that say why they must wait.
  */
 
@@ -80,12 +80,12 @@ function stepDoneAt(records: readonly TraceRecord[], step: string): number {
   return r.seq;
 }
 
-test('slow deferred steps: the API listens before them, a run sent at the first answer waits for them and succeeds', () => {
+test('slow deferred steps: the API is served before them, a run sent at the first answer waits for them and succeeds', () => {
   const { records, replies, broken } = life(slowDeferredSteps);
   assert.deepEqual(broken, []);
   const listening = stepDoneAt(records, 'serveApi');
   for (const step of ['layerStore', 'imageStore', 'networkController', 'systemInfo', 'daemonId'])
-    assert.ok(stepDoneAt(records, step) > listening, `${step} was done before the API listened`);
+    assert.ok(stepDoneAt(records, step) > listening, `${step} was done before the API was served`);
   const firstContainer = records.find((r) => r.kind === 'actor.start' && r.machine === 'container');
   assert.ok(firstContainer, 'no container actor');
   assert.ok(firstContainer.seq > stepDoneAt(records, 'networkController'));
@@ -95,7 +95,7 @@ test('slow deferred steps: the API listens before them, a run sent at the first 
   );
 });
 
-test('a daemon that answers once the API listens, before the deferred steps are done: the checker says why it must wait', () => {
+test('a daemon that answers once the API is served, before the deferred steps are done: the checker says why it must wait', () => {
   const { broken } = life(slowDeferredSteps, { answersAfter: ['serveApi'] });
   for (const c of [
     'startsAfter(networkController, container imageGc imagePull imagePush netOp exec)',
@@ -126,7 +126,7 @@ test('a step table that runs the deferred steps on the way to the API: the check
   }
 });
 
-test('stored containers: restore waits for containerd and the layer and image stores together, before the API listens', () => {
+test('stored containers: restore waits for containerd and the layer and image stores together, before the API is served', () => {
   const config = simConfig(null);
   const world = new SimWorld({ seed: 9 });
   world.dataRoot = config.dataRoot;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { ClassicLevel } from 'classic-level';
 import { replayTrace } from '../../effects/replay.ts';
 import { readTraceFile } from '../../effects/trace-file.ts';
 import { checkTrace, violationsOf } from '../../machines/check/checker.ts';
@@ -221,6 +222,21 @@ describe('statedock daemon failing for real', { skip: unavailable ?? false }, ()
     writeFileSync(d.pidfile, String(process.pid));
     await expectFailure(d, [], /pid file found, ensure docker is not running or delete/);
     assert.equal(readText(d.pidfile), String(process.pid));
+  });
+
+  test('a metadata store another process holds: fails at metadataStore, after the sockets listened, and removes them', async () => {
+    const d = dirs();
+    mkdirSync(`${d.root}/containers`, { recursive: true });
+    const holder = new ClassicLevel(`${d.root}/containers/metadata.db`);
+    await holder.open();
+    try {
+      const out = await expectFailure(d, [], /failed step: metadataStore/);
+      assert.match(out, /metadata store .*metadata\.db is in use by another process/);
+      // The API's sockets listened before the store was opened: they were released too.
+      assert.match(out, /released, newest first: .*\bapi\b/);
+    } finally {
+      await holder.close();
+    }
   });
 
   test('a missing containerd binary: fails at startContainerd and releases everything', async () => {

@@ -295,7 +295,7 @@ describe('start-up ahead of containerd', { skip: unavailable ?? false }, () => {
     const { records, meta } = traceOf(d);
     // Process ms of restore's end. The client's clock started before the exec, so its times
     // are a few ms later than the process's own for the same instant.
-    const restored = (stepDone(records, 'restore') as { t: number }).t + Number(meta['processMs']);
+    const restored = stepDone(records, 'restore').t + Number(meta['processMs']);
     assert.ok(
       sent < restored - 500,
       `the client connected at ${Math.round(sent)} ms, restore was done at ${Math.round(restored)} ms`,

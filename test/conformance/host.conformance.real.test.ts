@@ -119,7 +119,7 @@ after(() => {
 /** Runs a scenario on the real host; the flight recorder of each of the daemon's lives. */
 async function runReal(s: Scenario, d: DaemonDirs): Promise<TraceRecord[][]> {
   const flags = (live: boolean): string[] => realDaemonFlags(s, net, live);
-  /** The newest life's restore check has judged (it waits for a quiet host, then looks at containerd again). */
+  /** The newest life's restore check has judged (it looks once the restored containers settle, containerd included). */
   const restoreChecked = (lives: number): Promise<void> =>
     until('restore checked', () => {
       const files = traceFiles(d);
